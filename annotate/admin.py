@@ -1,0 +1,64 @@
+from django.contrib import admin
+
+from . import models
+
+
+class MembershipInline(admin.TabularInline):
+    model = models.Membership
+    extra = 1
+    autocomplete_fields = ["user"]
+
+
+@admin.register(models.Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["name", "overlap", "human_budget", "gold_rate", "created_at"]
+    search_fields = ["name"]
+    inlines = [MembershipInline]
+
+
+@admin.register(models.Prompt)
+class PromptAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "source", "text"]
+    list_filter = ["project", "source"]
+    search_fields = ["text"]
+
+
+@admin.register(models.Response)
+class ResponseAdmin(admin.ModelAdmin):
+    list_display = ["id", "prompt", "model_name"]
+    search_fields = ["text", "model_name"]
+    raw_id_fields = ["prompt"]
+
+
+@admin.register(models.Item)
+class ItemAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "kind", "routing", "is_gold", "human_label_count"]
+    list_filter = ["project", "kind", "routing", "is_gold"]
+    raw_id_fields = ["prompt", "response_a", "response_b"]
+
+
+@admin.register(models.LMJudge)
+class LMJudgeAdmin(admin.ModelAdmin):
+    list_display = ["name", "backend", "model"]
+    filter_horizontal = ["projects"]
+
+
+@admin.register(models.Annotator)
+class AnnotatorAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "user", "judge"]
+    list_filter = ["kind"]
+    search_fields = ["name"]
+
+
+@admin.register(models.Annotation)
+class AnnotationAdmin(admin.ModelAdmin):
+    list_display = ["id", "item", "annotator", "kind", "status", "preference", "thumbs", "created_at"]
+    list_filter = ["kind", "status", "annotator__kind"]
+    raw_id_fields = ["item", "annotator"]
+
+
+@admin.register(models.Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    list_display = ["id", "item", "annotator", "state", "leased_until"]
+    list_filter = ["state"]
+    raw_id_fields = ["item", "annotator", "annotation"]

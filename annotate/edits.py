@@ -1,0 +1,31 @@
+"""Word-level diff and normalised edit distance between an original response and its edit."""
+import re
+
+from rapidfuzz.distance import Levenshtein
+
+_TOKEN = re.compile(r"\s+|[^\s]+")
+
+
+def tokens(text):
+    """Words and the whitespace between them, so a diff can be rendered back losslessly."""
+    return _TOKEN.findall(text or "")
+
+
+def word_diff(original, edited):
+    """Return (opcodes, distance).
+
+    opcodes: [[tag, old_text, new_text], ...] with tag in equal/insert/delete/replace, covering
+    both texts end to end; distance: word-level Levenshtein distance / max word count (0..1).
+    """
+    a, b = tokens(original), tokens(edited)
+    ops = []
+    for op in Levenshtein.opcodes(a, b):
+        old, new = "".join(a[op.src_start:op.src_end]), "".join(b[op.dest_start:op.dest_end])
+        if ops and ops[-1][0] == op.tag:
+            ops[-1][1] += old
+            ops[-1][2] += new
+        else:
+            ops.append([op.tag, old, new])
+    words_a, words_b = (original or "").split(), (edited or "").split()
+    distance = Levenshtein.normalized_distance(words_a, words_b) if (words_a or words_b) else 0.0
+    return ops, float(distance)

@@ -1,0 +1,339 @@
+"""What annotators touch: projects, prompts, responses, items, who labels, and their labels.
+
+Every label (human, LM judge or imported) is an `Annotation` by an `Annotator`, so agreement,
+noise and routing treat all sources alike.
+"""
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+PREFERENCE_MIN, PREFERENCE_MAX = -3, 3
+PREFERENCE_LABELS = {
+    -3: "A much better",
+    -2: "A better",
+    -1: "A slightly better",
+    0: "Tie",
+    1: "B slightly better",
+    2: "B better",
+    3: "B much better",
+}
+
+
+class FeedbackKind(models.TextChoices):
+    PAIRWISE = "pairwise", "Pairwise comparison"
+    BINARY = "binary", "Thumbs up / down"
+    EDIT = "edit", "Edit the response"
+
+
+class PairStrategy(models.TextChoices):
+    """How `prompt/completions[]` rows become pairwise items."""
+
+    BEST_WORST = "best_worst", "Best vs worst by score (UltraFeedback binarized)"
+    ALL_PAIRS = "all_pairs", "Every pair of completions"
+    ADJACENT = "adjacent", "Consecutive completions (1-2, 3-4, ...)"
+
+
+def default_feedback_kinds():
+    return [FeedbackKind.PAIRWISE, FeedbackKind.BINARY, FeedbackKind.EDIT]
+
+
+def default_aspects():
+    return ["helpfulness", "truthfulness", "harmlessness"]
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    instructions = models.TextField(blank=True, help_text="Markdown shown to annotators.")
+    feedback_kinds = models.JSONField(default=default_feedback_kinds)
+    overlap = models.PositiveSmallIntegerField(default=1, help_text="Human labels wanted per item (k).")
+    aspects = models.JSONField(default=default_aspects, blank=True, help_text="Aspects rated per response.")
+    principles = models.JSONField(default=list, blank=True, help_text="Principles offered when a response gets a thumbs down.")
+    human_budget = models.FloatField(default=1.0, help_text="Fraction of items routed to humans (0..1).")
+    pair_strategy = models.CharField(max_length=20, choices=PairStrategy.choices, default=PairStrategy.BEST_WORST)
+    gold_rate = models.FloatField(default=0.0, help_text="Fraction of handed-out items that are gold items (0..1).")
+    lease_minutes = models.PositiveSmallIntegerField(default=10)
+    created_at = models.DateTimeField(auto_now_add=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(overlap__gte=1), name="project_overlap_positive"),
+            models.CheckConstraint(condition=Q(human_budget__gte=0) & Q(human_budget__lte=1), name="project_budget_fraction"),
+            models.CheckConstraint(condition=Q(gold_rate__gte=0) & Q(gold_rate__lte=1), name="project_gold_rate_fraction"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        unknown = set(self.feedback_kinds or []) - set(FeedbackKind.values)
+        if unknown:
+            raise ValidationError({"feedback_kinds": f"unknown feedback kinds: {sorted(unknown)}"})
+        for field in ("aspects", "principles"):
+            value = getattr(self, field)
+            if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+                raise ValidationError({field: "must be a list of non-empty strings"})
+
+
+class Role(models.TextChoices):
+    MANAGER = "manager", "Project manager"
+    ANNOTATOR = "annotator", "Annotator"
+
+
+class Membership(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.ANNOTATOR)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="membership_unique")]
+
+    def __str__(self):
+        return f"{self.user} {self.role} of {self.project}"
+
+
+class Prompt(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
+    text = models.TextField(help_text="The prompt; for a conversation, its last user turn.")
+    messages = models.JSONField(null=True, blank=True, help_text="Multi-turn conversation as [{role, content}, ...].")
+    metadata = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=200, blank=True)
+    content_hash = models.CharField(max_length=64, db_index=True, help_text="sha256 of the normalised conversation.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "content_hash"], name="prompt_project_hash")]
+
+    def __str__(self):
+        return self.text[:80]
+
+
+class Response(models.Model):
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="responses")
+    text = models.TextField()
+    model_name = models.CharField(max_length=200, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.text[:80]
+
+
+class Routing(models.TextChoices):
+    UNROUTED = "unrouted", "Not routed yet"
+    HUMAN = "human", "Humans"
+    JUDGE = "judge", "LM judges"
+    BOTH = "both", "Humans and LM judges"
+
+
+HUMAN_ROUTES = (Routing.UNROUTED, Routing.HUMAN, Routing.BOTH)
+
+
+class Item(models.Model):
+    """One unit of annotation work."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="items")
+    kind = models.CharField(max_length=10, choices=FeedbackKind.choices)
+    response_a = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+")
+    response_b = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+", null=True, blank=True)
+    routing = models.CharField(max_length=10, choices=Routing.choices, default=Routing.UNROUTED)
+    route_score = models.FloatField(null=True, blank=True, help_text="Predicted gain of a human label (router).")
+    route_reason = models.JSONField(default=dict, blank=True, help_text="Top features behind the routing decision.")
+    is_gold = models.BooleanField(default=False)
+    gold_answer = models.JSONField(null=True, blank=True, help_text='{"preference": -3..3} or {"thumbs": "up"|"down"}')
+    human_label_count = models.PositiveIntegerField(default=0, help_text="Submitted human annotations (denormalised for the queue).")
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(kind=FeedbackKind.PAIRWISE) & Q(response_b__isnull=False))
+                | (~Q(kind=FeedbackKind.PAIRWISE) & Q(response_b__isnull=True)),
+                name="item_pairwise_has_two_responses",
+            ),
+            models.CheckConstraint(condition=Q(kind__in=FeedbackKind.values), name="item_kind_valid"),
+            models.CheckConstraint(condition=Q(routing__in=Routing.values), name="item_routing_valid"),
+            models.CheckConstraint(condition=Q(is_gold=False) | Q(gold_answer__isnull=False), name="item_gold_has_answer"),
+        ]
+        indexes = [
+            # The queue: open human work in a project, fewest labels first.
+            models.Index(fields=["project", "routing", "human_label_count", "id"], name="item_queue"),
+            models.Index(fields=["project", "kind"], name="item_project_kind"),
+            models.Index(fields=["project", "is_gold"], name="item_project_gold"),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} item {self.pk}"
+
+
+class JudgeBackend(models.TextChoices):
+    TRANSFORMERS = "transformers", "Local transformers model (Celery worker)"
+    OPENAI = "openai", "OpenAI-compatible chat-completions server"
+
+
+class LMJudge(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    backend = models.CharField(max_length=20, choices=JudgeBackend.choices)
+    model = models.CharField(max_length=500, help_text="Local path or hub id (transformers) or model name (server).")
+    base_url = models.CharField(max_length=500, blank=True, help_text="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    api_key_env = models.CharField(max_length=100, blank=True, help_text="Environment variable holding the API key.")
+    prompt_templates = models.JSONField(default=dict, blank=True, help_text="Overrides per kind: pairwise, binary, edit.")
+    parameters = models.JSONField(default=dict, blank=True, help_text="temperature, max_new_tokens, batch_size, ...")
+    projects = models.ManyToManyField(Project, related_name="judges", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(backend__in=JudgeBackend.values), name="judge_backend_valid")]
+
+    def __str__(self):
+        return self.name
+
+
+class AnnotatorKind(models.TextChoices):
+    HUMAN = "human", "Person"
+    JUDGE = "judge", "LM judge"
+    SOURCE = "source", "Imported source"
+
+
+class Annotator(models.Model):
+    """Who or what gave a label: a person, an LM judge, or the dataset a label was imported from."""
+
+    kind = models.CharField(max_length=10, choices=AnnotatorKind.choices)
+    name = models.CharField(max_length=200, unique=True)
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="annotator")
+    judge = models.OneToOneField(LMJudge, null=True, blank=True, on_delete=models.CASCADE, related_name="annotator")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(kind=AnnotatorKind.HUMAN) & Q(user__isnull=False) & Q(judge__isnull=True))
+                | (Q(kind=AnnotatorKind.JUDGE) & Q(judge__isnull=False) & Q(user__isnull=True))
+                | (Q(kind=AnnotatorKind.SOURCE) & Q(judge__isnull=True) & Q(user__isnull=True)),
+                name="annotator_identity_matches_kind",
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_human(self):
+        return self.kind == AnnotatorKind.HUMAN
+
+
+class Thumbs(models.TextChoices):
+    UP = "up", "Thumbs up"
+    DOWN = "down", "Thumbs down"
+
+
+class AnnotationStatus(models.TextChoices):
+    OK = "ok", "Parsed"
+    UNPARSED = "unparsed", "Reply could not be parsed"
+
+
+class Annotation(models.Model):
+    """A label on an item. Preference is from A's side: −3 A much better … 0 tie … +3 B much better,
+    always in the item's canonical A/B order whatever order was shown (`swapped` records that)."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="annotations")
+    annotator = models.ForeignKey(Annotator, on_delete=models.PROTECT, related_name="annotations")
+    kind = models.CharField(max_length=10, choices=FeedbackKind.choices)
+    status = models.CharField(max_length=10, choices=AnnotationStatus.choices, default=AnnotationStatus.OK)
+    # pairwise
+    preference = models.SmallIntegerField(null=True, blank=True)
+    aspect_ratings = models.JSONField(default=dict, blank=True, help_text='pairwise: {aspect: {"a": 1-5, "b": 1-5}}; single: {aspect: 1-5}')
+    rationale = models.TextField(blank=True)
+    swapped = models.BooleanField(default=False, help_text="B was shown on the left.")
+    # binary
+    thumbs = models.CharField(max_length=4, choices=Thumbs.choices, blank=True)
+    failed_principles = models.JSONField(default=list, blank=True)
+    reason = models.TextField(blank=True)
+    # edit
+    edited_text = models.TextField(null=True, blank=True)
+    diff = models.JSONField(default=list, blank=True, help_text="Word-level opcodes [[op, old, new], ...].")
+    edit_distance = models.FloatField(null=True, blank=True, help_text="Normalised word-level edit distance 0..1.")
+    # every kind
+    time_spent_ms = models.PositiveIntegerField(null=True, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    submission_id = models.UUIDField(default=uuid.uuid4)
+    details = models.JSONField(default=dict, blank=True, help_text="Judge raw output, both swap verdicts, import fields.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["annotator", "submission_id"], name="annotation_submission_idempotent"),
+            models.UniqueConstraint(fields=["item", "annotator"], name="annotation_one_per_item_annotator"),
+            models.CheckConstraint(
+                condition=Q(preference__isnull=True) | (Q(preference__gte=PREFERENCE_MIN) & Q(preference__lte=PREFERENCE_MAX)),
+                name="annotation_preference_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(status=AnnotationStatus.UNPARSED)
+                | (Q(kind=FeedbackKind.PAIRWISE) & Q(preference__isnull=False))
+                | (Q(kind=FeedbackKind.BINARY) & Q(thumbs__in=Thumbs.values))
+                | (Q(kind=FeedbackKind.EDIT) & Q(edited_text__isnull=False)),
+                name="annotation_has_its_kind_label",
+            ),
+            models.CheckConstraint(
+                condition=Q(confidence__isnull=True) | (Q(confidence__gte=0) & Q(confidence__lte=1)),
+                name="annotation_confidence_fraction",
+            ),
+            models.CheckConstraint(
+                condition=Q(edit_distance__isnull=True) | (Q(edit_distance__gte=0) & Q(edit_distance__lte=1)),
+                name="annotation_edit_distance_fraction",
+            ),
+        ]
+        indexes = [models.Index(fields=["annotator", "created_at"], name="annotation_annotator_time")]
+
+    def __str__(self):
+        return f"{self.annotator} on {self.item_id}"
+
+    def save(self, *args, **kwargs):
+        # The diff and distance are derived, never trusted from the client.
+        if self.kind == FeedbackKind.EDIT and self.edited_text is not None and self.item_id:
+            from .edits import word_diff
+
+            original = self.item.response_a.text
+            self.diff, self.edit_distance = word_diff(original, self.edited_text)
+        super().save(*args, **kwargs)
+
+
+class AssignmentState(models.TextChoices):
+    LEASED = "leased", "Leased"
+    SUBMITTED = "submitted", "Submitted"
+    SKIPPED = "skipped", "Skipped"
+
+
+class Assignment(models.Model):
+    """An item handed to a human annotator. A lease that passes `leased_until` unsubmitted frees the slot."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments")
+    annotator = models.ForeignKey(Annotator, on_delete=models.CASCADE, related_name="assignments")
+    state = models.CharField(max_length=10, choices=AssignmentState.choices, default=AssignmentState.LEASED)
+    leased_until = models.DateTimeField()
+    swapped = models.BooleanField(default=False, help_text="Show B on the left for this assignment.")
+    skip_reason = models.TextField(blank=True)
+    draft = models.JSONField(default=dict, blank=True, help_text="Half-done form, restored within the lease.")
+    annotation = models.OneToOneField(Annotation, null=True, blank=True, on_delete=models.SET_NULL, related_name="assignment")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "annotator"], name="assignment_once_per_annotator"),
+            models.CheckConstraint(condition=Q(state__in=AssignmentState.values), name="assignment_state_valid"),
+        ]
+        indexes = [
+            models.Index(fields=["annotator", "state"], name="assignment_annotator_state"),
+            models.Index(fields=["item", "state", "leased_until"], name="assignment_item_active"),
+        ]
+
+    def __str__(self):
+        return f"{self.item_id} → {self.annotator} ({self.state})"

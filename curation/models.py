@@ -1,0 +1,168 @@
+"""What admins touch: item features and routing runs, noise estimates, curation actions,
+immutable snapshots and the export tokens training jobs pull them with."""
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from annotate.models import Item, Project
+
+
+class ItemFeatures(models.Model):
+    """Features of one item that the router learns from (lengths, overlap, similarity, tags, judge signals)."""
+
+    item = models.OneToOneField(Item, on_delete=models.CASCADE, primary_key=True, related_name="features")
+    values = models.JSONField(default=dict, help_text="Numeric features by name.")
+    tags = models.JSONField(default=dict, blank=True, help_text="Prompt category tags by dimension.")
+    computed_at = models.DateTimeField(auto_now=True)
+
+
+class RoutingStrategy(models.TextChoices):
+    ROUTER = "router", "Learned performance-prediction router"
+    RANDOM = "random", "Random"
+    UNCERTAINTY = "uncertainty", "Judge uncertainty first"
+    DISAGREEMENT = "disagreement", "Jury disagreement first"
+
+
+class RoutingRun(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="routing_runs")
+    strategy = models.CharField(max_length=20, choices=RoutingStrategy.choices, default=RoutingStrategy.ROUTER)
+    budget = models.FloatField(help_text="Fraction of items sent to humans (0..1).")
+    curve = models.JSONField(default=list, blank=True, help_text="[[budget, predicted quality], ...] for 0..100%.")
+    model = models.JSONField(default=dict, blank=True, help_text="Learned weights and feature importances.")
+    counts = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(condition=Q(budget__gte=0) & Q(budget__lte=1), name="routing_budget_fraction")]
+
+
+class NoiseRun(models.Model):
+    """One dataset-level noise estimate: flip rate ε with its confidence interval (rDPO's label_smoothing)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="noise_runs")
+    method = models.CharField(max_length=100)
+    epsilon = models.FloatField()
+    epsilon_low = models.FloatField()
+    epsilon_high = models.FloatField()
+    item_count = models.PositiveIntegerField(default=0)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class ItemNoise(models.Model):
+    """Latest estimate that an item's aggregated label is wrong."""
+
+    item = models.OneToOneField(Item, on_delete=models.CASCADE, primary_key=True, related_name="noise")
+    run = models.ForeignKey(NoiseRun, on_delete=models.CASCADE, related_name="items")
+    p_wrong = models.FloatField()
+    label = models.JSONField(default=dict, help_text="The aggregated label this probability is about.")
+    signals = models.JSONField(default=dict, blank=True, help_text="Per-signal contributions.")
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(p_wrong__gte=0) & Q(p_wrong__lte=1), name="item_noise_probability")]
+        indexes = [models.Index(fields=["p_wrong"], name="item_noise_p_wrong")]
+
+
+class CurationAction(models.Model):
+    """Audit log: every curation change, who made it, when, on which items."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="curation_actions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    action = models.CharField(max_length=50)
+    params = models.JSONField(default=dict, blank=True)
+    item_ids = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class ImmutableError(Exception):
+    pass
+
+
+class Snapshot(models.Model):
+    """A frozen, versioned dataset. Rows hold copies of the data, so later labels never change it."""
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="snapshots")
+    version = models.PositiveIntegerField()
+    name = models.CharField(max_length=200, blank=True)
+    filters = models.JSONField(default=dict, blank=True)
+    content_hash = models.CharField(max_length=64)
+    counts = models.JSONField(default=dict, blank=True)
+    noise_summary = models.JSONField(default=dict, blank=True)
+    epsilon = models.FloatField(null=True, blank=True, help_text="Estimated flip rate of the pairs (rDPO label_smoothing).")
+    test_fraction = models.FloatField(default=0.1)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "-version"]
+        constraints = [models.UniqueConstraint(fields=["project", "version"], name="snapshot_version_unique")]
+
+    def __str__(self):
+        return f"{self.project} v{self.version}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not kwargs.pop("_allow_update", False):
+            raise ImmutableError("snapshots are immutable; freeze a new version instead")
+        super().save(*args, **kwargs)
+
+
+class Split(models.TextChoices):
+    TRAIN = "train", "Train"
+    TEST = "test", "Test"
+
+
+class SnapshotRow(models.Model):
+    snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="rows")
+    item = models.ForeignKey(Item, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    kind = models.CharField(max_length=10, help_text="pairwise, binary or edit: which exports read the row.")
+    split = models.CharField(max_length=5, choices=Split.choices)
+    prompt_hash = models.CharField(max_length=64)
+    data = models.JSONField(help_text="Frozen row: prompt, responses, label, margin, rationales, noise, sources.")
+
+    class Meta:
+        indexes = [models.Index(fields=["snapshot", "split", "kind", "id"], name="snapshot_row_stream")]
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ImmutableError("snapshot rows are immutable")
+        super().save(*args, **kwargs)
+
+
+class ExportToken(models.Model):
+    """Read-only token scoped to one project. Only a hash is stored; the key is shown once."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="export_tokens")
+    name = models.CharField(max_length=200)
+    prefix = models.CharField(max_length=8, db_index=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    @staticmethod
+    def hash_key(key):
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, project, name, created_by=None):
+        """Create a token; returns (token, key). The key is never stored."""
+        key = "tdm_" + secrets.token_urlsafe(32)
+        token = cls.objects.create(
+            project=project, name=name, prefix=key[:8], key_hash=cls.hash_key(key), created_by=created_by
+        )
+        return token, key
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…) for {self.project}"

@@ -1,0 +1,82 @@
+"""Background work: the model registry and one record per run (judging, features, noise,
+rationales, fine-tunes, generation) with state, progress, metrics and a log tail for the UI."""
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from annotate.models import Project
+
+
+class ModelSpec(models.Model):
+    """A model Tandem can load with `from_pretrained(path_or_id)`."""
+
+    name = models.CharField(max_length=200, unique=True)
+    path_or_id = models.CharField(max_length=500)
+    dtype = models.CharField(max_length=20, default="auto", help_text="auto, float32, bfloat16, float16")
+    max_length = models.PositiveIntegerField(default=2048)
+    chat_template = models.TextField(blank=True, help_text="Overrides the tokenizer's chat template when set.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.name
+
+
+class RunKind(models.TextChoices):
+    JUDGE = "judge", "LM judging"
+    FEATURES = "features", "Item features"
+    ROUTE = "route", "Routing"
+    NOISE = "noise", "Noise estimation"
+    RATIONALE = "rationale", "Rationale generation"
+    FINETUNE = "finetune", "Fine-tune"
+    GENERATE = "generate", "Candidate generation"
+    PREFERENCES = "preferences", "Latent preferences from edits"
+
+
+class RunState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+FINISHED_STATES = (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED)
+
+
+class TaskRun(models.Model):
+    kind = models.CharField(max_length=20, choices=RunKind.choices)
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="task_runs")
+    state = models.CharField(max_length=10, choices=RunState.choices, default=RunState.QUEUED)
+    params = models.JSONField(default=dict, blank=True)
+    progress = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    metrics = models.JSONField(default=dict, blank=True)
+    log_tail = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    celery_task_id = models.CharField(max_length=100, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    worker = models.CharField(max_length=200, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(state__in=RunState.values), name="taskrun_state_valid"),
+            models.CheckConstraint(condition=Q(kind__in=RunKind.values), name="taskrun_kind_valid"),
+        ]
+        indexes = [models.Index(fields=["project", "kind", "state"], name="taskrun_project_kind_state")]
+
+    def __str__(self):
+        return f"{self.kind} run {self.pk} ({self.state})"
+
+    @property
+    def finished(self):
+        return self.state in FINISHED_STATES
+
+    @property
+    def percent(self):
+        return round(100 * self.progress / self.total) if self.total else (100 if self.finished else 0)
