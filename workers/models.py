@@ -80,3 +80,18 @@ class TaskRun(models.Model):
     @property
     def percent(self):
         return round(100 * self.progress / self.total) if self.total else (100 if self.finished else 0)
+
+
+class Rationale(models.Model):
+    """A model-written explanation of a label (why the chosen response is better; why thumbs down).
+    Stored per item, so every export of a snapshot holding the item carries the latest one."""
+
+    item = models.ForeignKey("annotate.Item", on_delete=models.CASCADE, related_name="generated_rationales")
+    text = models.TextField()
+    model_name = models.CharField(max_length=200)
+    run = models.ForeignKey(TaskRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="rationales")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "run"], name="rationale_once_per_run")]
+        indexes = [models.Index(fields=["item", "-created_at"], name="rationale_latest")]
