@@ -6,5 +6,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/", include("curation.api_urls")),
+    path("curation/", include("curation.urls")),
+    path("runs/", include("workers.urls")),
     path("", include("annotate.urls")),
 ]
