@@ -73,13 +73,16 @@ def estimate_human_accuracy(project, labels, gold):
 
 
 def training_targets(labels, gold):
-    """{item_id: 1 if the jury's label is wrong w.r.t. the reference, else 0}."""
+    """{item_id: value of a human label}: 1 where the jury's label points the wrong way w.r.t. the
+    reference, 0.5 where the jury has no direction (tie, split vote, unparsed), 0 where it is right."""
     targets = {}
     for item_id, e in labels.items():
         reference = gold.get(item_id, _consensus(e["human"]))
         if reference is None or not e["judge_labels"]:
             continue
-        targets[item_id] = int(_consensus(e["judge"]) != reference)
+        if reference == 0:
+            continue  # a tie reference says nothing about which way the jury should point
+        targets[item_id] = float(sim.judge_error_target(_consensus(e["judge"]) or 0, reference))
     return targets
 
 
@@ -134,7 +137,7 @@ def route_project(project, budget=None, count=None, strategy="router", human_rou
     targets = training_targets(labels, gold)
     index = {int(i): j for j, i in enumerate(ids)}
     train_rows = np.array([index[i] for i in targets], dtype=int)
-    y = np.array(list(targets.values()), dtype=int)
+    y = np.array(list(targets.values()), dtype=float)
     router = None
     if len(train_rows) >= MIN_TRAINING_ITEMS:
         router = sim.Router(seed=seed).fit(X[train_rows], y, names)
@@ -181,7 +184,8 @@ def route_project(project, budget=None, count=None, strategy="router", human_rou
     reasons = []
     for j in range(n):
         why = "gold" if is_gold[j] else ("spent" if spent[j] else ("budget" if to_humans[j] else "judge"))
-        top = [[router.names_[c], round(float(v), 3)] for c, v in zip(top_idx[j], top_val[j])] if top_idx.shape[1] else []
+        top = [[names[c], round(float(v), 3), None if np.isnan(X[j, c]) else round(float(X[j, c]), 3)]
+               for c, v in zip(top_idx[j], top_val[j])] if top_idx.shape[1] else []
         reasons.append(json.dumps({"run": run.pk, "strategy": strategy, "why": why, "rank": int(rank[j]) + 1,
                                    "p_judge_wrong": round(float(p_wrong[j]), 4), "top": top}))
     timings["score_s"] = time.perf_counter() - t0 - timings["load_s"] - timings["fit_s"]
