@@ -10,6 +10,7 @@ import math
 import warnings
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression  # at import: a worker pays it once, not per run
 
 from .features import TAG_DIMENSIONS
 
@@ -59,6 +60,10 @@ class Router:
     def __init__(self, C=0.5, seed=0, buckets=5):
         self.C, self.seed, self.buckets = C, seed, buckets
 
+    def transform(self, X):
+        """The model's input for X; compute once and pass as `Z=` to predict and explain."""
+        return self._transform(np.asarray(X, float))
+
     def _transform(self, X):
         filled = np.where(np.isnan(X), self.median_, X)
         parts = [(filled - self.mean_) / self.scale_, np.isnan(X[:, self.missing_cols_]).astype(float)]
@@ -70,8 +75,6 @@ class Router:
         return np.hstack(parts)
 
     def fit(self, X, y, names):
-        from sklearn.linear_model import LogisticRegression
-
         X, y = np.asarray(X, float), np.asarray(y, float)
         with warnings.catch_warnings():  # all-missing columns (e.g. no judge yet) are expected
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -109,23 +112,25 @@ class Router:
             self.model_ = LogisticRegression(C=self.C, max_iter=3000).fit(Zs[keep], ys[keep], sample_weight=ws[keep])
         return self
 
-    def predict(self, X):
+    def predict(self, X=None, Z=None):
+        n = len(X) if Z is None else len(Z)
         if self.constant_:
-            return np.full(len(X), self.base_rate_)
-        return self.model_.predict_proba(self._transform(np.asarray(X, float)))[:, 1]
+            return np.full(n, self.base_rate_)
+        return self.model_.predict_proba(self.transform(X) if Z is None else Z)[:, 1]
 
-    def contributions(self, X):
+    def contributions(self, X=None, Z=None):
         """Per-feature contribution to the log-odds (relative to the average training item), n × features."""
+        Z = self.transform(X) if Z is None else Z
         if self.constant_:
-            return np.zeros((len(X), len(self.base_names_)))
-        return ((self._transform(np.asarray(X, float)) - self.center_) * self.model_.coef_[0]) @ self.owner_
+            return np.zeros((len(Z), len(self.base_names_)))
+        return ((Z - self.center_) * self.model_.coef_[0]) @ self.owner_
 
-    def explain(self, X, top=3):
+    def explain(self, X=None, top=3, Z=None):
         """(indices into the feature names, contributions), each n × top: what pushes an item to humans."""
-        contrib = self.contributions(X)
+        contrib = self.contributions(X, Z)
         k = min(top, contrib.shape[1])
         if k == 0 or self.constant_:
-            return np.zeros((len(X), 0), int), np.zeros((len(X), 0))
+            return np.zeros((len(contrib), 0), int), np.zeros((len(contrib), 0))
         idx = np.argpartition(-contrib, k - 1, axis=1)[:, :k]
         picked = np.take_along_axis(contrib, idx, axis=1)
         order = np.argsort(-picked, axis=1)
