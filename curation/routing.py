@@ -126,6 +126,8 @@ def _reasons(run_id, strategy, why, rank, p_wrong, X, names, explained):
     idx, contrib = explained
     quoted = [json.dumps(name) for name in names]
     values = np.take_along_axis(X, idx, axis=1)
+    logged = np.array([name in sim.LOG_SCALED for name in names])[idx]
+    values = np.where(logged, np.expm1(values), values)  # show lengths as counted, not as modelled
     values = np.where(np.isnan(values), np.inf, np.round(values, 3)).tolist()  # inf marks missing
     contrib = np.round(contrib, 3).tolist()
     out = []
@@ -173,6 +175,7 @@ def route_project(project, budget=None, count=None, strategy="router", human_rou
     else:  # cold start: judge uncertainty stands in for the (unknown) error probability
         conf = X[:, names.index("judge_confidence")]
         p_wrong = np.where(np.isnan(conf), 0.5, 1 - conf) * 0.5
+        p_disagree = p_wrong
     timings["fit_s"] = time.perf_counter() - t0 - timings["load_s"]
 
     eligible = ~is_gold
@@ -181,7 +184,8 @@ def route_project(project, budget=None, count=None, strategy="router", human_rou
     k = max(0, min(k, n_eligible))
 
     def scores_for(s):
-        base = p_wrong if (s == "router" and router is not None) else sim.baseline_scores(
+        # Rank by the unclipped prediction: the noise correction is monotone but saturates at 1.
+        base = p_disagree if (s == "router" and router is not None) else sim.baseline_scores(
             "uncertainty" if s == "router" else s, X, names, seed)
         return np.where(spent, np.inf, base)  # labels already paid for are spent budget: first in line
 
@@ -196,8 +200,8 @@ def route_project(project, budget=None, count=None, strategy="router", human_rou
     to_humans[order[:k]] = True
     to_humans |= spent  # a budget below what is already spent cannot take labels back
     route = np.where(is_gold, Routing.BOTH, np.where(to_humans, human_route, Routing.JUDGE))
-    score = scores_for(strategy) if strategy != "random" else p_wrong
-    route_score = np.where(np.isfinite(score), score, p_wrong).astype(float)
+    # Predicted gain: the probability that a human label changes the item's label (never saturates).
+    route_score = np.asarray(p_disagree, dtype=float)
 
     run = RoutingRun.objects.create(
         project=project, strategy=strategy, budget=k / n_eligible if n_eligible else 0.0, curve=curves[strategy],
