@@ -312,3 +312,60 @@ def test_import_items_command(tmp_path, project, capsys):
         call_command("import_items", "nope", str(path))
     call_command("import_items", "brand new", str(path), "--create")
     assert Item.objects.filter(project__name="brand new").count() == 1
+
+
+# -- admin upload ------------------------------------------------------------------------------
+
+def _upload(client, project, name, content, **fields):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return client.post(f"/admin/annotate/project/{project.pk}/import/", {"file": SimpleUploadedFile(name, content), **fields})
+
+
+def test_admin_upload_imports_and_redirects(client, project, admin_user):
+    client.force_login(admin_user)
+    page = client.get(f"/admin/annotate/project/{project.pk}/change/")
+    assert f"/admin/annotate/project/{project.pk}/import/" in page.content.decode()
+    assert client.get(f"/admin/annotate/project/{project.pk}/import/").status_code == 200
+    response = _upload(client, project, "up.csv", b"prompt,chosen,rejected\nq,yes,no\n", source="vendor-x")
+    assert response.status_code == 302 and response.url == f"/admin/annotate/project/{project.pk}/change/"
+    assert Item.objects.filter(project=project).count() == 1
+    assert Annotation.objects.get().annotator.name == "vendor-x"
+    assert "1 new pairwise items" in client.get(response.url).content.decode()
+
+
+def test_admin_upload_bad_file_shows_error_and_writes_nothing(client, project, admin_user):
+    client.force_login(admin_user)
+    before = counts()
+    response = _upload(client, project, "bad.jsonl", b'{"prompt": "q", "chosen": "a", "rejected": "b"}\n{"prompt": "q2", "chosen": "a", "rejected": 7}\n')
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "bad.jsonl line 2, field &quot;rejected&quot;: expected a string or a list of messages, got number 7" in html
+    assert "nothing was imported" in html
+    assert counts() == before
+
+
+def test_admin_upload_as_edit_and_parquet(client, project, admin_user, tmp_path):
+    client.force_login(admin_user)
+    path = write(tmp_path / "e.parquet", [{"prompt": "q", "response": "draft"}])
+    response = _upload(client, project, "e.parquet", path.read_bytes(), as_kind="edit")
+    assert response.status_code == 302 and Item.objects.get().kind == "edit"
+
+
+def test_admin_upload_is_for_managers_of_the_project(client, project, manager_user, annotator_user):
+    manager_user.is_staff = True
+    manager_user.save()
+    other = factories.project()
+    client.force_login(manager_user)
+    assert _upload(client, project, "m.jsonl", b'{"prompt": "q", "response": "a"}\n').status_code == 302
+    assert _upload(client, other, "m.jsonl", b'{"prompt": "q", "response": "a"}\n').status_code == 404
+    assert Item.objects.filter(project=other).count() == 0
+    client.force_login(annotator_user)  # not staff: sent to the admin login
+    assert _upload(client, project, "m.jsonl", b'{"prompt": "q2", "response": "a"}\n').status_code == 302
+    assert Prompt.objects.filter(text="q2").count() == 0
+
+
+def test_admin_action_leads_to_the_upload_form(client, project, admin_user):
+    client.force_login(admin_user)
+    response = client.post("/admin/annotate/project/", {"action": "import_items_action", "_selected_action": [project.pk]})
+    assert response.status_code == 302 and response.url == f"/admin/annotate/project/{project.pk}/import/"
