@@ -83,12 +83,14 @@ def insert_rows(model, names, rows):
         else:
             fixed.append((f, f.get_default()))
     fields = given + [f for f, _ in fixed] + per_row
-    converters = [_converter(f) for f in fields]
-    fixed_values = tuple(value for _, value in fixed)
+    fixed_values = tuple(c(value) if (c := _converter(f)) else value for f, value in fixed)  # converted once
+    row_converters = [_converter(f) for f in given + per_row]
+    n_given = len(given)
 
     def complete(row):
-        values = tuple(row) + fixed_values + tuple(f.get_default() for f in per_row)
-        return tuple(c(x) if c else x for c, x in zip(converters, values))
+        values = tuple(row) + tuple(f.get_default() for f in per_row)
+        values = tuple(c(x) if c else x for c, x in zip(row_converters, values))
+        return values[:n_given] + fixed_values + values[n_given:]
 
     quote = connection.ops.quote_name
     table, columns = quote(model._meta.db_table), ", ".join(quote(f.column) for f in fields)
