@@ -142,11 +142,14 @@ def test_query_counts_for_next_and_submit(project, django_assert_max_num_queries
         factories.item(project, kind="binary")
     ann = queue.human_annotator(factories.user(project=project))
     project = type(project).objects.get(pk=project.pk)
-    with django_assert_max_num_queries(8):
+    from django.db import connection
+
+    extra = 1 if connection.vendor == "sqlite" else 0  # SQLite's write lock is one more statement
+    with django_assert_max_num_queries(8 + extra):
         lease = queue.next_assignment(project, ann)
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(8 + extra):
         submit(lease, {"thumbs": "up"}, uuid.uuid4())
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(8 + extra):
         second = queue.next_assignment(project, ann)
     with django_assert_max_num_queries(1):  # resuming a live lease is one indexed query
         assert queue.next_assignment(project, ann).pk == second.pk != lease.pk
