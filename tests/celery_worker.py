@@ -89,12 +89,12 @@ def producer():
     return client
 
 
-def send(client, task, run):
-    """Send a Tandem task for a run as the app would (same name, same queue)."""
+def send(client, task, run, queue=None):
+    """Send a Tandem task for a run as the app would (same name, same queue unless told)."""
     from workers.models import TaskRun
 
     TaskRun.objects.filter(pk=run.pk).update(task_name=task.name)
-    return client.send_task(task.name, args=[run.pk], queue=task.queue)
+    return client.send_task(task.name, args=[run.pk], queue=queue or task.queue)
 
 
 def flush_broker():
