@@ -161,7 +161,8 @@ def run_judging(request, project_id):
     if not project.judges.exists():
         messages.error(request, "Add a judge first.")
     else:
-        _started(request, start_judging(project, user=request.user), "Judging")
+        for run in start_judging(project, user=request.user):
+            _started(request, run, "Judging")
     return redirect("routing", project_id=project.pk)
 
 
