@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import Count, TextField
+from django.db.models import Count, Q, TextField
 from django.db.models.functions import Cast
 
 from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind, Item, Routing
@@ -39,7 +39,10 @@ def _direction(kind, preference=None, thumbs=None):
 def label_directions(project, sources_as_human=True):
     """{item_id: {"human": [dirs], "judge": [dirs], "judge_labels": n}} for pairwise and binary items."""
     human_kinds = [AnnotatorKind.HUMAN] + ([AnnotatorKind.SOURCE] if sources_as_human else [])
-    rows = Annotation.objects.filter(item__project=project, kind__in=[FeedbackKind.PAIRWISE, FeedbackKind.BINARY]).values_list(
+    # Only items with a reference (a human/imported label, or gold) can teach the router anything.
+    referenced = Annotation.objects.filter(item__project=project, annotator__kind__in=human_kinds).values("item_id")
+    rows = Annotation.objects.filter(item__project=project, kind__in=[FeedbackKind.PAIRWISE, FeedbackKind.BINARY]).filter(
+        Q(item_id__in=referenced) | Q(item__is_gold=True)).values_list(
         "item_id", "annotator__kind", "kind", "status", "preference", "thumbs")
     out = {}
     for item_id, who, kind, status, preference, thumbs in rows:

@@ -104,3 +104,8 @@ def test_reroute_when_enough_new_human_labels_arrive(project):
     assert reroute_stale_projects(min_new_labels=5) == [project.pk]
     latest = RoutingRun.objects.filter(project=project).first()
     assert latest.pk != first.pk and latest.budget == first.budget and latest.counts["training_items"] == 40
+
+
+def test_routing_an_empty_project_records_an_empty_run(project):
+    run = routing.route_project(project, budget=0.3)
+    assert run.counts["items"] == 0 and run.budget == 0 and all(q is None for _, q in run.curve)
