@@ -114,7 +114,8 @@ def _binary(item, project, data, errors):
     if unknown:
         errors["failed_principles"] = f"not principles of this project: {', '.join(map(str, unknown))}"
     if failed and thumbs == Thumbs.UP:
-        errors["failed_principles"] = "a response that fails a principle gets thumbs down"
+        msg = "a response that fails a principle gets thumbs down"
+        errors["failed_principles"] = f"{errors['failed_principles']}; {msg}" if "failed_principles" in errors else msg
     return {
         "thumbs": thumbs if thumbs in Thumbs.values else "",
         "failed_principles": [p for p in project.principles if p in failed],
