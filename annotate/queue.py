@@ -126,15 +126,14 @@ def _lease_gold(project, annotator, routes, now):
     with transaction.atomic():
         _lock_project_on_sqlite(project)
         item = (
-            Item.objects.filter(project=project, is_gold=True, routing__in=routes)
+            _with_content(Item.objects.filter(project=project, is_gold=True, routing__in=routes))
             .filter(_not_done_by(annotator))
             .order_by("id")
-            .only("id")
             .first()
         )
         if item is None:
             return None
-        return _grant(item.pk, annotator, project, now)
+        return _grant(item, annotator, project, now)
 
 
 def _lease_regular(project, annotator, routes, now):
@@ -157,33 +156,35 @@ def _lease_regular(project, annotator, routes, now):
                 return None
             # Re-count under the lock: another transaction may have committed a lease or a label
             # between our snapshot and our lock.
-            labels, leases = (
-                Item.objects.filter(pk=pk)
-                .annotate(leases=_active_leases(now))
-                .values_list("human_label_count", "leases")
-                .get()
-            )
-            if labels + leases < k:
-                return _grant(pk, annotator, project, now)
+            item = _with_content(Item.objects.filter(pk=pk)).annotate(leases=_active_leases(now)).get()
+            if item.human_label_count + item.leases < k:
+                return _grant(item, annotator, project, now)
             tried.append(pk)
     return None
 
 
-def _grant(item_pk, annotator, project, now):
+def _with_content(items):
+    """Items with everything the form shows, fetched in the same query."""
+    return items.select_related("project", "prompt", "response_a", "response_b")
+
+
+def _grant(item, annotator, project, now):
     until = now + timedelta(minutes=project.lease_minutes)
     swapped = random.random() < 0.5
     # An annotator whose own lease on this item expired gets it back on the same row (upsert:
-    # candidates never include items this annotator submitted or skipped).
+    # candidates never include items this annotator submitted or skipped); a draft lives as
+    # long as its lease, so it starts empty.
+    lease = Assignment(item=item, annotator=annotator, state=LEASED, leased_until=until, swapped=swapped, draft={})
     Assignment.objects.bulk_create(
-        [Assignment(item_id=item_pk, annotator=annotator, state=LEASED, leased_until=until, swapped=swapped, draft={})],
+        [lease],
         update_conflicts=True,
         unique_fields=["item", "annotator"],
-        update_fields=["state", "leased_until", "swapped", "updated_at"],
+        update_fields=["state", "leased_until", "swapped", "draft", "updated_at"],
     )
-    return (
-        Assignment.objects.select_related("item__project", "item__prompt", "item__response_a", "item__response_b")
-        .get(item_id=item_pk, annotator=annotator)
-    )
+    if lease.pk is None or not connection.features.can_return_rows_from_bulk_insert:
+        lease = Assignment.objects.get(item=item, annotator=annotator)
+        lease.item = item
+    return lease
 
 
 def skip(assignment, reason, now=None):
@@ -219,13 +220,17 @@ def save_draft(assignment, data, now=None):
     return assignment
 
 
-def assignment_for(annotator, assignment_id):
-    """The annotator's own assignment, or None (never someone else's)."""
-    return (
-        Assignment.objects.select_related("item__project", "item__prompt", "item__response_a", "item__response_b")
-        .filter(pk=assignment_id, annotator=annotator)
-        .first()
+def assignment_for(annotator, assignment_id, user=None):
+    """The annotator's own assignment, or None (never someone else's). With `user`, also None
+    once the user may no longer see the item's project (membership revoked)."""
+    qs = Assignment.objects.select_related("item__project", "item__prompt", "item__response_a", "item__response_b").filter(
+        pk=assignment_id, annotator=annotator
     )
+    if user is not None:
+        from .permissions import visible_projects
+
+        qs = qs.filter(item__project__in=visible_projects(user).values("pk"))
+    return qs.first()
 
 
 def progress(project, annotator):

@@ -201,14 +201,16 @@ def submit(assignment, data, submission_id, time_spent_ms=None, now=None):
     item = assignment.item
     project = item.project
     fields = clean_submission(item, project, assignment.swapped, data)
-    existing = Annotation.objects.filter(annotator_id=assignment.annotator_id, submission_id=sid).first()
-    if existing is not None:
-        return _replay(existing, assignment, fields)
     spent = _time_spent(time_spent_ms, assignment, now)
-
+    # A replay of this submission is recognised under the item lock (same assignment) or by the
+    # unique (annotator, submission_id) constraint (the id was used elsewhere), so the common
+    # path costs no extra query.
     try:
         annotation = _store(assignment, item, project, fields, sid, spent, now)
     except IntegrityError:
+        existing = Annotation.objects.filter(annotator_id=assignment.annotator_id, submission_id=sid).first()
+        if existing is not None:
+            return _replay(existing, assignment, fields)
         raise SubmissionError("you already labelled this item")
     if isinstance(annotation, tuple):  # a replay found under the lock
         return annotation

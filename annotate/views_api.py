@@ -70,13 +70,8 @@ def api_next(request, project_id):
 
 
 def _own(request, assignment_id):
-    annotator = queue.human_annotator(request.user)
-    assignment = queue.assignment_for(annotator, assignment_id)
-    if assignment is None:
-        return None
-    # Membership may have been revoked since the lease was handed out.
-    project_for_annotator(request.user, assignment.item.project_id)
-    return assignment
+    # Membership may have been revoked since the lease was handed out: checked in the same query.
+    return queue.assignment_for(queue.human_annotator(request.user), assignment_id, user=request.user)
 
 
 @_login_json
