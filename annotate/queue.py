@@ -61,6 +61,13 @@ def human_routes(project):
     return [Routing.UNROUTED, Routing.HUMAN, Routing.BOTH]
 
 
+def human_routing_q():
+    """The same rule as `human_routes`, as a filter evaluated inside the queue query itself."""
+    routing_run = Project._meta.get_field("routing_runs").related_model
+    never_routed = ~Exists(routing_run.objects.filter(project=OuterRef("project")))
+    return Q(routing__in=[Routing.HUMAN, Routing.BOTH]) | (Q(routing=Routing.UNROUTED) & never_routed)
+
+
 def live_lease(project, annotator, now=None):
     now = now or timezone.now()
     return (
@@ -77,7 +84,7 @@ def next_assignment(project, annotator, now=None):
     current = live_lease(project, annotator, now)
     if current is not None:
         return current
-    routes = human_routes(project)
+    routes = human_routing_q()
     assignment = None
     if project.gold_rate > 0 and _gold_turn(project, annotator):
         assignment = _lease_gold(project, annotator, routes, now)
@@ -126,7 +133,7 @@ def _lease_gold(project, annotator, routes, now):
     with transaction.atomic():
         _lock_project_on_sqlite(project)
         item = (
-            _with_content(Item.objects.filter(project=project, is_gold=True, routing__in=routes))
+            _with_content(Item.objects.filter(routes, project=project, is_gold=True))
             .filter(_not_done_by(annotator))
             .order_by("id")
             .first()
@@ -143,7 +150,7 @@ def _lease_regular(project, annotator, routes, now):
         _lock_project_on_sqlite(project)
         for _ in range(CANDIDATE_ATTEMPTS):
             qs = (
-                Item.objects.filter(project=project, is_gold=False, routing__in=routes, human_label_count__lt=k)
+                Item.objects.filter(routes, project=project, is_gold=False, human_label_count__lt=k)
                 .exclude(pk__in=tried)
                 .filter(_not_done_by(annotator))
                 .alias(leases=_active_leases(now))

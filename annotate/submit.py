@@ -36,6 +36,10 @@ class SubmissionConflict(SubmissionError):
     """The submission id was already used for a different label."""
 
 
+class LeaseLost(SubmissionError):
+    """The lease expired and the slot went to someone else: this item is gone for this annotator."""
+
+
 def _text(value, field, errors, required=False, label=None):
     if value is None:
         value = ""
@@ -187,11 +191,16 @@ def _replay(existing, assignment, fields):
     return existing, False
 
 
-def _lock_item(item, project):
+def _locked_assignment(assignment, project):
+    """The assignment as it is now, with its item row locked (and its fresh label count) in one query."""
+    qs = Assignment.objects.select_related("annotation", "item").only(
+        "id", "state", "leased_until", "annotation", "item__id", "item__human_label_count"
+    )
     if connection.features.has_select_for_update:
-        return Item.objects.select_for_update(of=("self",)).only("id", "human_label_count").get(pk=item.pk)
-    _lock_project_on_sqlite(project)
-    return Item.objects.only("id", "human_label_count").get(pk=item.pk)
+        qs = qs.select_for_update(of=("item",))
+    else:
+        _lock_project_on_sqlite(project)
+    return qs.get(pk=assignment.pk)
 
 
 def submit(assignment, data, submission_id, time_spent_ms=None, now=None):
@@ -220,8 +229,8 @@ def submit(assignment, data, submission_id, time_spent_ms=None, now=None):
 
 @transaction.atomic
 def _store(assignment, item, project, fields, sid, spent, now):
-    locked_item = _lock_item(item, project)
-    current = Assignment.objects.select_related("annotation").get(pk=assignment.pk)
+    current = _locked_assignment(assignment, project)
+    locked_item = current.item
     if current.state == AssignmentState.SUBMITTED:
         if current.annotation is not None and current.annotation.submission_id == sid:
             return _replay(current.annotation, assignment, fields)
@@ -256,7 +265,7 @@ def _check_capacity(locked_item, assignment, project, now):
         .aggregate(n=Count("id"))["n"]
     )
     if locked_item.human_label_count + others >= project.overlap:
-        raise SubmissionError("your lease on this item expired and others took it; your label was not stored")
+        raise LeaseLost("your lease on this item expired and others took it; your label was not stored")
 
 
 def _time_spent(value, assignment, now):
