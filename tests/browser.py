@@ -105,6 +105,15 @@ def login(page, base_url, username, password="pw-123456"):
 
 def shot(page, name, full_page=True):
     path = SCREENSHOTS / f"{name}.png"
-    page.evaluate("window.scrollTo(0, 0)")  # sticky bars sit where a reader expects them
-    page.screenshot(path=str(path), full_page=full_page)
+    page.evaluate("window.scrollTo(0, 0)")
+    if not full_page:
+        page.screenshot(path=str(path))
+        return path
+    # A viewport as tall as the page, so sticky bars sit where a reader sees them (a full-page
+    # capture would paint them mid-page).
+    size = page.viewport_size
+    height = page.evaluate("document.documentElement.scrollHeight")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(height, 4000))})
+    page.screenshot(path=str(path))
+    page.set_viewport_size(size)
     return path
