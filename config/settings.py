@@ -141,7 +141,14 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))}
+# visibility_timeout: how long an unacknowledged message (a task whose worker died) waits before
+# Redis hands it to another worker; keep it above the longest task. The restore interval/throttle
+# say how often workers look for such messages (lowered in the worker tests).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600")),
+    "unacked_restore_interval": int(os.environ.get("CELERY_UNACKED_RESTORE_INTERVAL", "10")),
+    "unacked_restore_throttle": int(os.environ.get("CELERY_UNACKED_RESTORE_THROTTLE", "10")),
+}
 
 # OpenAI-compatible judge servers: base URL per judge, key from the environment variable the judge names.
 JUDGE_HTTP_TIMEOUT = float(os.environ.get("JUDGE_HTTP_TIMEOUT", "120"))

@@ -57,6 +57,8 @@ class TaskRun(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     worker = models.CharField(max_length=200, blank=True)
     cancel_requested = models.BooleanField(default=False)
+    task_name = models.CharField(max_length=200, blank=True, help_text="Celery task that executes the run (for re-queueing).")
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last sign of life from the worker running it.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -95,3 +97,47 @@ class Rationale(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["item", "run"], name="rationale_once_per_run")]
         indexes = [models.Index(fields=["item", "-created_at"], name="rationale_latest")]
+
+
+class FineTuneMethod(models.TextChoices):
+    DPO = "dpo", "DPO (sigmoid)"
+    RDPO = "rdpo", "Robust DPO (label smoothing = flip rate ε)"
+    IPO = "ipo", "IPO"
+    KTO = "kto", "KTO (unpaired)"
+    BCO = "bco", "BCO (paired, DPO loss_type bco_pair)"
+    REWARD = "reward", "Reward model"
+
+
+class NoiseWeighting(models.TextChoices):
+    NONE = "none", "Use every row"
+    DROP = "drop", "Drop rows whose noise probability is above the threshold"
+    SAMPLE = "sample", "Keep each row with probability 1 − p_noise (seeded)"
+
+
+class FineTuneRun(models.Model):
+    """A TRL training run on a snapshot. `config` holds TRL config fields by their TRL names
+    (beta, learning_rate, num_train_epochs, per_device_train_batch_size, max_length, ...); Tandem
+    sets only output_dir, loss_type (from the method) and, for rdpo, label_smoothing = ε when unset."""
+
+    run = models.OneToOneField(TaskRun, on_delete=models.CASCADE, related_name="finetune")
+    snapshot = models.ForeignKey("curation.Snapshot", on_delete=models.PROTECT, related_name="finetunes")
+    model_spec = models.ForeignKey(ModelSpec, on_delete=models.PROTECT, related_name="finetunes")
+    method = models.CharField(max_length=10, choices=FineTuneMethod.choices)
+    config = models.JSONField(default=dict, blank=True)
+    lora = models.JSONField(null=True, blank=True, help_text="peft LoraConfig fields; empty for full fine-tuning.")
+    noise_weighting = models.CharField(max_length=10, choices=NoiseWeighting.choices, default=NoiseWeighting.NONE)
+    noise_threshold = models.FloatField(default=0.5)
+    seed = models.PositiveIntegerField(default=42)
+    output_dir = models.CharField(max_length=500, blank=True)
+    evaluation = models.JSONField(default=dict, blank=True)
+    result_spec = models.ForeignKey(ModelSpec, null=True, blank=True, on_delete=models.SET_NULL, related_name="trained_by",
+                                    help_text="The trained model, registered for generation.")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(method__in=FineTuneMethod.values), name="finetune_method_valid"),
+            models.CheckConstraint(condition=Q(noise_threshold__gte=0) & Q(noise_threshold__lte=1), name="finetune_noise_threshold"),
+        ]
+
+    def __str__(self):
+        return f"{self.method} on {self.snapshot} ({self.run_id})"

@@ -1,37 +1,80 @@
-"""Run bookkeeping shared by every background task: state, progress, metrics, log tail, cancel.
+"""Run bookkeeping shared by every background task: state, progress, metrics, log tail, cancel,
+and the heartbeat that lets a second worker take over a run whose worker died.
 
 Services call these helpers; the UI polls the TaskRun row. Writes are single-row UPDATEs so a
 progress tick never clobbers a concurrent cancel request.
 """
-from django.db.models import F
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db.models import F, Q
 from django.utils import timezone
 
-from .models import RunState, TaskRun
+from .models import FINISHED_STATES, RunState, TaskRun
 
 LOG_TAIL_CHARS = 8000
+
+
+def heartbeat_seconds():
+    return float(os.environ.get("TANDEM_RUN_HEARTBEAT_SECONDS", "20"))
+
+
+def stale_seconds():
+    """A running run with no heartbeat for this long belongs to a dead worker."""
+    return float(os.environ.get("TANDEM_RUN_STALE_SECONDS", "120"))
 
 
 class RunCancelled(Exception):
     """Raised inside a service when the run's cancel flag is set; the task marks it cancelled."""
 
 
-def create_run(kind, project=None, params=None, user=None, total=0):
-    return TaskRun.objects.create(kind=kind, project=project, params=params or {}, created_by=user, total=total)
+def create_run(kind, project=None, params=None, user=None, total=0, task_name=""):
+    return TaskRun.objects.create(
+        kind=kind, project=project, params=params or {}, created_by=user, total=total, task_name=task_name
+    )
 
 
 def start_run(run, worker="", celery_task_id=""):
     now = timezone.now()
     TaskRun.objects.filter(pk=run.pk).update(
-        state=RunState.RUNNING, started_at=now, worker=worker, celery_task_id=celery_task_id,
+        state=RunState.RUNNING, started_at=now, heartbeat_at=now, worker=worker, celery_task_id=celery_task_id,
         attempts=F("attempts") + 1, error="",
     )
     run.refresh_from_db()
     return run
 
 
+CLAIMED, FINISHED, BUSY = "claimed", "finished", "busy"
+
+
+def claim_run(run_id, worker="", celery_task_id=""):
+    """Atomically take a run for this worker. Returns (run, outcome):
+    claimed  — queued, or running with a stale heartbeat (its worker died): ours now;
+    finished — nothing to do (a redelivered message for a run that already ended);
+    busy     — a live worker is on it (a duplicate delivery): leave it alone.
+    """
+    now = timezone.now()
+    stale_before = now - timedelta(seconds=stale_seconds())
+    takeable = Q(state=RunState.QUEUED) | Q(state=RunState.RUNNING) & (Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at=None))
+    taken = TaskRun.objects.filter(takeable, pk=run_id).update(
+        state=RunState.RUNNING, started_at=now, heartbeat_at=now, worker=worker, celery_task_id=celery_task_id,
+        attempts=F("attempts") + 1, error="",
+    )
+    run = TaskRun.objects.filter(pk=run_id).first()
+    if run is None or run.state in FINISHED_STATES:
+        return run, FINISHED
+    return run, (CLAIMED if taken else BUSY)
+
+
+def heartbeat(run):
+    TaskRun.objects.filter(pk=run.pk, state=RunState.RUNNING).update(heartbeat_at=timezone.now())
+
+
 def set_progress(run, progress, total=None):
     """Record progress; raise RunCancelled when a manager asked to stop the run."""
-    fields = {"progress": progress}
+    fields = {"progress": progress, "heartbeat_at": timezone.now()}
     if total is not None:
         fields["total"] = total
     TaskRun.objects.filter(pk=run.pk).update(**fields)
@@ -49,6 +92,15 @@ def log(run, line):
     run.log_tail = tail
 
 
+def update_metrics(run, **values):
+    """Merge values into the run's metrics (the UI shows them while the run goes on)."""
+    run.refresh_from_db(fields=["metrics"])
+    metrics = {**run.metrics, **values}
+    TaskRun.objects.filter(pk=run.pk).update(metrics=metrics)
+    run.metrics = metrics
+    return metrics
+
+
 def finish_run(run, metrics=None, state=RunState.SUCCEEDED, error=""):
     fields = {"state": state, "finished_at": timezone.now(), "error": error}
     if metrics is not None:
@@ -58,5 +110,30 @@ def finish_run(run, metrics=None, state=RunState.SUCCEEDED, error=""):
     return run
 
 
+def release_run(run, error=""):
+    """Hand a run back to the queue (a transient error: the task will be retried)."""
+    TaskRun.objects.filter(pk=run.pk, state=RunState.RUNNING).update(state=RunState.QUEUED, error=error[-2000:])
+
+
 def request_cancel(run):
+    """Ask a run to stop. A queued run stops at once; a running one at its next progress tick."""
     TaskRun.objects.filter(pk=run.pk).update(cancel_requested=True)
+    TaskRun.objects.filter(pk=run.pk, state=RunState.QUEUED).update(state=RunState.CANCELLED, finished_at=timezone.now())
+
+
+def stale_runs():
+    cutoff = timezone.now() - timedelta(seconds=stale_seconds())
+    return TaskRun.objects.filter(state=RunState.RUNNING, heartbeat_at__lt=cutoff)
+
+
+def run_dir(run):
+    """Where a run writes its artifacts: ARTIFACTS_DIR/<run id>/."""
+    return Path(settings.ARTIFACTS_DIR) / str(run.pk)
+
+
+def artifacts(run):
+    """Files a run wrote, as (relative path, bytes), for the run page."""
+    root = run_dir(run)
+    if not root.exists():
+        return []
+    return sorted((str(p.relative_to(root)), p.stat().st_size) for p in root.rglob("*") if p.is_file())

@@ -1,1 +1,158 @@
-"""Celery tasks: runs."""
+"""The task base every run-shaped Celery task uses, plus the stale-run sweeper.
+
+    @run_task(queue="gpu")
+    def finetune(run): ...          # a service call; returns final metrics (or None)
+
+gives a Celery task `finetune(run_id)` that is
+- acks_late + reject_on_worker_lost: a worker killed mid-task leaves the message unacknowledged,
+  so the broker hands it to another worker (Redis: after `visibility_timeout`);
+- claimed atomically (workers.runs.claim_run): a duplicate delivery while a live worker holds the
+  run is put back for later, a redelivery of a finished run is a no-op, a run whose worker stopped
+  heart-beating is taken over;
+- retried with exponential backoff on transient errors (database or broker connection trouble);
+- recorded: state, attempts, worker, heartbeat, error with traceback, cancellation.
+(Database connections: Celery's Django fixup closes stale ones around every task.)
+Services are written to be re-run: they check what is already done (rows per run, artifact dirs
+wiped before training) so a retry or takeover never duplicates output.
+"""
+import functools
+import logging
+import socket
+import threading
+import traceback
+
+import kombu.exceptions
+import redis.exceptions
+from celery import shared_task
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection
+
+from workers import runs
+from workers.models import RunState, TaskRun
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS = (
+    OperationalError, InterfaceError, ConnectionError, TimeoutError,
+    redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, kombu.exceptions.OperationalError,
+)
+MAX_RETRIES = 6
+
+
+def backoff(retries, base=2.0, cap=300.0):
+    return min(cap, base * 2 ** retries)
+
+
+class _Heartbeat(threading.Thread):
+    """Touches the run row every few seconds while the service works (long steps included)."""
+
+    def __init__(self, run):
+        super().__init__(daemon=True, name=f"heartbeat-{run.pk}")
+        self.run, self.stopped = run, threading.Event()
+
+    def run(self):  # noqa: D401 - threading API
+        try:
+            while not self.stopped.wait(runs.heartbeat_seconds()):
+                try:
+                    runs.heartbeat(self.run)
+                except Exception:  # a missed beat is harmless; the next one retries
+                    logger.warning("heartbeat for run %s failed", self.run.pk, exc_info=True)
+        finally:
+            connection.close()
+
+    def stop(self):
+        self.stopped.set()
+
+
+def execute(task, service, run_id):
+    """Claim the run, call the service, record the outcome. Returns the final state."""
+    worker = getattr(task.request, "hostname", None) or socket.gethostname()
+    run, outcome = runs.claim_run(run_id, worker=worker, celery_task_id=task.request.id or "")
+    if outcome == runs.FINISHED:
+        return run.state if run else "missing"
+    if outcome == runs.BUSY:
+        # Another worker is alive and on it; look again later so the run is not lost if it dies.
+        raise task.retry(countdown=runs.stale_seconds(), max_retries=None)
+    beat = None if settings.CELERY_TASK_ALWAYS_EAGER else _Heartbeat(run)
+    if beat:
+        beat.start()
+    try:
+        result = service(run)
+    except runs.RunCancelled:
+        runs.log(run, "cancelled")
+        return runs.finish_run(run, state=RunState.CANCELLED).state
+    except TRANSIENT_ERRORS as exc:
+        if task.request.retries >= MAX_RETRIES:
+            return _fail(run, exc)
+        logger.warning("run %s: transient error, retrying: %r", run_id, exc)
+        try:
+            runs.release_run(run, error=f"retrying after: {exc!r}")
+        except Exception:
+            logger.warning("could not release run %s", run_id, exc_info=True)
+        raise task.retry(exc=exc, countdown=backoff(task.request.retries))
+    except Exception as exc:
+        return _fail(run, exc)
+    finally:
+        if beat:
+            beat.stop()
+    metrics = runs.update_metrics(run, **result) if result else None
+    return runs.finish_run(run, metrics=metrics).state
+
+
+def _fail(run, exc):
+    logger.exception("run %s failed", run.pk)
+    trace = traceback.format_exc()
+    try:
+        runs.log(run, f"failed: {exc!r}")
+    except Exception:
+        pass
+    return runs.finish_run(run, state=RunState.FAILED, error=trace[-4000:]).state
+
+
+def run_task(queue="cpu", **options):
+    """Decorator: turn a service `f(run)` into a Celery task `f(run_id)` with the run bookkeeping."""
+
+    def decorate(service):
+        name = f"{service.__module__}.{service.__name__}"
+
+        @shared_task(
+            bind=True, name=name, queue=queue, acks_late=True, reject_on_worker_lost=True,
+            max_retries=MAX_RETRIES, **options,
+        )
+        @functools.wraps(service)
+        def task(self, run_id):
+            return execute(self, service, run_id)
+
+        task.service = service
+        return task
+
+    return decorate
+
+
+def enqueue(task, run):
+    """Record which task runs `run` (so the sweeper can re-queue it) and send it."""
+    TaskRun.objects.filter(pk=run.pk).update(task_name=task.name)
+    run.task_name = task.name
+    result = task.apply_async(args=[run.pk])
+    return result
+
+
+@shared_task(name="workers.tasks.runs.sweep_stale_runs", queue="cpu")
+def sweep_stale_runs():
+    """Re-queue runs whose worker stopped heart-beating (killed, OOM, machine lost).
+
+    The broker redelivers unacknowledged messages on its own (acks_late); this sweeper covers the
+    cases it cannot (a message lost with a broker restart, a visibility timeout set very long).
+    A run re-queued twice is harmless: the second delivery finds it claimed or finished."""
+    from config.celery import app
+
+    requeued = []
+    for run in runs.stale_runs().exclude(task_name=""):
+        if runs.stale_runs().filter(pk=run.pk).update(state=RunState.QUEUED):
+            task = app.tasks.get(run.task_name)
+            if task is not None:
+                task.apply_async(args=[run.pk])
+            else:  # a task this process does not import: send it by name to its default queue
+                app.send_task(run.task_name, args=[run.pk])
+            requeued.append(run.pk)
+    return requeued

@@ -1,0 +1,141 @@
+import json
+
+import pytest
+
+from tests import workers_helpers as wh
+from tests.workers_helpers import artifacts_dir, tiny_model_dir  # noqa: F401
+from workers import finetune, finetune_data
+from workers.models import FineTuneRun, NoiseWeighting, TaskRun
+from workers.tasks.finetune import finetune as finetune_task
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+FAST = {"per_device_train_batch_size": 4, "num_train_epochs": 1, "learning_rate": 1e-3, "max_length": 64}
+
+
+def run_method(project, model_dir, method, **kw):
+    snap = kw.pop("snapshot", None) or wh.snapshot(project, pairs=12, binary=4, edits=2)
+    ft = finetune.create_finetune(snap, wh.model_spec(model_dir), method, config={**FAST, **kw.pop("config", {})}, **kw)
+    assert finetune_task.delay(ft.run_id).get() == "succeeded", TaskRun.objects.get(pk=ft.run_id).error
+    ft.refresh_from_db()
+    ft.run.refresh_from_db()
+    return ft
+
+
+def check_artifacts(ft, adapter=False):
+    from pathlib import Path
+
+    out = Path(ft.output_dir)
+    files = {p.name for p in (out / "model").iterdir()}
+    assert ("adapter_model.safetensors" in files) == adapter
+    assert ("model.safetensors" in files) == (not adapter)
+    assert "tokenizer.json" in files
+    assert (out / "trainer_state.json").exists() and not (out / "checkpoints").exists()
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["evaluation"] == ft.evaluation and saved["history"]
+
+
+def test_dpo_run_trains_saves_and_evaluates(project, tiny_model_dir, artifacts_dir):
+    ft = run_method(project, tiny_model_dir, "dpo")
+    run = ft.run
+    assert run.progress == run.total == run.metrics["steps"] > 0
+    losses = [h["loss"] for h in run.metrics["history"] if "loss" in h]
+    assert len(losses) == run.metrics["steps"]
+    assert ft.evaluation["pairs"] > 0 and 0 <= ft.evaluation["accuracy"] <= 1
+    assert "test preference accuracy" in run.log_tail
+    check_artifacts(ft)
+    # the trained model is registered and loads with from_pretrained
+    from workers.loading import load_causal_lm
+
+    assert ft.result_spec and load_causal_lm(ft.result_spec) is not None
+
+
+def test_trl_config_mapping(project, tiny_model_dir, artifacts_dir):
+    snap = wh.snapshot(project, pairs=4, binary=0, edits=0, epsilon=0.18)
+    spec = wh.model_spec(tiny_model_dir)
+    ft = finetune.create_finetune(snap, spec, "rdpo", config={"beta": 0.3})
+    cfg = finetune.trl_config(ft, "/tmp/x")
+    assert (cfg.loss_type, cfg.label_smoothing, cfg.beta) == (["robust"], 0.18, 0.3)
+    ft2 = finetune.create_finetune(snap, spec, "rdpo", config={"label_smoothing": 0.05})
+    assert finetune.trl_config(ft2, "/tmp/x").label_smoothing == 0.05
+    assert finetune.trl_config(finetune.create_finetune(snap, spec, "ipo"), "/tmp/x").loss_type == ["ipo"]
+    assert finetune.trl_config(finetune.create_finetune(snap, spec, "bco"), "/tmp/x").loss_type == ["bco_pair"]
+    before = FineTuneRun.objects.count()
+    with pytest.raises(finetune.ConfigError, match="no field.*betta"):
+        finetune.create_finetune(snap, spec, "dpo", config={"betta": 0.1})
+    with pytest.raises(finetune.ConfigError, match="LoraConfig"):
+        finetune.create_finetune(snap, spec, "dpo", lora={"rank": 4})
+    with pytest.raises(finetune.ConfigError, match="unknown method"):
+        finetune.create_finetune(snap, spec, "ppo")
+    assert FineTuneRun.objects.count() == before and not TaskRun.objects.filter(finetune__isnull=True, kind="finetune").exists()
+
+
+def test_rdpo_needs_epsilon(project, tiny_model_dir):
+    snap = wh.snapshot(project, pairs=2, binary=0, edits=0, epsilon=None)
+    with pytest.raises(finetune.ConfigError, match="flip rate"):
+        finetune.create_finetune(snap, wh.model_spec(tiny_model_dir), "rdpo")
+
+
+def test_rdpo_run(project, tiny_model_dir, artifacts_dir):
+    ft = run_method(project, tiny_model_dir, "rdpo")
+    assert ft.run.metrics["label_smoothing"] == 0.1
+    check_artifacts(ft)
+
+
+def test_kto_run_on_unpaired_rows(project, tiny_model_dir, artifacts_dir):
+    ft = run_method(project, tiny_model_dir, "kto")
+    # unpaired: binary rows plus both sides of every pair in the train split
+    assert ft.run.metrics["rows"]["kept"] > 12
+    check_artifacts(ft)
+    assert ft.evaluation["pairs"] > 0
+
+
+def test_reward_model_run(project, tiny_model_dir, artifacts_dir):
+    ft = run_method(project, tiny_model_dir, "reward")
+    check_artifacts(ft)
+    assert ft.result_spec is None and ft.evaluation["accuracy"] is not None
+
+
+def test_lora_dpo_run_saves_adapter(project, tiny_model_dir, artifacts_dir):
+    ft = run_method(project, tiny_model_dir, "dpo", lora={"r": 4, "lora_alpha": 8})
+    check_artifacts(ft, adapter=True)
+    assert ft.evaluation["pairs"] > 0
+
+
+def test_noise_weighting(project):
+    snap = wh.snapshot(project, pairs=40, binary=0, edits=0)
+    every, c0 = finetune_data.rows_for(snap, "dpo", "train")
+    dropped, c1 = finetune_data.rows_for(snap, "dpo", "train", weighting=NoiseWeighting.DROP, threshold=0.25)
+    sampled, c2 = finetune_data.rows_for(snap, "dpo", "train", weighting=NoiseWeighting.SAMPLE, seed=1)
+    assert c0["dropped"] == 0 and 0 < c1["dropped"] < c0["kept"] and c1["kept"] + c1["dropped"] == c0["kept"]
+    assert 0 < c2["dropped"] < c0["kept"]
+    assert finetune_data.rows_for(snap, "dpo", "train", weighting=NoiseWeighting.SAMPLE, seed=1)[0] == sampled
+    assert set(every[0]) == {"prompt", "chosen", "rejected"}
+
+
+def test_cancel_mid_training(project, tiny_model_dir, artifacts_dir):
+    from workers import runs
+
+    snap = wh.snapshot(project, pairs=40, binary=0, edits=0)
+    ft = finetune.create_finetune(snap, wh.model_spec(tiny_model_dir), "dpo", config={**FAST, "per_device_train_batch_size": 1})
+    original = finetune.progress_callback
+
+    def cancelling(run):
+        cb = original(run)
+        step_end = cb.on_step_end
+
+        def on_step_end(args, state, control, **kw):
+            if state.global_step == 2:
+                runs.request_cancel(run)
+            return step_end(args, state, control, **kw)
+
+        cb.on_step_end = on_step_end
+        return cb
+
+    finetune.progress_callback = cancelling
+    try:
+        assert finetune_task.delay(ft.run_id).get() == "cancelled"
+    finally:
+        finetune.progress_callback = original
+    run = TaskRun.objects.get(pk=ft.run_id)
+    assert run.state == "cancelled" and run.progress == 2 < run.total

@@ -1,0 +1,164 @@
+"""Run bookkeeping and the task base, in-process (the real worker is in test_celery_worker.py)."""
+from datetime import timedelta
+
+import pytest
+from celery import shared_task
+from django.db import OperationalError
+from django.utils import timezone
+
+from workers import runs
+from workers.models import RunKind, RunState, TaskRun
+from workers.tasks.runs import backoff, execute, run_task, sweep_stale_runs
+
+pytestmark = pytest.mark.django_db
+
+CALLS = []
+
+
+@run_task(queue="cpu")
+def _ok(run):
+    CALLS.append(run.pk)
+    runs.set_progress(run, 1, 2)
+    runs.log(run, "half way")
+    runs.set_progress(run, 2)
+    return {"answer": 42}
+
+
+@run_task(queue="gpu")
+def _boom(run):
+    raise ValueError("bad input: no rows")
+
+
+@run_task()
+def _cancel_me(run):
+    runs.request_cancel(run)
+    runs.set_progress(run, 1, 10)
+    raise AssertionError("set_progress should have raised")
+
+
+FLAKY = {"left": 0}
+
+
+@run_task()
+def _flaky(run):
+    if FLAKY["left"]:
+        FLAKY["left"] -= 1
+        raise OperationalError("server closed the connection unexpectedly")
+    return {"ok": True}
+
+
+def make_run(**kw):
+    return runs.create_run(RunKind.GENERATE, **kw)
+
+
+def test_task_options():
+    assert _ok.acks_late and _ok.reject_on_worker_lost
+    assert _ok.queue == "cpu" and _boom.queue == "gpu"
+    assert backoff(0) == 2 and backoff(3) == 16 and backoff(20) == 300
+
+
+def test_successful_run_records_state_progress_metrics_log(project):
+    run = make_run(project=project)
+    assert _ok.delay(run.pk).get() == RunState.SUCCEEDED
+    run.refresh_from_db()
+    assert (run.state, run.progress, run.total, run.attempts) == ("succeeded", 2, 2, 1)
+    assert run.metrics == {"answer": 42} and "half way" in run.log_tail
+    assert run.started_at and run.finished_at and run.heartbeat_at and run.percent == 100
+
+
+def test_redelivered_message_for_finished_run_is_a_no_op(project):
+    run = make_run(project=project)
+    _ok.delay(run.pk)
+    CALLS.clear()
+    assert _ok.delay(run.pk).get() == RunState.SUCCEEDED
+    assert CALLS == []
+    run.refresh_from_db()
+    assert run.attempts == 1
+
+
+def test_failure_recorded_with_traceback(project):
+    run = make_run(project=project)
+    assert _boom.delay(run.pk).get() == RunState.FAILED
+    run.refresh_from_db()
+    assert run.state == "failed" and "bad input: no rows" in run.error and "Traceback" in run.error
+
+
+def test_cancel_running_and_queued(project):
+    run = make_run(project=project)
+    assert _cancel_me.delay(run.pk).get() == RunState.CANCELLED
+    queued = make_run(project=project)
+    runs.request_cancel(queued)
+    queued.refresh_from_db()
+    assert queued.state == "cancelled"
+    CALLS.clear()
+    _ok.delay(queued.pk)
+    assert CALLS == []  # a cancelled run's message does nothing
+
+
+def test_transient_errors_retry_then_succeed(project, monkeypatch):
+    from config.celery import app
+
+    monkeypatch.setitem(app.conf, "task_eager_propagates", False)  # let eager apply() run the retries
+    FLAKY["left"] = 2
+    run = make_run(project=project)
+    _flaky.apply(args=[run.pk], throw=False)  # eager apply runs the retries in-process
+    run.refresh_from_db()
+    assert run.state == "succeeded" and run.attempts == 3 and run.metrics == {"ok": True}
+
+
+def test_claim_rules(project):
+    run = make_run(project=project)
+    claimed, outcome = runs.claim_run(run.pk, worker="w1")
+    assert outcome == runs.CLAIMED and claimed.worker == "w1"
+    # a duplicate delivery while w1 is alive does not take it
+    assert runs.claim_run(run.pk, worker="w2")[1] == runs.BUSY
+    # w1 stops heart-beating (killed): w2 takes over
+    TaskRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=runs.stale_seconds() + 1))
+    taken, outcome = runs.claim_run(run.pk, worker="w2")
+    assert outcome == runs.CLAIMED and taken.worker == "w2" and taken.attempts == 2
+    runs.finish_run(taken)
+    assert runs.claim_run(run.pk, worker="w3")[1] == runs.FINISHED
+
+
+def test_busy_run_is_retried_later_not_dropped(project):
+    from celery.exceptions import Retry
+
+    run = make_run(project=project)
+    runs.claim_run(run.pk, worker="alive")
+
+    class Req:
+        hostname, id, retries = "w2", "t", 0
+
+    class FakeTask:  # only the request/retry surface of a bound task
+        request = Req()
+
+        def retry(self, **kw):
+            return Retry("later", when=kw.get("countdown"))
+
+    with pytest.raises(Retry):
+        execute(FakeTask(), lambda r: {"x": 1}, run.pk)
+
+
+def test_sweeper_requeues_runs_of_dead_workers(project):
+    run = make_run(project=project)
+    TaskRun.objects.filter(pk=run.pk).update(task_name=_ok.name)
+    runs.claim_run(run.pk, worker="dead")
+    TaskRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    fresh = make_run(project=project)
+    runs.claim_run(fresh.pk, worker="alive")
+    assert sweep_stale_runs() == [run.pk]  # eager: the re-sent task runs right away
+    run.refresh_from_db()
+    fresh.refresh_from_db()
+    assert run.state == "succeeded" and run.attempts == 2
+    assert fresh.state == "running"
+
+
+def test_artifacts_listing(project, artifacts_dir):
+    run = make_run(project=project)
+    assert runs.artifacts(run) == []
+    (runs.run_dir(run) / "sub").mkdir(parents=True)
+    (runs.run_dir(run) / "sub" / "a.txt").write_text("hi")
+    assert runs.artifacts(run) == [("sub/a.txt", 2)]
+
+
+from tests.workers_helpers import artifacts_dir  # noqa: E402,F401

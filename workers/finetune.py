@@ -1,0 +1,220 @@
+"""Fine-tune runs with TRL on a snapshot: dpo / rdpo / ipo / bco (DPOTrainer), kto (KTOTrainer),
+reward (RewardTrainer); LoRA through peft's LoraConfig.
+
+`FineTuneRun.config` holds TRL config fields by name and is passed to the TRL config class as is
+(an unknown field is an error before anything is queued). Tandem adds only: output_dir, loss_type
+from the method, label_smoothing = the snapshot's flip rate ε for rdpo (unless set), report_to=none,
+save_strategy=no (artifacts are written once, at the end), logging_steps=1 unless set.
+
+Artifacts under ARTIFACTS_DIR/<run id>/: model/ (adapter or full model + tokenizer),
+trainer_state.json, metrics.json. A retried or taken-over run starts again from an empty directory,
+so it never leaves two sets of artifacts.
+"""
+import json
+import shutil
+
+from django.db import transaction
+
+from . import finetune_data, runs
+from .models import FineTuneMethod, FineTuneRun, ModelSpec, NoiseWeighting, RunKind
+
+DEFAULTS = {
+    "beta": 0.1, "learning_rate": 5e-6, "num_train_epochs": 1, "per_device_train_batch_size": 4,
+    "gradient_accumulation_steps": 1, "max_length": 1024,
+}
+LOSS_TYPE = {FineTuneMethod.DPO: "sigmoid", FineTuneMethod.RDPO: "robust", FineTuneMethod.IPO: "ipo",
+             FineTuneMethod.BCO: "bco_pair"}
+LORA_DEFAULTS = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": "all-linear", "task_type": "CAUSAL_LM"}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def config_class(method):
+    from trl import DPOConfig, KTOConfig, RewardConfig
+
+    return {FineTuneMethod.KTO: KTOConfig, FineTuneMethod.REWARD: RewardConfig}.get(method, DPOConfig)
+
+
+def trl_config(ft, output_dir):
+    """The TRL config object for a run (the one-to-one mapping, plus Tandem's few fixed fields)."""
+    import dataclasses
+
+    cls = config_class(ft.method)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in DEFAULTS.items() if k in fields}
+    values.update(ft.config or {})
+    unknown = sorted(set(values) - fields)
+    if unknown:
+        raise ConfigError(f"{cls.__name__} has no field(s) {', '.join(unknown)}")
+    if ft.method in LOSS_TYPE:
+        values["loss_type"] = LOSS_TYPE[ft.method]
+    if ft.method == FineTuneMethod.RDPO and "label_smoothing" not in (ft.config or {}):
+        if ft.snapshot.epsilon is None:
+            raise ConfigError("rdpo needs the snapshot's flip rate ε (run noise estimation) or an explicit label_smoothing")
+        values["label_smoothing"] = min(max(float(ft.snapshot.epsilon), 0.0), 0.49)
+    values.setdefault("logging_steps", 1)
+    values.setdefault("seed", ft.seed)
+    values.setdefault("bf16", _mixed_precision(ft.model_spec))  # TRL defaults to bf16, which a CPU lacks
+    values.update(output_dir=str(output_dir), report_to="none", save_strategy="no", disable_tqdm=True)
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{cls.__name__}: {exc}") from exc
+
+
+def _mixed_precision(spec):
+    import torch
+
+    from .loading import device, torch_dtype
+
+    return device() == "cuda" and torch_dtype(spec.dtype, "cuda") == torch.bfloat16
+
+
+def lora_config(ft):
+    if not ft.lora:
+        return None
+    from peft import LoraConfig
+
+    values = {**LORA_DEFAULTS, **ft.lora}
+    if ft.method == FineTuneMethod.REWARD:
+        values["task_type"] = "SEQ_CLS"
+    try:
+        return LoraConfig(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"LoraConfig: {exc}") from exc
+
+
+def create_finetune(snapshot, model_spec, method, config=None, lora=None, noise_weighting=NoiseWeighting.NONE,
+                    noise_threshold=0.5, seed=42, user=None):
+    """Validate and record a fine-tune run (queued; the caller enqueues tasks.finetune.finetune)."""
+    if method not in FineTuneMethod.values:
+        raise ConfigError(f"unknown method {method!r}; one of {', '.join(FineTuneMethod.values)}")
+    with transaction.atomic():
+        run = runs.create_run(RunKind.FINETUNE, project=snapshot.project, user=user,
+                              params={"snapshot_id": snapshot.pk, "method": method, "model": model_spec.name})
+        ft = FineTuneRun(run=run, snapshot=snapshot, model_spec=model_spec, method=method, config=config or {},
+                         lora=lora or None, noise_weighting=noise_weighting, noise_threshold=noise_threshold, seed=seed)
+        ft.output_dir = str(runs.run_dir(run))
+        trl_config(ft, ft.output_dir)  # raises ConfigError on a bad field: nothing is saved
+        lora_config(ft)
+        ft.save()
+    return ft
+
+
+def progress_callback(run):
+    from transformers import TrainerCallback
+
+    class RunProgress(TrainerCallback):
+        """Steps → run progress (and cancellation); logged losses → the run's loss history."""
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            runs.set_progress(run, 0, state.max_steps)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            runs.set_progress(run, state.global_step, state.max_steps)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not logs:
+                return
+            entry = {"step": state.global_step, **{k: round(v, 6) if isinstance(v, float) else v for k, v in logs.items()}}
+            history = run.metrics.get("history", []) + [entry]
+            runs.update_metrics(run, history=history)
+            if "loss" in logs:
+                runs.log(run, f"step {state.global_step}/{state.max_steps} loss {logs['loss']:.4f}")
+
+    return RunProgress()
+
+
+def _load_models(ft, on):
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    from .loading import load_tokenizer, torch_dtype
+
+    spec = ft.model_spec
+    tokenizer = load_tokenizer(spec, padding_side="right")
+    dtype = torch_dtype(spec.dtype, on)
+    if ft.method == FineTuneMethod.REWARD:
+        model = AutoModelForSequenceClassification.from_pretrained(spec.path_or_id, num_labels=1, dtype=dtype)
+        model.config.pad_token_id = tokenizer.pad_token_id
+        return model, None, tokenizer
+    model = AutoModelForCausalLM.from_pretrained(spec.path_or_id, dtype=dtype)
+    # LoRA: the frozen base is the reference; otherwise a separate frozen copy for evaluation
+    # (the trainer makes its own reference the same way).
+    reference = None if ft.lora else AutoModelForCausalLM.from_pretrained(spec.path_or_id, dtype=dtype).eval()
+    return model, reference, tokenizer
+
+
+def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
+    """(trainer, tokenizer, reference model, data counts) for a run: the same trainer a bare TRL
+    script would build from the same config and data."""
+    from trl import DPOTrainer, KTOTrainer, RewardTrainer
+
+    args = trl_config(ft, output_dir)
+    train, counts = finetune_data.dataset_for(ft.snapshot, ft.method, "train", weighting=ft.noise_weighting,
+                                              threshold=ft.noise_threshold, seed=ft.seed)
+    if train is None:
+        raise ValueError(f"snapshot {ft.snapshot} has no training rows for {ft.method}")
+    model, reference, tokenizer = _load_models(ft, on)
+    common = {"args": args, "train_dataset": train, "processing_class": tokenizer,
+              "peft_config": lora_config(ft), "callbacks": list(callbacks)}
+    if ft.method == FineTuneMethod.REWARD:
+        trainer = RewardTrainer(model=model, **common)
+    elif ft.method == FineTuneMethod.KTO:
+        trainer = KTOTrainer(model=model, **common)
+    else:
+        trainer = DPOTrainer(model=model, **common)
+    return trainer, tokenizer, reference, counts
+
+
+def evaluate_run(ft, trainer, tokenizer, reference):
+    from . import evaluate
+
+    pairs = finetune_data.test_pairs(ft.snapshot)
+    model = trainer.model
+    max_length = getattr(trainer.args, "max_length", None) or 512
+    if ft.method == FineTuneMethod.REWARD:
+        return evaluate.reward_model_accuracy(model, tokenizer, pairs, max_length)
+    beta = getattr(trainer.args, "beta", 0.1)
+    return evaluate.implicit_reward_accuracy(model, reference if not ft.lora else None, tokenizer, pairs, beta, max_length)
+
+
+def train(run):
+    """The service behind the finetune task."""
+    from pathlib import Path
+
+    from .loading import device
+
+    ft = FineTuneRun.objects.select_related("snapshot", "model_spec").get(run=run)
+    out = Path(ft.output_dir or runs.run_dir(run))
+    if out.exists():  # a previous attempt died half-way: start clean, never two sets of artifacts
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    on = device()
+    runs.log(run, f"{ft.method} on {ft.snapshot} with {ft.model_spec.name} ({'LoRA' if ft.lora else 'full'}, {on})")
+    runs.update_metrics(run, history=[])
+    trainer, tokenizer, reference, counts = build_trainer(ft, out / "checkpoints", [progress_callback(run)], on)
+    runs.log(run, f"train rows: {counts['kept']} kept, {counts['dropped']} dropped by noise weighting ({ft.noise_weighting})")
+    result = trainer.train()
+    model_dir = out / "model"
+    trainer.save_model(str(model_dir))
+    tokenizer.save_pretrained(str(model_dir))
+    trainer.state.save_to_json(str(out / "trainer_state.json"))
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    evaluation = evaluate_run(ft, trainer, tokenizer, reference)
+    acc = evaluation["accuracy"]
+    runs.log(run, f"test preference accuracy: {'n/a (empty test split)' if acc is None else f'{acc:.3f}'} on {evaluation['pairs']} pairs")
+    metrics = {"train_loss": result.training_loss, "train_runtime": result.metrics.get("train_runtime"),
+               "steps": trainer.state.global_step, "rows": counts, "evaluation": evaluation,
+               "label_smoothing": getattr(trainer.args, "label_smoothing", None)}
+    (out / "metrics.json").write_text(json.dumps({**metrics, "history": trainer.state.log_history}, indent=2))
+    ft.evaluation = evaluation
+    if ft.method != FineTuneMethod.REWARD:
+        ft.result_spec, _ = ModelSpec.objects.update_or_create(
+            name=f"run-{run.pk}-{ft.method}",
+            defaults={"path_or_id": str(model_dir), "dtype": ft.model_spec.dtype, "max_length": ft.model_spec.max_length,
+                      "chat_template": ft.model_spec.chat_template},
+        )
+    ft.save(update_fields=["evaluation", "result_spec"])
+    return metrics

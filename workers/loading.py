@@ -1,0 +1,102 @@
+"""ModelSpec → a loaded model and tokenizer, with the real `from_pretrained(path_or_id)`.
+
+The device follows the worker: a GPU worker sees the GPU(s) CUDA_VISIBLE_DEVICES exposes and takes
+the first; without one everything runs on the CPU. Loaded models are cached per process (a worker
+runs many tasks with the same model), keyed by the spec's fields so an edited spec reloads.
+"""
+import functools
+
+DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
+          "float16": "float16", "fp16": "float16"}
+
+
+def device():
+    import torch
+
+    if torch.cuda.is_available():  # honours CUDA_VISIBLE_DEVICES
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def torch_dtype(name, on=None):
+    import torch
+
+    on = on or device()
+    if not name or name == "auto":
+        # Half precision only where the hardware does it well; the CPU trains in float32.
+        if on == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    if name not in DTYPES:
+        raise ValueError(f"unknown dtype {name!r}; one of auto, {', '.join(sorted(set(DTYPES.values())))}")
+    return getattr(torch, DTYPES[name])
+
+
+def load_tokenizer(spec, padding_side="left"):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(spec.path_or_id)
+    if spec.chat_template:
+        tokenizer.chat_template = spec.chat_template
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = padding_side
+    tokenizer.model_max_length = min(tokenizer.model_max_length or spec.max_length, spec.max_length)
+    return tokenizer
+
+
+def load_causal_lm(spec, on=None):
+    from transformers import AutoModelForCausalLM
+
+    on = on or device()
+    model = AutoModelForCausalLM.from_pretrained(spec.path_or_id, dtype=torch_dtype(spec.dtype, on))
+    return model.to(on).eval()
+
+
+@functools.lru_cache(maxsize=2)
+def _cached(path_or_id, dtype, max_length, chat_template, on):
+    from types import SimpleNamespace
+
+    spec = SimpleNamespace(path_or_id=path_or_id, dtype=dtype, max_length=max_length, chat_template=chat_template)
+    return load_causal_lm(spec, on), load_tokenizer(spec)
+
+
+def load_for_generation(spec):
+    """(model, tokenizer) ready for batched generation, cached per worker process."""
+    return _cached(spec.path_or_id, spec.dtype, spec.max_length, spec.chat_template, device())
+
+
+def chat_prompt(tokenizer, messages):
+    """Render a conversation for generation, with or without a chat template."""
+    if tokenizer.chat_template:
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return "\n\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\n\nassistant: "
+
+
+def generate(spec, conversations, max_new_tokens=128, batch_size=8, temperature=0.0, on_batch=None, seed=0):
+    """Generate one reply per conversation, in batches. `on_batch(offset, replies)` after each batch
+    (save partial work, progress, cancellation). Returns the replies in order."""
+    import torch
+
+    model, tokenizer = load_for_generation(spec)
+    replies = []
+    for start in range(0, len(conversations), batch_size):
+        batch = [chat_prompt(tokenizer, c) for c in conversations[start:start + batch_size]]
+        enc = tokenizer(batch, return_tensors="pt", padding=True, truncation=True,
+                        max_length=max(8, spec.max_length - max_new_tokens), add_special_tokens=False).to(model.device)
+        kwargs = {"max_new_tokens": max_new_tokens, "pad_token_id": tokenizer.pad_token_id}
+        if temperature > 0:
+            torch.manual_seed(seed + start)
+            kwargs.update(do_sample=True, temperature=temperature)
+        else:
+            kwargs.update(do_sample=False)
+        with torch.no_grad():
+            out = model.generate(**enc, **kwargs)
+        texts = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        texts = [t.strip() for t in texts]
+        if on_batch:
+            on_batch(start, texts)
+        replies.extend(texts)
+    return replies

@@ -1,0 +1,111 @@
+"""Run pages: a project's runs with forms to start them, and one run's live status (HTMX polling)."""
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from annotate.permissions import is_admin, project_for_manager
+
+from . import finetune, rationales, runs
+from .models import FineTuneRun, TaskRun
+from .views_charts import loss_chart
+from .views_forms import FineTuneForm, RationaleForm
+
+
+def run_for_manager(user, run_id):
+    run = get_object_or_404(TaskRun.objects.select_related("project"), pk=run_id)
+    if run.project_id is None:
+        if not is_admin(user):
+            raise PermissionDenied("only admins see runs outside a project")
+    else:
+        project_for_manager(user, run.project_id)
+    return run
+
+
+def project_context(project, **forms):
+    context = {
+        "project": project,
+        "runs": TaskRun.objects.filter(project=project).select_related("finetune")[:50],
+        "finetune_form": forms.get("finetune_form") or FineTuneForm(project),
+        "rationale_form": forms.get("rationale_form") or RationaleForm(project),
+    }
+    return context
+
+
+@login_required
+def project_runs(request, project_id):
+    project = project_for_manager(request.user, project_id)
+    return render(request, "workers/project_runs.html", project_context(project))
+
+
+@login_required
+@require_POST
+def start_finetune(request, project_id):
+    from .tasks.finetune import finetune as task
+    from .tasks.runs import enqueue
+
+    project = project_for_manager(request.user, project_id)
+    form = FineTuneForm(project, request.POST)
+    if form.is_valid():
+        d = form.cleaned_data
+        try:
+            ft = finetune.create_finetune(d["snapshot"], d["model_spec"], d["method"], config=d["config"], lora=d["lora"],
+                                          noise_weighting=d["noise_weighting"], noise_threshold=d["noise_threshold"],
+                                          user=request.user)
+        except finetune.ConfigError as exc:
+            form.add_error(None, str(exc))
+        else:
+            enqueue(task, ft.run)
+            messages.success(request, f"Fine-tune run {ft.run_id} queued.")
+            return redirect("workers:run", run_id=ft.run_id)
+    return render(request, "workers/project_runs.html", project_context(project, finetune_form=form), status=400)
+
+
+@login_required
+@require_POST
+def start_rationales(request, project_id):
+    from .tasks.rationales import generate_rationales as task
+    from .tasks.runs import enqueue
+
+    project = project_for_manager(request.user, project_id)
+    form = RationaleForm(project, request.POST)
+    if form.is_valid():
+        d = form.cleaned_data
+        run = rationales.start_rationale_run(d["snapshot"], d["model_spec"], user=request.user, kinds=d["kinds"],
+                                             batch_size=d["batch_size"], max_new_tokens=d["max_new_tokens"])
+        enqueue(task, run)
+        messages.success(request, f"Rationale run {run.pk} queued.")
+        return redirect("workers:run", run_id=run.pk)
+    return render(request, "workers/project_runs.html", project_context(project, rationale_form=form), status=400)
+
+
+def run_context(run):
+    ft = FineTuneRun.objects.filter(run=run).select_related("snapshot", "model_spec", "result_spec").first()
+    metrics = {k: v for k, v in run.metrics.items() if k != "history"}
+    return {"run": run, "ft": ft, "chart": loss_chart(run.metrics), "metrics": metrics,
+            "artifacts": runs.artifacts(run), "params": run.params}
+
+
+@login_required
+def run_detail(request, run_id):
+    run = run_for_manager(request.user, run_id)
+    return render(request, "workers/run_detail.html", run_context(run))
+
+
+@login_required
+def run_status(request, run_id):
+    run = run_for_manager(request.user, run_id)
+    return render(request, "workers/_run_status.html", run_context(run))
+
+
+@login_required
+@require_POST
+def cancel_run(request, run_id):
+    run = run_for_manager(request.user, run_id)
+    if not run.finished:
+        runs.request_cancel(run)
+        run.refresh_from_db()
+    if request.headers.get("HX-Request"):
+        return render(request, "workers/_run_status.html", run_context(run))
+    return redirect("workers:run", run_id=run.pk)

@@ -1,0 +1,54 @@
+"""Forms of the runs pages; they validate input and hand it to the services."""
+import json
+
+from django import forms
+
+from curation.models import Snapshot
+
+from .models import FineTuneMethod, ModelSpec, NoiseWeighting
+from .rationales import KINDS
+
+
+class JSONObjectField(forms.CharField):
+    widget = forms.Textarea(attrs={"rows": 3, "spellcheck": "false"})
+
+    def to_python(self, value):
+        value = (value or "").strip()
+        if not value:
+            return {}
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
+        if not isinstance(parsed, dict):
+            raise forms.ValidationError("expected a JSON object, e.g. {\"beta\": 0.1}")
+        return parsed
+
+
+class _ProjectForm(forms.Form):
+    def __init__(self, project, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.project = project
+        if "snapshot" in self.fields:
+            self.fields["snapshot"].queryset = Snapshot.objects.filter(project=project)
+        if "model_spec" in self.fields:
+            self.fields["model_spec"].queryset = ModelSpec.objects.order_by("name")
+
+
+class FineTuneForm(_ProjectForm):
+    snapshot = forms.ModelChoiceField(queryset=Snapshot.objects.none())
+    model_spec = forms.ModelChoiceField(queryset=ModelSpec.objects.none(), label="Model")
+    method = forms.ChoiceField(choices=FineTuneMethod.choices)
+    config = JSONObjectField(required=False, label="TRL config (JSON)",
+                             help_text='Fields of the TRL config, e.g. {"beta": 0.1, "learning_rate": 5e-6, "num_train_epochs": 1}')
+    lora = JSONObjectField(required=False, label="LoRA (JSON, empty = full fine-tune)", help_text='e.g. {"r": 16, "lora_alpha": 32}')
+    noise_weighting = forms.ChoiceField(choices=NoiseWeighting.choices, initial=NoiseWeighting.NONE)
+    noise_threshold = forms.FloatField(min_value=0, max_value=1, initial=0.5)
+
+
+class RationaleForm(_ProjectForm):
+    snapshot = forms.ModelChoiceField(queryset=Snapshot.objects.none())
+    model_spec = forms.ModelChoiceField(queryset=ModelSpec.objects.none(), label="Model")
+    kinds = forms.MultipleChoiceField(choices=[(k, k) for k in KINDS], initial=list(KINDS), widget=forms.CheckboxSelectMultiple)
+    batch_size = forms.IntegerField(min_value=1, max_value=256, initial=8)
+    max_new_tokens = forms.IntegerField(min_value=8, max_value=1024, initial=128)
