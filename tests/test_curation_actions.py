@@ -109,3 +109,48 @@ def test_near_duplicates_found_with_minilm_and_merged_or_dropped(project, manage
     assert rows[texts[0]] == rows[texts[1]] and len(rows) == 4
     dedupe.dedupe(project, manager_user, "drop", threshold=0.9)
     assert sorted(c.prompt_text for c in actions.curated_view(project)) == sorted(texts[:1] + texts[2:])
+
+
+def test_dashboard_for_managers_only(project, mixed, manager_user, annotator_user, client):
+    client.force_login(annotator_user)
+    assert client.get(f"/curation/p/{project.pk}/").status_code == 403
+    client.force_login(factories.user("stranger"))
+    assert client.get(f"/curation/p/{project.pk}/").status_code == 404
+    client.force_login(manager_user)
+    page = client.get(f"/curation/p/{project.pk}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Krippendorff" in html and "<svg" in html and "ε = 0.300" in html
+
+
+def test_dashboard_escapes_annotator_names(project, manager_user, client):
+    evil = cd.person(project, '<script>alert(1)</script>')
+    for i in range(3):
+        cd.label(factories.item(project), evil, preference=-2)
+    client.force_login(manager_user)
+    html = client.get(f"/curation/p/{project.pk}/").content.decode()
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_dashboard_preview_actions_freeze_and_token(project, mixed, manager_user, client):
+    client.force_login(manager_user)
+    base = f"/curation/p/{project.pk}"
+    preview = client.get(f"{base}/preview/", {"max_noise": "0.5", "threshold": "0.2"}).content.decode()
+    assert "<b>2</b> items kept" in preview and "would change <b>1</b>" in preview
+    assert "error" in client.get(f"{base}/preview/", {"max_noise": "lots"}).content.decode()
+    r = client.post(f"{base}/actions/noise/", {"action": "drop", "threshold": "0.5"})
+    assert r.status_code == 302 and CurationAction.objects.get().item_ids == [mixed["split"]]
+    r = client.post(f"{base}/snapshots/freeze/", {"name": "first", "test_fraction": "0.1", "sources": ["human", "judge"]})
+    assert r.status_code == 302
+    from curation.models import ExportToken, Snapshot
+    snap = Snapshot.objects.get(project=project)
+    assert snap.name == "first" and snap.filters["sources"] == ["human", "judge"] and snap.counts["rows"] == 2
+    assert client.get(f"{base}/snapshots/{snap.pk}/").status_code == 200
+    r = client.post(f"{base}/tokens/", {"name": "job"})
+    key = r.content.decode().split('id="token-key">')[1].split("<")[0]
+    assert r["Cache-Control"] == "no-store" and ExportToken.objects.get().key_hash == ExportToken.hash_key(key)
+    assert key not in client.get(f"{base}/").content.decode()
+    from django.test import Client
+    assert Client(HTTP_AUTHORIZATION=f"Token {key}").get(f"/api/snapshots/{snap.pk}/rows.jsonl").status_code == 200
+    client.post(f"{base}/tokens/{ExportToken.objects.get().pk}/revoke/")
+    assert Client(HTTP_AUTHORIZATION=f"Token {key}").get(f"/api/snapshots/{snap.pk}/rows.jsonl").status_code == 401
