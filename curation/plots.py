@@ -8,7 +8,7 @@ BLUE, RED, GREY, MUTED = "#3b5bdb", "#c92a2a", "#e3e6ea", "#6b7280"
 
 def _svg(width, height, body, label):
     return mark_safe(
-        f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%" role="img" aria-label="{escape(label)}" '
+        f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" style="max-width:100%;height:auto" role="img" aria-label="{escape(label)}" '
         f'xmlns="http://www.w3.org/2000/svg" preserveAspectRatio="xMinYMin meet">{body}</svg>'
     )
 
@@ -18,7 +18,7 @@ def histogram(counts, edges, marker=None, marker_label="", width=520, height=180
     if not counts:
         return _svg(width, 40, f'<text x="0" y="20" fill="{MUTED}">No data yet</text>', label)
     left, bottom, top = 36, 24, 10
-    plot_w, plot_h = width - left - 8, height - bottom - top
+    plot_w, plot_h = width - left - 24, height - bottom - top
     peak = max(counts) or 1
     lo, hi = edges[0], edges[-1]
     span = (hi - lo) or 1
