@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from . import models
+from .admin_imports import ProjectImportAdminMixin
 
 
 class MembershipInline(admin.TabularInline):
@@ -10,7 +11,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(models.Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(ProjectImportAdminMixin, admin.ModelAdmin):
     list_display = ["name", "overlap", "human_budget", "gold_rate", "created_at"]
     search_fields = ["name"]
     inlines = [MembershipInline]

@@ -1,7 +1,17 @@
-from django.urls import path
+from django.urls import include, path
 
-from . import views
+from . import views, views_gold, views_workspace as ws
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("p/<int:project_id>/", views.project_page, name="project"),
+    path("p/<int:project_id>/annotate/", ws.workspace, name="workspace"),
+    path("p/<int:project_id>/annotate/next/", ws.next_item, name="next_item"),
+    path("p/<int:project_id>/annotate/a/<int:assignment_id>/submit/", ws.submit_item, name="submit_item"),
+    path("p/<int:project_id>/annotate/a/<int:assignment_id>/skip/", ws.skip_item, name="skip_item"),
+    path("p/<int:project_id>/annotate/a/<int:assignment_id>/draft/", ws.save_draft, name="save_draft"),
+    path("p/<int:project_id>/gold/", views_gold.gold_page, name="gold"),
+    path("p/<int:project_id>/gold/rate/", views_gold.gold_rate, name="gold_rate"),
+    path("p/<int:project_id>/gold/<int:item_id>/", views_gold.gold_mark, name="gold_mark"),
+    path("api/annotate/", include("annotate.api_urls")),
 ]

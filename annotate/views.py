@@ -1,9 +1,41 @@
+"""Home and project pages."""
 from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Q
 from django.shortcuts import render
 
-from .permissions import visible_projects
+from . import queue
+from .models import HUMAN_ROUTES, Role
+from .permissions import can_manage, is_admin, project_for_annotator, visible_projects
 
 
 @login_required
 def home(request):
-    return render(request, "annotate/home.html", {"projects": visible_projects(request.user)})
+    projects = visible_projects(request.user).annotate(
+        item_count=Count("items", distinct=True),
+        human_items=Count("items", filter=Q(items__routing__in=HUMAN_ROUTES, items__is_gold=False), distinct=True),
+    )
+    managed = set(
+        request.user.memberships.filter(role=Role.MANAGER).values_list("project_id", flat=True)
+    )
+    annotator = queue.human_annotator(request.user)
+    cards = []
+    for project in projects:
+        cards.append({
+            "project": project,
+            "progress": queue.progress(project, annotator),
+            "is_manager": is_admin(request.user) or project.pk in managed,
+        })
+    return render(request, "annotate/home.html", {"cards": cards})
+
+
+@login_required
+def project_page(request, project_id):
+    project = project_for_annotator(request.user, project_id)
+    annotator = queue.human_annotator(request.user)
+    kinds = dict(project.items.values_list("kind").annotate(n=Count("id")))
+    return render(request, "annotate/project.html", {
+        "project": project,
+        "progress": queue.progress(project, annotator),
+        "kinds": kinds,
+        "is_manager": can_manage(request.user, project),
+    })

@@ -87,3 +87,57 @@ def iter_export_rows(snapshot, fmt, split=None, chunk_size=2000):
         for row_id, kind, data in chunk:
             yield from to_format(kind, data, fmt)
         last_id = chunk[-1][0]
+
+
+def iter_jsonl(snapshot, fmt, split=None, chunk_size=2000, flush_bytes=256 * 1024):
+    """JSONL bytes in chunks of about `flush_bytes` (few, large writes keep the web worker fast)."""
+    import json
+
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    buf, size = [], 0
+    for row in iter_export_rows(snapshot, fmt, split=split, chunk_size=chunk_size):
+        line = dumps(row)
+        buf.append(line)
+        size += len(line)
+        if size >= flush_bytes:
+            buf.append("")
+            yield "\n".join(buf).encode()
+            buf, size = [], 0
+    if buf:
+        buf.append("")
+        yield "\n".join(buf).encode()
+
+
+def arrow_schema(fmt):
+    import pyarrow as pa
+
+    message = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+    extras = [("rationale", pa.string()), ("noise", pa.float64()), ("weight", pa.float64()),
+              ("sources", pa.string()), ("item_id", pa.int64())]
+    if fmt in ("preference", "edit"):
+        head = [("prompt", pa.string()), ("chosen", pa.string()), ("rejected", pa.string()), ("margin", pa.float64())]
+    elif fmt == "preference_conversational":
+        head = [("prompt", message), ("chosen", message), ("rejected", message), ("margin", pa.float64())]
+    elif fmt == "unpaired":
+        head = [("prompt", pa.string()), ("completion", pa.string()), ("label", pa.bool_())]
+    else:
+        raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+    return pa.schema(head + extras)
+
+
+def write_parquet(snapshot, fmt, out, split=None, row_group_size=10000):
+    """Write a snapshot export as Parquet into a binary file object, one row group at a time."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = arrow_schema(fmt)
+    with pq.ParquetWriter(out, schema, compression="zstd") as writer:
+        batch = []
+        for row in iter_export_rows(snapshot, fmt, split=split):
+            batch.append(row)
+            if len(batch) >= row_group_size:
+                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+                batch = []
+        if batch:
+            writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+    return out

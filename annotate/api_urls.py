@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import views_api
+
+urlpatterns = [
+    path("p/<int:project_id>/next/", views_api.api_next, name="api_annotate_next"),
+    path("a/<int:assignment_id>/submit/", views_api.api_submit, name="api_annotate_submit"),
+    path("a/<int:assignment_id>/skip/", views_api.api_skip, name="api_annotate_skip"),
+]

@@ -1,0 +1,270 @@
+"""Row shapes people actually have, each turned into one `ParsedRow`: a prompt, its responses, the
+items built from them and any label the file already carries.
+
+Shapes (auto-detected from the columns, or named explicitly):
+  preference   prompt/chosen/rejected — TRL (explicit prompt, text or conversational) and hh-rlhf
+               (no prompt column; chosen/rejected are "\\n\\nHuman: … \\n\\nAssistant: …" transcripts)
+  completions  prompt/completions[] — UltraFeedback-like {text|response, model, score}; pairs built
+               per the project's pair strategy
+  helpsteer2   prompt/response_1/response_2[/preference_strength −3..3, negative: response_1 better]
+  binary       prompt/response (or completion)[/label true/false] — TRL's unpaired format
+  messages     messages=[…, {"role": "assistant", …}] — the last assistant turn is the response
+"""
+import re
+import zlib
+from dataclasses import dataclass, field
+
+from . import import_values as v
+from .content import prompt_hash
+
+SHAPES = ("preference", "completions", "helpsteer2", "binary", "messages")
+PAIRWISE_SHAPES = ("preference", "completions", "helpsteer2")
+# A chosen/rejected pair says which is better but not by how much: recorded as "better" (±2).
+CHOSEN_STRENGTH = 2
+
+
+@dataclass
+class ParsedRow:
+    where: str
+    text: str
+    messages: list | None
+    hash: str
+    responses: list = field(default_factory=list)  # [(text, model_name, metadata)]
+    items: list = field(default_factory=list)  # [(kind, index_a, index_b | None, label | None)]
+    metadata: dict = field(default_factory=dict)
+
+
+def detect_shape(columns):
+    cols = set(columns)
+    if {"chosen", "rejected"} <= cols:
+        return "preference"
+    if "completions" in cols:
+        return "completions"
+    if {"response_1", "response_2"} <= cols:
+        return "helpsteer2"
+    if "messages" in cols:
+        return "messages"
+    if "prompt" in cols and cols & {"response", "completion"}:
+        return "binary"
+    return None
+
+
+def parse_row(shape, row, where, pair_strategy, single_kind):
+    parser = {
+        "preference": _preference,
+        "completions": _completions,
+        "helpsteer2": _helpsteer2,
+        "binary": _binary,
+        "messages": _messages,
+    }[shape]
+    parsed = parser(row, where, pair_strategy=pair_strategy, single_kind=single_kind)
+    parsed.metadata = v.metadata(row, "metadata")
+    return parsed
+
+
+# -- prompts ---------------------------------------------------------------------------------
+
+_HH_TURN = re.compile(r"(?:^|\n\n)(Human|Assistant):[ ]?")
+
+
+def _hh_turns(text):
+    """"\\n\\nHuman: hi\\n\\nAssistant: hello" → messages, or None when the text is no such transcript."""
+    parts = _HH_TURN.split(text)
+    if len(parts) < 3 or parts[0].strip():
+        return None
+    roles = {"Human": "user", "Assistant": "assistant"}
+    return [{"role": roles[parts[i]], "content": parts[i + 1].strip()} for i in range(1, len(parts) - 1, 2)]
+
+
+def _prompt(text, messages, where):
+    if messages is None and text.lstrip().startswith("Human:"):
+        messages = _hh_turns(text.lstrip())
+    if messages is not None:
+        users = [m["content"] for m in messages if m["role"] == "user"]
+        text = users[-1] if users else messages[-1]["content"]
+        if len(messages) == 1 and messages[0]["role"] == "user":
+            messages = None
+    return ParsedRow(where=where, text=text, messages=messages, hash=prompt_hash(text, messages))
+
+
+def _assistant_text(msgs, field_name):
+    if any(m["role"] != "assistant" for m in msgs):
+        raise v.FieldError(field_name, "expected only assistant messages after the prompt")
+    return "\n\n".join(m["content"] for m in msgs)
+
+
+def _response_text(row, name, prompt_messages=None):
+    text, msgs = v.text_or_messages(row, name)
+    if msgs is None:
+        return text
+    if prompt_messages and msgs[: len(prompt_messages)] == prompt_messages and len(msgs) > len(prompt_messages):
+        msgs = msgs[len(prompt_messages):]  # some files repeat the prompt inside chosen/rejected
+    return _assistant_text(msgs, name)
+
+
+def _flip(parsed, text):
+    """Deterministic coin per pair so A/B order never gives the source label away."""
+    return zlib.crc32((parsed.hash + text).encode()) & 1 == 1
+
+
+def _from_scores(score_a, score_b):
+    """Score difference → −3..3 from A's side (negative: A better), keeping at least ±1 for any gap."""
+    gap = score_b - score_a
+    if gap == 0:
+        return 0
+    return int(max(1, min(3, round(abs(gap))))) * (1 if gap > 0 else -1)
+
+
+# -- shapes ----------------------------------------------------------------------------------
+
+def _preference(row, where, **_):
+    if not v.is_missing(row.get("prompt")):
+        ptext, pmsgs = v.text_or_messages(row, "prompt")
+        parsed = _prompt(ptext or "", pmsgs, where)
+        full = pmsgs or ([{"role": "user", "content": ptext}] if ptext else None)
+        chosen = _response_text(row, "chosen", full)
+        rejected = _response_text(row, "rejected", full)
+    else:
+        parsed, chosen, rejected = _implicit_prompt(row, where)
+    for name, value in (("chosen", chosen), ("rejected", rejected)):
+        if not value.strip():
+            raise v.FieldError(name, "the response is empty")
+    label = {"preference": CHOSEN_STRENGTH, "details": {"import": "chosen/rejected"}}
+    score_c, score_r = v.number(row.get("score_chosen"), "score_chosen"), v.number(row.get("score_rejected"), "score_rejected")
+    if score_c is not None and score_r is not None:
+        label["details"].update(score_chosen=score_c, score_rejected=score_r)
+        label["preference"] = max(1, abs(_from_scores(score_r, score_c))) if score_c != score_r else 0
+    models = (_model(row, "chosen_model"), _model(row, "rejected_model"))
+    parsed.responses = [(chosen, models[0], {}), (rejected, models[1], {})]
+    if _flip(parsed, chosen):  # A = rejected, B = chosen: B better
+        parsed.items = [("pairwise", 1, 0, label)]
+    else:
+        label = {**label, "preference": -label["preference"]}
+        parsed.items = [("pairwise", 0, 1, label)]
+    return parsed
+
+
+def _implicit_prompt(row, where):
+    """No prompt column: the prompt is what chosen and rejected share (hh-rlhf, TRL implicit prompt)."""
+    ctext, cmsgs = v.text_or_messages(row, "chosen")
+    rtext, rmsgs = v.text_or_messages(row, "rejected")
+    if cmsgs is None and rmsgs is None:
+        cmsgs, rmsgs = _hh_turns(ctext), _hh_turns(rtext)
+        if cmsgs is None:
+            raise v.FieldError("prompt", "missing, and chosen is not a \"Human: … Assistant: …\" transcript to take it from")
+        if rmsgs is None:
+            raise v.FieldError("rejected", "expected a \"Human: … Assistant: …\" transcript like chosen")
+    elif cmsgs is None or rmsgs is None:
+        bad = "chosen" if cmsgs is None else "rejected"
+        raise v.FieldError(bad, "expected a list of messages like the other response")
+    shared = 0
+    while shared < min(len(cmsgs), len(rmsgs)) and cmsgs[shared] == rmsgs[shared]:
+        shared += 1
+    while shared and cmsgs[shared - 1]["role"] == "assistant":
+        shared -= 1  # the prompt ends at the last turn before the answers diverge
+    if shared == 0:
+        raise v.FieldError("prompt", "missing, and chosen and rejected share no opening turns to take it from")
+    parsed = _prompt("", cmsgs[:shared], where)
+    return parsed, _assistant_text(cmsgs[shared:], "chosen"), _assistant_text(rmsgs[shared:], "rejected")
+
+
+def _model(row, name):
+    value = row.get(name)
+    if v.is_missing(value):
+        return ""
+    if not isinstance(value, str):
+        raise v.FieldError(name, f"expected a string, got {v.describe(value)}")
+    return value[:200]
+
+
+def _completion(value, i):
+    name = f"completions[{i}]"
+    if isinstance(value, str):
+        if not value.strip():
+            raise v.FieldError(name, "expected a non-empty string, got an empty string")
+        return value, "", None, {}
+    if not isinstance(value, dict):
+        raise v.FieldError(name, f"expected an object {{text, model, score}} or a string, got {v.describe(value)}")
+    key = next((k for k in ("text", "response", "completion") if k in value), "text")
+    try:
+        text, model = v.text(value, key), _model(value, "model")
+    except v.FieldError as exc:
+        raise v.FieldError(f"{name}.{exc.field}", exc.message) from None
+    score_key = next((k for k in ("score", "overall_score", "rating") if not v.is_missing(value.get(k))), None)
+    score = v.number(value.get(score_key), f"{name}.{score_key}") if score_key else None
+    extra = {k: value[k] for k in ("principle", "critique") if isinstance(value.get(k), str)}
+    return text, model, score, extra
+
+
+def _completions(row, where, pair_strategy, **_):
+    ptext, pmsgs = v.text_or_messages(row, "prompt")
+    parsed = _prompt(ptext or "", pmsgs, where)
+    completions = [_completion(c, i) for i, c in enumerate(v.json_list(row, "completions"))]
+    if len(completions) < 2:
+        raise v.FieldError("completions", f"expected at least 2 completions to pair, got {len(completions)}")
+    parsed.responses = [(t, m, {"score": s, **extra} if s is not None else extra) for t, m, s, extra in completions]
+    scores = [s for _, _, s, _ in completions]
+    if pair_strategy == "best_worst":
+        missing = next((i for i, s in enumerate(scores) if s is None), None)
+        if missing is not None:
+            raise v.FieldError(f"completions[{missing}].score", "missing; pairing best vs worst needs a score on every completion "
+                               "(or set the project's pair strategy to all_pairs or adjacent)")
+        best = max(range(len(scores)), key=lambda i: scores[i])
+        worst = min(range(len(scores)), key=lambda i: (scores[i], -i))
+        if best == worst:
+            best, worst = 0, 1
+        pairs = [(worst, best) if _flip(parsed, completions[best][0]) else (best, worst)]
+    elif pair_strategy == "all_pairs":
+        pairs = [(i, j) for i in range(len(completions)) for j in range(i + 1, len(completions))]
+    else:
+        pairs = [(i, i + 1) for i in range(0, len(completions) - 1, 2)]
+    for a, b in pairs:
+        label = None
+        if scores[a] is not None and scores[b] is not None:
+            label = {"preference": _from_scores(scores[a], scores[b]), "details": {"import": "scores", "score_a": scores[a], "score_b": scores[b]}}
+        parsed.items.append(("pairwise", a, b, label))
+    return parsed
+
+
+def _helpsteer2(row, where, **_):
+    ptext, pmsgs = v.text_or_messages(row, "prompt")
+    parsed = _prompt(ptext or "", pmsgs, where)
+    parsed.responses = [(_response_text(row, "response_1"), _model(row, "model_1"), {}),
+                        (_response_text(row, "response_2"), _model(row, "model_2"), {})]
+    strength = v.preference_strength(row, "preference_strength")
+    label = None
+    if strength is not None:
+        rationale = "\n\n".join(s for s in (row.get("preference_statement"), row.get("preference_elaboration")) if isinstance(s, str) and s.strip())
+        label = {"preference": strength, "rationale": rationale, "details": {"import": "preference_strength"}}
+    parsed.items = [("pairwise", 0, 1, label)]
+    return parsed
+
+
+def _single(parsed, response, model, row, single_kind):
+    parsed.responses = [(response, model, {})]
+    thumbs = v.label(row, "label")
+    if single_kind == "edit":
+        if thumbs:
+            parsed.responses[0][2]["source_label"] = thumbs
+        parsed.items = [("edit", 0, None, None)]
+    else:
+        parsed.items = [("binary", 0, None, {"thumbs": thumbs, "details": {"import": "label"}} if thumbs else None)]
+    return parsed
+
+
+def _binary(row, where, single_kind, **_):
+    ptext, pmsgs = v.text_or_messages(row, "prompt")
+    parsed = _prompt(ptext or "", pmsgs, where)
+    name = "response" if "response" in row else "completion"
+    full = pmsgs or [{"role": "user", "content": ptext}]
+    return _single(parsed, _response_text(row, name, full), _model(row, "model"), row, single_kind)
+
+
+def _messages(row, where, single_kind, **_):
+    msgs = v.messages(v.maybe_json_list(row.get("messages")), "messages")
+    if msgs[-1]["role"] != "assistant":
+        raise v.FieldError(f"messages[{len(msgs) - 1}]", "the last message must be the assistant's response")
+    if len(msgs) < 2 or not any(m["role"] == "user" for m in msgs[:-1]):
+        raise v.FieldError("messages", "expected at least one user turn before the assistant's response")
+    parsed = _prompt("", msgs[:-1], where)
+    return _single(parsed, msgs[-1]["content"], _model(row, "model"), row, single_kind)

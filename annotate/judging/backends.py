@@ -1,0 +1,205 @@
+"""Where judge replies come from: a local transformers model (batched, GPU when present) or any
+OpenAI-compatible chat-completions server (vLLM, llama.cpp server, hosted APIs).
+
+A backend maps a list of conversations to a list of replies (str, or `RequestFailed` for a request
+the server rejected for that input alone). Errors that would fail every request — server down
+after retries, missing key, bad model path — raise `BackendError`, so the run fails and a re-run
+resumes where it stopped instead of storing junk labels.
+"""
+import os
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from django.conf import settings
+
+
+class BackendError(Exception):
+    """The backend cannot serve any request (configuration, or a server still failing after retries)."""
+
+
+class TransientBackendError(BackendError):
+    """Worth retrying the whole task later (rate limits or 5xx outlasting the in-call retries)."""
+
+
+@dataclass
+class RequestFailed:
+    """One request rejected for its own input (e.g. 400 context too long); stored as unparsed."""
+
+    error: str
+
+
+def generation_parameters(judge):
+    p = judge.parameters or {}
+    return {
+        "temperature": float(p.get("temperature", 0.0)),
+        "max_new_tokens": int(p.get("max_new_tokens", p.get("max_tokens", 384))),
+        "batch_size": max(1, int(p.get("batch_size", 8))),
+        "top_p": float(p.get("top_p", 1.0)),
+    }
+
+
+# --- local transformers model -------------------------------------------------------------------
+
+_LOCAL_CACHE = {}
+_LOCAL_LOCK = threading.Lock()
+
+
+def _resolve_local(judge):
+    """(path_or_id, dtype, chat_template): a judge's model may name a registered ModelSpec."""
+    from workers.models import ModelSpec
+
+    spec = ModelSpec.objects.filter(name=judge.model).first()
+    if spec:
+        return spec.path_or_id, spec.dtype, spec.chat_template
+    return judge.model, (judge.parameters or {}).get("dtype", "auto"), ""
+
+
+def device_name():
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_local(path_or_id, dtype="auto", chat_template=""):
+    """Model and tokenizer, cached per process (a worker judges many batches with one model)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = device_name()
+    key = (path_or_id, dtype, chat_template, device)
+    with _LOCAL_LOCK:
+        if key not in _LOCAL_CACHE:
+            torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
+            if device == "cpu" and torch_dtype in (torch.float16,):
+                torch_dtype = torch.float32  # half precision matmuls are slow or missing on CPU
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(path_or_id)
+                model = AutoModelForCausalLM.from_pretrained(path_or_id, dtype=torch_dtype).to(device).eval()
+            except (OSError, ValueError) as exc:
+                raise BackendError(f"cannot load model {path_or_id!r}: {exc}") from exc
+            tokenizer.padding_side = "left"  # decoder-only batches must end where generation starts
+            if tokenizer.pad_token is None:
+                tokenizer.pad_token = tokenizer.eos_token
+            if chat_template:
+                tokenizer.chat_template = chat_template
+            _LOCAL_CACHE[key] = (model, tokenizer)
+        return _LOCAL_CACHE[key]
+
+
+class TransformersBackend:
+    def __init__(self, judge):
+        self.judge = judge
+        self.params = generation_parameters(judge)
+        self.model, self.tokenizer = load_local(*_resolve_local(judge))
+
+    def _max_input_tokens(self):
+        limit = getattr(self.model.config, "max_position_embeddings", None) or 4096
+        return max(16, int((self.judge.parameters or {}).get("max_input_tokens", limit - self.params["max_new_tokens"])))
+
+    def generate(self, conversations):
+        import torch
+
+        tok, out = self.tokenizer, []
+        texts = [tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
+        for start in range(0, len(texts), self.params["batch_size"]):
+            chunk = texts[start:start + self.params["batch_size"]]
+            # Over-long inputs lose their beginning (the system prompt), never the verdict request.
+            tok.truncation_side = "left"
+            enc = tok(chunk, return_tensors="pt", padding=True, truncation=True,
+                      max_length=self._max_input_tokens(), add_special_tokens=False).to(self.model.device)
+            kwargs = {"max_new_tokens": self.params["max_new_tokens"], "pad_token_id": tok.pad_token_id}
+            if self.params["temperature"] > 0:
+                kwargs.update(do_sample=True, temperature=self.params["temperature"], top_p=self.params["top_p"])
+            else:
+                kwargs.update(do_sample=False)
+            with torch.inference_mode():
+                generated = self.model.generate(**enc, **kwargs)
+            new_tokens = generated[:, enc["input_ids"].shape[1]:]
+            out.extend(tok.batch_decode(new_tokens, skip_special_tokens=True))
+        return out
+
+
+# --- OpenAI-compatible server -------------------------------------------------------------------
+
+RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+FATAL_STATUS = {401, 403, 404}
+
+
+class OpenAIBackend:
+    def __init__(self, judge, client=None):
+        import httpx2
+
+        self.judge = judge
+        self.params = generation_parameters(judge)
+        p = judge.parameters or {}
+        self.max_retries = int(p.get("max_retries", 4))
+        self.backoff = float(p.get("retry_backoff", 1.0))
+        self.concurrency = max(1, int(p.get("concurrency", 4)))
+        if not judge.base_url:
+            raise BackendError(f"judge {judge.name!r} has no base_url")
+        headers = {"Content-Type": "application/json"}
+        if judge.api_key_env:
+            key = os.environ.get(judge.api_key_env)
+            if not key:
+                raise BackendError(f"environment variable {judge.api_key_env} (the API key of judge {judge.name!r}) is not set")
+            headers["Authorization"] = f"Bearer {key}"
+        timeout = float(p.get("timeout", settings.JUDGE_HTTP_TIMEOUT))
+        self.client = client or httpx2.Client(base_url=judge.base_url.rstrip("/") + "/", headers=headers, timeout=timeout)
+        self._httpx = httpx2
+
+    def _payload(self, messages):
+        body = {"model": self.judge.model, "messages": messages, "temperature": self.params["temperature"],
+                "max_tokens": self.params["max_new_tokens"]}
+        if self.params["top_p"] != 1.0:
+            body["top_p"] = self.params["top_p"]
+        return body
+
+    def _sleep_for(self, attempt, response=None):
+        retry_after = response.headers.get("retry-after") if response is not None else None
+        if retry_after:
+            try:
+                return min(float(retry_after), 60.0)
+            except ValueError:
+                pass
+        return self.backoff * (2 ** attempt) * (0.5 + random.random() / 2)
+
+    def complete(self, messages):
+        last = ""
+        for attempt in range(self.max_retries + 1):
+            response = None
+            try:
+                response = self.client.post("chat/completions", json=self._payload(messages))
+            except self._httpx.TransportError as exc:  # connect/read timeouts, refused connections
+                last = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code == 200:
+                    try:
+                        content = response.json()["choices"][0]["message"]["content"]
+                    except (ValueError, KeyError, IndexError, TypeError):
+                        return RequestFailed(f"malformed completion body: {response.text[:300]}")
+                    return content if isinstance(content, str) else RequestFailed("completion content is not text")
+                if response.status_code in FATAL_STATUS:
+                    raise BackendError(f"{self.judge.base_url} answered {response.status_code}: {response.text[:300]}")
+                if response.status_code not in RETRY_STATUS:
+                    return RequestFailed(f"HTTP {response.status_code}: {response.text[:300]}")
+                last = f"HTTP {response.status_code}: {response.text[:300]}"
+            if attempt < self.max_retries:
+                time.sleep(self._sleep_for(attempt, response))
+        raise TransientBackendError(f"{self.judge.base_url} still failing after {self.max_retries} retries: {last}")
+
+    def generate(self, conversations):
+        if self.concurrency == 1 or len(conversations) == 1:
+            return [self.complete(c) for c in conversations]
+        with ThreadPoolExecutor(self.concurrency) as pool:
+            return list(pool.map(self.complete, conversations))
+
+
+def backend_for(judge):
+    if judge.backend == "transformers":
+        return TransformersBackend(judge)
+    if judge.backend == "openai":
+        return OpenAIBackend(judge)
+    raise BackendError(f"unknown judge backend {judge.backend!r}")

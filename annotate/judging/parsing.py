@@ -1,0 +1,185 @@
+"""Parsing judge replies. A reply yields a label only when it states one unambiguously: a JSON
+object anywhere in the text (fenced or not), or `Verdict: ...` lines. Out-of-range numbers,
+conflicting verdicts and prose without a verdict are `Unparsed`, never clamped or guessed."""
+import json
+import re
+from dataclasses import dataclass, field
+
+_DECODER = json.JSONDecoder()
+PAIRWISE_KEYS = ("verdict", "preference", "score", "grade")
+RATIONALE_KEYS = ("rationale", "reason", "explanation", "reasoning")
+YES = {"yes", "y", "true", "pass", "passes", "follows", "ok", "1"}
+NO = {"no", "n", "false", "fail", "fails", "violates", "0"}
+
+# Phrases equivalent to points of the scale; a bare "A"/"B" is the scale's "better" (±2).
+_PHRASES = {
+    "a much better": -3, "a>>b": -3, "a≫b": -3,
+    "a better": -2, "a>b": -2, "a": -2,
+    "a slightly better": -1,
+    "tie": 0, "equal": 0, "a=b": 0, "c": 0,
+    "b slightly better": 1,
+    "b better": 2, "b>a": 2, "b": 2,
+    "b much better": 3, "b>>a": 3, "b≫a": 3,
+}
+_VERDICT_LINE = re.compile(r"(?im)^[\s*#>_-]*(?:final\s+)?(?:verdict|preference|score)\s*[:=]\s*\**\s*(.+?)\s*\**\s*$")
+_LABELLED_LINE = re.compile(r"(?m)^[\s*>_-]*(?P<key>[^:\n]{1,200}?)\s*[:=]\s*\**\s*(?P<value>yes|no)\b", re.IGNORECASE)
+
+
+@dataclass
+class Parsed:
+    ok: bool
+    label: dict = field(default_factory=dict)
+    error: str = ""
+    source: str = ""  # "json" or "text": which form of the reply carried the label
+
+
+def unparsed(error):
+    return Parsed(ok=False, error=error)
+
+
+def json_objects(text):
+    """Every top-level JSON object embedded in the text, in order of appearance."""
+    objects, i = [], 0
+    while True:
+        start = text.find("{", i)
+        if start < 0:
+            return objects
+        try:
+            obj, end = _DECODER.raw_decode(text, start)
+        except ValueError:
+            i = start + 1
+            continue
+        if isinstance(obj, dict):
+            objects.append(obj)
+        i = end
+
+
+def _first_with(objects, keys):
+    for obj in objects:
+        lowered = {str(k).strip().lower(): v for k, v in obj.items()}
+        if any(k in lowered for k in keys):
+            return lowered
+    return None
+
+
+def _text_of(obj, keys):
+    for key in keys:
+        value = obj.get(key)
+        if isinstance(value, str):
+            return value.strip()
+    return ""
+
+
+def preference_value(value):
+    """−3..3 from an int, a numeric string ("+2") or a scale phrase; None when it is none of them."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return int(value) if float(value).is_integer() and -3 <= value <= 3 else None
+    if not isinstance(value, str):
+        return None
+    s = value.strip().strip("[]().*\"'`").strip().lower()
+    s = re.sub(r"^response\s+", "", s)
+    s = re.sub(r"\s+", " ", s.replace("response ", ""))
+    if re.fullmatch(r"[+-]?\d+(\.0+)?", s):
+        n = int(float(s))
+        return n if -3 <= n <= 3 else None
+    return _PHRASES.get(s)
+
+
+def parse_pairwise(text):
+    """{"preference": −3..3, "rationale": str} in the order the responses were shown."""
+    if not isinstance(text, str) or not text.strip():
+        return unparsed("empty reply")
+    obj = _first_with(json_objects(text), PAIRWISE_KEYS)
+    if obj is not None:
+        raw = next(obj[k] for k in PAIRWISE_KEYS if k in obj)
+        value = preference_value(raw)
+        if value is None:
+            return unparsed(f"verdict {raw!r} is not on the −3..3 scale")
+        return Parsed(True, {"preference": value, "rationale": _text_of(obj, RATIONALE_KEYS)}, source="json")
+    found = [preference_value(m.group(1)) for m in _VERDICT_LINE.finditer(text)]
+    if not found:
+        return unparsed("no JSON verdict and no 'Verdict:' line")
+    if None in found or len(set(found)) > 1:
+        return unparsed("'Verdict:' lines are out of range or contradict each other")
+    rationale = re.search(r"(?is)rationale\s*[:=]\s*(.+?)(?:\n\s*\n|\Z|(?=verdict\s*[:=]))", text)
+    return Parsed(True, {"preference": found[0], "rationale": rationale.group(1).strip() if rationale else ""}, source="text")
+
+
+def yes_no(value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        s = value.strip().strip(".!\"'`*").lower()
+        if s in YES:
+            return True
+        if s in NO:
+            return False
+    return None
+
+
+def _normalise(name):
+    return " ".join(str(name).lower().split()).strip(" -*:.")
+
+
+def parse_binary(text, principles):
+    """{"thumbs": up|down, "failed_principles": [...], "reason": str}. With principles every one must
+    be answered yes/no (a principle left out is not assumed to pass); without, one yes/no verdict."""
+    if not isinstance(text, str) or not text.strip():
+        return unparsed("empty reply")
+    objects = json_objects(text)
+    if not principles:
+        obj = _first_with(objects, ("verdict", "answer", "thumbs"))
+        if obj is not None:
+            raw = next(obj[k] for k in ("verdict", "answer", "thumbs") if k in obj)
+            value = {"up": True, "down": False}.get(str(raw).strip().lower(), yes_no(raw))
+            if value is None:
+                return unparsed(f"verdict {raw!r} is not yes/no")
+            return Parsed(True, {"thumbs": "up" if value else "down", "failed_principles": [], "reason": _text_of(obj, RATIONALE_KEYS)}, source="json")
+        found = {yes_no(m.group(1)) for m in _VERDICT_LINE.finditer(text)}
+        if len(found) != 1 or None in found:
+            return unparsed("no unambiguous yes/no verdict")
+        value = found.pop()
+        return Parsed(True, {"thumbs": "up" if value else "down", "failed_principles": [], "reason": ""}, source="text")
+
+    wanted = {_normalise(p): p for p in principles}
+    answers, source, reason = {}, "", ""
+    obj = _first_with(objects, ("principles",))
+    if obj is not None and isinstance(obj["principles"], dict):
+        source, reason = "json", _text_of(obj, RATIONALE_KEYS)
+        for key, value in obj["principles"].items():
+            if _normalise(key) in wanted:
+                answers[wanted[_normalise(key)]] = yes_no(value)
+    else:
+        source = "text"
+        for m in _LABELLED_LINE.finditer(text):
+            key = _normalise(m.group("key"))
+            if key in wanted:
+                previous = answers.get(wanted[key])
+                value = yes_no(m.group("value"))
+                answers[wanted[key]] = value if previous in (None, value) else "conflict"
+    missing = [p for p in principles if answers.get(p) not in (True, False)]
+    if missing:
+        return unparsed(f"no clear yes/no for principles: {missing}")
+    failed = [p for p in principles if answers[p] is False]
+    label = {"thumbs": "down" if failed else "up", "failed_principles": failed, "reason": reason, "answers": answers}
+    return Parsed(True, label, source=source)
+
+
+def parse_edit(text):
+    """{"edited_text": str, "quality": 1..5 or None, "rationale": str}; the edited text is required."""
+    if not isinstance(text, str) or not text.strip():
+        return unparsed("empty reply")
+    obj = _first_with(json_objects(text), ("edited_text", "edited", "revision"))
+    if obj is None:
+        return unparsed("no JSON object with edited_text")
+    edited = next(obj[k] for k in ("edited_text", "edited", "revision") if k in obj)
+    if not isinstance(edited, str) or not edited.strip():
+        return unparsed("edited_text is empty or not text")
+    quality = obj.get("quality")
+    if quality is not None:
+        if isinstance(quality, bool) or not isinstance(quality, (int, float)) or not 1 <= quality <= 5 or not float(quality).is_integer():
+            return unparsed(f"quality {quality!r} is not an integer 1-5")
+        quality = int(quality)
+    return Parsed(True, {"edited_text": edited, "quality": quality, "rationale": _text_of(obj, RATIONALE_KEYS)}, source="json")

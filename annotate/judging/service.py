@@ -1,0 +1,192 @@
+"""Judging items: build the requests (pairs in both orders), ask the backend, parse, and store one
+`Annotation` per item by the judge's `Annotator`. Several judges on a project form a jury; each
+stores its own labels, and their disagreement is a routing feature.
+
+Idempotent: items the judge already labelled (parsed or not) are skipped, and submission ids are
+derived from (judge, item), so a retried batch cannot store a second label.
+"""
+import uuid
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from annotate.edits import word_diff
+from annotate.models import Annotation, AnnotationStatus, Annotator, AnnotatorKind, FeedbackKind, Item, LMJudge
+
+from . import parsing, prompts
+from .backends import RequestFailed, backend_for
+
+SUBMISSION_NAMESPACE = uuid.UUID("0f1d9c3e-6a57-4c1e-9d7b-3b0e2a4c5d61")
+SINGLE_ORDER_CONFIDENCE = 0.4  # one order parsed, the other not: position bias is uncontrolled
+
+
+def judge_annotator(judge):
+    annotator, _ = Annotator.objects.get_or_create(
+        judge=judge, defaults={"kind": AnnotatorKind.JUDGE, "name": f"judge:{judge.name}"}
+    )
+    return annotator
+
+
+def pending_items(judge, project, item_ids=None):
+    """The project's items this judge has not labelled yet, in id order."""
+    qs = Item.objects.filter(project=project).exclude(annotations__annotator__judge=judge)
+    if item_ids is not None:
+        qs = qs.filter(pk__in=item_ids)
+    kinds = [k for k in (project.feedback_kinds or FeedbackKind.values)]
+    return qs.filter(kind__in=kinds).order_by("pk")
+
+
+@dataclass
+class _Request:
+    item: Item
+    role: str  # "ab", "ba" (pairwise orders), "binary" or "edit"
+    messages: list
+
+
+def requests_for(item, judge):
+    overrides = judge.prompt_templates or {}
+    if item.kind == FeedbackKind.PAIRWISE:
+        return [_Request(item, "ab", prompts.pairwise_messages(item, overrides, swapped=False)),
+                _Request(item, "ba", prompts.pairwise_messages(item, overrides, swapped=True))]
+    if item.kind == FeedbackKind.BINARY:
+        return [_Request(item, "binary", prompts.binary_messages(item, item.project.principles or [], overrides))]
+    return [_Request(item, "edit", prompts.edit_messages(item, overrides))]
+
+
+def _raw(reply):
+    return {"error": reply.error} if isinstance(reply, RequestFailed) else {"reply": reply}
+
+
+def _parse(parser, reply, *args):
+    if isinstance(reply, RequestFailed):
+        return parsing.unparsed(reply.error)
+    return parser(reply, *args)
+
+
+def combine_swap(ab, ba):
+    """Fold the two orders into one canonical verdict. `ab` is judged as shown; `ba` showed B first,
+    so its preference is negated. Returns (fields, details) for the Annotation."""
+    details = {"verdicts": []}
+    canonical = []
+    for order, parsed in (("ab", ab), ("ba", ba)):
+        entry = {"order": order, "parsed": parsed.ok, "source": parsed.source}
+        if parsed.ok:
+            shown = parsed.label["preference"]
+            entry.update(preference_shown=shown, preference=shown if order == "ab" else -shown,
+                         rationale=parsed.label["rationale"])
+            canonical.append(entry["preference"])
+        else:
+            entry["error"] = parsed.error
+        details["verdicts"].append(entry)
+    if not canonical:
+        return {"status": AnnotationStatus.UNPARSED, "preference": None, "confidence": None}, details
+    rationale = next((v["rationale"] for v in details["verdicts"] if v.get("rationale")), "")
+    if len(canonical) == 1:
+        details.update(swap_consistent=None, note="only one order could be parsed")
+        return {"status": AnnotationStatus.OK, "preference": canonical[0], "confidence": SINGLE_ORDER_CONFIDENCE,
+                "rationale": rationale}, details
+    first, second = canonical
+    gap = abs(first - second)
+    consistent = (first > 0) == (second > 0) and (first < 0) == (second < 0)
+    mean = (first + second) / 2
+    # Round toward the tie: an inconsistent judge must not look more decided than it was.
+    preference = int(mean)
+    confidence = 1.0 - gap / 6.0
+    if not consistent:
+        confidence *= 0.5
+    details.update(swap_consistent=consistent, swap_gap=gap)
+    return {"status": AnnotationStatus.OK, "preference": preference, "confidence": round(confidence, 4),
+            "rationale": rationale}, details
+
+
+def build_annotation(item, annotator, replies):
+    """An unsaved Annotation from the replies to `requests_for(item)` (same order)."""
+    fields = {"item": item, "annotator": annotator, "kind": item.kind,
+              "submission_id": uuid.uuid5(SUBMISSION_NAMESPACE, f"{annotator.pk}:{item.pk}")}
+    if item.kind == FeedbackKind.PAIRWISE:
+        ab, ba = replies
+        label, details = combine_swap(_parse(parsing.parse_pairwise, ab), _parse(parsing.parse_pairwise, ba))
+        details["raw"] = {"ab": _raw(ab), "ba": _raw(ba)}
+        return Annotation(**fields, **label, details=details)
+    (reply,) = replies
+    if item.kind == FeedbackKind.BINARY:
+        parsed = _parse(parsing.parse_binary, reply, item.project.principles or [])
+        details = {"raw": _raw(reply), "source": parsed.source}
+        if not parsed.ok:
+            return Annotation(**fields, status=AnnotationStatus.UNPARSED, details={**details, "error": parsed.error})
+        details["answers"] = parsed.label.get("answers", {})
+        return Annotation(**fields, thumbs=parsed.label["thumbs"], failed_principles=parsed.label["failed_principles"],
+                          reason=parsed.label["reason"], details=details)
+    parsed = _parse(parsing.parse_edit, reply)
+    details = {"raw": _raw(reply), "source": parsed.source}
+    if not parsed.ok:
+        return Annotation(**fields, status=AnnotationStatus.UNPARSED, details={**details, "error": parsed.error})
+    ratings = {"quality": parsed.label["quality"]} if parsed.label["quality"] is not None else {}
+    return Annotation(**fields, edited_text=parsed.label["edited_text"], rationale=parsed.label["rationale"],
+                      aspect_ratings=ratings, details=details)
+
+
+def _store(annotations):
+    """Save one batch; a label that already exists (a concurrent or retried run) is kept, not doubled."""
+    if not annotations:
+        return 0
+    annotator = annotations[0].annotator
+    existing = set(Annotation.objects.filter(annotator=annotator, item__in=[a.item for a in annotations]).values_list("item_id", flat=True))
+    fresh = [a for a in annotations if a.item.pk not in existing]
+    with transaction.atomic():
+        for a in fresh:
+            if a.kind == FeedbackKind.EDIT and a.status == AnnotationStatus.OK:
+                a.diff, a.edit_distance = word_diff(a.item.response_a.text, a.edited_text)
+        Annotation.objects.bulk_create(fresh, ignore_conflicts=True)
+    return len(fresh)
+
+
+def judge_items(judge, items, backend=None, progress=None, batch_items=None):
+    """Judge `items` (a queryset or list) and store the labels. `progress(done, total)` is called per
+    batch (it may raise RunCancelled). Returns counts by status."""
+    backend = backend or backend_for(judge)
+    annotator = judge_annotator(judge)
+    items = list(items.select_related("prompt", "response_a", "response_b", "project") if hasattr(items, "select_related") else items)
+    batch_items = batch_items or max(1, int((judge.parameters or {}).get("batch_size", 8)))
+    counts = {"ok": 0, "unparsed": 0, "skipped": 0, "swap_inconsistent": 0}
+    for start in range(0, len(items), batch_items):
+        batch = items[start:start + batch_items]
+        requests = [r for item in batch for r in requests_for(item, judge)]
+        replies = backend.generate([r.messages for r in requests])
+        by_item = {}
+        for request, reply in zip(requests, replies):
+            by_item.setdefault(request.item.pk, []).append(reply)
+        annotations = [build_annotation(item, annotator, by_item[item.pk]) for item in batch]
+        stored = _store(annotations)
+        counts["skipped"] += len(annotations) - stored
+        for a in annotations:
+            counts[a.status] += 1
+            counts["swap_inconsistent"] += a.details.get("swap_consistent") is False
+        if progress:
+            progress(min(start + batch_items, len(items)), len(items))
+    return counts
+
+
+def judge_project(project, judges=None, item_ids=None, progress=None, backends=None):
+    """Every judge of the project (or the given ones) labels the items it has not labelled yet."""
+    judges = list(judges if judges is not None else project.judges.all())
+    plan = [(judge, list(pending_items(judge, project, item_ids).select_related("prompt", "response_a", "response_b", "project"))) for judge in judges]
+    total = sum(len(items) for _, items in plan)
+    done, results = 0, {}
+    if progress:
+        progress(0, total)
+    for judge, items in plan:
+        offset = done
+
+        def tick(n, _total, offset=offset):
+            if progress:
+                progress(offset + n, total)
+
+        backend = (backends or {}).get(judge.pk)
+        results[judge.name] = judge_items(judge, items, backend=backend, progress=tick) if items else {"ok": 0, "unparsed": 0, "skipped": 0, "swap_inconsistent": 0}
+        done += len(items)
+    return {"judges": results, "items": total}
+
+
+def judges_for(project):
+    return LMJudge.objects.filter(projects=project).order_by("name")

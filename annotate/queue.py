@@ -1,0 +1,259 @@
+"""The human queue: which item an annotator gets next, the lease that holds it, and skips.
+
+Invariant: for a non-gold item, submitted human labels + live leases never exceed the project's
+overlap k. Every path that changes either number (handing out a lease, submitting) first locks the
+item row, so the count taken under the lock is exact:
+
+* PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED`` picks a candidate nobody else is deciding on,
+  then leases and labels are re-counted under that lock (a fresh READ COMMITTED snapshot).
+* SQLite has no row locks; touching the project row takes the database's single write lock, so
+  every decision in a project is serialised (correct, and fast enough for the embedded default).
+
+Routing: items routed to ``human`` or ``both`` go to people. ``unrouted`` items count as human
+work until the project's first routing run; after that, new items wait for the next routing run
+so that humans get exactly what the router chose.
+
+Gold items (known answer) are exempt from overlap: every annotator should see them. They are
+mixed in at ``project.gold_rate`` by a hash of (project, annotator, n-th item), which is
+deterministic per annotator and uniform across annotators.
+"""
+import hashlib
+import random
+from datetime import timedelta
+
+from django.db import connection, transaction
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, Least
+from django.utils import timezone
+
+from .models import Annotator, AnnotatorKind, Assignment, AssignmentState, Item, Project, Routing
+
+LEASED, SUBMITTED, SKIPPED = AssignmentState.LEASED, AssignmentState.SUBMITTED, AssignmentState.SKIPPED
+CANDIDATE_ATTEMPTS = 8
+
+
+class QueueError(Exception):
+    """Bad queue request (wrong state, missing reason): the message is shown to the user."""
+
+
+def human_annotator(user):
+    """The Annotator row for a person, created on first use."""
+    try:
+        return user.annotator
+    except Annotator.DoesNotExist:
+        annotator, _ = Annotator.objects.get_or_create(
+            user=user, defaults={"kind": AnnotatorKind.HUMAN, "name": _unique_name(user.get_username())}
+        )
+        return annotator
+
+
+def _unique_name(username):
+    name = username
+    while Annotator.objects.filter(name=name).exists():
+        name = f"{username}#{random.randint(1000, 9999)}"
+    return name
+
+
+def human_routes(project):
+    """Routing values offered to people (see module docstring)."""
+    if project.routing_runs.exists():
+        return [Routing.HUMAN, Routing.BOTH]
+    return [Routing.UNROUTED, Routing.HUMAN, Routing.BOTH]
+
+
+def live_lease(project, annotator, now=None):
+    now = now or timezone.now()
+    return (
+        Assignment.objects.select_related("item__project", "item__prompt", "item__response_a", "item__response_b")
+        .filter(annotator=annotator, item__project=project, state=LEASED, leased_until__gt=now)
+        .order_by("created_at")
+        .first()
+    )
+
+
+def next_assignment(project, annotator, now=None):
+    """The annotator's live lease in this project, or a new lease on the next item; None when done."""
+    now = now or timezone.now()
+    current = live_lease(project, annotator, now)
+    if current is not None:
+        return current
+    routes = human_routes(project)
+    assignment = None
+    if project.gold_rate > 0 and _gold_turn(project, annotator):
+        assignment = _lease_gold(project, annotator, routes, now)
+    if assignment is None:
+        assignment = _lease_regular(project, annotator, routes, now)
+    return assignment
+
+
+def _gold_turn(project, annotator):
+    n = Assignment.objects.filter(annotator=annotator, item__project=project).count()
+    digest = hashlib.blake2b(f"{project.pk}:{annotator.pk}:{n}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64 < project.gold_rate
+
+
+def _not_done_by(annotator):
+    return ~Exists(
+        Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator, state__in=[SUBMITTED, SKIPPED])
+    )
+
+
+def _active_leases(now):
+    return Coalesce(
+        Subquery(
+            Assignment.objects.filter(item=OuterRef("pk"), state=LEASED, leased_until__gt=now)
+            .order_by()
+            .values("item")
+            .annotate(n=Count("id"))
+            .values("n")[:1]
+        ),
+        Value(0),
+    )
+
+
+def _lock_project_on_sqlite(project):
+    if connection.vendor == "sqlite":
+        Project.objects.filter(pk=project.pk).update(lease_minutes=F("lease_minutes"))
+
+
+def _locked(qs):
+    if connection.features.has_select_for_update_skip_locked:
+        return qs.select_for_update(skip_locked=True, of=("self",))
+    return qs
+
+
+def _lease_gold(project, annotator, routes, now):
+    with transaction.atomic():
+        _lock_project_on_sqlite(project)
+        item = (
+            Item.objects.filter(project=project, is_gold=True, routing__in=routes)
+            .filter(_not_done_by(annotator))
+            .order_by("id")
+            .only("id")
+            .first()
+        )
+        if item is None:
+            return None
+        return _grant(item.pk, annotator, project, now)
+
+
+def _lease_regular(project, annotator, routes, now):
+    k = project.overlap
+    tried = []
+    with transaction.atomic():
+        _lock_project_on_sqlite(project)
+        for _ in range(CANDIDATE_ATTEMPTS):
+            qs = (
+                Item.objects.filter(project=project, is_gold=False, routing__in=routes, human_label_count__lt=k)
+                .exclude(pk__in=tried)
+                .filter(_not_done_by(annotator))
+                .alias(leases=_active_leases(now))
+                .filter(Q(human_label_count__lt=k - F("leases")))
+                .order_by("human_label_count", "id")
+                .values_list("pk", flat=True)
+            )
+            pk = _locked(qs).first()
+            if pk is None:
+                return None
+            # Re-count under the lock: another transaction may have committed a lease or a label
+            # between our snapshot and our lock.
+            labels, leases = (
+                Item.objects.filter(pk=pk)
+                .annotate(leases=_active_leases(now))
+                .values_list("human_label_count", "leases")
+                .get()
+            )
+            if labels + leases < k:
+                return _grant(pk, annotator, project, now)
+            tried.append(pk)
+    return None
+
+
+def _grant(item_pk, annotator, project, now):
+    until = now + timedelta(minutes=project.lease_minutes)
+    swapped = random.random() < 0.5
+    # An annotator whose own lease on this item expired gets it back on the same row (upsert:
+    # candidates never include items this annotator submitted or skipped).
+    Assignment.objects.bulk_create(
+        [Assignment(item_id=item_pk, annotator=annotator, state=LEASED, leased_until=until, swapped=swapped, draft={})],
+        update_conflicts=True,
+        unique_fields=["item", "annotator"],
+        update_fields=["state", "leased_until", "swapped", "updated_at"],
+    )
+    return (
+        Assignment.objects.select_related("item__project", "item__prompt", "item__response_a", "item__response_b")
+        .get(item_id=item_pk, annotator=annotator)
+    )
+
+
+def skip(assignment, reason, now=None):
+    """Give the item back with a reason; it is never offered to this annotator again."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise QueueError("say why you skip this item")
+    if assignment.state == SKIPPED:
+        return assignment
+    if assignment.state != LEASED:
+        raise QueueError("this item was already submitted")
+    assignment.state = SKIPPED
+    assignment.skip_reason = reason[:2000]
+    assignment.draft = {}
+    assignment.save(update_fields=["state", "skip_reason", "draft", "updated_at"])
+    return assignment
+
+
+def save_draft(assignment, data, now=None):
+    """Keep a half-done form; typing also renews a live lease (the annotator is still at it)."""
+    now = now or timezone.now()
+    if assignment.state != LEASED:
+        raise QueueError("this item is no longer yours to edit")
+    if not isinstance(data, dict):
+        raise QueueError("a draft is a mapping of form fields")
+    clean = {str(k)[:100]: (v if isinstance(v, (str, int, float, bool, list)) else str(v)) for k, v in data.items()}
+    fields = ["draft", "updated_at"]
+    assignment.draft = clean
+    if assignment.leased_until > now:
+        assignment.leased_until = max(assignment.leased_until, now + timedelta(minutes=assignment.item.project.lease_minutes))
+        fields.append("leased_until")
+    assignment.save(update_fields=fields)
+    return assignment
+
+
+def assignment_for(annotator, assignment_id):
+    """The annotator's own assignment, or None (never someone else's)."""
+    return (
+        Assignment.objects.select_related("item__project", "item__prompt", "item__response_a", "item__response_b")
+        .filter(pk=assignment_id, annotator=annotator)
+        .first()
+    )
+
+
+def progress(project, annotator):
+    """Counts for the two progress bars: this annotator's and the whole project's."""
+    k = project.overlap
+    routes = human_routes(project)
+    items = Item.objects.filter(project=project, is_gold=False, routing__in=routes)
+    agg = items.aggregate(
+        total=Count("id"),
+        full=Count("id", filter=Q(human_label_count__gte=k)),
+        labels=Coalesce(Sum(Least(F("human_label_count"), Value(k))), Value(0)),
+    )
+    labels = agg["labels"]
+    mine = Assignment.objects.filter(annotator=annotator, item__project=project)
+    done = mine.filter(state=SUBMITTED).count()
+    skipped = mine.filter(state=SKIPPED).count()
+    open_for_me = (
+        items.filter(human_label_count__lt=k).filter(_not_done_by(annotator)).count()
+    )
+    total_labels = agg["total"] * k
+    return {
+        "project_items": agg["total"],
+        "project_complete_items": agg["full"],
+        "project_labels": labels,
+        "project_labels_wanted": total_labels,
+        "project_pct": round(100 * labels / total_labels, 1) if total_labels else 100.0,
+        "mine_done": done,
+        "mine_skipped": skipped,
+        "mine_open": open_for_me,
+        "mine_pct": round(100 * done / (done + open_for_me), 1) if (done + open_for_me) else 100.0,
+    }

@@ -1,0 +1,266 @@
+"""Submitting a label: validate per kind, store once, close the lease, count the label.
+
+Input is in *display* order: for a pairwise item, "left" is whatever the annotator saw on the
+left. A preference of -3 means "left much better". It is stored in the item's canonical A/B
+order, with `swapped` recording that B was shown on the left, so position bias stays measurable.
+
+Idempotency: the form carries a client submission id. The same id again (double click, retried
+request) returns the stored annotation; the same id with different content is refused.
+"""
+import uuid
+from datetime import timedelta
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, F
+from django.utils import timezone
+
+from . import gold
+from .models import PREFERENCE_MAX, PREFERENCE_MIN, Annotation, Assignment, AssignmentState, FeedbackKind, Item, Thumbs
+from .queue import _lock_project_on_sqlite
+
+MAX_TEXT = 20000
+RATING_MIN, RATING_MAX = 1, 5
+MAX_TIME_MS = 24 * 3600 * 1000
+
+
+class SubmissionError(Exception):
+    """The submission was refused; `errors` maps form fields to messages."""
+
+    def __init__(self, message, errors=None):
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or {}
+
+
+class SubmissionConflict(SubmissionError):
+    """The submission id was already used for a different label."""
+
+
+def _text(value, field, errors, required=False, label=None):
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        errors[field] = f"{label or field} must be text"
+        return ""
+    value = value.replace("\r\n", "\n").strip()
+    if required and not value:
+        errors[field] = f"{label or field} is required"
+    if len(value) > MAX_TEXT:
+        errors[field] = f"{label or field} is longer than {MAX_TEXT} characters"
+    return value
+
+
+def _rating(value, where, errors):
+    if value in (None, ""):
+        return None
+    try:
+        rating = int(value)
+    except (TypeError, ValueError):
+        errors[where] = f"rating must be a whole number {RATING_MIN}-{RATING_MAX}"
+        return None
+    if not RATING_MIN <= rating <= RATING_MAX:
+        errors[where] = f"rating must be {RATING_MIN}-{RATING_MAX}"
+        return None
+    return rating
+
+
+def _pairwise(item, project, swapped, data, errors):
+    raw = data.get("preference")
+    preference = None
+    try:
+        preference = int(raw)
+        if not PREFERENCE_MIN <= preference <= PREFERENCE_MAX:
+            raise ValueError
+    except (TypeError, ValueError):
+        errors["preference"] = "choose a point on the scale (1-7)"
+        preference = None
+    aspects = data.get("aspects") or {}
+    ratings = {}
+    if not isinstance(aspects, dict):
+        errors["aspects"] = "aspect ratings must be a mapping {aspect: {left, right}}"
+        aspects = {}
+    for name, sides in aspects.items():
+        if name not in project.aspects:
+            errors["aspects"] = f"{name!r} is not one of this project's aspects ({', '.join(project.aspects)})"
+            continue
+        if not isinstance(sides, dict):
+            errors["aspects"] = f"ratings for {name!r} must be {{left, right}}"
+            continue
+        left = _rating(sides.get("left"), f"aspect:{name}:left", errors)
+        right = _rating(sides.get("right"), f"aspect:{name}:right", errors)
+        a, b = (right, left) if swapped else (left, right)
+        rated = {side: v for side, v in (("a", a), ("b", b)) if v is not None}
+        if rated:
+            ratings[name] = rated
+    return {
+        "preference": None if preference is None else (-preference if swapped else preference),
+        "aspect_ratings": ratings,
+        "rationale": _text(data.get("rationale"), "rationale", errors),
+        "swapped": swapped,
+    }
+
+
+def _binary(item, project, data, errors):
+    thumbs = data.get("thumbs")
+    if thumbs not in Thumbs.values:
+        errors["thumbs"] = "choose thumbs up or thumbs down"
+    failed = data.get("failed_principles") or []
+    if isinstance(failed, str):
+        failed = [failed]
+    if not isinstance(failed, list):
+        errors["failed_principles"] = "failed principles must be a list"
+        failed = []
+    unknown = [p for p in failed if p not in project.principles]
+    if unknown:
+        errors["failed_principles"] = f"not principles of this project: {', '.join(map(str, unknown))}"
+    if failed and thumbs == Thumbs.UP:
+        errors["failed_principles"] = "a response that fails a principle gets thumbs down"
+    return {
+        "thumbs": thumbs if thumbs in Thumbs.values else "",
+        "failed_principles": [p for p in project.principles if p in failed],
+        "reason": _text(data.get("reason"), "reason", errors),
+    }
+
+
+def _edit(item, data, errors):
+    edited = _text(data.get("edited_text"), "edited_text", errors, required=True, label="the edited response")
+    original = (item.response_a.text or "").replace("\r\n", "\n").strip()
+    if edited and edited == original:
+        errors["edited_text"] = "the edit is identical to the response; change it or skip the item"
+    return {"edited_text": edited}
+
+
+def clean_submission(item, project, swapped, data):
+    """Model fields for an annotation from display-order input, or SubmissionError."""
+    if not isinstance(data, dict):
+        raise SubmissionError("a submission is a mapping of fields")
+    errors = {}
+    if item.kind == FeedbackKind.PAIRWISE:
+        fields = _pairwise(item, project, swapped, data, errors)
+    elif item.kind == FeedbackKind.BINARY:
+        fields = _binary(item, project, data, errors)
+    else:
+        fields = _edit(item, data, errors)
+    if errors:
+        raise SubmissionError("; ".join(errors.values()), errors)
+    return fields
+
+
+def data_from_form(item, post):
+    """Display-order submission data from an HTML form (a QueryDict)."""
+    if item.kind == FeedbackKind.PAIRWISE:
+        aspects = {}
+        for key, value in post.items():
+            if key.startswith("aspect:") and value != "":
+                _, name, side = (key.split(":", 2) + ["", ""])[:3]
+                aspects.setdefault(name, {})[side] = value
+        return {"preference": post.get("preference"), "aspects": aspects, "rationale": post.get("rationale", "")}
+    if item.kind == FeedbackKind.BINARY:
+        return {"thumbs": post.get("thumbs"), "failed_principles": post.getlist("failed_principles"), "reason": post.get("reason", "")}
+    return {"edited_text": post.get("edited_text", "")}
+
+
+def _same(annotation, fields):
+    for name, value in fields.items():
+        stored = getattr(annotation, name)
+        if name == "failed_principles":
+            stored, value = sorted(stored or []), sorted(value or [])
+        if stored != value:
+            return False
+    return True
+
+
+def _parse_id(submission_id):
+    try:
+        return uuid.UUID(str(submission_id))
+    except (TypeError, ValueError):
+        raise SubmissionError("the form has no valid submission id; reload the item", {"submission_id": "invalid"})
+
+
+def _replay(existing, assignment, fields):
+    if existing.item_id != assignment.item_id or not _same(existing, fields):
+        raise SubmissionConflict(
+            "this submission id was already used for a different label; reload the item to label it again",
+            {"submission_id": "conflict"},
+        )
+    return existing, False
+
+
+def _lock_item(item, project):
+    if connection.features.has_select_for_update:
+        return Item.objects.select_for_update(of=("self",)).only("id", "human_label_count").get(pk=item.pk)
+    _lock_project_on_sqlite(project)
+    return Item.objects.only("id", "human_label_count").get(pk=item.pk)
+
+
+def submit(assignment, data, submission_id, time_spent_ms=None, now=None):
+    """Store the label for a leased assignment. Returns (annotation, created)."""
+    now = now or timezone.now()
+    sid = _parse_id(submission_id)
+    item = assignment.item
+    project = item.project
+    fields = clean_submission(item, project, assignment.swapped, data)
+    existing = Annotation.objects.filter(annotator_id=assignment.annotator_id, submission_id=sid).first()
+    if existing is not None:
+        return _replay(existing, assignment, fields)
+    spent = _time_spent(time_spent_ms, assignment, now)
+
+    try:
+        annotation = _store(assignment, item, project, fields, sid, spent, now)
+    except IntegrityError:
+        raise SubmissionError("you already labelled this item")
+    if isinstance(annotation, tuple):  # a replay found under the lock
+        return annotation
+    assignment.state, assignment.annotation, assignment.draft = AssignmentState.SUBMITTED, annotation, {}
+    return annotation, True
+
+
+@transaction.atomic
+def _store(assignment, item, project, fields, sid, spent, now):
+    locked_item = _lock_item(item, project)
+    current = Assignment.objects.select_related("annotation").get(pk=assignment.pk)
+    if current.state == AssignmentState.SUBMITTED:
+        if current.annotation is not None and current.annotation.submission_id == sid:
+            return _replay(current.annotation, assignment, fields)
+        raise SubmissionError("you already labelled this item")
+    if current.state == AssignmentState.SKIPPED:
+        raise SubmissionError("you skipped this item; it can no longer be labelled")
+    if not item.is_gold:
+        _check_capacity(locked_item, current, project, now)
+    details = {}
+    if item.is_gold:
+        probe = Annotation(kind=item.kind, **fields)
+        details["gold_correct"] = gold.is_correct(item, probe)
+    annotation = Annotation(
+        item=item, annotator_id=assignment.annotator_id, kind=item.kind, submission_id=sid,
+        time_spent_ms=spent, details=details, **fields,
+    )
+    annotation.save()  # unique (item, annotator): an IntegrityError rolls the whole block back
+    Item.objects.filter(pk=item.pk).update(human_label_count=F("human_label_count") + 1)
+    Assignment.objects.filter(pk=assignment.pk).update(
+        state=AssignmentState.SUBMITTED, annotation=annotation, draft={}, updated_at=now
+    )
+    return annotation
+
+
+def _check_capacity(locked_item, assignment, project, now):
+    """A live lease always has its slot. An expired one keeps it only if nobody took it since."""
+    if assignment.leased_until > now:
+        return
+    others = (
+        Assignment.objects.filter(item_id=locked_item.pk, state=AssignmentState.LEASED, leased_until__gt=now)
+        .exclude(pk=assignment.pk)
+        .aggregate(n=Count("id"))["n"]
+    )
+    if locked_item.human_label_count + others >= project.overlap:
+        raise SubmissionError("your lease on this item expired and others took it; your label was not stored")
+
+
+def _time_spent(value, assignment, now):
+    if value not in (None, ""):
+        try:
+            return max(0, min(int(float(value)), MAX_TIME_MS))
+        except (TypeError, ValueError):
+            pass
+    elapsed = now - assignment.created_at if assignment.created_at else timedelta(0)
+    return max(0, min(int(elapsed.total_seconds() * 1000), MAX_TIME_MS))

@@ -1,0 +1,67 @@
+"""Manager page for gold items: mark/unmark, set the answer and the rate, see accuracy per annotator."""
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from . import gold
+from .models import FeedbackKind, Item
+from .permissions import project_for_manager
+
+GOLD_KINDS = (FeedbackKind.PAIRWISE, FeedbackKind.BINARY)
+
+
+@login_required
+def gold_page(request, project_id):
+    project = project_for_manager(request.user, project_id)
+    show = request.GET.get("show", "all")
+    items = Item.objects.filter(project=project, kind__in=GOLD_KINDS).select_related("prompt").order_by("-is_gold", "id")
+    if show == "gold":
+        items = items.filter(is_gold=True)
+    page = Paginator(items, 25).get_page(request.GET.get("page"))
+    return render(request, "annotate/gold.html", {
+        "project": project,
+        "page": page,
+        "show": show,
+        "accuracy": gold.gold_accuracy(project),
+        "gold_count": gold.gold_items(project).count(),
+        "preferences": [(-3, "A much better"), (-2, "A better"), (-1, "A slightly better"), (0, "Tie"),
+                        (1, "B slightly better"), (2, "B better"), (3, "B much better")],
+    })
+
+
+@login_required
+@require_POST
+def gold_mark(request, project_id, item_id):
+    project = project_for_manager(request.user, project_id)
+    item = get_object_or_404(Item, project=project, pk=item_id)
+    if request.POST.get("action") == "unmark":
+        gold.unmark_gold(item)
+        messages.success(request, f"Item {item.pk} is no longer gold.")
+    else:
+        answer = {"preference": request.POST.get("preference")} if item.kind == FeedbackKind.PAIRWISE else {"thumbs": request.POST.get("thumbs")}
+        try:
+            gold.mark_gold(item, answer)
+            messages.success(request, f"Item {item.pk} is gold.")
+        except ValidationError as exc:
+            messages.error(request, f"Item {item.pk}: {' '.join(exc.messages)}")
+    return redirect(request.POST.get("back") if str(request.POST.get("back", "")).startswith("/p/") else f"/p/{project.pk}/gold/")
+
+
+@login_required
+@require_POST
+def gold_rate(request, project_id):
+    project = project_for_manager(request.user, project_id)
+    try:
+        rate = float(request.POST.get("gold_rate", "")) / 100
+        if not 0 <= rate <= 1:
+            raise ValueError
+    except ValueError:
+        messages.error(request, "The gold rate is a percentage from 0 to 100.")
+    else:
+        project.gold_rate = rate
+        project.save(update_fields=["gold_rate"])
+        messages.success(request, f"Gold items now make up {rate:.0%} of the queue.")
+    return redirect(f"/p/{project.pk}/gold/")

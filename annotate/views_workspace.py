@@ -1,0 +1,142 @@
+"""The annotator's workspace: one page, the item form swapped in by HTMX after each submit/skip."""
+import uuid
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_POST
+
+from . import queue
+from .models import FeedbackKind
+from .permissions import can_manage, project_for_annotator
+from .submit import SubmissionError, data_from_form, submit
+
+SCALE = [
+    (-3, "1", "A ≫ B", "A much better"),
+    (-2, "2", "A > B", "A better"),
+    (-1, "3", "A ≳ B", "A slightly better"),
+    (0, "4", "Tie", "About the same"),
+    (1, "5", "B ≳ A", "B slightly better"),
+    (2, "6", "B > A", "B better"),
+    (3, "7", "B ≫ A", "B much better"),
+]
+SKIP_REASONS = ["Outside my expertise", "Prompt is unclear", "Offensive or unsafe content", "Broken item (empty or garbled)"]
+
+
+def _context(request, project, annotator, assignment, errors=None, values=None, submission_id=None):
+    ctx = {
+        "project": project,
+        "assignment": assignment,
+        "progress": queue.progress(project, annotator),
+        "errors": errors or {},
+        "skip_reasons": SKIP_REASONS,
+    }
+    if assignment is None:
+        return ctx
+    item = assignment.item
+    left, right = (item.response_b, item.response_a) if assignment.swapped else (item.response_a, item.response_b)
+    # Values to show: what was just posted (an error), else the saved draft.
+    values = values if values is not None else dict(assignment.draft or {})
+    ctx.update(
+        item=item,
+        left=left,
+        right=right,
+        values=values,
+        submission_id=submission_id or values.get("submission_id") or uuid.uuid4(),
+        scale=SCALE,
+        aspects=project.aspects,
+        principles=project.principles,
+        checked_principles=values.get("failed_principles") or [],
+        conversation=(item.prompt.messages or [])[:-1] if item.prompt.messages and len(item.prompt.messages) > 1 else [],
+        edit_text=values.get("edited_text", item.response_a.text if item.kind == FeedbackKind.EDIT else ""),
+    )
+    return ctx
+
+
+def _fragment(request, ctx, template="annotate/_work.html"):
+    ctx["oob"] = True  # the progress bars outside #work are refreshed out of band
+    return render(request, template, ctx)
+
+
+@login_required
+@require_GET
+def workspace(request, project_id):
+    project = project_for_annotator(request.user, project_id)
+    annotator = queue.human_annotator(request.user)
+    assignment = queue.next_assignment(project, annotator)
+    ctx = _context(request, project, annotator, assignment)
+    ctx["is_manager"] = can_manage(request.user, project)
+    return render(request, "annotate/workspace.html", ctx)
+
+
+@login_required
+@require_GET
+def next_item(request, project_id):
+    project = project_for_annotator(request.user, project_id)
+    annotator = queue.human_annotator(request.user)
+    return _fragment(request, _context(request, project, annotator, queue.next_assignment(project, annotator)))
+
+
+def _own(request, project_id, assignment_id):
+    project = project_for_annotator(request.user, project_id)
+    annotator = queue.human_annotator(request.user)
+    assignment = queue.assignment_for(annotator, assignment_id)
+    if assignment is None or assignment.item.project_id != project.pk:
+        raise Http404("no such assignment")
+    return project, annotator, assignment
+
+
+def _form_values(item, post):
+    values = {k: v for k, v in post.items() if k not in ("csrfmiddlewaretoken",)}
+    values["failed_principles"] = post.getlist("failed_principles")
+    return values
+
+
+@login_required
+@require_POST
+def submit_item(request, project_id, assignment_id):
+    project, annotator, assignment = _own(request, project_id, assignment_id)
+    item = assignment.item
+    try:
+        annotation, _ = submit(
+            assignment, data_from_form(item, request.POST), request.POST.get("submission_id"),
+            time_spent_ms=request.POST.get("time_spent_ms"),
+        )
+    except SubmissionError as exc:
+        ctx = _context(request, project, annotator, assignment, errors=exc.errors or {"form": exc.message},
+                       values=_form_values(item, request.POST), submission_id=request.POST.get("submission_id"))
+        ctx["error"] = exc.message
+        if assignment.state != "leased":  # already done or skipped: move on, saying why
+            ctx = _context(request, project, annotator, queue.next_assignment(project, annotator))
+            ctx["notice"] = exc.message
+        return _fragment(request, ctx)
+    if item.kind == FeedbackKind.EDIT:
+        # The annotator sees what their edit changed before moving on.
+        ctx = _context(request, project, annotator, None)
+        ctx.update(done_item=item, annotation=annotation)
+        return _fragment(request, ctx, "annotate/_edit_result.html")
+    return _fragment(request, _context(request, project, annotator, queue.next_assignment(project, annotator)))
+
+
+@login_required
+@require_POST
+def skip_item(request, project_id, assignment_id):
+    project, annotator, assignment = _own(request, project_id, assignment_id)
+    try:
+        queue.skip(assignment, request.POST.get("reason", ""))
+    except queue.QueueError as exc:
+        ctx = _context(request, project, annotator, assignment, values=_form_values(assignment.item, request.POST))
+        ctx["error"] = str(exc)
+        return _fragment(request, ctx)
+    return _fragment(request, _context(request, project, annotator, queue.next_assignment(project, annotator)))
+
+
+@login_required
+@require_POST
+def save_draft(request, project_id, assignment_id):
+    _, _, assignment = _own(request, project_id, assignment_id)
+    try:
+        queue.save_draft(assignment, _form_values(assignment.item, request.POST))
+    except queue.QueueError as exc:
+        return HttpResponse(str(exc), status=409)
+    return HttpResponse(status=204)

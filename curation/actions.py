@@ -1,0 +1,270 @@
+"""Curation actions and the curated view.
+
+Actions (drop, flip, restore, near-duplicate merge/drop) are recorded as `CurationAction` rows
+with the item ids they resolved to at the time, so replaying them is exact and the log says
+who did what, when. Filters are not actions: they are parameters of a view (and of a snapshot).
+
+`curated_view(project, filters)` = aggregated labels → actions replayed in order → filters. It is
+what the dashboard previews and what a snapshot freezes.
+"""
+from dataclasses import dataclass, field
+
+from django.db import transaction
+
+from annotate.models import FeedbackKind, Item
+
+from .labels import aggregate_labels, source_class
+from .models import CurationAction, ItemFeatures, ItemNoise
+
+ACTIONS = ("drop", "flip", "restore", "merge_duplicates", "drop_duplicates")
+FILTER_KEYS = {
+    "kinds", "sources", "min_agreement", "min_labels", "max_noise", "min_margin", "aspects", "min_length",
+    "max_length", "tags", "created_after", "created_before", "exclude_gold",
+}
+
+
+class CurationError(ValueError):
+    pass
+
+
+@dataclass
+class CuratedItem:
+    agg: object
+    item_id: int
+    kind: str
+    prompt_id: int = 0
+    prompt_text: str = ""
+    messages: list | None = None
+    prompt_hash: str = ""
+    group_hash: str = ""  # the split key: near-duplicate prompts merged share one
+    text_a: str = ""
+    text_b: str | None = None
+    created_at: object = None
+    is_gold: bool = False
+    tags: dict = field(default_factory=dict)
+    p_noise: float | None = None
+    flipped: bool = False
+
+    @property
+    def direction(self):
+        d = self.agg.direction
+        return -d if (self.flipped and d) else d
+
+    @property
+    def agreement(self):
+        """Fraction of the primary labels that agree with the aggregated direction (None below 2 labels)."""
+        dirs = [r["direction"] for r in self.agg.labels if r["direction"] is not None]
+        if len(dirs) < 2 or not self.agg.direction:
+            return None
+        return sum(d == self.agg.direction for d in dirs) / len(dirs)
+
+    @property
+    def source(self):
+        return source_class(self.agg)
+
+    @property
+    def length(self):
+        return max(len(self.text_a or ""), len(self.text_b or ""))
+
+
+def record(project, user, action, item_ids, params=None):
+    if action not in ACTIONS:
+        raise CurationError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
+    return CurationAction.objects.create(
+        project=project, user=user if user and user.is_authenticated else None, action=action,
+        params={**(params or {}), "affected": len(item_ids)}, item_ids=sorted(int(i) for i in item_ids),
+    )
+
+
+def _check_items(project, item_ids):
+    ids = {int(i) for i in item_ids}
+    found = set(Item.objects.filter(project=project, id__in=ids).values_list("id", flat=True))
+    if ids - found:
+        raise CurationError(f"items not in this project: {sorted(ids - found)[:10]}")
+    return sorted(ids)
+
+
+def drop_items(project, user, item_ids, reason=""):
+    return record(project, user, "drop", _check_items(project, item_ids), {"reason": reason})
+
+
+def flip_items(project, user, item_ids, reason=""):
+    return record(project, user, "flip", _check_items(project, item_ids), {"reason": reason})
+
+
+def restore_items(project, user, item_ids):
+    return record(project, user, "restore", _check_items(project, item_ids), {})
+
+
+def noisy_items(project, threshold, filters=None):
+    """Curated pairwise/binary items whose current label is wrong with probability > threshold."""
+    return [c.item_id for c in curated_view(project, filters) if c.p_noise is not None and c.p_noise > threshold]
+
+
+def act_on_noisy(project, user, action, threshold, filters=None):
+    """Flip or drop every curated item above a noise threshold; one recorded action."""
+    if action not in ("drop", "flip"):
+        raise CurationError("noise actions are 'drop' or 'flip'")
+    if not 0 <= float(threshold) <= 1:
+        raise CurationError("threshold must be in 0..1")
+    ids = noisy_items(project, float(threshold), filters)
+    return record(project, user, action, ids, {"noise_threshold": float(threshold), "filters": filters or {}})
+
+
+def _replay(project, upto=None):
+    """(dropped ids, flipped ids, {prompt_hash: group hash}) after replaying the action log."""
+    dropped, flipped, groups = set(), set(), {}
+    qs = CurationAction.objects.filter(project=project).order_by("created_at", "id")
+    if upto is not None:
+        qs = qs.filter(id__lte=upto)
+    for action in qs.iterator():
+        ids = set(action.item_ids)
+        if action.action in ("drop", "drop_duplicates"):
+            dropped |= ids
+        elif action.action == "flip":
+            flipped ^= ids
+        elif action.action == "restore":
+            dropped -= ids
+            flipped -= ids
+        if action.action in ("merge_duplicates", "drop_duplicates"):
+            for canonical, members in action.params.get("groups", {}).items():
+                for h in members:
+                    groups[h] = canonical
+    return dropped, flipped, groups
+
+
+def last_action_id(project):
+    return CurationAction.objects.filter(project=project).order_by("-id").values_list("id", flat=True).first()
+
+
+def validate_filters(filters):
+    filters = dict(filters or {})
+    unknown = set(filters) - FILTER_KEYS
+    if unknown:
+        raise CurationError(f"unknown filters: {sorted(unknown)}; known: {sorted(FILTER_KEYS)}")
+    for key in ("kinds", "sources"):
+        if key in filters and not isinstance(filters[key], list):
+            raise CurationError(f"{key} must be a list")
+    for key in ("min_agreement", "max_noise", "min_margin"):
+        if filters.get(key) is not None:
+            try:
+                filters[key] = float(filters[key])
+            except (TypeError, ValueError):
+                raise CurationError(f"{key} must be a number") from None
+    for key in ("min_labels", "min_length", "max_length"):
+        if filters.get(key) is not None:
+            try:
+                filters[key] = int(filters[key])
+            except (TypeError, ValueError):
+                raise CurationError(f"{key} must be an integer") from None
+    return {k: v for k, v in filters.items() if v not in (None, "", [])}
+
+
+def _aspect_ok(c, spec):
+    """Aspect filter {aspect: {"min": x}}: the mean rating of the winning (or only) response."""
+    for aspect, bounds in spec.items():
+        values = []
+        for r in c.agg.labels:
+            rating = (r.get("aspect_ratings") or {}).get(aspect)
+            if isinstance(rating, dict):
+                side = "b" if c.direction and c.direction > 0 else "a"
+                rating = rating.get(side)
+            if isinstance(rating, (int, float)):
+                values.append(rating)
+        if not values:
+            return False
+        mean = sum(values) / len(values)
+        if "min" in bounds and mean < float(bounds["min"]):
+            return False
+        if "max" in bounds and mean > float(bounds["max"]):
+            return False
+    return True
+
+
+def _tags_ok(c, spec):
+    for dim, wanted in spec.items():
+        value = c.tags.get(dim)
+        values = value if isinstance(value, list) else [value]
+        if not set(map(str, values)) & set(map(str, wanted if isinstance(wanted, list) else [wanted])):
+            return False
+    return True
+
+
+def passes(c, f):
+    if "kinds" in f and c.kind not in f["kinds"]:
+        return False
+    if "sources" in f and c.source not in f["sources"]:
+        return False
+    if f.get("exclude_gold") and c.is_gold:
+        return False
+    if "min_labels" in f and c.agg.n_labels < f["min_labels"]:
+        return False
+    if "min_agreement" in f and c.agreement is not None and c.agreement < f["min_agreement"]:
+        return False
+    if "max_noise" in f and c.p_noise is not None and c.p_noise > f["max_noise"]:
+        return False
+    if "min_margin" in f and c.kind == FeedbackKind.PAIRWISE and (c.agg.margin or 0) < f["min_margin"]:
+        return False
+    if "min_length" in f and c.length < f["min_length"]:
+        return False
+    if "max_length" in f and c.length > f["max_length"]:
+        return False
+    if "aspects" in f and not _aspect_ok(c, f["aspects"]):
+        return False
+    if "tags" in f and not _tags_ok(c, f["tags"]):
+        return False
+    day = c.created_at.date().isoformat() if c.created_at else ""
+    if "created_after" in f and day < str(f["created_after"]):
+        return False
+    if "created_before" in f and day > str(f["created_before"]):
+        return False
+    return True
+
+
+def _noise_for(item_noise, agg_direction, flipped):
+    if item_noise is None or not agg_direction:
+        return None
+    p_wrong, label = item_noise
+    p = p_wrong if (label or {}).get("direction", agg_direction) == agg_direction else 1.0 - p_wrong
+    return 1.0 - p if flipped else p
+
+
+def curated_view(project, filters=None, upto_action=None, chunk=5000):
+    """Curated items of the project after actions and filters, in item id order."""
+    filters = validate_filters(filters)
+    aggregates = aggregate_labels(project, kinds=filters.get("kinds"))
+    dropped, flipped, groups = _replay(project, upto_action)
+    ids = sorted(i for i in aggregates if i not in dropped)
+    out = []
+    for start in range(0, len(ids), chunk):
+        part = ids[start:start + chunk]
+        items = Item.objects.filter(id__in=part).values(
+            "id", "kind", "prompt_id", "prompt__text", "prompt__messages", "prompt__content_hash",
+            "response_a__text", "response_b__text", "created_at", "is_gold",
+        )
+        tags = dict(ItemFeatures.objects.filter(item_id__in=part).values_list("item_id", "tags"))
+        noise = {i: (p, lab) for i, p, lab in ItemNoise.objects.filter(item_id__in=part).values_list("item_id", "p_wrong", "label")}
+        for it in sorted(items, key=lambda r: r["id"]):
+            agg = aggregates[it["id"]]
+            c = CuratedItem(
+                agg=agg, item_id=it["id"], kind=it["kind"], prompt_id=it["prompt_id"], prompt_text=it["prompt__text"],
+                messages=it["prompt__messages"], prompt_hash=it["prompt__content_hash"],
+                group_hash=groups.get(it["prompt__content_hash"], it["prompt__content_hash"]),
+                text_a=it["response_a__text"], text_b=it["response_b__text"], created_at=it["created_at"],
+                is_gold=it["is_gold"], tags=tags.get(it["id"]) or {}, flipped=it["id"] in flipped,
+            )
+            c.p_noise = _noise_for(noise.get(it["id"]), agg.direction, c.flipped)
+            if passes(c, filters):
+                out.append(c)
+    return out
+
+
+@transaction.atomic
+def undo(project, user, action_id):
+    """Undo a drop or flip by recording its inverse (the log itself is never rewritten)."""
+    action = CurationAction.objects.get(project=project, pk=action_id)
+    if action.action == "flip":
+        return record(project, user, "flip", action.item_ids, {"undo_of": action.pk})
+    if action.action in ("drop", "drop_duplicates"):
+        return record(project, user, "restore", action.item_ids, {"undo_of": action.pk})
+    raise CurationError(f"{action.action} cannot be undone")

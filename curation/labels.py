@@ -1,0 +1,127 @@
+"""The label table and the aggregated label per item.
+
+Every parsed `Annotation` becomes one row per (item, annotator) in the item's canonical A/B
+order. Pairwise preferences collapse to a direction: −1 A wins, 0 tie, +1 B wins; thumbs to
++1 up / −1 down. Agreement, annotator quality, noise and snapshots all read these rows.
+
+Aggregation: the primary labels of an item are those of people (humans and imported sources,
+which are people's labels from another tool); LM judges' labels are used only where no person
+labelled the item. Pairwise → mean preference (its sign is the winner, |mean| the margin);
+binary → majority thumbs; edit → one row per edit that changed the response.
+"""
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind
+
+PERSON_KINDS = (AnnotatorKind.HUMAN, AnnotatorKind.SOURCE)
+LABEL_FIELDS = (
+    "id", "item_id", "kind", "annotator_id", "annotator__kind", "annotator__name", "preference", "thumbs",
+    "swapped", "aspect_ratings", "rationale", "failed_principles", "reason", "edited_text", "edit_distance",
+    "confidence", "created_at",
+)
+
+
+def direction(kind, preference=None, thumbs=""):
+    """Collapsed label: pairwise −1 (A) / 0 (tie) / +1 (B); binary +1 up / −1 down; None otherwise."""
+    if kind == FeedbackKind.PAIRWISE and preference is not None:
+        return (preference > 0) - (preference < 0)
+    if kind == FeedbackKind.BINARY and thumbs:
+        return 1 if thumbs == "up" else -1
+    return None
+
+
+def label_rows(project, kinds=None, item_ids=None, chunk_size=5000):
+    """One dict per parsed annotation, ordered by item: the label table."""
+    qs = Annotation.objects.filter(item__project=project, status=AnnotationStatus.OK)
+    if kinds:
+        qs = qs.filter(kind__in=kinds)
+    if item_ids is not None:
+        qs = qs.filter(item_id__in=list(item_ids))
+    for row in qs.order_by("item_id", "id").values(*LABEL_FIELDS).iterator(chunk_size=chunk_size):
+        row["annotator_kind"] = row.pop("annotator__kind")
+        row["annotator_name"] = row.pop("annotator__name")
+        row["direction"] = direction(row["kind"], row["preference"], row["thumbs"])
+        yield row
+
+
+def label_frame(project, kinds=None):
+    """The label table as a pandas DataFrame (agreement and quality statistics)."""
+    import pandas as pd
+
+    rows = list(label_rows(project, kinds=kinds))
+    columns = [f for f in LABEL_FIELDS if "__" not in f] + ["annotator_kind", "annotator_name", "direction"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+@dataclass
+class Aggregate:
+    """The curated label of one item (before curation actions flip or drop it)."""
+
+    item_id: int
+    kind: str
+    preference: float | None = None  # pairwise: mean preference of the primary labels
+    direction: int | None = None  # pairwise/binary collapsed label; 0 = tie (not a pair)
+    sources: list = field(default_factory=list)  # annotator kinds behind the primary labels
+    all_sources: list = field(default_factory=list)  # every annotator kind that labelled the item
+    n_labels: int = 0
+    labels: list = field(default_factory=list)  # the primary label rows
+    edits: list = field(default_factory=list)  # edit rows that changed the response
+    judge_directions: list = field(default_factory=list)
+
+    @property
+    def margin(self):
+        return abs(self.preference) if self.preference is not None else None
+
+
+def _aggregate_one(item_id, kind, rows, originals):
+    agg = Aggregate(item_id=item_id, kind=kind, n_labels=len(rows))
+    agg.all_sources = sorted({r["annotator_kind"] for r in rows})
+    agg.judge_directions = [r["direction"] for r in rows if r["annotator_kind"] == AnnotatorKind.JUDGE and r["direction"] is not None]
+    people = [r for r in rows if r["annotator_kind"] in PERSON_KINDS]
+    primary = people or [r for r in rows if r["annotator_kind"] == AnnotatorKind.JUDGE]
+    agg.labels = primary
+    agg.sources = sorted({r["annotator_kind"] for r in primary})
+    if kind == FeedbackKind.PAIRWISE:
+        prefs = [r["preference"] for r in primary if r["preference"] is not None]
+        if prefs:
+            agg.preference = sum(prefs) / len(prefs)
+            agg.direction = (agg.preference > 0) - (agg.preference < 0)
+    elif kind == FeedbackKind.BINARY:
+        votes = sum(r["direction"] for r in primary if r["direction"] is not None)
+        agg.direction = (votes > 0) - (votes < 0)
+    elif kind == FeedbackKind.EDIT:
+        original = originals.get(item_id, "")
+        agg.edits = [r for r in primary if r["edited_text"] is not None and r["edited_text"].strip() != original.strip()]
+    return agg
+
+
+def aggregate_labels(project, kinds=None, item_ids=None):
+    """{item_id: Aggregate} for every labelled item of the project."""
+    from annotate.models import Item
+
+    originals = {}
+    if kinds is None or FeedbackKind.EDIT in kinds:
+        qs = Item.objects.filter(project=project, kind=FeedbackKind.EDIT)
+        if item_ids is not None:
+            qs = qs.filter(id__in=list(item_ids))
+        originals = dict(qs.values_list("id", "response_a__text"))
+    out = {}
+    current, kind, rows = None, None, []
+    for row in label_rows(project, kinds=kinds, item_ids=item_ids):
+        if row["item_id"] != current:
+            if rows:
+                out[current] = _aggregate_one(current, kind, rows, originals)
+            current, kind, rows = row["item_id"], row["kind"], []
+        rows.append(row)
+    if rows:
+        out[current] = _aggregate_one(current, kind, rows, originals)
+    return out
+
+
+def source_class(agg):
+    """human, judge or both: which kinds of annotator labelled the item (sources count as human)."""
+    kinds = set(agg.all_sources)
+    person = bool(kinds & set(PERSON_KINDS))
+    judge = AnnotatorKind.JUDGE in kinds
+    return "both" if person and judge else ("judge" if judge else "human")

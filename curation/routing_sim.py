@@ -1,0 +1,171 @@
+"""The router as plain numpy / scikit-learn, shared by the routing service and the simulation in
+bench/routing.py (Miranda et al. 2024, "Hybrid Preferences").
+
+A performance-prediction model learns, from items that have both human and judge labels, the
+probability that the judges' label is wrong (disagrees with the human or gold reference) from the
+item's features. Routing spends the human budget on the items with the highest predicted gain.
+Baselines: random, judge-uncertainty-first, jury-disagreement-first.
+"""
+import math
+import warnings
+
+import numpy as np
+
+from .features import TAG_DIMENSIONS
+
+NUMERIC = [
+    "len_prompt", "len_a", "len_b", "len_ratio", "len_log_ratio_ab", "rouge_l", "bleu", "sim_ab",
+    "sim_prompt_a", "sim_prompt_b", "sim_prompt_gap", "multi_turn",
+    "judge_count", "judge_unparsed", "judge_confidence", "judge_pref_abs", "jury_std", "jury_disagreement",
+    "swap_inconsistency",
+]
+LOG_SCALED = {"len_prompt", "len_a", "len_b", "len_ratio"}
+KINDS = ["pairwise", "binary", "edit"]
+STRATEGIES = ["router", "random", "uncertainty", "disagreement"]
+BUDGETS = [round(b / 10, 1) for b in range(11)]
+
+
+def design(values, tags, kinds=None):
+    """Feature matrix (n × d, NaN for missing) and column names from per-item dicts."""
+    n = len(values)
+    cols, names = [], []
+    for name in NUMERIC:
+        col = np.array([v.get(name) if v.get(name) is not None else np.nan for v in values], dtype=float)
+        if name in LOG_SCALED:
+            col = np.log1p(np.clip(col, 0, None))
+        cols.append(col)
+        names.append(name)
+    for dimension, categories in TAG_DIMENSIONS.items():
+        observed = np.array([t.get(dimension, "") for t in tags], dtype=object)
+        for category in categories:
+            cols.append((observed == category).astype(float))
+            names.append(f"{dimension}={category}")
+    if kinds is not None:
+        kinds = np.asarray(kinds, dtype=object)
+        for kind in KINDS:
+            cols.append((kinds == kind).astype(float))
+            names.append(f"kind={kind}")
+    X = np.column_stack(cols) if cols else np.zeros((n, 0))
+    return X, names
+
+
+class Router:
+    """Logistic regression on standardised, median-imputed features with missing-value indicators.
+    Linear on purpose: each item's score splits exactly into per-feature contributions, which is
+    what the UI shows as the reason for a route."""
+
+    def __init__(self, C=1.0, seed=0):
+        self.C, self.seed = C, seed
+
+    def _transform(self, X):
+        Z = (np.where(np.isnan(X), self.median_, X) - self.mean_) / self.scale_
+        return np.hstack([Z, np.isnan(X[:, self.missing_cols_]).astype(float)])
+
+    def fit(self, X, y, names):
+        from sklearn.linear_model import LogisticRegression
+
+        X, y = np.asarray(X, float), np.asarray(y, int)
+        with warnings.catch_warnings():  # all-missing columns (e.g. no judge yet) are expected
+            warnings.simplefilter("ignore", RuntimeWarning)
+            median = np.nanmedian(X, axis=0)
+        self.median_ = np.where(np.isnan(median), 0.0, median)
+        filled = np.where(np.isnan(X), self.median_, X)
+        self.mean_, scale = filled.mean(0), filled.std(0)
+        self.scale_ = np.where(scale > 1e-9, scale, 1.0)
+        self.missing_cols_ = np.where(np.isnan(X).any(0) & ~np.isnan(X).all(0))[0]
+        self.names_ = list(names) + [f"{names[j]} missing" for j in self.missing_cols_]
+        self.base_rate_ = float(y.mean()) if len(y) else 0.5
+        self.constant_ = len(set(y.tolist())) < 2
+        if not self.constant_:
+            self.model_ = LogisticRegression(C=self.C, max_iter=2000).fit(self._transform(X), y)
+        return self
+
+    def predict(self, X):
+        if self.constant_:
+            return np.full(len(X), self.base_rate_)
+        return self.model_.predict_proba(self._transform(np.asarray(X, float)))[:, 1]
+
+    def contributions(self, X):
+        """Per-feature contribution to the log-odds, relative to the average training item."""
+        if self.constant_:
+            return np.zeros((len(X), len(self.names_)))
+        return self._transform(np.asarray(X, float)) * self.model_.coef_[0]
+
+    def explain(self, X, top=3):
+        """(indices, contributions), each n × top: the features pushing each item hardest towards humans."""
+        contrib = self.contributions(X)
+        k = min(top, contrib.shape[1])
+        if k == 0 or self.constant_:
+            return np.zeros((len(X), 0), int), np.zeros((len(X), 0))
+        idx = np.argpartition(-contrib, k - 1, axis=1)[:, :k]
+        picked = np.take_along_axis(contrib, idx, axis=1)
+        order = np.argsort(-picked, axis=1)
+        return np.take_along_axis(idx, order, 1), np.take_along_axis(picked, order, 1)
+
+    def summary(self):
+        if self.constant_:
+            return {"kind": "constant", "base_rate": self.base_rate_}
+        coef = self.model_.coef_[0]
+        ranked = np.argsort(-np.abs(coef))[:15]
+        return {"kind": "logistic_regression", "C": self.C, "intercept": float(self.model_.intercept_[0]),
+                "base_rate": self.base_rate_, "top_weights": [[self.names_[j], round(float(coef[j]), 4)] for j in ranked]}
+
+
+def baseline_scores(strategy, X, names, seed=0):
+    """Scores for the simple strategies: higher = send to humans first."""
+    col = {n: i for i, n in enumerate(names)}
+    n = len(X)
+    rng = np.random.default_rng(seed)
+    jitter = rng.random(n) * 1e-6  # deterministic tie-breaking
+    if strategy == "random":
+        return rng.random(n)
+
+    def get(name, default):
+        return np.nan_to_num(X[:, col[name]], nan=default) if name in col else np.full(n, default)
+
+    if strategy == "uncertainty":
+        return (1 - get("judge_confidence", 0.0)) + get("judge_unparsed", 1.0) + jitter
+    if strategy == "disagreement":
+        return get("jury_disagreement", 1.0) + get("jury_std", 3.0) / 6 + get("swap_inconsistency", 1.0) + get("judge_unparsed", 1.0) + jitter
+    raise ValueError(f"unknown strategy {strategy!r}")
+
+
+def judge_wrong_from_disagreement(p_disagree, human_accuracy):
+    """P(judge wrong) from P(judge disagrees with a human of accuracy h): d = w·h + (1−w)(1−h)."""
+    h = float(human_accuracy)
+    if h <= 0.5 + 1e-6:
+        return np.clip(p_disagree, 0, 1)
+    return np.clip((np.asarray(p_disagree) - (1 - h)) / (2 * h - 1), 0, 1)
+
+
+def select(scores, k, seed=0):
+    """Indices of the k highest scores (ties broken deterministically by a seeded shuffle)."""
+    n = len(scores)
+    k = max(0, min(int(k), n))
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n)
+    order = perm[np.argsort(-np.asarray(scores)[perm], kind="stable")]
+    return order[:k], order
+
+
+def quality_curve(order, p_judge_wrong, human_accuracy, budgets=BUDGETS):
+    """Expected label accuracy of the routed mix when the first `b·n` items of `order` go to humans
+    (accuracy h) and the rest keep the judges' label (accuracy 1 − p)."""
+    n = len(order)
+    if n == 0:
+        return [[b, None] for b in budgets]
+    judge_acc = 1 - np.asarray(p_judge_wrong, float)[order]
+    cum = np.concatenate([[0.0], np.cumsum(judge_acc)])
+    total = cum[-1]
+    out = []
+    for b in budgets:
+        k = int(round(b * n))
+        out.append([b, round(float((k * human_accuracy + total - cum[k]) / n), 4)])
+    return out
+
+
+def human_accuracy_from_agreement(agreement):
+    """Accuracy h of two independent, equally good annotators agreeing at rate a = h² + (1 − h)²."""
+    if agreement is None or agreement <= 0.5:
+        return None
+    return (1 + math.sqrt(2 * agreement - 1)) / 2

@@ -1,0 +1,214 @@
+"""Freezing a curated view into an immutable, versioned snapshot.
+
+A snapshot copies everything a training job needs into `SnapshotRow.data` (the contract is in
+curation/formats.py), so later labels, actions or deleted items never change it; new labels go
+into the next version. Train/test is split by prompt: a prompt's (or its near-duplicate group's)
+hash decides its side, so no prompt is on both sides and the split is stable across versions.
+"""
+import hashlib
+import json
+import random
+
+from django.db import transaction
+from django.db.models import Max
+
+from annotate.models import Annotation, FeedbackKind, Project
+
+from .actions import curated_view, last_action_id, validate_filters
+from .formats import FORMATS, kinds_for
+from .models import NoiseRun, Snapshot, SnapshotRow, Split
+
+BULK_SIZE = 2000
+
+
+def split_of(group_hash, test_fraction):
+    """Deterministic side for a prompt group: the same prompt lands on the same side in every snapshot."""
+    h = int(hashlib.sha256(f"split:{group_hash}".encode()).hexdigest()[:15], 16) / 16**15
+    return Split.TEST if h < test_fraction else Split.TRAIN
+
+
+def _latest_rationales(item_ids):
+    from workers.models import Rationale
+
+    latest = {}
+    for item_id, text in Rationale.objects.filter(item_id__in=item_ids).order_by("item_id", "-created_at", "-id").values_list("item_id", "text"):
+        latest.setdefault(item_id, text)
+    return latest
+
+
+def _rationales(labels, generated):
+    out = [r["rationale"].strip() for r in labels if (r.get("rationale") or "").strip()]
+    if generated:
+        out.append(generated.strip())
+    return out
+
+
+def rows_for(c, generated_rationale=None):
+    """(kind, data) rows of one curated item; ties and unchanged edits give none."""
+    base = {"prompt": c.prompt_text, "messages": c.messages or None, "item_id": c.item_id, "sources": list(c.agg.sources)}
+    if c.kind == FeedbackKind.PAIRWISE:
+        d = c.direction
+        if not d:
+            return []
+        a_wins = d < 0
+        pref = c.agg.preference if not c.flipped else -c.agg.preference
+        rounded = int(round(pref)) or d
+        return [(c.kind, {
+            **base, "chosen": c.text_a if a_wins else c.text_b, "rejected": c.text_b if a_wins else c.text_a,
+            "margin": round(abs(pref), 4), "preference": rounded,
+            "rationales": _rationales(c.agg.labels, generated_rationale), "p_noise": c.p_noise,
+            "n_labels": c.agg.n_labels, "flipped": c.flipped,
+        })]
+    if c.kind == FeedbackKind.BINARY:
+        d = c.direction
+        if not d:
+            return []
+        principles = sorted({p for r in c.agg.labels for p in (r.get("failed_principles") or [])})
+        reasons = [r["reason"].strip() for r in c.agg.labels if (r.get("reason") or "").strip()]
+        return [(c.kind, {
+            **base, "completion": c.text_a, "label": d > 0, "failed_principles": principles, "reason": "\n".join(reasons),
+            "rationales": _rationales(c.agg.labels, generated_rationale), "p_noise": c.p_noise,
+            "n_labels": c.agg.n_labels, "flipped": c.flipped,
+        })]
+    rows = []
+    for edit in c.agg.edits:
+        rows.append((c.kind, {
+            **base, "sources": [edit["annotator_kind"]], "chosen": edit["edited_text"], "rejected": c.text_a,
+            "edit_distance": edit["edit_distance"] or 0.0, "rationales": _rationales([edit], generated_rationale),
+            "p_noise": None,
+        }))
+    return rows
+
+
+def _bootstrap_mean_ci(values, n_boot=1000, seed=0):
+    import numpy as np
+
+    v = np.asarray(values, dtype=float)
+    if len(v) == 0:
+        return None, None, None
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(axis=1) if len(v) > 1 else np.array([v[0]])
+    return float(v.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+
+def _noise_summary(project, pair_noise):
+    run = NoiseRun.objects.filter(project=project).first()
+    eps, low, high = _bootstrap_mean_ci(pair_noise)
+    summary = {
+        "epsilon": eps, "epsilon_low": low, "epsilon_high": high, "pairs_with_noise": len(pair_noise),
+        "method": "mean posterior flip probability of the snapshot's pairs (bootstrap 95% CI)",
+        "run": None,
+    }
+    if run:
+        summary["run"] = {
+            "id": run.pk, "method": run.method, "epsilon": run.epsilon, "epsilon_low": run.epsilon_low,
+            "epsilon_high": run.epsilon_high, "item_count": run.item_count, "created_at": run.created_at.isoformat(),
+        }
+        if eps is None:
+            summary.update(epsilon=run.epsilon, epsilon_low=run.epsilon_low, epsilon_high=run.epsilon_high,
+                           method=f"project noise run {run.pk} ({run.method})")
+    return summary
+
+
+def _format_counts(by_kind_split):
+    out = {}
+    for fmt in FORMATS:
+        per = {}
+        for split in Split.values:
+            n = 0
+            for kind in kinds_for(fmt):
+                rows = by_kind_split.get(kind, {}).get(split, 0)
+                n += 2 * rows if (fmt == "unpaired" and kind != FeedbackKind.BINARY) else rows
+            per[split] = n
+        out[fmt] = per
+    return out
+
+
+def freeze_snapshot(project, user=None, filters=None, name="", test_fraction=0.1):
+    """Freeze the curated view (actions applied, filters given) into the project's next version."""
+    filters = validate_filters(filters)
+    if not 0 <= float(test_fraction) < 1:
+        raise ValueError("test_fraction must be in [0, 1)")
+    upto = last_action_id(project)
+    curated = curated_view(project, filters, upto_action=upto)
+    generated = _latest_rationales([c.item_id for c in curated])
+    rows, digest = [], hashlib.sha256()
+    by_kind_split, prompts, ties, pair_noise = {}, {Split.TRAIN: set(), Split.TEST: set()}, 0, []
+    for c in curated:
+        item_rows = rows_for(c, generated.get(c.item_id))
+        if not item_rows and c.kind != FeedbackKind.EDIT:
+            ties += 1
+        split = split_of(c.group_hash, float(test_fraction))
+        for kind, data in item_rows:
+            digest.update(json.dumps([kind, split, c.prompt_hash, data], sort_keys=True, ensure_ascii=False).encode())
+            digest.update(b"\n")
+            rows.append(SnapshotRow(item_id=c.item_id, kind=kind, split=split, prompt_hash=c.prompt_hash, data=data))
+            by_kind_split.setdefault(kind, {}).setdefault(split, 0)
+            by_kind_split[kind][split] += 1
+            prompts[split].add(c.group_hash)
+            if kind == FeedbackKind.PAIRWISE and data["p_noise"] is not None:
+                pair_noise.append(data["p_noise"])
+    counts = {
+        "rows": len(rows),
+        "by_kind": {k: sum(v.values()) for k, v in by_kind_split.items()},
+        "by_split": {s: sum(v.get(s, 0) for v in by_kind_split.values()) for s in Split.values},
+        "by_kind_split": by_kind_split,
+        "prompts": {s: len(p) for s, p in prompts.items()},
+        "by_format": _format_counts(by_kind_split),
+        "items": len(curated),
+        "ties_excluded": ties,
+    }
+    noise = _noise_summary(project, pair_noise)
+    with transaction.atomic():
+        # Lock the project row so two freezes never race for the same version number.
+        Project.objects.select_for_update().filter(pk=project.pk).first()
+        version = (Snapshot.objects.filter(project=project).aggregate(v=Max("version"))["v"] or 0) + 1
+        snapshot = Snapshot.objects.create(
+            project=project, version=version, name=name or f"v{version}",
+            filters={**filters, "_actions_upto": upto}, content_hash=digest.hexdigest(), counts=counts,
+            noise_summary=noise, epsilon=noise["epsilon"], test_fraction=float(test_fraction),
+            created_by=user if user is not None and user.is_authenticated else None,
+        )
+        for row in rows:
+            row.snapshot = snapshot
+        SnapshotRow.objects.bulk_create(rows, batch_size=BULK_SIZE)
+    return snapshot
+
+
+def manifest(snapshot):
+    """What a training job reads before pulling rows: version, hash, counts, splits, ε."""
+    filters = dict(snapshot.filters)
+    return {
+        "project": {"id": snapshot.project_id, "name": snapshot.project.name},
+        "snapshot": snapshot.pk,
+        "version": snapshot.version,
+        "name": snapshot.name,
+        "content_hash": snapshot.content_hash,
+        "created_at": snapshot.created_at.isoformat(),
+        "created_by": snapshot.created_by.get_username() if snapshot.created_by else None,
+        "filters": {k: v for k, v in filters.items() if not k.startswith("_")},
+        "actions_applied_upto": filters.get("_actions_upto"),
+        "test_fraction": snapshot.test_fraction,
+        "split_rule": "sha256('split:' + prompt group hash) < test_fraction → test; no prompt in both splits",
+        "counts": snapshot.counts,
+        "epsilon": snapshot.epsilon,
+        "label_smoothing": snapshot.epsilon,  # what TRL's DPOConfig(loss_type="robust") takes
+        "noise": snapshot.noise_summary,
+        "formats": list(FORMATS),
+    }
+
+
+def new_labels_since_last_snapshot(project):
+    """Annotations made after the project's latest snapshot (all of them when there is none)."""
+    latest = Snapshot.objects.filter(project=project).order_by("-version").first()
+    qs = Annotation.objects.filter(item__project=project)
+    if latest:
+        qs = qs.filter(created_at__gt=latest.created_at)
+    return qs.count()
+
+
+def sample_rows(snapshot, n=5, seed=0):
+    """A few rows for previews."""
+    ids = list(snapshot.rows.values_list("id", flat=True)[:10000])
+    chosen = random.Random(seed).sample(ids, min(n, len(ids)))
+    return list(SnapshotRow.objects.filter(id__in=chosen).order_by("id"))

@@ -1,0 +1,119 @@
+import io
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from django.test import Client
+
+from curation.models import ExportToken
+from curation.snapshots import freeze_snapshot
+from tests import curation_data as cd
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def snapshot(project):
+    cd.labelled_project(project, pairs=6, binaries=2, edits=1)
+    return freeze_snapshot(project, test_fraction=0.3)
+
+
+def token_client(project):
+    _, key = ExportToken.issue(project, "trainer")
+    return Client(HTTP_AUTHORIZATION=f"Token {key}")
+
+
+def body(response):
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+def test_token_lists_only_its_project_and_streams_jsonl(project, snapshot):
+    factories.project()  # another project the token must not see
+    c = token_client(project)
+    projects = c.get("/api/projects/").json()
+    assert [p["id"] for p in projects["results"]] == [project.pk] and projects["results"][0]["latest_version"] == 1
+    snaps = c.get(f"/api/projects/{project.pk}/snapshots/").json()["results"]
+    assert snaps[0]["content_hash"] == snapshot.content_hash
+    r = c.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference")
+    assert r.status_code == 200 and r.streaming and r["X-Snapshot-Content-Hash"] == snapshot.content_hash
+    rows = [json.loads(line) for line in body(r).decode().splitlines()]
+    assert len(rows) == 7 and {"prompt", "chosen", "rejected", "margin", "rationale", "noise", "item_id"} <= set(rows[0])
+    train = body(c.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference&split=train")).decode().splitlines()
+    test = body(c.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference&split=test")).decode().splitlines()
+    assert len(train) + len(test) == 7
+    assert len(train) == snapshot.counts["by_format"]["preference"]["train"]
+
+
+def test_manifest_and_latest(project, snapshot):
+    c = token_client(project)
+    m = c.get(f"/api/snapshots/{snapshot.pk}/manifest/").json()
+    assert m["version"] == 1 and m["content_hash"] == snapshot.content_hash and "epsilon" in m and m["counts"]["rows"] == 9
+    latest = c.get(f"/api/projects/{project.pk}/snapshots/latest/").json()
+    assert latest["id"] == snapshot.pk and "parquet" in latest["rows"]
+
+
+def test_parquet_in_every_format(project, snapshot):
+    c = token_client(project)
+    expected = {"preference": 7, "preference_conversational": 7, "unpaired": 2 + 14, "edit": 1}
+    for fmt, n in expected.items():
+        r = c.get(f"/api/snapshots/{snapshot.pk}/rows.parquet?format={fmt}")
+        assert r.status_code == 200, fmt
+        table = pq.read_table(io.BytesIO(body(r)))
+        assert table.num_rows == n, fmt
+    conv = pq.read_table(io.BytesIO(body(c.get(f"/api/snapshots/{snapshot.pk}/rows.parquet?format=preference_conversational"))))
+    assert conv.column("prompt")[0].as_py()[0]["role"] == "user"
+
+
+def test_bad_format_or_split_is_a_clear_400(project, snapshot):
+    c = token_client(project)
+    r = c.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=sft")
+    assert r.status_code == 400 and "unknown format" in r.json()["format"]
+    assert c.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?split=dev").status_code == 400
+
+
+def test_token_is_scoped_to_one_project(project, snapshot):
+    other = factories.project()
+    cd.labelled_project(other, pairs=1, binaries=0, edits=0)
+    theirs = freeze_snapshot(other)
+    c = token_client(project)
+    assert c.get(f"/api/projects/{other.pk}/").status_code == 404
+    assert c.get(f"/api/projects/{other.pk}/snapshots/").status_code == 404
+    assert c.get(f"/api/snapshots/{theirs.pk}/").status_code == 404
+    assert c.get(f"/api/snapshots/{theirs.pk}/rows.jsonl").status_code == 404
+
+
+def test_token_is_read_only_and_revocable(project, snapshot):
+    token, key = ExportToken.issue(project, "t")
+    c = Client(HTTP_AUTHORIZATION=f"Token {key}")
+    assert c.post(f"/api/projects/{project.pk}/snapshots/", {}).status_code in (403, 405)
+    assert c.delete(f"/api/snapshots/{snapshot.pk}/").status_code in (403, 405)
+    token.refresh_from_db()
+    assert token.last_used_at is not None
+    token.revoked_at = token.created_at
+    token.save()
+    assert c.get("/api/projects/").status_code == 401
+    assert Client(HTTP_AUTHORIZATION="Token nope").get("/api/projects/").status_code == 401
+
+
+def test_session_managers_export_annotators_cannot(project, snapshot, manager_user, annotator_user):
+    c = Client()
+    assert c.get("/api/projects/").status_code in (401, 403)
+    c.force_login(manager_user)
+    assert c.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl").status_code == 200
+    c.force_login(annotator_user)
+    assert c.get("/api/projects/").json()["results"] == []
+    assert c.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl").status_code == 403
+    outsider = factories.user("outsider")
+    c.force_login(outsider)
+    assert c.get(f"/api/snapshots/{snapshot.pk}/").status_code == 404
+
+
+def test_openapi_schema_lists_the_export(admin_user):
+    c = Client()
+    c.force_login(admin_user)
+    r = c.get("/api/schema/?format=json")
+    assert r.status_code == 200
+    schema = json.loads(r.content)
+    assert "/api/snapshots/{id}/rows.jsonl" in schema["paths"]
+    assert "exportToken" in schema["components"]["securitySchemes"]

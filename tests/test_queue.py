@@ -1,0 +1,170 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from annotate import gold, queue
+from annotate.models import Assignment, Item
+from annotate.submit import submit
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def _who(name, project):
+    return queue.human_annotator(factories.user(name, project=project))
+
+
+def test_next_gives_fewest_labelled_item_and_resumes_live_lease(project):
+    first, second = factories.item(project), factories.item(project)
+    Item.objects.filter(pk=first.pk).update(human_label_count=0)
+    Item.objects.filter(pk=second.pk).update(human_label_count=0)
+    ann = _who("a1", project)
+    lease = queue.next_assignment(project, ann)
+    assert lease.item_id == first.pk
+    assert lease.leased_until > timezone.now() + timedelta(minutes=project.lease_minutes - 1)
+    # Asking again resumes the same lease instead of handing out a second item.
+    assert queue.next_assignment(project, ann).pk == lease.pk
+    assert Assignment.objects.filter(annotator=ann).count() == 1
+
+
+def test_overlap_caps_leases_and_expired_leases_return(project):
+    project.overlap = 2
+    project.save()
+    item = factories.item(project)
+    a, b, c = (_who(n, project) for n in ("a", "b", "c"))
+    assert queue.next_assignment(project, a).item_id == item.pk
+    assert queue.next_assignment(project, b).item_id == item.pk
+    assert queue.next_assignment(project, c) is None  # k=2 slots both leased
+    Assignment.objects.filter(annotator=a).update(leased_until=timezone.now() - timedelta(seconds=1))
+    assert queue.next_assignment(project, c).item_id == item.pk
+
+
+def test_labelled_and_skipped_items_not_offered_again(project):
+    project.overlap = 3
+    project.save()
+    one, two = factories.item(project, kind="binary"), factories.item(project, kind="binary")
+    ann = _who("a", project)
+    lease = queue.next_assignment(project, ann)
+    submit(lease, {"thumbs": "up"}, submission_id="00000000-0000-0000-0000-000000000001")
+    lease = queue.next_assignment(project, ann)
+    assert lease.item_id == two.pk
+    with pytest.raises(queue.QueueError):
+        queue.skip(lease, "  ")
+    queue.skip(lease, "I cannot judge code")
+    assert queue.next_assignment(project, ann) is None
+    assert Assignment.objects.get(pk=lease.pk).skip_reason == "I cannot judge code"
+    assert Item.objects.get(pk=one.pk).human_label_count == 1
+
+
+def test_routing_judge_only_never_offered_and_unrouted_until_first_routing_run(project):
+    from curation.models import RoutingRun
+
+    judge_only = factories.item(project, routing="judge")
+    unrouted = factories.item(project)
+    both = factories.item(project, routing="both")
+    ann = _who("a", project)
+    seen = set()
+    while (lease := queue.next_assignment(project, ann)) is not None:
+        seen.add(lease.item_id)
+        queue.skip(lease, "x")
+    assert seen == {unrouted.pk, both.pk}
+    assert judge_only.pk not in seen
+
+    RoutingRun.objects.create(project=project, budget=0.5)
+    newcomer = _who("b", project)
+    seen = set()
+    while (lease := queue.next_assignment(project, newcomer)) is not None:
+        seen.add(lease.item_id)
+        queue.skip(lease, "x")
+    assert seen == {both.pk}
+
+
+def test_other_projects_items_never_offered(project):
+    other = factories.project()
+    factories.item(other)
+    assert queue.next_assignment(project, _who("a", project)) is None
+
+
+def test_gold_mixed_in_at_rate_deterministically_and_exempt_from_overlap(project):
+    project.gold_rate = 0.3
+    project.overlap = 1
+    project.save()
+    for _ in range(60):
+        factories.item(project, kind="binary")
+    golds = [gold.mark_gold(factories.item(project, kind="binary"), {"thumbs": "up"}) for _ in range(30)]
+    gold_ids = {g.pk for g in golds}
+
+    def run(ann):
+        order = []
+        for _ in range(40):
+            lease = queue.next_assignment(project, ann)
+            order.append(lease.item_id in gold_ids)
+            submit(lease, {"thumbs": "down" if len(order) % 2 else "up"}, submission_id=f"00000000-0000-0000-0000-{len(order):012d}")
+        return order
+
+    first = run(_who("a", project))
+    share = sum(first) / len(first)
+    assert 0.1 < share < 0.55
+    # Gold items ignore overlap k=1: a second annotator still gets gold.
+    second = run(_who("b", project))
+    assert sum(second) > 0
+
+
+def test_gold_accuracy_by_direction_and_thumbs(project):
+    pair = gold.mark_gold(factories.item(project), {"preference": -2})
+    thumbs = gold.mark_gold(factories.item(project, kind="binary"), {"thumbs": "down"})
+    good, bad = _who("good", project), _who("bad", project)
+    for ann, pref, th in ((good, -1, "down"), (bad, 0, "down")):
+        for item in (pair, thumbs):
+            lease = Assignment.objects.create(item=item, annotator=ann, leased_until=timezone.now() + timedelta(minutes=5))
+            lease = queue.assignment_for(ann, lease.pk)
+            data = {"preference": pref} if item.kind == "pairwise" else {"thumbs": th}
+            if lease.swapped and item.kind == "pairwise":
+                data["preference"] = -pref
+            submit(lease, data, submission_id=f"00000000-0000-0000-0000-{item.pk:06d}{ann.pk:06d}")
+    rows = {r["annotator"]: r for r in gold.gold_accuracy(project)}
+    assert rows["good"]["accuracy"] == 1.0 and rows["good"]["answered"] == 2
+    assert rows["bad"]["accuracy"] == 0.5
+
+
+def test_gold_answer_validated(project):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError):
+        gold.mark_gold(factories.item(project), {"preference": 7})
+    with pytest.raises(ValidationError):
+        gold.mark_gold(factories.item(project, kind="edit"), {"thumbs": "up"})
+    item = gold.mark_gold(factories.item(project, kind="binary"), {"thumbs": "up"})
+    gold.unmark_gold(item)
+    item.refresh_from_db()
+    assert not item.is_gold and item.gold_answer is None
+
+
+def test_progress_counts(project):
+    project.overlap = 2
+    project.save()
+    for _ in range(3):
+        factories.item(project, kind="binary")
+    ann = _who("a", project)
+    lease = queue.next_assignment(project, ann)
+    submit(lease, {"thumbs": "up"}, submission_id="00000000-0000-0000-0000-0000000000aa")
+    p = queue.progress(project, ann)
+    assert p["project_labels"] == 1 and p["project_labels_wanted"] == 6
+    assert p["mine_done"] == 1 and p["mine_open"] == 2
+
+
+def test_draft_saved_renews_lease_and_rejected_after_submit(project):
+    factories.item(project, kind="edit", text_a="hello world")
+    ann = _who("a", project)
+    lease = queue.next_assignment(project, ann)
+    Assignment.objects.filter(pk=lease.pk).update(leased_until=timezone.now() + timedelta(minutes=1))
+    lease = queue.assignment_for(ann, lease.pk)
+    queue.save_draft(lease, {"edited_text": "hello there world"})
+    back = queue.next_assignment(project, ann)
+    assert back.pk == lease.pk and back.draft == {"edited_text": "hello there world"}
+    assert back.leased_until > timezone.now() + timedelta(minutes=project.lease_minutes - 1)
+    submit(back, {"edited_text": "hello there world"}, submission_id="00000000-0000-0000-0000-0000000000ab")
+    assert Assignment.objects.get(pk=lease.pk).draft == {}
+    with pytest.raises(queue.QueueError):
+        queue.save_draft(back, {"edited_text": "again"})

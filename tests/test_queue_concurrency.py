@@ -1,0 +1,125 @@
+"""The queue under real concurrency on PostgreSQL: many annotators, each on its own connection."""
+import random
+import threading
+import uuid
+
+import pytest
+from django.db import connection, connections
+
+from annotate import queue
+from annotate.models import Annotation, Assignment, Item
+from annotate.submit import submit
+from tests import factories
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+K = 2
+ITEMS = 40
+ANNOTATORS = 16
+
+# One statement = one snapshot: labels plus live leases per item, at a single instant.
+OCCUPANCY = """
+SELECT i.id, i.human_label_count,
+       (SELECT count(*) FROM annotate_annotation an WHERE an.item_id = i.id),
+       (SELECT count(*) FROM annotate_assignment a
+         WHERE a.item_id = i.id AND a.state = 'leased' AND a.leased_until > now())
+FROM annotate_item i WHERE i.project_id = %s
+"""
+
+
+@pytest.fixture
+def busy_project(transactional_db):
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks with SKIP LOCKED need PostgreSQL")
+    project = factories.project(overlap=K)
+    for n in range(ITEMS):
+        factories.item(project, kind="binary", text_a=f"response {n}")
+    users = [factories.user(f"racer{n}", project=project) for n in range(ANNOTATORS)]
+    return project, [queue.human_annotator(u) for u in users]
+
+
+def test_no_item_over_k_labels_or_leases_under_concurrency(busy_project):
+    project, annotators = busy_project
+    violations, errors = [], []
+    stop = threading.Event()
+    barrier = threading.Barrier(len(annotators) + 1)
+
+    def annotate(annotator, seed):
+        rng = random.Random(seed)
+        try:
+            barrier.wait()
+            while True:
+                lease = queue.next_assignment(project, annotator)
+                if lease is None:
+                    return
+                if rng.random() < 0.1:
+                    queue.skip(lease, "not sure")
+                    continue
+                sid, data = uuid.uuid4(), {"thumbs": rng.choice(["up", "down"])}
+                submit(lease, data, sid)
+                if rng.random() < 0.3:  # a double click: must not count twice
+                    _, created = submit(lease, data, sid)
+                    assert not created
+        except Exception as exc:  # surfaced below; a thread must never die silently
+            errors.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    def watch():
+        barrier.wait()
+        try:
+            with connections["default"].cursor() as cur:
+                while not stop.is_set():
+                    cur.execute(OCCUPANCY, [project.pk])
+                    for item_id, counter, labels, leases in cur.fetchall():
+                        if labels > K or counter > K or labels + leases > K:
+                            violations.append((item_id, counter, labels, leases))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=annotate, args=(a, n)) for n, a in enumerate(annotators)]
+    watcher = threading.Thread(target=watch)
+    for t in threads + [watcher]:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    stop.set()
+    watcher.join(timeout=30)
+
+    assert not errors, errors[:5]
+    assert not violations, violations[:5]
+    for item in Item.objects.filter(project=project):
+        labels = Annotation.objects.filter(item=item).count()
+        assert labels == item.human_label_count <= K
+    # Every item reached k unless enough annotators skipped it; nobody labelled an item twice.
+    skips = Assignment.objects.filter(state="skipped").count()
+    assert Annotation.objects.count() >= ITEMS * K - skips
+    assert Annotation.objects.values("item", "annotator").distinct().count() == Annotation.objects.count()
+
+
+def test_double_submit_races_store_one_annotation(busy_project):
+    project, annotators = busy_project
+    lease = queue.next_assignment(project, annotators[0])
+    sid = uuid.uuid4()
+    results, errors = [], []
+    barrier = threading.Barrier(8)
+
+    def click():
+        try:
+            barrier.wait()
+            mine = queue.assignment_for(annotators[0], lease.pk)
+            results.append(submit(mine, {"thumbs": "up"}, sid))
+        except Exception as exc:
+            errors.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=click) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    assert len({a.pk for a, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+    assert Item.objects.get(pk=lease.item_id).human_label_count == 1

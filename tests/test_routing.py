@@ -1,0 +1,87 @@
+"""Routing: the learned router sends the budget where the judge is wrong, counts spent labels, routes
+gold to both, explains itself, and the human queue is exactly what was routed to humans."""
+import pytest
+
+from annotate.models import HUMAN_ROUTES, Item, Routing
+from curation import routing, routing_sim
+from curation.models import ItemFeatures, RoutingRun
+from tests import factories
+from tests.routing_helpers import structured_project
+from workers.models import RunState
+
+pytestmark = pytest.mark.django_db
+
+
+def human_queue(project):
+    """What the annotation queue may offer (annotate's HUMAN_ROUTES), minus items already done."""
+    return set(Item.objects.filter(project=project, routing__in=HUMAN_ROUTES, human_label_count__lt=project.overlap).values_list("pk", flat=True))
+
+
+def test_router_sends_budget_to_items_where_the_judge_is_wrong(project):
+    items, _, _ = structured_project(project, n=200, labelled=120)
+    unlabelled = [(it, hard) for it, hard in items[120:]]
+    assert human_queue(project) == {it.pk for it, _ in unlabelled}  # unrouted: humans see everything open
+    hard_open = sum(h for _, h in unlabelled)
+    run = routing.route_project(project, count=120 + hard_open)
+    assert run.counts["human"] == 120 + hard_open and run.counts["judge"] == 80 - hard_open
+    assert run.counts["training_items"] == 120 and run.model["router"]["kind"] == "logistic_regression"
+    routed = {it.pk: Item.objects.get(pk=it.pk) for it, _ in unlabelled}
+    # every open item the judge gets wrong goes to humans, every other one to the judge
+    assert all((routed[it.pk].routing == Routing.HUMAN) == hard for it, hard in unlabelled)
+    assert human_queue(project) == {it.pk for it, hard in unlabelled if hard}
+    hard_item = next(routed[it.pk] for it, hard in unlabelled if hard)
+    assert hard_item.route_reason["why"] == "budget" and hard_item.route_reason["top"][0][0] == "domain=math"
+    assert hard_item.route_score > 0.5 > next(routed[it.pk] for it, h in unlabelled if not h).route_score
+    assert Item.objects.get(pk=items[0][0].pk).route_reason["why"] == "spent"
+    # the curve: 0 % = judges only, rising while humans fix judge errors
+    curve = dict((b, q) for b, q in run.curve)
+    assert len(run.curve) == 11 and curve[0.0] < curve[0.6]
+    assert run.model["curves"]["router"][4][1] >= run.model["curves"]["random"][4][1]
+    project.refresh_from_db()
+    assert project.human_budget == run.budget
+
+
+def test_budget_fraction_gold_both_and_baselines(project):
+    items, _, _ = structured_project(project, n=60, labelled=30)
+    gold = factories.item(project, is_gold=True, gold_answer={"preference": 2})
+    ItemFeatures.objects.create(item=gold, values={}, tags={})
+    for strategy in routing_sim.STRATEGIES:
+        run = routing.route_project(project, budget=0.75, strategy=strategy, human_route=Routing.BOTH)
+        assert run.counts["human"] == 45 and run.counts["gold"] == 1
+        assert Item.objects.filter(project=project, routing=Routing.BOTH).count() == 46
+        assert not Item.objects.filter(project=project, routing=Routing.UNROUTED).exists()
+    assert RoutingRun.objects.filter(project=project).count() == 4
+    with pytest.raises(ValueError):
+        routing.route_project(project, budget=0.5, strategy="oracle")
+
+
+def test_cold_start_ranks_by_judge_uncertainty(project):
+    sure, unsure = factories.item(project), factories.item(project)
+    ItemFeatures.objects.create(item=sure, values={"judge_confidence": 0.95}, tags={})
+    ItemFeatures.objects.create(item=unsure, values={"judge_confidence": 0.2}, tags={})
+    run = routing.route_project(project, count=1)
+    assert run.model["router"]["kind"] == "cold_start"
+    assert Item.objects.get(pk=unsure.pk).routing == Routing.HUMAN and Item.objects.get(pk=sure.pk).routing == Routing.JUDGE
+
+
+def test_routing_refuses_items_without_features(project):
+    factories.item(project)
+    with pytest.raises(ValueError, match="no features"):
+        routing.route_project(project, budget=0.5)
+
+
+def test_routing_task_computes_missing_features_first(project):
+    from workers.tasks.routing import start_routing
+
+    items = [factories.item(project, text_a=f"Answer {i}", text_b=f"Other answer {i}") for i in range(4)]
+    run = start_routing(project, budget=0.5)
+    assert run.state == RunState.SUCCEEDED, run.error
+    assert ItemFeatures.objects.filter(item__in=items).count() == 4
+    assert run.metrics["human"] == 2 and Item.objects.filter(routing=Routing.HUMAN).count() == 2
+    assert routing.spend(project)["routed_to_humans"] == 2
+
+
+def test_human_accuracy_from_agreement():
+    assert routing_sim.human_accuracy_from_agreement(0.82) == pytest.approx(0.9)
+    assert routing_sim.human_accuracy_from_agreement(0.4) is None
+    assert routing_sim.judge_wrong_from_disagreement(0.18, 0.9) == pytest.approx(0.1)

@@ -1,0 +1,74 @@
+"""A training job pulls a snapshot over REST with a scoped token and trains on it with TRL, unchanged."""
+import json
+
+import pytest
+from django.test import Client
+
+from curation.models import ExportToken
+from curation.snapshots import freeze_snapshot
+from tests import curation_data as cd
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def _download(client, url, path):
+    r = client.get(url)
+    assert r.status_code == 200, r.content[:300]
+    path.write_bytes(b"".join(r.streaming_content) if r.streaming else r.content)
+    return path
+
+
+def _project_with_pairs(project, n=16):
+    who = cd.person(project)
+    for i in range(n):
+        item = factories.item(project, prompt_obj=factories.prompt(project, text=f"What is {i} plus {i}?"),
+                              text_a=f"It is {2 * i}.", text_b=f"I cannot help with that {i}.")
+        cd.label(item, who, preference=-2, rationale="A answers the question.")
+
+
+def test_dpo_trainer_runs_on_an_exported_snapshot(project, tmp_path):
+    from datasets import load_dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOConfig, DPOTrainer
+
+    from workers.tiny_models import build_tiny_causal_lm
+
+    _project_with_pairs(project)
+    snapshot = freeze_snapshot(project, test_fraction=0.2)
+    _, key = ExportToken.issue(project, "trainer")
+    client = Client(HTTP_AUTHORIZATION=f"Token {key}")
+    manifest = client.get(f"/api/snapshots/{snapshot.pk}/manifest/").json()
+    train = _download(client, f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference&split=train", tmp_path / "train.jsonl")
+    conv = _download(client, f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference_conversational&split=train",
+                     tmp_path / "conv.jsonl")
+
+    model_dir = build_tiny_causal_lm(tmp_path / "tiny")
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    for data_file, loss in ((train, "sigmoid"), (conv, "robust")):
+        dataset = load_dataset("json", data_files=str(data_file), split="train")
+        assert dataset.num_rows == manifest["counts"]["by_format"]["preference"]["train"] > 0
+        model = AutoModelForCausalLM.from_pretrained(model_dir)
+        args = DPOConfig(
+            output_dir=str(tmp_path / f"out-{loss}"), per_device_train_batch_size=4, max_steps=3, learning_rate=1e-3,
+            max_length=64, report_to=[], logging_steps=1, save_strategy="no", loss_type=loss,
+            label_smoothing=(manifest["label_smoothing"] or 0.1) if loss == "robust" else 0.0, use_cpu=True,
+        )
+        trainer = DPOTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+        result = trainer.train()
+        assert result.global_step == 3
+        losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+        assert losses and all(l == l for l in losses)  # finite (not NaN)
+
+
+def test_exported_jsonl_loads_with_datasets(project, tmp_path):
+    from datasets import load_dataset
+
+    cd.labelled_project(project, pairs=5, binaries=3, edits=2)
+    snapshot = freeze_snapshot(project, test_fraction=0)
+    _, key = ExportToken.issue(project, "trainer")
+    client = Client(HTTP_AUTHORIZATION=f"Token {key}")
+    unpaired = _download(client, f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=unpaired", tmp_path / "kto.jsonl")
+    ds = load_dataset("json", data_files=str(unpaired), split="train")
+    assert set(ds.column_names) >= {"prompt", "completion", "label"} and ds.num_rows == 3 + 2 * 7
+    assert json.loads(unpaired.read_text().splitlines()[0])["label"] in (True, False)
