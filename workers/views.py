@@ -24,12 +24,15 @@ def run_for_manager(user, run_id):
 
 
 def project_context(project, **forms):
+    from . import views_schedules
+
     context = {
         "project": project,
         "runs": TaskRun.objects.filter(project=project).select_related("finetune")[:50],
         "finetune_form": forms.get("finetune_form") or FineTuneForm(project),
         "rationale_form": forms.get("rationale_form") or RationaleForm(project),
     }
+    context.update(views_schedules.context(project, **forms))
     return context
 
 

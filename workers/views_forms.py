@@ -52,3 +52,32 @@ class RationaleForm(_ProjectForm):
     kinds = forms.MultipleChoiceField(choices=[(k, k) for k in KINDS], initial=list(KINDS), widget=forms.CheckboxSelectMultiple)
     batch_size = forms.IntegerField(min_value=1, max_value=256, initial=8)
     max_new_tokens = forms.IntegerField(min_value=8, max_value=1024, initial=128)
+
+
+class ScheduleForm(forms.ModelForm):
+    config = JSONObjectField(required=False, label="TRL config (JSON)")
+    lora = JSONObjectField(required=False, label="LoRA (JSON, empty = full fine-tune)")
+
+    class Meta:
+        from .models import FineTuneSchedule
+
+        model = FineTuneSchedule
+        fields = ["name", "hour", "minute", "day_of_week", "min_new_labels", "model_spec", "method", "config", "lora",
+                  "noise_weighting", "noise_threshold", "test_fraction"]
+        labels = {"hour": "Hour (UTC, crontab)", "minute": "Minute (crontab)", "day_of_week": "Days of week (crontab)",
+                  "min_new_labels": "Fire with at least N new labels", "model_spec": "Model"}
+
+    def __init__(self, project, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.project = project
+        self.instance.project = project
+        self.fields["model_spec"].queryset = ModelSpec.objects.order_by("name")
+
+    def clean_lora(self):
+        return self.cleaned_data.get("lora") or None
+
+    def clean_test_fraction(self):
+        value = self.cleaned_data["test_fraction"]
+        if not 0 <= value < 1:
+            raise forms.ValidationError("between 0 and 1")
+        return value
