@@ -178,3 +178,32 @@ class FineTuneSchedule(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.project})"
+
+
+class LatentPreference(models.Model):
+    """What an annotator's edit says about their taste (PRELUDE/CIPHER, Gao et al. 2024): a short
+    description inferred by a model from (context, original, edited), with the context embedding
+    used to retrieve it for similar contexts. The annotator may correct it."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="latent_preferences")
+    annotator = models.ForeignKey("annotate.Annotator", on_delete=models.CASCADE, related_name="latent_preferences")
+    annotation = models.OneToOneField("annotate.Annotation", on_delete=models.CASCADE, related_name="latent_preference")
+    context = models.TextField(help_text="The prompt the edit answered.")
+    description = models.TextField(help_text="Inferred by the model.")
+    corrected = models.TextField(blank=True, help_text="The annotator's own wording, used instead when set.")
+    embedding = models.JSONField(default=list, help_text="Unit-norm MiniLM embedding of the context.")
+    model_name = models.CharField(max_length=200)
+    run = models.ForeignKey(TaskRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["project", "annotator", "-created_at"], name="latentpref_annotator")]
+
+    @property
+    def text(self):
+        return self.corrected or self.description
+
+    def __str__(self):
+        return self.text[:80]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_schedules
+from . import views, views_prefs, views_schedules
 
 app_name = "workers"
 
@@ -12,6 +12,9 @@ urlpatterns = [
     path("schedules/<int:schedule_id>/toggle/", views_schedules.toggle_schedule, name="toggle_schedule"),
     path("schedules/<int:schedule_id>/run/", views_schedules.run_schedule_now, name="run_schedule"),
     path("schedules/<int:schedule_id>/delete/", views_schedules.delete_schedule, name="delete_schedule"),
+    path("prefs/<int:project_id>/", views_prefs.preferences, name="latent_prefs"),
+    path("prefs/<int:project_id>/<int:pref_id>/correct/", views_prefs.correct_pref, name="correct_pref"),
+    path("p/<int:project_id>/preferences/", views_prefs.start_inference, name="start_preferences"),
     path("<int:run_id>/", views.run_detail, name="run"),
     path("<int:run_id>/status/", views.run_status, name="run_status"),
     path("<int:run_id>/cancel/", views.cancel_run, name="cancel_run"),
