@@ -7,6 +7,7 @@ app_name = "workers"
 urlpatterns = [
     path("p/<int:project_id>/", views.project_runs, name="project_runs"),
     path("p/<int:project_id>/finetune/", views.start_finetune, name="start_finetune"),
+    path("p/<int:project_id>/generate/", views.start_generation, name="start_generation"),
     path("p/<int:project_id>/rationales/", views.start_rationales, name="start_rationales"),
     path("p/<int:project_id>/schedules/", views_schedules.create_schedule, name="create_schedule"),
     path("schedules/<int:schedule_id>/toggle/", views_schedules.toggle_schedule, name="toggle_schedule"),

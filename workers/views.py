@@ -7,10 +7,10 @@ from django.views.decorators.http import require_POST
 
 from annotate.permissions import is_admin, project_for_manager
 
-from . import finetune, rationales, runs
+from . import finetune, generation, rationales, runs
 from .models import FineTuneRun, ModelSpec, TaskRun
 from .views_charts import loss_chart
-from .views_forms import FineTuneForm, RationaleForm
+from .views_forms import FineTuneForm, GenerationForm, RationaleForm
 
 
 def run_for_manager(user, run_id):
@@ -31,6 +31,7 @@ def project_context(project, **forms):
         "runs": TaskRun.objects.filter(project=project).select_related("finetune")[:50],
         "finetune_form": forms.get("finetune_form") or FineTuneForm(project),
         "rationale_form": forms.get("rationale_form") or RationaleForm(project),
+        "generation_form": forms.get("generation_form") or GenerationForm(project),
     }
     context.update(views_schedules.context(project, **forms))
     context.update(edit_distance_context(project))
@@ -97,6 +98,29 @@ def start_rationales(request, project_id):
         messages.success(request, f"Rationale run {run.pk} queued.")
         return redirect("workers:run", run_id=run.pk)
     return render(request, "workers/project_runs.html", project_context(project, rationale_form=form), status=400)
+
+
+@login_required
+@require_POST
+def start_generation(request, project_id):
+    from .tasks.generation import generate_candidates as task
+    from .tasks.runs import enqueue
+
+    project = project_for_manager(request.user, project_id)
+    form = GenerationForm(project, request.POST)
+    if form.is_valid():
+        d = form.cleaned_data
+        try:
+            run = generation.start_generation_run(project, d["model_spec"], user=request.user, n=d["n"], item_kind=d["item_kind"],
+                                                  max_new_tokens=d["max_new_tokens"], temperature=d["temperature"],
+                                                  instruction=d["instruction"], preference_annotator=d["preference_annotator"])
+        except ValueError as exc:
+            form.add_error(None, str(exc))
+        else:
+            enqueue(task, run)
+            messages.success(request, f"Generation run {run.pk} queued.")
+            return redirect("workers:run", run_id=run.pk)
+    return render(request, "workers/project_runs.html", project_context(project, generation_form=form), status=400)
 
 
 def run_context(run):
