@@ -88,3 +88,21 @@ def test_schedule_pages(client, project, manager_user, annotator_user, tmp_path)
     assert not s.enabled and not s.periodic_task.enabled
     client.post(f"/runs/schedules/{s.pk}/delete/")
     assert not FineTuneSchedule.objects.exists()
+
+
+def test_admin_keeps_beat_in_step(client, project, admin_user, tmp_path):
+    spec = wh.model_spec(tmp_path)
+    client.force_login(admin_user)
+    data = {"project": project.pk, "name": "weekly", "enabled": "on", "minute": "0", "hour": "3", "day_of_week": "sun",
+            "min_new_labels": 20, "snapshot_filters": "{}", "test_fraction": 0.1, "model_spec": spec.pk, "method": "kto",
+            "config": '{"beta": 0.2}', "lora": "null", "noise_weighting": "none", "noise_threshold": 0.5}
+    resp = client.post("/admin/workers/finetuneschedule/add/", data)
+    assert resp.status_code == 302, resp.content.decode()[-2000:]
+    s = FineTuneSchedule.objects.get(name="weekly")
+    assert s.periodic_task.crontab.day_of_week == "sun" and s.created_by == admin_user
+    bad = client.post("/admin/workers/finetuneschedule/add/", {**data, "name": "bad", "config": '{"betta": 1}'})
+    assert bad.status_code == 200 and b"KTOConfig has no field(s) betta" in bad.content
+    client.post(f"/admin/workers/finetuneschedule/{s.pk}/delete/", {"post": "yes"})
+    assert not PeriodicTask.objects.filter(task=schedules.TASK_NAME).exists()
+    assert client.get("/admin/workers/latentpreference/").status_code == 200
+    assert client.get("/admin/workers/finetunerun/").status_code == 200

@@ -58,3 +58,19 @@ class FineTuneScheduleAdmin(admin.ModelAdmin):
         from workers import schedules
 
         schedules.delete_schedule(obj)
+
+
+@admin.register(models.Rationale)
+class RationaleAdmin(admin.ModelAdmin):
+    list_display = ["item", "model_name", "run", "created_at"]
+    raw_id_fields = ["item", "run"]
+    search_fields = ["text", "model_name"]
+
+
+@admin.register(models.LatentPreference)
+class LatentPreferenceAdmin(admin.ModelAdmin):
+    list_display = ["annotator", "project", "description", "corrected", "model_name", "created_at"]
+    list_filter = ["project"]
+    raw_id_fields = ["annotation", "run"]
+    exclude = ["embedding"]
+    search_fields = ["description", "corrected", "context"]
