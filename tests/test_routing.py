@@ -109,3 +109,26 @@ def test_reroute_when_enough_new_human_labels_arrive(project):
 def test_routing_an_empty_project_records_an_empty_run(project):
     run = routing.route_project(project, budget=0.3)
     assert run.counts["items"] == 0 and run.budget == 0 and all(q is None for _, q in run.curve)
+
+
+def test_humans_get_exactly_the_items_routed_to_them(project):
+    from annotate import queue
+
+    items, _, _ = structured_project(project, n=50, labelled=20)
+    annotator = queue.human_annotator(factories.user("reader", project=project))
+
+    def drain():
+        seen = []
+        while (a := queue.next_assignment(project, annotator)) is not None:
+            seen.append(a.item_id)
+            queue.skip(a, "just looking")
+        return set(seen)
+
+    before = drain()  # unrouted: every open item is human work
+    assert before == {it.pk for it, _ in items[20:]}
+    run = routing.route_project(project, budget=0.5)
+    annotator2 = queue.human_annotator(factories.user("reader2", project=project))
+    annotator = annotator2
+    routed = set(Item.objects.filter(project=project, routing__in=[Routing.HUMAN, Routing.BOTH], human_label_count=0).values_list("pk", flat=True))
+    assert len(routed) == run.counts["human"] - run.counts["spent"] == 5
+    assert drain() == routed
