@@ -172,7 +172,7 @@ def _reasons(run_id, strategy, why, rank, p_wrong, X, names, explained):
 
 
 def route_project(project, budget=None, count=None, strategy="router", human_route=Routing.HUMAN, seed=0,
-                  user=None, sources_as_human=True, progress=None):
+                  user=None, sources_as_human=True):
     """Route every item of the project; returns the RoutingRun. Give `budget` (fraction of the
     non-gold items) or `count` (items)."""
     if strategy not in sim.STRATEGIES:

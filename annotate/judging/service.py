@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from annotate.edits import word_diff
-from annotate.models import Annotation, AnnotationStatus, Annotator, AnnotatorKind, FeedbackKind, Item, LMJudge
+from annotate.models import Annotation, AnnotationStatus, Annotator, AnnotatorKind, FeedbackKind, Item
 
 from . import parsing, prompts
 from .backends import RequestFailed, backend_for
@@ -188,6 +188,3 @@ def judge_project(project, judges=None, item_ids=None, progress=None, backends=N
         done += len(items)
     return {"judges": results, "items": total}
 
-
-def judges_for(project):
-    return LMJudge.objects.filter(projects=project).order_by("name")
