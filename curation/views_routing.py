@@ -192,6 +192,16 @@ def run_routing(request, project_id):
     return redirect("routing", project_id=project.pk)
 
 
+def _aspects(ratings):
+    out = []
+    for aspect, value in (ratings or {}).items():
+        if isinstance(value, dict):
+            out.append(f"{aspect}: " + " · ".join(f"{side.upper()} {v}" for side, v in value.items()))
+        else:
+            out.append(f"{aspect}: {value}")
+    return out
+
+
 def _verdict(annotation):
     if annotation.status == AnnotationStatus.UNPARSED:
         return "unparsed"
@@ -210,7 +220,7 @@ def item_page(request, project_id, item_id):
     for a in item.annotations.select_related("annotator", "annotator__judge").order_by("annotator__kind", "created_at"):
         details = a.details or {}
         raw = details.get("raw") or {}
-        labels.append({"a": a, "verdict": _verdict(a), "kind": AnnotatorKind(a.annotator.kind).label,
+        labels.append({"a": a, "verdict": _verdict(a), "kind": AnnotatorKind(a.annotator.kind).label, "aspects": _aspects(a.aspect_ratings),
                        "swap": details.get("swap_consistent"), "verdicts": details.get("verdicts", []),
                        "raw": json.dumps(raw, indent=1, ensure_ascii=False) if raw else "", "error": details.get("error", "")})
     features = getattr(item, "features", None)

@@ -65,10 +65,11 @@ def test_item_page_shows_labels_escaped_and_route_reason(client, project, manage
     item.response_a.text = XSS
     item.response_a.save()
     Annotation.objects.filter(item=item, annotator=judge_annotator(judge)).update(
-        rationale=XSS, details={"raw": {"ab": {"reply": XSS}}, "swap_consistent": False})
+        rationale=XSS, details={"raw": {"ab": {"reply": XSS}}, "swap_consistent": False},
+        aspect_ratings={XSS: {"a": 4, "b": 2}})
     page = login(client, manager_user).get(reverse("routing-item", args=[project.pk, item.pk])).content.decode()
     assert XSS not in page and "&lt;script&gt;" in page
-    assert "position swap inconsistent" in page and judge.name in page
+    assert "position swap inconsistent" in page and judge.name in page and "A 4 · B 2" in page
     assert "Why it was routed here" in page and ("domain=" in page or "Outside the human budget" in page)
     assert login(client, factories.user("ann2", project=project)).get(reverse("routing-item", args=[project.pk, item.pk])).status_code == 403
 
