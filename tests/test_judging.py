@@ -19,6 +19,7 @@ from workers.models import RunState
     ('Rationale: B is concise.\nVerdict: -1', -1),
     ('**Verdict:** [[B]]', 2),
     ('Verdict: tie', 0),
+    ('{"verdict": 2, "rationale": "x"} To repeat: {"verdict": 2}', 2),
     ('Final verdict: A much better', -3),
 ])
 def test_pairwise_parses_json_anywhere_and_verdict_lines(reply, expected):
@@ -29,7 +30,7 @@ def test_pairwise_parses_json_anywhere_and_verdict_lines(reply, expected):
 @pytest.mark.parametrize("reply", [
     "", "I think both are fine, really.", '{"verdict": 5}', '{"verdict": 1.5}', '{"verdict": true}',
     "Verdict: 2\nVerdict: -2", "Verdict: 7", "Verdict: A is better because it is long",
-    '{"rationale": "no verdict key"}', "`{verdict: 2}`",
+    '{"rationale": "no verdict key"}', "`{verdict: 2}`", 'First {"verdict": 2} then again {"verdict": -1}',
 ])
 def test_pairwise_never_guesses(reply):
     parsed = parsing.parse_pairwise(reply)
