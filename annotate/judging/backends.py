@@ -90,7 +90,9 @@ class TransformersBackend:
         import torch
 
         tok, out = self.tokenizer, []
-        texts = [tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
+        from workers.loading import chat_prompt  # falls back to plain role lines without a chat template
+
+        texts = [chat_prompt(tok, c) for c in conversations]
         for start in range(0, len(texts), self.params["batch_size"]):
             chunk = texts[start:start + self.params["batch_size"]]
             # Over-long inputs lose their beginning (the system prompt), never the verdict request.
