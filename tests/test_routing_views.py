@@ -54,6 +54,8 @@ def test_manager_adds_judge_runs_judging_and_routes(client, project, manager_use
     runs = client.get(reverse("routing-runs", args=[project.pk]), HTTP_HX_REQUEST="true")
     assert runs.status_code == 200 and "hx-trigger" not in runs.content.decode()  # nothing left to poll
     assert client.post(reverse("routing-run-routing", args=[project.pk]), {"budget": 150, "strategy": "router", "human_route": "human"}).status_code == 400
+    client.post(reverse("routing-run-routing", args=[project.pk]), {"budget": 50, "count": 2, "strategy": "random", "human_route": "both"})
+    assert Item.objects.filter(project=project, routing=Routing.BOTH).count() == 2
 
 
 def test_item_page_shows_labels_escaped_and_route_reason(client, project, manager_user):
