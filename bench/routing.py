@@ -267,6 +267,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", help="JSONL with human and LM labels per item (default: bundled synthetic set)")
     ap.add_argument("--n", type=int, default=4000, help="synthetic items when --data is not given")
+    ap.add_argument("--limit", type=int, default=0, help="read at most this many rows of --data (embedding is the slow part on CPU)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--route-items", type=int, default=100_000, help="items to route for the timing (0: skip)")
     ap.add_argument("--feature-items", type=int, default=1000, help="items to compute features for, for the timing (0: skip)")
@@ -279,6 +280,7 @@ def main():
     if args.data:
         with open(args.data) as f:
             raw = [json.loads(line) for line in f if line.strip()]
+        raw = raw[:args.limit] if args.limit else raw
         source = args.data
     else:
         raw = generate(args.n, seed=0)
