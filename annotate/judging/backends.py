@@ -179,6 +179,9 @@ class OpenAIBackend:
                 time.sleep(self._sleep_for(attempt, response))
         raise TransientBackendError(f"{self.judge.base_url} still failing after {self.max_retries} retries: {last}")
 
+    def close(self):
+        self.client.close()
+
     def generate(self, conversations):
         if self.concurrency == 1 or len(conversations) == 1:
             return [self.complete(c) for c in conversations]
