@@ -174,7 +174,7 @@ def _model(row, name):
         return ""
     if not isinstance(value, str):
         raise v.FieldError(name, f"expected a string, got {v.describe(value)}")
-    return value[:200]
+    return v.no_nul(value, name)[:200]
 
 
 def _completion(value, i):
@@ -182,7 +182,7 @@ def _completion(value, i):
     if isinstance(value, str):
         if not value.strip():
             raise v.FieldError(name, "expected a non-empty string, got an empty string")
-        return value, "", None, {}
+        return v.no_nul(value, name), "", None, {}
     if not isinstance(value, dict):
         raise v.FieldError(name, f"expected an object {{text, model, score}} or a string, got {v.describe(value)}")
     key = next((k for k in ("text", "response", "completion") if k in value), "text")
@@ -192,7 +192,7 @@ def _completion(value, i):
         raise v.FieldError(f"{name}.{exc.field}", exc.message) from None
     score_key = next((k for k in ("score", "overall_score", "rating") if not v.is_missing(value.get(k))), None)
     score = v.number(value.get(score_key), f"{name}.{score_key}") if score_key else None
-    extra = {k: value[k] for k in ("principle", "critique") if isinstance(value.get(k), str)}
+    extra = {k: v.no_nul(value[k], f"{name}.{k}") for k in ("principle", "critique") if isinstance(value.get(k), str)}
     return text, model, score, extra
 
 
@@ -235,7 +235,7 @@ def _helpsteer2(row, where, **_):
     label = None
     if strength is not None:
         rationale = "\n\n".join(s for s in (row.get("preference_statement"), row.get("preference_elaboration")) if isinstance(s, str) and s.strip())
-        label = {"preference": strength, "rationale": rationale, "details": {"import": "preference_strength"}}
+        label = {"preference": strength, "rationale": v.no_nul(rationale, "preference_elaboration"), "details": {"import": "preference_strength"}}
     parsed.items = [("pairwise", 0, 1, label)]
     return parsed
 

@@ -287,6 +287,59 @@ def test_bad_row_at_the_end_of_a_large_file_writes_nothing(tmp_path, project):
     assert counts() == before
 
 
+def test_nul_characters_are_refused_with_their_place(tmp_path, project):
+    rows = [GOOD, {"prompt": "p", "chosen": "ok\x00", "rejected": "no"}]
+    with pytest.raises(ImportFileError, match=r'line 2, field "chosen": contains a NUL character .* at position 2'):
+        import_items(project, write(tmp_path / "nul.jsonl", rows))
+    with pytest.raises(ImportFileError, match=r'line 1, field "metadata": contains a NUL'):
+        import_items(project, write(tmp_path / "nul2.jsonl", [{**GOOD, "metadata": {"note": "a\x00b"}}]))
+    assert counts()["Prompt"] == 0
+
+
+def test_json_array_file(tmp_path, project):
+    import json
+
+    (tmp_path / "arr.json").write_text(json.dumps([GOOD, {"prompt": "two", "chosen": "a", "rejected": "b"}], indent=2))
+    assert import_items(project, tmp_path / "arr.json").items_created == 2
+    (tmp_path / "bad.json").write_text(json.dumps([GOOD, {"prompt": "two", "chosen": "a", "rejected": []}]))
+    with pytest.raises(ImportFileError, match=r'^bad.json array index 1, field "rejected"'):
+        import_items(project, tmp_path / "bad.json")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_imports_of_one_file_do_not_duplicate(tmp_path):
+    import threading
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL row locks")
+    project = factories.project()
+    path = write(tmp_path / "same.jsonl", [{"prompt": f"q{i}", "chosen": "yes", "rejected": "no"} for i in range(300)])
+    errors, barrier = [], threading.Barrier(3)
+
+    def run():
+        from django.db import connection as own
+
+        try:
+            barrier.wait()
+            import_items(project, path)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert Prompt.objects.filter(project=project).count() == 300 == Item.objects.filter(project=project).count()
+    assert Annotation.objects.filter(item__project=project).count() == 300
+
+
 def test_unknown_shape_and_format(tmp_path, project):
     with pytest.raises(ImportFileError, match="cannot tell the shape from the columns"):
         import_items(project, write(tmp_path / "x.jsonl", [{"question": "q", "answer": "a"}]))
