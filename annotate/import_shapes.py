@@ -7,7 +7,8 @@ Shapes (auto-detected from the columns, or named explicitly):
   completions  prompt/completions[] — UltraFeedback-like {text|response, model, score}; pairs built
                per the project's pair strategy
   helpsteer2   prompt/response_1/response_2[/preference_strength −3..3, negative: response_1 better]
-  binary       prompt/response (or completion)[/label true/false] — TRL's unpaired format
+  binary       prompt/response (or completion)[/label true/false][/edited] — TRL's unpaired format;
+               as edit items, an `edited` column is imported as the source's edit
   messages     messages=[…, {"role": "assistant", …}] — the last assistant turn is the response
 """
 import re
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 
 from . import import_values as v
 from .content import prompt_hash
+from .edits import word_diff
 
 SHAPES = ("preference", "completions", "helpsteer2", "binary", "messages")
 PAIRWISE_SHAPES = ("preference", "completions", "helpsteer2")
@@ -246,7 +248,11 @@ def _single(parsed, response, model, row, single_kind):
     if single_kind == "edit":
         if thumbs:
             parsed.responses[0][2]["source_label"] = thumbs
-        parsed.items = [("edit", 0, None, None)]
+        edited, label = v.text(row, "edited", required=False), None
+        if edited is not None:
+            diff, distance = word_diff(response, edited)  # as Annotation.save derives them
+            label = {"edited_text": edited, "diff": diff, "edit_distance": distance, "details": {"import": "edited"}}
+        parsed.items = [("edit", 0, None, label)]
     else:
         parsed.items = [("binary", 0, None, {"thumbs": thumbs, "details": {"import": "label"}} if thumbs else None)]
     return parsed

@@ -422,3 +422,15 @@ def test_admin_action_leads_to_the_upload_form(client, project, admin_user):
     client.force_login(admin_user)
     response = client.post("/admin/annotate/project/", {"action": "import_items_action", "_selected_action": [project.pk]})
     assert response.status_code == 302 and response.url == f"/admin/annotate/project/{project.pk}/import/"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_edited_column_becomes_source_edit(tmp_path, project, fmt):
+    rows = [{"prompt": "Moon landing year?", "response": "It was 1968.", "edited": "It was 1969."},
+            {"prompt": "Say hi", "response": "Hello", "edited": None}]
+    result = import_items(project, write(tmp_path / f"edits.{fmt}", rows), source="editors")
+    assert result.kind == "edit" and Item.objects.filter(kind="edit").count() == 2
+    ann = Annotation.objects.get()
+    assert ann.kind == "edit" and ann.edited_text == "It was 1969." and ann.annotator.name == "editors"
+    assert ann.diff == [["equal", "It was ", "It was "], ["replace", "1968.", "1969."]]
+    assert 0 < ann.edit_distance <= 1
