@@ -398,6 +398,13 @@ def test_admin_upload_bad_file_shows_error_and_writes_nothing(client, project, a
     assert counts() == before
 
 
+def test_admin_upload_spooled_to_disk(client, project, admin_user, settings):
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 0  # every upload becomes a TemporaryUploadedFile
+    client.force_login(admin_user)
+    response = _upload(client, project, "disk.csv", b"prompt,response,label\nq,a,true\nq2,b,false\n")
+    assert response.status_code == 302 and Item.objects.filter(kind="binary").count() == 2
+
+
 def test_admin_upload_as_edit_and_parquet(client, project, admin_user, tmp_path):
     client.force_login(admin_user)
     path = write(tmp_path / "e.parquet", [{"prompt": "q", "response": "draft"}])
