@@ -21,6 +21,14 @@ from .edits import word_diff
 
 SHAPES = ("preference", "completions", "helpsteer2", "binary", "messages")
 PAIRWISE_SHAPES = ("preference", "completions", "helpsteer2")
+COLUMNS = {
+    "preference": {"prompt", "chosen", "rejected", "score_chosen", "score_rejected", "chosen_model", "rejected_model"},
+    "completions": {"prompt", "completions"},
+    "helpsteer2": {"prompt", "response_1", "response_2", "preference_strength", "preference_statement", "preference_elaboration", "model_1", "model_2"},
+    "binary": {"prompt", "response", "completion", "label", "model", "edited"},
+    "messages": {"messages", "label", "model", "edited"},
+}
+EXTRA_TEXT_LIMIT = 1000  # other scalar columns (ids, dataset names) are kept on the item; long text is not
 # A chosen/rejected pair says which is better but not by how much: recorded as "better" (±2).
 CHOSEN_STRENGTH = 2
 
@@ -34,6 +42,7 @@ class ParsedRow:
     responses: list = field(default_factory=list)  # [(text, model_name, metadata)]
     items: list = field(default_factory=list)  # [(kind, index_a, index_b | None, label | None)]
     metadata: dict = field(default_factory=dict)
+    columns: dict = field(default_factory=dict)  # the row's other scalar columns, e.g. an id
 
 
 def detect_shape(columns):
@@ -61,6 +70,14 @@ def parse_row(shape, row, where, pair_strategy, single_kind):
     }[shape]
     parsed = parser(row, where, pair_strategy=pair_strategy, single_kind=single_kind)
     parsed.metadata = v.metadata(row, "metadata")
+    known = COLUMNS[shape]
+    for name, value in row.items():
+        if name in known or name == "metadata" or v.is_missing(value):
+            continue
+        if isinstance(value, str) and len(value) <= EXTRA_TEXT_LIMIT:
+            parsed.columns[name] = v.no_nul(value, name)
+        elif isinstance(value, (bool, int)) or (isinstance(value, float) and value == value and abs(value) != float("inf")):
+            parsed.columns[name] = value
     return parsed
 
 

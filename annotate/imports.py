@@ -188,7 +188,10 @@ def _write(project, parsed, result):
                 iid, flipped = items[(kind, rb, ra)], True
             if iid is None:
                 iid = items[(kind, ra, rb)] = next(item_ids)
-                new_items.append((iid, project.pk, pid, kind, ra, rb, {"import": {"source": result.source, "file": result.file, "where": row.where}}))
+                provenance = {"import": {"source": result.source, "file": result.file, "where": row.where}}
+                if row.columns:
+                    provenance["columns"] = row.columns
+                new_items.append((iid, project.pk, pid, kind, ra, rb, provenance))
             else:
                 result.items_existing += 1
             if label and iid not in labelled:

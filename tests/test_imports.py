@@ -147,6 +147,15 @@ def test_multi_turn_messages(tmp_path, project, fmt):
     assert Annotation.objects.get().thumbs == "up"
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_other_columns_kept_on_the_item(tmp_path, project, fmt):
+    rows = [{"id": "hh-0042", "prompt": "q", "chosen": "a", "rejected": "b", "split": "train", "turns": 3, "long": "x" * 5000}]
+    import_items(project, write(tmp_path / f"extra.{fmt}", rows))
+    meta = Item.objects.get().metadata
+    assert meta["columns"] == {"id": "hh-0042", "split": "train", "turns": "3" if fmt == "csv" else 3}  # CSV cells are text
+    assert meta["import"] == {"source": f"extra.{fmt}", "file": f"extra.{fmt}", "where": "row index 0" if fmt == "parquet" else "line " + ("2" if fmt == "csv" else "1")}
+
+
 def test_shape_override(tmp_path, project):
     path = write(tmp_path / "x.jsonl", [{"prompt": "p", "response_1": "a", "response_2": "b", "messages": "ignored"}])
     import_items(project, path, shape="helpsteer2")
