@@ -23,7 +23,7 @@ SHAPES = ("preference", "completions", "helpsteer2", "binary", "messages")
 PAIRWISE_SHAPES = ("preference", "completions", "helpsteer2")
 COLUMNS = {
     "preference": {"prompt", "chosen", "rejected", "score_chosen", "score_rejected", "chosen_model", "rejected_model"},
-    "completions": {"prompt", "completions"},
+    "completions": {"prompt", "instruction", "completions"},
     "helpsteer2": {"prompt", "response_1", "response_2", "preference_strength", "preference_statement", "preference_elaboration", "model_1", "model_2"},
     "binary": {"prompt", "response", "completion", "label", "model", "edited"},
     "messages": {"messages", "label", "model", "edited"},
@@ -98,6 +98,8 @@ def _hh_turns(text):
 def _prompt(text, messages, where):
     if messages is None and text.lstrip().startswith("Human:"):
         messages = _hh_turns(text.lstrip())
+        while messages and messages[-1]["role"] == "assistant" and not messages[-1]["content"]:
+            messages.pop()  # an hh-style prompt ends with an empty "Assistant:" cue
     if messages is not None:
         users = [m["content"] for m in messages if m["role"] == "user"]
         text = users[-1] if users else messages[-1]["content"]
@@ -209,14 +211,15 @@ def _completion(value, i):
         text, model = v.text(value, key), _model(value, "model")
     except v.FieldError as exc:
         raise v.FieldError(f"{name}.{exc.field}", exc.message) from None
-    score_key = next((k for k in ("score", "overall_score", "rating") if not v.is_missing(value.get(k))), None)
+    score_key = next((k for k in ("score", "overall_score", "fine-grained_score", "rating") if not v.is_missing(value.get(k))), None)
     score = v.number(value.get(score_key), f"{name}.{score_key}") if score_key else None
     extra = {k: v.no_nul(value[k], f"{name}.{k}") for k in ("principle", "critique") if isinstance(value.get(k), str)}
     return text, model, score, extra
 
 
 def _completions(row, where, pair_strategy, **_):
-    ptext, pmsgs = v.text_or_messages(row, "prompt")
+    # UltraFeedback's raw release names the prompt "instruction".
+    ptext, pmsgs = v.text_or_messages(row, "instruction" if "prompt" not in row and "instruction" in row else "prompt")
     parsed = _prompt(ptext or "", pmsgs, where)
     completions = [_completion(c, i) for i, c in enumerate(v.json_list(row, "completions"))]
     if len(completions) < 2:

@@ -61,6 +61,14 @@ def test_hh_rlhf_transcripts(tmp_path, project, fmt):
     assert chosen_side(item) == "About 9 minutes for hard-boiled."
 
 
+def test_hh_style_prompt_column(tmp_path, project):
+    rows = [{"prompt": "\n\nHuman: Hi\n\nAssistant: Hello\n\nHuman: Tell me a joke\n\nAssistant:", "chosen": " Why did the chicken...", "rejected": " No."}]
+    import_items(project, write(tmp_path / "hhp.jsonl", rows))
+    prompt = Prompt.objects.get()
+    assert prompt.text == "Tell me a joke"
+    assert [m["role"] for m in prompt.messages] == ["user", "assistant", "user"]
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_trl_conversational_explicit_and_implicit(tmp_path, project, fmt):
     rows = [
@@ -93,6 +101,17 @@ def test_completions_pairs_per_project_strategy(tmp_path, fmt, strategy, pairs):
     if strategy == "best_worst":
         assert set(pair_texts(Item.objects.get())) == {"answer 9.5", "answer 2"}
         assert abs(Annotation.objects.get().preference) == 3
+
+
+def test_ultrafeedback_raw_columns(tmp_path, project):
+    row = {"source": "evol_instruct", "instruction": "Name a prime above 10.", "completions": [
+        {"model": "alpaca-7b", "response": "12", "overall_score": 2.0, "fine-grained_score": 1.5, "principle": "honesty", "annotations": {}},
+        {"model": "gpt-4", "response": "11", "overall_score": 9.0, "fine-grained_score": 5.0, "principle": "honesty", "critique": "Correct."}]}
+    import_items(project, write(tmp_path / "uf.jsonl", [row]))
+    item = Item.objects.get()
+    assert item.prompt.text == "Name a prime above 10." and chosen_side(item) == "11"
+    assert Response.objects.get(text="11").metadata == {"score": 9.0, "principle": "honesty", "critique": "Correct."}
+    assert item.metadata["columns"] == {"source": "evol_instruct"}
 
 
 def test_completions_without_scores_pair_unlabelled(tmp_path):
