@@ -123,7 +123,14 @@ class Source:
             raise ReadError(None, f"not a readable Parquet file ({exc})") from None
         self.columns = parquet.schema_arrow.names
         index = 0
-        for batch in parquet.iter_batches(batch_size=10_000):
+        batches = parquet.iter_batches(batch_size=10_000)
+        while True:
+            try:
+                batch = next(batches, None)
+            except Exception as exc:  # a corrupt page: name where reading stopped
+                raise ReadError(f"row index {index}", f"unreadable Parquet data ({exc})") from None
+            if batch is None:
+                return
             for row in batch.to_pylist():
                 yield f"row index {index}", row
                 index += 1

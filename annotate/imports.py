@@ -75,13 +75,15 @@ def import_items(project, file, *, name=None, fmt=None, shape=None, source=None,
         reader = Source(file, fmt or detect_format(name))
         shape = _resolve_shape(name, reader.columns, shape)
         kind, single_kind = _resolve_kind(project, name, shape, as_kind, reader.columns)
-        result = ImportResult(file=name, source=(source or name).strip()[:200], shape=shape, kind=kind)
+        result = ImportResult(file=name, source=((source or "").strip() or name)[:200], shape=shape, kind=kind)
         parsed = []
         for where, row in reader:
             try:
                 parsed.append(shapes.parse_row(shape, row, where, project.pair_strategy, single_kind))
             except FieldError as exc:
                 raise ImportFileError(name, where, exc.field, exc.message) from None
+            except (TypeError, ValueError, KeyError, AttributeError) as exc:  # data no check foresaw
+                raise ImportFileError(name, where, None, f"cannot read this row ({exc!r})") from exc
     except ReadError as exc:
         raise ImportFileError(name, exc.where, None, exc.message) from None
     result.rows = len(parsed)

@@ -469,3 +469,14 @@ def test_edited_column_becomes_source_edit(tmp_path, project, fmt):
     assert ann.kind == "edit" and ann.edited_text == "It was 1969." and ann.annotator.name == "editors"
     assert ann.diff == [["equal", "It was ", "It was "], ["replace", "1968.", "1969."]]
     assert 0 < ann.edit_distance <= 1
+
+
+def test_not_a_parquet_file(tmp_path, project):
+    (tmp_path / "fake.parquet").write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(ImportFileError, match="^fake.parquet: not a readable Parquet file"):
+        import_items(project, tmp_path / "fake.parquet")
+
+
+def test_blank_source_falls_back_to_file_name(tmp_path, project):
+    import_items(project, write(tmp_path / "s.jsonl", [GOOD]), source="   ")
+    assert Annotator.objects.get().name == "s.jsonl"
