@@ -101,3 +101,91 @@ def test_sigkilled_worker_run_finished_by_another(transactional_db, tmp_path, cl
     assert len(per_item) == len(set(per_item)) == 120
     assert written_before >= 6
     assert TaskRun.objects.get(pk=run.pk).progress == 120
+
+
+def test_finetune_run_through_worker(transactional_db, worker, client, tiny_model_dir, settings, tmp_path):
+    from pathlib import Path
+
+    from workers import finetune
+    from workers.tasks.finetune import finetune as task
+
+    settings.ARTIFACTS_DIR = tmp_path
+    project = wh.factories.project()
+    snap = wh.snapshot(project, pairs=8, binary=0, edits=0)
+    ft = finetune.create_finetune(snap, wh.model_spec(tiny_model_dir), "dpo", lora={"r": 4},
+                                  config={"per_device_train_batch_size": 4, "max_length": 64})
+    cw.send(client, task, ft.run)
+    run = wait_finished(ft.run, worker=worker)
+    assert run.state == "succeeded", run.error
+    assert run.progress == run.total > 0 and run.metrics["history"] and "evaluation" in run.metrics
+    assert (Path(ft.output_dir) / "model" / "adapter_model.safetensors").exists()
+
+
+def test_generation_and_preferences_through_worker(transactional_db, worker, client, tiny_model_dir):
+    from annotate.models import Item, Response
+    from tests import curation_data
+    from workers import generation, latent_prefs
+    from workers.models import LatentPreference
+    from workers.tasks.edits import infer_preferences
+    from workers.tasks.generation import generate_candidates
+
+    project = wh.factories.project()
+    alice = curation_data.person(project, "alice")
+    for i in range(3):
+        item = wh.factories.item(project, kind="edit", text_a=f"A long draft answer {i}.")
+        curation_data.label(item, alice, edited_text=f"Short {i}.")
+    spec = wh.model_spec(tiny_model_dir)
+    prefs = latent_prefs.start_inference_run(project, spec, max_new_tokens=6)
+    cw.send(client, infer_preferences, prefs)
+    assert wait_finished(prefs, worker=worker).state == "succeeded", prefs.error
+    assert LatentPreference.objects.filter(annotator=alice).count() == 3
+    gen = generation.start_generation_run(project, spec, item_kind="pairwise", max_new_tokens=6, preference_annotator=alice)
+    cw.send(client, generate_candidates, gen)
+    assert wait_finished(gen, worker=worker).state == "succeeded", gen.error
+    assert Response.objects.filter(metadata__run=gen.pk).count() == 3
+    assert Item.objects.filter(metadata__generated_by_run=gen.pk, kind="pairwise").count() == 3
+
+
+def test_schedule_fires_through_worker(transactional_db, worker, client, tiny_model_dir):
+    """Beat's task on the cpu queue freezes a snapshot and queues the fine-tune on the gpu queue."""
+    from tests import curation_data
+    from workers import schedules
+    from workers.models import FineTuneRun, FineTuneSchedule
+    from workers.tasks.schedules import run_schedule
+
+    project = wh.factories.project()
+    curation_data.labelled_project(project, pairs=8, binaries=0, edits=0, annotators=2)
+    s = schedules.save_schedule(FineTuneSchedule(project=project, name="nightly", min_new_labels=5, method="dpo",
+                                                 model_spec=wh.model_spec(tiny_model_dir),
+                                                 config={"per_device_train_batch_size": 4, "max_length": 64}))
+    client.send_task(run_schedule.name, args=[s.pk], queue="cpu")
+    deadline = time.time() + 120
+    while not FineTuneRun.objects.filter(snapshot__project=project).exists() and time.time() < deadline:
+        time.sleep(0.2)
+    ft = FineTuneRun.objects.get(snapshot__project=project)
+    assert wait_finished(ft.run, worker=worker).state == "succeeded", ft.run.error
+    s.refresh_from_db()
+    assert s.last_outcome.startswith("fired: 16 new labels") and s.last_run_id == ft.run_id
+
+
+def test_sweeper_requeues_run_of_dead_worker(transactional_db, worker, client, tiny_model_dir):
+    """A run left `running` by a worker that is gone (and whose message is gone too) is re-queued
+    by the sweeper and finished by a live worker."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from workers import rationales, runs
+    from workers.tasks.rationales import generate_rationales
+    from workers.tasks.runs import sweep_stale_runs
+
+    project = wh.factories.project()
+    snap = wh.snapshot(project, pairs=3, binary=0, edits=0)
+    run = rationales.start_rationale_run(snap, wh.model_spec(tiny_model_dir), max_new_tokens=4)
+    TaskRun.objects.filter(pk=run.pk).update(task_name=generate_rationales.name)
+    runs.claim_run(run.pk, worker="ghost@gone")
+    TaskRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    client.send_task(sweep_stale_runs.name, queue="cpu")
+    run = wait_finished(run, worker=worker)
+    assert run.state == "succeeded" and run.attempts == 2 and run.worker.startswith("shared@")
+    assert Rationale.objects.filter(run=run).count() == 3

@@ -121,7 +121,7 @@ def test_cancel_mid_training(project, tiny_model_dir, artifacts_dir):
     original = finetune.progress_callback
 
     def cancelling(run):
-        cb = original(run)
+        cb = original(run, interval=0)
         step_end = cb.on_step_end
 
         def on_step_end(args, state, control, **kw):

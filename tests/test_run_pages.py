@@ -92,3 +92,52 @@ def test_status_fragment_polls_while_running_and_cancel(client, project, manager
     assert run.cancel_requested
     with pytest.raises(runs.RunCancelled):
         runs.set_progress(run, 4)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_run_pages_in_a_browser(live_server, transactional_db, tiny_model_dir, tmp_path, settings, monkeypatch):
+    """Screenshots of the project's runs page and a finished fine-tune run (into the test output)."""
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+
+    from workers import finetune
+    from workers.tasks.finetune import finetune as task
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM calls beside Playwright's event loop
+    settings.ARTIFACTS_DIR = tmp_path / "artifacts"
+    project = factories.project("Helpful assistant")
+    manager = factories.user("manager", project=project, role="manager")
+    snap = wh.snapshot(project, pairs=40, binary=4, edits=2)
+    spec = wh.model_spec(tiny_model_dir, name="tiny-llama")
+    ft = finetune.create_finetune(snap, spec, "rdpo", config={"per_device_train_batch_size": 2, "max_length": 64,
+                                                             "learning_rate": 0.001, "num_train_epochs": 2})
+    task.delay(ft.run_id)
+    live = runs.create_run(RunKind.RATIONALE, project=project, params={"snapshot_id": snap.pk})
+    runs.claim_run(live.pk, worker="gpu-worker@node1")
+    runs.set_progress(live, 18, 46)
+    runs.log(live, "46 of 46 items to explain with tiny-llama")
+    out = Path(__file__).resolve().parent.parent / "var" / "test-screenshots"
+    out.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.on("dialog", lambda dialog: dialog.accept())  # hx-confirm
+        page.goto(f"{live_server.url}/login/")
+        page.fill("input[name=username]", "manager")
+        page.fill("input[name=password]", "pw-123456")
+        page.click("button[type=submit], input[type=submit]")
+        page.goto(f"{live_server.url}/runs/p/{project.pk}/")
+        assert page.locator("table.runs tr").count() == 3
+        page.screenshot(path=str(out / "runs-project.png"), full_page=True)
+        page.goto(f"{live_server.url}/runs/{ft.run_id}/")
+        assert page.locator("svg.chart polyline").count() >= 1
+        page.screenshot(path=str(out / "runs-finetune.png"), full_page=True)
+        page.goto(f"{live_server.url}/runs/{live.pk}/")
+        runs.set_progress(live, 30)
+        page.wait_for_selector('[aria-valuenow="65"]', timeout=10000)  # the fragment polls itself
+        page.click("text=Cancel run")
+        page.wait_for_selector("text=cancelling", timeout=10000)
+        page.screenshot(path=str(out / "runs-live.png"), full_page=True)
+        browser.close()

@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 
 from . import models
@@ -12,3 +13,64 @@ class ModelSpecAdmin(admin.ModelAdmin):
 class TaskRunAdmin(admin.ModelAdmin):
     list_display = ["id", "kind", "project", "state", "progress", "total", "created_at"]
     list_filter = ["kind", "state"]
+
+
+@admin.register(models.FineTuneRun)
+class FineTuneRunAdmin(admin.ModelAdmin):
+    list_display = ["run", "method", "snapshot", "model_spec", "noise_weighting"]
+    list_filter = ["method"]
+    raw_id_fields = ["run", "snapshot", "result_spec"]
+
+
+class FineTuneScheduleForm(forms.ModelForm):
+    class Meta:
+        model = models.FineTuneSchedule
+        fields = "__all__"
+
+    def _post_clean(self):
+        from workers import finetune, schedules
+
+        super()._post_clean()
+        if not self.errors:
+            try:
+                schedules.validate_schedule(self.instance)
+            except finetune.ConfigError as exc:
+                self.add_error(None, str(exc))
+
+
+@admin.register(models.FineTuneSchedule)
+class FineTuneScheduleAdmin(admin.ModelAdmin):
+    """Saving here keeps the django-celery-beat PeriodicTask in step (crontab, enabled, args)."""
+
+    form = FineTuneScheduleForm
+    list_display = ["name", "project", "enabled", "hour", "minute", "day_of_week", "min_new_labels", "method", "last_outcome"]
+    list_filter = ["enabled", "method"]
+    readonly_fields = ["periodic_task", "last_checked_at", "last_fired_at", "last_outcome", "last_run"]
+
+    def save_model(self, request, obj, form, change):
+        from workers import schedules
+
+        if not obj.created_by_id:
+            obj.created_by = request.user
+        schedules.save_schedule(obj)
+
+    def delete_model(self, request, obj):
+        from workers import schedules
+
+        schedules.delete_schedule(obj)
+
+
+@admin.register(models.Rationale)
+class RationaleAdmin(admin.ModelAdmin):
+    list_display = ["item", "model_name", "run", "created_at"]
+    raw_id_fields = ["item", "run"]
+    search_fields = ["text", "model_name"]
+
+
+@admin.register(models.LatentPreference)
+class LatentPreferenceAdmin(admin.ModelAdmin):
+    list_display = ["annotator", "project", "description", "corrected", "model_name", "created_at"]
+    list_filter = ["project"]
+    raw_id_fields = ["annotation", "run"]
+    exclude = ["embedding"]
+    search_fields = ["description", "corrected", "context"]

@@ -5,20 +5,33 @@
 - reward models: the scalar score of chosen vs rejected.
 Prompt and completion are tokenised apart and concatenated, as TRL's trainers do for text rows.
 """
-def _sequence_logps(model, tokenizer, prompt, completions, max_length):
+def _sequence_logps(model, tokenizer, pairs, max_length, batch_size=16):
+    """log π(y|x) summed over completion tokens, for every (prompt, completion) in `pairs`, batched."""
     import torch
 
-    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    out = []
-    for completion in completions:
+    seqs = []
+    for prompt, completion in pairs:
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
         completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
         ids = (prompt_ids + completion_ids)[:max_length]
-        start = min(len(prompt_ids), len(ids) - 1)
-        input_ids = torch.tensor([ids], device=model.device)
+        seqs.append((ids, min(len(prompt_ids), len(ids) - 1)))
+    out = []
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    for start in range(0, len(seqs), batch_size):
+        chunk = seqs[start:start + batch_size]
+        width = max(len(ids) for ids, _ in chunk)
+        input_ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(chunk), width), dtype=torch.long)
+        scored = torch.zeros((len(chunk), width - 1), dtype=torch.bool)
+        for row, (ids, prompt_len) in enumerate(chunk):
+            input_ids[row, :len(ids)] = torch.tensor(ids)
+            attention[row, :len(ids)] = 1
+            scored[row, max(prompt_len - 1, 0):len(ids) - 1] = True  # positions predicting completion tokens
+        input_ids, attention, scored = input_ids.to(model.device), attention.to(model.device), scored.to(model.device)
         with torch.no_grad():
-            logits = model(input_ids=input_ids).logits.float()
-        logps = torch.log_softmax(logits[0, :-1], dim=-1).gather(1, input_ids[0, 1:, None])[:, 0]
-        out.append(logps[max(start - 1, 0):].sum().item())
+            logits = model(input_ids=input_ids, attention_mask=attention).logits.float()
+        logps = torch.log_softmax(logits[:, :-1], dim=-1).gather(2, input_ids[:, 1:, None])[..., 0]
+        out.extend((logps * scored).sum(dim=1).tolist())
     return out
 
 
@@ -27,16 +40,14 @@ def implicit_reward_accuracy(policy, reference, tokenizer, pairs, beta, max_leng
     if not pairs:
         return {"accuracy": None, "pairs": 0, "mean_margin": None}
     policy.eval()
-    margins = []
-    for pair in pairs:
-        args = (tokenizer, pair["prompt"], [pair["chosen"], pair["rejected"]], max_length)
-        pc, pr = _sequence_logps(policy, *args)
-        if reference is None:
-            with policy.disable_adapter():
-                rc, rr = _sequence_logps(policy, *args)
-        else:
-            rc, rr = _sequence_logps(reference, *args)
-        margins.append(beta * ((pc - rc) - (pr - rr)))
+    seqs = [(p["prompt"], p[side]) for p in pairs for side in ("chosen", "rejected")]
+    pol = _sequence_logps(policy, tokenizer, seqs, max_length)
+    if reference is None:
+        with policy.disable_adapter():
+            ref = _sequence_logps(policy, tokenizer, seqs, max_length)
+    else:
+        ref = _sequence_logps(reference, tokenizer, seqs, max_length)
+    margins = [beta * ((pol[2 * i] - ref[2 * i]) - (pol[2 * i + 1] - ref[2 * i + 1])) for i in range(len(pairs))]
     return _summary(margins)
 
 

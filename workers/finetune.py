@@ -11,7 +11,9 @@ trainer_state.json, metrics.json. A retried or taken-over run starts again from 
 so it never leaves two sets of artifacts.
 """
 import json
+import os
 import shutil
+import time
 
 from django.db import transaction
 
@@ -103,26 +105,53 @@ def create_finetune(snapshot, model_spec, method, config=None, lora=None, noise_
     return ft
 
 
-def progress_callback(run):
+# Database writes from the training loop are throttled: a tiny model takes a few ms a step, and a
+# progress write plus a cancel check per step would cost more than the step (bench/finetune.py).
+PROGRESS_INTERVAL = float(os.environ.get("TANDEM_PROGRESS_INTERVAL", "1.0"))
+
+
+def progress_callback(run, interval=None):
     from transformers import TrainerCallback
 
+    interval = PROGRESS_INTERVAL if interval is None else interval
+
     class RunProgress(TrainerCallback):
-        """Steps → run progress (and cancellation); logged losses → the run's loss history."""
+        """Steps → run progress (and cancellation); logged losses → the run's loss history and log.
+        Flushed at most every `interval` seconds and at the end of training."""
+
+        def __init__(self):
+            self.history, self.lines, self.last = [], [], 0.0
+
+        def flush(self, state, force=False):
+            now = time.monotonic()
+            if not force and now - self.last < interval:
+                return
+            self.last = now
+            if self.history:
+                runs.update_metrics(run, history=run.metrics.get("history", []) + self.history)
+                self.history = []
+            if self.lines:
+                runs.log(run, "\n".join(self.lines))
+                self.lines = []
+            runs.set_progress(run, state.global_step, state.max_steps)  # raises RunCancelled
 
         def on_train_begin(self, args, state, control, **kwargs):
             runs.set_progress(run, 0, state.max_steps)
+            self.last = time.monotonic()
 
         def on_step_end(self, args, state, control, **kwargs):
-            runs.set_progress(run, state.global_step, state.max_steps)
+            self.flush(state, force=state.global_step >= state.max_steps)
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if not logs:
                 return
-            entry = {"step": state.global_step, **{k: round(v, 6) if isinstance(v, float) else v for k, v in logs.items()}}
-            history = run.metrics.get("history", []) + [entry]
-            runs.update_metrics(run, history=history)
+            self.history.append({"step": state.global_step,
+                                 **{k: round(v, 6) if isinstance(v, float) else v for k, v in logs.items()}})
             if "loss" in logs:
-                runs.log(run, f"step {state.global_step}/{state.max_steps} loss {logs['loss']:.4f}")
+                self.lines.append(f"step {state.global_step}/{state.max_steps} loss {logs['loss']:.4f}")
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.flush(state, force=True)
 
     return RunProgress()
 
@@ -140,10 +169,23 @@ def _load_models(ft, on):
         model.config.pad_token_id = tokenizer.pad_token_id
         return model, None, tokenizer
     model = AutoModelForCausalLM.from_pretrained(spec.path_or_id, dtype=dtype)
-    # LoRA: the frozen base is the reference; otherwise a separate frozen copy for evaluation
-    # (the trainer makes its own reference the same way).
-    reference = None if ft.lora else AutoModelForCausalLM.from_pretrained(spec.path_or_id, dtype=dtype).eval()
-    return model, reference, tokenizer
+    return model, None, tokenizer
+
+
+def reference_model(ft, trainer):
+    """The reference policy for evaluation: none with LoRA (adapters off), else the trainer's own
+    frozen copy, else the spec loaded again."""
+    if ft.lora:
+        return None
+    ref = getattr(trainer, "ref_model", None)
+    if ref is not None:
+        return ref
+    from transformers import AutoModelForCausalLM
+
+    from .loading import torch_dtype
+
+    spec = ft.model_spec
+    return AutoModelForCausalLM.from_pretrained(spec.path_or_id, dtype=torch_dtype(spec.dtype, trainer.model.device.type)).to(trainer.model.device).eval()
 
 
 def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
@@ -168,7 +210,7 @@ def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
     return trainer, tokenizer, reference, counts
 
 
-def evaluate_run(ft, trainer, tokenizer, reference):
+def evaluate_run(ft, trainer, tokenizer):
     from . import evaluate
 
     pairs = finetune_data.test_pairs(ft.snapshot)
@@ -177,7 +219,7 @@ def evaluate_run(ft, trainer, tokenizer, reference):
     if ft.method == FineTuneMethod.REWARD:
         return evaluate.reward_model_accuracy(model, tokenizer, pairs, max_length)
     beta = getattr(trainer.args, "beta", 0.1)
-    return evaluate.implicit_reward_accuracy(model, reference if not ft.lora else None, tokenizer, pairs, beta, max_length)
+    return evaluate.implicit_reward_accuracy(model, reference_model(ft, trainer), tokenizer, pairs, beta, max_length)
 
 
 def train(run):
@@ -194,7 +236,7 @@ def train(run):
     on = device()
     runs.log(run, f"{ft.method} on {ft.snapshot} with {ft.model_spec.name} ({'LoRA' if ft.lora else 'full'}, {on})")
     runs.update_metrics(run, history=[])
-    trainer, tokenizer, reference, counts = build_trainer(ft, out / "checkpoints", [progress_callback(run)], on)
+    trainer, tokenizer, _, counts = build_trainer(ft, out / "checkpoints", [progress_callback(run)], on)
     runs.log(run, f"train rows: {counts['kept']} kept, {counts['dropped']} dropped by noise weighting ({ft.noise_weighting})")
     result = trainer.train()
     model_dir = out / "model"
@@ -202,7 +244,9 @@ def train(run):
     tokenizer.save_pretrained(str(model_dir))
     trainer.state.save_to_json(str(out / "trainer_state.json"))
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
-    evaluation = evaluate_run(ft, trainer, tokenizer, reference)
+    started = time.perf_counter()
+    evaluation = evaluate_run(ft, trainer, tokenizer)
+    evaluation["seconds"] = round(time.perf_counter() - started, 3)
     acc = evaluation["accuracy"]
     runs.log(run, f"test preference accuracy: {'n/a (empty test split)' if acc is None else f'{acc:.3f}'} on {evaluation['pairs']} pairs")
     metrics = {"train_loss": result.training_loss, "train_runtime": result.metrics.get("train_runtime"),

@@ -141,3 +141,69 @@ class FineTuneRun(models.Model):
 
     def __str__(self):
         return f"{self.method} on {self.snapshot} ({self.run_id})"
+
+
+class FineTuneSchedule(models.Model):
+    """"Every night at 02:00, if the project has ≥ N new labels since the last fire, freeze a
+    snapshot and fine-tune with this config." Runs through a django-celery-beat PeriodicTask
+    that Tandem keeps in step with this row (workers/schedules.py)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="finetune_schedules")
+    name = models.CharField(max_length=200)
+    enabled = models.BooleanField(default=True)
+    minute = models.CharField(max_length=64, default="0", help_text="crontab minute field")
+    hour = models.CharField(max_length=64, default="2", help_text="crontab hour field (UTC)")
+    day_of_week = models.CharField(max_length=64, default="*", help_text="crontab day-of-week field")
+    min_new_labels = models.PositiveIntegerField(default=100, help_text="Fire only with at least this many new labels.")
+    snapshot_filters = models.JSONField(default=dict, blank=True, help_text="Curation filters for the frozen snapshot.")
+    test_fraction = models.FloatField(default=0.1)
+    model_spec = models.ForeignKey(ModelSpec, on_delete=models.PROTECT, related_name="schedules")
+    method = models.CharField(max_length=10, choices=FineTuneMethod.choices, default=FineTuneMethod.DPO)
+    config = models.JSONField(default=dict, blank=True)
+    lora = models.JSONField(null=True, blank=True)
+    noise_weighting = models.CharField(max_length=10, choices=NoiseWeighting.choices, default=NoiseWeighting.NONE)
+    noise_threshold = models.FloatField(default=0.5)
+    periodic_task = models.OneToOneField("django_celery_beat.PeriodicTask", null=True, blank=True, on_delete=models.SET_NULL,
+                                         related_name="tandem_schedule")
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_fired_at = models.DateTimeField(null=True, blank=True)
+    last_outcome = models.TextField(blank=True)
+    last_run = models.ForeignKey(TaskRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "name"]
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="schedule_name_unique_per_project")]
+
+    def __str__(self):
+        return f"{self.name} ({self.project})"
+
+
+class LatentPreference(models.Model):
+    """What an annotator's edit says about their taste (PRELUDE/CIPHER, Gao et al. 2024): a short
+    description inferred by a model from (context, original, edited), with the context embedding
+    used to retrieve it for similar contexts. The annotator may correct it."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="latent_preferences")
+    annotator = models.ForeignKey("annotate.Annotator", on_delete=models.CASCADE, related_name="latent_preferences")
+    annotation = models.OneToOneField("annotate.Annotation", on_delete=models.CASCADE, related_name="latent_preference")
+    context = models.TextField(help_text="The prompt the edit answered.")
+    description = models.TextField(help_text="Inferred by the model.")
+    corrected = models.TextField(blank=True, help_text="The annotator's own wording, used instead when set.")
+    embedding = models.JSONField(default=list, help_text="Unit-norm MiniLM embedding of the context.")
+    model_name = models.CharField(max_length=200)
+    run = models.ForeignKey(TaskRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["project", "annotator", "-created_at"], name="latentpref_annotator")]
+
+    @property
+    def text(self):
+        return self.corrected or self.description
+
+    def __str__(self):
+        return self.text[:80]

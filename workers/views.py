@@ -7,10 +7,10 @@ from django.views.decorators.http import require_POST
 
 from annotate.permissions import is_admin, project_for_manager
 
-from . import finetune, rationales, runs
-from .models import FineTuneRun, TaskRun
+from . import finetune, generation, rationales, runs
+from .models import FineTuneRun, ModelSpec, TaskRun
 from .views_charts import loss_chart
-from .views_forms import FineTuneForm, RationaleForm
+from .views_forms import FineTuneForm, GenerationForm, RationaleForm
 
 
 def run_for_manager(user, run_id):
@@ -24,13 +24,33 @@ def run_for_manager(user, run_id):
 
 
 def project_context(project, **forms):
+    from . import views_schedules
+
     context = {
         "project": project,
         "runs": TaskRun.objects.filter(project=project).select_related("finetune")[:50],
         "finetune_form": forms.get("finetune_form") or FineTuneForm(project),
         "rationale_form": forms.get("rationale_form") or RationaleForm(project),
+        "generation_form": forms.get("generation_form") or GenerationForm(project),
     }
+    context.update(views_schedules.context(project, **forms))
+    context.update(edit_distance_context(project))
+    context["model_specs"] = ModelSpec.objects.order_by("name")
     return context
+
+
+def edit_distance_context(project):
+    """CIPHER's cost metric on the runs page: mean edit distance per annotator per day."""
+    from .latent_prefs import edit_distance_by_annotator
+    from .views_charts import line_chart
+
+    by_annotator = edit_distance_by_annotator(project)
+    days = sorted({day for series in by_annotator.values() for day, _, _ in series})
+    index = {day: i for i, day in enumerate(days)}
+    chart = line_chart({name: [(index[d], m) for d, m, _ in series] for name, series in by_annotator.items()}) if len(days) > 1 else None
+    table = [{"name": name, "first": series[0][1], "last": series[-1][1], "edits": sum(n for _, _, n in series),
+              "days": len(series)} for name, series in by_annotator.items()]
+    return {"edit_distance_table": table, "edit_distance_chart": chart}
 
 
 @login_required
@@ -80,9 +100,32 @@ def start_rationales(request, project_id):
     return render(request, "workers/project_runs.html", project_context(project, rationale_form=form), status=400)
 
 
+@login_required
+@require_POST
+def start_generation(request, project_id):
+    from .tasks.generation import generate_candidates as task
+    from .tasks.runs import enqueue
+
+    project = project_for_manager(request.user, project_id)
+    form = GenerationForm(project, request.POST)
+    if form.is_valid():
+        d = form.cleaned_data
+        try:
+            run = generation.start_generation_run(project, d["model_spec"], user=request.user, n=d["n"], item_kind=d["item_kind"],
+                                                  max_new_tokens=d["max_new_tokens"], temperature=d["temperature"],
+                                                  instruction=d["instruction"], preference_annotator=d["preference_annotator"])
+        except ValueError as exc:
+            form.add_error(None, str(exc))
+        else:
+            enqueue(task, run)
+            messages.success(request, f"Generation run {run.pk} queued.")
+            return redirect("workers:run", run_id=run.pk)
+    return render(request, "workers/project_runs.html", project_context(project, generation_form=form), status=400)
+
+
 def run_context(run):
     ft = FineTuneRun.objects.filter(run=run).select_related("snapshot", "model_spec", "result_spec").first()
-    metrics = {k: v for k, v in run.metrics.items() if k != "history"}
+    metrics = {k: v for k, v in run.metrics.items() if k not in ("history", "evaluation")}
     return {"run": run, "ft": ft, "chart": loss_chart(run.metrics), "metrics": metrics,
             "artifacts": runs.artifacts(run), "params": run.params}
 

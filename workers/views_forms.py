@@ -52,3 +52,51 @@ class RationaleForm(_ProjectForm):
     kinds = forms.MultipleChoiceField(choices=[(k, k) for k in KINDS], initial=list(KINDS), widget=forms.CheckboxSelectMultiple)
     batch_size = forms.IntegerField(min_value=1, max_value=256, initial=8)
     max_new_tokens = forms.IntegerField(min_value=8, max_value=1024, initial=128)
+
+
+class ScheduleForm(forms.ModelForm):
+    config = JSONObjectField(required=False, label="TRL config (JSON)")
+    lora = JSONObjectField(required=False, label="LoRA (JSON, empty = full fine-tune)")
+
+    class Meta:
+        from .models import FineTuneSchedule
+
+        model = FineTuneSchedule
+        fields = ["name", "hour", "minute", "day_of_week", "min_new_labels", "model_spec", "method", "config", "lora",
+                  "noise_weighting", "noise_threshold", "test_fraction"]
+        labels = {"hour": "Hour (UTC, crontab)", "minute": "Minute (crontab)", "day_of_week": "Days of week (crontab)",
+                  "min_new_labels": "Fire with at least N new labels", "model_spec": "Model"}
+
+    def __init__(self, project, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.project = project
+        self.instance.project = project
+        self.fields["model_spec"].queryset = ModelSpec.objects.order_by("name")
+
+    def clean_lora(self):
+        return self.cleaned_data.get("lora") or None
+
+    def clean_test_fraction(self):
+        value = self.cleaned_data["test_fraction"]
+        if not 0 <= value < 1:
+            raise forms.ValidationError("between 0 and 1")
+        return value
+
+
+class GenerationForm(_ProjectForm):
+    model_spec = forms.ModelChoiceField(queryset=ModelSpec.objects.none(), label="Model (registered or fine-tuned)")
+    item_kind = forms.ChoiceField(choices=[("pairwise", "pairwise: new response vs the latest other response"),
+                                           ("binary", "binary: thumbs up/down"), ("edit", "edit: rewrite")])
+    n = forms.IntegerField(min_value=1, max_value=16, initial=1, label="Responses per prompt")
+    max_new_tokens = forms.IntegerField(min_value=8, max_value=4096, initial=256)
+    temperature = forms.FloatField(min_value=0, max_value=2, initial=0.7)
+    instruction = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}),
+                                  help_text="Given to the model as a system message.")
+    preference_annotator = forms.ModelChoiceField(queryset=None, required=False, label="Follow the latent preferences of",
+                                                  help_text="Adds the preference learned from this annotator's edits, per prompt.")
+
+    def __init__(self, project, *args, **kwargs):
+        from annotate.models import Annotator
+
+        super().__init__(project, *args, **kwargs)
+        self.fields["preference_annotator"].queryset = Annotator.objects.filter(latent_preferences__project=project).distinct()

@@ -1,1 +1,9 @@
-"""Celery tasks: generation."""
+"""Celery tasks: candidate generation (GPU queue)."""
+from workers import generation
+
+from .runs import run_task
+
+
+@run_task(queue="gpu")
+def generate_candidates(run):
+    return generation.generate_candidates(run)

@@ -1,0 +1,112 @@
+"""New candidate responses from a fine-tuned or registered model for a project's prompts, turned
+into items so the loop closes: curated data → trained model → new responses → the queue.
+
+For each prompt the model writes `n` responses; each becomes
+- pairwise: paired with the prompt's most recent response from another model (the baseline the new
+  model should beat); a binary item when the prompt has no other response yet;
+- binary: a thumbs up/down item;
+- edit: an item to rewrite (the edits then feed learning from edits).
+An optional instruction is given to the model as a system message: free text, and/or the latent
+preference learned from one annotator's edits for each prompt (workers/latent_prefs.py).
+
+Re-runnable: responses carry the run id; prompts that already have this run's responses are
+skipped, and each prompt's responses and items are written in one transaction.
+"""
+from django.db import transaction
+
+from annotate.models import FeedbackKind, Item, Prompt, Response
+
+from . import runs
+from .models import ModelSpec, RunKind
+
+ITEM_KINDS = ("pairwise", "binary", "edit")
+
+
+def start_generation_run(project, model_spec, user=None, prompt_ids=None, n=1, item_kind="pairwise", max_new_tokens=256,
+                         temperature=0.7, batch_size=8, instruction="", preference_annotator=None):
+    if item_kind not in ITEM_KINDS:
+        raise ValueError(f"item kind must be one of {', '.join(ITEM_KINDS)}")
+    if not 1 <= int(n) <= 16:
+        raise ValueError("n must be between 1 and 16 responses per prompt")
+    prompts = Prompt.objects.filter(project=project)
+    if prompt_ids is not None:
+        prompts = prompts.filter(pk__in=prompt_ids)
+    if not prompts.exists():
+        raise ValueError("the project has no prompts to generate for")
+    params = {"model_spec_id": model_spec.pk, "prompt_ids": sorted(prompts.values_list("pk", flat=True)), "n": int(n),
+              "item_kind": item_kind, "max_new_tokens": int(max_new_tokens), "temperature": float(temperature),
+              "batch_size": int(batch_size), "instruction": instruction.strip(),
+              "preference_annotator_id": preference_annotator.pk if preference_annotator else None}
+    return runs.create_run(RunKind.GENERATE, project=project, params=params, user=user)
+
+
+def conversation(prompt, instruction):
+    messages = list(prompt.messages or [{"role": "user", "content": prompt.text}])
+    if instruction:
+        messages = [{"role": "system", "content": instruction}] + [m for m in messages if m.get("role") != "system"]
+    return messages
+
+
+def instruction_for_prompt(run, prompt):
+    from annotate.models import Annotator
+
+    from .latent_prefs import instruction_for
+
+    parts = [run.params.get("instruction") or ""]
+    annotator_id = run.params.get("preference_annotator_id")
+    if annotator_id:
+        annotator = Annotator.objects.get(pk=annotator_id)
+        parts.append(instruction_for(annotator, run.project, prompt.text))
+    return " ".join(p for p in parts if p).strip()
+
+
+def _baseline(prompt, model_name):
+    return prompt.responses.exclude(model_name=model_name).order_by("-created_at", "-id").first()
+
+
+def _write(run, spec, prompt, texts, instruction):
+    """One prompt's responses and items, atomically."""
+    kind = run.params.get("item_kind", "pairwise")
+    created = 0
+    with transaction.atomic():
+        baseline = _baseline(prompt, spec.name) if kind == "pairwise" else None
+        for i, text in enumerate(texts):
+            response = Response.objects.create(prompt=prompt, text=text, model_name=spec.name,
+                                               metadata={"run": run.pk, "sample": i, "instruction": instruction})
+            meta = {"generated_by_run": run.pk}
+            if kind == "pairwise" and baseline is not None:
+                Item.objects.create(project=run.project, prompt=prompt, kind=FeedbackKind.PAIRWISE,
+                                    response_a=response, response_b=baseline, metadata=meta)
+            else:
+                Item.objects.create(project=run.project, prompt=prompt, response_a=response, metadata=meta,
+                                    kind=FeedbackKind.EDIT if kind == "edit" else FeedbackKind.BINARY)
+            created += 1
+    return created
+
+
+def generate_candidates(run):
+    from .loading import generate
+
+    p = run.params
+    spec = ModelSpec.objects.get(pk=p["model_spec_id"])
+    done = set(Response.objects.filter(metadata__run=run.pk).values_list("prompt_id", flat=True))
+    prompts = [pr for pr in Prompt.objects.filter(pk__in=p["prompt_ids"]).order_by("id") if pr.pk not in done]
+    total = len(p["prompt_ids"])
+    runs.set_progress(run, len(done), total)
+    runs.log(run, f"{len(prompts)} of {total} prompts to answer with {spec.name}, {p['n']} response(s) each")
+    n = p.get("n", 1)
+    instructions = {pr.pk: instruction_for_prompt(run, pr) for pr in prompts}
+    # n samples per prompt: the prompt repeated n times, consecutive, so one prompt's samples stay together
+    batch_prompts = max(1, p.get("batch_size", 8) // n)
+    created = 0
+    for start in range(0, len(prompts), batch_prompts):
+        chunk = prompts[start:start + batch_prompts]
+        convs = [conversation(pr, instructions[pr.pk]) for pr in chunk for _ in range(n)]
+        replies = generate(spec, convs, max_new_tokens=p.get("max_new_tokens", 256), batch_size=len(convs),
+                           temperature=p.get("temperature", 0.7), seed=run.pk + start)
+        for j, pr in enumerate(chunk):
+            created += _write(run, spec, pr, replies[j * n:(j + 1) * n], instructions[pr.pk])
+        runs.set_progress(run, len(done) + start + len(chunk))
+    items = Item.objects.filter(project=run.project, metadata__generated_by_run=run.pk).count()
+    runs.log(run, f"{created} responses written; {items} items for the queue")
+    return {"created": items, "responses": Response.objects.filter(metadata__run=run.pk).count(), "model": spec.name}

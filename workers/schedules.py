@@ -1,0 +1,126 @@
+"""Scheduled fine-tunes: a FineTuneSchedule row, kept in step with a django-celery-beat
+PeriodicTask that calls `tasks.schedules.run_schedule(schedule_id)`; `fire` is what that task does
+(and what "Run now" does), testable without beat.
+
+Beat fires → enough new labels since the last fire? → freeze a snapshot → create the fine-tune run
+and queue it. Too few labels: the schedule records why it skipped and waits for the next tick.
+"""
+import json
+
+from django.db import transaction
+from django.utils import timezone
+
+from annotate.models import Annotation, AnnotationStatus
+
+from . import finetune
+from .models import FineTuneSchedule
+
+TASK_NAME = "workers.tasks.schedules.run_schedule"
+
+
+def periodic_task_name(schedule):
+    return f"tandem: {schedule.project.name} / {schedule.name} (#{schedule.pk})"
+
+
+def sync_periodic_task(schedule):
+    """Create or update the beat entry for a schedule (crontab in UTC, enabled flag, args)."""
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    crontab, _ = CrontabSchedule.objects.get_or_create(
+        minute=schedule.minute, hour=schedule.hour, day_of_week=schedule.day_of_week,
+        day_of_month="*", month_of_year="*", timezone="UTC",
+    )
+    fields = {"name": periodic_task_name(schedule), "task": TASK_NAME, "crontab": crontab,
+              "args": json.dumps([schedule.pk]), "enabled": schedule.enabled, "queue": "cpu"}
+    task = PeriodicTask.objects.filter(pk=schedule.periodic_task_id).first() if schedule.periodic_task_id else None
+    if task is not None:
+        for key, value in fields.items():
+            setattr(task, key, value)
+        task.save()  # save(), not update(): its signal tells a running beat to reload
+        schedule.periodic_task = task
+    else:
+        task = PeriodicTask.objects.create(**fields)
+        FineTuneSchedule.objects.filter(pk=schedule.pk).update(periodic_task=task)
+        schedule.periodic_task = task
+    return schedule.periodic_task
+
+
+def validate_crontab(minute, hour, day_of_week):
+    from celery.schedules import ParseException, crontab
+
+    try:
+        crontab(minute=minute, hour=hour, day_of_week=day_of_week)
+    except (ParseException, ValueError) as exc:
+        raise finetune.ConfigError(f"bad crontab field: {exc}") from exc
+
+
+def validate_schedule(schedule):
+    """Raise ConfigError unless the crontab, the TRL config and the LoRA config are valid."""
+    validate_crontab(schedule.minute, schedule.hour, schedule.day_of_week)
+    config = dict(schedule.config or {})
+    if schedule.method == "rdpo":  # ε comes from the snapshot frozen at fire time
+        config.setdefault("label_smoothing", 0.0)
+    probe = finetune.FineTuneRun(method=schedule.method, config=config, lora=schedule.lora, model_spec=schedule.model_spec)
+    finetune.trl_config(probe, "/tmp/tandem-validate")
+    finetune.lora_config(probe)
+
+
+def save_schedule(schedule):
+    """Validate and save the schedule with its beat entry, atomically."""
+    validate_schedule(schedule)
+    with transaction.atomic():
+        schedule.save()
+        sync_periodic_task(schedule)
+    return schedule
+
+
+def delete_schedule(schedule):
+    with transaction.atomic():
+        if schedule.periodic_task_id:
+            schedule.periodic_task.delete()
+        schedule.delete()
+
+
+def new_labels(schedule):
+    """Labels (people and judges, parsed) added to the project since the schedule last fired."""
+    qs = Annotation.objects.filter(item__project=schedule.project, status=AnnotationStatus.OK)
+    if schedule.last_fired_at:
+        qs = qs.filter(created_at__gt=schedule.last_fired_at)
+    return qs.count()
+
+
+def fire(schedule_id, force=False, user=None):
+    """One tick of a schedule. Returns (outcome text, fine-tune run or None)."""
+    from curation.snapshots import freeze_snapshot
+
+    from .tasks.finetune import finetune as finetune_task
+    from .tasks.runs import enqueue
+
+    with transaction.atomic():
+        schedule = FineTuneSchedule.objects.select_for_update().select_related("project", "model_spec").get(pk=schedule_id)
+        now = timezone.now()
+        count = new_labels(schedule)
+        if not schedule.enabled and not force:
+            outcome, ft = "skipped: schedule disabled", None
+        elif count < schedule.min_new_labels and not force:
+            outcome, ft = f"skipped: {count} new labels, fewer than {schedule.min_new_labels}", None
+        else:
+            snapshot = freeze_snapshot(schedule.project, user=user, filters=schedule.snapshot_filters or None,
+                                       name=f"{schedule.name} {now:%Y-%m-%d %H:%M}", test_fraction=schedule.test_fraction)
+            try:
+                ft = finetune.create_finetune(snapshot, schedule.model_spec, schedule.method, config=schedule.config,
+                                              lora=schedule.lora, noise_weighting=schedule.noise_weighting,
+                                              noise_threshold=schedule.noise_threshold, user=user or schedule.created_by)
+            except finetune.ConfigError as exc:
+                outcome, ft = f"failed: snapshot v{snapshot.version} frozen, but {exc}", None
+            else:
+                outcome = f"fired: {count} new labels → snapshot v{snapshot.version} → fine-tune run {ft.run_id}"
+            schedule.last_fired_at = now
+        schedule.last_checked_at = now
+        schedule.last_outcome = outcome
+        if ft:
+            schedule.last_run = ft.run
+        schedule.save(update_fields=["last_checked_at", "last_fired_at", "last_outcome", "last_run"])
+    if ft:
+        enqueue(finetune_task, ft.run)  # after commit: the worker must see the run
+    return outcome, ft

@@ -1,0 +1,75 @@
+"""Latent preferences shown back to the annotator (a fragment the workspace can include with
+hx-get="/runs/prefs/<project_id>/?item=<item_id>"), their corrections, and the manager's start form."""
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from annotate.models import Annotator, Item
+from annotate.permissions import project_for_annotator, project_for_manager
+
+from . import latent_prefs
+from .models import LatentPreference, ModelSpec
+
+SHOWN = 20
+
+
+def _annotator(user):
+    return Annotator.objects.filter(user=user).first()
+
+
+def prefs_context(request, project):
+    annotator = _annotator(request.user)
+    context_text = (request.GET.get("context") or "").strip()[:4000]
+    item_id = request.GET.get("item")
+    if item_id and item_id.isdigit():
+        item = Item.objects.filter(pk=item_id, project=project).select_related("prompt").first()
+        context_text = item.prompt.text if item else context_text
+    retrieved, instruction = [], ""
+    if annotator and context_text:
+        retrieved = latent_prefs.retrieve(annotator, project, context_text)
+        instruction = latent_prefs.aggregate(retrieved)
+    mine = LatentPreference.objects.filter(project=project, annotator=annotator)[:SHOWN] if annotator else []
+    return {"project": project, "context_text": context_text, "retrieved": retrieved, "instruction": instruction,
+            "mine": mine, "item_id": item_id or ""}
+
+
+@login_required
+def preferences(request, project_id):
+    project = project_for_annotator(request.user, project_id)
+    template = "workers/latent_prefs.html" if request.headers.get("HX-Request") else "workers/latent_prefs_page.html"
+    return render(request, template, prefs_context(request, project))
+
+
+@login_required
+@require_POST
+def correct_pref(request, project_id, pref_id):
+    project = project_for_annotator(request.user, project_id)
+    annotator = _annotator(request.user)
+    pref = get_object_or_404(LatentPreference, pk=pref_id, project=project)
+    if annotator is None or pref.annotator_id != annotator.pk:
+        raise Http404("not your preference")  # people correct only what was inferred about them
+    status = 200
+    try:
+        latent_prefs.correct(pref, request.POST.get("text", ""))
+    except ValueError as exc:
+        messages.error(request, str(exc))
+        status = 400
+    if request.headers.get("HX-Request"):
+        return render(request, "workers/latent_prefs.html", prefs_context(request, project), status=status)
+    return redirect("workers:latent_prefs", project_id=project.pk)
+
+
+@login_required
+@require_POST
+def start_inference(request, project_id):
+    from .tasks.edits import infer_preferences
+    from .tasks.runs import enqueue
+
+    project = project_for_manager(request.user, project_id)
+    spec = get_object_or_404(ModelSpec, pk=request.POST.get("model_spec") or 0)
+    run = latent_prefs.start_inference_run(project, spec, user=request.user)
+    enqueue(infer_preferences, run)
+    messages.success(request, f"Preference inference run {run.pk} queued.")
+    return redirect("workers:run", run_id=run.pk)

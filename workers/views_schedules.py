@@ -1,0 +1,71 @@
+"""Schedules on the runs page: create, enable/disable, run now, delete (managers only)."""
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from annotate.permissions import project_for_manager
+
+from . import finetune, schedules
+from .models import FineTuneSchedule
+from .views_forms import ScheduleForm
+
+
+def context(project, schedule_form=None, **_):
+    return {"schedules": FineTuneSchedule.objects.filter(project=project).select_related("model_spec", "last_run"),
+            "schedule_form": schedule_form or ScheduleForm(project)}
+
+
+@login_required
+@require_POST
+def create_schedule(request, project_id):
+    from .views import project_context
+
+    project = project_for_manager(request.user, project_id)
+    form = ScheduleForm(project, request.POST)
+    if form.is_valid():
+        schedule = form.save(commit=False)
+        schedule.created_by = request.user
+        try:
+            schedules.save_schedule(schedule)
+        except finetune.ConfigError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Schedule “{schedule.name}” saved.")
+            return redirect("workers:project_runs", project_id=project.pk)
+    return render(request, "workers/project_runs.html", project_context(project, schedule_form=form), status=400)
+
+
+def _schedule(request, schedule_id):
+    schedule = get_object_or_404(FineTuneSchedule, pk=schedule_id)
+    project_for_manager(request.user, schedule.project_id)
+    return schedule
+
+
+@login_required
+@require_POST
+def toggle_schedule(request, schedule_id):
+    schedule = _schedule(request, schedule_id)
+    schedule.enabled = not schedule.enabled
+    schedules.save_schedule(schedule)
+    return redirect("workers:project_runs", project_id=schedule.project_id)
+
+
+@login_required
+@require_POST
+def run_schedule_now(request, schedule_id):
+    schedule = _schedule(request, schedule_id)
+    outcome, ft = schedules.fire(schedule.pk, force=True, user=request.user)
+    messages.info(request, outcome)
+    if ft:
+        return redirect("workers:run", run_id=ft.run_id)
+    return redirect("workers:project_runs", project_id=schedule.project_id)
+
+
+@login_required
+@require_POST
+def delete_schedule(request, schedule_id):
+    schedule = _schedule(request, schedule_id)
+    schedules.delete_schedule(schedule)
+    messages.success(request, "Schedule deleted.")
+    return redirect("workers:project_runs", project_id=schedule.project_id)
