@@ -162,3 +162,23 @@ def test_artifacts_listing(project, artifacts_dir):
 
 
 from tests.workers_helpers import artifacts_dir  # noqa: E402,F401
+
+
+def test_heartbeat_thread_keeps_a_long_run_alive(transactional_db, monkeypatch):
+    import time
+
+    from workers.tasks.runs import _Heartbeat
+
+    monkeypatch.setenv("TANDEM_RUN_HEARTBEAT_SECONDS", "0.05")
+    run = make_run()
+    runs.claim_run(run.pk, worker="w1")
+    old = timezone.now() - timedelta(hours=1)
+    TaskRun.objects.filter(pk=run.pk).update(heartbeat_at=old)
+    beat = _Heartbeat(run)
+    beat.start()
+    time.sleep(0.5)
+    beat.stop()
+    beat.join(5)
+    run.refresh_from_db()
+    assert run.heartbeat_at > old + timedelta(minutes=59)
+    assert runs.claim_run(run.pk, worker="w2")[1] == runs.BUSY
