@@ -55,7 +55,7 @@ class ImportResult:
     seconds: float = 0.0
 
     def summary(self):
-        text = (f"{self.file}: {self.rows} rows as {self.shape} → {self.items_created} new {self.kind} items "
+        text = (f"{self.file}: {self.rows} {self.shape} rows → {self.items_created} new {self.kind} items "
                 f"({self.items_existing} already there), {self.prompts_created} new prompts ({self.prompts_reused} reused), "
                 f"{self.annotations_created} labels by source {self.source!r}, in {self.seconds:.1f}s")
         if self.skipped:

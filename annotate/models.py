@@ -165,6 +165,8 @@ class Item(models.Model):
         indexes = [
             # The queue: open human work in a project, fewest labels first.
             models.Index(fields=["project", "routing", "human_label_count", "id"], name="item_queue"),
+            # Next item walks this in order and stops at the first free one (no sort of the backlog).
+            models.Index(fields=["project", "human_label_count", "id"], condition=Q(is_gold=False), name="item_queue_open"),
             models.Index(fields=["project", "kind"], name="item_project_kind"),
             models.Index(fields=["project", "is_gold"], name="item_project_gold"),
         ]

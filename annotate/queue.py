@@ -61,6 +61,13 @@ def human_routes(project):
     return [Routing.UNROUTED, Routing.HUMAN, Routing.BOTH]
 
 
+def human_routing_q():
+    """The same rule as `human_routes`, as a filter evaluated inside the queue query itself."""
+    routing_run = Project._meta.get_field("routing_runs").related_model
+    never_routed = ~Exists(routing_run.objects.filter(project=OuterRef("project")))
+    return Q(routing__in=[Routing.HUMAN, Routing.BOTH]) | (Q(routing=Routing.UNROUTED) & never_routed)
+
+
 def live_lease(project, annotator, now=None):
     now = now or timezone.now()
     return (
@@ -77,7 +84,7 @@ def next_assignment(project, annotator, now=None):
     current = live_lease(project, annotator, now)
     if current is not None:
         return current
-    routes = human_routes(project)
+    routes = human_routing_q()
     assignment = None
     if project.gold_rate > 0 and _gold_turn(project, annotator):
         assignment = _lease_gold(project, annotator, routes, now)
@@ -126,15 +133,14 @@ def _lease_gold(project, annotator, routes, now):
     with transaction.atomic():
         _lock_project_on_sqlite(project)
         item = (
-            Item.objects.filter(project=project, is_gold=True, routing__in=routes)
+            _with_content(Item.objects.filter(routes, project=project, is_gold=True))
             .filter(_not_done_by(annotator))
             .order_by("id")
-            .only("id")
             .first()
         )
         if item is None:
             return None
-        return _grant(item.pk, annotator, project, now)
+        return _grant(item, annotator, project, now)
 
 
 def _lease_regular(project, annotator, routes, now):
@@ -144,7 +150,7 @@ def _lease_regular(project, annotator, routes, now):
         _lock_project_on_sqlite(project)
         for _ in range(CANDIDATE_ATTEMPTS):
             qs = (
-                Item.objects.filter(project=project, is_gold=False, routing__in=routes, human_label_count__lt=k)
+                Item.objects.filter(routes, project=project, is_gold=False, human_label_count__lt=k)
                 .exclude(pk__in=tried)
                 .filter(_not_done_by(annotator))
                 .alias(leases=_active_leases(now))
@@ -157,33 +163,35 @@ def _lease_regular(project, annotator, routes, now):
                 return None
             # Re-count under the lock: another transaction may have committed a lease or a label
             # between our snapshot and our lock.
-            labels, leases = (
-                Item.objects.filter(pk=pk)
-                .annotate(leases=_active_leases(now))
-                .values_list("human_label_count", "leases")
-                .get()
-            )
-            if labels + leases < k:
-                return _grant(pk, annotator, project, now)
+            item = _with_content(Item.objects.filter(pk=pk)).annotate(leases=_active_leases(now)).get()
+            if item.human_label_count + item.leases < k:
+                return _grant(item, annotator, project, now)
             tried.append(pk)
     return None
 
 
-def _grant(item_pk, annotator, project, now):
+def _with_content(items):
+    """Items with everything the form shows, fetched in the same query."""
+    return items.select_related("project", "prompt", "response_a", "response_b")
+
+
+def _grant(item, annotator, project, now):
     until = now + timedelta(minutes=project.lease_minutes)
     swapped = random.random() < 0.5
     # An annotator whose own lease on this item expired gets it back on the same row (upsert:
-    # candidates never include items this annotator submitted or skipped).
+    # candidates never include items this annotator submitted or skipped); a draft lives as
+    # long as its lease, so it starts empty.
+    lease = Assignment(item=item, annotator=annotator, state=LEASED, leased_until=until, swapped=swapped, draft={})
     Assignment.objects.bulk_create(
-        [Assignment(item_id=item_pk, annotator=annotator, state=LEASED, leased_until=until, swapped=swapped, draft={})],
+        [lease],
         update_conflicts=True,
         unique_fields=["item", "annotator"],
-        update_fields=["state", "leased_until", "swapped", "updated_at"],
+        update_fields=["state", "leased_until", "swapped", "draft", "updated_at"],
     )
-    return (
-        Assignment.objects.select_related("item__project", "item__prompt", "item__response_a", "item__response_b")
-        .get(item_id=item_pk, annotator=annotator)
-    )
+    if lease.pk is None or not connection.features.can_return_rows_from_bulk_insert:
+        lease = Assignment.objects.get(item=item, annotator=annotator)
+        lease.item = item
+    return lease
 
 
 def skip(assignment, reason, now=None):
@@ -219,13 +227,17 @@ def save_draft(assignment, data, now=None):
     return assignment
 
 
-def assignment_for(annotator, assignment_id):
-    """The annotator's own assignment, or None (never someone else's)."""
-    return (
-        Assignment.objects.select_related("item__project", "item__prompt", "item__response_a", "item__response_b")
-        .filter(pk=assignment_id, annotator=annotator)
-        .first()
+def assignment_for(annotator, assignment_id, user=None):
+    """The annotator's own assignment, or None (never someone else's). With `user`, also None
+    once the user may no longer see the item's project (membership revoked)."""
+    qs = Assignment.objects.select_related("item__project", "item__prompt", "item__response_a", "item__response_b").filter(
+        pk=assignment_id, annotator=annotator
     )
+    if user is not None:
+        from .permissions import visible_projects
+
+        qs = qs.filter(item__project__in=visible_projects(user).values("pk"))
+    return qs.first()
 
 
 def progress(project, annotator):

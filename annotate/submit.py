@@ -36,6 +36,10 @@ class SubmissionConflict(SubmissionError):
     """The submission id was already used for a different label."""
 
 
+class LeaseLost(SubmissionError):
+    """The lease expired and the slot went to someone else: this item is gone for this annotator."""
+
+
 def _text(value, field, errors, required=False, label=None):
     if value is None:
         value = ""
@@ -114,7 +118,8 @@ def _binary(item, project, data, errors):
     if unknown:
         errors["failed_principles"] = f"not principles of this project: {', '.join(map(str, unknown))}"
     if failed and thumbs == Thumbs.UP:
-        errors["failed_principles"] = "a response that fails a principle gets thumbs down"
+        msg = "a response that fails a principle gets thumbs down"
+        errors["failed_principles"] = f"{errors['failed_principles']}; {msg}" if "failed_principles" in errors else msg
     return {
         "thumbs": thumbs if thumbs in Thumbs.values else "",
         "failed_principles": [p for p in project.principles if p in failed],
@@ -186,11 +191,16 @@ def _replay(existing, assignment, fields):
     return existing, False
 
 
-def _lock_item(item, project):
+def _locked_assignment(assignment, project):
+    """The assignment as it is now, with its item row locked (and its fresh label count) in one query."""
+    qs = Assignment.objects.select_related("annotation", "item").only(
+        "id", "state", "leased_until", "annotation", "item__id", "item__human_label_count"
+    )
     if connection.features.has_select_for_update:
-        return Item.objects.select_for_update(of=("self",)).only("id", "human_label_count").get(pk=item.pk)
-    _lock_project_on_sqlite(project)
-    return Item.objects.only("id", "human_label_count").get(pk=item.pk)
+        qs = qs.select_for_update(of=("item",))
+    else:
+        _lock_project_on_sqlite(project)
+    return qs.get(pk=assignment.pk)
 
 
 def submit(assignment, data, submission_id, time_spent_ms=None, now=None):
@@ -200,14 +210,16 @@ def submit(assignment, data, submission_id, time_spent_ms=None, now=None):
     item = assignment.item
     project = item.project
     fields = clean_submission(item, project, assignment.swapped, data)
-    existing = Annotation.objects.filter(annotator_id=assignment.annotator_id, submission_id=sid).first()
-    if existing is not None:
-        return _replay(existing, assignment, fields)
     spent = _time_spent(time_spent_ms, assignment, now)
-
+    # A replay of this submission is recognised under the item lock (same assignment) or by the
+    # unique (annotator, submission_id) constraint (the id was used elsewhere), so the common
+    # path costs no extra query.
     try:
         annotation = _store(assignment, item, project, fields, sid, spent, now)
     except IntegrityError:
+        existing = Annotation.objects.filter(annotator_id=assignment.annotator_id, submission_id=sid).first()
+        if existing is not None:
+            return _replay(existing, assignment, fields)
         raise SubmissionError("you already labelled this item")
     if isinstance(annotation, tuple):  # a replay found under the lock
         return annotation
@@ -217,8 +229,8 @@ def submit(assignment, data, submission_id, time_spent_ms=None, now=None):
 
 @transaction.atomic
 def _store(assignment, item, project, fields, sid, spent, now):
-    locked_item = _lock_item(item, project)
-    current = Assignment.objects.select_related("annotation").get(pk=assignment.pk)
+    current = _locked_assignment(assignment, project)
+    locked_item = current.item
     if current.state == AssignmentState.SUBMITTED:
         if current.annotation is not None and current.annotation.submission_id == sid:
             return _replay(current.annotation, assignment, fields)
@@ -253,7 +265,7 @@ def _check_capacity(locked_item, assignment, project, now):
         .aggregate(n=Count("id"))["n"]
     )
     if locked_item.human_label_count + others >= project.overlap:
-        raise SubmissionError("your lease on this item expired and others took it; your label was not stored")
+        raise LeaseLost("your lease on this item expired and others took it; your label was not stored")
 
 
 def _time_spent(value, assignment, now):

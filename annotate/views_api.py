@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from . import queue
 from .models import FeedbackKind
 from .permissions import project_for_annotator
-from .submit import SubmissionConflict, SubmissionError, submit
+from .submit import LeaseLost, SubmissionConflict, SubmissionError, submit
 
 
 def _body(request):
@@ -70,13 +70,8 @@ def api_next(request, project_id):
 
 
 def _own(request, assignment_id):
-    annotator = queue.human_annotator(request.user)
-    assignment = queue.assignment_for(annotator, assignment_id)
-    if assignment is None:
-        return None
-    # Membership may have been revoked since the lease was handed out.
-    project_for_annotator(request.user, assignment.item.project_id)
-    return assignment
+    # Membership may have been revoked since the lease was handed out: checked in the same query.
+    return queue.assignment_for(queue.human_annotator(request.user), assignment_id, user=request.user)
 
 
 @_login_json
@@ -90,7 +85,7 @@ def api_submit(request, assignment_id):
         return _error("no such assignment", 404)
     try:
         annotation, created = submit(assignment, data, data.get("submission_id"), time_spent_ms=data.get("time_spent_ms"))
-    except SubmissionConflict as exc:
+    except (SubmissionConflict, LeaseLost) as exc:
         return _error(exc.message, 409, exc.errors)
     except SubmissionError as exc:
         return _error(exc.message, 400, exc.errors)

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 from . import queue
 from .models import FeedbackKind
 from .permissions import can_manage, project_for_annotator
-from .submit import SubmissionError, data_from_form, submit
+from .submit import LeaseLost, SubmissionError, data_from_form, submit
 
 SCALE = [
     (-3, "1", "A ≫ B", "A much better"),
@@ -106,7 +106,7 @@ def submit_item(request, project_id, assignment_id):
         ctx = _context(request, project, annotator, assignment, errors=exc.errors or {"form": exc.message},
                        values=_form_values(item, request.POST), submission_id=request.POST.get("submission_id"))
         ctx["error"] = exc.message
-        if assignment.state != "leased":  # already done or skipped: move on, saying why
+        if assignment.state != "leased" or isinstance(exc, LeaseLost):  # nothing to fix here: move on, saying why
             ctx = _context(request, project, annotator, queue.next_assignment(project, annotator))
             ctx["notice"] = exc.message
         return _fragment(request, ctx)

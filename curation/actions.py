@@ -123,9 +123,8 @@ def _replay(project, upto=None):
             dropped |= ids
         elif action.action == "flip":
             flipped ^= ids
-        elif action.action == "restore":
+        elif action.action == "restore":  # un-drop; a flip is undone by flipping again
             dropped -= ids
-            flipped -= ids
         if action.action in ("merge_duplicates", "drop_duplicates"):
             for canonical, members in action.params.get("groups", {}).items():
                 for h in members:

@@ -22,7 +22,7 @@ from annotate.models import Project
 from annotate.permissions import managed_projects, visible_projects
 
 from .authentication import ExportTokenAuthentication
-from .formats import FORMATS, iter_jsonl, write_parquet
+from .formats import FORMATS, can_copy, iter_jsonl, iter_jsonl_copy, write_parquet
 from .models import ExportToken, Snapshot, Split
 from .serializers import ManifestSerializer, ProjectSerializer, SnapshotSerializer
 
@@ -122,6 +122,9 @@ ROW_PARAMETERS = [
                      description="TRL dataset format of the rows."),
     OpenApiParameter("split", OpenApiTypes.STR, enum=list(Split.values), required=False,
                      description="train or test; both when left out."),
+    OpenApiParameter("engine", OpenApiTypes.STR, enum=["copy", "python"], required=False,
+                     description="JSONL only: `copy` (PostgreSQL renders and streams the rows; the default there) "
+                                 "or `python` (keyset-paginated reads; the default elsewhere). Same rows either way."),
 ]
 
 
@@ -155,7 +158,11 @@ class SnapshotRows(ExportView, APIView):
         fmt, split, error = self._params(request)
         if error:
             return error
-        response = StreamingHttpResponse(iter_jsonl(snapshot, fmt, split=split), content_type="application/jsonl; charset=utf-8")
+        engine = request.query_params.get("engine") or ("copy" if can_copy() else "python")
+        if engine not in ("copy", "python") or (engine == "copy" and not can_copy()):
+            return Response({"engine": "engine is 'python', or 'copy' on PostgreSQL"}, status=400)
+        rows = iter_jsonl_copy(snapshot, fmt, split=split) if engine == "copy" else iter_jsonl(snapshot, fmt, split=split)
+        response = StreamingHttpResponse(rows, content_type="application/jsonl; charset=utf-8")
         return self._headers(response, snapshot, fmt, split)
 
 

@@ -206,21 +206,28 @@ def judge_signals(item_ids):
 
 # --- computing and storing --------------------------------------------------------------------
 
-def item_features(item, emb, tags, signals):
-    """Numeric features of one item; `emb` maps role → unit vector (prompt, a, b)."""
-    prompt_tokens, a = tokens(item.prompt.text), tokens(item.response_a.text)
-    values = {"len_prompt": len(prompt_tokens), "len_a": len(a), "sim_prompt_a": float(emb["prompt"] @ emb["a"])}
-    if item.kind == FeedbackKind.PAIRWISE:
-        b = tokens(item.response_b.text)
-        short, long_ = sorted((len(a), len(b)))
-        values.update(
-            len_b=len(b), len_ratio=(long_ + 1) / (short + 1), len_log_ratio_ab=math.log((len(a) + 1) / (len(b) + 1)),
-            rouge_l=rouge_l(a, b), bleu=(bleu(a, b) + bleu(b, a)) / 2, sim_ab=float(emb["a"] @ emb["b"]),
-            sim_prompt_b=float(emb["prompt"] @ emb["b"]),
-        )
-        values["sim_prompt_gap"] = values["sim_prompt_a"] - values["sim_prompt_b"]
-    values["multi_turn"] = int(bool(item.prompt.messages) and len(item.prompt.messages) > 1)
-    values.update({k: v for k, v in (signals or {}).items()})
+def text_features(prompt, a, b=None, emb=None, multi_turn=False):
+    """Numeric features from texts; `emb` maps role → unit vector (prompt, a, b) or is None."""
+    prompt_tokens, ta = tokens(prompt), tokens(a)
+    values = {"len_prompt": len(prompt_tokens), "len_a": len(ta), "multi_turn": int(bool(multi_turn))}
+    if emb is not None:
+        values["sim_prompt_a"] = float(emb["prompt"] @ emb["a"])
+    if b is not None:
+        tb = tokens(b)
+        short, long_ = sorted((len(ta), len(tb)))
+        values.update(len_b=len(tb), len_ratio=(long_ + 1) / (short + 1), len_log_ratio_ab=math.log((len(ta) + 1) / (len(tb) + 1)),
+                      rouge_l=rouge_l(ta, tb), bleu=(bleu(ta, tb) + bleu(tb, ta)) / 2)
+        if emb is not None:
+            values.update(sim_ab=float(emb["a"] @ emb["b"]), sim_prompt_b=float(emb["prompt"] @ emb["b"]))
+            values["sim_prompt_gap"] = values["sim_prompt_a"] - values["sim_prompt_b"]
+    return values
+
+
+def item_features(item, emb, signals):
+    pairwise = item.kind == FeedbackKind.PAIRWISE
+    values = text_features(item.prompt.text, item.response_a.text, item.response_b.text if pairwise else None, emb,
+                           multi_turn=bool(item.prompt.messages) and len(item.prompt.messages) > 1)
+    values.update(signals or {})
     return values
 
 
@@ -248,7 +255,7 @@ def compute_features(project, item_ids=None, progress=None, tagger=None, chunk=C
         rows = []
         for item, v in zip(batch, vectors):
             emb = {"prompt": v[0], "a": v[1], "b": v[2]}
-            rows.append(ItemFeatures(item=item, values=item_features(item, emb, tag_cache[item.prompt_id], signals.get(item.pk)),
+            rows.append(ItemFeatures(item=item, values=item_features(item, emb, signals.get(item.pk)),
                                      tags=tag_cache[item.prompt_id]))
         ItemFeatures.objects.bulk_create(rows, update_conflicts=True, unique_fields=["item"], update_fields=["values", "tags", "computed_at"])
         if progress:

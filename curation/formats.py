@@ -141,3 +141,80 @@ def write_parquet(snapshot, fmt, out, split=None, row_group_size=10000):
         if batch:
             writer.write_table(pa.Table.from_pylist(batch, schema=schema))
     return out
+
+
+# PostgreSQL fast path: the database renders the TRL rows itself and streams them with COPY, so
+# the web process only forwards bytes (no JSON decode/encode per row). It must produce exactly
+# what `to_format` produces; tests/test_export_api.py compares the two row by row.
+_SQL_TEXT_LIST = "array_to_string(ARRAY(SELECT jsonb_array_elements_text(CASE WHEN jsonb_typeof(data->'{key}') = 'array' THEN data->'{key}' ELSE '[]'::jsonb END)), {sep})"
+_SQL_EXTRAS = (
+    "'rationale', " + _SQL_TEXT_LIST.format(key="rationales", sep="E'\\n\\n'") + ", "
+    "'noise', data->'p_noise', "
+    "'weight', CASE WHEN jsonb_typeof(data->'p_noise') = 'number' THEN 1.0::float8 - (data->>'p_noise')::float8 ELSE 1.0::float8 END, "
+    "'sources', " + _SQL_TEXT_LIST.format(key="sources", sep="','") + ", "
+    "'item_id', data->'item_id'"
+)
+_SQL_MARGIN = ("CASE WHEN kind = 'pairwise' THEN COALESCE(data->'margin', '1.0'::jsonb) "
+               "ELSE COALESCE(data->'edit_distance', '0.0'::jsonb) END")
+_SQL_MESSAGES = ("CASE WHEN jsonb_typeof(data->'messages') = 'array' AND jsonb_array_length(data->'messages') > 0 "
+                 "THEN data->'messages' ELSE jsonb_build_array(jsonb_build_object('role', 'user', 'content', data->'prompt')) END")
+
+
+def _sql_line(fmt):
+    if fmt in ("preference", "edit"):
+        return (f"json_build_object('prompt', data->'prompt', 'chosen', data->'chosen', 'rejected', data->'rejected', "
+                f"'margin', {_SQL_MARGIN}, {_SQL_EXTRAS})")
+    if fmt == "preference_conversational":
+        return (f"json_build_object('prompt', {_SQL_MESSAGES}, "
+                "'chosen', json_build_array(json_build_object('role', 'assistant', 'content', data->'chosen')), "
+                "'rejected', json_build_array(json_build_object('role', 'assistant', 'content', data->'rejected')), "
+                f"'margin', {_SQL_MARGIN}, {_SQL_EXTRAS})")
+    return ("json_build_object('prompt', data->'prompt', "
+            "'completion', CASE WHEN kind = 'binary' THEN data->'completion' WHEN side.n = 1 THEN data->'chosen' ELSE data->'rejected' END, "
+            "'label', CASE WHEN kind = 'binary' THEN (data->'label')::boolean ELSE side.n = 1 END, "
+            f"{_SQL_EXTRAS})")
+
+
+def export_sql(snapshot_id, fmt, split=None):
+    """(sql, params) selecting one JSON text line per TRL row, in `iter_export_rows` order."""
+    from .models import SnapshotRow
+
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+    table = SnapshotRow._meta.db_table
+    kinds = list(kinds_for(fmt))
+    where = "snapshot_id = %s AND kind = ANY(%s)" + (" AND split = %s" if split else "")
+    if fmt == "unpaired":
+        source = f"{table} CROSS JOIN LATERAL (VALUES (1), (2)) AS side(n)"
+        where += " AND (kind <> 'binary' OR side.n = 1)"
+        order = "id, side.n"
+    else:
+        source, order = table, "id"
+    sql = f"SELECT {_sql_line(fmt)}::text FROM {source} WHERE {where} ORDER BY {order}"
+    return sql, [snapshot_id, kinds] + ([split] if split else [])
+
+
+def iter_jsonl_copy(snapshot, fmt, split=None, flush_bytes=256 * 1024):
+    """JSONL bytes straight from PostgreSQL's COPY. CSV mode with a delimiter and quote that JSON
+    text never contains (json output escapes control characters) writes each line verbatim."""
+    from django.db import connection
+
+    sql, params = export_sql(snapshot.pk, fmt, split)
+    copy_sql = f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02')"
+    with connection.cursor() as cursor:
+        buf, size = [], 0
+        with cursor.cursor.copy(copy_sql, params) as copy:
+            for block in copy:
+                buf.append(block)
+                size += len(block)
+                if size >= flush_bytes:
+                    yield b"".join(buf)
+                    buf, size = [], 0
+        if buf:
+            yield b"".join(buf)
+
+
+def can_copy():
+    from django.db import connection
+
+    return connection.vendor == "postgresql"

@@ -14,7 +14,8 @@ import time
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, TextField
+from django.db.models.functions import Cast
 
 from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind, Item, Routing
 
@@ -73,37 +74,67 @@ def estimate_human_accuracy(project, labels, gold):
 
 
 def training_targets(labels, gold):
-    """{item_id: 1 if the jury's label is wrong w.r.t. the reference, else 0}."""
+    """{item_id: value of a human label}: 1 where the jury's label points the wrong way w.r.t. the
+    reference, 0.5 where the jury has no direction (tie, split vote, unparsed), 0 where it is right."""
     targets = {}
     for item_id, e in labels.items():
         reference = gold.get(item_id, _consensus(e["human"]))
         if reference is None or not e["judge_labels"]:
             continue
-        targets[item_id] = int(_consensus(e["judge"]) != reference)
+        if reference == 0:
+            continue  # a tie reference says nothing about which way the jury should point
+        targets[item_id] = float(sim.judge_error_target(_consensus(e["judge"]) or 0, reference))
     return targets
 
 
 def load(project):
-    """Items of the project with their features, as parallel arrays."""
-    items = list(Item.objects.filter(project=project).order_by("pk").values_list("pk", "kind", "is_gold", "gold_answer", "human_label_count"))
-    feats = dict((i, (v, t)) for i, v, t in ItemFeatures.objects.filter(item__project=project).values_list("item_id", "values", "tags"))
-    return items, feats
+    """Items of the project with their features. The JSON is fetched as text and decoded in one call:
+    per-row decoding through the ORM costs more than the whole routing model."""
+    items = list(Item.objects.filter(project=project).order_by("pk").values_list("pk", "kind", "is_gold", "human_label_count"))
+    gold = dict(Item.objects.filter(project=project, is_gold=True).values_list("pk", "gold_answer"))
+    rows = list(ItemFeatures.objects.filter(item__project=project).order_by().values_list(
+        "item_id", Cast("values", TextField()), Cast("tags", TextField())))
+    decoded = json.loads("[" + ",".join(f"[{v},{t}]" for _, v, t in rows) + "]") if rows else []
+    return items, gold, {row[0]: pair for row, pair in zip(rows, decoded)}
 
 
 def _write(ids, routes, scores, reasons):
+    """Store the routes. On PostgreSQL one UPDATE per batch joins a single JSON parameter (no
+    per-element array escaping in Python, which costs more than the UPDATE itself)."""
     table = Item._meta.db_table
-    with transaction.atomic():
+    with transaction.atomic(), connection.cursor() as cur:
         for start in range(0, len(ids), WRITE_BATCH):
             sl = slice(start, start + WRITE_BATCH)
-            with connection.cursor() as cur:
-                if connection.vendor == "postgresql":
-                    cur.execute(
-                        f"UPDATE {table} AS t SET routing = v.routing, route_score = v.score, route_reason = v.reason::jsonb "
-                        f"FROM unnest(%s::bigint[], %s::text[], %s::float8[], %s::text[]) AS v(id, routing, score, reason) WHERE t.id = v.id",
-                        [ids[sl], routes[sl], scores[sl], reasons[sl]])
-                else:
-                    cur.executemany(f"UPDATE {table} SET routing = %s, route_score = %s, route_reason = %s WHERE id = %s",
-                                    list(zip(routes[sl], scores[sl], reasons[sl], ids[sl])))
+            if connection.vendor == "postgresql":
+                payload = "[" + ",".join(f'{{"id":{i},"routing":"{r}","score":{s!r},"reason":{why}}}'
+                                         for i, r, s, why in zip(ids[sl], routes[sl], scores[sl], reasons[sl])) + "]"
+                cur.execute(
+                    f"UPDATE {table} AS t SET routing = v.routing, route_score = v.score, route_reason = v.reason "
+                    f"FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, routing text, score float8, reason jsonb) WHERE t.id = v.id",
+                    [payload])
+            else:
+                cur.executemany(f"UPDATE {table} SET routing = %s, route_score = %s, route_reason = %s WHERE id = %s",
+                                list(zip(routes[sl], scores[sl], reasons[sl], ids[sl])))
+
+
+def _reasons(run_id, strategy, why, rank, p_wrong, X, names, explained):
+    """route_reason JSON per item, formatted directly (json.dumps per item is the slow part at 100k)."""
+    head = [f'{{"run":{run_id},"strategy":"{strategy}","why":"{w}","rank":{r},"p_judge_wrong":{p}'
+            for w, r, p in zip(why.tolist(), rank.tolist(), np.round(p_wrong, 4).tolist())]
+    if explained is None or explained[0].shape[1] == 0:
+        return [h + ',"top":[]}' for h in head]
+    idx, contrib = explained
+    quoted = [json.dumps(name) for name in names]
+    values = np.take_along_axis(X, idx, axis=1)
+    logged = np.array([name in sim.LOG_SCALED for name in names])[idx]
+    values = np.where(logged, np.expm1(values), values)  # show lengths as counted, not as modelled
+    values = np.where(np.isnan(values), np.inf, np.round(values, 3)).tolist()  # inf marks missing
+    contrib = np.round(contrib, 3).tolist()
+    out = []
+    for h, cols, cs, vs in zip(head, idx.tolist(), contrib, values):
+        top = ",".join(f'[{quoted[c]},{v},{"null" if x == float("inf") else x}]' for c, v, x in zip(cols, cs, vs))
+        out.append(f'{h},"top":[{top}]}}')
+    return out
 
 
 def route_project(project, budget=None, count=None, strategy="router", human_route=Routing.HUMAN, seed=0,
@@ -115,7 +146,7 @@ def route_project(project, budget=None, count=None, strategy="router", human_rou
     if human_route not in (Routing.HUMAN, Routing.BOTH):
         raise ValueError("humans' items are routed to 'human' or 'both'")
     timings, t0 = {}, time.perf_counter()
-    items, feats = load(project)
+    items, gold_answers, feats = load(project)
     missing = [i[0] for i in items if i[0] not in feats]
     if missing:
         raise ValueError(f"{len(missing)} items have no features yet; compute features first")
@@ -123,8 +154,8 @@ def route_project(project, budget=None, count=None, strategy="router", human_rou
     ids = np.array([i[0] for i in items], dtype=np.int64)
     kinds = [i[1] for i in items]
     is_gold = np.array([i[2] for i in items], dtype=bool)
-    spent = np.array([i[4] > 0 for i in items], dtype=bool) & ~is_gold
-    gold = {i[0]: _direction(i[1], (i[3] or {}).get("preference"), (i[3] or {}).get("thumbs")) for i in items if i[2]}
+    spent = np.array([i[3] > 0 for i in items], dtype=bool) & ~is_gold
+    gold = {i[0]: _direction(i[1], (gold_answers[i[0]] or {}).get("preference"), (gold_answers[i[0]] or {}).get("thumbs")) for i in items if i[2]}
     gold = {k: v for k, v in gold.items() if v is not None}
     X, names = sim.design([feats[i][0] for i in ids], [feats[i][1] for i in ids], kinds)
     timings["load_s"] = time.perf_counter() - t0
@@ -134,15 +165,17 @@ def route_project(project, budget=None, count=None, strategy="router", human_rou
     targets = training_targets(labels, gold)
     index = {int(i): j for j, i in enumerate(ids)}
     train_rows = np.array([index[i] for i in targets], dtype=int)
-    y = np.array(list(targets.values()), dtype=int)
+    y = np.array(list(targets.values()), dtype=float)
     router = None
     if len(train_rows) >= MIN_TRAINING_ITEMS:
         router = sim.Router(seed=seed).fit(X[train_rows], y, names)
-        p_disagree = router.predict(X)
+        Z = router.transform(X)
+        p_disagree = router.predict(Z=Z)
         p_wrong = sim.judge_wrong_from_disagreement(p_disagree, human_acc)
     else:  # cold start: judge uncertainty stands in for the (unknown) error probability
         conf = X[:, names.index("judge_confidence")]
         p_wrong = np.where(np.isnan(conf), 0.5, 1 - conf) * 0.5
+        p_disagree = p_wrong
     timings["fit_s"] = time.perf_counter() - t0 - timings["load_s"]
 
     eligible = ~is_gold
@@ -151,7 +184,8 @@ def route_project(project, budget=None, count=None, strategy="router", human_rou
     k = max(0, min(k, n_eligible))
 
     def scores_for(s):
-        base = p_wrong if (s == "router" and router is not None) else sim.baseline_scores(
+        # Rank by the unclipped prediction: the noise correction is monotone but saturates at 1.
+        base = p_disagree if (s == "router" and router is not None) else sim.baseline_scores(
             "uncertainty" if s == "router" else s, X, names, seed)
         return np.where(spent, np.inf, base)  # labels already paid for are spent budget: first in line
 
@@ -166,24 +200,17 @@ def route_project(project, budget=None, count=None, strategy="router", human_rou
     to_humans[order[:k]] = True
     to_humans |= spent  # a budget below what is already spent cannot take labels back
     route = np.where(is_gold, Routing.BOTH, np.where(to_humans, human_route, Routing.JUDGE))
-    score = scores_for(strategy) if strategy != "random" else p_wrong
-    route_score = np.where(np.isfinite(score), score, p_wrong).astype(float)
+    # Predicted gain: the probability that a human label changes the item's label (never saturates).
+    route_score = np.asarray(p_disagree, dtype=float)
 
     run = RoutingRun.objects.create(
         project=project, strategy=strategy, budget=k / n_eligible if n_eligible else 0.0, curve=curves[strategy],
         created_by=user, counts={}, model={})
     rank = np.empty(n, int)
-    rank[order] = np.arange(n)
-    if router is not None and strategy == "router":
-        top_idx, top_val = router.explain(X)
-    else:
-        top_idx, top_val = np.zeros((n, 0), int), np.zeros((n, 0))
-    reasons = []
-    for j in range(n):
-        why = "gold" if is_gold[j] else ("spent" if spent[j] else ("budget" if to_humans[j] else "judge"))
-        top = [[router.names_[c], round(float(v), 3)] for c, v in zip(top_idx[j], top_val[j])] if top_idx.shape[1] else []
-        reasons.append(json.dumps({"run": run.pk, "strategy": strategy, "why": why, "rank": int(rank[j]) + 1,
-                                   "p_judge_wrong": round(float(p_wrong[j]), 4), "top": top}))
+    rank[order] = np.arange(1, n + 1)
+    why = np.where(is_gold, "gold", np.where(spent, "spent", np.where(to_humans, "budget", "judge")))
+    explained = router.explain(Z=Z) if router is not None and strategy == "router" else None
+    reasons = _reasons(run.pk, strategy, why, rank, p_wrong, X, names, explained)
     timings["score_s"] = time.perf_counter() - t0 - timings["load_s"] - timings["fit_s"]
     _write(ids.tolist(), route.tolist(), route_score.tolist(), reasons)
     timings["write_s"] = time.perf_counter() - t0 - sum(timings.values())

@@ -10,6 +10,7 @@ import math
 import warnings
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression  # at import: a worker pays it once, not per run
 
 from .features import TAG_DIMENSIONS
 
@@ -50,21 +51,31 @@ def design(values, tags, kinds=None):
 
 
 class Router:
-    """Logistic regression on standardised, median-imputed features with missing-value indicators.
-    Linear on purpose: each item's score splits exactly into per-feature contributions, which is
-    what the UI shows as the reason for a route."""
+    """Logistic regression on standardised, median-imputed features, missing-value indicators and
+    quantile buckets of the numeric features (Hybrid Preferences reasons in feature buckets: a
+    judge's error rate jumps past a length ratio, it does not grow linearly with it).
+    Linear on purpose: a score splits exactly into per-feature contributions, which the UI shows
+    as the reason for a route."""
 
-    def __init__(self, C=1.0, seed=0):
-        self.C, self.seed = C, seed
+    def __init__(self, C=0.5, seed=0, buckets=5):
+        self.C, self.seed, self.buckets = C, seed, buckets
+
+    def transform(self, X):
+        """The model's input for X; compute once and pass as `Z=` to predict and explain."""
+        return self._transform(np.asarray(X, float))
 
     def _transform(self, X):
-        Z = (np.where(np.isnan(X), self.median_, X) - self.mean_) / self.scale_
-        return np.hstack([Z, np.isnan(X[:, self.missing_cols_]).astype(float)])
+        filled = np.where(np.isnan(X), self.median_, X)
+        parts = [(filled - self.mean_) / self.scale_, np.isnan(X[:, self.missing_cols_]).astype(float)]
+        for j, edges in self.edges_:
+            b = np.searchsorted(edges, X[:, j], side="right")
+            onehot = (b[:, None] == np.arange(len(edges) + 1)[None, :]).astype(float)
+            onehot[np.isnan(X[:, j])] = 0.0
+            parts.append(onehot)
+        return np.hstack(parts)
 
     def fit(self, X, y, names):
-        from sklearn.linear_model import LogisticRegression
-
-        X, y = np.asarray(X, float), np.asarray(y, int)
+        X, y = np.asarray(X, float), np.asarray(y, float)
         with warnings.catch_warnings():  # all-missing columns (e.g. no judge yet) are expected
             warnings.simplefilter("ignore", RuntimeWarning)
             median = np.nanmedian(X, axis=0)
@@ -73,30 +84,53 @@ class Router:
         self.mean_, scale = filled.mean(0), filled.std(0)
         self.scale_ = np.where(scale > 1e-9, scale, 1.0)
         self.missing_cols_ = np.where(np.isnan(X).any(0) & ~np.isnan(X).all(0))[0]
+        self.base_names_ = list(names)
         self.names_ = list(names) + [f"{names[j]} missing" for j in self.missing_cols_]
+        owner = list(range(len(names))) + list(self.missing_cols_)
+        self.edges_ = []
+        for j, name in enumerate(names):
+            col = X[:, j][~np.isnan(X[:, j])]
+            if name in NUMERIC and len(np.unique(col)) > self.buckets:
+                edges = np.unique(np.quantile(col, np.linspace(0, 1, self.buckets + 1)[1:-1]))
+                self.edges_.append((j, edges))
+                bounds = [-np.inf, *edges, np.inf]
+                self.names_ += [f"{name} in [{bounds[k]:.3g}, {bounds[k + 1]:.3g})" for k in range(len(edges) + 1)]
+                owner += [j] * (len(edges) + 1)
+        # Contributions of a feature's value, missing flag and bucket add up under its own name.
+        self.owner_ = np.zeros((len(owner), len(names)))
+        self.owner_[np.arange(len(owner)), owner] = 1.0
         self.base_rate_ = float(y.mean()) if len(y) else 0.5
         self.constant_ = len(set(y.tolist())) < 2
         if not self.constant_:
-            self.model_ = LogisticRegression(C=self.C, max_iter=2000).fit(self._transform(X), y)
+            Z = self._transform(X)
+            self.center_ = Z.mean(0)
+            # Soft targets (e.g. 0.5 for a jury that abstained) enter as a weighted positive and negative row.
+            Zs = np.vstack([Z, Z])
+            ys = np.concatenate([np.ones(len(y)), np.zeros(len(y))])
+            ws = np.concatenate([y, 1 - y])
+            keep = ws > 0
+            self.model_ = LogisticRegression(C=self.C, max_iter=3000).fit(Zs[keep], ys[keep], sample_weight=ws[keep])
         return self
 
-    def predict(self, X):
+    def predict(self, X=None, Z=None):
+        n = len(X) if Z is None else len(Z)
         if self.constant_:
-            return np.full(len(X), self.base_rate_)
-        return self.model_.predict_proba(self._transform(np.asarray(X, float)))[:, 1]
+            return np.full(n, self.base_rate_)
+        return self.model_.predict_proba(self.transform(X) if Z is None else Z)[:, 1]
 
-    def contributions(self, X):
-        """Per-feature contribution to the log-odds, relative to the average training item."""
+    def contributions(self, X=None, Z=None):
+        """Per-feature contribution to the log-odds (relative to the average training item), n × features."""
+        Z = self.transform(X) if Z is None else Z
         if self.constant_:
-            return np.zeros((len(X), len(self.names_)))
-        return self._transform(np.asarray(X, float)) * self.model_.coef_[0]
+            return np.zeros((len(Z), len(self.base_names_)))
+        return ((Z - self.center_) * self.model_.coef_[0]) @ self.owner_
 
-    def explain(self, X, top=3):
-        """(indices, contributions), each n × top: the features pushing each item hardest towards humans."""
-        contrib = self.contributions(X)
+    def explain(self, X=None, top=3, Z=None):
+        """(indices into the feature names, contributions), each n × top: what pushes an item to humans."""
+        contrib = self.contributions(X, Z)
         k = min(top, contrib.shape[1])
         if k == 0 or self.constant_:
-            return np.zeros((len(X), 0), int), np.zeros((len(X), 0))
+            return np.zeros((len(contrib), 0), int), np.zeros((len(contrib), 0))
         idx = np.argpartition(-contrib, k - 1, axis=1)[:, :k]
         picked = np.take_along_axis(contrib, idx, axis=1)
         order = np.argsort(-picked, axis=1)
@@ -109,6 +143,14 @@ class Router:
         ranked = np.argsort(-np.abs(coef))[:15]
         return {"kind": "logistic_regression", "C": self.C, "intercept": float(self.model_.intercept_[0]),
                 "base_rate": self.base_rate_, "top_weights": [[self.names_[j], round(float(coef[j]), 4)] for j in ranked]}
+
+
+def judge_error_target(jury, reference):
+    """Value of a human label given the jury's direction and the reference direction (±1): 1 when the
+    jury points the wrong way (a flipped training label), 0.5 when it abstained or tied (a missing
+    label), 0 when it agrees."""
+    jury, reference = np.asarray(jury), np.asarray(reference)
+    return np.where(jury == 0, 0.5, (jury != reference).astype(float))
 
 
 def baseline_scores(strategy, X, names, seed=0):

@@ -5,6 +5,7 @@
   const PAIR_KEYS = { a: "-2", t: "0", b: "2" };
   let activeMs = 0;
   let shownAt = performance.now();
+  let clockFor = null;  // the assignment being timed; an error re-render keeps counting
 
   function form() { return document.getElementById("item-form"); }
   function overlay() { return document.getElementById("shortcuts"); }
@@ -148,7 +149,8 @@
     const focus = document.querySelector("#work [data-autofocus]");
     if (focus) focus.focus();
     else if (document.activeElement && document.activeElement !== document.body) document.activeElement.blur();
-    resetClock();
+    const current = form() ? form().dataset.assignment : null;
+    if (current !== clockFor) { resetClock(); clockFor = current; }
   }
 
   document.addEventListener("htmx:afterSwap", function (ev) {

@@ -117,3 +117,41 @@ def test_openapi_schema_lists_the_export(admin_user):
     schema = json.loads(r.content)
     assert "/api/snapshots/{id}/rows.jsonl" in schema["paths"]
     assert "exportToken" in schema["components"]["securitySchemes"]
+
+
+@pytest.mark.postgres
+def test_copy_engine_writes_exactly_the_python_rows(project):
+    """The PostgreSQL fast path renders rows in SQL; it must match to_format row for row."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("COPY needs PostgreSQL")
+    from curation.formats import FORMATS, iter_jsonl, iter_jsonl_copy
+    from curation.models import ItemNoise, NoiseRun
+    from workers.models import Rationale
+
+    who, jury = cd.person(project), cd.judge(project)
+    tricky = 'quote " backslash \\ newline \n tab \t nul-ish \x01 unicode é 漢字 emoji 🙂 </script>'
+    conv = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": tricky}]
+    pair = factories.item(project, prompt_obj=factories.prompt(project, text=tricky, messages=conv), text_a=tricky, text_b="B\\n")
+    cd.label(pair, who, preference=-3, rationale="line one\nline two")
+    Rationale.objects.create(item=pair, text="model says \"A\"", model_name="tiny")
+    run = NoiseRun.objects.create(project=project, method="t", epsilon=0.1, epsilon_low=0, epsilon_high=0.2)
+    ItemNoise.objects.create(item=pair, run=run, p_wrong=0.1, label={"direction": -1})
+    judged = factories.item(project)
+    cd.label(judged, jury, preference=1)
+    binary = factories.item(project, kind="binary", text_a=tricky)
+    cd.label(binary, who, thumbs="down", failed_principles=["Be honest"])
+    edit = factories.item(project, kind="edit", text_a="old text here")
+    cd.label(edit, who, edited_text="new text here")
+    snapshot = freeze_snapshot(project, test_fraction=0.5)
+    for fmt in FORMATS:
+        for split in (None, "train", "test"):
+            slow = [json.loads(line) for line in b"".join(iter_jsonl(snapshot, fmt, split)).decode().splitlines()]
+            fast = [json.loads(line) for line in b"".join(iter_jsonl_copy(snapshot, fmt, split)).decode().splitlines()]
+            assert fast == slow, (fmt, split)
+    c = token_client(project)
+    python = body(c.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference_conversational&engine=python"))
+    copy = body(c.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference_conversational&engine=copy"))
+    assert [json.loads(x) for x in python.splitlines()] == [json.loads(x) for x in copy.splitlines()]
+    assert json.loads(copy.splitlines()[0])["prompt"][1]["content"] == tricky

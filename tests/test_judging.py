@@ -203,7 +203,7 @@ def test_jury_each_judge_stores_its_own_label_and_task_tracks_the_run(project):
     with ScriptedServer(lambda body: (200, '{"verdict": 1, "rationale": "ok"}')) as s1, \
          ScriptedServer(lambda body: (200, '{"verdict": -1, "rationale": "no"}')) as s2:
         j1, j2 = http_judge(s1, project), http_judge(s2, project, other=1)
-        run = start_judging(project, user=None)
+        (run,) = start_judging(project, user=None)
     assert run.state == RunState.SUCCEEDED and run.progress == run.total == 10
     assert Annotation.objects.filter(item__in=items).count() == 10
     # +1 in both slots is a positional verdict: inconsistent, tie-leaning, low confidence

@@ -35,7 +35,7 @@ def test_tiny_judge_labels_every_item_once_and_never_guesses(tiny_model, project
     judge = LMJudge.objects.create(name="tiny", backend="transformers", model="tiny-spec", parameters={"max_new_tokens": 24, "batch_size": 4})
     judge.projects.add(project)
     items = [factories.item(project, kind=k) for k in ["pairwise"] * 4 + ["binary", "edit"]]
-    run = start_judging(project)
+    (run,) = start_judging(project)
     assert run.state == RunState.SUCCEEDED, run.error
     assert run.progress == run.total == len(items)
     labels = list(Annotation.objects.filter(annotator__judge=judge))
@@ -48,7 +48,7 @@ def test_tiny_judge_labels_every_item_once_and_never_guesses(tiny_model, project
             assert all(not parser(r).ok for r in replies) and a.preference is None and not a.thumbs
         else:  # whatever parsed must be exactly what the reply said
             assert any(parser(r).ok for r in replies)
-    again = start_judging(project)
+    (again,) = start_judging(project)
     assert again.total == 0 and Annotation.objects.filter(annotator__judge=judge).count() == len(items)
 
 
@@ -58,6 +58,6 @@ def test_missing_model_path_fails_the_run_with_a_clear_error(project, tmp_path):
     judge = LMJudge.objects.create(name="missing", backend="transformers", model=str(tmp_path / "nope"))
     judge.projects.add(project)
     factories.item(project)
-    run = start_judging(project)
+    (run,) = start_judging(project)
     assert run.state == RunState.FAILED and "cannot load model" in run.error
     assert not Annotation.objects.exists()

@@ -145,11 +145,11 @@ def test_query_counts_for_next_and_submit(project, django_assert_max_num_queries
     from django.db import connection
 
     extra = 1 if connection.vendor == "sqlite" else 0  # SQLite's write lock is one more statement
-    with django_assert_max_num_queries(8 + extra):
+    with django_assert_max_num_queries(6 + extra):
         lease = queue.next_assignment(project, ann)
-    with django_assert_max_num_queries(8 + extra):
+    with django_assert_max_num_queries(6 + extra):
         submit(lease, {"thumbs": "up"}, uuid.uuid4())
-    with django_assert_max_num_queries(8 + extra):
+    with django_assert_max_num_queries(6 + extra):
         second = queue.next_assignment(project, ann)
     with django_assert_max_num_queries(1):  # resuming a live lease is one indexed query
         assert queue.next_assignment(project, ann).pk == second.pk != lease.pk

@@ -1,1 +1,30 @@
-"""Celery tasks: noise."""
+"""Celery tasks: noise estimation (a thin wrapper over curation.noise.run_noise)."""
+from django.db import transaction
+
+from workers import runs
+from workers.models import RunKind
+
+from .runs import enqueue, run_task
+
+
+@run_task(queue="cpu")
+def estimate_noise(run):
+    """Estimate the run's project noise; returns the run's metrics. Re-running replaces its own result."""
+    from curation.noise import run_noise
+
+    params = run.params or {}
+    noise_run = run_noise(
+        run.project, task_run=run, use_embeddings=params.get("use_embeddings", True), k=int(params.get("k", 10)),
+        progress=lambda step, total: runs.set_progress(run, step, total),
+    )
+    runs.log(run, f"noise run {noise_run.pk}: ε = {noise_run.epsilon:.4f} "
+                  f"[{noise_run.epsilon_low:.4f}, {noise_run.epsilon_high:.4f}] over {noise_run.item_count} items")
+    return {"noise_run": noise_run.pk, "epsilon": noise_run.epsilon, "epsilon_low": noise_run.epsilon_low,
+            "epsilon_high": noise_run.epsilon_high, "items": noise_run.item_count}
+
+
+def start_noise_run(project, user=None, use_embeddings=True, k=10):
+    """Create the run record and queue the task once the transaction commits."""
+    run = runs.create_run(RunKind.NOISE, project=project, params={"use_embeddings": use_embeddings, "k": k}, user=user)
+    transaction.on_commit(lambda: enqueue(estimate_noise, run))
+    return run

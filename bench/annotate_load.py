@@ -1,0 +1,334 @@
+"""Annotation load: N simulated annotators doing next-item + submit, Tandem vs Label Studio.
+
+    python bench/annotate_load.py [--annotators 50] [--duration 20] [--items 20000] [--workers 4]
+                                  [--ls-venv /tmp/ls-venv] [--skip-ls]
+
+Both apps are served by gunicorn (same worker count) on the same PostgreSQL, each with its own
+fresh database, and driven by the same client loop: every annotator asks for its next item and
+submits a thumbs up/down label, as fast as it can, with its own persistent login (a session for
+Tandem, an API token for Label Studio). Prints requests/s, p50/p99 latency, errors, and the
+throughput ratio; writes bench/results/annotate_load.txt.
+
+Label Studio is installed separately (never a Tandem dependency):
+    python3 -m venv /tmp/ls-venv && /tmp/ls-venv/bin/pip install label-studio gunicorn
+"""
+import argparse
+import http.client
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+RESULTS = ROOT / "bench" / "results" / "annotate_load.txt"
+
+
+def recreate_db(name):
+    import psycopg
+
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(port, path="/", timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", path)
+            conn.getresponse().read()
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"server on port {port} did not come up in {timeout}s")
+
+
+def gunicorn(python_bin, app, port, workers, cwd, env):
+    cmd = [str(Path(python_bin).parent / "gunicorn"), app, "-b", f"127.0.0.1:{port}", "-w", str(workers),
+           "--worker-class", "sync", "--log-level", "warning", "--timeout", "60"]
+    return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=open("/tmp/bench-gunicorn.log", "ab"))
+
+
+# ---------------------------------------------------------------- Tandem
+
+
+def tandem_seed(env, annotators, items):
+    """Fresh database, migrated, with a binary project, its items and logged-in annotators."""
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+    from django.contrib.auth.hashers import make_password
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.core.management import call_command
+
+    from annotate.content import prompt_hash
+    from annotate.models import Annotator, Item, Membership, Project, Prompt, Response
+
+    call_command("migrate", verbosity=0)
+    project = Project.objects.create(name="bench", overlap=1, feedback_kinds=["binary"])
+    prompts = Prompt.objects.bulk_create(
+        Prompt(project=project, text=f"Question {n}: explain topic {n}.", content_hash=prompt_hash(f"q{n}")) for n in range(items)
+    )
+    responses = Response.objects.bulk_create(Response(prompt=p, text=f"An answer to {p.text}", model_name="m") for p in prompts)
+    Item.objects.bulk_create(Item(project=project, prompt=p, response_a=r, kind="binary") for p, r in zip(prompts, responses))
+    User = get_user_model()
+    password = make_password("bench-password")
+    users = User.objects.bulk_create(User(username=f"ann{n}", password=password) for n in range(annotators))
+    Membership.objects.bulk_create(Membership(project=project, user=u) for u in users)
+    Annotator.objects.bulk_create(Annotator(kind="human", name=u.username, user=u) for u in users)
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE")  # planner statistics, as autovacuum would have them in production
+    cookies = []
+    for u in users:
+        session = SessionStore()
+        session[SESSION_KEY], session[BACKEND_SESSION_KEY] = str(u.pk), settings.AUTHENTICATION_BACKENDS[0]
+        session[HASH_SESSION_KEY] = u.get_session_auth_hash()
+        session.save()
+        cookies.append(session.session_key)
+    return project.pk, cookies
+
+
+class TandemClient:
+    name = "Tandem"
+
+    def __init__(self, port, project_id, session_key):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        csrf = secrets.token_hex(16)
+        self.headers = {"Cookie": f"sessionid={session_key}; csrftoken={csrf}", "X-CSRFToken": csrf,
+                        "Content-Type": "application/json"}
+        self.next_path = f"/api/annotate/p/{project_id}/next/"
+
+    def next(self):
+        data = request(self.conn, "POST", self.next_path, b"{}", self.headers)
+        return None if data.get("done") else data["assignment"]
+
+    def submit(self, assignment, n):
+        body = json.dumps({"submission_id": str(uuid.uuid4()), "thumbs": "up" if n % 2 else "down", "time_spent_ms": 1500})
+        request(self.conn, "POST", f"/api/annotate/a/{assignment}/submit/", body.encode(), self.headers)
+
+
+# ---------------------------------------------------------------- Label Studio
+
+
+class LabelStudioClient:
+    name = "Label Studio"
+
+    def __init__(self, port, project_id, token):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+        self.next_path = f"/api/projects/{project_id}/next/"
+
+    def next(self):
+        try:
+            return request(self.conn, "GET", self.next_path, None, self.headers)["id"]
+        except HTTPError as exc:
+            if exc.status == 404:  # no more tasks
+                return None
+            raise
+
+    def submit(self, task, n):
+        body = json.dumps({
+            "result": [{"from_name": "thumbs", "to_name": "text", "type": "choices",
+                        "value": {"choices": ["up" if n % 2 else "down"]}}],
+            "lead_time": 1.5,
+        })
+        request(self.conn, "POST", f"/api/tasks/{task}/annotations/", body.encode(), self.headers)
+
+
+def ls_prepare(venv, annotators, items, workers):
+    python = Path(venv) / "bin" / "python"
+    if not python.exists():
+        raise RuntimeError(f"no Label Studio venv at {venv} (python3 -m venv {venv} && {venv}/bin/pip install label-studio gunicorn)")
+    if not (Path(venv) / "bin" / "gunicorn").exists():
+        raise RuntimeError(f"gunicorn is not installed in {venv} ({venv}/bin/pip install gunicorn)")
+    recreate_db("ls_bench")
+    data_dir = Path("/tmp/ls-bench-data")
+    data_dir.mkdir(exist_ok=True)
+    env = {**os.environ, "DJANGO_DB": "postgresql", "POSTGRE_NAME": "ls_bench", "POSTGRE_USER": "postgres",
+           "POSTGRE_PASSWORD": "", "POSTGRE_HOST": "127.0.0.1", "POSTGRE_PORT": "5432",
+           "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir), "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
+           "DJANGO_SETTINGS_MODULE": "core.settings.label_studio", "DEBUG": "false", "LOG_LEVEL": "WARNING",
+           "COLLECT_ANALYTICS": "false", "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true"}
+    env.pop("DATABASE_URL", None)
+    out = Path("/tmp/ls-bench-setup.json")
+    subprocess.run([str(python), str(ROOT / "bench" / "annotate_load_ls.py"), "setup", str(annotators), str(out)],
+                   env=env, check=True, cwd="/tmp")
+    setup = json.loads(out.read_text())
+    pkg = subprocess.run([str(python), "-c", "import label_studio, os; print(os.path.dirname(label_studio.__file__))"],
+                         env=env, check=True, capture_output=True, text=True, cwd="/tmp").stdout.strip()
+    port = free_port()
+    server = gunicorn(python, "core.wsgi:application", port, workers, pkg, env)
+    wait_http(port, "/health")
+    tasks = [{"prompt": f"Question {n}: explain topic {n}.", "response": f"An answer to question {n}."} for n in range(items)]
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    headers = {"Authorization": f"Token {setup['admin_token']}", "Content-Type": "application/json"}
+    request(conn, "POST", f"/api/projects/{setup['project']}/import", json.dumps(tasks).encode(), headers)
+    import psycopg
+
+    with psycopg.connect(f"{PG}/ls_bench", autocommit=True) as pg:
+        pg.execute("ANALYZE")
+    return server, port, setup
+
+
+# ---------------------------------------------------------------- the load loop
+
+
+class HTTPError(Exception):
+    def __init__(self, status, body):
+        super().__init__(f"HTTP {status}: {body[:200]!r}")
+        self.status = status
+
+
+def request(conn, method, path, body, headers):
+    for attempt in (1, 2):
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+            break
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            conn.close()  # gunicorn's sync workers close idle keep-alive sockets; reconnect once
+            if attempt == 2:
+                raise
+    if resp.status >= 400:
+        raise HTTPError(resp.status, data)
+    return json.loads(data) if data else {}
+
+
+def drive(clients, duration, warmup):
+    """Each client loops next+submit; latencies are kept after the warm-up only."""
+    latencies, errors, lock = [], [], threading.Lock()
+    start = time.perf_counter()
+    measure_from, stop_at = start + warmup, start + warmup + duration
+    counted = [0]
+
+    def loop(client):
+        n, mine, bad = 0, [], []
+        while time.perf_counter() < stop_at:
+            for step in ("next", "submit"):
+                t0 = time.perf_counter()
+                try:
+                    if step == "next":
+                        target = client.next()
+                        if target is None:
+                            return finish(mine, bad)
+                    else:
+                        client.submit(target, n)
+                except Exception as exc:  # counted, never hidden
+                    bad.append(f"{step}: {exc}")
+                    if step == "next":
+                        break
+                t1 = time.perf_counter()
+                if t0 >= measure_from and t1 <= stop_at:
+                    mine.append(t1 - t0)
+            n += 1
+        finish(mine, bad)
+
+    def finish(mine, bad):
+        with lock:
+            latencies.extend(mine)
+            errors.extend(bad)
+            counted[0] += len(mine)
+
+    threads = [threading.Thread(target=loop, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = min(time.perf_counter(), stop_at) - measure_from
+    latencies.sort()
+    pct = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else float("nan")
+    return {"requests": len(latencies), "rps": len(latencies) / elapsed if elapsed > 0 else 0.0,
+            "p50": pct(0.50), "p99": pct(0.99), "mean": statistics.fmean(latencies) * 1000 if latencies else float("nan"),
+            "errors": len(errors), "error_samples": errors[:5]}
+
+
+def line(name, r):
+    return (f"{name:<13} {r['rps']:8.1f} req/s   p50 {r['p50']:6.1f} ms   p99 {r['p99']:7.1f} ms   "
+            f"mean {r['mean']:6.1f} ms   requests {r['requests']:6d}   errors {r['errors']}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--annotators", type=int, default=50)
+    ap.add_argument("--duration", type=float, default=20.0, help="measured seconds per app")
+    ap.add_argument("--warmup", type=float, default=3.0)
+    ap.add_argument("--items", type=int, default=20000)
+    ap.add_argument("--workers", type=int, default=4, help="gunicorn sync workers, same for both apps")
+    ap.add_argument("--ls-venv", default="/tmp/ls-venv")
+    ap.add_argument("--skip-ls", action="store_true")
+    args = ap.parse_args()
+
+    db = "tandem_bench_annotate"
+    recreate_db(db)
+    env = {"DATABASE_URL": f"{PG}/{db}", "SECRET_KEY": "bench-" + secrets.token_hex(8), "DEBUG": "0", "CONN_MAX_AGE": "600"}
+    project_id, sessions = tandem_seed(env, args.annotators, args.items)
+    port = free_port()
+    server = gunicorn(sys.executable, "config.wsgi:application", port, args.workers, ROOT, {**os.environ, **env})
+    try:
+        wait_http(port, "/login/")
+        tandem = drive([TandemClient(port, project_id, s) for s in sessions], args.duration, args.warmup)
+    finally:
+        server.terminate()
+        server.wait()
+    print(line("Tandem", tandem), flush=True)
+
+    ls, ls_note = None, ""
+    if args.skip_ls:
+        ls_note = "Label Studio skipped (--skip-ls)."
+    else:
+        try:
+            ls_server, ls_port, setup = ls_prepare(args.ls_venv, args.annotators, args.items, args.workers)
+            try:
+                ls = drive([LabelStudioClient(ls_port, setup["project"], t) for t in setup["tokens"]], args.duration, args.warmup)
+            finally:
+                ls_server.terminate()
+                ls_server.wait()
+            print(line("Label Studio", ls), flush=True)
+        except Exception as exc:
+            ls_note = f"Label Studio could not be run: {exc}"
+            print(ls_note, file=sys.stderr)
+
+    ratio = tandem["rps"] / ls["rps"] if ls and ls["rps"] else None
+    report = [
+        f"# bench/annotate_load.py — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        f"# {args.annotators} annotators, next+submit loop, {args.duration:.0f} s measured after {args.warmup:.0f} s warm-up,"
+        f" {args.items} binary items, overlap 1; gunicorn {args.workers} sync workers each; PostgreSQL; {os.cpu_count()} CPUs",
+        line("Tandem", tandem),
+    ]
+    report.append(line("Label Studio", ls) if ls else ls_note)
+    if ratio:
+        report.append(f"throughput ratio Tandem / Label Studio: {ratio:.2f}x")
+        print(f"throughput ratio Tandem / Label Studio: {ratio:.2f}x")
+    for name, r in (("Tandem", tandem), ("Label Studio", ls)):
+        if r and r["error_samples"]:
+            report.append(f"{name} error samples: {r['error_samples']}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text("\n".join(report) + "\n")
+    print(f"figures written to {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

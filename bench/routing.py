@@ -1,0 +1,274 @@
+"""Routing benchmark (Miranda et al. 2024, "Hybrid Preferences"): does spending the human budget
+where the router predicts the judges are wrong train a better reward model than spending it at
+random? And how long does routing 100k items take?
+
+For budgets 0, 10, ..., 100 % of the training pool, the routed mix (human labels on the chosen
+items, jury labels elsewhere) trains a logistic reward model on response vectors (embedding
+differences); accuracy is measured on a held-out split against human labels (and against the
+truth when the set has it). The router learns from a separate calibration split that has both
+labels. Curves are printed for the router, random, judge-uncertainty-first and disagreement-first.
+
+    python bench/routing.py                      # bundled synthetic set, 3 seeds, 100k routing timing
+    python bench/routing.py --data multipref.jsonl --route-items 0
+    python bench/routing.py --n 2000 --seeds 1 --route-items 10000   # quick
+
+--data JSONL rows: prompt, response_a/response_b (or response_1/response_2, chosen/rejected), a human
+label (`human`, `human_pref`, `preference_strength` or `overall_pref`: −3..3 from A's side, a list of
+them, or MultiPref phrases like "A-is-clearly-better") and LM labels (`judges`: {name: label}, or
+`lm`/`gpt4_pref`). Optional: `vec_a`/`vec_b` (else MiniLM embeddings are computed), `judge_confidence`.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("SECRET_KEY", "bench")
+
+BUDGETS = [b / 10 for b in range(11)]
+STRATEGIES = ["router", "random", "uncertainty", "disagreement"]
+_PHRASES = {"a is clearly better": -2, "a is slightly better": -1, "tie": 0, "b is slightly better": 1, "b is clearly better": 2}
+
+
+def _setup_django():
+    import django
+
+    django.setup()
+
+
+def to_pref(value):
+    """A label from A's side on −3..3 (mean of a list), or None."""
+    from annotate.judging.parsing import preference_value
+
+    if value is None:
+        return None
+    if isinstance(value, list):
+        found = [p for p in (to_pref(v) for v in value) if p is not None]
+        return float(np.mean(found)) if found else None
+    if isinstance(value, str):
+        s = value.strip().lower().replace("-", " ").replace("_", " ")
+        if s in _PHRASES:
+            return _PHRASES[s]
+        value = preference_value(s)
+    return preference_value(value) if not isinstance(value, float) or value.is_integer() else float(np.clip(value, -3, 3))
+
+
+def normalise(row, i):
+    a = row.get("response_a", row.get("response_1", row.get("chosen")))
+    b = row.get("response_b", row.get("response_2", row.get("rejected")))
+    if a is None or b is None or "prompt" not in row:
+        raise ValueError(f"row {i}: needs prompt and two responses")
+    if "chosen" in row and "response_a" not in row and "human" not in row:
+        row = {**row, "human": -2}
+    human = next((to_pref(row[k]) for k in ("human", "human_pref", "preference_strength", "overall_pref") if k in row), None)
+    judges = row.get("judges") or {k: row[k] for k in ("lm", "gpt4_pref", "judge") if k in row}
+    judges = {name: to_pref(v) for name, v in judges.items()}
+    return {"prompt": row["prompt"] if isinstance(row["prompt"], str) else json.dumps(row["prompt"]), "a": a, "b": b,
+            "human": human, "judges": judges, "confidence": row.get("judge_confidence") or {},
+            "truth": row.get("truth"), "vec_a": row.get("vec_a"), "vec_b": row.get("vec_b")}
+
+
+def prepare(raw_rows, embed=None):
+    """Arrays for the simulation: router features X, jury and human directions, reward-model inputs."""
+    from curation import features, routing_sim
+
+    rows = [normalise(r, i) for i, r in enumerate(raw_rows)]
+    rows = [r for r in rows if r["human"] is not None and np.sign(r["human"]) != 0]
+    if any(r["vec_a"] is None for r in rows):
+        va = features.embed([r["prompt"] + "\n" + r["a"] for r in rows])
+        vb = features.embed([r["prompt"] + "\n" + r["b"] for r in rows])
+    else:
+        va, vb = np.array([r["vec_a"] for r in rows], float), np.array([r["vec_b"] for r in rows], float)
+    values, tags = [], []
+    for r in rows:
+        v = features.text_features(r["prompt"], r["a"], r["b"])
+        prefs = [p for p in r["judges"].values() if p is not None]
+        votes = [int(np.sign(p)) for p in prefs]
+        confs = [c for c in r["confidence"].values() if c is not None]
+        v.update(judge_count=len(r["judges"]), judge_unparsed=1 - len(prefs) / max(1, len(r["judges"])),
+                 judge_confidence=float(np.mean(confs)) if confs else None,
+                 judge_pref_abs=abs(float(np.mean(prefs))) if prefs else None,
+                 jury_std=float(np.std(prefs)) if prefs else None,
+                 jury_disagreement=1 - max(votes.count(s) for s in set(votes)) / len(votes) if votes else None)
+        values.append(v)
+        tags.append(features.heuristic_tags(r["prompt"]))
+    X, names = routing_sim.design(values, tags)
+    jury = np.array([np.sign(np.mean([p for p in r["judges"].values() if p is not None] or [0])) for r in rows])
+    human = np.sign([r["human"] for r in rows])
+    truth = np.sign([r["truth"] for r in rows]) if all(r["truth"] is not None for r in rows) else None
+    return {"X": X, "names": names, "jury": jury, "human": human, "truth": truth, "delta": vb - va}
+
+
+def reward_accuracy(delta, labels, test_delta, test_targets):
+    """Train a Bradley–Terry-style logistic model on the response difference; accuracy on the test set."""
+    from sklearn.linear_model import LogisticRegression
+
+    keep = labels != 0
+    if len(set(labels[keep].tolist())) < 2:
+        return float(np.mean(test_targets == (labels[keep][0] if keep.any() else 1)))
+    model = LogisticRegression(fit_intercept=False, C=1.0, max_iter=1000).fit(delta[keep], labels[keep] > 0)
+    predicted = np.where(test_delta @ model.coef_[0] > 0, 1, -1)
+    return float(np.mean(predicted == test_targets))
+
+
+def simulate(data, seed=0, budgets=BUDGETS, strategies=STRATEGIES, calibration=0.1, test=0.2):
+    """{strategy: [[budget, accuracy vs human, accuracy vs truth or None], ...]} for one split seed."""
+    from curation import routing_sim
+
+    n = len(data["human"])
+    perm = np.random.default_rng(seed).permutation(n)
+    n_test, n_cal = int(test * n), int(calibration * n)
+    test_idx, cal_idx, pool = perm[:n_test], perm[n_test:n_test + n_cal], perm[n_test + n_cal:]
+    X, jury, human = data["X"], data["jury"], data["human"]
+    router = routing_sim.Router(seed=seed).fit(X[cal_idx], routing_sim.judge_error_target(jury[cal_idx], human[cal_idx]), data["names"])
+    scores = {"router": router.predict(X[pool])}
+    for s in strategies:
+        if s != "router":
+            scores[s] = routing_sim.baseline_scores(s, X[pool], data["names"], seed=seed)
+    curves = {}
+    for s in strategies:
+        _, order = routing_sim.select(scores[s], len(pool), seed)
+        curve = []
+        for b in budgets:
+            labels = jury[pool].copy()
+            chosen = order[:int(round(b * len(pool)))]
+            labels[chosen] = human[pool][chosen]
+            acc_h = reward_accuracy(data["delta"][pool], labels, data["delta"][test_idx], human[test_idx])
+            acc_t = reward_accuracy(data["delta"][pool], labels, data["delta"][test_idx], data["truth"][test_idx]) if data["truth"] is not None else None
+            curve.append([b, acc_h, acc_t])
+        curves[s] = curve
+    return curves
+
+
+def average(curves_per_seed):
+    out = {}
+    for s in curves_per_seed[0]:
+        rows = np.array([[c[1], np.nan if c[2] is None else c[2]] for curves in curves_per_seed for c in curves[s]], float)
+        rows = rows.reshape(len(curves_per_seed), -1, 2).mean(0)
+        out[s] = [[b, float(h), None if np.isnan(t) else float(t)] for b, (h, t) in zip(BUDGETS, rows)]
+    return out
+
+
+def time_routing(n_items, seed=0):
+    """Route `n_items` items of a throwaway project in the configured database (rolled back)."""
+    from django.db import transaction
+
+    from annotate.models import Annotation, Annotator, AnnotatorKind, Item, LMJudge, Project, Prompt, Response
+    from curation.models import ItemFeatures
+    from curation.routing import route_project
+    from django.contrib.auth import get_user_model
+
+    rng = np.random.default_rng(seed)
+    domains = ["code", "math", "general", "creative", "history"]
+
+    class Rollback(Exception):
+        pass
+
+    result = {}
+    try:
+        with transaction.atomic():
+            t0 = time.perf_counter()
+            project = Project.objects.create(name=f"bench-routing-{time.time_ns()}")
+            prompts = Prompt.objects.bulk_create([Prompt(project=project, text=f"p{i}", content_hash=f"{i}") for i in range(n_items)], batch_size=5000)
+            responses = Response.objects.bulk_create([Response(prompt=p, text="r") for p in prompts for _ in (0, 1)], batch_size=10000)
+            items = Item.objects.bulk_create([Item(project=project, prompt=p, kind="pairwise", response_a=responses[2 * i], response_b=responses[2 * i + 1])
+                                              for i, p in enumerate(prompts)], batch_size=5000)
+            judge = LMJudge.objects.create(name=f"bench-judge-{time.time_ns()}", backend="openai", model="m")
+            jann = Annotator.objects.create(kind=AnnotatorKind.JUDGE, name=f"judge:{judge.name}", judge=judge)
+            user = get_user_model().objects.create_user(username=f"bench-{time.time_ns()}")
+            hann = Annotator.objects.create(kind=AnnotatorKind.HUMAN, name=user.username, user=user)
+            hard = rng.random(n_items) < 0.3
+            truth = rng.choice([-2, 2], n_items)
+            ItemFeatures.objects.bulk_create([ItemFeatures(item=it, values={
+                "len_a": int(rng.integers(5, 400)), "len_b": int(rng.integers(5, 400)), "len_ratio": float(1 + rng.random() * 3),
+                "rouge_l": float(rng.random()), "sim_ab": float(rng.random()), "judge_confidence": float(rng.random()),
+                "jury_disagreement": float(rng.random() < 0.1), "judge_count": 2},
+                tags={"domain": domains[int(rng.integers(5))] if not hard[i] else "math", "task_type": "open_qa"}) for i, it in enumerate(items)], batch_size=5000)
+            labels = [Annotation(item=it, annotator=jann, kind="pairwise", preference=int(-truth[i] if hard[i] else truth[i]), confidence=0.9) for i, it in enumerate(items)]
+            labelled = n_items // 10
+            labels += [Annotation(item=it, annotator=hann, kind="pairwise", preference=int(truth[i])) for i, it in enumerate(items[:labelled])]
+            Annotation.objects.bulk_create(labels, batch_size=10000)
+            Item.objects.filter(pk__in=[it.pk for it in items[:labelled]]).update(human_label_count=1)
+            result["setup_s"] = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            run = route_project(project, budget=0.3)
+            result["route_s"] = time.perf_counter() - t1
+            result["timings"] = run.model["timings"]
+            result["counts"] = run.counts
+            raise Rollback
+    except Rollback:
+        pass
+    return result
+
+
+def format_curves(curves, title):
+    lines = [title, "budget  " + "  ".join(f"{s:>12}" for s in curves)]
+    for j, b in enumerate(BUDGETS):
+        cells = []
+        for s in curves:
+            h, t = curves[s][j][1], curves[s][j][2]
+            cells.append(f"{h:.3f}" + (f"/{t:.3f}" if t is not None else "      "))
+        lines.append(f"{int(b * 100):>5}%  " + "  ".join(f"{c:>12}" for c in cells))
+    return "\n".join(lines)
+
+
+def gain_over_random(curves, low=0.1, high=0.5):
+    pick = [j for j, b in enumerate(BUDGETS) if low - 1e-9 <= b <= high + 1e-9]
+    return float(np.mean([curves["router"][j][1] - curves["random"][j][1] for j in pick]))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", help="JSONL with human and LM labels per item (default: bundled synthetic set)")
+    ap.add_argument("--n", type=int, default=4000, help="synthetic items when --data is not given")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--route-items", type=int, default=100_000, help="items to route for the timing (0: skip)")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "routing.txt"))
+    args = ap.parse_args()
+    _setup_django()
+    sys.path.insert(0, str(ROOT / "bench" / "data"))
+    from make_routing_synthetic import generate
+
+    if args.data:
+        with open(args.data) as f:
+            raw = [json.loads(line) for line in f if line.strip()]
+        source = args.data
+    else:
+        raw = generate(args.n, seed=0)
+        source = f"synthetic (bench/data/make_routing_synthetic.py, n={args.n}, seed 0)"
+    t0 = time.perf_counter()
+    data = prepare(raw)
+    prep_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    curves = average([simulate(data, seed=s) for s in range(args.seeds)])
+    sim_s = time.perf_counter() - t0
+    out = [f"Routing simulation on {source}: {len(data['human'])} items, {args.seeds} split seeds "
+           f"(features {prep_s:.1f} s, simulation {sim_s:.1f} s)",
+           "Reward-model accuracy on the held-out split vs human labels" + (" / vs truth" if data["truth"] is not None else ""),
+           format_curves(curves, ""),
+           f"router − random, mean over budgets 10–50 %: {gain_over_random(curves):+.3f} accuracy (vs human labels)"]
+    if data["truth"] is not None:
+        pick = [j for j, b in enumerate(BUDGETS) if 0.1 <= b <= 0.5 + 1e-9]
+        out.append(f"router − random vs truth, budgets 10–50 %: {np.mean([curves['router'][j][2] - curves['random'][j][2] for j in pick]):+.3f}")
+    if args.route_items:
+        from django.db import connection
+
+        timing = time_routing(args.route_items)
+        out.append(f"\nRouting {args.route_items} items on {connection.vendor}: {timing['route_s']:.2f} s "
+                   f"(load {timing['timings']['load_s']:.2f}, fit {timing['timings']['fit_s']:.2f}, "
+                   f"score+explain {timing['timings']['score_s']:.2f}, write {timing['timings']['write_s']:.2f}); "
+                   f"target < 10 s → {10 / timing['route_s']:.1f}× under; setup {timing['setup_s']:.1f} s; counts {timing['counts']}")
+    text = "\n".join(out)
+    print(text)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Near-duplicate prompts by embedding similarity (offline MiniLM), merged or dropped.
+
+Merge: near-duplicates share one split key, so none of them can sit in train while another is
+in test (the leak dedupe exists to stop); all their items stay. Drop: items on every prompt of a
+group but the first one are dropped as well. Both are recorded curation actions.
+"""
+import numpy as np
+
+from annotate.models import Item, Prompt
+
+from .actions import CurationError, record
+
+DEFAULT_THRESHOLD = 0.92
+
+
+def _prompt_text(text, messages):
+    if messages:
+        return "\n".join(f"{m.get('role')}: {m.get('content')}" for m in messages)
+    return text
+
+
+def _find(parent, i):
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
+def near_duplicate_groups(project, threshold=DEFAULT_THRESHOLD, embed=None, block=2048):
+    """[[prompt content hashes], ...] of groups with cosine similarity ≥ threshold (first = earliest)."""
+    from .noise import embed as default_embed
+
+    if not 0 < threshold <= 1:
+        raise CurationError("threshold must be in (0, 1]")
+    seen, hashes, texts = set(), [], []
+    for h, text, messages in Prompt.objects.filter(project=project).order_by("id").values_list("content_hash", "text", "messages"):
+        if h not in seen:
+            seen.add(h)
+            hashes.append(h)
+            texts.append(_prompt_text(text, messages))
+    if len(hashes) < 2:
+        return []
+    x = np.asarray((embed or default_embed)(texts), dtype=np.float32)
+    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    parent = list(range(len(hashes)))
+    for start in range(0, len(x), block):
+        sims = x[start:start + block] @ x.T
+        for i, j in np.argwhere(sims >= threshold):
+            i += start
+            if i < j:
+                a, b = _find(parent, i), _find(parent, j)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+    groups = {}
+    for i in range(len(hashes)):
+        groups.setdefault(_find(parent, i), []).append(i)
+    return [[hashes[i] for i in sorted(members)] for members in groups.values() if len(members) > 1]
+
+
+def dedupe(project, user, mode="merge", threshold=DEFAULT_THRESHOLD, embed=None):
+    """Record a merge_duplicates or drop_duplicates action; returns it (or None when nothing to do)."""
+    if mode not in ("merge", "drop"):
+        raise CurationError("mode is 'merge' or 'drop'")
+    groups = near_duplicate_groups(project, threshold, embed=embed)
+    if not groups:
+        return None
+    params = {"threshold": threshold, "groups": {g[0]: g for g in groups}}
+    others = [h for g in groups for h in g[1:]]
+    item_ids = list(Item.objects.filter(project=project, prompt__content_hash__in=others).values_list("id", flat=True))
+    return record(project, user, f"{mode}_duplicates", item_ids, params)
+
+
+def preview(project, threshold=DEFAULT_THRESHOLD, embed=None, limit=20):
+    """Groups with their prompt texts, for the dashboard."""
+    groups = near_duplicate_groups(project, threshold, embed=embed)
+    texts = dict(Prompt.objects.filter(project=project, content_hash__in=[h for g in groups[:limit] for h in g])
+                 .values_list("content_hash", "text"))
+    return [[{"hash": h, "text": texts.get(h, "")} for h in g] for g in groups[:limit]], len(groups)

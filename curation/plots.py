@@ -1,0 +1,68 @@
+"""Small server-rendered SVG charts for the dashboard (no JavaScript, no chart library).
+Every piece of text is escaped: annotator names are user input."""
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
+
+BLUE, RED, GREY, MUTED = "#3b5bdb", "#c92a2a", "#e3e6ea", "#6b7280"
+
+
+def _svg(width, height, body, label):
+    return mark_safe(
+        f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" style="max-width:100%;height:auto" role="img" aria-label="{escape(label)}" '
+        f'xmlns="http://www.w3.org/2000/svg" preserveAspectRatio="xMinYMin meet">{body}</svg>'
+    )
+
+
+def histogram(counts, edges, marker=None, marker_label="", width=520, height=180, label="histogram"):
+    """Vertical bars for counts over [edges[i], edges[i+1]); an optional vertical marker (e.g. ε)."""
+    if not counts:
+        return _svg(width, 40, f'<text x="0" y="20" fill="{MUTED}">No data yet</text>', label)
+    left, bottom, top = 36, 24, 10
+    plot_w, plot_h = width - left - 24, height - bottom - top
+    peak = max(counts) or 1
+    lo, hi = edges[0], edges[-1]
+    span = (hi - lo) or 1
+    bar_w = plot_w / len(counts)
+    parts = [f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="{GREY}"/>']
+    for i, c in enumerate(counts):
+        h = plot_h * c / peak
+        x = left + i * bar_w
+        parts.append(
+            f'<rect x="{x + 1:.1f}" y="{top + plot_h - h:.1f}" width="{max(bar_w - 2, 1):.1f}" height="{h:.1f}" fill="{BLUE}">'
+            f"<title>{edges[i]:.2f}–{edges[i + 1]:.2f}: {c}</title></rect>"
+        )
+    for frac in (0, 0.25, 0.5, 0.75, 1):
+        x = left + plot_w * frac
+        parts.append(f'<text x="{x:.1f}" y="{height - 8}" text-anchor="middle">{lo + span * frac:.2f}</text>')
+    parts.append(f'<text x="{left - 4}" y="{top + 8}" text-anchor="end">{peak}</text>')
+    parts.append(f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end">0</text>')
+    if marker is not None:
+        x = left + plot_w * (marker - lo) / span
+        parts.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" stroke="{RED}" stroke-dasharray="4 3"/>')
+        parts.append(f'<text x="{x + 4:.1f}" y="{top + 10}" fill="{RED}">{escape(marker_label)}</text>')
+    return _svg(width, height, "".join(parts), label)
+
+
+def hbars(rows, reference=None, width=520, bar_h=18, label="bars", lo=0.0, hi=1.0, fmt="{:.0%}"):
+    """Horizontal bars [(name, value, highlighted)] on a lo..hi axis, with an optional reference line."""
+    if not rows:
+        return _svg(width, 40, f'<text x="0" y="20" fill="{MUTED}">No data yet</text>', label)
+    name_w, pad = 150, 4
+    plot_w = width - name_w - 50
+    height = len(rows) * (bar_h + pad) + 20
+    span = (hi - lo) or 1
+    parts = []
+    for i, (name, value, highlight) in enumerate(rows):
+        y = i * (bar_h + pad)
+        w = plot_w * (min(max(value, lo), hi) - lo) / span
+        short = name if len(name) <= 22 else name[:21] + "…"
+        parts.append(f'<text x="{name_w - 6}" y="{y + bar_h - 5}" text-anchor="end"><title>{escape(name)}</title>{escape(short)}</text>')
+        parts.append(f'<rect x="{name_w}" y="{y}" width="{plot_w}" height="{bar_h}" fill="#f1f3f5"/>')
+        parts.append(f'<rect x="{name_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{RED if highlight else BLUE}"/>')
+        parts.append(f'<text x="{name_w + plot_w + 6}" y="{y + bar_h - 5}">{escape(fmt.format(value))}</text>')
+    if reference is not None:
+        x = name_w + plot_w * (reference - lo) / span
+        bottom = len(rows) * (bar_h + pad)
+        parts.append(f'<line x1="{x:.1f}" y1="0" x2="{x:.1f}" y2="{bottom}" stroke="{MUTED}" stroke-dasharray="4 3"/>')
+        parts.append(f'<text x="{x:.1f}" y="{bottom + 14}" text-anchor="middle">{escape(fmt.format(reference))}</text>')
+    return _svg(width, height, "".join(parts), label)

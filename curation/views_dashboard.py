@@ -1,0 +1,274 @@
+"""The curation dashboard for managers: agreement, annotator quality, noise, actions, snapshots,
+export tokens. Views are thin: the numbers come from curation services."""
+from collections import Counter
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from annotate.models import Annotation, FeedbackKind
+from annotate.permissions import project_for_manager
+
+from . import actions, dedupe, plots
+from .agreement import project_agreement
+from .formats import FORMATS
+from .models import CurationAction, ExportToken, NoiseRun, Snapshot
+from .noise import noise_histogram
+from .quality import annotator_quality
+from .snapshots import freeze_snapshot, manifest, sample_rows
+
+SOURCES = [("human", "People only"), ("judge", "LM judges only"), ("both", "People and judges")]
+
+
+class FilterForm(forms.Form):
+    kinds = forms.MultipleChoiceField(choices=FeedbackKind.choices, required=False, widget=forms.CheckboxSelectMultiple)
+    sources = forms.MultipleChoiceField(choices=SOURCES, required=False, widget=forms.CheckboxSelectMultiple)
+    min_agreement = forms.FloatField(min_value=0, max_value=1, required=False, help_text="share of labels agreeing (items with ≥ 2 labels)")
+    max_noise = forms.FloatField(min_value=0, max_value=1, required=False, help_text="p(label wrong) at most")
+    min_margin = forms.FloatField(min_value=0, max_value=3, required=False, help_text="|mean preference|")
+    min_labels = forms.IntegerField(min_value=1, required=False)
+    min_length = forms.IntegerField(min_value=0, required=False, help_text="characters, longest response")
+    max_length = forms.IntegerField(min_value=0, required=False)
+    tag = forms.CharField(required=False, help_text="dimension=value, e.g. domain=coding")
+    aspect = forms.CharField(required=False, help_text="aspect>=value, e.g. helpfulness>=4")
+    created_after = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    created_before = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    exclude_gold = forms.BooleanField(required=False)
+
+    def clean_tag(self):
+        value = self.cleaned_data["tag"].strip()
+        if value and "=" not in value:
+            raise forms.ValidationError("write dimension=value")
+        return value
+
+    def clean_aspect(self):
+        value = self.cleaned_data["aspect"].strip()
+        if value and ">=" not in value:
+            raise forms.ValidationError("write aspect>=value")
+        if value:
+            try:
+                float(value.split(">=", 1)[1])
+            except ValueError:
+                raise forms.ValidationError("the value after >= must be a number") from None
+        return value
+
+    def to_filters(self):
+        data = dict(self.cleaned_data)
+        tag, aspect = data.pop("tag"), data.pop("aspect")
+        if tag:
+            dim, value = (s.strip() for s in tag.split("=", 1))
+            data["tags"] = {dim: [value]}
+        if aspect:
+            name, value = (s.strip() for s in aspect.split(">=", 1))
+            data["aspects"] = {name: {"min": float(value)}}
+        for key in ("created_after", "created_before"):
+            if data.get(key):
+                data[key] = data[key].isoformat()
+        return actions.validate_filters({k: v for k, v in data.items() if v not in (None, "", [], False)})
+
+
+class FreezeForm(forms.Form):
+    name = forms.CharField(max_length=200, required=False)
+    test_fraction = forms.FloatField(min_value=0, max_value=0.9, initial=0.1)
+
+
+class NoiseActionForm(forms.Form):
+    action = forms.ChoiceField(choices=[("flip", "Flip"), ("drop", "Drop")])
+    threshold = forms.FloatField(min_value=0, max_value=1, initial=0.8)
+
+
+class DedupeForm(forms.Form):
+    mode = forms.ChoiceField(choices=[("merge", "Merge (same split)"), ("drop", "Drop all but the first")])
+    threshold = forms.FloatField(min_value=0.5, max_value=1, initial=dedupe.DEFAULT_THRESHOLD)
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=200, initial="training job")
+
+
+def _figures(project):
+    agreement = project_agreement(project)
+    quality = annotator_quality(project)
+    bias = agreement["position_bias"]
+    bias_rows = [(f"{b['name']} ({b['decisive']})", b["left_rate"], b["p_value"] < 0.01) for b in bias]
+    run = NoiseRun.objects.filter(project=project).first()
+    counts, edges = noise_histogram(project)
+    noise_plot = plots.histogram(
+        counts if sum(counts) else [], edges, marker=run.epsilon if run else None,
+        marker_label=f"ε = {run.epsilon:.3f}" if run else "", label="Posterior probability that a label is wrong",
+    )
+    judge_rows = [(j["name"], j["agreement"], False) for j in agreement["human_judge"]["judges"] if j["agreement"] is not None]
+    return {
+        "agreement": agreement, "quality": quality, "flagged": sum(q["flagged"] for q in quality),
+        "bias_plot": plots.hbars(bias_rows, reference=0.5, label="Share of decisive labels where the left response won"),
+        "judge_plot": plots.hbars(judge_rows, label="Agreement of each LM judge with people's majority"),
+        "noise_run": run, "noise_plot": noise_plot,
+    }
+
+
+def _context(request, project, filter_form=None, **extra):
+    from workers.models import RunKind, TaskRun
+
+    labels = Counter(Annotation.objects.filter(item__project=project).values_list("annotator__kind", flat=True))
+    return {
+        "project": project, **_figures(project),
+        "labels": dict(labels), "items": project.items.count(),
+        "filter_form": filter_form or FilterForm(), "freeze_form": FreezeForm(), "noise_form": NoiseActionForm(),
+        "dedupe_form": DedupeForm(), "token_form": TokenForm(),
+        "actions": CurationAction.objects.filter(project=project).select_related("user")[:15],
+        "snapshots": Snapshot.objects.filter(project=project).select_related("created_by").order_by("-version")[:20],
+        "tokens": ExportToken.objects.filter(project=project).order_by("-created_at"),
+        "noise_task": TaskRun.objects.filter(project=project, kind=RunKind.NOISE).first(),
+        **extra,
+    }
+
+
+@login_required
+@require_GET
+def dashboard(request, project_id):
+    project = project_for_manager(request.user, project_id)
+    return render(request, "curation/dashboard.html", _context(request, project))
+
+
+def _filters_from(data):
+    form = FilterForm(data)
+    if not form.is_valid():
+        return form, None
+    try:
+        return form, form.to_filters()
+    except actions.CurationError as exc:
+        form.add_error(None, str(exc))
+        return form, None
+
+
+@login_required
+@require_GET
+def preview(request, project_id):
+    """HTMX: how many items and rows the filters keep (and how many a noise action would touch)."""
+    project = project_for_manager(request.user, project_id)
+    form, filters = _filters_from(request.GET)
+    if filters is None:
+        return render(request, "curation/dashboard_preview.html", {"errors": form.errors})
+    view = actions.curated_view(project, filters)
+    kinds = Counter(c.kind for c in view)
+    decisive = sum(1 for c in view if c.kind != FeedbackKind.EDIT and c.direction)
+    threshold = forms.FloatField(min_value=0, max_value=1, required=False)
+    try:
+        threshold = threshold.clean(request.GET.get("threshold"))
+    except forms.ValidationError:
+        threshold = None
+    affected = None
+    if threshold is not None:
+        affected = sum(1 for c in view if c.p_noise is not None and c.p_noise > threshold)
+    return render(request, "curation/dashboard_preview.html",
+                  {"count": len(view), "kinds": dict(kinds), "decisive": decisive, "affected": affected})
+
+
+@login_required
+@require_POST
+def noise_action(request, project_id):
+    project = project_for_manager(request.user, project_id)
+    form = NoiseActionForm(request.POST)
+    _, filters = _filters_from(request.POST)
+    if form.is_valid() and filters is not None:
+        act = actions.act_on_noisy(project, request.user, form.cleaned_data["action"], form.cleaned_data["threshold"], filters)
+        messages.success(request, f"{act.action}: {act.params['affected']} items above p = {form.cleaned_data['threshold']:.2f}")
+    else:
+        messages.error(request, f"Not applied: {form.errors.as_text() or 'check the filters'}")
+    if request.headers.get("HX-Request"):
+        return HttpResponse(status=204, headers={"HX-Redirect": reverse("curation-dashboard", args=[project.pk])})
+    return redirect("curation-dashboard", project.pk)
+
+
+@login_required
+@require_POST
+def dedupe_action(request, project_id):
+    project = project_for_manager(request.user, project_id)
+    form = DedupeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Not applied: {form.errors.as_text()}")
+    else:
+        act = dedupe.dedupe(project, request.user, form.cleaned_data["mode"], form.cleaned_data["threshold"])
+        messages.success(request, f"{act.action}: {len(act.params['groups'])} groups, {act.params['affected']} items"
+                         if act else "No near-duplicate prompts at that threshold.")
+    return redirect("curation-dashboard", project.pk)
+
+
+@login_required
+@require_POST
+def undo_action(request, project_id, action_id):
+    project = project_for_manager(request.user, project_id)
+    try:
+        act = actions.undo(project, request.user, get_object_or_404(CurationAction, project=project, pk=action_id).pk)
+        messages.success(request, f"Undone ({act.action} of {act.params['affected']} items recorded).")
+    except actions.CurationError as exc:
+        messages.error(request, str(exc))
+    return redirect("curation-dashboard", project.pk)
+
+
+@login_required
+@require_POST
+def run_noise(request, project_id):
+    from workers.tasks.noise import start_noise_run
+
+    project = project_for_manager(request.user, project_id)
+    run = start_noise_run(project, user=request.user)
+    messages.success(request, f"Noise estimation queued (run {run.pk}).")
+    return redirect("curation-dashboard", project.pk)
+
+
+@login_required
+@require_POST
+def freeze(request, project_id):
+    project = project_for_manager(request.user, project_id)
+    form, filters = _filters_from(request.POST)
+    freeze_form = FreezeForm(request.POST)
+    if filters is None or not freeze_form.is_valid():
+        messages.error(request, "Snapshot not frozen: " + (form.errors.as_text() or freeze_form.errors.as_text()))
+        return render(request, "curation/dashboard.html", _context(request, project, filter_form=form), status=400)
+    snapshot = freeze_snapshot(project, request.user, filters, name=freeze_form.cleaned_data["name"],
+                               test_fraction=freeze_form.cleaned_data["test_fraction"])
+    messages.success(request, f"Froze {snapshot} with {snapshot.counts['rows']} rows.")
+    return redirect("curation-snapshot", project.pk, snapshot.pk)
+
+
+@login_required
+@require_GET
+def snapshot_detail(request, project_id, snapshot_id):
+    project = project_for_manager(request.user, project_id)
+    snapshot = get_object_or_404(Snapshot.objects.select_related("project", "created_by"), project=project, pk=snapshot_id)
+    return render(request, "curation/snapshot_detail.html", {
+        "project": project, "snapshot": snapshot, "manifest": manifest(snapshot), "formats": FORMATS,
+        "sample": sample_rows(snapshot, n=5),
+    })
+
+
+@login_required
+@require_POST
+def issue_token(request, project_id):
+    project = project_for_manager(request.user, project_id)
+    form = TokenForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, form.errors.as_text())
+        return redirect("curation-dashboard", project.pk)
+    token, key = ExportToken.issue(project, form.cleaned_data["name"], created_by=request.user)
+    latest = Snapshot.objects.filter(project=project).order_by("-version").first()
+    # The key is rendered once, never stored or put in the session; no-store keeps it out of caches.
+    response = render(request, "curation/dashboard_token.html", {"project": project, "token": token, "key": key,
+                                                                 "latest": latest, "base": request.build_absolute_uri("/")[:-1]})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+def revoke_token(request, project_id, token_id):
+    project = project_for_manager(request.user, project_id)
+    ExportToken.objects.filter(project=project, pk=token_id, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    messages.success(request, "Token revoked.")
+    return redirect("curation-dashboard", project.pk)

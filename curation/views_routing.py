@@ -1,0 +1,222 @@
+"""Manager pages for LM judges and routing: the project's judges, judging / features / routing runs,
+the predicted-quality curve, spend so far, and per item who labelled it and why it was routed."""
+import json
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from annotate.judging import prompts
+from annotate.models import PREFERENCE_LABELS, AnnotationStatus, AnnotatorKind, Item, JudgeBackend, LMJudge, Routing
+from annotate.permissions import project_for_manager
+from workers.models import FINISHED_STATES, RunKind, TaskRun
+
+from . import routing, routing_sim
+from .models import RoutingRun
+
+RUN_KINDS = [RunKind.JUDGE, RunKind.FEATURES, RunKind.ROUTE]
+STRATEGY_COLOURS = {"router": "#3b5bdb", "random": "#868e96", "uncertainty": "#e8590c", "disagreement": "#2b8a3e"}
+
+
+class JudgeForm(forms.ModelForm):
+    parameters = forms.JSONField(required=False, initial=dict, help_text='e.g. {"temperature": 0, "max_new_tokens": 384, "batch_size": 8}')
+    prompt_templates = forms.JSONField(required=False, initial=dict, help_text="Overrides per kind: pairwise, binary, edit.")
+    tagger = forms.BooleanField(required=False, help_text="Also tag prompts (domain, task type, ...) with this model.")
+
+    class Meta:
+        model = LMJudge
+        fields = ["name", "backend", "model", "base_url", "api_key_env", "parameters", "prompt_templates"]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("backend") == JudgeBackend.OPENAI and not data.get("base_url"):
+            self.add_error("base_url", "an OpenAI-compatible judge needs the server's base URL, e.g. http://127.0.0.1:8000/v1")
+        if data.get("base_url") and not data["base_url"].startswith(("http://", "https://")):
+            self.add_error("base_url", "use an http:// or https:// URL")
+        if data.get("api_key_env") and not data["api_key_env"].replace("_", "").isalnum():
+            self.add_error("api_key_env", "the name of an environment variable (letters, digits, _), not the key itself")
+        params = data.get("parameters") or {}
+        if not isinstance(params, dict):
+            self.add_error("parameters", "must be a JSON object")
+        for error in prompts.validate_overrides(data.get("prompt_templates") or {}):
+            self.add_error("prompt_templates", error)
+        return data
+
+    def save(self, commit=True):
+        judge = super().save(commit=False)
+        judge.parameters = {**(self.cleaned_data.get("parameters") or {}), **({"tagger": True} if self.cleaned_data.get("tagger") else {})}
+        judge.prompt_templates = self.cleaned_data.get("prompt_templates") or {}
+        if commit:
+            judge.save()
+        return judge
+
+
+class RouteForm(forms.Form):
+    budget = forms.IntegerField(min_value=0, max_value=100, initial=30, help_text="Percent of items labelled by humans.")
+    strategy = forms.ChoiceField(choices=[(s, s) for s in routing_sim.STRATEGIES], initial="router")
+    human_route = forms.ChoiceField(choices=[(Routing.HUMAN, "humans only"), (Routing.BOTH, "humans and judges")], initial=Routing.HUMAN)
+
+
+def curve_chart(run, width=560, height=260, pad=40):
+    """Polylines for every strategy's predicted-quality curve of a routing run, in SVG coordinates."""
+    curves = (run.model or {}).get("curves") or {run.strategy: run.curve}
+    values = [q for c in curves.values() for _, q in c if q is not None]
+    if not values:
+        return None
+    low, high = min(values), max(values)
+    low, high = (low - 0.01, high + 0.01) if high - low < 0.02 else (low, high)
+
+    def x(b):
+        return pad + b * (width - 2 * pad)
+
+    def y(q):
+        return height - pad - (q - low) / (high - low) * (height - 2 * pad)
+
+    lines = [{"strategy": s, "colour": STRATEGY_COLOURS.get(s, "#000"), "chosen": s == run.strategy,
+              "points": " ".join(f"{x(b):.1f},{y(q):.1f}" for b, q in c if q is not None)} for s, c in curves.items()]
+    yticks = [{"y": round(y(low + (high - low) * t / 4), 1), "label": f"{100 * (low + (high - low) * t / 4):.1f}%"} for t in range(5)]
+    xticks = [{"x": round(x(b / 10), 1), "label": f"{b * 10}%"} for b in range(0, 11, 2)]
+    return {"width": width, "height": height, "pad": pad, "lines": lines, "yticks": yticks, "xticks": xticks,
+            "budget_x": round(x(run.budget), 1), "bottom": height - pad, "right": width - pad}
+
+
+def _runs(project):
+    runs = list(TaskRun.objects.filter(project=project, kind__in=RUN_KINDS).order_by("-created_at")[:6])
+    return runs, any(r.state not in FINISHED_STATES for r in runs)
+
+
+def _judge_rows(project):
+    judges = LMJudge.objects.filter(projects=project).order_by("name").annotate(
+        labels=Count("annotator__annotations", filter=Q(annotator__annotations__item__project=project)),
+        unparsed=Count("annotator__annotations", filter=Q(annotator__annotations__item__project=project,
+                                                          annotator__annotations__status=AnnotationStatus.UNPARSED)))
+    return judges
+
+
+@login_required
+def routing_page(request, project_id, judge_form=None, route_form=None):
+    project = project_for_manager(request.user, project_id)
+    latest = RoutingRun.objects.filter(project=project).first()
+    runs, active = _runs(project)
+    top_items = Item.objects.filter(project=project, route_score__isnull=False).select_related("prompt").order_by("-route_score")[:25]
+    context = {
+        "project": project, "judges": _judge_rows(project), "judge_form": judge_form or JudgeForm(),
+        "route_form": route_form or RouteForm(initial={"budget": round(100 * project.human_budget)}),
+        "latest": latest, "chart": curve_chart(latest) if latest else None, "runs": runs, "active": active,
+        "spend": routing.spend(project), "top_items": top_items, "history": RoutingRun.objects.filter(project=project)[:8],
+        "featured": project.items.filter(features__isnull=False).count(), "item_count": project.items.count(),
+    }
+    return render(request, "curation/routing.html", context, status=400 if (judge_form or route_form) else 200)
+
+
+@login_required
+def runs_fragment(request, project_id):
+    project = project_for_manager(request.user, project_id)
+    runs, active = _runs(project)
+    response = render(request, "curation/routing_runs.html", {"project": project, "runs": runs, "active": active})
+    if not active and request.headers.get("HX-Request") and request.GET.get("was_active"):
+        response["HX-Refresh"] = "true"  # a run just finished: reload to show its results
+    return response
+
+
+@login_required
+@require_POST
+def add_judge(request, project_id):
+    project = project_for_manager(request.user, project_id)
+    form = JudgeForm(request.POST)
+    if not form.is_valid():
+        return routing_page(request, project_id, judge_form=form)
+    judge = form.save()
+    judge.projects.add(project)
+    messages.success(request, f"Judge {judge.name} added.")
+    return redirect("routing", project_id=project.pk)
+
+
+@login_required
+@require_POST
+def remove_judge(request, project_id, judge_id):
+    project = project_for_manager(request.user, project_id)
+    judge = get_object_or_404(LMJudge, pk=judge_id, projects=project)
+    judge.projects.remove(project)  # its labels stay: they are part of the record
+    messages.success(request, f"Judge {judge.name} removed from the project; its labels are kept.")
+    return redirect("routing", project_id=project.pk)
+
+
+def _started(request, run, what):
+    if run.state == "failed":
+        messages.error(request, f"{what} failed: {run.error}")
+    else:
+        messages.success(request, f"{what} started (run {run.pk}).")
+
+
+@login_required
+@require_POST
+def run_judging(request, project_id):
+    from workers.tasks.judging import start_judging
+
+    project = project_for_manager(request.user, project_id)
+    if not project.judges.exists():
+        messages.error(request, "Add a judge first.")
+    else:
+        for run in start_judging(project, user=request.user):
+            _started(request, run, "Judging")
+    return redirect("routing", project_id=project.pk)
+
+
+@login_required
+@require_POST
+def run_features(request, project_id):
+    from workers.tasks.routing import start_features
+
+    project = project_for_manager(request.user, project_id)
+    _started(request, start_features(project, user=request.user), "Feature computation")
+    return redirect("routing", project_id=project.pk)
+
+
+@login_required
+@require_POST
+def run_routing(request, project_id):
+    from workers.tasks.routing import start_routing
+
+    project = project_for_manager(request.user, project_id)
+    form = RouteForm(request.POST)
+    if not form.is_valid():
+        return routing_page(request, project_id, route_form=form)
+    d = form.cleaned_data
+    run = start_routing(project, budget=d["budget"] / 100, strategy=d["strategy"], human_route=d["human_route"], user=request.user)
+    _started(request, run, "Routing")
+    return redirect("routing", project_id=project.pk)
+
+
+def _verdict(annotation):
+    if annotation.status == AnnotationStatus.UNPARSED:
+        return "unparsed"
+    if annotation.kind == "pairwise":
+        return f"{annotation.preference:+d} · {PREFERENCE_LABELS[annotation.preference]}"
+    if annotation.kind == "binary":
+        return "👍 up" if annotation.thumbs == "up" else "👎 down"
+    return f"edited (distance {annotation.edit_distance:.2f})" if annotation.edit_distance is not None else "edited"
+
+
+@login_required
+def item_page(request, project_id, item_id):
+    project = project_for_manager(request.user, project_id)
+    item = get_object_or_404(Item.objects.select_related("prompt", "response_a", "response_b"), pk=item_id, project=project)
+    labels = []
+    for a in item.annotations.select_related("annotator", "annotator__judge").order_by("annotator__kind", "created_at"):
+        details = a.details or {}
+        raw = details.get("raw") or {}
+        labels.append({"a": a, "verdict": _verdict(a), "kind": AnnotatorKind(a.annotator.kind).label,
+                       "swap": details.get("swap_consistent"), "verdicts": details.get("verdicts", []),
+                       "raw": json.dumps(raw, indent=1, ensure_ascii=False) if raw else "", "error": details.get("error", "")})
+    features = getattr(item, "features", None)
+    reason = item.route_reason or {}
+    return render(request, "curation/routing_item.html", {
+        "project": project, "item": item, "labels": labels, "reason": reason,
+        "top": [{"feature": t[0], "contribution": t[1], "value": t[2] if len(t) > 2 else None} for t in reason.get("top", [])],
+        "features": sorted((features.values if features else {}).items()), "tags": sorted((features.tags if features else {}).items()),
+        "messages_": item.prompt.messages or [],
+    })

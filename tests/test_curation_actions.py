@@ -1,0 +1,156 @@
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from annotate.models import Item
+from curation import actions, dedupe
+from curation.models import CurationAction, ItemFeatures, ItemNoise, NoiseRun
+from curation.snapshots import freeze_snapshot
+from tests import curation_data as cd
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def _ids(view):
+    return [c.item_id for c in view]
+
+
+@pytest.fixture
+def mixed(project):
+    """Pairs labelled by people only, by a judge only, and by both; with noise, tags, ratings."""
+    a, b, jury = cd.person(project), cd.person(project), cd.judge(project)
+    made = {}
+    made["agree"] = factories.item(project, text_a="short", text_b="a much longer answer than the other one")
+    cd.label(made["agree"], a, preference=3, aspect_ratings={"helpfulness": {"a": 2, "b": 5}})
+    cd.label(made["agree"], b, preference=2, aspect_ratings={"helpfulness": {"a": 2, "b": 4}})
+    made["split"] = factories.item(project)
+    cd.label(made["split"], a, preference=-2, aspect_ratings={"helpfulness": {"a": 3, "b": 3}})
+    cd.label(made["split"], b, preference=1)
+    cd.label(made["split"], jury, preference=-1)
+    made["judged"] = factories.item(project)
+    cd.label(made["judged"], jury, preference=1)
+    run = NoiseRun.objects.create(project=project, method="t", epsilon=0.3, epsilon_low=0.2, epsilon_high=0.4)
+    for key, p in (("agree", 0.05), ("split", 0.6), ("judged", 0.3)):
+        d = 1 if key != "split" else -1
+        ItemNoise.objects.create(item=made[key], run=run, p_wrong=p, label={"direction": d})
+    ItemFeatures.objects.create(item=made["agree"], tags={"domain": "coding", "task_type": ["qa", "explain"]})
+    Item.objects.filter(pk=made["judged"].pk).update(created_at=timezone.now() - datetime.timedelta(days=30))
+    return {k: v.pk for k, v in made.items()}
+
+
+def test_filters(project, mixed):
+    view = lambda **f: _ids(actions.curated_view(project, f))  # noqa: E731
+    assert view() == sorted(mixed.values())
+    assert view(sources=["judge"]) == [mixed["judged"]]
+    assert view(sources=["both"]) == [mixed["split"]]
+    assert view(sources=["human"]) == [mixed["agree"]]
+    assert view(min_agreement=0.9) == [mixed["agree"], mixed["judged"]]  # single-label items have no agreement
+    assert view(min_labels=2) == [mixed["agree"], mixed["split"]]
+    assert view(max_noise=0.5) == [mixed["agree"], mixed["judged"]]
+    assert view(min_margin=2) == [mixed["agree"]]
+    assert view(aspects={"helpfulness": {"min": 4}}) == [mixed["agree"]]
+    assert view(min_length=20) == [mixed["agree"]]
+    assert view(max_length=10) == [mixed["split"], mixed["judged"]]
+    assert view(tags={"domain": ["coding"]}) == [mixed["agree"]] == view(tags={"task_type": "explain"})
+    week_ago = (timezone.now() - datetime.timedelta(days=7)).date().isoformat()
+    assert view(created_after=week_ago) == [mixed["agree"], mixed["split"]]
+    assert view(created_before=week_ago) == [mixed["judged"]]
+    assert view(kinds=["binary"]) == []
+
+
+def test_bad_filters_are_refused(project):
+    with pytest.raises(actions.CurationError, match="unknown filters"):
+        actions.curated_view(project, {"colour": "red"})
+    with pytest.raises(actions.CurationError, match="max_noise must be a number"):
+        actions.curated_view(project, {"max_noise": "lots"})
+
+
+def test_drop_and_flip_above_noise_threshold_are_recorded(project, mixed, manager_user):
+    flip = actions.act_on_noisy(project, manager_user, "flip", 0.5)
+    assert flip.item_ids == [mixed["split"]] and flip.params["affected"] == 1 and flip.user == manager_user
+    view = {c.item_id: c for c in actions.curated_view(project)}
+    assert view[mixed["split"]].flipped and view[mixed["split"]].direction == 1
+    assert view[mixed["split"]].p_noise == pytest.approx(0.4)
+    drop = actions.act_on_noisy(project, manager_user, "drop", 0.25)
+    assert drop.item_ids == [mixed["split"], mixed["judged"]]
+    assert _ids(actions.curated_view(project)) == [mixed["agree"]]
+    actions.undo(project, manager_user, drop.pk)
+    assert len(actions.curated_view(project)) == 3
+    assert list(CurationAction.objects.filter(project=project).order_by("id").values_list("action", flat=True)) == ["flip", "drop", "restore"]
+    snap = freeze_snapshot(project, manager_user)
+    row = snap.rows.get(item_id=mixed["split"])
+    assert row.data["flipped"] and row.data["chosen"] == "Answer B"
+
+
+def test_actions_refuse_foreign_items_and_bad_thresholds(project, mixed, manager_user):
+    foreign = factories.item(factories.project())
+    with pytest.raises(actions.CurationError, match="not in this project"):
+        actions.drop_items(project, manager_user, [foreign.pk])
+    with pytest.raises(actions.CurationError):
+        actions.act_on_noisy(project, manager_user, "flip", 1.5)
+    assert not CurationAction.objects.exists()
+
+
+def test_near_duplicates_found_with_minilm_and_merged_or_dropped(project, manager_user):
+    who = cd.person(project)
+    texts = ["How do I reverse a list in Python?", "How can I reverse a list in python?",
+             "What is the capital of France?", "Write a poem about the sea at night."]
+    for i, text in enumerate(texts):
+        item = factories.item(project, prompt_obj=factories.prompt(project, text=text), text_a=f"a{i}", text_b=f"b{i}")
+        cd.label(item, who, preference=1)
+    groups = dedupe.near_duplicate_groups(project, threshold=0.9)
+    assert len(groups) == 1 and len(groups[0]) == 2
+    merged = dedupe.dedupe(project, manager_user, "merge", threshold=0.9)
+    assert merged.action == "merge_duplicates" and merged.params["affected"] == 1
+    snap = freeze_snapshot(project, test_fraction=0.5)
+    rows = {r.data["prompt"]: r.split for r in snap.rows.all()}
+    assert rows[texts[0]] == rows[texts[1]] and len(rows) == 4
+    dedupe.dedupe(project, manager_user, "drop", threshold=0.9)
+    assert sorted(c.prompt_text for c in actions.curated_view(project)) == sorted(texts[:1] + texts[2:])
+
+
+def test_dashboard_for_managers_only(project, mixed, manager_user, annotator_user, client):
+    client.force_login(annotator_user)
+    assert client.get(f"/curation/p/{project.pk}/").status_code == 403
+    client.force_login(factories.user("stranger"))
+    assert client.get(f"/curation/p/{project.pk}/").status_code == 404
+    client.force_login(manager_user)
+    page = client.get(f"/curation/p/{project.pk}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Krippendorff" in html and "<svg" in html and "ε = 0.300" in html
+
+
+def test_dashboard_escapes_annotator_names(project, manager_user, client):
+    evil = cd.person(project, '<script>alert(1)</script>')
+    for i in range(3):
+        cd.label(factories.item(project), evil, preference=-2)
+    client.force_login(manager_user)
+    html = client.get(f"/curation/p/{project.pk}/").content.decode()
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_dashboard_preview_actions_freeze_and_token(project, mixed, manager_user, client):
+    client.force_login(manager_user)
+    base = f"/curation/p/{project.pk}"
+    preview = client.get(f"{base}/preview/", {"max_noise": "0.5", "threshold": "0.2"}).content.decode()
+    assert "<b>2</b> items kept" in preview and "would change <b>1</b>" in preview
+    assert "error" in client.get(f"{base}/preview/", {"max_noise": "lots"}).content.decode()
+    r = client.post(f"{base}/actions/noise/", {"action": "drop", "threshold": "0.5"})
+    assert r.status_code == 302 and CurationAction.objects.get().item_ids == [mixed["split"]]
+    r = client.post(f"{base}/snapshots/freeze/", {"name": "first", "test_fraction": "0.1", "sources": ["human", "judge"]})
+    assert r.status_code == 302
+    from curation.models import ExportToken, Snapshot
+    snap = Snapshot.objects.get(project=project)
+    assert snap.name == "first" and snap.filters["sources"] == ["human", "judge"] and snap.counts["rows"] == 2
+    assert client.get(f"{base}/snapshots/{snap.pk}/").status_code == 200
+    r = client.post(f"{base}/tokens/", {"name": "job"})
+    key = r.content.decode().split('id="token-key">')[1].split("<")[0]
+    assert r["Cache-Control"] == "no-store" and ExportToken.objects.get().key_hash == ExportToken.hash_key(key)
+    assert key not in client.get(f"{base}/").content.decode()
+    from django.test import Client
+    assert Client(HTTP_AUTHORIZATION=f"Token {key}").get(f"/api/snapshots/{snap.pk}/rows.jsonl").status_code == 200
+    client.post(f"{base}/tokens/{ExportToken.objects.get().pk}/revoke/")
+    assert Client(HTTP_AUTHORIZATION=f"Token {key}").get(f"/api/snapshots/{snap.pk}/rows.jsonl").status_code == 401

@@ -1,0 +1,51 @@
+"""The demo: a deterministic bundled dataset, loaded idempotently with working logins."""
+import json
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+
+from annotate.demo.generate import DATA_DIR, build
+from annotate.models import Annotation, Item, Membership, Project, Prompt
+from annotate.permissions import can_manage, visible_projects
+
+
+def test_generator_is_deterministic_and_matches_bundled_files():
+    first, second = build(), build()
+    assert first == second
+    for name, rows in first.items():
+        bundled = [json.loads(line) for line in (DATA_DIR / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert bundled == rows, f"{name}.jsonl is stale: run python -m annotate.demo.generate"
+
+
+@pytest.mark.django_db
+def test_load_demo_is_idempotent_and_complete(capsys):
+    call_command("load_demo")
+    project = Project.objects.get(name="Demo")
+    items = Item.objects.filter(project=project)
+    counts = {kind: items.filter(kind=kind).count() for kind in ("pairwise", "binary", "edit")}
+    assert sum(counts.values()) >= 200 and all(n >= 40 for n in counts.values()), counts
+    assert Annotation.objects.filter(item__project=project, annotator__name="tandem-demo").count() >= 50
+    prompts = Prompt.objects.filter(project=project)
+    assert prompts.filter(messages__isnull=False).count() >= 5  # multi-turn
+    assert prompts.filter(text__icontains="python").exists()
+    assert items.filter(response_a__text__contains="```").count() >= 10  # code blocks
+    before = (Item.objects.count(), Prompt.objects.count(), Annotation.objects.count())
+    call_command("load_demo")
+    assert (Item.objects.count(), Prompt.objects.count(), Annotation.objects.count()) == before
+    assert "0 new" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_demo_logins_and_roles():
+    call_command("load_demo")
+    project = Project.objects.get(name="Demo")
+    admin = authenticate(username="admin", password="tandem-admin")
+    manager = authenticate(username="manager", password="tandem-manager")
+    ann1, ann2 = (authenticate(username=u, password="tandem-ann") for u in ("ann1", "ann2"))
+    assert admin.is_superuser and manager.is_staff and not manager.is_superuser
+    assert not ann1.is_staff and ann2 is not None
+    assert can_manage(manager, project) and not can_manage(ann1, project)
+    assert list(visible_projects(ann1)) == [project]
+    assert Membership.objects.get(user=ann2, project=project).role == "annotator"
+    assert manager.has_perm("annotate.change_project")

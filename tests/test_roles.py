@@ -1,0 +1,116 @@
+"""Role isolation. Annotators see only projects they belong to and get 404 (never 403, which would
+confirm the project exists) on every other project's URL; managers curate only their own projects;
+admins see everything. Project URLs are found by walking the URLconf, so pages added later are
+covered too."""
+import re
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from annotate.permissions import can_annotate, can_manage, managed_projects, visible_projects
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+PROJECT_ONLY = re.compile(r"<(?:int:)?project_id>")
+
+
+def project_urls():
+    """Every non-admin route whose only parameter is the project id, as a format string."""
+    found = []
+
+    def walk(patterns, prefix):
+        for p in patterns:
+            route = prefix + str(p.pattern)
+            if isinstance(p, URLResolver):
+                walk(p.url_patterns, route)
+            elif isinstance(p, URLPattern) and not route.startswith(("admin/", "^admin/")):
+                params = re.findall(r"<[^>]+>", route)
+                if params and all(PROJECT_ONLY.fullmatch(x) for x in params):
+                    found.append("/" + PROJECT_ONLY.sub("{}", route))
+
+    walk(get_resolver().url_patterns, "")
+    return sorted(set(found))
+
+
+@pytest.fixture
+def two_projects():
+    mine, theirs = factories.project(name="Mine"), factories.project(name="Theirs")
+    factories.item(mine)
+    factories.item(theirs)
+    return mine, theirs
+
+
+def test_there_are_project_urls_to_check():
+    assert "/p/{}/" in project_urls()
+
+
+def test_annotator_sees_only_member_projects(client, two_projects):
+    mine, theirs = two_projects
+    user = factories.user("ann-x", project=mine)
+    assert list(visible_projects(user)) == [mine] and list(managed_projects(user)) == []
+    assert can_annotate(user, mine) and not can_annotate(user, theirs) and not can_manage(user, mine)
+    client.force_login(user)
+    html = client.get("/").content.decode()
+    assert "Mine" in html and "Theirs" not in html
+
+
+@pytest.mark.parametrize("url", project_urls())
+def test_other_projects_urls_are_404_for_annotators(client, two_projects, url):
+    mine, theirs = two_projects
+    client.force_login(factories.user("ann-y", project=mine))
+    for method in (client.get, client.post):
+        status = method(url.format(theirs.pk)).status_code
+        assert status in (404, 405), f"{method.__name__.upper()} {url.format(theirs.pk)} gave {status}"
+    assert client.get(url.format(999_999)).status_code in (404, 405)
+
+
+@pytest.mark.parametrize("url", project_urls())
+def test_other_projects_urls_are_404_for_managers_of_another_project(client, two_projects, url):
+    mine, theirs = two_projects
+    client.force_login(factories.user("mgr-y", project=mine, role="manager"))
+    for method in (client.get, client.post):
+        assert method(url.format(theirs.pk)).status_code in (404, 405)
+
+
+def test_manager_curates_only_own_projects(client, two_projects):
+    mine, theirs = two_projects
+    manager = factories.user("mgr-z", project=mine, role="manager")
+    factories.user("plain", project=theirs)
+    member_elsewhere = factories.user("mixed", project=mine, role="manager")
+    from annotate.models import Membership
+
+    Membership.objects.create(project=theirs, user=member_elsewhere, role="annotator")
+    assert list(managed_projects(manager)) == [mine]
+    assert can_manage(member_elsewhere, mine) and not can_manage(member_elsewhere, theirs)
+    assert can_annotate(member_elsewhere, theirs)
+    # In the admin, a staff manager lists and opens only the projects they manage.
+    from django.contrib.auth.models import Permission
+
+    manager.is_staff = True
+    manager.save()
+    manager.user_permissions.add(*Permission.objects.filter(codename__in=["view_project", "change_project"]))
+    client.force_login(manager)
+    listing = client.get("/admin/annotate/project/").content.decode()
+    assert "Mine" in listing and "Theirs" not in listing
+    assert client.get(f"/admin/annotate/project/{mine.pk}/change/").status_code == 200
+    assert client.get(f"/admin/annotate/project/{theirs.pk}/change/").status_code == 302  # "doesn't exist" redirect
+    assert client.get(f"/admin/annotate/project/{theirs.pk}/import/").status_code == 404
+
+
+def test_admin_sees_and_manages_everything(client, two_projects, admin_user):
+    mine, theirs = two_projects
+    assert set(visible_projects(admin_user)) == set(managed_projects(admin_user)) == {mine, theirs}
+    client.force_login(admin_user)
+    html = client.get("/").content.decode()
+    assert "Mine" in html and "Theirs" in html
+    for project in two_projects:
+        assert client.get(f"/p/{project.pk}/").status_code == 200
+        assert client.get(f"/admin/annotate/project/{project.pk}/import/").status_code == 200
+    listing = client.get("/admin/annotate/project/").content.decode()
+    assert "Mine" in listing and "Theirs" in listing
+
+
+def test_anonymous_is_sent_to_login(client, two_projects):
+    mine, _ = two_projects
+    response = client.get(f"/p/{mine.pk}/")
+    assert response.status_code == 302 and "/login/" in response.url

@@ -1,0 +1,73 @@
+"""Routing pages: managers only; add a judge, run judging/features/routing from the page, the curve
+and spend render, and model text on the item page is escaped."""
+import pytest
+from django.urls import reverse
+
+from annotate.judging.service import judge_annotator
+from annotate.models import Annotation, Item, LMJudge, Routing
+from tests import factories
+from tests.judging_helpers import ScriptedServer
+from tests.routing_helpers import structured_project
+from workers.models import TaskRun
+
+pytestmark = pytest.mark.django_db
+XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+def login(client, user):
+    client.force_login(user)
+    return client
+
+
+def test_only_managers_see_routing(client, project, annotator_user, manager_user):
+    url = reverse("routing", args=[project.pk])
+    assert login(client, annotator_user).get(url).status_code == 403
+    other = factories.project()
+    assert login(client, manager_user).get(reverse("routing", args=[other.pk])).status_code == 404
+    assert client.get(url).status_code == 200
+    client.logout()
+    assert client.get(url).status_code == 302
+
+
+def test_manager_adds_judge_runs_judging_and_routes(client, project, manager_user):
+    items = [factories.item(project, text_a=f"Answer {i}", text_b=f"Other {i}") for i in range(6)]
+    login(client, manager_user)
+    bad = client.post(reverse("routing-add-judge", args=[project.pk]),
+                      {"name": "j", "backend": "openai", "model": "m", "base_url": "", "parameters": "{}", "prompt_templates": '{"pairwise": "$nope"}'})
+    assert bad.status_code == 400 and b"base URL" in bad.content and b"unknown placeholders" in bad.content
+    with ScriptedServer(lambda body: (200, '{"verdict": 0, "rationale": "same"}')) as server:
+        r = client.post(reverse("routing-add-judge", args=[project.pk]),
+                        {"name": "local-vllm", "backend": "openai", "model": "m", "base_url": server.base_url,
+                         "parameters": '{"retry_backoff": 0.01}', "prompt_templates": "{}"})
+        assert r.status_code == 302
+        judge = LMJudge.objects.get(name="local-vllm")
+        assert list(judge.projects.all()) == [project]
+        client.post(reverse("routing-run-judging", args=[project.pk]))
+    assert Annotation.objects.filter(annotator__judge=judge).count() == 6
+    client.post(reverse("routing-run-features", args=[project.pk]))
+    r = client.post(reverse("routing-run-routing", args=[project.pk]), {"budget": 50, "strategy": "router", "human_route": "human"})
+    assert r.status_code == 302
+    assert Item.objects.filter(project=project, routing=Routing.HUMAN).count() == 3
+    assert set(TaskRun.objects.filter(project=project).values_list("kind", flat=True)) == {"judge", "features", "route"}
+    page = client.get(reverse("routing", args=[project.pk])).content.decode()
+    assert "<svg" in page and "<polyline" in page and "local-vllm" in page
+    runs = client.get(reverse("routing-runs", args=[project.pk]), HTTP_HX_REQUEST="true")
+    assert runs.status_code == 200 and "hx-trigger" not in runs.content.decode()  # nothing left to poll
+    assert client.post(reverse("routing-run-routing", args=[project.pk]), {"budget": 150, "strategy": "router", "human_route": "human"}).status_code == 400
+
+
+def test_item_page_shows_labels_escaped_and_route_reason(client, project, manager_user):
+    items, judge, _ = structured_project(project, n=40, labelled=25)
+    from curation.routing import route_project
+
+    route_project(project, budget=0.5)
+    item = items[-1][0]
+    item.response_a.text = XSS
+    item.response_a.save()
+    Annotation.objects.filter(item=item, annotator=judge_annotator(judge)).update(
+        rationale=XSS, details={"raw": {"ab": {"reply": XSS}}, "swap_consistent": False})
+    page = login(client, manager_user).get(reverse("routing-item", args=[project.pk, item.pk])).content.decode()
+    assert XSS not in page and "&lt;script&gt;" in page
+    assert "position swap inconsistent" in page and judge.name in page
+    assert "Why it was routed here" in page and ("domain=" in page or "Outside the human budget" in page)
+    assert login(client, factories.user("ann2", project=project)).get(reverse("routing-item", args=[project.pk, item.pk])).status_code == 403

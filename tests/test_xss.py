@@ -1,0 +1,198 @@
+"""Known XSS payloads through every place user or model text is shown; the HTML must stay inert.
+
+The output is parsed (html.parser), not grepped: a payload "survives" only if it becomes a real
+tag, attribute or URL, not if it shows up as escaped text.
+"""
+import re
+import uuid
+from html.parser import HTMLParser
+
+import pytest
+
+from annotate import queue, rendering
+from annotate.models import Assignment
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+PAYLOADS = [
+    "<script>alert('xss-1')</script>",
+    '<img src=x onerror="alert(\'xss-2\')">',
+    "<svg onload=alert('xss-3')><circle r=1 /></svg>",
+    "[click me](javascript:alert('xss-4'))",
+    "[data](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    "![img](javascript:alert('xss-5'))",
+    '"><script>alert(\'xss-6\')</script>',
+    "'><img src=x onerror=alert('xss-7')>",
+    "<a href=\"javascript:alert('xss-8')\">link</a>",
+    "<a href=\" jav&#x09;ascript:alert('xss-9')\">tab link</a>",
+    "```html\n<script>alert('xss-10')</script>\n```",
+    "<iframe src=\"javascript:alert('xss-11')\"></iframe>",
+    "<div hx-get=\"/logout/\" hx-trigger=\"load\" hx-on:click=\"alert('xss-12')\">htmx</div>",
+    "<math><mtext></p><script>alert('xss-13')</script></mtext></math>",
+    "<style>body{background:url(javascript:alert('xss-14'))}</style>",
+    "<a href='vbscript:msgbox(1)'>vb</a> <form action=javascript:alert('xss-15')><button>go</button></form>",
+    "<details open ontoggle=alert('xss-16')>",
+    "<object data=\"javascript:alert('xss-17')\"></object><embed src=javascript:alert('xss-18')>",
+]
+ALL = "\n\n".join(PAYLOADS)
+
+URL_ATTRS = {"href", "src", "action", "formaction", "xlink:href", "data", "background", "poster", "srcdoc", "ping"}
+DANGEROUS_TAGS = {"iframe", "object", "embed", "svg", "math", "style", "base", "meta", "link", "frame", "frameset", "form"}
+
+
+class Inspector(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.problems = []
+        self.text = []
+        self._in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        self._check(tag, attrs)
+
+    def handle_startendtag(self, tag, attrs):
+        self._check(tag, attrs)
+
+    def _check(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "script":
+            src = attrs.get("src") or ""
+            if not src.startswith("/static/"):
+                self.problems.append(f"inline or foreign <script> {attrs}")
+            self._in_script = True
+        ours = tag == "svg" and attrs.get("class") == "icon" and attrs.get("aria-hidden") == "true"  # template icons
+        if tag in DANGEROUS_TAGS and tag not in ("link", "meta", "form") and not ours or (tag == "link" and attrs.get("rel") != "stylesheet"):
+            self.problems.append(f"<{tag}> {attrs}")
+        if tag == "form" and (attrs.get("action") or "").lower().strip().startswith(("javascript", "data", "vbscript")):
+            self.problems.append(f"<form action={attrs.get('action')}>")
+        for name, value in attrs.items():
+            value = value or ""
+            if name.startswith("on") or name.startswith("hx-on"):
+                self.problems.append(f"<{tag} {name}={value!r}>")
+            if name.startswith(("hx-", "data-hx")) and "xss" in value:
+                self.problems.append(f"<{tag} {name}={value!r}> carries a payload")
+            if name in URL_ATTRS:
+                scheme = re.sub(r"[\x00-\x20]", "", value).lower()
+                if scheme.startswith(("javascript:", "vbscript:", "data:")):
+                    self.problems.append(f"<{tag} {name}={value!r}>")
+            if name == "style" and ("expression(" in value or "url(" in value):
+                self.problems.append(f"<{tag} style={value!r}>")
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._in_script and "xss" in data:
+            self.problems.append(f"payload inside <script>: {data[:60]!r}")
+
+
+def assert_inert(html, where):
+    inspector = Inspector()
+    inspector.feed(html)
+    inspector.close()
+    assert not inspector.problems, f"{where}: {inspector.problems[:5]}"
+    return "".join(inspector.text)
+
+
+def test_markdown_renderer_alone_is_inert_for_each_payload():
+    for payload in PAYLOADS:
+        assert_inert(str(rendering.markdown(payload)), payload)
+        assert_inert(str(rendering.plain(payload)), payload)
+    ops = [["equal", "<b>", "<b>"], ["delete", "<script>alert('xss')</script>", ""], ["insert", "", '"><img src=x onerror=alert(1)>']]
+    assert_inert(str(rendering.diff_html(ops)), "diff")
+
+
+def test_code_blocks_keep_html_as_text():
+    html = str(rendering.markdown("```html\n<script>alert(1)</script>\n```"))
+    assert "<script" not in html and "&lt;" in html
+    text = re.sub(r"<[^>]+>", "", html)  # drop Pygments' spans: the code reads as written
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+
+
+@pytest.fixture
+def hostile(db):
+    project = factories.project(
+        name="<script>alert('xss-name')</script> proj",
+        instructions=ALL,
+        aspects=['help"><script>alert(\'xss-aspect\')</script>', "plain"],
+        principles=["<img src=x onerror=alert('xss-principle')>", "Be honest"],
+    )
+    messages = [
+        {"role": "system", "content": ALL},
+        {"role": "user", "content": PAYLOADS[0]},
+        {"role": "assistant", "content": ALL},
+        {"role": "user", "content": ALL},
+    ]
+    prompt = factories.prompt(project, text=ALL, messages=messages)
+    items = [
+        factories.item(project, kind="pairwise", text_a=ALL, text_b=ALL, prompt_obj=prompt),
+        factories.item(project, kind="binary", text_a=ALL, prompt_obj=factories.prompt(project, text=ALL)),
+        factories.item(project, kind="edit", text_a=ALL, prompt_obj=factories.prompt(project, text=ALL)),
+    ]
+    user = factories.user("<svg onload=alert('xss-user')>", project=project, role="manager")
+    return project, items, user
+
+
+def _sid(html):
+    return re.search(r'name="submission_id" value="([0-9a-f-]{36})"', html).group(1)
+
+
+def test_every_page_is_inert(client, hostile):
+    project, items, user = hostile
+    client.force_login(user)
+    pages = {"home": "/", "project": f"/p/{project.pk}/", "gold": f"/p/{project.pk}/gold/"}
+    for where, url in pages.items():
+        resp = client.get(url)
+        assert resp.status_code == 200, where
+        assert_inert(resp.content.decode(), where)
+
+    # Pairwise form, then the same form re-rendered with a hostile rationale after an error.
+    html = client.get(f"/p/{project.pk}/annotate/").content.decode()
+    text = assert_inert(html, "pairwise form")
+    # The payloads are there, shown as text: the page was really exercised.
+    assert "alert('xss-1')" in text and "javascript:alert('xss-4')" in text and "xss-aspect" in text
+    lease = Assignment.objects.get(item=items[0])
+    base = f"/p/{project.pk}/annotate/a/{lease.pk}"
+    html = client.post(f"{base}/submit/", {"submission_id": _sid(html), "rationale": ALL, "aspect:plain:left": ALL}).content.decode()
+    assert_inert(html, "pairwise error re-render")
+    client.post(f"{base}/draft/", {"rationale": ALL, "preference": '"><script>alert(1)</script>'})
+    assert_inert(client.get(f"/p/{project.pk}/annotate/").content.decode(), "pairwise draft restore")
+    html = client.post(f"{base}/submit/", {"submission_id": str(uuid.uuid4()), "preference": "1", "rationale": ALL}).content.decode()
+    assert_inert(html, "binary form")
+
+    # Binary with hostile reason and principle values.
+    lease = Assignment.objects.get(item=items[1])
+    base = f"/p/{project.pk}/annotate/a/{lease.pk}"
+    html = client.post(f"{base}/submit/", {"submission_id": str(uuid.uuid4()), "thumbs": "up", "failed_principles": [ALL], "reason": ALL}).content.decode()
+    assert "not principles of this project" in html
+    assert_inert(html, "binary error re-render")
+    html = client.post(f"{base}/submit/", {"submission_id": str(uuid.uuid4()), "thumbs": "down",
+                                           "failed_principles": [project.principles[0]], "reason": ALL}).content.decode()
+    assert_inert(html, "edit form")
+
+    # Edit: hostile edit text, then the diff.
+    lease = Assignment.objects.get(item=items[2])
+    base = f"/p/{project.pk}/annotate/a/{lease.pk}"
+    client.post(f"{base}/draft/", {"edited_text": ALL + "</textarea><script>alert('xss-draft')</script>"})
+    html = client.get(f"/p/{project.pk}/annotate/").content.decode()
+    assert "xss-draft" in assert_inert(html, "edit draft restore")
+    html = client.post(f"{base}/submit/", {"submission_id": _sid(html), "edited_text": ALL + "\n<script>alert('xss-edit')</script>"}).content.decode()
+    assert 'class="diff-ins"' in html
+    assert_inert(html, "edit diff")
+
+    # Skip dialog with hostile reason; gold page after hostile answers and an accuracy row.
+    from annotate import gold
+
+    gold.mark_gold(items[1], {"thumbs": "up"})
+    assert_inert(client.get(f"/p/{project.pk}/gold/").content.decode(), "gold page with accuracy")
+    assert_inert(client.get(f"/p/{project.pk}/").content.decode(), "project page after labels")
+
+
+def test_inspector_catches_what_it_should():
+    for bad in ['<img src=x onerror="x()">', "<a href='javascript:x()'>", "<script>x</script>", "<svg onload=x>",
+                "<a href=' JaVa\tScRiPt:x'>", '<div hx-on:click="x()">', '<iframe src="https://e.org">']:
+        with pytest.raises(AssertionError):
+            assert_inert(bad, "self-test")
