@@ -140,10 +140,11 @@ def test_run_pages_in_a_browser(live_server, transactional_db, tiny_model_dir, t
     runs.claim_run(live.pk, worker="gpu-worker@node1")
     runs.set_progress(live, 18, 46)
     runs.log(live, "46 of 46 items to explain with tiny-llama")
-    out = Path(__file__).resolve().parent.parent / "var" / "test-screenshots"
+    from tests.browser import CHROMIUM
+    from tests.browser import SCREENSHOTS as out
     out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.on("dialog", lambda dialog: dialog.accept())  # hx-confirm
         page.goto(f"{live_server.url}/login/")

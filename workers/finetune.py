@@ -46,6 +46,8 @@ def trl_config(ft, output_dir):
     cls = config_class(ft.method)
     fields = {f.name for f in dataclasses.fields(cls)}
     values = {k: v for k, v in DEFAULTS.items() if k in fields}
+    if "max_length" in values:
+        values["max_length"] = min(values["max_length"], ft.model_spec.max_length)
     values.update(ft.config or {})
     unknown = sorted(set(values) - fields)
     if unknown:
