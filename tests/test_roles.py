@@ -32,6 +32,11 @@ def project_urls():
     return sorted(set(found))
 
 
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # many users, none log in by password
+
+
 @pytest.fixture
 def two_projects():
     mine, theirs = factories.project(name="Mine"), factories.project(name="Theirs")
