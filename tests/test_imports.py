@@ -480,3 +480,21 @@ def test_not_a_parquet_file(tmp_path, project):
 def test_blank_source_falls_back_to_file_name(tmp_path, project):
     import_items(project, write(tmp_path / "s.jsonl", [GOOD]), source="   ")
     assert Annotator.objects.get().name == "s.jsonl"
+
+
+def test_id_pool_never_reuses_ids(project):
+    from django.db import transaction
+
+    from annotate.bulk import IdPool, insert_rows
+
+    last = factories.prompt(project)
+    deleted = factories.prompt(project)
+    deleted_id = deleted.pk
+    deleted.delete()
+    with transaction.atomic():
+        pool = IdPool(Prompt, block=3)
+        ids = [next(pool) for _ in range(5)]  # crosses a block boundary
+        insert_rows(Prompt, ["id", "project_id", "text", "content_hash"], [(i, project.pk, f"t{i}", f"h{i}") for i in ids])
+    assert len(set(ids)) == 5 and min(ids) > max(last.pk, deleted_id)
+    assert Prompt.objects.filter(pk__in=ids).count() == 5
+    assert factories.prompt(project).pk > max(ids)  # the database's own counter moved past them
