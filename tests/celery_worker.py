@@ -10,7 +10,8 @@ from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
-BROKER_URL = os.environ.get("TANDEM_TEST_BROKER_URL", "redis://127.0.0.1:6379/5")
+# `./tandem test` names the suite's Redis DB; a helper's own runs default to DB 5. The DB is flushed.
+BROKER_URL = os.environ.get("TANDEM_TEST_BROKER_URL") or os.environ.get("TANDEM_TEST_REDIS_URL") or "redis://127.0.0.1:6379/5"
 
 
 def database_url():
