@@ -55,12 +55,16 @@ class ImportResult:
     seconds: float = 0.0
 
     def summary(self):
-        text = (f"{self.file}: {self.rows} {self.shape} rows → {self.items_created} new {self.kind} items "
-                f"({self.items_existing} already there), {self.prompts_created} new prompts ({self.prompts_reused} reused), "
-                f"{self.annotations_created} labels by source {self.source!r}, in {self.seconds:.1f}s")
+        text = (f"{self.file}: {_n(self.rows, f'{self.shape} row')} → {_n(self.items_created, f'new {self.kind} item')} "
+                f"({self.items_existing} already there), {_n(self.prompts_created, 'new prompt')} ({self.prompts_reused} reused), "
+                f"{_n(self.annotations_created, 'label')} by source {self.source!r}, in {self.seconds:.1f}s")
         if self.skipped:
-            text += f"; skipped {len(self.skipped)} pairs with identical responses (first: {self.skipped[0]})"
+            text += f"; skipped {_n(len(self.skipped), 'pair')} with identical responses (first: {self.skipped[0]})"
         return text
+
+
+def _n(count, noun):
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def import_items(project, file, *, name=None, fmt=None, shape=None, source=None, as_kind=None):

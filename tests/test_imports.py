@@ -385,7 +385,7 @@ def test_import_items_command(tmp_path, project, capsys):
     path = write(tmp_path / "cmd.jsonl", [{"prompt": "q", "response": "a"}])
     call_command("import_items", project.name, str(path), "--as", "edit", "--source", "seed")
     assert Item.objects.get().kind == "edit"
-    assert "1 new edit items" in capsys.readouterr().out
+    assert "1 new edit item " in capsys.readouterr().out
     bad = write(tmp_path / "bad.jsonl", [{"prompt": "q", "response": None}])
     with pytest.raises(CommandError, match='bad.jsonl line 1, field "response"'):
         call_command("import_items", str(project.pk), str(bad))
@@ -412,7 +412,7 @@ def test_admin_upload_imports_and_redirects(client, project, admin_user):
     assert response.status_code == 302 and response.url == f"/admin/annotate/project/{project.pk}/change/"
     assert Item.objects.filter(project=project).count() == 1
     assert Annotation.objects.get().annotator.name == "vendor-x"
-    assert "1 new pairwise items" in client.get(response.url).content.decode()
+    assert "1 new pairwise item " in client.get(response.url).content.decode()
 
 
 def test_admin_upload_bad_file_shows_error_and_writes_nothing(client, project, admin_user):
