@@ -67,6 +67,9 @@ def test_hh_style_prompt_column(tmp_path, project):
     prompt = Prompt.objects.get()
     assert prompt.text == "Tell me a joke"
     assert [m["role"] for m in prompt.messages] == ["user", "assistant", "user"]
+    hh_prompt = "\n\nHuman: Capital of Peru?\n\nAssistant:"
+    import_items(project, write(tmp_path / "hhp2.jsonl", [{"prompt": hh_prompt, "chosen": hh_prompt + " Lima.", "rejected": hh_prompt + " Cusco."}]))
+    assert set(pair_texts(Item.objects.get(prompt__text="Capital of Peru?"))) == {"Lima.", "Cusco."}
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
