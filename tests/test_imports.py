@@ -501,3 +501,20 @@ def test_id_pool_never_reuses_ids(project):
     assert len(set(ids)) == 5 and min(ids) > max(last.pk, deleted_id)
     assert Prompt.objects.filter(pk__in=ids).count() == 5
     assert factories.prompt(project).pk > max(ids)  # the database's own counter moved past them
+
+
+def test_dry_run_counts_and_writes_nothing(tmp_path, project, client, admin_user):
+    rows = [{"prompt": f"q{i}", "chosen": "a", "rejected": "b"} for i in range(4)] + [{"prompt": "q0", "chosen": "a", "rejected": "b"}]
+    path = write(tmp_path / "dry.jsonl", rows)
+    before = counts()
+    result = import_items(project, path, dry_run=True)
+    assert (result.items_created, result.items_existing, result.annotations_created) == (4, 1, 4)
+    assert result.summary().startswith("checked, nothing written: ")
+    assert counts() == before
+    call_command("import_items", project.name, str(path), "--dry-run")
+    assert counts() == before
+    client.force_login(admin_user)
+    response = _upload(client, project, "dry.jsonl", path.read_bytes(), dry_run="on")
+    assert response.status_code == 302 and response.url.endswith("/import/")
+    assert "checked, nothing written" in client.get(response.url).content.decode().lower()
+    assert counts() == before
