@@ -272,7 +272,7 @@ def summarise(runs):
 
 
 def line(name, r):
-    return (f"{name:<13} {r['rps']:8.1f} req/s   p50 {r['p50']:6.1f} ms   p99 {r['p99']:7.1f} ms   "
+    return (f"{name:<15} {r['rps']:8.1f} req/s   p50 {r['p50']:6.1f} ms   p99 {r['p99']:7.1f} ms   "
             f"mean {r['mean']:6.1f} ms   requests {r['requests']:6d}   errors {r['errors']}")
 
 
@@ -286,6 +286,7 @@ def main():
     ap.add_argument("--ls-venv", default="/tmp/ls-venv")
     ap.add_argument("--skip-ls", action="store_true")
     ap.add_argument("--rounds", type=int, default=2, help="alternating measurement rounds per app")
+    ap.add_argument("--solo", type=float, default=10.0, help="seconds of a single-annotator latency probe per app")
     args = ap.parse_args()
 
     db = "tandem_bench_annotate"
@@ -309,11 +310,15 @@ def main():
             print(ls_note, file=sys.stderr)
     # Rounds alternate between the apps, so load from anything else on the machine falls on both.
     runs = {name: [] for name in apps}
+    solo = {name: [] for name in apps}
     load_before = os.getloadavg()
     try:
         for _ in range(args.rounds):
             for name, clients in apps.items():
                 runs[name].append(drive(clients(), args.duration / args.rounds, args.warmup))
+        # Latency without queueing: one annotator alone, same loop.
+        for name, clients in apps.items():
+            solo[name].append(drive(clients()[:1], args.solo, 1.0))
     finally:
         for server in servers:
             server.terminate()
@@ -321,9 +326,11 @@ def main():
     load_after = os.getloadavg()
     tandem = summarise(runs["Tandem"])
     ls = summarise(runs["Label Studio"]) if "Label Studio" in runs else None
+    solo_lines = [line(f"{name} x1", summarise(r)) for name, r in solo.items()]
     print(line("Tandem", tandem), flush=True)
     if ls:
         print(line("Label Studio", ls), flush=True)
+    print("\n".join(solo_lines), flush=True)
 
     ratio = tandem["rps"] / ls["rps"] if ls and ls["rps"] else None
     report = [
@@ -337,6 +344,8 @@ def main():
     if ratio:
         report.append(f"throughput ratio Tandem / Label Studio: {ratio:.2f}x")
         print(f"throughput ratio Tandem / Label Studio: {ratio:.2f}x")
+    report.append(f"# one annotator alone ({args.solo:.0f} s each), latency without queueing:")
+    report.extend(solo_lines)
     for name, r in (("Tandem", tandem), ("Label Studio", ls)):
         if r and r["error_samples"]:
             report.append(f"{name} error samples: {r['error_samples']}")
