@@ -26,7 +26,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
-from .models import Annotator, AnnotatorKind, Assignment, AssignmentState, Item, Project, Routing
+from .models import Annotator, AnnotatorKind, Assignment, AssignmentState, FeedbackKind, Item, Project, Routing
 
 LEASED, SUBMITTED, SKIPPED = AssignmentState.LEASED, AssignmentState.SUBMITTED, AssignmentState.SKIPPED
 CANDIDATE_ATTEMPTS = 8
@@ -104,6 +104,11 @@ def next_assignment(project, annotator, now=None):
     return assignment
 
 
+def _kinds(project):
+    """Feedback kinds the project collects from people; items of other kinds stay out of the queue."""
+    return list(project.feedback_kinds or FeedbackKind.values)
+
+
 def _gold_turn(project, annotator):
     n = Assignment.objects.filter(annotator=annotator, item__project=project).count()
     digest = hashlib.blake2b(f"{project.pk}:{annotator.pk}:{n}".encode(), digest_size=8).digest()
@@ -154,7 +159,7 @@ def _lease_gold(project, annotator, routes, now):
         _lock_project_on_sqlite(project)
         _lease_cheaply()
         item = (
-            _with_content(Item.objects.filter(routes, project=project, is_gold=True))
+            _with_content(Item.objects.filter(routes, project=project, is_gold=True, kind__in=_kinds(project)))
             .filter(_not_done_by(annotator))
             .order_by("id")
             .first()
@@ -172,7 +177,7 @@ def _lease_regular(project, annotator, routes, now):
         _lease_cheaply()
         for _ in range(CANDIDATE_ATTEMPTS):
             qs = (
-                Item.objects.filter(routes, project=project, is_gold=False, human_label_count__lt=k)
+                Item.objects.filter(routes, project=project, is_gold=False, human_label_count__lt=k, kind__in=_kinds(project))
                 .exclude(pk__in=tried)
                 .filter(_not_done_by(annotator))
                 .alias(leases=_active_leases(now))
@@ -266,7 +271,7 @@ def progress(project, annotator):
     """Counts for the two progress bars: this annotator's and the whole project's."""
     k = project.overlap
     routes = human_routes(project)
-    items = Item.objects.filter(project=project, is_gold=False, routing__in=routes)
+    items = Item.objects.filter(project=project, is_gold=False, routing__in=routes, kind__in=_kinds(project))
     agg = items.aggregate(
         total=Count("id"),
         full=Count("id", filter=Q(human_label_count__gte=k)),
