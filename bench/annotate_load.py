@@ -176,8 +176,10 @@ def ls_prepare(venv, annotators, items, workers):
     subprocess.run([str(python), str(ROOT / "bench" / "annotate_load_ls.py"), "setup", str(annotators), str(out)],
                    env=env, check=True, cwd="/tmp")
     setup = json.loads(out.read_text())
-    pkg = subprocess.run([str(python), "-c", "import label_studio, os; print(os.path.dirname(label_studio.__file__))"],
-                         env=env, check=True, capture_output=True, text=True, cwd="/tmp").stdout.strip()
+    pkg, version = subprocess.run(
+        [str(python), "-c", "import label_studio, os; print(os.path.dirname(label_studio.__file__)); print(label_studio.__version__)"],
+        env=env, check=True, capture_output=True, text=True, cwd="/tmp").stdout.split()
+    setup["version"] = version
     port = free_port()
     server = gunicorn(python, "core.wsgi:application", port, workers, pkg, env)
     wait_http(port, "/health")
@@ -340,6 +342,9 @@ def main():
         f"# load average (1 min) before/after: {load_before[0]:.2f} / {load_after[0]:.2f} (machine shared with other work)",
         line("Tandem", tandem) + f"   rounds req/s {[round(x, 1) for x in tandem['rounds']]}",
     ]
+    if ls:
+        report.append(f"# Label Studio {setup['version']} as shipped (core.settings.label_studio, DEBUG off, its own"
+                      " CONN_MAX_AGE default); Tandem with CONN_MAX_AGE=600")
     report.append(line("Label Studio", ls) + f"   rounds req/s {[round(x, 1) for x in ls['rounds']]}" if ls else ls_note)
     if ratio:
         report.append(f"throughput ratio Tandem / Label Studio: {ratio:.2f}x")
