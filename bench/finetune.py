@@ -100,7 +100,8 @@ def main():
         snap = make_snapshot(project, opts.pairs)
         data_file = tmp / "export.jsonl"
         with data_file.open("w") as fh:
-            for row in iter_export_rows(snap, "preference", split="train"):
+            # the format Tandem trains on for a model with a chat template (finetune_data.format_for)
+            for row in iter_export_rows(snap, "preference_conversational", split="train"):
                 fh.write(json.dumps(row) + "\n")
         train_rows = sum(1 for _ in data_file.open())
 

@@ -46,6 +46,8 @@ def trl_config(ft, output_dir):
     cls = config_class(ft.method)
     fields = {f.name for f in dataclasses.fields(cls)}
     values = {k: v for k, v in DEFAULTS.items() if k in fields}
+    if "max_length" in values:
+        values["max_length"] = min(values["max_length"], ft.model_spec.max_length)
     values.update(ft.config or {})
     unknown = sorted(set(values) - fields)
     if unknown:
@@ -194,11 +196,12 @@ def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
     from trl import DPOTrainer, KTOTrainer, RewardTrainer
 
     args = trl_config(ft, output_dir)
+    model, reference, tokenizer = _load_models(ft, on)
     train, counts = finetune_data.dataset_for(ft.snapshot, ft.method, "train", weighting=ft.noise_weighting,
-                                              threshold=ft.noise_threshold, seed=ft.seed)
+                                              threshold=ft.noise_threshold, seed=ft.seed,
+                                              conversational=bool(tokenizer.chat_template))
     if train is None:
         raise ValueError(f"snapshot {ft.snapshot} has no training rows for {ft.method}")
-    model, reference, tokenizer = _load_models(ft, on)
     common = {"args": args, "train_dataset": train, "processing_class": tokenizer,
               "peft_config": lora_config(ft), "callbacks": list(callbacks)}
     if ft.method == FineTuneMethod.REWARD:
@@ -213,7 +216,7 @@ def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
 def evaluate_run(ft, trainer, tokenizer):
     from . import evaluate
 
-    pairs = finetune_data.test_pairs(ft.snapshot)
+    pairs = finetune_data.test_pairs(ft.snapshot, conversational=bool(tokenizer.chat_template))
     model = trainer.model
     max_length = getattr(trainer.args, "max_length", None) or 512
     if ft.method == FineTuneMethod.REWARD:
