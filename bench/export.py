@@ -168,6 +168,9 @@ def main():
             out.append(f"REST JSONL engine={engine}: {lines} rows, {size / 1e6:.0f} MB in {seconds:.2f} s = {rate:,.0f} rows/s; "
                        f"ratio to COPY {rate / copy_rate:.2f} (target ≥ 0.5); web worker peak RSS {vm_hwm_mb(worker):.0f} MB "
                        f"(+{vm_hwm_mb(worker) - base_rss:.0f} MB over the loaded app; target flat, < 300 MB)")
+        _, size, seconds = rest_export(url.replace("rows.jsonl", "rows.parquet"), key, {"format": "preference"})
+        out.append(f"REST Parquet (default engine): {size / 1e6:.0f} MB in {seconds:.2f} s = {args.rows / seconds:,.0f} rows/s; "
+                   f"web worker peak RSS {vm_hwm_mb(worker):.0f} MB")
     finally:
         if proc is not None:
             proc.send_signal(signal.SIGTERM)

@@ -133,7 +133,7 @@ def write_parquet(snapshot, fmt, out, split=None, row_group_size=10000, engine="
 
     schema = arrow_schema(fmt)
     if engine == "copy":
-        return _write_parquet_from_jsonl(iter_jsonl_copy(snapshot, fmt, split=split, flush_bytes=8 << 20), schema, out)
+        return _write_parquet_from_jsonl(iter_jsonl_copy(snapshot, fmt, split=split, flush_bytes=2 << 20), schema, out)
     with pq.ParquetWriter(out, schema, compression="zstd") as writer:
         batch = []
         for row in iter_export_rows(snapshot, fmt, split=split):
