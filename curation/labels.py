@@ -9,7 +9,6 @@ which are people's labels from another tool); LM judges' labels are used only wh
 labelled the item. Pairwise → mean preference (its sign is the winner, |mean| the margin);
 binary → majority thumbs; edit → one row per edit that changed the response.
 """
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind
