@@ -85,6 +85,24 @@ def set_progress(run, progress, total=None):
         raise RunCancelled(f"run {run.pk} cancelled")
 
 
+def record(run, progress=None, total=None, metrics=None, lines=()):
+    """A progress tick in one UPDATE (progress, merged metrics, log lines, heartbeat), then the
+    cancel check; raises RunCancelled. For loops that report often: one commit per tick, not four.
+    Uses the run's in-memory metrics and log, which only the worker running it writes."""
+    fields = {"heartbeat_at": timezone.now()}
+    if progress is not None:
+        fields["progress"] = run.progress = progress
+    if total is not None:
+        fields["total"] = run.total = total
+    if metrics:
+        fields["metrics"] = run.metrics = {**run.metrics, **metrics}
+    if lines:
+        fields["log_tail"] = run.log_tail = (run.log_tail + "\n".join(l.rstrip() for l in lines) + "\n")[-LOG_TAIL_CHARS:]
+    TaskRun.objects.filter(pk=run.pk).update(**fields)
+    if TaskRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
+        raise RunCancelled(f"run {run.pk} cancelled")
+
+
 def log(run, line):
     run.refresh_from_db(fields=["log_tail"])
     tail = (run.log_tail + line.rstrip() + "\n")[-LOG_TAIL_CHARS:]
