@@ -139,6 +139,15 @@ def request_cancel(run):
     TaskRun.objects.filter(pk=run.pk, state=RunState.QUEUED).update(state=RunState.CANCELLED, finished_at=timezone.now())
 
 
+def retry_run(run):
+    """Put a failed or cancelled run back in the queue (the caller sends its task again). Services
+    resume: rows already written are kept, a fine-tune starts from an empty directory."""
+    updated = TaskRun.objects.filter(pk=run.pk, state__in=[RunState.FAILED, RunState.CANCELLED]).update(
+        state=RunState.QUEUED, cancel_requested=False, error="", finished_at=None, progress=0)
+    run.refresh_from_db()
+    return bool(updated)
+
+
 def stale_runs():
     cutoff = timezone.now() - timedelta(seconds=stale_seconds())
     return TaskRun.objects.filter(state=RunState.RUNNING, heartbeat_at__lt=cutoff)
