@@ -74,14 +74,16 @@ def import_items(project, file, *, name=None, fmt=None, shape=None, source=None,
     try:
         reader = Source(file, fmt or detect_format(name))
         shape = _resolve_shape(name, reader.columns, shape)
-        kind, single_kind = _resolve_kind(project, name, shape, as_kind)
-        result = ImportResult(file=name, source=(source or name).strip()[:200], shape=shape, kind=kind)
+        kind, single_kind = _resolve_kind(project, name, shape, as_kind, reader.columns)
+        result = ImportResult(file=name, source=((source or "").strip() or name)[:200], shape=shape, kind=kind)
         parsed = []
         for where, row in reader:
             try:
                 parsed.append(shapes.parse_row(shape, row, where, project.pair_strategy, single_kind))
             except FieldError as exc:
                 raise ImportFileError(name, where, exc.field, exc.message) from None
+            except (TypeError, ValueError, KeyError, AttributeError) as exc:  # data no check foresaw
+                raise ImportFileError(name, where, None, f"cannot read this row ({exc!r})") from exc
     except ReadError as exc:
         raise ImportFileError(name, exc.where, None, exc.message) from None
     result.rows = len(parsed)
@@ -106,8 +108,10 @@ def _resolve_shape(name, columns, shape):
     return detected
 
 
-def _resolve_kind(project, name, shape, as_kind):
+def _resolve_kind(project, name, shape, as_kind, columns):
     enabled = set(project.feedback_kinds or [])
+    if as_kind is None and "edited" in columns and shape not in shapes.PAIRWISE_SHAPES:
+        as_kind = FeedbackKind.EDIT  # rows that carry an edit are edit items
     if shape in shapes.PAIRWISE_SHAPES:
         if as_kind not in (None, FeedbackKind.PAIRWISE):
             raise ImportFileError(name, None, None, f"{shape} rows make pairwise items; --as {as_kind} applies to prompt/response and messages files")
@@ -186,7 +190,10 @@ def _write(project, parsed, result):
                 iid, flipped = items[(kind, rb, ra)], True
             if iid is None:
                 iid = items[(kind, ra, rb)] = next(item_ids)
-                new_items.append((iid, project.pk, pid, kind, ra, rb, {"import": {"source": result.source, "file": result.file, "where": row.where}}))
+                provenance = {"import": {"source": result.source, "file": result.file, "where": row.where}}
+                if row.columns:
+                    provenance["columns"] = row.columns
+                new_items.append((iid, project.pk, pid, kind, ra, rb, provenance))
             else:
                 result.items_existing += 1
             if label and iid not in labelled:
@@ -195,11 +202,13 @@ def _write(project, parsed, result):
                 if flipped and preference is not None:
                     preference = -preference
                 new_labels.append((iid, annotator.pk, kind, preference, label.get("thumbs", ""), label.get("rationale", ""),
+                                   label.get("edited_text"), label.get("diff", []), label.get("edit_distance"),
                                    {**label.get("details", {}), "where": row.where}, uuid.uuid4()))
 
     insert_rows(Prompt, ["id", "project_id", "text", "messages", "metadata", "source", "content_hash"], new_prompts)
     insert_rows(Response, ["id", "prompt_id", "text", "model_name", "metadata"], new_responses)
     insert_rows(Item, ["id", "project_id", "prompt_id", "kind", "response_a_id", "response_b_id", "metadata"], new_items)
-    insert_rows(Annotation, ["item_id", "annotator_id", "kind", "preference", "thumbs", "rationale", "details", "submission_id"], new_labels)
+    insert_rows(Annotation, ["item_id", "annotator_id", "kind", "preference", "thumbs", "rationale", "edited_text", "diff",
+                             "edit_distance", "details", "submission_id"], new_labels)
     result.prompts_created, result.prompts_reused = len(new_prompts), len(reused)
     result.responses_created, result.items_created, result.annotations_created = len(new_responses), len(new_items), len(new_labels)

@@ -17,7 +17,7 @@ def home(request):
     managed = set(
         request.user.memberships.filter(role=Role.MANAGER).values_list("project_id", flat=True)
     )
-    annotator = queue.human_annotator(request.user)
+    annotator = queue.request_annotator(request)
     cards = []
     for project in projects:
         cards.append({
@@ -31,7 +31,7 @@ def home(request):
 @login_required
 def project_page(request, project_id):
     project = project_for_annotator(request.user, project_id)
-    annotator = queue.human_annotator(request.user)
+    annotator = queue.request_annotator(request)
     kinds = dict(project.items.values_list("kind").annotate(n=Count("id")))
     return render(request, "annotate/project.html", {
         "project": project,

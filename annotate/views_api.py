@@ -62,7 +62,7 @@ def _login_json(view):
 @require_http_methods(["GET", "POST"])
 def api_next(request, project_id):
     project = project_for_annotator(request.user, project_id)
-    annotator = queue.human_annotator(request.user)
+    annotator = queue.request_annotator(request)
     assignment = queue.next_assignment(project, annotator)
     if assignment is None:
         return JsonResponse({"done": True, "assignment": None})
@@ -71,7 +71,7 @@ def api_next(request, project_id):
 
 def _own(request, assignment_id):
     # Membership may have been revoked since the lease was handed out: checked in the same query.
-    return queue.assignment_for(queue.human_annotator(request.user), assignment_id, user=request.user)
+    return queue.assignment_for(queue.request_annotator(request), assignment_id, user=request.user)
 
 
 @_login_json

@@ -17,7 +17,7 @@ GOLD_KINDS = (FeedbackKind.PAIRWISE, FeedbackKind.BINARY)
 def gold_page(request, project_id):
     project = project_for_manager(request.user, project_id)
     show = request.GET.get("show", "all")
-    items = Item.objects.filter(project=project, kind__in=GOLD_KINDS).select_related("prompt").order_by("-is_gold", "id")
+    items = Item.objects.filter(project=project, kind__in=GOLD_KINDS).select_related("prompt", "response_a", "response_b").order_by("-is_gold", "id")
     if show == "gold":
         items = items.filter(is_gold=True)
     page = Paginator(items, 25).get_page(request.GET.get("page"))

@@ -62,7 +62,7 @@ def _fragment(request, ctx, template="annotate/_work.html"):
 @require_GET
 def workspace(request, project_id):
     project = project_for_annotator(request.user, project_id)
-    annotator = queue.human_annotator(request.user)
+    annotator = queue.request_annotator(request)
     assignment = queue.next_assignment(project, annotator)
     ctx = _context(request, project, annotator, assignment)
     ctx["is_manager"] = can_manage(request.user, project)
@@ -73,13 +73,13 @@ def workspace(request, project_id):
 @require_GET
 def next_item(request, project_id):
     project = project_for_annotator(request.user, project_id)
-    annotator = queue.human_annotator(request.user)
+    annotator = queue.request_annotator(request)
     return _fragment(request, _context(request, project, annotator, queue.next_assignment(project, annotator)))
 
 
 def _own(request, project_id, assignment_id):
     project = project_for_annotator(request.user, project_id)
-    annotator = queue.human_annotator(request.user)
+    annotator = queue.request_annotator(request)
     assignment = queue.assignment_for(annotator, assignment_id)
     if assignment is None or assignment.item.project_id != project.pk:
         raise Http404("no such assignment")

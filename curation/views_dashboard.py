@@ -132,7 +132,17 @@ def _context(request, project, filter_form=None, **extra):
 @require_GET
 def dashboard(request, project_id):
     project = project_for_manager(request.user, project_id)
-    return render(request, "curation/dashboard.html", _context(request, project))
+    form = FilterForm(request.GET) if any(k in request.GET for k in FilterForm.base_fields) else None
+    return render(request, "curation/dashboard.html", _context(request, project, filter_form=form))
+
+
+def _dashboard_url(project, data):
+    """The dashboard with the filters that were in `data` kept (so an action does not reset the view)."""
+    from urllib.parse import urlencode
+
+    kept = [(k, v) for k in FilterForm.base_fields for v in data.getlist(k) if v not in ("", None)]
+    url = reverse("curation-dashboard", args=[project.pk])
+    return f"{url}?{urlencode(kept)}" if kept else url
 
 
 def _filters_from(data):
@@ -180,9 +190,10 @@ def noise_action(request, project_id):
         messages.success(request, f"{act.action}: {act.params['affected']} items above p = {form.cleaned_data['threshold']:.2f}")
     else:
         messages.error(request, f"Not applied: {form.errors.as_text() or 'check the filters'}")
+    url = _dashboard_url(project, request.POST)
     if request.headers.get("HX-Request"):
-        return HttpResponse(status=204, headers={"HX-Redirect": reverse("curation-dashboard", args=[project.pk])})
-    return redirect("curation-dashboard", project.pk)
+        return HttpResponse(status=204, headers={"HX-Redirect": url})
+    return redirect(url)
 
 
 @login_required

@@ -22,13 +22,14 @@ STRATEGY_COLOURS = {"router": "#3b5bdb", "random": "#868e96", "uncertainty": "#e
 
 
 class JudgeForm(forms.ModelForm):
-    parameters = forms.JSONField(required=False, initial=dict, help_text='e.g. {"temperature": 0, "max_new_tokens": 384, "batch_size": 8}')
-    prompt_templates = forms.JSONField(required=False, initial=dict, help_text="Overrides per kind: pairwise, binary, edit.")
+    parameters = forms.JSONField(required=False, initial=dict, widget=forms.Textarea(attrs={"rows": 3}), help_text='e.g. {"temperature": 0, "max_new_tokens": 384, "batch_size": 8}')
+    prompt_templates = forms.JSONField(required=False, initial=dict, widget=forms.Textarea(attrs={"rows": 3}), help_text="Overrides per kind: pairwise, binary, edit.")
     tagger = forms.BooleanField(required=False, help_text="Also tag prompts (domain, task type, ...) with this model.")
 
     class Meta:
         model = LMJudge
         fields = ["name", "backend", "model", "base_url", "api_key_env", "parameters", "prompt_templates"]
+        labels = {"base_url": "Base URL", "api_key_env": "API key environment variable"}
 
     def clean(self):
         data = super().clean()

@@ -85,7 +85,8 @@ def producer():
 
     from config.celery import app as tandem
 
-    client = Celery("tandem-test-client", broker=BROKER_URL)
+    # set_as_current=False: shared tasks in this process must keep running eagerly on Tandem's app.
+    client = Celery("tandem-test-client", broker=BROKER_URL, set_as_current=False)
     client.conf.task_routes = tandem.conf.task_routes
     return client
 

@@ -94,3 +94,20 @@ def test_skip_by_keyboard_and_draft_restored_after_reload(live_server, browser_p
     page.keyboard.press("Enter")
     page.wait_for_selector('#item-form[data-kind="binary"]')
     assert Assignment.objects.get(item__kind="edit").skip_reason == "Not my field"
+
+
+def test_manager_marks_gold_in_the_browser(live_server, browser_page):
+    page = browser_page
+    project, items = sample_project("gold in browser")
+    factories.user("boss", project=project, role="manager")
+    base = live_server.url
+    login(page, base, "boss")
+    page.goto(f"{base}/p/{project.pk}/gold/")
+    row = page.locator("tr", has=page.locator(f'select[aria-label="Gold thumbs for item {items["binary"].pk}"]'))
+    row.locator("select").select_option("down")
+    row.locator('button[value="mark"]').click()
+    page.wait_for_selector("text=is gold")
+    page.locator("details summary").first.click()
+    shot(page, "gold-page")
+    items["binary"].refresh_from_db()
+    assert items["binary"].is_gold and items["binary"].gold_answer == {"thumbs": "down"}

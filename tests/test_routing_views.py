@@ -71,3 +71,17 @@ def test_item_page_shows_labels_escaped_and_route_reason(client, project, manage
     assert "position swap inconsistent" in page and judge.name in page
     assert "Why it was routed here" in page and ("domain=" in page or "Outside the human budget" in page)
     assert login(client, factories.user("ann2", project=project)).get(reverse("routing-item", args=[project.pk, item.pk])).status_code == 403
+
+
+def test_runs_fragment_polls_while_a_run_is_active(client, project, manager_user):
+    from workers import runs
+
+    run = runs.create_run("judge", project=project, total=10)
+    runs.start_run(run)
+    runs.set_progress(run, 4)
+    login(client, manager_user)
+    html = client.get(reverse("routing-runs", args=[project.pk]), HTTP_HX_REQUEST="true").content.decode()
+    assert 'hx-trigger="every 2s"' in html and "4 / 10" in html
+    runs.finish_run(run)
+    done = client.get(reverse("routing-runs", args=[project.pk]) + "?was_active=1", HTTP_HX_REQUEST="true")
+    assert "hx-trigger" not in done.content.decode() and done["HX-Refresh"] == "true"

@@ -170,6 +170,7 @@ def judge_items(judge, items, backend=None, progress=None, batch_items=None):
 def judge_project(project, judges=None, item_ids=None, progress=None, backends=None):
     """Every judge of the project (or the given ones) labels the items it has not labelled yet."""
     judges = list(judges if judges is not None else project.judges.all())
+    judges = [j for j in judges if (j.parameters or {}).get("judge", True)]  # {"judge": false}: a tagger only
     plan = [(judge, list(pending_items(judge, project, item_ids).select_related("prompt", "response_a", "response_b", "project"))) for judge in judges]
     total = sum(len(items) for _, items in plan)
     done, results = 0, {}
