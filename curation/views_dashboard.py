@@ -91,9 +91,26 @@ class TokenForm(forms.Form):
     name = forms.CharField(max_length=200, initial="training job")
 
 
+def _fingerprint(project):
+    """Changes whenever a figure could: new or removed labels, a new noise run, gold items changed."""
+    from django.db.models import Count, Max
+
+    labels = Annotation.objects.filter(item__project=project).aggregate(n=Count("id"), last=Max("id"))
+    gold = project.items.filter(is_gold=True).aggregate(n=Count("id"), last=Max("id"))
+    noise = NoiseRun.objects.filter(project=project).aggregate(last=Max("id"))
+    return f"{labels['n']}-{labels['last']}-{gold['n']}-{gold['last']}-{noise['last']}"
+
+
 def _figures(project):
-    agreement = project_agreement(project)
-    quality = annotator_quality(project)
+    """Agreement and quality figures, cached until the labels change (they take seconds on big projects)."""
+    from django.core.cache import cache
+
+    key = f"curation:figures:{project.pk}:{_fingerprint(project)}"
+    figures = cache.get(key)
+    if figures is None:
+        figures = {"agreement": project_agreement(project), "quality": annotator_quality(project)}
+        cache.set(key, figures, timeout=3600)
+    agreement, quality = figures["agreement"], figures["quality"]
     bias = agreement["position_bias"]
     bias_rows = [(f"{b['name']} ({b['decisive']})", b["left_rate"], b["p_value"] < 0.01) for b in bias]
     run = NoiseRun.objects.filter(project=project).first()
