@@ -57,7 +57,13 @@ def _converter(field):
     """Python value → what the driver takes, only for the types that need it."""
     if connection.vendor == "postgresql":
         if isinstance(field, JSONField):
-            return lambda value: None if value is None else json.dumps(value, ensure_ascii=False, cls=field.encoder)
+            def dump(value, encoder=field.encoder):
+                if value is None:
+                    return None
+                if not value and isinstance(value, (dict, list)):
+                    return "{}" if isinstance(value, dict) else "[]"  # most metadata is empty: skip the encoder
+                return json.dumps(value, ensure_ascii=False, cls=encoder)
+            return dump
         return None
     if isinstance(field, (JSONField, DateTimeField, DateField, UUIDField)):
         return lambda value: field.get_db_prep_save(value, connection)
@@ -74,12 +80,12 @@ def insert_rows(model, names, rows):
     now = timezone.now()
     fixed, per_row = [], []
     for f in model._meta.concrete_fields:
-        if f.attname in given_attnames or f.primary_key:
-            continue  # a primary key not given is left to the database
+        if f.attname in given_attnames or f.primary_key or (f.has_db_default() and not f.has_default()):
+            continue  # left to the database: a primary key not given, a db_default
         if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
             fixed.append((f, now))
-        elif f.has_default() and callable(f.default):
-            per_row.append(f)
+        elif f.has_default() and callable(f.default) and not isinstance(f, JSONField):
+            per_row.append(f)  # e.g. uuid4; a JSON default (dict, list) is converted once and shared as text
         else:
             fixed.append((f, f.get_default()))
     fields = given + [f for f, _ in fixed] + per_row

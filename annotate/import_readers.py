@@ -54,13 +54,17 @@ class Source:
         yield from self._rows
 
     def _jsonl(self):
-        for number, raw in enumerate(self._file, start=1):
+        lines = iter(self._file)
+        for number, raw in enumerate(lines, start=1):
             try:
                 line = raw.decode("utf-8-sig" if number == 1 else "utf-8") if isinstance(raw, bytes) else raw
             except UnicodeDecodeError as exc:
                 raise ReadError(f"line {number}", f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
             if not line.strip():
                 continue
+            if number == 1 and line.lstrip().startswith("["):
+                yield from self._json_array(line, lines)
+                return
             try:
                 row = json.loads(line)
             except ValueError as exc:
@@ -68,6 +72,21 @@ class Source:
             if not isinstance(row, dict):
                 raise ReadError(f"line {number}", "expected a JSON object per line")
             yield f"line {number}", row
+
+    def _json_array(self, first, rest):
+        """A .json file holding one array of objects (what many tools write) instead of JSON lines;
+        rows are then named by their 0-based index in the array."""
+        raw = first.encode() + b"".join(r if isinstance(r, bytes) else r.encode() for r in rest)
+        try:
+            rows = json.loads(raw.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ReadError(None, f"starts with '[' but is not a valid JSON array ({exc})") from None
+        if not isinstance(rows, list):
+            raise ReadError(None, "expected a JSON array of objects or one JSON object per line")
+        for index, row in enumerate(rows):
+            if not isinstance(row, dict):
+                raise ReadError(f"array index {index}", "expected a JSON object")
+            yield f"array index {index}", row
 
     def _csv(self):
         text = io.TextIOWrapper(self._file, encoding="utf-8-sig", newline="") if _is_binary(self._file) else self._file
@@ -104,7 +123,14 @@ class Source:
             raise ReadError(None, f"not a readable Parquet file ({exc})") from None
         self.columns = parquet.schema_arrow.names
         index = 0
-        for batch in parquet.iter_batches(batch_size=10_000):
+        batches = parquet.iter_batches(batch_size=10_000)
+        while True:
+            try:
+                batch = next(batches, None)
+            except Exception as exc:  # a corrupt page: name where reading stopped
+                raise ReadError(f"row index {index}", f"unreadable Parquet data ({exc})") from None
+            if batch is None:
+                return
             for row in batch.to_pylist():
                 yield f"row index {index}", row
                 index += 1

@@ -7,7 +7,8 @@ Shapes (auto-detected from the columns, or named explicitly):
   completions  prompt/completions[] — UltraFeedback-like {text|response, model, score}; pairs built
                per the project's pair strategy
   helpsteer2   prompt/response_1/response_2[/preference_strength −3..3, negative: response_1 better]
-  binary       prompt/response (or completion)[/label true/false] — TRL's unpaired format
+  binary       prompt/response (or completion)[/label true/false][/edited] — TRL's unpaired format;
+               as edit items, an `edited` column is imported as the source's edit
   messages     messages=[…, {"role": "assistant", …}] — the last assistant turn is the response
 """
 import re
@@ -16,9 +17,18 @@ from dataclasses import dataclass, field
 
 from . import import_values as v
 from .content import prompt_hash
+from .edits import word_diff
 
 SHAPES = ("preference", "completions", "helpsteer2", "binary", "messages")
 PAIRWISE_SHAPES = ("preference", "completions", "helpsteer2")
+COLUMNS = {
+    "preference": {"prompt", "chosen", "rejected", "score_chosen", "score_rejected", "chosen_model", "rejected_model"},
+    "completions": {"prompt", "instruction", "completions"},
+    "helpsteer2": {"prompt", "response_1", "response_2", "preference_strength", "preference_statement", "preference_elaboration", "model_1", "model_2"},
+    "binary": {"prompt", "response", "completion", "label", "model", "edited"},
+    "messages": {"messages", "label", "model", "edited"},
+}
+EXTRA_TEXT_LIMIT = 1000  # other scalar columns (ids, dataset names) are kept on the item; long text is not
 # A chosen/rejected pair says which is better but not by how much: recorded as "better" (±2).
 CHOSEN_STRENGTH = 2
 
@@ -32,6 +42,7 @@ class ParsedRow:
     responses: list = field(default_factory=list)  # [(text, model_name, metadata)]
     items: list = field(default_factory=list)  # [(kind, index_a, index_b | None, label | None)]
     metadata: dict = field(default_factory=dict)
+    columns: dict = field(default_factory=dict)  # the row's other scalar columns, e.g. an id
 
 
 def detect_shape(columns):
@@ -59,6 +70,14 @@ def parse_row(shape, row, where, pair_strategy, single_kind):
     }[shape]
     parsed = parser(row, where, pair_strategy=pair_strategy, single_kind=single_kind)
     parsed.metadata = v.metadata(row, "metadata")
+    known = COLUMNS[shape]
+    for name, value in row.items():
+        if name in known or name == "metadata" or v.is_missing(value):
+            continue
+        if isinstance(value, str) and len(value) <= EXTRA_TEXT_LIMIT:
+            parsed.columns[name] = v.no_nul(value, name)
+        elif isinstance(value, (bool, int)) or (isinstance(value, float) and value == value and abs(value) != float("inf")):
+            parsed.columns[name] = value
     return parsed
 
 
@@ -79,6 +98,8 @@ def _hh_turns(text):
 def _prompt(text, messages, where):
     if messages is None and text.lstrip().startswith("Human:"):
         messages = _hh_turns(text.lstrip())
+        while messages and messages[-1]["role"] == "assistant" and not messages[-1]["content"]:
+            messages.pop()  # an hh-style prompt ends with an empty "Assistant:" cue
     if messages is not None:
         users = [m["content"] for m in messages if m["role"] == "user"]
         text = users[-1] if users else messages[-1]["content"]
@@ -93,9 +114,12 @@ def _assistant_text(msgs, field_name):
     return "\n\n".join(m["content"] for m in msgs)
 
 
-def _response_text(row, name, prompt_messages=None):
+def _response_text(row, name, prompt_messages=None, prompt_text=None):
     text, msgs = v.text_or_messages(row, name)
     if msgs is None:
+        hh_prompt = prompt_text and prompt_text.lstrip().startswith("Human:")
+        if hh_prompt and text.startswith(prompt_text) and text[len(prompt_text):].strip():
+            return text[len(prompt_text):].strip()  # an hh transcript that repeats the prompt column
         return text
     if prompt_messages and msgs[: len(prompt_messages)] == prompt_messages and len(msgs) > len(prompt_messages):
         msgs = msgs[len(prompt_messages):]  # some files repeat the prompt inside chosen/rejected
@@ -122,8 +146,8 @@ def _preference(row, where, **_):
         ptext, pmsgs = v.text_or_messages(row, "prompt")
         parsed = _prompt(ptext or "", pmsgs, where)
         full = pmsgs or ([{"role": "user", "content": ptext}] if ptext else None)
-        chosen = _response_text(row, "chosen", full)
-        rejected = _response_text(row, "rejected", full)
+        chosen = _response_text(row, "chosen", full, ptext)
+        rejected = _response_text(row, "rejected", full, ptext)
     else:
         parsed, chosen, rejected = _implicit_prompt(row, where)
     for name, value in (("chosen", chosen), ("rejected", rejected)):
@@ -174,7 +198,7 @@ def _model(row, name):
         return ""
     if not isinstance(value, str):
         raise v.FieldError(name, f"expected a string, got {v.describe(value)}")
-    return value[:200]
+    return v.no_nul(value, name)[:200]
 
 
 def _completion(value, i):
@@ -182,7 +206,7 @@ def _completion(value, i):
     if isinstance(value, str):
         if not value.strip():
             raise v.FieldError(name, "expected a non-empty string, got an empty string")
-        return value, "", None, {}
+        return v.no_nul(value, name), "", None, {}
     if not isinstance(value, dict):
         raise v.FieldError(name, f"expected an object {{text, model, score}} or a string, got {v.describe(value)}")
     key = next((k for k in ("text", "response", "completion") if k in value), "text")
@@ -190,14 +214,15 @@ def _completion(value, i):
         text, model = v.text(value, key), _model(value, "model")
     except v.FieldError as exc:
         raise v.FieldError(f"{name}.{exc.field}", exc.message) from None
-    score_key = next((k for k in ("score", "overall_score", "rating") if not v.is_missing(value.get(k))), None)
+    score_key = next((k for k in ("score", "overall_score", "fine-grained_score", "rating") if not v.is_missing(value.get(k))), None)
     score = v.number(value.get(score_key), f"{name}.{score_key}") if score_key else None
-    extra = {k: value[k] for k in ("principle", "critique") if isinstance(value.get(k), str)}
+    extra = {k: v.no_nul(value[k], f"{name}.{k}") for k in ("principle", "critique") if isinstance(value.get(k), str)}
     return text, model, score, extra
 
 
 def _completions(row, where, pair_strategy, **_):
-    ptext, pmsgs = v.text_or_messages(row, "prompt")
+    # UltraFeedback's raw release names the prompt "instruction".
+    ptext, pmsgs = v.text_or_messages(row, "instruction" if "prompt" not in row and "instruction" in row else "prompt")
     parsed = _prompt(ptext or "", pmsgs, where)
     completions = [_completion(c, i) for i, c in enumerate(v.json_list(row, "completions"))]
     if len(completions) < 2:
@@ -235,7 +260,7 @@ def _helpsteer2(row, where, **_):
     label = None
     if strength is not None:
         rationale = "\n\n".join(s for s in (row.get("preference_statement"), row.get("preference_elaboration")) if isinstance(s, str) and s.strip())
-        label = {"preference": strength, "rationale": rationale, "details": {"import": "preference_strength"}}
+        label = {"preference": strength, "rationale": v.no_nul(rationale, "preference_elaboration"), "details": {"import": "preference_strength"}}
     parsed.items = [("pairwise", 0, 1, label)]
     return parsed
 
@@ -246,7 +271,11 @@ def _single(parsed, response, model, row, single_kind):
     if single_kind == "edit":
         if thumbs:
             parsed.responses[0][2]["source_label"] = thumbs
-        parsed.items = [("edit", 0, None, None)]
+        edited, label = v.text(row, "edited", required=False), None
+        if edited is not None:
+            diff, distance = word_diff(response, edited)  # as Annotation.save derives them
+            label = {"edited_text": edited, "diff": diff, "edit_distance": distance, "details": {"import": "edited"}}
+        parsed.items = [("edit", 0, None, label)]
     else:
         parsed.items = [("binary", 0, None, {"thumbs": thumbs, "details": {"import": "label"}} if thumbs else None)]
     return parsed

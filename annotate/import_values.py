@@ -53,6 +53,13 @@ def maybe_json_list(value):
     return value
 
 
+def no_nul(value, field):
+    """PostgreSQL cannot store NUL in text or JSON; say so here rather than fail mid-write."""
+    if "\x00" in value:
+        raise FieldError(field, f"contains a NUL character (\\x00) at position {value.index(chr(0))}, which the database cannot store")
+    return value
+
+
 def text(row, field, required=True):
     value = row.get(field)
     if is_missing(value):
@@ -63,15 +70,15 @@ def text(row, field, required=True):
         raise FieldError(field, f"expected a string, got {describe(value)}")
     if not value.strip():
         raise FieldError(field, "expected a non-empty string, got an empty string")
-    return value
+    return no_nul(value, field)
 
 
 def _content_text(content, field):
     """Message content as text; TRL/OpenAI multimodal lists are accepted when every part is text."""
     if isinstance(content, str):
-        return content
+        return no_nul(content, field)
     if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text" for p in content):
-        return "".join(str(p.get("text", "")) for p in content)
+        return no_nul("".join(str(p.get("text", "")) for p in content), field)
     raise FieldError(field, f"expected text content, got {describe(content)}")
 
 
@@ -101,7 +108,7 @@ def text_or_messages(row, field):
     if isinstance(value, str):
         if not value.strip():
             raise FieldError(field, "expected a string or a list of messages, got an empty string")
-        return value, None
+        return no_nul(value, field), None
     if isinstance(value, (list, tuple)):
         return None, messages(value, field)
     raise FieldError(field, f"expected a string or a list of messages, got {describe(value)}")
@@ -172,4 +179,10 @@ def metadata(row, field):
             raise FieldError(field, "expected a JSON object, got text that is not JSON") from None
     if not isinstance(value, dict):
         raise FieldError(field, f"expected an object, got {describe(value)}")
+    try:
+        encoded = json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise FieldError(field, f"cannot be stored as JSON ({exc})") from None
+    if "\\u0000" in encoded:
+        raise FieldError(field, "contains a NUL character (\\u0000), which the database cannot store")
     return value

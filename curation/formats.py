@@ -125,12 +125,15 @@ def arrow_schema(fmt):
     return pa.schema(head + extras)
 
 
-def write_parquet(snapshot, fmt, out, split=None, row_group_size=10000):
-    """Write a snapshot export as Parquet into a binary file object, one row group at a time."""
+def write_parquet(snapshot, fmt, out, split=None, row_group_size=10000, engine="python"):
+    """Write a snapshot export as Parquet into a binary file object, one row group at a time.
+    engine="copy" (PostgreSQL): the JSONL from COPY is parsed by Arrow's C++ JSON reader."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     schema = arrow_schema(fmt)
+    if engine == "copy":
+        return _write_parquet_from_jsonl(iter_jsonl_copy(snapshot, fmt, split=split, flush_bytes=2 << 20), schema, out)
     with pq.ParquetWriter(out, schema, compression="zstd") as writer:
         batch = []
         for row in iter_export_rows(snapshot, fmt, split=split):
@@ -143,36 +146,67 @@ def write_parquet(snapshot, fmt, out, split=None, row_group_size=10000):
     return out
 
 
+def _write_parquet_from_jsonl(chunks, schema, out):
+    """Each chunk (whole lines) becomes one row group, parsed against the schema."""
+    import io
+
+    import pyarrow.json as pj
+    import pyarrow.parquet as pq
+
+    options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+    with pq.ParquetWriter(out, schema, compression="zstd") as writer:
+        for chunk in chunks:
+            table = pj.read_json(io.BytesIO(chunk), parse_options=options, read_options=pj.ReadOptions(block_size=len(chunk) + 1))
+            writer.write_table(table.select(schema.names).cast(schema))
+    return out
+
+
 # PostgreSQL fast path: the database renders the TRL rows itself and streams them with COPY, so
-# the web process only forwards bytes (no JSON decode/encode per row). It must produce exactly
-# what `to_format` produces; tests/test_export_api.py compares the two row by row.
-_SQL_TEXT_LIST = "array_to_string(ARRAY(SELECT jsonb_array_elements_text(CASE WHEN jsonb_typeof(data->'{key}') = 'array' THEN data->'{key}' ELSE '[]'::jsonb END)), {sep})"
+# the web process only forwards bytes (no JSON decode/encode per row). Lines are built by text
+# concatenation of jsonb values (their text form is valid JSON, and it is much faster than
+# json_build_object). It must produce exactly what `to_format` produces:
+# tests/test_export_api.py compares the two row by row.
+def _sql_joined(key, sep):
+    """JSON string of a text list joined by sep (the common 0/1-element cases skip the subquery)."""
+    v = f"data->'{key}'"
+    return (f"CASE WHEN jsonb_typeof({v}) IS DISTINCT FROM 'array' OR jsonb_array_length({v}) = 0 THEN '\"\"' "
+            f"WHEN jsonb_array_length({v}) = 1 THEN ({v}->0)::text "
+            f"ELSE to_json(array_to_string(ARRAY(SELECT jsonb_array_elements_text({v})), {sep}))::text END")
+
+
+def _sql_json(expr, default="null"):
+    return f"COALESCE(({expr})::text, '{default}')"
+
+
 _SQL_EXTRAS = (
-    "'rationale', " + _SQL_TEXT_LIST.format(key="rationales", sep="E'\\n\\n'") + ", "
-    "'noise', data->'p_noise', "
-    "'weight', CASE WHEN jsonb_typeof(data->'p_noise') = 'number' THEN 1.0::float8 - (data->>'p_noise')::float8 ELSE 1.0::float8 END, "
-    "'sources', " + _SQL_TEXT_LIST.format(key="sources", sep="','") + ", "
-    "'item_id', data->'item_id'"
+    "',\"rationale\":', " + _sql_joined("rationales", "E'\\n\\n'") + ", "
+    "',\"noise\":', " + _sql_json("data->'p_noise'") + ", "
+    "',\"weight\":', CASE WHEN jsonb_typeof(data->'p_noise') = 'number' "
+    "THEN (1.0::float8 - (data->>'p_noise')::float8)::text ELSE '1.0' END, "
+    "',\"sources\":', " + _sql_joined("sources", "','") + ", "
+    "',\"item_id\":', " + _sql_json("data->'item_id'") + ", '}'"
 )
-_SQL_MARGIN = ("CASE WHEN kind = 'pairwise' THEN COALESCE(data->'margin', '1.0'::jsonb) "
-               "ELSE COALESCE(data->'edit_distance', '0.0'::jsonb) END")
+_SQL_MARGIN = ("CASE WHEN kind = 'pairwise' THEN COALESCE((data->'margin')::text, '1.0') "
+               "ELSE COALESCE((data->'edit_distance')::text, '0.0') END")
 _SQL_MESSAGES = ("CASE WHEN jsonb_typeof(data->'messages') = 'array' AND jsonb_array_length(data->'messages') > 0 "
-                 "THEN data->'messages' ELSE jsonb_build_array(jsonb_build_object('role', 'user', 'content', data->'prompt')) END")
+                 "THEN (data->'messages')::text ELSE concat('[{\"role\":\"user\",\"content\":', (data->'prompt')::text, '}]') END")
 
 
 def _sql_line(fmt):
+    prompt, chosen, rejected = (_sql_json(f"data->'{key}'") for key in ("prompt", "chosen", "rejected"))
     if fmt in ("preference", "edit"):
-        return (f"json_build_object('prompt', data->'prompt', 'chosen', data->'chosen', 'rejected', data->'rejected', "
-                f"'margin', {_SQL_MARGIN}, {_SQL_EXTRAS})")
+        return (f"concat('{{\"prompt\":', {prompt}, ',\"chosen\":', {chosen}, "
+                f"',\"rejected\":', {rejected}, ',\"margin\":', {_SQL_MARGIN}, {_SQL_EXTRAS})")
     if fmt == "preference_conversational":
-        return (f"json_build_object('prompt', {_SQL_MESSAGES}, "
-                "'chosen', json_build_array(json_build_object('role', 'assistant', 'content', data->'chosen')), "
-                "'rejected', json_build_array(json_build_object('role', 'assistant', 'content', data->'rejected')), "
-                f"'margin', {_SQL_MARGIN}, {_SQL_EXTRAS})")
-    return ("json_build_object('prompt', data->'prompt', "
-            "'completion', CASE WHEN kind = 'binary' THEN data->'completion' WHEN side.n = 1 THEN data->'chosen' ELSE data->'rejected' END, "
-            "'label', CASE WHEN kind = 'binary' THEN (data->'label')::boolean ELSE side.n = 1 END, "
-            f"{_SQL_EXTRAS})")
+        return (f"concat('{{\"prompt\":', {_SQL_MESSAGES}, "
+                "',\"chosen\":[{\"role\":\"assistant\",\"content\":', (data->'chosen')::text, '}]', "
+                "',\"rejected\":[{\"role\":\"assistant\",\"content\":', (data->'rejected')::text, '}]', "
+                f"',\"margin\":', {_SQL_MARGIN}, {_SQL_EXTRAS})")
+    return (f"concat('{{\"prompt\":', {prompt}, "
+            "',\"completion\":', (CASE WHEN kind = 'binary' THEN data->'completion' WHEN side.n = 1 THEN data->'chosen' "
+            "ELSE data->'rejected' END)::text, "
+            "',\"label\":', CASE WHEN (CASE WHEN kind = 'binary' THEN (data->'label')::boolean ELSE side.n = 1 END) "
+            f"THEN 'true' ELSE 'false' END, {_SQL_EXTRAS})")
 
 
 def export_sql(snapshot_id, fmt, split=None):
@@ -190,7 +224,7 @@ def export_sql(snapshot_id, fmt, split=None):
         order = "id, side.n"
     else:
         source, order = table, "id"
-    sql = f"SELECT {_sql_line(fmt)}::text FROM {source} WHERE {where} ORDER BY {order}"
+    sql = f"SELECT {_sql_line(fmt)} FROM {source} WHERE {where} ORDER BY {order}"
     return sql, [snapshot_id, kinds] + ([split] if split else [])
 
 

@@ -28,16 +28,22 @@ BUDGETS = [round(b / 10, 1) for b in range(11)]
 
 def design(values, tags, kinds=None):
     """Feature matrix (n × d, NaN for missing) and column names from per-item dicts."""
-    n = len(values)
+    numeric = {name: np.array([v.get(name) for v in values], dtype=float) for name in NUMERIC}  # None → NaN
+    categorical = {d: np.array([t.get(d, "") for t in tags], dtype=object) for d in TAG_DIMENSIONS}
+    return design_columns(numeric, categorical, kinds, n=len(values))
+
+
+def design_columns(numeric, categorical, kinds=None, n=0):
+    """Feature matrix from columns: numeric {name: float array}, categorical {dimension: array}."""
     cols, names = [], []
     for name in NUMERIC:
-        col = np.array([v.get(name) if v.get(name) is not None else np.nan for v in values], dtype=float)
+        col = np.asarray(numeric.get(name, np.full(n, np.nan)), dtype=float)
         if name in LOG_SCALED:
             col = np.log1p(np.clip(col, 0, None))
         cols.append(col)
         names.append(name)
     for dimension, categories in TAG_DIMENSIONS.items():
-        observed = np.array([t.get(dimension, "") for t in tags], dtype=object)
+        observed = np.asarray(categorical.get(dimension, np.full(n, "", dtype=object)), dtype=object)
         for category in categories:
             cols.append((observed == category).astype(float))
             names.append(f"{dimension}={category}")

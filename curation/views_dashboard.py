@@ -91,9 +91,26 @@ class TokenForm(forms.Form):
     name = forms.CharField(max_length=200, initial="training job")
 
 
+def _fingerprint(project):
+    """Changes whenever a figure could: new or removed labels, a new noise run, gold items changed."""
+    from django.db.models import Count, Max
+
+    labels = Annotation.objects.filter(item__project=project).aggregate(n=Count("id"), last=Max("id"))
+    gold = project.items.filter(is_gold=True).aggregate(n=Count("id"), last=Max("id"))
+    noise = NoiseRun.objects.filter(project=project).aggregate(last=Max("id"))
+    return f"{labels['n']}-{labels['last']}-{gold['n']}-{gold['last']}-{noise['last']}"
+
+
 def _figures(project):
-    agreement = project_agreement(project)
-    quality = annotator_quality(project)
+    """Agreement and quality figures, cached until the labels change (they take seconds on big projects)."""
+    from django.core.cache import cache
+
+    key = f"curation:figures:{project.pk}:{_fingerprint(project)}"
+    figures = cache.get(key)
+    if figures is None:
+        figures = {"agreement": project_agreement(project), "quality": annotator_quality(project)}
+        cache.set(key, figures, timeout=3600)
+    agreement, quality = figures["agreement"], figures["quality"]
     bias = agreement["position_bias"]
     bias_rows = [(f"{b['name']} ({b['decisive']})", b["left_rate"], b["p_value"] < 0.01) for b in bias]
     run = NoiseRun.objects.filter(project=project).first()
@@ -132,7 +149,17 @@ def _context(request, project, filter_form=None, **extra):
 @require_GET
 def dashboard(request, project_id):
     project = project_for_manager(request.user, project_id)
-    return render(request, "curation/dashboard.html", _context(request, project))
+    form = FilterForm(request.GET) if any(k in request.GET for k in FilterForm.base_fields) else None
+    return render(request, "curation/dashboard.html", _context(request, project, filter_form=form))
+
+
+def _dashboard_url(project, data):
+    """The dashboard with the filters that were in `data` kept (so an action does not reset the view)."""
+    from urllib.parse import urlencode
+
+    kept = [(k, v) for k in FilterForm.base_fields for v in data.getlist(k) if v not in ("", None)]
+    url = reverse("curation-dashboard", args=[project.pk])
+    return f"{url}?{urlencode(kept)}" if kept else url
 
 
 def _filters_from(data):
@@ -180,9 +207,10 @@ def noise_action(request, project_id):
         messages.success(request, f"{act.action}: {act.params['affected']} items above p = {form.cleaned_data['threshold']:.2f}")
     else:
         messages.error(request, f"Not applied: {form.errors.as_text() or 'check the filters'}")
+    url = _dashboard_url(project, request.POST)
     if request.headers.get("HX-Request"):
-        return HttpResponse(status=204, headers={"HX-Redirect": reverse("curation-dashboard", args=[project.pk])})
-    return redirect("curation-dashboard", project.pk)
+        return HttpResponse(status=204, headers={"HX-Redirect": url})
+    return redirect(url)
 
 
 @login_required

@@ -10,7 +10,8 @@ from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
-BROKER_URL = os.environ.get("TANDEM_TEST_BROKER_URL", "redis://127.0.0.1:6379/5")
+# `./tandem test` names the suite's Redis DB; a helper's own runs default to DB 5. The DB is flushed.
+BROKER_URL = os.environ.get("TANDEM_TEST_BROKER_URL") or os.environ.get("TANDEM_TEST_REDIS_URL") or "redis://127.0.0.1:6379/5"
 
 
 def database_url():
@@ -84,7 +85,8 @@ def producer():
 
     from config.celery import app as tandem
 
-    client = Celery("tandem-test-client", broker=BROKER_URL)
+    # set_as_current=False: shared tasks in this process must keep running eagerly on Tandem's app.
+    client = Celery("tandem-test-client", broker=BROKER_URL, set_as_current=False)
     client.conf.task_routes = tandem.conf.task_routes
     return client
 

@@ -189,3 +189,28 @@ def test_sweeper_requeues_run_of_dead_worker(transactional_db, worker, client, t
     run = wait_finished(run, worker=worker)
     assert run.state == "succeeded" and run.attempts == 2 and run.worker.startswith("shared@")
     assert Rationale.objects.filter(run=run).count() == 3
+
+
+def test_duplicate_delivery_does_not_run_twice(transactional_db, tmp_path, client, tiny_model_dir):
+    """The same run delivered to two live workers at once (a visibility timeout shorter than the
+    task, a double click): one works, the other sees a fresh heartbeat and backs off; no doubles."""
+    from workers import rationales
+    from workers.tasks.rationales import generate_rationales
+
+    project = wh.factories.project()
+    snap = wh.snapshot(project, pairs=60, binary=0, edits=0)
+    run = rationales.start_rationale_run(snap, wh.model_spec(tiny_model_dir), batch_size=2, max_new_tokens=24)
+    workers = [cw.Worker(tmp_path, name, queues="dup-test").wait_ready() for name in ("one", "two")]
+    try:
+        cw.send(client, generate_rationales, run, queue="dup-test")
+        cw.send(client, generate_rationales, run, queue="dup-test")
+        run = wait_finished(run, worker=workers[0])
+        time.sleep(6)  # let the backed-off copy come back, find the run finished and stop
+    finally:
+        for w in workers:
+            w.stop()
+    assert run.state == "succeeded" and run.attempts == 1
+    per_item = list(Rationale.objects.filter(run=run).values_list("item_id", flat=True))
+    assert len(per_item) == len(set(per_item)) == 60
+    logs = workers[0].output() + workers[1].output()
+    assert "Retry in" in logs  # the second delivery backed off instead of running

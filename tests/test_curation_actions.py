@@ -154,3 +154,51 @@ def test_dashboard_preview_actions_freeze_and_token(project, mixed, manager_user
     assert Client(HTTP_AUTHORIZATION=f"Token {key}").get(f"/api/snapshots/{snap.pk}/rows.jsonl").status_code == 200
     client.post(f"{base}/tokens/{ExportToken.objects.get().pk}/revoke/")
     assert Client(HTTP_AUTHORIZATION=f"Token {key}").get(f"/api/snapshots/{snap.pk}/rows.jsonl").status_code == 401
+
+
+@pytest.mark.browser
+def test_dashboard_in_a_browser(live_server, transactional_db, monkeypatch):
+    """Live preview, a noise action and a freeze through the real page; screenshots into the test output."""
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+
+    from curation.models import Snapshot
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM calls beside Playwright's event loop
+    project = factories.project("Curated assistant")
+    factories.user("boss", project=project, role="manager")
+    cd.labelled_project(project, pairs=20, binaries=4, edits=2, annotators=3)
+    run = NoiseRun.objects.create(project=project, method="test", epsilon=0.12, epsilon_low=0.08, epsilon_high=0.16)
+    for i, item in enumerate(project.items.filter(kind="pairwise").order_by("id")):
+        d = -1 if i % 3 == 0 else 1
+        ItemNoise.objects.create(item=item, run=run, p_wrong=(i * 0.05) % 1, label={"direction": d})
+    out = Path(__file__).resolve().parent.parent / "var" / "test-screenshots"
+    out.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1360, "height": 1000})
+        page.on("dialog", lambda dialog: dialog.accept())  # hx-confirm
+        page.goto(f"{live_server.url}/login/")
+        page.fill("input[name=username]", "boss")
+        page.fill("input[name=password]", "pw-123456")
+        page.click("button[type=submit], input[type=submit]")
+        page.goto(f"{live_server.url}/curation/p/{project.pk}/")
+        page.wait_for_selector("#preview b")
+        assert page.inner_text("#preview b") == "26"
+        page.fill("#id_max_noise", "0.5")
+        page.wait_for_function("document.querySelector('#preview b').textContent !== '26'")
+        kept = int(page.inner_text("#preview b"))
+        assert 0 < kept < 26
+        page.screenshot(path=str(out / "curation-dashboard.png"), full_page=True)
+        page.fill("#noise-form input[name=threshold]", "0.9")
+        page.click("#noise-form button")
+        page.wait_for_selector("text=items above p = 0.90")
+        page.fill("#id_name", "browser cut")
+        page.click("#freeze")
+        page.wait_for_selector("text=snapshot v1")
+        page.screenshot(path=str(out / "curation-snapshot.png"), full_page=True)
+        browser.close()
+    snap = Snapshot.objects.get(project=project)
+    assert snap.name == "browser cut" and snap.filters["max_noise"] == 0.5
+    assert CurationAction.objects.get(project=project).action == "flip"

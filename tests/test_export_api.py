@@ -155,3 +155,7 @@ def test_copy_engine_writes_exactly_the_python_rows(project):
     copy = body(c.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference_conversational&engine=copy"))
     assert [json.loads(x) for x in python.splitlines()] == [json.loads(x) for x in copy.splitlines()]
     assert json.loads(copy.splitlines()[0])["prompt"][1]["content"] == tricky
+    for fmt in FORMATS:
+        tables = [pq.read_table(io.BytesIO(body(c.get(f"/api/snapshots/{snapshot.pk}/rows.parquet?format={fmt}&engine={engine}"))))
+                  for engine in ("python", "copy")]
+        assert tables[0].schema == tables[1].schema and tables[0].to_pylist() == tables[1].to_pylist(), fmt

@@ -70,10 +70,12 @@ def test_lm_tagger_used_when_configured_and_falls_back_per_dimension(project):
     reply = '{"domain": "legal", "task_type": "advice", "complexity": "complex", "safety_concern": "none", "open_endedness": "moderate", "format_constraints": "none"}'
     with ScriptedServer(lambda body: (200, reply)) as server:
         tagger = LMJudge.objects.create(name="tagger", backend="openai", model="m", base_url=server.base_url,
-                                        parameters={"tagger": True, "retry_backoff": 0.01})
+                                        parameters={"tagger": True, "judge": False, "retry_backoff": 0.01})
         tagger.projects.add(project)
         features.compute_features(project)
         assert len(server.requests) == 1
+        from annotate.judging.service import judge_project
+        assert judge_project(project)["items"] == 0 and len(server.requests) == 1  # a tagger only does not judge
     tags = ItemFeatures.objects.get(item=item).tags
     assert tags["domain"] == "legal" and tags["task_type"] == "advice" and tags["_source"] == "lm"
     with ScriptedServer(lambda body: (200, '{"domain": "astrology"}')) as server:

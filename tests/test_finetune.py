@@ -76,6 +76,27 @@ def test_rdpo_needs_epsilon(project, tiny_model_dir):
         finetune.create_finetune(snap, wh.model_spec(tiny_model_dir), "rdpo")
 
 
+@pytest.mark.parametrize("method", ["ipo", "bco"])
+def test_other_pair_losses_run(project, tiny_model_dir, artifacts_dir, method):
+    ft = run_method(project, tiny_model_dir, method)
+    assert ft.run.metrics["steps"] > 0 and ft.evaluation["pairs"] > 0
+
+
+def test_multi_turn_prompts_keep_the_conversation(project):
+    from curation.models import SnapshotRow
+
+    snap = wh.snapshot(project, pairs=2, binary=0, edits=0, test_fraction=0.5)
+    turns = [{"role": "user", "content": "Hi, I am planning a trip."}, {"role": "assistant", "content": "Where to?"},
+             {"role": "user", "content": "Paris. What should I pack?"}]
+    row = SnapshotRow.objects.filter(snapshot=snap).first()
+    SnapshotRow.objects.filter(pk=row.pk).update(data={**row.data, "messages": turns, "prompt": turns[-1]["content"]})
+    split = row.split
+    conv, _ = finetune_data.rows_for(snap, "dpo", split, conversational=True)
+    text, _ = finetune_data.rows_for(snap, "dpo", split)
+    assert conv[0]["prompt"] == turns and conv[0]["chosen"][0]["role"] == "assistant"
+    assert text[0]["prompt"] == "Paris. What should I pack?"
+
+
 def test_rdpo_run(project, tiny_model_dir, artifacts_dir):
     ft = run_method(project, tiny_model_dir, "rdpo")
     assert ft.run.metrics["label_smoothing"] == 0.1

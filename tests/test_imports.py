@@ -61,6 +61,17 @@ def test_hh_rlhf_transcripts(tmp_path, project, fmt):
     assert chosen_side(item) == "About 9 minutes for hard-boiled."
 
 
+def test_hh_style_prompt_column(tmp_path, project):
+    rows = [{"prompt": "\n\nHuman: Hi\n\nAssistant: Hello\n\nHuman: Tell me a joke\n\nAssistant:", "chosen": " Why did the chicken...", "rejected": " No."}]
+    import_items(project, write(tmp_path / "hhp.jsonl", rows))
+    prompt = Prompt.objects.get()
+    assert prompt.text == "Tell me a joke"
+    assert [m["role"] for m in prompt.messages] == ["user", "assistant", "user"]
+    hh_prompt = "\n\nHuman: Capital of Peru?\n\nAssistant:"
+    import_items(project, write(tmp_path / "hhp2.jsonl", [{"prompt": hh_prompt, "chosen": hh_prompt + " Lima.", "rejected": hh_prompt + " Cusco."}]))
+    assert set(pair_texts(Item.objects.get(prompt__text="Capital of Peru?"))) == {"Lima.", "Cusco."}
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_trl_conversational_explicit_and_implicit(tmp_path, project, fmt):
     rows = [
@@ -93,6 +104,17 @@ def test_completions_pairs_per_project_strategy(tmp_path, fmt, strategy, pairs):
     if strategy == "best_worst":
         assert set(pair_texts(Item.objects.get())) == {"answer 9.5", "answer 2"}
         assert abs(Annotation.objects.get().preference) == 3
+
+
+def test_ultrafeedback_raw_columns(tmp_path, project):
+    row = {"source": "evol_instruct", "instruction": "Name a prime above 10.", "completions": [
+        {"model": "alpaca-7b", "response": "12", "overall_score": 2.0, "fine-grained_score": 1.5, "principle": "honesty", "annotations": {}},
+        {"model": "gpt-4", "response": "11", "overall_score": 9.0, "fine-grained_score": 5.0, "principle": "honesty", "critique": "Correct."}]}
+    import_items(project, write(tmp_path / "uf.jsonl", [row]))
+    item = Item.objects.get()
+    assert item.prompt.text == "Name a prime above 10." and chosen_side(item) == "11"
+    assert Response.objects.get(text="11").metadata == {"score": 9.0, "principle": "honesty", "critique": "Correct."}
+    assert item.metadata["columns"] == {"source": "evol_instruct"}
 
 
 def test_completions_without_scores_pair_unlabelled(tmp_path):
@@ -145,6 +167,15 @@ def test_multi_turn_messages(tmp_path, project, fmt):
     item = Item.objects.get()
     assert item.kind == "binary" and item.prompt.messages == CONVO and item.response_a.text == "Paris."
     assert Annotation.objects.get().thumbs == "up"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_other_columns_kept_on_the_item(tmp_path, project, fmt):
+    rows = [{"id": "hh-0042", "prompt": "q", "chosen": "a", "rejected": "b", "split": "train", "turns": 3, "long": "x" * 5000}]
+    import_items(project, write(tmp_path / f"extra.{fmt}", rows))
+    meta = Item.objects.get().metadata
+    assert meta["columns"] == {"id": "hh-0042", "split": "train", "turns": "3" if fmt == "csv" else 3}  # CSV cells are text
+    assert meta["import"] == {"source": f"extra.{fmt}", "file": f"extra.{fmt}", "where": "row index 0" if fmt == "parquet" else "line " + ("2" if fmt == "csv" else "1")}
 
 
 def test_shape_override(tmp_path, project):
@@ -287,6 +318,59 @@ def test_bad_row_at_the_end_of_a_large_file_writes_nothing(tmp_path, project):
     assert counts() == before
 
 
+def test_nul_characters_are_refused_with_their_place(tmp_path, project):
+    rows = [GOOD, {"prompt": "p", "chosen": "ok\x00", "rejected": "no"}]
+    with pytest.raises(ImportFileError, match=r'line 2, field "chosen": contains a NUL character .* at position 2'):
+        import_items(project, write(tmp_path / "nul.jsonl", rows))
+    with pytest.raises(ImportFileError, match=r'line 1, field "metadata": contains a NUL'):
+        import_items(project, write(tmp_path / "nul2.jsonl", [{**GOOD, "metadata": {"note": "a\x00b"}}]))
+    assert counts()["Prompt"] == 0
+
+
+def test_json_array_file(tmp_path, project):
+    import json
+
+    (tmp_path / "arr.json").write_text(json.dumps([GOOD, {"prompt": "two", "chosen": "a", "rejected": "b"}], indent=2))
+    assert import_items(project, tmp_path / "arr.json").items_created == 2
+    (tmp_path / "bad.json").write_text(json.dumps([GOOD, {"prompt": "two", "chosen": "a", "rejected": []}]))
+    with pytest.raises(ImportFileError, match=r'^bad.json array index 1, field "rejected"'):
+        import_items(project, tmp_path / "bad.json")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_imports_of_one_file_do_not_duplicate(tmp_path):
+    import threading
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL row locks")
+    project = factories.project()
+    path = write(tmp_path / "same.jsonl", [{"prompt": f"q{i}", "chosen": "yes", "rejected": "no"} for i in range(300)])
+    errors, barrier = [], threading.Barrier(3)
+
+    def run():
+        from django.db import connection as own
+
+        try:
+            barrier.wait()
+            import_items(project, path)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert Prompt.objects.filter(project=project).count() == 300 == Item.objects.filter(project=project).count()
+    assert Annotation.objects.filter(item__project=project).count() == 300
+
+
 def test_unknown_shape_and_format(tmp_path, project):
     with pytest.raises(ImportFileError, match="cannot tell the shape from the columns"):
         import_items(project, write(tmp_path / "x.jsonl", [{"question": "q", "answer": "a"}]))
@@ -304,7 +388,7 @@ def test_import_items_command(tmp_path, project, capsys):
     path = write(tmp_path / "cmd.jsonl", [{"prompt": "q", "response": "a"}])
     call_command("import_items", project.name, str(path), "--as", "edit", "--source", "seed")
     assert Item.objects.get().kind == "edit"
-    assert "1 new edit items" in capsys.readouterr().out
+    assert "1 new edit item " in capsys.readouterr().out
     bad = write(tmp_path / "bad.jsonl", [{"prompt": "q", "response": None}])
     with pytest.raises(CommandError, match='bad.jsonl line 1, field "response"'):
         call_command("import_items", str(project.pk), str(bad))
@@ -331,7 +415,7 @@ def test_admin_upload_imports_and_redirects(client, project, admin_user):
     assert response.status_code == 302 and response.url == f"/admin/annotate/project/{project.pk}/change/"
     assert Item.objects.filter(project=project).count() == 1
     assert Annotation.objects.get().annotator.name == "vendor-x"
-    assert "1 new pairwise items" in client.get(response.url).content.decode()
+    assert "1 new pairwise item " in client.get(response.url).content.decode()
 
 
 def test_admin_upload_bad_file_shows_error_and_writes_nothing(client, project, admin_user):
@@ -343,6 +427,13 @@ def test_admin_upload_bad_file_shows_error_and_writes_nothing(client, project, a
     assert "bad.jsonl line 2, field &quot;rejected&quot;: expected a string or a list of messages, got number 7" in html
     assert "nothing was imported" in html
     assert counts() == before
+
+
+def test_admin_upload_spooled_to_disk(client, project, admin_user, settings):
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 0  # every upload becomes a TemporaryUploadedFile
+    client.force_login(admin_user)
+    response = _upload(client, project, "disk.csv", b"prompt,response,label\nq,a,true\nq2,b,false\n")
+    assert response.status_code == 302 and Item.objects.filter(kind="binary").count() == 2
 
 
 def test_admin_upload_as_edit_and_parquet(client, project, admin_user, tmp_path):
@@ -369,3 +460,61 @@ def test_admin_action_leads_to_the_upload_form(client, project, admin_user):
     client.force_login(admin_user)
     response = client.post("/admin/annotate/project/", {"action": "import_items_action", "_selected_action": [project.pk]})
     assert response.status_code == 302 and response.url == f"/admin/annotate/project/{project.pk}/import/"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_edited_column_becomes_source_edit(tmp_path, project, fmt):
+    rows = [{"prompt": "Moon landing year?", "response": "It was 1968.", "edited": "It was 1969."},
+            {"prompt": "Say hi", "response": "Hello", "edited": None}]
+    result = import_items(project, write(tmp_path / f"edits.{fmt}", rows), source="editors")
+    assert result.kind == "edit" and Item.objects.filter(kind="edit").count() == 2
+    ann = Annotation.objects.get()
+    assert ann.kind == "edit" and ann.edited_text == "It was 1969." and ann.annotator.name == "editors"
+    assert ann.diff == [["equal", "It was ", "It was "], ["replace", "1968.", "1969."]]
+    assert 0 < ann.edit_distance <= 1
+
+
+def test_not_a_parquet_file(tmp_path, project):
+    (tmp_path / "fake.parquet").write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(ImportFileError, match="^fake.parquet: not a readable Parquet file"):
+        import_items(project, tmp_path / "fake.parquet")
+
+
+def test_blank_source_falls_back_to_file_name(tmp_path, project):
+    import_items(project, write(tmp_path / "s.jsonl", [GOOD]), source="   ")
+    assert Annotator.objects.get().name == "s.jsonl"
+
+
+def test_id_pool_never_reuses_ids(project):
+    from django.db import transaction
+
+    from annotate.bulk import IdPool, insert_rows
+
+    last = factories.prompt(project)
+    deleted = factories.prompt(project)
+    deleted_id = deleted.pk
+    deleted.delete()
+    with transaction.atomic():
+        pool = IdPool(Prompt, block=3)
+        ids = [next(pool) for _ in range(5)]  # crosses a block boundary
+        insert_rows(Prompt, ["id", "project_id", "text", "content_hash"], [(i, project.pk, f"t{i}", f"h{i}") for i in ids])
+    assert len(set(ids)) == 5 and min(ids) > max(last.pk, deleted_id)
+    assert Prompt.objects.filter(pk__in=ids).count() == 5
+    assert factories.prompt(project).pk > max(ids)  # the database's own counter moved past them
+
+
+def test_dry_run_counts_and_writes_nothing(tmp_path, project, client, admin_user):
+    rows = [{"prompt": f"q{i}", "chosen": "a", "rejected": "b"} for i in range(4)] + [{"prompt": "q0", "chosen": "a", "rejected": "b"}]
+    path = write(tmp_path / "dry.jsonl", rows)
+    before = counts()
+    result = import_items(project, path, dry_run=True)
+    assert (result.items_created, result.items_existing, result.annotations_created) == (4, 1, 4)
+    assert result.summary().startswith("checked, nothing written: ")
+    assert counts() == before
+    call_command("import_items", project.name, str(path), "--dry-run")
+    assert counts() == before
+    client.force_login(admin_user)
+    response = _upload(client, project, "dry.jsonl", path.read_bytes(), dry_run="on")
+    assert response.status_code == 302 and response.url.endswith("/import/")
+    assert "checked, nothing written" in client.get(response.url).content.decode().lower()
+    assert counts() == before

@@ -3,7 +3,7 @@ labels come back `unparsed`: what is tested is the plumbing (chat template, left
 one label per item, raw replies kept) and that nothing unparseable is turned into a verdict."""
 import pytest
 
-from annotate.judging import backends, parsing, service
+from annotate.judging import backends, parsing
 from annotate.models import Annotation, AnnotationStatus, LMJudge
 from tests import factories
 from workers.models import ModelSpec, RunState
@@ -25,7 +25,7 @@ def test_batched_left_padded_generation_matches_one_by_one(tiny_model, project):
     batched = backend.generate(conversations)
     single = [backend.generate([c])[0] for c in conversations]
     assert len(batched) == 3 and batched == single  # padding must not change greedy outputs
-    assert backends.load_local(tiny_model)[0] is backend.model  # cached per process
+    assert backends.backend_for(judge).model is backend.model  # cached per process
 
 
 def test_tiny_judge_labels_every_item_once_and_never_guesses(tiny_model, project):

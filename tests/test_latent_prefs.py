@@ -56,8 +56,9 @@ def test_retrieval_aggregation_and_correction(project):
     _store(project, bob, "Write a python function to parse JSON.", "prefers long explanations")
     got = latent_prefs.retrieve(alice, project, "Write python code that merges two lists.", k=1)
     assert [p for p, _ in got] == [code]  # nearest context, and never someone else's
-    both = latent_prefs.retrieve(alice, project, "python function", k=5)
+    both = latent_prefs.retrieve(alice, project, "python function", k=5, min_similarity=-1)
     assert len(both) == 2 and both[0][1] >= both[1][1]
+    assert latent_prefs.retrieve(alice, project, "the orbit of jupiter's moons") == []  # nothing similar enough
     assert latent_prefs.aggregate(got) == "prefers code with type hints."
     latent_prefs.correct(code, "prefers code with type hints and a docstring")
     assert latent_prefs.instruction_for(alice, project, "python code please", k=1) == "prefers code with type hints and a docstring."

@@ -85,3 +85,50 @@ def test_human_accuracy_from_agreement():
     assert routing_sim.human_accuracy_from_agreement(0.82) == pytest.approx(0.9)
     assert routing_sim.human_accuracy_from_agreement(0.4) is None
     assert routing_sim.judge_wrong_from_disagreement(0.18, 0.9) == pytest.approx(0.1)
+
+
+def test_reroute_when_enough_new_human_labels_arrive(project):
+    from django_celery_beat.models import PeriodicTask
+
+    from annotate.models import Annotation
+    from workers.tasks.routing import reroute_stale_projects
+
+    assert PeriodicTask.objects.filter(task="workers.tasks.routing.reroute_stale_projects").exists()
+    items, _, user = structured_project(project, n=60, labelled=30)
+    first = routing.route_project(project, budget=0.7)
+    assert reroute_stale_projects(min_new_labels=5) == []  # nothing new yet
+    human = factories.human(user)
+    for item, hard in items[30:40]:
+        Annotation.objects.create(item=item, annotator=human, kind="pairwise", preference=2)
+    Item.objects.filter(pk__in=[it.pk for it, _ in items[30:40]]).update(human_label_count=1)
+    assert reroute_stale_projects(min_new_labels=5) == [project.pk]
+    latest = RoutingRun.objects.filter(project=project).first()
+    assert latest.pk != first.pk and latest.budget == first.budget and latest.counts["training_items"] == 40
+
+
+def test_routing_an_empty_project_records_an_empty_run(project):
+    run = routing.route_project(project, budget=0.3)
+    assert run.counts["items"] == 0 and run.budget == 0 and all(q is None for _, q in run.curve)
+
+
+def test_humans_get_exactly_the_items_routed_to_them(project):
+    from annotate import queue
+
+    items, _, _ = structured_project(project, n=50, labelled=20)
+    annotator = queue.human_annotator(factories.user("reader", project=project))
+
+    def drain():
+        seen = []
+        while (a := queue.next_assignment(project, annotator)) is not None:
+            seen.append(a.item_id)
+            queue.skip(a, "just looking")
+        return set(seen)
+
+    before = drain()  # unrouted: every open item is human work
+    assert before == {it.pk for it, _ in items[20:]}
+    run = routing.route_project(project, budget=0.5)
+    annotator2 = queue.human_annotator(factories.user("reader2", project=project))
+    annotator = annotator2
+    routed = set(Item.objects.filter(project=project, routing__in=[Routing.HUMAN, Routing.BOTH], human_label_count=0).values_list("pk", flat=True))
+    assert len(routed) == run.counts["human"] - run.counts["spent"] == 5
+    assert drain() == routed

@@ -114,14 +114,37 @@ def test_run_pages_in_a_browser(live_server, transactional_db, tiny_model_dir, t
     ft = finetune.create_finetune(snap, spec, "rdpo", config={"per_device_train_batch_size": 2, "max_length": 64,
                                                              "learning_rate": 0.001, "num_train_epochs": 2})
     task.delay(ft.run_id)
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from annotate.models import Annotation
+    from tests import curation_data
+    from workers import latent_prefs, schedules
+    from workers.models import FineTuneSchedule, LatentPreference
+
+    schedules.save_schedule(FineTuneSchedule(project=project, name="nightly", min_new_labels=200, model_spec=spec, method="rdpo"))
+    ann_user = factories.user("alice", project=project)
+    alice = factories.human(ann_user)
+    for day, (draft, edited) in enumerate([("Paris is a city in Germany with many museums.", "Paris is in France."),
+                                           ("Water boils at 90 degrees.", "Water boils at 100 °C at sea level."),
+                                           ("def add(a, b): return a - b", "def add(a, b): return a + b")]):
+        item = factories.item(project, kind="edit", text_a=draft, prompt_obj=factories.prompt(project, text=f"Fact {day}?"))
+        a = curation_data.label(item, alice, edited_text=edited)
+        Annotation.objects.filter(pk=a.pk).update(created_at=timezone.now() - timedelta(days=2 - day))
+        LatentPreference.objects.create(project=project, annotator=alice, annotation=a, context=f"Fact {day}?",
+                                        description=["prefers short factual answers", "prefers units and conditions",
+                                                     "prefers correct code over explanations"][day],
+                                        embedding=latent_prefs.embed([f"Fact {day}?"])[0].tolist(), model_name="tiny-llama")
     live = runs.create_run(RunKind.RATIONALE, project=project, params={"snapshot_id": snap.pk})
     runs.claim_run(live.pk, worker="gpu-worker@node1")
     runs.set_progress(live, 18, 46)
     runs.log(live, "46 of 46 items to explain with tiny-llama")
-    out = Path(__file__).resolve().parent.parent / "var" / "test-screenshots"
+    from tests.browser import CHROMIUM
+    from tests.browser import SCREENSHOTS as out
     out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.on("dialog", lambda dialog: dialog.accept())  # hx-confirm
         page.goto(f"{live_server.url}/login/")
@@ -129,7 +152,7 @@ def test_run_pages_in_a_browser(live_server, transactional_db, tiny_model_dir, t
         page.fill("input[name=password]", "pw-123456")
         page.click("button[type=submit], input[type=submit]")
         page.goto(f"{live_server.url}/runs/p/{project.pk}/")
-        assert page.locator("table.runs tr").count() == 3
+        assert page.locator("table.runs tr").count() >= 3
         page.screenshot(path=str(out / "runs-project.png"), full_page=True)
         page.goto(f"{live_server.url}/runs/{ft.run_id}/")
         assert page.locator("svg.chart polyline").count() >= 1
@@ -140,4 +163,39 @@ def test_run_pages_in_a_browser(live_server, transactional_db, tiny_model_dir, t
         page.click("text=Cancel run")
         page.wait_for_selector("text=cancelling", timeout=10000)
         page.screenshot(path=str(out / "runs-live.png"), full_page=True)
+        page.context.clear_cookies()
+        page.goto(f"{live_server.url}/login/")
+        page.fill("input[name=username]", "alice")
+        page.fill("input[name=password]", "pw-123456")
+        page.click("button[type=submit]")
+        page.goto(f"{live_server.url}/runs/prefs/{project.pk}/?context=Fact+1%3F")
+        page.fill("#latent-prefs input[name=text] >> nth=0", "prefers SI units")
+        page.click("#latent-prefs button >> nth=0")
+        page.wait_for_selector("text=corrected by you")
+        assert page.locator("text=For this prompt").count() == 1  # the correction keeps the prompt's preference shown
+        page.screenshot(path=str(out / "runs-latent-prefs.png"), full_page=True)
         browser.close()
+
+
+@pytest.mark.slow
+def test_retry_a_failed_run(client, project, manager_user, tiny_model_dir):
+    from workers import rationales
+    from workers.models import ModelSpec
+    from workers.tasks.rationales import generate_rationales
+    from workers.tasks.runs import enqueue
+
+    snap = wh.snapshot(project, pairs=2, binary=0, edits=0)
+    spec = wh.model_spec("/nonexistent/model")
+    run = rationales.start_rationale_run(snap, spec, max_new_tokens=4)
+    enqueue(generate_rationales, run)
+    run.refresh_from_db()
+    assert run.state == "failed"
+    ModelSpec.objects.filter(pk=spec.pk).update(path_or_id=tiny_model_dir)  # the manager fixes the model path
+    client.force_login(manager_user)
+    assert b"Retry run" in client.get(f"/runs/{run.pk}/").content
+    client.post(f"/runs/{run.pk}/retry/")
+    run.refresh_from_db()
+    assert run.state == "succeeded" and run.attempts == 2 and Rationale.objects.filter(run=run).count() == 2
+    client.post(f"/runs/{run.pk}/retry/")  # a succeeded run is not re-run
+    run.refresh_from_db()
+    assert run.attempts == 2

@@ -162,3 +162,52 @@ def test_artifacts_listing(project, artifacts_dir):
 
 
 from tests.workers_helpers import artifacts_dir  # noqa: E402,F401
+
+
+def test_heartbeat_thread_keeps_a_long_run_alive(transactional_db, monkeypatch):
+    import time
+
+    from workers.tasks.runs import _Heartbeat
+
+    monkeypatch.setenv("TANDEM_RUN_HEARTBEAT_SECONDS", "0.05")
+    run = make_run()
+    runs.claim_run(run.pk, worker="w1")
+    old = timezone.now() - timedelta(hours=1)
+    TaskRun.objects.filter(pk=run.pk).update(heartbeat_at=old)
+    beat = _Heartbeat(run)
+    beat.start()
+    time.sleep(0.5)
+    beat.stop()
+    beat.join(5)
+    run.refresh_from_db()
+    assert run.heartbeat_at > old + timedelta(minutes=59)
+    assert runs.claim_run(run.pk, worker="w2")[1] == runs.BUSY
+
+
+def test_queues():
+    from config.celery import app
+    from workers.tasks.edits import infer_preferences
+    from workers.tasks.finetune import finetune
+    from workers.tasks.generation import generate_candidates
+    from workers.tasks.rationales import generate_rationales
+    from workers.tasks.schedules import run_schedule
+
+    def queue_of(task):
+        return app.amqp.router.route(task._get_exec_options(), task.name)["queue"].name
+
+    assert {queue_of(t) for t in (finetune, generate_rationales, generate_candidates, infer_preferences)} == {"gpu"}
+    assert queue_of(run_schedule) == "cpu" and queue_of(sweep_stale_runs) == "cpu"
+    assert app.amqp.router.route({}, finetune.name)["queue"].name == "gpu"  # sent by name
+
+
+def test_record_is_one_tick(project, django_assert_num_queries):
+    run = make_run(project=project)
+    runs.claim_run(run.pk, worker="w")
+    run.refresh_from_db()
+    with django_assert_num_queries(2):  # one UPDATE, one cancel check
+        runs.record(run, progress=3, total=9, metrics={"history": [{"step": 3, "loss": 0.5}]}, lines=["step 3", "step 3b"])
+    run.refresh_from_db()
+    assert (run.progress, run.total, run.metrics["history"][0]["loss"]) == (3, 9, 0.5) and run.log_tail == "step 3\nstep 3b\n"
+    runs.request_cancel(run)
+    with pytest.raises(runs.RunCancelled):
+        runs.record(run, progress=4)

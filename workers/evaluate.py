@@ -3,16 +3,32 @@
 - policy models (DPO family, KTO): the implicit reward β·(log π(y|x) − log π_ref(y|x)); a pair is
   right when the chosen reward exceeds the rejected one (TRL's `rewards/accuracies`);
 - reward models: the scalar score of chosen vs rejected.
-Prompt and completion are tokenised apart and concatenated, as TRL's trainers do for text rows.
+Prompt and completion are tokenised apart and concatenated, as TRL's trainers do for text rows;
+conversational pairs are rendered with the tokenizer's chat template first.
 """
+
+
+def as_text(tokenizer, prompt, completion):
+    """(prompt text, completion text) for a text or conversational pair side."""
+    if isinstance(prompt, str):
+        return prompt, completion
+    prompt_text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+    full = tokenizer.apply_chat_template(prompt + completion, tokenize=False)
+    if full.startswith(prompt_text):
+        return prompt_text, full[len(prompt_text):]
+    return prompt_text, completion[-1]["content"]
 def _sequence_logps(model, tokenizer, pairs, max_length, batch_size=16):
     """log π(y|x) summed over completion tokens, for every (prompt, completion) in `pairs`, batched."""
     import torch
 
     seqs = []
     for prompt, completion in pairs:
+        conversational = not isinstance(prompt, str)
+        prompt, completion = as_text(tokenizer, prompt, completion)
         prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
+        if not conversational:  # the template already ends the turn
+            completion_ids = completion_ids + [tokenizer.eos_token_id]
         ids = (prompt_ids + completion_ids)[:max_length]
         seqs.append((ids, min(len(prompt_ids), len(ids) - 1)))
     out = []
@@ -61,7 +77,10 @@ def reward_model_accuracy(model, tokenizer, pairs, max_length=512):
     for pair in pairs:
         scores = []
         for completion in (pair["chosen"], pair["rejected"]):
-            text = pair["prompt"] + completion + tokenizer.eos_token  # as RewardTrainer tokenises text rows
+            if isinstance(pair["prompt"], str):
+                text = pair["prompt"] + completion + tokenizer.eos_token  # as RewardTrainer tokenises text rows
+            else:
+                text = tokenizer.apply_chat_template(pair["prompt"] + completion, tokenize=False)
             enc = tokenizer(text, return_tensors="pt", truncation=True, max_length=max_length).to(model.device)
             with torch.no_grad():
                 scores.append(model(**enc).logits[0, 0].float().item())

@@ -46,6 +46,8 @@ def trl_config(ft, output_dir):
     cls = config_class(ft.method)
     fields = {f.name for f in dataclasses.fields(cls)}
     values = {k: v for k, v in DEFAULTS.items() if k in fields}
+    if "max_length" in values:
+        values["max_length"] = min(values["max_length"], ft.model_spec.max_length)
     values.update(ft.config or {})
     unknown = sorted(set(values) - fields)
     if unknown:
@@ -127,16 +129,13 @@ def progress_callback(run, interval=None):
             if not force and now - self.last < interval:
                 return
             self.last = now
-            if self.history:
-                runs.update_metrics(run, history=run.metrics.get("history", []) + self.history)
-                self.history = []
-            if self.lines:
-                runs.log(run, "\n".join(self.lines))
-                self.lines = []
-            runs.set_progress(run, state.global_step, state.max_steps)  # raises RunCancelled
+            history = run.metrics.get("history", []) + self.history if self.history else None
+            runs.record(run, progress=state.global_step, total=state.max_steps,
+                        metrics={"history": history} if history else None, lines=self.lines)  # raises RunCancelled
+            self.history, self.lines = [], []
 
         def on_train_begin(self, args, state, control, **kwargs):
-            runs.set_progress(run, 0, state.max_steps)
+            runs.record(run, progress=0, total=state.max_steps)
             self.last = time.monotonic()
 
         def on_step_end(self, args, state, control, **kwargs):
@@ -194,11 +193,12 @@ def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
     from trl import DPOTrainer, KTOTrainer, RewardTrainer
 
     args = trl_config(ft, output_dir)
+    model, reference, tokenizer = _load_models(ft, on)
     train, counts = finetune_data.dataset_for(ft.snapshot, ft.method, "train", weighting=ft.noise_weighting,
-                                              threshold=ft.noise_threshold, seed=ft.seed)
+                                              threshold=ft.noise_threshold, seed=ft.seed,
+                                              conversational=bool(tokenizer.chat_template))
     if train is None:
         raise ValueError(f"snapshot {ft.snapshot} has no training rows for {ft.method}")
-    model, reference, tokenizer = _load_models(ft, on)
     common = {"args": args, "train_dataset": train, "processing_class": tokenizer,
               "peft_config": lora_config(ft), "callbacks": list(callbacks)}
     if ft.method == FineTuneMethod.REWARD:
@@ -213,7 +213,7 @@ def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
 def evaluate_run(ft, trainer, tokenizer):
     from . import evaluate
 
-    pairs = finetune_data.test_pairs(ft.snapshot)
+    pairs = finetune_data.test_pairs(ft.snapshot, conversational=bool(tokenizer.chat_template))
     model = trainer.model
     max_length = getattr(trainer.args, "max_length", None) or 512
     if ft.method == FineTuneMethod.REWARD:
@@ -234,10 +234,11 @@ def train(run):
         shutil.rmtree(out)
     out.mkdir(parents=True)
     on = device()
-    runs.log(run, f"{ft.method} on {ft.snapshot} with {ft.model_spec.name} ({'LoRA' if ft.lora else 'full'}, {on})")
-    runs.update_metrics(run, history=[])
     trainer, tokenizer, _, counts = build_trainer(ft, out / "checkpoints", [progress_callback(run)], on)
-    runs.log(run, f"train rows: {counts['kept']} kept, {counts['dropped']} dropped by noise weighting ({ft.noise_weighting})")
+    run.refresh_from_db(fields=["metrics", "log_tail"])
+    runs.record(run, metrics={"history": []}, lines=[
+        f"{ft.method} on {ft.snapshot} with {ft.model_spec.name} ({'LoRA' if ft.lora else 'full'}, {on})",
+        f"train rows: {counts['kept']} kept, {counts['dropped']} dropped by noise weighting ({ft.noise_weighting})"])
     result = trainer.train()
     model_dir = out / "model"
     trainer.save_model(str(model_dir))

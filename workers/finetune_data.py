@@ -7,6 +7,10 @@ the data instead, honestly and reproducibly:
 - `sample`: each row is kept with probability 1 − p_noise (seeded), which weights the expected
             loss by 1 − p_noise at the price of variance; rows without an estimate are kept.
 The number of rows kept and dropped is stored in the run's metrics.
+
+Multi-turn prompts: when the model has a chat template, pair methods train on TRL's
+conversational preference format (the whole conversation before the answer, rendered with the
+template); otherwise on text rows (the last user turn as the prompt). KTO reads unpaired text rows.
 """
 import random
 
@@ -18,7 +22,13 @@ FORMAT = {
     FineTuneMethod.DPO: "preference", FineTuneMethod.RDPO: "preference", FineTuneMethod.IPO: "preference",
     FineTuneMethod.BCO: "preference", FineTuneMethod.REWARD: "preference", FineTuneMethod.KTO: "unpaired",
 }
-COLUMNS = {"preference": ["prompt", "chosen", "rejected"], "unpaired": ["prompt", "completion", "label"]}
+COLUMNS = {"preference": ["prompt", "chosen", "rejected"], "preference_conversational": ["prompt", "chosen", "rejected"],
+           "unpaired": ["prompt", "completion", "label"]}
+
+
+def format_for(method, conversational=False):
+    fmt = FORMAT[method]
+    return "preference_conversational" if conversational and fmt == "preference" else fmt
 
 
 def keep_row(row, weighting, threshold, rng):
@@ -30,9 +40,9 @@ def keep_row(row, weighting, threshold, rng):
     return rng.random() >= noise
 
 
-def rows_for(snapshot, method, split, weighting=NoiseWeighting.NONE, threshold=0.5, seed=42):
+def rows_for(snapshot, method, split, weighting=NoiseWeighting.NONE, threshold=0.5, seed=42, conversational=False):
     """(rows in TRL's column names, {"kept": n, "dropped": m}) for one split."""
-    fmt = FORMAT[method]
+    fmt = format_for(method, conversational)
     rng = random.Random(seed)
     kept, dropped = [], 0
     for row in iter_export_rows(snapshot, fmt, split=split):
@@ -52,6 +62,7 @@ def dataset_for(snapshot, method, split, **weighting):
     return Dataset.from_list(rows), counts
 
 
-def test_pairs(snapshot):
+def test_pairs(snapshot, conversational=False):
     """Preference pairs of the test split (every method is evaluated on pairs)."""
-    return [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in iter_export_rows(snapshot, "preference", split="test")]
+    fmt = "preference_conversational" if conversational else "preference"
+    return [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in iter_export_rows(snapshot, fmt, split="test")]

@@ -88,7 +88,10 @@ def _one_line(text):
     return " ".join(text.split())[:500]
 
 
-def retrieve(annotator, project, context, k=5):
+MIN_SIMILARITY = 0.2  # MiniLM cosine below this is an unrelated context: its preference does not apply
+
+
+def retrieve(annotator, project, context, k=5, min_similarity=MIN_SIMILARITY):
     """The annotator's k stored preferences nearest to `context`: [(preference, cosine)], best first."""
     prefs = list(LatentPreference.objects.filter(project=project, annotator=annotator).exclude(embedding=[]))
     if not prefs:
@@ -97,7 +100,7 @@ def retrieve(annotator, project, context, k=5):
     matrix = np.asarray([p.embedding for p in prefs], dtype=np.float32)
     scores = matrix @ query
     order = np.argsort(-scores)[:k]
-    return [(prefs[i], float(scores[i])) for i in order]
+    return [(prefs[i], float(scores[i])) for i in order if scores[i] >= min_similarity]
 
 
 def aggregate(retrieved, model_spec=None):

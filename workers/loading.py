@@ -43,6 +43,8 @@ def load_tokenizer(spec, padding_side="left"):
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = padding_side
+    if padding_side == "left":  # generation: keep the end of a long prompt, where the answer starts
+        tokenizer.truncation_side = "left"
     tokenizer.model_max_length = min(tokenizer.model_max_length or spec.max_length, spec.max_length)
     return tokenizer
 

@@ -47,7 +47,8 @@ def edit_distance_context(project):
     by_annotator = edit_distance_by_annotator(project)
     days = sorted({day for series in by_annotator.values() for day, _, _ in series})
     index = {day: i for i, day in enumerate(days)}
-    chart = line_chart({name: [(index[d], m) for d, m, _ in series] for name, series in by_annotator.items()}) if len(days) > 1 else None
+    chart = line_chart({name: [(index[d], m) for d, m, _ in series] for name, series in by_annotator.items()},
+                       x_labels=(f"{days[0]:%Y-%m-%d}", f"{days[-1]:%Y-%m-%d}")) if len(days) > 1 else None
     table = [{"name": name, "first": series[0][1], "last": series[-1][1], "edits": sum(n for _, _, n in series),
               "days": len(series)} for name, series in by_annotator.items()]
     return {"edit_distance_table": table, "edit_distance_chart": chart}
@@ -140,6 +141,21 @@ def run_detail(request, run_id):
 def run_status(request, run_id):
     run = run_for_manager(request.user, run_id)
     return render(request, "workers/_run_status.html", run_context(run))
+
+
+@login_required
+@require_POST
+def retry_run(request, run_id):
+    from config.celery import app
+
+    run = run_for_manager(request.user, run_id)
+    task = app.tasks.get(run.task_name)
+    if task is None:
+        messages.error(request, "This run cannot be retried from here (its task is unknown).")
+    elif runs.retry_run(run):
+        task.apply_async(args=[run.pk])
+        messages.success(request, f"Run {run.pk} queued again.")
+    return redirect("workers:run", run_id=run.pk)
 
 
 @login_required

@@ -4,8 +4,9 @@ import math
 WIDTH, HEIGHT, PAD = 560, 180, 28
 
 
-def line_chart(series, width=WIDTH, height=HEIGHT):
-    """series: {name: [(x, y), ...]} → dict for templates/workers/_chart.html, or None without data."""
+def line_chart(series, width=WIDTH, height=HEIGHT, x_labels=None):
+    """series: {name: [(x, y), ...]} → dict for templates/workers/_chart.html, or None without data.
+    x_labels: (first, last) to print under the x axis instead of the numbers."""
     points = [(x, y) for values in series.values() for x, y in values if _finite(x) and _finite(y)]
     if not points:
         return None
@@ -29,7 +30,8 @@ def line_chart(series, width=WIDTH, height=HEIGHT):
         if pts:
             lines.append({"name": name, "colour": colours[i % len(colours)],
                           "points": " ".join(f"{x},{y}" for x, y in pts), "dots": pts if len(pts) < 40 else []})
-    return {"width": width, "height": height, "lines": lines, "x0": _fmt(x0), "x1": _fmt(x1), "y0": _fmt(y0), "y1": _fmt(y1),
+    first, last = x_labels or (_fmt(x0), _fmt(x1))
+    return {"width": width, "height": height, "lines": lines, "x0": first, "x1": last, "y0": _fmt(y0), "y1": _fmt(y1),
             "left": PAD, "right": width - PAD, "top": PAD, "bottom": height - PAD}
 
 

@@ -85,7 +85,18 @@ CONVERSATIONS = [
      "Yes, that's right: there's a 3% chance the null hypothesis is true, so you can reject it."),
 ]
 
-# Responses that are mostly fine but need an edit (verbose, a small error, wrong tone).
+# Responses that are mostly fine but need an edit (verbose, a small error, wrong tone), and for
+# some of them the edit a seed annotator made.
+EDITED = {
+    "What year did the first person walk on the Moon?":
+        "The first person to walk on the Moon was Neil Armstrong in 1969, during the Apollo 11 mission.",
+    "What is the boiling point of water at sea level in Fahrenheit?":
+        "Water boils at 212 degrees Fahrenheit (100 °C) at sea level.",
+    "Reply to a customer asking if we ship to Canada (we do, 5-7 business days).":
+        "Yes, we ship to Canada! Delivery usually takes 5–7 business days.",
+    "Write a one-line commit message for: fixed a crash when the config file is empty.":
+        "Fix crash on empty config file",
+}
 EDITS = [
     ("Summarise the plot of Romeo and Juliet in two sentences.",
      "Romeo and Juliet is a play by William Shakespeare. It is about two young lovers from feuding families in Verona. They secretly marry, but a chain of misunderstandings, a banishment and a faked death ends with both of them taking their own lives. Their deaths finally reconcile the families. It is one of the most famous plays ever written."),

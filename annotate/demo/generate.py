@@ -8,14 +8,14 @@ Files, one per import shape, so loading the demo also exercises the importer:
   completions.jsonl    completions prompt/completions[{text, model, score}] → pairwise (best vs worst)
   binary.jsonl         binary      prompt/response[/label] → binary
   conversations.jsonl  messages    multi-turn messages → binary
-  edit.jsonl           binary      prompt/response → edit items (imported with as_kind="edit")
+  edit.jsonl           binary      prompt/response[/edited] → edit items (as_kind="edit"); a few seed edits
 """
 import json
 import random
 from pathlib import Path
 
 from .content_code import CODE
-from .content_talk import ADVICE, CONVERSATIONS, EDITS, SAFETY
+from .content_talk import ADVICE, CONVERSATIONS, EDITED, EDITS, SAFETY
 from .maths import problems
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -85,7 +85,7 @@ def build(seed=SEED):
     edits = list(EDITS) + [(p, b) for p, _, b in ADVICE] + [(p, b) for p, _, b in maths[100:110]]
     edits += [(c["prompt"], c["bad"]) for c in CODE[:8]] + [(p, g) for p, g, _ in maths[70:80]]
     for prompt, response in edits:
-        files["edit"].append({"prompt": prompt, "response": response, "model": rng.choice(MODELS)})
+        files["edit"].append({"prompt": prompt, "response": response, "model": rng.choice(MODELS), "edited": EDITED.get(prompt)})
     return files
 
 

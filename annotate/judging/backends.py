@@ -8,7 +8,6 @@ resumes where it stopped instead of storing junk labels.
 """
 import os
 import random
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -43,67 +42,57 @@ def generation_parameters(judge):
 
 # --- local transformers model -------------------------------------------------------------------
 
-_LOCAL_CACHE = {}
-_LOCAL_LOCK = threading.Lock()
-
-
 def _resolve_local(judge):
-    """(path_or_id, dtype, chat_template): a judge's model may name a registered ModelSpec."""
+    """A ModelSpec-shaped record for the judge: its model may name a registered ModelSpec."""
+    from types import SimpleNamespace
+
     from workers.models import ModelSpec
 
     spec = ModelSpec.objects.filter(name=judge.model).first()
     if spec:
-        return spec.path_or_id, spec.dtype, spec.chat_template
-    return judge.model, (judge.parameters or {}).get("dtype", "auto"), ""
+        return spec
+    p = judge.parameters or {}
+    return SimpleNamespace(path_or_id=judge.model, dtype=p.get("dtype", "auto"), max_length=int(p.get("max_length", 4096)),
+                           chat_template=p.get("chat_template", ""))
 
 
 def device_name():
-    import torch
+    from workers.loading import device
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return device()
 
 
-def load_local(path_or_id, dtype="auto", chat_template=""):
-    """Model and tokenizer, cached per process (a worker judges many batches with one model)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def load_local(spec):
+    """Model and tokenizer through the workers' loader: cached per process, so a GPU worker holds
+    one copy of a model whether it judges or writes rationales with it."""
+    from workers.loading import load_for_generation
 
-    device = device_name()
-    key = (path_or_id, dtype, chat_template, device)
-    with _LOCAL_LOCK:
-        if key not in _LOCAL_CACHE:
-            torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
-            if device == "cpu" and torch_dtype in (torch.float16,):
-                torch_dtype = torch.float32  # half precision matmuls are slow or missing on CPU
-            try:
-                tokenizer = AutoTokenizer.from_pretrained(path_or_id)
-                model = AutoModelForCausalLM.from_pretrained(path_or_id, dtype=torch_dtype).to(device).eval()
-            except (OSError, ValueError) as exc:
-                raise BackendError(f"cannot load model {path_or_id!r}: {exc}") from exc
-            tokenizer.padding_side = "left"  # decoder-only batches must end where generation starts
-            if tokenizer.pad_token is None:
-                tokenizer.pad_token = tokenizer.eos_token
-            if chat_template:
-                tokenizer.chat_template = chat_template
-            _LOCAL_CACHE[key] = (model, tokenizer)
-        return _LOCAL_CACHE[key]
+    try:
+        model, tokenizer = load_for_generation(spec)
+    except (OSError, ValueError) as exc:
+        raise BackendError(f"cannot load model {spec.path_or_id!r}: {exc}") from exc
+    tokenizer.padding_side = "left"  # decoder-only batches must end where generation starts
+    return model, tokenizer
 
 
 class TransformersBackend:
     def __init__(self, judge):
         self.judge = judge
         self.params = generation_parameters(judge)
-        self.model, self.tokenizer = load_local(*_resolve_local(judge))
+        self.spec = _resolve_local(judge)
+        self.model, self.tokenizer = load_local(self.spec)
 
     def _max_input_tokens(self):
-        limit = getattr(self.model.config, "max_position_embeddings", None) or 4096
+        limit = min(getattr(self.model.config, "max_position_embeddings", None) or 4096, self.spec.max_length)
         return max(16, int((self.judge.parameters or {}).get("max_input_tokens", limit - self.params["max_new_tokens"])))
 
     def generate(self, conversations):
         import torch
 
         tok, out = self.tokenizer, []
-        texts = [tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
+        from workers.loading import chat_prompt  # falls back to plain role lines without a chat template
+
+        texts = [chat_prompt(tok, c) for c in conversations]
         for start in range(0, len(texts), self.params["batch_size"]):
             chunk = texts[start:start + self.params["batch_size"]]
             # Over-long inputs lose their beginning (the system prompt), never the verdict request.
@@ -189,6 +178,9 @@ class OpenAIBackend:
             if attempt < self.max_retries:
                 time.sleep(self._sleep_for(attempt, response))
         raise TransientBackendError(f"{self.judge.base_url} still failing after {self.max_retries} retries: {last}")
+
+    def close(self):
+        self.client.close()
 
     def generate(self, conversations):
         if self.concurrency == 1 or len(conversations) == 1:

@@ -48,15 +48,15 @@ class _Heartbeat(threading.Thread):
 
     def __init__(self, run):
         super().__init__(daemon=True, name=f"heartbeat-{run.pk}")
-        self.run, self.stopped = run, threading.Event()
+        self.task_run, self.stopped = run, threading.Event()
 
-    def run(self):  # noqa: D401 - threading API
+    def run(self):  # threading.Thread's entry point
         try:
             while not self.stopped.wait(runs.heartbeat_seconds()):
                 try:
-                    runs.heartbeat(self.run)
+                    runs.heartbeat(self.task_run)
                 except Exception:  # a missed beat is harmless; the next one retries
-                    logger.warning("heartbeat for run %s failed", self.run.pk, exc_info=True)
+                    logger.warning("heartbeat for run %s failed", self.task_run.pk, exc_info=True)
         finally:
             connection.close()
 
@@ -95,8 +95,11 @@ def execute(task, service, run_id):
     finally:
         if beat:
             beat.stop()
-    metrics = runs.update_metrics(run, **result) if result else None
-    return runs.finish_run(run, metrics=metrics).state
+    metrics = None
+    if result:
+        run.refresh_from_db(fields=["metrics"])
+        metrics = {**run.metrics, **result}
+    return runs.finish_run(run, metrics=metrics).state  # one write: state and final metrics
 
 
 def _fail(run, exc):
