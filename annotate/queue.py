@@ -279,23 +279,27 @@ def assignment_for(annotator, assignment_id, user=None):
 
 
 def progress(project, annotator):
-    """Counts for the two progress bars: this annotator's and the whole project's."""
+    """Counts for the two progress bars: this annotator's and the whole project's.
+
+    Two aggregates: one pass over the project's items, one over this annotator's assignments
+    (small), so the bars stay cheap however large the project."""
     k = project.overlap
     routes = human_routes(project)
     items = Item.objects.filter(project=project, is_gold=False, routing__in=routes, kind__in=_kinds(project))
     agg = items.aggregate(
         total=Count("id"),
         full=Count("id", filter=Q(human_label_count__gte=k)),
+        open=Count("id", filter=Q(human_label_count__lt=k)),
         labels=Coalesce(Sum(Least(F("human_label_count"), Value(k))), Value(0)),
     )
-    labels = agg["labels"]
-    mine = Assignment.objects.filter(annotator=annotator, item__project=project)
-    done = mine.filter(state=SUBMITTED).count()
-    skipped = mine.filter(state=SKIPPED).count()
-    open_for_me = (
-        items.filter(human_label_count__lt=k).filter(_not_done_by(annotator)).count()
+    on_open = Q(item__is_gold=False, item__routing__in=routes, item__kind__in=_kinds(project), item__human_label_count__lt=k)
+    mine = Assignment.objects.filter(annotator=annotator, item__project=project).aggregate(
+        done=Count("id", filter=Q(state=SUBMITTED)),
+        skipped=Count("id", filter=Q(state=SKIPPED)),
+        closed_open=Count("id", filter=Q(state__in=[SUBMITTED, SKIPPED]) & on_open),
     )
-    total_labels = agg["total"] * k
+    done, open_for_me = mine["done"], agg["open"] - mine["closed_open"]
+    labels, total_labels = agg["labels"], agg["total"] * k
     return {
         "project_items": agg["total"],
         "project_complete_items": agg["full"],
@@ -303,7 +307,7 @@ def progress(project, annotator):
         "project_labels_wanted": total_labels,
         "project_pct": round(100 * labels / total_labels, 1) if total_labels else 100.0,
         "mine_done": done,
-        "mine_skipped": skipped,
+        "mine_skipped": mine["skipped"],
         "mine_open": open_for_me,
         "mine_pct": round(100 * done / (done + open_for_me), 1) if (done + open_for_me) else 100.0,
     }

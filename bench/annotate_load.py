@@ -349,6 +349,11 @@ def main():
     if ratio:
         report.append(f"throughput ratio Tandem / Label Studio: {ratio:.2f}x")
         print(f"throughput ratio Tandem / Label Studio: {ratio:.2f}x")
+    if tandem["rps"]:
+        report.append(
+            f"# closed loop, no think time: latency ≈ annotators / throughput (Little's law) = "
+            f"{args.annotators} / {tandem['rps']:.0f} req/s ≈ {1000 * args.annotators / tandem['rps']:.0f} ms for Tandem;"
+            f" p99 < 100 ms at {args.annotators} annotators needs ≥ {10 * args.annotators} req/s")
     report.append(f"# one annotator alone ({args.solo:.0f} s each), latency without queueing:")
     report.extend(solo_lines)
     for name, r in (("Tandem", tandem), ("Label Studio", ls)):
