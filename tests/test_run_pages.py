@@ -175,3 +175,27 @@ def test_run_pages_in_a_browser(live_server, transactional_db, tiny_model_dir, t
         assert page.locator("text=For this prompt").count() == 1  # the correction keeps the prompt's preference shown
         page.screenshot(path=str(out / "runs-latent-prefs.png"), full_page=True)
         browser.close()
+
+
+@pytest.mark.slow
+def test_retry_a_failed_run(client, project, manager_user, tiny_model_dir):
+    from workers import rationales
+    from workers.models import ModelSpec
+    from workers.tasks.rationales import generate_rationales
+    from workers.tasks.runs import enqueue
+
+    snap = wh.snapshot(project, pairs=2, binary=0, edits=0)
+    spec = wh.model_spec("/nonexistent/model")
+    run = rationales.start_rationale_run(snap, spec, max_new_tokens=4)
+    enqueue(generate_rationales, run)
+    run.refresh_from_db()
+    assert run.state == "failed"
+    ModelSpec.objects.filter(pk=spec.pk).update(path_or_id=tiny_model_dir)  # the manager fixes the model path
+    client.force_login(manager_user)
+    assert b"Retry run" in client.get(f"/runs/{run.pk}/").content
+    client.post(f"/runs/{run.pk}/retry/")
+    run.refresh_from_db()
+    assert run.state == "succeeded" and run.attempts == 2 and Rationale.objects.filter(run=run).count() == 2
+    client.post(f"/runs/{run.pk}/retry/")  # a succeeded run is not re-run
+    run.refresh_from_db()
+    assert run.attempts == 2

@@ -198,3 +198,16 @@ def test_queues():
     assert {queue_of(t) for t in (finetune, generate_rationales, generate_candidates, infer_preferences)} == {"gpu"}
     assert queue_of(run_schedule) == "cpu" and queue_of(sweep_stale_runs) == "cpu"
     assert app.amqp.router.route({}, finetune.name)["queue"].name == "gpu"  # sent by name
+
+
+def test_record_is_one_tick(project, django_assert_num_queries):
+    run = make_run(project=project)
+    runs.claim_run(run.pk, worker="w")
+    run.refresh_from_db()
+    with django_assert_num_queries(2):  # one UPDATE, one cancel check
+        runs.record(run, progress=3, total=9, metrics={"history": [{"step": 3, "loss": 0.5}]}, lines=["step 3", "step 3b"])
+    run.refresh_from_db()
+    assert (run.progress, run.total, run.metrics["history"][0]["loss"]) == (3, 9, 0.5) and run.log_tail == "step 3\nstep 3b\n"
+    runs.request_cancel(run)
+    with pytest.raises(runs.RunCancelled):
+        runs.record(run, progress=4)

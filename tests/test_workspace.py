@@ -161,3 +161,15 @@ def test_json_api_next_submit_skip(client_ann, project):
 
 def test_api_requires_login(client, project):
     assert client.get(f"/api/annotate/p/{project.pk}/next/").status_code == 401
+
+
+def test_garbled_submission_id_gets_a_fresh_one(client_ann, project):
+    factories.item(project, kind="binary")
+    client_ann.get(f"/p/{project.pk}/annotate/")
+    lease = Assignment.objects.get()
+    body = client_ann.post(f"/p/{project.pk}/annotate/a/{lease.pk}/submit/", {"submission_id": "garbage", "thumbs": "up"}).content.decode()
+    assert "submission id" in body
+    sid = _sid(body)
+    assert sid != "garbage"
+    client_ann.post(f"/p/{project.pk}/annotate/a/{lease.pk}/submit/", {"submission_id": sid, "thumbs": "up"})
+    assert Annotation.objects.get().submission_id == uuid.UUID(sid)

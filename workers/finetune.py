@@ -129,16 +129,13 @@ def progress_callback(run, interval=None):
             if not force and now - self.last < interval:
                 return
             self.last = now
-            if self.history:
-                runs.update_metrics(run, history=run.metrics.get("history", []) + self.history)
-                self.history = []
-            if self.lines:
-                runs.log(run, "\n".join(self.lines))
-                self.lines = []
-            runs.set_progress(run, state.global_step, state.max_steps)  # raises RunCancelled
+            history = run.metrics.get("history", []) + self.history if self.history else None
+            runs.record(run, progress=state.global_step, total=state.max_steps,
+                        metrics={"history": history} if history else None, lines=self.lines)  # raises RunCancelled
+            self.history, self.lines = [], []
 
         def on_train_begin(self, args, state, control, **kwargs):
-            runs.set_progress(run, 0, state.max_steps)
+            runs.record(run, progress=0, total=state.max_steps)
             self.last = time.monotonic()
 
         def on_step_end(self, args, state, control, **kwargs):
@@ -237,10 +234,11 @@ def train(run):
         shutil.rmtree(out)
     out.mkdir(parents=True)
     on = device()
-    runs.log(run, f"{ft.method} on {ft.snapshot} with {ft.model_spec.name} ({'LoRA' if ft.lora else 'full'}, {on})")
-    runs.update_metrics(run, history=[])
     trainer, tokenizer, _, counts = build_trainer(ft, out / "checkpoints", [progress_callback(run)], on)
-    runs.log(run, f"train rows: {counts['kept']} kept, {counts['dropped']} dropped by noise weighting ({ft.noise_weighting})")
+    run.refresh_from_db(fields=["metrics", "log_tail"])
+    runs.record(run, metrics={"history": []}, lines=[
+        f"{ft.method} on {ft.snapshot} with {ft.model_spec.name} ({'LoRA' if ft.lora else 'full'}, {on})",
+        f"train rows: {counts['kept']} kept, {counts['dropped']} dropped by noise weighting ({ft.noise_weighting})"])
     result = trainer.train()
     model_dir = out / "model"
     trainer.save_model(str(model_dir))

@@ -85,6 +85,24 @@ def set_progress(run, progress, total=None):
         raise RunCancelled(f"run {run.pk} cancelled")
 
 
+def record(run, progress=None, total=None, metrics=None, lines=()):
+    """A progress tick in one UPDATE (progress, merged metrics, log lines, heartbeat), then the
+    cancel check; raises RunCancelled. For loops that report often: one commit per tick, not four.
+    Uses the run's in-memory metrics and log, which only the worker running it writes."""
+    fields = {"heartbeat_at": timezone.now()}
+    if progress is not None:
+        fields["progress"] = run.progress = progress
+    if total is not None:
+        fields["total"] = run.total = total
+    if metrics:
+        fields["metrics"] = run.metrics = {**run.metrics, **metrics}
+    if lines:
+        fields["log_tail"] = run.log_tail = (run.log_tail + "\n".join(l.rstrip() for l in lines) + "\n")[-LOG_TAIL_CHARS:]
+    TaskRun.objects.filter(pk=run.pk).update(**fields)
+    if TaskRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
+        raise RunCancelled(f"run {run.pk} cancelled")
+
+
 def log(run, line):
     run.refresh_from_db(fields=["log_tail"])
     tail = (run.log_tail + line.rstrip() + "\n")[-LOG_TAIL_CHARS:]
@@ -119,6 +137,15 @@ def request_cancel(run):
     """Ask a run to stop. A queued run stops at once; a running one at its next progress tick."""
     TaskRun.objects.filter(pk=run.pk).update(cancel_requested=True)
     TaskRun.objects.filter(pk=run.pk, state=RunState.QUEUED).update(state=RunState.CANCELLED, finished_at=timezone.now())
+
+
+def retry_run(run):
+    """Put a failed or cancelled run back in the queue (the caller sends its task again). Services
+    resume: rows already written are kept, a fine-tune starts from an empty directory."""
+    updated = TaskRun.objects.filter(pk=run.pk, state__in=[RunState.FAILED, RunState.CANCELLED]).update(
+        state=RunState.QUEUED, cancel_requested=False, error="", finished_at=None, progress=0)
+    run.refresh_from_db()
+    return bool(updated)
 
 
 def stale_runs():

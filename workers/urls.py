@@ -19,4 +19,5 @@ urlpatterns = [
     path("<int:run_id>/", views.run_detail, name="run"),
     path("<int:run_id>/status/", views.run_status, name="run_status"),
     path("<int:run_id>/cancel/", views.cancel_run, name="cancel_run"),
+    path("<int:run_id>/retry/", views.retry_run, name="retry_run"),
 ]

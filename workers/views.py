@@ -145,6 +145,21 @@ def run_status(request, run_id):
 
 @login_required
 @require_POST
+def retry_run(request, run_id):
+    from config.celery import app
+
+    run = run_for_manager(request.user, run_id)
+    task = app.tasks.get(run.task_name)
+    if task is None:
+        messages.error(request, "This run cannot be retried from here (its task is unknown).")
+    elif runs.retry_run(run):
+        task.apply_async(args=[run.pk])
+        messages.success(request, f"Run {run.pk} queued again.")
+    return redirect("workers:run", run_id=run.pk)
+
+
+@login_required
+@require_POST
 def cancel_run(request, run_id):
     run = run_for_manager(request.user, run_id)
     if not run.finished:

@@ -95,8 +95,11 @@ def execute(task, service, run_id):
     finally:
         if beat:
             beat.stop()
-    metrics = runs.update_metrics(run, **result) if result else None
-    return runs.finish_run(run, metrics=metrics).state
+    metrics = None
+    if result:
+        run.refresh_from_db(fields=["metrics"])
+        metrics = {**run.metrics, **result}
+    return runs.finish_run(run, metrics=metrics).state  # one write: state and final metrics
 
 
 def _fail(run, exc):
