@@ -251,6 +251,18 @@ def run_noise(request, project_id):
 
 
 @login_required
+@require_GET
+def noise_status(request, project_id):
+    """HTMX: the latest noise run's state, polling itself until it finishes."""
+    from workers.models import RunKind, TaskRun
+
+    project = project_for_manager(request.user, project_id)
+    task = TaskRun.objects.filter(project=project, kind=RunKind.NOISE).first()
+    return render(request, "curation/dashboard_noise_status.html",
+                  {"project": project, "noise_task": task, "just_finished": bool(task and task.finished)})
+
+
+@login_required
 @require_POST
 def freeze(request, project_id):
     project = project_for_manager(request.user, project_id)

@@ -121,6 +121,14 @@ def test_dashboard_for_managers_only(project, mixed, manager_user, annotator_use
     assert page.status_code == 200
     html = page.content.decode()
     assert "Krippendorff" in html and "<svg" in html and "ε = 0.300" in html
+    from workers import runs
+    from workers.models import RunKind
+    run = runs.create_run(RunKind.NOISE, project=project)
+    status = client.get(f"/curation/p/{project.pk}/noise/status/").content.decode()
+    assert f"noise run {run.pk}: queued" in status and 'hx-trigger="every 2s"' in status
+    runs.finish_run(run, metrics={})
+    status = client.get(f"/curation/p/{project.pk}/noise/status/").content.decode()
+    assert "succeeded" in status and "hx-trigger" not in status and "reload the figures" in status
 
 
 def test_dashboard_escapes_annotator_names(project, manager_user, client):
