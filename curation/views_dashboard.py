@@ -20,7 +20,7 @@ from .formats import FORMATS
 from .models import CurationAction, ExportToken, NoiseRun, Snapshot
 from .noise import noise_histogram
 from .quality import annotator_quality
-from .snapshots import freeze_snapshot, manifest, sample_rows
+from .snapshots import compare, freeze_snapshot, manifest, sample_rows
 
 SOURCES = [("human", "People only"), ("judge", "LM judges only"), ("both", "People and judges")]
 
@@ -284,7 +284,7 @@ def snapshot_detail(request, project_id, snapshot_id):
     snapshot = get_object_or_404(Snapshot.objects.select_related("project", "created_by"), project=project, pk=snapshot_id)
     return render(request, "curation/snapshot_detail.html", {
         "project": project, "snapshot": snapshot, "manifest": manifest(snapshot), "formats": FORMATS,
-        "sample": sample_rows(snapshot, n=5),
+        "sample": sample_rows(snapshot, n=5), "diff": compare(snapshot),
     })
 
 

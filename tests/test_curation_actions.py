@@ -154,6 +154,10 @@ def test_dashboard_preview_actions_freeze_and_token(project, mixed, manager_user
     snap = Snapshot.objects.get(project=project)
     assert snap.name == "first" and snap.filters["sources"] == ["human", "judge"] and snap.counts["rows"] == 2
     assert client.get(f"{base}/snapshots/{snap.pk}/").status_code == 200
+    client.post(f"{base}/actions/{CurationAction.objects.get().pk}/undo/")  # the dropped item comes back
+    client.post(f"{base}/snapshots/freeze/", {"test_fraction": "0.1"})
+    second = Snapshot.objects.get(project=project, version=2)
+    assert "1 items added, 0 removed" in client.get(f"{base}/snapshots/{second.pk}/").content.decode()
     r = client.post(f"{base}/tokens/", {"name": "job"})
     key = r.content.decode().split('id="token-key">')[1].split("<")[0]
     assert r["Cache-Control"] == "no-store" and ExportToken.objects.get().key_hash == ExportToken.hash_key(key)
