@@ -7,6 +7,7 @@ token cannot even learn which other projects exist. Annotators cannot export.
 import tempfile
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import Max
 from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.text import slugify
@@ -65,7 +66,7 @@ class ProjectList(ExportView, generics.ListAPIView):
     serializer_class = ProjectSerializer
 
     def get_queryset(self):
-        return exportable_projects(self.request).order_by("id")
+        return exportable_projects(self.request).annotate(latest_snapshot_version=Max("snapshots__version")).order_by("id")
 
 
 class ProjectDetail(ExportView, generics.RetrieveAPIView):

@@ -230,3 +230,21 @@ def sample_rows(snapshot, n=5, seed=0):
     ids = list(snapshot.rows.values_list("id", flat=True)[:10000])
     chosen = random.Random(seed).sample(ids, min(n, len(ids)))
     return list(SnapshotRow.objects.filter(id__in=chosen).order_by("id"))
+
+
+def compare(snapshot, previous=None):
+    """What changed since the previous version: items added and removed, rows per kind, ε."""
+    previous = previous or Snapshot.objects.filter(project_id=snapshot.project_id, version__lt=snapshot.version).order_by("-version").first()
+    if previous is None:
+        return None
+    mine = SnapshotRow.objects.filter(snapshot=snapshot, item__isnull=False).values("item_id")
+    theirs = SnapshotRow.objects.filter(snapshot=previous, item__isnull=False).values("item_id")
+    kinds = set(snapshot.counts.get("by_kind", {})) | set(previous.counts.get("by_kind", {}))
+    return {
+        "previous": previous,
+        "items_added": SnapshotRow.objects.filter(snapshot=snapshot).exclude(item_id__in=theirs).values("item_id").distinct().count(),
+        "items_removed": SnapshotRow.objects.filter(snapshot=previous).exclude(item_id__in=mine).values("item_id").distinct().count(),
+        "rows": {k: snapshot.counts.get("by_kind", {}).get(k, 0) - previous.counts.get("by_kind", {}).get(k, 0) for k in sorted(kinds)},
+        "epsilon": (snapshot.epsilon - previous.epsilon) if snapshot.epsilon is not None and previous.epsilon is not None else None,
+        "same_content": snapshot.content_hash == previous.content_hash,
+    }

@@ -159,3 +159,15 @@ def test_copy_engine_writes_exactly_the_python_rows(project):
         tables = [pq.read_table(io.BytesIO(body(c.get(f"/api/snapshots/{snapshot.pk}/rows.parquet?format={fmt}&engine={engine}"))))
                   for engine in ("python", "copy")]
         assert tables[0].schema == tables[1].schema and tables[0].to_pylist() == tables[1].to_pylist(), fmt
+
+
+def test_project_list_query_count_does_not_grow_with_projects(admin_user, django_assert_max_num_queries):
+    for _ in range(5):
+        p = factories.project()
+        cd.labelled_project(p, pairs=1, binaries=0, edits=0)
+        freeze_snapshot(p)
+    c = Client()
+    c.force_login(admin_user)
+    with django_assert_max_num_queries(6):
+        r = c.get("/api/projects/")
+    assert r.status_code == 200 and [p["latest_version"] for p in r.json()["results"]] == [1] * 5
