@@ -100,6 +100,7 @@ def test_run_pages_in_a_browser(live_server, transactional_db, tiny_model_dir, t
     """Screenshots of the project's runs page and a finished fine-tune run (into the test output)."""
     from pathlib import Path
 
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
     from workers import finetune
@@ -159,6 +160,7 @@ def test_run_pages_in_a_browser(live_server, transactional_db, tiny_model_dir, t
         page.screenshot(path=str(out / "runs-finetune.png"), full_page=True)
         page.goto(f"{live_server.url}/runs/{live.pk}/")
         runs.set_progress(live, 30)
+        connections.close_all()  # the ORM call above opened a connection in Playwright's context
         page.wait_for_selector('[aria-valuenow="65"]', timeout=10000)  # the fragment polls itself
         page.click("text=Cancel run")
         page.wait_for_selector("text=cancelling", timeout=10000)
