@@ -201,3 +201,22 @@ def test_retry_a_failed_run(client, project, manager_user, tiny_model_dir):
     client.post(f"/runs/{run.pk}/retry/")  # a succeeded run is not re-run
     run.refresh_from_db()
     assert run.attempts == 2
+
+
+def test_edit_distance_on_runs_page(client, project, manager_user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from annotate.models import Annotation
+    from tests import curation_data
+
+    alice = curation_data.person(project, "alice")
+    for day in range(2):
+        item = factories.item(project, kind="edit", text_a="one two three four")
+        a = curation_data.label(item, alice, edited_text="one two" if day else "five six seven eight")
+        Annotation.objects.filter(pk=a.pk).update(created_at=timezone.now() - timedelta(days=1 - day))
+    client.force_login(manager_user)
+    page = client.get(f"/runs/p/{project.pk}/").content.decode()
+    assert "Mean edit distance per annotator" in page and "<td>alice</td>" in page
+    assert 'aria-label="edit distance per day"' in page
