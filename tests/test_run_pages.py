@@ -100,6 +100,7 @@ def test_run_pages_in_a_browser(live_server, transactional_db, tiny_model_dir, t
     """Screenshots of the project's runs page and a finished fine-tune run (into the test output)."""
     from pathlib import Path
 
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
     from workers import finetune
@@ -159,6 +160,7 @@ def test_run_pages_in_a_browser(live_server, transactional_db, tiny_model_dir, t
         page.screenshot(path=str(out / "runs-finetune.png"), full_page=True)
         page.goto(f"{live_server.url}/runs/{live.pk}/")
         runs.set_progress(live, 30)
+        connections.close_all()  # the ORM call above opened a connection in Playwright's context
         page.wait_for_selector('[aria-valuenow="65"]', timeout=10000)  # the fragment polls itself
         page.click("text=Cancel run")
         page.wait_for_selector("text=cancelling", timeout=10000)
@@ -199,3 +201,22 @@ def test_retry_a_failed_run(client, project, manager_user, tiny_model_dir):
     client.post(f"/runs/{run.pk}/retry/")  # a succeeded run is not re-run
     run.refresh_from_db()
     assert run.attempts == 2
+
+
+def test_edit_distance_on_runs_page(client, project, manager_user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from annotate.models import Annotation
+    from tests import curation_data
+
+    alice = curation_data.person(project, "alice")
+    for day in range(2):
+        item = factories.item(project, kind="edit", text_a="one two three four")
+        a = curation_data.label(item, alice, edited_text="one two" if day else "five six seven eight")
+        Annotation.objects.filter(pk=a.pk).update(created_at=timezone.now() - timedelta(days=1 - day))
+    client.force_login(manager_user)
+    page = client.get(f"/runs/p/{project.pk}/").content.decode()
+    assert "Mean edit distance per annotator" in page and "<td>alice</td>" in page
+    assert 'aria-label="edit distance per day"' in page

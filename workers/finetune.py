@@ -226,8 +226,9 @@ def train(run):
     """The service behind the finetune task."""
     from pathlib import Path
 
-    from .loading import device
+    from .loading import device, release
 
+    release()  # a GPU worker may still hold models from generation tasks
     ft = FineTuneRun.objects.select_related("snapshot", "model_spec").get(run=run)
     out = Path(ft.output_dir or runs.run_dir(run))
     if out.exists():  # a previous attempt died half-way: start clean, never two sets of artifacts

@@ -65,6 +65,18 @@ def _cached(path_or_id, dtype, max_length, chat_template, on):
     return load_causal_lm(spec, on), load_tokenizer(spec)
 
 
+def release():
+    """Drop cached generation models (before a fine-tune needs the accelerator's memory)."""
+    _cached.cache_clear()
+    import gc
+
+    gc.collect()
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def load_for_generation(spec):
     """(model, tokenizer) ready for batched generation, cached per worker process."""
     return _cached(spec.path_or_id, spec.dtype, spec.max_length, spec.chat_template, device())
