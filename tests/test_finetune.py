@@ -63,6 +63,8 @@ def test_trl_config_mapping(project, tiny_model_dir, artifacts_dir):
     before = FineTuneRun.objects.count()
     with pytest.raises(finetune.ConfigError, match="no field.*betta"):
         finetune.create_finetune(snap, spec, "dpo", config={"betta": 0.1})
+    with pytest.raises(finetune.ConfigError, match="loss follows the method"):
+        finetune.create_finetune(snap, spec, "dpo", config={"loss_type": "hinge"})
     with pytest.raises(finetune.ConfigError, match="LoraConfig"):
         finetune.create_finetune(snap, spec, "dpo", lora={"rank": 4})
     with pytest.raises(finetune.ConfigError, match="unknown method"):

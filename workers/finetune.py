@@ -48,6 +48,10 @@ def trl_config(ft, output_dir):
     values = {k: v for k, v in DEFAULTS.items() if k in fields}
     if "max_length" in values:
         values["max_length"] = min(values["max_length"], ft.model_spec.max_length)
+    reserved = sorted(set(ft.config or {}) & {"loss_type", "output_dir"})
+    if reserved:
+        raise ConfigError(f"{', '.join(reserved)} cannot be set here: the loss follows the method, "
+                          "the output directory is the run's")
     values.update(ft.config or {})
     unknown = sorted(set(values) - fields)
     if unknown:
@@ -110,6 +114,10 @@ def create_finetune(snapshot, model_spec, method, config=None, lora=None, noise_
 # Database writes from the training loop are throttled: a tiny model takes a few ms a step, and a
 # progress write plus a cancel check per step would cost more than the step (bench/finetune.py).
 PROGRESS_INTERVAL = float(os.environ.get("TANDEM_PROGRESS_INTERVAL", "1.0"))
+# The run row keeps a chart-sized loss history (the full log is in trainer_state.json): a few keys
+# per entry, thinned to every other point whenever it passes HISTORY_POINTS.
+HISTORY_KEYS = ("loss", "eval_loss", "learning_rate", "grad_norm", "rewards/accuracies", "rewards/margins", "accuracy", "kl", "epoch")
+HISTORY_POINTS = 1000
 
 
 def progress_callback(run, interval=None):
@@ -129,7 +137,11 @@ def progress_callback(run, interval=None):
             if not force and now - self.last < interval:
                 return
             self.last = now
-            history = run.metrics.get("history", []) + self.history if self.history else None
+            history = None
+            if self.history:
+                history = run.metrics.get("history", []) + self.history
+                while len(history) > HISTORY_POINTS:
+                    history = history[::2]
             runs.record(run, progress=state.global_step, total=state.max_steps,
                         metrics={"history": history} if history else None, lines=self.lines)  # raises RunCancelled
             self.history, self.lines = [], []
@@ -144,8 +156,9 @@ def progress_callback(run, interval=None):
         def on_log(self, args, state, control, logs=None, **kwargs):
             if not logs:
                 return
-            self.history.append({"step": state.global_step,
-                                 **{k: round(v, 6) if isinstance(v, float) else v for k, v in logs.items()}})
+            entry = {k: round(v, 6) if isinstance(v, float) else v for k, v in logs.items() if k in HISTORY_KEYS}
+            if entry:
+                self.history.append({"step": state.global_step, **entry})
             if "loss" in logs:
                 self.lines.append(f"step {state.global_step}/{state.max_steps} loss {logs['loss']:.4f}")
 
