@@ -171,3 +171,16 @@ def test_project_list_query_count_does_not_grow_with_projects(admin_user, django
     with django_assert_max_num_queries(6):
         r = c.get("/api/projects/")
     assert r.status_code == 200 and [p["latest_version"] for p in r.json()["results"]] == [1] * 5
+
+
+def test_token_added_in_the_admin_shows_its_key_once_and_works(project, admin_user):
+    admin = Client()
+    admin.force_login(admin_user)
+    r = admin.post("/admin/curation/exporttoken/add/", {"project": project.pk, "name": "nightly"}, follow=True)
+    assert r.status_code == 200
+    shown = [str(m) for m in r.context["messages"] if "Export key" in str(m)]
+    assert len(shown) == 1
+    key = shown[0].split(": ")[1].split(" ")[0]
+    token = ExportToken.objects.get(name="nightly")
+    assert token.created_by == admin_user and key.startswith(token.prefix) and key not in token.key_hash
+    assert Client(HTTP_AUTHORIZATION=f"Token {key}").get("/api/projects/").json()["results"][0]["id"] == project.pk
