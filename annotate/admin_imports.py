@@ -19,6 +19,7 @@ class ImportForm(forms.Form):
     source = forms.CharField(max_length=200, required=False, help_text="Who gave the labels in the file; defaults to the file name.")
     as_kind = forms.ChoiceField(label="Single responses become", required=False,
                                 choices=[("", "Project default"), ("binary", "Binary items (thumbs up/down)"), ("edit", "Edit items")])
+    dry_run = forms.BooleanField(label="Check only", required=False, help_text="Check every row and count what would be imported; write nothing.")
 
 
 class ProjectImportAdminMixin:
@@ -54,11 +55,14 @@ class ProjectImportAdminMixin:
                 data.seek(0)
             try:
                 result = import_items(project, data, name=upload.name, shape=form.cleaned_data["shape"] or None,
-                                      source=form.cleaned_data["source"] or None, as_kind=form.cleaned_data["as_kind"] or None)
+                                      source=form.cleaned_data["source"] or None, as_kind=form.cleaned_data["as_kind"] or None,
+                                      dry_run=form.cleaned_data["dry_run"])
             except ImportFileError as exc:
                 form.add_error("file", f"{exc} — nothing was imported.")
             else:
-                self.message_user(request, result.summary(), messages.SUCCESS)
+                self.message_user(request, result.summary(), messages.INFO if result.dry_run else messages.SUCCESS)
+                if result.dry_run:  # back to the form, to upload the same file for real
+                    return redirect(reverse("admin:annotate_project_import", args=[project.pk]))
                 return redirect(reverse("admin:annotate_project_change", args=[project.pk]))
         if form.errors:
             status = 400

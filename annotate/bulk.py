@@ -80,8 +80,8 @@ def insert_rows(model, names, rows):
     now = timezone.now()
     fixed, per_row = [], []
     for f in model._meta.concrete_fields:
-        if f.attname in given_attnames or f.primary_key:
-            continue  # a primary key not given is left to the database
+        if f.attname in given_attnames or f.primary_key or (f.has_db_default() and not f.has_default()):
+            continue  # left to the database: a primary key not given, a db_default
         if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
             fixed.append((f, now))
         elif f.has_default() and callable(f.default) and not isinstance(f, JSONField):

@@ -114,9 +114,12 @@ def _assistant_text(msgs, field_name):
     return "\n\n".join(m["content"] for m in msgs)
 
 
-def _response_text(row, name, prompt_messages=None):
+def _response_text(row, name, prompt_messages=None, prompt_text=None):
     text, msgs = v.text_or_messages(row, name)
     if msgs is None:
+        hh_prompt = prompt_text and prompt_text.lstrip().startswith("Human:")
+        if hh_prompt and text.startswith(prompt_text) and text[len(prompt_text):].strip():
+            return text[len(prompt_text):].strip()  # an hh transcript that repeats the prompt column
         return text
     if prompt_messages and msgs[: len(prompt_messages)] == prompt_messages and len(msgs) > len(prompt_messages):
         msgs = msgs[len(prompt_messages):]  # some files repeat the prompt inside chosen/rejected
@@ -143,8 +146,8 @@ def _preference(row, where, **_):
         ptext, pmsgs = v.text_or_messages(row, "prompt")
         parsed = _prompt(ptext or "", pmsgs, where)
         full = pmsgs or ([{"role": "user", "content": ptext}] if ptext else None)
-        chosen = _response_text(row, "chosen", full)
-        rejected = _response_text(row, "rejected", full)
+        chosen = _response_text(row, "chosen", full, ptext)
+        rejected = _response_text(row, "rejected", full, ptext)
     else:
         parsed, chosen, rejected = _implicit_prompt(row, where)
     for name, value in (("chosen", chosen), ("rejected", rejected)):

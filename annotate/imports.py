@@ -53,23 +53,30 @@ class ImportResult:
     annotations_created: int = 0
     skipped: list = field(default_factory=list)  # ["line 9: chosen and rejected are identical", ...]
     seconds: float = 0.0
+    dry_run: bool = False
 
     def summary(self):
-        text = (f"{self.file}: {self.rows} {self.shape} rows → {self.items_created} new {self.kind} items "
-                f"({self.items_existing} already there), {self.prompts_created} new prompts ({self.prompts_reused} reused), "
-                f"{self.annotations_created} labels by source {self.source!r}, in {self.seconds:.1f}s")
+        text = ("checked, nothing written: " if self.dry_run else "") + (f"{self.file}: {_n(self.rows, f'{self.shape} row')} → {_n(self.items_created, f'new {self.kind} item')} "
+                f"({self.items_existing} already there), {_n(self.prompts_created, 'new prompt')} ({self.prompts_reused} reused), "
+                f"{_n(self.annotations_created, 'label')} by source {self.source!r}, in {self.seconds:.1f}s")
         if self.skipped:
-            text += f"; skipped {len(self.skipped)} pairs with identical responses (first: {self.skipped[0]})"
+            text += f"; skipped {_n(len(self.skipped), 'pair')} with identical responses (first: {self.skipped[0]})"
         return text
 
 
-def import_items(project, file, *, name=None, fmt=None, shape=None, source=None, as_kind=None):
-    """Import `file` (a path, or an open binary file with `name`) into `project`. Returns ImportResult."""
+def _n(count, noun):
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def import_items(project, file, *, name=None, fmt=None, shape=None, source=None, as_kind=None, dry_run=False):
+    """Import `file` (a path, or an open binary file with `name`) into `project`. Returns ImportResult.
+
+    dry_run: check every row and count what would be created, then roll back."""
     started = time.monotonic()
     if isinstance(file, (str, os.PathLike)):
         name = name or os.path.basename(os.fspath(file))
         with open(file, "rb") as handle:
-            return import_items(project, handle, name=name, fmt=fmt, shape=shape, source=source, as_kind=as_kind)
+            return import_items(project, handle, name=name, fmt=fmt, shape=shape, source=source, as_kind=as_kind, dry_run=dry_run)
     name = os.path.basename(name or getattr(file, "name", None) or "upload")
     try:
         reader = Source(file, fmt or detect_format(name))
@@ -90,6 +97,9 @@ def import_items(project, file, *, name=None, fmt=None, shape=None, source=None,
     try:
         with transaction.atomic():
             _write(project, parsed, result)
+            if dry_run:
+                transaction.set_rollback(True)
+                result.dry_run = True
     except DatabaseError as exc:
         raise ImportFileError(name, None, None, f"the database refused the import, nothing was written ({exc})") from exc
     result.seconds = time.monotonic() - started

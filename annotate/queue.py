@@ -26,10 +26,10 @@ from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
-from .models import Annotator, AnnotatorKind, Assignment, AssignmentState, Item, Project, Routing
+from .models import Annotator, AnnotatorKind, Assignment, AssignmentState, FeedbackKind, Item, Project, Routing
 
 LEASED, SUBMITTED, SKIPPED = AssignmentState.LEASED, AssignmentState.SUBMITTED, AssignmentState.SKIPPED
-CANDIDATE_ATTEMPTS = 8
+CANDIDATE_ATTEMPTS = 32  # candidates that filled up between snapshot and lock; rare
 
 
 class QueueError(Exception):
@@ -96,12 +96,34 @@ def next_assignment(project, annotator, now=None):
     if current is not None:
         return current
     routes = human_routing_q()
-    assignment = None
-    if project.gold_rate > 0 and _gold_turn(project, annotator):
-        assignment = _lease_gold(project, annotator, routes, now)
-    if assignment is None:
-        assignment = _lease_regular(project, annotator, routes, now)
-    return assignment
+    with transaction.atomic():
+        _lock_project_on_sqlite(project)
+        # Two requests of the same annotator at once (a double click, two tabs) must not lease
+        # two items: the annotator row serialises them, and the second one resumes the first's.
+        if _lock_annotator(annotator):
+            current = live_lease(project, annotator, now)
+            if current is not None:
+                return current
+        _lease_cheaply()
+        assignment = None
+        if project.gold_rate > 0 and _gold_turn(project, annotator):
+            assignment = _lease_gold(project, annotator, routes, now)
+        if assignment is None:
+            assignment = _lease_regular(project, annotator, routes, now)
+        return assignment
+
+
+def _lock_annotator(annotator):
+    """Lock the annotator row where row locks exist; True when another request could have raced."""
+    if not connection.features.has_select_for_update:
+        return False  # SQLite: the project write lock above already serialises everything
+    list(Annotator.objects.select_for_update().filter(pk=annotator.pk).values_list("pk"))
+    return True
+
+
+def _kinds(project):
+    """Feedback kinds the project collects from people; items of other kinds stay out of the queue."""
+    return list(project.feedback_kinds or FeedbackKind.values)
 
 
 def _gold_turn(project, annotator):
@@ -150,45 +172,39 @@ def _lease_cheaply():
 
 
 def _lease_gold(project, annotator, routes, now):
-    with transaction.atomic():
-        _lock_project_on_sqlite(project)
-        _lease_cheaply()
-        item = (
-            _with_content(Item.objects.filter(routes, project=project, is_gold=True))
-            .filter(_not_done_by(annotator))
-            .order_by("id")
-            .first()
-        )
-        if item is None:
-            return None
-        return _grant(item, annotator, project, now)
+    item = (
+        _with_content(Item.objects.filter(routes, project=project, is_gold=True, kind__in=_kinds(project)))
+        .filter(_not_done_by(annotator))
+        .order_by("id")
+        .first()
+    )
+    if item is None:
+        return None
+    return _grant(item, annotator, project, now)
 
 
 def _lease_regular(project, annotator, routes, now):
     k = project.overlap
     tried = []
-    with transaction.atomic():
-        _lock_project_on_sqlite(project)
-        _lease_cheaply()
-        for _ in range(CANDIDATE_ATTEMPTS):
-            qs = (
-                Item.objects.filter(routes, project=project, is_gold=False, human_label_count__lt=k)
-                .exclude(pk__in=tried)
-                .filter(_not_done_by(annotator))
-                .alias(leases=_active_leases(now))
-                .filter(Q(human_label_count__lt=k - F("leases")))
-                .order_by("human_label_count", "id")
-                .values_list("pk", flat=True)
-            )
-            pk = _locked(qs).first()
-            if pk is None:
-                return None
-            # Re-count under the lock: another transaction may have committed a lease or a label
-            # between our snapshot and our lock.
-            item = _with_content(Item.objects.filter(pk=pk)).annotate(leases=_active_leases(now)).get()
-            if item.human_label_count + item.leases < k:
-                return _grant(item, annotator, project, now)
-            tried.append(pk)
+    for _ in range(CANDIDATE_ATTEMPTS):
+        qs = (
+            Item.objects.filter(routes, project=project, is_gold=False, human_label_count__lt=k, kind__in=_kinds(project))
+            .exclude(pk__in=tried)
+            .filter(_not_done_by(annotator))
+            .alias(leases=_active_leases(now))
+            .filter(Q(human_label_count__lt=k - F("leases")))
+            .order_by("human_label_count", "id")
+            .values_list("pk", flat=True)
+        )
+        pk = _locked(qs).first()
+        if pk is None:
+            return None
+        # Re-count under the lock: another transaction may have committed a lease or a label
+        # between our snapshot and our lock.
+        item = _with_content(Item.objects.filter(pk=pk)).annotate(leases=_active_leases(now)).get()
+        if item.human_label_count + item.leases < k:
+            return _grant(item, annotator, project, now)
+        tried.append(pk)
     return None
 
 
@@ -263,23 +279,27 @@ def assignment_for(annotator, assignment_id, user=None):
 
 
 def progress(project, annotator):
-    """Counts for the two progress bars: this annotator's and the whole project's."""
+    """Counts for the two progress bars: this annotator's and the whole project's.
+
+    Two aggregates: one pass over the project's items, one over this annotator's assignments
+    (small), so the bars stay cheap however large the project."""
     k = project.overlap
     routes = human_routes(project)
-    items = Item.objects.filter(project=project, is_gold=False, routing__in=routes)
+    items = Item.objects.filter(project=project, is_gold=False, routing__in=routes, kind__in=_kinds(project))
     agg = items.aggregate(
         total=Count("id"),
         full=Count("id", filter=Q(human_label_count__gte=k)),
+        open=Count("id", filter=Q(human_label_count__lt=k)),
         labels=Coalesce(Sum(Least(F("human_label_count"), Value(k))), Value(0)),
     )
-    labels = agg["labels"]
-    mine = Assignment.objects.filter(annotator=annotator, item__project=project)
-    done = mine.filter(state=SUBMITTED).count()
-    skipped = mine.filter(state=SKIPPED).count()
-    open_for_me = (
-        items.filter(human_label_count__lt=k).filter(_not_done_by(annotator)).count()
+    on_open = Q(item__is_gold=False, item__routing__in=routes, item__kind__in=_kinds(project), item__human_label_count__lt=k)
+    mine = Assignment.objects.filter(annotator=annotator, item__project=project).aggregate(
+        done=Count("id", filter=Q(state=SUBMITTED)),
+        skipped=Count("id", filter=Q(state=SKIPPED)),
+        closed_open=Count("id", filter=Q(state__in=[SUBMITTED, SKIPPED]) & on_open),
     )
-    total_labels = agg["total"] * k
+    done, open_for_me = mine["done"], agg["open"] - mine["closed_open"]
+    labels, total_labels = agg["labels"], agg["total"] * k
     return {
         "project_items": agg["total"],
         "project_complete_items": agg["full"],
@@ -287,7 +307,7 @@ def progress(project, annotator):
         "project_labels_wanted": total_labels,
         "project_pct": round(100 * labels / total_labels, 1) if total_labels else 100.0,
         "mine_done": done,
-        "mine_skipped": skipped,
+        "mine_skipped": mine["skipped"],
         "mine_open": open_for_me,
         "mine_pct": round(100 * done / (done + open_for_me), 1) if (done + open_for_me) else 100.0,
     }

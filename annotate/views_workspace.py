@@ -42,7 +42,7 @@ def _context(request, project, annotator, assignment, errors=None, values=None, 
         left=left,
         right=right,
         values=values,
-        submission_id=submission_id or values.get("submission_id") or uuid.uuid4(),
+        submission_id=_valid_id(submission_id) or _valid_id(values.get("submission_id")) or uuid.uuid4(),
         scale=SCALE,
         aspects=project.aspects,
         principles=project.principles,
@@ -51,6 +51,13 @@ def _context(request, project, annotator, assignment, errors=None, values=None, 
         edit_text=values.get("edited_text", item.response_a.text if item.kind == FeedbackKind.EDIT else ""),
     )
     return ctx
+
+
+def _valid_id(value):
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return None
 
 
 def _fragment(request, ctx, template="annotate/_work.html"):

@@ -176,8 +176,10 @@ def ls_prepare(venv, annotators, items, workers):
     subprocess.run([str(python), str(ROOT / "bench" / "annotate_load_ls.py"), "setup", str(annotators), str(out)],
                    env=env, check=True, cwd="/tmp")
     setup = json.loads(out.read_text())
-    pkg = subprocess.run([str(python), "-c", "import label_studio, os; print(os.path.dirname(label_studio.__file__))"],
-                         env=env, check=True, capture_output=True, text=True, cwd="/tmp").stdout.strip()
+    pkg, version = subprocess.run(
+        [str(python), "-c", "import label_studio, os; print(os.path.dirname(label_studio.__file__)); print(label_studio.__version__)"],
+        env=env, check=True, capture_output=True, text=True, cwd="/tmp").stdout.split()
+    setup["version"] = version
     port = free_port()
     server = gunicorn(python, "core.wsgi:application", port, workers, pkg, env)
     wait_http(port, "/health")
@@ -272,7 +274,7 @@ def summarise(runs):
 
 
 def line(name, r):
-    return (f"{name:<13} {r['rps']:8.1f} req/s   p50 {r['p50']:6.1f} ms   p99 {r['p99']:7.1f} ms   "
+    return (f"{name:<15} {r['rps']:8.1f} req/s   p50 {r['p50']:6.1f} ms   p99 {r['p99']:7.1f} ms   "
             f"mean {r['mean']:6.1f} ms   requests {r['requests']:6d}   errors {r['errors']}")
 
 
@@ -286,6 +288,7 @@ def main():
     ap.add_argument("--ls-venv", default="/tmp/ls-venv")
     ap.add_argument("--skip-ls", action="store_true")
     ap.add_argument("--rounds", type=int, default=2, help="alternating measurement rounds per app")
+    ap.add_argument("--solo", type=float, default=10.0, help="seconds of a single-annotator latency probe per app")
     args = ap.parse_args()
 
     db = "tandem_bench_annotate"
@@ -309,11 +312,15 @@ def main():
             print(ls_note, file=sys.stderr)
     # Rounds alternate between the apps, so load from anything else on the machine falls on both.
     runs = {name: [] for name in apps}
+    solo = {name: [] for name in apps}
     load_before = os.getloadavg()
     try:
         for _ in range(args.rounds):
             for name, clients in apps.items():
                 runs[name].append(drive(clients(), args.duration / args.rounds, args.warmup))
+        # Latency without queueing: one annotator alone, same loop.
+        for name, clients in apps.items():
+            solo[name].append(drive(clients()[:1], args.solo, 1.0))
     finally:
         for server in servers:
             server.terminate()
@@ -321,9 +328,11 @@ def main():
     load_after = os.getloadavg()
     tandem = summarise(runs["Tandem"])
     ls = summarise(runs["Label Studio"]) if "Label Studio" in runs else None
+    solo_lines = [line(f"{name} x1", summarise(r)) for name, r in solo.items()]
     print(line("Tandem", tandem), flush=True)
     if ls:
         print(line("Label Studio", ls), flush=True)
+    print("\n".join(solo_lines), flush=True)
 
     ratio = tandem["rps"] / ls["rps"] if ls and ls["rps"] else None
     report = [
@@ -333,10 +342,20 @@ def main():
         f"# load average (1 min) before/after: {load_before[0]:.2f} / {load_after[0]:.2f} (machine shared with other work)",
         line("Tandem", tandem) + f"   rounds req/s {[round(x, 1) for x in tandem['rounds']]}",
     ]
+    if ls:
+        report.append(f"# Label Studio {setup['version']} as shipped (core.settings.label_studio, DEBUG off, its own"
+                      " CONN_MAX_AGE default); Tandem with CONN_MAX_AGE=600")
     report.append(line("Label Studio", ls) + f"   rounds req/s {[round(x, 1) for x in ls['rounds']]}" if ls else ls_note)
     if ratio:
         report.append(f"throughput ratio Tandem / Label Studio: {ratio:.2f}x")
         print(f"throughput ratio Tandem / Label Studio: {ratio:.2f}x")
+    if tandem["rps"]:
+        report.append(
+            f"# closed loop, no think time: latency ≈ annotators / throughput (Little's law) = "
+            f"{args.annotators} / {tandem['rps']:.0f} req/s ≈ {1000 * args.annotators / tandem['rps']:.0f} ms for Tandem;"
+            f" p99 < 100 ms at {args.annotators} annotators needs ≥ {10 * args.annotators} req/s")
+    report.append(f"# one annotator alone ({args.solo:.0f} s each), latency without queueing:")
+    report.extend(solo_lines)
     for name, r in (("Tandem", tandem), ("Label Studio", ls)):
         if r and r["error_samples"]:
             report.append(f"{name} error samples: {r['error_samples']}")

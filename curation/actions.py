@@ -228,22 +228,30 @@ def _noise_for(item_noise, agg_direction, flipped):
     return 1.0 - p if flipped else p
 
 
-def curated_view(project, filters=None, upto_action=None, chunk=5000):
-    """Curated items of the project after actions and filters, in item id order."""
+def iter_curated(project, filters=None, upto_action=None, chunk=2000):
+    """Curated items of the project after actions and filters, in item id order, a chunk of items
+    at a time (labels, texts, tags and noise are read per chunk, so memory stays flat)."""
     filters = validate_filters(filters)
-    aggregates = aggregate_labels(project, kinds=filters.get("kinds"))
     dropped, flipped, groups = _replay(project, upto_action)
-    ids = sorted(i for i in aggregates if i not in dropped)
-    out = []
-    for start in range(0, len(ids), chunk):
-        part = ids[start:start + chunk]
-        items = Item.objects.filter(id__in=part).values(
+    items = Item.objects.filter(project=project)
+    if filters.get("kinds"):
+        items = items.filter(kind__in=filters["kinds"])
+    last_id = 0
+    while True:
+        part = list(items.filter(id__gt=last_id).order_by("id").values_list("id", flat=True)[:chunk])
+        if not part:
+            return
+        last_id = part[-1]
+        part = [i for i in part if i not in dropped]
+        aggregates = aggregate_labels(project, kinds=filters.get("kinds"), item_ids=part)
+        part = [i for i in part if i in aggregates]
+        rows = Item.objects.filter(id__in=part).order_by("id").values(
             "id", "kind", "prompt_id", "prompt__text", "prompt__messages", "prompt__content_hash",
             "response_a__text", "response_b__text", "created_at", "is_gold",
         )
         tags = dict(ItemFeatures.objects.filter(item_id__in=part).values_list("item_id", "tags"))
         noise = {i: (p, lab) for i, p, lab in ItemNoise.objects.filter(item_id__in=part).values_list("item_id", "p_wrong", "label")}
-        for it in sorted(items, key=lambda r: r["id"]):
+        for it in rows:
             agg = aggregates[it["id"]]
             c = CuratedItem(
                 agg=agg, item_id=it["id"], kind=it["kind"], prompt_id=it["prompt_id"], prompt_text=it["prompt__text"],
@@ -254,8 +262,12 @@ def curated_view(project, filters=None, upto_action=None, chunk=5000):
             )
             c.p_noise = _noise_for(noise.get(it["id"]), agg.direction, c.flipped)
             if passes(c, filters):
-                out.append(c)
-    return out
+                yield c
+
+
+def curated_view(project, filters=None, upto_action=None):
+    """The curated items as a list (previews, noise actions)."""
+    return list(iter_curated(project, filters, upto_action))
 
 
 @transaction.atomic

@@ -1,4 +1,4 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from . import models
 
@@ -15,7 +15,19 @@ class SnapshotAdmin(admin.ModelAdmin):
 @admin.register(models.ExportToken)
 class ExportTokenAdmin(admin.ModelAdmin):
     list_display = ["name", "project", "prefix", "created_at", "revoked_at", "last_used_at"]
-    readonly_fields = ["prefix", "key_hash"]
+    readonly_fields = ["prefix", "key_hash", "created_by", "last_used_at"]
+
+    def get_fields(self, request, obj=None):
+        return ["project", "name"] if obj is None else ["project", "name", "prefix", "created_by", "revoked_at", "last_used_at"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:  # the key exists only now: show it once, like the dashboard does
+            obj.created_by = request.user
+            key = obj.set_new_key()
+            super().save_model(request, obj, form, change)
+            messages.warning(request, f"Export key for {obj.name}: {key} (copy it now: it is not stored and will not be shown again)")
+            return
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(models.CurationAction)

@@ -171,20 +171,33 @@ def human_judge_agreement(project, rows=None):
 
 def position_bias(project, rows=None):
     """Per annotator: share of decisive pairwise labels where the response shown on the left won.
-    0.5 is unbiased; the binomial test's p-value says whether the deviation is more than chance."""
+    0.5 is unbiased; the binomial test's p-value says whether the deviation is more than chance.
+    LM judges judged each pair in both orders, so both verdicts count (a judge that always picks
+    the first response shows 1.0 even though its combined labels look balanced)."""
     from scipy.stats import binomtest
 
     rows = rows if rows is not None else label_rows(project, kinds=[FeedbackKind.PAIRWISE])
     wins, totals, meta = Counter(), Counter(), {}
     for r in rows:
-        if r["kind"] != FeedbackKind.PAIRWISE or not r["direction"] or r["annotator_kind"] == AnnotatorKind.SOURCE:
+        if r["kind"] != FeedbackKind.PAIRWISE or r["annotator_kind"] == AnnotatorKind.SOURCE:
             continue  # imported labels were never shown in Tandem, so they have no left side
-        left_won = (r["direction"] < 0) != bool(r["swapped"])  # A is on the left unless swapped
-        totals[r["annotator_id"]] += 1
-        wins[r["annotator_id"]] += left_won
-        meta[r["annotator_id"]] = (r["annotator_name"], r["annotator_kind"])
+        verdicts = r.get("verdicts")
+        if isinstance(verdicts, list) and verdicts:
+            # An LM judge saw both orders: each decisive verdict counts, as shown (negative = first shown won).
+            shown = [v["preference_shown"] for v in verdicts if isinstance(v, dict) and v.get("preference_shown")]
+        elif r["direction"]:
+            shown = [r["direction"] if not r["swapped"] else -r["direction"]]  # A is on the left unless swapped
+        else:
+            shown = []
+        for s in shown:
+            totals[r["annotator_id"]] += 1
+            wins[r["annotator_id"]] += s < 0
+        if shown:
+            meta[r["annotator_id"]] = (r["annotator_name"], r["annotator_kind"])
     out = []
     for annotator_id, n in totals.items():
+        if not n:
+            continue
         k = wins[annotator_id]
         out.append({
             "annotator_id": annotator_id, "name": meta[annotator_id][0], "kind": meta[annotator_id][1],

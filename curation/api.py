@@ -7,6 +7,7 @@ token cannot even learn which other projects exist. Annotators cannot export.
 import tempfile
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import Max
 from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.text import slugify
@@ -65,7 +66,7 @@ class ProjectList(ExportView, generics.ListAPIView):
     serializer_class = ProjectSerializer
 
     def get_queryset(self):
-        return exportable_projects(self.request).order_by("id")
+        return exportable_projects(self.request).annotate(latest_snapshot_version=Max("snapshots__version")).order_by("id")
 
 
 class ProjectDetail(ExportView, generics.RetrieveAPIView):
@@ -123,7 +124,7 @@ ROW_PARAMETERS = [
     OpenApiParameter("split", OpenApiTypes.STR, enum=list(Split.values), required=False,
                      description="train or test; both when left out."),
     OpenApiParameter("engine", OpenApiTypes.STR, enum=["copy", "python"], required=False,
-                     description="JSONL only: `copy` (PostgreSQL renders and streams the rows; the default there) "
+                     description="`copy` (PostgreSQL renders and streams the rows; the default there) "
                                  "or `python` (keyset-paginated reads; the default elsewhere). Same rows either way."),
 ]
 
@@ -175,9 +176,12 @@ class SnapshotRowsParquet(SnapshotRows):
         fmt, split, error = self._params(request)
         if error:
             return error
+        engine = request.query_params.get("engine") or ("copy" if can_copy() else "python")
+        if engine not in ("copy", "python") or (engine == "copy" and not can_copy()):
+            return Response({"engine": "engine is 'python', or 'copy' on PostgreSQL"}, status=400)
         # Parquet's footer comes last, so write row groups to a temporary file, then stream it.
         out = tempfile.TemporaryFile()
-        write_parquet(snapshot, fmt, out, split=split)
+        write_parquet(snapshot, fmt, out, split=split, engine=engine)
         out.seek(0)
         response = FileResponse(out, content_type="application/vnd.apache.parquet")
         return self._headers(response, snapshot, fmt, split)

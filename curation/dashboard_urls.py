@@ -10,6 +10,7 @@ urlpatterns = [
     path("p/<int:project_id>/actions/dedupe/", v.dedupe_action, name="curation-dedupe"),
     path("p/<int:project_id>/actions/<int:action_id>/undo/", v.undo_action, name="curation-undo"),
     path("p/<int:project_id>/noise/run/", v.run_noise, name="curation-run-noise"),
+    path("p/<int:project_id>/noise/status/", v.noise_status, name="curation-noise-status"),
     path("p/<int:project_id>/snapshots/freeze/", v.freeze, name="curation-freeze"),
     path("p/<int:project_id>/snapshots/<int:snapshot_id>/", v.snapshot_detail, name="curation-snapshot"),
     path("p/<int:project_id>/tokens/", v.issue_token, name="curation-issue-token"),

@@ -97,8 +97,12 @@ def lm_tags(judge, texts, backend=None):
     from annotate.judging.backends import RequestFailed, backend_for
     from annotate.judging.parsing import json_objects
 
-    backend = backend or backend_for(judge)
-    replies = backend.generate([[{"role": "user", "content": TAGGER_PROMPT.replace("{text}", t)}] for t in texts])
+    owned, backend = backend is None, backend or backend_for(judge)
+    try:
+        replies = backend.generate([[{"role": "user", "content": TAGGER_PROMPT.replace("{text}", t)}] for t in texts])
+    finally:
+        if owned and hasattr(backend, "close"):
+            backend.close()
     out = []
     for text, reply in zip(texts, replies):
         tags, source = heuristic_tags(text), {}

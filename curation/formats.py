@@ -125,12 +125,15 @@ def arrow_schema(fmt):
     return pa.schema(head + extras)
 
 
-def write_parquet(snapshot, fmt, out, split=None, row_group_size=10000):
-    """Write a snapshot export as Parquet into a binary file object, one row group at a time."""
+def write_parquet(snapshot, fmt, out, split=None, row_group_size=10000, engine="python"):
+    """Write a snapshot export as Parquet into a binary file object, one row group at a time.
+    engine="copy" (PostgreSQL): the JSONL from COPY is parsed by Arrow's C++ JSON reader."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     schema = arrow_schema(fmt)
+    if engine == "copy":
+        return _write_parquet_from_jsonl(iter_jsonl_copy(snapshot, fmt, split=split, flush_bytes=2 << 20), schema, out)
     with pq.ParquetWriter(out, schema, compression="zstd") as writer:
         batch = []
         for row in iter_export_rows(snapshot, fmt, split=split):
@@ -140,6 +143,21 @@ def write_parquet(snapshot, fmt, out, split=None, row_group_size=10000):
                 batch = []
         if batch:
             writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+    return out
+
+
+def _write_parquet_from_jsonl(chunks, schema, out):
+    """Each chunk (whole lines) becomes one row group, parsed against the schema."""
+    import io
+
+    import pyarrow.json as pj
+    import pyarrow.parquet as pq
+
+    options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+    with pq.ParquetWriter(out, schema, compression="zstd") as writer:
+        for chunk in chunks:
+            table = pj.read_json(io.BytesIO(chunk), parse_options=options, read_options=pj.ReadOptions(block_size=len(chunk) + 1))
+            writer.write_table(table.select(schema.names).cast(schema))
     return out
 
 

@@ -9,7 +9,6 @@ which are people's labels from another tool); LM judges' labels are used only wh
 labelled the item. Pairwise → mean preference (its sign is the winner, |mean| the margin);
 binary → majority thumbs; edit → one row per edit that changed the response.
 """
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind
@@ -18,7 +17,7 @@ PERSON_KINDS = (AnnotatorKind.HUMAN, AnnotatorKind.SOURCE)
 LABEL_FIELDS = (
     "id", "item_id", "kind", "annotator_id", "annotator__kind", "annotator__name", "preference", "thumbs",
     "swapped", "aspect_ratings", "rationale", "failed_principles", "reason", "edited_text", "edit_distance",
-    "confidence", "created_at",
+    "confidence", "created_at", "details__verdicts",
 )
 
 
@@ -41,6 +40,7 @@ def label_rows(project, kinds=None, item_ids=None, chunk_size=5000):
     for row in qs.order_by("item_id", "id").values(*LABEL_FIELDS).iterator(chunk_size=chunk_size):
         row["annotator_kind"] = row.pop("annotator__kind")
         row["annotator_name"] = row.pop("annotator__name")
+        row["verdicts"] = row.pop("details__verdicts")  # an LM judge's verdicts in both orders, if any
         row["direction"] = direction(row["kind"], row["preference"], row["thumbs"])
         yield row
 
@@ -50,7 +50,7 @@ def label_frame(project, kinds=None):
     import pandas as pd
 
     rows = list(label_rows(project, kinds=kinds))
-    columns = [f for f in LABEL_FIELDS if "__" not in f] + ["annotator_kind", "annotator_name", "direction"]
+    columns = [f for f in LABEL_FIELDS if "__" not in f] + ["annotator_kind", "annotator_name", "verdicts", "direction"]
     return pd.DataFrame(rows, columns=columns)
 
 

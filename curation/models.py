@@ -158,11 +158,16 @@ class ExportToken(models.Model):
     @classmethod
     def issue(cls, project, name, created_by=None):
         """Create a token; returns (token, key). The key is never stored."""
-        key = "tdm_" + secrets.token_urlsafe(32)
-        token = cls.objects.create(
-            project=project, name=name, prefix=key[:8], key_hash=cls.hash_key(key), created_by=created_by
-        )
+        token = cls(project=project, name=name, created_by=created_by)
+        key = token.set_new_key()
+        token.save()
         return token, key
+
+    def set_new_key(self):
+        """Give this (unsaved) token a fresh key and return it: only its hash and prefix are kept."""
+        key = "tdm_" + secrets.token_urlsafe(32)
+        self.prefix, self.key_hash = key[:8], self.hash_key(key)
+        return key
 
     def __str__(self):
         return f"{self.name} ({self.prefix}…) for {self.project}"

@@ -93,11 +93,13 @@ def estimate(labels, aggregated, features=None, gold=None, judges=(), k=10, symm
     from .quality import dawid_skene
 
     items = [i for i, d in aggregated.items() if d in (-1, 1)]
-    table = [(i, w, int(d)) for i, w, d in labels if d in (-1, 1) and i in aggregated]
+    # DS is fitted on every decisive label, tied items included: leaving them out would hide
+    # exactly the disagreements that reveal annotators' error rates (and make it overconfident).
+    table = [(i, w, int(d)) for i, w, d in labels if d in (-1, 1)]
     signals = {i: {} for i in items}
     judges = set(judges)
     for i, w, d in table:
-        if w in judges:
+        if w in judges and i in signals:
             s = signals[i].setdefault("_judge", [0, 0])
             s[0] += d != aggregated[i]
             s[1] += 1

@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Q, TextField
 from django.db.models.functions import Cast
 
-from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind, Item, Routing
+from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind, Item, Project, Routing
 
 from . import routing_sim as sim
 from .features import TAG_DIMENSIONS
@@ -172,7 +172,7 @@ def _reasons(run_id, strategy, why, rank, p_wrong, X, names, explained):
 
 
 def route_project(project, budget=None, count=None, strategy="router", human_route=Routing.HUMAN, seed=0,
-                  user=None, sources_as_human=True, progress=None):
+                  user=None, sources_as_human=True):
     """Route every item of the project; returns the RoutingRun. Give `budget` (fraction of the
     non-gold items) or `count` (items)."""
     if strategy not in sim.STRATEGIES:
@@ -237,28 +237,33 @@ def route_project(project, budget=None, count=None, strategy="router", human_rou
     # Predicted gain: the probability that a human label changes the item's label (never saturates).
     route_score = np.asarray(p_disagree, dtype=float)
 
-    run = RoutingRun.objects.create(
-        project=project, strategy=strategy, budget=k / n_eligible if n_eligible else 0.0, curve=curves[strategy],
-        created_by=user, counts={}, model={})
     rank = np.empty(n, int)
     rank[order] = np.arange(1, n + 1)
     why = np.where(is_gold, "gold", np.where(spent, "spent", np.where(to_humans, "budget", "judge")))
     explained = router.explain(Z=Z) if router is not None and strategy == "router" else None
-    reasons = _reasons(run.pk, strategy, why, rank, p_wrong, X, names, explained)
-    timings["score_s"] = time.perf_counter() - t0 - timings["load_s"] - timings["fit_s"]
-    _write(ids.tolist(), route.tolist(), route_score.tolist(), reasons)
-    timings["write_s"] = time.perf_counter() - t0 - sum(timings.values())
-    counts = {"items": n, "human": int(to_humans.sum()), "judge": int((route == Routing.JUDGE).sum()),
-              "gold": int(is_gold.sum()), "spent": int(spent.sum()), "training_items": int(len(train_rows)),
-              "training_positive_rate": round(float(y.mean()), 4) if len(y) else None}
-    model = {"router": router.summary() if router else {"kind": "cold_start", "note": "fewer than "
-             f"{MIN_TRAINING_ITEMS} items with both human and judge labels; ranked by judge uncertainty"},
-             "human_accuracy": round(human_acc, 4), "human_accuracy_source": human_acc_source,
-             "curves": curves, "human_route": human_route, "seed": seed,
-             "timings": {k_: round(v, 3) for k_, v in timings.items()}}
-    RoutingRun.objects.filter(pk=run.pk).update(counts=counts, model=model)
-    project.human_budget = run.budget
-    project.save(update_fields=["human_budget"])
+
+    # One transaction: the queue sees the old routing or the new one, never a mix; the project row
+    # lock serialises two routing runs of the same project (PostgreSQL; SQLite has one writer anyway).
+    with transaction.atomic():
+        Project.objects.select_for_update().filter(pk=project.pk).first()
+        run = RoutingRun.objects.create(
+            project=project, strategy=strategy, budget=k / n_eligible if n_eligible else 0.0, curve=curves[strategy],
+            created_by=user, counts={}, model={})
+        reasons = _reasons(run.pk, strategy, why, rank, p_wrong, X, names, explained)
+        timings["score_s"] = time.perf_counter() - t0 - timings["load_s"] - timings["fit_s"]
+        _write(ids.tolist(), route.tolist(), route_score.tolist(), reasons)
+        timings["write_s"] = time.perf_counter() - t0 - sum(timings.values())
+        counts = {"items": n, "human": int(to_humans.sum()), "judge": int((route == Routing.JUDGE).sum()),
+                  "gold": int(is_gold.sum()), "spent": int(spent.sum()), "training_items": int(len(train_rows)),
+                  "training_positive_rate": round(float(y.mean()), 4) if len(y) else None}
+        model = {"router": router.summary() if router else {"kind": "cold_start", "note": "fewer than "
+                 f"{MIN_TRAINING_ITEMS} items with both human and judge labels; ranked by judge uncertainty"},
+                 "human_accuracy": round(human_acc, 4), "human_accuracy_source": human_acc_source,
+                 "curves": curves, "human_route": human_route, "seed": seed,
+                 "timings": {k_: round(v, 3) for k_, v in timings.items()}}
+        RoutingRun.objects.filter(pk=run.pk).update(counts=counts, model=model)
+        project.human_budget = run.budget
+        project.save(update_fields=["human_budget"])
     run.refresh_from_db()
     return run
 

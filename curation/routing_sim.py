@@ -10,7 +10,6 @@ import math
 import warnings
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression  # at import: a worker pays it once, not per run
 
 from .features import TAG_DIMENSIONS
 
@@ -115,6 +114,8 @@ class Router:
             ys = np.concatenate([np.ones(len(y)), np.zeros(len(y))])
             ws = np.concatenate([y, 1 - y])
             keep = ws > 0
+            from sklearn.linear_model import LogisticRegression  # lazily: web workers that only render pages never pay ~150 MB for it
+
             self.model_ = LogisticRegression(C=self.C, max_iter=3000).fit(Zs[keep], ys[keep], sample_weight=ws[keep])
         return self
 

@@ -21,6 +21,8 @@ class ProjectSerializer(serializers.ModelSerializer):
         return self.context["request"].build_absolute_uri(reverse("api-snapshot-list", args=[obj.pk]))
 
     def get_latest_version(self, obj) -> int | None:
+        if hasattr(obj, "latest_snapshot_version"):  # annotated by the list view (no query per project)
+            return obj.latest_snapshot_version
         return obj.snapshots.order_by("-version").values_list("version", flat=True).first()
 
 

@@ -14,7 +14,7 @@ from django.db.models import Max
 
 from annotate.models import Annotation, FeedbackKind, Project
 
-from .actions import curated_view, last_action_id, validate_filters
+from .actions import iter_curated, last_action_id, validate_filters
 from .formats import FORMATS, kinds_for
 from .models import NoiseRun, Snapshot, SnapshotRow, Split
 
@@ -125,53 +125,71 @@ def _format_counts(by_kind_split):
 
 
 def freeze_snapshot(project, user=None, filters=None, name="", test_fraction=0.1):
-    """Freeze the curated view (actions applied, filters given) into the project's next version."""
+    """Freeze the curated view (actions applied, filters given) into the project's next version.
+
+    Rows are written in batches as the curated view streams by, so memory stays flat; the
+    snapshot's hash and counts are filled in at the end of the same transaction, before anyone
+    can see it."""
     filters = validate_filters(filters)
     if not 0 <= float(test_fraction) < 1:
         raise ValueError("test_fraction must be in [0, 1)")
+    test_fraction = float(test_fraction)
     upto = last_action_id(project)
-    curated = curated_view(project, filters, upto_action=upto)
-    generated = _latest_rationales([c.item_id for c in curated])
-    rows, digest = [], hashlib.sha256()
-    by_kind_split, prompts, ties, pair_noise = {}, {Split.TRAIN: set(), Split.TEST: set()}, 0, []
-    for c in curated:
-        item_rows = rows_for(c, generated.get(c.item_id))
-        if not item_rows and c.kind != FeedbackKind.EDIT:
-            ties += 1
-        split = split_of(c.group_hash, float(test_fraction))
-        for kind, data in item_rows:
-            digest.update(json.dumps([kind, split, c.prompt_hash, data], sort_keys=True, ensure_ascii=False).encode())
-            digest.update(b"\n")
-            rows.append(SnapshotRow(item_id=c.item_id, kind=kind, split=split, prompt_hash=c.prompt_hash, data=data))
-            by_kind_split.setdefault(kind, {}).setdefault(split, 0)
-            by_kind_split[kind][split] += 1
-            prompts[split].add(c.group_hash)
-            if kind == FeedbackKind.PAIRWISE and data["p_noise"] is not None:
-                pair_noise.append(data["p_noise"])
-    counts = {
-        "rows": len(rows),
-        "by_kind": {k: sum(v.values()) for k, v in by_kind_split.items()},
-        "by_split": {s: sum(v.get(s, 0) for v in by_kind_split.values()) for s in Split.values},
-        "by_kind_split": by_kind_split,
-        "prompts": {s: len(p) for s, p in prompts.items()},
-        "by_format": _format_counts(by_kind_split),
-        "items": len(curated),
-        "ties_excluded": ties,
-    }
-    noise = _noise_summary(project, pair_noise)
+    digest = hashlib.sha256()
+    by_kind_split, prompts, pair_noise = {}, {Split.TRAIN: set(), Split.TEST: set()}, []
+    stats = {"items": 0, "ties": 0}
     with transaction.atomic():
-        # Lock the project row so two freezes never race for the same version number.
-        Project.objects.select_for_update().filter(pk=project.pk).first()
+        # Serialise freezes of one project (version numbers) without blocking inserts that reference it.
+        Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
         version = (Snapshot.objects.filter(project=project).aggregate(v=Max("version"))["v"] or 0) + 1
         snapshot = Snapshot.objects.create(
-            project=project, version=version, name=name or f"v{version}",
-            filters={**filters, "_actions_upto": upto}, content_hash=digest.hexdigest(), counts=counts,
-            noise_summary=noise, epsilon=noise["epsilon"], test_fraction=float(test_fraction),
+            project=project, version=version, name=name or f"v{version}", filters={**filters, "_actions_upto": upto},
+            content_hash="", test_fraction=test_fraction,
             created_by=user if user is not None and user.is_authenticated else None,
         )
-        for row in rows:
-            row.snapshot = snapshot
-        SnapshotRow.objects.bulk_create(rows, batch_size=BULK_SIZE)
+
+        def write(curated):
+            generated = _latest_rationales([c.item_id for c in curated])
+            rows = []
+            for c in curated:
+                stats["items"] += 1
+                item_rows = rows_for(c, generated.get(c.item_id))
+                if not item_rows and c.kind != FeedbackKind.EDIT:
+                    stats["ties"] += 1
+                split = split_of(c.group_hash, test_fraction)
+                for kind, data in item_rows:
+                    digest.update(json.dumps([kind, split, c.prompt_hash, data], sort_keys=True, ensure_ascii=False).encode())
+                    digest.update(b"\n")
+                    rows.append(SnapshotRow(snapshot=snapshot, item_id=c.item_id, kind=kind, split=split,
+                                            prompt_hash=c.prompt_hash, data=data))
+                    by_kind_split.setdefault(kind, {}).setdefault(split, 0)
+                    by_kind_split[kind][split] += 1
+                    prompts[split].add(c.group_hash)
+                    if kind == FeedbackKind.PAIRWISE and data["p_noise"] is not None:
+                        pair_noise.append(data["p_noise"])
+            SnapshotRow.objects.bulk_create(rows, batch_size=BULK_SIZE)
+
+        batch = []
+        for c in iter_curated(project, filters, upto_action=upto):
+            batch.append(c)
+            if len(batch) >= BULK_SIZE:
+                write(batch)
+                batch = []
+        write(batch)
+        snapshot.counts = {
+            "rows": sum(sum(v.values()) for v in by_kind_split.values()),
+            "by_kind": {k: sum(v.values()) for k, v in by_kind_split.items()},
+            "by_split": {s: sum(v.get(s, 0) for v in by_kind_split.values()) for s in Split.values},
+            "by_kind_split": by_kind_split,
+            "prompts": {s: len(p) for s, p in prompts.items()},
+            "by_format": _format_counts(by_kind_split),
+            "items": stats["items"],
+            "ties_excluded": stats["ties"],
+        }
+        snapshot.noise_summary = _noise_summary(project, pair_noise)
+        snapshot.epsilon = snapshot.noise_summary["epsilon"]
+        snapshot.content_hash = digest.hexdigest()
+        snapshot.save(_allow_update=True)  # still inside the creating transaction: nobody has seen it
     return snapshot
 
 
@@ -212,3 +230,21 @@ def sample_rows(snapshot, n=5, seed=0):
     ids = list(snapshot.rows.values_list("id", flat=True)[:10000])
     chosen = random.Random(seed).sample(ids, min(n, len(ids)))
     return list(SnapshotRow.objects.filter(id__in=chosen).order_by("id"))
+
+
+def compare(snapshot, previous=None):
+    """What changed since the previous version: items added and removed, rows per kind, ε."""
+    previous = previous or Snapshot.objects.filter(project_id=snapshot.project_id, version__lt=snapshot.version).order_by("-version").first()
+    if previous is None:
+        return None
+    mine = SnapshotRow.objects.filter(snapshot=snapshot, item__isnull=False).values("item_id")
+    theirs = SnapshotRow.objects.filter(snapshot=previous, item__isnull=False).values("item_id")
+    kinds = set(snapshot.counts.get("by_kind", {})) | set(previous.counts.get("by_kind", {}))
+    return {
+        "previous": previous,
+        "items_added": SnapshotRow.objects.filter(snapshot=snapshot).exclude(item_id__in=theirs).values("item_id").distinct().count(),
+        "items_removed": SnapshotRow.objects.filter(snapshot=previous).exclude(item_id__in=mine).values("item_id").distinct().count(),
+        "rows": {k: snapshot.counts.get("by_kind", {}).get(k, 0) - previous.counts.get("by_kind", {}).get(k, 0) for k in sorted(kinds)},
+        "epsilon": (snapshot.epsilon - previous.epsilon) if snapshot.epsilon is not None and previous.epsilon is not None else None,
+        "same_content": snapshot.content_hash == previous.content_hash,
+    }

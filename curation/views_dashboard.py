@@ -20,7 +20,7 @@ from .formats import FORMATS
 from .models import CurationAction, ExportToken, NoiseRun, Snapshot
 from .noise import noise_histogram
 from .quality import annotator_quality
-from .snapshots import freeze_snapshot, manifest, sample_rows
+from .snapshots import compare, freeze_snapshot, manifest, sample_rows
 
 SOURCES = [("human", "People only"), ("judge", "LM judges only"), ("both", "People and judges")]
 
@@ -91,9 +91,26 @@ class TokenForm(forms.Form):
     name = forms.CharField(max_length=200, initial="training job")
 
 
+def _fingerprint(project):
+    """Changes whenever a figure could: new or removed labels, a new noise run, gold items changed."""
+    from django.db.models import Count, Max
+
+    labels = Annotation.objects.filter(item__project=project).aggregate(n=Count("id"), last=Max("id"))
+    gold = project.items.filter(is_gold=True).aggregate(n=Count("id"), last=Max("id"))
+    noise = NoiseRun.objects.filter(project=project).aggregate(last=Max("id"))
+    return f"{labels['n']}-{labels['last']}-{gold['n']}-{gold['last']}-{noise['last']}"
+
+
 def _figures(project):
-    agreement = project_agreement(project)
-    quality = annotator_quality(project)
+    """Agreement and quality figures, cached until the labels change (they take seconds on big projects)."""
+    from django.core.cache import cache
+
+    key = f"curation:figures:{project.pk}:{_fingerprint(project)}"
+    figures = cache.get(key)
+    if figures is None:
+        figures = {"agreement": project_agreement(project), "quality": annotator_quality(project)}
+        cache.set(key, figures, timeout=3600)
+    agreement, quality = figures["agreement"], figures["quality"]
     bias = agreement["position_bias"]
     bias_rows = [(f"{b['name']} ({b['decisive']})", b["left_rate"], b["p_value"] < 0.01) for b in bias]
     run = NoiseRun.objects.filter(project=project).first()
@@ -234,6 +251,18 @@ def run_noise(request, project_id):
 
 
 @login_required
+@require_GET
+def noise_status(request, project_id):
+    """HTMX: the latest noise run's state, polling itself until it finishes."""
+    from workers.models import RunKind, TaskRun
+
+    project = project_for_manager(request.user, project_id)
+    task = TaskRun.objects.filter(project=project, kind=RunKind.NOISE).first()
+    return render(request, "curation/dashboard_noise_status.html",
+                  {"project": project, "noise_task": task, "just_finished": bool(task and task.finished)})
+
+
+@login_required
 @require_POST
 def freeze(request, project_id):
     project = project_for_manager(request.user, project_id)
@@ -255,7 +284,7 @@ def snapshot_detail(request, project_id, snapshot_id):
     snapshot = get_object_or_404(Snapshot.objects.select_related("project", "created_by"), project=project, pk=snapshot_id)
     return render(request, "curation/snapshot_detail.html", {
         "project": project, "snapshot": snapshot, "manifest": manifest(snapshot), "formats": FORMATS,
-        "sample": sample_rows(snapshot, n=5),
+        "sample": sample_rows(snapshot, n=5), "diff": compare(snapshot),
     })
 
 

@@ -57,6 +57,7 @@ class JudgeForm(forms.ModelForm):
 
 class RouteForm(forms.Form):
     budget = forms.IntegerField(min_value=0, max_value=100, initial=30, help_text="Percent of items labelled by humans.")
+    count = forms.IntegerField(min_value=0, required=False, help_text="Or a number of items (overrides the percent).")
     strategy = forms.ChoiceField(choices=[(s, s) for s in routing_sim.STRATEGIES], initial="router")
     human_route = forms.ChoiceField(choices=[(Routing.HUMAN, "humans only"), (Routing.BOTH, "humans and judges")], initial=Routing.HUMAN)
 
@@ -187,9 +188,20 @@ def run_routing(request, project_id):
     if not form.is_valid():
         return routing_page(request, project_id, route_form=form)
     d = form.cleaned_data
-    run = start_routing(project, budget=d["budget"] / 100, strategy=d["strategy"], human_route=d["human_route"], user=request.user)
+    run = start_routing(project, budget=d["budget"] / 100, count=d.get("count"), strategy=d["strategy"],
+                        human_route=d["human_route"], user=request.user)
     _started(request, run, "Routing")
     return redirect("routing", project_id=project.pk)
+
+
+def _aspects(ratings):
+    out = []
+    for aspect, value in (ratings or {}).items():
+        if isinstance(value, dict):
+            out.append(f"{aspect}: " + " · ".join(f"{side.upper()} {v}" for side, v in value.items()))
+        else:
+            out.append(f"{aspect}: {value}")
+    return out
 
 
 def _verdict(annotation):
@@ -210,7 +222,7 @@ def item_page(request, project_id, item_id):
     for a in item.annotations.select_related("annotator", "annotator__judge").order_by("annotator__kind", "created_at"):
         details = a.details or {}
         raw = details.get("raw") or {}
-        labels.append({"a": a, "verdict": _verdict(a), "kind": AnnotatorKind(a.annotator.kind).label,
+        labels.append({"a": a, "verdict": _verdict(a), "kind": AnnotatorKind(a.annotator.kind).label, "aspects": _aspects(a.aspect_ratings),
                        "swap": details.get("swap_consistent"), "verdicts": details.get("verdicts", []),
                        "raw": json.dumps(raw, indent=1, ensure_ascii=False) if raw else "", "error": details.get("error", "")})
     features = getattr(item, "features", None)

@@ -82,7 +82,8 @@ def browser_page():
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     # Playwright's sync API keeps an event loop on this thread; the test's own ORM calls are
     # still plain synchronous calls, which Django would otherwise refuse.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
         context = browser.new_context(viewport={"width": 1360, "height": 900}, device_scale_factor=1)
@@ -93,6 +94,10 @@ def browser_page():
         finally:
             context.close()
             browser.close()
+            if previous is None:
+                os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+            else:
+                os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 def login(page, base_url, username, password="pw-123456"):

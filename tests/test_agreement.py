@@ -76,3 +76,16 @@ def test_position_bias_uses_the_shown_order(project):
     rates = {r["annotator_id"]: r for r in position_bias(project)}
     assert rates[lefty.pk]["left_rate"] == 1.0 and rates[lefty.pk]["p_value"] < 0.001
     assert rates[fair.pk]["left_rate"] == 0.5 and rates[fair.pk]["p_value"] > 0.5
+
+
+def test_judge_position_bias_reads_both_orders(project):
+    from annotate.models import Annotation
+
+    jury = cd.judge(project, "first-picker")
+    for i, it in enumerate(_pairs(project, 12)):
+        # always prefers whatever it is shown first: −2 in the AB order, −2 in the BA order → canonical 0
+        verdicts = [{"order": "ab", "parsed": True, "preference_shown": -2, "preference": -2},
+                    {"order": "ba", "parsed": True, "preference_shown": -2, "preference": 2}]
+        Annotation.objects.create(item=it, annotator=jury, kind="pairwise", preference=0, details={"verdicts": verdicts})
+    (row,) = position_bias(project)
+    assert row["name"] == "judge:first-picker" and row["decisive"] == 24 and row["left_rate"] == 1.0

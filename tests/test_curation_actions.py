@@ -121,6 +121,14 @@ def test_dashboard_for_managers_only(project, mixed, manager_user, annotator_use
     assert page.status_code == 200
     html = page.content.decode()
     assert "Krippendorff" in html and "<svg" in html and "ε = 0.300" in html
+    from workers import runs
+    from workers.models import RunKind
+    run = runs.create_run(RunKind.NOISE, project=project)
+    status = client.get(f"/curation/p/{project.pk}/noise/status/").content.decode()
+    assert f"noise run {run.pk}: queued" in status and 'hx-trigger="every 2s"' in status
+    runs.finish_run(run, metrics={})
+    status = client.get(f"/curation/p/{project.pk}/noise/status/").content.decode()
+    assert "succeeded" in status and "hx-trigger" not in status and "reload the figures" in status
 
 
 def test_dashboard_escapes_annotator_names(project, manager_user, client):
@@ -146,6 +154,10 @@ def test_dashboard_preview_actions_freeze_and_token(project, mixed, manager_user
     snap = Snapshot.objects.get(project=project)
     assert snap.name == "first" and snap.filters["sources"] == ["human", "judge"] and snap.counts["rows"] == 2
     assert client.get(f"{base}/snapshots/{snap.pk}/").status_code == 200
+    client.post(f"{base}/actions/{CurationAction.objects.get().pk}/undo/")  # the dropped item comes back
+    client.post(f"{base}/snapshots/freeze/", {"test_fraction": "0.1"})
+    second = Snapshot.objects.get(project=project, version=2)
+    assert "1 items added, 0 removed" in client.get(f"{base}/snapshots/{second.pk}/").content.decode()
     r = client.post(f"{base}/tokens/", {"name": "job"})
     key = r.content.decode().split('id="token-key">')[1].split("<")[0]
     assert r["Cache-Control"] == "no-store" and ExportToken.objects.get().key_hash == ExportToken.hash_key(key)

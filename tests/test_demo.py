@@ -19,7 +19,8 @@ def test_generator_is_deterministic_and_matches_bundled_files():
 
 
 @pytest.mark.django_db
-def test_load_demo_is_idempotent_and_complete(capsys):
+def test_load_demo_is_idempotent_and_complete(capsys, settings, tmp_path):
+    settings.VAR_DIR = tmp_path
     call_command("load_demo")
     project = Project.objects.get(name="Demo")
     items = Item.objects.filter(project=project)
@@ -34,6 +35,12 @@ def test_load_demo_is_idempotent_and_complete(capsys):
     call_command("load_demo")
     assert (Item.objects.count(), Prompt.objects.count(), Annotation.objects.count()) == before
     assert "0 new" in capsys.readouterr().out
+    from transformers import AutoModelForCausalLM
+
+    from workers.models import ModelSpec
+
+    spec = ModelSpec.objects.get(name="tiny-demo-llama")  # registered once, loadable offline
+    assert AutoModelForCausalLM.from_pretrained(spec.path_or_id).config.model_type == "llama"
 
 
 @pytest.mark.django_db

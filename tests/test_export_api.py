@@ -155,3 +155,32 @@ def test_copy_engine_writes_exactly_the_python_rows(project):
     copy = body(c.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference_conversational&engine=copy"))
     assert [json.loads(x) for x in python.splitlines()] == [json.loads(x) for x in copy.splitlines()]
     assert json.loads(copy.splitlines()[0])["prompt"][1]["content"] == tricky
+    for fmt in FORMATS:
+        tables = [pq.read_table(io.BytesIO(body(c.get(f"/api/snapshots/{snapshot.pk}/rows.parquet?format={fmt}&engine={engine}"))))
+                  for engine in ("python", "copy")]
+        assert tables[0].schema == tables[1].schema and tables[0].to_pylist() == tables[1].to_pylist(), fmt
+
+
+def test_project_list_query_count_does_not_grow_with_projects(admin_user, django_assert_max_num_queries):
+    for _ in range(5):
+        p = factories.project()
+        cd.labelled_project(p, pairs=1, binaries=0, edits=0)
+        freeze_snapshot(p)
+    c = Client()
+    c.force_login(admin_user)
+    with django_assert_max_num_queries(6):
+        r = c.get("/api/projects/")
+    assert r.status_code == 200 and [p["latest_version"] for p in r.json()["results"]] == [1] * 5
+
+
+def test_token_added_in_the_admin_shows_its_key_once_and_works(project, admin_user):
+    admin = Client()
+    admin.force_login(admin_user)
+    r = admin.post("/admin/curation/exporttoken/add/", {"project": project.pk, "name": "nightly"}, follow=True)
+    assert r.status_code == 200
+    shown = [str(m) for m in r.context["messages"] if "Export key" in str(m)]
+    assert len(shown) == 1
+    key = shown[0].split(": ")[1].split(" ")[0]
+    token = ExportToken.objects.get(name="nightly")
+    assert token.created_by == admin_user and key.startswith(token.prefix) and key not in token.key_hash
+    assert Client(HTTP_AUTHORIZATION=f"Token {key}").get("/api/projects/").json()["results"][0]["id"] == project.pk

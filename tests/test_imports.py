@@ -67,6 +67,9 @@ def test_hh_style_prompt_column(tmp_path, project):
     prompt = Prompt.objects.get()
     assert prompt.text == "Tell me a joke"
     assert [m["role"] for m in prompt.messages] == ["user", "assistant", "user"]
+    hh_prompt = "\n\nHuman: Capital of Peru?\n\nAssistant:"
+    import_items(project, write(tmp_path / "hhp2.jsonl", [{"prompt": hh_prompt, "chosen": hh_prompt + " Lima.", "rejected": hh_prompt + " Cusco."}]))
+    assert set(pair_texts(Item.objects.get(prompt__text="Capital of Peru?"))) == {"Lima.", "Cusco."}
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -385,7 +388,7 @@ def test_import_items_command(tmp_path, project, capsys):
     path = write(tmp_path / "cmd.jsonl", [{"prompt": "q", "response": "a"}])
     call_command("import_items", project.name, str(path), "--as", "edit", "--source", "seed")
     assert Item.objects.get().kind == "edit"
-    assert "1 new edit items" in capsys.readouterr().out
+    assert "1 new edit item " in capsys.readouterr().out
     bad = write(tmp_path / "bad.jsonl", [{"prompt": "q", "response": None}])
     with pytest.raises(CommandError, match='bad.jsonl line 1, field "response"'):
         call_command("import_items", str(project.pk), str(bad))
@@ -412,7 +415,7 @@ def test_admin_upload_imports_and_redirects(client, project, admin_user):
     assert response.status_code == 302 and response.url == f"/admin/annotate/project/{project.pk}/change/"
     assert Item.objects.filter(project=project).count() == 1
     assert Annotation.objects.get().annotator.name == "vendor-x"
-    assert "1 new pairwise items" in client.get(response.url).content.decode()
+    assert "1 new pairwise item " in client.get(response.url).content.decode()
 
 
 def test_admin_upload_bad_file_shows_error_and_writes_nothing(client, project, admin_user):
@@ -480,3 +483,38 @@ def test_not_a_parquet_file(tmp_path, project):
 def test_blank_source_falls_back_to_file_name(tmp_path, project):
     import_items(project, write(tmp_path / "s.jsonl", [GOOD]), source="   ")
     assert Annotator.objects.get().name == "s.jsonl"
+
+
+def test_id_pool_never_reuses_ids(project):
+    from django.db import transaction
+
+    from annotate.bulk import IdPool, insert_rows
+
+    last = factories.prompt(project)
+    deleted = factories.prompt(project)
+    deleted_id = deleted.pk
+    deleted.delete()
+    with transaction.atomic():
+        pool = IdPool(Prompt, block=3)
+        ids = [next(pool) for _ in range(5)]  # crosses a block boundary
+        insert_rows(Prompt, ["id", "project_id", "text", "content_hash"], [(i, project.pk, f"t{i}", f"h{i}") for i in ids])
+    assert len(set(ids)) == 5 and min(ids) > max(last.pk, deleted_id)
+    assert Prompt.objects.filter(pk__in=ids).count() == 5
+    assert factories.prompt(project).pk > max(ids)  # the database's own counter moved past them
+
+
+def test_dry_run_counts_and_writes_nothing(tmp_path, project, client, admin_user):
+    rows = [{"prompt": f"q{i}", "chosen": "a", "rejected": "b"} for i in range(4)] + [{"prompt": "q0", "chosen": "a", "rejected": "b"}]
+    path = write(tmp_path / "dry.jsonl", rows)
+    before = counts()
+    result = import_items(project, path, dry_run=True)
+    assert (result.items_created, result.items_existing, result.annotations_created) == (4, 1, 4)
+    assert result.summary().startswith("checked, nothing written: ")
+    assert counts() == before
+    call_command("import_items", project.name, str(path), "--dry-run")
+    assert counts() == before
+    client.force_login(admin_user)
+    response = _upload(client, project, "dry.jsonl", path.read_bytes(), dry_run="on")
+    assert response.status_code == 302 and response.url.endswith("/import/")
+    assert "checked, nothing written" in client.get(response.url).content.decode().lower()
+    assert counts() == before

@@ -19,6 +19,7 @@ from workers.models import RunState
     ('Rationale: B is concise.\nVerdict: -1', -1),
     ('**Verdict:** [[B]]', 2),
     ('Verdict: tie', 0),
+    ('{"verdict": 2, "rationale": "x"} To repeat: {"verdict": 2}', 2),
     ('Final verdict: A much better', -3),
 ])
 def test_pairwise_parses_json_anywhere_and_verdict_lines(reply, expected):
@@ -29,7 +30,7 @@ def test_pairwise_parses_json_anywhere_and_verdict_lines(reply, expected):
 @pytest.mark.parametrize("reply", [
     "", "I think both are fine, really.", '{"verdict": 5}', '{"verdict": 1.5}', '{"verdict": true}',
     "Verdict: 2\nVerdict: -2", "Verdict: 7", "Verdict: A is better because it is long",
-    '{"rationale": "no verdict key"}', "`{verdict: 2}`",
+    '{"rationale": "no verdict key"}', "`{verdict: 2}`", 'First {"verdict": 2} then again {"verdict": -1}',
 ])
 def test_pairwise_never_guesses(reply):
     parsed = parsing.parse_pairwise(reply)
@@ -209,3 +210,28 @@ def test_jury_each_judge_stores_its_own_label_and_task_tracks_the_run(project):
     # +1 in both slots is a positional verdict: inconsistent, tie-leaning, low confidence
     assert set(Annotation.objects.filter(annotator__judge=j1).values_list("preference", flat=True)) == {0}
     assert set(Annotation.objects.filter(annotator__judge=j2).values_list("details__swap_consistent", flat=True)) == {False}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancelling_a_judging_run_stops_after_the_current_batch(project):
+    from workers import runs
+    from workers.models import TaskRun
+    from workers.tasks.judging import start_judging
+
+    for i in range(4):
+        factories.item(project, text_a=f"A{i}", text_b=f"B{i}")
+
+    def reply(body):
+        from django.db import connection
+
+        try:  # a manager presses cancel while the first batch is being judged (another connection)
+            runs.request_cancel(TaskRun.objects.filter(project=project, kind="judge").first())
+        finally:
+            connection.close()
+        return 200, '{"verdict": 1, "rationale": "ok"}'
+
+    with ScriptedServer(reply) as server:
+        http_judge(server, project, batch_size=1, concurrency=1)
+        (run,) = start_judging(project)
+    assert run.state == RunState.CANCELLED
+    assert Annotation.objects.count() == 1 and run.progress == 1  # the finished batch is kept; a re-run resumes

@@ -3,7 +3,7 @@ labels come back `unparsed`: what is tested is the plumbing (chat template, left
 one label per item, raw replies kept) and that nothing unparseable is turned into a verdict."""
 import pytest
 
-from annotate.judging import backends, parsing, service
+from annotate.judging import backends, parsing
 from annotate.models import Annotation, AnnotationStatus, LMJudge
 from tests import factories
 from workers.models import ModelSpec, RunState

@@ -168,3 +168,15 @@ def test_draft_saved_renews_lease_and_rejected_after_submit(project):
     assert Assignment.objects.get(pk=lease.pk).draft == {}
     with pytest.raises(queue.QueueError):
         queue.save_draft(back, {"edited_text": "again"})
+
+
+def test_only_the_projects_feedback_kinds_are_offered(project):
+    project.feedback_kinds = ["binary"]
+    project.save()
+    factories.item(project, kind="pairwise")
+    binary = factories.item(project, kind="binary")
+    ann = _who("a", project)
+    assert queue.next_assignment(project, ann).item_id == binary.pk
+    queue.skip(queue.next_assignment(project, ann), "x")
+    assert queue.next_assignment(project, ann) is None
+    assert queue.progress(project, ann)["project_items"] == 1

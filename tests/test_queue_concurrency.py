@@ -27,6 +27,12 @@ FROM annotate_item i WHERE i.project_id = %s
 """
 
 
+DOUBLE_LEASES = """
+SELECT annotator_id, count(*) FROM annotate_assignment
+WHERE state = 'leased' AND leased_until > now() GROUP BY annotator_id HAVING count(*) > 1
+"""
+
+
 @pytest.fixture
 def busy_project(transactional_db):
     if connection.vendor != "postgresql":
@@ -74,6 +80,8 @@ def test_no_item_over_k_labels_or_leases_under_concurrency(busy_project):
                     for item_id, counter, labels, leases in cur.fetchall():
                         if labels > K or counter > K or labels + leases > K:
                             violations.append((item_id, counter, labels, leases))
+                    cur.execute(DOUBLE_LEASES)
+                    violations.extend(("annotator with two live leases", *row) for row in cur.fetchall())
         finally:
             connections.close_all()
 
@@ -123,3 +131,28 @@ def test_double_submit_races_store_one_annotation(busy_project):
     assert len({a.pk for a, _ in results}) == 1
     assert sum(created for _, created in results) == 1
     assert Item.objects.get(pk=lease.item_id).human_label_count == 1
+
+
+def test_same_annotator_racing_next_gets_one_lease(busy_project):
+    project, annotators = busy_project
+    me = annotators[0]
+    got, errors = [], []
+    barrier = threading.Barrier(8)
+
+    def ask():
+        try:
+            barrier.wait()
+            got.append(queue.next_assignment(project, me).pk)
+        except Exception as exc:
+            errors.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    assert len(set(got)) == 1
+    assert Assignment.objects.filter(annotator=me).count() == 1

@@ -32,6 +32,11 @@ def project_urls():
     return sorted(set(found))
 
 
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # many users, none log in by password
+
+
 @pytest.fixture
 def two_projects():
     mine, theirs = factories.project(name="Mine"), factories.project(name="Theirs")
@@ -70,6 +75,18 @@ def test_other_projects_urls_are_404_for_managers_of_another_project(client, two
     client.force_login(factories.user("mgr-y", project=mine, role="manager"))
     for method in (client.get, client.post):
         assert method(url.format(theirs.pk)).status_code in (404, 405)
+
+
+MANAGER_PAGES = [u for u in project_urls() if u.startswith(("/curation/p/", "/runs/p/"))]
+
+
+@pytest.mark.parametrize("url", MANAGER_PAGES)
+def test_curation_and_run_pages_are_closed_to_annotators_of_the_project(client, two_projects, url):
+    mine, _ = two_projects
+    client.force_login(factories.user("ann-m", project=mine))
+    for method in (client.get, client.post):
+        status = method(url.format(mine.pk)).status_code
+        assert status in (403, 404, 405), f"{method.__name__.upper()} {url.format(mine.pk)} gave {status} to an annotator"
 
 
 def test_manager_curates_only_own_projects(client, two_projects):

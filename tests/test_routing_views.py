@@ -54,6 +54,8 @@ def test_manager_adds_judge_runs_judging_and_routes(client, project, manager_use
     runs = client.get(reverse("routing-runs", args=[project.pk]), HTTP_HX_REQUEST="true")
     assert runs.status_code == 200 and "hx-trigger" not in runs.content.decode()  # nothing left to poll
     assert client.post(reverse("routing-run-routing", args=[project.pk]), {"budget": 150, "strategy": "router", "human_route": "human"}).status_code == 400
+    client.post(reverse("routing-run-routing", args=[project.pk]), {"budget": 50, "count": 2, "strategy": "random", "human_route": "both"})
+    assert Item.objects.filter(project=project, routing=Routing.BOTH).count() == 2
 
 
 def test_item_page_shows_labels_escaped_and_route_reason(client, project, manager_user):
@@ -65,10 +67,11 @@ def test_item_page_shows_labels_escaped_and_route_reason(client, project, manage
     item.response_a.text = XSS
     item.response_a.save()
     Annotation.objects.filter(item=item, annotator=judge_annotator(judge)).update(
-        rationale=XSS, details={"raw": {"ab": {"reply": XSS}}, "swap_consistent": False})
+        rationale=XSS, details={"raw": {"ab": {"reply": XSS}}, "swap_consistent": False},
+        aspect_ratings={XSS: {"a": 4, "b": 2}})
     page = login(client, manager_user).get(reverse("routing-item", args=[project.pk, item.pk])).content.decode()
     assert XSS not in page and "&lt;script&gt;" in page
-    assert "position swap inconsistent" in page and judge.name in page
+    assert "position swap inconsistent" in page and judge.name in page and "A 4 · B 2" in page
     assert "Why it was routed here" in page and ("domain=" in page or "Outside the human budget" in page)
     assert login(client, factories.user("ann2", project=project)).get(reverse("routing-item", args=[project.pk, item.pk])).status_code == 403
 

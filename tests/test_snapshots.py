@@ -3,7 +3,7 @@ import pytest
 from curation import actions
 from curation.formats import iter_export_rows
 from curation.models import ImmutableError, ItemNoise, NoiseRun, Snapshot
-from curation.snapshots import freeze_snapshot, manifest, new_labels_since_last_snapshot, split_of
+from curation.snapshots import compare, freeze_snapshot, manifest, new_labels_since_last_snapshot, split_of
 from tests import curation_data as cd
 from tests import factories
 
@@ -64,6 +64,9 @@ def test_snapshot_never_changes_and_new_labels_go_to_next(project):
     assert list(snap.rows.order_by("id").values_list("data", flat=True)) == before
     nxt = freeze_snapshot(project)
     assert nxt.version == 2 and nxt.rows.count() == snap.rows.count() + 1 and nxt.content_hash != snap.content_hash
+    diff = compare(nxt)
+    assert diff["previous"] == snap and diff["items_added"] == 1 and diff["items_removed"] == 0
+    assert diff["rows"] == {"pairwise": 1} and not diff["same_content"] and compare(snap) is None
 
 
 def test_ties_are_not_pairs(project):

@@ -72,3 +72,31 @@ def test_exported_jsonl_loads_with_datasets(project, tmp_path):
     ds = load_dataset("json", data_files=str(unpaired), split="train")
     assert set(ds.column_names) >= {"prompt", "completion", "label"} and ds.num_rows == 3 + 2 * 7
     assert json.loads(unpaired.read_text().splitlines()[0])["label"] in (True, False)
+
+
+def test_kto_trainer_runs_on_unpaired_export(project, tmp_path):
+    """Binary thumbs and both sides of every pair, as TRL's KTOTrainer reads them."""
+    from datasets import load_dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import KTOConfig, KTOTrainer
+
+    from workers.tiny_models import build_tiny_causal_lm
+
+    _project_with_pairs(project, n=6)
+    who = cd.person(project)
+    for i in range(6):
+        item = factories.item(project, kind="binary", prompt_obj=factories.prompt(project, text=f"Capital of country {i}?"),
+                              text_a="Paris." if i % 2 else "I cannot help with that.")
+        cd.label(item, who, thumbs="up" if i % 2 else "down")
+    snapshot = freeze_snapshot(project, test_fraction=0)
+    _, key = ExportToken.issue(project, "trainer")
+    client = Client(HTTP_AUTHORIZATION=f"Token {key}")
+    path = _download(client, f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=unpaired&split=train", tmp_path / "kto.jsonl")
+    dataset = load_dataset("json", data_files=str(path), split="train")
+    assert dataset.num_rows == 6 + 2 * 6
+    model_dir = build_tiny_causal_lm(tmp_path / "tiny")
+    args = KTOConfig(output_dir=str(tmp_path / "kto"), per_device_train_batch_size=4, max_steps=2, learning_rate=1e-3,
+                     max_length=64, report_to=[], save_strategy="no", use_cpu=True)
+    trainer = KTOTrainer(model=AutoModelForCausalLM.from_pretrained(model_dir), args=args, train_dataset=dataset,
+                         processing_class=AutoTokenizer.from_pretrained(model_dir))
+    assert trainer.train().global_step == 2

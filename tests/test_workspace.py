@@ -161,3 +161,31 @@ def test_json_api_next_submit_skip(client_ann, project):
 
 def test_api_requires_login(client, project):
     assert client.get(f"/api/annotate/p/{project.pk}/next/").status_code == 401
+
+
+def test_garbled_submission_id_gets_a_fresh_one(client_ann, project):
+    factories.item(project, kind="binary")
+    client_ann.get(f"/p/{project.pk}/annotate/")
+    lease = Assignment.objects.get()
+    body = client_ann.post(f"/p/{project.pk}/annotate/a/{lease.pk}/submit/", {"submission_id": "garbage", "thumbs": "up"}).content.decode()
+    assert "submission id" in body
+    sid = _sid(body)
+    assert sid != "garbage"
+    client_ann.post(f"/p/{project.pk}/annotate/a/{lease.pk}/submit/", {"submission_id": sid, "thumbs": "up"})
+    assert Annotation.objects.get().submission_id == uuid.UUID(sid)
+
+
+def test_api_hides_other_projects_and_revoked_membership(client, project):
+    from annotate.models import Membership
+
+    factories.item(project, kind="binary")
+    outsider = factories.user("api-outsider")
+    client.force_login(outsider)
+    assert client.post(f"/api/annotate/p/{project.pk}/next/").status_code == 404
+    member = factories.user("api-member", project=project)
+    client.force_login(member)
+    lease = client.post(f"/api/annotate/p/{project.pk}/next/").json()
+    Membership.objects.filter(user=member).delete()
+    body = json.dumps({"submission_id": str(uuid.uuid4()), "thumbs": "up"})
+    assert client.post(f"/api/annotate/a/{lease['assignment']}/submit/", body, content_type="application/json").status_code == 404
+    assert not Annotation.objects.exists()

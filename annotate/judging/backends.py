@@ -90,7 +90,9 @@ class TransformersBackend:
         import torch
 
         tok, out = self.tokenizer, []
-        texts = [tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
+        from workers.loading import chat_prompt  # falls back to plain role lines without a chat template
+
+        texts = [chat_prompt(tok, c) for c in conversations]
         for start in range(0, len(texts), self.params["batch_size"]):
             chunk = texts[start:start + self.params["batch_size"]]
             # Over-long inputs lose their beginning (the system prompt), never the verdict request.
@@ -176,6 +178,9 @@ class OpenAIBackend:
             if attempt < self.max_retries:
                 time.sleep(self._sleep_for(attempt, response))
         raise TransientBackendError(f"{self.judge.base_url} still failing after {self.max_retries} retries: {last}")
+
+    def close(self):
+        self.client.close()
 
     def generate(self, conversations):
         if self.concurrency == 1 or len(conversations) == 1:

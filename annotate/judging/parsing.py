@@ -91,13 +91,15 @@ def parse_pairwise(text):
     """{"preference": −3..3, "rationale": str} in the order the responses were shown."""
     if not isinstance(text, str) or not text.strip():
         return unparsed("empty reply")
-    obj = _first_with(json_objects(text), PAIRWISE_KEYS)
-    if obj is not None:
-        raw = next(obj[k] for k in PAIRWISE_KEYS if k in obj)
-        value = preference_value(raw)
-        if value is None:
-            return unparsed(f"verdict {raw!r} is not on the −3..3 scale")
-        return Parsed(True, {"preference": value, "rationale": _text_of(obj, RATIONALE_KEYS)}, source="json")
+    objects = [o for o in (_first_with([obj], PAIRWISE_KEYS) for obj in json_objects(text)) if o is not None]
+    if objects:
+        raws = [next(o[k] for k in PAIRWISE_KEYS if k in o) for o in objects]
+        values = [preference_value(raw) for raw in raws]
+        if values[0] is None:
+            return unparsed(f"verdict {raws[0]!r} is not on the −3..3 scale")
+        if len(set(values)) > 1:
+            return unparsed(f"the reply gives different verdicts: {raws}")
+        return Parsed(True, {"preference": values[0], "rationale": _text_of(objects[0], RATIONALE_KEYS)}, source="json")
     found = [preference_value(m.group(1)) for m in _VERDICT_LINE.finditer(text)]
     if not found:
         return unparsed("no JSON verdict and no 'Verdict:' line")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from annotate.edits import word_diff
-from annotate.models import Annotation, AnnotationStatus, Annotator, AnnotatorKind, FeedbackKind, Item, LMJudge
+from annotate.models import Annotation, AnnotationStatus, Annotator, AnnotatorKind, FeedbackKind, Item
 
 from . import parsing, prompts
 from .backends import RequestFailed, backend_for
@@ -144,7 +144,16 @@ def _store(annotations):
 def judge_items(judge, items, backend=None, progress=None, batch_items=None):
     """Judge `items` (a queryset or list) and store the labels. `progress(done, total)` is called per
     batch (it may raise RunCancelled). Returns counts by status."""
+    owned = backend is None
     backend = backend or backend_for(judge)
+    try:
+        return _judge_batches(judge, items, backend, progress, batch_items)
+    finally:
+        if owned and hasattr(backend, "close"):
+            backend.close()
+
+
+def _judge_batches(judge, items, backend, progress, batch_items):
     annotator = judge_annotator(judge)
     items = list(items.select_related("prompt", "response_a", "response_b", "project") if hasattr(items, "select_related") else items)
     batch_items = batch_items or max(1, int((judge.parameters or {}).get("batch_size", 8)))
@@ -188,6 +197,3 @@ def judge_project(project, judges=None, item_ids=None, progress=None, backends=N
         done += len(items)
     return {"judges": results, "items": total}
 
-
-def judges_for(project):
-    return LMJudge.objects.filter(projects=project).order_by("name")

@@ -18,17 +18,18 @@ class Command(BaseCommand):
         parser.add_argument("--source", help="name of the source whose labels the file holds (default: the file name)")
         parser.add_argument("--as", dest="as_kind", choices=["binary", "edit"], help="make prompt/response rows into this kind of item")
         parser.add_argument("--create", action="store_true", help="create the project if it does not exist")
+        parser.add_argument("--dry-run", action="store_true", help="check the file and count what would be imported; write nothing")
 
-    def handle(self, *args, project, file, shape, format, source, as_kind, create, **options):
+    def handle(self, *args, project, file, shape, format, source, as_kind, create, dry_run, **options):
         lookup = {"pk": int(project)} if project.isdigit() else {"name": project}
         try:
             target = Project.objects.get(**lookup)
         except Project.DoesNotExist:
-            if not create or "name" not in lookup:
+            if not create or "name" not in lookup or dry_run:
                 raise CommandError(f"no project {project!r} (pass --create to make it)") from None
             target = Project.objects.create(name=project)
         try:
-            result = import_items(target, file, fmt=format, shape=shape, source=source, as_kind=as_kind)
+            result = import_items(target, file, fmt=format, shape=shape, source=source, as_kind=as_kind, dry_run=dry_run)
         except FileNotFoundError:
             raise CommandError(f"no such file: {file}") from None
         except ImportFileError as exc:

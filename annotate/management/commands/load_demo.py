@@ -1,5 +1,6 @@
 """manage.py load_demo — the "Demo" project with the bundled dataset and four logins. Idempotent:
 running it again adds nothing (imports deduplicate) and leaves changed passwords alone."""
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand
@@ -10,6 +11,7 @@ from annotate.imports import import_items
 from annotate.models import Item, Membership, Project, Role
 
 PROJECT = "Demo"
+DEMO_MODEL = "tiny-demo-llama"
 SOURCE = "tandem-demo"
 USERS = [
     # username, password, superuser, staff, role in Demo
@@ -59,7 +61,21 @@ class Command(BaseCommand):
         for name, as_kind in FILES:
             result = import_items(project, DATA_DIR / name, source=SOURCE, as_kind=as_kind)
             self.stdout.write(f"  {result.summary()}")
+        self.register_demo_model()
         total = Item.objects.filter(project=project).count()
         self.stdout.write(self.style.SUCCESS(
             f'Project "{PROJECT}": {total} items ({total - before} new). '
             "Logins: admin/tandem-admin, manager/tandem-manager, ann1/tandem-ann, ann2/tandem-ann"))
+
+    def register_demo_model(self):
+        """A tiny Llama built locally (no download), registered so the fine-tune, rationale and
+        generation forms have a model to run on CPU in seconds. Its text is gibberish: register a
+        real model (ModelSpec, any `from_pretrained` path or hub id) for real work."""
+        from workers.models import ModelSpec
+        from workers.tiny_models import build_tiny_causal_lm
+
+        path = settings.VAR_DIR / "models" / DEMO_MODEL
+        if not (path / "config.json").exists():
+            build_tiny_causal_lm(path)
+        ModelSpec.objects.get_or_create(name=DEMO_MODEL, defaults={"path_or_id": str(path), "max_length": 256})
+
