@@ -162,3 +162,9 @@ def test_cancel_mid_training(project, tiny_model_dir, artifacts_dir):
         finetune.progress_callback = original
     run = TaskRun.objects.get(pk=ft.run_id)
     assert run.state == "cancelled" and run.progress == 2 < run.total
+
+
+def test_lora_reward_model(project, tiny_model_dir, artifacts_dir):
+    ft = run_method(project, tiny_model_dir, "reward", lora={"r": 4, "lora_alpha": 8})
+    check_artifacts(ft, adapter=True)
+    assert ft.evaluation["accuracy"] is not None

@@ -211,3 +211,24 @@ def test_record_is_one_tick(project, django_assert_num_queries):
     runs.request_cancel(run)
     with pytest.raises(runs.RunCancelled):
         runs.record(run, progress=4)
+
+
+def test_unreachable_queue_fails_the_run_with_the_reason(project):
+    """A real broker URL nobody listens on: the run is marked failed, not left queued forever."""
+    from config.celery import app
+
+    keys = ("task_always_eager", "broker_url", "task_publish_retry", "broker_connection_timeout")
+    saved = {k: app.conf[k] for k in keys}
+    app.conf.update(task_always_eager=False, broker_url="redis://127.0.0.1:1/0", task_publish_retry=False,
+                    broker_connection_timeout=1)
+    app._pool, app.amqp._producer_pool = None, None  # pools made for the in-process (eager) runs
+    try:
+        run = make_run(project=project)
+        from workers.tasks.runs import enqueue
+
+        assert enqueue(_ok, run) is None
+    finally:
+        app.conf.update(saved)
+        app._pool, app.amqp._producer_pool = None, None
+    run.refresh_from_db()
+    assert run.state == "failed" and "could not reach the task queue" in run.error and run.task_name == _ok.name

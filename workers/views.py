@@ -77,8 +77,8 @@ def start_finetune(request, project_id):
         except finetune.ConfigError as exc:
             form.add_error(None, str(exc))
         else:
-            enqueue(task, ft.run)
-            messages.success(request, f"Fine-tune run {ft.run_id} queued.")
+            if enqueue(task, ft.run) is not None:
+                messages.success(request, f"Fine-tune run {ft.run_id} queued.")
             return redirect("workers:run", run_id=ft.run_id)
     return render(request, "workers/project_runs.html", project_context(project, finetune_form=form), status=400)
 
@@ -95,8 +95,8 @@ def start_rationales(request, project_id):
         d = form.cleaned_data
         run = rationales.start_rationale_run(d["snapshot"], d["model_spec"], user=request.user, kinds=d["kinds"],
                                              batch_size=d["batch_size"], max_new_tokens=d["max_new_tokens"])
-        enqueue(task, run)
-        messages.success(request, f"Rationale run {run.pk} queued.")
+        if enqueue(task, run) is not None:
+            messages.success(request, f"Rationale run {run.pk} queued.")
         return redirect("workers:run", run_id=run.pk)
     return render(request, "workers/project_runs.html", project_context(project, rationale_form=form), status=400)
 
@@ -118,8 +118,8 @@ def start_generation(request, project_id):
         except ValueError as exc:
             form.add_error(None, str(exc))
         else:
-            enqueue(task, run)
-            messages.success(request, f"Generation run {run.pk} queued.")
+            if enqueue(task, run) is not None:
+                messages.success(request, f"Generation run {run.pk} queued.")
             return redirect("workers:run", run_id=run.pk)
     return render(request, "workers/project_runs.html", project_context(project, generation_form=form), status=400)
 
@@ -153,8 +153,10 @@ def retry_run(request, run_id):
     if task is None:
         messages.error(request, "This run cannot be retried from here (its task is unknown).")
     elif runs.retry_run(run):
-        task.apply_async(args=[run.pk])
-        messages.success(request, f"Run {run.pk} queued again.")
+        from .tasks.runs import enqueue
+
+        if enqueue(task, run) is not None:
+            messages.success(request, f"Run {run.pk} queued again.")
     return redirect("workers:run", run_id=run.pk)
 
 

@@ -70,6 +70,6 @@ def start_inference(request, project_id):
     project = project_for_manager(request.user, project_id)
     spec = get_object_or_404(ModelSpec, pk=request.POST.get("model_spec") or 0)
     run = latent_prefs.start_inference_run(project, spec, user=request.user)
-    enqueue(infer_preferences, run)
-    messages.success(request, f"Preference inference run {run.pk} queued.")
+    if enqueue(infer_preferences, run) is not None:
+        messages.success(request, f"Preference inference run {run.pk} queued.")
     return redirect("workers:run", run_id=run.pk)

@@ -132,12 +132,21 @@ def run_task(queue="cpu", **options):
     return decorate
 
 
+BROKER_ERRORS = (kombu.exceptions.OperationalError, redis.exceptions.ConnectionError, ConnectionError)
+
+
 def enqueue(task, run):
-    """Record which task runs `run` (so the sweeper can re-queue it) and send it."""
+    """Record which task runs `run` (so the sweeper and "Retry" can re-send it) and send it.
+    When the queue cannot be reached the run is marked failed with the reason, never left
+    `queued` with no message behind it; returns None then."""
     TaskRun.objects.filter(pk=run.pk).update(task_name=task.name)
     run.task_name = task.name
-    result = task.apply_async(args=[run.pk])
-    return result
+    try:
+        return task.apply_async(args=[run.pk])
+    except BROKER_ERRORS as exc:
+        logger.error("could not queue run %s: %r", run.pk, exc)
+        runs.finish_run(run, state=RunState.FAILED, error=f"could not reach the task queue: {exc!r}. Retry the run when it is back.")
+        return None
 
 
 @shared_task(name="workers.tasks.runs.sweep_stale_runs", queue="cpu")
