@@ -192,6 +192,11 @@ def route_project(project, budget=None, count=None, strategy="router", human_rou
     gold = {i[0]: _direction(i[1], (gold_answers[i[0]] or {}).get("preference"), (gold_answers[i[0]] or {}).get("thumbs")) for i in items if i[2]}
     gold = {k: v for k, v in gold.items() if v is not None}
     X, names = sim.design_columns(numeric, categorical, kinds, n=n)
+    # An item no judge could label (none ran yet, or every reply was unparsed) gets no label at all
+    # unless a person gives one: it goes to humans right after the labels already paid for.
+    no_judge_label = (np.nan_to_num(numeric["judge_count"], nan=0.0) == 0) | (
+        np.nan_to_num(numeric["judge_unparsed"], nan=0.0) >= 1)
+    unjudged = no_judge_label & ~spent & ~is_gold
     timings["load_s"] = time.perf_counter() - t0
 
     labels = label_directions(project, sources_as_human)
@@ -221,7 +226,8 @@ def route_project(project, budget=None, count=None, strategy="router", human_rou
         # Rank by the unclipped prediction: the noise correction is monotone but saturates at 1.
         base = p_disagree if (s == "router" and router is not None) else sim.baseline_scores(
             "uncertainty" if s == "router" else s, X, names, seed)
-        return np.where(spent, np.inf, base)  # labels already paid for are spent budget: first in line
+        # Labels already paid for are spent budget: first in line; then items judges left unlabelled.
+        return np.where(spent, np.inf, np.where(unjudged, np.finfo(float).max, base))
 
     curves, orders = {}, {}
     for s in sim.STRATEGIES:
@@ -235,11 +241,12 @@ def route_project(project, budget=None, count=None, strategy="router", human_rou
     to_humans |= spent  # a budget below what is already spent cannot take labels back
     route = np.where(is_gold, Routing.BOTH, np.where(to_humans, human_route, Routing.JUDGE))
     # Predicted gain: the probability that a human label changes the item's label (never saturates).
-    route_score = np.asarray(p_disagree, dtype=float)
+    route_score = np.where(unjudged, 1.0, np.asarray(p_disagree, dtype=float))
 
     rank = np.empty(n, int)
     rank[order] = np.arange(1, n + 1)
-    why = np.where(is_gold, "gold", np.where(spent, "spent", np.where(to_humans, "budget", "judge")))
+    why = np.where(is_gold, "gold", np.where(spent, "spent", np.where(
+        to_humans, np.where(unjudged, "unjudged", "budget"), np.where(unjudged, "unjudged_over_budget", "judge"))))
     explained = router.explain(Z=Z) if router is not None and strategy == "router" else None
 
     # One transaction: the queue sees the old routing or the new one, never a mix; the project row
@@ -254,7 +261,7 @@ def route_project(project, budget=None, count=None, strategy="router", human_rou
         _write(ids.tolist(), route.tolist(), route_score.tolist(), reasons)
         timings["write_s"] = time.perf_counter() - t0 - sum(timings.values())
         counts = {"items": n, "human": int(to_humans.sum()), "judge": int((route == Routing.JUDGE).sum()),
-                  "gold": int(is_gold.sum()), "spent": int(spent.sum()), "training_items": int(len(train_rows)),
+                  "gold": int(is_gold.sum()), "spent": int(spent.sum()), "unjudged": int(unjudged.sum()), "training_items": int(len(train_rows)),
                   "training_positive_rate": round(float(y.mean()), 4) if len(y) else None}
         model = {"router": router.summary() if router else {"kind": "cold_start", "note": "fewer than "
                  f"{MIN_TRAINING_ITEMS} items with both human and judge labels; ranked by judge uncertainty"},

@@ -57,8 +57,8 @@ def test_budget_fraction_gold_both_and_baselines(project):
 
 def test_cold_start_ranks_by_judge_uncertainty(project):
     sure, unsure = factories.item(project), factories.item(project)
-    ItemFeatures.objects.create(item=sure, values={"judge_confidence": 0.95}, tags={})
-    ItemFeatures.objects.create(item=unsure, values={"judge_confidence": 0.2}, tags={})
+    ItemFeatures.objects.create(item=sure, values={"judge_count": 1, "judge_unparsed": 0.0, "judge_confidence": 0.95}, tags={})
+    ItemFeatures.objects.create(item=unsure, values={"judge_count": 1, "judge_unparsed": 0.0, "judge_confidence": 0.2}, tags={})
     run = routing.route_project(project, count=1)
     assert run.model["router"]["kind"] == "cold_start"
     assert Item.objects.get(pk=unsure.pk).routing == Routing.HUMAN and Item.objects.get(pk=sure.pk).routing == Routing.JUDGE
@@ -132,3 +132,20 @@ def test_humans_get_exactly_the_items_routed_to_them(project):
     routed = set(Item.objects.filter(project=project, routing__in=[Routing.HUMAN, Routing.BOTH], human_label_count=0).values_list("pk", flat=True))
     assert len(routed) == run.counts["human"] - run.counts["spent"] == 5
     assert drain() == routed
+
+
+def test_items_no_judge_could_label_go_to_humans_first(project):
+    """A judge whose replies never parse leaves items with no label at all: people label those first,
+    and what the budget cannot cover is marked as such, never passed off as judged."""
+    items, _, _ = structured_project(project, n=60, labelled=30)
+    blank = [factories.item(project) for _ in range(4)]
+    for item in blank[:2]:  # judged, but every reply unparsed
+        ItemFeatures.objects.create(item=item, values={"judge_count": 2, "judge_unparsed": 1.0}, tags={})
+    for item in blank[2:]:  # never judged
+        ItemFeatures.objects.create(item=item, values={}, tags={})
+    run = routing.route_project(project, count=30 + 3)
+    assert run.counts["unjudged"] == 4
+    routed = [Item.objects.get(pk=item.pk) for item in blank]
+    assert sum(item.routing == Routing.HUMAN for item in routed) == 3
+    assert sorted(item.route_reason["why"] for item in routed) == ["unjudged"] * 3 + ["unjudged_over_budget"]
+    assert all(item.route_score == 1.0 for item in routed)
