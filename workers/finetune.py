@@ -65,11 +65,18 @@ def trl_config(ft, output_dir):
     values.setdefault("logging_steps", 1)
     values.setdefault("seed", ft.seed)
     values.setdefault("bf16", _mixed_precision(ft.model_spec))  # TRL defaults to bf16, which a CPU lacks
+    values.setdefault("dataloader_pin_memory", _on_cuda())  # pinning only helps host→GPU copies
     values.update(output_dir=str(output_dir), report_to="none", save_strategy="no", disable_tqdm=True)
     try:
         return cls(**values)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{cls.__name__}: {exc}") from exc
+
+
+def _on_cuda():
+    from .loading import device
+
+    return device() == "cuda"
 
 
 def _mixed_precision(spec):
