@@ -88,7 +88,7 @@ def browser_page():
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
         context = browser.new_context(viewport={"width": 1360, "height": 900}, device_scale_factor=1)
         page = context.new_page()
-        page.set_default_timeout(10_000)
+        page.set_default_timeout(20_000)  # generous: CI machines are often busy
         try:
             yield page
         finally:
