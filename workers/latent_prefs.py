@@ -51,9 +51,9 @@ def start_inference_run(project, model_spec, user=None, batch_size=8, max_new_to
 
 
 def embed(texts):
-    from curation.features import embed as minilm
+    from .embeddings import embed as minilm
 
-    return minilm(list(texts))
+    return minilm(texts)
 
 
 def infer_preferences(run):
