@@ -168,3 +168,12 @@ def test_lora_reward_model(project, tiny_model_dir, artifacts_dir):
     ft = run_method(project, tiny_model_dir, "reward", lora={"r": 4, "lora_alpha": 8})
     check_artifacts(ft, adapter=True)
     assert ft.evaluation["accuracy"] is not None
+
+
+def test_eval_loss_curve_when_asked(project, tiny_model_dir, artifacts_dir):
+    from workers.views_charts import loss_chart
+
+    ft = run_method(project, tiny_model_dir, "dpo", config={"eval_strategy": "steps", "eval_steps": 1})
+    history = ft.run.metrics["history"]
+    assert any("eval_loss" in h for h in history) and any("loss" in h for h in history)
+    assert [line["name"] for line in loss_chart(ft.run.metrics)["lines"]] == ["loss", "eval_loss"]

@@ -65,11 +65,18 @@ def trl_config(ft, output_dir):
     values.setdefault("logging_steps", 1)
     values.setdefault("seed", ft.seed)
     values.setdefault("bf16", _mixed_precision(ft.model_spec))  # TRL defaults to bf16, which a CPU lacks
+    values.setdefault("dataloader_pin_memory", _on_cuda())  # pinning only helps host→GPU copies
     values.update(output_dir=str(output_dir), report_to="none", save_strategy="no", disable_tqdm=True)
     try:
         return cls(**values)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{cls.__name__}: {exc}") from exc
+
+
+def _on_cuda():
+    from .loading import device
+
+    return device() == "cuda"
 
 
 def _mixed_precision(spec):
@@ -212,7 +219,12 @@ def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
                                               conversational=bool(tokenizer.chat_template))
     if train is None:
         raise ValueError(f"snapshot {ft.snapshot} has no training rows for {ft.method}")
-    common = {"args": args, "train_dataset": train, "processing_class": tokenizer,
+    evaluation = None
+    if str(getattr(args.eval_strategy, "value", args.eval_strategy)) != "no":  # eval loss curve on the test split
+        evaluation, _ = finetune_data.dataset_for(ft.snapshot, ft.method, "test", conversational=bool(tokenizer.chat_template))
+        if evaluation is None:
+            raise ValueError(f"eval_strategy is {args.eval_strategy} but snapshot {ft.snapshot} has no test rows")
+    common = {"args": args, "train_dataset": train, "eval_dataset": evaluation, "processing_class": tokenizer,
               "peft_config": lora_config(ft), "callbacks": list(callbacks)}
     if ft.method == FineTuneMethod.REWARD:
         trainer = RewardTrainer(model=model, **common)

@@ -127,7 +127,7 @@ def start_generation(request, project_id):
 def run_context(run):
     ft = FineTuneRun.objects.filter(run=run).select_related("snapshot", "model_spec", "result_spec").first()
     metrics = {k: v for k, v in run.metrics.items() if k not in ("history", "evaluation")}
-    return {"run": run, "ft": ft, "chart": loss_chart(run.metrics), "metrics": metrics,
+    return {"run": run, "project": run.project, "ft": ft, "chart": loss_chart(run.metrics), "metrics": metrics,
             "artifacts": runs.artifacts(run), "params": run.params}
 
 

@@ -40,7 +40,7 @@ class FineTuneForm(_ProjectForm):
     model_spec = forms.ModelChoiceField(queryset=ModelSpec.objects.none(), label="Model")
     method = forms.ChoiceField(choices=FineTuneMethod.choices)
     config = JSONObjectField(required=False, label="TRL config (JSON)",
-                             help_text='Fields of the TRL config, e.g. {"beta": 0.1, "learning_rate": 5e-6, "num_train_epochs": 1}')
+                             help_text='Fields of the TRL config, e.g. {"beta": 0.1, "learning_rate": 5e-6, "num_train_epochs": 1}; add {"eval_strategy": "steps", "eval_steps": 50} for an eval-loss curve on the test split')
     lora = JSONObjectField(required=False, label="LoRA (JSON, empty = full fine-tune)", help_text='e.g. {"r": 16, "lora_alpha": 32}')
     noise_weighting = forms.ChoiceField(choices=NoiseWeighting.choices, initial=NoiseWeighting.NONE)
     noise_threshold = forms.FloatField(min_value=0, max_value=1, initial=0.5)
