@@ -86,6 +86,10 @@ def test_edit_submit_shows_diff_and_distance(client_ann, project):
     factories.item(project, kind="edit", text_a="The cat sat on the mat.")
     html = client_ann.get(f"/p/{project.pk}/annotate/").content.decode()
     lease = Assignment.objects.get()
+    # the annotator's learned preferences load beside the editor (outside the item form: no nested forms)
+    prefs = f'hx-get="/runs/prefs/{project.pk}/?item={lease.item_id}"'
+    item_form_end = html.index("</form>", html.index('id="item-form"'))
+    assert prefs in html and item_form_end < html.index(prefs)
     resp = client_ann.post(f"/p/{project.pk}/annotate/a/{lease.pk}/submit/", {"submission_id": _sid(html), "edited_text": "The dog sat on the mat."})
     body = resp.content.decode()
     assert '<del class="diff-del">cat</del>' in body and '<ins class="diff-ins">dog</ins>' in body
