@@ -130,6 +130,7 @@ def _figures(project):
 
 def _context(request, project, filter_form=None, **extra):
     from workers.models import RunKind, TaskRun
+    from workers.views import edit_distance_context
 
     labels = Counter(Annotation.objects.filter(item__project=project).values_list("annotator__kind", flat=True))
     return {
@@ -141,6 +142,7 @@ def _context(request, project, filter_form=None, **extra):
         "snapshots": Snapshot.objects.filter(project=project).select_related("created_by").order_by("-version")[:20],
         "tokens": ExportToken.objects.filter(project=project).order_by("-created_at"),
         "noise_task": TaskRun.objects.filter(project=project, kind=RunKind.NOISE).first(),
+        **edit_distance_context(project),  # CIPHER's cost metric: are annotators editing less over time?
         **extra,
     }
 
