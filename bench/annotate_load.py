@@ -16,6 +16,7 @@ import argparse
 import http.client
 import json
 import os
+import random
 import secrets
 import socket
 import statistics
@@ -219,14 +220,16 @@ def request(conn, method, path, body, headers):
     return json.loads(data) if data else {}
 
 
-def drive(clients, duration, warmup):
-    """Each client loops next+submit; requests completing inside the measured window count."""
+def drive(clients, duration, warmup, think=0.0):
+    """Each client loops next+submit (pausing `think` s on average between items, jittered so the
+    annotators do not move in lockstep); requests completing inside the measured window count."""
     latencies, errors, lock = [], [], threading.Lock()
     start = time.perf_counter()
     measure_from, stop_at = start + warmup, start + warmup + duration
 
     def loop(client):
         n, mine, bad = 0, [], []
+        pace = random.Random(id(client))
         while time.perf_counter() < stop_at:
             for step in ("next", "submit"):
                 t0 = time.perf_counter()
@@ -245,6 +248,8 @@ def drive(clients, duration, warmup):
                 if measure_from <= t1 <= stop_at:  # completions inside the window, however long they took
                     mine.append(t1 - t0)
             n += 1
+            if think:
+                time.sleep(pace.uniform(0.5, 1.5) * think)
         finish(mine, bad)
 
     def finish(mine, bad):
@@ -289,6 +294,9 @@ def main():
     ap.add_argument("--skip-ls", action="store_true")
     ap.add_argument("--rounds", type=int, default=2, help="alternating measurement rounds per app")
     ap.add_argument("--solo", type=float, default=10.0, help="seconds of a single-annotator latency probe per app")
+    ap.add_argument("--think", type=float, default=1.0,
+                    help="paced phase: mean seconds each annotator pauses between items (people take 10-60 s)")
+    ap.add_argument("--paced", type=float, default=20.0, help="measured seconds of the paced phase per app (0: skip)")
     args = ap.parse_args()
 
     db = "tandem_bench_annotate"
@@ -313,6 +321,7 @@ def main():
     # Rounds alternate between the apps, so load from anything else on the machine falls on both.
     runs = {name: [] for name in apps}
     solo = {name: [] for name in apps}
+    paced = {name: [] for name in apps}
     load_before = os.getloadavg()
     try:
         for _ in range(args.rounds):
@@ -321,6 +330,10 @@ def main():
         # Latency without queueing: one annotator alone, same loop.
         for name, clients in apps.items():
             solo[name].append(drive(clients()[:1], args.solo, 1.0))
+        # Latency at a busy but human pace: every annotator pauses about `think` s between items.
+        for name, clients in apps.items():
+            if args.paced:
+                paced[name].append(drive(clients(), args.paced, args.warmup, think=args.think))
     finally:
         for server in servers:
             server.terminate()
@@ -329,10 +342,11 @@ def main():
     tandem = summarise(runs["Tandem"])
     ls = summarise(runs["Label Studio"]) if "Label Studio" in runs else None
     solo_lines = [line(f"{name} x1", summarise(r)) for name, r in solo.items()]
+    paced_lines = [line(f"{name} paced", summarise(r)) for name, r in paced.items() if r]
     print(line("Tandem", tandem), flush=True)
     if ls:
         print(line("Label Studio", ls), flush=True)
-    print("\n".join(solo_lines), flush=True)
+    print("\n".join(solo_lines + paced_lines), flush=True)
 
     ratio = tandem["rps"] / ls["rps"] if ls and ls["rps"] else None
     report = [
@@ -356,6 +370,10 @@ def main():
             f" p99 < 100 ms at {args.annotators} annotators needs ≥ {10 * args.annotators} req/s")
     report.append(f"# one annotator alone ({args.solo:.0f} s each), latency without queueing:")
     report.extend(solo_lines)
+    if paced_lines:
+        report.append(f"# {args.annotators} annotators pausing {args.think:g} s on average between items "
+                      f"({args.paced:.0f} s each; real annotators take 10-60 s per item):")
+        report.extend(paced_lines)
     for name, r in (("Tandem", tandem), ("Label Studio", ls)):
         if r and r["error_samples"]:
             report.append(f"{name} error samples: {r['error_samples']}")

@@ -37,3 +37,17 @@ def test_batched_generation_in_order(tiny_model_dir):
     assert len(out) == 5 and seen == [(0, 2), (2, 2), (4, 1)]
     single = loading.generate(spec, convs[3:4], max_new_tokens=4)
     assert single == [out[3]]  # greedy: batching and padding do not change the answer
+
+
+def test_release_frees_cached_generation_models_and_is_free_when_none(tiny_model_dir, monkeypatch):
+    import gc
+
+    spec = wh.model_spec(tiny_model_dir)
+    loading.load_for_generation(spec)
+    assert loading._cached.cache_info().currsize == 1
+    collections = []
+    monkeypatch.setattr(gc, "collect", lambda *a: collections.append(a) or 0)
+    loading.release()
+    assert loading._cached.cache_info().currsize == 0 and len(collections) == 1
+    loading.release()  # nothing cached: no full collection (it costs tenths of a second per fine-tune)
+    assert len(collections) == 1

@@ -47,6 +47,7 @@ def test_start_finetune_from_form(client, project, manager_user, tiny_model_dir,
     page = client.get(resp["Location"]).content.decode()
     assert "Succeeded" in page and "<svg" in page and "polyline" in page and "model/model.safetensors" in page
     assert "Test preference accuracy" in page and 'hx-trigger="every 2s"' not in page  # finished: polling stops
+    assert f"Fine-tune run {ft.run_id} succeeded." in page  # in-process: the message says it finished, not "queued"
     assert ft.run.created_by == manager_user
 
 

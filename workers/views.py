@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST
 from annotate.permissions import is_admin, project_for_manager
 
 from . import finetune, generation, rationales, runs
-from .models import FineTuneRun, ModelSpec, TaskRun
+from .models import FineTuneRun, ModelSpec, RunState, TaskRun
 from .views_charts import loss_chart
 from .views_forms import FineTuneForm, GenerationForm, RationaleForm
 
@@ -60,12 +60,22 @@ def project_runs(request, project_id):
     return render(request, "workers/project_runs.html", project_context(project))
 
 
+def send_and_show(request, task, run, label):
+    """Send the run to its queue and open its page. With no broker the run has already finished
+    in-process by now, so the message says what happened rather than "queued"."""
+    from .tasks.runs import enqueue
+
+    if enqueue(task, run) is not None:
+        run.refresh_from_db(fields=["state"])
+        outcome = "queued" if run.state in (RunState.QUEUED, RunState.RUNNING) else run.get_state_display().lower()
+        messages.success(request, f"{label} run {run.pk} {outcome}.")
+    return redirect("workers:run", run_id=run.pk)
+
+
 @login_required
 @require_POST
 def start_finetune(request, project_id):
     from .tasks.finetune import finetune as task
-    from .tasks.runs import enqueue
-
     project = project_for_manager(request.user, project_id)
     form = FineTuneForm(project, request.POST)
     if form.is_valid():
@@ -77,9 +87,7 @@ def start_finetune(request, project_id):
         except finetune.ConfigError as exc:
             form.add_error(None, str(exc))
         else:
-            if enqueue(task, ft.run) is not None:
-                messages.success(request, f"Fine-tune run {ft.run_id} queued.")
-            return redirect("workers:run", run_id=ft.run_id)
+            return send_and_show(request, task, ft.run, "Fine-tune")
     return render(request, "workers/project_runs.html", project_context(project, finetune_form=form), status=400)
 
 
@@ -87,17 +95,13 @@ def start_finetune(request, project_id):
 @require_POST
 def start_rationales(request, project_id):
     from .tasks.rationales import generate_rationales as task
-    from .tasks.runs import enqueue
-
     project = project_for_manager(request.user, project_id)
     form = RationaleForm(project, request.POST)
     if form.is_valid():
         d = form.cleaned_data
         run = rationales.start_rationale_run(d["snapshot"], d["model_spec"], user=request.user, kinds=d["kinds"],
                                              batch_size=d["batch_size"], max_new_tokens=d["max_new_tokens"])
-        if enqueue(task, run) is not None:
-            messages.success(request, f"Rationale run {run.pk} queued.")
-        return redirect("workers:run", run_id=run.pk)
+        return send_and_show(request, task, run, "Rationale")
     return render(request, "workers/project_runs.html", project_context(project, rationale_form=form), status=400)
 
 
@@ -105,8 +109,6 @@ def start_rationales(request, project_id):
 @require_POST
 def start_generation(request, project_id):
     from .tasks.generation import generate_candidates as task
-    from .tasks.runs import enqueue
-
     project = project_for_manager(request.user, project_id)
     form = GenerationForm(project, request.POST)
     if form.is_valid():
@@ -118,9 +120,7 @@ def start_generation(request, project_id):
         except ValueError as exc:
             form.add_error(None, str(exc))
         else:
-            if enqueue(task, run) is not None:
-                messages.success(request, f"Generation run {run.pk} queued.")
-            return redirect("workers:run", run_id=run.pk)
+            return send_and_show(request, task, run, "Generation")
     return render(request, "workers/project_runs.html", project_context(project, generation_form=form), status=400)
 
 
@@ -153,10 +153,7 @@ def retry_run(request, run_id):
     if task is None:
         messages.error(request, "This run cannot be retried from here (its task is unknown).")
     elif runs.retry_run(run):
-        from .tasks.runs import enqueue
-
-        if enqueue(task, run) is not None:
-            messages.success(request, f"Run {run.pk} queued again.")
+        return send_and_show(request, task, run, "Retried")
     return redirect("workers:run", run_id=run.pk)
 
 

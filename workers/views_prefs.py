@@ -65,11 +65,9 @@ def correct_pref(request, project_id, pref_id):
 @require_POST
 def start_inference(request, project_id):
     from .tasks.edits import infer_preferences
-    from .tasks.runs import enqueue
+    from .views import send_and_show
 
     project = project_for_manager(request.user, project_id)
     spec = get_object_or_404(ModelSpec, pk=request.POST.get("model_spec") or 0)
     run = latent_prefs.start_inference_run(project, spec, user=request.user)
-    if enqueue(infer_preferences, run) is not None:
-        messages.success(request, f"Preference inference run {run.pk} queued.")
-    return redirect("workers:run", run_id=run.pk)
+    return send_and_show(request, infer_preferences, run, "Preference inference")
