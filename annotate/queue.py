@@ -21,7 +21,7 @@ import hashlib
 import random
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
@@ -29,6 +29,7 @@ from django.utils import timezone
 from .models import Annotator, AnnotatorKind, Assignment, AssignmentState, FeedbackKind, Item, Project, Routing
 
 LEASED, SUBMITTED, SKIPPED = AssignmentState.LEASED, AssignmentState.SUBMITTED, AssignmentState.SKIPPED
+LOCK_WAIT_SECONDS = 5  # how long a request waits for a routing run that holds every open item
 CANDIDATE_ATTEMPTS = 32  # candidates that filled up between snapshot and lock; rare
 
 
@@ -198,6 +199,8 @@ def _lease_regular(project, annotator, routes, now):
         )
         pk = _locked(qs).first()
         if pk is None:
+            if _wait_for_lock_holders(qs):
+                continue  # whoever held the candidates (e.g. a routing run) is done: look again
             return None
         # Re-count under the lock: another transaction may have committed a lease or a label
         # between our snapshot and our lock.
@@ -206,6 +209,26 @@ def _lease_regular(project, annotator, routes, now):
             return _grant(item, annotator, project, now)
         tried.append(pk)
     return None
+
+
+def _wait_for_lock_holders(qs, seconds=LOCK_WAIT_SECONDS):
+    """SKIP LOCKED found nothing. If open items exist but all are locked (a routing run rewrites a
+    project's items in one transaction), wait for the lock holder instead of telling the annotator
+    they are done. True when a candidate's lock was obtained; False when there is truly nothing."""
+    if not connection.features.has_select_for_update_skip_locked or not qs.exists():
+        return False
+    try:
+        with transaction.atomic():  # a savepoint: a lock timeout must not abort the lease transaction
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL lock_timeout = '{int(seconds * 1000)}ms'")
+            # Re-checked against the committed row once the holder is done (a row routed away no longer matches).
+            list(qs.select_for_update(of=("self",))[:1])
+    except OperationalError:
+        return False
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = 0")
+    return True
 
 
 def _with_content(items):

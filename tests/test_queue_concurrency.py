@@ -156,3 +156,44 @@ def test_same_annotator_racing_next_gets_one_lease(busy_project):
     assert not errors, errors
     assert len(set(got)) == 1
     assert Assignment.objects.filter(annotator=me).count() == 1
+
+
+def test_a_routing_run_holding_every_item_makes_next_wait_not_say_done(transactional_db):
+    """Routing rewrites a project's items in one transaction. SKIP LOCKED alone would find nothing
+    and tell annotators they are done; the queue waits for the holder and sees its result."""
+    import time
+
+    from django.db import transaction
+
+    from annotate.models import Routing
+    from curation.models import RoutingRun
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks with SKIP LOCKED need PostgreSQL")
+    project = factories.project(overlap=1)
+    items = [factories.item(project, kind="binary") for _ in range(4)]
+    RoutingRun.objects.create(project=project, strategy="router", budget=0.5, curve=[], counts={}, model={})
+    Item.objects.filter(project=project).update(routing=Routing.HUMAN)
+    annotator = queue.human_annotator(factories.user("waiter", project=project))
+    locked, done = threading.Event(), threading.Event()
+
+    def routing_run():
+        try:
+            with transaction.atomic():
+                list(Item.objects.select_for_update().filter(project=project).values_list("pk"))
+                locked.set()
+                time.sleep(1.0)
+                Item.objects.filter(pk__in=[i.pk for i in items[:3]]).update(routing=Routing.JUDGE)
+        finally:
+            connections.close_all()
+            done.set()
+
+    holder = threading.Thread(target=routing_run)
+    holder.start()
+    assert locked.wait(10)
+    started = time.monotonic()
+    assignment = queue.next_assignment(project, annotator)
+    waited = time.monotonic() - started
+    holder.join()
+    assert assignment is not None and assignment.item_id == items[3].pk  # the one still routed to people
+    assert waited > 0.5  # it waited for the routing run rather than answering "done"
