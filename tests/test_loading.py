@@ -42,6 +42,7 @@ def test_batched_generation_in_order(tiny_model_dir):
 def test_release_frees_cached_generation_models_and_is_free_when_none(tiny_model_dir, monkeypatch):
     import gc
 
+    loading.release()  # models cached by earlier tests in this process
     spec = wh.model_spec(tiny_model_dir)
     loading.load_for_generation(spec)
     assert loading._cached.cache_info().currsize == 1
