@@ -148,10 +148,9 @@ def remove_judge(request, project_id, judge_id):
 
 
 def _started(request, run, what):
-    if run.state == "failed":
-        messages.error(request, f"{what} failed: {run.error}")
-    else:
-        messages.success(request, f"{what} started (run {run.pk}).")
+    from workers.views import tell_outcome
+
+    tell_outcome(request, run, what)
 
 
 @login_required

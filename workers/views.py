@@ -66,10 +66,18 @@ def send_and_show(request, task, run, label):
     from .tasks.runs import enqueue
 
     if enqueue(task, run) is not None:
-        run.refresh_from_db(fields=["state"])
+        tell_outcome(request, run, label)
+    return redirect("workers:run", run_id=run.pk)
+
+
+def tell_outcome(request, run, label):
+    """A message on what became of a run just sent: queued, or (in-process, with no broker) done."""
+    run.refresh_from_db(fields=["state", "error"])
+    if run.state == RunState.FAILED:
+        messages.error(request, f"{label} run {run.pk} failed: {run.error.strip().splitlines()[-1] if run.error.strip() else 'see its page'}")
+    else:
         outcome = "queued" if run.state in (RunState.QUEUED, RunState.RUNNING) else run.get_state_display().lower()
         messages.success(request, f"{label} run {run.pk} {outcome}.")
-    return redirect("workers:run", run_id=run.pk)
 
 
 @login_required
