@@ -57,6 +57,11 @@ def snapshot_for_export(request, snapshot_id):
     return snapshot
 
 
+def project_snapshots(project):
+    """A project's snapshots, newest first."""
+    return Snapshot.objects.filter(project=project).select_related("project").order_by("-version")
+
+
 class ExportView:
     authentication_classes = [ExportTokenAuthentication, SessionAuthentication]
     permission_classes = [ReadOnlyExport]
@@ -80,8 +85,7 @@ class SnapshotList(ExportView, generics.ListAPIView):
     serializer_class = SnapshotSerializer
 
     def get_queryset(self):
-        project = project_for_export(self.request, self.kwargs["pk"])
-        return Snapshot.objects.filter(project=project).select_related("project").order_by("-version")
+        return project_snapshots(project_for_export(self.request, self.kwargs["pk"]))
 
 
 class SnapshotDetail(ExportView, generics.RetrieveAPIView):
@@ -97,8 +101,7 @@ class LatestSnapshot(ExportView, generics.RetrieveAPIView):
     serializer_class = SnapshotSerializer
 
     def get_object(self):
-        project = project_for_export(self.request, self.kwargs["pk"])
-        snapshot = Snapshot.objects.filter(project=project).select_related("project").order_by("-version").first()
+        snapshot = project_snapshots(project_for_export(self.request, self.kwargs["pk"])).first()
         if snapshot is None:
             raise Http404
         return snapshot

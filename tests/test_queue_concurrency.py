@@ -105,28 +105,34 @@ def test_no_item_over_k_labels_or_leases_under_concurrency(busy_project):
     assert Annotation.objects.values("item", "annotator").distinct().count() == Annotation.objects.count()
 
 
-def test_double_submit_races_store_one_annotation(busy_project):
-    project, annotators = busy_project
-    lease = queue.next_assignment(project, annotators[0])
-    sid = uuid.uuid4()
+def race(action, n=8):
+    """Run `action` in n threads released at the same instant, each on its own connection;
+    returns (results, errors)."""
     results, errors = [], []
-    barrier = threading.Barrier(8)
+    barrier = threading.Barrier(n)
 
-    def click():
+    def one():
         try:
             barrier.wait()
-            mine = queue.assignment_for(annotators[0], lease.pk)
-            results.append(submit(mine, {"thumbs": "up"}, sid))
+            results.append(action())
         except Exception as exc:
             errors.append(repr(exc))
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=click) for _ in range(8)]
+    threads = [threading.Thread(target=one) for _ in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=60)
+    return results, errors
+
+
+def test_double_submit_races_store_one_annotation(busy_project):
+    project, annotators = busy_project
+    lease = queue.next_assignment(project, annotators[0])
+    sid = uuid.uuid4()
+    results, errors = race(lambda: submit(queue.assignment_for(annotators[0], lease.pk), {"thumbs": "up"}, sid))
     assert not errors, errors
     assert len({a.pk for a, _ in results}) == 1
     assert sum(created for _, created in results) == 1
@@ -136,23 +142,7 @@ def test_double_submit_races_store_one_annotation(busy_project):
 def test_same_annotator_racing_next_gets_one_lease(busy_project):
     project, annotators = busy_project
     me = annotators[0]
-    got, errors = [], []
-    barrier = threading.Barrier(8)
-
-    def ask():
-        try:
-            barrier.wait()
-            got.append(queue.next_assignment(project, me).pk)
-        except Exception as exc:
-            errors.append(repr(exc))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=ask) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    got, errors = race(lambda: queue.next_assignment(project, me).pk)
     assert not errors, errors
     assert len(set(got)) == 1
     assert Assignment.objects.filter(annotator=me).count() == 1

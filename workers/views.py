@@ -84,6 +84,7 @@ def tell_outcome(request, run, label):
 @require_POST
 def start_finetune(request, project_id):
     from .tasks.finetune import finetune as task
+
     project = project_for_manager(request.user, project_id)
     form = FineTuneForm(project, request.POST)
     if form.is_valid():
@@ -103,6 +104,7 @@ def start_finetune(request, project_id):
 @require_POST
 def start_rationales(request, project_id):
     from .tasks.rationales import generate_rationales as task
+
     project = project_for_manager(request.user, project_id)
     form = RationaleForm(project, request.POST)
     if form.is_valid():
@@ -117,6 +119,7 @@ def start_rationales(request, project_id):
 @require_POST
 def start_generation(request, project_id):
     from .tasks.generation import generate_candidates as task
+
     project = project_for_manager(request.user, project_id)
     form = GenerationForm(project, request.POST)
     if form.is_valid():
