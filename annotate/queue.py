@@ -16,16 +16,20 @@ so that humans get exactly what the router chose.
 Gold items (known answer) are exempt from overlap: every annotator should see them. They are
 mixed in at ``project.gold_rate`` by a hash of (project, annotator, n-th item), which is
 deterministic per annotator and uniform across annotators.
+
+The statements on the hot path (lease, label) are in `annotate.queue_sql`.
 """
 import hashlib
 import random
 from datetime import timedelta
+from functools import partial
 
 from django.db import OperationalError, connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import Count, F, Q, Sum, Value
 from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
+from . import queue_sql
 from .models import Annotator, AnnotatorKind, Assignment, AssignmentState, FeedbackKind, Item, Project, Routing
 
 LEASED, SUBMITTED, SKIPPED = AssignmentState.LEASED, AssignmentState.SUBMITTED, AssignmentState.SKIPPED
@@ -73,21 +77,9 @@ def human_routes(project):
     return [Routing.UNROUTED, Routing.HUMAN, Routing.BOTH]
 
 
-def human_routing_q():
-    """The same rule as `human_routes`, as a filter evaluated inside the queue query itself."""
-    routing_run = Project._meta.get_field("routing_runs").related_model
-    never_routed = ~Exists(routing_run.objects.filter(project=OuterRef("project")))
-    return Q(routing__in=[Routing.HUMAN, Routing.BOTH]) | (Q(routing=Routing.UNROUTED) & never_routed)
-
-
 def live_lease(project, annotator, now=None):
-    now = now or timezone.now()
-    return (
-        Assignment.objects.select_related("item__project", "item__prompt", "item__response_a", "item__response_b")
-        .filter(annotator=annotator, item__project=project, state=LEASED, leased_until__gt=now)
-        .order_by("created_at")
-        .first()
-    )
+    """The annotator's live lease in this project, with everything its form shows; or None."""
+    return queue_sql.leased_with_content(project, *queue_sql.live_lease_where(project.pk, annotator.pk, now or timezone.now()))
 
 
 def next_assignment(project, annotator, now=None):
@@ -96,30 +88,21 @@ def next_assignment(project, annotator, now=None):
     current = live_lease(project, annotator, now)
     if current is not None:
         return current
-    routes = human_routing_q()
     with transaction.atomic():
-        _lock_project_on_sqlite(project)
         # Two requests of the same annotator at once (a double click, two tabs) must not lease
-        # two items: the annotator row serialises them, and the second one resumes the first's.
-        if _lock_annotator(annotator):
-            current = live_lease(project, annotator, now)
-            if current is not None:
-                return current
-        _lease_cheaply()
-        assignment = None
-        if project.gold_rate > 0 and _gold_turn(project, annotator):
-            assignment = _lease_gold(project, annotator, routes, now)
-        if assignment is None:
-            assignment = _lease_regular(project, annotator, routes, now)
-        return assignment
-
-
-def _lock_annotator(annotator):
-    """Lock the annotator row where row locks exist; True when another request could have raced."""
-    if not connection.features.has_select_for_update:
-        return False  # SQLite: the project write lock above already serialises everything
-    list(Annotator.objects.select_for_update().filter(pk=annotator.pk).values_list("pk"))
-    return True
+        # two items: the annotator row (PostgreSQL) or the database write lock (SQLite)
+        # serialises them, and the second one resumes the first's lease.
+        lease_id = None
+        if connection.features.has_select_for_update:
+            queue_sql.lock_annotator(annotator.pk)
+            lease_id = queue_sql.live_lease_id(project.pk, annotator.pk, now)
+        else:
+            _lock_project_on_sqlite(project)
+        if lease_id is None and project.gold_rate > 0 and _gold_turn(project, annotator):
+            lease_id = _lease_gold(project, annotator, now)
+        if lease_id is None:
+            lease_id = _lease_regular(project, annotator, now)
+    return None if lease_id is None else queue_sql.leased_with_content(project, "a.id = %s", [lease_id])
 
 
 def _kinds(project):
@@ -133,96 +116,48 @@ def _gold_turn(project, annotator):
     return int.from_bytes(digest, "big") / 2**64 < project.gold_rate
 
 
-def _not_done_by(annotator):
-    return ~Exists(
-        Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator, state__in=[SUBMITTED, SKIPPED])
-    )
-
-
-def _active_leases(now):
-    return Coalesce(
-        Subquery(
-            Assignment.objects.filter(item=OuterRef("pk"), state=LEASED, leased_until__gt=now)
-            .order_by()
-            .values("item")
-            .annotate(n=Count("id"))
-            .values("n")[:1]
-        ),
-        Value(0),
-    )
-
-
 def _lock_project_on_sqlite(project):
     if connection.vendor == "sqlite":
         Project.objects.filter(pk=project.pk).update(lease_minutes=F("lease_minutes"))
 
 
-def _locked(qs):
-    if connection.features.has_select_for_update_skip_locked:
-        return qs.select_for_update(skip_locked=True, of=("self",))
-    return qs
+def _lease_gold(project, annotator, now):
+    # Gold items are exempt from overlap: the first one this annotator has not done yet.
+    item_id = queue_sql.first_id(*queue_sql.candidate_sql(project, _kinds(project), annotator.pk, now, gold=True, lock=None))
+    return None if item_id is None else _grant(item_id, annotator, project, now)
 
 
-def _lease_cheaply():
-    """A lease is ephemeral: if the server crashes right after granting one, the item simply
-    returns to the pool. So its commit need not wait for the WAL flush (visibility is unchanged;
-    only durability is relaxed). Labels are always committed synchronously."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-
-
-def _lease_gold(project, annotator, routes, now):
-    item = (
-        _with_content(Item.objects.filter(routes, project=project, is_gold=True, kind__in=_kinds(project)))
-        .filter(_not_done_by(annotator))
-        .order_by("id")
-        .first()
-    )
-    if item is None:
-        return None
-    return _grant(item, annotator, project, now)
-
-
-def _lease_regular(project, annotator, routes, now):
-    k = project.overlap
+def _lease_regular(project, annotator, now):
     tried = []
     for _ in range(CANDIDATE_ATTEMPTS):
-        qs = (
-            Item.objects.filter(routes, project=project, is_gold=False, human_label_count__lt=k, kind__in=_kinds(project))
-            .exclude(pk__in=tried)
-            .filter(_not_done_by(annotator))
-            .alias(leases=_active_leases(now))
-            .filter(Q(human_label_count__lt=k - F("leases")))
-            .order_by("human_label_count", "id")
-            .values_list("pk", flat=True)
-        )
-        pk = _locked(qs).first()
-        if pk is None:
-            if _wait_for_lock_holders(qs):
+        candidate = partial(queue_sql.candidate_sql, project, _kinds(project), annotator.pk, now, False, tried)
+        item_id = queue_sql.first_id(*candidate("skip"))
+        if item_id is None:
+            if _wait_for_lock_holders(candidate):
                 continue  # whoever held the candidates (e.g. a routing run) is done: look again
             return None
-        # Re-count under the lock: another transaction may have committed a lease or a label
-        # between our snapshot and our lock.
-        item = _with_content(Item.objects.filter(pk=pk)).annotate(leases=_active_leases(now)).get()
-        if item.human_label_count + item.leases < k:
-            return _grant(item, annotator, project, now)
-        tried.append(pk)
+        # The grant re-counts under the lock: another transaction may have committed a lease or
+        # a label between our snapshot and our lock.
+        lease_id = _grant(item_id, annotator, project, now, overlap=project.overlap)
+        if lease_id is not None:
+            return lease_id
+        tried.append(item_id)
     return None
 
 
-def _wait_for_lock_holders(qs, seconds=LOCK_WAIT_SECONDS):
+def _wait_for_lock_holders(candidate, seconds=LOCK_WAIT_SECONDS):
     """SKIP LOCKED found nothing. If open items exist but all are locked (a routing run rewrites a
     project's items in one transaction), wait for the lock holder instead of telling the annotator
-    they are done. True when a candidate's lock was obtained; False when there is truly nothing."""
-    if not connection.features.has_select_for_update_skip_locked or not qs.exists():
+    they are done. True when a candidate's lock was obtained; False when there is truly nothing.
+    `candidate(lock)` is the candidate query with the given lock mode."""
+    if not connection.features.has_select_for_update_skip_locked or queue_sql.first_id(*candidate(None)) is None:
         return False
     try:
         with transaction.atomic():  # a savepoint: a lock timeout must not abort the lease transaction
             with connection.cursor() as cursor:
                 cursor.execute(f"SET LOCAL lock_timeout = '{int(seconds * 1000)}ms'")
             # Re-checked against the committed row once the holder is done (a row routed away no longer matches).
-            list(qs.select_for_update(of=("self",))[:1])
+            queue_sql.first_id(*candidate("wait"))
     except OperationalError:
         return False
     finally:
@@ -231,28 +166,9 @@ def _wait_for_lock_holders(qs, seconds=LOCK_WAIT_SECONDS):
     return True
 
 
-def _with_content(items):
-    """Items with everything the form shows, fetched in the same query."""
-    return items.select_related("project", "prompt", "response_a", "response_b")
-
-
-def _grant(item, annotator, project, now):
+def _grant(item_id, annotator, project, now, overlap=None):
     until = now + timedelta(minutes=project.lease_minutes)
-    swapped = random.random() < 0.5
-    # An annotator whose own lease on this item expired gets it back on the same row (upsert:
-    # candidates never include items this annotator submitted or skipped); a draft lives as
-    # long as its lease, so it starts empty.
-    lease = Assignment(item=item, annotator=annotator, state=LEASED, leased_until=until, swapped=swapped, draft={})
-    Assignment.objects.bulk_create(
-        [lease],
-        update_conflicts=True,
-        unique_fields=["item", "annotator"],
-        update_fields=["state", "leased_until", "swapped", "draft", "updated_at"],
-    )
-    if lease.pk is None or not connection.features.can_return_rows_from_bulk_insert:
-        lease = Assignment.objects.get(item=item, annotator=annotator)
-        lease.item = item
-    return lease
+    return queue_sql.grant(item_id, annotator.pk, until, random.random() < 0.5, now, overlap)
 
 
 def skip(assignment, reason, now=None):
@@ -289,16 +205,15 @@ def save_draft(assignment, data, now=None):
 
 
 def assignment_for(annotator, assignment_id, user=None):
-    """The annotator's own assignment, or None (never someone else's). With `user`, also None
-    once the user may no longer see the item's project (membership revoked)."""
-    qs = Assignment.objects.select_related("item__project", "item__prompt", "item__response_a", "item__response_b").filter(
-        pk=assignment_id, annotator=annotator
-    )
-    if user is not None:
-        from .permissions import visible_projects
+    """The annotator's own assignment with its item and project, or None (never someone else's).
+    With `user`, also None once the user may no longer see the item's project (membership
+    revoked). The prompt and responses load when a form is shown again."""
+    from .permissions import is_admin
 
-        qs = qs.filter(item__project__in=visible_projects(user).values("pk"))
-    return qs.first()
+    if user is not None and not user.is_authenticated:
+        return None
+    member = None if user is None or is_admin(user) else user.pk
+    return queue_sql.own_assignment(annotator.pk, assignment_id, member)
 
 
 def progress(project, annotator):

@@ -11,11 +11,11 @@ import uuid
 from datetime import timedelta
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F
+from django.db.models import Count
 from django.utils import timezone
 
-from . import gold
-from .models import PREFERENCE_MAX, PREFERENCE_MIN, Annotation, Assignment, AssignmentState, FeedbackKind, Item, Thumbs
+from . import gold, queue_sql
+from .models import PREFERENCE_MAX, PREFERENCE_MIN, Annotation, Assignment, AssignmentState, FeedbackKind, Thumbs
 from .queue import _lock_project_on_sqlite
 
 MAX_TEXT = 20000
@@ -191,18 +191,6 @@ def _replay(existing, assignment, fields):
     return existing, False
 
 
-def _locked_assignment(assignment, project):
-    """The assignment as it is now, with its item row locked (and its fresh label count) in one query."""
-    qs = Assignment.objects.select_related("annotation", "item").only(
-        "id", "state", "leased_until", "annotation", "item__id", "item__human_label_count"
-    )
-    if connection.features.has_select_for_update:
-        qs = qs.select_for_update(of=("item",))
-    else:
-        _lock_project_on_sqlite(project)
-    return qs.get(pk=assignment.pk)
-
-
 def submit(assignment, data, submission_id, time_spent_ms=None, now=None):
     """Store the label for a leased assignment. Returns (annotation, created)."""
     now = now or timezone.now()
@@ -229,16 +217,19 @@ def submit(assignment, data, submission_id, time_spent_ms=None, now=None):
 
 @transaction.atomic
 def _store(assignment, item, project, fields, sid, spent, now):
-    current = _locked_assignment(assignment, project)
-    locked_item = current.item
-    if current.state == AssignmentState.SUBMITTED:
-        if current.annotation is not None and current.annotation.submission_id == sid:
-            return _replay(current.annotation, assignment, fields)
+    if not connection.features.has_select_for_update:
+        _lock_project_on_sqlite(project)
+    # The assignment as it is now, with its item row locked (and its fresh label count).
+    state, leased_until, annotation_id, label_count = queue_sql.locked_for_submit(assignment.pk)
+    if state == AssignmentState.SUBMITTED:
+        stored = Annotation.objects.filter(pk=annotation_id).first()
+        if stored is not None and stored.submission_id == sid:
+            return _replay(stored, assignment, fields)
         raise SubmissionError("you already labelled this item")
-    if current.state == AssignmentState.SKIPPED:
+    if state == AssignmentState.SKIPPED:
         raise SubmissionError("you skipped this item; it can no longer be labelled")
     if not item.is_gold:
-        _check_capacity(locked_item, current, project, now)
+        _check_capacity(item.pk, label_count, assignment.pk, leased_until, project, now)
     details = {}
     if item.is_gold:
         probe = Annotation(kind=item.kind, **fields)
@@ -248,23 +239,20 @@ def _store(assignment, item, project, fields, sid, spent, now):
         time_spent_ms=spent, details=details, **fields,
     )
     annotation.save()  # unique (item, annotator): an IntegrityError rolls the whole block back
-    Item.objects.filter(pk=item.pk).update(human_label_count=F("human_label_count") + 1)
-    Assignment.objects.filter(pk=assignment.pk).update(
-        state=AssignmentState.SUBMITTED, annotation=annotation, draft={}, updated_at=now
-    )
+    queue_sql.close_with_label(assignment.pk, item.pk, annotation.pk, now)
     return annotation
 
 
-def _check_capacity(locked_item, assignment, project, now):
+def _check_capacity(item_id, label_count, assignment_id, leased_until, project, now):
     """A live lease always has its slot. An expired one keeps it only if nobody took it since."""
-    if assignment.leased_until > now:
+    if leased_until > now:
         return
     others = (
-        Assignment.objects.filter(item_id=locked_item.pk, state=AssignmentState.LEASED, leased_until__gt=now)
-        .exclude(pk=assignment.pk)
+        Assignment.objects.filter(item_id=item_id, state=AssignmentState.LEASED, leased_until__gt=now)
+        .exclude(pk=assignment_id)
         .aggregate(n=Count("id"))["n"]
     )
-    if locked_item.human_label_count + others >= project.overlap:
+    if label_count + others >= project.overlap:
         raise LeaseLost("your lease on this item expired and others took it; your label was not stored")
 
 

@@ -145,15 +145,15 @@ def test_query_counts_for_next_and_submit(project, django_assert_max_num_queries
     from django.db import connection
 
     extra = 1 if connection.vendor == "sqlite" else 0  # SQLite's write lock is one more statement
-    # next: live lease?; then under the annotator lock (PostgreSQL) or the write lock (SQLite):
-    # live lease again, asynchronous-commit SET, candidate (locked), recount with content,
-    # upsert; plus the test's savepoint pair.
-    with django_assert_max_num_queries(9):
+    # next: live lease (with the form's content)?; then under the annotator lock (PostgreSQL:
+    # the lock also turns off the synchronous commit) or the write lock (SQLite): live lease
+    # again, candidate (locked), counted grant; the form's content; the test's savepoint pair.
+    with django_assert_max_num_queries(8):
         lease = queue.next_assignment(project, ann)
     # submit: locked assignment+item, insert, count, close; savepoint pair.
     with django_assert_max_num_queries(6 + extra):
         submit(lease, {"thumbs": "up"}, uuid.uuid4())
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(8):
         second = queue.next_assignment(project, ann)
     with django_assert_max_num_queries(1):  # resuming a live lease is one indexed query
         assert queue.next_assignment(project, ann).pk == second.pk != lease.pk
