@@ -1,9 +1,12 @@
 """Roles. Admin: a superuser, every project. Project manager: curates the projects they manage.
 Annotator: sees and labels only the projects they are a member of."""
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import get_object_or_404
+from django.db import connection
+from django.db.models import Exists, OuterRef
+from django.http import Http404
 
-from .models import Project, Role
+from .models import Membership, Project, Role
+from .rows import reader, table
 
 
 def is_admin(user):
@@ -15,7 +18,7 @@ def visible_projects(user):
         return Project.objects.none()
     if is_admin(user):
         return Project.objects.all()
-    return Project.objects.filter(memberships__user=user).distinct()
+    return Project.objects.filter(Exists(Membership.objects.filter(project=OuterRef("pk"), user=user)))
 
 
 def managed_projects(user):
@@ -23,7 +26,7 @@ def managed_projects(user):
         return Project.objects.none()
     if is_admin(user):
         return Project.objects.all()
-    return Project.objects.filter(memberships__user=user, memberships__role=Role.MANAGER).distinct()
+    return Project.objects.filter(Exists(Membership.objects.filter(project=OuterRef("pk"), user=user, role=Role.MANAGER)))
 
 
 def can_annotate(user, project):
@@ -35,8 +38,27 @@ def can_manage(user, project):
 
 
 def project_for_annotator(user, project_id):
-    """The project, or 404 when the user may not see it (no hint that it exists)."""
-    return get_object_or_404(visible_projects(user), pk=project_id)
+    """The project, or 404 when the user may not see it (no hint that it exists).
+
+    Every annotator request starts here, so it is one query read without ORM compilation; it
+    applies the same rule as `visible_projects`."""
+    try:
+        project_id = int(project_id)
+    except (TypeError, ValueError):
+        raise Http404("no such project")
+    if not user.is_authenticated:
+        raise Http404("no such project")
+    p = reader(Project, "p")
+    sql, params = f"SELECT {p.columns} FROM {table(Project)} p WHERE p.id = %s", [project_id]
+    if not is_admin(user):
+        sql += f" AND EXISTS (SELECT 1 FROM {table(Membership)} m WHERE m.project_id = p.id AND m.user_id = %s)"
+        params.append(user.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        raise Http404("no such project")
+    return p.read(row)
 
 
 def project_for_manager(user, project_id):

@@ -1,7 +1,7 @@
 """Tandem settings, read from the environment.
 
 Embedded default (nothing set): SQLite file under var/, Celery tasks run in-process.
-Production: DATABASE_URL=postgres://..., CELERY_BROKER_URL=redis://...
+Production: DATABASE_URL=postgres://..., CELERY_BROKER_URL=redis://..., REDIS_CACHE_URL=redis://...
 """
 import os
 from pathlib import Path
@@ -95,6 +95,7 @@ else:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+AUTHENTICATION_BACKENDS = ["annotate.auth_backend.UserBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
@@ -159,3 +160,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
+
+# Cache (dashboard figures, sessions): with REDIS_CACHE_URL set, one Redis cache shared by every web
+# worker; sessions are read from it and written through to the database, so no request spends a
+# database query on its session. Unset: a per-process memory cache and database sessions.
+REDIS_CACHE_URL = os.environ.get("REDIS_CACHE_URL", "")
+if REDIS_CACHE_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_CACHE_URL}}
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"

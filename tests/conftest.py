@@ -3,6 +3,15 @@ import pytest
 from tests import factories
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _empty_cache():
+    """A shared cache (Redis, with REDIS_CACHE_URL) outlives test runs: start each run empty, so
+    no figure cached by an earlier run under a reused key is served."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def project(db):
     return factories.project()
