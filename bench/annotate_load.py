@@ -79,7 +79,7 @@ def tandem_seed(env, annotators, items):
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
     from django.contrib.auth.hashers import make_password
-    from django.contrib.sessions.backends.db import SessionStore
+    from importlib import import_module
     from django.core.management import call_command
 
     from annotate.content import prompt_hash
@@ -101,6 +101,7 @@ def tandem_seed(env, annotators, items):
 
     with connection.cursor() as cur:
         cur.execute("ANALYZE")  # planner statistics, as autovacuum would have them in production
+    SessionStore = import_module(settings.SESSION_ENGINE).SessionStore
     cookies = []
     for u in users:
         session = SessionStore()
@@ -195,6 +196,40 @@ def ls_prepare(venv, annotators, items, workers):
     return server, port, setup
 
 
+# ---------------------------------------------------------------- server CPU
+
+
+def _ticks(pid, children_done=False):
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+    return utime + stime + (cutime + cstime if children_done else 0)
+
+
+def tree_cpu(root):
+    """CPU seconds used by a process tree: the root, its live children, and (through the root's
+    reaped-children counters) children that already exited."""
+    if root is None:
+        return 0.0
+    children = Path(f"/proc/{root}/task/{root}/children")
+    kids = children.read_text().split() if children.exists() else []
+    return (_ticks(root, children_done=True) + sum(_ticks(int(k)) for k in kids)) / os.sysconf("SC_CLK_TCK")
+
+
+def postmaster_pid():
+    """PostgreSQL's postmaster on this machine (its backends do the database work), if readable."""
+    for stat in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            cmd = stat.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if cmd and cmd[0].endswith(b"/postgres") and b"-D" in cmd:
+            return int(stat.parent.name)
+    return None
+
+
 # ---------------------------------------------------------------- the load loop
 
 
@@ -220,10 +255,18 @@ def request(conn, method, path, body, headers):
     return json.loads(data) if data else {}
 
 
-def drive(clients, duration, warmup, think=0.0):
+def drive(clients, duration, warmup, think=0.0, server=None):
     """Each client loops next+submit (pausing `think` s on average between items, jittered so the
-    annotators do not move in lockstep); requests completing inside the measured window count."""
+    annotators do not move in lockstep); requests completing inside the measured window count.
+    With `server` (the gunicorn master's pid), also the CPU the app and PostgreSQL spent in the
+    window: a steadier figure than latency on a noisy machine."""
     latencies, errors, lock = [], [], threading.Lock()
+    cpu = {}
+    postmaster = postmaster_pid()
+
+    def sample(when):
+        time.sleep(max(0.0, when - time.perf_counter()))
+        cpu[when] = (tree_cpu(server), tree_cpu(postmaster))
     start = time.perf_counter()
     measure_from, stop_at = start + warmup, start + warmup + duration
 
@@ -258,12 +301,17 @@ def drive(clients, duration, warmup, think=0.0):
             errors.extend(bad)
 
     threads = [threading.Thread(target=loop, args=(c,)) for c in clients]
+    threads += [threading.Thread(target=sample, args=(at,)) for at in (measure_from, stop_at)] if server else []
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     elapsed = min(time.perf_counter(), stop_at) - measure_from
-    return {"latencies": latencies, "elapsed": elapsed, "errors": errors}
+    app_cpu = db_cpu = None
+    if server and len(cpu) == 2:
+        (app0, db0), (app1, db1) = cpu[measure_from], cpu[stop_at]
+        app_cpu, db_cpu = app1 - app0, db1 - db0
+    return {"latencies": latencies, "elapsed": elapsed, "errors": errors, "app_cpu": app_cpu, "db_cpu": db_cpu}
 
 
 def summarise(runs):
@@ -272,15 +320,21 @@ def summarise(runs):
     errors = [e for r in runs for e in r["errors"]]
     elapsed = sum(r["elapsed"] for r in runs)
     pct = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else float("nan")
+    cpu_ms = lambda key: (1000 * sum(r[key] for r in runs) / len(latencies)
+                          if latencies and all(r.get(key) is not None for r in runs) else None)
     return {"requests": len(latencies), "rps": len(latencies) / elapsed if elapsed > 0 else 0.0,
+            "app_cpu_ms": cpu_ms("app_cpu"), "db_cpu_ms": cpu_ms("db_cpu"),
             "p50": pct(0.50), "p99": pct(0.99), "mean": statistics.fmean(latencies) * 1000 if latencies else float("nan"),
             "errors": len(errors), "error_samples": errors[:5],
             "rounds": [len(r["latencies"]) / r["elapsed"] if r["elapsed"] > 0 else 0.0 for r in runs]}
 
 
 def line(name, r):
+    cpu = ""
+    if r["app_cpu_ms"] is not None:
+        cpu = f"   CPU/request app {r['app_cpu_ms']:4.1f} ms + PostgreSQL {r['db_cpu_ms']:4.1f} ms"
     return (f"{name:<15} {r['rps']:8.1f} req/s   p50 {r['p50']:6.1f} ms   p99 {r['p99']:7.1f} ms   "
-            f"mean {r['mean']:6.1f} ms   requests {r['requests']:6d}   errors {r['errors']}")
+            f"mean {r['mean']:6.1f} ms   requests {r['requests']:6d}   errors {r['errors']}{cpu}")
 
 
 def main():
@@ -298,15 +352,22 @@ def main():
                     help="paced phase: mean seconds each annotator pauses between items (people take 10-60 s)")
     ap.add_argument("--paced", type=float, default=20.0, help="measured seconds of the paced phase per app (0: skip)")
     args = ap.parse_args()
+    # The load generator is one process of 50 threads: with Python's default 5 ms GIL switch
+    # interval, a response that has arrived can wait behind other client threads, and that wait
+    # would be counted as server latency. A 1 ms interval keeps the client's share small.
+    sys.setswitchinterval(0.001)
 
     db = "tandem_bench_annotate"
     recreate_db(db)
-    env = {"DATABASE_URL": f"{PG}/{db}", "SECRET_KEY": "bench-" + secrets.token_hex(8), "DEBUG": "0", "CONN_MAX_AGE": "600"}
+    # Tandem as deployed: persistent connections, sessions read from Redis (see the README).
+    env = {"DATABASE_URL": f"{PG}/{db}", "SECRET_KEY": "bench-" + secrets.token_hex(8), "DEBUG": "0", "CONN_MAX_AGE": "600",
+           "REDIS_CACHE_URL": os.environ.get("BENCH_REDIS_CACHE_URL", "redis://127.0.0.1:6379/13")}
     project_id, sessions = tandem_seed(env, args.annotators, args.items)
     port = free_port()
     servers = [gunicorn(sys.executable, "config.wsgi:application", port, args.workers, ROOT, {**os.environ, **env})]
     wait_http(port, "/login/")
     apps = {"Tandem": lambda: [TandemClient(port, project_id, s) for s in sessions]}
+    pids = {"Tandem": servers[0].pid}
     ls_note = ""
     if args.skip_ls:
         ls_note = "Label Studio skipped (--skip-ls)."
@@ -314,6 +375,7 @@ def main():
         try:
             ls_server, ls_port, setup = ls_prepare(args.ls_venv, args.annotators, args.items, args.workers)
             servers.append(ls_server)
+            pids["Label Studio"] = ls_server.pid
             apps["Label Studio"] = lambda: [LabelStudioClient(ls_port, setup["project"], t) for t in setup["tokens"]]
         except Exception as exc:
             ls_note = f"Label Studio could not be run: {exc}"
@@ -326,14 +388,14 @@ def main():
     try:
         for _ in range(args.rounds):
             for name, clients in apps.items():
-                runs[name].append(drive(clients(), args.duration / args.rounds, args.warmup))
+                runs[name].append(drive(clients(), args.duration / args.rounds, args.warmup, server=pids[name]))
         # Latency without queueing: one annotator alone, same loop.
         for name, clients in apps.items():
-            solo[name].append(drive(clients()[:1], args.solo, 1.0))
+            solo[name].append(drive(clients()[:1], args.solo, 1.0, server=pids[name]))
         # Latency at a busy but human pace: every annotator pauses about `think` s between items.
         for name, clients in apps.items():
             if args.paced:
-                paced[name].append(drive(clients(), args.paced, args.warmup, think=args.think))
+                paced[name].append(drive(clients(), args.paced, args.warmup, think=args.think, server=pids[name]))
     finally:
         for server in servers:
             server.terminate()
@@ -358,7 +420,7 @@ def main():
     ]
     if ls:
         report.append(f"# Label Studio {setup['version']} as shipped (core.settings.label_studio, DEBUG off, its own"
-                      " CONN_MAX_AGE default); Tandem with CONN_MAX_AGE=600")
+                      " CONN_MAX_AGE default); Tandem with CONN_MAX_AGE=600 and sessions cached in Redis")
     report.append(line("Label Studio", ls) + f"   rounds req/s {[round(x, 1) for x in ls['rounds']]}" if ls else ls_note)
     if ratio:
         report.append(f"throughput ratio Tandem / Label Studio: {ratio:.2f}x")
