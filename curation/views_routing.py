@@ -13,6 +13,7 @@ from annotate.judging import prompts
 from annotate.models import PREFERENCE_LABELS, AnnotationStatus, AnnotatorKind, Item, JudgeBackend, LMJudge, Routing
 from annotate.permissions import project_for_manager
 from workers.models import FINISHED_STATES, RunKind, TaskRun
+from workers.views import tell_outcome
 
 from . import routing, routing_sim
 from .models import RoutingRun
@@ -147,12 +148,6 @@ def remove_judge(request, project_id, judge_id):
     return redirect("routing", project_id=project.pk)
 
 
-def _started(request, run, what):
-    from workers.views import tell_outcome
-
-    tell_outcome(request, run, what)
-
-
 @login_required
 @require_POST
 def run_judging(request, project_id):
@@ -163,7 +158,7 @@ def run_judging(request, project_id):
         messages.error(request, "Add a judge first.")
     else:
         for run in start_judging(project, user=request.user):
-            _started(request, run, "Judging")
+            tell_outcome(request, run, "Judging")
     return redirect("routing", project_id=project.pk)
 
 
@@ -173,7 +168,7 @@ def run_features(request, project_id):
     from workers.tasks.routing import start_features
 
     project = project_for_manager(request.user, project_id)
-    _started(request, start_features(project, user=request.user), "Feature computation")
+    tell_outcome(request, start_features(project, user=request.user), "Feature computation")
     return redirect("routing", project_id=project.pk)
 
 
@@ -189,7 +184,7 @@ def run_routing(request, project_id):
     d = form.cleaned_data
     run = start_routing(project, budget=d["budget"] / 100, count=d.get("count"), strategy=d["strategy"],
                         human_route=d["human_route"], user=request.user)
-    _started(request, run, "Routing")
+    tell_outcome(request, run, "Routing")
     return redirect("routing", project_id=project.pk)
 
 
