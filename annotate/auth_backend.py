@@ -4,7 +4,7 @@ from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import ValidationError
 from django.db import connection
 
-from .rows import reader, table
+from .rows import first
 
 
 class UserBackend(ModelBackend):
@@ -17,11 +17,5 @@ class UserBackend(ModelBackend):
             pk = User._meta.pk.to_python(user_id)
         except ValidationError:
             return None
-        u = reader(User, "u")
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT {u.columns} FROM {table(User)} u WHERE u.{connection.ops.quote_name(User._meta.pk.column)} = %s", [pk])
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        user = u.read(row)
-        return user if self.user_can_authenticate(user) else None
+        user = first(User, "u", f"u.{connection.ops.quote_name(User._meta.pk.column)} = %s", [pk])
+        return user if user is not None and self.user_can_authenticate(user) else None

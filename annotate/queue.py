@@ -208,12 +208,9 @@ def assignment_for(annotator, assignment_id, user=None):
     """The annotator's own assignment with its item and project, or None (never someone else's).
     With `user`, also None once the user may no longer see the item's project (membership
     revoked). The prompt and responses load when a form is shown again."""
-    from .permissions import is_admin
+    from .permissions import visible_sql
 
-    if user is not None and not user.is_authenticated:
-        return None
-    member = None if user is None or is_admin(user) else user.pk
-    return queue_sql.own_assignment(annotator.pk, assignment_id, member)
+    return queue_sql.own_assignment(annotator.pk, assignment_id, None if user is None else visible_sql(user, "i.project_id"))
 
 
 def progress(project, annotator):

@@ -7,8 +7,8 @@ in tests/test_queue_concurrency.py hold them to it.
 """
 from django.db import connection
 
-from .models import Annotator, Assignment, AssignmentState, Item, Membership, Project, Prompt, Response, Routing
-from .rows import reader
+from .models import Annotator, Assignment, AssignmentState, Item, Project, Prompt, Response, Routing
+from .rows import fetch_one, reader
 from .rows import table as _table
 
 LEASED, SUBMITTED, SKIPPED = AssignmentState.LEASED, AssignmentState.SUBMITTED, AssignmentState.SKIPPED
@@ -23,18 +23,12 @@ def _marks(values):
     return ", ".join(["%s"] * len(values))
 
 
-def _fetch_one(sql, params):
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()
-
-
 def lock_annotator(annotator_id):
     """PostgreSQL: serialise one annotator's lease requests (a double click, two tabs) on their
     row, and commit this lease transaction asynchronously, in one statement. A lease is ephemeral:
     if the server crashes right after granting one, the item simply returns to the pool, so its
     commit need not wait for the WAL flush (visibility is unchanged; labels stay synchronous)."""
-    _fetch_one(
+    fetch_one(
         f"SELECT set_config('synchronous_commit', 'off', true) FROM {_table(Annotator)} WHERE id = %s FOR UPDATE",
         [annotator_id],
     )
@@ -61,7 +55,7 @@ def leased_with_content(project, where, params):
     """The first assignment matching `where` (SQL on alias `a` for the assignment, `i` for its
     item) with its item, prompt and responses: everything its form shows, in one query."""
     a, i, p, ra, rb = _readers((Assignment, "a"), (Item, "i"), (Prompt, "p"), (Response, "ra"), (Response, "rb"))
-    row = _fetch_one(
+    row = fetch_one(
         f"""SELECT {a.columns}, {i.columns}, {p.columns}, {ra.columns}, {rb.columns}
             FROM {_table(Assignment)} a JOIN {_table(Item)} i ON i.id = a.item_id
             JOIN {_table(Prompt)} p ON p.id = i.prompt_id JOIN {_table(Response)} ra ON ra.id = i.response_a_id
@@ -83,18 +77,19 @@ def live_lease_where(project_id, annotator_id, now):
     )
 
 
-def own_assignment(annotator_id, assignment_id, member_id=None):
-    """The annotator's assignment with its item and project, or None. With `member_id`, also None
-    unless that user is a member of the item's project."""
+def own_assignment(annotator_id, assignment_id, visible=None):
+    """The annotator's assignment with its item and project, or None. With `visible` (an SQL
+    condition on `i.project_id` and its parameters, from `permissions.visible_sql`), also None
+    unless it holds."""
     a, i, p = _readers((Assignment, "a"), (Item, "i"), (Project, "p"))
     sql = f"""SELECT {a.columns}, {i.columns}, {p.columns}
         FROM {_table(Assignment)} a JOIN {_table(Item)} i ON i.id = a.item_id JOIN {_table(Project)} p ON p.id = i.project_id
         WHERE a.id = %s AND a.annotator_id = %s"""
     params = [assignment_id, annotator_id]
-    if member_id is not None:
-        sql += f" AND EXISTS (SELECT 1 FROM {_table(Membership)} m WHERE m.project_id = p.id AND m.user_id = %s)"
-        params.append(member_id)
-    row = _fetch_one(sql, params)
+    if visible is not None:
+        sql += f" AND {visible[0]}"
+        params += visible[1]
+    row = fetch_one(sql, params)
     return None if row is None else _read_linked(row, a, i, ("project", p))
 
 
@@ -152,7 +147,7 @@ def candidate_sql(project, kinds, annotator_id, now, gold, tried=(), lock="skip"
 
 
 def first_id(sql, params):
-    row = _fetch_one(sql, params)
+    row = fetch_one(sql, params)
     return row[0] if row else None
 
 
@@ -171,7 +166,7 @@ def grant(item_id, annotator_id, until, swapped, now, overlap=None):
         leases, lease_params = _live_leases(now)
         capacity = f" AND i.human_label_count + {leases} < %s"
         params += [*lease_params, overlap]
-    row = _fetch_one(
+    row = fetch_one(
         f"""INSERT INTO {table} (item_id, annotator_id, state, leased_until, swapped, skip_reason, draft, created_at, updated_at)
             SELECT i.id, %s, %s, %s, %s, '', '{{}}', %s, %s FROM {_table(Item)} i WHERE i.id = %s{capacity}
             ON CONFLICT (item_id, annotator_id) DO UPDATE SET state = excluded.state, leased_until = excluded.leased_until,
@@ -184,20 +179,18 @@ def grant(item_id, annotator_id, until, swapped, now, overlap=None):
 
 
 def locked_for_submit(assignment_id):
-    """(state, leased_until, annotation_id, human_label_count) of an assignment as it is now, with
-    its item row locked on PostgreSQL (SQLite callers hold the database write lock)."""
+    """The assignment as it is now and its item's label count, with the item row locked on
+    PostgreSQL (SQLite callers hold the database write lock)."""
+    a = reader(Assignment, "a")
     lock = " FOR UPDATE OF i" if connection.features.has_select_for_update else ""
-    row = _fetch_one(
-        f"""SELECT a.state, a.leased_until, a.annotation_id, i.human_label_count
+    row = fetch_one(
+        f"""SELECT {a.columns}, i.human_label_count
             FROM {_table(Assignment)} a JOIN {_table(Item)} i ON i.id = a.item_id WHERE a.id = %s{lock}""",
         [assignment_id],
     )
     if row is None:
         raise Assignment.DoesNotExist(assignment_id)
-    state, until, annotation_id, count = row
-    if isinstance(until, str) or (until is not None and until.tzinfo is None):  # SQLite: naive UTC
-        until = connection.ops.convert_datetimefield_value(until, None, connection)
-    return state, until, annotation_id, count
+    return a.read(row), row[a.width]
 
 
 def close_with_label(assignment_id, item_id, annotation_id, now):

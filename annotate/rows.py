@@ -50,3 +50,16 @@ def reader(model, alias):
 
 def table(model):
     return connection.ops.quote_name(model._meta.db_table)
+
+
+def fetch_one(sql, params):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def first(model, alias, where, params):
+    """The first `model` row (table alias `alias`) matching the SQL condition `where`, or None."""
+    r = reader(model, alias)
+    row = fetch_one(f"SELECT {r.columns} FROM {table(model)} {alias} WHERE {where}", params)
+    return None if row is None else r.read(row)

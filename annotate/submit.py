@@ -10,7 +10,7 @@ request) returns the stored annotation; the same id with different content is re
 import uuid
 from datetime import timedelta
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -217,19 +217,18 @@ def submit(assignment, data, submission_id, time_spent_ms=None, now=None):
 
 @transaction.atomic
 def _store(assignment, item, project, fields, sid, spent, now):
-    if not connection.features.has_select_for_update:
-        _lock_project_on_sqlite(project)
+    _lock_project_on_sqlite(project)
     # The assignment as it is now, with its item row locked (and its fresh label count).
-    state, leased_until, annotation_id, label_count = queue_sql.locked_for_submit(assignment.pk)
-    if state == AssignmentState.SUBMITTED:
-        stored = Annotation.objects.filter(pk=annotation_id).first()
+    current, label_count = queue_sql.locked_for_submit(assignment.pk)
+    if current.state == AssignmentState.SUBMITTED:
+        stored = Annotation.objects.filter(pk=current.annotation_id).first()
         if stored is not None and stored.submission_id == sid:
             return _replay(stored, assignment, fields)
         raise SubmissionError("you already labelled this item")
-    if state == AssignmentState.SKIPPED:
+    if current.state == AssignmentState.SKIPPED:
         raise SubmissionError("you skipped this item; it can no longer be labelled")
     if not item.is_gold:
-        _check_capacity(item.pk, label_count, assignment.pk, leased_until, project, now)
+        _check_capacity(item.pk, label_count, current, project, now)
     details = {}
     if item.is_gold:
         probe = Annotation(kind=item.kind, **fields)
@@ -243,13 +242,13 @@ def _store(assignment, item, project, fields, sid, spent, now):
     return annotation
 
 
-def _check_capacity(item_id, label_count, assignment_id, leased_until, project, now):
+def _check_capacity(item_id, label_count, assignment, project, now):
     """A live lease always has its slot. An expired one keeps it only if nobody took it since."""
-    if leased_until > now:
+    if assignment.leased_until > now:
         return
     others = (
         Assignment.objects.filter(item_id=item_id, state=AssignmentState.LEASED, leased_until__gt=now)
-        .exclude(pk=assignment_id)
+        .exclude(pk=assignment.pk)
         .aggregate(n=Count("id"))["n"]
     )
     if label_count + others >= project.overlap:
