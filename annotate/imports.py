@@ -143,10 +143,9 @@ def _chunks(values):
         yield values[start:start + LOOKUP_CHUNK]
 
 
-def _source_annotator(name, result):
-    annotator, _ = Annotator.objects.get_or_create(name=result.source, defaults={"kind": AnnotatorKind.SOURCE})
-    if annotator.kind != AnnotatorKind.SOURCE:
-        raise ImportFileError(name, None, None, f"the source name {result.source!r} is taken by a {annotator.kind} annotator; pass another source")
+def _source_annotator(project, result):
+    # Sources are scoped to their project: the same name in another project is another annotator.
+    annotator, _ = Annotator.objects.get_or_create(project=project, name=result.source, defaults={"kind": AnnotatorKind.SOURCE})
     return annotator
 
 
@@ -155,7 +154,7 @@ def _write(project, parsed, result):
     # project cannot both create the same prompt, and SQLite ids can be counted up safely.
     Project.objects.filter(pk=project.pk).update(name=F("name"))
     needs_annotator = any(label for row in parsed for *_, label in row.items)
-    annotator = _source_annotator(result.file, result) if needs_annotator else None
+    annotator = _source_annotator(project, result) if needs_annotator else None
 
     prompts = {}
     for chunk in _chunks({row.hash for row in parsed}):

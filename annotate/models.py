@@ -204,11 +204,26 @@ class AnnotatorKind(models.TextChoices):
     SOURCE = "source", "Imported source"
 
 
+class LabelKind(models.TextChoices):
+    """Who made an imported source's labels: people, or a model (score-derived labels such as
+    UltraFeedback's or AlpacaEval's are GPT-4's). Only people's labels count as human."""
+
+    HUMAN = "human", "People"
+    JUDGE = "judge", "A model"
+
+
 class Annotator(models.Model):
-    """Who or what gave a label: a person, an LM judge, or the dataset a label was imported from."""
+    """Who or what gave a label: a person, an LM judge, or the dataset a label was imported from.
+
+    People and judges are global (one row per user or judge); an imported source belongs to the
+    project it was imported into, so two projects' "hh-rlhf" sources are different annotators.
+    A source's labels count as human only when its import declared them so (`label_kind`)."""
 
     kind = models.CharField(max_length=10, choices=AnnotatorKind.choices)
-    name = models.CharField(max_length=200, unique=True)
+    name = models.CharField(max_length=200)
+    project = models.ForeignKey("Project", null=True, blank=True, on_delete=models.CASCADE, related_name="sources")
+    label_kind = models.CharField(max_length=10, choices=LabelKind.choices, default=LabelKind.JUDGE,
+                                  help_text="For imported sources: whether people or a model made the labels.")
     user = models.OneToOneField(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="annotator")
     judge = models.OneToOneField(LMJudge, null=True, blank=True, on_delete=models.CASCADE, related_name="annotator")
 
@@ -219,7 +234,10 @@ class Annotator(models.Model):
                 | (Q(kind=AnnotatorKind.JUDGE) & Q(judge__isnull=False) & Q(user__isnull=True))
                 | (Q(kind=AnnotatorKind.SOURCE) & Q(judge__isnull=True) & Q(user__isnull=True)),
                 name="annotator_identity_matches_kind",
-            )
+            ),
+            models.CheckConstraint(condition=Q(kind=AnnotatorKind.SOURCE) | Q(project__isnull=True), name="annotator_project_only_for_sources"),
+            models.UniqueConstraint(fields=["name"], condition=Q(project__isnull=True), name="annotator_global_name_unique"),
+            models.UniqueConstraint(fields=["project", "name"], condition=Q(project__isnull=False), name="annotator_source_name_unique_per_project"),
         ]
 
     def __str__(self):
@@ -227,7 +245,14 @@ class Annotator(models.Model):
 
     @property
     def is_human(self):
-        return self.kind == AnnotatorKind.HUMAN
+        """Whether this annotator's labels are people's: a person, or a source declared human."""
+        return self.kind == AnnotatorKind.HUMAN or (self.kind == AnnotatorKind.SOURCE and self.label_kind == LabelKind.HUMAN)
+
+
+def human_label_q(prefix="annotator__"):
+    """Q over Annotation (or, with prefix="", over Annotator) matching labels made by people:
+    people in Tandem, and imported sources whose import declared their labels human."""
+    return Q(**{f"{prefix}kind": AnnotatorKind.HUMAN}) | Q(**{f"{prefix}kind": AnnotatorKind.SOURCE, f"{prefix}label_kind": LabelKind.HUMAN})
 
 
 class Thumbs(models.TextChoices):

@@ -47,7 +47,7 @@ def make_rows(n, seed=0):
 
 def per_row_orm(project, rows, source):
     """What a straightforward importer does: one query (or more) per object."""
-    annotator, _ = Annotator.objects.get_or_create(name=source, defaults={"kind": AnnotatorKind.SOURCE})
+    annotator, _ = Annotator.objects.get_or_create(project=project, name=source, defaults={"kind": AnnotatorKind.SOURCE})
     with transaction.atomic():
         for row in rows:
             h = prompt_hash(row["prompt"])

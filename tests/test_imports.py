@@ -226,12 +226,19 @@ def test_identical_pair_is_skipped_and_reported(tmp_path, project):
     assert Item.objects.count() == 1 and result.skipped == ["line 1: the two responses are identical"]
 
 
-def test_source_name_taken_by_a_person_is_refused(tmp_path, project):
-    factories.human(factories.user("alice"))
-    before = counts()
-    with pytest.raises(ImportFileError, match="taken by a human annotator"):
-        import_items(project, write(tmp_path / "p.jsonl", [{"prompt": "q", "chosen": "a", "rejected": "b"}]), source="alice")
-    assert counts() == before
+def test_sources_are_scoped_to_their_project(tmp_path):
+    """Two projects importing under the same source name get two annotators; a person of that
+    name is a third. One project's source labels never appear as another project's."""
+    alice = factories.human(factories.user("alice"))
+    first, second = factories.project(), factories.project()
+    rows = [{"prompt": "q", "chosen": "a", "rejected": "b"}]
+    import_items(first, write(tmp_path / "p.jsonl", rows), source="alice")
+    import_items(second, write(tmp_path / "p.jsonl", rows), source="alice")
+    sources = Annotator.objects.filter(name="alice", kind="source")
+    assert sorted(a.project_id for a in sources) == sorted([first.pk, second.pk])
+    assert alice.pk not in {a.pk for a in sources}
+    for project in (first, second):
+        assert set(Annotation.objects.filter(item__project=project).values_list("annotator__project_id", flat=True)) == {project.pk}
 
 
 def test_kind_the_project_does_not_collect(tmp_path):
