@@ -4,6 +4,13 @@ Actions (drop, flip, restore, near-duplicate merge/drop) are recorded as `Curati
 with the item ids they resolved to at the time, so replaying them is exact and the log says
 who did what, when. Filters are not actions: they are parameters of a view (and of a snapshot).
 
+Undo is the exact inverse: an `undo` row points at the action it reverts (one-to-one, so at most
+once), and replay skips every action undone by then, as if it had never been applied. The log
+itself is never rewritten, and a snapshot frozen before the undo replays as it was.
+
+A noise action applies exactly the selection its preview counted: the preview hands out a digest
+of the item ids, and the action refuses when the selection it resolves to has another digest.
+
 `curated_view(project, filters)` = aggregated labels → actions replayed in order → filters. It is
 what the dashboard previews and what a snapshot freezes.
 """
@@ -16,7 +23,7 @@ from annotate.models import FeedbackKind, Item
 from .labels import aggregate_labels, source_class
 from .models import CurationAction, ItemFeatures, ItemNoise
 
-ACTIONS = ("drop", "flip", "restore", "merge_duplicates", "drop_duplicates")
+ACTIONS = ("drop", "flip", "restore", "merge_duplicates", "drop_duplicates", "undo")
 FILTER_KEYS = {
     "kinds", "sources", "min_agreement", "min_labels", "max_noise", "min_margin", "aspects", "min_length",
     "max_length", "tags", "created_after", "created_before", "exclude_gold",
@@ -67,13 +74,21 @@ class CuratedItem:
         return max(len(self.text_a or ""), len(self.text_b or ""))
 
 
-def record(project, user, action, item_ids, params=None):
+def record(project, user, action, item_ids, params=None, undo_of=None):
     if action not in ACTIONS:
         raise CurationError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
     return CurationAction.objects.create(
         project=project, user=user if user and user.is_authenticated else None, action=action,
         params={**(params or {}), "affected": len(item_ids)}, item_ids=sorted(int(i) for i in item_ids),
+        undo_of=undo_of,
     )
+
+
+def selection_digest(item_ids):
+    """A short digest of a set of item ids: what a preview showed, checked again when applying."""
+    import hashlib
+
+    return hashlib.sha256(",".join(map(str, sorted(int(i) for i in item_ids))).encode()).hexdigest()[:16]
 
 
 def _check_items(project, item_ids):
@@ -101,13 +116,16 @@ def noisy_items(project, threshold, filters=None):
     return [c.item_id for c in curated_view(project, filters) if c.p_noise is not None and c.p_noise > threshold]
 
 
-def act_on_noisy(project, user, action, threshold, filters=None):
-    """Flip or drop every curated item above a noise threshold; one recorded action."""
+def act_on_noisy(project, user, action, threshold, filters=None, expected=None):
+    """Flip or drop every curated item above a noise threshold; one recorded action. With
+    `expected` (the digest a preview showed), refuse unless the selection is still that one."""
     if action not in ("drop", "flip"):
         raise CurationError("noise actions are 'drop' or 'flip'")
     if not 0 <= float(threshold) <= 1:
         raise CurationError("threshold must be in 0..1")
     ids = noisy_items(project, float(threshold), filters)
+    if expected and selection_digest(ids) != expected:
+        raise CurationError(f"the selection changed since the preview (now {len(ids)} items); preview again before applying")
     return record(project, user, action, ids, {"noise_threshold": float(threshold), "filters": filters or {}})
 
 
@@ -117,7 +135,11 @@ def _replay(project, upto=None):
     qs = CurationAction.objects.filter(project=project).order_by("created_at", "id")
     if upto is not None:
         qs = qs.filter(id__lte=upto)
-    for action in qs.iterator():
+    log = list(qs)
+    undone = {a.undo_of_id for a in log if a.action == "undo"}
+    for action in log:
+        if action.action == "undo" or action.pk in undone:
+            continue
         ids = set(action.item_ids)
         if action.action in ("drop", "drop_duplicates"):
             dropped |= ids
@@ -272,10 +294,12 @@ def curated_view(project, filters=None, upto_action=None):
 
 @transaction.atomic
 def undo(project, user, action_id):
-    """Undo a drop or flip by recording its inverse (the log itself is never rewritten)."""
-    action = CurationAction.objects.get(project=project, pk=action_id)
-    if action.action == "flip":
-        return record(project, user, "flip", action.item_ids, {"undo_of": action.pk})
-    if action.action in ("drop", "drop_duplicates"):
-        return record(project, user, "restore", action.item_ids, {"undo_of": action.pk})
-    raise CurationError(f"{action.action} cannot be undone")
+    """Revert an action exactly, once: record an `undo` pointing at it; replay then skips it."""
+    action = CurationAction.objects.select_for_update().filter(project=project, pk=action_id).first()
+    if action is None:
+        raise CurationError(f"no action {action_id} in this project")
+    if action.action == "undo" or action.undo_of_id is not None:
+        raise CurationError("an undo cannot itself be undone")
+    if CurationAction.objects.filter(undo_of=action).exists():
+        raise CurationError(f"action #{action.pk} was already undone")
+    return record(project, user, "undo", action.item_ids, {"undo_of": action.pk, "reverts": action.action}, undo_of=action)

@@ -7,6 +7,7 @@ urlpatterns = [
     path("p/<int:project_id>/", v.dashboard, name="curation-dashboard"),
     path("p/<int:project_id>/preview/", v.preview, name="curation-preview"),
     path("p/<int:project_id>/actions/noise/", v.noise_action, name="curation-noise-action"),
+    path("p/<int:project_id>/actions/dedupe/preview/", v.dedupe_preview, name="curation-dedupe-preview"),
     path("p/<int:project_id>/actions/dedupe/", v.dedupe_action, name="curation-dedupe"),
     path("p/<int:project_id>/actions/<int:action_id>/undo/", v.undo_action, name="curation-undo"),
     path("p/<int:project_id>/noise/run/", v.run_noise, name="curation-run-noise"),

@@ -57,11 +57,21 @@ def near_duplicate_groups(project, threshold=DEFAULT_THRESHOLD, embed=None, bloc
     return [[hashes[i] for i in sorted(members)] for members in groups.values() if len(members) > 1]
 
 
-def dedupe(project, user, mode="merge", threshold=DEFAULT_THRESHOLD, embed=None):
-    """Record a merge_duplicates or drop_duplicates action; returns it (or None when nothing to do)."""
+def groups_digest(groups):
+    """A short digest of a grouping: what a preview showed, checked again when applying."""
+    import hashlib
+
+    return hashlib.sha256("|".join(",".join(g) for g in groups).encode()).hexdigest()[:16]
+
+
+def dedupe(project, user, mode="merge", threshold=DEFAULT_THRESHOLD, embed=None, expected=None):
+    """Record a merge_duplicates or drop_duplicates action; returns it (or None when nothing to do).
+    With `expected` (the digest the preview showed), refuse unless the groups are still those."""
     if mode not in ("merge", "drop"):
         raise CurationError("mode is 'merge' or 'drop'")
     groups = near_duplicate_groups(project, threshold, embed=embed)
+    if expected and groups_digest(groups) != expected:
+        raise CurationError("the near-duplicate groups changed since the preview; preview again before applying")
     if not groups:
         return None
     params = {"threshold": threshold, "groups": {g[0]: g for g in groups}}
@@ -70,9 +80,10 @@ def dedupe(project, user, mode="merge", threshold=DEFAULT_THRESHOLD, embed=None)
     return record(project, user, f"{mode}_duplicates", item_ids, params)
 
 
-def preview(project, threshold=DEFAULT_THRESHOLD, embed=None, limit=20):
-    """Groups with their prompt texts, for the dashboard."""
+def preview(project, threshold=DEFAULT_THRESHOLD, embed=None, limit=200):
+    """(groups with their prompt texts, up to `limit`; number of groups; digest of all groups)."""
     groups = near_duplicate_groups(project, threshold, embed=embed)
     texts = dict(Prompt.objects.filter(project=project, content_hash__in=[h for g in groups[:limit] for h in g])
                  .values_list("content_hash", "text"))
-    return [[{"hash": h, "text": texts.get(h, "")} for h in g] for g in groups[:limit]], len(groups)
+    shown = [[{"hash": h, "text": texts.get(h, "")} for h in g] for g in groups[:limit]]
+    return shown, len(groups), groups_digest(groups)

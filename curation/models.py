@@ -79,10 +79,23 @@ class CurationAction(models.Model):
     action = models.CharField(max_length=50)
     params = models.JSONField(default=dict, blank=True)
     item_ids = models.JSONField(default=list, blank=True)
+    # An "undo" action points at the action it reverts; one-to-one, so an action is undone at most once.
+    undo_of = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="undone_by")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
+
+    @property
+    def is_undone(self):
+        try:
+            return self.undone_by is not None
+        except CurationAction.DoesNotExist:
+            return False
+
+    @property
+    def can_undo(self):
+        return self.action != "undo" and self.undo_of_id is None and not self.is_undone
 
 
 class ImmutableError(Exception):

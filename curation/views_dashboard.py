@@ -80,11 +80,13 @@ class FreezeForm(forms.Form):
 class NoiseActionForm(forms.Form):
     action = forms.ChoiceField(choices=[("flip", "Flip"), ("drop", "Drop")])
     threshold = forms.FloatField(min_value=0, max_value=1, initial=0.8)
+    expected = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
 
 class DedupeForm(forms.Form):
     mode = forms.ChoiceField(choices=[("merge", "Merge (same split)"), ("drop", "Drop all but the first")])
     threshold = forms.FloatField(min_value=0.5, max_value=1, initial=dedupe.DEFAULT_THRESHOLD)
+    expected = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
 
 class TokenForm(forms.Form):
@@ -138,7 +140,7 @@ def _context(request, project, filter_form=None, **extra):
         "labels": dict(labels), "items": project.items.count(),
         "filter_form": filter_form or FilterForm(), "freeze_form": FreezeForm(), "noise_form": NoiseActionForm(),
         "dedupe_form": DedupeForm(), "token_form": TokenForm(),
-        "actions": CurationAction.objects.filter(project=project).select_related("user")[:15],
+        "actions": CurationAction.objects.filter(project=project).select_related("user", "undone_by")[:15],
         "snapshots": Snapshot.objects.filter(project=project).select_related("created_by").order_by("-version")[:20],
         "tokens": ExportToken.objects.filter(project=project).order_by("-created_at"),
         "noise_task": TaskRun.objects.filter(project=project, kind=RunKind.NOISE).first(),
@@ -191,11 +193,12 @@ def preview(request, project_id):
         threshold = threshold.clean(request.GET.get("threshold"))
     except forms.ValidationError:
         threshold = None
-    affected = None
+    affected = digest = None
     if threshold is not None:
-        affected = sum(1 for c in view if c.p_noise is not None and c.p_noise > threshold)
+        selected = [c.item_id for c in view if c.p_noise is not None and c.p_noise > threshold]
+        affected, digest = len(selected), actions.selection_digest(selected)
     return render(request, "curation/dashboard_preview.html",
-                  {"count": len(view), "kinds": dict(kinds), "decisive": decisive, "affected": affected})
+                  {"count": len(view), "kinds": dict(kinds), "decisive": decisive, "affected": affected, "digest": digest})
 
 
 @login_required
@@ -205,8 +208,12 @@ def noise_action(request, project_id):
     form = NoiseActionForm(request.POST)
     _, filters = _filters_from(request.POST)
     if form.is_valid() and filters is not None:
-        act = actions.act_on_noisy(project, request.user, form.cleaned_data["action"], form.cleaned_data["threshold"], filters)
-        messages.success(request, f"{act.action}: {act.params['affected']} items above p = {form.cleaned_data['threshold']:.2f}")
+        try:
+            act = actions.act_on_noisy(project, request.user, form.cleaned_data["action"], form.cleaned_data["threshold"],
+                                       filters, expected=form.cleaned_data["expected"])
+            messages.success(request, f"{act.action}: {act.params['affected']} items above p = {form.cleaned_data['threshold']:.2f}")
+        except actions.CurationError as exc:
+            messages.error(request, f"Not applied: {exc}")
     else:
         messages.error(request, f"Not applied: {form.errors.as_text() or 'check the filters'}")
     url = _dashboard_url(project, request.POST)
@@ -216,16 +223,39 @@ def noise_action(request, project_id):
 
 
 @login_required
+@require_GET
+def dedupe_preview(request, project_id):
+    """The near-duplicate groups a dedupe would merge or drop, and a form to confirm exactly those."""
+    project = project_for_manager(request.user, project_id)
+    form = DedupeForm(request.GET)
+    if not form.is_valid():
+        messages.error(request, f"Not previewed: {form.errors.as_text()}")
+        return redirect("curation-dashboard", project.pk)
+    groups, total, digest = dedupe.preview(project, form.cleaned_data["threshold"])
+    confirm = DedupeForm(initial={**form.cleaned_data, "expected": digest})
+    return render(request, "curation/dedupe_preview.html", {
+        "project": project, "groups": groups, "total": total, "form": confirm,
+        "mode": form.cleaned_data["mode"], "threshold": form.cleaned_data["threshold"],
+        "affected": sum(len(g) - 1 for g in groups)})
+
+
+@login_required
 @require_POST
 def dedupe_action(request, project_id):
     project = project_for_manager(request.user, project_id)
     form = DedupeForm(request.POST)
     if not form.is_valid():
         messages.error(request, f"Not applied: {form.errors.as_text()}")
+    elif not form.cleaned_data["expected"]:
+        messages.error(request, "Not applied: preview the groups first.")
     else:
-        act = dedupe.dedupe(project, request.user, form.cleaned_data["mode"], form.cleaned_data["threshold"])
-        messages.success(request, f"{act.action}: {len(act.params['groups'])} groups, {act.params['affected']} items"
-                         if act else "No near-duplicate prompts at that threshold.")
+        try:
+            act = dedupe.dedupe(project, request.user, form.cleaned_data["mode"], form.cleaned_data["threshold"],
+                                expected=form.cleaned_data["expected"])
+            messages.success(request, f"{act.action}: {len(act.params['groups'])} groups, {act.params['affected']} items (undo below)"
+                             if act else "No near-duplicate prompts at that threshold.")
+        except actions.CurationError as exc:
+            messages.error(request, f"Not applied: {exc}")
     return redirect("curation-dashboard", project.pk)
 
 
@@ -234,8 +264,8 @@ def dedupe_action(request, project_id):
 def undo_action(request, project_id, action_id):
     project = project_for_manager(request.user, project_id)
     try:
-        act = actions.undo(project, request.user, get_object_or_404(CurationAction, project=project, pk=action_id).pk)
-        messages.success(request, f"Undone ({act.action} of {act.params['affected']} items recorded).")
+        act = actions.undo(project, request.user, action_id)
+        messages.success(request, f"Undone #{act.undo_of_id} ({act.params['reverts']} of {act.params['affected']} items).")
     except actions.CurationError as exc:
         messages.error(request, str(exc))
     return redirect("curation-dashboard", project.pk)

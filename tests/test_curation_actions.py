@@ -78,7 +78,7 @@ def test_drop_and_flip_above_noise_threshold_are_recorded(project, mixed, manage
     assert _ids(actions.curated_view(project)) == [mixed["agree"]]
     actions.undo(project, manager_user, drop.pk)
     assert len(actions.curated_view(project)) == 3
-    assert list(CurationAction.objects.filter(project=project).order_by("id").values_list("action", flat=True)) == ["flip", "drop", "restore"]
+    assert list(CurationAction.objects.filter(project=project).order_by("id").values_list("action", flat=True)) == ["flip", "drop", "undo"]
     snap = freeze_snapshot(project, manager_user)
     row = snap.rows.get(item_id=mixed["split"])
     assert row.data["flipped"] and row.data["chosen"] == "Answer B"
@@ -214,3 +214,85 @@ def test_dashboard_in_a_browser(live_server, transactional_db, monkeypatch):
     snap = Snapshot.objects.get(project=project)
     assert snap.name == "browser cut" and snap.filters["max_noise"] == 0.5
     assert CurationAction.objects.get(project=project).action == "flip"
+
+
+def _state(project, upto=None):
+    return {c.item_id: (c.direction, c.flipped) for c in actions.curated_view(project, upto_action=upto)}
+
+
+def test_undo_is_the_exact_inverse_and_happens_once(project, mixed, manager_user):
+    """Undo reverts exactly what the action did, whatever came after it, and only once: the old
+    undo of a flip was another flip with its own Undo button, so a second undo re-applied it."""
+    before = _state(project)
+    flip = actions.flip_items(project, manager_user, [mixed["split"], mixed["agree"]])
+    drop = actions.drop_items(project, manager_user, [mixed["judged"], mixed["agree"]])
+    after_both = _state(project)
+    assert mixed["judged"] not in after_both and after_both[mixed["split"]][1]
+
+    undone = actions.undo(project, manager_user, flip.pk)
+    assert undone.undo_of == flip and undone.params["affected"] == 2
+    only_drop = {k: v for k, v in before.items() if k not in (mixed["judged"], mixed["agree"])}
+    assert _state(project) == only_drop  # as if the flip had never been applied
+    with pytest.raises(actions.CurationError, match="already undone"):
+        actions.undo(project, manager_user, flip.pk)
+    with pytest.raises(actions.CurationError, match="cannot itself be undone"):
+        actions.undo(project, manager_user, undone.pk)
+    assert _state(project) == only_drop
+
+    assert _state(project, upto=drop.pk) == after_both  # a snapshot frozen before the undo replays as it was
+    actions.undo(project, manager_user, drop.pk)
+    assert _state(project) == before
+    flip.refresh_from_db()
+    assert flip.is_undone and not flip.can_undo and not undone.can_undo
+
+
+def test_dashboard_offers_undo_once(project, mixed, manager_user, client):
+    client.force_login(manager_user)
+    flip = actions.flip_items(project, manager_user, [mixed["split"]])
+    page = client.get(f"/curation/p/{project.pk}/").content.decode()
+    assert f"Undo #{flip.pk}" in page
+    assert client.post(f"/curation/p/{project.pk}/actions/{flip.pk}/undo/").status_code == 302
+    page = client.get(f"/curation/p/{project.pk}/").content.decode()
+    assert "Undo #" not in page and "undone" in page
+    client.post(f"/curation/p/{project.pk}/actions/{flip.pk}/undo/")  # a second click changes nothing
+    assert CurationAction.objects.filter(action="undo").count() == 1 and not _state(project)[mixed["split"]][1]
+
+
+def test_noise_action_applies_exactly_what_its_preview_counted(project, mixed, manager_user, client):
+    client.force_login(manager_user)
+    base = f"/curation/p/{project.pk}"
+    preview = client.get(f"{base}/preview/", {"threshold": "0.2"}).content.decode()
+    assert "would change <b>2</b>" in preview
+    digest = preview.split('name="expected" value="')[1].split('"')[0]
+    # The selection moves after the preview (a new noise estimate): applying must refuse, not change 3.
+    ItemNoise.objects.filter(item_id=mixed["agree"]).update(p_wrong=0.9)
+    client.post(f"{base}/actions/noise/", {"action": "drop", "threshold": "0.2", "expected": digest})
+    assert not CurationAction.objects.exists()
+    preview = client.get(f"{base}/preview/", {"threshold": "0.2"}).content.decode()
+    assert "would change <b>3</b>" in preview
+    digest = preview.split('name="expected" value="')[1].split('"')[0]
+    client.post(f"{base}/actions/noise/", {"action": "drop", "threshold": "0.2", "expected": digest})
+    assert CurationAction.objects.get().params["affected"] == 3
+
+
+def test_dedupe_is_previewed_confirmed_and_undone(project, manager_user, client):
+    who = cd.person(project)
+    texts = ["How do I reverse a list in Python?", "How can I reverse a list in python?",
+             "What is the capital of France?", "Write a poem about the sea at night."]
+    for i, text in enumerate(texts):
+        item = factories.item(project, prompt_obj=factories.prompt(project, text=text), text_a=f"a{i}", text_b=f"b{i}")
+        cd.label(item, who, preference=1)
+    before = _state(project)
+    client.force_login(manager_user)
+    base = f"/curation/p/{project.pk}"
+    page = client.get(f"{base}/actions/dedupe/preview/", {"mode": "drop", "threshold": "0.9"}).content.decode()
+    assert texts[0] in page and texts[1] in page and texts[2] not in page and "1 group" in page
+    assert not CurationAction.objects.exists()  # previewing changes nothing
+    client.post(f"{base}/actions/dedupe/", {"mode": "drop", "threshold": "0.9"})  # no preview, no change
+    assert not CurationAction.objects.exists()
+    digest = page.split('name="expected" value="')[1].split('"')[0]
+    client.post(f"{base}/actions/dedupe/", {"mode": "drop", "threshold": "0.9", "expected": digest})
+    act = CurationAction.objects.get()
+    assert act.action == "drop_duplicates" and act.params["affected"] == 1 and len(_state(project)) == 3
+    client.post(f"{base}/actions/{act.pk}/undo/")
+    assert _state(project) == before
