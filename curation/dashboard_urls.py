@@ -2,10 +2,13 @@
 from django.urls import path
 
 from . import views_dashboard as v
+from . import views_records as r
 
 urlpatterns = [
     path("p/<int:project_id>/", v.dashboard, name="curation-dashboard"),
     path("p/<int:project_id>/preview/", v.preview, name="curation-preview"),
+    path("p/<int:project_id>/records/", r.record_list, name="curation-records"),
+    path("p/<int:project_id>/records/bulk/", r.record_bulk, name="curation-records-bulk"),
     path("p/<int:project_id>/actions/noise/", v.noise_action, name="curation-noise-action"),
     path("p/<int:project_id>/actions/dedupe/preview/", v.dedupe_preview, name="curation-dedupe-preview"),
     path("p/<int:project_id>/actions/dedupe/", v.dedupe_action, name="curation-dedupe"),

@@ -198,7 +198,8 @@ def preview(request, project_id):
         selected = [c.item_id for c in view if c.p_noise is not None and c.p_noise > threshold]
         affected, digest = len(selected), actions.selection_digest(selected)
     return render(request, "curation/dashboard_preview.html",
-                  {"count": len(view), "kinds": dict(kinds), "decisive": decisive, "affected": affected, "digest": digest})
+                  {"count": len(view), "kinds": dict(kinds), "decisive": decisive, "affected": affected, "digest": digest,
+                   "records_url": f"{reverse('curation-records', args=[project.pk])}?{request.GET.urlencode()}"})
 
 
 @login_required

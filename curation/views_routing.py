@@ -15,7 +15,7 @@ from annotate.permissions import project_for_manager
 from workers.models import FINISHED_STATES, RunKind, TaskRun
 from workers.views import tell_outcome
 
-from . import routing, routing_sim
+from . import records, routing, routing_sim
 from .models import RoutingRun
 
 RUN_KINDS = [RunKind.JUDGE, RunKind.FEATURES, RunKind.ROUTE]
@@ -226,4 +226,5 @@ def item_page(request, project_id, item_id):
         "top": [{"feature": t[0], "contribution": t[1], "value": t[2] if len(t) > 2 else None} for t in reason.get("top", [])],
         "features": sorted((features.values if features else {}).items()), "tags": sorted((features.tags if features else {}).items()),
         "messages_": item.prompt.messages or [],
+        "history": records.item_history(project, item),
     })
