@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "annotate.middleware.BidiControlsMiddleware",  # bidi controls in any page → visible markers
 ]
 
 ROOT_URLCONF = "config.urls"
