@@ -155,8 +155,11 @@ class ExportToken(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: no expiry.")
-    issue_nonce = models.UUIDField(null=True, blank=True, unique=True, editable=False,
+    issue_nonce = models.UUIDField(null=True, blank=True, editable=False,
                                    help_text="The issuing form's nonce: submitting that form again issues nothing.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "issue_nonce"], name="exporttoken_once_per_form")]
 
     @staticmethod
     def hash_key(key):
@@ -180,9 +183,10 @@ class ExportToken(models.Model):
             with transaction.atomic():
                 token.save()
         except IntegrityError:
-            if nonce is None or not cls.objects.filter(issue_nonce=nonce).exists():
+            earlier = cls.objects.filter(project=project, issue_nonce=nonce).first() if nonce is not None else None
+            if earlier is None:
                 raise
-            return cls.objects.get(issue_nonce=nonce), None  # a concurrent post of the same form won
+            return earlier, None  # a concurrent post of the same form won
         return token, key
 
     def set_new_key(self):

@@ -254,3 +254,16 @@ def test_dashboard_says_why_a_token_stopped(client, project, manager_user):
     Membership.objects.filter(user=other).delete()
     client.force_login(manager_user)
     assert "stopped: its issuer no longer has access to the project" in client.get(f"/curation/p/{project.pk}/").content.decode()
+
+
+def test_a_form_nonce_issues_one_token_per_project(project):
+    import uuid
+
+    manager = factories.user(project=project, role="manager")
+    nonce = uuid.uuid4()
+    first, key = ExportToken.issue(project, "job", created_by=manager, nonce=nonce)
+    again, no_key = ExportToken.issue(project, "job", created_by=manager, nonce=nonce)
+    assert key and no_key is None and again == first
+    other = factories.project()
+    theirs, their_key = ExportToken.issue(other, "job", created_by=factories.user(superuser=True), nonce=nonce)
+    assert their_key and theirs.project == other and ExportToken.objects.count() == 2

@@ -18,6 +18,10 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="exporttoken",
             name="issue_nonce",
-            field=models.UUIDField(blank=True, editable=False, help_text="The issuing form's nonce: submitting that form again issues nothing.", null=True, unique=True),
+            field=models.UUIDField(blank=True, editable=False, help_text="The issuing form's nonce: submitting that form again issues nothing.", null=True),
+        ),
+        migrations.AddConstraint(
+            model_name="exporttoken",
+            constraint=models.UniqueConstraint(fields=("project", "issue_nonce"), name="exporttoken_once_per_form"),
         ),
     ]
