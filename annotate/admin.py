@@ -1,7 +1,9 @@
+from django import forms
 from django.contrib import admin
 
 from . import models
 from .admin_imports import ProjectImportAdminMixin
+from .judging.endpoints import connection_errors
 
 
 class MembershipInline(admin.TabularInline):
@@ -38,10 +40,28 @@ class ItemAdmin(admin.ModelAdmin):
     raw_id_fields = ["prompt", "response_a", "response_b"]
 
 
+class LMJudgeAdminForm(forms.ModelForm):
+    class Meta:
+        model = models.LMJudge
+        fields = "__all__"
+
+    def clean(self):
+        data = super().clean()
+        for field, error in connection_errors(data.get("base_url") or "", data.get("api_key_name") or "").items():
+            if field in self.fields:
+                self.add_error(field, error)
+        return data
+
+
 @admin.register(models.LMJudge)
 class LMJudgeAdmin(admin.ModelAdmin):
-    list_display = ["name", "backend", "model"]
+    form = LMJudgeAdminForm
+    list_display = ["name", "backend", "model", "base_url", "api_key_name"]
     filter_horizontal = ["projects"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Where a judge connects, and with which key, is the admins' (superusers') call only.
+        return [] if request.user.is_superuser else ["base_url", "api_key_name"]
 
 
 @admin.register(models.Annotator)

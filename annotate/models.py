@@ -185,7 +185,8 @@ class LMJudge(models.Model):
     backend = models.CharField(max_length=20, choices=JudgeBackend.choices)
     model = models.CharField(max_length=500, help_text="Local path or hub id (transformers) or model name (server).")
     base_url = models.CharField(max_length=500, blank=True, help_text="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
-    api_key_env = models.CharField(max_length=100, blank=True, help_text="Environment variable holding the API key.")
+    api_key_name = models.CharField(max_length=100, blank=True,
+                                    help_text="Name of a key the deployment declares in TANDEM_JUDGE_KEYS (not an environment variable).")
     prompt_templates = models.JSONField(default=dict, blank=True, help_text="Overrides per kind: pairwise, binary, edit.")
     parameters = models.JSONField(default=dict, blank=True, help_text="temperature, max_new_tokens, batch_size, ...")
     projects = models.ManyToManyField(Project, related_name="judges", blank=True)

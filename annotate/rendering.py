@@ -5,7 +5,14 @@ shows the tag as text, which is what an annotator needs to see) and its own link
 then nh3 (ammonia) cleans the result against an allow-list, so a bug in either layer alone
 cannot produce an executable page. Code blocks are highlighted by Pygments into spans with
 classes only.
+
+Links keep an href only when it is absolute http(s)/mailto or a same-page anchor: relative and
+protocol-relative ones (`//evil.example`, `/\\evil.example`) would leave the site looking like
+a link within it. Bidi embedding/override/isolate controls (U+202A–U+202E, U+2066–U+2069) can make
+text read differently from what it is ("Trojan Source"), so they are shown as a visible marker
+such as `[U+202E]`; the same happens to every HTML page (`annotate.middleware`).
 """
+import re
 from functools import lru_cache
 
 import nh3
@@ -33,6 +40,7 @@ ALLOWED_ATTRIBUTES = {
     "ol": {"start"},
 }
 URL_SCHEMES = {"http", "https", "mailto"}
+BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _FORMATTER = HtmlFormatter(nowrap=True, classprefix="hl-")
 
 
@@ -55,16 +63,27 @@ def _md():
 _MARKDOWN = _md()
 
 
+def neutralise_bidi(text):
+    """Bidi controls replaced by a visible marker naming them (no markup: safe in any HTML context)."""
+    return BIDI_CONTROLS.sub(lambda m: f"[U+{ord(m.group()):04X}]", text)
+
+
+def _same_page_only(url):
+    """nh3 asks about relative URLs: keep same-page anchors, drop the rest."""
+    return url if url.startswith("#") else None
+
+
 def clean_html(html):
-    return nh3.clean(
+    return neutralise_bidi(nh3.clean(
         html,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=URL_SCHEMES,
+        url_relative=_same_page_only,
         link_rel="noopener noreferrer nofollow",
         filter_style_properties={"text-align"},
         strip_comments=True,
-    )
+    ))
 
 
 @lru_cache(maxsize=4096)
@@ -79,7 +98,7 @@ def markdown(text):
 
 def plain(text):
     """Escaped text with line breaks kept (rationales, reasons)."""
-    return mark_safe(escape(text or "").replace("\n", "<br>"))
+    return mark_safe(neutralise_bidi(escape(text or "")).replace("\n", "<br>"))
 
 
 def diff_html(opcodes):
@@ -92,7 +111,7 @@ def diff_html(opcodes):
             parts.append(f'<del class="diff-del">{escape(old)}</del>')
         if tag in ("insert", "replace") and new:
             parts.append(f'<ins class="diff-ins">{escape(new)}</ins>')
-    return mark_safe("".join(parts))
+    return mark_safe(neutralise_bidi("".join(parts)))
 
 
 def pygments_css():

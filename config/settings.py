@@ -4,6 +4,7 @@ Embedded default (nothing set): SQLite file under var/, Celery tasks run in-proc
 Production: DATABASE_URL=postgres://..., CELERY_BROKER_URL=redis://..., REDIS_CACHE_URL=redis://...
 """
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -59,6 +60,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "annotate.middleware.BidiControlsMiddleware",  # bidi controls in any page → visible markers
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -151,8 +153,25 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_throttle": int(os.environ.get("CELERY_UNACKED_RESTORE_THROTTLE", "10")),
 }
 
-# OpenAI-compatible judge servers: base URL per judge, key from the environment variable the judge names.
+# OpenAI-compatible judge servers (annotate/judging/endpoints.py). Keys: only those the deployment
+# declares, TANDEM_JUDGE_KEYS="name=ENV_VAR,name2=ENV_VAR2"; a judge names a key by its name.
+# Hosts on private, loopback or link-local addresses only when listed in TANDEM_JUDGE_ALLOWED_HOSTS
+# ("host" or "host:port", comma-separated), e.g. a vLLM server on 127.0.0.1:8000.
 JUDGE_HTTP_TIMEOUT = float(os.environ.get("JUDGE_HTTP_TIMEOUT", "120"))
+
+
+def judge_keys(value):
+    keys = {}
+    for entry in filter(None, (part.strip() for part in (value or "").split(","))):
+        name, sep, variable = (x.strip() for x in entry.partition("="))
+        if not sep or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", variable):
+            raise RuntimeError(f"TANDEM_JUDGE_KEYS: {entry!r} is not name=ENV_VAR")
+        keys[name] = variable
+    return keys
+
+
+JUDGE_KEYS = judge_keys(os.environ.get("TANDEM_JUDGE_KEYS"))
+JUDGE_ALLOWED_HOSTS = env_list("TANDEM_JUDGE_ALLOWED_HOSTS", [])
 
 LOGGING = {
     "version": 1,

@@ -14,11 +14,13 @@ class SnapshotAdmin(admin.ModelAdmin):
 
 @admin.register(models.ExportToken)
 class ExportTokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "project", "prefix", "created_at", "revoked_at", "last_used_at"]
+    list_display = ["name", "project", "prefix", "created_by", "created_at", "expires_at", "revoked_at", "last_used_at"]
     readonly_fields = ["prefix", "key_hash", "created_by", "last_used_at"]
 
     def get_fields(self, request, obj=None):
-        return ["project", "name"] if obj is None else ["project", "name", "prefix", "created_by", "revoked_at", "last_used_at"]
+        if obj is None:
+            return ["project", "name", "expires_at"]
+        return ["project", "name", "prefix", "created_by", "expires_at", "revoked_at", "last_used_at"]
 
     def save_model(self, request, obj, form, change):
         if not change:  # the key exists only now: show it once, like the dashboard does

@@ -1,9 +1,29 @@
-"""Export tokens for training jobs: `Authorization: Token <key>`, scoped to one project, read-only."""
+"""Export tokens for training jobs: `Authorization: Token <key>`, scoped to one project, read-only.
+
+A token answers only while it is not revoked, not expired, and its issuer could still export the
+project themselves: an active user who manages it (or an admin). Removing the issuer from the
+project, demoting them or deactivating them stops their tokens at once; so does deleting them.
+"""
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from annotate.permissions import can_manage
+
 from .models import ExportToken
+
+
+def token_refusal(token: ExportToken, now=None) -> str | None:
+    """Why `token` does not work (now), or None when it does."""
+    now = now or timezone.now()
+    if token.revoked_at is not None:
+        return "revoked"
+    if token.expires_at is not None and token.expires_at <= now:
+        return "expired"
+    issuer = token.created_by
+    if issuer is None or not issuer.is_active or not can_manage(issuer, token.project):
+        return "its issuer no longer has access to the project"
+    return None
 
 
 class ExportTokenUser:
@@ -40,10 +60,13 @@ class ExportTokenAuthentication(authentication.BaseAuthentication):
             key = header[1].decode()
         except UnicodeError:
             raise exceptions.AuthenticationFailed("Invalid token.") from None
-        token = ExportToken.objects.select_related("project").filter(key_hash=ExportToken.hash_key(key)).first()
-        if token is None or token.revoked_at is not None:
+        token = ExportToken.objects.select_related("project", "created_by").filter(key_hash=ExportToken.hash_key(key)).first()
+        if token is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
         now = timezone.now()
+        refusal = token_refusal(token, now)
+        if refusal:
+            raise exceptions.AuthenticationFailed(f"Token no longer valid: {refusal}.")
         if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
             ExportToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return ExportTokenUser(token), token

@@ -4,7 +4,7 @@ import hashlib
 import secrets
 
 from django.conf import settings
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 
 from annotate.models import Item, Project
@@ -153,7 +153,11 @@ class SnapshotRow(models.Model):
 
 
 class ExportToken(models.Model):
-    """Read-only token scoped to one project. Only a hash is stored; the key is shown once."""
+    """Read-only token scoped to one project. Only a hash is stored; the key is shown once.
+
+    A token works until it is revoked or expires, and only while its issuer could export the
+    project themselves (an active manager of it, or an admin): removing someone from a project or
+    deactivating them also stops the tokens they issued (`curation.authentication`)."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="export_tokens")
     name = models.CharField(max_length=200)
@@ -163,17 +167,39 @@ class ExportToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: no expiry.")
+    issue_nonce = models.UUIDField(null=True, blank=True, editable=False,
+                                   help_text="The issuing form's nonce: submitting that form again issues nothing.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "issue_nonce"], name="exporttoken_once_per_form")]
 
     @staticmethod
     def hash_key(key):
         return hashlib.sha256(key.encode()).hexdigest()
 
     @classmethod
-    def issue(cls, project, name, created_by=None):
-        """Create a token; returns (token, key). The key is never stored."""
-        token = cls(project=project, name=name, created_by=created_by)
+    def issue(cls, project, name, *, created_by, expires_at=None, nonce=None):
+        """Create a token for `created_by` (who must be able to export the project for it to work);
+        returns (token, key). The key is never stored.
+
+        With a `nonce` (from the form that asks for it) issuing is idempotent: the same nonce again
+        (a reloaded page re-posting its form) returns (the token issued then, None), since its key
+        was shown once and cannot be shown again."""
+        if nonce is not None:
+            earlier = cls.objects.filter(project=project, issue_nonce=nonce).first()
+            if earlier is not None:
+                return earlier, None
+        token = cls(project=project, name=name, created_by=created_by, expires_at=expires_at, issue_nonce=nonce)
         key = token.set_new_key()
-        token.save()
+        try:
+            with transaction.atomic():
+                token.save()
+        except IntegrityError:
+            earlier = cls.objects.filter(project=project, issue_nonce=nonce).first() if nonce is not None else None
+            if earlier is None:
+                raise
+            return earlier, None  # a concurrent post of the same form won
         return token, key
 
     def set_new_key(self):

@@ -1,7 +1,14 @@
 """Small server-rendered SVG charts for the dashboard (no JavaScript, no chart library).
-Every piece of text is escaped: annotator names are user input."""
-from django.utils.html import escape
+Every piece of text is escaped, bidi controls made visible: annotator and judge names are user input."""
+from django.utils.html import escape as _escape
 from django.utils.safestring import mark_safe
+
+from annotate.rendering import neutralise_bidi
+
+
+def escape(text):
+    return neutralise_bidi(str(_escape(text)))
+
 
 BLUE, RED, GREY, MUTED = "#3b5bdb", "#c92a2a", "#e3e6ea", "#6b7280"
 

@@ -1,6 +1,8 @@
 """The curation dashboard for managers: agreement, annotator quality, noise, actions, snapshots,
 export tokens. Views are thin: the numbers come from curation services."""
+import uuid
 from collections import Counter
+from datetime import timedelta
 
 from django import forms
 from django.contrib import messages
@@ -16,6 +18,7 @@ from annotate.permissions import project_for_manager
 
 from . import actions, dedupe, plots
 from .agreement import project_agreement
+from .authentication import token_refusal
 from .formats import FORMATS
 from .models import CurationAction, ExportToken, NoiseRun, Snapshot
 from .noise import noise_histogram
@@ -91,6 +94,19 @@ class DedupeForm(forms.Form):
 
 class TokenForm(forms.Form):
     name = forms.CharField(max_length=200, initial="training job")
+    expires_in_days = forms.IntegerField(required=False, min_value=1, max_value=3650, label="Expires in (days)",
+                                         help_text="Empty: no expiry.")
+    # A fresh nonce per rendered form: posting the same form twice (a reload) issues one token.
+    nonce = forms.UUIDField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial["nonce"] = uuid.uuid4()
+
+    def expires_at(self):
+        days = self.cleaned_data.get("expires_in_days")
+        return timezone.now() + timedelta(days=days) if days else None
 
 
 def _fingerprint(project):
@@ -142,11 +158,20 @@ def _context(request, project, filter_form=None, **extra):
         "dedupe_form": DedupeForm(), "token_form": TokenForm(),
         "actions": CurationAction.objects.filter(project=project).select_related("user", "undone_by")[:15],
         "snapshots": Snapshot.objects.filter(project=project).select_related("created_by").order_by("-version")[:20],
-        "tokens": ExportToken.objects.filter(project=project).order_by("-created_at"),
+        "tokens": _tokens(project),
         "noise_task": TaskRun.objects.filter(project=project, kind=RunKind.NOISE).first(),
         **edit_distance_context(project),  # CIPHER's cost metric: are annotators editing less over time?
         **extra,
     }
+
+
+def _tokens(project):
+    """The project's tokens, each with why it no longer works (`refusal`, empty when it does)."""
+    tokens = list(ExportToken.objects.filter(project=project).select_related("created_by", "project").order_by("-created_at"))
+    now = timezone.now()
+    for token in tokens:
+        token.refusal = token_refusal(token, now) or ""
+    return tokens
 
 
 @login_required
@@ -329,7 +354,12 @@ def issue_token(request, project_id):
     if not form.is_valid():
         messages.error(request, form.errors.as_text())
         return redirect("curation-dashboard", project.pk)
-    token, key = ExportToken.issue(project, form.cleaned_data["name"], created_by=request.user)
+    token, key = ExportToken.issue(project, form.cleaned_data["name"], created_by=request.user,
+                                   expires_at=form.expires_at(), nonce=form.cleaned_data["nonce"])
+    if key is None:  # the same form again (a reloaded page): its key was shown once already
+        messages.info(request, f"Token {token.name} ({token.prefix}…) was already issued by this form; its key is "
+                               "shown only once. Issue a new token if you did not copy it.")
+        return redirect(reverse("curation-dashboard", args=[project.pk]) + "#tokens")
     latest = Snapshot.objects.filter(project=project).order_by("-version").first()
     # The key is rendered once, never stored or put in the session; no-store keeps it out of caches.
     response = render(request, "curation/dashboard_token.html", {"project": project, "token": token, "key": key,

@@ -10,8 +10,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from annotate.judging import prompts
+from annotate.judging.endpoints import connection_errors, declared_key_names
 from annotate.models import PREFERENCE_LABELS, AnnotationStatus, AnnotatorKind, Item, JudgeBackend, LMJudge, Routing
-from annotate.permissions import project_for_manager
+from annotate.permissions import is_admin, project_for_manager
 from workers.models import FINISHED_STATES, RunKind, TaskRun
 from workers.views import tell_outcome
 
@@ -23,23 +24,42 @@ STRATEGY_COLOURS = {"router": "#3b5bdb", "random": "#868e96", "uncertainty": "#e
 
 
 class JudgeForm(forms.ModelForm):
+    """A new judge. Where a judge connects (base URL, key) is for admins only: a manager adds local
+    models, or attaches a server judge an admin configured (`AttachJudgeForm`)."""
+
+    CONNECTION_FIELDS = ("base_url", "api_key_name")
+    api_key_name = forms.ChoiceField(required=False, label="API key",
+                                     help_text="One of the keys the deployment declares (TANDEM_JUDGE_KEYS).",
+                                     error_messages={"invalid_choice": "%(value)s is not a key declared in TANDEM_JUDGE_KEYS"})
     parameters = forms.JSONField(required=False, initial=dict, widget=forms.Textarea(attrs={"rows": 3}), help_text='e.g. {"temperature": 0, "max_new_tokens": 384, "batch_size": 8}')
     prompt_templates = forms.JSONField(required=False, initial=dict, widget=forms.Textarea(attrs={"rows": 3}), help_text="Overrides per kind: pairwise, binary, edit.")
     tagger = forms.BooleanField(required=False, help_text="Also tag prompts (domain, task type, ...) with this model.")
 
     class Meta:
         model = LMJudge
-        fields = ["name", "backend", "model", "base_url", "api_key_env", "parameters", "prompt_templates"]
-        labels = {"base_url": "Base URL", "api_key_env": "API key environment variable"}
+        fields = ["name", "backend", "model", "base_url", "api_key_name", "parameters", "prompt_templates"]
+        labels = {"base_url": "Base URL"}
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.admin = is_admin(user)
+        if self.admin:
+            self.fields["api_key_name"].choices = [("", "none")] + [(name, name) for name in declared_key_names()]
+            return
+        for name in self.CONNECTION_FIELDS:
+            del self.fields[name]
+        backend = self.fields["backend"]
+        backend.choices = [(JudgeBackend.TRANSFORMERS, JudgeBackend.TRANSFORMERS.label)]
+        backend.error_messages["invalid_choice"] = ("only an admin can add a judge that calls a server; "
+                                                    "attach one an admin configured, or add a local model")
 
     def clean(self):
         data = super().clean()
-        if data.get("backend") == JudgeBackend.OPENAI and not data.get("base_url"):
-            self.add_error("base_url", "an OpenAI-compatible judge needs the server's base URL, e.g. http://127.0.0.1:8000/v1")
-        if data.get("base_url") and not data["base_url"].startswith(("http://", "https://")):
-            self.add_error("base_url", "use an http:// or https:// URL")
-        if data.get("api_key_env") and not data["api_key_env"].replace("_", "").isalnum():
-            self.add_error("api_key_env", "the name of an environment variable (letters, digits, _), not the key itself")
+        if self.admin:
+            if data.get("backend") == JudgeBackend.OPENAI and not data.get("base_url"):
+                self.add_error("base_url", "an OpenAI-compatible judge needs the server's base URL, e.g. http://127.0.0.1:8000/v1")
+            for field, error in connection_errors(data.get("base_url") or "", data.get("api_key_name") or "").items():
+                self.add_error(field, error)
         params = data.get("parameters") or {}
         if not isinstance(params, dict):
             self.add_error("parameters", "must be a JSON object")
@@ -54,6 +74,19 @@ class JudgeForm(forms.ModelForm):
         if commit:
             judge.save()
         return judge
+
+
+def attachable_judges(project):
+    """Server judges an admin configured that this project does not use yet."""
+    return LMJudge.objects.filter(backend=JudgeBackend.OPENAI).exclude(projects=project).order_by("name")
+
+
+class AttachJudgeForm(forms.Form):
+    judge = forms.ModelChoiceField(queryset=LMJudge.objects.none(), help_text="A server judge an admin configured.")
+
+    def __init__(self, *args, project, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["judge"].queryset = attachable_judges(project)
 
 
 class RouteForm(forms.Form):
@@ -100,19 +133,20 @@ def _judge_rows(project):
 
 
 @login_required
-def routing_page(request, project_id, judge_form=None, route_form=None):
+def routing_page(request, project_id, judge_form=None, route_form=None, attach_form=None):
     project = project_for_manager(request.user, project_id)
     latest = RoutingRun.objects.filter(project=project).first()
     runs, active = _runs(project)
     top_items = Item.objects.filter(project=project, route_score__isnull=False).select_related("prompt").order_by("-route_score")[:25]
     context = {
-        "project": project, "judges": _judge_rows(project), "judge_form": judge_form or JudgeForm(),
+        "project": project, "judges": _judge_rows(project), "judge_form": judge_form or JudgeForm(user=request.user),
+        "attach_form": attach_form or AttachJudgeForm(project=project),
         "route_form": route_form or RouteForm(initial={"budget": round(100 * project.human_budget)}),
         "latest": latest, "chart": curve_chart(latest) if latest else None, "runs": runs, "active": active,
         "spend": routing.spend(project), "top_items": top_items, "history": RoutingRun.objects.filter(project=project)[:8],
         "featured": project.items.filter(features__isnull=False).count(), "item_count": project.items.count(),
     }
-    return render(request, "curation/routing.html", context, status=400 if (judge_form or route_form) else 200)
+    return render(request, "curation/routing.html", context, status=400 if (judge_form or route_form or attach_form) else 200)
 
 
 @login_required
@@ -129,10 +163,23 @@ def runs_fragment(request, project_id):
 @require_POST
 def add_judge(request, project_id):
     project = project_for_manager(request.user, project_id)
-    form = JudgeForm(request.POST)
+    form = JudgeForm(request.POST, user=request.user)
     if not form.is_valid():
         return routing_page(request, project_id, judge_form=form)
     judge = form.save()
+    judge.projects.add(project)
+    messages.success(request, f"Judge {judge.name} added.")
+    return redirect("routing", project_id=project.pk)
+
+
+@login_required
+@require_POST
+def attach_judge(request, project_id):
+    project = project_for_manager(request.user, project_id)
+    form = AttachJudgeForm(request.POST, project=project)
+    if not form.is_valid():
+        return routing_page(request, project_id, attach_form=form)
+    judge = form.cleaned_data["judge"]
     judge.projects.add(project)
     messages.success(request, f"Judge {judge.name} added.")
     return redirect("routing", project_id=project.pk)
@@ -208,14 +255,23 @@ def _verdict(annotation):
     return f"edited (distance {annotation.edit_distance:.2f})" if annotation.edit_distance is not None else "edited"
 
 
+def _without_server_bodies(raw):
+    """The raw replies without what judge servers said besides a completion (admins only)."""
+    if not isinstance(raw, dict):
+        return raw
+    return {k: _without_server_bodies(v) for k, v in raw.items() if k != "error_detail"}
+
+
 @login_required
 def item_page(request, project_id, item_id):
     project = project_for_manager(request.user, project_id)
+    admin = is_admin(request.user)
     item = get_object_or_404(Item.objects.select_related("prompt", "response_a", "response_b"), pk=item_id, project=project)
     labels = []
     for a in item.annotations.select_related("annotator", "annotator__judge").order_by("annotator__kind", "created_at"):
         details = a.details or {}
         raw = details.get("raw") or {}
+        raw = raw if admin else _without_server_bodies(raw)
         labels.append({"a": a, "verdict": _verdict(a), "kind": AnnotatorKind(a.annotator.kind).label, "aspects": _aspects(a.aspect_ratings),
                        "swap": details.get("swap_consistent"), "verdicts": details.get("verdicts", []),
                        "raw": json.dumps(raw, indent=1, ensure_ascii=False) if raw else "", "error": details.get("error", "")})

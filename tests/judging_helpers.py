@@ -3,6 +3,12 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from django.test import override_settings
+
+# Judge servers on loopback are refused unless the deployment allow-lists them; the scripted server
+# listens on 127.0.0.1, so tests that talk to it allow-list it as a deployment would.
+allow_local_server = override_settings(JUDGE_ALLOWED_HOSTS=["127.0.0.1"])
+
 
 class ScriptedServer:
     """`reply(body) -> (status, text_or_dict)` decides each answer; `script` (a list) overrides it

@@ -20,7 +20,7 @@ def snapshot(project):
 
 
 def token_client(project):
-    _, key = ExportToken.issue(project, "trainer")
+    _, key = ExportToken.issue(project, "trainer", created_by=factories.user(project=project, role="manager"))
     return Client(HTTP_AUTHORIZATION=f"Token {key}")
 
 
@@ -84,7 +84,7 @@ def test_token_is_scoped_to_one_project(project, snapshot):
 
 
 def test_token_is_read_only_and_revocable(project, snapshot):
-    token, key = ExportToken.issue(project, "t")
+    token, key = ExportToken.issue(project, "t", created_by=factories.user(project=project, role="manager"))
     c = Client(HTTP_AUTHORIZATION=f"Token {key}")
     assert c.post(f"/api/projects/{project.pk}/snapshots/", {}).status_code in (403, 405)
     assert c.delete(f"/api/snapshots/{snapshot.pk}/").status_code in (403, 405)
@@ -184,3 +184,86 @@ def test_token_added_in_the_admin_shows_its_key_once_and_works(project, admin_us
     token = ExportToken.objects.get(name="nightly")
     assert token.created_by == admin_user and key.startswith(token.prefix) and key not in token.key_hash
     assert Client(HTTP_AUTHORIZATION=f"Token {key}").get("/api/projects/").json()["results"][0]["id"] == project.pk
+
+
+def api_status(key, url="/api/projects/"):
+    r = Client(HTTP_AUTHORIZATION=f"Token {key}").get(url)
+    return r.status_code, (r.json().get("detail", "") if r.status_code == 401 else "")
+
+
+def test_token_expires(project):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    token, key = ExportToken.issue(project, "short", created_by=factories.user(project=project, role="manager"),
+                                   expires_at=timezone.now() + timedelta(hours=1))
+    assert api_status(key)[0] == 200
+    token.expires_at = timezone.now() - timedelta(seconds=1)
+    token.save()
+    assert api_status(key) == (401, "Token no longer valid: expired.")
+
+
+def test_token_stops_when_its_issuer_loses_access(project):
+    from annotate.models import Membership
+
+    manager = factories.user("issuer", project=project, role="manager")
+    _, key = ExportToken.issue(project, "job", created_by=manager)
+    lost = (401, "Token no longer valid: its issuer no longer has access to the project.")
+    assert api_status(key)[0] == 200
+    Membership.objects.filter(user=manager).update(role="annotator")  # demoted: may no longer export
+    assert api_status(key) == lost
+    Membership.objects.filter(user=manager).delete()  # removed from the project
+    assert api_status(key) == lost
+    Membership.objects.create(user=manager, project=project, role="manager")
+    assert api_status(key)[0] == 200
+    manager.is_active = False  # deactivated
+    manager.save()
+    assert api_status(key) == lost
+    admin = factories.user("boss", superuser=True)
+    _, admin_key = ExportToken.issue(project, "admin job", created_by=admin)  # admins export every project
+    assert api_status(admin_key)[0] == 200
+    admin.delete()  # the token outlives its issuer's account (SET_NULL) but no longer works
+    assert api_status(admin_key) == lost
+
+
+def test_issuing_is_a_post_and_reposting_the_form_issues_nothing(client, project, manager_user):
+    import re
+
+    client.force_login(manager_user)
+    base = f"/curation/p/{project.pk}"
+    assert client.get(f"{base}/tokens/").status_code == 405 and not ExportToken.objects.exists()
+    page = client.get(f"{base}/").content.decode()
+    nonce = re.search(r'name="nonce" value="([0-9a-f-]{36})"', page).group(1)
+    form = {"name": "nightly", "expires_in_days": "7", "nonce": nonce}
+    first = client.post(f"{base}/tokens/", form)
+    assert first.status_code == 200 and 'id="token-key"' in first.content.decode()
+    again = client.post(f"{base}/tokens/", form, follow=True)  # the browser's "reload": the same form again
+    assert 'id="token-key"' not in again.content.decode() and "was already issued by this form" in again.content.decode()
+    token = ExportToken.objects.get()
+    assert token.created_by == manager_user and 6.9 < (token.expires_at - token.created_at).total_seconds() / 86400 < 7.1
+    assert client.post(f"{base}/tokens/", {**form, "expires_in_days": "0"}).status_code == 302
+    assert ExportToken.objects.count() == 1  # a bad expiry issues nothing
+
+
+def test_dashboard_says_why_a_token_stopped(client, project, manager_user):
+    from annotate.models import Membership
+
+    other = factories.user("leaver", project=project, role="manager")
+    ExportToken.issue(project, "theirs", created_by=other)
+    Membership.objects.filter(user=other).delete()
+    client.force_login(manager_user)
+    assert "stopped: its issuer no longer has access to the project" in client.get(f"/curation/p/{project.pk}/").content.decode()
+
+
+def test_a_form_nonce_issues_one_token_per_project(project):
+    import uuid
+
+    manager = factories.user(project=project, role="manager")
+    nonce = uuid.uuid4()
+    first, key = ExportToken.issue(project, "job", created_by=manager, nonce=nonce)
+    again, no_key = ExportToken.issue(project, "job", created_by=manager, nonce=nonce)
+    assert key and no_key is None and again == first
+    other = factories.project()
+    theirs, their_key = ExportToken.issue(other, "job", created_by=factories.user(superuser=True), nonce=nonce)
+    assert their_key and theirs.project == other and ExportToken.objects.count() == 2

@@ -7,7 +7,7 @@ from annotate.models import Annotation, LMJudge
 from curation import features
 from curation.models import ItemFeatures
 from tests import factories
-from tests.judging_helpers import ScriptedServer
+from tests.judging_helpers import ScriptedServer, allow_local_server
 
 
 def test_overlap_measures():
@@ -65,6 +65,7 @@ def test_compute_features_stores_similarity_tags_and_judge_signals(project):
 
 
 @pytest.mark.django_db
+@allow_local_server
 def test_lm_tagger_used_when_configured_and_falls_back_per_dimension(project):
     item = factories.item(project, text_a="x", text_b="y")
     reply = '{"domain": "legal", "task_type": "advice", "complexity": "complex", "safety_concern": "none", "open_endedness": "moderate", "format_constraints": "none"}'

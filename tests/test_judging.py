@@ -6,8 +6,14 @@ from annotate.judging import parsing, prompts, service
 from annotate.judging.backends import BackendError, OpenAIBackend, TransientBackendError
 from annotate.models import Annotation, AnnotationStatus, LMJudge
 from tests import factories
-from tests.judging_helpers import ScriptedServer, shown_first, user_message
+from tests.judging_helpers import ScriptedServer, allow_local_server, shown_first, user_message
 from workers.models import RunState
+
+
+@pytest.fixture(autouse=True)
+def _local_server_allowed():
+    with allow_local_server:
+        yield
 
 
 # --- parsing --------------------------------------------------------------------------------
@@ -148,11 +154,12 @@ def test_http_judge_retries_500_and_records_garbage_unparsed(project):
 
 
 @pytest.mark.django_db
-def test_http_judge_sends_key_and_fails_cleanly(project, monkeypatch):
+def test_http_judge_sends_key_and_fails_cleanly(project, monkeypatch, settings):
+    settings.JUDGE_KEYS = {"test-key": "TANDEM_TEST_JUDGE_KEY"}
     factories.item(project, kind="binary")
     with ScriptedServer(lambda body: (200, '{"principles": {"Be honest": "yes", "Be harmless": "yes", "Follow the instructions": "no"}, "reason": "ignored the ask"}')) as server:
         judge = http_judge(server, project, max_retries=1)
-        judge.api_key_env = "TANDEM_TEST_JUDGE_KEY"
+        judge.api_key_name = "test-key"
         judge.save()
         with pytest.raises(BackendError, match="TANDEM_TEST_JUDGE_KEY"):
             OpenAIBackend(judge)
@@ -173,8 +180,10 @@ def test_http_judge_sends_key_and_fails_cleanly(project, monkeypatch):
     with ScriptedServer(lambda body: (401, "bad key")) as server:
         judge.base_url = server.base_url
         judge.save()
-        with pytest.raises(BackendError, match="401"):
+        with pytest.raises(BackendError, match="401") as failed:
             service.judge_project(project)
+    # The server's own words are kept for admins, never put in the message a manager sees.
+    assert "bad key" not in str(failed.value) and "bad key" in failed.value.detail
 
 
 @pytest.mark.django_db
@@ -194,6 +203,8 @@ def test_http_judge_edit_item_and_per_item_rejection(project):
     assert a.edited_text == "The answer is 4." and a.aspect_ratings == {"quality": 2} and 0 < a.edit_distance <= 1
     rejected = Annotation.objects.get(item=too_long)
     assert rejected.status == AnnotationStatus.UNPARSED and "400" in rejected.details["raw"]["error"]
+    assert "context length" not in rejected.details["raw"]["error"]  # the body is for admins only
+    assert "context length exceeded" in rejected.details["raw"]["error_detail"]
 
 
 @pytest.mark.django_db

@@ -6,7 +6,7 @@ from django.urls import reverse
 from annotate.judging.service import judge_annotator
 from annotate.models import Annotation, Item, LMJudge, Routing
 from tests import factories
-from tests.judging_helpers import ScriptedServer
+from tests.judging_helpers import ScriptedServer, allow_local_server
 from tests.routing_helpers import structured_project
 from workers.models import TaskRun
 
@@ -29,9 +29,10 @@ def test_only_managers_see_routing(client, project, annotator_user, manager_user
     assert client.get(url).status_code == 302
 
 
-def test_manager_adds_judge_runs_judging_and_routes(client, project, manager_user):
+@allow_local_server
+def test_admin_adds_server_judge_manager_runs_judging_and_routes(client, project, manager_user, admin_user):
     items = [factories.item(project, text_a=f"Answer {i}", text_b=f"Other {i}") for i in range(6)]
-    login(client, manager_user)
+    login(client, admin_user)
     bad = client.post(reverse("routing-add-judge", args=[project.pk]),
                       {"name": "j", "backend": "openai", "model": "m", "base_url": "", "parameters": "{}", "prompt_templates": '{"pairwise": "$nope"}'})
     assert bad.status_code == 400 and b"base URL" in bad.content and b"unknown placeholders" in bad.content
@@ -42,6 +43,7 @@ def test_manager_adds_judge_runs_judging_and_routes(client, project, manager_use
         assert r.status_code == 302
         judge = LMJudge.objects.get(name="local-vllm")
         assert list(judge.projects.all()) == [project]
+        login(client, manager_user)
         client.post(reverse("routing-run-judging", args=[project.pk]))
     assert Annotation.objects.filter(annotator__judge=judge).count() == 6
     client.post(reverse("routing-run-features", args=[project.pk]))

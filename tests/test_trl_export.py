@@ -36,7 +36,7 @@ def test_dpo_trainer_runs_on_an_exported_snapshot(project, tmp_path):
 
     _project_with_pairs(project)
     snapshot = freeze_snapshot(project, test_fraction=0.2)
-    _, key = ExportToken.issue(project, "trainer")
+    _, key = ExportToken.issue(project, "trainer", created_by=factories.user(project=project, role="manager"))
     client = Client(HTTP_AUTHORIZATION=f"Token {key}")
     manifest = client.get(f"/api/snapshots/{snapshot.pk}/manifest/").json()
     train = _download(client, f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference&split=train", tmp_path / "train.jsonl")
@@ -66,7 +66,7 @@ def test_exported_jsonl_loads_with_datasets(project, tmp_path):
 
     cd.labelled_project(project, pairs=5, binaries=3, edits=2)
     snapshot = freeze_snapshot(project, test_fraction=0)
-    _, key = ExportToken.issue(project, "trainer")
+    _, key = ExportToken.issue(project, "trainer", created_by=factories.user(project=project, role="manager"))
     client = Client(HTTP_AUTHORIZATION=f"Token {key}")
     unpaired = _download(client, f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=unpaired", tmp_path / "kto.jsonl")
     ds = load_dataset("json", data_files=str(unpaired), split="train")
@@ -89,7 +89,7 @@ def test_kto_trainer_runs_on_unpaired_export(project, tmp_path):
                               text_a="Paris." if i % 2 else "I cannot help with that.")
         cd.label(item, who, thumbs="up" if i % 2 else "down")
     snapshot = freeze_snapshot(project, test_fraction=0)
-    _, key = ExportToken.issue(project, "trainer")
+    _, key = ExportToken.issue(project, "trainer", created_by=factories.user(project=project, role="manager"))
     client = Client(HTTP_AUTHORIZATION=f"Token {key}")
     path = _download(client, f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=unpaired&split=train", tmp_path / "kto.jsonl")
     dataset = load_dataset("json", data_files=str(path), split="train")

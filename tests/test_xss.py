@@ -34,9 +34,16 @@ PAYLOADS = [
     "<a href='vbscript:msgbox(1)'>vb</a> <form action=javascript:alert('xss-15')><button>go</button></form>",
     "<details open ontoggle=alert('xss-16')>",
     "<object data=\"javascript:alert('xss-17')\"></object><embed src=javascript:alert('xss-18')>",
+    "[protocol-relative](//evil.example/xss-19) [backslash](/\\evil.example/xss-20) [rel](/logout/?xss-21)",
+    "bidi: \u202egnp.exe\u202c \u2066isolate-xss-22\u2069 \u202aembed\u202b \u202d \u2067 \u2068",
 ]
 ALL = "\n\n".join(PAYLOADS)
 
+# What the test plants: a random token (CSRF, session) is letters and digits only and can contain
+# "xss", never these.
+PLANTED = re.compile(r"alert\(|xss-(?:\d+|name|aspect|principle|user|draft|edit)\b")
+BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+SAFE_HREF = re.compile(r"^(?:https?://|mailto:|#)", re.I)
 URL_ATTRS = {"href", "src", "action", "formaction", "xlink:href", "data", "background", "poster", "srcdoc", "ping"}
 DANGEROUS_TAGS = {"iframe", "object", "embed", "svg", "math", "style", "base", "meta", "link", "frame", "frameset", "form"}
 
@@ -70,14 +77,18 @@ class Inspector(HTMLParser):
             value = value or ""
             if name.startswith("on") or name.startswith("hx-on"):
                 self.problems.append(f"<{tag} {name}={value!r}>")
-            if name.startswith(("hx-", "data-hx")) and "xss" in value:
+            if name.startswith(("hx-", "data-hx")) and PLANTED.search(value):
                 self.problems.append(f"<{tag} {name}={value!r}> carries a payload")
             if name in URL_ATTRS:
                 scheme = re.sub(r"[\x00-\x20]", "", value).lower()
                 if scheme.startswith(("javascript:", "vbscript:", "data:")):
                     self.problems.append(f"<{tag} {name}={value!r}>")
+                if tag == "a" and name == "href" and PLANTED.search(value) and not SAFE_HREF.match(value.strip()):
+                    self.problems.append(f"<a href={value!r}> leaves the site as a relative link")
             if name == "style" and ("expression(" in value or "url(" in value):
                 self.problems.append(f"<{tag} style={value!r}>")
+            if BIDI.search(value):
+                self.problems.append(f"<{tag} {name}=...> holds a bidi control")
 
     def handle_endtag(self, tag):
         if tag == "script":
@@ -85,7 +96,9 @@ class Inspector(HTMLParser):
 
     def handle_data(self, data):
         self.text.append(data)
-        if self._in_script and "xss" in data:
+        if BIDI.search(data):
+            self.problems.append(f"bidi control in text: {data[:60]!r}")
+        if self._in_script and PLANTED.search(data):
             self.problems.append(f"payload inside <script>: {data[:60]!r}")
 
 
@@ -103,6 +116,30 @@ def test_markdown_renderer_alone_is_inert_for_each_payload():
         assert_inert(str(rendering.plain(payload)), payload)
     ops = [["equal", "<b>", "<b>"], ["delete", "<script>alert('xss')</script>", ""], ["insert", "", '"><img src=x onerror=alert(1)>']]
     assert_inert(str(rendering.diff_html(ops)), "diff")
+
+
+def hrefs(html):
+    return re.findall(r'href="([^"]*)"', html)
+
+
+def test_links_keep_only_absolute_web_addresses_and_same_page_anchors():
+    html = str(rendering.markdown(
+        "[a](//evil.example) [b](/\\evil.example) [c](\\\\evil.example) [d](/logout/) [e](rel/path) [f]( //evil.example)\n\n"
+        "[ok](https://ok.example/x) [mail](mailto:a@example.org) [top](#section-2) <https://auto.example>"))
+    assert hrefs(html) == ["https://ok.example/x", "mailto:a@example.org", "#section-2", "https://auto.example"]
+    assert "evil.example" not in "".join(hrefs(html)) and ">a</a>" in html  # the link text stays
+
+
+def test_bidi_controls_become_visible_markers():
+    text = "invoice\u202egnp.exe\u202c and \u2066x\u2069 \u202a\u202b\u202d\u2067\u2068"
+    for html in (rendering.markdown(text), rendering.plain(text), rendering.markdown(f"[t](https://e.org \"{text}\")"),
+                 rendering.markdown(f"```\n{text}\n```"), rendering.diff_html([["insert", "", text]])):
+        html = str(html)
+        assert not BIDI.search(html), html
+        assert "[U+202E]gnp.exe[U+202C]" in html and "[U+2066]x[U+2069]" in html
+    from curation import plots
+
+    assert "[U+202E]" in str(plots.hbars([("judge\u202e1", 0.5, False)], label="agreement"))
 
 
 def test_code_blocks_keep_html_as_text():
@@ -189,10 +226,21 @@ def test_every_page_is_inert(client, hostile):
     gold.mark_gold(items[1], {"thumbs": "up"})
     assert_inert(client.get(f"/p/{project.pk}/gold/").content.decode(), "gold page with accuracy")
     assert_inert(client.get(f"/p/{project.pk}/").content.decode(), "project page after labels")
+    # A manager's page that shows model text through plain `{{ }}` (bidi controls only the page-wide pass catches).
+    html = client.get(f"/curation/p/{project.pk}/items/{items[0].pk}/").content.decode()
+    assert "[U+202E]gnp.exe" in assert_inert(html, "routing item page")
+
+
+def test_inspector_is_not_fooled_by_random_tokens():
+    """A CSRF token is random letters and digits: it can spell "xss" (this once failed the page test)."""
+    token = "aB3xssQ9" * 8
+    assert_inert(f'<body hx-headers=\'{{"X-CSRFToken": "{token}"}}\'><input type="hidden" name="csrfmiddlewaretoken" value="{token}">'
+                 f'<script src="/static/app.js">var t = "{token}";</script></body>', "token")
 
 
 def test_inspector_catches_what_it_should():
     for bad in ['<img src=x onerror="x()">', "<a href='javascript:x()'>", "<script>x</script>", "<svg onload=x>",
-                "<a href=' JaVa\tScRiPt:x'>", '<div hx-on:click="x()">', '<iframe src="https://e.org">']:
+                "<a href=' JaVa\tScRiPt:x'>", '<div hx-on:click="x()">', '<iframe src="https://e.org">',
+                "<a href='//evil.example/xss-19'>", "<p>\u202eexe</p>", '<div hx-get="/x?alert(1)">']:
         with pytest.raises(AssertionError):
             assert_inert(bad, "self-test")

@@ -5,18 +5,33 @@ A backend maps a list of conversations to a list of replies (str, or `RequestFai
 the server rejected for that input alone). Errors that would fail every request — server down
 after retries, missing key, bad model path — raise `BackendError`, so the run fails and a re-run
 resumes where it stopped instead of storing junk labels.
+
+What a server answers besides a completion (an error body, a page that is not a completion) may
+hold anything the server knows, so it never goes into an error message: messages say what failed
+and the status code, and the body travels separately (`detail`) for admins only (the item page
+shows it to admins; the worker logs it).
 """
-import os
+import logging
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import httpx2
 from django.conf import settings
+
+from .endpoints import EndpointRefused, api_key, check_base_url, guarded_client
+
+logger = logging.getLogger(__name__)
 
 
 class BackendError(Exception):
-    """The backend cannot serve any request (configuration, or a server still failing after retries)."""
+    """The backend cannot serve any request (configuration, or a server still failing after retries).
+    `detail` is the server's own words (a raw body), for admins only."""
+
+    def __init__(self, message, detail=""):
+        super().__init__(message)
+        self.detail = detail
 
 
 class TransientBackendError(BackendError):
@@ -25,9 +40,11 @@ class TransientBackendError(BackendError):
 
 @dataclass
 class RequestFailed:
-    """One request rejected for its own input (e.g. 400 context too long); stored as unparsed."""
+    """One request rejected for its own input (e.g. 400 context too long); stored as unparsed.
+    `error` is shown to managers; `detail` (the server's body) to admins only."""
 
     error: str
+    detail: str = ""
 
 
 def generation_parameters(judge):
@@ -119,8 +136,6 @@ FATAL_STATUS = {401, 403, 404}
 
 class OpenAIBackend:
     def __init__(self, judge, client=None):
-        import httpx2
-
         self.judge = judge
         self.params = generation_parameters(judge)
         p = judge.parameters or {}
@@ -130,14 +145,14 @@ class OpenAIBackend:
         if not judge.base_url:
             raise BackendError(f"judge {judge.name!r} has no base_url")
         headers = {"Content-Type": "application/json"}
-        if judge.api_key_env:
-            key = os.environ.get(judge.api_key_env)
-            if not key:
-                raise BackendError(f"environment variable {judge.api_key_env} (the API key of judge {judge.name!r}) is not set")
-            headers["Authorization"] = f"Bearer {key}"
+        try:
+            check_base_url(judge.base_url)
+            if judge.api_key_name:
+                headers["Authorization"] = f"Bearer {api_key(judge.api_key_name)}"
+        except EndpointRefused as exc:
+            raise BackendError(f"judge {judge.name!r}: {exc}") from None
         timeout = float(p.get("timeout", settings.JUDGE_HTTP_TIMEOUT))
-        self.client = client or httpx2.Client(base_url=judge.base_url.rstrip("/") + "/", headers=headers, timeout=timeout)
-        self._httpx = httpx2
+        self.client = client or guarded_client(judge.base_url.rstrip("/") + "/", headers, timeout)
 
     def _payload(self, messages):
         body = {"model": self.judge.model, "messages": messages, "temperature": self.params["temperature"],
@@ -161,23 +176,30 @@ class OpenAIBackend:
             response = None
             try:
                 response = self.client.post("chat/completions", json=self._payload(messages))
-            except self._httpx.TransportError as exc:  # connect/read timeouts, refused connections
-                last = f"{type(exc).__name__}: {exc}"
+            except EndpointRefused as exc:  # the host now resolves somewhere it may not go
+                raise BackendError(f"judge {self.judge.name!r}: {exc}") from None
+            except httpx2.TransportError as exc:  # connect/read timeouts, refused connections
+                last, detail = f"{type(exc).__name__}: {exc}", ""
             else:
                 if response.status_code == 200:
                     try:
                         content = response.json()["choices"][0]["message"]["content"]
                     except (ValueError, KeyError, IndexError, TypeError):
-                        return RequestFailed(f"malformed completion body: {response.text[:300]}")
+                        return self._failed("the server's answer is not a chat completion", response)
                     return content if isinstance(content, str) else RequestFailed("completion content is not text")
                 if response.status_code in FATAL_STATUS:
-                    raise BackendError(f"{self.judge.base_url} answered {response.status_code}: {response.text[:300]}")
+                    logger.warning("judge %s: HTTP %s: %s", self.judge.name, response.status_code, response.text[:300])
+                    raise BackendError(f"{self.judge.base_url} answered HTTP {response.status_code}", detail=response.text[:300])
                 if response.status_code not in RETRY_STATUS:
-                    return RequestFailed(f"HTTP {response.status_code}: {response.text[:300]}")
-                last = f"HTTP {response.status_code}: {response.text[:300]}"
+                    return self._failed(f"the server answered HTTP {response.status_code}", response)
+                last, detail = f"HTTP {response.status_code}", response.text[:300]
             if attempt < self.max_retries:
                 time.sleep(self._sleep_for(attempt, response))
-        raise TransientBackendError(f"{self.judge.base_url} still failing after {self.max_retries} retries: {last}")
+        logger.warning("judge %s: %s still failing: %s %s", self.judge.name, self.judge.base_url, last, detail)
+        raise TransientBackendError(f"{self.judge.base_url} still failing after {self.max_retries} retries: {last}", detail)
+
+    def _failed(self, message, response):
+        return RequestFailed(message, detail=response.text[:300])
 
     def close(self):
         self.client.close()

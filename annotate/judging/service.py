@@ -54,7 +54,10 @@ def requests_for(item, judge):
 
 
 def _raw(reply):
-    return {"error": reply.error} if isinstance(reply, RequestFailed) else {"reply": reply}
+    """What the item page shows of a reply; `error_detail` (the server's own body) only to admins."""
+    if isinstance(reply, RequestFailed):
+        return {"error": reply.error, **({"error_detail": reply.detail} if reply.detail else {})}
+    return {"reply": reply}
 
 
 def _parse(parser, reply, *args):
