@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from . import models
-from .admin_imports import ProjectImportAdminMixin
+from .admin_imports import ImportRecordAdmin, ProjectImportAdminMixin
 
 
 class MembershipInline(admin.TabularInline):
@@ -15,6 +15,9 @@ class ProjectAdmin(ProjectImportAdminMixin, admin.ModelAdmin):
     list_display = ["name", "overlap", "human_budget", "gold_rate", "created_at"]
     search_fields = ["name"]
     inlines = [MembershipInline]
+
+
+admin.site.register(models.ImportRecord, ImportRecordAdmin)
 
 
 @admin.register(models.Prompt)
