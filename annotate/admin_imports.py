@@ -74,13 +74,8 @@ class ProjectImportAdminMixin:
         if project is None:
             raise Http404("no such project")
         too_large = upload_too_large(request) if request.method == "POST" else None
-        if too_large:
-            form = ImportForm()
-            form.add_error(None, too_large)
-            status = 413
-        else:
-            form = ImportForm(request.POST or None, request.FILES or None)
-            status = 200
+        form = ImportForm() if too_large else ImportForm(request.POST or None, request.FILES or None)
+        status = 413 if too_large else 200
         if not too_large and request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             data = upload.temporary_file_path() if hasattr(upload, "temporary_file_path") else upload.file
@@ -113,6 +108,7 @@ class ProjectImportAdminMixin:
             "opts": self.model._meta,
             "original": project,
             "form": form,
+            "upload_error": too_large,
             "shapes": SHAPES,
             "recent_imports": ImportRecord.objects.filter(project=project)[:10],
             "max_upload": settings.IMPORT_UPLOAD_MAX_BYTES,

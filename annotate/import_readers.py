@@ -54,8 +54,48 @@ def _decompressed(fileobj, compression):
     if compression == "gzip":
         return gzip.GzipFile(fileobj=fileobj, mode="rb")
     if compression == "zstd":
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(fileobj, read_across_frames=True))
+        return io.BufferedReader(_ZstdStream(fileobj))
     raise ReadError(None, f"unknown compression {compression!r}; expected gzip or zstd")
+
+
+class _ZstdStream(io.RawIOBase):
+    """zstd frames decompressed as they are read. A file that ends inside a frame is an error:
+    zstandard's own stream_reader stops there silently, which would drop the rest of a cut file."""
+
+    CHUNK = 128 * 1024
+
+    def __init__(self, raw):
+        self._raw = raw
+        self._dctx = zstandard.ZstdDecompressor()
+        self._frame = None  # the decompressor of the frame being read, None between frames
+        self._out, self._at = b"", 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        while self._at >= len(self._out):
+            data = self._raw.read(self.CHUNK)
+            if not data:
+                if self._frame is not None:
+                    raise zstandard.ZstdError("the file ends in the middle of a zstd frame (cut short?)")
+                return 0
+            self._out, self._at = self._decompress(data), 0
+        n = min(len(buffer), len(self._out) - self._at)
+        buffer[:n] = memoryview(self._out)[self._at:self._at + n]
+        self._at += n
+        return n
+
+    def _decompress(self, data):
+        out = []
+        while data:
+            if self._frame is None:
+                self._frame = self._dctx.decompressobj()
+            out.append(self._frame.decompress(data))
+            data = b""
+            if self._frame.eof:  # a file may hold several frames, one after another
+                data, self._frame = self._frame.unused_data, None
+        return b"".join(out)
 
 
 class Source:

@@ -35,7 +35,13 @@ def _unique_pairs(pairs):
     return obj
 
 
-_DECODER = json.JSONDecoder(object_pairs_hook=_unique_pairs)
+class JsonConstant(float):
+    """NaN or ±Infinity written as a JSON literal: not JSON at all, so an error wherever it is used,
+    unlike the NaN pandas hands over for a missing Parquet cell."""
+
+
+_CONSTANTS = {"NaN": JsonConstant("nan"), "Infinity": JsonConstant("inf"), "-Infinity": JsonConstant("-inf")}
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_pairs, parse_constant=_CONSTANTS.__getitem__)
 
 
 def loads(text):
@@ -65,10 +71,11 @@ def describe(value):
 
 
 def is_missing(value):
-    """Absent, null, NaN (pandas writes NaN for missing cells) or an empty CSV cell."""
+    """Absent, null, NaN (pandas writes NaN for missing cells; not a NaN literal in JSON) or an
+    empty CSV cell."""
     if value is None:
         return True
-    if isinstance(value, float) and math.isnan(value):
+    if type(value) is float and math.isnan(value):
         return True
     return isinstance(value, str) and value == ""
 
