@@ -361,20 +361,23 @@ def _upload(client, project, name, content, **fields):
 
 def test_admin_lists_every_bad_row_and_skips_them_on_request(client, project, admin_user):
     client.force_login(admin_user)
-    content = b'{"prompt": "q", "chosen": "a", "rejected": "b"}\n{"prompt": "q2", "chosen": "a", "rejected": 7}\n{"prompt": "<b>x</b>", "chosen": ""}\n'
+    content = (b'{"prompt": "q", "chosen": "a", "rejected": "b"}\n{"prompt": "q2", "chosen": "a", "rejected": 7}\n{"prompt": "<b>x</b>", "chosen": ""}\n'
+               b'{"prompt": "q4", "chosen": "a", "rejected": "b", "score_chosen": "<script>alert(1)</script>", "score_rejected": 1}\n')
     response = _upload(client, project, "bad.jsonl", content)
     html = response.content.decode()
-    assert response.status_code == 400 and "2 bad rows — nothing was imported:" in html
+    assert response.status_code == 400 and "3 bad rows — nothing was imported:" in html
+    assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html
     assert "bad.jsonl line 2, field &quot;rejected&quot;" in html and "bad.jsonl line 3, field &quot;chosen&quot;" in html
     assert Item.objects.count() == 0
     response = _upload(client, project, "bad.jsonl", content, skip_invalid="on", label_kind="human")
     assert response.status_code == 302 and Item.objects.count() == 1
     record = ImportRecord.objects.get()
-    assert record.imported_by == admin_user and record.label_kind == "human" and record.rows_skipped == 2
+    assert record.imported_by == admin_user and record.label_kind == "human" and record.rows_skipped == 3
     page = client.get(response.url).content.decode()
     assert f"/admin/annotate/importrecord/{record.pk}/change/" in page
     detail = client.get(f"/admin/annotate/importrecord/{record.pk}/change/").content.decode()
     assert "line 3" in detail and "expected a string or a list of messages, got number 7" in detail
+    assert "<script>alert(1)" not in detail and "&lt;script&gt;alert(1)" in detail
     assert "recent imports" in client.get(f"/admin/annotate/project/{project.pk}/import/").content.decode().lower()
 
 
