@@ -332,12 +332,14 @@ def test_duplicate_csv_headers_and_keys_inside_cells(tmp_path, project):
 
 
 def test_nan_and_inf_in_csv_cells(tmp_path, project):
-    (tmp_path / "n.csv").write_text('prompt,chosen,rejected,score_chosen,score_rejected,metadata\nq,a,b,inf,1,\nr,a,b,1,2,"{""x"": NaN}"\n')
+    (tmp_path / "n.csv").write_text('prompt,chosen,rejected,score_chosen,score_rejected,metadata\nq,a,b,inf,1,\nr,a,b,1,2,"{""x"": NaN}"\n'
+                                    f"s,{DEEP},b,1,2,\n")
     with pytest.raises(ImportFileError) as err:
         import_items(project, tmp_path / "n.csv")
     assert [p.describe("n.csv") for p in err.value.problems] == [
         'n.csv line 2, field "score_chosen": expected a finite number, got number inf',
-        'n.csv line 3, field "metadata.x": nan is not a number JSON can hold']
+        'n.csv line 3, field "metadata.x": nan is not a number JSON can hold',
+        'n.csv line 4, field "chosen": JSON nested too deeply']
 
 
 @pytest.mark.postgres
