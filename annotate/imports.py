@@ -141,16 +141,16 @@ def import_items(project, file, *, name=None, fmt=None, shape=None, source=None,
         kind, single_kind = _resolve_kind(project, name, shape, as_kind, reader.columns)
         result = ImportResult(file=name, source=((source or "").strip() or name)[:200], shape=shape, kind=kind)
         for where, row in reader:
-            try:
-                if type(row) is FieldError:  # the reader could not read this row
-                    raise row
-                parsed.append(shapes.parse_row(shape, row, where, project.pair_strategy, single_kind))
-            except FieldError as exc:
-                problem = RowProblem(where, exc.field, exc.message)
-            except (TypeError, ValueError, KeyError, AttributeError, RecursionError, OverflowError) as exc:  # data no check foresaw
-                problem = RowProblem(where, None, f"cannot read this row ({exc!r:.300})")
+            if type(row) is FieldError:  # the reader could not read this row
+                problem = RowProblem(where, row.field, row.message)
             else:
-                continue
+                try:
+                    parsed.append(shapes.parse_row(shape, row, where, project.pair_strategy, single_kind))
+                    continue
+                except FieldError as exc:
+                    problem = RowProblem(where, exc.field, exc.message)
+                except (TypeError, ValueError, KeyError, AttributeError, RecursionError, OverflowError) as exc:  # data no check foresaw
+                    problem = RowProblem(where, None, f"cannot read this row ({exc!r:.300})")
             invalid += 1
             if len(problems) < cap:
                 problems.append(problem)
