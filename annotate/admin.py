@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin
 
 from . import models
-from .admin_imports import ProjectImportAdminMixin
+from .admin_imports import ImportRecordAdmin, ProjectImportAdminMixin
 from .judging.endpoints import connection_errors
 
 
@@ -17,6 +17,9 @@ class ProjectAdmin(ProjectImportAdminMixin, admin.ModelAdmin):
     list_display = ["name", "overlap", "human_budget", "gold_rate", "created_at"]
     search_fields = ["name"]
     inlines = [MembershipInline]
+
+
+admin.site.register(models.ImportRecord, ImportRecordAdmin)
 
 
 @admin.register(models.Prompt)

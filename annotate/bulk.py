@@ -102,7 +102,9 @@ def insert_rows(model, names, rows):
     table, columns = quote(model._meta.db_table), ", ".join(quote(f.column) for f in fields)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            # cursor.copy is psycopg's own: without the wrapper its errors would not be Django's
+            # DatabaseError, and would escape the callers' handlers.
+            with connection.wrap_database_errors, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(complete(row))
         else:

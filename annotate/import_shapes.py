@@ -10,6 +10,9 @@ Shapes (auto-detected from the columns, or named explicitly):
   binary       prompt/response (or completion)[/label true/false][/edited] — TRL's unpaired format;
                as edit items, an `edited` column is imported as the source's edit
   messages     messages=[…, {"role": "assistant", …}] — the last assistant turn is the response
+  alpaca_eval  instruction/output_1/output_2[/generator_1/2][/preference][/annotator] — AlpacaEval's
+               annotations: a judge's verdict (1, 2, 0 for a draw, 1..2 from a weighted judge),
+               imported as the label of a source named after `annotator`
 """
 import re
 import zlib
@@ -19,14 +22,15 @@ from . import import_values as v
 from .content import prompt_hash
 from .edits import word_diff
 
-SHAPES = ("preference", "completions", "helpsteer2", "binary", "messages")
-PAIRWISE_SHAPES = ("preference", "completions", "helpsteer2")
+SHAPES = ("preference", "completions", "helpsteer2", "binary", "messages", "alpaca_eval")
+PAIRWISE_SHAPES = ("preference", "completions", "helpsteer2", "alpaca_eval")
 COLUMNS = {
     "preference": {"prompt", "chosen", "rejected", "score_chosen", "score_rejected", "chosen_model", "rejected_model"},
     "completions": {"prompt", "instruction", "completions"},
     "helpsteer2": {"prompt", "response_1", "response_2", "preference_strength", "preference_statement", "preference_elaboration", "model_1", "model_2"},
     "binary": {"prompt", "response", "completion", "label", "model", "edited"},
     "messages": {"messages", "label", "model", "edited"},
+    "alpaca_eval": {"prompt", "instruction", "output_1", "output_2", "generator_1", "generator_2", "preference", "annotator"},
 }
 EXTRA_TEXT_LIMIT = 1000  # other scalar columns (ids, dataset names) are kept on the item; long text is not
 # A chosen/rejected pair says which is better but not by how much: recorded as "better" (±2).
@@ -53,6 +57,8 @@ def detect_shape(columns):
         return "completions"
     if {"response_1", "response_2"} <= cols:
         return "helpsteer2"
+    if {"output_1", "output_2"} <= cols:
+        return "alpaca_eval"
     if "messages" in cols:
         return "messages"
     if "prompt" in cols and cols & {"response", "completion"}:
@@ -67,6 +73,7 @@ def parse_row(shape, row, where, pair_strategy, single_kind):
         "helpsteer2": _helpsteer2,
         "binary": _binary,
         "messages": _messages,
+        "alpaca_eval": _alpaca_eval,
     }[shape]
     parsed = parser(row, where, pair_strategy=pair_strategy, single_kind=single_kind)
     parsed.metadata = v.metadata(row, "metadata")
@@ -75,9 +82,9 @@ def parse_row(shape, row, where, pair_strategy, single_kind):
         if name in known or name == "metadata" or v.is_missing(value):
             continue
         if isinstance(value, str) and len(value) <= EXTRA_TEXT_LIMIT:
-            parsed.columns[name] = v.no_nul(value, name)
-        elif isinstance(value, (bool, int)) or (isinstance(value, float) and value == value and abs(value) != float("inf")):
-            parsed.columns[name] = value
+            parsed.columns[v.storable(name, name)] = v.storable(value, name)
+        elif isinstance(value, (bool, int, float)):  # NaN is missing (above); inf and huge integers are refused
+            parsed.columns[v.storable(name, name)] = v.json_value(value, name)
     return parsed
 
 
@@ -198,7 +205,7 @@ def _model(row, name):
         return ""
     if not isinstance(value, str):
         raise v.FieldError(name, f"expected a string, got {v.describe(value)}")
-    return v.no_nul(value, name)[:200]
+    return v.storable(value, name)[:200]
 
 
 def _completion(value, i):
@@ -206,7 +213,7 @@ def _completion(value, i):
     if isinstance(value, str):
         if not value.strip():
             raise v.FieldError(name, "expected a non-empty string, got an empty string")
-        return v.no_nul(value, name), "", None, {}
+        return v.storable(value, name), "", None, {}
     if not isinstance(value, dict):
         raise v.FieldError(name, f"expected an object {{text, model, score}} or a string, got {v.describe(value)}")
     key = next((k for k in ("text", "response", "completion") if k in value), "text")
@@ -216,7 +223,7 @@ def _completion(value, i):
         raise v.FieldError(f"{name}.{exc.field}", exc.message) from None
     score_key = next((k for k in ("score", "overall_score", "fine-grained_score", "rating") if not v.is_missing(value.get(k))), None)
     score = v.number(value.get(score_key), f"{name}.{score_key}") if score_key else None
-    extra = {k: v.no_nul(value[k], f"{name}.{k}") for k in ("principle", "critique") if isinstance(value.get(k), str)}
+    extra = {k: v.storable(value[k], f"{name}.{k}") for k in ("principle", "critique") if isinstance(value.get(k), str)}
     return text, model, score, extra
 
 
@@ -260,7 +267,7 @@ def _helpsteer2(row, where, **_):
     label = None
     if strength is not None:
         rationale = "\n\n".join(s for s in (row.get("preference_statement"), row.get("preference_elaboration")) if isinstance(s, str) and s.strip())
-        label = {"preference": strength, "rationale": v.no_nul(rationale, "preference_elaboration"), "details": {"import": "preference_strength"}}
+        label = {"preference": strength, "rationale": v.storable(rationale, "preference_elaboration"), "details": {"import": "preference_strength"}}
     parsed.items = [("pairwise", 0, 1, label)]
     return parsed
 
@@ -290,10 +297,48 @@ def _binary(row, where, single_kind, **_):
 
 
 def _messages(row, where, single_kind, **_):
-    msgs = v.messages(v.maybe_json_list(row.get("messages")), "messages")
+    msgs = v.messages(v.maybe_json_list(row.get("messages"), "messages"), "messages")
     if msgs[-1]["role"] != "assistant":
         raise v.FieldError(f"messages[{len(msgs) - 1}]", "the last message must be the assistant's response")
     if len(msgs) < 2 or not any(m["role"] == "user" for m in msgs[:-1]):
         raise v.FieldError("messages", "expected at least one user turn before the assistant's response")
     parsed = _prompt("", msgs[:-1], where)
     return _single(parsed, msgs[-1]["content"], _model(row, "model"), row, single_kind)
+
+
+def _from_alpaca(value):
+    """AlpacaEval verdict → −3..3 from output_1's side. A plain verdict (1 or 2) says which is better
+    but not by how much: ±2, like chosen/rejected. A weighted judge's 1 + P(output_2 better) keeps
+    its direction, ±2 from P ≥ 0.875 either way, else ±1; exactly 1.5, or 0, is a tie."""
+    if value in (1, 2):
+        return CHOSEN_STRENGTH if value == 2 else -CHOSEN_STRENGTH
+    gap = value - 1.5 if value else 0
+    if gap == 0:
+        return 0
+    return max(1, min(CHOSEN_STRENGTH, round(abs(gap) * 4))) * (1 if gap > 0 else -1)
+
+
+def _alpaca_eval(row, where, **_):
+    ptext, pmsgs = v.text_or_messages(row, "instruction" if "instruction" in row or "prompt" not in row else "prompt")
+    parsed = _prompt(ptext or "", pmsgs, where)
+    first, second = v.text(row, "output_1"), v.text(row, "output_2")
+    responses = [(first, _model(row, "generator_1"), {}), (second, _model(row, "generator_2"), {})]
+    value = v.alpaca_preference(row, "preference")
+    label = None
+    if value is not None:
+        label = {"preference": _from_alpaca(value), "details": {"import": "alpaca_eval", "preference": value}}
+        if value not in (0, 1, 2):
+            label["confidence"] = max(value - 1, 2 - value)  # the judge's probability of its verdict
+        name = row.get("annotator")
+        if not v.is_missing(name):
+            if not isinstance(name, str) or not name.strip():
+                raise v.FieldError("annotator", f"expected the judge's name, got {v.describe(name)}")
+            label["source"] = v.storable(name.strip(), "annotator")[:200]
+    # output_1 is AlpacaEval's reference model in every row: shuffle A/B so position says nothing.
+    if _flip(parsed, first):
+        responses.reverse()
+        if label:
+            label["preference"] = -label["preference"]
+    parsed.responses = responses
+    parsed.items = [("pairwise", 0, 1, label)]
+    return parsed

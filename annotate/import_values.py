@@ -5,6 +5,9 @@ import math
 
 from .content import normalise_messages
 
+MAX_INT = 2**63 - 1  # what PostgreSQL's bigint and every JSON reader hold exactly enough
+MAX_DEPTH = 64  # nesting of stored JSON (metadata); deeper values are refused, not truncated
+
 
 class FieldError(ValueError):
     def __init__(self, field, message):
@@ -13,12 +16,46 @@ class FieldError(ValueError):
         self.message = message
 
 
+class DuplicateKey(ValueError):
+    def __init__(self, key):
+        super().__init__(f"duplicate key {key!r}")
+        self.key = key
+
+
+def _unique_pairs(pairs):
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKey(key)
+            seen.add(key)
+    return obj
+
+
+class JsonConstant(float):
+    """NaN or ±Infinity written as a JSON literal: not JSON at all, so an error wherever it is used,
+    unlike the NaN pandas hands over for a missing Parquet cell."""
+
+
+_CONSTANTS = {"NaN": JsonConstant("nan"), "Infinity": JsonConstant("inf"), "-Infinity": JsonConstant("-inf")}
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_pairs, parse_constant=_CONSTANTS.__getitem__)
+
+
+def loads(text):
+    """json.loads that refuses duplicate keys ("last one wins" would drop data silently). Raises
+    DuplicateKey, ValueError, or RecursionError for values nested about 1,000 deep."""
+    return _DECODER.decode(text)
+
+
 def describe(value):
     """How a bad value is named in an error: its JSON type, plus a short excerpt of text."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return f"boolean {str(value).lower()}"
+    if isinstance(value, int) and abs(value) > MAX_INT:
+        return f"an integer of {len(str(abs(value)))} digits"
     if isinstance(value, (int, float)):
         return f"number {value!r}"
     if isinstance(value, str):
@@ -32,20 +69,25 @@ def describe(value):
 
 
 def is_missing(value):
-    """Absent, null, NaN (pandas writes NaN for missing cells) or an empty CSV cell."""
+    """Absent, null, NaN (pandas writes NaN for missing cells; not a NaN literal in JSON) or an
+    empty CSV cell."""
     if value is None:
         return True
-    if isinstance(value, float) and math.isnan(value):
+    if type(value) is float and math.isnan(value):
         return True
     return isinstance(value, str) and value == ""
 
 
-def maybe_json_list(value):
+def maybe_json_list(value, field=None):
     """CSV cells hold lists as JSON text. Only a cell that parses as a JSON list is taken as one, so
     a response that merely starts with "[" stays text."""
     if isinstance(value, str) and value.lstrip().startswith("["):
         try:
-            parsed = json.loads(value)
+            parsed = loads(value)
+        except DuplicateKey as exc:
+            raise FieldError(field, f"a JSON object in this cell has the key {exc.key!r} twice") from None
+        except RecursionError:
+            raise FieldError(field, "JSON nested too deeply") from None
         except ValueError:
             return value
         if isinstance(parsed, list):
@@ -53,10 +95,18 @@ def maybe_json_list(value):
     return value
 
 
-def no_nul(value, field):
-    """PostgreSQL cannot store NUL in text or JSON; say so here rather than fail mid-write."""
+def storable(value, field):
+    """Text the database can store: PostgreSQL cannot store NUL in text or JSON, and a lone UTF-16
+    surrogate (JSON's "\\ud800" without its pair) is no character and cannot be encoded. Said here
+    with the field, rather than failing mid-write. (Kept to C-speed checks: it runs on every text.)"""
     if "\x00" in value:
         raise FieldError(field, f"contains a NUL character (\\x00) at position {value.index(chr(0))}, which the database cannot store")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise FieldError(field, f"contains a lone surrogate (\\u{ord(value[exc.start]):04x}) at position {exc.start}, "
+                                    "which is not a character") from None
     return value
 
 
@@ -70,15 +120,15 @@ def text(row, field, required=True):
         raise FieldError(field, f"expected a string, got {describe(value)}")
     if not value.strip():
         raise FieldError(field, "expected a non-empty string, got an empty string")
-    return no_nul(value, field)
+    return storable(value, field)
 
 
 def _content_text(content, field):
     """Message content as text; TRL/OpenAI multimodal lists are accepted when every part is text."""
     if isinstance(content, str):
-        return no_nul(content, field)
+        return storable(content, field)
     if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text" for p in content):
-        return no_nul("".join(str(p.get("text", "")) for p in content), field)
+        return storable("".join(str(p.get("text", "")) for p in content), field)
     raise FieldError(field, f"expected text content, got {describe(content)}")
 
 
@@ -104,18 +154,18 @@ def text_or_messages(row, field):
     value = row.get(field)
     if is_missing(value) and not isinstance(value, str):
         raise FieldError(field, "missing" if field not in row else f"expected a string or a list of messages, got {describe(value)}")
-    value = maybe_json_list(value)
+    value = maybe_json_list(value, field)
     if isinstance(value, str):
         if not value.strip():
             raise FieldError(field, "expected a string or a list of messages, got an empty string")
-        return no_nul(value, field), None
+        return storable(value, field), None
     if isinstance(value, (list, tuple)):
         return None, messages(value, field)
     raise FieldError(field, f"expected a string or a list of messages, got {describe(value)}")
 
 
 def json_list(row, field):
-    value = maybe_json_list(row.get(field))
+    value = maybe_json_list(row.get(field), field)
     if is_missing(value):
         raise FieldError(field, "missing" if field not in row else f"expected a list, got {describe(value)}")
     if not isinstance(value, (list, tuple)) or not value:
@@ -135,8 +185,12 @@ def number(value, field, required=False):
             value = float(value.strip())
         except ValueError:
             raise FieldError(field, f"expected a number, got {describe(value)}") from None
-    if not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise FieldError(field, f"expected a number, got {describe(value)}")
+    if isinstance(value, int):
+        if abs(value) > MAX_INT:  # math.isfinite would raise OverflowError on it
+            raise FieldError(field, f"expected a number, got {describe(value)}")
+        return value
+    if not isinstance(value, float) or not math.isfinite(value):
+        raise FieldError(field, f"expected a finite number, got {describe(value)}")
     return value
 
 
@@ -168,21 +222,66 @@ def label(row, field):
     raise FieldError(field, f"expected true or false, got {describe(value)}")
 
 
+def alpaca_preference(row, field):
+    """AlpacaEval's verdict: 1 = output_1 better, 2 = output_2 better, 0 = a draw; a weighted judge
+    writes 1 + P(output_2 better), anywhere from 1 to 2."""
+    value = number(row.get(field), field)
+    if value is None:
+        return None
+    if value != 0 and not 1 <= value <= 2:
+        raise FieldError(field, f"expected 1 or 2 (0 for a draw, 1..2 from a weighted judge), got {describe(row.get(field))}")
+    return value
+
+
 def metadata(row, field):
     value = row.get(field)
     if is_missing(value):
         return {}
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = loads(value)
+        except DuplicateKey as exc:
+            raise FieldError(field, f"has the key {exc.key!r} twice") from None
+        except RecursionError:
+            raise FieldError(field, "JSON nested too deeply") from None
         except ValueError:
             raise FieldError(field, "expected a JSON object, got text that is not JSON") from None
     if not isinstance(value, dict):
         raise FieldError(field, f"expected an object, got {describe(value)}")
-    try:
-        encoded = json.dumps(value)
-    except (TypeError, ValueError) as exc:
-        raise FieldError(field, f"cannot be stored as JSON ({exc})") from None
-    if "\\u0000" in encoded:
-        raise FieldError(field, "contains a NUL character (\\u0000), which the database cannot store")
-    return value
+    return json_value(value, field)
+
+
+def _path(field, key):
+    return f"{field}.{key if len(key) <= 40 else key[:37] + '...'}"
+
+
+def json_value(value, field, depth=0):
+    """`value` when it can be stored as JSON as it is: finite numbers, integers within 64 bits,
+    storable text (keys too), nested at most MAX_DEPTH deep. Otherwise FieldError with its path,
+    e.g. "metadata.scores[2]"."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return storable(value, field)
+    if isinstance(value, int):
+        if abs(value) > MAX_INT:
+            raise FieldError(field, f"{describe(value)} is too large to store (at most 64 bits)")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise FieldError(field, f"{value} is not a number JSON can hold")
+        return value
+    if depth >= MAX_DEPTH:
+        raise FieldError(field, f"nested more than {MAX_DEPTH} deep")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise FieldError(field, f"object keys must be text, got {describe(key)}")
+            storable(key, _path(field, "<key>"))
+            json_value(item, _path(field, key), depth + 1)
+        return value
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            json_value(item, f"{field}[{i}]", depth + 1)
+        return value
+    raise FieldError(field, f"cannot be stored as JSON (a {type(value).__name__})")

@@ -1,13 +1,20 @@
-"""Importing prompts, responses, items and existing labels from JSONL, CSV or Parquet.
+"""Importing prompts, responses, items and existing labels from JSONL, CSV or Parquet (JSONL and
+CSV also gzip- or zstd-compressed).
 
-All or nothing: every row is read and checked first; only then is anything written, in one
-transaction. A bad row raises `ImportFileError` naming the file, the line (or Parquet row index)
-and the field. Prompts are deduplicated by content hash within the project, responses by text
-within their prompt, items by their responses, so importing the same file twice adds nothing.
+All or nothing by default: every row is read and checked first, and every bad row is reported in
+that one pass (`ImportFileError` lists up to MAX_REPORTED of them, each with the file, the line or
+Parquet row index, and the field); only when none is bad is anything written, in one transaction.
+With `skip_invalid` the good rows are imported and the bad ones are left out and listed in the
+`ImportRecord` every import that writes leaves behind. Prompts are deduplicated by content hash
+within the project, responses by text within their prompt, items by their responses, so importing
+the same file twice adds nothing. A pair whose two responses are the same text is left out, and
+so is its prompt when nothing else uses it.
 
-Labels already in the file (chosen/rejected, scores, preference_strength, label) become
-annotations by an `Annotator` of kind `source` named after the source (the file name, or the
-`source` argument).
+Labels already in the file (chosen/rejected, scores, preference_strength, AlpacaEval verdicts,
+label) become annotations by an `Annotator` of kind `source`, scoped to the project, named after
+the source (AlpacaEval's `annotator` column, else `source`, else the file name). Its `label_kind`
+says who made them: a model (the default, for every shape) or people (declared with
+label_kind="human"); a source is never both.
 """
 import os
 import time
@@ -19,23 +26,51 @@ from django.db.models import F, Min
 
 from . import import_shapes as shapes
 from .bulk import IdPool, insert_rows
-from .import_readers import ReadError, Source, detect_format
+from .import_readers import ReadError, Source, detect_compression, detect_format
 from .import_values import FieldError
-from .models import Annotation, Annotator, AnnotatorKind, FeedbackKind, Item, Project, Prompt, Response
+from .models import Annotation, Annotator, AnnotatorKind, FeedbackKind, ImportRecord, Item, LabelKind, Project, Prompt, Response
 
 LOOKUP_CHUNK = 500  # stays under SQLite's bound-parameter limit
 SINGLE_KINDS = (FeedbackKind.BINARY, FeedbackKind.EDIT)
+MAX_REPORTED = 100  # bad rows listed in an import error
+MAX_RECORDED = 1000  # skipped rows listed in an ImportRecord (all are counted)
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """One bad row: where it is, which field, what is wrong."""
+
+    where: str | None
+    field: str | None
+    reason: str
+
+    def describe(self, file):
+        place = " ".join(p for p in (file, self.where) if p)
+        if self.field:
+            place += f', field "{self.field}"'
+        return f"{place}: {self.reason}" if place else self.reason
+
+    def as_dict(self, file):
+        return {"file": file, "line": self.where, "field": self.field, "reason": self.reason}
 
 
 class ImportFileError(ValueError):
-    """What is wrong with an import file, and where: `data.jsonl line 17, field "chosen": …`."""
+    """What is wrong with an import file, and where: `data.jsonl line 17, field "chosen": …`, or
+    one such line per bad row (`problems`, the first MAX_REPORTED of `total`)."""
 
-    def __init__(self, file, where=None, field=None, message=""):
-        self.file, self.where, self.field, self.message = file, where, field, message
-        place = " ".join(p for p in (file, where) if p)
-        if field:
-            place += f', field "{field}"'
-        super().__init__(f"{place}: {message}")
+    def __init__(self, file, where=None, field=None, message="", *, problems=(), total=None):
+        self.per_row = bool(problems)  # bad rows (which skip_invalid could leave out), not a bad file
+        self.problems = list(problems) or [RowProblem(where, field, message)]
+        self.total = total or len(self.problems)
+        first = self.problems[0]
+        self.file, self.where, self.field, self.message = file, first.where, first.field, first.reason
+        if self.total == 1:
+            text = first.describe(file)
+        else:
+            text = f"{file}: {self.total} bad rows\n" + "\n".join(p.describe(file) for p in self.problems)
+            if self.total > len(self.problems):
+                text += f"\n... and {self.total - len(self.problems)} more"
+        super().__init__(text)
 
 
 @dataclass
@@ -44,23 +79,33 @@ class ImportResult:
     source: str
     shape: str
     kind: str
-    rows: int = 0
+    rows: int = 0  # good rows
+    invalid: int = 0  # bad rows left out (skip_invalid)
+    problems: list = field(default_factory=list)  # [RowProblem], the first MAX_RECORDED bad rows
     prompts_created: int = 0
     prompts_reused: int = 0
     responses_created: int = 0
     items_created: int = 0
     items_existing: int = 0
     annotations_created: int = 0
-    skipped: list = field(default_factory=list)  # ["line 9: chosen and rejected are identical", ...]
+    sources: list = field(default_factory=list)  # names of the source annotators that got labels
+    label_kind: str = ""  # of those sources; "" when the file held no labels
+    identical: list = field(default_factory=list)  # ["line 9", ...]: pairs left out, both responses the same
     seconds: float = 0.0
     dry_run: bool = False
+    record_id: int | None = None
 
     def summary(self):
+        who = ", ".join(repr(s) for s in self.sources) or repr(self.source)
         text = ("checked, nothing written: " if self.dry_run else "") + (f"{self.file}: {_n(self.rows, f'{self.shape} row')} → {_n(self.items_created, f'new {self.kind} item')} "
                 f"({self.items_existing} already there), {_n(self.prompts_created, 'new prompt')} ({self.prompts_reused} reused), "
-                f"{_n(self.annotations_created, 'label')} by source {self.source!r}, in {self.seconds:.1f}s")
-        if self.skipped:
-            text += f"; skipped {_n(len(self.skipped), 'pair')} with identical responses (first: {self.skipped[0]})"
+                f"{_n(self.annotations_created, 'label')} by source {who}" + (f" ({self.label_kind} labels)" if self.label_kind else "") + f", in {self.seconds:.1f}s")
+        if self.identical:
+            text += f"; skipped {_n(len(self.identical), 'pair')} with identical responses (first: {self.identical[0]})"
+        if self.invalid:
+            text += f"; skipped {_n(self.invalid, 'invalid row')} (first: {self.problems[0].describe(None)})"
+            if self.record_id:
+                text += f", all listed in import record {self.record_id}"
         return text
 
 
@@ -68,39 +113,62 @@ def _n(count, noun):
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def import_items(project, file, *, name=None, fmt=None, shape=None, source=None, as_kind=None, dry_run=False):
+def import_items(project, file, *, name=None, fmt=None, shape=None, source=None, as_kind=None, label_kind=None,
+                 skip_invalid=False, dry_run=False, user=None):
     """Import `file` (a path, or an open binary file with `name`) into `project`. Returns ImportResult.
 
-    dry_run: check every row and count what would be created, then roll back."""
+    label_kind: "judge" or "human", who made the file's labels; None keeps what the source was
+    first imported as (judge for a new source). skip_invalid: import the good rows and record
+    the bad ones, instead of refusing the whole file. dry_run: check every row and count what
+    would be created, then roll back. user: who imported, for the ImportRecord."""
     started = time.monotonic()
     if isinstance(file, (str, os.PathLike)):
         name = name or os.path.basename(os.fspath(file))
         with open(file, "rb") as handle:
-            return import_items(project, handle, name=name, fmt=fmt, shape=shape, source=source, as_kind=as_kind, dry_run=dry_run)
+            return import_items(project, handle, name=name, fmt=fmt, shape=shape, source=source, as_kind=as_kind, label_kind=label_kind,
+                                skip_invalid=skip_invalid, dry_run=dry_run, user=user)
     name = os.path.basename(name or getattr(file, "name", None) or "upload")
+    if label_kind not in (None, *LabelKind.values):
+        raise ImportFileError(name, None, None, f"unknown label kind {label_kind!r}; expected {' or '.join(LabelKind.values)}")
+    cap = MAX_RECORDED if skip_invalid else MAX_REPORTED
+    problems, invalid, parsed = [], 0, []
     try:
-        reader = Source(file, fmt or detect_format(name))
+        reader = Source(file, fmt or detect_format(name), detect_compression(name))
+        if reader.columns is None:  # not one readable row to take the columns from
+            bad = [RowProblem(where, row.field, row.message) for where, row in reader]
+            raise ImportFileError(name, problems=bad[:MAX_REPORTED], total=len(bad))
         shape = _resolve_shape(name, reader.columns, shape)
         kind, single_kind = _resolve_kind(project, name, shape, as_kind, reader.columns)
         result = ImportResult(file=name, source=((source or "").strip() or name)[:200], shape=shape, kind=kind)
-        parsed = []
         for where, row in reader:
-            try:
-                parsed.append(shapes.parse_row(shape, row, where, project.pair_strategy, single_kind))
-            except FieldError as exc:
-                raise ImportFileError(name, where, exc.field, exc.message) from None
-            except (TypeError, ValueError, KeyError, AttributeError) as exc:  # data no check foresaw
-                raise ImportFileError(name, where, None, f"cannot read this row ({exc!r})") from exc
+            if type(row) is FieldError:  # the reader could not read this row
+                problem = RowProblem(where, row.field, row.message)
+            else:
+                try:
+                    parsed.append(shapes.parse_row(shape, row, where, project.pair_strategy, single_kind))
+                    continue
+                except FieldError as exc:
+                    problem = RowProblem(where, exc.field, exc.message)
+                except (TypeError, ValueError, KeyError, AttributeError, RecursionError, OverflowError) as exc:  # data no check foresaw
+                    problem = RowProblem(where, None, f"cannot read this row ({exc!r:.300})")
+            invalid += 1
+            if len(problems) < cap:
+                problems.append(problem)
     except ReadError as exc:
         raise ImportFileError(name, exc.where, None, exc.message) from None
-    result.rows = len(parsed)
+    if invalid and (not skip_invalid or not parsed):
+        raise ImportFileError(name, problems=problems[:MAX_REPORTED], total=invalid)
+    result.rows, result.invalid, result.problems = len(parsed), invalid, problems
     try:
         with transaction.atomic():
-            _write(project, parsed, result)
+            _write(project, parsed, result, label_kind)
             if dry_run:
                 transaction.set_rollback(True)
                 result.dry_run = True
-    except DatabaseError as exc:
+            else:
+                result.seconds = time.monotonic() - started
+                result.record_id = _record(project, result, skip_invalid, user).pk
+    except (DatabaseError, UnicodeError) as exc:
         raise ImportFileError(name, None, None, f"the database refused the import, nothing was written ({exc})") from exc
     result.seconds = time.monotonic() - started
     return result
@@ -114,7 +182,7 @@ def _resolve_shape(name, columns, shape):
     detected = shapes.detect_shape(columns)
     if detected is None:
         raise ImportFileError(name, None, None, f"cannot tell the shape from the columns {sorted(columns)}; expected prompt/chosen/rejected, "
-                              "prompt/completions, prompt/response_1/response_2, prompt/response or messages")
+                              "prompt/completions, prompt/response_1/response_2, instruction/output_1/output_2, prompt/response or messages")
     return detected
 
 
@@ -143,18 +211,42 @@ def _chunks(values):
         yield values[start:start + LOOKUP_CHUNK]
 
 
-def _source_annotator(project, result):
-    # Sources are scoped to their project: the same name in another project is another annotator.
-    annotator, _ = Annotator.objects.get_or_create(project=project, name=result.source, defaults={"kind": AnnotatorKind.SOURCE})
-    return annotator
+def _source_annotators(project, names, label_kind, file):
+    """{name: Annotator} for the sources whose labels the file holds. Sources are scoped to their
+    project (the same name in another project is another annotator). A new source takes
+    `label_kind` (judge when undeclared); one imported before keeps its kind, and declaring the
+    other kind is refused: its old and new labels would count as different things."""
+    annotators = {}
+    for name in sorted(names):
+        annotator, created = Annotator.objects.get_or_create(
+            project=project, name=name, defaults={"kind": AnnotatorKind.SOURCE, "label_kind": label_kind or LabelKind.JUDGE})
+        if not created and label_kind and annotator.label_kind != label_kind:
+            raise ImportFileError(file, None, None, f"source {name!r} was imported into this project before as {annotator.label_kind} labels "
+                                  f"({annotator.get_label_kind_display().lower()}), not {label_kind}; import these under another source "
+                                  f"name, or as {annotator.label_kind}")
+        annotators[name] = annotator
+    return annotators
 
 
-def _write(project, parsed, result):
+def _record(project, result, skip_invalid, user):
+    return ImportRecord.objects.create(
+        project=project, file=result.file[:255], source=", ".join(result.sources or [result.source])[:200], shape=result.shape,
+        kind=result.kind, label_kind=result.label_kind if result.label_kind in LabelKind.values else "", skip_invalid=skip_invalid, rows_read=result.rows + result.invalid,
+        rows_imported=result.rows, rows_skipped=result.invalid, identical_pairs=len(result.identical),
+        prompts_created=result.prompts_created, items_created=result.items_created, items_existing=result.items_existing,
+        annotations_created=result.annotations_created, skipped=[p.as_dict(result.file) for p in result.problems],
+        imported_by=user if user is not None and user.is_authenticated else None)
+
+
+def _write(project, parsed, result, label_kind):
     # Locks the project row (PostgreSQL) or the database (SQLite) so concurrent imports into one
     # project cannot both create the same prompt, and SQLite ids can be counted up safely.
     Project.objects.filter(pk=project.pk).update(name=F("name"))
-    needs_annotator = any(label for row in parsed for *_, label in row.items)
-    annotator = _source_annotator(project, result) if needs_annotator else None
+    names = {label.get("source") or result.source for row in parsed for *_, label in row.items if label}
+    annotators = _source_annotators(project, names, label_kind, result.file) if names else {}
+    result.sources = sorted(names)
+    kinds = {a.label_kind for a in annotators.values()}
+    result.label_kind = kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else "")
 
     prompts = {}
     for chunk in _chunks({row.hash for row in parsed}):
@@ -165,9 +257,10 @@ def _write(project, parsed, result):
     for chunk in _chunks(existing_prompts):
         responses.update(((pid, text), rid) for pid, text, rid in Response.objects.filter(prompt_id__in=chunk).values_list("prompt_id", "text", "id"))
         items.update(((kind, a, b), iid) for kind, a, b, iid in Item.objects.filter(prompt_id__in=chunk).values_list("kind", "response_a_id", "response_b_id", "id"))
-    if annotator is not None:
+    if annotators:
+        annotator_ids = [a.pk for a in annotators.values()]
         for chunk in _chunks(items.values()):
-            labelled.update(Annotation.objects.filter(annotator=annotator, item_id__in=chunk).values_list("item_id", flat=True))
+            labelled.update(Annotation.objects.filter(annotator_id__in=annotator_ids, item_id__in=chunk).values_list("annotator_id", "item_id"))
 
     # Blocks sized to the most each table can need, so ids come in one round trip per table.
     prompt_ids = IdPool(Prompt, block=max(1, len(parsed)))
@@ -176,6 +269,12 @@ def _write(project, parsed, result):
     new_prompts, new_responses, new_items, new_labels = [], [], [], []
     reused = set()
     for row in parsed:
+        texts = row.responses
+        row_items = [it for it in row.items if it[2] is None or texts[it[1]][0] != texts[it[2]][0]]
+        if len(row_items) < len(row.items):
+            result.identical.extend([row.where] * (len(row.items) - len(row_items)))
+            if not row_items:
+                continue  # nothing left of the row: no prompt, no responses
         pid = prompts.get(row.hash)
         if pid is None:
             pid = prompts[row.hash] = next(prompt_ids)
@@ -183,17 +282,14 @@ def _write(project, parsed, result):
         elif pid in existing_prompts:
             reused.add(pid)
         rids = []
-        for text, model_name, metadata in row.responses:
+        for text, model_name, metadata in texts:  # all of them: completions best-worst does not pair stay with their prompt
             rid = responses.get((pid, text))
             if rid is None:
                 rid = responses[(pid, text)] = next(response_ids)
                 new_responses.append((rid, pid, text, model_name, metadata))
             rids.append(rid)
-        for kind, a, b, label in row.items:
+        for kind, a, b, label in row_items:
             ra, rb = rids[a], (rids[b] if b is not None else None)
-            if ra == rb:
-                result.skipped.append(f"{row.where}: the two responses are identical")
-                continue
             iid, flipped = items.get((kind, ra, rb)), False
             if iid is None and rb is not None and (kind, rb, ra) in items:
                 iid, flipped = items[(kind, rb, ra)], True
@@ -205,19 +301,22 @@ def _write(project, parsed, result):
                 new_items.append((iid, project.pk, pid, kind, ra, rb, provenance))
             else:
                 result.items_existing += 1
-            if label and iid not in labelled:
-                labelled.add(iid)
+            if not label:
+                continue
+            annotator_id = annotators[label.get("source") or result.source].pk
+            if (annotator_id, iid) not in labelled:
+                labelled.add((annotator_id, iid))
                 preference = label.get("preference")
                 if flipped and preference is not None:
                     preference = -preference
-                new_labels.append((iid, annotator.pk, kind, preference, label.get("thumbs", ""), label.get("rationale", ""),
-                                   label.get("edited_text"), label.get("diff", []), label.get("edit_distance"),
+                new_labels.append((iid, annotator_id, kind, preference, label.get("thumbs", ""), label.get("rationale", ""),
+                                   label.get("edited_text"), label.get("diff", []), label.get("edit_distance"), label.get("confidence"),
                                    {**label.get("details", {}), "where": row.where}, uuid.uuid4()))
 
     insert_rows(Prompt, ["id", "project_id", "text", "messages", "metadata", "source", "content_hash"], new_prompts)
     insert_rows(Response, ["id", "prompt_id", "text", "model_name", "metadata"], new_responses)
     insert_rows(Item, ["id", "project_id", "prompt_id", "kind", "response_a_id", "response_b_id", "metadata"], new_items)
     insert_rows(Annotation, ["item_id", "annotator_id", "kind", "preference", "thumbs", "rationale", "edited_text", "diff",
-                             "edit_distance", "details", "submission_id"], new_labels)
+                             "edit_distance", "confidence", "details", "submission_id"], new_labels)
     result.prompts_created, result.prompts_reused = len(new_prompts), len(reused)
     result.responses_created, result.items_created, result.annotations_created = len(new_responses), len(new_items), len(new_labels)

@@ -365,3 +365,33 @@ class Assignment(models.Model):
 
     def __str__(self):
         return f"{self.item_id} → {self.annotator} ({self.state})"
+
+
+class ImportRecord(models.Model):
+    """One import that wrote to a project: what was read and created, and the report of the rows
+    it skipped ("skip invalid rows"): [{file, line, field, reason}, ...]. Dry runs leave none."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imports")
+    file = models.CharField(max_length=255)
+    source = models.CharField(max_length=200, blank=True, help_text="Source annotator(s) whose labels the file held.")
+    shape = models.CharField(max_length=20)
+    kind = models.CharField(max_length=10, choices=FeedbackKind.choices)
+    label_kind = models.CharField(max_length=10, choices=LabelKind.choices, blank=True, help_text="Blank: the file held no labels.")
+    skip_invalid = models.BooleanField(default=False)
+    rows_read = models.PositiveIntegerField(default=0, help_text="Rows in the file, good and bad.")
+    rows_imported = models.PositiveIntegerField(default=0)
+    rows_skipped = models.PositiveIntegerField(default=0, help_text="Invalid rows left out (all of them, even past the report's cap).")
+    identical_pairs = models.PositiveIntegerField(default=0, help_text="Pairs left out because both responses were the same text.")
+    prompts_created = models.PositiveIntegerField(default=0)
+    items_created = models.PositiveIntegerField(default=0)
+    items_existing = models.PositiveIntegerField(default=0)
+    annotations_created = models.PositiveIntegerField(default=0)
+    skipped = models.JSONField(default=list, blank=True, help_text="The skipped rows: [{file, line, field, reason}, ...].")
+    imported_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.file} into {self.project} ({self.created_at:%Y-%m-%d %H:%M})"

@@ -117,6 +117,8 @@ MEDIA_ROOT = Path(os.environ.get("TANDEM_MEDIA_ROOT", VAR_DIR / "media"))
 ARTIFACTS_DIR = Path(os.environ.get("TANDEM_ARTIFACTS_DIR", VAR_DIR / "artifacts"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Admin import uploads over this are refused before their body is read (README, "Importing data").
+IMPORT_UPLOAD_MAX_BYTES = int(os.environ.get("TANDEM_IMPORT_UPLOAD_MAX_MB", "1024")) * 1024 * 1024
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -4,18 +4,19 @@ Every parsed `Annotation` becomes one row per (item, annotator) in the item's ca
 order. Pairwise preferences collapse to a direction: −1 A wins, 0 tie, +1 B wins; thumbs to
 +1 up / −1 down. Agreement, annotator quality, noise and snapshots all read these rows.
 
-Aggregation: the primary labels of an item are those of people (humans and imported sources,
-which are people's labels from another tool); LM judges' labels are used only where no person
-labelled the item. Pairwise → mean preference (its sign is the winner, |mean| the margin);
+Aggregation: the primary labels of an item are those of people (humans, and imported sources
+whose import declared their labels human); models' labels (LM judges, and imported sources left
+as judge labels, e.g. UltraFeedback's or AlpacaEval's GPT-4 verdicts) are used only where no
+person labelled the item. Pairwise → mean preference (its sign is the winner, |mean| the margin);
 binary → majority thumbs; edit → one row per edit that changed the response.
 """
 from dataclasses import dataclass, field
 
-from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind
+from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind, LabelKind
 
-PERSON_KINDS = (AnnotatorKind.HUMAN, AnnotatorKind.SOURCE)
+PERSON_KINDS = (AnnotatorKind.HUMAN, AnnotatorKind.SOURCE)  # kinds that can be people's; a source only when declared (is_person)
 LABEL_FIELDS = (
-    "id", "item_id", "kind", "annotator_id", "annotator__kind", "annotator__name", "preference", "thumbs",
+    "id", "item_id", "kind", "annotator_id", "annotator__kind", "annotator__label_kind", "annotator__name", "preference", "thumbs",
     "swapped", "aspect_ratings", "rationale", "failed_principles", "reason", "edited_text", "edit_distance",
     "confidence", "created_at", "details__verdicts",
 )
@@ -38,7 +39,9 @@ def label_rows(project, kinds=None, item_ids=None, chunk_size=5000):
     if item_ids is not None:
         qs = qs.filter(item_id__in=list(item_ids))
     for row in qs.order_by("item_id", "id").values(*LABEL_FIELDS).iterator(chunk_size=chunk_size):
-        row["annotator_kind"] = row.pop("annotator__kind")
+        row["annotator_kind"] = kind = row.pop("annotator__kind")
+        row["annotator_label_kind"] = label_kind = row.pop("annotator__label_kind")
+        row["is_person"] = kind == AnnotatorKind.HUMAN or (kind == AnnotatorKind.SOURCE and label_kind == LabelKind.HUMAN)
         row["annotator_name"] = row.pop("annotator__name")
         row["verdicts"] = row.pop("details__verdicts")  # an LM judge's verdicts in both orders, if any
         row["direction"] = direction(row["kind"], row["preference"], row["thumbs"])
@@ -50,7 +53,7 @@ def label_frame(project, kinds=None):
     import pandas as pd
 
     rows = list(label_rows(project, kinds=kinds))
-    columns = [f for f in LABEL_FIELDS if "__" not in f] + ["annotator_kind", "annotator_name", "verdicts", "direction"]
+    columns = [f for f in LABEL_FIELDS if "__" not in f] + ["annotator_kind", "annotator_label_kind", "is_person", "annotator_name", "verdicts", "direction"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -67,7 +70,9 @@ class Aggregate:
     n_labels: int = 0
     labels: list = field(default_factory=list)  # the primary label rows
     edits: list = field(default_factory=list)  # edit rows that changed the response
-    judge_directions: list = field(default_factory=list)
+    judge_directions: list = field(default_factory=list)  # models' labels: LM judges and judge-labelled sources
+    by_person: bool = False  # some label is people's
+    by_model: bool = False  # some label is a model's
 
     @property
     def margin(self):
@@ -77,9 +82,11 @@ class Aggregate:
 def _aggregate_one(item_id, kind, rows, originals):
     agg = Aggregate(item_id=item_id, kind=kind, n_labels=len(rows))
     agg.all_sources = sorted({r["annotator_kind"] for r in rows})
-    agg.judge_directions = [r["direction"] for r in rows if r["annotator_kind"] == AnnotatorKind.JUDGE and r["direction"] is not None]
-    people = [r for r in rows if r["annotator_kind"] in PERSON_KINDS]
-    primary = people or [r for r in rows if r["annotator_kind"] == AnnotatorKind.JUDGE]
+    people = [r for r in rows if r["is_person"]]
+    machines = [r for r in rows if not r["is_person"]]
+    agg.by_person, agg.by_model = bool(people), bool(machines)
+    agg.judge_directions = [r["direction"] for r in machines if r["direction"] is not None]
+    primary = people or machines
     agg.labels = primary
     agg.sources = sorted({r["annotator_kind"] for r in primary})
     if kind == FeedbackKind.PAIRWISE:
@@ -120,8 +127,6 @@ def aggregate_labels(project, kinds=None, item_ids=None):
 
 
 def source_class(agg):
-    """human, judge or both: which kinds of annotator labelled the item (sources count as human)."""
-    kinds = set(agg.all_sources)
-    person = bool(kinds & set(PERSON_KINDS))
-    judge = AnnotatorKind.JUDGE in kinds
-    return "both" if person and judge else ("judge" if judge else "human")
+    """human, judge or both: whether people, models or both labelled the item (a source counts as
+    people only when its import declared its labels human)."""
+    return "both" if agg.by_person and agg.by_model else ("judge" if agg.by_model else "human")

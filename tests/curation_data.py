@@ -17,8 +17,8 @@ def judge(project, name=None):
     return Annotator.objects.create(kind=AnnotatorKind.JUDGE, name=f"judge:{j.name}", judge=j)
 
 
-def source(name=None):
-    return Annotator.objects.create(kind=AnnotatorKind.SOURCE, name=name or f"source-{next(_seq)}")
+def source(name=None, label_kind="judge"):
+    return Annotator.objects.create(kind=AnnotatorKind.SOURCE, name=name or f"source-{next(_seq)}", label_kind=label_kind)
 
 
 def label(item, who, preference=None, thumbs="", edited_text=None, **fields):

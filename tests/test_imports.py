@@ -223,7 +223,10 @@ def test_second_source_labels_same_items(tmp_path, project):
 def test_identical_pair_is_skipped_and_reported(tmp_path, project):
     rows = [{"prompt": "q", "chosen": "same", "rejected": "same"}, {"prompt": "r", "chosen": "a", "rejected": "b"}]
     result = import_items(project, write(tmp_path / "s.jsonl", rows))
-    assert Item.objects.count() == 1 and result.skipped == ["line 1: the two responses are identical"]
+    assert Item.objects.count() == 1 and result.identical == ["line 1"]
+    assert "skipped 1 pair with identical responses (first: line 1)" in result.summary()
+    # Nothing of the skipped pair is kept: no orphan prompt, no responses.
+    assert list(Prompt.objects.values_list("text", flat=True)) == ["r"] and Response.objects.count() == 2
 
 
 def test_sources_are_scoped_to_their_project(tmp_path):
@@ -329,7 +332,7 @@ def test_nul_characters_are_refused_with_their_place(tmp_path, project):
     rows = [GOOD, {"prompt": "p", "chosen": "ok\x00", "rejected": "no"}]
     with pytest.raises(ImportFileError, match=r'line 2, field "chosen": contains a NUL character .* at position 2'):
         import_items(project, write(tmp_path / "nul.jsonl", rows))
-    with pytest.raises(ImportFileError, match=r'line 1, field "metadata": contains a NUL'):
+    with pytest.raises(ImportFileError, match=r'line 1, field "metadata.note": contains a NUL'):
         import_items(project, write(tmp_path / "nul2.jsonl", [{**GOOD, "metadata": {"note": "a\x00b"}}]))
     assert counts()["Prompt"] == 0
 

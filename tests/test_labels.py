@@ -31,7 +31,7 @@ def test_unparsed_labels_are_left_out(project):
 
 
 def test_aggregation_prefers_people_then_judges(project):
-    a, b, src, jury = cd.person(project), cd.person(project), cd.source("hh-rlhf"), cd.judge(project)
+    a, b, src, jury = cd.person(project), cd.person(project), cd.source("hh-rlhf", label_kind="human"), cd.judge(project)
     mixed = factories.item(project)
     cd.label(mixed, a, preference=-3)
     cd.label(mixed, src, preference=1)
@@ -54,3 +54,25 @@ def test_aggregation_prefers_people_then_judges(project):
     assert aggs[tie.pk].direction == 0
     assert aggs[binary.pk].direction == -1
     assert aggs[unchanged.pk].edits == []
+
+
+def test_a_source_counts_as_people_only_when_declared_human(project):
+    """An imported source's labels are a model's unless its import declared them people's: a
+    judge-labelled source (UltraFeedback/AlpacaEval scores) never outvotes a person, and stands in
+    as a model's label where no person labelled the item."""
+    person, gpt4, crowd = cd.person(project), cd.source("alpaca_eval_gpt4"), cd.source("crowd", label_kind="human")
+    mixed = factories.item(project)
+    cd.label(mixed, person, preference=-2)
+    cd.label(mixed, gpt4, preference=3)
+    judged = factories.item(project)
+    cd.label(judged, gpt4, preference=2)
+    crowded = factories.item(project)
+    cd.label(crowded, crowd, preference=-1)
+    rows = {(r["item_id"], r["annotator_id"]): r for r in label_rows(project)}
+    assert rows[(mixed.pk, gpt4.pk)]["is_person"] is False and rows[(mixed.pk, gpt4.pk)]["annotator_label_kind"] == "judge"
+    assert rows[(crowded.pk, crowd.pk)]["is_person"] is True
+    aggs = aggregate_labels(project)
+    assert aggs[mixed.pk].preference == -2 and aggs[mixed.pk].judge_directions == [1]
+    assert source_class(aggs[mixed.pk]) == "both"
+    assert aggs[judged.pk].direction == 1 and source_class(aggs[judged.pk]) == "judge"
+    assert aggs[crowded.pk].direction == -1 and source_class(aggs[crowded.pk]) == "human"
