@@ -11,7 +11,7 @@ import numpy as np
 
 from annotate.models import AnnotatorKind, FeedbackKind
 
-from .labels import PERSON_KINDS, label_rows
+from .labels import label_rows
 
 PREFERENCE_DOMAIN = list(range(-3, 4))
 RATING_DOMAIN = [1, 2, 3, 4, 5]
@@ -91,11 +91,10 @@ def _ratings(row):
 def project_agreement(project, include_judges=False, rows=None):
     """Everything the dashboard shows about agreement, in one pass over the label table."""
     rows = list(rows if rows is not None else label_rows(project))
-    coder_kinds = set(PERSON_KINDS) | ({AnnotatorKind.JUDGE} if include_judges else set())
     pref_units, dir_units, dir_by_coder, thumbs_units = defaultdict(dict), defaultdict(dict), defaultdict(dict), defaultdict(dict)
     aspect_units = defaultdict(lambda: defaultdict(dict))
     for r in rows:
-        if r["annotator_kind"] not in coder_kinds:
+        if not (r["is_person"] or include_judges):  # people, and imported sources declared human
             continue
         if r["kind"] == FeedbackKind.PAIRWISE and r["preference"] is not None:
             pref_units[r["item_id"]][r["annotator_id"]] = r["preference"]
@@ -141,9 +140,9 @@ def human_judge_agreement(project, rows=None):
     for r in rows:
         if r["direction"] is None:
             continue
-        if r["annotator_kind"] in PERSON_KINDS:
+        if r["is_person"]:
             people[r["item_id"]].append(r["direction"])
-        elif r["annotator_kind"] == AnnotatorKind.JUDGE:
+        else:  # an LM judge, or an imported source of model labels (e.g. AlpacaEval's GPT-4)
             judges[r["annotator_id"]][r["item_id"]] = r["direction"]
             names[r["annotator_id"]] = r["annotator_name"]
     majority = {}

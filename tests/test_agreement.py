@@ -89,3 +89,19 @@ def test_judge_position_bias_reads_both_orders(project):
         Annotation.objects.create(item=it, annotator=jury, kind="pairwise", preference=0, details={"verdicts": verdicts})
     (row,) = position_bias(project)
     assert row["name"] == "judge:first-picker" and row["decisive"] == 24 and row["left_rate"] == 1.0
+
+
+def test_imported_sources_count_as_people_only_when_declared_human(project):
+    """A source of model labels (AlpacaEval's GPT-4, say) is a judge to agreement, not a second
+    person; a source declared human is a coder like any person."""
+    person, gpt4, crowd = cd.person(project), cd.source("gpt4", label_kind="judge"), cd.source("crowd", label_kind="human")
+    items = _pairs(project, 12)
+    for i, it in enumerate(items):
+        cd.label(it, person, preference=2)
+        cd.label(it, gpt4, preference=2 if i % 2 else -2)
+    assert project_agreement(project)["pairwise"]["items_with_overlap"] == 0
+    judged = human_judge_agreement(project)["judges"]
+    assert [j["name"] for j in judged] == ["gpt4"] and judged[0]["agreement"] == pytest.approx(0.5)
+    for it in items:
+        cd.label(it, crowd, preference=2)
+    assert project_agreement(project)["pairwise"]["items_with_overlap"] == 12
