@@ -197,3 +197,15 @@ def test_strict_loads_refuses(raw):
 def test_strict_loads_accepts_ordinary_json():
     assert loads('{"a": [1, -2.5, "ü", null, true], "b": {"c": 9007199254740991}}') == {
         "a": [1, -2.5, "ü", None, True], "b": {"c": 9007199254740991}}
+
+
+@pytest.mark.parametrize("raw, expected", [('{"beta": NaN}', "NaN"), ('{"beta": 0.1, "beta": 0.2}', "duplicate key"),
+                                           ('{"learning_rate": 1e400}', "out of range"), ('{"x": "\\u0000"}', "NUL"),
+                                           ('{"beta": 0.1', "not valid JSON")])
+def test_run_forms_read_json_config_strictly(raw, expected):
+    from workers.views_forms import JSONObjectField
+
+    with pytest.raises(Exception) as caught:
+        JSONObjectField().clean(raw)
+    assert expected in " ".join(caught.value.messages)
+    assert JSONObjectField().clean('{"beta": 0.1}') == {"beta": 0.1}
