@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from django import forms
 from django.conf import settings
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.cache import cache
 
@@ -109,3 +110,7 @@ class ThrottledLoginForm(AuthenticationForm):
             if lockout is not None:  # this failure was the one that reached the limit
                 raise forms.ValidationError(lockout.message, code="locked")
             raise
+
+
+class ThrottledAdminLoginForm(ThrottledLoginForm, AdminAuthenticationForm):
+    """The admin's login form (staff only), wording a lockout the same way."""

@@ -2,7 +2,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from annotate.login_throttle import ThrottledLoginForm
+from annotate.login_throttle import ThrottledAdminLoginForm, ThrottledLoginForm
+
+admin.site.login_form = ThrottledAdminLoginForm
 
 urlpatterns = [
     path("admin/", admin.site.urls),

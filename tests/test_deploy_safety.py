@@ -206,7 +206,9 @@ def test_login_locks_an_account_after_repeated_failures(client, fresh_throttle):
     html = response.content.decode()
     assert response.status_code == 200 and "Too many failed logins for this account" in html
     assert "_auth_user_id" not in client.session
-    # Also refused below the login page (admin login, API clients): the backend checks.
+    admin_page = client.post("/admin/login/", {"username": "dora", "password": "right-horse-battery"}, REMOTE_ADDR="10.0.0.3")
+    assert "Too many failed logins for this account" in admin_page.content.decode()
+    # Also refused below the login pages (API clients, any authenticate() call): the backend checks.
     assert authenticate(username="dora", password="right-horse-battery") is None
     assert authenticate(username="DORA ", password="right-horse-battery") is None  # same account however typed
     # Another account is not affected; after the lockout expires (cleared here) the right password works.
