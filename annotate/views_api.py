@@ -74,7 +74,9 @@ def _login_json(view):
         except PermissionDenied as exc:
             return _error(str(exc) or "not allowed", 403)
         if response.status_code == 405:  # from require_POST / require_http_methods
-            return _error(f"method not allowed; use {response.get('Allow', 'POST')}", 405)
+            allowed = response.get("Allow", "POST")
+            response = _error(f"method not allowed; use {allowed}", 405)
+            response["Allow"] = allowed
         return response
 
     return guard
