@@ -20,10 +20,12 @@ deterministic per annotator and uniform across annotators.
 The statements on the hot path (lease, label) are in `annotate.queue_sql`.
 """
 import hashlib
+import json
 import random
 from datetime import timedelta
 from functools import partial
 
+from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.db.models import Count, F, Q, Sum, Value
 from django.db.models.functions import Coalesce, Least
@@ -31,6 +33,7 @@ from django.utils import timezone
 
 from . import queue_sql
 from .models import Annotator, AnnotatorKind, Assignment, AssignmentState, FeedbackKind, Item, Project, Routing
+from .strict_input import InputError, check_value, text_problem
 
 LEASED, SUBMITTED, SKIPPED = AssignmentState.LEASED, AssignmentState.SUBMITTED, AssignmentState.SKIPPED
 LOCK_WAIT_SECONDS = 5  # how long a request waits for a routing run that holds every open item
@@ -39,6 +42,10 @@ CANDIDATE_ATTEMPTS = 32  # candidates that filled up between snapshot and lock; 
 
 class QueueError(Exception):
     """Bad queue request (wrong state, missing reason): the message is shown to the user."""
+
+
+class BadDraft(QueueError):
+    """The draft itself is refused (too large, not storable): a 400, where a QueueError is a 409."""
 
 
 def human_annotator(user):
@@ -173,9 +180,13 @@ def _grant(item_id, annotator, project, now, overlap=None):
 
 def skip(assignment, reason, now=None):
     """Give the item back with a reason; it is never offered to this annotator again."""
+    if reason is not None and not isinstance(reason, str):
+        raise QueueError("the skip reason must be text")
     reason = (reason or "").strip()
     if not reason:
         raise QueueError("say why you skip this item")
+    if text_problem(reason):
+        raise QueueError(f"the skip reason {text_problem(reason)}")
     if assignment.state == SKIPPED:
         return assignment
     if assignment.state != LEASED:
@@ -192,14 +203,22 @@ def save_draft(assignment, data, now=None):
     now = now or timezone.now()
     if assignment.state != LEASED:
         raise QueueError("this item is no longer yours to edit")
+    if assignment.leased_until <= now:
+        raise QueueError("your lease on this item expired; the draft was not saved (submit now, or reload for a new item)")
     if not isinstance(data, dict):
-        raise QueueError("a draft is a mapping of form fields")
+        raise BadDraft("a draft is a mapping of form fields")
     clean = {str(k)[:100]: (v if isinstance(v, (str, int, float, bool, list)) else str(v)) for k, v in data.items()}
+    try:
+        check_value(clean, "draft", max_depth=3)
+    except InputError as exc:
+        raise BadDraft(exc.message)
+    size = len(json.dumps(clean, ensure_ascii=False).encode("utf-8"))
+    if size > settings.TANDEM_MAX_DRAFT_BYTES:
+        raise BadDraft(f"the draft is {size // 1024} kB; at most {settings.TANDEM_MAX_DRAFT_BYTES // 1024} kB is kept")
     fields = ["draft", "updated_at"]
     assignment.draft = clean
-    if assignment.leased_until > now:
-        assignment.leased_until = max(assignment.leased_until, now + timedelta(minutes=assignment.item.project.lease_minutes))
-        fields.append("leased_until")
+    assignment.leased_until = max(assignment.leased_until, now + timedelta(minutes=assignment.item.project.lease_minutes))
+    fields.append("leased_until")
     assignment.save(update_fields=fields)
     return assignment
 

@@ -7,9 +7,11 @@ order, with `swapped` recording that B was shown on the left, so position bias s
 Idempotency: the form carries a client submission id. The same id again (double click, retried
 request) returns the stored annotation; the same id with different content is refused.
 """
+import math
 import uuid
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
@@ -17,8 +19,8 @@ from django.utils import timezone
 from . import gold, queue_sql
 from .models import PREFERENCE_MAX, PREFERENCE_MIN, Annotation, Assignment, AssignmentState, FeedbackKind, Thumbs
 from .queue import _lock_project_on_sqlite
+from .strict_input import strict_int, text_problem
 
-MAX_TEXT = 20000
 RATING_MIN, RATING_MAX = 1, 5
 MAX_TIME_MS = 24 * 3600 * 1000
 
@@ -40,7 +42,9 @@ class LeaseLost(SubmissionError):
     """The lease expired and the slot went to someone else: this item is gone for this annotator."""
 
 
-def _text(value, field, errors, required=False, label=None):
+def _text(value, field, errors, required=False, label=None, limit=None):
+    """Free text (a rationale, a reason, an edit), capped at `limit` characters (default: the rationale cap)."""
+    limit = limit or settings.TANDEM_MAX_RATIONALE_CHARS
     if value is None:
         value = ""
     if not isinstance(value, str):
@@ -49,8 +53,13 @@ def _text(value, field, errors, required=False, label=None):
     value = value.replace("\r\n", "\n").strip()
     if required and not value:
         errors[field] = f"{label or field} is required"
-    if len(value) > MAX_TEXT:
-        errors[field] = f"{label or field} is longer than {MAX_TEXT} characters"
+    if len(value) > limit:
+        errors[field] = f"{label or field} is {len(value)} characters long; at most {limit} are accepted"
+        return ""
+    problem = text_problem(value)
+    if problem:
+        errors[field] = f"{label or field} {problem}"
+        return ""
     return value
 
 
@@ -58,8 +67,8 @@ def _rating(value, where, errors):
     if value in (None, ""):
         return None
     try:
-        rating = int(value)
-    except (TypeError, ValueError):
+        rating = strict_int(value)
+    except ValueError:
         errors[where] = f"rating must be a whole number {RATING_MIN}-{RATING_MAX}"
         return None
     if not RATING_MIN <= rating <= RATING_MAX:
@@ -72,11 +81,13 @@ def _pairwise(item, project, swapped, data, errors):
     raw = data.get("preference")
     preference = None
     try:
-        preference = int(raw)
+        preference = strict_int(raw)
         if not PREFERENCE_MIN <= preference <= PREFERENCE_MAX:
             raise ValueError
-    except (TypeError, ValueError):
-        errors["preference"] = "choose a point on the scale (1-7)"
+    except ValueError:
+        errors["preference"] = "choose a point on the scale" if raw in (None, "") else (
+            f"the preference must be a whole number from {PREFERENCE_MIN} (left much better) to "
+            f"{PREFERENCE_MAX} (right much better); got {str(raw)[:40]!r}")
         preference = None
     aspects = data.get("aspects") or {}
     ratings = {}
@@ -128,7 +139,8 @@ def _binary(item, project, data, errors):
 
 
 def _edit(item, data, errors):
-    edited = _text(data.get("edited_text"), "edited_text", errors, required=True, label="the edited response")
+    edited = _text(data.get("edited_text"), "edited_text", errors, required=True, label="the edited response",
+                   limit=settings.TANDEM_MAX_EDIT_CHARS)
     original = (item.response_a.text or "").replace("\r\n", "\n").strip()
     if edited and edited == original:
         errors["edited_text"] = "the edit is identical to the response; change it or skip the item"
@@ -256,10 +268,14 @@ def _check_capacity(item_id, label_count, assignment, project, now):
 
 
 def _time_spent(value, assignment, now):
-    if value not in (None, ""):
+    # Telemetry, not the label: a value that is not a finite number ("inf", 1e400, garbage) falls
+    # back to the server's clock rather than costing the annotator their label.
+    if value not in (None, "") and not isinstance(value, bool):
         try:
-            return max(0, min(int(float(value)), MAX_TIME_MS))
-        except (TypeError, ValueError):
-            pass
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            number = math.nan
+        if math.isfinite(number):
+            return max(0, min(int(number), MAX_TIME_MS))
     elapsed = now - assignment.created_at if assignment.created_at else timedelta(0)
     return max(0, min(int(elapsed.total_seconds() * 1000), MAX_TIME_MS))

@@ -3,25 +3,35 @@
 Session-authenticated (log in at /login/, send the csrftoken cookie back as X-CSRFToken).
 Items are given in display order: "left"/"right" are what a person would see, and a submitted
 preference refers to them, exactly as in the browser form.
+
+Every answer is JSON, errors included: {"error": message, "errors": {field: message}} with 400
+(bad input: bodies are parsed strictly, see annotate.strict_input), 401, 403, 404, 405 or 409.
 """
-import json
+from functools import wraps
 
 from django.contrib.auth.decorators import login_required
-from django.http import JsonResponse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import queue
 from .models import FeedbackKind
 from .permissions import project_for_annotator
+from .strict_input import InputError, loads_object
 from .submit import LeaseLost, SubmissionConflict, SubmissionError, submit
+
+
+class BadBody(Exception):
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
 
 
 def _body(request):
     try:
-        data = json.loads(request.body or b"{}")
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
+        return loads_object(request.body)
+    except InputError as exc:
+        raise BadBody(exc.message)
 
 
 def _error(message, status, errors=None):
@@ -48,12 +58,26 @@ def assignment_json(assignment):
 
 
 def _login_json(view):
+    """Login required, and every refusal answered in JSON rather than as an HTML page."""
     wrapped = login_required(view)
 
+    @wraps(view)
     def guard(request, *args, **kwargs):
         if not request.user.is_authenticated:
             return _error("log in first", 401)
-        return wrapped(request, *args, **kwargs)
+        try:
+            response = wrapped(request, *args, **kwargs)
+        except BadBody as exc:
+            return _error(exc.message, 400)
+        except Http404:
+            return _error("not found (or not yours)", 404)
+        except PermissionDenied as exc:
+            return _error(str(exc) or "not allowed", 403)
+        if response.status_code == 405:  # from require_POST / require_http_methods
+            allowed = response.get("Allow", "POST")
+            response = _error(f"method not allowed; use {allowed}", 405)
+            response["Allow"] = allowed
+        return response
 
     return guard
 
@@ -78,8 +102,6 @@ def _own(request, assignment_id):
 @require_POST
 def api_submit(request, assignment_id):
     data = _body(request)
-    if data is None:
-        return _error("the body must be a JSON object", 400)
     assignment = _own(request, assignment_id)
     if assignment is None:
         return _error("no such assignment", 404)
@@ -96,8 +118,6 @@ def api_submit(request, assignment_id):
 @require_POST
 def api_skip(request, assignment_id):
     data = _body(request)
-    if data is None:
-        return _error("the body must be a JSON object", 400)
     assignment = _own(request, assignment_id)
     if assignment is None:
         return _error("no such assignment", 404)
@@ -106,3 +126,20 @@ def api_skip(request, assignment_id):
     except queue.QueueError as exc:
         return _error(str(exc), 400)
     return JsonResponse({"skipped": assignment.pk})
+
+
+@_login_json
+@require_POST
+def api_draft(request, assignment_id):
+    """Keep a half-done label (the body: the fields a submit would take); renews a live lease."""
+    data = _body(request)
+    assignment = _own(request, assignment_id)
+    if assignment is None:
+        return _error("no such assignment", 404)
+    try:
+        queue.save_draft(assignment, data)
+    except queue.BadDraft as exc:
+        return _error(str(exc), 400)
+    except queue.QueueError as exc:
+        return _error(str(exc), 409)
+    return JsonResponse({"draft": assignment.pk, "leased_until": assignment.leased_until.isoformat()})

@@ -145,5 +145,5 @@ def save_draft(request, project_id, assignment_id):
     try:
         queue.save_draft(assignment, _form_values(assignment.item, request.POST))
     except queue.QueueError as exc:
-        return HttpResponse(str(exc), status=409)
+        return HttpResponse(str(exc), status=400 if isinstance(exc, queue.BadDraft) else 409, content_type="text/plain")
     return HttpResponse(status=204)

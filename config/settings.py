@@ -9,6 +9,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from config.security import content_security_policy, secret_key
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("TANDEM_VAR_DIR", BASE_DIR / "var"))
 
@@ -28,13 +30,12 @@ def env_list(name, default):
 
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = os.environ.get("SECRET_KEY") or (
-    "insecure-dev-key-set-SECRET_KEY-in-production" if DEBUG or "DATABASE_URL" not in os.environ else None
-)
-if not SECRET_KEY:
-    raise RuntimeError("SECRET_KEY must be set when DATABASE_URL is set and DEBUG is off")
+# The embedded default (no DATABASE_URL) is a local install; TANDEM_DEMO=1 says the same of any other.
+TANDEM_DEMO = env_bool("TANDEM_DEMO", not os.environ.get("DATABASE_URL"))
+SECRET_KEY = secret_key(os.environ.get("SECRET_KEY"), DEBUG, TANDEM_DEMO, VAR_DIR)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+CSRF_FAILURE_VIEW = "config.security.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -61,6 +62,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "annotate.middleware.BidiControlsMiddleware",  # bidi controls in any page → visible markers
+    "config.security.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -99,8 +101,19 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = ["annotate.auth_backend.UserBackend"]
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login throttling (annotate.login_throttle): this many failures within the window, per username
+# and per client address, lock that username or address out for the window.
+LOGIN_FAILURE_LIMIT = int(os.environ.get("TANDEM_LOGIN_FAILURE_LIMIT", "5"))
+LOGIN_FAILURE_IP_LIMIT = int(os.environ.get("TANDEM_LOGIN_FAILURE_IP_LIMIT", "20"))
+LOGIN_LOCKOUT_SECONDS = int(os.environ.get("TANDEM_LOGIN_LOCKOUT_SECONDS", "900"))
+# Behind a proxy every request comes from the proxy's address: name the header it sets to the
+# client's address (e.g. X-Forwarded-For, X-Real-IP) so the per-address limit sees clients.
+TANDEM_CLIENT_IP_HEADER = os.environ.get("TANDEM_CLIENT_IP_HEADER", "")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -113,9 +126,17 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+# A local install (the demo) runs with DEBUG off too: WhiteNoise then serves static files straight
+# from the app's folders, no collectstatic needed. Production runs collectstatic.
+WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", DEBUG or TANDEM_DEMO)
 MEDIA_ROOT = Path(os.environ.get("TANDEM_MEDIA_ROOT", VAR_DIR / "media"))
 ARTIFACTS_DIR = Path(os.environ.get("TANDEM_ARTIFACTS_DIR", VAR_DIR / "artifacts"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
+# What an annotator may park on the server: a draft (all its fields, as JSON) and a free-text
+# rationale, reason or edit (characters).
+TANDEM_MAX_DRAFT_BYTES = int(os.environ.get("TANDEM_MAX_DRAFT_BYTES", str(100 * 1024)))
+TANDEM_MAX_RATIONALE_CHARS = int(os.environ.get("TANDEM_MAX_RATIONALE_CHARS", str(10_000)))
+TANDEM_MAX_EDIT_CHARS = int(os.environ.get("TANDEM_MAX_EDIT_CHARS", str(20_000)))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # Admin import uploads over this are refused before their body is read (README, "Importing data").
 IMPORT_UPLOAD_MAX_BYTES = int(os.environ.get("TANDEM_IMPORT_UPLOAD_MAX_MB", "1024")) * 1024 * 1024
@@ -189,3 +210,20 @@ REDIS_CACHE_URL = os.environ.get("REDIS_CACHE_URL", "")
 if REDIS_CACHE_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_CACHE_URL}}
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
+# HTTPS. TANDEM_HTTPS=1 (the site is served over HTTPS) turns on, when DEBUG is off, secure cookies,
+# HSTS and the redirect to HTTPS; each can still be set alone. Behind a proxy that terminates TLS,
+# TANDEM_PROXY_SSL_HEADER names the header it sets (e.g. X-Forwarded-Proto): only set it when the
+# proxy always overwrites that header.
+TANDEM_HTTPS = env_bool("TANDEM_HTTPS", False)
+_https = TANDEM_HTTPS and not DEBUG
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", _https)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", _https)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _https)
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", str(365 * 24 * 3600 if _https else 0)))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", _https)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+if os.environ.get("TANDEM_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + os.environ["TANDEM_PROXY_SSL_HEADER"].upper().replace("-", "_"), "https")
+# Content-Security-Policy on every response (config.security); TANDEM_CSP replaces it whole.
+CONTENT_SECURITY_POLICY = os.environ.get("TANDEM_CSP") or content_security_policy()

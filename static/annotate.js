@@ -139,7 +139,9 @@
     if (ev.detail.elt && ev.detail.elt.id === "item-form") delete ev.detail.elt.dataset.sending;
     if (ev.detail.elt && ev.detail.elt.id === "draft-saver") {
       const state = document.getElementById("draft-state");
-      if (state) state.textContent = ev.detail.successful ? "Draft saved" : "";
+      // A refused draft (too large, lease expired) says why; the server's reply is plain text.
+      const why = (ev.detail.xhr && ev.detail.xhr.responseText) || "no connection";
+      if (state) state.textContent = ev.detail.successful ? "Draft saved" : ("Draft not saved: " + why).slice(0, 200);
     }
   });
 

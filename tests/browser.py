@@ -89,6 +89,10 @@ def browser_page():
         context = browser.new_context(viewport={"width": 1360, "height": 900}, device_scale_factor=1)
         page = context.new_page()
         page.set_default_timeout(20_000)  # generous: CI machines are often busy
+        # Chromium reports every Content-Security-Policy refusal on the console: collected here
+        # for csp_violations(page).
+        page.csp_violations = []
+        page.on("console", lambda msg: "Content Security Policy" in msg.text and page.csp_violations.append(f"{page.url}: {msg.text}"))
         try:
             yield page
         finally:
@@ -98,6 +102,11 @@ def browser_page():
                 os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
             else:
                 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+def csp_violations(page):
+    """The Content-Security-Policy violations Chromium reported on this page so far."""
+    return list(page.csp_violations)
 
 
 def login(page, base_url, username, password="pw-123456"):

@@ -44,7 +44,8 @@ def test_load_demo_is_idempotent_and_complete(capsys, settings, tmp_path):
 
 
 @pytest.mark.django_db
-def test_demo_logins_and_roles():
+def test_demo_logins_and_roles(settings):
+    settings.TANDEM_DEMO = True  # what ./tandem demo and the embedded default run with
     call_command("load_demo")
     project = Project.objects.get(name="Demo")
     admin = authenticate(username="admin", password="tandem-admin")
@@ -56,3 +57,21 @@ def test_demo_logins_and_roles():
     assert list(visible_projects(ann1)) == [project]
     assert Membership.objects.get(user=ann2, project=project).role == "annotator"
     assert manager.has_perm("annotate.change_project")
+
+
+@pytest.mark.django_db
+def test_load_demo_in_production_gives_random_passwords(settings, capsys, tmp_path):
+    """Outside a local install (DEBUG off, not TANDEM_DEMO) no login gets a documented password."""
+    settings.VAR_DIR = tmp_path
+    settings.DEBUG, settings.TANDEM_DEMO = False, False
+    call_command("load_demo")
+    out = capsys.readouterr().out
+    assert "tandem-admin" not in out and "random passwords" in out
+    printed = dict(pair.split("/", 1) for pair in out.split("shown only now): ", 1)[1].strip().split(", "))
+    assert set(printed) == {"admin", "manager", "ann1", "ann2"}
+    assert authenticate(username="admin", password="tandem-admin") is None
+    assert authenticate(username="ann1", password="tandem-ann") is None
+    assert authenticate(username="admin", password=printed["admin"]).is_superuser
+    call_command("load_demo")  # again: passwords left alone, none printed
+    assert "Logins unchanged" in capsys.readouterr().out
+    assert authenticate(username="manager", password=printed["manager"]) is not None

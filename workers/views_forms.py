@@ -1,8 +1,7 @@
 """Forms of the runs pages; they validate input and hand it to the services."""
-import json
-
 from django import forms
 
+from annotate import strict_input
 from curation.models import Snapshot
 
 from .models import FineTuneMethod, ModelSpec, NoiseWeighting
@@ -17,9 +16,9 @@ class JSONObjectField(forms.CharField):
         if not value:
             return {}
         try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise forms.ValidationError(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
+            parsed = strict_input.loads(value)  # no NaN, Infinity, duplicate keys, NUL, huge numbers
+        except strict_input.InputError as exc:
+            raise forms.ValidationError(exc.message)
         if not isinstance(parsed, dict):
             raise forms.ValidationError("expected a JSON object, e.g. {\"beta\": 0.1}")
         return parsed

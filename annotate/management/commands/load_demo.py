@@ -1,5 +1,11 @@
 """manage.py load_demo — the "Demo" project with the bundled dataset and four logins. Idempotent:
-running it again adds nothing (imports deduplicate) and leaves changed passwords alone."""
+running it again adds nothing (imports deduplicate) and leaves changed passwords alone.
+
+The documented passwords (admin/tandem-admin, ...) are set only on a local install (TANDEM_DEMO,
+which the embedded default and `./tandem demo` are) or with DEBUG on. Anywhere else the logins it
+creates get random passwords, printed once."""
+import secrets
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
@@ -47,12 +53,16 @@ class Command(BaseCommand):
         managers, _ = Group.objects.get_or_create(name="Project managers")
         managers.permissions.add(*Permission.objects.filter(content_type__app_label="annotate", codename__in=MANAGER_PERMISSIONS))
         User = get_user_model()
+        documented = settings.TANDEM_DEMO or settings.DEBUG
+        created_logins = []
         for username, password, superuser, staff, role in USERS:
             user, new = User.objects.get_or_create(username=username, defaults={
                 "is_superuser": superuser, "is_staff": staff, "email": f"{username}@example.org"})
             if new:
+                password = password if documented else secrets.token_urlsafe(12)
                 user.set_password(password)
                 user.save()
+                created_logins.append(f"{username}/{password}")
             if role:
                 Membership.objects.get_or_create(project=project, user=user, defaults={"role": role})
             if role == Role.MANAGER:
@@ -63,9 +73,10 @@ class Command(BaseCommand):
             self.stdout.write(f"  {result.summary()}")
         self.register_demo_model()
         total = Item.objects.filter(project=project).count()
-        self.stdout.write(self.style.SUCCESS(
-            f'Project "{PROJECT}": {total} items ({total - before} new). '
-            "Logins: admin/tandem-admin, manager/tandem-manager, ann1/tandem-ann, ann2/tandem-ann"))
+        logins = ("Logins: " + ", ".join(f"{u}/{p}" for u, p, *_ in USERS)) if documented else (
+            "New logins (random passwords, shown only now): " + ", ".join(created_logins) if created_logins
+            else "Logins unchanged")
+        self.stdout.write(self.style.SUCCESS(f'Project "{PROJECT}": {total} items ({total - before} new). {logins}'))
 
     def register_demo_model(self):
         """A tiny Llama built locally (no download), registered so the fine-tune, rationale and
