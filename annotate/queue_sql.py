@@ -7,7 +7,7 @@ in tests/test_queue_concurrency.py hold them to it.
 """
 from django.db import connection
 
-from .models import Annotator, Assignment, AssignmentState, Item, Project, Prompt, Response, Routing
+from .models import Annotator, Assignment, AssignmentState, Item, Project, Prompt, QueueOrder, Response, Routing
 from .rows import fetch_one, reader
 from .rows import table as _table
 
@@ -122,8 +122,11 @@ def _offered_to_people():
 
 def candidate_sql(project, kinds, annotator_id, now, gold, tried=(), lock="skip"):
     """The next item for this annotator: open for people, of a kind the project collects, not yet
-    labelled or skipped by them; regular items also need a free slot (labels + live leases < k),
-    fewest labels first. `lock`: "skip" (SKIP LOCKED), "wait" (FOR UPDATE) or None."""
+    labelled or skipped by them; regular items also need a free slot (labels + live leases < k).
+    Regular items come in the project's `queue_order`: "depth" takes the items with the most labels
+    first (then the oldest), so items reach k one after another; "breadth" the fewest labels first.
+    Either order is an index walk (`item_queue_depth` / `item_queue_open`) that stops at the first
+    free item. `lock`: "skip" (SKIP LOCKED), "wait" (FOR UPDATE) or None."""
     routed, routed_params = _offered_to_people()
     sql = f"""SELECT i.id FROM {_table(Item)} i
         WHERE i.project_id = %s AND i.is_gold = %s AND i.kind IN ({_marks(kinds)}) AND {routed}
@@ -136,7 +139,7 @@ def candidate_sql(project, kinds, annotator_id, now, gold, tried=(), lock="skip"
         leases, lease_params = _live_leases(now)
         sql += f" AND i.human_label_count < %s AND i.human_label_count + {leases} < %s"
         params += [project.overlap, *lease_params, project.overlap]
-        order = "i.human_label_count, i.id"
+        order = "i.human_label_count, i.id" if project.queue_order == QueueOrder.BREADTH else "i.human_label_count DESC, i.id"
     if tried:
         sql += f" AND i.id NOT IN ({_marks(tried)})"
         params += list(tried)

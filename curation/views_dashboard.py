@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotate.models import Annotation, FeedbackKind
 from annotate.permissions import project_for_manager
+from annotate.queue import overlap_progress
 
 from . import actions, dedupe, plots
 from .agreement import project_agreement
@@ -135,7 +136,7 @@ def _context(request, project, filter_form=None, **extra):
     labels = Counter(Annotation.objects.filter(item__project=project).values_list("annotator__kind", flat=True))
     return {
         "project": project, **_figures(project),
-        "labels": dict(labels), "items": project.items.count(),
+        "labels": dict(labels), "items": project.items.count(), "overlap": overlap_progress(project),
         "filter_form": filter_form or FilterForm(), "freeze_form": FreezeForm(), "noise_form": NoiseActionForm(),
         "dedupe_form": DedupeForm(), "token_form": TokenForm(),
         "actions": CurationAction.objects.filter(project=project).select_related("user")[:15],
