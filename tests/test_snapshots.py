@@ -127,6 +127,7 @@ def test_export_rows_in_every_format(project):
 def test_versions_are_per_project(project):
     other = factories.project()
     cd.labelled_project(project, pairs=1, binaries=0, edits=0)
+    cd.labelled_project(other, pairs=1, binaries=0, edits=0)
     assert freeze_snapshot(project).version == 1
     assert freeze_snapshot(other).version == 1
     assert Snapshot.objects.filter(project=project).count() == 1
