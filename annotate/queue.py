@@ -17,7 +17,10 @@ Order (``project.queue_order``): "depth", the default, hands out the open item w
 labels first, then the oldest, so items reach k one after another and agreement can be measured
 from the first labels on (as Argilla's task distribution and Label Studio's overlap do);
 "breadth" hands out the fewest-labelled item first, so every item gets one label before any gets
-a second. The order only chooses among items with a free slot: the invariant above holds for both.
+a second. Depth looks only at the head of its order (`queue_sql.DEPTH_WINDOW` items); an annotator
+far ahead of the others, whose own labels fill that head while they wait for a second label, gets
+the next item in breadth order instead of walking their whole backlog on every request. The order
+only chooses among items with a free slot: the invariant above holds for both.
 
 Gold items (known answer) are exempt from overlap: every annotator should see them. They are
 mixed in at ``project.gold_rate`` by a hash of (project, annotator, n-th item), which is
@@ -37,7 +40,7 @@ from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
 from . import queue_sql
-from .models import Annotator, AnnotatorKind, Assignment, AssignmentState, FeedbackKind, Item, Project, Routing
+from .models import Annotator, AnnotatorKind, Assignment, AssignmentState, FeedbackKind, Item, Project, QueueOrder, Routing
 
 LEASED, SUBMITTED, SKIPPED = AssignmentState.LEASED, AssignmentState.SUBMITTED, AssignmentState.SKIPPED
 LOCK_WAIT_SECONDS = 5  # how long a request waits for a routing run that holds every open item
@@ -137,8 +140,14 @@ def _lease_gold(project, annotator, now):
 def _lease_regular(project, annotator, now):
     tried = []
     for _ in range(CANDIDATE_ATTEMPTS):
-        candidate = partial(queue_sql.candidate_sql, project, _kinds(project), annotator.pk, now, False, tried)
-        item_id = queue_sql.first_id(*candidate("skip"))
+        candidate = partial(queue_sql.candidate_sql, project, _kinds(project), annotator.pk, now, False, tried,
+                            order=QueueOrder.BREADTH)
+        item_id = None
+        if project.queue_order == QueueOrder.DEPTH:  # the head of the depth order (see candidate_sql)
+            item_id = queue_sql.first_id(*queue_sql.candidate_sql(project, _kinds(project), annotator.pk, now, False,
+                                                                  tried, "skip", order=QueueOrder.DEPTH))
+        if item_id is None:
+            item_id = queue_sql.first_id(*candidate("skip"))
         if item_id is None:
             if _wait_for_lock_holders(candidate):
                 continue  # whoever held the candidates (e.g. a routing run) is done: look again

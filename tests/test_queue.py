@@ -235,3 +235,17 @@ def test_depth_first_still_never_exceeds_k(project):
     assert queue.next_assignment(project, a).item_id == item.pk
     assert queue.next_assignment(project, b).item_id == item.pk
     assert queue.next_assignment(project, c) is None
+
+
+def test_depth_first_window_falls_back_to_fresh_items_for_an_annotator_far_ahead(project, monkeypatch):
+    from annotate import queue_sql
+
+    monkeypatch.setattr(queue_sql, "DEPTH_WINDOW", 3)
+    project.overlap = 2
+    project.save()
+    items = [factories.item(project, kind="binary").pk for _ in range(6)]
+    ahead = _who("ahead", project)
+    for n in range(4):  # the head of the depth order is now four items waiting for someone else
+        submit(queue.next_assignment(project, ahead), {"thumbs": "up"}, submission_id=f"00000000-0000-0000-0003-{n:012d}")
+    assert queue.next_assignment(project, ahead).item_id == items[4]  # not "done": the unlabelled items
+    assert queue.next_assignment(project, _who("other", project)).item_id == items[0]
