@@ -249,3 +249,20 @@ def test_depth_first_window_falls_back_to_fresh_items_for_an_annotator_far_ahead
         submit(queue.next_assignment(project, ahead), {"thumbs": "up"}, submission_id=f"00000000-0000-0000-0003-{n:012d}")
     assert queue.next_assignment(project, ahead).item_id == items[4]  # not "done": the unlabelled items
     assert queue.next_assignment(project, _who("other", project)).item_id == items[0]
+
+
+def test_admin_sets_the_queue_order(project, admin_user, client):
+    client.force_login(admin_user)
+    page = client.get(f"/admin/annotate/project/{project.pk}/change/").content.decode()
+    assert 'name="queue_order"' in page and "Complete items to k first" in page
+    data = {"name": project.name, "overlap": 2, "queue_order": "breadth", "human_budget": 1, "gold_rate": 0, "lease_minutes": 10,
+            "pair_strategy": project.pair_strategy, "feedback_kinds": '["binary"]', "aspects": "[]", "principles": "[]",
+            "memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0}
+    response = client.post(f"/admin/annotate/project/{project.pk}/change/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    project.refresh_from_db()
+    assert project.queue_order == "breadth"
+    data["queue_order"] = "sideways"
+    assert client.post(f"/admin/annotate/project/{project.pk}/change/", data).status_code == 200  # refused, shown again
+    project.refresh_from_db()
+    assert project.queue_order == "breadth"
