@@ -4,8 +4,8 @@ is wrong, and the dataset flip rate ε with a confidence interval (rDPO's `label
 Signals:
 - Dawid–Skene (crowd-kit) over every person's, imported source's and LM judge's label, with gold
   answers as known truths: p_wrong = 1 − P(truth = aggregated label). This is the same fit, on
-  the same label table, as the dashboard's per-annotator Dawid–Skene accuracy
-  (`quality.fit_dawid_skene`), so the two never disagree about an annotator.
+  the same label table (`quality.ds_table`) and gold, as the dashboard's per-annotator
+  Dawid–Skene accuracy (`quality.annotator_quality`), so the two never disagree about an annotator.
 - a k-nearest-neighbour vote over sentence embeddings (leave-one-out; for pairs on the difference
   vector e(B) − e(A), with the mirrored pair (−d, −y) counted too), kept as a separate per-item
   signal (`knn_disagreement`). It is not a Dawid–Skene worker: it votes from the aggregated labels
