@@ -14,7 +14,7 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(models.Project)
 class ProjectAdmin(ProjectImportAdminMixin, admin.ModelAdmin):
-    list_display = ["name", "overlap", "human_budget", "gold_rate", "created_at"]
+    list_display = ["name", "overlap", "queue_order", "human_budget", "gold_rate", "created_at"]
     search_fields = ["name"]
     inlines = [MembershipInline]
 

@@ -44,11 +44,21 @@ def default_aspects():
     return ["helpfulness", "truthfulness", "harmlessness"]
 
 
+class QueueOrder(models.TextChoices):
+    """Which open item an annotator gets next (see `annotate.queue`)."""
+
+    DEPTH = "depth", "Complete items to k first (items with labels already, then oldest)"
+    BREADTH = "breadth", "Breadth first (fewest labels first)"
+
+
 class Project(models.Model):
     name = models.CharField(max_length=200, unique=True)
     instructions = models.TextField(blank=True, help_text="Markdown shown to annotators.")
     feedback_kinds = models.JSONField(default=default_feedback_kinds)
     overlap = models.PositiveSmallIntegerField(default=1, help_text="Human labels wanted per item (k).")
+    queue_order = models.CharField(
+        max_length=10, choices=QueueOrder.choices, default=QueueOrder.DEPTH,
+        help_text="Complete items to k first, so agreement can be measured early; or give every item one label before any gets a second.")
     aspects = models.JSONField(default=default_aspects, blank=True, help_text="Aspects rated per response.")
     principles = models.JSONField(default=list, blank=True, help_text="Principles offered when a response gets a thumbs down.")
     human_budget = models.FloatField(default=1.0, help_text="Fraction of items routed to humans (0..1).")
@@ -64,6 +74,7 @@ class Project(models.Model):
             models.CheckConstraint(condition=Q(overlap__gte=1), name="project_overlap_positive"),
             models.CheckConstraint(condition=Q(human_budget__gte=0) & Q(human_budget__lte=1), name="project_budget_fraction"),
             models.CheckConstraint(condition=Q(gold_rate__gte=0) & Q(gold_rate__lte=1), name="project_gold_rate_fraction"),
+            models.CheckConstraint(condition=Q(queue_order__in=QueueOrder.values), name="project_queue_order_valid"),
         ]
 
     def __str__(self):
@@ -167,6 +178,8 @@ class Item(models.Model):
             models.Index(fields=["project", "routing", "human_label_count", "id"], name="item_queue"),
             # Next item walks this in order and stops at the first free one (no sort of the backlog).
             models.Index(fields=["project", "human_label_count", "id"], condition=Q(is_gold=False), name="item_queue_open"),
+            # The same walk for "complete items to k first": most labels first, then oldest.
+            models.Index(fields=["project", "-human_label_count", "id"], condition=Q(is_gold=False), name="item_queue_depth"),
             models.Index(fields=["project", "kind"], name="item_project_kind"),
             models.Index(fields=["project", "is_gold"], name="item_project_gold"),
         ]

@@ -13,6 +13,15 @@ Routing: items routed to ``human`` or ``both`` go to people. ``unrouted`` items 
 work until the project's first routing run; after that, new items wait for the next routing run
 so that humans get exactly what the router chose.
 
+Order (``project.queue_order``): "depth", the default, hands out the open item with the most
+labels first, then the oldest, so items reach k one after another and agreement can be measured
+from the first labels on (as Argilla's task distribution and Label Studio's overlap do);
+"breadth" hands out the fewest-labelled item first, so every item gets one label before any gets
+a second. Depth looks only at the head of its order (`queue_sql.DEPTH_WINDOW` items); an annotator
+far ahead of the others, whose own labels fill that head while they wait for a second label, gets
+the next item in breadth order instead of walking their whole backlog on every request. The order
+only chooses among items with a free slot: the invariant above holds for both.
+
 Gold items (known answer) are exempt from overlap: every annotator should see them. They are
 mixed in at ``project.gold_rate`` by a hash of (project, annotator, n-th item), which is
 deterministic per annotator and uniform across annotators.
@@ -22,6 +31,7 @@ The statements on the hot path (lease, label) are in `annotate.queue_sql`.
 import hashlib
 import json
 import random
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
@@ -32,7 +42,7 @@ from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
 from . import queue_sql
-from .models import Annotator, AnnotatorKind, Assignment, AssignmentState, FeedbackKind, Item, Project, Routing
+from .models import Annotator, AnnotatorKind, Assignment, AssignmentState, FeedbackKind, Item, Project, QueueOrder, Routing
 from .strict_input import InputError, check_value, text_problem
 
 LEASED, SUBMITTED, SKIPPED = AssignmentState.LEASED, AssignmentState.SUBMITTED, AssignmentState.SKIPPED
@@ -137,8 +147,14 @@ def _lease_gold(project, annotator, now):
 def _lease_regular(project, annotator, now):
     tried = []
     for _ in range(CANDIDATE_ATTEMPTS):
-        candidate = partial(queue_sql.candidate_sql, project, _kinds(project), annotator.pk, now, False, tried)
-        item_id = queue_sql.first_id(*candidate("skip"))
+        candidate = partial(queue_sql.candidate_sql, project, _kinds(project), annotator.pk, now, False, tried,
+                            order=QueueOrder.BREADTH)
+        item_id = None
+        if project.queue_order == QueueOrder.DEPTH:  # the head of the depth order (see candidate_sql)
+            item_id = queue_sql.first_id(*queue_sql.candidate_sql(project, _kinds(project), annotator.pk, now, False,
+                                                                  tried, "skip", order=QueueOrder.DEPTH))
+        if item_id is None:
+            item_id = queue_sql.first_id(*candidate("skip"))
         if item_id is None:
             if _wait_for_lock_holders(candidate):
                 continue  # whoever held the candidates (e.g. a routing run) is done: look again
@@ -230,6 +246,30 @@ def assignment_for(annotator, assignment_id, user=None):
     from .permissions import visible_sql
 
     return queue_sql.own_assignment(annotator.pk, assignment_id, None if user is None else visible_sql(user, "i.project_id"))
+
+
+@dataclass(frozen=True)
+class OverlapProgress:
+    """How far the project's human work is toward k labels per item (non-gold items open to people)."""
+
+    k: int
+    items: int
+    reached_k: int  # items with k or more human labels
+    partial: int  # items with at least one label but fewer than k
+    unlabelled: int
+
+
+def overlap_progress(project):
+    """One aggregate over the project's human items: how many reached k, how many are on the way."""
+    k = project.overlap
+    items = Item.objects.filter(project=project, is_gold=False, routing__in=human_routes(project), kind__in=_kinds(project))
+    agg = items.aggregate(
+        total=Count("id"),
+        full=Count("id", filter=Q(human_label_count__gte=k)),
+        none=Count("id", filter=Q(human_label_count=0)),
+    )
+    return OverlapProgress(k=k, items=agg["total"], reached_k=agg["full"], partial=agg["total"] - agg["full"] - agg["none"],
+                           unlabelled=agg["none"])
 
 
 def progress(project, annotator):

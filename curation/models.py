@@ -46,15 +46,21 @@ class NoiseRun(models.Model):
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="noise_runs")
     method = models.CharField(max_length=100)
-    epsilon = models.FloatField()
-    epsilon_low = models.FloatField()
-    epsilon_high = models.FloatField()
+    # Null when the labels cannot support a flip rate (details["withheld"] says why).
+    epsilon = models.FloatField(null=True, blank=True)
+    epsilon_low = models.FloatField(null=True, blank=True)
+    epsilon_high = models.FloatField(null=True, blank=True)
     item_count = models.PositiveIntegerField(default=0)
     details = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
+
+    @property
+    def withheld(self):
+        """Why this run gives no ε ('' when it does)."""
+        return (self.details or {}).get("withheld") or ("" if self.epsilon is not None else "no flip rate estimated")
 
 
 class ItemNoise(models.Model):

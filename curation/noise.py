@@ -1,15 +1,25 @@
 """Label noise: for each pairwise/binary item, the posterior probability that its aggregated label
 is wrong, and the dataset flip rate ε with a confidence interval (rDPO's `label_smoothing`).
 
-Signals, combined in one Dawid–Skene model (crowd-kit) so each is weighted by its estimated
-reliability rather than by a hand-set weight:
-- every person's and every LM judge's label is a worker (annotator reliability; judge disagreement);
-- a k-nearest-neighbour "worker" votes each item's label from its neighbours' labels over
-  sentence embeddings (leave-one-out; for pairs on the difference vector e(B) − e(A), with the
-  mirrored pair (−d, −y) counted too, so "A better" and "B better" are treated alike);
-- gold answers are passed as known truths.
-p_wrong = 1 − P(truth = aggregated label). ε̂ = mean p_wrong; its 95% CI comes from a bootstrap
-that resamples items and draws each item's flip from its posterior.
+Signals:
+- Dawid–Skene (crowd-kit) over every person's, imported source's and LM judge's label, with gold
+  answers as known truths: p_wrong = 1 − P(truth = aggregated label). This is the same fit, on
+  the same label table (`quality.ds_table`) and gold, as the dashboard's per-annotator
+  Dawid–Skene accuracy (`quality.annotator_quality`), so the two never disagree about an annotator.
+- a k-nearest-neighbour vote over sentence embeddings (leave-one-out; for pairs on the difference
+  vector e(B) − e(A), with the mirrored pair (−d, −y) counted too), kept as a separate per-item
+  signal (`knn_disagreement`). It is not a Dawid–Skene worker: it votes from the aggregated labels
+  themselves, so it is not independent of the labellers, which Dawid–Skene assumes. It stands in
+  for p_wrong only on items Dawid–Skene cannot score.
+- judge disagreement with the aggregated label, per item.
+
+ε̂ = mean p_wrong; its 95% interval is the 2.5–97.5 % quantiles of a bootstrap that resamples
+items and draws each item's flip from its posterior (reported as is, not widened to contain ε̂).
+
+ε needs independent evidence about the labellers. With one label per item, no gold and no second
+labeller, Dawid–Skene can only trust each labeller completely (posteriors ≈ 1): any ε̂ it gives
+then measures nothing (issue 17: injected 20 % flips found at chance level). `signal_coverage`
+says when that is so; the run then withholds ε and says why, and robust DPO is not offered it.
 """
 from dataclasses import dataclass, field
 
@@ -17,7 +27,45 @@ import numpy as np
 
 from workers import embeddings
 
-KNN_WORKER = "__knn__"
+# ε is reported when most items have two or more independent labellers, or enough gold items
+# are labelled to anchor every labeller's error rate.
+MIN_MULTI_LABELLED_SHARE = 0.5
+MIN_GOLD_FOR_EPSILON = 10
+NOT_ENOUGH_LABELS = "not enough labels: no item has a decisive label yet"
+
+
+@dataclass(frozen=True)
+class SignalCoverage:
+    """How much independent evidence about the labellers one kind's labels carry."""
+
+    items: int  # items with a decisive aggregated label
+    multi_labelled: int  # of those, items with decisive labels from two or more labellers
+    gold_labelled: int  # gold items with at least one decisive label
+    enough: bool
+    reason: str = ""  # why ε is withheld; empty when enough
+
+    def as_dict(self):
+        return {"items": self.items, "multi_labelled": self.multi_labelled, "gold_labelled": self.gold_labelled,
+                "enough": self.enough, "reason": self.reason}
+
+
+def signal_coverage(table, items, gold=None):
+    """table: [(item, worker, ±1)]; items: the items with an aggregated label; gold: {item: ±1}."""
+    items = set(items)
+    if not items:
+        return SignalCoverage(0, 0, 0, False, NOT_ENOUGH_LABELS)
+    workers = {}
+    for i, w, _ in table:
+        workers.setdefault(i, set()).add(w)
+    multi = sum(1 for i in items if len(workers.get(i, ())) >= 2)
+    gold_labelled = sum(1 for i in (gold or {}) if i in workers)
+    enough = multi >= MIN_MULTI_LABELLED_SHARE * len(items) or gold_labelled >= MIN_GOLD_FOR_EPSILON
+    reason = "" if enough else (
+        f"too few independent signals: {multi} of {len(items)} items have labels from two or more labellers "
+        f"and {gold_labelled} gold items are labelled, so a labeller's errors cannot be told apart from "
+        f"the truth. Collect overlap (k ≥ 2) on most items, {MIN_GOLD_FOR_EPSILON}+ gold items, or a judge's "
+        "labels before trusting a flip rate.")
+    return SignalCoverage(len(items), multi, gold_labelled, enough, reason)
 
 
 @dataclass
@@ -26,8 +74,9 @@ class NoiseEstimate:
     epsilon: float
     epsilon_low: float
     epsilon_high: float
-    signals: dict = field(default_factory=dict)  # {item: {ds_without_knn, knn_disagreement, judge_disagreement, ...}}
+    signals: dict = field(default_factory=dict)  # {item: {knn_disagreement, judge_disagreement}}
     reliability: dict = field(default_factory=dict)  # {worker: DS accuracy}
+    coverage: SignalCoverage | None = None
 
 
 def embed(texts, batch_size=64):
@@ -61,7 +110,8 @@ def knn_votes(features, labels, k=10, symmetric=True):
 
 
 def bootstrap_epsilon(p, n_boot=2000, seed=0):
-    """95% CI of the flip rate: resample items, draw each flip from its posterior."""
+    """ε̂ = mean p and the 95% bootstrap interval of the flip rate: resample items, draw each flip
+    from its posterior, take the 2.5 and 97.5 % quantiles (not widened to contain ε̂)."""
     p = np.asarray(p, dtype=float)
     if len(p) == 0:
         return 0.0, 0.0, 0.0
@@ -70,8 +120,7 @@ def bootstrap_epsilon(p, n_boot=2000, seed=0):
     for b in range(n_boot):
         sample = p[rng.integers(0, len(p), len(p))]
         rates[b] = (rng.random(len(p)) < sample).mean()
-    eps = float(p.mean())
-    return eps, min(eps, float(np.quantile(rates, 0.025))), max(eps, float(np.quantile(rates, 0.975)))
+    return float(p.mean()), float(np.quantile(rates, 0.025)), float(np.quantile(rates, 0.975))
 
 
 def estimate(labels, aggregated, features=None, gold=None, judges=(), k=10, symmetric=True, n_boot=2000, seed=0):
@@ -94,22 +143,16 @@ def estimate(labels, aggregated, features=None, gold=None, judges=(), k=10, symm
         j = signals[i].pop("_judge", None)
         signals[i]["judge_disagreement"] = j[0] / j[1] if j else None
 
-    base = dawid_skene(table, gold)
-    knn_table = []
+    model = dawid_skene(table, gold)
     if features:
         with_features = [i for i in items if i in features]
         if len(with_features) >= 3:
             votes = knn_votes([features[i] for i in with_features], [aggregated[i] for i in with_features], k=k, symmetric=symmetric)
             for i, v in zip(with_features, votes):
                 signals[i]["knn_disagreement"] = float((1 - aggregated[i] * v) / 2)
-                if v:
-                    knn_table.append((i, KNN_WORKER, 1 if v > 0 else -1))
-    model = dawid_skene(table + knn_table, gold) if knn_table else base
 
     p_wrong = {}
     for i in items:
-        if base is not None and i in base.posteriors:
-            signals[i]["ds_without_knn"] = 1.0 - base.posteriors[i].get(aggregated[i], 0.0)
         if model is not None and i in model.posteriors:
             p = 1.0 - model.posteriors[i].get(aggregated[i], 0.0)
         elif "knn_disagreement" in signals[i]:
@@ -118,7 +161,8 @@ def estimate(labels, aggregated, features=None, gold=None, judges=(), k=10, symm
             continue
         p_wrong[i] = float(min(1.0, max(0.0, p)))
     eps, low, high = bootstrap_epsilon(list(p_wrong.values()), n_boot=n_boot, seed=seed)
-    return NoiseEstimate(p_wrong, eps, low, high, signals, dict(model.accuracy) if model else {})
+    return NoiseEstimate(p_wrong, eps, low, high, signals, dict(model.accuracy) if model else {},
+                         signal_coverage(table, items, gold))
 
 
 def auroc(scores, truth):
@@ -149,14 +193,17 @@ def item_features(project, item_ids, kind):
 
 
 def run_noise(project, task_run=None, use_embeddings=True, k=10, progress=None):
-    """Estimate noise for every pairwise and binary item of the project; store ItemNoise and a NoiseRun."""
+    """Estimate noise for every pairwise and binary item of the project; store ItemNoise and a NoiseRun.
+
+    A kind whose labels carry too few independent signals (`signal_coverage`) keeps its per-item
+    scores but gets no ε: the run records why instead, and so does an empty project."""
     from django.db import transaction
 
     from annotate.models import AnnotatorKind
 
     from .labels import aggregate_labels, label_rows
     from .models import ItemNoise, NoiseRun
-    from .quality import gold_answers
+    from .quality import ds_table, gold_answers
 
     progress = progress or (lambda step, total: None)
     gold = gold_answers(project)
@@ -170,17 +217,22 @@ def run_noise(project, task_run=None, use_embeddings=True, k=10, progress=None):
             continue
         judges = {r["annotator_id"] for r in rows if r["annotator_kind"] == AnnotatorKind.JUDGE}
         features = item_features(project, aggregated.keys(), kind) if use_embeddings else None
-        est = estimate([(r["item_id"], r["annotator_id"], r["direction"]) for r in rows], aggregated, features=features,
-                       gold={i: g for i, g in gold.items() if i in aggregated}, judges=judges, k=k,
+        # The same label table and gold as the dashboard's fit (quality.annotator_quality): one DS fit.
+        est = estimate(ds_table(rows, kind), aggregated, features=features, gold=gold, judges=judges, k=k,
                        symmetric=kind == "pairwise")
-        per_kind[kind] = {"items": len(est.p_wrong), "epsilon": est.epsilon, "epsilon_low": est.epsilon_low,
-                          "epsilon_high": est.epsilon_high,
+        trusted = est.coverage.enough
+        per_kind[kind] = {"items": len(est.p_wrong), "epsilon": est.epsilon if trusted else None,
+                          "epsilon_low": est.epsilon_low if trusted else None,
+                          "epsilon_high": est.epsilon_high if trusted else None,
+                          "coverage": est.coverage.as_dict(),
                           "reliability": {str(w): a for w, a in est.reliability.items()}}
         for i, p in est.p_wrong.items():
             results[i] = (p, {"direction": aggregated[i], "kind": kind}, est.signals.get(i, {}))
     progress(len(kinds), len(kinds) + 1)
-    main = per_kind.get("pairwise") or per_kind.get("binary") or {"epsilon": 0.0, "epsilon_low": 0.0, "epsilon_high": 0.0}
-    method = "dawid-skene(people+judges" + ("+knn-minilm" if use_embeddings else "") + ")"
+    epsilon_of = "pairwise" if "pairwise" in per_kind else ("binary" if per_kind else None)
+    main = per_kind.get(epsilon_of) or {"epsilon": None, "epsilon_low": None, "epsilon_high": None}
+    withheld = NOT_ENOUGH_LABELS if epsilon_of is None else per_kind[epsilon_of]["coverage"]["reason"]
+    method = "dawid-skene(people+judges+gold)" + (" + knn-minilm signal" if use_embeddings else "")
     with transaction.atomic():
         if task_run is not None:  # a retried task replaces its own earlier result, never duplicates it
             NoiseRun.objects.filter(project=project, details__task_run=task_run.pk).delete()
@@ -188,7 +240,7 @@ def run_noise(project, task_run=None, use_embeddings=True, k=10, progress=None):
             project=project, method=method, epsilon=main["epsilon"], epsilon_low=main["epsilon_low"],
             epsilon_high=main["epsilon_high"], item_count=len(results),
             details={"per_kind": per_kind, "k": k, "task_run": task_run.pk if task_run else None,
-                     "epsilon_of": "pairwise" if "pairwise" in per_kind else ("binary" if per_kind else None)},
+                     "epsilon_of": epsilon_of, "withheld": withheld},
         )
         objs = [ItemNoise(item_id=i, run=noise_run, p_wrong=p, label=label, signals=signals)
                 for i, (p, label, signals) in results.items()]

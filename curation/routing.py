@@ -263,6 +263,7 @@ def route_project(project, budget=None, count=None, strategy="router", human_rou
         counts = {"items": n, "human": int(to_humans.sum()), "judge": int((route == Routing.JUDGE).sum()),
                   "gold": int(is_gold.sum()), "spent": int(spent.sum()), "unjudged": int(unjudged.sum()), "training_items": int(len(train_rows)),
                   "training_positive_rate": round(float(y.mean()), 4) if len(y) else None}
+        counts["training_items_judged"] = sum(1 for i in targets if labels[i]["judge"])  # with a parsed judge label
         model = {"router": router.summary() if router else {"kind": "cold_start", "note": "fewer than "
                  f"{MIN_TRAINING_ITEMS} items with both human and judge labels; ranked by judge uncertainty"},
                  "human_accuracy": round(human_acc, 4), "human_accuracy_source": human_acc_source,

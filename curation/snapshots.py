@@ -92,21 +92,31 @@ def _bootstrap_mean_ci(values, n_boot=1000, seed=0):
 
 
 def _noise_summary(project, pair_noise):
+    """ε of the snapshot's pairs, or (epsilon None) the reason there is none: no noise run yet, or
+    the latest run found too few independent signals to support a flip rate."""
     run = NoiseRun.objects.filter(project=project).first()
     eps, low, high = _bootstrap_mean_ci(pair_noise)
     summary = {
         "epsilon": eps, "epsilon_low": low, "epsilon_high": high, "pairs_with_noise": len(pair_noise),
         "method": "mean posterior flip probability of the snapshot's pairs (bootstrap 95% CI)",
-        "run": None,
+        "run": None, "withheld": "" if eps is not None else "no noise estimate yet: run noise estimation",
     }
     if run:
         summary["run"] = {
             "id": run.pk, "method": run.method, "epsilon": run.epsilon, "epsilon_low": run.epsilon_low,
             "epsilon_high": run.epsilon_high, "item_count": run.item_count, "created_at": run.created_at.isoformat(),
+            "withheld": run.withheld,
         }
-        if eps is None:
+        pairs = ((run.details or {}).get("per_kind") or {}).get("pairwise") or {}
+        pairs_reason = (pairs.get("coverage") or {}).get("reason")
+        if eps is not None and pairs_reason:
+            summary.update(epsilon=None, epsilon_low=None, epsilon_high=None,
+                           withheld=f"noise run {run.pk}: {pairs_reason}")
+        elif eps is None and run.epsilon is not None:
             summary.update(epsilon=run.epsilon, epsilon_low=run.epsilon_low, epsilon_high=run.epsilon_high,
-                           method=f"project noise run {run.pk} ({run.method})")
+                           method=f"project noise run {run.pk} ({run.method})", withheld="")
+        elif eps is None:
+            summary["withheld"] = f"noise run {run.pk}: {run.withheld}"
     return summary
 
 
@@ -124,12 +134,16 @@ def _format_counts(by_kind_split):
     return out
 
 
+class EmptySnapshotError(ValueError):
+    """The curated view gives no rows: a snapshot of nothing is never frozen (the message says why)."""
+
+
 def freeze_snapshot(project, user=None, filters=None, name="", test_fraction=0.1):
     """Freeze the curated view (actions applied, filters given) into the project's next version.
 
     Rows are written in batches as the curated view streams by, so memory stays flat; the
     snapshot's hash and counts are filled in at the end of the same transaction, before anyone
-    can see it."""
+    can see it. Raises EmptySnapshotError, writing nothing, when the view gives no rows."""
     filters = validate_filters(filters)
     if not 0 <= float(test_fraction) < 1:
         raise ValueError("test_fraction must be in [0, 1)")
@@ -176,6 +190,11 @@ def freeze_snapshot(project, user=None, filters=None, name="", test_fraction=0.1
                 write(batch)
                 batch = []
         write(batch)
+        if not by_kind_split:  # raising inside the transaction removes the half-made snapshot
+            ties = f", {stats['ties']} of them ties with no preferred side" if stats["ties"] else ""
+            raise EmptySnapshotError(
+                f"Nothing to freeze: the filters keep {stats['items']} items{ties}, and they give no training rows. "
+                "Loosen the filters or collect labels first.")
         snapshot.counts = {
             "rows": sum(sum(v.values()) for v in by_kind_split.values()),
             "by_kind": {k: sum(v.values()) for k, v in by_kind_split.items()},

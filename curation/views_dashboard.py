@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotate.models import Annotation, FeedbackKind
 from annotate.permissions import project_for_manager
+from annotate.queue import overlap_progress
 
 from . import actions, dedupe, plots
 from .agreement import project_agreement
@@ -23,7 +24,7 @@ from .formats import FORMATS
 from .models import CurationAction, ExportToken, NoiseRun, Snapshot
 from .noise import noise_histogram
 from .quality import annotator_quality
-from .snapshots import compare, freeze_snapshot, manifest, sample_rows
+from .snapshots import EmptySnapshotError, compare, freeze_snapshot, manifest, sample_rows
 
 SOURCES = [("human", "People only"), ("judge", "LM judges only"), ("both", "People and judges")]
 
@@ -133,9 +134,10 @@ def _figures(project):
     bias_rows = [(f"{b['name']} ({b['decisive']})", b["left_rate"], b["p_value"] < 0.01) for b in bias]
     run = NoiseRun.objects.filter(project=project).first()
     counts, edges = noise_histogram(project)
+    has_eps = run is not None and run.epsilon is not None
     noise_plot = plots.histogram(
-        counts if sum(counts) else [], edges, marker=run.epsilon if run else None,
-        marker_label=f"ε = {run.epsilon:.3f}" if run else "", label="Posterior probability that a label is wrong",
+        counts if sum(counts) else [], edges, marker=run.epsilon if has_eps else None,
+        marker_label=f"ε = {run.epsilon:.3f}" if has_eps else "", label="Posterior probability that a label is wrong",
     )
     judge_rows = [(j["name"], j["agreement"], False) for j in agreement["human_judge"]["judges"] if j["agreement"] is not None]
     return {
@@ -153,7 +155,7 @@ def _context(request, project, filter_form=None, **extra):
     labels = Counter(Annotation.objects.filter(item__project=project).values_list("annotator__kind", flat=True))
     return {
         "project": project, **_figures(project),
-        "labels": dict(labels), "items": project.items.count(),
+        "labels": dict(labels), "items": project.items.count(), "overlap": overlap_progress(project),
         "filter_form": filter_form or FilterForm(), "freeze_form": FreezeForm(), "noise_form": NoiseActionForm(),
         "dedupe_form": DedupeForm(), "token_form": TokenForm(),
         "actions": CurationAction.objects.filter(project=project).select_related("user", "undone_by")[:15],
@@ -329,8 +331,12 @@ def freeze(request, project_id):
     if filters is None or not freeze_form.is_valid():
         messages.error(request, "Snapshot not frozen: " + (form.errors.as_text() or freeze_form.errors.as_text()))
         return render(request, "curation/dashboard.html", _context(request, project, filter_form=form), status=400)
-    snapshot = freeze_snapshot(project, request.user, filters, name=freeze_form.cleaned_data["name"],
-                               test_fraction=freeze_form.cleaned_data["test_fraction"])
+    try:
+        snapshot = freeze_snapshot(project, request.user, filters, name=freeze_form.cleaned_data["name"],
+                                   test_fraction=freeze_form.cleaned_data["test_fraction"])
+    except EmptySnapshotError as exc:
+        messages.error(request, f"Snapshot not frozen. {exc}")
+        return render(request, "curation/dashboard.html", _context(request, project, filter_form=form), status=400)
     messages.success(request, f"Froze {snapshot} with {snapshot.counts['rows']} rows.")
     return redirect("curation-snapshot", project.pk, snapshot.pk)
 

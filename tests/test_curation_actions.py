@@ -296,3 +296,20 @@ def test_dedupe_is_previewed_confirmed_and_undone(project, manager_user, client)
     assert act.action == "drop_duplicates" and act.params["affected"] == 1 and len(_state(project)) == 3
     client.post(f"{base}/actions/{act.pk}/undo/")
     assert _state(project) == before
+
+
+def test_dashboard_says_how_many_items_reached_k(project, manager_user, client):
+    from annotate import queue
+    from annotate.submit import submit
+
+    project.overlap = 2
+    project.save()
+    for _ in range(5):
+        factories.item(project, kind="binary")
+    people = [queue.human_annotator(factories.user(f"k-{n}", project=project)) for n in range(2)]
+    for n in range(3):  # two people take turns: depth first brings item after item to k
+        for who in people:
+            submit(queue.next_assignment(project, who), {"thumbs": "up"}, submission_id=f"00000000-0000-0000-0002-{n}{who.pk:011d}")
+    client.force_login(manager_user)
+    html = client.get(f"/curation/p/{project.pk}/").content.decode()
+    assert "<b>3</b> of 5 items for people have reached k = 2 labels" in html

@@ -14,7 +14,7 @@ def test_synthetic_flips_are_detected_and_epsilon_is_close():
     print(f"AUROC {r['auroc']:.3f}  ε true {r['epsilon_true']:.3f}  ε̂ {r['epsilon_hat']:.3f}")
     assert r["auroc"] > 0.8
     assert r["epsilon_error"] < 0.1
-    assert r["epsilon_ci"][0] <= r["epsilon_hat"] <= r["epsilon_ci"][1]
+    assert 0 <= r["epsilon_ci"][0] <= r["epsilon_ci"][1] <= 1
 
 
 def test_knn_votes_respect_pair_symmetry():
@@ -29,6 +29,22 @@ def test_knn_votes_respect_pair_symmetry():
 def test_bootstrap_interval_brackets_the_mean():
     eps, low, high = bootstrap_epsilon([0.1] * 50 + [0.9] * 10)
     assert low < eps < high and eps == pytest.approx((5 + 9) / 60)
+
+
+def test_bootstrap_interval_is_the_quantiles_not_clamped_to_contain_the_mean():
+    # Two items at p = 0.01: fewer than 2.5 % of bootstrap draws flip anything, so both quantiles
+    # are 0 while ε̂ = 0.01. The interval says so instead of being widened to [0, 0.01].
+    eps, low, high = bootstrap_epsilon([0.01, 0.01])
+    assert eps == pytest.approx(0.01) and (low, high) == (0.0, 0.0)
+
+
+def test_knn_vote_is_a_separate_signal_not_a_dawid_skene_worker():
+    aggregated = {i: 1 if i < 10 else -1 for i in range(20)}
+    labels = [(i, w, d) for i, d in aggregated.items() for w in ("a", "b")]
+    features = {i: np.array([d, 0.1 * i]) for i, d in aggregated.items()}
+    est = estimate(labels, aggregated, features=features, k=3)
+    assert set(est.reliability) == {"a", "b"}  # only the labellers are Dawid–Skene workers
+    assert all("knn_disagreement" in est.signals[i] for i in range(20))
 
 
 def test_estimate_without_features_uses_people_and_judges():
@@ -66,3 +82,94 @@ def test_noise_task_stores_per_item_and_per_run(project):
     # re-running the same task run replaces its result instead of adding another
     estimate_noise.apply(args=[run.pk])
     assert NoiseRun.objects.filter(project=project).count() == 1
+
+
+def _single_labelled(project, n=40, flip_every=5):
+    """Pairs labelled once each, by one of two people taking turns; every fifth label flipped."""
+    people = [cd.person(project) for _ in range(2)]
+    for i in range(n):
+        item = factories.item(project, prompt_obj=factories.prompt(project, text=f"Question {i}?"),
+                              text_a=f"Good answer {i}.", text_b=f"Bad answer {i}.")
+        cd.label(item, people[i % 2], preference=2 if i % flip_every == 0 else -2)
+    return people
+
+
+@pytest.mark.django_db
+def test_single_labelled_items_withhold_epsilon_and_robust_dpo_is_refused(project, manager_user, client):
+    from curation.noise import run_noise
+    from curation.snapshots import freeze_snapshot, manifest
+    from workers import finetune
+    from workers.models import ModelSpec
+
+    _single_labelled(project)
+    noise_run = run_noise(project, use_embeddings=False)
+    assert noise_run.epsilon is None and noise_run.epsilon_low is None and noise_run.epsilon_high is None
+    assert "0 of 40 items have labels from two or more labellers" in noise_run.withheld
+    assert noise_run.details["per_kind"]["pairwise"]["coverage"]["enough"] is False
+    assert ItemNoise.objects.filter(item__project=project).count() == 40  # items are still scored
+
+    client.force_login(manager_user)
+    html = client.get(f"/curation/p/{project.pk}/").content.decode()
+    assert "No flip rate ε." in html and "too few independent signals" in html and "ε = " not in html
+
+    snap = freeze_snapshot(project)
+    assert snap.epsilon is None and manifest(snap)["label_smoothing"] is None
+    assert "too few independent signals" in snap.noise_summary["withheld"]
+    assert "No flip rate ε for robust DPO" in client.get(f"/curation/p/{project.pk}/snapshots/{snap.pk}/").content.decode()
+
+    spec = ModelSpec.objects.create(name="never-loaded", path_or_id="/nonexistent", dtype="float32", max_length=128)
+    with pytest.raises(finetune.ConfigError, match="too few independent signals"):
+        finetune.create_finetune(snap, spec, "rdpo")
+    resp = client.post(f"/runs/p/{project.pk}/finetune/", {
+        "snapshot": snap.pk, "model_spec": spec.pk, "method": "rdpo", "noise_weighting": "none", "noise_threshold": 0.5,
+        "config": "", "lora": ""})
+    assert resp.status_code == 400 and "too few independent signals" in resp.content.decode()
+    assert not TaskRun.objects.filter(kind="finetune").exists()
+
+
+@pytest.mark.django_db
+def test_a_second_labeller_on_most_items_gives_epsilon(project):
+    from curation.noise import run_noise
+
+    _single_labelled(project)
+    third = cd.person(project)
+    for item in project.items.order_by("id")[:30]:
+        cd.label(item, third, preference=-2)
+    noise_run = run_noise(project, use_embeddings=False)
+    assert noise_run.epsilon is not None and noise_run.withheld == ""
+    # The six flipped items among those 30 are now 1–1 ties (no aggregated label, no ε term).
+    coverage = noise_run.details["per_kind"]["pairwise"]["coverage"]
+    assert (coverage["items"], coverage["multi_labelled"]) == (34, 24)
+
+
+@pytest.mark.django_db
+def test_noise_on_an_empty_project_says_not_enough_labels(project, manager_user, client):
+    from curation.noise import run_noise
+
+    noise_run = run_noise(project, use_embeddings=False)
+    assert noise_run.epsilon is None and noise_run.item_count == 0
+    assert noise_run.withheld.startswith("not enough labels")
+    client.force_login(manager_user)
+    html = client.get(f"/curation/p/{project.pk}/").content.decode()
+    assert "not enough labels" in html and "0.000" not in html
+
+
+@pytest.mark.django_db
+def test_dashboard_and_noise_run_report_the_same_dawid_skene_fit(project):
+    from curation.noise import run_noise
+    from curation.quality import annotator_quality
+
+    people = [cd.person(project) for _ in range(3)]
+    jury = cd.judge(project)
+    for i in range(16):
+        item = factories.item(project, prompt_obj=factories.prompt(project, text=f"Sum {i}?"), text_a=f"{i}", text_b="?")
+        for n, who in enumerate(people):
+            cd.label(item, who, preference=2 if (n == 2 and i % 3 == 0) else -2)  # the third person errs often
+        cd.label(item, jury, preference=-1 if i % 4 else 1)
+    # Embeddings on: the kNN vote must not enter the fit the dashboard shows.
+    noise_run = run_noise(project, use_embeddings=True, k=3)
+    from_noise = noise_run.details["per_kind"]["pairwise"]["reliability"]
+    from_dashboard = {str(q["annotator_id"]): q["ds"]["pairwise"]["accuracy"] for q in annotator_quality(project)}
+    assert set(from_noise) == set(from_dashboard) and len(from_noise) == 4
+    for worker, accuracy in from_dashboard.items():
+        assert from_noise[worker] == pytest.approx(accuracy, abs=1e-9)

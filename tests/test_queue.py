@@ -180,3 +180,89 @@ def test_only_the_projects_feedback_kinds_are_offered(project):
     queue.skip(queue.next_assignment(project, ann), "x")
     assert queue.next_assignment(project, ann) is None
     assert queue.progress(project, ann)["project_items"] == 1
+
+
+def _alternate(project, rounds):
+    """Two annotators ask for an item and label it, taking turns; returns each item's label count."""
+    a, b = _who("alt-a", project), _who("alt-b", project)
+    n = 0
+    for _ in range(rounds):
+        for ann in (a, b):
+            n += 1
+            submit(queue.next_assignment(project, ann), {"thumbs": "up"}, submission_id=f"00000000-0000-0000-0000-{n:012d}")
+    return dict(Item.objects.filter(project=project).order_by("id").values_list("id", "human_label_count"))
+
+
+def test_depth_first_is_the_default_and_brings_the_first_items_to_k(project):
+    assert project.queue_order == "depth"
+    project.overlap = 2
+    project.save()
+    items = [factories.item(project, kind="binary").pk for _ in range(10)]
+    counts = _alternate(project, rounds=4)  # 8 labels
+    # The first items labelled reach two labels one after another: agreement is measurable at once.
+    assert [counts[i] for i in items] == [2, 2, 2, 2, 0, 0, 0, 0, 0, 0]
+    reached = queue.overlap_progress(project)
+    assert (reached.k, reached.items, reached.reached_k, reached.partial, reached.unlabelled) == (2, 10, 4, 0, 6)
+
+
+def test_depth_first_sends_a_newcomer_to_items_someone_already_labelled(project):
+    project.overlap = 2
+    project.save()
+    items = [factories.item(project, kind="binary").pk for _ in range(6)]
+    early = _who("early", project)
+    for n in range(3):
+        submit(queue.next_assignment(project, early), {"thumbs": "up"}, submission_id=f"00000000-0000-0000-0001-{n:012d}")
+    late = _who("late", project)
+    assert queue.next_assignment(project, late).item_id == items[0]
+
+
+def test_breadth_first_keeps_fewest_labels_first(project):
+    project.overlap = 2
+    project.queue_order = "breadth"
+    project.save()
+    items = [factories.item(project, kind="binary").pk for _ in range(10)]
+    counts = _alternate(project, rounds=4)
+    # Every item gets one label before any gets a second (the order before queue_order existed).
+    assert [counts[i] for i in items] == [1, 1, 1, 1, 1, 1, 1, 1, 0, 0]
+    assert queue.overlap_progress(project).reached_k == 0
+
+
+def test_depth_first_still_never_exceeds_k(project):
+    project.overlap = 2
+    project.save()
+    item = factories.item(project)
+    a, b, c = (_who(n, project) for n in ("a", "b", "c"))
+    assert queue.next_assignment(project, a).item_id == item.pk
+    assert queue.next_assignment(project, b).item_id == item.pk
+    assert queue.next_assignment(project, c) is None
+
+
+def test_depth_first_window_falls_back_to_fresh_items_for_an_annotator_far_ahead(project, monkeypatch):
+    from annotate import queue_sql
+
+    monkeypatch.setattr(queue_sql, "DEPTH_WINDOW", 3)
+    project.overlap = 2
+    project.save()
+    items = [factories.item(project, kind="binary").pk for _ in range(6)]
+    ahead = _who("ahead", project)
+    for n in range(4):  # the head of the depth order is now four items waiting for someone else
+        submit(queue.next_assignment(project, ahead), {"thumbs": "up"}, submission_id=f"00000000-0000-0000-0003-{n:012d}")
+    assert queue.next_assignment(project, ahead).item_id == items[4]  # not "done": the unlabelled items
+    assert queue.next_assignment(project, _who("other", project)).item_id == items[0]
+
+
+def test_admin_sets_the_queue_order(project, admin_user, client):
+    client.force_login(admin_user)
+    page = client.get(f"/admin/annotate/project/{project.pk}/change/").content.decode()
+    assert 'name="queue_order"' in page and "Complete items to k first" in page
+    data = {"name": project.name, "overlap": 2, "queue_order": "breadth", "human_budget": 1, "gold_rate": 0, "lease_minutes": 10,
+            "pair_strategy": project.pair_strategy, "feedback_kinds": '["binary"]', "aspects": "[]", "principles": "[]",
+            "memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0}
+    response = client.post(f"/admin/annotate/project/{project.pk}/change/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    project.refresh_from_db()
+    assert project.queue_order == "breadth"
+    data["queue_order"] = "sideways"
+    assert client.post(f"/admin/annotate/project/{project.pk}/change/", data).status_code == 200  # refused, shown again
+    project.refresh_from_db()
+    assert project.queue_order == "breadth"

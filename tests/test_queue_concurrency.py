@@ -44,8 +44,11 @@ def busy_project(transactional_db):
     return project, [queue.human_annotator(u) for u in users]
 
 
-def test_no_item_over_k_labels_or_leases_under_concurrency(busy_project):
+@pytest.mark.parametrize("order", ["depth", "breadth"])
+def test_no_item_over_k_labels_or_leases_under_concurrency(busy_project, order):
     project, annotators = busy_project
+    project.queue_order = order
+    project.save(update_fields=["queue_order"])
     violations, errors = [], []
     stop = threading.Event()
     barrier = threading.Barrier(len(annotators) + 1)

@@ -93,3 +93,19 @@ def test_runs_fragment_polls_while_a_run_is_active(client, project, manager_user
     runs.finish_run(run)
     done = client.get(reverse("routing-runs", args=[project.pk]) + "?was_active=1", HTTP_HX_REQUEST="true")
     assert "hx-trigger" not in done.content.decode() and done["HX-Refresh"] == "true"
+
+
+def test_routing_page_claims_training_only_on_parsed_judge_labels(client, project, manager_user):
+    from annotate.models import AnnotationStatus
+    from curation.routing import route_project
+
+    _, judge, _ = structured_project(project, n=60, labelled=40)
+    route_project(project, budget=0.5)
+    page = login(client, manager_user).get(reverse("routing", args=[project.pk])).content.decode()
+    assert "trained on 40 items with a human and a parsed judge label" in page
+
+    Annotation.objects.filter(annotator=judge_annotator(judge)).update(status=AnnotationStatus.UNPARSED, preference=None)
+    route_project(project, budget=0.5)
+    page = client.get(reverse("routing", args=[project.pk])).content.decode()
+    assert "trained on" not in page and "items with both labels" not in page
+    assert "no judge reply parsed on the 40 items people labelled" in page

@@ -106,3 +106,12 @@ def test_admin_keeps_beat_in_step(client, project, admin_user, tmp_path):
     assert not PeriodicTask.objects.filter(task=schedules.TASK_NAME).exists()
     assert client.get("/admin/workers/latentpreference/").status_code == 200
     assert client.get("/admin/workers/finetunerun/").status_code == 200
+
+
+def test_a_schedule_with_nothing_to_freeze_says_so(project, tmp_path):
+    s = make_schedule(project, wh.model_spec(tmp_path), min_new_labels=0)
+    outcome, ft = schedules.fire(s.pk, force=True)
+    assert ft is None and outcome.startswith("failed: Nothing to freeze")
+    assert not Snapshot.objects.filter(project=project).exists()
+    s.refresh_from_db()
+    assert s.last_outcome == outcome

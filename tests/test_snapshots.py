@@ -127,6 +127,25 @@ def test_export_rows_in_every_format(project):
 def test_versions_are_per_project(project):
     other = factories.project()
     cd.labelled_project(project, pairs=1, binaries=0, edits=0)
+    cd.labelled_project(other, pairs=1, binaries=0, edits=0)
     assert freeze_snapshot(project).version == 1
     assert freeze_snapshot(other).version == 1
     assert Snapshot.objects.filter(project=project).count() == 1
+
+
+def test_a_snapshot_with_no_rows_is_refused_and_nothing_is_written(project, manager_user, client):
+    from curation.snapshots import EmptySnapshotError
+
+    with pytest.raises(EmptySnapshotError, match="Nothing to freeze: the filters keep 0 items"):
+        freeze_snapshot(project)
+    tie = factories.item(project)
+    cd.label(tie, cd.person(project), preference=0)
+    with pytest.raises(EmptySnapshotError, match="keep 1 items, 1 of them ties"):
+        freeze_snapshot(project)
+    assert not Snapshot.objects.filter(project=project).exists()
+    client.force_login(manager_user)
+    resp = client.post(f"/curation/p/{project.pk}/snapshots/freeze/", {"test_fraction": "0.1"})
+    assert resp.status_code == 400 and "Nothing to freeze" in resp.content.decode()
+    assert not Snapshot.objects.filter(project=project).exists()
+    cd.labelled_project(project, pairs=1, binaries=0, edits=0)
+    assert freeze_snapshot(project).version == 1  # the refused attempts used no version number

@@ -60,7 +60,9 @@ def trl_config(ft, output_dir):
         values["loss_type"] = LOSS_TYPE[ft.method]
     if ft.method == FineTuneMethod.RDPO and "label_smoothing" not in (ft.config or {}):
         if ft.snapshot.epsilon is None:
-            raise ConfigError("rdpo needs the snapshot's flip rate ε (run noise estimation) or an explicit label_smoothing")
+            why = (ft.snapshot.noise_summary or {}).get("withheld") or "run noise estimation, then freeze a snapshot"
+            raise ConfigError(f"rdpo needs the snapshot's flip rate ε, and this snapshot has none ({why}); "
+                              "set label_smoothing explicitly only if you know the flip rate from elsewhere")
         values["label_smoothing"] = min(max(float(ft.snapshot.epsilon), 0.0), 0.49)
     values.setdefault("logging_steps", 1)
     values.setdefault("seed", ft.seed)

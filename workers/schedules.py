@@ -91,7 +91,7 @@ def new_labels(schedule):
 
 def fire(schedule_id, force=False, user=None):
     """One tick of a schedule. Returns (outcome text, fine-tune run or None)."""
-    from curation.snapshots import freeze_snapshot
+    from curation.snapshots import EmptySnapshotError, freeze_snapshot
 
     from .tasks.finetune import finetune as finetune_task
     from .tasks.runs import enqueue
@@ -100,13 +100,18 @@ def fire(schedule_id, force=False, user=None):
         schedule = FineTuneSchedule.objects.select_for_update().select_related("project", "model_spec").get(pk=schedule_id)
         now = timezone.now()
         count = new_labels(schedule)
+        snapshot = None
         if not schedule.enabled and not force:
             outcome, ft = "skipped: schedule disabled", None
         elif count < schedule.min_new_labels and not force:
             outcome, ft = f"skipped: {count} new labels, fewer than {schedule.min_new_labels}", None
         else:
-            snapshot = freeze_snapshot(schedule.project, user=user, filters=schedule.snapshot_filters or None,
-                                       name=f"{schedule.name} {now:%Y-%m-%d %H:%M}", test_fraction=schedule.test_fraction)
+            try:
+                snapshot = freeze_snapshot(schedule.project, user=user, filters=schedule.snapshot_filters or None,
+                                           name=f"{schedule.name} {now:%Y-%m-%d %H:%M}", test_fraction=schedule.test_fraction)
+            except EmptySnapshotError as exc:
+                outcome, ft = f"failed: {exc}", None
+        if snapshot is not None:
             try:
                 ft = finetune.create_finetune(snapshot, schedule.model_spec, schedule.method, config=schedule.config,
                                               lora=schedule.lora, noise_weighting=schedule.noise_weighting,

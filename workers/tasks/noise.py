@@ -17,10 +17,13 @@ def estimate_noise(run):
         run.project, task_run=run, use_embeddings=params.get("use_embeddings", True), k=int(params.get("k", 10)),
         progress=lambda step, total: runs.set_progress(run, step, total),
     )
-    runs.log(run, f"noise run {noise_run.pk}: ε = {noise_run.epsilon:.4f} "
-                  f"[{noise_run.epsilon_low:.4f}, {noise_run.epsilon_high:.4f}] over {noise_run.item_count} items")
+    if noise_run.epsilon is None:
+        runs.log(run, f"noise run {noise_run.pk}: {noise_run.item_count} items scored, no ε: {noise_run.withheld}")
+    else:
+        runs.log(run, f"noise run {noise_run.pk}: ε = {noise_run.epsilon:.4f} "
+                      f"[{noise_run.epsilon_low:.4f}, {noise_run.epsilon_high:.4f}] over {noise_run.item_count} items")
     return {"noise_run": noise_run.pk, "epsilon": noise_run.epsilon, "epsilon_low": noise_run.epsilon_low,
-            "epsilon_high": noise_run.epsilon_high, "items": noise_run.item_count}
+            "epsilon_high": noise_run.epsilon_high, "items": noise_run.item_count, "epsilon_withheld": noise_run.withheld}
 
 
 def start_noise_run(project, user=None, use_embeddings=True, k=10):
