@@ -137,9 +137,12 @@ def start_generation(request, project_id):
 
 def run_context(run):
     ft = FineTuneRun.objects.filter(run=run).select_related("snapshot", "model_spec", "result_spec").first()
-    metrics = {k: v for k, v in run.metrics.items() if k not in ("history", "evaluation")}
+    # Pairs, not dicts: a template's `d.items` looks up a key named "items" first, and runs store
+    # metrics and params under that name (an item count).
+    metrics = [(k, v) for k, v in (run.metrics or {}).items() if k not in ("history", "evaluation")]
+    params = list((run.params or {}).items())
     return {"run": run, "project": run.project, "ft": ft, "chart": loss_chart(run.metrics), "metrics": metrics,
-            "artifacts": runs.artifacts(run), "params": run.params}
+            "artifacts": runs.artifacts(run), "params": params}
 
 
 @login_required
