@@ -260,3 +260,19 @@ def test_every_run_kind_has_a_detail_page(client, project, manager_user, state):
             page = resp.content.decode()
             shown = [k for k in metrics if k not in ("history", "evaluation")]
             assert all(f"<dt>{k}</dt>" in page for k in shown), (kind, url, shown)
+
+
+@pytest.mark.slow  # a real noise run (MiniLM embeddings)
+@pytest.mark.django_db(transaction=True)  # the run is sent on commit
+def test_noise_button_reports_the_runs_real_state(client, project, manager_user):
+    """The dashboard's message and badge say what became of the run (here it has already run, as it
+    does in-process), never "queued" for a run that finished."""
+    from tests import curation_data
+
+    curation_data.labelled_project(project, pairs=6, binaries=0, edits=0, annotators=2)
+    login(client, manager_user)
+    page = client.post(f"/curation/p/{project.pk}/noise/run/", {}, follow=True).content.decode()
+    run = TaskRun.objects.get(project=project, kind=RunKind.NOISE)
+    assert run.state == "succeeded", run.error
+    assert f"Noise estimation run {run.pk} succeeded." in page and "queued" not in page
+    assert f"noise run {run.pk}: succeeded" in page

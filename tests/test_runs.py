@@ -232,3 +232,28 @@ def test_unreachable_queue_fails_the_run_with_the_reason(project):
         app._pool, app.amqp._producer_pool = None, None
     run.refresh_from_db()
     assert run.state == "failed" and "could not reach the task queue" in run.error and run.task_name == _ok.name
+
+
+def test_judging_with_no_reply_parsed_fails_with_counts(project):
+    """100 % unparsed replies is not a success: the run fails and says how many parsed; one judge
+    whose replies parse makes the run a success again."""
+    from annotate.models import Annotation, AnnotationStatus, LMJudge
+    from tests import factories
+    from tests.judging_helpers import ScriptedServer
+    from workers.tasks.judging import start_judging
+
+    items = [factories.item(project, text_a=f"A{i}", text_b=f"B{i}") for i in range(3)]
+    with ScriptedServer(lambda body: (200, "I cannot decide, they are both fine.")) as server:
+        judge = LMJudge.objects.create(name="chatty", backend="openai", model="m", base_url=server.base_url,
+                                       parameters={"retry_backoff": 0.01})
+        judge.projects.add(project)
+        (run,) = start_judging(project)
+    assert run.state == RunState.FAILED
+    assert "chatty: 0 parsed, 3 unparsed" in run.error and "Traceback" not in run.error
+    assert run.metrics["judges"]["chatty"]["unparsed"] == 3  # the counts stay on the run
+    assert Annotation.objects.filter(item__in=items, status=AnnotationStatus.UNPARSED).count() == 3
+    factories.item(project, text_a="A9", text_b="B9")
+    with ScriptedServer(lambda body: (200, '{"verdict": 1, "rationale": "ok"}')) as server:
+        LMJudge.objects.filter(pk=judge.pk).update(base_url=server.base_url)
+        (again,) = start_judging(project)
+    assert again.state == RunState.SUCCEEDED and again.metrics["judges"]["chatty"]["ok"] == 1

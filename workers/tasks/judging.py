@@ -23,7 +23,19 @@ def judge(run):
         raise ConnectionError(str(exc)) from exc  # a worker retries the run later with backoff
     for name, counts in result["judges"].items():
         runs.log(run, f"{name}: {counts}")
+    unusable = unparsed_judges(result)
+    if unusable:
+        raise runs.RunFailed("no reply parsed: " + "; ".join(
+            f"{name}: {c['ok']} parsed, {c['unparsed']} unparsed" for name, c in unusable.items())
+            + ". The unparsed labels are stored with their raw replies; check the judge's prompt, model and parser.",
+            metrics=result)
     return result
+
+
+def unparsed_judges(result):
+    """Judges that labelled items and could parse none of their replies: a run of theirs has not
+    succeeded, whatever was stored."""
+    return {name: c for name, c in result["judges"].items() if c["unparsed"] and not c["ok"]}
 
 
 @run_task(queue="cpu")
