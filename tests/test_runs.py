@@ -257,3 +257,33 @@ def test_judging_with_no_reply_parsed_fails_with_counts(project):
         LMJudge.objects.filter(pk=judge.pk).update(base_url=server.base_url)
         (again,) = start_judging(project)
     assert again.state == RunState.SUCCEEDED and again.metrics["judges"]["chatty"]["ok"] == 1
+
+
+def test_sweep_ends_stale_runs_it_cannot_or_must_not_rerun(project):
+    """A stale run whose cancel was asked for ends cancelled (not re-run); one that names no task
+    ends failed with the reason (it cannot be re-sent); neither stays `running`."""
+    from workers.tasks.runs import sweep
+
+    asked = make_run(project=project)
+    TaskRun.objects.filter(pk=asked.pk).update(task_name=_ok.name)
+    orphan = make_run(project=project)
+    for run in (asked, orphan):
+        runs.claim_run(run.pk, worker="dead")
+    runs.request_cancel(asked)
+    TaskRun.objects.filter(pk__in=[asked.pk, orphan.pk]).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    CALLS.clear()
+    done = sweep()
+    assert (done.requeued, done.cancelled, done.failed) == ([], [asked.pk], [orphan.pk])
+    asked.refresh_from_db()
+    orphan.refresh_from_db()
+    assert asked.state == "cancelled" and asked.finished_at and CALLS == []
+    assert orphan.state == "failed" and "names no task" in orphan.error
+    assert sweep() == type(done)()  # nothing left to do
+
+
+def test_every_worker_runs_the_sweeper():
+    from config.celery import app
+    from workers.tasks.runs import StaleRunSweeper
+
+    steps = {s if isinstance(s, str) else f"{s.__module__}:{s.__name__}" for s in app.steps["worker"]}
+    assert f"{StaleRunSweeper.__module__}:{StaleRunSweeper.__name__}" in steps
