@@ -287,3 +287,18 @@ def test_every_worker_runs_the_sweeper():
 
     steps = {s if isinstance(s, str) else f"{s.__module__}:{s.__name__}" for s in app.steps["worker"]}
     assert f"{StaleRunSweeper.__module__}:{StaleRunSweeper.__name__}" in steps
+
+
+def test_routing_stops_at_its_cancel_point(project):
+    """A running routing run whose cancel was asked for stops before the fit and writes no routing run."""
+    from curation.models import RoutingRun
+    from workers.tasks.routing import route
+
+    run = runs.create_run(RunKind.ROUTE, project=project, params={"budget": 0.5, "strategy": "router"})
+    runs.claim_run(run.pk, worker="w1")
+    runs.request_cancel(run)
+    run.refresh_from_db()
+    assert run.state == "running" and run.cancel_requested  # a running run stops at its next check
+    with pytest.raises(runs.RunCancelled):
+        route.service(run)
+    assert not RoutingRun.objects.filter(project=project).exists()

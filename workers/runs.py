@@ -112,6 +112,12 @@ def record(run, progress=None, total=None, metrics=None, lines=()):
         raise RunCancelled(f"run {run.pk} cancelled")
 
 
+def raise_if_cancelled(run):
+    """A progress point without progress: stop here (RunCancelled) when a manager asked to."""
+    if TaskRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
+        raise RunCancelled(f"run {run.pk} cancelled")
+
+
 def log(run, line):
     run.refresh_from_db(fields=["log_tail"])
     tail = (run.log_tail + line.rstrip() + "\n")[-LOG_TAIL_CHARS:]
