@@ -19,7 +19,7 @@ def judge(run):
                                        progress=lambda done, total: runs.set_progress(run, done, total))
     except TransientBackendError as exc:
         if settings.CELERY_TASK_ALWAYS_EAGER:
-            raise  # in-process: fail now (a re-run resumes) rather than block a web request on retries
+            raise  # in-process (the test settings): fail now, a re-run resumes, rather than retry inline
         raise ConnectionError(str(exc)) from exc  # a worker retries the run later with backoff
     for name, counts in result["judges"].items():
         runs.log(run, f"{name}: {counts}")
