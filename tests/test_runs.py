@@ -302,3 +302,23 @@ def test_routing_stops_at_its_cancel_point(project):
     with pytest.raises(runs.RunCancelled):
         route.service(run)
     assert not RoutingRun.objects.filter(project=project).exists()
+
+
+def test_unwritable_embedded_broker_fails_the_run_with_the_reason(project, tmp_path):
+    """The embedded SQLite broker in a place it cannot be written: the run fails with the reason."""
+    from config.celery import app
+    from workers.tasks.runs import enqueue
+
+    keys = ("task_always_eager", "broker_url", "task_publish_retry", "broker_transport_options")
+    saved = {k: app.conf[k] for k in keys}
+    app.conf.update(task_always_eager=False, broker_url=f"sqla+sqlite:///{tmp_path}/missing-dir/broker.sqlite3",
+                    task_publish_retry=False, broker_transport_options={})
+    app._pool, app.amqp._producer_pool = None, None
+    try:
+        run = make_run(project=project)
+        assert enqueue(_ok, run) is None
+    finally:
+        app.conf.update(saved)
+        app._pool, app.amqp._producer_pool = None, None
+    run.refresh_from_db()
+    assert run.state == "failed" and "could not reach the task queue" in run.error
