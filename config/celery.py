@@ -8,7 +8,9 @@ rationales, fine-tunes, generation). Start one worker per queue:
 
 A GPU worker uses whichever device CUDA_VISIBLE_DEVICES exposes (workers/loading.py); on a
 machine without a GPU, `-Q cpu,gpu` runs the same tasks on the CPU. `celery -A config beat`
-runs schedules (django-celery-beat) and the stale-run sweeper.
+runs schedules (django-celery-beat) and the stale-run sweeper (which every worker also runs on a
+timer). With no CELERY_BROKER_URL the broker is a SQLite file under var/ and `./tandem demo` starts
+one worker for both queues beside the server.
 """
 import os
 
@@ -25,6 +27,8 @@ app.autodiscover_tasks()
 GPU_TASKS = ("workers.tasks.rationales.*", "workers.tasks.finetune.*", "workers.tasks.generation.*",
              "workers.tasks.edits.*")
 app.conf.task_routes = {pattern: {"queue": "gpu"} for pattern in GPU_TASKS}
+# Every worker sweeps stale runs on its own timer too, so nothing depends on beat running.
+app.steps["worker"].add("workers.tasks.runs:StaleRunSweeper")
 app.conf.beat_schedule = {
     "sweep-stale-runs": {"task": "workers.tasks.runs.sweep_stale_runs", "schedule": 60.0},
 }

@@ -1,6 +1,6 @@
 """Tandem settings, read from the environment.
 
-Embedded default (nothing set): SQLite file under var/, Celery tasks run in-process.
+Embedded default (nothing set): SQLite file under var/, Celery's broker in another SQLite file there.
 Production: DATABASE_URL=postgres://..., CELERY_BROKER_URL=redis://..., REDIS_CACHE_URL=redis://...
 """
 import os
@@ -157,24 +157,38 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
-# Celery: Redis when CELERY_BROKER_URL is set; otherwise every task runs in-process (eager).
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
-CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", CELERY_BROKER_URL or None)
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+# Celery. No task runs inside a web request:
+# - CELERY_BROKER_URL set (production, e.g. redis://...): the workers you start (config/celery.py);
+# - unset (the embedded default): a broker in a SQLite file under var/ (kombu's SQLAlchemy
+#   transport, no server process), served by the worker `./tandem demo` starts beside the web server;
+# - TANDEM_EAGER_TASKS=1: tasks run synchronously in the calling process. The test suite's settings
+#   (config/test_settings.py) and debugging only: a long job would hold its request.
+# Results are never read (a run's state, progress and metrics live in its TaskRun row).
+EMBEDDED_BROKER_URL = f"sqla+sqlite:///{VAR_DIR / 'broker.sqlite3'}"
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or EMBEDDED_BROKER_URL
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", os.environ.get("CELERY_BROKER_URL") or None)
+CELERY_TASK_ALWAYS_EAGER = env_bool("TANDEM_EAGER_TASKS")
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-# visibility_timeout: how long an unacknowledged message (a task whose worker died) waits before
-# Redis hands it to another worker; keep it above the longest task. The restore interval/throttle
-# say how often workers look for such messages (lowered in the worker tests).
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600")),
-    "unacked_restore_interval": int(os.environ.get("CELERY_UNACKED_RESTORE_INTERVAL", "10")),
-    "unacked_restore_throttle": int(os.environ.get("CELERY_UNACKED_RESTORE_THROTTLE", "10")),
-}
+if CELERY_BROKER_URL == EMBEDDED_BROKER_URL:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    # The SQLAlchemy transport passes its options to create_engine: only a busy timeout here, so the
+    # server and the worker can both write the file. A worker killed mid-task leaves its message
+    # taken; the stale-run sweeper (workers/tasks/runs.py, on a timer in every worker) re-sends it.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"connect_args": {"timeout": 20}}
+else:
+    # visibility_timeout: how long an unacknowledged message (a task whose worker died) waits before
+    # Redis hands it to another worker; keep it above the longest task. The restore interval/throttle
+    # say how often workers look for such messages (lowered in the worker tests).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600")),
+        "unacked_restore_interval": int(os.environ.get("CELERY_UNACKED_RESTORE_INTERVAL", "10")),
+        "unacked_restore_throttle": int(os.environ.get("CELERY_UNACKED_RESTORE_THROTTLE", "10")),
+    }
 
 # OpenAI-compatible judge servers (annotate/judging/endpoints.py). Keys: only those the deployment
 # declares, TANDEM_JUDGE_KEYS="name=ENV_VAR,name2=ENV_VAR2"; a judge names a key by its name.

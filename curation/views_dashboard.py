@@ -303,10 +303,11 @@ def undo_action(request, project_id, action_id):
 @require_POST
 def run_noise(request, project_id):
     from workers.tasks.noise import start_noise_run
+    from workers.views import tell_outcome
 
     project = project_for_manager(request.user, project_id)
     run = start_noise_run(project, user=request.user)
-    messages.success(request, f"Noise estimation queued (run {run.pk}).")
+    tell_outcome(request, run, "Noise estimation")  # the run's real state, not a "queued" it may have left
     return redirect("curation-dashboard", project.pk)
 
 

@@ -33,6 +33,9 @@ def worker_env(artifacts_dir, **extra):
         # Fast crash recovery for the SIGKILL test: redeliver unacked messages after a few seconds.
         "CELERY_VISIBILITY_TIMEOUT": "6", "CELERY_UNACKED_RESTORE_INTERVAL": "1", "CELERY_UNACKED_RESTORE_THROTTLE": "1",
         "TANDEM_RUN_HEARTBEAT_SECONDS": "1", "TANDEM_RUN_STALE_SECONDS": "4",
+        # Workers sweep stale runs on a timer; off here unless a test asks (`TANDEM_RUN_SWEEP_SECONDS=1`),
+        # so a module-wide worker never takes over a run a crash test means for its second worker.
+        "TANDEM_RUN_SWEEP_SECONDS": "3600",
         "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1", "LOG_LEVEL": "INFO",
     })
     env.update({k: str(v) for k, v in extra.items()})

@@ -89,18 +89,26 @@ def test_sigkilled_worker_run_finished_by_another(transactional_db, tmp_path, cl
         first.stop()
     run.refresh_from_db()
     assert run.state == "running" and 0 < run.progress < 120, "kill the worker mid-run"
-    written_before = Rationale.objects.filter(run=run).count()
+    first_started = run.started_at
+    before = {r.pk: (r.item_id, r.text, r.created_at) for r in Rationale.objects.filter(run=run)}
+    assert len(before) >= 6
     second = cw.Worker(tmp_path, "second", queues="crash-test").wait_ready()
     try:
         run = wait_finished(run, worker=second)
     finally:
         second.stop()
     assert run.state == "succeeded", run.error
-    assert run.worker.startswith("second@") and run.attempts == 2
-    per_item = Rationale.objects.filter(run=run).values_list("item_id", flat=True)
-    assert len(per_item) == len(set(per_item)) == 120
-    assert written_before >= 6
-    assert TaskRun.objects.get(pk=run.pk).progress == 120
+    assert run.worker.startswith("second@") and run.attempts == 2 and run.started_at > first_started
+    # The unique (item, run) constraint alone would hide a service that redid everything (its
+    # second writes would be silently ignored), so check what it could get wrong instead:
+    # the first attempt's rows are kept as they were, and the second attempt explained only the rest.
+    after = {r.pk: (r.item_id, r.text, r.created_at) for r in Rationale.objects.filter(run=run)}
+    assert {pk: after.get(pk) for pk in before} == before
+    assert f"{120 - len(before)} of 120 items to explain" in run.log_tail  # the resumed attempt's plan
+    new_rows = Rationale.objects.filter(run=run).exclude(pk__in=before)
+    assert new_rows.count() == 120 - len(before) and not new_rows.filter(created_at__lt=run.started_at).exists()
+    assert sorted(item for item, _, _ in after.values()) == sorted(snap.rows.values_list("item_id", flat=True))
+    assert run.progress == run.total == 120
 
 
 def test_finetune_run_through_worker(transactional_db, worker, client, tiny_model_dir, settings, tmp_path):
@@ -214,3 +222,75 @@ def test_duplicate_delivery_does_not_run_twice(transactional_db, tmp_path, clien
     assert len(per_item) == len(set(per_item)) == 60
     logs = workers[0].output() + workers[1].output()
     assert "Retry in" in logs  # the second delivery backed off instead of running
+
+
+def test_sigkilled_finetune_retried_into_one_result(transactional_db, tmp_path, client, tiny_model_dir, settings):
+    """A worker SIGKILLed mid-training leaves only a `.partial` directory and no registered model;
+    the retried run, on another worker, ends with exactly one artifact directory (renamed into place
+    whole) and one registered model that loads."""
+    import json
+
+    from transformers import AutoModelForCausalLM
+
+    from workers import finetune
+    from workers.models import FineTuneRun, ModelSpec
+    from workers.tasks.finetune import finetune as task
+
+    cw.flush_broker()
+    artifacts = settings.ARTIFACTS_DIR = tmp_path / "artifacts"
+    project = wh.factories.project()
+    snap = wh.snapshot(project, pairs=40, binary=0, edits=0)
+    ft = finetune.create_finetune(snap, wh.model_spec(tiny_model_dir), "dpo",
+                                  config={"per_device_train_batch_size": 1, "max_length": 64, "num_train_epochs": 4})
+    run = ft.run
+    options = {"queues": "crash-ft", "log_dir": tmp_path / "logs", "TANDEM_PROGRESS_INTERVAL": 0}
+    first = cw.Worker(artifacts, "ft-first", **options).wait_ready()
+    try:
+        cw.send(client, task, run, queue="crash-ft")
+        wait_progress(run, 3, timeout=300)
+        first.kill()
+    finally:
+        first.stop()
+    run.refresh_from_db()
+    assert run.state == "running" and 0 < run.progress < run.total, "kill the worker mid-training"
+    assert [p.name for p in artifacts.iterdir()] == [f"{run.pk}.attempt-1.partial"]  # never taken for a result
+    assert not ModelSpec.objects.filter(path_or_id__startswith=str(artifacts)).exists()
+    second = cw.Worker(artifacts, "ft-second", **options).wait_ready()
+    try:
+        run = wait_finished(run, timeout=600, worker=second)
+    finally:
+        second.stop()
+    assert run.state == "succeeded", run.error
+    assert run.attempts == 2 and run.worker.startswith("ft-second@") and run.progress == run.total
+    result = artifacts / str(run.pk)
+    assert [p.name for p in artifacts.iterdir()] == [str(run.pk)]  # one directory: the partial one is gone
+    assert json.loads((result / "metrics.json").read_text())["steps"] == run.total
+    registered = ModelSpec.objects.filter(path_or_id__startswith=str(artifacts))
+    assert registered.count() == 1 and registered.get().path_or_id == str(result / "model")
+    assert FineTuneRun.objects.get(pk=ft.pk).result_spec == registered.get()
+    assert AutoModelForCausalLM.from_pretrained(registered.get().path_or_id).config.model_type == "llama"
+
+
+def test_worker_sweeps_stale_runs_without_beat(transactional_db, tmp_path, tiny_model_dir):
+    """No beat and no message: a run a dead worker left `running` is re-sent by the live worker's own
+    sweeper (its bootstep) and finished."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from workers import rationales, runs
+    from workers.tasks.rationales import generate_rationales
+
+    project = wh.factories.project()
+    snap = wh.snapshot(project, pairs=3, binary=0, edits=0)
+    run = rationales.start_rationale_run(snap, wh.model_spec(tiny_model_dir), max_new_tokens=4)
+    TaskRun.objects.filter(pk=run.pk).update(task_name=generate_rationales.name)
+    runs.claim_run(run.pk, worker="ghost@gone")
+    TaskRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    sweeper = cw.Worker(tmp_path, "sweeper", TANDEM_RUN_SWEEP_SECONDS=1).wait_ready()
+    try:
+        run = wait_finished(run, worker=sweeper)
+    finally:
+        sweeper.stop()
+    assert run.state == "succeeded" and run.attempts == 2 and run.worker != "ghost@gone"
+    assert Rationale.objects.filter(run=run).count() == 3

@@ -36,7 +36,10 @@ def test_tiny_judge_labels_every_item_once_and_never_guesses(tiny_model, project
     judge.projects.add(project)
     items = [factories.item(project, kind=k) for k in ["pairwise"] * 4 + ["binary", "edit"]]
     (run,) = start_judging(project)
-    assert run.state == RunState.SUCCEEDED, run.error
+    counts = run.metrics["judges"]["tiny"]
+    # gibberish may parse or not; a run in which nothing parsed fails and says so
+    assert run.state == (RunState.SUCCEEDED if counts["ok"] else RunState.FAILED), run.error
+    assert counts["ok"] or f"tiny: 0 parsed, {counts['unparsed']} unparsed" in run.error
     assert run.progress == run.total == len(items)
     labels = list(Annotation.objects.filter(annotator__judge=judge))
     assert len(labels) == len(items)

@@ -221,3 +221,58 @@ def test_edit_distance_on_runs_page(client, project, manager_user):
     page = client.get(f"/runs/p/{project.pk}/").content.decode()
     assert "Mean edit distance per annotator" in page and "<td>alice</td>" in page
     assert 'aria-label="edit distance per day"' in page
+
+
+# What each kind's service stores (params and final metrics), shaped as the services write them:
+# several store an item count under "items", which a template's `metrics.items` used to shadow.
+REALISTIC = {
+    RunKind.JUDGE: ({"judge_ids": [1], "item_ids": None},
+                    {"judges": {"judge-a": {"ok": 40, "unparsed": 2, "skipped": 0, "swap_inconsistent": 3}}, "items": 42}),
+    RunKind.FEATURES: ({"item_ids": None}, {"items": 211}),
+    RunKind.ROUTE: ({"budget": 0.3, "count": None, "strategy": "router", "human_route": "human", "recompute_features": False},
+                    {"routing_run": 7, "human": 63, "judge": 148, "timings": {"fit": 0.41}}),
+    RunKind.NOISE: ({"use_embeddings": True, "k": 10},
+                    {"noise_run": 3, "epsilon": 0.12, "epsilon_low": 0.08, "epsilon_high": 0.17, "items": 211}),
+    RunKind.RATIONALE: ({"snapshot_id": 1, "items": 46, "kinds": ["pairwise"]}, {"rationales": 46, "items": 46, "model": "tiny"}),
+    RunKind.FINETUNE: ({}, {"train_loss": 0.69, "steps": 4, "rows": {"kept": 20, "dropped": 0},
+                            "history": [{"step": 1, "loss": 0.7}, {"step": 2, "loss": 0.6}],
+                            "evaluation": {"accuracy": 0.5, "pairs": 4}}),
+    RunKind.GENERATE: ({"n": 3, "item_kind": "pairwise"}, {"created": 3, "responses": 6, "model": "tiny"}),
+    RunKind.PREFERENCES: ({"items": 3}, {"preferences": 3, "model": "tiny"}),
+}
+
+
+@pytest.mark.parametrize("state", ["running", "succeeded"])
+def test_every_run_kind_has_a_detail_page(client, project, manager_user, state):
+    """Walks RunKind, so a new kind without an entry above fails here until its page is checked."""
+    assert set(REALISTIC) == set(RunKind), f"add realistic metrics for {set(RunKind) - set(REALISTIC)}"
+    login(client, manager_user)
+    for kind, (params, metrics) in REALISTIC.items():
+        run = runs.create_run(kind, project=project, params=params)
+        runs.claim_run(run.pk, worker="w1")
+        if state == "succeeded":
+            runs.finish_run(run, metrics=metrics)
+        else:
+            runs.update_metrics(run, **metrics)
+        for url in (f"/runs/{run.pk}/", f"/runs/{run.pk}/status/"):
+            resp = client.get(url)
+            assert resp.status_code == 200, (kind, url)
+            page = resp.content.decode()
+            shown = [k for k in metrics if k not in ("history", "evaluation")]
+            assert all(f"<dt>{k}</dt>" in page for k in shown), (kind, url, shown)
+
+
+@pytest.mark.slow  # a real noise run (MiniLM embeddings)
+@pytest.mark.django_db(transaction=True)  # the run is sent on commit
+def test_noise_button_reports_the_runs_real_state(client, project, manager_user):
+    """The dashboard's message and badge say what became of the run (here it has already run, as it
+    does in-process), never "queued" for a run that finished."""
+    from tests import curation_data
+
+    curation_data.labelled_project(project, pairs=6, binaries=0, edits=0, annotators=2)
+    login(client, manager_user)
+    page = client.post(f"/curation/p/{project.pk}/noise/run/", {}, follow=True).content.decode()
+    run = TaskRun.objects.get(project=project, kind=RunKind.NOISE)
+    assert run.state == "succeeded", run.error
+    assert f"Noise estimation run {run.pk} succeeded." in page and "queued" not in page
+    assert f"noise run {run.pk}: succeeded" in page

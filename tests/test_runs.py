@@ -232,3 +232,93 @@ def test_unreachable_queue_fails_the_run_with_the_reason(project):
         app._pool, app.amqp._producer_pool = None, None
     run.refresh_from_db()
     assert run.state == "failed" and "could not reach the task queue" in run.error and run.task_name == _ok.name
+
+
+def test_judging_with_no_reply_parsed_fails_with_counts(project):
+    """100 % unparsed replies is not a success: the run fails and says how many parsed; one judge
+    whose replies parse makes the run a success again."""
+    from annotate.models import Annotation, AnnotationStatus, LMJudge
+    from tests import factories
+    from tests.judging_helpers import ScriptedServer
+    from workers.tasks.judging import start_judging
+
+    items = [factories.item(project, text_a=f"A{i}", text_b=f"B{i}") for i in range(3)]
+    with ScriptedServer(lambda body: (200, "I cannot decide, they are both fine.")) as server:
+        judge = LMJudge.objects.create(name="chatty", backend="openai", model="m", base_url=server.base_url,
+                                       parameters={"retry_backoff": 0.01})
+        judge.projects.add(project)
+        (run,) = start_judging(project)
+    assert run.state == RunState.FAILED
+    assert "chatty: 0 parsed, 3 unparsed" in run.error and "Traceback" not in run.error
+    assert run.metrics["judges"]["chatty"]["unparsed"] == 3  # the counts stay on the run
+    assert Annotation.objects.filter(item__in=items, status=AnnotationStatus.UNPARSED).count() == 3
+    factories.item(project, text_a="A9", text_b="B9")
+    with ScriptedServer(lambda body: (200, '{"verdict": 1, "rationale": "ok"}')) as server:
+        LMJudge.objects.filter(pk=judge.pk).update(base_url=server.base_url)
+        (again,) = start_judging(project)
+    assert again.state == RunState.SUCCEEDED and again.metrics["judges"]["chatty"]["ok"] == 1
+
+
+def test_sweep_ends_stale_runs_it_cannot_or_must_not_rerun(project):
+    """A stale run whose cancel was asked for ends cancelled (not re-run); one that names no task
+    ends failed with the reason (it cannot be re-sent); neither stays `running`."""
+    from workers.tasks.runs import sweep
+
+    asked = make_run(project=project)
+    TaskRun.objects.filter(pk=asked.pk).update(task_name=_ok.name)
+    orphan = make_run(project=project)
+    for run in (asked, orphan):
+        runs.claim_run(run.pk, worker="dead")
+    runs.request_cancel(asked)
+    TaskRun.objects.filter(pk__in=[asked.pk, orphan.pk]).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    CALLS.clear()
+    done = sweep()
+    assert (done.requeued, done.cancelled, done.failed) == ([], [asked.pk], [orphan.pk])
+    asked.refresh_from_db()
+    orphan.refresh_from_db()
+    assert asked.state == "cancelled" and asked.finished_at and CALLS == []
+    assert orphan.state == "failed" and "names no task" in orphan.error
+    assert sweep() == type(done)()  # nothing left to do
+
+
+def test_every_worker_runs_the_sweeper():
+    from config.celery import app
+    from workers.tasks.runs import StaleRunSweeper
+
+    steps = {s if isinstance(s, str) else f"{s.__module__}:{s.__name__}" for s in app.steps["worker"]}
+    assert f"{StaleRunSweeper.__module__}:{StaleRunSweeper.__name__}" in steps
+
+
+def test_routing_stops_at_its_cancel_point(project):
+    """A running routing run whose cancel was asked for stops before the fit and writes no routing run."""
+    from curation.models import RoutingRun
+    from workers.tasks.routing import route
+
+    run = runs.create_run(RunKind.ROUTE, project=project, params={"budget": 0.5, "strategy": "router"})
+    runs.claim_run(run.pk, worker="w1")
+    runs.request_cancel(run)
+    run.refresh_from_db()
+    assert run.state == "running" and run.cancel_requested  # a running run stops at its next check
+    with pytest.raises(runs.RunCancelled):
+        route.service(run)
+    assert not RoutingRun.objects.filter(project=project).exists()
+
+
+def test_unwritable_embedded_broker_fails_the_run_with_the_reason(project, tmp_path):
+    """The embedded SQLite broker in a place it cannot be written: the run fails with the reason."""
+    from config.celery import app
+    from workers.tasks.runs import enqueue
+
+    keys = ("task_always_eager", "broker_url", "task_publish_retry", "broker_transport_options")
+    saved = {k: app.conf[k] for k in keys}
+    app.conf.update(task_always_eager=False, broker_url=f"sqla+sqlite:///{tmp_path}/missing-dir/broker.sqlite3",
+                    task_publish_retry=False, broker_transport_options={})
+    app._pool, app.amqp._producer_pool = None, None
+    try:
+        run = make_run(project=project)
+        assert enqueue(_ok, run) is None
+    finally:
+        app.conf.update(saved)
+        app._pool, app.amqp._producer_pool = None, None
+    run.refresh_from_db()
+    assert run.state == "failed" and "could not reach the task queue" in run.error

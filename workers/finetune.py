@@ -257,9 +257,14 @@ def train(run):
 
     release()  # a GPU worker may still hold models from generation tasks
     ft = FineTuneRun.objects.select_related("snapshot", "model_spec").get(run=run)
-    out = Path(ft.output_dir or runs.run_dir(run))
-    if out.exists():  # a previous attempt died half-way: start clean, never two sets of artifacts
-        shutil.rmtree(out)
+    final = Path(ft.output_dir or runs.run_dir(run))
+    # An attempt writes into a directory of its own and renames it into place once everything is
+    # written, so the result directory is whole or absent; a worker killed half-way leaves only a
+    # `.partial` directory, which the next attempt removes (one set of artifacts, never two).
+    for leftover in [final, *final.parent.glob(f"{final.name}.attempt-*.partial")]:
+        if leftover.exists():
+            shutil.rmtree(leftover)
+    out = final.with_name(f"{final.name}.attempt-{run.attempts}.partial")
     out.mkdir(parents=True)
     on = device()
     trainer, tokenizer, _, counts = build_trainer(ft, out / "checkpoints", [progress_callback(run)], on)
@@ -282,6 +287,8 @@ def train(run):
                "steps": trainer.state.global_step, "rows": counts, "evaluation": evaluation,
                "label_smoothing": getattr(trainer.args, "label_smoothing", None)}
     (out / "metrics.json").write_text(json.dumps({**metrics, "history": trainer.state.log_history}, indent=2))
+    os.replace(out, final)  # atomic on one filesystem: the result appears whole
+    model_dir = final / "model"
     ft.evaluation = evaluation
     if ft.method != FineTuneMethod.REWARD:
         ft.result_spec, _ = ModelSpec.objects.update_or_create(

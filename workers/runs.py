@@ -30,6 +30,15 @@ class RunCancelled(Exception):
     """Raised inside a service when the run's cancel flag is set; the task marks it cancelled."""
 
 
+class RunFailed(Exception):
+    """Raised by a service whose work ran to the end but whose outcome is unusable (e.g. no judge
+    reply parsed): the run fails with this message, no traceback, and keeps `metrics`."""
+
+    def __init__(self, message, metrics=None):
+        super().__init__(message)
+        self.metrics = metrics or {}
+
+
 def create_run(kind, project=None, params=None, user=None, total=0, task_name=""):
     return TaskRun.objects.create(
         kind=kind, project=project, params=params or {}, created_by=user, total=total, task_name=task_name
@@ -103,6 +112,12 @@ def record(run, progress=None, total=None, metrics=None, lines=()):
         raise RunCancelled(f"run {run.pk} cancelled")
 
 
+def raise_if_cancelled(run):
+    """A progress point without progress: stop here (RunCancelled) when a manager asked to."""
+    if TaskRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
+        raise RunCancelled(f"run {run.pk} cancelled")
+
+
 def log(run, line):
     run.refresh_from_db(fields=["log_tail"])
     tail = (run.log_tail + line.rstrip() + "\n")[-LOG_TAIL_CHARS:]
@@ -150,7 +165,7 @@ def retry_run(run):
 
 def stale_runs():
     cutoff = timezone.now() - timedelta(seconds=stale_seconds())
-    return TaskRun.objects.filter(state=RunState.RUNNING, heartbeat_at__lt=cutoff)
+    return TaskRun.objects.filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at=None), state=RunState.RUNNING)
 
 
 def run_dir(run):

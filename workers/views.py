@@ -61,8 +61,8 @@ def project_runs(request, project_id):
 
 
 def send_and_show(request, task, run, label):
-    """Send the run to its queue and open its page. With no broker the run has already finished
-    in-process by now, so the message says what happened rather than "queued"."""
+    """Send the run to its queue and open its page, which follows it live. The message says what
+    became of the run (queued; or, with tasks run in-process as in the tests, its outcome)."""
     from .tasks.runs import enqueue
 
     if enqueue(task, run) is not None:
@@ -71,7 +71,7 @@ def send_and_show(request, task, run, label):
 
 
 def tell_outcome(request, run, label):
-    """A message on what became of a run just sent: queued, or (in-process, with no broker) done."""
+    """A message on what became of a run just sent: queued, or (run in-process) its outcome."""
     run.refresh_from_db(fields=["state", "error"])
     if run.state == RunState.FAILED:
         messages.error(request, f"{label} run {run.pk} failed: {run.error.strip().splitlines()[-1] if run.error.strip() else 'see its page'}")
@@ -137,9 +137,12 @@ def start_generation(request, project_id):
 
 def run_context(run):
     ft = FineTuneRun.objects.filter(run=run).select_related("snapshot", "model_spec", "result_spec").first()
-    metrics = {k: v for k, v in run.metrics.items() if k not in ("history", "evaluation")}
+    # Pairs, not dicts: a template's `d.items` looks up a key named "items" first, and runs store
+    # metrics and params under that name (an item count).
+    metrics = [(k, v) for k, v in (run.metrics or {}).items() if k not in ("history", "evaluation")]
+    params = list((run.params or {}).items())
     return {"run": run, "project": run.project, "ft": ft, "chart": loss_chart(run.metrics), "metrics": metrics,
-            "artifacts": runs.artifacts(run), "params": run.params}
+            "artifacts": runs.artifacts(run), "params": params}
 
 
 @login_required

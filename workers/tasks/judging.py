@@ -19,11 +19,23 @@ def judge(run):
                                        progress=lambda done, total: runs.set_progress(run, done, total))
     except TransientBackendError as exc:
         if settings.CELERY_TASK_ALWAYS_EAGER:
-            raise  # in-process: fail now (a re-run resumes) rather than block a web request on retries
+            raise  # in-process (the test settings): fail now, a re-run resumes, rather than retry inline
         raise ConnectionError(str(exc)) from exc  # a worker retries the run later with backoff
     for name, counts in result["judges"].items():
         runs.log(run, f"{name}: {counts}")
+    unusable = unparsed_judges(result)
+    if unusable:
+        raise runs.RunFailed("no reply parsed: " + "; ".join(
+            f"{name}: {c['ok']} parsed, {c['unparsed']} unparsed" for name, c in unusable.items())
+            + ". The unparsed labels are stored with their raw replies; check the judge's prompt, model and parser.",
+            metrics=result)
     return result
+
+
+def unparsed_judges(result):
+    """Judges that labelled items and could parse none of their replies: a run of theirs has not
+    succeeded, whatever was stored."""
+    return {name: c for name, c in result["judges"].items() if c["unparsed"] and not c["ok"]}
 
 
 @run_task(queue="cpu")

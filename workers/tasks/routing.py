@@ -24,6 +24,7 @@ def route(run):
         runs.log(run, f"computing features for {'all' if p.get('recompute_features') else len(missing)} items")
         features.compute_features(run.project, item_ids=None if p.get("recompute_features") else missing,
                                   progress=lambda done, total: runs.set_progress(run, done, total))
+    runs.raise_if_cancelled(run)  # the fit below has no progress points of its own
     routing_run = routing.route_project(
         run.project, budget=p.get("budget"), count=p.get("count"), strategy=p.get("strategy", "router"),
         human_route=p.get("human_route", "human"), seed=p.get("seed", 0), user=run.created_by)

@@ -17,15 +17,18 @@ wiped before training) so a retry or takeover never duplicates output.
 """
 import functools
 import logging
+import os
 import socket
 import threading
 import traceback
+from dataclasses import dataclass, field
 
 import kombu.exceptions
 import redis.exceptions
-from celery import shared_task
+from celery import bootsteps, current_app, shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
+from django.utils import timezone
 
 from workers import runs
 from workers.models import RunState, TaskRun
@@ -81,6 +84,10 @@ def execute(task, service, run_id):
     except runs.RunCancelled:
         runs.log(run, "cancelled")
         return runs.finish_run(run, state=RunState.CANCELLED).state
+    except runs.RunFailed as exc:
+        runs.log(run, f"failed: {exc}")
+        run.refresh_from_db(fields=["metrics"])
+        return runs.finish_run(run, state=RunState.FAILED, error=str(exc), metrics={**run.metrics, **exc.metrics}).state
     except TRANSIENT_ERRORS as exc:
         if task.request.retries >= MAX_RETRIES:
             return _fail(run, exc)
@@ -149,22 +156,80 @@ def enqueue(task, run):
         return None
 
 
-@shared_task(name="workers.tasks.runs.sweep_stale_runs", queue="cpu")
-def sweep_stale_runs():
-    """Re-queue runs whose worker stopped heart-beating (killed, OOM, machine lost).
+@dataclass
+class Sweep:
+    """What one sweep did with the runs whose worker stopped heart-beating."""
 
-    The broker redelivers unacknowledged messages on its own (acks_late); this sweeper covers the
-    cases it cannot (a message lost with a broker restart, a visibility timeout set very long).
-    A run re-queued twice is harmless: the second delivery finds it claimed or finished."""
-    from config.celery import app
+    requeued: list[int] = field(default_factory=list)   # sent to the queue again
+    cancelled: list[int] = field(default_factory=list)  # a cancel was asked for: ended, not re-run
+    failed: list[int] = field(default_factory=list)     # no task to re-send it with: ended with the reason
 
-    requeued = []
-    for run in runs.stale_runs().exclude(task_name=""):
-        if runs.stale_runs().filter(pk=run.pk).update(state=RunState.QUEUED):
+
+def sweep(app=None) -> Sweep:
+    """Deal with every run left `running` by a worker that is gone (killed, OOM, machine lost).
+
+    The broker redelivers unacknowledged messages on its own where it can (Redis, acks_late); this
+    covers what it cannot: a message lost with a broker restart, a visibility timeout set very long,
+    and the embedded SQLite broker, which never redelivers a taken message. Each run changes state
+    in one conditional UPDATE, so two sweepers at once act on it once; a run re-queued twice is
+    harmless anyway (the second delivery finds it claimed or finished)."""
+    app = app or current_app
+    done = Sweep()
+    for run in runs.stale_runs():
+        if run.cancel_requested:
+            if runs.stale_runs().filter(pk=run.pk).update(state=RunState.CANCELLED, finished_at=timezone.now()):
+                done.cancelled.append(run.pk)
+        elif not run.task_name:
+            if runs.stale_runs().filter(pk=run.pk).update(
+                    state=RunState.FAILED, finished_at=timezone.now(),
+                    error="its worker stopped and the run names no task to re-send it with; start it again"):
+                done.failed.append(run.pk)
+        elif runs.stale_runs().filter(pk=run.pk).update(state=RunState.QUEUED):
             task = app.tasks.get(run.task_name)
             if task is not None:
                 task.apply_async(args=[run.pk])
             else:  # a task this process does not import: send it by name to its default queue
                 app.send_task(run.task_name, args=[run.pk])
-            requeued.append(run.pk)
-    return requeued
+            done.requeued.append(run.pk)
+    return done
+
+
+@shared_task(name="workers.tasks.runs.sweep_stale_runs", queue="cpu")
+def sweep_stale_runs():
+    """The sweep as a task, for celery beat (every worker also sweeps on its own timer)."""
+    return sweep().requeued
+
+
+def sweep_seconds():
+    return float(os.environ.get("TANDEM_RUN_SWEEP_SECONDS", "30"))
+
+
+class StaleRunSweeper(bootsteps.StartStopStep):
+    """A worker bootstep: sweep every `TANDEM_RUN_SWEEP_SECONDS` in a thread of the worker's main
+    process, so runs never stay stuck where no celery beat runs (the embedded default).
+    Registered in config/celery.py; a thread rather than the worker's timer, so a solo-pool worker
+    busy with a long task still sweeps."""
+
+    label = "stale-run sweeper"
+
+    def __init__(self, parent, **kwargs):
+        super().__init__(parent, **kwargs)
+        self.stopped, self.thread = threading.Event(), None
+
+    def start(self, parent):
+        self.thread = threading.Thread(target=self._loop, args=(parent.app,), daemon=True, name="stale-run-sweeper")
+        self.thread.start()
+
+    def stop(self, parent):
+        self.stopped.set()
+
+    def _loop(self, app):
+        while not self.stopped.wait(sweep_seconds()):
+            try:
+                done = sweep(app)
+                if done.requeued or done.cancelled or done.failed:
+                    logger.warning("stale runs: %s", done)
+            except Exception:  # the database may be briefly away; the next sweep retries
+                logger.warning("stale-run sweep failed", exc_info=True)
+            finally:
+                connection.close()
