@@ -234,7 +234,7 @@ def test_unreachable_queue_fails_the_run_with_the_reason(project):
     assert run.state == "failed" and "could not reach the task queue" in run.error and run.task_name == _ok.name
 
 
-def test_judging_with_no_reply_parsed_fails_with_counts(project):
+def test_judging_with_no_reply_parsed_fails_with_counts(project, settings):
     """100 % unparsed replies is not a success: the run fails and says how many parsed; one judge
     whose replies parse makes the run a success again."""
     from annotate.models import Annotation, AnnotationStatus, LMJudge
@@ -242,6 +242,7 @@ def test_judging_with_no_reply_parsed_fails_with_counts(project):
     from tests.judging_helpers import ScriptedServer
     from workers.tasks.judging import start_judging
 
+    settings.JUDGE_ALLOWED_HOSTS = ["127.0.0.1"]  # the scripted server is local
     items = [factories.item(project, text_a=f"A{i}", text_b=f"B{i}") for i in range(3)]
     with ScriptedServer(lambda body: (200, "I cannot decide, they are both fine.")) as server:
         judge = LMJudge.objects.create(name="chatty", backend="openai", model="m", base_url=server.base_url,
