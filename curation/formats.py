@@ -12,11 +12,16 @@ edit      {"prompt", "messages", "chosen": edited, "rejected": original, "edit_d
            "rationales", "p_noise", "sources", "item_id"}
 
 Formats (TRL's documented column names, extra columns are ignored by its trainers):
-preference                 prompt/chosen/rejected as text (pairwise and edit rows)
+preference                 prompt/chosen/rejected as text (pairwise and edit rows): the whole
+                           conversation rendered as curation/text_render.py says
+                           ("\n\nHuman: …\n\nAssistant:" + " answer")
 preference_conversational  the same with prompt as a message list and chosen/rejected as [assistant message]
 unpaired                   prompt/completion/label for KTO/BCO: binary rows, and both sides of every pair
+                           (text, rendered like preference)
 edit                       edit rows only, edited ≻ original
 """
+
+from .text_render import render_completion, render_prompt
 
 FORMATS = ("preference", "preference_conversational", "unpaired", "edit")
 PAIR_KINDS = ("pairwise", "edit")
@@ -55,7 +60,8 @@ def to_format(kind, data, fmt):
     extras = _extras(data)
     if fmt in ("preference", "edit"):
         margin = data.get("margin", 1.0) if kind == "pairwise" else data.get("edit_distance", 0.0)
-        yield {"prompt": data["prompt"], "chosen": data["chosen"], "rejected": data["rejected"], "margin": margin, **extras}
+        yield {"prompt": render_prompt(_prompt_messages(data)), "chosen": render_completion(data["chosen"]),
+               "rejected": render_completion(data["rejected"]), "margin": margin, **extras}
     elif fmt == "preference_conversational":
         margin = data.get("margin", 1.0) if kind == "pairwise" else data.get("edit_distance", 0.0)
         yield {
@@ -66,10 +72,12 @@ def to_format(kind, data, fmt):
             **extras,
         }
     elif kind == "binary":
-        yield {"prompt": data["prompt"], "completion": data["completion"], "label": bool(data["label"]), **extras}
+        prompt = render_prompt(_prompt_messages(data))
+        yield {"prompt": prompt, "completion": render_completion(data["completion"]), "label": bool(data["label"]), **extras}
     else:  # a pair gives one desirable and one undesirable completion
-        yield {"prompt": data["prompt"], "completion": data["chosen"], "label": True, **extras}
-        yield {"prompt": data["prompt"], "completion": data["rejected"], "label": False, **extras}
+        prompt = render_prompt(_prompt_messages(data))
+        yield {"prompt": prompt, "completion": render_completion(data["chosen"]), "label": True, **extras}
+        yield {"prompt": prompt, "completion": render_completion(data["rejected"]), "label": False, **extras}
 
 
 def iter_export_rows(snapshot, fmt, split=None, chunk_size=2000):
@@ -192,19 +200,41 @@ _SQL_MESSAGES = ("CASE WHEN jsonb_typeof(data->'messages') = 'array' AND jsonb_a
                  "THEN (data->'messages')::text ELSE concat('[{\"role\":\"user\",\"content\":', (data->'prompt')::text, '}]') END")
 
 
+def _sql_inner(json_text):
+    """The escaped characters of a JSON string's text without its quotes, to splice into another JSON string."""
+    return f"substr({json_text}, 2, length({json_text}) - 2)"
+
+
+# text_render.render_prompt in SQL: JSON-escaped pieces spliced between the quotes of one JSON string
+# ('\n' in these literals is a backslash and an n: JSON's escape for a newline).
+_SQL_ROLE = ("CASE m->>'role' WHEN 'user' THEN 'Human' WHEN 'assistant' THEN 'Assistant' ELSE "
+             + _sql_inner("to_json(upper(left(m->>'role', 1)) || lower(substr(m->>'role', 2)))::text") + " END")
+_SQL_TEXT_PROMPT = (
+    "CASE WHEN jsonb_typeof(data->'messages') = 'array' AND jsonb_array_length(data->'messages') > 0 "
+    "THEN concat('\"', (SELECT string_agg(concat('\\n\\n', " + _SQL_ROLE + ", ': ', " + _sql_inner("(m->'content')::text")
+    + "), '' ORDER BY o) FROM jsonb_array_elements(data->'messages') WITH ORDINALITY AS t(m, o)), '\\n\\nAssistant:\"') "
+    "ELSE concat('\"\\n\\nHuman: ', " + _sql_inner("(data->'prompt')::text") + ", '\\n\\nAssistant:\"') END"
+)
+
+
+def _sql_completion(expr):
+    """text_render.render_completion: a space after the opening quote."""
+    return f"concat('\" ', substr(({expr})::text, 2))"
+
+
 def _sql_line(fmt):
-    prompt, chosen, rejected = (_sql_json(f"data->'{key}'") for key in ("prompt", "chosen", "rejected"))
+    chosen, rejected = _sql_completion("data->'chosen'"), _sql_completion("data->'rejected'")
     if fmt in ("preference", "edit"):
-        return (f"concat('{{\"prompt\":', {prompt}, ',\"chosen\":', {chosen}, "
+        return (f"concat('{{\"prompt\":', {_SQL_TEXT_PROMPT}, ',\"chosen\":', {chosen}, "
                 f"',\"rejected\":', {rejected}, ',\"margin\":', {_SQL_MARGIN}, {_SQL_EXTRAS})")
     if fmt == "preference_conversational":
         return (f"concat('{{\"prompt\":', {_SQL_MESSAGES}, "
                 "',\"chosen\":[{\"role\":\"assistant\",\"content\":', (data->'chosen')::text, '}]', "
                 "',\"rejected\":[{\"role\":\"assistant\",\"content\":', (data->'rejected')::text, '}]', "
                 f"',\"margin\":', {_SQL_MARGIN}, {_SQL_EXTRAS})")
-    return (f"concat('{{\"prompt\":', {prompt}, "
-            "',\"completion\":', (CASE WHEN kind = 'binary' THEN data->'completion' WHEN side.n = 1 THEN data->'chosen' "
-            "ELSE data->'rejected' END)::text, "
+    completion = _sql_completion("CASE WHEN kind = 'binary' THEN data->'completion' WHEN side.n = 1 THEN data->'chosen' "
+                                 "ELSE data->'rejected' END")
+    return (f"concat('{{\"prompt\":', {_SQL_TEXT_PROMPT}, ',\"completion\":', {completion}, "
             "',\"label\":', CASE WHEN (CASE WHEN kind = 'binary' THEN (data->'label')::boolean ELSE side.n = 1 END) "
             f"THEN 'true' ELSE 'false' END, {_SQL_EXTRAS})")
 
