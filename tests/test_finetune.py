@@ -48,6 +48,7 @@ def test_dpo_run_trains_saves_and_evaluates(project, tiny_model_dir, artifacts_d
     from workers.loading import load_causal_lm
 
     assert ft.result_spec and load_causal_lm(ft.result_spec) is not None
+    assert ft.result_spec.project_id == project.pk  # listed in this project's forms only
 
 
 def test_trl_config_mapping(project, tiny_model_dir, artifacts_dir):
@@ -61,11 +62,11 @@ def test_trl_config_mapping(project, tiny_model_dir, artifacts_dir):
     assert finetune.trl_config(finetune.create_finetune(snap, spec, "ipo"), "/tmp/x").loss_type == ["ipo"]
     assert finetune.trl_config(finetune.create_finetune(snap, spec, "bco"), "/tmp/x").loss_type == ["bco_pair"]
     before = FineTuneRun.objects.count()
-    with pytest.raises(finetune.ConfigError, match="no field.*betta"):
+    with pytest.raises(finetune.ConfigError, match="betta is not a training field"):
         finetune.create_finetune(snap, spec, "dpo", config={"betta": 0.1})
     with pytest.raises(finetune.ConfigError, match="loss follows the method"):
         finetune.create_finetune(snap, spec, "dpo", config={"loss_type": "hinge"})
-    with pytest.raises(finetune.ConfigError, match="LoraConfig"):
+    with pytest.raises(finetune.ConfigError, match="LoRA field rank is not accepted"):
         finetune.create_finetune(snap, spec, "dpo", lora={"rank": 4})
     with pytest.raises(finetune.ConfigError, match="unknown method"):
         finetune.create_finetune(snap, spec, "ppo")
@@ -96,7 +97,8 @@ def test_multi_turn_prompts_keep_the_conversation(project):
     conv, _ = finetune_data.rows_for(snap, "dpo", split, conversational=True)
     text, _ = finetune_data.rows_for(snap, "dpo", split)
     assert conv[0]["prompt"] == turns and conv[0]["chosen"][0]["role"] == "assistant"
-    assert text[0]["prompt"] == "Paris. What should I pack?"
+    assert text[0]["prompt"] == ("\n\nHuman: Hi, I am planning a trip.\n\nAssistant: Where to?"
+                                 "\n\nHuman: Paris. What should I pack?\n\nAssistant:")
 
 
 def test_rdpo_run(project, tiny_model_dir, artifacts_dir):

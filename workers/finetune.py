@@ -1,8 +1,9 @@
 """Fine-tune runs with TRL on a snapshot: dpo / rdpo / ipo / bco (DPOTrainer), kto (KTOTrainer),
 reward (RewardTrainer); LoRA through peft's LoraConfig.
 
-`FineTuneRun.config` holds TRL config fields by name and is passed to the TRL config class as is
-(an unknown field is an error before anything is queued). Tandem adds only: output_dir, loss_type
+`FineTuneRun.config` holds TRL config fields by name, from an allow-list of training fields with
+caps (workers/finetune_config.py; anything else is an error before anything is queued), and is
+passed to the TRL config class. Tandem adds only: output_dir, loss_type
 from the method, label_smoothing = the snapshot's flip rate ε for rdpo (unless set), report_to=none,
 save_strategy=no (artifacts are written once, at the end), logging_steps=1 unless set.
 
@@ -18,6 +19,7 @@ import time
 from django.db import transaction
 
 from . import finetune_data, runs
+from .finetune_config import ConfigError, check_lora, check_training
 from .models import FineTuneMethod, FineTuneRun, ModelSpec, NoiseWeighting, RunKind
 
 DEFAULTS = {
@@ -27,10 +29,6 @@ DEFAULTS = {
 LOSS_TYPE = {FineTuneMethod.DPO: "sigmoid", FineTuneMethod.RDPO: "robust", FineTuneMethod.IPO: "ipo",
              FineTuneMethod.BCO: "bco_pair"}
 LORA_DEFAULTS = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": "all-linear", "task_type": "CAUSAL_LM"}
-
-
-class ConfigError(ValueError):
-    pass
 
 
 def config_class(method):
@@ -48,11 +46,8 @@ def trl_config(ft, output_dir):
     values = {k: v for k, v in DEFAULTS.items() if k in fields}
     if "max_length" in values:
         values["max_length"] = min(values["max_length"], ft.model_spec.max_length)
-    reserved = sorted(set(ft.config or {}) & {"loss_type", "output_dir"})
-    if reserved:
-        raise ConfigError(f"{', '.join(reserved)} cannot be set here: the loss follows the method, "
-                          "the output directory is the run's")
-    values.update(ft.config or {})
+    values.update(check_training(ft.config, ft.method, ft.model_spec.max_length))
+    values.pop("max_prompt_length", None)  # Tandem's, applied to the data (finetune_data.fit_rows)
     unknown = sorted(set(values) - fields)
     if unknown:
         raise ConfigError(f"{cls.__name__} has no field(s) {', '.join(unknown)}")
@@ -92,7 +87,7 @@ def lora_config(ft):
         return None
     from peft import LoraConfig
 
-    values = {**LORA_DEFAULTS, **ft.lora}
+    values = {**LORA_DEFAULTS, **check_lora(ft.lora)}
     if ft.method == FineTuneMethod.REWARD:
         values["task_type"] = "SEQ_CLS"
     try:
@@ -106,6 +101,8 @@ def create_finetune(snapshot, model_spec, method, config=None, lora=None, noise_
     """Validate and record a fine-tune run (queued; the caller enqueues tasks.finetune.finetune)."""
     if method not in FineTuneMethod.values:
         raise ConfigError(f"unknown method {method!r}; one of {', '.join(FineTuneMethod.values)}")
+    if model_spec.project_id not in (None, snapshot.project_id):
+        raise ConfigError(f"model {model_spec.name} belongs to another project")
     with transaction.atomic():
         run = runs.create_run(RunKind.FINETUNE, project=snapshot.project, user=user,
                               params={"snapshot_id": snapshot.pk, "method": method, "model": model_spec.name})
@@ -284,7 +281,7 @@ def train(run):
     if ft.method != FineTuneMethod.REWARD:
         ft.result_spec, _ = ModelSpec.objects.update_or_create(
             name=f"run-{run.pk}-{ft.method}",
-            defaults={"path_or_id": str(model_dir), "dtype": ft.model_spec.dtype, "max_length": ft.model_spec.max_length,
+            defaults={"project_id": ft.snapshot.project_id, "path_or_id": str(model_dir), "dtype": ft.model_spec.dtype, "max_length": ft.model_spec.max_length,
                       "chat_template": ft.model_spec.chat_template},
         )
     ft.save(update_fields=["evaluation", "result_spec"])

@@ -35,7 +35,7 @@ def project_context(project, **forms):
     }
     context.update(views_schedules.context(project, **forms))
     context.update(edit_distance_context(project))
-    context["model_specs"] = ModelSpec.objects.order_by("name")
+    context["model_specs"] = ModelSpec.objects.for_project(project).order_by("name")
     return context
 
 
