@@ -57,6 +57,8 @@ def trl_config(ft, output_dir):
         if ft.snapshot.epsilon is None:
             raise ConfigError("rdpo needs the snapshot's flip rate ε (run noise estimation) or an explicit label_smoothing")
         values["label_smoothing"] = min(max(float(ft.snapshot.epsilon), 0.0), 0.49)
+    if "truncation_mode" in fields:  # TRL 1.16's only supported mode; long prompts were cut to their end before
+        values["truncation_mode"] = "keep_start"
     values.setdefault("logging_steps", 1)
     values.setdefault("seed", ft.seed)
     values.setdefault("bf16", _mixed_precision(ft.model_spec))  # TRL defaults to bf16, which a CPU lacks
@@ -204,21 +206,32 @@ def reference_model(ft, trainer):
     return AutoModelForCausalLM.from_pretrained(spec.path_or_id, dtype=torch_dtype(spec.dtype, trainer.model.device.type)).to(trainer.model.device).eval()
 
 
+def fitter_for(ft, args, tokenizer):
+    """Fits rows into the run's max_length, keeping the end of long prompts (finetune_data.Fitter)."""
+    max_length = getattr(args, "max_length", None)
+    if not max_length:
+        return None
+    return finetune_data.Fitter(tokenizer, max_length, (ft.config or {}).get("max_prompt_length"))
+
+
 def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
     """(trainer, tokenizer, reference model, data counts) for a run: the same trainer a bare TRL
-    script would build from the same config and data."""
+    script would build from the same config and data. The counts say what was left out or cut,
+    before TRL (noise weighting, fitting into max_length) and after its own processing."""
     from trl import DPOTrainer, KTOTrainer, RewardTrainer
 
     args = trl_config(ft, output_dir)
     model, reference, tokenizer = _load_models(ft, on)
+    conversational = bool(tokenizer.chat_template)
+    fitter = fitter_for(ft, args, tokenizer)
     train, counts = finetune_data.dataset_for(ft.snapshot, ft.method, "train", weighting=ft.noise_weighting,
                                               threshold=ft.noise_threshold, seed=ft.seed,
-                                              conversational=bool(tokenizer.chat_template))
+                                              conversational=conversational, fitter=fitter)
     if train is None:
         raise ValueError(f"snapshot {ft.snapshot} has no training rows for {ft.method}")
     evaluation = None
     if str(getattr(args.eval_strategy, "value", args.eval_strategy)) != "no":  # eval loss curve on the test split
-        evaluation, _ = finetune_data.dataset_for(ft.snapshot, ft.method, "test", conversational=bool(tokenizer.chat_template))
+        evaluation, _ = finetune_data.dataset_for(ft.snapshot, ft.method, "test", conversational=conversational, fitter=fitter)
         if evaluation is None:
             raise ValueError(f"eval_strategy is {args.eval_strategy} but snapshot {ft.snapshot} has no test rows")
     common = {"args": args, "train_dataset": train, "eval_dataset": evaluation, "processing_class": tokenizer,
@@ -229,13 +242,16 @@ def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
         trainer = KTOTrainer(model=model, **common)
     else:
         trainer = DPOTrainer(model=model, **common)
+    after = finetune_data.after_trl(trainer.train_dataset, ft.method, counts["kept"], getattr(args, "max_length", None))
+    counts.update(trl_rows=after["rows"], trl_dropped=after["dropped"], trl_truncated=after["truncated"])
     return trainer, tokenizer, reference, counts
 
 
 def evaluate_run(ft, trainer, tokenizer):
     from . import evaluate
 
-    pairs = finetune_data.test_pairs(ft.snapshot, conversational=bool(tokenizer.chat_template))
+    pairs = finetune_data.test_pairs(ft.snapshot, conversational=bool(tokenizer.chat_template),
+                                     fitter=fitter_for(ft, trainer.args, tokenizer))
     model = trainer.model
     max_length = getattr(trainer.args, "max_length", None) or 512
     if ft.method == FineTuneMethod.REWARD:
@@ -259,9 +275,13 @@ def train(run):
     on = device()
     trainer, tokenizer, _, counts = build_trainer(ft, out / "checkpoints", [progress_callback(run)], on)
     run.refresh_from_db(fields=["metrics", "log_tail"])
-    runs.record(run, metrics={"history": []}, lines=[
+    runs.record(run, metrics={"history": [], "rows": counts}, lines=[
         f"{ft.method} on {ft.snapshot} with {ft.model_spec.name} ({'LoRA' if ft.lora else 'full'}, {on})",
-        f"train rows: {counts['kept']} kept, {counts['dropped']} dropped by noise weighting ({ft.noise_weighting})"])
+        f"train rows: {counts['kept']} kept, {counts['dropped']} dropped by noise weighting ({ft.noise_weighting})",
+        f"fitting into max_length {trainer.args.max_length}: {counts.get('prompts_cut', 0)} prompts cut to their end, "
+        f"{counts.get('completions_cut', 0)} rows with a completion still too long (TRL cuts its end)",
+        f"after TRL's processing: {counts['trl_rows']} rows, {counts['trl_dropped']} dropped, "
+        f"{counts['trl_truncated']} to be truncated at max_length"])
     result = trainer.train()
     model_dir = out / "model"
     trainer.save_model(str(model_dir))
@@ -272,7 +292,8 @@ def train(run):
     evaluation = evaluate_run(ft, trainer, tokenizer)
     evaluation["seconds"] = round(time.perf_counter() - started, 3)
     acc = evaluation["accuracy"]
-    runs.log(run, f"test preference accuracy: {'n/a (empty test split)' if acc is None else f'{acc:.3f}'} on {evaluation['pairs']} pairs")
+    runs.log(run, f"test preference accuracy: {'n/a (no pair to score)' if acc is None else f'{acc:.3f}'} on "
+                  f"{evaluation['pairs']} pairs; {evaluation.get('pairs_excluded', 0)} left out (a completion cut to nothing)")
     metrics = {"train_loss": result.training_loss, "train_runtime": result.metrics.get("train_runtime"),
                "steps": trainer.state.global_step, "rows": counts, "evaluation": evaluation,
                "label_smoothing": getattr(trainer.args, "label_smoothing", None)}

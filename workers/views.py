@@ -135,11 +135,21 @@ def start_generation(request, project_id):
     return render(request, "workers/project_runs.html", project_context(project, generation_form=form), status=400)
 
 
+# A fine-tune's row counts, in the order the rows went through (workers/finetune.build_trainer).
+ROW_COUNT_LABELS = {
+    "kept": "train rows kept", "dropped": "dropped by noise weighting",
+    "prompts_cut": "prompts cut to their end (max_length)", "completions_cut": "rows with a completion still too long",
+    "trl_rows": "rows after TRL's processing", "trl_dropped": "dropped by TRL", "trl_truncated": "truncated by TRL at max_length",
+}
+
+
 def run_context(run):
     ft = FineTuneRun.objects.filter(run=run).select_related("snapshot", "model_spec", "result_spec").first()
     metrics = {k: v for k, v in run.metrics.items() if k not in ("history", "evaluation")}
+    rows = metrics.get("rows") if isinstance(metrics.get("rows"), dict) else {}
+    row_counts = [(ROW_COUNT_LABELS.get(k, k), v) for k, v in rows.items()]
     return {"run": run, "project": run.project, "ft": ft, "chart": loss_chart(run.metrics), "metrics": metrics,
-            "artifacts": runs.artifacts(run), "params": run.params}
+            "row_counts": row_counts, "artifacts": runs.artifacts(run), "params": run.params}
 
 
 @login_required

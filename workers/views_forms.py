@@ -5,6 +5,8 @@ from django import forms
 
 from curation.models import Snapshot
 
+from . import finetune_data
+from .finetune import DEFAULTS as FINETUNE_DEFAULTS
 from .finetune_config import ConfigError, check_lora, check_training
 from .models import FineTuneMethod, ModelSpec, NoiseWeighting
 from .rationales import KINDS
@@ -60,11 +62,27 @@ class FineTuneForm(_ProjectForm):
     lora = JSONObjectField(required=False, label="LoRA (JSON, empty = full fine-tune)", help_text='e.g. {"r": 16, "lora_alpha": 32}')
     noise_weighting = forms.ChoiceField(choices=NoiseWeighting.choices, initial=NoiseWeighting.NONE)
     noise_threshold = forms.FloatField(min_value=0, max_value=1, initial=0.5)
+    start_anyway = forms.BooleanField(required=False, label="Start even if most rows are longer than max_length")
 
     def clean(self):
         data = super().clean()
         check_finetune_fields(self, data)
+        if not self.errors and not data.get("start_anyway"):
+            self.warn_on_length(data)
         return data
+
+    def warn_on_length(self, data):
+        """Most rows longer than max_length lose their oldest turns or have their completions cut:
+        say so before a run is queued (a token count of a sample with the model's tokenizer)."""
+        spec = data["model_spec"]
+        max_length = (data.get("config") or {}).get("max_length") or min(FINETUNE_DEFAULTS["max_length"], spec.max_length)
+        estimate = finetune_data.estimate_for_form(data["snapshot"], spec, data["method"], max_length)
+        self.length_estimate = estimate
+        if estimate is not None and not estimate.most_fit:
+            self.add_error(None, f"Only {estimate.fit} of {estimate.sampled} sampled training rows fit in max_length "
+                                 f"{max_length} tokens (median {estimate.median}, longest {estimate.longest}). The others "
+                                 f"lose their oldest turns or have their answers cut. Raise max_length (the model takes "
+                                 f"up to {spec.max_length}), or tick \"start anyway\".")
 
 
 class RationaleForm(_ProjectForm):
