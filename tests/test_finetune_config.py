@@ -114,3 +114,12 @@ def test_fine_tuned_models_stay_in_their_project(project, spec, manager_user):
     assert not TaskRun.objects.exists()
     with pytest.raises(finetune.ConfigError, match="belongs to another project"):
         finetune.create_finetune(snap, theirs, "dpo")
+
+
+def test_a_schedule_cannot_use_another_projects_model(project, spec):
+    other = factories.project()
+    theirs = ModelSpec.objects.create(name="run-998-dpo", path_or_id="/nonexistent/run-998", project=other)
+    with pytest.raises(finetune.ConfigError, match="belongs to another project"):
+        schedules.save_schedule(FineTuneSchedule(project=project, name="nightly", model_spec=theirs, method="dpo"))
+    mine = ModelSpec.objects.create(name="run-997-dpo", path_or_id="/nonexistent/run-997", project=project)
+    assert schedules.save_schedule(FineTuneSchedule(project=project, name="nightly", model_spec=mine, method="dpo")).pk
