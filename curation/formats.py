@@ -18,17 +18,23 @@ preference                 prompt/chosen/rejected as text (pairwise and edit row
 preference_conversational  the same with prompt as a message list and chosen/rejected as [assistant message]
 unpaired                   prompt/completion/label for KTO/BCO: binary rows, and both sides of every pair
                            (text, rendered like preference)
+unpaired_conversational    the same with prompt as a message list and completion as [assistant message]
 edit                       edit rows only, edited ≻ original
 """
 
 from .text_render import render_completion, render_prompt
 
-FORMATS = ("preference", "preference_conversational", "unpaired", "edit")
+FORMATS = ("preference", "preference_conversational", "unpaired", "unpaired_conversational", "edit")
+UNPAIRED = ("unpaired", "unpaired_conversational")
 PAIR_KINDS = ("pairwise", "edit")
 
 
 def _prompt_messages(data):
     return data.get("messages") or [{"role": "user", "content": data["prompt"]}]
+
+
+def _assistant(text):
+    return [{"role": "assistant", "content": text}]
 
 
 def _extras(data):
@@ -47,6 +53,7 @@ def kinds_for(fmt):
         "preference": PAIR_KINDS,
         "preference_conversational": PAIR_KINDS,
         "unpaired": ("pairwise", "binary", "edit"),
+        "unpaired_conversational": ("pairwise", "binary", "edit"),
         "edit": ("edit",),
     }[fmt]
 
@@ -71,13 +78,16 @@ def to_format(kind, data, fmt):
             "margin": margin,
             **extras,
         }
-    elif kind == "binary":
-        prompt = render_prompt(_prompt_messages(data))
-        yield {"prompt": prompt, "completion": render_completion(data["completion"]), "label": bool(data["label"]), **extras}
-    else:  # a pair gives one desirable and one undesirable completion
-        prompt = render_prompt(_prompt_messages(data))
-        yield {"prompt": prompt, "completion": render_completion(data["chosen"]), "label": True, **extras}
-        yield {"prompt": prompt, "completion": render_completion(data["rejected"]), "label": False, **extras}
+    else:
+        if fmt == "unpaired":
+            prompt, completion = render_prompt(_prompt_messages(data)), render_completion
+        else:
+            prompt, completion = _prompt_messages(data), _assistant
+        if kind == "binary":
+            yield {"prompt": prompt, "completion": completion(data["completion"]), "label": bool(data["label"]), **extras}
+        else:  # a pair gives one desirable and one undesirable completion
+            yield {"prompt": prompt, "completion": completion(data["chosen"]), "label": True, **extras}
+            yield {"prompt": prompt, "completion": completion(data["rejected"]), "label": False, **extras}
 
 
 def iter_export_rows(snapshot, fmt, split=None, chunk_size=2000):
@@ -128,6 +138,8 @@ def arrow_schema(fmt):
         head = [("prompt", message), ("chosen", message), ("rejected", message), ("margin", pa.float64())]
     elif fmt == "unpaired":
         head = [("prompt", pa.string()), ("completion", pa.string()), ("label", pa.bool_())]
+    elif fmt == "unpaired_conversational":
+        head = [("prompt", message), ("completion", message), ("label", pa.bool_())]
     else:
         raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
     return pa.schema(head + extras)
@@ -227,9 +239,12 @@ def _sql_line(fmt):
                 "',\"chosen\":[{\"role\":\"assistant\",\"content\":', (data->'chosen')::text, '}]', "
                 "',\"rejected\":[{\"role\":\"assistant\",\"content\":', (data->'rejected')::text, '}]', "
                 f"',\"margin\":', {_SQL_MARGIN}, {_SQL_EXTRAS})")
-    completion = _sql_completion("CASE WHEN kind = 'binary' THEN data->>'completion' WHEN side.n = 1 THEN data->>'chosen' "
-                                 "ELSE data->>'rejected' END")
-    return (f"concat('{{\"prompt\":', {_SQL_TEXT_PROMPT}, ',\"completion\":', {completion}, "
+    side = "CASE WHEN kind = 'binary' THEN data->>'completion' WHEN side.n = 1 THEN data->>'chosen' ELSE data->>'rejected' END"
+    if fmt == "unpaired":
+        prompt, completion = _SQL_TEXT_PROMPT, _sql_completion(side)
+    else:
+        prompt, completion = _SQL_MESSAGES, f"concat('[{{\"role\":\"assistant\",\"content\":', to_json({side})::text, '}}]')"
+    return (f"concat('{{\"prompt\":', {prompt}, ',\"completion\":', {completion}, "
             "',\"label\":', CASE WHEN (CASE WHEN kind = 'binary' THEN (data->'label')::boolean ELSE side.n = 1 END) "
             f"THEN 'true' ELSE 'false' END, {_SQL_EXTRAS})")
 
@@ -243,7 +258,7 @@ def export_sql(snapshot_id, fmt, split=None):
     table = SnapshotRow._meta.db_table
     kinds = list(kinds_for(fmt))
     where = "snapshot_id = %s AND kind = ANY(%s)" + (" AND split = %s" if split else "")
-    if fmt == "unpaired":
+    if fmt in UNPAIRED:
         source = f"{table} CROSS JOIN LATERAL (VALUES (1), (2)) AS side(n)"
         where += " AND (kind <> 'binary' OR side.n = 1)"
         order = "id, side.n"

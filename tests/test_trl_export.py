@@ -174,3 +174,6 @@ def test_text_exports_carry_the_whole_hh_rlhf_conversation(project, tmp_path):
         conv = [json.loads(line) for line in body(client.get(
             f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference_conversational&engine={engine}")).decode().splitlines()]
         assert all(r["prompt"] == conversations[r["item_id"]] and r["chosen"][0]["role"] == "assistant" for r in conv)
+        kto = [json.loads(line) for line in body(client.get(
+            f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=unpaired_conversational&engine={engine}")).decode().splitlines()]
+        assert len(kto) == 2 * len(conv) and all(r["prompt"] == conversations[r["item_id"]] for r in kto)

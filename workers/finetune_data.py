@@ -11,7 +11,7 @@ The number of rows kept and dropped is stored in the run's metrics.
 Multi-turn prompts: when the model has a chat template, pair methods train on TRL's
 conversational preference format (the whole conversation before the answer, rendered with the
 template); otherwise on text rows (the whole conversation rendered by curation/text_render.py).
-KTO reads unpaired text rows. Rows too long for max_length are fitted below (keeping the end).
+KTO reads unpaired rows, conversational in the same way. Rows too long for max_length are fitted below (keeping the end).
 """
 import random
 import re
@@ -26,12 +26,12 @@ FORMAT = {
     FineTuneMethod.BCO: "preference", FineTuneMethod.REWARD: "preference", FineTuneMethod.KTO: "unpaired",
 }
 COLUMNS = {"preference": ["prompt", "chosen", "rejected"], "preference_conversational": ["prompt", "chosen", "rejected"],
-           "unpaired": ["prompt", "completion", "label"]}
+           "unpaired": ["prompt", "completion", "label"], "unpaired_conversational": ["prompt", "completion", "label"]}
 
 
 def format_for(method, conversational=False):
     fmt = FORMAT[method]
-    return "preference_conversational" if conversational and fmt == "preference" else fmt
+    return f"{fmt}_conversational" if conversational else fmt
 
 
 def keep_row(row, weighting, threshold, rng):
@@ -113,10 +113,35 @@ class Fitter:
 
     def lengths(self, row, completion_keys):
         """(prompt tokens, [completion tokens]) of a row in TRL's columns."""
-        prompt = row["prompt"]
-        p = len(self.ids(prompt, generation_prompt=True))
-        extra = 1 if isinstance(prompt, str) else 0  # TRL appends EOS to text completions
-        return p, [max(len(self.ids(prompt + row[k])) - p, 0) + extra for k in completion_keys]
+        return self.lengths_of([row], completion_keys)[0]
+
+    def lengths_of(self, rows, completion_keys):
+        """`lengths` of many rows: templates rendered one by one, then one batched tokenizer call
+        (as apply_chat_template tokenises: without adding special tokens; text rows as TRL does, with)."""
+        texts, specials = [], []
+        for row in rows:
+            prompt = row["prompt"]
+            if isinstance(prompt, str):
+                texts += [prompt] + [prompt + row[k] for k in completion_keys]
+                specials.append(True)
+            else:
+                render = self.tokenizer.apply_chat_template
+                texts += [render(prompt, tokenize=False, add_generation_prompt=True)]
+                texts += [render(prompt + row[k], tokenize=False) for k in completion_keys]
+                specials.append(False)
+        width = 1 + len(completion_keys)
+        out = []
+        for with_specials in (True, False):
+            picked = [i for i, s in enumerate(specials) if s == with_specials]
+            if not picked:
+                continue
+            ids = self.tokenizer([texts[i * width + j] for i in picked for j in range(width)],
+                                 add_special_tokens=with_specials)["input_ids"]
+            for n, i in enumerate(picked):
+                lens = [len(x) for x in ids[n * width:(n + 1) * width]]
+                extra = 1 if with_specials else 0  # TRL appends EOS to text completions
+                out.append((i, (lens[0], [max(c - lens[0], 0) + extra for c in lens[1:]])))
+        return [lengths for _, lengths in sorted(out, key=lambda pair: pair[0])]
 
     def cut_prompt(self, prompt, budget):
         """The prompt's end that fits in `budget` tokens: whole turns first, then the last turn's end."""
@@ -145,8 +170,7 @@ class Fitter:
         """Rows with over-long prompts cut to their end, and what was cut."""
         counts = FitCounts(rows=len(rows))
         out = []
-        for row in rows:
-            p, completions = self.lengths(row, completion_keys)
+        for row, (p, completions) in zip(rows, self.lengths_of(rows, completion_keys)):
             longest = max(completions)
             if p + longest > self.max_length:
                 budget = min(max(self.max_prompt_length, self.max_length - longest), self.max_length - 1)
@@ -161,7 +185,7 @@ class Fitter:
 
     def estimate(self, rows, completion_keys):
         """LengthEstimate of rows as they are (before any cut)."""
-        totals = sorted(p + max(c) for p, c in (self.lengths(r, completion_keys) for r in rows))
+        totals = sorted(p + max(c) for p, c in self.lengths_of(rows, completion_keys))
         fit = sum(t <= self.max_length for t in totals)
         return LengthEstimate(sampled=len(totals), fit=fit, max_length=self.max_length,
                               median=totals[len(totals) // 2] if totals else 0, longest=totals[-1] if totals else 0)
@@ -181,7 +205,7 @@ class LengthEstimate:
 
 
 def completion_keys(fmt):
-    return ("completion",) if fmt == "unpaired" else ("chosen", "rejected")
+    return ("completion",) if fmt.startswith("unpaired") else ("chosen", "rejected")
 
 
 def estimate_lengths(snapshot, method, tokenizer, max_length, sample=200, seed=0):
