@@ -291,3 +291,17 @@ def test_form_warns_when_max_length_cannot_hold_most_rows(project, tiny_model_di
     r = c.post(f"/runs/p/{project.pk}/finetune/", {**fields, "snapshot": long_snap.pk})
     assert r.status_code == 400 and "sampled training rows fit" in r.content.decode()
     assert not TaskRun.objects.exists()
+
+
+def test_rows_trl_drops_are_counted(project, tiny_model_dir, artifacts_dir):
+    """A completion longer than max_length: the reward trainer drops its row, and the run says so."""
+    from curation.models import SnapshotRow
+
+    snap = wh.snapshot(project, pairs=12, binary=0, edits=0)
+    long_rows = list(SnapshotRow.objects.filter(snapshot=snap, split="train").order_by("id")[:2])
+    for row in long_rows:
+        SnapshotRow.objects.filter(pk=row.pk).update(data={**row.data, "chosen": "Paris is the capital. " * 60})
+    ft = run_method(project, tiny_model_dir, "reward", snapshot=snap)
+    rows = ft.run.metrics["rows"]
+    assert rows["completions_cut"] == 2 and rows["trl_dropped"] == 2 and rows["trl_rows"] == rows["kept"] - 2
+    assert finetune_data.after_trl(None, 5, 64) == {"rows": 0, "dropped": 5, "truncated": 0}

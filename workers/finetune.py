@@ -5,7 +5,9 @@ reward (RewardTrainer); LoRA through peft's LoraConfig.
 caps (workers/finetune_config.py; anything else is an error before anything is queued), and is
 passed to the TRL config class. Tandem adds only: output_dir, loss_type
 from the method, label_smoothing = the snapshot's flip rate ε for rdpo (unless set), report_to=none,
-save_strategy=no (artifacts are written once, at the end), logging_steps=1 unless set.
+save_strategy=no (artifacts are written once, at the end), logging_steps=1 unless set, and
+truncation_mode=keep_start (TRL 1.16's supported mode; rows are fitted first so that long
+conversations keep their end, finetune_data.Fitter).
 
 Artifacts under ARTIFACTS_DIR/<run id>/: model/ (adapter or full model + tokenizer),
 trainer_state.json, metrics.json. A retried or taken-over run starts again from an empty directory,
@@ -47,7 +49,7 @@ def trl_config(ft, output_dir):
     if "max_length" in values:
         values["max_length"] = min(values["max_length"], ft.model_spec.max_length)
     values.update(check_training(ft.config, ft.method, ft.model_spec.max_length))
-    values.pop("max_prompt_length", None)  # Tandem's, applied to the data (finetune_data.fit_rows)
+    values.pop("max_prompt_length", None)  # Tandem's, applied to the data (finetune_data.Fitter)
     unknown = sorted(set(values) - fields)
     if unknown:
         raise ConfigError(f"{cls.__name__} has no field(s) {', '.join(unknown)}")
@@ -242,7 +244,7 @@ def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
         trainer = KTOTrainer(model=model, **common)
     else:
         trainer = DPOTrainer(model=model, **common)
-    after = finetune_data.after_trl(trainer.train_dataset, ft.method, counts["kept"], getattr(args, "max_length", None))
+    after = finetune_data.after_trl(trainer.train_dataset, counts["kept"], getattr(args, "max_length", None))
     counts.update(trl_rows=after["rows"], trl_dropped=after["dropped"], trl_truncated=after["truncated"])
     return trainer, tokenizer, reference, counts
 

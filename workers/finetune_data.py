@@ -217,19 +217,19 @@ def estimate_lengths(snapshot, method, tokenizer, max_length, sample=200, seed=0
     return Fitter(tokenizer, max_length).estimate(rows, completion_keys(fmt))
 
 
-def after_trl(dataset, method, given, max_length):
-    """Rows TRL kept out of `given`, and how many of those its collator will cut at max_length."""
+def after_trl(dataset, given, max_length):
+    """Rows TRL kept out of the `given` ones, and how many of those its collator will cut at max_length."""
     if dataset is None:
         return {"rows": 0, "dropped": given, "truncated": 0}
     columns = dataset.column_names
     if "completion_ids" in columns:  # KTO
-        lengths = (len(r["prompt_ids"]) + len(r["completion_ids"]) for r in dataset)
+        lengths = [len(p) + len(c) for p, c in zip(dataset["prompt_ids"], dataset["completion_ids"])]
     elif "prompt_ids" in columns:  # DPO family
-        lengths = (len(r["prompt_ids"]) + max(len(r["chosen_ids"]), len(r["rejected_ids"])) for r in dataset)
-    elif "chosen_ids" in columns:  # reward: over-long rows were filtered out
-        lengths = (max(len(r["chosen_ids"]), len(r["rejected_ids"])) for r in dataset)
+        lengths = [len(p) + max(len(c), len(r)) for p, c, r in zip(dataset["prompt_ids"], dataset["chosen_ids"], dataset["rejected_ids"])]
+    elif "chosen_ids" in columns:  # reward: TRL filtered out the rows longer than max_length
+        lengths = [max(len(c), len(r)) for c, r in zip(dataset["chosen_ids"], dataset["rejected_ids"])]
     else:
-        lengths = ()
+        lengths = []
     truncated = sum(n > max_length for n in lengths) if max_length else 0
     return {"rows": len(dataset), "dropped": given - len(dataset), "truncated": truncated}
 
