@@ -58,11 +58,23 @@ def kinds_for(fmt):
     }[fmt]
 
 
-def to_format(kind, data, fmt):
-    """Yield zero or more TRL rows for one snapshot row."""
+# The conversational format a text format is rendered from when a chat template renders it.
+TEXT_TWIN = {"preference": "preference_conversational", "edit": "preference_conversational",
+             "unpaired": "unpaired_conversational"}
+TEXT_COLUMNS = ("prompt", "chosen", "rejected", "completion")
+
+
+def to_format(kind, data, fmt, render=None):
+    """Yield zero or more TRL rows for one snapshot row. `render` (text formats only): a function
+    from a conversational row's prompt/completion columns to their text, e.g. a model's chat
+    template through TRL's `apply_chat_template`; the plain rendering of text_render.py otherwise."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
     if kind not in kinds_for(fmt):
+        return
+    if render is not None and fmt in TEXT_TWIN:
+        for row in to_format(kind, data, TEXT_TWIN[fmt]):
+            yield {**row, **render({k: row[k] for k in TEXT_COLUMNS if k in row})}
         return
     extras = _extras(data)
     if fmt in ("preference", "edit"):
@@ -90,7 +102,7 @@ def to_format(kind, data, fmt):
             yield {"prompt": prompt, "completion": completion(data["rejected"]), "label": False, **extras}
 
 
-def iter_export_rows(snapshot, fmt, split=None, chunk_size=2000):
+def iter_export_rows(snapshot, fmt, split=None, chunk_size=2000, render=None):
     """Stream a snapshot in a TRL format with flat memory (keyset pagination over row ids)."""
     from .models import SnapshotRow
 
@@ -103,17 +115,17 @@ def iter_export_rows(snapshot, fmt, split=None, chunk_size=2000):
         if not chunk:
             return
         for row_id, kind, data in chunk:
-            yield from to_format(kind, data, fmt)
+            yield from to_format(kind, data, fmt, render)
         last_id = chunk[-1][0]
 
 
-def iter_jsonl(snapshot, fmt, split=None, chunk_size=2000, flush_bytes=256 * 1024):
+def iter_jsonl(snapshot, fmt, split=None, chunk_size=2000, flush_bytes=256 * 1024, render=None):
     """JSONL bytes in chunks of about `flush_bytes` (few, large writes keep the web worker fast)."""
     import json
 
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     buf, size = [], 0
-    for row in iter_export_rows(snapshot, fmt, split=split, chunk_size=chunk_size):
+    for row in iter_export_rows(snapshot, fmt, split=split, chunk_size=chunk_size, render=render):
         line = dumps(row)
         buf.append(line)
         size += len(line)
@@ -145,7 +157,7 @@ def arrow_schema(fmt):
     return pa.schema(head + extras)
 
 
-def write_parquet(snapshot, fmt, out, split=None, row_group_size=10000, engine="python"):
+def write_parquet(snapshot, fmt, out, split=None, row_group_size=10000, engine="python", render=None):
     """Write a snapshot export as Parquet into a binary file object, one row group at a time.
     engine="copy" (PostgreSQL): the JSONL from COPY is parsed by Arrow's C++ JSON reader."""
     import pyarrow as pa
@@ -156,7 +168,7 @@ def write_parquet(snapshot, fmt, out, split=None, row_group_size=10000, engine="
         return _write_parquet_from_jsonl(iter_jsonl_copy(snapshot, fmt, split=split, flush_bytes=2 << 20), schema, out)
     with pq.ParquetWriter(out, schema, compression="zstd") as writer:
         batch = []
-        for row in iter_export_rows(snapshot, fmt, split=split):
+        for row in iter_export_rows(snapshot, fmt, split=split, render=render):
             batch.append(row)
             if len(batch) >= row_group_size:
                 writer.write_table(pa.Table.from_pylist(batch, schema=schema))

@@ -177,3 +177,54 @@ def test_text_exports_carry_the_whole_hh_rlhf_conversation(project, tmp_path):
         kto = [json.loads(line) for line in body(client.get(
             f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=unpaired_conversational&engine={engine}")).decode().splitlines()]
         assert len(kto) == 2 * len(conv) and all(r["prompt"] == conversations[r["item_id"]] for r in kto)
+    # rendered with a model's chat template instead: the same guarantees on the exported strings
+    from workers.models import ModelSpec
+    from workers.tiny_models import build_tokenizer
+
+    build_tokenizer(tmp_path / "tok")
+    ModelSpec.objects.create(name="templated", path_or_id=str(tmp_path / "tok"))
+    templated = {split: [json.loads(line) for line in body(client.get(
+        f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference&split={split}&template=templated")).decode().splitlines()]
+        for split in ("train", "test")}
+    for row in templated["train"] + templated["test"]:
+        position = 0
+        for turn in conversations[row["item_id"]]:
+            position = row["prompt"].index(f"<|{turn['role']}|>\n{turn['content']}", position)
+        assert row["prompt"].endswith("<|assistant|>\n") and row["chosen"].endswith("</s>\n")
+    assert not {r["prompt"] for r in templated["train"]} & {r["prompt"] for r in templated["test"]}
+
+
+def test_text_export_with_a_models_chat_template(project, tmp_path):
+    """?template=<model> renders the text formats as TRL's apply_chat_template does; the model must be
+    global or the project's own, and have a chat template."""
+    from trl.data_utils import apply_chat_template
+
+    from workers.models import ModelSpec
+    from workers.tiny_models import build_tokenizer
+
+    tokenizer = build_tokenizer(tmp_path / "tok")
+    ModelSpec.objects.create(name="templated", path_or_id=str(tmp_path / "tok"))
+    conv = [{"role": "user", "content": "Hi, I am planning a trip."}, {"role": "assistant", "content": "Where to?"},
+            {"role": "user", "content": "Paris. What should I pack?"}]
+    item = factories.item(project, prompt_obj=factories.prompt(project, text=conv[-1]["content"], messages=conv),
+                          text_a="A coat.", text_b="Nothing.")
+    cd.label(item, cd.person(project), preference=-2)
+    snapshot = freeze_snapshot(project, test_fraction=0)
+    client = token_client(project)
+    (row,) = [json.loads(line) for line in body(client.get(
+        f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference&template=templated")).decode().splitlines()]
+    expected = apply_chat_template({"prompt": conv, "chosen": [{"role": "assistant", "content": "A coat."}],
+                                    "rejected": [{"role": "assistant", "content": "Nothing."}]}, tokenizer)
+    assert {k: row[k] for k in ("prompt", "chosen", "rejected")} == expected and row["item_id"] == item.pk
+    assert row["prompt"].startswith("<|user|>\nHi, I am planning a trip.</s>\n<|assistant|>\nWhere to?")
+    unpaired = [json.loads(line) for line in body(client.get(
+        f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=unpaired&template=templated")).decode().splitlines()]
+    assert [r["completion"] for r in unpaired] == [expected["chosen"], expected["rejected"]]
+    parquet = client.get(f"/api/snapshots/{snapshot.pk}/rows.parquet?format=preference&template=templated")
+    assert parquet.status_code == 200
+    theirs = factories.project()
+    ModelSpec.objects.create(name="run-5-dpo", path_or_id=str(tmp_path / "tok"), project=theirs)
+    r = client.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference&template=run-5-dpo")
+    assert r.status_code == 400 and "no model of that name" in r.json()["template"]
+    ModelSpec.objects.create(name="plain", path_or_id=str(tmp_path / "missing"))
+    assert client.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?template=plain").status_code == 400

@@ -234,9 +234,8 @@ def after_trl(dataset, given, max_length):
     return {"rows": len(dataset), "dropped": given - len(dataset), "truncated": truncated}
 
 
-def estimate_for_form(snapshot, spec, method, max_length, sample=200):
-    """LengthEstimate for the fine-tune form, or None when the tokenizer is not on this machine
-    (only local files are read: a web request never downloads a tokenizer)."""
+def local_tokenizer(spec):
+    """The model's tokenizer from local files only (a web request never downloads one), or None."""
     from transformers import AutoTokenizer
 
     try:
@@ -245,4 +244,25 @@ def estimate_for_form(snapshot, spec, method, max_length, sample=200):
         return None
     if spec.chat_template:
         tokenizer.chat_template = spec.chat_template
+    return tokenizer
+
+
+def estimate_for_form(snapshot, spec, method, max_length, sample=200):
+    """LengthEstimate for the fine-tune form, or None when the tokenizer is not on this machine."""
+    tokenizer = local_tokenizer(spec)
+    if tokenizer is None:
+        return None
     return estimate_lengths(snapshot, method, tokenizer, max_length, sample=sample)
+
+
+def chat_template_renderer(spec):
+    """A `render` for curation.formats' text formats: the model's chat template, applied as TRL's
+    `apply_chat_template` turns conversational rows into text ones; None without a local template."""
+    from functools import partial
+
+    from trl.data_utils import apply_chat_template
+
+    tokenizer = local_tokenizer(spec)
+    if tokenizer is None or not tokenizer.chat_template:
+        return None
+    return partial(apply_chat_template, processing_class=tokenizer)
