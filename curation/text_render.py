@@ -13,8 +13,10 @@ A single-turn prompt is rendered the same way, so every row of a dataset has one
 
 The rendering is a function of the message list alone, as is the prompt's content hash that
 decides its train/test side (annotate/content.py), so two rows whose rendered prompts are equal
-share a split. For a model's own chat template use the conversational formats: TRL applies the
-tokenizer's template to them (the in-app fine-tunes do so whenever the model has a template).
+share a split. For a model's own chat template, the export takes `template=<model>` (rendered by
+TRL's apply_chat_template, curation/formats.to_format's `render`), or use the conversational
+formats: TRL applies the tokenizer's template to them (the in-app fine-tunes do so whenever the
+model has a template).
 
 curation/formats.py renders the same strings in SQL for the COPY fast path; the parity test in
 tests/test_export_api.py holds the two together.
