@@ -21,6 +21,8 @@ from rest_framework.views import APIView
 
 from annotate.models import Project
 from annotate.permissions import managed_projects, visible_projects
+from workers.finetune_data import chat_template_renderer
+from workers.models import ModelSpec
 
 from .authentication import ExportTokenAuthentication
 from .formats import FORMATS, can_copy, iter_jsonl, iter_jsonl_copy, write_parquet
@@ -126,6 +128,10 @@ ROW_PARAMETERS = [
                      description="TRL dataset format of the rows."),
     OpenApiParameter("split", OpenApiTypes.STR, enum=list(Split.values), required=False,
                      description="train or test; both when left out."),
+    OpenApiParameter("template", OpenApiTypes.STR, required=False,
+                     description="Name of a registered model: the text formats (preference, unpaired, edit) render "
+                                 "the conversation with its chat template, as TRL's apply_chat_template does "
+                                 "(engine python). Left out: the plain \"\\n\\nHuman: …\\n\\nAssistant:\" rendering."),
     OpenApiParameter("engine", OpenApiTypes.STR, enum=["copy", "python"], required=False,
                      description="`copy` (PostgreSQL renders and streams the rows; the default there) "
                                  "or `python` (keyset-paginated reads; the default elsewhere). Same rows either way."),
@@ -145,6 +151,21 @@ class SnapshotRows(ExportView, APIView):
             return None, None, Response({"split": f"unknown split {split!r}; one of {', '.join(Split.values)}"}, status=400)
         return fmt, split, None
 
+    def _render(self, request, snapshot):
+        """(render, engine, error response) for the `template` and `engine` parameters."""
+        engine = request.query_params.get("engine") or ("copy" if can_copy() else "python")
+        if engine not in ("copy", "python") or (engine == "copy" and not can_copy()):
+            return None, None, Response({"engine": "engine is 'python', or 'copy' on PostgreSQL"}, status=400)
+        name = request.query_params.get("template")
+        if not name:
+            return None, engine, None
+        spec = ModelSpec.objects.for_project(snapshot.project).filter(name=name).first()
+        render = chat_template_renderer(spec) if spec else None
+        if render is None:
+            why = "no model of that name for this project" if spec is None else "its tokenizer has no chat template here"
+            return None, None, Response({"template": f"cannot render with {name!r}: {why}"}, status=400)
+        return render, "python", None  # a chat template is rendered in Python, row by row
+
     def _filename(self, snapshot, fmt, split):
         parts = [slugify(snapshot.project.name) or "project", f"v{snapshot.version}", fmt] + ([split] if split else [])
         return "-".join(parts) + "." + self.filetype
@@ -162,10 +183,10 @@ class SnapshotRows(ExportView, APIView):
         fmt, split, error = self._params(request)
         if error:
             return error
-        engine = request.query_params.get("engine") or ("copy" if can_copy() else "python")
-        if engine not in ("copy", "python") or (engine == "copy" and not can_copy()):
-            return Response({"engine": "engine is 'python', or 'copy' on PostgreSQL"}, status=400)
-        rows = iter_jsonl_copy(snapshot, fmt, split=split) if engine == "copy" else iter_jsonl(snapshot, fmt, split=split)
+        render, engine, error = self._render(request, snapshot)
+        if error:
+            return error
+        rows = iter_jsonl_copy(snapshot, fmt, split=split) if engine == "copy" else iter_jsonl(snapshot, fmt, split=split, render=render)
         response = StreamingHttpResponse(rows, content_type="application/jsonl; charset=utf-8")
         return self._headers(response, snapshot, fmt, split)
 
@@ -179,12 +200,12 @@ class SnapshotRowsParquet(SnapshotRows):
         fmt, split, error = self._params(request)
         if error:
             return error
-        engine = request.query_params.get("engine") or ("copy" if can_copy() else "python")
-        if engine not in ("copy", "python") or (engine == "copy" and not can_copy()):
-            return Response({"engine": "engine is 'python', or 'copy' on PostgreSQL"}, status=400)
+        render, engine, error = self._render(request, snapshot)
+        if error:
+            return error
         # Parquet's footer comes last, so write row groups to a temporary file, then stream it.
         out = tempfile.TemporaryFile()
-        write_parquet(snapshot, fmt, out, split=split, engine=engine)
+        write_parquet(snapshot, fmt, out, split=split, engine=engine, render=render)
         out.seek(0)
         response = FileResponse(out, content_type="application/vnd.apache.parquet")
         return self._headers(response, snapshot, fmt, split)

@@ -12,18 +12,29 @@ edit      {"prompt", "messages", "chosen": edited, "rejected": original, "edit_d
            "rationales", "p_noise", "sources", "item_id"}
 
 Formats (TRL's documented column names, extra columns are ignored by its trainers):
-preference                 prompt/chosen/rejected as text (pairwise and edit rows)
+preference                 prompt/chosen/rejected as text (pairwise and edit rows): the whole
+                           conversation rendered as curation/text_render.py says
+                           ("\n\nHuman: …\n\nAssistant:" + " answer")
 preference_conversational  the same with prompt as a message list and chosen/rejected as [assistant message]
 unpaired                   prompt/completion/label for KTO/BCO: binary rows, and both sides of every pair
+                           (text, rendered like preference)
+unpaired_conversational    the same with prompt as a message list and completion as [assistant message]
 edit                       edit rows only, edited ≻ original
 """
 
-FORMATS = ("preference", "preference_conversational", "unpaired", "edit")
+from .text_render import render_completion, render_prompt
+
+FORMATS = ("preference", "preference_conversational", "unpaired", "unpaired_conversational", "edit")
+UNPAIRED = ("unpaired", "unpaired_conversational")
 PAIR_KINDS = ("pairwise", "edit")
 
 
 def _prompt_messages(data):
     return data.get("messages") or [{"role": "user", "content": data["prompt"]}]
+
+
+def _assistant(text):
+    return [{"role": "assistant", "content": text}]
 
 
 def _extras(data):
@@ -42,20 +53,34 @@ def kinds_for(fmt):
         "preference": PAIR_KINDS,
         "preference_conversational": PAIR_KINDS,
         "unpaired": ("pairwise", "binary", "edit"),
+        "unpaired_conversational": ("pairwise", "binary", "edit"),
         "edit": ("edit",),
     }[fmt]
 
 
-def to_format(kind, data, fmt):
-    """Yield zero or more TRL rows for one snapshot row."""
+# The conversational format a text format is rendered from when a chat template renders it.
+TEXT_TWIN = {"preference": "preference_conversational", "edit": "preference_conversational",
+             "unpaired": "unpaired_conversational"}
+TEXT_COLUMNS = ("prompt", "chosen", "rejected", "completion")
+
+
+def to_format(kind, data, fmt, render=None):
+    """Yield zero or more TRL rows for one snapshot row. `render` (text formats only): a function
+    from a conversational row's prompt/completion columns to their text, e.g. a model's chat
+    template through TRL's `apply_chat_template`; the plain rendering of text_render.py otherwise."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
     if kind not in kinds_for(fmt):
         return
+    if render is not None and fmt in TEXT_TWIN:
+        for row in to_format(kind, data, TEXT_TWIN[fmt]):
+            yield {**row, **render({k: row[k] for k in TEXT_COLUMNS if k in row})}
+        return
     extras = _extras(data)
     if fmt in ("preference", "edit"):
         margin = data.get("margin", 1.0) if kind == "pairwise" else data.get("edit_distance", 0.0)
-        yield {"prompt": data["prompt"], "chosen": data["chosen"], "rejected": data["rejected"], "margin": margin, **extras}
+        yield {"prompt": render_prompt(_prompt_messages(data)), "chosen": render_completion(data["chosen"]),
+               "rejected": render_completion(data["rejected"]), "margin": margin, **extras}
     elif fmt == "preference_conversational":
         margin = data.get("margin", 1.0) if kind == "pairwise" else data.get("edit_distance", 0.0)
         yield {
@@ -65,14 +90,19 @@ def to_format(kind, data, fmt):
             "margin": margin,
             **extras,
         }
-    elif kind == "binary":
-        yield {"prompt": data["prompt"], "completion": data["completion"], "label": bool(data["label"]), **extras}
-    else:  # a pair gives one desirable and one undesirable completion
-        yield {"prompt": data["prompt"], "completion": data["chosen"], "label": True, **extras}
-        yield {"prompt": data["prompt"], "completion": data["rejected"], "label": False, **extras}
+    else:
+        if fmt == "unpaired":
+            prompt, completion = render_prompt(_prompt_messages(data)), render_completion
+        else:
+            prompt, completion = _prompt_messages(data), _assistant
+        if kind == "binary":
+            yield {"prompt": prompt, "completion": completion(data["completion"]), "label": bool(data["label"]), **extras}
+        else:  # a pair gives one desirable and one undesirable completion
+            yield {"prompt": prompt, "completion": completion(data["chosen"]), "label": True, **extras}
+            yield {"prompt": prompt, "completion": completion(data["rejected"]), "label": False, **extras}
 
 
-def iter_export_rows(snapshot, fmt, split=None, chunk_size=2000):
+def iter_export_rows(snapshot, fmt, split=None, chunk_size=2000, render=None):
     """Stream a snapshot in a TRL format with flat memory (keyset pagination over row ids)."""
     from .models import SnapshotRow
 
@@ -85,17 +115,17 @@ def iter_export_rows(snapshot, fmt, split=None, chunk_size=2000):
         if not chunk:
             return
         for row_id, kind, data in chunk:
-            yield from to_format(kind, data, fmt)
+            yield from to_format(kind, data, fmt, render)
         last_id = chunk[-1][0]
 
 
-def iter_jsonl(snapshot, fmt, split=None, chunk_size=2000, flush_bytes=256 * 1024):
+def iter_jsonl(snapshot, fmt, split=None, chunk_size=2000, flush_bytes=256 * 1024, render=None):
     """JSONL bytes in chunks of about `flush_bytes` (few, large writes keep the web worker fast)."""
     import json
 
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     buf, size = [], 0
-    for row in iter_export_rows(snapshot, fmt, split=split, chunk_size=chunk_size):
+    for row in iter_export_rows(snapshot, fmt, split=split, chunk_size=chunk_size, render=render):
         line = dumps(row)
         buf.append(line)
         size += len(line)
@@ -120,12 +150,14 @@ def arrow_schema(fmt):
         head = [("prompt", message), ("chosen", message), ("rejected", message), ("margin", pa.float64())]
     elif fmt == "unpaired":
         head = [("prompt", pa.string()), ("completion", pa.string()), ("label", pa.bool_())]
+    elif fmt == "unpaired_conversational":
+        head = [("prompt", message), ("completion", message), ("label", pa.bool_())]
     else:
         raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
     return pa.schema(head + extras)
 
 
-def write_parquet(snapshot, fmt, out, split=None, row_group_size=10000, engine="python"):
+def write_parquet(snapshot, fmt, out, split=None, row_group_size=10000, engine="python", render=None):
     """Write a snapshot export as Parquet into a binary file object, one row group at a time.
     engine="copy" (PostgreSQL): the JSONL from COPY is parsed by Arrow's C++ JSON reader."""
     import pyarrow as pa
@@ -136,7 +168,7 @@ def write_parquet(snapshot, fmt, out, split=None, row_group_size=10000, engine="
         return _write_parquet_from_jsonl(iter_jsonl_copy(snapshot, fmt, split=split, flush_bytes=2 << 20), schema, out)
     with pq.ParquetWriter(out, schema, compression="zstd") as writer:
         batch = []
-        for row in iter_export_rows(snapshot, fmt, split=split):
+        for row in iter_export_rows(snapshot, fmt, split=split, render=render):
             batch.append(row)
             if len(batch) >= row_group_size:
                 writer.write_table(pa.Table.from_pylist(batch, schema=schema))
@@ -192,19 +224,39 @@ _SQL_MESSAGES = ("CASE WHEN jsonb_typeof(data->'messages') = 'array' AND jsonb_a
                  "THEN (data->'messages')::text ELSE concat('[{\"role\":\"user\",\"content\":', (data->'prompt')::text, '}]') END")
 
 
+# text_render.render_prompt in SQL. to_json() of the concatenated text is faster than splicing the
+# escaped jsonb text (substr/length count characters, which is slow on long UTF-8 text).
+_SQL_ROLE = ("CASE m->>'role' WHEN 'user' THEN 'Human' WHEN 'assistant' THEN 'Assistant' "
+             "ELSE upper(left(m->>'role', 1)) || lower(substr(m->>'role', 2)) END")
+_SQL_TEXT_PROMPT = (
+    "to_json(CASE WHEN jsonb_typeof(data->'messages') = 'array' AND jsonb_array_length(data->'messages') > 0 "
+    "THEN concat((SELECT string_agg(concat(E'\\n\\n', " + _SQL_ROLE + ", ': ', m->>'content'), '' ORDER BY o) "
+    "FROM jsonb_array_elements(data->'messages') WITH ORDINALITY AS t(m, o)), E'\\n\\nAssistant:') "
+    "ELSE concat(E'\\n\\nHuman: ', data->>'prompt', E'\\n\\nAssistant:') END)::text"
+)
+
+
+def _sql_completion(text_expr):
+    """text_render.render_completion of a text expression, as a JSON string."""
+    return f"to_json(' ' || ({text_expr}))::text"
+
+
 def _sql_line(fmt):
-    prompt, chosen, rejected = (_sql_json(f"data->'{key}'") for key in ("prompt", "chosen", "rejected"))
+    chosen, rejected = _sql_completion("data->>'chosen'"), _sql_completion("data->>'rejected'")
     if fmt in ("preference", "edit"):
-        return (f"concat('{{\"prompt\":', {prompt}, ',\"chosen\":', {chosen}, "
+        return (f"concat('{{\"prompt\":', {_SQL_TEXT_PROMPT}, ',\"chosen\":', {chosen}, "
                 f"',\"rejected\":', {rejected}, ',\"margin\":', {_SQL_MARGIN}, {_SQL_EXTRAS})")
     if fmt == "preference_conversational":
         return (f"concat('{{\"prompt\":', {_SQL_MESSAGES}, "
                 "',\"chosen\":[{\"role\":\"assistant\",\"content\":', (data->'chosen')::text, '}]', "
                 "',\"rejected\":[{\"role\":\"assistant\",\"content\":', (data->'rejected')::text, '}]', "
                 f"',\"margin\":', {_SQL_MARGIN}, {_SQL_EXTRAS})")
-    return (f"concat('{{\"prompt\":', {prompt}, "
-            "',\"completion\":', (CASE WHEN kind = 'binary' THEN data->'completion' WHEN side.n = 1 THEN data->'chosen' "
-            "ELSE data->'rejected' END)::text, "
+    side = "CASE WHEN kind = 'binary' THEN data->>'completion' WHEN side.n = 1 THEN data->>'chosen' ELSE data->>'rejected' END"
+    if fmt == "unpaired":
+        prompt, completion = _SQL_TEXT_PROMPT, _sql_completion(side)
+    else:
+        prompt, completion = _SQL_MESSAGES, f"concat('[{{\"role\":\"assistant\",\"content\":', to_json({side})::text, '}}]')"
+    return (f"concat('{{\"prompt\":', {prompt}, ',\"completion\":', {completion}, "
             "',\"label\":', CASE WHEN (CASE WHEN kind = 'binary' THEN (data->'label')::boolean ELSE side.n = 1 END) "
             f"THEN 'true' ELSE 'false' END, {_SQL_EXTRAS})")
 
@@ -218,7 +270,7 @@ def export_sql(snapshot_id, fmt, split=None):
     table = SnapshotRow._meta.db_table
     kinds = list(kinds_for(fmt))
     where = "snapshot_id = %s AND kind = ANY(%s)" + (" AND split = %s" if split else "")
-    if fmt == "unpaired":
+    if fmt in UNPAIRED:
         source = f"{table} CROSS JOIN LATERAL (VALUES (1), (2)) AS side(n)"
         where += " AND (kind <> 'binary' OR side.n = 1)"
         order = "id, side.n"

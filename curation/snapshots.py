@@ -15,7 +15,7 @@ from django.db.models import Max
 from annotate.models import Annotation, FeedbackKind, Project
 
 from .actions import iter_curated, last_action_id, validate_filters
-from .formats import FORMATS, kinds_for
+from .formats import FORMATS, UNPAIRED, kinds_for
 from .models import NoiseRun, Snapshot, SnapshotRow, Split
 
 BULK_SIZE = 2000
@@ -128,7 +128,7 @@ def _format_counts(by_kind_split):
             n = 0
             for kind in kinds_for(fmt):
                 rows = by_kind_split.get(kind, {}).get(split, 0)
-                n += 2 * rows if (fmt == "unpaired" and kind != FeedbackKind.BINARY) else rows
+                n += 2 * rows if (fmt in UNPAIRED and kind != FeedbackKind.BINARY) else rows
             per[split] = n
         out[fmt] = per
     return out

@@ -55,7 +55,7 @@ def test_manifest_and_latest(project, snapshot):
 
 def test_parquet_in_every_format(project, snapshot):
     c = token_client(project)
-    expected = {"preference": 7, "preference_conversational": 7, "unpaired": 2 + 14, "edit": 1}
+    expected = {"preference": 7, "preference_conversational": 7, "unpaired": 2 + 14, "unpaired_conversational": 2 + 14, "edit": 1}
     for fmt, n in expected.items():
         r = c.get(f"/api/snapshots/{snapshot.pk}/rows.parquet?format={fmt}")
         assert r.status_code == 200, fmt
@@ -63,6 +63,8 @@ def test_parquet_in_every_format(project, snapshot):
         assert table.num_rows == n, fmt
     conv = pq.read_table(io.BytesIO(body(c.get(f"/api/snapshots/{snapshot.pk}/rows.parquet?format=preference_conversational"))))
     assert conv.column("prompt")[0].as_py()[0]["role"] == "user"
+    kto = pq.read_table(io.BytesIO(body(c.get(f"/api/snapshots/{snapshot.pk}/rows.parquet?format=unpaired_conversational"))))
+    assert kto.column("prompt")[0].as_py()[0]["role"] == "user" and kto.column("completion")[0].as_py()[0]["role"] == "assistant"
 
 
 def test_bad_format_or_split_is_a_clear_400(project, snapshot):

@@ -48,6 +48,7 @@ def test_dpo_run_trains_saves_and_evaluates(project, tiny_model_dir, artifacts_d
     from workers.loading import load_causal_lm
 
     assert ft.result_spec and load_causal_lm(ft.result_spec) is not None
+    assert ft.result_spec.project_id == project.pk  # listed in this project's forms only
 
 
 def test_trl_config_mapping(project, tiny_model_dir, artifacts_dir):
@@ -61,11 +62,11 @@ def test_trl_config_mapping(project, tiny_model_dir, artifacts_dir):
     assert finetune.trl_config(finetune.create_finetune(snap, spec, "ipo"), "/tmp/x").loss_type == ["ipo"]
     assert finetune.trl_config(finetune.create_finetune(snap, spec, "bco"), "/tmp/x").loss_type == ["bco_pair"]
     before = FineTuneRun.objects.count()
-    with pytest.raises(finetune.ConfigError, match="no field.*betta"):
+    with pytest.raises(finetune.ConfigError, match="betta is not a training field"):
         finetune.create_finetune(snap, spec, "dpo", config={"betta": 0.1})
     with pytest.raises(finetune.ConfigError, match="loss follows the method"):
         finetune.create_finetune(snap, spec, "dpo", config={"loss_type": "hinge"})
-    with pytest.raises(finetune.ConfigError, match="LoraConfig"):
+    with pytest.raises(finetune.ConfigError, match="LoRA field rank is not accepted"):
         finetune.create_finetune(snap, spec, "dpo", lora={"rank": 4})
     with pytest.raises(finetune.ConfigError, match="unknown method"):
         finetune.create_finetune(snap, spec, "ppo")
@@ -96,7 +97,8 @@ def test_multi_turn_prompts_keep_the_conversation(project):
     conv, _ = finetune_data.rows_for(snap, "dpo", split, conversational=True)
     text, _ = finetune_data.rows_for(snap, "dpo", split)
     assert conv[0]["prompt"] == turns and conv[0]["chosen"][0]["role"] == "assistant"
-    assert text[0]["prompt"] == "Paris. What should I pack?"
+    assert text[0]["prompt"] == ("\n\nHuman: Hi, I am planning a trip.\n\nAssistant: Where to?"
+                                 "\n\nHuman: Paris. What should I pack?\n\nAssistant:")
 
 
 def test_rdpo_run(project, tiny_model_dir, artifacts_dir):
@@ -177,3 +179,129 @@ def test_eval_loss_curve_when_asked(project, tiny_model_dir, artifacts_dir):
     history = ft.run.metrics["history"]
     assert any("eval_loss" in h for h in history) and any("loss" in h for h in history)
     assert [line["name"] for line in loss_chart(ft.run.metrics)["lines"]] == ["loss", "eval_loss"]
+
+
+# --- issue 17: training that says what it dropped ------------------------------------------------
+
+def _long_turns(n_pairs=6):
+    turns = []
+    for i in range(n_pairs):
+        turns += [{"role": "user", "content": f"Question number {i}: tell me about python code and math history please."},
+                  {"role": "assistant", "content": f"Answer {i}: the capital of France is Paris, water boils at 100 degrees."}]
+    return turns
+
+
+def _long_conversation_snapshot(project, pairs=12):
+    """Every row a conversation of ~360 tokens of the tiny tokenizer ending in its own last question."""
+    from curation.models import SnapshotRow
+
+    snap = wh.snapshot(project, pairs=pairs, binary=0, edits=0, test_fraction=0.25)
+    for i, row in enumerate(SnapshotRow.objects.filter(snapshot=snap).order_by("id")):
+        last = f"Final question {i}: what is 2 + 2?"
+        SnapshotRow.objects.filter(pk=row.pk).update(data={**row.data, "prompt": last,
+                                                           "messages": _long_turns() + [{"role": "user", "content": last}]})
+    return snap
+
+
+def test_fitting_keeps_the_end_of_long_conversations(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    from curation.text_render import render_completion, render_prompt
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    fitter = finetune_data.Fitter(tokenizer, max_length=64)
+    last = {"role": "user", "content": "Final: what is 2 + 2?"}
+    conv = {"prompt": _long_turns() + [last], "chosen": [{"role": "assistant", "content": "It is 4."}],
+            "rejected": [{"role": "assistant", "content": "It is 5."}]}
+    text = {"prompt": render_prompt(conv["prompt"]), "chosen": render_completion("It is 4."), "rejected": render_completion("It is 5.")}
+    short = {"prompt": render_prompt([last]), "chosen": text["chosen"], "rejected": text["rejected"]}
+    for row in (conv, text):
+        assert sum(fitter.lengths(row, ("chosen", "rejected"))[0:1]) > 64  # the prompt alone fills max_length
+    rows, counts = fitter.fit([conv, text, short], ("chosen", "rejected"))
+    assert (counts.rows, counts.prompts_cut, counts.completions_cut) == (3, 2, 0)
+    assert rows[0]["prompt"][-1] == last and rows[0]["prompt"][0]["role"] == "user"
+    assert rows[1]["prompt"].endswith("\n\nHuman: Final: what is 2 + 2?\n\nAssistant:") and rows[2] == short
+    for row in rows:
+        prompt, completions = fitter.lengths(row, ("chosen", "rejected"))
+        assert prompt + max(completions) <= 64
+    # a last turn too long by itself keeps its end
+    huge = {**conv, "prompt": [{"role": "user", "content": "word " * 200 + "END?"}]}
+    (cut,), _ = fitter.fit([huge], ("chosen", "rejected"))
+    assert cut["prompt"][0]["content"].endswith("word END?") and fitter.lengths(cut, ("chosen", "rejected"))[0] < 64
+
+
+def test_run_reports_what_was_cut_and_dropped_before_and_after_trl(project, tiny_model_dir, artifacts_dir, manager_user):
+    """Issue 17: a run said "kept N, dropped 0" while TRL silently dropped or truncated rows."""
+    from django.test import Client
+
+    snap = _long_conversation_snapshot(project)
+    ft = run_method(project, tiny_model_dir, "dpo", snapshot=snap)
+    rows = ft.run.metrics["rows"]
+    train = snap.rows.filter(split="train").count()
+    assert rows["kept"] == train and rows["dropped"] == 0
+    assert rows["prompts_cut"] == train and rows["completions_cut"] == 0  # every prompt was too long; its end was kept
+    assert (rows["trl_rows"], rows["trl_dropped"], rows["trl_truncated"]) == (train, 0, 0)
+    assert ft.evaluation["pairs"] == ft.evaluation["pairs_total"] == snap.rows.filter(split="test").count()
+    assert ft.evaluation["pairs_excluded"] == 0
+    assert "prompts cut to their end" in ft.run.log_tail and "after TRL's processing" in ft.run.log_tail
+    c = Client()
+    c.force_login(manager_user)
+    page = c.get(f"/runs/{ft.run_id}/").content.decode()
+    assert "prompts cut to their end (max_length)" in page and "dropped by TRL" in page
+
+
+def test_evaluation_leaves_out_pairs_whose_completions_were_cut_to_nothing(tiny_model_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from curation.text_render import render_prompt
+    from workers import evaluate
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    policy = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    reference = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype="float32")
+    with __import__("torch").no_grad():
+        for p in policy.parameters():
+            p.add_(0.01 * __import__("torch").randn_like(p))
+    short = {"prompt": render_prompt([{"role": "user", "content": "What is 2 + 2?"}]), "chosen": " It is 4.", "rejected": " It is 5."}
+    long = {**short, "prompt": render_prompt(_long_turns())}
+    result = evaluate.implicit_reward_accuracy(policy, reference, tokenizer, [short, long, short, long, short], 0.1, max_length=64)
+    assert (result["pairs_total"], result["pairs_excluded"], result["pairs"]) == (5, 2, 3)
+    assert result["accuracy"] in (0.0, 1.0)  # the same pair three times
+    assert result["accuracy_all_pairs"] == result["accuracy"] * 3 / 5  # the cut pairs (margin exactly 0) as misses
+
+
+def test_form_warns_when_max_length_cannot_hold_most_rows(project, tiny_model_dir, manager_user):
+    from django.test import Client
+
+    from workers.views_forms import FineTuneForm
+
+    spec = wh.model_spec(tiny_model_dir)  # max_length 256; the conversations are ~360 tokens
+    long_snap, short_snap = _long_conversation_snapshot(project), wh.snapshot(project, pairs=6, binary=0, edits=0)
+    fields = {"model_spec": spec.pk, "method": "dpo", "config": "", "lora": "", "noise_weighting": "none", "noise_threshold": 0.5}
+    form = FineTuneForm(project, {**fields, "snapshot": short_snap.pk})
+    assert form.is_valid(), form.errors
+    assert form.length_estimate.fit == form.length_estimate.sampled > 0
+    form = FineTuneForm(project, {**fields, "snapshot": long_snap.pk})
+    assert not form.is_valid()
+    assert "Only 0 of 9 sampled training rows fit in max_length 256" in " ".join(form.non_field_errors())
+    assert FineTuneForm(project, {**fields, "snapshot": long_snap.pk, "config": '{"max_length": 200}'}).is_valid() is False
+    assert FineTuneForm(project, {**fields, "snapshot": long_snap.pk, "start_anyway": "on"}).is_valid()
+    c = Client()
+    c.force_login(manager_user)
+    r = c.post(f"/runs/p/{project.pk}/finetune/", {**fields, "snapshot": long_snap.pk})
+    assert r.status_code == 400 and "sampled training rows fit" in r.content.decode()
+    assert not TaskRun.objects.exists()
+
+
+def test_rows_trl_drops_are_counted(project, tiny_model_dir, artifacts_dir):
+    """A completion longer than max_length: the reward trainer drops its row, and the run says so."""
+    from curation.models import SnapshotRow
+
+    snap = wh.snapshot(project, pairs=12, binary=0, edits=0)
+    long_rows = list(SnapshotRow.objects.filter(snapshot=snap, split="train").order_by("id")[:2])
+    for row in long_rows:
+        SnapshotRow.objects.filter(pk=row.pk).update(data={**row.data, "chosen": "Paris is the capital. " * 60})
+    ft = run_method(project, tiny_model_dir, "reward", snapshot=snap)
+    rows = ft.run.metrics["rows"]
+    assert rows["completions_cut"] == 2 and rows["trl_dropped"] == 2 and rows["trl_rows"] == rows["kept"] - 2
+    assert finetune_data.after_trl(None, 5, 64) == {"rows": 0, "dropped": 5, "truncated": 0}

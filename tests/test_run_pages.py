@@ -59,7 +59,7 @@ def test_bad_finetune_input_explains_and_saves_nothing(client, project, manager_
     resp = client.post(f"/runs/p/{project.pk}/finetune/", {**base, "config": "{beta: 1}"})
     assert resp.status_code == 400 and b"not valid JSON" in resp.content
     resp = client.post(f"/runs/p/{project.pk}/finetune/", {**base, "config": '{"betta": 1}'})
-    assert resp.status_code == 400 and b"DPOConfig has no field(s) betta" in resp.content
+    assert resp.status_code == 400 and b"betta is not a training field" in resp.content
     other = wh.snapshot(factories.project(), pairs=1, binary=0, edits=0)
     resp = client.post(f"/runs/p/{project.pk}/finetune/", {**base, "snapshot": other.pk, "config": ""})
     assert resp.status_code == 400  # a snapshot of another project is not a choice

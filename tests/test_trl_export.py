@@ -1,5 +1,6 @@
 """A training job pulls a snapshot over REST with a scoped token and trains on it with TRL, unchanged."""
 import json
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -10,6 +11,15 @@ from tests import curation_data as cd
 from tests import factories
 
 pytestmark = pytest.mark.django_db
+
+
+def token_client(project):
+    _, key = ExportToken.issue(project, "trainer")
+    return Client(HTTP_AUTHORIZATION=f"Token {key}")
+
+
+def body(response):
+    return b"".join(response.streaming_content) if response.streaming else response.content
 
 
 def _download(client, url, path):
@@ -100,3 +110,121 @@ def test_kto_trainer_runs_on_unpaired_export(project, tmp_path):
     trainer = KTOTrainer(model=AutoModelForCausalLM.from_pretrained(model_dir), args=args, train_dataset=dataset,
                          processing_class=AutoTokenizer.from_pretrained(model_dir))
     assert trainer.train().global_step == 2
+
+
+HH_DEV = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "hh_rlhf_harmless_dev.jsonl"
+
+
+def _hh_multi_turn(tmp_path):
+    """The multi-turn rows of the hh-rlhf dev file whose last Assistant turn is not empty."""
+    rows = [json.loads(line) for line in HH_DEV.read_text().splitlines()]
+    multi = [r for r in rows if r["chosen"].count("\n\nHuman:") >= 2
+             and not any(r[side].rstrip().endswith("Assistant:") for side in ("chosen", "rejected"))]
+    path = tmp_path / "hh_multi.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in multi))
+    return multi, path
+
+
+@pytest.mark.skipif(not HH_DEV.exists(), reason="needs ../shared/data/hh_rlhf_harmless_dev.jsonl")
+def test_text_exports_carry_the_whole_hh_rlhf_conversation(project, tmp_path):
+    """Issue 17: the text formats held only the last user turn (71 % of hh-rlhf rows lost their history,
+    and "Go on." was a prompt in both train and test)."""
+    from annotate.imports import import_items
+    from annotate.models import Item
+    from curation.formats import can_copy
+
+    multi, path = _hh_multi_turn(tmp_path)
+    import_items(project, path, source="hh")
+    snapshot = freeze_snapshot(project, test_fraction=0.3)
+    client = token_client(project)
+    def fold(text):  # the importer strips each turn
+        return " ".join(text.split())
+
+    transcripts = {(fold(r["chosen"]), fold(r["rejected"])) for r in multi}
+    chosen_sides, rejected_sides = {c for c, _ in transcripts}, {r for _, r in transcripts}
+    conversations = {item_id: msgs for item_id, msgs in Item.objects.filter(project=project).values_list("id", "prompt__messages")}
+    engines = ("python", "copy") if can_copy() else ("python",)
+    for engine in engines:
+        by_split, whole = {}, 0
+        for split in ("train", "test"):
+            url = f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference&split={split}&engine={engine}"
+            rows = [json.loads(line) for line in body(client.get(url)).decode().splitlines()]
+            by_split[split] = rows
+            for row in rows:
+                earlier = conversations[row["item_id"]]
+                assert len(earlier) >= 3 and earlier[-1]["role"] == "user"
+                position = 0
+                for turn in earlier:  # every earlier turn, in order
+                    position = row["prompt"].index(turn["content"], position)
+                assert row["prompt"].endswith("\n\nAssistant:") and row["chosen"].startswith(" ")
+                # prompt + completion is the hh-rlhf transcript itself (up to whitespace); a few hh rows
+                # have sides whose histories differ, and only one of their sides can match
+                pair = (fold(row["prompt"] + row["chosen"]), fold(row["prompt"] + row["rejected"]))
+                assert pair[0] in chosen_sides or pair[1] in rejected_sides
+                whole += pair in transcripts
+        assert sum(map(len, by_split.values())) == snapshot.counts["by_format"]["preference"]["train"] + \
+            snapshot.counts["by_format"]["preference"]["test"] > 1000
+        assert whole > 0.95 * sum(map(len, by_split.values()))
+        assert by_split["test"] and not {r["prompt"] for r in by_split["train"]} & {r["prompt"] for r in by_split["test"]}
+        unpaired = {split: [json.loads(line) for line in body(client.get(
+            f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=unpaired&split={split}&engine={engine}")).decode().splitlines()]
+            for split in ("train", "test")}
+        assert {r["prompt"] for r in unpaired["train"]} == {r["prompt"] for r in by_split["train"]}
+        assert not {r["prompt"] for r in unpaired["train"]} & {r["prompt"] for r in unpaired["test"]}
+        conv = [json.loads(line) for line in body(client.get(
+            f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference_conversational&engine={engine}")).decode().splitlines()]
+        assert all(r["prompt"] == conversations[r["item_id"]] and r["chosen"][0]["role"] == "assistant" for r in conv)
+        kto = [json.loads(line) for line in body(client.get(
+            f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=unpaired_conversational&engine={engine}")).decode().splitlines()]
+        assert len(kto) == 2 * len(conv) and all(r["prompt"] == conversations[r["item_id"]] for r in kto)
+    # rendered with a model's chat template instead: the same guarantees on the exported strings
+    from workers.models import ModelSpec
+    from workers.tiny_models import build_tokenizer
+
+    build_tokenizer(tmp_path / "tok")
+    ModelSpec.objects.create(name="templated", path_or_id=str(tmp_path / "tok"))
+    templated = {split: [json.loads(line) for line in body(client.get(
+        f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference&split={split}&template=templated")).decode().splitlines()]
+        for split in ("train", "test")}
+    for row in templated["train"] + templated["test"]:
+        position = 0
+        for turn in conversations[row["item_id"]]:
+            position = row["prompt"].index(f"<|{turn['role']}|>\n{turn['content']}", position)
+        assert row["prompt"].endswith("<|assistant|>\n") and row["chosen"].endswith("</s>\n")
+    assert not {r["prompt"] for r in templated["train"]} & {r["prompt"] for r in templated["test"]}
+
+
+def test_text_export_with_a_models_chat_template(project, tmp_path):
+    """?template=<model> renders the text formats as TRL's apply_chat_template does; the model must be
+    global or the project's own, and have a chat template."""
+    from trl.data_utils import apply_chat_template
+
+    from workers.models import ModelSpec
+    from workers.tiny_models import build_tokenizer
+
+    tokenizer = build_tokenizer(tmp_path / "tok")
+    ModelSpec.objects.create(name="templated", path_or_id=str(tmp_path / "tok"))
+    conv = [{"role": "user", "content": "Hi, I am planning a trip."}, {"role": "assistant", "content": "Where to?"},
+            {"role": "user", "content": "Paris. What should I pack?"}]
+    item = factories.item(project, prompt_obj=factories.prompt(project, text=conv[-1]["content"], messages=conv),
+                          text_a="A coat.", text_b="Nothing.")
+    cd.label(item, cd.person(project), preference=-2)
+    snapshot = freeze_snapshot(project, test_fraction=0)
+    client = token_client(project)
+    (row,) = [json.loads(line) for line in body(client.get(
+        f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference&template=templated")).decode().splitlines()]
+    expected = apply_chat_template({"prompt": conv, "chosen": [{"role": "assistant", "content": "A coat."}],
+                                    "rejected": [{"role": "assistant", "content": "Nothing."}]}, tokenizer)
+    assert {k: row[k] for k in ("prompt", "chosen", "rejected")} == expected and row["item_id"] == item.pk
+    assert row["prompt"].startswith("<|user|>\nHi, I am planning a trip.</s>\n<|assistant|>\nWhere to?")
+    unpaired = [json.loads(line) for line in body(client.get(
+        f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=unpaired&template=templated")).decode().splitlines()]
+    assert [r["completion"] for r in unpaired] == [expected["chosen"], expected["rejected"]]
+    parquet = client.get(f"/api/snapshots/{snapshot.pk}/rows.parquet?format=preference&template=templated")
+    assert parquet.status_code == 200
+    theirs = factories.project()
+    ModelSpec.objects.create(name="run-5-dpo", path_or_id=str(tmp_path / "tok"), project=theirs)
+    r = client.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference&template=run-5-dpo")
+    assert r.status_code == 400 and "no model of that name" in r.json()["template"]
+    ModelSpec.objects.create(name="plain", path_or_id=str(tmp_path / "missing"))
+    assert client.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?template=plain").status_code == 400

@@ -6,7 +6,8 @@ from . import models
 
 @admin.register(models.ModelSpec)
 class ModelSpecAdmin(admin.ModelAdmin):
-    list_display = ["name", "path_or_id", "dtype", "max_length"]
+    list_display = ["name", "project", "path_or_id", "dtype", "max_length"]
+    list_filter = [("project", admin.EmptyFieldListFilter)]
 
 
 @admin.register(models.TaskRun)

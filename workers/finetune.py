@@ -1,10 +1,13 @@
 """Fine-tune runs with TRL on a snapshot: dpo / rdpo / ipo / bco (DPOTrainer), kto (KTOTrainer),
 reward (RewardTrainer); LoRA through peft's LoraConfig.
 
-`FineTuneRun.config` holds TRL config fields by name and is passed to the TRL config class as is
-(an unknown field is an error before anything is queued). Tandem adds only: output_dir, loss_type
+`FineTuneRun.config` holds TRL config fields by name, from an allow-list of training fields with
+caps (workers/finetune_config.py; anything else is an error before anything is queued), and is
+passed to the TRL config class. Tandem adds only: output_dir, loss_type
 from the method, label_smoothing = the snapshot's flip rate ε for rdpo (unless set), report_to=none,
-save_strategy=no (artifacts are written once, at the end), logging_steps=1 unless set.
+save_strategy=no (artifacts are written once, at the end), logging_steps=1 unless set, and
+truncation_mode=keep_start (TRL 1.16's supported mode; rows are fitted first so that long
+conversations keep their end, finetune_data.Fitter).
 
 Artifacts under ARTIFACTS_DIR/<run id>/: model/ (adapter or full model + tokenizer),
 trainer_state.json, metrics.json. A retried or taken-over run starts again from an empty directory,
@@ -18,6 +21,7 @@ import time
 from django.db import transaction
 
 from . import finetune_data, runs
+from .finetune_config import ConfigError, check_lora, check_training
 from .models import FineTuneMethod, FineTuneRun, ModelSpec, NoiseWeighting, RunKind
 
 DEFAULTS = {
@@ -27,10 +31,6 @@ DEFAULTS = {
 LOSS_TYPE = {FineTuneMethod.DPO: "sigmoid", FineTuneMethod.RDPO: "robust", FineTuneMethod.IPO: "ipo",
              FineTuneMethod.BCO: "bco_pair"}
 LORA_DEFAULTS = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": "all-linear", "task_type": "CAUSAL_LM"}
-
-
-class ConfigError(ValueError):
-    pass
 
 
 def config_class(method):
@@ -48,11 +48,8 @@ def trl_config(ft, output_dir):
     values = {k: v for k, v in DEFAULTS.items() if k in fields}
     if "max_length" in values:
         values["max_length"] = min(values["max_length"], ft.model_spec.max_length)
-    reserved = sorted(set(ft.config or {}) & {"loss_type", "output_dir"})
-    if reserved:
-        raise ConfigError(f"{', '.join(reserved)} cannot be set here: the loss follows the method, "
-                          "the output directory is the run's")
-    values.update(ft.config or {})
+    values.update(check_training(ft.config, ft.method, ft.model_spec.max_length))
+    values.pop("max_prompt_length", None)  # Tandem's, applied to the data (finetune_data.Fitter)
     unknown = sorted(set(values) - fields)
     if unknown:
         raise ConfigError(f"{cls.__name__} has no field(s) {', '.join(unknown)}")
@@ -64,6 +61,8 @@ def trl_config(ft, output_dir):
             raise ConfigError(f"rdpo needs the snapshot's flip rate ε, and this snapshot has none ({why}); "
                               "set label_smoothing explicitly only if you know the flip rate from elsewhere")
         values["label_smoothing"] = min(max(float(ft.snapshot.epsilon), 0.0), 0.49)
+    if "truncation_mode" in fields:  # TRL 1.16's only supported mode; long prompts were cut to their end before
+        values["truncation_mode"] = "keep_start"
     values.setdefault("logging_steps", 1)
     values.setdefault("seed", ft.seed)
     values.setdefault("bf16", _mixed_precision(ft.model_spec))  # TRL defaults to bf16, which a CPU lacks
@@ -94,7 +93,7 @@ def lora_config(ft):
         return None
     from peft import LoraConfig
 
-    values = {**LORA_DEFAULTS, **ft.lora}
+    values = {**LORA_DEFAULTS, **check_lora(ft.lora)}
     if ft.method == FineTuneMethod.REWARD:
         values["task_type"] = "SEQ_CLS"
     try:
@@ -108,6 +107,8 @@ def create_finetune(snapshot, model_spec, method, config=None, lora=None, noise_
     """Validate and record a fine-tune run (queued; the caller enqueues tasks.finetune.finetune)."""
     if method not in FineTuneMethod.values:
         raise ConfigError(f"unknown method {method!r}; one of {', '.join(FineTuneMethod.values)}")
+    if model_spec.project_id not in (None, snapshot.project_id):
+        raise ConfigError(f"model {model_spec.name} belongs to another project")
     with transaction.atomic():
         run = runs.create_run(RunKind.FINETUNE, project=snapshot.project, user=user,
                               params={"snapshot_id": snapshot.pk, "method": method, "model": model_spec.name})
@@ -209,21 +210,32 @@ def reference_model(ft, trainer):
     return AutoModelForCausalLM.from_pretrained(spec.path_or_id, dtype=torch_dtype(spec.dtype, trainer.model.device.type)).to(trainer.model.device).eval()
 
 
+def fitter_for(ft, args, tokenizer):
+    """Fits rows into the run's max_length, keeping the end of long prompts (finetune_data.Fitter)."""
+    max_length = getattr(args, "max_length", None)
+    if not max_length:
+        return None
+    return finetune_data.Fitter(tokenizer, max_length, (ft.config or {}).get("max_prompt_length"))
+
+
 def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
     """(trainer, tokenizer, reference model, data counts) for a run: the same trainer a bare TRL
-    script would build from the same config and data."""
+    script would build from the same config and data. The counts say what was left out or cut,
+    before TRL (noise weighting, fitting into max_length) and after its own processing."""
     from trl import DPOTrainer, KTOTrainer, RewardTrainer
 
     args = trl_config(ft, output_dir)
     model, reference, tokenizer = _load_models(ft, on)
+    conversational = bool(tokenizer.chat_template)
+    fitter = fitter_for(ft, args, tokenizer)
     train, counts = finetune_data.dataset_for(ft.snapshot, ft.method, "train", weighting=ft.noise_weighting,
                                               threshold=ft.noise_threshold, seed=ft.seed,
-                                              conversational=bool(tokenizer.chat_template))
+                                              conversational=conversational, fitter=fitter)
     if train is None:
         raise ValueError(f"snapshot {ft.snapshot} has no training rows for {ft.method}")
     evaluation = None
     if str(getattr(args.eval_strategy, "value", args.eval_strategy)) != "no":  # eval loss curve on the test split
-        evaluation, _ = finetune_data.dataset_for(ft.snapshot, ft.method, "test", conversational=bool(tokenizer.chat_template))
+        evaluation, _ = finetune_data.dataset_for(ft.snapshot, ft.method, "test", conversational=conversational, fitter=fitter)
         if evaluation is None:
             raise ValueError(f"eval_strategy is {args.eval_strategy} but snapshot {ft.snapshot} has no test rows")
     common = {"args": args, "train_dataset": train, "eval_dataset": evaluation, "processing_class": tokenizer,
@@ -234,13 +246,16 @@ def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
         trainer = KTOTrainer(model=model, **common)
     else:
         trainer = DPOTrainer(model=model, **common)
+    after = finetune_data.after_trl(trainer.train_dataset, counts["kept"], getattr(args, "max_length", None))
+    counts.update(trl_rows=after["rows"], trl_dropped=after["dropped"], trl_truncated=after["truncated"])
     return trainer, tokenizer, reference, counts
 
 
 def evaluate_run(ft, trainer, tokenizer):
     from . import evaluate
 
-    pairs = finetune_data.test_pairs(ft.snapshot, conversational=bool(tokenizer.chat_template))
+    pairs = finetune_data.test_pairs(ft.snapshot, conversational=bool(tokenizer.chat_template),
+                                     fitter=fitter_for(ft, trainer.args, tokenizer))
     model = trainer.model
     max_length = getattr(trainer.args, "max_length", None) or 512
     if ft.method == FineTuneMethod.REWARD:
@@ -269,9 +284,13 @@ def train(run):
     on = device()
     trainer, tokenizer, _, counts = build_trainer(ft, out / "checkpoints", [progress_callback(run)], on)
     run.refresh_from_db(fields=["metrics", "log_tail"])
-    runs.record(run, metrics={"history": []}, lines=[
+    runs.record(run, metrics={"history": [], "rows": counts}, lines=[
         f"{ft.method} on {ft.snapshot} with {ft.model_spec.name} ({'LoRA' if ft.lora else 'full'}, {on})",
-        f"train rows: {counts['kept']} kept, {counts['dropped']} dropped by noise weighting ({ft.noise_weighting})"])
+        f"train rows: {counts['kept']} kept, {counts['dropped']} dropped by noise weighting ({ft.noise_weighting})",
+        f"fitting into max_length {trainer.args.max_length}: {counts.get('prompts_cut', 0)} prompts cut to their end, "
+        f"{counts.get('completions_cut', 0)} rows with a completion still too long (TRL cuts its end)",
+        f"after TRL's processing: {counts['trl_rows']} rows, {counts['trl_dropped']} dropped, "
+        f"{counts['trl_truncated']} to be truncated at max_length"])
     result = trainer.train()
     model_dir = out / "model"
     trainer.save_model(str(model_dir))
@@ -282,7 +301,8 @@ def train(run):
     evaluation = evaluate_run(ft, trainer, tokenizer)
     evaluation["seconds"] = round(time.perf_counter() - started, 3)
     acc = evaluation["accuracy"]
-    runs.log(run, f"test preference accuracy: {'n/a (empty test split)' if acc is None else f'{acc:.3f}'} on {evaluation['pairs']} pairs")
+    runs.log(run, f"test preference accuracy: {'n/a (no pair to score)' if acc is None else f'{acc:.3f}'} on "
+                  f"{evaluation['pairs']} pairs; {evaluation.get('pairs_excluded', 0)} left out (a completion cut to nothing)")
     metrics = {"train_loss": result.training_loss, "train_runtime": result.metrics.get("train_runtime"),
                "steps": trainer.state.global_step, "rows": counts, "evaluation": evaluation,
                "label_smoothing": getattr(trainer.args, "label_smoothing", None)}
@@ -293,7 +313,7 @@ def train(run):
     if ft.method != FineTuneMethod.REWARD:
         ft.result_spec, _ = ModelSpec.objects.update_or_create(
             name=f"run-{run.pk}-{ft.method}",
-            defaults={"path_or_id": str(model_dir), "dtype": ft.model_spec.dtype, "max_length": ft.model_spec.max_length,
+            defaults={"project_id": ft.snapshot.project_id, "path_or_id": str(model_dir), "dtype": ft.model_spec.dtype, "max_length": ft.model_spec.max_length,
                       "chat_template": ft.model_spec.chat_template},
         )
     ft.save(update_fields=["evaluation", "result_spec"])

@@ -10,9 +10,12 @@ The number of rows kept and dropped is stored in the run's metrics.
 
 Multi-turn prompts: when the model has a chat template, pair methods train on TRL's
 conversational preference format (the whole conversation before the answer, rendered with the
-template); otherwise on text rows (the last user turn as the prompt). KTO reads unpaired text rows.
+template); otherwise on text rows (the whole conversation rendered by curation/text_render.py).
+KTO reads unpaired rows, conversational in the same way. Rows too long for max_length are fitted below (keeping the end).
 """
 import random
+import re
+from dataclasses import dataclass
 
 from curation.formats import iter_export_rows
 
@@ -23,12 +26,12 @@ FORMAT = {
     FineTuneMethod.BCO: "preference", FineTuneMethod.REWARD: "preference", FineTuneMethod.KTO: "unpaired",
 }
 COLUMNS = {"preference": ["prompt", "chosen", "rejected"], "preference_conversational": ["prompt", "chosen", "rejected"],
-           "unpaired": ["prompt", "completion", "label"]}
+           "unpaired": ["prompt", "completion", "label"], "unpaired_conversational": ["prompt", "completion", "label"]}
 
 
 def format_for(method, conversational=False):
     fmt = FORMAT[method]
-    return "preference_conversational" if conversational and fmt == "preference" else fmt
+    return f"{fmt}_conversational" if conversational else fmt
 
 
 def keep_row(row, weighting, threshold, rng):
@@ -40,8 +43,10 @@ def keep_row(row, weighting, threshold, rng):
     return rng.random() >= noise
 
 
-def rows_for(snapshot, method, split, weighting=NoiseWeighting.NONE, threshold=0.5, seed=42, conversational=False):
-    """(rows in TRL's column names, {"kept": n, "dropped": m}) for one split."""
+def rows_for(snapshot, method, split, weighting=NoiseWeighting.NONE, threshold=0.5, seed=42, conversational=False,
+             fitter=None):
+    """(rows in TRL's column names, counts) for one split: {"kept": n, "dropped": m} (noise weighting),
+    and with a `fitter` also what fitting into max_length cut (FitCounts' fields)."""
     fmt = format_for(method, conversational)
     rng = random.Random(seed)
     kept, dropped = [], 0
@@ -50,7 +55,11 @@ def rows_for(snapshot, method, split, weighting=NoiseWeighting.NONE, threshold=0
             dropped += 1
             continue
         kept.append({col: row[col] for col in COLUMNS[fmt]})
-    return kept, {"kept": len(kept), "dropped": dropped}
+    counts = {"kept": len(kept), "dropped": dropped}
+    if fitter is not None:
+        kept, fit = fitter.fit(kept, completion_keys(fmt))
+        counts.update(prompts_cut=fit.prompts_cut, completions_cut=fit.completions_cut)
+    return kept, counts
 
 
 def dataset_for(snapshot, method, split, **weighting):
@@ -62,7 +71,198 @@ def dataset_for(snapshot, method, split, **weighting):
     return Dataset.from_list(rows), counts
 
 
-def test_pairs(snapshot, conversational=False):
-    """Preference pairs of the test split (every method is evaluated on pairs)."""
+def test_pairs(snapshot, conversational=False, fitter=None):
+    """Preference pairs of the test split (every method is evaluated on pairs), fitted as the training rows are."""
     fmt = "preference_conversational" if conversational else "preference"
-    return [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in iter_export_rows(snapshot, fmt, split="test")]
+    pairs = [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in iter_export_rows(snapshot, fmt, split="test")]
+    if fitter is not None:
+        pairs, _ = fitter.fit(pairs, ("chosen", "rejected"))
+    return pairs
+
+
+# --- fitting rows into max_length -------------------------------------------------------------
+# TRL 1.16 cuts a sequence (prompt + completion) at max_length from the end ("keep_start", its only
+# supported mode), and drops a row whose prompt alone fills max_length. A long conversation would
+# then lose its last turns and the answer, the part the preference is about. Tandem fits rows
+# first, as TRL's DPOTrainer used to with max_prompt_length and truncation_mode="keep_end":
+# a prompt too long for its completions loses its oldest turns (whole turns; the last turn is cut
+# from its start when it alone is too long) down to
+#     budget = max(max_prompt_length, max_length − longest completion),  max_prompt_length = max_length // 2 by default,
+# so the end of the conversation and the completions stay. Completions longer than what is left
+# are still cut at their end by TRL; those rows are counted, as are rows TRL drops.
+
+@dataclass
+class FitCounts:
+    rows: int = 0
+    prompts_cut: int = 0  # prompts shortened, keeping their end
+    completions_cut: int = 0  # rows whose longest completion still passes max_length (TRL cuts its end)
+
+
+class Fitter:
+    """Token lengths with the model's tokenizer, measured as TRL's trainers tokenise rows."""
+
+    def __init__(self, tokenizer, max_length, max_prompt_length=None):
+        self.tokenizer, self.max_length = tokenizer, max_length
+        self.max_prompt_length = max_prompt_length or max_length // 2
+
+    def ids(self, value, generation_prompt=False):
+        if isinstance(value, str):
+            return self.tokenizer(text=value)["input_ids"]
+        return self.tokenizer.apply_chat_template(value, tokenize=True, return_dict=True,
+                                                  add_generation_prompt=generation_prompt)["input_ids"]
+
+    def lengths(self, row, completion_keys):
+        """(prompt tokens, [completion tokens]) of a row in TRL's columns."""
+        return self.lengths_of([row], completion_keys)[0]
+
+    def lengths_of(self, rows, completion_keys):
+        """`lengths` of many rows: templates rendered one by one, then one batched tokenizer call
+        (as apply_chat_template tokenises: without adding special tokens; text rows as TRL does, with)."""
+        texts, specials = [], []
+        for row in rows:
+            prompt = row["prompt"]
+            if isinstance(prompt, str):
+                texts += [prompt] + [prompt + row[k] for k in completion_keys]
+                specials.append(True)
+            else:
+                render = self.tokenizer.apply_chat_template
+                texts += [render(prompt, tokenize=False, add_generation_prompt=True)]
+                texts += [render(prompt + row[k], tokenize=False) for k in completion_keys]
+                specials.append(False)
+        width = 1 + len(completion_keys)
+        out = []
+        for with_specials in (True, False):
+            picked = [i for i, s in enumerate(specials) if s == with_specials]
+            if not picked:
+                continue
+            ids = self.tokenizer([texts[i * width + j] for i in picked for j in range(width)],
+                                 add_special_tokens=with_specials)["input_ids"]
+            for n, i in enumerate(picked):
+                lens = [len(x) for x in ids[n * width:(n + 1) * width]]
+                extra = 1 if with_specials else 0  # TRL appends EOS to text completions
+                out.append((i, (lens[0], [max(c - lens[0], 0) + extra for c in lens[1:]])))
+        return [lengths for _, lengths in sorted(out, key=lambda pair: pair[0])]
+
+    def cut_prompt(self, prompt, budget):
+        """The prompt's end that fits in `budget` tokens: whole turns first, then the last turn's end."""
+        if isinstance(prompt, str):
+            starts = [m.start() for m in re.finditer(r"\n\nHuman: ", prompt)] or [0]
+            for start in starts[1:]:
+                if len(self.ids(prompt[start:], True)) <= budget:
+                    return prompt[start:]
+            tail = prompt[starts[-1]:]
+            return self.tokenizer.decode(self.ids(tail)[-budget:], skip_special_tokens=True)
+        system = [m for m in prompt[:1] if m["role"] == "system"]
+        rest = prompt[len(system):]
+        while len(rest) > 1 and len(self.ids(system + rest, True)) > budget:
+            rest = rest[1:]
+            while len(rest) > 1 and rest[0]["role"] != "user":  # a conversation starts with the user
+                rest = rest[1:]
+        messages = system + rest
+        over = len(self.ids(messages, True)) - budget
+        if over > 0:
+            content = self.tokenizer(rest[-1]["content"], add_special_tokens=False)["input_ids"]
+            kept = self.tokenizer.decode(content[min(over, len(content)):], skip_special_tokens=True)
+            messages = system + rest[:-1] + [{**rest[-1], "content": kept}]
+        return messages
+
+    def fit(self, rows, completion_keys):
+        """Rows with over-long prompts cut to their end, and what was cut."""
+        counts = FitCounts(rows=len(rows))
+        out = []
+        for row, (p, completions) in zip(rows, self.lengths_of(rows, completion_keys)):
+            longest = max(completions)
+            if p + longest > self.max_length:
+                budget = min(max(self.max_prompt_length, self.max_length - longest), self.max_length - 1)
+                if p > budget:
+                    row = {**row, "prompt": self.cut_prompt(row["prompt"], budget)}
+                    p = len(self.ids(row["prompt"], True))
+                    counts.prompts_cut += 1
+                if p + longest > self.max_length:
+                    counts.completions_cut += 1
+            out.append(row)
+        return out, counts
+
+    def estimate(self, rows, completion_keys):
+        """LengthEstimate of rows as they are (before any cut)."""
+        totals = sorted(p + max(c) for p, c in self.lengths_of(rows, completion_keys))
+        fit = sum(t <= self.max_length for t in totals)
+        return LengthEstimate(sampled=len(totals), fit=fit, max_length=self.max_length,
+                              median=totals[len(totals) // 2] if totals else 0, longest=totals[-1] if totals else 0)
+
+
+@dataclass
+class LengthEstimate:
+    sampled: int
+    fit: int  # rows whose prompt and longest completion fit in max_length untouched
+    max_length: int
+    median: int
+    longest: int
+
+    @property
+    def most_fit(self):
+        return self.sampled == 0 or self.fit * 2 > self.sampled
+
+
+def completion_keys(fmt):
+    return ("completion",) if fmt.startswith("unpaired") else ("chosen", "rejected")
+
+
+def estimate_lengths(snapshot, method, tokenizer, max_length, sample=200, seed=0):
+    """How many rows of the snapshot's train split the model's max_length holds, from a seeded sample."""
+    fmt = format_for(method, conversational=bool(tokenizer.chat_template))
+    rows = [{col: r[col] for col in COLUMNS[fmt]} for r in iter_export_rows(snapshot, fmt, split="train")]
+    if len(rows) > sample:
+        rows = random.Random(seed).sample(rows, sample)
+    return Fitter(tokenizer, max_length).estimate(rows, completion_keys(fmt))
+
+
+def after_trl(dataset, given, max_length):
+    """Rows TRL kept out of the `given` ones, and how many of those its collator will cut at max_length."""
+    if dataset is None:
+        return {"rows": 0, "dropped": given, "truncated": 0}
+    columns = dataset.column_names
+    if "completion_ids" in columns:  # KTO
+        lengths = [len(p) + len(c) for p, c in zip(dataset["prompt_ids"], dataset["completion_ids"])]
+    elif "prompt_ids" in columns:  # DPO family
+        lengths = [len(p) + max(len(c), len(r)) for p, c, r in zip(dataset["prompt_ids"], dataset["chosen_ids"], dataset["rejected_ids"])]
+    elif "chosen_ids" in columns:  # reward: TRL filtered out the rows longer than max_length
+        lengths = [max(len(c), len(r)) for c, r in zip(dataset["chosen_ids"], dataset["rejected_ids"])]
+    else:
+        lengths = []
+    truncated = sum(n > max_length for n in lengths) if max_length else 0
+    return {"rows": len(dataset), "dropped": given - len(dataset), "truncated": truncated}
+
+
+def local_tokenizer(spec):
+    """The model's tokenizer from local files only (a web request never downloads one), or None."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(spec.path_or_id, local_files_only=True)
+    except (OSError, ValueError):
+        return None
+    if spec.chat_template:
+        tokenizer.chat_template = spec.chat_template
+    return tokenizer
+
+
+def estimate_for_form(snapshot, spec, method, max_length, sample=200):
+    """LengthEstimate for the fine-tune form, or None when the tokenizer is not on this machine."""
+    tokenizer = local_tokenizer(spec)
+    if tokenizer is None:
+        return None
+    return estimate_lengths(snapshot, method, tokenizer, max_length, sample=sample)
+
+
+def chat_template_renderer(spec):
+    """A `render` for curation.formats' text formats: the model's chat template, applied as TRL's
+    `apply_chat_template` turns conversational rows into text ones; None without a local template."""
+    from functools import partial
+
+    from trl.data_utils import apply_chat_template
+
+    tokenizer = local_tokenizer(spec)
+    if tokenizer is None or not tokenizer.chat_template:
+        return None
+    return partial(apply_chat_template, processing_class=tokenizer)

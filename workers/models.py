@@ -7,15 +7,26 @@ from django.db.models import Q
 from annotate.models import Project
 
 
+class ModelSpecQuerySet(models.QuerySet):
+    def for_project(self, project):
+        """The models a project may use: the global ones (registered by an admin) and its own."""
+        return self.filter(Q(project__isnull=True) | Q(project=project))
+
+
 class ModelSpec(models.Model):
-    """A model Tandem can load with `from_pretrained(path_or_id)`."""
+    """A model Tandem can load with `from_pretrained(path_or_id)`. Global when `project` is empty
+    (an admin registers it); a fine-tuned model belongs to the project whose data trained it."""
 
     name = models.CharField(max_length=200, unique=True)
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="model_specs",
+                                help_text="Empty: every project may use it. Set: only this project (its fine-tunes).")
     path_or_id = models.CharField(max_length=500)
     dtype = models.CharField(max_length=20, default="auto", help_text="auto, float32, bfloat16, float16")
     max_length = models.PositiveIntegerField(default=2048)
     chat_template = models.TextField(blank=True, help_text="Overrides the tokenizer's chat template when set.")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ModelSpecQuerySet.as_manager()
 
     def __str__(self):
         return self.name

@@ -57,6 +57,8 @@ def validate_crontab(minute, hour, day_of_week):
 def validate_schedule(schedule):
     """Raise ConfigError unless the crontab, the TRL config and the LoRA config are valid."""
     validate_crontab(schedule.minute, schedule.hour, schedule.day_of_week)
+    if schedule.model_spec.project_id not in (None, schedule.project_id):
+        raise finetune.ConfigError(f"model {schedule.model_spec.name} belongs to another project")
     config = dict(schedule.config or {})
     if schedule.method == "rdpo":  # ε comes from the snapshot frozen at fire time
         config.setdefault("label_smoothing", 0.0)

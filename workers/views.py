@@ -35,7 +35,7 @@ def project_context(project, **forms):
     }
     context.update(views_schedules.context(project, **forms))
     context.update(edit_distance_context(project))
-    context["model_specs"] = ModelSpec.objects.order_by("name")
+    context["model_specs"] = ModelSpec.objects.for_project(project).order_by("name")
     return context
 
 
@@ -135,14 +135,24 @@ def start_generation(request, project_id):
     return render(request, "workers/project_runs.html", project_context(project, generation_form=form), status=400)
 
 
+# A fine-tune's row counts, in the order the rows went through (workers/finetune.build_trainer).
+ROW_COUNT_LABELS = {
+    "kept": "train rows kept", "dropped": "dropped by noise weighting",
+    "prompts_cut": "prompts cut to their end (max_length)", "completions_cut": "rows with a completion still too long",
+    "trl_rows": "rows after TRL's processing", "trl_dropped": "dropped by TRL", "trl_truncated": "truncated by TRL at max_length",
+}
+
+
 def run_context(run):
     ft = FineTuneRun.objects.filter(run=run).select_related("snapshot", "model_spec", "result_spec").first()
     # Pairs, not dicts: a template's `d.items` looks up a key named "items" first, and runs store
     # metrics and params under that name (an item count).
     metrics = [(k, v) for k, v in (run.metrics or {}).items() if k not in ("history", "evaluation")]
+    rows = (run.metrics or {}).get("rows")
+    row_counts = [(ROW_COUNT_LABELS.get(k, k), v) for k, v in rows.items()] if isinstance(rows, dict) else []
     params = list((run.params or {}).items())
     return {"run": run, "project": run.project, "ft": ft, "chart": loss_chart(run.metrics), "metrics": metrics,
-            "artifacts": runs.artifacts(run), "params": params}
+            "row_counts": row_counts, "artifacts": runs.artifacts(run), "params": params}
 
 
 @login_required

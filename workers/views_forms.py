@@ -4,6 +4,9 @@ from django import forms
 from annotate import strict_input
 from curation.models import Snapshot
 
+from . import finetune_data
+from .finetune import DEFAULTS as FINETUNE_DEFAULTS
+from .finetune_config import ConfigError, check_lora, check_training
 from .models import FineTuneMethod, ModelSpec, NoiseWeighting
 from .rationales import KINDS
 
@@ -24,6 +27,21 @@ class JSONObjectField(forms.CharField):
         return parsed
 
 
+def check_finetune_fields(form, data):
+    """The allow-list on the form itself, so a refused field is reported next to the box it came from."""
+    spec = data.get("model_spec")
+    if data.get("method") and "config" in data:
+        try:
+            check_training(data["config"], data["method"], spec.max_length if spec else None)
+        except ConfigError as exc:
+            form.add_error("config", str(exc))
+    if data.get("lora"):
+        try:
+            check_lora(data["lora"])
+        except ConfigError as exc:
+            form.add_error("lora", str(exc))
+
+
 class _ProjectForm(forms.Form):
     def __init__(self, project, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -31,7 +49,7 @@ class _ProjectForm(forms.Form):
         if "snapshot" in self.fields:
             self.fields["snapshot"].queryset = Snapshot.objects.filter(project=project)
         if "model_spec" in self.fields:
-            self.fields["model_spec"].queryset = ModelSpec.objects.order_by("name")
+            self.fields["model_spec"].queryset = ModelSpec.objects.for_project(project).order_by("name")
 
 
 class FineTuneForm(_ProjectForm):
@@ -39,10 +57,31 @@ class FineTuneForm(_ProjectForm):
     model_spec = forms.ModelChoiceField(queryset=ModelSpec.objects.none(), label="Model")
     method = forms.ChoiceField(choices=FineTuneMethod.choices)
     config = JSONObjectField(required=False, label="TRL config (JSON)",
-                             help_text='Fields of the TRL config, e.g. {"beta": 0.1, "learning_rate": 5e-6, "num_train_epochs": 1}; add {"eval_strategy": "steps", "eval_steps": 50} for an eval-loss curve on the test split')
+                             help_text='Training fields of the TRL config (an allow-list with caps: epochs, learning rate, batch sizes, max_length, max_prompt_length, beta, …), e.g. {"beta": 0.1, "learning_rate": 5e-6, "num_train_epochs": 1}; add {"eval_strategy": "steps", "eval_steps": 50} for an eval-loss curve on the test split')
     lora = JSONObjectField(required=False, label="LoRA (JSON, empty = full fine-tune)", help_text='e.g. {"r": 16, "lora_alpha": 32}')
     noise_weighting = forms.ChoiceField(choices=NoiseWeighting.choices, initial=NoiseWeighting.NONE)
     noise_threshold = forms.FloatField(min_value=0, max_value=1, initial=0.5)
+    start_anyway = forms.BooleanField(required=False, label="Start even if most rows are longer than max_length")
+
+    def clean(self):
+        data = super().clean()
+        check_finetune_fields(self, data)
+        if not self.errors and not data.get("start_anyway"):
+            self.warn_on_length(data)
+        return data
+
+    def warn_on_length(self, data):
+        """Most rows longer than max_length lose their oldest turns or have their completions cut:
+        say so before a run is queued (a token count of a sample with the model's tokenizer)."""
+        spec = data["model_spec"]
+        max_length = (data.get("config") or {}).get("max_length") or min(FINETUNE_DEFAULTS["max_length"], spec.max_length)
+        estimate = finetune_data.estimate_for_form(data["snapshot"], spec, data["method"], max_length)
+        self.length_estimate = estimate
+        if estimate is not None and not estimate.most_fit:
+            self.add_error(None, f"Only {estimate.fit} of {estimate.sampled} sampled training rows fit in max_length "
+                                 f"{max_length} tokens (median {estimate.median}, longest {estimate.longest}). The others "
+                                 f"lose their oldest turns or have their answers cut. Raise max_length (the model takes "
+                                 f"up to {spec.max_length}), or tick \"start anyway\".")
 
 
 class RationaleForm(_ProjectForm):
@@ -70,10 +109,15 @@ class ScheduleForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.project = project
         self.instance.project = project
-        self.fields["model_spec"].queryset = ModelSpec.objects.order_by("name")
+        self.fields["model_spec"].queryset = ModelSpec.objects.for_project(project).order_by("name")
 
     def clean_lora(self):
         return self.cleaned_data.get("lora") or None
+
+    def clean(self):
+        data = super().clean()
+        check_finetune_fields(self, data)
+        return data
 
     def clean_test_fraction(self):
         value = self.cleaned_data["test_fraction"]

@@ -68,6 +68,6 @@ def start_inference(request, project_id):
     from .views import send_and_show
 
     project = project_for_manager(request.user, project_id)
-    spec = get_object_or_404(ModelSpec, pk=request.POST.get("model_spec") or 0)
+    spec = get_object_or_404(ModelSpec.objects.for_project(project), pk=request.POST.get("model_spec") or 0)
     run = latent_prefs.start_inference_run(project, spec, user=request.user)
     return send_and_show(request, infer_preferences, run, "Preference inference")

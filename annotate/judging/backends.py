@@ -66,6 +66,8 @@ def _resolve_local(judge):
     from workers.models import ModelSpec
 
     spec = ModelSpec.objects.filter(name=judge.model).first()
+    if spec and spec.project_id is not None and set(judge.projects.values_list("pk", flat=True)) != {spec.project_id}:
+        raise ValueError(f"model {spec.name} belongs to one project; a judge of other projects cannot use it")
     if spec:
         return spec
     p = judge.parameters or {}
