@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 def token_client(project):
-    _, key = ExportToken.issue(project, "trainer")
+    _, key = ExportToken.issue(project, "trainer", created_by=factories.user(project=project, role="manager"))
     return Client(HTTP_AUTHORIZATION=f"Token {key}")
 
 
