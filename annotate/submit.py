@@ -147,11 +147,12 @@ def _flag(value):
 
 
 def _edit(item, data, errors):
-    original = (item.response_a.text or "").replace("\r\n", "\n").strip()
     if _flag(data.get("accept_as_is")):
-        # "Accept as is": the response needs no change. Stored as a zero-distance edit, which
-        # learning from edits (CIPHER) reads as "this annotator is content with this style".
-        return {"edited_text": original}
+        # "Accept as is": the response needs no change. Stored as the response itself, byte for
+        # byte (a zero-distance edit), which learning from edits (CIPHER) reads as "this
+        # annotator is content with this".
+        return {"edited_text": item.response_a.text or ""}
+    original = (item.response_a.text or "").replace("\r\n", "\n").strip()
     edited = _text(data.get("edited_text"), "edited_text", errors, required=True, label="the edited response",
                    limit=settings.TANDEM_MAX_EDIT_CHARS)
     if edited and edited == original:

@@ -199,7 +199,7 @@
   // Scroll boxes (long responses, wide code) must be reachable by keyboard: focusable only
   // while they actually scroll, so short items add no tab stops.
   function reachableScrollBoxes() {
-    document.querySelectorAll("#work .md, #work pre, #work .diff, #guidelines .md").forEach(function (el) {
+    document.querySelectorAll("#work .md, #work pre, #work .diff, #guidelines .guidelines-body").forEach(function (el) {
       const scrolls = el.scrollHeight > el.clientHeight + 1 || el.scrollWidth > el.clientWidth + 1;
       if (scrolls && !el.hasAttribute("tabindex")) el.setAttribute("tabindex", "0");
       else if (!scrolls && el.getAttribute("tabindex") === "0") el.removeAttribute("tabindex");
@@ -249,6 +249,7 @@
     panel.open = stored === null ? true : stored === "open";
     panel.addEventListener("toggle", function () {
       try { window.localStorage.setItem(key, panel.open ? "open" : "closed"); } catch (e) { /* storage off */ }
+      reachableScrollBoxes();
     });
   }
 
