@@ -342,3 +342,19 @@ def test_amend_refuses_items_not_yet_submitted_and_other_peoples(client, project
     assert not Annotation.objects.exists()
     client.force_login(factories.user("other2", project=project))
     assert client.get(f"/p/{project.pk}/annotate/a/{lease.pk}/amend/").status_code == 404
+
+
+def test_amend_form_shows_a_swapped_pairwise_label_as_it_was_given(client_ann, project):
+    factories.item(project)
+    lease, sid, _ = _lease_and_sid(client_ann, project)
+    Assignment.objects.filter(pk=lease.pk).update(swapped=True)
+    client_ann.post(f"/p/{project.pk}/annotate/a/{lease.pk}/submit/",
+                    {"submission_id": sid, "preference": "-3", "aspect:helpfulness:left": "5", "rationale": "left wins"})
+    stored = Annotation.objects.get()
+    assert stored.preference == 3 and stored.aspect_ratings == {"helpfulness": {"b": 5}}  # canonical order
+    form = client_ann.get(f"/p/{project.pk}/annotate/a/{lease.pk}/amend/").content.decode()
+    assert re.search(r'name="preference" value="-3"\s+checked', form)
+    assert 'name="aspect:helpfulness:left" value="5" checked' in form
+    client_ann.post(f"/p/{project.pk}/annotate/a/{lease.pk}/amend/", {"preference": "1", "rationale": "on reflection"})
+    stored.refresh_from_db()
+    assert stored.preference == -1 and stored.aspect_ratings == {} and stored.rationale == "on reflection"
