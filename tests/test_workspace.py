@@ -1,9 +1,9 @@
 import json
 import re
 import uuid
+from datetime import timedelta
 
 import pytest
-from datetime import timedelta
 from django.utils import timezone
 
 from annotate import queue
