@@ -4,10 +4,11 @@ A pairwise answer is compared by direction (A better / tie / B better), since th
 the 7-point scale is a matter of taste; a binary answer by thumbs. Edit items have no gold.
 """
 from collections import defaultdict
+from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
-from .models import PREFERENCE_MAX, PREFERENCE_MIN, Annotation, AnnotatorKind, FeedbackKind, Item, Thumbs
+from .models import PREFERENCE_LABELS, PREFERENCE_MAX, PREFERENCE_MIN, Annotation, AnnotatorKind, FeedbackKind, Item, Thumbs
 
 
 def clean_gold_answer(item, answer):
@@ -54,6 +55,31 @@ def is_correct(item, annotation):
     if item.kind == FeedbackKind.BINARY and annotation.thumbs and "thumbs" in answer:
         return annotation.thumbs == answer["thumbs"]
     return None
+
+
+@dataclass(frozen=True)
+class GoldFeedback:
+    """What an annotator is told right after labelling a gold item, in the order they saw it."""
+
+    correct: bool
+    answer: str  # the gold answer as shown to them ("A better", "Thumbs down")
+    rule: str  # what counts as a match
+
+
+def feedback(item, annotation, swapped):
+    """Feedback on a gold item's label, or None when the item is not gold or not comparable.
+
+    `swapped`: B was shown on the left, so the gold answer is mirrored into what the annotator saw."""
+    if not item.is_gold:
+        return None
+    verdict = is_correct(item, annotation)
+    if verdict is None:
+        return None
+    answer = item.gold_answer or {}
+    if item.kind == FeedbackKind.PAIRWISE:
+        shown = -answer["preference"] if swapped else answer["preference"]
+        return GoldFeedback(verdict, PREFERENCE_LABELS[shown], "the direction counts (A, tie or B), not the strength")
+    return GoldFeedback(verdict, Thumbs(answer["thumbs"]).label, "the thumbs must match")
 
 
 def gold_accuracy(project, kinds=(AnnotatorKind.HUMAN,)):

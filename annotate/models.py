@@ -65,6 +65,8 @@ class Project(models.Model):
     pair_strategy = models.CharField(max_length=20, choices=PairStrategy.choices, default=PairStrategy.BEST_WORST)
     gold_rate = models.FloatField(default=0.0, help_text="Fraction of handed-out items that are gold items (0..1).")
     lease_minutes = models.PositiveSmallIntegerField(default=10)
+    gold_feedback = models.BooleanField(
+        default=False, help_text="After a gold item, show the annotator whether they matched its answer (and the answer).")
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
 

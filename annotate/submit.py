@@ -42,6 +42,10 @@ class LeaseLost(SubmissionError):
     """The lease expired and the slot went to someone else: this item is gone for this annotator."""
 
 
+class AmendRefused(SubmissionError):
+    """The label can no longer be changed: the lease it was given under has ended."""
+
+
 def _text(value, field, errors, required=False, label=None, limit=None):
     """Free text (a rationale, a reason, an edit), capped at `limit` characters (default: the rationale cap)."""
     limit = limit or settings.TANDEM_MAX_RATIONALE_CHARS
@@ -138,12 +142,22 @@ def _binary(item, project, data, errors):
     }
 
 
+def _flag(value):
+    return value is True or (isinstance(value, str) and value.lower() in ("1", "true", "on", "yes"))
+
+
 def _edit(item, data, errors):
+    if _flag(data.get("accept_as_is")):
+        # "Accept as is": the response needs no change. Stored as the response itself, byte for
+        # byte (a zero-distance edit), which learning from edits (CIPHER) reads as "this
+        # annotator is content with this".
+        return {"edited_text": item.response_a.text or ""}
+    original = (item.response_a.text or "").replace("\r\n", "\n").strip()
     edited = _text(data.get("edited_text"), "edited_text", errors, required=True, label="the edited response",
                    limit=settings.TANDEM_MAX_EDIT_CHARS)
-    original = (item.response_a.text or "").replace("\r\n", "\n").strip()
     if edited and edited == original:
-        errors["edited_text"] = "the edit is identical to the response; change it or skip the item"
+        # An unchanged submit is more often a slip than a verdict: the verdict has its own button.
+        errors["edited_text"] = "the edit is identical to the response; change it, choose “Accept as is”, or skip the item"
     return {"edited_text": edited}
 
 
@@ -174,7 +188,7 @@ def data_from_form(item, post):
         return {"preference": post.get("preference"), "aspects": aspects, "rationale": post.get("rationale", "")}
     if item.kind == FeedbackKind.BINARY:
         return {"thumbs": post.get("thumbs"), "failed_principles": post.getlist("failed_principles"), "reason": post.get("reason", "")}
-    return {"edited_text": post.get("edited_text", "")}
+    return {"edited_text": post.get("edited_text", ""), "accept_as_is": post.get("accept_as_is", "")}
 
 
 def _same(annotation, fields):
@@ -279,3 +293,31 @@ def _time_spent(value, assignment, now):
             return max(0, min(int(number), MAX_TIME_MS))
     elapsed = now - assignment.created_at if assignment.created_at else timedelta(0)
     return max(0, min(int(elapsed.total_seconds() * 1000), MAX_TIME_MS))
+
+
+def can_amend(assignment, now=None):
+    """A submitted label stays the annotator's to change while the lease it was given under holds."""
+    now = now or timezone.now()
+    return assignment.state == AssignmentState.SUBMITTED and assignment.annotation_id is not None and assignment.leased_until > now
+
+
+@transaction.atomic
+def amend(assignment, data, now=None):
+    """Change the annotator's own submitted label in place: the same Annotation row (same
+    submission id), so the item still counts one label from this annotator. Returns it."""
+    now = now or timezone.now()
+    current = Assignment.objects.select_for_update(of=("self",)).get(pk=assignment.pk)
+    if not can_amend(current, now):
+        raise AmendRefused("the lease on this item has ended, so your label can no longer be changed")
+    item = assignment.item
+    fields = clean_submission(item, item.project, current.swapped, data)
+    annotation = Annotation.objects.select_related("item__response_a").get(pk=current.annotation_id)
+    for name, value in fields.items():
+        setattr(annotation, name, value)
+    details = dict(annotation.details or {})
+    if item.is_gold:
+        details["gold_correct"] = gold.is_correct(item, annotation)
+    details["amended_at"] = now.isoformat()
+    annotation.details = details
+    annotation.save()
+    return annotation

@@ -65,3 +65,13 @@ def gold_rate(request, project_id):
         project.save(update_fields=["gold_rate"])
         messages.success(request, f"Gold items now make up {rate:.0%} of the queue.")
     return redirect(f"/p/{project.pk}/gold/")
+
+
+@login_required
+@require_POST
+def gold_feedback(request, project_id):
+    project = project_for_manager(request.user, project_id)
+    project.gold_feedback = request.POST.get("gold_feedback") == "1"
+    project.save(update_fields=["gold_feedback"])
+    messages.success(request, "Annotators now see gold feedback." if project.gold_feedback else "Annotators no longer see gold feedback.")
+    return redirect("gold", project.pk)

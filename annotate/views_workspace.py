@@ -6,10 +6,12 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from . import queue
+from . import gold, queue
+from .guidelines import kind_guidance
 from .models import FeedbackKind
 from .permissions import can_manage, project_for_annotator
-from .submit import LeaseLost, SubmissionError, data_from_form, submit
+from .recent import form_values, recent_labels
+from .submit import AmendRefused, LeaseLost, SubmissionError, amend, can_amend, data_from_form, submit
 
 SCALE = [
     (-3, "1", "A ≫ B", "A much better"),
@@ -73,6 +75,7 @@ def workspace(request, project_id):
     assignment = queue.next_assignment(project, annotator)
     ctx = _context(request, project, annotator, assignment)
     ctx["is_manager"] = can_manage(request.user, project)
+    ctx["kind_guidance"] = kind_guidance(project)
     return render(request, "annotate/workspace.html", ctx)
 
 
@@ -122,7 +125,10 @@ def submit_item(request, project_id, assignment_id):
         ctx = _context(request, project, annotator, None)
         ctx.update(done_item=item, annotation=annotation)
         return _fragment(request, ctx, "annotate/_edit_result.html")
-    return _fragment(request, _context(request, project, annotator, queue.next_assignment(project, annotator)))
+    ctx = _context(request, project, annotator, queue.next_assignment(project, annotator))
+    if project.gold_feedback:  # read from the label just stored: no extra query
+        ctx["gold_feedback"] = gold.feedback(item, annotation, assignment.swapped)
+    return _fragment(request, ctx)
 
 
 @login_required
@@ -147,3 +153,43 @@ def save_draft(request, project_id, assignment_id):
     except queue.QueueError as exc:
         return HttpResponse(str(exc), status=400 if isinstance(exc, queue.BadDraft) else 409, content_type="text/plain")
     return HttpResponse(status=204)
+
+
+@login_required
+@require_GET
+def recent_items(request, project_id):
+    project = project_for_annotator(request.user, project_id)
+    annotator = queue.request_annotator(request)
+    return render(request, "annotate/_recent.html", {"project": project, "recent": recent_labels(project, annotator)})
+
+
+@login_required
+def amend_item(request, project_id, assignment_id):
+    """Reopen one of the annotator's own submitted labels and change it, while its lease holds."""
+    project, annotator, assignment = _own(request, project_id, assignment_id)
+    if request.method not in ("GET", "POST"):
+        return HttpResponse(status=405, headers={"Allow": "GET, POST"})
+    if not can_amend(assignment):
+        ctx = _context(request, project, annotator, queue.next_assignment(project, annotator))
+        ctx["notice"] = f"Item #{assignment.item_id}: the lease has ended, so your label can no longer be changed."
+        return _fragment(request, ctx)
+    if request.method == "GET":
+        ctx = _context(request, project, annotator, assignment,
+                       values=form_values(assignment.annotation, assignment.swapped))
+        ctx["amending"] = True
+        return _fragment(request, ctx)
+    item = assignment.item
+    try:
+        amend(assignment, data_from_form(item, request.POST))
+    except AmendRefused as exc:
+        ctx = _context(request, project, annotator, queue.next_assignment(project, annotator))
+        ctx["notice"] = exc.message
+        return _fragment(request, ctx)
+    except SubmissionError as exc:
+        ctx = _context(request, project, annotator, assignment, errors=exc.errors or {"form": exc.message},
+                       values=_form_values(item, request.POST))
+        ctx.update(error=exc.message, amending=True)
+        return _fragment(request, ctx)
+    ctx = _context(request, project, annotator, queue.next_assignment(project, annotator))
+    ctx["notice"] = f"Your label on item #{item.pk} was changed."
+    return _fragment(request, ctx)

@@ -1,4 +1,5 @@
-// Tandem workspace: keyboard-first labelling, time on task, skip dialog, shortcuts overlay.
+// Tandem workspace: keyboard-first labelling, time on task, skip dialog, shortcuts overlay,
+// guidelines panel (open state remembered), submit failures with retry, aspect-rating keys.
 (function () {
   "use strict";
 
@@ -70,6 +71,27 @@
     if (!o.hidden) o.querySelector("button")?.focus();
   }
 
+  // Aspect ratings: each (aspect, side) is a radio group; "g" focuses the first unrated one,
+  // a digit on a focused group rates it and moves on to the next group.
+  function aspectGroups() { const f = form(); return f ? Array.from(f.querySelectorAll("[data-aspect]")) : []; }
+  function focusGroup(group) {
+    if (!group) return false;
+    const input = group.querySelector("input:checked") || group.querySelector("input");
+    input.focus();
+    return true;
+  }
+  function rateFocused(target, digit) {
+    const group = target.closest("[data-aspect]");
+    const input = group && group.querySelector('input[value="' + digit + '"]');
+    if (!input) return false;
+    input.checked = true;
+    input.dispatchEvent(new Event("change", { bubbles: true }));
+    const groups = aspectGroups();
+    const next = groups[groups.indexOf(group) + 1];
+    if (next) focusGroup(next); else input.blur();
+    return true;
+  }
+
   document.addEventListener("keydown", function (ev) {
     const typing = isTyping(ev.target);
     if ((ev.ctrlKey || ev.metaKey) && ev.key === "Enter") {
@@ -97,7 +119,12 @@
     if (!f) return;
     const kind = f.dataset.kind;
     let handled = false;
-    if (kind === "pairwise") {
+    if (kind === "pairwise" && ev.target.closest && ev.target.closest("[data-aspect]") && /^[1-5]$/.test(ev.key)) {
+      handled = rateFocused(ev.target, ev.key);
+    } else if (kind === "pairwise" && ev.key === "g") {
+      const groups = aspectGroups();
+      handled = focusGroup(groups.find(function (g) { return !g.querySelector("input:checked"); }) || groups[0]);
+    } else if (kind === "pairwise") {
       if (/^[1-7]$/.test(ev.key)) handled = choose("preference", String(Number(ev.key) - 4));
       else if (PAIR_KEYS[ev.key]) handled = choose("preference", PAIR_KEYS[ev.key]);
     } else if (kind === "binary") {
@@ -121,6 +148,7 @@
     else if (action === "close-overlay") toggleOverlay(false);
     else if (action === "skip") openSkip();
     else if (action === "cancel-skip") skipDialog()?.close();
+    else if (action === "retry-submit") { hideFailure(); submitForm(); }
     else if (target.dataset.reason) {
       const area = skipDialog().querySelector("textarea");
       area.value = target.dataset.reason;
@@ -135,6 +163,29 @@
     }
   });
 
+  // A submit that fails (server error, no connection) says so and offers a retry; htmx does not
+  // swap a failed response, so the form keeps everything typed. The retry sends the same
+  // submission id, so a label the server did store is not stored twice.
+  function failureBox() { return document.getElementById("submit-failure"); }
+  function hideFailure() { const box = failureBox(); if (box) box.hidden = true; }
+  function showFailure(message) {
+    const box = failureBox();
+    if (!box) return;
+    box.querySelector(".msg").textContent = message;
+    box.hidden = false;
+    box.querySelector("button").focus();
+  }
+  document.addEventListener("htmx:responseError", function (ev) {
+    if (ev.detail.elt && ev.detail.elt.id === "item-form") {
+      const status = ev.detail.xhr ? ev.detail.xhr.status : 0;
+      showFailure(status === 403 ? "Your session has ended (403): log in again in another tab, then retry."
+        : "The server could not store your label (error " + status + ").");
+    }
+  });
+  document.addEventListener("htmx:sendError", function (ev) {
+    if (ev.detail.elt && ev.detail.elt.id === "item-form") showFailure("No connection: your label was not sent.");
+  });
+
   document.addEventListener("htmx:afterRequest", function (ev) {
     if (ev.detail.elt && ev.detail.elt.id === "item-form") delete ev.detail.elt.dataset.sending;
     if (ev.detail.elt && ev.detail.elt.id === "draft-saver") {
@@ -145,10 +196,32 @@
     }
   });
 
+  // Scroll boxes (long responses, wide code) must be reachable by keyboard: focusable only
+  // while they actually scroll, so short items add no tab stops.
+  function reachableScrollBoxes() {
+    document.querySelectorAll("#work .md, #work pre, #work .diff, #guidelines .guidelines-body").forEach(function (el) {
+      const scrolls = el.scrollHeight > el.clientHeight + 1 || el.scrollWidth > el.clientWidth + 1;
+      if (scrolls && !el.hasAttribute("tabindex")) el.setAttribute("tabindex", "0");
+      else if (!scrolls && el.getAttribute("tabindex") === "0") el.removeAttribute("tabindex");
+    });
+  }
+
+  // After a refused submit, focus goes to the first field that needs fixing.
+  function firstError() {
+    const invalid = document.querySelector("#item-form .invalid, #item-form [aria-invalid=true]");
+    if (invalid) {
+      if (invalid.matches("textarea, input, select")) return invalid;
+      const field = invalid.querySelector("input:checked, input:not([type=hidden]), textarea, select");
+      if (field) return field;
+    }
+    return document.getElementById("form-error");
+  }
+
   function settle() {
     const d = skipDialog();
     if (d && d.open) d.close();
-    const focus = document.querySelector("#work [data-autofocus]");
+    reachableScrollBoxes();
+    const focus = firstError() || document.querySelector("#work [data-autofocus]");
     if (focus) focus.focus();
     else if (document.activeElement && document.activeElement !== document.body) document.activeElement.blur();
     const current = form() ? form().dataset.assignment : null;
@@ -157,10 +230,28 @@
 
   document.addEventListener("htmx:afterSwap", function (ev) {
     if (ev.detail.target && ev.detail.target.id === "work") {
+      const error = firstError();
       settle();
-      window.scrollTo({ top: 0 });
+      if (error) error.scrollIntoView({ block: "center" });
+      else window.scrollTo({ top: 0 });
+      const recent = document.getElementById("recent");
+      if (recent && recent.open && window.htmx) window.htmx.trigger(recent, "toggle");  // keep the open list current
     }
   });
 
-  document.addEventListener("DOMContentLoaded", settle);
+  // The guidelines panel stays open or closed as the annotator left it, per project.
+  function rememberGuidelines() {
+    const panel = document.getElementById("guidelines");
+    if (!panel) return;
+    const key = "tandem.guidelines." + (panel.closest("[data-project]")?.dataset.project || "");
+    let stored = null;
+    try { stored = window.localStorage.getItem(key); } catch (e) { /* storage off: default state */ }
+    panel.open = stored === null ? true : stored === "open";
+    panel.addEventListener("toggle", function () {
+      try { window.localStorage.setItem(key, panel.open ? "open" : "closed"); } catch (e) { /* storage off */ }
+      reachableScrollBoxes();
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { rememberGuidelines(); settle(); });
 })();

@@ -3,7 +3,7 @@ import pytest
 
 from annotate.models import Annotation, Assignment
 from tests import factories
-from tests.browser import browser_page, csp_violations, login, sample_project, shot  # noqa: F401 (fixture)
+from tests.browser import axe_violations, browser_page, csp_violations, login, sample_project, shot  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -139,3 +139,221 @@ def test_pages_satisfy_the_content_security_policy(live_server, browser_page):
     assert page.evaluate("window.ran") is None
     violations = csp_violations(page)
     assert len(violations) == 1 and "script-src" in violations[0], violations
+
+
+def _open_workspace(page, base, project, username):
+    login(page, base, username)
+    page.goto(f"{base}/p/{project.pk}/annotate/")
+    page.wait_for_selector("#item-form")
+
+
+def test_axe_finds_nothing_serious_on_all_three_kinds(live_server, browser_page):
+    page = browser_page
+    project, items = sample_project("axe")
+    factories.user("axe-user", project=project)
+    base = live_server.url
+    _open_workspace(page, base, project, "axe-user")
+    page.locator("#recent summary").click()  # the recent list and the guidelines are part of the page too
+    page.wait_for_selector("#recent-list :is(ol, p:not(:has-text('Loading')))")
+    report = {}
+    for kind, choice in (("pairwise", "6"), ("binary", "u"), ("edit", None)):
+        page.wait_for_selector(f'#item-form[data-kind="{kind}"]')
+        if choice:  # checked states are checked too (white on the B colour, green thumbs)
+            page.keyboard.press(choice)
+        report[kind] = axe_violations(page)
+        if choice:
+            page.keyboard.press("Control+Enter")
+    page.locator('button[name="accept_as_is"]').click()
+    page.wait_for_selector("#edit-result")
+    report["edit-result"] = axe_violations(page)
+    found = [f"{where} {v['id']} ({v['impact']}): {node}" for where, vs in report.items() for v in vs for node in v["nodes"]]
+    assert found == [], "\n".join(found)
+    assert csp_violations(page) == []
+
+
+def test_submit_failure_shows_retry_and_stores_one_label(live_server, browser_page):
+    page = browser_page
+    project = factories.project(name="flaky network")
+    factories.item(project, kind="binary", text_a="Fine answer.")
+    factories.item(project, kind="binary", text_a="Second answer.")
+    user = factories.user("flaky", project=project)
+    base = live_server.url
+    _open_workspace(page, base, project, "flaky")
+    page.keyboard.press("d")
+    page.keyboard.press("r")
+    page.keyboard.type("Too short.")
+
+    attempts = []
+
+    def flaky(route):
+        attempts.append(route.request.url)
+        if len(attempts) == 1:
+            route.abort("internetdisconnected")  # offline
+        elif len(attempts) == 2:
+            route.fulfill(status=500, body="boom")  # the server fails
+        else:
+            route.continue_()
+
+    page.route("**/submit/", flaky)
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#submit-failure:not([hidden])")
+    assert "No connection" in page.locator("#submit-failure").inner_text()
+    assert page.evaluate("document.activeElement.dataset.action") == "retry-submit"
+    assert page.locator('#item-form textarea[name="reason"]').input_value() == "Too short."  # nothing lost
+    assert page.locator('input[name="thumbs"][value="down"]').is_checked()
+    assert Annotation.objects.count() == 0
+    page.keyboard.press("Enter")  # Retry has focus
+    page.wait_for_selector("#submit-failure:has-text('error 500')")
+    shot(page, "submit-failure", full_page=False)
+    page.locator("#submit-failure button").click()
+    page.wait_for_selector("#item-form:has-text('Second answer.')")
+    assert len(attempts) == 3
+    labels = list(Annotation.objects.filter(annotator__user=user))
+    assert len(labels) == 1 and labels[0].thumbs == "down" and labels[0].reason == "Too short."
+    assert csp_violations(page) == []
+
+
+def test_retry_after_a_lost_reply_does_not_store_twice(live_server, browser_page):
+    """The server stored the label but its reply never arrived: the retry replays, one label."""
+    page = browser_page
+    project = factories.project(name="lost reply")
+    factories.item(project, kind="binary", text_a="Only answer.")
+    factories.item(project, kind="binary", text_a="Next answer.")
+    user = factories.user("lost", project=project)
+    base = live_server.url
+    _open_workspace(page, base, project, "lost")
+    page.keyboard.press("u")
+    calls = []
+
+    def lose_first_reply(route):
+        calls.append(1)
+        if len(calls) == 1:
+            route.fetch()  # reaches the server, which stores the label
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/submit/", lose_first_reply)
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#submit-failure:not([hidden])")
+    assert Annotation.objects.filter(annotator__user=user).count() == 1
+    page.locator("#submit-failure button").click()
+    page.wait_for_selector("#item-form:has-text('Next answer.')")
+    assert Annotation.objects.filter(annotator__user=user).count() == 1
+
+
+def test_scale_and_submit_visible_together_at_1366x768(live_server, browser_page):
+    page = browser_page
+    project, _ = sample_project("laptop")
+    factories.user("laptop", project=project)
+    page.set_viewport_size({"width": 1366, "height": 768})
+    _open_workspace(page, live_server.url, project, "laptop")
+    page.wait_for_selector('#item-form[data-kind="pairwise"]')
+    for scroll in (0, 400, 100_000):  # at the top, mid-way, at the bottom
+        page.evaluate(f"window.scrollTo(0, {scroll})")
+        boxes = page.evaluate("""() => {
+            const r = el => el.getBoundingClientRect();
+            const opts = Array.from(document.querySelectorAll('.scale-opt')).map(r);
+            const submit = r(document.querySelector('#item-form button.primary[type=submit]'));
+            const onScreen = b => b.top >= 0 && b.bottom <= window.innerHeight && b.left >= 0 && b.right <= window.innerWidth;
+            // what is painted at each option's centre is the option itself, not a bar over it
+            const topmost = opts.every(b => document.elementFromPoint(b.left + b.width / 2, b.top + b.height / 2)?.closest('.scale-opt'));
+            return {opts: opts.every(onScreen), submit: onScreen(submit), topmost};
+        }""")
+        assert boxes == {"opts": True, "submit": True, "topmost": True}, (scroll, boxes)
+    shot(page, "laptop-1366", full_page=False)
+
+
+def test_nothing_overflows_on_a_390px_phone(live_server, browser_page):
+    page = browser_page
+    project, _ = sample_project("phone")
+    factories.user("phone", project=project)
+    page.set_viewport_size({"width": 390, "height": 844})
+    _open_workspace(page, live_server.url, project, "phone")
+    widths = {}
+    for kind, advance in (("pairwise", "4"), ("binary", "u"), ("edit", None)):
+        page.wait_for_selector(f'#item-form[data-kind="{kind}"]')
+        widths[kind] = page.evaluate("document.documentElement.scrollWidth")
+        if widths[kind] > 390:  # name the culprits
+            widths[kind] = (widths[kind], page.evaluate("""() => Array.from(document.querySelectorAll('body *'))
+                .filter(el => el.getBoundingClientRect().right > 391).slice(0, 8)
+                .map(el => el.tagName + '.' + el.className + ' ' + Math.round(el.getBoundingClientRect().right))"""))
+        if kind == "pairwise":
+            shot(page, "phone-390-pairwise")
+        if advance:
+            page.keyboard.press(advance)
+            page.keyboard.press("Control+Enter")
+    assert widths == {"pairwise": 390, "binary": 390, "edit": 390}, widths
+
+
+def test_aspect_keys_and_focus_on_the_error(live_server, browser_page):
+    page = browser_page
+    project, items = sample_project("aspect keys")
+    user = factories.user("rater", project=project)
+    _open_workspace(page, live_server.url, project, "rater")
+    page.wait_for_selector('#item-form[data-kind="pairwise"]')
+    # Submitting without a choice: the error is shown and focus lands on the scale.
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#preference-error")
+    assert page.evaluate("document.activeElement.name") == "preference"
+    page.keyboard.press("Escape")
+    page.keyboard.press("g")  # the first aspect of A
+    assert page.evaluate("document.activeElement.name") == "aspect:helpfulness:left"
+    for digit in "452":  # helpfulness A, helpfulness B, truthfulness A
+        page.keyboard.press(digit)
+    assert page.evaluate("document.activeElement.name") == "aspect:truthfulness:right"
+    page.keyboard.press("Escape")
+    page.keyboard.press("g")  # the first unrated one
+    assert page.evaluate("document.activeElement.name") == "aspect:truthfulness:right"
+    page.keyboard.press("Escape")
+    page.keyboard.press("6")  # the scale again: B better (display order)
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector('#item-form[data-kind="binary"]')
+    label = Annotation.objects.get(annotator__user=user, item=items["pairwise"])
+    swapped = Assignment.objects.get(item=items["pairwise"], annotator__user=user).swapped
+    left, right = ("b", "a") if swapped else ("a", "b")
+    assert label.aspect_ratings == {"helpfulness": {left: 4, right: 5}, "truthfulness": {left: 2}}
+    assert label.preference == (-2 if swapped else 2)
+
+
+def test_guidelines_panel_remembers_its_state(live_server, browser_page):
+    page = browser_page
+    project, _ = sample_project("guidelines")
+    factories.user("reader", project=project)
+    _open_workspace(page, live_server.url, project, "reader")
+    panel = page.locator("#guidelines")
+    assert panel.get_attribute("open") is not None  # open the first time
+    text = panel.inner_text()  # the project's instructions and the guidance for the kind on screen
+    assert "Correctness first" in text and "Pick the point on the scale" in text and "Accept as is" not in text
+    page.locator("#guidelines summary").click()
+    assert panel.get_attribute("open") is None
+    page.reload()
+    page.wait_for_selector("#item-form")
+    assert page.locator("#guidelines").get_attribute("open") is None  # stays closed
+    page.locator("#guidelines summary").click()
+    page.reload()
+    page.wait_for_selector("#item-form")
+    assert page.locator("#guidelines").get_attribute("open") is not None
+
+
+def test_amend_a_recent_label_in_the_browser(live_server, browser_page):
+    page = browser_page
+    project = factories.project(name="amend in browser")
+    first = factories.item(project, kind="binary", text_a="First answer.")
+    factories.item(project, kind="binary", text_a="Second answer.")
+    user = factories.user("amender", project=project)
+    _open_workspace(page, live_server.url, project, "amender")
+    page.keyboard.press("u")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#item-form:has-text('Second answer.')")
+    page.locator("#recent summary").click()
+    page.locator("#recent-list button", has_text="Amend").click()
+    page.wait_for_selector("#item-form.amending:has-text('First answer.')")
+    assert page.locator('input[name="thumbs"][value="up"]').is_checked()
+    page.keyboard.press("d")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("text=was changed")
+    page.wait_for_selector("#item-form:has-text('Second answer.')")
+    labels = list(Annotation.objects.filter(annotator__user=user))
+    assert len(labels) == 1 and labels[0].item_id == first.pk and labels[0].thumbs == "down"
+    assert csp_violations(page) == []

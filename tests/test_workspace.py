@@ -1,8 +1,10 @@
 import json
 import re
 import uuid
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from annotate import queue
 from annotate.models import Annotation, Assignment, Item
@@ -193,3 +195,166 @@ def test_api_hides_other_projects_and_revoked_membership(client, project):
     body = json.dumps({"submission_id": str(uuid.uuid4()), "thumbs": "up"})
     assert client.post(f"/api/annotate/a/{lease['assignment']}/submit/", body, content_type="application/json").status_code == 404
     assert not Annotation.objects.exists()
+
+
+def _lease_and_sid(client, project):
+    html = client.get(f"/p/{project.pk}/annotate/").content.decode()
+    return Assignment.objects.filter(state="leased").latest("id"), _sid(html), html
+
+
+def test_workspace_shows_sanitised_guidelines_and_kind_guidance(client_ann, project):
+    project.instructions = "Prefer **honest** answers.<script>alert(1)</script>"
+    project.feedback_kinds = ["pairwise", "edit"]
+    project.save()
+    factories.item(project)
+    html = client_ann.get(f"/p/{project.pk}/annotate/").content.decode()
+    panel = html[html.index('id="guidelines"'):html.index('id="work"')]
+    assert "<strong>honest</strong>" in panel and "<script>" not in panel
+    assert 'data-kind="pairwise"' in panel and 'data-kind="edit"' in panel and 'data-kind="binary"' not in panel
+    assert "Accept as is" in panel
+
+
+def test_unchanged_edit_is_refused_but_accept_as_is_stores_a_zero_distance_edit(client_ann, project):
+    item = factories.item(project, kind="edit", text_a="The cat sat on the mat.  ")
+    lease, sid, html = _lease_and_sid(client_ann, project)
+    assert 'name="accept_as_is" value="1"' in html
+    url = f"/p/{project.pk}/annotate/a/{lease.pk}/submit/"
+    body = client_ann.post(url, {"submission_id": sid, "edited_text": "The cat sat on the mat."}).content.decode()
+    assert "Accept as is" in body and not Annotation.objects.exists()
+    # accepting ignores whatever the editor holds: the verdict is "no change"
+    body = client_ann.post(url, {"submission_id": sid, "edited_text": "half-typed", "accept_as_is": "1"}).content.decode()
+    assert 'id="edit-result"' in body
+    label = Annotation.objects.get(item=item)
+    assert label.edited_text == item.response_a.text and label.edit_distance == 0.0
+    assert [op for op, *_ in label.diff] == ["equal"]
+    # a retry of the same request is the same label, not a second one
+    client_ann.post(url, {"submission_id": sid, "edited_text": "half-typed", "accept_as_is": "1"})
+    assert Annotation.objects.count() == 1
+
+
+def test_accept_as_is_through_the_json_api(client_ann, project, annotator_user):
+    factories.item(project, kind="edit", text_a="Fine as it is.")
+    lease = queue.next_assignment(project, queue.human_annotator(annotator_user))
+    resp = client_ann.post(f"/api/annotate/a/{lease.pk}/submit/",
+                           json.dumps({"submission_id": str(uuid.uuid4()), "accept_as_is": True}), content_type="application/json")
+    assert resp.status_code in (200, 201), resp.content
+    assert Annotation.objects.get().edit_distance == 0.0
+
+
+@pytest.mark.parametrize("swapped", [False, True])
+def test_gold_feedback_after_a_gold_item_in_display_order(client_ann, project, swapped):
+    project.gold_feedback = True
+    project.gold_rate = 1.0
+    project.save()
+    factories.item(project, is_gold=True, gold_answer={"preference": -2})  # A (canonical) better
+    factories.item(project)
+    lease, sid, _ = _lease_and_sid(client_ann, project)
+    Assignment.objects.filter(pk=lease.pk).update(swapped=swapped)
+    shown_a_better = "-1"  # the annotator picks the left one
+    body = client_ann.post(f"/p/{project.pk}/annotate/a/{lease.pk}/submit/",
+                           {"submission_id": sid, "preference": shown_a_better}).content.decode()
+    if swapped:  # canonical A was on the right: the left pick misses, and the answer reads "B better"
+        assert "You did not match the gold answer" in body and "<strong>B better</strong>" in body
+    else:
+        assert "You matched the gold answer" in body and "<strong>A better</strong>" in body
+
+
+def test_no_gold_feedback_unless_the_project_turns_it_on(client_ann, project):
+    project.gold_rate = 1.0
+    project.save()
+    factories.item(project, kind="binary", is_gold=True, gold_answer={"thumbs": "down"})
+    lease, sid, html = _lease_and_sid(client_ann, project)
+    assert 'class="badge gold"' not in html  # nothing tells the annotator it is gold
+    body = client_ann.post(f"/p/{project.pk}/annotate/a/{lease.pk}/submit/", {"submission_id": sid, "thumbs": "up"}).content.decode()
+    assert "gold answer" not in body
+    assert Annotation.objects.get().details["gold_correct"] is False
+
+
+def test_gold_answer_select_has_no_default_and_feedback_is_a_setting(client, project, manager_user):
+    item = factories.item(project, kind="binary")
+    client.force_login(manager_user)
+    html = client.get(f"/p/{project.pk}/gold/").content.decode()
+    select = html[html.index(f'aria-label="Gold thumbs for item {item.pk}"'):]
+    select = select[:select.index("</select>")]
+    assert '<option value="" selected>' in select and "required" in html[html.index(f'aria-label="Gold thumbs for item {item.pk}"') - 40:][:60]
+    # submitting the empty choice marks nothing
+    client.post(f"/p/{project.pk}/gold/{item.pk}/", {"action": "mark", "thumbs": ""})
+    item.refresh_from_db()
+    assert not item.is_gold
+    client.post(f"/p/{project.pk}/gold/feedback/", {"gold_feedback": "1"})
+    project.refresh_from_db()
+    assert project.gold_feedback is True
+    client.post(f"/p/{project.pk}/gold/feedback/", {})
+    project.refresh_from_db()
+    assert project.gold_feedback is False
+
+
+def test_gold_feedback_setting_is_for_managers_only(client_ann, project):
+    assert client_ann.post(f"/p/{project.pk}/gold/feedback/", {"gold_feedback": "1"}).status_code in (403, 404)
+    project.refresh_from_db()
+    assert project.gold_feedback is False
+
+
+def test_recent_items_amend_the_same_label_while_the_lease_holds(client_ann, project):
+    first = factories.item(project, kind="binary", text_a="First")
+    factories.item(project, kind="binary", text_a="Second")
+    lease, sid, _ = _lease_and_sid(client_ann, project)
+    client_ann.post(f"/p/{project.pk}/annotate/a/{lease.pk}/submit/", {"submission_id": sid, "thumbs": "up", "reason": "ok"})
+    original = Annotation.objects.get()
+
+    recent = client_ann.get(f"/p/{project.pk}/annotate/recent/").content.decode()
+    assert f"#{first.pk}" in recent and "Thumbs up" in recent and f"/annotate/a/{lease.pk}/amend/" in recent
+
+    form = client_ann.get(f"/p/{project.pk}/annotate/a/{lease.pk}/amend/").content.decode()
+    assert 'class="item kind-binary amending"' in form and 'value="up" checked' in form and ">ok</textarea>" in form
+    body = client_ann.post(f"/p/{project.pk}/annotate/a/{lease.pk}/amend/", {"thumbs": "down", "reason": "wrong after all"}).content.decode()
+    assert f"Your label on item #{first.pk} was changed." in body
+    label = Annotation.objects.get()  # still one label, the same row and submission id
+    assert (label.pk, label.submission_id) == (original.pk, original.submission_id)
+    assert (label.thumbs, label.reason) == ("down", "wrong after all") and "amended_at" in label.details
+    first.refresh_from_db()
+    assert first.human_label_count == 1
+    # a refused amendment keeps what was typed and changes nothing
+    body = client_ann.post(f"/p/{project.pk}/annotate/a/{lease.pk}/amend/", {"thumbs": "sideways", "reason": "keep me"}).content.decode()
+    assert "choose thumbs up or thumbs down" in body and "keep me" in body
+    assert Annotation.objects.get().thumbs == "down"
+
+
+def test_after_the_lease_ends_a_recent_label_is_read_only(client_ann, project):
+    factories.item(project, kind="binary")
+    lease, sid, _ = _lease_and_sid(client_ann, project)
+    client_ann.post(f"/p/{project.pk}/annotate/a/{lease.pk}/submit/", {"submission_id": sid, "thumbs": "up"})
+    Assignment.objects.filter(pk=lease.pk).update(leased_until=timezone.now() - timedelta(seconds=1))
+    recent = client_ann.get(f"/p/{project.pk}/annotate/recent/").content.decode()
+    assert "read-only" in recent and "/amend/" not in recent
+    body = client_ann.post(f"/p/{project.pk}/annotate/a/{lease.pk}/amend/", {"thumbs": "down"}).content.decode()
+    assert "can no longer be changed" in body
+    assert Annotation.objects.get().thumbs == "up"
+    assert "can no longer be changed" in client_ann.get(f"/p/{project.pk}/annotate/a/{lease.pk}/amend/").content.decode()
+
+
+def test_amend_refuses_items_not_yet_submitted_and_other_peoples(client, project):
+    factories.item(project, kind="binary")
+    owner = factories.user("owner2", project=project)
+    lease = queue.next_assignment(project, queue.human_annotator(owner))
+    client.force_login(owner)
+    assert "can no longer be changed" in client.post(f"/p/{project.pk}/annotate/a/{lease.pk}/amend/", {"thumbs": "up"}).content.decode()
+    assert not Annotation.objects.exists()
+    client.force_login(factories.user("other2", project=project))
+    assert client.get(f"/p/{project.pk}/annotate/a/{lease.pk}/amend/").status_code == 404
+
+
+def test_amend_form_shows_a_swapped_pairwise_label_as_it_was_given(client_ann, project):
+    factories.item(project)
+    lease, sid, _ = _lease_and_sid(client_ann, project)
+    Assignment.objects.filter(pk=lease.pk).update(swapped=True)
+    client_ann.post(f"/p/{project.pk}/annotate/a/{lease.pk}/submit/",
+                    {"submission_id": sid, "preference": "-3", "aspect:helpfulness:left": "5", "rationale": "left wins"})
+    stored = Annotation.objects.get()
+    assert stored.preference == 3 and stored.aspect_ratings == {"helpfulness": {"b": 5}}  # canonical order
+    form = client_ann.get(f"/p/{project.pk}/annotate/a/{lease.pk}/amend/").content.decode()
+    assert re.search(r'name="preference" value="-3"\s+checked', form)
+    assert 'name="aspect:helpfulness:left" value="5" checked' in form
+    client_ann.post(f"/p/{project.pk}/annotate/a/{lease.pk}/amend/", {"preference": "1", "rationale": "on reflection"})
+    stored.refresh_from_db()
+    assert stored.preference == -1 and stored.aspect_ratings == {} and stored.rationale == "on reflection"
