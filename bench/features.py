@@ -136,9 +136,9 @@ def measure(name, triples):
         f"  Tandem features, cold cache   {n / cold:8.1f} items/s  ({cold:7.1f} s, CPU {cold_cpu:7.1f} s)",
         f"  Tandem features, warm re-run  {n / warm:8.1f} items/s  ({warm:7.1f} s, CPU {warm_cpu:7.1f} s)",
         f"  bare encode, all item texts   {n / all_wall:8.1f} items/s  ({all_wall:7.1f} s, CPU {all_cpu:7.1f} s)"
-        f"  -> Tandem cold {all_wall / cold:.2f}x, warm {all_wall / warm:.1f}x",
+        f"  -> Tandem cold {all_wall / cold:.2f}x (CPU {all_cpu / cold_cpu:.2f}x), warm {all_wall / warm:.1f}x",
         f"  bare encode, distinct texts   {n / distinct_wall:8.1f} items/s  ({distinct_wall:7.1f} s, CPU {distinct_cpu:7.1f} s)"
-        f"  -> Tandem cold {distinct_wall / cold:.2f}x",
+        f"  -> Tandem cold {distinct_wall / cold:.2f}x (CPU {distinct_cpu / cold_cpu:.2f}x)",
         f"  100k items at this rate: cold {100_000 / (n / cold) / 60:.1f} min (CPU {100_000 * cold_cpu / n / 60:.1f} CPU-min,"
         f" {100_000 * cold_cpu / n / 120:.1f} min if both cores were ours), bare encode of all texts {100_000 / (n / all_wall) / 60:.1f} min",
     ]

@@ -367,7 +367,12 @@ def compute_features(project, item_ids=None, progress=None, tagger=None, chunk=C
                 for _, kind, p, messages, a, b in batch]
         # binary items embed response A in B's slot (the vector is looked up, never encoded twice)
         texts = [t for p, a, b, _ in rows for t in (p, a, a if b is None else b)]
-        found = embeddings.lookup(texts, max_tokens=EMBED_MAX_TOKENS, encoder=encoder)
+
+        def encoding(done, total, start=start, size=len(batch)):  # ticks inside a chunk, while its texts are encoded
+            if progress and done < total:
+                progress(start + size * done // total, len(ids))
+
+        found = embeddings.lookup(texts, max_tokens=EMBED_MAX_TOKENS, encoder=encoder, on_block=encoding)
         counts.texts += found.texts
         counts.distinct += found.distinct
         counts.cached += found.cached

@@ -105,9 +105,9 @@ class CountingMiniLM(embeddings.MiniLM):
         super().__init__(*args, **kwargs)
         self.encoded = []
 
-    def encode(self, texts):
+    def encode(self, texts, on_block=None):
         self.encoded.extend(texts)
-        return super().encode(texts)
+        return super().encode(texts, on_block=on_block)
 
 
 def real_rows(limit_per_file=150):
@@ -198,12 +198,13 @@ def test_cache_is_bounded_least_recently_used_first(monkeypatch):
 
 
 @pytest.mark.django_db
-def test_features_run_writes_progress_and_cache_counts(project):
+def test_features_run_writes_progress_and_cache_counts(project, monkeypatch):
     for i in range(4):
         factories.item(project, text_a=f"Answer {i}", text_b="Same other answer")
     ticks = []
+    monkeypatch.setattr(embeddings, "ENCODE_BLOCK", 2)  # ticks while a chunk's 7 new texts are encoded, 2 at a time
     features.compute_features(project, chunk=3, progress=lambda done, total: ticks.append((done, total)))
-    assert ticks == [(0, 4), (3, 4), (4, 4)]
+    assert ticks == [(0, 4), (0, 4), (1, 4), (2, 4), (3, 4), (4, 4)]
     run = start_features(project)  # eager in tests: the worker task, run by the run machinery
     run.refresh_from_db()
     assert run.state == RunState.SUCCEEDED and run.kind == RunKind.FEATURES

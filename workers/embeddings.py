@@ -7,11 +7,10 @@ gist (128 tokens cost about half of 256 on a CPU), neighbourhoods and dedupe rea
 Every text is encoded once. `embed` looks each distinct text up in a persistent cache
 (`workers.models.CachedEmbedding`, keyed by the encoder's name with its token limit and the SHA-256
 of the text), encodes only the misses and stores them, so a re-run of features, noise, dedupe or
-latent preferences over the same texts encodes nothing. The misses go to the encoder in one call
-per `embed` call: sentence-transformers sorts them by length, so a batch holds texts of about the
-same length and little padding is computed. The cache is bounded: past
-`TANDEM_EMBEDDING_CACHE_ROWS` rows (default 1,000,000, about 1.7 GB) the least recently used
-rows are deleted.
+latent preferences over the same texts encodes nothing. The misses are encoded longest first, in
+blocks (a progress tick after each), so a batch holds texts of about one length and little padding
+is computed. The cache is bounded: past `TANDEM_EMBEDDING_CACHE_ROWS` rows (default 1,000,000,
+about 1.7 GB) the least recently used rows are deleted.
 
 On a CPU, `TANDEM_TORCH_THREADS` sets torch's intra-op threads (default: torch's, one per core).
 On a machine shared with other busy processes, 1 thread per worker process is often faster than 2:
@@ -34,6 +33,7 @@ MODEL_NAME = "all-MiniLM-L6-v2"
 BATCH_SIZE = 64  # texts per forward pass: length-sorted, so larger batches pad little; 64 keeps activations small
 _MODEL = None
 _LOCK = threading.Lock()
+ENCODE_BLOCK = 512  # texts per encoder call: a progress tick every few seconds on a CPU
 _LOOKUP_CHUNK = 500  # keys per SELECT (SQLite caps bound parameters)
 _TOUCH_AFTER = timedelta(days=1)  # a hit refreshes used_at at most once a day: LRU without a write per hit
 _stored_since_check = 0
@@ -71,15 +71,24 @@ class MiniLM:
     def name(self):
         return f"{MODEL_NAME}@{self.max_tokens}"
 
-    def encode(self, texts):
+    def encode(self, texts, on_block=None):
+        """Longest first, in blocks of ENCODE_BLOCK texts of about one length (little padding);
+        on_block(done, total) after each block, so a long encode can report progress."""
         import torch
 
+        texts = list(texts)
         encoder = model()
-        with _LOCK, torch.inference_mode():  # max_seq_length is per model, so a call holds it while it encodes
-            encoder.max_seq_length = self.max_tokens
-            vectors = encoder.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                                     convert_to_numpy=True, show_progress_bar=False)
-        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), DIMENSIONS)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
+        for start in range(0, len(texts), ENCODE_BLOCK):
+            block = order[start:start + ENCODE_BLOCK]
+            with _LOCK, torch.inference_mode():  # max_seq_length is per model, so a call holds it while it encodes
+                encoder.max_seq_length = self.max_tokens
+                out[block] = encoder.encode([texts[i] for i in block], batch_size=self.batch_size, normalize_embeddings=True,
+                                            convert_to_numpy=True, show_progress_bar=False)
+            if on_block:
+                on_block(min(start + ENCODE_BLOCK, len(texts)), len(texts))
+        return out
 
 
 @dataclass
@@ -95,8 +104,9 @@ def digest(text):
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def lookup(texts, max_tokens=256, batch_size=BATCH_SIZE, encoder=None, cache=True):
-    """Embeddings of `texts` with the counts of what was cached and what was encoded."""
+def lookup(texts, max_tokens=256, batch_size=BATCH_SIZE, encoder=None, cache=True, on_block=None):
+    """Embeddings of `texts` with the counts of what was cached and what was encoded;
+    on_block(done, total) as the misses are encoded."""
     texts = list(texts)
     encoder = encoder or MiniLM(max_tokens, batch_size)
     unique = list(dict.fromkeys(texts))
@@ -110,7 +120,7 @@ def lookup(texts, max_tokens=256, batch_size=BATCH_SIZE, encoder=None, cache=Tru
         if k in found:
             vectors[i] = found[k]
     if missing:
-        fresh = encoder.encode([unique[i] for i in missing])
+        fresh = encoder.encode([unique[i] for i in missing], on_block=on_block)
         vectors[missing] = fresh
         if cache:
             store(encoder.name, [keys[i] for i in missing], fresh)
