@@ -158,7 +158,7 @@ def main():
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    embeddings.model()  # a worker loads the model once; not part of a run's cost
+    embeddings.MiniLM(128).encode(["warm-up: a worker loads the model once, not part of a run's cost"])
     pool = real_pool()
     lines = [f"features benchmark: {len(pool[0]):,} real prompts, {len(pool[1]):,} real responses; "
              f"{os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}"]
