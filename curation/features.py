@@ -3,11 +3,16 @@ prompt-category features): lengths and their ratio, lexical overlap of the two r
 BLEU), MiniLM embedding similarity, prompt tags (keyword heuristics, or an LM tagger when a judge
 has `parameters.tagger`), and judge signals (confidence, jury disagreement, swap inconsistency).
 
-Computed in chunks: texts are embedded once per chunk in batches, features upserted in bulk.
+Computed in chunks of items, in a worker (workers.tasks.routing.compute_features) that writes its
+progress to the run. Each distinct text is embedded once, ever: workers.embeddings caches vectors by
+content hash, so prompts shared by many pairs, and re-runs, cost a lookup. The lexical features of a
+chunk are computed over arrays (BLEU's n-gram counts with numpy; `pair_overlap`), equal to the
+per-item definitions below (`text_features`, kept as the reference and for single items).
 """
 import math
 import re
 from collections import Counter
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from rapidfuzz.distance import LCSseq
@@ -17,7 +22,11 @@ from workers import embeddings
 
 from .models import ItemFeatures
 
-CHUNK = 2000
+CHUNK = 1000  # items per read, embed call, upsert and progress tick
+# Similarity features read the first 128 word pieces of each text: the gist. An encoder's cost grows
+# with the tokens it reads, and on a CPU 128 costs about half of 256; about 80 % of the prompts and
+# responses in the shared AlpacaEval data are shorter than 128 anyway (hh-rlhf conversations are
+# longer and are cut).
 EMBED_MAX_TOKENS = 128
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
@@ -151,9 +160,75 @@ def embedder():
     return embeddings.model()
 
 
-def embed(texts, batch_size=32):
-    """Unit-norm embeddings for similarity features: the gist is enough, so 128 tokens."""
+def embed(texts, batch_size=embeddings.BATCH_SIZE):
+    """Unit-norm embeddings for similarity features: the gist is enough, so 128 tokens (cached)."""
     return embeddings.embed(texts, max_tokens=EMBED_MAX_TOKENS, batch_size=batch_size)
+
+
+def feature_encoder():
+    """The encoder features use (its name keys the embedding cache)."""
+    return embeddings.MiniLM(EMBED_MAX_TOKENS)
+
+
+# --- the same over arrays ---------------------------------------------------------------------
+
+def _ngram_ids(tokens_per_text, max_n):
+    """For n = 1..max_n: (owner text, n-gram id) of every n-gram position inside one text. Ids are
+    exact, not hashed: tokens get ids from one vocabulary, and an n-gram's id relabels the pair
+    (id of the (n−1)-gram at the same start, id of its last token)."""
+    vocabulary = {}
+    ids = np.fromiter((vocabulary.setdefault(t, len(vocabulary)) for toks in tokens_per_text for t in toks), dtype=np.int64)
+    lengths = np.fromiter((len(t) for t in tokens_per_text), dtype=np.int64, count=len(tokens_per_text))
+    owner = np.repeat(np.arange(len(tokens_per_text), dtype=np.int64), lengths)
+    gram, out = ids, [(owner, ids)]
+    for n in range(2, max_n + 1):
+        m = max(len(ids) - n + 1, 0)  # n-gram start positions in the flat token array
+        inside = owner[:m] == owner[n - 1:n - 1 + m]  # start and end in the same text
+        keys = gram[:m] * (len(vocabulary) + 1) + ids[n - 1:n - 1 + m]
+        gram = np.full(m, -1, dtype=np.int64)
+        gram[inside] = np.unique(keys[inside], return_inverse=True)[1].reshape(-1)
+        out.append((owner[:m][inside], gram[inside]))
+    return out
+
+
+def _clipped_matches(a_grams, b_grams, n_items):
+    """Per item: Σ_g min(count_a(g), count_b(g)) (symmetric, so one pass serves BLEU both ways)."""
+    (owner_a, gram_a), (owner_b, gram_b) = a_grams, b_grams
+    width = int(max(gram_a.max(initial=0), gram_b.max(initial=0))) + 1
+    keys_a, count_a = np.unique(owner_a * width + gram_a, return_counts=True)
+    keys_b, count_b = np.unique(owner_b * width + gram_b, return_counts=True)
+    common, ia, ib = np.intersect1d(keys_a, keys_b, assume_unique=True, return_indices=True)
+    return np.bincount(common // width, weights=np.minimum(count_a[ia], count_b[ib]), minlength=n_items)
+
+
+def pair_overlap(tokens_a, tokens_b, max_n=4):
+    """ROUGE-L F1 and symmetric BLEU, (bleu(a, b) + bleu(b, a)) / 2, for many pairs at once: equal
+    to `rouge_l` and `bleu` per pair. Returns (rouge, bleu) float arrays."""
+    n = len(tokens_a)
+    grams = _ngram_ids(list(tokens_a) + list(tokens_b), max_n)
+    len_a = np.fromiter((len(t) for t in tokens_a), dtype=np.float64, count=n)
+    len_b = np.fromiter((len(t) for t in tokens_b), dtype=np.float64, count=n)
+    log_a, log_b = np.zeros(n), np.zeros(n)  # Σ_n log precision of a as candidate, of b as candidate
+    for k, (owner, gram) in enumerate(grams, start=1):
+        side_b = owner >= n
+        matched = _clipped_matches((owner[~side_b], gram[~side_b]), (owner[side_b] - n, gram[side_b]), n)
+        total_a, total_b = np.maximum(len_a - k + 1, 0), np.maximum(len_b - k + 1, 0)
+        with np.errstate(divide="ignore"):
+            if k == 1:
+                log_a += np.log(np.maximum(matched, 1e-9) / np.maximum(total_a, 1))
+                log_b += np.log(np.maximum(matched, 1e-9) / np.maximum(total_b, 1))
+            else:
+                log_a += np.log((matched + 1) / (total_a + 1))
+                log_b += np.log((matched + 1) / (total_b + 1))
+    both = (len_a > 0) & (len_b > 0)
+    safe_a, safe_b = np.where(both, len_a, 1), np.where(both, len_b, 1)
+    # bleu(reference=b, candidate=a): brevity penalty when a is not longer than b
+    bp_a = np.where(len_a > len_b, 1.0, np.exp(1 - safe_b / safe_a))
+    bp_b = np.where(len_b > len_a, 1.0, np.exp(1 - safe_a / safe_b))
+    bleu_ab = np.where(both, bp_a * np.exp(log_a / max_n), 0.0)
+    bleu_ba = np.where(both, bp_b * np.exp(log_b / max_n), 0.0)
+    rouge = np.fromiter((rouge_l(a, b) for a, b in zip(tokens_a, tokens_b)), dtype=np.float64, count=n)
+    return rouge, (bleu_ab + bleu_ba) / 2
 
 
 # --- judge signals ----------------------------------------------------------------------------
@@ -217,33 +292,103 @@ def item_features(item, emb, signals):
     return values
 
 
-def compute_features(project, item_ids=None, progress=None, tagger=None, chunk=CHUNK):
-    """Compute and upsert ItemFeatures for the project's items; returns the number of items."""
+@dataclass
+class FeatureCounts:
+    """What a feature run did, for its run page: items, the texts they hold, and how many of those
+    were found in the embedding cache or encoded (per chunk, so a prompt shared across chunks is
+    encoded once and then counted as cached)."""
+
+    items: int = 0
+    texts: int = 0
+    distinct: int = 0
+    cached: int = 0
+    embedded: int = 0
+
+    def metrics(self):
+        return asdict(self)
+
+
+def chunk_features(rows, vectors):
+    """Feature dicts for a chunk of items. rows: (prompt, a, b or None, multi_turn); vectors:
+    (n, 3, d) unit rows for prompt, a, b (or None). The same values as `text_features` per item."""
+    token_memo = {}
+
+    def toks(text):
+        found = token_memo.get(text)
+        if found is None:
+            found = token_memo[text] = tokens(text)
+        return found
+
+    tp, ta = [toks(r[0]) for r in rows], [toks(r[1]) for r in rows]
+    pairs = [i for i, r in enumerate(rows) if r[2] is not None]
+    tb = {i: toks(rows[i][2]) for i in pairs}
+    rouge, bleu_ = pair_overlap([ta[i] for i in pairs], [tb[i] for i in pairs]) if pairs else ([], [])
+    overlap = {i: (float(r), float(b)) for i, r, b in zip(pairs, rouge, bleu_)}
+    if vectors is not None:
+        sim_pa = np.einsum("ij,ij->i", vectors[:, 0], vectors[:, 1]).tolist()
+        sim_pb = np.einsum("ij,ij->i", vectors[:, 0], vectors[:, 2]).tolist()
+        sim_ab = np.einsum("ij,ij->i", vectors[:, 1], vectors[:, 2]).tolist()
+    out = []
+    for i, (_, _, b, multi_turn) in enumerate(rows):
+        la = len(ta[i])
+        values = {"len_prompt": len(tp[i]), "len_a": la, "multi_turn": int(bool(multi_turn))}
+        if vectors is not None:
+            values["sim_prompt_a"] = sim_pa[i]
+        if b is not None:
+            lb = len(tb[i])
+            short, long_ = sorted((la, lb))
+            values.update(len_b=lb, len_ratio=(long_ + 1) / (short + 1), len_log_ratio_ab=math.log((la + 1) / (lb + 1)),
+                          rouge_l=overlap[i][0], bleu=overlap[i][1])
+            if vectors is not None:
+                values.update(sim_ab=sim_ab[i], sim_prompt_b=sim_pb[i])
+                values["sim_prompt_gap"] = values["sim_prompt_a"] - values["sim_prompt_b"]
+        out.append(values)
+    return out
+
+
+def compute_features(project, item_ids=None, progress=None, tagger=None, chunk=CHUNK, counts=None, encoder=None):
+    """Compute and upsert ItemFeatures for the project's items; returns the number of items.
+    progress(done, total) after each chunk; `counts` (a FeatureCounts) is filled as it goes."""
+    counts = FeatureCounts() if counts is None else counts
     qs = Item.objects.filter(project=project).order_by("pk")
     if item_ids is not None:
         qs = qs.filter(pk__in=item_ids)
     ids = list(qs.values_list("pk", flat=True))
     if tagger is None:
         tagger = project.judges.filter(parameters__tagger=True).first()
-    tag_cache = {}
+    encoder = encoder or feature_encoder()
+    tag_cache = {}  # by prompt text: a prompt shared by many items is tagged once
     if progress:
         progress(0, len(ids))
     for start in range(0, len(ids), chunk):
-        batch = list(Item.objects.filter(pk__in=ids[start:start + chunk]).select_related("prompt", "response_a", "response_b").order_by("pk"))
-        texts = [(i.prompt.text, i.response_a.text, i.response_b.text if i.response_b_id else i.response_a.text) for i in batch]
-        vectors = embed([t for triple in texts for t in triple]).reshape(len(batch), 3, -1)
-        new_prompts = {i.prompt_id: i.prompt.text for i in batch if i.prompt_id not in tag_cache}
+        batch = list(Item.objects.filter(pk__in=ids[start:start + chunk]).order_by("pk").values_list(
+            "pk", "kind", "prompt__text", "prompt__messages", "response_a__text", "response_b__text"))
+        rows = [(p, a, b if kind == FeedbackKind.PAIRWISE else None, bool(messages) and len(messages) > 1)
+                for _, kind, p, messages, a, b in batch]
+        # binary items embed response A in B's slot (the vector is looked up, never encoded twice)
+        texts = [t for p, a, b, _ in rows for t in (p, a, a if b is None else b)]
+
+        def encoding(done, total, start=start, size=len(batch)):  # ticks inside a chunk, while its texts are encoded
+            if progress and done < total:
+                progress(start + size * done // total, len(ids))
+
+        found = embeddings.lookup(texts, max_tokens=EMBED_MAX_TOKENS, encoder=encoder, on_block=encoding)
+        counts.texts += found.texts
+        counts.distinct += found.distinct
+        counts.cached += found.cached
+        counts.embedded += found.encoded
+        values = chunk_features(rows, found.vectors.reshape(len(rows), 3, -1))
+        new_prompts = list(dict.fromkeys(r[0] for r in rows if r[0] not in tag_cache))
         if new_prompts:
-            texts_p = list(new_prompts.values())
-            found = lm_tags(tagger, texts_p) if tagger else [heuristic_tags(t) for t in texts_p]
-            tag_cache.update(zip(new_prompts, found))
-        signals = judge_signals([i.pk for i in batch])
-        rows = []
-        for item, v in zip(batch, vectors):
-            emb = {"prompt": v[0], "a": v[1], "b": v[2]}
-            rows.append(ItemFeatures(item=item, values=item_features(item, emb, signals.get(item.pk)),
-                                     tags=tag_cache[item.prompt_id]))
-        ItemFeatures.objects.bulk_create(rows, update_conflicts=True, unique_fields=["item"], update_fields=["values", "tags", "computed_at"])
+            tagged = lm_tags(tagger, new_prompts) if tagger else [heuristic_tags(t) for t in new_prompts]
+            tag_cache.update(zip(new_prompts, tagged))
+        signals = judge_signals([pk for pk, *_ in batch])
+        out = []
+        for (pk, *_), row, v in zip(batch, rows, values):
+            v.update(signals.get(pk) or {})
+            out.append(ItemFeatures(item_id=pk, values=v, tags=tag_cache[row[0]]))
+        ItemFeatures.objects.bulk_create(out, update_conflicts=True, unique_fields=["item"], update_fields=["values", "tags", "computed_at"])
+        counts.items += len(batch)
         if progress:
             progress(min(start + chunk, len(ids)), len(ids))
     return len(ids)

@@ -218,3 +218,18 @@ class LatentPreference(models.Model):
 
     def __str__(self):
         return self.text[:80]
+
+
+class CachedEmbedding(models.Model):
+    """One text's embedding, keyed by the model (with its token limit) and the SHA-256 of the text,
+    so features, noise, dedupe and latent preferences never encode the same text twice
+    (workers.embeddings). Bounded: the least recently used rows are evicted past
+    TANDEM_EMBEDDING_CACHE_ROWS."""
+
+    model = models.CharField(max_length=100, help_text="Encoder name and token limit, e.g. all-MiniLM-L6-v2@128.")
+    digest = models.CharField(max_length=64, help_text="SHA-256 of the text, hex.")
+    vector = models.BinaryField(help_text="float32 little-endian, unit norm.")
+    used_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model", "digest"], name="cached_embedding_key")]

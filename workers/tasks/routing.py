@@ -1,4 +1,6 @@
 """Celery tasks: item features and routing (thin wrappers over curation.features / curation.routing)."""
+import time
+
 from celery import shared_task
 
 from annotate.models import Annotation, AnnotatorKind, Project
@@ -11,9 +13,17 @@ from .runs import enqueue, run_task
 
 @run_task(queue="cpu")
 def compute_features(run):
-    n = features.compute_features(run.project, item_ids=run.params.get("item_ids"),
-                                  progress=lambda done, total: runs.set_progress(run, done, total))
-    return {"items": n}
+    """Features in a worker, never in a request: each chunk writes progress, the embedding-cache
+    counts and items/s to the run in one UPDATE (and stops there when the run is cancelled)."""
+    counts, started = features.FeatureCounts(), time.monotonic()
+
+    def tick(done, total):
+        seconds = time.monotonic() - started
+        runs.record(run, progress=done, total=total,
+                    metrics={**counts.metrics(), "items_per_s": round(done / seconds, 1) if seconds > 0 else None})
+
+    features.compute_features(run.project, item_ids=run.params.get("item_ids"), progress=tick, counts=counts)
+    return {**counts.metrics(), "seconds": round(time.monotonic() - started, 2)}
 
 
 @run_task(queue="cpu")
