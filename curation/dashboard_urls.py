@@ -10,6 +10,7 @@ urlpatterns = [
     path("p/<int:project_id>/records/", r.record_list, name="curation-records"),
     path("p/<int:project_id>/records/bulk/", r.record_bulk, name="curation-records-bulk"),
     path("p/<int:project_id>/actions/noise/", v.noise_action, name="curation-noise-action"),
+    path("p/<int:project_id>/actions/dedupe/search/", v.dedupe_search, name="curation-dedupe-search"),
     path("p/<int:project_id>/actions/dedupe/preview/", v.dedupe_preview, name="curation-dedupe-preview"),
     path("p/<int:project_id>/actions/dedupe/", v.dedupe_action, name="curation-dedupe"),
     path("p/<int:project_id>/actions/<int:action_id>/undo/", v.undo_action, name="curation-undo"),

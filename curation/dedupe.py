@@ -57,6 +57,14 @@ def near_duplicate_groups(project, threshold=DEFAULT_THRESHOLD, embed=None, bloc
     return [[hashes[i] for i in sorted(members)] for members in groups.values() if len(members) > 1]
 
 
+def prompt_fingerprint(project):
+    """Changes whenever the project's prompts do: a search's groups are valid only while it holds."""
+    from django.db.models import Count, Max
+
+    found = Prompt.objects.filter(project=project).aggregate(n=Count("id"), last=Max("id"))
+    return f"{found['n']}:{found['last'] or 0}"
+
+
 def groups_digest(groups):
     """A short digest of a grouping: what a preview showed, checked again when applying."""
     import hashlib
@@ -72,6 +80,13 @@ def dedupe(project, user, mode="merge", threshold=DEFAULT_THRESHOLD, embed=None,
     groups = near_duplicate_groups(project, threshold, embed=embed)
     if expected and groups_digest(groups) != expected:
         raise CurationError("the near-duplicate groups changed since the preview; preview again before applying")
+    return apply_groups(project, user, mode, threshold, groups)
+
+
+def apply_groups(project, user, mode, threshold, groups):
+    """Record the merge or drop of groups found earlier (by a background search); None when empty."""
+    if mode not in ("merge", "drop"):
+        raise CurationError("mode is 'merge' or 'drop'")
     if not groups:
         return None
     params = {"threshold": threshold, "groups": {g[0]: g for g in groups}}
@@ -80,9 +95,10 @@ def dedupe(project, user, mode="merge", threshold=DEFAULT_THRESHOLD, embed=None,
     return record(project, user, f"{mode}_duplicates", item_ids, params)
 
 
-def preview(project, threshold=DEFAULT_THRESHOLD, embed=None, limit=200):
-    """(groups with their prompt texts, up to `limit`; number of groups; digest of all groups)."""
-    groups = near_duplicate_groups(project, threshold, embed=embed)
+def preview(project, threshold=DEFAULT_THRESHOLD, embed=None, limit=200, groups=None):
+    """(groups with their prompt texts, up to `limit`; number of groups; digest of all groups).
+    `groups` found earlier (a background search) are shown as they are; else they are searched."""
+    groups = near_duplicate_groups(project, threshold, embed=embed) if groups is None else groups
     texts = dict(Prompt.objects.filter(project=project, content_hash__in=[h for g in groups[:limit] for h in g])
                  .values_list("content_hash", "text"))
     shown = [[{"hash": h, "text": texts.get(h, "")} for h in g] for g in groups[:limit]]

@@ -91,6 +91,7 @@ class DedupeForm(forms.Form):
     mode = forms.ChoiceField(choices=[("merge", "Merge (same split)"), ("drop", "Drop all but the first")])
     threshold = forms.FloatField(min_value=0.5, max_value=1, initial=dedupe.DEFAULT_THRESHOLD)
     expected = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+    run = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
 
 class TokenForm(forms.Form):
@@ -250,40 +251,75 @@ def noise_action(request, project_id):
     return redirect(url)
 
 
+def _dedupe_url(project, mode, threshold):
+    from urllib.parse import urlencode
+
+    return f"{reverse('curation-dedupe-preview', args=[project.pk])}?{urlencode({'mode': mode, 'threshold': threshold})}"
+
+
+@login_required
+@require_POST
+def dedupe_search(request, project_id):
+    """Start the near-duplicate search in the background; its preview page follows it."""
+    from workers.tasks.dedupe import start_dedupe_search
+
+    project = project_for_manager(request.user, project_id)
+    form = DedupeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Not searched: {form.errors.as_text()}")
+        return redirect("curation-dashboard", project.pk)
+    start_dedupe_search(project, form.cleaned_data["threshold"], user=request.user)
+    return redirect(_dedupe_url(project, form.cleaned_data["mode"], form.cleaned_data["threshold"]))
+
+
 @login_required
 @require_GET
 def dedupe_preview(request, project_id):
-    """The near-duplicate groups a dedupe would merge or drop, and a form to confirm exactly those."""
+    """The latest search's groups (while the prompts are unchanged) and a form to confirm exactly
+    those; while the search runs, its progress (the page polls itself)."""
+    from workers.tasks.dedupe import current_groups, latest_search
+
     project = project_for_manager(request.user, project_id)
     form = DedupeForm(request.GET)
     if not form.is_valid():
         messages.error(request, f"Not previewed: {form.errors.as_text()}")
         return redirect("curation-dashboard", project.pk)
-    groups, total, digest = dedupe.preview(project, form.cleaned_data["threshold"])
-    confirm = DedupeForm(initial={**form.cleaned_data, "expected": digest})
-    return render(request, "curation/dedupe_preview.html", {
-        "project": project, "groups": groups, "total": total, "form": confirm,
-        "mode": form.cleaned_data["mode"], "threshold": form.cleaned_data["threshold"],
-        "affected": sum(len(g) - 1 for g in groups)})
+    mode, threshold = form.cleaned_data["mode"], form.cleaned_data["threshold"]
+    run = latest_search(project, threshold)
+    found = current_groups(project, run)
+    context = {"project": project, "run": run, "mode": mode, "threshold": threshold,
+               "search_form": DedupeForm(initial={"mode": mode, "threshold": threshold}),
+               "searching": run is not None and not run.finished, "stale": run is not None and run.finished and found is None}
+    if found is not None:
+        groups, total, digest = dedupe.preview(project, threshold, groups=found)
+        context.update(groups=groups, total=total, affected=sum(len(g) - 1 for g in found),
+                       form=DedupeForm(initial={"mode": mode, "threshold": threshold, "expected": digest, "run": run.pk}))
+    template = "curation/dedupe_preview_body.html" if request.headers.get("HX-Request") else "curation/dedupe_preview.html"
+    return render(request, template, context)
 
 
 @login_required
 @require_POST
 def dedupe_action(request, project_id):
+    """Apply exactly the groups a finished search showed; refused when the prompts changed since."""
+    from workers.models import RunKind, TaskRun
+    from workers.tasks.dedupe import current_groups
+
     project = project_for_manager(request.user, project_id)
     form = DedupeForm(request.POST)
     if not form.is_valid():
         messages.error(request, f"Not applied: {form.errors.as_text()}")
-    elif not form.cleaned_data["expected"]:
-        messages.error(request, "Not applied: preview the groups first.")
+        return redirect("curation-dashboard", project.pk)
+    run = TaskRun.objects.filter(project=project, kind=RunKind.DEDUPE, pk=form.cleaned_data["run"] or 0).first()
+    groups = current_groups(project, run)
+    if groups is None:
+        messages.error(request, "Not applied: search for duplicates first (prompts changed since the search, or it has not finished).")
+    elif dedupe.groups_digest(groups) != form.cleaned_data["expected"]:
+        messages.error(request, "Not applied: these are not the groups the preview showed; preview again.")
     else:
-        try:
-            act = dedupe.dedupe(project, request.user, form.cleaned_data["mode"], form.cleaned_data["threshold"],
-                                expected=form.cleaned_data["expected"])
-            messages.success(request, f"{act.action}: {len(act.params['groups'])} groups, {act.params['affected']} items (undo below)"
-                             if act else "No near-duplicate prompts at that threshold.")
-        except actions.CurationError as exc:
-            messages.error(request, f"Not applied: {exc}")
+        act = dedupe.apply_groups(project, request.user, form.cleaned_data["mode"], form.cleaned_data["threshold"], groups)
+        messages.success(request, f"{act.action}: {len(act.params['groups'])} groups, {act.params['affected']} items (undo below)"
+                         if act else "No near-duplicate prompts at that threshold.")
     return redirect("curation-dashboard", project.pk)
 
 

@@ -275,7 +275,10 @@ def test_noise_action_applies_exactly_what_its_preview_counted(project, mixed, m
     assert CurationAction.objects.get().params["affected"] == 3
 
 
-def test_dedupe_is_previewed_confirmed_and_undone(project, manager_user, client):
+def test_dedupe_is_searched_in_the_background_previewed_confirmed_and_undone(project, manager_user, client,
+                                                                           django_capture_on_commit_callbacks):
+    from workers.models import RunKind, TaskRun
+
     who = cd.person(project)
     texts = ["How do I reverse a list in Python?", "How can I reverse a list in python?",
              "What is the capital of France?", "Write a poem about the sea at night."]
@@ -285,18 +288,40 @@ def test_dedupe_is_previewed_confirmed_and_undone(project, manager_user, client)
     before = _state(project)
     client.force_login(manager_user)
     base = f"/curation/p/{project.pk}"
-    page = client.get(f"{base}/actions/dedupe/preview/", {"mode": "drop", "threshold": "0.9"}).content.decode()
+    query = {"mode": "drop", "threshold": "0.9"}
+    page = client.get(f"{base}/actions/dedupe/preview/", query).content.decode()
+    assert "No search at this threshold yet" in page and not TaskRun.objects.exists()  # a GET starts nothing
+    with django_capture_on_commit_callbacks(execute=True):  # the task is sent when the request commits
+        r = client.post(f"{base}/actions/dedupe/search/", query)
+    assert r.status_code == 302 and "preview" in r["Location"]
+    run = TaskRun.objects.get(kind=RunKind.DEDUPE)  # ran in the test's in-process worker
+    assert run.state == "succeeded" and run.metrics["group_count"] == 1
+    page = client.get(f"{base}/actions/dedupe/preview/", query).content.decode()
     assert texts[0] in page and texts[1] in page and texts[2] not in page and "1 group" in page
     assert not CurationAction.objects.exists()  # previewing changes nothing
-    client.post(f"{base}/actions/dedupe/", {"mode": "drop", "threshold": "0.9"})  # no preview, no change
-    assert not CurationAction.objects.exists()
     digest = page.split('name="expected" value="')[1].split('"')[0]
-    client.post(f"{base}/actions/dedupe/", {"mode": "drop", "threshold": "0.9", "expected": digest})
+    client.post(f"{base}/actions/dedupe/", {**query, "run": run.pk, "expected": "0" * 16})  # not what was shown
+    client.post(f"{base}/actions/dedupe/", query)  # no search named
+    assert not CurationAction.objects.exists()
+    client.post(f"{base}/actions/dedupe/", {**query, "run": run.pk, "expected": digest})
     act = CurationAction.objects.get()
     assert act.action == "drop_duplicates" and act.params["affected"] == 1 and len(_state(project)) == 3
     client.post(f"{base}/actions/{act.pk}/undo/")
     assert _state(project) == before
+    factories.prompt(project, text="How do I reverse a Python list?")  # the search is out of date now
+    assert "out of date" in client.get(f"{base}/actions/dedupe/preview/", query).content.decode()
+    client.post(f"{base}/actions/dedupe/", {**query, "run": run.pk, "expected": digest})
+    assert CurationAction.objects.count() == 2  # the drop and its undo; nothing more
 
+
+def test_dedupe_preview_polls_while_the_search_runs(project, manager_user, client):
+    from workers import runs
+    from workers.models import RunKind
+
+    run = runs.create_run(RunKind.DEDUPE, project=project, params={"threshold": 0.9})
+    client.force_login(manager_user)
+    page = client.get(f"/curation/p/{project.pk}/actions/dedupe/preview/", {"mode": "merge", "threshold": "0.9"}).content.decode()
+    assert 'hx-trigger="every 2s"' in page and f"#{run.pk}" in page and "Apply" not in page
 
 def test_dashboard_says_how_many_items_reached_k(project, manager_user, client):
     from annotate import queue

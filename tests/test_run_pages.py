@@ -239,6 +239,7 @@ REALISTIC = {
                             "evaluation": {"accuracy": 0.5, "pairs": 4}}),
     RunKind.GENERATE: ({"n": 3, "item_kind": "pairwise"}, {"created": 3, "responses": 6, "model": "tiny"}),
     RunKind.PREFERENCES: ({"items": 3}, {"preferences": 3, "model": "tiny"}),
+    RunKind.DEDUPE: ({"threshold": 0.92}, {"groups": [["a" * 64, "b" * 64]], "group_count": 1, "digest": "0123456789abcdef", "prompts": "2:2"}),
 }
 
 

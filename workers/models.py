@@ -41,6 +41,7 @@ class RunKind(models.TextChoices):
     FINETUNE = "finetune", "Fine-tune"
     GENERATE = "generate", "Candidate generation"
     PREFERENCES = "preferences", "Latent preferences from edits"
+    DEDUPE = "dedupe", "Near-duplicate search"
 
 
 class RunState(models.TextChoices):
