@@ -82,9 +82,9 @@ def prepare(raw_rows, embed=None):
     rows = [r for r in rows if r["human"] is not None and np.sign(r["human"]) != 0]
     if any(r["vec_a"] is None for r in rows):
         from workers import embeddings
-        from workers.reward_heads import pair_deltas
+        from workers.reward_heads import pair_deltas, principal_directions
 
-        delta = pair_deltas(embed or embeddings.embed, [r["prompt"] for r in rows], [r["a"] for r in rows], [r["b"] for r in rows])
+        delta = principal_directions(pair_deltas(embed or embeddings.embed, [r["prompt"] for r in rows], [r["a"] for r in rows], [r["b"] for r in rows]))
     else:
         delta = np.array([r["vec_b"] for r in rows], float) - np.array([r["vec_a"] for r in rows], float)
     values, tags = [], []

@@ -6,6 +6,7 @@ reference is gold where there is gold, else the people's consensus, else a perso
 contains an item of the training mix (`mix_accuracy` refuses), and a router's predictions never
 enter it: curves here are measurements, not predictions.
 """
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -113,10 +114,12 @@ def summarise(per_seed, all_human, all_judge, budgets, pool_size, heldout_size, 
     """per_seed: [{strategy: [acc per budget]}] → CurveSummary (NaN-safe mean and sd)."""
     strategies = list(per_seed[0]) if per_seed else []
     mean, sd = {}, {}
-    for s in strategies:
-        rows = np.array([[np.nan if v is None else v for v in seed[s]] for seed in per_seed], float)
-        mean[s] = np.nanmean(rows, axis=0).tolist()
-        sd[s] = np.nanstd(rows, axis=0).tolist()
+    with warnings.catch_warnings():  # a strategy with no fitted router in any seed is all-NaN: reported as missing
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for s in strategies:
+            rows = np.array([[np.nan if v is None else v for v in seed[s]] for seed in per_seed], float)
+            mean[s] = np.nanmean(rows, axis=0).tolist()
+            sd[s] = np.nanstd(rows, axis=0).tolist()
     h = np.array([np.nan if v is None else v for v in all_human], float)
     j = np.array([np.nan if v is None else v for v in all_judge], float)
     return CurveSummary(list(budgets), mean, sd, (float(np.nanmean(h)), float(np.nanstd(h))), (float(np.nanmean(j)), float(np.nanstd(j))),

@@ -36,7 +36,7 @@ def lexical_columns(numeric):
     """The paper's lexical features from Tandem's numeric features (arrays; NaN where missing)."""
     a = np.asarray(numeric.get("len_a"), float)
     b = np.asarray(numeric.get("len_b"), float)
-    return {"prompt_len": np.asarray(numeric.get("len_prompt"), float), "len_shorter": np.fmin(a, b), "len_longer": np.fmax(a, b),
+    return {"prompt_len": np.asarray(numeric.get("len_prompt"), float), "len_shorter": np.minimum(a, b), "len_longer": np.maximum(a, b),
             "token_len_diff": np.abs(a - b), **{k: np.asarray(numeric.get(k), float) for k in BOUNDED}}
 
 

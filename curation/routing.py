@@ -22,7 +22,7 @@ from django.db.models.functions import Cast
 
 from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind, Item, Project, Routing, human_label_q
 from workers import embeddings
-from workers.reward_heads import pair_deltas
+from workers.reward_heads import PROXY_DIMENSIONS, pair_deltas, principal_directions
 
 from . import calibration
 from . import ppm as ppm_mod
@@ -187,7 +187,7 @@ def routing_data(project, ids, rows, kinds, is_gold, gold, X, names, B, count_na
     texts = dict((pk, (p, a, b or "")) for pk, p, a, b in Item.objects.filter(pk__in=ids[rows].tolist()).values_list(
         "pk", "prompt__text", "response_a__text", "response_b__text"))
     triples = [texts[int(ids[r])] for r in rows]
-    delta = (pair_deltas(embeddings.embed, *zip(*triples)) if triples else np.zeros((0, embeddings.DIMENSIONS)))
+    delta = principal_directions(pair_deltas(embeddings.embed, *zip(*triples))) if triples else np.zeros((0, PROXY_DIMENSIONS))
     pairs = LabelledPairs(ids[rows], delta, human, judge)
     return strategies.RoutingData(pairs, reference, X[rows], names, B[rows], count_names, is_gold[rows]), labels
 

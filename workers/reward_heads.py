@@ -30,6 +30,22 @@ def pair_deltas(embed, prompts, responses_a, responses_b, max_tokens=EMBED_MAX_T
     return (vectors[n:] - vectors[:n]).astype(np.float64)
 
 
+PROXY_DIMENSIONS = 32
+
+
+def principal_directions(delta, k=PROXY_DIMENSIONS):
+    """Project e(B) − e(A) onto its top-k principal directions (no labels involved).
+
+    Routing trains thousands of proxy reward models on a few hundred pairs each; in 32 dimensions
+    a fit takes a millisecond (Newton) instead of ~100 ms (lbfgs in 384), and with a few hundred
+    noisy labels it loses little: the measured curves say how good the proxy is."""
+    delta = np.asarray(delta, float)
+    if delta.ndim != 2 or delta.shape[1] <= k or len(delta) < 2:
+        return delta
+    _, _, vt = np.linalg.svd(delta - delta.mean(0), full_matrices=False)
+    return delta @ vt[:k].T
+
+
 @dataclass
 class BradleyTerryHead:
     """r(x) = w·e(x). Fitted on both orders of every pair (so no intercept and no position bias)."""
@@ -69,19 +85,39 @@ class BradleyTerryHead:
 def fit_bradley_terry(delta, labels, C=1.0):
     """Fit the head on pairs with a direction (labels ±1; 0 = no label, skipped).
 
-    With one class only (every label says B, say) the symmetrised data still has both, so the
-    fit is defined; with no labelled pair the head is zero (every margin 0, no preference)."""
+    L2-regularised logistic regression without intercept on both orders of every pair (minimise
+    ½‖w‖² + C Σ log-loss). Both orders make the problem symmetric, so a one-sided label set is
+    still well posed; with no labelled pair the head is zero (every margin 0, no preference)."""
     delta, labels = np.asarray(delta, float), np.asarray(labels)
     keep = labels != 0
     d, y = delta[keep], labels[keep] > 0
+    dim = delta.shape[1] if delta.ndim == 2 else 0
     if not len(d):
-        return BradleyTerryHead(np.zeros(delta.shape[1] if delta.ndim == 2 else 0), 0, C)
+        return BradleyTerryHead(np.zeros(dim), 0, C)
+    if dim <= NEWTON_MAX_DIM:
+        return BradleyTerryHead(_newton(d * np.where(y, 1.0, -1.0)[:, None], C), int(keep.sum()), C)
     from sklearn.linear_model import LogisticRegression  # lazily: pages that only render never load sklearn
 
     X = np.vstack([d, -d])
     Y = np.concatenate([y, ~y])
     model = LogisticRegression(fit_intercept=False, C=C, max_iter=500, tol=1e-4).fit(X, Y)
     return BradleyTerryHead(model.coef_[0].astype(float), int(keep.sum()), C)
+
+
+NEWTON_MAX_DIM = 64  # below this Newton's method is ~50× faster than lbfgs; above, lbfgs wins on CPU
+
+
+def _newton(z, C, iterations=30, tol=1e-7):
+    """The same objective by Newton's method, for low-dimensional inputs (synthetic sets, tests).
+    Rows are oriented so the preferred response is B; the mirrored row doubles gradient and curvature."""
+    w = np.zeros(z.shape[1])
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-(z @ w)))
+        step = np.linalg.solve(np.eye(len(w)) + 2 * C * (z.T * (p * (1 - p))) @ z, w - 2 * C * (z.T @ (1 - p)))
+        w -= step
+        if np.max(np.abs(step)) < tol:
+            break
+    return w
 
 
 def verdict_from_margin(margin):

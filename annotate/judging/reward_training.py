@@ -59,3 +59,14 @@ def train_embedding_judge(judge, item_ids, C=1.0):
                         "training_items": sorted(set(int(pk) for pk in item_ids))}
     judge.save(update_fields=["parameters"])
     return TrainedJudge(judge.pk, len(set(item_ids)), len(items), train_acc)
+
+
+def default_training_slice(project, limit=500, seed=0):
+    """Up to `limit` random pairwise items of the project with a human or gold label, outside the
+    calibration slice (which needs the judge's labels, so the judge must not train on it)."""
+    labelled = Annotation.objects.filter(human_label_q(), item__project=project, status=AnnotationStatus.OK).values("item_id")
+    qs = Item.objects.filter(project=project, kind=FeedbackKind.PAIRWISE, calibration=False)
+    ids = np.array(sorted(set(qs.filter(pk__in=labelled).values_list("pk", flat=True)) | set(qs.filter(is_gold=True).values_list("pk", flat=True))), dtype=np.int64)
+    if len(ids) > limit:
+        ids = np.sort(np.random.default_rng(seed).choice(ids, size=limit, replace=False))
+    return ids.tolist()
