@@ -1,7 +1,7 @@
 """Reward models that score a (prompt, response) without generating text.
 
 - `BradleyTerryHead`: a linear reward r(x) = w·e(x) on the offline MiniLM embedding e of
-  "prompt + response", fitted by logistic regression on embedding differences (the Bradley–Terry
+  response + prompt (`response_text`), fitted by logistic regression on embedding differences (the Bradley–Terry
   likelihood P(B ≻ A) = σ(r(B) − r(A))). It trains in well under a second on CPU from a few hundred
   labels, so it serves both as a real judge (labels nobody constructed) and as the proxy reward model
   that routing trains on every candidate label mix.
@@ -14,12 +14,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-EMBED_MAX_TOKENS = 256
+EMBED_MAX_TOKENS = 128
+PROMPT_TAIL_CHARS = 1500
 
 
 def response_text(prompt, response):
-    """What a reward model reads for one response: the prompt, then the response."""
-    return f"{prompt}\n\n{response}"
+    """What the embedding reward model reads for one response: the response first, then the end of
+    the conversation it answers. MiniLM truncates from the right (at EMBED_MAX_TOKENS), so a long
+    multi-turn prompt placed first would push the response, the part that differs, out entirely;
+    mean pooling makes the order otherwise immaterial."""
+    return f"{response}\n\n{prompt[-PROMPT_TAIL_CHARS:]}"
 
 
 def pair_deltas(embed, prompts, responses_a, responses_b, max_tokens=EMBED_MAX_TOKENS):

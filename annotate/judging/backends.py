@@ -246,7 +246,7 @@ class SequenceClassifierBackend:
 
 
 class EmbeddingRewardBackend:
-    """A Bradley–Terry head on MiniLM embeddings of prompt + response, trained by
+    """A Bradley–Terry head on MiniLM embeddings of response + prompt, trained by
     `annotate.judging.reward_training.train_embedding_judge` (weights in `parameters.bt_head`)."""
 
     def __init__(self, judge):
