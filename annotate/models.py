@@ -161,6 +161,7 @@ class Item(models.Model):
     is_gold = models.BooleanField(default=False)
     gold_answer = models.JSONField(null=True, blank=True, help_text='{"preference": -3..3} or {"thumbs": "up"|"down"}')
     human_label_count = models.PositiveIntegerField(default=0, help_text="Submitted human annotations (denormalised for the queue).")
+    calibration = models.BooleanField(default=False, help_text="In the random calibration slice: labelled by people and judges; routers learn only here.")
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -193,6 +194,8 @@ class Item(models.Model):
 class JudgeBackend(models.TextChoices):
     TRANSFORMERS = "transformers", "Local transformers model (Celery worker)"
     OPENAI = "openai", "OpenAI-compatible chat-completions server"
+    REWARD_MODEL = "reward_model", "Reward model (sequence classification: scores both responses)"
+    EMBEDDING_RM = "embedding_rm", "Embedding reward model (Bradley–Terry head on MiniLM, trained on a labelled slice)"
 
 
 class LMJudge(models.Model):

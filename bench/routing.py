@@ -31,8 +31,6 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("SECRET_KEY", "bench")
 
-BUDGETS = [b / 10 for b in range(11)]
-STRATEGIES = ["router", "random", "uncertainty", "disagreement"]
 _PHRASES = {"a is clearly better": -2, "a is slightly better": -1, "tie": 0, "b is slightly better": 1, "b is clearly better": 2}
 
 
@@ -75,16 +73,20 @@ def normalise(row, i):
 
 
 def prepare(raw_rows, embed=None):
-    """Arrays for the simulation: router features X, jury and human directions, reward-model inputs."""
-    from curation import features, routing_sim
+    """`strategies.RoutingData` for the rows (plus the truth where the set has it): router features,
+    count features, jury and human directions, and e(B) − e(A) for the proxy reward model."""
+    from curation import features, ppm, routing_sim, strategies
+    from curation.mix_eval import LabelledPairs
 
     rows = [normalise(r, i) for i, r in enumerate(raw_rows)]
     rows = [r for r in rows if r["human"] is not None and np.sign(r["human"]) != 0]
     if any(r["vec_a"] is None for r in rows):
-        va = features.embed([r["prompt"] + "\n" + r["a"] for r in rows])
-        vb = features.embed([r["prompt"] + "\n" + r["b"] for r in rows])
+        from workers import embeddings
+        from workers.reward_heads import pair_deltas, principal_directions
+
+        delta = principal_directions(pair_deltas(embed or embeddings.embed, [r["prompt"] for r in rows], [r["a"] for r in rows], [r["b"] for r in rows]))
     else:
-        va, vb = np.array([r["vec_a"] for r in rows], float), np.array([r["vec_b"] for r in rows], float)
+        delta = np.array([r["vec_b"] for r in rows], float) - np.array([r["vec_a"] for r in rows], float)
     values, tags = [], []
     for r in rows:
         v = features.text_features(r["prompt"], r["a"], r["b"])
@@ -99,60 +101,48 @@ def prepare(raw_rows, embed=None):
         values.append(v)
         tags.append(features.heuristic_tags(r["prompt"]))
     X, names = routing_sim.design(values, tags)
-    jury = np.array([np.sign(np.mean([p for p in r["judges"].values() if p is not None] or [0])) for r in rows])
-    human = np.sign([r["human"] for r in rows])
-    truth = np.sign([r["truth"] for r in rows]) if all(r["truth"] is not None for r in rows) else None
-    return {"X": X, "names": names, "jury": jury, "human": human, "truth": truth, "delta": vb - va}
+    numeric = {k: np.array([v.get(k) for v in values], dtype=float) for k in routing_sim.NUMERIC}
+    categorical = {d: np.array([t.get(d, "") for t in tags], dtype=object) for d in features.TAG_DIMENSIONS}
+    B, count_names = ppm.count_features(numeric, categorical, len(rows))
+    jury = np.array([np.sign(np.mean([p for p in r["judges"].values() if p is not None] or [0])) for r in rows], dtype=int)
+    human = np.sign([r["human"] for r in rows]).astype(int)
+    truth = np.sign([r["truth"] for r in rows]).astype(int) if all(r["truth"] is not None for r in rows) else None
+    ids = np.arange(len(rows), dtype=np.int64)
+    data = strategies.RoutingData(LabelledPairs(ids, delta, human, jury), human.copy(), X, names, B, count_names, np.zeros(len(rows), bool))
+    return data, truth
 
 
-def reward_accuracy(delta, labels, test_delta, test_targets):
-    """Train a Bradley–Terry-style logistic model on the response difference; accuracy on the test set."""
-    from sklearn.linear_model import LogisticRegression
+def simulate(data, seeds=3, n_mixes=None, strategies_=None):
+    """Measured curves (mix_eval.CurveSummary): routers fitted, mixes routed and proxy reward models
+    scored on disjoint splits, per seed."""
+    from curation import routing_sim, strategies
 
-    keep = labels != 0
-    if len(set(labels[keep].tolist())) < 2:
-        return float(np.mean(test_targets == (labels[keep][0] if keep.any() else 1)))
-    model = LogisticRegression(fit_intercept=False, C=1.0, max_iter=1000).fit(delta[keep], labels[keep] > 0)
-    predicted = np.where(test_delta @ model.coef_[0] > 0, 1, -1)
-    return float(np.mean(predicted == test_targets))
+    return strategies.measure_strategies(data, strategies=strategies_ or routing_sim.STRATEGIES, seeds=seeds, n_mixes=n_mixes)
 
 
-def simulate(data, seed=0, budgets=BUDGETS, strategies=STRATEGIES, calibration=0.1, test=0.2):
-    """{strategy: [[budget, accuracy vs human, accuracy vs truth or None], ...]} for one split seed."""
-    from curation import routing_sim
-
-    n = len(data["human"])
-    perm = np.random.default_rng(seed).permutation(n)
-    n_test, n_cal = int(test * n), int(calibration * n)
-    test_idx, cal_idx, pool = perm[:n_test], perm[n_test:n_test + n_cal], perm[n_test + n_cal:]
-    X, jury, human = data["X"], data["jury"], data["human"]
-    router = routing_sim.Router(seed=seed).fit(X[cal_idx], routing_sim.judge_error_target(jury[cal_idx], human[cal_idx]), data["names"])
-    scores = {"router": router.predict(X[pool])}
-    for s in strategies:
-        if s != "router":
-            scores[s] = routing_sim.baseline_scores(s, X[pool], data["names"], seed=seed)
-    curves = {}
-    for s in strategies:
-        _, order = routing_sim.select(scores[s], len(pool), seed)
-        curve = []
-        for b in budgets:
-            labels = jury[pool].copy()
-            chosen = order[:int(round(b * len(pool)))]
-            labels[chosen] = human[pool][chosen]
-            acc_h = reward_accuracy(data["delta"][pool], labels, data["delta"][test_idx], human[test_idx])
-            acc_t = reward_accuracy(data["delta"][pool], labels, data["delta"][test_idx], data["truth"][test_idx]) if data["truth"] is not None else None
-            curve.append([b, acc_h, acc_t])
-        curves[s] = curve
-    return curves
+def gain_over_random(summary, strategy="ppm", low=0.1, high=0.5):
+    """Mean over budgets low..high of (strategy − random) held-out accuracy, and the pooled sd of that
+    difference's mean (per-budget sds over seeds, averaged, over √seeds)."""
+    pick = [j for j, b in enumerate(summary.budgets) if low - 1e-9 <= b <= high + 1e-9]
+    diff = float(np.mean([summary.mean[strategy][j] - summary.mean["random"][j] for j in pick]))
+    noise = float(np.mean([np.hypot(summary.sd[strategy][j], summary.sd["random"][j]) for j in pick]) / np.sqrt(max(1, summary.seeds)))
+    return diff, noise
 
 
-def average(curves_per_seed):
-    out = {}
-    for s in curves_per_seed[0]:
-        rows = np.array([[c[1], np.nan if c[2] is None else c[2]] for curves in curves_per_seed for c in curves[s]], float)
-        rows = rows.reshape(len(curves_per_seed), -1, 2).mean(0)
-        out[s] = [[b, float(h), None if np.isnan(t) else float(t)] for b, (h, t) in zip(BUDGETS, rows)]
-    return out
+def format_table(summary, title=""):
+    """Budget × strategy table of held-out accuracy, mean ± sd over seeds, with all-human / all-judge."""
+    from curation.routing_sim import STRATEGIES
+
+    strategies_ = [s for s in STRATEGIES if s in summary.mean]
+    lines = [title] if title else []
+    lines.append("| budget | " + " | ".join(strategies_) + " |")
+    lines.append("|---" * (len(strategies_) + 1) + "|")
+    for j, b in enumerate(summary.budgets):
+        cells = ["—" if summary.mean[s][j] is None or not np.isfinite(summary.mean[s][j]) else f"{summary.mean[s][j]:.3f} ± {summary.sd[s][j]:.3f}" for s in strategies_]
+        lines.append(f"| {int(round(b * 100))} % | " + " | ".join(cells) + " |")
+    lines.append(f"| all-human | {summary.all_human[0]:.3f} ± {summary.all_human[1]:.3f} |" + " |" * (len(strategies_) - 1))
+    lines.append(f"| all-judge | {summary.all_judge[0]:.3f} ± {summary.all_judge[1]:.3f} |" + " |" * (len(strategies_) - 1))
+    return "\n".join(lines)
 
 
 def time_routing(n_items, seed=0):
@@ -197,7 +187,7 @@ def time_routing(n_items, seed=0):
             Item.objects.filter(pk__in=[it.pk for it in items[:labelled]]).update(human_label_count=1)
             result["setup_s"] = time.perf_counter() - t0
             t1, c1 = time.perf_counter(), time.process_time()
-            run = route_project(project, budget=0.3)
+            run = route_project(project, budget=0.3, calibration_fraction=0.01, calibration_minimum=0)
             result["route_s"], result["route_cpu_s"] = time.perf_counter() - t1, time.process_time() - c1
             # Baseline in the same run: the bare UPDATE of the same rows' routing columns, the floor
             # any way of storing 100k routes must pay on this database (indexes included).
@@ -247,22 +237,6 @@ def time_features(n_items, seed=0):
     return seconds
 
 
-def format_curves(curves, title):
-    lines = [title, "budget  " + "  ".join(f"{s:>12}" for s in curves)]
-    for j, b in enumerate(BUDGETS):
-        cells = []
-        for s in curves:
-            h, t = curves[s][j][1], curves[s][j][2]
-            cells.append(f"{h:.3f}" + (f"/{t:.3f}" if t is not None else "      "))
-        lines.append(f"{int(b * 100):>5}%  " + "  ".join(f"{c:>12}" for c in cells))
-    return "\n".join(lines)
-
-
-def gain_over_random(curves, low=0.1, high=0.5):
-    pick = [j for j, b in enumerate(BUDGETS) if low - 1e-9 <= b <= high + 1e-9]
-    return float(np.mean([curves["router"][j][1] - curves["random"][j][1] for j in pick]))
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", help="JSONL with human and LM labels per item (default: bundled synthetic set)")
@@ -271,6 +245,7 @@ def main():
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--route-items", type=int, default=100_000, help="items to route for the timing (0: skip)")
     ap.add_argument("--feature-items", type=int, default=1000, help="items to compute features for, for the timing (0: skip)")
+    ap.add_argument("--independent", action="store_true", help="synthetic judges that err independently of every feature")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "routing.txt"))
     args = ap.parse_args()
     _setup_django()
@@ -283,27 +258,24 @@ def main():
         raw = raw[:args.limit] if args.limit else raw
         source = args.data
     else:
-        raw = generate(args.n, seed=0)
-        source = f"synthetic (bench/data/make_routing_synthetic.py, n={args.n}, seed 0)"
-    t0 = time.perf_counter()
-    data = prepare(raw) if args.seeds else None
-    prep_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    if not args.seeds:
-        curves = None
-    else:
-        curves = average([simulate(data, seed=s) for s in range(args.seeds)])
-    sim_s = time.perf_counter() - t0
+        raw = generate(args.n, seed=0, independent=args.independent)
+        source = f"synthetic (bench/data/make_routing_synthetic.py, n={args.n}, seed 0{', independent judge errors' if args.independent else ''})"
     out = []
-    if curves:
-        out += [f"Routing simulation on {source}: {len(data['human'])} items, {args.seeds} split seeds "
-                f"(features {prep_s:.1f} s, simulation {sim_s:.1f} s)",
-                "Reward-model accuracy on the held-out split vs human labels" + (" / vs truth" if data["truth"] is not None else ""),
-                format_curves(curves, ""),
-                f"router − random, mean over budgets 10–50 %: {gain_over_random(curves):+.3f} accuracy (vs human labels)"]
-        if data["truth"] is not None:
-            pick = [j for j, b in enumerate(BUDGETS) if 0.1 <= b <= 0.5 + 1e-9]
-            out.append(f"router − random vs truth, budgets 10–50 %: {np.mean([curves['router'][j][2] - curves['random'][j][2] for j in pick]):+.3f}")
+    if args.seeds:
+        t0 = time.perf_counter()
+        data, truth = prepare(raw)
+        prep_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        summary = simulate(data, seeds=args.seeds)
+        sim_s = time.perf_counter() - t0
+        out += [f"Routing simulation on {source}: {len(data)} items, {args.seeds} split seeds "
+                f"(features {prep_s:.1f} s, simulation {sim_s:.1f} s); per seed {summary.pool_size:.0f} pool items routed, "
+                f"{summary.heldout_size:.0f} held out (reference: human labels)",
+                "Held-out accuracy of a proxy reward model trained on each mix (mean ± sd over seeds):",
+                format_table(summary)]
+        for s_ in ("ppm", "judge_error"):
+            gain, noise = gain_over_random(summary, s_)
+            out.append(f"{s_} − random, mean over budgets 10–50 %: {gain:+.3f} (± {noise:.3f} noise)")
     if args.route_items:
         from django.db import connection
 
@@ -314,7 +286,8 @@ def main():
                    f"(routing = {timing['route_s'] / timing['bare_update_s']:.1f}× that baseline)")
         out.append(f"  route_project {timing['route_s']:.2f} s "
                    f"(load {timing['timings']['load_s']:.2f}, fit {timing['timings']['fit_s']:.2f}, "
-                   f"score+explain {timing['timings']['score_s']:.2f}, write {timing['timings']['write_s']:.2f}); "
+                   f"score+explain {timing['timings']['score_s']:.2f}, measured curves {timing['timings']['curves_s']:.2f}, "
+                   f"write {timing['timings']['write_s']:.2f}); "
                    f"{'meets' if timing['route_s'] < 10 else 'misses'} the 10 s target; setup {timing['setup_s']:.1f} s; counts {timing['counts']}")
     if args.feature_items:
         out.append("")

@@ -20,7 +20,10 @@ class ItemFeatures(models.Model):
 
 
 class RoutingStrategy(models.TextChoices):
-    ROUTER = "router", "Learned performance-prediction router"
+    PPM = "ppm", "PPM gain, linear (Hybrid Preferences)"
+    PPM_QUADRATIC = "ppm_quadratic", "PPM gain, quadratic"
+    PPM_SIMULATED = "ppm_simulated", "PPM simulated selection among candidate mixes"
+    JUDGE_ERROR = "judge_error", "Judge-error model (learning to defer)"
     RANDOM = "random", "Random"
     UNCERTAINTY = "uncertainty", "Judge uncertainty first"
     DISAGREEMENT = "disagreement", "Jury disagreement first"
@@ -28,9 +31,9 @@ class RoutingStrategy(models.TextChoices):
 
 class RoutingRun(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="routing_runs")
-    strategy = models.CharField(max_length=20, choices=RoutingStrategy.choices, default=RoutingStrategy.ROUTER)
+    strategy = models.CharField(max_length=20, choices=RoutingStrategy.choices, default=RoutingStrategy.PPM)
     budget = models.FloatField(help_text="Fraction of items sent to humans (0..1).")
-    curve = models.JSONField(default=list, blank=True, help_text="[[budget, predicted quality], ...] for 0..100%.")
+    curve = models.JSONField(default=list, blank=True, help_text="[[budget, measured held-out proxy-RM accuracy (mean over seeds)], ...] of the chosen strategy.")
     model = models.JSONField(default=dict, blank=True, help_text="Learned weights and feature importances.")
     counts = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)

@@ -1,31 +1,41 @@
-"""Routing service: decide per item whether humans or LM judges label it, within a human budget.
+"""Routing service: decide per item whether people or LM judges label it, within a human budget.
 
-1. Training signal: items with both human (or gold) and judge labels; target = the judges' label is
-   wrong w.r.t. the reference (gold answer, else the human consensus). That is the value a human
-   label adds there.
-2. `routing_sim.Router` predicts it for every item from its features; corrected for human noise it
-   is the probability the judge label is wrong, i.e. the predicted gain of a human label.
-3. The budget goes to the top-gain items; items humans already labelled count as spent and stay
-   with humans; gold items go to both. Each item gets route_score and route_reason (top feature
-   contributions); a RoutingRun keeps the predicted-quality curve for 0..100 % of every strategy.
+1. A random calibration slice (`calibration.py`) is labelled by people and judges. Routers learn
+   only there and on gold, never on items a router chose.
+2. Strategies (`strategies.py`): the PPM of Hybrid Preferences (`ppm.py`: per-item gain from a
+   regressor fitted to proxy-reward-model accuracy of candidate mixes; top-k, or the paper's
+   simulated selection), the judge-error model (learning to defer, `routing_sim.py`), and random /
+   judge-uncertainty-first / jury-disagreement-first.
+3. The budget goes to the chosen items; items people already labelled count as spent and stay with
+   people; gold and calibration items go to both. Each item gets route_score and route_reason.
+4. Every RoutingRun stores MEASURED curves: held-out accuracy of a proxy reward model trained on
+   each strategy's mix, per budget, mean and sd over seeds, with all-human and all-judge; the
+   judge-error model's predicted label accuracy is kept beside them, labelled as a prediction.
 """
 import json
 import time
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import Count, Q, TextField
+from django.db.models import Count, TextField
 from django.db.models.functions import Cast
 
-from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind, Item, Project, Routing
+from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind, Item, Project, Routing, human_label_q
+from workers import embeddings
+from workers.reward_heads import PROXY_DIMENSIONS, pair_deltas, principal_directions
 
+from . import calibration
+from . import ppm as ppm_mod
 from . import routing_sim as sim
+from . import strategies
 from .features import TAG_DIMENSIONS
+from .mix_eval import LabelledPairs
 from .models import ItemFeatures, RoutingRun
 
-MIN_TRAINING_ITEMS = 20
 ASSUMED_HUMAN_ACCURACY = 0.9  # used only when neither gold items nor overlapping human labels exist
 WRITE_BATCH = 20000
+CURVE_SEEDS = 5
+MIN_CURVE_ITEMS = 30
 
 
 def _direction(kind, preference=None, thumbs=None):
@@ -36,23 +46,18 @@ def _direction(kind, preference=None, thumbs=None):
     return None
 
 
-def label_directions(project, sources_as_human=True):
-    """{item_id: {"human": [dirs], "judge": [dirs], "judge_labels": n}} for pairwise and binary items."""
-    human_kinds = [AnnotatorKind.HUMAN] + ([AnnotatorKind.SOURCE] if sources_as_human else [])
-    # Only items with a reference (a human/imported label, or gold) can teach the router anything.
-    referenced = Annotation.objects.filter(item__project=project, annotator__kind__in=human_kinds).values("item_id")
-    rows = Annotation.objects.filter(item__project=project, kind__in=[FeedbackKind.PAIRWISE, FeedbackKind.BINARY]).filter(
-        Q(item_id__in=referenced) | Q(item__is_gold=True)).values_list(
-        "item_id", "annotator__kind", "kind", "status", "preference", "thumbs")
+def label_directions(project, item_ids):
+    """{item_id: {"human": [dirs], "judge": [dirs], "judge_labels": n}} for the given items.
+    Human means `human_label_q()`: people, and imported sources declared human — never by default."""
     out = {}
-    for item_id, who, kind, status, preference, thumbs in rows:
+    base = Annotation.objects.filter(item__project=project, item_id__in=list(item_ids), kind__in=[FeedbackKind.PAIRWISE, FeedbackKind.BINARY])
+    for item_id, kind, preference, thumbs in base.filter(human_label_q(), status=AnnotationStatus.OK).values_list("item_id", "kind", "preference", "thumbs"):
+        out.setdefault(item_id, {"human": [], "judge": [], "judge_labels": 0})["human"].append(_direction(kind, preference, thumbs))
+    for item_id, kind, status, preference, thumbs in base.filter(annotator__kind=AnnotatorKind.JUDGE).values_list("item_id", "kind", "status", "preference", "thumbs"):
         entry = out.setdefault(item_id, {"human": [], "judge": [], "judge_labels": 0})
-        if who == AnnotatorKind.JUDGE:
-            entry["judge_labels"] += 1
-            if status == AnnotationStatus.OK:
-                entry["judge"].append(_direction(kind, preference, thumbs))
-        elif who in human_kinds and status == AnnotationStatus.OK:
-            entry["human"].append(_direction(kind, preference, thumbs))
+        entry["judge_labels"] += 1
+        if status == AnnotationStatus.OK:
+            entry["judge"].append(_direction(kind, preference, thumbs))
     return out
 
 
@@ -61,7 +66,7 @@ def _consensus(directions):
     return int(np.sign(sum(directions))) if directions else None
 
 
-def estimate_human_accuracy(project, labels, gold):
+def estimate_human_accuracy(labels, gold):
     """Human label accuracy: on gold items when there are enough, else from human–human agreement."""
     hits = [d == gold[i] for i, e in labels.items() if i in gold for d in e["human"] if d is not None]
     if len(hits) >= 10:
@@ -77,23 +82,9 @@ def estimate_human_accuracy(project, labels, gold):
     return ASSUMED_HUMAN_ACCURACY, "assumed (no gold and too few overlapping human labels)"
 
 
-def training_targets(labels, gold):
-    """{item_id: value of a human label}: 1 where the jury's label points the wrong way w.r.t. the
-    reference, 0.5 where the jury has no direction (tie, split vote, unparsed), 0 where it is right."""
-    targets = {}
-    for item_id, e in labels.items():
-        reference = gold.get(item_id, _consensus(e["human"]))
-        if reference is None or not e["judge_labels"]:
-            continue
-        if reference == 0:
-            continue  # a tie reference says nothing about which way the jury should point
-        targets[item_id] = float(sim.judge_error_target(_consensus(e["judge"]) or 0, reference))
-    return targets
-
-
 def load(project):
     """(items, gold answers): the project's items in id order, as tuples."""
-    items = list(Item.objects.filter(project=project).order_by("pk").values_list("pk", "kind", "is_gold", "human_label_count"))
+    items = list(Item.objects.filter(project=project).order_by("pk").values_list("pk", "kind", "is_gold", "human_label_count", "calibration"))
     gold = dict(Item.objects.filter(project=project, is_gold=True).values_list("pk", "gold_answer"))
     return items, gold
 
@@ -151,35 +142,74 @@ def _write(ids, routes, scores, reasons):
                                 list(zip(routes[sl], scores[sl], reasons[sl], ids[sl])))
 
 
-def _reasons(run_id, strategy, why, rank, p_wrong, X, names, explained):
-    """route_reason JSON per item, formatted directly (json.dumps per item is the slow part at 100k)."""
-    head = [f'{{"run":{run_id},"strategy":"{strategy}","why":"{w}","rank":{r},"p_judge_wrong":{p}'
-            for w, r, p in zip(why.tolist(), rank.tolist(), np.round(p_wrong, 4).tolist())]
+def _reasons(run_id, strategy, why, rank, score, names, explained):
+    """route_reason JSON per item, formatted directly (json.dumps per item is the slow part at 100k).
+    `explained`: (feature indices n × t, contributions n × t, values n × t, NaN = missing) or None."""
+    head = [f'{{"run":{run_id},"strategy":"{strategy}","why":"{w}","rank":{r},"score":{p}'
+            for w, r, p in zip(why.tolist(), rank.tolist(), np.round(np.nan_to_num(score, nan=0.0, posinf=1.0, neginf=0.0), 4).tolist())]
     if explained is None or explained[0].shape[1] == 0:
         return [h + ',"top":[]}' for h in head]
-    idx, contrib = explained
+    idx, contrib, values = explained
     quoted = [json.dumps(name) for name in names]
-    values = np.take_along_axis(X, idx, axis=1)
-    logged = np.array([name in sim.LOG_SCALED for name in names])[idx]
-    values = np.where(logged, np.expm1(values), values)  # show lengths as counted, not as modelled
     values = np.where(np.isnan(values), np.inf, np.round(values, 3)).tolist()  # inf marks missing
-    contrib = np.round(contrib, 3).tolist()
+    contrib = np.round(contrib, 4).tolist()
     out = []
     for h, cols, cs, vs in zip(head, idx.tolist(), contrib, values):
-        top = ",".join(f'[{quoted[c]},{v},{"null" if x == float("inf") else x}]' for c, v, x in zip(cols, cs, vs))
+        top = ",".join(f'[{quoted[c]},{v},{"null" if x == float("inf") else x}]' for c, v, x in zip(cols, cs, vs) if v != 0)
         out.append(f'{h},"top":[{top}]}}')
     return out
 
 
-def route_project(project, budget=None, count=None, strategy="router", human_route=Routing.HUMAN, seed=0,
-                  user=None, sources_as_human=True):
+def _judge_error_explained(model, X, names):
+    idx, contrib = model.explain(X)
+    values = np.take_along_axis(X, idx, axis=1)
+    logged = np.array([name in sim.LOG_SCALED for name in names])[idx]
+    return idx, contrib, np.where(logged, np.expm1(values), values)  # show lengths as counted, not as modelled
+
+
+def _ppm_explained(model, B, top=3):
+    """The item's features with the largest fitted coefficients: its gain is their sum."""
+    contrib = np.where(B, model.coef[None, :], -np.inf)
+    k = min(top, B.shape[1])
+    idx = np.argsort(-contrib, axis=1)[:, :k]
+    picked = np.take_along_axis(contrib, idx, axis=1)
+    return idx, np.where(np.isfinite(picked), picked, 0.0), np.ones(idx.shape)
+
+
+def routing_data(project, ids, rows, kinds, is_gold, gold, X, names, B, count_names):
+    """`strategies.RoutingData` for the pairwise items at `rows` (calibration slice + gold): their
+    labels, reference (gold, else the people's consensus) and embedding differences."""
+    rows = np.asarray([r for r in rows if kinds[r] == FeedbackKind.PAIRWISE], dtype=int)
+    labels = label_directions(project, ids[rows].tolist())
+    human = np.array([_consensus(labels.get(int(ids[r]), {}).get("human", [])) or 0 for r in rows], dtype=int)
+    judge = np.array([_consensus(labels.get(int(ids[r]), {}).get("judge", [])) or 0 for r in rows], dtype=int)
+    reference = np.array([gold.get(int(ids[r])) or h for r, h in zip(rows, human)], dtype=int)
+    texts = dict((pk, (p, a, b or "")) for pk, p, a, b in Item.objects.filter(pk__in=ids[rows].tolist()).values_list(
+        "pk", "prompt__text", "response_a__text", "response_b__text"))
+    triples = [texts[int(ids[r])] for r in rows]
+    delta = principal_directions(pair_deltas(embeddings.embed, *zip(*triples))) if triples else np.zeros((0, PROXY_DIMENSIONS))
+    pairs = LabelledPairs(ids[rows], delta, human, judge)
+    return strategies.RoutingData(pairs, reference, X[rows], names, B[rows], count_names, is_gold[rows]), labels
+
+
+def _unlabelled(ids, X, names, B, count_names, is_gold):
+    """RoutingData for ranking only (no labels, no embeddings): what the strategies see of items to route."""
+    n = len(ids)
+    return strategies.RoutingData(LabelledPairs(ids, np.zeros((n, 0)), np.zeros(n, int), np.zeros(n, int)), np.zeros(n, int),
+                                  X, names, B, count_names, is_gold)
+
+
+def route_project(project, budget=None, count=None, strategy="ppm", human_route=Routing.HUMAN, seed=0, user=None,
+                  calibration_fraction=calibration.DEFAULT_FRACTION, calibration_minimum=calibration.DEFAULT_MINIMUM,
+                  curve_seeds=CURVE_SEEDS, n_mixes=None):
     """Route every item of the project; returns the RoutingRun. Give `budget` (fraction of the
-    non-gold items) or `count` (items)."""
+    non-gold items) or `count` (items). Marks the calibration slice first if the project has none."""
     if strategy not in sim.STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; use one of {sim.STRATEGIES}")
     if human_route not in (Routing.HUMAN, Routing.BOTH):
         raise ValueError("humans' items are routed to 'human' or 'both'")
     timings, t0 = {}, time.perf_counter()
+    calibration.ensure_slice(project, calibration_fraction, calibration_minimum, seed=None)
     items, gold_answers = load(project)
     n = len(items)
     ids = np.array([i[0] for i in items], dtype=np.int64)
@@ -188,87 +218,106 @@ def route_project(project, budget=None, count=None, strategy="router", human_rou
         raise ValueError(f"{int((~has_features).sum())} items have no features yet; compute features first")
     kinds = [i[1] for i in items]
     is_gold = np.array([i[2] for i in items], dtype=bool)
-    spent = np.array([i[3] > 0 for i in items], dtype=bool) & ~is_gold
+    in_slice = np.array([i[4] for i in items], dtype=bool) & ~is_gold
+    spent = np.array([i[3] > 0 for i in items], dtype=bool) & ~is_gold & ~in_slice
     gold = {i[0]: _direction(i[1], (gold_answers[i[0]] or {}).get("preference"), (gold_answers[i[0]] or {}).get("thumbs")) for i in items if i[2]}
     gold = {k: v for k, v in gold.items() if v is not None}
     X, names = sim.design_columns(numeric, categorical, kinds, n=n)
+    B, count_names = ppm_mod.count_features(numeric, categorical, n)
     # An item no judge could label (none ran yet, or every reply was unparsed) gets no label at all
     # unless a person gives one: it goes to humans right after the labels already paid for.
     no_judge_label = (np.nan_to_num(numeric["judge_count"], nan=0.0) == 0) | (
         np.nan_to_num(numeric["judge_unparsed"], nan=0.0) >= 1)
-    unjudged = no_judge_label & ~spent & ~is_gold
+    unjudged = no_judge_label & ~spent & ~is_gold & ~in_slice
     timings["load_s"] = time.perf_counter() - t0
 
-    labels = label_directions(project, sources_as_human)
-    human_acc, human_acc_source = estimate_human_accuracy(project, labels, gold)
-    targets = training_targets(labels, gold)
-    index = {int(i): j for j, i in enumerate(ids)}
-    train_rows = np.array([index[i] for i in targets], dtype=int)
-    y = np.array(list(targets.values()), dtype=float)
-    router = None
-    if len(train_rows) >= MIN_TRAINING_ITEMS:
-        router = sim.Router(seed=seed).fit(X[train_rows], y, names)
-        Z = router.transform(X)
-        p_disagree = router.predict(Z=Z)
-        p_wrong = sim.judge_wrong_from_disagreement(p_disagree, human_acc)
-    else:  # cold start: judge uncertainty stands in for the (unknown) error probability
-        conf = X[:, names.index("judge_confidence")]
-        p_wrong = np.where(np.isnan(conf), 0.5, 1 - conf) * 0.5
-        p_disagree = p_wrong
+    # Routers learn on the calibration slice and gold only.
+    scope = np.flatnonzero(in_slice | is_gold)
+    data, labels = routing_data(project, ids, scope, kinds, is_gold, gold, X, names, B, count_names)
+    human_acc, human_acc_source = estimate_human_accuracy(labels, gold)
+    routers = strategies.fit_routers(data, seed=seed, n_mixes=n_mixes, with_ppm=True)
     timings["fit_s"] = time.perf_counter() - t0 - timings["load_s"]
 
-    eligible = ~is_gold
-    n_eligible = int(eligible.sum())
+    eligible = ~is_gold & ~in_slice
+    n_eligible = int((~is_gold).sum())
     k = int(count) if count is not None else int(round(float(budget or 0) * n_eligible))
     k = max(0, min(k, n_eligible))
-
-    def scores_for(s):
-        # Rank by the unclipped prediction: the noise correction is monotone but saturates at 1.
-        base = p_disagree if (s == "router" and router is not None) else sim.baseline_scores(
-            "uncertainty" if s == "router" else s, X, names, seed)
-        # Labels already paid for are spent budget: first in line; then items judges left unlabelled.
-        return np.where(spent, np.inf, np.where(unjudged, np.finfo(float).max, base))
-
-    curves, orders = {}, {}
-    for s in sim.STRATEGIES:
-        sc = np.where(eligible, scores_for(s), -np.inf)
-        _, order = sim.select(sc, n, seed)
-        orders[s] = order
-        curves[s] = sim.quality_curve(order[:n_eligible], p_wrong, human_acc)
-    order = orders[strategy]
+    # Labels already paid for (spent, calibration) come out of the budget first; then unjudged items.
+    first = np.flatnonzero(eligible & (spent | unjudged))
+    first = first[np.argsort(~spent[first], kind="stable")]
+    k_left = max(0, k - int(in_slice.sum()) - len(first))
+    rest = np.flatnonzero(eligible & ~spent & ~unjudged)
+    sub = _unlabelled(ids[rest], X[rest], names, B[rest], count_names, is_gold[rest])
+    used = strategy
+    choose = strategies.chooser(strategy, routers, sub, seed)
+    if choose is None:  # the strategy's router could not be fitted (too few labelled items): judge uncertainty
+        used = "uncertainty"
+        choose = strategies.chooser(used, routers, sub, seed)
+    picked = rest[np.asarray(choose(min(k_left, len(rest))), int)]
     to_humans = np.zeros(n, bool)
-    to_humans[order[:k]] = True
+    to_humans[first[:max(0, k - int(in_slice.sum()))]] = True
+    to_humans[picked] = True
     to_humans |= spent  # a budget below what is already spent cannot take labels back
-    route = np.where(is_gold, Routing.BOTH, np.where(to_humans, human_route, Routing.JUDGE))
-    # Predicted gain: the probability that a human label changes the item's label (never saturates).
-    route_score = np.where(unjudged, 1.0, np.asarray(p_disagree, dtype=float))
+    route = np.where(is_gold | in_slice, Routing.BOTH, np.where(to_humans, human_route, Routing.JUDGE))
 
+    score_strategy = "ppm" if used == "ppm_simulated" else used
+    everything = _unlabelled(ids, X, names, B, count_names, is_gold)
+    base = strategies.scores(score_strategy, routers, everything, seed)
+    route_score = np.where(unjudged, np.nan, np.asarray(base, dtype=float))
+    order = np.argsort(-np.where(eligible, np.nan_to_num(route_score, nan=np.inf), -np.inf), kind="stable")
     rank = np.empty(n, int)
     rank[order] = np.arange(1, n + 1)
-    why = np.where(is_gold, "gold", np.where(spent, "spent", np.where(
-        to_humans, np.where(unjudged, "unjudged", "budget"), np.where(unjudged, "unjudged_over_budget", "judge"))))
-    explained = router.explain(Z=Z) if router is not None and strategy == "router" else None
+    why = np.where(is_gold, "gold", np.where(in_slice, "calibration", np.where(spent, "spent", np.where(
+        to_humans, np.where(unjudged, "unjudged", "budget"), np.where(unjudged, "unjudged_over_budget", "judge")))))
+    if score_strategy in ("ppm", "ppm_quadratic") and getattr(routers, "ppm_linear" if score_strategy == "ppm" else "ppm_quadratic") is not None:
+        explained, reason_names = _ppm_explained(routers.ppm_linear if score_strategy == "ppm" else routers.ppm_quadratic, B), count_names
+    elif score_strategy == "judge_error" and routers.judge_error is not None:
+        explained, reason_names = _judge_error_explained(routers.judge_error, X, names), names
+    else:
+        explained, reason_names = None, names
+    route_score = np.where(unjudged, 1.0, route_score)
+    timings["score_s"] = time.perf_counter() - t0 - timings["load_s"] - timings["fit_s"]
+
+    # Measured curves on held-out splits of the slice + gold (the expensive part: a proxy reward
+    # model per strategy, budget and seed).
+    usable = int((data.reference != 0).sum())
+    if usable >= MIN_CURVE_ITEMS:
+        measured = strategies.measure_strategies(data, seeds=curve_seeds, n_mixes=n_mixes).to_json()
+    else:
+        measured = {"measured": False, "note": f"{usable} calibration/gold items have both a reference label and embeddings; "
+                    f"measured curves need at least {MIN_CURVE_ITEMS}"}
+    timings["curves_s"] = time.perf_counter() - t0 - sum(timings.values())
+    predicted = None
+    if routers.judge_error is not None:
+        p_wrong = sim.judge_wrong_from_disagreement(routers.judge_error.predict(X), human_acc)
+        predicted = {s: sim.predicted_quality_curve(np.argsort(-strategies.scores(s, routers, everything, seed)[eligible], kind="stable"),
+                                                    p_wrong[eligible], human_acc) for s in ("judge_error", "random")} if eligible.any() else None
 
     # One transaction: the queue sees the old routing or the new one, never a mix; the project row
     # lock serialises two routing runs of the same project (PostgreSQL; SQLite has one writer anyway).
     with transaction.atomic():
         Project.objects.select_for_update().filter(pk=project.pk).first()
+        chosen_curve = [[b, v] for b, v in zip(measured.get("budgets", []), measured.get("mean", {}).get(strategy, []))]
         run = RoutingRun.objects.create(
-            project=project, strategy=strategy, budget=k / n_eligible if n_eligible else 0.0, curve=curves[strategy],
+            project=project, strategy=strategy, budget=min(1.0, k / n_eligible) if n_eligible else 0.0, curve=chosen_curve,
             created_by=user, counts={}, model={})
-        reasons = _reasons(run.pk, strategy, why, rank, p_wrong, X, names, explained)
-        timings["score_s"] = time.perf_counter() - t0 - timings["load_s"] - timings["fit_s"]
+        reasons = _reasons(run.pk, used, why, rank, route_score, reason_names, explained)
         _write(ids.tolist(), route.tolist(), route_score.tolist(), reasons)
         timings["write_s"] = time.perf_counter() - t0 - sum(timings.values())
+        slice_stats = calibration.stats(project)
         counts = {"items": n, "human": int(to_humans.sum()), "judge": int((route == Routing.JUDGE).sum()),
-                  "gold": int(is_gold.sum()), "spent": int(spent.sum()), "unjudged": int(unjudged.sum()), "training_items": int(len(train_rows)),
-                  "training_positive_rate": round(float(y.mean()), 4) if len(y) else None}
-        counts["training_items_judged"] = sum(1 for i in targets if labels[i]["judge"])  # with a parsed judge label
-        model = {"router": router.summary() if router else {"kind": "cold_start", "note": "fewer than "
-                 f"{MIN_TRAINING_ITEMS} items with both human and judge labels; ranked by judge uncertainty"},
+                  "gold": int(is_gold.sum()), "calibration": int(in_slice.sum()), "spent": int(spent.sum()),
+                  "unjudged": int(unjudged.sum()), "training_items": int(usable)}
+        model = {"strategy_used": used, "routers": {
+                     "ppm": routers.ppm_linear.summary() if routers.ppm_linear else None,
+                     "ppm_quadratic": routers.ppm_quadratic.summary() if routers.ppm_quadratic else None,
+                     "judge_error": routers.judge_error.summary() if routers.judge_error else None},
+                 "notes": routers.notes, "measured_curves": measured, "predicted_curves": predicted,
+                 "calibration": {"size": slice_stats.size, "fraction": slice_stats.fraction, "labelled_by_both": slice_stats.labelled_by_both,
+                                 "reference": slice_stats.reference, "human_accuracy": vars(slice_stats.human_accuracy),
+                                 "judge_accuracy": vars(slice_stats.judge_accuracy)},
                  "human_accuracy": round(human_acc, 4), "human_accuracy_source": human_acc_source,
-                 "curves": curves, "human_route": human_route, "seed": seed,
-                 "timings": {k_: round(v, 3) for k_, v in timings.items()}}
+                 "human_route": human_route, "seed": seed, "timings": {k_: round(v, 3) for k_, v in timings.items()}}
         RoutingRun.objects.filter(pk=run.pk).update(counts=counts, model=model)
         project.human_budget = run.budget
         project.save(update_fields=["human_budget"])

@@ -1,10 +1,11 @@
-"""The router as plain numpy / scikit-learn, shared by the routing service and the simulation in
-bench/routing.py (Miranda et al. 2024, "Hybrid Preferences").
+"""The judge-error router and the simple baselines as plain numpy / scikit-learn.
 
-A performance-prediction model learns, from items that have both human and judge labels, the
-probability that the judges' label is wrong (disagrees with the human or gold reference) from the
-item's features. Routing spends the human budget on the items with the highest predicted gain.
-Baselines: random, judge-uncertainty-first, jury-disagreement-first.
+The judge-error model is learning to defer, not the performance prediction model of Hybrid
+Preferences (that is `curation.ppm`): from items with both human and judge labels (the calibration
+slice and gold, never items a router chose) it learns the probability that the judges' label is
+wrong w.r.t. the reference, from the item's features; routing by it defers the items with the
+highest predicted judge error to people. Baselines: random, judge-uncertainty-first,
+jury-disagreement-first.
 """
 import math
 import warnings
@@ -21,7 +22,11 @@ NUMERIC = [
 ]
 LOG_SCALED = {"len_prompt", "len_a", "len_b", "len_ratio"}
 KINDS = ["pairwise", "binary", "edit"]
-STRATEGIES = ["router", "random", "uncertainty", "disagreement"]
+PPM_STRATEGIES = ["ppm", "ppm_quadratic", "ppm_simulated"]
+STRATEGIES = [*PPM_STRATEGIES, "judge_error", "random", "uncertainty", "disagreement"]
+STRATEGY_LABELS = {"ppm": "PPM gain (linear)", "ppm_quadratic": "PPM gain (quadratic)", "ppm_simulated": "PPM simulated selection",
+                   "judge_error": "judge-error (learning to defer)", "random": "random", "uncertainty": "judge uncertainty first",
+                   "disagreement": "jury disagreement first"}
 BUDGETS = [round(b / 10, 1) for b in range(11)]
 
 
@@ -55,8 +60,8 @@ def design_columns(numeric, categorical, kinds=None, n=0):
     return X, names
 
 
-class Router:
-    """Logistic regression on standardised, median-imputed features, missing-value indicators and
+class JudgeErrorModel:
+    """Learning to defer: P(the judges' label is wrong) per item. Logistic regression on standardised, median-imputed features, missing-value indicators and
     quantile buckets of the numeric features (Hybrid Preferences reasons in feature buckets: a
     judge's error rate jumps past a length ratio, it does not grow linearly with it).
     Linear on purpose: a score splits exactly into per-feature contributions, which the UI shows
@@ -197,9 +202,12 @@ def select(scores, k, seed=0):
     return order[:k], order
 
 
-def quality_curve(order, p_judge_wrong, human_accuracy, budgets=BUDGETS):
-    """Expected label accuracy of the routed mix when the first `b·n` items of `order` go to humans
-    (accuracy h) and the rest keep the judges' label (accuracy 1 − p)."""
+def predicted_quality_curve(order, p_judge_wrong, human_accuracy, budgets=BUDGETS):
+    """A PREDICTION, not a measurement: the label accuracy the judge-error model expects of the
+    routed mix when the first `b·n` items of `order` go to humans (accuracy h) and the rest keep the
+    judges' label (accuracy 1 − p). Shown beside measured curves, labelled as a prediction; it
+    favours the judge-error ranking by construction, so strategies are compared on
+    `mix_eval.measured_curve` instead."""
     n = len(order)
     if n == 0:
         return [[b, None] for b in budgets]

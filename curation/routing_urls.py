@@ -8,6 +8,7 @@ urlpatterns = [
     path("p/<int:project_id>/routing/judges/add/", views.add_judge, name="routing-add-judge"),
     path("p/<int:project_id>/routing/judges/attach/", views.attach_judge, name="routing-attach-judge"),
     path("p/<int:project_id>/routing/judges/<int:judge_id>/remove/", views.remove_judge, name="routing-remove-judge"),
+    path("p/<int:project_id>/routing/judges/<int:judge_id>/train/", views.train_judge, name="routing-train-judge"),
     path("p/<int:project_id>/routing/judge/", views.run_judging, name="routing-run-judging"),
     path("p/<int:project_id>/routing/features/", views.run_features, name="routing-run-features"),
     path("p/<int:project_id>/routing/route/", views.run_routing, name="routing-run-routing"),

@@ -16,11 +16,12 @@ from annotate.permissions import is_admin, project_for_manager
 from workers.models import FINISHED_STATES, RunKind, TaskRun
 from workers.views import tell_outcome
 
-from . import records, routing, routing_sim
+from . import calibration, records, routing, routing_sim
 from .models import RoutingRun
 
 RUN_KINDS = [RunKind.JUDGE, RunKind.FEATURES, RunKind.ROUTE]
-STRATEGY_COLOURS = {"router": "#3b5bdb", "random": "#868e96", "uncertainty": "#e8590c", "disagreement": "#2b8a3e"}
+STRATEGY_COLOURS = {"ppm": "#3b5bdb", "ppm_quadratic": "#7048e8", "ppm_simulated": "#1098ad", "judge_error": "#c92a2a",
+                    "random": "#868e96", "uncertainty": "#e8590c", "disagreement": "#2b8a3e"}
 
 
 class JudgeForm(forms.ModelForm):
@@ -90,16 +91,27 @@ class AttachJudgeForm(forms.Form):
 
 
 class RouteForm(forms.Form):
-    budget = forms.IntegerField(min_value=0, max_value=100, initial=30, help_text="Percent of items labelled by humans.")
+    budget = forms.IntegerField(min_value=0, max_value=100, initial=30, help_text="Percent of items labelled by humans (calibration slice included).")
     count = forms.IntegerField(min_value=0, required=False, help_text="Or a number of items (overrides the percent).")
-    strategy = forms.ChoiceField(choices=[(s, s) for s in routing_sim.STRATEGIES], initial="router")
+    strategy = forms.ChoiceField(choices=[(s, routing_sim.STRATEGY_LABELS[s]) for s in routing_sim.STRATEGIES], initial="ppm")
     human_route = forms.ChoiceField(choices=[(Routing.HUMAN, "humans only"), (Routing.BOTH, "humans and judges")], initial=Routing.HUMAN)
+    calibration_percent = forms.IntegerField(min_value=1, max_value=50, initial=10, help_text="Calibration slice: percent of items labelled by both (drawn once, at random).")
+    calibration_minimum = forms.IntegerField(min_value=0, initial=calibration.DEFAULT_MINIMUM, help_text="At least this many items in the slice.")
 
 
-def curve_chart(run, width=560, height=260, pad=40):
-    """Polylines for every strategy's predicted-quality curve of a routing run, in SVG coordinates."""
-    curves = (run.model or {}).get("curves") or {run.strategy: run.curve}
-    values = [q for c in curves.values() for _, q in c if q is not None]
+class TrainJudgeForm(forms.Form):
+    max_items = forms.IntegerField(min_value=10, max_value=100000, initial=500, help_text="Random human- or gold-labelled items outside the calibration slice.")
+
+
+def curve_chart(run, width=600, height=280, pad=44):
+    """SVG geometry for a run's MEASURED curves: held-out proxy-RM accuracy per budget, mean with a
+    ±1 sd band per strategy, all-human and all-judge as horizontal lines. None without measurements."""
+    measured = (run.model or {}).get("measured_curves") or {}
+    if not measured.get("measured"):
+        return None
+    budgets, means, sds = measured["budgets"], measured["mean"], measured["sd"]
+    values = [v for s in means for v, d in zip(means[s], sds[s]) if v is not None for v in (v - (d or 0), v + (d or 0))]
+    values += [v for v in (measured["all_human"][0], measured["all_judge"][0]) if v is not None]
     if not values:
         return None
     low, high = min(values), max(values)
@@ -111,12 +123,22 @@ def curve_chart(run, width=560, height=260, pad=40):
     def y(q):
         return height - pad - (q - low) / (high - low) * (height - 2 * pad)
 
-    lines = [{"strategy": s, "colour": STRATEGY_COLOURS.get(s, "#000"), "chosen": s == run.strategy,
-              "points": " ".join(f"{x(b):.1f},{y(q):.1f}" for b, q in c if q is not None)} for s, c in curves.items()]
+    lines = []
+    for s, vals in means.items():
+        pts = [(b, v, d or 0) for b, v, d in zip(budgets, vals, sds[s]) if v is not None]
+        if not pts:
+            continue
+        band = [f"{x(b):.1f},{y(v + d):.1f}" for b, v, d in pts] + [f"{x(b):.1f},{y(v - d):.1f}" for b, v, d in reversed(pts)]
+        lines.append({"strategy": s, "label": routing_sim.STRATEGY_LABELS.get(s, s), "colour": STRATEGY_COLOURS.get(s, "#000"),
+                      "chosen": s == run.strategy, "points": " ".join(f"{x(b):.1f},{y(v):.1f}" for b, v, _ in pts), "band": " ".join(band)})
+    refs = [{"label": f"{name} {v:.3f}", "y": round(y(v), 1), "colour": colour} for name, v, colour in (
+        ("all-human", measured["all_human"][0], "#212529"), ("all-judge", measured["all_judge"][0], "#adb5bd")) if v is not None]
     yticks = [{"y": round(y(low + (high - low) * t / 4), 1), "label": f"{100 * (low + (high - low) * t / 4):.1f}%"} for t in range(5)]
     xticks = [{"x": round(x(b / 10), 1), "label": f"{b * 10}%"} for b in range(0, 11, 2)]
-    return {"width": width, "height": height, "pad": pad, "lines": lines, "yticks": yticks, "xticks": xticks,
-            "budget_x": round(x(run.budget), 1), "bottom": height - pad, "right": width - pad}
+    return {"width": width, "height": height, "pad": pad, "lines": lines, "refs": refs, "yticks": yticks, "xticks": xticks,
+            "budget_x": round(x(run.budget), 1), "bottom": height - pad, "right": width - pad, "measured": measured,
+            "table": [{"budget": round(100 * b), "cells": [(means[s][j], sds[s][j]) for s in means]} for j, b in enumerate(budgets)],
+            "strategies": [routing_sim.STRATEGY_LABELS.get(s, s) for s in means]}
 
 
 def _runs(project):
@@ -143,6 +165,7 @@ def routing_page(request, project_id, judge_form=None, route_form=None, attach_f
         "attach_form": attach_form or AttachJudgeForm(project=project),
         "route_form": route_form or RouteForm(initial={"budget": round(100 * project.human_budget)}),
         "latest": latest, "chart": curve_chart(latest) if latest else None, "runs": runs, "active": active,
+        "calibration": calibration.stats(project), "train_form": TrainJudgeForm(),
         "spend": routing.spend(project), "top_items": top_items, "history": RoutingRun.objects.filter(project=project)[:8],
         "featured": project.items.filter(features__isnull=False).count(), "item_count": project.items.count(),
     }
@@ -197,6 +220,27 @@ def remove_judge(request, project_id, judge_id):
 
 @login_required
 @require_POST
+def train_judge(request, project_id, judge_id):
+    from annotate.judging.reward_training import MIN_TRAINING_PAIRS, default_training_slice
+    from workers.tasks.judging import start_training
+
+    project = project_for_manager(request.user, project_id)
+    judge = get_object_or_404(LMJudge, pk=judge_id, projects=project, backend=JudgeBackend.EMBEDDING_RM)
+    form = TrainJudgeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give the number of items to train on (10 or more).")
+        return redirect("routing", project_id=project.pk)
+    item_ids = default_training_slice(project, limit=form.cleaned_data["max_items"])
+    if len(item_ids) < MIN_TRAINING_PAIRS:
+        messages.error(request, f"Only {len(item_ids)} pairwise items outside the calibration slice have a human or gold label; "
+                                f"the embedding reward model needs {MIN_TRAINING_PAIRS}. Import human labels or label some items first.")
+    else:
+        tell_outcome(request, start_training(project, judge, item_ids, user=request.user), f"Training {judge.name} on {len(item_ids)} items")
+    return redirect("routing", project_id=project.pk)
+
+
+@login_required
+@require_POST
 def run_judging(request, project_id):
     from workers.tasks.judging import start_judging
 
@@ -230,7 +274,8 @@ def run_routing(request, project_id):
         return routing_page(request, project_id, route_form=form)
     d = form.cleaned_data
     run = start_routing(project, budget=d["budget"] / 100, count=d.get("count"), strategy=d["strategy"],
-                        human_route=d["human_route"], user=request.user)
+                        human_route=d["human_route"], user=request.user, calibration_fraction=d["calibration_percent"] / 100,
+                        calibration_minimum=d["calibration_minimum"])
     tell_outcome(request, run, "Routing")
     return redirect("routing", project_id=project.pk)
 

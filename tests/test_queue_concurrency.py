@@ -165,7 +165,7 @@ def test_a_routing_run_holding_every_item_makes_next_wait_not_say_done(transacti
         pytest.skip("row locks with SKIP LOCKED need PostgreSQL")
     project = factories.project(overlap=1)
     items = [factories.item(project, kind="binary") for _ in range(4)]
-    RoutingRun.objects.create(project=project, strategy="router", budget=0.5, curve=[], counts={}, model={})
+    RoutingRun.objects.create(project=project, strategy="judge_error", budget=0.5, curve=[], counts={}, model={})
     Item.objects.filter(project=project).update(routing=Routing.HUMAN)
     annotator = queue.human_annotator(factories.user("waiter", project=project))
     locked, done = threading.Event(), threading.Event()

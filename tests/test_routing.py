@@ -1,15 +1,18 @@
-"""Routing: the learned router sends the budget where the judge is wrong, counts spent labels, routes
-gold to both, explains itself, and the human queue is exactly what was routed to humans."""
+"""Routing service: a random calibration slice drawn before routing and disjoint from what routing
+chooses; routers learn only there (and on gold); spent labels count; gold and the slice go to both;
+every run stores measured curves; imported labels count as human only when declared so."""
+import numpy as np
 import pytest
 
-from annotate.models import HUMAN_ROUTES, Item, Routing
-from curation import routing, routing_sim
+from annotate.models import HUMAN_ROUTES, Annotation, Annotator, AnnotatorKind, Item, LabelKind, Routing
+from curation import calibration, routing, routing_sim
 from curation.models import ItemFeatures, RoutingRun
 from tests import factories
 from tests.routing_helpers import structured_project
 from workers.models import RunState
 
 pytestmark = pytest.mark.django_db
+FAST = {"curve_seeds": 2, "n_mixes": 25, "calibration_fraction": 0.0, "calibration_minimum": 0}  # keep the slice the helper drew
 
 
 def human_queue(project):
@@ -17,40 +20,101 @@ def human_queue(project):
     return set(Item.objects.filter(project=project, routing__in=HUMAN_ROUTES, human_label_count__lt=project.overlap).values_list("pk", flat=True))
 
 
-def test_router_sends_budget_to_items_where_the_judge_is_wrong(project):
-    items, _, _ = structured_project(project, n=200, labelled=120)
-    unlabelled = [(it, hard) for it, hard in items[120:]]
-    assert human_queue(project) == {it.pk for it, _ in unlabelled}  # unrouted: humans see everything open
-    hard_open = sum(h for _, h in unlabelled)
-    run = routing.route_project(project, count=120 + hard_open)
-    assert run.counts["human"] == 120 + hard_open and run.counts["judge"] == 80 - hard_open
-    assert run.counts["training_items"] == 120 and run.model["router"]["kind"] == "logistic_regression"
-    routed = {it.pk: Item.objects.get(pk=it.pk) for it, _ in unlabelled}
+def test_judge_error_strategy_sends_budget_to_items_where_the_judge_is_wrong(project):
+    items, _, _ = structured_project(project, n=200, calibration_fraction=0.4)
+    in_slice = set(Item.objects.filter(project=project, calibration=True).values_list("pk", flat=True))
+    open_items = [(it, hard) for it, hard in items if it.pk not in in_slice]
+    hard_open = sum(h for _, h in open_items)
+    run = routing.route_project(project, count=len(in_slice) + hard_open, strategy="judge_error", **FAST)
+    assert run.counts["calibration"] == len(in_slice) == 80 and run.counts["spent"] == 0
+    assert run.counts["human"] == hard_open and run.model["routers"]["judge_error"]["kind"] == "logistic_regression"
+    routed = {it.pk: Item.objects.get(pk=it.pk) for it, _ in open_items}
     # every open item the judge gets wrong goes to humans, every other one to the judge
-    assert all((routed[it.pk].routing == Routing.HUMAN) == hard for it, hard in unlabelled)
-    assert human_queue(project) == {it.pk for it, hard in unlabelled if hard}
-    hard_item = next(routed[it.pk] for it, hard in unlabelled if hard)
+    assert all((routed[it.pk].routing == Routing.HUMAN) == hard for it, hard in open_items)
+    hard_item = next(routed[it.pk] for it, hard in open_items if hard)
     assert hard_item.route_reason["why"] == "budget" and hard_item.route_reason["top"][0][0] == "domain=math"
-    assert hard_item.route_score > 0.5 > next(routed[it.pk] for it, h in unlabelled if not h).route_score
-    assert Item.objects.get(pk=items[0][0].pk).route_reason["why"] == "spent"
-    # the curve: 0 % = judges only, rising while humans fix judge errors
-    curve = dict((b, q) for b, q in run.curve)
-    assert len(run.curve) == 11 and curve[0.0] < curve[0.6]
-    assert run.model["curves"]["router"][4][1] >= run.model["curves"]["random"][4][1]
+    assert hard_item.route_score > 0.5 > next(routed[it.pk] for it, h in open_items if not h).route_score
+    # the measured curves: every strategy, mean and sd per budget, all-human and all-judge
+    measured = run.model["measured_curves"]
+    assert measured["measured"] and measured["seeds"] == 2 and len(measured["budgets"]) == 11
+    assert set(measured["mean"]) == set(routing_sim.STRATEGIES) and measured["all_human"][0] is not None
+    assert run.curve == [[b, m] for b, m in zip(measured["budgets"], measured["mean"]["judge_error"])]
+    assert set(run.model["predicted_curves"]) == {"judge_error", "random"}  # kept apart, labelled as predictions
     project.refresh_from_db()
     assert project.human_budget == run.budget
 
 
-def test_budget_fraction_gold_both_and_baselines(project):
-    items, _, _ = structured_project(project, n=60, labelled=30)
+def test_calibration_slice_is_random_and_disjoint_from_what_routing_chooses(project):
+    items, _, _ = structured_project(project, n=120, calibration_fraction=0.25)
+    hard = {it.pk for it, h in items if h}
+    first = set(Item.objects.filter(project=project, calibration=True).values_list("pk", flat=True))
+    assert len(first) == 30
+    run = routing.route_project(project, budget=0.5, strategy="judge_error", **FAST)
+    # the slice routing found is the one drawn before it; it goes to both, never counts as "budget"
+    chosen = set(Item.objects.filter(project=project, route_reason__why="budget").values_list("pk", flat=True))
+    assert set(Item.objects.filter(project=project, calibration=True).values_list("pk", flat=True)) == first
+    assert chosen and not chosen & first and run.counts["human"] == 30
+    assert set(Item.objects.filter(project=project, routing=Routing.BOTH).values_list("pk", flat=True)) == first
+    # routing chose hard items (the judge-error model found them); the slice did not
+    assert len(chosen & hard) / len(chosen) > 0.6
+    # random: over many draws every item is as likely to be in the slice, hard or not
+    ids = [it.pk for it, _ in items]
+    hits = dict.fromkeys(ids, 0)
+    for seed in range(40):
+        Item.objects.filter(project=project).update(calibration=False)
+        for pk in calibration.ensure_slice(project, 0.25, minimum=0, seed=seed):
+            hits[pk] += 1
+    rate = np.array([hits[pk] for pk in ids]) / 40
+    assert abs(rate.mean() - 0.25) < 1e-9
+    assert abs(rate[[pk in hard for pk in ids]].mean() - rate[[pk not in hard for pk in ids]].mean()) < 0.06
+    assert rate.max() < 0.6 and rate.min() < 0.15  # no item is (nearly) always in, as a biased draw would make it
+    # a larger request grows the slice at random, keeping what it had
+    Item.objects.filter(project=project).update(calibration=False)
+    before = set(calibration.ensure_slice(project, 0.1, minimum=0, seed=1))
+    after = set(calibration.ensure_slice(project, 0.3, minimum=0, seed=2))
+    assert before < after and len(after) == 36
+    assert len(calibration.ensure_slice(project, 0.0, minimum=50, seed=3)) == 50  # the minimum count
+
+
+def test_routers_learn_only_on_the_calibration_slice_and_gold(project):
+    items, _, user = structured_project(project, n=80, calibration_fraction=0.5)
+    first = routing.route_project(project, budget=0.7, strategy="judge_error", **FAST)
+    # people label items a router chose, adversarially: nothing a router learns may change
+    human = factories.human(user)
+    chosen = list(Item.objects.filter(project=project, route_reason__why="budget"))
+    Annotation.objects.bulk_create([Annotation(item=it, annotator=human, kind="pairwise", preference=3) for it in chosen])
+    Item.objects.filter(pk__in=[it.pk for it in chosen]).update(human_label_count=1)
+    second = routing.route_project(project, budget=0.7, strategy="judge_error", **FAST)
+    assert second.model["routers"] == first.model["routers"] and second.counts["training_items"] == first.counts["training_items"] == 40
+    assert second.counts["spent"] == len(chosen) > 0
+
+
+def test_imported_labels_are_human_only_when_declared(project):
+    items, _, _ = structured_project(project, n=40, calibration_fraction=0.5)
+    item = items[0][0]
+    source = Annotator.objects.create(kind=AnnotatorKind.SOURCE, name="ultrafeedback", project=project)  # default: a model's labels
+    Annotation.objects.create(item=item, annotator=source, kind="pairwise", preference=3)
+    Annotation.objects.filter(item=item, annotator__kind=AnnotatorKind.HUMAN).delete()
+    assert routing.label_directions(project, [item.pk]).get(item.pk, {"human": []})["human"] == []
+    source.label_kind = LabelKind.HUMAN
+    source.save()
+    assert routing.label_directions(project, [item.pk])[item.pk]["human"] == [1]
+
+
+def test_budget_fraction_gold_both_and_every_strategy(project):
+    items, _, _ = structured_project(project, n=40, calibration_fraction=0.5)
     gold = factories.item(project, is_gold=True, gold_answer={"preference": 2})
-    ItemFeatures.objects.create(item=gold, values={}, tags={})
+    ItemFeatures.objects.create(item=gold, values={"judge_count": 1}, tags={})
     for strategy in routing_sim.STRATEGIES:
-        run = routing.route_project(project, budget=0.75, strategy=strategy, human_route=Routing.BOTH)
-        assert run.counts["human"] == 45 and run.counts["gold"] == 1
-        assert Item.objects.filter(project=project, routing=Routing.BOTH).count() == 46
+        run = routing.route_project(project, budget=0.75, strategy=strategy, human_route=Routing.BOTH, curve_seeds=1, n_mixes=20,
+                                    calibration_fraction=0.0, calibration_minimum=0)
+        assert run.counts["human"] == 30 - 20 and run.counts["gold"] == 1 and run.counts["calibration"] == 20
+        assert Item.objects.filter(project=project, routing=Routing.BOTH).count() == 31
         assert not Item.objects.filter(project=project, routing=Routing.UNROUTED).exists()
-    assert RoutingRun.objects.filter(project=project).count() == 4
+        assert run.model["strategy_used"] == strategy
+    assert RoutingRun.objects.filter(project=project).count() == len(routing_sim.STRATEGIES)
+    ppm_run = RoutingRun.objects.filter(project=project, strategy="ppm").get()
+    assert ppm_run.model["routers"]["ppm"]["kind"] == "ppm_linear" and ppm_run.model["routers"]["ppm"]["mixes"] >= 3
     with pytest.raises(ValueError):
         routing.route_project(project, budget=0.5, strategy="oracle")
 
@@ -59,8 +123,9 @@ def test_cold_start_ranks_by_judge_uncertainty(project):
     sure, unsure = factories.item(project), factories.item(project)
     ItemFeatures.objects.create(item=sure, values={"judge_count": 1, "judge_unparsed": 0.0, "judge_confidence": 0.95}, tags={})
     ItemFeatures.objects.create(item=unsure, values={"judge_count": 1, "judge_unparsed": 0.0, "judge_confidence": 0.2}, tags={})
-    run = routing.route_project(project, count=1)
-    assert run.model["router"]["kind"] == "cold_start"
+    run = routing.route_project(project, count=1, **FAST)
+    assert run.model["strategy_used"] == "uncertainty" and run.model["routers"]["ppm"] is None
+    assert run.model["measured_curves"]["measured"] is False
     assert Item.objects.get(pk=unsure.pk).routing == Routing.HUMAN and Item.objects.get(pk=sure.pk).routing == Routing.JUDGE
 
 
@@ -74,10 +139,11 @@ def test_routing_task_computes_missing_features_first(project):
     from workers.tasks.routing import start_routing
 
     items = [factories.item(project, text_a=f"Answer {i}", text_b=f"Other answer {i}") for i in range(4)]
-    run = start_routing(project, budget=0.5)
+    run = start_routing(project, budget=0.5, calibration_fraction=0.25, calibration_minimum=0)
     assert run.state == RunState.SUCCEEDED, run.error
     assert ItemFeatures.objects.filter(item__in=items).count() == 4
-    assert run.metrics["human"] == 2 and Item.objects.filter(routing=Routing.HUMAN).count() == 2
+    assert run.metrics["human"] == 1 and run.metrics["calibration"] == 1
+    assert Item.objects.filter(routing=Routing.HUMAN).count() == 1 and Item.objects.filter(routing=Routing.BOTH).count() == 1
     assert routing.spend(project)["routed_to_humans"] == 2
 
 
@@ -90,31 +156,32 @@ def test_human_accuracy_from_agreement():
 def test_reroute_when_enough_new_human_labels_arrive(project):
     from django_celery_beat.models import PeriodicTask
 
-    from annotate.models import Annotation
     from workers.tasks.routing import reroute_stale_projects
 
     assert PeriodicTask.objects.filter(task="workers.tasks.routing.reroute_stale_projects").exists()
-    items, _, user = structured_project(project, n=60, labelled=30)
-    first = routing.route_project(project, budget=0.7)
+    items, _, user = structured_project(project, n=60, calibration_fraction=0.5)
+    first = routing.route_project(project, budget=0.7, strategy="judge_error", **FAST)
     assert reroute_stale_projects(min_new_labels=5) == []  # nothing new yet
     human = factories.human(user)
-    for item, hard in items[30:40]:
+    fresh = [it for it, _ in items if not Item.objects.get(pk=it.pk).calibration][:10]
+    for item in fresh:
         Annotation.objects.create(item=item, annotator=human, kind="pairwise", preference=2)
-    Item.objects.filter(pk__in=[it.pk for it, _ in items[30:40]]).update(human_label_count=1)
+    Item.objects.filter(pk__in=[it.pk for it in fresh]).update(human_label_count=1)
     assert reroute_stale_projects(min_new_labels=5) == [project.pk]
     latest = RoutingRun.objects.filter(project=project).first()
-    assert latest.pk != first.pk and latest.budget == first.budget and latest.counts["training_items"] == 40
+    assert latest.pk != first.pk and latest.budget == first.budget and latest.strategy == "judge_error"
+    assert latest.counts["training_items"] == 30  # new labels outside the slice teach no router
 
 
 def test_routing_an_empty_project_records_an_empty_run(project):
     run = routing.route_project(project, budget=0.3)
-    assert run.counts["items"] == 0 and run.budget == 0 and all(q is None for _, q in run.curve)
+    assert run.counts["items"] == 0 and run.budget == 0 and run.curve == []
 
 
 def test_humans_get_exactly_the_items_routed_to_them(project):
     from annotate import queue
 
-    items, _, _ = structured_project(project, n=50, labelled=20)
+    items, _, _ = structured_project(project, n=50, calibration_fraction=0.4)
     annotator = queue.human_annotator(factories.user("reader", project=project))
 
     def drain():
@@ -124,26 +191,25 @@ def test_humans_get_exactly_the_items_routed_to_them(project):
             queue.skip(a, "just looking")
         return set(seen)
 
-    before = drain()  # unrouted: every open item is human work
-    assert before == {it.pk for it, _ in items[20:]}
-    run = routing.route_project(project, budget=0.5)
-    annotator2 = queue.human_annotator(factories.user("reader2", project=project))
-    annotator = annotator2
+    open_items = {it.pk for it, _ in items if not Item.objects.get(pk=it.pk).calibration}
+    assert drain() == open_items  # unrouted: every open item is human work
+    run = routing.route_project(project, budget=0.5, strategy="random", **FAST)
+    annotator = queue.human_annotator(factories.user("reader2", project=project))
     routed = set(Item.objects.filter(project=project, routing__in=[Routing.HUMAN, Routing.BOTH], human_label_count=0).values_list("pk", flat=True))
-    assert len(routed) == run.counts["human"] - run.counts["spent"] == 5
+    assert len(routed) == run.counts["human"] == 5
     assert drain() == routed
 
 
 def test_items_no_judge_could_label_go_to_humans_first(project):
     """A judge whose replies never parse leaves items with no label at all: people label those first,
     and what the budget cannot cover is marked as such, never passed off as judged."""
-    items, _, _ = structured_project(project, n=60, labelled=30)
+    items, _, _ = structured_project(project, n=60, calibration_fraction=0.5)
     blank = [factories.item(project) for _ in range(4)]
     for item in blank[:2]:  # judged, but every reply unparsed
         ItemFeatures.objects.create(item=item, values={"judge_count": 2, "judge_unparsed": 1.0}, tags={})
     for item in blank[2:]:  # never judged
         ItemFeatures.objects.create(item=item, values={}, tags={})
-    run = routing.route_project(project, count=30 + 3)
+    run = routing.route_project(project, count=30 + 3, strategy="judge_error", **FAST)
     assert run.counts["unjudged"] == 4
     routed = [Item.objects.get(pk=item.pk) for item in blank]
     assert sum(item.routing == Routing.HUMAN for item in routed) == 3

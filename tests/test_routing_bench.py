@@ -1,28 +1,16 @@
-"""The routing simulation on the synthetic set with known structure: at equal human budget, labels
-routed by the learned router train a better reward model than randomly routed ones."""
+"""The routing benches' inputs: the synthetic generator is deterministic and matches the bundled
+file, real dataset shapes are read (MultiPref-style rows, hh-rlhf transcripts), bad rows are named.
+(Whether routing beats random on the synthetic set is tested in tests/test_ppm.py.)"""
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from bench import routing as bench
+from bench import routing_real
 from bench.data.make_routing_synthetic import generate
 
 DATA = Path(bench.__file__).resolve().parent / "data" / "routing_synthetic.jsonl"
-
-
-def test_router_beats_random_at_equal_budget():
-    gains, gains_truth = [], []
-    for seed in range(3):
-        data = bench.prepare(generate(2000, seed=seed))
-        curves = bench.simulate(data, seed=seed)
-        gains.append(bench.gain_over_random(curves))
-        pick = [j for j, b in enumerate(bench.BUDGETS) if 0.1 <= b <= 0.5 + 1e-9]
-        gains_truth.append(np.mean([curves["router"][j][2] - curves["random"][j][2] for j in pick]))
-        assert curves["router"][0] == curves["random"][0] and curves["router"][-1] == curves["random"][-1]
-    print("router − random (human labels, truth):", gains, gains_truth)
-    assert np.mean(gains) > 0.01 and np.mean(gains_truth) > 0.02
 
 
 def test_generator_is_deterministic_and_matches_bundled_file():
@@ -45,3 +33,17 @@ def test_real_dataset_shapes_are_read(row, human, judges):
 def test_bad_rows_are_named():
     with pytest.raises(ValueError, match="row 7"):
         bench.normalise({"prompt": "p", "response_a": "a"}, 7)
+
+
+def test_hh_transcripts_split_into_prompt_and_final_replies(tmp_path):
+    chosen = "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: help me?\n\nAssistant: Sure, here is how."
+    rejected = "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: help me?\n\nAssistant: No."
+    prompt, good, bad = routing_real.split_transcripts(chosen, rejected)
+    assert prompt.endswith("help me?\n\nAssistant:") and good == "Sure, here is how." and bad == "No."
+    path = tmp_path / "hh.jsonl"
+    path.write_text("\n".join(json.dumps({"chosen": chosen.replace("how", f"how {i}"), "rejected": rejected}) for i in range(40)))
+    rows = routing_real.read_rows(path)
+    assert len(rows) == 40 and all(r["judge"] is None for r in rows)
+    # the human's choice is on A or B at random, and always the chosen reply
+    assert 5 < sum(r["human"] == 1 for r in rows) < 35
+    assert all((r["b"] if r["human"] == 1 else r["a"]).startswith("Sure") for r in rows)

@@ -47,27 +47,32 @@ def test_admin_adds_server_judge_manager_runs_judging_and_routes(client, project
         client.post(reverse("routing-run-judging", args=[project.pk]))
     assert Annotation.objects.filter(annotator__judge=judge).count() == 6
     client.post(reverse("routing-run-features", args=[project.pk]))
-    r = client.post(reverse("routing-run-routing", args=[project.pk]), {"budget": 50, "strategy": "router", "human_route": "human"}, follow=True)
+    r = client.post(reverse("routing-run-routing", args=[project.pk]), {"budget": 50, "strategy": "ppm", "human_route": "human",
+                                                                      "calibration_percent": 10, "calibration_minimum": 2}, follow=True)
     assert r.status_code == 200
     route_run = TaskRun.objects.get(project=project, kind="route")
     # no broker: the run finished inside the request, and the message says so rather than "started"
     assert f"Routing run {route_run.pk} succeeded." in [str(m) for m in r.context["messages"]]
-    assert Item.objects.filter(project=project, routing=Routing.HUMAN).count() == 3
+    assert Item.objects.filter(project=project, routing=Routing.BOTH, calibration=True).count() == 2  # the slice
+    assert Item.objects.filter(project=project, routing=Routing.HUMAN).count() == 1  # 3 = 50 %, two of them the slice
     assert set(TaskRun.objects.filter(project=project).values_list("kind", flat=True)) == {"judge", "features", "route"}
     page = client.get(reverse("routing", args=[project.pk])).content.decode()
-    assert "<svg" in page and "<polyline" in page and "local-vllm" in page
+    assert "local-vllm" in page and "Calibration slice" in page and "2 items" in page
+    assert "measured curves need at least" in page  # two calibration items are too few to measure anything
     runs = client.get(reverse("routing-runs", args=[project.pk]), HTTP_HX_REQUEST="true")
     assert runs.status_code == 200 and "hx-trigger" not in runs.content.decode()  # nothing left to poll
-    assert client.post(reverse("routing-run-routing", args=[project.pk]), {"budget": 150, "strategy": "router", "human_route": "human"}).status_code == 400
-    client.post(reverse("routing-run-routing", args=[project.pk]), {"budget": 50, "count": 2, "strategy": "random", "human_route": "both"})
-    assert Item.objects.filter(project=project, routing=Routing.BOTH).count() == 2
+    assert client.post(reverse("routing-run-routing", args=[project.pk]), {"budget": 150, "strategy": "ppm", "human_route": "human",
+                                                                           "calibration_percent": 10, "calibration_minimum": 2}).status_code == 400
+    client.post(reverse("routing-run-routing", args=[project.pk]), {"budget": 50, "count": 3, "strategy": "random", "human_route": "both",
+                                                                    "calibration_percent": 10, "calibration_minimum": 2})
+    assert Item.objects.filter(project=project, routing=Routing.BOTH).count() == 3
 
 
 def test_item_page_shows_labels_escaped_and_route_reason(client, project, manager_user):
-    items, judge, _ = structured_project(project, n=40, labelled=25)
+    items, judge, _ = structured_project(project, n=40, calibration_fraction=0.6)
     from curation.routing import route_project
 
-    route_project(project, budget=0.5)
+    route_project(project, budget=0.8, strategy="judge_error", calibration_fraction=0.0, calibration_minimum=0, curve_seeds=2, n_mixes=20)
     item = items[-1][0]
     item.response_a.text = XSS
     item.response_a.save()
@@ -77,7 +82,7 @@ def test_item_page_shows_labels_escaped_and_route_reason(client, project, manage
     page = login(client, manager_user).get(reverse("routing-item", args=[project.pk, item.pk])).content.decode()
     assert XSS not in page and "&lt;script&gt;" in page
     assert "position swap inconsistent" in page and judge.name in page and "A 4 · B 2" in page
-    assert "Why it was routed here" in page and ("domain=" in page or "Outside the human budget" in page)
+    assert "Why it was routed here" in page and ("domain=" in page or "Outside the human budget" in page or "calibration slice" in page)
     assert login(client, factories.user("ann2", project=project)).get(reverse("routing-item", args=[project.pk, item.pk])).status_code == 403
 
 
@@ -95,17 +100,15 @@ def test_runs_fragment_polls_while_a_run_is_active(client, project, manager_user
     assert "hx-trigger" not in done.content.decode() and done["HX-Refresh"] == "true"
 
 
-def test_routing_page_claims_training_only_on_parsed_judge_labels(client, project, manager_user):
-    from annotate.models import AnnotationStatus
+def test_routing_page_shows_measured_curves_and_the_calibration_slice(client, project, manager_user):
+    items, judge, _ = structured_project(project, n=90, calibration_fraction=0.6)
     from curation.routing import route_project
 
-    _, judge, _ = structured_project(project, n=60, labelled=40)
-    route_project(project, budget=0.5)
+    run = route_project(project, budget=0.7, strategy="ppm", calibration_fraction=0.0, calibration_minimum=0, curve_seeds=2, n_mixes=20)
     page = login(client, manager_user).get(reverse("routing", args=[project.pk])).content.decode()
-    assert "trained on 40 items with a human and a parsed judge label" in page
-
-    Annotation.objects.filter(annotator=judge_annotator(judge)).update(status=AnnotationStatus.UNPARSED, preference=None)
-    route_project(project, budget=0.5)
-    page = client.get(reverse("routing", args=[project.pk])).content.decode()
-    assert "trained on" not in page and "items with both labels" not in page
-    assert "no judge reply parsed on the 40 items people labelled" in page
+    curves = run.model["measured_curves"]["mean"]
+    assert all(any(v is not None for v in c) for c in curves.values())  # every strategy measured
+    assert "<svg" in page and page.count("<polyline") == len(curves) == 7 and "all-human" in page
+    assert "Measured budget curves" in page and "PPM gain (linear)" in page and "judge-error (learning to defer)" in page
+    assert "54 items" in page and "95% interval" in page  # the slice: size and accuracies with intervals
+    assert "(predicted)" in page  # the judge-error model's predictions appear only labelled as such

@@ -68,3 +68,21 @@ def build_tiny_causal_lm(out_dir, seed=0, hidden_size=32, layers=2, extra_texts=
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(out)
     return str(out)
+
+
+def build_tiny_reward_model(out_dir, seed=0, hidden_size=32, layers=2, extra_texts=()):
+    """A Llama-shaped sequence-classification reward model (one logit) with a trained BPE tokenizer."""
+    import torch
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tokenizer(out, extra_texts=extra_texts)
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=hidden_size * 2, num_hidden_layers=layers,
+        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=1024, num_labels=1,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )
+    LlamaForSequenceClassification(config).save_pretrained(out)
+    return str(out)

@@ -1,5 +1,8 @@
 """Where judge replies come from: a local transformers model (batched, GPU when present) or any
-OpenAI-compatible chat-completions server (vLLM, llama.cpp server, hosted APIs).
+OpenAI-compatible chat-completions server (vLLM, llama.cpp server, hosted APIs); or, for reward-model
+judges, scores instead of replies: a sequence-classification reward model, or a Bradley–Terry head
+on MiniLM embeddings (`workers.reward_heads`). A scoring backend has `score_pairs(items)` instead of
+`generate(conversations)`.
 
 A backend maps a list of conversations to a list of replies (str, or `RequestFailed` for a request
 the server rejected for that input alone). Errors that would fail every request — server down
@@ -213,9 +216,94 @@ class OpenAIBackend:
             return list(pool.map(self.complete, conversations))
 
 
+# --- reward-model judges: score both responses, verdict from the margin -----------------------
+
+@dataclass
+class PairScore:
+    score_a: float
+    score_b: float
+
+    @property
+    def margin(self):
+        return self.score_b - self.score_a
+
+
+def _resolve_reward_model(judge):
+    """Path of the judge's reward model: a registered ModelSpec name, `finetune:<run id>` (a reward
+    model fine-tuned in Tandem), or a local path / hub id."""
+    from pathlib import Path
+
+    from workers.models import FineTuneRun, ModelSpec
+
+    name = judge.model
+    if name.startswith("finetune:"):
+        ft = FineTuneRun.objects.filter(run_id=name.split(":", 1)[1].strip() or None).first()
+        if ft is None or not ft.output_dir:
+            raise BackendError(f"no finished fine-tune run {name!r}")
+        return str(Path(ft.output_dir) / "model")
+    spec = ModelSpec.objects.filter(name=name).first()
+    return spec.path_or_id if spec else name
+
+
+def _conversation(item):
+    return item.prompt.messages or [{"role": "user", "content": item.prompt.text}]
+
+
+class SequenceClassifierBackend:
+    """`AutoModelForSequenceClassification.from_pretrained(...)`: one reward per response."""
+
+    def __init__(self, judge):
+        from workers.reward_heads import SequenceClassifierScorer
+
+        p = judge.parameters or {}
+        path = _resolve_reward_model(judge)
+        try:
+            self.scorer = SequenceClassifierScorer(path, max_length=int(p.get("max_length", 1024)),
+                                                   batch_size=int(p.get("batch_size", 8)), dtype=p.get("dtype", "auto"))
+        except (OSError, ValueError) as exc:
+            raise BackendError(f"cannot load reward model {path!r}: {exc}") from exc
+
+    def score_pairs(self, items):
+        texts = [self.scorer.text(_conversation(i), r.text) for i in items for r in (i.response_a, i.response_b)]
+        scores = self.scorer.score(texts)
+        return [PairScore(scores[2 * k], scores[2 * k + 1]) for k in range(len(items))]
+
+
+class EmbeddingRewardBackend:
+    """A Bradley–Terry head on MiniLM embeddings of response + prompt, trained by
+    `annotate.judging.reward_training.train_embedding_judge` (weights in `parameters.bt_head`)."""
+
+    def __init__(self, judge):
+        from workers.reward_heads import BradleyTerryHead
+
+        try:
+            self.head = BradleyTerryHead.from_json((judge.parameters or {}).get("bt_head"))
+        except ValueError as exc:
+            raise BackendError(f"judge {judge.name!r} is an embedding reward model that has not been trained yet; "
+                               "train it on a labelled slice first") from exc
+
+    def score_pairs(self, items):
+        from workers import embeddings
+        from workers.reward_heads import EMBED_MAX_TOKENS, response_text
+
+        texts = [response_text(i.prompt.text, r.text) for i in items for r in (i.response_a, i.response_b)]
+        vectors = embeddings.embed(texts, max_tokens=EMBED_MAX_TOKENS).astype(float)
+        scores = vectors @ self.head.weights
+        return [PairScore(float(scores[2 * k]), float(scores[2 * k + 1])) for k in range(len(items))]
+
+
+BACKENDS = {"transformers": TransformersBackend, "openai": OpenAIBackend,
+            "reward_model": SequenceClassifierBackend, "embedding_rm": EmbeddingRewardBackend}
+
+
 def backend_for(judge):
-    if judge.backend == "transformers":
-        return TransformersBackend(judge)
-    if judge.backend == "openai":
-        return OpenAIBackend(judge)
-    raise BackendError(f"unknown judge backend {judge.backend!r}")
+    try:
+        backend = BACKENDS[judge.backend]
+    except KeyError:
+        raise BackendError(f"unknown judge backend {judge.backend!r}") from None
+    return backend(judge)
+
+
+def is_scoring(judge):
+    """Whether the judge scores responses (a reward model) rather than writing a verdict."""
+    return judge.backend in ("reward_model", "embedding_rm")

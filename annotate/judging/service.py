@@ -12,9 +12,10 @@ from django.db import transaction
 
 from annotate.edits import word_diff
 from annotate.models import Annotation, AnnotationStatus, Annotator, AnnotatorKind, FeedbackKind, Item
+from workers.reward_heads import verdict_from_margin
 
 from . import parsing, prompts
-from .backends import RequestFailed, backend_for
+from .backends import RequestFailed, backend_for, is_scoring
 
 SUBMISSION_NAMESPACE = uuid.UUID("0f1d9c3e-6a57-4c1e-9d7b-3b0e2a4c5d61")
 SINGLE_ORDER_CONFIDENCE = 0.4  # one order parsed, the other not: position bias is uncontrolled
@@ -33,6 +34,10 @@ def pending_items(judge, project, item_ids=None):
     if item_ids is not None:
         qs = qs.filter(pk__in=item_ids)
     kinds = [k for k in (project.feedback_kinds or FeedbackKind.values)]
+    if is_scoring(judge):
+        # A reward model compares two responses; and it never labels the items it was trained on.
+        kinds = [k for k in kinds if k == FeedbackKind.PAIRWISE]
+        qs = qs.exclude(pk__in=(judge.parameters or {}).get("training_items") or [])
     return qs.filter(kind__in=kinds).order_by("pk")
 
 
@@ -129,6 +134,17 @@ def build_annotation(item, annotator, replies):
                       aspect_ratings=ratings, details=details)
 
 
+def build_scored_annotation(item, annotator, scores):
+    """An unsaved Annotation from a reward model's scores of both responses: direction and strength
+    from the margin r(B) − r(A), confidence |2σ(margin) − 1| (see workers.reward_heads)."""
+    preference, confidence, p_b = verdict_from_margin(scores.margin)
+    return Annotation(item=item, annotator=annotator, kind=item.kind,
+                      submission_id=uuid.uuid5(SUBMISSION_NAMESPACE, f"{annotator.pk}:{item.pk}"),
+                      preference=preference, confidence=confidence,
+                      details={"scores": {"a": round(scores.score_a, 5), "b": round(scores.score_b, 5)},
+                               "margin": round(scores.margin, 5), "p_b_better": p_b, "source": "reward_model"})
+
+
 def _store(annotations):
     """Save one batch; a label that already exists (a concurrent or retried run) is kept, not doubled."""
     if not annotations:
@@ -163,12 +179,15 @@ def _judge_batches(judge, items, backend, progress, batch_items):
     counts = {"ok": 0, "unparsed": 0, "skipped": 0, "swap_inconsistent": 0}
     for start in range(0, len(items), batch_items):
         batch = items[start:start + batch_items]
-        requests = [r for item in batch for r in requests_for(item, judge)]
-        replies = backend.generate([r.messages for r in requests])
-        by_item = {}
-        for request, reply in zip(requests, replies):
-            by_item.setdefault(request.item.pk, []).append(reply)
-        annotations = [build_annotation(item, annotator, by_item[item.pk]) for item in batch]
+        if hasattr(backend, "score_pairs"):
+            annotations = [build_scored_annotation(item, annotator, s) for item, s in zip(batch, backend.score_pairs(batch))]
+        else:
+            requests = [r for item in batch for r in requests_for(item, judge)]
+            replies = backend.generate([r.messages for r in requests])
+            by_item = {}
+            for request, reply in zip(requests, replies):
+                by_item.setdefault(request.item.pk, []).append(reply)
+            annotations = [build_annotation(item, annotator, by_item[item.pk]) for item in batch]
         stored = _store(annotations)
         counts["skipped"] += len(annotations) - stored
         for a in annotations:

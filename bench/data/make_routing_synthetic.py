@@ -6,6 +6,8 @@ LM judges whose errors have structure the router can learn:
 - when one response is much longer than the other the judges pick the longer one (length bias),
   whatever its quality: systematic errors a reward model trained on judge labels learns.
 Elsewhere the judges are more accurate than a single human (0.95 vs 0.8).
+With `independent=True` the judges instead err at random, at one rate everywhere
+(INDEPENDENT_JUDGE_ACCURACY), independent of every feature: no router can know where they err.
 
 Each response carries a latent vector (`vec_a`, `vec_b`: quality features + log length) standing in
 for an embedding, so the reward model in bench/routing.py trains in milliseconds.
@@ -34,6 +36,7 @@ DIM = 10
 HUMAN_ACCURACY = 0.8
 JUDGE_ACCURACY = 0.95
 HARD_JUDGE_ACCURACY = 0.55
+INDEPENDENT_JUDGE_ACCURACY = 0.8
 LENGTH_BIAS_THRESHOLD = 1.0  # |log length ratio| above which the judges pick the longer response
 
 
@@ -45,7 +48,7 @@ def _label(sign, strength):
     return int(sign * strength)
 
 
-def generate(n=4000, seed=0):
+def generate(n=4000, seed=0, independent=False):
     rng = np.random.default_rng(seed)
     w = rng.normal(size=DIM)
     w = 1.5 * w / np.linalg.norm(w)
@@ -63,8 +66,11 @@ def generate(n=4000, seed=0):
         human = truth if rng.random() < HUMAN_ACCURACY else -truth
         log_ratio = math.log(lengths[1] / lengths[0])
         judges, confidence = {}, {}
-        for j in ("judge-1", "judge-2"):
-            if abs(log_ratio) > LENGTH_BIAS_THRESHOLD:
+        for j in ("judge-1",) if independent else ("judge-1", "judge-2"):  # one judge: a jury's split would be a feature
+            if independent:
+                verdict = truth if rng.random() < INDEPENDENT_JUDGE_ACCURACY else -truth
+                conf = rng.uniform(0.4, 1.0)
+            elif abs(log_ratio) > LENGTH_BIAS_THRESHOLD:
                 verdict = _label(1 if log_ratio > 0 else -1, 2)  # the longer one, confidently
                 conf = rng.uniform(0.7, 1.0)
             else:

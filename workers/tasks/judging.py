@@ -3,7 +3,7 @@
 queue, OpenAI-compatible servers on `cpu` (they only wait on the network)."""
 from django.conf import settings
 
-from annotate.judging import service
+from annotate.judging import reward_training, service
 from annotate.judging.backends import TransientBackendError
 from annotate.models import JudgeBackend, LMJudge, Project
 from workers import runs
@@ -52,8 +52,9 @@ def start_judging(project: Project, judges=None, user=None, item_ids=None):
     """One run per backend kind (local models on the GPU queue, servers on the CPU queue)."""
     judges = list(judges if judges is not None else project.judges.all())
     started = []
-    for task, group in ((judge_with_local_models, [j for j in judges if j.backend == JudgeBackend.TRANSFORMERS]),
-                        (judge_with_servers, [j for j in judges if j.backend != JudgeBackend.TRANSFORMERS])):
+    local = (JudgeBackend.TRANSFORMERS, JudgeBackend.REWARD_MODEL)  # models loaded in the worker: GPU queue
+    for task, group in ((judge_with_local_models, [j for j in judges if j.backend in local]),
+                        (judge_with_servers, [j for j in judges if j.backend not in local])):
         if group:
             run = runs.create_run(RunKind.JUDGE, project=project, user=user, task_name=task.name,
                                   params={"judge_ids": [j.pk for j in group], "item_ids": item_ids})
@@ -61,3 +62,21 @@ def start_judging(project: Project, judges=None, user=None, item_ids=None):
             run.refresh_from_db()
             started.append(run)
     return started
+
+
+@run_task(queue="cpu")
+def train_embedding_judge(run):
+    judge = LMJudge.objects.get(pk=run.params["judge_id"])
+    trained = reward_training.train_embedding_judge(judge, run.params["item_ids"])
+    runs.log(run, f"{judge.name}: Bradley–Terry head on {trained.labelled_pairs} labelled pairs "
+                  f"(training accuracy {trained.train_accuracy:.3f}); it will not label these items")
+    return {"judge": judge.name, "training_items": trained.training_items, "labelled_pairs": trained.labelled_pairs,
+            "train_accuracy": trained.train_accuracy}
+
+
+def start_training(project, judge, item_ids, user=None):
+    run = runs.create_run(RunKind.JUDGE, project=project, user=user, task_name=train_embedding_judge.name,
+                          params={"judge_id": judge.pk, "item_ids": [int(i) for i in item_ids]})
+    enqueue(train_embedding_judge, run)
+    run.refresh_from_db()
+    return run

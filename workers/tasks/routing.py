@@ -4,7 +4,7 @@ import time
 from celery import shared_task
 
 from annotate.models import Annotation, AnnotatorKind, Project
-from curation import features, routing
+from curation import calibration, features, routing
 from workers import runs
 from workers.models import RunKind, RunState, TaskRun
 
@@ -35,9 +35,12 @@ def route(run):
         features.compute_features(run.project, item_ids=None if p.get("recompute_features") else missing,
                                   progress=lambda done, total: runs.set_progress(run, done, total))
     runs.raise_if_cancelled(run)  # the fit below has no progress points of its own
+    runs.log(run, "routing; measuring every strategy's curve (a proxy reward model per strategy, budget and seed)")
     routing_run = routing.route_project(
-        run.project, budget=p.get("budget"), count=p.get("count"), strategy=p.get("strategy", "router"),
-        human_route=p.get("human_route", "human"), seed=p.get("seed", 0), user=run.created_by)
+        run.project, budget=p.get("budget"), count=p.get("count"), strategy=p.get("strategy", "ppm"),
+        human_route=p.get("human_route", "human"), seed=p.get("seed", 0), user=run.created_by,
+        calibration_fraction=p.get("calibration_fraction", calibration.DEFAULT_FRACTION),
+        calibration_minimum=p.get("calibration_minimum", calibration.DEFAULT_MINIMUM))
     runs.log(run, f"routed: {routing_run.counts}")
     return {"routing_run": routing_run.pk, **routing_run.counts, "timings": routing_run.model.get("timings", {})}
 
@@ -53,9 +56,11 @@ def start_features(project, user=None, item_ids=None):
     return _start(compute_features, RunKind.FEATURES, project, user, {"item_ids": item_ids})
 
 
-def start_routing(project, budget=None, count=None, strategy="router", human_route="human", user=None, recompute_features=False):
+def start_routing(project, budget=None, count=None, strategy="ppm", human_route="human", user=None, recompute_features=False,
+                  calibration_fraction=calibration.DEFAULT_FRACTION, calibration_minimum=calibration.DEFAULT_MINIMUM):
     params = {"budget": budget, "count": count, "strategy": strategy, "human_route": human_route,
-              "recompute_features": recompute_features}
+              "recompute_features": recompute_features, "calibration_fraction": calibration_fraction,
+              "calibration_minimum": calibration_minimum}
     return _start(route, RunKind.ROUTE, project, user, params)
 
 
@@ -69,6 +74,8 @@ def reroute_stale_projects(min_new_labels=50):
         busy = TaskRun.objects.filter(project=project, kind=RunKind.ROUTE, state__in=[RunState.QUEUED, RunState.RUNNING]).exists()
         new = Annotation.objects.filter(item__project=project, annotator__kind=AnnotatorKind.HUMAN, created_at__gt=last.created_at).count()
         if new >= min_new_labels and not busy:
-            start_routing(project, budget=last.budget, strategy=last.strategy, human_route=last.model.get("human_route", "human"))
+            strategy = "judge_error" if last.strategy == "router" else last.strategy
+            start_routing(project, budget=last.budget, strategy=strategy, human_route=last.model.get("human_route", "human"),
+                          calibration_fraction=0.0, calibration_minimum=0)  # keep the slice as drawn
             started.append(project.pk)
     return started

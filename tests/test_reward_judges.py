@@ -1,0 +1,110 @@
+"""Reward-model judges end to end: a tiny sequence-classification reward model built here, and the
+embedding Bradley–Terry judge trained on an explicit slice. Both store ordinary judge labels: a
+direction and strength from the score margin, confidence from its size."""
+import math
+import random
+
+import numpy as np
+import pytest
+
+from annotate.judging import reward_training, service
+from annotate.judging.backends import BackendError
+from annotate.models import Annotation, FeedbackKind, LMJudge
+from tests import factories
+from workers.models import ModelSpec
+from workers.reward_heads import fit_bradley_terry, verdict_from_margin
+from workers.tiny_models import build_tiny_reward_model
+
+pytestmark = pytest.mark.django_db
+
+
+def test_verdict_from_margin():
+    assert verdict_from_margin(0.0) == (0, 0.0, 0.5)
+    pref, conf, p = verdict_from_margin(-3.0)
+    assert pref == -3 and conf == pytest.approx(abs(2 / (1 + math.exp(3)) - 1), abs=1e-4) and p < 0.05
+    assert verdict_from_margin(0.2)[0] == 1 and verdict_from_margin(1.0)[0] == 2
+
+
+def test_bradley_terry_head_learns_a_direction_and_reads_both_orders():
+    rng = np.random.default_rng(0)
+    for dim in (8, 100):  # Newton's method below 64 dimensions, lbfgs above: the same objective
+        w = rng.normal(size=dim)
+        delta = rng.normal(size=(400, dim))
+        labels = np.sign(delta @ w).astype(int)
+        head = fit_bradley_terry(delta[:300], labels[:300])
+        assert head.accuracy(delta[300:], labels[300:]) > 0.85
+        assert np.allclose(head.margin(-delta[:5]), -head.margin(delta[:5]))  # no position bias by construction
+    assert not fit_bradley_terry(np.ones((3, 4)), np.zeros(3, int)).weights.any()
+
+
+def test_sequence_classification_reward_model_judges_end_to_end(project, tmp_path):
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    path = build_tiny_reward_model(tmp_path / "rm")
+    ModelSpec.objects.create(name="tiny-rm", path_or_id=path)
+    judge = LMJudge.objects.create(name="rm", backend="reward_model", model="tiny-rm", parameters={"batch_size": 3})
+    judge.projects.add(project)
+    items = [factories.item(project, text_a=f"The capital is Paris {'!' * i}", text_b=f"I cannot help {i}") for i in range(5)]
+    factories.item(project, kind="binary", text_a="a single answer")  # a reward model compares two responses only
+    result = service.judge_project(project)
+    assert result["judges"]["rm"]["ok"] == 5 and Annotation.objects.filter(annotator__judge=judge).count() == 5
+    # the same scores, one text at a time, without the backend (batching and padding must not change them)
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSequenceClassification.from_pretrained(path).eval()
+    for item in items:
+        label = Annotation.objects.get(item=item, annotator__judge=judge)
+        scores = []
+        for response in (item.response_a, item.response_b):
+            text = tok.apply_chat_template([{"role": "user", "content": item.prompt.text}, {"role": "assistant", "content": response.text}], tokenize=False)
+            with torch.no_grad():
+                scores.append(model(**tok(text, return_tensors="pt")).logits[0, 0].item())
+        assert label.details["scores"]["a"] == pytest.approx(scores[0], abs=1e-3)
+        assert label.details["scores"]["b"] == pytest.approx(scores[1], abs=1e-3)
+        preference, confidence, _ = verdict_from_margin(scores[1] - scores[0])
+        assert label.preference == preference and label.confidence == pytest.approx(confidence, abs=1e-3)
+        assert np.sign(label.preference) == np.sign(scores[1] - scores[0]) and label.kind == FeedbackKind.PAIRWISE
+    assert service.judge_project(project)["judges"]["rm"]["ok"] == 0  # idempotent: nothing left to label
+    missing = LMJudge.objects.create(name="gone", backend="reward_model", model=str(tmp_path / "nothing-here"))
+    with pytest.raises(BackendError, match="cannot load reward model"):
+        service.judge_items(missing, items)
+
+
+POLITE = ["Sure! Here is a clear, step-by-step answer to your question about {t}, with an example.",
+          "Happy to help with {t}: the short answer, then the details and a tip to get it right.",
+          "Good question about {t}. Here is what works, why it works, and what to avoid."]
+RUDE = ["Figure out {t} yourself, I am not doing your homework.", "Whatever. {t} is boring, go away.",
+        "No. Stop asking me about {t}."]
+TOPICS = ["baking bread", "python lists", "tax forms", "gardening", "learning French", "fixing a bike", "chess openings",
+          "saving money", "running a 10k", "writing a CV", "painting walls", "sleep"]
+
+
+def test_embedding_reward_model_judge_trains_on_a_slice_and_labels_the_rest(project):
+    rng = random.Random(0)
+    user = factories.user("labeller", project=project)
+    human = factories.human(user)
+    items, truth = [], {}
+    for i in range(36):
+        topic = TOPICS[i % len(TOPICS)]
+        good, bad = rng.choice(POLITE).format(t=topic), rng.choice(RUDE).format(t=topic)
+        good_is_b = rng.random() < 0.5
+        item = factories.item(project, text_a=bad if good_is_b else good, text_b=good if good_is_b else bad)
+        truth[item.pk] = 1 if good_is_b else -1
+        items.append(item)
+    training = items[:20]
+    Annotation.objects.bulk_create([Annotation(item=it, annotator=human, kind="pairwise", preference=2 * truth[it.pk]) for it in training])
+    judge = LMJudge.objects.create(name="emb", backend="embedding_rm", model="all-MiniLM-L6-v2")
+    judge.projects.add(project)
+    with pytest.raises(BackendError, match="not been trained"):
+        service.judge_project(project)
+    with pytest.raises(ValueError, match="at least"):
+        reward_training.train_embedding_judge(judge, [it.pk for it in items[20:]])  # no human labels there
+    assert sorted(reward_training.default_training_slice(project)) == [it.pk for it in training]
+    trained = reward_training.train_embedding_judge(judge, [it.pk for it in training])
+    assert trained.labelled_pairs == 20 and trained.train_accuracy == 1.0
+    service.judge_project(project)
+    labels = {a.item_id: a for a in Annotation.objects.filter(annotator__judge=judge)}
+    assert set(labels) == {it.pk for it in items[20:]}  # never labels what it learned from
+    right = [np.sign(labels[it.pk].preference) == truth[it.pk] for it in items[20:]]
+    assert np.mean(right) >= 0.8
+    assert all(0 <= a.confidence <= 1 and a.details["source"] == "reward_model" for a in labels.values())
