@@ -141,9 +141,7 @@ def _binary(item, project, data, errors):
 def _edit(item, data, errors):
     edited = _text(data.get("edited_text"), "edited_text", errors, required=True, label="the edited response",
                    limit=settings.TANDEM_MAX_EDIT_CHARS)
-    original = (item.response_a.text or "").replace("\r\n", "\n").strip()
-    if edited and edited == original:
-        errors["edited_text"] = "the edit is identical to the response; change it or skip the item"
+    # An edit equal to the response is "accept as is": a zero-cost edit, which CIPHER learns from too.
     return {"edited_text": edited}
 
 
