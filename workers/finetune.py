@@ -33,6 +33,20 @@ class ConfigError(ValueError):
     pass
 
 
+TANDEM_KEYS = {"bt_loss"}  # config keys Tandem reads itself (workers/reward_loss.py), not passed to TRL
+
+
+def bt_loss_of(ft):
+    from .reward_loss import BT_LOSSES
+
+    value = (ft.config or {}).get("bt_loss", "bt")
+    if value not in BT_LOSSES:
+        raise ConfigError(f"bt_loss must be one of {', '.join(BT_LOSSES)}, not {value!r}")
+    if value != "bt" and ft.method != FineTuneMethod.REWARD:
+        raise ConfigError("bt_loss applies to the reward method only")
+    return value
+
+
 def config_class(method):
     from trl import DPOConfig, KTOConfig, RewardConfig
 
@@ -52,7 +66,8 @@ def trl_config(ft, output_dir):
     if reserved:
         raise ConfigError(f"{', '.join(reserved)} cannot be set here: the loss follows the method, "
                           "the output directory is the run's")
-    values.update(ft.config or {})
+    values.update({k: v for k, v in (ft.config or {}).items() if k not in TANDEM_KEYS})
+    bt_loss_of(ft)  # validates
     unknown = sorted(set(values) - fields)
     if unknown:
         raise ConfigError(f"{cls.__name__} has no field(s) {', '.join(unknown)}")
@@ -216,20 +231,24 @@ def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
 
     args = trl_config(ft, output_dir)
     model, reference, tokenizer = _load_models(ft, on)
+    from .reward_loss import ScaledBTRewardTrainer, needs_margin
+
+    margin = ft.method == FineTuneMethod.REWARD and needs_margin(bt_loss_of(ft))
     train, counts = finetune_data.dataset_for(ft.snapshot, ft.method, "train", weighting=ft.noise_weighting,
                                               threshold=ft.noise_threshold, seed=ft.seed,
-                                              conversational=bool(tokenizer.chat_template))
+                                              conversational=bool(tokenizer.chat_template), margin=margin)
     if train is None:
         raise ValueError(f"snapshot {ft.snapshot} has no training rows for {ft.method}")
     evaluation = None
     if str(getattr(args.eval_strategy, "value", args.eval_strategy)) != "no":  # eval loss curve on the test split
-        evaluation, _ = finetune_data.dataset_for(ft.snapshot, ft.method, "test", conversational=bool(tokenizer.chat_template))
+        evaluation, _ = finetune_data.dataset_for(ft.snapshot, ft.method, "test", conversational=bool(tokenizer.chat_template),
+                                                  margin=margin)
         if evaluation is None:
             raise ValueError(f"eval_strategy is {args.eval_strategy} but snapshot {ft.snapshot} has no test rows")
     common = {"args": args, "train_dataset": train, "eval_dataset": evaluation, "processing_class": tokenizer,
               "peft_config": lora_config(ft), "callbacks": list(callbacks)}
     if ft.method == FineTuneMethod.REWARD:
-        trainer = RewardTrainer(model=model, **common)
+        trainer = (ScaledBTRewardTrainer if bt_loss_of(ft) == "scaled" else RewardTrainer)(model=model, **common)
     elif ft.method == FineTuneMethod.KTO:
         trainer = KTOTrainer(model=model, **common)
     else:
@@ -285,7 +304,8 @@ def train(run):
     runs.log(run, f"test preference accuracy: {'n/a (empty test split)' if acc is None else f'{acc:.3f}'} on {evaluation['pairs']} pairs")
     metrics = {"train_loss": result.training_loss, "train_runtime": result.metrics.get("train_runtime"),
                "steps": trainer.state.global_step, "rows": counts, "evaluation": evaluation,
-               "label_smoothing": getattr(trainer.args, "label_smoothing", None)}
+               "label_smoothing": getattr(trainer.args, "label_smoothing", None),
+               "bt_loss": bt_loss_of(ft) if ft.method == FineTuneMethod.REWARD else None}
     (out / "metrics.json").write_text(json.dumps({**metrics, "history": trainer.state.log_history}, indent=2))
     os.replace(out, final)  # atomic on one filesystem: the result appears whole
     model_dir = final / "model"

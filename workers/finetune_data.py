@@ -40,8 +40,9 @@ def keep_row(row, weighting, threshold, rng):
     return rng.random() >= noise
 
 
-def rows_for(snapshot, method, split, weighting=NoiseWeighting.NONE, threshold=0.5, seed=42, conversational=False):
-    """(rows in TRL's column names, {"kept": n, "dropped": m}) for one split."""
+def rows_for(snapshot, method, split, weighting=NoiseWeighting.NONE, threshold=0.5, seed=42, conversational=False, margin=False):
+    """(rows in TRL's column names, {"kept": n, "dropped": m}) for one split; margin: keep the
+    export's `margin` column (the reward trainer's Scaled BT and BT-with-margin read it)."""
     fmt = format_for(method, conversational)
     rng = random.Random(seed)
     kept, dropped = [], 0
@@ -49,7 +50,7 @@ def rows_for(snapshot, method, split, weighting=NoiseWeighting.NONE, threshold=0
         if split == "train" and not keep_row(row, weighting, threshold, rng):
             dropped += 1
             continue
-        kept.append({col: row[col] for col in COLUMNS[fmt]})
+        kept.append({col: row[col] for col in COLUMNS[fmt] + (["margin"] if margin else [])})
     return kept, {"kept": len(kept), "dropped": dropped}
 
 
