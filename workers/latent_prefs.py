@@ -72,7 +72,7 @@ def is_zero_cost(annotation):
 def infer_preferences(run):
     """The service behind the task: one LatentPreference per edit not yet described (re-runnable).
     Edits with a cost get a description inferred by the model; zero-cost edits keep the preference
-    retrieved for them (CIPHER), aggregated by the same model."""
+    retrieved for them (CIPHER), aggregated by the project's generation model (this run's if none)."""
     from .loading import generate
 
     spec = ModelSpec.objects.get(pk=run.params["model_spec_id"])
@@ -100,8 +100,9 @@ def infer_preferences(run):
     if edits:
         generate(spec, [infer_messages(a.item.prompt.text, a.item.response_a.text, a.edited_text) for a in edits],
                  max_new_tokens=run.params.get("max_new_tokens", 48), batch_size=run.params.get("batch_size", 8), on_batch=save)
+    aggregator = generation_model(run.project) or spec  # CIPHER aggregates with the agent's own model
     for i, a in enumerate(accepted):  # in time order: each sees the preferences stored before it
-        kept = kept_preference(a, spec)
+        kept = kept_preference(a, aggregator)
         store(a, kept.text or NO_PREFERENCE, f"kept ({kept.method}{': ' + kept.model_name if kept.model_name else ''})")
         runs.set_progress(run, len(edits) + i + 1)
     return {"preferences": LatentPreference.objects.filter(run=run).count(), "kept": len(accepted), "model": spec.name}
