@@ -211,3 +211,20 @@ def test_curation_dashboard_tracks_edit_distance_per_annotator(client, project, 
     section = html[html.index('id="edit-distance"'):]
     assert "Mean edit distance per annotator" in section and "<td>alice</td>" in section
     assert 'aria-label="edit distance per day"' in section  # two days of edits: a curve
+
+
+def test_kept_preference_is_aggregated_by_the_projects_generation_model(project, tiny_model_dir):
+    from workers.models import RunKind, RunState, TaskRun
+
+    alice = curation_data.person(project, "alice")
+    _store(project, alice, "Write a python function to add numbers.", "prefers code with type hints")
+    _store(project, alice, "Write python code to add lists.", "prefers docstrings")
+    item = factories.item(project, kind="edit", text_a="def add(a, b): return a + b",
+                          prompt_obj=factories.prompt(project, text="Write a python function to add."))
+    ann = curation_data.label(item, alice, edited_text="def add(a, b): return a + b")
+    generator, describer = wh.model_spec(tiny_model_dir), wh.model_spec(tiny_model_dir)
+    TaskRun.objects.create(kind=RunKind.GENERATE, project=project, state=RunState.SUCCEEDED, params={"model_spec_id": generator.pk})
+    assert latent_prefs.generation_model(project) == generator
+    run = latent_prefs.start_inference_run(project, describer)
+    infer_preferences.delay(run.pk)
+    assert LatentPreference.objects.get(annotation=ann).model_name == f"kept (model: {generator.name})"
