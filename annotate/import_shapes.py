@@ -7,6 +7,10 @@ Shapes (auto-detected from the columns, or named explicitly):
   completions  prompt/completions[] — UltraFeedback-like {text|response, model, score}; pairs built
                per the project's pair strategy
   helpsteer2   prompt/response_1/response_2[/preference_strength −3..3, negative: response_1 better]
+               [/individual_preference or all_preferences_unprocessed: one {strength, justification}
+               per annotator — HelpSteer2-Preference's individual annotators, each imported as a
+               human source "<source> · annotator N" (N: their position in the row, not an identity);
+               the aggregate strength is then kept on the item, not imported as another label]
   binary       prompt/response (or completion)[/label true/false][/edited] — TRL's unpaired format;
                as edit items, an `edited` column is imported as the source's edit
   messages     messages=[…, {"role": "assistant", …}] — the last assistant turn is the response
@@ -27,7 +31,8 @@ PAIRWISE_SHAPES = ("preference", "completions", "helpsteer2", "alpaca_eval")
 COLUMNS = {
     "preference": {"prompt", "chosen", "rejected", "score_chosen", "score_rejected", "chosen_model", "rejected_model"},
     "completions": {"prompt", "instruction", "completions"},
-    "helpsteer2": {"prompt", "response_1", "response_2", "preference_strength", "preference_statement", "preference_elaboration", "model_1", "model_2"},
+    "helpsteer2": {"prompt", "response_1", "response_2", "preference_strength", "preference_statement", "preference_elaboration", "model_1", "model_2",
+                   "individual_preference", "all_preferences_unprocessed", "three_most_similar_preferences"},
     "binary": {"prompt", "response", "completion", "label", "model", "edited"},
     "messages": {"messages", "label", "model", "edited"},
     "alpaca_eval": {"prompt", "instruction", "output_1", "output_2", "generator_1", "generator_2", "preference", "annotator"},
@@ -268,8 +273,40 @@ def _helpsteer2(row, where, **_):
     if strength is not None:
         rationale = "\n\n".join(s for s in (row.get("preference_statement"), row.get("preference_elaboration")) if isinstance(s, str) and s.strip())
         label = {"preference": strength, "rationale": v.storable(rationale, "preference_elaboration"), "details": {"import": "preference_strength"}}
-    parsed.items = [("pairwise", 0, 1, label)]
+    individual = _individual_preferences(row)
+    if individual:
+        if label:
+            parsed.columns["preference_strength"] = strength  # derived from the individuals: not another annotator
+        parsed.items = [("pairwise", 0, 1, individual)]
+    else:
+        parsed.items = [("pairwise", 0, 1, label)]
     return parsed
+
+
+INDIVIDUAL_FIELDS = ("individual_preference", "all_preferences_unprocessed")
+
+
+def _individual_preferences(row):
+    """HelpSteer2-Preference's per-annotator preferences → one human label per annotator, or []."""
+    name = next((f for f in INDIVIDUAL_FIELDS if not v.is_missing(row.get(f))), None)
+    if name is None:
+        return []
+    entries = v.maybe_json_list(row.get(name), name)
+    if not isinstance(entries, (list, tuple)):
+        raise v.FieldError(name, f"expected a list of {{strength, justification}}, got {v.describe(entries)}")
+    labels = []
+    for i, entry in enumerate(entries):
+        where = f"{name}[{i}]"
+        if not isinstance(entry, dict):
+            raise v.FieldError(where, f"expected an object with a strength, got {v.describe(entry)}")
+        strength = v.preference_strength({f"{where}.strength": entry.get("strength")}, f"{where}.strength")
+        if strength is None:
+            raise v.FieldError(f"{where}.strength", "missing; every individual preference needs a strength from -3 to 3")
+        why = "\n\n".join(t for t in (entry.get(k) for k in ("statement", "elaboration", "justification")) if isinstance(t, str) and t.strip())
+        labels.append({"preference": strength, "rationale": v.storable(why, f"{where}.justification"),
+                       "source_suffix": f" · annotator {i + 1}", "label_kind": "human",
+                       "details": {"import": "individual_preference", "position": i + 1}})
+    return labels
 
 
 def _single(parsed, response, model, row, single_kind):

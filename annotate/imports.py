@@ -211,18 +211,29 @@ def _chunks(values):
         yield values[start:start + LOOKUP_CHUNK]
 
 
-def _source_annotators(project, names, label_kind, file):
+def _labels(label):
+    """An item carries no label, one, or (HelpSteer2-Preference's individual annotators) a list."""
+    return label if isinstance(label, list) else [label] if label else []
+
+
+def _source_name(label, result):
+    return ((label.get("source") or result.source) + label.get("source_suffix", ""))[:200]
+
+
+def _source_annotators(project, names, label_kind, file, declared=None):
     """{name: Annotator} for the sources whose labels the file holds. Sources are scoped to their
     project (the same name in another project is another annotator). A new source takes
     `label_kind` (judge when undeclared); one imported before keeps its kind, and declaring the
-    other kind is refused: its old and new labels would count as different things."""
+    other kind is refused: its old and new labels would count as different things. `declared`:
+    {name: kind} the file itself states (HelpSteer2-Preference's individual annotators are human)."""
     annotators = {}
     for name in sorted(names):
+        kind = (declared or {}).get(name) or label_kind
         annotator, created = Annotator.objects.get_or_create(
-            project=project, name=name, defaults={"kind": AnnotatorKind.SOURCE, "label_kind": label_kind or LabelKind.JUDGE})
-        if not created and label_kind and annotator.label_kind != label_kind:
+            project=project, name=name, defaults={"kind": AnnotatorKind.SOURCE, "label_kind": kind or LabelKind.JUDGE})
+        if not created and kind and annotator.label_kind != kind:
             raise ImportFileError(file, None, None, f"source {name!r} was imported into this project before as {annotator.label_kind} labels "
-                                  f"({annotator.get_label_kind_display().lower()}), not {label_kind}; import these under another source "
+                                  f"({annotator.get_label_kind_display().lower()}), not {kind}; import these under another source "
                                   f"name, or as {annotator.label_kind}")
         annotators[name] = annotator
     return annotators
@@ -242,8 +253,9 @@ def _write(project, parsed, result, label_kind):
     # Locks the project row (PostgreSQL) or the database (SQLite) so concurrent imports into one
     # project cannot both create the same prompt, and SQLite ids can be counted up safely.
     Project.objects.filter(pk=project.pk).update(name=F("name"))
-    names = {label.get("source") or result.source for row in parsed for *_, label in row.items if label}
-    annotators = _source_annotators(project, names, label_kind, result.file) if names else {}
+    declared = {_source_name(label, result): label.get("label_kind") for row in parsed for *_, labels in row.items for label in _labels(labels)}
+    names = set(declared)
+    annotators = _source_annotators(project, names, label_kind, result.file, declared) if names else {}
     result.sources = sorted(names)
     kinds = {a.label_kind for a in annotators.values()}
     result.label_kind = kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else "")
@@ -301,10 +313,10 @@ def _write(project, parsed, result, label_kind):
                 new_items.append((iid, project.pk, pid, kind, ra, rb, provenance))
             else:
                 result.items_existing += 1
-            if not label:
-                continue
-            annotator_id = annotators[label.get("source") or result.source].pk
-            if (annotator_id, iid) not in labelled:
+            for label in _labels(label):
+                annotator_id = annotators[_source_name(label, result)].pk
+                if (annotator_id, iid) in labelled:
+                    continue
                 labelled.add((annotator_id, iid))
                 preference = label.get("preference")
                 if flipped and preference is not None:

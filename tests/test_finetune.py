@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -305,3 +306,39 @@ def test_rows_trl_drops_are_counted(project, tiny_model_dir, artifacts_dir):
     rows = ft.run.metrics["rows"]
     assert rows["completions_cut"] == 2 and rows["trl_dropped"] == 2 and rows["trl_rows"] == rows["kept"] - 2
     assert finetune_data.after_trl(None, 5, 64) == {"rows": 0, "dropped": 5, "truncated": 0}
+
+
+def test_reward_scaled_bt_loss_is_recorded_and_scales_each_pair(project, tiny_model_dir, artifacts_dir):
+    """HelpSteer2-Preference's Scaled BT: −m·log σ(r_c − r_r), m the pair's preference magnitude."""
+    import torch
+    from torch import nn
+    from trl import RewardTrainer
+
+    ft = run_method(project, tiny_model_dir, "reward", config={"bt_loss": "scaled"})
+    assert ft.run.metrics["bt_loss"] == "scaled" and ft.evaluation["accuracy"] is not None
+    assert json.loads((Path(ft.output_dir) / "metrics.json").read_text())["bt_loss"] == "scaled"
+    trainer, tokenizer, _, _ = finetune.build_trainer(ft, Path(ft.output_dir) / "scaled-check")
+    assert type(trainer).__name__ == "ScaledBTRewardTrainer" and "margin" in trainer.train_dataset.column_names
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(2)])
+    margins = torch.tensor([2.0, 0.5])
+    trainer.model.eval()
+    with torch.no_grad():
+        plain = RewardTrainer.compute_loss(trainer, trainer.model, {k: v for k, v in batch.items() if k != "margin"}, return_outputs=True)
+        chosen, rejected = torch.chunk(plain[1].logits.squeeze(-1), chunks=2)
+        expected = -(margins * nn.functional.logsigmoid(chosen - rejected)).mean()
+        got = trainer.compute_loss(trainer.model, {**{k: v for k, v in batch.items() if k != "margin"}, "margin": margins})
+    assert got.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert got.item() != pytest.approx(plain[0].item(), rel=1e-3)  # not the plain BT loss
+
+
+def test_bt_loss_is_validated(project, tiny_model_dir):
+    snap = wh.snapshot(project, pairs=4, binary=0, edits=0)
+    spec = wh.model_spec(tiny_model_dir)
+    with pytest.raises(finetune.ConfigError, match="bt_loss must be one of"):
+        finetune.create_finetune(snap, spec, "reward", config={"bt_loss": "cubic"})
+    with pytest.raises(finetune.ConfigError, match="bt_loss does not apply to dpo"):
+        finetune.create_finetune(snap, spec, "dpo", config={"bt_loss": "scaled"})
+    ft = finetune.create_finetune(snap, spec, "reward", config={"bt_loss": "margin"})
+    assert not hasattr(finetune.trl_config(ft, "/tmp/x"), "bt_loss")
+    rows, _ = finetune_data.rows_for(snap, "reward", "train", margin=True)
+    assert rows and all(r["margin"] == 2.0 for r in rows)

@@ -59,14 +59,54 @@ def test_edit_items_and_latent_preference_instruction(project, tiny_model_dir):
     generate_candidates.delay(run.pk)
     responses = Response.objects.filter(metadata__run=run.pk)
     assert responses.count() == 2
-    assert all(r.metadata["instruction"] == "Be brief. prefers one-sentence answers." for r in responses)
+    spec_name = responses[0].model_name  # the run's model
+    for r in responses:  # aggregated by the run's own model (CIPHER), and recorded
+        assert r.metadata["instruction"] == "Be brief." and r.metadata["preference_annotator"] == alice.pk
+        assert r.metadata["aggregated"] == "model" and r.metadata["aggregated_by"] == spec_name and r.metadata["preference"]
     assert Item.objects.filter(metadata__generated_by_run=run.pk, kind="edit").count() == 2
+
+
+def test_generated_text_changes_with_the_preference(project, tiny_model_dir):
+    """Greedy decoding, two preferences: the prompt the model reads holds each, and the outputs differ."""
+    from workers.loading import chat_prompt, generate, load_tokenizer
+
+    spec = wh.model_spec(tiny_model_dir)
+    prompt = factories.prompt(project, text="Tell me about python code.")
+    first, second = "prefers answers about cooking and travel", "prefers the number 3 and the verdict -3"
+    convs = [generation.conversation(prompt, "", first), generation.conversation(prompt, "", second), generation.conversation(prompt, "")]
+    tokenizer = load_tokenizer(spec)
+    rendered = [chat_prompt(tokenizer, c) for c in convs]
+    assert first in rendered[0] and second in rendered[1] and "preference" not in rendered[2]
+    assert generation.PREFERENCE_TEMPLATE.format(preference=first) in rendered[0]
+    out = generate(spec, convs, max_new_tokens=16, temperature=0)
+    assert generate(spec, convs, max_new_tokens=16, temperature=0) == out  # greedy: deterministic
+    assert out[0] != out[1] and out[0] != out[2]
+    # end to end: two annotators' preferences condition two generation runs differently
+    alice, bob = curation_data.person(project, "alice"), curation_data.person(project, "bob")
+    from workers.latent_prefs import embed
+
+    for who, text in ((alice, first), (bob, second)):
+        item = factories.item(project, kind="edit", prompt_obj=factories.prompt(project, text="Tell me about python functions."))
+        ann = curation_data.label(item, who, edited_text="edited")
+        LatentPreference.objects.create(project=project, annotator=who, annotation=ann, context=item.prompt.text, description=text,
+                                        embedding=embed([item.prompt.text])[0].tolist(), model_name="m")
+    texts = {}
+    for who in (alice, bob):
+        run = generation.start_generation_run(project, spec, prompt_ids=[prompt.pk], item_kind="edit", max_new_tokens=16,
+                                              temperature=0, preference_annotator=who)
+        generate_candidates.delay(run.pk)
+        r = Response.objects.get(metadata__run=run.pk)
+        texts[who.name] = (r.metadata["preference"], r.text)
+    assert texts["alice"][0] != texts["bob"][0] and texts["alice"][1] != texts["bob"][1]
 
 
 def test_conversation_and_bad_input(project, tmp_path):
     p = factories.prompt(project, text="hi", messages=[{"role": "system", "content": "old"}, {"role": "user", "content": "hi"}])
     conv = generation.conversation(p, "new rule")
     assert conv == [{"role": "system", "content": "new rule"}, {"role": "user", "content": "hi"}]
+    with_pref = generation.conversation(p, "new rule", "prefers haiku")
+    assert with_pref[0] == {"role": "system", "content": "new rule This user has the following preference: prefers haiku "
+                                                          "Write your answer to follow it."}
     spec = wh.model_spec(tmp_path)
     with pytest.raises(ValueError, match="item kind"):
         generation.start_generation_run(project, spec, item_kind="ranking")

@@ -139,6 +139,55 @@ def test_helpsteer2_strength(tmp_path, project, fmt):
     assert pair_texts(haiku) == ("one", "two")
 
 
+HS2_INDIVIDUAL = [
+    {"prompt": "Write a haiku", "response_1": "one", "response_2": "two", "preference_strength": -2,
+     "individual_preference": [{"strength": -3, "justification": "@Response 1 follows 5-7-5."},
+                               {"strength": -2, "justification": "@Response 1 is a haiku."},
+                               {"strength": 1, "justification": "@Response 2 is warmer."}]},
+    {"prompt": "Write a limerick", "response_1": "three", "response_2": "four", "preference_strength": 2,
+     "individual_preference": [{"strength": 2, "justification": "B rhymes."}, {"strength": 3, "justification": "B scans."},
+                               {"strength": 2, "justification": "B is funny."}]},
+    {"prompt": "Write a sonnet", "response_1": "five", "response_2": "six", "preference_strength": 1},
+]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_helpsteer2_individual_preferences_are_separate_human_sources(tmp_path, project, fmt):
+    from curation.agreement import project_agreement
+    from curation.labels import label_rows
+    from curation.quality import dawid_skene, ds_table
+
+    result = import_items(project, write(tmp_path / f"hs2p.{fmt}", HS2_INDIVIDUAL), source="hs2p")
+    people = {a.name: a for a in Annotator.objects.filter(project=project, name__startswith="hs2p · annotator")}
+    assert sorted(people) == ["hs2p · annotator 1", "hs2p · annotator 2", "hs2p · annotator 3"]
+    assert all(a.kind == "source" and a.label_kind == "human" for a in people.values())
+    haiku = {a.annotator.name: a for a in Annotation.objects.filter(item__prompt__text="Write a haiku").select_related("annotator")}
+    assert {n: a.preference for n, a in haiku.items()} == {"hs2p · annotator 1": -3, "hs2p · annotator 2": -2, "hs2p · annotator 3": 1}
+    assert haiku["hs2p · annotator 1"].rationale == "@Response 1 follows 5-7-5."
+    # the aggregate is derived from them: kept on the item, not counted as one more annotator
+    assert Item.objects.get(prompt__text="Write a haiku").metadata["columns"]["preference_strength"] == -2
+    sonnet = Annotation.objects.get(item__prompt__text="Write a sonnet")
+    assert sonnet.annotator.name == "hs2p" and sonnet.preference == 1  # no individuals: the aggregate, as before
+    assert result.annotations_created == 7 and result.label_kind == "mixed"
+    # agreement and Dawid–Skene see three people on the individually labelled items
+    agreement = project_agreement(project)
+    assert agreement["pairwise"]["items_with_overlap"] == 2 and agreement["pairwise"]["alpha_ordinal"] is not None
+    ds = dawid_skene(ds_table(label_rows(project), "pairwise"))
+    assert {people[n].pk for n in people} <= set(ds.accuracy)
+    again = import_items(project, write(tmp_path / f"hs2p-again.{fmt}", HS2_INDIVIDUAL), source="hs2p")
+    assert again.annotations_created == 0  # re-import adds nothing
+
+
+def test_helpsteer2_bad_individual_preference_names_the_field(tmp_path, project):
+    rows = [{"prompt": "p", "response_1": "a", "response_2": "b", "individual_preference": [{"strength": 5}]}]
+    with pytest.raises(ImportFileError, match=r"individual_preference\[0\]\.strength"):
+        import_items(project, write(tmp_path / "bad.jsonl", rows))
+    rows[0]["individual_preference"] = [{"justification": "no strength"}]
+    with pytest.raises(ImportFileError, match="needs a strength"):
+        import_items(project, write(tmp_path / "bad2.jsonl", rows))
+    assert Annotation.objects.count() == 0 and Item.objects.count() == 0
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_binary_with_optional_labels(tmp_path, project, fmt):
     rows = [{"prompt": "q1", "response": "good", "label": True}, {"prompt": "q2", "response": "bad", "label": False},

@@ -72,16 +72,23 @@ def test_binary_principles_subset_and_only_with_thumbs_down(project):
     assert annotation.reason == "made up"
 
 
-def test_edit_must_be_nonempty_and_differ_and_stores_diff(project):
+def test_edit_must_be_nonempty_and_stores_diff(project):
     lease = _lease(project, kind="edit", text_a="The cat sat on the mat.")
     with pytest.raises(SubmissionError, match="required"):
         submit(lease, {"edited_text": "   "}, uuid.uuid4())
-    with pytest.raises(SubmissionError, match="identical"):
-        submit(lease, {"edited_text": "The cat sat on the mat.\r\n"}, uuid.uuid4())
     annotation, _ = submit(lease, {"edited_text": "The dog sat on the mat."}, uuid.uuid4())
     annotation.refresh_from_db()
     assert ["replace", "cat", "dog"] in annotation.diff
     assert annotation.edit_distance == pytest.approx(1 / 6)
+
+
+def test_accept_as_is_is_a_zero_cost_edit(project):
+    """CIPHER's zero-cost branch: the response accepted unchanged is stored, with distance 0."""
+    lease = _lease(project, kind="edit", text_a="The cat sat on the mat.")
+    annotation, created = submit(lease, {"edited_text": "The cat sat on the mat.\r\n", "accept_as_is": True}, uuid.uuid4())
+    annotation.refresh_from_db()
+    assert created and annotation.edited_text == "The cat sat on the mat."
+    assert annotation.edit_distance == 0 and all(op[0] == "equal" for op in annotation.diff)
 
 
 def test_double_submit_is_one_annotation_and_conflict_is_refused(project):

@@ -33,6 +33,13 @@ LOSS_TYPE = {FineTuneMethod.DPO: "sigmoid", FineTuneMethod.RDPO: "robust", FineT
 LORA_DEFAULTS = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": "all-linear", "task_type": "CAUSAL_LM"}
 
 
+TANDEM_KEYS = {"bt_loss"}  # config keys Tandem reads itself (workers/reward_loss.py), not passed to TRL
+
+
+def bt_loss_of(ft):
+    return (ft.config or {}).get("bt_loss", "bt")  # checked by finetune_config's allow-list
+
+
 def config_class(method):
     from trl import DPOConfig, KTOConfig, RewardConfig
 
@@ -50,6 +57,8 @@ def trl_config(ft, output_dir):
         values["max_length"] = min(values["max_length"], ft.model_spec.max_length)
     values.update(check_training(ft.config, ft.method, ft.model_spec.max_length))
     values.pop("max_prompt_length", None)  # Tandem's, applied to the data (finetune_data.Fitter)
+    for key in TANDEM_KEYS:
+        values.pop(key, None)
     unknown = sorted(set(values) - fields)
     if unknown:
         raise ConfigError(f"{cls.__name__} has no field(s) {', '.join(unknown)}")
@@ -226,22 +235,26 @@ def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
 
     args = trl_config(ft, output_dir)
     model, reference, tokenizer = _load_models(ft, on)
+    from .reward_loss import ScaledBTRewardTrainer, needs_margin
+
     conversational = bool(tokenizer.chat_template)
     fitter = fitter_for(ft, args, tokenizer)
+    margin = ft.method == FineTuneMethod.REWARD and needs_margin(bt_loss_of(ft))
     train, counts = finetune_data.dataset_for(ft.snapshot, ft.method, "train", weighting=ft.noise_weighting,
                                               threshold=ft.noise_threshold, seed=ft.seed,
-                                              conversational=conversational, fitter=fitter)
+                                              conversational=conversational, fitter=fitter, margin=margin)
     if train is None:
         raise ValueError(f"snapshot {ft.snapshot} has no training rows for {ft.method}")
     evaluation = None
     if str(getattr(args.eval_strategy, "value", args.eval_strategy)) != "no":  # eval loss curve on the test split
-        evaluation, _ = finetune_data.dataset_for(ft.snapshot, ft.method, "test", conversational=conversational, fitter=fitter)
+        evaluation, _ = finetune_data.dataset_for(ft.snapshot, ft.method, "test", conversational=conversational, fitter=fitter,
+                                                  margin=margin)
         if evaluation is None:
             raise ValueError(f"eval_strategy is {args.eval_strategy} but snapshot {ft.snapshot} has no test rows")
     common = {"args": args, "train_dataset": train, "eval_dataset": evaluation, "processing_class": tokenizer,
               "peft_config": lora_config(ft), "callbacks": list(callbacks)}
     if ft.method == FineTuneMethod.REWARD:
-        trainer = RewardTrainer(model=model, **common)
+        trainer = (ScaledBTRewardTrainer if bt_loss_of(ft) == "scaled" else RewardTrainer)(model=model, **common)
     elif ft.method == FineTuneMethod.KTO:
         trainer = KTOTrainer(model=model, **common)
     else:
@@ -305,7 +318,8 @@ def train(run):
                   f"{evaluation['pairs']} pairs; {evaluation.get('pairs_excluded', 0)} left out (a completion cut to nothing)")
     metrics = {"train_loss": result.training_loss, "train_runtime": result.metrics.get("train_runtime"),
                "steps": trainer.state.global_step, "rows": counts, "evaluation": evaluation,
-               "label_smoothing": getattr(trainer.args, "label_smoothing", None)}
+               "label_smoothing": getattr(trainer.args, "label_smoothing", None),
+               "bt_loss": bt_loss_of(ft) if ft.method == FineTuneMethod.REWARD else None}
     (out / "metrics.json").write_text(json.dumps({**metrics, "history": trainer.state.log_history}, indent=2))
     os.replace(out, final)  # atomic on one filesystem: the result appears whole
     model_dir = final / "model"

@@ -74,6 +74,8 @@ TRAINING = {
     "desirable_weight": Allowed(float, 0, 100, low_open=True, methods=(FineTuneMethod.KTO,)),
     "undesirable_weight": Allowed(float, 0, 100, low_open=True, methods=(FineTuneMethod.KTO,)),
     "center_rewards_coefficient": Allowed(float, 0, 100, methods=(FineTuneMethod.REWARD,)),
+    # Tandem's own (workers/reward_loss.py), not TRL's: plain, Scaled (HelpSteer2-Preference) or margin BT.
+    "bt_loss": Allowed(str, choices=("bt", "scaled", "margin"), methods=(FineTuneMethod.REWARD,)),
 }
 # Set by Tandem from the method and the run; never from the form.
 RESERVED = {"loss_type": "the loss follows the method", "output_dir": "the output directory is the run's"}

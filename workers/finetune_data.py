@@ -44,9 +44,10 @@ def keep_row(row, weighting, threshold, rng):
 
 
 def rows_for(snapshot, method, split, weighting=NoiseWeighting.NONE, threshold=0.5, seed=42, conversational=False,
-             fitter=None):
+             fitter=None, margin=False):
     """(rows in TRL's column names, counts) for one split: {"kept": n, "dropped": m} (noise weighting),
-    and with a `fitter` also what fitting into max_length cut (FitCounts' fields)."""
+    and with a `fitter` also what fitting into max_length cut (FitCounts' fields). margin: keep the
+    export's `margin` column (the reward trainer's Scaled BT and BT-with-margin read it)."""
     fmt = format_for(method, conversational)
     rng = random.Random(seed)
     kept, dropped = [], 0
@@ -54,7 +55,7 @@ def rows_for(snapshot, method, split, weighting=NoiseWeighting.NONE, threshold=0
         if split == "train" and not keep_row(row, weighting, threshold, rng):
             dropped += 1
             continue
-        kept.append({col: row[col] for col in COLUMNS[fmt]})
+        kept.append({col: row[col] for col in COLUMNS[fmt] + (["margin"] if margin else [])})
     counts = {"kept": len(kept), "dropped": dropped}
     if fitter is not None:
         kept, fit = fitter.fit(kept, completion_keys(fmt))

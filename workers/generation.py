@@ -7,7 +7,11 @@ For each prompt the model writes `n` responses; each becomes
 - binary: a thumbs up/down item;
 - edit: an item to rewrite (the edits then feed learning from edits).
 An optional instruction is given to the model as a system message: free text, and/or the latent
-preference learned from one annotator's edits for each prompt (workers/latent_prefs.py).
+preference learned from one annotator's edits for each prompt (workers/latent_prefs.py), inserted
+into the prompt as CIPHER does ("This user has the following preference: …"), aggregated by the
+run's own model. Each response records the preference it was conditioned on, how it was aggregated
+and for whom, so a later zero-cost edit can keep it and the PRELUDE cost can compare conditioned
+with unconditioned generations.
 
 Re-runnable: responses carry the run id; prompts that already have this run's responses are
 skipped, and each prompt's responses and items are written in one transaction.
@@ -40,39 +44,53 @@ def start_generation_run(project, model_spec, user=None, prompt_ids=None, n=1, i
     return runs.create_run(RunKind.GENERATE, project=project, params=params, user=user)
 
 
-def conversation(prompt, instruction):
+PREFERENCE_TEMPLATE = "This user has the following preference: {preference} Write your answer to follow it."
+
+
+def system_message(instruction, preference=""):
+    parts = [instruction.strip()] if instruction and instruction.strip() else []
+    if preference:
+        parts.append(PREFERENCE_TEMPLATE.format(preference=preference))
+    return " ".join(parts)
+
+
+def conversation(prompt, instruction, preference=""):
     messages = list(prompt.messages or [{"role": "user", "content": prompt.text}])
+    instruction = system_message(instruction, preference)
     if instruction:
         messages = [{"role": "system", "content": instruction}] + [m for m in messages if m.get("role") != "system"]
     return messages
 
 
-def instruction_for_prompt(run, prompt):
+def preference_for_prompt(run, prompt, spec):
+    """The latent preference to condition on for this prompt (an Aggregation), or None."""
     from annotate.models import Annotator
 
     from .latent_prefs import instruction_for
 
-    parts = [run.params.get("instruction") or ""]
     annotator_id = run.params.get("preference_annotator_id")
-    if annotator_id:
-        annotator = Annotator.objects.get(pk=annotator_id)
-        parts.append(instruction_for(annotator, run.project, prompt.text))
-    return " ".join(p for p in parts if p).strip()
+    if not annotator_id:
+        return None
+    annotator = Annotator.objects.get(pk=annotator_id)
+    return instruction_for(annotator, run.project, prompt.text, model_spec=spec)
 
 
 def _baseline(prompt, model_name):
     return prompt.responses.exclude(model_name=model_name).order_by("-created_at", "-id").first()
 
 
-def _write(run, spec, prompt, texts, instruction):
+def _write(run, spec, prompt, texts, preference):
     """One prompt's responses and items, atomically."""
     kind = run.params.get("item_kind", "pairwise")
     created = 0
     with transaction.atomic():
         baseline = _baseline(prompt, spec.name) if kind == "pairwise" else None
         for i, text in enumerate(texts):
-            response = Response.objects.create(prompt=prompt, text=text, model_name=spec.name,
-                                               metadata={"run": run.pk, "sample": i, "instruction": instruction})
+            meta = {"run": run.pk, "sample": i, "instruction": run.params.get("instruction") or ""}
+            if preference is not None:
+                meta.update(preference=preference.text, aggregated=preference.method, aggregated_by=preference.model_name,
+                            preference_annotator=run.params.get("preference_annotator_id"))
+            response = Response.objects.create(prompt=prompt, text=text, model_name=spec.name, metadata=meta)
             meta = {"generated_by_run": run.pk}
             if kind == "pairwise" and baseline is not None:
                 Item.objects.create(project=run.project, prompt=prompt, kind=FeedbackKind.PAIRWISE,
@@ -95,17 +113,18 @@ def generate_candidates(run):
     runs.set_progress(run, len(done), total)
     runs.log(run, f"{len(prompts)} of {total} prompts to answer with {spec.name}, {p['n']} response(s) each")
     n = p.get("n", 1)
-    instructions = {pr.pk: instruction_for_prompt(run, pr) for pr in prompts}
+    preferences = {pr.pk: preference_for_prompt(run, pr, spec) for pr in prompts}
+    instruction = p.get("instruction") or ""
     # n samples per prompt: the prompt repeated n times, consecutive, so one prompt's samples stay together
     batch_prompts = max(1, p.get("batch_size", 8) // n)
     created = 0
     for start in range(0, len(prompts), batch_prompts):
         chunk = prompts[start:start + batch_prompts]
-        convs = [conversation(pr, instructions[pr.pk]) for pr in chunk for _ in range(n)]
+        convs = [conversation(pr, instruction, preferences[pr.pk].text if preferences[pr.pk] else "") for pr in chunk for _ in range(n)]
         replies = generate(spec, convs, max_new_tokens=p.get("max_new_tokens", 256), batch_size=len(convs),
                            temperature=p.get("temperature", 0.7), seed=run.pk + start)
         for j, pr in enumerate(chunk):
-            created += _write(run, spec, pr, replies[j * n:(j + 1) * n], instructions[pr.pk])
+            created += _write(run, spec, pr, replies[j * n:(j + 1) * n], preferences[pr.pk])
         runs.set_progress(run, len(done) + start + len(chunk))
     items = Item.objects.filter(project=run.project, metadata__generated_by_run=run.pk).count()
     runs.log(run, f"{created} responses written; {items} items for the queue")

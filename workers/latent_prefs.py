@@ -5,13 +5,20 @@ Preference from User Edits").
   of the preference the edit reveals; stored per annotator with the context's MiniLM embedding;
 - retrieve: for a new context, the k stored preferences of that annotator whose contexts are most
   similar (cosine on unit-norm embeddings);
-- aggregate: CIPHER aggregates the retrieved descriptions into one instruction (here: with the
-  model when one is given, otherwise the distinct descriptions, most similar first);
-- the instruction conditions generation of new candidates (workers/generation.py);
-- the cost CIPHER minimises is the user's edit distance: `edit_distance_by_annotator` tracks it.
+- aggregate: CIPHER asks the LLM to aggregate the retrieved descriptions into one preference. Runs
+  (generation, inference) aggregate with their model; `generation_model` names the project's
+  configured one. Joining the distinct descriptions is only the fallback, labelled as such
+  (`Aggregation.method`): the web fragment beside the editor never runs a model in a request;
+- an edit with zero cost ("accept as is": edited text equal to the response) keeps the preference
+  that was retrieved for it, as CIPHER's `learn` does: the one the response was generated with when
+  it was, else the aggregation of what would have been retrieved then (earlier edits only);
+- the preference conditions generation of new candidates (workers/generation.py);
+- the cost CIPHER minimises is the user's edit distance: `edit_distance_by_annotator` and
+  workers/prelude_cost.py track it.
 Annotators may correct a description; the correction is used from then on.
 """
 from collections import defaultdict
+from dataclasses import dataclass, field
 
 import numpy as np
 from django.db.models import Avg, Count
@@ -20,13 +27,14 @@ from django.db.models.functions import TruncDate
 from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind
 
 from . import runs
-from .models import LatentPreference, ModelSpec, RunKind
+from .models import LatentPreference, ModelSpec, RunKind, RunState, TaskRun
 
 INFER_INSTRUCTION = (
     "A user rewrote an assistant's answer. Compare the original with the user's edited version and "
     "describe, in one short sentence, the user's preference that explains the edit "
     "(for example: \"prefers concise answers with a bulleted list\")."
 )
+NO_PREFERENCE = "(no preference inferred)"
 AGGREGATE_INSTRUCTION = (
     "Here are preferences a user showed in similar situations. Write one short instruction for an "
     "assistant that respects all of them, without repeating yourself."
@@ -56,32 +64,59 @@ def embed(texts):
     return minilm(texts)
 
 
+def is_zero_cost(annotation):
+    """CIPHER's "no edit": the user accepted the response as it was."""
+    return (annotation.edited_text or "").strip() == (annotation.item.response_a.text or "").strip()
+
+
 def infer_preferences(run):
-    """The service behind the task: one LatentPreference per edit not yet described (re-runnable)."""
+    """The service behind the task: one LatentPreference per edit not yet described (re-runnable).
+    Edits with a cost get a description inferred by the model; zero-cost edits keep the preference
+    retrieved for them (CIPHER), aggregated by the project's generation model (this run's if none)."""
     from .loading import generate
 
     spec = ModelSpec.objects.get(pk=run.params["model_spec_id"])
-    edits = list(pending_edits(run.project))
-    runs.set_progress(run, 0, len(edits))
-    runs.log(run, f"{len(edits)} edits to describe with {spec.name}")
-    if not edits:
-        return {"preferences": 0}
-    contexts = [a.item.prompt.text for a in edits]
-    vectors = embed(contexts)
+    pending = list(pending_edits(run.project))
+    edits = [a for a in pending if not is_zero_cost(a)]
+    accepted = [a for a in pending if is_zero_cost(a)]
+    runs.set_progress(run, 0, len(pending))
+    runs.log(run, f"{len(edits)} edits to describe and {len(accepted)} accepted as is, with {spec.name}")
+    if not pending:
+        return {"preferences": 0, "kept": 0}
+    contexts = [a.item.prompt.text for a in pending]
+    vectors = dict(zip((a.pk for a in pending), embed(contexts)))
+
+    def store(annotation, description, model_name):
+        LatentPreference.objects.bulk_create([LatentPreference(
+            project=run.project, annotator_id=annotation.annotator_id, annotation=annotation, context=annotation.item.prompt.text,
+            description=description, embedding=[round(float(x), 6) for x in vectors[annotation.pk]], model_name=model_name, run=run,
+        )], ignore_conflicts=True)  # one per annotation, whoever wrote it first
 
     def save(offset, texts):
-        batch = edits[offset:offset + len(texts)]
-        LatentPreference.objects.bulk_create([
-            LatentPreference(project=run.project, annotator_id=a.annotator_id, annotation=a, context=contexts[offset + i],
-                             description=_one_line(text) or "(no preference inferred)",
-                             embedding=[round(float(x), 6) for x in vectors[offset + i]], model_name=spec.name, run=run)
-            for i, (a, text) in enumerate(zip(batch, texts))
-        ], ignore_conflicts=True)  # one per annotation, whoever wrote it first
+        for a, text in zip(edits[offset:offset + len(texts)], texts):
+            store(a, _one_line(text) or NO_PREFERENCE, spec.name)
         runs.set_progress(run, offset + len(texts))
 
-    generate(spec, [infer_messages(c, a.item.response_a.text, a.edited_text) for c, a in zip(contexts, edits)],
-             max_new_tokens=run.params.get("max_new_tokens", 48), batch_size=run.params.get("batch_size", 8), on_batch=save)
-    return {"preferences": LatentPreference.objects.filter(run=run).count(), "model": spec.name}
+    if edits:
+        generate(spec, [infer_messages(a.item.prompt.text, a.item.response_a.text, a.edited_text) for a in edits],
+                 max_new_tokens=run.params.get("max_new_tokens", 48), batch_size=run.params.get("batch_size", 8), on_batch=save)
+    aggregator = generation_model(run.project) or spec  # CIPHER aggregates with the agent's own model
+    for i, a in enumerate(accepted):  # in time order: each sees the preferences stored before it
+        kept = kept_preference(a, aggregator)
+        store(a, kept.text or NO_PREFERENCE, f"kept ({kept.method}{': ' + kept.model_name if kept.model_name else ''})")
+        runs.set_progress(run, len(edits) + i + 1)
+    return {"preferences": LatentPreference.objects.filter(run=run).count(), "kept": len(accepted), "model": spec.name}
+
+
+def kept_preference(annotation, model_spec=None):
+    """The preference CIPHER keeps for a zero-cost edit: the one the response was generated with for
+    this annotator, else what retrieval and aggregation would have given before this edit."""
+    meta = annotation.item.response_a.metadata or {}
+    if meta.get("preference") and meta.get("preference_annotator") == annotation.annotator_id:
+        return Aggregation(meta["preference"], "generated with", meta.get("aggregated_by", ""))
+    retrieved = retrieve(annotation.annotator, annotation.item.project, annotation.item.prompt.text,
+                         before=annotation.created_at)
+    return aggregate(retrieved, model_spec)
 
 
 def _one_line(text):
@@ -91,9 +126,13 @@ def _one_line(text):
 MIN_SIMILARITY = 0.2  # MiniLM cosine below this is an unrelated context: its preference does not apply
 
 
-def retrieve(annotator, project, context, k=5, min_similarity=MIN_SIMILARITY):
-    """The annotator's k stored preferences nearest to `context`: [(preference, cosine)], best first."""
-    prefs = list(LatentPreference.objects.filter(project=project, annotator=annotator).exclude(embedding=[]))
+def retrieve(annotator, project, context, k=5, min_similarity=MIN_SIMILARITY, before=None):
+    """The annotator's k stored preferences nearest to `context`: [(preference, cosine)], best first.
+    before: only preferences from edits made before this time (what CIPHER had at that point)."""
+    prefs = LatentPreference.objects.filter(project=project, annotator=annotator).exclude(embedding=[])
+    if before is not None:
+        prefs = prefs.filter(annotation__created_at__lt=before)
+    prefs = list(prefs)
     if not prefs:
         return []
     query = embed([context])[0]
@@ -103,24 +142,56 @@ def retrieve(annotator, project, context, k=5, min_similarity=MIN_SIMILARITY):
     return [(prefs[i], float(scores[i])) for i in order if scores[i] >= min_similarity]
 
 
+@dataclass(frozen=True)
+class Aggregation:
+    """One preference from the retrieved ones. method: "model" (aggregated by `model_name`),
+    "joined" (the fallback: distinct descriptions, most similar first), "single" (one description,
+    nothing to aggregate), "generated with" (kept from the response's generation) or "none"."""
+
+    text: str
+    method: str
+    model_name: str = ""
+    sources: tuple = field(default_factory=tuple)  # LatentPreference ids, most similar first
+
+
+def _joined(texts):
+    return "; ".join(texts) + "."
+
+
 def aggregate(retrieved, model_spec=None):
-    """One instruction from the retrieved preferences."""
-    texts = list(dict.fromkeys(p.text.strip().rstrip(".") for p, _ in retrieved if p.text.strip()))
+    """One preference from the retrieved ones: by the model when one is given (CIPHER), else joined."""
+    texts = list(dict.fromkeys(p.text.strip().rstrip(".") for p, _ in retrieved
+                               if p.text.strip() and p.text.strip() != NO_PREFERENCE))
+    sources = tuple(p.pk for p, _ in retrieved)
     if not texts:
-        return ""
-    if model_spec is None or len(texts) == 1:
-        return "; ".join(texts) + "."
+        return Aggregation("", "none", sources=sources)
+    if model_spec is None:
+        return Aggregation(_joined(texts), "single" if len(texts) == 1 else "joined", sources=sources)
     from .loading import generate
 
     listing = "\n".join(f"- {t}" for t in texts)
-    reply = generate(model_spec, [[{"role": "user", "content": f"{AGGREGATE_INSTRUCTION}\n\n{listing}\n\nInstruction:"}]],
-                     max_new_tokens=64)[0]
-    return _one_line(reply) or "; ".join(texts) + "."
+    reply = _one_line(generate(model_spec, [[{"role": "user", "content": f"{AGGREGATE_INSTRUCTION}\n\n{listing}\n\nInstruction:"}]],
+                               max_new_tokens=64, temperature=0)[0])
+    if not reply:
+        return Aggregation(_joined(texts), "joined", sources=sources)  # the model said nothing: the fallback, labelled
+    return Aggregation(reply, "model", model_spec.name, sources)
 
 
 def instruction_for(annotator, project, context, k=5, model_spec=None):
-    """The aggregated latent preference to use as an instruction when generating for this context."""
+    """The aggregated latent preference to condition generation on for this context."""
     return aggregate(retrieve(annotator, project, context, k), model_spec)
+
+
+def generation_model(project):
+    """The project's configured generation model: the model of its latest successful generation
+    run, else of its latest preference-inference run; None when it has neither."""
+    for kind in (RunKind.GENERATE, RunKind.PREFERENCES):
+        run = TaskRun.objects.filter(project=project, kind=kind, state=RunState.SUCCEEDED).order_by("-created_at", "-id").first()
+        if run and run.params.get("model_spec_id"):
+            spec = ModelSpec.objects.filter(pk=run.params["model_spec_id"]).first()
+            if spec:
+                return spec
+    return None
 
 
 def correct(preference, text):

@@ -9,8 +9,9 @@ from django.views.decorators.http import require_POST
 from annotate.models import Annotator, Item
 from annotate.permissions import project_for_annotator, project_for_manager
 
-from . import latent_prefs
+from . import latent_prefs, prelude_cost
 from .models import LatentPreference, ModelSpec
+from .views_charts import line_chart
 
 SHOWN = 20
 
@@ -23,16 +24,36 @@ def prefs_context(request, project):
     annotator = _annotator(request.user)
     context_text = (request.GET.get("context") or "").strip()[:4000]
     item_id = request.GET.get("item")
+    item = None
     if item_id and item_id.isdigit():
-        item = Item.objects.filter(pk=item_id, project=project).select_related("prompt").first()
+        item = Item.objects.filter(pk=item_id, project=project).select_related("prompt", "response_a").first()
         context_text = item.prompt.text if item else context_text
-    retrieved, instruction = [], ""
+    retrieved, aggregation = [], None
     if annotator and context_text:
         retrieved = latent_prefs.retrieve(annotator, project, context_text)
-        instruction = latent_prefs.aggregate(retrieved)
+        meta = (item.response_a.metadata or {}) if item and item.response_a_id else {}
+        if meta.get("preference") and meta.get("preference_annotator") == annotator.pk:
+            # the response was generated with a model-aggregated preference: show that one
+            aggregation = latent_prefs.Aggregation(meta["preference"], meta.get("aggregated", "model"), meta.get("aggregated_by", ""))
+        else:  # no model runs inside a web request: the labelled fallback
+            aggregation = latent_prefs.aggregate(retrieved)
+    instruction = aggregation.text if aggregation else ""
     mine = LatentPreference.objects.filter(project=project, annotator=annotator)[:SHOWN] if annotator else []
-    return {"project": project, "context_text": context_text, "retrieved": retrieved, "instruction": instruction,
+    return {"project": project, "context_text": context_text, "retrieved": retrieved, "instruction": instruction, "aggregation": aggregation,
+            "prelude": prelude_chart(project, annotator) if annotator else None,
             "mine": mine, "item_id": item_id or ""}
+
+
+def prelude_chart(project, annotator):
+    """PRELUDE's cost for this annotator: cumulative edit distance, with versus without their
+    preference in the generation prompt (x: their n-th edit in that condition)."""
+    cost = prelude_cost.cost_by_annotator(project, annotator).get(annotator.name)
+    if cost is None:
+        return None
+    curves = ((prelude_cost.CONDITIONED, cost.conditioned), (prelude_cost.UNCONDITIONED, cost.unconditioned))
+    chart = line_chart({label: list(enumerate(curve.cumulative, start=1)) for label, curve in curves if curve.costs})
+    return {"chart": chart, "rows": [{"label": label, "edits": len(curve.costs), "total": curve.cumulative[-1] if curve.costs else 0,
+                                      "mean": curve.mean} for label, curve in curves]}
 
 
 @login_required
