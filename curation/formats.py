@@ -22,8 +22,9 @@ labels                     one row per individual pairwise label (people and LM 
                            controversial. What personalised reward models train on. Items whose people
                            tie have no curated winner and so are not in a snapshot, nor in this export.
 pluralistic                pairwise rows with a preference group: prompt, chosen, rejected, group (one row
-                           per group that has a majority on the item, chosen/rejected as that group sees
-                           them), item_id, controversial. Empty until a preference-group fit has run.
+                           per group whose Bradley–Terry head takes a side on the item, |P − ½| > 0.1,
+                           chosen/rejected as that group sees them), item_id, controversial. Only items
+                           people labelled when the latest group fit ran; empty before any fit.
 
 Every row carries `controversial`: true when the project's preference groups explain the item's
 disagreement (curation.pluralism), so trainers can tell opinion from noise.

@@ -17,6 +17,8 @@ import numpy as np
 
 from workers import embeddings
 
+from .pluralism import controversial_items
+
 KNN_WORKER = "__knn__"
 
 
@@ -160,6 +162,7 @@ def run_noise(project, task_run=None, use_embeddings=True, k=10, progress=None):
 
     progress = progress or (lambda step, total: None)
     gold = gold_answers(project)
+    controversial = controversial_items(project)
     results, per_kind = {}, {}
     kinds = ("pairwise", "binary")
     for step, kind in enumerate(kinds):
@@ -173,8 +176,12 @@ def run_noise(project, task_run=None, use_embeddings=True, k=10, progress=None):
         est = estimate([(r["item_id"], r["annotator_id"], r["direction"]) for r in rows], aggregated, features=features,
                        gold={i: g for i, g in gold.items() if i in aggregated}, judges=judges, k=k,
                        symmetric=kind == "pairwise")
-        per_kind[kind] = {"items": len(est.p_wrong), "epsilon": est.epsilon, "epsilon_low": est.epsilon_low,
-                          "epsilon_high": est.epsilon_high,
+        eps, low, high = est.epsilon, est.epsilon_low, est.epsilon_high
+        left_out = controversial & set(est.p_wrong)
+        if left_out:  # opinion the preference groups explain is not label noise: ε leaves it out
+            eps, low, high = bootstrap_epsilon([p for i, p in est.p_wrong.items() if i not in left_out])
+        per_kind[kind] = {"items": len(est.p_wrong), "epsilon": eps, "epsilon_low": low,
+                          "epsilon_high": high, "controversial_left_out": len(left_out),
                           "reliability": {str(w): a for w, a in est.reliability.items()}}
         for i, p in est.p_wrong.items():
             results[i] = (p, {"direction": aggregated[i], "kind": kind}, est.signals.get(i, {}))

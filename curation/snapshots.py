@@ -17,6 +17,7 @@ from annotate.models import Annotation, FeedbackKind, Project
 from .actions import iter_curated, last_action_id, validate_filters
 from .formats import FORMATS, kinds_for
 from .labels import pseudonym
+from .pluralism import SIDE_MARGIN
 from .models import NoiseRun, Snapshot, SnapshotRow, Split
 
 BULK_SIZE = 2000
@@ -56,6 +57,12 @@ def individual_labels(c, a_wins):
     return out
 
 
+def group_views(c, chosen_is_b):
+    """[{group, prefers_chosen}] for each preference group whose head takes a side on the item."""
+    return [{"group": g, "prefers_chosen": (p > 0.5) == chosen_is_b}
+            for g, p in enumerate(c.group_probs or []) if abs(p - 0.5) > SIDE_MARGIN]
+
+
 def rows_for(c, generated_rationale=None):
     """(kind, data) rows of one curated item; ties and unchanged edits give none."""
     base = {"prompt": c.prompt_text, "messages": c.messages or None, "item_id": c.item_id, "sources": list(c.agg.sources)}
@@ -71,6 +78,7 @@ def rows_for(c, generated_rationale=None):
             "margin": round(abs(pref), 4), "preference": rounded,
             "rationales": _rationales(c.agg.labels, generated_rationale), "p_noise": c.p_noise,
             "n_labels": c.agg.n_labels, "flipped": c.flipped, "labels": individual_labels(c, a_wins),
+            "controversial": c.controversial, "groups": group_views(c, chosen_is_b=not a_wins),
         })]
     if c.kind == FeedbackKind.BINARY:
         d = c.direction
@@ -81,7 +89,7 @@ def rows_for(c, generated_rationale=None):
         return [(c.kind, {
             **base, "completion": c.text_a, "label": d > 0, "failed_principles": principles, "reason": "\n".join(reasons),
             "rationales": _rationales(c.agg.labels, generated_rationale), "p_noise": c.p_noise,
-            "n_labels": c.agg.n_labels, "flipped": c.flipped,
+            "n_labels": c.agg.n_labels, "flipped": c.flipped, "controversial": c.controversial,
         })]
     rows = []
     for edit in c.agg.edits:
@@ -109,7 +117,7 @@ def _noise_summary(project, pair_noise):
     eps, low, high = _bootstrap_mean_ci(pair_noise)
     summary = {
         "epsilon": eps, "epsilon_low": low, "epsilon_high": high, "pairs_with_noise": len(pair_noise),
-        "method": "mean posterior flip probability of the snapshot's pairs (bootstrap 95% CI)",
+        "method": "mean posterior flip probability of the snapshot's pairs, controversial ones left out (bootstrap 95% CI)",
         "run": None,
     }
     if run:
@@ -188,7 +196,7 @@ def freeze_snapshot(project, user=None, filters=None, name="", test_fraction=0.1
                     for fmt, key in LISTED_FORMATS.items():
                         per = listed.setdefault(fmt, {})
                         per[split] = per.get(split, 0) + len(data.get(key) or [])
-                    if kind == FeedbackKind.PAIRWISE and data["p_noise"] is not None:
+                    if kind == FeedbackKind.PAIRWISE and data["p_noise"] is not None and not data.get("controversial"):
                         pair_noise.append(data["p_noise"])
             SnapshotRow.objects.bulk_create(rows, batch_size=BULK_SIZE)
 

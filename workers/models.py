@@ -30,6 +30,7 @@ class RunKind(models.TextChoices):
     FINETUNE = "finetune", "Fine-tune"
     GENERATE = "generate", "Candidate generation"
     PREFERENCES = "preferences", "Latent preferences from edits"
+    GROUPS = "groups", "Preference groups"
 
 
 class RunState(models.TextChoices):
