@@ -48,7 +48,7 @@ FAMILIES = sorted({f for _, f in FAMILY_PREFIXES})
 
 def family_of(model_name: str) -> str:
     """The model family a response's model name belongs to ('' when unknown)."""
-    name = (model_name or "").strip().lower()
+    name = (model_name or "").strip().lower().replace("_", "-")
     for part in (name.rsplit("/", 1)[-1], name.split("/", 1)[0]):
         for prefix, family in FAMILY_PREFIXES:
             if part.startswith(prefix):

@@ -10,7 +10,8 @@ latent group; their labels are independent given it:
 fitted by EM (E: each annotator's posterior over groups = their mixture weights; M: one L2-penalised
 weighted logistic regression per head, Newton steps). K is chosen by held-out likelihood: a fifth of
 each annotator's labels are held out and predicted with the weights learned from the rest; a
-larger K must beat the best smaller one by `min_gain` nats per label, so one group gives K = 1.
+larger K must beat the best smaller one by `min_gain` nats per label and by two standard errors
+of the paired per-label gain, so one group gives K = 1.
 
 Router (MiCRo's context-aware routing): w(prompt) = softmax(V · [z, 1]), z the projected prompt
 embedding, trained with the heads fixed to maximise Σ_l log Σ_k w_k(prompt_l) P_k(y_l): which
@@ -152,12 +153,12 @@ def heldout_split(labels, fraction=HELD_OUT, seed=0):
     return mask
 
 
-def heldout_loglik(fit, x, held):
-    """Mean log P(y) per held-out label, each annotator's groups weighted by their training posterior."""
+def heldout_loglik(fit, x, held) -> np.ndarray:
+    """log P(y) of each held-out label, each annotator's groups weighted by their training posterior."""
     ll = _label_loglik(x, held, fit.heads)
     w = np.clip(fit.weights[held.annotator], 1e-12, None)
     top = ll.max(axis=1, keepdims=True)
-    return float(np.mean(top[:, 0] + np.log((w * np.exp(ll - top)).sum(axis=1))))
+    return top[:, 0] + np.log((w * np.exp(ll - top)).sum(axis=1))
 
 
 def fit_router(fit, x, z, labels, prompt_of_item, steps=300, lr=0.5, ridge=1e-3) -> np.ndarray:
@@ -182,16 +183,18 @@ def choose_and_fit(x, labels, n_annotators, k_max=4, min_gain=MIN_GAIN, seed=0) 
     """Held-out likelihood for K = 1..k_max, then the chosen K refitted on every label."""
     held_mask = heldout_split(labels, seed=seed)
     train, held = labels.subset(~held_mask), labels.subset(held_mask)
-    scores = {}
+    per_label = {}
     for k in range(1, k_max + 1):
-        if k > n_annotators:
+        if k > n_annotators or not len(held.y):
             break
-        fit = fit_em(x, train, n_annotators, k, seed=seed)
-        scores[k] = heldout_loglik(fit, x, held) if len(held.y) else fit.log_likelihood / max(1, len(train.y))
+        per_label[k] = heldout_loglik(fit_em(x, train, n_annotators, k, seed=seed), x, held)
     chosen = 1
-    for k in sorted(scores):
-        if scores[k] > scores[chosen] + min_gain:
+    for k in sorted(per_label):
+        gain = per_label[k] - per_label[chosen]
+        # a larger K must win by min_gain per label and by two standard errors of the paired gain
+        if gain.mean() > max(min_gain, 2 * gain.std(ddof=1) / np.sqrt(len(gain))):
             chosen = k
+    scores = {k: float(v.mean()) for k, v in per_label.items()}
     fit = fit_em(x, labels, n_annotators, chosen, seed=seed)
     fit.heldout = scores
     return fit

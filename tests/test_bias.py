@@ -67,6 +67,7 @@ def test_family_mapping():
     assert bias.family_of("Qwen/Qwen2-7B") == "alibaba"
     assert bias.family_of("mixtral-8x7b") == "mistral"
     assert bias.family_of("gemma-2-9b") == "google"
+    assert bias.family_of("text_davinci_003") == "openai"
     assert bias.family_of("my-model") == ""
 
 
