@@ -13,6 +13,7 @@ from curation import actions
 from curation.formats import iter_jsonl
 from curation.mixture import Labels, choose_and_fit
 from curation.models import ItemNoise, NoiseRun, PreferenceGroupRun
+from curation.noise import run_noise
 from curation.snapshots import freeze_snapshot
 from tests import curation_data as cd
 from tests import factories
@@ -110,6 +111,13 @@ def test_groups_fitted_by_the_worker_flag_controversial_items_that_noise_actions
     cat_group = member[cats[0].name]
     cat_row = next(r for r in first if r["group"] == cat_group)
     assert cat_row["chosen"].startswith("Cats")
+
+    # A noise run's ε leaves the controversial items out.
+    noise_run = run_noise(project, use_embeddings=False)
+    pairwise = noise_run.details["per_kind"]["pairwise"]
+    assert pairwise["controversial_left_out"] == len(controversial)
+    kept = ItemNoise.objects.filter(item__project=project, label__kind="pairwise").exclude(item_id__in=controversial)
+    assert noise_run.epsilon == pytest.approx(np.mean([n.p_wrong for n in kept]))
 
     # The page: groups, members, disagreements; managers only; names escaped.
     c = Client()
