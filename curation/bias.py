@@ -13,6 +13,8 @@ person with enough labels, and all people pooled) for comparison.
   regex properties instead of their GPT-4 annotated 29): one multivariate logistic regression of
   the verdict on standardised B−A property differences, per labeller.
 - Position bias is curation.agreement.position_bias, reused.
+- When preference groups have been fitted (curation.pluralism), each group's pooled labels get a
+  row too, so a judge can be compared with each group of people, not only their average.
 
 Ties are dropped from the regressions (a tie is neither side). Nothing here is a causal claim:
 longer answers may also be better; the comparison with people is what makes a slope a bias.
@@ -27,34 +29,12 @@ import numpy as np
 from annotate.models import Annotator, AnnotatorKind, FeedbackKind, Item
 
 from .agreement import position_bias
+from .families import FAMILY_PREFIXES, family_of  # noqa: F401 (re-exported for the page)
 from .labels import PERSON_KINDS, label_rows
+from .pluralism import latest_run
 
 MIN_LABELS = 20  # a person needs this many decisive labels for their own row
 N_BOOT = 200
-
-# Model-name prefixes → family; the name's last path segment is matched first, then its owner
-# ("meta-llama/…"). Extend here, not in callers.
-FAMILY_PREFIXES = (
-    ("gpt", "openai"), ("chatgpt", "openai"), ("o1", "openai"), ("o3", "openai"), ("o4", "openai"),
-    ("text-davinci", "openai"), ("openai", "openai"),
-    ("claude", "anthropic"), ("anthropic", "anthropic"),
-    ("llama", "meta"), ("meta-llama", "meta"), ("meta", "meta"),
-    ("qwen", "alibaba"), ("mistral", "mistral"), ("mixtral", "mistral"), ("ministral", "mistral"),
-    ("codestral", "mistral"), ("gemini", "google"), ("gemma", "google"), ("palm", "google"), ("google", "google"),
-    ("deepseek", "deepseek"), ("phi", "microsoft"),
-)
-FAMILIES = sorted({f for _, f in FAMILY_PREFIXES})
-
-
-def family_of(model_name: str) -> str:
-    """The model family a response's model name belongs to ('' when unknown)."""
-    name = (model_name or "").strip().lower().replace("_", "-")
-    for part in (name.rsplit("/", 1)[-1], name.split("/", 1)[0]):
-        for prefix, family in FAMILY_PREFIXES:
-            if part.startswith(prefix):
-                return family
-    return ""
-
 
 # --- response properties -------------------------------------------------------------------
 _REFUSAL = re.compile(r"\b(i can(?:'|no)t|i cannot|i'm sorry|i am sorry|i'm unable|i am unable|as an ai|i won't)\b", re.I)
@@ -124,7 +104,7 @@ class LabellerBias:
     """One row of the audit: a judge, a person, or all people pooled."""
 
     name: str
-    kind: str  # judge, human, source or "people"
+    kind: str  # judge, human, source, "people" (all pooled) or "group" (a preference group pooled)
     family: str = ""
     decisive: int = 0
     length: Estimate = field(default_factory=lambda: Estimate(None))
@@ -223,12 +203,30 @@ def audit(project, rows=None) -> BiasAudit:
             row.self_preference, row.own_family_items = _self_preference(labels, row.family, families, reference)
         out.append(row)
     pooled = [lab for labs in by_labeller.values() for lab in labs if lab.kind in PERSON_KINDS]
+    first_person = next((i for i, r in enumerate(out) if r.kind != AnnotatorKind.JUDGE), len(out))
     if pooled:
         length, props = _regressions(pooled, diffs, scale)
-        first_person = next((i for i, r in enumerate(out) if r.kind != AnnotatorKind.JUDGE), len(out))
         out.insert(first_person, LabellerBias(name="people (all)", kind="people", decisive=len(pooled),
                                               length=length, properties=props))
+    out[first_person + 1:first_person + 1] = _group_rows(project, by_labeller, diffs, scale) if pooled else []
     return BiasAudit(rows=out, items=len(diffs))
+
+
+def _group_rows(project, by_labeller, diffs, scale):
+    """One pooled row per preference group of the latest fit (its members' labels)."""
+    run = latest_run(project)
+    if run is None or run.k < 2:
+        return []
+    members = defaultdict(list)
+    for a in run.annotators:
+        members[max(range(run.k), key=lambda g: a["weights"][g])].append(a["annotator_id"])
+    rows = []
+    for g in sorted(members):
+        labels = [lab for pk in members[g] for lab in by_labeller.get(pk, [])]
+        if len(labels) >= MIN_LABELS:
+            length, props = _regressions(labels, diffs, scale)
+            rows.append(LabellerBias(name=f"group {g + 1}", kind="group", decisive=len(labels), length=length, properties=props))
+    return rows
 
 
 def _judge_families(names):

@@ -84,3 +84,37 @@ def test_bias_page_is_for_managers_and_escapes_names(project, manager_user, anno
     html = response.content.decode()
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
     assert "Length bias" in html
+
+
+def test_own_family_feature_feeds_the_router(project):
+    from curation.features import judge_signals
+    from curation.routing_sim import NUMERIC
+
+    items = _pairs(project, 3)  # A: gpt-4o-mini, B: Llama
+    own = cd.judge(project, "gpt-judge")
+    own.judge.family = "openai"
+    own.judge.save()
+    other = cd.judge(project, "claude-judge")
+    other.judge.family = "anthropic"
+    other.judge.save()
+    _label(items[:2], own, lambda it: -1)
+    _label(items[1:], other, lambda it: 1)
+    signals = judge_signals([it.pk for it in items])
+    assert [signals[it.pk]["judge_own_family"] for it in items] == [1.0, 0.5, 0.0]
+    assert "judge_own_family" in NUMERIC
+
+
+def test_audit_has_a_row_per_preference_group(project):
+    from curation.models import PreferenceGroupRun
+
+    items = _pairs(project, 40)
+    a, b = cd.person(project), cd.person(project)
+    _label(items, a, lambda it: 2 if len(it.response_b.text) > len(it.response_a.text) else -2)
+    _label(items, b, lambda it: -2 if len(it.response_b.text) > len(it.response_a.text) else 2)
+    PreferenceGroupRun.objects.create(project=project, k=2, annotators=[
+        {"annotator_id": a.pk, "name": a.name, "weights": [1.0, 0.0]},
+        {"annotator_id": b.pk, "name": b.name, "weights": [0.0, 1.0]}])
+    rows = {r.name: r for r in bias.audit(project).rows}
+    assert rows["group 1"].kind == "group" and rows["group 1"].length.low > 0
+    assert rows["group 2"].length.high < 0
+    assert rows["people (all)"].length.low < 0 < rows["people (all)"].length.high
