@@ -118,6 +118,7 @@ def fit_groups(project, task_run=None, k_max=4, embed_fn=embed, seed=0) -> Prefe
                   for j, pk in enumerate(data.annotator_ids)]
     spread = probs.max(axis=1) - probs.min(axis=1)
     order = np.argsort(-spread)[:TOP_DISAGREEMENTS] if fit.k > 1 else []
+    routed = fit.route(z[data.prompt_of_item[order]]) if len(order) else np.zeros((0, fit.k))
     with transaction.atomic():
         if task_run is not None:  # a retried task replaces its own earlier result
             PreferenceGroupRun.objects.filter(project=project, details__task_run=task_run.pk).delete()
@@ -129,7 +130,9 @@ def fit_groups(project, task_run=None, k_max=4, embed_fn=embed, seed=0) -> Prefe
                     "components": prompt_projection.components.tolist(), "scale": prompt_projection.scale.tolist()},
             details={"task_run": task_run.pk if task_run else None, "labels": int(len(data.labels.y)),
                      "items": len(data.item_ids), "pi": [float(p) for p in fit.pi], "dims": int(x.shape[1]),
-                     "top_disagreements": [data.item_ids[i] for i in order], "method": "mixture-bt-em+router (MiCRo-style)"},
+                     "top_disagreements": [data.item_ids[i] for i in order],
+                     "router_weights": {str(data.item_ids[i]): [round(float(w), 4) for w in r] for i, r in zip(order, routed)},
+                     "method": "mixture-bt-em+router (MiCRo-style)"},
         )
 
 

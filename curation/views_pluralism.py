@@ -51,7 +51,8 @@ def groups_page(request, project_id):
         context.update(
             groups=groups, heldout=sorted((int(k), v) for k, v in run.heldout.items()),
             plot=plots.simplex_scatter([(a["name"], a["weights"]) for a in run.annotators], run.k),
-            disagreements=[(items[i], run.item_probs.get(str(i), [])) for i in top if i in items],
+            disagreements=[(items[i], run.item_probs.get(str(i), []), run.details.get("router_weights", {}).get(str(i), []))
+                           for i in top if i in items],
             controversial=Item.objects.filter(pk__in=run.controversial[:50]).select_related("prompt"),
         )
     return render(request, "curation/groups.html", context)

@@ -112,6 +112,15 @@ def test_groups_fitted_by_the_worker_flag_controversial_items_that_noise_actions
     cat_row = next(r for r in first if r["group"] == cat_group)
     assert cat_row["chosen"].startswith("Cats")
 
+    # The stored router reproduces its fit-time weights for a prompt, and they are a distribution.
+    from curation.pluralism import embed, route_prompt
+
+    top = groups.details["top_disagreements"][0]
+    stored = groups.details["router_weights"][str(top)]
+    prompt = next(it for it in items + [neutral] if it.pk == top).prompt.text
+    assert route_prompt(groups, embed([prompt])[0]) == pytest.approx(stored, abs=1e-3)
+    assert sum(stored) == pytest.approx(1, abs=1e-3)
+
     # A noise run's ε leaves the controversial items out.
     noise_run = run_noise(project, use_embeddings=False)
     pairwise = noise_run.details["per_kind"]["pairwise"]
