@@ -26,7 +26,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from annotate.models import Annotator, AnnotatorKind, FeedbackKind, Item
+from django.core.cache import cache
+from django.db.models import Count, Max
+
+from annotate.models import Annotation, Annotator, AnnotatorKind, FeedbackKind, Item
 
 from .agreement import position_bias
 from .families import FAMILY_PREFIXES, family_of  # noqa: F401 (re-exported for the page)
@@ -210,6 +213,23 @@ def audit(project, rows=None) -> BiasAudit:
                                               length=length, properties=props))
     out[first_person + 1:first_person + 1] = _group_rows(project, by_labeller, diffs, scale) if pooled else []
     return BiasAudit(rows=out, items=len(diffs))
+
+
+def cached_audit(project) -> BiasAudit:
+    """The audit, recomputed only when the project's labels or group fit changed (the bootstrap
+    costs seconds on a large project; a page view should not pay it every time)."""
+    stamp = Annotation.objects.filter(item__project=project, kind=FeedbackKind.PAIRWISE).aggregate(n=Count("id"), last=Max("id"))
+    run = latest_run(project)
+    key = f"bias-audit:{project.pk}:{stamp['n']}:{stamp['last']}:{run.pk if run else 0}:{_family_stamp(project)}"
+    result = cache.get(key)
+    if result is None:
+        result = audit(project)
+        cache.set(key, result, timeout=24 * 3600)
+    return result
+
+
+def _family_stamp(project):
+    return ",".join(f"{pk}={family}" for pk, family in project.judges.order_by("pk").values_list("pk", "family"))
 
 
 def _group_rows(project, by_labeller, diffs, scale):

@@ -18,7 +18,7 @@ from . import bias, plots, pluralism
 @require_GET
 def bias_page(request, project_id):
     project = project_for_manager(request.user, project_id)
-    result = bias.audit(project)
+    result = bias.cached_audit(project)
     charts = {p: plots.coefficient_bars([(r.name, r.properties.get(p)) for r in result.rows], label=f"{p} coefficient")
               for p in result.properties}
     length_chart = plots.coefficient_bars([(r.name, r.length) for r in result.rows], label="length coefficient")

@@ -84,6 +84,10 @@ def test_bias_page_is_for_managers_and_escapes_names(project, manager_user, anno
     html = response.content.decode()
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
     assert "Length bias" in html
+    # Cached until the labels change: a new judge's labels show on the next view.
+    late = cd.judge(project, "late-judge")
+    _label(items, late, lambda it: -1)
+    assert "judge:late-judge" in c.get(f"/curation/p/{project.pk}/routing/bias/").content.decode()
 
 
 def test_own_family_feature_feeds_the_router(project):
