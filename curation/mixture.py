@@ -3,7 +3,7 @@
 Preference Learning"), on frozen sentence embeddings. Pure numpy; no database.
 
 Model. A pair's feature is x = P(e(prompt ⊕ B) − e(prompt ⊕ A)), the MiniLM difference projected
-onto its top `dims` principal components (so the heads stay small and EM fast). Head k says
+onto its top `dims` principal directions (uncentred: the difference's mean is signal) (so the heads stay small and EM fast). Head k says
 P_k(B ≻ A) = σ(w_k · x) (no intercept: A/B order carries no meaning). Each annotator belongs to one
 latent group; their labels are independent given it:
     P(labels of u) = Σ_k π_k Π_{l ∈ u} P_k(y_l)
@@ -46,12 +46,14 @@ class Projection:
     scale: np.ndarray
 
     @classmethod
-    def fit(cls, x: np.ndarray, dims: int) -> "Projection":
-        mean = x.mean(axis=0)
+    def fit(cls, x: np.ndarray, dims: int, center: bool = True) -> "Projection":
+        """Top `dims` principal directions. Pair differences are not centred (center=False): their
+        mean is signal (every chosen-minus-rejected pointing one way), not an offset to remove."""
+        mean = x.mean(axis=0) if center else np.zeros(x.shape[1])
         _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
         comps = vt[: min(dims, vt.shape[0])]
         z = (x - mean) @ comps.T
-        scale = z.std(axis=0)
+        scale = np.sqrt((z ** 2).mean(axis=0))
         scale[scale < 1e-9] = 1.0
         return cls(mean, comps, scale)
 

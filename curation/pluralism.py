@@ -102,7 +102,7 @@ def fit_groups(project, task_run=None, k_max=4, embed_fn=embed, seed=0) -> Prefe
     diffs = item_differences(data.item_ids, embed_fn)
     prompt_vectors = np.asarray(embed_fn(data.prompt_texts), dtype=float)
     with threadpool_limits(1):  # small matrices: extra BLAS threads only contend with other work
-        projection = Projection.fit(diffs, DIMS)
+        projection = Projection.fit(diffs, DIMS, center=False)
         x = projection(diffs)
         fit = choose_and_fit(x, data.labels, len(data.annotator_ids), k_max=k_max, seed=seed)
         prompt_projection = Projection.fit(prompt_vectors, DIMS)

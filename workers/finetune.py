@@ -1,5 +1,6 @@
 """Fine-tune runs with TRL on a snapshot: dpo / rdpo / ipo / bco (DPOTrainer), kto (KTOTrainer),
-reward (RewardTrainer); LoRA through peft's LoraConfig.
+reward (RewardTrainer); LoRA through peft's LoraConfig. reward_mixture (workers/reward_mixture.py)
+fits embedding heads per preference group on the CPU instead of a TRL trainer.
 
 `FineTuneRun.config` holds TRL config fields by name and is passed to the TRL config class as is
 (an unknown field is an error before anything is queued). Tandem adds only: output_dir, loss_type
@@ -17,7 +18,7 @@ import time
 
 from django.db import transaction
 
-from . import finetune_data, runs
+from . import finetune_data, reward_mixture, runs
 from .models import FineTuneMethod, FineTuneRun, ModelSpec, NoiseWeighting, RunKind
 
 DEFAULTS = {
@@ -112,8 +113,14 @@ def create_finetune(snapshot, model_spec, method, config=None, lora=None, noise_
         ft = FineTuneRun(run=run, snapshot=snapshot, model_spec=model_spec, method=method, config=config or {},
                          lora=lora or None, noise_weighting=noise_weighting, noise_threshold=noise_threshold, seed=seed)
         ft.output_dir = str(runs.run_dir(run))
-        trl_config(ft, ft.output_dir)  # raises ConfigError on a bad field: nothing is saved
-        lora_config(ft)
+        if method == FineTuneMethod.REWARD_MIXTURE:  # embedding heads, not a TRL trainer
+            try:
+                reward_mixture.check_config(ft.config)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from exc
+        else:
+            trl_config(ft, ft.output_dir)  # raises ConfigError on a bad field: nothing is saved
+            lora_config(ft)
         ft.save()
     return ft
 
@@ -259,6 +266,11 @@ def train(run):
     if out.exists():  # a previous attempt died half-way: start clean, never two sets of artifacts
         shutil.rmtree(out)
     out.mkdir(parents=True)
+    if ft.method == FineTuneMethod.REWARD_MIXTURE:
+        metrics = reward_mixture.train_mixture(ft.snapshot, out, ft.config, log=lambda line: runs.log(run, line))
+        ft.evaluation = metrics["evaluation"]
+        ft.save(update_fields=["evaluation"])
+        return metrics
     on = device()
     trainer, tokenizer, _, counts = build_trainer(ft, out / "checkpoints", [progress_callback(run)], on)
     run.refresh_from_db(fields=["metrics", "log_tail"])
