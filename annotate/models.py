@@ -207,6 +207,8 @@ class LMJudge(models.Model):
                                     help_text="Name of a key the deployment declares in TANDEM_JUDGE_KEYS (not an environment variable).")
     prompt_templates = models.JSONField(default=dict, blank=True, help_text="Overrides per kind: pairwise, binary, edit.")
     parameters = models.JSONField(default=dict, blank=True, help_text="temperature, max_new_tokens, batch_size, ...")
+    family = models.CharField(max_length=40, blank=True,
+                              help_text="Model family (openai, anthropic, meta, alibaba, mistral, google, ...): the bias audit's self-preference.")
     projects = models.ManyToManyField(Project, related_name="judges", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -22,6 +22,7 @@ from annotate.models import FeedbackKind, Item
 
 from .labels import aggregate_labels, source_class
 from .models import CurationAction, ItemFeatures, ItemNoise
+from .pluralism import latest_run
 
 ACTIONS = ("drop", "flip", "restore", "merge_duplicates", "drop_duplicates", "undo")
 FILTER_KEYS = {
@@ -51,6 +52,8 @@ class CuratedItem:
     tags: dict = field(default_factory=dict)
     p_noise: float | None = None
     flipped: bool = False
+    controversial: bool = False  # the preference groups explain its disagreement (curation.pluralism)
+    group_probs: list | None = None  # each group's P(B ≻ A) from the latest group fit
 
     @property
     def direction(self):
@@ -111,9 +114,15 @@ def restore_items(project, user, item_ids):
     return record(project, user, "restore", _check_items(project, item_ids), {})
 
 
+def is_noisy(c, threshold):
+    """Above the noise threshold and not controversial (a split the preference groups explain is
+    opinion: a noise action must not flip or drop the minority's view away)."""
+    return c.p_noise is not None and c.p_noise > threshold and not c.controversial
+
+
 def noisy_items(project, threshold, filters=None):
     """Curated pairwise/binary items whose current label is wrong with probability > threshold."""
-    return [c.item_id for c in curated_view(project, filters) if c.p_noise is not None and c.p_noise > threshold]
+    return [c.item_id for c in curated_view(project, filters) if is_noisy(c, threshold)]
 
 
 def act_on_noisy(project, user, action, threshold, filters=None, expected=None):
@@ -255,6 +264,9 @@ def iter_curated(project, filters=None, upto_action=None, chunk=2000):
     at a time (labels, texts, tags and noise are read per chunk, so memory stays flat)."""
     filters = validate_filters(filters)
     dropped, flipped, groups = _replay(project, upto_action)
+    group_run = latest_run(project)
+    controversial = set(group_run.controversial) if group_run else set()
+    group_probs = group_run.item_probs if group_run else {}
     items = Item.objects.filter(project=project)
     if filters.get("kinds"):
         items = items.filter(kind__in=filters["kinds"])
@@ -281,6 +293,7 @@ def iter_curated(project, filters=None, upto_action=None, chunk=2000):
                 group_hash=groups.get(it["prompt__content_hash"], it["prompt__content_hash"]),
                 text_a=it["response_a__text"], text_b=it["response_b__text"], created_at=it["created_at"],
                 is_gold=it["is_gold"], tags=tags.get(it["id"]) or {}, flipped=it["id"] in flipped,
+                controversial=it["id"] in controversial, group_probs=group_probs.get(str(it["id"])),
             )
             c.p_noise = _noise_for(noise.get(it["id"]), agg.direction, c.flipped)
             if passes(c, filters):

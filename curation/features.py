@@ -1,7 +1,8 @@
 """Item features the router learns from (Miranda et al. 2024 use lexical, length, similarity and
 prompt-category features): lengths and their ratio, lexical overlap of the two responses (ROUGE-L,
 BLEU), MiniLM embedding similarity, prompt tags (keyword heuristics, or an LM tagger when a judge
-has `parameters.tagger`), and judge signals (confidence, jury disagreement, swap inconsistency).
+has `parameters.tagger`), and judge signals (confidence, jury disagreement, swap inconsistency, and
+the share of judges whose own model family wrote one of the two responses: self-preference risk).
 
 Computed in chunks of items, in a worker (workers.tasks.routing.compute_features) that writes its
 progress to the run. Each distinct text is embedded once, ever: workers.embeddings caches vectors by
@@ -20,6 +21,7 @@ from rapidfuzz.distance import LCSseq
 from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind, Item
 from workers import embeddings
 
+from .families import family_of
 from .models import ItemFeatures
 
 CHUNK = 1000  # items per read, embed call, upsert and progress tick
@@ -240,10 +242,14 @@ def _sign(x):
 def judge_signals(item_ids):
     """Per item: judge confidence, jury disagreement, swap inconsistency, unparsed share."""
     rows = Annotation.objects.filter(item_id__in=item_ids, annotator__kind=AnnotatorKind.JUDGE).values_list(
-        "item_id", "status", "preference", "thumbs", "confidence", "details__swap_consistent")
-    by_item = {}
-    for item_id, status, pref, thumbs, conf, consistent in rows:
+        "item_id", "status", "preference", "thumbs", "confidence", "details__swap_consistent",
+        "annotator__judge__family", "item__response_a__model_name", "item__response_b__model_name")
+    by_item, own = {}, {}
+    for item_id, status, pref, thumbs, conf, consistent, family, model_a, model_b in rows:
         by_item.setdefault(item_id, []).append((status, pref, thumbs, conf, consistent))
+        # a judge with a stake: its declared family wrote exactly one of the two responses
+        stake = bool(family) and model_b is not None and (family_of(model_a) == family) != (family_of(model_b) == family)
+        own.setdefault(item_id, []).append(stake)
     out = {}
     for item_id, labels in by_item.items():
         ok = [l for l in labels if l[0] == AnnotationStatus.OK]
@@ -261,6 +267,7 @@ def judge_signals(item_ids):
             "jury_std": float(np.std(prefs)) if len(prefs) > 1 else (0.0 if prefs else None),
             "jury_disagreement": 1 - majority / len(votes) if votes else None,
             "swap_inconsistency": float(np.mean([not s for s in swaps])) if swaps else None,
+            "judge_own_family": float(np.mean(own[item_id])),
         }
     return out
 

@@ -20,11 +20,23 @@ unpaired                   prompt/completion/label for KTO/BCO: binary rows, and
                            (text, rendered like preference)
 unpaired_conversational    the same with prompt as a message list and completion as [assistant message]
 edit                       edit rows only, edited ≻ original
+labels                     one row per individual pairwise label (people and LM judges): prompt, chosen,
+                           rejected, annotator (a pseudonym, see curation.labels.pseudonym), annotator_kind
+                           (human, judge or source), preference (−3..3, positive prefers chosen), item_id,
+                           controversial. What personalised reward models train on. Items whose people
+                           tie have no curated winner and so are not in a snapshot, nor in this export.
+pluralistic                pairwise rows with a preference group: prompt, chosen, rejected, group (one row
+                           per group whose Bradley–Terry head takes a side on the item, |P − ½| > 0.1,
+                           chosen/rejected as that group sees them), item_id, controversial. Only items
+                           people labelled when the latest group fit ran; empty before any fit.
+
+Every row carries `controversial`: true when the project's preference groups explain the item's
+disagreement (curation.pluralism), so trainers can tell opinion from noise.
 """
 
 from .text_render import render_completion, render_prompt
 
-FORMATS = ("preference", "preference_conversational", "unpaired", "unpaired_conversational", "edit")
+FORMATS = ("preference", "preference_conversational", "unpaired", "unpaired_conversational", "edit", "labels", "pluralistic")
 UNPAIRED = ("unpaired", "unpaired_conversational")
 PAIR_KINDS = ("pairwise", "edit")
 
@@ -44,6 +56,7 @@ def _extras(data):
         "weight": 1.0 - data["p_noise"] if data.get("p_noise") is not None else 1.0,
         "sources": ",".join(data.get("sources") or []),
         "item_id": data.get("item_id"),
+        "controversial": bool(data.get("controversial", False)),
     }
 
 
@@ -55,6 +68,8 @@ def kinds_for(fmt):
         "unpaired": ("pairwise", "binary", "edit"),
         "unpaired_conversational": ("pairwise", "binary", "edit"),
         "edit": ("edit",),
+        "labels": ("pairwise",),
+        "pluralistic": ("pairwise",),
     }[fmt]
 
 
@@ -71,6 +86,20 @@ def to_format(kind, data, fmt, render=None):
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
     if kind not in kinds_for(fmt):
+        return
+    if fmt == "labels":  # one row per label; the prompt is the whole conversation, as in the text formats
+        for label in data.get("labels") or []:
+            yield {"prompt": render_prompt(_prompt_messages(data)), "chosen": render_completion(data["chosen"]),
+                   "rejected": render_completion(data["rejected"]),
+                   "annotator": label["annotator"], "annotator_kind": label["annotator_kind"],
+                   "preference": label["preference"], "item_id": data.get("item_id"),
+                   "controversial": bool(data.get("controversial", False))}
+        return
+    if fmt == "pluralistic":
+        for view in data.get("groups") or []:
+            a, b = (data["chosen"], data["rejected"]) if view["prefers_chosen"] else (data["rejected"], data["chosen"])
+            yield {"prompt": render_prompt(_prompt_messages(data)), "chosen": render_completion(a), "rejected": render_completion(b),
+                   "group": view["group"], "item_id": data.get("item_id"), "controversial": bool(data.get("controversial", False))}
         return
     if render is not None and fmt in TEXT_TWIN:
         for row in to_format(kind, data, TEXT_TWIN[fmt]):
@@ -143,7 +172,14 @@ def arrow_schema(fmt):
 
     message = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
     extras = [("rationale", pa.string()), ("noise", pa.float64()), ("weight", pa.float64()),
-              ("sources", pa.string()), ("item_id", pa.int64())]
+              ("sources", pa.string()), ("item_id", pa.int64()), ("controversial", pa.bool_())]
+    if fmt == "labels":
+        return pa.schema([("prompt", pa.string()), ("chosen", pa.string()), ("rejected", pa.string()),
+                          ("annotator", pa.string()), ("annotator_kind", pa.string()), ("preference", pa.int64()),
+                          ("item_id", pa.int64()), ("controversial", pa.bool_())])
+    if fmt == "pluralistic":
+        return pa.schema([("prompt", pa.string()), ("chosen", pa.string()), ("rejected", pa.string()),
+                          ("group", pa.int64()), ("item_id", pa.int64()), ("controversial", pa.bool_())])
     if fmt in ("preference", "edit"):
         head = [("prompt", pa.string()), ("chosen", pa.string()), ("rejected", pa.string()), ("margin", pa.float64())]
     elif fmt == "preference_conversational":
@@ -210,13 +246,16 @@ def _sql_json(expr, default="null"):
     return f"COALESCE(({expr})::text, '{default}')"
 
 
+_SQL_CONTROVERSIAL = "CASE WHEN data->'controversial' = 'true'::jsonb THEN 'true' ELSE 'false' END"
+_SQL_ITEM_ID = _sql_json("data->'item_id'")
 _SQL_EXTRAS = (
     "',\"rationale\":', " + _sql_joined("rationales", "E'\\n\\n'") + ", "
     "',\"noise\":', " + _sql_json("data->'p_noise'") + ", "
     "',\"weight\":', CASE WHEN jsonb_typeof(data->'p_noise') = 'number' "
     "THEN (1.0::float8 - (data->>'p_noise')::float8)::text ELSE '1.0' END, "
     "',\"sources\":', " + _sql_joined("sources", "','") + ", "
-    "',\"item_id\":', " + _sql_json("data->'item_id'") + ", '}'"
+    "',\"item_id\":', " + _sql_json("data->'item_id'") + ", "
+    "',\"controversial\":', " + _SQL_CONTROVERSIAL + ", '}'"
 )
 _SQL_MARGIN = ("CASE WHEN kind = 'pairwise' THEN COALESCE((data->'margin')::text, '1.0') "
                "ELSE COALESCE((data->'edit_distance')::text, '0.0') END")
@@ -243,6 +282,16 @@ def _sql_completion(text_expr):
 
 def _sql_line(fmt):
     chosen, rejected = _sql_completion("data->>'chosen'"), _sql_completion("data->>'rejected'")
+    if fmt == "labels":
+        return (f"concat('{{\"prompt\":', {_SQL_TEXT_PROMPT}, ',\"chosen\":', {chosen}, ',\"rejected\":', {rejected}, "
+                "',\"annotator\":', (lab.v->'annotator')::text, ',\"annotator_kind\":', (lab.v->'annotator_kind')::text, "
+                "',\"preference\":', (lab.v->'preference')::text, "
+                f"',\"item_id\":', {_SQL_ITEM_ID}, ',\"controversial\":', {_SQL_CONTROVERSIAL}, '}}')")
+    if fmt == "pluralistic":
+        first = "CASE WHEN lab.v->'prefers_chosen' = 'true'::jsonb THEN {} ELSE {} END"
+        return (f"concat('{{\"prompt\":', {_SQL_TEXT_PROMPT}, ',\"chosen\":', {first.format(chosen, rejected)}, "
+                f"',\"rejected\":', {first.format(rejected, chosen)}, ',\"group\":', (lab.v->'group')::text, "
+                f"',\"item_id\":', {_SQL_ITEM_ID}, ',\"controversial\":', {_SQL_CONTROVERSIAL}, '}}')")
     if fmt in ("preference", "edit"):
         return (f"concat('{{\"prompt\":', {_SQL_TEXT_PROMPT}, ',\"chosen\":', {chosen}, "
                 f"',\"rejected\":', {rejected}, ',\"margin\":', {_SQL_MARGIN}, {_SQL_EXTRAS})")
@@ -270,7 +319,12 @@ def export_sql(snapshot_id, fmt, split=None):
     table = SnapshotRow._meta.db_table
     kinds = list(kinds_for(fmt))
     where = "snapshot_id = %s AND kind = ANY(%s)" + (" AND split = %s" if split else "")
-    if fmt in UNPAIRED:
+    if fmt in ("labels", "pluralistic"):
+        key = "labels" if fmt == "labels" else "groups"
+        source = (f"{table} CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(data->'{key}') = 'array' "
+                  f"THEN data->'{key}' ELSE '[]'::jsonb END) WITH ORDINALITY AS lab(v, n)")
+        order = "id, lab.n"
+    elif fmt in UNPAIRED:
         source = f"{table} CROSS JOIN LATERAL (VALUES (1), (2)) AS side(n)"
         where += " AND (kind <> 'binary' OR side.n = 1)"
         order = "id, side.n"

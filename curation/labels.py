@@ -10,7 +10,11 @@ as judge labels, e.g. UltraFeedback's or AlpacaEval's GPT-4 verdicts) are used o
 person labelled the item. Pairwise → mean preference (its sign is the winner, |mean| the margin);
 binary → majority thumbs; edit → one row per edit that changed the response.
 """
+import hashlib
+import hmac
 from dataclasses import dataclass, field
+
+from django.conf import settings
 
 from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind, LabelKind
 
@@ -48,6 +52,14 @@ def label_rows(project, kinds=None, item_ids=None, chunk_size=5000):
         yield row
 
 
+def pseudonym(annotator_id: int) -> str:
+    """A stable pseudonymous annotator id for exports: an HMAC of the annotator's primary key under
+    the deployment's SECRET_KEY, so it never reveals a username and cannot be reversed by guessing
+    small ids. Stable for as long as SECRET_KEY is (frozen snapshots keep the value they were made with)."""
+    digest = hmac.new(settings.SECRET_KEY.encode(), f"annotator:{annotator_id}".encode(), hashlib.sha256)
+    return "a_" + digest.hexdigest()[:16]
+
+
 def label_frame(project, kinds=None):
     """The label table as a pandas DataFrame (agreement and quality statistics)."""
     import pandas as pd
@@ -73,6 +85,7 @@ class Aggregate:
     judge_directions: list = field(default_factory=list)  # models' labels: LM judges and judge-labelled sources
     by_person: bool = False  # some label is people's
     by_model: bool = False  # some label is a model's
+    all_labels: list = field(default_factory=list)  # every label row, people and judges (individual-label export)
 
     @property
     def margin(self):
@@ -80,7 +93,7 @@ class Aggregate:
 
 
 def _aggregate_one(item_id, kind, rows, originals):
-    agg = Aggregate(item_id=item_id, kind=kind, n_labels=len(rows))
+    agg = Aggregate(item_id=item_id, kind=kind, n_labels=len(rows), all_labels=rows)
     agg.all_sources = sorted({r["annotator_kind"] for r in rows})
     people = [r for r in rows if r["is_person"]]
     machines = [r for r in rows if not r["is_person"]]

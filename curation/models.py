@@ -66,6 +66,24 @@ class NoiseRun(models.Model):
         return (self.details or {}).get("withheld") or ("" if self.epsilon is not None else "no flip rate estimated")
 
 
+class PreferenceGroupRun(models.Model):
+    """One fit of preference groups (curation.pluralism): the chosen K, each annotator's mixture
+    weights, each head's P(B ≻ A) per item, the router, and the items flagged controversial."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="group_runs")
+    k = models.PositiveSmallIntegerField()
+    heldout = models.JSONField(default=dict, help_text="K → mean held-out log-likelihood per label.")
+    annotators = models.JSONField(default=list, help_text="[{annotator_id, name, kind, labels, weights}]")
+    item_probs = models.JSONField(default=dict, help_text="item id → [P_k(B ≻ A) for each group].")
+    controversial = models.JSONField(default=list, help_text="Item ids whose disagreement the groups explain.")
+    router = models.JSONField(default=dict, blank=True, help_text="Router weights and the prompt projection.")
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+
 class ItemNoise(models.Model):
     """Latest estimate that an item's aggregated label is wrong."""
 

@@ -27,6 +27,8 @@ import numpy as np
 
 from workers import embeddings
 
+from .pluralism import controversial_items
+
 # ε is reported when most items have two or more independent labellers, or enough gold items
 # are labelled to anchor every labeller's error rate.
 MIN_MULTI_LABELLED_SHARE = 0.5
@@ -207,6 +209,7 @@ def run_noise(project, task_run=None, use_embeddings=True, k=10, progress=None):
 
     progress = progress or (lambda step, total: None)
     gold = gold_answers(project)
+    controversial = controversial_items(project)
     results, per_kind = {}, {}
     kinds = ("pairwise", "binary")
     for step, kind in enumerate(kinds):
@@ -221,10 +224,13 @@ def run_noise(project, task_run=None, use_embeddings=True, k=10, progress=None):
         est = estimate(ds_table(rows, kind), aggregated, features=features, gold=gold, judges=judges, k=k,
                        symmetric=kind == "pairwise")
         trusted = est.coverage.enough
-        per_kind[kind] = {"items": len(est.p_wrong), "epsilon": est.epsilon if trusted else None,
-                          "epsilon_low": est.epsilon_low if trusted else None,
-                          "epsilon_high": est.epsilon_high if trusted else None,
-                          "coverage": est.coverage.as_dict(),
+        eps, low, high = est.epsilon, est.epsilon_low, est.epsilon_high
+        left_out = controversial & set(est.p_wrong)
+        if left_out and trusted:  # opinion the preference groups explain is not label noise: ε leaves it out
+            eps, low, high = bootstrap_epsilon([p for i, p in est.p_wrong.items() if i not in left_out])
+        per_kind[kind] = {"items": len(est.p_wrong), "epsilon": eps if trusted else None,
+                          "epsilon_low": low if trusted else None, "epsilon_high": high if trusted else None,
+                          "coverage": est.coverage.as_dict(), "controversial_left_out": len(left_out),
                           "reliability": {str(w): a for w, a in est.reliability.items()}}
         for i, p in est.p_wrong.items():
             results[i] = (p, {"direction": aggregated[i], "kind": kind}, est.signals.get(i, {}))

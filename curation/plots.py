@@ -73,3 +73,68 @@ def hbars(rows, reference=None, width=520, bar_h=18, label="bars", lo=0.0, hi=1.
         parts.append(f'<line x1="{x:.1f}" y1="0" x2="{x:.1f}" y2="{bottom}" stroke="{MUTED}" stroke-dasharray="4 3"/>')
         parts.append(f'<text x="{x:.1f}" y="{bottom + 14}" text-anchor="middle">{escape(fmt.format(reference))}</text>')
     return _svg(width, height, "".join(parts), label)
+
+
+def coefficient_bars(rows, width=520, bar_h=16, label="coefficients"):
+    """A forest plot: one row per (name, Estimate|None), the point and its 95% CI on a symmetric axis
+    around 0 (the no-effect line)."""
+    rows = [(name, est) for name, est in rows if est is not None and est.value is not None]
+    if not rows:
+        return _svg(width, 40, f'<text x="0" y="20" fill="{MUTED}">No data yet</text>', label)
+    name_w, pad = 150, 4
+    plot_w = width - name_w - 60
+    bound = max(max(abs(e.value), abs(e.low or 0), abs(e.high or 0)) for _, e in rows) or 1.0
+    height = len(rows) * (bar_h + pad) + 20
+
+    def x(v):
+        return name_w + plot_w * (min(max(v, -bound), bound) + bound) / (2 * bound)
+
+    parts = [f'<line x1="{x(0):.1f}" y1="0" x2="{x(0):.1f}" y2="{len(rows) * (bar_h + pad)}" stroke="{MUTED}" stroke-dasharray="4 3"/>']
+    for i, (name, e) in enumerate(rows):
+        y = i * (bar_h + pad) + bar_h / 2
+        short = name if len(name) <= 22 else name[:21] + "…"
+        colour = RED if e.excludes_zero else BLUE
+        parts.append(f'<text x="{name_w - 6}" y="{y + 4:.1f}" text-anchor="end"><title>{escape(name)}</title>{escape(short)}</text>')
+        if e.low is not None:
+            parts.append(f'<line x1="{x(e.low):.1f}" y1="{y:.1f}" x2="{x(e.high):.1f}" y2="{y:.1f}" stroke="{colour}" stroke-width="2"/>')
+        parts.append(f'<circle cx="{x(e.value):.1f}" cy="{y:.1f}" r="4" fill="{colour}"><title>{e.value:.2f}</title></circle>')
+        parts.append(f'<text x="{name_w + plot_w + 6}" y="{y + 4:.1f}">{e.value:+.2f}</text>')
+    bottom = len(rows) * (bar_h + pad) + 14
+    parts.append(f'<text x="{x(-bound):.1f}" y="{bottom}" text-anchor="start">{-bound:.2f}</text>')
+    parts.append(f'<text x="{x(0):.1f}" y="{bottom}" text-anchor="middle">0</text>')
+    parts.append(f'<text x="{x(bound):.1f}" y="{bottom}" text-anchor="end">{bound:.2f}</text>')
+    return _svg(width, height, "".join(parts), label)
+
+
+PALETTE = ("#3b5bdb", "#c92a2a", "#2b8a3e", "#e8590c", "#862e9c", "#0b7285", "#5c940d", "#a61e4d")
+
+
+def simplex_scatter(points, k, size=320, label="annotators by mixture weights"):
+    """Annotators placed by their group weights: each group a vertex of a regular polygon, each
+    annotator at the weighted mean of the vertices (K = 2: a line). points = [(name, weights)]."""
+    import math
+
+    if not points or k < 2:
+        return _svg(size, 40, f'<text x="0" y="20" fill="{MUTED}">One group: nothing to place</text>', label)
+    c, r = size / 2, size / 2 - 30
+    if k == 2:
+        vertices = [(30.0, c), (size - 30.0, c)]
+    else:
+        vertices = [(c + r * math.sin(2 * math.pi * g / k), c - r * math.cos(2 * math.pi * g / k)) for g in range(k)]
+    parts = []
+    if k > 2:
+        parts.append(f'<polygon points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in vertices)}" fill="none" stroke="{GREY}"/>')
+    else:
+        parts.append(f'<line x1="{vertices[0][0]}" y1="{c}" x2="{vertices[1][0]}" y2="{c}" stroke="{GREY}"/>')
+    for g, (x, y) in enumerate(vertices):
+        parts.append(f'<text x="{x:.1f}" y="{y - 8 if y < c or k == 2 else y + 16:.1f}" text-anchor="middle" '
+                     f'fill="{PALETTE[g % len(PALETTE)]}">group {g + 1}</text>')
+    for i, (name, weights) in enumerate(points):
+        x = sum(w * vx for w, (vx, _) in zip(weights, vertices))
+        y = sum(w * vy for w, (_, vy) in zip(weights, vertices))
+        if k == 2:
+            y += ((i * 37) % 41) - 20  # jitter so annotators at the same weight stay visible
+        g = max(range(len(weights)), key=lambda j: weights[j])
+        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{PALETTE[g % len(PALETTE)]}" fill-opacity="0.7">'
+                     f'<title>{escape(name)}: {", ".join(f"{w:.2f}" for w in weights)}</title></circle>')
+    return _svg(size, size, "".join(parts), label)

@@ -18,7 +18,7 @@ NUMERIC = [
     "len_prompt", "len_a", "len_b", "len_ratio", "len_log_ratio_ab", "rouge_l", "bleu", "sim_ab",
     "sim_prompt_a", "sim_prompt_b", "sim_prompt_gap", "multi_turn",
     "judge_count", "judge_unparsed", "judge_confidence", "judge_pref_abs", "jury_std", "jury_disagreement",
-    "swap_inconsistency",
+    "swap_inconsistency", "judge_own_family",
 ]
 LOG_SCALED = {"len_prompt", "len_a", "len_b", "len_ratio"}
 KINDS = ["pairwise", "binary", "edit"]

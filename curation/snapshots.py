@@ -16,6 +16,8 @@ from annotate.models import Annotation, FeedbackKind, Project
 
 from .actions import iter_curated, last_action_id, validate_filters
 from .formats import FORMATS, UNPAIRED, kinds_for
+from .labels import pseudonym
+from .pluralism import SIDE_MARGIN
 from .models import NoiseRun, Snapshot, SnapshotRow, Split
 
 BULK_SIZE = 2000
@@ -43,6 +45,24 @@ def _rationales(labels, generated):
     return out
 
 
+def individual_labels(c, a_wins):
+    """Every pairwise label of the item (people and judges), one entry each, its preference
+    turned to the row's orientation: positive prefers `chosen`, negative `rejected`, 0 a tie."""
+    out = []
+    for r in c.agg.all_labels:
+        if r["kind"] != FeedbackKind.PAIRWISE or r["preference"] is None:
+            continue
+        out.append({"annotator": pseudonym(r["annotator_id"]), "annotator_kind": r["annotator_kind"],
+                    "preference": -r["preference"] if a_wins else r["preference"]})
+    return out
+
+
+def group_views(c, chosen_is_b):
+    """[{group, prefers_chosen}] for each preference group whose head takes a side on the item."""
+    return [{"group": g, "prefers_chosen": (p > 0.5) == chosen_is_b}
+            for g, p in enumerate(c.group_probs or []) if abs(p - 0.5) > SIDE_MARGIN]
+
+
 def rows_for(c, generated_rationale=None):
     """(kind, data) rows of one curated item; ties and unchanged edits give none."""
     base = {"prompt": c.prompt_text, "messages": c.messages or None, "item_id": c.item_id, "sources": list(c.agg.sources)}
@@ -57,7 +77,8 @@ def rows_for(c, generated_rationale=None):
             **base, "chosen": c.text_a if a_wins else c.text_b, "rejected": c.text_b if a_wins else c.text_a,
             "margin": round(abs(pref), 4), "preference": rounded,
             "rationales": _rationales(c.agg.labels, generated_rationale), "p_noise": c.p_noise,
-            "n_labels": c.agg.n_labels, "flipped": c.flipped,
+            "n_labels": c.agg.n_labels, "flipped": c.flipped, "labels": individual_labels(c, a_wins),
+            "controversial": c.controversial, "groups": group_views(c, chosen_is_b=not a_wins),
         })]
     if c.kind == FeedbackKind.BINARY:
         d = c.direction
@@ -68,7 +89,7 @@ def rows_for(c, generated_rationale=None):
         return [(c.kind, {
             **base, "completion": c.text_a, "label": d > 0, "failed_principles": principles, "reason": "\n".join(reasons),
             "rationales": _rationales(c.agg.labels, generated_rationale), "p_noise": c.p_noise,
-            "n_labels": c.agg.n_labels, "flipped": c.flipped,
+            "n_labels": c.agg.n_labels, "flipped": c.flipped, "controversial": c.controversial,
         })]
     rows = []
     for edit in c.agg.edits:
@@ -98,7 +119,7 @@ def _noise_summary(project, pair_noise):
     eps, low, high = _bootstrap_mean_ci(pair_noise)
     summary = {
         "epsilon": eps, "epsilon_low": low, "epsilon_high": high, "pairs_with_noise": len(pair_noise),
-        "method": "mean posterior flip probability of the snapshot's pairs (bootstrap 95% CI)",
+        "method": "mean posterior flip probability of the snapshot's pairs, controversial ones left out (bootstrap 95% CI)",
         "run": None, "withheld": "" if eps is not None else "no noise estimate yet: run noise estimation",
     }
     if run:
@@ -120,10 +141,17 @@ def _noise_summary(project, pair_noise):
     return summary
 
 
-def _format_counts(by_kind_split):
+# Formats with one export row per element of a list in the row's data.
+LISTED_FORMATS = {"labels": "labels", "pluralistic": "groups"}
+
+
+def _format_counts(by_kind_split, listed):
     out = {}
     for fmt in FORMATS:
         per = {}
+        if fmt in LISTED_FORMATS:
+            out[fmt] = {split: listed.get(fmt, {}).get(split, 0) for split in Split.values}
+            continue
         for split in Split.values:
             n = 0
             for kind in kinds_for(fmt):
@@ -150,7 +178,7 @@ def freeze_snapshot(project, user=None, filters=None, name="", test_fraction=0.1
     test_fraction = float(test_fraction)
     upto = last_action_id(project)
     digest = hashlib.sha256()
-    by_kind_split, prompts, pair_noise = {}, {Split.TRAIN: set(), Split.TEST: set()}, []
+    by_kind_split, prompts, pair_noise, listed = {}, {Split.TRAIN: set(), Split.TEST: set()}, [], {}
     stats = {"items": 0, "ties": 0}
     with transaction.atomic():
         # Serialise freezes of one project (version numbers) without blocking inserts that reference it.
@@ -179,7 +207,10 @@ def freeze_snapshot(project, user=None, filters=None, name="", test_fraction=0.1
                     by_kind_split.setdefault(kind, {}).setdefault(split, 0)
                     by_kind_split[kind][split] += 1
                     prompts[split].add(c.group_hash)
-                    if kind == FeedbackKind.PAIRWISE and data["p_noise"] is not None:
+                    for fmt, key in LISTED_FORMATS.items():
+                        per = listed.setdefault(fmt, {})
+                        per[split] = per.get(split, 0) + len(data.get(key) or [])
+                    if kind == FeedbackKind.PAIRWISE and data["p_noise"] is not None and not data.get("controversial"):
                         pair_noise.append(data["p_noise"])
             SnapshotRow.objects.bulk_create(rows, batch_size=BULK_SIZE)
 
@@ -201,7 +232,7 @@ def freeze_snapshot(project, user=None, filters=None, name="", test_fraction=0.1
             "by_split": {s: sum(v.get(s, 0) for v in by_kind_split.values()) for s in Split.values},
             "by_kind_split": by_kind_split,
             "prompts": {s: len(p) for s, p in prompts.items()},
-            "by_format": _format_counts(by_kind_split),
+            "by_format": _format_counts(by_kind_split, listed),
             "items": stats["items"],
             "ties_excluded": stats["ties"],
         }

@@ -223,7 +223,7 @@ def preview(request, project_id):
         threshold = None
     affected = digest = None
     if threshold is not None:
-        selected = [c.item_id for c in view if c.p_noise is not None and c.p_noise > threshold]
+        selected = [c.item_id for c in view if actions.is_noisy(c, threshold)]
         affected, digest = len(selected), actions.selection_digest(selected)
     return render(request, "curation/dashboard_preview.html",
                   {"count": len(view), "kinds": dict(kinds), "decisive": decisive, "affected": affected, "digest": digest,

@@ -38,7 +38,7 @@ class JudgeForm(forms.ModelForm):
 
     class Meta:
         model = LMJudge
-        fields = ["name", "backend", "model", "base_url", "api_key_name", "parameters", "prompt_templates"]
+        fields = ["name", "backend", "model", "family", "base_url", "api_key_name", "parameters", "prompt_templates"]
         labels = {"base_url": "Base URL"}
 
     def __init__(self, *args, user, **kwargs):

@@ -1,5 +1,6 @@
 """Fine-tune runs with TRL on a snapshot: dpo / rdpo / ipo / bco (DPOTrainer), kto (KTOTrainer),
-reward (RewardTrainer); LoRA through peft's LoraConfig.
+reward (RewardTrainer); LoRA through peft's LoraConfig. reward_mixture (workers/reward_mixture.py)
+fits embedding heads per preference group on the CPU instead of a TRL trainer.
 
 `FineTuneRun.config` holds TRL config fields by name, from an allow-list of training fields with
 caps (workers/finetune_config.py; anything else is an error before anything is queued), and is
@@ -20,7 +21,7 @@ import time
 
 from django.db import transaction
 
-from . import finetune_data, runs
+from . import finetune_data, reward_mixture, runs
 from .finetune_config import ConfigError, check_lora, check_training
 from .models import FineTuneMethod, FineTuneRun, ModelSpec, NoiseWeighting, RunKind
 
@@ -124,8 +125,14 @@ def create_finetune(snapshot, model_spec, method, config=None, lora=None, noise_
         ft = FineTuneRun(run=run, snapshot=snapshot, model_spec=model_spec, method=method, config=config or {},
                          lora=lora or None, noise_weighting=noise_weighting, noise_threshold=noise_threshold, seed=seed)
         ft.output_dir = str(runs.run_dir(run))
-        trl_config(ft, ft.output_dir)  # raises ConfigError on a bad field: nothing is saved
-        lora_config(ft)
+        if method == FineTuneMethod.REWARD_MIXTURE:  # embedding heads, not a TRL trainer
+            try:
+                reward_mixture.check_config(ft.config)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from exc
+        else:
+            trl_config(ft, ft.output_dir)  # raises ConfigError on a bad field: nothing is saved
+            lora_config(ft)
         ft.save()
     return ft
 
@@ -294,6 +301,11 @@ def train(run):
             shutil.rmtree(leftover)
     out = final.with_name(f"{final.name}.attempt-{run.attempts}.partial")
     out.mkdir(parents=True)
+    if ft.method == FineTuneMethod.REWARD_MIXTURE:
+        metrics = reward_mixture.train_mixture(ft.snapshot, out, ft.config, log=lambda line: runs.log(run, line))
+        ft.evaluation = metrics["evaluation"]
+        ft.save(update_fields=["evaluation"])
+        return metrics
     on = device()
     trainer, tokenizer, _, counts = build_trainer(ft, out / "checkpoints", [progress_callback(run)], on)
     run.refresh_from_db(fields=["metrics", "log_tail"])

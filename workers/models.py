@@ -42,6 +42,7 @@ class RunKind(models.TextChoices):
     GENERATE = "generate", "Candidate generation"
     PREFERENCES = "preferences", "Latent preferences from edits"
     DEDUPE = "dedupe", "Near-duplicate search"
+    GROUPS = "groups", "Preference groups"
 
 
 class RunState(models.TextChoices):
@@ -118,6 +119,7 @@ class FineTuneMethod(models.TextChoices):
     KTO = "kto", "KTO (unpaired)"
     BCO = "bco", "BCO (paired, DPO loss_type bco_pair)"
     REWARD = "reward", "Reward model"
+    REWARD_MIXTURE = "reward_mixture", "Mixture reward model (Bradley–Terry heads per preference group, CPU)"
 
 
 class NoiseWeighting(models.TextChoices):
@@ -134,7 +136,7 @@ class FineTuneRun(models.Model):
     run = models.OneToOneField(TaskRun, on_delete=models.CASCADE, related_name="finetune")
     snapshot = models.ForeignKey("curation.Snapshot", on_delete=models.PROTECT, related_name="finetunes")
     model_spec = models.ForeignKey(ModelSpec, on_delete=models.PROTECT, related_name="finetunes")
-    method = models.CharField(max_length=10, choices=FineTuneMethod.choices)
+    method = models.CharField(max_length=20, choices=FineTuneMethod.choices)
     config = models.JSONField(default=dict, blank=True)
     lora = models.JSONField(null=True, blank=True, help_text="peft LoraConfig fields; empty for full fine-tuning.")
     noise_weighting = models.CharField(max_length=10, choices=NoiseWeighting.choices, default=NoiseWeighting.NONE)
@@ -170,7 +172,7 @@ class FineTuneSchedule(models.Model):
     snapshot_filters = models.JSONField(default=dict, blank=True, help_text="Curation filters for the frozen snapshot.")
     test_fraction = models.FloatField(default=0.1)
     model_spec = models.ForeignKey(ModelSpec, on_delete=models.PROTECT, related_name="schedules")
-    method = models.CharField(max_length=10, choices=FineTuneMethod.choices, default=FineTuneMethod.DPO)
+    method = models.CharField(max_length=20, choices=FineTuneMethod.choices, default=FineTuneMethod.DPO)
     config = models.JSONField(default=dict, blank=True)
     lora = models.JSONField(null=True, blank=True)
     noise_weighting = models.CharField(max_length=10, choices=NoiseWeighting.choices, default=NoiseWeighting.NONE)

@@ -1,0 +1,67 @@
+"""Manager pages: the judge-bias audit and the project's preference groups."""
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from annotate.models import Item
+from annotate.permissions import project_for_manager
+from workers.models import RunKind, TaskRun
+from workers.tasks.pluralism import start_group_run
+
+from . import bias, plots, pluralism
+
+
+@login_required
+@require_GET
+def bias_page(request, project_id):
+    project = project_for_manager(request.user, project_id)
+    result = bias.cached_audit(project)
+    charts = {p: plots.coefficient_bars([(r.name, r.properties.get(p)) for r in result.rows], label=f"{p} coefficient")
+              for p in result.properties}
+    length_chart = plots.coefficient_bars([(r.name, r.length) for r in result.rows], label="length coefficient")
+    return render(request, "curation/bias.html", {
+        "project": project, "audit": result, "charts": charts, "length_chart": length_chart,
+        "families": bias.FAMILY_PREFIXES, "min_labels": bias.MIN_LABELS,
+    })
+
+
+@dataclass
+class GroupView:
+    number: int
+    share: float
+    members: list
+
+
+@login_required
+@require_GET
+def groups_page(request, project_id):
+    project = project_for_manager(request.user, project_id)
+    run = pluralism.latest_run(project)
+    task = TaskRun.objects.filter(project=project, kind=RunKind.GROUPS).first()
+    context = {"project": project, "run": run, "task": task}
+    if run:
+        groups = [GroupView(g + 1, p, []) for g, p in enumerate(run.details.get("pi", [1.0] * run.k))]
+        for a in run.annotators:
+            groups[max(range(run.k), key=lambda g: a["weights"][g])].members.append(a)
+        top = run.details.get("top_disagreements", [])
+        items = {i.pk: i for i in Item.objects.filter(pk__in=top).select_related("prompt")}
+        context.update(
+            groups=groups, heldout=sorted((int(k), v) for k, v in run.heldout.items()),
+            plot=plots.simplex_scatter([(a["name"], a["weights"]) for a in run.annotators], run.k),
+            disagreements=[(items[i], run.item_probs.get(str(i), []), run.details.get("router_weights", {}).get(str(i), []))
+                           for i in top if i in items],
+            controversial=Item.objects.filter(pk__in=run.controversial[:50]).select_related("prompt"),
+        )
+    return render(request, "curation/groups.html", context)
+
+
+@login_required
+@require_POST
+def run_groups(request, project_id):
+    project = project_for_manager(request.user, project_id)
+    run = start_group_run(project, user=request.user)
+    messages.success(request, f"Preference groups queued (run {run.pk}).")
+    return redirect("curation-groups", project.pk)
