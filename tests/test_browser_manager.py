@@ -30,6 +30,8 @@ def managed(transactional_db):
     for kind, state in [(RunKind.JUDGE, RunState.SUCCEEDED), (RunKind.ROUTE, RunState.FAILED), (RunKind.NOISE, RunState.RUNNING),
                         (RunKind.FEATURES, RunState.CANCELLED), (RunKind.RATIONALE, RunState.QUEUED)]:
         run = runs.create_run(kind, project=project)
+        for i in range(60):  # a log longer than its box: the box must be reachable by keyboard
+            runs.log(run, f"step {i}: <b>not bold</b>")
         if state in (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED):
             runs.finish_run(run, metrics={"judged": 3}, state=state, error="boom" if state == RunState.FAILED else "")
         elif state == RunState.RUNNING:
@@ -59,7 +61,8 @@ def test_manager_pages_pass_axe(live_server, managed, browser_page):
     for name, url in [("records", f"/curation/p/{pk}/records/"), ("routing", f"/curation/p/{pk}/routing/"),
                       ("runs", f"/runs/p/{pk}/"), ("settings", f"/p/{pk}/settings/"),
                       ("record", f"/curation/p/{pk}/items/{managed.items.order_by('id').first().pk}/"),
-                      ("run", f"/runs/{TaskRun.objects.filter(project=managed, kind=RunKind.JUDGE).get().pk}/")]:
+                      ("run", f"/runs/{TaskRun.objects.filter(project=managed, kind=RunKind.JUDGE).get().pk}/"),
+                      ("failed run", f"/runs/{TaskRun.objects.filter(project=managed, kind=RunKind.ROUTE).get().pk}/")]:
         response = page.goto(f"{base}{url}")
         assert response.status == 200, url
         shot(page, f"manager-{name}")
