@@ -52,6 +52,13 @@ class ProjectForm(forms.ModelForm):
         help_texts = {"instructions": "Markdown, shown to annotators on the project page."}
         widgets = {"instructions": forms.Textarea(attrs={"rows": 8})}
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None:  # a new project starts from the model's defaults
+            defaults = Project()
+            for name in self.fields:
+                self.initial.setdefault(name, getattr(defaults, name))
+
 
 class MemberForm(forms.Form):
     identifier = forms.CharField(max_length=254, label="Username or e-mail")

@@ -3,7 +3,7 @@ poll), the record browser, routing, runs and the project settings have no critic
 accessibility violations."""
 import pytest
 
-from annotate.models import Annotation, Item
+from annotate.models import Annotation, Item, Project
 from curation.models import ItemNoise, NoiseRun
 from workers import runs
 from workers.models import RunKind, RunState, TaskRun
@@ -17,7 +17,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def managed(transactional_db):
     project = factories.project("Curated <assistant>")
-    factories.user("boss", project=project, role="manager")
+    boss = factories.user("boss", project=project, role="manager")
+    boss.is_staff = True  # may create projects
+    boss.save()
     people = cd.labelled_project(project, pairs=12, binaries=4, edits=2, annotators=3)
     cd.label(project.items.filter(kind="pairwise").first(), cd.judge(project, "judge-1"), preference=-1)
     run = NoiseRun.objects.create(project=project, method="test", epsilon=0.12, epsilon_low=0.08, epsilon_high=0.16)
@@ -67,5 +69,17 @@ def test_manager_pages_pass_axe(live_server, managed, browser_page):
         assert response.status == 200, url
         shot(page, f"manager-{name}")
         found[name] = run_axe(page)
+    page.goto(f"{base}/p/{pk}/settings/")
+    page.click("#new-invite button")
+    page.wait_for_selector("#invite-url")
+    assert "/invite/" in page.input_value("#invite-url")
+    found["new invite"] = run_axe(page)
+    page.goto(f"{base}/projects/new/")
+    page.fill("#id_name", "Made in the browser")
+    page.fill("#id_aspects", "clarity\ncorrectness")
+    page.click("button.primary")
+    page.wait_for_selector("#members")
+    found["new project settings"] = run_axe(page)
+    assert Project.objects.get(name="Made in the browser").aspects == ["clarity", "correctness"]
     assert not any(found.values()), "\n".join(f"{where}: {v['impact']} {v['id']}: {v['help']} {v['nodes']}"
                                               for where, vs in found.items() for v in vs)

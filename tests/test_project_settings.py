@@ -32,6 +32,7 @@ def test_staff_and_admins_create_projects_and_become_their_manager(client):
     assert 'id="new-project"' in client.get("/").content.decode()
     page = client.get("/projects/new/").content.decode()
     assert "A much better" in page and "B much better" in page  # the fixed scale is shown
+    assert 'name="overlap" value="1"' in page and 'value="pairwise"' in page and "checked" in page  # the defaults
     r = client.post("/projects/new/", SETTINGS)
     project = Project.objects.get(name="Coding help")
     assert r.status_code == 302 and r.url == f"/p/{project.pk}/settings/"
