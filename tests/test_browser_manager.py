@@ -9,7 +9,7 @@ from workers import runs
 from workers.models import RunKind, RunState, TaskRun
 from tests import curation_data as cd
 from tests import factories
-from tests.browser import browser_page, login, run_axe, shot  # noqa: F401  (browser_page is a fixture)
+from tests.browser import browser_page, csp_violations, login, run_axe, shot  # noqa: F401  (browser_page is a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -83,3 +83,4 @@ def test_manager_pages_pass_axe(live_server, managed, browser_page):
     assert Project.objects.get(name="Made in the browser").aspects == ["clarity", "correctness"]
     assert not any(found.values()), "\n".join(f"{where}: {v['impact']} {v['id']}: {v['help']} {v['nodes']}"
                                               for where, vs in found.items() for v in vs)
+    assert not csp_violations(page)  # charts, settings and the polled figures need no inline script or style element
