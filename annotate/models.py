@@ -415,3 +415,27 @@ class ImportRecord(models.Model):
 
     def __str__(self):
         return f"{self.file} into {self.project} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class Invite(models.Model):
+    """A link that lets a signed-in user join a project with a role. Only the key's hash is stored;
+    the link is shown once, to the manager who made it. It stops working when it expires, when it
+    is revoked, or (single-use) once someone has joined with it."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invites")
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.ANNOTATOR)
+    key_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=8, help_text="The key's first characters, to tell invites apart.")
+    single_use = models.BooleanField(default=True)
+    uses = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.CheckConstraint(condition=Q(role__in=Role.values), name="invite_role_valid")]
+
+    def __str__(self):
+        return f"invite {self.prefix}… to {self.project} as {self.role}"

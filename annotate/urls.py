@@ -1,10 +1,17 @@
 from django.urls import include, path
 
-from . import views, views_gold, views_workspace as ws
+from . import views, views_gold, views_projects as vp, views_workspace as ws
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("p/<int:project_id>/", views.project_page, name="project"),
+    path("projects/new/", vp.new_project, name="project-new"),
+    path("p/<int:project_id>/settings/", vp.project_settings, name="project-settings"),
+    path("p/<int:project_id>/settings/members/", vp.member_add, name="project-member-add"),
+    path("p/<int:project_id>/settings/members/<int:membership_id>/", vp.member_change, name="project-member-change"),
+    path("p/<int:project_id>/settings/invites/", vp.invite_create, name="project-invite-create"),
+    path("p/<int:project_id>/settings/invites/<int:invite_id>/revoke/", vp.invite_revoke, name="project-invite-revoke"),
+    path("invite/<str:key>/", vp.invite_accept, name="invite-accept"),
     path("p/<int:project_id>/annotate/", ws.workspace, name="workspace"),
     path("p/<int:project_id>/annotate/next/", ws.next_item, name="next_item"),
     path("p/<int:project_id>/annotate/a/<int:assignment_id>/submit/", ws.submit_item, name="submit_item"),

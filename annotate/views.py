@@ -6,6 +6,7 @@ from django.shortcuts import render
 from . import queue
 from .models import HUMAN_ROUTES, Role
 from .permissions import can_manage, is_admin, project_for_annotator, visible_projects
+from .projects import can_create_projects
 
 
 @login_required
@@ -25,7 +26,7 @@ def home(request):
             "progress": queue.progress(project, annotator),
             "is_manager": is_admin(request.user) or project.pk in managed,
         })
-    return render(request, "annotate/home.html", {"cards": cards})
+    return render(request, "annotate/home.html", {"cards": cards, "can_create": can_create_projects(request.user)})
 
 
 @login_required

@@ -7,6 +7,7 @@ from . import views_records as r
 urlpatterns = [
     path("p/<int:project_id>/", v.dashboard, name="curation-dashboard"),
     path("p/<int:project_id>/preview/", v.preview, name="curation-preview"),
+    path("p/<int:project_id>/figures/", v.figures, name="curation-figures"),
     path("p/<int:project_id>/records/", r.record_list, name="curation-records"),
     path("p/<int:project_id>/records/bulk/", r.record_bulk, name="curation-records-bulk"),
     path("p/<int:project_id>/actions/noise/", v.noise_action, name="curation-noise-action"),

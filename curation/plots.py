@@ -138,3 +138,46 @@ def simplex_scatter(points, k, size=320, label="annotators by mixture weights"):
         parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{PALETTE[g % len(PALETTE)]}" fill-opacity="0.7">'
                      f'<title>{escape(name)}: {", ".join(f"{w:.2f}" for w in weights)}</title></circle>')
     return _svg(size, size, "".join(parts), label)
+
+
+LINE_COLOURS = ["#3b5bdb", "#c92a2a", "#2b8a3e", "#d9480f", "#6741d9", "#0b7285"]
+
+
+def lines(series, x_labels=(), width=520, height=200, label="lines", y_lo=None, y_hi=None, fmt="{:g}"):
+    """One polyline per series {name: [(x, y), ...]} (x numeric, e.g. a day's index) with a legend;
+    x_labels: the first and last x printed under the axis. Names and labels are escaped."""
+    points = [(x, y) for values in series.values() for x, y in values if y is not None]
+    if not points:
+        return _svg(width, 40, f'<text x="0" y="20" fill="{MUTED}">No data yet</text>', label)
+    left, right, top, bottom = 44, 130, 10, 24
+    plot_w, plot_h = width - left - right, height - top - bottom
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    x0, x1 = min(xs), max(xs)
+    y0 = min(ys) if y_lo is None else y_lo
+    y1 = max(ys) if y_hi is None else y_hi
+    x1, y1 = (x1 if x1 != x0 else x0 + 1), (y1 if y1 != y0 else y0 + 1)
+
+    def sx(x):
+        return left + plot_w * (x - x0) / (x1 - x0)
+
+    def sy(y):
+        return top + plot_h - plot_h * (min(max(y, y0), y1) - y0) / (y1 - y0)
+
+    parts = [f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="{GREY}"/>',
+             f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="{GREY}"/>',
+             f'<text x="{left - 4}" y="{top + 8}" text-anchor="end">{escape(fmt.format(y1))}</text>',
+             f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end">{escape(fmt.format(y0))}</text>']
+    if x_labels:
+        parts.append(f'<text x="{left}" y="{height - 6}">{escape(x_labels[0])}</text>')
+        parts.append(f'<text x="{left + plot_w}" y="{height - 6}" text-anchor="end">{escape(x_labels[-1])}</text>')
+    for i, (name, values) in enumerate(series.items()):
+        colour = LINE_COLOURS[i % len(LINE_COLOURS)]
+        pts = [(sx(x), sy(y), x, y) for x, y in values if y is not None]
+        if not pts:
+            continue
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{" ".join(f"{px:.1f},{py:.1f}" for px, py, _, _ in pts)}"/>')
+        for px, py, _, y in pts[:200]:
+            parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="2.5" fill="{colour}"><title>{escape(name)}: {escape(fmt.format(y))}</title></circle>')
+        short = name if len(name) <= 16 else name[:15] + "…"
+        parts.append(f'<text x="{left + plot_w + 8}" y="{top + 10 + 14 * i}" fill="{colour}"><title>{escape(name)}</title>{escape(short)}</text>')
+    return _svg(width, height, "".join(parts), label)

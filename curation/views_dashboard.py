@@ -7,6 +7,7 @@ from datetime import timedelta
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Count
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -17,13 +18,12 @@ from annotate.models import Annotation, FeedbackKind
 from annotate.permissions import project_for_manager
 from annotate.queue import overlap_progress
 
-from . import actions, dedupe, plots
-from .agreement import project_agreement
+from workers.tasks.dashboard import request_refresh
+
+from . import actions, dashboard_figures, dedupe
 from .authentication import token_refusal
 from .formats import FORMATS
-from .models import CurationAction, ExportToken, NoiseRun, Snapshot
-from .noise import noise_histogram
-from .quality import annotator_quality
+from .models import CurationAction, ExportToken, Snapshot
 from .snapshots import EmptySnapshotError, compare, freeze_snapshot, manifest, sample_rows
 
 SOURCES = [("human", "People only"), ("judge", "LM judges only"), ("both", "People and judges")]
@@ -111,59 +111,28 @@ class TokenForm(forms.Form):
         return timezone.now() + timedelta(days=days) if days else None
 
 
-def _fingerprint(project):
-    """Changes whenever a figure could: new or removed labels, a new noise run, gold items changed."""
-    from django.db.models import Count, Max
+def _figure_context(request, project):
+    """The cached figures as the page shows them: never computed here (see curation.dashboard_figures)."""
+    from workers.models import RunKind, TaskRun
 
-    labels = Annotation.objects.filter(item__project=project).aggregate(n=Count("id"), last=Max("id"))
-    gold = project.items.filter(is_gold=True).aggregate(n=Count("id"), last=Max("id"))
-    noise = NoiseRun.objects.filter(project=project).aggregate(last=Max("id"))
-    return f"{labels['n']}-{labels['last']}-{gold['n']}-{gold['last']}-{noise['last']}"
-
-
-def _figures(project):
-    """Agreement and quality figures, cached until the labels change (they take seconds on big projects)."""
-    from django.core.cache import cache
-
-    key = f"curation:figures:{project.pk}:{_fingerprint(project)}"
-    figures = cache.get(key)
-    if figures is None:
-        figures = {"agreement": project_agreement(project), "quality": annotator_quality(project)}
-        cache.set(key, figures, timeout=3600)
-    agreement, quality = figures["agreement"], figures["quality"]
-    bias = agreement["position_bias"]
-    bias_rows = [(f"{b['name']} ({b['decisive']})", b["left_rate"], b["p_value"] < 0.01) for b in bias]
-    run = NoiseRun.objects.filter(project=project).first()
-    counts, edges = noise_histogram(project)
-    has_eps = run is not None and run.epsilon is not None
-    noise_plot = plots.histogram(
-        counts if sum(counts) else [], edges, marker=run.epsilon if has_eps else None,
-        marker_label=f"ε = {run.epsilon:.3f}" if has_eps else "", label="Posterior probability that a label is wrong",
-    )
-    judge_rows = [(j["name"], j["agreement"], False) for j in agreement["human_judge"]["judges"] if j["agreement"] is not None]
+    fig = dashboard_figures.state(project)
     return {
-        "agreement": agreement, "quality": quality, "flagged": sum(q["flagged"] for q in quality),
-        "bias_plot": plots.hbars(bias_rows, reference=0.5, label="Share of decisive labels where the left response won"),
-        "judge_plot": plots.hbars(judge_rows, label="Agreement of each LM judge with people's majority"),
-        "noise_run": run, "noise_plot": noise_plot,
+        **(fig.cached.figures if fig.cached else {}),
+        "fig": fig, "project": project,
+        "noise_task": TaskRun.objects.filter(project=project, kind=RunKind.NOISE).first(),
+        "snapshots": Snapshot.objects.filter(project=project).select_related("created_by").order_by("-version")[:20],
     }
 
 
 def _context(request, project, filter_form=None, **extra):
-    from workers.models import RunKind, TaskRun
-    from workers.views import edit_distance_context
-
-    labels = Counter(Annotation.objects.filter(item__project=project).values_list("annotator__kind", flat=True))
+    labels = dict(Annotation.objects.filter(item__project=project).values_list("annotator__kind").annotate(n=Count("id")))
     return {
-        "project": project, **_figures(project),
-        "labels": dict(labels), "items": project.items.count(), "overlap": overlap_progress(project),
+        **_figure_context(request, project),
+        "labels": labels, "items": project.items.count(), "overlap": overlap_progress(project),
         "filter_form": filter_form or FilterForm(), "freeze_form": FreezeForm(), "noise_form": NoiseActionForm(),
         "dedupe_form": DedupeForm(), "token_form": TokenForm(),
         "actions": CurationAction.objects.filter(project=project).select_related("user", "undone_by")[:15],
-        "snapshots": Snapshot.objects.filter(project=project).select_related("created_by").order_by("-version")[:20],
         "tokens": _tokens(project),
-        "noise_task": TaskRun.objects.filter(project=project, kind=RunKind.NOISE).first(),
-        **edit_distance_context(project),  # CIPHER's cost metric: are annotators editing less over time?
         **extra,
     }
 
@@ -183,6 +152,18 @@ def dashboard(request, project_id):
     project = project_for_manager(request.user, project_id)
     form = FilterForm(request.GET) if any(k in request.GET for k in FilterForm.base_fields) else None
     return render(request, "curation/dashboard.html", _context(request, project, filter_form=form))
+
+
+@login_required
+@require_GET
+def figures(request, project_id):
+    """HTMX: the cached figures, asking for a refresh when they are missing or stale. The page
+    polls this until they are fresh. Without a broker the refresh runs in this request, never in
+    the page's."""
+    project = project_for_manager(request.user, project_id)
+    if not dashboard_figures.state(project).fresh:
+        request_refresh(project)
+    return render(request, "curation/dashboard_figures.html", {**_figure_context(request, project), "polled": True})
 
 
 def _dashboard_url(project, data):

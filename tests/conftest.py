@@ -12,6 +12,16 @@ def _empty_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache_per_test():
+    """Database ids can come back after a rollback (SQLite), so a figure cached for one test's
+    project must not be served to the next test's project with the same id."""
+    from django.core.cache import cache
+
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def project(db):
     return factories.project()

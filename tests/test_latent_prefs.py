@@ -207,7 +207,7 @@ def test_curation_dashboard_tracks_edit_distance_per_annotator(client, project, 
     anns = edits_by(project, alice)
     Annotation.objects.filter(pk__in=[a.pk for a in anns[:2]]).update(created_at=timezone.now() - timedelta(days=3))
     client.force_login(manager_user)
-    html = client.get(f"/curation/p/{project.pk}/").content.decode()
+    html = client.get(f"/curation/p/{project.pk}/figures/").content.decode()  # the dashboard's cached figures
     section = html[html.index('id="edit-distance"'):]
     assert "Mean edit distance per annotator" in section and "<td>alice</td>" in section
     assert 'aria-label="edit distance per day"' in section  # two days of edits: a curve

@@ -24,5 +24,5 @@ def test_manager_gets_curation_tabs_with_the_current_one_marked(client, project,
     client.force_login(manager_user)
     html = client.get(f"/curation/p/{project.pk}/routing/").content.decode()
     found = tabs(html)
-    assert [label for _, label in found] == ["Overview", "Annotate", "My preferences", "Gold", "Routing", "Curation", "Runs"]
+    assert [label for _, label in found] == ["Overview", "Annotate", "My preferences", "Gold", "Routing", "Curation", "Runs", "Settings"]
     assert [label for active, label in found if active] == ["Routing"]

@@ -77,7 +77,7 @@ def test_other_projects_urls_are_404_for_managers_of_another_project(client, two
         assert method(url.format(theirs.pk)).status_code in (404, 405)
 
 
-MANAGER_PAGES = [u for u in project_urls() if u.startswith(("/curation/p/", "/runs/p/"))]
+MANAGER_PAGES = [u for u in project_urls() if u.startswith(("/curation/p/", "/runs/p/", "/p/{}/settings/"))]
 
 
 @pytest.mark.parametrize("url", MANAGER_PAGES)

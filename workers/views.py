@@ -9,7 +9,7 @@ from annotate.permissions import is_admin, project_for_manager
 
 from . import finetune, generation, rationales, runs
 from .models import FineTuneRun, ModelSpec, RunState, TaskRun
-from .views_charts import loss_chart
+from .views_charts import edit_distance_context, loss_chart
 from .views_forms import FineTuneForm, GenerationForm, RationaleForm
 
 
@@ -37,21 +37,6 @@ def project_context(project, **forms):
     context.update(edit_distance_context(project))
     context["model_specs"] = ModelSpec.objects.for_project(project).order_by("name")
     return context
-
-
-def edit_distance_context(project):
-    """CIPHER's cost metric on the runs page: mean edit distance per annotator per day."""
-    from .latent_prefs import edit_distance_by_annotator
-    from .views_charts import line_chart
-
-    by_annotator = edit_distance_by_annotator(project)
-    days = sorted({day for series in by_annotator.values() for day, _, _ in series})
-    index = {day: i for i, day in enumerate(days)}
-    chart = line_chart({name: [(index[d], m) for d, m, _ in series] for name, series in by_annotator.items()},
-                       x_labels=(f"{days[0]:%Y-%m-%d}", f"{days[-1]:%Y-%m-%d}")) if len(days) > 1 else None
-    table = [{"name": name, "first": series[0][1], "last": series[-1][1], "edits": sum(n for _, _, n in series),
-              "days": len(series)} for name, series in by_annotator.items()]
-    return {"edit_distance_table": table, "edit_distance_chart": chart}
 
 
 @login_required

@@ -1,6 +1,8 @@
 """Small server-rendered SVG charts (loss curves, edit distance over time): numbers in, SVG points out."""
 import math
 
+from .latent_prefs import edit_distance_by_annotator
+
 WIDTH, HEIGHT, PAD = 560, 180, 28
 
 
@@ -51,3 +53,15 @@ def _finite(v):
 
 def _fmt(v):
     return f"{v:.4g}"
+
+
+def edit_distance_context(project):
+    """CIPHER's cost metric on the runs page: mean edit distance per annotator per day."""
+    by_annotator = edit_distance_by_annotator(project)
+    days = sorted({day for series in by_annotator.values() for day, _, _ in series})
+    index = {day: i for i, day in enumerate(days)}
+    chart = line_chart({name: [(index[d], m) for d, m, _ in series] for name, series in by_annotator.items()},
+                       x_labels=(f"{days[0]:%Y-%m-%d}", f"{days[-1]:%Y-%m-%d}")) if len(days) > 1 else None
+    table = [{"name": name, "first": series[0][1], "last": series[-1][1], "edits": sum(n for _, _, n in series),
+              "days": len(series)} for name, series in by_annotator.items()]
+    return {"edit_distance_table": table, "edit_distance_chart": chart}

@@ -15,7 +15,8 @@ def project_links(user, project):
         links += [("Gold", reverse("gold", args=[project.pk])),
                   ("Routing", reverse("routing", args=[project.pk])),
                   ("Curation", reverse("curation-dashboard", args=[project.pk])),
-                  ("Runs", reverse("workers:project_runs", args=[project.pk]))]
+                  ("Runs", reverse("workers:project_runs", args=[project.pk])),
+                  ("Settings", reverse("project-settings", args=[project.pk]))]
     return links
 
 
