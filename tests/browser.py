@@ -14,15 +14,6 @@ CHROMIUM = os.environ.get("TANDEM_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(os.environ.get("TANDEM_SCREENSHOTS", Path(__file__).resolve().parent.parent / "test-output" / "screenshots"))
 
 
-def run_axe(page, impacts=("critical", "serious")):
-    """axe-core's violations of these impacts on the page as it is now: [{id, impact, help, nodes}].
-    Evaluated through the DevTools protocol, not a <script>, so the page's CSP does not block it."""
-    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
-        page.evaluate((Path(__file__).resolve().parent / "vendor" / "axe-4.14.1.min.js").read_text(encoding="utf-8") + "\n;true")
-    found = page.evaluate("""async () => (await window.axe.run(document, {resultTypes: ["violations"]})).violations.map(
-        v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 5).map(n => n.target.join(" ") + " :: " + n.failureSummary)}))""")
-    return [v for v in found if v["impact"] in impacts]
-
 INSTRUCTIONS = """Compare the two answers as a careful expert would.
 
 * **Correctness first**: a wrong answer loses to a right one, however well written.

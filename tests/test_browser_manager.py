@@ -9,7 +9,7 @@ from workers import runs
 from workers.models import RunKind, RunState, TaskRun
 from tests import curation_data as cd
 from tests import factories
-from tests.browser import browser_page, csp_violations, login, run_axe, shot  # noqa: F401  (browser_page is a fixture)
+from tests.browser import axe_violations, browser_page, csp_violations, login, shot  # noqa: F401  (browser_page is a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -42,7 +42,7 @@ def managed(transactional_db):
 
 
 def assert_no_axe_violations(page, where):
-    violations = run_axe(page)
+    violations = axe_violations(page)
     assert not violations, f"{where}: " + "\n".join(f"{v['impact']} {v['id']}: {v['help']} {v['nodes']}" for v in violations)
 
 
@@ -68,18 +68,18 @@ def test_manager_pages_pass_axe(live_server, managed, browser_page):
         response = page.goto(f"{base}{url}")
         assert response.status == 200, url
         shot(page, f"manager-{name}")
-        found[name] = run_axe(page)
+        found[name] = axe_violations(page)
     page.goto(f"{base}/p/{pk}/settings/")
     page.click("#new-invite button")
     page.wait_for_selector("#invite-url")
     assert "/invite/" in page.input_value("#invite-url")
-    found["new invite"] = run_axe(page)
+    found["new invite"] = axe_violations(page)
     page.goto(f"{base}/projects/new/")
     page.fill("#id_name", "Made in the browser")
     page.fill("#id_aspects", "clarity\ncorrectness")
     page.click("button.primary")
     page.wait_for_selector("#members")
-    found["new project settings"] = run_axe(page)
+    found["new project settings"] = axe_violations(page)
     assert Project.objects.get(name="Made in the browser").aspects == ["clarity", "correctness"]
     assert not any(found.values()), "\n".join(f"{where}: {v['impact']} {v['id']}: {v['help']} {v['nodes']}"
                                               for where, vs in found.items() for v in vs)
