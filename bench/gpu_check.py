@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 def setup(var_dir):
     os.environ.setdefault("TANDEM_VAR_DIR", str(var_dir))
     os.environ.setdefault("DEBUG", "1")
+    os.environ.setdefault("TANDEM_EAGER_TASKS", "1")  # tasks in this process: no worker on the GPU box
     os.environ.setdefault("SECRET_KEY", "gpu-check")
     os.environ.pop("DATABASE_URL", None)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
