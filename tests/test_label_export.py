@@ -25,7 +25,7 @@ def test_one_row_per_label_with_pseudonymous_annotator_and_kind(project):
     rows = [json.loads(line) for line in b"".join(iter_jsonl(snapshot, "labels")).decode().splitlines()]
     assert len(rows) == 3 == snapshot.counts["by_format"]["labels"]["train"]
     # The people's mean (+0.5) makes B the chosen side; each label is oriented to it.
-    assert {r["chosen"] for r in rows} == {"long B"}
+    assert {r["chosen"] for r in rows} == {" long B"}  # rendered as in the text formats: prompt + completion = transcript
     by = {r["annotator"]: r for r in rows}
     assert by[pseudonym(alice.pk)]["preference"] == 2 and by[pseudonym(alice.pk)]["annotator_kind"] == "human"
     assert by[pseudonym(bob.pk)]["preference"] == -1
@@ -55,6 +55,6 @@ def test_dashboard_links_the_labels_export(project, manager_user):
     snapshot = freeze_snapshot(project, test_fraction=0)
     c = Client()
     c.force_login(manager_user)
-    html = c.get(f"/curation/p/{project.pk}/").content.decode()
+    html = c.get(f"/curation/p/{project.pk}/figures/").content.decode()  # the agreement and noise sections
     assert f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=labels" in html
     assert html.count("format=labels") >= 2  # agreement and noise sections

@@ -109,7 +109,7 @@ def test_single_labelled_items_withhold_epsilon_and_robust_dpo_is_refused(projec
     assert ItemNoise.objects.filter(item__project=project).count() == 40  # items are still scored
 
     client.force_login(manager_user)
-    html = client.get(f"/curation/p/{project.pk}/").content.decode()
+    html = client.get(f"/curation/p/{project.pk}/figures/").content.decode()  # the dashboard's cached figures
     assert "No flip rate ε." in html and "too few independent signals" in html and "ε = " not in html
 
     snap = freeze_snapshot(project)
@@ -150,7 +150,7 @@ def test_noise_on_an_empty_project_says_not_enough_labels(project, manager_user,
     assert noise_run.epsilon is None and noise_run.item_count == 0
     assert noise_run.withheld.startswith("not enough labels")
     client.force_login(manager_user)
-    html = client.get(f"/curation/p/{project.pk}/").content.decode()
+    html = client.get(f"/curation/p/{project.pk}/figures/").content.decode()  # the dashboard's cached figures
     assert "not enough labels" in html and "0.000" not in html
 
 

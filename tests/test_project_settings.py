@@ -14,7 +14,8 @@ pytestmark = pytest.mark.django_db
 SETTINGS = {
     "name": "Coding help", "instructions": "Prefer **correct** code.", "feedback_kinds": ["pairwise", "binary"],
     "aspects": "helpfulness\n  correctness  \n\nhelpfulness\n", "principles": "Be honest\nCite sources",
-    "overlap": "3", "pair_strategy": "all_pairs", "gold_rate": "0.1", "human_budget": "0.5", "lease_minutes": "15",
+    "overlap": "3", "queue_order": "depth", "pair_strategy": "all_pairs", "gold_rate": "0.1", "human_budget": "0.5",
+    "lease_minutes": "15",
 }
 
 

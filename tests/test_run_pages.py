@@ -277,4 +277,5 @@ def test_noise_button_reports_the_runs_real_state(client, project, manager_user)
     run = TaskRun.objects.get(project=project, kind=RunKind.NOISE)
     assert run.state == "succeeded", run.error
     assert f"Noise estimation run {run.pk} succeeded." in page and "queued" not in page
-    assert f"noise run {run.pk}: succeeded" in page
+    figures = client.get(f"/curation/p/{project.pk}/figures/").content.decode()  # the noise section's badge
+    assert f"noise run {run.pk}: succeeded" in figures and "queued" not in figures

@@ -303,6 +303,7 @@ def train(run):
     out.mkdir(parents=True)
     if ft.method == FineTuneMethod.REWARD_MIXTURE:
         metrics = reward_mixture.train_mixture(ft.snapshot, out, ft.config, log=lambda line: runs.log(run, line))
+        os.replace(out, final)  # whole or absent, as for every method
         ft.evaluation = metrics["evaluation"]
         ft.save(update_fields=["evaluation"])
         return metrics
