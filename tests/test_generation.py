@@ -122,3 +122,11 @@ def test_generation_form(client, project, manager_user, tiny_model_dir):
                                                            "max_new_tokens": 8, "temperature": 0, "instruction": ""})
     assert resp.status_code == 302
     assert Item.objects.filter(kind="binary", metadata__generated_by_run__isnull=False).count() == 1
+
+
+def test_model_text_with_a_nul_character_is_storable():
+    """A model (a tiny random one especially) can emit NUL, which PostgreSQL's text and JSONB refuse:
+    generated text is stored without it."""
+    from workers.loading import storable
+
+    assert storable("a\x00b\x00") == "ab" and storable("") == "" and storable(None) is None

@@ -111,9 +111,14 @@ def generate(spec, conversations, max_new_tokens=128, batch_size=8, temperature=
             kwargs.update(do_sample=False)
         with torch.no_grad():
             out = model.generate(**enc, **kwargs)
-        texts = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-        texts = [t.strip() for t in texts]
+        texts = [storable(t).strip() for t in tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)]
         if on_batch:
             on_batch(start, texts)
         replies.extend(texts)
     return replies
+
+
+def storable(text):
+    """Model output as text PostgreSQL can store: a NUL character (which a model, a tiny random one
+    especially, can emit) is refused by text and JSONB columns, so it is dropped."""
+    return text.replace("\x00", "") if text else text

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import httpx2
 from django.conf import settings
 
+from workers.loading import storable
+
 from .endpoints import EndpointRefused, api_key, check_base_url, guarded_client
 
 logger = logging.getLogger(__name__)
@@ -129,7 +131,7 @@ class TransformersBackend:
             with torch.inference_mode():
                 generated = self.model.generate(**enc, **kwargs)
             new_tokens = generated[:, enc["input_ids"].shape[1]:]
-            out.extend(tok.batch_decode(new_tokens, skip_special_tokens=True))
+            out.extend(storable(t) for t in tok.batch_decode(new_tokens, skip_special_tokens=True))
         return out
 
 
@@ -188,7 +190,7 @@ class OpenAIBackend:
             else:
                 if response.status_code == 200:
                     try:
-                        content = response.json()["choices"][0]["message"]["content"]
+                        content = storable(response.json()["choices"][0]["message"]["content"])
                     except (ValueError, KeyError, IndexError, TypeError):
                         return self._failed("the server's answer is not a chat completion", response)
                     return content if isinstance(content, str) else RequestFailed("completion content is not text")
