@@ -112,10 +112,11 @@ class Rationale(models.Model):
 
 class FineTuneMethod(models.TextChoices):
     DPO = "dpo", "DPO (sigmoid)"
+    DPO_RATIONALE = "dpo_rationale", "DPO + rationale NLL (Just et al. 2024; γ = rationale_gamma)"
     RDPO = "rdpo", "Robust DPO (label smoothing = flip rate ε)"
     IPO = "ipo", "IPO"
     KTO = "kto", "KTO (unpaired)"
-    BCO = "bco", "BCO (paired, DPO loss_type bco_pair)"
+    BCO = "bco", "BCO, TRL's paired variant (DPO loss_type bco_pair; not Jung et al.'s unpaired BCO)"
     REWARD = "reward", "Reward model"
 
 
@@ -123,6 +124,7 @@ class NoiseWeighting(models.TextChoices):
     NONE = "none", "Use every row"
     DROP = "drop", "Drop rows whose noise probability is above the threshold"
     SAMPLE = "sample", "Keep each row with probability 1 − p_noise (seeded)"
+    WEIGHT = "weight", "Weight each row's loss by 1 − p_noise (DPO family and reward)"
 
 
 class FineTuneRun(models.Model):
@@ -133,7 +135,7 @@ class FineTuneRun(models.Model):
     run = models.OneToOneField(TaskRun, on_delete=models.CASCADE, related_name="finetune")
     snapshot = models.ForeignKey("curation.Snapshot", on_delete=models.PROTECT, related_name="finetunes")
     model_spec = models.ForeignKey(ModelSpec, on_delete=models.PROTECT, related_name="finetunes")
-    method = models.CharField(max_length=10, choices=FineTuneMethod.choices)
+    method = models.CharField(max_length=20, choices=FineTuneMethod.choices)
     config = models.JSONField(default=dict, blank=True)
     lora = models.JSONField(null=True, blank=True, help_text="peft LoraConfig fields; empty for full fine-tuning.")
     noise_weighting = models.CharField(max_length=10, choices=NoiseWeighting.choices, default=NoiseWeighting.NONE)
@@ -169,7 +171,7 @@ class FineTuneSchedule(models.Model):
     snapshot_filters = models.JSONField(default=dict, blank=True, help_text="Curation filters for the frozen snapshot.")
     test_fraction = models.FloatField(default=0.1)
     model_spec = models.ForeignKey(ModelSpec, on_delete=models.PROTECT, related_name="schedules")
-    method = models.CharField(max_length=10, choices=FineTuneMethod.choices, default=FineTuneMethod.DPO)
+    method = models.CharField(max_length=20, choices=FineTuneMethod.choices, default=FineTuneMethod.DPO)
     config = models.JSONField(default=dict, blank=True)
     lora = models.JSONField(null=True, blank=True)
     noise_weighting = models.CharField(max_length=10, choices=NoiseWeighting.choices, default=NoiseWeighting.NONE)
