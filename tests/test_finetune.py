@@ -139,6 +139,69 @@ def test_noise_weighting(project):
     assert set(every[0]) == {"prompt", "chosen", "rejected"}
 
 
+def test_weight_rows_carry_one_minus_p_noise(project):
+    from curation.models import SnapshotRow
+
+    snap = wh.snapshot(project, pairs=12, binary=0, edits=2)
+    rows, counts = finetune_data.rows_for(snap, "dpo", "train", weighting=NoiseWeighting.WEIGHT)
+    every, _ = finetune_data.rows_for(snap, "dpo", "train")
+    assert counts["dropped"] == 0 and len(rows) == len(every)
+    expected = sorted(1 - r.data["p_noise"] for r in SnapshotRow.objects.filter(snapshot=snap, split="train", kind__in=("pairwise", "edit")))
+    assert sorted(r["weight"] for r in rows) == pytest.approx(expected)
+    assert counts["weight_mean"] == pytest.approx(sum(expected) / len(expected), abs=1e-4)
+    test_rows, _ = finetune_data.rows_for(snap, "dpo", "test", weighting=NoiseWeighting.WEIGHT)
+    assert "weight" not in test_rows[0]  # evaluation is unweighted
+
+
+@pytest.mark.parametrize("method", ["dpo", "rdpo", "reward"])
+def test_weighted_runs_record_the_weighting(project, tiny_model_dir, artifacts_dir, method):
+    ft = run_method(project, tiny_model_dir, method, noise_weighting=NoiseWeighting.WEIGHT)
+    rows = ft.run.metrics["rows"]
+    assert ft.noise_weighting == "weight" and 0 < rows["weight_mean"] < 1 and rows["dropped"] == 0
+    assert "per-row weights 1 − p_noise" in ft.run.log_tail
+    history = json.loads((Path(ft.output_dir) / "metrics.json").read_text())["history"]
+    if method != "reward":
+        assert any("weight/mean" in h for h in history)
+
+
+def test_kto_refuses_per_row_weights(project, tiny_model_dir):
+    snap = wh.snapshot(project, pairs=2, binary=2, edits=0)
+    with pytest.raises(finetune.ConfigError, match="not kto"):
+        finetune.create_finetune(snap, wh.model_spec(tiny_model_dir), "kto", noise_weighting=NoiseWeighting.WEIGHT)
+
+
+def test_dpo_rationale_run_uses_the_rationales(project, tiny_model_dir, artifacts_dir):
+    from curation.models import SnapshotRow
+
+    snap = wh.snapshot(project, pairs=12, binary=0, edits=0)
+    train = list(SnapshotRow.objects.filter(snapshot=snap, split="train"))
+    for row in train[: len(train) // 2]:
+        SnapshotRow.objects.filter(pk=row.pk).update(data={**row.data, "rationales": ["It is correct.", "B is wrong."]})
+    rows, counts = finetune_data.rows_for(snap, "dpo_rationale", "train")
+    assert counts["with_rationale"] == len(train) // 2
+    with_rat = next(r for r in rows if r["rationale"])
+    assert with_rat["rationale"] == "It is correct.\n\nB is wrong."
+    assert with_rat["rationale_prompt"].startswith(f"Given the prompt:\n{with_rat['prompt']}\nWhich of the following")
+    ft = run_method(project, tiny_model_dir, "dpo_rationale", snapshot=snap, config={"rationale_gamma": 0.5})
+    assert ft.run.metrics["rows"]["rationale_gamma"] == 0.5
+    history = json.loads((Path(ft.output_dir) / "metrics.json").read_text())["history"]
+    assert any(h.get("rationale_nll", 0) > 0 for h in history)
+    assert "rationale term γ = 0.5" in ft.run.log_tail
+    with pytest.raises(finetune.ConfigError, match="rationale_gamma does not apply to dpo"):
+        finetune.create_finetune(snap, wh.model_spec(tiny_model_dir), "dpo", config={"rationale_gamma": 0.5})
+
+
+def test_kto_weights_set_from_class_counts(project, tiny_model_dir, artifacts_dir):
+    ft = run_method(project, tiny_model_dir, "kto")
+    kto = ft.run.metrics["rows"]["kto_weights"]
+    ratio = kto["desirable"] * kto["n_desirable"] / (kto["undesirable"] * kto["n_undesirable"])
+    assert kto["n_desirable"] != kto["n_undesirable"] and 1.0 <= ratio <= 4 / 3
+    assert "KTO weights from class counts" in ft.run.log_tail
+    fixed = run_method(project, tiny_model_dir, "kto", config={"desirable_weight": 2.0})
+    assert fixed.run.metrics["rows"]["kto_weights"]["desirable"] == 2.0
+    assert fixed.run.metrics["rows"]["kto_weights"]["undesirable"] == 1.0
+
+
 def test_cancel_mid_training(project, tiny_model_dir, artifacts_dir):
     from workers import runs
 
@@ -342,3 +405,21 @@ def test_bt_loss_is_validated(project, tiny_model_dir):
     assert not hasattr(finetune.trl_config(ft, "/tmp/x"), "bt_loss")
     rows, _ = finetune_data.rows_for(snap, "reward", "train", margin=True)
     assert rows and all(r["margin"] == 2.0 for r in rows)
+
+
+def test_form_offers_dpo_rationale_and_weight(project, tiny_model_dir, artifacts_dir, manager_user):
+    from django.test import Client
+
+    spec = wh.model_spec(tiny_model_dir)
+    snap = wh.snapshot(project, pairs=6, binary=0, edits=0)
+    c = Client()
+    c.force_login(manager_user)
+    page = c.get(f"/runs/p/{project.pk}/").content.decode()
+    assert 'value="dpo_rationale"' in page and 'value="weight"' in page and "not BCO on unpaired" in page
+    fields = {"snapshot": snap.pk, "model_spec": spec.pk, "method": "dpo_rationale", "lora": "", "noise_weighting": "weight",
+              "noise_threshold": 0.5, "config": '{"rationale_gamma": 0.25, "max_length": 64}'}
+    c.post(f"/runs/p/{project.pk}/finetune/", fields)
+    ft = FineTuneRun.objects.get()
+    assert (ft.method, ft.noise_weighting, ft.config["rationale_gamma"]) == ("dpo_rationale", "weight", 0.25)
+    r = c.post(f"/runs/p/{project.pk}/finetune/", {**fields, "method": "dpo", "config": '{"rationale_gamma": 0.25}'})
+    assert r.status_code == 400 and "rationale_gamma does not apply to dpo" in r.content.decode()

@@ -59,6 +59,17 @@ def test_allowed_fields_reach_trl_and_method_fields_stay_with_their_method(proje
         finetune.create_finetune(snap, spec, "dpo", config={"desirable_weight": 2.0})
 
 
+def test_rationale_gamma_is_tandems_field_for_dpo_rationale_only(project, spec):
+    snap = wh.snapshot(project, pairs=2, binary=0, edits=0)
+    ft = finetune.create_finetune(snap, spec, "dpo_rationale", config={"rationale_gamma": 0.5, "beta": 0.2})
+    cfg = finetune.trl_config(ft, "/tmp/x")
+    assert cfg.loss_type == ["sigmoid"] and cfg.beta == 0.2 and not hasattr(cfg, "rationale_gamma")
+    with pytest.raises(finetune.ConfigError, match="rationale_gamma must be at most 100"):
+        finetune.create_finetune(snap, spec, "dpo_rationale", config={"rationale_gamma": 1000})
+    with pytest.raises(finetune.ConfigError, match="rationale_gamma does not apply to reward"):
+        finetune.create_finetune(snap, spec, "reward", config={"rationale_gamma": 0.5})
+
+
 def test_lora_allow_list(project, spec):
     snap = wh.snapshot(project, pairs=2, binary=0, edits=0)
     ft = finetune.create_finetune(snap, spec, "dpo", lora={"r": 4, "target_modules": ["q_proj"]})

@@ -1,6 +1,9 @@
 """Fine-tune runs with TRL on a snapshot: dpo / rdpo / ipo / bco (DPOTrainer), kto (KTOTrainer),
-reward (RewardTrainer); LoRA through peft's LoraConfig. reward_mixture (workers/reward_mixture.py)
-fits embedding heads per preference group on the CPU instead of a TRL trainer.
+reward (RewardTrainer); LoRA through peft's LoraConfig. dpo_rationale and per-row noise weights
+(noise_weighting=weight) use Tandem's subclasses (workers/pref_trainers.py). `bco` is TRL's paired
+loss_type bco_pair, not Jung et al.'s BCO on unpaired binary feedback. KTO's desirable/undesirable
+weights are set from the class counts when the config sets neither (kto_class_weights). reward_mixture
+(workers/reward_mixture.py) fits heads per preference group instead of a TRL trainer.
 
 `FineTuneRun.config` holds TRL config fields by name, from an allow-list of training fields with
 caps (workers/finetune_config.py; anything else is an error before anything is queued), and is
@@ -29,7 +32,7 @@ DEFAULTS = {
     "beta": 0.1, "learning_rate": 5e-6, "num_train_epochs": 1, "per_device_train_batch_size": 4,
     "gradient_accumulation_steps": 1, "max_length": 1024,
 }
-LOSS_TYPE = {FineTuneMethod.DPO: "sigmoid", FineTuneMethod.RDPO: "robust", FineTuneMethod.IPO: "ipo",
+LOSS_TYPE = {FineTuneMethod.DPO: "sigmoid", FineTuneMethod.DPO_RATIONALE: "sigmoid", FineTuneMethod.RDPO: "robust", FineTuneMethod.IPO: "ipo",
              FineTuneMethod.BCO: "bco_pair"}
 LORA_DEFAULTS = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": "all-linear", "task_type": "CAUSAL_LM"}
 
@@ -60,6 +63,7 @@ def trl_config(ft, output_dir):
     values.pop("max_prompt_length", None)  # Tandem's, applied to the data (finetune_data.Fitter)
     for key in TANDEM_KEYS:
         values.pop(key, None)
+    values.pop("rationale_gamma", None)  # Tandem's, read by pref_trainers.TandemDPOTrainer
     unknown = sorted(set(values) - fields)
     if unknown:
         raise ConfigError(f"{cls.__name__} has no field(s) {', '.join(unknown)}")
@@ -117,6 +121,8 @@ def create_finetune(snapshot, model_spec, method, config=None, lora=None, noise_
     """Validate and record a fine-tune run (queued; the caller enqueues tasks.finetune.finetune)."""
     if method not in FineTuneMethod.values:
         raise ConfigError(f"unknown method {method!r}; one of {', '.join(FineTuneMethod.values)}")
+    if noise_weighting == NoiseWeighting.WEIGHT and method == FineTuneMethod.KTO:
+        raise ConfigError("per-row weights are implemented for the pair methods and the reward model, not kto; use drop or sample")
     if model_spec.project_id not in (None, snapshot.project_id):
         raise ConfigError(f"model {model_spec.name} belongs to another project")
     with transaction.atomic():
@@ -234,11 +240,29 @@ def fitter_for(ft, args, tokenizer):
     return finetune_data.Fitter(tokenizer, max_length, (ft.config or {}).get("max_prompt_length"))
 
 
+RATIONALE_GAMMA = 1.0  # the rationale term's weight γ when the run's config does not set rationale_gamma
+
+
+def kto_class_weights(rows):
+    """(desirable_weight, undesirable_weight) that balance the classes as TRL's KTO documentation
+    recommends (desirable_weight · n_desirable ≈ undesirable_weight · n_undesirable, within 1:1–4:3):
+    the minority class is weighted up by n_majority / n_minority; (1, 1) when a class is empty."""
+    desirable = sum(bool(r["label"]) for r in rows)
+    undesirable = len(rows) - desirable
+    if not desirable or not undesirable:
+        return 1.0, 1.0
+    if desirable < undesirable:
+        return round(undesirable / desirable, 4), 1.0
+    return 1.0, round(desirable / undesirable, 4)
+
+
 def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
     """(trainer, tokenizer, reference model, data counts) for a run: the same trainer a bare TRL
     script would build from the same config and data. The counts say what was left out or cut,
     before TRL (noise weighting, fitting into max_length) and after its own processing."""
     from trl import DPOTrainer, KTOTrainer, RewardTrainer
+
+    from .pref_trainers import TandemDPOTrainer, WeightedRewardTrainer
 
     args = trl_config(ft, output_dir)
     model, reference, tokenizer = _load_models(ft, on)
@@ -260,10 +284,24 @@ def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
             raise ValueError(f"eval_strategy is {args.eval_strategy} but snapshot {ft.snapshot} has no test rows")
     common = {"args": args, "train_dataset": train, "eval_dataset": evaluation, "processing_class": tokenizer,
               "peft_config": lora_config(ft), "callbacks": list(callbacks)}
+    weighted = ft.noise_weighting == NoiseWeighting.WEIGHT
+    config = ft.config or {}
     if ft.method == FineTuneMethod.REWARD:
-        trainer = (ScaledBTRewardTrainer if bt_loss_of(ft) == "scaled" else RewardTrainer)(model=model, **common)
+        if weighted and bt_loss_of(ft) != "bt":
+            raise ConfigError(f"per-row noise weights and bt_loss={bt_loss_of(ft)} cannot be combined; choose one")
+        trainer = (WeightedRewardTrainer if weighted else ScaledBTRewardTrainer if bt_loss_of(ft) == "scaled"
+                   else RewardTrainer)(model=model, **common)
     elif ft.method == FineTuneMethod.KTO:
+        if "desirable_weight" not in config and "undesirable_weight" not in config:
+            args.desirable_weight, args.undesirable_weight = kto_class_weights(train)
+        counts["kto_weights"] = {"desirable": args.desirable_weight, "undesirable": args.undesirable_weight,
+                                 "n_desirable": sum(bool(x) for x in train["label"]),
+                                 "n_undesirable": sum(not x for x in train["label"])}
         trainer = KTOTrainer(model=model, **common)
+    elif weighted or ft.method == FineTuneMethod.DPO_RATIONALE:
+        gamma = config.get("rationale_gamma", RATIONALE_GAMMA) if ft.method == FineTuneMethod.DPO_RATIONALE else 0.0
+        counts["rationale_gamma"] = gamma
+        trainer = TandemDPOTrainer(model=model, rationale_gamma=gamma, **common)
     else:
         trainer = DPOTrainer(model=model, **common)
     after = finetune_data.after_trl(trainer.train_dataset, counts["kept"], getattr(args, "max_length", None))
@@ -316,7 +354,11 @@ def train(run):
         f"fitting into max_length {trainer.args.max_length}: {counts.get('prompts_cut', 0)} prompts cut to their end, "
         f"{counts.get('completions_cut', 0)} rows with a completion still too long (TRL cuts its end)",
         f"after TRL's processing: {counts['trl_rows']} rows, {counts['trl_dropped']} dropped, "
-        f"{counts['trl_truncated']} to be truncated at max_length"])
+        f"{counts['trl_truncated']} to be truncated at max_length"]
+        + ([f"per-row weights 1 − p_noise, mean {counts['weight_mean']}"] if "weight_mean" in counts else [])
+        + ([f"rationale term γ = {counts['rationale_gamma']}, {counts.get('with_rationale', 0)} rows with a rationale"]
+           if ft.method == FineTuneMethod.DPO_RATIONALE else [])
+        + ([f"KTO weights from class counts: {counts['kto_weights']}"] if "kto_weights" in counts else []))
     result = trainer.train()
     model_dir = out / "model"
     trainer.save_model(str(model_dir))

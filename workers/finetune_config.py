@@ -7,7 +7,7 @@ machine, its network or its disk, so it is refused with an error naming the fiel
 anything is queued. A field must also exist on the method's TRL config class (beta is not a
 RewardConfig field); finetune.trl_config checks that.
 
-`max_prompt_length` is Tandem's own: TRL 1.16's DPOTrainer no longer has it, so Tandem cuts
+`rationale_gamma` (γ of dpo_rationale's rationale NLL) is Tandem's own too. `max_prompt_length` is Tandem's own: TRL 1.16's DPOTrainer no longer has it, so Tandem cuts
 long prompts itself, keeping their end (workers/finetune_data.py).
 """
 from dataclasses import dataclass
@@ -47,7 +47,7 @@ class Allowed:
         return self.kind(value)
 
 
-PAIR = (FineTuneMethod.DPO, FineTuneMethod.RDPO, FineTuneMethod.IPO, FineTuneMethod.BCO)
+PAIR = (FineTuneMethod.DPO, FineTuneMethod.DPO_RATIONALE, FineTuneMethod.RDPO, FineTuneMethod.IPO, FineTuneMethod.BCO)
 POLICY = PAIR + (FineTuneMethod.KTO,)
 
 TRAINING = {
@@ -73,6 +73,7 @@ TRAINING = {
     "label_smoothing": Allowed(float, 0, 0.49, methods=PAIR),
     "desirable_weight": Allowed(float, 0, 100, low_open=True, methods=(FineTuneMethod.KTO,)),
     "undesirable_weight": Allowed(float, 0, 100, low_open=True, methods=(FineTuneMethod.KTO,)),
+    "rationale_gamma": Allowed(float, 0, 100, methods=(FineTuneMethod.DPO_RATIONALE,)),  # Tandem's: γ of the rationale NLL
     "center_rewards_coefficient": Allowed(float, 0, 100, methods=(FineTuneMethod.REWARD,)),
     # Tandem's own (workers/reward_loss.py), not TRL's: plain, Scaled (HelpSteer2-Preference) or margin BT.
     "bt_loss": Allowed(str, choices=("bt", "scaled", "margin"), methods=(FineTuneMethod.REWARD,)),

@@ -6,6 +6,10 @@ the data instead, honestly and reproducibly:
 - `drop`:   rows with p_noise > threshold are left out;
 - `sample`: each row is kept with probability 1 − p_noise (seeded), which weights the expected
             loss by 1 − p_noise at the price of variance; rows without an estimate are kept.
+- `weight`: every row is kept with a `weight` column of 1 − p_noise (1 without an estimate), which
+            Tandem's trainer subclasses multiply into each row's loss (workers/pref_trainers.py).
+`dpo_rationale` rows also carry `rationale` (the row's rationales joined, "" when none) and
+`rationale_prompt` (the paper's conditioning text, built from the prompt and both responses).
 The number of rows kept and dropped is stored in the run's metrics.
 
 Multi-turn prompts: when the model has a chat template, pair methods train on TRL's
@@ -22,11 +26,30 @@ from curation.formats import iter_export_rows
 from .models import FineTuneMethod, NoiseWeighting
 
 FORMAT = {
-    FineTuneMethod.DPO: "preference", FineTuneMethod.RDPO: "preference", FineTuneMethod.IPO: "preference",
+    FineTuneMethod.DPO: "preference", FineTuneMethod.DPO_RATIONALE: "preference", FineTuneMethod.RDPO: "preference", FineTuneMethod.IPO: "preference",
     FineTuneMethod.BCO: "preference", FineTuneMethod.REWARD: "preference", FineTuneMethod.KTO: "unpaired",
 }
 COLUMNS = {"preference": ["prompt", "chosen", "rejected"], "preference_conversational": ["prompt", "chosen", "rejected"],
            "unpaired": ["prompt", "completion", "label"], "unpaired_conversational": ["prompt", "completion", "label"]}
+
+# Just et al. 2024's conditioning text for a rationale, from the reference code
+# (reds-lab/preference-learning-with-rationales, dataloader.py, general rationales).
+RATIONALE_TEMPLATE = (
+    "Given the prompt:\n{prompt}\n"
+    "Which of the following assistant's response is more preferable and strictly follows with the prompt question?\n"
+    "Response above:\"{chosen}\"\nor\nResponse below:\"{rejected}\"?\n"
+)
+
+
+def as_text(value) -> str:
+    """A prompt or completion in TRL's text or conversational form, as plain text."""
+    if isinstance(value, str):
+        return value
+    return "\n\n".join(f"{m['role'].title()}: {m['content']}" for m in value)
+
+
+def rationale_prompt(prompt, chosen, rejected) -> str:
+    return RATIONALE_TEMPLATE.format(prompt=as_text(prompt), chosen=as_text(chosen), rejected=as_text(rejected))
 
 
 def format_for(method, conversational=False):
@@ -36,7 +59,7 @@ def format_for(method, conversational=False):
 
 def keep_row(row, weighting, threshold, rng):
     noise = row.get("noise")
-    if weighting == NoiseWeighting.NONE or noise is None:
+    if weighting in (NoiseWeighting.NONE, NoiseWeighting.WEIGHT) or noise is None:
         return True
     if weighting == NoiseWeighting.DROP:
         return noise <= threshold
@@ -55,8 +78,18 @@ def rows_for(snapshot, method, split, weighting=NoiseWeighting.NONE, threshold=0
         if split == "train" and not keep_row(row, weighting, threshold, rng):
             dropped += 1
             continue
-        kept.append({col: row[col] for col in COLUMNS[fmt] + (["margin"] if margin else [])})
+        out = {col: row[col] for col in COLUMNS[fmt] + (["margin"] if margin else [])}
+        if split == "train" and weighting == NoiseWeighting.WEIGHT:
+            out["weight"] = 1.0 - row["noise"] if row.get("noise") is not None else 1.0
+        if method == FineTuneMethod.DPO_RATIONALE:
+            out["rationale"] = row.get("rationale") or ""
+            out["rationale_prompt"] = rationale_prompt(row["prompt"], row["chosen"], row["rejected"])
+        kept.append(out)
     counts = {"kept": len(kept), "dropped": dropped}
+    if split == "train" and weighting == NoiseWeighting.WEIGHT:
+        counts["weight_mean"] = round(sum(r["weight"] for r in kept) / len(kept), 4) if kept else None
+    if method == FineTuneMethod.DPO_RATIONALE:
+        counts["with_rationale"] = sum(bool(r["rationale"]) for r in kept)
     if fitter is not None:
         kept, fit = fitter.fit(kept, completion_keys(fmt))
         counts.update(prompts_cut=fit.prompts_cut, completions_cut=fit.completions_cut)

@@ -114,10 +114,11 @@ class Rationale(models.Model):
 
 class FineTuneMethod(models.TextChoices):
     DPO = "dpo", "DPO (sigmoid)"
+    DPO_RATIONALE = "dpo_rationale", "DPO + rationale NLL (Just et al. 2024; γ = rationale_gamma)"
     RDPO = "rdpo", "Robust DPO (label smoothing = flip rate ε)"
     IPO = "ipo", "IPO"
     KTO = "kto", "KTO (unpaired)"
-    BCO = "bco", "BCO (paired, DPO loss_type bco_pair)"
+    BCO = "bco", "BCO, TRL's paired variant (DPO loss_type bco_pair; not Jung et al.'s unpaired BCO)"
     REWARD = "reward", "Reward model"
     REWARD_MIXTURE = "reward_mixture", "Mixture reward model (Bradley–Terry heads per preference group, CPU)"
 
@@ -126,6 +127,7 @@ class NoiseWeighting(models.TextChoices):
     NONE = "none", "Use every row"
     DROP = "drop", "Drop rows whose noise probability is above the threshold"
     SAMPLE = "sample", "Keep each row with probability 1 − p_noise (seeded)"
+    WEIGHT = "weight", "Weight each row's loss by 1 − p_noise (DPO family and reward)"
 
 
 class FineTuneRun(models.Model):

@@ -55,11 +55,17 @@ class _ProjectForm(forms.Form):
 class FineTuneForm(_ProjectForm):
     snapshot = forms.ModelChoiceField(queryset=Snapshot.objects.none())
     model_spec = forms.ModelChoiceField(queryset=ModelSpec.objects.none(), label="Model")
-    method = forms.ChoiceField(choices=FineTuneMethod.choices)
+    method = forms.ChoiceField(choices=FineTuneMethod.choices, help_text=(
+        "dpo_rationale adds γ·NLL of each row's rationale given the prompt and both responses (set γ as "
+        "\"rationale_gamma\" in the config, default 1.0; rows without a rationale train on DPO alone). "
+        "bco is TRL's paired variant (loss_type bco_pair), not BCO on unpaired thumbs up/down (Jung et al.). "
+        "kto weights desirable/undesirable rows from the class counts unless the config sets them."))
     config = JSONObjectField(required=False, label="TRL config (JSON)",
                              help_text='Training fields of the TRL config (an allow-list with caps: epochs, learning rate, batch sizes, max_length, max_prompt_length, beta, …), e.g. {"beta": 0.1, "learning_rate": 5e-6, "num_train_epochs": 1}; add {"eval_strategy": "steps", "eval_steps": 50} for an eval-loss curve on the test split')
     lora = JSONObjectField(required=False, label="LoRA (JSON, empty = full fine-tune)", help_text='e.g. {"r": 16, "lora_alpha": 32}')
-    noise_weighting = forms.ChoiceField(choices=NoiseWeighting.choices, initial=NoiseWeighting.NONE)
+    noise_weighting = forms.ChoiceField(choices=NoiseWeighting.choices, initial=NoiseWeighting.NONE, help_text=(
+        "weight multiplies each training row's loss by 1 − p_noise (pair methods and the reward model); "
+        "drop and sample change which rows are trained instead."))
     noise_threshold = forms.FloatField(min_value=0, max_value=1, initial=0.5)
     start_anyway = forms.BooleanField(required=False, label="Start even if most rows are longer than max_length")
 
