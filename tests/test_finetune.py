@@ -104,7 +104,11 @@ def test_multi_turn_prompts_keep_the_conversation(project):
 
 def test_rdpo_run(project, tiny_model_dir, artifacts_dir):
     ft = run_method(project, tiny_model_dir, "rdpo")
-    assert ft.run.metrics["label_smoothing"] == 0.1
+    # ε of the kept pairwise training rows (not the snapshot's 0.1), said to reach the edit rows too
+    choice = ft.run.metrics["rows"]["rdpo_epsilon"]
+    assert ft.run.metrics["label_smoothing"] == choice["applied"] == pytest.approx(choice["trained"]["epsilon"])
+    assert choice["snapshot"] == 0.1 and choice["source"] == "kept pairwise rows"
+    assert "edit rows" in choice["note"] and "rdpo ε" in ft.run.log_tail
     check_artifacts(ft)
 
 

@@ -6,7 +6,9 @@ the data instead, honestly and reproducibly:
 - `drop`:   rows with p_noise > threshold are left out;
 - `sample`: each row is kept with probability 1 − p_noise (seeded), which weights the expected
             loss by 1 − p_noise at the price of variance; rows without an estimate are kept.
-The number of rows kept and dropped is stored in the run's metrics.
+The number of rows kept and dropped is stored in the run's metrics, and so is ε over the rows
+kept, per feedback kind (`trained_epsilon`): after `drop`/`sample` the kept rows are cleaner than
+the snapshot, so robust DPO gets their flip rate, not the snapshot's pre-filter one.
 
 Multi-turn prompts: when the model has a chat template, pair methods train on TRL's
 conversational preference format (the whole conversation before the answer, rendered with the
@@ -15,9 +17,10 @@ KTO reads unpaired rows, conversational in the same way. Rows too long for max_l
 """
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from curation.formats import iter_export_rows
+from curation.noise import bootstrap_epsilon
 
 from .models import FineTuneMethod, NoiseWeighting
 
@@ -50,17 +53,44 @@ def rows_for(snapshot, method, split, weighting=NoiseWeighting.NONE, threshold=0
     export's `margin` column (the reward trainer's Scaled BT and BT-with-margin read it)."""
     fmt = format_for(method, conversational)
     rng = random.Random(seed)
-    kept, dropped = [], 0
-    for row in iter_export_rows(snapshot, fmt, split=split):
+    kept, dropped, kinds = [], 0, []
+    for kind, row in iter_export_rows(snapshot, fmt, split=split, with_kind=True):
         if split == "train" and not keep_row(row, weighting, threshold, rng):
             dropped += 1
             continue
         kept.append({col: row[col] for col in COLUMNS[fmt] + (["margin"] if margin else [])})
+        kinds.append((kind, None if row.get("controversial") else row.get("noise")))
     counts = {"kept": len(kept), "dropped": dropped}
+    if split == "train":
+        counts["epsilon"] = {k: asdict(e) for k, e in trained_epsilon(kinds).items()}
     if fitter is not None:
         kept, fit = fitter.fit(kept, completion_keys(fmt))
         counts.update(prompts_cut=fit.prompts_cut, completions_cut=fit.completions_cut)
     return kept, counts
+
+
+@dataclass
+class KindEpsilon:
+    """ε of one feedback kind over the rows a run trains on: the mean posterior flip probability
+    of the kept rows that have one (controversial rows left out, as in the snapshot's ε), with
+    curation.noise's bootstrap 95% interval; None when none of them has an estimate."""
+
+    rows: int
+    rows_with_noise: int
+    epsilon: float | None
+    epsilon_low: float | None
+    epsilon_high: float | None
+
+
+def trained_epsilon(kinds):
+    """{kind: KindEpsilon} from [(kind, p_noise or None)] of the kept rows."""
+    out = {}
+    for kind in sorted({k for k, _ in kinds}):
+        rows = [p for k, p in kinds if k == kind]
+        p = [x for x in rows if x is not None]
+        eps, low, high = bootstrap_epsilon(p) if p else (None, None, None)
+        out[kind] = KindEpsilon(len(rows), len(p), eps, low, high)
+    return out
 
 
 def dataset_for(snapshot, method, split, **weighting):
