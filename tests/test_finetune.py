@@ -109,6 +109,11 @@ def test_rdpo_run(project, tiny_model_dir, artifacts_dir):
     assert ft.run.metrics["label_smoothing"] == choice["applied"] == pytest.approx(choice["trained"]["epsilon"])
     assert choice["snapshot"] == 0.1 and choice["source"] == "kept pairwise rows"
     assert "edit rows" in choice["note"] and "rdpo ε" in ft.run.log_tail
+    from workers.views import run_context
+
+    shown = dict(run_context(ft.run)["row_counts"])
+    assert any(label.startswith("rdpo ε (from the kept pairwise rows") for label in shown)
+    assert not any(isinstance(v, dict) for v in shown.values())
     check_artifacts(ft)
 
 
