@@ -131,8 +131,9 @@ def to_format(kind, data, fmt, render=None):
             yield {"prompt": prompt, "completion": completion(data["rejected"]), "label": False, **extras}
 
 
-def iter_export_rows(snapshot, fmt, split=None, chunk_size=2000, render=None):
-    """Stream a snapshot in a TRL format with flat memory (keyset pagination over row ids)."""
+def iter_export_rows(snapshot, fmt, split=None, chunk_size=2000, render=None, with_kind=False):
+    """Stream a snapshot in a TRL format with flat memory (keyset pagination over row ids).
+    with_kind: yield (snapshot row kind, TRL row) pairs (per-kind ε of the rows a fine-tune keeps)."""
     from .models import SnapshotRow
 
     qs = SnapshotRow.objects.filter(snapshot=snapshot, kind__in=kinds_for(fmt))
@@ -144,7 +145,10 @@ def iter_export_rows(snapshot, fmt, split=None, chunk_size=2000, render=None):
         if not chunk:
             return
         for row_id, kind, data in chunk:
-            yield from to_format(kind, data, fmt, render)
+            if with_kind:
+                yield from ((kind, row) for row in to_format(kind, data, fmt, render))
+            else:
+                yield from to_format(kind, data, fmt, render)
         last_id = chunk[-1][0]
 
 

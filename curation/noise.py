@@ -13,6 +13,15 @@ Signals:
   for p_wrong only on items Dawid–Skene cannot score.
 - judge disagreement with the aggregated label, per item.
 
+Aggregators (`AGGREGATORS`, chosen per noise run and recorded in its method):
+- `dawid-skene`: crowd-kit's DawidSkene (one confusion matrix per labeller, every item equally hard),
+  with gold answers as known truths during EM.
+- `glad`: crowd-kit's GLAD (Whitehill et al. 2009): P(label correct) = σ(α_worker · β_item), so an
+  item's difficulty (1/β) changes how much its labels are trusted. Faithful to the paper's model
+  for binary labels (pairwise directions ±1); unlike DS here, crowd-kit's GLAD takes no known
+  truths, so gold items are not used in the fit: their posteriors are set to the gold answer
+  afterwards, which anchors them but not the labellers' abilities.
+
 ε̂ = mean p_wrong; its 95% interval is the 2.5–97.5 % quantiles of a bootstrap that resamples
 items and draws each item's flip from its posterior (reported as is, not widened to contain ε̂).
 
@@ -125,11 +134,54 @@ def bootstrap_epsilon(p, n_boot=2000, seed=0):
     return float(p.mean()), float(np.quantile(rates, 0.025)), float(np.quantile(rates, 0.975))
 
 
-def estimate(labels, aggregated, features=None, gold=None, judges=(), k=10, symmetric=True, n_boot=2000, seed=0):
-    """labels: [(item, worker, ±1)]; aggregated: {item: ±1}; features: {item: vector} (optional).
-    judges: workers that are LM judges (reported as judge disagreement)."""
+@dataclass
+class AggregatorFit:
+    """What an aggregator gives the noise estimate: posteriors over the true label per item,
+    and a reliability per worker (DS: accuracy; GLAD: mean σ(α·β) over the worker's items)."""
+
+    posteriors: dict  # {item: {label: probability}}
+    accuracy: dict  # {worker: reliability}
+    item_signal: dict = field(default_factory=dict)  # {item: {name: value}}, e.g. GLAD's β
+
+
+def fit_dawid_skene(table, gold=None):
     from .quality import dawid_skene
 
+    model = dawid_skene(table, gold)
+    return AggregatorFit(model.posteriors, dict(model.accuracy)) if model is not None else None
+
+
+def fit_glad(table, gold=None, n_iter=100):
+    """crowd-kit's GLAD on [(item, worker, ±1)]; gold items' posteriors set to the gold answer after the fit."""
+    import pandas as pd
+    from crowdkit.aggregation import GLAD
+
+    df = pd.DataFrame(table, columns=["task", "worker", "label"]).drop_duplicates(["task", "worker"])
+    if df.empty or df["label"].nunique() < 2:
+        return None
+    model = GLAD(n_iter=n_iter).fit(df)
+    posteriors = {t: {c: float(p) for c, p in row.items()} for t, row in model.probas_.iterrows()}
+    for t, g in (gold or {}).items():
+        if t in posteriors and g in (-1, 1):
+            posteriors[t] = {g: 1.0, -g: 0.0}
+    alpha, beta = model.alphas_, model.betas_
+    ab = alpha.reindex(df["worker"]).to_numpy() * beta.reindex(df["task"]).to_numpy()
+    correct = pd.Series(1.0 / (1.0 + np.exp(-ab)), index=df["worker"].to_numpy())
+    accuracy = {w: float(v) for w, v in correct.groupby(level=0).mean().items()}
+    return AggregatorFit(posteriors, accuracy, {t: {"glad_beta": float(b)} for t, b in beta.items()})
+
+
+AGGREGATORS = {"dawid-skene": fit_dawid_skene, "glad": fit_glad}
+AGGREGATOR_LABELS = {"dawid-skene": "Dawid–Skene", "glad": "GLAD (item difficulty)"}
+METHOD_NAMES = {"dawid-skene": "dawid-skene(people+judges+gold)", "glad": "glad(people+judges; gold fixed after the fit)"}
+
+
+def estimate(labels, aggregated, features=None, gold=None, judges=(), k=10, symmetric=True, n_boot=2000, seed=0,
+             aggregator="dawid-skene"):
+    """labels: [(item, worker, ±1)]; aggregated: {item: ±1}; features: {item: vector} (optional).
+    judges: workers that are LM judges (reported as judge disagreement); aggregator: a key of AGGREGATORS."""
+    if aggregator not in AGGREGATORS:
+        raise ValueError(f"unknown aggregator {aggregator!r}; one of {', '.join(AGGREGATORS)}")
     items = [i for i, d in aggregated.items() if d in (-1, 1)]
     # DS is fitted on every decisive label, tied items included: leaving them out would hide
     # exactly the disagreements that reveal annotators' error rates (and make it overconfident).
@@ -145,7 +197,11 @@ def estimate(labels, aggregated, features=None, gold=None, judges=(), k=10, symm
         j = signals[i].pop("_judge", None)
         signals[i]["judge_disagreement"] = j[0] / j[1] if j else None
 
-    model = dawid_skene(table, gold)
+    model = AGGREGATORS[aggregator](table, gold)
+    if model is not None:
+        for i, extra in model.item_signal.items():
+            if i in signals:
+                signals[i].update(extra)
     if features:
         with_features = [i for i in items if i in features]
         if len(with_features) >= 3:
@@ -194,7 +250,7 @@ def item_features(project, item_ids, kind):
     return {r[0]: v for r, v in zip(rows, vectors)}
 
 
-def run_noise(project, task_run=None, use_embeddings=True, k=10, progress=None):
+def run_noise(project, task_run=None, use_embeddings=True, k=10, progress=None, aggregator="dawid-skene"):
     """Estimate noise for every pairwise and binary item of the project; store ItemNoise and a NoiseRun.
 
     A kind whose labels carry too few independent signals (`signal_coverage`) keeps its per-item
@@ -207,6 +263,8 @@ def run_noise(project, task_run=None, use_embeddings=True, k=10, progress=None):
     from .models import ItemNoise, NoiseRun
     from .quality import ds_table, gold_answers
 
+    if aggregator not in AGGREGATORS:  # before any work: a bad choice loses nothing
+        raise ValueError(f"unknown aggregator {aggregator!r}; one of {', '.join(AGGREGATORS)}")
     progress = progress or (lambda step, total: None)
     gold = gold_answers(project)
     controversial = controversial_items(project)
@@ -222,7 +280,7 @@ def run_noise(project, task_run=None, use_embeddings=True, k=10, progress=None):
         features = item_features(project, aggregated.keys(), kind) if use_embeddings else None
         # The same label table and gold as the dashboard's fit (quality.annotator_quality): one DS fit.
         est = estimate(ds_table(rows, kind), aggregated, features=features, gold=gold, judges=judges, k=k,
-                       symmetric=kind == "pairwise")
+                       symmetric=kind == "pairwise", aggregator=aggregator)
         trusted = est.coverage.enough
         eps, low, high = est.epsilon, est.epsilon_low, est.epsilon_high
         left_out = controversial & set(est.p_wrong)
@@ -238,14 +296,14 @@ def run_noise(project, task_run=None, use_embeddings=True, k=10, progress=None):
     epsilon_of = "pairwise" if "pairwise" in per_kind else ("binary" if per_kind else None)
     main = per_kind.get(epsilon_of) or {"epsilon": None, "epsilon_low": None, "epsilon_high": None}
     withheld = NOT_ENOUGH_LABELS if epsilon_of is None else per_kind[epsilon_of]["coverage"]["reason"]
-    method = "dawid-skene(people+judges+gold)" + (" + knn-minilm signal" if use_embeddings else "")
+    method = METHOD_NAMES[aggregator] + (" + knn-minilm signal" if use_embeddings else "")
     with transaction.atomic():
         if task_run is not None:  # a retried task replaces its own earlier result, never duplicates it
             NoiseRun.objects.filter(project=project, details__task_run=task_run.pk).delete()
         noise_run = NoiseRun.objects.create(
             project=project, method=method, epsilon=main["epsilon"], epsilon_low=main["epsilon_low"],
             epsilon_high=main["epsilon_high"], item_count=len(results),
-            details={"per_kind": per_kind, "k": k, "task_run": task_run.pk if task_run else None,
+            details={"per_kind": per_kind, "k": k, "aggregator": aggregator, "task_run": task_run.pk if task_run else None,
                      "epsilon_of": epsilon_of, "withheld": withheld},
         )
         objs = [ItemNoise(item_id=i, run=noise_run, p_wrong=p, label=label, signals=signals)

@@ -112,32 +112,63 @@ def _bootstrap_mean_ci(values, n_boot=1000, seed=0):
     return float(v.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
 
 
-def _noise_summary(project, pair_noise):
+EDIT_EPSILON_WITHHELD = (
+    "edit-derived pairs (edited ≻ original) have no flip-rate estimate: each is one person's rewrite, with no "
+    "second label for Dawid–Skene to weigh, so the pairwise ε is not theirs")
+
+
+def _noise_summary(project, pair_noise, kind_noise=None, rows_of_kind=None):
     """ε of the snapshot's pairs, or (epsilon None) the reason there is none: no noise run yet, or
-    the latest run found too few independent signals to support a flip rate."""
+    the latest run found too few independent signals to support a flip rate. `per_kind` holds ε
+    per feedback kind (pairwise, binary, edit), each over that kind's rows only: rDPO's
+    `label_smoothing` is the pairwise one, and edit-derived pairs never inherit it."""
     run = NoiseRun.objects.filter(project=project).first()
     eps, low, high = _bootstrap_mean_ci(pair_noise)
+    rows_of_kind = rows_of_kind or {}
+    has_pairs = bool(rows_of_kind.get("pairwise")) or not rows_of_kind  # without counts: assume pairs
     summary = {
         "epsilon": eps, "epsilon_low": low, "epsilon_high": high, "pairs_with_noise": len(pair_noise),
         "method": "mean posterior flip probability of the snapshot's pairs, controversial ones left out (bootstrap 95% CI)",
         "run": None, "withheld": "" if eps is not None else "no noise estimate yet: run noise estimation",
     }
+    run_kinds = ((run.details or {}).get("per_kind") or {}) if run else {}
     if run:
         summary["run"] = {
             "id": run.pk, "method": run.method, "epsilon": run.epsilon, "epsilon_low": run.epsilon_low,
             "epsilon_high": run.epsilon_high, "item_count": run.item_count, "created_at": run.created_at.isoformat(),
             "withheld": run.withheld,
         }
-        pairs = ((run.details or {}).get("per_kind") or {}).get("pairwise") or {}
+        pairs = run_kinds.get("pairwise") or {}
         pairs_reason = (pairs.get("coverage") or {}).get("reason")
         if eps is not None and pairs_reason:
             summary.update(epsilon=None, epsilon_low=None, epsilon_high=None,
                            withheld=f"noise run {run.pk}: {pairs_reason}")
-        elif eps is None and run.epsilon is not None:
+        elif eps is None and run.epsilon is not None and has_pairs:
+            # the run's ε is of pairs: a snapshot without pairwise rows (edits only) does not get it
             summary.update(epsilon=run.epsilon, epsilon_low=run.epsilon_low, epsilon_high=run.epsilon_high,
                            method=f"project noise run {run.pk} ({run.method})", withheld="")
         elif eps is None:
-            summary["withheld"] = f"noise run {run.pk}: {run.withheld}"
+            summary["withheld"] = (f"noise run {run.pk}: {run.withheld}" if has_pairs
+                                   else "the snapshot has no pairwise rows")
+    per_kind = {}
+    for kind in sorted(set(rows_of_kind) | set(kind_noise or {})):
+        if kind == "pairwise":
+            per_kind[kind] = {k: summary[k] for k in ("epsilon", "epsilon_low", "epsilon_high", "withheld")}
+            per_kind[kind]["rows_with_noise"] = len(pair_noise)
+        else:
+            values = (kind_noise or {}).get(kind, [])
+            e, lo, hi = _bootstrap_mean_ci(values)
+            reason = ((run_kinds.get(kind) or {}).get("coverage") or {}).get("reason") or ""
+            if kind == "edit" and e is None:
+                reason = EDIT_EPSILON_WITHHELD
+            elif e is None and not reason:
+                reason = "no noise estimate for these rows"
+            if reason:
+                e = lo = hi = None
+            per_kind[kind] = {"epsilon": e, "epsilon_low": lo, "epsilon_high": hi, "withheld": reason,
+                              "rows_with_noise": len(values)}
+        per_kind[kind]["rows"] = rows_of_kind.get(kind, 0)
+    summary["per_kind"] = per_kind
     return summary
 
 
@@ -178,7 +209,8 @@ def freeze_snapshot(project, user=None, filters=None, name="", test_fraction=0.1
     test_fraction = float(test_fraction)
     upto = last_action_id(project)
     digest = hashlib.sha256()
-    by_kind_split, prompts, pair_noise, listed = {}, {Split.TRAIN: set(), Split.TEST: set()}, [], {}
+    by_kind_split, prompts, listed = {}, {Split.TRAIN: set(), Split.TEST: set()}, {}
+    kind_noise = {}  # {kind: [p_noise of its non-controversial rows]}: ε is estimated per feedback kind
     stats = {"items": 0, "ties": 0}
     with transaction.atomic():
         # Serialise freezes of one project (version numbers) without blocking inserts that reference it.
@@ -210,8 +242,8 @@ def freeze_snapshot(project, user=None, filters=None, name="", test_fraction=0.1
                     for fmt, key in LISTED_FORMATS.items():
                         per = listed.setdefault(fmt, {})
                         per[split] = per.get(split, 0) + len(data.get(key) or [])
-                    if kind == FeedbackKind.PAIRWISE and data["p_noise"] is not None and not data.get("controversial"):
-                        pair_noise.append(data["p_noise"])
+                    if data.get("p_noise") is not None and not data.get("controversial"):
+                        kind_noise.setdefault(kind, []).append(data["p_noise"])
             SnapshotRow.objects.bulk_create(rows, batch_size=BULK_SIZE)
 
         batch = []
@@ -236,7 +268,8 @@ def freeze_snapshot(project, user=None, filters=None, name="", test_fraction=0.1
             "items": stats["items"],
             "ties_excluded": stats["ties"],
         }
-        snapshot.noise_summary = _noise_summary(project, pair_noise)
+        rows_of_kind = {k: sum(v.values()) for k, v in by_kind_split.items()}
+        snapshot.noise_summary = _noise_summary(project, kind_noise.get(FeedbackKind.PAIRWISE, []), kind_noise, rows_of_kind)
         snapshot.epsilon = snapshot.noise_summary["epsilon"]
         snapshot.content_hash = digest.hexdigest()
         snapshot.save(_allow_update=True)  # still inside the creating transaction: nobody has seen it

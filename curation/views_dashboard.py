@@ -24,9 +24,14 @@ from . import actions, dashboard_figures, dedupe
 from .authentication import token_refusal
 from .formats import FORMATS
 from .models import CurationAction, ExportToken, Snapshot
+from .noise import AGGREGATOR_LABELS
 from .snapshots import EmptySnapshotError, compare, freeze_snapshot, manifest, sample_rows
 
 SOURCES = [("human", "People only"), ("judge", "LM judges only"), ("both", "People and judges")]
+
+
+class NoiseRunForm(forms.Form):
+    aggregator = forms.ChoiceField(choices=list(AGGREGATOR_LABELS.items()), initial="dawid-skene")
 
 
 class FilterForm(forms.Form):
@@ -120,6 +125,7 @@ def _figure_context(request, project):
         **(fig.cached.figures if fig.cached else {}),
         "fig": fig, "project": project,
         "noise_task": TaskRun.objects.filter(project=project, kind=RunKind.NOISE).first(),
+        "noise_run_form": NoiseRunForm(),
         "snapshots": Snapshot.objects.filter(project=project).select_related("created_by").order_by("-version")[:20],
     }
 
@@ -323,7 +329,11 @@ def run_noise(request, project_id):
     from workers.views import tell_outcome
 
     project = project_for_manager(request.user, project_id)
-    run = start_noise_run(project, user=request.user)
+    form = NoiseRunForm(request.POST or {"aggregator": "dawid-skene"})  # a bare POST keeps the default
+    if not form.is_valid():
+        messages.error(request, f"Noise estimation not started: {form.errors.as_text()}")
+        return redirect("curation-dashboard", project.pk)
+    run = start_noise_run(project, user=request.user, aggregator=form.cleaned_data["aggregator"])
     tell_outcome(request, run, "Noise estimation")  # the run's real state, not a "queued" it may have left
     return redirect("curation-dashboard", project.pk)
 

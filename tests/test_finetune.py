@@ -104,7 +104,16 @@ def test_multi_turn_prompts_keep_the_conversation(project):
 
 def test_rdpo_run(project, tiny_model_dir, artifacts_dir):
     ft = run_method(project, tiny_model_dir, "rdpo")
-    assert ft.run.metrics["label_smoothing"] == 0.1
+    # ε of the kept pairwise training rows (not the snapshot's 0.1), said to reach the edit rows too
+    choice = ft.run.metrics["rows"]["rdpo_epsilon"]
+    assert ft.run.metrics["label_smoothing"] == choice["applied"] == pytest.approx(choice["trained"]["epsilon"])
+    assert choice["snapshot"] == 0.1 and choice["source"] == "kept pairwise rows"
+    assert "edit rows" in choice["note"] and "rdpo ε" in ft.run.log_tail
+    from workers.views import run_context
+
+    shown = dict(run_context(ft.run)["row_counts"])
+    assert any(label.startswith("rdpo ε (from the kept pairwise rows") for label in shown)
+    assert not any(isinstance(v, dict) for v in shown.values())
     check_artifacts(ft)
 
 

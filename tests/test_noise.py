@@ -173,3 +173,49 @@ def test_dashboard_and_noise_run_report_the_same_dawid_skene_fit(project):
     assert set(from_noise) == set(from_dashboard) and len(from_noise) == 4
     for worker, accuracy in from_dashboard.items():
         assert from_noise[worker] == pytest.approx(accuracy, abs=1e-9)
+
+
+def test_glad_posteriors_depend_on_item_difficulty_where_dawid_skene_cannot():
+    from bench.noise import synthetic_difficulty
+
+    labels, aggregated, flipped = synthetic_difficulty(items=200, seed=1)
+    ds = estimate(labels, aggregated, n_boot=200, aggregator="dawid-skene")
+    glad = estimate(labels, aggregated, n_boot=200, aggregator="glad")
+    items = sorted(set(ds.p_wrong) & set(glad.p_wrong))
+    diff = np.abs(np.array([ds.p_wrong[i] - glad.p_wrong[i] for i in items]))
+    assert len(items) == len(aggregated) and diff.mean() > 0.02  # not the same model under another name
+    assert all("glad_beta" in glad.signals[i] for i in items) and "glad_beta" not in ds.signals[items[0]]
+    # Items with the same vote pattern differ under GLAD only through the item's estimated difficulty.
+    assert len({round(glad.signals[i]["glad_beta"], 6) for i in items}) > 10
+    with pytest.raises(ValueError, match="unknown aggregator"):
+        estimate(labels, aggregated, aggregator="mace")
+
+
+@pytest.mark.django_db
+def test_noise_run_records_the_chosen_aggregator(project, manager_user, client):
+    from curation.noise import run_noise
+
+    people = [cd.person(project) for _ in range(3)]
+    for i in range(12):
+        item = factories.item(project, prompt_obj=factories.prompt(project, text=f"Q {i}?"), text_a=f"{i}", text_b="?")
+        for n, who in enumerate(people):
+            cd.label(item, who, preference=2 if (n == 2 and i % 3 == 0) else -2)
+    glad = run_noise(project, use_embeddings=False, aggregator="glad")
+    assert glad.method.startswith("glad(") and glad.details["aggregator"] == "glad" and glad.epsilon is not None
+    ds = run_noise(project, use_embeddings=False)
+    assert ds.method.startswith("dawid-skene(") and ds.details["aggregator"] == "dawid-skene"
+    before = NoiseRun.objects.count()
+    with pytest.raises(ValueError, match="unknown aggregator"):
+        run_noise(project, aggregator="mace")
+    assert NoiseRun.objects.count() == before
+
+    client.force_login(manager_user)
+    html = client.get(f"/curation/p/{project.pk}/figures/").content.decode()
+    assert 'name="aggregator"' in html and 'value="glad"' in html
+    client.post(f"/curation/p/{project.pk}/noise/run/", {"aggregator": "glad"})
+    assert TaskRun.objects.filter(kind="noise").first().params["aggregator"] == "glad"
+    runs_before = TaskRun.objects.filter(kind="noise").count()
+    client.post(f"/curation/p/{project.pk}/noise/run/", {"aggregator": "mace"})
+    assert TaskRun.objects.filter(kind="noise").count() == runs_before
+    with pytest.raises(ValueError, match="unknown aggregator"):
+        start_noise_run(project, aggregator="mace")

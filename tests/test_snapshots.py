@@ -149,3 +149,29 @@ def test_a_snapshot_with_no_rows_is_refused_and_nothing_is_written(project, mana
     assert not Snapshot.objects.filter(project=project).exists()
     cd.labelled_project(project, pairs=1, binaries=0, edits=0)
     assert freeze_snapshot(project).version == 1  # the refused attempts used no version number
+
+
+def test_epsilon_is_stored_per_feedback_kind(project):
+    """Pairwise, binary and edit rows each get their own ε; edit-derived pairs never inherit the pairwise one."""
+    cd.labelled_project(project, pairs=6, binaries=4, edits=2)
+    run = NoiseRun.objects.create(project=project, method="test", epsilon=0.2, epsilon_low=0.1, epsilon_high=0.3)
+    for item in project.items.all():
+        if item.kind != "edit":
+            ItemNoise.objects.create(item_id=item.pk, run=run, p_wrong=0.1 if item.kind == "pairwise" else 0.3,
+                                     label={"direction": 1})
+    snap = freeze_snapshot(project)
+    per_kind = snap.noise_summary["per_kind"]
+    noise = {k: [r.data["p_noise"] for r in snap.rows.filter(kind=k)] for k in ("pairwise", "binary")}
+    assert per_kind["pairwise"]["epsilon"] == pytest.approx(sum(noise["pairwise"]) / 6) == snap.epsilon
+    assert per_kind["binary"]["epsilon"] == pytest.approx(sum(noise["binary"]) / 4) != snap.epsilon
+    assert per_kind["binary"]["rows"] == 4
+    assert per_kind["edit"]["epsilon"] is None and per_kind["edit"]["rows"] == 2
+    assert "edit-derived pairs" in per_kind["edit"]["withheld"]
+
+
+def test_edit_only_snapshot_does_not_take_the_runs_pairwise_epsilon(project):
+    cd.labelled_project(project, pairs=0, binaries=0, edits=3)
+    NoiseRun.objects.create(project=project, method="test", epsilon=0.2, epsilon_low=0.1, epsilon_high=0.3)
+    snap = freeze_snapshot(project)
+    assert snap.epsilon is None and snap.noise_summary["withheld"] == "the snapshot has no pairwise rows"
+    assert snap.noise_summary["per_kind"]["edit"]["epsilon"] is None

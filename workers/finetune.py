@@ -8,7 +8,7 @@ weights are set from the class counts when the config sets neither (kto_class_we
 `FineTuneRun.config` holds TRL config fields by name, from an allow-list of training fields with
 caps (workers/finetune_config.py; anything else is an error before anything is queued), and is
 passed to the TRL config class. Tandem adds only: output_dir, loss_type
-from the method, label_smoothing = the snapshot's flip rate ε for rdpo (unless set), report_to=none,
+from the method, label_smoothing = ε of the kept pairwise rows for rdpo (unless set; rdpo_epsilon.py), report_to=none,
 save_strategy=no (artifacts are written once, at the end), logging_steps=1 unless set, and
 truncation_mode=keep_start (TRL 1.16's supported mode; rows are fitted first so that long
 conversations keep their end, finetune_data.Fitter).
@@ -17,6 +17,7 @@ Artifacts under ARTIFACTS_DIR/<run id>/: model/ (adapter or full model + tokeniz
 trainer_state.json, metrics.json. A retried or taken-over run starts again from an empty directory,
 so it never leaves two sets of artifacts.
 """
+import dataclasses
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ import time
 
 from django.db import transaction
 
-from . import finetune_data, reward_mixture, runs
+from . import finetune_data, rdpo_epsilon, reward_mixture, runs
 from .finetune_config import ConfigError, check_lora, check_training
 from .models import FineTuneMethod, FineTuneRun, ModelSpec, NoiseWeighting, RunKind
 
@@ -276,6 +277,10 @@ def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
                                               conversational=conversational, fitter=fitter, margin=margin)
     if train is None:
         raise ValueError(f"snapshot {ft.snapshot} has no training rows for {ft.method}")
+    if ft.method == FineTuneMethod.RDPO and "label_smoothing" not in (ft.config or {}):  # ε of the rows kept
+        choice = rdpo_epsilon.choose(ft.snapshot.epsilon, counts["epsilon"])
+        args.label_smoothing = choice.applied
+        counts["rdpo_epsilon"] = dataclasses.asdict(choice)
     evaluation = None
     if str(getattr(args.eval_strategy, "value", args.eval_strategy)) != "no":  # eval loss curve on the test split
         evaluation, _ = finetune_data.dataset_for(ft.snapshot, ft.method, "test", conversational=conversational, fitter=fitter,
@@ -307,6 +312,14 @@ def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
     after = finetune_data.after_trl(trainer.train_dataset, counts["kept"], getattr(args, "max_length", None))
     counts.update(trl_rows=after["rows"], trl_dropped=after["dropped"], trl_truncated=after["truncated"])
     return trainer, tokenizer, reference, counts
+
+
+def _epsilon_lines(counts):
+    choice = counts.get("rdpo_epsilon")
+    if not choice:
+        return []
+    return [f"rdpo ε = {choice['applied']:.4f} from the {choice['source']} (snapshot's pre-filter ε: {choice['snapshot']})"] + \
+        ([choice["note"]] if choice["note"] else [])
 
 
 def evaluate_run(ft, trainer, tokenizer):
@@ -358,7 +371,8 @@ def train(run):
         + ([f"per-row weights 1 − p_noise, mean {counts['weight_mean']}"] if "weight_mean" in counts else [])
         + ([f"rationale term γ = {counts['rationale_gamma']}, {counts.get('with_rationale', 0)} rows with a rationale"]
            if ft.method == FineTuneMethod.DPO_RATIONALE else [])
-        + ([f"KTO weights from class counts: {counts['kto_weights']}"] if "kto_weights" in counts else []))
+        + ([f"KTO weights from class counts: {counts['kto_weights']}"] if "kto_weights" in counts else [])
+        + _epsilon_lines(counts))
     result = trainer.train()
     model_dir = out / "model"
     trainer.save_model(str(model_dir))

@@ -10,7 +10,9 @@ the data instead, honestly and reproducibly:
             Tandem's trainer subclasses multiply into each row's loss (workers/pref_trainers.py).
 `dpo_rationale` rows also carry `rationale` (the row's rationales joined, "" when none) and
 `rationale_prompt` (the paper's conditioning text, built from the prompt and both responses).
-The number of rows kept and dropped is stored in the run's metrics.
+The number of rows kept and dropped is stored in the run's metrics, and so is ε over the rows
+kept, per feedback kind (`trained_epsilon`): after `drop`/`sample` the kept rows are cleaner than
+the snapshot, so robust DPO gets their flip rate, not the snapshot's pre-filter one.
 
 Multi-turn prompts: when the model has a chat template, pair methods train on TRL's
 conversational preference format (the whole conversation before the answer, rendered with the
@@ -19,9 +21,10 @@ KTO reads unpaired rows, conversational in the same way. Rows too long for max_l
 """
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from curation.formats import iter_export_rows
+from curation.noise import bootstrap_epsilon
 
 from .models import FineTuneMethod, NoiseWeighting
 
@@ -73,8 +76,8 @@ def rows_for(snapshot, method, split, weighting=NoiseWeighting.NONE, threshold=0
     export's `margin` column (the reward trainer's Scaled BT and BT-with-margin read it)."""
     fmt = format_for(method, conversational)
     rng = random.Random(seed)
-    kept, dropped = [], 0
-    for row in iter_export_rows(snapshot, fmt, split=split):
+    kept, dropped, kinds = [], 0, []
+    for kind, row in iter_export_rows(snapshot, fmt, split=split, with_kind=True):
         if split == "train" and not keep_row(row, weighting, threshold, rng):
             dropped += 1
             continue
@@ -85,15 +88,42 @@ def rows_for(snapshot, method, split, weighting=NoiseWeighting.NONE, threshold=0
             out["rationale"] = row.get("rationale") or ""
             out["rationale_prompt"] = rationale_prompt(row["prompt"], row["chosen"], row["rejected"])
         kept.append(out)
+        kinds.append((kind, None if row.get("controversial") else row.get("noise")))
     counts = {"kept": len(kept), "dropped": dropped}
     if split == "train" and weighting == NoiseWeighting.WEIGHT:
         counts["weight_mean"] = round(sum(r["weight"] for r in kept) / len(kept), 4) if kept else None
     if method == FineTuneMethod.DPO_RATIONALE:
         counts["with_rationale"] = sum(bool(r["rationale"]) for r in kept)
+    if split == "train":
+        counts["epsilon"] = {k: asdict(e) for k, e in trained_epsilon(kinds).items()}
     if fitter is not None:
         kept, fit = fitter.fit(kept, completion_keys(fmt))
         counts.update(prompts_cut=fit.prompts_cut, completions_cut=fit.completions_cut)
     return kept, counts
+
+
+@dataclass
+class KindEpsilon:
+    """ε of one feedback kind over the rows a run trains on: the mean posterior flip probability
+    of the kept rows that have one (controversial rows left out, as in the snapshot's ε), with
+    curation.noise's bootstrap 95% interval; None when none of them has an estimate."""
+
+    rows: int
+    rows_with_noise: int
+    epsilon: float | None
+    epsilon_low: float | None
+    epsilon_high: float | None
+
+
+def trained_epsilon(kinds):
+    """{kind: KindEpsilon} from [(kind, p_noise or None)] of the kept rows."""
+    out = {}
+    for kind in sorted({k for k, _ in kinds}):
+        rows = [p for k, p in kinds if k == kind]
+        p = [x for x in rows if x is not None]
+        eps, low, high = bootstrap_epsilon(p) if p else (None, None, None)
+        out[kind] = KindEpsilon(len(rows), len(p), eps, low, high)
+    return out
 
 
 def dataset_for(snapshot, method, split, **weighting):

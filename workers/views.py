@@ -134,7 +134,12 @@ def run_context(run):
     # metrics and params under that name (an item count).
     metrics = [(k, v) for k, v in (run.metrics or {}).items() if k not in ("history", "evaluation")]
     rows = (run.metrics or {}).get("rows")
-    row_counts = [(ROW_COUNT_LABELS.get(k, k), v) for k, v in rows.items()] if isinstance(rows, dict) else []
+    row_counts = [(ROW_COUNT_LABELS.get(k, k), v) for k, v in rows.items()
+                  if not isinstance(v, dict)] if isinstance(rows, dict) else []
+    choice = rows.get("rdpo_epsilon") if isinstance(rows, dict) else None
+    if choice:  # workers/rdpo_epsilon.py: the ε trained with, next to the snapshot's pre-filter one
+        row_counts.append((f"rdpo ε (from the {choice['source']}; snapshot's pre-filter ε {choice['snapshot']})",
+                           round(choice["applied"], 4)))
     params = list((run.params or {}).items())
     return {"run": run, "project": run.project, "ft": ft, "chart": loss_chart(run.metrics), "metrics": metrics,
             "row_counts": row_counts, "artifacts": runs.artifacts(run), "params": params}

@@ -16,6 +16,7 @@ def estimate_noise(run):
     noise_run = run_noise(
         run.project, task_run=run, use_embeddings=params.get("use_embeddings", True), k=int(params.get("k", 10)),
         progress=lambda step, total: runs.set_progress(run, step, total),
+        aggregator=params.get("aggregator", "dawid-skene"),
     )
     if noise_run.epsilon is None:
         runs.log(run, f"noise run {noise_run.pk}: {noise_run.item_count} items scored, no ε: {noise_run.withheld}")
@@ -26,8 +27,13 @@ def estimate_noise(run):
             "epsilon_high": noise_run.epsilon_high, "items": noise_run.item_count, "epsilon_withheld": noise_run.withheld}
 
 
-def start_noise_run(project, user=None, use_embeddings=True, k=10):
+def start_noise_run(project, user=None, use_embeddings=True, k=10, aggregator="dawid-skene"):
     """Create the run record and queue the task once the transaction commits."""
-    run = runs.create_run(RunKind.NOISE, project=project, params={"use_embeddings": use_embeddings, "k": k}, user=user)
+    from curation.noise import AGGREGATORS
+
+    if aggregator not in AGGREGATORS:  # refused before anything is queued
+        raise ValueError(f"unknown aggregator {aggregator!r}; one of {', '.join(AGGREGATORS)}")
+    run = runs.create_run(RunKind.NOISE, project=project, params={"use_embeddings": use_embeddings, "k": k,
+                                                                  "aggregator": aggregator}, user=user)
     transaction.on_commit(lambda: enqueue(estimate_noise, run))
     return run
