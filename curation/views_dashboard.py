@@ -80,13 +80,13 @@ class FreezeForm(forms.Form):
     name = forms.CharField(max_length=200, required=False)
     test_fraction = forms.FloatField(min_value=0, max_value=0.9, initial=0.1)
     group = forms.TypedChoiceField(coerce=int, empty_value=None, required=False, label="Preference group",
-                                   help_text="a per-group snapshot keeps only the labels of that group's members")
+                                   help_text="a per-group snapshot keeps only the labels of that group's members (numbered as on the groups page)")
 
     def __init__(self, *args, groups=None, **kwargs):
         """groups: the latest preference-group fit's [(number, member count)]."""
         super().__init__(*args, **kwargs)
         self.fields["group"].choices = [("", "Everyone (all labels)")] + [
-            (g, f"Group {g} ({n} member{'s' if n != 1 else ''})") for g, n in (groups or [])]
+            (g, f"Group {g + 1} ({n} member{'s' if n != 1 else ''})") for g, n in (groups or [])]
 
 
 class NoiseActionForm(forms.Form):

@@ -202,7 +202,7 @@ def test_per_group_snapshot_keeps_only_that_groups_labels(project, manager_user)
     c = Client()
     c.force_login(manager_user)
     html = c.get(f"/curation/p/{project.pk}/").content.decode()
-    assert "Group 1 (2 members)" in html
+    assert "Group 2 (2 members)" in html and "Group 1 (4 members)" in html
     response = c.post(f"/curation/p/{project.pk}/snapshots/freeze/", {"test_fraction": "0", "group": "0", "name": "cats"})
     assert response.status_code == 302, response.content.decode()[:2000]
     cat_snapshot = Snapshot.objects.get(project=project, name="cats")
