@@ -58,7 +58,7 @@ def test_lora_reward_heads_rank_each_groups_preference(project, artifacts_dir, t
              "Which pet should I get, question 12?"]
     base = build_tiny_reward_model(tmp_path / "rm", extra_texts=texts)
     spec = ModelSpec.objects.create(name="tiny-rm", path_or_id=base, max_length=128)
-    config = {"heads": "lora", "k_max": 3, "num_train_epochs": 4, "learning_rate": 0.005, "per_device_train_batch_size": 16}
+    config = {"heads": "lora", "k_max": 3, "num_train_epochs": 12, "learning_rate": 0.01, "per_device_train_batch_size": 16}
     ft = finetune.create_finetune(snapshot, spec, "reward_mixture", config=config, lora={"r": 4, "lora_alpha": 8})
     assert finetune_task.delay(ft.run_id).get() == "succeeded", TaskRun.objects.get(pk=ft.run_id).error
     ft.refresh_from_db()
@@ -82,7 +82,7 @@ def test_lora_reward_heads_rank_each_groups_preference(project, artifacts_dir, t
         cat = f"Cats are the best pets: independent, quiet and clean ({i})."
         dog = f"Dogs are the best pets: loyal, playful and protective ({i})."
         r = score_heads(model, tokenizer, f"Which pet should I get, question {i}?", [cat, dog])
-        assert r[1, dog_head] > r[0, dog_head] and r[0, cat_head] > r[1, cat_head], r
+        assert r[1, dog_head] > r[0, dog_head] and r[0, cat_head] > r[1, cat_head], (r, ft.evaluation, metrics["losses"][::10])
 
 
 def test_lora_settings_need_lora_heads(project):
