@@ -22,12 +22,12 @@ from annotate.models import FeedbackKind, Item
 
 from .labels import aggregate_labels, source_class
 from .models import CurationAction, ItemFeatures, ItemNoise
-from .pluralism import latest_run
+from .pluralism import group_members, latest_run
 
 ACTIONS = ("drop", "flip", "restore", "merge_duplicates", "drop_duplicates", "undo")
 FILTER_KEYS = {
     "kinds", "sources", "min_agreement", "min_labels", "max_noise", "min_margin", "aspects", "min_length",
-    "max_length", "tags", "created_after", "created_before", "exclude_gold",
+    "max_length", "tags", "created_after", "created_before", "exclude_gold", "group",
 }
 
 
@@ -181,6 +181,13 @@ def validate_filters(filters):
                 filters[key] = float(filters[key])
             except (TypeError, ValueError):
                 raise CurationError(f"{key} must be a number") from None
+    if filters.get("group") not in (None, ""):
+        try:
+            filters["group"] = int(filters["group"])
+        except (TypeError, ValueError):
+            raise CurationError("group must be a group number") from None
+        if filters["group"] < 0:
+            raise CurationError("group must be a group number (0 or more)")
     for key in ("min_labels", "min_length", "max_length"):
         if filters.get(key) is not None:
             try:
@@ -265,6 +272,14 @@ def iter_curated(project, filters=None, upto_action=None, chunk=2000):
     filters = validate_filters(filters)
     dropped, flipped, groups = _replay(project, upto_action)
     group_run = latest_run(project)
+    members = None
+    if "group" in filters:  # a per-group view: the labels of that group's members alone
+        if group_run is None:
+            raise CurationError("no preference groups yet: fit groups before choosing one")
+        try:
+            members = group_members(group_run, filters["group"])
+        except ValueError as exc:
+            raise CurationError(str(exc)) from None
     controversial = set(group_run.controversial) if group_run else set()
     group_probs = group_run.item_probs if group_run else {}
     items = Item.objects.filter(project=project)
@@ -277,7 +292,7 @@ def iter_curated(project, filters=None, upto_action=None, chunk=2000):
             return
         last_id = part[-1]
         part = [i for i in part if i not in dropped]
-        aggregates = aggregate_labels(project, kinds=filters.get("kinds"), item_ids=part)
+        aggregates = aggregate_labels(project, kinds=filters.get("kinds"), item_ids=part, annotator_ids=members)
         part = [i for i in part if i in aggregates]
         rows = Item.objects.filter(id__in=part).order_by("id").values(
             "id", "kind", "prompt_id", "prompt__text", "prompt__messages", "prompt__content_hash",

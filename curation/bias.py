@@ -12,6 +12,9 @@ person with enough labels, and all people pooled) for comparison.
 - Property dissection (after *Dissecting Human and LLM Preferences*, simplified to a handful of
   regex properties instead of their GPT-4 annotated 29): one multivariate logistic regression of
   the verdict on standardised B−A property differences, per labeller.
+- `errors` joins the dissection when an LM error tagger is configured and its worker task has run
+  (curation/error_tags.py): B's "contains an error" minus A's, an answer that is neither yes nor no
+  counted as no error. Without a tagger, or before the task ran, the audit says so in errors_note.
 - Position bias is curation.agreement.position_bias, reused.
 - When preference groups have been fitted (curation.pluralism), each group's pooled labels get a
   row too, so a judge can be compared with each group of people, not only their average.
@@ -32,6 +35,8 @@ from django.db.models import Count, Max
 from annotate.models import Annotation, Annotator, AnnotatorKind, FeedbackKind, Item
 
 from .agreement import position_bias
+from .error_tags import tagger_for
+from .models import ErrorTag
 from .families import FAMILY_PREFIXES, family_of  # noqa: F401 (re-exported for the page)
 from .labels import PERSON_KINDS, label_rows
 from .pluralism import latest_run
@@ -122,6 +127,7 @@ class BiasAudit:
     rows: list  # LabellerBias, judges first, then people pooled, then persons
     properties: tuple = PROPERTIES
     items: int = 0
+    errors_note: str = ""  # why `errors` is or is not among the properties
 
 
 @dataclass
@@ -132,7 +138,7 @@ class PairLabel:
     y: int  # 1 = B preferred
 
 
-def _regressions(labels, diffs, scale):
+def _regressions(labels, diffs, scale, names=PROPERTIES):
     x = np.array([diffs[lab.item_id] for lab in labels]) / scale
     y = np.array([lab.y for lab in labels], dtype=float)
     if len(y) < 5:
@@ -141,7 +147,7 @@ def _regressions(labels, diffs, scale):
     coef, lo, hi = bootstrap_coefficients(length_x, y)
     length = Estimate(float(coef[0]), float(lo[0]), float(hi[0]), len(y))
     coef, lo, hi = bootstrap_coefficients(x, y, n_boot=N_BOOT // 2, seed=1)
-    props = {p: Estimate(float(coef[i]), float(lo[i]), float(hi[i]), len(y)) for i, p in enumerate(PROPERTIES)}
+    props = {p: Estimate(float(coef[i]), float(lo[i]), float(hi[i]), len(y)) for i, p in enumerate(names)}
     return length, props
 
 
@@ -167,12 +173,16 @@ def audit(project, rows=None) -> BiasAudit:
     """The bias audit of a project's pairwise labels (people's and LM judges')."""
     rows = list(rows if rows is not None else label_rows(project, kinds=[FeedbackKind.PAIRWISE]))
     item_ids = {r["item_id"] for r in rows}
-    items = Item.objects.filter(id__in=item_ids, kind=FeedbackKind.PAIRWISE).values_list(
+    items = list(Item.objects.filter(id__in=item_ids, kind=FeedbackKind.PAIRWISE).values_list(
         "id", "response_a__text", "response_b__text", "response_a__model_name", "response_b__model_name",
-        "gold_answer")
+        "gold_answer", "response_a_id", "response_b_id"))
+    errors, errors_note = _error_column(project, [(i[0], i[6], i[7]) for i in items])
+    prop_names = PROPERTIES + (("errors",) if errors is not None else ())
     diffs, families, gold = {}, {}, {}
-    for item_id, a, b, model_a, model_b, gold_answer in items:
+    for item_id, a, b, model_a, model_b, gold_answer, _, _ in items:
         diffs[item_id] = properties(b) - properties(a)
+        if errors is not None:
+            diffs[item_id] = np.append(diffs[item_id], errors[item_id])
         families[item_id] = (family_of(model_a), family_of(model_b))
         if isinstance(gold_answer, dict) and isinstance(gold_answer.get("preference"), (int, float)) and gold_answer["preference"]:
             gold[item_id] = float(gold_answer["preference"] > 0)
@@ -185,8 +195,8 @@ def audit(project, rows=None) -> BiasAudit:
         names[r["annotator_id"]] = (r["annotator_name"], r["annotator_kind"])
         if r["annotator_kind"] in PERSON_KINDS:
             people_votes[r["item_id"]].append(lab.y)
-    all_x = np.array(list(diffs.values())) if diffs else np.zeros((0, len(PROPERTIES)))
-    scale = all_x.std(axis=0) if len(all_x) > 1 else np.ones(len(PROPERTIES))
+    all_x = np.array(list(diffs.values())) if diffs else np.zeros((0, len(prop_names)))
+    scale = all_x.std(axis=0) if len(all_x) > 1 else np.ones(len(prop_names))
     scale[scale < 1e-9] = 1.0
     reference = {i: float(np.mean(v)) for i, v in people_votes.items()}
     for i, g in gold.items():
@@ -199,7 +209,7 @@ def audit(project, rows=None) -> BiasAudit:
         labels = by_labeller[labeller_id]
         if kind != AnnotatorKind.JUDGE and len(labels) < MIN_LABELS:
             continue
-        length, props = _regressions(labels, diffs, scale)
+        length, props = _regressions(labels, diffs, scale, prop_names)
         row = LabellerBias(name=name, kind=kind, decisive=len(labels), length=length, properties=props,
                            position=positions.get(labeller_id), family=judge_families.get(labeller_id, ""))
         if kind == AnnotatorKind.JUDGE and row.family:
@@ -208,11 +218,29 @@ def audit(project, rows=None) -> BiasAudit:
     pooled = [lab for labs in by_labeller.values() for lab in labs if lab.kind in PERSON_KINDS]
     first_person = next((i for i, r in enumerate(out) if r.kind != AnnotatorKind.JUDGE), len(out))
     if pooled:
-        length, props = _regressions(pooled, diffs, scale)
+        length, props = _regressions(pooled, diffs, scale, prop_names)
         out.insert(first_person, LabellerBias(name="people (all)", kind="people", decisive=len(pooled),
                                               length=length, properties=props))
-    out[first_person + 1:first_person + 1] = _group_rows(project, by_labeller, diffs, scale) if pooled else []
-    return BiasAudit(rows=out, items=len(diffs))
+    out[first_person + 1:first_person + 1] = _group_rows(project, by_labeller, diffs, scale, prop_names) if pooled else []
+    return BiasAudit(rows=out, properties=prop_names, items=len(diffs), errors_note=errors_note)
+
+
+def _error_column(project, items):
+    """({item id: B's error − A's}, note), or (None, why not) without a tagger or its tags."""
+    judge = tagger_for(project)
+    if judge is None:
+        return None, 'no error tagger configured (a generative judge with "error_tagger": true), so no errors property'
+    responses = {r for _, a, b in items for r in (a, b) if r}
+    tags = dict(ErrorTag.objects.filter(tagger=judge.name, response_id__in=responses).values_list("response_id", "has_error"))
+    if not tags:
+        return None, f"errors: not computed — run error tagging with {judge.name}"
+    column = {i: float(tags.get(b) is True) - float(tags.get(a) is True) for i, a, b in items}
+    missing = len(responses - set(tags))
+    unparsed = sum(1 for v in tags.values() if v is None)
+    note = (f"errors tagged by {judge.name}: {sum(1 for v in tags.values() if v)} of {len(tags)} responses have an error"
+            f"{f'; {unparsed} answers neither yes nor no (counted as no error)' if unparsed else ''}"
+            f"{f'; {missing} responses not tagged yet (counted as no error): run error tagging again' if missing else ''}")
+    return column, note
 
 
 def cached_audit(project) -> BiasAudit:
@@ -220,7 +248,10 @@ def cached_audit(project) -> BiasAudit:
     costs seconds on a large project; a page view should not pay it every time)."""
     stamp = Annotation.objects.filter(item__project=project, kind=FeedbackKind.PAIRWISE).aggregate(n=Count("id"), last=Max("id"))
     run = latest_run(project)
-    key = f"bias-audit:{project.pk}:{stamp['n']}:{stamp['last']}:{run.pk if run else 0}:{_family_stamp(project)}"
+    tags = ErrorTag.objects.filter(response__prompt__project=project).aggregate(n=Count("id"), last=Max("id"))
+    tagger = tagger_for(project)
+    key = (f"bias-audit:{project.pk}:{stamp['n']}:{stamp['last']}:{run.pk if run else 0}:{_family_stamp(project)}:"
+           f"{tagger.pk if tagger else 0}:{tags['n']}:{tags['last']}")
     result = cache.get(key)
     if result is None:
         result = audit(project)
@@ -232,7 +263,7 @@ def _family_stamp(project):
     return ",".join(f"{pk}={family}" for pk, family in project.judges.order_by("pk").values_list("pk", "family"))
 
 
-def _group_rows(project, by_labeller, diffs, scale):
+def _group_rows(project, by_labeller, diffs, scale, names=PROPERTIES):
     """One pooled row per preference group of the latest fit (its members' labels)."""
     run = latest_run(project)
     if run is None or run.k < 2:
@@ -244,7 +275,7 @@ def _group_rows(project, by_labeller, diffs, scale):
     for g in sorted(members):
         labels = [lab for pk in members[g] for lab in by_labeller.get(pk, [])]
         if len(labels) >= MIN_LABELS:
-            length, props = _regressions(labels, diffs, scale)
+            length, props = _regressions(labels, diffs, scale, names)
             rows.append(LabellerBias(name=f"group {g + 1}", kind="group", decisive=len(labels), length=length, properties=props))
     return rows
 

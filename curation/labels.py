@@ -35,13 +35,16 @@ def direction(kind, preference=None, thumbs=""):
     return None
 
 
-def label_rows(project, kinds=None, item_ids=None, chunk_size=5000):
-    """One dict per parsed annotation, ordered by item: the label table."""
+def label_rows(project, kinds=None, item_ids=None, chunk_size=5000, annotator_ids=None):
+    """One dict per parsed annotation, ordered by item: the label table (only the given
+    annotators' labels when annotator_ids is not None)."""
     qs = Annotation.objects.filter(item__project=project, status=AnnotationStatus.OK)
     if kinds:
         qs = qs.filter(kind__in=kinds)
     if item_ids is not None:
         qs = qs.filter(item_id__in=list(item_ids))
+    if annotator_ids is not None:
+        qs = qs.filter(annotator_id__in=list(annotator_ids))
     for row in qs.order_by("item_id", "id").values(*LABEL_FIELDS).iterator(chunk_size=chunk_size):
         row["annotator_kind"] = kind = row.pop("annotator__kind")
         row["annotator_label_kind"] = label_kind = row.pop("annotator__label_kind")
@@ -116,8 +119,9 @@ def _aggregate_one(item_id, kind, rows, originals):
     return agg
 
 
-def aggregate_labels(project, kinds=None, item_ids=None):
-    """{item_id: Aggregate} for every labelled item of the project."""
+def aggregate_labels(project, kinds=None, item_ids=None, annotator_ids=None):
+    """{item_id: Aggregate} for every labelled item of the project (from the given annotators'
+    labels alone when annotator_ids is not None)."""
     from annotate.models import Item
 
     originals = {}
@@ -128,7 +132,7 @@ def aggregate_labels(project, kinds=None, item_ids=None):
         originals = dict(qs.values_list("id", "response_a__text"))
     out = {}
     current, kind, rows = None, None, []
-    for row in label_rows(project, kinds=kinds, item_ids=item_ids):
+    for row in label_rows(project, kinds=kinds, item_ids=item_ids, annotator_ids=annotator_ids):
         if row["item_id"] != current:
             if rows:
                 out[current] = _aggregate_one(current, kind, rows, originals)

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 
-from annotate.models import Item, Project
+from annotate.models import Item, Project, Response
 
 
 class ItemFeatures(models.Model):
@@ -237,3 +237,17 @@ class ExportToken(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.prefix}…) for {self.project}"
+
+
+class ErrorTag(models.Model):
+    """An LM tagger's answer to "does this response contain an error?" (curation/error_tags.py):
+    the bias audit's `errors` property. has_error is None when the answer was neither yes nor no."""
+
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="error_tags")
+    tagger = models.CharField(max_length=200, help_text="The tagging judge's name.")
+    has_error = models.BooleanField(null=True)
+    answer = models.CharField(max_length=200, blank=True, help_text="The start of the tagger's raw answer.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["response", "tagger"], name="error_tag_once_per_tagger")]

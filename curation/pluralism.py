@@ -140,6 +140,14 @@ def latest_run(project) -> PreferenceGroupRun | None:
     return PreferenceGroupRun.objects.filter(project=project).first()
 
 
+def group_members(run, group: int) -> list:
+    """Annotator pks of one group: the people whose largest mixture weight is that group's
+    (ties go to the lower group number). A per-group snapshot keeps only their labels."""
+    if not 0 <= group < run.k:
+        raise ValueError(f"group {group} does not exist: the latest fit has {run.k} group{'s' if run.k != 1 else ''} (0–{run.k - 1})")
+    return [a["annotator_id"] for a in run.annotators if int(np.argmax(a["weights"])) == group]
+
+
 def controversial_items(project) -> set:
     run = latest_run(project)
     return set(run.controversial) if run else set()

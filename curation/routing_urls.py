@@ -14,6 +14,7 @@ urlpatterns = [
     path("p/<int:project_id>/routing/features/", views.run_features, name="routing-run-features"),
     path("p/<int:project_id>/routing/route/", views.run_routing, name="routing-run-routing"),
     path("p/<int:project_id>/routing/bias/", views_pluralism.bias_page, name="curation-bias"),
+    path("p/<int:project_id>/routing/bias/error-tags/", views_pluralism.run_error_tags, name="curation-run-error-tags"),
     path("p/<int:project_id>/routing/groups/", views_pluralism.groups_page, name="curation-groups"),
     path("p/<int:project_id>/routing/groups/run/", views_pluralism.run_groups, name="curation-run-groups"),
     path("p/<int:project_id>/items/<int:item_id>/", views.item_page, name="routing-item"),

@@ -14,10 +14,10 @@ from django.db.models import Max
 
 from annotate.models import Annotation, FeedbackKind, Project
 
-from .actions import iter_curated, last_action_id, validate_filters
+from .actions import CurationError, iter_curated, last_action_id, validate_filters
 from .formats import FORMATS, UNPAIRED, kinds_for
 from .labels import pseudonym
-from .pluralism import SIDE_MARGIN
+from .pluralism import SIDE_MARGIN, group_members, latest_run
 from .models import NoiseRun, Snapshot, SnapshotRow, Split
 
 BULK_SIZE = 2000
@@ -208,6 +208,16 @@ def freeze_snapshot(project, user=None, filters=None, name="", test_fraction=0.1
         raise ValueError("test_fraction must be in [0, 1)")
     test_fraction = float(test_fraction)
     upto = last_action_id(project)
+    recorded = {**filters, "_actions_upto": upto}
+    if "group" in filters:  # which fit defined the group, and who was in it, stay on the snapshot
+        run = latest_run(project)
+        if run is None:
+            raise CurationError("no preference groups yet: fit groups before choosing one")
+        try:
+            members = group_members(run, filters["group"])
+        except ValueError as exc:
+            raise CurationError(str(exc)) from None
+        recorded.update(_group_run=run.pk, _group_members=sorted(pseudonym(a) for a in members))
     digest = hashlib.sha256()
     by_kind_split, prompts, listed = {}, {Split.TRAIN: set(), Split.TEST: set()}, {}
     kind_noise = {}  # {kind: [p_noise of its non-controversial rows]}: ε is estimated per feedback kind
@@ -217,7 +227,7 @@ def freeze_snapshot(project, user=None, filters=None, name="", test_fraction=0.1
         Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
         version = (Snapshot.objects.filter(project=project).aggregate(v=Max("version"))["v"] or 0) + 1
         snapshot = Snapshot.objects.create(
-            project=project, version=version, name=name or f"v{version}", filters={**filters, "_actions_upto": upto},
+            project=project, version=version, name=name or f"v{version}", filters=recorded,
             content_hash="", test_fraction=test_fraction,
             created_by=user if user is not None and user.is_authenticated else None,
         )
@@ -289,6 +299,10 @@ def manifest(snapshot):
         "created_by": snapshot.created_by.get_username() if snapshot.created_by else None,
         "filters": {k: v for k, v in filters.items() if not k.startswith("_")},
         "actions_applied_upto": filters.get("_actions_upto"),
+        "group": None if "group" not in filters else {
+            "group": filters["group"], "group_run": filters.get("_group_run"), "members": filters.get("_group_members", []),
+            "rule": "only the labels of the group's members (people whose largest mixture weight is this group); "
+                    "each item's label is re-aggregated from theirs, items they did not label are left out"},
         "test_fraction": snapshot.test_fraction,
         "split_rule": "sha256('split:' + prompt group hash) < test_fraction → test; no prompt in both splits",
         "counts": snapshot.counts,

@@ -20,7 +20,7 @@ from annotate.queue import overlap_progress
 
 from workers.tasks.dashboard import request_refresh
 
-from . import actions, dashboard_figures, dedupe
+from . import actions, dashboard_figures, dedupe, pluralism
 from .authentication import token_refusal
 from .formats import FORMATS
 from .models import CurationAction, ExportToken, Snapshot
@@ -84,6 +84,14 @@ class FilterForm(forms.Form):
 class FreezeForm(forms.Form):
     name = forms.CharField(max_length=200, required=False)
     test_fraction = forms.FloatField(min_value=0, max_value=0.9, initial=0.1)
+    group = forms.TypedChoiceField(coerce=int, empty_value=None, required=False, label="Preference group",
+                                   help_text="a per-group snapshot keeps only the labels of that group's members (numbered as on the groups page)")
+
+    def __init__(self, *args, groups=None, **kwargs):
+        """groups: the latest preference-group fit's [(number, member count)]."""
+        super().__init__(*args, **kwargs)
+        self.fields["group"].choices = [("", "Everyone (all labels)")] + [
+            (g, f"Group {g + 1} ({n} member{'s' if n != 1 else ''})") for g, n in (groups or [])]
 
 
 class NoiseActionForm(forms.Form):
@@ -135,7 +143,7 @@ def _context(request, project, filter_form=None, **extra):
     return {
         **_figure_context(request, project),
         "labels": labels, "items": project.items.count(), "overlap": overlap_progress(project),
-        "filter_form": filter_form or FilterForm(), "freeze_form": FreezeForm(), "noise_form": NoiseActionForm(),
+        "filter_form": filter_form or FilterForm(), "freeze_form": FreezeForm(groups=_group_choices(project)), "noise_form": NoiseActionForm(),
         "dedupe_form": DedupeForm(), "token_form": TokenForm(),
         "actions": CurationAction.objects.filter(project=project).select_related("user", "undone_by")[:15],
         "tokens": _tokens(project),
@@ -179,6 +187,11 @@ def _dashboard_url(project, data):
     kept = [(k, v) for k in FilterForm.base_fields for v in data.getlist(k) if v not in ("", None)]
     url = reverse("curation-dashboard", args=[project.pk])
     return f"{url}?{urlencode(kept)}" if kept else url
+
+
+def _group_choices(project):
+    run = pluralism.latest_run(project)
+    return [(g, len(pluralism.group_members(run, g))) for g in range(run.k)] if run else []
 
 
 def _filters_from(data):
@@ -355,14 +368,16 @@ def noise_status(request, project_id):
 def freeze(request, project_id):
     project = project_for_manager(request.user, project_id)
     form, filters = _filters_from(request.POST)
-    freeze_form = FreezeForm(request.POST)
+    freeze_form = FreezeForm(request.POST, groups=_group_choices(project))
     if filters is None or not freeze_form.is_valid():
         messages.error(request, "Snapshot not frozen: " + (form.errors.as_text() or freeze_form.errors.as_text()))
         return render(request, "curation/dashboard.html", _context(request, project, filter_form=form), status=400)
+    if freeze_form.cleaned_data["group"] is not None:
+        filters = {**filters, "group": freeze_form.cleaned_data["group"]}
     try:
         snapshot = freeze_snapshot(project, request.user, filters, name=freeze_form.cleaned_data["name"],
                                    test_fraction=freeze_form.cleaned_data["test_fraction"])
-    except EmptySnapshotError as exc:
+    except (EmptySnapshotError, actions.CurationError) as exc:
         messages.error(request, f"Snapshot not frozen. {exc}")
         return render(request, "curation/dashboard.html", _context(request, project, filter_form=form), status=400)
     messages.success(request, f"Froze {snapshot} with {snapshot.counts['rows']} rows.")

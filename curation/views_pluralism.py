@@ -9,9 +9,10 @@ from django.views.decorators.http import require_GET, require_POST
 from annotate.models import Item
 from annotate.permissions import project_for_manager
 from workers.models import RunKind, TaskRun
+from workers.tasks.error_tags import start_error_tagging
 from workers.tasks.pluralism import start_group_run
 
-from . import bias, plots, pluralism
+from . import bias, error_tags, plots, pluralism
 
 
 @login_required
@@ -25,7 +26,23 @@ def bias_page(request, project_id):
     return render(request, "curation/bias.html", {
         "project": project, "audit": result, "charts": charts, "length_chart": length_chart,
         "families": bias.FAMILY_PREFIXES, "min_labels": bias.MIN_LABELS,
+        "tagger": error_tags.tagger_for(project),
+        "tag_task": TaskRun.objects.filter(project=project, kind=RunKind.ERROR_TAGS).first(),
     })
+
+
+@login_required
+@require_POST
+def run_error_tags(request, project_id):
+    """Queue the LM error tagger (a worker task; the page shows "not computed" until it ran)."""
+    project = project_for_manager(request.user, project_id)
+    try:
+        run = start_error_tagging(project, user=request.user)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Error tagging queued (run {run.pk}).")
+    return redirect("curation-bias", project.pk)
 
 
 @dataclass

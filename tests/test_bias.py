@@ -122,3 +122,108 @@ def test_audit_has_a_row_per_preference_group(project):
     assert rows["group 1"].kind == "group" and rows["group 1"].length.low > 0
     assert rows["group 2"].length.high < 0
     assert rows["people (all)"].length.low < 0 < rows["people (all)"].length.high
+
+
+# --- the LM-tagged `errors` property ----------------------------------------------------------
+from annotate.models import LMJudge  # noqa: E402
+from curation.error_tags import parse_yes_no, tag_errors  # noqa: E402
+from curation.models import ErrorTag  # noqa: E402
+from tests.judging_helpers import ScriptedServer, allow_local_server, user_message  # noqa: E402
+from workers.models import RunKind, TaskRun  # noqa: E402
+
+WRONG = "So 2 + 2 = 5."
+
+
+def _pairs_with_errors(project, n, seed=0):
+    """n pairs; each response states a wrong sum with probability ½; lengths random."""
+    rng = random.Random(seed)
+    items = _pairs(project, n, seed)
+    for it in items:
+        for r in (it.response_a, it.response_b):
+            if rng.random() < 0.5:
+                r.text += WRONG
+                r.save()
+    return items
+
+
+def _tagger(project, **params):
+    j = LMJudge.objects.create(name="checker", backend="openai", model="m", parameters={"error_tagger": True, "max_retries": 0, **params})
+    j.projects.add(project)
+    return j
+
+
+def test_parse_yes_no():
+    assert parse_yes_no("Yes, it says 2 + 2 = 5.") is True
+    assert parse_yes_no("no errors here") is False
+    assert parse_yes_no("The answer: NO.") is False
+    assert parse_yes_no("I am not sure") is None
+    assert parse_yes_no("") is None
+
+
+def test_errors_property_is_tagged_in_a_worker_and_found_in_a_judge_that_avoids_errors(project, manager_user):
+    items = _pairs_with_errors(project, 120)
+    rng = random.Random(3)
+    for _ in range(2):
+        _label(items, cd.person(project), lambda it: rng.choice([-2, -1, 1, 2]))
+    careful = cd.judge(project, "careful")  # picks the side without the error; a coin when both or neither
+
+    def avoid(it):
+        a, b = WRONG in it.response_a.text, WRONG in it.response_b.text
+        return rng.choice([-1, 1]) if a == b else (2 if a else -2)
+    _label(items, careful, avoid)
+
+    c = Client()
+    c.force_login(manager_user)
+    result = bias.audit(project)
+    assert "errors" not in result.properties and "no error tagger configured" in result.errors_note
+    assert c.post(f"/curation/p/{project.pk}/routing/bias/error-tags/").status_code == 302
+    assert not TaskRun.objects.filter(kind=RunKind.ERROR_TAGS).exists()
+
+    def reply(body):
+        text = user_message(body)
+        if "Q7\n" in text:
+            return 200, "Hard to say."  # neither yes nor no
+        return 200, "Yes." if WRONG in text else "No, it is right."
+
+    with ScriptedServer(reply) as server, allow_local_server:
+        judge = _tagger(project)
+        judge.base_url = server.base_url
+        judge.save()
+        html = c.get(f"/curation/p/{project.pk}/routing/bias/").content.decode()
+        assert "errors: not computed" in html and "Tag errors with checker" in html
+        assert "errors" not in bias.audit(project).properties
+        assert c.post(f"/curation/p/{project.pk}/routing/bias/error-tags/").status_code == 302
+        run = TaskRun.objects.get(kind=RunKind.ERROR_TAGS)
+        assert run.state == "succeeded", run.error
+        assert run.metrics["stored"] == 240 and run.metrics["unparsed"] == 2 and len(server.requests) == 240
+        tags = {t.response_id: t.has_error for t in ErrorTag.objects.all()}
+        for it in items:
+            for r in (it.response_a, it.response_b):
+                assert tags[r.pk] is (None if it.prompt.text == "Q7" else WRONG in r.text)
+        again = tag_errors(project)  # everything tagged: nothing is asked twice
+        assert again.asked == 0 and len(server.requests) == 240
+
+    result = bias.audit(project)
+    rows = {r.name: r for r in result.rows}
+    assert "errors" in result.properties and "2 answers neither yes nor no" in result.errors_note
+    errors = rows["judge:careful"].properties["errors"]
+    assert errors.value < 0 and errors.high < 0  # B having the error lowers the odds of B winning
+    assert rows["people (all)"].properties["errors"].low < 0 < rows["people (all)"].properties["errors"].high
+    html = c.get(f"/curation/p/{project.pk}/routing/bias/").content.decode()
+    assert "errors tagged by checker" in html and "<h3>errors</h3>" in html
+
+
+def test_a_local_tiny_model_tags_through_the_generation_loop(project, tmp_path):
+    """Plumbing with a tiny local causal LM: every response is asked once and its answer stored."""
+    from workers.tiny_models import build_tiny_causal_lm
+
+    items = _pairs_with_errors(project, 4)
+    path = build_tiny_causal_lm(tmp_path / "lm", extra_texts=["yes no"])
+    judge = LMJudge.objects.create(name="tiny-checker", backend="transformers", model=path,
+                                   parameters={"error_tagger": True, "max_new_tokens": 4, "batch_size": 4})
+    judge.projects.add(project)
+    result = tag_errors(project)
+    assert result.asked == 8 and result.stored == 8 and result.failed == 0
+    tags = list(ErrorTag.objects.filter(tagger="tiny-checker"))
+    assert {t.response_id for t in tags} == {r.pk for it in items for r in (it.response_a, it.response_b)}
+    assert all(t.has_error is parse_yes_no(t.answer) for t in tags)

@@ -159,3 +159,53 @@ def test_too_few_labels_is_a_clear_error(project):
     with pytest.raises(ValueError, match="at least 10"):
         fit_groups(project)
     assert not Annotation.objects.filter(item=item).exclude(preference=1).exists()
+
+
+@pytest.mark.django_db
+def test_per_group_snapshot_keeps_only_that_groups_labels(project, manager_user):
+    from curation.labels import pseudonym
+    from curation.models import Snapshot
+    from curation.snapshots import manifest
+
+    cats, dogs, items, neutral = _cats_and_dogs(project)
+    judge = cd.judge(project)
+    for it in items[:5]:
+        cd.label(it, judge, preference=3)
+    with pytest.raises(actions.CurationError, match="no preference groups"):
+        freeze_snapshot(project, filters={"group": 1})
+    # The fit itself is tested above; here the groups are given: cats in 0, dogs in 1.
+    PreferenceGroupRun.objects.create(
+        project=project, k=2, heldout={}, item_probs={}, controversial=[],
+        annotators=[{"annotator_id": p.pk, "name": p.name, "kind": "human", "labels": 41,
+                     "weights": [0.9, 0.1] if p in cats else [0.2, 0.8]} for p in cats + dogs])
+    with pytest.raises(actions.CurationError, match="group 2 does not exist"):
+        freeze_snapshot(project, filters={"group": 2})
+
+    snapshot = freeze_snapshot(project, filters={"group": 1}, test_fraction=0)
+    dog_ids = {pseudonym(p.pk) for p in dogs}
+    labels = [json.loads(x) for x in b"".join(iter_jsonl(snapshot, "labels")).decode().splitlines()]
+    assert labels and {r["annotator"] for r in labels} == dog_ids  # no cat, no judge
+    prefs = [json.loads(x) for x in b"".join(iter_jsonl(snapshot, "preference")).decode().splitlines()]
+    # Re-aggregated from the dog people alone: the dog answer wins every cat-or-dog item (4–2 overall
+    # went to cats), and the neutral item, which the dog people split 1–1, is a tie and left out.
+    assert len(prefs) == len(items) and all(r["chosen"].strip().startswith("Dogs") for r in prefs)
+    assert all(r.data["n_labels"] == 2 for r in snapshot.rows.all())
+    m = manifest(snapshot)
+    assert m["filters"] == {"group": 1}
+    assert m["group"]["members"] == sorted(dog_ids) and m["group"]["group_run"] == PreferenceGroupRun.objects.get().pk
+    everyone = freeze_snapshot(project, test_fraction=0)
+    assert manifest(everyone)["group"] is None
+    rows = [json.loads(x) for x in b"".join(iter_jsonl(everyone, "preference")).decode().splitlines()]
+    assert all(r["chosen"].strip().startswith("Cats") for r in rows if r["item_id"] != neutral.pk)
+
+    # The dashboard's freeze form offers the groups and freezes a per-group snapshot.
+    c = Client()
+    c.force_login(manager_user)
+    html = c.get(f"/curation/p/{project.pk}/").content.decode()
+    assert "Group 2 (2 members)" in html and "Group 1 (4 members)" in html
+    response = c.post(f"/curation/p/{project.pk}/snapshots/freeze/", {"test_fraction": "0", "group": "0", "name": "cats"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    cat_snapshot = Snapshot.objects.get(project=project, name="cats")
+    assert cat_snapshot.filters["group"] == 0
+    assert {r["annotator"] for r in (json.loads(x) for x in b"".join(iter_jsonl(cat_snapshot, "labels")).decode().splitlines())} \
+        == {pseudonym(p.pk) for p in cats}

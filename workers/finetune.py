@@ -134,7 +134,7 @@ def create_finetune(snapshot, model_spec, method, config=None, lora=None, noise_
         ft.output_dir = str(runs.run_dir(run))
         if method == FineTuneMethod.REWARD_MIXTURE:  # embedding heads, not a TRL trainer
             try:
-                reward_mixture.check_config(ft.config)
+                reward_mixture.check_config(ft.config, ft.lora)
             except ValueError as exc:
                 raise ConfigError(str(exc)) from exc
         else:
@@ -353,8 +353,8 @@ def train(run):
     out = final.with_name(f"{final.name}.attempt-{run.attempts}.partial")
     out.mkdir(parents=True)
     if ft.method == FineTuneMethod.REWARD_MIXTURE:
-        metrics = reward_mixture.train_mixture(ft.snapshot, out, ft.config, log=lambda line: runs.log(run, line))
-        os.replace(out, final)  # whole or absent, as for every method
+        metrics = reward_mixture.train(ft, out, log=lambda line: runs.log(run, line))
+        os.replace(out, final)  # like every run: the result directory appears whole
         ft.evaluation = metrics["evaluation"]
         ft.save(update_fields=["evaluation"])
         return metrics

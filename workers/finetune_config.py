@@ -78,6 +78,17 @@ TRAINING = {
     # Tandem's own (workers/reward_loss.py), not TRL's: plain, Scaled (HelpSteer2-Preference) or margin BT.
     "bt_loss": Allowed(str, choices=("bt", "scaled", "margin"), methods=(FineTuneMethod.REWARD,)),
 }
+# reward_mixture (workers/reward_mixture.py) is not a TRL trainer: its own allow-list. `heads`
+# chooses embedding heads (CPU) or K LoRA reward-model heads on the run's model (GPU workers).
+MIXTURE = {
+    "k_max": Allowed(int, 1, 8),
+    "heads": Allowed(str, choices=("embedding", "lora")),
+    "num_train_epochs": Allowed(float, 0, 100, low_open=True),
+    "learning_rate": Allowed(float, 0, 1, low_open=True),
+    "per_device_train_batch_size": Allowed(int, 1, 1024),
+    "max_length": Allowed(int, 16, 32768),
+    "seed": Allowed(int, 0, 2**31 - 1),
+}
 # Set by Tandem from the method and the run; never from the form.
 RESERVED = {"loss_type": "the loss follows the method", "output_dir": "the output directory is the run's"}
 

@@ -43,6 +43,7 @@ class RunKind(models.TextChoices):
     PREFERENCES = "preferences", "Latent preferences from edits"
     DEDUPE = "dedupe", "Near-duplicate search"
     GROUPS = "groups", "Preference groups"
+    ERROR_TAGS = "error_tags", "Error tagging"
 
 
 class RunState(models.TextChoices):

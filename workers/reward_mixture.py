@@ -9,8 +9,14 @@ difference of two rewards is the head's logit). Artifacts: mixture.npz (heads, p
 router, annotator pseudonyms and weights) and metrics.json. Evaluation on the test split: a label
 of a known annotator is predicted with their weights, an unknown one's with the router's.
 
-Not done here: reward-model heads with LoRA on a GPU (the issue's second half); the config takes
-only `k_max`.
+`heads: "lora"` (for GPU workers; it runs on CPU with tiny models) trains reward-model heads
+instead: one sequence-classification model (the run's model) with num_labels = K and a LoRA adapter
+(peft), head k giving r_k(prompt, response). K and each annotator's group weights w_a come from the
+embedding fit above and stay fixed; the loss is the mixture likelihood of each person's label,
+−log Σ_k w_a,k σ(r_k(chosen) − r_k(rejected)) (MiCRo's mixture of BT heads with the annotators'
+weights as the mixing proportions; MiCRo learns the router jointly, here the router is the
+embedding one). Artifacts: adapter/ (peft adapter, the K-output score layer saved with it, and the
+tokenizer), mixture.npz and metrics.json.
 """
 import json
 from collections import defaultdict
@@ -22,15 +28,23 @@ from curation.formats import iter_export_rows
 from curation.mixture import Labels, Projection, choose_and_fit, fit_router
 
 from .embeddings import embed
+from .finetune_config import MIXTURE, check_lora
 
-CONFIG_FIELDS = {"k_max"}
+CONFIG_FIELDS = set(MIXTURE)
 PERSON_KINDS = ("human", "source")
+DEFAULT_LORA = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "target_modules": "all-linear"}
 
 
-def check_config(config):
+def check_config(config, lora=None):
+    """The config checked against finetune_config.MIXTURE (and the LoRA fields when heads are LoRA)."""
     unknown = sorted(set(config or {}) - CONFIG_FIELDS)
     if unknown:
         raise ValueError(f"reward_mixture takes only {', '.join(sorted(CONFIG_FIELDS))}; not {', '.join(unknown)}")
+    out = {name: MIXTURE[name].check(name, value) for name, value in (config or {}).items()}
+    if lora and out.get("heads", "embedding") != "lora":
+        raise ValueError("LoRA settings apply only to heads: lora")
+    check_lora(lora)
+    return out
 
 
 def _pairs(snapshot, split):
@@ -44,8 +58,15 @@ def _encode(rows, pair_index, prompt_index):
         prompt_index.setdefault(r["prompt"], len(prompt_index))
 
 
-def train_mixture(snapshot, out, config=None, log=print) -> dict:
-    """Fit and save the mixture; returns the run's metrics."""
+def train(ft, out, log=print) -> dict:
+    """The fine-tune run's mixture: embedding heads, or LoRA reward-model heads when config asks."""
+    if (ft.config or {}).get("heads") == "lora":
+        return train_lora_heads(ft.snapshot, ft.model_spec, out, ft.config, ft.lora, log=log)
+    return train_mixture(ft.snapshot, out, ft.config, log=log)
+
+
+def train_mixture(snapshot, out, config=None, log=print, keep=None) -> dict:
+    """Fit and save the mixture; returns the run's metrics (`keep` receives the fit and pairs)."""
     check_config(config)
     train, test = _pairs(snapshot, "train"), _pairs(snapshot, "test")
     annotators = sorted({r["annotator"] for r in train})
@@ -82,6 +103,8 @@ def train_mixture(snapshot, out, config=None, log=print) -> dict:
     metrics = {"k": fit.k, "heldout": {str(k): v for k, v in fit.heldout.items()}, "train_labels": len(train),
                "annotators": len(annotators), "evaluation": evaluation}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    if keep is not None:
+        keep.update(fit=fit, train=train, test=test, annotators=annotators)
     return metrics
 
 
@@ -97,3 +120,103 @@ def _evaluate(fit, x, z, prompt_of_pair, test):
     for known in test.annotator >= 0:
         counts["known" if known else "unknown"] += 1
     return {"pairs": int(len(test.y)), "accuracy": float(np.mean((p > 0.5) == (test.y > 0))), **counts}
+
+
+def _batches(rows, size, rng):
+    order = rng.permutation(len(rows))
+    for start in range(0, len(order), size):
+        yield [rows[i] for i in order[start:start + size]]
+
+
+def _rewards(model, tokenizer, texts, max_length, device):
+    """K rewards per text: the sequence-classification model's K logits."""
+    enc = tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=max_length).to(device)
+    return model(**enc).logits.float()
+
+
+def train_lora_heads(snapshot, model_spec, out, config=None, lora=None, log=print) -> dict:
+    """K LoRA reward heads (one model, num_labels = K) trained with the mixture likelihood."""
+    import torch
+    from peft import LoraConfig, TaskType, get_peft_model
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from .loading import device as pick_device
+
+    config = check_config(config, lora)
+    keep = {}
+    embedding_metrics = train_mixture(snapshot, out, {k: v for k, v in config.items() if k == "k_max"}, log=log, keep=keep)
+    fit, train_rows, test_rows = keep["fit"], keep["train"], keep["test"]
+    who = {a: i for i, a in enumerate(keep["annotators"])}
+    on = pick_device()
+    seed = int(config.get("seed", 42))
+    torch.manual_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(model_spec.path_or_id)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForSequenceClassification.from_pretrained(
+        model_spec.path_or_id, num_labels=fit.k, ignore_mismatched_sizes=True,
+        dtype=torch.bfloat16 if on == "cuda" and torch.cuda.is_bf16_supported() else torch.float32)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    lora_values = {**DEFAULT_LORA, **(lora or {})}
+    model = get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, **lora_values)).to(on)
+    weights = torch.tensor(fit.weights, dtype=torch.float32, device=on)
+    max_length = int(config.get("max_length", model_spec.max_length or 512))
+    epochs = float(config.get("num_train_epochs", 1))
+    size = int(config.get("per_device_train_batch_size", 8))
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=float(config.get("learning_rate", 1e-4)))
+    rng = np.random.default_rng(seed)
+    losses, steps = [], 0
+    model.train()
+    for epoch in range(max(1, int(np.ceil(epochs)))):
+        batches = list(_batches(train_rows, size, rng))
+        if epoch + 1 > epochs:  # a fractional last epoch
+            batches = batches[:max(1, int(len(batches) * (epochs - epoch)))]
+        for batch in batches:
+            chosen = _rewards(model, tokenizer, [f"{r['prompt']}\n\n{r['chosen']}" for r in batch], max_length, on)
+            rejected = _rewards(model, tokenizer, [f"{r['prompt']}\n\n{r['rejected']}" for r in batch], max_length, on)
+            w = weights[torch.tensor([who[r["annotator"]] for r in batch], device=on)]
+            # Each label says chosen ≻ rejected: −log Σ_k w_k σ(r_k(chosen) − r_k(rejected)).
+            loss = -torch.logsumexp(torch.log(w.clamp_min(1e-8)) + torch.nn.functional.logsigmoid(chosen - rejected), dim=1).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss))
+            steps += 1
+    log(f"reward_mixture (LoRA heads): K = {fit.k}, {steps} steps on {on}, loss {losses[0]:.4f} → {losses[-1]:.4f}")
+    model.eval()
+    evaluation = _evaluate_heads(model, tokenizer, test_rows, fit, who, max_length, on)
+    model.save_pretrained(str(out / "adapter"))
+    tokenizer.save_pretrained(str(out / "adapter"))
+    metrics = {**embedding_metrics, "heads": "lora", "steps": steps, "loss_first": losses[0], "loss_last": losses[-1],
+               "losses": losses, "embedding_evaluation": embedding_metrics["evaluation"], "evaluation": evaluation,
+               "device": on}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def score_heads(model, tokenizer, prompt, responses, max_length=512, device="cpu") -> np.ndarray:
+    """responses × K rewards of the trained heads (for evaluation and tests)."""
+    import torch
+
+    with torch.no_grad():
+        return _rewards(model, tokenizer, [f"{prompt}\n\n{r}" for r in responses], max_length, device).cpu().numpy()
+
+
+def _evaluate_heads(model, tokenizer, rows, fit, who, max_length, device):
+    """Test-split accuracy of the LoRA heads: known annotators mixed by their weights (the router
+    for others is the embedding one and needs the prompt embedding; those labels are left out here)."""
+    import torch
+
+    known = [r for r in rows if r["annotator"] in who]
+    if not known:
+        return {"pairs": 0, "accuracy": None, "unknown_left_out": len(rows)}
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, len(known), 16):
+            batch = known[start:start + 16]
+            c = _rewards(model, tokenizer, [f"{r['prompt']}\n\n{r['chosen']}" for r in batch], max_length, device)
+            j = _rewards(model, tokenizer, [f"{r['prompt']}\n\n{r['rejected']}" for r in batch], max_length, device)
+            w = torch.tensor(fit.weights[[who[r["annotator"]] for r in batch]], dtype=torch.float32, device=device)
+            p = (w * torch.sigmoid(c - j)).sum(dim=1)
+            correct += int((p > 0.5).sum())
+    return {"pairs": len(known), "accuracy": correct / len(known), "unknown_left_out": len(rows) - len(known)}
