@@ -241,6 +241,7 @@ REALISTIC = {
     RunKind.PREFERENCES: ({"items": 3}, {"preferences": 3, "model": "tiny"}),
     RunKind.DEDUPE: ({"threshold": 0.92}, {"groups": [["a" * 64, "b" * 64]], "group_count": 1, "digest": "0123456789abcdef", "prompts": "2:2"}),
     RunKind.GROUPS: ({"max_k": 4}, {"group_run": 1, "k": 2, "controversial": 5, "heldout": {"1": -0.69, "2": -0.61}}),
+    RunKind.ERROR_TAGS: ({"judge": 1}, {"tagged": 6, "errors": 2, "failed": 0}),
 }
 
 
