@@ -46,7 +46,7 @@ class ItemAdmin(admin.ModelAdmin):
 class LMJudgeAdminForm(forms.ModelForm):
     class Meta:
         model = models.LMJudge
-        fields = "__all__"
+        fields = "__all__"  # noqa: DJ007
 
     def clean(self):
         data = super().clean()

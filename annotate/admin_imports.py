@@ -4,6 +4,7 @@ bad row, up to a cap) on the form and writes nothing, unless "skip invalid rows"
 over settings.IMPORT_UPLOAD_MAX_BYTES are refused from their Content-Length, before the body is
 read; smaller ones are spooled to disk by Django past FILE_UPLOAD_MAX_MEMORY_SIZE and read from
 there as a stream. Each import that writes leaves an `ImportRecord`, listed here read-only."""
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -21,18 +22,35 @@ from .permissions import is_admin, managed_projects
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(help_text="JSONL, CSV or Parquet (.jsonl, .csv, .parquet); JSONL and CSV may be gzip (.gz) or zstd (.zst) compressed.")
+    file = forms.FileField(
+        help_text="JSONL, CSV or Parquet (.jsonl, .csv, .parquet); JSONL and CSV may be gzip (.gz) or zstd (.zst) compressed."
+    )
     shape = forms.ChoiceField(choices=[("", "Detect from the columns")] + [(s, s) for s in SHAPES], required=False)
-    source = forms.CharField(max_length=200, required=False, help_text="Who gave the labels in the file; defaults to the file name "
-                             "(AlpacaEval files: the annotator column).")
-    label_kind = forms.ChoiceField(label="Labels were made by", required=False,
-                                   choices=[("", "Not declared: a model, or as the source was first imported")] + list(LabelKind.choices),
-                                   help_text="Only labels declared as people's count as human labels.")
-    as_kind = forms.ChoiceField(label="Single responses become", required=False,
-                                choices=[("", "Project default"), ("binary", "Binary items (thumbs up/down)"), ("edit", "Edit items")])
-    skip_invalid = forms.BooleanField(label="Skip invalid rows", required=False,
-                                      help_text="Import the good rows; the import record lists the skipped ones (file, line, field, reason).")
-    dry_run = forms.BooleanField(label="Check only", required=False, help_text="Check every row and count what would be imported; write nothing.")
+    source = forms.CharField(
+        max_length=200,
+        required=False,
+        help_text="Who gave the labels in the file; defaults to the file name "
+        "(AlpacaEval files: the annotator column).",
+    )
+    label_kind = forms.ChoiceField(
+        label="Labels were made by",
+        required=False,
+        choices=[("", "Not declared: a model, or as the source was first imported")] + list(LabelKind.choices),
+        help_text="Only labels declared as people's count as human labels.",
+    )
+    as_kind = forms.ChoiceField(
+        label="Single responses become",
+        required=False,
+        choices=[("", "Project default"), ("binary", "Binary items (thumbs up/down)"), ("edit", "Edit items")],
+    )
+    skip_invalid = forms.BooleanField(
+        label="Skip invalid rows",
+        required=False,
+        help_text="Import the good rows; the import record lists the skipped ones (file, line, field, reason).",
+    )
+    dry_run = forms.BooleanField(
+        label="Check only", required=False, help_text="Check every row and count what would be imported; write nothing."
+    )
 
 
 def upload_too_large(request):
@@ -44,8 +62,10 @@ def upload_too_large(request):
         length = 0
     limit = settings.IMPORT_UPLOAD_MAX_BYTES
     if length > limit:
-        return (f"The upload is {filesizeformat(length)}, over the {filesizeformat(limit)} limit for imports "
-                "(IMPORT_UPLOAD_MAX_BYTES); compress it (.gz, .zst) or use manage.py import_items.")
+        return (
+            f"The upload is {filesizeformat(length)}, over the {filesizeformat(limit)} limit for imports "
+            "(IMPORT_UPLOAD_MAX_BYTES); compress it (.gz, .zst) or use manage.py import_items."
+        )
     return None
 
 
@@ -59,7 +79,11 @@ class ProjectImportAdminMixin:
         return super().get_queryset(request).filter(pk__in=managed_projects(request.user).values("pk"))
 
     def get_urls(self):
-        own = [path("<int:project_id>/import/", self.admin_site.admin_view(self.import_view), name="annotate_project_import")]
+        own = [
+            path(
+                "<int:project_id>/import/", self.admin_site.admin_view(self.import_view), name="annotate_project_import"
+            )
+        ]
         return own + super().get_urls()
 
     @admin.action(description="Import items into the selected project")
@@ -82,16 +106,31 @@ class ProjectImportAdminMixin:
             if not isinstance(data, str):
                 data.seek(0)
             try:
-                result = import_items(project, data, name=upload.name, shape=form.cleaned_data["shape"] or None,
-                                      source=form.cleaned_data["source"] or None, as_kind=form.cleaned_data["as_kind"] or None,
-                                      label_kind=form.cleaned_data["label_kind"] or None, skip_invalid=form.cleaned_data["skip_invalid"],
-                                      dry_run=form.cleaned_data["dry_run"], user=request.user)
+                result = import_items(
+                    project,
+                    data,
+                    name=upload.name,
+                    shape=form.cleaned_data["shape"] or None,
+                    source=form.cleaned_data["source"] or None,
+                    as_kind=form.cleaned_data["as_kind"] or None,
+                    label_kind=form.cleaned_data["label_kind"] or None,
+                    skip_invalid=form.cleaned_data["skip_invalid"],
+                    dry_run=form.cleaned_data["dry_run"],
+                    user=request.user,
+                )
             except ImportFileError as exc:
                 if exc.total == 1:
                     form.add_error("file", f"{exc} — nothing was imported.")
                 else:  # one line per bad row
                     more = [f"... and {exc.total - len(exc.problems)} more"] if exc.total > len(exc.problems) else []
-                    form.add_error("file", [f"{exc.total} bad rows — nothing was imported:", *(p.describe(exc.file) for p in exc.problems), *more])
+                    form.add_error(
+                        "file",
+                        [
+                            f"{exc.total} bad rows — nothing was imported:",
+                            *(p.describe(exc.file) for p in exc.problems),
+                            *more,
+                        ],
+                    )
             else:
                 summary = result.summary()
                 if result.record_id and result.invalid:
@@ -120,23 +159,55 @@ class ProjectImportAdminMixin:
 class ImportRecordAdmin(admin.ModelAdmin):
     """Read-only: what each import wrote, and the rows it skipped. Managers see their projects'."""
 
-    list_display = ["created_at", "project", "file", "source", "label_kind", "rows_imported", "rows_skipped", "items_created", "annotations_created"]
+    list_display = [
+        "created_at",
+        "project",
+        "file",
+        "source",
+        "label_kind",
+        "rows_imported",
+        "rows_skipped",
+        "items_created",
+        "annotations_created",
+    ]
     list_filter = ["label_kind", "skip_invalid"]
     search_fields = ["file", "source"]
-    readonly_fields = ["project", "file", "source", "shape", "kind", "label_kind", "skip_invalid", "rows_read", "rows_imported",
-                       "rows_skipped", "identical_pairs", "prompts_created", "items_created", "items_existing", "annotations_created",
-                       "imported_by", "created_at", "skipped_rows"]
+    readonly_fields = [
+        "project",
+        "file",
+        "source",
+        "shape",
+        "kind",
+        "label_kind",
+        "skip_invalid",
+        "rows_read",
+        "rows_imported",
+        "rows_skipped",
+        "identical_pairs",
+        "prompts_created",
+        "items_created",
+        "items_existing",
+        "annotations_created",
+        "imported_by",
+        "created_at",
+        "skipped_rows",
+    ]
     exclude = ["skipped"]
 
     @admin.display(description="Skipped rows")
     def skipped_rows(self, obj):
         if not obj.skipped:
             return "none"
-        rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                                ((r.get("file"), r.get("line") or "", r.get("field") or "", r.get("reason")) for r in obj.skipped))
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((r.get("file"), r.get("line") or "", r.get("field") or "", r.get("reason")) for r in obj.skipped),
+        )
         more = obj.rows_skipped - len(obj.skipped)
         note = format_html("<p>… and {} more, not listed.</p>", more) if more > 0 else ""
-        return format_html("<table><tr><th>file</th><th>line</th><th>field</th><th>reason</th></tr>{}</table>{}", rows, note)
+        return format_html(
+            "<table><tr><th>file</th><th>line</th><th>field</th><th>reason</th></tr>{}</table>{}", rows, note
+        )
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(project__in=managed_projects(request.user).values("pk"))

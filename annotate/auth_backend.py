@@ -1,4 +1,5 @@
 """Django's ModelBackend, with the user that every request loads read without ORM compilation."""
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied, ValidationError

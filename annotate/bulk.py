@@ -4,6 +4,7 @@
 Rows are tuples in the order of the field names given; every other concrete field gets its model
 default, so fields added to a model later still get sensible values.
 """
+
 import json
 
 from django.db import connection
@@ -37,7 +38,10 @@ class IdPool:
     def _allocate(self, n):
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
-                cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)", [self.table, self.column, n])
+                cursor.execute(
+                    "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                    [self.table, self.column, n],
+                )
                 return [row[0] for row in cursor.fetchall()]
             if self._next_sqlite is None:
                 quoted = connection.ops.quote_name(self.table)
@@ -57,12 +61,14 @@ def _converter(field):
     """Python value → what the driver takes, only for the types that need it."""
     if connection.vendor == "postgresql":
         if isinstance(field, JSONField):
+
             def dump(value, encoder=field.encoder):
                 if value is None:
                     return None
                 if not value and isinstance(value, (dict, list)):
                     return "{}" if isinstance(value, dict) else "[]"  # most metadata is empty: skip the encoder
                 return json.dumps(value, ensure_ascii=False, cls=encoder)
+
             return dump
         return None
     if isinstance(field, (JSONField, DateTimeField, DateField, UUIDField)):
@@ -110,5 +116,5 @@ def insert_rows(model, names, rows):
         else:
             sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
             for start in range(0, len(rows), SQLITE_BATCH):
-                cursor.executemany(sql, [complete(row) for row in rows[start:start + SQLITE_BATCH]])
+                cursor.executemany(sql, [complete(row) for row in rows[start : start + SQLITE_BATCH]])
     return len(rows)

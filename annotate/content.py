@@ -1,4 +1,5 @@
 """Normalising prompts: the text shown, the conversation, and the hash used for dedupe and splits."""
+
 import hashlib
 import json
 

@@ -1,4 +1,5 @@
 """Word-level diff and normalised edit distance between an original response and its edit."""
+
 import re
 
 from rapidfuzz.distance import Levenshtein
@@ -20,7 +21,7 @@ def word_diff(original, edited):
     a, b = tokens(original), tokens(edited)
     ops = []
     for op in Levenshtein.opcodes(a, b):
-        old, new = "".join(a[op.src_start:op.src_end]), "".join(b[op.dest_start:op.dest_end])
+        old, new = "".join(a[op.src_start : op.src_end]), "".join(b[op.dest_start : op.dest_end])
         if ops and ops[-1][0] == op.tag:
             ops[-1][1] += old
             ops[-1][2] += new

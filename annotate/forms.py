@@ -1,4 +1,5 @@
 """Forms for creating and configuring a project in the app (no raw JSON: lists are one per line)."""
+
 from django import forms
 
 from .models import FeedbackKind, Project, Role
@@ -29,25 +30,52 @@ class LinesField(forms.CharField):
             raise forms.ValidationError(f"at most {self.max_items} lines")
         long = [v for v in value if len(v) > self.max_length_each]
         if long:
-            raise forms.ValidationError(f"each line at most {self.max_length_each} characters ({long[0][:30]}… is longer)")
+            raise forms.ValidationError(
+                f"each line at most {self.max_length_each} characters ({long[0][:30]}… is longer)"
+            )
 
 
 class ProjectForm(forms.ModelForm):
-    feedback_kinds = forms.MultipleChoiceField(choices=FeedbackKind.choices, widget=forms.CheckboxSelectMultiple,
-                                               label="Feedback kinds", help_text="What annotators may be asked for.")
-    aspects = LinesField(label="Aspects", help_text="One per line; each response is rated 1–5 on each. Empty: no aspect ratings.")
-    principles = LinesField(label="Principles",
-                            help_text="One per line; offered when a response gets a thumbs down.")
+    feedback_kinds = forms.MultipleChoiceField(
+        choices=FeedbackKind.choices,
+        widget=forms.CheckboxSelectMultiple,
+        label="Feedback kinds",
+        help_text="What annotators may be asked for.",
+    )
+    aspects = LinesField(
+        label="Aspects", help_text="One per line; each response is rated 1–5 on each. Empty: no aspect ratings."
+    )
+    principles = LinesField(label="Principles", help_text="One per line; offered when a response gets a thumbs down.")
     overlap = forms.IntegerField(min_value=1, max_value=20, label="Labels per item (k)")
-    gold_rate = forms.FloatField(min_value=0, max_value=1, label="Gold rate", help_text="Share of handed-out items that are gold (0–1).")
-    human_budget = forms.FloatField(min_value=0, max_value=1, label="Human budget", help_text="Share of items routed to people (0–1).")
-    lease_minutes = forms.IntegerField(min_value=1, max_value=24 * 60, label="Lease (minutes)",
-                                       help_text="How long an item stays reserved for the annotator who opened it.")
+    gold_rate = forms.FloatField(
+        min_value=0, max_value=1, label="Gold rate", help_text="Share of handed-out items that are gold (0–1)."
+    )
+    human_budget = forms.FloatField(
+        min_value=0, max_value=1, label="Human budget", help_text="Share of items routed to people (0–1)."
+    )
+    lease_minutes = forms.IntegerField(
+        min_value=1,
+        max_value=24 * 60,
+        label="Lease (minutes)",
+        help_text="How long an item stays reserved for the annotator who opened it.",
+    )
 
     class Meta:
         model = Project
-        fields = ["name", "instructions", "feedback_kinds", "aspects", "principles", "overlap", "queue_order", "pair_strategy",
-                  "gold_rate", "gold_feedback", "human_budget", "lease_minutes"]
+        fields = [
+            "name",
+            "instructions",
+            "feedback_kinds",
+            "aspects",
+            "principles",
+            "overlap",
+            "queue_order",
+            "pair_strategy",
+            "gold_rate",
+            "gold_feedback",
+            "human_budget",
+            "lease_minutes",
+        ]
         labels = {"instructions": "Guidelines", "pair_strategy": "Pairs from several completions"}
         help_texts = {"instructions": "Markdown, shown to annotators on the project page."}
         widgets = {"instructions": forms.Textarea(attrs={"rows": 8})}

@@ -3,12 +3,22 @@
 A pairwise answer is compared by direction (A better / tie / B better), since the strength on
 the 7-point scale is a matter of taste; a binary answer by thumbs. Edit items have no gold.
 """
+
 from collections import defaultdict
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
-from .models import PREFERENCE_LABELS, PREFERENCE_MAX, PREFERENCE_MIN, Annotation, AnnotatorKind, FeedbackKind, Item, Thumbs
+from .models import (
+    PREFERENCE_LABELS,
+    PREFERENCE_MAX,
+    PREFERENCE_MIN,
+    Annotation,
+    AnnotatorKind,
+    FeedbackKind,
+    Item,
+    Thumbs,
+)
 
 
 def clean_gold_answer(item, answer):
@@ -17,7 +27,9 @@ def clean_gold_answer(item, answer):
         try:
             value = int((answer or {}).get("preference"))
         except (TypeError, ValueError):
-            raise ValidationError("a pairwise gold answer is a preference from -3 (A much better) to 3 (B much better)")
+            raise ValidationError(
+                "a pairwise gold answer is a preference from -3 (A much better) to 3 (B much better)"
+            ) from None
         if not PREFERENCE_MIN <= value <= PREFERENCE_MAX:
             raise ValidationError("a pairwise gold answer is a preference from -3 (A much better) to 3 (B much better)")
         return {"preference": value}

@@ -1,5 +1,6 @@
 """What the workspace's guidelines panel says: the project's own instructions (markdown, written by
 its managers) and a fixed paragraph per kind of feedback on how to label that kind well."""
+
 from dataclasses import dataclass
 
 from .models import FeedbackKind

@@ -8,6 +8,7 @@ as a `FieldError` in place of the row, so the importer can report every bad row 
 problem that leaves the rest of the file unreadable (a corrupt compressed stream, malformed CSV
 quoting) raises `ReadError`.
 """
+
 import csv
 import gzip
 import io
@@ -21,7 +22,14 @@ from .import_values import DuplicateKey, FieldError, loads
 
 FORMATS = ("jsonl", "csv", "parquet")
 COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
-_EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+_EXTENSIONS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 _STREAM_ERRORS = (OSError, EOFError, zlib.error, zstandard.ZstdError)
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -35,7 +43,7 @@ class ReadError(ValueError):
 
 
 def detect_compression(name):
-    """"gzip", "zstd" or None, from the file name's last extension."""
+    """ "gzip", "zstd" or None, from the file name's last extension."""
     return COMPRESSIONS.get(os.path.splitext(name.lower())[1])
 
 
@@ -45,8 +53,11 @@ def detect_format(name):
         base = os.path.splitext(base)[0]
     ext = os.path.splitext(base)[1]
     if ext not in _EXTENSIONS:
-        raise ReadError(None, f"cannot tell the file format from {ext or 'no extension'!r}; use .jsonl, .csv or .parquet "
-                              "(.jsonl and .csv may end in .gz or .zst)")
+        raise ReadError(
+            None,
+            f"cannot tell the file format from {ext or 'no extension'!r}; use .jsonl, .csv or .parquet "
+            "(.jsonl and .csv may end in .gz or .zst)",
+        )
     return _EXTENSIONS[ext]
 
 
@@ -82,7 +93,7 @@ class _ZstdStream(io.RawIOBase):
                 return 0
             self._out, self._at = self._decompress(data), 0
         n = min(len(buffer), len(self._out) - self._at)
-        buffer[:n] = memoryview(self._out)[self._at:self._at + n]
+        buffer[:n] = memoryview(self._out)[self._at : self._at + n]
         self._at += n
         return n
 
@@ -211,7 +222,10 @@ class Source:
                 if not cells or cells == [""]:
                     continue
                 if len(cells) > len(header):
-                    yield f"line {start}", FieldError(None, f"{len(cells)} cells but the header names {len(header)} columns")
+                    yield (
+                        f"line {start}",
+                        FieldError(None, f"{len(cells)} cells but the header names {len(header)} columns"),
+                    )
                     continue
                 yield f"line {start}", dict(zip(header, cells))
         except UnicodeDecodeError as exc:
@@ -245,4 +259,8 @@ class Source:
 
 
 def _is_binary(f):
-    return isinstance(f, (io.BufferedIOBase, io.RawIOBase)) or "b" in getattr(f, "mode", "b") and not isinstance(f, io.TextIOBase)
+    return (
+        isinstance(f, (io.BufferedIOBase, io.RawIOBase))
+        or "b" in getattr(f, "mode", "b")
+        and not isinstance(f, io.TextIOBase)
+    )

@@ -18,6 +18,7 @@ Shapes (auto-detected from the columns, or named explicitly):
                annotations: a judge's verdict (1, 2, 0 for a draw, 1..2 from a weighted judge),
                imported as the label of a source named after `annotator`
 """
+
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -31,11 +32,31 @@ PAIRWISE_SHAPES = ("preference", "completions", "helpsteer2", "alpaca_eval")
 COLUMNS = {
     "preference": {"prompt", "chosen", "rejected", "score_chosen", "score_rejected", "chosen_model", "rejected_model"},
     "completions": {"prompt", "instruction", "completions"},
-    "helpsteer2": {"prompt", "response_1", "response_2", "preference_strength", "preference_statement", "preference_elaboration", "model_1", "model_2",
-                   "individual_preference", "all_preferences_unprocessed", "three_most_similar_preferences"},
+    "helpsteer2": {
+        "prompt",
+        "response_1",
+        "response_2",
+        "preference_strength",
+        "preference_statement",
+        "preference_elaboration",
+        "model_1",
+        "model_2",
+        "individual_preference",
+        "all_preferences_unprocessed",
+        "three_most_similar_preferences",
+    },
     "binary": {"prompt", "response", "completion", "label", "model", "edited"},
     "messages": {"messages", "label", "model", "edited"},
-    "alpaca_eval": {"prompt", "instruction", "output_1", "output_2", "generator_1", "generator_2", "preference", "annotator"},
+    "alpaca_eval": {
+        "prompt",
+        "instruction",
+        "output_1",
+        "output_2",
+        "generator_1",
+        "generator_2",
+        "preference",
+        "annotator",
+    },
 }
 EXTRA_TEXT_LIMIT = 1000  # other scalar columns (ids, dataset names) are kept on the item; long text is not
 # A chosen/rejected pair says which is better but not by how much: recorded as "better" (±2).
@@ -99,7 +120,7 @@ _HH_TURN = re.compile(r"(?:^|\n\n)(Human|Assistant):[ ]?")
 
 
 def _hh_turns(text):
-    """"\\n\\nHuman: hi\\n\\nAssistant: hello" → messages, or None when the text is no such transcript."""
+    """ "\\n\\nHuman: hi\\n\\nAssistant: hello" → messages, or None when the text is no such transcript."""
     parts = _HH_TURN.split(text)
     if len(parts) < 3 or parts[0].strip():
         return None
@@ -130,11 +151,11 @@ def _response_text(row, name, prompt_messages=None, prompt_text=None):
     text, msgs = v.text_or_messages(row, name)
     if msgs is None:
         hh_prompt = prompt_text and prompt_text.lstrip().startswith("Human:")
-        if hh_prompt and text.startswith(prompt_text) and text[len(prompt_text):].strip():
-            return text[len(prompt_text):].strip()  # an hh transcript that repeats the prompt column
+        if hh_prompt and text.startswith(prompt_text) and text[len(prompt_text) :].strip():
+            return text[len(prompt_text) :].strip()  # an hh transcript that repeats the prompt column
         return text
     if prompt_messages and msgs[: len(prompt_messages)] == prompt_messages and len(msgs) > len(prompt_messages):
-        msgs = msgs[len(prompt_messages):]  # some files repeat the prompt inside chosen/rejected
+        msgs = msgs[len(prompt_messages) :]  # some files repeat the prompt inside chosen/rejected
     return _assistant_text(msgs, name)
 
 
@@ -153,6 +174,7 @@ def _from_scores(score_a, score_b):
 
 # -- shapes ----------------------------------------------------------------------------------
 
+
 def _preference(row, where, **_):
     if not v.is_missing(row.get("prompt")):
         ptext, pmsgs = v.text_or_messages(row, "prompt")
@@ -166,7 +188,10 @@ def _preference(row, where, **_):
         if not value.strip():
             raise v.FieldError(name, "the response is empty")
     label = {"preference": CHOSEN_STRENGTH, "details": {"import": "chosen/rejected"}}
-    score_c, score_r = v.number(row.get("score_chosen"), "score_chosen"), v.number(row.get("score_rejected"), "score_rejected")
+    score_c, score_r = (
+        v.number(row.get("score_chosen"), "score_chosen"),
+        v.number(row.get("score_rejected"), "score_rejected"),
+    )
     if score_c is not None and score_r is not None:
         label["details"].update(score_chosen=score_c, score_rejected=score_r)
         label["preference"] = max(1, abs(_from_scores(score_r, score_c))) if score_c != score_r else 0
@@ -187,9 +212,11 @@ def _implicit_prompt(row, where):
     if cmsgs is None and rmsgs is None:
         cmsgs, rmsgs = _hh_turns(ctext), _hh_turns(rtext)
         if cmsgs is None:
-            raise v.FieldError("prompt", "missing, and chosen is not a \"Human: … Assistant: …\" transcript to take it from")
+            raise v.FieldError(
+                "prompt", 'missing, and chosen is not a "Human: … Assistant: …" transcript to take it from'
+            )
         if rmsgs is None:
-            raise v.FieldError("rejected", "expected a \"Human: … Assistant: …\" transcript like chosen")
+            raise v.FieldError("rejected", 'expected a "Human: … Assistant: …" transcript like chosen')
     elif cmsgs is None or rmsgs is None:
         bad = "chosen" if cmsgs is None else "rejected"
         raise v.FieldError(bad, "expected a list of messages like the other response")
@@ -226,7 +253,9 @@ def _completion(value, i):
         text, model = v.text(value, key), _model(value, "model")
     except v.FieldError as exc:
         raise v.FieldError(f"{name}.{exc.field}", exc.message) from None
-    score_key = next((k for k in ("score", "overall_score", "fine-grained_score", "rating") if not v.is_missing(value.get(k))), None)
+    score_key = next(
+        (k for k in ("score", "overall_score", "fine-grained_score", "rating") if not v.is_missing(value.get(k))), None
+    )
     score = v.number(value.get(score_key), f"{name}.{score_key}") if score_key else None
     extra = {k: v.storable(value[k], f"{name}.{k}") for k in ("principle", "critique") if isinstance(value.get(k), str)}
     return text, model, score, extra
@@ -244,8 +273,11 @@ def _completions(row, where, pair_strategy, **_):
     if pair_strategy == "best_worst":
         missing = next((i for i, s in enumerate(scores) if s is None), None)
         if missing is not None:
-            raise v.FieldError(f"completions[{missing}].score", "missing; pairing best vs worst needs a score on every completion "
-                               "(or set the project's pair strategy to all_pairs or adjacent)")
+            raise v.FieldError(
+                f"completions[{missing}].score",
+                "missing; pairing best vs worst needs a score on every completion "
+                "(or set the project's pair strategy to all_pairs or adjacent)",
+            )
         best = max(range(len(scores)), key=lambda i: scores[i])
         worst = min(range(len(scores)), key=lambda i: (scores[i], -i))
         if best == worst:
@@ -258,7 +290,10 @@ def _completions(row, where, pair_strategy, **_):
     for a, b in pairs:
         label = None
         if scores[a] is not None and scores[b] is not None:
-            label = {"preference": _from_scores(scores[a], scores[b]), "details": {"import": "scores", "score_a": scores[a], "score_b": scores[b]}}
+            label = {
+                "preference": _from_scores(scores[a], scores[b]),
+                "details": {"import": "scores", "score_a": scores[a], "score_b": scores[b]},
+            }
         parsed.items.append(("pairwise", a, b, label))
     return parsed
 
@@ -266,13 +301,23 @@ def _completions(row, where, pair_strategy, **_):
 def _helpsteer2(row, where, **_):
     ptext, pmsgs = v.text_or_messages(row, "prompt")
     parsed = _prompt(ptext or "", pmsgs, where)
-    parsed.responses = [(_response_text(row, "response_1"), _model(row, "model_1"), {}),
-                        (_response_text(row, "response_2"), _model(row, "model_2"), {})]
+    parsed.responses = [
+        (_response_text(row, "response_1"), _model(row, "model_1"), {}),
+        (_response_text(row, "response_2"), _model(row, "model_2"), {}),
+    ]
     strength = v.preference_strength(row, "preference_strength")
     label = None
     if strength is not None:
-        rationale = "\n\n".join(s for s in (row.get("preference_statement"), row.get("preference_elaboration")) if isinstance(s, str) and s.strip())
-        label = {"preference": strength, "rationale": v.storable(rationale, "preference_elaboration"), "details": {"import": "preference_strength"}}
+        rationale = "\n\n".join(
+            s
+            for s in (row.get("preference_statement"), row.get("preference_elaboration"))
+            if isinstance(s, str) and s.strip()
+        )
+        label = {
+            "preference": strength,
+            "rationale": v.storable(rationale, "preference_elaboration"),
+            "details": {"import": "preference_strength"},
+        }
     individual = _individual_preferences(row)
     if individual:
         if label:
@@ -301,11 +346,23 @@ def _individual_preferences(row):
             raise v.FieldError(where, f"expected an object with a strength, got {v.describe(entry)}")
         strength = v.preference_strength({f"{where}.strength": entry.get("strength")}, f"{where}.strength")
         if strength is None:
-            raise v.FieldError(f"{where}.strength", "missing; every individual preference needs a strength from -3 to 3")
-        why = "\n\n".join(t for t in (entry.get(k) for k in ("statement", "elaboration", "justification")) if isinstance(t, str) and t.strip())
-        labels.append({"preference": strength, "rationale": v.storable(why, f"{where}.justification"),
-                       "source_suffix": f" · annotator {i + 1}", "label_kind": "human",
-                       "details": {"import": "individual_preference", "position": i + 1}})
+            raise v.FieldError(
+                f"{where}.strength", "missing; every individual preference needs a strength from -3 to 3"
+            )
+        why = "\n\n".join(
+            t
+            for t in (entry.get(k) for k in ("statement", "elaboration", "justification"))
+            if isinstance(t, str) and t.strip()
+        )
+        labels.append(
+            {
+                "preference": strength,
+                "rationale": v.storable(why, f"{where}.justification"),
+                "source_suffix": f" · annotator {i + 1}",
+                "label_kind": "human",
+                "details": {"import": "individual_preference", "position": i + 1},
+            }
+        )
     return labels
 
 

@@ -1,5 +1,6 @@
 """Value checks for imported rows: each raises `FieldError` naming the field, so the importer can
 say exactly which file, line and field is wrong."""
+
 import json
 import math
 
@@ -100,13 +101,19 @@ def storable(value, field):
     surrogate (JSON's "\\ud800" without its pair) is no character and cannot be encoded. Said here
     with the field, rather than failing mid-write. (Kept to C-speed checks: it runs on every text.)"""
     if "\x00" in value:
-        raise FieldError(field, f"contains a NUL character (\\x00) at position {value.index(chr(0))}, which the database cannot store")
+        raise FieldError(
+            field,
+            f"contains a NUL character (\\x00) at position {value.index(chr(0))}, which the database cannot store",
+        )
     if not value.isascii():
         try:
             value.encode("utf-8")
         except UnicodeEncodeError as exc:
-            raise FieldError(field, f"contains a lone surrogate (\\u{ord(value[exc.start]):04x}) at position {exc.start}, "
-                                    "which is not a character") from None
+            raise FieldError(
+                field,
+                f"contains a lone surrogate (\\u{ord(value[exc.start]):04x}) at position {exc.start}, "
+                "which is not a character",
+            ) from None
     return value
 
 
@@ -153,7 +160,9 @@ def text_or_messages(row, field):
     """A string, or a list of messages (TRL's conversational format). Returns (text, messages)."""
     value = row.get(field)
     if is_missing(value) and not isinstance(value, str):
-        raise FieldError(field, "missing" if field not in row else f"expected a string or a list of messages, got {describe(value)}")
+        raise FieldError(
+            field, "missing" if field not in row else f"expected a string or a list of messages, got {describe(value)}"
+        )
     value = maybe_json_list(value, field)
     if isinstance(value, str):
         if not value.strip():
@@ -229,7 +238,9 @@ def alpaca_preference(row, field):
     if value is None:
         return None
     if value != 0 and not 1 <= value <= 2:
-        raise FieldError(field, f"expected 1 or 2 (0 for a draw, 1..2 from a weighted judge), got {describe(row.get(field))}")
+        raise FieldError(
+            field, f"expected 1 or 2 (0 for a draw, 1..2 from a weighted judge), got {describe(row.get(field))}"
+        )
     return value
 
 

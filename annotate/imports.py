@@ -16,6 +16,7 @@ the source (AlpacaEval's `annotator` column, else `source`, else the file name).
 says who made them: a model (the default, for every shape) or people (declared with
 label_kind="human"); a source is never both.
 """
+
 import os
 import time
 import uuid
@@ -28,7 +29,18 @@ from . import import_shapes as shapes
 from .bulk import IdPool, insert_rows
 from .import_readers import ReadError, Source, detect_compression, detect_format
 from .import_values import FieldError
-from .models import Annotation, Annotator, AnnotatorKind, FeedbackKind, ImportRecord, Item, LabelKind, Project, Prompt, Response
+from .models import (
+    Annotation,
+    Annotator,
+    AnnotatorKind,
+    FeedbackKind,
+    ImportRecord,
+    Item,
+    LabelKind,
+    Project,
+    Prompt,
+    Response,
+)
 
 LOOKUP_CHUNK = 500  # stays under SQLite's bound-parameter limit
 SINGLE_KINDS = (FeedbackKind.BINARY, FeedbackKind.EDIT)
@@ -97,9 +109,13 @@ class ImportResult:
 
     def summary(self):
         who = ", ".join(repr(s) for s in self.sources) or repr(self.source)
-        text = ("checked, nothing written: " if self.dry_run else "") + (f"{self.file}: {_n(self.rows, f'{self.shape} row')} → {_n(self.items_created, f'new {self.kind} item')} "
-                f"({self.items_existing} already there), {_n(self.prompts_created, 'new prompt')} ({self.prompts_reused} reused), "
-                f"{_n(self.annotations_created, 'label')} by source {who}" + (f" ({self.label_kind} labels)" if self.label_kind else "") + f", in {self.seconds:.1f}s")
+        text = ("checked, nothing written: " if self.dry_run else "") + (
+            f"{self.file}: {_n(self.rows, f'{self.shape} row')} → {_n(self.items_created, f'new {self.kind} item')} "
+            f"({self.items_existing} already there), {_n(self.prompts_created, 'new prompt')} ({self.prompts_reused} reused), "
+            f"{_n(self.annotations_created, 'label')} by source {who}"
+            + (f" ({self.label_kind} labels)" if self.label_kind else "")
+            + f", in {self.seconds:.1f}s"
+        )
         if self.identical:
             text += f"; skipped {_n(len(self.identical), 'pair')} with identical responses (first: {self.identical[0]})"
         if self.invalid:
@@ -113,8 +129,20 @@ def _n(count, noun):
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def import_items(project, file, *, name=None, fmt=None, shape=None, source=None, as_kind=None, label_kind=None,
-                 skip_invalid=False, dry_run=False, user=None):
+def import_items(
+    project,
+    file,
+    *,
+    name=None,
+    fmt=None,
+    shape=None,
+    source=None,
+    as_kind=None,
+    label_kind=None,
+    skip_invalid=False,
+    dry_run=False,
+    user=None,
+):
     """Import `file` (a path, or an open binary file with `name`) into `project`. Returns ImportResult.
 
     label_kind: "judge" or "human", who made the file's labels; None keeps what the source was
@@ -125,11 +153,24 @@ def import_items(project, file, *, name=None, fmt=None, shape=None, source=None,
     if isinstance(file, (str, os.PathLike)):
         name = name or os.path.basename(os.fspath(file))
         with open(file, "rb") as handle:
-            return import_items(project, handle, name=name, fmt=fmt, shape=shape, source=source, as_kind=as_kind, label_kind=label_kind,
-                                skip_invalid=skip_invalid, dry_run=dry_run, user=user)
+            return import_items(
+                project,
+                handle,
+                name=name,
+                fmt=fmt,
+                shape=shape,
+                source=source,
+                as_kind=as_kind,
+                label_kind=label_kind,
+                skip_invalid=skip_invalid,
+                dry_run=dry_run,
+                user=user,
+            )
     name = os.path.basename(name or getattr(file, "name", None) or "upload")
     if label_kind not in (None, *LabelKind.values):
-        raise ImportFileError(name, None, None, f"unknown label kind {label_kind!r}; expected {' or '.join(LabelKind.values)}")
+        raise ImportFileError(
+            name, None, None, f"unknown label kind {label_kind!r}; expected {' or '.join(LabelKind.values)}"
+        )
     cap = MAX_RECORDED if skip_invalid else MAX_REPORTED
     problems, invalid, parsed = [], 0, []
     try:
@@ -149,7 +190,14 @@ def import_items(project, file, *, name=None, fmt=None, shape=None, source=None,
                     continue
                 except FieldError as exc:
                     problem = RowProblem(where, exc.field, exc.message)
-                except (TypeError, ValueError, KeyError, AttributeError, RecursionError, OverflowError) as exc:  # data no check foresaw
+                except (
+                    TypeError,
+                    ValueError,
+                    KeyError,
+                    AttributeError,
+                    RecursionError,
+                    OverflowError,
+                ) as exc:  # data no check foresaw
                     problem = RowProblem(where, None, f"cannot read this row ({exc!r:.300})")
             invalid += 1
             if len(problems) < cap:
@@ -169,7 +217,9 @@ def import_items(project, file, *, name=None, fmt=None, shape=None, source=None,
                 result.seconds = time.monotonic() - started
                 result.record_id = _record(project, result, skip_invalid, user).pk
     except (DatabaseError, UnicodeError) as exc:
-        raise ImportFileError(name, None, None, f"the database refused the import, nothing was written ({exc})") from exc
+        raise ImportFileError(
+            name, None, None, f"the database refused the import, nothing was written ({exc})"
+        ) from exc
     result.seconds = time.monotonic() - started
     return result
 
@@ -177,12 +227,19 @@ def import_items(project, file, *, name=None, fmt=None, shape=None, source=None,
 def _resolve_shape(name, columns, shape):
     if shape:
         if shape not in shapes.SHAPES:
-            raise ImportFileError(name, None, None, f"unknown shape {shape!r}; expected one of {', '.join(shapes.SHAPES)}")
+            raise ImportFileError(
+                name, None, None, f"unknown shape {shape!r}; expected one of {', '.join(shapes.SHAPES)}"
+            )
         return shape
     detected = shapes.detect_shape(columns)
     if detected is None:
-        raise ImportFileError(name, None, None, f"cannot tell the shape from the columns {sorted(columns)}; expected prompt/chosen/rejected, "
-                              "prompt/completions, prompt/response_1/response_2, instruction/output_1/output_2, prompt/response or messages")
+        raise ImportFileError(
+            name,
+            None,
+            None,
+            f"cannot tell the shape from the columns {sorted(columns)}; expected prompt/chosen/rejected, "
+            "prompt/completions, prompt/response_1/response_2, instruction/output_1/output_2, prompt/response or messages",
+        )
     return detected
 
 
@@ -192,23 +249,37 @@ def _resolve_kind(project, name, shape, as_kind, columns):
         as_kind = FeedbackKind.EDIT  # rows that carry an edit are edit items
     if shape in shapes.PAIRWISE_SHAPES:
         if as_kind not in (None, FeedbackKind.PAIRWISE):
-            raise ImportFileError(name, None, None, f"{shape} rows make pairwise items; --as {as_kind} applies to prompt/response and messages files")
+            raise ImportFileError(
+                name,
+                None,
+                None,
+                f"{shape} rows make pairwise items; --as {as_kind} applies to prompt/response and messages files",
+            )
         kind = FeedbackKind.PAIRWISE
     elif as_kind:
         if as_kind not in SINGLE_KINDS:
             raise ImportFileError(name, None, None, f"{shape} rows make binary or edit items, not {as_kind}")
         kind = as_kind
     else:
-        kind = FeedbackKind.EDIT if FeedbackKind.BINARY not in enabled and FeedbackKind.EDIT in enabled else FeedbackKind.BINARY
+        kind = (
+            FeedbackKind.EDIT
+            if FeedbackKind.BINARY not in enabled and FeedbackKind.EDIT in enabled
+            else FeedbackKind.BINARY
+        )
     if kind not in enabled:
-        raise ImportFileError(name, None, None, f'project "{project.name}" does not collect {kind} feedback (it has {", ".join(sorted(enabled)) or "none"})')
+        raise ImportFileError(
+            name,
+            None,
+            None,
+            f'project "{project.name}" does not collect {kind} feedback (it has {", ".join(sorted(enabled)) or "none"})',
+        )
     return str(kind), (str(kind) if kind in SINGLE_KINDS else None)
 
 
 def _chunks(values):
     values = list(values)
     for start in range(0, len(values), LOOKUP_CHUNK):
-        yield values[start:start + LOOKUP_CHUNK]
+        yield values[start : start + LOOKUP_CHUNK]
 
 
 def _labels(label):
@@ -230,30 +301,53 @@ def _source_annotators(project, names, label_kind, file, declared=None):
     for name in sorted(names):
         kind = (declared or {}).get(name) or label_kind
         annotator, created = Annotator.objects.get_or_create(
-            project=project, name=name, defaults={"kind": AnnotatorKind.SOURCE, "label_kind": kind or LabelKind.JUDGE})
+            project=project, name=name, defaults={"kind": AnnotatorKind.SOURCE, "label_kind": kind or LabelKind.JUDGE}
+        )
         if not created and kind and annotator.label_kind != kind:
-            raise ImportFileError(file, None, None, f"source {name!r} was imported into this project before as {annotator.label_kind} labels "
-                                  f"({annotator.get_label_kind_display().lower()}), not {kind}; import these under another source "
-                                  f"name, or as {annotator.label_kind}")
+            raise ImportFileError(
+                file,
+                None,
+                None,
+                f"source {name!r} was imported into this project before as {annotator.label_kind} labels "
+                f"({annotator.get_label_kind_display().lower()}), not {kind}; import these under another source "
+                f"name, or as {annotator.label_kind}",
+            )
         annotators[name] = annotator
     return annotators
 
 
 def _record(project, result, skip_invalid, user):
     return ImportRecord.objects.create(
-        project=project, file=result.file[:255], source=", ".join(result.sources or [result.source])[:200], shape=result.shape,
-        kind=result.kind, label_kind=result.label_kind if result.label_kind in LabelKind.values else "", skip_invalid=skip_invalid, rows_read=result.rows + result.invalid,
-        rows_imported=result.rows, rows_skipped=result.invalid, identical_pairs=len(result.identical),
-        prompts_created=result.prompts_created, items_created=result.items_created, items_existing=result.items_existing,
-        annotations_created=result.annotations_created, skipped=[p.as_dict(result.file) for p in result.problems],
-        imported_by=user if user is not None and user.is_authenticated else None)
+        project=project,
+        file=result.file[:255],
+        source=", ".join(result.sources or [result.source])[:200],
+        shape=result.shape,
+        kind=result.kind,
+        label_kind=result.label_kind if result.label_kind in LabelKind.values else "",
+        skip_invalid=skip_invalid,
+        rows_read=result.rows + result.invalid,
+        rows_imported=result.rows,
+        rows_skipped=result.invalid,
+        identical_pairs=len(result.identical),
+        prompts_created=result.prompts_created,
+        items_created=result.items_created,
+        items_existing=result.items_existing,
+        annotations_created=result.annotations_created,
+        skipped=[p.as_dict(result.file) for p in result.problems],
+        imported_by=user if user is not None and user.is_authenticated else None,
+    )
 
 
 def _write(project, parsed, result, label_kind):
     # Locks the project row (PostgreSQL) or the database (SQLite) so concurrent imports into one
     # project cannot both create the same prompt, and SQLite ids can be counted up safely.
     Project.objects.filter(pk=project.pk).update(name=F("name"))
-    declared = {_source_name(label, result): label.get("label_kind") for row in parsed for *_, labels in row.items for label in _labels(labels)}
+    declared = {
+        _source_name(label, result): label.get("label_kind")
+        for row in parsed
+        for *_, labels in row.items
+        for label in _labels(labels)
+    }
     names = set(declared)
     annotators = _source_annotators(project, names, label_kind, result.file, declared) if names else {}
     result.sources = sorted(names)
@@ -262,17 +356,33 @@ def _write(project, parsed, result, label_kind):
 
     prompts = {}
     for chunk in _chunks({row.hash for row in parsed}):
-        found = Prompt.objects.filter(project=project, content_hash__in=chunk).values("content_hash").annotate(first=Min("id"))
+        found = (
+            Prompt.objects.filter(project=project, content_hash__in=chunk)
+            .values("content_hash")
+            .annotate(first=Min("id"))
+        )
         prompts.update((p["content_hash"], p["first"]) for p in found)
     existing_prompts = set(prompts.values())
     responses, items, labelled = {}, {}, set()
     for chunk in _chunks(existing_prompts):
-        responses.update(((pid, text), rid) for pid, text, rid in Response.objects.filter(prompt_id__in=chunk).values_list("prompt_id", "text", "id"))
-        items.update(((kind, a, b), iid) for kind, a, b, iid in Item.objects.filter(prompt_id__in=chunk).values_list("kind", "response_a_id", "response_b_id", "id"))
+        responses.update(
+            ((pid, text), rid)
+            for pid, text, rid in Response.objects.filter(prompt_id__in=chunk).values_list("prompt_id", "text", "id")
+        )
+        items.update(
+            ((kind, a, b), iid)
+            for kind, a, b, iid in Item.objects.filter(prompt_id__in=chunk).values_list(
+                "kind", "response_a_id", "response_b_id", "id"
+            )
+        )
     if annotators:
         annotator_ids = [a.pk for a in annotators.values()]
         for chunk in _chunks(items.values()):
-            labelled.update(Annotation.objects.filter(annotator_id__in=annotator_ids, item_id__in=chunk).values_list("annotator_id", "item_id"))
+            labelled.update(
+                Annotation.objects.filter(annotator_id__in=annotator_ids, item_id__in=chunk).values_list(
+                    "annotator_id", "item_id"
+                )
+            )
 
     # Blocks sized to the most each table can need, so ids come in one round trip per table.
     prompt_ids = IdPool(Prompt, block=max(1, len(parsed)))
@@ -294,13 +404,17 @@ def _write(project, parsed, result, label_kind):
         elif pid in existing_prompts:
             reused.add(pid)
         rids = []
-        for text, model_name, metadata in texts:  # all of them: completions best-worst does not pair stay with their prompt
+        for (
+            text,
+            model_name,
+            metadata,
+        ) in texts:  # all of them: completions best-worst does not pair stay with their prompt
             rid = responses.get((pid, text))
             if rid is None:
                 rid = responses[(pid, text)] = next(response_ids)
                 new_responses.append((rid, pid, text, model_name, metadata))
             rids.append(rid)
-        for kind, a, b, label in row_items:
+        for kind, a, b, row_label in row_items:
             ra, rb = rids[a], (rids[b] if b is not None else None)
             iid, flipped = items.get((kind, ra, rb)), False
             if iid is None and rb is not None and (kind, rb, ra) in items:
@@ -313,7 +427,7 @@ def _write(project, parsed, result, label_kind):
                 new_items.append((iid, project.pk, pid, kind, ra, rb, provenance))
             else:
                 result.items_existing += 1
-            for label in _labels(label):
+            for label in _labels(row_label):
                 annotator_id = annotators[_source_name(label, result)].pk
                 if (annotator_id, iid) in labelled:
                     continue
@@ -321,14 +435,49 @@ def _write(project, parsed, result, label_kind):
                 preference = label.get("preference")
                 if flipped and preference is not None:
                     preference = -preference
-                new_labels.append((iid, annotator_id, kind, preference, label.get("thumbs", ""), label.get("rationale", ""),
-                                   label.get("edited_text"), label.get("diff", []), label.get("edit_distance"), label.get("confidence"),
-                                   {**label.get("details", {}), "where": row.where}, uuid.uuid4()))
+                new_labels.append(
+                    (
+                        iid,
+                        annotator_id,
+                        kind,
+                        preference,
+                        label.get("thumbs", ""),
+                        label.get("rationale", ""),
+                        label.get("edited_text"),
+                        label.get("diff", []),
+                        label.get("edit_distance"),
+                        label.get("confidence"),
+                        {**label.get("details", {}), "where": row.where},
+                        uuid.uuid4(),
+                    )
+                )
 
     insert_rows(Prompt, ["id", "project_id", "text", "messages", "metadata", "source", "content_hash"], new_prompts)
     insert_rows(Response, ["id", "prompt_id", "text", "model_name", "metadata"], new_responses)
-    insert_rows(Item, ["id", "project_id", "prompt_id", "kind", "response_a_id", "response_b_id", "metadata"], new_items)
-    insert_rows(Annotation, ["item_id", "annotator_id", "kind", "preference", "thumbs", "rationale", "edited_text", "diff",
-                             "edit_distance", "confidence", "details", "submission_id"], new_labels)
+    insert_rows(
+        Item, ["id", "project_id", "prompt_id", "kind", "response_a_id", "response_b_id", "metadata"], new_items
+    )
+    insert_rows(
+        Annotation,
+        [
+            "item_id",
+            "annotator_id",
+            "kind",
+            "preference",
+            "thumbs",
+            "rationale",
+            "edited_text",
+            "diff",
+            "edit_distance",
+            "confidence",
+            "details",
+            "submission_id",
+        ],
+        new_labels,
+    )
     result.prompts_created, result.prompts_reused = len(new_prompts), len(reused)
-    result.responses_created, result.items_created, result.annotations_created = len(new_responses), len(new_items), len(new_labels)
+    result.responses_created, result.items_created, result.annotations_created = (
+        len(new_responses),
+        len(new_items),
+        len(new_labels),
+    )

@@ -7,6 +7,7 @@ LOGIN_LOCKOUT_SECONDS: even the right password is refused until then. A successf
 its username's count. The check sits in the authentication backend, so the login page, the admin's
 login and any other `authenticate()` call are all throttled; the login form only words the refusal.
 """
+
 import hashlib
 import math
 import time
@@ -33,8 +34,10 @@ class Lockout:
     @property
     def message(self) -> str:
         who = "this account" if self.scope == "account" else "your network address"
-        return (f"Too many failed logins for {who}. Logins are locked for {self.minutes_left} more "
-                f"minute{'s' if self.minutes_left != 1 else ''}; try again then.")
+        return (
+            f"Too many failed logins for {who}. Logins are locked for {self.minutes_left} more "
+            f"minute{'s' if self.minutes_left != 1 else ''}; try again then."
+        )
 
 
 def client_address(request) -> str | None:
@@ -102,13 +105,13 @@ class ThrottledLoginForm(AuthenticationForm):
     def clean(self):
         lockout = locked_out(self.cleaned_data.get("username"), client_address(self.request))
         if lockout is not None:
-            raise forms.ValidationError(lockout.message, code="locked")
+            raise forms.ValidationError(lockout.message, code="locked") from None
         try:
             return super().clean()
         except forms.ValidationError:
             lockout = locked_out(self.cleaned_data.get("username"), client_address(self.request))
             if lockout is not None:  # this failure was the one that reached the limit
-                raise forms.ValidationError(lockout.message, code="locked")
+                raise forms.ValidationError(lockout.message, code="locked")  # noqa: B904
             raise
 
 

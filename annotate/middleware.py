@@ -5,6 +5,7 @@ controls), so this runs once on the finished page instead of relying on every te
 remember a filter. The marker is plain ASCII (`[U+202E]`, from `rendering.neutralise_bidi`),
 valid in text, attributes and textareas alike; pages without such a character are untouched.
 """
+
 import re
 
 from annotate.rendering import neutralise_bidi
@@ -23,8 +24,11 @@ class BidiControlsMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if (response.streaming or not response.get("Content-Type", "").startswith("text/html")
-                or (response.charset or "").lower().replace("-", "") != "utf8"):
+        if (
+            response.streaming
+            or not response.get("Content-Type", "").startswith("text/html")
+            or (response.charset or "").lower().replace("-", "") != "utf8"
+        ):
             return response
         content, count = _BIDI_UTF8.subn(_marker, response.content)
         if count:

@@ -3,6 +3,7 @@
 Every label (human, LM judge or imported) is an `Annotation` by an `Annotator`, so agreement,
 noise and routing treat all sources alike.
 """
+
 import uuid
 
 from django.conf import settings
@@ -57,16 +58,23 @@ class Project(models.Model):
     feedback_kinds = models.JSONField(default=default_feedback_kinds)
     overlap = models.PositiveSmallIntegerField(default=1, help_text="Human labels wanted per item (k).")
     queue_order = models.CharField(
-        max_length=10, choices=QueueOrder.choices, default=QueueOrder.DEPTH,
-        help_text="Complete items to k first, so agreement can be measured early; or give every item one label before any gets a second.")
+        max_length=10,
+        choices=QueueOrder.choices,
+        default=QueueOrder.DEPTH,
+        help_text="Complete items to k first, so agreement can be measured early; or give every item one label before any gets a second.",
+    )
     aspects = models.JSONField(default=default_aspects, blank=True, help_text="Aspects rated per response.")
-    principles = models.JSONField(default=list, blank=True, help_text="Principles offered when a response gets a thumbs down.")
+    principles = models.JSONField(
+        default=list, blank=True, help_text="Principles offered when a response gets a thumbs down."
+    )
     human_budget = models.FloatField(default=1.0, help_text="Fraction of items routed to humans (0..1).")
     pair_strategy = models.CharField(max_length=20, choices=PairStrategy.choices, default=PairStrategy.BEST_WORST)
     gold_rate = models.FloatField(default=0.0, help_text="Fraction of handed-out items that are gold items (0..1).")
     lease_minutes = models.PositiveSmallIntegerField(default=10)
     gold_feedback = models.BooleanField(
-        default=False, help_text="After a gold item, show the annotator whether they matched its answer (and the answer).")
+        default=False,
+        help_text="After a gold item, show the annotator whether they matched its answer (and the answer).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
 
@@ -74,8 +82,12 @@ class Project(models.Model):
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(condition=Q(overlap__gte=1), name="project_overlap_positive"),
-            models.CheckConstraint(condition=Q(human_budget__gte=0) & Q(human_budget__lte=1), name="project_budget_fraction"),
-            models.CheckConstraint(condition=Q(gold_rate__gte=0) & Q(gold_rate__lte=1), name="project_gold_rate_fraction"),
+            models.CheckConstraint(
+                condition=Q(human_budget__gte=0) & Q(human_budget__lte=1), name="project_budget_fraction"
+            ),
+            models.CheckConstraint(
+                condition=Q(gold_rate__gte=0) & Q(gold_rate__lte=1), name="project_gold_rate_fraction"
+            ),
             models.CheckConstraint(condition=Q(queue_order__in=QueueOrder.values), name="project_queue_order_valid"),
         ]
 
@@ -160,8 +172,13 @@ class Item(models.Model):
     route_reason = models.JSONField(default=dict, blank=True, help_text="Top features behind the routing decision.")
     is_gold = models.BooleanField(default=False)
     gold_answer = models.JSONField(null=True, blank=True, help_text='{"preference": -3..3} or {"thumbs": "up"|"down"}')
-    human_label_count = models.PositiveIntegerField(default=0, help_text="Submitted human annotations (denormalised for the queue).")
-    calibration = models.BooleanField(default=False, help_text="In the random calibration slice: labelled by people and judges; routers learn only here.")
+    human_label_count = models.PositiveIntegerField(
+        default=0, help_text="Submitted human annotations (denormalised for the queue)."
+    )
+    calibration = models.BooleanField(
+        default=False,
+        help_text="In the random calibration slice: labelled by people and judges; routers learn only here.",
+    )
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -174,15 +191,21 @@ class Item(models.Model):
             ),
             models.CheckConstraint(condition=Q(kind__in=FeedbackKind.values), name="item_kind_valid"),
             models.CheckConstraint(condition=Q(routing__in=Routing.values), name="item_routing_valid"),
-            models.CheckConstraint(condition=Q(is_gold=False) | Q(gold_answer__isnull=False), name="item_gold_has_answer"),
+            models.CheckConstraint(
+                condition=Q(is_gold=False) | Q(gold_answer__isnull=False), name="item_gold_has_answer"
+            ),
         ]
         indexes = [
             # The queue: open human work in a project, fewest labels first.
             models.Index(fields=["project", "routing", "human_label_count", "id"], name="item_queue"),
             # Next item walks this in order and stops at the first free one (no sort of the backlog).
-            models.Index(fields=["project", "human_label_count", "id"], condition=Q(is_gold=False), name="item_queue_open"),
+            models.Index(
+                fields=["project", "human_label_count", "id"], condition=Q(is_gold=False), name="item_queue_open"
+            ),
             # The same walk for "complete items to k first": most labels first, then oldest.
-            models.Index(fields=["project", "-human_label_count", "id"], condition=Q(is_gold=False), name="item_queue_depth"),
+            models.Index(
+                fields=["project", "-human_label_count", "id"], condition=Q(is_gold=False), name="item_queue_depth"
+            ),
             models.Index(fields=["project", "kind"], name="item_project_kind"),
             models.Index(fields=["project", "is_gold"], name="item_project_gold"),
         ]
@@ -202,13 +225,23 @@ class LMJudge(models.Model):
     name = models.CharField(max_length=200, unique=True)
     backend = models.CharField(max_length=20, choices=JudgeBackend.choices)
     model = models.CharField(max_length=500, help_text="Local path or hub id (transformers) or model name (server).")
-    base_url = models.CharField(max_length=500, blank=True, help_text="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
-    api_key_name = models.CharField(max_length=100, blank=True,
-                                    help_text="Name of a key the deployment declares in TANDEM_JUDGE_KEYS (not an environment variable).")
-    prompt_templates = models.JSONField(default=dict, blank=True, help_text="Overrides per kind: pairwise, binary, edit.")
+    base_url = models.CharField(
+        max_length=500, blank=True, help_text="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1"
+    )
+    api_key_name = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Name of a key the deployment declares in TANDEM_JUDGE_KEYS (not an environment variable).",
+    )
+    prompt_templates = models.JSONField(
+        default=dict, blank=True, help_text="Overrides per kind: pairwise, binary, edit."
+    )
     parameters = models.JSONField(default=dict, blank=True, help_text="temperature, max_new_tokens, batch_size, ...")
-    family = models.CharField(max_length=40, blank=True,
-                              help_text="Model family (openai, anthropic, meta, alibaba, mistral, google, ...): the bias audit's self-preference.")
+    family = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="Model family (openai, anthropic, meta, alibaba, mistral, google, ...): the bias audit's self-preference.",
+    )
     projects = models.ManyToManyField(Project, related_name="judges", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -243,9 +276,15 @@ class Annotator(models.Model):
     kind = models.CharField(max_length=10, choices=AnnotatorKind.choices)
     name = models.CharField(max_length=200)
     project = models.ForeignKey("Project", null=True, blank=True, on_delete=models.CASCADE, related_name="sources")
-    label_kind = models.CharField(max_length=10, choices=LabelKind.choices, default=LabelKind.JUDGE,
-                                  help_text="For imported sources: whether people or a model made the labels.")
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="annotator")
+    label_kind = models.CharField(
+        max_length=10,
+        choices=LabelKind.choices,
+        default=LabelKind.JUDGE,
+        help_text="For imported sources: whether people or a model made the labels.",
+    )
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="annotator"
+    )
     judge = models.OneToOneField(LMJudge, null=True, blank=True, on_delete=models.CASCADE, related_name="annotator")
 
     class Meta:
@@ -256,9 +295,18 @@ class Annotator(models.Model):
                 | (Q(kind=AnnotatorKind.SOURCE) & Q(judge__isnull=True) & Q(user__isnull=True)),
                 name="annotator_identity_matches_kind",
             ),
-            models.CheckConstraint(condition=Q(kind=AnnotatorKind.SOURCE) | Q(project__isnull=True), name="annotator_project_only_for_sources"),
-            models.UniqueConstraint(fields=["name"], condition=Q(project__isnull=True), name="annotator_global_name_unique"),
-            models.UniqueConstraint(fields=["project", "name"], condition=Q(project__isnull=False), name="annotator_source_name_unique_per_project"),
+            models.CheckConstraint(
+                condition=Q(kind=AnnotatorKind.SOURCE) | Q(project__isnull=True),
+                name="annotator_project_only_for_sources",
+            ),
+            models.UniqueConstraint(
+                fields=["name"], condition=Q(project__isnull=True), name="annotator_global_name_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["project", "name"],
+                condition=Q(project__isnull=False),
+                name="annotator_source_name_unique_per_project",
+            ),
         ]
 
     def __str__(self):
@@ -267,13 +315,17 @@ class Annotator(models.Model):
     @property
     def is_human(self):
         """Whether this annotator's labels are people's: a person, or a source declared human."""
-        return self.kind == AnnotatorKind.HUMAN or (self.kind == AnnotatorKind.SOURCE and self.label_kind == LabelKind.HUMAN)
+        return self.kind == AnnotatorKind.HUMAN or (
+            self.kind == AnnotatorKind.SOURCE and self.label_kind == LabelKind.HUMAN
+        )
 
 
 def human_label_q(prefix="annotator__"):
     """Q over Annotation (or, with prefix="", over Annotator) matching labels made by people:
     people in Tandem, and imported sources whose import declared their labels human."""
-    return Q(**{f"{prefix}kind": AnnotatorKind.HUMAN}) | Q(**{f"{prefix}kind": AnnotatorKind.SOURCE, f"{prefix}label_kind": LabelKind.HUMAN})
+    return Q(**{f"{prefix}kind": AnnotatorKind.HUMAN}) | Q(
+        **{f"{prefix}kind": AnnotatorKind.SOURCE, f"{prefix}label_kind": LabelKind.HUMAN}
+    )
 
 
 class Thumbs(models.TextChoices):
@@ -296,7 +348,9 @@ class Annotation(models.Model):
     status = models.CharField(max_length=10, choices=AnnotationStatus.choices, default=AnnotationStatus.OK)
     # pairwise
     preference = models.SmallIntegerField(null=True, blank=True)
-    aspect_ratings = models.JSONField(default=dict, blank=True, help_text='pairwise: {aspect: {"a": 1-5, "b": 1-5}}; single: {aspect: 1-5}')
+    aspect_ratings = models.JSONField(
+        default=dict, blank=True, help_text='pairwise: {aspect: {"a": 1-5, "b": 1-5}}; single: {aspect: 1-5}'
+    )
     rationale = models.TextField(blank=True)
     swapped = models.BooleanField(default=False, help_text="B was shown on the left.")
     # binary
@@ -311,7 +365,9 @@ class Annotation(models.Model):
     time_spent_ms = models.PositiveIntegerField(null=True, blank=True)
     confidence = models.FloatField(null=True, blank=True)
     submission_id = models.UUIDField(default=uuid.uuid4)
-    details = models.JSONField(default=dict, blank=True, help_text="Judge raw output, both swap verdicts, import fields.")
+    details = models.JSONField(
+        default=dict, blank=True, help_text="Judge raw output, both swap verdicts, import fields."
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -319,7 +375,8 @@ class Annotation(models.Model):
             models.UniqueConstraint(fields=["annotator", "submission_id"], name="annotation_submission_idempotent"),
             models.UniqueConstraint(fields=["item", "annotator"], name="annotation_one_per_item_annotator"),
             models.CheckConstraint(
-                condition=Q(preference__isnull=True) | (Q(preference__gte=PREFERENCE_MIN) & Q(preference__lte=PREFERENCE_MAX)),
+                condition=Q(preference__isnull=True)
+                | (Q(preference__gte=PREFERENCE_MIN) & Q(preference__lte=PREFERENCE_MAX)),
                 name="annotation_preference_range",
             ),
             models.CheckConstraint(
@@ -369,7 +426,9 @@ class Assignment(models.Model):
     swapped = models.BooleanField(default=False, help_text="Show B on the left for this assignment.")
     skip_reason = models.TextField(blank=True)
     draft = models.JSONField(default=dict, blank=True, help_text="Half-done form, restored within the lease.")
-    annotation = models.OneToOneField(Annotation, null=True, blank=True, on_delete=models.SET_NULL, related_name="assignment")
+    annotation = models.OneToOneField(
+        Annotation, null=True, blank=True, on_delete=models.SET_NULL, related_name="assignment"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -396,18 +455,28 @@ class ImportRecord(models.Model):
     source = models.CharField(max_length=200, blank=True, help_text="Source annotator(s) whose labels the file held.")
     shape = models.CharField(max_length=20)
     kind = models.CharField(max_length=10, choices=FeedbackKind.choices)
-    label_kind = models.CharField(max_length=10, choices=LabelKind.choices, blank=True, help_text="Blank: the file held no labels.")
+    label_kind = models.CharField(
+        max_length=10, choices=LabelKind.choices, blank=True, help_text="Blank: the file held no labels."
+    )
     skip_invalid = models.BooleanField(default=False)
     rows_read = models.PositiveIntegerField(default=0, help_text="Rows in the file, good and bad.")
     rows_imported = models.PositiveIntegerField(default=0)
-    rows_skipped = models.PositiveIntegerField(default=0, help_text="Invalid rows left out (all of them, even past the report's cap).")
-    identical_pairs = models.PositiveIntegerField(default=0, help_text="Pairs left out because both responses were the same text.")
+    rows_skipped = models.PositiveIntegerField(
+        default=0, help_text="Invalid rows left out (all of them, even past the report's cap)."
+    )
+    identical_pairs = models.PositiveIntegerField(
+        default=0, help_text="Pairs left out because both responses were the same text."
+    )
     prompts_created = models.PositiveIntegerField(default=0)
     items_created = models.PositiveIntegerField(default=0)
     items_existing = models.PositiveIntegerField(default=0)
     annotations_created = models.PositiveIntegerField(default=0)
-    skipped = models.JSONField(default=list, blank=True, help_text="The skipped rows: [{file, line, field, reason}, ...].")
-    imported_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    skipped = models.JSONField(
+        default=list, blank=True, help_text="The skipped rows: [{file, line, field, reason}, ...]."
+    )
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -430,7 +499,9 @@ class Invite(models.Model):
     uses = models.PositiveIntegerField(default=0)
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,5 +1,6 @@
 """Roles. Admin: a superuser, every project. Project manager: curates the projects they manage.
 Annotator: sees and labels only the projects they are a member of."""
+
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef
 from django.http import Http404
@@ -25,7 +26,9 @@ def managed_projects(user):
         return Project.objects.none()
     if is_admin(user):
         return Project.objects.all()
-    return Project.objects.filter(Exists(Membership.objects.filter(project=OuterRef("pk"), user=user, role=Role.MANAGER)))
+    return Project.objects.filter(
+        Exists(Membership.objects.filter(project=OuterRef("pk"), user=user, role=Role.MANAGER))
+    )
 
 
 def can_annotate(user, project):
@@ -43,7 +46,9 @@ def visible_sql(user, project_column):
         return "1 = 0", []
     if is_admin(user):
         return "1 = 1", []
-    return f"EXISTS (SELECT 1 FROM {table(Membership)} m WHERE m.project_id = {project_column} AND m.user_id = %s)", [user.pk]
+    return f"EXISTS (SELECT 1 FROM {table(Membership)} m WHERE m.project_id = {project_column} AND m.user_id = %s)", [
+        user.pk
+    ]
 
 
 def project_for_annotator(user, project_id):
@@ -53,7 +58,7 @@ def project_for_annotator(user, project_id):
     try:
         project_id = int(project_id)
     except (TypeError, ValueError):
-        raise Http404("no such project")
+        raise Http404("no such project") from None
     visible, params = visible_sql(user, "p.id")
     project = first(Project, "p", f"p.id = %s AND {visible}", [project_id, *params])
     if project is None:

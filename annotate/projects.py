@@ -10,6 +10,7 @@ Who may do what:
 Invites are random keys of which only a SHA-256 hash is stored (like export tokens): the link is
 shown once. Accepting is idempotent for someone already a member (their role is kept).
 """
+
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -65,7 +66,9 @@ def find_user(identifier: str):
     if not identifier:
         raise ProjectError("give a username or an e-mail address")
     User = get_user_model()
-    matches = list(User.objects.filter(Q(username__iexact=identifier) | Q(email__iexact=identifier), is_active=True)[:2])
+    matches = list(
+        User.objects.filter(Q(username__iexact=identifier) | Q(email__iexact=identifier), is_active=True)[:2]
+    )
     if not matches:
         raise ProjectError(f"no active user with the username or e-mail {identifier!r}")
     if len(matches) > 1:
@@ -102,7 +105,9 @@ def change_role(project, membership_id: int, role: str) -> Membership:
 
 @transaction.atomic
 def remove_member(project, membership_id: int) -> Membership:
-    membership = Membership.objects.select_for_update().select_related("user").filter(project=project, pk=membership_id).first()
+    membership = (
+        Membership.objects.select_for_update().select_related("user").filter(project=project, pk=membership_id).first()
+    )
     if membership is None:
         raise ProjectError("no such member")
     managers = list(_managers(project).select_for_update().values_list("pk", flat=True))
@@ -120,8 +125,15 @@ def create_invite(project, user, role: str, days: int, single_use: bool = True) 
     if role not in Role.values:
         raise ProjectError(f"unknown role {role!r}")
     key = secrets.token_urlsafe(24)
-    invite = Invite.objects.create(project=project, role=role, key_hash=hash_key(key), prefix=key[:6], single_use=single_use,
-                                   expires_at=timezone.now() + timedelta(days=days), created_by=user)
+    invite = Invite.objects.create(
+        project=project,
+        role=role,
+        key_hash=hash_key(key),
+        prefix=key[:6],
+        single_use=single_use,
+        expires_at=timezone.now() + timedelta(days=days),
+        created_by=user,
+    )
     return NewInvite(invite, key)
 
 
@@ -161,4 +173,6 @@ def accept_invite(user, key: str) -> Joined:
 
 
 def revoke_invite(project, invite_id: int) -> bool:
-    return bool(Invite.objects.filter(project=project, pk=invite_id, revoked_at__isnull=True).update(revoked_at=timezone.now()))
+    return bool(
+        Invite.objects.filter(project=project, pk=invite_id, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    )

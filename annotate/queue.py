@@ -28,6 +28,7 @@ deterministic per annotator and uniform across annotators.
 
 The statements on the hot path (lease, label) are in `annotate.queue_sql`.
 """
+
 import hashlib
 import json
 import random
@@ -42,7 +43,17 @@ from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
 from . import queue_sql
-from .models import Annotator, AnnotatorKind, Assignment, AssignmentState, FeedbackKind, Item, Project, QueueOrder, Routing
+from .models import (
+    Annotator,
+    AnnotatorKind,
+    Assignment,
+    AssignmentState,
+    FeedbackKind,
+    Item,
+    Project,
+    QueueOrder,
+    Routing,
+)
 from .strict_input import InputError, check_value, text_problem
 
 LEASED, SUBMITTED, SKIPPED = AssignmentState.LEASED, AssignmentState.SUBMITTED, AssignmentState.SKIPPED
@@ -96,7 +107,9 @@ def human_routes(project):
 
 def live_lease(project, annotator, now=None):
     """The annotator's live lease in this project, with everything its form shows; or None."""
-    return queue_sql.leased_with_content(project, *queue_sql.live_lease_where(project.pk, annotator.pk, now or timezone.now()))
+    return queue_sql.leased_with_content(
+        project, *queue_sql.live_lease_where(project.pk, annotator.pk, now or timezone.now())
+    )
 
 
 def next_assignment(project, annotator, now=None):
@@ -140,19 +153,25 @@ def _lock_project_on_sqlite(project):
 
 def _lease_gold(project, annotator, now):
     # Gold items are exempt from overlap: the first one this annotator has not done yet.
-    item_id = queue_sql.first_id(*queue_sql.candidate_sql(project, _kinds(project), annotator.pk, now, gold=True, lock=None))
+    item_id = queue_sql.first_id(
+        *queue_sql.candidate_sql(project, _kinds(project), annotator.pk, now, gold=True, lock=None)
+    )
     return None if item_id is None else _grant(item_id, annotator, project, now)
 
 
 def _lease_regular(project, annotator, now):
     tried = []
     for _ in range(CANDIDATE_ATTEMPTS):
-        candidate = partial(queue_sql.candidate_sql, project, _kinds(project), annotator.pk, now, False, tried,
-                            order=QueueOrder.BREADTH)
+        candidate = partial(
+            queue_sql.candidate_sql, project, _kinds(project), annotator.pk, now, False, tried, order=QueueOrder.BREADTH
+        )
         item_id = None
         if project.queue_order == QueueOrder.DEPTH:  # the head of the depth order (see candidate_sql)
-            item_id = queue_sql.first_id(*queue_sql.candidate_sql(project, _kinds(project), annotator.pk, now, False,
-                                                                  tried, "skip", order=QueueOrder.DEPTH))
+            item_id = queue_sql.first_id(
+                *queue_sql.candidate_sql(
+                    project, _kinds(project), annotator.pk, now, False, tried, "skip", order=QueueOrder.DEPTH
+                )
+            )
         if item_id is None:
             item_id = queue_sql.first_id(*candidate("skip"))
         if item_id is None:
@@ -220,20 +239,24 @@ def save_draft(assignment, data, now=None):
     if assignment.state != LEASED:
         raise QueueError("this item is no longer yours to edit")
     if assignment.leased_until <= now:
-        raise QueueError("your lease on this item expired; the draft was not saved (submit now, or reload for a new item)")
+        raise QueueError(
+            "your lease on this item expired; the draft was not saved (submit now, or reload for a new item)"
+        )
     if not isinstance(data, dict):
         raise BadDraft("a draft is a mapping of form fields")
     clean = {str(k)[:100]: (v if isinstance(v, (str, int, float, bool, list)) else str(v)) for k, v in data.items()}
     try:
         check_value(clean, "draft", max_depth=3)
     except InputError as exc:
-        raise BadDraft(exc.message)
+        raise BadDraft(exc.message) from exc
     size = len(json.dumps(clean, ensure_ascii=False).encode("utf-8"))
     if size > settings.TANDEM_MAX_DRAFT_BYTES:
         raise BadDraft(f"the draft is {size // 1024} kB; at most {settings.TANDEM_MAX_DRAFT_BYTES // 1024} kB is kept")
     fields = ["draft", "updated_at"]
     assignment.draft = clean
-    assignment.leased_until = max(assignment.leased_until, now + timedelta(minutes=assignment.item.project.lease_minutes))
+    assignment.leased_until = max(
+        assignment.leased_until, now + timedelta(minutes=assignment.item.project.lease_minutes)
+    )
     fields.append("leased_until")
     assignment.save(update_fields=fields)
     return assignment
@@ -245,7 +268,9 @@ def assignment_for(annotator, assignment_id, user=None):
     revoked). The prompt and responses load when a form is shown again."""
     from .permissions import visible_sql
 
-    return queue_sql.own_assignment(annotator.pk, assignment_id, None if user is None else visible_sql(user, "i.project_id"))
+    return queue_sql.own_assignment(
+        annotator.pk, assignment_id, None if user is None else visible_sql(user, "i.project_id")
+    )
 
 
 @dataclass(frozen=True)
@@ -262,14 +287,21 @@ class OverlapProgress:
 def overlap_progress(project):
     """One aggregate over the project's human items: how many reached k, how many are on the way."""
     k = project.overlap
-    items = Item.objects.filter(project=project, is_gold=False, routing__in=human_routes(project), kind__in=_kinds(project))
+    items = Item.objects.filter(
+        project=project, is_gold=False, routing__in=human_routes(project), kind__in=_kinds(project)
+    )
     agg = items.aggregate(
         total=Count("id"),
         full=Count("id", filter=Q(human_label_count__gte=k)),
         none=Count("id", filter=Q(human_label_count=0)),
     )
-    return OverlapProgress(k=k, items=agg["total"], reached_k=agg["full"], partial=agg["total"] - agg["full"] - agg["none"],
-                           unlabelled=agg["none"])
+    return OverlapProgress(
+        k=k,
+        items=agg["total"],
+        reached_k=agg["full"],
+        partial=agg["total"] - agg["full"] - agg["none"],
+        unlabelled=agg["none"],
+    )
 
 
 def progress(project, annotator):
@@ -286,7 +318,9 @@ def progress(project, annotator):
         open=Count("id", filter=Q(human_label_count__lt=k)),
         labels=Coalesce(Sum(Least(F("human_label_count"), Value(k))), Value(0)),
     )
-    on_open = Q(item__is_gold=False, item__routing__in=routes, item__kind__in=_kinds(project), item__human_label_count__lt=k)
+    on_open = Q(
+        item__is_gold=False, item__routing__in=routes, item__kind__in=_kinds(project), item__human_label_count__lt=k
+    )
     mine = Assignment.objects.filter(annotator=annotator, item__project=project).aggregate(
         done=Count("id", filter=Q(state=SUBMITTED)),
         skipped=Count("id", filter=Q(state=SKIPPED)),

@@ -5,6 +5,7 @@ with no ORM query compilation: on a busy server that compilation cost more CPU t
 spent answering. The rules they encode are documented in `annotate.queue`; the tests there and
 in tests/test_queue_concurrency.py hold them to it.
 """
+
 from django.db import connection
 
 from .models import Annotator, Assignment, AssignmentState, Item, Project, Prompt, QueueOrder, Response, Routing

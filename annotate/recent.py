@@ -4,6 +4,7 @@ A label can be amended while the lease it was given under holds (`submit.can_ame
 that it is read-only here. Loaded on demand (the panel is closed by default), never on the
 next/submit path.
 """
+
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -43,8 +44,9 @@ def recent_labels(project, annotator, limit=RECENT_LIMIT, now=None):
     """The annotator's last `limit` submitted items in this project, newest first."""
     now = now or timezone.now()
     rows = (
-        Assignment.objects.filter(annotator=annotator, item__project=project, state=AssignmentState.SUBMITTED,
-                                  annotation__isnull=False)
+        Assignment.objects.filter(
+            annotator=annotator, item__project=project, state=AssignmentState.SUBMITTED, annotation__isnull=False
+        )
         .select_related("item__prompt", "annotation")
         .order_by("-updated_at", "-id")[:limit]
     )
@@ -65,14 +67,19 @@ def recent_labels(project, annotator, limit=RECENT_LIMIT, now=None):
 def form_values(annotation, swapped):
     """The workspace form's fields for a stored label, in display order, to amend it."""
     if annotation.kind == FeedbackKind.PAIRWISE:
-        values = {"preference": str(-annotation.preference if swapped else annotation.preference),
-                  "rationale": annotation.rationale}
+        values = {
+            "preference": str(-annotation.preference if swapped else annotation.preference),
+            "rationale": annotation.rationale,
+        }
         for name, sides in (annotation.aspect_ratings or {}).items():
             shown = {"a": "right", "b": "left"} if swapped else {"a": "left", "b": "right"}
             for side, rating in (sides or {}).items():
                 values[f"aspect:{name}:{shown[side]}"] = str(rating)
         return values
     if annotation.kind == FeedbackKind.BINARY:
-        return {"thumbs": annotation.thumbs, "failed_principles": list(annotation.failed_principles or []),
-                "reason": annotation.reason}
+        return {
+            "thumbs": annotation.thumbs,
+            "failed_principles": list(annotation.failed_principles or []),
+            "reason": annotation.reason,
+        }
     return {"edited_text": annotation.edited_text or ""}

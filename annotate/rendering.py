@@ -12,6 +12,7 @@ a link within it. Bidi embedding/override/isolate controls (U+202A–U+202E, U+2
 text read differently from what it is ("Trojan Source"), so they are shown as a visible marker
 such as `[U+202E]`; the same happens to every HTML page (`annotate.middleware`).
 """
+
 import re
 from functools import lru_cache
 
@@ -25,9 +26,41 @@ from pygments.lexers import get_lexer_by_name, guess_lexer
 from pygments.util import ClassNotFound
 
 ALLOWED_TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "code", "del", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6",
-    "hr", "i", "ins", "kbd", "li", "ol", "p", "pre", "s", "span", "strong", "sub", "sup", "table",
-    "tbody", "td", "th", "thead", "tr", "ul",
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "code",
+    "del",
+    "div",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "ins",
+    "kbd",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "s",
+    "span",
+    "strong",
+    "sub",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "th",
+    "thead",
+    "tr",
+    "ul",
 }
 ALLOWED_ATTRIBUTES = {
     "a": {"href", "title"},
@@ -74,16 +107,18 @@ def _same_page_only(url):
 
 
 def clean_html(html):
-    return neutralise_bidi(nh3.clean(
-        html,
-        tags=ALLOWED_TAGS,
-        attributes=ALLOWED_ATTRIBUTES,
-        url_schemes=URL_SCHEMES,
-        url_relative=_same_page_only,
-        link_rel="noopener noreferrer nofollow",
-        filter_style_properties={"text-align"},
-        strip_comments=True,
-    ))
+    return neutralise_bidi(
+        nh3.clean(
+            html,
+            tags=ALLOWED_TAGS,
+            attributes=ALLOWED_ATTRIBUTES,
+            url_schemes=URL_SCHEMES,
+            url_relative=_same_page_only,
+            link_rel="noopener noreferrer nofollow",
+            filter_style_properties={"text-align"},
+            strip_comments=True,
+        )
+    )
 
 
 @lru_cache(maxsize=4096)

@@ -5,7 +5,8 @@ more CPU than PostgreSQL spent answering. A `Reader` writes a model's column lis
 each row back into an instance with `Model.from_db` after the same converters the ORM applies
 (JSON decoding, SQLite's datetimes and booleans), so the instances are the ORM's own.
 """
-from functools import lru_cache
+
+from functools import cache
 
 from django.db import connection
 
@@ -30,7 +31,7 @@ class Reader:
 
     def read(self, row, start=0):
         """The instance from row[start:start + width]; None for a LEFT JOIN that matched nothing."""
-        values = list(row[start:start + self.width])
+        values = list(row[start : start + self.width])
         if values[self.pk_index] is None:
             return None
         for n, col, converters in self.converters:
@@ -39,7 +40,7 @@ class Reader:
         return self.model.from_db(connection.alias, self.attnames, values)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _reader(model, alias, vendor):
     return Reader(model, alias)
 

@@ -6,6 +6,7 @@ surrogates (`"\\ud800"`), and recurses until the interpreter gives up. PostgreSQ
 characters and surrogates in text and jsonb, and every one of these became a bare 500. Here each is
 an `InputError` whose message says what was wrong, for a 400.
 """
+
 import json
 import math
 import re
@@ -55,7 +56,9 @@ def _float(text):
 
 def _int(text):
     if len(text.lstrip("-")) > 16:
-        raise InputError(f"the integer {text[:20]}… has {len(text.lstrip('-'))} digits; at most ±{MAX_SAFE_INTEGER} is accepted")
+        raise InputError(
+            f"the integer {text[:20]}… has {len(text.lstrip('-'))} digits; at most ±{MAX_SAFE_INTEGER} is accepted"
+        )
     value = int(text)
     if abs(value) > MAX_SAFE_INTEGER:
         raise InputError(f"the integer {value} is out of range (at most ±{MAX_SAFE_INTEGER})")
@@ -97,8 +100,9 @@ def loads(raw: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
         except UnicodeDecodeError as exc:
             raise InputError(f"the body is not UTF-8 (byte {exc.start})") from None
     try:
-        value = json.loads(raw, object_pairs_hook=_no_duplicates, parse_constant=_constant,
-                           parse_float=_float, parse_int=_int)
+        value = json.loads(
+            raw, object_pairs_hook=_no_duplicates, parse_constant=_constant, parse_float=_float, parse_int=_int
+        )
     except RecursionError:
         raise InputError(f"the JSON is nested more than {max_depth} levels deep") from None
     except json.JSONDecodeError as exc:

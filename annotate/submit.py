@@ -7,6 +7,7 @@ order, with `swapped` recording that B was shown on the left, so position bias s
 Idempotency: the form carries a client submission id. The same id again (double click, retried
 request) returns the stored annotation; the same id with different content is refused.
 """
+
 import math
 import uuid
 from datetime import timedelta
@@ -89,9 +90,14 @@ def _pairwise(item, project, swapped, data, errors):
         if not PREFERENCE_MIN <= preference <= PREFERENCE_MAX:
             raise ValueError
     except ValueError:
-        errors["preference"] = "choose a point on the scale" if raw in (None, "") else (
-            f"the preference must be a whole number from {PREFERENCE_MIN} (left much better) to "
-            f"{PREFERENCE_MAX} (right much better); got {str(raw)[:40]!r}")
+        errors["preference"] = (
+            "choose a point on the scale"
+            if raw in (None, "")
+            else (
+                f"the preference must be a whole number from {PREFERENCE_MIN} (left much better) to "
+                f"{PREFERENCE_MAX} (right much better); got {str(raw)[:40]!r}"
+            )
+        )
         preference = None
     aspects = data.get("aspects") or {}
     ratings = {}
@@ -153,11 +159,19 @@ def _edit(item, data, errors):
         # annotator is content with this".
         return {"edited_text": item.response_a.text or ""}
     original = (item.response_a.text or "").replace("\r\n", "\n").strip()
-    edited = _text(data.get("edited_text"), "edited_text", errors, required=True, label="the edited response",
-                   limit=settings.TANDEM_MAX_EDIT_CHARS)
+    edited = _text(
+        data.get("edited_text"),
+        "edited_text",
+        errors,
+        required=True,
+        label="the edited response",
+        limit=settings.TANDEM_MAX_EDIT_CHARS,
+    )
     if edited and edited == original:
         # An unchanged submit is more often a slip than a verdict: the verdict has its own button.
-        errors["edited_text"] = "the edit is identical to the response; change it, choose “Accept as is”, or skip the item"
+        errors["edited_text"] = (
+            "the edit is identical to the response; change it, choose “Accept as is”, or skip the item"
+        )
     return {"edited_text": edited}
 
 
@@ -187,7 +201,11 @@ def data_from_form(item, post):
                 aspects.setdefault(name, {})[side] = value
         return {"preference": post.get("preference"), "aspects": aspects, "rationale": post.get("rationale", "")}
     if item.kind == FeedbackKind.BINARY:
-        return {"thumbs": post.get("thumbs"), "failed_principles": post.getlist("failed_principles"), "reason": post.get("reason", "")}
+        return {
+            "thumbs": post.get("thumbs"),
+            "failed_principles": post.getlist("failed_principles"),
+            "reason": post.get("reason", ""),
+        }
     return {"edited_text": post.get("edited_text", ""), "accept_as_is": post.get("accept_as_is", "")}
 
 
@@ -205,7 +223,9 @@ def _parse_id(submission_id):
     try:
         return uuid.UUID(str(submission_id))
     except (TypeError, ValueError):
-        raise SubmissionError("the form has no valid submission id; reload the item", {"submission_id": "invalid"})
+        raise SubmissionError(
+            "the form has no valid submission id; reload the item", {"submission_id": "invalid"}
+        ) from None
 
 
 def _replay(existing, assignment, fields):
@@ -234,7 +254,7 @@ def submit(assignment, data, submission_id, time_spent_ms=None, now=None):
         existing = Annotation.objects.filter(annotator_id=assignment.annotator_id, submission_id=sid).first()
         if existing is not None:
             return _replay(existing, assignment, fields)
-        raise SubmissionError("you already labelled this item")
+        raise SubmissionError("you already labelled this item") from None
     if isinstance(annotation, tuple):  # a replay found under the lock
         return annotation
     assignment.state, assignment.annotation, assignment.draft = AssignmentState.SUBMITTED, annotation, {}
@@ -260,8 +280,13 @@ def _store(assignment, item, project, fields, sid, spent, now):
         probe = Annotation(kind=item.kind, **fields)
         details["gold_correct"] = gold.is_correct(item, probe)
     annotation = Annotation(
-        item=item, annotator_id=assignment.annotator_id, kind=item.kind, submission_id=sid,
-        time_spent_ms=spent, details=details, **fields,
+        item=item,
+        annotator_id=assignment.annotator_id,
+        kind=item.kind,
+        submission_id=sid,
+        time_spent_ms=spent,
+        details=details,
+        **fields,
     )
     annotation.save()  # unique (item, annotator): an IntegrityError rolls the whole block back
     queue_sql.close_with_label(assignment.pk, item.pk, annotation.pk, now)
@@ -298,7 +323,11 @@ def _time_spent(value, assignment, now):
 def can_amend(assignment, now=None):
     """A submitted label stays the annotator's to change while the lease it was given under holds."""
     now = now or timezone.now()
-    return assignment.state == AssignmentState.SUBMITTED and assignment.annotation_id is not None and assignment.leased_until > now
+    return (
+        assignment.state == AssignmentState.SUBMITTED
+        and assignment.annotation_id is not None
+        and assignment.leased_until > now
+    )
 
 
 @transaction.atomic

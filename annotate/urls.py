@@ -1,6 +1,8 @@
 from django.urls import include, path
 
-from . import views, views_gold, views_projects as vp, views_workspace as ws
+from . import views, views_gold
+from . import views_projects as vp
+from . import views_workspace as ws
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -7,6 +7,7 @@ preference refers to them, exactly as in the browser form.
 Every answer is JSON, errors included: {"error": message, "errors": {field: message}} with 400
 (bad input: bodies are parsed strictly, see annotate.strict_input), 401, 403, 404, 405 or 409.
 """
+
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
@@ -31,7 +32,7 @@ def _body(request):
     try:
         return loads_object(request.body)
     except InputError as exc:
-        raise BadBody(exc.message)
+        raise BadBody(exc.message) from exc
 
 
 def _error(message, status, errors=None):
@@ -106,7 +107,9 @@ def api_submit(request, assignment_id):
     if assignment is None:
         return _error("no such assignment", 404)
     try:
-        annotation, created = submit(assignment, data, data.get("submission_id"), time_spent_ms=data.get("time_spent_ms"))
+        annotation, created = submit(
+            assignment, data, data.get("submission_id"), time_spent_ms=data.get("time_spent_ms")
+        )
     except (SubmissionConflict, LeaseLost) as exc:
         return _error(exc.message, 409, exc.errors)
     except SubmissionError as exc:

@@ -1,4 +1,5 @@
 """Manager page for gold items: mark/unmark, set the answer and the rate, see accuracy per annotator."""
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -17,19 +18,34 @@ GOLD_KINDS = (FeedbackKind.PAIRWISE, FeedbackKind.BINARY)
 def gold_page(request, project_id):
     project = project_for_manager(request.user, project_id)
     show = request.GET.get("show", "all")
-    items = Item.objects.filter(project=project, kind__in=GOLD_KINDS).select_related("prompt", "response_a", "response_b").order_by("-is_gold", "id")
+    items = (
+        Item.objects.filter(project=project, kind__in=GOLD_KINDS)
+        .select_related("prompt", "response_a", "response_b")
+        .order_by("-is_gold", "id")
+    )
     if show == "gold":
         items = items.filter(is_gold=True)
     page = Paginator(items, 25).get_page(request.GET.get("page"))
-    return render(request, "annotate/gold.html", {
-        "project": project,
-        "page": page,
-        "show": show,
-        "accuracy": gold.gold_accuracy(project),
-        "gold_count": gold.gold_items(project).count(),
-        "preferences": [(-3, "A much better"), (-2, "A better"), (-1, "A slightly better"), (0, "Tie"),
-                        (1, "B slightly better"), (2, "B better"), (3, "B much better")],
-    })
+    return render(
+        request,
+        "annotate/gold.html",
+        {
+            "project": project,
+            "page": page,
+            "show": show,
+            "accuracy": gold.gold_accuracy(project),
+            "gold_count": gold.gold_items(project).count(),
+            "preferences": [
+                (-3, "A much better"),
+                (-2, "A better"),
+                (-1, "A slightly better"),
+                (0, "Tie"),
+                (1, "B slightly better"),
+                (2, "B better"),
+                (3, "B much better"),
+            ],
+        },
+    )
 
 
 @login_required
@@ -41,13 +57,19 @@ def gold_mark(request, project_id, item_id):
         gold.unmark_gold(item)
         messages.success(request, f"Item {item.pk} is no longer gold.")
     else:
-        answer = {"preference": request.POST.get("preference")} if item.kind == FeedbackKind.PAIRWISE else {"thumbs": request.POST.get("thumbs")}
+        answer = (
+            {"preference": request.POST.get("preference")}
+            if item.kind == FeedbackKind.PAIRWISE
+            else {"thumbs": request.POST.get("thumbs")}
+        )
         try:
             gold.mark_gold(item, answer)
             messages.success(request, f"Item {item.pk} is gold.")
         except ValidationError as exc:
             messages.error(request, f"Item {item.pk}: {' '.join(exc.messages)}")
-    return redirect(request.POST.get("back") if str(request.POST.get("back", "")).startswith("/p/") else f"/p/{project.pk}/gold/")
+    return redirect(
+        request.POST.get("back") if str(request.POST.get("back", "")).startswith("/p/") else f"/p/{project.pk}/gold/"
+    )
 
 
 @login_required
@@ -73,5 +95,8 @@ def gold_feedback(request, project_id):
     project = project_for_manager(request.user, project_id)
     project.gold_feedback = request.POST.get("gold_feedback") == "1"
     project.save(update_fields=["gold_feedback"])
-    messages.success(request, "Annotators now see gold feedback." if project.gold_feedback else "Annotators no longer see gold feedback.")
+    messages.success(
+        request,
+        "Annotators now see gold feedback." if project.gold_feedback else "Annotators no longer see gold feedback.",
+    )
     return redirect("gold", project.pk)

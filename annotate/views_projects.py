@@ -1,5 +1,6 @@
 """Creating a project and its settings page (settings, members, invites). Thin: the rules are in
 annotate.projects, the validation in annotate.forms."""
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -33,13 +34,15 @@ def _settings_page(request, project, status=200, **forms):
     for invite in invites:
         invite.refusal = projects.invite_refusal(invite, now)
     context = {
-        "project": project, "scale": PREFERENCE_LABELS,
+        "project": project,
+        "scale": PREFERENCE_LABELS,
         "form": forms.get("form") or ProjectForm(instance=project),
         "member_form": forms.get("member_form") or MemberForm(),
         "invite_form": forms.get("invite_form") or InviteForm(),
         "members": Membership.objects.filter(project=project).select_related("user").order_by("role", "user__username"),
         "role_choices": RoleForm.base_fields["role"].choices,
-        "invites": invites, "new_invite_url": forms.get("new_invite_url"),
+        "invites": invites,
+        "new_invite_url": forms.get("new_invite_url"),
     }
     response = render(request, "annotate/project_settings.html", context, status=status)
     if context["new_invite_url"]:
@@ -103,8 +106,13 @@ def invite_create(request, project_id):
     form = InviteForm(request.POST)
     if not form.is_valid():
         return _settings_page(request, project, status=400, invite_form=form)
-    new = projects.create_invite(project, request.user, form.cleaned_data["role"], form.cleaned_data["expires_in_days"],
-                                 single_use=form.cleaned_data["single_use"])
+    new = projects.create_invite(
+        project,
+        request.user,
+        form.cleaned_data["role"],
+        form.cleaned_data["expires_in_days"],
+        single_use=form.cleaned_data["single_use"],
+    )
     url = request.build_absolute_uri(reverse("invite-accept", args=[new.key]))
     return _settings_page(request, project, new_invite_url=url)
 
@@ -128,11 +136,20 @@ def invite_accept(request, key):
         except projects.ProjectError as exc:
             return render(request, "annotate/invite.html", {"error": str(exc)}, status=404)
         m = joined.membership
-        messages.success(request, f"You joined {m.project.name} as {m.get_role_display().lower()}." if joined.created
-                         else f"You were already a member of {m.project.name} ({m.get_role_display().lower()}).")
+        messages.success(
+            request,
+            f"You joined {m.project.name} as {m.get_role_display().lower()}."
+            if joined.created
+            else f"You were already a member of {m.project.name} ({m.get_role_display().lower()}).",
+        )
         return redirect("project", m.project_id)
     invite = projects.find_invite(key)
     refusal = projects.invite_refusal(invite) if invite else "not valid"
     if refusal:
-        return render(request, "annotate/invite.html", {"error": f"This invite link can no longer be used ({refusal})."}, status=404)
+        return render(
+            request,
+            "annotate/invite.html",
+            {"error": f"This invite link can no longer be used ({refusal})."},
+            status=404,
+        )
     return render(request, "annotate/invite.html", {"invite": invite})

@@ -1,4 +1,5 @@
 """The annotator's workspace: one page, the item form swapped in by HTMX after each submit/skip."""
+
 import uuid
 
 from django.contrib.auth.decorators import login_required
@@ -22,7 +23,12 @@ SCALE = [
     (2, "6", "B > A", "B better"),
     (3, "7", "B ≫ A", "B much better"),
 ]
-SKIP_REASONS = ["Outside my expertise", "Prompt is unclear", "Offensive or unsafe content", "Broken item (empty or garbled)"]
+SKIP_REASONS = [
+    "Outside my expertise",
+    "Prompt is unclear",
+    "Offensive or unsafe content",
+    "Broken item (empty or garbled)",
+]
 
 
 def _context(request, project, annotator, assignment, errors=None, values=None, submission_id=None):
@@ -49,7 +55,9 @@ def _context(request, project, annotator, assignment, errors=None, values=None, 
         aspects=project.aspects,
         principles=project.principles,
         checked_principles=values.get("failed_principles") or [],
-        conversation=(item.prompt.messages or [])[:-1] if item.prompt.messages and len(item.prompt.messages) > 1 else [],
+        conversation=(item.prompt.messages or [])[:-1]
+        if item.prompt.messages and len(item.prompt.messages) > 1
+        else [],
         edit_text=values.get("edited_text", item.response_a.text if item.kind == FeedbackKind.EDIT else ""),
     )
     return ctx
@@ -109,12 +117,21 @@ def submit_item(request, project_id, assignment_id):
     item = assignment.item
     try:
         annotation, _ = submit(
-            assignment, data_from_form(item, request.POST), request.POST.get("submission_id"),
+            assignment,
+            data_from_form(item, request.POST),
+            request.POST.get("submission_id"),
             time_spent_ms=request.POST.get("time_spent_ms"),
         )
     except SubmissionError as exc:
-        ctx = _context(request, project, annotator, assignment, errors=exc.errors or {"form": exc.message},
-                       values=_form_values(item, request.POST), submission_id=request.POST.get("submission_id"))
+        ctx = _context(
+            request,
+            project,
+            annotator,
+            assignment,
+            errors=exc.errors or {"form": exc.message},
+            values=_form_values(item, request.POST),
+            submission_id=request.POST.get("submission_id"),
+        )
         ctx["error"] = exc.message
         if assignment.state != "leased" or isinstance(exc, LeaseLost):  # nothing to fix here: move on, saying why
             ctx = _context(request, project, annotator, queue.next_assignment(project, annotator))
@@ -174,8 +191,9 @@ def amend_item(request, project_id, assignment_id):
         ctx["notice"] = f"Item #{assignment.item_id}: the lease has ended, so your label can no longer be changed."
         return _fragment(request, ctx)
     if request.method == "GET":
-        ctx = _context(request, project, annotator, assignment,
-                       values=form_values(assignment.annotation, assignment.swapped))
+        ctx = _context(
+            request, project, annotator, assignment, values=form_values(assignment.annotation, assignment.swapped)
+        )
         ctx["amending"] = True
         return _fragment(request, ctx)
     item = assignment.item
@@ -186,8 +204,14 @@ def amend_item(request, project_id, assignment_id):
         ctx["notice"] = exc.message
         return _fragment(request, ctx)
     except SubmissionError as exc:
-        ctx = _context(request, project, annotator, assignment, errors=exc.errors or {"form": exc.message},
-                       values=_form_values(item, request.POST))
+        ctx = _context(
+            request,
+            project,
+            annotator,
+            assignment,
+            errors=exc.errors or {"form": exc.message},
+            values=_form_values(item, request.POST),
+        )
         ctx.update(error=exc.message, amending=True)
         return _fragment(request, ctx)
     ctx = _context(request, project, annotator, queue.next_assignment(project, annotator))

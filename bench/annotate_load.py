@@ -12,6 +12,7 @@ throughput ratio; writes bench/results/annotate_load.txt.
 Label Studio is installed separately (never a Tandem dependency):
     python3 -m venv /tmp/ls-venv && /tmp/ls-venv/bin/pip install label-studio gunicorn
 """
+
 import argparse
 import http.client
 import json
@@ -60,9 +61,23 @@ def wait_http(port, path="/", timeout=120):
 
 
 def gunicorn(python_bin, app, port, workers, cwd, env):
-    cmd = [str(Path(python_bin).parent / "gunicorn"), app, "-b", f"127.0.0.1:{port}", "-w", str(workers),
-           "--worker-class", "sync", "--log-level", "warning", "--timeout", "60"]
-    return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=open("/tmp/bench-gunicorn.log", "ab"))
+    cmd = [
+        str(Path(python_bin).parent / "gunicorn"),
+        app,
+        "-b",
+        f"127.0.0.1:{port}",
+        "-w",
+        str(workers),
+        "--worker-class",
+        "sync",
+        "--log-level",
+        "warning",
+        "--timeout",
+        "60",
+    ]
+    return subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=open("/tmp/bench-gunicorn.log", "ab")
+    )
 
 
 # ---------------------------------------------------------------- Tandem
@@ -76,10 +91,11 @@ def tandem_seed(env, annotators, items):
     import django
 
     django.setup()
+    from importlib import import_module
+
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
     from django.contrib.auth.hashers import make_password
-    from importlib import import_module
     from django.core.management import call_command
 
     from annotate.content import prompt_hash
@@ -88,10 +104,15 @@ def tandem_seed(env, annotators, items):
     call_command("migrate", verbosity=0)
     project = Project.objects.create(name="bench", overlap=1, feedback_kinds=["binary"])
     prompts = Prompt.objects.bulk_create(
-        Prompt(project=project, text=f"Question {n}: explain topic {n}.", content_hash=prompt_hash(f"q{n}")) for n in range(items)
+        Prompt(project=project, text=f"Question {n}: explain topic {n}.", content_hash=prompt_hash(f"q{n}"))
+        for n in range(items)
     )
-    responses = Response.objects.bulk_create(Response(prompt=p, text=f"An answer to {p.text}", model_name="m") for p in prompts)
-    Item.objects.bulk_create(Item(project=project, prompt=p, response_a=r, kind="binary") for p, r in zip(prompts, responses))
+    responses = Response.objects.bulk_create(
+        Response(prompt=p, text=f"An answer to {p.text}", model_name="m") for p in prompts
+    )
+    Item.objects.bulk_create(
+        Item(project=project, prompt=p, response_a=r, kind="binary") for p, r in zip(prompts, responses)
+    )
     User = get_user_model()
     password = make_password("bench-password")
     users = User.objects.bulk_create(User(username=f"ann{n}", password=password) for n in range(annotators))
@@ -118,8 +139,11 @@ class TandemClient:
     def __init__(self, port, project_id, session_key):
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         csrf = secrets.token_hex(16)
-        self.headers = {"Cookie": f"sessionid={session_key}; csrftoken={csrf}", "X-CSRFToken": csrf,
-                        "Content-Type": "application/json"}
+        self.headers = {
+            "Cookie": f"sessionid={session_key}; csrftoken={csrf}",
+            "X-CSRFToken": csrf,
+            "Content-Type": "application/json",
+        }
         self.next_path = f"/api/annotate/p/{project_id}/next/"
 
     def next(self):
@@ -127,7 +151,9 @@ class TandemClient:
         return None if data.get("done") else data["assignment"]
 
     def submit(self, assignment, n):
-        body = json.dumps({"submission_id": str(uuid.uuid4()), "thumbs": "up" if n % 2 else "down", "time_spent_ms": 1500})
+        body = json.dumps(
+            {"submission_id": str(uuid.uuid4()), "thumbs": "up" if n % 2 else "down", "time_spent_ms": 1500}
+        )
         request(self.conn, "POST", f"/api/annotate/a/{assignment}/submit/", body.encode(), self.headers)
 
 
@@ -151,41 +177,77 @@ class LabelStudioClient:
             raise
 
     def submit(self, task, n):
-        body = json.dumps({
-            "result": [{"from_name": "thumbs", "to_name": "text", "type": "choices",
-                        "value": {"choices": ["up" if n % 2 else "down"]}}],
-            "lead_time": 1.5,
-        })
+        body = json.dumps(
+            {
+                "result": [
+                    {
+                        "from_name": "thumbs",
+                        "to_name": "text",
+                        "type": "choices",
+                        "value": {"choices": ["up" if n % 2 else "down"]},
+                    }
+                ],
+                "lead_time": 1.5,
+            }
+        )
         request(self.conn, "POST", f"/api/tasks/{task}/annotations/", body.encode(), self.headers)
 
 
 def ls_prepare(venv, annotators, items, workers):
     python = Path(venv) / "bin" / "python"
     if not python.exists():
-        raise RuntimeError(f"no Label Studio venv at {venv} (python3 -m venv {venv} && {venv}/bin/pip install label-studio gunicorn)")
+        raise RuntimeError(
+            f"no Label Studio venv at {venv} (python3 -m venv {venv} && {venv}/bin/pip install label-studio gunicorn)"
+        )
     if not (Path(venv) / "bin" / "gunicorn").exists():
         raise RuntimeError(f"gunicorn is not installed in {venv} ({venv}/bin/pip install gunicorn)")
     recreate_db("ls_bench")
     data_dir = Path("/tmp/ls-bench-data")
     data_dir.mkdir(exist_ok=True)
-    env = {**os.environ, "DJANGO_DB": "postgresql", "POSTGRE_NAME": "ls_bench", "POSTGRE_USER": "postgres",
-           "POSTGRE_PASSWORD": "", "POSTGRE_HOST": "127.0.0.1", "POSTGRE_PORT": "5432",
-           "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir), "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
-           "DJANGO_SETTINGS_MODULE": "core.settings.label_studio", "DEBUG": "false", "LOG_LEVEL": "WARNING",
-           "COLLECT_ANALYTICS": "false", "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true"}
+    env = {
+        **os.environ,
+        "DJANGO_DB": "postgresql",
+        "POSTGRE_NAME": "ls_bench",
+        "POSTGRE_USER": "postgres",
+        "POSTGRE_PASSWORD": "",
+        "POSTGRE_HOST": "127.0.0.1",
+        "POSTGRE_PORT": "5432",
+        "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir),
+        "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
+        "DJANGO_SETTINGS_MODULE": "core.settings.label_studio",
+        "DEBUG": "false",
+        "LOG_LEVEL": "WARNING",
+        "COLLECT_ANALYTICS": "false",
+        "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
+    }
     env.pop("DATABASE_URL", None)
     out = Path("/tmp/ls-bench-setup.json")
-    subprocess.run([str(python), str(ROOT / "bench" / "annotate_load_ls.py"), "setup", str(annotators), str(out)],
-                   env=env, check=True, cwd="/tmp")
+    subprocess.run(
+        [str(python), str(ROOT / "bench" / "annotate_load_ls.py"), "setup", str(annotators), str(out)],
+        env=env,
+        check=True,
+        cwd="/tmp",
+    )
     setup = json.loads(out.read_text())
     pkg, version = subprocess.run(
-        [str(python), "-c", "import label_studio, os; print(os.path.dirname(label_studio.__file__)); print(label_studio.__version__)"],
-        env=env, check=True, capture_output=True, text=True, cwd="/tmp").stdout.split()
+        [
+            str(python),
+            "-c",
+            "import label_studio, os; print(os.path.dirname(label_studio.__file__)); print(label_studio.__version__)",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd="/tmp",
+    ).stdout.split()
     setup["version"] = version
     port = free_port()
     server = gunicorn(python, "core.wsgi:application", port, workers, pkg, env)
     wait_http(port, "/health")
-    tasks = [{"prompt": f"Question {n}: explain topic {n}.", "response": f"An answer to question {n}."} for n in range(items)]
+    tasks = [
+        {"prompt": f"Question {n}: explain topic {n}.", "response": f"An answer to question {n}."} for n in range(items)
+    ]
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     headers = {"Authorization": f"Token {setup['admin_token']}", "Content-Type": "application/json"}
     request(conn, "POST", f"/api/projects/{setup['project']}/import", json.dumps(tasks).encode(), headers)
@@ -267,6 +329,7 @@ def drive(clients, duration, warmup, think=0.0, server=None):
     def sample(when):
         time.sleep(max(0.0, when - time.perf_counter()))
         cpu[when] = (tree_cpu(server), tree_cpu(postmaster))
+
     start = time.perf_counter()
     measure_from, stop_at = start + warmup, start + warmup + duration
 
@@ -319,22 +382,39 @@ def summarise(runs):
     latencies = sorted(x for r in runs for x in r["latencies"])
     errors = [e for r in runs for e in r["errors"]]
     elapsed = sum(r["elapsed"] for r in runs)
-    pct = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else float("nan")
-    cpu_ms = lambda key: (1000 * sum(r[key] for r in runs) / len(latencies)
-                          if latencies and all(r.get(key) is not None for r in runs) else None)
-    return {"requests": len(latencies), "rps": len(latencies) / elapsed if elapsed > 0 else 0.0,
-            "app_cpu_ms": cpu_ms("app_cpu"), "db_cpu_ms": cpu_ms("db_cpu"),
-            "p50": pct(0.50), "p99": pct(0.99), "mean": statistics.fmean(latencies) * 1000 if latencies else float("nan"),
-            "errors": len(errors), "error_samples": errors[:5],
-            "rounds": [len(r["latencies"]) / r["elapsed"] if r["elapsed"] > 0 else 0.0 for r in runs]}
+
+    def pct(q):
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else float("nan")
+
+    def cpu_ms(key):
+        return (
+            1000 * sum(r[key] for r in runs) / len(latencies)
+            if latencies and all(r.get(key) is not None for r in runs)
+            else None
+        )
+
+    return {
+        "requests": len(latencies),
+        "rps": len(latencies) / elapsed if elapsed > 0 else 0.0,
+        "app_cpu_ms": cpu_ms("app_cpu"),
+        "db_cpu_ms": cpu_ms("db_cpu"),
+        "p50": pct(0.50),
+        "p99": pct(0.99),
+        "mean": statistics.fmean(latencies) * 1000 if latencies else float("nan"),
+        "errors": len(errors),
+        "error_samples": errors[:5],
+        "rounds": [len(r["latencies"]) / r["elapsed"] if r["elapsed"] > 0 else 0.0 for r in runs],
+    }
 
 
 def line(name, r):
     cpu = ""
     if r["app_cpu_ms"] is not None:
         cpu = f"   CPU/request app {r['app_cpu_ms']:4.1f} ms + PostgreSQL {r['db_cpu_ms']:4.1f} ms"
-    return (f"{name:<15} {r['rps']:8.1f} req/s   p50 {r['p50']:6.1f} ms   p99 {r['p99']:7.1f} ms   "
-            f"mean {r['mean']:6.1f} ms   requests {r['requests']:6d}   errors {r['errors']}{cpu}")
+    return (
+        f"{name:<15} {r['rps']:8.1f} req/s   p50 {r['p50']:6.1f} ms   p99 {r['p99']:7.1f} ms   "
+        f"mean {r['mean']:6.1f} ms   requests {r['requests']:6d}   errors {r['errors']}{cpu}"
+    )
 
 
 def main():
@@ -348,8 +428,12 @@ def main():
     ap.add_argument("--skip-ls", action="store_true")
     ap.add_argument("--rounds", type=int, default=2, help="alternating measurement rounds per app")
     ap.add_argument("--solo", type=float, default=10.0, help="seconds of a single-annotator latency probe per app")
-    ap.add_argument("--think", type=float, default=1.0,
-                    help="paced phase: mean seconds each annotator pauses between items (people take 10-60 s)")
+    ap.add_argument(
+        "--think",
+        type=float,
+        default=1.0,
+        help="paced phase: mean seconds each annotator pauses between items (people take 10-60 s)",
+    )
     ap.add_argument("--paced", type=float, default=20.0, help="measured seconds of the paced phase per app (0: skip)")
     args = ap.parse_args()
     # The load generator is one process of 50 threads: with Python's default 5 ms GIL switch
@@ -360,8 +444,13 @@ def main():
     db = "tandem_bench_annotate"
     recreate_db(db)
     # Tandem as deployed: persistent connections, sessions read from Redis (see the README).
-    env = {"DATABASE_URL": f"{PG}/{db}", "SECRET_KEY": "bench-" + secrets.token_hex(8), "DEBUG": "0", "CONN_MAX_AGE": "600",
-           "REDIS_CACHE_URL": os.environ.get("BENCH_REDIS_CACHE_URL", "redis://127.0.0.1:6379/13")}
+    env = {
+        "DATABASE_URL": f"{PG}/{db}",
+        "SECRET_KEY": "bench-" + secrets.token_hex(8),
+        "DEBUG": "0",
+        "CONN_MAX_AGE": "600",
+        "REDIS_CACHE_URL": os.environ.get("BENCH_REDIS_CACHE_URL", "redis://127.0.0.1:6379/13"),
+    }
     project_id, sessions = tandem_seed(env, args.annotators, args.items)
     port = free_port()
     servers = [gunicorn(sys.executable, "config.wsgi:application", port, args.workers, ROOT, {**os.environ, **env})]
@@ -419,9 +508,13 @@ def main():
         line("Tandem", tandem) + f"   rounds req/s {[round(x, 1) for x in tandem['rounds']]}",
     ]
     if ls:
-        report.append(f"# Label Studio {setup['version']} as shipped (core.settings.label_studio, DEBUG off, its own"
-                      " CONN_MAX_AGE default); Tandem with CONN_MAX_AGE=600 and sessions cached in Redis")
-    report.append(line("Label Studio", ls) + f"   rounds req/s {[round(x, 1) for x in ls['rounds']]}" if ls else ls_note)
+        report.append(
+            f"# Label Studio {setup['version']} as shipped (core.settings.label_studio, DEBUG off, its own"
+            " CONN_MAX_AGE default); Tandem with CONN_MAX_AGE=600 and sessions cached in Redis"
+        )
+    report.append(
+        line("Label Studio", ls) + f"   rounds req/s {[round(x, 1) for x in ls['rounds']]}" if ls else ls_note
+    )
     if ratio:
         report.append(f"throughput ratio Tandem / Label Studio: {ratio:.2f}x")
         print(f"throughput ratio Tandem / Label Studio: {ratio:.2f}x")
@@ -429,12 +522,15 @@ def main():
         report.append(
             f"# closed loop, no think time: latency ≈ annotators / throughput (Little's law) = "
             f"{args.annotators} / {tandem['rps']:.0f} req/s ≈ {1000 * args.annotators / tandem['rps']:.0f} ms for Tandem;"
-            f" p99 < 100 ms at {args.annotators} annotators needs ≥ {10 * args.annotators} req/s")
+            f" p99 < 100 ms at {args.annotators} annotators needs ≥ {10 * args.annotators} req/s"
+        )
     report.append(f"# one annotator alone ({args.solo:.0f} s each), latency without queueing:")
     report.extend(solo_lines)
     if paced_lines:
-        report.append(f"# {args.annotators} annotators pausing {args.think:g} s on average between items "
-                      f"({args.paced:.0f} s each; real annotators take 10-60 s per item):")
+        report.append(
+            f"# {args.annotators} annotators pausing {args.think:g} s on average between items "
+            f"({args.paced:.0f} s each; real annotators take 10-60 s per item):"
+        )
         report.extend(paced_lines)
     for name, r in (("Tandem", tandem), ("Label Studio", ls)):
         if r and r["error_samples"]:

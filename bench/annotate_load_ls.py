@@ -7,6 +7,7 @@ an organisation with legacy API tokens on, an admin, the annotators and a thumbs
 with overlap 1, and writes their tokens and the project id to out.json. Tasks are imported later
 through Label Studio's own import API by the benchmark, once its server is up.
 """
+
 import json
 import os
 import sys
@@ -43,8 +44,12 @@ def setup(annotators, out_path):
     admin.active_organization = org
     admin.save(update_fields=["active_organization"])
     project = Project.objects.create(
-        title="bench", created_by=admin, organization=org, label_config=LABEL_CONFIG,
-        maximum_annotations=1, sampling=Project.SEQUENCE,
+        title="bench",
+        created_by=admin,
+        organization=org,
+        label_config=LABEL_CONFIG,
+        maximum_annotations=1,
+        sampling=Project.SEQUENCE,
     )
     tokens = []
     for n in range(annotators):

@@ -8,6 +8,7 @@ client as a superuser, so the time is the server's (views, queries, templates), 
 Figures: cold page (placeholder, the figures asked of a task), the refresh itself (what the task
 does), warm page (cached figures shown), and the baseline = refresh + cold page.
 """
+
 import argparse
 import os
 import statistics

@@ -7,6 +7,7 @@ Prints rows/s of each REST engine and of COPY, the ratio (target ≥ 0.5), and t
 resident memory (VmHWM) after a small warm-up export and after each full export (target: flat,
 < 300 MB). Rows are generated in the database (generate_series) and deleted afterwards.
 """
+
 import argparse
 import os
 import signal
@@ -56,11 +57,14 @@ def make_snapshot(rows, reply_chars):
     from curation.models import ExportToken, Snapshot
 
     project = Project.objects.create(name=f"bench-export-{int(time.time())}")
-    snapshot = Snapshot.objects.create(project=project, version=1, name="bench", content_hash="0" * 64,
-                                       counts={"rows": rows}, epsilon=0.1)
+    snapshot = Snapshot.objects.create(
+        project=project, version=1, name="bench", content_hash="0" * 64, counts={"rows": rows}, epsilon=0.1
+    )
     t0 = time.perf_counter()
     with connection.cursor() as cursor:
-        cursor.execute(INSERT, {"snapshot": snapshot.pk, "rows": rows, "prompt_reps": 3, "reply_reps": max(1, reply_chars // 33)})
+        cursor.execute(
+            INSERT, {"snapshot": snapshot.pk, "rows": rows, "prompt_reps": 3, "reply_reps": max(1, reply_chars // 33)}
+        )
         cursor.execute("ANALYZE curation_snapshotrow")
     insert_s = time.perf_counter() - t0
     issuer, _ = get_user_model().objects.get_or_create(username="bench-export", defaults={"is_superuser": True})
@@ -85,15 +89,21 @@ def copy_baseline(snapshot):
 
     db = settings.DATABASES["default"]
     conninfo = f"host={db['HOST']} port={db['PORT'] or 5432} dbname={db['NAME']} user={db['USER']}" + (
-        f" password={db['PASSWORD']}" if db.get("PASSWORD") else "")
+        f" password={db['PASSWORD']}" if db.get("PASSWORD") else ""
+    )
     lines = size = 0
     t0 = time.perf_counter()
-    with psycopg.connect(conninfo) as conn, conn.cursor() as cur:
-        with cur.copy("COPY (SELECT data FROM curation_snapshotrow WHERE snapshot_id = %s AND kind = ANY(%s) ORDER BY id) TO STDOUT",
-                      [snapshot.pk, ["pairwise", "edit"]]) as copy:
-            while data := copy.read():
-                lines += bytes(data).count(b"\n")
-                size += len(data)
+    with (
+        psycopg.connect(conninfo) as conn,
+        conn.cursor() as cur,
+        cur.copy(
+            "COPY (SELECT data FROM curation_snapshotrow WHERE snapshot_id = %s AND kind = ANY(%s) ORDER BY id) TO STDOUT",
+            [snapshot.pk, ["pairwise", "edit"]],
+        ) as copy,
+    ):
+        while data := copy.read():
+            lines += bytes(data).count(b"\n")
+            size += len(data)
     return lines, size, time.perf_counter() - t0
 
 
@@ -114,8 +124,20 @@ def start_gunicorn(port):
     env = {**os.environ, "DEBUG": "0", "ALLOWED_HOSTS": "127.0.0.1,localhost"}
     gunicorn = Path(sys.executable).with_name("gunicorn")
     proc = subprocess.Popen(
-        [str(gunicorn), "config.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", "1", "--timeout", "3600",
-         "--log-level", "warning"], cwd=ROOT, env=env,
+        [
+            str(gunicorn),
+            "config.wsgi:application",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            "1",
+            "--timeout",
+            "3600",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     import psutil
 
@@ -149,9 +171,11 @@ def main():
     project, snapshot, key, insert_s = make_snapshot(args.rows, args.reply_chars)
     port = free_port()
     proc = None
-    out = [f"export benchmark: {args.rows} preference rows (~{args.reply_chars} chars per response), "
-           f"gunicorn 1 sync worker, PostgreSQL {connection.cursor().connection.info.server_version}",
-           f"generated in the database in {insert_s:.1f} s"]
+    out = [
+        f"export benchmark: {args.rows} preference rows (~{args.reply_chars} chars per response), "
+        f"gunicorn 1 sync worker, PostgreSQL {connection.cursor().connection.info.server_version}",
+        f"generated in the database in {insert_s:.1f} s",
+    ]
     try:
         proc, worker = start_gunicorn(port)
         url = f"http://127.0.0.1:{port}/api/snapshots/{snapshot.pk}/rows.jsonl"
@@ -159,20 +183,28 @@ def main():
         base_rss = vm_hwm_mb(worker)
         rest_export(url, key, {"format": "preference", "split": "test", "engine": "python"})
         warm_rss = vm_hwm_mb(worker)
-        out.append(f"web worker peak RSS: app loaded (after one API call) {base_rss:.0f} MB, "
-                   f"after a {args.rows // 10}-row warm-up export {warm_rss:.0f} MB")
+        out.append(
+            f"web worker peak RSS: app loaded (after one API call) {base_rss:.0f} MB, "
+            f"after a {args.rows // 10}-row warm-up export {warm_rss:.0f} MB"
+        )
         lines, size, seconds = copy_baseline(snapshot)
         copy_rate = lines / seconds
-        out.append(f"COPY (SELECT data ...) TO STDOUT: {lines} rows, {size / 1e6:.0f} MB in {seconds:.2f} s = {copy_rate:,.0f} rows/s")
+        out.append(
+            f"COPY (SELECT data ...) TO STDOUT: {lines} rows, {size / 1e6:.0f} MB in {seconds:.2f} s = {copy_rate:,.0f} rows/s"
+        )
         for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
             lines, size, seconds = rest_export(url, key, {"format": "preference", "engine": engine})
             rate = lines / seconds
-            out.append(f"REST JSONL engine={engine}: {lines} rows, {size / 1e6:.0f} MB in {seconds:.2f} s = {rate:,.0f} rows/s; "
-                       f"ratio to COPY {rate / copy_rate:.2f} (target ≥ 0.5); web worker peak RSS {vm_hwm_mb(worker):.0f} MB "
-                       f"(+{vm_hwm_mb(worker) - base_rss:.0f} MB over the loaded app; target flat, < 300 MB)")
+            out.append(
+                f"REST JSONL engine={engine}: {lines} rows, {size / 1e6:.0f} MB in {seconds:.2f} s = {rate:,.0f} rows/s; "
+                f"ratio to COPY {rate / copy_rate:.2f} (target ≥ 0.5); web worker peak RSS {vm_hwm_mb(worker):.0f} MB "
+                f"(+{vm_hwm_mb(worker) - base_rss:.0f} MB over the loaded app; target flat, < 300 MB)"
+            )
         _, size, seconds = rest_export(url.replace("rows.jsonl", "rows.parquet"), key, {"format": "preference"})
-        out.append(f"REST Parquet (default engine): {size / 1e6:.0f} MB in {seconds:.2f} s = {args.rows / seconds:,.0f} rows/s; "
-                   f"web worker peak RSS {vm_hwm_mb(worker):.0f} MB")
+        out.append(
+            f"REST Parquet (default engine): {size / 1e6:.0f} MB in {seconds:.2f} s = {args.rows / seconds:,.0f} rows/s; "
+            f"web worker peak RSS {vm_hwm_mb(worker):.0f} MB"
+        )
     finally:
         if proc is not None:
             proc.send_signal(signal.SIGTERM)

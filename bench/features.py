@@ -21,6 +21,7 @@ Tandem's run is cold (empty cache: each size runs in a transaction that is rolle
 warm (the same items again: everything from the cache). The figures are wall-clock items/s on the
 machine as it is; CPU seconds of this process are printed too, steadier on a shared machine.
 """
+
 import argparse
 import json
 import os
@@ -47,7 +48,7 @@ def real_pool():
         r = json.loads(line)
         cut_a, cut_b = r["chosen"].rfind("\n\nAssistant:"), r["rejected"].rfind("\n\nAssistant:")
         prompts.append(r["chosen"][:cut_a])
-        responses += [r["chosen"][cut_a + 12:], r["rejected"][cut_b + 12:]]
+        responses += [r["chosen"][cut_a + 12 :], r["rejected"][cut_b + 12 :]]
     return list(dict.fromkeys(prompts)), list(dict.fromkeys(responses))
 
 
@@ -102,18 +103,31 @@ def tandem(triples):
     try:
         with transaction.atomic():
             project = Project.objects.create(name=f"bench-features-{time.time_ns()}")
-            prompts = {t: Prompt(project=project, text=t, content_hash=str(i)) for i, t in enumerate(dict.fromkeys(p for p, _, _ in triples))}
+            prompts = {
+                t: Prompt(project=project, text=t, content_hash=str(i))
+                for i, t in enumerate(dict.fromkeys(p for p, _, _ in triples))
+            }
             Prompt.objects.bulk_create(prompts.values())
             responses = {}
             for p, a, b in triples:
                 for t in (a, b):
                     responses.setdefault((p, t), Response(prompt=prompts[p], text=t))
             Response.objects.bulk_create(responses.values())
-            Item.objects.bulk_create([Item(project=project, prompt=prompts[p], kind="pairwise", response_a=responses[(p, a)],
-                                           response_b=responses[(p, b)]) for p, a, b in triples])
+            Item.objects.bulk_create(
+                [
+                    Item(
+                        project=project,
+                        prompt=prompts[p],
+                        kind="pairwise",
+                        response_a=responses[(p, a)],
+                        response_b=responses[(p, b)],
+                    )
+                    for p, a, b in triples
+                ]
+            )
             for phase in ("cold", "warm"):
                 counts = FeatureCounts()
-                wall, cpu = clock(lambda: compute_features(project, counts=counts))
+                wall, cpu = clock(lambda: compute_features(project, counts=counts))  # noqa: B023
                 result[phase] = (wall, cpu, counts)
             raise Rollback
     except Rollback:
@@ -147,9 +161,13 @@ def measure(name, triples):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000,10000", help="item counts, comma-separated")
-    parser.add_argument("--responses", type=int, default=4, help="responses per prompt in the shared-prompt case (all pairs are items)")
+    parser.add_argument(
+        "--responses", type=int, default=4, help="responses per prompt in the shared-prompt case (all pairs are items)"
+    )
     parser.add_argument("--skip-distinct", action="store_true", help="only the shared-prompt case")
-    parser.add_argument("--threads", type=int, help="torch intra-op threads for both sides (default: torch's, one per core)")
+    parser.add_argument(
+        "--threads", type=int, help="torch intra-op threads for both sides (default: torch's, one per core)"
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "features.txt"))
     args = parser.parse_args()
     import torch
@@ -160,8 +178,10 @@ def main():
         torch.set_num_threads(args.threads)
     embeddings.MiniLM(128).encode(["warm-up: a worker loads the model once, not part of a run's cost"])
     pool = real_pool()
-    lines = [f"features benchmark: {len(pool[0]):,} real prompts, {len(pool[1]):,} real responses; "
-             f"{os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}"]
+    lines = [
+        f"features benchmark: {len(pool[0]):,} real prompts, {len(pool[1]):,} real responses; "
+        f"{os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}"
+    ]
     print(lines[0], flush=True)
     for size in [int(s) for s in args.sizes.split(",")]:
         cases = [(f"shared prompts ({args.responses} responses, all pairs)", items_shared(size, args.responses, pool))]

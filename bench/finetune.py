@@ -11,6 +11,7 @@ alternate after one warm-up each; medians are compared.
 Prints the ratio (target ≤ 1.05 for the training path) and writes bench/results/finetune.txt.
 Everything the bench creates (project, snapshot, runs, model specs, temp dirs) is removed afterwards.
 """
+
 import argparse
 import json
 import os
@@ -42,7 +43,24 @@ from workers.models import FineTuneRun, ModelSpec, TaskRun  # noqa: E402
 from workers.tasks.finetune import finetune as finetune_task  # noqa: E402
 from workers.tiny_models import build_tiny_causal_lm  # noqa: E402
 
-WORDS = "the answer is correct because it cites sources checks each step and explains python code clearly".split()
+WORDS = [
+    "the",
+    "answer",
+    "is",
+    "correct",
+    "because",
+    "it",
+    "cites",
+    "sources",
+    "checks",
+    "each",
+    "step",
+    "and",
+    "explains",
+    "python",
+    "code",
+    "clearly",
+]
 
 
 def sentence(rng, n):
@@ -55,10 +73,23 @@ def make_snapshot(project, pairs, seed=0):
     rows = []
     for i in range(pairs):
         prompt = f"Question {i}: {sentence(rng, 8)}"
-        data = {"prompt": prompt, "messages": None, "chosen": sentence(rng, 20), "rejected": sentence(rng, 14),
-                "margin": 2.0, "preference": -2, "rationales": [], "p_noise": None, "sources": ["human"], "item_id": None}
-        rows.append(SnapshotRow(snapshot=snap, kind="pairwise", split="test" if i % 10 == 0 else "train",
-                                prompt_hash=str(i), data=data))
+        data = {
+            "prompt": prompt,
+            "messages": None,
+            "chosen": sentence(rng, 20),
+            "rejected": sentence(rng, 14),
+            "margin": 2.0,
+            "preference": -2,
+            "rationales": [],
+            "p_noise": None,
+            "sources": ["human"],
+            "item_id": None,
+        }
+        rows.append(
+            SnapshotRow(
+                snapshot=snap, kind="pairwise", split="test" if i % 10 == 0 else "train", prompt_hash=str(i), data=data
+            )
+        )
     SnapshotRow.objects.bulk_create(rows)
     return snap
 
@@ -73,8 +104,15 @@ def bare_trl(model_dir, data_file, config, out_dir):
     tokenizer.padding_side = "right"
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     train = load_dataset("json", data_files=str(data_file), split="train")
-    args = DPOConfig(output_dir=str(out_dir / "checkpoints"), report_to="none", save_strategy="no", disable_tqdm=True,
-                     bf16=False, loss_type="sigmoid", **config)
+    args = DPOConfig(
+        output_dir=str(out_dir / "checkpoints"),
+        report_to="none",
+        save_strategy="no",
+        disable_tqdm=True,
+        bf16=False,
+        loss_type="sigmoid",
+        **config,
+    )
     trainer = DPOTrainer(model=model, args=args, train_dataset=train, processing_class=tokenizer)
     result = trainer.train()
     trainer.save_model(str(out_dir / "model"))
@@ -90,7 +128,9 @@ def main():
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--append", action="store_true", help="append to the figures file instead of replacing it")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 keeps timings steadier on a shared machine)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1 keeps timings steadier on a shared machine)"
+    )
     opts = parser.parse_args()
     import datasets
     import torch
@@ -104,9 +144,18 @@ def main():
     settings.ARTIFACTS_DIR = tmp / "artifacts"
     model_dir = build_tiny_causal_lm(tmp / "model", hidden_size=opts.hidden, extra_texts=WORDS)
     project = Project.objects.create(name=f"bench-finetune-{os.getpid()}")
-    spec = ModelSpec.objects.create(name=f"bench-tiny-{os.getpid()}", path_or_id=model_dir, dtype="float32", max_length=256)
-    config = {"beta": 0.1, "learning_rate": 5e-4, "num_train_epochs": opts.epochs, "per_device_train_batch_size": opts.batch,
-              "max_length": 128, "logging_steps": 1, "seed": 42}
+    spec = ModelSpec.objects.create(
+        name=f"bench-tiny-{os.getpid()}", path_or_id=model_dir, dtype="float32", max_length=256
+    )
+    config = {
+        "beta": 0.1,
+        "learning_rate": 5e-4,
+        "num_train_epochs": opts.epochs,
+        "per_device_train_batch_size": opts.batch,
+        "max_length": 128,
+        "logging_steps": 1,
+        "seed": 42,
+    }
     try:
         snap = make_snapshot(project, opts.pairs)
         data_file = tmp / "export.jsonl"
@@ -124,8 +173,13 @@ def main():
             run = TaskRun.objects.get(pk=ft.run_id)
             assert run.state == "succeeded", run.error
             evaluation = run.metrics["evaluation"]["seconds"]
-            return {"wall": wall - evaluation, "cpu": cpu, "wall_with_eval": wall, "steps": run.metrics["steps"],
-                    "loop": run.metrics["train_runtime"]}
+            return {
+                "wall": wall - evaluation,
+                "cpu": cpu,
+                "wall_with_eval": wall,
+                "steps": run.metrics["steps"],
+                "loop": run.metrics["train_runtime"],
+            }
 
         def bare(i):
             out = tmp / f"bare-{i}"

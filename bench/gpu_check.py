@@ -14,6 +14,7 @@ max_new_tokens on both sides of the comparison.
 2. Fine-tunes through the real task (`workers.tasks.finetune`): DPO, LoRA DPO and a reward model
    on a snapshot of the same pairs; wall time, steps and the device the trainer used.
 """
+
 import argparse
 import json
 import os
@@ -49,9 +50,18 @@ def build_model(out_dir, hidden=1024, layers=16):
 
     tok = build_tokenizer(out_dir)
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=hidden * 11 // 4, num_hidden_layers=layers,
-                         num_attention_heads=16, num_key_value_heads=16, max_position_embeddings=2048,
-                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=hidden,
+        intermediate_size=hidden * 11 // 4,
+        num_hidden_layers=layers,
+        num_attention_heads=16,
+        num_key_value_heads=16,
+        max_position_embeddings=2048,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
     model = LlamaForCausalLM(config)
     model.generation_config.pad_token_id = tok.pad_token_id
     model.save_pretrained(out_dir)
@@ -71,11 +81,19 @@ def judge_bench(model_dir, pairs, batch, new_tokens, report):
 
     project = factories.project()
     for i in range(pairs):
-        factories.item(project, kind="pairwise", text_a=f"Answer {i}: Paris is the capital of France. " * (1 + i % 4),
-                       text_b=f"Answer {i}: I cannot help with that. " * (1 + i % 3))
+        factories.item(
+            project,
+            kind="pairwise",
+            text_a=f"Answer {i}: Paris is the capital of France. " * (1 + i % 4),
+            text_b=f"Answer {i}: I cannot help with that. " * (1 + i % 3),
+        )
     ModelSpec.objects.create(name="gpu-check-200m", path_or_id=model_dir, dtype="bfloat16", max_length=1024)
-    judge = LMJudge.objects.create(name="gpu-judge", backend="transformers", model="gpu-check-200m",
-                                   parameters={"max_new_tokens": new_tokens, "batch_size": batch})
+    judge = LMJudge.objects.create(
+        name="gpu-judge",
+        backend="transformers",
+        model="gpu-check-200m",
+        parameters={"max_new_tokens": new_tokens, "batch_size": batch},
+    )
     judge.projects.add(project)
     backend = backends.backend_for(judge)  # loads once; both sides below share the loaded model
     report["judge_device"] = str(backend.model.device)
@@ -83,8 +101,12 @@ def judge_bench(model_dir, pairs, batch, new_tokens, report):
     backend.generate([[{"role": "user", "content": "warm up"}]] * batch)
 
     from annotate.models import Item
-    texts = [chat_prompt(backend.tokenizer, r.messages) for item in Item.objects.filter(project=project).order_by("pk")
-             for r in requests_for(item, judge)]
+
+    texts = [
+        chat_prompt(backend.tokenizer, r.messages)
+        for item in Item.objects.filter(project=project).order_by("pk")
+        for r in requests_for(item, judge)
+    ]
     tok, model = backend.tokenizer, backend.model
 
     def bare_generate():
@@ -92,7 +114,9 @@ def judge_bench(model_dir, pairs, batch, new_tokens, report):
             torch.cuda.synchronize()
         t0 = time.perf_counter()
         for start in range(0, len(texts), batch):
-            enc = tok(texts[start:start + batch], return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+            enc = tok(texts[start : start + batch], return_tensors="pt", padding=True, add_special_tokens=False).to(
+                model.device
+            )
             with torch.inference_mode():
                 model.generate(**enc, max_new_tokens=new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
         if torch.cuda.is_available():
@@ -107,10 +131,21 @@ def judge_bench(model_dir, pairs, batch, new_tokens, report):
     bare_after = bare_generate()
     bare = min(bare_before, bare_after)
     assert run.state == RunState.SUCCEEDED or run.progress == pairs, (run.state, run.error)
-    report["judge"] = {"pairs": pairs, "generations": len(texts), "batch_size": batch, "max_new_tokens": new_tokens,
-                       "bare_generate_s": round(bare, 2), "bare_before_s": round(bare_before, 2), "bare_after_s": round(bare_after, 2), "tandem_judging_s": round(tandem, 2),
-                       "bare_pairs_per_s": round(pairs / bare, 1), "tandem_pairs_per_s": round(pairs / tandem, 1),
-                       "tandem_over_bare": round(tandem / bare, 3), "run_state": run.state, "run_error": run.error[:200]}
+    report["judge"] = {
+        "pairs": pairs,
+        "generations": len(texts),
+        "batch_size": batch,
+        "max_new_tokens": new_tokens,
+        "bare_generate_s": round(bare, 2),
+        "bare_before_s": round(bare_before, 2),
+        "bare_after_s": round(bare_after, 2),
+        "tandem_judging_s": round(tandem, 2),
+        "bare_pairs_per_s": round(pairs / bare, 1),
+        "tandem_pairs_per_s": round(pairs / tandem, 1),
+        "tandem_over_bare": round(tandem / bare, 3),
+        "run_state": run.state,
+        "run_error": run.error[:200],
+    }
     return project
 
 
@@ -125,7 +160,11 @@ def finetune_bench(project, model_dir, pairs, report):
     spec.dtype = "bfloat16"
     spec.save()
     results = {}
-    for label, method, kw in (("dpo", "dpo", {}), ("dpo_lora", "dpo", {"lora": {"r": 16, "lora_alpha": 32}}), ("reward", "reward", {})):
+    for label, method, kw in (
+        ("dpo", "dpo", {}),
+        ("dpo_lora", "dpo", {"lora": {"r": 16, "lora_alpha": 32}}),
+        ("reward", "reward", {}),
+    ):
         config = {"per_device_train_batch_size": 16, "num_train_epochs": 1, "learning_rate": 1e-5, "max_length": 256}
         ft = finetune.create_finetune(snap, spec, method, config=config, **kw)
         t0 = time.perf_counter()
@@ -133,9 +172,14 @@ def finetune_bench(project, model_dir, pairs, report):
         elapsed = time.perf_counter() - t0
         run = TaskRun.objects.get(pk=ft.run_id)
         ft.refresh_from_db()
-        results[label] = {"state": state, "seconds": round(elapsed, 1), "error": (run.error or "")[:300],
-                          "train_rows": snap.counts.get("train"), "metrics": {k: v for k, v in (run.metrics or {}).items() if not isinstance(v, (list, dict))},
-                          "evaluation": ft.evaluation if isinstance(ft.evaluation, dict) else None}
+        results[label] = {
+            "state": state,
+            "seconds": round(elapsed, 1),
+            "error": (run.error or "")[:300],
+            "train_rows": snap.counts.get("train"),
+            "metrics": {k: v for k, v in (run.metrics or {}).items() if not isinstance(v, (list, dict))},
+            "evaluation": ft.evaluation if isinstance(ft.evaluation, dict) else None,
+        }
         print(label, json.dumps(results[label])[:600], flush=True)
     report["finetune"] = results
 
@@ -153,8 +197,11 @@ def main():
     setup(var)
     import torch
 
-    report = {"cuda": torch.cuda.is_available(), "torch": torch.__version__,
-              "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+    report = {
+        "cuda": torch.cuda.is_available(),
+        "torch": torch.__version__,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
     model_dir = str(var / "model-200m")
     report["params"] = build_model(model_dir, args.hidden, args.layers)
     print(json.dumps(report), flush=True)

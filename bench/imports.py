@@ -6,6 +6,7 @@ save each response, item and label one by one), timed on a sample and extrapolat
 
 Writes the figures to bench/results/imports.txt. The bench project is removed afterwards.
 """
+
 import argparse
 import json
 import os
@@ -30,8 +31,36 @@ from annotate.content import prompt_hash  # noqa: E402
 from annotate.imports import import_items  # noqa: E402
 from annotate.models import Annotation, Annotator, AnnotatorKind, Item, Project, Prompt, Response  # noqa: E402
 
-WORDS = ("the model should explain why a careful answer cites sources and checks each step before it "
-         "reaches a conclusion about data code tests users latency memory budget policy").split()
+WORDS = [
+    "the",
+    "model",
+    "should",
+    "explain",
+    "why",
+    "a",
+    "careful",
+    "answer",
+    "cites",
+    "sources",
+    "and",
+    "checks",
+    "each",
+    "step",
+    "before",
+    "it",
+    "reaches",
+    "a",
+    "conclusion",
+    "about",
+    "data",
+    "code",
+    "tests",
+    "users",
+    "latency",
+    "memory",
+    "budget",
+    "policy",
+]
 
 
 def text(rng, n):
@@ -41,13 +70,18 @@ def text(rng, n):
 def make_rows(n, seed=0):
     rng = random.Random(seed)
     for i in range(n):
-        yield {"prompt": f"Question {i}: {text(rng, rng.randint(8, 40))}",
-               "chosen": text(rng, rng.randint(40, 160)), "rejected": text(rng, rng.randint(20, 120))}
+        yield {
+            "prompt": f"Question {i}: {text(rng, rng.randint(8, 40))}",
+            "chosen": text(rng, rng.randint(40, 160)),
+            "rejected": text(rng, rng.randint(20, 120)),
+        }
 
 
 def per_row_orm(project, rows, source):
     """What a straightforward importer does: one query (or more) per object."""
-    annotator, _ = Annotator.objects.get_or_create(project=project, name=source, defaults={"kind": AnnotatorKind.SOURCE})
+    annotator, _ = Annotator.objects.get_or_create(
+        project=project, name=source, defaults={"kind": AnnotatorKind.SOURCE}
+    )
     with transaction.atomic():
         for row in rows:
             h = prompt_hash(row["prompt"])
@@ -62,9 +96,15 @@ def per_row_orm(project, rows, source):
 
 def drop(project):
     with connection.cursor() as c:
-        c.execute("DELETE FROM annotate_annotation WHERE item_id IN (SELECT id FROM annotate_item WHERE project_id = %s)", [project.pk])
+        c.execute(
+            "DELETE FROM annotate_annotation WHERE item_id IN (SELECT id FROM annotate_item WHERE project_id = %s)",
+            [project.pk],
+        )
         c.execute("DELETE FROM annotate_item WHERE project_id = %s", [project.pk])
-        c.execute("DELETE FROM annotate_response WHERE prompt_id IN (SELECT id FROM annotate_prompt WHERE project_id = %s)", [project.pk])
+        c.execute(
+            "DELETE FROM annotate_response WHERE prompt_id IN (SELECT id FROM annotate_prompt WHERE project_id = %s)",
+            [project.pk],
+        )
         c.execute("DELETE FROM annotate_prompt WHERE project_id = %s", [project.pk])
     project.delete()
 

@@ -15,6 +15,7 @@ e ∈ [0, 1] (a third of items near 0: close to coin flips for everyone) and a l
 is right with probability 0.5 + (a − 0.5)·e; 3–5 people per item, no judge. Over several seeds the
 row says how often Dawid–Skene's and GLAD's 95 % ε intervals cover the true flip rate.
 """
+
 import argparse
 import sys
 import time
@@ -102,12 +103,19 @@ def run(items=2000, seed=0, flip_rate=0.1, single=False):
     truth = [flipped[i] for i in ids]
     eps_true = float(np.mean(truth))
     result = {
-        "items": len(ids), "epsilon_true": eps_true, "epsilon_hat": est.epsilon,
-        "epsilon_ci": (est.epsilon_low, est.epsilon_high), "epsilon_error": abs(est.epsilon - eps_true),
-        "auroc": auroc([est.p_wrong[i] for i in ids], truth) if len(set(truth)) == 2 else float("nan"), "seconds": seconds,
-        "signal_auroc": {}, "coverage": est.coverage.enough,
+        "items": len(ids),
+        "epsilon_true": eps_true,
+        "epsilon_hat": est.epsilon,
+        "epsilon_ci": (est.epsilon_low, est.epsilon_high),
+        "epsilon_error": abs(est.epsilon - eps_true),
+        "auroc": auroc([est.p_wrong[i] for i in ids], truth) if len(set(truth)) == 2 else float("nan"),
+        "seconds": seconds,
+        "signal_auroc": {},
+        "coverage": est.coverage.enough,
         "epsilon_covered": est.epsilon_low <= eps_true <= est.epsilon_high,
-        "reliability": {w: (est.reliability.get(w), accuracy.get(w, 0.8 if w == "judge" else None)) for w in sorted(est.reliability)},
+        "reliability": {
+            w: (est.reliability.get(w), accuracy.get(w, 0.8 if w == "judge" else None)) for w in sorted(est.reliability)
+        },
     }
     for signal in ("knn_disagreement", "judge_disagreement"):
         have = [i for i in ids if est.signals[i].get(signal) is not None]
@@ -142,10 +150,15 @@ def main():
     ]
     if args.difficulty_seeds and not args.single:
         d = difficulty_coverage(args.difficulty_seeds)
-        lines.append(f"item-dependent difficulty ({args.difficulty_seeds} seeds, 300 items, 3–5 people each): "
-                     "95% ε interval covers the true flip rate in " + "; ".join(
-                         f"{name} {v['covered']}/{args.difficulty_seeds} (mean |error| {v['error']:.4f}, mean ε̂ − ε {v['bias']:+.4f}, "
-                         f"{v['seconds']:.2f} s)" for name, v in d.items()))
+        lines.append(
+            f"item-dependent difficulty ({args.difficulty_seeds} seeds, 300 items, 3–5 people each): "
+            "95% ε interval covers the true flip rate in "
+            + "; ".join(
+                f"{name} {v['covered']}/{args.difficulty_seeds} (mean |error| {v['error']:.4f}, mean ε̂ − ε {v['bias']:+.4f}, "
+                f"{v['seconds']:.2f} s)"
+                for name, v in d.items()
+            )
+        )
     print("\n".join(lines))
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text("\n".join(lines) + "\n")

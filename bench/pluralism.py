@@ -15,6 +15,7 @@ and the judge-bias audit's length coefficient on 805 real AlpacaEval GPT-4 verdi
    bootstrap CI, against the same texts with the verdicts shuffled (a labeller blind to length
    by construction) as baseline. Ties (preference 0) are imported as ties and left out.
 """
+
 import argparse
 import json
 import os
@@ -69,8 +70,10 @@ def groups_section(out):
                 if seed == 0:
                     held = ", ".join(f"K={k}: {v:.3f}" for k, v in fit.heldout.items())
                     out.append(f"planted K={g} seed 0: held-out log-lik per label {held}")
-            out.append(f"planted K={g}, {SEEDS} seeds (30 annotators x 60 labels, 400 items): chosen K = {chosen}; "
-                       f"K={g} chosen {chosen.count(g)}/{SEEDS}; ARI mean {np.mean(aris):.3f}, min {np.min(aris):.3f}")
+            out.append(
+                f"planted K={g}, {SEEDS} seeds (30 annotators x 60 labels, 400 items): chosen K = {chosen}; "
+                f"K={g} chosen {chosen.count(g)}/{SEEDS}; ARI mean {np.mean(aris):.3f}, min {np.min(aris):.3f}"
+            )
         x, (a, i, y), truth = planted(3, annotators=100, items=3000, per=100, dims=384, signal_dims=16, seed=0)
         started = time.perf_counter()
         fit_logistic(Projection.fit(x, 32, center=False)(x)[i], y.astype(float))
@@ -80,9 +83,11 @@ def groups_section(out):
         fit = choose_and_fit(projection(x), Labels(a, i, y), 100, k_max=4)
         seconds = time.perf_counter() - started
     ari = adjusted_rand_score(truth, fit.weights.argmax(axis=1))
-    out.append(f"10,000 labels, 100 annotators, 3,000 items, 384-d: K={fit.k}, ARI={ari:.3f}, fit {seconds:.2f} s "
-               f"(K=1..4 with held-out selection and refit) vs one BT head {base:.3f} s: ratio {seconds / max(base, 1e-9):.0f}x "
-               f"(one thread; the MiniLM embedding of the texts is not included)")
+    out.append(
+        f"10,000 labels, 100 annotators, 3,000 items, 384-d: K={fit.k}, ARI={ari:.3f}, fit {seconds:.2f} s "
+        f"(K=1..4 with held-out selection and refit) vs one BT head {base:.3f} s: ratio {seconds / max(base, 1e-9):.0f}x "
+        f"(one thread; the MiniLM embedding of the texts is not included)"
+    )
 
 
 def length_section(out, data_path):
@@ -96,14 +101,34 @@ def length_section(out, data_path):
         project = Project.objects.create(name=name)
         judge = LMJudge.objects.create(name=name, backend="openai", model="gpt-4", family="openai")
         who = Annotator.objects.create(kind=AnnotatorKind.JUDGE, name=f"judge:{name}", judge=judge)
-        prompts = Prompt.objects.bulk_create([Prompt(project=project, text=r["instruction"], content_hash=prompt_hash(r["instruction"], None))
-                                              for n, r in enumerate(rows)])
-        responses = Response.objects.bulk_create([Response(prompt=p, text=r[f"output_{s}"], model_name=r[f"generator_{s}"])
-                                                  for p, r in zip(prompts, rows) for s in (1, 2)])
-        items = Item.objects.bulk_create([Item(project=project, prompt=p, kind="pairwise", response_a=responses[2 * n],
-                                               response_b=responses[2 * n + 1]) for n, p in enumerate(prompts)])
-        Annotation.objects.bulk_create([Annotation(item=it, annotator=who, kind="pairwise", preference=v)
-                                        for it, v in zip(items, verdicts)])
+        prompts = Prompt.objects.bulk_create(
+            [
+                Prompt(project=project, text=r["instruction"], content_hash=prompt_hash(r["instruction"], None))
+                for n, r in enumerate(rows)
+            ]
+        )
+        responses = Response.objects.bulk_create(
+            [
+                Response(prompt=p, text=r[f"output_{s}"], model_name=r[f"generator_{s}"])
+                for p, r in zip(prompts, rows)
+                for s in (1, 2)
+            ]
+        )
+        items = Item.objects.bulk_create(
+            [
+                Item(
+                    project=project,
+                    prompt=p,
+                    kind="pairwise",
+                    response_a=responses[2 * n],
+                    response_b=responses[2 * n + 1],
+                )
+                for n, p in enumerate(prompts)
+            ]
+        )
+        Annotation.objects.bulk_create(
+            [Annotation(item=it, annotator=who, kind="pairwise", preference=v) for it, v in zip(items, verdicts)]
+        )
         return project, judge
 
     real = [{1: -2, 2: 2}.get(int(r["preference"]), 0) for r in rows]
@@ -123,12 +148,16 @@ def length_section(out, data_path):
     lengths_b = np.array([len(r["output_2"]) for r in rows])
     lengths_a = np.array([len(r["output_1"]) for r in rows])
     decisive = [v for v in real if v]
-    out.append(f"AlpacaEval GPT-4 judge, {len(rows)} verdicts ({len(decisive)} decisive; B = alpaca-7b preferred in "
-               f"{sum(v > 0 for v in decisive) / len(decisive):.1%}); B longer than A in {np.mean(lengths_b > lengths_a):.1%} of pairs")
+    out.append(
+        f"AlpacaEval GPT-4 judge, {len(rows)} verdicts ({len(decisive)} decisive; B = alpaca-7b preferred in "
+        f"{sum(v > 0 for v in decisive) / len(decisive):.1%}); B longer than A in {np.mean(lengths_b > lengths_a):.1%} of pairs"
+    )
     for name, (row, seconds) in results.items():
         e = row.length
-        out.append(f"{name}: length slope {e.value:+.3f} [95% CI {e.low:+.3f}, {e.high:+.3f}] over {e.n} decisive labels"
-                   f"{' (CI excludes 0)' if e.excludes_zero else ' (CI includes 0)'}; audit {seconds:.1f} s")
+        out.append(
+            f"{name}: length slope {e.value:+.3f} [95% CI {e.low:+.3f}, {e.high:+.3f}] over {e.n} decisive labels"
+            f"{' (CI excludes 0)' if e.excludes_zero else ' (CI includes 0)'}; audit {seconds:.1f} s"
+        )
     real_row = results["bench-pluralism-gpt4"][0]
     props = ", ".join(f"{p} {e.value:+.2f} [{e.low:+.2f}, {e.high:+.2f}]" for p, e in real_row.properties.items())
     out.append(f"property dissection (GPT-4 judge): {props}")

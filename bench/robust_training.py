@@ -25,6 +25,7 @@ TRL's DPOTrainer with loss_type robust, the per-row weighted subclass, and dropp
 noisy train pairs, one step each, to show the three losses run end to end on the real rows.
 Embeddings are cached under test-output/ (the first run encodes 3,288 texts).
 """
+
 import argparse
 import hashlib
 import json
@@ -59,7 +60,7 @@ L2 = 1e-4  # the best held-out accuracy of 1e-2 … 1e-5 on clean labels (seed 0
 def load_pairs(path=DATA):
     """(prompt, chosen, rejected) per row whose two conversations share the prompt."""
     out = []
-    for line in open(path, encoding="utf-8"):
+    for line in open(path, encoding="utf-8"):  # noqa: SIM115
         row = json.loads(line)
         cut = row["chosen"].rfind("\n\nAssistant:") + len("\n\nAssistant:")
         prompt = row["chosen"][:cut]
@@ -79,7 +80,7 @@ def embed_pairs(pairs):
     from workers.embeddings import MiniLM
 
     vectors = MiniLM(256).encode([f"{p}\n\n{c}" for p, c, _ in pairs] + [f"{p}\n\n{r}" for p, _, r in pairs])
-    chosen, rejected = vectors[:len(pairs)], vectors[len(pairs):]
+    chosen, rejected = vectors[: len(pairs)], vectors[len(pairs) :]
     CACHE.parent.mkdir(parents=True, exist_ok=True)
     np.savez(CACHE, key=key, chosen=chosen, rejected=rejected)
     return chosen, rejected
@@ -115,7 +116,7 @@ def accuracy(w, x, y):
 def split_by_prompt(pairs, rng, test_share=0.3):
     prompts = sorted({p for p, _, _ in pairs})
     rng.shuffle(prompts)
-    test = set(prompts[:int(len(prompts) * test_share)])
+    test = set(prompts[: int(len(prompts) * test_share)])
     return np.array([p in test for p, _, _ in pairs])
 
 
@@ -162,8 +163,12 @@ def one_seed(seed, rate, chosen, rejected, pairs):
     wrong = majority < 0
     # Tandem's estimate over the crowd's labels, as the noise run sees them (labels relative to A)
     labels = [(i, f"sim-{a}", int(ytr[i] * agree)) for i, a, agree in table]
-    est = noise.estimate(labels, {i: int(noisy[i]) for i in range(len(noisy))},
-                         features={i: xtr[i] * 1.0 for i in range(len(noisy))}, seed=seed)
+    est = noise.estimate(
+        labels,
+        {i: int(noisy[i]) for i in range(len(noisy))},
+        features={i: xtr[i] * 1.0 for i in range(len(noisy))},
+        seed=seed,
+    )
     p = np.array([est.p_wrong.get(i, 0.0) for i in range(len(noisy))])
     eps = min(max(est.epsilon, 0.0), 0.49)
     fits = {
@@ -175,11 +180,18 @@ def one_seed(seed, rate, chosen, rejected, pairs):
         "drop p > 0.5": accuracy(bt_fit(xtr[p <= 0.5], noisy[p <= 0.5]), xte, yte),
     }
     truth = float(wrong.mean())
-    return {"acc": fits, "truth": truth, "eps": est.epsilon, "low": est.epsilon_low, "high": est.epsilon_high,
-            "covered": est.epsilon_low <= truth <= est.epsilon_high,
-            "auroc": noise.auroc(p, wrong) if 0 < wrong.sum() < len(wrong) else None,
-            "auroc_knn": noise.auroc([est.signals[i].get("knn_disagreement", 0.5) for i in range(len(noisy))], wrong)
-            if 0 < wrong.sum() < len(wrong) else None}
+    return {
+        "acc": fits,
+        "truth": truth,
+        "eps": est.epsilon,
+        "low": est.epsilon_low,
+        "high": est.epsilon_high,
+        "covered": est.epsilon_low <= truth <= est.epsilon_high,
+        "auroc": noise.auroc(p, wrong) if 0 < wrong.sum() < len(wrong) else None,
+        "auroc_knn": noise.auroc([est.signals[i].get("knn_disagreement", 0.5) for i in range(len(noisy))], wrong)
+        if 0 < wrong.sum() < len(wrong)
+        else None,
+    }
 
 
 def smoke(pairs, rate=0.2, n=32, seed=0):
@@ -198,8 +210,15 @@ def smoke(pairs, rate=0.2, n=32, seed=0):
     picked = [pairs[i] for i in rng.choice(len(pairs), n, replace=False)]
     flip = rng.random(n) < rate
     p_noise = np.clip(np.where(flip, 0.7, 0.15) + rng.normal(0, 0.1, n), 0, 1)
-    rows = [{"prompt": pr, "chosen": " " + (r if f else c)[:300], "rejected": " " + (c if f else r)[:300], "weight": float(1 - q)}
-            for (pr, c, r), f, q in zip(picked, flip, p_noise)]
+    rows = [
+        {
+            "prompt": pr,
+            "chosen": " " + (r if f else c)[:300],
+            "rejected": " " + (c if f else r)[:300],
+            "weight": float(1 - q),
+        }
+        for (pr, c, r), f, q in zip(picked, flip, p_noise)
+    ]
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = build_tiny_causal_lm(Path(tmp) / "lm")
@@ -207,14 +226,31 @@ def smoke(pairs, rate=0.2, n=32, seed=0):
         for name, loss_type, data in (
             ("rDPO (robust) at ε̂", "robust", [{k: v for k, v in r.items() if k != "weight"} for r in rows]),
             ("weights 1 − p", "sigmoid", rows),
-            ("drop p > 0.5", "sigmoid", [{k: v for k, v in r.items() if k != "weight"} for r, q in zip(rows, p_noise) if q <= 0.5]),
+            (
+                "drop p > 0.5",
+                "sigmoid",
+                [{k: v for k, v in r.items() if k != "weight"} for r, q in zip(rows, p_noise) if q <= 0.5],
+            ),
         ):
-            args = DPOConfig(output_dir=str(Path(tmp) / name[:4]), per_device_train_batch_size=8, max_steps=2, max_length=128,
-                             report_to="none", bf16=False, dataloader_pin_memory=False, save_strategy="no", disable_tqdm=True,
-                             loss_type=loss_type, label_smoothing=rate if loss_type == "robust" else 0.0, logging_steps=1)
+            args = DPOConfig(
+                output_dir=str(Path(tmp) / name[:4]),
+                per_device_train_batch_size=8,
+                max_steps=2,
+                max_length=128,
+                report_to="none",
+                bf16=False,
+                dataloader_pin_memory=False,
+                save_strategy="no",
+                disable_tqdm=True,
+                loss_type=loss_type,
+                label_smoothing=rate if loss_type == "robust" else 0.0,
+                logging_steps=1,
+            )
             torch.manual_seed(seed)
             model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-            trainer = TandemDPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(data), processing_class=tokenizer)
+            trainer = TandemDPOTrainer(
+                model=model, args=args, train_dataset=Dataset.from_list(data), processing_class=tokenizer
+            )
             result = trainer.train()
             out.append((name, len(data), result.training_loss))
     return out
@@ -229,26 +265,33 @@ def main():
     started = time.perf_counter()
     pairs = load_pairs()
     chosen, rejected = embed_pairs(pairs)
-    lines = [f"hh-rlhf harmless dev: {len(pairs)} pairs, {len({p for p, _, _ in pairs})} prompts; "
-             f"split by prompt 70/30; {args.seeds} seeds per rate; {LABELS_PER_ITEM} simulated labels per train item"]
+    lines = [
+        f"hh-rlhf harmless dev: {len(pairs)} pairs, {len({p for p, _, _ in pairs})} prompts; "
+        f"split by prompt 70/30; {args.seeds} seeds per rate; {LABELS_PER_ITEM} simulated labels per train item"
+    ]
     header = "| injected (majority wrong) | method | test accuracy, mean ± sd | Δ vs plain |"
     table = [header, "|---|---|---|---|"]
-    noise_rows = ["| injected | realised | ε̂ (mean) | interval covers realised | noise AUROC (p_wrong) | k-NN signal AUROC |",
-                  "|---|---|---|---|---|---|"]
+    noise_rows = [
+        "| injected | realised | ε̂ (mean) | interval covers realised | noise AUROC (p_wrong) | k-NN signal AUROC |",
+        "|---|---|---|---|---|---|",
+    ]
     for rate in [float(r) for r in args.rates.split(",")]:
         results = [one_seed(seed, rate, chosen, rejected, pairs) for seed in range(args.seeds)]
         plain = [r["acc"]["plain"] for r in results]
         for method in results[0]["acc"]:
             accs = [r["acc"][method] for r in results]
             delta = statistics.mean(a - b for a, b in zip(accs, plain))
-            table.append(f"| {rate:.0%} | {method} | {statistics.mean(accs):.3f} ± {statistics.stdev(accs):.3f} | {delta:+.3f} |")
+            table.append(
+                f"| {rate:.0%} | {method} | {statistics.mean(accs):.3f} ± {statistics.stdev(accs):.3f} | {delta:+.3f} |"
+            )
         aurocs = [r["auroc"] for r in results if r["auroc"] is not None]
         knn = [r["auroc_knn"] for r in results if r["auroc_knn"] is not None]
         noise_rows.append(
             f"| {rate:.0%} | {statistics.mean(r['truth'] for r in results):.3f} | {statistics.mean(r['eps'] for r in results):.3f} "
             f"| {sum(r['covered'] for r in results)}/{len(results)} "
             f"| {f'{statistics.mean(aurocs):.3f} ± {statistics.stdev(aurocs):.3f}' if len(aurocs) > 1 else 'n/a'} "
-            f"| {f'{statistics.mean(knn):.3f}' if knn else 'n/a'} |")
+            f"| {f'{statistics.mean(knn):.3f}' if knn else 'n/a'} |"
+        )
     out = [*lines, "", *table, "", *noise_rows]
     if args.smoke:
         out += ["", "Smoke: Tandem's trainers on the tiny local LM, 32 real pairs with 20 % flips, 2 steps each:"]

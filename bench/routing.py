@@ -17,6 +17,7 @@ label (`human`, `human_pref`, `preference_strength` or `overall_pref`: −3..3 f
 them, or MultiPref phrases like "A-is-clearly-better") and LM labels (`judges`: {name: label}, or
 `lm`/`gpt4_pref`). Optional: `vec_a`/`vec_b` (else MiniLM embeddings are computed), `judge_confidence`.
 """
+
 import argparse
 import json
 import os
@@ -31,7 +32,13 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("SECRET_KEY", "bench")
 
-_PHRASES = {"a is clearly better": -2, "a is slightly better": -1, "tie": 0, "b is slightly better": 1, "b is clearly better": 2}
+_PHRASES = {
+    "a is clearly better": -2,
+    "a is slightly better": -1,
+    "tie": 0,
+    "b is slightly better": 1,
+    "b is clearly better": 2,
+}
 
 
 def _setup_django():
@@ -54,7 +61,9 @@ def to_pref(value):
         if s in _PHRASES:
             return _PHRASES[s]
         value = preference_value(s)
-    return preference_value(value) if not isinstance(value, float) or value.is_integer() else float(np.clip(value, -3, 3))
+    return (
+        preference_value(value) if not isinstance(value, float) or value.is_integer() else float(np.clip(value, -3, 3))
+    )
 
 
 def normalise(row, i):
@@ -64,12 +73,22 @@ def normalise(row, i):
         raise ValueError(f"row {i}: needs prompt and two responses")
     if "chosen" in row and "response_a" not in row and "human" not in row:
         row = {**row, "human": -2}
-    human = next((to_pref(row[k]) for k in ("human", "human_pref", "preference_strength", "overall_pref") if k in row), None)
+    human = next(
+        (to_pref(row[k]) for k in ("human", "human_pref", "preference_strength", "overall_pref") if k in row), None
+    )
     judges = row.get("judges") or {k: row[k] for k in ("lm", "gpt4_pref", "judge") if k in row}
     judges = {name: to_pref(v) for name, v in judges.items()}
-    return {"prompt": row["prompt"] if isinstance(row["prompt"], str) else json.dumps(row["prompt"]), "a": a, "b": b,
-            "human": human, "judges": judges, "confidence": row.get("judge_confidence") or {},
-            "truth": row.get("truth"), "vec_a": row.get("vec_a"), "vec_b": row.get("vec_b")}
+    return {
+        "prompt": row["prompt"] if isinstance(row["prompt"], str) else json.dumps(row["prompt"]),
+        "a": a,
+        "b": b,
+        "human": human,
+        "judges": judges,
+        "confidence": row.get("judge_confidence") or {},
+        "truth": row.get("truth"),
+        "vec_a": row.get("vec_a"),
+        "vec_b": row.get("vec_b"),
+    }
 
 
 def prepare(raw_rows, embed=None):
@@ -84,7 +103,11 @@ def prepare(raw_rows, embed=None):
         from workers import embeddings
         from workers.reward_heads import pair_deltas, principal_directions
 
-        delta = principal_directions(pair_deltas(embed or embeddings.embed, [r["prompt"] for r in rows], [r["a"] for r in rows], [r["b"] for r in rows]))
+        delta = principal_directions(
+            pair_deltas(
+                embed or embeddings.embed, [r["prompt"] for r in rows], [r["a"] for r in rows], [r["b"] for r in rows]
+            )
+        )
     else:
         delta = np.array([r["vec_b"] for r in rows], float) - np.array([r["vec_a"] for r in rows], float)
     values, tags = [], []
@@ -93,22 +116,29 @@ def prepare(raw_rows, embed=None):
         prefs = [p for p in r["judges"].values() if p is not None]
         votes = [int(np.sign(p)) for p in prefs]
         confs = [c for c in r["confidence"].values() if c is not None]
-        v.update(judge_count=len(r["judges"]), judge_unparsed=1 - len(prefs) / max(1, len(r["judges"])),
-                 judge_confidence=float(np.mean(confs)) if confs else None,
-                 judge_pref_abs=abs(float(np.mean(prefs))) if prefs else None,
-                 jury_std=float(np.std(prefs)) if prefs else None,
-                 jury_disagreement=1 - max(votes.count(s) for s in set(votes)) / len(votes) if votes else None)
+        v.update(
+            judge_count=len(r["judges"]),
+            judge_unparsed=1 - len(prefs) / max(1, len(r["judges"])),
+            judge_confidence=float(np.mean(confs)) if confs else None,
+            judge_pref_abs=abs(float(np.mean(prefs))) if prefs else None,
+            jury_std=float(np.std(prefs)) if prefs else None,
+            jury_disagreement=1 - max(votes.count(s) for s in set(votes)) / len(votes) if votes else None,
+        )
         values.append(v)
         tags.append(features.heuristic_tags(r["prompt"]))
     X, names = routing_sim.design(values, tags)
     numeric = {k: np.array([v.get(k) for v in values], dtype=float) for k in routing_sim.NUMERIC}
     categorical = {d: np.array([t.get(d, "") for t in tags], dtype=object) for d in features.TAG_DIMENSIONS}
     B, count_names = ppm.count_features(numeric, categorical, len(rows))
-    jury = np.array([np.sign(np.mean([p for p in r["judges"].values() if p is not None] or [0])) for r in rows], dtype=int)
+    jury = np.array(
+        [np.sign(np.mean([p for p in r["judges"].values() if p is not None] or [0])) for r in rows], dtype=int
+    )
     human = np.sign([r["human"] for r in rows]).astype(int)
     truth = np.sign([r["truth"] for r in rows]).astype(int) if all(r["truth"] is not None for r in rows) else None
     ids = np.arange(len(rows), dtype=np.int64)
-    data = strategies.RoutingData(LabelledPairs(ids, delta, human, jury), human.copy(), X, names, B, count_names, np.zeros(len(rows), bool))
+    data = strategies.RoutingData(
+        LabelledPairs(ids, delta, human, jury), human.copy(), X, names, B, count_names, np.zeros(len(rows), bool)
+    )
     return data, truth
 
 
@@ -117,7 +147,9 @@ def simulate(data, seeds=3, n_mixes=None, strategies_=None):
     scored on disjoint splits, per seed."""
     from curation import routing_sim, strategies
 
-    return strategies.measure_strategies(data, strategies=strategies_ or routing_sim.STRATEGIES, seeds=seeds, n_mixes=n_mixes)
+    return strategies.measure_strategies(
+        data, strategies=strategies_ or routing_sim.STRATEGIES, seeds=seeds, n_mixes=n_mixes
+    )
 
 
 def gain_over_random(summary, strategy="ppm", low=0.1, high=0.5):
@@ -125,7 +157,10 @@ def gain_over_random(summary, strategy="ppm", low=0.1, high=0.5):
     difference's mean (per-budget sds over seeds, averaged, over √seeds)."""
     pick = [j for j, b in enumerate(summary.budgets) if low - 1e-9 <= b <= high + 1e-9]
     diff = float(np.mean([summary.mean[strategy][j] - summary.mean["random"][j] for j in pick]))
-    noise = float(np.mean([np.hypot(summary.sd[strategy][j], summary.sd["random"][j]) for j in pick]) / np.sqrt(max(1, summary.seeds)))
+    noise = float(
+        np.mean([np.hypot(summary.sd[strategy][j], summary.sd["random"][j]) for j in pick])
+        / np.sqrt(max(1, summary.seeds))
+    )
     return diff, noise
 
 
@@ -138,21 +173,30 @@ def format_table(summary, title=""):
     lines.append("| budget | " + " | ".join(strategies_) + " |")
     lines.append("|---" * (len(strategies_) + 1) + "|")
     for j, b in enumerate(summary.budgets):
-        cells = ["—" if summary.mean[s][j] is None or not np.isfinite(summary.mean[s][j]) else f"{summary.mean[s][j]:.3f} ± {summary.sd[s][j]:.3f}" for s in strategies_]
+        cells = [
+            "—"
+            if summary.mean[s][j] is None or not np.isfinite(summary.mean[s][j])
+            else f"{summary.mean[s][j]:.3f} ± {summary.sd[s][j]:.3f}"
+            for s in strategies_
+        ]
         lines.append(f"| {int(round(b * 100))} % | " + " | ".join(cells) + " |")
-    lines.append(f"| all-human | {summary.all_human[0]:.3f} ± {summary.all_human[1]:.3f} |" + " |" * (len(strategies_) - 1))
-    lines.append(f"| all-judge | {summary.all_judge[0]:.3f} ± {summary.all_judge[1]:.3f} |" + " |" * (len(strategies_) - 1))
+    lines.append(
+        f"| all-human | {summary.all_human[0]:.3f} ± {summary.all_human[1]:.3f} |" + " |" * (len(strategies_) - 1)
+    )
+    lines.append(
+        f"| all-judge | {summary.all_judge[0]:.3f} ± {summary.all_judge[1]:.3f} |" + " |" * (len(strategies_) - 1)
+    )
     return "\n".join(lines)
 
 
 def time_routing(n_items, seed=0):
     """Route `n_items` items of a throwaway project in the configured database (rolled back)."""
+    from django.contrib.auth import get_user_model
     from django.db import transaction
 
     from annotate.models import Annotation, Annotator, AnnotatorKind, Item, LMJudge, Project, Prompt, Response
     from curation.models import ItemFeatures
     from curation.routing import route_project
-    from django.contrib.auth import get_user_model
 
     rng = np.random.default_rng(seed)
     domains = ["code", "math", "general", "creative", "history"]
@@ -165,24 +209,69 @@ def time_routing(n_items, seed=0):
         with transaction.atomic():
             t0 = time.perf_counter()
             project = Project.objects.create(name=f"bench-routing-{time.time_ns()}")
-            prompts = Prompt.objects.bulk_create([Prompt(project=project, text=f"p{i}", content_hash=f"{i}") for i in range(n_items)], batch_size=5000)
-            responses = Response.objects.bulk_create([Response(prompt=p, text="r") for p in prompts for _ in (0, 1)], batch_size=10000)
-            items = Item.objects.bulk_create([Item(project=project, prompt=p, kind="pairwise", response_a=responses[2 * i], response_b=responses[2 * i + 1])
-                                              for i, p in enumerate(prompts)], batch_size=5000)
+            prompts = Prompt.objects.bulk_create(
+                [Prompt(project=project, text=f"p{i}", content_hash=f"{i}") for i in range(n_items)], batch_size=5000
+            )
+            responses = Response.objects.bulk_create(
+                [Response(prompt=p, text="r") for p in prompts for _ in (0, 1)], batch_size=10000
+            )
+            items = Item.objects.bulk_create(
+                [
+                    Item(
+                        project=project,
+                        prompt=p,
+                        kind="pairwise",
+                        response_a=responses[2 * i],
+                        response_b=responses[2 * i + 1],
+                    )
+                    for i, p in enumerate(prompts)
+                ],
+                batch_size=5000,
+            )
             judge = LMJudge.objects.create(name=f"bench-judge-{time.time_ns()}", backend="openai", model="m")
             jann = Annotator.objects.create(kind=AnnotatorKind.JUDGE, name=f"judge:{judge.name}", judge=judge)
             user = get_user_model().objects.create_user(username=f"bench-{time.time_ns()}")
             hann = Annotator.objects.create(kind=AnnotatorKind.HUMAN, name=user.username, user=user)
             hard = rng.random(n_items) < 0.3
             truth = rng.choice([-2, 2], n_items)
-            ItemFeatures.objects.bulk_create([ItemFeatures(item=it, values={
-                "len_a": int(rng.integers(5, 400)), "len_b": int(rng.integers(5, 400)), "len_ratio": float(1 + rng.random() * 3),
-                "rouge_l": float(rng.random()), "sim_ab": float(rng.random()), "judge_confidence": float(rng.random()),
-                "jury_disagreement": float(rng.random() < 0.1), "judge_count": 2},
-                tags={"domain": domains[int(rng.integers(5))] if not hard[i] else "math", "task_type": "open_qa"}) for i, it in enumerate(items)], batch_size=5000)
-            labels = [Annotation(item=it, annotator=jann, kind="pairwise", preference=int(-truth[i] if hard[i] else truth[i]), confidence=0.9) for i, it in enumerate(items)]
+            ItemFeatures.objects.bulk_create(
+                [
+                    ItemFeatures(
+                        item=it,
+                        values={
+                            "len_a": int(rng.integers(5, 400)),
+                            "len_b": int(rng.integers(5, 400)),
+                            "len_ratio": float(1 + rng.random() * 3),
+                            "rouge_l": float(rng.random()),
+                            "sim_ab": float(rng.random()),
+                            "judge_confidence": float(rng.random()),
+                            "jury_disagreement": float(rng.random() < 0.1),
+                            "judge_count": 2,
+                        },
+                        tags={
+                            "domain": domains[int(rng.integers(5))] if not hard[i] else "math",
+                            "task_type": "open_qa",
+                        },
+                    )
+                    for i, it in enumerate(items)
+                ],
+                batch_size=5000,
+            )
+            labels = [
+                Annotation(
+                    item=it,
+                    annotator=jann,
+                    kind="pairwise",
+                    preference=int(-truth[i] if hard[i] else truth[i]),
+                    confidence=0.9,
+                )
+                for i, it in enumerate(items)
+            ]
             labelled = n_items // 10
-            labels += [Annotation(item=it, annotator=hann, kind="pairwise", preference=int(truth[i])) for i, it in enumerate(items[:labelled])]
+            labels += [
+                Annotation(item=it, annotator=hann, kind="pairwise", preference=int(truth[i]))
+                for i, it in enumerate(items[:labelled])
+            ]
             Annotation.objects.bulk_create(labels, batch_size=10000)
             Item.objects.filter(pk__in=[it.pk for it in items[:labelled]]).update(human_label_count=1)
             result["setup_s"] = time.perf_counter() - t0
@@ -195,8 +284,11 @@ def time_routing(n_items, seed=0):
 
             t2 = time.perf_counter()
             with connection.cursor() as cur:
-                cur.execute(f"UPDATE {Item._meta.db_table} SET routing = CASE WHEN routing = 'human' THEN 'judge' ELSE 'human' END, "
-                            "route_score = route_score + 1 WHERE project_id = %s", [project.pk])
+                cur.execute(
+                    f"UPDATE {Item._meta.db_table} SET routing = CASE WHEN routing = 'human' THEN 'judge' ELSE 'human' END, "
+                    "route_score = route_score + 1 WHERE project_id = %s",
+                    [project.pk],
+                )
             result["bare_update_s"] = time.perf_counter() - t2
             result["timings"] = run.model["timings"]
             result["counts"] = run.counts
@@ -210,10 +302,10 @@ def time_features(n_items, seed=0):
     """Compute features (MiniLM embeddings, overlap, tags, judge signals) for `n_items` synthetic
     items in a throwaway project (rolled back); returns seconds."""
     from django.db import transaction
+    from make_routing_synthetic import generate
 
     from annotate.models import Item, Project, Prompt, Response
     from curation.features import compute_features, embedder
-    from make_routing_synthetic import generate
 
     class Rollback(Exception):
         pass
@@ -224,10 +316,24 @@ def time_features(n_items, seed=0):
     try:
         with transaction.atomic():
             project = Project.objects.create(name=f"bench-features-{time.time_ns()}")
-            prompts = Prompt.objects.bulk_create([Prompt(project=project, text=r["prompt"], content_hash=str(i)) for i, r in enumerate(rows)])
-            responses = Response.objects.bulk_create([Response(prompt=p, text=r[k]) for p, r in zip(prompts, rows) for k in ("response_a", "response_b")])
-            Item.objects.bulk_create([Item(project=project, prompt=p, kind="pairwise", response_a=responses[2 * i], response_b=responses[2 * i + 1])
-                                      for i, p in enumerate(prompts)])
+            prompts = Prompt.objects.bulk_create(
+                [Prompt(project=project, text=r["prompt"], content_hash=str(i)) for i, r in enumerate(rows)]
+            )
+            responses = Response.objects.bulk_create(
+                [Response(prompt=p, text=r[k]) for p, r in zip(prompts, rows) for k in ("response_a", "response_b")]
+            )
+            Item.objects.bulk_create(
+                [
+                    Item(
+                        project=project,
+                        prompt=p,
+                        kind="pairwise",
+                        response_a=responses[2 * i],
+                        response_b=responses[2 * i + 1],
+                    )
+                    for i, p in enumerate(prompts)
+                ]
+            )
             t0 = time.perf_counter()
             compute_features(project)
             seconds = time.perf_counter() - t0
@@ -241,11 +347,17 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", help="JSONL with human and LM labels per item (default: bundled synthetic set)")
     ap.add_argument("--n", type=int, default=4000, help="synthetic items when --data is not given")
-    ap.add_argument("--limit", type=int, default=0, help="read at most this many rows of --data (embedding is the slow part on CPU)")
+    ap.add_argument(
+        "--limit", type=int, default=0, help="read at most this many rows of --data (embedding is the slow part on CPU)"
+    )
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--route-items", type=int, default=100_000, help="items to route for the timing (0: skip)")
-    ap.add_argument("--feature-items", type=int, default=1000, help="items to compute features for, for the timing (0: skip)")
-    ap.add_argument("--independent", action="store_true", help="synthetic judges that err independently of every feature")
+    ap.add_argument(
+        "--feature-items", type=int, default=1000, help="items to compute features for, for the timing (0: skip)"
+    )
+    ap.add_argument(
+        "--independent", action="store_true", help="synthetic judges that err independently of every feature"
+    )
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "routing.txt"))
     args = ap.parse_args()
     _setup_django()
@@ -255,7 +367,7 @@ def main():
     if args.data:
         with open(args.data) as f:
             raw = [json.loads(line) for line in f if line.strip()]
-        raw = raw[:args.limit] if args.limit else raw
+        raw = raw[: args.limit] if args.limit else raw
         source = args.data
     else:
         raw = generate(args.n, seed=0, independent=args.independent)
@@ -268,11 +380,13 @@ def main():
         t0 = time.perf_counter()
         summary = simulate(data, seeds=args.seeds)
         sim_s = time.perf_counter() - t0
-        out += [f"Routing simulation on {source}: {len(data)} items, {args.seeds} split seeds "
-                f"(features {prep_s:.1f} s, simulation {sim_s:.1f} s); per seed {summary.pool_size:.0f} pool items routed, "
-                f"{summary.heldout_size:.0f} held out (reference: human labels)",
-                "Held-out accuracy of a proxy reward model trained on each mix (mean ± sd over seeds):",
-                format_table(summary)]
+        out += [
+            f"Routing simulation on {source}: {len(data)} items, {args.seeds} split seeds "
+            f"(features {prep_s:.1f} s, simulation {sim_s:.1f} s); per seed {summary.pool_size:.0f} pool items routed, "
+            f"{summary.heldout_size:.0f} held out (reference: human labels)",
+            "Held-out accuracy of a proxy reward model trained on each mix (mean ± sd over seeds):",
+            format_table(summary),
+        ]
         for s_ in ("ppm", "judge_error"):
             gain, noise = gain_over_random(summary, s_)
             out.append(f"{s_} − random, mean over budgets 10–50 %: {gain:+.3f} (± {noise:.3f} noise)")
@@ -280,22 +394,28 @@ def main():
         from django.db import connection
 
         timing = time_routing(args.route_items)
-        out.append(f"\nRouting {args.route_items} items on {connection.vendor} (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores): "
-                   f"{timing['route_s']:.2f} s wall, {timing['route_cpu_s']:.2f} s CPU in this process; "
-                   f"a bare UPDATE of the same rows' routing took {timing['bare_update_s']:.2f} s "
-                   f"(routing = {timing['route_s'] / timing['bare_update_s']:.1f}× that baseline)")
-        out.append(f"  route_project {timing['route_s']:.2f} s "
-                   f"(load {timing['timings']['load_s']:.2f}, fit {timing['timings']['fit_s']:.2f}, "
-                   f"score+explain {timing['timings']['score_s']:.2f}, measured curves {timing['timings']['curves_s']:.2f}, "
-                   f"write {timing['timings']['write_s']:.2f}); "
-                   f"{'meets' if timing['route_s'] < 10 else 'misses'} the 10 s target; setup {timing['setup_s']:.1f} s; counts {timing['counts']}")
+        out.append(
+            f"\nRouting {args.route_items} items on {connection.vendor} (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores): "
+            f"{timing['route_s']:.2f} s wall, {timing['route_cpu_s']:.2f} s CPU in this process; "
+            f"a bare UPDATE of the same rows' routing took {timing['bare_update_s']:.2f} s "
+            f"(routing = {timing['route_s'] / timing['bare_update_s']:.1f}× that baseline)"
+        )
+        out.append(
+            f"  route_project {timing['route_s']:.2f} s "
+            f"(load {timing['timings']['load_s']:.2f}, fit {timing['timings']['fit_s']:.2f}, "
+            f"score+explain {timing['timings']['score_s']:.2f}, measured curves {timing['timings']['curves_s']:.2f}, "
+            f"write {timing['timings']['write_s']:.2f}); "
+            f"{'meets' if timing['route_s'] < 10 else 'misses'} the 10 s target; setup {timing['setup_s']:.1f} s; counts {timing['counts']}"
+        )
     if args.feature_items:
         out.append("")
         seconds = time_features(args.feature_items)
         from workers.embeddings import model as embedder
 
-        out.append(f"Features for {args.feature_items} pairwise items (3 texts each, MiniLM on {embedder().device}): "
-                   f"{seconds:.1f} s = {args.feature_items / seconds:.0f} items/s")
+        out.append(
+            f"Features for {args.feature_items} pairwise items (3 texts each, MiniLM on {embedder().device}): "
+            f"{seconds:.1f} s = {args.feature_items / seconds:.0f} items/s"
+        )
     text = "\n".join(out)
     print(text)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

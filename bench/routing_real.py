@@ -22,6 +22,7 @@ crowd-worker choices (published agreement ~60–70 %): the held-out reference is
 Embeddings (e(response + prompt) at 128 tokens for the reward models, e(response) for similarity)
 are cached in var/routing_real_<name>.npz (first run: minutes on a loaded 2-core CPU).
 """
+
 import argparse
 import hashlib
 import json
@@ -45,12 +46,12 @@ MARK = "\n\nAssistant:"
 def split_transcripts(chosen, rejected):
     """(prompt, chosen reply, rejected reply) from two hh-rlhf transcripts sharing their history."""
     cut = chosen.rfind(MARK)
-    prefix = chosen[:cut + len(MARK)] if cut >= 0 else ""
+    prefix = chosen[: cut + len(MARK)] if cut >= 0 else ""
     if not rejected.startswith(prefix):
         common = os.path.commonprefix([chosen, rejected])
         cut = common.rfind(MARK)
-        prefix = common[:cut + len(MARK)] if cut >= 0 else common
-    return prefix.strip(), chosen[len(prefix):].strip(), rejected[len(prefix):].strip()
+        prefix = common[: cut + len(MARK)] if cut >= 0 else common
+    return prefix.strip(), chosen[len(prefix) :].strip(), rejected[len(prefix) :].strip()
 
 
 def read_rows(path, seed=0):
@@ -68,7 +69,15 @@ def read_rows(path, seed=0):
             if not good or not bad or good == bad:
                 continue
             flip = rng.random() < 0.5  # the human's choice must not always sit on the same side
-            out.append({"prompt": prompt, "a": bad if flip else good, "b": good if flip else bad, "human": 1 if flip else -1, "judge": None})
+            out.append(
+                {
+                    "prompt": prompt,
+                    "a": bad if flip else good,
+                    "b": good if flip else bad,
+                    "human": 1 if flip else -1,
+                    "judge": None,
+                }
+            )
             continue
         r = normalise(row, i)
         if r["human"] is None or np.sign(r["human"]) == 0:
@@ -85,8 +94,12 @@ def embeddings_for(rows, cache):
     from workers import embeddings
     from workers.reward_heads import EMBED_MAX_TOKENS, response_text
 
-    key = hashlib.sha256((f"{EMBED_MAX_TOKENS}:{response_text('P', 'R')}\x00" + "\x00".join(
-        r["prompt"] + "\x01" + r["a"] + "\x01" + r["b"] for r in rows)).encode()).hexdigest()[:16]
+    key = hashlib.sha256(
+        (
+            f"{EMBED_MAX_TOKENS}:{response_text('P', 'R')}\x00"
+            + "\x00".join(r["prompt"] + "\x01" + r["a"] + "\x01" + r["b"] for r in rows)
+        ).encode()
+    ).hexdigest()[:16]
     if cache.exists():
         data = np.load(cache)
         if str(data["key"]) == key:
@@ -94,7 +107,7 @@ def embeddings_for(rows, cache):
     texts = [response_text(r["prompt"], r["a"]) for r in rows] + [response_text(r["prompt"], r["b"]) for r in rows]
     chunks = []
     for start in range(0, len(texts), 500):
-        chunks.append(embeddings.embed(texts[start:start + 500], max_tokens=EMBED_MAX_TOKENS))
+        chunks.append(embeddings.embed(texts[start : start + 500], max_tokens=EMBED_MAX_TOKENS))
         print(f"  embedded {start + len(chunks[-1])} / {len(texts)} texts", file=sys.stderr, flush=True)
     full = np.vstack(chunks)
     short = embeddings.embed([r["a"] for r in rows] + [r["b"] for r in rows], max_tokens=128)
@@ -132,8 +145,12 @@ def build(rows, pa, pb, ra, rb, judge_train, seed=0):
     for i in keep:
         r = rows[i]
         v = features.text_features(r["prompt"], r["a"], r["b"])
-        v.update(sim_ab=float(ra[i] @ rb[i]), judge_count=1, judge_unparsed=0.0 if judge[i] else 1.0,
-                 judge_confidence=None if np.isnan(confidence[i]) else float(confidence[i]))
+        v.update(
+            sim_ab=float(ra[i] @ rb[i]),
+            judge_count=1,
+            judge_unparsed=0.0 if judge[i] else 1.0,
+            judge_confidence=None if np.isnan(confidence[i]) else float(confidence[i]),
+        )
         values.append(v)
         tags.append(features.heuristic_tags(r["prompt"]))
     X, names = routing_sim.design(values, tags)
@@ -153,7 +170,10 @@ def claim_lines(summary, strategy="ppm", budget=0.3):
     m, sd = summary.mean[strategy][j], summary.sd[strategy][j]
     lines = [f"The paper's claim, {strategy} at {int(budget * 100)} % human labels: {m:.3f} ± {sd:.3f}"]
     verdicts = []
-    for name, (ref, ref_sd), want in (("all-human", summary.all_human, "matches or beats"), ("all-judge", summary.all_judge, "beats")):
+    for name, (ref, ref_sd), want in (
+        ("all-human", summary.all_human, "matches or beats"),
+        ("all-judge", summary.all_judge, "beats"),
+    ):
         diff = m - ref
         noise = float(np.hypot(sd, ref_sd) / np.sqrt(max(1, summary.seeds)))
         if diff > 2 * noise:
@@ -171,10 +191,19 @@ def claim_lines(summary, strategy="ppm", budget=0.3):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default=str(DEFAULT_DATA), help="JSONL: hh-rlhf chosen/rejected, or rows with human and judge labels")
+    ap.add_argument(
+        "--data", default=str(DEFAULT_DATA), help="JSONL: hh-rlhf chosen/rejected, or rows with human and judge labels"
+    )
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--judge-train", type=int, default=150, help="rows the embedding judge learns from (removed from the evaluation)")
-    ap.add_argument("--mixes", type=int, default=0, help="PPM candidate mixes per fit (0: max(60, 2F + 20), F count features)")
+    ap.add_argument(
+        "--judge-train",
+        type=int,
+        default=150,
+        help="rows the embedding judge learns from (removed from the evaluation)",
+    )
+    ap.add_argument(
+        "--mixes", type=int, default=0, help="PPM candidate mixes per fit (0: max(60, 2F + 20), F count features)"
+    )
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "routing_real.txt"))
     args = ap.parse_args()
@@ -185,7 +214,7 @@ def main():
 
     started = time.perf_counter()
     rows = read_rows(args.data)
-    rows = rows[:args.limit] if args.limit else rows
+    rows = rows[: args.limit] if args.limit else rows
     cache = ROOT / "var" / f"routing_real_{Path(args.data).stem}{'_' + str(args.limit) if args.limit else ''}.npz"
     t0 = time.perf_counter()
     pa, pb, ra, rb, cached = embeddings_for(rows, cache)
@@ -198,19 +227,23 @@ def main():
     summary = strategies.measure_strategies(data, seeds=args.seeds, n_mixes=args.mixes or None)
     measure_s = time.perf_counter() - t0
     wall = time.perf_counter() - started
-    out = [f"Routing on {Path(args.data).name}: {len(data)} evaluation pairs; judge: {judge_note}; "
-           f"judge agrees with the human label on {judge_acc:.3f} of them.",
-           f"{args.seeds} split seeds: per seed {summary.pool_size:.0f} pool items routed, {summary.heldout_size:.0f} held out "
-           f"(reference: {summary.reference}); proxy reward model: Bradley–Terry head on 32 principal directions of MiniLM e(B) − e(A).",
-           "Held-out accuracy of the proxy reward model trained on each mix, mean ± sd over seeds:",
-           format_table(summary)]
+    out = [
+        f"Routing on {Path(args.data).name}: {len(data)} evaluation pairs; judge: {judge_note}; "
+        f"judge agrees with the human label on {judge_acc:.3f} of them.",
+        f"{args.seeds} split seeds: per seed {summary.pool_size:.0f} pool items routed, {summary.heldout_size:.0f} held out "
+        f"(reference: {summary.reference}); proxy reward model: Bradley–Terry head on 32 principal directions of MiniLM e(B) − e(A).",
+        "Held-out accuracy of the proxy reward model trained on each mix, mean ± sd over seeds:",
+        format_table(summary),
+    ]
     out += claim_lines(summary)
     for strategy in ("ppm", "ppm_quadratic", "ppm_simulated", "judge_error", "uncertainty", "disagreement"):
         if strategy in summary.mean:
             gain, noise = gain_over_random(summary, strategy)
             out.append(f"  {strategy:>14} − random, mean over budgets 10–50 %: {gain:+.3f} (noise ± {noise:.3f})")
-    out.append(f"Wall time {wall:.0f} s (embeddings {embed_s:.0f} s{' from cache ' + str(cache.relative_to(ROOT)) if cached else ''}, "
-               f"measurement {measure_s:.0f} s) on {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}.")
+    out.append(
+        f"Wall time {wall:.0f} s (embeddings {embed_s:.0f} s{' from cache ' + str(cache.relative_to(ROOT)) if cached else ''}, "
+        f"measurement {measure_s:.0f} s) on {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}."
+    )
     text = "\n".join(out)
     print(text)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

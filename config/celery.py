@@ -12,6 +12,7 @@ runs schedules (django-celery-beat) and the stale-run sweeper (which every worke
 timer). With no CELERY_BROKER_URL the broker is a SQLite file under var/ and `./tandem demo` starts
 one worker for both queues beside the server.
 """
+
 import os
 
 from celery import Celery
@@ -24,8 +25,12 @@ app.autodiscover_tasks()
 
 # Each task names its queue (a task's own `queue` wins over these routes); the routes cover tasks
 # sent by name only. Judging picks per backend (local models: gpu, HTTP servers: cpu) itself.
-GPU_TASKS = ("workers.tasks.rationales.*", "workers.tasks.finetune.*", "workers.tasks.generation.*",
-             "workers.tasks.edits.*")
+GPU_TASKS = (
+    "workers.tasks.rationales.*",
+    "workers.tasks.finetune.*",
+    "workers.tasks.generation.*",
+    "workers.tasks.edits.*",
+)
 app.conf.task_routes = {pattern: {"queue": "gpu"} for pattern in GPU_TASKS}
 # Every worker sweeps stale runs on its own timer too, so nothing depends on beat running.
 app.steps["worker"].add("workers.tasks.runs:StaleRunSweeper")

@@ -5,6 +5,7 @@ Content-Security-Policy header (Django 5.2 has no CSP of its own).
 default) gets one generated once under the var folder; production without SECRET_KEY and with
 DEBUG off refuses to start.
 """
+
 import os
 import secrets
 from pathlib import Path
@@ -21,13 +22,16 @@ def secret_key(configured: str | None, debug: bool, local: bool, var_dir: Path) 
     """The SECRET_KEY to use, or ImproperlyConfigured with what to do."""
     if configured:
         if configured in PUBLIC_DEV_KEYS and not debug:
-            raise ImproperlyConfigured("SECRET_KEY is the public development key; set a secret one (50+ random characters)")
+            raise ImproperlyConfigured(
+                "SECRET_KEY is the public development key; set a secret one (50+ random characters)"
+            )
         return configured
     if not (debug or local):
         raise ImproperlyConfigured(
             "SECRET_KEY is not set. With DATABASE_URL set and DEBUG off Tandem runs as a production server: "
             "set SECRET_KEY to 50+ random characters (python -c 'import secrets; print(secrets.token_urlsafe(50))'), "
-            "or TANDEM_DEMO=1 for a local install that keeps a generated key under TANDEM_VAR_DIR")
+            "or TANDEM_DEMO=1 for a local install that keeps a generated key under TANDEM_VAR_DIR"
+        )
     return local_secret_key(var_dir)
 
 
@@ -56,20 +60,22 @@ def content_security_policy() -> str:
     """The default policy. Scripts only from this site's static files (no inline script, no eval);
     styles from its files too, plus inline `style` attributes (progress-bar widths, chart colours:
     they cannot run script), never `<style>` elements."""
-    return "; ".join([
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "style-src-elem 'self'",
-        "style-src-attr 'unsafe-inline'",
-        "img-src 'self' data:",
-        "font-src 'self'",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ])
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "style-src-elem 'self'",
+            "style-src-attr 'unsafe-inline'",
+            "img-src 'self' data:",
+            "font-src 'self'",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
 
 
 class ContentSecurityPolicyMiddleware:
@@ -92,6 +98,8 @@ def csrf_failure(request, reason=""):
     from django.views.csrf import csrf_failure as page
 
     if "/api/" in request.path:
-        return JsonResponse({"error": f"CSRF check failed: {reason}; send the csrftoken cookie back as X-CSRFToken",
-                             "errors": {}}, status=403)
+        return JsonResponse(
+            {"error": f"CSRF check failed: {reason}; send the csrftoken cookie back as X-CSRFToken", "errors": {}},
+            status=403,
+        )
     return page(request, reason=reason)

@@ -3,6 +3,7 @@
 Embedded default (nothing set): SQLite file under var/, Celery's broker in another SQLite file there.
 Production: DATABASE_URL=postgres://..., CELERY_BROKER_URL=redis://..., REDIS_CACHE_URL=redis://...
 """
+
 import os
 import re
 from pathlib import Path
@@ -201,7 +202,11 @@ def judge_keys(value):
     keys = {}
     for entry in filter(None, (part.strip() for part in (value or "").split(","))):
         name, sep, variable = (x.strip() for x in entry.partition("="))
-        if not sep or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", variable):
+        if (
+            not sep
+            or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name)
+            or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", variable)
+        ):
             raise RuntimeError(f"TANDEM_JUDGE_KEYS: {entry!r} is not name=ENV_VAR")
         keys[name] = variable
     return keys

@@ -3,6 +3,7 @@ test process (so a test starts a run and asserts on its outcome in one call) and
 environment names a broker, an in-memory one that nothing reaches. Set here rather than in the
 environment, so subprocesses a test starts (a real worker, a server) run as a deployment does;
 tests/celery_worker.py starts those with `config.settings`."""
+
 import os
 
 from config.settings import *  # noqa: F401,F403

@@ -14,6 +14,7 @@ of the item ids, and the action refuses when the selection it resolves to has an
 `curated_view(project, filters)` = aggregated labels → actions replayed in order → filters. It is
 what the dashboard previews and what a snapshot freezes.
 """
+
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -26,8 +27,20 @@ from .pluralism import group_members, latest_run
 
 ACTIONS = ("drop", "flip", "restore", "merge_duplicates", "drop_duplicates", "undo")
 FILTER_KEYS = {
-    "kinds", "sources", "min_agreement", "min_labels", "max_noise", "min_margin", "aspects", "min_length",
-    "max_length", "tags", "created_after", "created_before", "exclude_gold", "group",
+    "kinds",
+    "sources",
+    "min_agreement",
+    "min_labels",
+    "max_noise",
+    "min_margin",
+    "aspects",
+    "min_length",
+    "max_length",
+    "tags",
+    "created_after",
+    "created_before",
+    "exclude_gold",
+    "group",
 }
 
 
@@ -81,8 +94,11 @@ def record(project, user, action, item_ids, params=None, undo_of=None):
     if action not in ACTIONS:
         raise CurationError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
     return CurationAction.objects.create(
-        project=project, user=user if user and user.is_authenticated else None, action=action,
-        params={**(params or {}), "affected": len(item_ids)}, item_ids=sorted(int(i) for i in item_ids),
+        project=project,
+        user=user if user and user.is_authenticated else None,
+        action=action,
+        params={**(params or {}), "affected": len(item_ids)},
+        item_ids=sorted(int(i) for i in item_ids),
         undo_of=undo_of,
     )
 
@@ -134,7 +150,9 @@ def act_on_noisy(project, user, action, threshold, filters=None, expected=None):
         raise CurationError("threshold must be in 0..1")
     ids = noisy_items(project, float(threshold), filters)
     if expected and selection_digest(ids) != expected:
-        raise CurationError(f"the selection changed since the preview (now {len(ids)} items); preview again before applying")
+        raise CurationError(
+            f"the selection changed since the preview (now {len(ids)} items); preview again before applying"
+        )
     return record(project, user, action, ids, {"noise_threshold": float(threshold), "filters": filters or {}})
 
 
@@ -253,9 +271,7 @@ def passes(c, f):
     day = c.created_at.date().isoformat() if c.created_at else ""
     if "created_after" in f and day < str(f["created_after"]):
         return False
-    if "created_before" in f and day > str(f["created_before"]):
-        return False
-    return True
+    return not ("created_before" in f and day > str(f["created_before"]))
 
 
 def _noise_for(item_noise, agg_direction, flipped):
@@ -294,21 +310,46 @@ def iter_curated(project, filters=None, upto_action=None, chunk=2000):
         part = [i for i in part if i not in dropped]
         aggregates = aggregate_labels(project, kinds=filters.get("kinds"), item_ids=part, annotator_ids=members)
         part = [i for i in part if i in aggregates]
-        rows = Item.objects.filter(id__in=part).order_by("id").values(
-            "id", "kind", "prompt_id", "prompt__text", "prompt__messages", "prompt__content_hash",
-            "response_a__text", "response_b__text", "created_at", "is_gold",
+        rows = (
+            Item.objects.filter(id__in=part)
+            .order_by("id")
+            .values(
+                "id",
+                "kind",
+                "prompt_id",
+                "prompt__text",
+                "prompt__messages",
+                "prompt__content_hash",
+                "response_a__text",
+                "response_b__text",
+                "created_at",
+                "is_gold",
+            )
         )
         tags = dict(ItemFeatures.objects.filter(item_id__in=part).values_list("item_id", "tags"))
-        noise = {i: (p, lab) for i, p, lab in ItemNoise.objects.filter(item_id__in=part).values_list("item_id", "p_wrong", "label")}
+        noise = {
+            i: (p, lab)
+            for i, p, lab in ItemNoise.objects.filter(item_id__in=part).values_list("item_id", "p_wrong", "label")
+        }
         for it in rows:
             agg = aggregates[it["id"]]
             c = CuratedItem(
-                agg=agg, item_id=it["id"], kind=it["kind"], prompt_id=it["prompt_id"], prompt_text=it["prompt__text"],
-                messages=it["prompt__messages"], prompt_hash=it["prompt__content_hash"],
+                agg=agg,
+                item_id=it["id"],
+                kind=it["kind"],
+                prompt_id=it["prompt_id"],
+                prompt_text=it["prompt__text"],
+                messages=it["prompt__messages"],
+                prompt_hash=it["prompt__content_hash"],
                 group_hash=groups.get(it["prompt__content_hash"], it["prompt__content_hash"]),
-                text_a=it["response_a__text"], text_b=it["response_b__text"], created_at=it["created_at"],
-                is_gold=it["is_gold"], tags=tags.get(it["id"]) or {}, flipped=it["id"] in flipped,
-                controversial=it["id"] in controversial, group_probs=group_probs.get(str(it["id"])),
+                text_a=it["response_a__text"],
+                text_b=it["response_b__text"],
+                created_at=it["created_at"],
+                is_gold=it["is_gold"],
+                tags=tags.get(it["id"]) or {},
+                flipped=it["id"] in flipped,
+                controversial=it["id"] in controversial,
+                group_probs=group_probs.get(str(it["id"])),
             )
             c.p_noise = _noise_for(noise.get(it["id"]), agg.direction, c.flipped)
             if passes(c, filters):
@@ -330,4 +371,6 @@ def undo(project, user, action_id):
         raise CurationError("an undo cannot itself be undone")
     if CurationAction.objects.filter(undo_of=action).exists():
         raise CurationError(f"action #{action.pk} was already undone")
-    return record(project, user, "undo", action.item_ids, {"undo_of": action.pk, "reverts": action.action}, undo_of=action)
+    return record(
+        project, user, "undo", action.item_ids, {"undo_of": action.pk, "reverts": action.action}, undo_of=action
+    )

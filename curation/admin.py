@@ -27,7 +27,9 @@ class ExportTokenAdmin(admin.ModelAdmin):
             obj.created_by = request.user
             key = obj.set_new_key()
             super().save_model(request, obj, form, change)
-            messages.warning(request, f"Export key for {obj.name}: {key} (copy it now: it is not stored and will not be shown again)")
+            messages.warning(
+                request, f"Export key for {obj.name}: {key} (copy it now: it is not stored and will not be shown again)"
+            )
             return
         super().save_model(request, obj, form, change)
 

@@ -4,6 +4,7 @@ Cohen's κ on the collapsed direction), between people and LM judges, and positi
 "People" are human annotators and imported sources (people's labels from another tool); LM
 judges are compared against them, never pooled with them, unless asked.
 """
+
 from collections import Counter, defaultdict
 from itertools import combinations
 
@@ -91,7 +92,12 @@ def _ratings(row):
 def project_agreement(project, include_judges=False, rows=None):
     """Everything the dashboard shows about agreement, in one pass over the label table."""
     rows = list(rows if rows is not None else label_rows(project))
-    pref_units, dir_units, dir_by_coder, thumbs_units = defaultdict(dict), defaultdict(dict), defaultdict(dict), defaultdict(dict)
+    pref_units, dir_units, dir_by_coder, thumbs_units = (
+        defaultdict(dict),
+        defaultdict(dict),
+        defaultdict(dict),
+        defaultdict(dict),
+    )
     aspect_units = defaultdict(lambda: defaultdict(dict))
     for r in rows:
         if not (r["is_person"] or include_judges):  # people, and imported sources declared human
@@ -122,8 +128,10 @@ def project_agreement(project, include_judges=False, rows=None):
             "items_with_overlap": sum(1 for v in thumbs_units.values() if len(v) >= 2),
         },
         "aspects": {
-            aspect: {"alpha_ordinal": krippendorff_alpha(units, "ordinal", RATING_DOMAIN),
-                     "units_with_overlap": sum(1 for v in units.values() if len(v) >= 2)}
+            aspect: {
+                "alpha_ordinal": krippendorff_alpha(units, "ordinal", RATING_DOMAIN),
+                "units_with_overlap": sum(1 for v in units.values() if len(v) >= 2),
+            }
             for aspect, units in sorted(aspect_units.items())
         },
         "human_judge": human_judge_agreement(project, rows=rows),
@@ -160,10 +168,15 @@ def human_judge_agreement(project, rows=None):
         if len(common) >= 2 and len(set(h) | set(j)) >= 2:
             k = cohen_kappa_score(h, j, labels=DIRECTIONS)
             kappa = float(k) if k == k else None
-        out.append({
-            "annotator_id": judge_id, "name": names[judge_id], "items": len(common),
-            "agreement": (sum(a == b for a, b in zip(h, j)) / len(common)) if common else None, "kappa": kappa,
-        })
+        out.append(
+            {
+                "annotator_id": judge_id,
+                "name": names[judge_id],
+                "items": len(common),
+                "agreement": (sum(a == b for a, b in zip(h, j)) / len(common)) if common else None,
+                "kappa": kappa,
+            }
+        )
     overall = (sum(a == b for a, b in zip(all_h, all_j)) / len(all_h)) if all_h else None
     return {"judges": sorted(out, key=lambda r: r["name"]), "agreement": overall, "items": len(all_h)}
 
@@ -198,8 +211,15 @@ def position_bias(project, rows=None):
         if not n:
             continue
         k = wins[annotator_id]
-        out.append({
-            "annotator_id": annotator_id, "name": meta[annotator_id][0], "kind": meta[annotator_id][1],
-            "decisive": n, "left_wins": k, "left_rate": k / n, "p_value": float(binomtest(k, n, 0.5).pvalue),
-        })
+        out.append(
+            {
+                "annotator_id": annotator_id,
+                "name": meta[annotator_id][0],
+                "kind": meta[annotator_id][1],
+                "decisive": n,
+                "left_wins": k,
+                "left_rate": k / n,
+                "p_value": float(binomtest(k, n, 0.5).pvalue),
+            }
+        )
     return sorted(out, key=lambda r: (r["kind"], r["name"]))

@@ -4,6 +4,7 @@ Who may read: a project's managers and admins (session), or an export token scop
 project (`Authorization: Token <key>`, read-only). Anything outside that scope is a 404, so a
 token cannot even learn which other projects exist. Annotators cannot export.
 """
+
 import tempfile
 
 from django.core.exceptions import PermissionDenied
@@ -73,7 +74,9 @@ class ProjectList(ExportView, generics.ListAPIView):
     serializer_class = ProjectSerializer
 
     def get_queryset(self):
-        return exportable_projects(self.request).annotate(latest_snapshot_version=Max("snapshots__version")).order_by("id")
+        return (
+            exportable_projects(self.request).annotate(latest_snapshot_version=Max("snapshots__version")).order_by("id")
+        )
 
 
 class ProjectDetail(ExportView, generics.RetrieveAPIView):
@@ -124,17 +127,36 @@ class IgnoreFormatParam(DefaultContentNegotiation):
 
 
 ROW_PARAMETERS = [
-    OpenApiParameter("format", OpenApiTypes.STR, enum=list(FORMATS), default="preference",
-                     description="TRL dataset format of the rows."),
-    OpenApiParameter("split", OpenApiTypes.STR, enum=list(Split.values), required=False,
-                     description="train or test; both when left out."),
-    OpenApiParameter("template", OpenApiTypes.STR, required=False,
-                     description="Name of a registered model: the text formats (preference, unpaired, edit) render "
-                                 "the conversation with its chat template, as TRL's apply_chat_template does "
-                                 "(engine python). Left out: the plain \"\\n\\nHuman: …\\n\\nAssistant:\" rendering."),
-    OpenApiParameter("engine", OpenApiTypes.STR, enum=["copy", "python"], required=False,
-                     description="`copy` (PostgreSQL renders and streams the rows; the default there) "
-                                 "or `python` (keyset-paginated reads; the default elsewhere). Same rows either way."),
+    OpenApiParameter(
+        "format",
+        OpenApiTypes.STR,
+        enum=list(FORMATS),
+        default="preference",
+        description="TRL dataset format of the rows.",
+    ),
+    OpenApiParameter(
+        "split",
+        OpenApiTypes.STR,
+        enum=list(Split.values),
+        required=False,
+        description="train or test; both when left out.",
+    ),
+    OpenApiParameter(
+        "template",
+        OpenApiTypes.STR,
+        required=False,
+        description="Name of a registered model: the text formats (preference, unpaired, edit) render "
+        "the conversation with its chat template, as TRL's apply_chat_template does "
+        '(engine python). Left out: the plain "\\n\\nHuman: …\\n\\nAssistant:" rendering.',
+    ),
+    OpenApiParameter(
+        "engine",
+        OpenApiTypes.STR,
+        enum=["copy", "python"],
+        required=False,
+        description="`copy` (PostgreSQL renders and streams the rows; the default there) "
+        "or `python` (keyset-paginated reads; the default elsewhere). Same rows either way.",
+    ),
 ]
 
 
@@ -148,7 +170,11 @@ class SnapshotRows(ExportView, APIView):
         if fmt not in FORMATS:
             return None, None, Response({"format": f"unknown format {fmt!r}; one of {', '.join(FORMATS)}"}, status=400)
         if split is not None and split not in Split.values:
-            return None, None, Response({"split": f"unknown split {split!r}; one of {', '.join(Split.values)}"}, status=400)
+            return (
+                None,
+                None,
+                Response({"split": f"unknown split {split!r}; one of {', '.join(Split.values)}"}, status=400),
+            )
         return fmt, split, None
 
     def _render(self, request, snapshot):
@@ -162,7 +188,9 @@ class SnapshotRows(ExportView, APIView):
         spec = ModelSpec.objects.for_project(snapshot.project).filter(name=name).first()
         render = chat_template_renderer(spec) if spec else None
         if render is None:
-            why = "no model of that name for this project" if spec is None else "its tokenizer has no chat template here"
+            why = (
+                "no model of that name for this project" if spec is None else "its tokenizer has no chat template here"
+            )
             return None, None, Response({"template": f"cannot render with {name!r}: {why}"}, status=400)
         return render, "python", None  # a chat template is rendered in Python, row by row
 
@@ -186,7 +214,11 @@ class SnapshotRows(ExportView, APIView):
         render, engine, error = self._render(request, snapshot)
         if error:
             return error
-        rows = iter_jsonl_copy(snapshot, fmt, split=split) if engine == "copy" else iter_jsonl(snapshot, fmt, split=split, render=render)
+        rows = (
+            iter_jsonl_copy(snapshot, fmt, split=split)
+            if engine == "copy"
+            else iter_jsonl(snapshot, fmt, split=split, render=render)
+        )
         response = StreamingHttpResponse(rows, content_type="application/jsonl; charset=utf-8")
         return self._headers(response, snapshot, fmt, split)
 
@@ -204,9 +236,8 @@ class SnapshotRowsParquet(SnapshotRows):
         if error:
             return error
         # Parquet's footer comes last, so write row groups to a temporary file, then stream it.
-        out = tempfile.TemporaryFile()
+        out = tempfile.TemporaryFile()  # noqa: SIM115
         write_parquet(snapshot, fmt, out, split=split, engine=engine, render=render)
         out.seek(0)
         response = FileResponse(out, content_type="application/vnd.apache.parquet")
         return self._headers(response, snapshot, fmt, split)
-

@@ -1,4 +1,5 @@
 """REST export API (mounted at /api/)."""
+
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 

@@ -4,6 +4,7 @@ A token answers only while it is not revoked, not expired, and its issuer could 
 project themselves: an active user who manages it (or an admin). Removing the issuer from the
 project, demoting them or deactivating them stops their tokens at once; so does deleting them.
 """
+
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
@@ -60,7 +61,11 @@ class ExportTokenAuthentication(authentication.BaseAuthentication):
             key = header[1].decode()
         except UnicodeError:
             raise exceptions.AuthenticationFailed("Invalid token.") from None
-        token = ExportToken.objects.select_related("project", "created_by").filter(key_hash=ExportToken.hash_key(key)).first()
+        token = (
+            ExportToken.objects.select_related("project", "created_by")
+            .filter(key_hash=ExportToken.hash_key(key))
+            .first()
+        )
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
         now = timezone.now()
@@ -80,5 +85,9 @@ class ExportTokenScheme(OpenApiAuthenticationExtension):
     name = "exportToken"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "apiKey", "in": "header", "name": "Authorization",
-                "description": "`Token <key>`: an export token scoped to one project (read-only)."}
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Token <key>`: an export token scoped to one project (read-only).",
+        }

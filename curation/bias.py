@@ -22,13 +22,13 @@ person with enough labels, and all people pooled) for comparison.
 Ties are dropped from the regressions (a tie is neither side). Nothing here is a causal claim:
 longer answers may also be better; the comparison with people is what makes a slope a bias.
 """
+
 import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from django.core.cache import cache
 from django.db.models import Count, Max
 
@@ -36,21 +36,27 @@ from annotate.models import Annotation, Annotator, AnnotatorKind, FeedbackKind, 
 
 from .agreement import position_bias
 from .error_tags import tagger_for
-from .models import ErrorTag
 from .families import FAMILY_PREFIXES, family_of  # noqa: F401 (re-exported for the page)
 from .labels import PERSON_KINDS, label_rows
+from .models import ErrorTag
 from .pluralism import latest_run
 
 MIN_LABELS = 20  # a person needs this many decisive labels for their own row
 N_BOOT = 200
 
 # --- response properties -------------------------------------------------------------------
-_REFUSAL = re.compile(r"\b(i can(?:'|no)t|i cannot|i'm sorry|i am sorry|i'm unable|i am unable|as an ai|i won't)\b", re.I)
+_REFUSAL = re.compile(
+    r"\b(i can(?:'|no)t|i cannot|i'm sorry|i am sorry|i'm unable|i am unable|as an ai|i won't)\b", re.I
+)
 _LIST = re.compile(r"^\s*(?:[-*•]|\d+[.)]|#{1,6})\s", re.M)
 _BOLD = re.compile(r"\*\*[^*\n]+\*\*")
 _CODE = re.compile(r"```|^(?: {4}|\t)\S", re.M)
-_HEDGE = re.compile(r"\b(might|may|perhaps|possibly|probably|it depends|generally|typically|likely|could be|not sure)\b", re.I)
-_POLITE = re.compile(r"\b(please|thank you|thanks|happy to help|glad to|great question|hope this helps|certainly|of course)\b", re.I)
+_HEDGE = re.compile(
+    r"\b(might|may|perhaps|possibly|probably|it depends|generally|typically|likely|could be|not sure)\b", re.I
+)
+_POLITE = re.compile(
+    r"\b(please|thank you|thanks|happy to help|glad to|great question|hope this helps|certainly|of course)\b", re.I
+)
 
 PROPERTIES = ("length", "refusal", "lists_markdown", "code", "hedging", "politeness")
 
@@ -58,14 +64,16 @@ PROPERTIES = ("length", "refusal", "lists_markdown", "code", "hedging", "politen
 def properties(text: str) -> np.ndarray:
     """The response's property vector, in PROPERTIES order."""
     text = text or ""
-    return np.array([
-        math.log1p(len(text)),
-        1.0 if _REFUSAL.search(text[:400]) else 0.0,
-        math.log1p(len(_LIST.findall(text)) + len(_BOLD.findall(text))),
-        1.0 if _CODE.search(text) else 0.0,
-        math.log1p(len(_HEDGE.findall(text))),
-        math.log1p(len(_POLITE.findall(text))),
-    ])
+    return np.array(
+        [
+            math.log1p(len(text)),
+            1.0 if _REFUSAL.search(text[:400]) else 0.0,
+            math.log1p(len(_LIST.findall(text)) + len(_BOLD.findall(text))),
+            1.0 if _CODE.search(text) else 0.0,
+            math.log1p(len(_HEDGE.findall(text))),
+            math.log1p(len(_POLITE.findall(text))),
+        ]
+    )
 
 
 # --- logistic regression ---------------------------------------------------------------------
@@ -166,16 +174,27 @@ def _self_preference(judge_labels, family, families, reference, seed=0):
     diff = np.array(judge_wins) - np.array(ref_wins)
     rng = np.random.default_rng(seed)
     means = diff[rng.integers(0, len(diff), size=(N_BOOT * 5, len(diff)))].mean(axis=1)
-    return Estimate(float(diff.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975)), len(diff)), len(diff)
+    return Estimate(
+        float(diff.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975)), len(diff)
+    ), len(diff)
 
 
 def audit(project, rows=None) -> BiasAudit:
     """The bias audit of a project's pairwise labels (people's and LM judges')."""
     rows = list(rows if rows is not None else label_rows(project, kinds=[FeedbackKind.PAIRWISE]))
     item_ids = {r["item_id"] for r in rows}
-    items = list(Item.objects.filter(id__in=item_ids, kind=FeedbackKind.PAIRWISE).values_list(
-        "id", "response_a__text", "response_b__text", "response_a__model_name", "response_b__model_name",
-        "gold_answer", "response_a_id", "response_b_id"))
+    items = list(
+        Item.objects.filter(id__in=item_ids, kind=FeedbackKind.PAIRWISE).values_list(
+            "id",
+            "response_a__text",
+            "response_b__text",
+            "response_a__model_name",
+            "response_b__model_name",
+            "gold_answer",
+            "response_a_id",
+            "response_b_id",
+        )
+    )
     errors, errors_note = _error_column(project, [(i[0], i[6], i[7]) for i in items])
     prop_names = PROPERTIES + (("errors",) if errors is not None else ())
     diffs, families, gold = {}, {}, {}
@@ -184,7 +203,11 @@ def audit(project, rows=None) -> BiasAudit:
         if errors is not None:
             diffs[item_id] = np.append(diffs[item_id], errors[item_id])
         families[item_id] = (family_of(model_a), family_of(model_b))
-        if isinstance(gold_answer, dict) and isinstance(gold_answer.get("preference"), (int, float)) and gold_answer["preference"]:
+        if (
+            isinstance(gold_answer, dict)
+            and isinstance(gold_answer.get("preference"), (int, float))
+            and gold_answer["preference"]
+        ):
             gold[item_id] = float(gold_answer["preference"] > 0)
     by_labeller, names, people_votes = defaultdict(list), {}, defaultdict(list)
     for r in rows:
@@ -210,8 +233,15 @@ def audit(project, rows=None) -> BiasAudit:
         if kind != AnnotatorKind.JUDGE and len(labels) < MIN_LABELS:
             continue
         length, props = _regressions(labels, diffs, scale, prop_names)
-        row = LabellerBias(name=name, kind=kind, decisive=len(labels), length=length, properties=props,
-                           position=positions.get(labeller_id), family=judge_families.get(labeller_id, ""))
+        row = LabellerBias(
+            name=name,
+            kind=kind,
+            decisive=len(labels),
+            length=length,
+            properties=props,
+            position=positions.get(labeller_id),
+            family=judge_families.get(labeller_id, ""),
+        )
         if kind == AnnotatorKind.JUDGE and row.family:
             row.self_preference, row.own_family_items = _self_preference(labels, row.family, families, reference)
         out.append(row)
@@ -219,9 +249,13 @@ def audit(project, rows=None) -> BiasAudit:
     first_person = next((i for i, r in enumerate(out) if r.kind != AnnotatorKind.JUDGE), len(out))
     if pooled:
         length, props = _regressions(pooled, diffs, scale, prop_names)
-        out.insert(first_person, LabellerBias(name="people (all)", kind="people", decisive=len(pooled),
-                                              length=length, properties=props))
-    out[first_person + 1:first_person + 1] = _group_rows(project, by_labeller, diffs, scale, prop_names) if pooled else []
+        out.insert(
+            first_person,
+            LabellerBias(name="people (all)", kind="people", decisive=len(pooled), length=length, properties=props),
+        )
+    out[first_person + 1 : first_person + 1] = (
+        _group_rows(project, by_labeller, diffs, scale, prop_names) if pooled else []
+    )
     return BiasAudit(rows=out, properties=prop_names, items=len(diffs), errors_note=errors_note)
 
 
@@ -231,27 +265,35 @@ def _error_column(project, items):
     if judge is None:
         return None, 'no error tagger configured (a generative judge with "error_tagger": true), so no errors property'
     responses = {r for _, a, b in items for r in (a, b) if r}
-    tags = dict(ErrorTag.objects.filter(tagger=judge.name, response_id__in=responses).values_list("response_id", "has_error"))
+    tags = dict(
+        ErrorTag.objects.filter(tagger=judge.name, response_id__in=responses).values_list("response_id", "has_error")
+    )
     if not tags:
         return None, f"errors: not computed — run error tagging with {judge.name}"
     column = {i: float(tags.get(b) is True) - float(tags.get(a) is True) for i, a, b in items}
     missing = len(responses - set(tags))
     unparsed = sum(1 for v in tags.values() if v is None)
-    note = (f"errors tagged by {judge.name}: {sum(1 for v in tags.values() if v)} of {len(tags)} responses have an error"
-            f"{f'; {unparsed} answers neither yes nor no (counted as no error)' if unparsed else ''}"
-            f"{f'; {missing} responses not tagged yet (counted as no error): run error tagging again' if missing else ''}")
+    note = (
+        f"errors tagged by {judge.name}: {sum(1 for v in tags.values() if v)} of {len(tags)} responses have an error"
+        f"{f'; {unparsed} answers neither yes nor no (counted as no error)' if unparsed else ''}"
+        f"{f'; {missing} responses not tagged yet (counted as no error): run error tagging again' if missing else ''}"
+    )
     return column, note
 
 
 def cached_audit(project) -> BiasAudit:
     """The audit, recomputed only when the project's labels or group fit changed (the bootstrap
     costs seconds on a large project; a page view should not pay it every time)."""
-    stamp = Annotation.objects.filter(item__project=project, kind=FeedbackKind.PAIRWISE).aggregate(n=Count("id"), last=Max("id"))
+    stamp = Annotation.objects.filter(item__project=project, kind=FeedbackKind.PAIRWISE).aggregate(
+        n=Count("id"), last=Max("id")
+    )
     run = latest_run(project)
     tags = ErrorTag.objects.filter(response__prompt__project=project).aggregate(n=Count("id"), last=Max("id"))
     tagger = tagger_for(project)
-    key = (f"bias-audit:{project.pk}:{stamp['n']}:{stamp['last']}:{run.pk if run else 0}:{_family_stamp(project)}:"
-           f"{tagger.pk if tagger else 0}:{tags['n']}:{tags['last']}")
+    key = (
+        f"bias-audit:{project.pk}:{stamp['n']}:{stamp['last']}:{run.pk if run else 0}:{_family_stamp(project)}:"
+        f"{tagger.pk if tagger else 0}:{tags['n']}:{tags['last']}"
+    )
     result = cache.get(key)
     if result is None:
         result = audit(project)
@@ -276,11 +318,15 @@ def _group_rows(project, by_labeller, diffs, scale, names=PROPERTIES):
         labels = [lab for pk in members[g] for lab in by_labeller.get(pk, [])]
         if len(labels) >= MIN_LABELS:
             length, props = _regressions(labels, diffs, scale, names)
-            rows.append(LabellerBias(name=f"group {g + 1}", kind="group", decisive=len(labels), length=length, properties=props))
+            rows.append(
+                LabellerBias(name=f"group {g + 1}", kind="group", decisive=len(labels), length=length, properties=props)
+            )
     return rows
 
 
 def _judge_families(names):
     judge_ids = [i for i, (_, kind) in names.items() if kind == AnnotatorKind.JUDGE]
-    return {i: (family or "").lower() for i, family in
-            Annotator.objects.filter(id__in=judge_ids).values_list("id", "judge__family")}
+    return {
+        i: (family or "").lower()
+        for i, family in Annotator.objects.filter(id__in=judge_ids).values_list("id", "judge__family")
+    }

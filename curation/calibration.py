@@ -6,6 +6,7 @@ Drawn once per project and kept: later routing runs reuse it (adding items to re
 requested size, again at random among items not yet in it), so the slice never depends on what a
 router did.
 """
+
 import math
 import secrets
 from dataclasses import dataclass
@@ -13,7 +14,16 @@ from dataclasses import dataclass
 import numpy as np
 from django.db import transaction
 
-from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind, Item, Project, Routing, human_label_q
+from annotate.models import (
+    Annotation,
+    AnnotationStatus,
+    AnnotatorKind,
+    FeedbackKind,
+    Item,
+    Project,
+    Routing,
+    human_label_q,
+)
 
 DEFAULT_FRACTION = 0.1
 DEFAULT_MINIMUM = 50
@@ -59,7 +69,10 @@ def ensure_slice(project, fraction=DEFAULT_FRACTION, minimum=DEFAULT_MINIMUM, se
         raise ValueError("the calibration fraction is a share of the items, 0..1")
     with transaction.atomic():
         Project.objects.select_for_update().filter(pk=project.pk).first()
-        candidates = np.array(Item.objects.filter(project=project, is_gold=False).order_by("pk").values_list("pk", flat=True), dtype=np.int64)
+        candidates = np.array(
+            Item.objects.filter(project=project, is_gold=False).order_by("pk").values_list("pk", flat=True),
+            dtype=np.int64,
+        )
         current = set(Item.objects.filter(project=project, calibration=True).values_list("pk", flat=True))
         want = target_size(len(candidates), fraction, minimum)
         if len(current) < want:
@@ -67,7 +80,7 @@ def ensure_slice(project, fraction=DEFAULT_FRACTION, minimum=DEFAULT_MINIMUM, se
             free = candidates[~np.isin(candidates, list(current))]
             picked = rng.choice(free, size=min(want - len(current), len(free)), replace=False)
             Item.objects.filter(pk__in=picked.tolist()).update(calibration=True)
-            current |= set(int(p) for p in picked)
+            current |= {int(p) for p in picked}
         Item.objects.filter(pk__in=list(current)).exclude(routing=Routing.BOTH).update(routing=Routing.BOTH)
     return sorted(current)
 
@@ -86,13 +99,16 @@ def stats(project):
     and people against each other (agreement of two labels on the same item)."""
     n_items = Item.objects.filter(project=project, is_gold=False).count()
     ids = list(Item.objects.filter(project=project).filter(calibration=True).values_list("pk", flat=True))
-    gold = {pk: _direction(kind, (g or {}).get("preference"), (g or {}).get("thumbs"))
-            for pk, kind, g in Item.objects.filter(project=project, is_gold=True).values_list("pk", "kind", "gold_answer")}
+    gold = {
+        pk: _direction(kind, (g or {}).get("preference"), (g or {}).get("thumbs"))
+        for pk, kind, g in Item.objects.filter(project=project, is_gold=True).values_list("pk", "kind", "gold_answer")
+    }
     scope = set(ids) | set(gold)
     human, judge = {}, {}
     human_pks = set(Annotation.objects.filter(human_label_q(), item_id__in=scope).values_list("pk", flat=True))
     rows = Annotation.objects.filter(item_id__in=scope, status=AnnotationStatus.OK).values_list(
-        "pk", "item_id", "kind", "preference", "thumbs", "annotator__kind")
+        "pk", "item_id", "kind", "preference", "thumbs", "annotator__kind"
+    )
     for pk, item_id, kind, pref, thumbs, who in rows:
         d = _direction(kind, pref, thumbs)
         if d is None:
@@ -108,12 +124,18 @@ def stats(project):
         j = [int(np.sign(sum(judge[pk]))) == gold[pk] for pk in scope if gold.get(pk) and pk in judge]
         reference = "gold answers"
     else:
-        h = [a == b for pk in ids for i, a in enumerate(human.get(pk, [])) for b in human[pk][i + 1:]]
+        h = [a == b for pk in ids for i, a in enumerate(human.get(pk, [])) for b in human[pk][i + 1 :]]
         j = []
         for pk in both:
             consensus = int(np.sign(sum(human[pk])))
             if consensus:
                 j.append(int(np.sign(sum(judge[pk]))) == consensus)
         reference = "people's consensus (judges); agreement between two people (humans)"
-    return CalibrationStats(len(ids), round(len(ids) / n_items, 4) if n_items else 0.0, len(both), reference,
-                            wilson(sum(h), len(h)), wilson(sum(j), len(j)))
+    return CalibrationStats(
+        len(ids),
+        round(len(ids) / n_items, 4) if n_items else 0.0,
+        len(both),
+        reference,
+        wilson(sum(h), len(h)),
+        wilson(sum(j), len(j)),
+    )

@@ -6,6 +6,7 @@ The page never computes them: it shows what the cache holds (with its age), and 
 missing or stale (the labels changed since) it asks for a refresh and polls. A refresh is claimed
 with a short-lived lock so many open dashboards start one computation, not one each.
 """
+
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -58,19 +59,31 @@ def fingerprint(project) -> str:
 def compute_figures(project) -> dict[str, Any]:
     """Every cached figure of the dashboard (seconds on a big project: call it from a task)."""
     agreement, quality = project_agreement(project), annotator_quality(project)
-    bias_rows = [(f"{b['name']} ({b['decisive']})", b["left_rate"], b["p_value"] < 0.01) for b in agreement["position_bias"]]
+    bias_rows = [
+        (f"{b['name']} ({b['decisive']})", b["left_rate"], b["p_value"] < 0.01) for b in agreement["position_bias"]
+    ]
     run = NoiseRun.objects.filter(project=project).first()
     counts, edges = noise_histogram(project)
     has_eps = run is not None and run.epsilon is not None  # ε is withheld when the labels carry too little evidence
-    judge_rows = [(j["name"], j["agreement"], False) for j in agreement["human_judge"]["judges"] if j["agreement"] is not None]
+    judge_rows = [
+        (j["name"], j["agreement"], False) for j in agreement["human_judge"]["judges"] if j["agreement"] is not None
+    ]
     return {
-        "agreement": agreement, "quality": quality, "flagged": sum(q["flagged"] for q in quality),
-        "bias_plot": plots.hbars(bias_rows, reference=0.5, label="Share of decisive labels where the left response won"),
+        "agreement": agreement,
+        "quality": quality,
+        "flagged": sum(q["flagged"] for q in quality),
+        "bias_plot": plots.hbars(
+            bias_rows, reference=0.5, label="Share of decisive labels where the left response won"
+        ),
         "judge_plot": plots.hbars(judge_rows, label="Agreement of each LM judge with people's majority"),
         "noise_run": run,
-        "noise_plot": plots.histogram(counts if sum(counts) else [], edges, marker=run.epsilon if has_eps else None,
-                                      marker_label=f"ε = {run.epsilon:.3f}" if has_eps else "",
-                                      label="Posterior probability that a label is wrong"),
+        "noise_plot": plots.histogram(
+            counts if sum(counts) else [],
+            edges,
+            marker=run.epsilon if has_eps else None,
+            marker_label=f"ε = {run.epsilon:.3f}" if has_eps else "",
+            label="Posterior probability that a label is wrong",
+        ),
         **activity_charts(project_activity(project)),
     }
 

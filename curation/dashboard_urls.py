@@ -1,4 +1,5 @@
 """Curation dashboard (mounted under /curation/)."""
+
 from django.urls import path
 
 from . import views_dashboard as v

@@ -4,6 +4,7 @@ Merge: near-duplicates share one split key, so none of them can sit in train whi
 in test (the leak dedupe exists to stop); all their items stay. Drop: items on every prompt of a
 group but the first one are dropped as well. Both are recorded curation actions.
 """
+
 import numpy as np
 
 from annotate.models import Item, Prompt
@@ -33,7 +34,9 @@ def near_duplicate_groups(project, threshold=DEFAULT_THRESHOLD, embed=None, bloc
     if not 0 < threshold <= 1:
         raise CurationError("threshold must be in (0, 1]")
     seen, hashes, texts = set(), [], []
-    for h, text, messages in Prompt.objects.filter(project=project).order_by("id").values_list("content_hash", "text", "messages"):
+    for h, text, messages in (
+        Prompt.objects.filter(project=project).order_by("id").values_list("content_hash", "text", "messages")
+    ):
         if h not in seen:
             seen.add(h)
             hashes.append(h)
@@ -44,7 +47,7 @@ def near_duplicate_groups(project, threshold=DEFAULT_THRESHOLD, embed=None, bloc
     x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     parent = list(range(len(hashes)))
     for start in range(0, len(x), block):
-        sims = x[start:start + block] @ x.T
+        sims = x[start : start + block] @ x.T
         for i, j in np.argwhere(sims >= threshold):
             i += start
             if i < j:
@@ -99,7 +102,10 @@ def preview(project, threshold=DEFAULT_THRESHOLD, embed=None, limit=200, groups=
     """(groups with their prompt texts, up to `limit`; number of groups; digest of all groups).
     `groups` found earlier (a background search) are shown as they are; else they are searched."""
     groups = near_duplicate_groups(project, threshold, embed=embed) if groups is None else groups
-    texts = dict(Prompt.objects.filter(project=project, content_hash__in=[h for g in groups[:limit] for h in g])
-                 .values_list("content_hash", "text"))
+    texts = dict(
+        Prompt.objects.filter(project=project, content_hash__in=[h for g in groups[:limit] for h in g]).values_list(
+            "content_hash", "text"
+        )
+    )
     shown = [[{"hash": h, "text": texts.get(h, "")} for h in g] for g in groups[:limit]]
     return shown, len(groups), groups_digest(groups)

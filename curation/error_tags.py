@@ -10,6 +10,7 @@ a re-run asks again. The audit (curation/bias.py) adds `errors` (B's error minus
 property dissection once every tagged item has both sides tagged; until the task ran it says
 "not computed".
 """
+
 import re
 from dataclasses import dataclass
 
@@ -22,8 +23,10 @@ from .models import ErrorTag
 
 GENERATIVE = ("transformers", "openai")
 BATCH = 64
-SYSTEM = ("You check answers for mistakes. Reply with one word: yes if the response contains a factual, "
-          "logical, mathematical or code error, no if it does not.")
+SYSTEM = (
+    "You check answers for mistakes. Reply with one word: yes if the response contains a factual, "
+    "logical, mathematical or code error, no if it does not."
+)
 _ANSWER = re.compile(r"\b(yes|no)\b", re.I)
 
 
@@ -42,9 +45,14 @@ def parse_yes_no(text: str) -> bool | None:
 
 
 def conversation(prompt: str, response: str) -> list:
-    return [{"role": "system", "content": SYSTEM},
-            {"role": "user", "content": f"Question:\n{prompt}\n\nResponse:\n{response}\n\n"
-                                        "Does the response contain an error? Answer yes or no."}]
+    return [
+        {"role": "system", "content": SYSTEM},
+        {
+            "role": "user",
+            "content": f"Question:\n{prompt}\n\nResponse:\n{response}\n\n"
+            "Does the response contain an error? Answer yes or no.",
+        },
+    ]
 
 
 def _responses(project):
@@ -65,13 +73,20 @@ def tag_errors(project, judge=None, backend=None, log=print) -> TagResult:
     """Ask the tagger about every untagged response of the project's pairwise items."""
     judge = judge or tagger_for(project)
     if judge is None:
-        raise ValueError('no error tagger configured: give a generative judge of the project the parameter "error_tagger": true')
-    todo = list(_responses(project).exclude(error_tags__tagger=judge.name).order_by("pk").values_list("pk", "prompt__text", "text"))
+        raise ValueError(
+            'no error tagger configured: give a generative judge of the project the parameter "error_tagger": true'
+        )
+    todo = list(
+        _responses(project)
+        .exclude(error_tags__tagger=judge.name)
+        .order_by("pk")
+        .values_list("pk", "prompt__text", "text")
+    )
     backend = backend or backend_for(judge)
     stored = unparsed = failed = 0
     try:
         for start in range(0, len(todo), BATCH):
-            chunk = todo[start:start + BATCH]
+            chunk = todo[start : start + BATCH]
             answers = backend.generate([conversation(p, r) for _, p, r in chunk])
             tags = []
             for (pk, _, _), answer in zip(chunk, answers):
@@ -93,4 +108,6 @@ def tag_errors(project, judge=None, backend=None, log=print) -> TagResult:
 
 def error_tags(project, tagger: str) -> dict:
     """{response id: has_error (True, False or None)} of the tagger's answers in the project."""
-    return dict(ErrorTag.objects.filter(tagger=tagger, response__in=_responses(project)).values_list("response_id", "has_error"))
+    return dict(
+        ErrorTag.objects.filter(tagger=tagger, response__in=_responses(project)).values_list("response_id", "has_error")
+    )

@@ -4,13 +4,29 @@
 # Model-name prefixes → family; the name's last path segment is matched first, then its owner
 # ("meta-llama/…"). Extend here, not in callers.
 FAMILY_PREFIXES = (
-    ("gpt", "openai"), ("chatgpt", "openai"), ("o1", "openai"), ("o3", "openai"), ("o4", "openai"),
-    ("text-davinci", "openai"), ("openai", "openai"),
-    ("claude", "anthropic"), ("anthropic", "anthropic"),
-    ("llama", "meta"), ("meta-llama", "meta"), ("meta", "meta"),
-    ("qwen", "alibaba"), ("mistral", "mistral"), ("mixtral", "mistral"), ("ministral", "mistral"),
-    ("codestral", "mistral"), ("gemini", "google"), ("gemma", "google"), ("palm", "google"), ("google", "google"),
-    ("deepseek", "deepseek"), ("phi", "microsoft"),
+    ("gpt", "openai"),
+    ("chatgpt", "openai"),
+    ("o1", "openai"),
+    ("o3", "openai"),
+    ("o4", "openai"),
+    ("text-davinci", "openai"),
+    ("openai", "openai"),
+    ("claude", "anthropic"),
+    ("anthropic", "anthropic"),
+    ("llama", "meta"),
+    ("meta-llama", "meta"),
+    ("meta", "meta"),
+    ("qwen", "alibaba"),
+    ("mistral", "mistral"),
+    ("mixtral", "mistral"),
+    ("ministral", "mistral"),
+    ("codestral", "mistral"),
+    ("gemini", "google"),
+    ("gemma", "google"),
+    ("palm", "google"),
+    ("google", "google"),
+    ("deepseek", "deepseek"),
+    ("phi", "microsoft"),
 )
 FAMILIES = sorted({f for _, f in FAMILY_PREFIXES})
 

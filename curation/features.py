@@ -10,6 +10,7 @@ content hash, so prompts shared by many pairs, and re-runs, cost a lookup. The l
 chunk are computed over arrays (BLEU's n-gram counts with numpy; `pair_overlap`), equal to the
 per-item definitions below (`text_features`, kept as the reference and for single items).
 """
+
 import math
 import re
 from collections import Counter
@@ -36,8 +37,19 @@ _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
 TAG_DIMENSIONS = {
     "domain": ["code", "math", "science", "health", "legal", "finance", "creative", "history", "general"],
-    "task_type": ["coding", "reasoning", "open_qa", "closed_qa", "brainstorm", "generation", "rewrite", "summarize",
-                  "extract", "advice", "chat"],
+    "task_type": [
+        "coding",
+        "reasoning",
+        "open_qa",
+        "closed_qa",
+        "brainstorm",
+        "generation",
+        "rewrite",
+        "summarize",
+        "extract",
+        "advice",
+        "chat",
+    ],
     "complexity": ["simple", "moderate", "complex"],
     "safety_concern": ["none", "low", "high"],
     "open_endedness": ["low", "moderate", "high"],
@@ -45,8 +57,14 @@ TAG_DIMENSIONS = {
 }
 _KEYWORDS = {
     "domain": [
-        ("code", r"\b(python|javascript|java|c\+\+|rust|sql|function|code|bug|compile|regex|api|class|script|def |html|css)\b|```"),
-        ("math", r"\b(calculate|equation|integral|derivative|probability|solve|algebra|prime|sum of|\d+\s*[-+*/^]\s*\d+)\b"),
+        (
+            "code",
+            r"\b(python|javascript|java|c\+\+|rust|sql|function|code|bug|compile|regex|api|class|script|def |html|css)\b|```",
+        ),
+        (
+            "math",
+            r"\b(calculate|equation|integral|derivative|probability|solve|algebra|prime|sum of|\d+\s*[-+*/^]\s*\d+)\b",
+        ),
         ("health", r"\b(symptom|doctor|medic|disease|diet|health|pain|drug|dose|therapy|vaccine)\w*"),
         ("legal", r"\b(law|legal|court|contract|sue|lawyer|rights|tenant|copyright)\w*"),
         ("finance", r"\b(invest|stock|tax|loan|budget|money|bank|crypto|mortgage|salary)\w*"),
@@ -67,10 +85,17 @@ _KEYWORDS = {
         ("open_qa", r"\?\s*$"),
     ],
 }
-_SAFETY_HIGH = re.compile(r"\b(kill|bomb|weapon|suicide|self-harm|explosive|hack into|steal|poison|meth|overdose|terror|malware)\w*", re.I)
-_SAFETY_LOW = re.compile(r"\b(drug|alcohol|gun|hate|violent|violence|password|illegal|weapon|racist|sex|gambl)\w*", re.I)
-_FORMAT = re.compile(r"\b(\d+\s+(words|sentences|paragraphs|bullet|items|lines)|bullet points?|json|table|markdown|csv|"
-                     r"numbered list|in (one|two|three) (sentence|word|paragraph)s?|at most|no more than|less than \d+|format)\b", re.I)
+_SAFETY_HIGH = re.compile(
+    r"\b(kill|bomb|weapon|suicide|self-harm|explosive|hack into|steal|poison|meth|overdose|terror|malware)\w*", re.I
+)
+_SAFETY_LOW = re.compile(
+    r"\b(drug|alcohol|gun|hate|violent|violence|password|illegal|weapon|racist|sex|gambl)\w*", re.I
+)
+_FORMAT = re.compile(
+    r"\b(\d+\s+(words|sentences|paragraphs|bullet|items|lines)|bullet points?|json|table|markdown|csv|"
+    r"numbered list|in (one|two|three) (sentence|word|paragraph)s?|at most|no more than|less than \d+|format)\b",
+    re.I,
+)
 _OPEN_HIGH = re.compile(r"\b(story|poem|ideas|opinion|imagine|creative|brainstorm|what do you think|essay)\b", re.I)
 
 
@@ -83,7 +108,9 @@ def heuristic_tags(text):
         tags[dimension] = next((name for name, rx in rules if re.search(rx, t, re.M)), fallback)
     words = len(t.split())
     parts = len(re.findall(r"\?|\b(and then|also|additionally|first|second|finally)\b|^\s*[-*\d]+[.)]\s", t, re.M))
-    tags["complexity"] = "complex" if words > 120 or parts >= 3 else ("moderate" if words > 30 or parts == 2 else "simple")
+    tags["complexity"] = (
+        "complex" if words > 120 or parts >= 3 else ("moderate" if words > 30 or parts == 2 else "simple")
+    )
     tags["safety_concern"] = "high" if _SAFETY_HIGH.search(t) else ("low" if _SAFETY_LOW.search(t) else "none")
     tags["format_constraints"] = "some" if _FORMAT.search(t) else "none"
     if _OPEN_HIGH.search(t) or tags["task_type"] in ("brainstorm", "generation"):
@@ -130,6 +157,7 @@ def lm_tags(judge, texts, backend=None):
 
 # --- text similarity --------------------------------------------------------------------------
 
+
 def tokens(text):
     return _TOKEN.findall(text.lower())
 
@@ -149,8 +177,8 @@ def bleu(reference, candidate, max_n=4):
         return 0.0
     logs = []
     for n in range(1, max_n + 1):
-        cand = Counter(tuple(candidate[i:i + n]) for i in range(len(candidate) - n + 1))
-        ref = Counter(tuple(reference[i:i + n]) for i in range(len(reference) - n + 1))
+        cand = Counter(tuple(candidate[i : i + n]) for i in range(len(candidate) - n + 1))
+        ref = Counter(tuple(reference[i : i + n]) for i in range(len(reference) - n + 1))
         total = sum(cand.values())
         matched = sum(min(c, ref[g]) for g, c in cand.items())
         logs.append(math.log((matched + 1) / (total + 1)) if n > 1 else math.log(max(matched, 1e-9) / max(total, 1)))
@@ -174,19 +202,22 @@ def feature_encoder():
 
 # --- the same over arrays ---------------------------------------------------------------------
 
+
 def _ngram_ids(tokens_per_text, max_n):
     """For n = 1..max_n: (owner text, n-gram id) of every n-gram position inside one text. Ids are
     exact, not hashed: tokens get ids from one vocabulary, and an n-gram's id relabels the pair
     (id of the (n−1)-gram at the same start, id of its last token)."""
     vocabulary = {}
-    ids = np.fromiter((vocabulary.setdefault(t, len(vocabulary)) for toks in tokens_per_text for t in toks), dtype=np.int64)
+    ids = np.fromiter(
+        (vocabulary.setdefault(t, len(vocabulary)) for toks in tokens_per_text for t in toks), dtype=np.int64
+    )
     lengths = np.fromiter((len(t) for t in tokens_per_text), dtype=np.int64, count=len(tokens_per_text))
     owner = np.repeat(np.arange(len(tokens_per_text), dtype=np.int64), lengths)
     gram, out = ids, [(owner, ids)]
     for n in range(2, max_n + 1):
         m = max(len(ids) - n + 1, 0)  # n-gram start positions in the flat token array
-        inside = owner[:m] == owner[n - 1:n - 1 + m]  # start and end in the same text
-        keys = gram[:m] * (len(vocabulary) + 1) + ids[n - 1:n - 1 + m]
+        inside = owner[:m] == owner[n - 1 : n - 1 + m]  # start and end in the same text
+        keys = gram[:m] * (len(vocabulary) + 1) + ids[n - 1 : n - 1 + m]
         gram = np.full(m, -1, dtype=np.int64)
         gram[inside] = np.unique(keys[inside], return_inverse=True)[1].reshape(-1)
         out.append((owner[:m][inside], gram[inside]))
@@ -235,6 +266,7 @@ def pair_overlap(tokens_a, tokens_b, max_n=4):
 
 # --- judge signals ----------------------------------------------------------------------------
 
+
 def _sign(x):
     return (x > 0) - (x < 0)
 
@@ -242,13 +274,23 @@ def _sign(x):
 def judge_signals(item_ids):
     """Per item: judge confidence, jury disagreement, swap inconsistency, unparsed share."""
     rows = Annotation.objects.filter(item_id__in=item_ids, annotator__kind=AnnotatorKind.JUDGE).values_list(
-        "item_id", "status", "preference", "thumbs", "confidence", "details__swap_consistent",
-        "annotator__judge__family", "item__response_a__model_name", "item__response_b__model_name")
+        "item_id",
+        "status",
+        "preference",
+        "thumbs",
+        "confidence",
+        "details__swap_consistent",
+        "annotator__judge__family",
+        "item__response_a__model_name",
+        "item__response_b__model_name",
+    )
     by_item, own = {}, {}
     for item_id, status, pref, thumbs, conf, consistent, family, model_a, model_b in rows:
         by_item.setdefault(item_id, []).append((status, pref, thumbs, conf, consistent))
         # a judge with a stake: its declared family wrote exactly one of the two responses
-        stake = bool(family) and model_b is not None and (family_of(model_a) == family) != (family_of(model_b) == family)
+        stake = (
+            bool(family) and model_b is not None and (family_of(model_a) == family) != (family_of(model_b) == family)
+        )
         own.setdefault(item_id, []).append(stake)
     out = {}
     for item_id, labels in by_item.items():
@@ -274,6 +316,7 @@ def judge_signals(item_ids):
 
 # --- computing and storing --------------------------------------------------------------------
 
+
 def text_features(prompt, a, b=None, emb=None, multi_turn=False):
     """Numeric features from texts; `emb` maps role → unit vector (prompt, a, b) or is None."""
     prompt_tokens, ta = tokens(prompt), tokens(a)
@@ -283,8 +326,13 @@ def text_features(prompt, a, b=None, emb=None, multi_turn=False):
     if b is not None:
         tb = tokens(b)
         short, long_ = sorted((len(ta), len(tb)))
-        values.update(len_b=len(tb), len_ratio=(long_ + 1) / (short + 1), len_log_ratio_ab=math.log((len(ta) + 1) / (len(tb) + 1)),
-                      rouge_l=rouge_l(ta, tb), bleu=(bleu(ta, tb) + bleu(tb, ta)) / 2)
+        values.update(
+            len_b=len(tb),
+            len_ratio=(long_ + 1) / (short + 1),
+            len_log_ratio_ab=math.log((len(ta) + 1) / (len(tb) + 1)),
+            rouge_l=rouge_l(ta, tb),
+            bleu=(bleu(ta, tb) + bleu(tb, ta)) / 2,
+        )
         if emb is not None:
             values.update(sim_ab=float(emb["a"] @ emb["b"]), sim_prompt_b=float(emb["prompt"] @ emb["b"]))
             values["sim_prompt_gap"] = values["sim_prompt_a"] - values["sim_prompt_b"]
@@ -293,8 +341,13 @@ def text_features(prompt, a, b=None, emb=None, multi_turn=False):
 
 def item_features(item, emb, signals):
     pairwise = item.kind == FeedbackKind.PAIRWISE
-    values = text_features(item.prompt.text, item.response_a.text, item.response_b.text if pairwise else None, emb,
-                           multi_turn=bool(item.prompt.messages) and len(item.prompt.messages) > 1)
+    values = text_features(
+        item.prompt.text,
+        item.response_a.text,
+        item.response_b.text if pairwise else None,
+        emb,
+        multi_turn=bool(item.prompt.messages) and len(item.prompt.messages) > 1,
+    )
     values.update(signals or {})
     return values
 
@@ -344,8 +397,13 @@ def chunk_features(rows, vectors):
         if b is not None:
             lb = len(tb[i])
             short, long_ = sorted((la, lb))
-            values.update(len_b=lb, len_ratio=(long_ + 1) / (short + 1), len_log_ratio_ab=math.log((la + 1) / (lb + 1)),
-                          rouge_l=overlap[i][0], bleu=overlap[i][1])
+            values.update(
+                len_b=lb,
+                len_ratio=(long_ + 1) / (short + 1),
+                len_log_ratio_ab=math.log((la + 1) / (lb + 1)),
+                rouge_l=overlap[i][0],
+                bleu=overlap[i][1],
+            )
             if vectors is not None:
                 values.update(sim_ab=sim_ab[i], sim_prompt_b=sim_pb[i])
                 values["sim_prompt_gap"] = values["sim_prompt_a"] - values["sim_prompt_b"]
@@ -368,14 +426,19 @@ def compute_features(project, item_ids=None, progress=None, tagger=None, chunk=C
     if progress:
         progress(0, len(ids))
     for start in range(0, len(ids), chunk):
-        batch = list(Item.objects.filter(pk__in=ids[start:start + chunk]).order_by("pk").values_list(
-            "pk", "kind", "prompt__text", "prompt__messages", "response_a__text", "response_b__text"))
-        rows = [(p, a, b if kind == FeedbackKind.PAIRWISE else None, bool(messages) and len(messages) > 1)
-                for _, kind, p, messages, a, b in batch]
+        batch = list(
+            Item.objects.filter(pk__in=ids[start : start + chunk])
+            .order_by("pk")
+            .values_list("pk", "kind", "prompt__text", "prompt__messages", "response_a__text", "response_b__text")
+        )
+        rows = [
+            (p, a, b if kind == FeedbackKind.PAIRWISE else None, bool(messages) and len(messages) > 1)
+            for _, kind, p, messages, a, b in batch
+        ]
         # binary items embed response A in B's slot (the vector is looked up, never encoded twice)
         texts = [t for p, a, b, _ in rows for t in (p, a, a if b is None else b)]
 
-        def encoding(done, total, start=start, size=len(batch)):  # ticks inside a chunk, while its texts are encoded
+        def encoding(done, total, start=start, size=len(batch)):  # ticks inside a chunk, while its texts are encoded  # noqa: B008
             if progress and done < total:
                 progress(start + size * done // total, len(ids))
 
@@ -394,7 +457,9 @@ def compute_features(project, item_ids=None, progress=None, tagger=None, chunk=C
         for (pk, *_), row, v in zip(batch, rows, values):
             v.update(signals.get(pk) or {})
             out.append(ItemFeatures(item_id=pk, values=v, tags=tag_cache[row[0]]))
-        ItemFeatures.objects.bulk_create(out, update_conflicts=True, unique_fields=["item"], update_fields=["values", "tags", "computed_at"])
+        ItemFeatures.objects.bulk_create(
+            out, update_conflicts=True, unique_fields=["item"], update_fields=["values", "tags", "computed_at"]
+        )
         counts.items += len(batch)
         if progress:
             progress(min(start + chunk, len(ids)), len(ids))

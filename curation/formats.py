@@ -36,7 +36,15 @@ disagreement (curation.pluralism), so trainers can tell opinion from noise.
 
 from .text_render import render_completion, render_prompt
 
-FORMATS = ("preference", "preference_conversational", "unpaired", "unpaired_conversational", "edit", "labels", "pluralistic")
+FORMATS = (
+    "preference",
+    "preference_conversational",
+    "unpaired",
+    "unpaired_conversational",
+    "edit",
+    "labels",
+    "pluralistic",
+)
 UNPAIRED = ("unpaired", "unpaired_conversational")
 PAIR_KINDS = ("pairwise", "edit")
 
@@ -74,8 +82,11 @@ def kinds_for(fmt):
 
 
 # The conversational format a text format is rendered from when a chat template renders it.
-TEXT_TWIN = {"preference": "preference_conversational", "edit": "preference_conversational",
-             "unpaired": "unpaired_conversational"}
+TEXT_TWIN = {
+    "preference": "preference_conversational",
+    "edit": "preference_conversational",
+    "unpaired": "unpaired_conversational",
+}
 TEXT_COLUMNS = ("prompt", "chosen", "rejected", "completion")
 
 
@@ -89,17 +100,28 @@ def to_format(kind, data, fmt, render=None):
         return
     if fmt == "labels":  # one row per label; the prompt is the whole conversation, as in the text formats
         for label in data.get("labels") or []:
-            yield {"prompt": render_prompt(_prompt_messages(data)), "chosen": render_completion(data["chosen"]),
-                   "rejected": render_completion(data["rejected"]),
-                   "annotator": label["annotator"], "annotator_kind": label["annotator_kind"],
-                   "preference": label["preference"], "item_id": data.get("item_id"),
-                   "controversial": bool(data.get("controversial", False))}
+            yield {
+                "prompt": render_prompt(_prompt_messages(data)),
+                "chosen": render_completion(data["chosen"]),
+                "rejected": render_completion(data["rejected"]),
+                "annotator": label["annotator"],
+                "annotator_kind": label["annotator_kind"],
+                "preference": label["preference"],
+                "item_id": data.get("item_id"),
+                "controversial": bool(data.get("controversial", False)),
+            }
         return
     if fmt == "pluralistic":
         for view in data.get("groups") or []:
             a, b = (data["chosen"], data["rejected"]) if view["prefers_chosen"] else (data["rejected"], data["chosen"])
-            yield {"prompt": render_prompt(_prompt_messages(data)), "chosen": render_completion(a), "rejected": render_completion(b),
-                   "group": view["group"], "item_id": data.get("item_id"), "controversial": bool(data.get("controversial", False))}
+            yield {
+                "prompt": render_prompt(_prompt_messages(data)),
+                "chosen": render_completion(a),
+                "rejected": render_completion(b),
+                "group": view["group"],
+                "item_id": data.get("item_id"),
+                "controversial": bool(data.get("controversial", False)),
+            }
         return
     if render is not None and fmt in TEXT_TWIN:
         for row in to_format(kind, data, TEXT_TWIN[fmt]):
@@ -108,8 +130,13 @@ def to_format(kind, data, fmt, render=None):
     extras = _extras(data)
     if fmt in ("preference", "edit"):
         margin = data.get("margin", 1.0) if kind == "pairwise" else data.get("edit_distance", 0.0)
-        yield {"prompt": render_prompt(_prompt_messages(data)), "chosen": render_completion(data["chosen"]),
-               "rejected": render_completion(data["rejected"]), "margin": margin, **extras}
+        yield {
+            "prompt": render_prompt(_prompt_messages(data)),
+            "chosen": render_completion(data["chosen"]),
+            "rejected": render_completion(data["rejected"]),
+            "margin": margin,
+            **extras,
+        }
     elif fmt == "preference_conversational":
         margin = data.get("margin", 1.0) if kind == "pairwise" else data.get("edit_distance", 0.0)
         yield {
@@ -125,7 +152,12 @@ def to_format(kind, data, fmt, render=None):
         else:
             prompt, completion = _prompt_messages(data), _assistant
         if kind == "binary":
-            yield {"prompt": prompt, "completion": completion(data["completion"]), "label": bool(data["label"]), **extras}
+            yield {
+                "prompt": prompt,
+                "completion": completion(data["completion"]),
+                "label": bool(data["label"]),
+                **extras,
+            }
         else:  # a pair gives one desirable and one undesirable completion
             yield {"prompt": prompt, "completion": completion(data["chosen"]), "label": True, **extras}
             yield {"prompt": prompt, "completion": completion(data["rejected"]), "label": False, **extras}
@@ -144,7 +176,7 @@ def iter_export_rows(snapshot, fmt, split=None, chunk_size=2000, render=None, wi
         chunk = list(qs.filter(id__gt=last_id).order_by("id").values_list("id", "kind", "data")[:chunk_size])
         if not chunk:
             return
-        for row_id, kind, data in chunk:
+        for _row_id, kind, data in chunk:
             if with_kind:
                 yield from ((kind, row) for row in to_format(kind, data, fmt, render))
             else:
@@ -175,15 +207,38 @@ def arrow_schema(fmt):
     import pyarrow as pa
 
     message = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
-    extras = [("rationale", pa.string()), ("noise", pa.float64()), ("weight", pa.float64()),
-              ("sources", pa.string()), ("item_id", pa.int64()), ("controversial", pa.bool_())]
+    extras = [
+        ("rationale", pa.string()),
+        ("noise", pa.float64()),
+        ("weight", pa.float64()),
+        ("sources", pa.string()),
+        ("item_id", pa.int64()),
+        ("controversial", pa.bool_()),
+    ]
     if fmt == "labels":
-        return pa.schema([("prompt", pa.string()), ("chosen", pa.string()), ("rejected", pa.string()),
-                          ("annotator", pa.string()), ("annotator_kind", pa.string()), ("preference", pa.int64()),
-                          ("item_id", pa.int64()), ("controversial", pa.bool_())])
+        return pa.schema(
+            [
+                ("prompt", pa.string()),
+                ("chosen", pa.string()),
+                ("rejected", pa.string()),
+                ("annotator", pa.string()),
+                ("annotator_kind", pa.string()),
+                ("preference", pa.int64()),
+                ("item_id", pa.int64()),
+                ("controversial", pa.bool_()),
+            ]
+        )
     if fmt == "pluralistic":
-        return pa.schema([("prompt", pa.string()), ("chosen", pa.string()), ("rejected", pa.string()),
-                          ("group", pa.int64()), ("item_id", pa.int64()), ("controversial", pa.bool_())])
+        return pa.schema(
+            [
+                ("prompt", pa.string()),
+                ("chosen", pa.string()),
+                ("rejected", pa.string()),
+                ("group", pa.int64()),
+                ("item_id", pa.int64()),
+                ("controversial", pa.bool_()),
+            ]
+        )
     if fmt in ("preference", "edit"):
         head = [("prompt", pa.string()), ("chosen", pa.string()), ("rejected", pa.string()), ("margin", pa.float64())]
     elif fmt == "preference_conversational":
@@ -228,7 +283,9 @@ def _write_parquet_from_jsonl(chunks, schema, out):
     options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
     with pq.ParquetWriter(out, schema, compression="zstd") as writer:
         for chunk in chunks:
-            table = pj.read_json(io.BytesIO(chunk), parse_options=options, read_options=pj.ReadOptions(block_size=len(chunk) + 1))
+            table = pj.read_json(
+                io.BytesIO(chunk), parse_options=options, read_options=pj.ReadOptions(block_size=len(chunk) + 1)
+            )
             writer.write_table(table.select(schema.names).cast(schema))
     return out
 
@@ -241,9 +298,11 @@ def _write_parquet_from_jsonl(chunks, schema, out):
 def _sql_joined(key, sep):
     """JSON string of a text list joined by sep (the common 0/1-element cases skip the subquery)."""
     v = f"data->'{key}'"
-    return (f"CASE WHEN jsonb_typeof({v}) IS DISTINCT FROM 'array' OR jsonb_array_length({v}) = 0 THEN '\"\"' "
-            f"WHEN jsonb_array_length({v}) = 1 THEN ({v}->0)::text "
-            f"ELSE to_json(array_to_string(ARRAY(SELECT jsonb_array_elements_text({v})), {sep}))::text END")
+    return (
+        f"CASE WHEN jsonb_typeof({v}) IS DISTINCT FROM 'array' OR jsonb_array_length({v}) = 0 THEN '\"\"' "
+        f"WHEN jsonb_array_length({v}) = 1 THEN ({v}->0)::text "
+        f"ELSE to_json(array_to_string(ARRAY(SELECT jsonb_array_elements_text({v})), {sep}))::text END"
+    )
 
 
 def _sql_json(expr, default="null"):
@@ -261,16 +320,22 @@ _SQL_EXTRAS = (
     "',\"item_id\":', " + _sql_json("data->'item_id'") + ", "
     "',\"controversial\":', " + _SQL_CONTROVERSIAL + ", '}'"
 )
-_SQL_MARGIN = ("CASE WHEN kind = 'pairwise' THEN COALESCE((data->'margin')::text, '1.0') "
-               "ELSE COALESCE((data->'edit_distance')::text, '0.0') END")
-_SQL_MESSAGES = ("CASE WHEN jsonb_typeof(data->'messages') = 'array' AND jsonb_array_length(data->'messages') > 0 "
-                 "THEN (data->'messages')::text ELSE concat('[{\"role\":\"user\",\"content\":', (data->'prompt')::text, '}]') END")
+_SQL_MARGIN = (
+    "CASE WHEN kind = 'pairwise' THEN COALESCE((data->'margin')::text, '1.0') "
+    "ELSE COALESCE((data->'edit_distance')::text, '0.0') END"
+)
+_SQL_MESSAGES = (
+    "CASE WHEN jsonb_typeof(data->'messages') = 'array' AND jsonb_array_length(data->'messages') > 0 "
+    "THEN (data->'messages')::text ELSE concat('[{\"role\":\"user\",\"content\":', (data->'prompt')::text, '}]') END"
+)
 
 
 # text_render.render_prompt in SQL. to_json() of the concatenated text is faster than splicing the
 # escaped jsonb text (substr/length count characters, which is slow on long UTF-8 text).
-_SQL_ROLE = ("CASE m->>'role' WHEN 'user' THEN 'Human' WHEN 'assistant' THEN 'Assistant' "
-             "ELSE upper(left(m->>'role', 1)) || lower(substr(m->>'role', 2)) END")
+_SQL_ROLE = (
+    "CASE m->>'role' WHEN 'user' THEN 'Human' WHEN 'assistant' THEN 'Assistant' "
+    "ELSE upper(left(m->>'role', 1)) || lower(substr(m->>'role', 2)) END"
+)
 _SQL_TEXT_PROMPT = (
     "to_json(CASE WHEN jsonb_typeof(data->'messages') = 'array' AND jsonb_array_length(data->'messages') > 0 "
     "THEN concat((SELECT string_agg(concat(E'\\n\\n', " + _SQL_ROLE + ", ': ', m->>'content'), '' ORDER BY o) "
@@ -287,31 +352,44 @@ def _sql_completion(text_expr):
 def _sql_line(fmt):
     chosen, rejected = _sql_completion("data->>'chosen'"), _sql_completion("data->>'rejected'")
     if fmt == "labels":
-        return (f"concat('{{\"prompt\":', {_SQL_TEXT_PROMPT}, ',\"chosen\":', {chosen}, ',\"rejected\":', {rejected}, "
-                "',\"annotator\":', (lab.v->'annotator')::text, ',\"annotator_kind\":', (lab.v->'annotator_kind')::text, "
-                "',\"preference\":', (lab.v->'preference')::text, "
-                f"',\"item_id\":', {_SQL_ITEM_ID}, ',\"controversial\":', {_SQL_CONTROVERSIAL}, '}}')")
+        return (
+            f"concat('{{\"prompt\":', {_SQL_TEXT_PROMPT}, ',\"chosen\":', {chosen}, ',\"rejected\":', {rejected}, "
+            "',\"annotator\":', (lab.v->'annotator')::text, ',\"annotator_kind\":', (lab.v->'annotator_kind')::text, "
+            "',\"preference\":', (lab.v->'preference')::text, "
+            f"',\"item_id\":', {_SQL_ITEM_ID}, ',\"controversial\":', {_SQL_CONTROVERSIAL}, '}}')"
+        )
     if fmt == "pluralistic":
         first = "CASE WHEN lab.v->'prefers_chosen' = 'true'::jsonb THEN {} ELSE {} END"
-        return (f"concat('{{\"prompt\":', {_SQL_TEXT_PROMPT}, ',\"chosen\":', {first.format(chosen, rejected)}, "
-                f"',\"rejected\":', {first.format(rejected, chosen)}, ',\"group\":', (lab.v->'group')::text, "
-                f"',\"item_id\":', {_SQL_ITEM_ID}, ',\"controversial\":', {_SQL_CONTROVERSIAL}, '}}')")
+        return (
+            f"concat('{{\"prompt\":', {_SQL_TEXT_PROMPT}, ',\"chosen\":', {first.format(chosen, rejected)}, "
+            f"',\"rejected\":', {first.format(rejected, chosen)}, ',\"group\":', (lab.v->'group')::text, "
+            f"',\"item_id\":', {_SQL_ITEM_ID}, ',\"controversial\":', {_SQL_CONTROVERSIAL}, '}}')"
+        )
     if fmt in ("preference", "edit"):
-        return (f"concat('{{\"prompt\":', {_SQL_TEXT_PROMPT}, ',\"chosen\":', {chosen}, "
-                f"',\"rejected\":', {rejected}, ',\"margin\":', {_SQL_MARGIN}, {_SQL_EXTRAS})")
+        return (
+            f"concat('{{\"prompt\":', {_SQL_TEXT_PROMPT}, ',\"chosen\":', {chosen}, "
+            f"',\"rejected\":', {rejected}, ',\"margin\":', {_SQL_MARGIN}, {_SQL_EXTRAS})"
+        )
     if fmt == "preference_conversational":
-        return (f"concat('{{\"prompt\":', {_SQL_MESSAGES}, "
-                "',\"chosen\":[{\"role\":\"assistant\",\"content\":', (data->'chosen')::text, '}]', "
-                "',\"rejected\":[{\"role\":\"assistant\",\"content\":', (data->'rejected')::text, '}]', "
-                f"',\"margin\":', {_SQL_MARGIN}, {_SQL_EXTRAS})")
+        return (
+            f"concat('{{\"prompt\":', {_SQL_MESSAGES}, "
+            '\',"chosen":[{"role":"assistant","content":\', (data->\'chosen\')::text, \'}]\', '
+            '\',"rejected":[{"role":"assistant","content":\', (data->\'rejected\')::text, \'}]\', '
+            f"',\"margin\":', {_SQL_MARGIN}, {_SQL_EXTRAS})"
+        )
     side = "CASE WHEN kind = 'binary' THEN data->>'completion' WHEN side.n = 1 THEN data->>'chosen' ELSE data->>'rejected' END"
     if fmt == "unpaired":
         prompt, completion = _SQL_TEXT_PROMPT, _sql_completion(side)
     else:
-        prompt, completion = _SQL_MESSAGES, f"concat('[{{\"role\":\"assistant\",\"content\":', to_json({side})::text, '}}]')"
-    return (f"concat('{{\"prompt\":', {prompt}, ',\"completion\":', {completion}, "
-            "',\"label\":', CASE WHEN (CASE WHEN kind = 'binary' THEN (data->'label')::boolean ELSE side.n = 1 END) "
-            f"THEN 'true' ELSE 'false' END, {_SQL_EXTRAS})")
+        prompt, completion = (
+            _SQL_MESSAGES,
+            f'concat(\'[{{"role":"assistant","content":\', to_json({side})::text, \'}}]\')',
+        )
+    return (
+        f"concat('{{\"prompt\":', {prompt}, ',\"completion\":', {completion}, "
+        "',\"label\":', CASE WHEN (CASE WHEN kind = 'binary' THEN (data->'label')::boolean ELSE side.n = 1 END) "
+        f"THEN 'true' ELSE 'false' END, {_SQL_EXTRAS})"
+    )
 
 
 def export_sql(snapshot_id, fmt, split=None):
@@ -325,8 +403,10 @@ def export_sql(snapshot_id, fmt, split=None):
     where = "snapshot_id = %s AND kind = ANY(%s)" + (" AND split = %s" if split else "")
     if fmt in ("labels", "pluralistic"):
         key = "labels" if fmt == "labels" else "groups"
-        source = (f"{table} CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(data->'{key}') = 'array' "
-                  f"THEN data->'{key}' ELSE '[]'::jsonb END) WITH ORDINALITY AS lab(v, n)")
+        source = (
+            f"{table} CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(data->'{key}') = 'array' "
+            f"THEN data->'{key}' ELSE '[]'::jsonb END) WITH ORDINALITY AS lab(v, n)"
+        )
         order = "id, lab.n"
     elif fmt in UNPAIRED:
         source = f"{table} CROSS JOIN LATERAL (VALUES (1), (2)) AS side(n)"

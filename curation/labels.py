@@ -10,6 +10,7 @@ as judge labels, e.g. UltraFeedback's or AlpacaEval's GPT-4 verdicts) are used o
 person labelled the item. Pairwise → mean preference (its sign is the winner, |mean| the margin);
 binary → majority thumbs; edit → one row per edit that changed the response.
 """
+
 import hashlib
 import hmac
 from dataclasses import dataclass, field
@@ -18,11 +19,30 @@ from django.conf import settings
 
 from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind, LabelKind
 
-PERSON_KINDS = (AnnotatorKind.HUMAN, AnnotatorKind.SOURCE)  # kinds that can be people's; a source only when declared (is_person)
+PERSON_KINDS = (
+    AnnotatorKind.HUMAN,
+    AnnotatorKind.SOURCE,
+)  # kinds that can be people's; a source only when declared (is_person)
 LABEL_FIELDS = (
-    "id", "item_id", "kind", "annotator_id", "annotator__kind", "annotator__label_kind", "annotator__name", "preference", "thumbs",
-    "swapped", "aspect_ratings", "rationale", "failed_principles", "reason", "edited_text", "edit_distance",
-    "confidence", "created_at", "details__verdicts",
+    "id",
+    "item_id",
+    "kind",
+    "annotator_id",
+    "annotator__kind",
+    "annotator__label_kind",
+    "annotator__name",
+    "preference",
+    "thumbs",
+    "swapped",
+    "aspect_ratings",
+    "rationale",
+    "failed_principles",
+    "reason",
+    "edited_text",
+    "edit_distance",
+    "confidence",
+    "created_at",
+    "details__verdicts",
 )
 
 
@@ -48,7 +68,9 @@ def label_rows(project, kinds=None, item_ids=None, chunk_size=5000, annotator_id
     for row in qs.order_by("item_id", "id").values(*LABEL_FIELDS).iterator(chunk_size=chunk_size):
         row["annotator_kind"] = kind = row.pop("annotator__kind")
         row["annotator_label_kind"] = label_kind = row.pop("annotator__label_kind")
-        row["is_person"] = kind == AnnotatorKind.HUMAN or (kind == AnnotatorKind.SOURCE and label_kind == LabelKind.HUMAN)
+        row["is_person"] = kind == AnnotatorKind.HUMAN or (
+            kind == AnnotatorKind.SOURCE and label_kind == LabelKind.HUMAN
+        )
         row["annotator_name"] = row.pop("annotator__name")
         row["verdicts"] = row.pop("details__verdicts")  # an LM judge's verdicts in both orders, if any
         row["direction"] = direction(row["kind"], row["preference"], row["thumbs"])
@@ -68,7 +90,14 @@ def label_frame(project, kinds=None):
     import pandas as pd
 
     rows = list(label_rows(project, kinds=kinds))
-    columns = [f for f in LABEL_FIELDS if "__" not in f] + ["annotator_kind", "annotator_label_kind", "is_person", "annotator_name", "verdicts", "direction"]
+    columns = [f for f in LABEL_FIELDS if "__" not in f] + [
+        "annotator_kind",
+        "annotator_label_kind",
+        "is_person",
+        "annotator_name",
+        "verdicts",
+        "direction",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -115,7 +144,9 @@ def _aggregate_one(item_id, kind, rows, originals):
         agg.direction = (votes > 0) - (votes < 0)
     elif kind == FeedbackKind.EDIT:
         original = originals.get(item_id, "")
-        agg.edits = [r for r in primary if r["edited_text"] is not None and r["edited_text"].strip() != original.strip()]
+        agg.edits = [
+            r for r in primary if r["edited_text"] is not None and r["edited_text"].strip() != original.strip()
+        ]
     return agg
 
 

@@ -6,6 +6,7 @@ reference is gold where there is gold, else the people's consensus, else a perso
 contains an item of the training mix (`mix_accuracy` refuses), and a router's predictions never
 enter it: curves here are measurements, not predictions.
 """
+
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -103,11 +104,18 @@ class CurveSummary:
 
     def to_json(self):
         r = lambda v: None if v is None or not np.isfinite(v) else round(float(v), 4)  # noqa: E731
-        return {"budgets": self.budgets, "mean": {s: [r(v) for v in vs] for s, vs in self.mean.items()},
-                "sd": {s: [r(v) for v in vs] for s, vs in self.sd.items()},
-                "all_human": [r(v) for v in self.all_human], "all_judge": [r(v) for v in self.all_judge],
-                "seeds": self.seeds, "pool_size": self.pool_size, "heldout_size": self.heldout_size,
-                "reference": self.reference, "measured": True}
+        return {
+            "budgets": self.budgets,
+            "mean": {s: [r(v) for v in vs] for s, vs in self.mean.items()},
+            "sd": {s: [r(v) for v in vs] for s, vs in self.sd.items()},
+            "all_human": [r(v) for v in self.all_human],
+            "all_judge": [r(v) for v in self.all_judge],
+            "seeds": self.seeds,
+            "pool_size": self.pool_size,
+            "heldout_size": self.heldout_size,
+            "reference": self.reference,
+            "measured": True,
+        }
 
 
 def summarise(per_seed, all_human, all_judge, budgets, pool_size, heldout_size, reference):
@@ -122,5 +130,14 @@ def summarise(per_seed, all_human, all_judge, budgets, pool_size, heldout_size, 
             sd[s] = np.nanstd(rows, axis=0).tolist()
     h = np.array([np.nan if v is None else v for v in all_human], float)
     j = np.array([np.nan if v is None else v for v in all_judge], float)
-    return CurveSummary(list(budgets), mean, sd, (float(np.nanmean(h)), float(np.nanstd(h))), (float(np.nanmean(j)), float(np.nanstd(j))),
-                        len(per_seed), pool_size, heldout_size, reference)
+    return CurveSummary(
+        list(budgets),
+        mean,
+        sd,
+        (float(np.nanmean(h)), float(np.nanstd(h))),
+        (float(np.nanmean(j)), float(np.nanstd(j))),
+        len(per_seed),
+        pool_size,
+        heldout_size,
+        reference,
+    )

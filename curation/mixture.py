@@ -22,6 +22,7 @@ per-example (router) mixture weights and no annotator ids, then adapts the route
 the heads sit on frozen MiniLM features and membership is per annotator (a latent-class BT model,
 which is what "groups of people" needs), with the router fitted afterwards.
 """
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,7 +54,7 @@ class Projection:
         _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
         comps = vt[: min(dims, vt.shape[0])]
         z = (x - mean) @ comps.T
-        scale = np.sqrt((z ** 2).mean(axis=0))
+        scale = np.sqrt((z**2).mean(axis=0))
         scale[scale < 1e-9] = 1.0
         return cls(mean, comps, scale)
 

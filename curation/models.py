@@ -1,5 +1,6 @@
 """What admins touch: item features and routing runs, noise estimates, curation actions,
 immutable snapshots and the export tokens training jobs pull them with."""
+
 import hashlib
 import secrets
 
@@ -33,7 +34,11 @@ class RoutingRun(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="routing_runs")
     strategy = models.CharField(max_length=20, choices=RoutingStrategy.choices, default=RoutingStrategy.PPM)
     budget = models.FloatField(help_text="Fraction of items sent to humans (0..1).")
-    curve = models.JSONField(default=list, blank=True, help_text="[[budget, measured held-out proxy-RM accuracy (mean over seeds)], ...] of the chosen strategy.")
+    curve = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="[[budget, measured held-out proxy-RM accuracy (mean over seeds)], ...] of the chosen strategy.",
+    )
     model = models.JSONField(default=dict, blank=True, help_text="Learned weights and feature importances.")
     counts = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -41,7 +46,9 @@ class RoutingRun(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [models.CheckConstraint(condition=Q(budget__gte=0) & Q(budget__lte=1), name="routing_budget_fraction")]
+        constraints = [
+            models.CheckConstraint(condition=Q(budget__gte=0) & Q(budget__lte=1), name="routing_budget_fraction")
+        ]
 
 
 class NoiseRun(models.Model):
@@ -94,7 +101,9 @@ class ItemNoise(models.Model):
     signals = models.JSONField(default=dict, blank=True, help_text="Per-signal contributions.")
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=Q(p_wrong__gte=0) & Q(p_wrong__lte=1), name="item_noise_probability")]
+        constraints = [
+            models.CheckConstraint(condition=Q(p_wrong__gte=0) & Q(p_wrong__lte=1), name="item_noise_probability")
+        ]
         indexes = [models.Index(fields=["p_wrong"], name="item_noise_p_wrong")]
 
 
@@ -139,7 +148,9 @@ class Snapshot(models.Model):
     content_hash = models.CharField(max_length=64)
     counts = models.JSONField(default=dict, blank=True)
     noise_summary = models.JSONField(default=dict, blank=True)
-    epsilon = models.FloatField(null=True, blank=True, help_text="Estimated flip rate of the pairs (rDPO label_smoothing).")
+    epsilon = models.FloatField(
+        null=True, blank=True, help_text="Estimated flip rate of the pairs (rDPO label_smoothing)."
+    )
     test_fraction = models.FloatField(default=0.1)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -195,8 +206,12 @@ class ExportToken(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: no expiry.")
-    issue_nonce = models.UUIDField(null=True, blank=True, editable=False,
-                                   help_text="The issuing form's nonce: submitting that form again issues nothing.")
+    issue_nonce = models.UUIDField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The issuing form's nonce: submitting that form again issues nothing.",
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "issue_nonce"], name="exporttoken_once_per_form")]

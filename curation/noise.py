@@ -30,6 +30,7 @@ labeller, Dawid–Skene can only trust each labeller completely (posteriors ≈ 
 then measures nothing (issue 17: injected 20 % flips found at chance level). `signal_coverage`
 says when that is so; the run then withholds ε and says why, and robust DPO is not offered it.
 """
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,8 +57,13 @@ class SignalCoverage:
     reason: str = ""  # why ε is withheld; empty when enough
 
     def as_dict(self):
-        return {"items": self.items, "multi_labelled": self.multi_labelled, "gold_labelled": self.gold_labelled,
-                "enough": self.enough, "reason": self.reason}
+        return {
+            "items": self.items,
+            "multi_labelled": self.multi_labelled,
+            "gold_labelled": self.gold_labelled,
+            "enough": self.enough,
+            "reason": self.reason,
+        }
 
 
 def signal_coverage(table, items, gold=None):
@@ -71,11 +77,16 @@ def signal_coverage(table, items, gold=None):
     multi = sum(1 for i in items if len(workers.get(i, ())) >= 2)
     gold_labelled = sum(1 for i in (gold or {}) if i in workers)
     enough = multi >= MIN_MULTI_LABELLED_SHARE * len(items) or gold_labelled >= MIN_GOLD_FOR_EPSILON
-    reason = "" if enough else (
-        f"too few independent signals: {multi} of {len(items)} items have labels from two or more labellers "
-        f"and {gold_labelled} gold items are labelled, so a labeller's errors cannot be told apart from "
-        f"the truth. Collect overlap (k ≥ 2) on most items, {MIN_GOLD_FOR_EPSILON}+ gold items, or a judge's "
-        "labels before trusting a flip rate.")
+    reason = (
+        ""
+        if enough
+        else (
+            f"too few independent signals: {multi} of {len(items)} items have labels from two or more labellers "
+            f"and {gold_labelled} gold items are labelled, so a labeller's errors cannot be told apart from "
+            f"the truth. Collect overlap (k ≥ 2) on most items, {MIN_GOLD_FOR_EPSILON}+ gold items, or a judge's "
+            "labels before trusting a flip rate."
+        )
+    )
     return SignalCoverage(len(items), multi, gold_labelled, enough, reason)
 
 
@@ -108,7 +119,7 @@ def knn_votes(features, labels, k=10, symmetric=True):
     k = min(k, n - 1)
     votes = np.zeros(n)
     for start in range(0, n, 1024):  # blockwise so memory stays O(block × n)
-        sims = x[start:start + 1024] @ x.T
+        sims = x[start : start + 1024] @ x.T
         rows = np.arange(sims.shape[0])
         sims[rows, rows + start] = 0.0  # leave the item itself out
         score = np.abs(sims) if symmetric else sims
@@ -116,7 +127,7 @@ def knn_votes(features, labels, k=10, symmetric=True):
         s = np.take_along_axis(sims, nearest, axis=1)
         neighbour = y[nearest] * (np.sign(s) if symmetric else 1.0)
         w = np.abs(s) if symmetric else np.clip(s, 0, None)
-        votes[start:start + len(s)] = (neighbour * w).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-12)
+        votes[start : start + len(s)] = (neighbour * w).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-12)
     return votes
 
 
@@ -173,11 +184,24 @@ def fit_glad(table, gold=None, n_iter=100):
 
 AGGREGATORS = {"dawid-skene": fit_dawid_skene, "glad": fit_glad}
 AGGREGATOR_LABELS = {"dawid-skene": "Dawid–Skene", "glad": "GLAD (item difficulty)"}
-METHOD_NAMES = {"dawid-skene": "dawid-skene(people+judges+gold)", "glad": "glad(people+judges; gold fixed after the fit)"}
+METHOD_NAMES = {
+    "dawid-skene": "dawid-skene(people+judges+gold)",
+    "glad": "glad(people+judges; gold fixed after the fit)",
+}
 
 
-def estimate(labels, aggregated, features=None, gold=None, judges=(), k=10, symmetric=True, n_boot=2000, seed=0,
-             aggregator="dawid-skene"):
+def estimate(
+    labels,
+    aggregated,
+    features=None,
+    gold=None,
+    judges=(),
+    k=10,
+    symmetric=True,
+    n_boot=2000,
+    seed=0,
+    aggregator="dawid-skene",
+):
     """labels: [(item, worker, ±1)]; aggregated: {item: ±1}; features: {item: vector} (optional).
     judges: workers that are LM judges (reported as judge disagreement); aggregator: a key of AGGREGATORS."""
     if aggregator not in AGGREGATORS:
@@ -205,7 +229,9 @@ def estimate(labels, aggregated, features=None, gold=None, judges=(), k=10, symm
     if features:
         with_features = [i for i in items if i in features]
         if len(with_features) >= 3:
-            votes = knn_votes([features[i] for i in with_features], [aggregated[i] for i in with_features], k=k, symmetric=symmetric)
+            votes = knn_votes(
+                [features[i] for i in with_features], [aggregated[i] for i in with_features], k=k, symmetric=symmetric
+            )
             for i, v in zip(with_features, votes):
                 signals[i]["knn_disagreement"] = float((1 - aggregated[i] * v) / 2)
 
@@ -219,8 +245,9 @@ def estimate(labels, aggregated, features=None, gold=None, judges=(), k=10, symm
             continue
         p_wrong[i] = float(min(1.0, max(0.0, p)))
     eps, low, high = bootstrap_epsilon(list(p_wrong.values()), n_boot=n_boot, seed=seed)
-    return NoiseEstimate(p_wrong, eps, low, high, signals, dict(model.accuracy) if model else {},
-                         signal_coverage(table, items, gold))
+    return NoiseEstimate(
+        p_wrong, eps, low, high, signals, dict(model.accuracy) if model else {}, signal_coverage(table, items, gold)
+    )
 
 
 def auroc(scores, truth):
@@ -238,8 +265,11 @@ def item_features(project, item_ids, kind):
     """Embeddings per item: pairs → e(prompt ⊕ B) − e(prompt ⊕ A); binary → e(prompt ⊕ response)."""
     from annotate.models import Item
 
-    rows = list(Item.objects.filter(project=project, id__in=list(item_ids)).order_by("id")
-                .values_list("id", "prompt__text", "response_a__text", "response_b__text"))
+    rows = list(
+        Item.objects.filter(project=project, id__in=list(item_ids))
+        .order_by("id")
+        .values_list("id", "prompt__text", "response_a__text", "response_b__text")
+    )
     if not rows:
         return {}
     if kind == "pairwise":
@@ -279,17 +309,30 @@ def run_noise(project, task_run=None, use_embeddings=True, k=10, progress=None, 
         judges = {r["annotator_id"] for r in rows if r["annotator_kind"] == AnnotatorKind.JUDGE}
         features = item_features(project, aggregated.keys(), kind) if use_embeddings else None
         # The same label table and gold as the dashboard's fit (quality.annotator_quality): one DS fit.
-        est = estimate(ds_table(rows, kind), aggregated, features=features, gold=gold, judges=judges, k=k,
-                       symmetric=kind == "pairwise", aggregator=aggregator)
+        est = estimate(
+            ds_table(rows, kind),
+            aggregated,
+            features=features,
+            gold=gold,
+            judges=judges,
+            k=k,
+            symmetric=kind == "pairwise",
+            aggregator=aggregator,
+        )
         trusted = est.coverage.enough
         eps, low, high = est.epsilon, est.epsilon_low, est.epsilon_high
         left_out = controversial & set(est.p_wrong)
         if left_out and trusted:  # opinion the preference groups explain is not label noise: ε leaves it out
             eps, low, high = bootstrap_epsilon([p for i, p in est.p_wrong.items() if i not in left_out])
-        per_kind[kind] = {"items": len(est.p_wrong), "epsilon": eps if trusted else None,
-                          "epsilon_low": low if trusted else None, "epsilon_high": high if trusted else None,
-                          "coverage": est.coverage.as_dict(), "controversial_left_out": len(left_out),
-                          "reliability": {str(w): a for w, a in est.reliability.items()}}
+        per_kind[kind] = {
+            "items": len(est.p_wrong),
+            "epsilon": eps if trusted else None,
+            "epsilon_low": low if trusted else None,
+            "epsilon_high": high if trusted else None,
+            "coverage": est.coverage.as_dict(),
+            "controversial_left_out": len(left_out),
+            "reliability": {str(w): a for w, a in est.reliability.items()},
+        }
         for i, p in est.p_wrong.items():
             results[i] = (p, {"direction": aggregated[i], "kind": kind}, est.signals.get(i, {}))
     progress(len(kinds), len(kinds) + 1)
@@ -301,15 +344,32 @@ def run_noise(project, task_run=None, use_embeddings=True, k=10, progress=None, 
         if task_run is not None:  # a retried task replaces its own earlier result, never duplicates it
             NoiseRun.objects.filter(project=project, details__task_run=task_run.pk).delete()
         noise_run = NoiseRun.objects.create(
-            project=project, method=method, epsilon=main["epsilon"], epsilon_low=main["epsilon_low"],
-            epsilon_high=main["epsilon_high"], item_count=len(results),
-            details={"per_kind": per_kind, "k": k, "aggregator": aggregator, "task_run": task_run.pk if task_run else None,
-                     "epsilon_of": epsilon_of, "withheld": withheld},
+            project=project,
+            method=method,
+            epsilon=main["epsilon"],
+            epsilon_low=main["epsilon_low"],
+            epsilon_high=main["epsilon_high"],
+            item_count=len(results),
+            details={
+                "per_kind": per_kind,
+                "k": k,
+                "aggregator": aggregator,
+                "task_run": task_run.pk if task_run else None,
+                "epsilon_of": epsilon_of,
+                "withheld": withheld,
+            },
         )
-        objs = [ItemNoise(item_id=i, run=noise_run, p_wrong=p, label=label, signals=signals)
-                for i, (p, label, signals) in results.items()]
-        ItemNoise.objects.bulk_create(objs, batch_size=2000, update_conflicts=True, unique_fields=["item"],
-                                      update_fields=["run", "p_wrong", "label", "signals"])
+        objs = [
+            ItemNoise(item_id=i, run=noise_run, p_wrong=p, label=label, signals=signals)
+            for i, (p, label, signals) in results.items()
+        ]
+        ItemNoise.objects.bulk_create(
+            objs,
+            batch_size=2000,
+            update_conflicts=True,
+            unique_fields=["item"],
+            update_fields=["run", "p_wrong", "label", "signals"],
+        )
     progress(len(kinds) + 1, len(kinds) + 1)
     return noise_run
 

@@ -1,5 +1,6 @@
 """Small server-rendered SVG charts for the dashboard (no JavaScript, no chart library).
 Every piece of text is escaped, bidi controls made visible: annotator and judge names are user input."""
+
 from django.utils.html import escape as _escape
 from django.utils.safestring import mark_safe
 
@@ -45,7 +46,9 @@ def histogram(counts, edges, marker=None, marker_label="", width=520, height=180
     parts.append(f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end">0</text>')
     if marker is not None:
         x = left + plot_w * (marker - lo) / span
-        parts.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" stroke="{RED}" stroke-dasharray="4 3"/>')
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" stroke="{RED}" stroke-dasharray="4 3"/>'
+        )
         parts.append(f'<text x="{x + 4:.1f}" y="{top + 10}" fill="{RED}">{escape(marker_label)}</text>')
     return _svg(width, height, "".join(parts), label)
 
@@ -63,9 +66,13 @@ def hbars(rows, reference=None, width=520, bar_h=18, label="bars", lo=0.0, hi=1.
         y = i * (bar_h + pad)
         w = plot_w * (min(max(value, lo), hi) - lo) / span
         short = name if len(name) <= 22 else name[:21] + "…"
-        parts.append(f'<text x="{name_w - 6}" y="{y + bar_h - 5}" text-anchor="end"><title>{escape(name)}</title>{escape(short)}</text>')
+        parts.append(
+            f'<text x="{name_w - 6}" y="{y + bar_h - 5}" text-anchor="end"><title>{escape(name)}</title>{escape(short)}</text>'
+        )
         parts.append(f'<rect x="{name_w}" y="{y}" width="{plot_w}" height="{bar_h}" fill="#f1f3f5"/>')
-        parts.append(f'<rect x="{name_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{RED if highlight else BLUE}"/>')
+        parts.append(
+            f'<rect x="{name_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{RED if highlight else BLUE}"/>'
+        )
         parts.append(f'<text x="{name_w + plot_w + 6}" y="{y + bar_h - 5}">{escape(fmt.format(value))}</text>')
     if reference is not None:
         x = name_w + plot_w * (reference - lo) / span
@@ -89,15 +96,23 @@ def coefficient_bars(rows, width=520, bar_h=16, label="coefficients"):
     def x(v):
         return name_w + plot_w * (min(max(v, -bound), bound) + bound) / (2 * bound)
 
-    parts = [f'<line x1="{x(0):.1f}" y1="0" x2="{x(0):.1f}" y2="{len(rows) * (bar_h + pad)}" stroke="{MUTED}" stroke-dasharray="4 3"/>']
+    parts = [
+        f'<line x1="{x(0):.1f}" y1="0" x2="{x(0):.1f}" y2="{len(rows) * (bar_h + pad)}" stroke="{MUTED}" stroke-dasharray="4 3"/>'
+    ]
     for i, (name, e) in enumerate(rows):
         y = i * (bar_h + pad) + bar_h / 2
         short = name if len(name) <= 22 else name[:21] + "…"
         colour = RED if e.excludes_zero else BLUE
-        parts.append(f'<text x="{name_w - 6}" y="{y + 4:.1f}" text-anchor="end"><title>{escape(name)}</title>{escape(short)}</text>')
+        parts.append(
+            f'<text x="{name_w - 6}" y="{y + 4:.1f}" text-anchor="end"><title>{escape(name)}</title>{escape(short)}</text>'
+        )
         if e.low is not None:
-            parts.append(f'<line x1="{x(e.low):.1f}" y1="{y:.1f}" x2="{x(e.high):.1f}" y2="{y:.1f}" stroke="{colour}" stroke-width="2"/>')
-        parts.append(f'<circle cx="{x(e.value):.1f}" cy="{y:.1f}" r="4" fill="{colour}"><title>{e.value:.2f}</title></circle>')
+            parts.append(
+                f'<line x1="{x(e.low):.1f}" y1="{y:.1f}" x2="{x(e.high):.1f}" y2="{y:.1f}" stroke="{colour}" stroke-width="2"/>'
+            )
+        parts.append(
+            f'<circle cx="{x(e.value):.1f}" cy="{y:.1f}" r="4" fill="{colour}"><title>{e.value:.2f}</title></circle>'
+        )
         parts.append(f'<text x="{name_w + plot_w + 6}" y="{y + 4:.1f}">{e.value:+.2f}</text>')
     bottom = len(rows) * (bar_h + pad) + 14
     parts.append(f'<text x="{x(-bound):.1f}" y="{bottom}" text-anchor="start">{-bound:.2f}</text>')
@@ -123,20 +138,26 @@ def simplex_scatter(points, k, size=320, label="annotators by mixture weights"):
         vertices = [(c + r * math.sin(2 * math.pi * g / k), c - r * math.cos(2 * math.pi * g / k)) for g in range(k)]
     parts = []
     if k > 2:
-        parts.append(f'<polygon points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in vertices)}" fill="none" stroke="{GREY}"/>')
+        parts.append(
+            f'<polygon points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in vertices)}" fill="none" stroke="{GREY}"/>'
+        )
     else:
         parts.append(f'<line x1="{vertices[0][0]}" y1="{c}" x2="{vertices[1][0]}" y2="{c}" stroke="{GREY}"/>')
     for g, (x, y) in enumerate(vertices):
-        parts.append(f'<text x="{x:.1f}" y="{y - 8 if y < c or k == 2 else y + 16:.1f}" text-anchor="middle" '
-                     f'fill="{PALETTE[g % len(PALETTE)]}">group {g + 1}</text>')
+        parts.append(
+            f'<text x="{x:.1f}" y="{y - 8 if y < c or k == 2 else y + 16:.1f}" text-anchor="middle" '
+            f'fill="{PALETTE[g % len(PALETTE)]}">group {g + 1}</text>'
+        )
     for i, (name, weights) in enumerate(points):
         x = sum(w * vx for w, (vx, _) in zip(weights, vertices))
         y = sum(w * vy for w, (_, vy) in zip(weights, vertices))
         if k == 2:
             y += ((i * 37) % 41) - 20  # jitter so annotators at the same weight stay visible
         g = max(range(len(weights)), key=lambda j: weights[j])
-        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{PALETTE[g % len(PALETTE)]}" fill-opacity="0.7">'
-                     f'<title>{escape(name)}: {", ".join(f"{w:.2f}" for w in weights)}</title></circle>')
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{PALETTE[g % len(PALETTE)]}" fill-opacity="0.7">'
+            f"<title>{escape(name)}: {', '.join(f'{w:.2f}' for w in weights)}</title></circle>"
+        )
     return _svg(size, size, "".join(parts), label)
 
 
@@ -163,10 +184,12 @@ def lines(series, x_labels=(), width=520, height=200, label="lines", y_lo=None, 
     def sy(y):
         return top + plot_h - plot_h * (min(max(y, y0), y1) - y0) / (y1 - y0)
 
-    parts = [f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="{GREY}"/>',
-             f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="{GREY}"/>',
-             f'<text x="{left - 4}" y="{top + 8}" text-anchor="end">{escape(fmt.format(y1))}</text>',
-             f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end">{escape(fmt.format(y0))}</text>']
+    parts = [
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="{GREY}"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="{GREY}"/>',
+        f'<text x="{left - 4}" y="{top + 8}" text-anchor="end">{escape(fmt.format(y1))}</text>',
+        f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end">{escape(fmt.format(y0))}</text>',
+    ]
     if x_labels:
         parts.append(f'<text x="{left}" y="{height - 6}">{escape(x_labels[0])}</text>')
         parts.append(f'<text x="{left + plot_w}" y="{height - 6}" text-anchor="end">{escape(x_labels[-1])}</text>')
@@ -175,9 +198,15 @@ def lines(series, x_labels=(), width=520, height=200, label="lines", y_lo=None, 
         pts = [(sx(x), sy(y), x, y) for x, y in values if y is not None]
         if not pts:
             continue
-        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{" ".join(f"{px:.1f},{py:.1f}" for px, py, _, _ in pts)}"/>')
+        parts.append(
+            f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{" ".join(f"{px:.1f},{py:.1f}" for px, py, _, _ in pts)}"/>'
+        )
         for px, py, _, y in pts[:200]:
-            parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="2.5" fill="{colour}"><title>{escape(name)}: {escape(fmt.format(y))}</title></circle>')
+            parts.append(
+                f'<circle cx="{px:.1f}" cy="{py:.1f}" r="2.5" fill="{colour}"><title>{escape(name)}: {escape(fmt.format(y))}</title></circle>'
+            )
         short = name if len(name) <= 16 else name[:15] + "…"
-        parts.append(f'<text x="{left + plot_w + 8}" y="{top + 10 + 14 * i}" fill="{colour}"><title>{escape(name)}</title>{escape(short)}</text>')
+        parts.append(
+            f'<text x="{left + plot_w + 8}" y="{top + 10 + 14 * i}" fill="{colour}"><title>{escape(name)}</title>{escape(short)}</text>'
+        )
     return _svg(width, height, "".join(parts), label)

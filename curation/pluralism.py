@@ -9,6 +9,7 @@ heads take opposite sides and each label agrees with its annotator's group at le
 `EXPLAINED` of the time: the disagreement is opinion the groups account for, not noise. Noise
 actions skip such items, ε leaves them out, and every export row carries the flag.
 """
+
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -63,14 +64,24 @@ def gather(project) -> GroupInputs:
     prompt_index = {}
     prompt_of_item = np.array([prompt_index.setdefault(prompts[i], len(prompt_index)) for i in item_ids], dtype=int)
     texts = dict(Prompt.objects.filter(id__in=list(prompt_index)).values_list("id", "text"))
-    return GroupInputs(Labels(np.array(a, dtype=int), np.array(i, dtype=int), np.array(y, dtype=int)),
-                       list(ann_index), meta, item_ids, prompt_of_item, [texts[p] for p in prompt_index])
+    return GroupInputs(
+        Labels(np.array(a, dtype=int), np.array(i, dtype=int), np.array(y, dtype=int)),
+        list(ann_index),
+        meta,
+        item_ids,
+        prompt_of_item,
+        [texts[p] for p in prompt_index],
+    )
 
 
 def item_differences(item_ids, embed_fn=embed) -> np.ndarray:
     """items × 384: e(prompt ⊕ B) − e(prompt ⊕ A), in item_ids order."""
-    rows = dict((r[0], r[1:]) for r in Item.objects.filter(id__in=item_ids).values_list(
-        "id", "prompt__text", "response_a__text", "response_b__text"))
+    rows = {
+        r[0]: r[1:]
+        for r in Item.objects.filter(id__in=item_ids).values_list(
+            "id", "prompt__text", "response_a__text", "response_b__text"
+        )
+    }
     a = embed_fn([_pair_text(rows[i][0], rows[i][1]) for i in item_ids])
     b = embed_fn([_pair_text(rows[i][0], rows[i][2] or "") for i in item_ids])
     return np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
@@ -112,10 +123,17 @@ def fit_groups(project, task_run=None, k_max=4, embed_fn=embed, seed=0) -> Prefe
     groups = fit.weights.argmax(axis=1)
     controversial = controversial_indices(probs, data.labels, groups) if fit.k > 1 else []
     counts = np.bincount(data.labels.annotator, minlength=len(data.annotator_ids))
-    annotators = [{"annotator_id": pk, "pseudonym": pseudonym(pk), "name": data.annotator_meta[pk][0],
-                   "kind": data.annotator_meta[pk][1], "labels": int(counts[j]),
-                   "weights": [round(float(w), 4) for w in fit.weights[j]]}
-                  for j, pk in enumerate(data.annotator_ids)]
+    annotators = [
+        {
+            "annotator_id": pk,
+            "pseudonym": pseudonym(pk),
+            "name": data.annotator_meta[pk][0],
+            "kind": data.annotator_meta[pk][1],
+            "labels": int(counts[j]),
+            "weights": [round(float(w), 4) for w in fit.weights[j]],
+        }
+        for j, pk in enumerate(data.annotator_ids)
+    ]
     spread = probs.max(axis=1) - probs.min(axis=1)
     order = np.argsort(-spread)[:TOP_DISAGREEMENTS] if fit.k > 1 else []
     routed = fit.route(z[data.prompt_of_item[order]]) if len(order) else np.zeros((0, fit.k))
@@ -123,16 +141,30 @@ def fit_groups(project, task_run=None, k_max=4, embed_fn=embed, seed=0) -> Prefe
         if task_run is not None:  # a retried task replaces its own earlier result
             PreferenceGroupRun.objects.filter(project=project, details__task_run=task_run.pk).delete()
         return PreferenceGroupRun.objects.create(
-            project=project, k=fit.k, heldout={str(k): v for k, v in fit.heldout.items()}, annotators=annotators,
+            project=project,
+            k=fit.k,
+            heldout={str(k): v for k, v in fit.heldout.items()},
+            annotators=annotators,
             item_probs={str(pk): [round(float(p), 4) for p in probs[j]] for j, pk in enumerate(data.item_ids)},
             controversial=sorted(data.item_ids[i] for i in controversial),
-            router={"weights": fit.router.tolist(), "mean": prompt_projection.mean.tolist(),
-                    "components": prompt_projection.components.tolist(), "scale": prompt_projection.scale.tolist()},
-            details={"task_run": task_run.pk if task_run else None, "labels": int(len(data.labels.y)),
-                     "items": len(data.item_ids), "pi": [float(p) for p in fit.pi], "dims": int(x.shape[1]),
-                     "top_disagreements": [data.item_ids[i] for i in order],
-                     "router_weights": {str(data.item_ids[i]): [round(float(w), 4) for w in r] for i, r in zip(order, routed)},
-                     "method": "mixture-bt-em+router (MiCRo-style)"},
+            router={
+                "weights": fit.router.tolist(),
+                "mean": prompt_projection.mean.tolist(),
+                "components": prompt_projection.components.tolist(),
+                "scale": prompt_projection.scale.tolist(),
+            },
+            details={
+                "task_run": task_run.pk if task_run else None,
+                "labels": int(len(data.labels.y)),
+                "items": len(data.item_ids),
+                "pi": [float(p) for p in fit.pi],
+                "dims": int(x.shape[1]),
+                "top_disagreements": [data.item_ids[i] for i in order],
+                "router_weights": {
+                    str(data.item_ids[i]): [round(float(w), 4) for w in r] for i, r in zip(order, routed)
+                },
+                "method": "mixture-bt-em+router (MiCRo-style)",
+            },
         )
 
 
@@ -144,7 +176,9 @@ def group_members(run, group: int) -> list:
     """Annotator pks of one group: the people whose largest mixture weight is that group's
     (ties go to the lower group number). A per-group snapshot keeps only their labels."""
     if not 0 <= group < run.k:
-        raise ValueError(f"group {group} does not exist: the latest fit has {run.k} group{'s' if run.k != 1 else ''} (0–{run.k - 1})")
+        raise ValueError(
+            f"group {group} does not exist: the latest fit has {run.k} group{'s' if run.k != 1 else ''} (0–{run.k - 1})"
+        )
     return [a["annotator_id"] for a in run.annotators if int(np.argmax(a["weights"])) == group]
 
 

@@ -20,6 +20,7 @@ in a second on CPU (the paper fine-tunes Tulu-2 13B reward models and scores Rew
 drawn on the calibration slice, scored on its held-out part; the quadratic regressor is ridge-
 regularised (its ~F²/2 columns outnumber the mixes a project can afford).
 """
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,8 +37,13 @@ def lexical_columns(numeric):
     """The paper's lexical features from Tandem's numeric features (arrays; NaN where missing)."""
     a = np.asarray(numeric.get("len_a"), float)
     b = np.asarray(numeric.get("len_b"), float)
-    return {"prompt_len": np.asarray(numeric.get("len_prompt"), float), "len_shorter": np.minimum(a, b), "len_longer": np.maximum(a, b),
-            "token_len_diff": np.abs(a - b), **{k: np.asarray(numeric.get(k), float) for k in BOUNDED}}
+    return {
+        "prompt_len": np.asarray(numeric.get("len_prompt"), float),
+        "len_shorter": np.minimum(a, b),
+        "len_longer": np.maximum(a, b),
+        "token_len_diff": np.abs(a - b),
+        **{k: np.asarray(numeric.get(k), float) for k in BOUNDED},
+    }
 
 
 def _percentile_rank(col):
@@ -47,14 +53,20 @@ def _percentile_rank(col):
         values = col[ok]
         order = np.sort(values)
         # rank(pct=True) with average ties: share of values ≤ x, mid-point for ties
-        out[ok] = (np.searchsorted(order, values, "left") + np.searchsorted(order, values, "right")) / (2 * len(values)) + 0.5 / len(values)
+        out[ok] = (np.searchsorted(order, values, "left") + np.searchsorted(order, values, "right")) / (
+            2 * len(values)
+        ) + 0.5 / len(values)
     return out
 
 
 def count_features(numeric, categorical, n, n_bins=N_BINS):
     """(B: n × F binary matrix, names). Lexical bins are (lo, hi] on [0, 1] (the first includes 0)."""
-    lex = lexical_columns({k: (np.full(n, np.nan) if numeric.get(k) is None else numeric[k]) for k in
-                           ("len_prompt", "len_a", "len_b", *BOUNDED)})
+    lex = lexical_columns(
+        {
+            k: (np.full(n, np.nan) if numeric.get(k) is None else numeric[k])
+            for k in ("len_prompt", "len_a", "len_b", *BOUNDED)
+        }
+    )
     edges = np.linspace(0, 1, n_bins + 1)
     cols, names = [], []
     for name, col in lex.items():
@@ -88,7 +100,7 @@ def knapsack_mix(B, capacity, rng):
                 mask[i] = True
                 taken += 1
     if taken < capacity:  # items with no feature at all fill the rest at random
-        rest = rng.permutation(np.flatnonzero(~mask))[:capacity - taken]
+        rest = rng.permutation(np.flatnonzero(~mask))[: capacity - taken]
         mask[rest] = True
     return mask
 
@@ -130,9 +142,13 @@ class PPM:
 
     def summary(self, top=12):
         order = np.argsort(-np.abs(self.coef))[:top] if len(self.coef) else []
-        return {"kind": f"ppm_{self.kind}", "mixes": self.mixes, "fit_rmse": None if self.fit_rmse is None else round(self.fit_rmse, 5),
-                "intercept": round(float(self.intercept), 5),
-                "top_weights": [[self.names[j], round(float(self.coef[j]), 6)] for j in order]}
+        return {
+            "kind": f"ppm_{self.kind}",
+            "mixes": self.mixes,
+            "fit_rmse": None if self.fit_rmse is None else round(self.fit_rmse, 5),
+            "intercept": round(float(self.intercept), 5),
+            "top_weights": [[self.names[j], round(float(self.coef[j]), 6)] for j in order],
+        }
 
 
 def fit_regressor(counts, accuracy, names, kind="linear", alpha=1.0):
@@ -148,7 +164,7 @@ def fit_regressor(counts, accuracy, names, kind="linear", alpha=1.0):
     elif kind == "quadratic":
         poly = PolynomialFeatures(degree=2, include_bias=False).fit(X)
         reg = Ridge(alpha=alpha).fit(poly.transform(X), y)
-        ppm = PPM("quadratic", list(names), reg.coef_[:X.shape[1]].astype(float), float(reg.intercept_), (poly, reg))
+        ppm = PPM("quadratic", list(names), reg.coef_[: X.shape[1]].astype(float), float(reg.intercept_), (poly, reg))
     else:
         raise ValueError(f"unknown regressor {kind!r}; linear or quadratic")
     ppm.fit_rmse = float(np.sqrt(np.mean((ppm.predict(X) - y) ** 2))) if len(y) else None

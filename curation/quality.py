@@ -5,6 +5,7 @@ Dawid–Skene runs on the collapsed labels (pairwise: A/B direction, ties left o
 nothing about which side is right; binary: up/down). Gold answers are passed to it as known
 truths, so a few gold items anchor the confusion estimates.
 """
+
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -22,7 +23,9 @@ MIN_LABELS = 10
 def gold_answers(project):
     """{item_id: direction} for gold items (pairwise preference or thumbs)."""
     out = {}
-    for item_id, kind, answer in Item.objects.filter(project=project, is_gold=True).values_list("id", "kind", "gold_answer"):
+    for item_id, kind, answer in Item.objects.filter(project=project, is_gold=True).values_list(
+        "id", "kind", "gold_answer"
+    ):
         answer = answer or {}
         d = direction(kind, answer.get("preference"), answer.get("thumbs", ""))
         if d is not None:
@@ -63,13 +66,19 @@ def dawid_skene(label_table, gold=None, n_iter=100):
     if gold:
         known = {t: g for t, g in gold.items() if t in set(df["task"]) and g in set(df["label"])}
         true_labels = pd.Series(known) if known else None
-    model = DawidSkene(n_iter=n_iter).fit(df, true_labels=true_labels) if true_labels is not None else DawidSkene(n_iter=n_iter).fit(df)
+    model = (
+        DawidSkene(n_iter=n_iter).fit(df, true_labels=true_labels)
+        if true_labels is not None
+        else DawidSkene(n_iter=n_iter).fit(df)
+    )
     classes = list(model.priors_.index)
     priors = {c: float(model.priors_[c]) for c in classes}
     confusion, accuracy = {}, {}
     for worker in df["worker"].unique():
         errors = model.errors_.loc[worker]
-        confusion[worker] = {t: {s: float(errors.loc[s, t]) if s in errors.index else 0.0 for s in classes} for t in classes}
+        confusion[worker] = {
+            t: {s: float(errors.loc[s, t]) if s in errors.index else 0.0 for s in classes} for t in classes
+        }
         accuracy[worker] = sum(priors[c] * confusion[worker][c][c] for c in classes)
     posteriors = {t: {c: float(p) for c, p in row.items()} for t, row in model.probas_.iterrows()}
     return DawidSkeneResult(posteriors, accuracy, confusion, priors, df.groupby("worker").size().to_dict())
@@ -80,7 +89,9 @@ def ds_table(rows, kind):
     return [(r["item_id"], r["annotator_id"], r["direction"]) for r in rows if r["kind"] == kind and r["direction"]]
 
 
-def annotator_quality(project, gold_threshold=GOLD_THRESHOLD, ds_threshold=DS_THRESHOLD, min_gold=MIN_GOLD, min_labels=MIN_LABELS):
+def annotator_quality(
+    project, gold_threshold=GOLD_THRESHOLD, ds_threshold=DS_THRESHOLD, min_gold=MIN_GOLD, min_labels=MIN_LABELS
+):
     """One row per annotator: labels, gold accuracy, DS accuracy and confusion, position bias, flags."""
     rows = list(label_rows(project))
     gold = gold_answers(project)
@@ -89,19 +100,35 @@ def annotator_quality(project, gold_threshold=GOLD_THRESHOLD, ds_threshold=DS_TH
     bias = {b["annotator_id"]: b for b in position_bias(project, rows=rows)}
     people = {}
     for r in rows:
-        p = people.setdefault(r["annotator_id"], {
-            "annotator_id": r["annotator_id"], "name": r["annotator_name"], "kind": r["annotator_kind"],
-            "labels": 0, "kinds": defaultdict(int),
-        })
+        p = people.setdefault(
+            r["annotator_id"],
+            {
+                "annotator_id": r["annotator_id"],
+                "name": r["annotator_name"],
+                "kind": r["annotator_kind"],
+                "labels": 0,
+                "kinds": defaultdict(int),
+            },
+        )
         p["labels"] += 1
         p["kinds"][r["kind"]] += 1
     out = []
     for annotator_id, p in people.items():
-        row = {**p, "kinds": dict(p["kinds"]), "gold": gold_acc.get(annotator_id), "ds": {}, "position_bias": bias.get(annotator_id), "flags": []}
+        row = {
+            **p,
+            "kinds": dict(p["kinds"]),
+            "gold": gold_acc.get(annotator_id),
+            "ds": {},
+            "position_bias": bias.get(annotator_id),
+            "flags": [],
+        }
         for kind, result in ds.items():
             if result and annotator_id in result.accuracy:
-                row["ds"][kind] = {"accuracy": result.accuracy[annotator_id], "confusion": result.confusion[annotator_id],
-                                   "labels": result.n_labels[annotator_id]}
+                row["ds"][kind] = {
+                    "accuracy": result.accuracy[annotator_id],
+                    "confusion": result.confusion[annotator_id],
+                    "labels": result.n_labels[annotator_id],
+                }
         g = row["gold"]
         if g and g["n"] >= min_gold and g["accuracy"] < gold_threshold:
             row["flags"].append(f"gold accuracy {g['accuracy']:.0%} < {gold_threshold:.0%}")

@@ -10,6 +10,7 @@ recorded and undoable like any other; marking gold takes the item's current cura
 answer; "send to people" routes the items to humans; "re-judge" removes the judges' labels of the
 selection, and the caller (the web layer) starts the judging run that labels them afresh.
 """
+
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -80,15 +81,29 @@ def find_records(project, filters=None, query="", sort="id", descending=False) -
         raise CurationError(f"unknown sort {sort!r}; one of {', '.join(SORTS)}")
     needle = (query or "").strip().lower()
     rows = [
-        RecordRow(item_id=c.item_id, kind=c.kind, prompt=c.prompt_text, text_a=c.text_a, text_b=c.text_b,
-                  direction=c.direction, margin=c.agg.margin, agreement=c.agreement, p_noise=c.p_noise,
-                  source=c.source, n_labels=c.agg.n_labels, flipped=c.flipped, is_gold=c.is_gold, created_at=c.created_at)
-        for c in curated_view(project, filters) if not needle or _matches(c, needle)
+        RecordRow(
+            item_id=c.item_id,
+            kind=c.kind,
+            prompt=c.prompt_text,
+            text_a=c.text_a,
+            text_b=c.text_b,
+            direction=c.direction,
+            margin=c.agg.margin,
+            agreement=c.agreement,
+            p_noise=c.p_noise,
+            source=c.source,
+            n_labels=c.agg.n_labels,
+            flipped=c.flipped,
+            is_gold=c.is_gold,
+            created_at=c.created_at,
+        )
+        for c in curated_view(project, filters)
+        if not needle or _matches(c, needle)
     ]
     routes = {}
     ids = [r.item_id for r in rows]
     for start in range(0, len(ids), 5000):
-        routes.update(Item.objects.filter(pk__in=ids[start:start + 5000]).values_list("pk", "routing"))
+        routes.update(Item.objects.filter(pk__in=ids[start : start + 5000]).values_list("pk", "routing"))
     for r in rows:
         r.routing = routes.get(r.item_id, "")
     key = _key(sort)
@@ -119,14 +134,27 @@ def item_history(project, item) -> ItemHistory:
     history = ItemHistory()
     noise = ItemNoise.objects.filter(item=item).first()
     if noise is not None:
-        history.p_noise, history.noise_label, history.noise_signals, history.noise_run_id = noise.p_wrong, noise.label, noise.signals, noise.run_id
+        history.p_noise, history.noise_label, history.noise_signals, history.noise_run_id = (
+            noise.p_wrong,
+            noise.label,
+            noise.signals,
+            noise.run_id,
+        )
     events = [HistoryEvent(at=item.created_at, what="created")]
     for a in Annotation.objects.filter(item=item).select_related("annotator").order_by("created_at"):
-        events.append(HistoryEvent(at=a.created_at, what=f"labelled ({a.status})", who=f"{a.annotator.get_kind_display()} {a.annotator.name}"))
+        events.append(
+            HistoryEvent(
+                at=a.created_at,
+                what=f"labelled ({a.status})",
+                who=f"{a.annotator.get_kind_display()} {a.annotator.name}",
+            )
+        )
     # JSON containment is not portable to SQLite: scan the project's log (it is an audit log, not a hot path).
     for act in CurationAction.objects.filter(project=project).select_related("user").order_by("created_at", "id"):
         if item.pk in act.item_ids:
-            what = act.action if act.action != "undo" else f"undo of #{act.undo_of_id} ({act.params.get('reverts', '')})"
+            what = (
+                act.action if act.action != "undo" else f"undo of #{act.undo_of_id} ({act.params.get('reverts', '')})"
+            )
             events.append(HistoryEvent(at=act.created_at, what=what, who=str(act.user or ""), action_id=act.pk))
     history.events = sorted(events, key=lambda e: e.at)
     return history
@@ -185,12 +213,23 @@ def bulk_action(project, user, action, item_ids) -> BulkResult:
                 if answer is not None:
                     mark_gold(item, answer)
                     changed += 1
-        return BulkResult(action, changed, len(items) - changed, "no decisive label to take as the answer" if changed < len(items) else "")
+        return BulkResult(
+            action,
+            changed,
+            len(items) - changed,
+            "no decisive label to take as the answer" if changed < len(items) else "",
+        )
     if action == "people":
-        changed = Item.objects.filter(pk__in=ids).exclude(routing__in=[Routing.HUMAN, Routing.BOTH]).update(routing=Routing.HUMAN)
+        changed = (
+            Item.objects.filter(pk__in=ids)
+            .exclude(routing__in=[Routing.HUMAN, Routing.BOTH])
+            .update(routing=Routing.HUMAN)
+        )
         return BulkResult(action, changed, len(ids) - changed, "already routed to people" if changed < len(ids) else "")
     removed = clear_judge_labels(project, ids)
-    return BulkResult("rejudge", len(ids), note=f"{removed} earlier judge labels removed; the judging run replaces them")
+    return BulkResult(
+        "rejudge", len(ids), note=f"{removed} earlier judge labels removed; the judging run replaces them"
+    )
 
 
 def clear_judge_labels(project, ids) -> int:
@@ -198,6 +237,7 @@ def clear_judge_labels(project, ids) -> int:
     judging service skips items a judge already labelled). The caller starts that run."""
     if not project.judges.exists():
         raise CurationError("this project has no judges; add one on the routing page")
-    removed, _ = Annotation.objects.filter(item_id__in=ids, annotator__kind=AnnotatorKind.JUDGE,
-                                           annotator__judge__in=project.judges.all()).delete()
+    removed, _ = Annotation.objects.filter(
+        item_id__in=ids, annotator__kind=AnnotatorKind.JUDGE, annotator__judge__in=project.judges.all()
+    ).delete()
     return removed

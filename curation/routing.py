@@ -12,6 +12,7 @@
    each strategy's mix, per budget, mean and sd over seeds, with all-human and all-judge; the
    judge-error model's predicted label accuracy is kept beside them, labelled as a prediction.
 """
+
 import json
 import time
 
@@ -20,14 +21,22 @@ from django.db import connection, transaction
 from django.db.models import Count, TextField
 from django.db.models.functions import Cast
 
-from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind, Item, Project, Routing, human_label_q
+from annotate.models import (
+    Annotation,
+    AnnotationStatus,
+    AnnotatorKind,
+    FeedbackKind,
+    Item,
+    Project,
+    Routing,
+    human_label_q,
+)
 from workers import embeddings
 from workers.reward_heads import PROXY_DIMENSIONS, pair_deltas, principal_directions
 
-from . import calibration
+from . import calibration, strategies
 from . import ppm as ppm_mod
 from . import routing_sim as sim
-from . import strategies
 from .features import TAG_DIMENSIONS
 from .mix_eval import LabelledPairs
 from .models import ItemFeatures, RoutingRun
@@ -50,10 +59,18 @@ def label_directions(project, item_ids):
     """{item_id: {"human": [dirs], "judge": [dirs], "judge_labels": n}} for the given items.
     Human means `human_label_q()`: people, and imported sources declared human — never by default."""
     out = {}
-    base = Annotation.objects.filter(item__project=project, item_id__in=list(item_ids), kind__in=[FeedbackKind.PAIRWISE, FeedbackKind.BINARY])
-    for item_id, kind, preference, thumbs in base.filter(human_label_q(), status=AnnotationStatus.OK).values_list("item_id", "kind", "preference", "thumbs"):
-        out.setdefault(item_id, {"human": [], "judge": [], "judge_labels": 0})["human"].append(_direction(kind, preference, thumbs))
-    for item_id, kind, status, preference, thumbs in base.filter(annotator__kind=AnnotatorKind.JUDGE).values_list("item_id", "kind", "status", "preference", "thumbs"):
+    base = Annotation.objects.filter(
+        item__project=project, item_id__in=list(item_ids), kind__in=[FeedbackKind.PAIRWISE, FeedbackKind.BINARY]
+    )
+    for item_id, kind, preference, thumbs in base.filter(human_label_q(), status=AnnotationStatus.OK).values_list(
+        "item_id", "kind", "preference", "thumbs"
+    ):
+        out.setdefault(item_id, {"human": [], "judge": [], "judge_labels": 0})["human"].append(
+            _direction(kind, preference, thumbs)
+        )
+    for item_id, kind, status, preference, thumbs in base.filter(annotator__kind=AnnotatorKind.JUDGE).values_list(
+        "item_id", "kind", "status", "preference", "thumbs"
+    ):
         entry = out.setdefault(item_id, {"human": [], "judge": [], "judge_labels": 0})
         entry["judge_labels"] += 1
         if status == AnnotationStatus.OK:
@@ -84,7 +101,11 @@ def estimate_human_accuracy(labels, gold):
 
 def load(project):
     """(items, gold answers): the project's items in id order, as tuples."""
-    items = list(Item.objects.filter(project=project).order_by("pk").values_list("pk", "kind", "is_gold", "human_label_count", "calibration"))
+    items = list(
+        Item.objects.filter(project=project)
+        .order_by("pk")
+        .values_list("pk", "kind", "is_gold", "human_label_count", "calibration")
+    )
     gold = dict(Item.objects.filter(project=project, is_gold=True).values_list("pk", "gold_answer"))
     return items, gold
 
@@ -95,19 +116,30 @@ def feature_columns(project, ids):
     in Python, the slowest step at 100k items); elsewhere the JSON is decoded in one call."""
     table, items = ItemFeatures._meta.db_table, Item._meta.db_table
     if connection.vendor == "postgresql":
-        num = ", ".join(f"array_agg(CASE WHEN jsonb_typeof(f.\"values\"->'{k}') = 'number' THEN (f.\"values\"->>'{k}')::float8 END)"
-                        for k in sim.NUMERIC)
+        num = ", ".join(
+            f"array_agg(CASE WHEN jsonb_typeof(f.\"values\"->'{k}') = 'number' THEN (f.\"values\"->>'{k}')::float8 END)"
+            for k in sim.NUMERIC
+        )
         cat = ", ".join(f"array_agg(f.tags->>'{d}')" for d in TAG_DIMENSIONS)
         with connection.cursor() as cur:
-            cur.execute(f"SELECT array_agg(f.item_id), {num}, {cat} FROM {table} f JOIN {items} i ON i.id = f.item_id "
-                        f"WHERE i.project_id = %s", [project.pk])
+            cur.execute(
+                f"SELECT array_agg(f.item_id), {num}, {cat} FROM {table} f JOIN {items} i ON i.id = f.item_id "
+                f"WHERE i.project_id = %s",
+                [project.pk],
+            )
             row = cur.fetchone()
         got = np.array(row[0] or [], dtype=np.int64)
-        numeric = {k: np.array(v or [], dtype=float) for k, v in zip(sim.NUMERIC, row[1:1 + len(sim.NUMERIC)])}
-        categorical = {d: np.array([x or "" for x in (v or [])], dtype=object) for d, v in zip(TAG_DIMENSIONS, row[1 + len(sim.NUMERIC):])}
+        numeric = {k: np.array(v or [], dtype=float) for k, v in zip(sim.NUMERIC, row[1 : 1 + len(sim.NUMERIC)])}
+        categorical = {
+            d: np.array([x or "" for x in (v or [])], dtype=object)
+            for d, v in zip(TAG_DIMENSIONS, row[1 + len(sim.NUMERIC) :])
+        }
     else:
-        rows = list(ItemFeatures.objects.filter(item__project=project).order_by().values_list(
-            "item_id", Cast("values", TextField()), Cast("tags", TextField())))
+        rows = list(
+            ItemFeatures.objects.filter(item__project=project)
+            .order_by()
+            .values_list("item_id", Cast("values", TextField()), Cast("tags", TextField()))
+        )
         decoded = json.loads("[" + ",".join(f"[{v},{t}]" for _, v, t in rows) + "]") if rows else []
         got = np.array([r[0] for r in rows], dtype=np.int64)
         numeric = {k: np.array([d[0].get(k) for d in decoded], dtype=float) for k in sim.NUMERIC}
@@ -119,7 +151,10 @@ def feature_columns(project, ids):
     found = (got[order][pos] == ids) if len(got) else np.zeros(len(ids), bool)
     take = order[pos] if len(got) else np.zeros(len(ids), int)
     numeric = {k: np.where(found, v[take], np.nan) if len(v) else np.full(len(ids), np.nan) for k, v in numeric.items()}
-    categorical = {d: np.where(found, v[take], "") if len(v) else np.full(len(ids), "", dtype=object) for d, v in categorical.items()}
+    categorical = {
+        d: np.where(found, v[take], "") if len(v) else np.full(len(ids), "", dtype=object)
+        for d, v in categorical.items()
+    }
     return numeric, categorical, found
 
 
@@ -131,22 +166,35 @@ def _write(ids, routes, scores, reasons):
         for start in range(0, len(ids), WRITE_BATCH):
             sl = slice(start, start + WRITE_BATCH)
             if connection.vendor == "postgresql":
-                payload = "[" + ",".join(f'{{"id":{i},"routing":"{r}","score":{s!r},"reason":{why}}}'
-                                         for i, r, s, why in zip(ids[sl], routes[sl], scores[sl], reasons[sl])) + "]"
+                payload = (
+                    "["
+                    + ",".join(
+                        f'{{"id":{i},"routing":"{r}","score":{s!r},"reason":{why}}}'
+                        for i, r, s, why in zip(ids[sl], routes[sl], scores[sl], reasons[sl])
+                    )
+                    + "]"
+                )
                 cur.execute(
                     f"UPDATE {table} AS t SET routing = v.routing, route_score = v.score, route_reason = v.reason "
                     f"FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, routing text, score float8, reason jsonb) WHERE t.id = v.id",
-                    [payload])
+                    [payload],
+                )
             else:
-                cur.executemany(f"UPDATE {table} SET routing = %s, route_score = %s, route_reason = %s WHERE id = %s",
-                                list(zip(routes[sl], scores[sl], reasons[sl], ids[sl])))
+                cur.executemany(
+                    f"UPDATE {table} SET routing = %s, route_score = %s, route_reason = %s WHERE id = %s",
+                    list(zip(routes[sl], scores[sl], reasons[sl], ids[sl])),
+                )
 
 
 def _reasons(run_id, strategy, why, rank, score, names, explained):
     """route_reason JSON per item, formatted directly (json.dumps per item is the slow part at 100k).
     `explained`: (feature indices n × t, contributions n × t, values n × t, NaN = missing) or None."""
-    head = [f'{{"run":{run_id},"strategy":"{strategy}","why":"{w}","rank":{r},"score":{p}'
-            for w, r, p in zip(why.tolist(), rank.tolist(), np.round(np.nan_to_num(score, nan=0.0, posinf=1.0, neginf=0.0), 4).tolist())]
+    head = [
+        f'{{"run":{run_id},"strategy":"{strategy}","why":"{w}","rank":{r},"score":{p}'
+        for w, r, p in zip(
+            why.tolist(), rank.tolist(), np.round(np.nan_to_num(score, nan=0.0, posinf=1.0, neginf=0.0), 4).tolist()
+        )
+    ]
     if explained is None or explained[0].shape[1] == 0:
         return [h + ',"top":[]}' for h in head]
     idx, contrib, values = explained
@@ -155,7 +203,9 @@ def _reasons(run_id, strategy, why, rank, score, names, explained):
     contrib = np.round(contrib, 4).tolist()
     out = []
     for h, cols, cs, vs in zip(head, idx.tolist(), contrib, values):
-        top = ",".join(f'[{quoted[c]},{v},{"null" if x == float("inf") else x}]' for c, v, x in zip(cols, cs, vs) if v != 0)
+        top = ",".join(
+            f"[{quoted[c]},{v},{'null' if x == float('inf') else x}]" for c, v, x in zip(cols, cs, vs) if v != 0
+        )
         out.append(f'{h},"top":[{top}]}}')
     return out
 
@@ -184,10 +234,18 @@ def routing_data(project, ids, rows, kinds, is_gold, gold, X, names, B, count_na
     human = np.array([_consensus(labels.get(int(ids[r]), {}).get("human", [])) or 0 for r in rows], dtype=int)
     judge = np.array([_consensus(labels.get(int(ids[r]), {}).get("judge", [])) or 0 for r in rows], dtype=int)
     reference = np.array([gold.get(int(ids[r])) or h for r, h in zip(rows, human)], dtype=int)
-    texts = dict((pk, (p, a, b or "")) for pk, p, a, b in Item.objects.filter(pk__in=ids[rows].tolist()).values_list(
-        "pk", "prompt__text", "response_a__text", "response_b__text"))
+    texts = {
+        pk: (p, a, b or "")
+        for pk, p, a, b in Item.objects.filter(pk__in=ids[rows].tolist()).values_list(
+            "pk", "prompt__text", "response_a__text", "response_b__text"
+        )
+    }
     triples = [texts[int(ids[r])] for r in rows]
-    delta = principal_directions(pair_deltas(embeddings.embed, *zip(*triples))) if triples else np.zeros((0, PROXY_DIMENSIONS))
+    delta = (
+        principal_directions(pair_deltas(embeddings.embed, *zip(*triples)))
+        if triples
+        else np.zeros((0, PROXY_DIMENSIONS))
+    )
     pairs = LabelledPairs(ids[rows], delta, human, judge)
     return strategies.RoutingData(pairs, reference, X[rows], names, B[rows], count_names, is_gold[rows]), labels
 
@@ -195,13 +253,30 @@ def routing_data(project, ids, rows, kinds, is_gold, gold, X, names, B, count_na
 def _unlabelled(ids, X, names, B, count_names, is_gold):
     """RoutingData for ranking only (no labels, no embeddings): what the strategies see of items to route."""
     n = len(ids)
-    return strategies.RoutingData(LabelledPairs(ids, np.zeros((n, 0)), np.zeros(n, int), np.zeros(n, int)), np.zeros(n, int),
-                                  X, names, B, count_names, is_gold)
+    return strategies.RoutingData(
+        LabelledPairs(ids, np.zeros((n, 0)), np.zeros(n, int), np.zeros(n, int)),
+        np.zeros(n, int),
+        X,
+        names,
+        B,
+        count_names,
+        is_gold,
+    )
 
 
-def route_project(project, budget=None, count=None, strategy="ppm", human_route=Routing.HUMAN, seed=0, user=None,
-                  calibration_fraction=calibration.DEFAULT_FRACTION, calibration_minimum=calibration.DEFAULT_MINIMUM,
-                  curve_seeds=CURVE_SEEDS, n_mixes=None):
+def route_project(
+    project,
+    budget=None,
+    count=None,
+    strategy="ppm",
+    human_route=Routing.HUMAN,
+    seed=0,
+    user=None,
+    calibration_fraction=calibration.DEFAULT_FRACTION,
+    calibration_minimum=calibration.DEFAULT_MINIMUM,
+    curve_seeds=CURVE_SEEDS,
+    n_mixes=None,
+):
     """Route every item of the project; returns the RoutingRun. Give `budget` (fraction of the
     non-gold items) or `count` (items). Marks the calibration slice first if the project has none."""
     if strategy not in sim.STRATEGIES:
@@ -220,14 +295,19 @@ def route_project(project, budget=None, count=None, strategy="ppm", human_route=
     is_gold = np.array([i[2] for i in items], dtype=bool)
     in_slice = np.array([i[4] for i in items], dtype=bool) & ~is_gold
     spent = np.array([i[3] > 0 for i in items], dtype=bool) & ~is_gold & ~in_slice
-    gold = {i[0]: _direction(i[1], (gold_answers[i[0]] or {}).get("preference"), (gold_answers[i[0]] or {}).get("thumbs")) for i in items if i[2]}
+    gold = {
+        i[0]: _direction(i[1], (gold_answers[i[0]] or {}).get("preference"), (gold_answers[i[0]] or {}).get("thumbs"))
+        for i in items
+        if i[2]
+    }
     gold = {k: v for k, v in gold.items() if v is not None}
     X, names = sim.design_columns(numeric, categorical, kinds, n=n)
     B, count_names = ppm_mod.count_features(numeric, categorical, n)
     # An item no judge could label (none ran yet, or every reply was unparsed) gets no label at all
     # unless a person gives one: it goes to humans right after the labels already paid for.
     no_judge_label = (np.nan_to_num(numeric["judge_count"], nan=0.0) == 0) | (
-        np.nan_to_num(numeric["judge_unparsed"], nan=0.0) >= 1)
+        np.nan_to_num(numeric["judge_unparsed"], nan=0.0) >= 1
+    )
     unjudged = no_judge_label & ~spent & ~is_gold & ~in_slice
     timings["load_s"] = time.perf_counter() - t0
 
@@ -255,7 +335,7 @@ def route_project(project, budget=None, count=None, strategy="ppm", human_route=
         choose = strategies.chooser(used, routers, sub, seed)
     picked = rest[np.asarray(choose(min(k_left, len(rest))), int)]
     to_humans = np.zeros(n, bool)
-    to_humans[first[:max(0, k - int(in_slice.sum()))]] = True
+    to_humans[first[: max(0, k - int(in_slice.sum()))]] = True
     to_humans[picked] = True
     to_humans |= spent  # a budget below what is already spent cannot take labels back
     route = np.where(is_gold | in_slice, Routing.BOTH, np.where(to_humans, human_route, Routing.JUDGE))
@@ -267,10 +347,31 @@ def route_project(project, budget=None, count=None, strategy="ppm", human_route=
     order = np.argsort(-np.where(eligible, np.nan_to_num(route_score, nan=np.inf), -np.inf), kind="stable")
     rank = np.empty(n, int)
     rank[order] = np.arange(1, n + 1)
-    why = np.where(is_gold, "gold", np.where(in_slice, "calibration", np.where(spent, "spent", np.where(
-        to_humans, np.where(unjudged, "unjudged", "budget"), np.where(unjudged, "unjudged_over_budget", "judge")))))
-    if score_strategy in ("ppm", "ppm_quadratic") and getattr(routers, "ppm_linear" if score_strategy == "ppm" else "ppm_quadratic") is not None:
-        explained, reason_names = _ppm_explained(routers.ppm_linear if score_strategy == "ppm" else routers.ppm_quadratic, B), count_names
+    why = np.where(
+        is_gold,
+        "gold",
+        np.where(
+            in_slice,
+            "calibration",
+            np.where(
+                spent,
+                "spent",
+                np.where(
+                    to_humans,
+                    np.where(unjudged, "unjudged", "budget"),
+                    np.where(unjudged, "unjudged_over_budget", "judge"),
+                ),
+            ),
+        ),
+    )
+    if (
+        score_strategy in ("ppm", "ppm_quadratic")
+        and getattr(routers, "ppm_linear" if score_strategy == "ppm" else "ppm_quadratic") is not None
+    ):
+        explained, reason_names = (
+            _ppm_explained(routers.ppm_linear if score_strategy == "ppm" else routers.ppm_quadratic, B),
+            count_names,
+        )
     elif score_strategy == "judge_error" and routers.judge_error is not None:
         explained, reason_names = _judge_error_explained(routers.judge_error, X, names), names
     else:
@@ -284,14 +385,27 @@ def route_project(project, budget=None, count=None, strategy="ppm", human_route=
     if usable >= MIN_CURVE_ITEMS:
         measured = strategies.measure_strategies(data, seeds=curve_seeds, n_mixes=n_mixes).to_json()
     else:
-        measured = {"measured": False, "note": f"{usable} calibration/gold items have both a reference label and embeddings; "
-                    f"measured curves need at least {MIN_CURVE_ITEMS}"}
+        measured = {
+            "measured": False,
+            "note": f"{usable} calibration/gold items have both a reference label and embeddings; "
+            f"measured curves need at least {MIN_CURVE_ITEMS}",
+        }
     timings["curves_s"] = time.perf_counter() - t0 - sum(timings.values())
     predicted = None
     if routers.judge_error is not None:
         p_wrong = sim.judge_wrong_from_disagreement(routers.judge_error.predict(X), human_acc)
-        predicted = {s: sim.predicted_quality_curve(np.argsort(-strategies.scores(s, routers, everything, seed)[eligible], kind="stable"),
-                                                    p_wrong[eligible], human_acc) for s in ("judge_error", "random")} if eligible.any() else None
+        predicted = (
+            {
+                s: sim.predicted_quality_curve(
+                    np.argsort(-strategies.scores(s, routers, everything, seed)[eligible], kind="stable"),
+                    p_wrong[eligible],
+                    human_acc,
+                )
+                for s in ("judge_error", "random")
+            }
+            if eligible.any()
+            else None
+        )
 
     # One transaction: the queue sees the old routing or the new one, never a mix; the project row
     # lock serialises two routing runs of the same project (PostgreSQL; SQLite has one writer anyway).
@@ -299,25 +413,52 @@ def route_project(project, budget=None, count=None, strategy="ppm", human_route=
         Project.objects.select_for_update().filter(pk=project.pk).first()
         chosen_curve = [[b, v] for b, v in zip(measured.get("budgets", []), measured.get("mean", {}).get(strategy, []))]
         run = RoutingRun.objects.create(
-            project=project, strategy=strategy, budget=min(1.0, k / n_eligible) if n_eligible else 0.0, curve=chosen_curve,
-            created_by=user, counts={}, model={})
+            project=project,
+            strategy=strategy,
+            budget=min(1.0, k / n_eligible) if n_eligible else 0.0,
+            curve=chosen_curve,
+            created_by=user,
+            counts={},
+            model={},
+        )
         reasons = _reasons(run.pk, used, why, rank, route_score, reason_names, explained)
         _write(ids.tolist(), route.tolist(), route_score.tolist(), reasons)
         timings["write_s"] = time.perf_counter() - t0 - sum(timings.values())
         slice_stats = calibration.stats(project)
-        counts = {"items": n, "human": int(to_humans.sum()), "judge": int((route == Routing.JUDGE).sum()),
-                  "gold": int(is_gold.sum()), "calibration": int(in_slice.sum()), "spent": int(spent.sum()),
-                  "unjudged": int(unjudged.sum()), "training_items": int(usable)}
-        model = {"strategy_used": used, "routers": {
-                     "ppm": routers.ppm_linear.summary() if routers.ppm_linear else None,
-                     "ppm_quadratic": routers.ppm_quadratic.summary() if routers.ppm_quadratic else None,
-                     "judge_error": routers.judge_error.summary() if routers.judge_error else None},
-                 "notes": routers.notes, "measured_curves": measured, "predicted_curves": predicted,
-                 "calibration": {"size": slice_stats.size, "fraction": slice_stats.fraction, "labelled_by_both": slice_stats.labelled_by_both,
-                                 "reference": slice_stats.reference, "human_accuracy": vars(slice_stats.human_accuracy),
-                                 "judge_accuracy": vars(slice_stats.judge_accuracy)},
-                 "human_accuracy": round(human_acc, 4), "human_accuracy_source": human_acc_source,
-                 "human_route": human_route, "seed": seed, "timings": {k_: round(v, 3) for k_, v in timings.items()}}
+        counts = {
+            "items": n,
+            "human": int(to_humans.sum()),
+            "judge": int((route == Routing.JUDGE).sum()),
+            "gold": int(is_gold.sum()),
+            "calibration": int(in_slice.sum()),
+            "spent": int(spent.sum()),
+            "unjudged": int(unjudged.sum()),
+            "training_items": int(usable),
+        }
+        model = {
+            "strategy_used": used,
+            "routers": {
+                "ppm": routers.ppm_linear.summary() if routers.ppm_linear else None,
+                "ppm_quadratic": routers.ppm_quadratic.summary() if routers.ppm_quadratic else None,
+                "judge_error": routers.judge_error.summary() if routers.judge_error else None,
+            },
+            "notes": routers.notes,
+            "measured_curves": measured,
+            "predicted_curves": predicted,
+            "calibration": {
+                "size": slice_stats.size,
+                "fraction": slice_stats.fraction,
+                "labelled_by_both": slice_stats.labelled_by_both,
+                "reference": slice_stats.reference,
+                "human_accuracy": vars(slice_stats.human_accuracy),
+                "judge_accuracy": vars(slice_stats.judge_accuracy),
+            },
+            "human_accuracy": round(human_acc, 4),
+            "human_accuracy_source": human_acc_source,
+            "human_route": human_route,
+            "seed": seed,
+            "timings": {k_: round(v, 3) for k_, v in timings.items()},
+        }
         RoutingRun.objects.filter(pk=run.pk).update(counts=counts, model=model)
         project.human_budget = run.budget
         project.save(update_fields=["human_budget"])
@@ -332,5 +473,11 @@ def spend(project):
     labelled = items.filter(human_label_count__gt=0).count()
     routed = items.filter(routing__in=[Routing.HUMAN, Routing.BOTH]).count()
     by_route = dict(items.order_by().values_list("routing").annotate(n=Count("pk")))
-    return {"items": total, "labelled": labelled, "routed_to_humans": routed, "by_route": by_route,
-            "budget_items": round(project.human_budget * total), "budget": project.human_budget}
+    return {
+        "items": total,
+        "labelled": labelled,
+        "routed_to_humans": routed,
+        "by_route": by_route,
+        "budget_items": round(project.human_budget * total),
+        "budget": project.human_budget,
+    }

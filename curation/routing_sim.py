@@ -7,6 +7,7 @@ wrong w.r.t. the reference, from the item's features; routing by it defers the i
 highest predicted judge error to people. Baselines: random, judge-uncertainty-first,
 jury-disagreement-first.
 """
+
 import math
 import warnings
 
@@ -15,18 +16,40 @@ import numpy as np
 from .features import TAG_DIMENSIONS
 
 NUMERIC = [
-    "len_prompt", "len_a", "len_b", "len_ratio", "len_log_ratio_ab", "rouge_l", "bleu", "sim_ab",
-    "sim_prompt_a", "sim_prompt_b", "sim_prompt_gap", "multi_turn",
-    "judge_count", "judge_unparsed", "judge_confidence", "judge_pref_abs", "jury_std", "jury_disagreement",
-    "swap_inconsistency", "judge_own_family",
+    "len_prompt",
+    "len_a",
+    "len_b",
+    "len_ratio",
+    "len_log_ratio_ab",
+    "rouge_l",
+    "bleu",
+    "sim_ab",
+    "sim_prompt_a",
+    "sim_prompt_b",
+    "sim_prompt_gap",
+    "multi_turn",
+    "judge_count",
+    "judge_unparsed",
+    "judge_confidence",
+    "judge_pref_abs",
+    "jury_std",
+    "jury_disagreement",
+    "swap_inconsistency",
+    "judge_own_family",
 ]
 LOG_SCALED = {"len_prompt", "len_a", "len_b", "len_ratio"}
 KINDS = ["pairwise", "binary", "edit"]
 PPM_STRATEGIES = ["ppm", "ppm_quadratic", "ppm_simulated"]
 STRATEGIES = [*PPM_STRATEGIES, "judge_error", "random", "uncertainty", "disagreement"]
-STRATEGY_LABELS = {"ppm": "PPM gain (linear)", "ppm_quadratic": "PPM gain (quadratic)", "ppm_simulated": "PPM simulated selection",
-                   "judge_error": "judge-error (learning to defer)", "random": "random", "uncertainty": "judge uncertainty first",
-                   "disagreement": "jury disagreement first"}
+STRATEGY_LABELS = {
+    "ppm": "PPM gain (linear)",
+    "ppm_quadratic": "PPM gain (quadratic)",
+    "ppm_simulated": "PPM simulated selection",
+    "judge_error": "judge-error (learning to defer)",
+    "random": "random",
+    "uncertainty": "judge uncertainty first",
+    "disagreement": "jury disagreement first",
+}
 BUDGETS = [round(b / 10, 1) for b in range(11)]
 
 
@@ -119,7 +142,9 @@ class JudgeErrorModel:
             ys = np.concatenate([np.ones(len(y)), np.zeros(len(y))])
             ws = np.concatenate([y, 1 - y])
             keep = ws > 0
-            from sklearn.linear_model import LogisticRegression  # lazily: web workers that only render pages never pay ~150 MB for it
+            from sklearn.linear_model import (
+                LogisticRegression,
+            )  # lazily: web workers that only render pages never pay ~150 MB for it
 
             self.model_ = LogisticRegression(C=self.C, max_iter=3000).fit(Zs[keep], ys[keep], sample_weight=ws[keep])
         return self
@@ -153,8 +178,13 @@ class JudgeErrorModel:
             return {"kind": "constant", "base_rate": self.base_rate_}
         coef = self.model_.coef_[0]
         ranked = np.argsort(-np.abs(coef))[:15]
-        return {"kind": "logistic_regression", "C": self.C, "intercept": float(self.model_.intercept_[0]),
-                "base_rate": self.base_rate_, "top_weights": [[self.names_[j], round(float(coef[j]), 4)] for j in ranked]}
+        return {
+            "kind": "logistic_regression",
+            "C": self.C,
+            "intercept": float(self.model_.intercept_[0]),
+            "base_rate": self.base_rate_,
+            "top_weights": [[self.names_[j], round(float(coef[j]), 4)] for j in ranked],
+        }
 
 
 def judge_error_target(jury, reference):
@@ -180,7 +210,13 @@ def baseline_scores(strategy, X, names, seed=0):
     if strategy == "uncertainty":
         return (1 - get("judge_confidence", 0.0)) + get("judge_unparsed", 1.0) + jitter
     if strategy == "disagreement":
-        return get("jury_disagreement", 1.0) + get("jury_std", 3.0) / 6 + get("swap_inconsistency", 1.0) + get("judge_unparsed", 1.0) + jitter
+        return (
+            get("jury_disagreement", 1.0)
+            + get("jury_std", 3.0) / 6
+            + get("swap_inconsistency", 1.0)
+            + get("judge_unparsed", 1.0)
+            + jitter
+        )
     raise ValueError(f"unknown strategy {strategy!r}")
 
 

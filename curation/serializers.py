@@ -1,4 +1,5 @@
 """Shapes of the export API's JSON (read-only)."""
+
 from django.urls import reverse
 from rest_framework import serializers
 
@@ -33,8 +34,21 @@ class SnapshotSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Snapshot
-        fields = ["id", "project", "project_name", "version", "name", "content_hash", "counts", "epsilon",
-                  "noise_summary", "test_fraction", "created_at", "manifest_url", "rows"]
+        fields = [
+            "id",
+            "project",
+            "project_name",
+            "version",
+            "name",
+            "content_hash",
+            "counts",
+            "epsilon",
+            "noise_summary",
+            "test_fraction",
+            "created_at",
+            "manifest_url",
+            "rows",
+        ]
 
     def get_manifest_url(self, obj) -> str:
         return self.context["request"].build_absolute_uri(reverse("api-snapshot-manifest", args=[obj.pk]))
@@ -42,8 +56,11 @@ class SnapshotSerializer(serializers.ModelSerializer):
     def get_rows(self, obj) -> dict:
         request = self.context["request"]
         return {
-            filetype: {fmt: request.build_absolute_uri(reverse(f"api-snapshot-rows-{filetype}", args=[obj.pk])) + f"?format={fmt}"
-                       for fmt in FORMATS}
+            filetype: {
+                fmt: request.build_absolute_uri(reverse(f"api-snapshot-rows-{filetype}", args=[obj.pk]))
+                + f"?format={fmt}"
+                for fmt in FORMATS
+            }
             for filetype in ("jsonl", "parquet")
         }
 

@@ -5,6 +5,7 @@ curation/formats.py), so later labels, actions or deleted items never change it;
 into the next version. Train/test is split by prompt: a prompt's (or its near-duplicate group's)
 hash decides its side, so no prompt is on both sides and the split is stable across versions.
 """
+
 import hashlib
 import json
 import random
@@ -17,8 +18,8 @@ from annotate.models import Annotation, FeedbackKind, Project
 from .actions import CurationError, iter_curated, last_action_id, validate_filters
 from .formats import FORMATS, UNPAIRED, kinds_for
 from .labels import pseudonym
-from .pluralism import SIDE_MARGIN, group_members, latest_run
 from .models import NoiseRun, Snapshot, SnapshotRow, Split
+from .pluralism import SIDE_MARGIN, group_members, latest_run
 
 BULK_SIZE = 2000
 
@@ -33,7 +34,11 @@ def _latest_rationales(item_ids):
     from workers.models import Rationale
 
     latest = {}
-    for item_id, text in Rationale.objects.filter(item_id__in=item_ids).order_by("item_id", "-created_at", "-id").values_list("item_id", "text"):
+    for item_id, text in (
+        Rationale.objects.filter(item_id__in=item_ids)
+        .order_by("item_id", "-created_at", "-id")
+        .values_list("item_id", "text")
+    ):
         latest.setdefault(item_id, text)
     return latest
 
@@ -52,20 +57,33 @@ def individual_labels(c, a_wins):
     for r in c.agg.all_labels:
         if r["kind"] != FeedbackKind.PAIRWISE or r["preference"] is None:
             continue
-        out.append({"annotator": pseudonym(r["annotator_id"]), "annotator_kind": r["annotator_kind"],
-                    "preference": -r["preference"] if a_wins else r["preference"]})
+        out.append(
+            {
+                "annotator": pseudonym(r["annotator_id"]),
+                "annotator_kind": r["annotator_kind"],
+                "preference": -r["preference"] if a_wins else r["preference"],
+            }
+        )
     return out
 
 
 def group_views(c, chosen_is_b):
     """[{group, prefers_chosen}] for each preference group whose head takes a side on the item."""
-    return [{"group": g, "prefers_chosen": (p > 0.5) == chosen_is_b}
-            for g, p in enumerate(c.group_probs or []) if abs(p - 0.5) > SIDE_MARGIN]
+    return [
+        {"group": g, "prefers_chosen": (p > 0.5) == chosen_is_b}
+        for g, p in enumerate(c.group_probs or [])
+        if abs(p - 0.5) > SIDE_MARGIN
+    ]
 
 
 def rows_for(c, generated_rationale=None):
     """(kind, data) rows of one curated item; ties and unchanged edits give none."""
-    base = {"prompt": c.prompt_text, "messages": c.messages or None, "item_id": c.item_id, "sources": list(c.agg.sources)}
+    base = {
+        "prompt": c.prompt_text,
+        "messages": c.messages or None,
+        "item_id": c.item_id,
+        "sources": list(c.agg.sources),
+    }
     if c.kind == FeedbackKind.PAIRWISE:
         d = c.direction
         if not d:
@@ -73,31 +91,64 @@ def rows_for(c, generated_rationale=None):
         a_wins = d < 0
         pref = c.agg.preference if not c.flipped else -c.agg.preference
         rounded = int(round(pref)) or d
-        return [(c.kind, {
-            **base, "chosen": c.text_a if a_wins else c.text_b, "rejected": c.text_b if a_wins else c.text_a,
-            "margin": round(abs(pref), 4), "preference": rounded,
-            "rationales": _rationales(c.agg.labels, generated_rationale), "p_noise": c.p_noise,
-            "n_labels": c.agg.n_labels, "flipped": c.flipped, "labels": individual_labels(c, a_wins),
-            "controversial": c.controversial, "groups": group_views(c, chosen_is_b=not a_wins),
-        })]
+        return [
+            (
+                c.kind,
+                {
+                    **base,
+                    "chosen": c.text_a if a_wins else c.text_b,
+                    "rejected": c.text_b if a_wins else c.text_a,
+                    "margin": round(abs(pref), 4),
+                    "preference": rounded,
+                    "rationales": _rationales(c.agg.labels, generated_rationale),
+                    "p_noise": c.p_noise,
+                    "n_labels": c.agg.n_labels,
+                    "flipped": c.flipped,
+                    "labels": individual_labels(c, a_wins),
+                    "controversial": c.controversial,
+                    "groups": group_views(c, chosen_is_b=not a_wins),
+                },
+            )
+        ]
     if c.kind == FeedbackKind.BINARY:
         d = c.direction
         if not d:
             return []
         principles = sorted({p for r in c.agg.labels for p in (r.get("failed_principles") or [])})
         reasons = [r["reason"].strip() for r in c.agg.labels if (r.get("reason") or "").strip()]
-        return [(c.kind, {
-            **base, "completion": c.text_a, "label": d > 0, "failed_principles": principles, "reason": "\n".join(reasons),
-            "rationales": _rationales(c.agg.labels, generated_rationale), "p_noise": c.p_noise,
-            "n_labels": c.agg.n_labels, "flipped": c.flipped, "controversial": c.controversial,
-        })]
+        return [
+            (
+                c.kind,
+                {
+                    **base,
+                    "completion": c.text_a,
+                    "label": d > 0,
+                    "failed_principles": principles,
+                    "reason": "\n".join(reasons),
+                    "rationales": _rationales(c.agg.labels, generated_rationale),
+                    "p_noise": c.p_noise,
+                    "n_labels": c.agg.n_labels,
+                    "flipped": c.flipped,
+                    "controversial": c.controversial,
+                },
+            )
+        ]
     rows = []
     for edit in c.agg.edits:
-        rows.append((c.kind, {
-            **base, "sources": [edit["annotator_kind"]], "chosen": edit["edited_text"], "rejected": c.text_a,
-            "edit_distance": edit["edit_distance"] or 0.0, "rationales": _rationales([edit], generated_rationale),
-            "p_noise": None,
-        }))
+        rows.append(
+            (
+                c.kind,
+                {
+                    **base,
+                    "sources": [edit["annotator_kind"]],
+                    "chosen": edit["edited_text"],
+                    "rejected": c.text_a,
+                    "edit_distance": edit["edit_distance"] or 0.0,
+                    "rationales": _rationales([edit], generated_rationale),
+                    "p_noise": None,
+                },
+            )
+        )
     return rows
 
 
@@ -114,7 +165,8 @@ def _bootstrap_mean_ci(values, n_boot=1000, seed=0):
 
 EDIT_EPSILON_WITHHELD = (
     "edit-derived pairs (edited ≻ original) have no flip-rate estimate: each is one person's rewrite, with no "
-    "second label for Dawid–Skene to weigh, so the pairwise ε is not theirs")
+    "second label for Dawid–Skene to weigh, so the pairwise ε is not theirs"
+)
 
 
 def _noise_summary(project, pair_noise, kind_noise=None, rows_of_kind=None):
@@ -127,29 +179,45 @@ def _noise_summary(project, pair_noise, kind_noise=None, rows_of_kind=None):
     rows_of_kind = rows_of_kind or {}
     has_pairs = bool(rows_of_kind.get("pairwise")) or not rows_of_kind  # without counts: assume pairs
     summary = {
-        "epsilon": eps, "epsilon_low": low, "epsilon_high": high, "pairs_with_noise": len(pair_noise),
+        "epsilon": eps,
+        "epsilon_low": low,
+        "epsilon_high": high,
+        "pairs_with_noise": len(pair_noise),
         "method": "mean posterior flip probability of the snapshot's pairs, controversial ones left out (bootstrap 95% CI)",
-        "run": None, "withheld": "" if eps is not None else "no noise estimate yet: run noise estimation",
+        "run": None,
+        "withheld": "" if eps is not None else "no noise estimate yet: run noise estimation",
     }
     run_kinds = ((run.details or {}).get("per_kind") or {}) if run else {}
     if run:
         summary["run"] = {
-            "id": run.pk, "method": run.method, "epsilon": run.epsilon, "epsilon_low": run.epsilon_low,
-            "epsilon_high": run.epsilon_high, "item_count": run.item_count, "created_at": run.created_at.isoformat(),
+            "id": run.pk,
+            "method": run.method,
+            "epsilon": run.epsilon,
+            "epsilon_low": run.epsilon_low,
+            "epsilon_high": run.epsilon_high,
+            "item_count": run.item_count,
+            "created_at": run.created_at.isoformat(),
             "withheld": run.withheld,
         }
         pairs = run_kinds.get("pairwise") or {}
         pairs_reason = (pairs.get("coverage") or {}).get("reason")
         if eps is not None and pairs_reason:
-            summary.update(epsilon=None, epsilon_low=None, epsilon_high=None,
-                           withheld=f"noise run {run.pk}: {pairs_reason}")
+            summary.update(
+                epsilon=None, epsilon_low=None, epsilon_high=None, withheld=f"noise run {run.pk}: {pairs_reason}"
+            )
         elif eps is None and run.epsilon is not None and has_pairs:
             # the run's ε is of pairs: a snapshot without pairwise rows (edits only) does not get it
-            summary.update(epsilon=run.epsilon, epsilon_low=run.epsilon_low, epsilon_high=run.epsilon_high,
-                           method=f"project noise run {run.pk} ({run.method})", withheld="")
+            summary.update(
+                epsilon=run.epsilon,
+                epsilon_low=run.epsilon_low,
+                epsilon_high=run.epsilon_high,
+                method=f"project noise run {run.pk} ({run.method})",
+                withheld="",
+            )
         elif eps is None:
-            summary["withheld"] = (f"noise run {run.pk}: {run.withheld}" if has_pairs
-                                   else "the snapshot has no pairwise rows")
+            summary["withheld"] = (
+                f"noise run {run.pk}: {run.withheld}" if has_pairs else "the snapshot has no pairwise rows"
+            )
     per_kind = {}
     for kind in sorted(set(rows_of_kind) | set(kind_noise or {})):
         if kind == "pairwise":
@@ -165,8 +233,13 @@ def _noise_summary(project, pair_noise, kind_noise=None, rows_of_kind=None):
                 reason = "no noise estimate for these rows"
             if reason:
                 e = lo = hi = None
-            per_kind[kind] = {"epsilon": e, "epsilon_low": lo, "epsilon_high": hi, "withheld": reason,
-                              "rows_with_noise": len(values)}
+            per_kind[kind] = {
+                "epsilon": e,
+                "epsilon_low": lo,
+                "epsilon_high": hi,
+                "withheld": reason,
+                "rows_with_noise": len(values),
+            }
         per_kind[kind]["rows"] = rows_of_kind.get(kind, 0)
     summary["per_kind"] = per_kind
     return summary
@@ -227,8 +300,12 @@ def freeze_snapshot(project, user=None, filters=None, name="", test_fraction=0.1
         Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
         version = (Snapshot.objects.filter(project=project).aggregate(v=Max("version"))["v"] or 0) + 1
         snapshot = Snapshot.objects.create(
-            project=project, version=version, name=name or f"v{version}", filters=recorded,
-            content_hash="", test_fraction=test_fraction,
+            project=project,
+            version=version,
+            name=name or f"v{version}",
+            filters=recorded,
+            content_hash="",
+            test_fraction=test_fraction,
             created_by=user if user is not None and user.is_authenticated else None,
         )
 
@@ -242,10 +319,20 @@ def freeze_snapshot(project, user=None, filters=None, name="", test_fraction=0.1
                     stats["ties"] += 1
                 split = split_of(c.group_hash, test_fraction)
                 for kind, data in item_rows:
-                    digest.update(json.dumps([kind, split, c.prompt_hash, data], sort_keys=True, ensure_ascii=False).encode())
+                    digest.update(
+                        json.dumps([kind, split, c.prompt_hash, data], sort_keys=True, ensure_ascii=False).encode()
+                    )
                     digest.update(b"\n")
-                    rows.append(SnapshotRow(snapshot=snapshot, item_id=c.item_id, kind=kind, split=split,
-                                            prompt_hash=c.prompt_hash, data=data))
+                    rows.append(
+                        SnapshotRow(
+                            snapshot=snapshot,
+                            item_id=c.item_id,
+                            kind=kind,
+                            split=split,
+                            prompt_hash=c.prompt_hash,
+                            data=data,
+                        )
+                    )
                     by_kind_split.setdefault(kind, {}).setdefault(split, 0)
                     by_kind_split[kind][split] += 1
                     prompts[split].add(c.group_hash)
@@ -267,7 +354,8 @@ def freeze_snapshot(project, user=None, filters=None, name="", test_fraction=0.1
             ties = f", {stats['ties']} of them ties with no preferred side" if stats["ties"] else ""
             raise EmptySnapshotError(
                 f"Nothing to freeze: the filters keep {stats['items']} items{ties}, and they give no training rows. "
-                "Loosen the filters or collect labels first.")
+                "Loosen the filters or collect labels first."
+            )
         snapshot.counts = {
             "rows": sum(sum(v.values()) for v in by_kind_split.values()),
             "by_kind": {k: sum(v.values()) for k, v in by_kind_split.items()},
@@ -279,7 +367,9 @@ def freeze_snapshot(project, user=None, filters=None, name="", test_fraction=0.1
             "ties_excluded": stats["ties"],
         }
         rows_of_kind = {k: sum(v.values()) for k, v in by_kind_split.items()}
-        snapshot.noise_summary = _noise_summary(project, kind_noise.get(FeedbackKind.PAIRWISE, []), kind_noise, rows_of_kind)
+        snapshot.noise_summary = _noise_summary(
+            project, kind_noise.get(FeedbackKind.PAIRWISE, []), kind_noise, rows_of_kind
+        )
         snapshot.epsilon = snapshot.noise_summary["epsilon"]
         snapshot.content_hash = digest.hexdigest()
         snapshot.save(_allow_update=True)  # still inside the creating transaction: nobody has seen it
@@ -299,10 +389,15 @@ def manifest(snapshot):
         "created_by": snapshot.created_by.get_username() if snapshot.created_by else None,
         "filters": {k: v for k, v in filters.items() if not k.startswith("_")},
         "actions_applied_upto": filters.get("_actions_upto"),
-        "group": None if "group" not in filters else {
-            "group": filters["group"], "group_run": filters.get("_group_run"), "members": filters.get("_group_members", []),
+        "group": None
+        if "group" not in filters
+        else {
+            "group": filters["group"],
+            "group_run": filters.get("_group_run"),
+            "members": filters.get("_group_members", []),
             "rule": "only the labels of the group's members (people whose largest mixture weight is this group); "
-                    "each item's label is re-aggregated from theirs, items they did not label are left out"},
+            "each item's label is re-aggregated from theirs, items they did not label are left out",
+        },
         "test_fraction": snapshot.test_fraction,
         "split_rule": "sha256('split:' + prompt group hash) < test_fraction → test; no prompt in both splits",
         "counts": snapshot.counts,
@@ -331,7 +426,12 @@ def sample_rows(snapshot, n=5, seed=0):
 
 def compare(snapshot, previous=None):
     """What changed since the previous version: items added and removed, rows per kind, ε."""
-    previous = previous or Snapshot.objects.filter(project_id=snapshot.project_id, version__lt=snapshot.version).order_by("-version").first()
+    previous = (
+        previous
+        or Snapshot.objects.filter(project_id=snapshot.project_id, version__lt=snapshot.version)
+        .order_by("-version")
+        .first()
+    )
     if previous is None:
         return None
     mine = SnapshotRow.objects.filter(snapshot=snapshot, item__isnull=False).values("item_id")
@@ -339,9 +439,22 @@ def compare(snapshot, previous=None):
     kinds = set(snapshot.counts.get("by_kind", {})) | set(previous.counts.get("by_kind", {}))
     return {
         "previous": previous,
-        "items_added": SnapshotRow.objects.filter(snapshot=snapshot).exclude(item_id__in=theirs).values("item_id").distinct().count(),
-        "items_removed": SnapshotRow.objects.filter(snapshot=previous).exclude(item_id__in=mine).values("item_id").distinct().count(),
-        "rows": {k: snapshot.counts.get("by_kind", {}).get(k, 0) - previous.counts.get("by_kind", {}).get(k, 0) for k in sorted(kinds)},
-        "epsilon": (snapshot.epsilon - previous.epsilon) if snapshot.epsilon is not None and previous.epsilon is not None else None,
+        "items_added": SnapshotRow.objects.filter(snapshot=snapshot)
+        .exclude(item_id__in=theirs)
+        .values("item_id")
+        .distinct()
+        .count(),
+        "items_removed": SnapshotRow.objects.filter(snapshot=previous)
+        .exclude(item_id__in=mine)
+        .values("item_id")
+        .distinct()
+        .count(),
+        "rows": {
+            k: snapshot.counts.get("by_kind", {}).get(k, 0) - previous.counts.get("by_kind", {}).get(k, 0)
+            for k in sorted(kinds)
+        },
+        "epsilon": (snapshot.epsilon - previous.epsilon)
+        if snapshot.epsilon is not None and previous.epsilon is not None
+        else None,
         "same_content": snapshot.content_hash == previous.content_hash,
     }

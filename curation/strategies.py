@@ -7,6 +7,7 @@ router-fit / pool / held-out — the routers learn on the first, choose within t
 proxy reward model trained on the pool's mix is scored on the third. Nothing a router chose, and
 no router prediction, ever grades a router.
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +34,15 @@ class RoutingData:
     is_gold: np.ndarray
 
     def take(self, rows):
-        return RoutingData(self.pairs.take(rows), self.reference[rows], self.X[rows], self.names, self.B[rows], self.count_names, self.is_gold[rows])
+        return RoutingData(
+            self.pairs.take(rows),
+            self.reference[rows],
+            self.X[rows],
+            self.names,
+            self.B[rows],
+            self.count_names,
+            self.is_gold[rows],
+        )
 
     def __len__(self):
         return len(self.pairs)
@@ -59,7 +68,9 @@ def fit_routers(data, seed=0, n_mixes=None, with_ppm=True):
         target = sim.judge_error_target(data.pairs.judge[has_judge], ref[has_judge])
         judge_error = sim.JudgeErrorModel(seed=seed).fit(data.X[has_judge], target, data.names)
     else:
-        notes.append(f"judge-error model: {len(has_judge)} items with judge and reference labels (needs {MIN_FIT_ITEMS})")
+        notes.append(
+            f"judge-error model: {len(has_judge)} items with judge and reference labels (needs {MIN_FIT_ITEMS})"
+        )
     lin = quad = None
     if with_ppm and len(usable) >= MIN_FIT_ITEMS:
         rng = np.random.default_rng(seed)
@@ -69,7 +80,9 @@ def fit_routers(data, seed=0, n_mixes=None, with_ppm=True):
         held, train = gold_first[:n_held], gold_first[n_held:]
         heldout = Reference(data.pairs.ids[held], data.pairs.delta[held], ref[held])
         pool = data.pairs.take(train)
-        counts, acc = ppm_mod.measure_mixes(pool, data.B[train], heldout, n_mixes or ppm_mod.default_mixes(data.B.shape[1]), rng)
+        counts, acc = ppm_mod.measure_mixes(
+            pool, data.B[train], heldout, n_mixes or ppm_mod.default_mixes(data.B.shape[1]), rng
+        )
         if len(acc) >= 3:
             lin = ppm_mod.fit_regressor(counts, acc, data.count_names, "linear")
             quad = ppm_mod.fit_regressor(counts, acc, data.count_names, "quadratic")
@@ -109,7 +122,7 @@ def split(n, rng, is_gold):
     perm = perm[np.argsort(~is_gold[perm], kind="stable")]
     n_held = max(1, int(round(HELDOUT_SHARE * n)))
     n_fit = int(round(FIT_SHARE * n))
-    return perm[n_held:n_held + n_fit], perm[n_held + n_fit:], perm[:n_held]
+    return perm[n_held : n_held + n_fit], perm[n_held + n_fit :], perm[:n_held]
 
 
 def measure_strategies(data, strategies=sim.STRATEGIES, seeds=5, budgets=BUDGETS, n_mixes=None, splits=None):
@@ -121,10 +134,14 @@ def measure_strategies(data, strategies=sim.STRATEGIES, seeds=5, budgets=BUDGETS
     data = data.take(usable)
     per_seed, all_h, all_j, pool_sizes, held_sizes = [], [], [], [], []
     for seed in range(seeds):
-        fit, pool_rows, held = splits[seed] if splits else split(len(data), np.random.default_rng(1000 + seed), data.is_gold)
+        fit, pool_rows, held = (
+            splits[seed] if splits else split(len(data), np.random.default_rng(1000 + seed), data.is_gold)
+        )
         fit_data, pool_data = data.take(fit), data.take(pool_rows)
         heldout = Reference(data.pairs.ids[held], data.pairs.delta[held], data.reference[held])
-        routers = fit_routers(fit_data, seed=seed, n_mixes=n_mixes, with_ppm=any(s in sim.PPM_STRATEGIES for s in strategies))
+        routers = fit_routers(
+            fit_data, seed=seed, n_mixes=n_mixes, with_ppm=any(s in sim.PPM_STRATEGIES for s in strategies)
+        )
         pool = pool_data.pairs
         n_pool = len(pool)
         all_h.append(mix_accuracy(pool, np.ones(n_pool, bool), heldout))
@@ -136,11 +153,22 @@ def measure_strategies(data, strategies=sim.STRATEGIES, seeds=5, budgets=BUDGETS
                 curves[s] = [None] * len(budgets)
                 continue
             inner = [b for b in budgets if 0 < b < 1]
-            measured = dict((b, a) for b, a in measured_curve(pool, choose, heldout, inner))
+            measured = dict(measured_curve(pool, choose, heldout, inner))
             curves[s] = [all_j[-1] if b == 0 else all_h[-1] if b == 1 else measured[b] for b in budgets]
         per_seed.append(curves)
         pool_sizes.append(n_pool)
         held_sizes.append(len(heldout))
-    reference = "gold" if data.is_gold.all() else ("gold, else human consensus" if data.is_gold.any() else "human labels (consensus where several)")
-    return summarise(per_seed, all_h, all_j, budgets, float(np.mean(pool_sizes)) if pool_sizes else 0.0,
-                     float(np.mean(held_sizes)) if held_sizes else 0.0, reference)
+    reference = (
+        "gold"
+        if data.is_gold.all()
+        else ("gold, else human consensus" if data.is_gold.any() else "human labels (consensus where several)")
+    )
+    return summarise(
+        per_seed,
+        all_h,
+        all_j,
+        budgets,
+        float(np.mean(pool_sizes)) if pool_sizes else 0.0,
+        float(np.mean(held_sizes)) if held_sizes else 0.0,
+        reference,
+    )

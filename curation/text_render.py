@@ -21,6 +21,7 @@ model has a template).
 curation/formats.py renders the same strings in SQL for the COPY fast path; the parity test in
 tests/test_export_api.py holds the two together.
 """
+
 ROLE_LABELS = {"user": "Human", "assistant": "Assistant"}
 ASSISTANT_CUE = "\n\nAssistant:"
 

@@ -1,4 +1,5 @@
 """Manager pages: routing (judges, features, budget curve) and the curation dashboard."""
+
 from django.urls import include, path
 
 urlpatterns = [

@@ -1,5 +1,6 @@
 """The curation dashboard for managers: agreement, annotator quality, noise, actions, snapshots,
 export tokens. Views are thin: the numbers come from curation services."""
+
 import uuid
 from collections import Counter
 from datetime import timedelta
@@ -17,7 +18,6 @@ from django.views.decorators.http import require_GET, require_POST
 from annotate.models import Annotation, FeedbackKind
 from annotate.permissions import project_for_manager
 from annotate.queue import overlap_progress
-
 from workers.tasks.dashboard import request_refresh
 
 from . import actions, dashboard_figures, dedupe, pluralism
@@ -37,7 +37,9 @@ class NoiseRunForm(forms.Form):
 class FilterForm(forms.Form):
     kinds = forms.MultipleChoiceField(choices=FeedbackKind.choices, required=False, widget=forms.CheckboxSelectMultiple)
     sources = forms.MultipleChoiceField(choices=SOURCES, required=False, widget=forms.CheckboxSelectMultiple)
-    min_agreement = forms.FloatField(min_value=0, max_value=1, required=False, help_text="share of labels agreeing (items with ≥ 2 labels)")
+    min_agreement = forms.FloatField(
+        min_value=0, max_value=1, required=False, help_text="share of labels agreeing (items with ≥ 2 labels)"
+    )
     max_noise = forms.FloatField(min_value=0, max_value=1, required=False, help_text="p(label wrong) at most")
     min_margin = forms.FloatField(min_value=0, max_value=3, required=False, help_text="|mean preference|")
     min_labels = forms.IntegerField(min_value=1, required=False)
@@ -84,14 +86,20 @@ class FilterForm(forms.Form):
 class FreezeForm(forms.Form):
     name = forms.CharField(max_length=200, required=False)
     test_fraction = forms.FloatField(min_value=0, max_value=0.9, initial=0.1)
-    group = forms.TypedChoiceField(coerce=int, empty_value=None, required=False, label="Preference group",
-                                   help_text="a per-group snapshot keeps only the labels of that group's members (numbered as on the groups page)")
+    group = forms.TypedChoiceField(
+        coerce=int,
+        empty_value=None,
+        required=False,
+        label="Preference group",
+        help_text="a per-group snapshot keeps only the labels of that group's members (numbered as on the groups page)",
+    )
 
     def __init__(self, *args, groups=None, **kwargs):
         """groups: the latest preference-group fit's [(number, member count)]."""
         super().__init__(*args, **kwargs)
         self.fields["group"].choices = [("", "Everyone (all labels)")] + [
-            (g, f"Group {g + 1} ({n} member{'s' if n != 1 else ''})") for g, n in (groups or [])]
+            (g, f"Group {g + 1} ({n} member{'s' if n != 1 else ''})") for g, n in (groups or [])
+        ]
 
 
 class NoiseActionForm(forms.Form):
@@ -109,8 +117,9 @@ class DedupeForm(forms.Form):
 
 class TokenForm(forms.Form):
     name = forms.CharField(max_length=200, initial="training job")
-    expires_in_days = forms.IntegerField(required=False, min_value=1, max_value=3650, label="Expires in (days)",
-                                         help_text="Empty: no expiry.")
+    expires_in_days = forms.IntegerField(
+        required=False, min_value=1, max_value=3650, label="Expires in (days)", help_text="Empty: no expiry."
+    )
     # A fresh nonce per rendered form: posting the same form twice (a reload) issues one token.
     nonce = forms.UUIDField(widget=forms.HiddenInput, required=False)
 
@@ -131,7 +140,8 @@ def _figure_context(request, project):
     fig = dashboard_figures.state(project)
     return {
         **(fig.cached.figures if fig.cached else {}),
-        "fig": fig, "project": project,
+        "fig": fig,
+        "project": project,
         "noise_task": TaskRun.objects.filter(project=project, kind=RunKind.NOISE).first(),
         "noise_run_form": NoiseRunForm(),
         "snapshots": Snapshot.objects.filter(project=project).select_related("created_by").order_by("-version")[:20],
@@ -139,12 +149,19 @@ def _figure_context(request, project):
 
 
 def _context(request, project, filter_form=None, **extra):
-    labels = dict(Annotation.objects.filter(item__project=project).values_list("annotator__kind").annotate(n=Count("id")))
+    labels = dict(
+        Annotation.objects.filter(item__project=project).values_list("annotator__kind").annotate(n=Count("id"))
+    )
     return {
         **_figure_context(request, project),
-        "labels": labels, "items": project.items.count(), "overlap": overlap_progress(project),
-        "filter_form": filter_form or FilterForm(), "freeze_form": FreezeForm(groups=_group_choices(project)), "noise_form": NoiseActionForm(),
-        "dedupe_form": DedupeForm(), "token_form": TokenForm(),
+        "labels": labels,
+        "items": project.items.count(),
+        "overlap": overlap_progress(project),
+        "filter_form": filter_form or FilterForm(),
+        "freeze_form": FreezeForm(groups=_group_choices(project)),
+        "noise_form": NoiseActionForm(),
+        "dedupe_form": DedupeForm(),
+        "token_form": TokenForm(),
         "actions": CurationAction.objects.filter(project=project).select_related("user", "undone_by")[:15],
         "tokens": _tokens(project),
         **extra,
@@ -153,7 +170,9 @@ def _context(request, project, filter_form=None, **extra):
 
 def _tokens(project):
     """The project's tokens, each with why it no longer works (`refusal`, empty when it does)."""
-    tokens = list(ExportToken.objects.filter(project=project).select_related("created_by", "project").order_by("-created_at"))
+    tokens = list(
+        ExportToken.objects.filter(project=project).select_related("created_by", "project").order_by("-created_at")
+    )
     now = timezone.now()
     for token in tokens:
         token.refusal = token_refusal(token, now) or ""
@@ -225,9 +244,18 @@ def preview(request, project_id):
     if threshold is not None:
         selected = [c.item_id for c in view if actions.is_noisy(c, threshold)]
         affected, digest = len(selected), actions.selection_digest(selected)
-    return render(request, "curation/dashboard_preview.html",
-                  {"count": len(view), "kinds": dict(kinds), "decisive": decisive, "affected": affected, "digest": digest,
-                   "records_url": f"{reverse('curation-records', args=[project.pk])}?{request.GET.urlencode()}"})
+    return render(
+        request,
+        "curation/dashboard_preview.html",
+        {
+            "count": len(view),
+            "kinds": dict(kinds),
+            "decisive": decisive,
+            "affected": affected,
+            "digest": digest,
+            "records_url": f"{reverse('curation-records', args=[project.pk])}?{request.GET.urlencode()}",
+        },
+    )
 
 
 @login_required
@@ -238,9 +266,17 @@ def noise_action(request, project_id):
     _, filters = _filters_from(request.POST)
     if form.is_valid() and filters is not None:
         try:
-            act = actions.act_on_noisy(project, request.user, form.cleaned_data["action"], form.cleaned_data["threshold"],
-                                       filters, expected=form.cleaned_data["expected"])
-            messages.success(request, f"{act.action}: {act.params['affected']} items above p = {form.cleaned_data['threshold']:.2f}")
+            act = actions.act_on_noisy(
+                project,
+                request.user,
+                form.cleaned_data["action"],
+                form.cleaned_data["threshold"],
+                filters,
+                expected=form.cleaned_data["expected"],
+            )
+            messages.success(
+                request, f"{act.action}: {act.params['affected']} items above p = {form.cleaned_data['threshold']:.2f}"
+            )
         except actions.CurationError as exc:
             messages.error(request, f"Not applied: {exc}")
     else:
@@ -254,7 +290,9 @@ def noise_action(request, project_id):
 def _dedupe_url(project, mode, threshold):
     from urllib.parse import urlencode
 
-    return f"{reverse('curation-dedupe-preview', args=[project.pk])}?{urlencode({'mode': mode, 'threshold': threshold})}"
+    return (
+        f"{reverse('curation-dedupe-preview', args=[project.pk])}?{urlencode({'mode': mode, 'threshold': threshold})}"
+    )
 
 
 @login_required
@@ -287,14 +325,26 @@ def dedupe_preview(request, project_id):
     mode, threshold = form.cleaned_data["mode"], form.cleaned_data["threshold"]
     run = latest_search(project, threshold)
     found = current_groups(project, run)
-    context = {"project": project, "run": run, "mode": mode, "threshold": threshold,
-               "search_form": DedupeForm(initial={"mode": mode, "threshold": threshold}),
-               "searching": run is not None and not run.finished, "stale": run is not None and run.finished and found is None}
+    context = {
+        "project": project,
+        "run": run,
+        "mode": mode,
+        "threshold": threshold,
+        "search_form": DedupeForm(initial={"mode": mode, "threshold": threshold}),
+        "searching": run is not None and not run.finished,
+        "stale": run is not None and run.finished and found is None,
+    }
     if found is not None:
         groups, total, digest = dedupe.preview(project, threshold, groups=found)
-        context.update(groups=groups, total=total, affected=sum(len(g) - 1 for g in found),
-                       form=DedupeForm(initial={"mode": mode, "threshold": threshold, "expected": digest, "run": run.pk}))
-    template = "curation/dedupe_preview_body.html" if request.headers.get("HX-Request") else "curation/dedupe_preview.html"
+        context.update(
+            groups=groups,
+            total=total,
+            affected=sum(len(g) - 1 for g in found),
+            form=DedupeForm(initial={"mode": mode, "threshold": threshold, "expected": digest, "run": run.pk}),
+        )
+    template = (
+        "curation/dedupe_preview_body.html" if request.headers.get("HX-Request") else "curation/dedupe_preview.html"
+    )
     return render(request, template, context)
 
 
@@ -313,13 +363,22 @@ def dedupe_action(request, project_id):
     run = TaskRun.objects.filter(project=project, kind=RunKind.DEDUPE, pk=form.cleaned_data["run"] or 0).first()
     groups = current_groups(project, run)
     if groups is None:
-        messages.error(request, "Not applied: search for duplicates first (prompts changed since the search, or it has not finished).")
+        messages.error(
+            request,
+            "Not applied: search for duplicates first (prompts changed since the search, or it has not finished).",
+        )
     elif dedupe.groups_digest(groups) != form.cleaned_data["expected"]:
         messages.error(request, "Not applied: these are not the groups the preview showed; preview again.")
     else:
-        act = dedupe.apply_groups(project, request.user, form.cleaned_data["mode"], form.cleaned_data["threshold"], groups)
-        messages.success(request, f"{act.action}: {len(act.params['groups'])} groups, {act.params['affected']} items (undo below)"
-                         if act else "No near-duplicate prompts at that threshold.")
+        act = dedupe.apply_groups(
+            project, request.user, form.cleaned_data["mode"], form.cleaned_data["threshold"], groups
+        )
+        messages.success(
+            request,
+            f"{act.action}: {len(act.params['groups'])} groups, {act.params['affected']} items (undo below)"
+            if act
+            else "No near-duplicate prompts at that threshold.",
+        )
     return redirect("curation-dashboard", project.pk)
 
 
@@ -329,7 +388,9 @@ def undo_action(request, project_id, action_id):
     project = project_for_manager(request.user, project_id)
     try:
         act = actions.undo(project, request.user, action_id)
-        messages.success(request, f"Undone #{act.undo_of_id} ({act.params['reverts']} of {act.params['affected']} items).")
+        messages.success(
+            request, f"Undone #{act.undo_of_id} ({act.params['reverts']} of {act.params['affected']} items)."
+        )
     except actions.CurationError as exc:
         messages.error(request, str(exc))
     return redirect("curation-dashboard", project.pk)
@@ -359,8 +420,11 @@ def noise_status(request, project_id):
 
     project = project_for_manager(request.user, project_id)
     task = TaskRun.objects.filter(project=project, kind=RunKind.NOISE).first()
-    return render(request, "curation/dashboard_noise_status.html",
-                  {"project": project, "noise_task": task, "just_finished": bool(task and task.finished)})
+    return render(
+        request,
+        "curation/dashboard_noise_status.html",
+        {"project": project, "noise_task": task, "just_finished": bool(task and task.finished)},
+    )
 
 
 @login_required
@@ -375,8 +439,13 @@ def freeze(request, project_id):
     if freeze_form.cleaned_data["group"] is not None:
         filters = {**filters, "group": freeze_form.cleaned_data["group"]}
     try:
-        snapshot = freeze_snapshot(project, request.user, filters, name=freeze_form.cleaned_data["name"],
-                                   test_fraction=freeze_form.cleaned_data["test_fraction"])
+        snapshot = freeze_snapshot(
+            project,
+            request.user,
+            filters,
+            name=freeze_form.cleaned_data["name"],
+            test_fraction=freeze_form.cleaned_data["test_fraction"],
+        )
     except (EmptySnapshotError, actions.CurationError) as exc:
         messages.error(request, f"Snapshot not frozen. {exc}")
         return render(request, "curation/dashboard.html", _context(request, project, filter_form=form), status=400)
@@ -388,11 +457,21 @@ def freeze(request, project_id):
 @require_GET
 def snapshot_detail(request, project_id, snapshot_id):
     project = project_for_manager(request.user, project_id)
-    snapshot = get_object_or_404(Snapshot.objects.select_related("project", "created_by"), project=project, pk=snapshot_id)
-    return render(request, "curation/snapshot_detail.html", {
-        "project": project, "snapshot": snapshot, "manifest": manifest(snapshot), "formats": FORMATS,
-        "sample": sample_rows(snapshot, n=5), "diff": compare(snapshot),
-    })
+    snapshot = get_object_or_404(
+        Snapshot.objects.select_related("project", "created_by"), project=project, pk=snapshot_id
+    )
+    return render(
+        request,
+        "curation/snapshot_detail.html",
+        {
+            "project": project,
+            "snapshot": snapshot,
+            "manifest": manifest(snapshot),
+            "formats": FORMATS,
+            "sample": sample_rows(snapshot, n=5),
+            "diff": compare(snapshot),
+        },
+    )
 
 
 @login_required
@@ -403,16 +482,33 @@ def issue_token(request, project_id):
     if not form.is_valid():
         messages.error(request, form.errors.as_text())
         return redirect("curation-dashboard", project.pk)
-    token, key = ExportToken.issue(project, form.cleaned_data["name"], created_by=request.user,
-                                   expires_at=form.expires_at(), nonce=form.cleaned_data["nonce"])
+    token, key = ExportToken.issue(
+        project,
+        form.cleaned_data["name"],
+        created_by=request.user,
+        expires_at=form.expires_at(),
+        nonce=form.cleaned_data["nonce"],
+    )
     if key is None:  # the same form again (a reloaded page): its key was shown once already
-        messages.info(request, f"Token {token.name} ({token.prefix}…) was already issued by this form; its key is "
-                               "shown only once. Issue a new token if you did not copy it.")
+        messages.info(
+            request,
+            f"Token {token.name} ({token.prefix}…) was already issued by this form; its key is "
+            "shown only once. Issue a new token if you did not copy it.",
+        )
         return redirect(reverse("curation-dashboard", args=[project.pk]) + "#tokens")
     latest = Snapshot.objects.filter(project=project).order_by("-version").first()
     # The key is rendered once, never stored or put in the session; no-store keeps it out of caches.
-    response = render(request, "curation/dashboard_token.html", {"project": project, "token": token, "key": key,
-                                                                 "latest": latest, "base": request.build_absolute_uri("/")[:-1]})
+    response = render(
+        request,
+        "curation/dashboard_token.html",
+        {
+            "project": project,
+            "token": token,
+            "key": key,
+            "latest": latest,
+            "base": request.build_absolute_uri("/")[:-1],
+        },
+    )
     response["Cache-Control"] = "no-store"
     return response
 

@@ -1,4 +1,5 @@
 """Manager pages: the judge-bias audit and the project's preference groups."""
+
 from dataclasses import dataclass
 
 from django.contrib import messages
@@ -20,15 +21,25 @@ from . import bias, error_tags, plots, pluralism
 def bias_page(request, project_id):
     project = project_for_manager(request.user, project_id)
     result = bias.cached_audit(project)
-    charts = {p: plots.coefficient_bars([(r.name, r.properties.get(p)) for r in result.rows], label=f"{p} coefficient")
-              for p in result.properties}
+    charts = {
+        p: plots.coefficient_bars([(r.name, r.properties.get(p)) for r in result.rows], label=f"{p} coefficient")
+        for p in result.properties
+    }
     length_chart = plots.coefficient_bars([(r.name, r.length) for r in result.rows], label="length coefficient")
-    return render(request, "curation/bias.html", {
-        "project": project, "audit": result, "charts": charts, "length_chart": length_chart,
-        "families": bias.FAMILY_PREFIXES, "min_labels": bias.MIN_LABELS,
-        "tagger": error_tags.tagger_for(project),
-        "tag_task": TaskRun.objects.filter(project=project, kind=RunKind.ERROR_TAGS).first(),
-    })
+    return render(
+        request,
+        "curation/bias.html",
+        {
+            "project": project,
+            "audit": result,
+            "charts": charts,
+            "length_chart": length_chart,
+            "families": bias.FAMILY_PREFIXES,
+            "min_labels": bias.MIN_LABELS,
+            "tagger": error_tags.tagger_for(project),
+            "tag_task": TaskRun.objects.filter(project=project, kind=RunKind.ERROR_TAGS).first(),
+        },
+    )
 
 
 @login_required
@@ -66,10 +77,14 @@ def groups_page(request, project_id):
         top = run.details.get("top_disagreements", [])
         items = {i.pk: i for i in Item.objects.filter(pk__in=top).select_related("prompt")}
         context.update(
-            groups=groups, heldout=sorted((int(k), v) for k, v in run.heldout.items()),
+            groups=groups,
+            heldout=sorted((int(k), v) for k, v in run.heldout.items()),
             plot=plots.simplex_scatter([(a["name"], a["weights"]) for a in run.annotators], run.k),
-            disagreements=[(items[i], run.item_probs.get(str(i), []), run.details.get("router_weights", {}).get(str(i), []))
-                           for i in top if i in items],
+            disagreements=[
+                (items[i], run.item_probs.get(str(i), []), run.details.get("router_weights", {}).get(str(i), []))
+                for i in top
+                if i in items
+            ],
             controversial=Item.objects.filter(pk__in=run.controversial[:50]).select_related("prompt"),
         )
     return render(request, "curation/groups.html", context)

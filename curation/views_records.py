@@ -1,5 +1,6 @@
 """The record browser: the items behind the dashboard's figures, paginated, searchable, sortable,
 and bulk actions on a selection. Views are thin: the work is in curation/records.py."""
+
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -44,15 +45,33 @@ def record_list(request, project_id):
     else:
         error = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    sorts = [{"key": key, "label": label, "active": key == sort,
-              "query": _query(request.GET, sort=key, dir="asc" if key == sort and descending else "desc", page="")}
-             for key, label in records.SORTS.items()]
-    return render(request, "curation/records.html", {
-        "project": project, "form": form, "page": page, "total": len(rows), "query": query, "error": error,
-        "sorts": sorts, "descending": descending, "bulk_actions": records.BULK_ACTIONS,
-        "here": _query(request.GET), "prev_query": _query(request.GET, page=page.number - 1) if page.has_previous() else "",
-        "next_query": _query(request.GET, page=page.number + 1) if page.has_next() else "",
-    })
+    sorts = [
+        {
+            "key": key,
+            "label": label,
+            "active": key == sort,
+            "query": _query(request.GET, sort=key, dir="asc" if key == sort and descending else "desc", page=""),
+        }
+        for key, label in records.SORTS.items()
+    ]
+    return render(
+        request,
+        "curation/records.html",
+        {
+            "project": project,
+            "form": form,
+            "page": page,
+            "total": len(rows),
+            "query": query,
+            "error": error,
+            "sorts": sorts,
+            "descending": descending,
+            "bulk_actions": records.BULK_ACTIONS,
+            "here": _query(request.GET),
+            "prev_query": _query(request.GET, page=page.number - 1) if page.has_previous() else "",
+            "next_query": _query(request.GET, page=page.number + 1) if page.has_next() else "",
+        },
+    )
 
 
 @login_required
@@ -64,7 +83,9 @@ def record_bulk(request, project_id):
         result = records.bulk_action(project, request.user, action, request.POST.getlist("items"))
         messages.success(request, result.message)
         if action == "rejudge":
-            for run in start_judging(project, user=request.user, item_ids=sorted(int(i) for i in request.POST.getlist("items"))):
+            for run in start_judging(
+                project, user=request.user, item_ids=sorted(int(i) for i in request.POST.getlist("items"))
+            ):
                 tell_outcome(request, run, "Judging")
     except (CurationError, ValueError) as exc:
         messages.error(request, f"Not applied: {exc}")

@@ -1,5 +1,6 @@
 """Manager pages for LM judges and routing: the project's judges, judging / features / routing runs,
 the predicted-quality curve, spend so far, and per item who labelled it and why it was routed."""
+
 import json
 
 from django import forms
@@ -20,8 +21,15 @@ from . import calibration, records, routing, routing_sim
 from .models import RoutingRun
 
 RUN_KINDS = [RunKind.JUDGE, RunKind.FEATURES, RunKind.ROUTE]
-STRATEGY_COLOURS = {"ppm": "#3b5bdb", "ppm_quadratic": "#7048e8", "ppm_simulated": "#1098ad", "judge_error": "#c92a2a",
-                    "random": "#868e96", "uncertainty": "#e8590c", "disagreement": "#2b8a3e"}
+STRATEGY_COLOURS = {
+    "ppm": "#3b5bdb",
+    "ppm_quadratic": "#7048e8",
+    "ppm_simulated": "#1098ad",
+    "judge_error": "#c92a2a",
+    "random": "#868e96",
+    "uncertainty": "#e8590c",
+    "disagreement": "#2b8a3e",
+}
 
 
 class JudgeForm(forms.ModelForm):
@@ -29,11 +37,24 @@ class JudgeForm(forms.ModelForm):
     models, or attaches a server judge an admin configured (`AttachJudgeForm`)."""
 
     CONNECTION_FIELDS = ("base_url", "api_key_name")
-    api_key_name = forms.ChoiceField(required=False, label="API key",
-                                     help_text="One of the keys the deployment declares (TANDEM_JUDGE_KEYS).",
-                                     error_messages={"invalid_choice": "%(value)s is not a key declared in TANDEM_JUDGE_KEYS"})
-    parameters = forms.JSONField(required=False, initial=dict, widget=forms.Textarea(attrs={"rows": 3}), help_text='e.g. {"temperature": 0, "max_new_tokens": 384, "batch_size": 8}')
-    prompt_templates = forms.JSONField(required=False, initial=dict, widget=forms.Textarea(attrs={"rows": 3}), help_text="Overrides per kind: pairwise, binary, edit.")
+    api_key_name = forms.ChoiceField(
+        required=False,
+        label="API key",
+        help_text="One of the keys the deployment declares (TANDEM_JUDGE_KEYS).",
+        error_messages={"invalid_choice": "%(value)s is not a key declared in TANDEM_JUDGE_KEYS"},
+    )
+    parameters = forms.JSONField(
+        required=False,
+        initial=dict,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text='e.g. {"temperature": 0, "max_new_tokens": 384, "batch_size": 8}',
+    )
+    prompt_templates = forms.JSONField(
+        required=False,
+        initial=dict,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Overrides per kind: pairwise, binary, edit.",
+    )
     tagger = forms.BooleanField(required=False, help_text="Also tag prompts (domain, task type, ...) with this model.")
 
     class Meta:
@@ -51,14 +72,17 @@ class JudgeForm(forms.ModelForm):
             del self.fields[name]
         backend = self.fields["backend"]
         backend.choices = [(JudgeBackend.TRANSFORMERS, JudgeBackend.TRANSFORMERS.label)]
-        backend.error_messages["invalid_choice"] = ("only an admin can add a judge that calls a server; "
-                                                    "attach one an admin configured, or add a local model")
+        backend.error_messages["invalid_choice"] = (
+            "only an admin can add a judge that calls a server; attach one an admin configured, or add a local model"
+        )
 
     def clean(self):
         data = super().clean()
         if self.admin:
             if data.get("backend") == JudgeBackend.OPENAI and not data.get("base_url"):
-                self.add_error("base_url", "an OpenAI-compatible judge needs the server's base URL, e.g. http://127.0.0.1:8000/v1")
+                self.add_error(
+                    "base_url", "an OpenAI-compatible judge needs the server's base URL, e.g. http://127.0.0.1:8000/v1"
+                )
             for field, error in connection_errors(data.get("base_url") or "", data.get("api_key_name") or "").items():
                 self.add_error(field, error)
         params = data.get("parameters") or {}
@@ -70,7 +94,10 @@ class JudgeForm(forms.ModelForm):
 
     def save(self, commit=True):
         judge = super().save(commit=False)
-        judge.parameters = {**(self.cleaned_data.get("parameters") or {}), **({"tagger": True} if self.cleaned_data.get("tagger") else {})}
+        judge.parameters = {
+            **(self.cleaned_data.get("parameters") or {}),
+            **({"tagger": True} if self.cleaned_data.get("tagger") else {}),
+        }
         judge.prompt_templates = self.cleaned_data.get("prompt_templates") or {}
         if commit:
             judge.save()
@@ -91,16 +118,37 @@ class AttachJudgeForm(forms.Form):
 
 
 class RouteForm(forms.Form):
-    budget = forms.IntegerField(min_value=0, max_value=100, initial=30, help_text="Percent of items labelled by humans (calibration slice included).")
+    budget = forms.IntegerField(
+        min_value=0,
+        max_value=100,
+        initial=30,
+        help_text="Percent of items labelled by humans (calibration slice included).",
+    )
     count = forms.IntegerField(min_value=0, required=False, help_text="Or a number of items (overrides the percent).")
-    strategy = forms.ChoiceField(choices=[(s, routing_sim.STRATEGY_LABELS[s]) for s in routing_sim.STRATEGIES], initial="ppm")
-    human_route = forms.ChoiceField(choices=[(Routing.HUMAN, "humans only"), (Routing.BOTH, "humans and judges")], initial=Routing.HUMAN)
-    calibration_percent = forms.IntegerField(min_value=1, max_value=50, initial=10, help_text="Calibration slice: percent of items labelled by both (drawn once, at random).")
-    calibration_minimum = forms.IntegerField(min_value=0, initial=calibration.DEFAULT_MINIMUM, help_text="At least this many items in the slice.")
+    strategy = forms.ChoiceField(
+        choices=[(s, routing_sim.STRATEGY_LABELS[s]) for s in routing_sim.STRATEGIES], initial="ppm"
+    )
+    human_route = forms.ChoiceField(
+        choices=[(Routing.HUMAN, "humans only"), (Routing.BOTH, "humans and judges")], initial=Routing.HUMAN
+    )
+    calibration_percent = forms.IntegerField(
+        min_value=1,
+        max_value=50,
+        initial=10,
+        help_text="Calibration slice: percent of items labelled by both (drawn once, at random).",
+    )
+    calibration_minimum = forms.IntegerField(
+        min_value=0, initial=calibration.DEFAULT_MINIMUM, help_text="At least this many items in the slice."
+    )
 
 
 class TrainJudgeForm(forms.Form):
-    max_items = forms.IntegerField(min_value=10, max_value=100000, initial=500, help_text="Random human- or gold-labelled items outside the calibration slice.")
+    max_items = forms.IntegerField(
+        min_value=10,
+        max_value=100000,
+        initial=500,
+        help_text="Random human- or gold-labelled items outside the calibration slice.",
+    )
 
 
 def curve_chart(run, width=600, height=280, pad=44):
@@ -128,17 +176,50 @@ def curve_chart(run, width=600, height=280, pad=44):
         pts = [(b, v, d or 0) for b, v, d in zip(budgets, vals, sds[s]) if v is not None]
         if not pts:
             continue
-        band = [f"{x(b):.1f},{y(v + d):.1f}" for b, v, d in pts] + [f"{x(b):.1f},{y(v - d):.1f}" for b, v, d in reversed(pts)]
-        lines.append({"strategy": s, "label": routing_sim.STRATEGY_LABELS.get(s, s), "colour": STRATEGY_COLOURS.get(s, "#000"),
-                      "chosen": s == run.strategy, "points": " ".join(f"{x(b):.1f},{y(v):.1f}" for b, v, _ in pts), "band": " ".join(band)})
-    refs = [{"label": f"{name} {v:.3f}", "y": round(y(v), 1), "colour": colour} for name, v, colour in (
-        ("all-human", measured["all_human"][0], "#212529"), ("all-judge", measured["all_judge"][0], "#adb5bd")) if v is not None]
-    yticks = [{"y": round(y(low + (high - low) * t / 4), 1), "label": f"{100 * (low + (high - low) * t / 4):.1f}%"} for t in range(5)]
+        band = [f"{x(b):.1f},{y(v + d):.1f}" for b, v, d in pts] + [
+            f"{x(b):.1f},{y(v - d):.1f}" for b, v, d in reversed(pts)
+        ]
+        lines.append(
+            {
+                "strategy": s,
+                "label": routing_sim.STRATEGY_LABELS.get(s, s),
+                "colour": STRATEGY_COLOURS.get(s, "#000"),
+                "chosen": s == run.strategy,
+                "points": " ".join(f"{x(b):.1f},{y(v):.1f}" for b, v, _ in pts),
+                "band": " ".join(band),
+            }
+        )
+    refs = [
+        {"label": f"{name} {v:.3f}", "y": round(y(v), 1), "colour": colour}
+        for name, v, colour in (
+            ("all-human", measured["all_human"][0], "#212529"),
+            ("all-judge", measured["all_judge"][0], "#adb5bd"),
+        )
+        if v is not None
+    ]
+    yticks = [
+        {"y": round(y(low + (high - low) * t / 4), 1), "label": f"{100 * (low + (high - low) * t / 4):.1f}%"}
+        for t in range(5)
+    ]
     xticks = [{"x": round(x(b / 10), 1), "label": f"{b * 10}%"} for b in range(0, 11, 2)]
-    return {"width": width, "height": height, "pad": pad, "lines": lines, "refs": refs, "yticks": yticks, "xticks": xticks,
-            "budget_x": round(x(run.budget), 1), "bottom": height - pad, "right": width - pad, "measured": measured,
-            "table": [{"budget": round(100 * b), "cells": [(means[s][j], sds[s][j]) for s in means]} for j, b in enumerate(budgets)],
-            "strategies": [routing_sim.STRATEGY_LABELS.get(s, s) for s in means]}
+    return {
+        "width": width,
+        "height": height,
+        "pad": pad,
+        "lines": lines,
+        "refs": refs,
+        "yticks": yticks,
+        "xticks": xticks,
+        "budget_x": round(x(run.budget), 1),
+        "bottom": height - pad,
+        "right": width - pad,
+        "measured": measured,
+        "table": [
+            {"budget": round(100 * b), "cells": [(means[s][j], sds[s][j]) for s in means]}
+            for j, b in enumerate(budgets)
+        ],
+        "strategies": [routing_sim.STRATEGY_LABELS.get(s, s) for s in means],
+    }
 
 
 def _runs(project):
@@ -147,10 +228,20 @@ def _runs(project):
 
 
 def _judge_rows(project):
-    judges = LMJudge.objects.filter(projects=project).order_by("name").annotate(
-        labels=Count("annotator__annotations", filter=Q(annotator__annotations__item__project=project)),
-        unparsed=Count("annotator__annotations", filter=Q(annotator__annotations__item__project=project,
-                                                          annotator__annotations__status=AnnotationStatus.UNPARSED)))
+    judges = (
+        LMJudge.objects.filter(projects=project)
+        .order_by("name")
+        .annotate(
+            labels=Count("annotator__annotations", filter=Q(annotator__annotations__item__project=project)),
+            unparsed=Count(
+                "annotator__annotations",
+                filter=Q(
+                    annotator__annotations__item__project=project,
+                    annotator__annotations__status=AnnotationStatus.UNPARSED,
+                ),
+            ),
+        )
+    )
     return judges
 
 
@@ -159,17 +250,32 @@ def routing_page(request, project_id, judge_form=None, route_form=None, attach_f
     project = project_for_manager(request.user, project_id)
     latest = RoutingRun.objects.filter(project=project).first()
     runs, active = _runs(project)
-    top_items = Item.objects.filter(project=project, route_score__isnull=False).select_related("prompt").order_by("-route_score")[:25]
+    top_items = (
+        Item.objects.filter(project=project, route_score__isnull=False)
+        .select_related("prompt")
+        .order_by("-route_score")[:25]
+    )
     context = {
-        "project": project, "judges": _judge_rows(project), "judge_form": judge_form or JudgeForm(user=request.user),
+        "project": project,
+        "judges": _judge_rows(project),
+        "judge_form": judge_form or JudgeForm(user=request.user),
         "attach_form": attach_form or AttachJudgeForm(project=project),
         "route_form": route_form or RouteForm(initial={"budget": round(100 * project.human_budget)}),
-        "latest": latest, "chart": curve_chart(latest) if latest else None, "runs": runs, "active": active,
-        "calibration": calibration.stats(project), "train_form": TrainJudgeForm(),
-        "spend": routing.spend(project), "top_items": top_items, "history": RoutingRun.objects.filter(project=project)[:8],
-        "featured": project.items.filter(features__isnull=False).count(), "item_count": project.items.count(),
+        "latest": latest,
+        "chart": curve_chart(latest) if latest else None,
+        "runs": runs,
+        "active": active,
+        "calibration": calibration.stats(project),
+        "train_form": TrainJudgeForm(),
+        "spend": routing.spend(project),
+        "top_items": top_items,
+        "history": RoutingRun.objects.filter(project=project)[:8],
+        "featured": project.items.filter(features__isnull=False).count(),
+        "item_count": project.items.count(),
     }
-    return render(request, "curation/routing.html", context, status=400 if (judge_form or route_form or attach_form) else 200)
+    return render(
+        request, "curation/routing.html", context, status=400 if (judge_form or route_form or attach_form) else 200
+    )
 
 
 @login_required
@@ -232,10 +338,17 @@ def train_judge(request, project_id, judge_id):
         return redirect("routing", project_id=project.pk)
     item_ids = default_training_slice(project, limit=form.cleaned_data["max_items"])
     if len(item_ids) < MIN_TRAINING_PAIRS:
-        messages.error(request, f"Only {len(item_ids)} pairwise items outside the calibration slice have a human or gold label; "
-                                f"the embedding reward model needs {MIN_TRAINING_PAIRS}. Import human labels or label some items first.")
+        messages.error(
+            request,
+            f"Only {len(item_ids)} pairwise items outside the calibration slice have a human or gold label; "
+            f"the embedding reward model needs {MIN_TRAINING_PAIRS}. Import human labels or label some items first.",
+        )
     else:
-        tell_outcome(request, start_training(project, judge, item_ids, user=request.user), f"Training {judge.name} on {len(item_ids)} items")
+        tell_outcome(
+            request,
+            start_training(project, judge, item_ids, user=request.user),
+            f"Training {judge.name} on {len(item_ids)} items",
+        )
     return redirect("routing", project_id=project.pk)
 
 
@@ -273,9 +386,16 @@ def run_routing(request, project_id):
     if not form.is_valid():
         return routing_page(request, project_id, route_form=form)
     d = form.cleaned_data
-    run = start_routing(project, budget=d["budget"] / 100, count=d.get("count"), strategy=d["strategy"],
-                        human_route=d["human_route"], user=request.user, calibration_fraction=d["calibration_percent"] / 100,
-                        calibration_minimum=d["calibration_minimum"])
+    run = start_routing(
+        project,
+        budget=d["budget"] / 100,
+        count=d.get("count"),
+        strategy=d["strategy"],
+        human_route=d["human_route"],
+        user=request.user,
+        calibration_fraction=d["calibration_percent"] / 100,
+        calibration_minimum=d["calibration_minimum"],
+    )
     tell_outcome(request, run, "Routing")
     return redirect("routing", project_id=project.pk)
 
@@ -311,21 +431,43 @@ def _without_server_bodies(raw):
 def item_page(request, project_id, item_id):
     project = project_for_manager(request.user, project_id)
     admin = is_admin(request.user)
-    item = get_object_or_404(Item.objects.select_related("prompt", "response_a", "response_b"), pk=item_id, project=project)
+    item = get_object_or_404(
+        Item.objects.select_related("prompt", "response_a", "response_b"), pk=item_id, project=project
+    )
     labels = []
     for a in item.annotations.select_related("annotator", "annotator__judge").order_by("annotator__kind", "created_at"):
         details = a.details or {}
         raw = details.get("raw") or {}
         raw = raw if admin else _without_server_bodies(raw)
-        labels.append({"a": a, "verdict": _verdict(a), "kind": AnnotatorKind(a.annotator.kind).label, "aspects": _aspects(a.aspect_ratings),
-                       "swap": details.get("swap_consistent"), "verdicts": details.get("verdicts", []),
-                       "raw": json.dumps(raw, indent=1, ensure_ascii=False) if raw else "", "error": details.get("error", "")})
+        labels.append(
+            {
+                "a": a,
+                "verdict": _verdict(a),
+                "kind": AnnotatorKind(a.annotator.kind).label,
+                "aspects": _aspects(a.aspect_ratings),
+                "swap": details.get("swap_consistent"),
+                "verdicts": details.get("verdicts", []),
+                "raw": json.dumps(raw, indent=1, ensure_ascii=False) if raw else "",
+                "error": details.get("error", ""),
+            }
+        )
     features = getattr(item, "features", None)
     reason = item.route_reason or {}
-    return render(request, "curation/routing_item.html", {
-        "project": project, "item": item, "labels": labels, "reason": reason,
-        "top": [{"feature": t[0], "contribution": t[1], "value": t[2] if len(t) > 2 else None} for t in reason.get("top", [])],
-        "features": sorted((features.values if features else {}).items()), "tags": sorted((features.tags if features else {}).items()),
-        "messages_": item.prompt.messages or [],
-        "history": records.item_history(project, item),
-    })
+    return render(
+        request,
+        "curation/routing_item.html",
+        {
+            "project": project,
+            "item": item,
+            "labels": labels,
+            "reason": reason,
+            "top": [
+                {"feature": t[0], "contribution": t[1], "value": t[2] if len(t) > 2 else None}
+                for t in reason.get("top", [])
+            ],
+            "features": sorted((features.values if features else {}).items()),
+            "tags": sorted((features.tags if features else {}).items()),
+            "messages_": item.prompt.messages or [],
+            "history": records.item_history(project, item),
+        },
+    )

@@ -3,6 +3,7 @@
 Debian's chromium is launched through `executable_path`; Playwright's own browser downloads are
 never needed.
 """
+
 import os
 from pathlib import Path
 
@@ -11,7 +12,9 @@ import pytest
 from tests import factories
 
 CHROMIUM = os.environ.get("TANDEM_CHROMIUM", "/usr/bin/chromium")
-SCREENSHOTS = Path(os.environ.get("TANDEM_SCREENSHOTS", Path(__file__).resolve().parent.parent / "test-output" / "screenshots"))
+SCREENSHOTS = Path(
+    os.environ.get("TANDEM_SCREENSHOTS", Path(__file__).resolve().parent.parent / "test-output" / "screenshots")
+)
 
 
 INSTRUCTIONS = """Compare the two answers as a careful expert would.
@@ -66,10 +69,18 @@ def sample_project(name="Assistant preferences"):
     pair_prompt = factories.prompt(project, text=messages[-1]["content"], messages=messages)
     items = {
         "pairwise": factories.item(project, kind="pairwise", text_a=PAIR_A, text_b=PAIR_B, prompt_obj=pair_prompt),
-        "binary": factories.item(project, kind="binary", text_a=BINARY,
-                                 prompt_obj=factories.prompt(project, text="When and where was the Eiffel Tower built?")),
-        "edit": factories.item(project, kind="edit", text_a=EDIT,
-                               prompt_obj=factories.prompt(project, text="Explain photosynthesis in two sentences for a 10-year-old.")),
+        "binary": factories.item(
+            project,
+            kind="binary",
+            text_a=BINARY,
+            prompt_obj=factories.prompt(project, text="When and where was the Eiffel Tower built?"),
+        ),
+        "edit": factories.item(
+            project,
+            kind="edit",
+            text_a=EDIT,
+            prompt_obj=factories.prompt(project, text="Explain photosynthesis in two sentences for a 10-year-old."),
+        ),
     }
     return project, items
 
@@ -86,14 +97,19 @@ def browser_page():
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+        )
         context = browser.new_context(viewport={"width": 1360, "height": 900}, device_scale_factor=1)
         page = context.new_page()
         page.set_default_timeout(20_000)  # generous: CI machines are often busy
         # Chromium reports every Content-Security-Policy refusal on the console: collected here
         # for csp_violations(page).
         page.csp_violations = []
-        page.on("console", lambda msg: "Content Security Policy" in msg.text and page.csp_violations.append(f"{page.url}: {msg.text}"))
+        page.on(
+            "console",
+            lambda msg: "Content Security Policy" in msg.text and page.csp_violations.append(f"{page.url}: {msg.text}"),
+        )
         try:
             yield page
         finally:

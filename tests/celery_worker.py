@@ -1,4 +1,5 @@
 """Start a real `celery worker` subprocess against the test database and Redis DB 5."""
+
 import os
 import signal
 import subprocess
@@ -11,7 +12,9 @@ from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
 # `./tandem test` names the suite's Redis DB; a helper's own runs default to DB 5. The DB is flushed.
-BROKER_URL = os.environ.get("TANDEM_TEST_BROKER_URL") or os.environ.get("TANDEM_TEST_REDIS_URL") or "redis://127.0.0.1:6379/5"
+BROKER_URL = (
+    os.environ.get("TANDEM_TEST_BROKER_URL") or os.environ.get("TANDEM_TEST_REDIS_URL") or "redis://127.0.0.1:6379/5"
+)
 
 
 def database_url():
@@ -26,18 +29,29 @@ def database_url():
 
 def worker_env(artifacts_dir, **extra):
     env = dict(os.environ)
-    env.update({
-        "DATABASE_URL": database_url(), "CELERY_BROKER_URL": BROKER_URL, "CELERY_RESULT_BACKEND": "",
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "x"), "DJANGO_SETTINGS_MODULE": "config.settings",
-        "TANDEM_ARTIFACTS_DIR": str(artifacts_dir), "CONN_MAX_AGE": "0",
-        # Fast crash recovery for the SIGKILL test: redeliver unacked messages after a few seconds.
-        "CELERY_VISIBILITY_TIMEOUT": "6", "CELERY_UNACKED_RESTORE_INTERVAL": "1", "CELERY_UNACKED_RESTORE_THROTTLE": "1",
-        "TANDEM_RUN_HEARTBEAT_SECONDS": "1", "TANDEM_RUN_STALE_SECONDS": "4",
-        # Workers sweep stale runs on a timer; off here unless a test asks (`TANDEM_RUN_SWEEP_SECONDS=1`),
-        # so a module-wide worker never takes over a run a crash test means for its second worker.
-        "TANDEM_RUN_SWEEP_SECONDS": "3600",
-        "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1", "LOG_LEVEL": "INFO",
-    })
+    env.update(
+        {
+            "DATABASE_URL": database_url(),
+            "CELERY_BROKER_URL": BROKER_URL,
+            "CELERY_RESULT_BACKEND": "",
+            "SECRET_KEY": os.environ.get("SECRET_KEY", "x"),
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "TANDEM_ARTIFACTS_DIR": str(artifacts_dir),
+            "CONN_MAX_AGE": "0",
+            # Fast crash recovery for the SIGKILL test: redeliver unacked messages after a few seconds.
+            "CELERY_VISIBILITY_TIMEOUT": "6",
+            "CELERY_UNACKED_RESTORE_INTERVAL": "1",
+            "CELERY_UNACKED_RESTORE_THROTTLE": "1",
+            "TANDEM_RUN_HEARTBEAT_SECONDS": "1",
+            "TANDEM_RUN_STALE_SECONDS": "4",
+            # Workers sweep stale runs on a timer; off here unless a test asks (`TANDEM_RUN_SWEEP_SECONDS=1`),
+            # so a module-wide worker never takes over a run a crash test means for its second worker.
+            "TANDEM_RUN_SWEEP_SECONDS": "3600",
+            "TOKENIZERS_PARALLELISM": "false",
+            "OMP_NUM_THREADS": "1",
+            "LOG_LEVEL": "INFO",
+        }
+    )
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
@@ -46,11 +60,30 @@ class Worker:
     def __init__(self, artifacts_dir, name, queues="cpu,gpu", log_dir=None, **env):
         self.log_path = Path(log_dir or artifacts_dir) / f"worker-{name}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "ab")
+        self._log = open(self.log_path, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "--pool", "solo",
-             "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "-l", "INFO"],
-            cwd=ROOT, env=worker_env(artifacts_dir, **env), stdout=self._log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                queues,
+                "--pool",
+                "solo",
+                "-n",
+                f"{name}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                "INFO",
+            ],
+            cwd=ROOT,
+            env=worker_env(artifacts_dir, **env),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
 
     def wait_ready(self, timeout=60):

@@ -1,4 +1,5 @@
 """Builders for curation tests: labelled items from people, judges and imported sources."""
+
 import itertools
 
 from annotate.models import Annotation, Annotator, AnnotatorKind, LMJudge
@@ -18,12 +19,20 @@ def judge(project, name=None):
 
 
 def source(name=None, label_kind="judge"):
-    return Annotator.objects.create(kind=AnnotatorKind.SOURCE, name=name or f"source-{next(_seq)}", label_kind=label_kind)
+    return Annotator.objects.create(
+        kind=AnnotatorKind.SOURCE, name=name or f"source-{next(_seq)}", label_kind=label_kind
+    )
 
 
 def label(item, who, preference=None, thumbs="", edited_text=None, **fields):
     return Annotation.objects.create(
-        item=item, annotator=who, kind=item.kind, preference=preference, thumbs=thumbs, edited_text=edited_text, **fields
+        item=item,
+        annotator=who,
+        kind=item.kind,
+        preference=preference,
+        thumbs=thumbs,
+        edited_text=edited_text,
+        **fields,
     )
 
 
@@ -31,17 +40,35 @@ def labelled_project(project, pairs=12, binaries=4, edits=3, annotators=2):
     """A project with pairs (several people each), binary and edit items; returns the people."""
     people = [person(project) for _ in range(annotators)]
     for i in range(pairs):
-        item = factories.item(project, text_a=f"Answer A{i}", text_b=f"Answer B{i}",
-                              prompt_obj=factories.prompt(project, text=f"Pair question {i}?"))
+        item = factories.item(
+            project,
+            text_a=f"Answer A{i}",
+            text_b=f"Answer B{i}",
+            prompt_obj=factories.prompt(project, text=f"Pair question {i}?"),
+        )
         for j, who in enumerate(people):
             pref = (2 if i % 3 else -2) + (j % 2)
             label(item, who, preference=pref, rationale=f"reason {i}-{j}")
     for i in range(binaries):
-        item = factories.item(project, kind="binary", text_a=f"Single answer {i}",
-                              prompt_obj=factories.prompt(project, text=f"Binary question {i}?"))
-        label(item, people[0], thumbs="up" if i % 2 else "down", failed_principles=[] if i % 2 else ["Be honest"], reason="r")
+        item = factories.item(
+            project,
+            kind="binary",
+            text_a=f"Single answer {i}",
+            prompt_obj=factories.prompt(project, text=f"Binary question {i}?"),
+        )
+        label(
+            item,
+            people[0],
+            thumbs="up" if i % 2 else "down",
+            failed_principles=[] if i % 2 else ["Be honest"],
+            reason="r",
+        )
     for i in range(edits):
-        item = factories.item(project, kind="edit", text_a=f"The draft answer number {i}.",
-                              prompt_obj=factories.prompt(project, text=f"Edit question {i}?"))
+        item = factories.item(
+            project,
+            kind="edit",
+            text_a=f"The draft answer number {i}.",
+            prompt_obj=factories.prompt(project, text=f"Edit question {i}?"),
+        )
         label(item, people[0], edited_text=f"The improved answer number {i}.")
     return people

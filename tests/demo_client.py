@@ -1,5 +1,6 @@
 """A small HTTP client for tests against a running server (not Django's test client): cookies,
 Django's CSRF token, and no redirects followed, so a test reads the Location itself."""
+
 import http.cookiejar
 import urllib.error
 import urllib.parse

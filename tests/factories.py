@@ -1,4 +1,5 @@
 """Plain builders for test data (no fixtures magic, so tests read top to bottom)."""
+
 import itertools
 
 from django.contrib.auth import get_user_model
@@ -27,13 +28,17 @@ def user(username=None, project=None, role="annotator", superuser=False, passwor
 
 
 def human(u):
-    annotator, _ = Annotator.objects.get_or_create(user=u, defaults={"kind": AnnotatorKind.HUMAN, "name": u.get_username()})
+    annotator, _ = Annotator.objects.get_or_create(
+        user=u, defaults={"kind": AnnotatorKind.HUMAN, "name": u.get_username()}
+    )
     return annotator
 
 
 def prompt(project, text=None, messages=None):
     text = text or f"Question {next(_seq)}: explain something."
-    return Prompt.objects.create(project=project, text=text, messages=messages, content_hash=prompt_hash(text, messages))
+    return Prompt.objects.create(
+        project=project, text=text, messages=messages, content_hash=prompt_hash(text, messages)
+    )
 
 
 def item(project, kind="pairwise", text_a="Answer A", text_b="Answer B", prompt_obj=None, **fields):

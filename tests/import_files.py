@@ -1,4 +1,5 @@
 """Writing import files in each format for the import tests."""
+
 import csv
 import json
 

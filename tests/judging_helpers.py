@@ -1,4 +1,5 @@
 """Test helpers for the judging area: a scripted OpenAI-compatible server in a thread."""
+
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,8 +35,13 @@ class ScriptedServer:
                     server.headers.append(dict(self.headers))
                     status, content = server.script.pop(0) if server.script else server.reply(body)
                 if status == 200 and isinstance(content, str):
-                    payload = {"id": "x", "object": "chat.completion",
-                               "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]}
+                    payload = {
+                        "id": "x",
+                        "object": "chat.completion",
+                        "choices": [
+                            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                        ],
+                    }
                 else:
                     payload = content if isinstance(content, dict) else {"error": {"message": content}}
                 data = json.dumps(payload).encode()

@@ -1,4 +1,5 @@
 """Test helpers for routing: a project whose judge is wrong on a known slice of items."""
+
 import random
 
 from django.contrib.auth import get_user_model
@@ -28,17 +29,37 @@ def structured_project(project, n=200, labelled=None, seed=0, hard_domain="math"
         truth = rng.choice([-2, 2])
         truths[item.pk] = truth
         items.append((item, hard))
-        feats.append(ItemFeatures(item=item, values={"len_prompt": rng.randint(3, 50), "len_a": rng.randint(5, 300), "len_b": rng.randint(5, 300),
-                                                     "len_ratio": 1 + rng.random(), "rouge_l": rng.random(), "bleu": rng.random(),
-                                                     "sim_ab": rng.random(), "judge_confidence": rng.uniform(0.5, 1.0), "judge_count": 1},
-                                  tags={"domain": hard_domain if hard else rng.choice(["code", "general", "history"]), "task_type": "open_qa"}))
-        labels.append(Annotation(item=item, annotator=jann, kind="pairwise", preference=-truth if hard else truth, confidence=1.0))
+        feats.append(
+            ItemFeatures(
+                item=item,
+                values={
+                    "len_prompt": rng.randint(3, 50),
+                    "len_a": rng.randint(5, 300),
+                    "len_b": rng.randint(5, 300),
+                    "len_ratio": 1 + rng.random(),
+                    "rouge_l": rng.random(),
+                    "bleu": rng.random(),
+                    "sim_ab": rng.random(),
+                    "judge_confidence": rng.uniform(0.5, 1.0),
+                    "judge_count": 1,
+                },
+                tags={
+                    "domain": hard_domain if hard else rng.choice(["code", "general", "history"]),
+                    "task_type": "open_qa",
+                },
+            )
+        )
+        labels.append(
+            Annotation(item=item, annotator=jann, kind="pairwise", preference=-truth if hard else truth, confidence=1.0)
+        )
     ItemFeatures.objects.bulk_create(feats)
     Annotation.objects.bulk_create(labels)
     in_slice = set(calibration.ensure_slice(project, calibration_fraction, minimum=0, seed=seed))
-    extra = [it for it, _ in items if it.pk not in in_slice][:labelled or 0]
+    extra = [it for it, _ in items if it.pk not in in_slice][: labelled or 0]
     human_items = [it for it, _ in items if it.pk in in_slice] + extra
-    Annotation.objects.bulk_create([Annotation(item=it, annotator=hann, kind="pairwise", preference=truths[it.pk]) for it in human_items])
+    Annotation.objects.bulk_create(
+        [Annotation(item=it, annotator=hann, kind="pairwise", preference=truths[it.pk]) for it in human_items]
+    )
     Item.objects.filter(pk__in=[it.pk for it in human_items]).update(human_label_count=1)
     return items, judge, user
 

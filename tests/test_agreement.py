@@ -10,8 +10,18 @@ pytestmark = pytest.mark.django_db
 
 def test_fleiss_kappa_matches_the_textbook_example():
     # Fleiss (1971) as worked on Wikipedia: 10 subjects, 14 raters, 5 categories → κ ≈ 0.210
-    table = [[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
-             [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]]
+    table = [
+        [0, 0, 0, 0, 14],
+        [0, 2, 6, 4, 2],
+        [0, 0, 3, 5, 6],
+        [0, 3, 9, 2, 0],
+        [2, 2, 8, 1, 1],
+        [7, 7, 0, 0, 0],
+        [3, 2, 6, 3, 0],
+        [2, 5, 3, 2, 2],
+        [6, 5, 2, 1, 0],
+        [0, 2, 2, 3, 7],
+    ]
     assert fleiss_kappa(table) == pytest.approx(0.210, abs=1e-3)
 
 
@@ -20,7 +30,9 @@ def test_krippendorff_alpha_agrees_with_the_package_and_edge_cases():
 
     units = {1: {"x": -3, "y": -2}, 2: {"x": 2, "y": 3, "z": 3}, 3: {"x": 0, "y": 1}, 4: {"y": 1}}
     data = np.array([[-3, 2, 0, np.nan], [-2, 3, 1, 1], [np.nan, 3, np.nan, np.nan]])
-    expected = krippendorff.alpha(reliability_data=data, level_of_measurement="ordinal", value_domain=list(range(-3, 4)))
+    expected = krippendorff.alpha(
+        reliability_data=data, level_of_measurement="ordinal", value_domain=list(range(-3, 4))
+    )
     assert krippendorff_alpha(units, "ordinal", list(range(-3, 4))) == pytest.approx(expected)
     assert krippendorff_alpha({1: {"x": 1}}) is None
     assert krippendorff_alpha({1: {"x": 2, "y": 2}, 2: {"x": 2, "y": 2}}) == 1.0
@@ -82,11 +94,15 @@ def test_judge_position_bias_reads_both_orders(project):
     from annotate.models import Annotation
 
     jury = cd.judge(project, "first-picker")
-    for i, it in enumerate(_pairs(project, 12)):
+    for _i, it in enumerate(_pairs(project, 12)):
         # always prefers whatever it is shown first: −2 in the AB order, −2 in the BA order → canonical 0
-        verdicts = [{"order": "ab", "parsed": True, "preference_shown": -2, "preference": -2},
-                    {"order": "ba", "parsed": True, "preference_shown": -2, "preference": 2}]
-        Annotation.objects.create(item=it, annotator=jury, kind="pairwise", preference=0, details={"verdicts": verdicts})
+        verdicts = [
+            {"order": "ab", "parsed": True, "preference_shown": -2, "preference": -2},
+            {"order": "ba", "parsed": True, "preference_shown": -2, "preference": 2},
+        ]
+        Annotation.objects.create(
+            item=it, annotator=jury, kind="pairwise", preference=0, details={"verdicts": verdicts}
+        )
     (row,) = position_bias(project)
     assert row["name"] == "judge:first-picker" and row["decisive"] == 24 and row["left_rate"] == 1.0
 
@@ -94,7 +110,11 @@ def test_judge_position_bias_reads_both_orders(project):
 def test_imported_sources_count_as_people_only_when_declared_human(project):
     """A source of model labels (AlpacaEval's GPT-4, say) is a judge to agreement, not a second
     person; a source declared human is a coder like any person."""
-    person, gpt4, crowd = cd.person(project), cd.source("gpt4", label_kind="judge"), cd.source("crowd", label_kind="human")
+    person, gpt4, crowd = (
+        cd.person(project),
+        cd.source("gpt4", label_kind="judge"),
+        cd.source("crowd", label_kind="human"),
+    )
     items = _pairs(project, 12)
     for i, it in enumerate(items):
         cd.label(it, person, preference=2)

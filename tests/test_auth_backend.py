@@ -1,4 +1,5 @@
 """The request's user is read through annotate.rows: same user, same rules as Django's ModelBackend."""
+
 import pytest
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend

@@ -1,12 +1,13 @@
 """The judge-bias audit against planted biases: a judge that always picks the longer response, one
 that always picks its own family's response, and people who pick at random."""
+
 import random
 
 import pytest
 from django.test import Client
 
-from annotate.models import Annotation, Item, Prompt, Response
 from annotate.content import prompt_hash
+from annotate.models import Annotation, Item, Prompt, Response
 from curation import bias
 from tests import curation_data as cd
 
@@ -16,16 +17,30 @@ pytestmark = pytest.mark.django_db
 def _pairs(project, n, seed=0):
     """n pairwise items with random lengths; A from a GPT model, B from a Llama one."""
     rng = random.Random(seed)
-    prompts = Prompt.objects.bulk_create([Prompt(project=project, text=f"Q{i}", content_hash=prompt_hash(f"Q{i}", None)) for i in range(n)])
-    responses = Response.objects.bulk_create([
-        Response(prompt=p, text="word " * rng.randint(5, 300), model_name=name)
-        for p in prompts for name in ("gpt-4o-mini", "meta-llama/Llama-3.1-8B")])
-    return Item.objects.bulk_create([Item(project=project, prompt=p, kind="pairwise", response_a=responses[2 * i],
-                                          response_b=responses[2 * i + 1]) for i, p in enumerate(prompts)])
+    prompts = Prompt.objects.bulk_create(
+        [Prompt(project=project, text=f"Q{i}", content_hash=prompt_hash(f"Q{i}", None)) for i in range(n)]
+    )
+    responses = Response.objects.bulk_create(
+        [
+            Response(prompt=p, text="word " * rng.randint(5, 300), model_name=name)
+            for p in prompts
+            for name in ("gpt-4o-mini", "meta-llama/Llama-3.1-8B")
+        ]
+    )
+    return Item.objects.bulk_create(
+        [
+            Item(
+                project=project, prompt=p, kind="pairwise", response_a=responses[2 * i], response_b=responses[2 * i + 1]
+            )
+            for i, p in enumerate(prompts)
+        ]
+    )
 
 
 def _label(items, who, choose):
-    Annotation.objects.bulk_create([Annotation(item=it, annotator=who, kind="pairwise", preference=choose(it)) for it in items])
+    Annotation.objects.bulk_create(
+        [Annotation(item=it, annotator=who, kind="pairwise", preference=choose(it)) for it in items]
+    )
 
 
 def test_planted_length_and_self_preference_are_found_and_people_look_unbiased(project):
@@ -73,7 +88,7 @@ def test_family_mapping():
 
 def test_bias_page_is_for_managers_and_escapes_names(project, manager_user, annotator_user):
     items = _pairs(project, 12)
-    evil = cd.judge(project, '<script>alert(1)</script>')
+    evil = cd.judge(project, "<script>alert(1)</script>")
     _label(items, evil, lambda it: 1)
     c = Client()
     c.force_login(annotator_user)
@@ -115,9 +130,14 @@ def test_audit_has_a_row_per_preference_group(project):
     a, b = cd.person(project), cd.person(project)
     _label(items, a, lambda it: 2 if len(it.response_b.text) > len(it.response_a.text) else -2)
     _label(items, b, lambda it: -2 if len(it.response_b.text) > len(it.response_a.text) else 2)
-    PreferenceGroupRun.objects.create(project=project, k=2, annotators=[
-        {"annotator_id": a.pk, "name": a.name, "weights": [1.0, 0.0]},
-        {"annotator_id": b.pk, "name": b.name, "weights": [0.0, 1.0]}])
+    PreferenceGroupRun.objects.create(
+        project=project,
+        k=2,
+        annotators=[
+            {"annotator_id": a.pk, "name": a.name, "weights": [1.0, 0.0]},
+            {"annotator_id": b.pk, "name": b.name, "weights": [0.0, 1.0]},
+        ],
+    )
     rows = {r.name: r for r in bias.audit(project).rows}
     assert rows["group 1"].kind == "group" and rows["group 1"].length.low > 0
     assert rows["group 2"].length.high < 0
@@ -147,7 +167,9 @@ def _pairs_with_errors(project, n, seed=0):
 
 
 def _tagger(project, **params):
-    j = LMJudge.objects.create(name="checker", backend="openai", model="m", parameters={"error_tagger": True, "max_retries": 0, **params})
+    j = LMJudge.objects.create(
+        name="checker", backend="openai", model="m", parameters={"error_tagger": True, "max_retries": 0, **params}
+    )
     j.projects.add(project)
     return j
 
@@ -170,6 +192,7 @@ def test_errors_property_is_tagged_in_a_worker_and_found_in_a_judge_that_avoids_
     def avoid(it):
         a, b = WRONG in it.response_a.text, WRONG in it.response_b.text
         return rng.choice([-1, 1]) if a == b else (2 if a else -2)
+
     _label(items, careful, avoid)
 
     c = Client()
@@ -219,8 +242,12 @@ def test_a_local_tiny_model_tags_through_the_generation_loop(project, tmp_path):
 
     items = _pairs_with_errors(project, 4)
     path = build_tiny_causal_lm(tmp_path / "lm", extra_texts=["yes no"])
-    judge = LMJudge.objects.create(name="tiny-checker", backend="transformers", model=path,
-                                   parameters={"error_tagger": True, "max_new_tokens": 4, "batch_size": 4})
+    judge = LMJudge.objects.create(
+        name="tiny-checker",
+        backend="transformers",
+        model=path,
+        parameters={"error_tagger": True, "max_new_tokens": 4, "batch_size": 4},
+    )
     judge.projects.add(project)
     result = tag_errors(project)
     assert result.asked == 8 and result.stored == 8 and result.failed == 0

@@ -1,15 +1,16 @@
 """The manager's pages in Chromium with axe-core: the curation dashboard (figures loaded by the
 poll), the record browser, routing, runs and the project settings have no critical or serious
 accessibility violations."""
+
 import pytest
 
 from annotate.models import Annotation, Item, Project
 from curation.models import ItemNoise, NoiseRun
-from workers import runs
-from workers.models import RunKind, RunState, TaskRun
 from tests import curation_data as cd
 from tests import factories
 from tests.browser import axe_violations, browser_page, csp_violations, login, shot  # noqa: F401  (browser_page is a fixture)
+from workers import runs
+from workers.models import RunKind, RunState, TaskRun
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -29,8 +30,13 @@ def managed(transactional_db):
     # Every route and run state on the pages, so each badge colour is checked.
     for route, item in zip(["human", "judge", "both", "unrouted"], project.items.order_by("id")):
         Item.objects.filter(pk=item.pk).update(routing=route, route_score=0.4, route_reason={"margin": 0.2})
-    for kind, state in [(RunKind.JUDGE, RunState.SUCCEEDED), (RunKind.ROUTE, RunState.FAILED), (RunKind.NOISE, RunState.RUNNING),
-                        (RunKind.FEATURES, RunState.CANCELLED), (RunKind.RATIONALE, RunState.QUEUED)]:
+    for kind, state in [
+        (RunKind.JUDGE, RunState.SUCCEEDED),
+        (RunKind.ROUTE, RunState.FAILED),
+        (RunKind.NOISE, RunState.RUNNING),
+        (RunKind.FEATURES, RunState.CANCELLED),
+        (RunKind.RATIONALE, RunState.QUEUED),
+    ]:
         run = runs.create_run(kind, project=project)
         for i in range(60):  # a log longer than its box: the box must be reachable by keyboard
             runs.log(run, f"step {i}: <b>not bold</b>")
@@ -43,7 +49,9 @@ def managed(transactional_db):
 
 def assert_no_axe_violations(page, where):
     violations = axe_violations(page)
-    assert not violations, f"{where}: " + "\n".join(f"{v['impact']} {v['id']}: {v['help']} {v['nodes']}" for v in violations)
+    assert not violations, f"{where}: " + "\n".join(
+        f"{v['impact']} {v['id']}: {v['help']} {v['nodes']}" for v in violations
+    )
 
 
 def test_manager_pages_pass_axe(live_server, managed, browser_page):
@@ -60,11 +68,15 @@ def test_manager_pages_pass_axe(live_server, managed, browser_page):
     assert_no_axe_violations(page, "curation dashboard")
 
     found = {}
-    for name, url in [("records", f"/curation/p/{pk}/records/"), ("routing", f"/curation/p/{pk}/routing/"),
-                      ("runs", f"/runs/p/{pk}/"), ("settings", f"/p/{pk}/settings/"),
-                      ("record", f"/curation/p/{pk}/items/{managed.items.order_by('id').first().pk}/"),
-                      ("run", f"/runs/{TaskRun.objects.filter(project=managed, kind=RunKind.JUDGE).get().pk}/"),
-                      ("failed run", f"/runs/{TaskRun.objects.filter(project=managed, kind=RunKind.ROUTE).get().pk}/")]:
+    for name, url in [
+        ("records", f"/curation/p/{pk}/records/"),
+        ("routing", f"/curation/p/{pk}/routing/"),
+        ("runs", f"/runs/p/{pk}/"),
+        ("settings", f"/p/{pk}/settings/"),
+        ("record", f"/curation/p/{pk}/items/{managed.items.order_by('id').first().pk}/"),
+        ("run", f"/runs/{TaskRun.objects.filter(project=managed, kind=RunKind.JUDGE).get().pk}/"),
+        ("failed run", f"/runs/{TaskRun.objects.filter(project=managed, kind=RunKind.ROUTE).get().pk}/"),
+    ]:
         response = page.goto(f"{base}{url}")
         assert response.status == 200, url
         shot(page, f"manager-{name}")
@@ -81,6 +93,7 @@ def test_manager_pages_pass_axe(live_server, managed, browser_page):
     page.wait_for_selector("#members")
     found["new project settings"] = axe_violations(page)
     assert Project.objects.get(name="Made in the browser").aspects == ["clarity", "correctness"]
-    assert not any(found.values()), "\n".join(f"{where}: {v['impact']} {v['id']}: {v['help']} {v['nodes']}"
-                                              for where, vs in found.items() for v in vs)
+    assert not any(found.values()), "\n".join(
+        f"{where}: {v['impact']} {v['id']}: {v['help']} {v['nodes']}" for where, vs in found.items() for v in vs
+    )
     assert not csp_violations(page)  # charts, settings and the polled figures need no inline script or style element

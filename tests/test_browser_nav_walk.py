@@ -1,6 +1,7 @@
 """Every page reachable from the navigation opens, for every role: a breadth-first walk in Chromium
 from the home page over same-site links (the nav, project tabs, tables, run and item pages), with no
 4xx or 5xx on any page a role is shown a link to. Links a role is given must work for that role."""
+
 from collections import deque
 from urllib.parse import urldefrag, urlparse
 
@@ -58,7 +59,12 @@ def _walk(page, base):
         for href in page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)"):
             url = urlparse(urldefrag(href)[0])
             target = url.path + (f"?{url.query}" if url.query else "")
-            if url.netloc == host and url.scheme.startswith("http") and not target.startswith(SKIP) and target not in seen:
+            if (
+                url.netloc == host
+                and url.scheme.startswith("http")
+                and not target.startswith(SKIP)
+                and target not in seen
+            ):
                 queue.append(target)
     return bad, visited
 

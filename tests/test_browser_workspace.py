@@ -1,4 +1,5 @@
 """Keyboard-only labelling in a real browser: login → each of the three forms → submit → next."""
+
 import pytest
 
 from annotate.models import Annotation, Assignment
@@ -51,8 +52,10 @@ def test_label_all_three_kinds_by_keyboard(live_server, browser_page):
     # Edit: the editor has focus; rewrite and submit, then see the diff.
     shot(page, "form-edit")
     page.keyboard.press("Control+a")
-    page.keyboard.type("Photosynthesis is how plants turn sunlight into food. It happens in the chloroplasts, "
-                       "using water and carbon dioxide, and it releases oxygen.")
+    page.keyboard.type(
+        "Photosynthesis is how plants turn sunlight into food. It happens in the chloroplasts, "
+        "using water and carbon dioxide, and it releases oxygen."
+    )
     page.keyboard.press("Control+Enter")
     page.wait_for_selector("#edit-result")
     assert page.locator("ins.diff-ins").count() > 0 and page.locator("del.diff-del").count() > 0
@@ -123,8 +126,16 @@ def test_pages_satisfy_the_content_security_policy(live_server, browser_page):
     factories.user("csp-boss", project=project, role="manager")
     base = live_server.url
     login(page, base, "csp-boss")
-    for path in ("/", f"/p/{project.pk}/", f"/p/{project.pk}/annotate/", f"/curation/p/{project.pk}/",
-                 f"/curation/p/{project.pk}/routing/", f"/runs/p/{project.pk}/", f"/p/{project.pk}/gold/", "/no-such-page/"):
+    for path in (
+        "/",
+        f"/p/{project.pk}/",
+        f"/p/{project.pk}/annotate/",
+        f"/curation/p/{project.pk}/",
+        f"/curation/p/{project.pk}/routing/",
+        f"/runs/p/{project.pk}/",
+        f"/p/{project.pk}/gold/",
+        "/no-such-page/",
+    ):
         response = page.goto(base + path)
         assert response.headers.get("content-security-policy"), path
         page.wait_for_load_state("networkidle")
@@ -166,7 +177,9 @@ def test_axe_finds_nothing_serious_on_all_three_kinds(live_server, browser_page)
     page.locator('button[name="accept_as_is"]').click()
     page.wait_for_selector("#edit-result")
     report["edit-result"] = axe_violations(page)
-    found = [f"{where} {v['id']} ({v['impact']}): {node}" for where, vs in report.items() for v in vs for node in v["nodes"]]
+    found = [
+        f"{where} {v['id']} ({v['impact']}): {node}" for where, vs in report.items() for v in vs for node in v["nodes"]
+    ]
     assert found == [], "\n".join(found)
     assert csp_violations(page) == []
 
@@ -275,9 +288,12 @@ def test_nothing_overflows_on_a_390px_phone(live_server, browser_page):
         page.wait_for_selector(f'#item-form[data-kind="{kind}"]')
         widths[kind] = page.evaluate("document.documentElement.scrollWidth")
         if widths[kind] > 390:  # name the culprits
-            widths[kind] = (widths[kind], page.evaluate("""() => Array.from(document.querySelectorAll('body *'))
+            widths[kind] = (
+                widths[kind],
+                page.evaluate("""() => Array.from(document.querySelectorAll('body *'))
                 .filter(el => el.getBoundingClientRect().right > 391).slice(0, 8)
-                .map(el => el.tagName + '.' + el.className + ' ' + Math.round(el.getBoundingClientRect().right))"""))
+                .map(el => el.tagName + '.' + el.className + ' ' + Math.round(el.getBoundingClientRect().right))"""),
+            )
         if kind == "pairwise":
             shot(page, "phone-390-pairwise")
         if advance:

@@ -1,5 +1,6 @@
 """Every task kind through a real `celery worker` subprocess on Redis (DB 5) and the test PostgreSQL
 database, and crash recovery: a worker SIGKILLed mid-run, the run finished by another worker."""
+
 import time
 
 import pytest
@@ -120,8 +121,13 @@ def test_finetune_run_through_worker(transactional_db, worker, client, tiny_mode
     settings.ARTIFACTS_DIR = tmp_path
     project = wh.factories.project()
     snap = wh.snapshot(project, pairs=8, binary=0, edits=0)
-    ft = finetune.create_finetune(snap, wh.model_spec(tiny_model_dir), "dpo", lora={"r": 4},
-                                  config={"per_device_train_batch_size": 4, "max_length": 64})
+    ft = finetune.create_finetune(
+        snap,
+        wh.model_spec(tiny_model_dir),
+        "dpo",
+        lora={"r": 4},
+        config={"per_device_train_batch_size": 4, "max_length": 64},
+    )
     cw.send(client, task, ft.run)
     run = wait_finished(ft.run, worker=worker)
     assert run.state == "succeeded", run.error
@@ -147,7 +153,9 @@ def test_generation_and_preferences_through_worker(transactional_db, worker, cli
     cw.send(client, infer_preferences, prefs)
     assert wait_finished(prefs, worker=worker).state == "succeeded", prefs.error
     assert LatentPreference.objects.filter(annotator=alice).count() == 3
-    gen = generation.start_generation_run(project, spec, item_kind="pairwise", max_new_tokens=6, preference_annotator=alice)
+    gen = generation.start_generation_run(
+        project, spec, item_kind="pairwise", max_new_tokens=6, preference_annotator=alice
+    )
     cw.send(client, generate_candidates, gen)
     assert wait_finished(gen, worker=worker).state == "succeeded", gen.error
     assert Response.objects.filter(metadata__run=gen.pk).count() == 3
@@ -163,9 +171,16 @@ def test_schedule_fires_through_worker(transactional_db, worker, client, tiny_mo
 
     project = wh.factories.project()
     curation_data.labelled_project(project, pairs=8, binaries=0, edits=0, annotators=2)
-    s = schedules.save_schedule(FineTuneSchedule(project=project, name="nightly", min_new_labels=5, method="dpo",
-                                                 model_spec=wh.model_spec(tiny_model_dir),
-                                                 config={"per_device_train_batch_size": 4, "max_length": 64}))
+    s = schedules.save_schedule(
+        FineTuneSchedule(
+            project=project,
+            name="nightly",
+            min_new_labels=5,
+            method="dpo",
+            model_spec=wh.model_spec(tiny_model_dir),
+            config={"per_device_train_batch_size": 4, "max_length": 64},
+        )
+    )
     client.send_task(run_schedule.name, args=[s.pk], queue="cpu")
     deadline = time.time() + 120
     while not FineTuneRun.objects.filter(snapshot__project=project).exists() and time.time() < deadline:
@@ -240,8 +255,12 @@ def test_sigkilled_finetune_retried_into_one_result(transactional_db, tmp_path, 
     artifacts = settings.ARTIFACTS_DIR = tmp_path / "artifacts"
     project = wh.factories.project()
     snap = wh.snapshot(project, pairs=40, binary=0, edits=0)
-    ft = finetune.create_finetune(snap, wh.model_spec(tiny_model_dir), "dpo",
-                                  config={"per_device_train_batch_size": 1, "max_length": 64, "num_train_epochs": 4})
+    ft = finetune.create_finetune(
+        snap,
+        wh.model_spec(tiny_model_dir),
+        "dpo",
+        config={"per_device_train_batch_size": 1, "max_length": 64, "num_train_epochs": 4},
+    )
     run = ft.run
     options = {"queues": "crash-ft", "log_dir": tmp_path / "logs", "TANDEM_PROGRESS_INTERVAL": 0}
     first = cw.Worker(artifacts, "ft-first", **options).wait_ready()

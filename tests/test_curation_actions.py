@@ -78,7 +78,11 @@ def test_drop_and_flip_above_noise_threshold_are_recorded(project, mixed, manage
     assert _ids(actions.curated_view(project)) == [mixed["agree"]]
     actions.undo(project, manager_user, drop.pk)
     assert len(actions.curated_view(project)) == 3
-    assert list(CurationAction.objects.filter(project=project).order_by("id").values_list("action", flat=True)) == ["flip", "drop", "undo"]
+    assert list(CurationAction.objects.filter(project=project).order_by("id").values_list("action", flat=True)) == [
+        "flip",
+        "drop",
+        "undo",
+    ]
     snap = freeze_snapshot(project, manager_user)
     row = snap.rows.get(item_id=mixed["split"])
     assert row.data["flipped"] and row.data["chosen"] == "Answer B"
@@ -95,8 +99,12 @@ def test_actions_refuse_foreign_items_and_bad_thresholds(project, mixed, manager
 
 def test_near_duplicates_found_with_minilm_and_merged_or_dropped(project, manager_user):
     who = cd.person(project)
-    texts = ["How do I reverse a list in Python?", "How can I reverse a list in python?",
-             "What is the capital of France?", "Write a poem about the sea at night."]
+    texts = [
+        "How do I reverse a list in Python?",
+        "How can I reverse a list in python?",
+        "What is the capital of France?",
+        "Write a poem about the sea at night.",
+    ]
     for i, text in enumerate(texts):
         item = factories.item(project, prompt_obj=factories.prompt(project, text=text), text_a=f"a{i}", text_b=f"b{i}")
         cd.label(item, who, preference=1)
@@ -123,6 +131,7 @@ def test_dashboard_for_managers_only(project, mixed, manager_user, annotator_use
     assert "Krippendorff" in html and "<svg" in html and "ε = 0.300" in html
     from workers import runs
     from workers.models import RunKind
+
     run = runs.create_run(RunKind.NOISE, project=project)
     status = client.get(f"/curation/p/{project.pk}/noise/status/").content.decode()
     assert f"noise run {run.pk}: queued" in status and 'hx-trigger="every 2s"' in status
@@ -132,13 +141,17 @@ def test_dashboard_for_managers_only(project, mixed, manager_user, annotator_use
 
 
 def test_dashboard_escapes_annotator_names(project, manager_user, client):
-    evil = cd.person(project, '<script>alert(1)</script>')
-    for i in range(3):
+    evil = cd.person(project, "<script>alert(1)</script>")
+    for _i in range(3):
         cd.label(factories.item(project), evil, preference=-2)
     client.force_login(manager_user)
     client.get(f"/curation/p/{project.pk}/figures/")  # the figures are cached by then: the page shows them
     html = client.get(f"/curation/p/{project.pk}/").content.decode()
-    assert "Krippendorff" in html and "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert (
+        "Krippendorff" in html
+        and "<script>alert(1)</script>" not in html
+        and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    )
 
 
 def test_dashboard_preview_actions_freeze_and_token(project, mixed, manager_user, client):
@@ -149,9 +162,12 @@ def test_dashboard_preview_actions_freeze_and_token(project, mixed, manager_user
     assert "error" in client.get(f"{base}/preview/", {"max_noise": "lots"}).content.decode()
     r = client.post(f"{base}/actions/noise/", {"action": "drop", "threshold": "0.5"})
     assert r.status_code == 302 and CurationAction.objects.get().item_ids == [mixed["split"]]
-    r = client.post(f"{base}/snapshots/freeze/", {"name": "first", "test_fraction": "0.1", "sources": ["human", "judge"]})
+    r = client.post(
+        f"{base}/snapshots/freeze/", {"name": "first", "test_fraction": "0.1", "sources": ["human", "judge"]}
+    )
     assert r.status_code == 302
     from curation.models import ExportToken, Snapshot
+
     snap = Snapshot.objects.get(project=project)
     assert snap.name == "first" and snap.filters["sources"] == ["human", "judge"] and snap.counts["rows"] == 2
     assert client.get(f"{base}/snapshots/{snap.pk}/").status_code == 200
@@ -164,6 +180,7 @@ def test_dashboard_preview_actions_freeze_and_token(project, mixed, manager_user
     assert r["Cache-Control"] == "no-store" and ExportToken.objects.get().key_hash == ExportToken.hash_key(key)
     assert key not in client.get(f"{base}/").content.decode()
     from django.test import Client
+
     assert Client(HTTP_AUTHORIZATION=f"Token {key}").get(f"/api/snapshots/{snap.pk}/rows.jsonl").status_code == 200
     client.post(f"{base}/tokens/{ExportToken.objects.get().pk}/revoke/")
     assert Client(HTTP_AUTHORIZATION=f"Token {key}").get(f"/api/snapshots/{snap.pk}/rows.jsonl").status_code == 401
@@ -200,7 +217,9 @@ def test_dashboard_in_a_browser(live_server, transactional_db, monkeypatch):
         page.wait_for_selector("#preview b")
         assert page.inner_text("#preview b") == "26"
         page.fill("#id_max_noise", "0.5")
-        page.wait_for_function("() => document.querySelector('#preview b').textContent !== '26'")  # a function: a bare expression needs eval, which the CSP forbids
+        page.wait_for_function(
+            "() => document.querySelector('#preview b').textContent !== '26'"
+        )  # a function: a bare expression needs eval, which the CSP forbids
         kept = int(page.inner_text("#preview b"))
         assert 0 < kept < 26
         page.screenshot(path=str(out / "curation-dashboard.png"), full_page=True)
@@ -276,13 +295,18 @@ def test_noise_action_applies_exactly_what_its_preview_counted(project, mixed, m
     assert CurationAction.objects.get().params["affected"] == 3
 
 
-def test_dedupe_is_searched_in_the_background_previewed_confirmed_and_undone(project, manager_user, client,
-                                                                           django_capture_on_commit_callbacks):
+def test_dedupe_is_searched_in_the_background_previewed_confirmed_and_undone(
+    project, manager_user, client, django_capture_on_commit_callbacks
+):
     from workers.models import RunKind, TaskRun
 
     who = cd.person(project)
-    texts = ["How do I reverse a list in Python?", "How can I reverse a list in python?",
-             "What is the capital of France?", "Write a poem about the sea at night."]
+    texts = [
+        "How do I reverse a list in Python?",
+        "How can I reverse a list in python?",
+        "What is the capital of France?",
+        "Write a poem about the sea at night.",
+    ]
     for i, text in enumerate(texts):
         item = factories.item(project, prompt_obj=factories.prompt(project, text=text), text_a=f"a{i}", text_b=f"b{i}")
         cd.label(item, who, preference=1)
@@ -321,8 +345,11 @@ def test_dedupe_preview_polls_while_the_search_runs(project, manager_user, clien
 
     run = runs.create_run(RunKind.DEDUPE, project=project, params={"threshold": 0.9})
     client.force_login(manager_user)
-    page = client.get(f"/curation/p/{project.pk}/actions/dedupe/preview/", {"mode": "merge", "threshold": "0.9"}).content.decode()
+    page = client.get(
+        f"/curation/p/{project.pk}/actions/dedupe/preview/", {"mode": "merge", "threshold": "0.9"}
+    ).content.decode()
     assert 'hx-trigger="every 2s"' in page and f"#{run.pk}" in page and "Apply" not in page
+
 
 def test_dashboard_says_how_many_items_reached_k(project, manager_user, client):
     from annotate import queue
@@ -335,7 +362,11 @@ def test_dashboard_says_how_many_items_reached_k(project, manager_user, client):
     people = [queue.human_annotator(factories.user(f"k-{n}", project=project)) for n in range(2)]
     for n in range(3):  # two people take turns: depth first brings item after item to k
         for who in people:
-            submit(queue.next_assignment(project, who), {"thumbs": "up"}, submission_id=f"00000000-0000-0000-0002-{n}{who.pk:011d}")
+            submit(
+                queue.next_assignment(project, who),
+                {"thumbs": "up"},
+                submission_id=f"00000000-0000-0000-0002-{n}{who.pk:011d}",
+            )
     client.force_login(manager_user)
     html = client.get(f"/curation/p/{project.pk}/").content.decode()
     assert "<b>3</b> of 5 items for people have reached k = 2 labels" in html

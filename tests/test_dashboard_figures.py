@@ -1,5 +1,6 @@
 """The curation dashboard's figures are cached and computed off the page's request; the Activity
 charts (throughput, time per item, label distribution, weekly α) come from the real labels."""
+
 from datetime import timedelta
 
 import pytest
@@ -35,7 +36,10 @@ def test_cold_dashboard_shows_a_placeholder_and_computes_nothing(project, labell
         html = client.get(f"/curation/p/{project.pk}/").content.decode()
     assert "computing…" in html and "Krippendorff" not in html
     assert f'hx-get="/curation/p/{project.pk}/figures/" hx-trigger="load"' in html
-    assert not any("label_kind" in q["sql"] and "ORDER BY" in q["sql"] and "preference" in q["sql"] for q in queries.captured_queries)
+    assert not any(
+        "label_kind" in q["sql"] and "ORDER BY" in q["sql"] and "preference" in q["sql"]
+        for q in queries.captured_queries
+    )
     assert len(queries.captured_queries) < 30
 
 
@@ -46,8 +50,10 @@ def test_figures_appear_after_the_background_refresh_with_their_age(project, lab
     state = dashboard_figures.state(project)
     assert state.fresh and state.cached.figures["agreement"]["pairwise"]["items"] == 9
     html = client.get(f"/curation/p/{project.pk}/").content.decode()
-    assert "Krippendorff" in html and "computing…" not in html and 'hx-get="/curation/p/' in html  # the preview's, not ours
-    assert f'/curation/p/{project.pk}/figures/' not in html
+    assert (
+        "Krippendorff" in html and "computing…" not in html and 'hx-get="/curation/p/' in html
+    )  # the preview's, not ours
+    assert f"/curation/p/{project.pk}/figures/" not in html
 
     # A new label makes the figures stale: the page still shows them, says so and polls for fresh ones.
     cd.label(factories.item(project), labelled[0], preference=3)
@@ -55,7 +61,10 @@ def test_figures_appear_after_the_background_refresh_with_their_age(project, lab
     assert "Krippendorff" in html and "labels changed since, updating…" in html
     assert f'hx-get="/curation/p/{project.pk}/figures/" hx-trigger="load"' in html
     fragment = client.get(f"/curation/p/{project.pk}/figures/").content.decode()
-    assert "updating" not in fragment and dashboard_figures.state(project).cached.figures["agreement"]["pairwise"]["items"] == 10
+    assert (
+        "updating" not in fragment
+        and dashboard_figures.state(project).cached.figures["agreement"]["pairwise"]["items"] == 10
+    )
 
 
 def test_a_claimed_refresh_is_not_started_twice(project, labelled):
@@ -80,12 +89,18 @@ def test_activity_counts_throughput_time_distribution_and_weekly_alpha(project, 
     assert sum(act.per_day[people[0].name].values()) == 9 + 4 and len(act.days) == 2
     assert act.seconds_per_item == {people[0].name: (4.0, 13), people[1].name: (12.0, 9)}  # untimed labels left out
     # labelled_project: preferences 2/-2 for even people, 3/-1 for odd ones (i % 3 == 0 gives the negative one)
-    assert act.people.preferences == {-3: 0, -2: 6, -1: 3, 0: 0, 1: 0, 2: 12, 3: 6} and act.people.thumbs == {"up": 2, "down": 2}
+    assert act.people.preferences == {-3: 0, -2: 6, -1: 3, 0: 0, 1: 0, 2: 12, 3: 6} and act.people.thumbs == {
+        "up": 2,
+        "down": 2,
+    }
     assert act.judges.preferences[-3] == 2 and act.judges.pairwise_total == 2 and act.judges.thumbs == {}
     # People 0 and 1 labelled the same 9 pairs this week; person 2 alone two weeks ago (no overlap that week).
     assert [(w.units, w.alpha is None) for w in act.weekly_alpha] == [(0, True), (9, False)]
     assert act.weekly_alpha[1].alpha == pytest.approx(
-        activity.krippendorff_alpha({i: {0: 2 if i % 3 else -2, 1: 3 if i % 3 else -1} for i in range(9)}, "ordinal", list(range(-3, 4))))
+        activity.krippendorff_alpha(
+            {i: {0: 2 if i % 3 else -2, 1: 3 if i % 3 else -1} for i in range(9)}, "ordinal", list(range(-3, 4))
+        )
+    )
     charts = activity.activity_charts(act)
     assert 'aria-label="Labels per day, per annotator"' in charts["throughput_plot"] and "4.0 s" in charts["time_plot"]
     assert "A much better" in charts["judge_prefs_plot"] and charts["judge_thumbs_plot"] is None

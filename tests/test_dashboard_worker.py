@@ -1,6 +1,7 @@
 """The dashboard's figures computed by a real `celery worker` subprocess: while the refresh is
 queued the polled fragment answers at once with "computing…" (and keeps polling); the worker's
 result, written to the shared cache, is what the next poll shows."""
+
 import time
 
 import pytest

@@ -1,4 +1,5 @@
 """The demo: a deterministic bundled dataset, loaded idempotently with working logins."""
+
 import json
 
 import pytest

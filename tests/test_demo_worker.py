@@ -2,6 +2,8 @@
 transport) and the real worker the script starts beside the server. A job's request returns at
 once, the job runs in the worker, Cancel ends a queued run, the worker's own sweeper finishes a run
 a dead worker left behind (no celery beat), and CTRL-C stops the server and the worker."""
+
+import contextlib
 import os
 import signal
 import socket
@@ -98,21 +100,47 @@ def paused(pgid, *databases):
 
 def test_demo_runs_jobs_in_its_supervised_worker(tmp_path):
     var, port, log = tmp_path / "var", free_port(), tmp_path / "demo.log"
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "REDIS_CACHE_URL", "DJANGO_SETTINGS_MODULE")}
-    env.update(TANDEM_VAR_DIR=str(var), TANDEM_PORT=str(port), TANDEM_VENV=str(Path(sys.executable).parent.parent),
-               TANDEM_NO_INSTALL="1", TANDEM_WORKER_LOG_LEVEL="INFO", TANDEM_WORKER_CONCURRENCY="1",
-               TANDEM_RUN_SWEEP_SECONDS="1", TANDEM_RUN_STALE_SECONDS="5", TANDEM_RUN_HEARTBEAT_SECONDS="1",
-               OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
-    out = open(log, "wb")
-    demo = subprocess.Popen([str(ROOT / "tandem"), "demo"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            "DATABASE_URL",
+            "CELERY_BROKER_URL",
+            "CELERY_RESULT_BACKEND",
+            "REDIS_CACHE_URL",
+            "DJANGO_SETTINGS_MODULE",
+        )
+    }
+    env.update(
+        TANDEM_VAR_DIR=str(var),
+        TANDEM_PORT=str(port),
+        TANDEM_VENV=str(Path(sys.executable).parent.parent),
+        TANDEM_NO_INSTALL="1",
+        TANDEM_WORKER_LOG_LEVEL="INFO",
+        TANDEM_WORKER_CONCURRENCY="1",
+        TANDEM_RUN_SWEEP_SECONDS="1",
+        TANDEM_RUN_STALE_SECONDS="5",
+        TANDEM_RUN_HEARTBEAT_SECONDS="1",
+        OMP_NUM_THREADS="1",
+        TOKENIZERS_PARALLELISM="false",
+    )
+    out = open(log, "wb")  # noqa: SIM115
+    demo = subprocess.Popen(
+        [str(ROOT / "tandem"), "demo"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
     db = var / "tandem.sqlite3"
 
     def run_row(pk):
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=20) as conn:
-            return dict(zip(("state", "attempts", "worker", "error"),
-                            conn.execute("SELECT state, attempts, worker, error FROM workers_taskrun WHERE id = ?", [pk]).fetchone()))
+            return dict(
+                zip(
+                    ("state", "attempts", "worker", "error"),
+                    conn.execute(
+                        "SELECT state, attempts, worker, error FROM workers_taskrun WHERE id = ?", [pk]
+                    ).fetchone(),
+                )
+            )
 
     try:
         browser = Browser(f"http://127.0.0.1:{port}")
@@ -120,8 +148,14 @@ def test_demo_runs_jobs_in_its_supervised_worker(tmp_path):
         procs = children(demo.pid)
         worker = next(pid for pid, cmd in procs.items() if "celery" in cmd and " worker " in cmd)
         server = next(pid for pid, cmd in procs.items() if "runserver" in cmd)
-        setup = subprocess.run([sys.executable, "manage.py", "shell", "-c", SETUP], cwd=ROOT, env=env,
-                               capture_output=True, text=True, check=True).stdout
+        setup = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", SETUP],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         project_id, ghost = (int(x) for x in setup.split("SETUP")[1].split())
         assert browser.login("manager", "tandem-manager")[0] == 302
 
@@ -157,8 +191,6 @@ def test_demo_runs_jobs_in_its_supervised_worker(tmp_path):
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGKILL)
         for pid in children(demo.pid):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         out.close()

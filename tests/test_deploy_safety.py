@@ -1,5 +1,6 @@
 """Safe defaults for a deployment: the secret key, check --deploy, HTTPS switches, the
 Content-Security-Policy, styled error pages, password validators and login throttling."""
+
 import os
 import re
 import secrets
@@ -31,10 +32,13 @@ def _settings_env(tmp_path, **env):
 
 
 def _manage(env, *args):
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 # --- the secret key --------------------------------------------------------------------------
+
 
 def test_production_without_secret_key_refuses_to_start(tmp_path):
     env = _settings_env(tmp_path, DATABASE_URL="postgres://u@127.0.0.1:1/x")
@@ -62,28 +66,42 @@ def test_local_install_generates_a_private_key_once(tmp_path):
 def test_embedded_default_runs_with_debug_off_and_a_generated_key(tmp_path):
     """What `./tandem demo` runs: no DATABASE_URL, no SECRET_KEY, DEBUG unset."""
     env = _settings_env(tmp_path, TANDEM_DEMO="1")
-    code = ("from django.conf import settings; import django; django.setup(); "
-            "print(settings.DEBUG, settings.SECRET_KEY == open(settings.VAR_DIR / 'secret_key').read().strip(), "
-            "settings.WHITENOISE_USE_FINDERS)")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
-                            capture_output=True, text=True, timeout=120)
+    code = (
+        "from django.conf import settings; import django; django.setup(); "
+        "print(settings.DEBUG, settings.SECRET_KEY == open(settings.VAR_DIR / 'secret_key').read().strip(), "
+        "settings.WHITENOISE_USE_FINDERS)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "True", "True"]
     script = (ROOT / "tandem").read_text()
-    demo = script[script.index("cmd_demo()"):]
+    demo = script[script.index("cmd_demo()") :]
     assert "DEBUG=${DEBUG:-1}" not in demo and "export TANDEM_DEMO=1" in demo
 
 
 # --- check --deploy --------------------------------------------------------------------------
 
+
 def test_check_deploy_warns_only_about_what_the_readme_explains(tmp_path):
-    env = _settings_env(tmp_path, DEBUG="0", SECRET_KEY=secrets.token_urlsafe(50),
-                        DATABASE_URL="postgres://postgres@127.0.0.1:5432/unused", ALLOWED_HOSTS="tandem.example",
-                        TANDEM_HTTPS="1")
+    env = _settings_env(
+        tmp_path,
+        DEBUG="0",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/unused",
+        ALLOWED_HOSTS="tandem.example",
+        TANDEM_HTTPS="1",
+    )
     result = _manage(env, "check", "--deploy")
     output = result.stdout + result.stderr
     warnings = set(re.findall(r"\(([a-z_]+\.[WE]\d+)\)", output))
-    section = README[README.index("## Deploying safely"):README.index("## Layout")]
+    section = README[README.index("## Deploying safely") : README.index("## Layout")]
     unexplained = {w for w in warnings if w not in section}
     assert not unexplained, output
     # The switches TANDEM_HTTPS turns on are on: no cookie, HSTS or redirect warning at all.
@@ -92,24 +110,31 @@ def test_check_deploy_warns_only_about_what_the_readme_explains(tmp_path):
 
 
 def test_https_switches_follow_tandem_https(tmp_path):
-    code = ("import django; django.setup(); from django.conf import settings as s; "
-            "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS > 0, "
-            "s.SECURE_HSTS_INCLUDE_SUBDOMAINS, getattr(s, 'SECURE_PROXY_SSL_HEADER', None))")
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS > 0, "
+        "s.SECURE_HSTS_INCLUDE_SUBDOMAINS, getattr(s, 'SECURE_PROXY_SSL_HEADER', None))"
+    )
 
     def run(**extra):
         env = _settings_env(tmp_path, SECRET_KEY="k" * 50, DJANGO_SETTINGS_MODULE="config.settings", **extra)
-        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
         assert out.returncode == 0, out.stderr
         return out.stdout.strip()
 
     assert run() == "False False False False False None"
     assert run(TANDEM_HTTPS="1") == "True True True True True None"
     assert run(TANDEM_HTTPS="1", DEBUG="1") == "False False False False False None"  # local HTTPS testing
-    assert run(TANDEM_HTTPS="1", SECURE_SSL_REDIRECT="0", TANDEM_PROXY_SSL_HEADER="X-Forwarded-Proto") == \
-        "True True False True True ('HTTP_X_FORWARDED_PROTO', 'https')"
+    assert (
+        run(TANDEM_HTTPS="1", SECURE_SSL_REDIRECT="0", TANDEM_PROXY_SSL_HEADER="X-Forwarded-Proto")
+        == "True True False True True ('HTTP_X_FORWARDED_PROTO', 'https')"
+    )
 
 
 # --- headers and error pages -----------------------------------------------------------------
+
 
 @pytest.mark.django_db
 def test_every_page_sends_a_csp_without_inline_script(client, annotator_user, project):
@@ -171,11 +196,12 @@ def test_csrf_failure_is_styled_for_people_and_json_for_the_api(annotator_user, 
     client.force_login(annotator_user)
     page = client.post(f"/p/{project.pk}/annotate/a/1/skip/", {"reason": "x"})
     assert page.status_code == 403 and "Form expired" in page.content.decode()
-    api = client.post(f"/api/annotate/a/1/skip/", "{}", content_type="application/json")
+    api = client.post("/api/annotate/a/1/skip/", "{}", content_type="application/json")
     assert api.status_code == 403 and "CSRF" in api.json()["error"]
 
 
 # --- passwords and logins --------------------------------------------------------------------
+
 
 def test_standard_password_validators(db):
     user = factories.user("carol")
@@ -206,7 +232,9 @@ def test_login_locks_an_account_after_repeated_failures(client, fresh_throttle):
     html = response.content.decode()
     assert response.status_code == 200 and "Too many failed logins for this account" in html
     assert "_auth_user_id" not in client.session
-    admin_page = client.post("/admin/login/", {"username": "dora", "password": "right-horse-battery"}, REMOTE_ADDR="10.0.0.3")
+    admin_page = client.post(
+        "/admin/login/", {"username": "dora", "password": "right-horse-battery"}, REMOTE_ADDR="10.0.0.3"
+    )
     assert "Too many failed logins for this account" in admin_page.content.decode()
     # Also refused below the login pages (API clients, any authenticate() call): the backend checks.
     assert authenticate(username="dora", password="right-horse-battery") is None

@@ -38,7 +38,9 @@ def test_token_lists_only_its_project_and_streams_jsonl(project, snapshot):
     r = c.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference")
     assert r.status_code == 200 and r.streaming and r["X-Snapshot-Content-Hash"] == snapshot.content_hash
     rows = [json.loads(line) for line in body(r).decode().splitlines()]
-    assert len(rows) == 7 and {"prompt", "chosen", "rejected", "margin", "rationale", "noise", "item_id"} <= set(rows[0])
+    assert len(rows) == 7 and {"prompt", "chosen", "rejected", "margin", "rationale", "noise", "item_id"} <= set(
+        rows[0]
+    )
     train = body(c.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference&split=train")).decode().splitlines()
     test = body(c.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference&split=test")).decode().splitlines()
     assert len(train) + len(test) == 7
@@ -48,23 +50,38 @@ def test_token_lists_only_its_project_and_streams_jsonl(project, snapshot):
 def test_manifest_and_latest(project, snapshot):
     c = token_client(project)
     m = c.get(f"/api/snapshots/{snapshot.pk}/manifest/").json()
-    assert m["version"] == 1 and m["content_hash"] == snapshot.content_hash and "epsilon" in m and m["counts"]["rows"] == 9
+    assert (
+        m["version"] == 1 and m["content_hash"] == snapshot.content_hash and "epsilon" in m and m["counts"]["rows"] == 9
+    )
     latest = c.get(f"/api/projects/{project.pk}/snapshots/latest/").json()
     assert latest["id"] == snapshot.pk and "parquet" in latest["rows"]
 
 
 def test_parquet_in_every_format(project, snapshot):
     c = token_client(project)
-    expected = {"preference": 7, "preference_conversational": 7, "unpaired": 2 + 14, "unpaired_conversational": 2 + 14, "edit": 1}
+    expected = {
+        "preference": 7,
+        "preference_conversational": 7,
+        "unpaired": 2 + 14,
+        "unpaired_conversational": 2 + 14,
+        "edit": 1,
+    }
     for fmt, n in expected.items():
         r = c.get(f"/api/snapshots/{snapshot.pk}/rows.parquet?format={fmt}")
         assert r.status_code == 200, fmt
         table = pq.read_table(io.BytesIO(body(r)))
         assert table.num_rows == n, fmt
-    conv = pq.read_table(io.BytesIO(body(c.get(f"/api/snapshots/{snapshot.pk}/rows.parquet?format=preference_conversational"))))
+    conv = pq.read_table(
+        io.BytesIO(body(c.get(f"/api/snapshots/{snapshot.pk}/rows.parquet?format=preference_conversational")))
+    )
     assert conv.column("prompt")[0].as_py()[0]["role"] == "user"
-    kto = pq.read_table(io.BytesIO(body(c.get(f"/api/snapshots/{snapshot.pk}/rows.parquet?format=unpaired_conversational"))))
-    assert kto.column("prompt")[0].as_py()[0]["role"] == "user" and kto.column("completion")[0].as_py()[0]["role"] == "assistant"
+    kto = pq.read_table(
+        io.BytesIO(body(c.get(f"/api/snapshots/{snapshot.pk}/rows.parquet?format=unpaired_conversational")))
+    )
+    assert (
+        kto.column("prompt")[0].as_py()[0]["role"] == "user"
+        and kto.column("completion")[0].as_py()[0]["role"] == "assistant"
+    )
 
 
 def test_bad_format_or_split_is_a_clear_400(project, snapshot):
@@ -135,9 +152,11 @@ def test_copy_engine_writes_exactly_the_python_rows(project):
     who, jury = cd.person(project), cd.judge(project)
     tricky = 'quote " backslash \\ newline \n tab \t nul-ish \x01 unicode é 漢字 emoji 🙂 </script>'
     conv = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": tricky}]
-    pair = factories.item(project, prompt_obj=factories.prompt(project, text=tricky, messages=conv), text_a=tricky, text_b="B\\n")
+    pair = factories.item(
+        project, prompt_obj=factories.prompt(project, text=tricky, messages=conv), text_a=tricky, text_b="B\\n"
+    )
     cd.label(pair, who, preference=-3, rationale="line one\nline two")
-    Rationale.objects.create(item=pair, text="model says \"A\"", model_name="tiny")
+    Rationale.objects.create(item=pair, text='model says "A"', model_name="tiny")
     run = NoiseRun.objects.create(project=project, method="t", epsilon=0.1, epsilon_low=0, epsilon_high=0.2)
     ItemNoise.objects.create(item=pair, run=run, p_wrong=0.1, label={"direction": -1})
     judged = factories.item(project)
@@ -158,8 +177,12 @@ def test_copy_engine_writes_exactly_the_python_rows(project):
     assert [json.loads(x) for x in python.splitlines()] == [json.loads(x) for x in copy.splitlines()]
     assert json.loads(copy.splitlines()[0])["prompt"][1]["content"] == tricky
     for fmt in FORMATS:
-        tables = [pq.read_table(io.BytesIO(body(c.get(f"/api/snapshots/{snapshot.pk}/rows.parquet?format={fmt}&engine={engine}"))))
-                  for engine in ("python", "copy")]
+        tables = [
+            pq.read_table(
+                io.BytesIO(body(c.get(f"/api/snapshots/{snapshot.pk}/rows.parquet?format={fmt}&engine={engine}")))
+            )
+            for engine in ("python", "copy")
+        ]
         assert tables[0].schema == tables[1].schema and tables[0].to_pylist() == tables[1].to_pylist(), fmt
 
 
@@ -198,8 +221,12 @@ def test_token_expires(project):
 
     from django.utils import timezone
 
-    token, key = ExportToken.issue(project, "short", created_by=factories.user(project=project, role="manager"),
-                                   expires_at=timezone.now() + timedelta(hours=1))
+    token, key = ExportToken.issue(
+        project,
+        "short",
+        created_by=factories.user(project=project, role="manager"),
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
     assert api_status(key)[0] == 200
     token.expires_at = timezone.now() - timedelta(seconds=1)
     token.save()
@@ -241,9 +268,13 @@ def test_issuing_is_a_post_and_reposting_the_form_issues_nothing(client, project
     first = client.post(f"{base}/tokens/", form)
     assert first.status_code == 200 and 'id="token-key"' in first.content.decode()
     again = client.post(f"{base}/tokens/", form, follow=True)  # the browser's "reload": the same form again
-    assert 'id="token-key"' not in again.content.decode() and "was already issued by this form" in again.content.decode()
+    assert (
+        'id="token-key"' not in again.content.decode() and "was already issued by this form" in again.content.decode()
+    )
     token = ExportToken.objects.get()
-    assert token.created_by == manager_user and 6.9 < (token.expires_at - token.created_at).total_seconds() / 86400 < 7.1
+    assert (
+        token.created_by == manager_user and 6.9 < (token.expires_at - token.created_at).total_seconds() / 86400 < 7.1
+    )
     assert client.post(f"{base}/tokens/", {**form, "expires_in_days": "0"}).status_code == 302
     assert ExportToken.objects.count() == 1  # a bad expiry issues nothing
 
@@ -255,7 +286,10 @@ def test_dashboard_says_why_a_token_stopped(client, project, manager_user):
     ExportToken.issue(project, "theirs", created_by=other)
     Membership.objects.filter(user=other).delete()
     client.force_login(manager_user)
-    assert "stopped: its issuer no longer has access to the project" in client.get(f"/curation/p/{project.pk}/").content.decode()
+    assert (
+        "stopped: its issuer no longer has access to the project"
+        in client.get(f"/curation/p/{project.pk}/").content.decode()
+    )
 
 
 def test_a_form_nonce_issues_one_token_per_project(project):

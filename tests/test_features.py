@@ -1,6 +1,7 @@
 """Item features: lexical overlap, embedding similarity (offline MiniLM), prompt tags, judge signals,
 bulk upsert; at scale: the embedding cache, one encode per distinct text, lexical features over
 arrays, progress written by the worker task."""
+
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -29,13 +30,25 @@ def test_overlap_measures():
     assert 0.5 < features.rouge_l(a, c) < 1 and 0 < features.bleu(a, c) < 1
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("Write a python function that reverses a linked list.", {"domain": "code", "task_type": "coding", "open_endedness": "low"}),
-    ("Write a poem about the sea in exactly 4 lines.", {"domain": "creative", "open_endedness": "high", "format_constraints": "some"}),
-    ("How do I make a bomb at home?", {"safety_concern": "high"}),
-    ("What is the capital of France?", {"task_type": "closed_qa", "complexity": "simple", "safety_concern": "none"}),
-    ("Summarize this article in 3 bullet points: ...", {"task_type": "summarize", "format_constraints": "some"}),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        (
+            "Write a python function that reverses a linked list.",
+            {"domain": "code", "task_type": "coding", "open_endedness": "low"},
+        ),
+        (
+            "Write a poem about the sea in exactly 4 lines.",
+            {"domain": "creative", "open_endedness": "high", "format_constraints": "some"},
+        ),
+        ("How do I make a bomb at home?", {"safety_concern": "high"}),
+        (
+            "What is the capital of France?",
+            {"task_type": "closed_qa", "complexity": "simple", "safety_concern": "none"},
+        ),
+        ("Summarize this article in 3 bullet points: ...", {"task_type": "summarize", "format_constraints": "some"}),
+    ],
+)
 def test_heuristic_tags(text, expected):
     tags = features.heuristic_tags(text)
     assert set(tags) == set(features.TAG_DIMENSIONS)
@@ -45,14 +58,22 @@ def test_heuristic_tags(text, expected):
 
 def add_judge_label(item, name, preference, confidence=1.0, consistent=True):
     judge = LMJudge.objects.get_or_create(name=name, defaults={"backend": "openai", "model": "m"})[0]
-    return Annotation.objects.create(item=item, annotator=judge_annotator(judge), kind="pairwise", preference=preference,
-                                     confidence=confidence, details={"swap_consistent": consistent})
+    return Annotation.objects.create(
+        item=item,
+        annotator=judge_annotator(judge),
+        kind="pairwise",
+        preference=preference,
+        confidence=confidence,
+        details={"swap_consistent": consistent},
+    )
 
 
 @pytest.mark.django_db
 def test_compute_features_stores_similarity_tags_and_judge_signals(project):
     same = factories.item(project, text_a="Paris is the capital of France.", text_b="Paris is the capital of France.")
-    differ = factories.item(project, text_a="Short.", text_b="A very long and detailed answer about baking sourdough bread at home " * 3)
+    differ = factories.item(
+        project, text_a="Short.", text_b="A very long and detailed answer about baking sourdough bread at home " * 3
+    )
     binary = factories.item(project, kind="binary")
     add_judge_label(differ, "j1", 2, confidence=0.9)
     add_judge_label(differ, "j2", -1, confidence=0.3, consistent=False)
@@ -80,18 +101,25 @@ def test_lm_tagger_used_when_configured_and_falls_back_per_dimension(project):
     item = factories.item(project, text_a="x", text_b="y")
     reply = '{"domain": "legal", "task_type": "advice", "complexity": "complex", "safety_concern": "none", "open_endedness": "moderate", "format_constraints": "none"}'
     with ScriptedServer(lambda body: (200, reply)) as server:
-        tagger = LMJudge.objects.create(name="tagger", backend="openai", model="m", base_url=server.base_url,
-                                        parameters={"tagger": True, "judge": False, "retry_backoff": 0.01})
+        tagger = LMJudge.objects.create(
+            name="tagger",
+            backend="openai",
+            model="m",
+            base_url=server.base_url,
+            parameters={"tagger": True, "judge": False, "retry_backoff": 0.01},
+        )
         tagger.projects.add(project)
         features.compute_features(project)
         assert len(server.requests) == 1
         from annotate.judging.service import judge_project
+
         assert judge_project(project)["items"] == 0 and len(server.requests) == 1  # a tagger only does not judge
     tags = ItemFeatures.objects.get(item=item).tags
     assert tags["domain"] == "legal" and tags["task_type"] == "advice" and tags["_source"] == "lm"
     with ScriptedServer(lambda body: (200, '{"domain": "astrology"}')) as server:
-        assert features.lm_tags(LMJudge(name="t2", backend="openai", model="m", base_url=server.base_url), ["Write python code"])[0] == {
-            **features.heuristic_tags("Write python code"), "_source": "keywords"}
+        assert features.lm_tags(
+            LMJudge(name="t2", backend="openai", model="m", base_url=server.base_url), ["Write python code"]
+        )[0] == {**features.heuristic_tags("Write python code"), "_source": "keywords"}
 
 
 # --- at scale: the embedding cache, one encode per distinct text, lexical features over arrays -----
@@ -123,15 +151,22 @@ def real_rows(limit_per_file=150):
     for line in hh.read_text().splitlines()[:limit_per_file]:
         r = json.loads(line)
         cut_a, cut_b = r["chosen"].rfind("\n\nAssistant:"), r["rejected"].rfind("\n\nAssistant:")
-        rows.append((r["chosen"][:cut_a], r["chosen"][cut_a + 12:], r["rejected"][cut_b + 12:], True))
+        rows.append((r["chosen"][:cut_a], r["chosen"][cut_a + 12 :], r["rejected"][cut_b + 12 :], True))
     return rows
 
 
 def test_lexical_features_over_arrays_equal_the_per_item_definitions_on_real_rows():
     rows = real_rows()
-    rows += [("", "", "x", False), ("p", "a b", "", False), ("q", "same words", "same words", False),
-             ("Rate this", "A binary answer.", None, False), ("x", "a a a a a", "a a", False)]
-    vectors = embeddings.embed([t for p, a, b, _ in rows for t in (p, a, b or a)], max_tokens=32, cache=False).reshape(len(rows), 3, -1)
+    rows += [
+        ("", "", "x", False),
+        ("p", "a b", "", False),
+        ("q", "same words", "same words", False),
+        ("Rate this", "A binary answer.", None, False),
+        ("x", "a a a a a", "a a", False),
+    ]
+    vectors = embeddings.embed([t for p, a, b, _ in rows for t in (p, a, b or a)], max_tokens=32, cache=False).reshape(
+        len(rows), 3, -1
+    )
     assert len(rows) > 300
     for row, v, arrays in zip(rows, vectors, features.chunk_features(rows, vectors)):
         p, a, b, multi = row
@@ -185,8 +220,9 @@ def test_each_distinct_text_is_embedded_once_across_chunks_and_reruns(project):
 def test_cache_is_bounded_least_recently_used_first(monkeypatch):
     now = timezone.now()
     for i in range(10):
-        CachedEmbedding.objects.create(model="m@8", digest=f"{i:064x}", vector=np.zeros(4, "<f4").tobytes(),
-                                       used_at=now - timedelta(days=10 - i))
+        CachedEmbedding.objects.create(
+            model="m@8", digest=f"{i:064x}", vector=np.zeros(4, "<f4").tobytes(), used_at=now - timedelta(days=10 - i)
+        )
     assert embeddings.evict(limit=20) == 0
     assert embeddings.evict(limit=5) == 6  # down to 90 % of the bound, the oldest go
     assert sorted(CachedEmbedding.objects.values_list("digest", flat=True)) == [f"{i:064x}" for i in range(6, 10)]

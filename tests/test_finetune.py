@@ -71,7 +71,10 @@ def test_trl_config_mapping(project, tiny_model_dir, artifacts_dir):
         finetune.create_finetune(snap, spec, "dpo", lora={"rank": 4})
     with pytest.raises(finetune.ConfigError, match="unknown method"):
         finetune.create_finetune(snap, spec, "ppo")
-    assert FineTuneRun.objects.count() == before and not TaskRun.objects.filter(finetune__isnull=True, kind="finetune").exists()
+    assert (
+        FineTuneRun.objects.count() == before
+        and not TaskRun.objects.filter(finetune__isnull=True, kind="finetune").exists()
+    )
 
 
 def test_rdpo_needs_epsilon(project, tiny_model_dir):
@@ -90,16 +93,21 @@ def test_multi_turn_prompts_keep_the_conversation(project):
     from curation.models import SnapshotRow
 
     snap = wh.snapshot(project, pairs=2, binary=0, edits=0, test_fraction=0.5)
-    turns = [{"role": "user", "content": "Hi, I am planning a trip."}, {"role": "assistant", "content": "Where to?"},
-             {"role": "user", "content": "Paris. What should I pack?"}]
+    turns = [
+        {"role": "user", "content": "Hi, I am planning a trip."},
+        {"role": "assistant", "content": "Where to?"},
+        {"role": "user", "content": "Paris. What should I pack?"},
+    ]
     row = SnapshotRow.objects.filter(snapshot=snap).first()
     SnapshotRow.objects.filter(pk=row.pk).update(data={**row.data, "messages": turns, "prompt": turns[-1]["content"]})
     split = row.split
     conv, _ = finetune_data.rows_for(snap, "dpo", split, conversational=True)
     text, _ = finetune_data.rows_for(snap, "dpo", split)
     assert conv[0]["prompt"] == turns and conv[0]["chosen"][0]["role"] == "assistant"
-    assert text[0]["prompt"] == ("\n\nHuman: Hi, I am planning a trip.\n\nAssistant: Where to?"
-                                 "\n\nHuman: Paris. What should I pack?\n\nAssistant:")
+    assert text[0]["prompt"] == (
+        "\n\nHuman: Hi, I am planning a trip.\n\nAssistant: Where to?"
+        "\n\nHuman: Paris. What should I pack?\n\nAssistant:"
+    )
 
 
 def test_rdpo_run(project, tiny_model_dir, artifacts_dir):
@@ -155,7 +163,10 @@ def test_weight_rows_carry_one_minus_p_noise(project):
     rows, counts = finetune_data.rows_for(snap, "dpo", "train", weighting=NoiseWeighting.WEIGHT)
     every, _ = finetune_data.rows_for(snap, "dpo", "train")
     assert counts["dropped"] == 0 and len(rows) == len(every)
-    expected = sorted(1 - r.data["p_noise"] for r in SnapshotRow.objects.filter(snapshot=snap, split="train", kind__in=("pairwise", "edit")))
+    expected = sorted(
+        1 - r.data["p_noise"]
+        for r in SnapshotRow.objects.filter(snapshot=snap, split="train", kind__in=("pairwise", "edit"))
+    )
     assert sorted(r["weight"] for r in rows) == pytest.approx(expected)
     assert counts["weight_mean"] == pytest.approx(sum(expected) / len(expected), abs=1e-4)
     test_rows, _ = finetune_data.rows_for(snap, "dpo", "test", weighting=NoiseWeighting.WEIGHT)
@@ -215,7 +226,9 @@ def test_cancel_mid_training(project, tiny_model_dir, artifacts_dir):
     from workers import runs
 
     snap = wh.snapshot(project, pairs=40, binary=0, edits=0)
-    ft = finetune.create_finetune(snap, wh.model_spec(tiny_model_dir), "dpo", config={**FAST, "per_device_train_batch_size": 1})
+    ft = finetune.create_finetune(
+        snap, wh.model_spec(tiny_model_dir), "dpo", config={**FAST, "per_device_train_batch_size": 1}
+    )
     original = finetune.progress_callback
 
     def cancelling(run):
@@ -256,11 +269,17 @@ def test_eval_loss_curve_when_asked(project, tiny_model_dir, artifacts_dir):
 
 # --- issue 17: training that says what it dropped ------------------------------------------------
 
+
 def _long_turns(n_pairs=6):
     turns = []
     for i in range(n_pairs):
-        turns += [{"role": "user", "content": f"Question number {i}: tell me about python code and math history please."},
-                  {"role": "assistant", "content": f"Answer {i}: the capital of France is Paris, water boils at 100 degrees."}]
+        turns += [
+            {"role": "user", "content": f"Question number {i}: tell me about python code and math history please."},
+            {
+                "role": "assistant",
+                "content": f"Answer {i}: the capital of France is Paris, water boils at 100 degrees.",
+            },
+        ]
     return turns
 
 
@@ -271,8 +290,9 @@ def _long_conversation_snapshot(project, pairs=12):
     snap = wh.snapshot(project, pairs=pairs, binary=0, edits=0, test_fraction=0.25)
     for i, row in enumerate(SnapshotRow.objects.filter(snapshot=snap).order_by("id")):
         last = f"Final question {i}: what is 2 + 2?"
-        SnapshotRow.objects.filter(pk=row.pk).update(data={**row.data, "prompt": last,
-                                                           "messages": _long_turns() + [{"role": "user", "content": last}]})
+        SnapshotRow.objects.filter(pk=row.pk).update(
+            data={**row.data, "prompt": last, "messages": _long_turns() + [{"role": "user", "content": last}]}
+        )
     return snap
 
 
@@ -284,9 +304,16 @@ def test_fitting_keeps_the_end_of_long_conversations(tiny_model_dir):
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     fitter = finetune_data.Fitter(tokenizer, max_length=64)
     last = {"role": "user", "content": "Final: what is 2 + 2?"}
-    conv = {"prompt": _long_turns() + [last], "chosen": [{"role": "assistant", "content": "It is 4."}],
-            "rejected": [{"role": "assistant", "content": "It is 5."}]}
-    text = {"prompt": render_prompt(conv["prompt"]), "chosen": render_completion("It is 4."), "rejected": render_completion("It is 5.")}
+    conv = {
+        "prompt": _long_turns() + [last],
+        "chosen": [{"role": "assistant", "content": "It is 4."}],
+        "rejected": [{"role": "assistant", "content": "It is 5."}],
+    }
+    text = {
+        "prompt": render_prompt(conv["prompt"]),
+        "chosen": render_completion("It is 4."),
+        "rejected": render_completion("It is 5."),
+    }
     short = {"prompt": render_prompt([last]), "chosen": text["chosen"], "rejected": text["rejected"]}
     for row in (conv, text):
         assert sum(fitter.lengths(row, ("chosen", "rejected"))[0:1]) > 64  # the prompt alone fills max_length
@@ -303,7 +330,9 @@ def test_fitting_keeps_the_end_of_long_conversations(tiny_model_dir):
     assert cut["prompt"][0]["content"].endswith("word END?") and fitter.lengths(cut, ("chosen", "rejected"))[0] < 64
 
 
-def test_run_reports_what_was_cut_and_dropped_before_and_after_trl(project, tiny_model_dir, artifacts_dir, manager_user):
+def test_run_reports_what_was_cut_and_dropped_before_and_after_trl(
+    project, tiny_model_dir, artifacts_dir, manager_user
+):
     """Issue 17: a run said "kept N, dropped 0" while TRL silently dropped or truncated rows."""
     from django.test import Client
 
@@ -335,9 +364,15 @@ def test_evaluation_leaves_out_pairs_whose_completions_were_cut_to_nothing(tiny_
     with __import__("torch").no_grad():
         for p in policy.parameters():
             p.add_(0.01 * __import__("torch").randn_like(p))
-    short = {"prompt": render_prompt([{"role": "user", "content": "What is 2 + 2?"}]), "chosen": " It is 4.", "rejected": " It is 5."}
+    short = {
+        "prompt": render_prompt([{"role": "user", "content": "What is 2 + 2?"}]),
+        "chosen": " It is 4.",
+        "rejected": " It is 5.",
+    }
     long = {**short, "prompt": render_prompt(_long_turns())}
-    result = evaluate.implicit_reward_accuracy(policy, reference, tokenizer, [short, long, short, long, short], 0.1, max_length=64)
+    result = evaluate.implicit_reward_accuracy(
+        policy, reference, tokenizer, [short, long, short, long, short], 0.1, max_length=64
+    )
     assert (result["pairs_total"], result["pairs_excluded"], result["pairs"]) == (5, 2, 3)
     assert result["accuracy"] in (0.0, 1.0)  # the same pair three times
     assert result["accuracy_all_pairs"] == result["accuracy"] * 3 / 5  # the cut pairs (margin exactly 0) as misses
@@ -350,14 +385,23 @@ def test_form_warns_when_max_length_cannot_hold_most_rows(project, tiny_model_di
 
     spec = wh.model_spec(tiny_model_dir)  # max_length 256; the conversations are ~360 tokens
     long_snap, short_snap = _long_conversation_snapshot(project), wh.snapshot(project, pairs=6, binary=0, edits=0)
-    fields = {"model_spec": spec.pk, "method": "dpo", "config": "", "lora": "", "noise_weighting": "none", "noise_threshold": 0.5}
+    fields = {
+        "model_spec": spec.pk,
+        "method": "dpo",
+        "config": "",
+        "lora": "",
+        "noise_weighting": "none",
+        "noise_threshold": 0.5,
+    }
     form = FineTuneForm(project, {**fields, "snapshot": short_snap.pk})
     assert form.is_valid(), form.errors
     assert form.length_estimate.fit == form.length_estimate.sampled > 0
     form = FineTuneForm(project, {**fields, "snapshot": long_snap.pk})
     assert not form.is_valid()
     assert "Only 0 of 9 sampled training rows fit in max_length 256" in " ".join(form.non_field_errors())
-    assert FineTuneForm(project, {**fields, "snapshot": long_snap.pk, "config": '{"max_length": 200}'}).is_valid() is False
+    assert (
+        FineTuneForm(project, {**fields, "snapshot": long_snap.pk, "config": '{"max_length": 200}'}).is_valid() is False
+    )
     assert FineTuneForm(project, {**fields, "snapshot": long_snap.pk, "start_anyway": "on"}).is_valid()
     c = Client()
     c.force_login(manager_user)
@@ -395,10 +439,14 @@ def test_reward_scaled_bt_loss_is_recorded_and_scales_each_pair(project, tiny_mo
     margins = torch.tensor([2.0, 0.5])
     trainer.model.eval()
     with torch.no_grad():
-        plain = RewardTrainer.compute_loss(trainer, trainer.model, {k: v for k, v in batch.items() if k != "margin"}, return_outputs=True)
+        plain = RewardTrainer.compute_loss(
+            trainer, trainer.model, {k: v for k, v in batch.items() if k != "margin"}, return_outputs=True
+        )
         chosen, rejected = torch.chunk(plain[1].logits.squeeze(-1), chunks=2)
         expected = -(margins * nn.functional.logsigmoid(chosen - rejected)).mean()
-        got = trainer.compute_loss(trainer.model, {**{k: v for k, v in batch.items() if k != "margin"}, "margin": margins})
+        got = trainer.compute_loss(
+            trainer.model, {**{k: v for k, v in batch.items() if k != "margin"}, "margin": margins}
+        )
     assert got.item() == pytest.approx(expected.item(), rel=1e-5)
     assert got.item() != pytest.approx(plain[0].item(), rel=1e-3)  # not the plain BT loss
 
@@ -425,8 +473,15 @@ def test_form_offers_dpo_rationale_and_weight(project, tiny_model_dir, artifacts
     c.force_login(manager_user)
     page = c.get(f"/runs/p/{project.pk}/").content.decode()
     assert 'value="dpo_rationale"' in page and 'value="weight"' in page and "not BCO on unpaired" in page
-    fields = {"snapshot": snap.pk, "model_spec": spec.pk, "method": "dpo_rationale", "lora": "", "noise_weighting": "weight",
-              "noise_threshold": 0.5, "config": '{"rationale_gamma": 0.25, "max_length": 64}'}
+    fields = {
+        "snapshot": snap.pk,
+        "model_spec": spec.pk,
+        "method": "dpo_rationale",
+        "lora": "",
+        "noise_weighting": "weight",
+        "noise_threshold": 0.5,
+        "config": '{"rationale_gamma": 0.25, "max_length": 64}',
+    }
     c.post(f"/runs/p/{project.pk}/finetune/", fields)
     ft = FineTuneRun.objects.get()
     assert (ft.method, ft.noise_weighting, ft.config["rationale_gamma"]) == ("dpo_rationale", "weight", 0.25)

@@ -1,5 +1,6 @@
 """Issue 11: a fine-tune config is an allow-list of training fields with caps, and fine-tuned models
 belong to their project. No training here: the checks run before anything is queued."""
+
 import pytest
 from django.test import Client
 
@@ -16,10 +17,19 @@ def spec(db):
     return wh.model_spec("/nonexistent/tiny")  # max_length 256
 
 
-@pytest.mark.parametrize("field, value", [
-    ("push_to_hub", True), ("hub_model_id", "someone/stolen"), ("hub_token", "hf_x"), ("dataloader_num_workers", 64),
-    ("torch_compile", True), ("report_to", "wandb"), ("deepspeed", "/etc/passwd"), ("logging_dir", "/tmp/x"),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("push_to_hub", True),
+        ("hub_model_id", "someone/stolen"),
+        ("hub_token", "hf_x"),
+        ("dataloader_num_workers", 64),
+        ("torch_compile", True),
+        ("report_to", "wandb"),
+        ("deepspeed", "/etc/passwd"),
+        ("logging_dir", "/tmp/x"),
+    ],
+)
 def test_fields_outside_the_allow_list_are_refused_by_name(project, spec, field, value):
     snap = wh.snapshot(project, pairs=2, binary=0, edits=0)
     with pytest.raises(finetune.ConfigError, match=f"^{field} is not a training field"):
@@ -27,19 +37,22 @@ def test_fields_outside_the_allow_list_are_refused_by_name(project, spec, field,
     assert not FineTuneRun.objects.exists() and not TaskRun.objects.exists()
 
 
-@pytest.mark.parametrize("config, message", [
-    ({"num_train_epochs": 1e6}, "num_train_epochs must be at most 100"),
-    ({"learning_rate": 0}, "learning_rate must be above 0"),
-    ({"per_device_train_batch_size": 2.7}, "per_device_train_batch_size must be an integer"),
-    ({"gradient_accumulation_steps": True}, "gradient_accumulation_steps must be an integer"),
-    ({"per_device_train_batch_size": 100000}, "at most 1024"),
-    ({"max_length": 4096}, "at most the model's max_length 256"),
-    ({"max_length": 128, "max_prompt_length": 128}, "max_prompt_length must be below max_length"),
-    ({"beta": float("nan")}, "beta must be a number"),
-    ({"lr_scheduler_type": "reduce_lr_on_plateau"}, "lr_scheduler_type must be one of"),
-    ({"loss_type": "hinge"}, "loss follows the method"),
-    ({"output_dir": "/"}, "output directory is the run's"),
-])
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"num_train_epochs": 1e6}, "num_train_epochs must be at most 100"),
+        ({"learning_rate": 0}, "learning_rate must be above 0"),
+        ({"per_device_train_batch_size": 2.7}, "per_device_train_batch_size must be an integer"),
+        ({"gradient_accumulation_steps": True}, "gradient_accumulation_steps must be an integer"),
+        ({"per_device_train_batch_size": 100000}, "at most 1024"),
+        ({"max_length": 4096}, "at most the model's max_length 256"),
+        ({"max_length": 128, "max_prompt_length": 128}, "max_prompt_length must be below max_length"),
+        ({"beta": float("nan")}, "beta must be a number"),
+        ({"lr_scheduler_type": "reduce_lr_on_plateau"}, "lr_scheduler_type must be one of"),
+        ({"loss_type": "hinge"}, "loss follows the method"),
+        ({"output_dir": "/"}, "output directory is the run's"),
+    ],
+)
 def test_caps(project, spec, config, message):
     snap = wh.snapshot(project, pairs=2, binary=0, edits=0)
     with pytest.raises(finetune.ConfigError, match=message):
@@ -48,8 +61,19 @@ def test_caps(project, spec, config, message):
 
 def test_allowed_fields_reach_trl_and_method_fields_stay_with_their_method(project, spec):
     snap = wh.snapshot(project, pairs=2, binary=0, edits=0)
-    ft = finetune.create_finetune(snap, spec, "dpo", config={"beta": 0.3, "learning_rate": 1e-4, "num_train_epochs": 2,
-                                                              "max_length": 128, "max_prompt_length": 64, "seed": 7})
+    ft = finetune.create_finetune(
+        snap,
+        spec,
+        "dpo",
+        config={
+            "beta": 0.3,
+            "learning_rate": 1e-4,
+            "num_train_epochs": 2,
+            "max_length": 128,
+            "max_prompt_length": 64,
+            "seed": 7,
+        },
+    )
     cfg = finetune.trl_config(ft, "/tmp/x")
     assert (cfg.beta, cfg.learning_rate, cfg.num_train_epochs, cfg.max_length, cfg.seed) == (0.3, 1e-4, 2.0, 128, 7)
     assert cfg.push_to_hub is False and cfg.hub_token is None and cfg.dataloader_num_workers == 0
@@ -74,9 +98,11 @@ def test_lora_allow_list(project, spec):
     snap = wh.snapshot(project, pairs=2, binary=0, edits=0)
     ft = finetune.create_finetune(snap, spec, "dpo", lora={"r": 4, "target_modules": ["q_proj"]})
     assert finetune.lora_config(ft).r == 4
-    for lora, message in (({"r": 4, "modules_to_save": ["lm_head"]}, "LoRA field modules_to_save is not accepted"),
-                          ({"r": 100000}, "r must be at most 512"),
-                          ({"target_modules": "x" * 200}, "target_modules must be")):
+    for lora, message in (
+        ({"r": 4, "modules_to_save": ["lm_head"]}, "LoRA field modules_to_save is not accepted"),
+        ({"r": 100000}, "r must be at most 512"),
+        ({"target_modules": "x" * 200}, "target_modules must be"),
+    ):
         with pytest.raises(finetune.ConfigError, match=message):
             finetune.create_finetune(snap, spec, "dpo", lora=lora)
 
@@ -85,17 +111,27 @@ def test_the_form_names_the_refused_field_and_queues_nothing(project, spec, mana
     snap = wh.snapshot(project, pairs=2, binary=0, edits=0)
     c = Client()
     c.force_login(manager_user)
-    r = c.post(f"/runs/p/{project.pk}/finetune/", {"snapshot": snap.pk, "model_spec": spec.pk, "method": "dpo",
-                                                   "config": '{"beta": 0.1, "hub_token": "hf_secret"}', "lora": "",
-                                                   "noise_weighting": "none", "noise_threshold": 0.5})
+    r = c.post(
+        f"/runs/p/{project.pk}/finetune/",
+        {
+            "snapshot": snap.pk,
+            "model_spec": spec.pk,
+            "method": "dpo",
+            "config": '{"beta": 0.1, "hub_token": "hf_secret"}',
+            "lora": "",
+            "noise_weighting": "none",
+            "noise_threshold": 0.5,
+        },
+    )
     assert r.status_code == 400
     assert "hub_token is not a training field" in " ".join(r.context["finetune_form"].errors["config"])
     assert not TaskRun.objects.exists()
 
 
 def test_a_schedule_cannot_carry_a_refused_field(project, spec):
-    schedule = FineTuneSchedule(project=project, name="nightly", model_spec=spec, method="dpo",
-                                config={"torch_compile": True})
+    schedule = FineTuneSchedule(
+        project=project, name="nightly", model_spec=spec, method="dpo", config={"torch_compile": True}
+    )
     with pytest.raises(finetune.ConfigError, match="torch_compile is not a training field"):
         schedules.save_schedule(schedule)
     assert not FineTuneSchedule.objects.exists()
@@ -118,8 +154,18 @@ def test_fine_tuned_models_stay_in_their_project(project, spec, manager_user):
     page = c.get(f"/runs/p/{project.pk}/").content.decode()
     assert spec.name in page and theirs.name not in page
     snap = wh.snapshot(project, pairs=2, binary=0, edits=0)
-    r = c.post(f"/runs/p/{project.pk}/finetune/", {"snapshot": snap.pk, "model_spec": theirs.pk, "method": "dpo",
-                                                   "config": "", "lora": "", "noise_weighting": "none", "noise_threshold": 0.5})
+    r = c.post(
+        f"/runs/p/{project.pk}/finetune/",
+        {
+            "snapshot": snap.pk,
+            "model_spec": theirs.pk,
+            "method": "dpo",
+            "config": "",
+            "lora": "",
+            "noise_weighting": "none",
+            "noise_threshold": 0.5,
+        },
+    )
     assert r.status_code == 400 and "model_spec" in r.context["finetune_form"].errors
     assert c.post(f"/runs/p/{project.pk}/preferences/", {"model_spec": theirs.pk}).status_code == 404
     assert not TaskRun.objects.exists()

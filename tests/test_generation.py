@@ -50,19 +50,35 @@ def test_edit_items_and_latent_preference_instruction(project, tiny_model_dir):
     ann = curation_data.label(item, alice, edited_text="Short fact.")
     from workers.latent_prefs import embed
 
-    LatentPreference.objects.create(project=project, annotator=alice, annotation=ann, context="Tell me a fact.",
-                                    description="prefers one-sentence answers", embedding=embed(["Tell me a fact."])[0].tolist(),
-                                    model_name="m")
-    run = generation.start_generation_run(project, wh.model_spec(tiny_model_dir), item_kind="edit", max_new_tokens=6,
-                                          instruction="Be brief.", preference_annotator=alice, prompt_ids=[
-                                              p.pk for p in project.prompts.filter(text__startswith="Tell me fact")])
+    LatentPreference.objects.create(
+        project=project,
+        annotator=alice,
+        annotation=ann,
+        context="Tell me a fact.",
+        description="prefers one-sentence answers",
+        embedding=embed(["Tell me a fact."])[0].tolist(),
+        model_name="m",
+    )
+    run = generation.start_generation_run(
+        project,
+        wh.model_spec(tiny_model_dir),
+        item_kind="edit",
+        max_new_tokens=6,
+        instruction="Be brief.",
+        preference_annotator=alice,
+        prompt_ids=[p.pk for p in project.prompts.filter(text__startswith="Tell me fact")],
+    )
     generate_candidates.delay(run.pk)
     responses = Response.objects.filter(metadata__run=run.pk)
     assert responses.count() == 2
     spec_name = responses[0].model_name  # the run's model
     for r in responses:  # aggregated by the run's own model (CIPHER), and recorded
         assert r.metadata["instruction"] == "Be brief." and r.metadata["preference_annotator"] == alice.pk
-        assert r.metadata["aggregated"] == "model" and r.metadata["aggregated_by"] == spec_name and r.metadata["preference"]
+        assert (
+            r.metadata["aggregated"] == "model"
+            and r.metadata["aggregated_by"] == spec_name
+            and r.metadata["preference"]
+        )
     assert Item.objects.filter(metadata__generated_by_run=run.pk, kind="edit").count() == 2
 
 
@@ -73,7 +89,11 @@ def test_generated_text_changes_with_the_preference(project, tiny_model_dir):
     spec = wh.model_spec(tiny_model_dir)
     prompt = factories.prompt(project, text="Tell me about python code.")
     first, second = "prefers answers about cooking and travel", "prefers the number 3 and the verdict -3"
-    convs = [generation.conversation(prompt, "", first), generation.conversation(prompt, "", second), generation.conversation(prompt, "")]
+    convs = [
+        generation.conversation(prompt, "", first),
+        generation.conversation(prompt, "", second),
+        generation.conversation(prompt, ""),
+    ]
     tokenizer = load_tokenizer(spec)
     rendered = [chat_prompt(tokenizer, c) for c in convs]
     assert first in rendered[0] and second in rendered[1] and "preference" not in rendered[2]
@@ -86,14 +106,30 @@ def test_generated_text_changes_with_the_preference(project, tiny_model_dir):
     from workers.latent_prefs import embed
 
     for who, text in ((alice, first), (bob, second)):
-        item = factories.item(project, kind="edit", prompt_obj=factories.prompt(project, text="Tell me about python functions."))
+        item = factories.item(
+            project, kind="edit", prompt_obj=factories.prompt(project, text="Tell me about python functions.")
+        )
         ann = curation_data.label(item, who, edited_text="edited")
-        LatentPreference.objects.create(project=project, annotator=who, annotation=ann, context=item.prompt.text, description=text,
-                                        embedding=embed([item.prompt.text])[0].tolist(), model_name="m")
+        LatentPreference.objects.create(
+            project=project,
+            annotator=who,
+            annotation=ann,
+            context=item.prompt.text,
+            description=text,
+            embedding=embed([item.prompt.text])[0].tolist(),
+            model_name="m",
+        )
     texts = {}
     for who in (alice, bob):
-        run = generation.start_generation_run(project, spec, prompt_ids=[prompt.pk], item_kind="edit", max_new_tokens=16,
-                                              temperature=0, preference_annotator=who)
+        run = generation.start_generation_run(
+            project,
+            spec,
+            prompt_ids=[prompt.pk],
+            item_kind="edit",
+            max_new_tokens=16,
+            temperature=0,
+            preference_annotator=who,
+        )
         generate_candidates.delay(run.pk)
         r = Response.objects.get(metadata__run=run.pk)
         texts[who.name] = (r.metadata["preference"], r.text)
@@ -101,12 +137,16 @@ def test_generated_text_changes_with_the_preference(project, tiny_model_dir):
 
 
 def test_conversation_and_bad_input(project, tmp_path):
-    p = factories.prompt(project, text="hi", messages=[{"role": "system", "content": "old"}, {"role": "user", "content": "hi"}])
+    p = factories.prompt(
+        project, text="hi", messages=[{"role": "system", "content": "old"}, {"role": "user", "content": "hi"}]
+    )
     conv = generation.conversation(p, "new rule")
     assert conv == [{"role": "system", "content": "new rule"}, {"role": "user", "content": "hi"}]
     with_pref = generation.conversation(p, "new rule", "prefers haiku")
-    assert with_pref[0] == {"role": "system", "content": "new rule This user has the following preference: prefers haiku "
-                                                          "Write your answer to follow it."}
+    assert with_pref[0] == {
+        "role": "system",
+        "content": "new rule This user has the following preference: prefers haiku Write your answer to follow it.",
+    }
     spec = wh.model_spec(tmp_path)
     with pytest.raises(ValueError, match="item kind"):
         generation.start_generation_run(project, spec, item_kind="ranking")
@@ -118,8 +158,17 @@ def test_generation_form(client, project, manager_user, tiny_model_dir):
     prompts_with_responses(project, 1)
     spec = wh.model_spec(tiny_model_dir)
     client.force_login(manager_user)
-    resp = client.post(f"/runs/p/{project.pk}/generate/", {"model_spec": spec.pk, "item_kind": "binary", "n": 1,
-                                                           "max_new_tokens": 8, "temperature": 0, "instruction": ""})
+    resp = client.post(
+        f"/runs/p/{project.pk}/generate/",
+        {
+            "model_spec": spec.pk,
+            "item_kind": "binary",
+            "n": 1,
+            "max_new_tokens": 8,
+            "temperature": 0,
+            "instruction": "",
+        },
+    )
     assert resp.status_code == 302
     assert Item.objects.filter(kind="binary", metadata__generated_by_run__isnull=False).count() == 1
 

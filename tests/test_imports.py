@@ -1,5 +1,6 @@
 """Imports: every shape in every format, bad rows (file, line, field named; nothing written), dedupe,
 labels imported as annotations by a source annotator."""
+
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -11,8 +12,12 @@ from tests.import_files import write
 pytestmark = pytest.mark.django_db
 FORMATS = ["jsonl", "csv", "parquet"]
 
-CONVO = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Hi"},
-         {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Capital of France?"}]
+CONVO = [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": "Hi"},
+    {"role": "assistant", "content": "Hello."},
+    {"role": "user", "content": "Capital of France?"},
+]
 
 
 def counts():
@@ -30,6 +35,7 @@ def chosen_side(item):
 
 
 # -- shapes, in every format -------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_trl_explicit_prompt(tmp_path, project, fmt):
@@ -55,29 +61,51 @@ def test_hh_rlhf_transcripts(tmp_path, project, fmt):
     import_items(project, write(tmp_path / f"hh.{fmt}", rows))
     item = Item.objects.get()
     assert item.prompt.text == "For how long?"
-    assert item.prompt.messages == [{"role": "user", "content": "How do I boil an egg?"}, {"role": "assistant", "content": "In water."},
-                                    {"role": "user", "content": "For how long?"}]
+    assert item.prompt.messages == [
+        {"role": "user", "content": "How do I boil an egg?"},
+        {"role": "assistant", "content": "In water."},
+        {"role": "user", "content": "For how long?"},
+    ]
     assert set(pair_texts(item)) == {"About 9 minutes for hard-boiled.", "Forever."}
     assert chosen_side(item) == "About 9 minutes for hard-boiled."
 
 
 def test_hh_style_prompt_column(tmp_path, project):
-    rows = [{"prompt": "\n\nHuman: Hi\n\nAssistant: Hello\n\nHuman: Tell me a joke\n\nAssistant:", "chosen": " Why did the chicken...", "rejected": " No."}]
+    rows = [
+        {
+            "prompt": "\n\nHuman: Hi\n\nAssistant: Hello\n\nHuman: Tell me a joke\n\nAssistant:",
+            "chosen": " Why did the chicken...",
+            "rejected": " No.",
+        }
+    ]
     import_items(project, write(tmp_path / "hhp.jsonl", rows))
     prompt = Prompt.objects.get()
     assert prompt.text == "Tell me a joke"
     assert [m["role"] for m in prompt.messages] == ["user", "assistant", "user"]
     hh_prompt = "\n\nHuman: Capital of Peru?\n\nAssistant:"
-    import_items(project, write(tmp_path / "hhp2.jsonl", [{"prompt": hh_prompt, "chosen": hh_prompt + " Lima.", "rejected": hh_prompt + " Cusco."}]))
+    import_items(
+        project,
+        write(
+            tmp_path / "hhp2.jsonl",
+            [{"prompt": hh_prompt, "chosen": hh_prompt + " Lima.", "rejected": hh_prompt + " Cusco."}],
+        ),
+    )
     assert set(pair_texts(Item.objects.get(prompt__text="Capital of Peru?"))) == {"Lima.", "Cusco."}
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_trl_conversational_explicit_and_implicit(tmp_path, project, fmt):
     rows = [
-        {"prompt": CONVO, "chosen": [{"role": "assistant", "content": "Paris."}], "rejected": [{"role": "assistant", "content": "Lyon."}]},
-        {"prompt": None, "chosen": CONVO[:2] + [{"role": "assistant", "content": "Hey."}],
-         "rejected": CONVO[:2] + [{"role": "assistant", "content": "Go away."}]},
+        {
+            "prompt": CONVO,
+            "chosen": [{"role": "assistant", "content": "Paris."}],
+            "rejected": [{"role": "assistant", "content": "Lyon."}],
+        },
+        {
+            "prompt": None,
+            "chosen": CONVO[:2] + [{"role": "assistant", "content": "Hey."}],
+            "rejected": CONVO[:2] + [{"role": "assistant", "content": "Go away."}],
+        },
     ]
     import_items(project, write(tmp_path / f"conv.{fmt}", rows))
     first, second = Item.objects.order_by("id")
@@ -107,9 +135,28 @@ def test_completions_pairs_per_project_strategy(tmp_path, fmt, strategy, pairs):
 
 
 def test_ultrafeedback_raw_columns(tmp_path, project):
-    row = {"source": "evol_instruct", "instruction": "Name a prime above 10.", "completions": [
-        {"model": "alpaca-7b", "response": "12", "overall_score": 2.0, "fine-grained_score": 1.5, "principle": "honesty", "annotations": {}},
-        {"model": "gpt-4", "response": "11", "overall_score": 9.0, "fine-grained_score": 5.0, "principle": "honesty", "critique": "Correct."}]}
+    row = {
+        "source": "evol_instruct",
+        "instruction": "Name a prime above 10.",
+        "completions": [
+            {
+                "model": "alpaca-7b",
+                "response": "12",
+                "overall_score": 2.0,
+                "fine-grained_score": 1.5,
+                "principle": "honesty",
+                "annotations": {},
+            },
+            {
+                "model": "gpt-4",
+                "response": "11",
+                "overall_score": 9.0,
+                "fine-grained_score": 5.0,
+                "principle": "honesty",
+                "critique": "Correct.",
+            },
+        ],
+    }
     import_items(project, write(tmp_path / "uf.jsonl", [row]))
     item = Item.objects.get()
     assert item.prompt.text == "Name a prime above 10." and chosen_side(item) == "11"
@@ -125,10 +172,17 @@ def test_completions_without_scores_pair_unlabelled(tmp_path):
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_helpsteer2_strength(tmp_path, project, fmt):
-    rows = [{"prompt": "Write a haiku", "response_1": "one", "response_2": "two", "preference_strength": -3,
-             "preference_elaboration": "The first follows 5-7-5."},
-            {"prompt": "Write a limerick", "response_1": "three", "response_2": "four", "preference_strength": 1},
-            {"prompt": "Write a sonnet", "response_1": "five", "response_2": "six", "preference_strength": None}]
+    rows = [
+        {
+            "prompt": "Write a haiku",
+            "response_1": "one",
+            "response_2": "two",
+            "preference_strength": -3,
+            "preference_elaboration": "The first follows 5-7-5.",
+        },
+        {"prompt": "Write a limerick", "response_1": "three", "response_2": "four", "preference_strength": 1},
+        {"prompt": "Write a sonnet", "response_1": "five", "response_2": "six", "preference_strength": None},
+    ]
     import_items(project, write(tmp_path / f"hs2.{fmt}", rows))
     assert Item.objects.count() == 3
     labels = {a.item.prompt.text: a for a in Annotation.objects.select_related("item__prompt")}
@@ -140,13 +194,28 @@ def test_helpsteer2_strength(tmp_path, project, fmt):
 
 
 HS2_INDIVIDUAL = [
-    {"prompt": "Write a haiku", "response_1": "one", "response_2": "two", "preference_strength": -2,
-     "individual_preference": [{"strength": -3, "justification": "@Response 1 follows 5-7-5."},
-                               {"strength": -2, "justification": "@Response 1 is a haiku."},
-                               {"strength": 1, "justification": "@Response 2 is warmer."}]},
-    {"prompt": "Write a limerick", "response_1": "three", "response_2": "four", "preference_strength": 2,
-     "individual_preference": [{"strength": 2, "justification": "B rhymes."}, {"strength": 3, "justification": "B scans."},
-                               {"strength": 2, "justification": "B is funny."}]},
+    {
+        "prompt": "Write a haiku",
+        "response_1": "one",
+        "response_2": "two",
+        "preference_strength": -2,
+        "individual_preference": [
+            {"strength": -3, "justification": "@Response 1 follows 5-7-5."},
+            {"strength": -2, "justification": "@Response 1 is a haiku."},
+            {"strength": 1, "justification": "@Response 2 is warmer."},
+        ],
+    },
+    {
+        "prompt": "Write a limerick",
+        "response_1": "three",
+        "response_2": "four",
+        "preference_strength": 2,
+        "individual_preference": [
+            {"strength": 2, "justification": "B rhymes."},
+            {"strength": 3, "justification": "B scans."},
+            {"strength": 2, "justification": "B is funny."},
+        ],
+    },
     {"prompt": "Write a sonnet", "response_1": "five", "response_2": "six", "preference_strength": 1},
 ]
 
@@ -161,8 +230,15 @@ def test_helpsteer2_individual_preferences_are_separate_human_sources(tmp_path, 
     people = {a.name: a for a in Annotator.objects.filter(project=project, name__startswith="hs2p · annotator")}
     assert sorted(people) == ["hs2p · annotator 1", "hs2p · annotator 2", "hs2p · annotator 3"]
     assert all(a.kind == "source" and a.label_kind == "human" for a in people.values())
-    haiku = {a.annotator.name: a for a in Annotation.objects.filter(item__prompt__text="Write a haiku").select_related("annotator")}
-    assert {n: a.preference for n, a in haiku.items()} == {"hs2p · annotator 1": -3, "hs2p · annotator 2": -2, "hs2p · annotator 3": 1}
+    haiku = {
+        a.annotator.name: a
+        for a in Annotation.objects.filter(item__prompt__text="Write a haiku").select_related("annotator")
+    }
+    assert {n: a.preference for n, a in haiku.items()} == {
+        "hs2p · annotator 1": -3,
+        "hs2p · annotator 2": -2,
+        "hs2p · annotator 3": 1,
+    }
     assert haiku["hs2p · annotator 1"].rationale == "@Response 1 follows 5-7-5."
     # the aggregate is derived from them: kept on the item, not counted as one more annotator
     assert Item.objects.get(prompt__text="Write a haiku").metadata["columns"]["preference_strength"] == -2
@@ -190,8 +266,11 @@ def test_helpsteer2_bad_individual_preference_names_the_field(tmp_path, project)
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_binary_with_optional_labels(tmp_path, project, fmt):
-    rows = [{"prompt": "q1", "response": "good", "label": True}, {"prompt": "q2", "response": "bad", "label": False},
-            {"prompt": "q3", "response": "unknown", "label": None}]
+    rows = [
+        {"prompt": "q1", "response": "good", "label": True},
+        {"prompt": "q2", "response": "bad", "label": False},
+        {"prompt": "q3", "response": "unknown", "label": None},
+    ]
     result = import_items(project, write(tmp_path / f"bin.{fmt}", rows), source="kto-set")
     assert result.kind == "binary" and Item.objects.filter(kind="binary").count() == 3
     thumbs = dict(Annotation.objects.values_list("item__response_a__text", "thumbs"))
@@ -201,7 +280,13 @@ def test_binary_with_optional_labels(tmp_path, project, fmt):
 
 
 def test_trl_unpaired_completion_column_and_edit_flag(tmp_path, project):
-    rows = [{"prompt": [{"role": "user", "content": "Fix my code"}], "completion": [{"role": "assistant", "content": "Here it is."}], "label": True}]
+    rows = [
+        {
+            "prompt": [{"role": "user", "content": "Fix my code"}],
+            "completion": [{"role": "assistant", "content": "Here it is."}],
+            "label": True,
+        }
+    ]
     result = import_items(project, write(tmp_path / "kto.jsonl", rows), as_kind="edit")
     item = Item.objects.get()
     assert result.kind == "edit" and item.kind == "edit" and item.response_b is None
@@ -220,11 +305,29 @@ def test_multi_turn_messages(tmp_path, project, fmt):
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_other_columns_kept_on_the_item(tmp_path, project, fmt):
-    rows = [{"id": "hh-0042", "prompt": "q", "chosen": "a", "rejected": "b", "split": "train", "turns": 3, "long": "x" * 5000}]
+    rows = [
+        {
+            "id": "hh-0042",
+            "prompt": "q",
+            "chosen": "a",
+            "rejected": "b",
+            "split": "train",
+            "turns": 3,
+            "long": "x" * 5000,
+        }
+    ]
     import_items(project, write(tmp_path / f"extra.{fmt}", rows))
     meta = Item.objects.get().metadata
-    assert meta["columns"] == {"id": "hh-0042", "split": "train", "turns": "3" if fmt == "csv" else 3}  # CSV cells are text
-    assert meta["import"] == {"source": f"extra.{fmt}", "file": f"extra.{fmt}", "where": "row index 0" if fmt == "parquet" else "line " + ("2" if fmt == "csv" else "1")}
+    assert meta["columns"] == {
+        "id": "hh-0042",
+        "split": "train",
+        "turns": "3" if fmt == "csv" else 3,
+    }  # CSV cells are text
+    assert meta["import"] == {
+        "source": f"extra.{fmt}",
+        "file": f"extra.{fmt}",
+        "where": "row index 0" if fmt == "parquet" else "line " + ("2" if fmt == "csv" else "1"),
+    }
 
 
 def test_shape_override(tmp_path, project):
@@ -235,12 +338,16 @@ def test_shape_override(tmp_path, project):
 
 # -- dedupe and source labels ------------------------------------------------------------------
 
+
 def test_prompts_dedupe_by_content_hash_within_project(tmp_path, project):
     factories.prompt(project, text="Explain  recursion.")
     other = factories.project()
     factories.prompt(other, text="explain recursion.")
-    rows = [{"prompt": "explain recursion.", "response": "r1"}, {"prompt": "Explain recursion. ", "response": "r2"},
-            {"prompt": "Explain recursion.", "response": "r1"}]
+    rows = [
+        {"prompt": "explain recursion.", "response": "r1"},
+        {"prompt": "Explain recursion. ", "response": "r2"},
+        {"prompt": "Explain recursion.", "response": "r1"},
+    ]
     result = import_items(project, write(tmp_path / "d.jsonl", rows))
     assert Prompt.objects.filter(project=project).count() == 1
     assert (result.prompts_created, result.prompts_reused, result.items_created) == (0, 1, 2)
@@ -290,7 +397,9 @@ def test_sources_are_scoped_to_their_project(tmp_path):
     assert sorted(a.project_id for a in sources) == sorted([first.pk, second.pk])
     assert alice.pk not in {a.pk for a in sources}
     for project in (first, second):
-        assert set(Annotation.objects.filter(item__project=project).values_list("annotator__project_id", flat=True)) == {project.pk}
+        assert set(
+            Annotation.objects.filter(item__project=project).values_list("annotator__project_id", flat=True)
+        ) == {project.pk}
 
 
 def test_kind_the_project_does_not_collect(tmp_path):
@@ -306,31 +415,87 @@ def test_kind_the_project_does_not_collect(tmp_path):
 GOOD = {"prompt": "fine", "chosen": "yes", "rejected": "no"}
 
 
-@pytest.mark.parametrize("bad,expected", [
-    ({"prompt": "p", "chosen": None, "rejected": "no"}, 'line 3, field "chosen": expected a string or a list of messages, got null'),
-    ({"prompt": "p", "chosen": 42, "rejected": "no"}, 'line 3, field "chosen": expected a string or a list of messages, got number 42'),
-    ({"prompt": "p", "chosen": "yes", "rejected": "  "}, 'line 3, field "rejected": expected a string or a list of messages, got an empty string'),
-    ({"prompt": "p", "chosen": [{"role": "robot", "content": "x"}], "rejected": "no"}, 'line 3, field "chosen": messages[0].role \'robot\''),
-    ({"prompt": "p", "chosen": [{"role": "assistant"}], "rejected": "no"}, 'line 3, field "chosen[0]": a message needs both'),
-    ({"chosen": "just text", "rejected": "other"}, 'line 3, field "prompt": missing'),
-    ({"prompt": "p", "response_1": "a", "response_2": "b", "preference_strength": 4}, 'line 3, field "preference_strength": expected an integer from -3 to 3, got number 4'),
-    ({"prompt": "p", "response": "a", "label": "maybe"}, 'line 3, field "label": expected true or false, got string \'maybe\''),
-    ({"messages": [{"role": "user", "content": "hi"}]}, 'line 3, field "messages[0]": the last message must be the assistant\'s response'),
-    ({"prompt": "p", "completions": [{"text": "a", "score": 1}, {"text": "b"}]}, 'line 3, field "completions[1].score": missing'),
-    ({"prompt": "p", "completions": [{"text": "a", "score": "high"}, {"text": "b", "score": 2}]}, 'line 3, field "completions[0].score": expected a number'),
-    ({"prompt": "p", "completions": [{"model": "m"}, {"text": "b"}]}, 'line 3, field "completions[0].text": missing'),
-    ({"prompt": "p", "chosen": "a", "rejected": "b", "metadata": [1]}, 'line 3, field "metadata": expected an object'),
-])
+@pytest.mark.parametrize(
+    "bad,expected",
+    [
+        (
+            {"prompt": "p", "chosen": None, "rejected": "no"},
+            'line 3, field "chosen": expected a string or a list of messages, got null',
+        ),
+        (
+            {"prompt": "p", "chosen": 42, "rejected": "no"},
+            'line 3, field "chosen": expected a string or a list of messages, got number 42',
+        ),
+        (
+            {"prompt": "p", "chosen": "yes", "rejected": "  "},
+            'line 3, field "rejected": expected a string or a list of messages, got an empty string',
+        ),
+        (
+            {"prompt": "p", "chosen": [{"role": "robot", "content": "x"}], "rejected": "no"},
+            "line 3, field \"chosen\": messages[0].role 'robot'",
+        ),
+        (
+            {"prompt": "p", "chosen": [{"role": "assistant"}], "rejected": "no"},
+            'line 3, field "chosen[0]": a message needs both',
+        ),
+        ({"chosen": "just text", "rejected": "other"}, 'line 3, field "prompt": missing'),
+        (
+            {"prompt": "p", "response_1": "a", "response_2": "b", "preference_strength": 4},
+            'line 3, field "preference_strength": expected an integer from -3 to 3, got number 4',
+        ),
+        (
+            {"prompt": "p", "response": "a", "label": "maybe"},
+            "line 3, field \"label\": expected true or false, got string 'maybe'",
+        ),
+        (
+            {"messages": [{"role": "user", "content": "hi"}]},
+            'line 3, field "messages[0]": the last message must be the assistant\'s response',
+        ),
+        (
+            {"prompt": "p", "completions": [{"text": "a", "score": 1}, {"text": "b"}]},
+            'line 3, field "completions[1].score": missing',
+        ),
+        (
+            {"prompt": "p", "completions": [{"text": "a", "score": "high"}, {"text": "b", "score": 2}]},
+            'line 3, field "completions[0].score": expected a number',
+        ),
+        (
+            {"prompt": "p", "completions": [{"model": "m"}, {"text": "b"}]},
+            'line 3, field "completions[0].text": missing',
+        ),
+        (
+            {"prompt": "p", "chosen": "a", "rejected": "b", "metadata": [1]},
+            'line 3, field "metadata": expected an object',
+        ),
+    ],
+)
 def test_bad_row_names_line_and_field_and_writes_nothing(tmp_path, project, bad, expected):
-    shape = next(s for cols, s in ((("chosen",), "preference"), (("response_1",), "helpsteer2"), (("completions",), "completions"),
-                                   (("messages",), "messages"), (("response",), "binary")) if cols[0] in bad)
-    good = {"preference": GOOD, "helpsteer2": {"prompt": "fine", "response_1": "a", "response_2": "b", "preference_strength": 1},
-            "completions": {"prompt": "fine", "completions": [{"text": "a", "score": 1}, {"text": "b", "score": 2}]},
-            "messages": {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}], "label": True},
-            "binary": {"prompt": "fine", "response": "ok", "label": True}}[shape]
+    shape = next(
+        s
+        for cols, s in (
+            (("chosen",), "preference"),
+            (("response_1",), "helpsteer2"),
+            (("completions",), "completions"),
+            (("messages",), "messages"),
+            (("response",), "binary"),
+        )
+        if cols[0] in bad
+    )
+    good = {
+        "preference": GOOD,
+        "helpsteer2": {"prompt": "fine", "response_1": "a", "response_2": "b", "preference_strength": 1},
+        "completions": {"prompt": "fine", "completions": [{"text": "a", "score": 1}, {"text": "b", "score": 2}]},
+        "messages": {
+            "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}],
+            "label": True,
+        },
+        "binary": {"prompt": "fine", "response": "ok", "label": True},
+    }[shape]
     factories.item(project)
     before = counts()
-    path = write(tmp_path / "data.jsonl", [good, {**good, "prompt": "fine too"} if "prompt" in good else good, bad, good])
+    path = write(
+        tmp_path / "data.jsonl", [good, {**good, "prompt": "fine too"} if "prompt" in good else good, bad, good]
+    )
     with pytest.raises(ImportFileError) as err:
         import_items(project, path)
     assert str(err.value).startswith(f"data.jsonl {expected}"), str(err.value)
@@ -350,7 +515,10 @@ def test_csv_line_counts_header_and_multiline_cells(tmp_path, project):
     path.write_text('prompt,chosen,rejected\n"first\nspans two lines",yes,no\nsecond,yes,no\nthird,yes,\n')
     with pytest.raises(ImportFileError) as err:
         import_items(project, path)
-    assert str(err.value) == 'data.csv line 5, field "rejected": expected a string or a list of messages, got an empty string'
+    assert (
+        str(err.value)
+        == 'data.csv line 5, field "rejected": expected a string or a list of messages, got an empty string'
+    )
     assert counts()["Prompt"] == 0
 
 
@@ -365,12 +533,17 @@ def test_parquet_names_row_index(tmp_path, project):
     rows = [GOOD, GOOD, {"prompt": "p", "chosen": "x", "rejected": None}]
     with pytest.raises(ImportFileError) as err:
         import_items(project, write(tmp_path / "data.parquet", rows))
-    assert str(err.value) == 'data.parquet row index 2, field "rejected": expected a string or a list of messages, got null'
+    assert (
+        str(err.value)
+        == 'data.parquet row index 2, field "rejected": expected a string or a list of messages, got null'
+    )
     assert counts()["Item"] == 0
 
 
 def test_bad_row_at_the_end_of_a_large_file_writes_nothing(tmp_path, project):
-    rows = [{"prompt": f"q{i}", "chosen": "a", "rejected": "b"} for i in range(3000)] + [{"prompt": "last", "chosen": "a", "rejected": False}]
+    rows = [{"prompt": f"q{i}", "chosen": "a", "rejected": "b"} for i in range(3000)] + [
+        {"prompt": "last", "chosen": "a", "rejected": False}
+    ]
     before = counts()
     with pytest.raises(ImportFileError, match=r'line 3001, field "rejected": .*got boolean false'):
         import_items(project, write(tmp_path / "big.jsonl", rows))
@@ -443,6 +616,7 @@ def test_unknown_shape_and_format(tmp_path, project):
 
 # -- the command -------------------------------------------------------------------------------
 
+
 def test_import_items_command(tmp_path, project, capsys):
     path = write(tmp_path / "cmd.jsonl", [{"prompt": "q", "response": "a"}])
     call_command("import_items", project.name, str(path), "--as", "edit", "--source", "seed")
@@ -459,10 +633,13 @@ def test_import_items_command(tmp_path, project, capsys):
 
 # -- admin upload ------------------------------------------------------------------------------
 
+
 def _upload(client, project, name, content, **fields):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    return client.post(f"/admin/annotate/project/{project.pk}/import/", {"file": SimpleUploadedFile(name, content), **fields})
+    return client.post(
+        f"/admin/annotate/project/{project.pk}/import/", {"file": SimpleUploadedFile(name, content), **fields}
+    )
 
 
 def test_admin_upload_imports_and_redirects(client, project, admin_user):
@@ -480,7 +657,12 @@ def test_admin_upload_imports_and_redirects(client, project, admin_user):
 def test_admin_upload_bad_file_shows_error_and_writes_nothing(client, project, admin_user):
     client.force_login(admin_user)
     before = counts()
-    response = _upload(client, project, "bad.jsonl", b'{"prompt": "q", "chosen": "a", "rejected": "b"}\n{"prompt": "q2", "chosen": "a", "rejected": 7}\n')
+    response = _upload(
+        client,
+        project,
+        "bad.jsonl",
+        b'{"prompt": "q", "chosen": "a", "rejected": "b"}\n{"prompt": "q2", "chosen": "a", "rejected": 7}\n',
+    )
     assert response.status_code == 400
     html = response.content.decode()
     assert "bad.jsonl line 2, field &quot;rejected&quot;: expected a string or a list of messages, got number 7" in html
@@ -517,14 +699,18 @@ def test_admin_upload_is_for_managers_of_the_project(client, project, manager_us
 
 def test_admin_action_leads_to_the_upload_form(client, project, admin_user):
     client.force_login(admin_user)
-    response = client.post("/admin/annotate/project/", {"action": "import_items_action", "_selected_action": [project.pk]})
+    response = client.post(
+        "/admin/annotate/project/", {"action": "import_items_action", "_selected_action": [project.pk]}
+    )
     assert response.status_code == 302 and response.url == f"/admin/annotate/project/{project.pk}/import/"
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_edited_column_becomes_source_edit(tmp_path, project, fmt):
-    rows = [{"prompt": "Moon landing year?", "response": "It was 1968.", "edited": "It was 1969."},
-            {"prompt": "Say hi", "response": "Hello", "edited": None}]
+    rows = [
+        {"prompt": "Moon landing year?", "response": "It was 1968.", "edited": "It was 1969."},
+        {"prompt": "Say hi", "response": "Hello", "edited": None},
+    ]
     result = import_items(project, write(tmp_path / f"edits.{fmt}", rows), source="editors")
     assert result.kind == "edit" and Item.objects.filter(kind="edit").count() == 2
     ann = Annotation.objects.get()
@@ -556,14 +742,18 @@ def test_id_pool_never_reuses_ids(project):
     with transaction.atomic():
         pool = IdPool(Prompt, block=3)
         ids = [next(pool) for _ in range(5)]  # crosses a block boundary
-        insert_rows(Prompt, ["id", "project_id", "text", "content_hash"], [(i, project.pk, f"t{i}", f"h{i}") for i in ids])
+        insert_rows(
+            Prompt, ["id", "project_id", "text", "content_hash"], [(i, project.pk, f"t{i}", f"h{i}") for i in ids]
+        )
     assert len(set(ids)) == 5 and min(ids) > max(last.pk, deleted_id)
     assert Prompt.objects.filter(pk__in=ids).count() == 5
     assert factories.prompt(project).pk > max(ids)  # the database's own counter moved past them
 
 
 def test_dry_run_counts_and_writes_nothing(tmp_path, project, client, admin_user):
-    rows = [{"prompt": f"q{i}", "chosen": "a", "rejected": "b"} for i in range(4)] + [{"prompt": "q0", "chosen": "a", "rejected": "b"}]
+    rows = [{"prompt": f"q{i}", "chosen": "a", "rejected": "b"} for i in range(4)] + [
+        {"prompt": "q0", "chosen": "a", "rejected": "b"}
+    ]
     path = write(tmp_path / "dry.jsonl", rows)
     before = counts()
     result = import_items(project, path, dry_run=True)

@@ -1,6 +1,7 @@
 """Imports of real, dirty files: every bad row reported in one pass, --skip-invalid with its report,
 gzip/zstd streams, AlpacaEval's shape, who made the labels (--label-kind), bookkeeping (a failed or
 dry --create writes nothing; skipped pairs leave no orphan prompts) and strict values."""
+
 import gzip
 import io
 import json
@@ -13,7 +14,17 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError
 
 from annotate.imports import MAX_REPORTED, ImportFileError, import_items
-from annotate.models import Annotation, Annotator, ImportRecord, Item, LabelKind, Project, Prompt, Response, human_label_q
+from annotate.models import (
+    Annotation,
+    Annotator,
+    ImportRecord,
+    Item,
+    LabelKind,
+    Project,
+    Prompt,
+    Response,
+    human_label_q,
+)
 from tests import factories
 from tests.import_files import write
 
@@ -26,7 +37,9 @@ GOOD = {"prompt": "fine", "chosen": "yes", "rejected": "no"}
 
 
 def counts():
-    return {m.__name__: m.objects.count() for m in (Project, Prompt, Response, Item, Annotation, Annotator, ImportRecord)}
+    return {
+        m.__name__: m.objects.count() for m in (Project, Prompt, Response, Item, Annotation, Annotator, ImportRecord)
+    }
 
 
 def real(path):
@@ -45,9 +58,15 @@ def gzipped(src, dest, extra_lines=()):
 
 # -- every bad row in one pass; --skip-invalid and its report -----------------------------------
 
+
 def test_every_bad_row_is_reported_in_one_pass_and_nothing_written(tmp_path, project):
-    rows = [GOOD, {"prompt": "a", "chosen": None, "rejected": "x"}, {**GOOD, "prompt": "b"}, {"prompt": "c", "chosen": "y", "rejected": 7},
-            {"prompt": "d", "response_1": "x"}]
+    rows = [
+        GOOD,
+        {"prompt": "a", "chosen": None, "rejected": "x"},
+        {**GOOD, "prompt": "b"},
+        {"prompt": "c", "chosen": "y", "rejected": 7},
+        {"prompt": "d", "response_1": "x"},
+    ]
     path = write(tmp_path / "dirty.jsonl", rows)
     with path.open("a") as f:
         f.write('{"prompt": "e", "chosen": \n')
@@ -59,7 +78,9 @@ def test_every_bad_row_is_reported_in_one_pass_and_nothing_written(tmp_path, pro
     assert lines[0] == "dirty.jsonl: 4 bad rows"
     assert lines[1] == 'dirty.jsonl line 2, field "chosen": expected a string or a list of messages, got null'
     assert lines[2] == 'dirty.jsonl line 4, field "rejected": expected a string or a list of messages, got number 7'
-    assert lines[3].startswith('dirty.jsonl line 5, field "chosen": ') and lines[4].startswith("dirty.jsonl line 6: invalid JSON")
+    assert lines[3].startswith('dirty.jsonl line 5, field "chosen": ') and lines[4].startswith(
+        "dirty.jsonl line 6: invalid JSON"
+    )
     assert counts() == before
 
 
@@ -72,16 +93,33 @@ def test_the_report_is_capped_but_every_bad_row_counted(tmp_path, project):
 
 
 def test_skip_invalid_imports_the_good_rows_and_records_the_rest(tmp_path, project):
-    rows = [GOOD, {"prompt": "a", "chosen": None, "rejected": "x"}, {**GOOD, "prompt": "b"}, {"prompt": "same", "chosen": "s", "rejected": "s"}]
+    rows = [
+        GOOD,
+        {"prompt": "a", "chosen": None, "rejected": "x"},
+        {**GOOD, "prompt": "b"},
+        {"prompt": "same", "chosen": "s", "rejected": "s"},
+    ]
     result = import_items(project, write(tmp_path / "dirty.jsonl", rows), skip_invalid=True)
     assert (result.rows, result.invalid, result.items_created) == (3, 1, 2) and result.identical == ["line 4"]
     record = ImportRecord.objects.get(pk=result.record_id)
-    assert (record.project, record.file, record.rows_read, record.rows_imported, record.rows_skipped, record.identical_pairs) == \
-        (project, "dirty.jsonl", 4, 3, 1, 1)
+    assert (
+        record.project,
+        record.file,
+        record.rows_read,
+        record.rows_imported,
+        record.rows_skipped,
+        record.identical_pairs,
+    ) == (project, "dirty.jsonl", 4, 3, 1, 1)
     assert record.skip_invalid and record.items_created == 2 and record.label_kind == "judge"
-    assert record.skipped == [{"file": "dirty.jsonl", "line": "line 2", "field": "chosen",
-                               "reason": "expected a string or a list of messages, got null"}]
-    assert "skipped 1 invalid row (first: line 2, field \"chosen\"" in result.summary()
+    assert record.skipped == [
+        {
+            "file": "dirty.jsonl",
+            "line": "line 2",
+            "field": "chosen",
+            "reason": "expected a string or a list of messages, got null",
+        }
+    ]
+    assert 'skipped 1 invalid row (first: line 2, field "chosen"' in result.summary()
     assert f"import record {record.pk}" in result.summary()
 
 
@@ -96,7 +134,14 @@ def test_every_import_that_writes_leaves_a_record_and_a_dry_run_none(tmp_path, p
 
 def test_skip_invalid_with_no_good_row_refuses(tmp_path, project):
     with pytest.raises(ImportFileError, match="2 bad rows"):
-        import_items(project, write(tmp_path / "bad.jsonl", [{"prompt": "a", "chosen": "", "rejected": "x"}, {"prompt": "b", "chosen": "y", "rejected": None}]), skip_invalid=True)
+        import_items(
+            project,
+            write(
+                tmp_path / "bad.jsonl",
+                [{"prompt": "a", "chosen": "", "rejected": "x"}, {"prompt": "b", "chosen": "y", "rejected": None}],
+            ),
+            skip_invalid=True,
+        )
     assert ImportRecord.objects.count() == 0
 
 
@@ -112,19 +157,29 @@ def test_untouched_hh_rlhf_gzipped_imports_with_skip_invalid(tmp_path, project, 
         assert f'harmless-base-test.jsonl.gz line {line}, field "chosen": the response is empty' in message
     assert "--skip-invalid imports the good rows" in message and Item.objects.count() == 0
 
-    planted = gzipped(HH, tmp_path / "planted.jsonl.gz", ['{"chosen": "\\n\\nHuman: hi\\n\\nAssistant: yo", "rejected": null}', "not json"])
+    planted = gzipped(
+        HH,
+        tmp_path / "planted.jsonl.gz",
+        ['{"chosen": "\\n\\nHuman: hi\\n\\nAssistant: yo", "rejected": null}', "not json"],
+    )
     call_command("import_items", project.name, str(planted), "--skip-invalid")
     out = capsys.readouterr().out
     record = ImportRecord.objects.get()
     assert (record.rows_read, record.rows_imported, record.rows_skipped) == (1646, 1641, 5)
     assert (record.items_created, record.prompts_created, record.annotations_created) == (1641, 1640, 1641)
-    assert [(r["line"], r["field"]) for r in record.skipped] == [("line 55", "chosen"), ("line 656", "chosen"), ("line 784", "chosen"),
-                                                                  ("line 1645", "rejected"), ("line 1646", None)]
+    assert [(r["line"], r["field"]) for r in record.skipped] == [
+        ("line 55", "chosen"),
+        ("line 656", "chosen"),
+        ("line 784", "chosen"),
+        ("line 1645", "rejected"),
+        ("line 1646", None),
+    ]
     assert Item.objects.filter(project=project).count() == 1641
     assert "Skipped 5 invalid row(s):" in out and "planted.jsonl.gz line 1646: invalid JSON" in out
 
 
 # -- compressed files, streamed --------------------------------------------------------------------
+
 
 class ChunkedReads(io.RawIOBase):
     """A file that refuses whole reads: what reads it must stream."""
@@ -138,8 +193,8 @@ class ChunkedReads(io.RawIOBase):
     def readinto(self, buffer):
         assert len(buffer) <= self.most, f"read {len(buffer)} bytes at once"
         self.largest = max(self.largest, len(buffer))
-        chunk = self._data[self._pos:self._pos + len(buffer)]
-        buffer[:len(chunk)] = chunk
+        chunk = self._data[self._pos : self._pos + len(buffer)]
+        buffer[: len(chunk)] = chunk
         self._pos += len(chunk)
         return len(chunk)
 
@@ -151,7 +206,10 @@ def _compress(kind, data):
 @pytest.mark.parametrize("kind", ["gz", "zst"])
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
 def test_compressed_files_are_read_as_streams(tmp_path, project, kind, fmt):
-    rows = [{"prompt": f"Question {i}: " + "words " * 50, "chosen": "yes " * 100, "rejected": f"no {i}"} for i in range(1000)]
+    rows = [
+        {"prompt": f"Question {i}: " + "words " * 50, "chosen": "yes " * 100, "rejected": f"no {i}"}
+        for i in range(1000)
+    ]
     data = write(tmp_path / f"rows.{fmt}", rows).read_bytes()
     stream = ChunkedReads(_compress(kind, data))
     assert len(data) > 2 * stream.most
@@ -180,6 +238,7 @@ def test_compressed_parquet_is_refused(tmp_path, project):
 
 # -- AlpacaEval ----------------------------------------------------------------------------------
 
+
 def test_alpaca_eval_annotations_import_as_a_judge(tmp_path, project):
     rows = [json.loads(line) for line in real(ALPACA).open()]
     result = import_items(project, ALPACA)
@@ -190,7 +249,12 @@ def test_alpaca_eval_annotations_import_as_a_judge(tmp_path, project):
     assert Prompt.objects.count() == 789 and not Prompt.objects.filter(items__isnull=True).exists()
     assert Response.objects.count() == 2 * 789
     judge = Annotator.objects.get(project=project)
-    assert (judge.name, judge.kind, judge.label_kind, judge.is_human) == ("alpaca_eval_gpt4", "source", LabelKind.JUDGE, False)
+    assert (judge.name, judge.kind, judge.label_kind, judge.is_human) == (
+        "alpaca_eval_gpt4",
+        "source",
+        LabelKind.JUDGE,
+        False,
+    )
     assert result.label_kind == "judge" and result.sources == ["alpaca_eval_gpt4"]
     assert not Annotation.objects.filter(human_label_q()).exists()
     by_prompt = {r["instruction"]: r for r in rows}
@@ -209,14 +273,36 @@ def test_alpaca_eval_annotations_import_as_a_judge(tmp_path, project):
 
 def test_alpaca_eval_weighted_judges_draws_and_bad_verdicts(tmp_path, project):
     base = {"instruction": "Say hi", "generator_1": "m1", "generator_2": "m2"}
-    rows = [{**base, "instruction": f"q{i}", "output_1": f"first {i}", "output_2": f"second {i}", "preference": p, "annotator": who}
-            for i, (p, who) in enumerate([(1.9, "weighted_gpt4"), (1.2, "weighted_gpt4"), (1.6, "weighted_gpt4"), (1.5, "weighted_gpt4"),
-                                          (0, None), (2, None)])]
+    rows = [
+        {
+            **base,
+            "instruction": f"q{i}",
+            "output_1": f"first {i}",
+            "output_2": f"second {i}",
+            "preference": p,
+            "annotator": who,
+        }
+        for i, (p, who) in enumerate(
+            [
+                (1.9, "weighted_gpt4"),
+                (1.2, "weighted_gpt4"),
+                (1.6, "weighted_gpt4"),
+                (1.5, "weighted_gpt4"),
+                (0, None),
+                (2, None),
+            ]
+        )
+    ]
     import_items(project, write(tmp_path / "ae.jsonl", rows))
-    assert sorted(Annotator.objects.filter(project=project).values_list("name", flat=True)) == ["ae.jsonl", "weighted_gpt4"]
+    assert sorted(Annotator.objects.filter(project=project).values_list("name", flat=True)) == [
+        "ae.jsonl",
+        "weighted_gpt4",
+    ]
     got = {}
     for ann in Annotation.objects.select_related("item__response_a"):
-        sign = 1 if ann.item.response_a.text.startswith("first") else -1  # from output_1's side: + means output_2 better
+        sign = (
+            1 if ann.item.response_a.text.startswith("first") else -1
+        )  # from output_1's side: + means output_2 better
         got[ann.item.prompt.text] = (sign * ann.preference, ann.confidence, ann.details["preference"])
     assert got["q0"] == (2, pytest.approx(0.9), 1.9) and got["q1"] == (-1, pytest.approx(0.8), 1.2)
     assert got["q2"] == (1, pytest.approx(0.6), 1.6) and got["q3"] == (0, 0.5, 1.5)
@@ -225,15 +311,25 @@ def test_alpaca_eval_weighted_judges_draws_and_bad_verdicts(tmp_path, project):
     with pytest.raises(ImportFileError) as err:
         import_items(project, write(tmp_path / "bad.jsonl", bad))
     assert err.value.total == 4 and {p.field for p in err.value.problems} == {"preference"}
-    assert 'bad.jsonl line 1, field "preference": expected 1 or 2 (0 for a draw, 1..2 from a weighted judge), got number 2.7' in str(err.value)
+    assert (
+        'bad.jsonl line 1, field "preference": expected 1 or 2 (0 for a draw, 1..2 from a weighted judge), got number 2.7'
+        in str(err.value)
+    )
     assert 'line 2, field "preference": expected a number, got boolean true' in str(err.value)
 
 
 # -- who made the labels ------------------------------------------------------------------------
 
+
 def test_labels_are_a_models_unless_declared_human(tmp_path, project):
     rows = [{"prompt": "q", "chosen": "a", "rejected": "b"}]
-    import_items(project, write(tmp_path / "uf.jsonl", [{"prompt": "p", "completions": [{"text": "x", "score": 1}, {"text": "y", "score": 5}]}]))
+    import_items(
+        project,
+        write(
+            tmp_path / "uf.jsonl",
+            [{"prompt": "p", "completions": [{"text": "x", "score": 1}, {"text": "y", "score": 5}]}],
+        ),
+    )
     import_items(project, write(tmp_path / "hh.jsonl", rows), source="crowd", label_kind="human")
     kinds = dict(Annotator.objects.filter(project=project).values_list("name", "label_kind"))
     assert kinds == {"uf.jsonl": "judge", "crowd": "human"}
@@ -246,7 +342,9 @@ def test_a_source_is_never_both_kinds(tmp_path, project):
     call_command("import_items", project.name, str(path), "--source", "crowd", "--label-kind", "human")
     more = write(tmp_path / "more.jsonl", [{"prompt": "q2", "chosen": "a", "rejected": "b"}])
     before = counts()
-    with pytest.raises(CommandError, match="source 'crowd' was imported into this project before as human labels .* not judge"):
+    with pytest.raises(
+        CommandError, match="source 'crowd' was imported into this project before as human labels .* not judge"
+    ):
         call_command("import_items", project.name, str(more), "--source", "crowd", "--label-kind", "judge")
     assert counts() == before
     import_items(project, more, source="crowd")  # undeclared: as the source was first imported
@@ -262,6 +360,7 @@ def test_unknown_label_kind(tmp_path, project):
 
 
 # -- bookkeeping --------------------------------------------------------------------------------
+
 
 def test_a_failed_create_import_writes_nothing_at_all(tmp_path, db):
     bad = write(tmp_path / "bad.jsonl", [GOOD, {"prompt": "q", "chosen": "a", "rejected": None}])
@@ -289,26 +388,74 @@ DEEP = "[" * 3000 + "]" * 3000
 HUGE = "1" + "0" * 399
 
 
-@pytest.mark.parametrize("line,where", [
-    ('{"prompt": "q", "chosen": "a", "rejected": "b", "score_chosen": Infinity, "score_rejected": 1}', 'field "score_chosen": expected a finite number, got number inf'),
-    ('{"prompt": "q", "chosen": "a", "rejected": "b", "score_chosen": 1e400, "score_rejected": 1}', 'field "score_chosen": expected a finite number, got number inf'),
-    ('{"prompt": "q", "chosen": "a", "rejected": "b", "score_chosen": NaN, "score_rejected": 1}', 'field "score_chosen": expected a finite number, got number nan'),
-    ('{"prompt": "q", "chosen": "a", "rejected": "b", "score_chosen": %s, "score_rejected": 1}' % HUGE, 'field "score_chosen": expected a number, got an integer of 400 digits'),
-    ('{"prompt": "q", "chosen": "a", "rejected": "b", "extra": %s}' % HUGE, 'field "extra": an integer of 400 digits is too large to store'),
-    ('{"prompt": "q", "chosen": "a", "rejected": "b", "extra": 1e400}', 'field "extra": inf is not a number JSON can hold'),
-    ('{"prompt": "q", "chosen": "a", "rejected": "b", "metadata": {"m": NaN}}', 'field "metadata.m": nan is not a number JSON can hold'),
-    ('{"prompt": "q", "chosen": "a", "rejected": "b", "metadata": {"m": [1, %s]}}' % HUGE, 'field "metadata.m[1]": an integer of 400 digits'),
-    ('{"prompt": "q", "chosen": "a", "rejected": "b", "metadata": %s}' % ('{"a": ' * 100 + "1" + "}" * 100), 'field "metadata.a.a.a.'),
-    ('{"prompt": "q", "chosen": %s, "rejected": "b"}' % DEEP, "JSON nested too deeply"),
-    ('{"prompt": "q", "chosen": "a\\u0000b", "rejected": "b"}', 'field "chosen": contains a NUL character'),
-    ('{"prompt": "q\\ud800", "chosen": "a", "rejected": "b"}', 'field "prompt": contains a lone surrogate (\\ud800) at position 1'),
-    ('{"prompt": "q", "chosen": [{"role": "assistant", "content": "\\udfff"}], "rejected": "b"}', 'field "chosen[0].content": contains a lone surrogate'),
-    ('{"prompt": "q", "chosen": "a", "rejected": "b", "metadata": {"k\\ud83d": 1}}', 'field "metadata.<key>": contains a lone surrogate'),
-    ('{"prompt": "q", "chosen": "a", "rejected": "b", "x\\u0000": "v"}', 'field "x\x00": contains a NUL character'),
-    ('{"prompt": "q", "chosen": "a", "rejected": "b", "chosen": "c"}', 'field "chosen": the key appears twice in one JSON object'),
-    ('{"prompt": "q", "response_1": "a", "response_2": "b", "preference_strength": 2.7}', 'field "preference_strength": expected an integer from -3 to 3, got number 2.7'),
-    ('{"prompt": "q", "response_1": "a", "response_2": "b", "preference_strength": true}', 'field "preference_strength": expected a number, got boolean true'),
-])
+@pytest.mark.parametrize(
+    "line,where",
+    [
+        (
+            '{"prompt": "q", "chosen": "a", "rejected": "b", "score_chosen": Infinity, "score_rejected": 1}',
+            'field "score_chosen": expected a finite number, got number inf',
+        ),
+        (
+            '{"prompt": "q", "chosen": "a", "rejected": "b", "score_chosen": 1e400, "score_rejected": 1}',
+            'field "score_chosen": expected a finite number, got number inf',
+        ),
+        (
+            '{"prompt": "q", "chosen": "a", "rejected": "b", "score_chosen": NaN, "score_rejected": 1}',
+            'field "score_chosen": expected a finite number, got number nan',
+        ),
+        (
+            f'{{"prompt": "q", "chosen": "a", "rejected": "b", "score_chosen": {HUGE}, "score_rejected": 1}}',
+            'field "score_chosen": expected a number, got an integer of 400 digits',
+        ),
+        (
+            f'{{"prompt": "q", "chosen": "a", "rejected": "b", "extra": {HUGE}}}',
+            'field "extra": an integer of 400 digits is too large to store',
+        ),
+        (
+            '{"prompt": "q", "chosen": "a", "rejected": "b", "extra": 1e400}',
+            'field "extra": inf is not a number JSON can hold',
+        ),
+        (
+            '{"prompt": "q", "chosen": "a", "rejected": "b", "metadata": {"m": NaN}}',
+            'field "metadata.m": nan is not a number JSON can hold',
+        ),
+        (
+            f'{{"prompt": "q", "chosen": "a", "rejected": "b", "metadata": {{"m": [1, {HUGE}]}}}}',
+            'field "metadata.m[1]": an integer of 400 digits',
+        ),
+        (
+            '{"prompt": "q", "chosen": "a", "rejected": "b", "metadata": %s}' % ('{"a": ' * 100 + "1" + "}" * 100),
+            'field "metadata.a.a.a.',
+        ),
+        (f'{{"prompt": "q", "chosen": {DEEP}, "rejected": "b"}}', "JSON nested too deeply"),
+        ('{"prompt": "q", "chosen": "a\\u0000b", "rejected": "b"}', 'field "chosen": contains a NUL character'),
+        (
+            '{"prompt": "q\\ud800", "chosen": "a", "rejected": "b"}',
+            'field "prompt": contains a lone surrogate (\\ud800) at position 1',
+        ),
+        (
+            '{"prompt": "q", "chosen": [{"role": "assistant", "content": "\\udfff"}], "rejected": "b"}',
+            'field "chosen[0].content": contains a lone surrogate',
+        ),
+        (
+            '{"prompt": "q", "chosen": "a", "rejected": "b", "metadata": {"k\\ud83d": 1}}',
+            'field "metadata.<key>": contains a lone surrogate',
+        ),
+        ('{"prompt": "q", "chosen": "a", "rejected": "b", "x\\u0000": "v"}', 'field "x\x00": contains a NUL character'),
+        (
+            '{"prompt": "q", "chosen": "a", "rejected": "b", "chosen": "c"}',
+            'field "chosen": the key appears twice in one JSON object',
+        ),
+        (
+            '{"prompt": "q", "response_1": "a", "response_2": "b", "preference_strength": 2.7}',
+            'field "preference_strength": expected an integer from -3 to 3, got number 2.7',
+        ),
+        (
+            '{"prompt": "q", "response_1": "a", "response_2": "b", "preference_strength": true}',
+            'field "preference_strength": expected a number, got boolean true',
+        ),
+    ],
+)
 def test_strict_values_name_file_line_and_field(tmp_path, project, line, where):
     good = json.dumps({"prompt": "first", "response_1": "x", "response_2": "y"} if "response_1" in line else GOOD)
     path = tmp_path / "strict.jsonl"
@@ -325,21 +472,29 @@ def test_duplicate_csv_headers_and_keys_inside_cells(tmp_path, project):
     (tmp_path / "dup.csv").write_text("prompt,chosen,rejected,chosen\nq,a,b,c\n")
     with pytest.raises(ImportFileError, match=r"^dup.csv line 1: the header names the column 'chosen' twice"):
         import_items(project, tmp_path / "dup.csv")
-    (tmp_path / "cell.csv").write_text('prompt,chosen,rejected\nq,"[{""role"": ""assistant"", ""content"": ""a"", ""content"": ""b""}]",x\n')
-    with pytest.raises(ImportFileError, match=r'^cell.csv line 2, field "chosen": a JSON object in this cell has the key \'content\' twice'):
+    (tmp_path / "cell.csv").write_text(
+        'prompt,chosen,rejected\nq,"[{""role"": ""assistant"", ""content"": ""a"", ""content"": ""b""}]",x\n'
+    )
+    with pytest.raises(
+        ImportFileError,
+        match=r'^cell.csv line 2, field "chosen": a JSON object in this cell has the key \'content\' twice',
+    ):
         import_items(project, tmp_path / "cell.csv")
     assert counts()["Item"] == 0
 
 
 def test_nan_and_inf_in_csv_cells(tmp_path, project):
-    (tmp_path / "n.csv").write_text('prompt,chosen,rejected,score_chosen,score_rejected,metadata\nq,a,b,inf,1,\nr,a,b,1,2,"{""x"": NaN}"\n'
-                                    f"s,{DEEP},b,1,2,\n")
+    (tmp_path / "n.csv").write_text(
+        'prompt,chosen,rejected,score_chosen,score_rejected,metadata\nq,a,b,inf,1,\nr,a,b,1,2,"{""x"": NaN}"\n'
+        f"s,{DEEP},b,1,2,\n"
+    )
     with pytest.raises(ImportFileError) as err:
         import_items(project, tmp_path / "n.csv")
     assert [p.describe("n.csv") for p in err.value.problems] == [
         'n.csv line 2, field "score_chosen": expected a finite number, got number inf',
         'n.csv line 3, field "metadata.x": nan is not a number JSON can hold',
-        'n.csv line 4, field "chosen": JSON nested too deeply']
+        'n.csv line 4, field "chosen": JSON nested too deeply',
+    ]
 
 
 @pytest.mark.postgres
@@ -352,24 +507,33 @@ def test_a_copy_error_is_a_django_database_error(project):
     if connection.vendor != "postgresql":
         pytest.skip("COPY is PostgreSQL's")
     with pytest.raises(DatabaseError), transaction.atomic():
-        insert_rows(Prompt, ["project_id", "text", "metadata", "content_hash"], [(project.pk, "t", {"x": float("nan")}, "h")])
+        insert_rows(
+            Prompt, ["project_id", "text", "metadata", "content_hash"], [(project.pk, "t", {"x": float("nan")}, "h")]
+        )
 
 
 # -- admin ---------------------------------------------------------------------------------------
 
+
 def _upload(client, project, name, content, **fields):
-    return client.post(f"/admin/annotate/project/{project.pk}/import/", {"file": SimpleUploadedFile(name, content), **fields})
+    return client.post(
+        f"/admin/annotate/project/{project.pk}/import/", {"file": SimpleUploadedFile(name, content), **fields}
+    )
 
 
 def test_admin_lists_every_bad_row_and_skips_them_on_request(client, project, admin_user):
     client.force_login(admin_user)
-    content = (b'{"prompt": "q", "chosen": "a", "rejected": "b"}\n{"prompt": "q2", "chosen": "a", "rejected": 7}\n{"prompt": "<b>x</b>", "chosen": ""}\n'
-               b'{"prompt": "q4", "chosen": "a", "rejected": "b", "score_chosen": "<script>alert(1)</script>", "score_rejected": 1}\n')
+    content = (
+        b'{"prompt": "q", "chosen": "a", "rejected": "b"}\n{"prompt": "q2", "chosen": "a", "rejected": 7}\n{"prompt": "<b>x</b>", "chosen": ""}\n'
+        b'{"prompt": "q4", "chosen": "a", "rejected": "b", "score_chosen": "<script>alert(1)</script>", "score_rejected": 1}\n'
+    )
     response = _upload(client, project, "bad.jsonl", content)
     html = response.content.decode()
     assert response.status_code == 400 and "3 bad rows — nothing was imported:" in html
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html
-    assert "bad.jsonl line 2, field &quot;rejected&quot;" in html and "bad.jsonl line 3, field &quot;chosen&quot;" in html
+    assert (
+        "bad.jsonl line 2, field &quot;rejected&quot;" in html and "bad.jsonl line 3, field &quot;chosen&quot;" in html
+    )
     assert Item.objects.count() == 0
     response = _upload(client, project, "bad.jsonl", content, skip_invalid="on", label_kind="human")
     assert response.status_code == 302 and Item.objects.count() == 1
@@ -399,7 +563,9 @@ def test_admin_import_records_are_for_managers_of_the_project(client, project, m
 def test_admin_uploads_over_the_limit_are_refused_unread(client, project, admin_user, settings):
     settings.IMPORT_UPLOAD_MAX_BYTES = 1000
     client.force_login(admin_user)
-    content = b"".join(json.dumps({"prompt": f"q{i}", "chosen": "a", "rejected": "b"}).encode() + b"\n" for i in range(40))
+    content = b"".join(
+        json.dumps({"prompt": f"q{i}", "chosen": "a", "rejected": "b"}).encode() + b"\n" for i in range(40)
+    )
     response = _upload(client, project, "big.jsonl", content)
     assert response.status_code == 413
     assert "over the 1000\xa0bytes limit for imports" in response.content.decode()

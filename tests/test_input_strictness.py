@@ -1,5 +1,6 @@
 """Bad input to the annotate API and the workspace form is a clear 400 (JSON from the API), never a
 500 and never silently coerced; drafts are capped and refused on expired leases."""
+
 import json
 import uuid
 from datetime import timedelta
@@ -48,7 +49,10 @@ BAD_BODIES = {
     "fractional preference": ('{"submission_id": %s, "preference": 2.7}', "whole number from -3"),
     "boolean preference": ('{"submission_id": %s, "preference": true}', "whole number from -3"),
     "out of range": ('{"submission_id": %s, "preference": 5}', "whole number from -3"),
-    "fractional rating": ('{"submission_id": %s, "preference": 1, "aspects": {"helpfulness": {"left": 4.5}}}', "rating"),
+    "fractional rating": (
+        '{"submission_id": %s, "preference": 1, "aspects": {"helpfulness": {"left": 4.5}}}',
+        "rating",
+    ),
     "boolean rating": ('{"submission_id": %s, "preference": 1, "aspects": {"helpfulness": {"left": true}}}', "rating"),
 }
 
@@ -89,7 +93,7 @@ def test_api_skip_and_draft_refuse_bad_text(member, project):
 def test_api_range_message_names_the_real_scale(member, project):
     factories.item(project)
     assignment = _lease(member, project)
-    response = _post(member, f"/api/annotate/a/{assignment}/submit/", '{"submission_id": %s, "preference": 7}' % _sid())
+    response = _post(member, f"/api/annotate/a/{assignment}/submit/", f'{{"submission_id": {_sid()}, "preference": 7}}')
     message = response.json()["errors"]["preference"]
     assert "-3" in message and "3" in message and "1-7" not in message
 
@@ -98,9 +102,11 @@ def test_api_refusals_are_json(client, project):
     factories.item(project, kind="binary")
     outsider = factories.user("json-outsider")
     client.force_login(outsider)
-    for response in (client.post(f"/api/annotate/p/{project.pk}/next/"),
-                     client.post(f"/api/annotate/p/999999/next/"),
-                     _post(client, "/api/annotate/a/999999/submit/", "{}")):
+    for response in (
+        client.post(f"/api/annotate/p/{project.pk}/next/"),
+        client.post("/api/annotate/p/999999/next/"),
+        _post(client, "/api/annotate/a/999999/submit/", "{}"),
+    ):
         assert response.status_code == 404 and response["Content-Type"] == "application/json"
         assert response.json()["error"]
     response = client.get("/api/annotate/a/1/submit/")
@@ -113,11 +119,15 @@ def test_form_submit_refuses_nul_and_fractions_and_keeps_the_lease(member, proje
     lease = Assignment.objects.get()
     url = f"/p/{project.pk}/annotate/a/{lease.pk}/submit/"
     sid = str(uuid.uuid4())
-    for post, expected in (({"preference": "2.7"}, "whole number"), ({"preference": "true"}, "whole number"),
-                           ({"preference": "inf"}, "whole number"), ({"preference": "1e400"}, "whole number"),
-                           ({"preference": "1", "rationale": "bad\x00byte"}, "NUL"),
-                           ({"preference": "1", "aspect:helpfulness:left": "4.5"}, "rating"),
-                           ({"preference": "1", "time_spent_ms": "1e400"}, None)):
+    for post, expected in (
+        ({"preference": "2.7"}, "whole number"),
+        ({"preference": "true"}, "whole number"),
+        ({"preference": "inf"}, "whole number"),
+        ({"preference": "1e400"}, "whole number"),
+        ({"preference": "1", "rationale": "bad\x00byte"}, "NUL"),
+        ({"preference": "1", "aspect:helpfulness:left": "4.5"}, "rating"),
+        ({"preference": "1", "time_spent_ms": "1e400"}, None),
+    ):
         response = member.post(url, {"submission_id": sid, **post}, HTTP_HX_REQUEST="true")
         assert response.status_code == 200
         if expected is None:  # timing is telemetry: a non-finite one falls back to the server clock
@@ -139,6 +149,7 @@ def test_rationale_cap_is_a_clear_error(member, project, settings):
 
 
 # --- drafts ----------------------------------------------------------------------------------
+
 
 def test_draft_size_is_capped(member, project, settings):
     factories.item(project, kind="edit", text_a="hello world")
@@ -186,9 +197,21 @@ def test_queue_save_draft_caps_directly(project, settings):
 
 # --- the parser itself -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("raw", ['{"a": NaN}', '{"a": -Infinity}', '{"a": 1e999}', '{"a": 1, "a": 1}',
-                                 '{"a": "\\u0000"}', '{"\\udc00": 1}', "[" * 40 + "]" * 40, b'{"a": "\xff"}',
-                                 '{"a": -' + "1" * 30 + "}"])
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"a": NaN}',
+        '{"a": -Infinity}',
+        '{"a": 1e999}',
+        '{"a": 1, "a": 1}',
+        '{"a": "\\u0000"}',
+        '{"\\udc00": 1}',
+        "[" * 40 + "]" * 40,
+        b'{"a": "\xff"}',
+        '{"a": -' + "1" * 30 + "}",
+    ],
+)
 def test_strict_loads_refuses(raw):
     with pytest.raises(InputError):
         loads(raw)
@@ -196,12 +219,21 @@ def test_strict_loads_refuses(raw):
 
 def test_strict_loads_accepts_ordinary_json():
     assert loads('{"a": [1, -2.5, "ü", null, true], "b": {"c": 9007199254740991}}') == {
-        "a": [1, -2.5, "ü", None, True], "b": {"c": 9007199254740991}}
+        "a": [1, -2.5, "ü", None, True],
+        "b": {"c": 9007199254740991},
+    }
 
 
-@pytest.mark.parametrize("raw, expected", [('{"beta": NaN}', "NaN"), ('{"beta": 0.1, "beta": 0.2}', "duplicate key"),
-                                           ('{"learning_rate": 1e400}', "out of range"), ('{"x": "\\u0000"}', "NUL"),
-                                           ('{"beta": 0.1', "not valid JSON")])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ('{"beta": NaN}', "NaN"),
+        ('{"beta": 0.1, "beta": 0.2}', "duplicate key"),
+        ('{"learning_rate": 1e400}', "out of range"),
+        ('{"x": "\\u0000"}', "NUL"),
+        ('{"beta": 0.1', "not valid JSON"),
+    ],
+)
 def test_run_forms_read_json_config_strictly(raw, expected):
     from workers.views_forms import JSONObjectField
 

@@ -1,5 +1,6 @@
 """LM judges: templates, parsing that never guesses, position swap, the HTTP backend against a
 scripted local server, idempotent re-runs and the judging task."""
+
 import pytest
 
 from annotate.judging import parsing, prompts, service
@@ -18,26 +19,41 @@ def _local_server_allowed():
 
 # --- parsing --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("reply,expected", [
-    ('{"rationale": "B is right", "verdict": 2}', 2),
-    ('Sure.\n```json\n{"verdict": -3, "rationale": "A is correct"}\n```\nDone', -3),
-    ('thinking {not json} ... {"preference": "+1", "reason": "x"}', 1),
-    ('Rationale: B is concise.\nVerdict: -1', -1),
-    ('**Verdict:** [[B]]', 2),
-    ('Verdict: tie', 0),
-    ('{"verdict": 2, "rationale": "x"} To repeat: {"verdict": 2}', 2),
-    ('Final verdict: A much better', -3),
-])
+
+@pytest.mark.parametrize(
+    "reply,expected",
+    [
+        ('{"rationale": "B is right", "verdict": 2}', 2),
+        ('Sure.\n```json\n{"verdict": -3, "rationale": "A is correct"}\n```\nDone', -3),
+        ('thinking {not json} ... {"preference": "+1", "reason": "x"}', 1),
+        ("Rationale: B is concise.\nVerdict: -1", -1),
+        ("**Verdict:** [[B]]", 2),
+        ("Verdict: tie", 0),
+        ('{"verdict": 2, "rationale": "x"} To repeat: {"verdict": 2}', 2),
+        ("Final verdict: A much better", -3),
+    ],
+)
 def test_pairwise_parses_json_anywhere_and_verdict_lines(reply, expected):
     parsed = parsing.parse_pairwise(reply)
     assert parsed.ok and parsed.label["preference"] == expected
 
 
-@pytest.mark.parametrize("reply", [
-    "", "I think both are fine, really.", '{"verdict": 5}', '{"verdict": 1.5}', '{"verdict": true}',
-    "Verdict: 2\nVerdict: -2", "Verdict: 7", "Verdict: A is better because it is long",
-    '{"rationale": "no verdict key"}', "`{verdict: 2}`", 'First {"verdict": 2} then again {"verdict": -1}',
-])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "",
+        "I think both are fine, really.",
+        '{"verdict": 5}',
+        '{"verdict": 1.5}',
+        '{"verdict": true}',
+        "Verdict: 2\nVerdict: -2",
+        "Verdict: 7",
+        "Verdict: A is better because it is long",
+        '{"rationale": "no verdict key"}',
+        "`{verdict: 2}`",
+        'First {"verdict": 2} then again {"verdict": -1}',
+    ],
+)
 def test_pairwise_never_guesses(reply):
     parsed = parsing.parse_pairwise(reply)
     assert not parsed.ok and parsed.error
@@ -65,6 +81,7 @@ def test_edit_requires_text_and_valid_quality():
 
 # --- templates ------------------------------------------------------------------------------
 
+
 def test_templates_insert_text_verbatim_and_swap(project):
     item = factories.item(project, text_a="use ${HOME} and {braces} $response_b", text_b="second")
     ab = prompts.pairwise_messages(item)[1]["content"]
@@ -84,6 +101,7 @@ def test_template_overrides_and_validation(project):
 
 
 # --- position swap --------------------------------------------------------------------------
+
 
 def P(pref):
     return parsing.Parsed(True, {"preference": pref, "rationale": "r"}, source="json")
@@ -110,9 +128,15 @@ def test_swap_with_one_order_unparsed():
 
 # --- HTTP backend ---------------------------------------------------------------------------
 
+
 def http_judge(server, project, **params):
-    judge = LMJudge.objects.create(name=f"http-{project.pk}-{len(params)}", backend="openai", model="judge-model",
-                                   base_url=server.base_url, parameters={"retry_backoff": 0.01, "concurrency": 2, **params})
+    judge = LMJudge.objects.create(
+        name=f"http-{project.pk}-{len(params)}",
+        backend="openai",
+        model="judge-model",
+        base_url=server.base_url,
+        parameters={"retry_backoff": 0.01, "concurrency": 2, **params},
+    )
     judge.projects.add(project)
     return judge
 
@@ -126,7 +150,9 @@ def test_http_judge_retries_500_and_records_garbage_unparsed(project):
     def reply(body):
         content = user_message(body)
         if "GOOD answer" in content:  # a consistent judge: prefers GOOD in either slot
-            return 200, '{"rationale": "correct", "verdict": %d}' % (-2 if shown_first(body, "GOOD answer", "BAD answer") == "a" else 2)
+            return 200, '{"rationale": "correct", "verdict": %d}' % (  # noqa: UP031
+                -2 if shown_first(body, "GOOD answer", "BAD answer") == "a" else 2
+            )
         if "first thing" in content:  # a position-biased judge: always slot A
             return 200, "Rationale: the first is better.\nVerdict: -2"
         return 200, "lorem ipsum <script>alert(1)</script> no verdict here"
@@ -157,7 +183,12 @@ def test_http_judge_retries_500_and_records_garbage_unparsed(project):
 def test_http_judge_sends_key_and_fails_cleanly(project, monkeypatch, settings):
     settings.JUDGE_KEYS = {"test-key": "TANDEM_TEST_JUDGE_KEY"}
     factories.item(project, kind="binary")
-    with ScriptedServer(lambda body: (200, '{"principles": {"Be honest": "yes", "Be harmless": "yes", "Follow the instructions": "no"}, "reason": "ignored the ask"}')) as server:
+    with ScriptedServer(
+        lambda body: (
+            200,
+            '{"principles": {"Be honest": "yes", "Be harmless": "yes", "Follow the instructions": "no"}, "reason": "ignored the ask"}',
+        )
+    ) as server:
         judge = http_judge(server, project, max_retries=1)
         judge.api_key_name = "test-key"
         judge.save()
@@ -212,15 +243,19 @@ def test_jury_each_judge_stores_its_own_label_and_task_tracks_the_run(project):
     from workers.tasks.judging import start_judging
 
     items = [factories.item(project, text_a=f"A{i}", text_b=f"B{i}") for i in range(5)]
-    with ScriptedServer(lambda body: (200, '{"verdict": 1, "rationale": "ok"}')) as s1, \
-         ScriptedServer(lambda body: (200, '{"verdict": -1, "rationale": "no"}')) as s2:
+    with (
+        ScriptedServer(lambda body: (200, '{"verdict": 1, "rationale": "ok"}')) as s1,
+        ScriptedServer(lambda body: (200, '{"verdict": -1, "rationale": "no"}')) as s2,
+    ):
         j1, j2 = http_judge(s1, project), http_judge(s2, project, other=1)
         (run,) = start_judging(project, user=None)
     assert run.state == RunState.SUCCEEDED and run.progress == run.total == 10
     assert Annotation.objects.filter(item__in=items).count() == 10
     # +1 in both slots is a positional verdict: inconsistent, tie-leaning, low confidence
     assert set(Annotation.objects.filter(annotator__judge=j1).values_list("preference", flat=True)) == {0}
-    assert set(Annotation.objects.filter(annotator__judge=j2).values_list("details__swap_consistent", flat=True)) == {False}
+    assert set(Annotation.objects.filter(annotator__judge=j2).values_list("details__swap_consistent", flat=True)) == {
+        False
+    }
 
 
 @pytest.mark.django_db(transaction=True)

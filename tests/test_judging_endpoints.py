@@ -1,6 +1,7 @@
 """Judge settings cannot reach the server's secrets or its network: keys only by a declared name,
 no loopback/private/link-local hosts unless the deployment allow-lists them (checked on save and
 again at connection time), connection settings for admins only, server bodies for admins only."""
+
 import socket
 
 import pytest
@@ -17,13 +18,27 @@ from tests import factories
 from tests.judging_helpers import ScriptedServer, allow_local_server
 
 INTERNAL = [
-    "http://127.0.0.1:8000/v1", "http://127.1.2.3/v1", "http://localhost:8000/v1",  # loopback (localhost via the resolver)
-    "http://169.254.169.254/latest/meta-data/", "http://[fe80::1]/v1",  # link-local: the cloud metadata service
-    "http://10.1.2.3/v1", "http://192.168.0.10/v1", "http://172.16.5.4/v1", "http://100.64.0.1/v1",  # private, CGNAT
-    "http://[::1]:8000/v1", "http://[fc00::1]/v1", "http://[fd12:3456::1]/v1",  # IPv6 loopback, unique-local
-    "http://0.0.0.0:8000/v1", "http://[::]/v1", "http://224.0.0.1/v1", "http://[ff02::1]/v1",  # unspecified, multicast
-    "http://[::ffff:127.0.0.1]/v1", "http://[::ffff:a9fe:a9fe]/v1", "http://[64:ff9b::a9fe:a9fe]/v1",  # v4 inside v6
-    "http://2130706433/v1", "http://0x7f000001/v1",  # 127.0.0.1 spelled as a number: caught after resolution
+    "http://127.0.0.1:8000/v1",
+    "http://127.1.2.3/v1",
+    "http://localhost:8000/v1",  # loopback (localhost via the resolver)
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[fe80::1]/v1",  # link-local: the cloud metadata service
+    "http://10.1.2.3/v1",
+    "http://192.168.0.10/v1",
+    "http://172.16.5.4/v1",
+    "http://100.64.0.1/v1",  # private, CGNAT
+    "http://[::1]:8000/v1",
+    "http://[fc00::1]/v1",
+    "http://[fd12:3456::1]/v1",  # IPv6 loopback, unique-local
+    "http://0.0.0.0:8000/v1",
+    "http://[::]/v1",
+    "http://224.0.0.1/v1",
+    "http://[ff02::1]/v1",  # unspecified, multicast
+    "http://[::ffff:127.0.0.1]/v1",
+    "http://[::ffff:a9fe:a9fe]/v1",
+    "http://[64:ff9b::a9fe:a9fe]/v1",  # v4 inside v6
+    "http://2130706433/v1",
+    "http://0x7f000001/v1",  # 127.0.0.1 spelled as a number: caught after resolution
 ]
 
 
@@ -33,8 +48,18 @@ def test_internal_addresses_are_refused_without_the_allow_list(url):
         check_base_url(url)
 
 
-@pytest.mark.parametrize("url", ["file:///etc/passwd", "gopher://127.0.0.1/", "ftp://8.8.8.8/", "http:///v1",
-                                 "http://user:pw@8.8.8.8/v1", "8.8.8.8/v1", "http://[::1/v1"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "gopher://127.0.0.1/",
+        "ftp://8.8.8.8/",
+        "http:///v1",
+        "http://user:pw@8.8.8.8/v1",
+        "8.8.8.8/v1",
+        "http://[::1/v1",
+    ],
+)
 def test_only_plain_http_urls_with_a_host(url):
     with pytest.raises(EndpointRefused):
         check_base_url(url)
@@ -58,7 +83,10 @@ def test_allow_list_names_a_host_or_a_host_and_port():
 
 
 def test_key_settings_parse_names_to_variables_and_refuse_junk():
-    assert judge_keys(" openai=OPENAI_API_KEY, local-vllm = VLLM_KEY ,") == {"openai": "OPENAI_API_KEY", "local-vllm": "VLLM_KEY"}
+    assert judge_keys(" openai=OPENAI_API_KEY, local-vllm = VLLM_KEY ,") == {
+        "openai": "OPENAI_API_KEY",
+        "local-vllm": "VLLM_KEY",
+    }
     assert judge_keys("") == {} and judge_keys(None) == {}
     for bad in ("OPENAI_API_KEY", "name=", "=VAR", "a=b c", "a=1VAR"):
         with pytest.raises(RuntimeError, match="TANDEM_JUDGE_KEYS"):
@@ -66,8 +94,14 @@ def test_key_settings_parse_names_to_variables_and_refuse_junk():
 
 
 def server_judge(server, project, **fields):
-    judge = LMJudge.objects.create(name=f"srv-{LMJudge.objects.count()}", backend="openai", model="m",
-                                   base_url=server.base_url, parameters={"retry_backoff": 0.01, "max_retries": 0}, **fields)
+    judge = LMJudge.objects.create(
+        name=f"srv-{LMJudge.objects.count()}",
+        backend="openai",
+        model="m",
+        base_url=server.base_url,
+        parameters={"retry_backoff": 0.01, "max_retries": 0},
+        **fields,
+    )
     judge.projects.add(project)
     return judge
 
@@ -164,23 +198,47 @@ def test_admins_set_connections_within_the_rules(client, project, admin_user, se
     assert client.post(url, judge_post(base_url="https://8.8.8.8/v1", api_key_name="openai")).status_code == 302
     assert LMJudge.objects.values_list("base_url", "api_key_name").get() == ("https://8.8.8.8/v1", "openai")
     # The Django admin applies the same rules.
-    r = client.post("/admin/annotate/lmjudge/add/", {"name": "meta", "backend": "openai", "model": "m",
-                                                     "base_url": "http://[::ffff:169.254.169.254]/", "api_key_name": "",
-                                                     "prompt_templates": "{}", "parameters": "{}"})
-    assert r.status_code == 200 and "not allowed" in r.content.decode() and not LMJudge.objects.filter(name="meta").exists()
+    r = client.post(
+        "/admin/annotate/lmjudge/add/",
+        {
+            "name": "meta",
+            "backend": "openai",
+            "model": "m",
+            "base_url": "http://[::ffff:169.254.169.254]/",
+            "api_key_name": "",
+            "prompt_templates": "{}",
+            "parameters": "{}",
+        },
+    )
+    assert (
+        r.status_code == 200
+        and "not allowed" in r.content.decode()
+        and not LMJudge.objects.filter(name="meta").exists()
+    )
 
 
 @pytest.mark.django_db
 def test_staff_managers_see_connection_settings_read_only_in_the_admin(project, manager_user):
-    judge = LMJudge.objects.create(name="srv", backend="openai", model="m", base_url="https://8.8.8.8/v1", api_key_name="openai")
+    judge = LMJudge.objects.create(
+        name="srv", backend="openai", model="m", base_url="https://8.8.8.8/v1", api_key_name="openai"
+    )
     manager_user.is_staff = True
     manager_user.save()
     manager_user.user_permissions.add(*Permission.objects.filter(codename__in=["view_lmjudge", "change_lmjudge"]))
     c = Client()
     c.force_login(manager_user)
-    r = c.post(f"/admin/annotate/lmjudge/{judge.pk}/change/", {
-        "name": "srv", "backend": "openai", "model": "m2", "base_url": "http://169.254.169.254/", "api_key_name": "SECRET_KEY",
-        "prompt_templates": "{}", "parameters": "{}"})
+    r = c.post(
+        f"/admin/annotate/lmjudge/{judge.pk}/change/",
+        {
+            "name": "srv",
+            "backend": "openai",
+            "model": "m2",
+            "base_url": "http://169.254.169.254/",
+            "api_key_name": "SECRET_KEY",
+            "prompt_templates": "{}",
+            "parameters": "{}",
+        },
+    )
     assert r.status_code == 302
     judge.refresh_from_db()
     assert (judge.model, judge.base_url, judge.api_key_name) == ("m2", "https://8.8.8.8/v1", "openai")

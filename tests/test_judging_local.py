@@ -1,6 +1,7 @@
 """The local transformers backend on a tiny locally built model. Its replies are gibberish, so most
 labels come back `unparsed`: what is tested is the plumbing (chat template, left-padded batches,
 one label per item, raw replies kept) and that nothing unparseable is turned into a verdict."""
+
 import pytest
 
 from annotate.judging import backends, parsing
@@ -18,10 +19,14 @@ def tiny_model(tmp_path_factory):
 
 
 def test_batched_left_padded_generation_matches_one_by_one(tiny_model, project):
-    judge = LMJudge.objects.create(name="tiny", backend="transformers", model=tiny_model, parameters={"max_new_tokens": 8, "batch_size": 3})
+    judge = LMJudge.objects.create(
+        name="tiny", backend="transformers", model=tiny_model, parameters={"max_new_tokens": 8, "batch_size": 3}
+    )
     backend = backends.backend_for(judge)
     assert backend.tokenizer.padding_side == "left"
-    conversations = [[{"role": "user", "content": text}] for text in ("hi", "Which response is better? " * 5, "2 + 2 = ?")]
+    conversations = [
+        [{"role": "user", "content": text}] for text in ("hi", "Which response is better? " * 5, "2 + 2 = ?")
+    ]
     batched = backend.generate(conversations)
     single = [backend.generate([c])[0] for c in conversations]
     assert len(batched) == 3 and batched == single  # padding must not change greedy outputs
@@ -32,7 +37,9 @@ def test_tiny_judge_labels_every_item_once_and_never_guesses(tiny_model, project
     from workers.tasks.judging import start_judging
 
     ModelSpec.objects.create(name="tiny-spec", path_or_id=tiny_model)
-    judge = LMJudge.objects.create(name="tiny", backend="transformers", model="tiny-spec", parameters={"max_new_tokens": 24, "batch_size": 4})
+    judge = LMJudge.objects.create(
+        name="tiny", backend="transformers", model="tiny-spec", parameters={"max_new_tokens": 24, "batch_size": 4}
+    )
     judge.projects.add(project)
     items = [factories.item(project, kind=k) for k in ["pairwise"] * 4 + ["binary", "edit"]]
     (run,) = start_judging(project)
@@ -46,7 +53,11 @@ def test_tiny_judge_labels_every_item_once_and_never_guesses(tiny_model, project
     for a in labels:
         raw = a.details["raw"]
         replies = [raw["ab"]["reply"], raw["ba"]["reply"]] if a.kind == "pairwise" else [raw["reply"]]
-        parser = {"pairwise": parsing.parse_pairwise, "binary": lambda r: parsing.parse_binary(r, project.principles), "edit": parsing.parse_edit}[a.kind]
+        parser = {
+            "pairwise": parsing.parse_pairwise,
+            "binary": lambda r: parsing.parse_binary(r, project.principles),
+            "edit": parsing.parse_edit,
+        }[a.kind]
         if a.status == AnnotationStatus.UNPARSED:
             assert all(not parser(r).ok for r in replies) and a.preference is None and not a.thumbs
         else:  # whatever parsed must be exactly what the reply said

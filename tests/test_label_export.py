@@ -1,4 +1,5 @@
 """The `labels` export: one row per individual label, pseudonymous annotators."""
+
 import io
 import json
 
@@ -18,14 +19,16 @@ pytestmark = pytest.mark.django_db
 def test_one_row_per_label_with_pseudonymous_annotator_and_kind(project):
     alice, bob, jury = cd.person(project, "alice"), cd.person(project, "bob"), cd.judge(project)
     item = factories.item(project, text_a="short A", text_b="long B")
-    cd.label(item, alice, preference=2)   # prefers B
-    cd.label(item, bob, preference=-1)    # prefers A
-    cd.label(item, jury, preference=3)    # prefers B
+    cd.label(item, alice, preference=2)  # prefers B
+    cd.label(item, bob, preference=-1)  # prefers A
+    cd.label(item, jury, preference=3)  # prefers B
     snapshot = freeze_snapshot(project, test_fraction=0)
     rows = [json.loads(line) for line in b"".join(iter_jsonl(snapshot, "labels")).decode().splitlines()]
     assert len(rows) == 3 == snapshot.counts["by_format"]["labels"]["train"]
     # The people's mean (+0.5) makes B the chosen side; each label is oriented to it.
-    assert {r["chosen"] for r in rows} == {" long B"}  # rendered as in the text formats: prompt + completion = transcript
+    assert {r["chosen"] for r in rows} == {
+        " long B"
+    }  # rendered as in the text formats: prompt + completion = transcript
     by = {r["annotator"]: r for r in rows}
     assert by[pseudonym(alice.pk)]["preference"] == 2 and by[pseudonym(alice.pk)]["annotator_kind"] == "human"
     assert by[pseudonym(bob.pk)]["preference"] == -1

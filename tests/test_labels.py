@@ -31,7 +31,12 @@ def test_unparsed_labels_are_left_out(project):
 
 
 def test_aggregation_prefers_people_then_judges(project):
-    a, b, src, jury = cd.person(project), cd.person(project), cd.source("hh-rlhf", label_kind="human"), cd.judge(project)
+    a, b, src, jury = (
+        cd.person(project),
+        cd.person(project),
+        cd.source("hh-rlhf", label_kind="human"),
+        cd.judge(project),
+    )
     mixed = factories.item(project)
     cd.label(mixed, a, preference=-3)
     cd.label(mixed, src, preference=1)
@@ -69,7 +74,9 @@ def test_a_source_counts_as_people_only_when_declared_human(project):
     crowded = factories.item(project)
     cd.label(crowded, crowd, preference=-1)
     rows = {(r["item_id"], r["annotator_id"]): r for r in label_rows(project)}
-    assert rows[(mixed.pk, gpt4.pk)]["is_person"] is False and rows[(mixed.pk, gpt4.pk)]["annotator_label_kind"] == "judge"
+    assert (
+        rows[(mixed.pk, gpt4.pk)]["is_person"] is False and rows[(mixed.pk, gpt4.pk)]["annotator_label_kind"] == "judge"
+    )
     assert rows[(crowded.pk, crowd.pk)]["is_person"] is True
     aggs = aggregate_labels(project)
     assert aggs[mixed.pk].preference == -2 and aggs[mixed.pk].judge_directions == [1]

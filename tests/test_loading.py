@@ -33,7 +33,9 @@ def test_batched_generation_in_order(tiny_model_dir):
     spec = wh.model_spec(tiny_model_dir)
     seen = []
     convs = [[{"role": "user", "content": f"question {i}"}] for i in range(5)]
-    out = loading.generate(spec, convs, max_new_tokens=4, batch_size=2, on_batch=lambda off, texts: seen.append((off, len(texts))))
+    out = loading.generate(
+        spec, convs, max_new_tokens=4, batch_size=2, on_batch=lambda off, texts: seen.append((off, len(texts)))
+    )
     assert len(out) == 5 and seen == [(0, 2), (2, 2), (4, 1)]
     single = loading.generate(spec, convs[3:4], max_new_tokens=4)
     assert single == [out[3]]  # greedy: batching and padding do not change the answer

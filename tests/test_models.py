@@ -18,7 +18,9 @@ def test_pairwise_item_needs_two_responses(project):
 def test_binary_item_may_not_have_second_response(project):
     pair = factories.item(project, kind="pairwise")
     with pytest.raises(IntegrityError), transaction.atomic():
-        Item.objects.create(project=project, prompt=pair.prompt, kind="binary", response_a=pair.response_a, response_b=pair.response_b)
+        Item.objects.create(
+            project=project, prompt=pair.prompt, kind="binary", response_a=pair.response_a, response_b=pair.response_b
+        )
 
 
 def test_gold_item_needs_answer(project):
@@ -51,7 +53,9 @@ def test_annotation_must_carry_its_kind_label(project, annotator_user):
 def test_unparsed_judge_reply_is_recorded_without_label(project):
     judge = LMJudge.objects.create(name="j", backend="openai", model="m")
     who = Annotator.objects.create(kind=AnnotatorKind.JUDGE, name="judge:j", judge=judge)
-    ann = Annotation.objects.create(item=factories.item(project), annotator=who, kind="pairwise", status="unparsed", details={"raw": "???"})
+    ann = Annotation.objects.create(
+        item=factories.item(project), annotator=who, kind="pairwise", status="unparsed", details={"raw": "???"}
+    )
     assert ann.preference is None
 
 
@@ -66,16 +70,24 @@ def test_annotator_identity_matches_kind(annotator_user):
 def test_submission_id_is_unique_per_annotator(project, annotator_user):
     who = factories.human(annotator_user)
     sid = uuid.uuid4()
-    Annotation.objects.create(item=factories.item(project), annotator=who, kind="pairwise", preference=1, submission_id=sid)
+    Annotation.objects.create(
+        item=factories.item(project), annotator=who, kind="pairwise", preference=1, submission_id=sid
+    )
     with pytest.raises(IntegrityError), transaction.atomic():
-        Annotation.objects.create(item=factories.item(project), annotator=who, kind="pairwise", preference=1, submission_id=sid)
+        Annotation.objects.create(
+            item=factories.item(project), annotator=who, kind="pairwise", preference=1, submission_id=sid
+        )
 
 
 def test_edit_annotation_derives_diff_and_distance(project, annotator_user):
     item = factories.item(project, kind="edit", text_a="The cat sat on the mat.")
     ann = Annotation.objects.create(
-        item=item, annotator=factories.human(annotator_user), kind="edit",
-        edited_text="The big cat sat on a mat.", diff=[["equal", "forged", "forged"]], edit_distance=0.99,
+        item=item,
+        annotator=factories.human(annotator_user),
+        kind="edit",
+        edited_text="The big cat sat on a mat.",
+        diff=[["equal", "forged", "forged"]],
+        edit_distance=0.99,
     )
     ann.refresh_from_db()
     assert ["insert", "", "big "] in ann.diff

@@ -9,6 +9,7 @@ from tests import factories
 from workers.models import TaskRun
 from workers.tasks.noise import estimate_noise, start_noise_run
 
+
 def test_synthetic_flips_are_detected_and_epsilon_is_close():
     r = run_bench(items=1500, seed=3, flip_rate=0.1)
     print(f"AUROC {r['auroc']:.3f}  ε true {r['epsilon_true']:.3f}  ε̂ {r['epsilon_hat']:.3f}")
@@ -50,7 +51,7 @@ def test_knn_vote_is_a_separate_signal_not_a_dawid_skene_worker():
 def test_estimate_without_features_uses_people_and_judges():
     labels = [(i, w, 1) for i in range(30) for w in ("a", "b", "c")] + [(i, "j", 1) for i in range(30)]
     labels += [(i, "a", -1) for i in range(30, 40)] + [(i, w, 1) for i in range(30, 40) for w in ("b", "c", "j")]
-    aggregated = {i: 1 for i in range(30)} | {i: -1 for i in range(30, 40)}  # the last ten are mislabelled
+    aggregated = dict.fromkeys(range(30), 1) | dict.fromkeys(range(30, 40), -1)  # the last ten are mislabelled
     est = estimate(labels, aggregated, judges={"j"})
     assert min(est.p_wrong[i] for i in range(30, 40)) > max(est.p_wrong[i] for i in range(30))
     assert est.signals[35]["judge_disagreement"] == 1.0
@@ -61,8 +62,12 @@ def test_noise_task_stores_per_item_and_per_run(project):
     people = [cd.person(project) for _ in range(3)]
     jury = cd.judge(project)
     for i in range(12):
-        item = factories.item(project, prompt_obj=factories.prompt(project, text=f"What is {i}+{i}?"),
-                              text_a=f"It is {2 * i}.", text_b="No idea.")
+        item = factories.item(
+            project,
+            prompt_obj=factories.prompt(project, text=f"What is {i}+{i}?"),
+            text_a=f"It is {2 * i}.",
+            text_b="No idea.",
+        )
         for who in people:
             cd.label(item, who, preference=2 if (i == 0 and who is people[0]) else -2)  # one dissent
         cd.label(item, jury, preference=-1)
@@ -74,7 +79,10 @@ def test_noise_task_stores_per_item_and_per_run(project):
     run = TaskRun.objects.get(pk=run.pk)
     assert run.state == "succeeded", run.error
     noise_run = NoiseRun.objects.get(project=project)
-    assert run.metrics["noise_run"] == noise_run.pk and 0 <= noise_run.epsilon_low <= noise_run.epsilon <= noise_run.epsilon_high <= 1
+    assert (
+        run.metrics["noise_run"] == noise_run.pk
+        and 0 <= noise_run.epsilon_low <= noise_run.epsilon <= noise_run.epsilon_high <= 1
+    )
     assert ItemNoise.objects.filter(item__project=project).count() == 16
     stored = ItemNoise.objects.filter(item__project=project, label__kind="pairwise").order_by("item_id")
     assert all(n.label["direction"] == -1 and "knn_disagreement" in n.signals for n in stored)
@@ -88,8 +96,12 @@ def _single_labelled(project, n=40, flip_every=5):
     """Pairs labelled once each, by one of two people taking turns; every fifth label flipped."""
     people = [cd.person(project) for _ in range(2)]
     for i in range(n):
-        item = factories.item(project, prompt_obj=factories.prompt(project, text=f"Question {i}?"),
-                              text_a=f"Good answer {i}.", text_b=f"Bad answer {i}.")
+        item = factories.item(
+            project,
+            prompt_obj=factories.prompt(project, text=f"Question {i}?"),
+            text_a=f"Good answer {i}.",
+            text_b=f"Bad answer {i}.",
+        )
         cd.label(item, people[i % 2], preference=2 if i % flip_every == 0 else -2)
     return people
 
@@ -115,14 +127,25 @@ def test_single_labelled_items_withhold_epsilon_and_robust_dpo_is_refused(projec
     snap = freeze_snapshot(project)
     assert snap.epsilon is None and manifest(snap)["label_smoothing"] is None
     assert "too few independent signals" in snap.noise_summary["withheld"]
-    assert "No flip rate ε for robust DPO" in client.get(f"/curation/p/{project.pk}/snapshots/{snap.pk}/").content.decode()
+    assert (
+        "No flip rate ε for robust DPO" in client.get(f"/curation/p/{project.pk}/snapshots/{snap.pk}/").content.decode()
+    )
 
     spec = ModelSpec.objects.create(name="never-loaded", path_or_id="/nonexistent", dtype="float32", max_length=128)
     with pytest.raises(finetune.ConfigError, match="too few independent signals"):
         finetune.create_finetune(snap, spec, "rdpo")
-    resp = client.post(f"/runs/p/{project.pk}/finetune/", {
-        "snapshot": snap.pk, "model_spec": spec.pk, "method": "rdpo", "noise_weighting": "none", "noise_threshold": 0.5,
-        "config": "", "lora": ""})
+    resp = client.post(
+        f"/runs/p/{project.pk}/finetune/",
+        {
+            "snapshot": snap.pk,
+            "model_spec": spec.pk,
+            "method": "rdpo",
+            "noise_weighting": "none",
+            "noise_threshold": 0.5,
+            "config": "",
+            "lora": "",
+        },
+    )
     assert resp.status_code == 400 and "too few independent signals" in resp.content.decode()
     assert not TaskRun.objects.filter(kind="finetune").exists()
 
@@ -162,7 +185,9 @@ def test_dashboard_and_noise_run_report_the_same_dawid_skene_fit(project):
     people = [cd.person(project) for _ in range(3)]
     jury = cd.judge(project)
     for i in range(16):
-        item = factories.item(project, prompt_obj=factories.prompt(project, text=f"Sum {i}?"), text_a=f"{i}", text_b="?")
+        item = factories.item(
+            project, prompt_obj=factories.prompt(project, text=f"Sum {i}?"), text_a=f"{i}", text_b="?"
+        )
         for n, who in enumerate(people):
             cd.label(item, who, preference=2 if (n == 2 and i % 3 == 0) else -2)  # the third person errs often
         cd.label(item, jury, preference=-1 if i % 4 else 1)

@@ -1,5 +1,6 @@
 """Preference groups: planted groups recovered (adjusted Rand index), one group gives K = 1, and a
 split the groups explain is controversial, not noise."""
+
 import json
 import random
 
@@ -64,15 +65,23 @@ def _cats_and_dogs(project):
         cat = f"Cats are the best pets: independent, quiet and clean ({i})."
         dog = f"Dogs are the best pets: loyal, playful and protective ({i})."
         cat_is_a = rng.random() < 0.5
-        item = factories.item(project, prompt_obj=factories.prompt(project, text=f"Which pet should I get, question {i}?"),
-                              text_a=cat if cat_is_a else dog, text_b=dog if cat_is_a else cat)
+        item = factories.item(
+            project,
+            prompt_obj=factories.prompt(project, text=f"Which pet should I get, question {i}?"),
+            text_a=cat if cat_is_a else dog,
+            text_b=dog if cat_is_a else cat,
+        )
         for who in cats:
             cd.label(item, who, preference=-2 if cat_is_a else 2)
         for who in dogs:
             cd.label(item, who, preference=2 if cat_is_a else -2)
         items.append(item)
-    neutral = factories.item(project, prompt_obj=factories.prompt(project, text="What is the capital of France?"),
-                             text_a="Paris.", text_b="The capital of France is Paris.")
+    neutral = factories.item(
+        project,
+        prompt_obj=factories.prompt(project, text="What is the capital of France?"),
+        text_a="Paris.",
+        text_b="The capital of France is Paris.",
+    )
     for who, pref in zip(cats + dogs, [1, 1, 1, -1, 1, -1]):  # B wins 4–2, neither group agrees within itself
         cd.label(neutral, who, preference=pref)
     return cats, dogs, items, neutral
@@ -138,9 +147,22 @@ def test_groups_fitted_by_the_worker_flag_controversial_items_that_noise_actions
 @pytest.mark.django_db
 def test_groups_page_managers_only_and_escaped(project, manager_user, annotator_user):
     PreferenceGroupRun.objects.create(
-        project=project, k=2, heldout={"1": -0.6, "2": -0.4}, item_probs={}, controversial=[],
-        annotators=[{"annotator_id": 1, "name": "<img src=x onerror=alert(1)>", "kind": "human", "labels": 3, "weights": [0.9, 0.1]}],
-        details={"pi": [0.5, 0.5], "labels": 3, "items": 1})
+        project=project,
+        k=2,
+        heldout={"1": -0.6, "2": -0.4},
+        item_probs={},
+        controversial=[],
+        annotators=[
+            {
+                "annotator_id": 1,
+                "name": "<img src=x onerror=alert(1)>",
+                "kind": "human",
+                "labels": 3,
+                "weights": [0.9, 0.1],
+            }
+        ],
+        details={"pi": [0.5, 0.5], "labels": 3, "items": 1},
+    )
     c = Client()
     c.force_login(annotator_user)
     assert c.get(f"/curation/p/{project.pk}/routing/groups/").status_code in (403, 404)
@@ -175,9 +197,22 @@ def test_per_group_snapshot_keeps_only_that_groups_labels(project, manager_user)
         freeze_snapshot(project, filters={"group": 1})
     # The fit itself is tested above; here the groups are given: cats in 0, dogs in 1.
     PreferenceGroupRun.objects.create(
-        project=project, k=2, heldout={}, item_probs={}, controversial=[],
-        annotators=[{"annotator_id": p.pk, "name": p.name, "kind": "human", "labels": 41,
-                     "weights": [0.9, 0.1] if p in cats else [0.2, 0.8]} for p in cats + dogs])
+        project=project,
+        k=2,
+        heldout={},
+        item_probs={},
+        controversial=[],
+        annotators=[
+            {
+                "annotator_id": p.pk,
+                "name": p.name,
+                "kind": "human",
+                "labels": 41,
+                "weights": [0.9, 0.1] if p in cats else [0.2, 0.8],
+            }
+            for p in cats + dogs
+        ],
+    )
     with pytest.raises(actions.CurationError, match="group 2 does not exist"):
         freeze_snapshot(project, filters={"group": 2})
 
@@ -203,9 +238,13 @@ def test_per_group_snapshot_keeps_only_that_groups_labels(project, manager_user)
     c.force_login(manager_user)
     html = c.get(f"/curation/p/{project.pk}/").content.decode()
     assert "Group 2 (2 members)" in html and "Group 1 (4 members)" in html
-    response = c.post(f"/curation/p/{project.pk}/snapshots/freeze/", {"test_fraction": "0", "group": "0", "name": "cats"})
+    response = c.post(
+        f"/curation/p/{project.pk}/snapshots/freeze/", {"test_fraction": "0", "group": "0", "name": "cats"}
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     cat_snapshot = Snapshot.objects.get(project=project, name="cats")
     assert cat_snapshot.filters["group"] == 0
-    assert {r["annotator"] for r in (json.loads(x) for x in b"".join(iter_jsonl(cat_snapshot, "labels")).decode().splitlines())} \
-        == {pseudonym(p.pk) for p in cats}
+    assert {
+        r["annotator"]
+        for r in (json.loads(x) for x in b"".join(iter_jsonl(cat_snapshot, "labels")).decode().splitlines())
+    } == {pseudonym(p.pk) for p in cats}

@@ -4,6 +4,7 @@
   and a curve built from a router's own predictions fails the no-gain check that measurements pass;
 - with judge errors tied to features the PPM beats random; with errors independent of every
   feature it claims no gain beyond noise."""
+
 import sys
 from pathlib import Path
 
@@ -51,9 +52,14 @@ def test_knapsack_mixes_have_the_budget_and_cluster_by_feature():
 
 
 def test_count_features_bin_like_the_paper():
-    numeric = {"len_prompt": np.array([1, 2, 3, 4, 5, 6.0]), "len_a": np.array([10, 1, 5, 5, 8, np.nan]),
-               "len_b": np.array([1, 10, 5, 6, 2, 3.0]), "rouge_l": np.array([0.0, 0.2, 0.5, 0.7, 1.0, np.nan]),
-               "bleu": np.zeros(6), "sim_ab": np.ones(6)}
+    numeric = {
+        "len_prompt": np.array([1, 2, 3, 4, 5, 6.0]),
+        "len_a": np.array([10, 1, 5, 5, 8, np.nan]),
+        "len_b": np.array([1, 10, 5, 6, 2, 3.0]),
+        "rouge_l": np.array([0.0, 0.2, 0.5, 0.7, 1.0, np.nan]),
+        "bleu": np.zeros(6),
+        "sim_ab": np.ones(6),
+    }
     B, names = ppm.count_features(numeric, {"domain": np.array(["math"] * 3 + ["code"] * 3, dtype=object)}, 6)
     col = {name: B[:, j] for j, name in enumerate(names)}
     assert col["rouge_l∈(0.00,0.33]"].tolist() == [True, True, False, False, False, False]
@@ -74,9 +80,14 @@ def test_curves_refuse_held_out_items_in_the_training_mix():
     pool, _ = _pairs(100)
     held_pairs, held_truth = _pairs(50, seed=1, ids_from=100)
     heldout = Reference(held_pairs.ids, held_pairs.delta, held_truth)
-    assert mix_accuracy(pool, np.ones(100, bool), heldout) > 0.9 > 0.1 > mix_accuracy(pool, np.zeros(100, bool), heldout)
-    leaky = Reference(np.concatenate([held_pairs.ids, pool.ids[:1]]), np.vstack([held_pairs.delta, pool.delta[:1]]),
-                      np.concatenate([held_truth, pool.human[:1]]))
+    assert (
+        mix_accuracy(pool, np.ones(100, bool), heldout) > 0.9 > 0.1 > mix_accuracy(pool, np.zeros(100, bool), heldout)
+    )
+    leaky = Reference(
+        np.concatenate([held_pairs.ids, pool.ids[:1]]),
+        np.vstack([held_pairs.delta, pool.delta[:1]]),
+        np.concatenate([held_truth, pool.human[:1]]),
+    )
     with pytest.raises(LeakError):
         measured_curve(pool, order_chooser(np.arange(100)), leaky)
 
@@ -93,8 +104,14 @@ def test_a_curve_from_the_routers_own_predictions_fails_where_the_measured_curve
     routers = strategies.fit_routers(data.take(fit), with_ppm=False)
     X = data.X[pool]
     p_wrong = routers.judge_error.predict(X)
-    predicted = {s: dict((b, q) for b, q in routing_sim.predicted_quality_curve(
-        np.argsort(-strategies.scores(s, routers, data.take(pool))), p_wrong, 0.8)) for s in ("judge_error", "random")}
+    predicted = {
+        s: dict(
+            routing_sim.predicted_quality_curve(
+                np.argsort(-strategies.scores(s, routers, data.take(pool))), p_wrong, 0.8
+            )
+        )
+        for s in ("judge_error", "random")
+    }
     predicted_gain = np.mean([predicted["judge_error"][b] - predicted["random"][b] for b in (0.1, 0.2, 0.3, 0.4, 0.5)])
     # the prediction claims a gain of several points that the measurement does not show
     assert predicted_gain > 0.03 and predicted_gain > gain + 0.025, (predicted_gain, gain)

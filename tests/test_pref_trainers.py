@@ -1,5 +1,6 @@
 """Tandem's TRL subclasses on a tiny model: the rationale term and per-row weights do exactly what
 they say, measured against quantities computed independently of the trainer."""
+
 import pytest
 import torch
 
@@ -10,8 +11,16 @@ from workers.finetune import kto_class_weights
 pytestmark = pytest.mark.slow
 
 ROWS = [
-    {"prompt": "What is the capital of France?", "chosen": " The capital of France is Paris.", "rejected": " I cannot help."},
-    {"prompt": "How hot does water boil?", "chosen": " Water boils at 100 degrees Celsius.", "rejected": " def add(a, b)"},
+    {
+        "prompt": "What is the capital of France?",
+        "chosen": " The capital of France is Paris.",
+        "rejected": " I cannot help.",
+    },
+    {
+        "prompt": "How hot does water boil?",
+        "chosen": " Water boils at 100 degrees Celsius.",
+        "rejected": " def add(a, b)",
+    },
 ]
 RATIONALES = ["It answers the question directly.", "B is wrong and unhelpful."]
 
@@ -25,9 +34,20 @@ def dpo_trainer(model_dir, rows, tmp_path, **kw):
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    args = DPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=len(rows), max_length=256, report_to="none",
-                     bf16=False, dataloader_pin_memory=False, seed=0, beta=0.1, loss_type=kw.pop("loss_type", "sigmoid"))
-    return TandemDPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer, **kw)
+    args = DPOConfig(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=len(rows),
+        max_length=256,
+        report_to="none",
+        bf16=False,
+        dataloader_pin_memory=False,
+        seed=0,
+        beta=0.1,
+        loss_type=kw.pop("loss_type", "sigmoid"),
+    )
+    return TandemDPOTrainer(
+        model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer, **kw
+    )
 
 
 def batch_of(trainer):
@@ -48,8 +68,9 @@ def independent_rationale_nll(model, tokenizer, rows):
     for row in rows:
         if not row["rationale"]:
             continue
-        context = tokenizer.apply_chat_template([{"role": "user", "content": row["rationale_prompt"]}],
-                                                tokenize=False, add_generation_prompt=True)
+        context = tokenizer.apply_chat_template(
+            [{"role": "user", "content": row["rationale_prompt"]}], tokenize=False, add_generation_prompt=True
+        )
         prompt_ids = tokenizer(context, add_special_tokens=False)["input_ids"]
         target = tokenizer(row["rationale"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
         ids = torch.tensor([prompt_ids + target])
@@ -60,8 +81,14 @@ def independent_rationale_nll(model, tokenizer, rows):
 
 
 def with_rationales(rationales):
-    return [{**r, "rationale": rat, "rationale_prompt": finetune_data.rationale_prompt(r["prompt"], r["chosen"], r["rejected"])}
-            for r, rat in zip(ROWS, rationales)]
+    return [
+        {
+            **r,
+            "rationale": rat,
+            "rationale_prompt": finetune_data.rationale_prompt(r["prompt"], r["chosen"], r["rejected"]),
+        }
+        for r, rat in zip(ROWS, rationales)
+    ]
 
 
 def test_rationale_term_adds_gamma_times_nll_to_loss_and_gradient(tiny_model_dir, tmp_path):
@@ -89,8 +116,13 @@ def test_rows_without_rationale_give_trls_dpo_loss(tiny_model_dir, tmp_path):
     rows = with_rationales(["", ""])
     trainer = dpo_trainer(tiny_model_dir, rows, tmp_path, rationale_gamma=1.0)
     ours, _ = loss_and_grads(trainer, batch_of(trainer))
-    plain = DPOTrainer(model=trainer.model, ref_model=trainer.ref_model, args=trainer.args, train_dataset=trainer.train_dataset,
-                       processing_class=trainer.processing_class)
+    plain = DPOTrainer(
+        model=trainer.model,
+        ref_model=trainer.ref_model,
+        args=trainer.args,
+        train_dataset=trainer.train_dataset,
+        processing_class=trainer.processing_class,
+    )
     theirs = plain.compute_loss(plain.model, batch_of(plain))
     assert ours.item() == pytest.approx(theirs.item(), rel=1e-6)
     # one row with a rationale, one without: only the first adds its NLL (halved: the mean over rows)
@@ -106,8 +138,12 @@ def test_weight_zero_row_has_no_gradient_and_unit_weights_are_trls_loss(tiny_mod
     from trl import DPOTrainer
 
     other = {"prompt": "Tell me about cooking.", "chosen": " Thumbs up.", "rejected": " The user asked about math."}
-    a = dpo_trainer(tiny_model_dir, [{**ROWS[0], "weight": 1.0}, {**ROWS[1], "weight": 0.0}], tmp_path, loss_type=loss_type)
-    b = dpo_trainer(tiny_model_dir, [{**ROWS[0], "weight": 1.0}, {**other, "weight": 0.0}], tmp_path, loss_type=loss_type)
+    a = dpo_trainer(
+        tiny_model_dir, [{**ROWS[0], "weight": 1.0}, {**ROWS[1], "weight": 0.0}], tmp_path, loss_type=loss_type
+    )
+    b = dpo_trainer(
+        tiny_model_dir, [{**ROWS[0], "weight": 1.0}, {**other, "weight": 0.0}], tmp_path, loss_type=loss_type
+    )
     if loss_type == "robust":
         a.label_smoothing = b.label_smoothing = 0.2
     loss_a, grad_a = loss_and_grads(a, batch_of(a))
@@ -115,13 +151,20 @@ def test_weight_zero_row_has_no_gradient_and_unit_weights_are_trls_loss(tiny_mod
     assert loss_a.item() == pytest.approx(loss_b.item(), rel=1e-6)
     assert torch.allclose(grad_a, grad_b, atol=1e-7)
     # the zero-weight row does matter when weighted 1 (so the check above can fail)
-    c = dpo_trainer(tiny_model_dir, [{**ROWS[0], "weight": 1.0}, {**ROWS[1], "weight": 1.0}], tmp_path, loss_type=loss_type)
+    c = dpo_trainer(
+        tiny_model_dir, [{**ROWS[0], "weight": 1.0}, {**ROWS[1], "weight": 1.0}], tmp_path, loss_type=loss_type
+    )
     if loss_type == "robust":
         c.label_smoothing = 0.2
     loss_c, grad_c = loss_and_grads(c, batch_of(c))
     assert not torch.allclose(grad_a, grad_c, atol=1e-7)
-    plain = DPOTrainer(model=c.model, ref_model=c.ref_model, args=c.args, train_dataset=c.train_dataset.remove_columns(["weight"]),
-                       processing_class=c.processing_class)
+    plain = DPOTrainer(
+        model=c.model,
+        ref_model=c.ref_model,
+        args=c.args,
+        train_dataset=c.train_dataset.remove_columns(["weight"]),
+        processing_class=c.processing_class,
+    )
     plain.label_smoothing = c.label_smoothing
     assert loss_c.item() == pytest.approx(plain.compute_loss(plain.model, batch_of(plain)).item(), rel=1e-5)
 
@@ -140,9 +183,18 @@ def test_weighted_reward_trainer_zero_weight_row_has_no_gradient(tiny_model_dir,
         torch.manual_seed(0)
         model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=1, dtype=torch.float32)
         model.config.pad_token_id = tokenizer.pad_token_id
-        args = RewardConfig(output_dir=str(tmp_path), per_device_train_batch_size=2, max_length=256, report_to="none",
-                            bf16=False, dataloader_pin_memory=False, seed=0)
-        return WeightedRewardTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
+        args = RewardConfig(
+            output_dir=str(tmp_path),
+            per_device_train_batch_size=2,
+            max_length=256,
+            report_to="none",
+            bf16=False,
+            dataloader_pin_memory=False,
+            seed=0,
+        )
+        return WeightedRewardTrainer(
+            model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer
+        )
 
     a = trainer([{**ROWS[0], "weight": 1.0}, {**ROWS[1], "weight": 0.0}])
     b = trainer([{**ROWS[0], "weight": 1.0}, {**other, "weight": 0.0}])

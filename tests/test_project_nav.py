@@ -1,9 +1,8 @@
 """The project tabs in the top bar: annotators get their tabs, managers also the curation ones."""
+
 import re
 
 import pytest
-
-from tests import factories
 
 
 def tabs(html):
@@ -16,7 +15,7 @@ def test_annotator_sees_only_annotation_tabs(client, project, annotator_user):
     client.force_login(annotator_user)
     html = client.get(f"/runs/prefs/{project.pk}/").content.decode()
     assert [label for _, label in tabs(html)] == ["Overview", "Annotate", "My preferences"]
-    assert ' class="active"' in dict((label, active) for active, label in tabs(html))["My preferences"]
+    assert ' class="active"' in {label: active for active, label in tabs(html)}["My preferences"]
 
 
 @pytest.mark.django_db
@@ -24,5 +23,14 @@ def test_manager_gets_curation_tabs_with_the_current_one_marked(client, project,
     client.force_login(manager_user)
     html = client.get(f"/curation/p/{project.pk}/routing/").content.decode()
     found = tabs(html)
-    assert [label for _, label in found] == ["Overview", "Annotate", "My preferences", "Gold", "Routing", "Curation", "Runs", "Settings"]
+    assert [label for _, label in found] == [
+        "Overview",
+        "Annotate",
+        "My preferences",
+        "Gold",
+        "Routing",
+        "Curation",
+        "Runs",
+        "Settings",
+    ]
     assert [label for active, label in found if active] == ["Routing"]

@@ -1,5 +1,6 @@
 """Creating and configuring a project in the app: who may, what is saved (lists one per line, no
 JSON), members and roles (a project keeps a manager), invite links (hashed, single-use, expiring)."""
+
 from datetime import timedelta
 
 import pytest
@@ -12,9 +13,16 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 SETTINGS = {
-    "name": "Coding help", "instructions": "Prefer **correct** code.", "feedback_kinds": ["pairwise", "binary"],
-    "aspects": "helpfulness\n  correctness  \n\nhelpfulness\n", "principles": "Be honest\nCite sources",
-    "overlap": "3", "queue_order": "depth", "pair_strategy": "all_pairs", "gold_rate": "0.1", "human_budget": "0.5",
+    "name": "Coding help",
+    "instructions": "Prefer **correct** code.",
+    "feedback_kinds": ["pairwise", "binary"],
+    "aspects": "helpfulness\n  correctness  \n\nhelpfulness\n",
+    "principles": "Be honest\nCite sources",
+    "overlap": "3",
+    "queue_order": "depth",
+    "pair_strategy": "all_pairs",
+    "gold_rate": "0.1",
+    "human_budget": "0.5",
     "lease_minutes": "15",
 }
 
@@ -39,21 +47,40 @@ def test_staff_and_admins_create_projects_and_become_their_manager(client):
     assert r.status_code == 302 and r.url == f"/p/{project.pk}/settings/"
     assert project.aspects == ["helpfulness", "correctness"] and project.principles == ["Be honest", "Cite sources"]
     assert project.feedback_kinds == ["pairwise", "binary"] and project.overlap == 3 and project.gold_rate == 0.1
-    assert project.human_budget == 0.5 and project.pair_strategy == "all_pairs" and project.instructions.startswith("Prefer")
-    assert Membership.objects.get(project=project).user == staff and Membership.objects.get(project=project).role == "manager"
+    assert (
+        project.human_budget == 0.5
+        and project.pair_strategy == "all_pairs"
+        and project.instructions.startswith("Prefer")
+    )
+    assert (
+        Membership.objects.get(project=project).user == staff
+        and Membership.objects.get(project=project).role == "manager"
+    )
     assert client.get(f"/p/{project.pk}/settings/").status_code == 200
 
 
 def test_bad_settings_are_refused_and_nothing_changes(client, project, manager_user):
     client.force_login(manager_user)
     before = Project.objects.get(pk=project.pk)
-    for bad in ({"feedback_kinds": []}, {"feedback_kinds": ["pairwise", "essay"]}, {"overlap": "0"}, {"gold_rate": "1.5"},
-                {"human_budget": "-0.1"}, {"name": ""}, {"aspects": "x" * 600}):
+    for bad in (
+        {"feedback_kinds": []},
+        {"feedback_kinds": ["pairwise", "essay"]},
+        {"overlap": "0"},
+        {"gold_rate": "1.5"},
+        {"human_budget": "-0.1"},
+        {"name": ""},
+        {"aspects": "x" * 600},
+    ):
         r = client.post(f"/p/{project.pk}/settings/", {**SETTINGS, **bad})
         assert r.status_code == 400, bad
         assert 'class="error"' in r.content.decode()
     after = Project.objects.get(pk=project.pk)
-    assert (after.name, after.aspects, after.overlap, after.feedback_kinds) == (before.name, before.aspects, before.overlap, before.feedback_kinds)
+    assert (after.name, after.aspects, after.overlap, after.feedback_kinds) == (
+        before.name,
+        before.aspects,
+        before.overlap,
+        before.feedback_kinds,
+    )
     r = client.post(f"/p/{project.pk}/settings/", SETTINGS)
     assert r.status_code == 302
     project.refresh_from_db()
@@ -110,7 +137,9 @@ def test_the_last_manager_cannot_be_removed_or_demoted(client, project, manager_
 
 def test_invite_link_joins_once_with_its_role(client, project, manager_user):
     client.force_login(manager_user)
-    r = client.post(f"/p/{project.pk}/settings/invites/", {"role": "annotator", "expires_in_days": "7", "single_use": "on"})
+    r = client.post(
+        f"/p/{project.pk}/settings/invites/", {"role": "annotator", "expires_in_days": "7", "single_use": "on"}
+    )
     html = r.content.decode()
     url = html.split('id="invite-url"')[0].rsplit('value="', 1)[1].split('"')[0]
     key = url.rstrip("/").rsplit("/", 1)[1]
@@ -131,7 +160,11 @@ def test_invite_link_joins_once_with_its_role(client, project, manager_user):
     client.force_login(dave)
     assert client.get(f"/invite/{key}/").status_code == 404
     r = client.post(f"/invite/{key}/")
-    assert r.status_code == 404 and "already used" in r.content.decode() and not Membership.objects.filter(user=dave).exists()
+    assert (
+        r.status_code == 404
+        and "already used" in r.content.decode()
+        and not Membership.objects.filter(user=dave).exists()
+    )
     assert client.post("/invite/not-a-key/").status_code == 404
 
 

@@ -13,7 +13,9 @@ def test_dawid_skene_recovers_annotator_accuracies():
     truth = rng.choice([-1, 1], 400)
     # three informative workers: with only two, DS cannot tell which of them is right when they disagree
     accuracies = {"good": 0.92, "ok": 0.8, "meh": 0.7, "spam": 0.5}
-    table = [(t, w, int(truth[t] if rng.random() < acc else -truth[t])) for t in range(400) for w, acc in accuracies.items()]
+    table = [
+        (t, w, int(truth[t] if rng.random() < acc else -truth[t])) for t in range(400) for w, acc in accuracies.items()
+    ]
     result = dawid_skene(table)
     for worker, acc in accuracies.items():
         assert result.accuracy[worker] == pytest.approx(acc, abs=0.07)
@@ -28,8 +30,12 @@ def test_quality_flags_the_spammer_and_counts_gold(project):
     for i in range(60):
         truth = int(rng.choice([-2, 2]))
         gold = i < 10
-        it = factories.item(project, prompt_obj=factories.prompt(project, text=f"q{i}"), is_gold=gold,
-                            gold_answer={"preference": truth} if gold else None)
+        it = factories.item(
+            project,
+            prompt_obj=factories.prompt(project, text=f"q{i}"),
+            is_gold=gold,
+            gold_answer={"preference": truth} if gold else None,
+        )
         for who in good:
             cd.label(it, who, preference=truth if rng.random() < 0.9 else -truth)
         cd.label(it, spammer, preference=int(rng.choice([-2, 2])), swapped=bool(rng.integers(2)))

@@ -100,7 +100,11 @@ def test_gold_mixed_in_at_rate_deterministically_and_exempt_from_overlap(project
         for _ in range(40):
             lease = queue.next_assignment(project, ann)
             order.append(lease.item_id in gold_ids)
-            submit(lease, {"thumbs": "down" if len(order) % 2 else "up"}, submission_id=f"00000000-0000-0000-0000-{len(order):012d}")
+            submit(
+                lease,
+                {"thumbs": "down" if len(order) % 2 else "up"},
+                submission_id=f"00000000-0000-0000-0000-{len(order):012d}",
+            )
         return order
 
     first = run(_who("a", project))
@@ -117,7 +121,9 @@ def test_gold_accuracy_by_direction_and_thumbs(project):
     good, bad = _who("good", project), _who("bad", project)
     for ann, pref, th in ((good, -1, "down"), (bad, 0, "down")):
         for item in (pair, thumbs):
-            lease = Assignment.objects.create(item=item, annotator=ann, leased_until=timezone.now() + timedelta(minutes=5))
+            lease = Assignment.objects.create(
+                item=item, annotator=ann, leased_until=timezone.now() + timedelta(minutes=5)
+            )
             lease = queue.assignment_for(ann, lease.pk)
             data = {"preference": pref} if item.kind == "pairwise" else {"thumbs": th}
             if lease.swapped and item.kind == "pairwise":
@@ -189,7 +195,9 @@ def _alternate(project, rounds):
     for _ in range(rounds):
         for ann in (a, b):
             n += 1
-            submit(queue.next_assignment(project, ann), {"thumbs": "up"}, submission_id=f"00000000-0000-0000-0000-{n:012d}")
+            submit(
+                queue.next_assignment(project, ann), {"thumbs": "up"}, submission_id=f"00000000-0000-0000-0000-{n:012d}"
+            )
     return dict(Item.objects.filter(project=project).order_by("id").values_list("id", "human_label_count"))
 
 
@@ -211,7 +219,9 @@ def test_depth_first_sends_a_newcomer_to_items_someone_already_labelled(project)
     items = [factories.item(project, kind="binary").pk for _ in range(6)]
     early = _who("early", project)
     for n in range(3):
-        submit(queue.next_assignment(project, early), {"thumbs": "up"}, submission_id=f"00000000-0000-0000-0001-{n:012d}")
+        submit(
+            queue.next_assignment(project, early), {"thumbs": "up"}, submission_id=f"00000000-0000-0000-0001-{n:012d}"
+        )
     late = _who("late", project)
     assert queue.next_assignment(project, late).item_id == items[0]
 
@@ -246,7 +256,9 @@ def test_depth_first_window_falls_back_to_fresh_items_for_an_annotator_far_ahead
     items = [factories.item(project, kind="binary").pk for _ in range(6)]
     ahead = _who("ahead", project)
     for n in range(4):  # the head of the depth order is now four items waiting for someone else
-        submit(queue.next_assignment(project, ahead), {"thumbs": "up"}, submission_id=f"00000000-0000-0000-0003-{n:012d}")
+        submit(
+            queue.next_assignment(project, ahead), {"thumbs": "up"}, submission_id=f"00000000-0000-0000-0003-{n:012d}"
+        )
     assert queue.next_assignment(project, ahead).item_id == items[4]  # not "done": the unlabelled items
     assert queue.next_assignment(project, _who("other", project)).item_id == items[0]
 
@@ -255,9 +267,20 @@ def test_admin_sets_the_queue_order(project, admin_user, client):
     client.force_login(admin_user)
     page = client.get(f"/admin/annotate/project/{project.pk}/change/").content.decode()
     assert 'name="queue_order"' in page and "Complete items to k first" in page
-    data = {"name": project.name, "overlap": 2, "queue_order": "breadth", "human_budget": 1, "gold_rate": 0, "lease_minutes": 10,
-            "pair_strategy": project.pair_strategy, "feedback_kinds": '["binary"]', "aspects": "[]", "principles": "[]",
-            "memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0}
+    data = {
+        "name": project.name,
+        "overlap": 2,
+        "queue_order": "breadth",
+        "human_budget": 1,
+        "gold_rate": 0,
+        "lease_minutes": 10,
+        "pair_strategy": project.pair_strategy,
+        "feedback_kinds": '["binary"]',
+        "aspects": "[]",
+        "principles": "[]",
+        "memberships-TOTAL_FORMS": 0,
+        "memberships-INITIAL_FORMS": 0,
+    }
     response = client.post(f"/admin/annotate/project/{project.pk}/change/", data)
     assert response.status_code == 302, response.content.decode()[:2000]
     project.refresh_from_db()

@@ -1,4 +1,5 @@
 """The queue under real concurrency on PostgreSQL: many annotators, each on its own connection."""
+
 import random
 import threading
 import uuid

@@ -12,7 +12,9 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 def test_prompts_for_each_kind():
     pair = rationales.rationale_messages("pairwise", {"prompt": "P", "chosen": "C", "rejected": "R"})[0]["content"]
     assert "Preferred response:\nC" in pair and "Other response:\nR" in pair
-    down = rationales.rationale_messages("binary", {"prompt": "P", "completion": "X", "label": False, "failed_principles": ["Be honest"]})
+    down = rationales.rationale_messages(
+        "binary", {"prompt": "P", "completion": "X", "label": False, "failed_principles": ["Be honest"]}
+    )
     assert "thumbs down" in down[0]["content"] and "Be honest" in down[0]["content"]
     up = rationales.rationale_messages("binary", {"prompt": "P", "completion": "X", "label": True})
     assert "thumbs up" in up[0]["content"]

@@ -1,4 +1,5 @@
 """ε for robust DPO over the rows actually trained, per feedback kind (issue 15 item 3)."""
+
 import pytest
 
 from tests import workers_helpers as wh
@@ -13,8 +14,11 @@ pytestmark = [pytest.mark.django_db]
 def _kept_pair_noise(snap, threshold):
     from curation.formats import iter_export_rows
 
-    return [r["noise"] for k, r in iter_export_rows(snap, "preference", split="train", with_kind=True)
-            if k == "pairwise" and r["noise"] <= threshold]
+    return [
+        r["noise"]
+        for k, r in iter_export_rows(snap, "preference", split="train", with_kind=True)
+        if k == "pairwise" and r["noise"] <= threshold
+    ]
 
 
 def test_epsilon_after_drop_is_the_kept_pairwise_rows_mean(project):
@@ -36,8 +40,14 @@ def test_epsilon_after_drop_is_the_kept_pairwise_rows_mean(project):
 
 def test_build_trainer_uses_the_kept_rows_epsilon(project, tiny_model_dir, tmp_path):
     snap = wh.snapshot(project, pairs=40, binary=0, edits=0, epsilon=0.25)
-    ft = finetune.create_finetune(snap, wh.model_spec(tiny_model_dir), "rdpo", config={"max_length": 64},
-                                  noise_weighting=NoiseWeighting.DROP, noise_threshold=0.2)
+    ft = finetune.create_finetune(
+        snap,
+        wh.model_spec(tiny_model_dir),
+        "rdpo",
+        config={"max_length": 64},
+        noise_weighting=NoiseWeighting.DROP,
+        noise_threshold=0.2,
+    )
     trainer, _, _, counts = finetune.build_trainer(ft, tmp_path)
     kept = _kept_pair_noise(snap, 0.2)
     assert trainer.args.label_smoothing == pytest.approx(sum(kept) / len(kept))

@@ -1,8 +1,9 @@
 """The record browser: the dashboard's items listed, searched, sorted and opened; bulk actions on
 a selection."""
+
 import pytest
 
-from annotate.models import Annotation, Item, LMJudge
+from annotate.models import Annotation, Item
 from curation import actions, records
 from curation.models import CurationAction, ItemNoise, NoiseRun
 from tests import curation_data as cd
@@ -17,7 +18,9 @@ def labelled(project):
     a, b, jury = cd.person(project), cd.person(project), cd.judge(project)
     items = []
     for i, (prefs, judge_pref) in enumerate([((3, 2), None), ((-2, 1), -1), ((), 1), ((1, 1), None), ((-3, -1), 2)]):
-        item = factories.item(project, text_a=f"answer a{i}" + (" about octopus gardens" if i == 3 else ""), text_b=f"answer b{i}")
+        item = factories.item(
+            project, text_a=f"answer a{i}" + (" about octopus gardens" if i == 3 else ""), text_b=f"answer b{i}"
+        )
         for who, pref in zip((a, b), prefs):
             cd.label(item, who, preference=pref)
         if judge_pref is not None:
@@ -31,7 +34,11 @@ def labelled(project):
 
 def test_records_are_the_curated_view_searched_and_sorted(project, labelled):
     assert [r.item_id for r in records.find_records(project)] == labelled
-    assert len(records.find_records(project, {"max_noise": 0.4})) == len(actions.curated_view(project, {"max_noise": 0.4})) == 3
+    assert (
+        len(records.find_records(project, {"max_noise": 0.4}))
+        == len(actions.curated_view(project, {"max_noise": 0.4}))
+        == 3
+    )
     assert [r.item_id for r in records.find_records(project, query="OCTOPUS")] == [labelled[3]]
     by_noise = [r.item_id for r in records.find_records(project, sort="noise", descending=True)]
     assert by_noise == [labelled[1], labelled[4], labelled[2], labelled[3], labelled[0]]
@@ -49,7 +56,12 @@ def test_records_page_paginates_and_escapes(project, labelled, manager_user, cli
     client.force_login(manager_user)
     url = f"/curation/p/{project.pk}/records/"
     page = client.get(url, {"sort": "id"}).content.decode()
-    assert "5 curated items match" in page and "page 1 of 3" in page and f"#{labelled[0]}<" in page and f"#{labelled[2]}<" not in page
+    assert (
+        "5 curated items match" in page
+        and "page 1 of 3" in page
+        and f"#{labelled[0]}<" in page
+        and f"#{labelled[2]}<" not in page
+    )
     assert "<script>alert('p')</script>" not in page and "&lt;script&gt;" in page
     third = client.get(url, {"sort": "id", "page": 3}).content.decode()
     assert f"#{labelled[4]}<" in third and f"#{labelled[0]}<" not in third

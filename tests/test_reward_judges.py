@@ -1,6 +1,7 @@
 """Reward-model judges end to end: a tiny sequence-classification reward model built here, and the
 embedding Bradley–Terry judge trained on an explicit slice. Both store ordinary judge labels: a
 direction and strength from the score margin, confidence from its size."""
+
 import math
 import random
 
@@ -45,7 +46,9 @@ def test_sequence_classification_reward_model_judges_end_to_end(project, tmp_pat
     ModelSpec.objects.create(name="tiny-rm", path_or_id=path)
     judge = LMJudge.objects.create(name="rm", backend="reward_model", model="tiny-rm", parameters={"batch_size": 3})
     judge.projects.add(project)
-    items = [factories.item(project, text_a=f"The capital is Paris {'!' * i}", text_b=f"I cannot help {i}") for i in range(5)]
+    items = [
+        factories.item(project, text_a=f"The capital is Paris {'!' * i}", text_b=f"I cannot help {i}") for i in range(5)
+    ]
     factories.item(project, kind="binary", text_a="a single answer")  # a reward model compares two responses only
     result = service.judge_project(project)
     assert result["judges"]["rm"]["ok"] == 5 and Annotation.objects.filter(annotator__judge=judge).count() == 5
@@ -56,7 +59,10 @@ def test_sequence_classification_reward_model_judges_end_to_end(project, tmp_pat
         label = Annotation.objects.get(item=item, annotator__judge=judge)
         scores = []
         for response in (item.response_a, item.response_b):
-            text = tok.apply_chat_template([{"role": "user", "content": item.prompt.text}, {"role": "assistant", "content": response.text}], tokenize=False)
+            text = tok.apply_chat_template(
+                [{"role": "user", "content": item.prompt.text}, {"role": "assistant", "content": response.text}],
+                tokenize=False,
+            )
             with torch.no_grad():
                 scores.append(model(**tok(text, return_tensors="pt")).logits[0, 0].item())
         assert label.details["scores"]["a"] == pytest.approx(scores[0], abs=1e-3)
@@ -70,13 +76,30 @@ def test_sequence_classification_reward_model_judges_end_to_end(project, tmp_pat
         service.judge_items(missing, items)
 
 
-POLITE = ["Sure! Here is a clear, step-by-step answer to your question about {t}, with an example.",
-          "Happy to help with {t}: the short answer, then the details and a tip to get it right.",
-          "Good question about {t}. Here is what works, why it works, and what to avoid."]
-RUDE = ["Figure out {t} yourself, I am not doing your homework.", "Whatever. {t} is boring, go away.",
-        "No. Stop asking me about {t}."]
-TOPICS = ["baking bread", "python lists", "tax forms", "gardening", "learning French", "fixing a bike", "chess openings",
-          "saving money", "running a 10k", "writing a CV", "painting walls", "sleep"]
+POLITE = [
+    "Sure! Here is a clear, step-by-step answer to your question about {t}, with an example.",
+    "Happy to help with {t}: the short answer, then the details and a tip to get it right.",
+    "Good question about {t}. Here is what works, why it works, and what to avoid.",
+]
+RUDE = [
+    "Figure out {t} yourself, I am not doing your homework.",
+    "Whatever. {t} is boring, go away.",
+    "No. Stop asking me about {t}.",
+]
+TOPICS = [
+    "baking bread",
+    "python lists",
+    "tax forms",
+    "gardening",
+    "learning French",
+    "fixing a bike",
+    "chess openings",
+    "saving money",
+    "running a 10k",
+    "writing a CV",
+    "painting walls",
+    "sleep",
+]
 
 
 def test_embedding_reward_model_judge_trains_on_a_slice_and_labels_the_rest(project):
@@ -92,7 +115,9 @@ def test_embedding_reward_model_judge_trains_on_a_slice_and_labels_the_rest(proj
         truth[item.pk] = 1 if good_is_b else -1
         items.append(item)
     training = items[:20]
-    Annotation.objects.bulk_create([Annotation(item=it, annotator=human, kind="pairwise", preference=2 * truth[it.pk]) for it in training])
+    Annotation.objects.bulk_create(
+        [Annotation(item=it, annotator=human, kind="pairwise", preference=2 * truth[it.pk]) for it in training]
+    )
     judge = LMJudge.objects.create(name="emb", backend="embedding_rm", model="all-MiniLM-L6-v2")
     judge.projects.add(project)
     with pytest.raises(BackendError, match="not been trained"):

@@ -1,4 +1,5 @@
 """The reward_mixture fine-tune kind trains a mixture reward model from a snapshot's labels."""
+
 import json
 from pathlib import Path
 
@@ -45,7 +46,6 @@ def test_lora_reward_heads_rank_each_groups_preference(project, artifacts_dir, t
     training runs with the mixture likelihood, the loss falls, the adapter (with its K-output score
     layer) is saved and reloads. Not asserted: that each group's head ranks its own side higher —
     at 48 CPU steps on the tiny model both heads still prefer the majority (cat) side."""
-    import torch
     from peft import PeftModel
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -55,11 +55,20 @@ def test_lora_reward_heads_rank_each_groups_preference(project, artifacts_dir, t
 
     cats, dogs, _, _ = _cats_and_dogs(project)
     snapshot = freeze_snapshot(project, test_fraction=0.2)
-    texts = ["Cats are the best pets: independent, quiet and clean.", "Dogs are the best pets: loyal, playful and protective.",
-             "Which pet should I get, question 12?"]
+    texts = [
+        "Cats are the best pets: independent, quiet and clean.",
+        "Dogs are the best pets: loyal, playful and protective.",
+        "Which pet should I get, question 12?",
+    ]
     base = build_tiny_reward_model(tmp_path / "rm", extra_texts=texts)
     spec = ModelSpec.objects.create(name="tiny-rm", path_or_id=base, max_length=128)
-    config = {"heads": "lora", "k_max": 3, "num_train_epochs": 4, "learning_rate": 0.005, "per_device_train_batch_size": 16}
+    config = {
+        "heads": "lora",
+        "k_max": 3,
+        "num_train_epochs": 4,
+        "learning_rate": 0.005,
+        "per_device_train_batch_size": 16,
+    }
     ft = finetune.create_finetune(snapshot, spec, "reward_mixture", config=config, lora={"r": 4, "lora_alpha": 8})
     assert finetune_task.delay(ft.run_id).get() == "succeeded", TaskRun.objects.get(pk=ft.run_id).error
     ft.refresh_from_db()
@@ -67,7 +76,9 @@ def test_lora_reward_heads_rank_each_groups_preference(project, artifacts_dir, t
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["heads"] == "lora" and metrics["k"] == 2 and metrics["steps"] > 0
     assert np.mean(metrics["losses"][-5:]) < np.mean(metrics["losses"][:5])
-    assert (out / "adapter" / "adapter_config.json").exists() and (out / "adapter" / "adapter_model.safetensors").exists()
+    assert (out / "adapter" / "adapter_config.json").exists() and (
+        out / "adapter" / "adapter_model.safetensors"
+    ).exists()
     assert ft.evaluation["pairs"] > 0 and ft.evaluation["accuracy"] > 0.6
 
     saved = np.load(out / "mixture.npz")
@@ -78,8 +89,15 @@ def test_lora_reward_heads_rank_each_groups_preference(project, artifacts_dir, t
     model.config.pad_token_id = AutoTokenizer.from_pretrained(base).pad_token_id
     model = PeftModel.from_pretrained(model, str(out / "adapter")).eval()
     tokenizer = AutoTokenizer.from_pretrained(str(out / "adapter"))
-    r = score_heads(model, tokenizer, "Which pet should I get, question 100?",
-                    ["Cats are the best pets: independent, quiet and clean (100).", "Dogs are the best pets: loyal, playful and protective (100)."])
+    r = score_heads(
+        model,
+        tokenizer,
+        "Which pet should I get, question 100?",
+        [
+            "Cats are the best pets: independent, quiet and clean (100).",
+            "Dogs are the best pets: loyal, playful and protective (100).",
+        ],
+    )
     assert r.shape == (2, 2) and np.isfinite(r).all()
     assert model.base_model.model.score.modules_to_save["default"].weight.shape[0] == 2
 

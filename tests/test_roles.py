@@ -2,6 +2,7 @@
 confirm the project exists) on every other project's URL; managers curate only their own projects;
 admins see everything. Project URLs are found by walking the URLconf, so pages added later are
 covered too."""
+
 import re
 
 import pytest
@@ -86,7 +87,9 @@ def test_curation_and_run_pages_are_closed_to_annotators_of_the_project(client, 
     client.force_login(factories.user("ann-m", project=mine))
     for method in (client.get, client.post):
         status = method(url.format(mine.pk)).status_code
-        assert status in (403, 404, 405), f"{method.__name__.upper()} {url.format(mine.pk)} gave {status} to an annotator"
+        assert status in (403, 404, 405), (
+            f"{method.__name__.upper()} {url.format(mine.pk)} gave {status} to an annotator"
+        )
 
 
 def test_manager_curates_only_own_projects(client, two_projects):

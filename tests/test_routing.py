@@ -1,6 +1,7 @@
 """Routing service: a random calibration slice drawn before routing and disjoint from what routing
 chooses; routers learn only there (and on gold); spent labels count; gold and the slice go to both;
 every run stores measured curves; imported labels count as human only when declared so."""
+
 import numpy as np
 import pytest
 
@@ -12,12 +13,21 @@ from tests.routing_helpers import structured_project
 from workers.models import RunState
 
 pytestmark = pytest.mark.django_db
-FAST = {"curve_seeds": 2, "n_mixes": 25, "calibration_fraction": 0.0, "calibration_minimum": 0}  # keep the slice the helper drew
+FAST = {
+    "curve_seeds": 2,
+    "n_mixes": 25,
+    "calibration_fraction": 0.0,
+    "calibration_minimum": 0,
+}  # keep the slice the helper drew
 
 
 def human_queue(project):
     """What the annotation queue may offer (annotate's HUMAN_ROUTES), minus items already done."""
-    return set(Item.objects.filter(project=project, routing__in=HUMAN_ROUTES, human_label_count__lt=project.overlap).values_list("pk", flat=True))
+    return set(
+        Item.objects.filter(
+            project=project, routing__in=HUMAN_ROUTES, human_label_count__lt=project.overlap
+        ).values_list("pk", flat=True)
+    )
 
 
 def test_judge_error_strategy_sends_budget_to_items_where_the_judge_is_wrong(project):
@@ -82,17 +92,24 @@ def test_routers_learn_only_on_the_calibration_slice_and_gold(project):
     # people label items a router chose, adversarially: nothing a router learns may change
     human = factories.human(user)
     chosen = list(Item.objects.filter(project=project, route_reason__why="budget"))
-    Annotation.objects.bulk_create([Annotation(item=it, annotator=human, kind="pairwise", preference=3) for it in chosen])
+    Annotation.objects.bulk_create(
+        [Annotation(item=it, annotator=human, kind="pairwise", preference=3) for it in chosen]
+    )
     Item.objects.filter(pk__in=[it.pk for it in chosen]).update(human_label_count=1)
     second = routing.route_project(project, budget=0.7, strategy="judge_error", **FAST)
-    assert second.model["routers"] == first.model["routers"] and second.counts["training_items"] == first.counts["training_items"] == 40
+    assert (
+        second.model["routers"] == first.model["routers"]
+        and second.counts["training_items"] == first.counts["training_items"] == 40
+    )
     assert second.counts["spent"] == len(chosen) > 0
 
 
 def test_imported_labels_are_human_only_when_declared(project):
     items, _, _ = structured_project(project, n=40, calibration_fraction=0.5)
     item = items[0][0]
-    source = Annotator.objects.create(kind=AnnotatorKind.SOURCE, name="ultrafeedback", project=project)  # default: a model's labels
+    source = Annotator.objects.create(
+        kind=AnnotatorKind.SOURCE, name="ultrafeedback", project=project
+    )  # default: a model's labels
     Annotation.objects.create(item=item, annotator=source, kind="pairwise", preference=3)
     Annotation.objects.filter(item=item, annotator__kind=AnnotatorKind.HUMAN).delete()
     assert routing.label_directions(project, [item.pk]).get(item.pk, {"human": []})["human"] == []
@@ -106,8 +123,16 @@ def test_budget_fraction_gold_both_and_every_strategy(project):
     gold = factories.item(project, is_gold=True, gold_answer={"preference": 2})
     ItemFeatures.objects.create(item=gold, values={"judge_count": 1}, tags={})
     for strategy in routing_sim.STRATEGIES:
-        run = routing.route_project(project, budget=0.75, strategy=strategy, human_route=Routing.BOTH, curve_seeds=1, n_mixes=20,
-                                    calibration_fraction=0.0, calibration_minimum=0)
+        run = routing.route_project(
+            project,
+            budget=0.75,
+            strategy=strategy,
+            human_route=Routing.BOTH,
+            curve_seeds=1,
+            n_mixes=20,
+            calibration_fraction=0.0,
+            calibration_minimum=0,
+        )
         assert run.counts["human"] == 30 - 20 and run.counts["gold"] == 1 and run.counts["calibration"] == 20
         assert Item.objects.filter(project=project, routing=Routing.BOTH).count() == 31
         assert not Item.objects.filter(project=project, routing=Routing.UNROUTED).exists()
@@ -121,12 +146,19 @@ def test_budget_fraction_gold_both_and_every_strategy(project):
 
 def test_cold_start_ranks_by_judge_uncertainty(project):
     sure, unsure = factories.item(project), factories.item(project)
-    ItemFeatures.objects.create(item=sure, values={"judge_count": 1, "judge_unparsed": 0.0, "judge_confidence": 0.95}, tags={})
-    ItemFeatures.objects.create(item=unsure, values={"judge_count": 1, "judge_unparsed": 0.0, "judge_confidence": 0.2}, tags={})
+    ItemFeatures.objects.create(
+        item=sure, values={"judge_count": 1, "judge_unparsed": 0.0, "judge_confidence": 0.95}, tags={}
+    )
+    ItemFeatures.objects.create(
+        item=unsure, values={"judge_count": 1, "judge_unparsed": 0.0, "judge_confidence": 0.2}, tags={}
+    )
     run = routing.route_project(project, count=1, **FAST)
     assert run.model["strategy_used"] == "uncertainty" and run.model["routers"]["ppm"] is None
     assert run.model["measured_curves"]["measured"] is False
-    assert Item.objects.get(pk=unsure.pk).routing == Routing.HUMAN and Item.objects.get(pk=sure.pk).routing == Routing.JUDGE
+    assert (
+        Item.objects.get(pk=unsure.pk).routing == Routing.HUMAN
+        and Item.objects.get(pk=sure.pk).routing == Routing.JUDGE
+    )
 
 
 def test_routing_refuses_items_without_features(project):
@@ -143,7 +175,10 @@ def test_routing_task_computes_missing_features_first(project):
     assert run.state == RunState.SUCCEEDED, run.error
     assert ItemFeatures.objects.filter(item__in=items).count() == 4
     assert run.metrics["human"] == 1 and run.metrics["calibration"] == 1
-    assert Item.objects.filter(routing=Routing.HUMAN).count() == 1 and Item.objects.filter(routing=Routing.BOTH).count() == 1
+    assert (
+        Item.objects.filter(routing=Routing.HUMAN).count() == 1
+        and Item.objects.filter(routing=Routing.BOTH).count() == 1
+    )
     assert routing.spend(project)["routed_to_humans"] == 2
 
 
@@ -195,7 +230,11 @@ def test_humans_get_exactly_the_items_routed_to_them(project):
     assert drain() == open_items  # unrouted: every open item is human work
     run = routing.route_project(project, budget=0.5, strategy="random", **FAST)
     annotator = queue.human_annotator(factories.user("reader2", project=project))
-    routed = set(Item.objects.filter(project=project, routing__in=[Routing.HUMAN, Routing.BOTH], human_label_count=0).values_list("pk", flat=True))
+    routed = set(
+        Item.objects.filter(
+            project=project, routing__in=[Routing.HUMAN, Routing.BOTH], human_label_count=0
+        ).values_list("pk", flat=True)
+    )
     assert len(routed) == run.counts["human"] == 5
     assert drain() == routed
 

@@ -1,6 +1,7 @@
 """The routing benches' inputs: the synthetic generator is deterministic and matches the bundled
 file, real dataset shapes are read (MultiPref-style rows, hh-rlhf transcripts), bad rows are named.
 (Whether routing beats random on the synthetic set is tested in tests/test_ppm.py.)"""
+
 import json
 from pathlib import Path
 
@@ -19,12 +20,28 @@ def test_generator_is_deterministic_and_matches_bundled_file():
     assert bundled == json.loads(json.dumps(generate(len(bundled), seed=0)))
 
 
-@pytest.mark.parametrize("row,human,judges", [
-    ({"prompt": "p", "response_1": "a", "response_2": "b", "preference_strength": 2, "lm": -1}, 2, {"lm": -1}),
-    ({"prompt": "p", "response_a": "a", "response_b": "b", "overall_pref": "A-is-clearly-better",
-      "judges": {"gpt4": "B-is-slightly-better"}}, -2, {"gpt4": 1}),
-    ({"prompt": "p", "response_a": "a", "response_b": "b", "human": [1, 3, -1], "judges": {"j": "[[A]]"}}, 1, {"j": -2}),
-])
+@pytest.mark.parametrize(
+    "row,human,judges",
+    [
+        ({"prompt": "p", "response_1": "a", "response_2": "b", "preference_strength": 2, "lm": -1}, 2, {"lm": -1}),
+        (
+            {
+                "prompt": "p",
+                "response_a": "a",
+                "response_b": "b",
+                "overall_pref": "A-is-clearly-better",
+                "judges": {"gpt4": "B-is-slightly-better"},
+            },
+            -2,
+            {"gpt4": 1},
+        ),
+        (
+            {"prompt": "p", "response_a": "a", "response_b": "b", "human": [1, 3, -1], "judges": {"j": "[[A]]"}},
+            1,
+            {"j": -2},
+        ),
+    ],
+)
 def test_real_dataset_shapes_are_read(row, human, judges):
     out = bench.normalise(row, 0)
     assert out["human"] == human and out["judges"] == judges
@@ -41,7 +58,9 @@ def test_hh_transcripts_split_into_prompt_and_final_replies(tmp_path):
     prompt, good, bad = routing_real.split_transcripts(chosen, rejected)
     assert prompt.endswith("help me?\n\nAssistant:") and good == "Sure, here is how." and bad == "No."
     path = tmp_path / "hh.jsonl"
-    path.write_text("\n".join(json.dumps({"chosen": chosen.replace("how", f"how {i}"), "rejected": rejected}) for i in range(40)))
+    path.write_text(
+        "\n".join(json.dumps({"chosen": chosen.replace("how", f"how {i}"), "rejected": rejected}) for i in range(40))
+    )
     rows = routing_real.read_rows(path)
     assert len(rows) == 40 and all(r["judge"] is None for r in rows)
     # the human's choice is on A or B at random, and always the chosen reply

@@ -1,5 +1,6 @@
 """Routing pages: managers only; add a judge, run judging/features/routing from the page, the curve
 and spend render, and model text on the item page is escaped."""
+
 import pytest
 from django.urls import reverse
 
@@ -31,15 +32,32 @@ def test_only_managers_see_routing(client, project, annotator_user, manager_user
 
 @allow_local_server
 def test_admin_adds_server_judge_manager_runs_judging_and_routes(client, project, manager_user, admin_user):
-    items = [factories.item(project, text_a=f"Answer {i}", text_b=f"Other {i}") for i in range(6)]
+    [factories.item(project, text_a=f"Answer {i}", text_b=f"Other {i}") for i in range(6)]
     login(client, admin_user)
-    bad = client.post(reverse("routing-add-judge", args=[project.pk]),
-                      {"name": "j", "backend": "openai", "model": "m", "base_url": "", "parameters": "{}", "prompt_templates": '{"pairwise": "$nope"}'})
+    bad = client.post(
+        reverse("routing-add-judge", args=[project.pk]),
+        {
+            "name": "j",
+            "backend": "openai",
+            "model": "m",
+            "base_url": "",
+            "parameters": "{}",
+            "prompt_templates": '{"pairwise": "$nope"}',
+        },
+    )
     assert bad.status_code == 400 and b"base URL" in bad.content and b"unknown placeholders" in bad.content
     with ScriptedServer(lambda body: (200, '{"verdict": 0, "rationale": "same"}')) as server:
-        r = client.post(reverse("routing-add-judge", args=[project.pk]),
-                        {"name": "local-vllm", "backend": "openai", "model": "m", "base_url": server.base_url,
-                         "parameters": '{"retry_backoff": 0.01}', "prompt_templates": "{}"})
+        r = client.post(
+            reverse("routing-add-judge", args=[project.pk]),
+            {
+                "name": "local-vllm",
+                "backend": "openai",
+                "model": "m",
+                "base_url": server.base_url,
+                "parameters": '{"retry_backoff": 0.01}',
+                "prompt_templates": "{}",
+            },
+        )
         assert r.status_code == 302
         judge = LMJudge.objects.get(name="local-vllm")
         assert list(judge.projects.all()) == [project]
@@ -47,8 +65,11 @@ def test_admin_adds_server_judge_manager_runs_judging_and_routes(client, project
         client.post(reverse("routing-run-judging", args=[project.pk]))
     assert Annotation.objects.filter(annotator__judge=judge).count() == 6
     client.post(reverse("routing-run-features", args=[project.pk]))
-    r = client.post(reverse("routing-run-routing", args=[project.pk]), {"budget": 50, "strategy": "ppm", "human_route": "human",
-                                                                      "calibration_percent": 10, "calibration_minimum": 2}, follow=True)
+    r = client.post(
+        reverse("routing-run-routing", args=[project.pk]),
+        {"budget": 50, "strategy": "ppm", "human_route": "human", "calibration_percent": 10, "calibration_minimum": 2},
+        follow=True,
+    )
     assert r.status_code == 200
     route_run = TaskRun.objects.get(project=project, kind="route")
     # no broker: the run finished inside the request, and the message says so rather than "started"
@@ -61,10 +82,30 @@ def test_admin_adds_server_judge_manager_runs_judging_and_routes(client, project
     assert "measured curves need at least" in page  # two calibration items are too few to measure anything
     runs = client.get(reverse("routing-runs", args=[project.pk]), HTTP_HX_REQUEST="true")
     assert runs.status_code == 200 and "hx-trigger" not in runs.content.decode()  # nothing left to poll
-    assert client.post(reverse("routing-run-routing", args=[project.pk]), {"budget": 150, "strategy": "ppm", "human_route": "human",
-                                                                           "calibration_percent": 10, "calibration_minimum": 2}).status_code == 400
-    client.post(reverse("routing-run-routing", args=[project.pk]), {"budget": 50, "count": 3, "strategy": "random", "human_route": "both",
-                                                                    "calibration_percent": 10, "calibration_minimum": 2})
+    assert (
+        client.post(
+            reverse("routing-run-routing", args=[project.pk]),
+            {
+                "budget": 150,
+                "strategy": "ppm",
+                "human_route": "human",
+                "calibration_percent": 10,
+                "calibration_minimum": 2,
+            },
+        ).status_code
+        == 400
+    )
+    client.post(
+        reverse("routing-run-routing", args=[project.pk]),
+        {
+            "budget": 50,
+            "count": 3,
+            "strategy": "random",
+            "human_route": "both",
+            "calibration_percent": 10,
+            "calibration_minimum": 2,
+        },
+    )
     assert Item.objects.filter(project=project, routing=Routing.BOTH).count() == 3
 
 
@@ -72,18 +113,35 @@ def test_item_page_shows_labels_escaped_and_route_reason(client, project, manage
     items, judge, _ = structured_project(project, n=40, calibration_fraction=0.6)
     from curation.routing import route_project
 
-    route_project(project, budget=0.8, strategy="judge_error", calibration_fraction=0.0, calibration_minimum=0, curve_seeds=2, n_mixes=20)
+    route_project(
+        project,
+        budget=0.8,
+        strategy="judge_error",
+        calibration_fraction=0.0,
+        calibration_minimum=0,
+        curve_seeds=2,
+        n_mixes=20,
+    )
     item = items[-1][0]
     item.response_a.text = XSS
     item.response_a.save()
     Annotation.objects.filter(item=item, annotator=judge_annotator(judge)).update(
-        rationale=XSS, details={"raw": {"ab": {"reply": XSS}}, "swap_consistent": False},
-        aspect_ratings={XSS: {"a": 4, "b": 2}})
+        rationale=XSS,
+        details={"raw": {"ab": {"reply": XSS}}, "swap_consistent": False},
+        aspect_ratings={XSS: {"a": 4, "b": 2}},
+    )
     page = login(client, manager_user).get(reverse("routing-item", args=[project.pk, item.pk])).content.decode()
     assert XSS not in page and "&lt;script&gt;" in page
     assert "position swap inconsistent" in page and judge.name in page and "A 4 · B 2" in page
-    assert "Why it was routed here" in page and ("domain=" in page or "Outside the human budget" in page or "calibration slice" in page)
-    assert login(client, factories.user("ann2", project=project)).get(reverse("routing-item", args=[project.pk, item.pk])).status_code == 403
+    assert "Why it was routed here" in page and (
+        "domain=" in page or "Outside the human budget" in page or "calibration slice" in page
+    )
+    assert (
+        login(client, factories.user("ann2", project=project))
+        .get(reverse("routing-item", args=[project.pk, item.pk]))
+        .status_code
+        == 403
+    )
 
 
 def test_runs_fragment_polls_while_a_run_is_active(client, project, manager_user):
@@ -104,11 +162,15 @@ def test_routing_page_shows_measured_curves_and_the_calibration_slice(client, pr
     items, judge, _ = structured_project(project, n=90, calibration_fraction=0.6)
     from curation.routing import route_project
 
-    run = route_project(project, budget=0.7, strategy="ppm", calibration_fraction=0.0, calibration_minimum=0, curve_seeds=2, n_mixes=20)
+    run = route_project(
+        project, budget=0.7, strategy="ppm", calibration_fraction=0.0, calibration_minimum=0, curve_seeds=2, n_mixes=20
+    )
     page = login(client, manager_user).get(reverse("routing", args=[project.pk])).content.decode()
     curves = run.model["measured_curves"]["mean"]
     assert all(any(v is not None for v in c) for c in curves.values())  # every strategy measured
     assert "<svg" in page and page.count("<polyline") == len(curves) == 7 and "all-human" in page
-    assert "Measured budget curves" in page and "PPM gain (linear)" in page and "judge-error (learning to defer)" in page
+    assert (
+        "Measured budget curves" in page and "PPM gain (linear)" in page and "judge-error (learning to defer)" in page
+    )
     assert "54 items" in page and "95% interval" in page  # the slice: size and accuracies with intervals
     assert "(predicted)" in page  # the judge-error model's predictions appear only labelled as such

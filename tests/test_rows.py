@@ -1,4 +1,5 @@
 """annotate.rows reads instances from hand-written SQL exactly as the ORM would."""
+
 import uuid
 from datetime import timedelta
 
@@ -26,15 +27,33 @@ def _read(model, pk):
 
 
 def test_every_field_type_reads_back_as_the_orm_reads_it(project):
-    item = factories.item(project, kind="pairwise", metadata={"source": "x", "n": [1, 2.5, None]}, is_gold=True,
-                          gold_answer={"preference": -2})
+    item = factories.item(
+        project,
+        kind="pairwise",
+        metadata={"source": "x", "n": [1, 2.5, None]},
+        is_gold=True,
+        gold_answer={"preference": -2},
+    )
     ann = queue.human_annotator(factories.user(project=project))
     annotation = Annotation.objects.create(
-        item=item, annotator=ann, kind="pairwise", preference=-2, aspect_ratings={"helpfulness": {"a": 5}},
-        swapped=True, submission_id=uuid.uuid4(), time_spent_ms=1234, details={"gold_correct": True}, confidence=0.25,
+        item=item,
+        annotator=ann,
+        kind="pairwise",
+        preference=-2,
+        aspect_ratings={"helpfulness": {"a": 5}},
+        swapped=True,
+        submission_id=uuid.uuid4(),
+        time_spent_ms=1234,
+        details={"gold_correct": True},
+        confidence=0.25,
     )
-    lease = Assignment.objects.create(item=item, annotator=ann, leased_until=timezone.now() + timedelta(minutes=3),
-                                      draft={"rationale": "half"}, swapped=True)
+    lease = Assignment.objects.create(
+        item=item,
+        annotator=ann,
+        leased_until=timezone.now() + timedelta(minutes=3),
+        draft={"rationale": "half"},
+        swapped=True,
+    )
     for model, pk in ((Annotation, annotation.pk), (Assignment, lease.pk), (Item, item.pk), (Project, project.pk)):
         read, orm = _read(model, pk), model.objects.get(pk=pk)
         assert _fields(read) == _fields(orm), model.__name__
@@ -48,14 +67,20 @@ def test_a_left_join_that_matched_nothing_reads_as_none(project):
     item = factories.item(project, kind="binary")
     r = reader(Response, "rb")
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {r.columns} FROM {table(Item)} i LEFT JOIN {table(Response)} rb ON rb.id = i.response_b_id "
-                       "WHERE i.id = %s", [item.pk])
+        cursor.execute(
+            f"SELECT {r.columns} FROM {table(Item)} i LEFT JOIN {table(Response)} rb ON rb.id = i.response_b_id "
+            "WHERE i.id = %s",
+            [item.pk],
+        )
         assert r.read(cursor.fetchone()) is None
 
 
 def test_instances_read_from_sql_save_like_orm_ones(project):
-    lease = Assignment.objects.create(item=factories.item(project), annotator=queue.human_annotator(factories.user(project=project)),
-                                      leased_until=timezone.now() + timedelta(minutes=3))
+    lease = Assignment.objects.create(
+        item=factories.item(project),
+        annotator=queue.human_annotator(factories.user(project=project)),
+        leased_until=timezone.now() + timedelta(minutes=3),
+    )
     read = _read(Assignment, lease.pk)
     read.draft = {"rationale": "kept"}
     read.save(update_fields=["draft"])

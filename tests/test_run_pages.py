@@ -1,4 +1,5 @@
 """Run pages: permissions, starting runs from the forms, the live status fragment, cancel."""
+
 import pytest
 
 from tests import factories
@@ -38,10 +39,18 @@ def test_start_finetune_from_form(client, project, manager_user, tiny_model_dir,
     snap = wh.snapshot(project, pairs=8, binary=0, edits=0)
     spec = wh.model_spec(tiny_model_dir)
     login(client, manager_user)
-    resp = client.post(f"/runs/p/{project.pk}/finetune/", {
-        "snapshot": snap.pk, "model_spec": spec.pk, "method": "dpo", "noise_weighting": "none", "noise_threshold": 0.5,
-        "config": '{"per_device_train_batch_size": 4, "max_length": 64, "learning_rate": 0.001}', "lora": "",
-    })
+    resp = client.post(
+        f"/runs/p/{project.pk}/finetune/",
+        {
+            "snapshot": snap.pk,
+            "model_spec": spec.pk,
+            "method": "dpo",
+            "noise_weighting": "none",
+            "noise_threshold": 0.5,
+            "config": '{"per_device_train_batch_size": 4, "max_length": 64, "learning_rate": 0.001}',
+            "lora": "",
+        },
+    )
     ft = FineTuneRun.objects.get()
     assert resp.status_code == 302 and resp["Location"] == f"/runs/{ft.run_id}/"
     page = client.get(resp["Location"]).content.decode()
@@ -55,7 +64,14 @@ def test_bad_finetune_input_explains_and_saves_nothing(client, project, manager_
     snap = wh.snapshot(project, pairs=2, binary=0, edits=0)
     spec = wh.model_spec(tiny_model_dir)
     login(client, manager_user)
-    base = {"snapshot": snap.pk, "model_spec": spec.pk, "method": "dpo", "noise_weighting": "none", "noise_threshold": 0.5, "lora": ""}
+    base = {
+        "snapshot": snap.pk,
+        "model_spec": spec.pk,
+        "method": "dpo",
+        "noise_weighting": "none",
+        "noise_threshold": 0.5,
+        "lora": "",
+    }
     resp = client.post(f"/runs/p/{project.pk}/finetune/", {**base, "config": "{beta: 1}"})
     assert resp.status_code == 400 and b"not valid JSON" in resp.content
     resp = client.post(f"/runs/p/{project.pk}/finetune/", {**base, "config": '{"betta": 1}'})
@@ -71,8 +87,16 @@ def test_start_rationales_from_form(client, project, manager_user, tiny_model_di
     snap = wh.snapshot(project, pairs=3, binary=1, edits=0)
     spec = wh.model_spec(tiny_model_dir)
     login(client, manager_user)
-    resp = client.post(f"/runs/p/{project.pk}/rationales/", {"snapshot": snap.pk, "model_spec": spec.pk,
-                        "kinds": ["pairwise", "binary"], "batch_size": 2, "max_new_tokens": 8})
+    resp = client.post(
+        f"/runs/p/{project.pk}/rationales/",
+        {
+            "snapshot": snap.pk,
+            "model_spec": spec.pk,
+            "kinds": ["pairwise", "binary"],
+            "batch_size": 2,
+            "max_new_tokens": 8,
+        },
+    )
     assert resp.status_code == 302
     assert Rationale.objects.count() == 4
 
@@ -99,7 +123,6 @@ def test_status_fragment_polls_while_running_and_cancel(client, project, manager
 @pytest.mark.slow
 def test_run_pages_in_a_browser(live_server, transactional_db, tiny_model_dir, tmp_path, settings, monkeypatch):
     """Screenshots of the project's runs page and a finished fine-tune run (into the test output)."""
-    from pathlib import Path
 
     from django.db import connections
     from playwright.sync_api import sync_playwright
@@ -110,11 +133,15 @@ def test_run_pages_in_a_browser(live_server, transactional_db, tiny_model_dir, t
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM calls beside Playwright's event loop
     settings.ARTIFACTS_DIR = tmp_path / "artifacts"
     project = factories.project("Helpful assistant")
-    manager = factories.user("manager", project=project, role="manager")
+    factories.user("manager", project=project, role="manager")
     snap = wh.snapshot(project, pairs=40, binary=4, edits=2)
     spec = wh.model_spec(tiny_model_dir, name="tiny-llama")
-    ft = finetune.create_finetune(snap, spec, "rdpo", config={"per_device_train_batch_size": 2, "max_length": 64,
-                                                             "learning_rate": 0.001, "num_train_epochs": 2})
+    ft = finetune.create_finetune(
+        snap,
+        spec,
+        "rdpo",
+        config={"per_device_train_batch_size": 2, "max_length": 64, "learning_rate": 0.001, "num_train_epochs": 2},
+    )
     task.delay(ft.run_id)
     from datetime import timedelta
 
@@ -125,25 +152,43 @@ def test_run_pages_in_a_browser(live_server, transactional_db, tiny_model_dir, t
     from workers import latent_prefs, schedules
     from workers.models import FineTuneSchedule, LatentPreference
 
-    schedules.save_schedule(FineTuneSchedule(project=project, name="nightly", min_new_labels=200, model_spec=spec, method="rdpo"))
+    schedules.save_schedule(
+        FineTuneSchedule(project=project, name="nightly", min_new_labels=200, model_spec=spec, method="rdpo")
+    )
     ann_user = factories.user("alice", project=project)
     alice = factories.human(ann_user)
-    for day, (draft, edited) in enumerate([("Paris is a city in Germany with many museums.", "Paris is in France."),
-                                           ("Water boils at 90 degrees.", "Water boils at 100 °C at sea level."),
-                                           ("def add(a, b): return a - b", "def add(a, b): return a + b")]):
-        item = factories.item(project, kind="edit", text_a=draft, prompt_obj=factories.prompt(project, text=f"Fact {day}?"))
+    for day, (draft, edited) in enumerate(
+        [
+            ("Paris is a city in Germany with many museums.", "Paris is in France."),
+            ("Water boils at 90 degrees.", "Water boils at 100 °C at sea level."),
+            ("def add(a, b): return a - b", "def add(a, b): return a + b"),
+        ]
+    ):
+        item = factories.item(
+            project, kind="edit", text_a=draft, prompt_obj=factories.prompt(project, text=f"Fact {day}?")
+        )
         a = curation_data.label(item, alice, edited_text=edited)
         Annotation.objects.filter(pk=a.pk).update(created_at=timezone.now() - timedelta(days=2 - day))
-        LatentPreference.objects.create(project=project, annotator=alice, annotation=a, context=f"Fact {day}?",
-                                        description=["prefers short factual answers", "prefers units and conditions",
-                                                     "prefers correct code over explanations"][day],
-                                        embedding=latent_prefs.embed([f"Fact {day}?"])[0].tolist(), model_name="tiny-llama")
+        LatentPreference.objects.create(
+            project=project,
+            annotator=alice,
+            annotation=a,
+            context=f"Fact {day}?",
+            description=[
+                "prefers short factual answers",
+                "prefers units and conditions",
+                "prefers correct code over explanations",
+            ][day],
+            embedding=latent_prefs.embed([f"Fact {day}?"])[0].tolist(),
+            model_name="tiny-llama",
+        )
     live = runs.create_run(RunKind.RATIONALE, project=project, params={"snapshot_id": snap.pk})
     runs.claim_run(live.pk, worker="gpu-worker@node1")
     runs.set_progress(live, 18, 46)
     runs.log(live, "46 of 46 items to explain with tiny-llama")
     from tests.browser import CHROMIUM
     from tests.browser import SCREENSHOTS as out
+
     out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -226,20 +271,39 @@ def test_edit_distance_on_runs_page(client, project, manager_user):
 # What each kind's service stores (params and final metrics), shaped as the services write them:
 # several store an item count under "items", which a template's `metrics.items` used to shadow.
 REALISTIC = {
-    RunKind.JUDGE: ({"judge_ids": [1], "item_ids": None},
-                    {"judges": {"judge-a": {"ok": 40, "unparsed": 2, "skipped": 0, "swap_inconsistent": 3}}, "items": 42}),
+    RunKind.JUDGE: (
+        {"judge_ids": [1], "item_ids": None},
+        {"judges": {"judge-a": {"ok": 40, "unparsed": 2, "skipped": 0, "swap_inconsistent": 3}}, "items": 42},
+    ),
     RunKind.FEATURES: ({"item_ids": None}, {"items": 211}),
-    RunKind.ROUTE: ({"budget": 0.3, "count": None, "strategy": "router", "human_route": "human", "recompute_features": False},
-                    {"routing_run": 7, "human": 63, "judge": 148, "timings": {"fit": 0.41}}),
-    RunKind.NOISE: ({"use_embeddings": True, "k": 10},
-                    {"noise_run": 3, "epsilon": 0.12, "epsilon_low": 0.08, "epsilon_high": 0.17, "items": 211}),
-    RunKind.RATIONALE: ({"snapshot_id": 1, "items": 46, "kinds": ["pairwise"]}, {"rationales": 46, "items": 46, "model": "tiny"}),
-    RunKind.FINETUNE: ({}, {"train_loss": 0.69, "steps": 4, "rows": {"kept": 20, "dropped": 0},
-                            "history": [{"step": 1, "loss": 0.7}, {"step": 2, "loss": 0.6}],
-                            "evaluation": {"accuracy": 0.5, "pairs": 4}}),
+    RunKind.ROUTE: (
+        {"budget": 0.3, "count": None, "strategy": "router", "human_route": "human", "recompute_features": False},
+        {"routing_run": 7, "human": 63, "judge": 148, "timings": {"fit": 0.41}},
+    ),
+    RunKind.NOISE: (
+        {"use_embeddings": True, "k": 10},
+        {"noise_run": 3, "epsilon": 0.12, "epsilon_low": 0.08, "epsilon_high": 0.17, "items": 211},
+    ),
+    RunKind.RATIONALE: (
+        {"snapshot_id": 1, "items": 46, "kinds": ["pairwise"]},
+        {"rationales": 46, "items": 46, "model": "tiny"},
+    ),
+    RunKind.FINETUNE: (
+        {},
+        {
+            "train_loss": 0.69,
+            "steps": 4,
+            "rows": {"kept": 20, "dropped": 0},
+            "history": [{"step": 1, "loss": 0.7}, {"step": 2, "loss": 0.6}],
+            "evaluation": {"accuracy": 0.5, "pairs": 4},
+        },
+    ),
     RunKind.GENERATE: ({"n": 3, "item_kind": "pairwise"}, {"created": 3, "responses": 6, "model": "tiny"}),
     RunKind.PREFERENCES: ({"items": 3}, {"preferences": 3, "model": "tiny"}),
-    RunKind.DEDUPE: ({"threshold": 0.92}, {"groups": [["a" * 64, "b" * 64]], "group_count": 1, "digest": "0123456789abcdef", "prompts": "2:2"}),
+    RunKind.DEDUPE: (
+        {"threshold": 0.92},
+        {"groups": [["a" * 64, "b" * 64]], "group_count": 1, "digest": "0123456789abcdef", "prompts": "2:2"},
+    ),
     RunKind.GROUPS: ({"max_k": 4}, {"group_run": 1, "k": 2, "controversial": 5, "heldout": {"1": -0.69, "2": -0.61}}),
     RunKind.ERROR_TAGS: ({"judge": 1}, {"tagged": 6, "errors": 2, "failed": 0}),
 }

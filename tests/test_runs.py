@@ -1,8 +1,8 @@
 """Run bookkeeping and the task base, in-process (the real worker is in test_celery_worker.py)."""
+
 from datetime import timedelta
 
 import pytest
-from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
@@ -205,9 +205,15 @@ def test_record_is_one_tick(project, django_assert_num_queries):
     runs.claim_run(run.pk, worker="w")
     run.refresh_from_db()
     with django_assert_num_queries(2):  # one UPDATE, one cancel check
-        runs.record(run, progress=3, total=9, metrics={"history": [{"step": 3, "loss": 0.5}]}, lines=["step 3", "step 3b"])
+        runs.record(
+            run, progress=3, total=9, metrics={"history": [{"step": 3, "loss": 0.5}]}, lines=["step 3", "step 3b"]
+        )
     run.refresh_from_db()
-    assert (run.progress, run.total, run.metrics["history"][0]["loss"]) == (3, 9, 0.5) and run.log_tail == "step 3\nstep 3b\n"
+    assert (run.progress, run.total, run.metrics["history"][0]["loss"]) == (
+        3,
+        9,
+        0.5,
+    ) and run.log_tail == "step 3\nstep 3b\n"
     runs.request_cancel(run)
     with pytest.raises(runs.RunCancelled):
         runs.record(run, progress=4)
@@ -219,8 +225,12 @@ def test_unreachable_queue_fails_the_run_with_the_reason(project):
 
     keys = ("task_always_eager", "broker_url", "task_publish_retry", "broker_connection_timeout")
     saved = {k: app.conf[k] for k in keys}
-    app.conf.update(task_always_eager=False, broker_url="redis://127.0.0.1:1/0", task_publish_retry=False,
-                    broker_connection_timeout=1)
+    app.conf.update(
+        task_always_eager=False,
+        broker_url="redis://127.0.0.1:1/0",
+        task_publish_retry=False,
+        broker_connection_timeout=1,
+    )
     app._pool, app.amqp._producer_pool = None, None  # pools made for the in-process (eager) runs
     try:
         run = make_run(project=project)
@@ -245,8 +255,9 @@ def test_judging_with_no_reply_parsed_fails_with_counts(project, settings):
     settings.JUDGE_ALLOWED_HOSTS = ["127.0.0.1"]  # the scripted server is local
     items = [factories.item(project, text_a=f"A{i}", text_b=f"B{i}") for i in range(3)]
     with ScriptedServer(lambda body: (200, "I cannot decide, they are both fine.")) as server:
-        judge = LMJudge.objects.create(name="chatty", backend="openai", model="m", base_url=server.base_url,
-                                       parameters={"retry_backoff": 0.01})
+        judge = LMJudge.objects.create(
+            name="chatty", backend="openai", model="m", base_url=server.base_url, parameters={"retry_backoff": 0.01}
+        )
         judge.projects.add(project)
         (run,) = start_judging(project)
     assert run.state == RunState.FAILED
@@ -312,8 +323,12 @@ def test_unwritable_embedded_broker_fails_the_run_with_the_reason(project, tmp_p
 
     keys = ("task_always_eager", "broker_url", "task_publish_retry", "broker_transport_options")
     saved = {k: app.conf[k] for k in keys}
-    app.conf.update(task_always_eager=False, broker_url=f"sqla+sqlite:///{tmp_path}/missing-dir/broker.sqlite3",
-                    task_publish_retry=False, broker_transport_options={})
+    app.conf.update(
+        task_always_eager=False,
+        broker_url=f"sqla+sqlite:///{tmp_path}/missing-dir/broker.sqlite3",
+        task_publish_retry=False,
+        broker_transport_options={},
+    )
     app._pool, app.amqp._producer_pool = None, None
     try:
         run = make_run(project=project)

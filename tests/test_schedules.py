@@ -73,9 +73,20 @@ def test_schedule_pages(client, project, manager_user, annotator_user, tmp_path)
     client.force_login(annotator_user)
     assert client.post(f"/runs/p/{project.pk}/schedules/", {}).status_code == 403
     client.force_login(manager_user)
-    data = {"name": "nightly", "hour": "2", "minute": "0", "day_of_week": "*", "min_new_labels": 50,
-            "model_spec": spec.pk, "method": "dpo", "config": '{"beta": 0.2}', "lora": "", "noise_weighting": "none",
-            "noise_threshold": 0.5, "test_fraction": 0.1}
+    data = {
+        "name": "nightly",
+        "hour": "2",
+        "minute": "0",
+        "day_of_week": "*",
+        "min_new_labels": 50,
+        "model_spec": spec.pk,
+        "method": "dpo",
+        "config": '{"beta": 0.2}',
+        "lora": "",
+        "noise_weighting": "none",
+        "noise_threshold": 0.5,
+        "test_fraction": 0.1,
+    }
     assert client.post(f"/runs/p/{project.pk}/schedules/", data).status_code == 302
     s = FineTuneSchedule.objects.get()
     assert s.config == {"beta": 0.2} and s.lora is None and s.created_by == manager_user and s.periodic_task
@@ -93,9 +104,23 @@ def test_schedule_pages(client, project, manager_user, annotator_user, tmp_path)
 def test_admin_keeps_beat_in_step(client, project, admin_user, tmp_path):
     spec = wh.model_spec(tmp_path)
     client.force_login(admin_user)
-    data = {"project": project.pk, "name": "weekly", "enabled": "on", "minute": "0", "hour": "3", "day_of_week": "sun",
-            "min_new_labels": 20, "snapshot_filters": "{}", "test_fraction": 0.1, "model_spec": spec.pk, "method": "kto",
-            "config": '{"beta": 0.2}', "lora": "null", "noise_weighting": "none", "noise_threshold": 0.5}
+    data = {
+        "project": project.pk,
+        "name": "weekly",
+        "enabled": "on",
+        "minute": "0",
+        "hour": "3",
+        "day_of_week": "sun",
+        "min_new_labels": 20,
+        "snapshot_filters": "{}",
+        "test_fraction": 0.1,
+        "model_spec": spec.pk,
+        "method": "kto",
+        "config": '{"beta": 0.2}',
+        "lora": "null",
+        "noise_weighting": "none",
+        "noise_threshold": 0.5,
+    }
     resp = client.post("/admin/workers/finetuneschedule/add/", data)
     assert resp.status_code == 302, resp.content.decode()[-2000:]
     s = FineTuneSchedule.objects.get(name="weekly")

@@ -24,7 +24,11 @@ def test_freeze_copies_curated_rows_with_counts_and_hash(project, manager_user):
     assert pair["margin"] == 1.5 and pair["preference"] == -2
     assert pair["rationales"] == ["reason 0-0", "reason 0-1"] and pair["sources"] == ["human"]
     edit = snap.rows.filter(kind="edit").first().data
-    assert edit["chosen"].startswith("The improved") and edit["rejected"].startswith("The draft") and edit["edit_distance"] > 0
+    assert (
+        edit["chosen"].startswith("The improved")
+        and edit["rejected"].startswith("The draft")
+        and edit["edit_distance"] > 0
+    )
     binary = snap.rows.filter(kind="binary").order_by("id").first().data
     assert binary["label"] is False and binary["failed_principles"] == ["Be honest"]
 
@@ -96,7 +100,9 @@ def test_actions_and_noise_are_honoured(project, manager_user):
     run = NoiseRun.objects.create(project=project, method="test", epsilon=0.2, epsilon_low=0.1, epsilon_high=0.3)
     for i, item_id in enumerate(items):
         direction = -1 if i % 3 == 0 else 1
-        ItemNoise.objects.create(item_id=item_id, run=run, p_wrong=0.9 if i == 1 else 0.1, label={"direction": direction})
+        ItemNoise.objects.create(
+            item_id=item_id, run=run, p_wrong=0.9 if i == 1 else 0.1, label={"direction": direction}
+        )
     actions.drop_items(project, manager_user, [items[0]], reason="bad prompt")
     actions.flip_items(project, manager_user, [items[1]])
     snap = freeze_snapshot(project, manager_user)
@@ -114,7 +120,16 @@ def test_export_rows_in_every_format(project):
     cd.labelled_project(project, pairs=3, binaries=2, edits=1)
     snap = freeze_snapshot(project, test_fraction=0)
     pref = list(iter_export_rows(snap, "preference"))
-    assert len(pref) == 4 and set(pref[0]) >= {"prompt", "chosen", "rejected", "margin", "rationale", "noise", "sources", "item_id"}
+    assert len(pref) == 4 and set(pref[0]) >= {
+        "prompt",
+        "chosen",
+        "rejected",
+        "margin",
+        "rationale",
+        "noise",
+        "sources",
+        "item_id",
+    }
     conv = list(iter_export_rows(snap, "preference_conversational", chunk_size=1))
     assert conv[0]["prompt"] == [{"role": "user", "content": "Pair question 0?"}]
     assert conv[0]["chosen"][0]["role"] == "assistant"
@@ -157,8 +172,9 @@ def test_epsilon_is_stored_per_feedback_kind(project):
     run = NoiseRun.objects.create(project=project, method="test", epsilon=0.2, epsilon_low=0.1, epsilon_high=0.3)
     for item in project.items.all():
         if item.kind != "edit":
-            ItemNoise.objects.create(item_id=item.pk, run=run, p_wrong=0.1 if item.kind == "pairwise" else 0.3,
-                                     label={"direction": 1})
+            ItemNoise.objects.create(
+                item_id=item.pk, run=run, p_wrong=0.1 if item.kind == "pairwise" else 0.3, label={"direction": 1}
+            )
     snap = freeze_snapshot(project)
     per_kind = snap.noise_summary["per_kind"]
     noise = {k: [r.data["p_noise"] for r in snap.rows.filter(kind=k)] for k in ("pairwise", "binary")}

@@ -15,7 +15,9 @@ pytestmark = pytest.mark.django_db
 def _lease(project, kind="pairwise", swapped=None, **item_fields):
     item = factories.item(project, kind=kind, **item_fields)
     ann = queue.human_annotator(factories.user(project=project))
-    a = Assignment.objects.create(item=item, annotator=ann, leased_until=timezone.now() + timedelta(minutes=5), swapped=bool(swapped))
+    a = Assignment.objects.create(
+        item=item, annotator=ann, leased_until=timezone.now() + timedelta(minutes=5), swapped=bool(swapped)
+    )
     return queue.assignment_for(ann, a.pk)
 
 
@@ -67,7 +69,11 @@ def test_binary_principles_subset_and_only_with_thumbs_down(project):
         submit(lease, {"thumbs": "up", "failed_principles": ["Be honest"]}, uuid.uuid4())
     with pytest.raises(SubmissionError, match="thumbs"):
         submit(lease, {"thumbs": "sideways"}, uuid.uuid4())
-    annotation, _ = submit(lease, {"thumbs": "down", "failed_principles": ["Follow the instructions", "Be honest"], "reason": "made up"}, uuid.uuid4())
+    annotation, _ = submit(
+        lease,
+        {"thumbs": "down", "failed_principles": ["Follow the instructions", "Be honest"], "reason": "made up"},
+        uuid.uuid4(),
+    )
     assert annotation.failed_principles == ["Be honest", "Follow the instructions"]  # project order
     assert annotation.reason == "made up"
 
@@ -85,7 +91,9 @@ def test_edit_must_be_nonempty_and_stores_diff(project):
 def test_accept_as_is_is_a_zero_cost_edit(project):
     """CIPHER's zero-cost branch: the response accepted unchanged is stored, with distance 0."""
     lease = _lease(project, kind="edit", text_a="The cat sat on the mat.")
-    annotation, created = submit(lease, {"edited_text": "The cat sat on the mat.\r\n", "accept_as_is": True}, uuid.uuid4())
+    annotation, created = submit(
+        lease, {"edited_text": "The cat sat on the mat.\r\n", "accept_as_is": True}, uuid.uuid4()
+    )
     annotation.refresh_from_db()
     assert created and annotation.edited_text == "The cat sat on the mat."
     assert annotation.edit_distance == 0 and all(op[0] == "equal" for op in annotation.diff)

@@ -1,4 +1,5 @@
 """A training job pulls a snapshot over REST with a scoped token and trains on it with TRL, unchanged."""
+
 import json
 from pathlib import Path
 
@@ -32,8 +33,12 @@ def _download(client, url, path):
 def _project_with_pairs(project, n=16):
     who = cd.person(project)
     for i in range(n):
-        item = factories.item(project, prompt_obj=factories.prompt(project, text=f"What is {i} plus {i}?"),
-                              text_a=f"It is {2 * i}.", text_b=f"I cannot help with that {i}.")
+        item = factories.item(
+            project,
+            prompt_obj=factories.prompt(project, text=f"What is {i} plus {i}?"),
+            text_a=f"It is {2 * i}.",
+            text_b=f"I cannot help with that {i}.",
+        )
         cd.label(item, who, preference=-2, rationale="A answers the question.")
 
 
@@ -49,9 +54,14 @@ def test_dpo_trainer_runs_on_an_exported_snapshot(project, tmp_path):
     _, key = ExportToken.issue(project, "trainer", created_by=factories.user(project=project, role="manager"))
     client = Client(HTTP_AUTHORIZATION=f"Token {key}")
     manifest = client.get(f"/api/snapshots/{snapshot.pk}/manifest/").json()
-    train = _download(client, f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference&split=train", tmp_path / "train.jsonl")
-    conv = _download(client, f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference_conversational&split=train",
-                     tmp_path / "conv.jsonl")
+    train = _download(
+        client, f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference&split=train", tmp_path / "train.jsonl"
+    )
+    conv = _download(
+        client,
+        f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference_conversational&split=train",
+        tmp_path / "conv.jsonl",
+    )
 
     model_dir = build_tiny_causal_lm(tmp_path / "tiny")
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -60,9 +70,17 @@ def test_dpo_trainer_runs_on_an_exported_snapshot(project, tmp_path):
         assert dataset.num_rows == manifest["counts"]["by_format"]["preference"]["train"] > 0
         model = AutoModelForCausalLM.from_pretrained(model_dir)
         args = DPOConfig(
-            output_dir=str(tmp_path / f"out-{loss}"), per_device_train_batch_size=4, max_steps=3, learning_rate=1e-3,
-            max_length=64, report_to=[], logging_steps=1, save_strategy="no", loss_type=loss,
-            label_smoothing=(manifest["label_smoothing"] or 0.1) if loss == "robust" else 0.0, use_cpu=True,
+            output_dir=str(tmp_path / f"out-{loss}"),
+            per_device_train_batch_size=4,
+            max_steps=3,
+            learning_rate=1e-3,
+            max_length=64,
+            report_to=[],
+            logging_steps=1,
+            save_strategy="no",
+            loss_type=loss,
+            label_smoothing=(manifest["label_smoothing"] or 0.1) if loss == "robust" else 0.0,
+            use_cpu=True,
         )
         trainer = DPOTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
         result = trainer.train()
@@ -95,20 +113,38 @@ def test_kto_trainer_runs_on_unpaired_export(project, tmp_path):
     _project_with_pairs(project, n=6)
     who = cd.person(project)
     for i in range(6):
-        item = factories.item(project, kind="binary", prompt_obj=factories.prompt(project, text=f"Capital of country {i}?"),
-                              text_a="Paris." if i % 2 else "I cannot help with that.")
+        item = factories.item(
+            project,
+            kind="binary",
+            prompt_obj=factories.prompt(project, text=f"Capital of country {i}?"),
+            text_a="Paris." if i % 2 else "I cannot help with that.",
+        )
         cd.label(item, who, thumbs="up" if i % 2 else "down")
     snapshot = freeze_snapshot(project, test_fraction=0)
     _, key = ExportToken.issue(project, "trainer", created_by=factories.user(project=project, role="manager"))
     client = Client(HTTP_AUTHORIZATION=f"Token {key}")
-    path = _download(client, f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=unpaired&split=train", tmp_path / "kto.jsonl")
+    path = _download(
+        client, f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=unpaired&split=train", tmp_path / "kto.jsonl"
+    )
     dataset = load_dataset("json", data_files=str(path), split="train")
     assert dataset.num_rows == 6 + 2 * 6
     model_dir = build_tiny_causal_lm(tmp_path / "tiny")
-    args = KTOConfig(output_dir=str(tmp_path / "kto"), per_device_train_batch_size=4, max_steps=2, learning_rate=1e-3,
-                     max_length=64, report_to=[], save_strategy="no", use_cpu=True)
-    trainer = KTOTrainer(model=AutoModelForCausalLM.from_pretrained(model_dir), args=args, train_dataset=dataset,
-                         processing_class=AutoTokenizer.from_pretrained(model_dir))
+    args = KTOConfig(
+        output_dir=str(tmp_path / "kto"),
+        per_device_train_batch_size=4,
+        max_steps=2,
+        learning_rate=1e-3,
+        max_length=64,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+    )
+    trainer = KTOTrainer(
+        model=AutoModelForCausalLM.from_pretrained(model_dir),
+        args=args,
+        train_dataset=dataset,
+        processing_class=AutoTokenizer.from_pretrained(model_dir),
+    )
     assert trainer.train().global_step == 2
 
 
@@ -118,8 +154,12 @@ HH_DEV = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "hh
 def _hh_multi_turn(tmp_path):
     """The multi-turn rows of the hh-rlhf dev file whose last Assistant turn is not empty."""
     rows = [json.loads(line) for line in HH_DEV.read_text().splitlines()]
-    multi = [r for r in rows if r["chosen"].count("\n\nHuman:") >= 2
-             and not any(r[side].rstrip().endswith("Assistant:") for side in ("chosen", "rejected"))]
+    multi = [
+        r
+        for r in rows
+        if r["chosen"].count("\n\nHuman:") >= 2
+        and not any(r[side].rstrip().endswith("Assistant:") for side in ("chosen", "rejected"))
+    ]
     path = tmp_path / "hh_multi.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in multi))
     return multi, path
@@ -137,12 +177,13 @@ def test_text_exports_carry_the_whole_hh_rlhf_conversation(project, tmp_path):
     import_items(project, path, source="hh")
     snapshot = freeze_snapshot(project, test_fraction=0.3)
     client = token_client(project)
+
     def fold(text):  # the importer strips each turn
         return " ".join(text.split())
 
     transcripts = {(fold(r["chosen"]), fold(r["rejected"])) for r in multi}
     chosen_sides, rejected_sides = {c for c, _ in transcripts}, {r for _, r in transcripts}
-    conversations = {item_id: msgs for item_id, msgs in Item.objects.filter(project=project).values_list("id", "prompt__messages")}
+    conversations = dict(Item.objects.filter(project=project).values_list("id", "prompt__messages"))
     engines = ("python", "copy") if can_copy() else ("python",)
     for engine in engines:
         by_split, whole = {}, 0
@@ -162,20 +203,45 @@ def test_text_exports_carry_the_whole_hh_rlhf_conversation(project, tmp_path):
                 pair = (fold(row["prompt"] + row["chosen"]), fold(row["prompt"] + row["rejected"]))
                 assert pair[0] in chosen_sides or pair[1] in rejected_sides
                 whole += pair in transcripts
-        assert sum(map(len, by_split.values())) == snapshot.counts["by_format"]["preference"]["train"] + \
-            snapshot.counts["by_format"]["preference"]["test"] > 1000
+        assert (
+            sum(map(len, by_split.values()))
+            == snapshot.counts["by_format"]["preference"]["train"] + snapshot.counts["by_format"]["preference"]["test"]
+            > 1000
+        )
         assert whole > 0.95 * sum(map(len, by_split.values()))
-        assert by_split["test"] and not {r["prompt"] for r in by_split["train"]} & {r["prompt"] for r in by_split["test"]}
-        unpaired = {split: [json.loads(line) for line in body(client.get(
-            f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=unpaired&split={split}&engine={engine}")).decode().splitlines()]
-            for split in ("train", "test")}
+        assert by_split["test"] and not {r["prompt"] for r in by_split["train"]} & {
+            r["prompt"] for r in by_split["test"]
+        }
+        unpaired = {
+            split: [
+                json.loads(line)
+                for line in body(
+                    client.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=unpaired&split={split}&engine={engine}")
+                )
+                .decode()
+                .splitlines()
+            ]
+            for split in ("train", "test")
+        }
         assert {r["prompt"] for r in unpaired["train"]} == {r["prompt"] for r in by_split["train"]}
         assert not {r["prompt"] for r in unpaired["train"]} & {r["prompt"] for r in unpaired["test"]}
-        conv = [json.loads(line) for line in body(client.get(
-            f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference_conversational&engine={engine}")).decode().splitlines()]
+        conv = [
+            json.loads(line)
+            for line in body(
+                client.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference_conversational&engine={engine}")
+            )
+            .decode()
+            .splitlines()
+        ]
         assert all(r["prompt"] == conversations[r["item_id"]] and r["chosen"][0]["role"] == "assistant" for r in conv)
-        kto = [json.loads(line) for line in body(client.get(
-            f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=unpaired_conversational&engine={engine}")).decode().splitlines()]
+        kto = [
+            json.loads(line)
+            for line in body(
+                client.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=unpaired_conversational&engine={engine}")
+            )
+            .decode()
+            .splitlines()
+        ]
         assert len(kto) == 2 * len(conv) and all(r["prompt"] == conversations[r["item_id"]] for r in kto)
     # rendered with a model's chat template instead: the same guarantees on the exported strings
     from workers.models import ModelSpec
@@ -183,9 +249,19 @@ def test_text_exports_carry_the_whole_hh_rlhf_conversation(project, tmp_path):
 
     build_tokenizer(tmp_path / "tok")
     ModelSpec.objects.create(name="templated", path_or_id=str(tmp_path / "tok"))
-    templated = {split: [json.loads(line) for line in body(client.get(
-        f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference&split={split}&template=templated")).decode().splitlines()]
-        for split in ("train", "test")}
+    templated = {
+        split: [
+            json.loads(line)
+            for line in body(
+                client.get(
+                    f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference&split={split}&template=templated"
+                )
+            )
+            .decode()
+            .splitlines()
+        ]
+        for split in ("train", "test")
+    }
     for row in templated["train"] + templated["test"]:
         position = 0
         for turn in conversations[row["item_id"]]:
@@ -204,21 +280,42 @@ def test_text_export_with_a_models_chat_template(project, tmp_path):
 
     tokenizer = build_tokenizer(tmp_path / "tok")
     ModelSpec.objects.create(name="templated", path_or_id=str(tmp_path / "tok"))
-    conv = [{"role": "user", "content": "Hi, I am planning a trip."}, {"role": "assistant", "content": "Where to?"},
-            {"role": "user", "content": "Paris. What should I pack?"}]
-    item = factories.item(project, prompt_obj=factories.prompt(project, text=conv[-1]["content"], messages=conv),
-                          text_a="A coat.", text_b="Nothing.")
+    conv = [
+        {"role": "user", "content": "Hi, I am planning a trip."},
+        {"role": "assistant", "content": "Where to?"},
+        {"role": "user", "content": "Paris. What should I pack?"},
+    ]
+    item = factories.item(
+        project,
+        prompt_obj=factories.prompt(project, text=conv[-1]["content"], messages=conv),
+        text_a="A coat.",
+        text_b="Nothing.",
+    )
     cd.label(item, cd.person(project), preference=-2)
     snapshot = freeze_snapshot(project, test_fraction=0)
     client = token_client(project)
-    (row,) = [json.loads(line) for line in body(client.get(
-        f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference&template=templated")).decode().splitlines()]
-    expected = apply_chat_template({"prompt": conv, "chosen": [{"role": "assistant", "content": "A coat."}],
-                                    "rejected": [{"role": "assistant", "content": "Nothing."}]}, tokenizer)
+    (row,) = [
+        json.loads(line)
+        for line in body(client.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference&template=templated"))
+        .decode()
+        .splitlines()
+    ]
+    expected = apply_chat_template(
+        {
+            "prompt": conv,
+            "chosen": [{"role": "assistant", "content": "A coat."}],
+            "rejected": [{"role": "assistant", "content": "Nothing."}],
+        },
+        tokenizer,
+    )
     assert {k: row[k] for k in ("prompt", "chosen", "rejected")} == expected and row["item_id"] == item.pk
     assert row["prompt"].startswith("<|user|>\nHi, I am planning a trip.</s>\n<|assistant|>\nWhere to?")
-    unpaired = [json.loads(line) for line in body(client.get(
-        f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=unpaired&template=templated")).decode().splitlines()]
+    unpaired = [
+        json.loads(line)
+        for line in body(client.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=unpaired&template=templated"))
+        .decode()
+        .splitlines()
+    ]
     assert [r["completion"] for r in unpaired] == [expected["chosen"], expected["rejected"]]
     parquet = client.get(f"/api/snapshots/{snapshot.pk}/rows.parquet?format=preference&template=templated")
     assert parquet.status_code == 200

@@ -1,5 +1,6 @@
 """Web workers stay light: loading every URL's view must not import the model stack (torch,
 transformers, scikit-learn, ...), which only background workers and the views' own requests need."""
+
 import json
 import os
 import subprocess
@@ -17,6 +18,12 @@ def test_loading_the_url_configuration_imports_no_model_stack():
         f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"}
-    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent, env=env,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []

@@ -40,7 +40,12 @@ def test_project_page_renders_instructions_and_manager_links(client, project, ma
     assert "/curation/p/" not in html
     client.force_login(manager_user)
     html = client.get(f"/p/{project.pk}/").content.decode()
-    for href in (f"/curation/p/{project.pk}/routing/", f"/curation/p/{project.pk}/", f"/runs/p/{project.pk}/", f"/p/{project.pk}/gold/"):
+    for href in (
+        f"/curation/p/{project.pk}/routing/",
+        f"/curation/p/{project.pk}/",
+        f"/runs/p/{project.pk}/",
+        f"/p/{project.pk}/gold/",
+    ):
         assert f'href="{href}"' in html
 
 
@@ -57,7 +62,13 @@ def test_workspace_pairwise_submit_then_next_fragment(client_ann, project, annot
     assert 'id="item-form"' in html and "Which response is better" in html
     lease = Assignment.objects.get(item=first)
     url = f"/p/{project.pk}/annotate/a/{lease.pk}/submit/"
-    post = {"submission_id": _sid(html), "preference": "-3", "aspect:helpfulness:left": "5", "rationale": "clearer", "time_spent_ms": "1234"}
+    post = {
+        "submission_id": _sid(html),
+        "preference": "-3",
+        "aspect:helpfulness:left": "5",
+        "rationale": "clearer",
+        "time_spent_ms": "1234",
+    }
     resp = client_ann.post(url, post, HTTP_HX_REQUEST="true")
     body = resp.content.decode()
     assert resp.status_code == 200
@@ -77,7 +88,9 @@ def test_invalid_submit_rerenders_form_with_error_and_values(client_ann, project
     html = client_ann.get(f"/p/{project.pk}/annotate/").content.decode()
     lease = Assignment.objects.get()
     sid = _sid(html)
-    resp = client_ann.post(f"/p/{project.pk}/annotate/a/{lease.pk}/submit/", {"submission_id": sid, "reason": "kept text"})
+    resp = client_ann.post(
+        f"/p/{project.pk}/annotate/a/{lease.pk}/submit/", {"submission_id": sid, "reason": "kept text"}
+    )
     body = resp.content.decode()
     assert "choose thumbs up or thumbs down" in body
     assert "kept text" in body and sid in body  # same id, so the retry stays idempotent
@@ -92,7 +105,10 @@ def test_edit_submit_shows_diff_and_distance(client_ann, project):
     prefs = f'hx-get="/runs/prefs/{project.pk}/?item={lease.item_id}"'
     item_form_end = html.index("</form>", html.index('id="item-form"'))
     assert prefs in html and item_form_end < html.index(prefs)
-    resp = client_ann.post(f"/p/{project.pk}/annotate/a/{lease.pk}/submit/", {"submission_id": _sid(html), "edited_text": "The dog sat on the mat."})
+    resp = client_ann.post(
+        f"/p/{project.pk}/annotate/a/{lease.pk}/submit/",
+        {"submission_id": _sid(html), "edited_text": "The dog sat on the mat."},
+    )
     body = resp.content.decode()
     assert '<del class="diff-del">cat</del>' in body and '<ins class="diff-ins">dog</ins>' in body
     assert "0.17" in body
@@ -155,13 +171,28 @@ def test_json_api_next_submit_skip(client_ann, project):
     url = f"/api/annotate/a/{nxt['assignment']}/submit/"
     resp = client_ann.post(url, json.dumps({"submission_id": sid, "preference": 1}), content_type="application/json")
     assert resp.status_code == 201
-    assert client_ann.post(url, json.dumps({"submission_id": sid, "preference": 1}), content_type="application/json").status_code == 200
-    assert client_ann.post(url, json.dumps({"submission_id": sid, "preference": -1}), content_type="application/json").status_code == 409
+    assert (
+        client_ann.post(
+            url, json.dumps({"submission_id": sid, "preference": 1}), content_type="application/json"
+        ).status_code
+        == 200
+    )
+    assert (
+        client_ann.post(
+            url, json.dumps({"submission_id": sid, "preference": -1}), content_type="application/json"
+        ).status_code
+        == 409
+    )
     bad = client_ann.post(url, "not json", content_type="application/json")
     assert bad.status_code == 400
     nxt = client_ann.get(f"/api/annotate/p/{project.pk}/next/").json()
     assert nxt["kind"] == "binary"
-    assert client_ann.post(f"/api/annotate/a/{nxt['assignment']}/skip/", json.dumps({"reason": "x"}), content_type="application/json").status_code == 200
+    assert (
+        client_ann.post(
+            f"/api/annotate/a/{nxt['assignment']}/skip/", json.dumps({"reason": "x"}), content_type="application/json"
+        ).status_code
+        == 200
+    )
     assert client_ann.get(f"/api/annotate/p/{project.pk}/next/").json()["done"] is True
 
 
@@ -173,7 +204,9 @@ def test_garbled_submission_id_gets_a_fresh_one(client_ann, project):
     factories.item(project, kind="binary")
     client_ann.get(f"/p/{project.pk}/annotate/")
     lease = Assignment.objects.get()
-    body = client_ann.post(f"/p/{project.pk}/annotate/a/{lease.pk}/submit/", {"submission_id": "garbage", "thumbs": "up"}).content.decode()
+    body = client_ann.post(
+        f"/p/{project.pk}/annotate/a/{lease.pk}/submit/", {"submission_id": "garbage", "thumbs": "up"}
+    ).content.decode()
     assert "submission id" in body
     sid = _sid(body)
     assert sid != "garbage"
@@ -193,7 +226,10 @@ def test_api_hides_other_projects_and_revoked_membership(client, project):
     lease = client.post(f"/api/annotate/p/{project.pk}/next/").json()
     Membership.objects.filter(user=member).delete()
     body = json.dumps({"submission_id": str(uuid.uuid4()), "thumbs": "up"})
-    assert client.post(f"/api/annotate/a/{lease['assignment']}/submit/", body, content_type="application/json").status_code == 404
+    assert (
+        client.post(f"/api/annotate/a/{lease['assignment']}/submit/", body, content_type="application/json").status_code
+        == 404
+    )
     assert not Annotation.objects.exists()
 
 
@@ -208,7 +244,7 @@ def test_workspace_shows_sanitised_guidelines_and_kind_guidance(client_ann, proj
     project.save()
     factories.item(project)
     html = client_ann.get(f"/p/{project.pk}/annotate/").content.decode()
-    panel = html[html.index('id="guidelines"'):html.index('id="work"')]
+    panel = html[html.index('id="guidelines"') : html.index('id="work"')]
     assert "<strong>honest</strong>" in panel and "<script>" not in panel
     assert 'data-kind="pairwise"' in panel and 'data-kind="edit"' in panel and 'data-kind="binary"' not in panel
     assert "Accept as is" in panel
@@ -222,7 +258,9 @@ def test_unchanged_edit_is_refused_but_accept_as_is_stores_a_zero_distance_edit(
     body = client_ann.post(url, {"submission_id": sid, "edited_text": "The cat sat on the mat."}).content.decode()
     assert "Accept as is" in body and not Annotation.objects.exists()
     # accepting ignores whatever the editor holds: the verdict is "no change"
-    body = client_ann.post(url, {"submission_id": sid, "edited_text": "half-typed", "accept_as_is": "1"}).content.decode()
+    body = client_ann.post(
+        url, {"submission_id": sid, "edited_text": "half-typed", "accept_as_is": "1"}
+    ).content.decode()
     assert 'id="edit-result"' in body
     label = Annotation.objects.get(item=item)
     assert label.edited_text == item.response_a.text and label.edit_distance == 0.0
@@ -235,8 +273,11 @@ def test_unchanged_edit_is_refused_but_accept_as_is_stores_a_zero_distance_edit(
 def test_accept_as_is_through_the_json_api(client_ann, project, annotator_user):
     factories.item(project, kind="edit", text_a="Fine as it is.")
     lease = queue.next_assignment(project, queue.human_annotator(annotator_user))
-    resp = client_ann.post(f"/api/annotate/a/{lease.pk}/submit/",
-                           json.dumps({"submission_id": str(uuid.uuid4()), "accept_as_is": True}), content_type="application/json")
+    resp = client_ann.post(
+        f"/api/annotate/a/{lease.pk}/submit/",
+        json.dumps({"submission_id": str(uuid.uuid4()), "accept_as_is": True}),
+        content_type="application/json",
+    )
     assert resp.status_code in (200, 201), resp.content
     assert Annotation.objects.get().edit_distance == 0.0
 
@@ -251,8 +292,9 @@ def test_gold_feedback_after_a_gold_item_in_display_order(client_ann, project, s
     lease, sid, _ = _lease_and_sid(client_ann, project)
     Assignment.objects.filter(pk=lease.pk).update(swapped=swapped)
     shown_a_better = "-1"  # the annotator picks the left one
-    body = client_ann.post(f"/p/{project.pk}/annotate/a/{lease.pk}/submit/",
-                           {"submission_id": sid, "preference": shown_a_better}).content.decode()
+    body = client_ann.post(
+        f"/p/{project.pk}/annotate/a/{lease.pk}/submit/", {"submission_id": sid, "preference": shown_a_better}
+    ).content.decode()
     if swapped:  # canonical A was on the right: the left pick misses, and the answer reads "B better"
         assert "You did not match the gold answer" in body and "<strong>B better</strong>" in body
     else:
@@ -265,7 +307,9 @@ def test_no_gold_feedback_unless_the_project_turns_it_on(client_ann, project):
     factories.item(project, kind="binary", is_gold=True, gold_answer={"thumbs": "down"})
     lease, sid, html = _lease_and_sid(client_ann, project)
     assert 'class="badge gold"' not in html  # nothing tells the annotator it is gold
-    body = client_ann.post(f"/p/{project.pk}/annotate/a/{lease.pk}/submit/", {"submission_id": sid, "thumbs": "up"}).content.decode()
+    body = client_ann.post(
+        f"/p/{project.pk}/annotate/a/{lease.pk}/submit/", {"submission_id": sid, "thumbs": "up"}
+    ).content.decode()
     assert "gold answer" not in body
     assert Annotation.objects.get().details["gold_correct"] is False
 
@@ -274,9 +318,12 @@ def test_gold_answer_select_has_no_default_and_feedback_is_a_setting(client, pro
     item = factories.item(project, kind="binary")
     client.force_login(manager_user)
     html = client.get(f"/p/{project.pk}/gold/").content.decode()
-    select = html[html.index(f'aria-label="Gold thumbs for item {item.pk}"'):]
-    select = select[:select.index("</select>")]
-    assert '<option value="" selected>' in select and "required" in html[html.index(f'aria-label="Gold thumbs for item {item.pk}"') - 40:][:60]
+    select = html[html.index(f'aria-label="Gold thumbs for item {item.pk}"') :]
+    select = select[: select.index("</select>")]
+    assert (
+        '<option value="" selected>' in select
+        and "required" in html[html.index(f'aria-label="Gold thumbs for item {item.pk}"') - 40 :][:60]
+    )
     # submitting the empty choice marks nothing
     client.post(f"/p/{project.pk}/gold/{item.pk}/", {"action": "mark", "thumbs": ""})
     item.refresh_from_db()
@@ -299,7 +346,9 @@ def test_recent_items_amend_the_same_label_while_the_lease_holds(client_ann, pro
     first = factories.item(project, kind="binary", text_a="First")
     factories.item(project, kind="binary", text_a="Second")
     lease, sid, _ = _lease_and_sid(client_ann, project)
-    client_ann.post(f"/p/{project.pk}/annotate/a/{lease.pk}/submit/", {"submission_id": sid, "thumbs": "up", "reason": "ok"})
+    client_ann.post(
+        f"/p/{project.pk}/annotate/a/{lease.pk}/submit/", {"submission_id": sid, "thumbs": "up", "reason": "ok"}
+    )
     original = Annotation.objects.get()
 
     recent = client_ann.get(f"/p/{project.pk}/annotate/recent/").content.decode()
@@ -307,7 +356,9 @@ def test_recent_items_amend_the_same_label_while_the_lease_holds(client_ann, pro
 
     form = client_ann.get(f"/p/{project.pk}/annotate/a/{lease.pk}/amend/").content.decode()
     assert 'class="item kind-binary amending"' in form and 'value="up" checked' in form and ">ok</textarea>" in form
-    body = client_ann.post(f"/p/{project.pk}/annotate/a/{lease.pk}/amend/", {"thumbs": "down", "reason": "wrong after all"}).content.decode()
+    body = client_ann.post(
+        f"/p/{project.pk}/annotate/a/{lease.pk}/amend/", {"thumbs": "down", "reason": "wrong after all"}
+    ).content.decode()
     assert f"Your label on item #{first.pk} was changed." in body
     label = Annotation.objects.get()  # still one label, the same row and submission id
     assert (label.pk, label.submission_id) == (original.pk, original.submission_id)
@@ -315,7 +366,9 @@ def test_recent_items_amend_the_same_label_while_the_lease_holds(client_ann, pro
     first.refresh_from_db()
     assert first.human_label_count == 1
     # a refused amendment keeps what was typed and changes nothing
-    body = client_ann.post(f"/p/{project.pk}/annotate/a/{lease.pk}/amend/", {"thumbs": "sideways", "reason": "keep me"}).content.decode()
+    body = client_ann.post(
+        f"/p/{project.pk}/annotate/a/{lease.pk}/amend/", {"thumbs": "sideways", "reason": "keep me"}
+    ).content.decode()
     assert "choose thumbs up or thumbs down" in body and "keep me" in body
     assert Annotation.objects.get().thumbs == "down"
 
@@ -330,7 +383,9 @@ def test_after_the_lease_ends_a_recent_label_is_read_only(client_ann, project):
     body = client_ann.post(f"/p/{project.pk}/annotate/a/{lease.pk}/amend/", {"thumbs": "down"}).content.decode()
     assert "can no longer be changed" in body
     assert Annotation.objects.get().thumbs == "up"
-    assert "can no longer be changed" in client_ann.get(f"/p/{project.pk}/annotate/a/{lease.pk}/amend/").content.decode()
+    assert (
+        "can no longer be changed" in client_ann.get(f"/p/{project.pk}/annotate/a/{lease.pk}/amend/").content.decode()
+    )
 
 
 def test_amend_refuses_items_not_yet_submitted_and_other_peoples(client, project):
@@ -338,7 +393,10 @@ def test_amend_refuses_items_not_yet_submitted_and_other_peoples(client, project
     owner = factories.user("owner2", project=project)
     lease = queue.next_assignment(project, queue.human_annotator(owner))
     client.force_login(owner)
-    assert "can no longer be changed" in client.post(f"/p/{project.pk}/annotate/a/{lease.pk}/amend/", {"thumbs": "up"}).content.decode()
+    assert (
+        "can no longer be changed"
+        in client.post(f"/p/{project.pk}/annotate/a/{lease.pk}/amend/", {"thumbs": "up"}).content.decode()
+    )
     assert not Annotation.objects.exists()
     client.force_login(factories.user("other2", project=project))
     assert client.get(f"/p/{project.pk}/annotate/a/{lease.pk}/amend/").status_code == 404
@@ -348,8 +406,10 @@ def test_amend_form_shows_a_swapped_pairwise_label_as_it_was_given(client_ann, p
     factories.item(project)
     lease, sid, _ = _lease_and_sid(client_ann, project)
     Assignment.objects.filter(pk=lease.pk).update(swapped=True)
-    client_ann.post(f"/p/{project.pk}/annotate/a/{lease.pk}/submit/",
-                    {"submission_id": sid, "preference": "-3", "aspect:helpfulness:left": "5", "rationale": "left wins"})
+    client_ann.post(
+        f"/p/{project.pk}/annotate/a/{lease.pk}/submit/",
+        {"submission_id": sid, "preference": "-3", "aspect:helpfulness:left": "5", "rationale": "left wins"},
+    )
     stored = Annotation.objects.get()
     assert stored.preference == 3 and stored.aspect_ratings == {"helpfulness": {"b": 5}}  # canonical order
     form = client_ann.get(f"/p/{project.pk}/annotate/a/{lease.pk}/amend/").content.decode()

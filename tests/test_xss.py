@@ -3,13 +3,14 @@
 The output is parsed (html.parser), not grepped: a payload "survives" only if it becomes a real
 tag, attribute or URL, not if it shows up as escaped text.
 """
+
 import re
 import uuid
 from html.parser import HTMLParser
 
 import pytest
 
-from annotate import queue, rendering
+from annotate import rendering
 from annotate.models import Assignment
 from tests import factories
 
@@ -17,18 +18,18 @@ pytestmark = pytest.mark.django_db
 
 PAYLOADS = [
     "<script>alert('xss-1')</script>",
-    '<img src=x onerror="alert(\'xss-2\')">',
+    "<img src=x onerror=\"alert('xss-2')\">",
     "<svg onload=alert('xss-3')><circle r=1 /></svg>",
     "[click me](javascript:alert('xss-4'))",
     "[data](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
     "![img](javascript:alert('xss-5'))",
-    '"><script>alert(\'xss-6\')</script>',
+    "\"><script>alert('xss-6')</script>",
     "'><img src=x onerror=alert('xss-7')>",
     "<a href=\"javascript:alert('xss-8')\">link</a>",
     "<a href=\" jav&#x09;ascript:alert('xss-9')\">tab link</a>",
     "```html\n<script>alert('xss-10')</script>\n```",
     "<iframe src=\"javascript:alert('xss-11')\"></iframe>",
-    "<div hx-get=\"/logout/\" hx-trigger=\"load\" hx-on:click=\"alert('xss-12')\">htmx</div>",
+    '<div hx-get="/logout/" hx-trigger="load" hx-on:click="alert(\'xss-12\')">htmx</div>',
     "<math><mtext></p><script>alert('xss-13')</script></mtext></math>",
     "<style>body{background:url(javascript:alert('xss-14'))}</style>",
     "<a href='vbscript:msgbox(1)'>vb</a> <form action=javascript:alert('xss-15')><button>go</button></form>",
@@ -45,7 +46,20 @@ PLANTED = re.compile(r"alert\(|xss-(?:\d+|name|aspect|principle|user|draft|edit)
 BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 SAFE_HREF = re.compile(r"^(?:https?://|mailto:|#)", re.I)
 URL_ATTRS = {"href", "src", "action", "formaction", "xlink:href", "data", "background", "poster", "srcdoc", "ping"}
-DANGEROUS_TAGS = {"iframe", "object", "embed", "svg", "math", "style", "base", "meta", "link", "frame", "frameset", "form"}
+DANGEROUS_TAGS = {
+    "iframe",
+    "object",
+    "embed",
+    "svg",
+    "math",
+    "style",
+    "base",
+    "meta",
+    "link",
+    "frame",
+    "frameset",
+    "form",
+}
 
 
 class Inspector(HTMLParser):
@@ -69,13 +83,18 @@ class Inspector(HTMLParser):
                 self.problems.append(f"inline or foreign <script> {attrs}")
             self._in_script = True
         ours = tag == "svg" and attrs.get("class") == "icon" and attrs.get("aria-hidden") == "true"  # template icons
-        if tag in DANGEROUS_TAGS and tag not in ("link", "meta", "form") and not ours or (tag == "link" and attrs.get("rel") != "stylesheet"):
+        if (
+            tag in DANGEROUS_TAGS
+            and tag not in ("link", "meta", "form")
+            and not ours
+            or (tag == "link" and attrs.get("rel") != "stylesheet")
+        ):
             self.problems.append(f"<{tag}> {attrs}")
         if tag == "form" and (attrs.get("action") or "").lower().strip().startswith(("javascript", "data", "vbscript")):
             self.problems.append(f"<form action={attrs.get('action')}>")
         for name, value in attrs.items():
             value = value or ""
-            if name.startswith("on") or name.startswith("hx-on"):
+            if name.startswith(("on", "hx-on")):
                 self.problems.append(f"<{tag} {name}={value!r}>")
             if name.startswith(("hx-", "data-hx")) and PLANTED.search(value):
                 self.problems.append(f"<{tag} {name}={value!r}> carries a payload")
@@ -114,7 +133,11 @@ def test_markdown_renderer_alone_is_inert_for_each_payload():
     for payload in PAYLOADS:
         assert_inert(str(rendering.markdown(payload)), payload)
         assert_inert(str(rendering.plain(payload)), payload)
-    ops = [["equal", "<b>", "<b>"], ["delete", "<script>alert('xss')</script>", ""], ["insert", "", '"><img src=x onerror=alert(1)>']]
+    ops = [
+        ["equal", "<b>", "<b>"],
+        ["delete", "<script>alert('xss')</script>", ""],
+        ["insert", "", '"><img src=x onerror=alert(1)>'],
+    ]
     assert_inert(str(rendering.diff_html(ops)), "diff")
 
 
@@ -123,17 +146,25 @@ def hrefs(html):
 
 
 def test_links_keep_only_absolute_web_addresses_and_same_page_anchors():
-    html = str(rendering.markdown(
-        "[a](//evil.example) [b](/\\evil.example) [c](\\\\evil.example) [d](/logout/) [e](rel/path) [f]( //evil.example)\n\n"
-        "[ok](https://ok.example/x) [mail](mailto:a@example.org) [top](#section-2) <https://auto.example>"))
+    html = str(
+        rendering.markdown(
+            "[a](//evil.example) [b](/\\evil.example) [c](\\\\evil.example) [d](/logout/) [e](rel/path) [f]( //evil.example)\n\n"
+            "[ok](https://ok.example/x) [mail](mailto:a@example.org) [top](#section-2) <https://auto.example>"
+        )
+    )
     assert hrefs(html) == ["https://ok.example/x", "mailto:a@example.org", "#section-2", "https://auto.example"]
     assert "evil.example" not in "".join(hrefs(html)) and ">a</a>" in html  # the link text stays
 
 
 def test_bidi_controls_become_visible_markers():
     text = "invoice\u202egnp.exe\u202c and \u2066x\u2069 \u202a\u202b\u202d\u2067\u2068"
-    for html in (rendering.markdown(text), rendering.plain(text), rendering.markdown(f"[t](https://e.org \"{text}\")"),
-                 rendering.markdown(f"```\n{text}\n```"), rendering.diff_html([["insert", "", text]])):
+    for html in (
+        rendering.markdown(text),
+        rendering.plain(text),
+        rendering.markdown(f'[t](https://e.org "{text}")'),
+        rendering.markdown(f"```\n{text}\n```"),
+        rendering.diff_html([["insert", "", text]]),
+    ):
         html = str(html)
         assert not BIDI.search(html), html
         assert "[U+202E]gnp.exe[U+202C]" in html and "[U+2066]x[U+2069]" in html
@@ -154,7 +185,7 @@ def hostile(db):
     project = factories.project(
         name="<script>alert('xss-name')</script> proj",
         instructions=ALL,
-        aspects=['help"><script>alert(\'xss-aspect\')</script>', "plain"],
+        aspects=["help\"><script>alert('xss-aspect')</script>", "plain"],
         principles=["<img src=x onerror=alert('xss-principle')>", "Be honest"],
     )
     messages = [
@@ -193,21 +224,35 @@ def test_every_page_is_inert(client, hostile):
     assert "alert('xss-1')" in text and "javascript:alert('xss-4')" in text and "xss-aspect" in text
     lease = Assignment.objects.get(item=items[0])
     base = f"/p/{project.pk}/annotate/a/{lease.pk}"
-    html = client.post(f"{base}/submit/", {"submission_id": _sid(html), "rationale": ALL, "aspect:plain:left": ALL}).content.decode()
+    html = client.post(
+        f"{base}/submit/", {"submission_id": _sid(html), "rationale": ALL, "aspect:plain:left": ALL}
+    ).content.decode()
     assert_inert(html, "pairwise error re-render")
     client.post(f"{base}/draft/", {"rationale": ALL, "preference": '"><script>alert(1)</script>'})
     assert_inert(client.get(f"/p/{project.pk}/annotate/").content.decode(), "pairwise draft restore")
-    html = client.post(f"{base}/submit/", {"submission_id": str(uuid.uuid4()), "preference": "1", "rationale": ALL}).content.decode()
+    html = client.post(
+        f"{base}/submit/", {"submission_id": str(uuid.uuid4()), "preference": "1", "rationale": ALL}
+    ).content.decode()
     assert_inert(html, "binary form")
 
     # Binary with hostile reason and principle values.
     lease = Assignment.objects.get(item=items[1])
     base = f"/p/{project.pk}/annotate/a/{lease.pk}"
-    html = client.post(f"{base}/submit/", {"submission_id": str(uuid.uuid4()), "thumbs": "up", "failed_principles": [ALL], "reason": ALL}).content.decode()
+    html = client.post(
+        f"{base}/submit/",
+        {"submission_id": str(uuid.uuid4()), "thumbs": "up", "failed_principles": [ALL], "reason": ALL},
+    ).content.decode()
     assert "not principles of this project" in html
     assert_inert(html, "binary error re-render")
-    html = client.post(f"{base}/submit/", {"submission_id": str(uuid.uuid4()), "thumbs": "down",
-                                           "failed_principles": [project.principles[0]], "reason": ALL}).content.decode()
+    html = client.post(
+        f"{base}/submit/",
+        {
+            "submission_id": str(uuid.uuid4()),
+            "thumbs": "down",
+            "failed_principles": [project.principles[0]],
+            "reason": ALL,
+        },
+    ).content.decode()
     assert_inert(html, "edit form")
 
     # Edit: hostile edit text, then the diff.
@@ -216,7 +261,9 @@ def test_every_page_is_inert(client, hostile):
     client.post(f"{base}/draft/", {"edited_text": ALL + "</textarea><script>alert('xss-draft')</script>"})
     html = client.get(f"/p/{project.pk}/annotate/").content.decode()
     assert "xss-draft" in assert_inert(html, "edit draft restore")
-    html = client.post(f"{base}/submit/", {"submission_id": _sid(html), "edited_text": ALL + "\n<script>alert('xss-edit')</script>"}).content.decode()
+    html = client.post(
+        f"{base}/submit/", {"submission_id": _sid(html), "edited_text": ALL + "\n<script>alert('xss-edit')</script>"}
+    ).content.decode()
     assert 'class="diff-ins"' in html
     assert_inert(html, "edit diff")
 
@@ -234,13 +281,25 @@ def test_every_page_is_inert(client, hostile):
 def test_inspector_is_not_fooled_by_random_tokens():
     """A CSRF token is random letters and digits: it can spell "xss" (this once failed the page test)."""
     token = "aB3xssQ9" * 8
-    assert_inert(f'<body hx-headers=\'{{"X-CSRFToken": "{token}"}}\'><input type="hidden" name="csrfmiddlewaretoken" value="{token}">'
-                 f'<script src="/static/app.js">var t = "{token}";</script></body>', "token")
+    assert_inert(
+        f'<body hx-headers=\'{{"X-CSRFToken": "{token}"}}\'><input type="hidden" name="csrfmiddlewaretoken" value="{token}">'
+        f'<script src="/static/app.js">var t = "{token}";</script></body>',
+        "token",
+    )
 
 
 def test_inspector_catches_what_it_should():
-    for bad in ['<img src=x onerror="x()">', "<a href='javascript:x()'>", "<script>x</script>", "<svg onload=x>",
-                "<a href=' JaVa\tScRiPt:x'>", '<div hx-on:click="x()">', '<iframe src="https://e.org">',
-                "<a href='//evil.example/xss-19'>", "<p>\u202eexe</p>", '<div hx-get="/x?alert(1)">']:
+    for bad in [
+        '<img src=x onerror="x()">',
+        "<a href='javascript:x()'>",
+        "<script>x</script>",
+        "<svg onload=x>",
+        "<a href=' JaVa\tScRiPt:x'>",
+        '<div hx-on:click="x()">',
+        '<iframe src="https://e.org">',
+        "<a href='//evil.example/xss-19'>",
+        "<p>\u202eexe</p>",
+        '<div hx-get="/x?alert(1)">',
+    ]:
         with pytest.raises(AssertionError):
             assert_inert(bad, "self-test")

@@ -26,7 +26,7 @@ class FineTuneRunAdmin(admin.ModelAdmin):
 class FineTuneScheduleForm(forms.ModelForm):
     class Meta:
         model = models.FineTuneSchedule
-        fields = "__all__"
+        fields = "__all__"  # noqa: DJ007
 
     def _post_clean(self):
         from workers import finetune, schedules
@@ -44,7 +44,17 @@ class FineTuneScheduleAdmin(admin.ModelAdmin):
     """Saving here keeps the django-celery-beat PeriodicTask in step (crontab, enabled, args)."""
 
     form = FineTuneScheduleForm
-    list_display = ["name", "project", "enabled", "hour", "minute", "day_of_week", "min_new_labels", "method", "last_outcome"]
+    list_display = [
+        "name",
+        "project",
+        "enabled",
+        "hour",
+        "minute",
+        "day_of_week",
+        "min_new_labels",
+        "method",
+        "last_outcome",
+    ]
     list_filter = ["enabled", "method"]
     readonly_fields = ["periodic_task", "last_checked_at", "last_fired_at", "last_outcome", "last_run"]
 

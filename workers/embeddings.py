@@ -16,6 +16,7 @@ On a CPU, `TANDEM_TORCH_THREADS` sets torch's intra-op threads (default: torch's
 On a machine shared with other busy processes, 1 thread per worker process is often faster than 2:
 the threads of one matrix product wait for each other whenever the scheduler parks one of them.
 """
+
 import hashlib
 import os
 import threading
@@ -82,11 +83,16 @@ class MiniLM:
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
         for start in range(0, len(texts), ENCODE_BLOCK):
-            block = order[start:start + ENCODE_BLOCK]
+            block = order[start : start + ENCODE_BLOCK]
             with _LOCK, torch.inference_mode():  # max_seq_length is per model, so a call holds it while it encodes
                 encoder.max_seq_length = self.max_tokens
-                out[block] = encoder.encode([texts[i] for i in block], batch_size=self.batch_size, normalize_embeddings=True,
-                                            convert_to_numpy=True, show_progress_bar=False)
+                out[block] = encoder.encode(
+                    [texts[i] for i in block],
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
             if on_block:
                 on_block(min(start + ENCODE_BLOCK, len(texts)), len(texts))
         return out
@@ -126,7 +132,9 @@ def lookup(texts, max_tokens=256, batch_size=BATCH_SIZE, encoder=None, cache=Tru
         if cache:
             store(encoder.name, [keys[i] for i in missing], fresh)
     index = {text: i for i, text in enumerate(unique)}
-    return Embedded(vectors[[index[t] for t in texts]], len(texts), len(unique), len(unique) - len(missing), len(missing))
+    return Embedded(
+        vectors[[index[t] for t in texts]], len(texts), len(unique), len(unique) - len(missing), len(missing)
+    )
 
 
 def embed(texts, max_tokens=256, batch_size=BATCH_SIZE, encoder=None, cache=True):
@@ -137,19 +145,21 @@ def embed(texts, max_tokens=256, batch_size=BATCH_SIZE, encoder=None, cache=True
 
 # --- the cache ------------------------------------------------------------------------------
 
+
 def cached(model_name, keys):
     """{digest: vector} for the keys the cache holds; refreshes used_at of old hits."""
     found, stale = {}, []
     now = timezone.now()
     for start in range(0, len(keys), _LOOKUP_CHUNK):
-        rows = CachedEmbedding.objects.filter(model=model_name, digest__in=keys[start:start + _LOOKUP_CHUNK]).values_list(
-            "pk", "digest", "vector", "used_at")
+        rows = CachedEmbedding.objects.filter(
+            model=model_name, digest__in=keys[start : start + _LOOKUP_CHUNK]
+        ).values_list("pk", "digest", "vector", "used_at")
         for pk, key, blob, used_at in rows:
             found[key] = np.frombuffer(bytes(blob), dtype="<f4")
             if used_at < now - _TOUCH_AFTER:
                 stale.append(pk)
     for start in range(0, len(stale), _LOOKUP_CHUNK):
-        CachedEmbedding.objects.filter(pk__in=stale[start:start + _LOOKUP_CHUNK]).update(used_at=now)
+        CachedEmbedding.objects.filter(pk__in=stale[start : start + _LOOKUP_CHUNK]).update(used_at=now)
     return found
 
 
@@ -159,8 +169,13 @@ def store(model_name, keys, vectors):
     now = timezone.now()
     blobs = np.ascontiguousarray(vectors, dtype="<f4")
     CachedEmbedding.objects.bulk_create(
-        [CachedEmbedding(model=model_name, digest=k, vector=blobs[i].tobytes(), used_at=now) for i, k in enumerate(keys)],
-        batch_size=1000, ignore_conflicts=True)
+        [
+            CachedEmbedding(model=model_name, digest=k, vector=blobs[i].tobytes(), used_at=now)
+            for i, k in enumerate(keys)
+        ],
+        batch_size=1000,
+        ignore_conflicts=True,
+    )
     _stored_since_check += len(keys)
     limit = cache_rows()
     if _stored_since_check >= max(1, limit // 20):  # counting a large table is not free: look now and then
@@ -176,7 +191,7 @@ def evict(limit=None):
         return 0
     keep = int(limit * 0.9)
     newest_first = CachedEmbedding.objects.order_by("-used_at", "-pk").values_list("used_at", "pk")
-    cutoff = list(newest_first[keep:keep + 1])  # the newest row that goes
+    cutoff = list(newest_first[keep : keep + 1])  # the newest row that goes
     if not cutoff:
         return 0
     used_at, pk = cutoff[0]

@@ -20,7 +20,7 @@ def as_text(tokenizer, prompt, completion):
     prompt_text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
     full = tokenizer.apply_chat_template(prompt + completion, tokenize=False)
     if full.startswith(prompt_text):
-        return prompt_text, full[len(prompt_text):]
+        return prompt_text, full[len(prompt_text) :]
     return prompt_text, completion[-1]["content"]
 
 
@@ -43,15 +43,15 @@ def _sequence_logps(model, tokenizer, pairs, max_length, batch_size=16):
     out = []
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     for start in range(0, len(seqs), batch_size):
-        chunk = seqs[start:start + batch_size]
+        chunk = seqs[start : start + batch_size]
         width = max(len(ids) for ids, _ in chunk)
         input_ids = torch.full((len(chunk), width), pad, dtype=torch.long)
         attention = torch.zeros((len(chunk), width), dtype=torch.long)
         scored = torch.zeros((len(chunk), width - 1), dtype=torch.bool)
         for row, (ids, prompt_len) in enumerate(chunk):
-            input_ids[row, :len(ids)] = torch.tensor(ids)
-            attention[row, :len(ids)] = 1
-            scored[row, max(prompt_len - 1, 0):len(ids) - 1] = True  # positions predicting completion tokens
+            input_ids[row, : len(ids)] = torch.tensor(ids)
+            attention[row, : len(ids)] = 1
+            scored[row, max(prompt_len - 1, 0) : len(ids) - 1] = True  # positions predicting completion tokens
         input_ids, attention, scored = input_ids.to(model.device), attention.to(model.device), scored.to(model.device)
         with torch.no_grad():
             logits = model(input_ids=input_ids, attention_mask=attention).logits.float()
@@ -72,7 +72,9 @@ def implicit_reward_accuracy(policy, reference, tokenizer, pairs, beta, max_leng
             ref = _sequence_logps(policy, tokenizer, seqs, max_length)
     else:
         ref = _sequence_logps(reference, tokenizer, seqs, max_length)
-    margins = [beta * ((pol[2 * i][0] - ref[2 * i][0]) - (pol[2 * i + 1][0] - ref[2 * i + 1][0])) for i in range(len(pairs))]
+    margins = [
+        beta * ((pol[2 * i][0] - ref[2 * i][0]) - (pol[2 * i + 1][0] - ref[2 * i + 1][0])) for i in range(len(pairs))
+    ]
     scored = [pol[2 * i][1] > 0 and pol[2 * i + 1][1] > 0 for i in range(len(pairs))]
     return _summary(margins, scored)
 

@@ -17,6 +17,7 @@ Artifacts under ARTIFACTS_DIR/<run id>/: model/ (adapter or full model + tokeniz
 trainer_state.json, metrics.json. A retried or taken-over run starts again from an empty directory,
 so it never leaves two sets of artifacts.
 """
+
 import dataclasses
 import json
 import os
@@ -30,12 +31,27 @@ from .finetune_config import ConfigError, check_lora, check_training
 from .models import FineTuneMethod, FineTuneRun, ModelSpec, NoiseWeighting, RunKind
 
 DEFAULTS = {
-    "beta": 0.1, "learning_rate": 5e-6, "num_train_epochs": 1, "per_device_train_batch_size": 4,
-    "gradient_accumulation_steps": 1, "max_length": 1024,
+    "beta": 0.1,
+    "learning_rate": 5e-6,
+    "num_train_epochs": 1,
+    "per_device_train_batch_size": 4,
+    "gradient_accumulation_steps": 1,
+    "max_length": 1024,
 }
-LOSS_TYPE = {FineTuneMethod.DPO: "sigmoid", FineTuneMethod.DPO_RATIONALE: "sigmoid", FineTuneMethod.RDPO: "robust", FineTuneMethod.IPO: "ipo",
-             FineTuneMethod.BCO: "bco_pair"}
-LORA_DEFAULTS = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": "all-linear", "task_type": "CAUSAL_LM"}
+LOSS_TYPE = {
+    FineTuneMethod.DPO: "sigmoid",
+    FineTuneMethod.DPO_RATIONALE: "sigmoid",
+    FineTuneMethod.RDPO: "robust",
+    FineTuneMethod.IPO: "ipo",
+    FineTuneMethod.BCO: "bco_pair",
+}
+LORA_DEFAULTS = {
+    "r": 16,
+    "lora_alpha": 32,
+    "lora_dropout": 0.05,
+    "target_modules": "all-linear",
+    "task_type": "CAUSAL_LM",
+}
 
 
 TANDEM_KEYS = {"bt_loss"}  # config keys Tandem reads itself (workers/reward_loss.py), not passed to TRL
@@ -73,8 +89,10 @@ def trl_config(ft, output_dir):
     if ft.method == FineTuneMethod.RDPO and "label_smoothing" not in (ft.config or {}):
         if ft.snapshot.epsilon is None:
             why = (ft.snapshot.noise_summary or {}).get("withheld") or "run noise estimation, then freeze a snapshot"
-            raise ConfigError(f"rdpo needs the snapshot's flip rate ε, and this snapshot has none ({why}); "
-                              "set label_smoothing explicitly only if you know the flip rate from elsewhere")
+            raise ConfigError(
+                f"rdpo needs the snapshot's flip rate ε, and this snapshot has none ({why}); "
+                "set label_smoothing explicitly only if you know the flip rate from elsewhere"
+            )
         values["label_smoothing"] = min(max(float(ft.snapshot.epsilon), 0.0), 0.49)
     if "truncation_mode" in fields:  # TRL 1.16's only supported mode; long prompts were cut to their end before
         values["truncation_mode"] = "keep_start"
@@ -117,20 +135,44 @@ def lora_config(ft):
         raise ConfigError(f"LoraConfig: {exc}") from exc
 
 
-def create_finetune(snapshot, model_spec, method, config=None, lora=None, noise_weighting=NoiseWeighting.NONE,
-                    noise_threshold=0.5, seed=42, user=None):
+def create_finetune(
+    snapshot,
+    model_spec,
+    method,
+    config=None,
+    lora=None,
+    noise_weighting=NoiseWeighting.NONE,
+    noise_threshold=0.5,
+    seed=42,
+    user=None,
+):
     """Validate and record a fine-tune run (queued; the caller enqueues tasks.finetune.finetune)."""
     if method not in FineTuneMethod.values:
         raise ConfigError(f"unknown method {method!r}; one of {', '.join(FineTuneMethod.values)}")
     if noise_weighting == NoiseWeighting.WEIGHT and method == FineTuneMethod.KTO:
-        raise ConfigError("per-row weights are implemented for the pair methods and the reward model, not kto; use drop or sample")
+        raise ConfigError(
+            "per-row weights are implemented for the pair methods and the reward model, not kto; use drop or sample"
+        )
     if model_spec.project_id not in (None, snapshot.project_id):
         raise ConfigError(f"model {model_spec.name} belongs to another project")
     with transaction.atomic():
-        run = runs.create_run(RunKind.FINETUNE, project=snapshot.project, user=user,
-                              params={"snapshot_id": snapshot.pk, "method": method, "model": model_spec.name})
-        ft = FineTuneRun(run=run, snapshot=snapshot, model_spec=model_spec, method=method, config=config or {},
-                         lora=lora or None, noise_weighting=noise_weighting, noise_threshold=noise_threshold, seed=seed)
+        run = runs.create_run(
+            RunKind.FINETUNE,
+            project=snapshot.project,
+            user=user,
+            params={"snapshot_id": snapshot.pk, "method": method, "model": model_spec.name},
+        )
+        ft = FineTuneRun(
+            run=run,
+            snapshot=snapshot,
+            model_spec=model_spec,
+            method=method,
+            config=config or {},
+            lora=lora or None,
+            noise_weighting=noise_weighting,
+            noise_threshold=noise_threshold,
+            seed=seed,
+        )
         ft.output_dir = str(runs.run_dir(run))
         if method == FineTuneMethod.REWARD_MIXTURE:  # embedding heads, not a TRL trainer
             try:
@@ -149,7 +191,17 @@ def create_finetune(snapshot, model_spec, method, config=None, lora=None, noise_
 PROGRESS_INTERVAL = float(os.environ.get("TANDEM_PROGRESS_INTERVAL", "1.0"))
 # The run row keeps a chart-sized loss history (the full log is in trainer_state.json): a few keys
 # per entry, thinned to every other point whenever it passes HISTORY_POINTS.
-HISTORY_KEYS = ("loss", "eval_loss", "learning_rate", "grad_norm", "rewards/accuracies", "rewards/margins", "accuracy", "kl", "epoch")
+HISTORY_KEYS = (
+    "loss",
+    "eval_loss",
+    "learning_rate",
+    "grad_norm",
+    "rewards/accuracies",
+    "rewards/margins",
+    "accuracy",
+    "kl",
+    "epoch",
+)
 HISTORY_POINTS = 1000
 
 
@@ -175,8 +227,13 @@ def progress_callback(run, interval=None):
                 history = run.metrics.get("history", []) + self.history
                 while len(history) > HISTORY_POINTS:
                     history = history[::2]
-            runs.record(run, progress=state.global_step, total=state.max_steps,
-                        metrics={"history": history} if history else None, lines=self.lines)  # raises RunCancelled
+            runs.record(
+                run,
+                progress=state.global_step,
+                total=state.max_steps,
+                metrics={"history": history} if history else None,
+                lines=self.lines,
+            )  # raises RunCancelled
             self.history, self.lines = [], []
 
         def on_train_begin(self, args, state, control, **kwargs):
@@ -230,7 +287,11 @@ def reference_model(ft, trainer):
     from .loading import torch_dtype
 
     spec = ft.model_spec
-    return AutoModelForCausalLM.from_pretrained(spec.path_or_id, dtype=torch_dtype(spec.dtype, trainer.model.device.type)).to(trainer.model.device).eval()
+    return (
+        AutoModelForCausalLM.from_pretrained(spec.path_or_id, dtype=torch_dtype(spec.dtype, trainer.model.device.type))
+        .to(trainer.model.device)
+        .eval()
+    )
 
 
 def fitter_for(ft, args, tokenizer):
@@ -272,9 +333,17 @@ def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
     conversational = bool(tokenizer.chat_template)
     fitter = fitter_for(ft, args, tokenizer)
     margin = ft.method == FineTuneMethod.REWARD and needs_margin(bt_loss_of(ft))
-    train, counts = finetune_data.dataset_for(ft.snapshot, ft.method, "train", weighting=ft.noise_weighting,
-                                              threshold=ft.noise_threshold, seed=ft.seed,
-                                              conversational=conversational, fitter=fitter, margin=margin)
+    train, counts = finetune_data.dataset_for(
+        ft.snapshot,
+        ft.method,
+        "train",
+        weighting=ft.noise_weighting,
+        threshold=ft.noise_threshold,
+        seed=ft.seed,
+        conversational=conversational,
+        fitter=fitter,
+        margin=margin,
+    )
     if train is None:
         raise ValueError(f"snapshot {ft.snapshot} has no training rows for {ft.method}")
     if ft.method == FineTuneMethod.RDPO and "label_smoothing" not in (ft.config or {}):  # ε of the rows kept
@@ -283,25 +352,40 @@ def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
         counts["rdpo_epsilon"] = dataclasses.asdict(choice)
     evaluation = None
     if str(getattr(args.eval_strategy, "value", args.eval_strategy)) != "no":  # eval loss curve on the test split
-        evaluation, _ = finetune_data.dataset_for(ft.snapshot, ft.method, "test", conversational=conversational, fitter=fitter,
-                                                  margin=margin)
+        evaluation, _ = finetune_data.dataset_for(
+            ft.snapshot, ft.method, "test", conversational=conversational, fitter=fitter, margin=margin
+        )
         if evaluation is None:
             raise ValueError(f"eval_strategy is {args.eval_strategy} but snapshot {ft.snapshot} has no test rows")
-    common = {"args": args, "train_dataset": train, "eval_dataset": evaluation, "processing_class": tokenizer,
-              "peft_config": lora_config(ft), "callbacks": list(callbacks)}
+    common = {
+        "args": args,
+        "train_dataset": train,
+        "eval_dataset": evaluation,
+        "processing_class": tokenizer,
+        "peft_config": lora_config(ft),
+        "callbacks": list(callbacks),
+    }
     weighted = ft.noise_weighting == NoiseWeighting.WEIGHT
     config = ft.config or {}
     if ft.method == FineTuneMethod.REWARD:
         if weighted and bt_loss_of(ft) != "bt":
             raise ConfigError(f"per-row noise weights and bt_loss={bt_loss_of(ft)} cannot be combined; choose one")
-        trainer = (WeightedRewardTrainer if weighted else ScaledBTRewardTrainer if bt_loss_of(ft) == "scaled"
-                   else RewardTrainer)(model=model, **common)
+        trainer = (
+            WeightedRewardTrainer
+            if weighted
+            else ScaledBTRewardTrainer
+            if bt_loss_of(ft) == "scaled"
+            else RewardTrainer
+        )(model=model, **common)
     elif ft.method == FineTuneMethod.KTO:
         if "desirable_weight" not in config and "undesirable_weight" not in config:
             args.desirable_weight, args.undesirable_weight = kto_class_weights(train)
-        counts["kto_weights"] = {"desirable": args.desirable_weight, "undesirable": args.undesirable_weight,
-                                 "n_desirable": sum(bool(x) for x in train["label"]),
-                                 "n_undesirable": sum(not x for x in train["label"])}
+        counts["kto_weights"] = {
+            "desirable": args.desirable_weight,
+            "undesirable": args.undesirable_weight,
+            "n_desirable": sum(bool(x) for x in train["label"]),
+            "n_undesirable": sum(not x for x in train["label"]),
+        }
         trainer = KTOTrainer(model=model, **common)
     elif weighted or ft.method == FineTuneMethod.DPO_RATIONALE:
         gamma = config.get("rationale_gamma", RATIONALE_GAMMA) if ft.method == FineTuneMethod.DPO_RATIONALE else 0.0
@@ -318,15 +402,17 @@ def _epsilon_lines(counts):
     choice = counts.get("rdpo_epsilon")
     if not choice:
         return []
-    return [f"rdpo ε = {choice['applied']:.4f} from the {choice['source']} (snapshot's pre-filter ε: {choice['snapshot']})"] + \
-        ([choice["note"]] if choice["note"] else [])
+    return [
+        f"rdpo ε = {choice['applied']:.4f} from the {choice['source']} (snapshot's pre-filter ε: {choice['snapshot']})"
+    ] + ([choice["note"]] if choice["note"] else [])
 
 
 def evaluate_run(ft, trainer, tokenizer):
     from . import evaluate
 
-    pairs = finetune_data.test_pairs(ft.snapshot, conversational=bool(tokenizer.chat_template),
-                                     fitter=fitter_for(ft, trainer.args, tokenizer))
+    pairs = finetune_data.test_pairs(
+        ft.snapshot, conversational=bool(tokenizer.chat_template), fitter=fitter_for(ft, trainer.args, tokenizer)
+    )
     model = trainer.model
     max_length = getattr(trainer.args, "max_length", None) or 512
     if ft.method == FineTuneMethod.REWARD:
@@ -361,18 +447,26 @@ def train(run):
     on = device()
     trainer, tokenizer, _, counts = build_trainer(ft, out / "checkpoints", [progress_callback(run)], on)
     run.refresh_from_db(fields=["metrics", "log_tail"])
-    runs.record(run, metrics={"history": [], "rows": counts}, lines=[
-        f"{ft.method} on {ft.snapshot} with {ft.model_spec.name} ({'LoRA' if ft.lora else 'full'}, {on})",
-        f"train rows: {counts['kept']} kept, {counts['dropped']} dropped by noise weighting ({ft.noise_weighting})",
-        f"fitting into max_length {trainer.args.max_length}: {counts.get('prompts_cut', 0)} prompts cut to their end, "
-        f"{counts.get('completions_cut', 0)} rows with a completion still too long (TRL cuts its end)",
-        f"after TRL's processing: {counts['trl_rows']} rows, {counts['trl_dropped']} dropped, "
-        f"{counts['trl_truncated']} to be truncated at max_length"]
+    runs.record(
+        run,
+        metrics={"history": [], "rows": counts},
+        lines=[
+            f"{ft.method} on {ft.snapshot} with {ft.model_spec.name} ({'LoRA' if ft.lora else 'full'}, {on})",
+            f"train rows: {counts['kept']} kept, {counts['dropped']} dropped by noise weighting ({ft.noise_weighting})",
+            f"fitting into max_length {trainer.args.max_length}: {counts.get('prompts_cut', 0)} prompts cut to their end, "
+            f"{counts.get('completions_cut', 0)} rows with a completion still too long (TRL cuts its end)",
+            f"after TRL's processing: {counts['trl_rows']} rows, {counts['trl_dropped']} dropped, "
+            f"{counts['trl_truncated']} to be truncated at max_length",
+        ]
         + ([f"per-row weights 1 − p_noise, mean {counts['weight_mean']}"] if "weight_mean" in counts else [])
-        + ([f"rationale term γ = {counts['rationale_gamma']}, {counts.get('with_rationale', 0)} rows with a rationale"]
-           if ft.method == FineTuneMethod.DPO_RATIONALE else [])
+        + (
+            [f"rationale term γ = {counts['rationale_gamma']}, {counts.get('with_rationale', 0)} rows with a rationale"]
+            if ft.method == FineTuneMethod.DPO_RATIONALE
+            else []
+        )
         + ([f"KTO weights from class counts: {counts['kto_weights']}"] if "kto_weights" in counts else [])
-        + _epsilon_lines(counts))
+        + _epsilon_lines(counts),
+    )
     result = trainer.train()
     model_dir = out / "model"
     trainer.save_model(str(model_dir))
@@ -383,12 +477,20 @@ def train(run):
     evaluation = evaluate_run(ft, trainer, tokenizer)
     evaluation["seconds"] = round(time.perf_counter() - started, 3)
     acc = evaluation["accuracy"]
-    runs.log(run, f"test preference accuracy: {'n/a (no pair to score)' if acc is None else f'{acc:.3f}'} on "
-                  f"{evaluation['pairs']} pairs; {evaluation.get('pairs_excluded', 0)} left out (a completion cut to nothing)")
-    metrics = {"train_loss": result.training_loss, "train_runtime": result.metrics.get("train_runtime"),
-               "steps": trainer.state.global_step, "rows": counts, "evaluation": evaluation,
-               "label_smoothing": getattr(trainer.args, "label_smoothing", None),
-               "bt_loss": bt_loss_of(ft) if ft.method == FineTuneMethod.REWARD else None}
+    runs.log(
+        run,
+        f"test preference accuracy: {'n/a (no pair to score)' if acc is None else f'{acc:.3f}'} on "
+        f"{evaluation['pairs']} pairs; {evaluation.get('pairs_excluded', 0)} left out (a completion cut to nothing)",
+    )
+    metrics = {
+        "train_loss": result.training_loss,
+        "train_runtime": result.metrics.get("train_runtime"),
+        "steps": trainer.state.global_step,
+        "rows": counts,
+        "evaluation": evaluation,
+        "label_smoothing": getattr(trainer.args, "label_smoothing", None),
+        "bt_loss": bt_loss_of(ft) if ft.method == FineTuneMethod.REWARD else None,
+    }
     (out / "metrics.json").write_text(json.dumps({**metrics, "history": trainer.state.log_history}, indent=2))
     os.replace(out, final)  # atomic on one filesystem: the result appears whole
     model_dir = final / "model"
@@ -396,8 +498,13 @@ def train(run):
     if ft.method != FineTuneMethod.REWARD:
         ft.result_spec, _ = ModelSpec.objects.update_or_create(
             name=f"run-{run.pk}-{ft.method}",
-            defaults={"project_id": ft.snapshot.project_id, "path_or_id": str(model_dir), "dtype": ft.model_spec.dtype, "max_length": ft.model_spec.max_length,
-                      "chat_template": ft.model_spec.chat_template},
+            defaults={
+                "project_id": ft.snapshot.project_id,
+                "path_or_id": str(model_dir),
+                "dtype": ft.model_spec.dtype,
+                "max_length": ft.model_spec.max_length,
+                "chat_template": ft.model_spec.chat_template,
+            },
         )
     ft.save(update_fields=["evaluation", "result_spec"])
     return metrics

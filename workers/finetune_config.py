@@ -10,6 +10,7 @@ RewardConfig field); finetune.trl_config checks that.
 `rationale_gamma` (γ of dpo_rationale's rationale NLL) is Tandem's own too. `max_prompt_length` is Tandem's own: TRL 1.16's DPOTrainer no longer has it, so Tandem cuts
 long prompts itself, keeping their end (workers/finetune_data.py).
 """
+
 from dataclasses import dataclass
 
 from .models import FineTuneMethod
@@ -38,7 +39,12 @@ class Allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(map(str, self.choices))}, got {value!r}")
             return value
         numeric = (int,) if self.kind is int else (int, float)
-        if isinstance(value, bool) or not isinstance(value, numeric) or value != value or value in (float("inf"), float("-inf")):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, numeric)
+            or value != value
+            or value in (float("inf"), float("-inf"))
+        ):
             raise ConfigError(f"{name} must be {'an integer' if self.kind is int else 'a number'}, got {value!r}")
         if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
             raise ConfigError(f"{name} must be {'above' if self.low_open else 'at least'} {self.low}, got {value!r}")
@@ -73,7 +79,9 @@ TRAINING = {
     "label_smoothing": Allowed(float, 0, 0.49, methods=PAIR),
     "desirable_weight": Allowed(float, 0, 100, low_open=True, methods=(FineTuneMethod.KTO,)),
     "undesirable_weight": Allowed(float, 0, 100, low_open=True, methods=(FineTuneMethod.KTO,)),
-    "rationale_gamma": Allowed(float, 0, 100, methods=(FineTuneMethod.DPO_RATIONALE,)),  # Tandem's: γ of the rationale NLL
+    "rationale_gamma": Allowed(
+        float, 0, 100, methods=(FineTuneMethod.DPO_RATIONALE,)
+    ),  # Tandem's: γ of the rationale NLL
     "center_rewards_coefficient": Allowed(float, 0, 100, methods=(FineTuneMethod.REWARD,)),
     # Tandem's own (workers/reward_loss.py), not TRL's: plain, Scaled (HelpSteer2-Preference) or margin BT.
     "bt_loss": Allowed(str, choices=("bt", "scaled", "margin"), methods=(FineTuneMethod.REWARD,)),
@@ -115,8 +123,12 @@ def check_training(config, method, model_max_length=None):
             raise ConfigError(f"{name} does not apply to {method}")
         out[name] = allowed.check(name, value)
     if model_max_length and out.get("max_length", 0) > model_max_length:
-        raise ConfigError(f"max_length must be at most the model's max_length {model_max_length}, got {out['max_length']}")
-    if "max_prompt_length" in out and out["max_prompt_length"] >= out.get("max_length", model_max_length or float("inf")):
+        raise ConfigError(
+            f"max_length must be at most the model's max_length {model_max_length}, got {out['max_length']}"
+        )
+    if "max_prompt_length" in out and out["max_prompt_length"] >= out.get(
+        "max_length", model_max_length or float("inf")
+    ):
         raise ConfigError("max_prompt_length must be below max_length, so the completions keep some tokens")
     return out
 
@@ -125,14 +137,21 @@ def check_lora(lora):
     out = {}
     for name, value in (lora or {}).items():
         if name == "target_modules":
-            ok = value == "all-linear" or (isinstance(value, list) and 0 < len(value) <= MAX_TARGET_MODULES
-                                           and all(isinstance(v, str) and 0 < len(v) <= 100 for v in value))
+            ok = value == "all-linear" or (
+                isinstance(value, list)
+                and 0 < len(value) <= MAX_TARGET_MODULES
+                and all(isinstance(v, str) and 0 < len(v) <= 100 for v in value)
+            )
             if not ok:
-                raise ConfigError(f"target_modules must be \"all-linear\" or a list of up to {MAX_TARGET_MODULES} module names")
+                raise ConfigError(
+                    f'target_modules must be "all-linear" or a list of up to {MAX_TARGET_MODULES} module names'
+                )
             out[name] = value
             continue
         allowed = LORA.get(name)
         if allowed is None:
-            raise ConfigError(f"LoRA field {name} is not accepted; allowed: {', '.join(sorted([*LORA, 'target_modules']))}")
+            raise ConfigError(
+                f"LoRA field {name} is not accepted; allowed: {', '.join(sorted([*LORA, 'target_modules']))}"
+            )
         out[name] = allowed.check(name, value)
     return out

@@ -19,6 +19,7 @@ conversational preference format (the whole conversation before the answer, rend
 template); otherwise on text rows (the whole conversation rendered by curation/text_render.py).
 KTO reads unpaired rows, conversational in the same way. Rows too long for max_length are fitted below (keeping the end).
 """
+
 import random
 import re
 from dataclasses import asdict, dataclass
@@ -29,18 +30,27 @@ from curation.noise import bootstrap_epsilon
 from .models import FineTuneMethod, NoiseWeighting
 
 FORMAT = {
-    FineTuneMethod.DPO: "preference", FineTuneMethod.DPO_RATIONALE: "preference", FineTuneMethod.RDPO: "preference", FineTuneMethod.IPO: "preference",
-    FineTuneMethod.BCO: "preference", FineTuneMethod.REWARD: "preference", FineTuneMethod.KTO: "unpaired",
+    FineTuneMethod.DPO: "preference",
+    FineTuneMethod.DPO_RATIONALE: "preference",
+    FineTuneMethod.RDPO: "preference",
+    FineTuneMethod.IPO: "preference",
+    FineTuneMethod.BCO: "preference",
+    FineTuneMethod.REWARD: "preference",
+    FineTuneMethod.KTO: "unpaired",
 }
-COLUMNS = {"preference": ["prompt", "chosen", "rejected"], "preference_conversational": ["prompt", "chosen", "rejected"],
-           "unpaired": ["prompt", "completion", "label"], "unpaired_conversational": ["prompt", "completion", "label"]}
+COLUMNS = {
+    "preference": ["prompt", "chosen", "rejected"],
+    "preference_conversational": ["prompt", "chosen", "rejected"],
+    "unpaired": ["prompt", "completion", "label"],
+    "unpaired_conversational": ["prompt", "completion", "label"],
+}
 
 # Just et al. 2024's conditioning text for a rationale, from the reference code
 # (reds-lab/preference-learning-with-rationales, dataloader.py, general rationales).
 RATIONALE_TEMPLATE = (
     "Given the prompt:\n{prompt}\n"
     "Which of the following assistant's response is more preferable and strictly follows with the prompt question?\n"
-    "Response above:\"{chosen}\"\nor\nResponse below:\"{rejected}\"?\n"
+    'Response above:"{chosen}"\nor\nResponse below:"{rejected}"?\n'
 )
 
 
@@ -69,8 +79,17 @@ def keep_row(row, weighting, threshold, rng):
     return rng.random() >= noise
 
 
-def rows_for(snapshot, method, split, weighting=NoiseWeighting.NONE, threshold=0.5, seed=42, conversational=False,
-             fitter=None, margin=False):
+def rows_for(
+    snapshot,
+    method,
+    split,
+    weighting=NoiseWeighting.NONE,
+    threshold=0.5,
+    seed=42,
+    conversational=False,
+    fitter=None,
+    margin=False,
+):
     """(rows in TRL's column names, counts) for one split: {"kept": n, "dropped": m} (noise weighting),
     and with a `fitter` also what fitting into max_length cut (FitCounts' fields). margin: keep the
     export's `margin` column (the reward trainer's Scaled BT and BT-with-margin read it)."""
@@ -155,6 +174,7 @@ def test_pairs(snapshot, conversational=False, fitter=None):
 # so the end of the conversation and the completions stay. Completions longer than what is left
 # are still cut at their end by TRL; those rows are counted, as are rows TRL drops.
 
+
 @dataclass
 class FitCounts:
     rows: int = 0
@@ -172,8 +192,9 @@ class Fitter:
     def ids(self, value, generation_prompt=False):
         if isinstance(value, str):
             return self.tokenizer(text=value)["input_ids"]
-        return self.tokenizer.apply_chat_template(value, tokenize=True, return_dict=True,
-                                                  add_generation_prompt=generation_prompt)["input_ids"]
+        return self.tokenizer.apply_chat_template(
+            value, tokenize=True, return_dict=True, add_generation_prompt=generation_prompt
+        )["input_ids"]
 
     def lengths(self, row, completion_keys):
         """(prompt tokens, [completion tokens]) of a row in TRL's columns."""
@@ -199,10 +220,11 @@ class Fitter:
             picked = [i for i, s in enumerate(specials) if s == with_specials]
             if not picked:
                 continue
-            ids = self.tokenizer([texts[i * width + j] for i in picked for j in range(width)],
-                                 add_special_tokens=with_specials)["input_ids"]
+            ids = self.tokenizer(
+                [texts[i * width + j] for i in picked for j in range(width)], add_special_tokens=with_specials
+            )["input_ids"]
             for n, i in enumerate(picked):
-                lens = [len(x) for x in ids[n * width:(n + 1) * width]]
+                lens = [len(x) for x in ids[n * width : (n + 1) * width]]
                 extra = 1 if with_specials else 0  # TRL appends EOS to text completions
                 out.append((i, (lens[0], [max(c - lens[0], 0) + extra for c in lens[1:]])))
         return [lengths for _, lengths in sorted(out, key=lambda pair: pair[0])]
@@ -214,10 +236,10 @@ class Fitter:
             for start in starts[1:]:
                 if len(self.ids(prompt[start:], True)) <= budget:
                     return prompt[start:]
-            tail = prompt[starts[-1]:]
+            tail = prompt[starts[-1] :]
             return self.tokenizer.decode(self.ids(tail)[-budget:], skip_special_tokens=True)
         system = [m for m in prompt[:1] if m["role"] == "system"]
-        rest = prompt[len(system):]
+        rest = prompt[len(system) :]
         while len(rest) > 1 and len(self.ids(system + rest, True)) > budget:
             rest = rest[1:]
             while len(rest) > 1 and rest[0]["role"] != "user":  # a conversation starts with the user
@@ -226,7 +248,7 @@ class Fitter:
         over = len(self.ids(messages, True)) - budget
         if over > 0:
             content = self.tokenizer(rest[-1]["content"], add_special_tokens=False)["input_ids"]
-            kept = self.tokenizer.decode(content[min(over, len(content)):], skip_special_tokens=True)
+            kept = self.tokenizer.decode(content[min(over, len(content)) :], skip_special_tokens=True)
             messages = system + rest[:-1] + [{**rest[-1], "content": kept}]
         return messages
 
@@ -251,8 +273,13 @@ class Fitter:
         """LengthEstimate of rows as they are (before any cut)."""
         totals = sorted(p + max(c) for p, c in self.lengths_of(rows, completion_keys))
         fit = sum(t <= self.max_length for t in totals)
-        return LengthEstimate(sampled=len(totals), fit=fit, max_length=self.max_length,
-                              median=totals[len(totals) // 2] if totals else 0, longest=totals[-1] if totals else 0)
+        return LengthEstimate(
+            sampled=len(totals),
+            fit=fit,
+            max_length=self.max_length,
+            median=totals[len(totals) // 2] if totals else 0,
+            longest=totals[-1] if totals else 0,
+        )
 
 
 @dataclass
@@ -289,7 +316,10 @@ def after_trl(dataset, given, max_length):
     if "completion_ids" in columns:  # KTO
         lengths = [len(p) + len(c) for p, c in zip(dataset["prompt_ids"], dataset["completion_ids"])]
     elif "prompt_ids" in columns:  # DPO family
-        lengths = [len(p) + max(len(c), len(r)) for p, c, r in zip(dataset["prompt_ids"], dataset["chosen_ids"], dataset["rejected_ids"])]
+        lengths = [
+            len(p) + max(len(c), len(r))
+            for p, c, r in zip(dataset["prompt_ids"], dataset["chosen_ids"], dataset["rejected_ids"])
+        ]
     elif "chosen_ids" in columns:  # reward: TRL filtered out the rows longer than max_length
         lengths = [max(len(c), len(r)) for c, r in zip(dataset["chosen_ids"], dataset["rejected_ids"])]
     else:

@@ -16,6 +16,7 @@ with unconditioned generations.
 Re-runnable: responses carry the run id; prompts that already have this run's responses are
 skipped, and each prompt's responses and items are written in one transaction.
 """
+
 from django.db import transaction
 
 from annotate.models import FeedbackKind, Item, Prompt, Response
@@ -26,8 +27,19 @@ from .models import ModelSpec, RunKind
 ITEM_KINDS = ("pairwise", "binary", "edit")
 
 
-def start_generation_run(project, model_spec, user=None, prompt_ids=None, n=1, item_kind="pairwise", max_new_tokens=256,
-                         temperature=0.7, batch_size=8, instruction="", preference_annotator=None):
+def start_generation_run(
+    project,
+    model_spec,
+    user=None,
+    prompt_ids=None,
+    n=1,
+    item_kind="pairwise",
+    max_new_tokens=256,
+    temperature=0.7,
+    batch_size=8,
+    instruction="",
+    preference_annotator=None,
+):
     if item_kind not in ITEM_KINDS:
         raise ValueError(f"item kind must be one of {', '.join(ITEM_KINDS)}")
     if not 1 <= int(n) <= 16:
@@ -37,10 +49,17 @@ def start_generation_run(project, model_spec, user=None, prompt_ids=None, n=1, i
         prompts = prompts.filter(pk__in=prompt_ids)
     if not prompts.exists():
         raise ValueError("the project has no prompts to generate for")
-    params = {"model_spec_id": model_spec.pk, "prompt_ids": sorted(prompts.values_list("pk", flat=True)), "n": int(n),
-              "item_kind": item_kind, "max_new_tokens": int(max_new_tokens), "temperature": float(temperature),
-              "batch_size": int(batch_size), "instruction": instruction.strip(),
-              "preference_annotator_id": preference_annotator.pk if preference_annotator else None}
+    params = {
+        "model_spec_id": model_spec.pk,
+        "prompt_ids": sorted(prompts.values_list("pk", flat=True)),
+        "n": int(n),
+        "item_kind": item_kind,
+        "max_new_tokens": int(max_new_tokens),
+        "temperature": float(temperature),
+        "batch_size": int(batch_size),
+        "instruction": instruction.strip(),
+        "preference_annotator_id": preference_annotator.pk if preference_annotator else None,
+    }
     return runs.create_run(RunKind.GENERATE, project=project, params=params, user=user)
 
 
@@ -88,16 +107,31 @@ def _write(run, spec, prompt, texts, preference):
         for i, text in enumerate(texts):
             meta = {"run": run.pk, "sample": i, "instruction": run.params.get("instruction") or ""}
             if preference is not None:
-                meta.update(preference=preference.text, aggregated=preference.method, aggregated_by=preference.model_name,
-                            preference_annotator=run.params.get("preference_annotator_id"))
+                meta.update(
+                    preference=preference.text,
+                    aggregated=preference.method,
+                    aggregated_by=preference.model_name,
+                    preference_annotator=run.params.get("preference_annotator_id"),
+                )
             response = Response.objects.create(prompt=prompt, text=text, model_name=spec.name, metadata=meta)
             meta = {"generated_by_run": run.pk}
             if kind == "pairwise" and baseline is not None:
-                Item.objects.create(project=run.project, prompt=prompt, kind=FeedbackKind.PAIRWISE,
-                                    response_a=response, response_b=baseline, metadata=meta)
+                Item.objects.create(
+                    project=run.project,
+                    prompt=prompt,
+                    kind=FeedbackKind.PAIRWISE,
+                    response_a=response,
+                    response_b=baseline,
+                    metadata=meta,
+                )
             else:
-                Item.objects.create(project=run.project, prompt=prompt, response_a=response, metadata=meta,
-                                    kind=FeedbackKind.EDIT if kind == "edit" else FeedbackKind.BINARY)
+                Item.objects.create(
+                    project=run.project,
+                    prompt=prompt,
+                    response_a=response,
+                    metadata=meta,
+                    kind=FeedbackKind.EDIT if kind == "edit" else FeedbackKind.BINARY,
+                )
             created += 1
     return created
 
@@ -119,12 +153,22 @@ def generate_candidates(run):
     batch_prompts = max(1, p.get("batch_size", 8) // n)
     created = 0
     for start in range(0, len(prompts), batch_prompts):
-        chunk = prompts[start:start + batch_prompts]
-        convs = [conversation(pr, instruction, preferences[pr.pk].text if preferences[pr.pk] else "") for pr in chunk for _ in range(n)]
-        replies = generate(spec, convs, max_new_tokens=p.get("max_new_tokens", 256), batch_size=len(convs),
-                           temperature=p.get("temperature", 0.7), seed=run.pk + start)
+        chunk = prompts[start : start + batch_prompts]
+        convs = [
+            conversation(pr, instruction, preferences[pr.pk].text if preferences[pr.pk] else "")
+            for pr in chunk
+            for _ in range(n)
+        ]
+        replies = generate(
+            spec,
+            convs,
+            max_new_tokens=p.get("max_new_tokens", 256),
+            batch_size=len(convs),
+            temperature=p.get("temperature", 0.7),
+            seed=run.pk + start,
+        )
         for j, pr in enumerate(chunk):
-            created += _write(run, spec, pr, replies[j * n:(j + 1) * n], preferences[pr.pk])
+            created += _write(run, spec, pr, replies[j * n : (j + 1) * n], preferences[pr.pk])
         runs.set_progress(run, len(done) + start + len(chunk))
     items = Item.objects.filter(project=run.project, metadata__generated_by_run=run.pk).count()
     runs.log(run, f"{created} responses written; {items} items for the queue")

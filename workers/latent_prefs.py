@@ -17,6 +17,7 @@ Preference from User Edits").
   workers/prelude_cost.py track it.
 Annotators may correct a description; the correction is used from then on.
 """
+
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -32,7 +33,7 @@ from .models import LatentPreference, ModelSpec, RunKind, RunState, TaskRun
 INFER_INSTRUCTION = (
     "A user rewrote an assistant's answer. Compare the original with the user's edited version and "
     "describe, in one short sentence, the user's preference that explains the edit "
-    "(for example: \"prefers concise answers with a bulleted list\")."
+    '(for example: "prefers concise answers with a bulleted list").'
 )
 NO_PREFERENCE = "(no preference inferred)"
 AGGREGATE_INSTRUCTION = (
@@ -42,15 +43,28 @@ AGGREGATE_INSTRUCTION = (
 
 
 def infer_messages(context, original, edited):
-    return [{"role": "user", "content": f"{INFER_INSTRUCTION}\n\nContext:\n{context}\n\nOriginal answer:\n{original}"
-                                        f"\n\nEdited answer:\n{edited}\n\nPreference:"}]
+    return [
+        {
+            "role": "user",
+            "content": f"{INFER_INSTRUCTION}\n\nContext:\n{context}\n\nOriginal answer:\n{original}"
+            f"\n\nEdited answer:\n{edited}\n\nPreference:",
+        }
+    ]
 
 
 def pending_edits(project):
-    return (Annotation.objects.filter(item__project=project, kind=FeedbackKind.EDIT, status=AnnotationStatus.OK,
-                                      edited_text__isnull=False, annotator__kind=AnnotatorKind.HUMAN,
-                                      latent_preference__isnull=True)
-            .select_related("item__prompt", "item__response_a").order_by("id"))
+    return (
+        Annotation.objects.filter(
+            item__project=project,
+            kind=FeedbackKind.EDIT,
+            status=AnnotationStatus.OK,
+            edited_text__isnull=False,
+            annotator__kind=AnnotatorKind.HUMAN,
+            latent_preference__isnull=True,
+        )
+        .select_related("item__prompt", "item__response_a")
+        .order_by("id")
+    )
 
 
 def start_inference_run(project, model_spec, user=None, batch_size=8, max_new_tokens=48):
@@ -87,19 +101,35 @@ def infer_preferences(run):
     vectors = dict(zip((a.pk for a in pending), embed(contexts)))
 
     def store(annotation, description, model_name):
-        LatentPreference.objects.bulk_create([LatentPreference(
-            project=run.project, annotator_id=annotation.annotator_id, annotation=annotation, context=annotation.item.prompt.text,
-            description=description, embedding=[round(float(x), 6) for x in vectors[annotation.pk]], model_name=model_name, run=run,
-        )], ignore_conflicts=True)  # one per annotation, whoever wrote it first
+        LatentPreference.objects.bulk_create(
+            [
+                LatentPreference(
+                    project=run.project,
+                    annotator_id=annotation.annotator_id,
+                    annotation=annotation,
+                    context=annotation.item.prompt.text,
+                    description=description,
+                    embedding=[round(float(x), 6) for x in vectors[annotation.pk]],
+                    model_name=model_name,
+                    run=run,
+                )
+            ],
+            ignore_conflicts=True,
+        )  # one per annotation, whoever wrote it first
 
     def save(offset, texts):
-        for a, text in zip(edits[offset:offset + len(texts)], texts):
+        for a, text in zip(edits[offset : offset + len(texts)], texts):
             store(a, _one_line(text) or NO_PREFERENCE, spec.name)
         runs.set_progress(run, offset + len(texts))
 
     if edits:
-        generate(spec, [infer_messages(a.item.prompt.text, a.item.response_a.text, a.edited_text) for a in edits],
-                 max_new_tokens=run.params.get("max_new_tokens", 48), batch_size=run.params.get("batch_size", 8), on_batch=save)
+        generate(
+            spec,
+            [infer_messages(a.item.prompt.text, a.item.response_a.text, a.edited_text) for a in edits],
+            max_new_tokens=run.params.get("max_new_tokens", 48),
+            batch_size=run.params.get("batch_size", 8),
+            on_batch=save,
+        )
     aggregator = generation_model(run.project) or spec  # CIPHER aggregates with the agent's own model
     for i, a in enumerate(accepted):  # in time order: each sees the preferences stored before it
         kept = kept_preference(a, aggregator)
@@ -114,8 +144,9 @@ def kept_preference(annotation, model_spec=None):
     meta = annotation.item.response_a.metadata or {}
     if meta.get("preference") and meta.get("preference_annotator") == annotation.annotator_id:
         return Aggregation(meta["preference"], "generated with", meta.get("aggregated_by", ""))
-    retrieved = retrieve(annotation.annotator, annotation.item.project, annotation.item.prompt.text,
-                         before=annotation.created_at)
+    retrieved = retrieve(
+        annotation.annotator, annotation.item.project, annotation.item.prompt.text, before=annotation.created_at
+    )
     return aggregate(retrieved, model_spec)
 
 
@@ -160,8 +191,11 @@ def _joined(texts):
 
 def aggregate(retrieved, model_spec=None):
     """One preference from the retrieved ones: by the model when one is given (CIPHER), else joined."""
-    texts = list(dict.fromkeys(p.text.strip().rstrip(".") for p, _ in retrieved
-                               if p.text.strip() and p.text.strip() != NO_PREFERENCE))
+    texts = list(
+        dict.fromkeys(
+            p.text.strip().rstrip(".") for p, _ in retrieved if p.text.strip() and p.text.strip() != NO_PREFERENCE
+        )
+    )
     sources = tuple(p.pk for p, _ in retrieved)
     if not texts:
         return Aggregation("", "none", sources=sources)
@@ -170,8 +204,14 @@ def aggregate(retrieved, model_spec=None):
     from .loading import generate
 
     listing = "\n".join(f"- {t}" for t in texts)
-    reply = _one_line(generate(model_spec, [[{"role": "user", "content": f"{AGGREGATE_INSTRUCTION}\n\n{listing}\n\nInstruction:"}]],
-                               max_new_tokens=64, temperature=0)[0])
+    reply = _one_line(
+        generate(
+            model_spec,
+            [[{"role": "user", "content": f"{AGGREGATE_INSTRUCTION}\n\n{listing}\n\nInstruction:"}]],
+            max_new_tokens=64,
+            temperature=0,
+        )[0]
+    )
     if not reply:
         return Aggregation(_joined(texts), "joined", sources=sources)  # the model said nothing: the fallback, labelled
     return Aggregation(reply, "model", model_spec.name, sources)
@@ -186,7 +226,11 @@ def generation_model(project):
     """The project's configured generation model: the model of its latest successful generation
     run, else of its latest preference-inference run; None when it has neither."""
     for kind in (RunKind.GENERATE, RunKind.PREFERENCES):
-        run = TaskRun.objects.filter(project=project, kind=kind, state=RunState.SUCCEEDED).order_by("-created_at", "-id").first()
+        run = (
+            TaskRun.objects.filter(project=project, kind=kind, state=RunState.SUCCEEDED)
+            .order_by("-created_at", "-id")
+            .first()
+        )
         if run and run.params.get("model_spec_id"):
             spec = ModelSpec.objects.filter(pk=run.params["model_spec_id"]).first()
             if spec:
@@ -205,10 +249,18 @@ def correct(preference, text):
 
 def edit_distance_by_annotator(project):
     """CIPHER's cost: mean normalised edit distance per annotator per day. {name: [(date, mean, n)]}."""
-    rows = (Annotation.objects.filter(item__project=project, kind=FeedbackKind.EDIT, edit_distance__isnull=False,
-                                      annotator__kind=AnnotatorKind.HUMAN)
-            .annotate(day=TruncDate("created_at")).values("annotator__name", "day")
-            .annotate(mean=Avg("edit_distance"), n=Count("id")).order_by("annotator__name", "day"))
+    rows = (
+        Annotation.objects.filter(
+            item__project=project,
+            kind=FeedbackKind.EDIT,
+            edit_distance__isnull=False,
+            annotator__kind=AnnotatorKind.HUMAN,
+        )
+        .annotate(day=TruncDate("created_at"))
+        .values("annotator__name", "day")
+        .annotate(mean=Avg("edit_distance"), n=Count("id"))
+        .order_by("annotator__name", "day")
+    )
     out = defaultdict(list)
     for r in rows:
         out[r["annotator__name"]].append((r["day"], round(r["mean"], 4), r["n"]))

@@ -4,10 +4,17 @@ The device follows the worker: a GPU worker sees the GPU(s) CUDA_VISIBLE_DEVICES
 the first; without one everything runs on the CPU. Loaded models are cached per process (a worker
 runs many tasks with the same model), keyed by the spec's fields so an edited spec reloads.
 """
+
 import functools
 
-DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
-          "float16": "float16", "fp16": "float16"}
+DTYPES = {
+    "float32": "float32",
+    "fp32": "float32",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+}
 
 
 def device():
@@ -100,9 +107,15 @@ def generate(spec, conversations, max_new_tokens=128, batch_size=8, temperature=
     model, tokenizer = load_for_generation(spec)
     replies = []
     for start in range(0, len(conversations), batch_size):
-        batch = [chat_prompt(tokenizer, c) for c in conversations[start:start + batch_size]]
-        enc = tokenizer(batch, return_tensors="pt", padding=True, truncation=True,
-                        max_length=max(8, spec.max_length - max_new_tokens), add_special_tokens=False).to(model.device)
+        batch = [chat_prompt(tokenizer, c) for c in conversations[start : start + batch_size]]
+        enc = tokenizer(
+            batch,
+            return_tensors="pt",
+            padding=True,
+            truncation=True,
+            max_length=max(8, spec.max_length - max_new_tokens),
+            add_special_tokens=False,
+        ).to(model.device)
         kwargs = {"max_new_tokens": max_new_tokens, "pad_token_id": tokenizer.pad_token_id}
         if temperature > 0:
             torch.manual_seed(seed + start)
@@ -111,7 +124,10 @@ def generate(spec, conversations, max_new_tokens=128, batch_size=8, temperature=
             kwargs.update(do_sample=False)
         with torch.no_grad():
             out = model.generate(**enc, **kwargs)
-        texts = [storable(t).strip() for t in tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)]
+        texts = [
+            storable(t).strip()
+            for t in tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+        ]
         if on_batch:
             on_batch(start, texts)
         replies.extend(texts)

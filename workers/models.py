@@ -1,5 +1,6 @@
 """Background work: the model registry and one record per run (judging, features, noise,
 rationales, fine-tunes, generation) with state, progress, metrics and a log tail for the UI."""
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -18,8 +19,14 @@ class ModelSpec(models.Model):
     (an admin registers it); a fine-tuned model belongs to the project whose data trained it."""
 
     name = models.CharField(max_length=200, unique=True)
-    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="model_specs",
-                                help_text="Empty: every project may use it. Set: only this project (its fine-tunes).")
+    project = models.ForeignKey(
+        Project,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="model_specs",
+        help_text="Empty: every project may use it. Set: only this project (its fine-tunes).",
+    )
     path_or_id = models.CharField(max_length=500)
     dtype = models.CharField(max_length=20, default="auto", help_text="auto, float32, bfloat16, float16")
     max_length = models.PositiveIntegerField(default=2048)
@@ -71,8 +78,12 @@ class TaskRun(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     worker = models.CharField(max_length=200, blank=True)
     cancel_requested = models.BooleanField(default=False)
-    task_name = models.CharField(max_length=200, blank=True, help_text="Celery task that executes the run (for re-queueing).")
-    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last sign of life from the worker running it.")
+    task_name = models.CharField(
+        max_length=200, blank=True, help_text="Celery task that executes the run (for re-queueing)."
+    )
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life from the worker running it."
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -147,13 +158,21 @@ class FineTuneRun(models.Model):
     seed = models.PositiveIntegerField(default=42)
     output_dir = models.CharField(max_length=500, blank=True)
     evaluation = models.JSONField(default=dict, blank=True)
-    result_spec = models.ForeignKey(ModelSpec, null=True, blank=True, on_delete=models.SET_NULL, related_name="trained_by",
-                                    help_text="The trained model, registered for generation.")
+    result_spec = models.ForeignKey(
+        ModelSpec,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="trained_by",
+        help_text="The trained model, registered for generation.",
+    )
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(method__in=FineTuneMethod.values), name="finetune_method_valid"),
-            models.CheckConstraint(condition=Q(noise_threshold__gte=0) & Q(noise_threshold__lte=1), name="finetune_noise_threshold"),
+            models.CheckConstraint(
+                condition=Q(noise_threshold__gte=0) & Q(noise_threshold__lte=1), name="finetune_noise_threshold"
+            ),
         ]
 
     def __str__(self):
@@ -161,7 +180,7 @@ class FineTuneRun(models.Model):
 
 
 class FineTuneSchedule(models.Model):
-    """"Every night at 02:00, if the project has ≥ N new labels since the last fire, freeze a
+    """ "Every night at 02:00, if the project has ≥ N new labels since the last fire, freeze a
     snapshot and fine-tune with this config." Runs through a django-celery-beat PeriodicTask
     that Tandem keeps in step with this row (workers/schedules.py)."""
 
@@ -180,8 +199,13 @@ class FineTuneSchedule(models.Model):
     lora = models.JSONField(null=True, blank=True)
     noise_weighting = models.CharField(max_length=10, choices=NoiseWeighting.choices, default=NoiseWeighting.NONE)
     noise_threshold = models.FloatField(default=0.5)
-    periodic_task = models.OneToOneField("django_celery_beat.PeriodicTask", null=True, blank=True, on_delete=models.SET_NULL,
-                                         related_name="tandem_schedule")
+    periodic_task = models.OneToOneField(
+        "django_celery_beat.PeriodicTask",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tandem_schedule",
+    )
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_fired_at = models.DateTimeField(null=True, blank=True)
     last_outcome = models.TextField(blank=True)

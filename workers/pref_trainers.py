@@ -11,6 +11,7 @@
   are written here for the loss types Tandem uses (sigmoid, robust, ipo, bco_pair), with TRL's
   formulas; the reward trainer's is −log σ(r_c − r_r [− margin]).
 """
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,12 +23,15 @@ RATIONALE_KEYS = ("rationale_input_ids", "rationale_attention_mask", "rationale_
 EXTRA_COLUMNS = ("weight", "rationale_prompt", "rationale")
 
 
-def tokenize_rationale(tokenizer, prompt_text: str, rationale: str, max_length: int | None) -> tuple[list[int], list[int]]:
+def tokenize_rationale(
+    tokenizer, prompt_text: str, rationale: str, max_length: int | None
+) -> tuple[list[int], list[int]]:
     """(input ids, labels) of the rationale conditioned on its prompt: the prompt in the chat template's
     user turn when there is one; labels −100 outside the rationale. Too long: the prompt loses its start."""
     if tokenizer.chat_template:
-        prompt_ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt_text}], tokenize=True,
-                                                   add_generation_prompt=True, return_dict=True)["input_ids"]
+        prompt_ids = tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt_text}], tokenize=True, add_generation_prompt=True, return_dict=True
+        )["input_ids"]
     else:
         prompt_ids = tokenizer(prompt_text)["input_ids"]
     target = tokenizer(rationale, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
@@ -52,12 +56,18 @@ class ExtraCollator:
         if "weight" in extras[0]:
             batch["weight"] = torch.tensor([float(e["weight"]) for e in extras], dtype=torch.float32)
         if "rationale" in extras[0] and self.tokenizer is not None:
-            seqs = [tokenize_rationale(self.tokenizer, e["rationale_prompt"], e["rationale"], self.max_length)
-                    if e["rationale"] else ([self.tokenizer.pad_token_id], [-100]) for e in extras]
+            seqs = [
+                tokenize_rationale(self.tokenizer, e["rationale_prompt"], e["rationale"], self.max_length)
+                if e["rationale"]
+                else ([self.tokenizer.pad_token_id], [-100])
+                for e in extras
+            ]
             width = max(len(ids) for ids, _ in seqs)
             pad = self.tokenizer.pad_token_id
             batch["rationale_input_ids"] = torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in seqs])
-            batch["rationale_attention_mask"] = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in seqs])
+            batch["rationale_attention_mask"] = torch.tensor(
+                [[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in seqs]
+            )
             batch["rationale_labels"] = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in seqs])
         return batch
 
@@ -71,8 +81,15 @@ def rationale_nll(model, input_ids, attention_mask, labels) -> torch.Tensor:
     return -(logps * mask).sum(dim=1)
 
 
-def dpo_per_row_loss(loss_type: str, beta: float, label_smoothing: float, chosen_logratios, rejected_logratios,
-                     chosen_lengths=None, rejected_lengths=None) -> torch.Tensor:
+def dpo_per_row_loss(
+    loss_type: str,
+    beta: float,
+    label_smoothing: float,
+    chosen_logratios,
+    rejected_logratios,
+    chosen_lengths=None,
+    rejected_lengths=None,
+) -> torch.Tensor:
     """TRL 1.16's per-sequence DPO losses (reverse KL) for the loss types Tandem's methods use."""
     delta = chosen_logratios - rejected_logratios
     if loss_type == "sigmoid":
@@ -108,31 +125,43 @@ class TandemDPOTrainer(DPOTrainer):
         else:
             loss = self.weighted_loss(model, inputs, weight.to(self.accelerator.device))
         if rationale and self.rationale_gamma:
-            nll = rationale_nll(model, rationale["rationale_input_ids"], rationale["rationale_attention_mask"],
-                                rationale["rationale_labels"])
-            self._metrics["train" if self.model.training else "eval"]["rationale_nll"].append(nll.detach().mean().item())
+            nll = rationale_nll(
+                model,
+                rationale["rationale_input_ids"],
+                rationale["rationale_attention_mask"],
+                rationale["rationale_labels"],
+            )
+            self._metrics["train" if self.model.training else "eval"]["rationale_nll"].append(
+                nll.detach().mean().item()
+            )
             loss = loss + self.rationale_gamma * nll.mean()
         return loss
 
     def weighted_loss(self, model, inputs, weight):
         mode = "train" if self.model.training else "eval"
         completion_mask = inputs["completion_mask"]
-        model_kwargs = {k: v for k, v in inputs.items() if k not in {"completion_mask", "ref_chosen_logps", "ref_rejected_logps"}}
+        model_kwargs = {
+            k: v for k, v in inputs.items() if k not in {"completion_mask", "ref_chosen_logps", "ref_rejected_logps"}
+        }
         labels = inputs["input_ids"].masked_fill(completion_mask == 0, -100)
         outputs = model(**model_kwargs, use_cache=False, labels=labels, fused_lm_head=True)
         shift_mask = completion_mask[..., 1:]
-        logps = outputs.log_probs[:, -shift_mask.size(1):].sum(dim=1)
+        logps = outputs.log_probs[:, -shift_mask.size(1) :].sum(dim=1)
         chosen_logps, rejected_logps = logps.chunk(2, dim=0)
         if "ref_chosen_logps" in inputs:
             ref_chosen, ref_rejected = inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]
         else:
-            ref_chosen, ref_rejected = self.compute_ref_log_probs(self.ref_model if self.ref_model is not None else model, inputs)
+            ref_chosen, ref_rejected = self.compute_ref_log_probs(
+                self.ref_model if self.ref_model is not None else model, inputs
+            )
         chosen_lr, rejected_lr = chosen_logps - ref_chosen, rejected_logps - ref_rejected
         lengths = completion_mask.sum(dim=1).float()
         chosen_len, rejected_len = lengths.chunk(2, dim=0)
         loss = 0.0
         for loss_type, loss_weight in zip(self.loss_types, self.loss_weights, strict=True):
-            rows = dpo_per_row_loss(loss_type, self.beta, self.label_smoothing, chosen_lr, rejected_lr, chosen_len, rejected_len)
+            rows = dpo_per_row_loss(
+                loss_type, self.beta, self.label_smoothing, chosen_lr, rejected_lr, chosen_len, rejected_len
+            )
             loss = loss + (weight * rows).mean() * loss_weight
         with torch.no_grad():
             margins = self.beta * (chosen_lr - rejected_lr)

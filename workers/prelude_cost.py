@@ -8,6 +8,7 @@ on someone else's) is "unconditioned". The cost of one edit is Tandem's stored n
 word-level edit distance (0..1; an edit accepted as is costs 0), where the paper sums raw
 Levenshtein distances: the curves compare the two conditions, not the paper's absolute numbers.
 """
+
 from dataclasses import dataclass, field
 
 from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind
@@ -44,14 +45,19 @@ def _is_conditioned(metadata, annotator_id):
 
 def cost_by_annotator(project, annotator=None):
     """{annotator name: PreludeCost} over the project's human edits, oldest first."""
-    rows = Annotation.objects.filter(item__project=project, kind=FeedbackKind.EDIT, status=AnnotationStatus.OK,
-                                     edit_distance__isnull=False, annotator__kind=AnnotatorKind.HUMAN)
+    rows = Annotation.objects.filter(
+        item__project=project,
+        kind=FeedbackKind.EDIT,
+        status=AnnotationStatus.OK,
+        edit_distance__isnull=False,
+        annotator__kind=AnnotatorKind.HUMAN,
+    )
     if annotator is not None:
         rows = rows.filter(annotator=annotator)
     out = {}
-    for name, annotator_id, cost, metadata in (rows.order_by("created_at", "id")
-                                               .values_list("annotator__name", "annotator_id", "edit_distance",
-                                                            "item__response_a__metadata")):
+    for name, annotator_id, cost, metadata in rows.order_by("created_at", "id").values_list(
+        "annotator__name", "annotator_id", "edit_distance", "item__response_a__metadata"
+    ):
         entry = out.setdefault(name, PreludeCost(name))
         (entry.conditioned if _is_conditioned(metadata, annotator_id) else entry.unconditioned).add(float(cost))
     return out

@@ -10,6 +10,7 @@ estimate of their own; `label_smoothing` is one number per run, so when a run al
 rows, the pairwise rows' ε is applied to them as well and the run says so (log and metrics). A run
 whose training rows hold no pairwise row is refused: no ε was estimated for what it trains on.
 """
+
 from dataclasses import dataclass
 
 from .finetune_config import ConfigError
@@ -32,15 +33,19 @@ def choose(snapshot_epsilon, trained):
     others = {k: v["rows"] for k, v in trained.items() if k != "pairwise" and v["rows"]}
     if not pairs.get("rows"):
         raise ConfigError(
-            "rdpo: the training rows hold no pairwise row (" + ", ".join(f"{n} {k}" for k, n in others.items()) +
-            "), and ε is estimated for pairwise rows only; train these rows with dpo, or set label_smoothing "
-            "explicitly if you know their flip rate from elsewhere")
+            "rdpo: the training rows hold no pairwise row ("
+            + ", ".join(f"{n} {k}" for k, n in others.items())
+            + "), and ε is estimated for pairwise rows only; train these rows with dpo, or set label_smoothing "
+            "explicitly if you know their flip rate from elsewhere"
+        )
     if pairs.get("epsilon") is not None:
         applied, source = pairs["epsilon"], "kept pairwise rows"
     else:  # the kept rows carry no per-row estimate: the snapshot's ε is the best there is
         applied, source = snapshot_epsilon, "snapshot"
     note = ""
     if others:
-        note = (f"ε of the pairwise rows also applied to {', '.join(f'{n} {k} rows' for k, n in others.items())}: "
-                "rDPO takes one label_smoothing per run, and those rows have no flip-rate estimate of their own")
+        note = (
+            f"ε of the pairwise rows also applied to {', '.join(f'{n} {k} rows' for k, n in others.items())}: "
+            "rDPO takes one label_smoothing per run, and those rows have no flip-rate estimate of their own"
+        )
     return EpsilonChoice(min(max(float(applied), 0.0), MAX_EPSILON), source, snapshot_epsilon, pairs or None, note)

@@ -10,6 +10,7 @@
 
 Labels are directions from A's side as Tandem stores them: −1 (A better), +1 (B better), 0 none.
 """
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,7 +29,9 @@ def response_text(prompt, response):
 
 def pair_deltas(embed, prompts, responses_a, responses_b, max_tokens=EMBED_MAX_TOKENS):
     """e(prompt + B) − e(prompt + A) per pair; `embed(texts, max_tokens=...)` is workers.embeddings.embed."""
-    texts = [response_text(p, r) for p, r in zip(prompts, responses_a)] + [response_text(p, r) for p, r in zip(prompts, responses_b)]
+    texts = [response_text(p, r) for p, r in zip(prompts, responses_a)] + [
+        response_text(p, r) for p, r in zip(prompts, responses_b)
+    ]
     vectors = embed(texts, max_tokens=max_tokens) if texts else np.zeros((0, 1), np.float32)
     n = len(prompts)
     return (vectors[n:] - vectors[:n]).astype(np.float64)
@@ -76,14 +79,24 @@ class BradleyTerryHead:
         return float(np.mean(self.predict(np.asarray(delta)[keep]) == reference[keep]))
 
     def to_json(self):
-        return {"kind": "bradley_terry", "weights": [round(float(w), 6) for w in self.weights],
-                "trained_on": self.trained_on, "C": self.C, "meta": self.meta}
+        return {
+            "kind": "bradley_terry",
+            "weights": [round(float(w), 6) for w in self.weights],
+            "trained_on": self.trained_on,
+            "C": self.C,
+            "meta": self.meta,
+        }
 
     @classmethod
     def from_json(cls, data):
         if not isinstance(data, dict) or data.get("kind") != "bradley_terry" or not data.get("weights"):
             raise ValueError("not a trained Bradley–Terry head")
-        return cls(np.asarray(data["weights"], float), int(data.get("trained_on", 0)), float(data.get("C", 1.0)), dict(data.get("meta") or {}))
+        return cls(
+            np.asarray(data["weights"], float),
+            int(data.get("trained_on", 0)),
+            float(data.get("C", 1.0)),
+            dict(data.get("meta") or {}),
+        )
 
 
 def fit_bradley_terry(delta, labels, C=1.0):
@@ -152,7 +165,11 @@ class SequenceClassifierScorer:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.truncation_side = "left"  # keep the response, which is at the end
-        self.model = AutoModelForSequenceClassification.from_pretrained(path_or_id, dtype=torch_dtype(dtype, self.on)).to(self.on).eval()
+        self.model = (
+            AutoModelForSequenceClassification.from_pretrained(path_or_id, dtype=torch_dtype(dtype, self.on))
+            .to(self.on)
+            .eval()
+        )
         if self.model.config.pad_token_id is None:
             self.model.config.pad_token_id = self.tokenizer.pad_token_id
         self.max_length, self.batch_size = int(max_length), max(1, int(batch_size))
@@ -169,8 +186,13 @@ class SequenceClassifierScorer:
 
         out = []
         for start in range(0, len(texts), self.batch_size):
-            enc = self.tokenizer(texts[start:start + self.batch_size], return_tensors="pt", padding=True, truncation=True,
-                                 max_length=self.max_length).to(self.on)
+            enc = self.tokenizer(
+                texts[start : start + self.batch_size],
+                return_tensors="pt",
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+            ).to(self.on)
             with torch.inference_mode():
                 logits = self.model(**enc).logits.float()
             out.extend((logits[:, 0] if logits.shape[1] == 1 else logits[:, 1] - logits[:, 0]).tolist())

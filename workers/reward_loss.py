@@ -7,6 +7,7 @@
   pairwise rows, 1..3 for HelpSteer2's strengths; the normalised edit distance for edit pairs);
 - "margin": BT with margin (Llama 2), −log σ(r_c − r_r − m), TRL's own handling of a `margin` column.
 """
+
 import torch
 from torch import nn
 from trl import RewardTrainer

@@ -18,6 +18,7 @@ weights as the mixing proportions; MiCRo learns the router jointly, here the rou
 embedding one). Artifacts: adapter/ (peft adapter, the K-output score layer saved with it, and the
 tokenizer), mixture.npz and metrics.json.
 """
+
 import json
 from collections import defaultdict
 
@@ -48,8 +49,11 @@ def check_config(config, lora=None):
 
 
 def _pairs(snapshot, split):
-    return [r for r in iter_export_rows(snapshot, "labels", split=split)
-            if r["annotator_kind"] in PERSON_KINDS and r["preference"]]
+    return [
+        r
+        for r in iter_export_rows(snapshot, "labels", split=split)
+        if r["annotator_kind"] in PERSON_KINDS and r["preference"]
+    ]
 
 
 def _encode(rows, pair_index, prompt_index):
@@ -71,7 +75,9 @@ def train_mixture(snapshot, out, config=None, log=print, keep=None) -> dict:
     train, test = _pairs(snapshot, "train"), _pairs(snapshot, "test")
     annotators = sorted({r["annotator"] for r in train})
     if len(train) < 10 or len(annotators) < 2:
-        raise ValueError("reward_mixture needs at least 10 decisive people's labels from 2 or more annotators in the train split")
+        raise ValueError(
+            "reward_mixture needs at least 10 decisive people's labels from 2 or more annotators in the train split"
+        )
     pair_index, prompt_index = {}, {}
     _encode(train + test, pair_index, prompt_index)
     pairs = list(pair_index)
@@ -82,9 +88,11 @@ def train_mixture(snapshot, out, config=None, log=print, keep=None) -> dict:
     who = {a: i for i, a in enumerate(annotators)}
 
     def labels(rows):
-        return Labels(np.array([who.get(r["annotator"], -1) for r in rows], dtype=int),
-                      np.array([pair_index[(r["prompt"], r["chosen"], r["rejected"])] for r in rows], dtype=int),
-                      np.array([int(r["preference"] > 0) for r in rows], dtype=int))
+        return Labels(
+            np.array([who.get(r["annotator"], -1) for r in rows], dtype=int),
+            np.array([pair_index[(r["prompt"], r["chosen"], r["rejected"])] for r in rows], dtype=int),
+            np.array([int(r["preference"] > 0) for r in rows], dtype=int),
+        )
 
     with threadpool_limits(1):
         projection = Projection.fit(diffs, 32, center=False)
@@ -96,12 +104,27 @@ def train_mixture(snapshot, out, config=None, log=print, keep=None) -> dict:
         fit.router = fit_router(fit, x, z, labels(train), prompt_of_pair)
     log(f"reward_mixture: K = {fit.k} over {len(train)} labels from {len(annotators)} annotators")
     evaluation = _evaluate(fit, x, z, prompt_of_pair, labels(test))
-    np.savez(out / "mixture.npz", heads=fit.heads, pi=fit.pi, weights=fit.weights, router=fit.router,
-             annotators=np.array(annotators), diff_mean=projection.mean, diff_components=projection.components,
-             diff_scale=projection.scale, prompt_mean=prompt_projection.mean,
-             prompt_components=prompt_projection.components, prompt_scale=prompt_projection.scale)
-    metrics = {"k": fit.k, "heldout": {str(k): v for k, v in fit.heldout.items()}, "train_labels": len(train),
-               "annotators": len(annotators), "evaluation": evaluation}
+    np.savez(
+        out / "mixture.npz",
+        heads=fit.heads,
+        pi=fit.pi,
+        weights=fit.weights,
+        router=fit.router,
+        annotators=np.array(annotators),
+        diff_mean=projection.mean,
+        diff_components=projection.components,
+        diff_scale=projection.scale,
+        prompt_mean=prompt_projection.mean,
+        prompt_components=prompt_projection.components,
+        prompt_scale=prompt_projection.scale,
+    )
+    metrics = {
+        "k": fit.k,
+        "heldout": {str(k): v for k, v in fit.heldout.items()},
+        "train_labels": len(train),
+        "annotators": len(annotators),
+        "evaluation": evaluation,
+    }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     if keep is not None:
         keep.update(fit=fit, train=train, test=test, annotators=annotators)
@@ -125,7 +148,7 @@ def _evaluate(fit, x, z, prompt_of_pair, test):
 def _batches(rows, size, rng):
     order = rng.permutation(len(rows))
     for start in range(0, len(order), size):
-        yield [rows[i] for i in order[start:start + size]]
+        yield [rows[i] for i in order[start : start + size]]
 
 
 def _rewards(model, tokenizer, texts, max_length, device):
@@ -144,7 +167,9 @@ def train_lora_heads(snapshot, model_spec, out, config=None, lora=None, log=prin
 
     config = check_config(config, lora)
     keep = {}
-    embedding_metrics = train_mixture(snapshot, out, {k: v for k, v in config.items() if k == "k_max"}, log=log, keep=keep)
+    embedding_metrics = train_mixture(
+        snapshot, out, {k: v for k, v in config.items() if k == "k_max"}, log=log, keep=keep
+    )
     fit, train_rows, test_rows = keep["fit"], keep["train"], keep["test"]
     who = {a: i for i, a in enumerate(keep["annotators"])}
     on = pick_device()
@@ -154,8 +179,11 @@ def train_lora_heads(snapshot, model_spec, out, config=None, lora=None, log=prin
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForSequenceClassification.from_pretrained(
-        model_spec.path_or_id, num_labels=fit.k, ignore_mismatched_sizes=True,
-        dtype=torch.bfloat16 if on == "cuda" and torch.cuda.is_bf16_supported() else torch.float32)
+        model_spec.path_or_id,
+        num_labels=fit.k,
+        ignore_mismatched_sizes=True,
+        dtype=torch.bfloat16 if on == "cuda" and torch.cuda.is_bf16_supported() else torch.float32,
+    )
     model.config.pad_token_id = tokenizer.pad_token_id
     lora_values = {**DEFAULT_LORA, **(lora or {})}
     model = get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, **lora_values)).to(on)
@@ -163,20 +191,24 @@ def train_lora_heads(snapshot, model_spec, out, config=None, lora=None, log=prin
     max_length = int(config.get("max_length", model_spec.max_length or 512))
     epochs = float(config.get("num_train_epochs", 1))
     size = int(config.get("per_device_train_batch_size", 8))
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=float(config.get("learning_rate", 1e-4)))
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=float(config.get("learning_rate", 1e-4))
+    )
     rng = np.random.default_rng(seed)
     losses, steps = [], 0
     model.train()
     for epoch in range(max(1, int(np.ceil(epochs)))):
         batches = list(_batches(train_rows, size, rng))
         if epoch + 1 > epochs:  # a fractional last epoch
-            batches = batches[:max(1, int(len(batches) * (epochs - epoch)))]
+            batches = batches[: max(1, int(len(batches) * (epochs - epoch)))]
         for batch in batches:
             chosen = _rewards(model, tokenizer, [f"{r['prompt']}\n\n{r['chosen']}" for r in batch], max_length, on)
             rejected = _rewards(model, tokenizer, [f"{r['prompt']}\n\n{r['rejected']}" for r in batch], max_length, on)
             w = weights[torch.tensor([who[r["annotator"]] for r in batch], device=on)]
             # Each label says chosen ≻ rejected: −log Σ_k w_k σ(r_k(chosen) − r_k(rejected)).
-            loss = -torch.logsumexp(torch.log(w.clamp_min(1e-8)) + torch.nn.functional.logsigmoid(chosen - rejected), dim=1).mean()
+            loss = -torch.logsumexp(
+                torch.log(w.clamp_min(1e-8)) + torch.nn.functional.logsigmoid(chosen - rejected), dim=1
+            ).mean()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -187,9 +219,17 @@ def train_lora_heads(snapshot, model_spec, out, config=None, lora=None, log=prin
     evaluation = _evaluate_heads(model, tokenizer, test_rows, fit, who, max_length, on)
     model.save_pretrained(str(out / "adapter"))
     tokenizer.save_pretrained(str(out / "adapter"))
-    metrics = {**embedding_metrics, "heads": "lora", "steps": steps, "loss_first": losses[0], "loss_last": losses[-1],
-               "losses": losses, "embedding_evaluation": embedding_metrics["evaluation"], "evaluation": evaluation,
-               "device": on}
+    metrics = {
+        **embedding_metrics,
+        "heads": "lora",
+        "steps": steps,
+        "loss_first": losses[0],
+        "loss_last": losses[-1],
+        "losses": losses,
+        "embedding_evaluation": embedding_metrics["evaluation"],
+        "evaluation": evaluation,
+        "device": on,
+    }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
 
@@ -213,7 +253,7 @@ def _evaluate_heads(model, tokenizer, rows, fit, who, max_length, device):
     correct = 0
     with torch.no_grad():
         for start in range(0, len(known), 16):
-            batch = known[start:start + 16]
+            batch = known[start : start + 16]
             c = _rewards(model, tokenizer, [f"{r['prompt']}\n\n{r['chosen']}" for r in batch], max_length, device)
             j = _rewards(model, tokenizer, [f"{r['prompt']}\n\n{r['rejected']}" for r in batch], max_length, device)
             w = torch.tensor(fit.weights[[who[r["annotator"]] for r in batch]], dtype=torch.float32, device=device)

@@ -4,6 +4,7 @@ and the heartbeat that lets a second worker take over a run whose worker died.
 Services call these helpers; the UI polls the TaskRun row. Writes are single-row UPDATEs so a
 progress tick never clobbers a concurrent cancel request.
 """
+
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -48,8 +49,13 @@ def create_run(kind, project=None, params=None, user=None, total=0, task_name=""
 def start_run(run, worker="", celery_task_id=""):
     now = timezone.now()
     TaskRun.objects.filter(pk=run.pk).update(
-        state=RunState.RUNNING, started_at=now, heartbeat_at=now, worker=worker, celery_task_id=celery_task_id,
-        attempts=F("attempts") + 1, error="",
+        state=RunState.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
+        worker=worker,
+        celery_task_id=celery_task_id,
+        attempts=F("attempts") + 1,
+        error="",
     )
     run.refresh_from_db()
     return run
@@ -66,10 +72,17 @@ def claim_run(run_id, worker="", celery_task_id=""):
     """
     now = timezone.now()
     stale_before = now - timedelta(seconds=stale_seconds())
-    takeable = Q(state=RunState.QUEUED) | Q(state=RunState.RUNNING) & (Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at=None))
+    takeable = Q(state=RunState.QUEUED) | Q(state=RunState.RUNNING) & (
+        Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at=None)
+    )
     taken = TaskRun.objects.filter(takeable, pk=run_id).update(
-        state=RunState.RUNNING, started_at=now, heartbeat_at=now, worker=worker, celery_task_id=celery_task_id,
-        attempts=F("attempts") + 1, error="",
+        state=RunState.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
+        worker=worker,
+        celery_task_id=celery_task_id,
+        attempts=F("attempts") + 1,
+        error="",
     )
     run = TaskRun.objects.filter(pk=run_id).first()
     if run is None or run.state in FINISHED_STATES:
@@ -106,7 +119,9 @@ def record(run, progress=None, total=None, metrics=None, lines=()):
     if metrics:
         fields["metrics"] = run.metrics = {**run.metrics, **metrics}
     if lines:
-        fields["log_tail"] = run.log_tail = (run.log_tail + "\n".join(l.rstrip() for l in lines) + "\n")[-LOG_TAIL_CHARS:]
+        fields["log_tail"] = run.log_tail = (run.log_tail + "\n".join(l.rstrip() for l in lines) + "\n")[
+            -LOG_TAIL_CHARS:
+        ]
     TaskRun.objects.filter(pk=run.pk).update(**fields)
     if TaskRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
         raise RunCancelled(f"run {run.pk} cancelled")
@@ -151,14 +166,17 @@ def release_run(run, error=""):
 def request_cancel(run):
     """Ask a run to stop. A queued run stops at once; a running one at its next progress tick."""
     TaskRun.objects.filter(pk=run.pk).update(cancel_requested=True)
-    TaskRun.objects.filter(pk=run.pk, state=RunState.QUEUED).update(state=RunState.CANCELLED, finished_at=timezone.now())
+    TaskRun.objects.filter(pk=run.pk, state=RunState.QUEUED).update(
+        state=RunState.CANCELLED, finished_at=timezone.now()
+    )
 
 
 def retry_run(run):
     """Put a failed or cancelled run back in the queue (the caller sends its task again). Services
     resume: rows already written are kept, a fine-tune starts from an empty directory."""
     updated = TaskRun.objects.filter(pk=run.pk, state__in=[RunState.FAILED, RunState.CANCELLED]).update(
-        state=RunState.QUEUED, cancel_requested=False, error="", finished_at=None, progress=0)
+        state=RunState.QUEUED, cancel_requested=False, error="", finished_at=None, progress=0
+    )
     run.refresh_from_db()
     return bool(updated)
 

@@ -5,6 +5,7 @@ PeriodicTask that calls `tasks.schedules.run_schedule(schedule_id)`; `fire` is w
 Beat fires → enough new labels since the last fire? → freeze a snapshot → create the fine-tune run
 and queue it. Too few labels: the schedule records why it skipped and waits for the next tick.
 """
+
 import json
 
 from django.db import transaction
@@ -27,11 +28,21 @@ def sync_periodic_task(schedule):
     from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
     crontab, _ = CrontabSchedule.objects.get_or_create(
-        minute=schedule.minute, hour=schedule.hour, day_of_week=schedule.day_of_week,
-        day_of_month="*", month_of_year="*", timezone="UTC",
+        minute=schedule.minute,
+        hour=schedule.hour,
+        day_of_week=schedule.day_of_week,
+        day_of_month="*",
+        month_of_year="*",
+        timezone="UTC",
     )
-    fields = {"name": periodic_task_name(schedule), "task": TASK_NAME, "crontab": crontab,
-              "args": json.dumps([schedule.pk]), "enabled": schedule.enabled, "queue": "cpu"}
+    fields = {
+        "name": periodic_task_name(schedule),
+        "task": TASK_NAME,
+        "crontab": crontab,
+        "args": json.dumps([schedule.pk]),
+        "enabled": schedule.enabled,
+        "queue": "cpu",
+    }
     task = PeriodicTask.objects.filter(pk=schedule.periodic_task_id).first() if schedule.periodic_task_id else None
     if task is not None:
         for key, value in fields.items():
@@ -62,7 +73,9 @@ def validate_schedule(schedule):
     config = dict(schedule.config or {})
     if schedule.method == "rdpo":  # ε comes from the snapshot frozen at fire time
         config.setdefault("label_smoothing", 0.0)
-    probe = finetune.FineTuneRun(method=schedule.method, config=config, lora=schedule.lora, model_spec=schedule.model_spec)
+    probe = finetune.FineTuneRun(
+        method=schedule.method, config=config, lora=schedule.lora, model_spec=schedule.model_spec
+    )
     finetune.trl_config(probe, "/tmp/tandem-validate")
     finetune.lora_config(probe)
 
@@ -99,7 +112,9 @@ def fire(schedule_id, force=False, user=None):
     from .tasks.runs import enqueue
 
     with transaction.atomic():
-        schedule = FineTuneSchedule.objects.select_for_update().select_related("project", "model_spec").get(pk=schedule_id)
+        schedule = (
+            FineTuneSchedule.objects.select_for_update().select_related("project", "model_spec").get(pk=schedule_id)
+        )
         now = timezone.now()
         count = new_labels(schedule)
         snapshot = None
@@ -109,15 +124,27 @@ def fire(schedule_id, force=False, user=None):
             outcome, ft = f"skipped: {count} new labels, fewer than {schedule.min_new_labels}", None
         else:
             try:
-                snapshot = freeze_snapshot(schedule.project, user=user, filters=schedule.snapshot_filters or None,
-                                           name=f"{schedule.name} {now:%Y-%m-%d %H:%M}", test_fraction=schedule.test_fraction)
+                snapshot = freeze_snapshot(
+                    schedule.project,
+                    user=user,
+                    filters=schedule.snapshot_filters or None,
+                    name=f"{schedule.name} {now:%Y-%m-%d %H:%M}",
+                    test_fraction=schedule.test_fraction,
+                )
             except EmptySnapshotError as exc:
                 outcome, ft = f"failed: {exc}", None
         if snapshot is not None:
             try:
-                ft = finetune.create_finetune(snapshot, schedule.model_spec, schedule.method, config=schedule.config,
-                                              lora=schedule.lora, noise_weighting=schedule.noise_weighting,
-                                              noise_threshold=schedule.noise_threshold, user=user or schedule.created_by)
+                ft = finetune.create_finetune(
+                    snapshot,
+                    schedule.model_spec,
+                    schedule.method,
+                    config=schedule.config,
+                    lora=schedule.lora,
+                    noise_weighting=schedule.noise_weighting,
+                    noise_threshold=schedule.noise_threshold,
+                    user=user or schedule.created_by,
+                )
             except finetune.ConfigError as exc:
                 outcome, ft = f"failed: snapshot v{snapshot.version} frozen, but {exc}", None
             else:

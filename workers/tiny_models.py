@@ -1,5 +1,6 @@
 """Tiny models built on the spot, for tests, benchmarks and the demo on machines that cannot
 download weights. They load through the same `from_pretrained(path)` as a real model."""
+
 from pathlib import Path
 
 CHAT_TEMPLATE = (
@@ -80,9 +81,17 @@ def build_tiny_reward_model(out_dir, seed=0, hidden_size=32, layers=2, extra_tex
     tokenizer = build_tokenizer(out, extra_texts=extra_texts)
     torch.manual_seed(seed)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=hidden_size * 2, num_hidden_layers=layers,
-        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=1024, num_labels=1,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        num_labels=1,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
     )
     LlamaForSequenceClassification(config).save_pretrained(out)
     return str(out)

@@ -1,4 +1,5 @@
 """Run pages: a project's runs with forms to start them, and one run's live status (HTMX polling)."""
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -59,7 +60,10 @@ def tell_outcome(request, run, label):
     """A message on what became of a run just sent: queued, or (run in-process) its outcome."""
     run.refresh_from_db(fields=["state", "error"])
     if run.state == RunState.FAILED:
-        messages.error(request, f"{label} run {run.pk} failed: {run.error.strip().splitlines()[-1] if run.error.strip() else 'see its page'}")
+        messages.error(
+            request,
+            f"{label} run {run.pk} failed: {run.error.strip().splitlines()[-1] if run.error.strip() else 'see its page'}",
+        )
     else:
         outcome = "queued" if run.state in (RunState.QUEUED, RunState.RUNNING) else run.get_state_display().lower()
         messages.success(request, f"{label} run {run.pk} {outcome}.")
@@ -75,9 +79,16 @@ def start_finetune(request, project_id):
     if form.is_valid():
         d = form.cleaned_data
         try:
-            ft = finetune.create_finetune(d["snapshot"], d["model_spec"], d["method"], config=d["config"], lora=d["lora"],
-                                          noise_weighting=d["noise_weighting"], noise_threshold=d["noise_threshold"],
-                                          user=request.user)
+            ft = finetune.create_finetune(
+                d["snapshot"],
+                d["model_spec"],
+                d["method"],
+                config=d["config"],
+                lora=d["lora"],
+                noise_weighting=d["noise_weighting"],
+                noise_threshold=d["noise_threshold"],
+                user=request.user,
+            )
         except finetune.ConfigError as exc:
             form.add_error(None, str(exc))
         else:
@@ -94,8 +105,14 @@ def start_rationales(request, project_id):
     form = RationaleForm(project, request.POST)
     if form.is_valid():
         d = form.cleaned_data
-        run = rationales.start_rationale_run(d["snapshot"], d["model_spec"], user=request.user, kinds=d["kinds"],
-                                             batch_size=d["batch_size"], max_new_tokens=d["max_new_tokens"])
+        run = rationales.start_rationale_run(
+            d["snapshot"],
+            d["model_spec"],
+            user=request.user,
+            kinds=d["kinds"],
+            batch_size=d["batch_size"],
+            max_new_tokens=d["max_new_tokens"],
+        )
         return send_and_show(request, task, run, "Rationale")
     return render(request, "workers/project_runs.html", project_context(project, rationale_form=form), status=400)
 
@@ -110,9 +127,17 @@ def start_generation(request, project_id):
     if form.is_valid():
         d = form.cleaned_data
         try:
-            run = generation.start_generation_run(project, d["model_spec"], user=request.user, n=d["n"], item_kind=d["item_kind"],
-                                                  max_new_tokens=d["max_new_tokens"], temperature=d["temperature"],
-                                                  instruction=d["instruction"], preference_annotator=d["preference_annotator"])
+            run = generation.start_generation_run(
+                project,
+                d["model_spec"],
+                user=request.user,
+                n=d["n"],
+                item_kind=d["item_kind"],
+                max_new_tokens=d["max_new_tokens"],
+                temperature=d["temperature"],
+                instruction=d["instruction"],
+                preference_annotator=d["preference_annotator"],
+            )
         except ValueError as exc:
             form.add_error(None, str(exc))
         else:
@@ -122,9 +147,13 @@ def start_generation(request, project_id):
 
 # A fine-tune's row counts, in the order the rows went through (workers/finetune.build_trainer).
 ROW_COUNT_LABELS = {
-    "kept": "train rows kept", "dropped": "dropped by noise weighting",
-    "prompts_cut": "prompts cut to their end (max_length)", "completions_cut": "rows with a completion still too long",
-    "trl_rows": "rows after TRL's processing", "trl_dropped": "dropped by TRL", "trl_truncated": "truncated by TRL at max_length",
+    "kept": "train rows kept",
+    "dropped": "dropped by noise weighting",
+    "prompts_cut": "prompts cut to their end (max_length)",
+    "completions_cut": "rows with a completion still too long",
+    "trl_rows": "rows after TRL's processing",
+    "trl_dropped": "dropped by TRL",
+    "trl_truncated": "truncated by TRL at max_length",
 }
 
 
@@ -134,15 +163,30 @@ def run_context(run):
     # metrics and params under that name (an item count).
     metrics = [(k, v) for k, v in (run.metrics or {}).items() if k not in ("history", "evaluation")]
     rows = (run.metrics or {}).get("rows")
-    row_counts = [(ROW_COUNT_LABELS.get(k, k), v) for k, v in rows.items()
-                  if not isinstance(v, dict)] if isinstance(rows, dict) else []
+    row_counts = (
+        [(ROW_COUNT_LABELS.get(k, k), v) for k, v in rows.items() if not isinstance(v, dict)]
+        if isinstance(rows, dict)
+        else []
+    )
     choice = rows.get("rdpo_epsilon") if isinstance(rows, dict) else None
     if choice:  # workers/rdpo_epsilon.py: the ε trained with, next to the snapshot's pre-filter one
-        row_counts.append((f"rdpo ε (from the {choice['source']}; snapshot's pre-filter ε {choice['snapshot']})",
-                           round(choice["applied"], 4)))
+        row_counts.append(
+            (
+                f"rdpo ε (from the {choice['source']}; snapshot's pre-filter ε {choice['snapshot']})",
+                round(choice["applied"], 4),
+            )
+        )
     params = list((run.params or {}).items())
-    return {"run": run, "project": run.project, "ft": ft, "chart": loss_chart(run.metrics), "metrics": metrics,
-            "row_counts": row_counts, "artifacts": runs.artifacts(run), "params": params}
+    return {
+        "run": run,
+        "project": run.project,
+        "ft": ft,
+        "chart": loss_chart(run.metrics),
+        "metrics": metrics,
+        "row_counts": row_counts,
+        "artifacts": runs.artifacts(run),
+        "params": params,
+    }
 
 
 @login_required

@@ -1,4 +1,5 @@
 """Small server-rendered SVG charts (loss curves, edit distance over time): numbers in, SVG points out."""
+
 import math
 
 from .latent_prefs import edit_distance_by_annotator
@@ -30,11 +31,28 @@ def line_chart(series, width=WIDTH, height=HEIGHT, x_labels=None):
     for i, (name, values) in enumerate(series.items()):
         pts = [(sx(x), sy(y)) for x, y in values if _finite(x) and _finite(y)]
         if pts:
-            lines.append({"name": name, "colour": colours[i % len(colours)],
-                          "points": " ".join(f"{x},{y}" for x, y in pts), "dots": pts if len(pts) < 40 else []})
+            lines.append(
+                {
+                    "name": name,
+                    "colour": colours[i % len(colours)],
+                    "points": " ".join(f"{x},{y}" for x, y in pts),
+                    "dots": pts if len(pts) < 40 else [],
+                }
+            )
     first, last = x_labels or (_fmt(x0), _fmt(x1))
-    return {"width": width, "height": height, "lines": lines, "x0": first, "x1": last, "y0": _fmt(y0), "y1": _fmt(y1),
-            "left": PAD, "right": width - PAD, "top": PAD, "bottom": height - PAD}
+    return {
+        "width": width,
+        "height": height,
+        "lines": lines,
+        "x0": first,
+        "x1": last,
+        "y0": _fmt(y0),
+        "y1": _fmt(y1),
+        "left": PAD,
+        "right": width - PAD,
+        "top": PAD,
+        "bottom": height - PAD,
+    }
 
 
 def loss_chart(metrics):
@@ -60,8 +78,22 @@ def edit_distance_context(project):
     by_annotator = edit_distance_by_annotator(project)
     days = sorted({day for series in by_annotator.values() for day, _, _ in series})
     index = {day: i for i, day in enumerate(days)}
-    chart = line_chart({name: [(index[d], m) for d, m, _ in series] for name, series in by_annotator.items()},
-                       x_labels=(f"{days[0]:%Y-%m-%d}", f"{days[-1]:%Y-%m-%d}")) if len(days) > 1 else None
-    table = [{"name": name, "first": series[0][1], "last": series[-1][1], "edits": sum(n for _, _, n in series),
-              "days": len(series)} for name, series in by_annotator.items()]
+    chart = (
+        line_chart(
+            {name: [(index[d], m) for d, m, _ in series] for name, series in by_annotator.items()},
+            x_labels=(f"{days[0]:%Y-%m-%d}", f"{days[-1]:%Y-%m-%d}"),
+        )
+        if len(days) > 1
+        else None
+    )
+    table = [
+        {
+            "name": name,
+            "first": series[0][1],
+            "last": series[-1][1],
+            "edits": sum(n for _, _, n in series),
+            "days": len(series),
+        }
+        for name, series in by_annotator.items()
+    ]
     return {"edit_distance_table": table, "edit_distance_chart": chart}

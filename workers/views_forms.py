@@ -1,4 +1,5 @@
 """Forms of the runs pages; they validate input and hand it to the services."""
+
 from django import forms
 
 from annotate import strict_input
@@ -21,9 +22,9 @@ class JSONObjectField(forms.CharField):
         try:
             parsed = strict_input.loads(value)  # no NaN, Infinity, duplicate keys, NUL, huge numbers
         except strict_input.InputError as exc:
-            raise forms.ValidationError(exc.message)
+            raise forms.ValidationError(exc.message) from exc
         if not isinstance(parsed, dict):
-            raise forms.ValidationError("expected a JSON object, e.g. {\"beta\": 0.1}")
+            raise forms.ValidationError('expected a JSON object, e.g. {"beta": 0.1}')
         return parsed
 
 
@@ -55,17 +56,31 @@ class _ProjectForm(forms.Form):
 class FineTuneForm(_ProjectForm):
     snapshot = forms.ModelChoiceField(queryset=Snapshot.objects.none())
     model_spec = forms.ModelChoiceField(queryset=ModelSpec.objects.none(), label="Model")
-    method = forms.ChoiceField(choices=FineTuneMethod.choices, help_text=(
-        "dpo_rationale adds γ·NLL of each row's rationale given the prompt and both responses (set γ as "
-        "\"rationale_gamma\" in the config, default 1.0; rows without a rationale train on DPO alone). "
-        "bco is TRL's paired variant (loss_type bco_pair), not BCO on unpaired thumbs up/down (Jung et al.). "
-        "kto weights desirable/undesirable rows from the class counts unless the config sets them."))
-    config = JSONObjectField(required=False, label="TRL config (JSON)",
-                             help_text='Training fields of the TRL config (an allow-list with caps: epochs, learning rate, batch sizes, max_length, max_prompt_length, beta, …), e.g. {"beta": 0.1, "learning_rate": 5e-6, "num_train_epochs": 1}; add {"eval_strategy": "steps", "eval_steps": 50} for an eval-loss curve on the test split')
-    lora = JSONObjectField(required=False, label="LoRA (JSON, empty = full fine-tune)", help_text='e.g. {"r": 16, "lora_alpha": 32}')
-    noise_weighting = forms.ChoiceField(choices=NoiseWeighting.choices, initial=NoiseWeighting.NONE, help_text=(
-        "weight multiplies each training row's loss by 1 − p_noise (pair methods and the reward model); "
-        "drop and sample change which rows are trained instead."))
+    method = forms.ChoiceField(
+        choices=FineTuneMethod.choices,
+        help_text=(
+            "dpo_rationale adds γ·NLL of each row's rationale given the prompt and both responses (set γ as "
+            '"rationale_gamma" in the config, default 1.0; rows without a rationale train on DPO alone). '
+            "bco is TRL's paired variant (loss_type bco_pair), not BCO on unpaired thumbs up/down (Jung et al.). "
+            "kto weights desirable/undesirable rows from the class counts unless the config sets them."
+        ),
+    )
+    config = JSONObjectField(
+        required=False,
+        label="TRL config (JSON)",
+        help_text='Training fields of the TRL config (an allow-list with caps: epochs, learning rate, batch sizes, max_length, max_prompt_length, beta, …), e.g. {"beta": 0.1, "learning_rate": 5e-6, "num_train_epochs": 1}; add {"eval_strategy": "steps", "eval_steps": 50} for an eval-loss curve on the test split',
+    )
+    lora = JSONObjectField(
+        required=False, label="LoRA (JSON, empty = full fine-tune)", help_text='e.g. {"r": 16, "lora_alpha": 32}'
+    )
+    noise_weighting = forms.ChoiceField(
+        choices=NoiseWeighting.choices,
+        initial=NoiseWeighting.NONE,
+        help_text=(
+            "weight multiplies each training row's loss by 1 − p_noise (pair methods and the reward model); "
+            "drop and sample change which rows are trained instead."
+        ),
+    )
     noise_threshold = forms.FloatField(min_value=0, max_value=1, initial=0.5)
     start_anyway = forms.BooleanField(required=False, label="Start even if most rows are longer than max_length")
 
@@ -80,20 +95,27 @@ class FineTuneForm(_ProjectForm):
         """Most rows longer than max_length lose their oldest turns or have their completions cut:
         say so before a run is queued (a token count of a sample with the model's tokenizer)."""
         spec = data["model_spec"]
-        max_length = (data.get("config") or {}).get("max_length") or min(FINETUNE_DEFAULTS["max_length"], spec.max_length)
+        max_length = (data.get("config") or {}).get("max_length") or min(
+            FINETUNE_DEFAULTS["max_length"], spec.max_length
+        )
         estimate = finetune_data.estimate_for_form(data["snapshot"], spec, data["method"], max_length)
         self.length_estimate = estimate
         if estimate is not None and not estimate.most_fit:
-            self.add_error(None, f"Only {estimate.fit} of {estimate.sampled} sampled training rows fit in max_length "
-                                 f"{max_length} tokens (median {estimate.median}, longest {estimate.longest}). The others "
-                                 f"lose their oldest turns or have their answers cut. Raise max_length (the model takes "
-                                 f"up to {spec.max_length}), or tick \"start anyway\".")
+            self.add_error(
+                None,
+                f"Only {estimate.fit} of {estimate.sampled} sampled training rows fit in max_length "
+                f"{max_length} tokens (median {estimate.median}, longest {estimate.longest}). The others "
+                f"lose their oldest turns or have their answers cut. Raise max_length (the model takes "
+                f'up to {spec.max_length}), or tick "start anyway".',
+            )
 
 
 class RationaleForm(_ProjectForm):
     snapshot = forms.ModelChoiceField(queryset=Snapshot.objects.none())
     model_spec = forms.ModelChoiceField(queryset=ModelSpec.objects.none(), label="Model")
-    kinds = forms.MultipleChoiceField(choices=[(k, k) for k in KINDS], initial=list(KINDS), widget=forms.CheckboxSelectMultiple)
+    kinds = forms.MultipleChoiceField(
+        choices=[(k, k) for k in KINDS], initial=list(KINDS), widget=forms.CheckboxSelectMultiple
+    )
     batch_size = forms.IntegerField(min_value=1, max_value=256, initial=8)
     max_new_tokens = forms.IntegerField(min_value=8, max_value=1024, initial=128)
 
@@ -106,10 +128,27 @@ class ScheduleForm(forms.ModelForm):
         from .models import FineTuneSchedule
 
         model = FineTuneSchedule
-        fields = ["name", "hour", "minute", "day_of_week", "min_new_labels", "model_spec", "method", "config", "lora",
-                  "noise_weighting", "noise_threshold", "test_fraction"]
-        labels = {"hour": "Hour (UTC, crontab)", "minute": "Minute (crontab)", "day_of_week": "Days of week (crontab)",
-                  "min_new_labels": "Fire with at least N new labels", "model_spec": "Model"}
+        fields = [
+            "name",
+            "hour",
+            "minute",
+            "day_of_week",
+            "min_new_labels",
+            "model_spec",
+            "method",
+            "config",
+            "lora",
+            "noise_weighting",
+            "noise_threshold",
+            "test_fraction",
+        ]
+        labels = {
+            "hour": "Hour (UTC, crontab)",
+            "minute": "Minute (crontab)",
+            "day_of_week": "Days of week (crontab)",
+            "min_new_labels": "Fire with at least N new labels",
+            "model_spec": "Model",
+        }
 
     def __init__(self, project, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -134,18 +173,33 @@ class ScheduleForm(forms.ModelForm):
 
 class GenerationForm(_ProjectForm):
     model_spec = forms.ModelChoiceField(queryset=ModelSpec.objects.none(), label="Model (registered or fine-tuned)")
-    item_kind = forms.ChoiceField(choices=[("pairwise", "pairwise: new response vs the latest other response"),
-                                           ("binary", "binary: thumbs up/down"), ("edit", "edit: rewrite")])
+    item_kind = forms.ChoiceField(
+        choices=[
+            ("pairwise", "pairwise: new response vs the latest other response"),
+            ("binary", "binary: thumbs up/down"),
+            ("edit", "edit: rewrite"),
+        ]
+    )
     n = forms.IntegerField(min_value=1, max_value=16, initial=1, label="Responses per prompt")
     max_new_tokens = forms.IntegerField(min_value=8, max_value=4096, initial=256)
     temperature = forms.FloatField(min_value=0, max_value=2, initial=0.7)
-    instruction = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}),
-                                  help_text="Given to the model as a system message.")
-    preference_annotator = forms.ModelChoiceField(queryset=None, required=False, label="Follow the latent preferences of",
-                                                  help_text="Adds the preference learned from this annotator's edits, per prompt.")
+    instruction = forms.CharField(
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Given to the model as a system message.",
+    )
+    preference_annotator = forms.ModelChoiceField(
+        queryset=None,
+        required=False,
+        label="Follow the latent preferences of",
+        help_text="Adds the preference learned from this annotator's edits, per prompt.",
+    )
 
     def __init__(self, project, *args, **kwargs):
         from annotate.models import Annotator
 
         super().__init__(project, *args, **kwargs)
-        self.fields["preference_annotator"].queryset = Annotator.objects.filter(latent_preferences__project=project).distinct()
+        self.fields["preference_annotator"].queryset = Annotator.objects.filter(
+            latent_preferences__project=project
+        ).distinct()

@@ -1,5 +1,6 @@
 """Latent preferences shown back to the annotator (a fragment the workspace can include with
 hx-get="/runs/prefs/<project_id>/?item=<item_id>"), their corrections, and the manager's start form."""
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
@@ -34,14 +35,23 @@ def prefs_context(request, project):
         meta = (item.response_a.metadata or {}) if item and item.response_a_id else {}
         if meta.get("preference") and meta.get("preference_annotator") == annotator.pk:
             # the response was generated with a model-aggregated preference: show that one
-            aggregation = latent_prefs.Aggregation(meta["preference"], meta.get("aggregated", "model"), meta.get("aggregated_by", ""))
+            aggregation = latent_prefs.Aggregation(
+                meta["preference"], meta.get("aggregated", "model"), meta.get("aggregated_by", "")
+            )
         else:  # no model runs inside a web request: the labelled fallback
             aggregation = latent_prefs.aggregate(retrieved)
     instruction = aggregation.text if aggregation else ""
     mine = LatentPreference.objects.filter(project=project, annotator=annotator)[:SHOWN] if annotator else []
-    return {"project": project, "context_text": context_text, "retrieved": retrieved, "instruction": instruction, "aggregation": aggregation,
-            "prelude": prelude_chart(project, annotator) if annotator else None,
-            "mine": mine, "item_id": item_id or ""}
+    return {
+        "project": project,
+        "context_text": context_text,
+        "retrieved": retrieved,
+        "instruction": instruction,
+        "aggregation": aggregation,
+        "prelude": prelude_chart(project, annotator) if annotator else None,
+        "mine": mine,
+        "item_id": item_id or "",
+    }
 
 
 def prelude_chart(project, annotator):
@@ -52,8 +62,18 @@ def prelude_chart(project, annotator):
         return None
     curves = ((prelude_cost.CONDITIONED, cost.conditioned), (prelude_cost.UNCONDITIONED, cost.unconditioned))
     chart = line_chart({label: list(enumerate(curve.cumulative, start=1)) for label, curve in curves if curve.costs})
-    return {"chart": chart, "rows": [{"label": label, "edits": len(curve.costs), "total": curve.cumulative[-1] if curve.costs else 0,
-                                      "mean": curve.mean} for label, curve in curves]}
+    return {
+        "chart": chart,
+        "rows": [
+            {
+                "label": label,
+                "edits": len(curve.costs),
+                "total": curve.cumulative[-1] if curve.costs else 0,
+                "mean": curve.mean,
+            }
+            for label, curve in curves
+        ],
+    }
 
 
 @login_required

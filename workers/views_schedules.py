@@ -1,4 +1,5 @@
 """Schedules on the runs page: create, enable/disable, run now, delete (managers only)."""
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
@@ -12,8 +13,10 @@ from .views_forms import ScheduleForm
 
 
 def context(project, schedule_form=None, **_):
-    return {"schedules": FineTuneSchedule.objects.filter(project=project).select_related("model_spec", "last_run"),
-            "schedule_form": schedule_form or ScheduleForm(project)}
+    return {
+        "schedules": FineTuneSchedule.objects.filter(project=project).select_related("model_spec", "last_run"),
+        "schedule_form": schedule_form or ScheduleForm(project),
+    }
 
 
 @login_required

@@ -10,6 +10,7 @@ Files, one per import shape, so loading the demo also exercises the importer:
   conversations.jsonl  messages    multi-turn messages → binary
   edit.jsonl           binary      prompt/response[/edited] → edit items (as_kind="edit"); a few seed edits
 """
+
 import json
 import random
 from pathlib import Path
@@ -60,32 +61,55 @@ def build(seed=SEED):
         flat = [(role, text) for role, text in turns if role != "system"]
         files["hh"].append({"chosen": _hh(flat + [("assistant", good)]), "rejected": _hh(flat + [("assistant", bad)])})
     for prompt, good, bad in maths[40:55]:
-        files["hh"].append({"chosen": _hh([("user", prompt), ("assistant", good)]), "rejected": _hh([("user", prompt), ("assistant", bad)])})
+        files["hh"].append(
+            {
+                "chosen": _hh([("user", prompt), ("assistant", good)]),
+                "rejected": _hh([("user", prompt), ("assistant", bad)]),
+            }
+        )
 
     # Pairwise, UltraFeedback-like: three scored completions, paired best vs worst on import.
     for prompt, good, bad in maths[55:70]:
         answer = good.rsplit("**", 2)[-2] if good.count("**") >= 2 else good
         completions = [(good, 9), (f"The answer is **{answer}**.", 6), (bad, 2)]
         rng.shuffle(completions)
-        files["completions"].append({"prompt": prompt, "completions": [
-            {"text": text, "model": rng.choice(MODELS), "score": score} for text, score in completions]})
+        files["completions"].append(
+            {
+                "prompt": prompt,
+                "completions": [
+                    {"text": text, "model": rng.choice(MODELS), "score": score} for text, score in completions
+                ],
+            }
+        )
 
     # Binary: one response per prompt, good or flawed; about half labelled.
     singles = [(c["prompt"], c["good"], c["bad"]) for c in CODE] + list(ADVICE) + list(SAFETY) + maths[70:100]
     for i, (prompt, good, bad) in enumerate(singles):
         is_good = rng.random() < 0.5
-        files["binary"].append({"prompt": prompt, "response": good if is_good else bad, "model": rng.choice(MODELS),
-                                "label": is_good if i % 2 == 0 else None})
+        files["binary"].append(
+            {
+                "prompt": prompt,
+                "response": good if is_good else bad,
+                "model": rng.choice(MODELS),
+                "label": is_good if i % 2 == 0 else None,
+            }
+        )
     for i, (turns, good, bad) in enumerate(CONVERSATIONS):
         for j, (response, is_good) in enumerate(((good, True), (bad, False))):
-            messages = [{"role": role, "content": text} for role, text in turns] + [{"role": "assistant", "content": response}]
-            files["conversations"].append({"messages": messages, "model": rng.choice(MODELS), "label": is_good if (i + j) % 2 == 0 else None})
+            messages = [{"role": role, "content": text} for role, text in turns] + [
+                {"role": "assistant", "content": response}
+            ]
+            files["conversations"].append(
+                {"messages": messages, "model": rng.choice(MODELS), "label": is_good if (i + j) % 2 == 0 else None}
+            )
 
     # Edit: responses worth improving: a factual slip, verbosity, wrong register, a wrong worked answer.
     edits = list(EDITS) + [(p, b) for p, _, b in ADVICE] + [(p, b) for p, _, b in maths[100:110]]
     edits += [(c["prompt"], c["bad"]) for c in CODE[:8]] + [(p, g) for p, g, _ in maths[70:80]]
     for prompt, response in edits:
-        files["edit"].append({"prompt": prompt, "response": response, "model": rng.choice(MODELS), "edited": EDITED.get(prompt)})
+        files["edit"].append(
+            {"prompt": prompt, "response": response, "model": rng.choice(MODELS), "edited": EDITED.get(prompt)}
+        )
     return files
 
 

@@ -14,6 +14,7 @@ hold anything the server knows, so it never goes into an error message: messages
 and the status code, and the body travels separately (`detail`) for admins only (the item page
 shows it to admins; the worker logs it).
 """
+
 import logging
 import random
 import time
@@ -64,6 +65,7 @@ def generation_parameters(judge):
 
 # --- local transformers model -------------------------------------------------------------------
 
+
 def _resolve_local(judge):
     """A ModelSpec-shaped record for the judge: its model may name a registered ModelSpec."""
     from types import SimpleNamespace
@@ -76,8 +78,12 @@ def _resolve_local(judge):
     if spec:
         return spec
     p = judge.parameters or {}
-    return SimpleNamespace(path_or_id=judge.model, dtype=p.get("dtype", "auto"), max_length=int(p.get("max_length", 4096)),
-                           chat_template=p.get("chat_template", ""))
+    return SimpleNamespace(
+        path_or_id=judge.model,
+        dtype=p.get("dtype", "auto"),
+        max_length=int(p.get("max_length", 4096)),
+        chat_template=p.get("chat_template", ""),
+    )
 
 
 def device_name():
@@ -108,7 +114,9 @@ class TransformersBackend:
 
     def _max_input_tokens(self):
         limit = min(getattr(self.model.config, "max_position_embeddings", None) or 4096, self.spec.max_length)
-        return max(16, int((self.judge.parameters or {}).get("max_input_tokens", limit - self.params["max_new_tokens"])))
+        return max(
+            16, int((self.judge.parameters or {}).get("max_input_tokens", limit - self.params["max_new_tokens"]))
+        )
 
     def generate(self, conversations):
         import torch
@@ -118,11 +126,17 @@ class TransformersBackend:
 
         texts = [chat_prompt(tok, c) for c in conversations]
         for start in range(0, len(texts), self.params["batch_size"]):
-            chunk = texts[start:start + self.params["batch_size"]]
+            chunk = texts[start : start + self.params["batch_size"]]
             # Over-long inputs lose their beginning (the system prompt), never the verdict request.
             tok.truncation_side = "left"
-            enc = tok(chunk, return_tensors="pt", padding=True, truncation=True,
-                      max_length=self._max_input_tokens(), add_special_tokens=False).to(self.model.device)
+            enc = tok(
+                chunk,
+                return_tensors="pt",
+                padding=True,
+                truncation=True,
+                max_length=self._max_input_tokens(),
+                add_special_tokens=False,
+            ).to(self.model.device)
             kwargs = {"max_new_tokens": self.params["max_new_tokens"], "pad_token_id": tok.pad_token_id}
             if self.params["temperature"] > 0:
                 kwargs.update(do_sample=True, temperature=self.params["temperature"], top_p=self.params["top_p"])
@@ -130,7 +144,7 @@ class TransformersBackend:
                 kwargs.update(do_sample=False)
             with torch.inference_mode():
                 generated = self.model.generate(**enc, **kwargs)
-            new_tokens = generated[:, enc["input_ids"].shape[1]:]
+            new_tokens = generated[:, enc["input_ids"].shape[1] :]
             out.extend(storable(t) for t in tok.batch_decode(new_tokens, skip_special_tokens=True))
         return out
 
@@ -162,8 +176,12 @@ class OpenAIBackend:
         self.client = client or guarded_client(judge.base_url.rstrip("/") + "/", headers, timeout)
 
     def _payload(self, messages):
-        body = {"model": self.judge.model, "messages": messages, "temperature": self.params["temperature"],
-                "max_tokens": self.params["max_new_tokens"]}
+        body = {
+            "model": self.judge.model,
+            "messages": messages,
+            "temperature": self.params["temperature"],
+            "max_tokens": self.params["max_new_tokens"],
+        }
         if self.params["top_p"] != 1.0:
             body["top_p"] = self.params["top_p"]
         return body
@@ -175,7 +193,7 @@ class OpenAIBackend:
                 return min(float(retry_after), 60.0)
             except ValueError:
                 pass
-        return self.backoff * (2 ** attempt) * (0.5 + random.random() / 2)
+        return self.backoff * (2**attempt) * (0.5 + random.random() / 2)
 
     def complete(self, messages):
         last = ""
@@ -196,14 +214,18 @@ class OpenAIBackend:
                     return content if isinstance(content, str) else RequestFailed("completion content is not text")
                 if response.status_code in FATAL_STATUS:
                     logger.warning("judge %s: HTTP %s: %s", self.judge.name, response.status_code, response.text[:300])
-                    raise BackendError(f"{self.judge.base_url} answered HTTP {response.status_code}", detail=response.text[:300])
+                    raise BackendError(
+                        f"{self.judge.base_url} answered HTTP {response.status_code}", detail=response.text[:300]
+                    )
                 if response.status_code not in RETRY_STATUS:
                     return self._failed(f"the server answered HTTP {response.status_code}", response)
                 last, detail = f"HTTP {response.status_code}", response.text[:300]
             if attempt < self.max_retries:
                 time.sleep(self._sleep_for(attempt, response))
         logger.warning("judge %s: %s still failing: %s %s", self.judge.name, self.judge.base_url, last, detail)
-        raise TransientBackendError(f"{self.judge.base_url} still failing after {self.max_retries} retries: {last}", detail)
+        raise TransientBackendError(
+            f"{self.judge.base_url} still failing after {self.max_retries} retries: {last}", detail
+        )
 
     def _failed(self, message, response):
         return RequestFailed(message, detail=response.text[:300])
@@ -219,6 +241,7 @@ class OpenAIBackend:
 
 
 # --- reward-model judges: score both responses, verdict from the margin -----------------------
+
 
 @dataclass
 class PairScore:
@@ -260,8 +283,12 @@ class SequenceClassifierBackend:
         p = judge.parameters or {}
         path = _resolve_reward_model(judge)
         try:
-            self.scorer = SequenceClassifierScorer(path, max_length=int(p.get("max_length", 1024)),
-                                                   batch_size=int(p.get("batch_size", 8)), dtype=p.get("dtype", "auto"))
+            self.scorer = SequenceClassifierScorer(
+                path,
+                max_length=int(p.get("max_length", 1024)),
+                batch_size=int(p.get("batch_size", 8)),
+                dtype=p.get("dtype", "auto"),
+            )
         except (OSError, ValueError) as exc:
             raise BackendError(f"cannot load reward model {path!r}: {exc}") from exc
 
@@ -281,8 +308,10 @@ class EmbeddingRewardBackend:
         try:
             self.head = BradleyTerryHead.from_json((judge.parameters or {}).get("bt_head"))
         except ValueError as exc:
-            raise BackendError(f"judge {judge.name!r} is an embedding reward model that has not been trained yet; "
-                               "train it on a labelled slice first") from exc
+            raise BackendError(
+                f"judge {judge.name!r} is an embedding reward model that has not been trained yet; "
+                "train it on a labelled slice first"
+            ) from exc
 
     def score_pairs(self, items):
         from workers import embeddings
@@ -294,8 +323,12 @@ class EmbeddingRewardBackend:
         return [PairScore(float(scores[2 * k]), float(scores[2 * k + 1])) for k in range(len(items))]
 
 
-BACKENDS = {"transformers": TransformersBackend, "openai": OpenAIBackend,
-            "reward_model": SequenceClassifierBackend, "embedding_rm": EmbeddingRewardBackend}
+BACKENDS = {
+    "transformers": TransformersBackend,
+    "openai": OpenAIBackend,
+    "reward_model": SequenceClassifierBackend,
+    "embedding_rm": EmbeddingRewardBackend,
+}
 
 
 def backend_for(judge):

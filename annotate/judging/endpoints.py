@@ -17,6 +17,7 @@ secrets or its network:
   answer after validation (DNS rebinding) still cannot lead to an internal address. Proxies from
   the environment are not used, since a proxy would make the connection on our behalf unchecked.
 """
+
 import ipaddress
 import os
 import re
@@ -45,6 +46,7 @@ class Endpoint:
 
 # --- keys -----------------------------------------------------------------------------------------
 
+
 def declared_key_names() -> list[str]:
     return sorted(settings.JUDGE_KEYS)
 
@@ -66,6 +68,7 @@ def api_key(name: str) -> str:
 
 
 # --- addresses ------------------------------------------------------------------------------------
+
 
 def parse_base_url(url: str) -> Endpoint:
     try:
@@ -135,8 +138,10 @@ def checked_addresses(host: str, port: int) -> list[str]:
     addresses = resolve(host, port)
     problems = [p for p in map(address_problem, addresses) if p]
     if problems or not addresses:
-        raise EndpointRefused(f"judge host {host} is not allowed: {problems[0] if problems else 'no address'}. "
-                              "A server on a private network must be listed in TANDEM_JUDGE_ALLOWED_HOSTS")
+        raise EndpointRefused(
+            f"judge host {host} is not allowed: {problems[0] if problems else 'no address'}. "
+            "A server on a private network must be listed in TANDEM_JUDGE_ALLOWED_HOSTS"
+        )
     return addresses
 
 
@@ -149,6 +154,7 @@ def check_base_url(url: str) -> Endpoint:
 
 # --- the connection -------------------------------------------------------------------------------
 
+
 class GuardedNetwork(httpcore2.SyncBackend):
     """Opens TCP connections only to addresses `checked_addresses` accepted, resolved once per
     connection, so the address checked is the address connected to. TLS still verifies the
@@ -158,8 +164,9 @@ class GuardedNetwork(httpcore2.SyncBackend):
         last = None
         for address in checked_addresses(host, port):
             try:
-                return super().connect_tcp(address, port, timeout=timeout, local_address=local_address,
-                                           socket_options=socket_options)
+                return super().connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
             except httpcore2.ConnectError as exc:
                 last = exc
         raise last
@@ -170,13 +177,21 @@ def guarded_client(base_url: str, headers: dict, timeout: float) -> httpx2.Clien
     proxies from the environment."""
     transport = httpx2.HTTPTransport(trust_env=False)
     # httpx offers no public way to pass a network backend; rebuild its pool with ours.
-    transport._pool = httpcore2.ConnectionPool(ssl_context=httpx2.create_ssl_context(trust_env=False),
-                                               network_backend=GuardedNetwork())
-    return httpx2.Client(base_url=base_url, headers=headers, timeout=timeout, transport=transport,
-                         follow_redirects=False, trust_env=False)
+    transport._pool = httpcore2.ConnectionPool(
+        ssl_context=httpx2.create_ssl_context(trust_env=False), network_backend=GuardedNetwork()
+    )
+    return httpx2.Client(
+        base_url=base_url,
+        headers=headers,
+        timeout=timeout,
+        transport=transport,
+        follow_redirects=False,
+        trust_env=False,
+    )
 
 
 # --- forms ----------------------------------------------------------------------------------------
+
 
 def connection_errors(base_url: str, key_name: str) -> dict[str, str]:
     """Problems with a judge's connection settings, by field, for the forms that set them."""

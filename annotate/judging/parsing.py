@@ -1,6 +1,7 @@
 """Parsing judge replies. A reply yields a label only when it states one unambiguously: a JSON
 object anywhere in the text (fenced or not), or `Verdict: ...` lines. Out-of-range numbers,
 conflicting verdicts and prose without a verdict are `Unparsed`, never clamped or guessed."""
+
 import json
 import re
 from dataclasses import dataclass, field
@@ -13,13 +14,24 @@ NO = {"no", "n", "false", "fail", "fails", "violates", "0"}
 
 # Phrases equivalent to points of the scale; a bare "A"/"B" is the scale's "better" (±2).
 _PHRASES = {
-    "a much better": -3, "a>>b": -3, "a≫b": -3,
-    "a better": -2, "a>b": -2, "a": -2,
+    "a much better": -3,
+    "a>>b": -3,
+    "a≫b": -3,
+    "a better": -2,
+    "a>b": -2,
+    "a": -2,
     "a slightly better": -1,
-    "tie": 0, "equal": 0, "a=b": 0, "c": 0,
+    "tie": 0,
+    "equal": 0,
+    "a=b": 0,
+    "c": 0,
     "b slightly better": 1,
-    "b better": 2, "b>a": 2, "b": 2,
-    "b much better": 3, "b>>a": 3, "b≫a": 3,
+    "b better": 2,
+    "b>a": 2,
+    "b": 2,
+    "b much better": 3,
+    "b>>a": 3,
+    "b≫a": 3,
 }
 _VERDICT_LINE = re.compile(r"(?im)^[\s*#>_-]*(?:final\s+)?(?:verdict|preference|score)\s*[:=]\s*\**\s*(.+?)\s*\**\s*$")
 _LABELLED_LINE = re.compile(r"(?m)^[\s*>_-]*(?P<key>[^:\n]{1,200}?)\s*[:=]\s*\**\s*(?P<value>yes|no)\b", re.IGNORECASE)
@@ -106,7 +118,9 @@ def parse_pairwise(text):
     if None in found or len(set(found)) > 1:
         return unparsed("'Verdict:' lines are out of range or contradict each other")
     rationale = re.search(r"(?is)rationale\s*[:=]\s*(.+?)(?:\n\s*\n|\Z|(?=verdict\s*[:=]))", text)
-    return Parsed(True, {"preference": found[0], "rationale": rationale.group(1).strip() if rationale else ""}, source="text")
+    return Parsed(
+        True, {"preference": found[0], "rationale": rationale.group(1).strip() if rationale else ""}, source="text"
+    )
 
 
 def yes_no(value):
@@ -138,7 +152,11 @@ def parse_binary(text, principles):
             value = {"up": True, "down": False}.get(str(raw).strip().lower(), yes_no(raw))
             if value is None:
                 return unparsed(f"verdict {raw!r} is not yes/no")
-            return Parsed(True, {"thumbs": "up" if value else "down", "failed_principles": [], "reason": _text_of(obj, RATIONALE_KEYS)}, source="json")
+            return Parsed(
+                True,
+                {"thumbs": "up" if value else "down", "failed_principles": [], "reason": _text_of(obj, RATIONALE_KEYS)},
+                source="json",
+            )
         found = {yes_no(m.group(1)) for m in _VERDICT_LINE.finditer(text)}
         if len(found) != 1 or None in found:
             return unparsed("no unambiguous yes/no verdict")
@@ -181,7 +199,14 @@ def parse_edit(text):
         return unparsed("edited_text is empty or not text")
     quality = obj.get("quality")
     if quality is not None:
-        if isinstance(quality, bool) or not isinstance(quality, (int, float)) or not 1 <= quality <= 5 or not float(quality).is_integer():
+        if (
+            isinstance(quality, bool)
+            or not isinstance(quality, (int, float))
+            or not 1 <= quality <= 5
+            or not float(quality).is_integer()
+        ):
             return unparsed(f"quality {quality!r} is not an integer 1-5")
         quality = int(quality)
-    return Parsed(True, {"edited_text": edited, "quality": quality, "rationale": _text_of(obj, RATIONALE_KEYS)}, source="json")
+    return Parsed(
+        True, {"edited_text": edited, "quality": quality, "rationale": _text_of(obj, RATIONALE_KEYS)}, source="json"
+    )

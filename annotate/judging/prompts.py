@@ -4,6 +4,7 @@ Templates use `string.Template` placeholders ($prompt, $response_a, ...). Substi
 pass, so braces or dollar signs inside prompts and responses are inserted verbatim, never expanded.
 An override is either a string (the user message) or {"system": ..., "user": ...}.
 """
+
 from string import Template
 
 SYSTEM = (
@@ -136,7 +137,12 @@ def pairwise_messages(item, overrides=None, swapped=False):
     """Judge messages for a pair; `swapped` shows response B in the A slot (position-swap)."""
     first, second = (item.response_b, item.response_a) if swapped else (item.response_a, item.response_b)
     aspects = ", ".join(item.project.aspects or []) or "overall quality"
-    values = {"prompt": conversation_text(item.prompt), "response_a": first.text, "response_b": second.text, "aspects": aspects}
+    values = {
+        "prompt": conversation_text(item.prompt),
+        "response_a": first.text,
+        "response_b": second.text,
+        "aspects": aspects,
+    }
     return _messages(template_for("pairwise", overrides), values)
 
 

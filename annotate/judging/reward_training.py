@@ -4,6 +4,7 @@ The slice is named by its items (their people's labels, or gold answers, are the
 recorded on the judge, and excluded from what the judge labels afterwards: a judge never grades the
 items it learned from, so its labels elsewhere are honest out-of-sample predictions.
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,13 +27,20 @@ class TrainedJudge:
 def slice_directions(item_ids):
     """{item_id: ±1}: the gold answer's direction, else the sign of the people's summed preference."""
     out = {}
-    for pk, gold in Item.objects.filter(pk__in=item_ids, is_gold=True, kind=FeedbackKind.PAIRWISE).values_list("pk", "gold_answer"):
+    for pk, gold in Item.objects.filter(pk__in=item_ids, is_gold=True, kind=FeedbackKind.PAIRWISE).values_list(
+        "pk", "gold_answer"
+    ):
         pref = (gold or {}).get("preference")
         if pref:
             out[pk] = int(np.sign(pref))
     sums = {}
-    rows = Annotation.objects.filter(human_label_q(), item_id__in=item_ids, kind=FeedbackKind.PAIRWISE,
-                                     status=AnnotationStatus.OK, preference__isnull=False).values_list("item_id", "preference")
+    rows = Annotation.objects.filter(
+        human_label_q(),
+        item_id__in=item_ids,
+        kind=FeedbackKind.PAIRWISE,
+        status=AnnotationStatus.OK,
+        preference__isnull=False,
+    ).values_list("item_id", "preference")
     for pk, pref in rows:
         sums[pk] = sums.get(pk, 0) + int(np.sign(pref))
     for pk, total in sums.items():
@@ -47,16 +55,27 @@ def train_embedding_judge(judge, item_ids, C=1.0):
         raise ValueError(f"judge {judge.name!r} is not an embedding reward model")
     directions = slice_directions(list(item_ids))
     if len(directions) < MIN_TRAINING_PAIRS:
-        raise ValueError(f"only {len(directions)} of the chosen items have a human or gold label; "
-                         f"an embedding reward model needs at least {MIN_TRAINING_PAIRS}")
-    items = list(Item.objects.filter(pk__in=list(directions)).select_related("prompt", "response_a", "response_b").order_by("pk"))
-    delta = pair_deltas(embeddings.embed, [i.prompt.text for i in items], [i.response_a.text for i in items],
-                        [i.response_b.text for i in items])
+        raise ValueError(
+            f"only {len(directions)} of the chosen items have a human or gold label; "
+            f"an embedding reward model needs at least {MIN_TRAINING_PAIRS}"
+        )
+    items = list(
+        Item.objects.filter(pk__in=list(directions)).select_related("prompt", "response_a", "response_b").order_by("pk")
+    )
+    delta = pair_deltas(
+        embeddings.embed,
+        [i.prompt.text for i in items],
+        [i.response_a.text for i in items],
+        [i.response_b.text for i in items],
+    )
     labels = np.array([directions[i.pk] for i in items])
     head = fit_bradley_terry(delta, labels, C=C)
     train_acc = head.accuracy(delta, labels)
-    judge.parameters = {**(judge.parameters or {}), "bt_head": head.to_json(),
-                        "training_items": sorted(set(int(pk) for pk in item_ids))}
+    judge.parameters = {
+        **(judge.parameters or {}),
+        "bt_head": head.to_json(),
+        "training_items": sorted({int(pk) for pk in item_ids}),
+    }
     judge.save(update_fields=["parameters"])
     return TrainedJudge(judge.pk, len(set(item_ids)), len(items), train_acc)
 
@@ -64,9 +83,17 @@ def train_embedding_judge(judge, item_ids, C=1.0):
 def default_training_slice(project, limit=500, seed=0):
     """Up to `limit` random pairwise items of the project with a human or gold label, outside the
     calibration slice (which needs the judge's labels, so the judge must not train on it)."""
-    labelled = Annotation.objects.filter(human_label_q(), item__project=project, status=AnnotationStatus.OK).values("item_id")
+    labelled = Annotation.objects.filter(human_label_q(), item__project=project, status=AnnotationStatus.OK).values(
+        "item_id"
+    )
     qs = Item.objects.filter(project=project, kind=FeedbackKind.PAIRWISE, calibration=False)
-    ids = np.array(sorted(set(qs.filter(pk__in=labelled).values_list("pk", flat=True)) | set(qs.filter(is_gold=True).values_list("pk", flat=True))), dtype=np.int64)
+    ids = np.array(
+        sorted(
+            set(qs.filter(pk__in=labelled).values_list("pk", flat=True))
+            | set(qs.filter(is_gold=True).values_list("pk", flat=True))
+        ),
+        dtype=np.int64,
+    )
     if len(ids) > limit:
         ids = np.sort(np.random.default_rng(seed).choice(ids, size=limit, replace=False))
     return ids.tolist()

@@ -5,6 +5,7 @@ stores its own labels, and their disagreement is a routing feature.
 Idempotent: items the judge already labelled (parsed or not) are skipped, and submission ids are
 derived from (judge, item), so a retried batch cannot store a second label.
 """
+
 import uuid
 from dataclasses import dataclass
 
@@ -33,7 +34,7 @@ def pending_items(judge, project, item_ids=None):
     qs = Item.objects.filter(project=project).exclude(annotations__annotator__judge=judge)
     if item_ids is not None:
         qs = qs.filter(pk__in=item_ids)
-    kinds = [k for k in (project.feedback_kinds or FeedbackKind.values)]
+    kinds = list(project.feedback_kinds or FeedbackKind.values)
     if is_scoring(judge):
         # A reward model compares two responses; and it never labels the items it was trained on.
         kinds = [k for k in kinds if k == FeedbackKind.PAIRWISE]
@@ -51,8 +52,10 @@ class _Request:
 def requests_for(item, judge):
     overrides = judge.prompt_templates or {}
     if item.kind == FeedbackKind.PAIRWISE:
-        return [_Request(item, "ab", prompts.pairwise_messages(item, overrides, swapped=False)),
-                _Request(item, "ba", prompts.pairwise_messages(item, overrides, swapped=True))]
+        return [
+            _Request(item, "ab", prompts.pairwise_messages(item, overrides, swapped=False)),
+            _Request(item, "ba", prompts.pairwise_messages(item, overrides, swapped=True)),
+        ]
     if item.kind == FeedbackKind.BINARY:
         return [_Request(item, "binary", prompts.binary_messages(item, item.project.principles or [], overrides))]
     return [_Request(item, "edit", prompts.edit_messages(item, overrides))]
@@ -80,8 +83,11 @@ def combine_swap(ab, ba):
         entry = {"order": order, "parsed": parsed.ok, "source": parsed.source}
         if parsed.ok:
             shown = parsed.label["preference"]
-            entry.update(preference_shown=shown, preference=shown if order == "ab" else -shown,
-                         rationale=parsed.label["rationale"])
+            entry.update(
+                preference_shown=shown,
+                preference=shown if order == "ab" else -shown,
+                rationale=parsed.label["rationale"],
+            )
             canonical.append(entry["preference"])
         else:
             entry["error"] = parsed.error
@@ -91,8 +97,12 @@ def combine_swap(ab, ba):
     rationale = next((v["rationale"] for v in details["verdicts"] if v.get("rationale")), "")
     if len(canonical) == 1:
         details.update(swap_consistent=None, note="only one order could be parsed")
-        return {"status": AnnotationStatus.OK, "preference": canonical[0], "confidence": SINGLE_ORDER_CONFIDENCE,
-                "rationale": rationale}, details
+        return {
+            "status": AnnotationStatus.OK,
+            "preference": canonical[0],
+            "confidence": SINGLE_ORDER_CONFIDENCE,
+            "rationale": rationale,
+        }, details
     first, second = canonical
     gap = abs(first - second)
     consistent = (first > 0) == (second > 0) and (first < 0) == (second < 0)
@@ -103,14 +113,22 @@ def combine_swap(ab, ba):
     if not consistent:
         confidence *= 0.5
     details.update(swap_consistent=consistent, swap_gap=gap)
-    return {"status": AnnotationStatus.OK, "preference": preference, "confidence": round(confidence, 4),
-            "rationale": rationale}, details
+    return {
+        "status": AnnotationStatus.OK,
+        "preference": preference,
+        "confidence": round(confidence, 4),
+        "rationale": rationale,
+    }, details
 
 
 def build_annotation(item, annotator, replies):
     """An unsaved Annotation from the replies to `requests_for(item)` (same order)."""
-    fields = {"item": item, "annotator": annotator, "kind": item.kind,
-              "submission_id": uuid.uuid5(SUBMISSION_NAMESPACE, f"{annotator.pk}:{item.pk}")}
+    fields = {
+        "item": item,
+        "annotator": annotator,
+        "kind": item.kind,
+        "submission_id": uuid.uuid5(SUBMISSION_NAMESPACE, f"{annotator.pk}:{item.pk}"),
+    }
     if item.kind == FeedbackKind.PAIRWISE:
         ab, ba = replies
         label, details = combine_swap(_parse(parsing.parse_pairwise, ab), _parse(parsing.parse_pairwise, ba))
@@ -123,26 +141,45 @@ def build_annotation(item, annotator, replies):
         if not parsed.ok:
             return Annotation(**fields, status=AnnotationStatus.UNPARSED, details={**details, "error": parsed.error})
         details["answers"] = parsed.label.get("answers", {})
-        return Annotation(**fields, thumbs=parsed.label["thumbs"], failed_principles=parsed.label["failed_principles"],
-                          reason=parsed.label["reason"], details=details)
+        return Annotation(
+            **fields,
+            thumbs=parsed.label["thumbs"],
+            failed_principles=parsed.label["failed_principles"],
+            reason=parsed.label["reason"],
+            details=details,
+        )
     parsed = _parse(parsing.parse_edit, reply)
     details = {"raw": _raw(reply), "source": parsed.source}
     if not parsed.ok:
         return Annotation(**fields, status=AnnotationStatus.UNPARSED, details={**details, "error": parsed.error})
     ratings = {"quality": parsed.label["quality"]} if parsed.label["quality"] is not None else {}
-    return Annotation(**fields, edited_text=parsed.label["edited_text"], rationale=parsed.label["rationale"],
-                      aspect_ratings=ratings, details=details)
+    return Annotation(
+        **fields,
+        edited_text=parsed.label["edited_text"],
+        rationale=parsed.label["rationale"],
+        aspect_ratings=ratings,
+        details=details,
+    )
 
 
 def build_scored_annotation(item, annotator, scores):
     """An unsaved Annotation from a reward model's scores of both responses: direction and strength
     from the margin r(B) − r(A), confidence |2σ(margin) − 1| (see workers.reward_heads)."""
     preference, confidence, p_b = verdict_from_margin(scores.margin)
-    return Annotation(item=item, annotator=annotator, kind=item.kind,
-                      submission_id=uuid.uuid5(SUBMISSION_NAMESPACE, f"{annotator.pk}:{item.pk}"),
-                      preference=preference, confidence=confidence,
-                      details={"scores": {"a": round(scores.score_a, 5), "b": round(scores.score_b, 5)},
-                               "margin": round(scores.margin, 5), "p_b_better": p_b, "source": "reward_model"})
+    return Annotation(
+        item=item,
+        annotator=annotator,
+        kind=item.kind,
+        submission_id=uuid.uuid5(SUBMISSION_NAMESPACE, f"{annotator.pk}:{item.pk}"),
+        preference=preference,
+        confidence=confidence,
+        details={
+            "scores": {"a": round(scores.score_a, 5), "b": round(scores.score_b, 5)},
+            "margin": round(scores.margin, 5),
+            "p_b_better": p_b,
+            "source": "reward_model",
+        },
+    )
 
 
 def _store(annotations):
@@ -150,7 +187,11 @@ def _store(annotations):
     if not annotations:
         return 0
     annotator = annotations[0].annotator
-    existing = set(Annotation.objects.filter(annotator=annotator, item__in=[a.item for a in annotations]).values_list("item_id", flat=True))
+    existing = set(
+        Annotation.objects.filter(annotator=annotator, item__in=[a.item for a in annotations]).values_list(
+            "item_id", flat=True
+        )
+    )
     fresh = [a for a in annotations if a.item.pk not in existing]
     with transaction.atomic():
         for a in fresh:
@@ -174,13 +215,19 @@ def judge_items(judge, items, backend=None, progress=None, batch_items=None):
 
 def _judge_batches(judge, items, backend, progress, batch_items):
     annotator = judge_annotator(judge)
-    items = list(items.select_related("prompt", "response_a", "response_b", "project") if hasattr(items, "select_related") else items)
+    items = list(
+        items.select_related("prompt", "response_a", "response_b", "project")
+        if hasattr(items, "select_related")
+        else items
+    )
     batch_items = batch_items or max(1, int((judge.parameters or {}).get("batch_size", 8)))
     counts = {"ok": 0, "unparsed": 0, "skipped": 0, "swap_inconsistent": 0}
     for start in range(0, len(items), batch_items):
-        batch = items[start:start + batch_items]
+        batch = items[start : start + batch_items]
         if hasattr(backend, "score_pairs"):
-            annotations = [build_scored_annotation(item, annotator, s) for item, s in zip(batch, backend.score_pairs(batch))]
+            annotations = [
+                build_scored_annotation(item, annotator, s) for item, s in zip(batch, backend.score_pairs(batch))
+            ]
         else:
             requests = [r for item in batch for r in requests_for(item, judge)]
             replies = backend.generate([r.messages for r in requests])
@@ -202,7 +249,15 @@ def judge_project(project, judges=None, item_ids=None, progress=None, backends=N
     """Every judge of the project (or the given ones) labels the items it has not labelled yet."""
     judges = list(judges if judges is not None else project.judges.all())
     judges = [j for j in judges if (j.parameters or {}).get("judge", True)]  # {"judge": false}: a tagger only
-    plan = [(judge, list(pending_items(judge, project, item_ids).select_related("prompt", "response_a", "response_b", "project"))) for judge in judges]
+    plan = [
+        (
+            judge,
+            list(
+                pending_items(judge, project, item_ids).select_related("prompt", "response_a", "response_b", "project")
+            ),
+        )
+        for judge in judges
+    ]
     total = sum(len(items) for _, items in plan)
     done, results = 0, {}
     if progress:
@@ -215,7 +270,10 @@ def judge_project(project, judges=None, item_ids=None, progress=None, backends=N
                 progress(offset + n, total)
 
         backend = (backends or {}).get(judge.pk)
-        results[judge.name] = judge_items(judge, items, backend=backend, progress=tick) if items else {"ok": 0, "unparsed": 0, "skipped": 0, "swap_inconsistent": 0}
+        results[judge.name] = (
+            judge_items(judge, items, backend=backend, progress=tick)
+            if items
+            else {"ok": 0, "unparsed": 0, "skipped": 0, "swap_inconsistent": 0}
+        )
         done += len(items)
     return {"judges": results, "items": total}
-

@@ -1,4 +1,5 @@
 """Template filters for untrusted text: every model or user string goes through one of these."""
+
 from django import template
 
 from annotate import rendering

@@ -1,4 +1,5 @@
 """The project tabs in the top bar: what an annotator or a manager can open for one project."""
+
 from django import template
 from django.urls import reverse
 
@@ -8,15 +9,19 @@ register = template.Library()
 
 
 def project_links(user, project):
-    links = [("Overview", reverse("project", args=[project.pk])),
-             ("Annotate", reverse("workspace", args=[project.pk])),
-             ("My preferences", reverse("workers:latent_prefs", args=[project.pk]))]
+    links = [
+        ("Overview", reverse("project", args=[project.pk])),
+        ("Annotate", reverse("workspace", args=[project.pk])),
+        ("My preferences", reverse("workers:latent_prefs", args=[project.pk])),
+    ]
     if can_manage(user, project):
-        links += [("Gold", reverse("gold", args=[project.pk])),
-                  ("Routing", reverse("routing", args=[project.pk])),
-                  ("Curation", reverse("curation-dashboard", args=[project.pk])),
-                  ("Runs", reverse("workers:project_runs", args=[project.pk])),
-                  ("Settings", reverse("project-settings", args=[project.pk]))]
+        links += [
+            ("Gold", reverse("gold", args=[project.pk])),
+            ("Routing", reverse("routing", args=[project.pk])),
+            ("Curation", reverse("curation-dashboard", args=[project.pk])),
+            ("Runs", reverse("workers:project_runs", args=[project.pk])),
+            ("Settings", reverse("project-settings", args=[project.pk])),
+        ]
     return links
 
 

@@ -15,6 +15,7 @@ Deterministic: the same (n, seed) gives the same file.
 
     python bench/data/make_routing_synthetic.py --n 4000 --seed 0 --out bench/data/routing_synthetic.jsonl
 """
+
 import argparse
 import json
 import math
@@ -23,14 +24,40 @@ from pathlib import Path
 import numpy as np
 
 DOMAINS = {
-    "code": ("Write a python function that {x}.", ["def", "return", "list", "loop", "index", "python", "value", "function"]),
-    "math": ("Solve the equation and calculate {x}.", ["equation", "sum", "derivative", "prime", "integral", "solve", "number", "proof"]),
+    "code": (
+        "Write a python function that {x}.",
+        ["def", "return", "list", "loop", "index", "python", "value", "function"],
+    ),
+    "math": (
+        "Solve the equation and calculate {x}.",
+        ["equation", "sum", "derivative", "prime", "integral", "solve", "number", "proof"],
+    ),
     "creative": ("Write a poem about {x}.", ["moon", "river", "light", "memory", "stone", "wind", "song", "heart"]),
-    "general": ("What is the best way to {x}?", ["time", "people", "place", "simple", "useful", "idea", "home", "plan"]),
-    "history": ("Explain the history of {x}.", ["empire", "century", "war", "ancient", "trade", "king", "revolution", "city"]),
+    "general": (
+        "What is the best way to {x}?",
+        ["time", "people", "place", "simple", "useful", "idea", "home", "plan"],
+    ),
+    "history": (
+        "Explain the history of {x}.",
+        ["empire", "century", "war", "ancient", "trade", "king", "revolution", "city"],
+    ),
 }
-TOPICS = ["the ocean", "a small garden", "old maps", "trains", "coffee", "a city at night", "winter", "bees",
-          "reverse a list", "sort numbers", "compound interest", "the roman roads", "learn a language", "x^2 + 3x = 10"]
+TOPICS = [
+    "the ocean",
+    "a small garden",
+    "old maps",
+    "trains",
+    "coffee",
+    "a city at night",
+    "winter",
+    "bees",
+    "reverse a list",
+    "sort numbers",
+    "compound interest",
+    "the roman roads",
+    "learn a language",
+    "x^2 + 3x = 10",
+]
 HARD = {"code", "math"}
 DIM = 10
 HUMAN_ACCURACY = 0.8
@@ -66,7 +93,9 @@ def generate(n=4000, seed=0, independent=False):
         human = truth if rng.random() < HUMAN_ACCURACY else -truth
         log_ratio = math.log(lengths[1] / lengths[0])
         judges, confidence = {}, {}
-        for j in ("judge-1",) if independent else ("judge-1", "judge-2"):  # one judge: a jury's split would be a feature
+        for j in (
+            ("judge-1",) if independent else ("judge-1", "judge-2")
+        ):  # one judge: a jury's split would be a feature
             if independent:
                 verdict = truth if rng.random() < INDEPENDENT_JUDGE_ACCURACY else -truth
                 conf = rng.uniform(0.4, 1.0)
@@ -79,12 +108,21 @@ def generate(n=4000, seed=0, independent=False):
                 conf = rng.uniform(0.4, 0.9) if domain in HARD else rng.uniform(0.6, 1.0)
             judges[j], confidence[j] = verdict, round(float(conf), 3)
         texts = [" ".join(rng.choice(vocab, size=L)) for L in lengths]
-        rows.append({
-            "id": i, "prompt": prompt, "response_a": texts[0], "response_b": texts[1], "domain": domain,
-            "truth": truth, "human": human, "judges": judges, "judge_confidence": confidence,
-            "vec_a": [round(float(v), 4) for v in qa] + [round(math.log(lengths[0]), 4)],
-            "vec_b": [round(float(v), 4) for v in qb] + [round(math.log(lengths[1]), 4)],
-        })
+        rows.append(
+            {
+                "id": i,
+                "prompt": prompt,
+                "response_a": texts[0],
+                "response_b": texts[1],
+                "domain": domain,
+                "truth": truth,
+                "human": human,
+                "judges": judges,
+                "judge_confidence": confidence,
+                "vec_a": [round(float(v), 4) for v in qa] + [round(math.log(lengths[0]), 4)],
+                "vec_b": [round(float(v), 4) for v in qb] + [round(math.log(lengths[1]), 4)],
+            }
+        )
     return rows
 
 

@@ -1,6 +1,7 @@
 """Celery task: recompute the curation dashboard's cached figures (curation.dashboard_figures).
 
 Not a TaskRun: nobody waits on it by name; the dashboard polls the cache instead."""
+
 import logging
 
 from celery import shared_task

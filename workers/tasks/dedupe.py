@@ -1,6 +1,7 @@
 """Celery task: the near-duplicate prompt search behind the dashboard's dedupe preview (a thin
 wrapper over curation.dedupe). It embeds every distinct prompt of the project, which is too long to
 run inside a web request; the preview page polls the run and shows its groups when it is done."""
+
 from django.db import transaction
 
 from curation import dedupe
@@ -16,7 +17,12 @@ def find_duplicates(run):
     fingerprint = dedupe.prompt_fingerprint(run.project)
     groups = dedupe.near_duplicate_groups(run.project, threshold)
     runs.log(run, f"{len(groups)} groups of near-duplicate prompts at cosine ≥ {threshold}")
-    return {"groups": groups, "group_count": len(groups), "digest": dedupe.groups_digest(groups), "prompts": fingerprint}
+    return {
+        "groups": groups,
+        "group_count": len(groups),
+        "digest": dedupe.groups_digest(groups),
+        "prompts": fingerprint,
+    }
 
 
 def start_dedupe_search(project, threshold, user=None):
@@ -27,8 +33,11 @@ def start_dedupe_search(project, threshold, user=None):
 
 def latest_search(project, threshold):
     """The newest search at this threshold, or None."""
-    return (TaskRun.objects.filter(project=project, kind=RunKind.DEDUPE, params__threshold=float(threshold))
-            .order_by("-created_at", "-pk").first())
+    return (
+        TaskRun.objects.filter(project=project, kind=RunKind.DEDUPE, params__threshold=float(threshold))
+        .order_by("-created_at", "-pk")
+        .first()
+    )
 
 
 def current_groups(project, run):

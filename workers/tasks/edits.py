@@ -1,4 +1,5 @@
 """Celery tasks: latent preferences from edits (GPU queue)."""
+
 from workers import latent_prefs
 
 from .runs import run_task

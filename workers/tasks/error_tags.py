@@ -1,5 +1,6 @@
 """Celery tasks: the bias audit's LM error tags (a thin wrapper over curation.error_tags.tag_errors).
 A local tagger runs on the `gpu` queue, an OpenAI-compatible server on `cpu`, as judging does."""
+
 from django.conf import settings
 
 from annotate.judging.backends import TransientBackendError
@@ -18,10 +19,18 @@ def _tag(run):
         if settings.CELERY_TASK_ALWAYS_EAGER:
             raise
         raise ConnectionError(str(exc)) from exc  # retried later; tags already stored are kept
-    runs.log(run, f"{result.tagger}: {result.stored} responses tagged, {result.unparsed} answers neither yes nor no, "
-                  f"{result.failed} requests failed")
-    return {"tagger": result.tagger, "asked": result.asked, "stored": result.stored, "unparsed": result.unparsed,
-            "failed": result.failed}
+    runs.log(
+        run,
+        f"{result.tagger}: {result.stored} responses tagged, {result.unparsed} answers neither yes nor no, "
+        f"{result.failed} requests failed",
+    )
+    return {
+        "tagger": result.tagger,
+        "asked": result.asked,
+        "stored": result.stored,
+        "unparsed": result.unparsed,
+        "failed": result.failed,
+    }
 
 
 @run_task(queue="gpu")
@@ -38,9 +47,13 @@ def start_error_tagging(project, user=None):
     """Queue error tagging with the project's tagger; ValueError when none is configured."""
     judge = tagger_for(project)
     if judge is None:
-        raise ValueError('no error tagger configured: give a generative judge of the project the parameter "error_tagger": true')
+        raise ValueError(
+            'no error tagger configured: give a generative judge of the project the parameter "error_tagger": true'
+        )
     task = tag_errors_locally if judge.backend == JudgeBackend.TRANSFORMERS else tag_errors_with_server
-    run = runs.create_run(RunKind.ERROR_TAGS, project=project, user=user, task_name=task.name, params={"tagger": judge.name})
+    run = runs.create_run(
+        RunKind.ERROR_TAGS, project=project, user=user, task_name=task.name, params={"tagger": judge.name}
+    )
     enqueue(task, run)
     run.refresh_from_db()
     return run

@@ -1,4 +1,5 @@
 """Celery tasks: fine-tune runs (GPU queue)."""
+
 from workers import finetune as service
 
 from .runs import run_task

@@ -1,4 +1,5 @@
 """Celery tasks: candidate generation (GPU queue)."""
+
 from workers import generation
 
 from .runs import run_task

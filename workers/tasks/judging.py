@@ -1,6 +1,7 @@
 """Celery tasks: LM judging, thin wrappers over annotate.judging.service on the shared run task
 (workers/tasks/runs.py: claim, heartbeat, transient retries, cancel). Local models run on the `gpu`
 queue, OpenAI-compatible servers on `cpu` (they only wait on the network)."""
+
 from django.conf import settings
 
 from annotate.judging import reward_training, service
@@ -15,8 +16,12 @@ from .runs import enqueue, run_task
 def judge(run):
     judges = LMJudge.objects.filter(pk__in=run.params.get("judge_ids", []))
     try:
-        result = service.judge_project(run.project, judges=judges, item_ids=run.params.get("item_ids"),
-                                       progress=lambda done, total: runs.set_progress(run, done, total))
+        result = service.judge_project(
+            run.project,
+            judges=judges,
+            item_ids=run.params.get("item_ids"),
+            progress=lambda done, total: runs.set_progress(run, done, total),
+        )
     except TransientBackendError as exc:
         if settings.CELERY_TASK_ALWAYS_EAGER:
             raise  # in-process (the test settings): fail now, a re-run resumes, rather than retry inline
@@ -25,10 +30,12 @@ def judge(run):
         runs.log(run, f"{name}: {counts}")
     unusable = unparsed_judges(result)
     if unusable:
-        raise runs.RunFailed("no reply parsed: " + "; ".join(
-            f"{name}: {c['ok']} parsed, {c['unparsed']} unparsed" for name, c in unusable.items())
+        raise runs.RunFailed(
+            "no reply parsed: "
+            + "; ".join(f"{name}: {c['ok']} parsed, {c['unparsed']} unparsed" for name, c in unusable.items())
             + ". The unparsed labels are stored with their raw replies; check the judge's prompt, model and parser.",
-            metrics=result)
+            metrics=result,
+        )
     return result
 
 
@@ -53,11 +60,18 @@ def start_judging(project: Project, judges=None, user=None, item_ids=None):
     judges = list(judges if judges is not None else project.judges.all())
     started = []
     local = (JudgeBackend.TRANSFORMERS, JudgeBackend.REWARD_MODEL)  # models loaded in the worker: GPU queue
-    for task, group in ((judge_with_local_models, [j for j in judges if j.backend in local]),
-                        (judge_with_servers, [j for j in judges if j.backend not in local])):
+    for task, group in (
+        (judge_with_local_models, [j for j in judges if j.backend in local]),
+        (judge_with_servers, [j for j in judges if j.backend not in local]),
+    ):
         if group:
-            run = runs.create_run(RunKind.JUDGE, project=project, user=user, task_name=task.name,
-                                  params={"judge_ids": [j.pk for j in group], "item_ids": item_ids})
+            run = runs.create_run(
+                RunKind.JUDGE,
+                project=project,
+                user=user,
+                task_name=task.name,
+                params={"judge_ids": [j.pk for j in group], "item_ids": item_ids},
+            )
             enqueue(task, run)
             run.refresh_from_db()
             started.append(run)
@@ -68,15 +82,27 @@ def start_judging(project: Project, judges=None, user=None, item_ids=None):
 def train_embedding_judge(run):
     judge = LMJudge.objects.get(pk=run.params["judge_id"])
     trained = reward_training.train_embedding_judge(judge, run.params["item_ids"])
-    runs.log(run, f"{judge.name}: Bradley–Terry head on {trained.labelled_pairs} labelled pairs "
-                  f"(training accuracy {trained.train_accuracy:.3f}); it will not label these items")
-    return {"judge": judge.name, "training_items": trained.training_items, "labelled_pairs": trained.labelled_pairs,
-            "train_accuracy": trained.train_accuracy}
+    runs.log(
+        run,
+        f"{judge.name}: Bradley–Terry head on {trained.labelled_pairs} labelled pairs "
+        f"(training accuracy {trained.train_accuracy:.3f}); it will not label these items",
+    )
+    return {
+        "judge": judge.name,
+        "training_items": trained.training_items,
+        "labelled_pairs": trained.labelled_pairs,
+        "train_accuracy": trained.train_accuracy,
+    }
 
 
 def start_training(project, judge, item_ids, user=None):
-    run = runs.create_run(RunKind.JUDGE, project=project, user=user, task_name=train_embedding_judge.name,
-                          params={"judge_id": judge.pk, "item_ids": [int(i) for i in item_ids]})
+    run = runs.create_run(
+        RunKind.JUDGE,
+        project=project,
+        user=user,
+        task_name=train_embedding_judge.name,
+        params={"judge_id": judge.pk, "item_ids": [int(i) for i in item_ids]},
+    )
     enqueue(train_embedding_judge, run)
     run.refresh_from_db()
     return run

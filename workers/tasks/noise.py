@@ -1,4 +1,5 @@
 """Celery tasks: noise estimation (a thin wrapper over curation.noise.run_noise)."""
+
 from django.db import transaction
 
 from workers import runs
@@ -14,17 +15,29 @@ def estimate_noise(run):
 
     params = run.params or {}
     noise_run = run_noise(
-        run.project, task_run=run, use_embeddings=params.get("use_embeddings", True), k=int(params.get("k", 10)),
+        run.project,
+        task_run=run,
+        use_embeddings=params.get("use_embeddings", True),
+        k=int(params.get("k", 10)),
         progress=lambda step, total: runs.set_progress(run, step, total),
         aggregator=params.get("aggregator", "dawid-skene"),
     )
     if noise_run.epsilon is None:
         runs.log(run, f"noise run {noise_run.pk}: {noise_run.item_count} items scored, no ε: {noise_run.withheld}")
     else:
-        runs.log(run, f"noise run {noise_run.pk}: ε = {noise_run.epsilon:.4f} "
-                      f"[{noise_run.epsilon_low:.4f}, {noise_run.epsilon_high:.4f}] over {noise_run.item_count} items")
-    return {"noise_run": noise_run.pk, "epsilon": noise_run.epsilon, "epsilon_low": noise_run.epsilon_low,
-            "epsilon_high": noise_run.epsilon_high, "items": noise_run.item_count, "epsilon_withheld": noise_run.withheld}
+        runs.log(
+            run,
+            f"noise run {noise_run.pk}: ε = {noise_run.epsilon:.4f} "
+            f"[{noise_run.epsilon_low:.4f}, {noise_run.epsilon_high:.4f}] over {noise_run.item_count} items",
+        )
+    return {
+        "noise_run": noise_run.pk,
+        "epsilon": noise_run.epsilon,
+        "epsilon_low": noise_run.epsilon_low,
+        "epsilon_high": noise_run.epsilon_high,
+        "items": noise_run.item_count,
+        "epsilon_withheld": noise_run.withheld,
+    }
 
 
 def start_noise_run(project, user=None, use_embeddings=True, k=10, aggregator="dawid-skene"):
@@ -33,7 +46,11 @@ def start_noise_run(project, user=None, use_embeddings=True, k=10, aggregator="d
 
     if aggregator not in AGGREGATORS:  # refused before anything is queued
         raise ValueError(f"unknown aggregator {aggregator!r}; one of {', '.join(AGGREGATORS)}")
-    run = runs.create_run(RunKind.NOISE, project=project, params={"use_embeddings": use_embeddings, "k": k,
-                                                                  "aggregator": aggregator}, user=user)
+    run = runs.create_run(
+        RunKind.NOISE,
+        project=project,
+        params={"use_embeddings": use_embeddings, "k": k, "aggregator": aggregator},
+        user=user,
+    )
     transaction.on_commit(lambda: enqueue(estimate_noise, run))
     return run

@@ -1,4 +1,5 @@
 """Celery task: preference groups (a thin wrapper over curation.pluralism.fit_groups)."""
+
 from django.db import transaction
 
 from curation.pluralism import fit_groups
@@ -14,8 +15,12 @@ def fit_preference_groups(run):
     params = run.params or {}
     group_run = fit_groups(run.project, task_run=run, k_max=int(params.get("k_max", 4)))
     runs.log(run, f"groups run {group_run.pk}: K = {group_run.k}, {len(group_run.controversial)} controversial items")
-    return {"group_run": group_run.pk, "k": group_run.k, "controversial": len(group_run.controversial),
-            "heldout": group_run.heldout}
+    return {
+        "group_run": group_run.pk,
+        "k": group_run.k,
+        "controversial": len(group_run.controversial),
+        "heldout": group_run.heldout,
+    }
 
 
 def start_group_run(project, user=None, k_max=4):

@@ -1,4 +1,5 @@
 """Celery tasks: rationale generation (GPU queue)."""
+
 from workers import rationales
 
 from .runs import run_task

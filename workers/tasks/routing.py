@@ -1,4 +1,5 @@
 """Celery tasks: item features and routing (thin wrappers over curation.features / curation.routing)."""
+
 import time
 
 from celery import shared_task
@@ -19,8 +20,12 @@ def compute_features(run):
 
     def tick(done, total):
         seconds = time.monotonic() - started
-        runs.record(run, progress=done, total=total,
-                    metrics={**counts.metrics(), "items_per_s": round(done / seconds, 1) if seconds > 0 else None})
+        runs.record(
+            run,
+            progress=done,
+            total=total,
+            metrics={**counts.metrics(), "items_per_s": round(done / seconds, 1) if seconds > 0 else None},
+        )
 
     features.compute_features(run.project, item_ids=run.params.get("item_ids"), progress=tick, counts=counts)
     return {**counts.metrics(), "seconds": round(time.monotonic() - started, 2)}
@@ -32,15 +37,24 @@ def route(run):
     missing = list(run.project.items.filter(features__isnull=True).values_list("pk", flat=True))
     if missing or p.get("recompute_features"):
         runs.log(run, f"computing features for {'all' if p.get('recompute_features') else len(missing)} items")
-        features.compute_features(run.project, item_ids=None if p.get("recompute_features") else missing,
-                                  progress=lambda done, total: runs.set_progress(run, done, total))
+        features.compute_features(
+            run.project,
+            item_ids=None if p.get("recompute_features") else missing,
+            progress=lambda done, total: runs.set_progress(run, done, total),
+        )
     runs.raise_if_cancelled(run)  # the fit below has no progress points of its own
     runs.log(run, "routing; measuring every strategy's curve (a proxy reward model per strategy, budget and seed)")
     routing_run = routing.route_project(
-        run.project, budget=p.get("budget"), count=p.get("count"), strategy=p.get("strategy", "ppm"),
-        human_route=p.get("human_route", "human"), seed=p.get("seed", 0), user=run.created_by,
+        run.project,
+        budget=p.get("budget"),
+        count=p.get("count"),
+        strategy=p.get("strategy", "ppm"),
+        human_route=p.get("human_route", "human"),
+        seed=p.get("seed", 0),
+        user=run.created_by,
         calibration_fraction=p.get("calibration_fraction", calibration.DEFAULT_FRACTION),
-        calibration_minimum=p.get("calibration_minimum", calibration.DEFAULT_MINIMUM))
+        calibration_minimum=p.get("calibration_minimum", calibration.DEFAULT_MINIMUM),
+    )
     runs.log(run, f"routed: {routing_run.counts}")
     return {"routing_run": routing_run.pk, **routing_run.counts, "timings": routing_run.model.get("timings", {})}
 
@@ -56,11 +70,26 @@ def start_features(project, user=None, item_ids=None):
     return _start(compute_features, RunKind.FEATURES, project, user, {"item_ids": item_ids})
 
 
-def start_routing(project, budget=None, count=None, strategy="ppm", human_route="human", user=None, recompute_features=False,
-                  calibration_fraction=calibration.DEFAULT_FRACTION, calibration_minimum=calibration.DEFAULT_MINIMUM):
-    params = {"budget": budget, "count": count, "strategy": strategy, "human_route": human_route,
-              "recompute_features": recompute_features, "calibration_fraction": calibration_fraction,
-              "calibration_minimum": calibration_minimum}
+def start_routing(
+    project,
+    budget=None,
+    count=None,
+    strategy="ppm",
+    human_route="human",
+    user=None,
+    recompute_features=False,
+    calibration_fraction=calibration.DEFAULT_FRACTION,
+    calibration_minimum=calibration.DEFAULT_MINIMUM,
+):
+    params = {
+        "budget": budget,
+        "count": count,
+        "strategy": strategy,
+        "human_route": human_route,
+        "recompute_features": recompute_features,
+        "calibration_fraction": calibration_fraction,
+        "calibration_minimum": calibration_minimum,
+    }
     return _start(route, RunKind.ROUTE, project, user, params)
 
 
@@ -71,11 +100,21 @@ def reroute_stale_projects(min_new_labels=50):
     started = []
     for project in Project.objects.filter(routing_runs__isnull=False).distinct():
         last = project.routing_runs.first()
-        busy = TaskRun.objects.filter(project=project, kind=RunKind.ROUTE, state__in=[RunState.QUEUED, RunState.RUNNING]).exists()
-        new = Annotation.objects.filter(item__project=project, annotator__kind=AnnotatorKind.HUMAN, created_at__gt=last.created_at).count()
+        busy = TaskRun.objects.filter(
+            project=project, kind=RunKind.ROUTE, state__in=[RunState.QUEUED, RunState.RUNNING]
+        ).exists()
+        new = Annotation.objects.filter(
+            item__project=project, annotator__kind=AnnotatorKind.HUMAN, created_at__gt=last.created_at
+        ).count()
         if new >= min_new_labels and not busy:
             strategy = "judge_error" if last.strategy == "router" else last.strategy
-            start_routing(project, budget=last.budget, strategy=strategy, human_route=last.model.get("human_route", "human"),
-                          calibration_fraction=0.0, calibration_minimum=0)  # keep the slice as drawn
+            start_routing(
+                project,
+                budget=last.budget,
+                strategy=strategy,
+                human_route=last.model.get("human_route", "human"),
+                calibration_fraction=0.0,
+                calibration_minimum=0,
+            )  # keep the slice as drawn
             started.append(project.pk)
     return started

@@ -15,6 +15,8 @@ gives a Celery task `finetune(run_id)` that is
 Services are written to be re-run: they check what is already done (rows per run, artifact dirs
 wiped before training) so a retry or takeover never duplicates output.
 """
+
+import contextlib
 import functools
 import logging
 import os
@@ -36,14 +38,19 @@ from workers.models import RunState, TaskRun
 logger = logging.getLogger(__name__)
 
 TRANSIENT_ERRORS = (
-    OperationalError, InterfaceError, ConnectionError, TimeoutError,
-    redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, kombu.exceptions.OperationalError,
+    OperationalError,
+    InterfaceError,
+    ConnectionError,
+    TimeoutError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    kombu.exceptions.OperationalError,
 )
 MAX_RETRIES = 6
 
 
 def backoff(retries, base=2.0, cap=300.0):
-    return min(cap, base * 2 ** retries)
+    return min(cap, base * 2**retries)
 
 
 class _Heartbeat(threading.Thread):
@@ -96,7 +103,7 @@ def execute(task, service, run_id):
             runs.release_run(run, error=f"retrying after: {exc!r}")
         except Exception:
             logger.warning("could not release run %s", run_id, exc_info=True)
-        raise task.retry(exc=exc, countdown=backoff(task.request.retries))
+        raise task.retry(exc=exc, countdown=backoff(task.request.retries)) from exc
     except Exception as exc:
         return _fail(run, exc)
     finally:
@@ -112,10 +119,8 @@ def execute(task, service, run_id):
 def _fail(run, exc):
     logger.exception("run %s failed", run.pk)
     trace = traceback.format_exc()
-    try:
+    with contextlib.suppress(Exception):
         runs.log(run, f"failed: {exc!r}")
-    except Exception:
-        pass
     return runs.finish_run(run, state=RunState.FAILED, error=trace[-4000:]).state
 
 
@@ -126,8 +131,13 @@ def run_task(queue="cpu", **options):
         name = f"{service.__module__}.{service.__name__}"
 
         @shared_task(
-            bind=True, name=name, queue=queue, acks_late=True, reject_on_worker_lost=True,
-            max_retries=MAX_RETRIES, **options,
+            bind=True,
+            name=name,
+            queue=queue,
+            acks_late=True,
+            reject_on_worker_lost=True,
+            max_retries=MAX_RETRIES,
+            **options,
         )
         @functools.wraps(service)
         def task(self, run_id):
@@ -152,7 +162,9 @@ def enqueue(task, run):
         return task.apply_async(args=[run.pk])
     except BROKER_ERRORS as exc:
         logger.error("could not queue run %s: %r", run.pk, exc)
-        runs.finish_run(run, state=RunState.FAILED, error=f"could not reach the task queue: {exc!r}. Retry the run when it is back.")
+        runs.finish_run(
+            run, state=RunState.FAILED, error=f"could not reach the task queue: {exc!r}. Retry the run when it is back."
+        )
         return None
 
 
@@ -160,9 +172,9 @@ def enqueue(task, run):
 class Sweep:
     """What one sweep did with the runs whose worker stopped heart-beating."""
 
-    requeued: list[int] = field(default_factory=list)   # sent to the queue again
+    requeued: list[int] = field(default_factory=list)  # sent to the queue again
     cancelled: list[int] = field(default_factory=list)  # a cancel was asked for: ended, not re-run
-    failed: list[int] = field(default_factory=list)     # no task to re-send it with: ended with the reason
+    failed: list[int] = field(default_factory=list)  # no task to re-send it with: ended with the reason
 
 
 def sweep(app=None) -> Sweep:
@@ -180,9 +192,15 @@ def sweep(app=None) -> Sweep:
             if runs.stale_runs().filter(pk=run.pk).update(state=RunState.CANCELLED, finished_at=timezone.now()):
                 done.cancelled.append(run.pk)
         elif not run.task_name:
-            if runs.stale_runs().filter(pk=run.pk).update(
-                    state=RunState.FAILED, finished_at=timezone.now(),
-                    error="its worker stopped and the run names no task to re-send it with; start it again"):
+            if (
+                runs.stale_runs()
+                .filter(pk=run.pk)
+                .update(
+                    state=RunState.FAILED,
+                    finished_at=timezone.now(),
+                    error="its worker stopped and the run names no task to re-send it with; start it again",
+                )
+            ):
                 done.failed.append(run.pk)
         elif runs.stale_runs().filter(pk=run.pk).update(state=RunState.QUEUED):
             task = app.tasks.get(run.task_name)

@@ -4,6 +4,7 @@ running it again adds nothing (imports deduplicate) and leaves changed passwords
 The documented passwords (admin/tandem-admin, ...) are set only on a local install (TANDEM_DEMO,
 which the embedded default and `./tandem demo` are) or with DEBUG on. Anywhere else the logins it
 creates get random passwords, printed once."""
+
 import secrets
 
 from django.conf import settings
@@ -26,8 +27,14 @@ USERS = [
     ("ann1", "tandem-ann", False, False, Role.ANNOTATOR),
     ("ann2", "tandem-ann", False, False, Role.ANNOTATOR),
 ]
-FILES = [("pairs.jsonl", None), ("hh.jsonl", None), ("completions.jsonl", None),
-         ("binary.jsonl", None), ("conversations.jsonl", None), ("edit.jsonl", "edit")]
+FILES = [
+    ("pairs.jsonl", None),
+    ("hh.jsonl", None),
+    ("completions.jsonl", None),
+    ("binary.jsonl", None),
+    ("conversations.jsonl", None),
+    ("edit.jsonl", "edit"),
+]
 INSTRUCTIONS = """\
 Welcome to the Tandem demo.
 
@@ -40,7 +47,14 @@ Welcome to the Tandem demo.
 """
 PRINCIPLES = ["Is correct", "Answers the question asked", "Is concise", "Is safe without over-refusing", "Is polite"]
 # What a project manager may do in the admin; which projects they see is limited to their own.
-MANAGER_PERMISSIONS = ["view_project", "change_project", "view_membership", "add_membership", "change_membership", "delete_membership"]
+MANAGER_PERMISSIONS = [
+    "view_project",
+    "change_project",
+    "view_membership",
+    "add_membership",
+    "change_membership",
+    "delete_membership",
+]
 
 
 class Command(BaseCommand):
@@ -48,16 +62,27 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options):
-        project, created = Project.objects.get_or_create(name=PROJECT, defaults={
-            "instructions": INSTRUCTIONS, "overlap": 2, "principles": PRINCIPLES, "pair_strategy": "best_worst"})
+        project, created = Project.objects.get_or_create(
+            name=PROJECT,
+            defaults={
+                "instructions": INSTRUCTIONS,
+                "overlap": 2,
+                "principles": PRINCIPLES,
+                "pair_strategy": "best_worst",
+            },
+        )
         managers, _ = Group.objects.get_or_create(name="Project managers")
-        managers.permissions.add(*Permission.objects.filter(content_type__app_label="annotate", codename__in=MANAGER_PERMISSIONS))
+        managers.permissions.add(
+            *Permission.objects.filter(content_type__app_label="annotate", codename__in=MANAGER_PERMISSIONS)
+        )
         User = get_user_model()
         documented = settings.TANDEM_DEMO or settings.DEBUG
         created_logins = []
         for username, password, superuser, staff, role in USERS:
-            user, new = User.objects.get_or_create(username=username, defaults={
-                "is_superuser": superuser, "is_staff": staff, "email": f"{username}@example.org"})
+            user, new = User.objects.get_or_create(
+                username=username,
+                defaults={"is_superuser": superuser, "is_staff": staff, "email": f"{username}@example.org"},
+            )
             if new:
                 password = password if documented else secrets.token_urlsafe(12)
                 user.set_password(password)
@@ -73,9 +98,15 @@ class Command(BaseCommand):
             self.stdout.write(f"  {result.summary()}")
         self.register_demo_model()
         total = Item.objects.filter(project=project).count()
-        logins = ("Logins: " + ", ".join(f"{u}/{p}" for u, p, *_ in USERS)) if documented else (
-            "New logins (random passwords, shown only now): " + ", ".join(created_logins) if created_logins
-            else "Logins unchanged")
+        logins = (
+            ("Logins: " + ", ".join(f"{u}/{p}" for u, p, *_ in USERS))
+            if documented
+            else (
+                "New logins (random passwords, shown only now): " + ", ".join(created_logins)
+                if created_logins
+                else "Logins unchanged"
+            )
+        )
         self.stdout.write(self.style.SUCCESS(f'Project "{PROJECT}": {total} items ({total - before} new). {logins}'))
 
     def register_demo_model(self):
@@ -89,4 +120,3 @@ class Command(BaseCommand):
         if not (path / "config.json").exists():
             build_tiny_causal_lm(path)
         ModelSpec.objects.get_or_create(name=DEMO_MODEL, defaults={"path_or_id": str(path), "max_length": 256})
-
