@@ -1,9 +1,9 @@
 from django import forms
 from django.contrib import admin
 
-from . import models
-from .admin_imports import ImportRecordAdmin, ProjectImportAdminMixin
-from .judging.endpoints import connection_errors
+from annotate import models
+from annotate.admin_imports import ImportRecordAdmin, ProjectImportAdminMixin
+from annotate.judging.endpoints import connection_errors
 
 
 class MembershipInline(admin.TabularInline):

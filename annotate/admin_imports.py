@@ -15,10 +15,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from .import_shapes import SHAPES
-from .imports import ImportFileError, import_items
-from .models import ImportRecord, LabelKind
-from .permissions import is_admin, managed_projects
+from annotate.import_shapes import SHAPES
+from annotate.imports import ImportFileError, import_items
+from annotate.models import ImportRecord, LabelKind
+from annotate.permissions import is_admin, managed_projects
 
 
 class ImportForm(forms.Form):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views_api
+from annotate.views import api as views_api
 
 urlpatterns = [
     path("p/<int:project_id>/next/", views_api.api_next, name="api_annotate_next"),

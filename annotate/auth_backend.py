@@ -5,8 +5,8 @@ from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 
-from . import login_throttle
-from .rows import first
+from annotate import login_throttle
+from annotate.rows import first
 
 
 class UserBackend(ModelBackend):

@@ -2,7 +2,7 @@
 
 from django import forms
 
-from .models import FeedbackKind, Project, Role
+from annotate.models import FeedbackKind, Project, Role
 
 
 class LinesField(forms.CharField):

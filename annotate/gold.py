@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
-from .models import (
+from annotate.models import (
     PREFERENCE_LABELS,
     PREFERENCE_MAX,
     PREFERENCE_MIN,

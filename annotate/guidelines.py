@@ -3,7 +3,7 @@ its managers) and a fixed paragraph per kind of feedback on how to label that ki
 
 from dataclasses import dataclass
 
-from .models import FeedbackKind
+from annotate.models import FeedbackKind
 
 KIND_GUIDANCE = {
     FeedbackKind.PAIRWISE: (

@@ -18,7 +18,7 @@ import zlib
 
 import zstandard
 
-from .import_values import DuplicateKey, FieldError, loads
+from annotate.import_values import DuplicateKey, FieldError, loads
 
 FORMATS = ("jsonl", "csv", "parquet")
 COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}

@@ -23,9 +23,9 @@ import re
 import zlib
 from dataclasses import dataclass, field
 
-from . import import_values as v
-from .content import prompt_hash
-from .edits import word_diff
+from annotate import import_values as v
+from annotate.content import prompt_hash
+from annotate.edits import word_diff
 
 SHAPES = ("preference", "completions", "helpsteer2", "binary", "messages", "alpaca_eval")
 PAIRWISE_SHAPES = ("preference", "completions", "helpsteer2", "alpaca_eval")

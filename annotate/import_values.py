@@ -4,7 +4,7 @@ say exactly which file, line and field is wrong."""
 import json
 import math
 
-from .content import normalise_messages
+from annotate.content import normalise_messages
 
 MAX_INT = 2**63 - 1  # what PostgreSQL's bigint and every JSON reader hold exactly enough
 MAX_DEPTH = 64  # nesting of stored JSON (metadata); deeper values are refused, not truncated

@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from django.db import DatabaseError, transaction
 from django.db.models import F, Min
 
-from . import import_shapes as shapes
-from .bulk import IdPool, insert_rows
-from .import_readers import ReadError, Source, detect_compression, detect_format
-from .import_values import FieldError
-from .models import (
+from annotate import import_shapes as shapes
+from annotate.bulk import IdPool, insert_rows
+from annotate.import_readers import ReadError, Source, detect_compression, detect_format
+from annotate.import_values import FieldError
+from annotate.models import (
     Annotation,
     Annotator,
     AnnotatorKind,

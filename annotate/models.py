@@ -11,6 +11,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from annotate.edits import word_diff
+
 PREFERENCE_MIN, PREFERENCE_MAX = -3, 3
 PREFERENCE_LABELS = {
     -3: "A much better",
@@ -403,8 +405,6 @@ class Annotation(models.Model):
     def save(self, *args, **kwargs):
         # The diff and distance are derived, never trusted from the client.
         if self.kind == FeedbackKind.EDIT and self.edited_text is not None and self.item_id:
-            from .edits import word_diff
-
             original = self.item.response_a.text
             self.diff, self.edit_distance = word_diff(original, self.edited_text)
         super().save(*args, **kwargs)

@@ -5,8 +5,8 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef
 from django.http import Http404
 
-from .models import Membership, Project, Role
-from .rows import first, table
+from annotate.models import Membership, Project, Role
+from annotate.rows import first, table
 
 
 def is_admin(user):

@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .models import Invite, Membership, Project, Role
+from annotate.models import Invite, Membership, Project, Role
 
 
 class ProjectError(Exception):

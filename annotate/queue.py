@@ -42,8 +42,8 @@ from django.db.models import Count, F, Q, Sum, Value
 from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
-from . import queue_sql
-from .models import (
+from annotate import queue_sql
+from annotate.models import (
     Annotator,
     AnnotatorKind,
     Assignment,
@@ -54,7 +54,8 @@ from .models import (
     QueueOrder,
     Routing,
 )
-from .strict_input import InputError, check_value, text_problem
+from annotate.permissions import visible_sql
+from annotate.strict_input import InputError, check_value, text_problem
 
 LEASED, SUBMITTED, SKIPPED = AssignmentState.LEASED, AssignmentState.SUBMITTED, AssignmentState.SKIPPED
 LOCK_WAIT_SECONDS = 5  # how long a request waits for a routing run that holds every open item
@@ -266,7 +267,6 @@ def assignment_for(annotator, assignment_id, user=None):
     """The annotator's own assignment with its item and project, or None (never someone else's).
     With `user`, also None once the user may no longer see the item's project (membership
     revoked). The prompt and responses load when a form is shown again."""
-    from .permissions import visible_sql
 
     return queue_sql.own_assignment(
         annotator.pk, assignment_id, None if user is None else visible_sql(user, "i.project_id")

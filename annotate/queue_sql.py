@@ -8,9 +8,10 @@ in tests/test_queue_concurrency.py hold them to it.
 
 from django.db import connection
 
-from .models import Annotator, Assignment, AssignmentState, Item, Project, Prompt, QueueOrder, Response, Routing
-from .rows import fetch_one, reader
-from .rows import table as _table
+from annotate.models import Annotator, Assignment, AssignmentState, Item, Project, Prompt, QueueOrder, Response, Routing
+from annotate.rows import fetch_one, reader
+from annotate.rows import table as _table
+from curation.models import RoutingRun
 
 LEASED, SUBMITTED, SKIPPED = AssignmentState.LEASED, AssignmentState.SUBMITTED, AssignmentState.SKIPPED
 DEPTH_WINDOW = 200  # open items "complete to k first" looks at before falling back to breadth order
@@ -113,7 +114,6 @@ def _live_leases(now):
 
 def _offered_to_people():
     """Items routed to people, or not routed while the project has never had a routing run."""
-    from curation.models import RoutingRun
 
     return (
         f"""(i.routing IN (%s, %s) OR (i.routing = %s AND NOT EXISTS (

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from .models import PREFERENCE_LABELS, Assignment, AssignmentState, FeedbackKind, Thumbs
+from annotate.models import PREFERENCE_LABELS, Assignment, AssignmentState, FeedbackKind, Thumbs
 
 RECENT_LIMIT = 10
 

@@ -17,10 +17,18 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from . import gold, queue_sql
-from .models import PREFERENCE_MAX, PREFERENCE_MIN, Annotation, Assignment, AssignmentState, FeedbackKind, Thumbs
-from .queue import _lock_project_on_sqlite
-from .strict_input import strict_int, text_problem
+from annotate import gold, queue_sql
+from annotate.models import (
+    PREFERENCE_MAX,
+    PREFERENCE_MIN,
+    Annotation,
+    Assignment,
+    AssignmentState,
+    FeedbackKind,
+    Thumbs,
+)
+from annotate.queue import _lock_project_on_sqlite
+from annotate.strict_input import strict_int, text_problem
 
 RATING_MIN, RATING_MAX = 1, 5
 MAX_TIME_MS = 24 * 3600 * 1000

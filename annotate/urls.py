@@ -1,8 +1,9 @@
 from django.urls import include, path
 
-from . import views, views_gold
-from . import views_projects as vp
-from . import views_workspace as ws
+from annotate.views import gold as views_gold
+from annotate.views import pages as views
+from annotate.views import projects as vp
+from annotate.views import workspace as ws
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -36,7 +36,7 @@ def main():
 
     from annotate.models import Annotation, Project
     from curation import dashboard_figures
-    from workers.views_charts import edit_distance_context
+    from workers.charts import edit_distance_context
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--project", default="Demo")

@@ -85,7 +85,7 @@ def clock(fn):
 def bare_encode(texts):
     """sentence-transformers as a user would call it: same model, same 128-token limit."""
     from curation.features import EMBED_MAX_TOKENS
-    from workers import embeddings
+    from workers.ml import embeddings
 
     model = embeddings.model()
     model.max_seq_length = EMBED_MAX_TOKENS
@@ -172,7 +172,7 @@ def main():
     args = parser.parse_args()
     import torch
 
-    from workers import embeddings
+    from workers.ml import embeddings
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -39,9 +39,9 @@ from annotate.models import Project  # noqa: E402
 from curation.formats import iter_export_rows  # noqa: E402
 from curation.models import Snapshot, SnapshotRow  # noqa: E402
 from workers import finetune  # noqa: E402
+from workers.ml.tiny_models import build_tiny_causal_lm  # noqa: E402
 from workers.models import FineTuneRun, ModelSpec, TaskRun  # noqa: E402
 from workers.tasks.finetune import finetune as finetune_task  # noqa: E402
-from workers.tiny_models import build_tiny_causal_lm  # noqa: E402
 
 WORDS = [
     "the",

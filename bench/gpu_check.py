@@ -46,7 +46,7 @@ def build_model(out_dir, hidden=1024, layers=16):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from workers.tiny_models import build_tokenizer
+    from workers.ml.tiny_models import build_tokenizer
 
     tok = build_tokenizer(out_dir)
     torch.manual_seed(0)
@@ -75,7 +75,7 @@ def judge_bench(model_dir, pairs, batch, new_tokens, report):
     from annotate.judging.service import requests_for
     from annotate.models import LMJudge
     from tests import factories
-    from workers.loading import chat_prompt
+    from workers.ml.loading import chat_prompt
     from workers.models import ModelSpec, RunState
     from workers.tasks.judging import start_judging
 

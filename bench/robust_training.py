@@ -77,7 +77,7 @@ def embed_pairs(pairs):
         saved = np.load(CACHE)
         if str(saved["key"]) == key:
             return saved["chosen"], saved["rejected"]
-    from workers.embeddings import MiniLM
+    from workers.ml.embeddings import MiniLM
 
     vectors = MiniLM(256).encode([f"{p}\n\n{c}" for p, c, _ in pairs] + [f"{p}\n\n{r}" for p, _, r in pairs])
     chosen, rejected = vectors[: len(pairs)], vectors[len(pairs) :]
@@ -203,8 +203,8 @@ def smoke(pairs, rate=0.2, n=32, seed=0):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig
 
+    from workers.ml.tiny_models import build_tiny_causal_lm
     from workers.pref_trainers import TandemDPOTrainer
-    from workers.tiny_models import build_tiny_causal_lm
 
     rng = np.random.default_rng(seed)
     picked = [pairs[i] for i in rng.choice(len(pairs), n, replace=False)]

@@ -100,8 +100,8 @@ def prepare(raw_rows, embed=None):
     rows = [normalise(r, i) for i, r in enumerate(raw_rows)]
     rows = [r for r in rows if r["human"] is not None and np.sign(r["human"]) != 0]
     if any(r["vec_a"] is None for r in rows):
-        from workers import embeddings
-        from workers.reward_heads import pair_deltas, principal_directions
+        from workers.ml import embeddings
+        from workers.ml.reward_heads import pair_deltas, principal_directions
 
         delta = principal_directions(
             pair_deltas(
@@ -410,7 +410,7 @@ def main():
     if args.feature_items:
         out.append("")
         seconds = time_features(args.feature_items)
-        from workers.embeddings import model as embedder
+        from workers.ml.embeddings import model as embedder
 
         out.append(
             f"Features for {args.feature_items} pairwise items (3 texts each, MiniLM on {embedder().device}): "

@@ -91,8 +91,8 @@ def read_rows(path, seed=0):
 def embeddings_for(rows, cache):
     """e(response + prompt) (reward models, `response_text`) and e(response) (similarity), at 128
     tokens, cached by the texts' hash."""
-    from workers import embeddings
-    from workers.reward_heads import EMBED_MAX_TOKENS, response_text
+    from workers.ml import embeddings
+    from workers.ml.reward_heads import EMBED_MAX_TOKENS, response_text
 
     key = hashlib.sha256(
         (
@@ -122,7 +122,7 @@ def build(rows, pa, pb, ra, rb, judge_train, seed=0):
     get the embedding reward-model judge trained on `judge_train` random rows, which are dropped."""
     from curation import features, ppm, routing_sim, strategies
     from curation.mix_eval import LabelledPairs
-    from workers.reward_heads import fit_bradley_terry, principal_directions, verdict_from_margin
+    from workers.ml.reward_heads import fit_bradley_terry, principal_directions, verdict_from_margin
 
     n = len(rows)
     delta_full = (pb - pa).astype(float)

@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from annotate.models import FeedbackKind, Item
-
-from .labels import aggregate_labels, source_class
-from .models import CurationAction, ItemFeatures, ItemNoise
-from .pluralism import group_members, latest_run
+from curation.labels import aggregate_labels, source_class
+from curation.models import CurationAction, ItemFeatures, ItemNoise
+from curation.pluralism import group_members, latest_run
 
 ACTIONS = ("drop", "flip", "restore", "merge_duplicates", "drop_duplicates", "undo")
 FILTER_KEYS = {

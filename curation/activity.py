@@ -24,9 +24,8 @@ from annotate.models import (
     Thumbs,
     human_label_q,
 )
-
-from . import plots
-from .agreement import PREFERENCE_DOMAIN, krippendorff_alpha
+from curation import plots
+from curation.agreement import PREFERENCE_DOMAIN, krippendorff_alpha
 
 
 @dataclass

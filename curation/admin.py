@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from . import models
+from curation import models
 
 
 @admin.register(models.Snapshot)

@@ -11,8 +11,7 @@ from itertools import combinations
 import numpy as np
 
 from annotate.models import AnnotatorKind, FeedbackKind
-
-from .labels import label_rows
+from curation.labels import label_rows
 
 PREFERENCE_DOMAIN = list(range(-3, 4))
 RATING_DOMAIN = [1, 2, 3, 4, 5]

@@ -10,8 +10,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from annotate.permissions import can_manage
-
-from .models import ExportToken
+from curation.models import ExportToken
 
 
 def token_refusal(token: ExportToken, now=None) -> str | None:

@@ -33,13 +33,12 @@ from django.core.cache import cache
 from django.db.models import Count, Max
 
 from annotate.models import Annotation, Annotator, AnnotatorKind, FeedbackKind, Item
-
-from .agreement import position_bias
-from .error_tags import tagger_for
-from .families import FAMILY_PREFIXES, family_of  # noqa: F401 (re-exported for the page)
-from .labels import PERSON_KINDS, label_rows
-from .models import ErrorTag
-from .pluralism import latest_run
+from curation.agreement import position_bias
+from curation.error_tags import tagger_for
+from curation.families import FAMILY_PREFIXES, family_of  # noqa: F401 (re-exported for the page)
+from curation.labels import PERSON_KINDS, label_rows
+from curation.models import ErrorTag
+from curation.pluralism import latest_run
 
 MIN_LABELS = 20  # a person needs this many decisive labels for their own row
 N_BOOT = 200

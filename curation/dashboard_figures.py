@@ -16,13 +16,12 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from annotate.models import Annotation
-
-from . import plots
-from .activity import activity_charts, project_activity
-from .agreement import project_agreement
-from .models import NoiseRun
-from .noise import noise_histogram
-from .quality import annotator_quality
+from curation import plots
+from curation.activity import activity_charts, project_activity
+from curation.agreement import project_agreement
+from curation.models import NoiseRun
+from curation.noise import noise_histogram
+from curation.quality import annotator_quality
 
 LOCK_SECONDS = 600  # a refresh that died frees its claim after this long
 

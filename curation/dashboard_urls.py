@@ -2,8 +2,8 @@
 
 from django.urls import path
 
-from . import views_dashboard as v
-from . import views_records as r
+from curation.views import dashboard as v
+from curation.views import records as r
 
 urlpatterns = [
     path("p/<int:project_id>/", v.dashboard, name="curation-dashboard"),

@@ -8,8 +8,8 @@ group but the first one are dropped as well. Both are recorded curation actions.
 import numpy as np
 
 from annotate.models import Item, Prompt
-
-from .actions import CurationError, record
+from curation.actions import CurationError, record
+from curation.noise import embed as default_embed
 
 DEFAULT_THRESHOLD = 0.92
 
@@ -29,7 +29,6 @@ def _find(parent, i):
 
 def near_duplicate_groups(project, threshold=DEFAULT_THRESHOLD, embed=None, block=2048):
     """[[prompt content hashes], ...] of groups with cosine similarity ≥ threshold (first = earliest)."""
-    from .noise import embed as default_embed
 
     if not 0 < threshold <= 1:
         raise CurationError("threshold must be in (0, 1]")

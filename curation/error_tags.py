@@ -18,8 +18,7 @@ from django.db.models import Q
 
 from annotate.judging.backends import RequestFailed, backend_for
 from annotate.models import FeedbackKind, Item, LMJudge, Response
-
-from .models import ErrorTag
+from curation.models import ErrorTag
 
 GENERATIVE = ("transformers", "openai")
 BATCH = 64

@@ -5,7 +5,7 @@ has `parameters.tagger`), and judge signals (confidence, jury disagreement, swap
 the share of judges whose own model family wrote one of the two responses: self-preference risk).
 
 Computed in chunks of items, in a worker (workers.tasks.routing.compute_features) that writes its
-progress to the run. Each distinct text is embedded once, ever: workers.embeddings caches vectors by
+progress to the run. Each distinct text is embedded once, ever: workers.ml.embeddings caches vectors by
 content hash, so prompts shared by many pairs, and re-runs, cost a lookup. The lexical features of a
 chunk are computed over arrays (BLEU's n-gram counts with numpy; `pair_overlap`), equal to the
 per-item definitions below (`text_features`, kept as the reference and for single items).
@@ -19,11 +19,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from rapidfuzz.distance import LCSseq
 
+from annotate.judging.backends import RequestFailed, backend_for
+from annotate.judging.parsing import json_objects
 from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind, Item
-from workers import embeddings
-
-from .families import family_of
-from .models import ItemFeatures
+from curation.families import family_of
+from curation.models import ItemFeatures
+from workers.ml import embeddings
 
 CHUNK = 1000  # items per read, embed call, upsert and progress tick
 # Similarity features read the first 128 word pieces of each text: the gist. An encoder's cost grows
@@ -132,8 +133,6 @@ TAGGER_PROMPT = (
 def lm_tags(judge, texts, backend=None):
     """Tags from an LM tagger; a dimension it leaves out or answers off-list falls back to the keyword
     rule for that prompt (recorded in `_source`)."""
-    from annotate.judging.backends import RequestFailed, backend_for
-    from annotate.judging.parsing import json_objects
 
     owned, backend = backend is None, backend or backend_for(judge)
     try:

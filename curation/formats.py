@@ -34,7 +34,8 @@ Every row carries `controversial`: true when the project's preference groups exp
 disagreement (curation.pluralism), so trainers can tell opinion from noise.
 """
 
-from .text_render import render_completion, render_prompt
+from curation.models import SnapshotRow
+from curation.text_render import render_completion, render_prompt
 
 FORMATS = (
     "preference",
@@ -166,7 +167,6 @@ def to_format(kind, data, fmt, render=None):
 def iter_export_rows(snapshot, fmt, split=None, chunk_size=2000, render=None, with_kind=False):
     """Stream a snapshot in a TRL format with flat memory (keyset pagination over row ids).
     with_kind: yield (snapshot row kind, TRL row) pairs (per-kind ε of the rows a fine-tune keeps)."""
-    from .models import SnapshotRow
 
     qs = SnapshotRow.objects.filter(snapshot=snapshot, kind__in=kinds_for(fmt))
     if split:
@@ -394,7 +394,6 @@ def _sql_line(fmt):
 
 def export_sql(snapshot_id, fmt, split=None):
     """(sql, params) selecting one JSON text line per TRL row, in `iter_export_rows` order."""
-    from .models import SnapshotRow
 
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")

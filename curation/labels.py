@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind, LabelKind
+from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind, Item, LabelKind
 
 PERSON_KINDS = (
     AnnotatorKind.HUMAN,
@@ -153,7 +153,6 @@ def _aggregate_one(item_id, kind, rows, originals):
 def aggregate_labels(project, kinds=None, item_ids=None, annotator_ids=None):
     """{item_id: Aggregate} for every labelled item of the project (from the given annotators'
     labels alone when annotator_ids is not None)."""
-    from annotate.models import Item
 
     originals = {}
     if kinds is None or FeedbackKind.EDIT in kinds:

@@ -1,7 +1,7 @@
 """Measuring a label mix the way Hybrid Preferences does: train a proxy reward model on the mix,
 score it on held-out items against reference labels.
 
-The proxy reward model is the embedding Bradley–Terry head (`workers.reward_heads`). The held-out
+The proxy reward model is the embedding Bradley–Terry head (`workers.ml.reward_heads`). The held-out
 reference is gold where there is gold, else the people's consensus, else a person's label; it never
 contains an item of the training mix (`mix_accuracy` refuses), and a router's predictions never
 enter it: curves here are measurements, not predictions.
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workers.reward_heads import fit_bradley_terry
+from workers.ml.reward_heads import fit_bradley_terry
 
 BUDGETS = [round(b / 10, 1) for b in range(11)]
 

@@ -35,9 +35,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from workers import embeddings
-
-from .pluralism import controversial_items
+from annotate.models import AnnotatorKind, Item
+from curation.labels import aggregate_labels, label_rows
+from curation.models import ItemNoise, NoiseRun
+from curation.pluralism import controversial_items
+from curation.quality import dawid_skene, ds_table, gold_answers
+from workers.ml import embeddings
 
 # ε is reported when most items have two or more independent labellers, or enough gold items
 # are labelled to anchor every labeller's error rate.
@@ -156,7 +159,6 @@ class AggregatorFit:
 
 
 def fit_dawid_skene(table, gold=None):
-    from .quality import dawid_skene
 
     model = dawid_skene(table, gold)
     return AggregatorFit(model.posteriors, dict(model.accuracy)) if model is not None else None
@@ -263,7 +265,6 @@ def _pair_text(prompt, response):
 
 def item_features(project, item_ids, kind):
     """Embeddings per item: pairs → e(prompt ⊕ B) − e(prompt ⊕ A); binary → e(prompt ⊕ response)."""
-    from annotate.models import Item
 
     rows = list(
         Item.objects.filter(project=project, id__in=list(item_ids))
@@ -286,12 +287,6 @@ def run_noise(project, task_run=None, use_embeddings=True, k=10, progress=None, 
     A kind whose labels carry too few independent signals (`signal_coverage`) keeps its per-item
     scores but gets no ε: the run records why instead, and so does an empty project."""
     from django.db import transaction
-
-    from annotate.models import AnnotatorKind
-
-    from .labels import aggregate_labels, label_rows
-    from .models import ItemNoise, NoiseRun
-    from .quality import ds_table, gold_answers
 
     if aggregator not in AGGREGATORS:  # before any work: a bad choice loses nothing
         raise ValueError(f"unknown aggregator {aggregator!r}; one of {', '.join(AGGREGATORS)}")
@@ -375,7 +370,6 @@ def run_noise(project, task_run=None, use_embeddings=True, k=10, progress=None, 
 
 
 def noise_histogram(project, bins=20):
-    from .models import ItemNoise
 
     p = np.asarray(list(ItemNoise.objects.filter(item__project=project).values_list("p_wrong", flat=True)), dtype=float)
     counts, edges = np.histogram(p, bins=bins, range=(0, 1))

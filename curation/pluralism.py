@@ -18,11 +18,10 @@ from django.db import transaction
 from threadpoolctl import threadpool_limits
 
 from annotate.models import FeedbackKind, Item, Prompt
-from workers.embeddings import embed as _embed
-
-from .labels import PERSON_KINDS, label_rows, pseudonym
-from .mixture import Labels, Projection, choose_and_fit, fit_router
-from .models import PreferenceGroupRun
+from curation.labels import PERSON_KINDS, label_rows, pseudonym
+from curation.mixture import Labels, Projection, choose_and_fit, fit_router
+from curation.models import PreferenceGroupRun
+from workers.ml.embeddings import embed as _embed
 
 EXPLAINED = 0.75
 SIDE_MARGIN = 0.1  # a head "takes a side" when |P(B ≻ A) − ½| exceeds this

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .features import TAG_DIMENSIONS
-from .mix_eval import mix_accuracy
+from curation.features import TAG_DIMENSIONS
+from curation.mix_eval import mix_accuracy
 
 N_BINS = 3
 RANKED = ["prompt_len", "len_shorter", "len_longer", "token_len_diff"]  # percentile rank, as the paper does

@@ -10,9 +10,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from annotate.models import FeedbackKind, Item
-
-from .agreement import position_bias
-from .labels import direction, label_rows
+from curation.agreement import position_bias
+from curation.labels import direction, label_rows
 
 GOLD_THRESHOLD = 0.7
 DS_THRESHOLD = 0.65

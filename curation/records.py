@@ -18,9 +18,8 @@ from django.db import transaction
 
 from annotate.gold import mark_gold
 from annotate.models import Annotation, AnnotatorKind, FeedbackKind, Item, Routing
-
-from .actions import CurationError, curated_view, drop_items, flip_items, restore_items
-from .models import CurationAction, ItemNoise
+from curation.actions import CurationError, curated_view, drop_items, flip_items, restore_items
+from curation.models import CurationAction, ItemNoise
 
 SORTS = {
     "id": "item id",

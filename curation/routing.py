@@ -31,15 +31,14 @@ from annotate.models import (
     Routing,
     human_label_q,
 )
-from workers import embeddings
-from workers.reward_heads import PROXY_DIMENSIONS, pair_deltas, principal_directions
-
-from . import calibration, strategies
-from . import ppm as ppm_mod
-from . import routing_sim as sim
-from .features import TAG_DIMENSIONS
-from .mix_eval import LabelledPairs
-from .models import ItemFeatures, RoutingRun
+from curation import calibration, strategies
+from curation import ppm as ppm_mod
+from curation import routing_sim as sim
+from curation.features import TAG_DIMENSIONS
+from curation.mix_eval import LabelledPairs
+from curation.models import ItemFeatures, RoutingRun
+from workers.ml import embeddings
+from workers.ml.reward_heads import PROXY_DIMENSIONS, pair_deltas, principal_directions
 
 ASSUMED_HUMAN_ACCURACY = 0.9  # used only when neither gold items nor overlapping human labels exist
 WRITE_BATCH = 20000

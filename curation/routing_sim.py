@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from .features import TAG_DIMENSIONS
+from curation.features import TAG_DIMENSIONS
 
 NUMERIC = [
     "len_prompt",

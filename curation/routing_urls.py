@@ -1,7 +1,7 @@
 from django.urls import path
 
-from . import views_pluralism
-from . import views_routing as views
+from curation.views import pluralism as views_pluralism
+from curation.views import routing as views
 
 urlpatterns = [
     path("p/<int:project_id>/routing/", views.routing_page, name="routing"),

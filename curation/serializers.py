@@ -4,10 +4,9 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from annotate.models import Project
-
-from .formats import FORMATS
-from .models import Snapshot
-from .snapshots import manifest
+from curation.formats import FORMATS
+from curation.models import Snapshot
+from curation.snapshots import manifest
 
 
 class ProjectSerializer(serializers.ModelSerializer):

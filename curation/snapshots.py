@@ -14,12 +14,12 @@ from django.db import transaction
 from django.db.models import Max
 
 from annotate.models import Annotation, FeedbackKind, Project
-
-from .actions import CurationError, iter_curated, last_action_id, validate_filters
-from .formats import FORMATS, UNPAIRED, kinds_for
-from .labels import pseudonym
-from .models import NoiseRun, Snapshot, SnapshotRow, Split
-from .pluralism import SIDE_MARGIN, group_members, latest_run
+from curation.actions import CurationError, iter_curated, last_action_id, validate_filters
+from curation.formats import FORMATS, UNPAIRED, kinds_for
+from curation.labels import pseudonym
+from curation.models import NoiseRun, Snapshot, SnapshotRow, Split
+from curation.pluralism import SIDE_MARGIN, group_members, latest_run
+from workers.models import Rationale
 
 BULK_SIZE = 2000
 
@@ -31,7 +31,6 @@ def split_of(group_hash, test_fraction):
 
 
 def _latest_rationales(item_ids):
-    from workers.models import Rationale
 
     latest = {}
     for item_id, text in (

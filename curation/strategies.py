@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import ppm as ppm_mod
-from . import routing_sim as sim
-from .mix_eval import BUDGETS, LabelledPairs, Reference, measured_curve, mix_accuracy, order_chooser, summarise
+from curation import ppm as ppm_mod
+from curation import routing_sim as sim
+from curation.mix_eval import BUDGETS, LabelledPairs, Reference, measured_curve, mix_accuracy, order_chooser, summarise
 
 MIN_FIT_ITEMS = 20
 HELDOUT_SHARE, FIT_SHARE = 0.25, 0.40  # the rest is the pool the strategies route

@@ -238,7 +238,7 @@ def test_errors_property_is_tagged_in_a_worker_and_found_in_a_judge_that_avoids_
 
 def test_a_local_tiny_model_tags_through_the_generation_loop(project, tmp_path):
     """Plumbing with a tiny local causal LM: every response is asked once and its answer stored."""
-    from workers.tiny_models import build_tiny_causal_lm
+    from workers.ml.tiny_models import build_tiny_causal_lm
 
     items = _pairs_with_errors(project, 4)
     path = build_tiny_causal_lm(tmp_path / "lm", extra_texts=["yes no"])

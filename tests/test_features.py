@@ -16,7 +16,7 @@ from curation import features
 from curation.models import ItemFeatures
 from tests import factories
 from tests.judging_helpers import ScriptedServer, allow_local_server
-from workers import embeddings
+from workers.ml import embeddings
 from workers.models import CachedEmbedding, RunKind, RunState
 from workers.tasks.routing import start_features
 

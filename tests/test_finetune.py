@@ -46,7 +46,7 @@ def test_dpo_run_trains_saves_and_evaluates(project, tiny_model_dir, artifacts_d
     assert "test preference accuracy" in run.log_tail
     check_artifacts(ft)
     # the trained model is registered and loads with from_pretrained
-    from workers.loading import load_causal_lm
+    from workers.ml.loading import load_causal_lm
 
     assert ft.result_spec and load_causal_lm(ft.result_spec) is not None
     assert ft.result_spec.project_id == project.pk  # listed in this project's forms only
@@ -117,7 +117,7 @@ def test_rdpo_run(project, tiny_model_dir, artifacts_dir):
     assert ft.run.metrics["label_smoothing"] == choice["applied"] == pytest.approx(choice["trained"]["epsilon"])
     assert choice["snapshot"] == 0.1 and choice["source"] == "kept pairwise rows"
     assert "edit rows" in choice["note"] and "rdpo ε" in ft.run.log_tail
-    from workers.views import run_context
+    from workers.views.runs import run_context
 
     shown = dict(run_context(ft.run)["row_counts"])
     assert any(label.startswith("rdpo ε (from the kept pairwise rows") for label in shown)
@@ -259,7 +259,7 @@ def test_lora_reward_model(project, tiny_model_dir, artifacts_dir):
 
 
 def test_eval_loss_curve_when_asked(project, tiny_model_dir, artifacts_dir):
-    from workers.views_charts import loss_chart
+    from workers.charts import loss_chart
 
     ft = run_method(project, tiny_model_dir, "dpo", config={"eval_strategy": "steps", "eval_steps": 1})
     history = ft.run.metrics["history"]
@@ -381,7 +381,7 @@ def test_evaluation_leaves_out_pairs_whose_completions_were_cut_to_nothing(tiny_
 def test_form_warns_when_max_length_cannot_hold_most_rows(project, tiny_model_dir, manager_user):
     from django.test import Client
 
-    from workers.views_forms import FineTuneForm
+    from workers.forms import FineTuneForm
 
     spec = wh.model_spec(tiny_model_dir)  # max_length 256; the conversations are ~360 tokens
     long_snap, short_snap = _long_conversation_snapshot(project), wh.snapshot(project, pairs=6, binary=0, edits=0)

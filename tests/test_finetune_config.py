@@ -139,7 +139,7 @@ def test_a_schedule_cannot_carry_a_refused_field(project, spec):
 
 def test_fine_tuned_models_stay_in_their_project(project, spec, manager_user):
     """Issue 11: `run-<id>-…` models were global, listed and accepted in every project's forms."""
-    from workers.views_forms import FineTuneForm, GenerationForm, RationaleForm, ScheduleForm
+    from workers.forms import FineTuneForm, GenerationForm, RationaleForm, ScheduleForm
 
     other = factories.project()
     factories.user("mgr-b", project=other, role="manager")

@@ -84,7 +84,7 @@ def test_edit_items_and_latent_preference_instruction(project, tiny_model_dir):
 
 def test_generated_text_changes_with_the_preference(project, tiny_model_dir):
     """Greedy decoding, two preferences: the prompt the model reads holds each, and the outputs differ."""
-    from workers.loading import chat_prompt, generate, load_tokenizer
+    from workers.ml.loading import chat_prompt, generate, load_tokenizer
 
     spec = wh.model_spec(tiny_model_dir)
     prompt = factories.prompt(project, text="Tell me about python code.")
@@ -176,6 +176,6 @@ def test_generation_form(client, project, manager_user, tiny_model_dir):
 def test_model_text_with_a_nul_character_is_storable():
     """A model (a tiny random one especially) can emit NUL, which PostgreSQL's text and JSONB refuse:
     generated text is stored without it."""
-    from workers.loading import storable
+    from workers.ml.loading import storable
 
     assert storable("a\x00b\x00") == "ab" and storable("") == "" and storable(None) is None

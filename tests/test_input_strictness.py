@@ -235,7 +235,7 @@ def test_strict_loads_accepts_ordinary_json():
     ],
 )
 def test_run_forms_read_json_config_strictly(raw, expected):
-    from workers.views_forms import JSONObjectField
+    from workers.forms import JSONObjectField
 
     with pytest.raises(Exception) as caught:
         JSONObjectField().clean(raw)

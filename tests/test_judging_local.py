@@ -7,8 +7,8 @@ import pytest
 from annotate.judging import backends, parsing
 from annotate.models import Annotation, AnnotationStatus, LMJudge
 from tests import factories
+from workers.ml.tiny_models import build_tiny_causal_lm
 from workers.models import ModelSpec, RunState
-from workers.tiny_models import build_tiny_causal_lm
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 

@@ -2,7 +2,7 @@ import pytest
 
 from tests import workers_helpers as wh
 from tests.workers_helpers import tiny_model_dir  # noqa: F401
-from workers import loading
+from workers.ml import loading
 
 pytestmark = pytest.mark.django_db
 

@@ -49,7 +49,7 @@ def test_records_are_the_curated_view_searched_and_sorted(project, labelled):
 
 
 def test_records_page_paginates_and_escapes(project, labelled, manager_user, client, monkeypatch):
-    from curation import views_records
+    from curation.views import records as views_records
 
     monkeypatch.setattr(views_records, "PAGE_SIZE", 2)
     Item.objects.filter(pk=labelled[0]).update(prompt=factories.prompt(project, text="<script>alert('p')</script>"))

@@ -12,9 +12,9 @@ from annotate.judging import reward_training, service
 from annotate.judging.backends import BackendError
 from annotate.models import Annotation, FeedbackKind, LMJudge
 from tests import factories
+from workers.ml.reward_heads import fit_bradley_terry, verdict_from_margin
+from workers.ml.tiny_models import build_tiny_reward_model
 from workers.models import ModelSpec
-from workers.reward_heads import fit_bradley_terry, verdict_from_margin
-from workers.tiny_models import build_tiny_reward_model
 
 pytestmark = pytest.mark.django_db
 

@@ -50,8 +50,8 @@ def test_lora_reward_heads_rank_each_groups_preference(project, artifacts_dir, t
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from curation.labels import pseudonym
+    from workers.ml.tiny_models import build_tiny_reward_model
     from workers.reward_mixture import score_heads
-    from workers.tiny_models import build_tiny_reward_model
 
     cats, dogs, _, _ = _cats_and_dogs(project)
     snapshot = freeze_snapshot(project, test_fraction=0.2)

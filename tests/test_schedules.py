@@ -9,6 +9,7 @@ from tests import workers_helpers as wh
 from tests.workers_helpers import artifacts_dir, tiny_model_dir  # noqa: F401
 from workers import finetune, schedules
 from workers.models import FineTuneRun, FineTuneSchedule
+from workers.tasks import schedules as schedule_tasks
 from workers.tasks.schedules import run_schedule
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +66,7 @@ def test_beat_task_skips_then_fires(project, tiny_model_dir, artifacts_dir):
 
 def test_disabled_schedule_does_not_fire(project, tmp_path):
     s = make_schedule(project, wh.model_spec(tmp_path), enabled=False, min_new_labels=0)
-    assert schedules.fire(s.pk)[0] == "skipped: schedule disabled"
+    assert schedule_tasks.fire(s.pk)[0] == "skipped: schedule disabled"
 
 
 def test_schedule_pages(client, project, manager_user, annotator_user, tmp_path):
@@ -135,7 +136,7 @@ def test_admin_keeps_beat_in_step(client, project, admin_user, tmp_path):
 
 def test_a_schedule_with_nothing_to_freeze_says_so(project, tmp_path):
     s = make_schedule(project, wh.model_spec(tmp_path), min_new_labels=0)
-    outcome, ft = schedules.fire(s.pk, force=True)
+    outcome, ft = schedule_tasks.fire(s.pk, force=True)
     assert ft is None and outcome.startswith("failed: Nothing to freeze")
     assert not Snapshot.objects.filter(project=project).exists()
     s.refresh_from_db()

@@ -47,7 +47,7 @@ def test_dpo_trainer_runs_on_an_exported_snapshot(project, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
 
-    from workers.tiny_models import build_tiny_causal_lm
+    from workers.ml.tiny_models import build_tiny_causal_lm
 
     _project_with_pairs(project)
     snapshot = freeze_snapshot(project, test_fraction=0.2)
@@ -108,7 +108,7 @@ def test_kto_trainer_runs_on_unpaired_export(project, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import KTOConfig, KTOTrainer
 
-    from workers.tiny_models import build_tiny_causal_lm
+    from workers.ml.tiny_models import build_tiny_causal_lm
 
     _project_with_pairs(project, n=6)
     who = cd.person(project)
@@ -244,8 +244,8 @@ def test_text_exports_carry_the_whole_hh_rlhf_conversation(project, tmp_path):
         ]
         assert len(kto) == 2 * len(conv) and all(r["prompt"] == conversations[r["item_id"]] for r in kto)
     # rendered with a model's chat template instead: the same guarantees on the exported strings
+    from workers.ml.tiny_models import build_tokenizer
     from workers.models import ModelSpec
-    from workers.tiny_models import build_tokenizer
 
     build_tokenizer(tmp_path / "tok")
     ModelSpec.objects.create(name="templated", path_or_id=str(tmp_path / "tok"))
@@ -275,8 +275,8 @@ def test_text_export_with_a_models_chat_template(project, tmp_path):
     global or the project's own, and have a chat template."""
     from trl.data_utils import apply_chat_template
 
+    from workers.ml.tiny_models import build_tokenizer
     from workers.models import ModelSpec
-    from workers.tiny_models import build_tokenizer
 
     tokenizer = build_tokenizer(tmp_path / "tok")
     ModelSpec.objects.create(name="templated", path_or_id=str(tmp_path / "tok"))

@@ -88,7 +88,7 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """One tiny Llama + tokenizer per test session (built locally; no downloads)."""
-    from workers.tiny_models import build_tiny_causal_lm
+    from workers.ml.tiny_models import build_tiny_causal_lm
 
     return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm"), extra_texts=GOOD + BAD)
 

@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib import admin
 
-from . import models
+from workers import finetune, models, schedules
 
 
 @admin.register(models.ModelSpec)
@@ -29,7 +29,6 @@ class FineTuneScheduleForm(forms.ModelForm):
         fields = "__all__"  # noqa: DJ007
 
     def _post_clean(self):
-        from workers import finetune, schedules
 
         super()._post_clean()
         if not self.errors:
@@ -59,14 +58,12 @@ class FineTuneScheduleAdmin(admin.ModelAdmin):
     readonly_fields = ["periodic_task", "last_checked_at", "last_fired_at", "last_outcome", "last_run"]
 
     def save_model(self, request, obj, form, change):
-        from workers import schedules
 
         if not obj.created_by_id:
             obj.created_by = request.user
         schedules.save_schedule(obj)
 
     def delete_model(self, request, obj):
-        from workers import schedules
 
         schedules.delete_schedule(obj)
 

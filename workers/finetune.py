@@ -26,9 +26,12 @@ import time
 
 from django.db import transaction
 
-from . import finetune_data, rdpo_epsilon, reward_mixture, runs
-from .finetune_config import ConfigError, check_lora, check_training
-from .models import FineTuneMethod, FineTuneRun, ModelSpec, NoiseWeighting, RunKind
+from workers import evaluate, finetune_data, rdpo_epsilon, reward_mixture, runs
+from workers.finetune_config import ConfigError, check_lora, check_training
+from workers.ml.loading import device, load_tokenizer, release, torch_dtype
+from workers.models import FineTuneMethod, FineTuneRun, ModelSpec, NoiseWeighting, RunKind
+from workers.pref_trainers import TandemDPOTrainer, WeightedRewardTrainer
+from workers.reward_loss import ScaledBTRewardTrainer, needs_margin
 
 DEFAULTS = {
     "beta": 0.1,
@@ -108,15 +111,12 @@ def trl_config(ft, output_dir):
 
 
 def _on_cuda():
-    from .loading import device
 
     return device() == "cuda"
 
 
 def _mixed_precision(spec):
     import torch
-
-    from .loading import device, torch_dtype
 
     return device() == "cuda" and torch_dtype(spec.dtype, "cuda") == torch.bfloat16
 
@@ -261,8 +261,6 @@ def progress_callback(run, interval=None):
 def _load_models(ft, on):
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
-    from .loading import load_tokenizer, torch_dtype
-
     spec = ft.model_spec
     tokenizer = load_tokenizer(spec, padding_side="right")
     dtype = torch_dtype(spec.dtype, on)
@@ -283,8 +281,6 @@ def reference_model(ft, trainer):
     if ref is not None:
         return ref
     from transformers import AutoModelForCausalLM
-
-    from .loading import torch_dtype
 
     spec = ft.model_spec
     return (
@@ -324,11 +320,8 @@ def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
     before TRL (noise weighting, fitting into max_length) and after its own processing."""
     from trl import DPOTrainer, KTOTrainer, RewardTrainer
 
-    from .pref_trainers import TandemDPOTrainer, WeightedRewardTrainer
-
     args = trl_config(ft, output_dir)
     model, reference, tokenizer = _load_models(ft, on)
-    from .reward_loss import ScaledBTRewardTrainer, needs_margin
 
     conversational = bool(tokenizer.chat_template)
     fitter = fitter_for(ft, args, tokenizer)
@@ -408,7 +401,6 @@ def _epsilon_lines(counts):
 
 
 def evaluate_run(ft, trainer, tokenizer):
-    from . import evaluate
 
     pairs = finetune_data.test_pairs(
         ft.snapshot, conversational=bool(tokenizer.chat_template), fitter=fitter_for(ft, trainer.args, tokenizer)
@@ -424,8 +416,6 @@ def evaluate_run(ft, trainer, tokenizer):
 def train(run):
     """The service behind the finetune task."""
     from pathlib import Path
-
-    from .loading import device, release
 
     release()  # a GPU worker may still hold models from generation tasks
     ft = FineTuneRun.objects.select_related("snapshot", "model_spec").get(run=run)

@@ -13,7 +13,7 @@ long prompts itself, keeping their end (workers/finetune_data.py).
 
 from dataclasses import dataclass
 
-from .models import FineTuneMethod
+from workers.models import FineTuneMethod
 
 
 class ConfigError(ValueError):

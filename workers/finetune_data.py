@@ -26,8 +26,7 @@ from dataclasses import asdict, dataclass
 
 from curation.formats import iter_export_rows
 from curation.noise import bootstrap_epsilon
-
-from .models import FineTuneMethod, NoiseWeighting
+from workers.models import FineTuneMethod, NoiseWeighting
 
 FORMAT = {
     FineTuneMethod.DPO: "preference",

@@ -19,10 +19,11 @@ skipped, and each prompt's responses and items are written in one transaction.
 
 from django.db import transaction
 
-from annotate.models import FeedbackKind, Item, Prompt, Response
-
-from . import runs
-from .models import ModelSpec, RunKind
+from annotate.models import Annotator, FeedbackKind, Item, Prompt, Response
+from workers import runs
+from workers.latent_prefs import instruction_for
+from workers.ml.loading import generate
+from workers.models import ModelSpec, RunKind
 
 ITEM_KINDS = ("pairwise", "binary", "edit")
 
@@ -83,9 +84,6 @@ def conversation(prompt, instruction, preference=""):
 
 def preference_for_prompt(run, prompt, spec):
     """The latent preference to condition on for this prompt (an Aggregation), or None."""
-    from annotate.models import Annotator
-
-    from .latent_prefs import instruction_for
 
     annotator_id = run.params.get("preference_annotator_id")
     if not annotator_id:
@@ -137,7 +135,6 @@ def _write(run, spec, prompt, texts, preference):
 
 
 def generate_candidates(run):
-    from .loading import generate
 
     p = run.params
     spec = ModelSpec.objects.get(pk=p["model_spec_id"])

@@ -26,9 +26,10 @@ from django.db.models import Avg, Count
 from django.db.models.functions import TruncDate
 
 from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind
-
-from . import runs
-from .models import LatentPreference, ModelSpec, RunKind, RunState, TaskRun
+from workers import runs
+from workers.ml.embeddings import embed as minilm
+from workers.ml.loading import generate
+from workers.models import LatentPreference, ModelSpec, RunKind, RunState, TaskRun
 
 INFER_INSTRUCTION = (
     "A user rewrote an assistant's answer. Compare the original with the user's edited version and "
@@ -73,7 +74,6 @@ def start_inference_run(project, model_spec, user=None, batch_size=8, max_new_to
 
 
 def embed(texts):
-    from .embeddings import embed as minilm
 
     return minilm(texts)
 
@@ -87,7 +87,6 @@ def infer_preferences(run):
     """The service behind the task: one LatentPreference per edit not yet described (re-runnable).
     Edits with a cost get a description inferred by the model; zero-cost edits keep the preference
     retrieved for them (CIPHER), aggregated by the project's generation model (this run's if none)."""
-    from .loading import generate
 
     spec = ModelSpec.objects.get(pk=run.params["model_spec_id"])
     pending = list(pending_edits(run.project))
@@ -201,7 +200,6 @@ def aggregate(retrieved, model_spec=None):
         return Aggregation("", "none", sources=sources)
     if model_spec is None:
         return Aggregation(_joined(texts), "single" if len(texts) == 1 else "joined", sources=sources)
-    from .loading import generate
 
     listing = "\n".join(f"- {t}" for t in texts)
     reply = _one_line(

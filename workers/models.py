@@ -253,7 +253,7 @@ class LatentPreference(models.Model):
 class CachedEmbedding(models.Model):
     """One text's embedding, keyed by the model (with its token limit) and the SHA-256 of the text,
     so features, noise, dedupe and latent preferences never encode the same text twice
-    (workers.embeddings). Bounded: the least recently used rows are evicted past
+    (workers.ml.embeddings). Bounded: the least recently used rows are evicted past
     TANDEM_EMBEDDING_CACHE_ROWS."""
 
     model = models.CharField(max_length=100, help_text="Encoder name and token limit, e.g. all-MiniLM-L6-v2@128.")

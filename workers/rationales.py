@@ -7,9 +7,9 @@ saved as it is generated, so a worker that dies mid-run loses at most one batch 
 """
 
 from curation.models import Snapshot, SnapshotRow
-
-from . import runs
-from .models import ModelSpec, Rationale, RunKind
+from workers import runs
+from workers.ml.loading import generate
+from workers.models import ModelSpec, Rationale, RunKind
 
 INSTRUCTIONS = {
     "pair": (
@@ -56,7 +56,6 @@ def start_rationale_run(snapshot, model_spec, user=None, kinds=KINDS, batch_size
 
 
 def generate_rationales(run):
-    from .loading import generate
 
     p = run.params
     snapshot = Snapshot.objects.get(pk=p["snapshot_id"])

@@ -13,7 +13,7 @@ whose training rows hold no pairwise row is refused: no ε was estimated for wha
 
 from dataclasses import dataclass
 
-from .finetune_config import ConfigError
+from workers.finetune_config import ConfigError
 
 MAX_EPSILON = 0.49  # rDPO's loss divides by 1 − 2ε
 

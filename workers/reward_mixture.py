@@ -27,9 +27,9 @@ from threadpoolctl import threadpool_limits
 
 from curation.formats import iter_export_rows
 from curation.mixture import Labels, Projection, choose_and_fit, fit_router
-
-from .embeddings import embed
-from .finetune_config import MIXTURE, check_lora
+from workers.finetune_config import MIXTURE, check_lora
+from workers.ml.embeddings import embed
+from workers.ml.loading import device as pick_device
 
 CONFIG_FIELDS = set(MIXTURE)
 PERSON_KINDS = ("human", "source")
@@ -162,8 +162,6 @@ def train_lora_heads(snapshot, model_spec, out, config=None, lora=None, log=prin
     import torch
     from peft import LoraConfig, TaskType, get_peft_model
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    from .loading import device as pick_device
 
     config = check_config(config, lora)
     keep = {}

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
-from .models import FINISHED_STATES, RunState, TaskRun
+from workers.models import FINISHED_STATES, RunState, TaskRun
 
 LOG_TAIL_CHARS = 8000
 

@@ -1,6 +1,6 @@
 """Scheduled fine-tunes: a FineTuneSchedule row, kept in step with a django-celery-beat
-PeriodicTask that calls `tasks.schedules.run_schedule(schedule_id)`; `fire` is what that task does
-(and what "Run now" does), testable without beat.
+PeriodicTask that calls `tasks.schedules.run_schedule(schedule_id)`. What a tick does (`fire`) lives
+beside that task in `workers.tasks.schedules`, since it queues a fine-tune run.
 
 Beat fires → enough new labels since the last fire? → freeze a snapshot → create the fine-tune run
 and queue it. Too few labels: the schedule records why it skipped and waits for the next tick.
@@ -9,12 +9,10 @@ and queue it. Too few labels: the schedule records why it skipped and waits for 
 import json
 
 from django.db import transaction
-from django.utils import timezone
 
 from annotate.models import Annotation, AnnotationStatus
-
-from . import finetune
-from .models import FineTuneSchedule
+from workers import finetune
+from workers.models import FineTuneSchedule
 
 TASK_NAME = "workers.tasks.schedules.run_schedule"
 
@@ -102,59 +100,3 @@ def new_labels(schedule):
     if schedule.last_fired_at:
         qs = qs.filter(created_at__gt=schedule.last_fired_at)
     return qs.count()
-
-
-def fire(schedule_id, force=False, user=None):
-    """One tick of a schedule. Returns (outcome text, fine-tune run or None)."""
-    from curation.snapshots import EmptySnapshotError, freeze_snapshot
-
-    from .tasks.finetune import finetune as finetune_task
-    from .tasks.runs import enqueue
-
-    with transaction.atomic():
-        schedule = (
-            FineTuneSchedule.objects.select_for_update().select_related("project", "model_spec").get(pk=schedule_id)
-        )
-        now = timezone.now()
-        count = new_labels(schedule)
-        snapshot = None
-        if not schedule.enabled and not force:
-            outcome, ft = "skipped: schedule disabled", None
-        elif count < schedule.min_new_labels and not force:
-            outcome, ft = f"skipped: {count} new labels, fewer than {schedule.min_new_labels}", None
-        else:
-            try:
-                snapshot = freeze_snapshot(
-                    schedule.project,
-                    user=user,
-                    filters=schedule.snapshot_filters or None,
-                    name=f"{schedule.name} {now:%Y-%m-%d %H:%M}",
-                    test_fraction=schedule.test_fraction,
-                )
-            except EmptySnapshotError as exc:
-                outcome, ft = f"failed: {exc}", None
-        if snapshot is not None:
-            try:
-                ft = finetune.create_finetune(
-                    snapshot,
-                    schedule.model_spec,
-                    schedule.method,
-                    config=schedule.config,
-                    lora=schedule.lora,
-                    noise_weighting=schedule.noise_weighting,
-                    noise_threshold=schedule.noise_threshold,
-                    user=user or schedule.created_by,
-                )
-            except finetune.ConfigError as exc:
-                outcome, ft = f"failed: snapshot v{snapshot.version} frozen, but {exc}", None
-            else:
-                outcome = f"fired: {count} new labels → snapshot v{snapshot.version} → fine-tune run {ft.run_id}"
-            schedule.last_fired_at = now
-        schedule.last_checked_at = now
-        schedule.last_outcome = outcome
-        if ft:
-            schedule.last_run = ft.run
-        schedule.save(update_fields=["last_checked_at", "last_fired_at", "last_outcome", "last_run"])
-    if ft:
-        enqueue(finetune_task, ft.run)  # after commit: the worker must see the run
-    return outcome, ft

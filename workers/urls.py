@@ -1,6 +1,8 @@
 from django.urls import path
 
-from . import views, views_prefs, views_schedules
+from workers.views import prefs as views_prefs
+from workers.views import runs as views
+from workers.views import schedules as views_schedules
 
 app_name = "workers"
 

@@ -15,9 +15,9 @@ import json
 import random
 from pathlib import Path
 
-from .content_code import CODE
-from .content_talk import ADVICE, CONVERSATIONS, EDITED, EDITS, SAFETY
-from .maths import problems
+from annotate.demo.content_code import CODE
+from annotate.demo.content_talk import ADVICE, CONVERSATIONS, EDITED, EDITS, SAFETY
+from annotate.demo.maths import problems
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 SEED = 20240601

@@ -1,7 +1,7 @@
 """Where judge replies come from: a local transformers model (batched, GPU when present) or any
 OpenAI-compatible chat-completions server (vLLM, llama.cpp server, hosted APIs); or, for reward-model
 judges, scores instead of replies: a sequence-classification reward model, or a Bradley–Terry head
-on MiniLM embeddings (`workers.reward_heads`). A scoring backend has `score_pairs(items)` instead of
+on MiniLM embeddings (`workers.ml.reward_heads`). A scoring backend has `score_pairs(items)` instead of
 `generate(conversations)`.
 
 A backend maps a list of conversations to a list of replies (str, or `RequestFailed` for a request
@@ -24,9 +24,11 @@ from dataclasses import dataclass
 import httpx2
 from django.conf import settings
 
-from workers.loading import storable
-
-from .endpoints import EndpointRefused, api_key, check_base_url, guarded_client
+from annotate.judging.endpoints import EndpointRefused, api_key, check_base_url, guarded_client
+from workers.ml import embeddings
+from workers.ml.loading import chat_prompt, device, load_for_generation, storable
+from workers.ml.reward_heads import EMBED_MAX_TOKENS, BradleyTerryHead, SequenceClassifierScorer, response_text
+from workers.models import FineTuneRun, ModelSpec
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +72,6 @@ def _resolve_local(judge):
     """A ModelSpec-shaped record for the judge: its model may name a registered ModelSpec."""
     from types import SimpleNamespace
 
-    from workers.models import ModelSpec
-
     spec = ModelSpec.objects.filter(name=judge.model).first()
     if spec and spec.project_id is not None and set(judge.projects.values_list("pk", flat=True)) != {spec.project_id}:
         raise ValueError(f"model {spec.name} belongs to one project; a judge of other projects cannot use it")
@@ -87,7 +87,6 @@ def _resolve_local(judge):
 
 
 def device_name():
-    from workers.loading import device
 
     return device()
 
@@ -95,7 +94,6 @@ def device_name():
 def load_local(spec):
     """Model and tokenizer through the workers' loader: cached per process, so a GPU worker holds
     one copy of a model whether it judges or writes rationales with it."""
-    from workers.loading import load_for_generation
 
     try:
         model, tokenizer = load_for_generation(spec)
@@ -122,7 +120,6 @@ class TransformersBackend:
         import torch
 
         tok, out = self.tokenizer, []
-        from workers.loading import chat_prompt  # falls back to plain role lines without a chat template
 
         texts = [chat_prompt(tok, c) for c in conversations]
         for start in range(0, len(texts), self.params["batch_size"]):
@@ -258,8 +255,6 @@ def _resolve_reward_model(judge):
     model fine-tuned in Tandem), or a local path / hub id."""
     from pathlib import Path
 
-    from workers.models import FineTuneRun, ModelSpec
-
     name = judge.model
     if name.startswith("finetune:"):
         ft = FineTuneRun.objects.filter(run_id=name.split(":", 1)[1].strip() or None).first()
@@ -278,7 +273,6 @@ class SequenceClassifierBackend:
     """`AutoModelForSequenceClassification.from_pretrained(...)`: one reward per response."""
 
     def __init__(self, judge):
-        from workers.reward_heads import SequenceClassifierScorer
 
         p = judge.parameters or {}
         path = _resolve_reward_model(judge)
@@ -303,7 +297,6 @@ class EmbeddingRewardBackend:
     `annotate.judging.reward_training.train_embedding_judge` (weights in `parameters.bt_head`)."""
 
     def __init__(self, judge):
-        from workers.reward_heads import BradleyTerryHead
 
         try:
             self.head = BradleyTerryHead.from_json((judge.parameters or {}).get("bt_head"))
@@ -314,8 +307,6 @@ class EmbeddingRewardBackend:
             ) from exc
 
     def score_pairs(self, items):
-        from workers import embeddings
-        from workers.reward_heads import EMBED_MAX_TOKENS, response_text
 
         texts = [response_text(i.prompt.text, r.text) for i in items for r in (i.response_a, i.response_b)]
         vectors = embeddings.embed(texts, max_tokens=EMBED_MAX_TOKENS).astype(float)

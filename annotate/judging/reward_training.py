@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from annotate.models import Annotation, AnnotationStatus, FeedbackKind, Item, human_label_q
-from workers import embeddings
-from workers.reward_heads import fit_bradley_terry, pair_deltas
+from workers.ml import embeddings
+from workers.ml.reward_heads import fit_bradley_terry, pair_deltas
 
 MIN_TRAINING_PAIRS = 10
 

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from annotate.edits import word_diff
+from annotate.judging import parsing, prompts
+from annotate.judging.backends import RequestFailed, backend_for, is_scoring
 from annotate.models import Annotation, AnnotationStatus, Annotator, AnnotatorKind, FeedbackKind, Item
-from workers.reward_heads import verdict_from_margin
-
-from . import parsing, prompts
-from .backends import RequestFailed, backend_for, is_scoring
+from workers.ml.reward_heads import verdict_from_margin
 
 SUBMISSION_NAMESPACE = uuid.UUID("0f1d9c3e-6a57-4c1e-9d7b-3b0e2a4c5d61")
 SINGLE_ORDER_CONFIDENCE = 0.4  # one order parsed, the other not: position bias is uncontrolled
@@ -164,7 +163,7 @@ def build_annotation(item, annotator, replies):
 
 def build_scored_annotation(item, annotator, scores):
     """An unsaved Annotation from a reward model's scores of both responses: direction and strength
-    from the margin r(B) − r(A), confidence |2σ(margin) − 1| (see workers.reward_heads)."""
+    from the margin r(B) − r(A), confidence |2σ(margin) − 1| (see workers.ml.reward_heads)."""
     preference, confidence, p_b = verdict_from_margin(scores.margin)
     return Annotation(
         item=item,

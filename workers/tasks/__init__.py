@@ -1,7 +1,7 @@
 """Celery tasks, one module per kind of work; each task is a thin wrapper over a service function.
 Importing this package registers them all (Celery's autodiscovery imports `workers.tasks`)."""
 
-from . import (
+from workers.tasks import (
     dashboard,
     dedupe,
     edits,

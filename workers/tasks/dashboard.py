@@ -8,9 +8,8 @@ from celery import shared_task
 
 from annotate.models import Project
 from curation import dashboard_figures
-from workers.views_charts import edit_distance_context
-
-from .runs import BROKER_ERRORS
+from workers.charts import edit_distance_context
+from workers.tasks.runs import BROKER_ERRORS
 
 logger = logging.getLogger(__name__)
 

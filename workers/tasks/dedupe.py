@@ -7,8 +7,7 @@ from django.db import transaction
 from curation import dedupe
 from workers import runs
 from workers.models import RunKind, RunState, TaskRun
-
-from .runs import enqueue, run_task
+from workers.tasks.runs import enqueue, run_task
 
 
 @run_task(queue="cpu")

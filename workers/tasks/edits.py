@@ -1,8 +1,7 @@
 """Celery tasks: latent preferences from edits (GPU queue)."""
 
 from workers import latent_prefs
-
-from .runs import run_task
+from workers.tasks.runs import run_task
 
 
 @run_task(queue="gpu")

@@ -8,8 +8,7 @@ from annotate.models import JudgeBackend
 from curation.error_tags import tag_errors, tagger_for
 from workers import runs
 from workers.models import RunKind
-
-from .runs import enqueue, run_task
+from workers.tasks.runs import enqueue, run_task
 
 
 def _tag(run):

@@ -1,8 +1,7 @@
 """Celery tasks: fine-tune runs (GPU queue)."""
 
 from workers import finetune as service
-
-from .runs import run_task
+from workers.tasks.runs import run_task
 
 
 @run_task(queue="gpu")

@@ -9,8 +9,7 @@ from annotate.judging.backends import TransientBackendError
 from annotate.models import JudgeBackend, LMJudge, Project
 from workers import runs
 from workers.models import RunKind
-
-from .runs import enqueue, run_task
+from workers.tasks.runs import enqueue, run_task
 
 
 def judge(run):

@@ -2,16 +2,15 @@
 
 from django.db import transaction
 
+from curation.noise import AGGREGATORS, run_noise
 from workers import runs
 from workers.models import RunKind
-
-from .runs import enqueue, run_task
+from workers.tasks.runs import enqueue, run_task
 
 
 @run_task(queue="cpu")
 def estimate_noise(run):
     """Estimate the run's project noise; returns the run's metrics. Re-running replaces its own result."""
-    from curation.noise import run_noise
 
     params = run.params or {}
     noise_run = run_noise(
@@ -42,7 +41,6 @@ def estimate_noise(run):
 
 def start_noise_run(project, user=None, use_embeddings=True, k=10, aggregator="dawid-skene"):
     """Create the run record and queue the task once the transaction commits."""
-    from curation.noise import AGGREGATORS
 
     if aggregator not in AGGREGATORS:  # refused before anything is queued
         raise ValueError(f"unknown aggregator {aggregator!r}; one of {', '.join(AGGREGATORS)}")

@@ -5,8 +5,7 @@ from django.db import transaction
 from curation.pluralism import fit_groups
 from workers import runs
 from workers.models import RunKind
-
-from .runs import enqueue, run_task
+from workers.tasks.runs import enqueue, run_task
 
 
 @run_task(queue="cpu")

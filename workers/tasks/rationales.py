@@ -1,8 +1,7 @@
 """Celery tasks: rationale generation (GPU queue)."""
 
 from workers import rationales
-
-from .runs import run_task
+from workers.tasks.runs import run_task
 
 
 @run_task(queue="gpu")

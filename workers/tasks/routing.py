@@ -8,8 +8,7 @@ from annotate.models import Annotation, AnnotatorKind, Project
 from curation import calibration, features, routing
 from workers import runs
 from workers.models import RunKind, RunState, TaskRun
-
-from .runs import enqueue, run_task
+from workers.tasks.runs import enqueue, run_task
 
 
 @run_task(queue="cpu")

@@ -16,6 +16,8 @@ from django.db import transaction
 from annotate.demo.generate import DATA_DIR
 from annotate.imports import import_items
 from annotate.models import Item, Membership, Project, Role
+from workers.ml.tiny_models import build_tiny_causal_lm
+from workers.models import ModelSpec
 
 PROJECT = "Demo"
 DEMO_MODEL = "tiny-demo-llama"
@@ -113,8 +115,6 @@ class Command(BaseCommand):
         """A tiny Llama built locally (no download), registered so the fine-tune, rationale and
         generation forms have a model to run on CPU in seconds. Its text is gibberish: register a
         real model (ModelSpec, any `from_pretrained` path or hub id) for real work."""
-        from workers.models import ModelSpec
-        from workers.tiny_models import build_tiny_causal_lm
 
         path = settings.VAR_DIR / "models" / DEMO_MODEL
         if not (path / "config.json").exists():

@@ -18,14 +18,17 @@ from django.views.decorators.http import require_GET, require_POST
 from annotate.models import Annotation, FeedbackKind
 from annotate.permissions import project_for_manager
 from annotate.queue import overlap_progress
+from curation import actions, dashboard_figures, dedupe, pluralism
+from curation.authentication import token_refusal
+from curation.formats import FORMATS
+from curation.models import CurationAction, ExportToken, Snapshot
+from curation.noise import AGGREGATOR_LABELS
+from curation.snapshots import EmptySnapshotError, compare, freeze_snapshot, manifest, sample_rows
+from workers.models import RunKind, TaskRun
 from workers.tasks.dashboard import request_refresh
-
-from . import actions, dashboard_figures, dedupe, pluralism
-from .authentication import token_refusal
-from .formats import FORMATS
-from .models import CurationAction, ExportToken, Snapshot
-from .noise import AGGREGATOR_LABELS
-from .snapshots import EmptySnapshotError, compare, freeze_snapshot, manifest, sample_rows
+from workers.tasks.dedupe import current_groups, latest_search, start_dedupe_search
+from workers.tasks.noise import start_noise_run
+from workers.views.common import tell_outcome
 
 SOURCES = [("human", "People only"), ("judge", "LM judges only"), ("both", "People and judges")]
 
@@ -135,7 +138,6 @@ class TokenForm(forms.Form):
 
 def _figure_context(request, project):
     """The cached figures as the page shows them: never computed here (see curation.dashboard_figures)."""
-    from workers.models import RunKind, TaskRun
 
     fig = dashboard_figures.state(project)
     return {
@@ -299,7 +301,6 @@ def _dedupe_url(project, mode, threshold):
 @require_POST
 def dedupe_search(request, project_id):
     """Start the near-duplicate search in the background; its preview page follows it."""
-    from workers.tasks.dedupe import start_dedupe_search
 
     project = project_for_manager(request.user, project_id)
     form = DedupeForm(request.POST)
@@ -315,7 +316,6 @@ def dedupe_search(request, project_id):
 def dedupe_preview(request, project_id):
     """The latest search's groups (while the prompts are unchanged) and a form to confirm exactly
     those; while the search runs, its progress (the page polls itself)."""
-    from workers.tasks.dedupe import current_groups, latest_search
 
     project = project_for_manager(request.user, project_id)
     form = DedupeForm(request.GET)
@@ -352,8 +352,6 @@ def dedupe_preview(request, project_id):
 @require_POST
 def dedupe_action(request, project_id):
     """Apply exactly the groups a finished search showed; refused when the prompts changed since."""
-    from workers.models import RunKind, TaskRun
-    from workers.tasks.dedupe import current_groups
 
     project = project_for_manager(request.user, project_id)
     form = DedupeForm(request.POST)
@@ -399,8 +397,6 @@ def undo_action(request, project_id, action_id):
 @login_required
 @require_POST
 def run_noise(request, project_id):
-    from workers.tasks.noise import start_noise_run
-    from workers.views import tell_outcome
 
     project = project_for_manager(request.user, project_id)
     form = NoiseRunForm(request.POST or {"aggregator": "dawid-skene"})  # a bare POST keeps the default
@@ -416,7 +412,6 @@ def run_noise(request, project_id):
 @require_GET
 def noise_status(request, project_id):
     """HTMX: the latest noise run's state, polling itself until it finishes."""
-    from workers.models import RunKind, TaskRun
 
     project = project_for_manager(request.user, project_id)
     task = TaskRun.objects.filter(project=project, kind=RunKind.NOISE).first()

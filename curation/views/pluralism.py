@@ -9,11 +9,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotate.models import Item
 from annotate.permissions import project_for_manager
+from curation import bias, error_tags, plots, pluralism
 from workers.models import RunKind, TaskRun
 from workers.tasks.error_tags import start_error_tagging
 from workers.tasks.pluralism import start_group_run
-
-from . import bias, error_tags, plots, pluralism
 
 
 @login_required

@@ -4,10 +4,10 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
 from django.shortcuts import render
 
-from . import queue
-from .models import HUMAN_ROUTES, Role
-from .permissions import can_manage, is_admin, project_for_annotator, visible_projects
-from .projects import can_create_projects
+from annotate import queue
+from annotate.models import HUMAN_ROUTES, Role
+from annotate.permissions import can_manage, is_admin, project_for_annotator, visible_projects
+from annotate.projects import can_create_projects
 
 
 @login_required

@@ -3,13 +3,13 @@
 from django import forms
 
 from annotate import strict_input
+from annotate.models import Annotator
 from curation.models import Snapshot
-
-from . import finetune_data
-from .finetune import DEFAULTS as FINETUNE_DEFAULTS
-from .finetune_config import ConfigError, check_lora, check_training
-from .models import FineTuneMethod, ModelSpec, NoiseWeighting
-from .rationales import KINDS
+from workers import finetune_data
+from workers.finetune import DEFAULTS as FINETUNE_DEFAULTS
+from workers.finetune_config import ConfigError, check_lora, check_training
+from workers.models import FineTuneMethod, ModelSpec, NoiseWeighting
+from workers.rationales import KINDS
 
 
 class JSONObjectField(forms.CharField):
@@ -125,7 +125,7 @@ class ScheduleForm(forms.ModelForm):
     lora = JSONObjectField(required=False, label="LoRA (JSON, empty = full fine-tune)")
 
     class Meta:
-        from .models import FineTuneSchedule
+        from workers.models import FineTuneSchedule
 
         model = FineTuneSchedule
         fields = [
@@ -197,7 +197,6 @@ class GenerationForm(_ProjectForm):
     )
 
     def __init__(self, project, *args, **kwargs):
-        from annotate.models import Annotator
 
         super().__init__(project, *args, **kwargs)
         self.fields["preference_annotator"].queryset = Annotator.objects.filter(

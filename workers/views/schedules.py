@@ -6,23 +6,16 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from annotate.permissions import project_for_manager
-
-from . import finetune, schedules
-from .models import FineTuneSchedule
-from .views_forms import ScheduleForm
-
-
-def context(project, schedule_form=None, **_):
-    return {
-        "schedules": FineTuneSchedule.objects.filter(project=project).select_related("model_spec", "last_run"),
-        "schedule_form": schedule_form or ScheduleForm(project),
-    }
+from workers import finetune, schedules
+from workers.forms import ScheduleForm
+from workers.models import FineTuneSchedule
+from workers.tasks import schedules as schedule_tasks
+from workers.views.common import project_context
 
 
 @login_required
 @require_POST
 def create_schedule(request, project_id):
-    from .views import project_context
 
     project = project_for_manager(request.user, project_id)
     form = ScheduleForm(project, request.POST)
@@ -58,7 +51,7 @@ def toggle_schedule(request, schedule_id):
 @require_POST
 def run_schedule_now(request, schedule_id):
     schedule = _schedule(request, schedule_id)
-    outcome, ft = schedules.fire(schedule.pk, force=True, user=request.user)
+    outcome, ft = schedule_tasks.fire(schedule.pk, force=True, user=request.user)
     messages.info(request, outcome)
     if ft:
         return redirect("workers:run", run_id=ft.run_id)

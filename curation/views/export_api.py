@@ -22,13 +22,12 @@ from rest_framework.views import APIView
 
 from annotate.models import Project
 from annotate.permissions import managed_projects, visible_projects
+from curation.authentication import ExportTokenAuthentication
+from curation.formats import FORMATS, can_copy, iter_jsonl, iter_jsonl_copy, write_parquet
+from curation.models import ExportToken, Snapshot, Split
+from curation.serializers import ManifestSerializer, ProjectSerializer, SnapshotSerializer
 from workers.finetune_data import chat_template_renderer
 from workers.models import ModelSpec
-
-from .authentication import ExportTokenAuthentication
-from .formats import FORMATS, can_copy, iter_jsonl, iter_jsonl_copy, write_parquet
-from .models import ExportToken, Snapshot, Split
-from .serializers import ManifestSerializer, ProjectSerializer, SnapshotSerializer
 
 
 class ReadOnlyExport(permissions.BasePermission):

@@ -9,10 +9,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import projects
-from .forms import InviteForm, MemberForm, ProjectForm, RoleForm
-from .models import PREFERENCE_LABELS, Invite, Membership
-from .permissions import project_for_manager
+from annotate import projects
+from annotate.forms import InviteForm, MemberForm, ProjectForm, RoleForm
+from annotate.models import PREFERENCE_LABELS, Invite, Membership
+from annotate.permissions import project_for_manager
 
 
 @login_required

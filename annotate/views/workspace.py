@@ -7,12 +7,12 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from . import gold, queue
-from .guidelines import kind_guidance
-from .models import FeedbackKind
-from .permissions import can_manage, project_for_annotator
-from .recent import form_values, recent_labels
-from .submit import AmendRefused, LeaseLost, SubmissionError, amend, can_amend, data_from_form, submit
+from annotate import gold, queue
+from annotate.guidelines import kind_guidance
+from annotate.models import FeedbackKind
+from annotate.permissions import can_manage, project_for_annotator
+from annotate.recent import form_values, recent_labels
+from annotate.submit import AmendRefused, LeaseLost, SubmissionError, amend, can_amend, data_from_form, submit
 
 SCALE = [
     (-3, "1", "A ≫ B", "A much better"),

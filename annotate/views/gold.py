@@ -7,9 +7,9 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from . import gold
-from .models import FeedbackKind, Item
-from .permissions import project_for_manager
+from annotate import gold
+from annotate.models import FeedbackKind, Item
+from annotate.permissions import project_for_manager
 
 GOLD_KINDS = (FeedbackKind.PAIRWISE, FeedbackKind.BINARY)
 

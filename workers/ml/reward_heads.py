@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from workers.ml.loading import device, torch_dtype
+
 EMBED_MAX_TOKENS = 128
 PROMPT_TAIL_CHARS = 1500
 
@@ -28,7 +30,7 @@ def response_text(prompt, response):
 
 
 def pair_deltas(embed, prompts, responses_a, responses_b, max_tokens=EMBED_MAX_TOKENS):
-    """e(prompt + B) − e(prompt + A) per pair; `embed(texts, max_tokens=...)` is workers.embeddings.embed."""
+    """e(prompt + B) − e(prompt + A) per pair; `embed(texts, max_tokens=...)` is workers.ml.embeddings.embed."""
     texts = [response_text(p, r) for p, r in zip(prompts, responses_a)] + [
         response_text(p, r) for p, r in zip(prompts, responses_b)
     ]
@@ -157,8 +159,6 @@ class SequenceClassifierScorer:
 
     def __init__(self, path_or_id, max_length=1024, batch_size=8, on=None, dtype="auto"):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        from .loading import device, torch_dtype
 
         self.on = on or device()
         self.tokenizer = AutoTokenizer.from_pretrained(path_or_id)

@@ -11,12 +11,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from annotate.permissions import project_for_manager
+from curation import records
+from curation.actions import CurationError
+from curation.views.dashboard import FilterForm
 from workers.tasks.judging import start_judging
-from workers.views import tell_outcome
-
-from . import records
-from .actions import CurationError
-from .views_dashboard import FilterForm
+from workers.views.common import tell_outcome
 
 PAGE_SIZE = 50
 KEPT = list(FilterForm.base_fields) + ["q", "sort", "dir"]

@@ -12,13 +12,15 @@ from django.views.decorators.http import require_POST
 
 from annotate.judging import prompts
 from annotate.judging.endpoints import connection_errors, declared_key_names
+from annotate.judging.reward_training import MIN_TRAINING_PAIRS, default_training_slice
 from annotate.models import PREFERENCE_LABELS, AnnotationStatus, AnnotatorKind, Item, JudgeBackend, LMJudge, Routing
 from annotate.permissions import is_admin, project_for_manager
+from curation import calibration, records, routing, routing_sim
+from curation.models import RoutingRun
 from workers.models import FINISHED_STATES, RunKind, TaskRun
-from workers.views import tell_outcome
-
-from . import calibration, records, routing, routing_sim
-from .models import RoutingRun
+from workers.tasks.judging import start_judging, start_training
+from workers.tasks.routing import start_features, start_routing
+from workers.views.common import tell_outcome
 
 RUN_KINDS = [RunKind.JUDGE, RunKind.FEATURES, RunKind.ROUTE]
 STRATEGY_COLOURS = {
@@ -327,8 +329,6 @@ def remove_judge(request, project_id, judge_id):
 @login_required
 @require_POST
 def train_judge(request, project_id, judge_id):
-    from annotate.judging.reward_training import MIN_TRAINING_PAIRS, default_training_slice
-    from workers.tasks.judging import start_training
 
     project = project_for_manager(request.user, project_id)
     judge = get_object_or_404(LMJudge, pk=judge_id, projects=project, backend=JudgeBackend.EMBEDDING_RM)
@@ -355,7 +355,6 @@ def train_judge(request, project_id, judge_id):
 @login_required
 @require_POST
 def run_judging(request, project_id):
-    from workers.tasks.judging import start_judging
 
     project = project_for_manager(request.user, project_id)
     if not project.judges.exists():
@@ -369,7 +368,6 @@ def run_judging(request, project_id):
 @login_required
 @require_POST
 def run_features(request, project_id):
-    from workers.tasks.routing import start_features
 
     project = project_for_manager(request.user, project_id)
     tell_outcome(request, start_features(project, user=request.user), "Feature computation")
@@ -379,7 +377,6 @@ def run_features(request, project_id):
 @login_required
 @require_POST
 def run_routing(request, project_id):
-    from workers.tasks.routing import start_routing
 
     project = project_for_manager(request.user, project_id)
     form = RouteForm(request.POST)

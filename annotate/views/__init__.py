@@ -1,0 +1,1 @@
+"""Annotator and project pages (web layer): thin views over annotate services."""

@@ -1,0 +1,1 @@
+"""Manager pages and the export API (web layer): thin views over curation services."""

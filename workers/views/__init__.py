@@ -1,0 +1,1 @@
+"""Run pages (web layer): start, watch, cancel and retry background runs."""
