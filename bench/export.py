@@ -17,6 +17,7 @@ downloaded again and parsed back (JSONL split on b"\n" only; Parquet read with p
 row is compared with the text the generator wrote, rebuilt in Python from the row's number. Row
 counts printed for Parquet are read back from the file, not assumed.
 """
+
 import argparse
 import hashlib
 import io
@@ -40,7 +41,7 @@ SNIPPETS = [
     "accents: café, naïve, façade, Ångström, Zürich, ñandú, Œuvre, e\u0301 (combining)",
     "RTL: مرحبا بالعالم — שלום עולם \u200f(marked)\u200e",
     'quotes "double" and \'single\' and a CSV cell "a,b";c,,"',
-    "backslashes C:\\path\\to\\file, a literal \\n, \\u00e9 and \\\" (not escapes)",
+    'backslashes C:\\path\\to\\file, a literal \\n, \\u00e9 and \\" (not escapes)',
     "line one\nline two\r\nline three\ttabbed\t\tend\r",
     "controls \x01\x02\x03\x07\x08\x0b\x0c\x1b[31m\x1f\x7f end",
     "separators \u2028 and \u2029, NEL \u0085, zero-width \u200b\u200c\u200d, BOM \ufeff",
@@ -93,10 +94,17 @@ def expected_row(g, reps):
     prompt = f"Prompt {g}: " + (_md5(f"p{g}") + " ") * 3 + SNIPPETS[g % n]
     chosen = f"Chosen answer {g}: " + (_md5(f"c{g}") + " ") * reps + SNIPPETS[(g + 1) % n]
     rejected = f"Rejected answer {g}: " + (_md5(f"r{g}") + " ") * reps + SNIPPETS[(g + 2) % n]
-    return {"prompt": render_prompt([{"role": "user", "content": prompt}]), "chosen": render_completion(chosen),
-            "rejected": render_completion(rejected), "margin": (g % 3) + 1,
-            "rationale": f"A is more helpful {_md5(f'x{g}')} " + SNIPPETS[(g + 3) % n],
-            "noise": (g % 97) / 100.0, "sources": "human", "item_id": g, "controversial": False}
+    return {
+        "prompt": render_prompt([{"role": "user", "content": prompt}]),
+        "chosen": render_completion(chosen),
+        "rejected": render_completion(rejected),
+        "margin": (g % 3) + 1,
+        "rationale": f"A is more helpful {_md5(f'x{g}')} " + SNIPPETS[(g + 3) % n],
+        "noise": (g % 97) / 100.0,
+        "sources": "human",
+        "item_id": g,
+        "controversial": False,
+    }
 
 
 class RoundTrip:
@@ -130,7 +138,7 @@ class RoundTrip:
             at = 0
             if isinstance(got, str) and isinstance(want, str):  # show where they part
                 at = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
-                got, want = got[max(0, at - 20):at + 40], want[max(0, at - 20):at + 40]
+                got, want = got[max(0, at - 20) : at + 40], want[max(0, at - 20) : at + 40]
             self.examples.append(f"row {g} {key} (from character {at}): got {got!r} want {want!r}")
 
     @property
@@ -143,8 +151,10 @@ class RoundTrip:
 
     def summary(self):
         verdict = "round-trip OK" if self.ok else "round-trip FAILED"
-        return (f"{verdict}: {self.parsed} rows parsed back, {self.mismatched} differ, {self.missing} missing, "
-                f"{self.repeated} repeated" + "".join(f"\n    {e}" for e in self.examples))
+        return (
+            f"{verdict}: {self.parsed} rows parsed back, {self.mismatched} differ, {self.missing} missing, "
+            f"{self.repeated} repeated" + "".join(f"\n    {e}" for e in self.examples)
+        )
 
 
 def check_jsonl(url, key, params, rows, reps):
@@ -184,12 +194,22 @@ def make_snapshot(rows, reply_chars):
     from curation.models import ExportToken, Snapshot
 
     project = Project.objects.create(name=f"bench-export-{int(time.time())}")
-    snapshot = Snapshot.objects.create(project=project, version=1, name="bench", content_hash="0" * 64,
-                                       counts={"rows": rows}, epsilon=0.1)
+    snapshot = Snapshot.objects.create(
+        project=project, version=1, name="bench", content_hash="0" * 64, counts={"rows": rows}, epsilon=0.1
+    )
     t0 = time.perf_counter()
     with connection.cursor() as cursor:
-        cursor.execute(INSERT, {"snapshot": snapshot.pk, "rows": rows, "prompt_reps": 3, "reply_reps": reply_reps(reply_chars),
-                                "snippets": SNIPPETS, "n": len(SNIPPETS)})
+        cursor.execute(
+            INSERT,
+            {
+                "snapshot": snapshot.pk,
+                "rows": rows,
+                "prompt_reps": 3,
+                "reply_reps": reply_reps(reply_chars),
+                "snippets": SNIPPETS,
+                "n": len(SNIPPETS),
+            },
+        )
         cursor.execute("ANALYZE curation_snapshotrow")
     insert_s = time.perf_counter() - t0
     issuer, _ = get_user_model().objects.get_or_create(username="bench-export", defaults={"is_superuser": True})
@@ -214,15 +234,21 @@ def copy_baseline(snapshot):
 
     db = settings.DATABASES["default"]
     conninfo = f"host={db['HOST']} port={db['PORT'] or 5432} dbname={db['NAME']} user={db['USER']}" + (
-        f" password={db['PASSWORD']}" if db.get("PASSWORD") else "")
+        f" password={db['PASSWORD']}" if db.get("PASSWORD") else ""
+    )
     lines = size = 0
     t0 = time.perf_counter()
-    with psycopg.connect(conninfo) as conn, conn.cursor() as cur:
-        with cur.copy("COPY (SELECT data FROM curation_snapshotrow WHERE snapshot_id = %s AND kind = ANY(%s) ORDER BY id) TO STDOUT",
-                      [snapshot.pk, ["pairwise", "edit"]]) as copy:
-            while data := copy.read():
-                lines += bytes(data).count(b"\n")
-                size += len(data)
+    with (
+        psycopg.connect(conninfo) as conn,
+        conn.cursor() as cur,
+        cur.copy(
+            "COPY (SELECT data FROM curation_snapshotrow WHERE snapshot_id = %s AND kind = ANY(%s) ORDER BY id) TO STDOUT",
+            [snapshot.pk, ["pairwise", "edit"]],
+        ) as copy,
+    ):
+        while data := copy.read():
+            lines += bytes(data).count(b"\n")
+            size += len(data)
     return lines, size, time.perf_counter() - t0
 
 
@@ -246,8 +272,20 @@ def start_gunicorn(port):
     env = {**os.environ, "DEBUG": "0", "ALLOWED_HOSTS": "127.0.0.1,localhost"}
     gunicorn = Path(sys.executable).with_name("gunicorn")
     proc = subprocess.Popen(
-        [str(gunicorn), "config.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", "1", "--timeout", "3600",
-         "--log-level", "warning"], cwd=ROOT, env=env,
+        [
+            str(gunicorn),
+            "config.wsgi:application",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            "1",
+            "--timeout",
+            "3600",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     import psutil
 
@@ -281,9 +319,11 @@ def main():
     project, snapshot, key, insert_s = make_snapshot(args.rows, args.reply_chars)
     port = free_port()
     proc = None
-    out = [f"export benchmark: {args.rows} preference rows (~{args.reply_chars} chars per response), "
-           f"gunicorn 1 sync worker, PostgreSQL {connection.cursor().connection.info.server_version}",
-           f"generated in the database in {insert_s:.1f} s"]
+    out = [
+        f"export benchmark: {args.rows} preference rows (~{args.reply_chars} chars per response), "
+        f"gunicorn 1 sync worker, PostgreSQL {connection.cursor().connection.info.server_version}",
+        f"generated in the database in {insert_s:.1f} s",
+    ]
     try:
         proc, worker = start_gunicorn(port)
         url = f"http://127.0.0.1:{port}/api/snapshots/{snapshot.pk}/rows.jsonl"
@@ -291,27 +331,44 @@ def main():
         base_rss = vm_hwm_mb(worker)
         rest_export(url, key, {"format": "preference", "split": "test", "engine": "python"})
         warm_rss = vm_hwm_mb(worker)
-        out.append(f"web worker peak RSS: app loaded (after one API call) {base_rss:.0f} MB, "
-                   f"after a {args.rows // 10}-row warm-up export {warm_rss:.0f} MB")
+        out.append(
+            f"web worker peak RSS: app loaded (after one API call) {base_rss:.0f} MB, "
+            f"after a {args.rows // 10}-row warm-up export {warm_rss:.0f} MB"
+        )
         lines, size, seconds = copy_baseline(snapshot)
         copy_rate = lines / seconds
-        out.append(f"COPY (SELECT data ...) TO STDOUT: {lines} rows, {size / 1e6:.0f} MB in {seconds:.2f} s = {copy_rate:,.0f} rows/s")
+        out.append(
+            f"COPY (SELECT data ...) TO STDOUT: {lines} rows, {size / 1e6:.0f} MB in {seconds:.2f} s = {copy_rate:,.0f} rows/s"
+        )
         engines = [e.strip() for e in args.engines.split(",") if e.strip()]
         for engine in engines:
             lines, size, seconds = rest_export(url, key, {"format": "preference", "engine": engine})
             rate = lines / seconds
-            out.append(f"REST JSONL engine={engine}: {lines} rows, {size / 1e6:.0f} MB in {seconds:.2f} s = {rate:,.0f} rows/s; "
-                       f"ratio to COPY {rate / copy_rate:.2f} (target ≥ 0.5); web worker peak RSS {vm_hwm_mb(worker):.0f} MB "
-                       f"(+{vm_hwm_mb(worker) - base_rss:.0f} MB over the loaded app; target flat, < 300 MB)")
+            out.append(
+                f"REST JSONL engine={engine}: {lines} rows, {size / 1e6:.0f} MB in {seconds:.2f} s = {rate:,.0f} rows/s; "
+                f"ratio to COPY {rate / copy_rate:.2f} (target ≥ 0.5); web worker peak RSS {vm_hwm_mb(worker):.0f} MB "
+                f"(+{vm_hwm_mb(worker) - base_rss:.0f} MB over the loaded app; target flat, < 300 MB)"
+            )
         body = []
-        _, size, seconds = rest_export(url.replace("rows.jsonl", "rows.parquet"), key, {"format": "preference"}, keep=body)
+        _, size, seconds = rest_export(
+            url.replace("rows.jsonl", "rows.parquet"), key, {"format": "preference"}, keep=body
+        )
         peak = vm_hwm_mb(worker)
         counted, footer, parquet_check = check_parquet(b"".join(body), args.rows, reply_reps(args.reply_chars))
-        out.append(f"REST Parquet (default engine): {counted} rows counted by reading the file back with pyarrow "
-                   f"(footer says {footer}), {size / 1e6:.0f} MB in {seconds:.2f} s = {counted / seconds:,.0f} rows/s; "
-                   f"web worker peak RSS {peak:.0f} MB")
-        checks = [(f"JSONL engine={engine}", check_jsonl(url, key, {"format": "preference", "engine": engine}, args.rows,
-                                                         reply_reps(args.reply_chars))) for engine in engines]
+        out.append(
+            f"REST Parquet (default engine): {counted} rows counted by reading the file back with pyarrow "
+            f"(footer says {footer}), {size / 1e6:.0f} MB in {seconds:.2f} s = {counted / seconds:,.0f} rows/s; "
+            f"web worker peak RSS {peak:.0f} MB"
+        )
+        checks = [
+            (
+                f"JSONL engine={engine}",
+                check_jsonl(
+                    url, key, {"format": "preference", "engine": engine}, args.rows, reply_reps(args.reply_chars)
+                ),
+            )
+            for engine in engines
+        ]
         checks.append(("Parquet", parquet_check))
         for name, check in checks:
             out.append(f"{name} {check.summary()}")
@@ -321,9 +378,12 @@ def main():
             proc.wait(timeout=30)
         if not args.keep:
             drop_snapshot(project, snapshot)
-    out.insert(1, f"every row's text ends in one of {len(SNIPPETS)} snippets: CJK, emoji, accented, RTL, quotes, "
-                  "backslashes, newlines, CR, tabs, control characters, U+2028/U+2029, zero-width; "
-                  "each export parsed back and compared row by row")
+    out.insert(
+        1,
+        f"every row's text ends in one of {len(SNIPPETS)} snippets: CJK, emoji, accented, RTL, quotes, "
+        "backslashes, newlines, CR, tabs, control characters, U+2028/U+2029, zero-width; "
+        "each export parsed back and compared row by row",
+    )
     print("\n".join(out))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(out) + "\n")

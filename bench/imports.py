@@ -17,6 +17,7 @@ responses or labels the project already has (the project is new), which the serv
 
 Writes the figures to bench/results/imports.txt. The bench projects are removed afterwards.
 """
+
 import argparse
 import json
 import os
@@ -45,8 +46,36 @@ from annotate.import_shapes import CHOSEN_STRENGTH  # noqa: E402
 from annotate.imports import import_items  # noqa: E402
 from annotate.models import Annotation, Annotator, AnnotatorKind, Item, Project, Prompt, Response  # noqa: E402
 
-WORDS = ("the model should explain why a careful answer cites sources and checks each step before it "
-         "reaches a conclusion about data code tests users latency memory budget policy").split()
+WORDS = [
+    "the",
+    "model",
+    "should",
+    "explain",
+    "why",
+    "a",
+    "careful",
+    "answer",
+    "cites",
+    "sources",
+    "and",
+    "checks",
+    "each",
+    "step",
+    "before",
+    "it",
+    "reaches",
+    "a",
+    "conclusion",
+    "about",
+    "data",
+    "code",
+    "tests",
+    "users",
+    "latency",
+    "memory",
+    "budget",
+    "policy",
+]
 
 
 def text(rng, n):
@@ -56,13 +85,18 @@ def text(rng, n):
 def make_rows(n, seed=0):
     rng = random.Random(seed)
     for i in range(n):
-        yield {"prompt": f"Question {i}: {text(rng, rng.randint(8, 40))}",
-               "chosen": text(rng, rng.randint(40, 160)), "rejected": text(rng, rng.randint(20, 120))}
+        yield {
+            "prompt": f"Question {i}: {text(rng, rng.randint(8, 40))}",
+            "chosen": text(rng, rng.randint(40, 160)),
+            "rejected": text(rng, rng.randint(20, 120)),
+        }
 
 
 def per_row_orm(project, rows, source):
     """What a straightforward importer does: one query (or more) per object."""
-    annotator, _ = Annotator.objects.get_or_create(project=project, name=source, defaults={"kind": AnnotatorKind.SOURCE})
+    annotator, _ = Annotator.objects.get_or_create(
+        project=project, name=source, defaults={"kind": AnnotatorKind.SOURCE}
+    )
     with transaction.atomic():
         for row in rows:
             h = prompt_hash(row["prompt"])
@@ -99,16 +133,36 @@ def bulk_create_import(project, path, source, batch_size):
         Prompt.objects.bulk_create(prompts.values(), batch_size=batch_size)
         responses = []
         for _, row, h in rows:
-            responses += [Response(prompt=prompts[h], text=row["chosen"]), Response(prompt=prompts[h], text=row["rejected"])]
+            responses += [
+                Response(prompt=prompts[h], text=row["chosen"]),
+                Response(prompt=prompts[h], text=row["rejected"]),
+            ]
         Response.objects.bulk_create(responses, batch_size=batch_size)
-        items = [Item(project=project, prompt=prompts[h], kind="pairwise", response_a=responses[2 * i],
-                      response_b=responses[2 * i + 1], metadata=_provenance(source, path, n))
-                 for i, (n, _, h) in enumerate(rows)]
+        items = [
+            Item(
+                project=project,
+                prompt=prompts[h],
+                kind="pairwise",
+                response_a=responses[2 * i],
+                response_b=responses[2 * i + 1],
+                metadata=_provenance(source, path, n),
+            )
+            for i, (n, _, h) in enumerate(rows)
+        ]
         Item.objects.bulk_create(items, batch_size=batch_size)
         Annotation.objects.bulk_create(
-            [Annotation(item=item, annotator=annotator, kind="pairwise", preference=CHOSEN_STRENGTH,
-                        details={"import": "chosen/rejected", "where": f"line {n}"}) for item, (n, _, _) in zip(items, rows)],
-            batch_size=batch_size)
+            [
+                Annotation(
+                    item=item,
+                    annotator=annotator,
+                    kind="pairwise",
+                    preference=CHOSEN_STRENGTH,
+                    details={"import": "chosen/rejected", "where": f"line {n}"},
+                )
+                for item, (n, _, _) in zip(items, rows)
+            ],
+            batch_size=batch_size,
+        )
     return len(items)
 
 
@@ -141,7 +195,9 @@ def copy_import(project, path, source):
     cur = cursor_wrapper.cursor  # the bare psycopg cursor
 
     def ids(model, n):
-        cur.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [model._meta.db_table, n])
+        cur.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [model._meta.db_table, n]
+        )
         return [r[0] for r in cur.fetchall()]
 
     def copy(model, given, values):
@@ -160,17 +216,53 @@ def copy_import(project, path, source):
         first = {}
         for _, row, h in rows:
             first.setdefault(h, row["prompt"])
-        copy(Prompt, ["id", "project_id", "text", "source", "content_hash"],
-             ((pid, project.pk, first[h], source, h) for h, pid in prompt_of.items()))
-        copy(Response, ["id", "prompt_id", "text"],
-             (v for i, (_, row, h) in enumerate(rows)
-              for v in ((response_ids[2 * i], prompt_of[h], row["chosen"]), (response_ids[2 * i + 1], prompt_of[h], row["rejected"]))))
-        copy(Item, ["id", "project_id", "prompt_id", "kind", "response_a_id", "response_b_id", "metadata"],
-             ((item_ids[i], project.pk, prompt_of[h], "pairwise", response_ids[2 * i], response_ids[2 * i + 1],
-               json.dumps(_provenance(source, path, n))) for i, (n, _, h) in enumerate(rows)))
-        copy(Annotation, ["item_id", "annotator_id", "kind", "preference", "details"],
-             ((item_ids[i], annotator.pk, "pairwise", CHOSEN_STRENGTH, json.dumps({"import": "chosen/rejected", "where": f"line {n}"}))
-              for i, (n, _, _) in enumerate(rows)))
+        copy(
+            Prompt,
+            ["id", "project_id", "text", "source", "content_hash"],
+            ((pid, project.pk, first[h], source, h) for h, pid in prompt_of.items()),
+        )
+        copy(
+            Response,
+            ["id", "prompt_id", "text"],
+            (
+                v
+                for i, (_, row, h) in enumerate(rows)
+                for v in (
+                    (response_ids[2 * i], prompt_of[h], row["chosen"]),
+                    (response_ids[2 * i + 1], prompt_of[h], row["rejected"]),
+                )
+            ),
+        )
+        copy(
+            Item,
+            ["id", "project_id", "prompt_id", "kind", "response_a_id", "response_b_id", "metadata"],
+            (
+                (
+                    item_ids[i],
+                    project.pk,
+                    prompt_of[h],
+                    "pairwise",
+                    response_ids[2 * i],
+                    response_ids[2 * i + 1],
+                    json.dumps(_provenance(source, path, n)),
+                )
+                for i, (n, _, h) in enumerate(rows)
+            ),
+        )
+        copy(
+            Annotation,
+            ["item_id", "annotator_id", "kind", "preference", "details"],
+            (
+                (
+                    item_ids[i],
+                    annotator.pk,
+                    "pairwise",
+                    CHOSEN_STRENGTH,
+                    json.dumps({"import": "chosen/rejected", "where": f"line {n}"}),
+                )
+                for i, (n, _, _) in enumerate(rows)
+            ),
+        )
     cursor_wrapper.close()
     return len(rows)
 
@@ -183,9 +275,15 @@ def timed(fn, *args):
 
 def drop(project):
     with connection.cursor() as c:
-        c.execute("DELETE FROM annotate_annotation WHERE item_id IN (SELECT id FROM annotate_item WHERE project_id = %s)", [project.pk])
+        c.execute(
+            "DELETE FROM annotate_annotation WHERE item_id IN (SELECT id FROM annotate_item WHERE project_id = %s)",
+            [project.pk],
+        )
         c.execute("DELETE FROM annotate_item WHERE project_id = %s", [project.pk])
-        c.execute("DELETE FROM annotate_response WHERE prompt_id IN (SELECT id FROM annotate_prompt WHERE project_id = %s)", [project.pk])
+        c.execute(
+            "DELETE FROM annotate_response WHERE prompt_id IN (SELECT id FROM annotate_prompt WHERE project_id = %s)",
+            [project.pk],
+        )
         c.execute("DELETE FROM annotate_prompt WHERE project_id = %s", [project.pk])
     project.delete()
 
@@ -194,14 +292,23 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--baseline-rows", type=int, default=2_000)
-    parser.add_argument("--bulk-batch", type=int, default=2_000, help="bulk_create batch size (PostgreSQL caps a query at 65,535 parameters)")
+    parser.add_argument(
+        "--bulk-batch",
+        type=int,
+        default=2_000,
+        help="bulk_create batch size (PostgreSQL caps a query at 65,535 parameters)",
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "imports.txt"))
     args = parser.parse_args()
     for leftover in Project.objects.filter(name__startswith="bench-imports-"):  # from an interrupted run
         drop(leftover)
     stamp = int(time.time())
-    names = {"fast": f"bench-imports-{stamp}", "slow": f"bench-imports-baseline-{stamp}",
-             "bulk": f"bench-imports-bulk-{stamp}", "copy": f"bench-imports-copy-{stamp}"}
+    names = {
+        "fast": f"bench-imports-{stamp}",
+        "slow": f"bench-imports-baseline-{stamp}",
+        "bulk": f"bench-imports-bulk-{stamp}",
+        "copy": f"bench-imports-copy-{stamp}",
+    }
     projects = {key: Project.objects.create(name=name) for key, name in names.items()}
     copy_s = None
     try:
@@ -218,8 +325,13 @@ def main():
             if connection.vendor == "postgresql":
                 created, copy_s = timed(copy_import, projects["copy"], path, f"bench-copy-{stamp}")
                 assert created == args.rows
-            counts = {key: (Item.objects.filter(project=projects[key]).count(),
-                            Annotation.objects.filter(item__project=projects[key]).count()) for key in ("fast", "bulk", "copy")}
+            counts = {
+                key: (
+                    Item.objects.filter(project=projects[key]).count(),
+                    Annotation.objects.filter(item__project=projects[key]).count(),
+                )
+                for key in ("fast", "bulk", "copy")
+            }
         sample = list(make_rows(args.baseline_rows, seed=1))
         t0 = time.perf_counter()
         per_row_orm(projects["slow"], sample, f"bench-baseline-{stamp}")
@@ -227,7 +339,9 @@ def main():
     finally:
         for project in projects.values():
             drop(project)
-        Annotator.objects.filter(name__in=[f"bench-{stamp}", f"bench-baseline-{stamp}", f"bench-bulk-{stamp}", f"bench-copy-{stamp}"]).delete()
+        Annotator.objects.filter(
+            name__in=[f"bench-{stamp}", f"bench-baseline-{stamp}", f"bench-bulk-{stamp}", f"bench-copy-{stamp}"]
+        ).delete()
     for key in ("fast", "bulk") + (("copy",) if copy_s is not None else ()):  # each wrote every row and its label
         assert counts[key] == (args.rows, args.rows), (key, counts[key])
 
@@ -242,11 +356,15 @@ def main():
         f"  Django bulk_create    : {rate(bulk_s)}  (read + hash + bulk_create per table, batches of {args.bulk_batch}, one transaction)",
     ]
     if copy_s is not None:
-        lines.append(f"  psycopg COPY          : {rate(copy_s)}  (read + hash + ids from the sequences + COPY per table, one transaction)")
+        lines.append(
+            f"  psycopg COPY          : {rate(copy_s)}  (read + hash + ids from the sequences + COPY per table, one transaction)"
+        )
     lines.append(f"  speed-up over per-row ORM : {base_s / fast_s:.1f}x")
     lines.append(f"  service / bulk_create     : {bulk_s / fast_s:.2f}x the bulk_create rate")
     if copy_s is not None:
-        lines.append(f"  service / COPY            : {copy_s / fast_s:.2f}x the bare COPY rate (1.00 = as fast as the floor)")
+        lines.append(
+            f"  service / COPY            : {copy_s / fast_s:.2f}x the bare COPY rate (1.00 = as fast as the floor)"
+        )
     print("\n".join(lines))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines) + "\n")

@@ -46,5 +46,7 @@ def test_every_bench_has_a_documented_section(name):
 
 def test_no_section_for_a_bench_that_is_gone():
     names = set(bench_names())
-    documented = {title for title, body in sections().items() if re.search(r"^\*\*Command\.?\*\*", body, flags=re.MULTILINE)}
+    documented = {
+        title for title, body in sections().items() if re.search(r"^\*\*Command\.?\*\*", body, flags=re.MULTILINE)
+    }
     assert documented <= names, f"bench/README.md documents benches that do not exist: {sorted(documented - names)}"
