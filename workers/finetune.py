@@ -30,8 +30,6 @@ from workers import evaluate, finetune_data, rdpo_epsilon, reward_mixture, runs
 from workers.finetune_config import ConfigError, check_lora, check_training
 from workers.ml.loading import device, load_tokenizer, release, torch_dtype
 from workers.models import FineTuneMethod, FineTuneRun, ModelSpec, NoiseWeighting, RunKind
-from workers.pref_trainers import TandemDPOTrainer, WeightedRewardTrainer
-from workers.reward_loss import ScaledBTRewardTrainer, needs_margin
 
 DEFAULTS = {
     "beta": 0.1,
@@ -319,6 +317,11 @@ def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
     script would build from the same config and data. The counts say what was left out or cut,
     before TRL (noise weighting, fitting into max_length) and after its own processing."""
     from trl import DPOTrainer, KTOTrainer, RewardTrainer
+
+    # lazy: these modules subclass TRL's trainers, so importing them loads torch and TRL; web
+    # processes import this module (forms, run pages) and must not pay for that.
+    from workers.pref_trainers import TandemDPOTrainer, WeightedRewardTrainer
+    from workers.reward_loss import ScaledBTRewardTrainer, needs_margin
 
     args = trl_config(ft, output_dir)
     model, reference, tokenizer = _load_models(ft, on)
