@@ -151,6 +151,14 @@ def _batches(rows, size, rng):
         yield [rows[i] for i in order[start : start + size]]
 
 
+def _sides(rows, device):
+    """+1 where the label prefers the row's chosen side, −1 where it prefers the rejected one (a
+    minority annotator on an item their side lost)."""
+    import torch
+
+    return torch.tensor([1.0 if r["preference"] > 0 else -1.0 for r in rows], device=device)
+
+
 def _rewards(model, tokenizer, texts, max_length, device):
     """K rewards per text: the sequence-classification model's K logits."""
     enc = tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=max_length).to(device)
@@ -203,14 +211,15 @@ def train_lora_heads(snapshot, model_spec, out, config=None, lora=None, log=prin
             chosen = _rewards(model, tokenizer, [f"{r['prompt']}\n\n{r['chosen']}" for r in batch], max_length, on)
             rejected = _rewards(model, tokenizer, [f"{r['prompt']}\n\n{r['rejected']}" for r in batch], max_length, on)
             w = weights[torch.tensor([who[r["annotator"]] for r in batch], device=on)]
-            # Each label says chosen ≻ rejected: −log Σ_k w_k σ(r_k(chosen) − r_k(rejected)).
-            loss = -torch.logsumexp(
-                torch.log(w.clamp_min(1e-8)) + torch.nn.functional.logsigmoid(chosen - rejected), dim=1
-            ).mean()
+            # The export's chosen/rejected are the item's curated sides; each label's preference says
+            # which side this annotator took (positive: chosen). With s = ±1 that direction:
+            # −log Σ_k w_k σ(s · (r_k(chosen) − r_k(rejected))).
+            margin = _sides(batch, on)[:, None] * (chosen - rejected)
+            loss = -torch.logsumexp(torch.log(w.clamp_min(1e-8)) + torch.nn.functional.logsigmoid(margin), dim=1).mean()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             steps += 1
     log(f"reward_mixture (LoRA heads): K = {fit.k}, {steps} steps on {on}, loss {losses[0]:.4f} → {losses[-1]:.4f}")
     model.eval()
@@ -255,6 +264,6 @@ def _evaluate_heads(model, tokenizer, rows, fit, who, max_length, device):
             c = _rewards(model, tokenizer, [f"{r['prompt']}\n\n{r['chosen']}" for r in batch], max_length, device)
             j = _rewards(model, tokenizer, [f"{r['prompt']}\n\n{r['rejected']}" for r in batch], max_length, device)
             w = torch.tensor(fit.weights[[who[r["annotator"]] for r in batch]], dtype=torch.float32, device=device)
-            p = (w * torch.sigmoid(c - j)).sum(dim=1)
-            correct += int((p > 0.5).sum())
+            p = (w * torch.sigmoid(_sides(batch, device)[:, None] * (c - j))).sum(dim=1)
+            correct += int((p > 0.5).sum())  # P(the annotator's own side) > ½
     return {"pairs": len(known), "accuracy": correct / len(known), "unknown_left_out": len(rows) - len(known)}
