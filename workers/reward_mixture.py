@@ -13,7 +13,9 @@ of a known annotator is predicted with their weights, an unknown one's with the 
 instead: one sequence-classification model (the run's model) with num_labels = K and a LoRA adapter
 (peft), head k giving r_k(prompt, response). K and each annotator's group weights w_a come from the
 embedding fit above and stay fixed; the loss is the mixture likelihood of each person's label,
-−log Σ_k w_a,k σ(r_k(chosen) − r_k(rejected)) (MiCRo's mixture of BT heads with the annotators'
+−log Σ_k w_a,k σ(s · (r_k(chosen) − r_k(rejected))) with s = ±1 the side the label took (a
+`labels` row's chosen/rejected are the item's curated sides, so a minority annotator's label has
+s = −1; reading every label as "chosen wins" taught every head the majority side) (MiCRo's mixture of BT heads with the annotators'
 weights as the mixing proportions; MiCRo learns the router jointly, here the router is the
 embedding one). Artifacts: adapter/ (peft adapter, the K-output score layer saved with it, and the
 tokenizer), mixture.npz and metrics.json.
