@@ -26,10 +26,10 @@ longer answers may also be better; the comparison with people is what makes a sl
 import math
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.core.cache import cache
 from django.db.models import Count, Max
 
 from annotate.models import Annotation, Annotator, AnnotatorKind, FeedbackKind, Item
@@ -178,8 +178,10 @@ def _self_preference(judge_labels, family, families, reference, seed=0):
     ), len(diff)
 
 
-def audit(project, rows=None) -> BiasAudit:
-    """The bias audit of a project's pairwise labels (people's and LM judges')."""
+def audit(project, rows=None, progress: Callable[[int, int], None] | None = None) -> BiasAudit:
+    """The bias audit of a project's pairwise labels (people's and LM judges'). It costs seconds on a
+    large project (a bootstrap per labeller), so only a worker calls it (curation/bias_store.py);
+    `progress(done, total)` is called before each labeller's row and before the pooled rows."""
     rows = list(rows if rows is not None else label_rows(project, kinds=[FeedbackKind.PAIRWISE]))
     item_ids = {r["item_id"] for r in rows}
     items = list(
@@ -227,7 +229,10 @@ def audit(project, rows=None) -> BiasAudit:
     positions = {p["annotator_id"]: p for p in position_bias(project, rows=rows)}
 
     out = []
-    for labeller_id, (name, kind) in sorted(names.items(), key=lambda kv: (kv[1][1] != AnnotatorKind.JUDGE, kv[1][0])):
+    ordered = sorted(names.items(), key=lambda kv: (kv[1][1] != AnnotatorKind.JUDGE, kv[1][0]))
+    for done, (labeller_id, (name, kind)) in enumerate(ordered):
+        if progress is not None:
+            progress(done, len(ordered) + 1)
         labels = by_labeller[labeller_id]
         if kind != AnnotatorKind.JUDGE and len(labels) < MIN_LABELS:
             continue
@@ -244,6 +249,8 @@ def audit(project, rows=None) -> BiasAudit:
         if kind == AnnotatorKind.JUDGE and row.family:
             row.self_preference, row.own_family_items = _self_preference(labels, row.family, families, reference)
         out.append(row)
+    if progress is not None:
+        progress(len(ordered), len(ordered) + 1)  # the pooled and per-group rows remain
     pooled = [lab for labs in by_labeller.values() for lab in labs if lab.kind in PERSON_KINDS]
     first_person = next((i for i, r in enumerate(out) if r.kind != AnnotatorKind.JUDGE), len(out))
     if pooled:
@@ -255,6 +262,8 @@ def audit(project, rows=None) -> BiasAudit:
     out[first_person + 1 : first_person + 1] = (
         _group_rows(project, by_labeller, diffs, scale, prop_names) if pooled else []
     )
+    if progress is not None:
+        progress(len(ordered) + 1, len(ordered) + 1)
     return BiasAudit(rows=out, properties=prop_names, items=len(diffs), errors_note=errors_note)
 
 
@@ -280,24 +289,20 @@ def _error_column(project, items):
     return column, note
 
 
-def cached_audit(project) -> BiasAudit:
-    """The audit, recomputed only when the project's labels or group fit changed (the bootstrap
-    costs seconds on a large project; a page view should not pay it every time)."""
+def audit_stamp(project) -> str:
+    """What an audit depends on (the project's pairwise labels, its latest group fit, judge families,
+    error tagger and tags), in a few aggregate queries: the page compares a stored audit's stamp with
+    it to say when the audit is out of date, without recomputing anything."""
     stamp = Annotation.objects.filter(item__project=project, kind=FeedbackKind.PAIRWISE).aggregate(
         n=Count("id"), last=Max("id")
     )
     run = latest_run(project)
     tags = ErrorTag.objects.filter(response__prompt__project=project).aggregate(n=Count("id"), last=Max("id"))
     tagger = tagger_for(project)
-    key = (
-        f"bias-audit:{project.pk}:{stamp['n']}:{stamp['last']}:{run.pk if run else 0}:{_family_stamp(project)}:"
+    return (
+        f"{stamp['n']}:{stamp['last']}:{run.pk if run else 0}:{_family_stamp(project)}:"
         f"{tagger.pk if tagger else 0}:{tags['n']}:{tags['last']}"
     )
-    result = cache.get(key)
-    if result is None:
-        result = audit(project)
-        cache.set(key, result, timeout=24 * 3600)
-    return result
 
 
 def _family_stamp(project):

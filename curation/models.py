@@ -266,3 +266,20 @@ class ErrorTag(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["response", "tagger"], name="error_tag_once_per_tagger")]
+
+
+class BiasAuditRun(models.Model):
+    """One computed judge-bias audit (curation/bias.py), written by its worker task
+    (workers/tasks/bias.py) so that the audit page only reads: the result as JSON
+    (curation/bias_store.py), and the stamp of the labels it was computed on (bias.audit_stamp)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="bias_audits")
+    task_run = models.ForeignKey(
+        "workers.TaskRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="bias_audits"
+    )
+    stamp = models.CharField(max_length=500, blank=True, help_text="bias.audit_stamp when the audit was computed.")
+    result = models.JSONField(default=dict, help_text="The BiasAudit, serialised by curation.bias_store.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]

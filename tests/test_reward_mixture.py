@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from curation.formats import iter_export_rows
 from curation.snapshots import freeze_snapshot
 from tests import workers_helpers as wh
 from tests.test_pluralism import _cats_and_dogs
@@ -41,11 +42,15 @@ def test_mixture_config_is_checked_before_queueing(project):
     assert not TaskRun.objects.filter(kind="finetune").exists()
 
 
+@pytest.mark.slow  # about 20 s of CPU training
 def test_lora_reward_heads_rank_each_groups_preference(project, artifacts_dir, tmp_path):
-    """heads: lora trains K reward heads on a sequence-classification model with a LoRA adapter:
-    training runs with the mixture likelihood, the loss falls, the adapter (with its K-output score
-    layer) is saved and reloads. Not asserted: that each group's head ranks its own side higher —
-    at 48 CPU steps on the tiny model both heads still prefer the majority (cat) side."""
+    """heads: lora trains K reward heads on a sequence-classification model with a LoRA adapter
+    (a tiny Llama built here): the loss falls, the adapter (with its K-output score layer) is saved
+    and reloads, and on held-out prompts (the snapshot's test split) each group's head ranks its own
+    group's side above the other: the cat head prefers the cat answer for cat people and the dog
+    answer never, and the other way round. (The loss once read every label as "chosen ≻ rejected",
+    the curated majority side, so both heads learned the cat side; the label's preference sign is
+    what tells a dog person's label apart.)"""
     from peft import PeftModel
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -100,6 +105,21 @@ def test_lora_reward_heads_rank_each_groups_preference(project, artifacts_dir, t
     )
     assert r.shape == (2, 2) and np.isfinite(r).all()
     assert model.base_model.model.score.modules_to_save["default"].weight.shape[0] == 2
+
+    # Each head ranks its own group's side on held-out pairs; the other head ranks it below.
+    test_rows = [row for row in iter_export_rows(snapshot, "labels", split="test") if row["preference"]]
+    assert {row["prompt"] for row in test_rows}.isdisjoint(
+        {row["prompt"] for row in iter_export_rows(snapshot, "labels", split="train")}
+    )
+    for people, head in ((cats, cat_head), (dogs, dog_head)):
+        mine = [row for row in test_rows if row["annotator"] in {pseudonym(p.pk) for p in people}]
+        assert len(mine) >= 8
+        own_side_wins = np.zeros(2)
+        for row in mine:
+            chosen, rejected = score_heads(model, tokenizer, row["prompt"], [row["chosen"], row["rejected"]])
+            own_side_wins += np.sign(row["preference"]) * (chosen - rejected) > 0
+        rate = own_side_wins / len(mine)
+        assert rate[head] > 0.7 and rate[1 - head] < 0.3, (people[0].name, rate)
 
 
 def test_lora_settings_need_lora_heads(project):

@@ -306,6 +306,7 @@ REALISTIC = {
     ),
     RunKind.GROUPS: ({"max_k": 4}, {"group_run": 1, "k": 2, "controversial": 5, "heldout": {"1": -0.69, "2": -0.61}}),
     RunKind.ERROR_TAGS: ({"judge": 1}, {"tagged": 6, "errors": 2, "failed": 0}),
+    RunKind.BIAS_AUDIT: ({}, {"bias_audit": 4, "rows": 7, "items": 805}),
 }
 
 

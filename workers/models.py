@@ -51,6 +51,7 @@ class RunKind(models.TextChoices):
     DEDUPE = "dedupe", "Near-duplicate search"
     GROUPS = "groups", "Preference groups"
     ERROR_TAGS = "error_tags", "Error tagging"
+    BIAS_AUDIT = "bias_audit", "Judge-bias audit"
 
 
 class RunState(models.TextChoices):

@@ -13,7 +13,9 @@ of a known annotator is predicted with their weights, an unknown one's with the 
 instead: one sequence-classification model (the run's model) with num_labels = K and a LoRA adapter
 (peft), head k giving r_k(prompt, response). K and each annotator's group weights w_a come from the
 embedding fit above and stay fixed; the loss is the mixture likelihood of each person's label,
-−log Σ_k w_a,k σ(r_k(chosen) − r_k(rejected)) (MiCRo's mixture of BT heads with the annotators'
+−log Σ_k w_a,k σ(s · (r_k(chosen) − r_k(rejected))) with s = ±1 the side the label took (a
+`labels` row's chosen/rejected are the item's curated sides, so a minority annotator's label has
+s = −1; reading every label as "chosen wins" taught every head the majority side) (MiCRo's mixture of BT heads with the annotators'
 weights as the mixing proportions; MiCRo learns the router jointly, here the router is the
 embedding one). Artifacts: adapter/ (peft adapter, the K-output score layer saved with it, and the
 tokenizer), mixture.npz and metrics.json.
@@ -151,6 +153,14 @@ def _batches(rows, size, rng):
         yield [rows[i] for i in order[start : start + size]]
 
 
+def _sides(rows, device):
+    """+1 where the label prefers the row's chosen side, −1 where it prefers the rejected one (a
+    minority annotator on an item their side lost)."""
+    import torch
+
+    return torch.tensor([1.0 if r["preference"] > 0 else -1.0 for r in rows], device=device)
+
+
 def _rewards(model, tokenizer, texts, max_length, device):
     """K rewards per text: the sequence-classification model's K logits."""
     enc = tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=max_length).to(device)
@@ -203,14 +213,15 @@ def train_lora_heads(snapshot, model_spec, out, config=None, lora=None, log=prin
             chosen = _rewards(model, tokenizer, [f"{r['prompt']}\n\n{r['chosen']}" for r in batch], max_length, on)
             rejected = _rewards(model, tokenizer, [f"{r['prompt']}\n\n{r['rejected']}" for r in batch], max_length, on)
             w = weights[torch.tensor([who[r["annotator"]] for r in batch], device=on)]
-            # Each label says chosen ≻ rejected: −log Σ_k w_k σ(r_k(chosen) − r_k(rejected)).
-            loss = -torch.logsumexp(
-                torch.log(w.clamp_min(1e-8)) + torch.nn.functional.logsigmoid(chosen - rejected), dim=1
-            ).mean()
+            # The export's chosen/rejected are the item's curated sides; each label's preference says
+            # which side this annotator took (positive: chosen). With s = ±1 that direction:
+            # −log Σ_k w_k σ(s · (r_k(chosen) − r_k(rejected))).
+            margin = _sides(batch, on)[:, None] * (chosen - rejected)
+            loss = -torch.logsumexp(torch.log(w.clamp_min(1e-8)) + torch.nn.functional.logsigmoid(margin), dim=1).mean()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             steps += 1
     log(f"reward_mixture (LoRA heads): K = {fit.k}, {steps} steps on {on}, loss {losses[0]:.4f} → {losses[-1]:.4f}")
     model.eval()
@@ -255,6 +266,6 @@ def _evaluate_heads(model, tokenizer, rows, fit, who, max_length, device):
             c = _rewards(model, tokenizer, [f"{r['prompt']}\n\n{r['chosen']}" for r in batch], max_length, device)
             j = _rewards(model, tokenizer, [f"{r['prompt']}\n\n{r['rejected']}" for r in batch], max_length, device)
             w = torch.tensor(fit.weights[[who[r["annotator"]] for r in batch]], dtype=torch.float32, device=device)
-            p = (w * torch.sigmoid(c - j)).sum(dim=1)
-            correct += int((p > 0.5).sum())
+            p = (w * torch.sigmoid(_sides(batch, device)[:, None] * (c - j))).sum(dim=1)
+            correct += int((p > 0.5).sum())  # P(the annotator's own side) > ½
     return {"pairs": len(known), "accuracy": correct / len(known), "unknown_left_out": len(rows) - len(known)}

@@ -9,36 +9,65 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotate.models import Item
 from annotate.permissions import project_for_manager
-from curation import bias, error_tags, plots, pluralism
-from workers.models import RunKind, TaskRun
+from curation import bias, bias_store, error_tags, plots, pluralism
+from workers.models import RunKind, RunState, TaskRun
+from workers.tasks.bias import start_bias_audit
 from workers.tasks.error_tags import start_error_tagging
 from workers.tasks.pluralism import start_group_run
+from workers.views.common import tell_outcome
 
 
 @login_required
 @require_GET
 def bias_page(request, project_id):
+    """The last stored audit and the recompute run's state; computes nothing (a worker does)."""
     project = project_for_manager(request.user, project_id)
-    result = bias.cached_audit(project)
-    charts = {
-        p: plots.coefficient_bars([(r.name, r.properties.get(p)) for r in result.rows], label=f"{p} coefficient")
-        for p in result.properties
+    stored = bias_store.latest(project)
+    context = {
+        "project": project,
+        "stored": stored,
+        "families": bias.FAMILY_PREFIXES,
+        "min_labels": bias.MIN_LABELS,
+        "tagger": error_tags.tagger_for(project),
+        "tag_task": TaskRun.objects.filter(project=project, kind=RunKind.ERROR_TAGS).first(),
+        "audit_task": TaskRun.objects.filter(project=project, kind=RunKind.BIAS_AUDIT).first(),
     }
-    length_chart = plots.coefficient_bars([(r.name, r.length) for r in result.rows], label="length coefficient")
-    return render(
-        request,
-        "curation/bias.html",
-        {
-            "project": project,
-            "audit": result,
-            "charts": charts,
-            "length_chart": length_chart,
-            "families": bias.FAMILY_PREFIXES,
-            "min_labels": bias.MIN_LABELS,
-            "tagger": error_tags.tagger_for(project),
-            "tag_task": TaskRun.objects.filter(project=project, kind=RunKind.ERROR_TAGS).first(),
-        },
-    )
+    if stored:
+        result = stored.audit
+        context.update(
+            audit=result,
+            charts={
+                p: plots.coefficient_bars(
+                    [(r.name, r.properties.get(p)) for r in result.rows], label=f"{p} coefficient"
+                )
+                for p in result.properties
+            },
+            length_chart=plots.coefficient_bars([(r.name, r.length) for r in result.rows], label="length coefficient"),
+        )
+    return render(request, "curation/bias.html", context)
+
+
+@login_required
+@require_GET
+def bias_status(request, project_id):
+    """The recompute run's state, polled while it runs; once it has finished (and was running when
+    the page last polled) the page reloads to show the new audit."""
+    project = project_for_manager(request.user, project_id)
+    task = TaskRun.objects.filter(project=project, kind=RunKind.BIAS_AUDIT).first()
+    response = render(request, "curation/bias_status.html", {"project": project, "audit_task": task})
+    if task and task.finished and request.GET.get("was_active") and task.state == RunState.SUCCEEDED:
+        response["HX-Refresh"] = "true"
+    return response
+
+
+@login_required
+@require_POST
+def run_bias_audit(request, project_id):
+    """Queue a recompute of the audit (a worker run; the page shows its progress)."""
+    project = project_for_manager(request.user, project_id)
+    run = start_bias_audit(project, user=request.user)
+    tell_outcome(request, run, "Judge-bias audit")  # its real state: in-process it has already run
+    return redirect("curation-bias", project.pk)
 
 
 @login_required

@@ -2,6 +2,7 @@
 Importing this package registers them all (Celery's autodiscovery imports `workers.tasks`)."""
 
 from workers.tasks import (
+    bias,
     dashboard,
     dedupe,
     edits,
@@ -18,6 +19,7 @@ from workers.tasks import (
 )
 
 __all__ = [
+    "bias",
     "dashboard",
     "dedupe",
     "edits",
