@@ -3,6 +3,7 @@ poll), the record browser, routing, runs and the project settings have no critic
 accessibility violations."""
 
 import pytest
+from django.urls import reverse
 
 from annotate.models import Annotation, Item, Project
 from curation.models import ItemNoise, NoiseRun
@@ -69,13 +70,23 @@ def test_manager_pages_pass_axe(live_server, managed, browser_page):
 
     found = {}
     for name, url in [
-        ("records", f"/curation/p/{pk}/records/"),
-        ("routing", f"/curation/p/{pk}/routing/"),
-        ("runs", f"/runs/p/{pk}/"),
-        ("settings", f"/p/{pk}/settings/"),
-        ("record", f"/curation/p/{pk}/items/{managed.items.order_by('id').first().pk}/"),
-        ("run", f"/runs/{TaskRun.objects.filter(project=managed, kind=RunKind.JUDGE).get().pk}/"),
-        ("failed run", f"/runs/{TaskRun.objects.filter(project=managed, kind=RunKind.ROUTE).get().pk}/"),
+        ("records", reverse("curation:records", args=[pk])),
+        ("routing", reverse("curation:routing", args=[pk])),
+        ("runs", reverse("workers:project_runs", args=[pk])),
+        ("settings", reverse("annotate:project_settings", args=[pk])),
+        ("record", reverse("curation:item", args=[pk, managed.items.order_by("id").first().pk])),
+        (
+            "run",
+            reverse(
+                "workers:run", args=[managed.pk, TaskRun.objects.filter(project=managed, kind=RunKind.JUDGE).get().pk]
+            ),
+        ),
+        (
+            "failed run",
+            reverse(
+                "workers:run", args=[managed.pk, TaskRun.objects.filter(project=managed, kind=RunKind.ROUTE).get().pk]
+            ),
+        ),
     ]:
         response = page.goto(f"{base}{url}")
         assert response.status == 200, url

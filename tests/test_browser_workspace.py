@@ -1,6 +1,7 @@
 """Keyboard-only labelling in a real browser: login → each of the three forms → submit → next."""
 
 import pytest
+from django.urls import reverse
 
 from annotate.models import Annotation, Assignment
 from tests import factories
@@ -128,12 +129,12 @@ def test_pages_satisfy_the_content_security_policy(live_server, browser_page):
     login(page, base, "csp-boss")
     for path in (
         "/",
-        f"/p/{project.pk}/",
-        f"/p/{project.pk}/annotate/",
-        f"/curation/p/{project.pk}/",
-        f"/curation/p/{project.pk}/routing/",
-        f"/runs/p/{project.pk}/",
-        f"/p/{project.pk}/gold/",
+        reverse("annotate:project", args=[project.pk]),
+        reverse("annotate:workspace", args=[project.pk]),
+        reverse("curation:dashboard", args=[project.pk]),
+        reverse("curation:routing", args=[project.pk]),
+        reverse("workers:project_runs", args=[project.pk]),
+        reverse("annotate:gold", args=[project.pk]),
         "/no-such-page/",
     ):
         response = page.goto(base + path)

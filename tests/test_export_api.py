@@ -4,6 +4,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 from django.test import Client
+from django.urls import reverse
 
 from curation.models import ExportToken
 from curation.snapshots import freeze_snapshot
@@ -260,14 +261,18 @@ def test_issuing_is_a_post_and_reposting_the_form_issues_nothing(client, project
     import re
 
     client.force_login(manager_user)
-    base = f"/curation/p/{project.pk}"
-    assert client.get(f"{base}/tokens/").status_code == 405 and not ExportToken.objects.exists()
-    page = client.get(f"{base}/").content.decode()
+    assert (
+        client.get(reverse("curation:issue_token", args=[project.pk])).status_code == 405
+        and not ExportToken.objects.exists()
+    )
+    page = client.get(reverse("curation:dashboard", args=[project.pk])).content.decode()
     nonce = re.search(r'name="nonce" value="([0-9a-f-]{36})"', page).group(1)
     form = {"name": "nightly", "expires_in_days": "7", "nonce": nonce}
-    first = client.post(f"{base}/tokens/", form)
+    first = client.post(reverse("curation:issue_token", args=[project.pk]), form)
     assert first.status_code == 200 and 'id="token-key"' in first.content.decode()
-    again = client.post(f"{base}/tokens/", form, follow=True)  # the browser's "reload": the same form again
+    again = client.post(
+        reverse("curation:issue_token", args=[project.pk]), form, follow=True
+    )  # the browser's "reload": the same form again
     assert (
         'id="token-key"' not in again.content.decode() and "was already issued by this form" in again.content.decode()
     )
@@ -275,7 +280,10 @@ def test_issuing_is_a_post_and_reposting_the_form_issues_nothing(client, project
     assert (
         token.created_by == manager_user and 6.9 < (token.expires_at - token.created_at).total_seconds() / 86400 < 7.1
     )
-    assert client.post(f"{base}/tokens/", {**form, "expires_in_days": "0"}).status_code == 302
+    assert (
+        client.post(reverse("curation:issue_token", args=[project.pk]), {**form, "expires_in_days": "0"}).status_code
+        == 302
+    )
     assert ExportToken.objects.count() == 1  # a bad expiry issues nothing
 
 
@@ -288,7 +296,7 @@ def test_dashboard_says_why_a_token_stopped(client, project, manager_user):
     client.force_login(manager_user)
     assert (
         "stopped: its issuer no longer has access to the project"
-        in client.get(f"/curation/p/{project.pk}/").content.decode()
+        in client.get(reverse("curation:dashboard", args=[project.pk])).content.decode()
     )
 
 

@@ -6,6 +6,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 from django.test import Client
+from django.urls import reverse
 
 from curation.formats import iter_jsonl
 from curation.labels import pseudonym
@@ -58,6 +59,6 @@ def test_dashboard_links_the_labels_export(project, manager_user):
     snapshot = freeze_snapshot(project, test_fraction=0)
     c = Client()
     c.force_login(manager_user)
-    html = c.get(f"/curation/p/{project.pk}/figures/").content.decode()  # the agreement and noise sections
+    html = c.get(reverse("curation:figures", args=[project.pk])).content.decode()  # the agreement and noise sections
     assert f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=labels" in html
     assert html.count("format=labels") >= 2  # agreement and noise sections

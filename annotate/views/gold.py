@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from annotate import gold
@@ -67,8 +68,12 @@ def gold_mark(request, project_id, item_id):
             messages.success(request, f"Item {item.pk} is gold.")
         except ValidationError as exc:
             messages.error(request, f"Item {item.pk}: {' '.join(exc.messages)}")
+    back = str(request.POST.get("back", ""))
+    # Only back to a page of this project: never an open redirect.
     return redirect(
-        request.POST.get("back") if str(request.POST.get("back", "")).startswith("/p/") else f"/p/{project.pk}/gold/"
+        back
+        if back.startswith(reverse("annotate:project", args=[project.pk]))
+        else reverse("annotate:gold", args=[project.pk])
     )
 
 
@@ -86,7 +91,7 @@ def gold_rate(request, project_id):
         project.gold_rate = rate
         project.save(update_fields=["gold_rate"])
         messages.success(request, f"Gold items now make up {rate:.0%} of the queue.")
-    return redirect(f"/p/{project.pk}/gold/")
+    return redirect("annotate:gold", project.pk)
 
 
 @login_required
@@ -99,4 +104,4 @@ def gold_feedback(request, project_id):
         request,
         "Annotators now see gold feedback." if project.gold_feedback else "Annotators no longer see gold feedback.",
     )
-    return redirect("gold", project.pk)
+    return redirect("annotate:gold", project.pk)

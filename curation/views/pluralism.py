@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from annotate.errors import ServiceError
 from annotate.models import Item
 from annotate.permissions import project_for_manager
 from curation import bias, error_tags, plots, pluralism
@@ -48,11 +49,11 @@ def run_error_tags(request, project_id):
     project = project_for_manager(request.user, project_id)
     try:
         run = start_error_tagging(project, user=request.user)
-    except ValueError as exc:
-        messages.error(request, str(exc))
+    except ServiceError as exc:
+        messages.error(request, exc.message)
     else:
         messages.success(request, f"Error tagging queued (run {run.pk}).")
-    return redirect("curation-bias", project.pk)
+    return redirect("curation:bias", project.pk)
 
 
 @dataclass
@@ -95,4 +96,4 @@ def run_groups(request, project_id):
     project = project_for_manager(request.user, project_id)
     run = start_group_run(project, user=request.user)
     messages.success(request, f"Preference groups queued (run {run.pk}).")
-    return redirect("curation-groups", project.pk)
+    return redirect("curation:groups", project.pk)

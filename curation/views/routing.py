@@ -300,7 +300,7 @@ def add_judge(request, project_id):
     judge = form.save()
     judge.projects.add(project)
     messages.success(request, f"Judge {judge.name} added.")
-    return redirect("routing", project_id=project.pk)
+    return redirect("curation:routing", project_id=project.pk)
 
 
 @login_required
@@ -313,7 +313,7 @@ def attach_judge(request, project_id):
     judge = form.cleaned_data["judge"]
     judge.projects.add(project)
     messages.success(request, f"Judge {judge.name} added.")
-    return redirect("routing", project_id=project.pk)
+    return redirect("curation:routing", project_id=project.pk)
 
 
 @login_required
@@ -323,7 +323,7 @@ def remove_judge(request, project_id, judge_id):
     judge = get_object_or_404(LMJudge, pk=judge_id, projects=project)
     judge.projects.remove(project)  # its labels stay: they are part of the record
     messages.success(request, f"Judge {judge.name} removed from the project; its labels are kept.")
-    return redirect("routing", project_id=project.pk)
+    return redirect("curation:routing", project_id=project.pk)
 
 
 @login_required
@@ -335,7 +335,7 @@ def train_judge(request, project_id, judge_id):
     form = TrainJudgeForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Give the number of items to train on (10 or more).")
-        return redirect("routing", project_id=project.pk)
+        return redirect("curation:routing", project_id=project.pk)
     item_ids = default_training_slice(project, limit=form.cleaned_data["max_items"])
     if len(item_ids) < MIN_TRAINING_PAIRS:
         messages.error(
@@ -349,7 +349,7 @@ def train_judge(request, project_id, judge_id):
             start_training(project, judge, item_ids, user=request.user),
             f"Training {judge.name} on {len(item_ids)} items",
         )
-    return redirect("routing", project_id=project.pk)
+    return redirect("curation:routing", project_id=project.pk)
 
 
 @login_required
@@ -362,7 +362,7 @@ def run_judging(request, project_id):
     else:
         for run in start_judging(project, user=request.user):
             tell_outcome(request, run, "Judging")
-    return redirect("routing", project_id=project.pk)
+    return redirect("curation:routing", project_id=project.pk)
 
 
 @login_required
@@ -371,7 +371,7 @@ def run_features(request, project_id):
 
     project = project_for_manager(request.user, project_id)
     tell_outcome(request, start_features(project, user=request.user), "Feature computation")
-    return redirect("routing", project_id=project.pk)
+    return redirect("curation:routing", project_id=project.pk)
 
 
 @login_required
@@ -394,7 +394,7 @@ def run_routing(request, project_id):
         calibration_minimum=d["calibration_minimum"],
     )
     tell_outcome(request, run, "Routing")
-    return redirect("routing", project_id=project.pk)
+    return redirect("curation:routing", project_id=project.pk)
 
 
 def _aspects(ratings):

@@ -3,6 +3,7 @@ A local tagger runs on the `gpu` queue, an OpenAI-compatible server on `cpu`, as
 
 from django.conf import settings
 
+from annotate.errors import Invalid
 from annotate.judging.backends import TransientBackendError
 from annotate.models import JudgeBackend
 from curation.error_tags import tag_errors, tagger_for
@@ -43,10 +44,10 @@ def tag_errors_with_server(run):
 
 
 def start_error_tagging(project, user=None):
-    """Queue error tagging with the project's tagger; ValueError when none is configured."""
+    """Queue error tagging with the project's tagger; Invalid when none is configured."""
     judge = tagger_for(project)
     if judge is None:
-        raise ValueError(
+        raise Invalid(
             'no error tagger configured: give a generative judge of the project the parameter "error_tagger": true'
         )
     task = tag_errors_locally if judge.backend == JudgeBackend.TRANSFORMERS else tag_errors_with_server

@@ -1,5 +1,5 @@
 """Latent preferences shown back to the annotator (a fragment the workspace can include with
-hx-get="/runs/prefs/<project_id>/?item=<item_id>"), their corrections, and the manager's start form."""
+hx-get="{% url 'workers:latent_prefs' project_id %}?item=<item_id>"), their corrections, and the manager's start form."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -7,6 +7,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from annotate.errors import ServiceError
 from annotate.models import Annotator, Item
 from annotate.permissions import project_for_annotator, project_for_manager
 from workers import latent_prefs, prelude_cost
@@ -95,9 +96,9 @@ def correct_pref(request, project_id, pref_id):
     status = 200
     try:
         latent_prefs.correct(pref, request.POST.get("text", ""))
-    except ValueError as exc:
-        messages.error(request, str(exc))
-        status = 400
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        status = exc.status
     if request.headers.get("HX-Request"):
         return render(request, "workers/latent_prefs.html", prefs_context(request, project), status=status)
     return redirect("workers:latent_prefs", project_id=project.pk)
