@@ -197,7 +197,7 @@ def test_csrf_failure_is_styled_for_people_and_json_for_the_api(annotator_user, 
     client.force_login(annotator_user)
     page = client.post(reverse("annotate:skip_item", args=[project.pk, 1]), {"reason": "x"})
     assert page.status_code == 403 and "Form expired" in page.content.decode()
-    api = client.post("/api/annotate/a/1/skip/", "{}", content_type="application/json")
+    api = client.post(reverse("annotate_api:skip", args=[1]), "{}", content_type="application/json")
     assert api.status_code == 403 and "CSRF" in api.json()["error"]
 
 

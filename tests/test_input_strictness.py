@@ -107,12 +107,12 @@ def test_api_refusals_are_json(client, project):
     client.force_login(outsider)
     for response in (
         client.post(reverse("annotate_api:next", args=[project.pk])),
-        client.post("/api/annotate/p/999999/next/"),
-        _post(client, "/api/annotate/a/999999/submit/", "{}"),
+        client.post(reverse("annotate_api:next", args=[999999])),
+        _post(client, reverse("annotate_api:submit", args=[999999]), "{}"),
     ):
         assert response.status_code == 404 and response["Content-Type"] == "application/json"
         assert response.json()["error"]
-    response = client.get("/api/annotate/a/1/submit/")
+    response = client.get(reverse("annotate_api:submit", args=[1]))
     assert response.status_code == 405 and "POST" in response.json()["error"]
 
 

@@ -178,7 +178,7 @@ def test_json_api_next_submit_skip(client_ann, project):
     nxt = client_ann.post(reverse("annotate_api:next", args=[project.pk])).json()
     assert nxt["kind"] == "pairwise" and {"left", "right"} <= nxt.keys()
     sid = str(uuid.uuid4())
-    url = f"/api/annotate/a/{nxt['assignment']}/submit/"
+    url = reverse("annotate_api:submit", args=[nxt["assignment"]])
     resp = client_ann.post(url, json.dumps({"submission_id": sid, "preference": 1}), content_type="application/json")
     assert resp.status_code == 201
     assert (
@@ -199,7 +199,7 @@ def test_json_api_next_submit_skip(client_ann, project):
     assert nxt["kind"] == "binary"
     assert (
         client_ann.post(
-            f"/api/annotate/a/{nxt['assignment']}/skip/", json.dumps({"reason": "x"}), content_type="application/json"
+            reverse("annotate_api:skip", args=[nxt["assignment"]]), json.dumps({"reason": "x"}), content_type="application/json"
         ).status_code
         == 200
     )
@@ -239,7 +239,7 @@ def test_api_hides_other_projects_and_revoked_membership(client, project):
     Membership.objects.filter(user=member).delete()
     body = json.dumps({"submission_id": str(uuid.uuid4()), "thumbs": "up"})
     assert (
-        client.post(f"/api/annotate/a/{lease['assignment']}/submit/", body, content_type="application/json").status_code
+        client.post(reverse("annotate_api:submit", args=[lease["assignment"]]), body, content_type="application/json").status_code
         == 404
     )
     assert not Annotation.objects.exists()

@@ -1,10 +1,7 @@
 """Celery tasks: the bias audit's LM error tags (a thin wrapper over curation.error_tags.tag_errors).
 A local tagger runs on the `gpu` queue, an OpenAI-compatible server on `cpu`, as judging does."""
 
-from django.conf import settings
-
 from annotate.errors import Invalid
-from annotate.judging.backends import TransientBackendError
 from annotate.models import JudgeBackend
 from curation.error_tags import tag_errors, tagger_for
 from workers import runs
@@ -13,12 +10,8 @@ from workers.tasks.runs import enqueue, run_task
 
 
 def _tag(run):
-    try:
-        result = tag_errors(run.project, log=lambda line: runs.log(run, line))
-    except TransientBackendError as exc:
-        if settings.CELERY_TASK_ALWAYS_EAGER:
-            raise
-        raise ConnectionError(str(exc)) from exc  # retried later; tags already stored are kept
+    # A TransientBackendError is Retryable: retried later; the tags already stored are kept.
+    result = tag_errors(run.project, log=lambda line: runs.log(run, line))
     runs.log(
         run,
         f"{result.tagger}: {result.stored} responses tagged, {result.unparsed} answers neither yes nor no, "
