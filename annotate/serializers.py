@@ -11,9 +11,10 @@ from typing import Any
 
 from rest_framework import serializers
 from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
 
 from annotate.models import Assignment, FeedbackKind
-from annotate.strict_input import loads_object
+from annotate.strict_input import InputError, loads_object
 
 
 class StrictJSONParser(JSONParser):
@@ -55,11 +56,12 @@ class AssignmentSerializer(serializers.Serializer):
             "prompt": {"text": item.prompt.text, "messages": item.prompt.messages},
             "draft": instance.draft,
         }
-        if item.kind == FeedbackKind.PAIRWISE:
-            left, right = (item.response_b, item.response_a) if instance.swapped else (item.response_a, item.response_b)
+        a, b = item.response_a, item.response_b
+        if item.kind == FeedbackKind.PAIRWISE and b is not None:
+            left, right = (b, a) if instance.swapped else (a, b)
             out["left"], out["right"] = {"text": left.text}, {"text": right.text}
         else:
-            out["response"] = {"text": item.response_a.text}
+            out["response"] = {"text": a.text}
         return out
 
 
@@ -100,6 +102,9 @@ class DraftResponseSerializer(serializers.Serializer):
     leased_until = serializers.DateTimeField()
 
 
-class ErrorSerializer(serializers.Serializer):
-    error = serializers.CharField()
-    errors = serializers.DictField(child=serializers.CharField())
+def request_body(request: Request) -> dict[str, Any]:
+    """The parsed body, a JSON object (an empty body is {})."""
+    data = request.data
+    if not isinstance(data, dict):
+        raise InputError("the body must be a JSON object")
+    return data

@@ -199,7 +199,9 @@ def test_json_api_next_submit_skip(client_ann, project):
     assert nxt["kind"] == "binary"
     assert (
         client_ann.post(
-            reverse("annotate_api:skip", args=[nxt["assignment"]]), json.dumps({"reason": "x"}), content_type="application/json"
+            reverse("annotate_api:skip", args=[nxt["assignment"]]),
+            json.dumps({"reason": "x"}),
+            content_type="application/json",
         ).status_code
         == 200
     )
@@ -239,7 +241,9 @@ def test_api_hides_other_projects_and_revoked_membership(client, project):
     Membership.objects.filter(user=member).delete()
     body = json.dumps({"submission_id": str(uuid.uuid4()), "thumbs": "up"})
     assert (
-        client.post(reverse("annotate_api:submit", args=[lease["assignment"]]), body, content_type="application/json").status_code
+        client.post(
+            reverse("annotate_api:submit", args=[lease["assignment"]]), body, content_type="application/json"
+        ).status_code
         == 404
     )
     assert not Annotation.objects.exists()

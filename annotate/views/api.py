@@ -8,8 +8,8 @@ these, so the views below only call the services.
 """
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -23,17 +23,20 @@ from annotate.serializers import (
     AssignmentSerializer,
     DoneSerializer,
     DraftResponseSerializer,
-    ErrorSerializer,
     SkipRequestSerializer,
     SkipResponseSerializer,
     StrictJSONParser,
     SubmitRequestSerializer,
     SubmitResponseSerializer,
+    request_body,
 )
 from annotate.submit import submit
 
+ERROR = inline_serializer(
+    "Error", {"error": serializers.CharField(), "errors": serializers.DictField(child=serializers.CharField())}
+)
 ERRORS = {
-    code: OpenApiResponse(ErrorSerializer, description=text)
+    code: OpenApiResponse(ERROR, description=text)
     for code, text in {
         400: "the body or the label is refused (the message says why)",
         401: "not logged in",
@@ -90,7 +93,7 @@ class Submit(AnnotateAPIView):
     )
     def post(self, request: Request, assignment_id: int) -> Response:
         assignment = self.assignment(request, assignment_id)
-        data = request.data
+        data = request_body(request)
         annotation, created = submit(
             assignment, data, data.get("submission_id"), time_spent_ms=data.get("time_spent_ms")
         )
@@ -105,7 +108,7 @@ class Skip(AnnotateAPIView):
     @extend_schema(request=SkipRequestSerializer, responses={200: SkipResponseSerializer, **ERRORS})
     def post(self, request: Request, assignment_id: int) -> Response:
         assignment = self.assignment(request, assignment_id)
-        queue.skip(assignment, request.data.get("reason"))
+        queue.skip(assignment, request_body(request).get("reason"))
         return Response(SkipResponseSerializer({"skipped": assignment.pk}).data)
 
 
@@ -116,7 +119,7 @@ class Draft(AnnotateAPIView):
     @extend_schema(request=SubmitRequestSerializer(partial=True), responses={200: DraftResponseSerializer, **ERRORS})
     def post(self, request: Request, assignment_id: int) -> Response:
         assignment = self.assignment(request, assignment_id)
-        queue.save_draft(assignment, request.data)
+        queue.save_draft(assignment, request_body(request))
         return Response(
             DraftResponseSerializer({"draft": assignment.pk, "leased_until": assignment.leased_until.isoformat()}).data
         )

@@ -62,7 +62,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         response.data = error_body("log in first")
     elif isinstance(exc, exceptions.NotFound):
         response.data = error_body("not found (or not yours)")
-    elif isinstance(exc, exceptions.MethodNotAllowed):
+    elif isinstance(exc, exceptions.MethodNotAllowed) and view is not None:
         response.data = error_body(f"method not allowed; use {', '.join(view.allowed_methods)}")
     elif isinstance(exc, exceptions.ValidationError):
         detail = exc.detail

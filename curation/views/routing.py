@@ -15,7 +15,7 @@ from annotate.judging.endpoints import connection_errors, declared_key_names
 from annotate.judging.reward_training import MIN_TRAINING_PAIRS, default_training_slice
 from annotate.models import PREFERENCE_LABELS, AnnotationStatus, AnnotatorKind, Item, JudgeBackend, LMJudge, Routing
 from annotate.permissions import is_admin, project_for_manager
-from curation import calibration, records, routing, routing_sim
+from curation import calibration, plots, records, routing, routing_sim
 from curation.models import RoutingRun
 from workers.models import FINISHED_STATES, RunKind, TaskRun
 from workers.tasks.judging import start_judging, start_training
@@ -153,68 +153,43 @@ class TrainJudgeForm(forms.Form):
     )
 
 
-def curve_chart(run, width=600, height=280, pad=44):
-    """SVG geometry for a run's MEASURED curves: held-out proxy-RM accuracy per budget, mean with a
-    ±1 sd band per strategy, all-human and all-judge as horizontal lines. None without measurements."""
+def curve_chart(run):
+    """A run's MEASURED curves: held-out proxy-RM accuracy per budget, mean with a ±1 sd band per
+    strategy, all-human and all-judge as horizontal lines (drawn by curation.plots), with the legend
+    and the table. None without measurements."""
     measured = (run.model or {}).get("measured_curves") or {}
     if not measured.get("measured"):
         return None
     budgets, means, sds = measured["budgets"], measured["mean"], measured["sd"]
-    values = [v for s in means for v, d in zip(means[s], sds[s]) if v is not None for v in (v - (d or 0), v + (d or 0))]
-    values += [v for v in (measured["all_human"][0], measured["all_judge"][0]) if v is not None]
-    if not values:
-        return None
-    low, high = min(values), max(values)
-    low, high = (low - 0.01, high + 0.01) if high - low < 0.02 else (low, high)
-
-    def x(b):
-        return pad + b * (width - 2 * pad)
-
-    def y(q):
-        return height - pad - (q - low) / (high - low) * (height - 2 * pad)
-
-    lines = []
-    for s, vals in means.items():
-        pts = [(b, v, d or 0) for b, v, d in zip(budgets, vals, sds[s]) if v is not None]
-        if not pts:
-            continue
-        band = [f"{x(b):.1f},{y(v + d):.1f}" for b, v, d in pts] + [
-            f"{x(b):.1f},{y(v - d):.1f}" for b, v, d in reversed(pts)
-        ]
-        lines.append(
-            {
-                "strategy": s,
-                "label": routing_sim.STRATEGY_LABELS.get(s, s),
-                "colour": STRATEGY_COLOURS.get(s, "#000"),
-                "chosen": s == run.strategy,
-                "points": " ".join(f"{x(b):.1f},{y(v):.1f}" for b, v, _ in pts),
-                "band": " ".join(band),
-            }
+    curves = [
+        plots.BandCurve(
+            name=routing_sim.STRATEGY_LABELS.get(s, s),
+            colour=STRATEGY_COLOURS.get(s, "#000"),
+            points=[(b, v, d or 0) for b, v, d in zip(budgets, vals, sds[s]) if v is not None],
+            bold=s == run.strategy,
         )
-    refs = [
-        {"label": f"{name} {v:.3f}", "y": round(y(v), 1), "colour": colour}
+        for s, vals in means.items()
+    ]
+    references = [
+        plots.Reference(f"{name} {v:.3f}", v, colour)
         for name, v, colour in (
             ("all-human", measured["all_human"][0], "#212529"),
             ("all-judge", measured["all_judge"][0], "#adb5bd"),
         )
         if v is not None
     ]
-    yticks = [
-        {"y": round(y(low + (high - low) * t / 4), 1), "label": f"{100 * (low + (high - low) * t / 4):.1f}%"}
-        for t in range(5)
-    ]
-    xticks = [{"x": round(x(b / 10), 1), "label": f"{b * 10}%"} for b in range(0, 11, 2)]
+    svg = plots.band_curves(
+        [c for c in curves if c.points],
+        references,
+        marker=run.budget,
+        x_title="items labelled by humans",
+        label="Measured held-out accuracy of a proxy reward model by human budget",
+    )
+    if svg is None:
+        return None
     return {
-        "width": width,
-        "height": height,
-        "pad": pad,
-        "lines": lines,
-        "refs": refs,
-        "yticks": yticks,
-        "xticks": xticks,
-        "budget_x": round(x(run.budget), 1),
-        "bottom": height - pad,
-        "right": width - pad,
+        "svg": svg,
+        "lines": [{"label": c.name, "colour": c.colour, "chosen": c.bold} for c in curves if c.points],
         "measured": measured,
         "table": [
             {"budget": round(100 * b), "cells": [(means[s][j], sds[s][j]) for s in means]}

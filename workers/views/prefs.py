@@ -10,8 +10,8 @@ from django.views.decorators.http import require_POST
 from annotate.errors import ServiceError
 from annotate.models import Annotator, Item
 from annotate.permissions import project_for_annotator, project_for_manager
+from curation import plots
 from workers import latent_prefs, prelude_cost
-from workers.charts import line_chart
 from workers.models import LatentPreference, ModelSpec
 from workers.tasks.edits import infer_preferences
 from workers.views.common import send_and_show
@@ -63,7 +63,8 @@ def prelude_chart(project, annotator):
     if cost is None:
         return None
     curves = ((prelude_cost.CONDITIONED, cost.conditioned), (prelude_cost.UNCONDITIONED, cost.unconditioned))
-    chart = line_chart({label: list(enumerate(curve.cumulative, start=1)) for label, curve in curves if curve.costs})
+    series = {label: list(enumerate(curve.cumulative, start=1)) for label, curve in curves if curve.costs}
+    chart = plots.lines(series, label="cumulative edit distance", fmt="{:.3g}") if series else None
     return {
         "chart": chart,
         "rows": [
