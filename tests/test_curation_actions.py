@@ -191,9 +191,15 @@ def test_dashboard_preview_actions_freeze_and_token(project, mixed, manager_user
     assert key not in client.get(reverse("curation:dashboard", args=[project.pk])).content.decode()
     from django.test import Client
 
-    assert Client(HTTP_AUTHORIZATION=f"Token {key}").get(f"/api/snapshots/{snap.pk}/rows.jsonl").status_code == 200
+    assert (
+        Client(HTTP_AUTHORIZATION=f"Token {key}").get(reverse("api:snapshot_rows_jsonl", args=[snap.pk])).status_code
+        == 200
+    )
     client.post(reverse("curation:revoke_token", args=[project.pk, ExportToken.objects.get().pk]))
-    assert Client(HTTP_AUTHORIZATION=f"Token {key}").get(f"/api/snapshots/{snap.pk}/rows.jsonl").status_code == 401
+    assert (
+        Client(HTTP_AUTHORIZATION=f"Token {key}").get(reverse("api:snapshot_rows_jsonl", args=[snap.pk])).status_code
+        == 401
+    )
 
 
 @pytest.mark.browser
