@@ -166,6 +166,10 @@ def test_gold_page_manager_only_marks_and_shows_accuracy(client, project, manage
     client.post(reverse("annotate:gold_rate", args=[project.pk]), {"gold_rate": "15"})
     project.refresh_from_db()
     assert project.gold_rate == pytest.approx(0.15)
+    for bad in ("150", "lots", "nan", ""):  # refused with a message; the rate stays
+        client.post(reverse("annotate:gold_rate", args=[project.pk]), {"gold_rate": bad})
+        project.refresh_from_db()
+        assert project.gold_rate == pytest.approx(0.15), bad
     assert "Accuracy on gold" in client.get(reverse("annotate:gold", args=[project.pk])).content.decode()
     client.post(reverse("annotate:gold_mark", args=[project.pk, item.pk]), {"action": "unmark"})
     item.refresh_from_db()

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from annotate import gold
+from annotate.forms import GoldRateForm
 from annotate.models import FeedbackKind, Item
 from annotate.permissions import project_for_manager
 
@@ -81,13 +82,11 @@ def gold_mark(request, project_id, item_id):
 @require_POST
 def gold_rate(request, project_id):
     project = project_for_manager(request.user, project_id)
-    try:
-        rate = float(request.POST.get("gold_rate", "")) / 100
-        if not 0 <= rate <= 1:
-            raise ValueError
-    except ValueError:
+    form = GoldRateForm(request.POST)
+    if not form.is_valid():
         messages.error(request, "The gold rate is a percentage from 0 to 100.")
     else:
+        rate = form.rate()
         project.gold_rate = rate
         project.save(update_fields=["gold_rate"])
         messages.success(request, f"Gold items now make up {rate:.0%} of the queue.")
