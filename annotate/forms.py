@@ -101,3 +101,14 @@ class InviteForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices, initial=Role.ANNOTATOR, label="Join as")
     expires_in_days = forms.IntegerField(min_value=1, max_value=90, initial=7, label="Expires in (days)")
     single_use = forms.BooleanField(required=False, initial=True, label="Single use")
+
+
+class GoldRateForm(forms.Form):
+    """The share of gold items in the queue, typed as a percentage."""
+
+    gold_rate = forms.FloatField(
+        min_value=0, max_value=100, error_messages={"invalid": "The gold rate is a percentage from 0 to 100."}
+    )
+
+    def rate(self) -> float:
+        return self.cleaned_data["gold_rate"] / 100

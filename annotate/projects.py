@@ -21,10 +21,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from annotate.errors import Invalid
 from annotate.models import Invite, Membership, Project, Role
 
 
-class ProjectError(Exception):
+class ProjectError(Invalid):
     """A change refused, with a message for the person who asked."""
 
 

@@ -43,6 +43,7 @@ from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
 from annotate import queue_sql
+from annotate.errors import Conflict
 from annotate.models import (
     Annotator,
     AnnotatorKind,
@@ -62,12 +63,20 @@ LOCK_WAIT_SECONDS = 5  # how long a request waits for a routing run that holds e
 CANDIDATE_ATTEMPTS = 32  # candidates that filled up between snapshot and lock; rare
 
 
-class QueueError(Exception):
-    """Bad queue request (wrong state, missing reason): the message is shown to the user."""
+class QueueError(Conflict):
+    """A queue request that does not fit the assignment's state (a 409): the message is shown to the user."""
 
 
 class BadDraft(QueueError):
     """The draft itself is refused (too large, not storable): a 400, where a QueueError is a 409."""
+
+    status = 400
+
+
+class BadSkip(QueueError):
+    """The skip itself is refused (no reason, or one that cannot be stored): a 400."""
+
+    status = 400
 
 
 def human_annotator(user):
@@ -217,12 +226,12 @@ def _grant(item_id, annotator, project, now, overlap=None):
 def skip(assignment, reason, now=None):
     """Give the item back with a reason; it is never offered to this annotator again."""
     if reason is not None and not isinstance(reason, str):
-        raise QueueError("the skip reason must be text")
+        raise BadSkip("the skip reason must be text")
     reason = (reason or "").strip()
     if not reason:
-        raise QueueError("say why you skip this item")
+        raise BadSkip("say why you skip this item")
     if text_problem(reason):
-        raise QueueError(f"the skip reason {text_problem(reason)}")
+        raise BadSkip(f"the skip reason {text_problem(reason)}")
     if assignment.state == SKIPPED:
         return assignment
     if assignment.state != LEASED:

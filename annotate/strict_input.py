@@ -12,6 +12,8 @@ import math
 import re
 from typing import Any
 
+from annotate.errors import Invalid
+
 MAX_DEPTH = 32
 # Integers beyond this lose precision in JavaScript clients and overflow bigint columns.
 MAX_SAFE_INTEGER = 2**53 - 1
@@ -19,10 +21,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _INTEGER_TEXT = re.compile(r"\s*[+-]?\d{1,18}\s*")
 
 
-class InputError(ValueError):
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+class InputError(Invalid, ValueError):
+    """What a client sent cannot be read or stored (a 400); still a ValueError for parsing callers."""
 
 
 def text_problem(value: str) -> str | None:

@@ -18,6 +18,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from annotate import gold, queue_sql
+from annotate.errors import ServiceError
 from annotate.models import (
     PREFERENCE_MAX,
     PREFERENCE_MIN,
@@ -34,25 +35,26 @@ RATING_MIN, RATING_MAX = 1, 5
 MAX_TIME_MS = 24 * 3600 * 1000
 
 
-class SubmissionError(Exception):
-    """The submission was refused; `errors` maps form fields to messages."""
-
-    def __init__(self, message, errors=None):
-        super().__init__(message)
-        self.message = message
-        self.errors = errors or {}
+class SubmissionError(ServiceError):
+    """The submission was refused (a 400); `errors` maps form fields to messages."""
 
 
 class SubmissionConflict(SubmissionError):
     """The submission id was already used for a different label."""
 
+    status = 409
+
 
 class LeaseLost(SubmissionError):
     """The lease expired and the slot went to someone else: this item is gone for this annotator."""
 
+    status = 409
+
 
 class AmendRefused(SubmissionError):
     """The label can no longer be changed: the lease it was given under has ended."""
+
+    status = 409
 
 
 def _text(value, field, errors, required=False, label=None, limit=None):

@@ -33,6 +33,7 @@ def main():
     django.setup()
     from django.contrib.auth import get_user_model
     from django.test import Client
+    from django.urls import reverse
 
     from annotate.models import Annotation, Project
     from curation import dashboard_figures
@@ -46,7 +47,7 @@ def main():
     admin = get_user_model().objects.filter(is_superuser=True, is_active=True).first()
     client = Client(SERVER_NAME="127.0.0.1")
     client.force_login(admin)
-    url = f"/curation/p/{project.pk}/"
+    url = reverse("curation:dashboard", args=[project.pk])
     cold, refresh, warm = [], [], []
     for _ in range(args.repeat):
         dashboard_figures.forget(project)

@@ -62,6 +62,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "annotate.views.errors.ServiceErrorMiddleware",  # a refused service request → its message and 400/409
     "annotate.middleware.BidiControlsMiddleware",  # bidi controls in any page → visible markers
     "config.security.ContentSecurityPolicyMiddleware",
 ]
@@ -116,7 +117,7 @@ LOGIN_LOCKOUT_SECONDS = int(os.environ.get("TANDEM_LOGIN_LOCKOUT_SECONDS", "900"
 # client's address (e.g. X-Forwarded-For, X-Real-IP) so the per-address limit sees clients.
 TANDEM_CLIENT_IP_HEADER = os.environ.get("TANDEM_CLIENT_IP_HEADER", "")
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "home"
+LOGIN_REDIRECT_URL = "annotate:home"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
@@ -144,6 +145,7 @@ IMPORT_UPLOAD_MAX_BYTES = int(os.environ.get("TANDEM_IMPORT_UPLOAD_MAX_MB", "102
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "annotate.views.errors.exception_handler",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
     ],

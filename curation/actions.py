@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
+from annotate.errors import Invalid
 from annotate.models import FeedbackKind, Item
 from curation.labels import aggregate_labels, source_class
 from curation.models import CurationAction, ItemFeatures, ItemNoise
@@ -43,8 +44,8 @@ FILTER_KEYS = {
 }
 
 
-class CurationError(ValueError):
-    pass
+class CurationError(Invalid, ValueError):
+    """A curation action refused (bad parameters, or a preview that no longer matches: see StaleAction)."""
 
 
 @dataclass

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from django.db.models import Q
 
+from annotate.errors import Invalid
 from annotate.judging.backends import RequestFailed, backend_for
 from annotate.models import FeedbackKind, Item, LMJudge, Response
 from curation.models import ErrorTag
@@ -72,7 +73,7 @@ def tag_errors(project, judge=None, backend=None, log=print) -> TagResult:
     """Ask the tagger about every untagged response of the project's pairwise items."""
     judge = judge or tagger_for(project)
     if judge is None:
-        raise ValueError(
+        raise Invalid(
             'no error tagger configured: give a generative judge of the project the parameter "error_tagger": true'
         )
     todo = list(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from annotate.errors import Invalid
 from workers.ml.reward_heads import fit_bradley_terry
 
 BUDGETS = [round(b / 10, 1) for b in range(11)]
@@ -47,7 +48,7 @@ class Reference:
         return len(self.ids)
 
 
-class LeakError(ValueError):
+class LeakError(Invalid, ValueError):
     """A held-out item is also in the training mix: the measurement would not be held out."""
 
 

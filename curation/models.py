@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 
+from annotate.errors import Conflict
 from annotate.models import Item, Project, Response
 
 
@@ -134,8 +135,8 @@ class CurationAction(models.Model):
         return self.action != "undo" and self.undo_of_id is None and not self.is_undone
 
 
-class ImmutableError(Exception):
-    pass
+class ImmutableError(Conflict):
+    """A frozen record (a snapshot, an applied action) cannot be changed."""
 
 
 class Snapshot(models.Model):

@@ -1,8 +1,11 @@
-"""Small server-rendered SVG charts for the dashboard (no JavaScript, no chart library).
+"""Small server-rendered SVG charts, the one chart module of every page (dashboard, routing, runs;
+the runs app says what to plot, workers.charts), with no JavaScript and no chart library.
 Every piece of text is escaped, bidi controls made visible: annotator and judge names are user input."""
 
+from dataclasses import dataclass
+
 from django.utils.html import escape as _escape
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 
 from annotate.rendering import neutralise_bidi
 
@@ -208,5 +211,91 @@ def lines(series, x_labels=(), width=520, height=200, label="lines", y_lo=None, 
         short = name if len(name) <= 16 else name[:15] + "…"
         parts.append(
             f'<text x="{left + plot_w + 8}" y="{top + 10 + 14 * i}" fill="{colour}"><title>{escape(name)}</title>{escape(short)}</text>'
+        )
+    return _svg(width, height, "".join(parts), label)
+
+
+@dataclass(frozen=True)
+class BandCurve:
+    """One curve over x in 0..1: (x, mean, sd) points; drawn as a line in a ±sd band."""
+
+    name: str
+    colour: str
+    points: list[tuple[float, float, float]]
+    bold: bool = False
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A horizontal reference line with its label (e.g. what all-human labels reach)."""
+
+    label: str
+    value: float
+    colour: str
+
+
+def band_curves(
+    curves: list[BandCurve],
+    references: list[Reference],
+    marker: float | None = None,
+    x_title: str = "",
+    label: str = "curves",
+    width: int = 600,
+    height: int = 280,
+    pad: int = 44,
+) -> SafeString | None:
+    """Curves with ±sd bands over x in 0..1 (e.g. a human budget), y as percentages, horizontal
+    reference lines and an optional vertical marker at x. None when there is nothing to draw."""
+    values = [v for c in curves for _, m, d in c.points for v in (m - d, m + d)] + [r.value for r in references]
+    if not values:
+        return None
+    low, high = min(values), max(values)
+    low, high = (low - 0.01, high + 0.01) if high - low < 0.02 else (low, high)
+    right, bottom = width - pad, height - pad
+
+    def x(b: float) -> float:
+        return pad + b * (width - 2 * pad)
+
+    def y(q: float) -> float:
+        return height - pad - (q - low) / (high - low) * (height - 2 * pad)
+
+    parts = [
+        f'<line x1="{pad}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="#adb5bd"/>',
+        f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{bottom}" stroke="#adb5bd"/>',
+    ]
+    for t in range(5):
+        q = low + (high - low) * t / 4
+        parts.append(
+            f'<line x1="{pad}" x2="{right}" y1="{y(q):.1f}" y2="{y(q):.1f}" stroke="#f1f3f5"/>'
+            f'<text x="{pad - 4}" y="{y(q):.1f}" font-size="10" text-anchor="end" dominant-baseline="middle" '
+            f'fill="{MUTED}">{100 * q:.1f}%</text>'
+        )
+    for b in range(0, 11, 2):
+        parts.append(
+            f'<text x="{x(b / 10):.1f}" y="{bottom + 14}" font-size="10" text-anchor="middle" fill="{MUTED}">{b * 10}%</text>'
+        )
+    if x_title:
+        parts.append(
+            f'<text x="{right}" y="{height - 4}" font-size="11" text-anchor="end" fill="{MUTED}">{escape(x_title)}</text>'
+        )
+    for r in references:
+        parts.append(
+            f'<line x1="{pad}" x2="{right}" y1="{y(r.value):.1f}" y2="{y(r.value):.1f}" stroke="{r.colour}" stroke-dasharray="2 3"/>'
+            f'<text x="{right}" y="{y(r.value) - 3:.1f}" font-size="10" text-anchor="end" fill="{r.colour}">{escape(r.label)}</text>'
+        )
+    if marker is not None:
+        parts.append(
+            f'<line x1="{x(marker):.1f}" x2="{x(marker):.1f}" y1="{pad}" y2="{bottom}" stroke="{RED}" stroke-dasharray="4 3"/>'
+        )
+    for c in curves:
+        if not c.points:
+            continue
+        band = [f"{x(b):.1f},{y(m + d):.1f}" for b, m, d in c.points]
+        band += [f"{x(b):.1f},{y(m - d):.1f}" for b, m, d in reversed(c.points)]
+        line = " ".join(f"{x(b):.1f},{y(m):.1f}" for b, m, _ in c.points)
+        parts.append(
+            f'<polygon fill="{c.colour}" fill-opacity="0.08" stroke="none" points="{" ".join(band)}"/>'
+            f'<polyline fill="none" stroke="{c.colour}" stroke-width="{3 if c.bold else 1.5}" points="{line}">'
+            f"<title>{escape(c.name)}</title></polyline>"
         )
     return _svg(width, height, "".join(parts), label)

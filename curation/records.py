@@ -176,7 +176,10 @@ class BulkResult:
 
 
 def _own_items(project, item_ids):
-    ids = sorted({int(i) for i in item_ids})
+    try:
+        ids = sorted({int(i) for i in item_ids})
+    except (TypeError, ValueError):
+        raise CurationError("items are given by their numbers") from None
     if not ids:
         raise CurationError("select at least one item")
     found = list(Item.objects.filter(project=project, pk__in=ids))

@@ -18,7 +18,7 @@ class ProjectSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "feedback_kinds", "aspects", "principles", "created_at", "snapshots", "latest_version"]
 
     def get_snapshots(self, obj) -> str:
-        return self.context["request"].build_absolute_uri(reverse("api-snapshot-list", args=[obj.pk]))
+        return self.context["request"].build_absolute_uri(reverse("api:snapshot_list", args=[obj.pk]))
 
     def get_latest_version(self, obj) -> int | None:
         if hasattr(obj, "latest_snapshot_version"):  # annotated by the list view (no query per project)
@@ -50,13 +50,13 @@ class SnapshotSerializer(serializers.ModelSerializer):
         ]
 
     def get_manifest_url(self, obj) -> str:
-        return self.context["request"].build_absolute_uri(reverse("api-snapshot-manifest", args=[obj.pk]))
+        return self.context["request"].build_absolute_uri(reverse("api:snapshot_manifest", args=[obj.pk]))
 
     def get_rows(self, obj) -> dict:
         request = self.context["request"]
         return {
             filetype: {
-                fmt: request.build_absolute_uri(reverse(f"api-snapshot-rows-{filetype}", args=[obj.pk]))
+                fmt: request.build_absolute_uri(reverse(f"api:snapshot_rows_{filetype}", args=[obj.pk]))
                 + f"?format={fmt}"
                 for fmt in FORMATS
             }

@@ -13,6 +13,7 @@ import random
 from django.db import transaction
 from django.db.models import Max
 
+from annotate.errors import Invalid
 from annotate.models import Annotation, FeedbackKind, Project
 from curation.actions import CurationError, iter_curated, last_action_id, validate_filters
 from curation.formats import FORMATS, UNPAIRED, kinds_for
@@ -265,7 +266,7 @@ def _format_counts(by_kind_split, listed):
     return out
 
 
-class EmptySnapshotError(ValueError):
+class EmptySnapshotError(Invalid, ValueError):
     """The curated view gives no rows: a snapshot of nothing is never frozen (the message says why)."""
 
 

@@ -5,6 +5,7 @@ import random
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 
 from annotate.content import prompt_hash
 from annotate.models import Annotation, Item, Prompt, Response
@@ -92,10 +93,10 @@ def test_bias_page_is_for_managers_and_escapes_names(project, manager_user, anno
     _label(items, evil, lambda it: 1)
     c = Client()
     c.force_login(annotator_user)
-    assert c.get(f"/curation/p/{project.pk}/routing/bias/").status_code in (403, 404)
+    assert c.get(reverse("curation:bias", args=[project.pk])).status_code in (403, 404)
     c.force_login(manager_user)
     bias_store.compute(project)  # what the worker does (tests/test_bias_runs.py runs it through the page)
-    response = c.get(f"/curation/p/{project.pk}/routing/bias/")
+    response = c.get(reverse("curation:bias", args=[project.pk]))
     assert response.status_code == 200
     html = response.content.decode()
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
@@ -196,7 +197,7 @@ def test_errors_property_is_tagged_in_a_worker_and_found_in_a_judge_that_avoids_
     c.force_login(manager_user)
     result = bias.audit(project)
     assert "errors" not in result.properties and "no error tagger configured" in result.errors_note
-    assert c.post(f"/curation/p/{project.pk}/routing/bias/error-tags/").status_code == 302
+    assert c.post(reverse("curation:run_error_tags", args=[project.pk])).status_code == 302
     assert not TaskRun.objects.filter(kind=RunKind.ERROR_TAGS).exists()
 
     def reply(body):
@@ -210,10 +211,10 @@ def test_errors_property_is_tagged_in_a_worker_and_found_in_a_judge_that_avoids_
         judge.base_url = server.base_url
         judge.save()
         bias_store.compute(project)  # the audit worker's service
-        html = c.get(f"/curation/p/{project.pk}/routing/bias/").content.decode()
+        html = c.get(reverse("curation:bias", args=[project.pk])).content.decode()
         assert "errors: not computed" in html and "Tag errors with checker" in html
         assert "errors" not in bias.audit(project).properties
-        assert c.post(f"/curation/p/{project.pk}/routing/bias/error-tags/").status_code == 302
+        assert c.post(reverse("curation:run_error_tags", args=[project.pk])).status_code == 302
         run = TaskRun.objects.get(kind=RunKind.ERROR_TAGS)
         assert run.state == "succeeded", run.error
         assert run.metrics["stored"] == 240 and run.metrics["unparsed"] == 2 and len(server.requests) == 240
@@ -230,10 +231,10 @@ def test_errors_property_is_tagged_in_a_worker_and_found_in_a_judge_that_avoids_
     errors = rows["judge:careful"].properties["errors"]
     assert errors.value < 0 and errors.high < 0  # B having the error lowers the odds of B winning
     assert rows["people (all)"].properties["errors"].low < 0 < rows["people (all)"].properties["errors"].high
-    html = c.get(f"/curation/p/{project.pk}/routing/bias/").content.decode()
+    html = c.get(reverse("curation:bias", args=[project.pk])).content.decode()
     assert "audit-stale" in html and "<h3>errors</h3>" not in html  # tags arrived after the stored audit
     bias_store.compute(project)
-    html = c.get(f"/curation/p/{project.pk}/routing/bias/").content.decode()
+    html = c.get(reverse("curation:bias", args=[project.pk])).content.decode()
     assert "errors tagged by checker" in html and "<h3>errors</h3>" in html and "audit-stale" not in html
 
 

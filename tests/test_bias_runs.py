@@ -3,6 +3,7 @@ stored audit with its time and the recompute run's progress; the run (a run_task
 heart-beating, cancellable, retried and swept like every other) stores the audit; a reload shows it."""
 
 import pytest
+from django.urls import reverse
 
 from curation import bias_store
 from curation.models import BiasAuditRun
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _page(client, project):
-    return client.get(f"/curation/p/{project.pk}/routing/bias/")
+    return client.get(reverse("curation:bias", args=[project.pk]))
 
 
 def _labelled(project):
@@ -37,7 +38,7 @@ def test_the_page_computes_nothing_the_run_stores_the_audit_and_a_reload_shows_i
     assert not BiasAuditRun.objects.exists() and not TaskRun.objects.filter(kind=RunKind.BIAS_AUDIT).exists()
 
     with django_capture_on_commit_callbacks(execute=True):  # tasks run in-process, sent on commit
-        client.post(f"/curation/p/{project.pk}/routing/bias/run/")
+        client.post(reverse("curation:run_bias_audit", args=[project.pk]))
     run = TaskRun.objects.get(kind=RunKind.BIAS_AUDIT)
     assert run.state == "succeeded", run.error
     assert run.progress == run.total > 0 and run.task_name == compute_bias_audit.name
@@ -47,7 +48,7 @@ def test_the_page_computes_nothing_the_run_stores_the_audit_and_a_reload_shows_i
     with django_assert_max_num_queries(20):
         page = _page(client, project).content.decode()
     assert "judge:longer" in page and 'id="audit-time"' in page and "audit-stale" not in page
-    assert f'href="/runs/{run.pk}/"' in page
+    assert f'href="{reverse("workers:run", args=[project.pk, run.pk])}"' in page
     audit = bias_store.latest(project).audit  # the stored JSON reads back as the audit's dataclasses
     longer = next(r for r in audit.rows if r.name == "judge:longer")
     assert longer.length.value > 1 and longer.length.low > 0 and longer.length.excludes_zero
@@ -57,7 +58,7 @@ def test_the_page_computes_nothing_the_run_stores_the_audit_and_a_reload_shows_i
     page = _page(client, project).content.decode()
     assert "audit-stale" in page and "judge:late" not in page and BiasAuditRun.objects.count() == 1
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(f"/curation/p/{project.pk}/routing/bias/run/")
+        client.post(reverse("curation:run_bias_audit", args=[project.pk]))
     page = _page(client, project).content.decode()
     assert "judge:late" in page and "audit-stale" not in page and BiasAuditRun.objects.count() == 2
 
@@ -68,7 +69,7 @@ def test_status_fragment_polls_while_running_and_reloads_the_page_when_done(clie
     assert start_bias_audit(project) == run  # one audit at a time
     runs.claim_run(run.pk, worker="w1")
     runs.set_progress(run, 2, 5)
-    url = f"/curation/p/{project.pk}/routing/bias/status/"
+    url = reverse("curation:bias_status", args=[project.pk])
     frag = client.get(url).content.decode()
     assert 'hx-trigger="every 2s"' in frag and "2 / 5 labellers" in frag and 'aria-valuenow="40"' in frag
     assert "Cancel run" in frag and "disabled" in frag  # no second recompute while one runs
@@ -88,7 +89,7 @@ def test_a_cancelled_audit_stores_nothing_and_can_be_retried(client, project, ma
     client.force_login(manager_user)
     page = _page(client, project).content.decode()
     assert "cancelled" in page and "Retry run" in page
-    client.post(f"/runs/{run.pk}/retry/")
+    client.post(reverse("workers:retry_run", args=[project.pk, run.pk]))
     run.refresh_from_db()
     assert run.state == "succeeded" and run.attempts == 2, run.error
     # A retry replaces the run's own audit rather than adding one.

@@ -3,6 +3,7 @@ poll), the record browser, routing, runs and the project settings have no critic
 accessibility violations."""
 
 import pytest
+from django.urls import reverse
 
 from annotate.models import Annotation, Item, Project
 from curation.models import ItemNoise, NoiseRun
@@ -58,7 +59,7 @@ def test_manager_pages_pass_axe(live_server, managed, browser_page):
     page, base, pk = browser_page, live_server.url, managed.pk
     login(page, base, "boss")
 
-    page.goto(f"{base}/curation/p/{pk}/")
+    page.goto(base + reverse("curation:dashboard", args=[pk]))
     assert "computing…" in page.inner_text("#figures-age") or "computed" in page.inner_text("#figures-age")
     page.wait_for_selector("#agreement")  # the poll brought the figures in
     page.wait_for_selector("#activity svg")
@@ -69,24 +70,34 @@ def test_manager_pages_pass_axe(live_server, managed, browser_page):
 
     found = {}
     for name, url in [
-        ("records", f"/curation/p/{pk}/records/"),
-        ("routing", f"/curation/p/{pk}/routing/"),
-        ("runs", f"/runs/p/{pk}/"),
-        ("settings", f"/p/{pk}/settings/"),
-        ("record", f"/curation/p/{pk}/items/{managed.items.order_by('id').first().pk}/"),
-        ("run", f"/runs/{TaskRun.objects.filter(project=managed, kind=RunKind.JUDGE).get().pk}/"),
-        ("failed run", f"/runs/{TaskRun.objects.filter(project=managed, kind=RunKind.ROUTE).get().pk}/"),
+        ("records", reverse("curation:records", args=[pk])),
+        ("routing", reverse("curation:routing", args=[pk])),
+        ("runs", reverse("workers:project_runs", args=[pk])),
+        ("settings", reverse("annotate:project_settings", args=[pk])),
+        ("record", reverse("curation:item", args=[pk, managed.items.order_by("id").first().pk])),
+        (
+            "run",
+            reverse(
+                "workers:run", args=[managed.pk, TaskRun.objects.filter(project=managed, kind=RunKind.JUDGE).get().pk]
+            ),
+        ),
+        (
+            "failed run",
+            reverse(
+                "workers:run", args=[managed.pk, TaskRun.objects.filter(project=managed, kind=RunKind.ROUTE).get().pk]
+            ),
+        ),
     ]:
         response = page.goto(f"{base}{url}")
         assert response.status == 200, url
         shot(page, f"manager-{name}")
         found[name] = axe_violations(page)
-    page.goto(f"{base}/p/{pk}/settings/")
+    page.goto(base + reverse("annotate:project_settings", args=[pk]))
     page.click("#new-invite button")
     page.wait_for_selector("#invite-url")
     assert "/invite/" in page.input_value("#invite-url")
     found["new invite"] = axe_violations(page)
-    page.goto(f"{base}/projects/new/")
+    page.goto(base + reverse("annotate:project_new"))
     page.fill("#id_name", "Made in the browser")
     page.fill("#id_aspects", "clarity\ncorrectness")
     page.click("button.primary")

@@ -1,6 +1,7 @@
 """Keyboard-only labelling in a real browser: login → each of the three forms → submit → next."""
 
 import pytest
+from django.urls import reverse
 
 from annotate.models import Annotation, Assignment
 from tests import factories
@@ -17,7 +18,7 @@ def test_label_all_three_kinds_by_keyboard(live_server, browser_page):
 
     login(page, base, "kbd")
     shot(page, "home")
-    page.goto(f"{base}/p/{project.pk}/")
+    page.goto(base + reverse("annotate:project", args=[project.pk]))
     shot(page, "project")
     for _ in range(30):  # the Start button is reachable by Tab and works from the keyboard
         if page.evaluate("document.activeElement && document.activeElement.id") == "start":
@@ -83,7 +84,7 @@ def test_skip_by_keyboard_and_draft_restored_after_reload(live_server, browser_p
     factories.user("drafter", project=project)
     base = live_server.url
     login(page, base, "drafter")
-    page.goto(f"{base}/p/{project.pk}/annotate/")
+    page.goto(base + reverse("annotate:workspace", args=[project.pk]))
     page.wait_for_selector('#item-form[data-kind="edit"]')
     page.keyboard.press("End")
     page.keyboard.type(" Half done")
@@ -108,7 +109,7 @@ def test_manager_marks_gold_in_the_browser(live_server, browser_page):
     factories.user("boss", project=project, role="manager")
     base = live_server.url
     login(page, base, "boss")
-    page.goto(f"{base}/p/{project.pk}/gold/")
+    page.goto(base + reverse("annotate:gold", args=[project.pk]))
     row = page.locator("tr", has=page.locator(f'select[aria-label="Gold thumbs for item {items["binary"].pk}"]'))
     row.locator("select").select_option("down")
     row.locator('button[value="mark"]').click()
@@ -128,23 +129,23 @@ def test_pages_satisfy_the_content_security_policy(live_server, browser_page):
     login(page, base, "csp-boss")
     for path in (
         "/",
-        f"/p/{project.pk}/",
-        f"/p/{project.pk}/annotate/",
-        f"/curation/p/{project.pk}/",
-        f"/curation/p/{project.pk}/routing/",
-        f"/runs/p/{project.pk}/",
-        f"/p/{project.pk}/gold/",
+        reverse("annotate:project", args=[project.pk]),
+        reverse("annotate:workspace", args=[project.pk]),
+        reverse("curation:dashboard", args=[project.pk]),
+        reverse("curation:routing", args=[project.pk]),
+        reverse("workers:project_runs", args=[project.pk]),
+        reverse("annotate:gold", args=[project.pk]),
         "/no-such-page/",
     ):
         response = page.goto(base + path)
         assert response.headers.get("content-security-policy"), path
         page.wait_for_load_state("networkidle")
     # Behaviour moved out of inline handlers still works: the routing budget slider drives its box.
-    page.goto(f"{base}/curation/p/{project.pk}/routing/")
+    page.goto(base + reverse("curation:routing", args=[project.pk]))
     page.locator('input[type="range"]').fill("45")
     assert page.locator('input[name="budget"]').input_value() == "45"
     # The policy is live: an injected inline script is refused and reported.
-    page.goto(f"{base}/")
+    page.goto(base + reverse("annotate:home"))
     page.evaluate("""() => { const s = document.createElement('script'); s.textContent = 'window.ran = 1';
                              document.body.appendChild(s); }""")
     assert page.evaluate("window.ran") is None
@@ -154,7 +155,7 @@ def test_pages_satisfy_the_content_security_policy(live_server, browser_page):
 
 def _open_workspace(page, base, project, username):
     login(page, base, username)
-    page.goto(f"{base}/p/{project.pk}/annotate/")
+    page.goto(base + reverse("annotate:workspace", args=[project.pk]))
     page.wait_for_selector("#item-form")
 
 

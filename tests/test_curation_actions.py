@@ -1,6 +1,7 @@
 import datetime
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from annotate.models import Item
@@ -121,22 +122,24 @@ def test_near_duplicates_found_with_minilm_and_merged_or_dropped(project, manage
 
 def test_dashboard_for_managers_only(project, mixed, manager_user, annotator_user, client):
     client.force_login(annotator_user)
-    assert client.get(f"/curation/p/{project.pk}/").status_code == 403
+    assert client.get(reverse("curation:dashboard", args=[project.pk])).status_code == 403
     client.force_login(factories.user("stranger"))
-    assert client.get(f"/curation/p/{project.pk}/").status_code == 404
+    assert client.get(reverse("curation:dashboard", args=[project.pk])).status_code == 404
     client.force_login(manager_user)
-    page = client.get(f"/curation/p/{project.pk}/")
+    page = client.get(reverse("curation:dashboard", args=[project.pk]))
     assert page.status_code == 200
-    html = client.get(f"/curation/p/{project.pk}/figures/").content.decode()  # computed off the page's request
+    html = client.get(
+        reverse("curation:figures", args=[project.pk])
+    ).content.decode()  # computed off the page's request
     assert "Krippendorff" in html and "<svg" in html and "ε = 0.300" in html
     from workers import runs
     from workers.models import RunKind
 
     run = runs.create_run(RunKind.NOISE, project=project)
-    status = client.get(f"/curation/p/{project.pk}/noise/status/").content.decode()
+    status = client.get(reverse("curation:noise_status", args=[project.pk])).content.decode()
     assert f"noise run {run.pk}: queued" in status and 'hx-trigger="every 2s"' in status
     runs.finish_run(run, metrics={})
-    status = client.get(f"/curation/p/{project.pk}/noise/status/").content.decode()
+    status = client.get(reverse("curation:noise_status", args=[project.pk])).content.decode()
     assert "succeeded" in status and "hx-trigger" not in status and "reload the figures" in status
 
 
@@ -145,8 +148,8 @@ def test_dashboard_escapes_annotator_names(project, manager_user, client):
     for _i in range(3):
         cd.label(factories.item(project), evil, preference=-2)
     client.force_login(manager_user)
-    client.get(f"/curation/p/{project.pk}/figures/")  # the figures are cached by then: the page shows them
-    html = client.get(f"/curation/p/{project.pk}/").content.decode()
+    client.get(reverse("curation:figures", args=[project.pk]))  # the figures are cached by then: the page shows them
+    html = client.get(reverse("curation:dashboard", args=[project.pk])).content.decode()
     assert (
         "Krippendorff" in html
         and "<script>alert(1)</script>" not in html
@@ -156,34 +159,47 @@ def test_dashboard_escapes_annotator_names(project, manager_user, client):
 
 def test_dashboard_preview_actions_freeze_and_token(project, mixed, manager_user, client):
     client.force_login(manager_user)
-    base = f"/curation/p/{project.pk}"
-    preview = client.get(f"{base}/preview/", {"max_noise": "0.5", "threshold": "0.2"}).content.decode()
+    preview = client.get(
+        reverse("curation:preview", args=[project.pk]), {"max_noise": "0.5", "threshold": "0.2"}
+    ).content.decode()
     assert "<b>2</b> items kept" in preview and "would change <b>1</b>" in preview
-    assert "error" in client.get(f"{base}/preview/", {"max_noise": "lots"}).content.decode()
-    r = client.post(f"{base}/actions/noise/", {"action": "drop", "threshold": "0.5"})
+    assert "error" in client.get(reverse("curation:preview", args=[project.pk]), {"max_noise": "lots"}).content.decode()
+    r = client.post(reverse("curation:noise_action", args=[project.pk]), {"action": "drop", "threshold": "0.5"})
     assert r.status_code == 302 and CurationAction.objects.get().item_ids == [mixed["split"]]
     r = client.post(
-        f"{base}/snapshots/freeze/", {"name": "first", "test_fraction": "0.1", "sources": ["human", "judge"]}
+        reverse("curation:freeze", args=[project.pk]),
+        {"name": "first", "test_fraction": "0.1", "sources": ["human", "judge"]},
     )
     assert r.status_code == 302
     from curation.models import ExportToken, Snapshot
 
     snap = Snapshot.objects.get(project=project)
     assert snap.name == "first" and snap.filters["sources"] == ["human", "judge"] and snap.counts["rows"] == 2
-    assert client.get(f"{base}/snapshots/{snap.pk}/").status_code == 200
-    client.post(f"{base}/actions/{CurationAction.objects.get().pk}/undo/")  # the dropped item comes back
-    client.post(f"{base}/snapshots/freeze/", {"test_fraction": "0.1"})
+    assert client.get(reverse("curation:snapshot", args=[project.pk, snap.pk])).status_code == 200
+    client.post(
+        reverse("curation:undo", args=[project.pk, CurationAction.objects.get().pk])
+    )  # the dropped item comes back
+    client.post(reverse("curation:freeze", args=[project.pk]), {"test_fraction": "0.1"})
     second = Snapshot.objects.get(project=project, version=2)
-    assert "1 items added, 0 removed" in client.get(f"{base}/snapshots/{second.pk}/").content.decode()
-    r = client.post(f"{base}/tokens/", {"name": "job"})
+    assert (
+        "1 items added, 0 removed"
+        in client.get(reverse("curation:snapshot", args=[project.pk, second.pk])).content.decode()
+    )
+    r = client.post(reverse("curation:issue_token", args=[project.pk]), {"name": "job"})
     key = r.content.decode().split('id="token-key">')[1].split("<")[0]
     assert r["Cache-Control"] == "no-store" and ExportToken.objects.get().key_hash == ExportToken.hash_key(key)
-    assert key not in client.get(f"{base}/").content.decode()
+    assert key not in client.get(reverse("curation:dashboard", args=[project.pk])).content.decode()
     from django.test import Client
 
-    assert Client(HTTP_AUTHORIZATION=f"Token {key}").get(f"/api/snapshots/{snap.pk}/rows.jsonl").status_code == 200
-    client.post(f"{base}/tokens/{ExportToken.objects.get().pk}/revoke/")
-    assert Client(HTTP_AUTHORIZATION=f"Token {key}").get(f"/api/snapshots/{snap.pk}/rows.jsonl").status_code == 401
+    assert (
+        Client(HTTP_AUTHORIZATION=f"Token {key}").get(reverse("api:snapshot_rows_jsonl", args=[snap.pk])).status_code
+        == 200
+    )
+    client.post(reverse("curation:revoke_token", args=[project.pk, ExportToken.objects.get().pk]))
+    assert (
+        Client(HTTP_AUTHORIZATION=f"Token {key}").get(reverse("api:snapshot_rows_jsonl", args=[snap.pk])).status_code
+        == 401
+    )
 
 
 @pytest.mark.browser
@@ -213,7 +229,7 @@ def test_dashboard_in_a_browser(live_server, transactional_db, monkeypatch):
         page.fill("input[name=username]", "boss")
         page.fill("input[name=password]", "pw-123456")
         page.click("button[type=submit], input[type=submit]")
-        page.goto(f"{live_server.url}/curation/p/{project.pk}/")
+        page.goto(live_server.url + reverse("curation:dashboard", args=[project.pk]))
         page.wait_for_selector("#preview b")
         assert page.inner_text("#preview b") == "26"
         page.fill("#id_max_noise", "0.5")
@@ -269,29 +285,32 @@ def test_undo_is_the_exact_inverse_and_happens_once(project, mixed, manager_user
 def test_dashboard_offers_undo_once(project, mixed, manager_user, client):
     client.force_login(manager_user)
     flip = actions.flip_items(project, manager_user, [mixed["split"]])
-    page = client.get(f"/curation/p/{project.pk}/").content.decode()
+    page = client.get(reverse("curation:dashboard", args=[project.pk])).content.decode()
     assert f"Undo #{flip.pk}" in page
-    assert client.post(f"/curation/p/{project.pk}/actions/{flip.pk}/undo/").status_code == 302
-    page = client.get(f"/curation/p/{project.pk}/").content.decode()
+    assert client.post(reverse("curation:undo", args=[project.pk, flip.pk])).status_code == 302
+    page = client.get(reverse("curation:dashboard", args=[project.pk])).content.decode()
     assert "Undo #" not in page and "undone" in page
-    client.post(f"/curation/p/{project.pk}/actions/{flip.pk}/undo/")  # a second click changes nothing
+    client.post(reverse("curation:undo", args=[project.pk, flip.pk]))  # a second click changes nothing
     assert CurationAction.objects.filter(action="undo").count() == 1 and not _state(project)[mixed["split"]][1]
 
 
 def test_noise_action_applies_exactly_what_its_preview_counted(project, mixed, manager_user, client):
     client.force_login(manager_user)
-    base = f"/curation/p/{project.pk}"
-    preview = client.get(f"{base}/preview/", {"threshold": "0.2"}).content.decode()
+    preview = client.get(reverse("curation:preview", args=[project.pk]), {"threshold": "0.2"}).content.decode()
     assert "would change <b>2</b>" in preview
     digest = preview.split('name="expected" value="')[1].split('"')[0]
     # The selection moves after the preview (a new noise estimate): applying must refuse, not change 3.
     ItemNoise.objects.filter(item_id=mixed["agree"]).update(p_wrong=0.9)
-    client.post(f"{base}/actions/noise/", {"action": "drop", "threshold": "0.2", "expected": digest})
+    client.post(
+        reverse("curation:noise_action", args=[project.pk]), {"action": "drop", "threshold": "0.2", "expected": digest}
+    )
     assert not CurationAction.objects.exists()
-    preview = client.get(f"{base}/preview/", {"threshold": "0.2"}).content.decode()
+    preview = client.get(reverse("curation:preview", args=[project.pk]), {"threshold": "0.2"}).content.decode()
     assert "would change <b>3</b>" in preview
     digest = preview.split('name="expected" value="')[1].split('"')[0]
-    client.post(f"{base}/actions/noise/", {"action": "drop", "threshold": "0.2", "expected": digest})
+    client.post(
+        reverse("curation:noise_action", args=[project.pk]), {"action": "drop", "threshold": "0.2", "expected": digest}
+    )
     assert CurationAction.objects.get().params["affected"] == 3
 
 
@@ -312,30 +331,31 @@ def test_dedupe_is_searched_in_the_background_previewed_confirmed_and_undone(
         cd.label(item, who, preference=1)
     before = _state(project)
     client.force_login(manager_user)
-    base = f"/curation/p/{project.pk}"
     query = {"mode": "drop", "threshold": "0.9"}
-    page = client.get(f"{base}/actions/dedupe/preview/", query).content.decode()
+    page = client.get(reverse("curation:dedupe_preview", args=[project.pk]), query).content.decode()
     assert "No search at this threshold yet" in page and not TaskRun.objects.exists()  # a GET starts nothing
     with django_capture_on_commit_callbacks(execute=True):  # the task is sent when the request commits
-        r = client.post(f"{base}/actions/dedupe/search/", query)
+        r = client.post(reverse("curation:dedupe_search", args=[project.pk]), query)
     assert r.status_code == 302 and "preview" in r["Location"]
     run = TaskRun.objects.get(kind=RunKind.DEDUPE)  # ran in the test's in-process worker
     assert run.state == "succeeded" and run.metrics["group_count"] == 1
-    page = client.get(f"{base}/actions/dedupe/preview/", query).content.decode()
+    page = client.get(reverse("curation:dedupe_preview", args=[project.pk]), query).content.decode()
     assert texts[0] in page and texts[1] in page and texts[2] not in page and "1 group" in page
     assert not CurationAction.objects.exists()  # previewing changes nothing
     digest = page.split('name="expected" value="')[1].split('"')[0]
-    client.post(f"{base}/actions/dedupe/", {**query, "run": run.pk, "expected": "0" * 16})  # not what was shown
-    client.post(f"{base}/actions/dedupe/", query)  # no search named
+    client.post(
+        reverse("curation:dedupe", args=[project.pk]), {**query, "run": run.pk, "expected": "0" * 16}
+    )  # not what was shown
+    client.post(reverse("curation:dedupe", args=[project.pk]), query)  # no search named
     assert not CurationAction.objects.exists()
-    client.post(f"{base}/actions/dedupe/", {**query, "run": run.pk, "expected": digest})
+    client.post(reverse("curation:dedupe", args=[project.pk]), {**query, "run": run.pk, "expected": digest})
     act = CurationAction.objects.get()
     assert act.action == "drop_duplicates" and act.params["affected"] == 1 and len(_state(project)) == 3
-    client.post(f"{base}/actions/{act.pk}/undo/")
+    client.post(reverse("curation:undo", args=[project.pk, act.pk]))
     assert _state(project) == before
     factories.prompt(project, text="How do I reverse a Python list?")  # the search is out of date now
-    assert "out of date" in client.get(f"{base}/actions/dedupe/preview/", query).content.decode()
-    client.post(f"{base}/actions/dedupe/", {**query, "run": run.pk, "expected": digest})
+    assert "out of date" in client.get(reverse("curation:dedupe_preview", args=[project.pk]), query).content.decode()
+    client.post(reverse("curation:dedupe", args=[project.pk]), {**query, "run": run.pk, "expected": digest})
     assert CurationAction.objects.count() == 2  # the drop and its undo; nothing more
 
 
@@ -346,7 +366,7 @@ def test_dedupe_preview_polls_while_the_search_runs(project, manager_user, clien
     run = runs.create_run(RunKind.DEDUPE, project=project, params={"threshold": 0.9})
     client.force_login(manager_user)
     page = client.get(
-        f"/curation/p/{project.pk}/actions/dedupe/preview/", {"mode": "merge", "threshold": "0.9"}
+        reverse("curation:dedupe_preview", args=[project.pk]), {"mode": "merge", "threshold": "0.9"}
     ).content.decode()
     assert 'hx-trigger="every 2s"' in page and f"#{run.pk}" in page and "Apply" not in page
 
@@ -368,5 +388,5 @@ def test_dashboard_says_how_many_items_reached_k(project, manager_user, client):
                 submission_id=f"00000000-0000-0000-0002-{n}{who.pk:011d}",
             )
     client.force_login(manager_user)
-    html = client.get(f"/curation/p/{project.pk}/").content.decode()
+    html = client.get(reverse("curation:dashboard", args=[project.pk])).content.decode()
     assert "<b>3</b> of 5 items for people have reached k = 2 labels" in html

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from annotate.models import Annotation
@@ -33,9 +34,9 @@ def test_cold_dashboard_shows_a_placeholder_and_computes_nothing(project, labell
     monkeypatch.setattr(dashboard_figures, "project_agreement", refuse)
     monkeypatch.setattr(dashboard_figures, "annotator_quality", refuse)
     with CaptureQueriesContext(connection) as queries:
-        html = client.get(f"/curation/p/{project.pk}/").content.decode()
+        html = client.get(reverse("curation:dashboard", args=[project.pk])).content.decode()
     assert "computing…" in html and "Krippendorff" not in html
-    assert f'hx-get="/curation/p/{project.pk}/figures/" hx-trigger="load"' in html
+    assert f'hx-get="{reverse("curation:figures", args=[project.pk])}" hx-trigger="load"' in html
     assert not any(
         "label_kind" in q["sql"] and "ORDER BY" in q["sql"] and "preference" in q["sql"]
         for q in queries.captured_queries
@@ -45,22 +46,26 @@ def test_cold_dashboard_shows_a_placeholder_and_computes_nothing(project, labell
 
 def test_figures_appear_after_the_background_refresh_with_their_age(project, labelled, manager_user, client):
     client.force_login(manager_user)
-    fragment = client.get(f"/curation/p/{project.pk}/figures/").content.decode()  # no broker: the task runs here
+    fragment = client.get(
+        reverse("curation:figures", args=[project.pk])
+    ).content.decode()  # no broker: the task runs here
     assert "Krippendorff" in fragment and "Figures computed" in fragment and "hx-trigger" not in fragment
     state = dashboard_figures.state(project)
     assert state.fresh and state.cached.figures["agreement"]["pairwise"]["items"] == 9
-    html = client.get(f"/curation/p/{project.pk}/").content.decode()
+    html = client.get(reverse("curation:dashboard", args=[project.pk])).content.decode()
     assert (
-        "Krippendorff" in html and "computing…" not in html and 'hx-get="/curation/p/' in html
+        "Krippendorff" in html
+        and "computing…" not in html
+        and f'hx-get="{reverse("curation:preview", args=[project.pk])}' in html
     )  # the preview's, not ours
-    assert f"/curation/p/{project.pk}/figures/" not in html
+    assert reverse("curation:figures", args=[project.pk]) not in html
 
     # A new label makes the figures stale: the page still shows them, says so and polls for fresh ones.
     cd.label(factories.item(project), labelled[0], preference=3)
-    html = client.get(f"/curation/p/{project.pk}/").content.decode()
+    html = client.get(reverse("curation:dashboard", args=[project.pk])).content.decode()
     assert "Krippendorff" in html and "labels changed since, updating…" in html
-    assert f'hx-get="/curation/p/{project.pk}/figures/" hx-trigger="load"' in html
-    fragment = client.get(f"/curation/p/{project.pk}/figures/").content.decode()
+    assert f'hx-get="{reverse("curation:figures", args=[project.pk])}" hx-trigger="load"' in html
+    fragment = client.get(reverse("curation:figures", args=[project.pk])).content.decode()
     assert (
         "updating" not in fragment
         and dashboard_figures.state(project).cached.figures["agreement"]["pairwise"]["items"] == 10
@@ -116,7 +121,7 @@ def test_activity_escapes_annotator_names(project):
 
 def test_figures_are_for_managers_only(project, labelled, annotator_user, client):
     client.force_login(annotator_user)
-    assert client.get(f"/curation/p/{project.pk}/figures/").status_code == 403
+    assert client.get(reverse("curation:figures", args=[project.pk])).status_code == 403
     client.force_login(factories.user("stranger"))
-    assert client.get(f"/curation/p/{project.pk}/figures/").status_code == 404
+    assert client.get(reverse("curation:figures", args=[project.pk])).status_code == 404
     assert dashboard_figures.state(project).cached is None

@@ -6,6 +6,7 @@ import time
 
 import pytest
 from django.conf import settings
+from django.urls import reverse
 
 from curation import dashboard_figures
 from tests import celery_worker as cw
@@ -30,7 +31,7 @@ def test_figures_come_from_the_worker_while_the_page_polls(transactional_db, tmp
     try:
         client = Client()
         client.force_login(manager)
-        url = f"/curation/p/{project.pk}/figures/"
+        url = reverse("curation:figures", args=[project.pk])
         # What request_refresh does with a broker: claim, then send (here through the test's producer,
         # since this process runs tasks eagerly).
         assert dashboard_figures.claim_refresh(project)

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from django.urls import reverse
 
 from tests.demo_client import Browser
 
@@ -162,15 +163,15 @@ def test_demo_runs_jobs_in_its_supervised_worker(tmp_path):
         paused(worker, db, var / "broker.sqlite3")
         # The worker sleeps: whatever the request returns, the job cannot have run inside it.
         form = {"model_spec": "1", "item_kind": "binary", "n": "1", "max_new_tokens": "8", "temperature": "0"}
-        status, location, _ = browser.post(f"/runs/p/{project_id}/generate/", form)
-        assert status == 302 and location.startswith("/runs/"), status
+        status, location, _ = browser.post(reverse("workers:start_generation", args=[project_id]), form)
+        assert status == 302 and location.startswith(reverse("workers:project_runs", args=[project_id])), status
         job = int(location.strip("/").split("/")[-1])
         assert run_row(job)["state"] == "queued"
         page = browser.get(location)[1]
         assert 'hx-trigger="every 2s"' in page and "Cancel run" in page  # live progress, with Cancel
-        _, location, _ = browser.post(f"/runs/p/{project_id}/generate/", form)
+        _, location, _ = browser.post(reverse("workers:start_generation", args=[project_id]), form)
         cancelled = int(location.strip("/").split("/")[-1])
-        browser.post(f"/runs/{cancelled}/cancel/", {})
+        browser.post(reverse("workers:cancel_run", args=[project_id, cancelled]), {})
         assert run_row(cancelled)["state"] == "cancelled"
         os.killpg(worker, signal.SIGCONT)
 

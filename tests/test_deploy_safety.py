@@ -15,6 +15,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.test import override_settings
+from django.urls import reverse
 
 from annotate import login_throttle
 from config.security import PUBLIC_DEV_KEYS, local_secret_key, secret_key
@@ -139,7 +140,7 @@ def test_https_switches_follow_tandem_https(tmp_path):
 @pytest.mark.django_db
 def test_every_page_sends_a_csp_without_inline_script(client, annotator_user, project):
     client.force_login(annotator_user)
-    response = client.get(f"/p/{project.pk}/")
+    response = client.get(reverse("annotate:project", args=[project.pk]))
     policy = response["Content-Security-Policy"]
     directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
     assert directives["script-src"] == "'self'" and "unsafe" not in directives["script-src"]
@@ -168,14 +169,14 @@ def test_templates_have_no_inline_script_style_or_handlers():
 @override_settings(DEBUG=False)
 def test_404_and_403_are_the_styled_pages_without_a_traceback(client, project):
     client.force_login(factories.user("outsider"))
-    response = client.get(f"/p/{project.pk}/")
+    response = client.get(reverse("annotate:project", args=[project.pk]))
     assert response.status_code == 404
     html = response.content.decode()
     assert "Not found" in html and 'class="topbar"' in html and "tandem.css" in html
     assert "Traceback" not in html and "URLconf" not in html and "Django" not in html
     annotator = factories.user("ann-403", project=project)
     client.force_login(annotator)
-    response = client.get(f"/curation/p/{project.pk}/routing/")
+    response = client.get(reverse("curation:routing", args=[project.pk]))
     assert response.status_code == 403
     html = response.content.decode()
     assert "Not allowed" in html and 'class="topbar"' in html and "Traceback" not in html
@@ -194,9 +195,9 @@ def test_csrf_failure_is_styled_for_people_and_json_for_the_api(annotator_user, 
 
     client = Client(enforce_csrf_checks=True)
     client.force_login(annotator_user)
-    page = client.post(f"/p/{project.pk}/annotate/a/1/skip/", {"reason": "x"})
+    page = client.post(reverse("annotate:skip_item", args=[project.pk, 1]), {"reason": "x"})
     assert page.status_code == 403 and "Form expired" in page.content.decode()
-    api = client.post("/api/annotate/a/1/skip/", "{}", content_type="application/json")
+    api = client.post(reverse("annotate_api:skip", args=[1]), "{}", content_type="application/json")
     assert api.status_code == 403 and "CSRF" in api.json()["error"]
 
 

@@ -4,6 +4,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 from django.test import Client
+from django.urls import reverse
 
 from curation.models import ExportToken
 from curation.snapshots import freeze_snapshot
@@ -31,29 +32,37 @@ def body(response):
 def test_token_lists_only_its_project_and_streams_jsonl(project, snapshot):
     factories.project()  # another project the token must not see
     c = token_client(project)
-    projects = c.get("/api/projects/").json()
+    projects = c.get(reverse("api:project_list")).json()
     assert [p["id"] for p in projects["results"]] == [project.pk] and projects["results"][0]["latest_version"] == 1
-    snaps = c.get(f"/api/projects/{project.pk}/snapshots/").json()["results"]
+    snaps = c.get(reverse("api:snapshot_list", args=[project.pk])).json()["results"]
     assert snaps[0]["content_hash"] == snapshot.content_hash
-    r = c.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference")
+    r = c.get(reverse("api:snapshot_rows_jsonl", args=[snapshot.pk]) + "?format=preference")
     assert r.status_code == 200 and r.streaming and r["X-Snapshot-Content-Hash"] == snapshot.content_hash
     rows = [json.loads(line) for line in body(r).decode().splitlines()]
     assert len(rows) == 7 and {"prompt", "chosen", "rejected", "margin", "rationale", "noise", "item_id"} <= set(
         rows[0]
     )
-    train = body(c.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference&split=train")).decode().splitlines()
-    test = body(c.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference&split=test")).decode().splitlines()
+    train = (
+        body(c.get(reverse("api:snapshot_rows_jsonl", args=[snapshot.pk]) + "?format=preference&split=train"))
+        .decode()
+        .splitlines()
+    )
+    test = (
+        body(c.get(reverse("api:snapshot_rows_jsonl", args=[snapshot.pk]) + "?format=preference&split=test"))
+        .decode()
+        .splitlines()
+    )
     assert len(train) + len(test) == 7
     assert len(train) == snapshot.counts["by_format"]["preference"]["train"]
 
 
 def test_manifest_and_latest(project, snapshot):
     c = token_client(project)
-    m = c.get(f"/api/snapshots/{snapshot.pk}/manifest/").json()
+    m = c.get(reverse("api:snapshot_manifest", args=[snapshot.pk])).json()
     assert (
         m["version"] == 1 and m["content_hash"] == snapshot.content_hash and "epsilon" in m and m["counts"]["rows"] == 9
     )
-    latest = c.get(f"/api/projects/{project.pk}/snapshots/latest/").json()
+    latest = c.get(reverse("api:snapshot_latest", args=[project.pk])).json()
     assert latest["id"] == snapshot.pk and "parquet" in latest["rows"]
 
 
@@ -67,16 +76,20 @@ def test_parquet_in_every_format(project, snapshot):
         "edit": 1,
     }
     for fmt, n in expected.items():
-        r = c.get(f"/api/snapshots/{snapshot.pk}/rows.parquet?format={fmt}")
+        r = c.get(reverse("api:snapshot_rows_parquet", args=[snapshot.pk]) + f"?format={fmt}")
         assert r.status_code == 200, fmt
         table = pq.read_table(io.BytesIO(body(r)))
         assert table.num_rows == n, fmt
     conv = pq.read_table(
-        io.BytesIO(body(c.get(f"/api/snapshots/{snapshot.pk}/rows.parquet?format=preference_conversational")))
+        io.BytesIO(
+            body(c.get(reverse("api:snapshot_rows_parquet", args=[snapshot.pk]) + "?format=preference_conversational"))
+        )
     )
     assert conv.column("prompt")[0].as_py()[0]["role"] == "user"
     kto = pq.read_table(
-        io.BytesIO(body(c.get(f"/api/snapshots/{snapshot.pk}/rows.parquet?format=unpaired_conversational")))
+        io.BytesIO(
+            body(c.get(reverse("api:snapshot_rows_parquet", args=[snapshot.pk]) + "?format=unpaired_conversational"))
+        )
     )
     assert (
         kto.column("prompt")[0].as_py()[0]["role"] == "user"
@@ -86,9 +99,9 @@ def test_parquet_in_every_format(project, snapshot):
 
 def test_bad_format_or_split_is_a_clear_400(project, snapshot):
     c = token_client(project)
-    r = c.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=sft")
+    r = c.get(reverse("api:snapshot_rows_jsonl", args=[snapshot.pk]) + "?format=sft")
     assert r.status_code == 400 and "unknown format" in r.json()["format"]
-    assert c.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?split=dev").status_code == 400
+    assert c.get(reverse("api:snapshot_rows_jsonl", args=[snapshot.pk]) + "?split=dev").status_code == 400
 
 
 def test_token_is_scoped_to_one_project(project, snapshot):
@@ -96,42 +109,42 @@ def test_token_is_scoped_to_one_project(project, snapshot):
     cd.labelled_project(other, pairs=1, binaries=0, edits=0)
     theirs = freeze_snapshot(other)
     c = token_client(project)
-    assert c.get(f"/api/projects/{other.pk}/").status_code == 404
-    assert c.get(f"/api/projects/{other.pk}/snapshots/").status_code == 404
-    assert c.get(f"/api/snapshots/{theirs.pk}/").status_code == 404
-    assert c.get(f"/api/snapshots/{theirs.pk}/rows.jsonl").status_code == 404
+    assert c.get(reverse("api:project_detail", args=[other.pk])).status_code == 404
+    assert c.get(reverse("api:snapshot_list", args=[other.pk])).status_code == 404
+    assert c.get(reverse("api:snapshot_detail", args=[theirs.pk])).status_code == 404
+    assert c.get(reverse("api:snapshot_rows_jsonl", args=[theirs.pk])).status_code == 404
 
 
 def test_token_is_read_only_and_revocable(project, snapshot):
     token, key = ExportToken.issue(project, "t", created_by=factories.user(project=project, role="manager"))
     c = Client(HTTP_AUTHORIZATION=f"Token {key}")
-    assert c.post(f"/api/projects/{project.pk}/snapshots/", {}).status_code in (403, 405)
-    assert c.delete(f"/api/snapshots/{snapshot.pk}/").status_code in (403, 405)
+    assert c.post(reverse("api:snapshot_list", args=[project.pk]), {}).status_code in (403, 405)
+    assert c.delete(reverse("api:snapshot_detail", args=[snapshot.pk])).status_code in (403, 405)
     token.refresh_from_db()
     assert token.last_used_at is not None
     token.revoked_at = token.created_at
     token.save()
-    assert c.get("/api/projects/").status_code == 401
-    assert Client(HTTP_AUTHORIZATION="Token nope").get("/api/projects/").status_code == 401
+    assert c.get(reverse("api:project_list")).status_code == 401
+    assert Client(HTTP_AUTHORIZATION="Token nope").get(reverse("api:project_list")).status_code == 401
 
 
 def test_session_managers_export_annotators_cannot(project, snapshot, manager_user, annotator_user):
     c = Client()
-    assert c.get("/api/projects/").status_code in (401, 403)
+    assert c.get(reverse("api:project_list")).status_code in (401, 403)
     c.force_login(manager_user)
-    assert c.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl").status_code == 200
+    assert c.get(reverse("api:snapshot_rows_jsonl", args=[snapshot.pk])).status_code == 200
     c.force_login(annotator_user)
-    assert c.get("/api/projects/").json()["results"] == []
-    assert c.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl").status_code == 403
+    assert c.get(reverse("api:project_list")).json()["results"] == []
+    assert c.get(reverse("api:snapshot_rows_jsonl", args=[snapshot.pk])).status_code == 403
     outsider = factories.user("outsider")
     c.force_login(outsider)
-    assert c.get(f"/api/snapshots/{snapshot.pk}/").status_code == 404
+    assert c.get(reverse("api:snapshot_detail", args=[snapshot.pk])).status_code == 404
 
 
 def test_openapi_schema_lists_the_export(admin_user):
     c = Client()
     c.force_login(admin_user)
-    r = c.get("/api/schema/?format=json")
+    r = c.get(reverse("api_schema") + "?format=json")
     assert r.status_code == 200
     schema = json.loads(r.content)
     assert "/api/snapshots/{id}/rows.jsonl" in schema["paths"]
@@ -172,14 +185,26 @@ def test_copy_engine_writes_exactly_the_python_rows(project):
             fast = [json.loads(line) for line in b"".join(iter_jsonl_copy(snapshot, fmt, split)).decode().splitlines()]
             assert fast == slow, (fmt, split)
     c = token_client(project)
-    python = body(c.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference_conversational&engine=python"))
-    copy = body(c.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference_conversational&engine=copy"))
+    python = body(
+        c.get(
+            reverse("api:snapshot_rows_jsonl", args=[snapshot.pk]) + "?format=preference_conversational&engine=python"
+        )
+    )
+    copy = body(
+        c.get(reverse("api:snapshot_rows_jsonl", args=[snapshot.pk]) + "?format=preference_conversational&engine=copy")
+    )
     assert [json.loads(x) for x in python.splitlines()] == [json.loads(x) for x in copy.splitlines()]
     assert json.loads(copy.splitlines()[0])["prompt"][1]["content"] == tricky
     for fmt in FORMATS:
         tables = [
             pq.read_table(
-                io.BytesIO(body(c.get(f"/api/snapshots/{snapshot.pk}/rows.parquet?format={fmt}&engine={engine}")))
+                io.BytesIO(
+                    body(
+                        c.get(
+                            reverse("api:snapshot_rows_parquet", args=[snapshot.pk]) + f"?format={fmt}&engine={engine}"
+                        )
+                    )
+                )
             )
             for engine in ("python", "copy")
         ]
@@ -194,7 +219,7 @@ def test_project_list_query_count_does_not_grow_with_projects(admin_user, django
     c = Client()
     c.force_login(admin_user)
     with django_assert_max_num_queries(6):
-        r = c.get("/api/projects/")
+        r = c.get(reverse("api:project_list"))
     assert r.status_code == 200 and [p["latest_version"] for p in r.json()["results"]] == [1] * 5
 
 
@@ -208,11 +233,14 @@ def test_token_added_in_the_admin_shows_its_key_once_and_works(project, admin_us
     key = shown[0].split(": ")[1].split(" ")[0]
     token = ExportToken.objects.get(name="nightly")
     assert token.created_by == admin_user and key.startswith(token.prefix) and key not in token.key_hash
-    assert Client(HTTP_AUTHORIZATION=f"Token {key}").get("/api/projects/").json()["results"][0]["id"] == project.pk
+    assert (
+        Client(HTTP_AUTHORIZATION=f"Token {key}").get(reverse("api:project_list")).json()["results"][0]["id"]
+        == project.pk
+    )
 
 
-def api_status(key, url="/api/projects/"):
-    r = Client(HTTP_AUTHORIZATION=f"Token {key}").get(url)
+def api_status(key, url=None):
+    r = Client(HTTP_AUTHORIZATION=f"Token {key}").get(url or reverse("api:project_list"))
     return r.status_code, (r.json().get("detail", "") if r.status_code == 401 else "")
 
 
@@ -260,14 +288,18 @@ def test_issuing_is_a_post_and_reposting_the_form_issues_nothing(client, project
     import re
 
     client.force_login(manager_user)
-    base = f"/curation/p/{project.pk}"
-    assert client.get(f"{base}/tokens/").status_code == 405 and not ExportToken.objects.exists()
-    page = client.get(f"{base}/").content.decode()
+    assert (
+        client.get(reverse("curation:issue_token", args=[project.pk])).status_code == 405
+        and not ExportToken.objects.exists()
+    )
+    page = client.get(reverse("curation:dashboard", args=[project.pk])).content.decode()
     nonce = re.search(r'name="nonce" value="([0-9a-f-]{36})"', page).group(1)
     form = {"name": "nightly", "expires_in_days": "7", "nonce": nonce}
-    first = client.post(f"{base}/tokens/", form)
+    first = client.post(reverse("curation:issue_token", args=[project.pk]), form)
     assert first.status_code == 200 and 'id="token-key"' in first.content.decode()
-    again = client.post(f"{base}/tokens/", form, follow=True)  # the browser's "reload": the same form again
+    again = client.post(
+        reverse("curation:issue_token", args=[project.pk]), form, follow=True
+    )  # the browser's "reload": the same form again
     assert (
         'id="token-key"' not in again.content.decode() and "was already issued by this form" in again.content.decode()
     )
@@ -275,7 +307,10 @@ def test_issuing_is_a_post_and_reposting_the_form_issues_nothing(client, project
     assert (
         token.created_by == manager_user and 6.9 < (token.expires_at - token.created_at).total_seconds() / 86400 < 7.1
     )
-    assert client.post(f"{base}/tokens/", {**form, "expires_in_days": "0"}).status_code == 302
+    assert (
+        client.post(reverse("curation:issue_token", args=[project.pk]), {**form, "expires_in_days": "0"}).status_code
+        == 302
+    )
     assert ExportToken.objects.count() == 1  # a bad expiry issues nothing
 
 
@@ -288,7 +323,7 @@ def test_dashboard_says_why_a_token_stopped(client, project, manager_user):
     client.force_login(manager_user)
     assert (
         "stopped: its issuer no longer has access to the project"
-        in client.get(f"/curation/p/{project.pk}/").content.decode()
+        in client.get(reverse("curation:dashboard", args=[project.pk])).content.decode()
     )
 
 
@@ -303,3 +338,26 @@ def test_a_form_nonce_issues_one_token_per_project(project):
     other = factories.project()
     theirs, their_key = ExportToken.issue(other, "job", created_by=factories.user(superuser=True), nonce=nonce)
     assert their_key and theirs.project == other and ExportToken.objects.count() == 2
+
+
+def test_the_public_api_paths_stay_put():
+    """Training jobs and scripts spell these paths: renaming a route must not move them."""
+    assert [
+        reverse("api:project_list"),
+        reverse("api:snapshot_latest", args=[3]),
+        reverse("api:snapshot_manifest", args=[7]),
+        reverse("api:snapshot_rows_jsonl", args=[7]),
+        reverse("api:snapshot_rows_parquet", args=[7]),
+        reverse("annotate_api:next", args=[3]),
+        reverse("annotate_api:submit", args=[9]),
+        reverse("api_schema"),
+    ] == [
+        "/api/projects/",
+        "/api/projects/3/snapshots/latest/",
+        "/api/snapshots/7/manifest/",
+        "/api/snapshots/7/rows.jsonl",
+        "/api/snapshots/7/rows.parquet",
+        "/api/annotate/p/3/next/",
+        "/api/annotate/a/9/submit/",
+        "/api/schema/",
+    ]

@@ -3,6 +3,7 @@ belong to their project. No training here: the checks run before anything is que
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 
 from tests import factories
 from tests import workers_helpers as wh
@@ -112,7 +113,7 @@ def test_the_form_names_the_refused_field_and_queues_nothing(project, spec, mana
     c = Client()
     c.force_login(manager_user)
     r = c.post(
-        f"/runs/p/{project.pk}/finetune/",
+        reverse("workers:start_finetune", args=[project.pk]),
         {
             "snapshot": snap.pk,
             "model_spec": spec.pk,
@@ -151,11 +152,11 @@ def test_fine_tuned_models_stay_in_their_project(project, spec, manager_user):
 
     c = Client()
     c.force_login(manager_user)
-    page = c.get(f"/runs/p/{project.pk}/").content.decode()
+    page = c.get(reverse("workers:project_runs", args=[project.pk])).content.decode()
     assert spec.name in page and theirs.name not in page
     snap = wh.snapshot(project, pairs=2, binary=0, edits=0)
     r = c.post(
-        f"/runs/p/{project.pk}/finetune/",
+        reverse("workers:start_finetune", args=[project.pk]),
         {
             "snapshot": snap.pk,
             "model_spec": theirs.pk,
@@ -167,7 +168,7 @@ def test_fine_tuned_models_stay_in_their_project(project, spec, manager_user):
         },
     )
     assert r.status_code == 400 and "model_spec" in r.context["finetune_form"].errors
-    assert c.post(f"/runs/p/{project.pk}/preferences/", {"model_spec": theirs.pk}).status_code == 404
+    assert c.post(reverse("workers:start_preferences", args=[project.pk]), {"model_spec": theirs.pk}).status_code == 404
     assert not TaskRun.objects.exists()
     with pytest.raises(finetune.ConfigError, match="belongs to another project"):
         finetune.create_finetune(snap, theirs, "dpo")

@@ -1,4 +1,5 @@
 import pytest
+from django.urls import reverse
 
 from annotate import queue
 from annotate.models import Item, Response
@@ -159,7 +160,7 @@ def test_generation_form(client, project, manager_user, tiny_model_dir):
     spec = wh.model_spec(tiny_model_dir)
     client.force_login(manager_user)
     resp = client.post(
-        f"/runs/p/{project.pk}/generate/",
+        reverse("workers:start_generation", args=[project.pk]),
         {
             "model_spec": spec.pk,
             "item_kind": "binary",

@@ -6,6 +6,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from annotate import queue
@@ -24,7 +25,7 @@ def member(client, project):
 
 
 def _lease(client, project):
-    return client.post(f"/api/annotate/p/{project.pk}/next/").json()["assignment"]
+    return client.post(reverse("annotate_api:next", args=[project.pk])).json()["assignment"]
 
 
 def _post(client, url, raw):
@@ -62,7 +63,7 @@ def test_api_submit_refuses_bad_json_with_a_400(member, project, name):
     factories.item(project)
     assignment = _lease(member, project)
     template, expected = BAD_BODIES[name]
-    response = _post(member, f"/api/annotate/a/{assignment}/submit/", template % _sid())
+    response = _post(member, reverse("annotate_api:submit", args=[assignment]), template % _sid())
     assert response.status_code == 400, response.content[:300]
     body = response.json()
     assert expected in body["error"] + json.dumps(body["errors"]), body
@@ -74,7 +75,7 @@ def test_api_submit_keeps_integers_exact(member, project):
     factories.item(project)
     assignment = _lease(member, project)
     body = {"submission_id": str(uuid.uuid4()), "preference": -2, "aspects": {"helpfulness": {"left": 5, "right": 1}}}
-    assert _post(member, f"/api/annotate/a/{assignment}/submit/", json.dumps(body)).status_code == 201
+    assert _post(member, reverse("annotate_api:submit", args=[assignment]), json.dumps(body)).status_code == 201
     annotation = Annotation.objects.get()
     assert abs(annotation.preference) == 2 and sorted(annotation.aspect_ratings["helpfulness"].values()) == [1, 5]
 
@@ -83,9 +84,9 @@ def test_api_skip_and_draft_refuse_bad_text(member, project):
     factories.item(project, kind="binary")
     assignment = _lease(member, project)
     for raw in ('{"reason": "x\\u0000"}', '{"reason": {"nested": 1}}', '{"reason": "a", "reason": "b"}'):
-        response = _post(member, f"/api/annotate/a/{assignment}/skip/", raw)
+        response = _post(member, reverse("annotate_api:skip", args=[assignment]), raw)
         assert response.status_code == 400 and response.json()["error"], raw
-    response = _post(member, f"/api/annotate/a/{assignment}/draft/", '{"reason": "a\\ud800"}')
+    response = _post(member, reverse("annotate_api:draft", args=[assignment]), '{"reason": "a\\ud800"}')
     assert response.status_code == 400 and "surrogate" in response.json()["error"]
     assert Assignment.objects.get(pk=assignment).state == "leased"
 
@@ -93,7 +94,9 @@ def test_api_skip_and_draft_refuse_bad_text(member, project):
 def test_api_range_message_names_the_real_scale(member, project):
     factories.item(project)
     assignment = _lease(member, project)
-    response = _post(member, f"/api/annotate/a/{assignment}/submit/", f'{{"submission_id": {_sid()}, "preference": 7}}')
+    response = _post(
+        member, reverse("annotate_api:submit", args=[assignment]), f'{{"submission_id": {_sid()}, "preference": 7}}'
+    )
     message = response.json()["errors"]["preference"]
     assert "-3" in message and "3" in message and "1-7" not in message
 
@@ -103,21 +106,21 @@ def test_api_refusals_are_json(client, project):
     outsider = factories.user("json-outsider")
     client.force_login(outsider)
     for response in (
-        client.post(f"/api/annotate/p/{project.pk}/next/"),
-        client.post("/api/annotate/p/999999/next/"),
-        _post(client, "/api/annotate/a/999999/submit/", "{}"),
+        client.post(reverse("annotate_api:next", args=[project.pk])),
+        client.post(reverse("annotate_api:next", args=[999999])),
+        _post(client, reverse("annotate_api:submit", args=[999999]), "{}"),
     ):
         assert response.status_code == 404 and response["Content-Type"] == "application/json"
         assert response.json()["error"]
-    response = client.get("/api/annotate/a/1/submit/")
+    response = client.get(reverse("annotate_api:submit", args=[1]))
     assert response.status_code == 405 and "POST" in response.json()["error"]
 
 
 def test_form_submit_refuses_nul_and_fractions_and_keeps_the_lease(member, project):
     factories.item(project)
-    html = member.get(f"/p/{project.pk}/annotate/").content.decode()
+    html = member.get(reverse("annotate:workspace", args=[project.pk])).content.decode()
     lease = Assignment.objects.get()
-    url = f"/p/{project.pk}/annotate/a/{lease.pk}/submit/"
+    url = reverse("annotate:submit_item", args=[project.pk, lease.pk])
     sid = str(uuid.uuid4())
     for post, expected in (
         ({"preference": "2.7"}, "whole number"),
@@ -144,7 +147,7 @@ def test_rationale_cap_is_a_clear_error(member, project, settings):
     factories.item(project)
     assignment = _lease(member, project)
     body = {"submission_id": str(uuid.uuid4()), "preference": 1, "rationale": "x" * 101}
-    response = _post(member, f"/api/annotate/a/{assignment}/submit/", json.dumps(body))
+    response = _post(member, reverse("annotate_api:submit", args=[assignment]), json.dumps(body))
     assert response.status_code == 400 and "at most 100" in response.json()["errors"]["rationale"]
 
 
@@ -153,37 +156,39 @@ def test_rationale_cap_is_a_clear_error(member, project, settings):
 
 def test_draft_size_is_capped(member, project, settings):
     factories.item(project, kind="edit", text_a="hello world")
-    member.get(f"/p/{project.pk}/annotate/")
+    member.get(reverse("annotate:workspace", args=[project.pk]))
     lease = Assignment.objects.get()
-    url = f"/p/{project.pk}/annotate/a/{lease.pk}/draft/"
+    url = reverse("annotate:save_draft", args=[project.pk, lease.pk])
     assert member.post(url, {"edited_text": "hello there world"}).status_code == 204
     big = "x" * (settings.TANDEM_MAX_DRAFT_BYTES + 1)
     response = member.post(url, {"edited_text": big})
     assert response.status_code == 400 and "kB" in response.content.decode()
     assert Assignment.objects.get(pk=lease.pk).draft == {"edited_text": "hello there world", "failed_principles": []}
-    page = member.get(f"/p/{project.pk}/annotate/").content.decode()
+    page = member.get(reverse("annotate:workspace", args=[project.pk])).content.decode()
     assert big not in page and len(page) < settings.TANDEM_MAX_DRAFT_BYTES * 4
 
 
 def test_draft_on_expired_lease_is_refused(member, project):
     factories.item(project, kind="edit", text_a="hello world")
-    member.get(f"/p/{project.pk}/annotate/")
+    member.get(reverse("annotate:workspace", args=[project.pk]))
     lease = Assignment.objects.get()
     Assignment.objects.filter(pk=lease.pk).update(leased_until=timezone.now() - timedelta(seconds=1))
-    response = member.post(f"/p/{project.pk}/annotate/a/{lease.pk}/draft/", {"edited_text": "late"})
+    response = member.post(reverse("annotate:save_draft", args=[project.pk, lease.pk]), {"edited_text": "late"})
     assert response.status_code == 409 and "expired" in response.content.decode()
     lease.refresh_from_db()
     assert lease.draft == {} and lease.leased_until < timezone.now()
-    response = _post(member, f"/api/annotate/a/{lease.pk}/draft/", '{"edited_text": "late"}')
+    response = _post(member, reverse("annotate_api:draft", args=[lease.pk]), '{"edited_text": "late"}')
     assert response.status_code == 409 and "expired" in response.json()["error"]
 
 
 def test_api_draft_round_trip(member, project):
     factories.item(project, kind="edit", text_a="hello world")
     assignment = _lease(member, project)
-    response = _post(member, f"/api/annotate/a/{assignment}/draft/", '{"edited_text": "hello there world"}')
+    response = _post(member, reverse("annotate_api:draft", args=[assignment]), '{"edited_text": "hello there world"}')
     assert response.status_code == 200
-    assert member.post(f"/api/annotate/p/{project.pk}/next/").json()["draft"] == {"edited_text": "hello there world"}
+    assert member.post(reverse("annotate_api:next", args=[project.pk])).json()["draft"] == {
+        "edited_text": "hello there world"
+    }
 
 
 def test_queue_save_draft_caps_directly(project, settings):

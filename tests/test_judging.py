@@ -281,3 +281,15 @@ def test_cancelling_a_judging_run_stops_after_the_current_batch(project):
         (run,) = start_judging(project)
     assert run.state == RunState.CANCELLED
     assert Annotation.objects.count() == 1 and run.progress == 1  # the finished batch is kept; a re-run resumes
+
+
+def test_a_judging_run_whose_server_stays_down_fails_in_process_and_keeps_the_reason(project):
+    """TransientBackendError is Retryable (annotate.errors): a worker retries the run with backoff;
+    in-process (the test settings) the run fails at once, saying why, and a re-run resumes."""
+    from workers.tasks.judging import start_judging
+
+    factories.item(project, kind="binary")
+    with ScriptedServer(lambda body: (503, "down")) as server:
+        http_judge(server, project, max_retries=0)
+        (run,) = start_judging(project, user=None)
+    assert run.state == RunState.FAILED and "TransientBackendError" in run.error

@@ -173,11 +173,11 @@ def judge_post(**fields):
 def test_managers_cannot_set_where_a_judge_connects(client, project, manager_user, settings):
     settings.JUDGE_KEYS = {"openai": "OPENAI_API_KEY"}
     client.force_login(manager_user)
-    url = reverse("routing-add-judge", args=[project.pk])
+    url = reverse("curation:add_judge", args=[project.pk])
     r = client.post(url, judge_post(base_url="http://8.8.8.8/v1", api_key_name="openai"))
     assert r.status_code == 400 and b"only an admin can add a judge that calls a server" in r.content
     assert not LMJudge.objects.exists()
-    page = client.get(reverse("routing", args=[project.pk])).content.decode()
+    page = client.get(reverse("curation:routing", args=[project.pk])).content.decode()
     assert 'name="base_url"' not in page and 'name="api_key_name"' not in page
     # A local model is fine; connection fields sent anyway are ignored.
     r = client.post(url, judge_post(backend="transformers", base_url="http://169.254.169.254/", api_key_name="openai"))
@@ -189,7 +189,7 @@ def test_managers_cannot_set_where_a_judge_connects(client, project, manager_use
 def test_admins_set_connections_within_the_rules(client, project, admin_user, settings):
     settings.JUDGE_KEYS = {"openai": "OPENAI_API_KEY"}
     client.force_login(admin_user)
-    url = reverse("routing-add-judge", args=[project.pk])
+    url = reverse("curation:add_judge", args=[project.pk])
     r = client.post(url, judge_post(base_url="http://169.254.169.254/v1"))
     assert r.status_code == 400 and b"link-local" in r.content
     r = client.post(url, judge_post(base_url="https://8.8.8.8/v1", api_key_name="SECRET_KEY"))
@@ -250,9 +250,9 @@ def test_managers_attach_server_judges_an_admin_configured(client, project, mana
     elsewhere = LMJudge.objects.create(name="someone-elses-local", backend="transformers", model="m")
     elsewhere.projects.add(factories.project())
     client.force_login(manager_user)
-    page = client.get(reverse("routing", args=[project.pk])).content.decode()
+    page = client.get(reverse("curation:routing", args=[project.pk])).content.decode()
     assert "hosted" in page and "someone-elses-local" not in page
-    url = reverse("routing-attach-judge", args=[project.pk])
+    url = reverse("curation:attach_judge", args=[project.pk])
     assert client.post(url, {"judge": elsewhere.pk}).status_code == 400
     assert client.post(url, {"judge": server.pk}).status_code == 302
     assert list(project.judges.all()) == [server]
@@ -264,7 +264,7 @@ def test_server_error_bodies_are_shown_to_admins_only(client, project, manager_u
     judge = LMJudge.objects.create(name="srv", backend="openai", model="m", base_url="https://8.8.8.8/v1")
     failed = RequestFailed("the server answered HTTP 400", detail="DATABASE_URL=postgres://secret@db")
     service.build_annotation(item, service.judge_annotator(judge), [failed, failed]).save()
-    url = reverse("routing-item", args=[project.pk, item.pk])
+    url = reverse("curation:item", args=[project.pk, item.pk])
     client.force_login(manager_user)
     page = client.get(url).content.decode()
     assert "the server answered HTTP 400" in page and "postgres://secret" not in page

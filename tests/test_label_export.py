@@ -6,6 +6,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 from django.test import Client
+from django.urls import reverse
 
 from curation.formats import iter_jsonl
 from curation.labels import pseudonym
@@ -43,12 +44,12 @@ def test_labels_export_over_rest_in_jsonl_and_parquet(project, manager_user):
     snapshot = freeze_snapshot(project, test_fraction=0)
     c = Client()
     c.force_login(manager_user)
-    response = c.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=labels&engine=python")
+    response = c.get(reverse("api:snapshot_rows_jsonl", args=[snapshot.pk]) + "?format=labels&engine=python")
     assert response.status_code == 200
     rows = [json.loads(x) for x in b"".join(response.streaming_content).decode().splitlines()]
     assert len(rows) == 4 * len(who)
     assert {r["annotator"] for r in rows} == {pseudonym(p.pk) for p in who}
-    parquet = c.get(f"/api/snapshots/{snapshot.pk}/rows.parquet?format=labels&engine=python")
+    parquet = c.get(reverse("api:snapshot_rows_parquet", args=[snapshot.pk]) + "?format=labels&engine=python")
     table = pq.read_table(io.BytesIO(b"".join(parquet.streaming_content)))
     assert table.num_rows == len(rows) and "annotator_kind" in table.schema.names
 
@@ -58,6 +59,6 @@ def test_dashboard_links_the_labels_export(project, manager_user):
     snapshot = freeze_snapshot(project, test_fraction=0)
     c = Client()
     c.force_login(manager_user)
-    html = c.get(f"/curation/p/{project.pk}/figures/").content.decode()  # the agreement and noise sections
-    assert f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=labels" in html
+    html = c.get(reverse("curation:figures", args=[project.pk])).content.decode()  # the agreement and noise sections
+    assert reverse("api:snapshot_rows_jsonl", args=[snapshot.pk]) + "?format=labels" in html
     assert html.count("format=labels") >= 2  # agreement and noise sections

@@ -1,8 +1,10 @@
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
+from annotate.errors import Invalid
 from annotate.models import Annotation
 from tests import curation_data, factories
 from tests import workers_helpers as wh
@@ -84,7 +86,7 @@ def test_retrieval_aggregation_and_correction(project):
         latent_prefs.instruction_for(alice, project, "python code please", k=1).text
         == "prefers code with type hints and a docstring."
     )
-    with pytest.raises(ValueError):
+    with pytest.raises(Invalid):
         latent_prefs.correct(code, "x" * 1001)
 
 
@@ -217,7 +219,7 @@ def test_prelude_cost_with_and_without_preference(client, project):
     ] == pytest.approx(sum(costs[2:]))
     assert by["bob"].conditioned.costs == [] and len(by["bob"].unconditioned.costs) == 1  # conditioned on someone else
     client.force_login(alice_user)
-    page = client.get(f"/runs/prefs/{project.pk}/").content.decode()
+    page = client.get(reverse("workers:latent_prefs", args=[project.pk])).content.decode()
     section = page[page.index('id="prelude-cost"') :]
     assert (
         'aria-label="cumulative edit distance"' in section
@@ -227,7 +229,9 @@ def test_prelude_cost_with_and_without_preference(client, project):
     assert "<i>brevity</i>" not in page
     # beside the editor of a response generated with her preference: that (model-aggregated) preference, escaped
     first = Annotation.objects.filter(annotator=alice).order_by("id").first().item
-    frag = client.get(f"/runs/prefs/{project.pk}/?item={first.pk}", HTTP_HX_REQUEST="true").content.decode()
+    frag = client.get(
+        reverse("workers:latent_prefs", args=[project.pk]) + f"?item={first.pk}", HTTP_HX_REQUEST="true"
+    ).content.decode()
     assert "&lt;i&gt;brevity&lt;/i&gt;" in frag and "aggregated by m" in frag and "<i>brevity</i>" not in frag
 
 
@@ -247,20 +251,27 @@ def test_preferences_fragment_and_corrections(client, project):
     mine = _store(project, alice, "Write a python function to sort numbers.", "prefers <b>type hints</b>")
     theirs = _store(project, bob, "Write python code.", "prefers long text")
     client.force_login(alice_user)
-    frag = client.get(f"/runs/prefs/{project.pk}/?context=python+sorting", HTTP_HX_REQUEST="true").content.decode()
+    frag = client.get(
+        reverse("workers:latent_prefs", args=[project.pk]) + "?context=python+sorting", HTTP_HX_REQUEST="true"
+    ).content.decode()
     assert "For this prompt:" in frag and "&lt;b&gt;type hints&lt;/b&gt;" in frag and "long text" not in frag
     assert "<html" not in frag  # a fragment for the workspace
-    page = client.get(f"/runs/prefs/{project.pk}/")
+    page = client.get(reverse("workers:latent_prefs", args=[project.pk]))
     assert page.status_code == 200 and b"<html" in page.content
     resp = client.post(
-        f"/runs/prefs/{project.pk}/{mine.pk}/correct/", {"text": "prefers docstrings"}, HTTP_HX_REQUEST="true"
+        reverse("workers:correct_pref", args=[project.pk, mine.pk]),
+        {"text": "prefers docstrings"},
+        HTTP_HX_REQUEST="true",
     )
     assert resp.status_code == 200 and b"prefers docstrings" in resp.content
-    assert client.post(f"/runs/prefs/{project.pk}/{theirs.pk}/correct/", {"text": "hacked"}).status_code == 404
+    assert (
+        client.post(reverse("workers:correct_pref", args=[project.pk, theirs.pk]), {"text": "hacked"}).status_code
+        == 404
+    )
     theirs.refresh_from_db()
     assert theirs.corrected == ""
     other = factories.project()
-    assert client.get(f"/runs/prefs/{other.pk}/").status_code == 404
+    assert client.get(reverse("workers:latent_prefs", args=[other.pk])).status_code == 404
 
 
 def test_curation_dashboard_tracks_edit_distance_per_annotator(client, project, manager_user):
@@ -268,7 +279,7 @@ def test_curation_dashboard_tracks_edit_distance_per_annotator(client, project, 
     anns = edits_by(project, alice)
     Annotation.objects.filter(pk__in=[a.pk for a in anns[:2]]).update(created_at=timezone.now() - timedelta(days=3))
     client.force_login(manager_user)
-    html = client.get(f"/curation/p/{project.pk}/figures/").content.decode()  # the dashboard's cached figures
+    html = client.get(reverse("curation:figures", args=[project.pk])).content.decode()  # the dashboard's cached figures
     section = html[html.index('id="edit-distance"') :]
     assert "Mean edit distance per annotator" in section and "<td>alice</td>" in section
     assert 'aria-label="edit distance per day"' in section  # two days of edits: a curve

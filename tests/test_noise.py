@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from django.urls import reverse
 
 from bench.noise import run as run_bench
 from curation.models import ItemNoise, NoiseRun
@@ -121,21 +122,22 @@ def test_single_labelled_items_withhold_epsilon_and_robust_dpo_is_refused(projec
     assert ItemNoise.objects.filter(item__project=project).count() == 40  # items are still scored
 
     client.force_login(manager_user)
-    html = client.get(f"/curation/p/{project.pk}/figures/").content.decode()  # the dashboard's cached figures
+    html = client.get(reverse("curation:figures", args=[project.pk])).content.decode()  # the dashboard's cached figures
     assert "No flip rate ε." in html and "too few independent signals" in html and "ε = " not in html
 
     snap = freeze_snapshot(project)
     assert snap.epsilon is None and manifest(snap)["label_smoothing"] is None
     assert "too few independent signals" in snap.noise_summary["withheld"]
     assert (
-        "No flip rate ε for robust DPO" in client.get(f"/curation/p/{project.pk}/snapshots/{snap.pk}/").content.decode()
+        "No flip rate ε for robust DPO"
+        in client.get(reverse("curation:snapshot", args=[project.pk, snap.pk])).content.decode()
     )
 
     spec = ModelSpec.objects.create(name="never-loaded", path_or_id="/nonexistent", dtype="float32", max_length=128)
     with pytest.raises(finetune.ConfigError, match="too few independent signals"):
         finetune.create_finetune(snap, spec, "rdpo")
     resp = client.post(
-        f"/runs/p/{project.pk}/finetune/",
+        reverse("workers:start_finetune", args=[project.pk]),
         {
             "snapshot": snap.pk,
             "model_spec": spec.pk,
@@ -173,7 +175,7 @@ def test_noise_on_an_empty_project_says_not_enough_labels(project, manager_user,
     assert noise_run.epsilon is None and noise_run.item_count == 0
     assert noise_run.withheld.startswith("not enough labels")
     client.force_login(manager_user)
-    html = client.get(f"/curation/p/{project.pk}/figures/").content.decode()  # the dashboard's cached figures
+    html = client.get(reverse("curation:figures", args=[project.pk])).content.decode()  # the dashboard's cached figures
     assert "not enough labels" in html and "0.000" not in html
 
 
@@ -235,12 +237,12 @@ def test_noise_run_records_the_chosen_aggregator(project, manager_user, client):
     assert NoiseRun.objects.count() == before
 
     client.force_login(manager_user)
-    html = client.get(f"/curation/p/{project.pk}/figures/").content.decode()
+    html = client.get(reverse("curation:figures", args=[project.pk])).content.decode()
     assert 'name="aggregator"' in html and 'value="glad"' in html
-    client.post(f"/curation/p/{project.pk}/noise/run/", {"aggregator": "glad"})
+    client.post(reverse("curation:run_noise", args=[project.pk]), {"aggregator": "glad"})
     assert TaskRun.objects.filter(kind="noise").first().params["aggregator"] == "glad"
     runs_before = TaskRun.objects.filter(kind="noise").count()
-    client.post(f"/curation/p/{project.pk}/noise/run/", {"aggregator": "mace"})
+    client.post(reverse("curation:run_noise", args=[project.pk]), {"aggregator": "mace"})
     assert TaskRun.objects.filter(kind="noise").count() == runs_before
     with pytest.raises(ValueError, match="unknown aggregator"):
         start_noise_run(project, aggregator="mace")

@@ -7,6 +7,7 @@ import random
 import numpy as np
 import pytest
 from django.test import Client
+from django.urls import reverse
 from sklearn.metrics import adjusted_rand_score
 
 from annotate.models import Annotation
@@ -140,7 +141,7 @@ def test_groups_fitted_by_the_worker_flag_controversial_items_that_noise_actions
     # The page: groups, members, disagreements; managers only; names escaped.
     c = Client()
     c.force_login(manager_user)
-    html = c.get(f"/curation/p/{project.pk}/routing/groups/").content.decode()
+    html = c.get(reverse("curation:groups", args=[project.pk])).content.decode()
     assert "2 groups" in html and cats[0].name in html and "Where the groups disagree most" in html and "<svg" in html
 
 
@@ -165,10 +166,10 @@ def test_groups_page_managers_only_and_escaped(project, manager_user, annotator_
     )
     c = Client()
     c.force_login(annotator_user)
-    assert c.get(f"/curation/p/{project.pk}/routing/groups/").status_code in (403, 404)
-    assert c.post(f"/curation/p/{project.pk}/routing/groups/run/").status_code in (403, 404)
+    assert c.get(reverse("curation:groups", args=[project.pk])).status_code in (403, 404)
+    assert c.post(reverse("curation:run_groups", args=[project.pk])).status_code in (403, 404)
     c.force_login(manager_user)
-    html = c.get(f"/curation/p/{project.pk}/routing/groups/").content.decode()
+    html = c.get(reverse("curation:groups", args=[project.pk])).content.decode()
     assert "<img src=x" not in html and "&lt;img src=x" in html
 
 
@@ -236,10 +237,10 @@ def test_per_group_snapshot_keeps_only_that_groups_labels(project, manager_user)
     # The dashboard's freeze form offers the groups and freezes a per-group snapshot.
     c = Client()
     c.force_login(manager_user)
-    html = c.get(f"/curation/p/{project.pk}/").content.decode()
+    html = c.get(reverse("curation:dashboard", args=[project.pk])).content.decode()
     assert "Group 2 (2 members)" in html and "Group 1 (4 members)" in html
     response = c.post(
-        f"/curation/p/{project.pk}/snapshots/freeze/", {"test_fraction": "0", "group": "0", "name": "cats"}
+        reverse("curation:freeze", args=[project.pk]), {"test_fraction": "0", "group": "0", "name": "cats"}
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     cat_snapshot = Snapshot.objects.get(project=project, name="cats")

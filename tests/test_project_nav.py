@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from django.urls import reverse
 
 
 def tabs(html):
@@ -13,7 +14,7 @@ def tabs(html):
 @pytest.mark.django_db
 def test_annotator_sees_only_annotation_tabs(client, project, annotator_user):
     client.force_login(annotator_user)
-    html = client.get(f"/runs/prefs/{project.pk}/").content.decode()
+    html = client.get(reverse("workers:latent_prefs", args=[project.pk])).content.decode()
     assert [label for _, label in tabs(html)] == ["Overview", "Annotate", "My preferences"]
     assert ' class="active"' in {label: active for active, label in tabs(html)}["My preferences"]
 
@@ -21,7 +22,7 @@ def test_annotator_sees_only_annotation_tabs(client, project, annotator_user):
 @pytest.mark.django_db
 def test_manager_gets_curation_tabs_with_the_current_one_marked(client, project, manager_user):
     client.force_login(manager_user)
-    html = client.get(f"/curation/p/{project.pk}/routing/").content.decode()
+    html = client.get(reverse("curation:routing", args=[project.pk])).content.decode()
     found = tabs(html)
     assert [label for _, label in found] == [
         "Overview",

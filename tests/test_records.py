@@ -2,6 +2,7 @@
 a selection."""
 
 import pytest
+from django.urls import reverse
 
 from annotate.models import Annotation, Item
 from curation import actions, records
@@ -54,7 +55,7 @@ def test_records_page_paginates_and_escapes(project, labelled, manager_user, cli
     monkeypatch.setattr(views_records, "PAGE_SIZE", 2)
     Item.objects.filter(pk=labelled[0]).update(prompt=factories.prompt(project, text="<script>alert('p')</script>"))
     client.force_login(manager_user)
-    url = f"/curation/p/{project.pk}/records/"
+    url = reverse("curation:records", args=[project.pk])
     page = client.get(url, {"sort": "id"}).content.decode()
     assert (
         "5 curated items match" in page
@@ -71,7 +72,7 @@ def test_records_page_paginates_and_escapes(project, labelled, manager_user, cli
 
 def test_bulk_actions(project, labelled, manager_user, client):
     client.force_login(manager_user)
-    bulk = f"/curation/p/{project.pk}/records/bulk/"
+    bulk = reverse("curation:records_bulk", args=[project.pk])
     client.post(bulk, {"action": "drop", "items": [labelled[0], labelled[1]]})
     act = CurationAction.objects.get()
     assert act.action == "drop" and act.item_ids == labelled[:2] and len(records.find_records(project)) == 3
@@ -99,7 +100,7 @@ def test_rejudge_replaces_the_judges_labels_of_the_selection(project, labelled, 
     with pytest.raises(actions.CurationError, match="select at least one"):
         records.bulk_action(project, manager_user, "rejudge", [])
     client.force_login(manager_user)
-    client.post(f"/curation/p/{project.pk}/records/bulk/", {"action": "rejudge", "items": [labelled[2]]})
+    client.post(reverse("curation:records_bulk", args=[project.pk]), {"action": "rejudge", "items": [labelled[2]]})
     assert not Annotation.objects.filter(pk=jury_label.pk).exists()
     assert Annotation.objects.filter(item_id=labelled[1], annotator__kind="judge").exists()  # other items untouched
     run = TaskRun.objects.get(project=project, kind=RunKind.JUDGE)
@@ -112,5 +113,5 @@ def test_rejudge_replaces_the_judges_labels_of_the_selection(project, labelled, 
 def test_item_page_shows_noise_and_history(project, labelled, manager_user, client):
     actions.flip_items(project, manager_user, [labelled[1]])
     client.force_login(manager_user)
-    page = client.get(f"/curation/p/{project.pk}/items/{labelled[1]}/").content.decode()
+    page = client.get(reverse("curation:item", args=[project.pk, labelled[1]])).content.decode()
     assert "0.700" in page and "dawid_skene" in page and "flip" in page and "labelled (ok)" in page

@@ -6,7 +6,7 @@ covered too."""
 import re
 
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from annotate.permissions import can_annotate, can_manage, managed_projects, visible_projects
 from tests import factories
@@ -48,6 +48,49 @@ def two_projects():
 
 def test_there_are_project_urls_to_check():
     assert "/p/{}/" in project_urls()
+    assert {"/p/{}/curation/", "/p/{}/routing/", "/p/{}/runs/", "/p/{}/preferences/"} <= set(
+        MANAGER_PAGES + project_urls()
+    )
+
+
+def all_routes():
+    """Every non-admin route of the URLconf as (route, fully qualified name)."""
+    found = []
+
+    def walk(patterns, prefix, namespace):
+        for p in patterns:
+            route = prefix + str(p.pattern)
+            if isinstance(p, URLResolver):
+                inner = f"{namespace}{p.namespace}:" if p.namespace else namespace
+                walk(p.url_patterns, route, inner)
+            elif not route.startswith(("admin/", "^admin/")):
+                found.append((route, f"{namespace}{p.name}"))
+
+    walk(get_resolver().url_patterns, "", "")
+    return found
+
+
+def test_every_project_page_lives_under_its_project():
+    """One scheme: a page that takes a project (directly, or through a run, schedule, item...) is at
+    /p/<project_id>/...; only the REST API, with its own scheme, lives elsewhere (under /api/)."""
+    pages = [(r, n) for r, n in all_routes() if not r.startswith("api/")]
+    scoped = [(r, n) for r, n in pages if "project_id" in r]
+    assert len(scoped) > 50
+    assert all(r.startswith("p/<int:project_id>/") for r, _ in scoped), [r for r, _ in scoped]
+    # Pages outside a project: the project list, a new project, an invite, logging in and out.
+    assert sorted(n for r, n in pages if "project_id" not in r) == [
+        "annotate:home",
+        "annotate:invite_accept",
+        "annotate:project_new",
+        "login",
+        "logout",
+    ]
+
+
+def test_every_route_is_named_in_an_app_namespace_in_one_style():
+    for route, name in all_routes():
+        assert re.fullmatch(r"(?:(?:annotate|annotate_api|curation|workers|api):)?[a-z][a-z0-9_]*", name), (route, name)
+        assert ":" in name or name in ("login", "logout", "api_schema"), (route, name)
 
 
 def test_annotator_sees_only_member_projects(client, two_projects):
@@ -78,7 +121,11 @@ def test_other_projects_urls_are_404_for_managers_of_another_project(client, two
         assert method(url.format(theirs.pk)).status_code in (404, 405)
 
 
-MANAGER_PAGES = [u for u in project_urls() if u.startswith(("/curation/p/", "/runs/p/", "/p/{}/settings/"))]
+MANAGER_PAGES = [
+    u
+    for u in project_urls()
+    if u.startswith(("/p/{}/curation/", "/p/{}/routing/", "/p/{}/runs/", "/p/{}/settings/", "/p/{}/preferences/run/"))
+]
 
 
 @pytest.mark.parametrize("url", MANAGER_PAGES)
@@ -124,7 +171,7 @@ def test_admin_sees_and_manages_everything(client, two_projects, admin_user):
     html = client.get("/").content.decode()
     assert "Mine" in html and "Theirs" in html
     for project in two_projects:
-        assert client.get(f"/p/{project.pk}/").status_code == 200
+        assert client.get(reverse("annotate:project", args=[project.pk])).status_code == 200
         assert client.get(f"/admin/annotate/project/{project.pk}/import/").status_code == 200
     listing = client.get("/admin/annotate/project/").content.decode()
     assert "Mine" in listing and "Theirs" in listing
@@ -132,5 +179,5 @@ def test_admin_sees_and_manages_everything(client, two_projects, admin_user):
 
 def test_anonymous_is_sent_to_login(client, two_projects):
     mine, _ = two_projects
-    response = client.get(f"/p/{mine.pk}/")
+    response = client.get(reverse("annotate:project", args=[mine.pk]))
     assert response.status_code == 302 and "/login/" in response.url

@@ -21,10 +21,10 @@ def login(client, user):
 
 
 def test_only_managers_see_routing(client, project, annotator_user, manager_user):
-    url = reverse("routing", args=[project.pk])
+    url = reverse("curation:routing", args=[project.pk])
     assert login(client, annotator_user).get(url).status_code == 403
     other = factories.project()
-    assert login(client, manager_user).get(reverse("routing", args=[other.pk])).status_code == 404
+    assert login(client, manager_user).get(reverse("curation:routing", args=[other.pk])).status_code == 404
     assert client.get(url).status_code == 200
     client.logout()
     assert client.get(url).status_code == 302
@@ -35,7 +35,7 @@ def test_admin_adds_server_judge_manager_runs_judging_and_routes(client, project
     [factories.item(project, text_a=f"Answer {i}", text_b=f"Other {i}") for i in range(6)]
     login(client, admin_user)
     bad = client.post(
-        reverse("routing-add-judge", args=[project.pk]),
+        reverse("curation:add_judge", args=[project.pk]),
         {
             "name": "j",
             "backend": "openai",
@@ -48,7 +48,7 @@ def test_admin_adds_server_judge_manager_runs_judging_and_routes(client, project
     assert bad.status_code == 400 and b"base URL" in bad.content and b"unknown placeholders" in bad.content
     with ScriptedServer(lambda body: (200, '{"verdict": 0, "rationale": "same"}')) as server:
         r = client.post(
-            reverse("routing-add-judge", args=[project.pk]),
+            reverse("curation:add_judge", args=[project.pk]),
             {
                 "name": "local-vllm",
                 "backend": "openai",
@@ -62,11 +62,11 @@ def test_admin_adds_server_judge_manager_runs_judging_and_routes(client, project
         judge = LMJudge.objects.get(name="local-vllm")
         assert list(judge.projects.all()) == [project]
         login(client, manager_user)
-        client.post(reverse("routing-run-judging", args=[project.pk]))
+        client.post(reverse("curation:run_judging", args=[project.pk]))
     assert Annotation.objects.filter(annotator__judge=judge).count() == 6
-    client.post(reverse("routing-run-features", args=[project.pk]))
+    client.post(reverse("curation:run_features", args=[project.pk]))
     r = client.post(
-        reverse("routing-run-routing", args=[project.pk]),
+        reverse("curation:run_routing", args=[project.pk]),
         {"budget": 50, "strategy": "ppm", "human_route": "human", "calibration_percent": 10, "calibration_minimum": 2},
         follow=True,
     )
@@ -77,14 +77,14 @@ def test_admin_adds_server_judge_manager_runs_judging_and_routes(client, project
     assert Item.objects.filter(project=project, routing=Routing.BOTH, calibration=True).count() == 2  # the slice
     assert Item.objects.filter(project=project, routing=Routing.HUMAN).count() == 1  # 3 = 50 %, two of them the slice
     assert set(TaskRun.objects.filter(project=project).values_list("kind", flat=True)) == {"judge", "features", "route"}
-    page = client.get(reverse("routing", args=[project.pk])).content.decode()
+    page = client.get(reverse("curation:routing", args=[project.pk])).content.decode()
     assert "local-vllm" in page and "Calibration slice" in page and "2 items" in page
     assert "measured curves need at least" in page  # two calibration items are too few to measure anything
-    runs = client.get(reverse("routing-runs", args=[project.pk]), HTTP_HX_REQUEST="true")
+    runs = client.get(reverse("curation:routing_runs", args=[project.pk]), HTTP_HX_REQUEST="true")
     assert runs.status_code == 200 and "hx-trigger" not in runs.content.decode()  # nothing left to poll
     assert (
         client.post(
-            reverse("routing-run-routing", args=[project.pk]),
+            reverse("curation:run_routing", args=[project.pk]),
             {
                 "budget": 150,
                 "strategy": "ppm",
@@ -96,7 +96,7 @@ def test_admin_adds_server_judge_manager_runs_judging_and_routes(client, project
         == 400
     )
     client.post(
-        reverse("routing-run-routing", args=[project.pk]),
+        reverse("curation:run_routing", args=[project.pk]),
         {
             "budget": 50,
             "count": 3,
@@ -130,7 +130,7 @@ def test_item_page_shows_labels_escaped_and_route_reason(client, project, manage
         details={"raw": {"ab": {"reply": XSS}}, "swap_consistent": False},
         aspect_ratings={XSS: {"a": 4, "b": 2}},
     )
-    page = login(client, manager_user).get(reverse("routing-item", args=[project.pk, item.pk])).content.decode()
+    page = login(client, manager_user).get(reverse("curation:item", args=[project.pk, item.pk])).content.decode()
     assert XSS not in page and "&lt;script&gt;" in page
     assert "position swap inconsistent" in page and judge.name in page and "A 4 · B 2" in page
     assert "Why it was routed here" in page and (
@@ -138,7 +138,7 @@ def test_item_page_shows_labels_escaped_and_route_reason(client, project, manage
     )
     assert (
         login(client, factories.user("ann2", project=project))
-        .get(reverse("routing-item", args=[project.pk, item.pk]))
+        .get(reverse("curation:item", args=[project.pk, item.pk]))
         .status_code
         == 403
     )
@@ -151,10 +151,10 @@ def test_runs_fragment_polls_while_a_run_is_active(client, project, manager_user
     runs.start_run(run)
     runs.set_progress(run, 4)
     login(client, manager_user)
-    html = client.get(reverse("routing-runs", args=[project.pk]), HTTP_HX_REQUEST="true").content.decode()
+    html = client.get(reverse("curation:routing_runs", args=[project.pk]), HTTP_HX_REQUEST="true").content.decode()
     assert 'hx-trigger="every 2s"' in html and "4 / 10" in html
     runs.finish_run(run)
-    done = client.get(reverse("routing-runs", args=[project.pk]) + "?was_active=1", HTTP_HX_REQUEST="true")
+    done = client.get(reverse("curation:routing_runs", args=[project.pk]) + "?was_active=1", HTTP_HX_REQUEST="true")
     assert "hx-trigger" not in done.content.decode() and done["HX-Refresh"] == "true"
 
 
@@ -165,7 +165,7 @@ def test_routing_page_shows_measured_curves_and_the_calibration_slice(client, pr
     run = route_project(
         project, budget=0.7, strategy="ppm", calibration_fraction=0.0, calibration_minimum=0, curve_seeds=2, n_mixes=20
     )
-    page = login(client, manager_user).get(reverse("routing", args=[project.pk])).content.decode()
+    page = login(client, manager_user).get(reverse("curation:routing", args=[project.pk])).content.decode()
     curves = run.model["measured_curves"]["mean"]
     assert all(any(v is not None for v in c) for c in curves.values())  # every strategy measured
     assert "<svg" in page and page.count("<polyline") == len(curves) == 7 and "all-human" in page

@@ -1,6 +1,7 @@
 """Run pages: permissions, starting runs from the forms, the live status fragment, cancel."""
 
 import pytest
+from django.urls import reverse
 
 from tests import factories
 from tests import workers_helpers as wh
@@ -17,7 +18,7 @@ def login(client, user):
 
 
 def test_only_managers_see_project_runs(client, project, manager_user, annotator_user):
-    url = f"/runs/p/{project.pk}/"
+    url = reverse("workers:project_runs", args=[project.pk])
     assert client.get(url).status_code == 302  # login first
     assert login(client, annotator_user).get(url).status_code == 403
     outsider = factories.user("outsider", project=factories.project())
@@ -28,10 +29,12 @@ def test_only_managers_see_project_runs(client, project, manager_user, annotator
 
 def test_run_pages_follow_the_project(client, project, manager_user, annotator_user):
     run = runs.create_run(RunKind.NOISE, project=project)
-    assert login(client, annotator_user).get(f"/runs/{run.pk}/").status_code == 403
-    assert login(client, manager_user).get(f"/runs/{run.pk}/").status_code == 200
-    orphan = runs.create_run(RunKind.NOISE)
-    assert client.get(f"/runs/{orphan.pk}/").status_code == 403
+    assert login(client, annotator_user).get(reverse("workers:run", args=[project.pk, run.pk])).status_code == 403
+    assert login(client, manager_user).get(reverse("workers:run", args=[project.pk, run.pk])).status_code == 200
+    orphan = runs.create_run(RunKind.NOISE)  # a run of no project is seen in the admin only
+    assert client.get(reverse("workers:run", args=[project.pk, orphan.pk])).status_code == 404
+    elsewhere = runs.create_run(RunKind.NOISE, project=factories.project())
+    assert client.get(reverse("workers:run", args=[project.pk, elsewhere.pk])).status_code == 404
 
 
 @pytest.mark.slow
@@ -40,7 +43,7 @@ def test_start_finetune_from_form(client, project, manager_user, tiny_model_dir,
     spec = wh.model_spec(tiny_model_dir)
     login(client, manager_user)
     resp = client.post(
-        f"/runs/p/{project.pk}/finetune/",
+        reverse("workers:start_finetune", args=[project.pk]),
         {
             "snapshot": snap.pk,
             "model_spec": spec.pk,
@@ -52,7 +55,7 @@ def test_start_finetune_from_form(client, project, manager_user, tiny_model_dir,
         },
     )
     ft = FineTuneRun.objects.get()
-    assert resp.status_code == 302 and resp["Location"] == f"/runs/{ft.run_id}/"
+    assert resp.status_code == 302 and resp["Location"] == reverse("workers:run", args=[project.pk, ft.run_id])
     page = client.get(resp["Location"]).content.decode()
     assert "Succeeded" in page and "<svg" in page and "polyline" in page and "model/model.safetensors" in page
     assert "Test preference accuracy" in page and 'hx-trigger="every 2s"' not in page  # finished: polling stops
@@ -72,12 +75,14 @@ def test_bad_finetune_input_explains_and_saves_nothing(client, project, manager_
         "noise_threshold": 0.5,
         "lora": "",
     }
-    resp = client.post(f"/runs/p/{project.pk}/finetune/", {**base, "config": "{beta: 1}"})
+    resp = client.post(reverse("workers:start_finetune", args=[project.pk]), {**base, "config": "{beta: 1}"})
     assert resp.status_code == 400 and b"not valid JSON" in resp.content
-    resp = client.post(f"/runs/p/{project.pk}/finetune/", {**base, "config": '{"betta": 1}'})
+    resp = client.post(reverse("workers:start_finetune", args=[project.pk]), {**base, "config": '{"betta": 1}'})
     assert resp.status_code == 400 and b"betta is not a training field" in resp.content
     other = wh.snapshot(factories.project(), pairs=1, binary=0, edits=0)
-    resp = client.post(f"/runs/p/{project.pk}/finetune/", {**base, "snapshot": other.pk, "config": ""})
+    resp = client.post(
+        reverse("workers:start_finetune", args=[project.pk]), {**base, "snapshot": other.pk, "config": ""}
+    )
     assert resp.status_code == 400  # a snapshot of another project is not a choice
     assert not TaskRun.objects.exists()
 
@@ -88,7 +93,7 @@ def test_start_rationales_from_form(client, project, manager_user, tiny_model_di
     spec = wh.model_spec(tiny_model_dir)
     login(client, manager_user)
     resp = client.post(
-        f"/runs/p/{project.pk}/rationales/",
+        reverse("workers:start_rationales", args=[project.pk]),
         {
             "snapshot": snap.pk,
             "model_spec": spec.pk,
@@ -108,10 +113,10 @@ def test_status_fragment_polls_while_running_and_cancel(client, project, manager
     runs.log(run, "step 3/10 loss 0.6931 <script>alert(1)</script>")
     runs.update_metrics(run, history=[{"step": 1, "loss": 0.7}, {"step": 2, "loss": 0.69}, {"step": 3, "loss": 0.6}])
     login(client, manager_user)
-    frag = client.get(f"/runs/{run.pk}/status/").content.decode()
+    frag = client.get(reverse("workers:run_status", args=[project.pk, run.pk])).content.decode()
     assert 'hx-trigger="every 2s"' in frag and 'aria-valuenow="30"' in frag and "polyline" in frag
     assert "<script>alert(1)" not in frag and "&lt;script&gt;" in frag
-    resp = client.post(f"/runs/{run.pk}/cancel/", HTTP_HX_REQUEST="true")
+    resp = client.post(reverse("workers:cancel_run", args=[project.pk, run.pk]), HTTP_HX_REQUEST="true")
     assert resp.status_code == 200 and b"cancelling" in resp.content
     run.refresh_from_db()
     assert run.cancel_requested
@@ -194,17 +199,17 @@ def test_run_pages_in_a_browser(live_server, transactional_db, tiny_model_dir, t
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.on("dialog", lambda dialog: dialog.accept())  # hx-confirm
-        page.goto(f"{live_server.url}/login/")
+        page.goto(live_server.url + reverse("login"))
         page.fill("input[name=username]", "manager")
         page.fill("input[name=password]", "pw-123456")
         page.click("button[type=submit], input[type=submit]")
-        page.goto(f"{live_server.url}/runs/p/{project.pk}/")
+        page.goto(live_server.url + reverse("workers:project_runs", args=[project.pk]))
         assert page.locator("table.runs tr").count() >= 3
         page.screenshot(path=str(out / "runs-project.png"), full_page=True)
-        page.goto(f"{live_server.url}/runs/{ft.run_id}/")
+        page.goto(live_server.url + reverse("workers:run", args=[project.pk, ft.run_id]))
         assert page.locator("svg.chart polyline").count() >= 1
         page.screenshot(path=str(out / "runs-finetune.png"), full_page=True)
-        page.goto(f"{live_server.url}/runs/{live.pk}/")
+        page.goto(live_server.url + reverse("workers:run", args=[project.pk, live.pk]))
         runs.set_progress(live, 30)
         connections.close_all()  # the ORM call above opened a connection in Playwright's context
         page.wait_for_selector('[aria-valuenow="65"]', timeout=10000)  # the fragment polls itself
@@ -212,11 +217,11 @@ def test_run_pages_in_a_browser(live_server, transactional_db, tiny_model_dir, t
         page.wait_for_selector("text=cancelling", timeout=10000)
         page.screenshot(path=str(out / "runs-live.png"), full_page=True)
         page.context.clear_cookies()
-        page.goto(f"{live_server.url}/login/")
+        page.goto(live_server.url + reverse("login"))
         page.fill("input[name=username]", "alice")
         page.fill("input[name=password]", "pw-123456")
         page.click("button[type=submit]")
-        page.goto(f"{live_server.url}/runs/prefs/{project.pk}/?context=Fact+1%3F")
+        page.goto(live_server.url + reverse("workers:latent_prefs", args=[project.pk]) + "?context=Fact+1%3F")
         page.fill("#latent-prefs input[name=text] >> nth=0", "prefers SI units")
         page.click("#latent-prefs button >> nth=0")
         page.wait_for_selector("text=corrected by you")
@@ -240,11 +245,11 @@ def test_retry_a_failed_run(client, project, manager_user, tiny_model_dir):
     assert run.state == "failed"
     ModelSpec.objects.filter(pk=spec.pk).update(path_or_id=tiny_model_dir)  # the manager fixes the model path
     client.force_login(manager_user)
-    assert b"Retry run" in client.get(f"/runs/{run.pk}/").content
-    client.post(f"/runs/{run.pk}/retry/")
+    assert b"Retry run" in client.get(reverse("workers:run", args=[project.pk, run.pk])).content
+    client.post(reverse("workers:retry_run", args=[project.pk, run.pk]))
     run.refresh_from_db()
     assert run.state == "succeeded" and run.attempts == 2 and Rationale.objects.filter(run=run).count() == 2
-    client.post(f"/runs/{run.pk}/retry/")  # a succeeded run is not re-run
+    client.post(reverse("workers:retry_run", args=[project.pk, run.pk]))  # a succeeded run is not re-run
     run.refresh_from_db()
     assert run.attempts == 2
 
@@ -263,7 +268,7 @@ def test_edit_distance_on_runs_page(client, project, manager_user):
         a = curation_data.label(item, alice, edited_text="one two" if day else "five six seven eight")
         Annotation.objects.filter(pk=a.pk).update(created_at=timezone.now() - timedelta(days=1 - day))
     client.force_login(manager_user)
-    page = client.get(f"/runs/p/{project.pk}/").content.decode()
+    page = client.get(reverse("workers:project_runs", args=[project.pk])).content.decode()
     assert "Mean edit distance per annotator" in page and "<td>alice</td>" in page
     assert 'aria-label="edit distance per day"' in page
 
@@ -322,7 +327,10 @@ def test_every_run_kind_has_a_detail_page(client, project, manager_user, state):
             runs.finish_run(run, metrics=metrics)
         else:
             runs.update_metrics(run, **metrics)
-        for url in (f"/runs/{run.pk}/", f"/runs/{run.pk}/status/"):
+        for url in (
+            reverse("workers:run", args=[project.pk, run.pk]),
+            reverse("workers:run_status", args=[project.pk, run.pk]),
+        ):
             resp = client.get(url)
             assert resp.status_code == 200, (kind, url)
             page = resp.content.decode()
@@ -339,9 +347,9 @@ def test_noise_button_reports_the_runs_real_state(client, project, manager_user)
 
     curation_data.labelled_project(project, pairs=6, binaries=0, edits=0, annotators=2)
     login(client, manager_user)
-    page = client.post(f"/curation/p/{project.pk}/noise/run/", {}, follow=True).content.decode()
+    page = client.post(reverse("curation:run_noise", args=[project.pk]), {}, follow=True).content.decode()
     run = TaskRun.objects.get(project=project, kind=RunKind.NOISE)
     assert run.state == "succeeded", run.error
     assert f"Noise estimation run {run.pk} succeeded." in page and "queued" not in page
-    figures = client.get(f"/curation/p/{project.pk}/figures/").content.decode()  # the noise section's badge
+    figures = client.get(reverse("curation:figures", args=[project.pk])).content.decode()  # the noise section's badge
     assert f"noise run {run.pk}: succeeded" in figures and "queued" not in figures

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+from django.urls import reverse
 from django_celery_beat.models import PeriodicTask
 
 from curation.models import Snapshot
@@ -72,7 +73,7 @@ def test_disabled_schedule_does_not_fire(project, tmp_path):
 def test_schedule_pages(client, project, manager_user, annotator_user, tmp_path):
     spec = wh.model_spec(tmp_path)
     client.force_login(annotator_user)
-    assert client.post(f"/runs/p/{project.pk}/schedules/", {}).status_code == 403
+    assert client.post(reverse("workers:create_schedule", args=[project.pk]), {}).status_code == 403
     client.force_login(manager_user)
     data = {
         "name": "nightly",
@@ -88,17 +89,17 @@ def test_schedule_pages(client, project, manager_user, annotator_user, tmp_path)
         "noise_threshold": 0.5,
         "test_fraction": 0.1,
     }
-    assert client.post(f"/runs/p/{project.pk}/schedules/", data).status_code == 302
+    assert client.post(reverse("workers:create_schedule", args=[project.pk]), data).status_code == 302
     s = FineTuneSchedule.objects.get()
     assert s.config == {"beta": 0.2} and s.lora is None and s.created_by == manager_user and s.periodic_task
-    bad = client.post(f"/runs/p/{project.pk}/schedules/", {**data, "name": "x", "hour": "99"})
+    bad = client.post(reverse("workers:create_schedule", args=[project.pk]), {**data, "name": "x", "hour": "99"})
     assert bad.status_code == 400 and b"crontab" in bad.content
-    page = client.get(f"/runs/p/{project.pk}/").content.decode()
+    page = client.get(reverse("workers:project_runs", args=[project.pk])).content.decode()
     assert "nightly" in page and "≥ 50 new labels" in page
-    client.post(f"/runs/schedules/{s.pk}/toggle/")
+    client.post(reverse("workers:toggle_schedule", args=[project.pk, s.pk]))
     s.refresh_from_db()
     assert not s.enabled and not s.periodic_task.enabled
-    client.post(f"/runs/schedules/{s.pk}/delete/")
+    client.post(reverse("workers:delete_schedule", args=[project.pk, s.pk]))
     assert not FineTuneSchedule.objects.exists()
 
 

@@ -1,4 +1,5 @@
 import pytest
+from django.urls import reverse
 
 from curation import actions
 from curation.formats import iter_export_rows
@@ -159,7 +160,7 @@ def test_a_snapshot_with_no_rows_is_refused_and_nothing_is_written(project, mana
         freeze_snapshot(project)
     assert not Snapshot.objects.filter(project=project).exists()
     client.force_login(manager_user)
-    resp = client.post(f"/curation/p/{project.pk}/snapshots/freeze/", {"test_fraction": "0.1"})
+    resp = client.post(reverse("curation:freeze", args=[project.pk]), {"test_fraction": "0.1"})
     assert resp.status_code == 400 and "Nothing to freeze" in resp.content.decode()
     assert not Snapshot.objects.filter(project=project).exists()
     cd.labelled_project(project, pairs=1, binaries=0, edits=0)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 
 from curation.models import ExportToken
 from curation.snapshots import freeze_snapshot
@@ -53,13 +54,15 @@ def test_dpo_trainer_runs_on_an_exported_snapshot(project, tmp_path):
     snapshot = freeze_snapshot(project, test_fraction=0.2)
     _, key = ExportToken.issue(project, "trainer", created_by=factories.user(project=project, role="manager"))
     client = Client(HTTP_AUTHORIZATION=f"Token {key}")
-    manifest = client.get(f"/api/snapshots/{snapshot.pk}/manifest/").json()
+    manifest = client.get(reverse("api:snapshot_manifest", args=[snapshot.pk])).json()
     train = _download(
-        client, f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference&split=train", tmp_path / "train.jsonl"
+        client,
+        reverse("api:snapshot_rows_jsonl", args=[snapshot.pk]) + "?format=preference&split=train",
+        tmp_path / "train.jsonl",
     )
     conv = _download(
         client,
-        f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference_conversational&split=train",
+        reverse("api:snapshot_rows_jsonl", args=[snapshot.pk]) + "?format=preference_conversational&split=train",
         tmp_path / "conv.jsonl",
     )
 
@@ -96,7 +99,9 @@ def test_exported_jsonl_loads_with_datasets(project, tmp_path):
     snapshot = freeze_snapshot(project, test_fraction=0)
     _, key = ExportToken.issue(project, "trainer", created_by=factories.user(project=project, role="manager"))
     client = Client(HTTP_AUTHORIZATION=f"Token {key}")
-    unpaired = _download(client, f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=unpaired", tmp_path / "kto.jsonl")
+    unpaired = _download(
+        client, reverse("api:snapshot_rows_jsonl", args=[snapshot.pk]) + "?format=unpaired", tmp_path / "kto.jsonl"
+    )
     ds = load_dataset("json", data_files=str(unpaired), split="train")
     assert set(ds.column_names) >= {"prompt", "completion", "label"} and ds.num_rows == 3 + 2 * 7
     assert json.loads(unpaired.read_text().splitlines()[0])["label"] in (True, False)
@@ -124,7 +129,9 @@ def test_kto_trainer_runs_on_unpaired_export(project, tmp_path):
     _, key = ExportToken.issue(project, "trainer", created_by=factories.user(project=project, role="manager"))
     client = Client(HTTP_AUTHORIZATION=f"Token {key}")
     path = _download(
-        client, f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=unpaired&split=train", tmp_path / "kto.jsonl"
+        client,
+        reverse("api:snapshot_rows_jsonl", args=[snapshot.pk]) + "?format=unpaired&split=train",
+        tmp_path / "kto.jsonl",
     )
     dataset = load_dataset("json", data_files=str(path), split="train")
     assert dataset.num_rows == 6 + 2 * 6
@@ -188,7 +195,10 @@ def test_text_exports_carry_the_whole_hh_rlhf_conversation(project, tmp_path):
     for engine in engines:
         by_split, whole = {}, 0
         for split in ("train", "test"):
-            url = f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference&split={split}&engine={engine}"
+            url = (
+                reverse("api:snapshot_rows_jsonl", args=[snapshot.pk])
+                + f"?format=preference&split={split}&engine={engine}"
+            )
             rows = [json.loads(line) for line in body(client.get(url)).decode().splitlines()]
             by_split[split] = rows
             for row in rows:
@@ -216,7 +226,10 @@ def test_text_exports_carry_the_whole_hh_rlhf_conversation(project, tmp_path):
             split: [
                 json.loads(line)
                 for line in body(
-                    client.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=unpaired&split={split}&engine={engine}")
+                    client.get(
+                        reverse("api:snapshot_rows_jsonl", args=[snapshot.pk])
+                        + f"?format=unpaired&split={split}&engine={engine}"
+                    )
                 )
                 .decode()
                 .splitlines()
@@ -228,7 +241,10 @@ def test_text_exports_carry_the_whole_hh_rlhf_conversation(project, tmp_path):
         conv = [
             json.loads(line)
             for line in body(
-                client.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference_conversational&engine={engine}")
+                client.get(
+                    reverse("api:snapshot_rows_jsonl", args=[snapshot.pk])
+                    + f"?format=preference_conversational&engine={engine}"
+                )
             )
             .decode()
             .splitlines()
@@ -237,7 +253,10 @@ def test_text_exports_carry_the_whole_hh_rlhf_conversation(project, tmp_path):
         kto = [
             json.loads(line)
             for line in body(
-                client.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=unpaired_conversational&engine={engine}")
+                client.get(
+                    reverse("api:snapshot_rows_jsonl", args=[snapshot.pk])
+                    + f"?format=unpaired_conversational&engine={engine}"
+                )
             )
             .decode()
             .splitlines()
@@ -254,7 +273,8 @@ def test_text_exports_carry_the_whole_hh_rlhf_conversation(project, tmp_path):
             json.loads(line)
             for line in body(
                 client.get(
-                    f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference&split={split}&template=templated"
+                    reverse("api:snapshot_rows_jsonl", args=[snapshot.pk])
+                    + f"?format=preference&split={split}&template=templated"
                 )
             )
             .decode()
@@ -296,7 +316,9 @@ def test_text_export_with_a_models_chat_template(project, tmp_path):
     client = token_client(project)
     (row,) = [
         json.loads(line)
-        for line in body(client.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference&template=templated"))
+        for line in body(
+            client.get(reverse("api:snapshot_rows_jsonl", args=[snapshot.pk]) + "?format=preference&template=templated")
+        )
         .decode()
         .splitlines()
     ]
@@ -312,16 +334,20 @@ def test_text_export_with_a_models_chat_template(project, tmp_path):
     assert row["prompt"].startswith("<|user|>\nHi, I am planning a trip.</s>\n<|assistant|>\nWhere to?")
     unpaired = [
         json.loads(line)
-        for line in body(client.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=unpaired&template=templated"))
+        for line in body(
+            client.get(reverse("api:snapshot_rows_jsonl", args=[snapshot.pk]) + "?format=unpaired&template=templated")
+        )
         .decode()
         .splitlines()
     ]
     assert [r["completion"] for r in unpaired] == [expected["chosen"], expected["rejected"]]
-    parquet = client.get(f"/api/snapshots/{snapshot.pk}/rows.parquet?format=preference&template=templated")
+    parquet = client.get(
+        reverse("api:snapshot_rows_parquet", args=[snapshot.pk]) + "?format=preference&template=templated"
+    )
     assert parquet.status_code == 200
     theirs = factories.project()
     ModelSpec.objects.create(name="run-5-dpo", path_or_id=str(tmp_path / "tok"), project=theirs)
-    r = client.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?format=preference&template=run-5-dpo")
+    r = client.get(reverse("api:snapshot_rows_jsonl", args=[snapshot.pk]) + "?format=preference&template=run-5-dpo")
     assert r.status_code == 400 and "no model of that name" in r.json()["template"]
     ModelSpec.objects.create(name="plain", path_or_id=str(tmp_path / "missing"))
-    assert client.get(f"/api/snapshots/{snapshot.pk}/rows.jsonl?template=plain").status_code == 400
+    assert client.get(reverse("api:snapshot_rows_jsonl", args=[snapshot.pk]) + "?template=plain").status_code == 400

@@ -9,6 +9,7 @@ import uuid
 from html.parser import HTMLParser
 
 import pytest
+from django.urls import reverse
 
 from annotate import rendering
 from annotate.models import Assignment
@@ -211,41 +212,50 @@ def _sid(html):
 def test_every_page_is_inert(client, hostile):
     project, items, user = hostile
     client.force_login(user)
-    pages = {"home": "/", "project": f"/p/{project.pk}/", "gold": f"/p/{project.pk}/gold/"}
+    pages = {
+        "home": "/",
+        "project": reverse("annotate:project", args=[project.pk]),
+        "gold": reverse("annotate:gold", args=[project.pk]),
+    }
     for where, url in pages.items():
         resp = client.get(url)
         assert resp.status_code == 200, where
         assert_inert(resp.content.decode(), where)
 
     # Pairwise form, then the same form re-rendered with a hostile rationale after an error.
-    html = client.get(f"/p/{project.pk}/annotate/").content.decode()
+    html = client.get(reverse("annotate:workspace", args=[project.pk])).content.decode()
     text = assert_inert(html, "pairwise form")
     # The payloads are there, shown as text: the page was really exercised.
     assert "alert('xss-1')" in text and "javascript:alert('xss-4')" in text and "xss-aspect" in text
     lease = Assignment.objects.get(item=items[0])
-    base = f"/p/{project.pk}/annotate/a/{lease.pk}"
     html = client.post(
-        f"{base}/submit/", {"submission_id": _sid(html), "rationale": ALL, "aspect:plain:left": ALL}
+        reverse("annotate:submit_item", args=[project.pk, lease.pk]),
+        {"submission_id": _sid(html), "rationale": ALL, "aspect:plain:left": ALL},
     ).content.decode()
     assert_inert(html, "pairwise error re-render")
-    client.post(f"{base}/draft/", {"rationale": ALL, "preference": '"><script>alert(1)</script>'})
-    assert_inert(client.get(f"/p/{project.pk}/annotate/").content.decode(), "pairwise draft restore")
+    client.post(
+        reverse("annotate:save_draft", args=[project.pk, lease.pk]),
+        {"rationale": ALL, "preference": '"><script>alert(1)</script>'},
+    )
+    assert_inert(
+        client.get(reverse("annotate:workspace", args=[project.pk])).content.decode(), "pairwise draft restore"
+    )
     html = client.post(
-        f"{base}/submit/", {"submission_id": str(uuid.uuid4()), "preference": "1", "rationale": ALL}
+        reverse("annotate:submit_item", args=[project.pk, lease.pk]),
+        {"submission_id": str(uuid.uuid4()), "preference": "1", "rationale": ALL},
     ).content.decode()
     assert_inert(html, "binary form")
 
     # Binary with hostile reason and principle values.
     lease = Assignment.objects.get(item=items[1])
-    base = f"/p/{project.pk}/annotate/a/{lease.pk}"
     html = client.post(
-        f"{base}/submit/",
+        reverse("annotate:submit_item", args=[project.pk, lease.pk]),
         {"submission_id": str(uuid.uuid4()), "thumbs": "up", "failed_principles": [ALL], "reason": ALL},
     ).content.decode()
     assert "not principles of this project" in html
     assert_inert(html, "binary error re-render")
     html = client.post(
-        f"{base}/submit/",
+        reverse("annotate:submit_item", args=[project.pk, lease.pk]),
         {
             "submission_id": str(uuid.uuid4()),
             "thumbs": "down",
@@ -257,12 +267,15 @@ def test_every_page_is_inert(client, hostile):
 
     # Edit: hostile edit text, then the diff.
     lease = Assignment.objects.get(item=items[2])
-    base = f"/p/{project.pk}/annotate/a/{lease.pk}"
-    client.post(f"{base}/draft/", {"edited_text": ALL + "</textarea><script>alert('xss-draft')</script>"})
-    html = client.get(f"/p/{project.pk}/annotate/").content.decode()
+    client.post(
+        reverse("annotate:save_draft", args=[project.pk, lease.pk]),
+        {"edited_text": ALL + "</textarea><script>alert('xss-draft')</script>"},
+    )
+    html = client.get(reverse("annotate:workspace", args=[project.pk])).content.decode()
     assert "xss-draft" in assert_inert(html, "edit draft restore")
     html = client.post(
-        f"{base}/submit/", {"submission_id": _sid(html), "edited_text": ALL + "\n<script>alert('xss-edit')</script>"}
+        reverse("annotate:submit_item", args=[project.pk, lease.pk]),
+        {"submission_id": _sid(html), "edited_text": ALL + "\n<script>alert('xss-edit')</script>"},
     ).content.decode()
     assert 'class="diff-ins"' in html
     assert_inert(html, "edit diff")
@@ -271,10 +284,12 @@ def test_every_page_is_inert(client, hostile):
     from annotate import gold
 
     gold.mark_gold(items[1], {"thumbs": "up"})
-    assert_inert(client.get(f"/p/{project.pk}/gold/").content.decode(), "gold page with accuracy")
-    assert_inert(client.get(f"/p/{project.pk}/").content.decode(), "project page after labels")
+    assert_inert(client.get(reverse("annotate:gold", args=[project.pk])).content.decode(), "gold page with accuracy")
+    assert_inert(
+        client.get(reverse("annotate:project", args=[project.pk])).content.decode(), "project page after labels"
+    )
     # A manager's page that shows model text through plain `{{ }}` (bidi controls only the page-wide pass catches).
-    html = client.get(f"/curation/p/{project.pk}/items/{items[0].pk}/").content.decode()
+    html = client.get(reverse("curation:item", args=[project.pk, items[0].pk])).content.decode()
     assert "[U+202E]gnp.exe" in assert_inert(html, "routing item page")
 
 

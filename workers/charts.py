@@ -1,87 +1,40 @@
-"""Small server-rendered SVG charts (loss curves, edit distance over time): numbers in, SVG points out."""
+"""What the runs pages plot (a fine-tune's loss per step, edit distance per annotator per day);
+curation.plots, the one chart module, draws it as escaped SVG."""
 
 import math
 
+from django.utils.safestring import SafeString
+
+from curation import plots
 from workers.latent_prefs import edit_distance_by_annotator
 
-WIDTH, HEIGHT, PAD = 560, 180, 28
+
+def _finite(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def line_chart(series, width=WIDTH, height=HEIGHT, x_labels=None):
-    """series: {name: [(x, y), ...]} → dict for templates/workers/_chart.html, or None without data.
-    x_labels: (first, last) to print under the x axis instead of the numbers."""
-    points = [(x, y) for values in series.values() for x, y in values if _finite(x) and _finite(y)]
-    if not points:
-        return None
-    xs, ys = [p[0] for p in points], [p[1] for p in points]
-    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
-    if x1 == x0:
-        x1 = x0 + 1
-    if y1 == y0:
-        y0, y1 = y0 - 0.5, y1 + 0.5
-
-    def sx(x):
-        return round(PAD + (x - x0) / (x1 - x0) * (width - 2 * PAD), 1)
-
-    def sy(y):
-        return round(height - PAD - (y - y0) / (y1 - y0) * (height - 2 * PAD), 1)
-
-    colours = ["#3b5bdb", "#c92a2a", "#2b8a3e", "#e67700"]
-    lines = []
-    for i, (name, values) in enumerate(series.items()):
-        pts = [(sx(x), sy(y)) for x, y in values if _finite(x) and _finite(y)]
-        if pts:
-            lines.append(
-                {
-                    "name": name,
-                    "colour": colours[i % len(colours)],
-                    "points": " ".join(f"{x},{y}" for x, y in pts),
-                    "dots": pts if len(pts) < 40 else [],
-                }
-            )
-    first, last = x_labels or (_fmt(x0), _fmt(x1))
-    return {
-        "width": width,
-        "height": height,
-        "lines": lines,
-        "x0": first,
-        "x1": last,
-        "y0": _fmt(y0),
-        "y1": _fmt(y1),
-        "left": PAD,
-        "right": width - PAD,
-        "top": PAD,
-        "bottom": height - PAD,
-    }
-
-
-def loss_chart(metrics):
+def loss_chart(metrics) -> SafeString | None:
+    """Training and eval loss per step, or None before any is logged."""
     history = metrics.get("history") or []
     series = {}
     for key in ("loss", "eval_loss"):
-        values = [(h["step"], h[key]) for h in history if isinstance(h.get(key), (int, float))]
+        values = [(h["step"], h[key]) for h in history if _finite(h.get(key)) and _finite(h.get("step"))]
         if values:
             series[key] = values
-    return line_chart(series)
+    return plots.lines(series, label="loss curve", fmt="{:.4g}") if series else None
 
 
-def _finite(v):
-    return isinstance(v, (int, float)) and math.isfinite(v)
-
-
-def _fmt(v):
-    return f"{v:.4g}"
-
-
-def edit_distance_context(project):
+def edit_distance_context(project) -> dict:
     """CIPHER's cost metric on the runs page: mean edit distance per annotator per day."""
     by_annotator = edit_distance_by_annotator(project)
     days = sorted({day for series in by_annotator.values() for day, _, _ in series})
     index = {day: i for i, day in enumerate(days)}
     chart = (
-        line_chart(
+        plots.lines(
             {name: [(index[d], m) for d, m, _ in series] for name, series in by_annotator.items()},
             x_labels=(f"{days[0]:%Y-%m-%d}", f"{days[-1]:%Y-%m-%d}"),
+            label="edit distance per day",
+            fmt="{:.3g}",
         )
         if len(days) > 1
         else None

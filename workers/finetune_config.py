@@ -13,11 +13,12 @@ long prompts itself, keeping their end (workers/finetune_data.py).
 
 from dataclasses import dataclass
 
+from annotate.errors import Invalid
 from workers.models import FineTuneMethod
 
 
-class ConfigError(ValueError):
-    pass
+class ConfigError(Invalid, ValueError):
+    """A fine-tune configuration refused: the message names the field and why."""
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ skipped, and each prompt's responses and items are written in one transaction.
 
 from django.db import transaction
 
+from annotate.errors import Invalid
 from annotate.models import Annotator, FeedbackKind, Item, Prompt, Response
 from workers import runs
 from workers.latent_prefs import instruction_for
@@ -42,14 +43,14 @@ def start_generation_run(
     preference_annotator=None,
 ):
     if item_kind not in ITEM_KINDS:
-        raise ValueError(f"item kind must be one of {', '.join(ITEM_KINDS)}")
+        raise Invalid(f"item kind must be one of {', '.join(ITEM_KINDS)}")
     if not 1 <= int(n) <= 16:
-        raise ValueError("n must be between 1 and 16 responses per prompt")
+        raise Invalid("n must be between 1 and 16 responses per prompt")
     prompts = Prompt.objects.filter(project=project)
     if prompt_ids is not None:
         prompts = prompts.filter(pk__in=prompt_ids)
     if not prompts.exists():
-        raise ValueError("the project has no prompts to generate for")
+        raise Invalid("the project has no prompts to generate for")
     params = {
         "model_spec_id": model_spec.pk,
         "prompt_ids": sorted(prompts.values_list("pk", flat=True)),

@@ -25,6 +25,7 @@ import numpy as np
 from django.db.models import Avg, Count
 from django.db.models.functions import TruncDate
 
+from annotate.errors import Invalid
 from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind
 from workers import runs
 from workers.ml.embeddings import embed as minilm
@@ -239,7 +240,7 @@ def generation_model(project):
 def correct(preference, text):
     text = text.strip()
     if len(text) > 1000:
-        raise ValueError("keep the description under 1000 characters")
+        raise Invalid("keep the description under 1000 characters")
     preference.corrected = text
     preference.save(update_fields=["corrected", "updated_at"])
     return preference

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import httpx2
 from django.conf import settings
 
+from annotate.errors import Retryable
 from annotate.judging.endpoints import EndpointRefused, api_key, check_base_url, guarded_client
 from workers.ml import embeddings
 from workers.ml.loading import chat_prompt, device, load_for_generation, storable
@@ -42,7 +43,7 @@ class BackendError(Exception):
         self.detail = detail
 
 
-class TransientBackendError(BackendError):
+class TransientBackendError(BackendError, Retryable):
     """Worth retrying the whole task later (rate limits or 5xx outlasting the in-call retries)."""
 
 

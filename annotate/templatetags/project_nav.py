@@ -10,17 +10,17 @@ register = template.Library()
 
 def project_links(user, project):
     links = [
-        ("Overview", reverse("project", args=[project.pk])),
-        ("Annotate", reverse("workspace", args=[project.pk])),
+        ("Overview", reverse("annotate:project", args=[project.pk])),
+        ("Annotate", reverse("annotate:workspace", args=[project.pk])),
         ("My preferences", reverse("workers:latent_prefs", args=[project.pk])),
     ]
     if can_manage(user, project):
         links += [
-            ("Gold", reverse("gold", args=[project.pk])),
-            ("Routing", reverse("routing", args=[project.pk])),
-            ("Curation", reverse("curation-dashboard", args=[project.pk])),
+            ("Gold", reverse("annotate:gold", args=[project.pk])),
+            ("Routing", reverse("curation:routing", args=[project.pk])),
+            ("Curation", reverse("curation:dashboard", args=[project.pk])),
             ("Runs", reverse("workers:project_runs", args=[project.pk])),
-            ("Settings", reverse("project-settings", args=[project.pk])),
+            ("Settings", reverse("annotate:project_settings", args=[project.pk])),
         ]
     return links
 

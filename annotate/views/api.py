@@ -1,148 +1,125 @@
-"""A small JSON API for programmatic annotators: next / submit / skip / draft.
+"""The annotation API for programmatic annotators: next / submit / skip / draft, on DRF.
 
-Session-authenticated (log in at /login/, send the csrftoken cookie back as X-CSRFToken).
-Items are given in display order: "left"/"right" are what a person would see, and a submitted
-preference refers to them, exactly as in the browser form.
-
-Every answer is JSON, errors included: {"error": message, "errors": {field: message}} with 400
-(bad input: bodies are parsed strictly, see annotate.strict_input), 401, 403, 404, 405 or 409.
+Session-authenticated (log in at /login/, send the csrftoken cookie back as X-CSRFToken); bodies
+are JSON objects read strictly (annotate.serializers.StrictJSONParser). Every answer is JSON,
+errors included: {"error": message, "errors": {field: message}} with 400 (bad input), 401, 403,
+404, 405 or 409 (a lease lost, a submission id reused): annotate.views.errors turns refusals into
+these, so the views below only call the services.
 """
 
-from functools import wraps
-
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, JsonResponse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.http import Http404
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from annotate import queue
-from annotate.models import FeedbackKind
+from annotate.models import Assignment
 from annotate.permissions import project_for_annotator
-from annotate.strict_input import InputError, loads_object
-from annotate.submit import LeaseLost, SubmissionConflict, SubmissionError, submit
+from annotate.serializers import (
+    AssignmentSerializer,
+    DoneSerializer,
+    DraftResponseSerializer,
+    SkipRequestSerializer,
+    SkipResponseSerializer,
+    StrictJSONParser,
+    SubmitRequestSerializer,
+    SubmitResponseSerializer,
+    request_body,
+)
+from annotate.submit import submit
+
+ERROR = inline_serializer(
+    "Error", {"error": serializers.CharField(), "errors": serializers.DictField(child=serializers.CharField())}
+)
+ERRORS = {
+    code: OpenApiResponse(ERROR, description=text)
+    for code, text in {
+        400: "the body or the label is refused (the message says why)",
+        401: "not logged in",
+        404: "no such project or assignment (or not yours)",
+        409: "the lease was lost, or the submission id was used for another label",
+    }.items()
+}
 
 
-class BadBody(Exception):
-    def __init__(self, message):
-        super().__init__(message)
-        self.message = message
+class AnnotateAPIView(APIView):
+    authentication_classes = [SessionAuthentication]
+    permission_classes = [IsAuthenticated]
+    parser_classes = [StrictJSONParser]
+    errors_as_error_key = True  # annotate.views.errors: {"error", "errors"}, 401 when not logged in
+
+    def assignment(self, request: Request, assignment_id: int) -> Assignment:
+        """The caller's own leased assignment. Membership may have been revoked since the lease was
+        handed out: that is checked in the same query."""
+        assignment = queue.assignment_for(queue.request_annotator(request), assignment_id, user=request.user)
+        if assignment is None:
+            raise Http404("no such assignment")
+        return assignment
 
 
-def _body(request):
-    try:
-        return loads_object(request.body)
-    except InputError as exc:
-        raise BadBody(exc.message) from exc
+ASSIGNMENT_OR_DONE = PolymorphicProxySerializer(
+    component_name="NextAssignment", serializers=[AssignmentSerializer, DoneSerializer], resource_type_field_name=None
+)
 
 
-def _error(message, status, errors=None):
-    return JsonResponse({"error": message, "errors": errors or {}}, status=status)
+@extend_schema(tags=["annotate"])
+class NextItem(AnnotateAPIView):
+    """Lease the next item of the project to the caller (or give back the one already leased)."""
+
+    @extend_schema(request=None, responses={200: ASSIGNMENT_OR_DONE, **ERRORS})
+    def post(self, request: Request, project_id: int) -> Response:
+        project = project_for_annotator(request.user, project_id)
+        assignment = queue.next_assignment(project, queue.request_annotator(request))
+        if assignment is None:
+            return Response(DoneSerializer({"done": True, "assignment": None}).data)
+        return Response(AssignmentSerializer(assignment).data)
+
+    @extend_schema(request=None, responses={200: ASSIGNMENT_OR_DONE, **ERRORS})
+    def get(self, request: Request, project_id: int) -> Response:
+        return self.post(request, project_id)
 
 
-def assignment_json(assignment):
-    item = assignment.item
-    prompt = item.prompt
-    out = {
-        "assignment": assignment.pk,
-        "item": item.pk,
-        "kind": item.kind,
-        "leased_until": assignment.leased_until.isoformat(),
-        "prompt": {"text": prompt.text, "messages": prompt.messages},
-        "draft": assignment.draft,
-    }
-    if item.kind == FeedbackKind.PAIRWISE:
-        left, right = (item.response_b, item.response_a) if assignment.swapped else (item.response_a, item.response_b)
-        out["left"], out["right"] = {"text": left.text}, {"text": right.text}
-    else:
-        out["response"] = {"text": item.response_a.text}
-    return out
+@extend_schema(tags=["annotate"])
+class Submit(AnnotateAPIView):
+    """Store the label of a leased item; idempotent by submission_id."""
 
-
-def _login_json(view):
-    """Login required, and every refusal answered in JSON rather than as an HTML page."""
-    wrapped = login_required(view)
-
-    @wraps(view)
-    def guard(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return _error("log in first", 401)
-        try:
-            response = wrapped(request, *args, **kwargs)
-        except BadBody as exc:
-            return _error(exc.message, 400)
-        except Http404:
-            return _error("not found (or not yours)", 404)
-        except PermissionDenied as exc:
-            return _error(str(exc) or "not allowed", 403)
-        if response.status_code == 405:  # from require_POST / require_http_methods
-            allowed = response.get("Allow", "POST")
-            response = _error(f"method not allowed; use {allowed}", 405)
-            response["Allow"] = allowed
-        return response
-
-    return guard
-
-
-@_login_json
-@require_http_methods(["GET", "POST"])
-def api_next(request, project_id):
-    project = project_for_annotator(request.user, project_id)
-    annotator = queue.request_annotator(request)
-    assignment = queue.next_assignment(project, annotator)
-    if assignment is None:
-        return JsonResponse({"done": True, "assignment": None})
-    return JsonResponse(assignment_json(assignment))
-
-
-def _own(request, assignment_id):
-    # Membership may have been revoked since the lease was handed out: checked in the same query.
-    return queue.assignment_for(queue.request_annotator(request), assignment_id, user=request.user)
-
-
-@_login_json
-@require_POST
-def api_submit(request, assignment_id):
-    data = _body(request)
-    assignment = _own(request, assignment_id)
-    if assignment is None:
-        return _error("no such assignment", 404)
-    try:
+    @extend_schema(
+        request=SubmitRequestSerializer,
+        responses={201: SubmitResponseSerializer, 200: SubmitResponseSerializer, **ERRORS},
+    )
+    def post(self, request: Request, assignment_id: int) -> Response:
+        assignment = self.assignment(request, assignment_id)
+        data = request_body(request)
         annotation, created = submit(
             assignment, data, data.get("submission_id"), time_spent_ms=data.get("time_spent_ms")
         )
-    except (SubmissionConflict, LeaseLost) as exc:
-        return _error(exc.message, 409, exc.errors)
-    except SubmissionError as exc:
-        return _error(exc.message, 400, exc.errors)
-    return JsonResponse({"annotation": annotation.pk, "created": created}, status=201 if created else 200)
+        body = SubmitResponseSerializer({"annotation": annotation.pk, "created": created}).data
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
-@_login_json
-@require_POST
-def api_skip(request, assignment_id):
-    data = _body(request)
-    assignment = _own(request, assignment_id)
-    if assignment is None:
-        return _error("no such assignment", 404)
-    try:
-        queue.skip(assignment, data.get("reason"))
-    except queue.QueueError as exc:
-        return _error(str(exc), 400)
-    return JsonResponse({"skipped": assignment.pk})
+@extend_schema(tags=["annotate"])
+class Skip(AnnotateAPIView):
+    """Give a leased item back, saying why; it is not offered to the caller again."""
+
+    @extend_schema(request=SkipRequestSerializer, responses={200: SkipResponseSerializer, **ERRORS})
+    def post(self, request: Request, assignment_id: int) -> Response:
+        assignment = self.assignment(request, assignment_id)
+        queue.skip(assignment, request_body(request).get("reason"))
+        return Response(SkipResponseSerializer({"skipped": assignment.pk}).data)
 
 
-@_login_json
-@require_POST
-def api_draft(request, assignment_id):
+@extend_schema(tags=["annotate"])
+class Draft(AnnotateAPIView):
     """Keep a half-done label (the body: the fields a submit would take); renews a live lease."""
-    data = _body(request)
-    assignment = _own(request, assignment_id)
-    if assignment is None:
-        return _error("no such assignment", 404)
-    try:
-        queue.save_draft(assignment, data)
-    except queue.BadDraft as exc:
-        return _error(str(exc), 400)
-    except queue.QueueError as exc:
-        return _error(str(exc), 409)
-    return JsonResponse({"draft": assignment.pk, "leased_until": assignment.leased_until.isoformat()})
+
+    @extend_schema(request=SubmitRequestSerializer(partial=True), responses={200: DraftResponseSerializer, **ERRORS})
+    def post(self, request: Request, assignment_id: int) -> Response:
+        assignment = self.assignment(request, assignment_id)
+        queue.save_draft(assignment, request_body(request))
+        return Response(
+            DraftResponseSerializer({"draft": assignment.pk, "leased_until": assignment.leased_until.isoformat()}).data
+        )

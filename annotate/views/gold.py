@@ -5,9 +5,11 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from annotate import gold
+from annotate.forms import GoldRateForm
 from annotate.models import FeedbackKind, Item
 from annotate.permissions import project_for_manager
 
@@ -67,8 +69,12 @@ def gold_mark(request, project_id, item_id):
             messages.success(request, f"Item {item.pk} is gold.")
         except ValidationError as exc:
             messages.error(request, f"Item {item.pk}: {' '.join(exc.messages)}")
+    back = str(request.POST.get("back", ""))
+    # Only back to a page of this project: never an open redirect.
     return redirect(
-        request.POST.get("back") if str(request.POST.get("back", "")).startswith("/p/") else f"/p/{project.pk}/gold/"
+        back
+        if back.startswith(reverse("annotate:project", args=[project.pk]))
+        else reverse("annotate:gold", args=[project.pk])
     )
 
 
@@ -76,17 +82,15 @@ def gold_mark(request, project_id, item_id):
 @require_POST
 def gold_rate(request, project_id):
     project = project_for_manager(request.user, project_id)
-    try:
-        rate = float(request.POST.get("gold_rate", "")) / 100
-        if not 0 <= rate <= 1:
-            raise ValueError
-    except ValueError:
+    form = GoldRateForm(request.POST)
+    if not form.is_valid():
         messages.error(request, "The gold rate is a percentage from 0 to 100.")
     else:
+        rate = form.rate()
         project.gold_rate = rate
         project.save(update_fields=["gold_rate"])
         messages.success(request, f"Gold items now make up {rate:.0%} of the queue.")
-    return redirect(f"/p/{project.pk}/gold/")
+    return redirect("annotate:gold", project.pk)
 
 
 @login_required
@@ -99,4 +103,4 @@ def gold_feedback(request, project_id):
         request,
         "Annotators now see gold feedback." if project.gold_feedback else "Annotators no longer see gold feedback.",
     )
-    return redirect("gold", project.pk)
+    return redirect("annotate:gold", project.pk)

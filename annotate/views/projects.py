@@ -24,7 +24,7 @@ def new_project(request):
     if request.method == "POST" and form.is_valid():
         project = projects.create_project(request.user, form.cleaned_data)
         messages.success(request, f"Created {project.name}. Add members and import data next.")
-        return redirect("project-settings", project.pk)
+        return redirect("annotate:project_settings", project.pk)
     return render(request, "annotate/project_new.html", {"form": form, "scale": PREFERENCE_LABELS})
 
 
@@ -59,7 +59,7 @@ def project_settings(request, project_id):
         if form.is_valid():
             form.save()
             messages.success(request, "Settings saved.")
-            return redirect("project-settings", project.pk)
+            return redirect("annotate:project_settings", project.pk)
         return _settings_page(request, project, status=400, form=form)
     return _settings_page(request, project)
 
@@ -77,7 +77,7 @@ def member_add(request, project_id):
         form.add_error("identifier", str(exc))
         return _settings_page(request, project, status=400, member_form=form)
     messages.success(request, f"Added {membership.user.get_username()} as {membership.get_role_display().lower()}.")
-    return redirect(reverse("project-settings", args=[project.pk]) + "#members")
+    return redirect(reverse("annotate:project_settings", args=[project.pk]) + "#members")
 
 
 @login_required
@@ -96,7 +96,7 @@ def member_change(request, project_id, membership_id):
             messages.success(request, f"{changed.user.get_username()} is now {changed.get_role_display().lower()}.")
     except projects.ProjectError as exc:
         messages.error(request, f"Not changed: {exc}")
-    return redirect(reverse("project-settings", args=[project.pk]) + "#members")
+    return redirect(reverse("annotate:project_settings", args=[project.pk]) + "#members")
 
 
 @login_required
@@ -113,7 +113,7 @@ def invite_create(request, project_id):
         form.cleaned_data["expires_in_days"],
         single_use=form.cleaned_data["single_use"],
     )
-    url = request.build_absolute_uri(reverse("invite-accept", args=[new.key]))
+    url = request.build_absolute_uri(reverse("annotate:invite_accept", args=[new.key]))
     return _settings_page(request, project, new_invite_url=url)
 
 
@@ -123,7 +123,7 @@ def invite_revoke(request, project_id, invite_id):
     project = project_for_manager(request.user, project_id)
     if projects.revoke_invite(project, invite_id):
         messages.success(request, "Invite revoked.")
-    return redirect(reverse("project-settings", args=[project.pk]) + "#invites")
+    return redirect(reverse("annotate:project_settings", args=[project.pk]) + "#invites")
 
 
 @login_required
@@ -142,7 +142,7 @@ def invite_accept(request, key):
             if joined.created
             else f"You were already a member of {m.project.name} ({m.get_role_display().lower()}).",
         )
-        return redirect("project", m.project_id)
+        return redirect("annotate:project", m.project_id)
     invite = projects.find_invite(key)
     refusal = projects.invite_refusal(invite) if invite else "not valid"
     if refusal:

@@ -165,10 +165,7 @@ def skip_item(request, project_id, assignment_id):
 @require_POST
 def save_draft(request, project_id, assignment_id):
     _, _, assignment = _own(request, project_id, assignment_id)
-    try:
-        queue.save_draft(assignment, _form_values(assignment.item, request.POST))
-    except queue.QueueError as exc:
-        return HttpResponse(str(exc), status=400 if isinstance(exc, queue.BadDraft) else 409, content_type="text/plain")
+    queue.save_draft(assignment, _form_values(assignment.item, request.POST))  # refused: ServiceErrorMiddleware
     return HttpResponse(status=204)
 
 

@@ -206,7 +206,7 @@ def _dashboard_url(project, data):
     from urllib.parse import urlencode
 
     kept = [(k, v) for k in FilterForm.base_fields for v in data.getlist(k) if v not in ("", None)]
-    url = reverse("curation-dashboard", args=[project.pk])
+    url = reverse("curation:dashboard", args=[project.pk])
     return f"{url}?{urlencode(kept)}" if kept else url
 
 
@@ -255,7 +255,7 @@ def preview(request, project_id):
             "decisive": decisive,
             "affected": affected,
             "digest": digest,
-            "records_url": f"{reverse('curation-records', args=[project.pk])}?{request.GET.urlencode()}",
+            "records_url": f"{reverse('curation:records', args=[project.pk])}?{request.GET.urlencode()}",
         },
     )
 
@@ -293,7 +293,7 @@ def _dedupe_url(project, mode, threshold):
     from urllib.parse import urlencode
 
     return (
-        f"{reverse('curation-dedupe-preview', args=[project.pk])}?{urlencode({'mode': mode, 'threshold': threshold})}"
+        f"{reverse('curation:dedupe_preview', args=[project.pk])}?{urlencode({'mode': mode, 'threshold': threshold})}"
     )
 
 
@@ -306,7 +306,7 @@ def dedupe_search(request, project_id):
     form = DedupeForm(request.POST)
     if not form.is_valid():
         messages.error(request, f"Not searched: {form.errors.as_text()}")
-        return redirect("curation-dashboard", project.pk)
+        return redirect("curation:dashboard", project.pk)
     start_dedupe_search(project, form.cleaned_data["threshold"], user=request.user)
     return redirect(_dedupe_url(project, form.cleaned_data["mode"], form.cleaned_data["threshold"]))
 
@@ -321,7 +321,7 @@ def dedupe_preview(request, project_id):
     form = DedupeForm(request.GET)
     if not form.is_valid():
         messages.error(request, f"Not previewed: {form.errors.as_text()}")
-        return redirect("curation-dashboard", project.pk)
+        return redirect("curation:dashboard", project.pk)
     mode, threshold = form.cleaned_data["mode"], form.cleaned_data["threshold"]
     run = latest_search(project, threshold)
     found = current_groups(project, run)
@@ -357,7 +357,7 @@ def dedupe_action(request, project_id):
     form = DedupeForm(request.POST)
     if not form.is_valid():
         messages.error(request, f"Not applied: {form.errors.as_text()}")
-        return redirect("curation-dashboard", project.pk)
+        return redirect("curation:dashboard", project.pk)
     run = TaskRun.objects.filter(project=project, kind=RunKind.DEDUPE, pk=form.cleaned_data["run"] or 0).first()
     groups = current_groups(project, run)
     if groups is None:
@@ -377,7 +377,7 @@ def dedupe_action(request, project_id):
             if act
             else "No near-duplicate prompts at that threshold.",
         )
-    return redirect("curation-dashboard", project.pk)
+    return redirect("curation:dashboard", project.pk)
 
 
 @login_required
@@ -391,7 +391,7 @@ def undo_action(request, project_id, action_id):
         )
     except actions.CurationError as exc:
         messages.error(request, str(exc))
-    return redirect("curation-dashboard", project.pk)
+    return redirect("curation:dashboard", project.pk)
 
 
 @login_required
@@ -402,10 +402,10 @@ def run_noise(request, project_id):
     form = NoiseRunForm(request.POST or {"aggregator": "dawid-skene"})  # a bare POST keeps the default
     if not form.is_valid():
         messages.error(request, f"Noise estimation not started: {form.errors.as_text()}")
-        return redirect("curation-dashboard", project.pk)
+        return redirect("curation:dashboard", project.pk)
     run = start_noise_run(project, user=request.user, aggregator=form.cleaned_data["aggregator"])
     tell_outcome(request, run, "Noise estimation")  # the run's real state, not a "queued" it may have left
-    return redirect("curation-dashboard", project.pk)
+    return redirect("curation:dashboard", project.pk)
 
 
 @login_required
@@ -445,7 +445,7 @@ def freeze(request, project_id):
         messages.error(request, f"Snapshot not frozen. {exc}")
         return render(request, "curation/dashboard.html", _context(request, project, filter_form=form), status=400)
     messages.success(request, f"Froze {snapshot} with {snapshot.counts['rows']} rows.")
-    return redirect("curation-snapshot", project.pk, snapshot.pk)
+    return redirect("curation:snapshot", project.pk, snapshot.pk)
 
 
 @login_required
@@ -476,7 +476,7 @@ def issue_token(request, project_id):
     form = TokenForm(request.POST)
     if not form.is_valid():
         messages.error(request, form.errors.as_text())
-        return redirect("curation-dashboard", project.pk)
+        return redirect("curation:dashboard", project.pk)
     token, key = ExportToken.issue(
         project,
         form.cleaned_data["name"],
@@ -490,7 +490,7 @@ def issue_token(request, project_id):
             f"Token {token.name} ({token.prefix}…) was already issued by this form; its key is "
             "shown only once. Issue a new token if you did not copy it.",
         )
-        return redirect(reverse("curation-dashboard", args=[project.pk]) + "#tokens")
+        return redirect(reverse("curation:dashboard", args=[project.pk]) + "#tokens")
     latest = Snapshot.objects.filter(project=project).order_by("-version").first()
     # The key is rendered once, never stored or put in the session; no-store keeps it out of caches.
     response = render(
@@ -514,4 +514,4 @@ def revoke_token(request, project_id, token_id):
     project = project_for_manager(request.user, project_id)
     ExportToken.objects.filter(project=project, pk=token_id, revoked_at__isnull=True).update(revoked_at=timezone.now())
     messages.success(request, "Token revoked.")
-    return redirect("curation-dashboard", project.pk)
+    return redirect("curation:dashboard", project.pk)

@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from annotate.errors import ServiceError
 from annotate.models import Item
 from annotate.permissions import project_for_manager
 from curation import bias, bias_store, error_tags, plots, pluralism
@@ -67,7 +68,7 @@ def run_bias_audit(request, project_id):
     project = project_for_manager(request.user, project_id)
     run = start_bias_audit(project, user=request.user)
     tell_outcome(request, run, "Judge-bias audit")  # its real state: in-process it has already run
-    return redirect("curation-bias", project.pk)
+    return redirect("curation:bias", project.pk)
 
 
 @login_required
@@ -77,11 +78,11 @@ def run_error_tags(request, project_id):
     project = project_for_manager(request.user, project_id)
     try:
         run = start_error_tagging(project, user=request.user)
-    except ValueError as exc:
-        messages.error(request, str(exc))
+    except ServiceError as exc:
+        messages.error(request, exc.message)
     else:
         messages.success(request, f"Error tagging queued (run {run.pk}).")
-    return redirect("curation-bias", project.pk)
+    return redirect("curation:bias", project.pk)
 
 
 @dataclass
@@ -124,4 +125,4 @@ def run_groups(request, project_id):
     project = project_for_manager(request.user, project_id)
     run = start_group_run(project, user=request.user)
     messages.success(request, f"Preference groups queued (run {run.pk}).")
-    return redirect("curation-groups", project.pk)
+    return redirect("curation:groups", project.pk)

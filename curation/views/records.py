@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from annotate.errors import ServiceError
 from annotate.permissions import project_for_manager
 from curation import records
 from curation.actions import CurationError
@@ -86,8 +87,8 @@ def record_bulk(request, project_id):
                 project, user=request.user, item_ids=sorted(int(i) for i in request.POST.getlist("items"))
             ):
                 tell_outcome(request, run, "Judging")
-    except (CurationError, ValueError) as exc:
+    except ServiceError as exc:
         messages.error(request, f"Not applied: {exc}")
     back = request.POST.get("back", "")
-    url = reverse("curation-records", args=[project.pk])
+    url = reverse("curation:records", args=[project.pk])
     return redirect(f"{url}?{back}" if back and "//" not in back else url)

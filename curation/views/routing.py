@@ -15,7 +15,7 @@ from annotate.judging.endpoints import connection_errors, declared_key_names
 from annotate.judging.reward_training import MIN_TRAINING_PAIRS, default_training_slice
 from annotate.models import PREFERENCE_LABELS, AnnotationStatus, AnnotatorKind, Item, JudgeBackend, LMJudge, Routing
 from annotate.permissions import is_admin, project_for_manager
-from curation import calibration, records, routing, routing_sim
+from curation import calibration, plots, records, routing, routing_sim
 from curation.models import RoutingRun
 from workers.models import FINISHED_STATES, RunKind, TaskRun
 from workers.tasks.judging import start_judging, start_training
@@ -153,68 +153,43 @@ class TrainJudgeForm(forms.Form):
     )
 
 
-def curve_chart(run, width=600, height=280, pad=44):
-    """SVG geometry for a run's MEASURED curves: held-out proxy-RM accuracy per budget, mean with a
-    ±1 sd band per strategy, all-human and all-judge as horizontal lines. None without measurements."""
+def curve_chart(run):
+    """A run's MEASURED curves: held-out proxy-RM accuracy per budget, mean with a ±1 sd band per
+    strategy, all-human and all-judge as horizontal lines (drawn by curation.plots), with the legend
+    and the table. None without measurements."""
     measured = (run.model or {}).get("measured_curves") or {}
     if not measured.get("measured"):
         return None
     budgets, means, sds = measured["budgets"], measured["mean"], measured["sd"]
-    values = [v for s in means for v, d in zip(means[s], sds[s]) if v is not None for v in (v - (d or 0), v + (d or 0))]
-    values += [v for v in (measured["all_human"][0], measured["all_judge"][0]) if v is not None]
-    if not values:
-        return None
-    low, high = min(values), max(values)
-    low, high = (low - 0.01, high + 0.01) if high - low < 0.02 else (low, high)
-
-    def x(b):
-        return pad + b * (width - 2 * pad)
-
-    def y(q):
-        return height - pad - (q - low) / (high - low) * (height - 2 * pad)
-
-    lines = []
-    for s, vals in means.items():
-        pts = [(b, v, d or 0) for b, v, d in zip(budgets, vals, sds[s]) if v is not None]
-        if not pts:
-            continue
-        band = [f"{x(b):.1f},{y(v + d):.1f}" for b, v, d in pts] + [
-            f"{x(b):.1f},{y(v - d):.1f}" for b, v, d in reversed(pts)
-        ]
-        lines.append(
-            {
-                "strategy": s,
-                "label": routing_sim.STRATEGY_LABELS.get(s, s),
-                "colour": STRATEGY_COLOURS.get(s, "#000"),
-                "chosen": s == run.strategy,
-                "points": " ".join(f"{x(b):.1f},{y(v):.1f}" for b, v, _ in pts),
-                "band": " ".join(band),
-            }
+    curves = [
+        plots.BandCurve(
+            name=routing_sim.STRATEGY_LABELS.get(s, s),
+            colour=STRATEGY_COLOURS.get(s, "#000"),
+            points=[(b, v, d or 0) for b, v, d in zip(budgets, vals, sds[s]) if v is not None],
+            bold=s == run.strategy,
         )
-    refs = [
-        {"label": f"{name} {v:.3f}", "y": round(y(v), 1), "colour": colour}
+        for s, vals in means.items()
+    ]
+    references = [
+        plots.Reference(f"{name} {v:.3f}", v, colour)
         for name, v, colour in (
             ("all-human", measured["all_human"][0], "#212529"),
             ("all-judge", measured["all_judge"][0], "#adb5bd"),
         )
         if v is not None
     ]
-    yticks = [
-        {"y": round(y(low + (high - low) * t / 4), 1), "label": f"{100 * (low + (high - low) * t / 4):.1f}%"}
-        for t in range(5)
-    ]
-    xticks = [{"x": round(x(b / 10), 1), "label": f"{b * 10}%"} for b in range(0, 11, 2)]
+    svg = plots.band_curves(
+        [c for c in curves if c.points],
+        references,
+        marker=run.budget,
+        x_title="items labelled by humans",
+        label="Measured held-out accuracy of a proxy reward model by human budget",
+    )
+    if svg is None:
+        return None
     return {
-        "width": width,
-        "height": height,
-        "pad": pad,
-        "lines": lines,
-        "refs": refs,
-        "yticks": yticks,
-        "xticks": xticks,
-        "budget_x": round(x(run.budget), 1),
-        "bottom": height - pad,
-        "right": width - pad,
+        "svg": svg,
+        "lines": [{"label": c.name, "colour": c.colour, "chosen": c.bold} for c in curves if c.points],
         "measured": measured,
         "table": [
             {"budget": round(100 * b), "cells": [(means[s][j], sds[s][j]) for s in means]}
@@ -300,7 +275,7 @@ def add_judge(request, project_id):
     judge = form.save()
     judge.projects.add(project)
     messages.success(request, f"Judge {judge.name} added.")
-    return redirect("routing", project_id=project.pk)
+    return redirect("curation:routing", project_id=project.pk)
 
 
 @login_required
@@ -313,7 +288,7 @@ def attach_judge(request, project_id):
     judge = form.cleaned_data["judge"]
     judge.projects.add(project)
     messages.success(request, f"Judge {judge.name} added.")
-    return redirect("routing", project_id=project.pk)
+    return redirect("curation:routing", project_id=project.pk)
 
 
 @login_required
@@ -323,7 +298,7 @@ def remove_judge(request, project_id, judge_id):
     judge = get_object_or_404(LMJudge, pk=judge_id, projects=project)
     judge.projects.remove(project)  # its labels stay: they are part of the record
     messages.success(request, f"Judge {judge.name} removed from the project; its labels are kept.")
-    return redirect("routing", project_id=project.pk)
+    return redirect("curation:routing", project_id=project.pk)
 
 
 @login_required
@@ -335,7 +310,7 @@ def train_judge(request, project_id, judge_id):
     form = TrainJudgeForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Give the number of items to train on (10 or more).")
-        return redirect("routing", project_id=project.pk)
+        return redirect("curation:routing", project_id=project.pk)
     item_ids = default_training_slice(project, limit=form.cleaned_data["max_items"])
     if len(item_ids) < MIN_TRAINING_PAIRS:
         messages.error(
@@ -349,7 +324,7 @@ def train_judge(request, project_id, judge_id):
             start_training(project, judge, item_ids, user=request.user),
             f"Training {judge.name} on {len(item_ids)} items",
         )
-    return redirect("routing", project_id=project.pk)
+    return redirect("curation:routing", project_id=project.pk)
 
 
 @login_required
@@ -362,7 +337,7 @@ def run_judging(request, project_id):
     else:
         for run in start_judging(project, user=request.user):
             tell_outcome(request, run, "Judging")
-    return redirect("routing", project_id=project.pk)
+    return redirect("curation:routing", project_id=project.pk)
 
 
 @login_required
@@ -371,7 +346,7 @@ def run_features(request, project_id):
 
     project = project_for_manager(request.user, project_id)
     tell_outcome(request, start_features(project, user=request.user), "Feature computation")
-    return redirect("routing", project_id=project.pk)
+    return redirect("curation:routing", project_id=project.pk)
 
 
 @login_required
@@ -394,7 +369,7 @@ def run_routing(request, project_id):
         calibration_minimum=d["calibration_minimum"],
     )
     tell_outcome(request, run, "Routing")
-    return redirect("routing", project_id=project.pk)
+    return redirect("curation:routing", project_id=project.pk)
 
 
 def _aspects(ratings):

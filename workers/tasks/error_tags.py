@@ -1,9 +1,7 @@
 """Celery tasks: the bias audit's LM error tags (a thin wrapper over curation.error_tags.tag_errors).
 A local tagger runs on the `gpu` queue, an OpenAI-compatible server on `cpu`, as judging does."""
 
-from django.conf import settings
-
-from annotate.judging.backends import TransientBackendError
+from annotate.errors import Invalid
 from annotate.models import JudgeBackend
 from curation.error_tags import tag_errors, tagger_for
 from workers import runs
@@ -12,12 +10,8 @@ from workers.tasks.runs import enqueue, run_task
 
 
 def _tag(run):
-    try:
-        result = tag_errors(run.project, log=lambda line: runs.log(run, line))
-    except TransientBackendError as exc:
-        if settings.CELERY_TASK_ALWAYS_EAGER:
-            raise
-        raise ConnectionError(str(exc)) from exc  # retried later; tags already stored are kept
+    # A TransientBackendError is Retryable: retried later; the tags already stored are kept.
+    result = tag_errors(run.project, log=lambda line: runs.log(run, line))
     runs.log(
         run,
         f"{result.tagger}: {result.stored} responses tagged, {result.unparsed} answers neither yes nor no, "
@@ -43,10 +37,10 @@ def tag_errors_with_server(run):
 
 
 def start_error_tagging(project, user=None):
-    """Queue error tagging with the project's tagger; ValueError when none is configured."""
+    """Queue error tagging with the project's tagger; Invalid when none is configured."""
     judge = tagger_for(project)
     if judge is None:
-        raise ValueError(
+        raise Invalid(
             'no error tagger configured: give a generative judge of the project the parameter "error_tagger": true'
         )
     task = tag_errors_locally if judge.backend == JudgeBackend.TRANSFORMERS else tag_errors_with_server

@@ -2,10 +2,7 @@
 (workers/tasks/runs.py: claim, heartbeat, transient retries, cancel). Local models run on the `gpu`
 queue, OpenAI-compatible servers on `cpu` (they only wait on the network)."""
 
-from django.conf import settings
-
 from annotate.judging import reward_training, service
-from annotate.judging.backends import TransientBackendError
 from annotate.models import JudgeBackend, LMJudge, Project
 from workers import runs
 from workers.models import RunKind
@@ -14,17 +11,13 @@ from workers.tasks.runs import enqueue, run_task
 
 def judge(run):
     judges = LMJudge.objects.filter(pk__in=run.params.get("judge_ids", []))
-    try:
-        result = service.judge_project(
-            run.project,
-            judges=judges,
-            item_ids=run.params.get("item_ids"),
-            progress=lambda done, total: runs.set_progress(run, done, total),
-        )
-    except TransientBackendError as exc:
-        if settings.CELERY_TASK_ALWAYS_EAGER:
-            raise  # in-process (the test settings): fail now, a re-run resumes, rather than retry inline
-        raise ConnectionError(str(exc)) from exc  # a worker retries the run later with backoff
+    # A TransientBackendError is Retryable: the run decorator retries the run later with backoff.
+    result = service.judge_project(
+        run.project,
+        judges=judges,
+        item_ids=run.params.get("item_ids"),
+        progress=lambda done, total: runs.set_progress(run, done, total),
+    )
     for name, counts in result["judges"].items():
         runs.log(run, f"{name}: {counts}")
     unusable = unparsed_judges(result)

@@ -2,10 +2,9 @@
 telling what became of it, and the manager check for one run. Views import this; it imports no view."""
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 
-from annotate.permissions import is_admin, project_for_manager
+from annotate.permissions import project_for_manager
 from workers.charts import edit_distance_context
 from workers.forms import FineTuneForm, GenerationForm, RationaleForm, ScheduleForm
 from workers.models import FineTuneSchedule, ModelSpec, RunState, TaskRun
@@ -19,14 +18,11 @@ def schedules_context(project, schedule_form=None, **_):
     }
 
 
-def run_for_manager(user, run_id):
-    run = get_object_or_404(TaskRun.objects.select_related("project"), pk=run_id)
-    if run.project_id is None:
-        if not is_admin(user):
-            raise PermissionDenied("only admins see runs outside a project")
-    else:
-        project_for_manager(user, run.project_id)
-    return run
+def run_for_manager(user, project_id, run_id):
+    """The run of the URL, for a manager of the URL's project; a run of another project (or of none:
+    those are seen in the admin) is a 404 here."""
+    project = project_for_manager(user, project_id)
+    return get_object_or_404(TaskRun.objects.select_related("project"), pk=run_id, project=project)
 
 
 def project_context(project, **forms):
@@ -50,7 +46,7 @@ def send_and_show(request, task, run, label):
 
     if enqueue(task, run) is not None:
         tell_outcome(request, run, label)
-    return redirect("workers:run", run_id=run.pk)
+    return redirect("workers:run", project_id=run.project_id, run_id=run.pk)
 
 
 def tell_outcome(request, run, label):

@@ -1,5 +1,5 @@
 """Latent preferences shown back to the annotator (a fragment the workspace can include with
-hx-get="/runs/prefs/<project_id>/?item=<item_id>"), their corrections, and the manager's start form."""
+hx-get="{% url 'workers:latent_prefs' project_id %}?item=<item_id>"), their corrections, and the manager's start form."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -7,10 +7,11 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from annotate.errors import ServiceError
 from annotate.models import Annotator, Item
 from annotate.permissions import project_for_annotator, project_for_manager
+from curation import plots
 from workers import latent_prefs, prelude_cost
-from workers.charts import line_chart
 from workers.models import LatentPreference, ModelSpec
 from workers.tasks.edits import infer_preferences
 from workers.views.common import send_and_show
@@ -62,7 +63,8 @@ def prelude_chart(project, annotator):
     if cost is None:
         return None
     curves = ((prelude_cost.CONDITIONED, cost.conditioned), (prelude_cost.UNCONDITIONED, cost.unconditioned))
-    chart = line_chart({label: list(enumerate(curve.cumulative, start=1)) for label, curve in curves if curve.costs})
+    series = {label: list(enumerate(curve.cumulative, start=1)) for label, curve in curves if curve.costs}
+    chart = plots.lines(series, label="cumulative edit distance", fmt="{:.3g}") if series else None
     return {
         "chart": chart,
         "rows": [
@@ -95,9 +97,9 @@ def correct_pref(request, project_id, pref_id):
     status = 200
     try:
         latent_prefs.correct(pref, request.POST.get("text", ""))
-    except ValueError as exc:
-        messages.error(request, str(exc))
-        status = 400
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        status = exc.status
     if request.headers.get("HX-Request"):
         return render(request, "workers/latent_prefs.html", prefs_context(request, project), status=status)
     return redirect("workers:latent_prefs", project_id=project.pk)

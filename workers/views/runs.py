@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from annotate.errors import ServiceError
 from annotate.permissions import project_for_manager
 from config.celery import app
 from workers import finetune, generation, rationales, runs
@@ -89,8 +90,8 @@ def start_generation(request, project_id):
                 instruction=d["instruction"],
                 preference_annotator=d["preference_annotator"],
             )
-        except ValueError as exc:
-            form.add_error(None, str(exc))
+        except ServiceError as exc:
+            form.add_error(None, exc.message)
         else:
             return send_and_show(request, generate_candidates, run, "Generation")
     return render(request, "workers/project_runs.html", project_context(project, generation_form=form), status=400)
@@ -141,37 +142,36 @@ def run_context(run):
 
 
 @login_required
-def run_detail(request, run_id):
-    run = run_for_manager(request.user, run_id)
+def run_detail(request, project_id, run_id):
+    run = run_for_manager(request.user, project_id, run_id)
     return render(request, "workers/run_detail.html", run_context(run))
 
 
 @login_required
-def run_status(request, run_id):
-    run = run_for_manager(request.user, run_id)
+def run_status(request, project_id, run_id):
+    run = run_for_manager(request.user, project_id, run_id)
     return render(request, "workers/_run_status.html", run_context(run))
 
 
 @login_required
 @require_POST
-def retry_run(request, run_id):
-
-    run = run_for_manager(request.user, run_id)
+def retry_run(request, project_id, run_id):
+    run = run_for_manager(request.user, project_id, run_id)
     task = app.tasks.get(run.task_name)
     if task is None:
         messages.error(request, "This run cannot be retried from here (its task is unknown).")
     elif runs.retry_run(run):
         return send_and_show(request, task, run, "Retried")
-    return redirect("workers:run", run_id=run.pk)
+    return redirect("workers:run", project_id=run.project_id, run_id=run.pk)
 
 
 @login_required
 @require_POST
-def cancel_run(request, run_id):
-    run = run_for_manager(request.user, run_id)
+def cancel_run(request, project_id, run_id):
+    run = run_for_manager(request.user, project_id, run_id)
     if not run.finished:
         runs.request_cancel(run)
         run.refresh_from_db()
     if request.headers.get("HX-Request"):
         return render(request, "workers/_run_status.html", run_context(run))
-    return redirect("workers:run", run_id=run.pk)
+    return redirect("workers:run", project_id=run.project_id, run_id=run.pk)

@@ -32,16 +32,15 @@ def create_schedule(request, project_id):
     return render(request, "workers/project_runs.html", project_context(project, schedule_form=form), status=400)
 
 
-def _schedule(request, schedule_id):
-    schedule = get_object_or_404(FineTuneSchedule, pk=schedule_id)
-    project_for_manager(request.user, schedule.project_id)
-    return schedule
+def _schedule(request, project_id, schedule_id):
+    project = project_for_manager(request.user, project_id)
+    return get_object_or_404(FineTuneSchedule, pk=schedule_id, project=project)
 
 
 @login_required
 @require_POST
-def toggle_schedule(request, schedule_id):
-    schedule = _schedule(request, schedule_id)
+def toggle_schedule(request, project_id, schedule_id):
+    schedule = _schedule(request, project_id, schedule_id)
     schedule.enabled = not schedule.enabled
     schedules.save_schedule(schedule)
     return redirect("workers:project_runs", project_id=schedule.project_id)
@@ -49,19 +48,19 @@ def toggle_schedule(request, schedule_id):
 
 @login_required
 @require_POST
-def run_schedule_now(request, schedule_id):
-    schedule = _schedule(request, schedule_id)
+def run_schedule_now(request, project_id, schedule_id):
+    schedule = _schedule(request, project_id, schedule_id)
     outcome, ft = schedule_tasks.fire(schedule.pk, force=True, user=request.user)
     messages.info(request, outcome)
     if ft:
-        return redirect("workers:run", run_id=ft.run_id)
+        return redirect("workers:run", project_id=schedule.project_id, run_id=ft.run_id)
     return redirect("workers:project_runs", project_id=schedule.project_id)
 
 
 @login_required
 @require_POST
-def delete_schedule(request, schedule_id):
-    schedule = _schedule(request, schedule_id)
+def delete_schedule(request, project_id, schedule_id):
+    schedule = _schedule(request, project_id, schedule_id)
     schedules.delete_schedule(schedule)
     messages.success(request, "Schedule deleted.")
     return redirect("workers:project_runs", project_id=schedule.project_id)
