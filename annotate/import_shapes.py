@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from annotate import import_values as v
 from annotate.content import prompt_hash
-from annotate.edits import word_diff
+from annotate.edits import derive
 
 SHAPES = ("preference", "completions", "helpsteer2", "binary", "messages", "alpaca_eval")
 PAIRWISE_SHAPES = ("preference", "completions", "helpsteer2", "alpaca_eval")
@@ -374,8 +374,8 @@ def _single(parsed, response, model, row, single_kind):
             parsed.responses[0][2]["source_label"] = thumbs
         edited, label = v.text(row, "edited", required=False), None
         if edited is not None:
-            diff, distance = word_diff(response, edited)  # as Annotation.save derives them
-            label = {"edited_text": edited, "diff": diff, "edit_distance": distance, "details": {"import": "edited"}}
+            # Derived as Annotation.save derives them (bulk inserts skip save).
+            label = {"edited_text": edited, **derive(response, edited), "details": {"import": "edited"}}
         parsed.items = [("edit", 0, None, label)]
     else:
         parsed.items = [("binary", 0, None, {"thumbs": thumbs, "details": {"import": "label"}} if thumbs else None)]

@@ -11,18 +11,9 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from annotate.edits import word_diff
-
-PREFERENCE_MIN, PREFERENCE_MAX = -3, 3
-PREFERENCE_LABELS = {
-    -3: "A much better",
-    -2: "A better",
-    -1: "A slightly better",
-    0: "Tie",
-    1: "B slightly better",
-    2: "B better",
-    3: "B much better",
-}
+from annotate.edits import derive
+from annotate.kinds.scale import PREFERENCE_LABELS as PREFERENCE_LABELS  # re-exported: the scale's home is kinds.scale
+from annotate.kinds.scale import PREFERENCE_MAX, PREFERENCE_MIN
 
 
 class FeedbackKind(models.TextChoices):
@@ -405,8 +396,8 @@ class Annotation(models.Model):
     def save(self, *args, **kwargs):
         # The diff and distance are derived, never trusted from the client.
         if self.kind == FeedbackKind.EDIT and self.edited_text is not None and self.item_id:
-            original = self.item.response_a.text
-            self.diff, self.edit_distance = word_diff(original, self.edited_text)
+            derived = derive(self.item.response_a.text, self.edited_text)
+            self.diff, self.edit_distance = derived["diff"], derived["edit_distance"]
         super().save(*args, **kwargs)
 
 

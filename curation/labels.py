@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from annotate.kinds import registry as kind_registry
 from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind, Item, LabelKind
 
 PERSON_KINDS = (
@@ -46,13 +47,11 @@ LABEL_FIELDS = (
 )
 
 
-def direction(kind, preference=None, thumbs=""):
-    """Collapsed label: pairwise −1 (A) / 0 (tie) / +1 (B); binary +1 up / −1 down; None otherwise."""
-    if kind == FeedbackKind.PAIRWISE and preference is not None:
-        return (preference > 0) - (preference < 0)
-    if kind == FeedbackKind.BINARY and thumbs:
-        return 1 if thumbs == "up" else -1
-    return None
+def direction(kind, preference=None, thumbs="", ranking=None):
+    """Collapsed label: pairwise −1 (A) / 0 (tie) / +1 (B); binary +1 up / −1 down; None where the
+    kind has no direction (edits). The kind decides (`FeedbackKindSpec.direction`): gold answers,
+    label rows and routing all collapse labels through here."""
+    return kind_registry.get(kind).direction({"preference": preference, "thumbs": thumbs, "ranking": ranking})
 
 
 def label_rows(project, kinds=None, item_ids=None, chunk_size=5000, annotator_ids=None):
@@ -73,7 +72,7 @@ def label_rows(project, kinds=None, item_ids=None, chunk_size=5000, annotator_id
         )
         row["annotator_name"] = row.pop("annotator__name")
         row["verdicts"] = row.pop("details__verdicts")  # an LM judge's verdicts in both orders, if any
-        row["direction"] = direction(row["kind"], row["preference"], row["thumbs"])
+        row["direction"] = kind_registry.get(row["kind"]).direction(row)
         yield row
 
 

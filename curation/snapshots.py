@@ -15,7 +15,7 @@ from django.db.models import Max
 
 from annotate.models import Annotation, FeedbackKind, Project
 from curation.actions import CurationError, iter_curated, last_action_id, validate_filters
-from curation.formats import FORMATS, UNPAIRED, kinds_for
+from curation.formats import FORMATS, PAIR_KINDS, UNPAIRED, kinds_for
 from curation.labels import pseudonym
 from curation.models import NoiseRun, Snapshot, SnapshotRow, Split
 from curation.pluralism import SIDE_MARGIN, group_members, latest_run
@@ -259,7 +259,7 @@ def _format_counts(by_kind_split, listed):
             n = 0
             for kind in kinds_for(fmt):
                 rows = by_kind_split.get(kind, {}).get(split, 0)
-                n += 2 * rows if (fmt in UNPAIRED and kind != FeedbackKind.BINARY) else rows
+                n += 2 * rows if (fmt in UNPAIRED and kind in PAIR_KINDS) else rows
             per[split] = n
         out[fmt] = per
     return out

@@ -6,30 +6,26 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from annotate.kinds.scale import SCALE
+
 _DECODER = json.JSONDecoder()
 PAIRWISE_KEYS = ("verdict", "preference", "score", "grade")
 RATIONALE_KEYS = ("rationale", "reason", "explanation", "reasoning")
 YES = {"yes", "y", "true", "pass", "passes", "follows", "ok", "1"}
 NO = {"no", "n", "false", "fail", "fails", "violates", "0"}
 
-# Phrases equivalent to points of the scale; a bare "A"/"B" is the scale's "better" (±2).
-_PHRASES = {
-    "a much better": -3,
+# Phrases equivalent to points of the scale (its labels, and shorthands); a bare "A"/"B" is the
+# scale's "better" (±2).
+_PHRASES = {p.label.lower(): p.value for p in SCALE} | {
     "a>>b": -3,
     "a≫b": -3,
-    "a better": -2,
     "a>b": -2,
     "a": -2,
-    "a slightly better": -1,
-    "tie": 0,
     "equal": 0,
     "a=b": 0,
     "c": 0,
-    "b slightly better": 1,
-    "b better": 2,
     "b>a": 2,
     "b": 2,
-    "b much better": 3,
     "b>>a": 3,
     "b≫a": 3,
 }

@@ -7,13 +7,16 @@ An override is either a string (the user message) or {"system": ..., "user": ...
 
 from string import Template
 
+from annotate.kinds.scale import PROMPT_TEXT as SCALE_TEXT
+
 SYSTEM = (
     "You are a careful, impartial judge of AI assistant responses. Judge helpfulness, truthfulness "
     "and harmlessness. Do not let the order of the responses, their length or the assistant's name "
     "influence you. Always end with the JSON object you are asked for."
 )
 
-PAIRWISE = """Compare two responses to the same conversation.
+PAIRWISE = (
+    """Compare two responses to the same conversation.
 
 [Conversation]
 $prompt
@@ -26,11 +29,13 @@ $response_b
 
 Aspects to weigh: $aspects.
 Grade the preference on a 7-point scale:
--3 = A much better, -2 = A better, -1 = A slightly better, 0 = tie,
-1 = B slightly better, 2 = B better, 3 = B much better.
+"""
+    + SCALE_TEXT
+    + """.
 
 Write a short rationale, then reply with exactly one JSON object:
 {"rationale": "<one or two sentences>", "verdict": <integer from -3 to 3>}"""
+)
 
 BINARY = """Check one response against each principle.
 
