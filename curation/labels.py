@@ -7,8 +7,9 @@ order. Pairwise preferences collapse to a direction: −1 A wins, 0 tie, +1 B wi
 Aggregation: the primary labels of an item are those of people (humans, and imported sources
 whose import declared their labels human); models' labels (LM judges, and imported sources left
 as judge labels, e.g. UltraFeedback's or AlpacaEval's GPT-4 verdicts) are used only where no
-person labelled the item. Pairwise → mean preference (its sign is the winner, |mean| the margin);
-binary → majority thumbs; edit → one row per edit that changed the response.
+person labelled the item. Each kind aggregates its own (`FeedbackKindSpec.consensus`): pairwise →
+mean preference (its sign is the winner, |mean| the margin); binary → majority thumbs; ranking →
+mean rank per response; edit → one row per edit that changed the response.
 """
 
 import hashlib
@@ -41,6 +42,7 @@ LABEL_FIELDS = (
     "reason",
     "edited_text",
     "edit_distance",
+    "ranking",
     "confidence",
     "created_at",
     "details__verdicts",
@@ -107,6 +109,7 @@ class Aggregate:
     item_id: int
     kind: str
     preference: float | None = None  # pairwise: mean preference of the primary labels
+    ranks: list | None = None  # ranking: mean rank of each response (canonical order), 1 = best
     direction: int | None = None  # pairwise/binary collapsed label; 0 = tie (not a pair)
     sources: list = field(default_factory=list)  # annotator kinds behind the primary labels
     all_sources: list = field(default_factory=list)  # every annotator kind that labelled the item
@@ -133,15 +136,9 @@ def _aggregate_one(item_id, kind, rows, originals):
     primary = people or machines
     agg.labels = primary
     agg.sources = sorted({r["annotator_kind"] for r in primary})
-    if kind == FeedbackKind.PAIRWISE:
-        prefs = [r["preference"] for r in primary if r["preference"] is not None]
-        if prefs:
-            agg.preference = sum(prefs) / len(prefs)
-            agg.direction = (agg.preference > 0) - (agg.preference < 0)
-    elif kind == FeedbackKind.BINARY:
-        votes = sum(r["direction"] for r in primary if r["direction"] is not None)
-        agg.direction = (votes > 0) - (votes < 0)
-    elif kind == FeedbackKind.EDIT:
+    consensus = kind_registry.get(kind).consensus(primary)
+    agg.preference, agg.direction, agg.ranks = consensus.preference, consensus.direction, consensus.ranks
+    if kind == FeedbackKind.EDIT:
         original = originals.get(item_id, "")
         agg.edits = [
             r for r in primary if r["edited_text"] is not None and r["edited_text"].strip() != original.strip()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from annotate.judging import parsing, prompts
 from annotate.judging.backends import RequestFailed
+from annotate.kinds import ranking
 from annotate.kinds.registry import UnknownKind
 from annotate.models import AnnotationStatus, FeedbackKind, Item
 
@@ -150,10 +151,29 @@ class EditJudge(KindJudge):
         }
 
 
+class RankingJudge(KindJudge):
+    """One request with the responses in canonical order; the ranking is stored like a person's."""
+
+    def requests(self, item, overrides):
+        return [Request(item, "ranking", prompts.ranking_messages(item, ranking.responses_of(item), overrides))]
+
+    def label(self, item, replies):
+        (reply,) = replies
+        parsed = parse(parsing.parse_ranking, reply, len(ranking.responses_of(item)))
+        if not parsed.ok:
+            return _unparsed(reply, parsed)
+        return {
+            "ranking": parsed.label["ranking"],
+            "rationale": parsed.label["rationale"],
+            "details": {"raw": raw(reply), "source": parsed.source},
+        }
+
+
 JUDGES: dict[str, KindJudge] = {
     FeedbackKind.PAIRWISE.value: PairwiseJudge(),
     FeedbackKind.BINARY.value: BinaryJudge(),
     FeedbackKind.EDIT.value: EditJudge(),
+    FeedbackKind.RANKING.value: RankingJudge(),
 }
 
 

@@ -206,3 +206,30 @@ def parse_edit(text):
     return Parsed(
         True, {"edited_text": edited, "quality": quality, "rationale": _text_of(obj, RATIONALE_KEYS)}, source="json"
     )
+
+
+def parse_ranking(text, n):
+    """{"ranking": [rank per response 1..n], "rationale": str} from a JSON `ranking` list of response
+    numbers best first (an inner list is a tie). Every response must appear exactly once."""
+    if not isinstance(text, str) or not text.strip():
+        return unparsed("empty reply")
+    obj = _first_with(json_objects(text), ("ranking", "order"))
+    if obj is None:
+        return unparsed("no JSON object with a ranking")
+    order = obj.get("ranking", obj.get("order"))
+    if not isinstance(order, list) or not order:
+        return unparsed(f"ranking {order!r} is not a list of response numbers")
+    ranks: dict[int, int] = {}
+    for rank, entry in enumerate(order, start=1):
+        for number in entry if isinstance(entry, list) else [entry]:
+            if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= n:
+                return unparsed(f"{number!r} is not a response number 1..{n}")
+            if number in ranks:
+                return unparsed(f"response {number} is ranked twice")
+            ranks[number] = rank
+    if len(ranks) != n:
+        missing = sorted(set(range(1, n + 1)) - set(ranks))
+        return unparsed(f"responses {missing} are not ranked")
+    dense = {r: i for i, r in enumerate(sorted(set(ranks.values())), start=1)}
+    ranking = [dense[ranks[number]] for number in range(1, n + 1)]
+    return Parsed(True, {"ranking": ranking, "rationale": _text_of(obj, RATIONALE_KEYS)}, source="json")

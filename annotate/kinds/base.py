@@ -44,6 +44,15 @@ class ExportShape:
     margin_default: float = 1.0
 
 
+@dataclass(frozen=True)
+class Consensus:
+    """The aggregated label of an item's primary labels."""
+
+    preference: float | None = None  # pairwise: the mean preference
+    direction: int | None = None  # the collapsed label; 0 = no side
+    ranks: list[float] | None = None  # ranking: the mean rank of each response
+
+
 class FeedbackKindSpec:
     """Base class of a feedback kind. Subclasses set the class attributes and override the hooks
     that apply to them; the defaults describe a kind without gold, direction or agreement."""
@@ -128,6 +137,14 @@ class FeedbackKindSpec:
         """Which response the label prefers: −1 A, 0 neither, +1 B (binary: +1 up, −1 down); None
         when the label says nothing about it. The one preference-direction function of Tandem."""
         return None
+
+    def consensus(self, labels: list) -> Consensus:
+        """The aggregated label of several labels of one item: by default the majority direction."""
+        directions = [d for d in (self.direction(label) for label in labels) if d is not None]
+        if not directions:
+            return Consensus()
+        total = sum(directions)
+        return Consensus(direction=(total > 0) - (total < 0))
 
     def agreement_values(self, label: Any) -> dict[Any, float]:
         """{unit suffix: value} this label contributes to Krippendorff's α (unit = (item, suffix))."""

@@ -7,7 +7,7 @@ measurable. A gold answer matches by direction (A, tie, B), never by strength.""
 from django.core.exceptions import ValidationError
 
 from annotate.kinds import fields
-from annotate.kinds.base import ExportShape, FeedbackKindSpec, GoldVerdict, value
+from annotate.kinds.base import Consensus, ExportShape, FeedbackKindSpec, GoldVerdict, value
 from annotate.kinds.scale import PREFERENCE_DOMAIN, PREFERENCE_LABELS, PREFERENCE_MAX, PREFERENCE_MIN, SCALE, sign
 from annotate.models import FeedbackKind
 from annotate.strict_input import strict_int
@@ -130,6 +130,13 @@ class PairwiseKind(FeedbackKindSpec):
 
     def direction(self, label):
         return sign(value(label, "preference"))
+
+    def consensus(self, labels):
+        prefs = [p for p in (value(label, "preference") for label in labels) if p is not None]
+        if not prefs:
+            return Consensus()
+        mean = sum(prefs) / len(prefs)
+        return Consensus(preference=mean, direction=sign(mean))
 
     def agreement_values(self, label):
         preference = value(label, "preference")

@@ -9,6 +9,7 @@ from annotate.kinds.base import FeedbackKindSpec
 from annotate.kinds.binary import BinaryKind
 from annotate.kinds.edit import EditKind
 from annotate.kinds.pairwise import PairwiseKind
+from annotate.kinds.ranking import RankingKind
 
 
 class UnknownKind(LookupError):
@@ -51,5 +52,5 @@ def export_kinds(shape: str) -> tuple[str, ...]:
     return tuple(k.key for k in _KINDS.values() if k.export is not None and k.export.shape == shape)
 
 
-for _spec in (PairwiseKind(), BinaryKind(), EditKind()):
+for _spec in (PairwiseKind(), BinaryKind(), EditKind(), RankingKind()):
     register(_spec)
