@@ -445,7 +445,8 @@ def _write(project, parsed, result, label_kind):
                 if row.columns:
                     provenance["columns"] = row.columns
                 new_items.append((iid, project.pk, pid, kind, ra, rb, provenance))
-                new_ranked.extend((iid, rid, i) for i, rid in enumerate((ra, *rest)) if rest)
+                if rest:
+                    new_ranked.extend((iid, rid, i) for i, rid in enumerate((ra, *rest)))
             else:
                 result.items_existing += 1
             for label in _labels(row_label):
