@@ -16,7 +16,7 @@ from django.http import Http404, JsonResponse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from annotate import queue
-from annotate.models import FeedbackKind
+from annotate.kinds import registry as kind_registry
 from annotate.permissions import project_for_annotator
 from annotate.strict_input import InputError, loads_object
 from annotate.submit import LeaseLost, SubmissionConflict, SubmissionError, submit
@@ -50,11 +50,13 @@ def assignment_json(assignment):
         "prompt": {"text": prompt.text, "messages": prompt.messages},
         "draft": assignment.draft,
     }
-    if item.kind == FeedbackKind.PAIRWISE:
-        left, right = (item.response_b, item.response_a) if assignment.swapped else (item.response_a, item.response_b)
-        out["left"], out["right"] = {"text": left.text}, {"text": right.text}
-    else:
-        out["response"] = {"text": item.response_a.text}
+    shown = kind_registry.get(item.kind).display_responses(item, assignment.swapped)
+    if len(shown) == 1:
+        out["response"] = {"text": shown[0].text}
+    elif len(shown) == 2:
+        out["left"], out["right"] = {"text": shown[0].text}, {"text": shown[1].text}
+    else:  # a ranking: ranks are submitted as "ranks", one per response in this order
+        out["responses"] = [{"text": r.text} for r in shown]
     return out
 
 
