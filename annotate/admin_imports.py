@@ -41,7 +41,12 @@ class ImportForm(forms.Form):
     as_kind = forms.ChoiceField(
         label="Single responses become",
         required=False,
-        choices=[("", "Project default"), ("binary", "Binary items (thumbs up/down)"), ("edit", "Edit items")],
+        choices=[
+            ("", "Project default"),
+            ("binary", "Binary items (thumbs up/down)"),
+            ("edit", "Edit items"),
+            ("ranking", "One ranking item per row (prompt/completions)"),
+        ],
     )
     skip_invalid = forms.BooleanField(
         label="Skip invalid rows",

@@ -30,3 +30,10 @@ def word_diff(original, edited):
     words_a, words_b = (original or "").split(), (edited or "").split()
     distance = Levenshtein.normalized_distance(words_a, words_b) if (words_a or words_b) else 0.0
     return ops, float(distance)
+
+
+def derive(original, edited):
+    """The stored fields an edit derives from its text: {"diff": opcodes, "edit_distance": 0..1}.
+    The one place a diff is made (on save, for judge edits stored in bulk, for imported edits)."""
+    diff, distance = word_diff(original, edited)
+    return {"diff": diff, "edit_distance": distance}

@@ -1,44 +1,20 @@
 """Gold items: items with a known answer, mixed into the queue to measure each annotator.
 
-A pairwise answer is compared by direction (A better / tie / B better), since the strength on
-the 7-point scale is a matter of taste; a binary answer by thumbs. Edit items have no gold.
+Each kind says how its answer is stored and matched (`FeedbackKindSpec.clean_gold_answer`,
+`gold_correct`): a pairwise answer by direction (the strength on the 7-point scale is a matter of
+taste), a binary one by thumbs, a ranking by its top response. Edit items have no gold.
 """
 
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.core.exceptions import ValidationError
-
-from annotate.models import (
-    PREFERENCE_LABELS,
-    PREFERENCE_MAX,
-    PREFERENCE_MIN,
-    Annotation,
-    AnnotatorKind,
-    FeedbackKind,
-    Item,
-    Thumbs,
-)
+from annotate.kinds import registry as kind_registry
+from annotate.models import Annotation, AnnotatorKind, Item
 
 
 def clean_gold_answer(item, answer):
     """The stored form of a gold answer for this item's kind, or ValidationError."""
-    if item.kind == FeedbackKind.PAIRWISE:
-        try:
-            value = int((answer or {}).get("preference"))
-        except (TypeError, ValueError):
-            raise ValidationError(
-                "a pairwise gold answer is a preference from -3 (A much better) to 3 (B much better)"
-            ) from None
-        if not PREFERENCE_MIN <= value <= PREFERENCE_MAX:
-            raise ValidationError("a pairwise gold answer is a preference from -3 (A much better) to 3 (B much better)")
-        return {"preference": value}
-    if item.kind == FeedbackKind.BINARY:
-        thumbs = (answer or {}).get("thumbs")
-        if thumbs not in Thumbs.values:
-            raise ValidationError('a binary gold answer is thumbs "up" or "down"')
-        return {"thumbs": thumbs}
-    raise ValidationError("edit items cannot be gold: there is no single right edit")
+    return kind_registry.get(item.kind).clean_gold_answer(item, answer)
 
 
 def mark_gold(item, answer):
@@ -55,18 +31,9 @@ def unmark_gold(item):
     return item
 
 
-def _direction(value):
-    return (value > 0) - (value < 0)
-
-
 def is_correct(item, annotation):
     """Whether an annotation agrees with the item's gold answer; None when not comparable."""
-    answer = item.gold_answer or {}
-    if item.kind == FeedbackKind.PAIRWISE and annotation.preference is not None and "preference" in answer:
-        return _direction(annotation.preference) == _direction(answer["preference"])
-    if item.kind == FeedbackKind.BINARY and annotation.thumbs and "thumbs" in answer:
-        return annotation.thumbs == answer["thumbs"]
-    return None
+    return kind_registry.get(item.kind).gold_correct(item, annotation)
 
 
 @dataclass(frozen=True)
@@ -87,11 +54,10 @@ def feedback(item, annotation, swapped):
     verdict = is_correct(item, annotation)
     if verdict is None:
         return None
-    answer = item.gold_answer or {}
-    if item.kind == FeedbackKind.PAIRWISE:
-        shown = -answer["preference"] if swapped else answer["preference"]
-        return GoldFeedback(verdict, PREFERENCE_LABELS[shown], "the direction counts (A, tie or B), not the strength")
-    return GoldFeedback(verdict, Thumbs(answer["thumbs"]).label, "the thumbs must match")
+    shown = kind_registry.get(item.kind).gold_verdict(item, swapped)
+    if shown is None:
+        return None
+    return GoldFeedback(verdict, shown.answer, shown.rule)
 
 
 def gold_accuracy(project, kinds=(AnnotatorKind.HUMAN,)):

@@ -14,6 +14,10 @@ Shapes (auto-detected from the columns, or named explicitly):
   binary       prompt/response (or completion)[/label true/false][/edited] — TRL's unpaired format;
                as edit items, an `edited` column is imported as the source's edit
   messages     messages=[…, {"role": "assistant", …}] — the last assistant turn is the response
+  ranking      prompt/responses[]/ranking[] — 3–9 responses (text, or {text, model}) and, optionally,
+               each one's rank (1 best, equal ranks tie): a ranking item, its ranks the source's label.
+               A `completions` file imported as ranking (--as ranking) makes one ranking item of all
+               its completions, ranked by their scores (UltraFeedback's ratings; equal scores tie)
   alpaca_eval  instruction/output_1/output_2[/generator_1/2][/preference][/annotator] — AlpacaEval's
                annotations: a judge's verdict (1, 2, 0 for a draw, 1..2 from a weighted judge),
                imported as the label of a source named after `annotator`
@@ -25,10 +29,12 @@ from dataclasses import dataclass, field
 
 from annotate import import_values as v
 from annotate.content import prompt_hash
-from annotate.edits import word_diff
+from annotate.edits import derive
 
-SHAPES = ("preference", "completions", "helpsteer2", "binary", "messages", "alpaca_eval")
+SHAPES = ("preference", "completions", "helpsteer2", "binary", "messages", "alpaca_eval", "ranking")
 PAIRWISE_SHAPES = ("preference", "completions", "helpsteer2", "alpaca_eval")
+RANKABLE_SHAPES = ("completions",)  # shapes that make a ranking item when imported as ranking
+RANKING_MIN, RANKING_MAX = 3, 9
 COLUMNS = {
     "preference": {"prompt", "chosen", "rejected", "score_chosen", "score_rejected", "chosen_model", "rejected_model"},
     "completions": {"prompt", "instruction", "completions"},
@@ -47,6 +53,7 @@ COLUMNS = {
     },
     "binary": {"prompt", "response", "completion", "label", "model", "edited"},
     "messages": {"messages", "label", "model", "edited"},
+    "ranking": {"prompt", "responses", "ranking"},
     "alpaca_eval": {
         "prompt",
         "instruction",
@@ -70,7 +77,8 @@ class ParsedRow:
     messages: list | None
     hash: str
     responses: list = field(default_factory=list)  # [(text, model_name, metadata)]
-    items: list = field(default_factory=list)  # [(kind, index_a, index_b | None, label | None)]
+    # [(kind, index_a, index_b | None | (other indexes of a ranking), label | None)]
+    items: list = field(default_factory=list)
     metadata: dict = field(default_factory=dict)
     columns: dict = field(default_factory=dict)  # the row's other scalar columns, e.g. an id
 
@@ -81,6 +89,8 @@ def detect_shape(columns):
         return "preference"
     if "completions" in cols:
         return "completions"
+    if "responses" in cols:
+        return "ranking"
     if {"response_1", "response_2"} <= cols:
         return "helpsteer2"
     if {"output_1", "output_2"} <= cols:
@@ -100,6 +110,7 @@ def parse_row(shape, row, where, pair_strategy, single_kind):
         "binary": _binary,
         "messages": _messages,
         "alpaca_eval": _alpaca_eval,
+        "ranking": _ranking,
     }[shape]
     parsed = parser(row, where, pair_strategy=pair_strategy, single_kind=single_kind)
     parsed.metadata = v.metadata(row, "metadata")
@@ -261,7 +272,46 @@ def _completion(value, i):
     return text, model, score, extra
 
 
-def _completions(row, where, pair_strategy, **_):
+def ranks_from_scores(scores):
+    """Higher score, better rank (1 best); equal scores share a rank: [7, 9, 7] → [2, 1, 2]."""
+    order = sorted(set(scores), reverse=True)
+    return [order.index(s) + 1 for s in scores]
+
+
+def _ranking_count(n, name):
+    if not RANKING_MIN <= n <= RANKING_MAX:
+        raise v.FieldError(name, f"a ranking has {RANKING_MIN} to {RANKING_MAX} responses, got {n}")
+
+
+def _ranking(row, where, **_):
+    ptext, pmsgs = v.text_or_messages(row, "prompt")
+    parsed = _prompt(ptext or "", pmsgs, where)
+    responses = [_completion(r, i) for i, r in enumerate(v.json_list(row, "responses"))]
+    _ranking_count(len(responses), "responses")
+    parsed.responses = [(t, m, extra) for t, m, _, extra in responses]
+    label = None
+    if not v.is_missing(row.get("ranking")):
+        raw = v.json_list(row, "ranking")
+        n = len(responses)
+        if len(raw) != n or any(isinstance(r, bool) or not isinstance(r, int) or not 1 <= r <= n for r in raw):
+            raise v.FieldError("ranking", f"expected one rank from 1 (best) to {n} per response, got {v.describe(raw)}")
+        order = sorted(set(raw))
+        label = {"ranking": [order.index(r) + 1 for r in raw], "details": {"import": "ranking"}}
+    parsed.items = [("ranking", 0, tuple(range(1, len(responses))), label)]
+    return parsed
+
+
+def _completions_ranking(parsed, completions):
+    _ranking_count(len(completions), "completions")
+    scores = [s for _, _, s, _ in completions]
+    label = None
+    if all(s is not None for s in scores):
+        label = {"ranking": ranks_from_scores(scores), "details": {"import": "scores", "scores": scores}}
+    parsed.items = [("ranking", 0, tuple(range(1, len(completions))), label)]
+    return parsed
+
+
+def _completions(row, where, pair_strategy, single_kind=None, **_):
     # UltraFeedback's raw release names the prompt "instruction".
     ptext, pmsgs = v.text_or_messages(row, "instruction" if "prompt" not in row and "instruction" in row else "prompt")
     parsed = _prompt(ptext or "", pmsgs, where)
@@ -269,6 +319,8 @@ def _completions(row, where, pair_strategy, **_):
     if len(completions) < 2:
         raise v.FieldError("completions", f"expected at least 2 completions to pair, got {len(completions)}")
     parsed.responses = [(t, m, {"score": s, **extra} if s is not None else extra) for t, m, s, extra in completions]
+    if single_kind == "ranking":
+        return _completions_ranking(parsed, completions)
     scores = [s for _, _, s, _ in completions]
     if pair_strategy == "best_worst":
         missing = next((i for i, s in enumerate(scores) if s is None), None)
@@ -374,8 +426,8 @@ def _single(parsed, response, model, row, single_kind):
             parsed.responses[0][2]["source_label"] = thumbs
         edited, label = v.text(row, "edited", required=False), None
         if edited is not None:
-            diff, distance = word_diff(response, edited)  # as Annotation.save derives them
-            label = {"edited_text": edited, "diff": diff, "edit_distance": distance, "details": {"import": "edited"}}
+            # Derived as Annotation.save derives them (bulk inserts skip save).
+            label = {"edited_text": edited, **derive(response, edited), "details": {"import": "edited"}}
         parsed.items = [("edit", 0, None, label)]
     else:
         parsed.items = [("binary", 0, None, {"thumbs": thumbs, "details": {"import": "label"}} if thumbs else None)]

@@ -36,6 +36,7 @@ from annotate.models import (
     FeedbackKind,
     ImportRecord,
     Item,
+    ItemResponse,
     LabelKind,
     Project,
     Prompt,
@@ -247,7 +248,9 @@ def _resolve_kind(project, name, shape, as_kind, columns):
     enabled = set(project.feedback_kinds or [])
     if as_kind is None and "edited" in columns and shape not in shapes.PAIRWISE_SHAPES:
         as_kind = FeedbackKind.EDIT  # rows that carry an edit are edit items
-    if shape in shapes.PAIRWISE_SHAPES:
+    if shape == "ranking" or (shape in shapes.RANKABLE_SHAPES and as_kind == FeedbackKind.RANKING):
+        kind = FeedbackKind.RANKING  # the parsers read the target kind from single_kind
+    elif shape in shapes.PAIRWISE_SHAPES:
         if as_kind not in (None, FeedbackKind.PAIRWISE):
             raise ImportFileError(
                 name,
@@ -273,7 +276,7 @@ def _resolve_kind(project, name, shape, as_kind, columns):
             None,
             f'project "{project.name}" does not collect {kind} feedback (it has {", ".join(sorted(enabled)) or "none"})',
         )
-    return str(kind), (str(kind) if kind in SINGLE_KINDS else None)
+    return str(kind), (str(kind) if kind in (*SINGLE_KINDS, FeedbackKind.RANKING) else None)
 
 
 def _chunks(values):
@@ -338,6 +341,12 @@ def _record(project, result, skip_invalid, user):
     )
 
 
+def _distinct(texts, a, b):
+    """Whether an item's responses are different texts (a pair of one text twice compares nothing)."""
+    indexes = [a, *(b if isinstance(b, tuple) else () if b is None else (b,))]
+    return len({texts[i][0] for i in indexes}) == len(indexes)
+
+
 def _write(project, parsed, result, label_kind):
     # Locks the project row (PostgreSQL) or the database (SQLite) so concurrent imports into one
     # project cannot both create the same prompt, and SQLite ids can be counted up safely.
@@ -375,6 +384,14 @@ def _write(project, parsed, result, label_kind):
                 "kind", "response_a_id", "response_b_id", "id"
             )
         )
+    ranked: dict[int, list[int]] = {}
+    for chunk in _chunks([iid for (kind, _, _), iid in items.items() if kind == FeedbackKind.RANKING]):
+        for iid, rid in ItemResponse.objects.filter(item_id__in=chunk).values_list("item_id", "response_id"):
+            ranked.setdefault(iid, []).append(rid)  # ordered by (item, position)
+    for (kind, a, b), iid in list(items.items()):
+        if kind == FeedbackKind.RANKING and iid in ranked:
+            del items[(kind, a, b)]
+            items[(kind, a, tuple(ranked[iid][1:]))] = iid
     if annotators:
         annotator_ids = [a.pk for a in annotators.values()]
         for chunk in _chunks(items.values()):
@@ -388,11 +405,11 @@ def _write(project, parsed, result, label_kind):
     prompt_ids = IdPool(Prompt, block=max(1, len(parsed)))
     response_ids = IdPool(Response, block=max(1, sum(len(row.responses) for row in parsed)))
     item_ids = IdPool(Item, block=max(1, sum(len(row.items) for row in parsed)))
-    new_prompts, new_responses, new_items, new_labels = [], [], [], []
+    new_prompts, new_responses, new_items, new_labels, new_ranked = [], [], [], [], []
     reused = set()
     for row in parsed:
         texts = row.responses
-        row_items = [it for it in row.items if it[2] is None or texts[it[1]][0] != texts[it[2]][0]]
+        row_items = [it for it in row.items if _distinct(texts, it[1], it[2])]
         if len(row_items) < len(row.items):
             result.identical.extend([row.where] * (len(row.items) - len(row_items)))
             if not row_items:
@@ -415,16 +432,21 @@ def _write(project, parsed, result, label_kind):
                 new_responses.append((rid, pid, text, model_name, metadata))
             rids.append(rid)
         for kind, a, b, row_label in row_items:
-            ra, rb = rids[a], (rids[b] if b is not None else None)
-            iid, flipped = items.get((kind, ra, rb)), False
-            if iid is None and rb is not None and (kind, rb, ra) in items:
+            # b: the other response's index, None (one response), or a ranking's other indexes (a tuple)
+            rest = tuple(rids[i] for i in b) if isinstance(b, tuple) else None
+            ra, rb = rids[a], (rest[0] if rest else rids[b] if b is not None else None)
+            key = (kind, ra, rest if rest else rb)
+            iid, flipped = items.get(key), False
+            if iid is None and rb is not None and not rest and (kind, rb, ra) in items:
                 iid, flipped = items[(kind, rb, ra)], True
             if iid is None:
-                iid = items[(kind, ra, rb)] = next(item_ids)
+                iid = items[key] = next(item_ids)
                 provenance = {"import": {"source": result.source, "file": result.file, "where": row.where}}
                 if row.columns:
                     provenance["columns"] = row.columns
                 new_items.append((iid, project.pk, pid, kind, ra, rb, provenance))
+                if rest:
+                    new_ranked.extend((iid, rid, i) for i, rid in enumerate((ra, *rest)))
             else:
                 result.items_existing += 1
             for label in _labels(row_label):
@@ -446,6 +468,7 @@ def _write(project, parsed, result, label_kind):
                         label.get("edited_text"),
                         label.get("diff", []),
                         label.get("edit_distance"),
+                        label.get("ranking"),
                         label.get("confidence"),
                         {**label.get("details", {}), "where": row.where},
                         uuid.uuid4(),
@@ -457,6 +480,7 @@ def _write(project, parsed, result, label_kind):
     insert_rows(
         Item, ["id", "project_id", "prompt_id", "kind", "response_a_id", "response_b_id", "metadata"], new_items
     )
+    insert_rows(ItemResponse, ["item_id", "response_id", "position"], new_ranked)
     insert_rows(
         Annotation,
         [
@@ -469,6 +493,7 @@ def _write(project, parsed, result, label_kind):
             "edited_text",
             "diff",
             "edit_distance",
+            "ranking",
             "confidence",
             "details",
             "submission_id",

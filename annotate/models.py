@@ -11,24 +11,20 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from annotate.edits import word_diff
-
-PREFERENCE_MIN, PREFERENCE_MAX = -3, 3
-PREFERENCE_LABELS = {
-    -3: "A much better",
-    -2: "A better",
-    -1: "A slightly better",
-    0: "Tie",
-    1: "B slightly better",
-    2: "B better",
-    3: "B much better",
-}
+from annotate.edits import derive
+from annotate.kinds.scale import PREFERENCE_LABELS as PREFERENCE_LABELS  # re-exported: the scale's home is kinds.scale
+from annotate.kinds.scale import PREFERENCE_MAX, PREFERENCE_MIN
 
 
 class FeedbackKind(models.TextChoices):
     PAIRWISE = "pairwise", "Pairwise comparison"
     BINARY = "binary", "Thumbs up / down"
     EDIT = "edit", "Edit the response"
+    RANKING = "ranking", "Rank the responses"
+
+
+# Kinds whose items compare responses: they have a response B (a ranking's B is its second response).
+MULTI_RESPONSE_KINDS = (FeedbackKind.PAIRWISE, FeedbackKind.RANKING)
 
 
 class PairStrategy(models.TextChoices):
@@ -173,7 +169,9 @@ class Item(models.Model):
     route_score = models.FloatField(null=True, blank=True, help_text="Predicted gain of a human label (router).")
     route_reason = models.JSONField(default=dict, blank=True, help_text="Top features behind the routing decision.")
     is_gold = models.BooleanField(default=False)
-    gold_answer = models.JSONField(null=True, blank=True, help_text='{"preference": -3..3} or {"thumbs": "up"|"down"}')
+    gold_answer = models.JSONField(
+        null=True, blank=True, help_text='{"preference": -3..3}, {"thumbs": "up"|"down"} or {"ranking": [ranks]}'
+    )
     human_label_count = models.PositiveIntegerField(
         default=0, help_text="Submitted human annotations (denormalised for the queue)."
     )
@@ -187,8 +185,8 @@ class Item(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=(Q(kind=FeedbackKind.PAIRWISE) & Q(response_b__isnull=False))
-                | (~Q(kind=FeedbackKind.PAIRWISE) & Q(response_b__isnull=True)),
+                condition=(Q(kind__in=MULTI_RESPONSE_KINDS) & Q(response_b__isnull=False))
+                | (~Q(kind__in=MULTI_RESPONSE_KINDS) & Q(response_b__isnull=True)),
                 name="item_pairwise_has_two_responses",
             ),
             models.CheckConstraint(condition=Q(kind__in=FeedbackKind.values), name="item_kind_valid"),
@@ -216,6 +214,25 @@ class Item(models.Model):
         return f"{self.kind} item {self.pk}"
 
 
+class ItemResponse(models.Model):
+    """The responses of a ranking item, in their canonical order (position 0 is response A, 1 is B).
+    Pairwise and single-response items keep using response_a/response_b alone."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="ranked_responses")
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["item", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "position"], name="item_response_position_unique"),
+            models.UniqueConstraint(fields=["item", "response"], name="item_response_once"),
+        ]
+
+    def __str__(self):
+        return f"item {self.item_id} #{self.position}: response {self.response_id}"
+
+
 class JudgeBackend(models.TextChoices):
     TRANSFORMERS = "transformers", "Local transformers model (Celery worker)"
     OPENAI = "openai", "OpenAI-compatible chat-completions server"
@@ -236,7 +253,7 @@ class LMJudge(models.Model):
         help_text="Name of a key the deployment declares in TANDEM_JUDGE_KEYS (not an environment variable).",
     )
     prompt_templates = models.JSONField(
-        default=dict, blank=True, help_text="Overrides per kind: pairwise, binary, edit."
+        default=dict, blank=True, help_text="Overrides per kind: pairwise, binary, edit, ranking."
     )
     parameters = models.JSONField(default=dict, blank=True, help_text="temperature, max_new_tokens, batch_size, ...")
     family = models.CharField(
@@ -363,6 +380,12 @@ class Annotation(models.Model):
     edited_text = models.TextField(null=True, blank=True)
     diff = models.JSONField(default=list, blank=True, help_text="Word-level opcodes [[op, old, new], ...].")
     edit_distance = models.FloatField(null=True, blank=True, help_text="Normalised word-level edit distance 0..1.")
+    # ranking
+    ranking = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Rank per response in the item's canonical order, 1 = best, ties share a rank: [2, 1, 2].",
+    )
     # every kind
     time_spent_ms = models.PositiveIntegerField(null=True, blank=True)
     confidence = models.FloatField(null=True, blank=True)
@@ -385,7 +408,8 @@ class Annotation(models.Model):
                 condition=Q(status=AnnotationStatus.UNPARSED)
                 | (Q(kind=FeedbackKind.PAIRWISE) & Q(preference__isnull=False))
                 | (Q(kind=FeedbackKind.BINARY) & Q(thumbs__in=Thumbs.values))
-                | (Q(kind=FeedbackKind.EDIT) & Q(edited_text__isnull=False)),
+                | (Q(kind=FeedbackKind.EDIT) & Q(edited_text__isnull=False))
+                | (Q(kind=FeedbackKind.RANKING) & Q(ranking__isnull=False)),
                 name="annotation_has_its_kind_label",
             ),
             models.CheckConstraint(
@@ -405,8 +429,8 @@ class Annotation(models.Model):
     def save(self, *args, **kwargs):
         # The diff and distance are derived, never trusted from the client.
         if self.kind == FeedbackKind.EDIT and self.edited_text is not None and self.item_id:
-            original = self.item.response_a.text
-            self.diff, self.edit_distance = word_diff(original, self.edited_text)
+            derived = derive(self.item.response_a.text, self.edited_text)
+            self.diff, self.edit_distance = derived["diff"], derived["edit_distance"]
         super().save(*args, **kwargs)
 
 

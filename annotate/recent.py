@@ -10,7 +10,8 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from annotate.models import PREFERENCE_LABELS, Assignment, AssignmentState, FeedbackKind, Thumbs
+from annotate.kinds import registry as kind_registry
+from annotate.models import Assignment, AssignmentState
 
 RECENT_LIMIT = 10
 
@@ -28,16 +29,7 @@ class RecentLabel:
 
 def summary(annotation, swapped):
     """A short description of a label, in display order (A is whatever was on the left)."""
-    if annotation.kind == FeedbackKind.PAIRWISE and annotation.preference is not None:
-        return PREFERENCE_LABELS[-annotation.preference if swapped else annotation.preference]
-    if annotation.kind == FeedbackKind.BINARY and annotation.thumbs:
-        failed = f" · fails {len(annotation.failed_principles)}" if annotation.failed_principles else ""
-        return f"{Thumbs(annotation.thumbs).label}{failed}"
-    if annotation.kind == FeedbackKind.EDIT:
-        if not annotation.edit_distance:
-            return "Accepted as is"
-        return f"Edited (distance {annotation.edit_distance:.2f})"
-    return ""
+    return kind_registry.get(annotation.kind).summary(annotation, swapped)
 
 
 def recent_labels(project, annotator, limit=RECENT_LIMIT, now=None):
@@ -66,20 +58,4 @@ def recent_labels(project, annotator, limit=RECENT_LIMIT, now=None):
 
 def form_values(annotation, swapped):
     """The workspace form's fields for a stored label, in display order, to amend it."""
-    if annotation.kind == FeedbackKind.PAIRWISE:
-        values = {
-            "preference": str(-annotation.preference if swapped else annotation.preference),
-            "rationale": annotation.rationale,
-        }
-        for name, sides in (annotation.aspect_ratings or {}).items():
-            shown = {"a": "right", "b": "left"} if swapped else {"a": "left", "b": "right"}
-            for side, rating in (sides or {}).items():
-                values[f"aspect:{name}:{shown[side]}"] = str(rating)
-        return values
-    if annotation.kind == FeedbackKind.BINARY:
-        return {
-            "thumbs": annotation.thumbs,
-            "failed_principles": list(annotation.failed_principles or []),
-            "reason": annotation.reason,
-        }
-    return {"edited_text": annotation.edited_text or ""}
+    return kind_registry.get(annotation.kind).form_values(annotation, swapped)

@@ -13,7 +13,8 @@ from rest_framework import serializers
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 
-from annotate.models import Assignment, FeedbackKind
+from annotate.kinds import registry as kind_registry
+from annotate.models import Assignment
 from annotate.strict_input import InputError, loads_object
 
 
@@ -34,7 +35,8 @@ class PromptSerializer(serializers.Serializer):
 
 
 class AssignmentSerializer(serializers.Serializer):
-    """The item leased to the annotator: pairwise items have left/right, the others a response."""
+    """The item leased to the annotator: pairwise items have left/right, rankings a list of responses,
+    the others one response."""
 
     assignment = serializers.IntegerField(source="pk")
     item = serializers.IntegerField(source="item_id")
@@ -45,6 +47,7 @@ class AssignmentSerializer(serializers.Serializer):
     left = TextSerializer(required=False)
     right = TextSerializer(required=False)
     response = TextSerializer(required=False)
+    responses = TextSerializer(many=True, required=False)
 
     def to_representation(self, instance: Assignment) -> dict[str, Any]:
         item = instance.item
@@ -56,12 +59,14 @@ class AssignmentSerializer(serializers.Serializer):
             "prompt": {"text": item.prompt.text, "messages": item.prompt.messages},
             "draft": instance.draft,
         }
-        a, b = item.response_a, item.response_b
-        if item.kind == FeedbackKind.PAIRWISE and b is not None:
-            left, right = (b, a) if instance.swapped else (a, b)
-            out["left"], out["right"] = {"text": left.text}, {"text": right.text}
-        else:
-            out["response"] = {"text": a.text}
+        # in display order, as the kind shows them (pairwise swapped for this annotator, ...)
+        shown = kind_registry.get(item.kind).display_responses(item, instance.swapped)
+        if len(shown) == 1:
+            out["response"] = {"text": shown[0].text}
+        elif len(shown) == 2:
+            out["left"], out["right"] = {"text": shown[0].text}, {"text": shown[1].text}
+        else:  # a ranking: ranks are submitted as "ranks", one per response in this order
+            out["responses"] = [{"text": r.text} for r in shown]
         return out
 
 

@@ -1,4 +1,4 @@
-"""Submitting a label: validate per kind, store once, close the lease, count the label.
+"""Submitting a label: validate per kind (the kind's module, `annotate.kinds`), store once, close the lease, count the label.
 
 Input is in *display* order: for a pairwise item, "left" is whatever the annotator saw on the
 left. A preference of -3 means "left much better". It is stored in the item's canonical A/B
@@ -12,26 +12,21 @@ import math
 import uuid
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 
 from annotate import gold, queue_sql
 from annotate.errors import ServiceError
+from annotate.kinds import registry as kind_registry
+from annotate.kinds.fields import Errors
 from annotate.models import (
-    PREFERENCE_MAX,
-    PREFERENCE_MIN,
     Annotation,
     Assignment,
     AssignmentState,
-    FeedbackKind,
-    Thumbs,
 )
 from annotate.queue import _lock_project_on_sqlite
-from annotate.strict_input import strict_int, text_problem
 
-RATING_MIN, RATING_MAX = 1, 5
 MAX_TIME_MS = 24 * 3600 * 1000
 
 
@@ -57,145 +52,12 @@ class AmendRefused(SubmissionError):
     status = 409
 
 
-def _text(value, field, errors, required=False, label=None, limit=None):
-    """Free text (a rationale, a reason, an edit), capped at `limit` characters (default: the rationale cap)."""
-    limit = limit or settings.TANDEM_MAX_RATIONALE_CHARS
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        errors[field] = f"{label or field} must be text"
-        return ""
-    value = value.replace("\r\n", "\n").strip()
-    if required and not value:
-        errors[field] = f"{label or field} is required"
-    if len(value) > limit:
-        errors[field] = f"{label or field} is {len(value)} characters long; at most {limit} are accepted"
-        return ""
-    problem = text_problem(value)
-    if problem:
-        errors[field] = f"{label or field} {problem}"
-        return ""
-    return value
-
-
-def _rating(value, where, errors):
-    if value in (None, ""):
-        return None
-    try:
-        rating = strict_int(value)
-    except ValueError:
-        errors[where] = f"rating must be a whole number {RATING_MIN}-{RATING_MAX}"
-        return None
-    if not RATING_MIN <= rating <= RATING_MAX:
-        errors[where] = f"rating must be {RATING_MIN}-{RATING_MAX}"
-        return None
-    return rating
-
-
-def _pairwise(item, project, swapped, data, errors):
-    raw = data.get("preference")
-    preference = None
-    try:
-        preference = strict_int(raw)
-        if not PREFERENCE_MIN <= preference <= PREFERENCE_MAX:
-            raise ValueError
-    except ValueError:
-        errors["preference"] = (
-            "choose a point on the scale"
-            if raw in (None, "")
-            else (
-                f"the preference must be a whole number from {PREFERENCE_MIN} (left much better) to "
-                f"{PREFERENCE_MAX} (right much better); got {str(raw)[:40]!r}"
-            )
-        )
-        preference = None
-    aspects = data.get("aspects") or {}
-    ratings = {}
-    if not isinstance(aspects, dict):
-        errors["aspects"] = "aspect ratings must be a mapping {aspect: {left, right}}"
-        aspects = {}
-    for name, sides in aspects.items():
-        if name not in project.aspects:
-            errors["aspects"] = f"{name!r} is not one of this project's aspects ({', '.join(project.aspects)})"
-            continue
-        if not isinstance(sides, dict):
-            errors["aspects"] = f"ratings for {name!r} must be {{left, right}}"
-            continue
-        left = _rating(sides.get("left"), f"aspect:{name}:left", errors)
-        right = _rating(sides.get("right"), f"aspect:{name}:right", errors)
-        a, b = (right, left) if swapped else (left, right)
-        rated = {side: v for side, v in (("a", a), ("b", b)) if v is not None}
-        if rated:
-            ratings[name] = rated
-    return {
-        "preference": None if preference is None else (-preference if swapped else preference),
-        "aspect_ratings": ratings,
-        "rationale": _text(data.get("rationale"), "rationale", errors),
-        "swapped": swapped,
-    }
-
-
-def _binary(item, project, data, errors):
-    thumbs = data.get("thumbs")
-    if thumbs not in Thumbs.values:
-        errors["thumbs"] = "choose thumbs up or thumbs down"
-    failed = data.get("failed_principles") or []
-    if isinstance(failed, str):
-        failed = [failed]
-    if not isinstance(failed, list):
-        errors["failed_principles"] = "failed principles must be a list"
-        failed = []
-    unknown = [p for p in failed if p not in project.principles]
-    if unknown:
-        errors["failed_principles"] = f"not principles of this project: {', '.join(map(str, unknown))}"
-    if failed and thumbs == Thumbs.UP:
-        msg = "a response that fails a principle gets thumbs down"
-        errors["failed_principles"] = f"{errors['failed_principles']}; {msg}" if "failed_principles" in errors else msg
-    return {
-        "thumbs": thumbs if thumbs in Thumbs.values else "",
-        "failed_principles": [p for p in project.principles if p in failed],
-        "reason": _text(data.get("reason"), "reason", errors),
-    }
-
-
-def _flag(value):
-    return value is True or (isinstance(value, str) and value.lower() in ("1", "true", "on", "yes"))
-
-
-def _edit(item, data, errors):
-    if _flag(data.get("accept_as_is")):
-        # "Accept as is": the response needs no change. Stored as the response itself, byte for
-        # byte (a zero-distance edit), which learning from edits (CIPHER) reads as "this
-        # annotator is content with this".
-        return {"edited_text": item.response_a.text or ""}
-    original = (item.response_a.text or "").replace("\r\n", "\n").strip()
-    edited = _text(
-        data.get("edited_text"),
-        "edited_text",
-        errors,
-        required=True,
-        label="the edited response",
-        limit=settings.TANDEM_MAX_EDIT_CHARS,
-    )
-    if edited and edited == original:
-        # An unchanged submit is more often a slip than a verdict: the verdict has its own button.
-        errors["edited_text"] = (
-            "the edit is identical to the response; change it, choose “Accept as is”, or skip the item"
-        )
-    return {"edited_text": edited}
-
-
 def clean_submission(item, project, swapped, data):
     """Model fields for an annotation from display-order input, or SubmissionError."""
     if not isinstance(data, dict):
         raise SubmissionError("a submission is a mapping of fields")
-    errors = {}
-    if item.kind == FeedbackKind.PAIRWISE:
-        fields = _pairwise(item, project, swapped, data, errors)
-    elif item.kind == FeedbackKind.BINARY:
-        fields = _binary(item, project, data, errors)
-    else:
-        fields = _edit(item, data, errors)
+    errors: Errors = {}
+    fields = kind_registry.get(item.kind).clean(item, project, swapped, data, errors)
     if errors:
         raise SubmissionError("; ".join(errors.values()), errors)
     return fields
@@ -203,20 +65,7 @@ def clean_submission(item, project, swapped, data):
 
 def data_from_form(item, post):
     """Display-order submission data from an HTML form (a QueryDict)."""
-    if item.kind == FeedbackKind.PAIRWISE:
-        aspects = {}
-        for key, value in post.items():
-            if key.startswith("aspect:") and value != "":
-                _, name, side = (key.split(":", 2) + ["", ""])[:3]
-                aspects.setdefault(name, {})[side] = value
-        return {"preference": post.get("preference"), "aspects": aspects, "rationale": post.get("rationale", "")}
-    if item.kind == FeedbackKind.BINARY:
-        return {
-            "thumbs": post.get("thumbs"),
-            "failed_principles": post.getlist("failed_principles"),
-            "reason": post.get("reason", ""),
-        }
-    return {"edited_text": post.get("edited_text", ""), "accept_as_is": post.get("accept_as_is", "")}
+    return kind_registry.get(item.kind).data_from_form(item, post)
 
 
 def _same(annotation, fields):

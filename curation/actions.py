@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from annotate.errors import Invalid
-from annotate.models import FeedbackKind, Item
+from annotate.models import FeedbackKind, Item, ItemResponse
 from curation.labels import aggregate_labels, source_class
 from curation.models import CurationAction, ItemFeatures, ItemNoise
 from curation.pluralism import group_members, latest_run
@@ -60,6 +60,7 @@ class CuratedItem:
     group_hash: str = ""  # the split key: near-duplicate prompts merged share one
     text_a: str = ""
     text_b: str | None = None
+    texts: list | None = None  # every response, canonical order (ranking items)
     created_at: object = None
     is_gold: bool = False
     tags: dict = field(default_factory=dict)
@@ -327,6 +328,9 @@ def iter_curated(project, filters=None, upto_action=None, chunk=2000):
             )
         )
         tags = dict(ItemFeatures.objects.filter(item_id__in=part).values_list("item_id", "tags"))
+        texts: dict[int, list[str]] = {}
+        for item_id, text in ItemResponse.objects.filter(item_id__in=part).values_list("item_id", "response__text"):
+            texts.setdefault(item_id, []).append(text)  # ordered by (item, position)
         noise = {
             i: (p, lab)
             for i, p, lab in ItemNoise.objects.filter(item_id__in=part).values_list("item_id", "p_wrong", "label")
@@ -344,6 +348,7 @@ def iter_curated(project, filters=None, upto_action=None, chunk=2000):
                 group_hash=groups.get(it["prompt__content_hash"], it["prompt__content_hash"]),
                 text_a=it["response_a__text"],
                 text_b=it["response_b__text"],
+                texts=texts.get(it["id"]),
                 created_at=it["created_at"],
                 is_gold=it["is_gold"],
                 tags=tags.get(it["id"]) or {},

@@ -1,5 +1,5 @@
-"""Agreement: between people (Krippendorff's α on the −3..+3 scale and per aspect, Fleiss' and
-Cohen's κ on the collapsed direction), between people and LM judges, and position bias.
+"""Agreement: between people (Krippendorff's α per feedback kind — on the −3..+3 scale, on thumbs,
+on ranks — and per aspect, Fleiss' and Cohen's κ on the collapsed direction), between people and LM judges, and position bias.
 
 "People" are human annotators and imported sources (people's labels from another tool); LM
 judges are compared against them, never pooled with them, unless asked.
@@ -10,10 +10,11 @@ from itertools import combinations
 
 import numpy as np
 
+from annotate.kinds import registry as kind_registry
+from annotate.kinds.scale import PREFERENCE_DOMAIN as PREFERENCE_DOMAIN  # re-exported (activity)
 from annotate.models import AnnotatorKind, FeedbackKind
 from curation.labels import label_rows
 
-PREFERENCE_DOMAIN = list(range(-3, 4))
 RATING_DOMAIN = [1, 2, 3, 4, 5]
 DIRECTIONS = [-1, 0, 1]
 
@@ -88,54 +89,71 @@ def _ratings(row):
     return out
 
 
-def project_agreement(project, include_judges=False, rows=None):
-    """Everything the dashboard shows about agreement, in one pass over the label table."""
-    rows = list(rows if rows is not None else label_rows(project))
-    pref_units, dir_units, dir_by_coder, thumbs_units = (
-        defaultdict(dict),
-        defaultdict(dict),
-        defaultdict(dict),
-        defaultdict(dict),
-    )
-    aspect_units = defaultdict(lambda: defaultdict(dict))
+def kind_units(rows, include_judges=False):
+    """{kind: {(item_id, suffix): {annotator_id: value}}}: what each kind's labels give Krippendorff's
+    α (`FeedbackKindSpec.agreement_values`): the preference, the thumbs, or one unit per ranked response."""
+    units = defaultdict(lambda: defaultdict(dict))
     for r in rows:
         if not (r["is_person"] or include_judges):  # people, and imported sources declared human
             continue
-        if r["kind"] == FeedbackKind.PAIRWISE and r["preference"] is not None:
-            pref_units[r["item_id"]][r["annotator_id"]] = r["preference"]
+        for suffix, value in kind_registry.get(r["kind"]).agreement_values(r).items():
+            units[r["kind"]][(r["item_id"], suffix)][r["annotator_id"]] = value
+    return units
+
+
+def kind_alpha(kind, units):
+    """The α block of one kind: α at its level of measurement, and how many items it rests on."""
+    spec = kind_registry.get(kind)
+    items = {item for item, _ in units}
+    overlapped = {item for (item, _), coders in units.items() if len(coders) >= 2}
+    return {
+        f"alpha_{spec.agreement_level}": krippendorff_alpha(units, spec.agreement_level, spec.agreement_domain),
+        "items_with_overlap": len(overlapped),
+        "items": len(items),
+    }
+
+
+def project_agreement(project, include_judges=False, rows=None):
+    """Everything the dashboard shows about agreement, in one pass over the label table."""
+    rows = list(rows if rows is not None else label_rows(project))
+    units = kind_units(rows, include_judges)
+    dir_units, dir_by_coder = defaultdict(dict), defaultdict(dict)
+    aspect_units = defaultdict(lambda: defaultdict(dict))
+    for r in rows:
+        if not (r["is_person"] or include_judges):
+            continue
+        if r["kind"] == FeedbackKind.PAIRWISE and r["direction"] is not None:
             dir_by_coder[r["annotator_id"]][r["item_id"]] = r["direction"]
             dir_units[r["item_id"]][r["annotator_id"]] = r["direction"]
-        elif r["kind"] == FeedbackKind.BINARY and r["direction"] is not None:
-            thumbs_units[r["item_id"]][r["annotator_id"]] = r["direction"]
         for (aspect, side), value in _ratings(r).items():
             aspect_units[aspect][(r["item_id"], side)][r["annotator_id"]] = value
 
+    thumbs_units = units.get(FeedbackKind.BINARY, {})
     direction_counts = [[Counter(v.values())[d] for d in DIRECTIONS] for v in dir_units.values()]
     thumbs_counts = [[Counter(v.values())[d] for d in (-1, 1)] for v in thumbs_units.values()]
-    overlapped = sum(1 for v in pref_units.values() if len(v) >= 2)
-    return {
-        "pairwise": {
-            "alpha_ordinal": krippendorff_alpha(pref_units, "ordinal", PREFERENCE_DOMAIN),
-            "fleiss_kappa_direction": fleiss_kappa(direction_counts),
-            "cohen_kappa_direction": mean_cohen_kappa(dir_by_coder),
-            "items_with_overlap": overlapped,
-            "items": len(pref_units),
-        },
-        "binary": {
-            "fleiss_kappa": fleiss_kappa(thumbs_counts),
-            "alpha_nominal": krippendorff_alpha(thumbs_units, "nominal"),
-            "items_with_overlap": sum(1 for v in thumbs_units.values() if len(v) >= 2),
-        },
-        "aspects": {
-            aspect: {
-                "alpha_ordinal": krippendorff_alpha(units, "ordinal", RATING_DOMAIN),
-                "units_with_overlap": sum(1 for v in units.values() if len(v) >= 2),
-            }
-            for aspect, units in sorted(aspect_units.items())
-        },
-        "human_judge": human_judge_agreement(project, rows=rows),
-        "position_bias": position_bias(project, rows=rows),
+    out = {
+        # Every kind with an α (pairwise, binary, ranking, ...), under its key.
+        spec.key: kind_alpha(spec.key, units.get(spec.key, {}))
+        for spec in kind_registry.all_kinds()
+        if spec.agreement_level
     }
+    out[FeedbackKind.PAIRWISE].update(
+        fleiss_kappa_direction=fleiss_kappa(direction_counts),
+        cohen_kappa_direction=mean_cohen_kappa(dir_by_coder),
+    )
+    out[FeedbackKind.BINARY]["fleiss_kappa"] = fleiss_kappa(thumbs_counts)
+    out.update(
+        aspects={
+            aspect: {
+                "alpha_ordinal": krippendorff_alpha(aspect_units_, "ordinal", RATING_DOMAIN),
+                "units_with_overlap": sum(1 for v in aspect_units_.values() if len(v) >= 2),
+            }
+            for aspect, aspect_units_ in sorted(aspect_units.items())
+        },
+        human_judge=human_judge_agreement(project, rows=rows),
+        position_bias=position_bias(project, rows=rows),
+    )
+    return out
 
 
 def human_judge_agreement(project, rows=None):

@@ -18,12 +18,12 @@ from annotate.models import (
     Annotation,
     AnnotationStatus,
     AnnotatorKind,
-    FeedbackKind,
     Item,
     Project,
     Routing,
     human_label_q,
 )
+from curation.labels import direction
 
 DEFAULT_FRACTION = 0.1
 DEFAULT_MINIMUM = 50
@@ -85,12 +85,6 @@ def ensure_slice(project, fraction=DEFAULT_FRACTION, minimum=DEFAULT_MINIMUM, se
     return sorted(current)
 
 
-def _direction(kind, preference, thumbs):
-    if kind == FeedbackKind.PAIRWISE:
-        return None if preference is None else int(np.sign(preference))
-    return {"up": 1, "down": -1}.get(thumbs) if kind == FeedbackKind.BINARY else None
-
-
 def stats(project):
     """Size of the slice, and human and judge accuracy on it with 95 % Wilson intervals.
 
@@ -100,7 +94,7 @@ def stats(project):
     n_items = Item.objects.filter(project=project, is_gold=False).count()
     ids = list(Item.objects.filter(project=project).filter(calibration=True).values_list("pk", flat=True))
     gold = {
-        pk: _direction(kind, (g or {}).get("preference"), (g or {}).get("thumbs"))
+        pk: direction(kind, (g or {}).get("preference"), (g or {}).get("thumbs"))
         for pk, kind, g in Item.objects.filter(project=project, is_gold=True).values_list("pk", "kind", "gold_answer")
     }
     scope = set(ids) | set(gold)
@@ -110,7 +104,7 @@ def stats(project):
         "pk", "item_id", "kind", "preference", "thumbs", "annotator__kind"
     )
     for pk, item_id, kind, pref, thumbs, who in rows:
-        d = _direction(kind, pref, thumbs)
+        d = direction(kind, pref, thumbs)
         if d is None:
             continue
         if pk in human_pks:

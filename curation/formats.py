@@ -34,6 +34,7 @@ Every row carries `controversial`: true when the project's preference groups exp
 disagreement (curation.pluralism), so trainers can tell opinion from noise.
 """
 
+from annotate.kinds import registry as kind_registry
 from curation.models import SnapshotRow
 from curation.text_render import render_completion, render_prompt
 
@@ -47,7 +48,10 @@ FORMATS = (
     "pluralistic",
 )
 UNPAIRED = ("unpaired", "unpaired_conversational")
-PAIR_KINDS = ("pairwise", "edit")
+# Which kinds' snapshot rows are pairs (prompt/chosen/rejected + a margin) and which single
+# completions (prompt/completion/label): each kind says so (`FeedbackKindSpec.export`).
+PAIR_KINDS = kind_registry.export_kinds("pair")
+SINGLE_KINDS = kind_registry.export_kinds("single")
 
 
 def _prompt_messages(data):
@@ -69,13 +73,17 @@ def _extras(data):
     }
 
 
+def _margin(export, data):
+    return data.get(export.margin_field, export.margin_default) if export else 1.0
+
+
 def kinds_for(fmt):
     """Which snapshot row kinds a format reads (so the export query can filter in the database)."""
     return {
         "preference": PAIR_KINDS,
         "preference_conversational": PAIR_KINDS,
-        "unpaired": ("pairwise", "binary", "edit"),
-        "unpaired_conversational": ("pairwise", "binary", "edit"),
+        "unpaired": PAIR_KINDS + SINGLE_KINDS,
+        "unpaired_conversational": PAIR_KINDS + SINGLE_KINDS,
         "edit": ("edit",),
         "labels": ("pairwise",),
         "pluralistic": ("pairwise",),
@@ -129,8 +137,9 @@ def to_format(kind, data, fmt, render=None):
             yield {**row, **render({k: row[k] for k in TEXT_COLUMNS if k in row})}
         return
     extras = _extras(data)
+    export = kind_registry.get(kind).export
     if fmt in ("preference", "edit"):
-        margin = data.get("margin", 1.0) if kind == "pairwise" else data.get("edit_distance", 0.0)
+        margin = _margin(export, data)
         yield {
             "prompt": render_prompt(_prompt_messages(data)),
             "chosen": render_completion(data["chosen"]),
@@ -139,7 +148,7 @@ def to_format(kind, data, fmt, render=None):
             **extras,
         }
     elif fmt == "preference_conversational":
-        margin = data.get("margin", 1.0) if kind == "pairwise" else data.get("edit_distance", 0.0)
+        margin = _margin(export, data)
         yield {
             "prompt": _prompt_messages(data),
             "chosen": [{"role": "assistant", "content": data["chosen"]}],
@@ -152,7 +161,7 @@ def to_format(kind, data, fmt, render=None):
             prompt, completion = render_prompt(_prompt_messages(data)), render_completion
         else:
             prompt, completion = _prompt_messages(data), _assistant
-        if kind == "binary":
+        if export is not None and export.shape == "single":
             yield {
                 "prompt": prompt,
                 "completion": completion(data["completion"]),
@@ -320,10 +329,19 @@ _SQL_EXTRAS = (
     "',\"item_id\":', " + _sql_json("data->'item_id'") + ", "
     "',\"controversial\":', " + _SQL_CONTROVERSIAL + ", '}'"
 )
+# The margin column as each pair kind defines it (field and default), from the registry; the
+# kinds are registered keys and the fields identifiers of the code, never user input.
 _SQL_MARGIN = (
-    "CASE WHEN kind = 'pairwise' THEN COALESCE((data->'margin')::text, '1.0') "
-    "ELSE COALESCE((data->'edit_distance')::text, '0.0') END"
+    "CASE "
+    + " ".join(
+        f"WHEN kind = '{spec.key}' THEN COALESCE((data->'{spec.export.margin_field}')::text, "
+        f"'{float(spec.export.margin_default)}')"
+        for spec in kind_registry.all_kinds()
+        if spec.export is not None and spec.export.shape == "pair"
+    )
+    + " ELSE '1.0' END"
 )
+_SQL_SINGLE = "kind IN (" + ", ".join(f"'{k}'" for k in SINGLE_KINDS) + ")"
 _SQL_MESSAGES = (
     "CASE WHEN jsonb_typeof(data->'messages') = 'array' AND jsonb_array_length(data->'messages') > 0 "
     "THEN (data->'messages')::text ELSE concat('[{\"role\":\"user\",\"content\":', (data->'prompt')::text, '}]') END"
@@ -377,7 +395,7 @@ def _sql_line(fmt):
             '\',"rejected":[{"role":"assistant","content":\', (data->\'rejected\')::text, \'}]\', '
             f"',\"margin\":', {_SQL_MARGIN}, {_SQL_EXTRAS})"
         )
-    side = "CASE WHEN kind = 'binary' THEN data->>'completion' WHEN side.n = 1 THEN data->>'chosen' ELSE data->>'rejected' END"
+    side = f"CASE WHEN {_SQL_SINGLE} THEN data->>'completion' WHEN side.n = 1 THEN data->>'chosen' ELSE data->>'rejected' END"
     if fmt == "unpaired":
         prompt, completion = _SQL_TEXT_PROMPT, _sql_completion(side)
     else:
@@ -387,7 +405,7 @@ def _sql_line(fmt):
         )
     return (
         f"concat('{{\"prompt\":', {prompt}, ',\"completion\":', {completion}, "
-        "',\"label\":', CASE WHEN (CASE WHEN kind = 'binary' THEN (data->'label')::boolean ELSE side.n = 1 END) "
+        f"',\"label\":', CASE WHEN (CASE WHEN {_SQL_SINGLE} THEN (data->'label')::boolean ELSE side.n = 1 END) "
         f"THEN 'true' ELSE 'false' END, {_SQL_EXTRAS})"
     )
 
@@ -409,7 +427,7 @@ def export_sql(snapshot_id, fmt, split=None):
         order = "id, lab.n"
     elif fmt in UNPAIRED:
         source = f"{table} CROSS JOIN LATERAL (VALUES (1), (2)) AS side(n)"
-        where += " AND (kind <> 'binary' OR side.n = 1)"
+        where += f" AND (NOT {_SQL_SINGLE} OR side.n = 1)"
         order = "id, side.n"
     else:
         source, order = table, "id"

@@ -7,8 +7,9 @@ order. Pairwise preferences collapse to a direction: −1 A wins, 0 tie, +1 B wi
 Aggregation: the primary labels of an item are those of people (humans, and imported sources
 whose import declared their labels human); models' labels (LM judges, and imported sources left
 as judge labels, e.g. UltraFeedback's or AlpacaEval's GPT-4 verdicts) are used only where no
-person labelled the item. Pairwise → mean preference (its sign is the winner, |mean| the margin);
-binary → majority thumbs; edit → one row per edit that changed the response.
+person labelled the item. Each kind aggregates its own (`FeedbackKindSpec.consensus`): pairwise →
+mean preference (its sign is the winner, |mean| the margin); binary → majority thumbs; ranking →
+mean rank per response; edit → one row per edit that changed the response.
 """
 
 import hashlib
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from annotate.kinds import registry as kind_registry
 from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind, Item, LabelKind
 
 PERSON_KINDS = (
@@ -40,19 +42,18 @@ LABEL_FIELDS = (
     "reason",
     "edited_text",
     "edit_distance",
+    "ranking",
     "confidence",
     "created_at",
     "details__verdicts",
 )
 
 
-def direction(kind, preference=None, thumbs=""):
-    """Collapsed label: pairwise −1 (A) / 0 (tie) / +1 (B); binary +1 up / −1 down; None otherwise."""
-    if kind == FeedbackKind.PAIRWISE and preference is not None:
-        return (preference > 0) - (preference < 0)
-    if kind == FeedbackKind.BINARY and thumbs:
-        return 1 if thumbs == "up" else -1
-    return None
+def direction(kind, preference=None, thumbs="", ranking=None):
+    """Collapsed label: pairwise −1 (A) / 0 (tie) / +1 (B); binary +1 up / −1 down; None where the
+    kind has no direction (edits). The kind decides (`FeedbackKindSpec.direction`): gold answers,
+    label rows and routing all collapse labels through here."""
+    return kind_registry.get(kind).direction({"preference": preference, "thumbs": thumbs, "ranking": ranking})
 
 
 def label_rows(project, kinds=None, item_ids=None, chunk_size=5000, annotator_ids=None):
@@ -73,7 +74,7 @@ def label_rows(project, kinds=None, item_ids=None, chunk_size=5000, annotator_id
         )
         row["annotator_name"] = row.pop("annotator__name")
         row["verdicts"] = row.pop("details__verdicts")  # an LM judge's verdicts in both orders, if any
-        row["direction"] = direction(row["kind"], row["preference"], row["thumbs"])
+        row["direction"] = kind_registry.get(row["kind"]).direction(row)
         yield row
 
 
@@ -108,6 +109,7 @@ class Aggregate:
     item_id: int
     kind: str
     preference: float | None = None  # pairwise: mean preference of the primary labels
+    ranks: list | None = None  # ranking: mean rank of each response (canonical order), 1 = best
     direction: int | None = None  # pairwise/binary collapsed label; 0 = tie (not a pair)
     sources: list = field(default_factory=list)  # annotator kinds behind the primary labels
     all_sources: list = field(default_factory=list)  # every annotator kind that labelled the item
@@ -134,15 +136,9 @@ def _aggregate_one(item_id, kind, rows, originals):
     primary = people or machines
     agg.labels = primary
     agg.sources = sorted({r["annotator_kind"] for r in primary})
-    if kind == FeedbackKind.PAIRWISE:
-        prefs = [r["preference"] for r in primary if r["preference"] is not None]
-        if prefs:
-            agg.preference = sum(prefs) / len(prefs)
-            agg.direction = (agg.preference > 0) - (agg.preference < 0)
-    elif kind == FeedbackKind.BINARY:
-        votes = sum(r["direction"] for r in primary if r["direction"] is not None)
-        agg.direction = (votes > 0) - (votes < 0)
-    elif kind == FeedbackKind.EDIT:
+    consensus = kind_registry.get(kind).consensus(primary)
+    agg.preference, agg.direction, agg.ranks = consensus.preference, consensus.direction, consensus.ranks
+    if kind == FeedbackKind.EDIT:
         original = originals.get(item_id, "")
         agg.edits = [
             r for r in primary if r["edited_text"] is not None and r["edited_text"].strip() != original.strip()

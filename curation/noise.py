@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from annotate.kinds import registry as kind_registry
 from annotate.models import AnnotatorKind, Item
 from curation.labels import aggregate_labels, label_rows
 from curation.models import ItemNoise, NoiseRun
@@ -294,7 +295,7 @@ def run_noise(project, task_run=None, use_embeddings=True, k=10, progress=None, 
     gold = gold_answers(project)
     controversial = controversial_items(project)
     results, per_kind = {}, {}
-    kinds = ("pairwise", "binary")
+    kinds = [spec.key for spec in kind_registry.all_kinds() if spec.noise_model]  # pairwise, binary
     for step, kind in enumerate(kinds):
         progress(step, len(kinds) + 1)
         rows = list(label_rows(project, kinds=[kind]))

@@ -35,6 +35,7 @@ from curation import calibration, strategies
 from curation import ppm as ppm_mod
 from curation import routing_sim as sim
 from curation.features import TAG_DIMENSIONS
+from curation.labels import direction
 from curation.mix_eval import LabelledPairs
 from curation.models import ItemFeatures, RoutingRun
 from workers.ml import embeddings
@@ -44,14 +45,6 @@ ASSUMED_HUMAN_ACCURACY = 0.9  # used only when neither gold items nor overlappin
 WRITE_BATCH = 20000
 CURVE_SEEDS = 5
 MIN_CURVE_ITEMS = 30
-
-
-def _direction(kind, preference=None, thumbs=None):
-    if kind == FeedbackKind.PAIRWISE:
-        return None if preference is None else int(np.sign(preference))
-    if kind == FeedbackKind.BINARY:
-        return {"up": 1, "down": -1}.get(thumbs)
-    return None
 
 
 def label_directions(project, item_ids):
@@ -65,7 +58,7 @@ def label_directions(project, item_ids):
         "item_id", "kind", "preference", "thumbs"
     ):
         out.setdefault(item_id, {"human": [], "judge": [], "judge_labels": 0})["human"].append(
-            _direction(kind, preference, thumbs)
+            direction(kind, preference, thumbs)
         )
     for item_id, kind, status, preference, thumbs in base.filter(annotator__kind=AnnotatorKind.JUDGE).values_list(
         "item_id", "kind", "status", "preference", "thumbs"
@@ -73,7 +66,7 @@ def label_directions(project, item_ids):
         entry = out.setdefault(item_id, {"human": [], "judge": [], "judge_labels": 0})
         entry["judge_labels"] += 1
         if status == AnnotationStatus.OK:
-            entry["judge"].append(_direction(kind, preference, thumbs))
+            entry["judge"].append(direction(kind, preference, thumbs))
     return out
 
 
@@ -295,7 +288,7 @@ def route_project(
     in_slice = np.array([i[4] for i in items], dtype=bool) & ~is_gold
     spent = np.array([i[3] > 0 for i in items], dtype=bool) & ~is_gold & ~in_slice
     gold = {
-        i[0]: _direction(i[1], (gold_answers[i[0]] or {}).get("preference"), (gold_answers[i[0]] or {}).get("thumbs"))
+        i[0]: direction(i[1], (gold_answers[i[0]] or {}).get("preference"), (gold_answers[i[0]] or {}).get("thumbs"))
         for i in items
         if i[2]
     }

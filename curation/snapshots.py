@@ -14,9 +14,10 @@ from django.db import transaction
 from django.db.models import Max
 
 from annotate.errors import Invalid
+from annotate.kinds.ranking import implied_pairs
 from annotate.models import Annotation, FeedbackKind, Project
 from curation.actions import CurationError, iter_curated, last_action_id, validate_filters
-from curation.formats import FORMATS, UNPAIRED, kinds_for
+from curation.formats import FORMATS, PAIR_KINDS, UNPAIRED, kinds_for
 from curation.labels import pseudonym
 from curation.models import NoiseRun, Snapshot, SnapshotRow, Split
 from curation.pluralism import SIDE_MARGIN, group_members, latest_run
@@ -77,62 +78,71 @@ def group_views(c, chosen_is_b):
 
 
 def rows_for(c, generated_rationale=None):
-    """(kind, data) rows of one curated item; ties and unchanged edits give none."""
+    """(kind, data) rows of one curated item; ties and unchanged edits give none. Each kind's rows
+    come from its function in ROWS_FOR (the curation-side export hook, keyed by kind)."""
     base = {
         "prompt": c.prompt_text,
         "messages": c.messages or None,
         "item_id": c.item_id,
         "sources": list(c.agg.sources),
     }
-    if c.kind == FeedbackKind.PAIRWISE:
-        d = c.direction
-        if not d:
-            return []
-        a_wins = d < 0
-        pref = c.agg.preference if not c.flipped else -c.agg.preference
-        rounded = int(round(pref)) or d
-        return [
-            (
-                c.kind,
-                {
-                    **base,
-                    "chosen": c.text_a if a_wins else c.text_b,
-                    "rejected": c.text_b if a_wins else c.text_a,
-                    "margin": round(abs(pref), 4),
-                    "preference": rounded,
-                    "rationales": _rationales(c.agg.labels, generated_rationale),
-                    "p_noise": c.p_noise,
-                    "n_labels": c.agg.n_labels,
-                    "flipped": c.flipped,
-                    "labels": individual_labels(c, a_wins),
-                    "controversial": c.controversial,
-                    "groups": group_views(c, chosen_is_b=not a_wins),
-                },
-            )
-        ]
-    if c.kind == FeedbackKind.BINARY:
-        d = c.direction
-        if not d:
-            return []
-        principles = sorted({p for r in c.agg.labels for p in (r.get("failed_principles") or [])})
-        reasons = [r["reason"].strip() for r in c.agg.labels if (r.get("reason") or "").strip()]
-        return [
-            (
-                c.kind,
-                {
-                    **base,
-                    "completion": c.text_a,
-                    "label": d > 0,
-                    "failed_principles": principles,
-                    "reason": "\n".join(reasons),
-                    "rationales": _rationales(c.agg.labels, generated_rationale),
-                    "p_noise": c.p_noise,
-                    "n_labels": c.agg.n_labels,
-                    "flipped": c.flipped,
-                    "controversial": c.controversial,
-                },
-            )
-        ]
+    return ROWS_FOR[c.kind](c, base, generated_rationale)
+
+
+def _pairwise_rows(c, base, generated_rationale):
+    d = c.direction
+    if not d:
+        return []
+    a_wins = d < 0
+    pref = c.agg.preference if not c.flipped else -c.agg.preference
+    rounded = int(round(pref)) or d
+    return [
+        (
+            c.kind,
+            {
+                **base,
+                "chosen": c.text_a if a_wins else c.text_b,
+                "rejected": c.text_b if a_wins else c.text_a,
+                "margin": round(abs(pref), 4),
+                "preference": rounded,
+                "rationales": _rationales(c.agg.labels, generated_rationale),
+                "p_noise": c.p_noise,
+                "n_labels": c.agg.n_labels,
+                "flipped": c.flipped,
+                "labels": individual_labels(c, a_wins),
+                "controversial": c.controversial,
+                "groups": group_views(c, chosen_is_b=not a_wins),
+            },
+        )
+    ]
+
+
+def _binary_rows(c, base, generated_rationale):
+    d = c.direction
+    if not d:
+        return []
+    principles = sorted({p for r in c.agg.labels for p in (r.get("failed_principles") or [])})
+    reasons = [r["reason"].strip() for r in c.agg.labels if (r.get("reason") or "").strip()]
+    return [
+        (
+            c.kind,
+            {
+                **base,
+                "completion": c.text_a,
+                "label": d > 0,
+                "failed_principles": principles,
+                "reason": "\n".join(reasons),
+                "rationales": _rationales(c.agg.labels, generated_rationale),
+                "p_noise": c.p_noise,
+                "n_labels": c.agg.n_labels,
+                "flipped": c.flipped,
+                "controversial": c.controversial,
+            },
+        )
+    ]
+
+
+def _edit_rows(c, base, generated_rationale):
     rows = []
     for edit in c.agg.edits:
         rows.append(
@@ -150,6 +160,41 @@ def rows_for(c, generated_rationale=None):
             )
         )
     return rows
+
+
+def _ranking_rows(c, base, generated_rationale):
+    """Every pair the consensus ranking orders, as a pair row: chosen ranked above rejected, the
+    margin their difference in mean rank. Each individual label's implied pairs go in `labels`."""
+    texts = c.texts or []
+    if not c.agg.ranks or len(texts) != len(c.agg.ranks):
+        return []
+    rows = []
+    for better, worse, margin in implied_pairs(c.agg.ranks):
+        rows.append(
+            (
+                c.kind,
+                {
+                    **base,
+                    "chosen": texts[better],
+                    "rejected": texts[worse],
+                    "margin": margin,
+                    "positions": [better, worse],
+                    "rationales": _rationales(c.agg.labels, generated_rationale),
+                    "p_noise": None,
+                    "n_labels": c.agg.n_labels,
+                    "controversial": c.controversial,
+                },
+            )
+        )
+    return rows
+
+
+ROWS_FOR = {
+    FeedbackKind.PAIRWISE.value: _pairwise_rows,
+    FeedbackKind.BINARY.value: _binary_rows,
+    FeedbackKind.EDIT.value: _edit_rows,
+    FeedbackKind.RANKING.value: _ranking_rows,
+}
 
 
 def _bootstrap_mean_ci(values, n_boot=1000, seed=0):
@@ -260,7 +305,7 @@ def _format_counts(by_kind_split, listed):
             n = 0
             for kind in kinds_for(fmt):
                 rows = by_kind_split.get(kind, {}).get(split, 0)
-                n += 2 * rows if (fmt in UNPAIRED and kind != FeedbackKind.BINARY) else rows
+                n += 2 * rows if (fmt in UNPAIRED and kind in PAIR_KINDS) else rows
             per[split] = n
         out[fmt] = per
     return out

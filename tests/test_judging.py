@@ -97,7 +97,8 @@ def test_template_overrides_and_validation(project):
     assert messages[1]["content"] == f"Principles:\n- Be honest\nResponse: {item.response_a.text}"
     assert prompts.validate_overrides(overrides) == []
     assert prompts.validate_overrides({"pairwise": "Compare $response_a and $resp"})
-    assert prompts.validate_overrides({"ranking": "x"})
+    assert prompts.validate_overrides({"no-such-kind": "x"})
+    assert prompts.validate_overrides({"ranking": "Rank $count: $responses"}) == []
 
 
 # --- position swap --------------------------------------------------------------------------

@@ -6,30 +6,26 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from annotate.kinds.scale import SCALE
+
 _DECODER = json.JSONDecoder()
 PAIRWISE_KEYS = ("verdict", "preference", "score", "grade")
 RATIONALE_KEYS = ("rationale", "reason", "explanation", "reasoning")
 YES = {"yes", "y", "true", "pass", "passes", "follows", "ok", "1"}
 NO = {"no", "n", "false", "fail", "fails", "violates", "0"}
 
-# Phrases equivalent to points of the scale; a bare "A"/"B" is the scale's "better" (±2).
-_PHRASES = {
-    "a much better": -3,
+# Phrases equivalent to points of the scale (its labels, and shorthands); a bare "A"/"B" is the
+# scale's "better" (±2).
+_PHRASES = {p.label.lower(): p.value for p in SCALE} | {
     "a>>b": -3,
     "a≫b": -3,
-    "a better": -2,
     "a>b": -2,
     "a": -2,
-    "a slightly better": -1,
-    "tie": 0,
     "equal": 0,
     "a=b": 0,
     "c": 0,
-    "b slightly better": 1,
-    "b better": 2,
     "b>a": 2,
     "b": 2,
-    "b much better": 3,
     "b>>a": 3,
     "b≫a": 3,
 }
@@ -210,3 +206,30 @@ def parse_edit(text):
     return Parsed(
         True, {"edited_text": edited, "quality": quality, "rationale": _text_of(obj, RATIONALE_KEYS)}, source="json"
     )
+
+
+def parse_ranking(text, n):
+    """{"ranking": [rank per response 1..n], "rationale": str} from a JSON `ranking` list of response
+    numbers best first (an inner list is a tie). Every response must appear exactly once."""
+    if not isinstance(text, str) or not text.strip():
+        return unparsed("empty reply")
+    obj = _first_with(json_objects(text), ("ranking", "order"))
+    if obj is None:
+        return unparsed("no JSON object with a ranking")
+    order = obj.get("ranking", obj.get("order"))
+    if not isinstance(order, list) or not order:
+        return unparsed(f"ranking {order!r} is not a list of response numbers")
+    ranks: dict[int, int] = {}
+    for rank, entry in enumerate(order, start=1):
+        for number in entry if isinstance(entry, list) else [entry]:
+            if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= n:
+                return unparsed(f"{number!r} is not a response number 1..{n}")
+            if number in ranks:
+                return unparsed(f"response {number} is ranked twice")
+            ranks[number] = rank
+    if len(ranks) != n:
+        missing = sorted(set(range(1, n + 1)) - set(ranks))
+        return unparsed(f"responses {missing} are not ranked")
+    dense = {r: i for i, r in enumerate(sorted(set(ranks.values())), start=1)}
+    ranking = [dense[ranks[number]] for number in range(1, n + 1)]
+    return Parsed(True, {"ranking": ranking, "rationale": _text_of(obj, RATIONALE_KEYS)}, source="json")

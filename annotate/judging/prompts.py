@@ -7,13 +7,16 @@ An override is either a string (the user message) or {"system": ..., "user": ...
 
 from string import Template
 
+from annotate.kinds.scale import PROMPT_TEXT as SCALE_TEXT
+
 SYSTEM = (
     "You are a careful, impartial judge of AI assistant responses. Judge helpfulness, truthfulness "
     "and harmlessness. Do not let the order of the responses, their length or the assistant's name "
     "influence you. Always end with the JSON object you are asked for."
 )
 
-PAIRWISE = """Compare two responses to the same conversation.
+PAIRWISE = (
+    """Compare two responses to the same conversation.
 
 [Conversation]
 $prompt
@@ -26,11 +29,13 @@ $response_b
 
 Aspects to weigh: $aspects.
 Grade the preference on a 7-point scale:
--3 = A much better, -2 = A better, -1 = A slightly better, 0 = tie,
-1 = B slightly better, 2 = B better, 3 = B much better.
+"""
+    + SCALE_TEXT
+    + """.
 
 Write a short rationale, then reply with exactly one JSON object:
 {"rationale": "<one or two sentences>", "verdict": <integer from -3 to 3>}"""
+)
 
 BINARY = """Check one response against each principle.
 
@@ -71,11 +76,25 @@ its problems; if it needs no change, repeat it unchanged.
 Reply with exactly one JSON object:
 {"quality": <integer 1-5>, "rationale": "<what you changed and why>", "edited_text": "<the improved response>"}"""
 
+RANKING = """Rank $count responses to the same conversation, best first.
+
+[Conversation]
+$prompt
+
+$responses
+
+Aspects to weigh: $aspects.
+Write a short rationale, then reply with exactly one JSON object listing every response number
+once, best first; put responses of equal quality together in an inner list (a tie):
+{"rationale": "<one or two sentences>", "ranking": [<best>, ..., <worst>]}
+e.g. {"rationale": "...", "ranking": [2, [1, 3]]}"""
+
 DEFAULTS = {
     "pairwise": {"system": SYSTEM, "user": PAIRWISE},
     "binary": {"system": SYSTEM, "user": BINARY},
     "binary_no_principles": {"system": SYSTEM, "user": BINARY_NO_PRINCIPLES},
     "edit": {"system": SYSTEM, "user": EDIT},
+    "ranking": {"system": SYSTEM, "user": RANKING},
 }
 KINDS = tuple(DEFAULTS)
 PLACEHOLDERS = {
@@ -83,6 +102,7 @@ PLACEHOLDERS = {
     "binary": {"prompt", "response", "principles"},
     "binary_no_principles": {"prompt", "response"},
     "edit": {"prompt", "response"},
+    "ranking": {"prompt", "responses", "count", "aspects"},
 }
 
 
@@ -101,7 +121,7 @@ def validate_overrides(overrides):
     """Errors (list of str) for a judge's `prompt_templates`; empty when they are usable."""
     errors = []
     if not isinstance(overrides, dict):
-        return ["prompt templates must be an object keyed by kind (pairwise, binary, edit)"]
+        return ["prompt templates must be an object keyed by kind (pairwise, binary, edit, ranking)"]
     for kind, value in overrides.items():
         if kind not in DEFAULTS:
             errors.append(f"unknown template kind {kind!r}; use one of {', '.join(KINDS)}")
@@ -157,3 +177,14 @@ def binary_messages(item, principles, overrides=None):
 def edit_messages(item, overrides=None):
     values = {"prompt": conversation_text(item.prompt), "response": item.response_a.text}
     return _messages(template_for("edit", overrides), values)
+
+
+def ranking_messages(item, responses, overrides=None):
+    """Judge messages for a ranking: the responses numbered 1..n in the item's canonical order."""
+    values = {
+        "prompt": conversation_text(item.prompt),
+        "responses": "\n\n".join(f"[Response {i}]\n{r.text}" for i, r in enumerate(responses, start=1)),
+        "count": str(len(responses)),
+        "aspects": ", ".join(item.project.aspects or []) or "overall quality",
+    }
+    return _messages(template_for("ranking", overrides), values)

@@ -7,18 +7,18 @@ derived from (judge, item), so a retried batch cannot store a second label.
 """
 
 import uuid
-from dataclasses import dataclass
 
 from django.db import transaction
 
-from annotate.edits import word_diff
-from annotate.judging import parsing, prompts
-from annotate.judging.backends import RequestFailed, backend_for, is_scoring
+from annotate.judging import kind_judges
+from annotate.judging.backends import backend_for, is_scoring
+from annotate.judging.kind_judges import SINGLE_ORDER_CONFIDENCE as SINGLE_ORDER_CONFIDENCE
+from annotate.judging.kind_judges import combine_swap as combine_swap
+from annotate.kinds import registry as kind_registry
 from annotate.models import Annotation, AnnotationStatus, Annotator, AnnotatorKind, FeedbackKind, Item
 from workers.ml.reward_heads import verdict_from_margin
 
 SUBMISSION_NAMESPACE = uuid.UUID("0f1d9c3e-6a57-4c1e-9d7b-3b0e2a4c5d61")
-SINGLE_ORDER_CONFIDENCE = 0.4  # one order parsed, the other not: position bias is uncontrolled
 
 
 def judge_annotator(judge):
@@ -41,123 +41,19 @@ def pending_items(judge, project, item_ids=None):
     return qs.filter(kind__in=kinds).order_by("pk")
 
 
-@dataclass
-class _Request:
-    item: Item
-    role: str  # "ab", "ba" (pairwise orders), "binary" or "edit"
-    messages: list
-
-
 def requests_for(item, judge):
-    overrides = judge.prompt_templates or {}
-    if item.kind == FeedbackKind.PAIRWISE:
-        return [
-            _Request(item, "ab", prompts.pairwise_messages(item, overrides, swapped=False)),
-            _Request(item, "ba", prompts.pairwise_messages(item, overrides, swapped=True)),
-        ]
-    if item.kind == FeedbackKind.BINARY:
-        return [_Request(item, "binary", prompts.binary_messages(item, item.project.principles or [], overrides))]
-    return [_Request(item, "edit", prompts.edit_messages(item, overrides))]
-
-
-def _raw(reply):
-    """What the item page shows of a reply; `error_detail` (the server's own body) only to admins."""
-    if isinstance(reply, RequestFailed):
-        return {"error": reply.error, **({"error_detail": reply.detail} if reply.detail else {})}
-    return {"reply": reply}
-
-
-def _parse(parser, reply, *args):
-    if isinstance(reply, RequestFailed):
-        return parsing.unparsed(reply.error)
-    return parser(reply, *args)
-
-
-def combine_swap(ab, ba):
-    """Fold the two orders into one canonical verdict. `ab` is judged as shown; `ba` showed B first,
-    so its preference is negated. Returns (fields, details) for the Annotation."""
-    details = {"verdicts": []}
-    canonical = []
-    for order, parsed in (("ab", ab), ("ba", ba)):
-        entry = {"order": order, "parsed": parsed.ok, "source": parsed.source}
-        if parsed.ok:
-            shown = parsed.label["preference"]
-            entry.update(
-                preference_shown=shown,
-                preference=shown if order == "ab" else -shown,
-                rationale=parsed.label["rationale"],
-            )
-            canonical.append(entry["preference"])
-        else:
-            entry["error"] = parsed.error
-        details["verdicts"].append(entry)
-    if not canonical:
-        return {"status": AnnotationStatus.UNPARSED, "preference": None, "confidence": None}, details
-    rationale = next((v["rationale"] for v in details["verdicts"] if v.get("rationale")), "")
-    if len(canonical) == 1:
-        details.update(swap_consistent=None, note="only one order could be parsed")
-        return {
-            "status": AnnotationStatus.OK,
-            "preference": canonical[0],
-            "confidence": SINGLE_ORDER_CONFIDENCE,
-            "rationale": rationale,
-        }, details
-    first, second = canonical
-    gap = abs(first - second)
-    consistent = (first > 0) == (second > 0) and (first < 0) == (second < 0)
-    mean = (first + second) / 2
-    # Round toward the tie: an inconsistent judge must not look more decided than it was.
-    preference = int(mean)
-    confidence = 1.0 - gap / 6.0
-    if not consistent:
-        confidence *= 0.5
-    details.update(swap_consistent=consistent, swap_gap=gap)
-    return {
-        "status": AnnotationStatus.OK,
-        "preference": preference,
-        "confidence": round(confidence, 4),
-        "rationale": rationale,
-    }, details
+    return kind_judges.judge_for(item.kind).requests(item, judge.prompt_templates or {})
 
 
 def build_annotation(item, annotator, replies):
     """An unsaved Annotation from the replies to `requests_for(item)` (same order)."""
-    fields = {
-        "item": item,
-        "annotator": annotator,
-        "kind": item.kind,
-        "submission_id": uuid.uuid5(SUBMISSION_NAMESPACE, f"{annotator.pk}:{item.pk}"),
-    }
-    if item.kind == FeedbackKind.PAIRWISE:
-        ab, ba = replies
-        label, details = combine_swap(_parse(parsing.parse_pairwise, ab), _parse(parsing.parse_pairwise, ba))
-        details["raw"] = {"ab": _raw(ab), "ba": _raw(ba)}
-        return Annotation(**fields, **label, details=details)
-    (reply,) = replies
-    if item.kind == FeedbackKind.BINARY:
-        parsed = _parse(parsing.parse_binary, reply, item.project.principles or [])
-        details = {"raw": _raw(reply), "source": parsed.source}
-        if not parsed.ok:
-            return Annotation(**fields, status=AnnotationStatus.UNPARSED, details={**details, "error": parsed.error})
-        details["answers"] = parsed.label.get("answers", {})
-        return Annotation(
-            **fields,
-            thumbs=parsed.label["thumbs"],
-            failed_principles=parsed.label["failed_principles"],
-            reason=parsed.label["reason"],
-            details=details,
-        )
-    parsed = _parse(parsing.parse_edit, reply)
-    details = {"raw": _raw(reply), "source": parsed.source}
-    if not parsed.ok:
-        return Annotation(**fields, status=AnnotationStatus.UNPARSED, details={**details, "error": parsed.error})
-    ratings = {"quality": parsed.label["quality"]} if parsed.label["quality"] is not None else {}
+    label = kind_judges.judge_for(item.kind).label(item, replies)
     return Annotation(
-        **fields,
-        edited_text=parsed.label["edited_text"],
-        rationale=parsed.label["rationale"],
-        aspect_ratings=ratings,
-        details=details,
+        item=item,
+        annotator=annotator,
+        kind=item.kind,
+        submission_id=uuid.uuid5(SUBMISSION_NAMESPACE, f"{annotator.pk}:{item.pk}"),
+        **label,
     )
 
 
@@ -193,9 +89,12 @@ def _store(annotations):
     )
     fresh = [a for a in annotations if a.item.pk not in existing]
     with transaction.atomic():
-        for a in fresh:
-            if a.kind == FeedbackKind.EDIT and a.status == AnnotationStatus.OK:
-                a.diff, a.edit_distance = word_diff(a.item.response_a.text, a.edited_text)
+        for a in fresh:  # bulk_create skips Annotation.save: derive what the kind derives (an edit's diff)
+            if a.status == AnnotationStatus.OK:
+                spec = kind_registry.get(a.kind)
+                derived = spec.derived_fields(a.item, {f: getattr(a, f) for f in spec.label_fields})
+                for name, value in derived.items():
+                    setattr(a, name, value)
         Annotation.objects.bulk_create(fresh, ignore_conflicts=True)
     return len(fresh)
 

@@ -10,10 +10,10 @@ from django.views.decorators.http import require_POST
 
 from annotate import gold
 from annotate.forms import GoldRateForm
-from annotate.models import FeedbackKind, Item
+from annotate.kinds import registry as kind_registry
+from annotate.kinds.scale import SCALE
+from annotate.models import Item
 from annotate.permissions import project_for_manager
-
-GOLD_KINDS = (FeedbackKind.PAIRWISE, FeedbackKind.BINARY)
 
 
 @login_required
@@ -21,7 +21,7 @@ def gold_page(request, project_id):
     project = project_for_manager(request.user, project_id)
     show = request.GET.get("show", "all")
     items = (
-        Item.objects.filter(project=project, kind__in=GOLD_KINDS)
+        Item.objects.filter(project=project, kind__in=kind_registry.with_gold())
         .select_related("prompt", "response_a", "response_b")
         .order_by("-is_gold", "id")
     )
@@ -37,15 +37,8 @@ def gold_page(request, project_id):
             "show": show,
             "accuracy": gold.gold_accuracy(project),
             "gold_count": gold.gold_items(project).count(),
-            "preferences": [
-                (-3, "A much better"),
-                (-2, "A better"),
-                (-1, "A slightly better"),
-                (0, "Tie"),
-                (1, "B slightly better"),
-                (2, "B better"),
-                (3, "B much better"),
-            ],
+            "gold_templates": {k.key: k.gold_form_template for k in kind_registry.all_kinds() if k.has_gold},
+            "scale": SCALE,
         },
     )
 
@@ -59,11 +52,7 @@ def gold_mark(request, project_id, item_id):
         gold.unmark_gold(item)
         messages.success(request, f"Item {item.pk} is no longer gold.")
     else:
-        answer = (
-            {"preference": request.POST.get("preference")}
-            if item.kind == FeedbackKind.PAIRWISE
-            else {"thumbs": request.POST.get("thumbs")}
-        )
+        answer = kind_registry.get(item.kind).gold_answer_from_form(item, request.POST)
         try:
             gold.mark_gold(item, answer)
             messages.success(request, f"Item {item.pk} is gold.")

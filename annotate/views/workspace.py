@@ -9,20 +9,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotate import gold, queue
 from annotate.guidelines import kind_guidance
-from annotate.models import FeedbackKind
+from annotate.kinds import registry as kind_registry
 from annotate.permissions import can_manage, project_for_annotator
 from annotate.recent import form_values, recent_labels
 from annotate.submit import AmendRefused, LeaseLost, SubmissionError, amend, can_amend, data_from_form, submit
 
-SCALE = [
-    (-3, "1", "A ≫ B", "A much better"),
-    (-2, "2", "A > B", "A better"),
-    (-1, "3", "A ≳ B", "A slightly better"),
-    (0, "4", "Tie", "About the same"),
-    (1, "5", "B ≳ A", "B slightly better"),
-    (2, "6", "B > A", "B better"),
-    (3, "7", "B ≫ A", "B much better"),
-]
 SKIP_REASONS = [
     "Outside my expertise",
     "Prompt is unclear",
@@ -42,23 +33,22 @@ def _context(request, project, annotator, assignment, errors=None, values=None, 
     if assignment is None:
         return ctx
     item = assignment.item
-    left, right = (item.response_b, item.response_a) if assignment.swapped else (item.response_a, item.response_b)
+    spec = kind_registry.get(item.kind)
+    responses = spec.display_responses(item, assignment.swapped)
     # Values to show: what was just posted (an error), else the saved draft.
     values = values if values is not None else dict(assignment.draft or {})
     ctx.update(
         item=item,
-        left=left,
-        right=right,
+        spec=spec,
+        responses=responses,
+        left=responses[0],
+        right=responses[1] if len(responses) > 1 else None,
         values=values,
         submission_id=_valid_id(submission_id) or _valid_id(values.get("submission_id")) or uuid.uuid4(),
-        scale=SCALE,
-        aspects=project.aspects,
-        principles=project.principles,
-        checked_principles=values.get("failed_principles") or [],
         conversation=(item.prompt.messages or [])[:-1]
         if item.prompt.messages and len(item.prompt.messages) > 1
         else [],
-        edit_text=values.get("edited_text", item.response_a.text if item.kind == FeedbackKind.EDIT else ""),
+        **spec.form_context(item, project, assignment.swapped, values),
     )
     return ctx
 
@@ -137,11 +127,12 @@ def submit_item(request, project_id, assignment_id):
             ctx = _context(request, project, annotator, queue.next_assignment(project, annotator))
             ctx["notice"] = exc.message
         return _fragment(request, ctx)
-    if item.kind == FeedbackKind.EDIT:
-        # The annotator sees what their edit changed before moving on.
+    result_template = kind_registry.get(item.kind).result_template
+    if result_template:
+        # The annotator sees what their label did (an edit: what it changed) before moving on.
         ctx = _context(request, project, annotator, None)
         ctx.update(done_item=item, annotation=annotation)
-        return _fragment(request, ctx, "annotate/_edit_result.html")
+        return _fragment(request, ctx, result_template)
     ctx = _context(request, project, annotator, queue.next_assignment(project, annotator))
     if project.gold_feedback:  # read from the label just stored: no extra query
         ctx["gold_feedback"] = gold.feedback(item, annotation, assignment.swapped)

@@ -31,7 +31,10 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=FORMATS, help="file format; taken from the extension when left out")
         parser.add_argument("--source", help="name of the source whose labels the file holds (default: the file name)")
         parser.add_argument(
-            "--as", dest="as_kind", choices=["binary", "edit"], help="make prompt/response rows into this kind of item"
+            "--as",
+            dest="as_kind",
+            choices=["binary", "edit", "ranking"],
+            help="make prompt/response rows into this kind of item (ranking: prompt/completions rows)",
         )
         parser.add_argument(
             "--label-kind",
