@@ -20,6 +20,7 @@ class FeedbackKind(models.TextChoices):
     PAIRWISE = "pairwise", "Pairwise comparison"
     BINARY = "binary", "Thumbs up / down"
     EDIT = "edit", "Edit the response"
+    LIKERT = "likert", "Likert ratings"
 
 
 class PairStrategy(models.TextChoices):
@@ -354,6 +355,10 @@ class Annotation(models.Model):
     edited_text = models.TextField(null=True, blank=True)
     diff = models.JSONField(default=list, blank=True, help_text="Word-level opcodes [[op, old, new], ...].")
     edit_distance = models.FloatField(null=True, blank=True, help_text="Normalised word-level edit distance 0..1.")
+    # likert
+    likert_ratings = models.JSONField(
+        null=True, blank=True, help_text="likert: {aspect: 0-4}, every aspect of the item's project rated."
+    )
     # every kind
     time_spent_ms = models.PositiveIntegerField(null=True, blank=True)
     confidence = models.FloatField(null=True, blank=True)
@@ -376,7 +381,8 @@ class Annotation(models.Model):
                 condition=Q(status=AnnotationStatus.UNPARSED)
                 | (Q(kind=FeedbackKind.PAIRWISE) & Q(preference__isnull=False))
                 | (Q(kind=FeedbackKind.BINARY) & Q(thumbs__in=Thumbs.values))
-                | (Q(kind=FeedbackKind.EDIT) & Q(edited_text__isnull=False)),
+                | (Q(kind=FeedbackKind.EDIT) & Q(edited_text__isnull=False))
+                | (Q(kind=FeedbackKind.LIKERT) & Q(likert_ratings__isnull=False)),
                 name="annotation_has_its_kind_label",
             ),
             models.CheckConstraint(

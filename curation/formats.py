@@ -38,6 +38,9 @@ from annotate.kinds import registry as kind_registry
 from curation.models import SnapshotRow
 from curation.text_render import render_completion, render_prompt
 
+# Formats a kind contributes for its own rows ({format: kind}, `FeedbackKindSpec.export_formats`):
+# their columns come from the kind (`export_row`, `export_columns`), rendered in Python only.
+KIND_FORMATS = kind_registry.kind_formats()
 FORMATS = (
     "preference",
     "preference_conversational",
@@ -46,6 +49,7 @@ FORMATS = (
     "edit",
     "labels",
     "pluralistic",
+    *KIND_FORMATS,
 )
 UNPAIRED = ("unpaired", "unpaired_conversational")
 # Which kinds' snapshot rows are pairs (prompt/chosen/rejected + a margin) and which single
@@ -79,6 +83,8 @@ def _margin(export, data):
 
 def kinds_for(fmt):
     """Which snapshot row kinds a format reads (so the export query can filter in the database)."""
+    if fmt in KIND_FORMATS:
+        return (KIND_FORMATS[fmt],)
     return {
         "preference": PAIR_KINDS,
         "preference_conversational": PAIR_KINDS,
@@ -106,6 +112,14 @@ def to_format(kind, data, fmt, render=None):
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
     if kind not in kinds_for(fmt):
+        return
+    if fmt in KIND_FORMATS:  # prompt/completion as the unpaired text format renders them, then the kind's columns
+        yield {
+            "prompt": render_prompt(_prompt_messages(data)),
+            "completion": render_completion(data["completion"]),
+            **kind_registry.get(kind).export_row(fmt, data),
+            **_extras(data),
+        }
         return
     if fmt == "labels":  # one row per label; the prompt is the whole conversation, as in the text formats
         for label in data.get("labels") or []:
@@ -212,6 +226,18 @@ def iter_jsonl(snapshot, fmt, split=None, chunk_size=2000, flush_bytes=256 * 102
         yield "\n".join(buf).encode()
 
 
+def _arrow_type(pa, name):
+    """A column type a kind declares (`FeedbackKindSpec.export_columns`) as an Arrow type:
+    string, int, float, list<scalar> or map<scalar,scalar>."""
+    scalar = {"string": pa.string(), "int": pa.int64(), "float": pa.float64()}
+    if name.startswith("list<"):
+        return pa.list_(scalar[name[5:-1]])
+    if name.startswith("map<"):
+        key, item = name[4:-1].split(",")
+        return pa.map_(scalar[key], scalar[item])
+    return scalar[name]
+
+
 def arrow_schema(fmt):
     import pyarrow as pa
 
@@ -224,6 +250,10 @@ def arrow_schema(fmt):
         ("item_id", pa.int64()),
         ("controversial", pa.bool_()),
     ]
+    if fmt in KIND_FORMATS:
+        own = kind_registry.get(KIND_FORMATS[fmt]).export_columns(fmt)
+        head = [("prompt", pa.string()), ("completion", pa.string())]
+        return pa.schema(head + [(name, _arrow_type(pa, t)) for name, t in own.items()] + extras)
     if fmt == "labels":
         return pa.schema(
             [
@@ -413,8 +443,10 @@ def _sql_line(fmt):
 def export_sql(snapshot_id, fmt, split=None):
     """(sql, params) selecting one JSON text line per TRL row, in `iter_export_rows` order."""
 
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+    if fmt not in FORMATS or fmt in KIND_FORMATS:
+        raise ValueError(
+            f"no SQL rendering of format {fmt!r}; one of {', '.join(f for f in FORMATS if f not in KIND_FORMATS)}"
+        )
     table = SnapshotRow._meta.db_table
     kinds = list(kinds_for(fmt))
     where = "snapshot_id = %s AND kind = ANY(%s)" + (" AND split = %s" if split else "")
@@ -455,7 +487,8 @@ def iter_jsonl_copy(snapshot, fmt, split=None, flush_bytes=256 * 1024):
             yield b"".join(buf)
 
 
-def can_copy():
+def can_copy(fmt=None):
+    """Whether PostgreSQL can render this format itself (`export_sql`); a kind's own formats are Python only."""
     from django.db import connection
 
-    return connection.vendor == "postgresql"
+    return connection.vendor == "postgresql" and fmt not in KIND_FORMATS

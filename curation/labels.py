@@ -41,6 +41,7 @@ LABEL_FIELDS = (
     "reason",
     "edited_text",
     "edit_distance",
+    "likert_ratings",
     "confidence",
     "created_at",
     "details__verdicts",

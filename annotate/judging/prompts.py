@@ -76,11 +76,28 @@ its problems; if it needs no change, repeat it unchanged.
 Reply with exactly one JSON object:
 {"quality": <integer 1-5>, "rationale": "<what you changed and why>", "edited_text": "<the improved response>"}"""
 
+LIKERT = """Rate one response on each aspect, from 0 to 4.
+
+[Conversation]
+$prompt
+
+[Response]
+$response
+
+[Aspects]
+$aspects
+
+Use whole numbers: 0 = very poor, 1 = poor, 2 = fair, 3 = good, 4 = excellent (for complexity and
+verbosity: 0 = very little, 4 = a great deal). Rate every aspect listed, and no other.
+Reply with exactly one JSON object:
+{"ratings": {"<aspect>": <integer 0-4>, ...}, "rationale": "<one or two sentences>"}"""
+
 DEFAULTS = {
     "pairwise": {"system": SYSTEM, "user": PAIRWISE},
     "binary": {"system": SYSTEM, "user": BINARY},
     "binary_no_principles": {"system": SYSTEM, "user": BINARY_NO_PRINCIPLES},
     "edit": {"system": SYSTEM, "user": EDIT},
+    "likert": {"system": SYSTEM, "user": LIKERT},
 }
 KINDS = tuple(DEFAULTS)
 PLACEHOLDERS = {
@@ -88,6 +105,7 @@ PLACEHOLDERS = {
     "binary": {"prompt", "response", "principles"},
     "binary_no_principles": {"prompt", "response"},
     "edit": {"prompt", "response"},
+    "likert": {"prompt", "response", "aspects"},
 }
 
 
@@ -162,3 +180,12 @@ def binary_messages(item, principles, overrides=None):
 def edit_messages(item, overrides=None):
     values = {"prompt": conversation_text(item.prompt), "response": item.response_a.text}
     return _messages(template_for("edit", overrides), values)
+
+
+def likert_messages(item, aspects, overrides=None):
+    values = {
+        "prompt": conversation_text(item.prompt),
+        "response": item.response_a.text,
+        "aspects": "\n".join(f"- {a}" for a in aspects),
+    }
+    return _messages(template_for("likert", overrides), values)
