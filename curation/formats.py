@@ -10,6 +10,8 @@ binary    {"prompt", "messages", "completion": str, "label": bool, "failed_princ
            "reason": str, "rationales", "p_noise", "sources", "item_id"}
 edit      {"prompt", "messages", "chosen": edited, "rejected": original, "edit_distance": float,
            "rationales", "p_noise", "sources", "item_id"}
+likert    {"prompt", "messages", "completion": str, "attributes": {aspect: mean 0..4},
+           "rationales", "p_noise", "n_labels", "sources", "item_id", "controversial"}
 
 Formats (TRL's documented column names, extra columns are ignored by its trainers):
 preference                 prompt/chosen/rejected as text (pairwise and edit rows): the whole
@@ -29,6 +31,13 @@ pluralistic                pairwise rows with a preference group: prompt, chosen
                            per group whose Bradley–Terry head takes a side on the item, |P − ½| > 0.1,
                            chosen/rejected as that group sees them), item_id, controversial. Only items
                            people labelled when the latest group fit ran; empty before any fit.
+attributes                 Likert rows for SteerLM: prompt, completion (text, rendered like unpaired),
+                           attributes {aspect: int 0..4} (the raters' mean, rounded half up) and
+                           attribute_string "helpfulness:4,correctness:3,…" (HelpSteer2's order).
+regression                 Likert rows for a multi-head reward model: prompt, completion, aspects [names]
+                           and targets [mean 0..4 per aspect, same order].
+                           These two are the Likert kind's own (`FeedbackKindSpec.export_formats`):
+                           rendered in Python, also when the COPY engine is asked for.
 
 Every row carries `controversial`: true when the project's preference groups explain the item's
 disagreement (curation.pluralism), so trainers can tell opinion from noise.
@@ -472,6 +481,9 @@ def iter_jsonl_copy(snapshot, fmt, split=None, flush_bytes=256 * 1024):
     text never contains (json output escapes control characters) writes each line verbatim."""
     from django.db import connection
 
+    if fmt in KIND_FORMATS:  # a kind's own format has no SQL twin: its rows come from Python
+        yield from iter_jsonl(snapshot, fmt, split=split, flush_bytes=flush_bytes)
+        return
     sql, params = export_sql(snapshot.pk, fmt, split)
     copy_sql = f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02')"
     with connection.cursor() as cursor:
@@ -487,8 +499,7 @@ def iter_jsonl_copy(snapshot, fmt, split=None, flush_bytes=256 * 1024):
             yield b"".join(buf)
 
 
-def can_copy(fmt=None):
-    """Whether PostgreSQL can render this format itself (`export_sql`); a kind's own formats are Python only."""
+def can_copy():
     from django.db import connection
 
-    return connection.vendor == "postgresql" and fmt not in KIND_FORMATS
+    return connection.vendor == "postgresql"

@@ -2,11 +2,13 @@
 the workspace, an LM judge's 0–4 JSON parsed into a label, ordinal α per aspect (checked against
 krippendorff.alpha itself), gold within ±1, and SteerLM / regression export rows."""
 
+import io
 import json
 import re
 
 import krippendorff
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
@@ -18,7 +20,7 @@ from annotate.kinds import registry
 from annotate.kinds.likert import HELPSTEER2_ASPECTS
 from annotate.models import Annotation, Annotator, AnnotatorKind, Assignment, LabelKind, LMJudge
 from curation.agreement import project_agreement
-from curation.formats import iter_export_rows, to_format
+from curation.formats import iter_export_rows, to_format, write_parquet
 from curation.snapshots import freeze_snapshot
 from tests import factories
 from tests.import_files import write
@@ -164,3 +166,9 @@ def test_snapshot_exports_steerlm_and_regression_rows():
     # Likert rows are in no pairwise or unpaired format.
     assert list(iter_export_rows(snapshot, "preference")) == [] and list(iter_export_rows(snapshot, "unpaired")) == []
     assert list(to_format("pairwise", {}, "attributes")) == []
+    # Parquet too, in the kind's declared column types.
+    steer_pq = pq.read_table(write_parquet(snapshot, "attributes", io.BytesIO()))
+    assert steer_pq.column("attribute_string").to_pylist() == [steer["attribute_string"]]
+    assert dict(steer_pq.column("attributes").to_pylist()[0]) == steer["attributes"]
+    reg_pq = pq.read_table(write_parquet(snapshot, "regression", io.BytesIO()))
+    assert reg_pq.column("targets").to_pylist() == [reg["targets"]]

@@ -178,16 +178,9 @@ class SnapshotRows(ExportView, APIView):
 
     def _render(self, request, snapshot):
         """(render, engine, error response) for the `template` and `engine` parameters."""
-        fmt = request.query_params.get("format", "preference")
-        engine = request.query_params.get("engine") or ("copy" if can_copy(fmt) else "python")
-        if engine not in ("copy", "python") or (engine == "copy" and not can_copy(fmt)):
-            return (
-                None,
-                None,
-                Response(
-                    {"engine": "engine is 'python', or 'copy' on PostgreSQL for the built-in formats"}, status=400
-                ),
-            )
+        engine = request.query_params.get("engine") or ("copy" if can_copy() else "python")
+        if engine not in ("copy", "python") or (engine == "copy" and not can_copy()):
+            return None, None, Response({"engine": "engine is 'python', or 'copy' on PostgreSQL"}, status=400)
         name = request.query_params.get("template")
         if not name:
             return None, engine, None
