@@ -172,3 +172,16 @@ def test_snapshot_exports_steerlm_and_regression_rows():
     assert dict(steer_pq.column("attributes").to_pylist()[0]) == steer["attributes"]
     reg_pq = pq.read_table(write_parquet(snapshot, "regression", io.BytesIO()))
     assert reg_pq.column("targets").to_pylist() == [reg["targets"]]
+
+
+def test_gold_page_marks_a_likert_item():
+    project = likert_project()
+    manager = factories.user(project=project, role="manager")
+    item = factories.item(project, kind="likert")
+    client = Client()
+    client.force_login(manager)
+    html = client.get(f"/p/{project.pk}/gold/").content.decode()
+    assert all(f'name="likert:{a}"' in html for a in ASPECTS)
+    client.post(f"/p/{project.pk}/gold/{item.pk}/", {"likert:helpfulness": "3", "likert:verbosity": ""})
+    item.refresh_from_db()
+    assert item.is_gold and item.gold_answer == {"helpfulness": 3}
