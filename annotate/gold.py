@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from annotate.kinds import registry as kind_registry
 from annotate.models import Annotation, AnnotatorKind, Item
 
+# Every kind's label fields, so matching a label against its gold answer loads nothing more.
+LABEL_FIELDS = sorted({f for spec in kind_registry.all_kinds() for f in spec.label_fields})
+
 
 def clean_gold_answer(item, answer):
     """The stored form of a gold answer for this item's kind, or ValidationError."""
@@ -68,7 +71,7 @@ def gold_accuracy(project, kinds=(AnnotatorKind.HUMAN,)):
     rows = (
         Annotation.objects.filter(item__project=project, item__is_gold=True, annotator__kind__in=kinds)
         .select_related("item", "annotator")
-        .only("preference", "thumbs", "item__kind", "item__gold_answer", "annotator__name", "annotator__kind")
+        .only(*LABEL_FIELDS, "item__kind", "item__gold_answer", "annotator__name", "annotator__kind")
     )
     stats = defaultdict(lambda: {"answered": 0, "correct": 0})
     names = {}

@@ -18,6 +18,9 @@ Shapes (auto-detected from the columns, or named explicitly):
                each one's rank (1 best, equal ranks tie): a ranking item, its ranks the source's label.
                A `completions` file imported as ranking (--as ranking) makes one ranking item of all
                its completions, ranked by their scores (UltraFeedback's ratings; equal scores tie)
+  helpsteer2_ratings  prompt/response/helpfulness/correctness/coherence/complexity/verbosity — HelpSteer2's
+               own release: 0–4 Likert ratings of one response, one label per row from the source
+               (people's ratings: imported as human labels); the project's aspects name the columns read
   alpaca_eval  instruction/output_1/output_2[/generator_1/2][/preference][/annotator] — AlpacaEval's
                annotations: a judge's verdict (1, 2, 0 for a draw, 1..2 from a weighted judge),
                imported as the label of a source named after `annotator`
@@ -30,11 +33,22 @@ from dataclasses import dataclass, field
 from annotate import import_values as v
 from annotate.content import prompt_hash
 from annotate.edits import derive
+from annotate.kinds.likert import HELPSTEER2_ASPECTS
 
-SHAPES = ("preference", "completions", "helpsteer2", "binary", "messages", "alpaca_eval", "ranking")
+SHAPES = (
+    "preference",
+    "completions",
+    "helpsteer2",
+    "helpsteer2_ratings",
+    "binary",
+    "messages",
+    "alpaca_eval",
+    "ranking",
+)
 PAIRWISE_SHAPES = ("preference", "completions", "helpsteer2", "alpaca_eval")
 RANKABLE_SHAPES = ("completions",)  # shapes that make a ranking item when imported as ranking
 RANKING_MIN, RANKING_MAX = 3, 9
+LIKERT_SHAPES = ("helpsteer2_ratings",)
 COLUMNS = {
     "preference": {"prompt", "chosen", "rejected", "score_chosen", "score_rejected", "chosen_model", "rejected_model"},
     "completions": {"prompt", "instruction", "completions"},
@@ -51,6 +65,7 @@ COLUMNS = {
         "all_preferences_unprocessed",
         "three_most_similar_preferences",
     },
+    "helpsteer2_ratings": {"prompt", "response", "model", *HELPSTEER2_ASPECTS},
     "binary": {"prompt", "response", "completion", "label", "model", "edited"},
     "messages": {"messages", "label", "model", "edited"},
     "ranking": {"prompt", "responses", "ranking"},
@@ -95,6 +110,8 @@ def detect_shape(columns):
         return "helpsteer2"
     if {"output_1", "output_2"} <= cols:
         return "alpaca_eval"
+    if "response" in cols and cols & set(HELPSTEER2_ASPECTS):
+        return "helpsteer2_ratings"
     if "messages" in cols:
         return "messages"
     if "prompt" in cols and cols & {"response", "completion"}:
@@ -102,17 +119,33 @@ def detect_shape(columns):
     return None
 
 
-def parse_row(shape, row, where, pair_strategy, single_kind):
+def rating_columns_problem(columns, aspects):
+    """Why a file of Likert ratings cannot be imported into a project rating `aspects`, or None:
+    every aspect needs its column, and a rating column of another aspect is refused, not dropped."""
+    missing = [a for a in aspects if a not in columns]
+    unknown = [a for a in HELPSTEER2_ASPECTS if a in columns and a not in aspects]
+    if not missing and not unknown:
+        return None
+    why = [f"no column for the aspects {', '.join(missing)}"] if missing else []
+    why += [f"ratings of aspects the project does not rate: {', '.join(unknown)}"] if unknown else []
+    return (
+        f"{'; '.join(why)}. The project rates {', '.join(aspects)}; set its aspects to the file's "
+        f"({', '.join(a for a in HELPSTEER2_ASPECTS if a in columns)}), or leave them empty for HelpSteer2's"
+    )
+
+
+def parse_row(shape, row, where, pair_strategy, single_kind, aspects=()):
     parser = {
         "preference": _preference,
         "completions": _completions,
         "helpsteer2": _helpsteer2,
+        "helpsteer2_ratings": _helpsteer2_ratings,
         "binary": _binary,
         "messages": _messages,
         "alpaca_eval": _alpaca_eval,
         "ranking": _ranking,
     }[shape]
-    parsed = parser(row, where, pair_strategy=pair_strategy, single_kind=single_kind)
+    parsed = parser(row, where, pair_strategy=pair_strategy, single_kind=single_kind, aspects=aspects)
     parsed.metadata = v.metadata(row, "metadata")
     known = COLUMNS[shape]
     for name, value in row.items():
@@ -377,6 +410,25 @@ def _helpsteer2(row, where, **_):
         parsed.items = [("pairwise", 0, 1, individual)]
     else:
         parsed.items = [("pairwise", 0, 1, label)]
+    return parsed
+
+
+def _helpsteer2_ratings(row, where, aspects, **_):
+    """HelpSteer2's rows: one response rated 0–4 on each aspect, by people (one label per row)."""
+    ptext, pmsgs = v.text_or_messages(row, "prompt")
+    parsed = _prompt(ptext or "", pmsgs, where)
+    full = pmsgs or [{"role": "user", "content": ptext}]
+    parsed.responses = [(_response_text(row, "response", full), _model(row, "model"), {})]
+    ratings = {}
+    for aspect in aspects:
+        value = v.number(row.get(aspect), aspect)
+        if value is None:
+            raise v.FieldError(aspect, "missing; every aspect needs a rating from 0 to 4")
+        if not float(value).is_integer() or not 0 <= value <= 4:
+            raise v.FieldError(aspect, f"expected a whole number from 0 to 4, got {value!r}")
+        ratings[aspect] = int(value)
+    label = {"likert_ratings": ratings, "label_kind": "human", "details": {"import": "helpsteer2_ratings"}}
+    parsed.items = [("likert", 0, None, label)]
     return parsed
 
 

@@ -29,6 +29,7 @@ from annotate import import_shapes as shapes
 from annotate.bulk import IdPool, insert_rows
 from annotate.import_readers import ReadError, Source, detect_compression, detect_format
 from annotate.import_values import FieldError
+from annotate.kinds.likert import aspects_of
 from annotate.models import (
     Annotation,
     Annotator,
@@ -181,13 +182,16 @@ def import_items(
             raise ImportFileError(name, problems=bad[:MAX_REPORTED], total=len(bad))
         shape = _resolve_shape(name, reader.columns, shape)
         kind, single_kind = _resolve_kind(project, name, shape, as_kind, reader.columns)
+        aspects = aspects_of(project)
+        if shape in shapes.LIKERT_SHAPES and (problem := shapes.rating_columns_problem(reader.columns, aspects)):
+            raise ImportFileError(name, None, None, problem)
         result = ImportResult(file=name, source=((source or "").strip() or name)[:200], shape=shape, kind=kind)
         for where, row in reader:
             if type(row) is FieldError:  # the reader could not read this row
                 problem = RowProblem(where, row.field, row.message)
             else:
                 try:
-                    parsed.append(shapes.parse_row(shape, row, where, project.pair_strategy, single_kind))
+                    parsed.append(shapes.parse_row(shape, row, where, project.pair_strategy, single_kind, aspects))
                     continue
                 except FieldError as exc:
                     problem = RowProblem(where, exc.field, exc.message)
@@ -250,6 +254,10 @@ def _resolve_kind(project, name, shape, as_kind, columns):
         as_kind = FeedbackKind.EDIT  # rows that carry an edit are edit items
     if shape == "ranking" or (shape in shapes.RANKABLE_SHAPES and as_kind == FeedbackKind.RANKING):
         kind = FeedbackKind.RANKING  # the parsers read the target kind from single_kind
+    elif shape in shapes.LIKERT_SHAPES:
+        if as_kind not in (None, FeedbackKind.LIKERT):
+            raise ImportFileError(name, None, None, f"{shape} rows make likert items, not {as_kind}")
+        kind = FeedbackKind.LIKERT
     elif shape in shapes.PAIRWISE_SHAPES:
         if as_kind not in (None, FeedbackKind.PAIRWISE):
             raise ImportFileError(
@@ -469,6 +477,7 @@ def _write(project, parsed, result, label_kind):
                         label.get("diff", []),
                         label.get("edit_distance"),
                         label.get("ranking"),
+                        label.get("likert_ratings"),
                         label.get("confidence"),
                         {**label.get("details", {}), "where": row.where},
                         uuid.uuid4(),
@@ -494,6 +503,7 @@ def _write(project, parsed, result, label_kind):
             "diff",
             "edit_distance",
             "ranking",
+            "likert_ratings",
             "confidence",
             "details",
             "submission_id",

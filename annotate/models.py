@@ -21,6 +21,7 @@ class FeedbackKind(models.TextChoices):
     BINARY = "binary", "Thumbs up / down"
     EDIT = "edit", "Edit the response"
     RANKING = "ranking", "Rank the responses"
+    LIKERT = "likert", "Likert ratings"
 
 
 # Kinds whose items compare responses: they have a response B (a ranking's B is its second response).
@@ -386,6 +387,10 @@ class Annotation(models.Model):
         blank=True,
         help_text="Rank per response in the item's canonical order, 1 = best, ties share a rank: [2, 1, 2].",
     )
+    # likert
+    likert_ratings = models.JSONField(
+        null=True, blank=True, help_text="likert: {aspect: 0-4}, every aspect of the item's project rated."
+    )
     # every kind
     time_spent_ms = models.PositiveIntegerField(null=True, blank=True)
     confidence = models.FloatField(null=True, blank=True)
@@ -409,7 +414,8 @@ class Annotation(models.Model):
                 | (Q(kind=FeedbackKind.PAIRWISE) & Q(preference__isnull=False))
                 | (Q(kind=FeedbackKind.BINARY) & Q(thumbs__in=Thumbs.values))
                 | (Q(kind=FeedbackKind.EDIT) & Q(edited_text__isnull=False))
-                | (Q(kind=FeedbackKind.RANKING) & Q(ranking__isnull=False)),
+                | (Q(kind=FeedbackKind.RANKING) & Q(ranking__isnull=False))
+                | (Q(kind=FeedbackKind.LIKERT) & Q(likert_ratings__isnull=False)),
                 name="annotation_has_its_kind_label",
             ),
             models.CheckConstraint(

@@ -106,11 +106,23 @@ def kind_alpha(kind, units):
     spec = kind_registry.get(kind)
     items = {item for item, _ in units}
     overlapped = {item for (item, _), coders in units.items() if len(coders) >= 2}
-    return {
+    block = {
         f"alpha_{spec.agreement_level}": krippendorff_alpha(units, spec.agreement_level, spec.agreement_domain),
         "items_with_overlap": len(overlapped),
         "items": len(items),
     }
+    if spec.agreement_per_unit_suffix:  # e.g. Likert: one α per aspect, the pooled one above
+        by_suffix = defaultdict(dict)
+        for (item, suffix), coders in units.items():
+            by_suffix[suffix][(item, suffix)] = coders
+        block["by_suffix"] = {
+            suffix: {
+                f"alpha_{spec.agreement_level}": krippendorff_alpha(sub, spec.agreement_level, spec.agreement_domain),
+                "items_with_overlap": sum(1 for coders in sub.values() if len(coders) >= 2),
+            }
+            for suffix, sub in sorted(by_suffix.items())
+        }
+    return block
 
 
 def project_agreement(project, include_judges=False, rows=None):

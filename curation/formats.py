@@ -10,6 +10,8 @@ binary    {"prompt", "messages", "completion": str, "label": bool, "failed_princ
            "reason": str, "rationales", "p_noise", "sources", "item_id"}
 edit      {"prompt", "messages", "chosen": edited, "rejected": original, "edit_distance": float,
            "rationales", "p_noise", "sources", "item_id"}
+likert    {"prompt", "messages", "completion": str, "attributes": {aspect: mean 0..4},
+           "rationales", "p_noise", "n_labels", "sources", "item_id", "controversial"}
 
 Formats (TRL's documented column names, extra columns are ignored by its trainers):
 preference                 prompt/chosen/rejected as text (pairwise and edit rows): the whole
@@ -29,6 +31,13 @@ pluralistic                pairwise rows with a preference group: prompt, chosen
                            per group whose Bradley–Terry head takes a side on the item, |P − ½| > 0.1,
                            chosen/rejected as that group sees them), item_id, controversial. Only items
                            people labelled when the latest group fit ran; empty before any fit.
+attributes                 Likert rows for SteerLM: prompt, completion (text, rendered like unpaired),
+                           attributes {aspect: int 0..4} (the raters' mean, rounded half up) and
+                           attribute_string "helpfulness:4,correctness:3,…" (HelpSteer2's order).
+regression                 Likert rows for a multi-head reward model: prompt, completion, aspects [names]
+                           and targets [mean 0..4 per aspect, same order].
+                           These two are the Likert kind's own (`FeedbackKindSpec.export_formats`):
+                           rendered in Python, also when the COPY engine is asked for.
 
 Every row carries `controversial`: true when the project's preference groups explain the item's
 disagreement (curation.pluralism), so trainers can tell opinion from noise.
@@ -38,6 +47,9 @@ from annotate.kinds import registry as kind_registry
 from curation.models import SnapshotRow
 from curation.text_render import render_completion, render_prompt
 
+# Formats a kind contributes for its own rows ({format: kind}, `FeedbackKindSpec.export_formats`):
+# their columns come from the kind (`export_row`, `export_columns`), rendered in Python only.
+KIND_FORMATS = kind_registry.kind_formats()
 FORMATS = (
     "preference",
     "preference_conversational",
@@ -46,6 +58,7 @@ FORMATS = (
     "edit",
     "labels",
     "pluralistic",
+    *KIND_FORMATS,
 )
 UNPAIRED = ("unpaired", "unpaired_conversational")
 # Which kinds' snapshot rows are pairs (prompt/chosen/rejected + a margin) and which single
@@ -79,6 +92,8 @@ def _margin(export, data):
 
 def kinds_for(fmt):
     """Which snapshot row kinds a format reads (so the export query can filter in the database)."""
+    if fmt in KIND_FORMATS:
+        return (KIND_FORMATS[fmt],)
     return {
         "preference": PAIR_KINDS,
         "preference_conversational": PAIR_KINDS,
@@ -106,6 +121,14 @@ def to_format(kind, data, fmt, render=None):
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
     if kind not in kinds_for(fmt):
+        return
+    if fmt in KIND_FORMATS:  # prompt/completion as the unpaired text format renders them, then the kind's columns
+        yield {
+            "prompt": render_prompt(_prompt_messages(data)),
+            "completion": render_completion(data["completion"]),
+            **kind_registry.get(kind).export_row(fmt, data),
+            **_extras(data),
+        }
         return
     if fmt == "labels":  # one row per label; the prompt is the whole conversation, as in the text formats
         for label in data.get("labels") or []:
@@ -212,6 +235,18 @@ def iter_jsonl(snapshot, fmt, split=None, chunk_size=2000, flush_bytes=256 * 102
         yield "\n".join(buf).encode()
 
 
+def _arrow_type(pa, name):
+    """A column type a kind declares (`FeedbackKindSpec.export_columns`) as an Arrow type:
+    string, int, float, list<scalar> or map<scalar,scalar>."""
+    scalar = {"string": pa.string(), "int": pa.int64(), "float": pa.float64()}
+    if name.startswith("list<"):
+        return pa.list_(scalar[name[5:-1]])
+    if name.startswith("map<"):
+        key, item = name[4:-1].split(",")
+        return pa.map_(scalar[key], scalar[item])
+    return scalar[name]
+
+
 def arrow_schema(fmt):
     import pyarrow as pa
 
@@ -224,6 +259,10 @@ def arrow_schema(fmt):
         ("item_id", pa.int64()),
         ("controversial", pa.bool_()),
     ]
+    if fmt in KIND_FORMATS:
+        own = kind_registry.get(KIND_FORMATS[fmt]).export_columns(fmt)
+        head = [("prompt", pa.string()), ("completion", pa.string())]
+        return pa.schema(head + [(name, _arrow_type(pa, t)) for name, t in own.items()] + extras)
     if fmt == "labels":
         return pa.schema(
             [
@@ -413,8 +452,10 @@ def _sql_line(fmt):
 def export_sql(snapshot_id, fmt, split=None):
     """(sql, params) selecting one JSON text line per TRL row, in `iter_export_rows` order."""
 
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+    if fmt not in FORMATS or fmt in KIND_FORMATS:
+        raise ValueError(
+            f"no SQL rendering of format {fmt!r}; one of {', '.join(f for f in FORMATS if f not in KIND_FORMATS)}"
+        )
     table = SnapshotRow._meta.db_table
     kinds = list(kinds_for(fmt))
     where = "snapshot_id = %s AND kind = ANY(%s)" + (" AND split = %s" if split else "")
@@ -440,6 +481,9 @@ def iter_jsonl_copy(snapshot, fmt, split=None, flush_bytes=256 * 1024):
     text never contains (json output escapes control characters) writes each line verbatim."""
     from django.db import connection
 
+    if fmt in KIND_FORMATS:  # a kind's own format has no SQL twin: its rows come from Python
+        yield from iter_jsonl(snapshot, fmt, split=split, flush_bytes=flush_bytes)
+        return
     sql, params = export_sql(snapshot.pk, fmt, split)
     copy_sql = f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02')"
     with connection.cursor() as cursor:

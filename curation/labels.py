@@ -43,6 +43,7 @@ LABEL_FIELDS = (
     "edited_text",
     "edit_distance",
     "ranking",
+    "likert_ratings",
     "confidence",
     "created_at",
     "details__verdicts",

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from annotate.errors import Invalid
+from annotate.kinds import registry as kind_registry
 from annotate.kinds.ranking import implied_pairs
 from annotate.models import Annotation, FeedbackKind, Project
 from curation.actions import CurationError, iter_curated, last_action_id, validate_filters
@@ -86,6 +87,21 @@ def rows_for(c, generated_rationale=None):
         "item_id": c.item_id,
         "sources": list(c.agg.sources),
     }
+    own = kind_registry.get(c.kind).snapshot_data(c.agg.labels, c.text_a)
+    if own is not None:  # a kind with its own row shape (Likert's attributes)
+        return [
+            (
+                c.kind,
+                {
+                    **base,
+                    **own,
+                    "rationales": _rationales(c.agg.labels, generated_rationale),
+                    "p_noise": c.p_noise,
+                    "n_labels": c.agg.n_labels,
+                    "controversial": c.controversial,
+                },
+            )
+        ]
     return ROWS_FOR[c.kind](c, base, generated_rationale)
 
 

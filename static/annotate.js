@@ -127,6 +127,15 @@
     } else if (kind === "pairwise") {
       if (/^[1-7]$/.test(ev.key)) handled = choose("preference", String(Number(ev.key) - 4));
       else if (PAIR_KEYS[ev.key]) handled = choose("preference", PAIR_KEYS[ev.key]);
+    } else if (kind === "likert" && /^[0-4]$/.test(ev.key)) {
+      // A digit rates the focused aspect, else the first unrated one, and moves to the next.
+      const groups = aspectGroups();
+      const focused = ev.target.closest && ev.target.closest("[data-aspect]");
+      const group = focused || groups.find(function (g) { return !g.querySelector("input:checked"); });
+      handled = group ? rateFocused(group.querySelector("input"), ev.key) : false;
+    } else if (kind === "likert" && ev.key === "g") {
+      const groups = aspectGroups();
+      handled = focusGroup(groups.find(function (g) { return !g.querySelector("input:checked"); }) || groups[0]);
     } else if (kind === "binary") {
       if (ev.key === "u") handled = choose("thumbs", "up");
       else if (ev.key === "d") handled = choose("thumbs", "down");

@@ -22,10 +22,10 @@ def test_every_database_kind_is_registered_and_looked_up_by_key():
 
 
 def test_unknown_kind_is_a_clear_error():
-    with pytest.raises(UnknownKind, match="unknown feedback kind 'likert'.*pairwise"):
-        registry.get("likert")
+    with pytest.raises(UnknownKind, match="unknown feedback kind 'nonesuch'.*pairwise"):
+        registry.get("nonesuch")
     with pytest.raises(UnknownKind):
-        kind_judges.judge_for("likert")
+        kind_judges.judge_for("nonesuch")
 
 
 def test_registering_a_second_kind_under_a_taken_key_is_refused():

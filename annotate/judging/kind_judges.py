@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from annotate.judging import parsing, prompts
 from annotate.judging.backends import RequestFailed
 from annotate.kinds import ranking
+from annotate.kinds.likert import aspects_of
 from annotate.kinds.registry import UnknownKind
 from annotate.models import AnnotationStatus, FeedbackKind, Item
 
@@ -18,7 +19,7 @@ SINGLE_ORDER_CONFIDENCE = 0.4  # one order parsed, the other not: position bias 
 @dataclass
 class Request:
     item: Item
-    role: str  # "ab", "ba" (pairwise orders), "binary", "edit", "ranking"
+    role: str  # "ab", "ba" (pairwise orders), "binary", "edit", "likert", "ranking"
     messages: list
 
 
@@ -169,11 +170,30 @@ class RankingJudge(KindJudge):
         }
 
 
+class LikertJudge(KindJudge):
+    """One request: the 0-4 ratings on every aspect of the project (`annotate.kinds.likert`)."""
+
+    def requests(self, item, overrides):
+        return [Request(item, "likert", prompts.likert_messages(item, aspects_of(item.project), overrides))]
+
+    def label(self, item, replies):
+        (reply,) = replies
+        parsed = parse(parsing.parse_likert, reply, aspects_of(item.project))
+        if not parsed.ok:
+            return _unparsed(reply, parsed)
+        return {
+            "likert_ratings": parsed.label["ratings"],
+            "rationale": parsed.label["rationale"],
+            "details": {"raw": raw(reply), "source": parsed.source},
+        }
+
+
 JUDGES: dict[str, KindJudge] = {
     FeedbackKind.PAIRWISE.value: PairwiseJudge(),
     FeedbackKind.BINARY.value: BinaryJudge(),
     FeedbackKind.EDIT.value: EditJudge(),
     FeedbackKind.RANKING.value: RankingJudge(),
+    FeedbackKind.LIKERT.value: LikertJudge(),
 }
 
 

@@ -233,3 +233,39 @@ def parse_ranking(text, n):
     dense = {r: i for i, r in enumerate(sorted(set(ranks.values())), start=1)}
     ranking = [dense[ranks[number]] for number in range(1, n + 1)]
     return Parsed(True, {"ranking": ranking, "rationale": _text_of(obj, RATIONALE_KEYS)}, source="json")
+
+
+def parse_likert(text, aspects):
+    """{"ratings": {aspect: 0..4} for exactly `aspects`, "rationale": str}. A reply missing an
+    aspect, naming another, or rating outside 0-4 (or not a whole number) is Unparsed."""
+    if not isinstance(text, str) or not text.strip():
+        return unparsed("empty reply")
+    wanted = {_normalise(a): a for a in aspects}
+    obj = _first_with(json_objects(text), ("ratings",))
+    ratings = obj.get("ratings") if obj is not None else None
+    if not isinstance(ratings, dict):
+        # A flat object of the aspects themselves ({"helpfulness": 3, ...}) is as clear.
+        obj = next((o for o in json_objects(text) if {_normalise(k) for k in o} & set(wanted)), None)
+        ratings = obj
+    if not isinstance(ratings, dict):
+        return unparsed("no JSON object with ratings")
+    out, extra = {}, []
+    for key, raw in ratings.items():
+        name = wanted.get(_normalise(key))
+        if name is None:
+            if obj is ratings and _normalise(key) in RATIONALE_KEYS:
+                continue
+            extra.append(str(key))
+            continue
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not float(raw).is_integer():
+            return unparsed(f"{name}: {raw!r} is not a whole number 0-4")
+        if not 0 <= raw <= 4:
+            return unparsed(f"{name}: {raw!r} is outside 0-4")
+        out[name] = int(raw)
+    if extra:
+        return unparsed(f"not aspects asked for: {', '.join(extra)}")
+    missing = [a for a in aspects if a not in out]
+    if missing:
+        return unparsed(f"no rating for: {', '.join(missing)}")
+    rationale = _text_of(obj, RATIONALE_KEYS) if obj is not None else ""
+    return Parsed(True, {"ratings": out, "rationale": rationale}, source="json")

@@ -89,12 +89,29 @@ once, best first; put responses of equal quality together in an inner list (a ti
 {"rationale": "<one or two sentences>", "ranking": [<best>, ..., <worst>]}
 e.g. {"rationale": "...", "ranking": [2, [1, 3]]}"""
 
+LIKERT = """Rate one response on each aspect, from 0 to 4.
+
+[Conversation]
+$prompt
+
+[Response]
+$response
+
+[Aspects]
+$aspects
+
+Use whole numbers: 0 = very poor, 1 = poor, 2 = fair, 3 = good, 4 = excellent (for complexity and
+verbosity: 0 = very little, 4 = a great deal). Rate every aspect listed, and no other.
+Reply with exactly one JSON object:
+{"ratings": {"<aspect>": <integer 0-4>, ...}, "rationale": "<one or two sentences>"}"""
+
 DEFAULTS = {
     "pairwise": {"system": SYSTEM, "user": PAIRWISE},
     "binary": {"system": SYSTEM, "user": BINARY},
     "binary_no_principles": {"system": SYSTEM, "user": BINARY_NO_PRINCIPLES},
     "edit": {"system": SYSTEM, "user": EDIT},
     "ranking": {"system": SYSTEM, "user": RANKING},
+    "likert": {"system": SYSTEM, "user": LIKERT},
 }
 KINDS = tuple(DEFAULTS)
 PLACEHOLDERS = {
@@ -103,6 +120,7 @@ PLACEHOLDERS = {
     "binary_no_principles": {"prompt", "response"},
     "edit": {"prompt", "response"},
     "ranking": {"prompt", "responses", "count", "aspects"},
+    "likert": {"prompt", "response", "aspects"},
 }
 
 
@@ -188,3 +206,12 @@ def ranking_messages(item, responses, overrides=None):
         "aspects": ", ".join(item.project.aspects or []) or "overall quality",
     }
     return _messages(template_for("ranking", overrides), values)
+
+
+def likert_messages(item, aspects, overrides=None):
+    values = {
+        "prompt": conversation_text(item.prompt),
+        "response": item.response_a.text,
+        "aspects": "\n".join(f"- {a}" for a in aspects),
+    }
+    return _messages(template_for("likert", overrides), values)

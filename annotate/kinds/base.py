@@ -76,6 +76,10 @@ class FeedbackKindSpec:
     # Krippendorff's α over `agreement_values`: its level of measurement and value domain.
     agreement_level: ClassVar[str | None] = None
     agreement_domain: ClassVar[list | None] = None
+    # α separately for each unit suffix (Likert: one α per aspect) as well as over all units.
+    agreement_per_unit_suffix: ClassVar[bool] = False
+    # Export formats only this kind's rows make (`curation.formats`): rows from `export_row`.
+    export_formats: ClassVar[tuple[str, ...]] = ()
     has_gold: ClassVar[bool] = False
     # Whether the kind's labels feed the label-noise model (a direction per item and labeller).
     noise_model: ClassVar[bool] = False
@@ -117,6 +121,10 @@ class FeedbackKindSpec:
 
     gold_form_template: ClassVar[str | None] = None  # the answer's field on the gold page
 
+    def gold_form_context(self, project: Project) -> dict:
+        """Extra context the gold page's answer field (`gold_form_template`) reads."""
+        return {}
+
     def gold_answer_from_form(self, item: Item, post) -> dict:
         """The gold answer as the gold page's form posts it (cleaned by `clean_gold_answer`)."""
         return {}
@@ -148,4 +156,20 @@ class FeedbackKindSpec:
 
     def agreement_values(self, label: Any) -> dict[Any, float]:
         """{unit suffix: value} this label contributes to Krippendorff's α (unit = (item, suffix))."""
+        return {}
+
+    # --- export --------------------------------------------------------------------------------
+
+    def snapshot_data(self, labels: list, response_text: str) -> dict | None:
+        """The kind's own part of a curated item's snapshot row, from its primary label rows; None
+        leaves the row to curation.snapshots' built-in pair/single/edit shapes."""
+        return None
+
+    def export_columns(self, fmt: str) -> dict[str, str]:
+        """The kind's own columns of one of its `export_formats`, and their types (Parquet schema):
+        string, int, float, list<string>, list<float>, map<string,int>, map<string,float>."""
+        return {}
+
+    def export_row(self, fmt: str, data: dict) -> dict:
+        """The kind's own columns of one row of one of its `export_formats`, from snapshot data."""
         return {}

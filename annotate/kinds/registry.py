@@ -8,6 +8,7 @@ the database checks the column against that list."""
 from annotate.kinds.base import FeedbackKindSpec
 from annotate.kinds.binary import BinaryKind
 from annotate.kinds.edit import EditKind
+from annotate.kinds.likert import LikertKind
 from annotate.kinds.pairwise import PairwiseKind
 from annotate.kinds.ranking import RankingKind
 
@@ -48,9 +49,14 @@ def with_gold() -> list[str]:
 
 
 def export_kinds(shape: str) -> tuple[str, ...]:
-    """Keys of the kinds whose snapshot rows have this export shape ("pair" or "single")."""
+    """Keys of the kinds whose snapshot rows have this export shape ("pair", "single", or a kind's own)."""
     return tuple(k.key for k in _KINDS.values() if k.export is not None and k.export.shape == shape)
 
 
-for _spec in (PairwiseKind(), BinaryKind(), EditKind(), RankingKind()):
+def kind_formats() -> dict[str, str]:
+    """{export format: kind key} for the formats a kind contributes (`FeedbackKindSpec.export_formats`)."""
+    return {fmt: k.key for k in _KINDS.values() for fmt in k.export_formats}
+
+
+for _spec in (PairwiseKind(), BinaryKind(), EditKind(), LikertKind(), RankingKind()):
     register(_spec)

@@ -39,6 +39,7 @@ def gold_page(request, project_id):
             "gold_count": gold.gold_items(project).count(),
             "gold_templates": {k.key: k.gold_form_template for k in kind_registry.all_kinds() if k.has_gold},
             "scale": SCALE,
+            **{k: v for spec in kind_registry.all_kinds() for k, v in spec.gold_form_context(project).items()},
         },
     )
 
