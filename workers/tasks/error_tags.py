@@ -1,10 +1,7 @@
 """Celery tasks: the bias audit's LM error tags (a thin wrapper over curation.error_tags.tag_errors).
 A local tagger runs on the `gpu` queue, an OpenAI-compatible server on `cpu`, as judging does."""
 
-from django.conf import settings
-
-from annotate.judging.backends import TransientBackendError
-from annotate.models import JudgeBackend
+from annotate.judging.backends import TransientBackendError, queue_for
 from curation.error_tags import tag_errors, tagger_for
 from workers import runs
 from workers.models import RunKind
@@ -12,12 +9,7 @@ from workers.tasks.runs import enqueue, run_task
 
 
 def _tag(run):
-    try:
-        result = tag_errors(run.project, log=lambda line: runs.log(run, line))
-    except TransientBackendError as exc:
-        if settings.CELERY_TASK_ALWAYS_EAGER:
-            raise
-        raise ConnectionError(str(exc)) from exc  # retried later; tags already stored are kept
+    result = tag_errors(run.project, log=lambda line: runs.log(run, line))
     runs.log(
         run,
         f"{result.tagger}: {result.stored} responses tagged, {result.unparsed} answers neither yes nor no, "
@@ -32,12 +24,13 @@ def _tag(run):
     }
 
 
-@run_task(queue="gpu")
+# A server still failing after its client's retries: retried later; tags already stored are kept.
+@run_task(queue="gpu", retry_on=(TransientBackendError,))
 def tag_errors_locally(run):
     return _tag(run)
 
 
-@run_task(queue="cpu")
+@run_task(queue="cpu", retry_on=(TransientBackendError,))
 def tag_errors_with_server(run):
     return _tag(run)
 
@@ -49,7 +42,7 @@ def start_error_tagging(project, user=None):
         raise ValueError(
             'no error tagger configured: give a generative judge of the project the parameter "error_tagger": true'
         )
-    task = tag_errors_locally if judge.backend == JudgeBackend.TRANSFORMERS else tag_errors_with_server
+    task = tag_errors_locally if queue_for(judge) == "gpu" else tag_errors_with_server
     run = runs.create_run(
         RunKind.ERROR_TAGS, project=project, user=user, task_name=task.name, params={"tagger": judge.name}
     )

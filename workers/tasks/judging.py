@@ -2,11 +2,9 @@
 (workers/tasks/runs.py: claim, heartbeat, transient retries, cancel). Local models run on the `gpu`
 queue, OpenAI-compatible servers on `cpu` (they only wait on the network)."""
 
-from django.conf import settings
-
 from annotate.judging import reward_training, service
-from annotate.judging.backends import TransientBackendError
-from annotate.models import JudgeBackend, LMJudge, Project
+from annotate.judging.backends import TransientBackendError, queue_for
+from annotate.models import LMJudge, Project
 from workers import runs
 from workers.models import RunKind
 from workers.tasks.runs import enqueue, run_task
@@ -14,17 +12,12 @@ from workers.tasks.runs import enqueue, run_task
 
 def judge(run):
     judges = LMJudge.objects.filter(pk__in=run.params.get("judge_ids", []))
-    try:
-        result = service.judge_project(
-            run.project,
-            judges=judges,
-            item_ids=run.params.get("item_ids"),
-            progress=lambda done, total: runs.set_progress(run, done, total),
-        )
-    except TransientBackendError as exc:
-        if settings.CELERY_TASK_ALWAYS_EAGER:
-            raise  # in-process (the test settings): fail now, a re-run resumes, rather than retry inline
-        raise ConnectionError(str(exc)) from exc  # a worker retries the run later with backoff
+    result = service.judge_project(
+        run.project,
+        judges=judges,
+        item_ids=run.params.get("item_ids"),
+        progress=lambda done, total: runs.set_progress(run, done, total),
+    )
     for name, counts in result["judges"].items():
         runs.log(run, f"{name}: {counts}")
     unusable = unparsed_judges(result)
@@ -44,12 +37,13 @@ def unparsed_judges(result):
     return {name: c for name, c in result["judges"].items() if c["unparsed"] and not c["ok"]}
 
 
-@run_task(queue="cpu")
+# A server still failing after its client's retries: the worker retries the run later with backoff.
+@run_task(queue="cpu", retry_on=(TransientBackendError,))
 def judge_with_servers(run):
     return judge(run)
 
 
-@run_task(queue="gpu")
+@run_task(queue="gpu", retry_on=(TransientBackendError,))
 def judge_with_local_models(run):
     return judge(run)
 
@@ -58,10 +52,9 @@ def start_judging(project: Project, judges=None, user=None, item_ids=None):
     """One run per backend kind (local models on the GPU queue, servers on the CPU queue)."""
     judges = list(judges if judges is not None else project.judges.all())
     started = []
-    local = (JudgeBackend.TRANSFORMERS, JudgeBackend.REWARD_MODEL)  # models loaded in the worker: GPU queue
-    for task, group in (
-        (judge_with_local_models, [j for j in judges if j.backend in local]),
-        (judge_with_servers, [j for j in judges if j.backend not in local]),
+    for task, group in (  # models loaded in the worker on the GPU queue, the rest on the CPU queue
+        (judge_with_local_models, [j for j in judges if queue_for(j) == "gpu"]),
+        (judge_with_servers, [j for j in judges if queue_for(j) != "gpu"]),
     ):
         if group:
             run = runs.create_run(
