@@ -13,7 +13,7 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -27,7 +27,7 @@ from annotate.models import (
     FeedbackKind,
     Thumbs,
 )
-from annotate.queue import _lock_project_on_sqlite
+from annotate.projects import lock_project
 from annotate.strict_input import strict_int, text_problem
 
 RATING_MIN, RATING_MAX = 1, 5
@@ -271,7 +271,8 @@ def submit(assignment, data, submission_id, time_spent_ms=None, now=None):
 
 @transaction.atomic
 def _store(assignment, item, project, fields, sid, spent, now):
-    _lock_project_on_sqlite(project)
+    if not connection.features.has_select_for_update:
+        lock_project(project)  # SQLite: the database write lock (PostgreSQL locks the item row below)
     # The assignment as it is now, with its item row locked (and its fresh label count).
     current, label_count = queue_sql.locked_for_submit(assignment.pk)
     if current.state == AssignmentState.SUBMITTED:

@@ -27,10 +27,10 @@ from annotate.models import (
     AnnotatorKind,
     FeedbackKind,
     Item,
-    Project,
     Routing,
     human_label_q,
 )
+from annotate.projects import lock_project
 from curation import calibration, strategies
 from curation import ppm as ppm_mod
 from curation import routing_sim as sim
@@ -409,7 +409,7 @@ def route_project(
     # One transaction: the queue sees the old routing or the new one, never a mix; the project row
     # lock serialises two routing runs of the same project (PostgreSQL; SQLite has one writer anyway).
     with transaction.atomic():
-        Project.objects.select_for_update().filter(pk=project.pk).first()
+        lock_project(project)
         chosen_curve = [[b, v] for b, v in zip(measured.get("budgets", []), measured.get("mean", {}).get(strategy, []))]
         run = RoutingRun.objects.create(
             project=project,

@@ -13,7 +13,8 @@ import random
 from django.db import transaction
 from django.db.models import Max
 
-from annotate.models import Annotation, FeedbackKind, Project
+from annotate.models import Annotation, FeedbackKind
+from annotate.projects import lock_project
 from curation.actions import CurationError, iter_curated, last_action_id, validate_filters
 from curation.formats import FORMATS
 from curation.labels import pseudonym
@@ -283,7 +284,7 @@ def freeze_snapshot(project, user=None, filters=None, name="", test_fraction=0.1
     stats = {"items": 0, "ties": 0}
     with transaction.atomic():
         # Serialise freezes of one project (version numbers) without blocking inserts that reference it.
-        Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
+        lock_project(project)
         version = (Snapshot.objects.filter(project=project).aggregate(v=Max("version"))["v"] or 0) + 1
         snapshot = Snapshot.objects.create(
             project=project,
