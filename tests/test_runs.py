@@ -106,6 +106,38 @@ def test_transient_errors_retry_then_succeed(project, monkeypatch):
     assert run.state == "succeeded" and run.attempts == 3 and run.metrics == {"ok": True}
 
 
+class _ServerBusy(Exception):
+    """A service's own transient error (as a judge's TransientBackendError is)."""
+
+
+def test_errors_a_task_declares_transient_are_retried_on_a_worker(project, settings):
+    from celery.exceptions import Retry
+
+    class Req:
+        hostname, id, retries = "w", "t", 0
+
+    class FakeTask:  # only the request/retry surface of a bound task
+        request = Req()
+
+        def retry(self, **kw):
+            return Retry("later", when=kw.get("countdown"))
+
+    def busy(run):
+        raise _ServerBusy("rate limited")
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    run = make_run(project=project)
+    with pytest.raises(Retry):
+        execute(FakeTask(), busy, run.pk, retry_on=(_ServerBusy,))
+    run.refresh_from_db()
+    assert run.state == RunState.QUEUED and "rate limited" in run.error  # released for the retry
+    undeclared = make_run(project=project)
+    assert execute(FakeTask(), busy, undeclared.pk) == RunState.FAILED
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # in-process: fail now, a re-run resumes
+    eager = make_run(project=project)
+    assert execute(FakeTask(), busy, eager.pk, retry_on=(_ServerBusy,)) == RunState.FAILED
+
+
 def test_claim_rules(project):
     run = make_run(project=project)
     claimed, outcome = runs.claim_run(run.pk, worker="w1")
