@@ -3,7 +3,7 @@
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection
+from psycopg.sql import SQL, Identifier
 
 from annotate import login_throttle
 from annotate.rows import first
@@ -34,5 +34,5 @@ class UserBackend(ModelBackend):
             pk = User._meta.pk.to_python(user_id)
         except ValidationError:
             return None
-        user = first(User, "u", f"u.{connection.ops.quote_name(User._meta.pk.column)} = %s", [pk])
+        user = first(User, "u", SQL("{} = %s").format(Identifier("u", User._meta.pk.column)), [pk])
         return user if user is not None and self.user_can_authenticate(user) else None

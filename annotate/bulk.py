@@ -2,7 +2,8 @@
 (psycopg 3 `cursor.copy`) and executemany on SQLite. Callers run inside one transaction.
 
 Rows are tuples in the order of the field names given; every other concrete field gets its model
-default, so fields added to a model later still get sensible values.
+default, so fields added to a model later still get sensible values. Statements are composed
+with `psycopg.sql` (tables and columns as `Identifier`s), on SQLite too.
 """
 
 import json
@@ -10,6 +11,7 @@ import json
 from django.db import connection
 from django.db.models import DateField, DateTimeField, JSONField, UUIDField
 from django.utils import timezone
+from psycopg.sql import SQL, Identifier, Placeholder
 
 SQLITE_BATCH = 5000
 
@@ -44,8 +46,10 @@ class IdPool:
                 )
                 return [row[0] for row in cursor.fetchall()]
             if self._next_sqlite is None:
-                quoted = connection.ops.quote_name(self.table)
-                cursor.execute(f"SELECT COALESCE(MAX({connection.ops.quote_name(self.column)}), 0) FROM {quoted}")
+                highest_id = SQL("SELECT COALESCE(MAX({}), 0) FROM {}").format(
+                    Identifier(self.column), Identifier(self.table)
+                )
+                cursor.execute(highest_id.as_string(None))
                 highest = cursor.fetchone()[0]
                 cursor.execute("SELECT name FROM sqlite_master WHERE name = 'sqlite_sequence'")
                 if cursor.fetchone():
@@ -104,17 +108,18 @@ def insert_rows(model, names, rows):
         values = tuple(c(x) if c else x for c, x in zip(row_converters, values))
         return values[:n_given] + fixed_values + values[n_given:]
 
-    quote = connection.ops.quote_name
-    table, columns = quote(model._meta.db_table), ", ".join(quote(f.column) for f in fields)
+    table, columns = Identifier(model._meta.db_table), SQL(", ").join(Identifier(f.column) for f in fields)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # cursor.copy is psycopg's own: without the wrapper its errors would not be Django's
             # DatabaseError, and would escape the callers' handlers.
-            with connection.wrap_database_errors, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            copy_in = SQL("COPY {} ({}) FROM STDIN").format(table, columns)
+            with connection.wrap_database_errors, cursor.copy(copy_in) as copy:
                 for row in rows:
                     copy.write_row(complete(row))
         else:
-            sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
+            marks = SQL(", ").join([Placeholder()] * len(fields))
+            sql = SQL("INSERT INTO {} ({}) VALUES ({})").format(table, columns, marks).as_string(None)
             for start in range(0, len(rows), SQLITE_BATCH):
                 cursor.executemany(sql, [complete(row) for row in rows[start : start + SQLITE_BATCH]])
     return len(rows)

@@ -4,6 +4,7 @@ Annotator: sees and labels only the projects they are a member of."""
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef
 from django.http import Http404
+from psycopg.sql import SQL, Identifier
 
 from annotate.models import Membership, Project, Role
 from annotate.rows import first, table
@@ -43,12 +44,12 @@ def visible_sql(user, project_column):
     """The rule of `visible_projects` as an SQL condition (with its parameters) on
     `project_column`, for the hand-written queries of the annotator's hot path."""
     if not user.is_authenticated:
-        return "1 = 0", []
+        return SQL("1 = 0"), []
     if is_admin(user):
-        return "1 = 1", []
-    return f"EXISTS (SELECT 1 FROM {table(Membership)} m WHERE m.project_id = {project_column} AND m.user_id = %s)", [
-        user.pk
-    ]
+        return SQL("1 = 1"), []
+    return SQL("EXISTS (SELECT 1 FROM {} m WHERE m.project_id = {} AND m.user_id = %s)").format(
+        table(Membership), Identifier(*project_column.split("."))
+    ), [user.pk]
 
 
 def project_for_annotator(user, project_id):
@@ -60,7 +61,7 @@ def project_for_annotator(user, project_id):
     except (TypeError, ValueError):
         raise Http404("no such project") from None
     visible, params = visible_sql(user, "p.id")
-    project = first(Project, "p", f"p.id = %s AND {visible}", [project_id, *params])
+    project = first(Project, "p", SQL("p.id = %s AND {}").format(visible), [project_id, *params])
     if project is None:
         raise Http404("no such project")
     return project

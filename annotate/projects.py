@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from annotate.errors import Invalid
@@ -39,6 +39,19 @@ class NewInvite:
 class Joined:
     membership: Membership
     created: bool  # False: already a member, role unchanged
+
+
+def lock_project(project) -> None:
+    """Serialise one project's writers (snapshot versions, routing runs, the calibration slice, an
+    annotator's lease on SQLite) until the current transaction ends. PostgreSQL: the row's FOR NO
+    KEY UPDATE lock, which conflicts with itself but not with inserts that reference the project.
+    SQLite: the database write lock, taken now by a no-op update (a read would not take it)."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("lock_project needs a transaction: the lock ends with it")
+    if connection.features.has_select_for_update:
+        Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
+    else:
+        Project.objects.filter(pk=project.pk).update(lease_minutes=F("lease_minutes"))
 
 
 def can_create_projects(user) -> bool:

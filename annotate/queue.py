@@ -51,11 +51,11 @@ from annotate.models import (
     AssignmentState,
     FeedbackKind,
     Item,
-    Project,
     QueueOrder,
     Routing,
 )
 from annotate.permissions import visible_sql
+from annotate.projects import lock_project
 from annotate.strict_input import InputError, check_value, text_problem
 
 LEASED, SUBMITTED, SKIPPED = AssignmentState.LEASED, AssignmentState.SUBMITTED, AssignmentState.SKIPPED
@@ -137,12 +137,12 @@ def next_assignment(project, annotator, now=None):
             queue_sql.lock_annotator(annotator.pk)
             lease_id = queue_sql.live_lease_id(project.pk, annotator.pk, now)
         else:
-            _lock_project_on_sqlite(project)
+            lock_project(project)  # SQLite: the database write lock
         if lease_id is None and project.gold_rate > 0 and _gold_turn(project, annotator):
             lease_id = _lease_gold(project, annotator, now)
         if lease_id is None:
             lease_id = _lease_regular(project, annotator, now)
-    return None if lease_id is None else queue_sql.leased_with_content(project, "a.id = %s", [lease_id])
+    return None if lease_id is None else queue_sql.leased_with_content(project, queue_sql.BY_ID, [lease_id])
 
 
 def _kinds(project):
@@ -154,11 +154,6 @@ def _gold_turn(project, annotator):
     n = Assignment.objects.filter(annotator=annotator, item__project=project).count()
     digest = hashlib.blake2b(f"{project.pk}:{annotator.pk}:{n}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2**64 < project.gold_rate
-
-
-def _lock_project_on_sqlite(project):
-    if connection.vendor == "sqlite":
-        Project.objects.filter(pk=project.pk).update(lease_minutes=F("lease_minutes"))
 
 
 def _lease_gold(project, annotator, now):

@@ -4,11 +4,16 @@
 more CPU than PostgreSQL spent answering. A `Reader` writes a model's column list once, and turns
 each row back into an instance with `Model.from_db` after the same converters the ORM applies
 (JSON decoding, SQLite's datetimes and booleans), so the instances are the ORM's own.
+
+Statements are composed with `psycopg.sql` (tables and columns as `Identifier`s, values as
+placeholders) and rendered to text once per shape by their callers; the text is the same on
+PostgreSQL and SQLite (double-quoted identifiers, `%s` placeholders that Django adapts).
 """
 
 from functools import cache
 
 from django.db import connection
+from psycopg.sql import SQL, Composable, Identifier
 
 
 class Reader:
@@ -18,8 +23,7 @@ class Reader:
         self.model = model
         self.fields = model._meta.concrete_fields
         self.attnames = [f.attname for f in self.fields]
-        quote = connection.ops.quote_name
-        self.columns = ", ".join(f"{alias}.{quote(f.column)}" for f in self.fields)
+        self.columns = SQL(", ").join(Identifier(alias, f.column) for f in self.fields)
         self.width = len(self.fields)
         self.pk_index = self.attnames.index(model._meta.pk.attname)
         self.converters = []
@@ -49,18 +53,35 @@ def reader(model, alias):
     return _reader(model, alias, connection.vendor)
 
 
-def table(model):
-    return connection.ops.quote_name(model._meta.db_table)
+def table(model) -> Identifier:
+    return Identifier(model._meta.db_table)
 
 
-def fetch_one(sql, params):
+def text(query: Composable | str) -> str:
+    """A composed statement as the text a Django cursor runs (no connection needed: identifiers
+    and placeholders render the same on every backend)."""
+    return query if isinstance(query, str) else query.as_string(None)
+
+
+def fetch_one(query: Composable | str, params):
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(text(query), params)
         return cursor.fetchone()
 
 
-def first(model, alias, where, params):
+@cache
+def _first_query(model, alias, where: str, vendor) -> str:
+    return text(
+        SQL("SELECT {} FROM {} {} WHERE {}").format(
+            reader(model, alias).columns,
+            table(model),
+            Identifier(alias),
+            SQL(where),
+        )
+    )
+
+
+def first(model, alias, where: Composable, params):
     """The first `model` row (table alias `alias`) matching the SQL condition `where`, or None."""
-    r = reader(model, alias)
-    row = fetch_one(f"SELECT {r.columns} FROM {table(model)} {alias} WHERE {where}", params)
-    return None if row is None else r.read(row)
+    row = fetch_one(_first_query(model, alias, text(where), connection.vendor), params)
+    return None if row is None else reader(model, alias).read(row)

@@ -12,7 +12,7 @@ import math
 import uuid
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -25,7 +25,7 @@ from annotate.models import (
     Assignment,
     AssignmentState,
 )
-from annotate.queue import _lock_project_on_sqlite
+from annotate.projects import lock_project
 
 MAX_TIME_MS = 24 * 3600 * 1000
 
@@ -122,7 +122,8 @@ def submit(assignment, data, submission_id, time_spent_ms=None, now=None):
 
 @transaction.atomic
 def _store(assignment, item, project, fields, sid, spent, now):
-    _lock_project_on_sqlite(project)
+    if not connection.features.has_select_for_update:
+        lock_project(project)  # SQLite: the database write lock (PostgreSQL locks the item row below)
     # The assignment as it is now, with its item row locked (and its fresh label count).
     current, label_count = queue_sql.locked_for_submit(assignment.pk)
     if current.state == AssignmentState.SUBMITTED:

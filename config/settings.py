@@ -216,6 +216,9 @@ def judge_keys(value):
 
 JUDGE_KEYS = judge_keys(os.environ.get("TANDEM_JUDGE_KEYS"))
 JUDGE_ALLOWED_HOSTS = env_list("TANDEM_JUDGE_ALLOWED_HOSTS", [])
+# Extra judge backends (annotate/judging/backends.py): dotted paths of JudgeBackend subclasses,
+# comma-separated, each registered under its `key`.
+JUDGE_BACKENDS = env_list("TANDEM_JUDGE_BACKENDS", [])
 
 LOGGING = {
     "version": 1,

@@ -19,10 +19,10 @@ from annotate.models import (
     AnnotationStatus,
     AnnotatorKind,
     Item,
-    Project,
     Routing,
     human_label_q,
 )
+from annotate.projects import lock_project
 from curation.labels import direction
 
 DEFAULT_FRACTION = 0.1
@@ -68,7 +68,7 @@ def ensure_slice(project, fraction=DEFAULT_FRACTION, minimum=DEFAULT_MINIMUM, se
     if not 0 <= float(fraction) <= 1:
         raise ValueError("the calibration fraction is a share of the items, 0..1")
     with transaction.atomic():
-        Project.objects.select_for_update().filter(pk=project.pk).first()
+        lock_project(project)
         candidates = np.array(
             Item.objects.filter(project=project, is_gold=False).order_by("pk").values_list("pk", flat=True),
             dtype=np.int64,

@@ -10,6 +10,8 @@ binary    {"prompt", "messages", "completion": str, "label": bool, "failed_princ
            "reason": str, "rationales", "p_noise", "sources", "item_id"}
 edit      {"prompt", "messages", "chosen": edited, "rejected": original, "edit_distance": float,
            "rationales", "p_noise", "sources", "item_id"}
+ranking   one pairwise-shaped row per implied pair (chosen ranked above rejected), "margin": the
+           difference in mean rank, "positions": [better, worse]
 likert    {"prompt", "messages", "completion": str, "attributes": {aspect: mean 0..4},
            "rationales", "p_noise", "n_labels", "sources", "item_id", "controversial"}
 
@@ -36,35 +38,51 @@ attributes                 Likert rows for SteerLM: prompt, completion (text, re
                            attribute_string "helpfulness:4,correctness:3,…" (HelpSteer2's order).
 regression                 Likert rows for a multi-head reward model: prompt, completion, aspects [names]
                            and targets [mean 0..4 per aspect, same order].
-                           These two are the Likert kind's own (`FeedbackKindSpec.export_formats`):
-                           rendered in Python, also when the COPY engine is asked for.
+
+Which kinds a format reads comes from the feedback kinds (annotate.kinds): a kind whose export shape
+is "pair" (pairwise, edit, ranking) feeds the pair formats, one whose shape is "single" (binary) the
+unpaired ones, with its margin field; a kind may also contribute formats of its own
+(`FeedbackKindSpec.export_formats`, Likert's two above), rendered in Python only.
+
+Each format is one class below (its key, the snapshot row kinds it reads, its columns, its row
+builder and its SQL twin in curation/format_sql.py), registered in `FORMATS`; the export API,
+snapshots' manifests and counts, the fine-tunes and the `export_snapshot` command all read that
+registry, so a new format is one class here. The file types rows are written as (JSONL, Parquet)
+are a second, smaller registry, `FILE_TYPES`: key, media type, extension, writer.
 
 Every row carries `controversial`: true when the project's preference groups explain the item's
 disagreement (curation.pluralism), so trainers can tell opinion from noise.
 """
 
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+from django.db import connection
+from psycopg.sql import Composable
+
 from annotate.kinds import registry as kind_registry
+from curation import format_sql as q
 from curation.models import SnapshotRow
 from curation.text_render import render_completion, render_prompt
 
-# Formats a kind contributes for its own rows ({format: kind}, `FeedbackKindSpec.export_formats`):
-# their columns come from the kind (`export_row`, `export_columns`), rendered in Python only.
-KIND_FORMATS = kind_registry.kind_formats()
-FORMATS = (
-    "preference",
-    "preference_conversational",
-    "unpaired",
-    "unpaired_conversational",
-    "edit",
-    "labels",
-    "pluralistic",
-    *KIND_FORMATS,
+PAIR_KINDS: tuple[str, ...] = kind_registry.export_kinds("pair")
+SINGLE_KINDS: tuple[str, ...] = kind_registry.export_kinds("single")
+ALL_KINDS: tuple[str, ...] = PAIR_KINDS + SINGLE_KINDS
+TEXT_COLUMNS = ("prompt", "chosen", "rejected", "completion")
+
+# Column types, named once; `arrow_schema` maps them to Arrow types.
+TEXT, MESSAGES, FLOAT, INT, BOOL = "text", "messages", "float", "int", "bool"
+EXTRA_COLUMNS = (
+    ("rationale", TEXT),
+    ("noise", FLOAT),
+    ("weight", FLOAT),
+    ("sources", TEXT),
+    ("item_id", INT),
+    ("controversial", BOOL),
 )
-UNPAIRED = ("unpaired", "unpaired_conversational")
-# Which kinds' snapshot rows are pairs (prompt/chosen/rejected + a margin) and which single
-# completions (prompt/completion/label): each kind says so (`FeedbackKindSpec.export`).
-PAIR_KINDS = kind_registry.export_kinds("pair")
-SINGLE_KINDS = kind_registry.export_kinds("single")
 
 
 def _prompt_messages(data):
@@ -75,6 +93,10 @@ def _assistant(text):
     return [{"role": "assistant", "content": text}]
 
 
+def _controversial(data):
+    return bool(data.get("controversial", False))
+
+
 def _extras(data):
     return {
         "rationale": "\n\n".join(data.get("rationales") or []),
@@ -82,55 +104,173 @@ def _extras(data):
         "weight": 1.0 - data["p_noise"] if data.get("p_noise") is not None else 1.0,
         "sources": ",".join(data.get("sources") or []),
         "item_id": data.get("item_id"),
-        "controversial": bool(data.get("controversial", False)),
+        "controversial": _controversial(data),
     }
 
 
-def _margin(export, data):
+def _margin(kind, data):
+    """The margin column as the kind defines it (pairwise: |preference|, edit: edit distance, ...)."""
+    export = kind_registry.get(kind).export
     return data.get(export.margin_field, export.margin_default) if export else 1.0
 
 
-def kinds_for(fmt):
-    """Which snapshot row kinds a format reads (so the export query can filter in the database)."""
-    if fmt in KIND_FORMATS:
-        return (KIND_FORMATS[fmt],)
-    return {
-        "preference": PAIR_KINDS,
-        "preference_conversational": PAIR_KINDS,
-        "unpaired": PAIR_KINDS + SINGLE_KINDS,
-        "unpaired_conversational": PAIR_KINDS + SINGLE_KINDS,
-        "edit": ("edit",),
-        "labels": ("pairwise",),
-        "pluralistic": ("pairwise",),
-    }[fmt]
+class ExportFormat:
+    """A TRL dataset format of snapshot rows.
+
+    key       the `?format=` value
+    kinds     the snapshot row kinds it reads (the export query filters on them in the database)
+    columns   (name, type) of its rows, in order
+    listed    rows come one per element of this list in the row's data ("" when not)
+    text_twin the conversational format a chat template renders this text format from ("" when none)
+    sql_rows  how its SQL twin walks a snapshot row (format_sql.ONE, LISTED or SIDES)"""
+
+    key: ClassVar[str]
+    kinds: ClassVar[tuple[str, ...]]
+    columns: ClassVar[tuple[tuple[str, str], ...]]
+    listed: ClassVar[str] = ""
+    text_twin: ClassVar[str] = ""
+    sql_rows: ClassVar[str] = q.ONE
+
+    def rows(self, kind: str, data: dict) -> Iterator[dict]:
+        raise NotImplementedError
+
+    def sql_line(self) -> Composable | None:
+        """One JSON text line per row, in SQL (the COPY fast path); None when there is no twin."""
+        return None
+
+    def rows_per_row(self, kind: str, data: dict | None = None) -> int:
+        """How many export rows one snapshot row of `kind` gives (the snapshot's counts)."""
+        if kind not in self.kinds:
+            return 0
+        return len((data or {}).get(self.listed) or []) if self.listed else 1
 
 
-# The conversational format a text format is rendered from when a chat template renders it.
-TEXT_TWIN = {
-    "preference": "preference_conversational",
-    "edit": "preference_conversational",
-    "unpaired": "unpaired_conversational",
-}
-TEXT_COLUMNS = ("prompt", "chosen", "rejected", "completion")
+class Preference(ExportFormat):
+    key = "preference"
+    kinds = PAIR_KINDS
+    columns = (("prompt", TEXT), ("chosen", TEXT), ("rejected", TEXT), ("margin", FLOAT), *EXTRA_COLUMNS)
+    text_twin = "preference_conversational"
 
-
-def to_format(kind, data, fmt, render=None):
-    """Yield zero or more TRL rows for one snapshot row. `render` (text formats only): a function
-    from a conversational row's prompt/completion columns to their text, e.g. a model's chat
-    template through TRL's `apply_chat_template`; the plain rendering of text_render.py otherwise."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
-    if kind not in kinds_for(fmt):
-        return
-    if fmt in KIND_FORMATS:  # prompt/completion as the unpaired text format renders them, then the kind's columns
+    def rows(self, kind, data):
         yield {
             "prompt": render_prompt(_prompt_messages(data)),
-            "completion": render_completion(data["completion"]),
-            **kind_registry.get(kind).export_row(fmt, data),
+            "chosen": render_completion(data["chosen"]),
+            "rejected": render_completion(data["rejected"]),
+            "margin": _margin(kind, data),
             **_extras(data),
         }
-        return
-    if fmt == "labels":  # one row per label; the prompt is the whole conversation, as in the text formats
+
+    def sql_line(self):
+        return q.concat(
+            '{"prompt":', q.TEXT_PROMPT, ',"chosen":', q.CHOSEN, ',"rejected":', q.REJECTED, ',"margin":', q.MARGIN,
+            *q.EXTRAS,
+        )  # fmt: skip
+
+
+class Edit(Preference):
+    """Edit rows only: the edited response preferred to the original."""
+
+    key = "edit"
+    kinds = ("edit",)
+
+
+class PreferenceConversational(ExportFormat):
+    key = "preference_conversational"
+    kinds = PAIR_KINDS
+    columns = (("prompt", MESSAGES), ("chosen", MESSAGES), ("rejected", MESSAGES), ("margin", FLOAT), *EXTRA_COLUMNS)
+
+    def rows(self, kind, data):
+        yield {
+            "prompt": _prompt_messages(data),
+            "chosen": _assistant(data["chosen"]),
+            "rejected": _assistant(data["rejected"]),
+            "margin": _margin(kind, data),
+            **_extras(data),
+        }
+
+    def sql_line(self):
+        return q.concat(
+            '{"prompt":', q.MESSAGES,
+            ',"chosen":', q.assistant(q.json_text(q.field("chosen"))),
+            ',"rejected":', q.assistant(q.json_text(q.field("rejected"))),
+            ',"margin":', q.MARGIN, *q.EXTRAS,
+        )  # fmt: skip
+
+
+class Unpaired(ExportFormat):
+    """For KTO/BCO: binary rows, and both sides of every pair (desirable, then undesirable)."""
+
+    key = "unpaired"
+    kinds = ALL_KINDS
+    columns = (("prompt", TEXT), ("completion", TEXT), ("label", BOOL), *EXTRA_COLUMNS)
+    text_twin = "unpaired_conversational"
+    sql_rows = q.SIDES
+
+    def prompt(self, data):
+        return render_prompt(_prompt_messages(data))
+
+    def completion(self, text):
+        return render_completion(text)
+
+    def rows(self, kind, data):
+        prompt, extras = self.prompt(data), _extras(data)
+        if kind in SINGLE_KINDS:
+            yield {
+                "prompt": prompt,
+                "completion": self.completion(data["completion"]),
+                "label": bool(data["label"]),
+                **extras,
+            }
+            return
+        yield {"prompt": prompt, "completion": self.completion(data["chosen"]), "label": True, **extras}
+        yield {"prompt": prompt, "completion": self.completion(data["rejected"]), "label": False, **extras}
+
+    def rows_per_row(self, kind, data=None):
+        return 0 if kind not in self.kinds else 1 if kind in SINGLE_KINDS else 2
+
+    def sql_line(self):
+        return q.concat(
+            '{"prompt":', q.TEXT_PROMPT, ',"completion":', q.completion(q.SIDE), ',"label":', q.SIDE_LABEL, *q.EXTRAS
+        )
+
+
+class UnpairedConversational(Unpaired):
+    key = "unpaired_conversational"
+    columns = (("prompt", MESSAGES), ("completion", MESSAGES), ("label", BOOL), *EXTRA_COLUMNS)
+    text_twin = ""
+
+    def prompt(self, data):
+        return _prompt_messages(data)
+
+    def completion(self, text):
+        return _assistant(text)
+
+    def sql_line(self):
+        return q.concat(
+            '{"prompt":', q.MESSAGES, ',"completion":', q.assistant(q.SQL("to_json({})::text").format(q.SIDE)),
+            ',"label":', q.SIDE_LABEL, *q.EXTRAS,
+        )  # fmt: skip
+
+
+class Labels(ExportFormat):
+    """One row per individual pairwise label; the prompt is the whole conversation, as in the text formats."""
+
+    key = "labels"
+    kinds = ("pairwise",)
+    columns = (
+        ("prompt", TEXT),
+        ("chosen", TEXT),
+        ("rejected", TEXT),
+        ("annotator", TEXT),
+        ("annotator_kind", TEXT),
+        ("preference", INT),
+        ("item_id", INT),
+        ("controversial", BOOL),
+    )
+    listed = "labels"
+    sql_rows = q.LISTED
+
+    def rows(self, kind, data):
         for label in data.get("labels") or []:
             yield {
                 "prompt": render_prompt(_prompt_messages(data)),
@@ -140,10 +280,36 @@ def to_format(kind, data, fmt, render=None):
                 "annotator_kind": label["annotator_kind"],
                 "preference": label["preference"],
                 "item_id": data.get("item_id"),
-                "controversial": bool(data.get("controversial", False)),
+                "controversial": _controversial(data),
             }
-        return
-    if fmt == "pluralistic":
+
+    def sql_line(self):
+        return q.concat(
+            '{"prompt":', q.TEXT_PROMPT, ',"chosen":', q.CHOSEN, ',"rejected":', q.REJECTED,
+            ',"annotator":', q.listed_value("annotator"), ',"annotator_kind":', q.listed_value("annotator_kind"),
+            ',"preference":', q.listed_value("preference"),
+            ',"item_id":', q.ITEM_ID, ',"controversial":', q.CONTROVERSIAL, "}",
+        )  # fmt: skip
+
+
+class Pluralistic(ExportFormat):
+    """Pairwise rows as each preference group sees them: chosen/rejected swapped for a group that
+    prefers the other response."""
+
+    key = "pluralistic"
+    kinds = ("pairwise",)
+    columns = (
+        ("prompt", TEXT),
+        ("chosen", TEXT),
+        ("rejected", TEXT),
+        ("group", INT),
+        ("item_id", INT),
+        ("controversial", BOOL),
+    )
+    listed = "groups"
+    sql_rows = q.LISTED
+
+    def rows(self, kind, data):
         for view in data.get("groups") or []:
             a, b = (data["chosen"], data["rejected"]) if view["prefers_chosen"] else (data["rejected"], data["chosen"])
             yield {
@@ -152,54 +318,79 @@ def to_format(kind, data, fmt, render=None):
                 "rejected": render_completion(b),
                 "group": view["group"],
                 "item_id": data.get("item_id"),
-                "controversial": bool(data.get("controversial", False)),
+                "controversial": _controversial(data),
             }
-        return
-    if render is not None and fmt in TEXT_TWIN:
-        for row in to_format(kind, data, TEXT_TWIN[fmt]):
-            yield {**row, **render({k: row[k] for k in TEXT_COLUMNS if k in row})}
-        return
-    extras = _extras(data)
-    export = kind_registry.get(kind).export
-    if fmt in ("preference", "edit"):
-        margin = _margin(export, data)
+
+    def sql_line(self):
+        first = q.SQL("CASE WHEN lab.v->'prefers_chosen' = 'true'::jsonb THEN {} ELSE {} END")
+        return q.concat(
+            '{"prompt":', q.TEXT_PROMPT,
+            ',"chosen":', first.format(q.CHOSEN, q.REJECTED), ',"rejected":', first.format(q.REJECTED, q.CHOSEN),
+            ',"group":', q.listed_value("group"),
+            ',"item_id":', q.ITEM_ID, ',"controversial":', q.CONTROVERSIAL, "}",
+        )  # fmt: skip
+
+
+class KindFormat(ExportFormat):
+    """A format a feedback kind contributes for its own rows (`FeedbackKindSpec.export_formats`):
+    prompt and completion rendered like the unpaired text format, then the kind's columns. Python
+    only (no SQL twin). `kind_format` makes one per (format, kind)."""
+
+    def rows(self, kind, data):
         yield {
             "prompt": render_prompt(_prompt_messages(data)),
-            "chosen": render_completion(data["chosen"]),
-            "rejected": render_completion(data["rejected"]),
-            "margin": margin,
-            **extras,
+            "completion": render_completion(data["completion"]),
+            **kind_registry.get(kind).export_row(self.key, data),
+            **_extras(data),
         }
-    elif fmt == "preference_conversational":
-        margin = _margin(export, data)
-        yield {
-            "prompt": _prompt_messages(data),
-            "chosen": [{"role": "assistant", "content": data["chosen"]}],
-            "rejected": [{"role": "assistant", "content": data["rejected"]}],
-            "margin": margin,
-            **extras,
-        }
-    else:
-        if fmt == "unpaired":
-            prompt, completion = render_prompt(_prompt_messages(data)), render_completion
-        else:
-            prompt, completion = _prompt_messages(data), _assistant
-        if export is not None and export.shape == "single":
-            yield {
-                "prompt": prompt,
-                "completion": completion(data["completion"]),
-                "label": bool(data["label"]),
-                **extras,
-            }
-        else:  # a pair gives one desirable and one undesirable completion
-            yield {"prompt": prompt, "completion": completion(data["chosen"]), "label": True, **extras}
-            yield {"prompt": prompt, "completion": completion(data["rejected"]), "label": False, **extras}
+
+
+def kind_format(key: str, kind: str) -> ExportFormat:
+    own = tuple(kind_registry.get(kind).export_columns(key).items())
+    columns = (("prompt", TEXT), ("completion", TEXT), *own, *EXTRA_COLUMNS)
+    return type(f"KindFormat[{key}]", (KindFormat,), {"key": key, "kinds": (kind,), "columns": columns})()
+
+
+FORMATS: dict[str, ExportFormat] = {
+    cls.key: cls()
+    for cls in (Preference, PreferenceConversational, Unpaired, UnpairedConversational, Edit, Labels, Pluralistic)
+}
+FORMATS.update({key: kind_format(key, kind) for key, kind in kind_registry.kind_formats().items()})
+
+
+class UnknownFormat(ValueError):
+    pass
+
+
+def export_format(key: str) -> ExportFormat:
+    try:
+        return FORMATS[key]
+    except KeyError:
+        raise UnknownFormat(f"unknown format {key!r}; one of {', '.join(FORMATS)}") from None
+
+
+def kinds_for(fmt: str) -> tuple[str, ...]:
+    """Which snapshot row kinds a format reads (so the export query can filter in the database)."""
+    return export_format(fmt).kinds
+
+
+def to_format(kind, data, fmt, render=None):
+    """Yield zero or more TRL rows for one snapshot row. `render` (text formats only): a function
+    from a conversational row's prompt/completion columns to their text, e.g. a model's chat
+    template through TRL's `apply_chat_template`; the plain rendering of text_render.py otherwise."""
+    spec = export_format(fmt)
+    if kind not in spec.kinds:
+        return
+    if render is not None and spec.text_twin:
+        for row in FORMATS[spec.text_twin].rows(kind, data):
+            yield {**row, **render({k: row[k] for k in TEXT_COLUMNS if k in row})}
+        return
+    yield from spec.rows(kind, data)
 
 
 def iter_export_rows(snapshot, fmt, split=None, chunk_size=2000, render=None, with_kind=False):
     """Stream a snapshot in a TRL format with flat memory (keyset pagination over row ids).
     with_kind: yield (snapshot row kind, TRL row) pairs (per-kind ε of the rows a fine-tune keeps)."""
-
     qs = SnapshotRow.objects.filter(snapshot=snapshot, kind__in=kinds_for(fmt))
     if split:
         qs = qs.filter(split=split)
@@ -218,8 +409,6 @@ def iter_export_rows(snapshot, fmt, split=None, chunk_size=2000, render=None, wi
 
 def iter_jsonl(snapshot, fmt, split=None, chunk_size=2000, flush_bytes=256 * 1024, render=None):
     """JSONL bytes in chunks of about `flush_bytes` (few, large writes keep the web worker fast)."""
-    import json
-
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     buf, size = [], 0
     for row in iter_export_rows(snapshot, fmt, split=split, chunk_size=chunk_size, render=render):
@@ -235,9 +424,22 @@ def iter_jsonl(snapshot, fmt, split=None, chunk_size=2000, flush_bytes=256 * 102
         yield "\n".join(buf).encode()
 
 
+def arrow_schema(fmt):
+    import pyarrow as pa
+
+    types = {
+        TEXT: pa.string(),
+        MESSAGES: pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())])),
+        FLOAT: pa.float64(),
+        INT: pa.int64(),
+        BOOL: pa.bool_(),
+    }
+    return pa.schema([(name, types.get(kind) or _arrow_type(pa, kind)) for name, kind in export_format(fmt).columns])
+
+
 def _arrow_type(pa, name):
-    """A column type a kind declares (`FeedbackKindSpec.export_columns`) as an Arrow type:
-    string, int, float, list<scalar> or map<scalar,scalar>."""
+    """A column type a kind declares (`FeedbackKindSpec.export_columns`): string, int, float,
+    list<scalar> or map<scalar,scalar>."""
     scalar = {"string": pa.string(), "int": pa.int64(), "float": pa.float64()}
     if name.startswith("list<"):
         return pa.list_(scalar[name[5:-1]])
@@ -247,59 +449,6 @@ def _arrow_type(pa, name):
     return scalar[name]
 
 
-def arrow_schema(fmt):
-    import pyarrow as pa
-
-    message = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
-    extras = [
-        ("rationale", pa.string()),
-        ("noise", pa.float64()),
-        ("weight", pa.float64()),
-        ("sources", pa.string()),
-        ("item_id", pa.int64()),
-        ("controversial", pa.bool_()),
-    ]
-    if fmt in KIND_FORMATS:
-        own = kind_registry.get(KIND_FORMATS[fmt]).export_columns(fmt)
-        head = [("prompt", pa.string()), ("completion", pa.string())]
-        return pa.schema(head + [(name, _arrow_type(pa, t)) for name, t in own.items()] + extras)
-    if fmt == "labels":
-        return pa.schema(
-            [
-                ("prompt", pa.string()),
-                ("chosen", pa.string()),
-                ("rejected", pa.string()),
-                ("annotator", pa.string()),
-                ("annotator_kind", pa.string()),
-                ("preference", pa.int64()),
-                ("item_id", pa.int64()),
-                ("controversial", pa.bool_()),
-            ]
-        )
-    if fmt == "pluralistic":
-        return pa.schema(
-            [
-                ("prompt", pa.string()),
-                ("chosen", pa.string()),
-                ("rejected", pa.string()),
-                ("group", pa.int64()),
-                ("item_id", pa.int64()),
-                ("controversial", pa.bool_()),
-            ]
-        )
-    if fmt in ("preference", "edit"):
-        head = [("prompt", pa.string()), ("chosen", pa.string()), ("rejected", pa.string()), ("margin", pa.float64())]
-    elif fmt == "preference_conversational":
-        head = [("prompt", message), ("chosen", message), ("rejected", message), ("margin", pa.float64())]
-    elif fmt == "unpaired":
-        head = [("prompt", pa.string()), ("completion", pa.string()), ("label", pa.bool_())]
-    elif fmt == "unpaired_conversational":
-        head = [("prompt", message), ("completion", message), ("label", pa.bool_())]
-    else:
-        raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
-    return pa.schema(head + extras)
-
-
 def write_parquet(snapshot, fmt, out, split=None, row_group_size=10000, engine="python", render=None):
     """Write a snapshot export as Parquet into a binary file object, one row group at a time.
     engine="copy" (PostgreSQL): the JSONL from COPY is parsed by Arrow's C++ JSON reader."""
@@ -307,7 +456,7 @@ def write_parquet(snapshot, fmt, out, split=None, row_group_size=10000, engine="
     import pyarrow.parquet as pq
 
     schema = arrow_schema(fmt)
-    if engine == "copy":
+    if engine == "copy" and export_format(fmt).sql_line() is not None:
         return _write_parquet_from_jsonl(iter_jsonl_copy(snapshot, fmt, split=split, flush_bytes=2 << 20), schema, out)
     with pq.ParquetWriter(out, schema, compression="zstd") as writer:
         batch = []
@@ -323,8 +472,6 @@ def write_parquet(snapshot, fmt, out, split=None, row_group_size=10000, engine="
 
 def _write_parquet_from_jsonl(chunks, schema, out):
     """Each chunk (whole lines) becomes one row group, parsed against the schema."""
-    import io
-
     import pyarrow.json as pj
     import pyarrow.parquet as pq
 
@@ -338,157 +485,22 @@ def _write_parquet_from_jsonl(chunks, schema, out):
     return out
 
 
-# PostgreSQL fast path: the database renders the TRL rows itself and streams them with COPY, so
-# the web process only forwards bytes (no JSON decode/encode per row). Lines are built by text
-# concatenation of jsonb values (their text form is valid JSON, and it is much faster than
-# json_build_object). It must produce exactly what `to_format` produces:
-# tests/test_export_api.py compares the two row by row.
-def _sql_joined(key, sep):
-    """JSON string of a text list joined by sep (the common 0/1-element cases skip the subquery)."""
-    v = f"data->'{key}'"
-    return (
-        f"CASE WHEN jsonb_typeof({v}) IS DISTINCT FROM 'array' OR jsonb_array_length({v}) = 0 THEN '\"\"' "
-        f"WHEN jsonb_array_length({v}) = 1 THEN ({v}->0)::text "
-        f"ELSE to_json(array_to_string(ARRAY(SELECT jsonb_array_elements_text({v})), {sep}))::text END"
-    )
-
-
-def _sql_json(expr, default="null"):
-    return f"COALESCE(({expr})::text, '{default}')"
-
-
-_SQL_CONTROVERSIAL = "CASE WHEN data->'controversial' = 'true'::jsonb THEN 'true' ELSE 'false' END"
-_SQL_ITEM_ID = _sql_json("data->'item_id'")
-_SQL_EXTRAS = (
-    "',\"rationale\":', " + _sql_joined("rationales", "E'\\n\\n'") + ", "
-    "',\"noise\":', " + _sql_json("data->'p_noise'") + ", "
-    "',\"weight\":', CASE WHEN jsonb_typeof(data->'p_noise') = 'number' "
-    "THEN (1.0::float8 - (data->>'p_noise')::float8)::text ELSE '1.0' END, "
-    "',\"sources\":', " + _sql_joined("sources", "','") + ", "
-    "',\"item_id\":', " + _sql_json("data->'item_id'") + ", "
-    "',\"controversial\":', " + _SQL_CONTROVERSIAL + ", '}'"
-)
-# The margin column as each pair kind defines it (field and default), from the registry; the
-# kinds are registered keys and the fields identifiers of the code, never user input.
-_SQL_MARGIN = (
-    "CASE "
-    + " ".join(
-        f"WHEN kind = '{spec.key}' THEN COALESCE((data->'{spec.export.margin_field}')::text, "
-        f"'{float(spec.export.margin_default)}')"
-        for spec in kind_registry.all_kinds()
-        if spec.export is not None and spec.export.shape == "pair"
-    )
-    + " ELSE '1.0' END"
-)
-_SQL_SINGLE = "kind IN (" + ", ".join(f"'{k}'" for k in SINGLE_KINDS) + ")"
-_SQL_MESSAGES = (
-    "CASE WHEN jsonb_typeof(data->'messages') = 'array' AND jsonb_array_length(data->'messages') > 0 "
-    "THEN (data->'messages')::text ELSE concat('[{\"role\":\"user\",\"content\":', (data->'prompt')::text, '}]') END"
-)
-
-
-# text_render.render_prompt in SQL. to_json() of the concatenated text is faster than splicing the
-# escaped jsonb text (substr/length count characters, which is slow on long UTF-8 text).
-_SQL_ROLE = (
-    "CASE m->>'role' WHEN 'user' THEN 'Human' WHEN 'assistant' THEN 'Assistant' "
-    "ELSE upper(left(m->>'role', 1)) || lower(substr(m->>'role', 2)) END"
-)
-_SQL_TEXT_PROMPT = (
-    "to_json(CASE WHEN jsonb_typeof(data->'messages') = 'array' AND jsonb_array_length(data->'messages') > 0 "
-    "THEN concat((SELECT string_agg(concat(E'\\n\\n', " + _SQL_ROLE + ", ': ', m->>'content'), '' ORDER BY o) "
-    "FROM jsonb_array_elements(data->'messages') WITH ORDINALITY AS t(m, o)), E'\\n\\nAssistant:') "
-    "ELSE concat(E'\\n\\nHuman: ', data->>'prompt', E'\\n\\nAssistant:') END)::text"
-)
-
-
-def _sql_completion(text_expr):
-    """text_render.render_completion of a text expression, as a JSON string."""
-    return f"to_json(' ' || ({text_expr}))::text"
-
-
-def _sql_line(fmt):
-    chosen, rejected = _sql_completion("data->>'chosen'"), _sql_completion("data->>'rejected'")
-    if fmt == "labels":
-        return (
-            f"concat('{{\"prompt\":', {_SQL_TEXT_PROMPT}, ',\"chosen\":', {chosen}, ',\"rejected\":', {rejected}, "
-            "',\"annotator\":', (lab.v->'annotator')::text, ',\"annotator_kind\":', (lab.v->'annotator_kind')::text, "
-            "',\"preference\":', (lab.v->'preference')::text, "
-            f"',\"item_id\":', {_SQL_ITEM_ID}, ',\"controversial\":', {_SQL_CONTROVERSIAL}, '}}')"
-        )
-    if fmt == "pluralistic":
-        first = "CASE WHEN lab.v->'prefers_chosen' = 'true'::jsonb THEN {} ELSE {} END"
-        return (
-            f"concat('{{\"prompt\":', {_SQL_TEXT_PROMPT}, ',\"chosen\":', {first.format(chosen, rejected)}, "
-            f"',\"rejected\":', {first.format(rejected, chosen)}, ',\"group\":', (lab.v->'group')::text, "
-            f"',\"item_id\":', {_SQL_ITEM_ID}, ',\"controversial\":', {_SQL_CONTROVERSIAL}, '}}')"
-        )
-    if fmt in ("preference", "edit"):
-        return (
-            f"concat('{{\"prompt\":', {_SQL_TEXT_PROMPT}, ',\"chosen\":', {chosen}, "
-            f"',\"rejected\":', {rejected}, ',\"margin\":', {_SQL_MARGIN}, {_SQL_EXTRAS})"
-        )
-    if fmt == "preference_conversational":
-        return (
-            f"concat('{{\"prompt\":', {_SQL_MESSAGES}, "
-            '\',"chosen":[{"role":"assistant","content":\', (data->\'chosen\')::text, \'}]\', '
-            '\',"rejected":[{"role":"assistant","content":\', (data->\'rejected\')::text, \'}]\', '
-            f"',\"margin\":', {_SQL_MARGIN}, {_SQL_EXTRAS})"
-        )
-    side = f"CASE WHEN {_SQL_SINGLE} THEN data->>'completion' WHEN side.n = 1 THEN data->>'chosen' ELSE data->>'rejected' END"
-    if fmt == "unpaired":
-        prompt, completion = _SQL_TEXT_PROMPT, _sql_completion(side)
-    else:
-        prompt, completion = (
-            _SQL_MESSAGES,
-            f'concat(\'[{{"role":"assistant","content":\', to_json({side})::text, \'}}]\')',
-        )
-    return (
-        f"concat('{{\"prompt\":', {prompt}, ',\"completion\":', {completion}, "
-        f"',\"label\":', CASE WHEN (CASE WHEN {_SQL_SINGLE} THEN (data->'label')::boolean ELSE side.n = 1 END) "
-        f"THEN 'true' ELSE 'false' END, {_SQL_EXTRAS})"
-    )
-
-
 def export_sql(snapshot_id, fmt, split=None):
-    """(sql, params) selecting one JSON text line per TRL row, in `iter_export_rows` order."""
-
-    if fmt not in FORMATS or fmt in KIND_FORMATS:
-        raise ValueError(
-            f"no SQL rendering of format {fmt!r}; one of {', '.join(f for f in FORMATS if f not in KIND_FORMATS)}"
-        )
-    table = SnapshotRow._meta.db_table
-    kinds = list(kinds_for(fmt))
-    where = "snapshot_id = %s AND kind = ANY(%s)" + (" AND split = %s" if split else "")
-    if fmt in ("labels", "pluralistic"):
-        key = "labels" if fmt == "labels" else "groups"
-        source = (
-            f"{table} CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(data->'{key}') = 'array' "
-            f"THEN data->'{key}' ELSE '[]'::jsonb END) WITH ORDINALITY AS lab(v, n)"
-        )
-        order = "id, lab.n"
-    elif fmt in UNPAIRED:
-        source = f"{table} CROSS JOIN LATERAL (VALUES (1), (2)) AS side(n)"
-        where += f" AND (NOT {_SQL_SINGLE} OR side.n = 1)"
-        order = "id, side.n"
-    else:
-        source, order = table, "id"
-    sql = f"SELECT {_sql_line(fmt)} FROM {source} WHERE {where} ORDER BY {order}"
-    return sql, [snapshot_id, kinds] + ([split] if split else [])
+    """(query, params): one JSON text line per TRL row, in `iter_export_rows` order (the SQL twin)."""
+    spec = export_format(fmt)
+    line = spec.sql_line()
+    if line is None:
+        raise UnknownFormat(f"format {fmt!r} has no SQL twin; use engine python")
+    query = q.export_query(SnapshotRow._meta.db_table, line, spec.sql_rows, spec.listed, split=bool(split))
+    return query, [snapshot_id, list(spec.kinds)] + ([split] if split else [])
 
 
 def iter_jsonl_copy(snapshot, fmt, split=None, flush_bytes=256 * 1024):
-    """JSONL bytes straight from PostgreSQL's COPY. CSV mode with a delimiter and quote that JSON
-    text never contains (json output escapes control characters) writes each line verbatim."""
-    from django.db import connection
-
-    if fmt in KIND_FORMATS:  # a kind's own format has no SQL twin: its rows come from Python
-        yield from iter_jsonl(snapshot, fmt, split=split, flush_bytes=flush_bytes)
-        return
-    sql, params = export_sql(snapshot.pk, fmt, split)
-    copy_sql = f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02')"
+    """JSONL bytes straight from PostgreSQL's COPY of the format's SQL twin."""
+    query, params = export_sql(snapshot.pk, fmt, split)
     with connection.cursor() as cursor:
         buf, size = [], 0
-        with cursor.cursor.copy(copy_sql, params) as copy:
+        with connection.wrap_database_errors, cursor.cursor.copy(q.copy_query(query), params) as copy:
             for block in copy:
                 buf.append(block)
                 size += len(block)
@@ -499,7 +511,43 @@ def iter_jsonl_copy(snapshot, fmt, split=None, flush_bytes=256 * 1024):
             yield b"".join(buf)
 
 
-def can_copy():
-    from django.db import connection
+def can_copy(fmt: str | None = None) -> bool:
+    """Whether the COPY fast path serves here (PostgreSQL), for `fmt` when given (it has a twin)."""
+    return connection.vendor == "postgresql" and (fmt is None or export_format(fmt).sql_line() is not None)
 
-    return connection.vendor == "postgresql"
+
+# --- file types -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileType:
+    """How export rows are written: JSONL streams as it goes; Parquet's footer comes last, so it is
+    written to a temporary file first. `write(snapshot, fmt, out, split, engine, render)`."""
+
+    key: str
+    media_type: str
+    extension: str
+    streams: bool
+    write: Callable
+
+
+def _write_jsonl(snapshot, fmt, out, split=None, engine="python", render=None):
+    for chunk in jsonl_chunks(snapshot, fmt, split=split, engine=engine, render=render):
+        out.write(chunk)
+    return out
+
+
+FILE_TYPES: dict[str, FileType] = {
+    t.key: t
+    for t in (
+        FileType("jsonl", "application/jsonl", "jsonl", streams=True, write=_write_jsonl),
+        FileType("parquet", "application/vnd.apache.parquet", "parquet", streams=False, write=write_parquet),
+    )
+}
+
+
+def jsonl_chunks(snapshot, fmt, split=None, engine="python", render=None):
+    """JSONL as a stream of byte chunks (what a streaming response sends)."""
+    if engine == "copy" and export_format(fmt).sql_line() is not None:  # a format without a twin: Python
+        return iter_jsonl_copy(snapshot, fmt, split=split)
+    return iter_jsonl(snapshot, fmt, split=split, render=render)

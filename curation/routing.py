@@ -20,6 +20,7 @@ import numpy as np
 from django.db import connection, transaction
 from django.db.models import Count, TextField
 from django.db.models.functions import Cast
+from psycopg.sql import SQL, Identifier, Literal, Placeholder
 
 from annotate.models import (
     Annotation,
@@ -27,10 +28,10 @@ from annotate.models import (
     AnnotatorKind,
     FeedbackKind,
     Item,
-    Project,
     Routing,
     human_label_q,
 )
+from annotate.projects import lock_project
 from curation import calibration, strategies
 from curation import ppm as ppm_mod
 from curation import routing_sim as sim
@@ -102,40 +103,63 @@ def load(project):
     return items, gold
 
 
+def features_sql(project):
+    """(item ids, numeric {name: array}, categorical {dimension: array}) of the project's features,
+    PostgreSQL: the JSON is unpacked server-side into one array per feature (no per-row decoding
+    in Python, the slowest step at 100k items). The SQL twin of `features_orm` (tests/test_routing.py)."""
+    values, tags = SQL('f."values"'), SQL("f.tags")
+    num = SQL(", ").join(
+        SQL("array_agg(CASE WHEN jsonb_typeof({v}->{k}) = 'number' THEN ({v}->>{k})::float8 END)").format(
+            v=values, k=Literal(k)
+        )
+        for k in sim.NUMERIC
+    )
+    cat = SQL(", ").join(SQL("array_agg({}->>{})").format(tags, Literal(d)) for d in TAG_DIMENSIONS)
+    query = SQL(
+        "SELECT array_agg(f.item_id), {num}, {cat} FROM {features} f JOIN {items} i ON i.id = f.item_id "
+        "WHERE i.project_id = {project}"
+    ).format(
+        num=num,
+        cat=cat,
+        features=Identifier(ItemFeatures._meta.db_table),
+        items=Identifier(Item._meta.db_table),
+        project=Placeholder(),
+    )
+    with connection.cursor() as cur:
+        cur.execute(query.as_string(cur.cursor), [project.pk])
+        row = cur.fetchone()
+    got = np.array(row[0] or [], dtype=np.int64)
+    numeric = {k: np.array(v or [], dtype=float) for k, v in zip(sim.NUMERIC, row[1 : 1 + len(sim.NUMERIC)])}
+    categorical = {
+        d: np.array([x or "" for x in (v or [])], dtype=object)
+        for d, v in zip(TAG_DIMENSIONS, row[1 + len(sim.NUMERIC) :])
+    }
+    return got, numeric, categorical
+
+
+def features_orm(project):
+    """`features_sql` on any database: the JSON of every row decoded in one call."""
+    rows = list(
+        ItemFeatures.objects.filter(item__project=project)
+        .order_by()
+        .values_list("item_id", Cast("values", TextField()), Cast("tags", TextField()))
+    )
+    decoded = json.loads("[" + ",".join(f"[{v},{t}]" for _, v, t in rows) + "]") if rows else []
+    got = np.array([r[0] for r in rows], dtype=np.int64)
+    numeric = {k: np.array([_number(d[0].get(k)) for d in decoded], dtype=float) for k in sim.NUMERIC}
+    categorical = {dim: np.array([d[1].get(dim, "") for d in decoded], dtype=object) for dim in TAG_DIMENSIONS}
+    return got, numeric, categorical
+
+
+def _number(value):
+    """A JSON number as a float; anything else (missing, text, true/false) is NaN, as in features_sql."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else np.nan
+
+
 def feature_columns(project, ids):
-    """(numeric {name: array}, categorical {dimension: array}, has_features mask), aligned with `ids`.
-    On PostgreSQL the JSON is unpacked server-side into one array per feature (no per-row decoding
-    in Python, the slowest step at 100k items); elsewhere the JSON is decoded in one call."""
-    table, items = ItemFeatures._meta.db_table, Item._meta.db_table
-    if connection.vendor == "postgresql":
-        num = ", ".join(
-            f"array_agg(CASE WHEN jsonb_typeof(f.\"values\"->'{k}') = 'number' THEN (f.\"values\"->>'{k}')::float8 END)"
-            for k in sim.NUMERIC
-        )
-        cat = ", ".join(f"array_agg(f.tags->>'{d}')" for d in TAG_DIMENSIONS)
-        with connection.cursor() as cur:
-            cur.execute(
-                f"SELECT array_agg(f.item_id), {num}, {cat} FROM {table} f JOIN {items} i ON i.id = f.item_id "
-                f"WHERE i.project_id = %s",
-                [project.pk],
-            )
-            row = cur.fetchone()
-        got = np.array(row[0] or [], dtype=np.int64)
-        numeric = {k: np.array(v or [], dtype=float) for k, v in zip(sim.NUMERIC, row[1 : 1 + len(sim.NUMERIC)])}
-        categorical = {
-            d: np.array([x or "" for x in (v or [])], dtype=object)
-            for d, v in zip(TAG_DIMENSIONS, row[1 + len(sim.NUMERIC) :])
-        }
-    else:
-        rows = list(
-            ItemFeatures.objects.filter(item__project=project)
-            .order_by()
-            .values_list("item_id", Cast("values", TextField()), Cast("tags", TextField()))
-        )
-        decoded = json.loads("[" + ",".join(f"[{v},{t}]" for _, v, t in rows) + "]") if rows else []
-        got = np.array([r[0] for r in rows], dtype=np.int64)
-        numeric = {k: np.array([d[0].get(k) for d in decoded], dtype=float) for k in sim.NUMERIC}
-        categorical = {dim: np.array([d[1].get(dim, "") for d in decoded], dtype=object) for dim in TAG_DIMENSIONS}
+    """(numeric {name: array}, categorical {dimension: array}, has_features mask), aligned with `ids`."""
+    read = features_sql if connection.vendor == "postgresql" else features_orm
+    got, numeric, categorical = read(project)
     # Align with ids (items without features get NaN / "" and are reported by the caller).
     order = np.argsort(got)
     pos = np.searchsorted(got[order], ids)
@@ -150,14 +174,25 @@ def feature_columns(project, ids):
     return numeric, categorical, found
 
 
-def _write(ids, routes, scores, reasons):
-    """Store the routes. On PostgreSQL one UPDATE per batch joins a single JSON parameter (no
-    per-element array escaping in Python, which costs more than the UPDATE itself)."""
-    table = Item._meta.db_table
+def write_routes(ids, routes, scores, reasons, one_statement=None):
+    """Store the routes. On PostgreSQL (`one_statement`, the default there) one UPDATE per batch
+    joins a single JSON parameter (no per-element array escaping in Python, which costs more than
+    the UPDATE itself); elsewhere one UPDATE per item. tests/test_routing.py holds the two equal."""
+    if one_statement is None:
+        one_statement = connection.vendor == "postgresql"
+    table = Identifier(Item._meta.db_table)
+    if one_statement:
+        query = SQL(
+            "UPDATE {} AS t SET routing = v.routing, route_score = v.score, route_reason = v.reason "
+            "FROM jsonb_to_recordset({}::jsonb) AS v(id bigint, routing text, score float8, reason jsonb) WHERE t.id = v.id"
+        ).format(table, Placeholder())
+    else:
+        query = SQL("UPDATE {} SET routing = %s, route_score = %s, route_reason = %s WHERE id = %s").format(table)
     with transaction.atomic(), connection.cursor() as cur:
+        statement = query.as_string(None)
         for start in range(0, len(ids), WRITE_BATCH):
             sl = slice(start, start + WRITE_BATCH)
-            if connection.vendor == "postgresql":
+            if one_statement:
                 payload = (
                     "["
                     + ",".join(
@@ -166,16 +201,9 @@ def _write(ids, routes, scores, reasons):
                     )
                     + "]"
                 )
-                cur.execute(
-                    f"UPDATE {table} AS t SET routing = v.routing, route_score = v.score, route_reason = v.reason "
-                    f"FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, routing text, score float8, reason jsonb) WHERE t.id = v.id",
-                    [payload],
-                )
+                cur.execute(statement, [payload])
             else:
-                cur.executemany(
-                    f"UPDATE {table} SET routing = %s, route_score = %s, route_reason = %s WHERE id = %s",
-                    list(zip(routes[sl], scores[sl], reasons[sl], ids[sl])),
-                )
+                cur.executemany(statement, list(zip(routes[sl], scores[sl], reasons[sl], ids[sl])))
 
 
 def _reasons(run_id, strategy, why, rank, score, names, explained):
@@ -402,7 +430,7 @@ def route_project(
     # One transaction: the queue sees the old routing or the new one, never a mix; the project row
     # lock serialises two routing runs of the same project (PostgreSQL; SQLite has one writer anyway).
     with transaction.atomic():
-        Project.objects.select_for_update().filter(pk=project.pk).first()
+        lock_project(project)
         chosen_curve = [[b, v] for b, v in zip(measured.get("budgets", []), measured.get("mean", {}).get(strategy, []))]
         run = RoutingRun.objects.create(
             project=project,
@@ -414,7 +442,7 @@ def route_project(
             model={},
         )
         reasons = _reasons(run.pk, used, why, rank, route_score, reason_names, explained)
-        _write(ids.tolist(), route.tolist(), route_score.tolist(), reasons)
+        write_routes(ids.tolist(), route.tolist(), route_score.tolist(), reasons)
         timings["write_s"] = time.perf_counter() - t0 - sum(timings.values())
         slice_stats = calibration.stats(project)
         counts = {

@@ -4,7 +4,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from annotate.models import Project
-from curation.formats import FORMATS
+from curation.formats import FILE_TYPES, FORMATS
 from curation.models import Snapshot
 from curation.snapshots import manifest
 
@@ -60,7 +60,7 @@ class SnapshotSerializer(serializers.ModelSerializer):
                 + f"?format={fmt}"
                 for fmt in FORMATS
             }
-            for filetype in ("jsonl", "parquet")
+            for filetype in FILE_TYPES
         }
 
 

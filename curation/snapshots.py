@@ -16,9 +16,10 @@ from django.db.models import Max
 from annotate.errors import Invalid
 from annotate.kinds import registry as kind_registry
 from annotate.kinds.ranking import implied_pairs
-from annotate.models import Annotation, FeedbackKind, Project
+from annotate.models import Annotation, FeedbackKind
+from annotate.projects import lock_project
 from curation.actions import CurationError, iter_curated, last_action_id, validate_filters
-from curation.formats import FORMATS, PAIR_KINDS, UNPAIRED, kinds_for
+from curation.formats import FORMATS
 from curation.labels import pseudonym
 from curation.models import NoiseRun, Snapshot, SnapshotRow, Split
 from curation.pluralism import SIDE_MARGIN, group_members, latest_run
@@ -306,25 +307,11 @@ def _noise_summary(project, pair_noise, kind_noise=None, rows_of_kind=None):
     return summary
 
 
-# Formats with one export row per element of a list in the row's data.
-LISTED_FORMATS = {"labels": "labels", "pluralistic": "groups"}
-
-
-def _format_counts(by_kind_split, listed):
-    out = {}
-    for fmt in FORMATS:
-        per = {}
-        if fmt in LISTED_FORMATS:
-            out[fmt] = {split: listed.get(fmt, {}).get(split, 0) for split in Split.values}
-            continue
-        for split in Split.values:
-            n = 0
-            for kind in kinds_for(fmt):
-                rows = by_kind_split.get(kind, {}).get(split, 0)
-                n += 2 * rows if (fmt in UNPAIRED and kind in PAIR_KINDS) else rows
-            per[split] = n
-        out[fmt] = per
-    return out
+def _count_formats(counts, kind, split, data):
+    """Add one snapshot row's export rows, per format (curation.formats says how many each gives)."""
+    for key, spec in FORMATS.items():
+        per = counts.setdefault(key, dict.fromkeys(Split.values, 0))
+        per[split] += spec.rows_per_row(kind, data)
 
 
 class EmptySnapshotError(Invalid, ValueError):
@@ -353,12 +340,13 @@ def freeze_snapshot(project, user=None, filters=None, name="", test_fraction=0.1
             raise CurationError(str(exc)) from None
         recorded.update(_group_run=run.pk, _group_members=sorted(pseudonym(a) for a in members))
     digest = hashlib.sha256()
-    by_kind_split, prompts, listed = {}, {Split.TRAIN: set(), Split.TEST: set()}, {}
+    by_kind_split, prompts = {}, {Split.TRAIN: set(), Split.TEST: set()}
+    by_format = {key: dict.fromkeys(Split.values, 0) for key in FORMATS}
     kind_noise = {}  # {kind: [p_noise of its non-controversial rows]}: ε is estimated per feedback kind
     stats = {"items": 0, "ties": 0}
     with transaction.atomic():
         # Serialise freezes of one project (version numbers) without blocking inserts that reference it.
-        Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
+        lock_project(project)
         version = (Snapshot.objects.filter(project=project).aggregate(v=Max("version"))["v"] or 0) + 1
         snapshot = Snapshot.objects.create(
             project=project,
@@ -397,9 +385,7 @@ def freeze_snapshot(project, user=None, filters=None, name="", test_fraction=0.1
                     by_kind_split.setdefault(kind, {}).setdefault(split, 0)
                     by_kind_split[kind][split] += 1
                     prompts[split].add(c.group_hash)
-                    for fmt, key in LISTED_FORMATS.items():
-                        per = listed.setdefault(fmt, {})
-                        per[split] = per.get(split, 0) + len(data.get(key) or [])
+                    _count_formats(by_format, kind, split, data)
                     if data.get("p_noise") is not None and not data.get("controversial"):
                         kind_noise.setdefault(kind, []).append(data["p_noise"])
             SnapshotRow.objects.bulk_create(rows, batch_size=BULK_SIZE)
@@ -423,7 +409,7 @@ def freeze_snapshot(project, user=None, filters=None, name="", test_fraction=0.1
             "by_split": {s: sum(v.get(s, 0) for v in by_kind_split.values()) for s in Split.values},
             "by_kind_split": by_kind_split,
             "prompts": {s: len(p) for s, p in prompts.items()},
-            "by_format": _format_counts(by_kind_split, listed),
+            "by_format": by_format,
             "items": stats["items"],
             "ties_excluded": stats["ties"],
         }

@@ -6,6 +6,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from django.test import override_settings
 
+from annotate.judging.base import JudgeBackend
+
 # Judge servers on loopback are refused unless the deployment allow-lists them; the scripted server
 # listens on 127.0.0.1, so tests that talk to it allow-list it as a deployment would.
 allow_local_server = override_settings(JUDGE_ALLOWED_HOSTS=["127.0.0.1"])
@@ -32,7 +34,7 @@ class ScriptedServer:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with server._lock:
                     server.requests.append(body)
-                    server.headers.append(dict(self.headers))
+                    server.headers.append(self.headers)  # names compare case-insensitively
                     status, content = server.script.pop(0) if server.script else server.reply(body)
                 if status == 200 and isinstance(content, str):
                     payload = {
@@ -72,3 +74,24 @@ def shown_first(body, text_a, text_b):
     """Which of two response texts the judge was shown in slot A."""
     content = user_message(body)
     return "a" if content.index(text_a) < content.index(text_b) else "b"
+
+
+class TieBackend(JudgeBackend):
+    """A deployment's own backend, registered through settings.JUDGE_BACKENDS: every verdict a tie."""
+
+    key = "always-tie"
+    calls: list = []
+
+    def generate(self, conversations):
+        TieBackend.calls.append(len(conversations))
+        return ['{"rationale": "the same", "verdict": 0}'] * len(conversations)
+
+
+class ServerStandIn(TieBackend):
+    """Registered under a built-in key, it replaces that backend."""
+
+    key = "openai"
+
+
+class NotABackend:
+    key = "nothing"

@@ -270,3 +270,17 @@ def test_server_error_bodies_are_shown_to_admins_only(client, project, manager_u
     assert "the server answered HTTP 400" in page and "postgres://secret" not in page
     client.force_login(admin_user)
     assert "postgres://secret" in client.get(url).content.decode()
+
+
+@pytest.mark.django_db
+def test_nothing_from_the_workers_environment_reaches_a_judge_server(project, monkeypatch):
+    """The openai client would read OPENAI_API_KEY, OPENAI_ORG_ID, ...; a judge sends only the key it names."""
+    for variable, value in (("OPENAI_API_KEY", "sk-env"), ("OPENAI_ADMIN_KEY", "sk-admin"), ("OPENAI_ORG_ID", "org")):
+        monkeypatch.setenv(variable, value)
+    with allow_local_server, ScriptedServer() as server:
+        judge = server_judge(server, project)
+        assert (
+            OpenAIBackend(judge).complete([{"role": "user", "content": "hi"}]) == '{"verdict": 0, "rationale": "same"}'
+        )
+    sent = server.headers[0]
+    assert "Authorization" not in sent and "OpenAI-Organization" not in sent and "OpenAI-Project" not in sent

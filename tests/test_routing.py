@@ -254,3 +254,40 @@ def test_items_no_judge_could_label_go_to_humans_first(project):
     assert sum(item.routing == Routing.HUMAN for item in routed) == 3
     assert sorted(item.route_reason["why"] for item in routed) == ["unjudged"] * 3 + ["unjudged_over_budget"]
     assert all(item.route_score == 1.0 for item in routed)
+
+
+@pytest.mark.postgres
+def test_sql_twins_read_and_write_what_the_portable_paths_do(project):
+    """Routing's PostgreSQL statements (features unpacked server-side, routes written in one
+    statement per batch) against the paths every database runs."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the SQL twins run on PostgreSQL")
+    items, _, _ = structured_project(project, n=30)
+    first = Item.objects.filter(project=project).order_by("pk").first()
+    ItemFeatures.objects.filter(item=first).update(values={"len_a": "not a number"}, tags={})  # odd rows too
+    got_sql, num_sql, cat_sql = routing.features_sql(project)
+    got_orm, num_orm, cat_orm = routing.features_orm(project)
+    order_sql, order_orm = np.argsort(got_sql), np.argsort(got_orm)
+    assert got_sql[order_sql].tolist() == got_orm[order_orm].tolist() and len(got_sql) == 30
+    for k in num_orm:
+        a, b = num_sql[k][order_sql], num_orm[k][order_orm]
+        assert np.array_equal(np.isnan(a), np.isnan(b)) and np.allclose(a[~np.isnan(a)], b[~np.isnan(b)]), k
+    assert all(cat_sql[d][order_sql].tolist() == cat_orm[d][order_orm].tolist() for d in cat_orm)
+
+    ids = [it.pk for it, _ in items]
+    reasons = [f'{{"why":"budget","rank":{n},"quote":"\\"x\\""}}' for n in range(len(ids))]
+    routes = [Routing.HUMAN if n % 3 else Routing.JUDGE for n in range(len(ids))]
+    scores = [n / 7 for n in range(len(ids))]
+
+    def stored():
+        return list(
+            Item.objects.filter(pk__in=ids).order_by("pk").values_list("routing", "route_score", "route_reason")
+        )
+
+    routing.write_routes(ids, routes, scores, reasons, one_statement=True)
+    one = stored()
+    Item.objects.filter(pk__in=ids).update(routing=Routing.UNROUTED, route_score=None, route_reason={})
+    routing.write_routes(ids, routes, scores, reasons, one_statement=False)
+    assert stored() == one and one[1] == (Routing.HUMAN, 1 / 7, {"why": "budget", "rank": 1, "quote": '"x"'})

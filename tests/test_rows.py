@@ -6,10 +6,11 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.utils import timezone
+from psycopg.sql import SQL
 
 from annotate import queue
 from annotate.models import Annotation, Assignment, Item, Project, Response
-from annotate.rows import reader, table
+from annotate.rows import reader, table, text
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +23,7 @@ def _fields(obj):
 def _read(model, pk):
     r = reader(model, "t")
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {r.columns} FROM {table(model)} t WHERE t.id = %s", [pk])
+        cursor.execute(text(SQL("SELECT {} FROM {} t WHERE t.id = %s").format(r.columns, table(model))), [pk])
         return r.read(cursor.fetchone())
 
 
@@ -68,8 +69,11 @@ def test_a_left_join_that_matched_nothing_reads_as_none(project):
     r = reader(Response, "rb")
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {r.columns} FROM {table(Item)} i LEFT JOIN {table(Response)} rb ON rb.id = i.response_b_id "
-            "WHERE i.id = %s",
+            text(
+                SQL("SELECT {} FROM {} i LEFT JOIN {} rb ON rb.id = i.response_b_id WHERE i.id = %s").format(
+                    r.columns, table(Item), table(Response)
+                )
+            ),
             [item.pk],
         )
         assert r.read(cursor.fetchone()) is None

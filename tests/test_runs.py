@@ -6,6 +6,7 @@ import pytest
 from django.db import OperationalError
 from django.utils import timezone
 
+from annotate.errors import Retryable
 from workers import runs
 from workers.models import RunKind, RunState, TaskRun
 from workers.tasks.runs import backoff, execute, run_task, sweep_stale_runs
@@ -104,6 +105,45 @@ def test_transient_errors_retry_then_succeed(project, monkeypatch):
     _flaky.apply(args=[run.pk], throw=False)  # eager apply runs the retries in-process
     run.refresh_from_db()
     assert run.state == "succeeded" and run.attempts == 3 and run.metrics == {"ok": True}
+
+
+class _ServerBusy(Retryable):
+    """A service's own transient error, declared retryable (as a judge's TransientBackendError is)."""
+
+
+class _Broken(Exception):
+    """Not declared retryable: the run fails at once."""
+
+
+def test_errors_a_service_declares_retryable_are_retried_on_a_worker(project, settings):
+    from celery.exceptions import Retry
+
+    class Req:
+        hostname, id, retries = "w", "t", 0
+
+    class FakeTask:  # only the request/retry surface of a bound task
+        request = Req()
+
+        def retry(self, **kw):
+            return Retry("later", when=kw.get("countdown"))
+
+    def busy(run):
+        raise _ServerBusy("rate limited")
+
+    def broken(run):
+        raise _Broken("rate limited")
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    run = make_run(project=project)
+    with pytest.raises(Retry):
+        execute(FakeTask(), busy, run.pk)
+    run.refresh_from_db()
+    assert run.state == RunState.QUEUED and "rate limited" in run.error  # released for the retry
+    undeclared = make_run(project=project)
+    assert execute(FakeTask(), broken, undeclared.pk) == RunState.FAILED
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # in-process: fail now, a re-run resumes
+    eager = make_run(project=project)
+    assert execute(FakeTask(), busy, eager.pk) == RunState.FAILED
 
 
 def test_claim_rules(project):

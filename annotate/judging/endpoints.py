@@ -172,22 +172,15 @@ class GuardedNetwork(httpcore2.SyncBackend):
         raise last
 
 
-def guarded_client(base_url: str, headers: dict, timeout: float) -> httpx2.Client:
+def guarded_client(timeout: float) -> httpx2.Client:
     """An httpx client whose every connection goes through `GuardedNetwork`; no redirects, no
-    proxies from the environment."""
+    proxies from the environment. The `openai` client of a judge sends its requests through it."""
     transport = httpx2.HTTPTransport(trust_env=False)
     # httpx offers no public way to pass a network backend; rebuild its pool with ours.
     transport._pool = httpcore2.ConnectionPool(
         ssl_context=httpx2.create_ssl_context(trust_env=False), network_backend=GuardedNetwork()
     )
-    return httpx2.Client(
-        base_url=base_url,
-        headers=headers,
-        timeout=timeout,
-        transport=transport,
-        follow_redirects=False,
-        trust_env=False,
-    )
+    return httpx2.Client(timeout=timeout, transport=transport, follow_redirects=False, trust_env=False)
 
 
 # --- forms ----------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 from annotate.models import Project
 from annotate.permissions import managed_projects, visible_projects
 from curation.authentication import ExportTokenAuthentication
-from curation.formats import FORMATS, can_copy, iter_jsonl, iter_jsonl_copy, write_parquet
+from curation.formats import FILE_TYPES, FORMATS, UnknownFormat, can_copy, export_format, jsonl_chunks
 from curation.models import ExportToken, Snapshot, Split
 from curation.serializers import ManifestSerializer, ProjectSerializer, SnapshotSerializer
 from workers.finetune_data import chat_template_renderer
@@ -161,13 +161,15 @@ ROW_PARAMETERS = [
 
 class SnapshotRows(ExportView, APIView):
     content_negotiation_class = IgnoreFormatParam
-    filetype = "jsonl"
+    file_type = FILE_TYPES["jsonl"]
 
     def _params(self, request):
         fmt = request.query_params.get("format", "preference")
         split = request.query_params.get("split") or None
-        if fmt not in FORMATS:
-            return None, None, Response({"format": f"unknown format {fmt!r}; one of {', '.join(FORMATS)}"}, status=400)
+        try:
+            export_format(fmt)
+        except UnknownFormat as exc:
+            return None, None, Response({"format": str(exc)}, status=400)
         if split is not None and split not in Split.values:
             return (
                 None,
@@ -176,11 +178,17 @@ class SnapshotRows(ExportView, APIView):
             )
         return fmt, split, None
 
-    def _render(self, request, snapshot):
+    def _render(self, request, snapshot, fmt):
         """(render, engine, error response) for the `template` and `engine` parameters."""
-        engine = request.query_params.get("engine") or ("copy" if can_copy() else "python")
-        if engine not in ("copy", "python") or (engine == "copy" and not can_copy()):
-            return None, None, Response({"engine": "engine is 'python', or 'copy' on PostgreSQL"}, status=400)
+        engine = request.query_params.get("engine") or ("copy" if can_copy(fmt) else "python")
+        if engine not in ("copy", "python") or (engine == "copy" and not can_copy(fmt)):
+            return (
+                None,
+                None,
+                Response(
+                    {"engine": "engine is 'python', or 'copy' on PostgreSQL for a format with a SQL twin"}, status=400
+                ),
+            )
         name = request.query_params.get("template")
         if not name:
             return None, engine, None
@@ -195,7 +203,7 @@ class SnapshotRows(ExportView, APIView):
 
     def _filename(self, snapshot, fmt, split):
         parts = [slugify(snapshot.project.name) or "project", f"v{snapshot.version}", fmt] + ([split] if split else [])
-        return "-".join(parts) + "." + self.filetype
+        return "-".join(parts) + "." + self.file_type.extension
 
     def _headers(self, response, snapshot, fmt, split):
         response["Content-Disposition"] = f'attachment; filename="{self._filename(snapshot, fmt, split)}"'
@@ -210,20 +218,16 @@ class SnapshotRows(ExportView, APIView):
         fmt, split, error = self._params(request)
         if error:
             return error
-        render, engine, error = self._render(request, snapshot)
+        render, engine, error = self._render(request, snapshot, fmt)
         if error:
             return error
-        rows = (
-            iter_jsonl_copy(snapshot, fmt, split=split)
-            if engine == "copy"
-            else iter_jsonl(snapshot, fmt, split=split, render=render)
-        )
-        response = StreamingHttpResponse(rows, content_type="application/jsonl; charset=utf-8")
+        rows = jsonl_chunks(snapshot, fmt, split=split, engine=engine, render=render)
+        response = StreamingHttpResponse(rows, content_type=f"{self.file_type.media_type}; charset=utf-8")
         return self._headers(response, snapshot, fmt, split)
 
 
 class SnapshotRowsParquet(SnapshotRows):
-    filetype = "parquet"
+    file_type = FILE_TYPES["parquet"]
 
     @extend_schema(parameters=ROW_PARAMETERS, responses={(200, "application/vnd.apache.parquet"): OpenApiTypes.BINARY})
     def get(self, request, pk):
@@ -231,12 +235,12 @@ class SnapshotRowsParquet(SnapshotRows):
         fmt, split, error = self._params(request)
         if error:
             return error
-        render, engine, error = self._render(request, snapshot)
+        render, engine, error = self._render(request, snapshot, fmt)
         if error:
             return error
         # Parquet's footer comes last, so write row groups to a temporary file, then stream it.
         out = tempfile.TemporaryFile()  # noqa: SIM115
-        write_parquet(snapshot, fmt, out, split=split, engine=engine, render=render)
+        self.file_type.write(snapshot, fmt, out, split=split, engine=engine, render=render)
         out.seek(0)
-        response = FileResponse(out, content_type="application/vnd.apache.parquet")
+        response = FileResponse(out, content_type=self.file_type.media_type)
         return self._headers(response, snapshot, fmt, split)

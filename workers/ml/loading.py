@@ -99,12 +99,33 @@ def chat_prompt(tokenizer, messages):
     return "\n\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\n\nassistant: "
 
 
-def generate(spec, conversations, max_new_tokens=128, batch_size=8, temperature=0.0, on_batch=None, seed=0):
-    """Generate one reply per conversation, in batches. `on_batch(offset, replies)` after each batch
-    (save partial work, progress, cancellation). Returns the replies in order."""
+def input_token_limit(model, spec, max_new_tokens):
+    """How many prompt tokens fit: the smaller of the model's positions and the spec's max_length,
+    less the room the reply needs."""
+    positions = getattr(model.config, "max_position_embeddings", None) or spec.max_length
+    return max(8, min(positions, spec.max_length) - max_new_tokens)
+
+
+def generate(
+    spec,
+    conversations,
+    max_new_tokens=128,
+    batch_size=8,
+    temperature=0.0,
+    on_batch=None,
+    seed=0,
+    top_p=1.0,
+    max_input_tokens=None,
+):
+    """Generate one reply per conversation, in left-padded batches (the one generation loop: runs,
+    rationales and local judges all use it). `on_batch(offset, replies)` after each batch (save
+    partial work, progress, cancellation). Over-long prompts lose their beginning (the system
+    prompt), never the request at their end. Returns the replies in order."""
     import torch
 
     model, tokenizer = load_for_generation(spec)
+    tokenizer.padding_side = tokenizer.truncation_side = "left"
+    limit = max_input_tokens or input_token_limit(model, spec, max_new_tokens)
     replies = []
     for start in range(0, len(conversations), batch_size):
         batch = [chat_prompt(tokenizer, c) for c in conversations[start : start + batch_size]]
@@ -113,16 +134,16 @@ def generate(spec, conversations, max_new_tokens=128, batch_size=8, temperature=
             return_tensors="pt",
             padding=True,
             truncation=True,
-            max_length=max(8, spec.max_length - max_new_tokens),
+            max_length=limit,
             add_special_tokens=False,
         ).to(model.device)
         kwargs = {"max_new_tokens": max_new_tokens, "pad_token_id": tokenizer.pad_token_id}
         if temperature > 0:
             torch.manual_seed(seed + start)
-            kwargs.update(do_sample=True, temperature=temperature)
+            kwargs.update(do_sample=True, temperature=temperature, top_p=top_p)
         else:
             kwargs.update(do_sample=False)
-        with torch.no_grad():
+        with torch.inference_mode():
             out = model.generate(**enc, **kwargs)
         texts = [
             storable(t).strip()

@@ -2,7 +2,7 @@
 A local tagger runs on the `gpu` queue, an OpenAI-compatible server on `cpu`, as judging does."""
 
 from annotate.errors import Invalid
-from annotate.models import JudgeBackend
+from annotate.judging.backends import queue_for
 from curation.error_tags import tag_errors, tagger_for
 from workers import runs
 from workers.models import RunKind
@@ -43,7 +43,7 @@ def start_error_tagging(project, user=None):
         raise Invalid(
             'no error tagger configured: give a generative judge of the project the parameter "error_tagger": true'
         )
-    task = tag_errors_locally if judge.backend == JudgeBackend.TRANSFORMERS else tag_errors_with_server
+    task = tag_errors_locally if queue_for(judge) == "gpu" else tag_errors_with_server
     run = runs.create_run(
         RunKind.ERROR_TAGS, project=project, user=user, task_name=task.name, params={"tagger": judge.name}
     )

@@ -3,7 +3,8 @@
 queue, OpenAI-compatible servers on `cpu` (they only wait on the network)."""
 
 from annotate.judging import reward_training, service
-from annotate.models import JudgeBackend, LMJudge, Project
+from annotate.judging.backends import queue_for
+from annotate.models import LMJudge, Project
 from workers import runs
 from workers.models import RunKind
 from workers.tasks.runs import enqueue, run_task
@@ -51,10 +52,9 @@ def start_judging(project: Project, judges=None, user=None, item_ids=None):
     """One run per backend kind (local models on the GPU queue, servers on the CPU queue)."""
     judges = list(judges if judges is not None else project.judges.all())
     started = []
-    local = (JudgeBackend.TRANSFORMERS, JudgeBackend.REWARD_MODEL)  # models loaded in the worker: GPU queue
-    for task, group in (
-        (judge_with_local_models, [j for j in judges if j.backend in local]),
-        (judge_with_servers, [j for j in judges if j.backend not in local]),
+    for task, group in (  # models loaded in the worker on the GPU queue, the rest on the CPU queue
+        (judge_with_local_models, [j for j in judges if queue_for(j) == "gpu"]),
+        (judge_with_servers, [j for j in judges if queue_for(j) != "gpu"]),
     ):
         if group:
             run = runs.create_run(

@@ -77,7 +77,8 @@ class _Heartbeat(threading.Thread):
 
 
 def execute(task, service, run_id):
-    """Claim the run, call the service, record the outcome. Returns the final state."""
+    """Claim the run, call the service, record the outcome. Returns the final state. A service's own
+    transient trouble is declared by raising `annotate.errors.Retryable` (part of TRANSIENT_ERRORS)."""
     worker = getattr(task.request, "hostname", None) or socket.gethostname()
     run, outcome = runs.claim_run(run_id, worker=worker, celery_task_id=task.request.id or "")
     if outcome == runs.FINISHED:
@@ -130,7 +131,9 @@ def _fail(run, exc):
 
 
 def run_task(queue="cpu", **options):
-    """Decorator: turn a service `f(run)` into a Celery task `f(run_id)` with the run bookkeeping."""
+    """Decorator: turn a service `f(run)` into a Celery task `f(run_id)` with the run bookkeeping.
+    Transient trouble (a judge server still rate-limiting after its client's retries) is retried
+    with backoff when the service raises a `Retryable` (or another of TRANSIENT_ERRORS)."""
 
     def decorate(service):
         name = f"{service.__module__}.{service.__name__}"

@@ -1,0 +1,80 @@
+"""Reward-model judges: they score both responses of a pair, and the verdict comes from the margin
+(`workers.ml.reward_heads.verdict_from_margin`): a sequence-classification reward model, or a
+Bradley–Terry head on MiniLM embeddings trained in Tandem."""
+
+from pathlib import Path
+
+from annotate.judging.base import BackendError, JudgeBackend, PairScore
+from workers.ml import embeddings
+from workers.ml.reward_heads import EMBED_MAX_TOKENS, BradleyTerryHead, SequenceClassifierScorer, response_text
+from workers.models import FineTuneRun, ModelSpec
+
+
+def resolve_reward_model(judge) -> str:
+    """Path of the judge's reward model: a registered ModelSpec name, `finetune:<run id>` (a reward
+    model fine-tuned in Tandem), or a local path / hub id."""
+    name = judge.model
+    if name.startswith("finetune:"):
+        ft = FineTuneRun.objects.filter(run_id=name.split(":", 1)[1].strip() or None).first()
+        if ft is None or not ft.output_dir:
+            raise BackendError(f"no finished fine-tune run {name!r}")
+        return str(Path(ft.output_dir) / "model")
+    spec = ModelSpec.objects.filter(name=name).first()
+    return spec.path_or_id if spec else name
+
+
+def _conversation(item):
+    return item.prompt.messages or [{"role": "user", "content": item.prompt.text}]
+
+
+class SequenceClassifierBackend(JudgeBackend):
+    """`AutoModelForSequenceClassification.from_pretrained(...)`: one reward per response."""
+
+    key = "reward_model"
+    label = "Reward model (sequence classification: scores both responses)"
+    scoring = True
+    queue = "gpu"
+
+    def __init__(self, judge):
+        super().__init__(judge)
+        p = judge.parameters or {}
+        path = resolve_reward_model(judge)
+        try:
+            self.scorer = SequenceClassifierScorer(
+                path,
+                max_length=int(p.get("max_length", 1024)),
+                batch_size=int(p.get("batch_size", 8)),
+                dtype=p.get("dtype", "auto"),
+            )
+        except (OSError, ValueError) as exc:
+            raise BackendError(f"cannot load reward model {path!r}: {exc}") from exc
+
+    def score_pairs(self, items):
+        texts = [self.scorer.text(_conversation(i), r.text) for i in items for r in (i.response_a, i.response_b)]
+        scores = self.scorer.score(texts)
+        return [PairScore(scores[2 * k], scores[2 * k + 1]) for k in range(len(items))]
+
+
+class EmbeddingRewardBackend(JudgeBackend):
+    """A Bradley–Terry head on MiniLM embeddings of response + prompt, trained by
+    `annotate.judging.reward_training.train_embedding_judge` (weights in `parameters.bt_head`)."""
+
+    key = "embedding_rm"
+    label = "Embedding reward model (Bradley–Terry head on MiniLM, trained on a labelled slice)"
+    scoring = True
+
+    def __init__(self, judge):
+        super().__init__(judge)
+        try:
+            self.head = BradleyTerryHead.from_json((judge.parameters or {}).get("bt_head"))
+        except ValueError as exc:
+            raise BackendError(
+                f"judge {judge.name!r} is an embedding reward model that has not been trained yet; "
+                "train it on a labelled slice first"
+            ) from exc
+
+    def score_pairs(self, items):
+        texts = [response_text(i.prompt.text, r.text) for i in items for r in (i.response_a, i.response_b)]
+        vectors = embeddings.embed(texts, max_tokens=EMBED_MAX_TOKENS).astype(float)
+        scores = vectors @ self.head.weights
+        return [PairScore(float(scores[2 * k]), float(scores[2 * k + 1])) for k in range(len(items))]
