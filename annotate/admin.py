@@ -3,6 +3,7 @@ from django.contrib import admin
 
 from annotate import models
 from annotate.admin_imports import ImportRecordAdmin, ProjectImportAdminMixin
+from annotate.judging import backends
 from annotate.judging.endpoints import connection_errors
 
 
@@ -44,6 +45,12 @@ class ItemAdmin(admin.ModelAdmin):
 
 
 class LMJudgeAdminForm(forms.ModelForm):
+    backend = forms.ChoiceField(help_text="A judge backend registered in annotate.judging.backends.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["backend"].choices = backends.choices()
+
     class Meta:
         model = models.LMJudge
         fields = "__all__"  # noqa: DJ007

@@ -243,7 +243,10 @@ class JudgeBackend(models.TextChoices):
 
 class LMJudge(models.Model):
     name = models.CharField(max_length=200, unique=True)
-    backend = models.CharField(max_length=20, choices=JudgeBackend.choices)
+    # A key of the judge backend registry (annotate.judging.backends): the built-in ones above, or one a
+    # deployment registers (TANDEM_JUDGE_BACKENDS). Forms offer the registry's keys; the registry refuses
+    # an unknown key with a clear error when the judge runs.
+    backend = models.CharField(max_length=100)
     model = models.CharField(max_length=500, help_text="Local path or hub id (transformers) or model name (server).")
     base_url = models.CharField(
         max_length=500, blank=True, help_text="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1"
@@ -264,9 +267,6 @@ class LMJudge(models.Model):
     )
     projects = models.ManyToManyField(Project, related_name="judges", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [models.CheckConstraint(condition=Q(backend__in=JudgeBackend.values), name="judge_backend_valid")]
 
     def __str__(self):
         return self.name

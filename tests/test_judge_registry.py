@@ -61,3 +61,24 @@ def test_a_registered_backend_labels_items_through_the_service(settings, project
     assert result["judges"]["stand-in"]["ok"] == 3 and sum(TieBackend.calls) == 6  # both orders of each pair
     labels = Annotation.objects.filter(annotator__judge=judge)
     assert sorted(a.item_id for a in labels) == [i.pk for i in items] and {a.preference for a in labels} == {0}
+
+
+@pytest.mark.django_db
+def test_a_new_key_registered_from_settings_is_saved_through_the_form_and_judges(settings, project, admin_user):
+    """A deployment's backend under a key of its own: the routing page's form offers it, the judge is
+    stored with it, and judging labels items with it. Without the setting the form refuses the key."""
+    from curation.forms import JudgeForm
+
+    data = {"name": "tie-judge", "backend": "always-tie", "model": "m", "parameters": "{}", "prompt_templates": "{}"}
+    settings.JUDGE_BACKENDS = []
+    refused = JudgeForm(data, user=admin_user)
+    assert not refused.is_valid() and "backend" in refused.errors
+    settings.JUDGE_BACKENDS = ["tests.judging_helpers.TieBackend"]
+    form = JudgeForm(data, user=admin_user)
+    assert ("always-tie", "always-tie") in form.fields["backend"].choices
+    assert form.is_valid(), form.errors
+    judge = form.save()
+    judge.projects.add(project)
+    assert LMJudge.objects.get(pk=judge.pk).backend == "always-tie"
+    factories.item(project)
+    assert service.judge_project(project)["judges"]["tie-judge"]["ok"] == 1

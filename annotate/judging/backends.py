@@ -70,6 +70,11 @@ def registry() -> dict[str, type[JudgeBackend]]:
     return _registry(tuple(getattr(settings, "JUDGE_BACKENDS", ())))
 
 
+def choices() -> list[tuple[str, str]]:
+    """(key, label) of every registered backend, for forms."""
+    return [(key, cls.label or key) for key, cls in registry().items()]
+
+
 def backend_class(key: str) -> type[JudgeBackend]:
     backends = registry()
     try:

@@ -1,9 +1,7 @@
 """The curation dashboard for managers: agreement, annotator quality, noise, actions, snapshots,
 export tokens. Views are thin: the numbers come from curation services."""
 
-import uuid
 from collections import Counter
-from datetime import timedelta
 
 from django import forms
 from django.contrib import messages
@@ -21,119 +19,14 @@ from annotate.queue import overlap_progress
 from curation import actions, dashboard_figures, dedupe, pluralism
 from curation.authentication import token_refusal
 from curation.formats import FORMATS
+from curation.forms import DedupeForm, FilterForm, FreezeForm, NoiseActionForm, NoiseRunForm, TokenForm
 from curation.models import CurationAction, ExportToken, Snapshot
-from curation.noise import AGGREGATOR_LABELS
 from curation.snapshots import EmptySnapshotError, compare, freeze_snapshot, manifest, sample_rows
 from workers.models import RunKind, TaskRun
 from workers.tasks.dashboard import request_refresh
 from workers.tasks.dedupe import current_groups, latest_search, start_dedupe_search
 from workers.tasks.noise import start_noise_run
 from workers.views.common import tell_outcome
-
-SOURCES = [("human", "People only"), ("judge", "LM judges only"), ("both", "People and judges")]
-
-
-class NoiseRunForm(forms.Form):
-    aggregator = forms.ChoiceField(choices=list(AGGREGATOR_LABELS.items()), initial="dawid-skene")
-
-
-class FilterForm(forms.Form):
-    kinds = forms.MultipleChoiceField(choices=FeedbackKind.choices, required=False, widget=forms.CheckboxSelectMultiple)
-    sources = forms.MultipleChoiceField(choices=SOURCES, required=False, widget=forms.CheckboxSelectMultiple)
-    min_agreement = forms.FloatField(
-        min_value=0, max_value=1, required=False, help_text="share of labels agreeing (items with ≥ 2 labels)"
-    )
-    max_noise = forms.FloatField(min_value=0, max_value=1, required=False, help_text="p(label wrong) at most")
-    min_margin = forms.FloatField(min_value=0, max_value=3, required=False, help_text="|mean preference|")
-    min_labels = forms.IntegerField(min_value=1, required=False)
-    min_length = forms.IntegerField(min_value=0, required=False, help_text="characters, longest response")
-    max_length = forms.IntegerField(min_value=0, required=False)
-    tag = forms.CharField(required=False, help_text="dimension=value, e.g. domain=coding")
-    aspect = forms.CharField(required=False, help_text="aspect>=value, e.g. helpfulness>=4")
-    created_after = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    created_before = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    exclude_gold = forms.BooleanField(required=False)
-
-    def clean_tag(self):
-        value = self.cleaned_data["tag"].strip()
-        if value and "=" not in value:
-            raise forms.ValidationError("write dimension=value")
-        return value
-
-    def clean_aspect(self):
-        value = self.cleaned_data["aspect"].strip()
-        if value and ">=" not in value:
-            raise forms.ValidationError("write aspect>=value")
-        if value:
-            try:
-                float(value.split(">=", 1)[1])
-            except ValueError:
-                raise forms.ValidationError("the value after >= must be a number") from None
-        return value
-
-    def to_filters(self):
-        data = dict(self.cleaned_data)
-        tag, aspect = data.pop("tag"), data.pop("aspect")
-        if tag:
-            dim, value = (s.strip() for s in tag.split("=", 1))
-            data["tags"] = {dim: [value]}
-        if aspect:
-            name, value = (s.strip() for s in aspect.split(">=", 1))
-            data["aspects"] = {name: {"min": float(value)}}
-        for key in ("created_after", "created_before"):
-            if data.get(key):
-                data[key] = data[key].isoformat()
-        return actions.validate_filters({k: v for k, v in data.items() if v not in (None, "", [], False)})
-
-
-class FreezeForm(forms.Form):
-    name = forms.CharField(max_length=200, required=False)
-    test_fraction = forms.FloatField(min_value=0, max_value=0.9, initial=0.1)
-    group = forms.TypedChoiceField(
-        coerce=int,
-        empty_value=None,
-        required=False,
-        label="Preference group",
-        help_text="a per-group snapshot keeps only the labels of that group's members (numbered as on the groups page)",
-    )
-
-    def __init__(self, *args, groups=None, **kwargs):
-        """groups: the latest preference-group fit's [(number, member count)]."""
-        super().__init__(*args, **kwargs)
-        self.fields["group"].choices = [("", "Everyone (all labels)")] + [
-            (g, f"Group {g + 1} ({n} member{'s' if n != 1 else ''})") for g, n in (groups or [])
-        ]
-
-
-class NoiseActionForm(forms.Form):
-    action = forms.ChoiceField(choices=[("flip", "Flip"), ("drop", "Drop")])
-    threshold = forms.FloatField(min_value=0, max_value=1, initial=0.8)
-    expected = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
-
-
-class DedupeForm(forms.Form):
-    mode = forms.ChoiceField(choices=[("merge", "Merge (same split)"), ("drop", "Drop all but the first")])
-    threshold = forms.FloatField(min_value=0.5, max_value=1, initial=dedupe.DEFAULT_THRESHOLD)
-    expected = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
-    run = forms.IntegerField(required=False, widget=forms.HiddenInput)
-
-
-class TokenForm(forms.Form):
-    name = forms.CharField(max_length=200, initial="training job")
-    expires_in_days = forms.IntegerField(
-        required=False, min_value=1, max_value=3650, label="Expires in (days)", help_text="Empty: no expiry."
-    )
-    # A fresh nonce per rendered form: posting the same form twice (a reload) issues one token.
-    nonce = forms.UUIDField(widget=forms.HiddenInput, required=False)
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if not self.is_bound:
-            self.initial["nonce"] = uuid.uuid4()
-
-    def expires_at(self):
-        days = self.cleaned_data.get("expires_in_days")
-        return timezone.now() + timedelta(days=days) if days else None
 
 
 def _figure_context(request, project):

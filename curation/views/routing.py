@@ -3,19 +3,17 @@ the predicted-quality curve, spend so far, and per item who labelled it and why 
 
 import json
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from annotate.judging import prompts
-from annotate.judging.endpoints import connection_errors, declared_key_names
 from annotate.judging.reward_training import MIN_TRAINING_PAIRS, default_training_slice
-from annotate.models import PREFERENCE_LABELS, AnnotationStatus, AnnotatorKind, Item, JudgeBackend, LMJudge, Routing
+from annotate.models import PREFERENCE_LABELS, AnnotationStatus, AnnotatorKind, Item, JudgeBackend, LMJudge
 from annotate.permissions import is_admin, project_for_manager
 from curation import calibration, plots, records, routing, routing_sim
+from curation.forms import AttachJudgeForm, JudgeForm, RouteForm, TrainJudgeForm
 from curation.models import RoutingRun
 from workers.models import FINISHED_STATES, RunKind, TaskRun
 from workers.tasks.judging import start_judging, start_training
@@ -32,125 +30,6 @@ STRATEGY_COLOURS = {
     "uncertainty": "#e8590c",
     "disagreement": "#2b8a3e",
 }
-
-
-class JudgeForm(forms.ModelForm):
-    """A new judge. Where a judge connects (base URL, key) is for admins only: a manager adds local
-    models, or attaches a server judge an admin configured (`AttachJudgeForm`)."""
-
-    CONNECTION_FIELDS = ("base_url", "api_key_name")
-    api_key_name = forms.ChoiceField(
-        required=False,
-        label="API key",
-        help_text="One of the keys the deployment declares (TANDEM_JUDGE_KEYS).",
-        error_messages={"invalid_choice": "%(value)s is not a key declared in TANDEM_JUDGE_KEYS"},
-    )
-    parameters = forms.JSONField(
-        required=False,
-        initial=dict,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text='e.g. {"temperature": 0, "max_new_tokens": 384, "batch_size": 8}',
-    )
-    prompt_templates = forms.JSONField(
-        required=False,
-        initial=dict,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Overrides per kind: pairwise, binary, edit.",
-    )
-    tagger = forms.BooleanField(required=False, help_text="Also tag prompts (domain, task type, ...) with this model.")
-
-    class Meta:
-        model = LMJudge
-        fields = ["name", "backend", "model", "family", "base_url", "api_key_name", "parameters", "prompt_templates"]
-        labels = {"base_url": "Base URL"}
-
-    def __init__(self, *args, user, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.admin = is_admin(user)
-        if self.admin:
-            self.fields["api_key_name"].choices = [("", "none")] + [(name, name) for name in declared_key_names()]
-            return
-        for name in self.CONNECTION_FIELDS:
-            del self.fields[name]
-        backend = self.fields["backend"]
-        backend.choices = [(JudgeBackend.TRANSFORMERS, JudgeBackend.TRANSFORMERS.label)]
-        backend.error_messages["invalid_choice"] = (
-            "only an admin can add a judge that calls a server; attach one an admin configured, or add a local model"
-        )
-
-    def clean(self):
-        data = super().clean()
-        if self.admin:
-            if data.get("backend") == JudgeBackend.OPENAI and not data.get("base_url"):
-                self.add_error(
-                    "base_url", "an OpenAI-compatible judge needs the server's base URL, e.g. http://127.0.0.1:8000/v1"
-                )
-            for field, error in connection_errors(data.get("base_url") or "", data.get("api_key_name") or "").items():
-                self.add_error(field, error)
-        params = data.get("parameters") or {}
-        if not isinstance(params, dict):
-            self.add_error("parameters", "must be a JSON object")
-        for error in prompts.validate_overrides(data.get("prompt_templates") or {}):
-            self.add_error("prompt_templates", error)
-        return data
-
-    def save(self, commit=True):
-        judge = super().save(commit=False)
-        judge.parameters = {
-            **(self.cleaned_data.get("parameters") or {}),
-            **({"tagger": True} if self.cleaned_data.get("tagger") else {}),
-        }
-        judge.prompt_templates = self.cleaned_data.get("prompt_templates") or {}
-        if commit:
-            judge.save()
-        return judge
-
-
-def attachable_judges(project):
-    """Server judges an admin configured that this project does not use yet."""
-    return LMJudge.objects.filter(backend=JudgeBackend.OPENAI).exclude(projects=project).order_by("name")
-
-
-class AttachJudgeForm(forms.Form):
-    judge = forms.ModelChoiceField(queryset=LMJudge.objects.none(), help_text="A server judge an admin configured.")
-
-    def __init__(self, *args, project, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["judge"].queryset = attachable_judges(project)
-
-
-class RouteForm(forms.Form):
-    budget = forms.IntegerField(
-        min_value=0,
-        max_value=100,
-        initial=30,
-        help_text="Percent of items labelled by humans (calibration slice included).",
-    )
-    count = forms.IntegerField(min_value=0, required=False, help_text="Or a number of items (overrides the percent).")
-    strategy = forms.ChoiceField(
-        choices=[(s, routing_sim.STRATEGY_LABELS[s]) for s in routing_sim.STRATEGIES], initial="ppm"
-    )
-    human_route = forms.ChoiceField(
-        choices=[(Routing.HUMAN, "humans only"), (Routing.BOTH, "humans and judges")], initial=Routing.HUMAN
-    )
-    calibration_percent = forms.IntegerField(
-        min_value=1,
-        max_value=50,
-        initial=10,
-        help_text="Calibration slice: percent of items labelled by both (drawn once, at random).",
-    )
-    calibration_minimum = forms.IntegerField(
-        min_value=0, initial=calibration.DEFAULT_MINIMUM, help_text="At least this many items in the slice."
-    )
-
-
-class TrainJudgeForm(forms.Form):
-    max_items = forms.IntegerField(
-        min_value=10,
-        max_value=100000,
-        initial=500,
-        help_text="Random human- or gold-labelled items outside the calibration slice.",
-    )
 
 
 def curve_chart(run):
