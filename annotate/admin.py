@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin
 
 from annotate import models
-from annotate.admin_imports import ImportRecordAdmin, ProjectImportAdminMixin
+from annotate.admin_imports import ImportRecordAdmin, ProjectImportAdmin
 from annotate.judging.endpoints import connection_errors
 
 
@@ -13,7 +13,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(models.Project)
-class ProjectAdmin(ProjectImportAdminMixin, admin.ModelAdmin):
+class ProjectAdmin(ProjectImportAdmin):
     list_display = ["name", "overlap", "queue_order", "human_budget", "gold_rate", "created_at"]
     search_fields = ["name"]
     inlines = [MembershipInline]
@@ -49,7 +49,7 @@ class LMJudgeAdminForm(forms.ModelForm):
         fields = "__all__"  # noqa: DJ007
 
     def clean(self):
-        data = super().clean()
+        data = super().clean() or {}
         for field, error in connection_errors(data.get("base_url") or "", data.get("api_key_name") or "").items():
             if field in self.fields:
                 self.add_error(field, error)

@@ -34,5 +34,7 @@ class UserBackend(ModelBackend):
             pk = User._meta.pk.to_python(user_id)
         except ValidationError:
             return None
-        user = first(User, "u", f"u.{connection.ops.quote_name(User._meta.pk.column)} = %s", [pk])
+        column = User._meta.pk.column
+        assert column is not None  # a concrete primary key always has a column
+        user = first(User, "u", f"u.{connection.ops.quote_name(column)} = %s", [pk])
         return user if user is not None and self.user_can_authenticate(user) else None

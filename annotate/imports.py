@@ -172,7 +172,9 @@ def import_items(
             name, None, None, f"unknown label kind {label_kind!r}; expected {' or '.join(LabelKind.values)}"
         )
     cap = MAX_RECORDED if skip_invalid else MAX_REPORTED
-    problems, invalid, parsed = [], 0, []
+    problems: list[RowProblem] = []
+    invalid = 0
+    parsed: list[shapes.ParsedRow] = []
     try:
         reader = Source(file, fmt or detect_format(name), detect_compression(name))
         if reader.columns is None:  # not one readable row to take the columns from
@@ -354,7 +356,7 @@ def _write(project, parsed, result, label_kind):
     kinds = {a.label_kind for a in annotators.values()}
     result.label_kind = kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else "")
 
-    prompts = {}
+    prompts: dict[str, int] = {}
     for chunk in _chunks({row.hash for row in parsed}):
         found = (
             Prompt.objects.filter(project=project, content_hash__in=chunk)
@@ -363,7 +365,9 @@ def _write(project, parsed, result, label_kind):
         )
         prompts.update((p["content_hash"], p["first"]) for p in found)
     existing_prompts = set(prompts.values())
-    responses, items, labelled = {}, {}, set()
+    responses: dict[tuple[int, str], int] = {}
+    items: dict[tuple[str, int, int | None], int] = {}
+    labelled: set[tuple[int, int]] = set()
     for chunk in _chunks(existing_prompts):
         responses.update(
             ((pid, text), rid)

@@ -161,7 +161,7 @@ def _lease_gold(project, annotator, now):
 
 
 def _lease_regular(project, annotator, now):
-    tried = []
+    tried: list[int] = []
     for _ in range(CANDIDATE_ATTEMPTS):
         candidate = partial(
             queue_sql.candidate_sql, project, _kinds(project), annotator.pk, now, False, tried, order=QueueOrder.BREADTH

@@ -7,10 +7,20 @@ next/submit path.
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.utils import timezone
 
-from annotate.models import PREFERENCE_LABELS, Assignment, AssignmentState, FeedbackKind, Thumbs
+from annotate.models import (
+    PREFERENCE_LABELS,
+    Annotation,
+    Annotator,
+    Assignment,
+    AssignmentState,
+    FeedbackKind,
+    Project,
+    Thumbs,
+)
 
 RECENT_LIMIT = 10
 
@@ -26,7 +36,7 @@ class RecentLabel:
     amendable_until: datetime | None  # None: read-only
 
 
-def summary(annotation, swapped):
+def summary(annotation: Annotation, swapped: bool) -> str:
     """A short description of a label, in display order (A is whatever was on the left)."""
     if annotation.kind == FeedbackKind.PAIRWISE and annotation.preference is not None:
         return PREFERENCE_LABELS[-annotation.preference if swapped else annotation.preference]
@@ -40,7 +50,9 @@ def summary(annotation, swapped):
     return ""
 
 
-def recent_labels(project, annotator, limit=RECENT_LIMIT, now=None):
+def recent_labels(
+    project: Project, annotator: Annotator, limit: int = RECENT_LIMIT, now: datetime | None = None
+) -> list[RecentLabel]:
     """The annotator's last `limit` submitted items in this project, newest first."""
     now = now or timezone.now()
     rows = (
@@ -50,25 +62,31 @@ def recent_labels(project, annotator, limit=RECENT_LIMIT, now=None):
         .select_related("item__prompt", "annotation")
         .order_by("-updated_at", "-id")[:limit]
     )
-    return [
-        RecentLabel(
-            assignment_id=a.pk,
-            item_id=a.item_id,
-            kind=a.item.kind,
-            prompt=a.item.prompt.text,
-            summary=summary(a.annotation, a.swapped),
-            submitted_at=a.annotation.created_at,
-            amendable_until=a.leased_until if a.leased_until > now else None,
+    labels = []
+    for a in rows:
+        annotation = a.annotation
+        assert annotation is not None  # annotation__isnull=False above
+        labels.append(
+            RecentLabel(
+                assignment_id=a.pk,
+                item_id=a.item_id,
+                kind=a.item.kind,
+                prompt=a.item.prompt.text,
+                summary=summary(annotation, a.swapped),
+                submitted_at=annotation.created_at,
+                amendable_until=a.leased_until if a.leased_until > now else None,
+            )
         )
-        for a in rows
-    ]
+    return labels
 
 
-def form_values(annotation, swapped):
+def form_values(annotation: Annotation, swapped: bool) -> dict[str, Any]:
     """The workspace form's fields for a stored label, in display order, to amend it."""
     if annotation.kind == FeedbackKind.PAIRWISE:
+        preference = annotation.preference
+        assert preference is not None  # a person's pairwise label has one (annotation_has_its_kind_label)
         values = {
-            "preference": str(-annotation.preference if swapped else annotation.preference),
+            "preference": str(-preference if swapped else preference),
             "rationale": annotation.rationale,
         }
         for name, sides in (annotation.aspect_ratings or {}).items():

@@ -16,11 +16,12 @@ what the dashboard previews and what a snapshot freezes.
 """
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.db import transaction
 
 from annotate.models import FeedbackKind, Item
-from curation.labels import aggregate_labels, source_class
+from curation.labels import Aggregate, aggregate_labels, source_class
 from curation.models import CurationAction, ItemFeatures, ItemNoise
 from curation.pluralism import group_members, latest_run
 
@@ -49,7 +50,7 @@ class CurationError(ValueError):
 
 @dataclass
 class CuratedItem:
-    agg: object
+    agg: Aggregate
     item_id: int
     kind: str
     prompt_id: int = 0
@@ -59,7 +60,7 @@ class CuratedItem:
     group_hash: str = ""  # the split key: near-duplicate prompts merged share one
     text_a: str = ""
     text_b: str | None = None
-    created_at: object = None
+    created_at: datetime | None = None
     is_gold: bool = False
     tags: dict = field(default_factory=dict)
     p_noise: float | None = None
@@ -157,7 +158,9 @@ def act_on_noisy(project, user, action, threshold, filters=None, expected=None):
 
 def _replay(project, upto=None):
     """(dropped ids, flipped ids, {prompt_hash: group hash}) after replaying the action log."""
-    dropped, flipped, groups = set(), set(), {}
+    dropped: set[int] = set()
+    flipped: set[int] = set()
+    groups: dict[str, str] = {}
     qs = CurationAction.objects.filter(project=project).order_by("created_at", "id")
     if upto is not None:
         qs = qs.filter(id__lte=upto)

@@ -111,7 +111,9 @@ class Estimate:
 
     @property
     def excludes_zero(self) -> bool:
-        return self.low is not None and (self.low > 0 or self.high < 0)
+        if self.low is None or self.high is None:
+            return False
+        return self.low > 0 or self.high < 0
 
 
 @dataclass

@@ -104,7 +104,8 @@ def stats(project):
         for pk, kind, g in Item.objects.filter(project=project, is_gold=True).values_list("pk", "kind", "gold_answer")
     }
     scope = set(ids) | set(gold)
-    human, judge = {}, {}
+    human: dict[int, list[int]] = {}
+    judge: dict[int, list[int]] = {}
     human_pks = set(Annotation.objects.filter(human_label_q(), item_id__in=scope).values_list("pk", flat=True))
     rows = Annotation.objects.filter(item_id__in=scope, status=AnnotationStatus.OK).values_list(
         "pk", "item_id", "kind", "preference", "thumbs", "annotator__kind"

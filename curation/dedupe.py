@@ -53,7 +53,7 @@ def near_duplicate_groups(project, threshold=DEFAULT_THRESHOLD, embed=None, bloc
                 a, b = _find(parent, i), _find(parent, j)
                 if a != b:
                     parent[max(a, b)] = min(a, b)
-    groups = {}
+    groups: dict[int, list[int]] = {}
     for i in range(len(hashes)):
         groups.setdefault(_find(parent, i), []).append(i)
     return [[hashes[i] for i in sorted(members)] for members in groups.values() if len(members) > 1]

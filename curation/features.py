@@ -15,6 +15,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from rapidfuzz.distance import LCSseq
@@ -144,7 +145,7 @@ def lm_tags(judge, texts, backend=None):
     for text, reply in zip(texts, replies):
         tags, source = heuristic_tags(text), {}
         objects = [] if isinstance(reply, RequestFailed) else json_objects(reply)
-        answer = next((o for o in objects if any(k in o for k in TAG_DIMENSIONS)), {})
+        answer: dict[str, Any] = next((o for o in objects if any(k in o for k in TAG_DIMENSIONS)), {})
         for dimension, allowed in TAG_DIMENSIONS.items():
             value = str(answer.get(dimension, "")).strip().lower()
             if value in allowed:
@@ -206,7 +207,7 @@ def _ngram_ids(tokens_per_text, max_n):
     """For n = 1..max_n: (owner text, n-gram id) of every n-gram position inside one text. Ids are
     exact, not hashed: tokens get ids from one vocabulary, and an n-gram's id relabels the pair
     (id of the (n−1)-gram at the same start, id of its last token)."""
-    vocabulary = {}
+    vocabulary: dict[str, int] = {}
     ids = np.fromiter(
         (vocabulary.setdefault(t, len(vocabulary)) for toks in tokens_per_text for t in toks), dtype=np.int64
     )
@@ -283,7 +284,8 @@ def judge_signals(item_ids):
         "item__response_a__model_name",
         "item__response_b__model_name",
     )
-    by_item, own = {}, {}
+    by_item: dict[int, list[tuple[str, int | None, str, float | None, bool | None]]] = {}
+    own: dict[int, list[bool]] = {}
     for item_id, status, pref, thumbs, conf, consistent, family, model_a, model_b in rows:
         by_item.setdefault(item_id, []).append((status, pref, thumbs, conf, consistent))
         # a judge with a stake: its declared family wrote exactly one of the two responses
@@ -319,7 +321,7 @@ def judge_signals(item_ids):
 def text_features(prompt, a, b=None, emb=None, multi_turn=False):
     """Numeric features from texts; `emb` maps role → unit vector (prompt, a, b) or is None."""
     prompt_tokens, ta = tokens(prompt), tokens(a)
-    values = {"len_prompt": len(prompt_tokens), "len_a": len(ta), "multi_turn": int(bool(multi_turn))}
+    values: dict[str, float] = {"len_prompt": len(prompt_tokens), "len_a": len(ta), "multi_turn": int(bool(multi_turn))}
     if emb is not None:
         values["sim_prompt_a"] = float(emb["prompt"] @ emb["a"])
     if b is not None:
@@ -370,7 +372,7 @@ class FeatureCounts:
 def chunk_features(rows, vectors):
     """Feature dicts for a chunk of items. rows: (prompt, a, b or None, multi_turn); vectors:
     (n, 3, d) unit rows for prompt, a, b (or None). The same values as `text_features` per item."""
-    token_memo = {}
+    token_memo: dict[str, list[str]] = {}
 
     def toks(text):
         found = token_memo.get(text)
@@ -390,7 +392,7 @@ def chunk_features(rows, vectors):
     out = []
     for i, (_, _, b, multi_turn) in enumerate(rows):
         la = len(ta[i])
-        values = {"len_prompt": len(tp[i]), "len_a": la, "multi_turn": int(bool(multi_turn))}
+        values: dict[str, float] = {"len_prompt": len(tp[i]), "len_a": la, "multi_turn": int(bool(multi_turn))}
         if vectors is not None:
             values["sim_prompt_a"] = sim_pa[i]
         if b is not None:
@@ -421,7 +423,7 @@ def compute_features(project, item_ids=None, progress=None, tagger=None, chunk=C
     if tagger is None:
         tagger = project.judges.filter(parameters__tagger=True).first()
     encoder = encoder or feature_encoder()
-    tag_cache = {}  # by prompt text: a prompt shared by many items is tagged once
+    tag_cache: dict[str, dict[str, str]] = {}  # by prompt text: a prompt shared by many items is tagged once
     if progress:
         progress(0, len(ids))
     for start in range(0, len(ids), chunk):
@@ -431,7 +433,7 @@ def compute_features(project, item_ids=None, progress=None, tagger=None, chunk=C
             .values_list("pk", "kind", "prompt__text", "prompt__messages", "response_a__text", "response_b__text")
         )
         rows = [
-            (p, a, b if kind == FeedbackKind.PAIRWISE else None, bool(messages) and len(messages) > 1)
+            (p, a, b if kind == FeedbackKind.PAIRWISE else None, bool(messages and len(messages) > 1))
             for _, kind, p, messages, a, b in batch
         ]
         # binary items embed response A in B's slot (the vector is looked up, never encoded twice)

@@ -32,6 +32,7 @@ says when that is so; the run then withholds ε and says why, and robust DPO is 
 """
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -74,7 +75,7 @@ def signal_coverage(table, items, gold=None):
     items = set(items)
     if not items:
         return SignalCoverage(0, 0, 0, False, NOT_ENOUGH_LABELS)
-    workers = {}
+    workers: dict[int, set[int]] = {}
     for i, w, _ in table:
         workers.setdefault(i, set()).add(w)
     multi = sum(1 for i in items if len(workers.get(i, ())) >= 2)
@@ -173,7 +174,9 @@ def fit_glad(table, gold=None, n_iter=100):
     if df.empty or df["label"].nunique() < 2:
         return None
     model = GLAD(n_iter=n_iter).fit(df)
-    posteriors = {t: {c: float(p) for c, p in row.items()} for t, row in model.probas_.iterrows()}
+    probas = model.probas_
+    assert probas is not None  # set by fit
+    posteriors = {t: {c: float(p) for c, p in row.items()} for t, row in probas.iterrows()}
     for t, g in (gold or {}).items():
         if t in posteriors and g in (-1, 1):
             posteriors[t] = {g: 1.0, -g: 0.0}
@@ -212,7 +215,7 @@ def estimate(
     # DS is fitted on every decisive label, tied items included: leaving them out would hide
     # exactly the disagreements that reveal annotators' error rates (and make it overconfident).
     table = [(i, w, int(d)) for i, w, d in labels if d in (-1, 1)]
-    signals = {i: {} for i in items}
+    signals: dict[int, dict[str, Any]] = {i: {} for i in items}
     judges = set(judges)
     for i, w, d in table:
         if w in judges and i in signals:
@@ -332,7 +335,7 @@ def run_noise(project, task_run=None, use_embeddings=True, k=10, progress=None, 
             results[i] = (p, {"direction": aggregated[i], "kind": kind}, est.signals.get(i, {}))
     progress(len(kinds), len(kinds) + 1)
     epsilon_of = "pairwise" if "pairwise" in per_kind else ("binary" if per_kind else None)
-    main = per_kind.get(epsilon_of) or {"epsilon": None, "epsilon_low": None, "epsilon_high": None}
+    main = per_kind.get(epsilon_of or "") or {"epsilon": None, "epsilon_low": None, "epsilon_high": None}
     withheld = NOT_ENOUGH_LABELS if epsilon_of is None else per_kind[epsilon_of]["coverage"]["reason"]
     method = METHOD_NAMES[aggregator] + (" + knn-minilm signal" if use_embeddings else "")
     with transaction.atomic():

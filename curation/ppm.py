@@ -22,6 +22,7 @@ regularised (its ~F²/2 columns outnumber the mixes a project can afford).
 """
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -121,7 +122,7 @@ class PPM:
     names: list
     coef: np.ndarray
     intercept: float
-    model: object = None  # quadratic: (PolynomialFeatures, Ridge)
+    model: tuple[Any, Any] | None = None  # quadratic: (PolynomialFeatures, Ridge)
     fit_rmse: float | None = None
     mixes: int = 0
     measured: list = field(default_factory=list)
@@ -130,6 +131,7 @@ class PPM:
         counts = np.atleast_2d(np.asarray(counts, float))
         if self.kind == "linear":
             return counts @ self.coef + self.intercept
+        assert self.model is not None  # a quadratic fit keeps its model
         poly, reg = self.model
         return reg.predict(poly.transform(counts))
 
@@ -141,7 +143,7 @@ class PPM:
         return self.predict(B) - self.predict(np.zeros((1, B.shape[1])))[0]
 
     def summary(self, top=12):
-        order = np.argsort(-np.abs(self.coef))[:top] if len(self.coef) else []
+        order = np.argsort(-np.abs(self.coef))[:top]
         return {
             "kind": f"ppm_{self.kind}",
             "mixes": self.mixes,

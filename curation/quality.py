@@ -8,6 +8,7 @@ truths, so a few gold items anchor the confusion estimates.
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 from annotate.models import FeedbackKind, Item
 from curation.agreement import position_bias
@@ -35,7 +36,7 @@ def gold_answers(project):
 def gold_accuracy(project, rows=None):
     """{annotator_id: {"n", "correct", "accuracy"}} on gold items (a tie must be matched by a tie)."""
     gold = gold_answers(project)
-    stats = defaultdict(lambda: {"n": 0, "correct": 0})
+    stats: defaultdict[int, dict[str, int]] = defaultdict(lambda: {"n": 0, "correct": 0})
     for r in rows if rows is not None else label_rows(project, item_ids=gold.keys()):
         if r["item_id"] in gold and r["direction"] is not None:
             s = stats[r["annotator_id"]]
@@ -70,16 +71,19 @@ def dawid_skene(label_table, gold=None, n_iter=100):
         if true_labels is not None
         else DawidSkene(n_iter=n_iter).fit(df)
     )
-    classes = list(model.priors_.index)
-    priors = {c: float(model.priors_[c]) for c in classes}
-    confusion, accuracy = {}, {}
+    fitted_priors, fitted_errors, fitted_probas = model.priors_, model.errors_, model.probas_
+    assert fitted_priors is not None and fitted_errors is not None and fitted_probas is not None  # set by fit
+    classes = list(fitted_priors.index)
+    priors = {c: float(fitted_priors[c]) for c in classes}
+    confusion: dict[int, dict[int, dict[int, float]]] = {}
+    accuracy: dict[int, float] = {}
     for worker in df["worker"].unique():
-        errors = model.errors_.loc[worker]
+        errors = fitted_errors.loc[worker]
         confusion[worker] = {
             t: {s: float(errors.loc[s, t]) if s in errors.index else 0.0 for s in classes} for t in classes
         }
         accuracy[worker] = sum(priors[c] * confusion[worker][c][c] for c in classes)
-    posteriors = {t: {c: float(p) for c, p in row.items()} for t, row in model.probas_.iterrows()}
+    posteriors = {t: {c: float(p) for c, p in row.items()} for t, row in fitted_probas.iterrows()}
     return DawidSkeneResult(posteriors, accuracy, confusion, priors, df.groupby("worker").size().to_dict())
 
 
@@ -97,7 +101,7 @@ def annotator_quality(
     gold_acc = gold_accuracy(project, rows=rows)
     ds = {kind: dawid_skene(ds_table(rows, kind), gold) for kind in (FeedbackKind.PAIRWISE, FeedbackKind.BINARY)}
     bias = {b["annotator_id"]: b for b in position_bias(project, rows=rows)}
-    people = {}
+    people: dict[int, dict[str, Any]] = {}
     for r in rows:
         p = people.setdefault(
             r["annotator_id"],

@@ -15,6 +15,7 @@
 
 import json
 import time
+from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
@@ -57,7 +58,7 @@ def _direction(kind, preference=None, thumbs=None):
 def label_directions(project, item_ids):
     """{item_id: {"human": [dirs], "judge": [dirs], "judge_labels": n}} for the given items.
     Human means `human_label_q()`: people, and imported sources declared human — never by default."""
-    out = {}
+    out: dict[int, dict[str, Any]] = {}
     base = Annotation.objects.filter(
         item__project=project, item_id__in=list(item_ids), kind__in=[FeedbackKind.PAIRWISE, FeedbackKind.BINARY]
     )

@@ -30,9 +30,8 @@ def split_of(group_hash, test_fraction):
     return Split.TEST if h < test_fraction else Split.TRAIN
 
 
-def _latest_rationales(item_ids):
-
-    latest = {}
+def _latest_rationales(item_ids: list[int]) -> dict[int, str]:
+    latest: dict[int, str] = {}
     for item_id, text in (
         Rationale.objects.filter(item_id__in=item_ids)
         .order_by("item_id", "-created_at", "-id")
@@ -291,8 +290,12 @@ def freeze_snapshot(project, user=None, filters=None, name="", test_fraction=0.1
             raise CurationError(str(exc)) from None
         recorded.update(_group_run=run.pk, _group_members=sorted(pseudonym(a) for a in members))
     digest = hashlib.sha256()
-    by_kind_split, prompts, listed = {}, {Split.TRAIN: set(), Split.TEST: set()}, {}
-    kind_noise = {}  # {kind: [p_noise of its non-controversial rows]}: ε is estimated per feedback kind
+    by_kind_split: dict[str, dict[str, int]] = {}
+    prompts: dict[str, set[str]] = {Split.TRAIN: set(), Split.TEST: set()}
+    listed: dict[str, dict[str, int]] = {}
+    kind_noise: dict[
+        str, list[float]
+    ] = {}  # {kind: [p_noise of its non-controversial rows]}: ε is estimated per feedback kind
     stats = {"items": 0, "ties": 0}
     with transaction.atomic():
         # Serialise freezes of one project (version numbers) without blocking inserts that reference it.

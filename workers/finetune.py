@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import time
+from typing import Any
 
 from django.db import transaction
 
@@ -76,7 +77,7 @@ def trl_config(ft, output_dir):
 
     cls = config_class(ft.method)
     fields = {f.name for f in dataclasses.fields(cls)}
-    values = {k: v for k, v in DEFAULTS.items() if k in fields}
+    values: dict[str, Any] = {k: v for k, v in DEFAULTS.items() if k in fields}
     if "max_length" in values:
         values["max_length"] = min(values["max_length"], ft.model_spec.max_length)
     values.update(check_training(ft.config, ft.method, ft.model_spec.max_length))
@@ -318,6 +319,7 @@ def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
     """(trainer, tokenizer, reference model, data counts) for a run: the same trainer a bare TRL
     script would build from the same config and data. The counts say what was left out or cut,
     before TRL (noise weighting, fitting into max_length) and after its own processing."""
+    from transformers import Trainer
     from trl import DPOTrainer, KTOTrainer, RewardTrainer
 
     args = trl_config(ft, output_dir)
@@ -360,6 +362,7 @@ def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
     }
     weighted = ft.noise_weighting == NoiseWeighting.WEIGHT
     config = ft.config or {}
+    trainer: Trainer
     if ft.method == FineTuneMethod.REWARD:
         if weighted and bt_loss_of(ft) != "bt":
             raise ConfigError(f"per-row noise weights and bt_loss={bt_loss_of(ft)} cannot be combined; choose one")

@@ -23,6 +23,7 @@ KTO reads unpaired rows, conversational in the same way. Rows too long for max_l
 import random
 import re
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from curation.formats import iter_export_rows
 from curation.noise import bootstrap_epsilon
@@ -107,7 +108,7 @@ def rows_for(
             out["rationale_prompt"] = rationale_prompt(row["prompt"], row["chosen"], row["rejected"])
         kept.append(out)
         kinds.append((kind, None if row.get("controversial") else row.get("noise")))
-    counts = {"kept": len(kept), "dropped": dropped}
+    counts: dict[str, Any] = {"kept": len(kept), "dropped": dropped}
     if split == "train" and weighting == NoiseWeighting.WEIGHT:
         counts["weight_mean"] = round(sum(r["weight"] for r in kept) / len(kept), 4) if kept else None
     if method == FineTuneMethod.DPO_RATIONALE:

@@ -159,10 +159,10 @@ MIN_SIMILARITY = 0.2  # MiniLM cosine below this is an unrelated context: its pr
 def retrieve(annotator, project, context, k=5, min_similarity=MIN_SIMILARITY, before=None):
     """The annotator's k stored preferences nearest to `context`: [(preference, cosine)], best first.
     before: only preferences from edits made before this time (what CIPHER had at that point)."""
-    prefs = LatentPreference.objects.filter(project=project, annotator=annotator).exclude(embedding=[])
+    found = LatentPreference.objects.filter(project=project, annotator=annotator).exclude(embedding=[])
     if before is not None:
-        prefs = prefs.filter(annotation__created_at__lt=before)
-    prefs = list(prefs)
+        found = found.filter(annotation__created_at__lt=before)
+    prefs = list(found)
     if not prefs:
         return []
     query = embed([context])[0]

@@ -54,10 +54,12 @@ def cost_by_annotator(project, annotator=None):
     )
     if annotator is not None:
         rows = rows.filter(annotator=annotator)
-    out = {}
+    out: dict[str, PreludeCost] = {}
     for name, annotator_id, cost, metadata in rows.order_by("created_at", "id").values_list(
         "annotator__name", "annotator_id", "edit_distance", "item__response_a__metadata"
     ):
         entry = out.setdefault(name, PreludeCost(name))
-        (entry.conditioned if _is_conditioned(metadata, annotator_id) else entry.unconditioned).add(float(cost))
+        (entry.conditioned if _is_conditioned(metadata, annotator_id) else entry.unconditioned).add(
+            float(cost or 0.0)
+        )  # edit_distance__isnull=False above
     return out

@@ -8,6 +8,7 @@ progress tick never clobbers a concurrent cancel request.
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db.models import F, Q
@@ -111,7 +112,7 @@ def record(run, progress=None, total=None, metrics=None, lines=()):
     """A progress tick in one UPDATE (progress, merged metrics, log lines, heartbeat), then the
     cancel check; raises RunCancelled. For loops that report often: one commit per tick, not four.
     Uses the run's in-memory metrics and log, which only the worker running it writes."""
-    fields = {"heartbeat_at": timezone.now()}
+    fields: dict[str, Any] = {"heartbeat_at": timezone.now()}
     if progress is not None:
         fields["progress"] = run.progress = progress
     if total is not None:

@@ -88,10 +88,10 @@ def build_tiny_reward_model(out_dir, seed=0, hidden_size=32, layers=2, extra_tex
         num_attention_heads=2,
         num_key_value_heads=2,
         max_position_embeddings=1024,
-        num_labels=1,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
+    config.num_labels = 1  # one reward logit (set after: LlamaConfig's signature does not declare it)
     LlamaForSequenceClassification(config).save_pretrained(out)
     return str(out)
