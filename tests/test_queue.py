@@ -156,8 +156,8 @@ def test_progress_counts(project):
     lease = queue.next_assignment(project, ann)
     submit(lease, {"thumbs": "up"}, submission_id="00000000-0000-0000-0000-0000000000aa")
     p = queue.progress(project, ann)
-    assert p["project_labels"] == 1 and p["project_labels_wanted"] == 6
-    assert p["mine_done"] == 1 and p["mine_open"] == 2
+    assert p.project_labels == 1 and p.project_labels_wanted == 6
+    assert p.mine_done == 1 and p.mine_open == 2
 
 
 def test_draft_saved_renews_lease_and_rejected_after_submit(project):
@@ -185,7 +185,7 @@ def test_only_the_projects_feedback_kinds_are_offered(project):
     assert queue.next_assignment(project, ann).item_id == binary.pk
     queue.skip(queue.next_assignment(project, ann), "x")
     assert queue.next_assignment(project, ann) is None
-    assert queue.progress(project, ann)["project_items"] == 1
+    assert queue.progress(project, ann).project_items == 1
 
 
 def _alternate(project, rounds):

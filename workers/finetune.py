@@ -23,7 +23,10 @@ import json
 import os
 import shutil
 import time
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
@@ -33,6 +36,9 @@ from workers.ml.loading import device, load_tokenizer, release, torch_dtype
 from workers.models import FineTuneMethod, FineTuneRun, ModelSpec, NoiseWeighting, RunKind
 from workers.pref_trainers import TandemDPOTrainer, WeightedRewardTrainer
 from workers.reward_loss import ScaledBTRewardTrainer, needs_margin
+
+if TYPE_CHECKING:
+    from transformers import Trainer
 
 DEFAULTS = {
     "beta": 0.1,
@@ -268,9 +274,9 @@ def _load_models(ft, on):
     if ft.method == FineTuneMethod.REWARD:
         model = AutoModelForSequenceClassification.from_pretrained(spec.path_or_id, num_labels=1, dtype=dtype)
         model.config.pad_token_id = tokenizer.pad_token_id
-        return model, None, tokenizer
+        return model, tokenizer
     model = AutoModelForCausalLM.from_pretrained(spec.path_or_id, dtype=dtype)
-    return model, None, tokenizer
+    return model, tokenizer
 
 
 def reference_model(ft, trainer):
@@ -315,20 +321,28 @@ def kto_class_weights(rows):
     return 1.0, round(desirable / undesirable, 4)
 
 
-def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
-    """(trainer, tokenizer, reference model, data counts) for a run: the same trainer a bare TRL
-    script would build from the same config and data. The counts say what was left out or cut,
-    before TRL (noise weighting, fitting into max_length) and after its own processing."""
-    from transformers import Trainer
+@dataclass
+class BuiltTrainer:
+    """The TRL trainer for a run, its tokenizer, and the data counts: what was left out or cut
+    before TRL (noise weighting, fitting into max_length) and after its own processing (recorded
+    as the run's `rows` metrics)."""
+
+    trainer: "Trainer"
+    tokenizer: Any
+    counts: dict[str, Any]
+
+
+def build_trainer(ft: FineTuneRun, output_dir: Path, callbacks: Sequence[Any] = (), on: str = "cpu") -> BuiltTrainer:
+    """The same trainer a bare TRL script would build from the same config and data (BuiltTrainer)."""
     from trl import DPOTrainer, KTOTrainer, RewardTrainer
 
     args = trl_config(ft, output_dir)
-    model, reference, tokenizer = _load_models(ft, on)
+    model, tokenizer = _load_models(ft, on)
 
     conversational = bool(tokenizer.chat_template)
     fitter = fitter_for(ft, args, tokenizer)
     margin = ft.method == FineTuneMethod.REWARD and needs_margin(bt_loss_of(ft))
-    train, counts = finetune_data.dataset_for(
+    found = finetune_data.dataset_for(
         ft.snapshot,
         ft.method,
         "train",
@@ -339,6 +353,7 @@ def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
         fitter=fitter,
         margin=margin,
     )
+    train, counts = found.dataset, found.counts
     if train is None:
         raise ValueError(f"snapshot {ft.snapshot} has no training rows for {ft.method}")
     if ft.method == FineTuneMethod.RDPO and "label_smoothing" not in (ft.config or {}):  # ε of the rows kept
@@ -347,9 +362,9 @@ def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
         counts["rdpo_epsilon"] = dataclasses.asdict(choice)
     evaluation = None
     if str(getattr(args.eval_strategy, "value", args.eval_strategy)) != "no":  # eval loss curve on the test split
-        evaluation, _ = finetune_data.dataset_for(
+        evaluation = finetune_data.dataset_for(
             ft.snapshot, ft.method, "test", conversational=conversational, fitter=fitter, margin=margin
-        )
+        ).dataset
         if evaluation is None:
             raise ValueError(f"eval_strategy is {args.eval_strategy} but snapshot {ft.snapshot} has no test rows")
     common = {
@@ -390,8 +405,8 @@ def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
     else:
         trainer = DPOTrainer(model=model, **common)
     after = finetune_data.after_trl(trainer.train_dataset, counts["kept"], getattr(args, "max_length", None))
-    counts.update(trl_rows=after["rows"], trl_dropped=after["dropped"], trl_truncated=after["truncated"])
-    return trainer, tokenizer, reference, counts
+    counts.update(trl_rows=after.rows, trl_dropped=after.dropped, trl_truncated=after.truncated)
+    return BuiltTrainer(trainer, tokenizer, counts)
 
 
 def _epsilon_lines(counts):
@@ -418,7 +433,6 @@ def evaluate_run(ft, trainer, tokenizer):
 
 def train(run):
     """The service behind the finetune task."""
-    from pathlib import Path
 
     release()  # a GPU worker may still hold models from generation tasks
     ft = FineTuneRun.objects.select_related("snapshot", "model_spec").get(run=run)
@@ -438,7 +452,8 @@ def train(run):
         ft.save(update_fields=["evaluation"])
         return metrics
     on = device()
-    trainer, tokenizer, _, counts = build_trainer(ft, out / "checkpoints", [progress_callback(run)], on)
+    built = build_trainer(ft, out / "checkpoints", [progress_callback(run)], on)
+    trainer, tokenizer, counts = built.trainer, built.tokenizer, built.counts
     run.refresh_from_db(fields=["metrics", "log_tail"])
     runs.record(
         run,
@@ -446,7 +461,7 @@ def train(run):
         lines=[
             f"{ft.method} on {ft.snapshot} with {ft.model_spec.name} ({'LoRA' if ft.lora else 'full'}, {on})",
             f"train rows: {counts['kept']} kept, {counts['dropped']} dropped by noise weighting ({ft.noise_weighting})",
-            f"fitting into max_length {trainer.args.max_length}: {counts.get('prompts_cut', 0)} prompts cut to their end, "
+            f"fitting into max_length {getattr(trainer.args, 'max_length', None)}: {counts.get('prompts_cut', 0)} prompts cut to their end, "
             f"{counts.get('completions_cut', 0)} rows with a completion still too long (TRL cuts its end)",
             f"after TRL's processing: {counts['trl_rows']} rows, {counts['trl_dropped']} dropped, "
             f"{counts['trl_truncated']} to be truncated at max_length",

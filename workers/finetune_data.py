@@ -23,11 +23,15 @@ KTO reads unpaired rows, conversational in the same way. Rows too long for max_l
 import random
 import re
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from curation.formats import iter_export_rows
+from curation.models import Snapshot
 from curation.noise import bootstrap_epsilon
 from workers.models import FineTuneMethod, NoiseWeighting
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 FORMAT = {
     FineTuneMethod.DPO: "preference",
@@ -79,23 +83,42 @@ def keep_row(row, weighting, threshold, rng):
     return rng.random() >= noise
 
 
+@dataclass
+class SplitRows:
+    """One split's rows in TRL's column names, and what was left out or cut on the way: `counts`
+    is {"kept": n, "dropped": m, ...}, recorded as the run's `rows` metrics (JSON)."""
+
+    rows: list[dict[str, Any]]
+    counts: dict[str, Any]
+
+
+@dataclass
+class SplitDataset:
+    """`SplitRows` as a datasets.Dataset; None when the split has no rows."""
+
+    dataset: "Dataset | None"
+    counts: dict[str, Any]
+
+
 def rows_for(
-    snapshot,
-    method,
-    split,
-    weighting=NoiseWeighting.NONE,
-    threshold=0.5,
-    seed=42,
-    conversational=False,
-    fitter=None,
-    margin=False,
-):
-    """(rows in TRL's column names, counts) for one split: {"kept": n, "dropped": m} (noise weighting),
+    snapshot: Snapshot,
+    method: str,
+    split: str,
+    weighting: str = NoiseWeighting.NONE,
+    threshold: float = 0.5,
+    seed: int = 42,
+    conversational: bool = False,
+    fitter: "Fitter | None" = None,
+    margin: bool = False,
+) -> SplitRows:
+    """Rows in TRL's column names for one split, and counts: {"kept": n, "dropped": m} (noise weighting),
     and with a `fitter` also what fitting into max_length cut (FitCounts' fields). margin: keep the
     export's `margin` column (the reward trainer's Scaled BT and BT-with-margin read it)."""
     fmt = format_for(method, conversational)
     rng = random.Random(seed)
-    kept, dropped, kinds = [], 0, []
+    kept: list[dict[str, Any]] = []
+    dropped = 0
+    kinds: list[tuple[str, float | None]] = []
     for kind, row in iter_export_rows(snapshot, fmt, split=split, with_kind=True):
         if split == "train" and not keep_row(row, weighting, threshold, rng):
             dropped += 1
@@ -116,9 +139,10 @@ def rows_for(
     if split == "train":
         counts["epsilon"] = {k: asdict(e) for k, e in trained_epsilon(kinds).items()}
     if fitter is not None:
-        kept, fit = fitter.fit(kept, completion_keys(fmt))
-        counts.update(prompts_cut=fit.prompts_cut, completions_cut=fit.completions_cut)
-    return kept, counts
+        fitted = fitter.fit(kept, completion_keys(fmt))
+        kept = fitted.rows
+        counts.update(prompts_cut=fitted.counts.prompts_cut, completions_cut=fitted.counts.completions_cut)
+    return SplitRows(kept, counts)
 
 
 @dataclass
@@ -134,9 +158,9 @@ class KindEpsilon:
     epsilon_high: float | None
 
 
-def trained_epsilon(kinds):
+def trained_epsilon(kinds: list[tuple[str, float | None]]) -> dict[str, KindEpsilon]:
     """{kind: KindEpsilon} from [(kind, p_noise or None)] of the kept rows."""
-    out = {}
+    out: dict[str, KindEpsilon] = {}
     for kind in sorted({k for k, _ in kinds}):
         rows = [p for k, p in kinds if k == kind]
         p = [x for x in rows if x is not None]
@@ -145,21 +169,21 @@ def trained_epsilon(kinds):
     return out
 
 
-def dataset_for(snapshot, method, split, **weighting):
+def dataset_for(snapshot: Snapshot, method: str, split: str, **weighting: Any) -> SplitDataset:
     from datasets import Dataset
 
-    rows, counts = rows_for(snapshot, method, split, **weighting)
-    if not rows:
-        return None, counts
-    return Dataset.from_list(rows), counts
+    found = rows_for(snapshot, method, split, **weighting)
+    return SplitDataset(Dataset.from_list(found.rows) if found.rows else None, found.counts)
 
 
-def test_pairs(snapshot, conversational=False, fitter=None):
+def test_pairs(
+    snapshot: Snapshot, conversational: bool = False, fitter: "Fitter | None" = None
+) -> list[dict[str, Any]]:
     """Preference pairs of the test split (every method is evaluated on pairs), fitted as the training rows are."""
     fmt = "preference_conversational" if conversational else "preference"
     pairs = [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in iter_export_rows(snapshot, fmt, split="test")]
     if fitter is not None:
-        pairs, _ = fitter.fit(pairs, ("chosen", "rejected"))
+        pairs = fitter.fit(pairs, ("chosen", "rejected")).rows
     return pairs
 
 
@@ -180,6 +204,12 @@ class FitCounts:
     rows: int = 0
     prompts_cut: int = 0  # prompts shortened, keeping their end
     completions_cut: int = 0  # rows whose longest completion still passes max_length (TRL cuts its end)
+
+
+@dataclass
+class Fitted:
+    rows: list[dict[str, Any]]
+    counts: FitCounts
 
 
 class Fitter:
@@ -252,7 +282,7 @@ class Fitter:
             messages = system + rest[:-1] + [{**rest[-1], "content": kept}]
         return messages
 
-    def fit(self, rows, completion_keys):
+    def fit(self, rows: list[dict[str, Any]], completion_keys: tuple[str, ...]) -> Fitted:
         """Rows with over-long prompts cut to their end, and what was cut."""
         counts = FitCounts(rows=len(rows))
         out = []
@@ -267,7 +297,7 @@ class Fitter:
                 if p + longest > self.max_length:
                     counts.completions_cut += 1
             out.append(row)
-        return out, counts
+        return Fitted(out, counts)
 
     def estimate(self, rows, completion_keys):
         """LengthEstimate of rows as they are (before any cut)."""
@@ -308,10 +338,17 @@ def estimate_lengths(snapshot, method, tokenizer, max_length, sample=200, seed=0
     return Fitter(tokenizer, max_length).estimate(rows, completion_keys(fmt))
 
 
-def after_trl(dataset, given, max_length):
+@dataclass
+class AfterTrl:
+    rows: int  # rows TRL kept
+    dropped: int
+    truncated: int  # rows its collator will cut at max_length
+
+
+def after_trl(dataset: "Dataset | None", given: int, max_length: int | None) -> AfterTrl:
     """Rows TRL kept out of the `given` ones, and how many of those its collator will cut at max_length."""
     if dataset is None:
-        return {"rows": 0, "dropped": given, "truncated": 0}
+        return AfterTrl(rows=0, dropped=given, truncated=0)
     columns = dataset.column_names
     if "completion_ids" in columns:  # KTO
         lengths = [len(p) + len(c) for p, c in zip(dataset["prompt_ids"], dataset["completion_ids"])]
@@ -325,7 +362,7 @@ def after_trl(dataset, given, max_length):
     else:
         lengths = []
     truncated = sum(n > max_length for n in lengths) if max_length else 0
-    return {"rows": len(dataset), "dropped": given - len(dataset), "truncated": truncated}
+    return AfterTrl(rows=len(dataset), dropped=given - len(dataset), truncated=truncated)
 
 
 def local_tokenizer(spec):
