@@ -241,8 +241,9 @@ def routing_data(project, ids, rows, kinds, is_gold, gold, X, names, B, count_na
         )
     }
     triples = [texts[int(ids[r])] for r in rows]
+    prompts, responses_a, responses_b = [t[0] for t in triples], [t[1] for t in triples], [t[2] for t in triples]
     delta = (
-        principal_directions(pair_deltas(embeddings.embed, *zip(*triples)))
+        principal_directions(pair_deltas(embeddings.embed, prompts, responses_a, responses_b))
         if triples
         else np.zeros((0, PROXY_DIMENSIONS))
     )
