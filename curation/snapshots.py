@@ -9,12 +9,14 @@ hash decides its side, so no prompt is on both sides and the split is stable acr
 import hashlib
 import json
 import random
+from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Max
 
 from annotate.models import Annotation, FeedbackKind, Project
-from curation.actions import CurationError, iter_curated, last_action_id, validate_filters
+from curation.actions import Actor, CuratedItem, CurationError, iter_curated, last_action_id, validate_filters
 from curation.formats import FORMATS, UNPAIRED, kinds_for
 from curation.labels import pseudonym
 from curation.models import NoiseRun, Snapshot, SnapshotRow, Split
@@ -24,7 +26,7 @@ from workers.models import Rationale
 BULK_SIZE = 2000
 
 
-def split_of(group_hash, test_fraction):
+def split_of(group_hash: str, test_fraction: float) -> str:
     """Deterministic side for a prompt group: the same prompt lands on the same side in every snapshot."""
     h = int(hashlib.sha256(f"split:{group_hash}".encode()).hexdigest()[:15], 16) / 16**15
     return Split.TEST if h < test_fraction else Split.TRAIN
@@ -48,7 +50,7 @@ def _rationales(labels, generated):
     return out
 
 
-def individual_labels(c, a_wins):
+def individual_labels(c: CuratedItem, a_wins: bool) -> list[dict[str, Any]]:
     """Every pairwise label of the item (people and judges), one entry each, its preference
     turned to the row's orientation: positive prefers `chosen`, negative `rejected`, 0 a tie."""
     out = []
@@ -65,7 +67,7 @@ def individual_labels(c, a_wins):
     return out
 
 
-def group_views(c, chosen_is_b):
+def group_views(c: CuratedItem, chosen_is_b: bool) -> list[dict[str, Any]]:
     """[{group, prefers_chosen}] for each preference group whose head takes a side on the item."""
     return [
         {"group": g, "prefers_chosen": (p > 0.5) == chosen_is_b}
@@ -74,7 +76,7 @@ def group_views(c, chosen_is_b):
     ]
 
 
-def rows_for(c, generated_rationale=None):
+def rows_for(c: CuratedItem, generated_rationale: str | None = None) -> list[tuple[str, dict[str, Any]]]:
     """(kind, data) rows of one curated item; ties and unchanged edits give none."""
     base = {
         "prompt": c.prompt_text,
@@ -87,7 +89,8 @@ def rows_for(c, generated_rationale=None):
         if not d:
             return []
         a_wins = d < 0
-        pref = c.agg.preference if not c.flipped else -c.agg.preference
+        mean = c.agg.preference or 0.0  # set whenever the direction is
+        pref = -mean if c.flipped else mean
         rounded = int(round(pref)) or d
         return [
             (
@@ -268,7 +271,13 @@ class EmptySnapshotError(ValueError):
     """The curated view gives no rows: a snapshot of nothing is never frozen (the message says why)."""
 
 
-def freeze_snapshot(project, user=None, filters=None, name="", test_fraction=0.1):
+def freeze_snapshot(
+    project: Project,
+    user: Actor = None,
+    filters: dict[str, Any] | None = None,
+    name: str = "",
+    test_fraction: float = 0.1,
+) -> Snapshot:
     """Freeze the curated view (actions applied, filters given) into the project's next version.
 
     Rows are written in batches as the curated view streams by, so memory stays flat; the
@@ -378,7 +387,7 @@ def freeze_snapshot(project, user=None, filters=None, name="", test_fraction=0.1
     return snapshot
 
 
-def manifest(snapshot):
+def manifest(snapshot: Snapshot) -> dict[str, Any]:
     """What a training job reads before pulling rows: version, hash, counts, splits, ε."""
     filters = dict(snapshot.filters)
     return {
@@ -410,7 +419,7 @@ def manifest(snapshot):
     }
 
 
-def new_labels_since_last_snapshot(project):
+def new_labels_since_last_snapshot(project: Project) -> int:
     """Annotations made after the project's latest snapshot (all of them when there is none)."""
     latest = Snapshot.objects.filter(project=project).order_by("-version").first()
     qs = Annotation.objects.filter(item__project=project)
@@ -419,14 +428,26 @@ def new_labels_since_last_snapshot(project):
     return qs.count()
 
 
-def sample_rows(snapshot, n=5, seed=0):
+def sample_rows(snapshot: Snapshot, n: int = 5, seed: int = 0) -> list[SnapshotRow]:
     """A few rows for previews."""
     ids = list(snapshot.rows.values_list("id", flat=True)[:10000])
     chosen = random.Random(seed).sample(ids, min(n, len(ids)))
     return list(SnapshotRow.objects.filter(id__in=chosen).order_by("id"))
 
 
-def compare(snapshot, previous=None):
+@dataclass(frozen=True)
+class SnapshotDiff:
+    """What changed since the previous version of a snapshot."""
+
+    previous: Snapshot
+    items_added: int
+    items_removed: int
+    rows: dict[str, int]  # kind → change in row count
+    epsilon: float | None  # change in ε; None unless both have one
+    same_content: bool
+
+
+def compare(snapshot: Snapshot, previous: Snapshot | None = None) -> SnapshotDiff | None:
     """What changed since the previous version: items added and removed, rows per kind, ε."""
     previous = (
         previous
@@ -439,24 +460,24 @@ def compare(snapshot, previous=None):
     mine = SnapshotRow.objects.filter(snapshot=snapshot, item__isnull=False).values("item_id")
     theirs = SnapshotRow.objects.filter(snapshot=previous, item__isnull=False).values("item_id")
     kinds = set(snapshot.counts.get("by_kind", {})) | set(previous.counts.get("by_kind", {}))
-    return {
-        "previous": previous,
-        "items_added": SnapshotRow.objects.filter(snapshot=snapshot)
+    return SnapshotDiff(
+        previous=previous,
+        items_added=SnapshotRow.objects.filter(snapshot=snapshot)
         .exclude(item_id__in=theirs)
         .values("item_id")
         .distinct()
         .count(),
-        "items_removed": SnapshotRow.objects.filter(snapshot=previous)
+        items_removed=SnapshotRow.objects.filter(snapshot=previous)
         .exclude(item_id__in=mine)
         .values("item_id")
         .distinct()
         .count(),
-        "rows": {
+        rows={
             k: snapshot.counts.get("by_kind", {}).get(k, 0) - previous.counts.get("by_kind", {}).get(k, 0)
             for k in sorted(kinds)
         },
-        "epsilon": (snapshot.epsilon - previous.epsilon)
+        epsilon=(snapshot.epsilon - previous.epsilon)
         if snapshot.epsilon is not None and previous.epsilon is not None
         else None,
-        "same_content": snapshot.content_hash == previous.content_hash,
-    }
+        same_content=snapshot.content_hash == previous.content_hash,
+    )
