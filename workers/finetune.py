@@ -28,12 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth.models import User
 from django.db import transaction
 
+from curation.models import Snapshot
 from workers import evaluate, finetune_data, rdpo_epsilon, reward_mixture, runs
 from workers.finetune_config import ConfigError, check_lora, check_training
 from workers.ml.loading import device, load_tokenizer, release, torch_dtype
-from workers.models import FineTuneMethod, FineTuneRun, ModelSpec, NoiseWeighting, RunKind
+from workers.models import FineTuneMethod, FineTuneRun, ModelSpec, NoiseWeighting, RunKind, TaskRun
 from workers.pref_trainers import TandemDPOTrainer, WeightedRewardTrainer
 from workers.reward_loss import ScaledBTRewardTrainer, needs_margin
 
@@ -48,7 +50,7 @@ DEFAULTS = {
     "gradient_accumulation_steps": 1,
     "max_length": 1024,
 }
-LOSS_TYPE = {
+LOSS_TYPE: dict[str, str] = {
     FineTuneMethod.DPO: "sigmoid",
     FineTuneMethod.DPO_RATIONALE: "sigmoid",
     FineTuneMethod.RDPO: "robust",
@@ -67,17 +69,18 @@ LORA_DEFAULTS = {
 TANDEM_KEYS = {"bt_loss"}  # config keys Tandem reads itself (workers/reward_loss.py), not passed to TRL
 
 
-def bt_loss_of(ft):
+def bt_loss_of(ft: FineTuneRun) -> str:
     return (ft.config or {}).get("bt_loss", "bt")  # checked by finetune_config's allow-list
 
 
-def config_class(method):
+def config_class(method: str) -> type:
     from trl import DPOConfig, KTOConfig, RewardConfig
 
-    return {FineTuneMethod.KTO: KTOConfig, FineTuneMethod.REWARD: RewardConfig}.get(method, DPOConfig)
+    classes: dict[str, type] = {FineTuneMethod.KTO: KTOConfig, FineTuneMethod.REWARD: RewardConfig}
+    return classes.get(method, DPOConfig)
 
 
-def trl_config(ft, output_dir):
+def trl_config(ft: FineTuneRun, output_dir: str | Path) -> Any:
     """The TRL config object for a run (the one-to-one mapping, plus Tandem's few fixed fields)."""
     import dataclasses
 
@@ -128,7 +131,7 @@ def _mixed_precision(spec):
     return device() == "cuda" and torch_dtype(spec.dtype, "cuda") == torch.bfloat16
 
 
-def lora_config(ft):
+def lora_config(ft: FineTuneRun) -> Any:
     if not ft.lora:
         return None
     from peft import LoraConfig
@@ -143,16 +146,16 @@ def lora_config(ft):
 
 
 def create_finetune(
-    snapshot,
-    model_spec,
-    method,
-    config=None,
-    lora=None,
-    noise_weighting=NoiseWeighting.NONE,
-    noise_threshold=0.5,
-    seed=42,
-    user=None,
-):
+    snapshot: Snapshot,
+    model_spec: ModelSpec,
+    method: str,
+    config: dict[str, Any] | None = None,
+    lora: dict[str, Any] | None = None,
+    noise_weighting: str = NoiseWeighting.NONE,
+    noise_threshold: float = 0.5,
+    seed: int = 42,
+    user: User | None = None,
+) -> FineTuneRun:
     """Validate and record a fine-tune run (queued; the caller enqueues tasks.finetune.finetune)."""
     if method not in FineTuneMethod.values:
         raise ConfigError(f"unknown method {method!r}; one of {', '.join(FineTuneMethod.values)}")
@@ -212,10 +215,10 @@ HISTORY_KEYS = (
 HISTORY_POINTS = 1000
 
 
-def progress_callback(run, interval=None):
+def progress_callback(run: TaskRun, interval: float | None = None) -> Any:
     from transformers import TrainerCallback
 
-    interval = PROGRESS_INTERVAL if interval is None else interval
+    every = PROGRESS_INTERVAL if interval is None else interval
 
     class RunProgress(TrainerCallback):
         """Steps → run progress (and cancellation); logged losses → the run's loss history and log.
@@ -226,7 +229,7 @@ def progress_callback(run, interval=None):
 
         def flush(self, state, force=False):
             now = time.monotonic()
-            if not force and now - self.last < interval:
+            if not force and now - self.last < every:
                 return
             self.last = now
             history = None
@@ -279,7 +282,7 @@ def _load_models(ft, on):
     return model, tokenizer
 
 
-def reference_model(ft, trainer):
+def reference_model(ft: FineTuneRun, trainer: Any) -> Any:
     """The reference policy for evaluation: none with LoRA (adapters off), else the trainer's own
     frozen copy, else the spec loaded again."""
     if ft.lora:
@@ -297,7 +300,7 @@ def reference_model(ft, trainer):
     )
 
 
-def fitter_for(ft, args, tokenizer):
+def fitter_for(ft: FineTuneRun, args: Any, tokenizer: Any) -> finetune_data.Fitter | None:
     """Fits rows into the run's max_length, keeping the end of long prompts (finetune_data.Fitter)."""
     max_length = getattr(args, "max_length", None)
     if not max_length:
@@ -308,7 +311,7 @@ def fitter_for(ft, args, tokenizer):
 RATIONALE_GAMMA = 1.0  # the rationale term's weight γ when the run's config does not set rationale_gamma
 
 
-def kto_class_weights(rows):
+def kto_class_weights(rows: Any) -> tuple[float, float]:
     """(desirable_weight, undesirable_weight) that balance the classes as TRL's KTO documentation
     recommends (desirable_weight · n_desirable ≈ undesirable_weight · n_undesirable, within 1:1–4:3):
     the minority class is weighted up by n_majority / n_minority; (1, 1) when a class is empty."""
@@ -418,8 +421,7 @@ def _epsilon_lines(counts):
     ] + ([choice["note"]] if choice["note"] else [])
 
 
-def evaluate_run(ft, trainer, tokenizer):
-
+def evaluate_run(ft: FineTuneRun, trainer: Any, tokenizer: Any) -> dict[str, Any]:
     pairs = finetune_data.test_pairs(
         ft.snapshot, conversational=bool(tokenizer.chat_template), fitter=fitter_for(ft, trainer.args, tokenizer)
     )
@@ -431,7 +433,7 @@ def evaluate_run(ft, trainer, tokenizer):
     return evaluate.implicit_reward_accuracy(model, reference_model(ft, trainer), tokenizer, pairs, beta, max_length)
 
 
-def train(run):
+def train(run: TaskRun) -> dict[str, Any]:
     """The service behind the finetune task."""
 
     release()  # a GPU worker may still hold models from generation tasks

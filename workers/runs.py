@@ -45,6 +45,13 @@ class RunFailed(Exception):
         self.metrics = metrics or {}
 
 
+def project_of(run: TaskRun) -> Project:
+    """The project of a project-scoped run (every run kind but a few maintenance tasks has one)."""
+    if run.project is None:
+        raise ValueError(f"run {run.pk} has no project")
+    return run.project
+
+
 def create_run(
     kind: str,
     project: Project | None = None,
