@@ -21,7 +21,9 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import IO, Any
 
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import DatabaseError, transaction
 from django.db.models import F, Min
 
@@ -56,13 +58,13 @@ class RowProblem:
     field: str | None
     reason: str
 
-    def describe(self, file):
+    def describe(self, file: str) -> str:
         place = " ".join(p for p in (file, self.where) if p)
         if self.field:
             place += f', field "{self.field}"'
         return f"{place}: {self.reason}" if place else self.reason
 
-    def as_dict(self, file):
+    def as_dict(self, file: str) -> dict[str, Any]:
         return {"file": file, "line": self.where, "field": self.field, "reason": self.reason}
 
 
@@ -107,7 +109,7 @@ class ImportResult:
     dry_run: bool = False
     record_id: int | None = None
 
-    def summary(self):
+    def summary(self) -> str:
         who = ", ".join(repr(s) for s in self.sources) or repr(self.source)
         text = ("checked, nothing written: " if self.dry_run else "") + (
             f"{self.file}: {_n(self.rows, f'{self.shape} row')} → {_n(self.items_created, f'new {self.kind} item')} "
@@ -130,19 +132,19 @@ def _n(count, noun):
 
 
 def import_items(
-    project,
-    file,
+    project: Project,
+    file: str | os.PathLike[str] | IO[bytes],
     *,
-    name=None,
-    fmt=None,
-    shape=None,
-    source=None,
-    as_kind=None,
-    label_kind=None,
-    skip_invalid=False,
-    dry_run=False,
-    user=None,
-):
+    name: str | None = None,
+    fmt: str | None = None,
+    shape: str | None = None,
+    source: str | None = None,
+    as_kind: str | None = None,
+    label_kind: str | None = None,
+    skip_invalid: bool = False,
+    dry_run: bool = False,
+    user: AbstractBaseUser | AnonymousUser | None = None,
+) -> ImportResult:
     """Import `file` (a path, or an open binary file with `name`) into `project`. Returns ImportResult.
 
     label_kind: "judge" or "human", who made the file's labels; None keeps what the source was
