@@ -47,7 +47,7 @@ class CalibrationStats:
     judge_accuracy: Interval
 
 
-def wilson(successes, n, z=1.96):
+def wilson(successes: int, n: int, z: float = 1.96) -> Interval:
     """Wilson score interval for a proportion."""
     if n == 0:
         return Interval(None, None, None, 0)
@@ -58,11 +58,13 @@ def wilson(successes, n, z=1.96):
     return Interval(round(p, 4), round(centre - half, 4), round(centre + half, 4), n)
 
 
-def target_size(n_items, fraction=DEFAULT_FRACTION, minimum=DEFAULT_MINIMUM):
+def target_size(n_items: int, fraction: float = DEFAULT_FRACTION, minimum: int = DEFAULT_MINIMUM) -> int:
     return min(n_items, max(int(minimum), int(math.ceil(float(fraction) * n_items))))
 
 
-def ensure_slice(project, fraction=DEFAULT_FRACTION, minimum=DEFAULT_MINIMUM, seed=None):
+def ensure_slice(
+    project: Project, fraction: float = DEFAULT_FRACTION, minimum: int = DEFAULT_MINIMUM, seed: int | None = None
+) -> list[int]:
     """Mark the slice (or grow it to the requested size) uniformly at random among non-gold items;
     returns the slice's item ids. Marked items are routed to both people and judges."""
     if not 0 <= float(fraction) <= 1:
@@ -91,7 +93,7 @@ def _direction(kind, preference, thumbs):
     return {"up": 1, "down": -1}.get(thumbs) if kind == FeedbackKind.BINARY else None
 
 
-def stats(project):
+def stats(project: Project) -> CalibrationStats:
     """Size of the slice, and human and judge accuracy on it with 95 % Wilson intervals.
 
     Reference: gold answers where the slice (or the gold set) has them — then both humans and

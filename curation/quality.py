@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from annotate.models import FeedbackKind, Item
+from annotate.models import FeedbackKind, Item, Project
 from curation.agreement import position_bias
 from curation.labels import direction, label_rows
 
@@ -20,7 +20,7 @@ MIN_GOLD = 5
 MIN_LABELS = 10
 
 
-def gold_answers(project):
+def gold_answers(project: Project) -> dict[int, int]:
     """{item_id: direction} for gold items (pairwise preference or thumbs)."""
     out = {}
     for item_id, kind, answer in Item.objects.filter(project=project, is_gold=True).values_list(
@@ -33,7 +33,7 @@ def gold_answers(project):
     return out
 
 
-def gold_accuracy(project, rows=None):
+def gold_accuracy(project: Project, rows: list[dict[str, Any]] | None = None) -> dict[int, dict[str, Any]]:
     """{annotator_id: {"n", "correct", "accuracy"}} on gold items (a tie must be matched by a tie)."""
     gold = gold_answers(project)
     stats: defaultdict[int, dict[str, int]] = defaultdict(lambda: {"n": 0, "correct": 0})
@@ -54,7 +54,9 @@ class DawidSkeneResult:
     n_labels: dict
 
 
-def dawid_skene(label_table, gold=None, n_iter=100):
+def dawid_skene(
+    label_table: list[tuple[int, int, int]], gold: dict[int, int] | None = None, n_iter: int = 100
+) -> DawidSkeneResult | None:
     """Fit crowd-kit's DawidSkene on [(item_id, annotator_id, label), ...] with labels ±1."""
     import pandas as pd
     from crowdkit.aggregation import DawidSkene
@@ -87,14 +89,18 @@ def dawid_skene(label_table, gold=None, n_iter=100):
     return DawidSkeneResult(posteriors, accuracy, confusion, priors, df.groupby("worker").size().to_dict())
 
 
-def ds_table(rows, kind):
+def ds_table(rows: list[dict[str, Any]], kind: str) -> list[tuple[int, int, int]]:
     """(item, annotator, ±1) triples of one kind; pairwise ties are left out."""
     return [(r["item_id"], r["annotator_id"], r["direction"]) for r in rows if r["kind"] == kind and r["direction"]]
 
 
 def annotator_quality(
-    project, gold_threshold=GOLD_THRESHOLD, ds_threshold=DS_THRESHOLD, min_gold=MIN_GOLD, min_labels=MIN_LABELS
-):
+    project: Project,
+    gold_threshold: float = GOLD_THRESHOLD,
+    ds_threshold: float = DS_THRESHOLD,
+    min_gold: int = MIN_GOLD,
+    min_labels: int = MIN_LABELS,
+) -> list[dict[str, Any]]:
     """One row per annotator: labels, gold accuracy, DS accuracy and confusion, position bias, flags."""
     rows = list(label_rows(project))
     gold = gold_answers(project)
