@@ -11,6 +11,7 @@ actions skip such items, ε leaves them out, and every export row carries the fl
 """
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +30,7 @@ DIMS = 32
 TOP_DISAGREEMENTS = 25
 
 
-def embed(texts):
+def embed(texts: Sequence[str]) -> np.ndarray:
     return _embed(texts, max_tokens=128)  # the gist is enough to place a pair; half the cost of 256
 
 
