@@ -1,13 +1,20 @@
 """Small server-rendered SVG charts (loss curves, edit distance over time): numbers in, SVG points out."""
 
 import math
+from typing import Any
 
+from annotate.models import Project
 from workers.latent_prefs import edit_distance_by_annotator
 
 WIDTH, HEIGHT, PAD = 560, 180, 28
 
 
-def line_chart(series, width=WIDTH, height=HEIGHT, x_labels=None):
+def line_chart(
+    series: dict[str, list[tuple[float, float]]],
+    width: int = WIDTH,
+    height: int = HEIGHT,
+    x_labels: tuple[str, str] | None = None,
+) -> dict[str, Any] | None:
     """series: {name: [(x, y), ...]} → dict for templates/workers/_chart.html, or None without data.
     x_labels: (first, last) to print under the x axis instead of the numbers."""
     points = [(x, y) for values in series.values() for x, y in values if _finite(x) and _finite(y)]
@@ -55,7 +62,7 @@ def line_chart(series, width=WIDTH, height=HEIGHT, x_labels=None):
     }
 
 
-def loss_chart(metrics):
+def loss_chart(metrics: dict[str, Any]) -> dict[str, Any] | None:
     history = metrics.get("history") or []
     series = {}
     for key in ("loss", "eval_loss"):
@@ -73,7 +80,7 @@ def _fmt(v):
     return f"{v:.4g}"
 
 
-def edit_distance_context(project):
+def edit_distance_context(project: Project) -> dict[str, Any]:
     """CIPHER's cost metric on the runs page: mean edit distance per annotator per day."""
     by_annotator = edit_distance_by_annotator(project)
     days = sorted({day for series in by_annotator.values() for day, _, _ in series})

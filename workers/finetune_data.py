@@ -22,18 +22,19 @@ KTO reads unpaired rows, conversational in the same way. Rows too long for max_l
 
 import random
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from curation.formats import iter_export_rows
 from curation.models import Snapshot
 from curation.noise import bootstrap_epsilon
-from workers.models import FineTuneMethod, NoiseWeighting
+from workers.models import FineTuneMethod, ModelSpec, NoiseWeighting
 
 if TYPE_CHECKING:
     from datasets import Dataset
 
-FORMAT = {
+FORMAT: dict[str, str] = {
     FineTuneMethod.DPO: "preference",
     FineTuneMethod.DPO_RATIONALE: "preference",
     FineTuneMethod.RDPO: "preference",
@@ -69,12 +70,12 @@ def rationale_prompt(prompt, chosen, rejected) -> str:
     return RATIONALE_TEMPLATE.format(prompt=as_text(prompt), chosen=as_text(chosen), rejected=as_text(rejected))
 
 
-def format_for(method, conversational=False):
+def format_for(method: str, conversational: bool = False) -> str:
     fmt = FORMAT[method]
     return f"{fmt}_conversational" if conversational else fmt
 
 
-def keep_row(row, weighting, threshold, rng):
+def keep_row(row: dict[str, Any], weighting: str, threshold: float, rng: random.Random) -> bool:
     noise = row.get("noise")
     if weighting in (NoiseWeighting.NONE, NoiseWeighting.WEIGHT) or noise is None:
         return True
@@ -325,11 +326,13 @@ class LengthEstimate:
         return self.sampled == 0 or self.fit * 2 > self.sampled
 
 
-def completion_keys(fmt):
+def completion_keys(fmt: str) -> tuple[str, ...]:
     return ("completion",) if fmt.startswith("unpaired") else ("chosen", "rejected")
 
 
-def estimate_lengths(snapshot, method, tokenizer, max_length, sample=200, seed=0):
+def estimate_lengths(
+    snapshot: Snapshot, method: str, tokenizer: Any, max_length: int, sample: int = 200, seed: int = 0
+) -> "LengthEstimate":
     """How many rows of the snapshot's train split the model's max_length holds, from a seeded sample."""
     fmt = format_for(method, conversational=bool(tokenizer.chat_template))
     rows = [{col: r[col] for col in COLUMNS[fmt]} for r in iter_export_rows(snapshot, fmt, split="train")]
@@ -365,7 +368,7 @@ def after_trl(dataset: "Dataset | None", given: int, max_length: int | None) -> 
     return AfterTrl(rows=len(dataset), dropped=given - len(dataset), truncated=truncated)
 
 
-def local_tokenizer(spec):
+def local_tokenizer(spec: ModelSpec) -> Any:
     """The model's tokenizer from local files only (a web request never downloads one), or None."""
     from transformers import AutoTokenizer
 
@@ -378,7 +381,9 @@ def local_tokenizer(spec):
     return tokenizer
 
 
-def estimate_for_form(snapshot, spec, method, max_length, sample=200):
+def estimate_for_form(
+    snapshot: Snapshot, spec: ModelSpec, method: str, max_length: int, sample: int = 200
+) -> "LengthEstimate | None":
     """LengthEstimate for the fine-tune form, or None when the tokenizer is not on this machine."""
     tokenizer = local_tokenizer(spec)
     if tokenizer is None:
@@ -386,7 +391,7 @@ def estimate_for_form(snapshot, spec, method, max_length, sample=200):
     return estimate_lengths(snapshot, method, tokenizer, max_length, sample=sample)
 
 
-def chat_template_renderer(spec):
+def chat_template_renderer(spec: ModelSpec) -> Callable[..., Any] | None:
     """A `render` for curation.formats' text formats: the model's chat template, applied as TRL's
     `apply_chat_template` turns conversational rows into text ones; None without a local template."""
     from functools import partial

@@ -15,7 +15,7 @@ from trl import RewardConfig, RewardTrainer
 BT_LOSSES = ("bt", "scaled", "margin")
 
 
-def needs_margin(bt_loss):
+def needs_margin(bt_loss: str) -> bool:
     return bt_loss in ("scaled", "margin")
 
 

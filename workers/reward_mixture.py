@@ -37,7 +37,7 @@ PERSON_KINDS = ("human", "source")
 DEFAULT_LORA = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "target_modules": "all-linear"}
 
 
-def check_config(config, lora=None):
+def check_config(config: dict[str, Any] | None, lora: dict[str, Any] | None = None) -> dict[str, Any]:
     """The config checked against finetune_config.MIXTURE (and the LoRA fields when heads are LoRA)."""
     unknown = sorted(set(config or {}) - CONFIG_FIELDS)
     if unknown:
