@@ -37,7 +37,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.db import OperationalError, connection, transaction
 from django.db.models import Count, F, Q, Sum, Value
@@ -272,7 +272,7 @@ def save_draft(assignment: Assignment, data: object, now: datetime | None = None
 
 
 def assignment_for(
-    annotator: Annotator, assignment_id: int, user: AbstractBaseUser | AnonymousUser | None = None
+    annotator: Annotator, assignment_id: int, user: User | AnonymousUser | None = None
 ) -> Assignment | None:
     """The annotator's own assignment with its item and project, or None (never someone else's).
     With `user`, also None once the user may no longer see the item's project (membership
