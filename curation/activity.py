@@ -170,11 +170,11 @@ def activity_charts(activity: Activity) -> dict:
             [(Thumbs(t).label, n / total, t == Thumbs.DOWN) for t, n in dist.thumbs.items()], label="Thumbs up and down"
         )
 
-    weeks = [w for w in activity.weekly_alpha if w.alpha is not None]
+    weeks = [(w.week, w.alpha) for w in activity.weekly_alpha if w.alpha is not None]
     alpha_plot = plots.lines(
-        {"α": [(i, w.alpha) for i, w in enumerate(weeks)]},
-        x_labels=(f"{weeks[0].week:%Y-%m-%d}", f"{weeks[-1].week:%Y-%m-%d}") if weeks else (),
-        y_lo=min([0.0] + [w.alpha or 0.0 for w in weeks]),
+        {"α": [(i, alpha) for i, (_, alpha) in enumerate(weeks)]},
+        x_labels=(f"{weeks[0][0]:%Y-%m-%d}", f"{weeks[-1][0]:%Y-%m-%d}") if weeks else (),
+        y_lo=min([0.0] + [alpha for _, alpha in weeks]),
         y_hi=1.0,
         fmt="{:.2f}",
         label="Krippendorff's alpha per week (people, pairwise)",
