@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin
 
 from annotate import models
-from annotate.admin_imports import ImportRecordAdmin, ProjectImportAdminMixin
+from annotate.admin_imports import ImportRecordAdmin, ProjectImportAdmin
 from annotate.judging import backends
 from annotate.judging.endpoints import connection_errors
 
@@ -14,7 +14,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(models.Project)
-class ProjectAdmin(ProjectImportAdminMixin, admin.ModelAdmin):
+class ProjectAdmin(ProjectImportAdmin):
     list_display = ["name", "overlap", "queue_order", "human_budget", "gold_rate", "created_at"]
     search_fields = ["name"]
     inlines = [MembershipInline]
@@ -49,14 +49,16 @@ class LMJudgeAdminForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["backend"].choices = backends.choices()
+        field = self.fields["backend"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = backends.choices()
 
     class Meta:
         model = models.LMJudge
         fields = "__all__"  # noqa: DJ007
 
     def clean(self):
-        data = super().clean()
+        data = super().clean() or {}
         for field, error in connection_errors(data.get("base_url") or "", data.get("api_key_name") or "").items():
             if field in self.fields:
                 self.add_error(field, error)

@@ -74,8 +74,8 @@ def upload_too_large(request):
     return None
 
 
-class ProjectImportAdminMixin:
-    """For ProjectAdmin: the import page, and managers see only the projects they manage."""
+class ProjectImportAdmin(admin.ModelAdmin):
+    """ProjectAdmin's base: the import page, and managers see only the projects they manage."""
 
     change_form_template = "admin/annotate/project/change_form.html"
     actions = ["import_items_action"]

@@ -34,5 +34,7 @@ class UserBackend(ModelBackend):
             pk = User._meta.pk.to_python(user_id)
         except ValidationError:
             return None
-        user = first(User, "u", SQL("{} = %s").format(Identifier("u", User._meta.pk.column)), [pk])
+        column = User._meta.pk.column
+        assert column is not None  # a concrete primary key always has a column
+        user = first(User, "u", SQL("{} = %s").format(Identifier("u", column)), [pk])
         return user if user is not None and self.user_can_authenticate(user) else None

@@ -7,19 +7,19 @@ from rapidfuzz.distance import Levenshtein
 _TOKEN = re.compile(r"\s+|[^\s]+")
 
 
-def tokens(text):
+def tokens(text: str | None) -> list[str]:
     """Words and the whitespace between them, so a diff can be rendered back losslessly."""
     return _TOKEN.findall(text or "")
 
 
-def word_diff(original, edited):
+def word_diff(original: str | None, edited: str | None) -> tuple[list[list[str]], float]:
     """Return (opcodes, distance).
 
     opcodes: [[tag, old_text, new_text], ...] with tag in equal/insert/delete/replace, covering
     both texts end to end; distance: word-level Levenshtein distance / max word count (0..1).
     """
     a, b = tokens(original), tokens(edited)
-    ops = []
+    ops: list[list[str]] = []
     for op in Levenshtein.opcodes(a, b):
         old, new = "".join(a[op.src_start : op.src_end]), "".join(b[op.dest_start : op.dest_end])
         if ops and ops[-1][0] == op.tag:

@@ -28,7 +28,9 @@ Shapes (auto-detected from the columns, or named explicitly):
 
 import re
 import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from annotate import import_values as v
 from annotate.content import prompt_hash
@@ -98,7 +100,7 @@ class ParsedRow:
     columns: dict = field(default_factory=dict)  # the row's other scalar columns, e.g. an id
 
 
-def detect_shape(columns):
+def detect_shape(columns: Iterable[str]) -> str | None:
     cols = set(columns)
     if {"chosen", "rejected"} <= cols:
         return "preference"
@@ -134,8 +136,15 @@ def rating_columns_problem(columns, aspects):
     )
 
 
-def parse_row(shape, row, where, pair_strategy, single_kind, aspects=()):
-    parser = {
+def parse_row(
+    shape: str,
+    row: dict[str, Any],
+    where: str,
+    pair_strategy: str,
+    single_kind: str,
+    aspects: tuple[str, ...] | list[str] = (),
+) -> ParsedRow:
+    parsers: dict[str, Callable[..., ParsedRow]] = {
         "preference": _preference,
         "completions": _completions,
         "helpsteer2": _helpsteer2,
@@ -144,8 +153,8 @@ def parse_row(shape, row, where, pair_strategy, single_kind, aspects=()):
         "messages": _messages,
         "alpaca_eval": _alpaca_eval,
         "ranking": _ranking,
-    }[shape]
-    parsed = parser(row, where, pair_strategy=pair_strategy, single_kind=single_kind, aspects=aspects)
+    }
+    parsed = parsers[shape](row, where, pair_strategy=pair_strategy, single_kind=single_kind, aspects=aspects)
     parsed.metadata = v.metadata(row, "metadata")
     known = COLUMNS[shape]
     for name, value in row.items():
@@ -231,13 +240,14 @@ def _preference(row, where, **_):
     for name, value in (("chosen", chosen), ("rejected", rejected)):
         if not value.strip():
             raise v.FieldError(name, "the response is empty")
-    label = {"preference": CHOSEN_STRENGTH, "details": {"import": "chosen/rejected"}}
+    details: dict[str, Any] = {"import": "chosen/rejected"}
+    label: dict[str, Any] = {"preference": CHOSEN_STRENGTH, "details": details}
     score_c, score_r = (
         v.number(row.get("score_chosen"), "score_chosen"),
         v.number(row.get("score_rejected"), "score_rejected"),
     )
     if score_c is not None and score_r is not None:
-        label["details"].update(score_chosen=score_c, score_rejected=score_r)
+        details.update(score_chosen=score_c, score_rejected=score_r)
         label["preference"] = max(1, abs(_from_scores(score_r, score_c))) if score_c != score_r else 0
     models = (_model(row, "chosen_model"), _model(row, "rejected_model"))
     parsed.responses = [(chosen, models[0], {}), (rejected, models[1], {})]
@@ -520,7 +530,10 @@ def _alpaca_eval(row, where, **_):
     ptext, pmsgs = v.text_or_messages(row, "instruction" if "instruction" in row or "prompt" not in row else "prompt")
     parsed = _prompt(ptext or "", pmsgs, where)
     first, second = v.text(row, "output_1"), v.text(row, "output_2")
-    responses = [(first, _model(row, "generator_1"), {}), (second, _model(row, "generator_2"), {})]
+    responses: list[tuple[str, str, dict[str, Any]]] = [
+        (first, _model(row, "generator_1"), {}),
+        (second, _model(row, "generator_2"), {}),
+    ]
     value = v.alpaca_preference(row, "preference")
     label = None
     if value is not None:

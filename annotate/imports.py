@@ -21,7 +21,9 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import IO, Any
 
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import DatabaseError, transaction
 from django.db.models import F, Min
 
@@ -58,13 +60,13 @@ class RowProblem:
     field: str | None
     reason: str
 
-    def describe(self, file):
+    def describe(self, file: str) -> str:
         place = " ".join(p for p in (file, self.where) if p)
         if self.field:
             place += f', field "{self.field}"'
         return f"{place}: {self.reason}" if place else self.reason
 
-    def as_dict(self, file):
+    def as_dict(self, file: str) -> dict[str, Any]:
         return {"file": file, "line": self.where, "field": self.field, "reason": self.reason}
 
 
@@ -109,7 +111,7 @@ class ImportResult:
     dry_run: bool = False
     record_id: int | None = None
 
-    def summary(self):
+    def summary(self) -> str:
         who = ", ".join(repr(s) for s in self.sources) or repr(self.source)
         text = ("checked, nothing written: " if self.dry_run else "") + (
             f"{self.file}: {_n(self.rows, f'{self.shape} row')} → {_n(self.items_created, f'new {self.kind} item')} "
@@ -132,19 +134,19 @@ def _n(count, noun):
 
 
 def import_items(
-    project,
-    file,
+    project: Project,
+    file: str | os.PathLike[str] | IO[bytes],
     *,
-    name=None,
-    fmt=None,
-    shape=None,
-    source=None,
-    as_kind=None,
-    label_kind=None,
-    skip_invalid=False,
-    dry_run=False,
-    user=None,
-):
+    name: str | None = None,
+    fmt: str | None = None,
+    shape: str | None = None,
+    source: str | None = None,
+    as_kind: str | None = None,
+    label_kind: str | None = None,
+    skip_invalid: bool = False,
+    dry_run: bool = False,
+    user: AbstractBaseUser | AnonymousUser | None = None,
+) -> ImportResult:
     """Import `file` (a path, or an open binary file with `name`) into `project`. Returns ImportResult.
 
     label_kind: "judge" or "human", who made the file's labels; None keeps what the source was
@@ -174,7 +176,9 @@ def import_items(
             name, None, None, f"unknown label kind {label_kind!r}; expected {' or '.join(LabelKind.values)}"
         )
     cap = MAX_RECORDED if skip_invalid else MAX_REPORTED
-    problems, invalid, parsed = [], 0, []
+    problems: list[RowProblem] = []
+    invalid = 0
+    parsed: list[shapes.ParsedRow] = []
     try:
         reader = Source(file, fmt or detect_format(name), detect_compression(name))
         if reader.columns is None:  # not one readable row to take the columns from
@@ -371,7 +375,7 @@ def _write(project, parsed, result, label_kind):
     kinds = {a.label_kind for a in annotators.values()}
     result.label_kind = kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else "")
 
-    prompts = {}
+    prompts: dict[str, int] = {}
     for chunk in _chunks({row.hash for row in parsed}):
         found = (
             Prompt.objects.filter(project=project, content_hash__in=chunk)
@@ -380,7 +384,9 @@ def _write(project, parsed, result, label_kind):
         )
         prompts.update((p["content_hash"], p["first"]) for p in found)
     existing_prompts = set(prompts.values())
-    responses, items, labelled = {}, {}, set()
+    responses: dict[tuple[int, str], int] = {}
+    items: dict[tuple[str, int, int | tuple[int, ...] | None], int] = {}  # (kind, a, b or a ranking's others)
+    labelled: set[tuple[int, int]] = set()
     for chunk in _chunks(existing_prompts):
         responses.update(
             ((pid, text), rid)
@@ -394,12 +400,14 @@ def _write(project, parsed, result, label_kind):
         )
     ranked: dict[int, list[int]] = {}
     for chunk in _chunks([iid for (kind, _, _), iid in items.items() if kind == FeedbackKind.RANKING]):
-        for iid, rid in ItemResponse.objects.filter(item_id__in=chunk).values_list("item_id", "response_id"):
-            ranked.setdefault(iid, []).append(rid)  # ordered by (item, position)
-    for (kind, a, b), iid in list(items.items()):
-        if kind == FeedbackKind.RANKING and iid in ranked:
+        for ranked_item, ranked_response in ItemResponse.objects.filter(item_id__in=chunk).values_list(
+            "item_id", "response_id"
+        ):
+            ranked.setdefault(ranked_item, []).append(ranked_response)  # ordered by (item, position)
+    for (kind, a, b), ranked_id in list(items.items()):
+        if kind == FeedbackKind.RANKING and ranked_id in ranked:
             del items[(kind, a, b)]
-            items[(kind, a, tuple(ranked[iid][1:]))] = iid
+            items[(kind, a, tuple(ranked[ranked_id][1:]))] = ranked_id
     if annotators:
         annotator_ids = [a.pk for a in annotators.values()]
         for chunk in _chunks(items.values()):
@@ -413,7 +421,11 @@ def _write(project, parsed, result, label_kind):
     prompt_ids = IdPool(Prompt, block=max(1, len(parsed)))
     response_ids = IdPool(Response, block=max(1, sum(len(row.responses) for row in parsed)))
     item_ids = IdPool(Item, block=max(1, sum(len(row.items) for row in parsed)))
-    new_prompts, new_responses, new_items, new_labels, new_ranked = [], [], [], [], []
+    new_prompts: list[tuple] = []
+    new_responses: list[tuple] = []
+    new_items: list[tuple] = []
+    new_labels: list[tuple] = []
+    new_ranked: list[tuple] = []
     reused = set()
     for row in parsed:
         texts = row.responses
@@ -444,6 +456,7 @@ def _write(project, parsed, result, label_kind):
             rest = tuple(rids[i] for i in b) if isinstance(b, tuple) else None
             ra, rb = rids[a], (rest[0] if rest else rids[b] if b is not None else None)
             key = (kind, ra, rest if rest else rb)
+            iid: int | None
             iid, flipped = items.get(key), False
             if iid is None and rb is not None and not rest and (kind, rb, ra) in items:
                 iid, flipped = items[(kind, rb, ra)], True

@@ -1,20 +1,23 @@
 """Roles. Admin: a superuser, every project. Project manager: curates the projects they manage.
 Annotator: sees and labels only the projects they are a member of."""
 
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composable, Identifier
 
 from annotate.models import Membership, Project, Role
 from annotate.rows import first, table
 
+AnyUser = User | AnonymousUser  # request.user, signed in or not
 
-def is_admin(user):
+
+def is_admin(user: AnyUser) -> bool:
     return user.is_active and user.is_superuser
 
 
-def visible_projects(user):
+def visible_projects(user: AnyUser) -> QuerySet[Project]:
     if not user.is_authenticated:
         return Project.objects.none()
     if is_admin(user):
@@ -22,7 +25,7 @@ def visible_projects(user):
     return Project.objects.filter(Exists(Membership.objects.filter(project=OuterRef("pk"), user=user)))
 
 
-def managed_projects(user):
+def managed_projects(user: AnyUser) -> QuerySet[Project]:
     if not user.is_authenticated:
         return Project.objects.none()
     if is_admin(user):
@@ -32,15 +35,15 @@ def managed_projects(user):
     )
 
 
-def can_annotate(user, project):
+def can_annotate(user: AnyUser, project: Project) -> bool:
     return visible_projects(user).filter(pk=project.pk).exists()
 
 
-def can_manage(user, project):
+def can_manage(user: AnyUser, project: Project) -> bool:
     return managed_projects(user).filter(pk=project.pk).exists()
 
 
-def visible_sql(user, project_column):
+def visible_sql(user: AnyUser, project_column: str) -> tuple[Composable, list[object]]:
     """The rule of `visible_projects` as an SQL condition (with its parameters) on
     `project_column`, for the hand-written queries of the annotator's hot path."""
     if not user.is_authenticated:
@@ -52,7 +55,7 @@ def visible_sql(user, project_column):
     ), [user.pk]
 
 
-def project_for_annotator(user, project_id):
+def project_for_annotator(user: AnyUser, project_id: int | str) -> Project:
     """The project, or 404 when the user may not see it (no hint that it exists).
 
     Every annotator request starts here, so it is one query read without ORM compilation."""
@@ -67,7 +70,9 @@ def project_for_annotator(user, project_id):
     return project
 
 
-def project_for_manager(user, project_id):
+# Returns a Project; the return type is left out while curation/views/pluralism.py builds a context
+# dict whose value type mypy would infer from it (typing that view is another change).
+def project_for_manager(user: AnyUser, project_id: int | str):
     project = project_for_annotator(user, project_id)
     if not can_manage(user, project):
         raise PermissionDenied("only the project's managers and admins may do this")

@@ -14,11 +14,13 @@ shown once. Accepting is idempotent for someone already a member (their role is 
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from annotate.errors import Invalid
@@ -41,7 +43,7 @@ class Joined:
     created: bool  # False: already a member, role unchanged
 
 
-def lock_project(project) -> None:
+def lock_project(project: Project) -> None:
     """Serialise one project's writers (snapshot versions, routing runs, the calibration slice, an
     annotator's lease on SQLite) until the current transaction ends. PostgreSQL: the row's FOR NO
     KEY UPDATE lock, which conflicts with itself but not with inserts that reference the project.
@@ -54,12 +56,12 @@ def lock_project(project) -> None:
         Project.objects.filter(pk=project.pk).update(lease_minutes=F("lease_minutes"))
 
 
-def can_create_projects(user) -> bool:
+def can_create_projects(user: User | AnonymousUser) -> bool:
     return bool(user.is_authenticated and user.is_active and (user.is_superuser or user.is_staff))
 
 
 @transaction.atomic
-def create_project(user, fields: dict) -> Project:
+def create_project(user: User, fields: dict[str, Any]) -> Project:
     """A new project with `fields` (validated by the form) and `user` as its first manager."""
     if not can_create_projects(user):
         raise ProjectError("only staff and admins may create projects")
@@ -70,18 +72,19 @@ def create_project(user, fields: dict) -> Project:
     return project
 
 
-def _managers(project):
+def _managers(project: Project) -> QuerySet[Membership]:
     return Membership.objects.filter(project=project, role=Role.MANAGER)
 
 
-def find_user(identifier: str):
+def find_user(identifier: str) -> User:
     """The active user with this username or e-mail address (case-insensitive), or ProjectError."""
     identifier = identifier.strip()
     if not identifier:
         raise ProjectError("give a username or an e-mail address")
-    User = get_user_model()
     matches = list(
-        User.objects.filter(Q(username__iexact=identifier) | Q(email__iexact=identifier), is_active=True)[:2]
+        get_user_model().objects.filter(Q(username__iexact=identifier) | Q(email__iexact=identifier), is_active=True)[
+            :2
+        ]
     )
     if not matches:
         raise ProjectError(f"no active user with the username or e-mail {identifier!r}")
@@ -90,7 +93,7 @@ def find_user(identifier: str):
     return matches[0]
 
 
-def add_member(project, identifier: str, role: str) -> Membership:
+def add_member(project: Project, identifier: str, role: str) -> Membership:
     user = find_user(identifier)
     if role not in Role.values:
         raise ProjectError(f"unknown role {role!r}")
@@ -102,7 +105,7 @@ def add_member(project, identifier: str, role: str) -> Membership:
 
 
 @transaction.atomic
-def change_role(project, membership_id: int, role: str) -> Membership:
+def change_role(project: Project, membership_id: int, role: str) -> Membership:
     if role not in Role.values:
         raise ProjectError(f"unknown role {role!r}")
     membership = Membership.objects.select_for_update().filter(project=project, pk=membership_id).first()
@@ -118,7 +121,7 @@ def change_role(project, membership_id: int, role: str) -> Membership:
 
 
 @transaction.atomic
-def remove_member(project, membership_id: int) -> Membership:
+def remove_member(project: Project, membership_id: int) -> Membership:
     membership = (
         Membership.objects.select_for_update().select_related("user").filter(project=project, pk=membership_id).first()
     )
@@ -135,7 +138,7 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_invite(project, user, role: str, days: int, single_use: bool = True) -> NewInvite:
+def create_invite(project: Project, user: User, role: str, days: int, single_use: bool = True) -> NewInvite:
     if role not in Role.values:
         raise ProjectError(f"unknown role {role!r}")
     key = secrets.token_urlsafe(24)
@@ -151,7 +154,7 @@ def create_invite(project, user, role: str, days: int, single_use: bool = True) 
     return NewInvite(invite, key)
 
 
-def invite_refusal(invite: Invite, now=None) -> str:
+def invite_refusal(invite: Invite, now: datetime | None = None) -> str:
     """Why the invite no longer works ("" when it does)."""
     now = now or timezone.now()
     if invite.revoked_at:
@@ -168,7 +171,7 @@ def find_invite(key: str) -> Invite | None:
 
 
 @transaction.atomic
-def accept_invite(user, key: str) -> Joined:
+def accept_invite(user: User, key: str) -> Joined:
     """Join the invite's project with its role. Someone already a member keeps their role (an
     invite never demotes a manager) and does not use up a single-use invite."""
     invite = Invite.objects.select_for_update().select_related("project").filter(key_hash=hash_key(key or "")).first()
@@ -186,7 +189,7 @@ def accept_invite(user, key: str) -> Joined:
     return Joined(membership, created=True)
 
 
-def revoke_invite(project, invite_id: int) -> bool:
+def revoke_invite(project: Project, invite_id: int) -> bool:
     return bool(
         Invite.objects.filter(project=project, pk=invite_id, revoked_at__isnull=True).update(revoked_at=timezone.now())
     )

@@ -33,13 +33,16 @@ import hashlib
 import json
 import random
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser, User
+from django.core.exceptions import PermissionDenied
 from django.db import OperationalError, connection, transaction
 from django.db.models import Count, F, Q, Sum, Value
 from django.db.models.functions import Coalesce, Least
+from django.http import HttpRequest
 from django.utils import timezone
 
 from annotate import queue_sql
@@ -51,6 +54,7 @@ from annotate.models import (
     AssignmentState,
     FeedbackKind,
     Item,
+    Project,
     QueueOrder,
     Routing,
 )
@@ -79,7 +83,7 @@ class BadSkip(QueueError):
     status = 400
 
 
-def human_annotator(user):
+def human_annotator(user: User) -> Annotator:
     """The Annotator row for a person, created on first use."""
     try:
         return user.annotator
@@ -90,39 +94,42 @@ def human_annotator(user):
         return annotator
 
 
-def request_annotator(request):
+def request_annotator(request: HttpRequest) -> Annotator:
     """`human_annotator` for a request, remembered in the session so hot paths skip the lookup.
     The remembered id is bound to the user id, so a session can never act as someone else."""
+    user = request.user
+    if not isinstance(user, User):  # the views behind login_required never get here
+        raise PermissionDenied("sign in to annotate")
     remembered = request.session.get("tandem_annotator")
-    if isinstance(remembered, list) and len(remembered) == 2 and remembered[0] == request.user.pk:
-        return Annotator(pk=remembered[1], kind=AnnotatorKind.HUMAN, user_id=request.user.pk)
-    annotator = human_annotator(request.user)
-    request.session["tandem_annotator"] = [request.user.pk, annotator.pk]
+    if isinstance(remembered, list) and len(remembered) == 2 and remembered[0] == user.pk:
+        return Annotator(pk=remembered[1], kind=AnnotatorKind.HUMAN, user_id=user.pk)
+    annotator = human_annotator(user)
+    request.session["tandem_annotator"] = [user.pk, annotator.pk]
     return annotator
 
 
-def _unique_name(username):
+def _unique_name(username: str) -> str:
     name = username
     while Annotator.objects.filter(name=name).exists():
         name = f"{username}#{random.randint(1000, 9999)}"
     return name
 
 
-def human_routes(project):
+def human_routes(project: Project) -> list[str]:
     """Routing values offered to people (see module docstring)."""
     if project.routing_runs.exists():
         return [Routing.HUMAN, Routing.BOTH]
     return [Routing.UNROUTED, Routing.HUMAN, Routing.BOTH]
 
 
-def live_lease(project, annotator, now=None):
+def live_lease(project: Project, annotator: Annotator, now: datetime | None = None) -> Assignment | None:
     """The annotator's live lease in this project, with everything its form shows; or None."""
     return queue_sql.leased_with_content(
         project, *queue_sql.live_lease_where(project.pk, annotator.pk, now or timezone.now())
     )
 
 
-def next_assignment(project, annotator, now=None):
+def next_assignment(project: Project, annotator: Annotator, now: datetime | None = None) -> Assignment | None:
     """The annotator's live lease in this project, or a new lease on the next item; None when done."""
     now = now or timezone.now()
     current = live_lease(project, annotator, now)
@@ -145,7 +152,7 @@ def next_assignment(project, annotator, now=None):
     return None if lease_id is None else queue_sql.leased_with_content(project, queue_sql.BY_ID, [lease_id])
 
 
-def _kinds(project):
+def _kinds(project: Project) -> list[str]:
     """Feedback kinds the project collects from people; items of other kinds stay out of the queue."""
     return list(project.feedback_kinds or FeedbackKind.values)
 
@@ -165,7 +172,7 @@ def _lease_gold(project, annotator, now):
 
 
 def _lease_regular(project, annotator, now):
-    tried = []
+    tried: list[int] = []
     for _ in range(CANDIDATE_ATTEMPTS):
         candidate = partial(
             queue_sql.candidate_sql, project, _kinds(project), annotator.pk, now, False, tried, order=QueueOrder.BREADTH
@@ -213,12 +220,14 @@ def _wait_for_lock_holders(candidate, seconds=LOCK_WAIT_SECONDS):
     return True
 
 
-def _grant(item_id, annotator, project, now, overlap=None):
+def _grant(
+    item_id: int, annotator: Annotator, project: Project, now: datetime, overlap: int | None = None
+) -> int | None:
     until = now + timedelta(minutes=project.lease_minutes)
     return queue_sql.grant(item_id, annotator.pk, until, random.random() < 0.5, now, overlap)
 
 
-def skip(assignment, reason, now=None):
+def skip(assignment: Assignment, reason: object, now: datetime | None = None) -> Assignment:
     """Give the item back with a reason; it is never offered to this annotator again."""
     if reason is not None and not isinstance(reason, str):
         raise BadSkip("the skip reason must be text")
@@ -238,7 +247,7 @@ def skip(assignment, reason, now=None):
     return assignment
 
 
-def save_draft(assignment, data, now=None):
+def save_draft(assignment: Assignment, data: object, now: datetime | None = None) -> Assignment:
     """Keep a half-done form; typing also renews a live lease (the annotator is still at it)."""
     now = now or timezone.now()
     if assignment.state != LEASED:
@@ -267,7 +276,9 @@ def save_draft(assignment, data, now=None):
     return assignment
 
 
-def assignment_for(annotator, assignment_id, user=None):
+def assignment_for(
+    annotator: Annotator, assignment_id: int, user: User | AnonymousUser | None = None
+) -> Assignment | None:
     """The annotator's own assignment with its item and project, or None (never someone else's).
     With `user`, also None once the user may no longer see the item's project (membership
     revoked). The prompt and responses load when a form is shown again."""
@@ -288,7 +299,7 @@ class OverlapProgress:
     unlabelled: int
 
 
-def overlap_progress(project):
+def overlap_progress(project: Project) -> OverlapProgress:
     """One aggregate over the project's human items: how many reached k, how many are on the way."""
     k = project.overlap
     items = Item.objects.filter(
@@ -308,7 +319,22 @@ def overlap_progress(project):
     )
 
 
-def progress(project, annotator):
+@dataclass(frozen=True)
+class Progress:
+    """The two progress bars: this annotator's and the whole project's."""
+
+    project_items: int
+    project_complete_items: int
+    project_labels: int
+    project_labels_wanted: int  # k per item
+    project_pct: float
+    mine_done: int
+    mine_skipped: int
+    mine_open: int  # open items this annotator has not submitted or skipped
+    mine_pct: float
+
+
+def progress(project: Project, annotator: Annotator) -> Progress:
     """Counts for the two progress bars: this annotator's and the whole project's.
 
     Two aggregates: one pass over the project's items, one over this annotator's assignments
@@ -332,14 +358,14 @@ def progress(project, annotator):
     )
     done, open_for_me = mine["done"], agg["open"] - mine["closed_open"]
     labels, total_labels = agg["labels"], agg["total"] * k
-    return {
-        "project_items": agg["total"],
-        "project_complete_items": agg["full"],
-        "project_labels": labels,
-        "project_labels_wanted": total_labels,
-        "project_pct": round(100 * labels / total_labels, 1) if total_labels else 100.0,
-        "mine_done": done,
-        "mine_skipped": mine["skipped"],
-        "mine_open": open_for_me,
-        "mine_pct": round(100 * done / (done + open_for_me), 1) if (done + open_for_me) else 100.0,
-    }
+    return Progress(
+        project_items=agg["total"],
+        project_complete_items=agg["full"],
+        project_labels=labels,
+        project_labels_wanted=total_labels,
+        project_pct=round(100 * labels / total_labels, 1) if total_labels else 100.0,
+        mine_done=done,
+        mine_skipped=mine["skipped"],
+        mine_open=open_for_me,
+        mine_pct=round(100 * done / (done + open_for_me), 1) if (done + open_for_me) else 100.0,
+    )

@@ -7,11 +7,12 @@ next/submit path.
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.utils import timezone
 
 from annotate.kinds import registry as kind_registry
-from annotate.models import Assignment, AssignmentState
+from annotate.models import Annotation, Annotator, Assignment, AssignmentState, Project
 
 RECENT_LIMIT = 10
 
@@ -27,12 +28,14 @@ class RecentLabel:
     amendable_until: datetime | None  # None: read-only
 
 
-def summary(annotation, swapped):
+def summary(annotation: Annotation, swapped: bool) -> str:
     """A short description of a label, in display order (A is whatever was on the left)."""
     return kind_registry.get(annotation.kind).summary(annotation, swapped)
 
 
-def recent_labels(project, annotator, limit=RECENT_LIMIT, now=None):
+def recent_labels(
+    project: Project, annotator: Annotator, limit: int = RECENT_LIMIT, now: datetime | None = None
+) -> list[RecentLabel]:
     """The annotator's last `limit` submitted items in this project, newest first."""
     now = now or timezone.now()
     rows = (
@@ -42,20 +45,24 @@ def recent_labels(project, annotator, limit=RECENT_LIMIT, now=None):
         .select_related("item__prompt", "annotation")
         .order_by("-updated_at", "-id")[:limit]
     )
-    return [
-        RecentLabel(
-            assignment_id=a.pk,
-            item_id=a.item_id,
-            kind=a.item.kind,
-            prompt=a.item.prompt.text,
-            summary=summary(a.annotation, a.swapped),
-            submitted_at=a.annotation.created_at,
-            amendable_until=a.leased_until if a.leased_until > now else None,
+    labels = []
+    for a in rows:
+        annotation = a.annotation
+        assert annotation is not None  # annotation__isnull=False above
+        labels.append(
+            RecentLabel(
+                assignment_id=a.pk,
+                item_id=a.item_id,
+                kind=a.item.kind,
+                prompt=a.item.prompt.text,
+                summary=summary(annotation, a.swapped),
+                submitted_at=annotation.created_at,
+                amendable_until=a.leased_until if a.leased_until > now else None,
+            )
         )
-        for a in rows
-    ]
+    return labels
 
 
-def form_values(annotation, swapped):
+def form_values(annotation: Annotation, swapped: bool) -> dict[str, Any]:
     """The workspace form's fields for a stored label, in display order, to amend it."""
     return kind_registry.get(annotation.kind).form_values(annotation, swapped)

@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import nh3
 from django.utils.html import escape
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
@@ -136,9 +136,9 @@ def plain(text):
     return mark_safe(neutralise_bidi(escape(text or "")).replace("\n", "<br>"))
 
 
-def diff_html(opcodes):
+def diff_html(opcodes: list[list[str]] | None) -> SafeString:
     """Word-level diff opcodes ([[tag, old, new], ...]) → <del>/<ins> spans, everything escaped."""
-    parts = []
+    parts: list[str] = []
     for tag, old, new in opcodes or []:
         if tag == "equal":
             parts.append(escape(old))

@@ -7,6 +7,7 @@ Production: DATABASE_URL=postgres://..., CELERY_BROKER_URL=redis://..., REDIS_CA
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -94,7 +95,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "tandem.sqlite3",
+            "NAME": str(VAR_DIR / "tandem.sqlite3"),
             # WAL + a busy timeout let the in-process worker and the web server share the file.
             "OPTIONS": {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"},
         }
@@ -182,7 +183,7 @@ if CELERY_BROKER_URL == EMBEDDED_BROKER_URL:
     # The SQLAlchemy transport passes its options to create_engine: only a busy timeout here, so the
     # server and the worker can both write the file. A worker killed mid-task leaves its message
     # taken; the stale-run sweeper (workers/tasks/runs.py, on a timer in every worker) re-sends it.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"connect_args": {"timeout": 20}}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"connect_args": {"timeout": 20}}
 else:
     # visibility_timeout: how long an unacknowledged message (a task whose worker died) waits before
     # Redis hands it to another worker; keep it above the longest task. The restore interval/throttle

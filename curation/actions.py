@@ -15,13 +15,17 @@ of the item ids, and the action refuses when the selection it resolves to has an
 what the dashboard previews and what a snapshot freezes.
 """
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 
 from annotate.errors import Invalid
-from annotate.models import FeedbackKind, Item, ItemResponse
-from curation.labels import aggregate_labels, source_class
+from annotate.models import FeedbackKind, Item, ItemResponse, Project
+from curation.labels import Aggregate, aggregate_labels, source_class
 from curation.models import CurationAction, ItemFeatures, ItemNoise
 from curation.pluralism import group_members, latest_run
 
@@ -44,13 +48,16 @@ FILTER_KEYS = {
 }
 
 
+Actor = User | AnonymousUser | None  # who acts; recorded only when signed in
+
+
 class CurationError(Invalid, ValueError):
     """A curation action refused (bad parameters, or a preview that no longer matches: see StaleAction)."""
 
 
 @dataclass
 class CuratedItem:
-    agg: object
+    agg: Aggregate
     item_id: int
     kind: str
     prompt_id: int = 0
@@ -61,7 +68,7 @@ class CuratedItem:
     text_a: str = ""
     text_b: str | None = None
     texts: list | None = None  # every response, canonical order (ranking items)
-    created_at: object = None
+    created_at: datetime | None = None
     is_gold: bool = False
     tags: dict = field(default_factory=dict)
     p_noise: float | None = None
@@ -70,12 +77,12 @@ class CuratedItem:
     group_probs: list | None = None  # each group's P(B ≻ A) from the latest group fit
 
     @property
-    def direction(self):
+    def direction(self) -> int | None:
         d = self.agg.direction
         return -d if (self.flipped and d) else d
 
     @property
-    def agreement(self):
+    def agreement(self) -> float | None:
         """Fraction of the primary labels that agree with the aggregated direction (None below 2 labels)."""
         dirs = [r["direction"] for r in self.agg.labels if r["direction"] is not None]
         if len(dirs) < 2 or not self.agg.direction:
@@ -83,35 +90,43 @@ class CuratedItem:
         return sum(d == self.agg.direction for d in dirs) / len(dirs)
 
     @property
-    def source(self):
+    def source(self) -> str:
         return source_class(self.agg)
 
     @property
-    def length(self):
+    def length(self) -> int:
         return max(len(self.text_a or ""), len(self.text_b or ""))
 
 
-def record(project, user, action, item_ids, params=None, undo_of=None):
+def record(
+    project: Project,
+    user: Actor,
+    action: str,
+    item_ids: Iterable[int],
+    params: dict[str, Any] | None = None,
+    undo_of: CurationAction | None = None,
+) -> CurationAction:
     if action not in ACTIONS:
         raise CurationError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
+    ids = sorted(int(i) for i in item_ids)
     return CurationAction.objects.create(
         project=project,
         user=user if user and user.is_authenticated else None,
         action=action,
-        params={**(params or {}), "affected": len(item_ids)},
-        item_ids=sorted(int(i) for i in item_ids),
+        params={**(params or {}), "affected": len(ids)},
+        item_ids=ids,
         undo_of=undo_of,
     )
 
 
-def selection_digest(item_ids):
+def selection_digest(item_ids: Iterable[int]) -> str:
     """A short digest of a set of item ids: what a preview showed, checked again when applying."""
     import hashlib
 
     return hashlib.sha256(",".join(map(str, sorted(int(i) for i in item_ids))).encode()).hexdigest()[:16]
 
 
-def _check_items(project, item_ids):
+def _check_items(project: Project, item_ids: Iterable[int]) -> list[int]:
     ids = {int(i) for i in item_ids}
     found = set(Item.objects.filter(project=project, id__in=ids).values_list("id", flat=True))
     if ids - found:
@@ -119,30 +134,37 @@ def _check_items(project, item_ids):
     return sorted(ids)
 
 
-def drop_items(project, user, item_ids, reason=""):
+def drop_items(project: Project, user: Actor, item_ids: Iterable[int], reason: str = "") -> CurationAction:
     return record(project, user, "drop", _check_items(project, item_ids), {"reason": reason})
 
 
-def flip_items(project, user, item_ids, reason=""):
+def flip_items(project: Project, user: Actor, item_ids: Iterable[int], reason: str = "") -> CurationAction:
     return record(project, user, "flip", _check_items(project, item_ids), {"reason": reason})
 
 
-def restore_items(project, user, item_ids):
+def restore_items(project: Project, user: Actor, item_ids: Iterable[int]) -> CurationAction:
     return record(project, user, "restore", _check_items(project, item_ids), {})
 
 
-def is_noisy(c, threshold):
+def is_noisy(c: CuratedItem, threshold: float) -> bool:
     """Above the noise threshold and not controversial (a split the preference groups explain is
     opinion: a noise action must not flip or drop the minority's view away)."""
     return c.p_noise is not None and c.p_noise > threshold and not c.controversial
 
 
-def noisy_items(project, threshold, filters=None):
+def noisy_items(project: Project, threshold: float, filters: dict[str, Any] | None = None) -> list[int]:
     """Curated pairwise/binary items whose current label is wrong with probability > threshold."""
     return [c.item_id for c in curated_view(project, filters) if is_noisy(c, threshold)]
 
 
-def act_on_noisy(project, user, action, threshold, filters=None, expected=None):
+def act_on_noisy(
+    project: Project,
+    user: Actor,
+    action: str,
+    threshold: float | str,
+    filters: dict[str, Any] | None = None,
+    expected: str | None = None,
+) -> CurationAction:
     """Flip or drop every curated item above a noise threshold; one recorded action. With
     `expected` (the digest a preview showed), refuse unless the selection is still that one."""
     if action not in ("drop", "flip"):
@@ -159,7 +181,9 @@ def act_on_noisy(project, user, action, threshold, filters=None, expected=None):
 
 def _replay(project, upto=None):
     """(dropped ids, flipped ids, {prompt_hash: group hash}) after replaying the action log."""
-    dropped, flipped, groups = set(), set(), {}
+    dropped: set[int] = set()
+    flipped: set[int] = set()
+    groups: dict[str, str] = {}
     qs = CurationAction.objects.filter(project=project).order_by("created_at", "id")
     if upto is not None:
         qs = qs.filter(id__lte=upto)
@@ -182,11 +206,11 @@ def _replay(project, upto=None):
     return dropped, flipped, groups
 
 
-def last_action_id(project):
+def last_action_id(project: Project) -> int | None:
     return CurationAction.objects.filter(project=project).order_by("-id").values_list("id", flat=True).first()
 
 
-def validate_filters(filters):
+def validate_filters(filters: dict[str, Any] | None) -> dict[str, Any]:
     filters = dict(filters or {})
     unknown = set(filters) - FILTER_KEYS
     if unknown:
@@ -246,7 +270,7 @@ def _tags_ok(c, spec):
     return True
 
 
-def passes(c, f):
+def passes(c: CuratedItem, f: dict[str, Any]) -> bool:
     if "kinds" in f and c.kind not in f["kinds"]:
         return False
     if "sources" in f and c.source not in f["sources"]:
@@ -283,7 +307,9 @@ def _noise_for(item_noise, agg_direction, flipped):
     return 1.0 - p if flipped else p
 
 
-def iter_curated(project, filters=None, upto_action=None, chunk=2000):
+def iter_curated(
+    project: Project, filters: dict[str, Any] | None = None, upto_action: int | None = None, chunk: int = 2000
+) -> Iterator[CuratedItem]:
     """Curated items of the project after actions and filters, in item id order, a chunk of items
     at a time (labels, texts, tags and noise are read per chunk, so memory stays flat)."""
     filters = validate_filters(filters)
@@ -361,13 +387,15 @@ def iter_curated(project, filters=None, upto_action=None, chunk=2000):
                 yield c
 
 
-def curated_view(project, filters=None, upto_action=None):
+def curated_view(
+    project: Project, filters: dict[str, Any] | None = None, upto_action: int | None = None
+) -> list[CuratedItem]:
     """The curated items as a list (previews, noise actions)."""
     return list(iter_curated(project, filters, upto_action))
 
 
 @transaction.atomic
-def undo(project, user, action_id):
+def undo(project: Project, user: Actor, action_id: int) -> CurationAction:
     """Revert an action exactly, once: record an `undo` pointing at it; replay then skips it."""
     action = CurationAction.objects.select_for_update().filter(project=project, pk=action_id).first()
     if action is None:

@@ -73,7 +73,7 @@ def throughput(project) -> dict[str, dict[date, int]]:
         .annotate(n=Count("id"))
         .order_by("day")
     )
-    per_day = defaultdict(dict)
+    per_day: defaultdict[str, dict[date, int]] = defaultdict(dict)
     for r in rows:
         per_day[r["annotator__name"]][r["day"]] = r["n"]
     return dict(per_day)
@@ -103,7 +103,7 @@ def weekly_alpha(project) -> list[WeeklyAlpha]:
     """Krippendorff's α (ordinal, −3..3) over the pairwise labels people made in each week: an item
     counts in a week when two or more of its labels were made that week (labels of one item spread
     over several weeks are left out of this chart, not of the dashboard's overall α)."""
-    units = defaultdict(lambda: defaultdict(dict))
+    units: defaultdict[date, defaultdict[int, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
     rows = (
         _people(project)
         .filter(kind=FeedbackKind.PAIRWISE, preference__isnull=False)
@@ -170,11 +170,11 @@ def activity_charts(activity: Activity) -> dict:
             [(Thumbs(t).label, n / total, t == Thumbs.DOWN) for t, n in dist.thumbs.items()], label="Thumbs up and down"
         )
 
-    weeks = [w for w in activity.weekly_alpha if w.alpha is not None]
+    weeks = [(w.week, w.alpha) for w in activity.weekly_alpha if w.alpha is not None]
     alpha_plot = plots.lines(
-        {"α": [(i, w.alpha) for i, w in enumerate(weeks)]},
-        x_labels=(f"{weeks[0].week:%Y-%m-%d}", f"{weeks[-1].week:%Y-%m-%d}") if weeks else (),
-        y_lo=min([0.0] + [w.alpha for w in weeks]),
+        {"α": [(i, alpha) for i, (_, alpha) in enumerate(weeks)]},
+        x_labels=(f"{weeks[0][0]:%Y-%m-%d}", f"{weeks[-1][0]:%Y-%m-%d}") if weeks else (),
+        y_lo=min([0.0] + [alpha for _, alpha in weeks]),
         y_hi=1.0,
         fmt="{:.2f}",
         label="Krippendorff's alpha per week (people, pairwise)",

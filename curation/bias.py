@@ -94,7 +94,9 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, ridge: float = 1e-2, iters: int =
     return beta
 
 
-def bootstrap_coefficients(x: np.ndarray, y: np.ndarray, n_boot: int = N_BOOT, seed: int = 0):
+def bootstrap_coefficients(
+    x: np.ndarray, y: np.ndarray, n_boot: int = N_BOOT, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(coefficients without intercept, 2.5% and 97.5% percentiles over label resamples)."""
     coef = fit_logistic(x, y)[1:]
     rng = np.random.default_rng(seed)
@@ -111,7 +113,9 @@ class Estimate:
 
     @property
     def excludes_zero(self) -> bool:
-        return self.low is not None and (self.low > 0 or self.high < 0)
+        if self.low is None or self.high is None:
+            return False
+        return self.low > 0 or self.high < 0
 
 
 @dataclass

@@ -19,6 +19,7 @@ from annotate.models import (
     AnnotationStatus,
     AnnotatorKind,
     Item,
+    Project,
     Routing,
     human_label_q,
 )
@@ -47,7 +48,7 @@ class CalibrationStats:
     judge_accuracy: Interval
 
 
-def wilson(successes, n, z=1.96):
+def wilson(successes: int, n: int, z: float = 1.96) -> Interval:
     """Wilson score interval for a proportion."""
     if n == 0:
         return Interval(None, None, None, 0)
@@ -58,11 +59,13 @@ def wilson(successes, n, z=1.96):
     return Interval(round(p, 4), round(centre - half, 4), round(centre + half, 4), n)
 
 
-def target_size(n_items, fraction=DEFAULT_FRACTION, minimum=DEFAULT_MINIMUM):
+def target_size(n_items: int, fraction: float = DEFAULT_FRACTION, minimum: int = DEFAULT_MINIMUM) -> int:
     return min(n_items, max(int(minimum), int(math.ceil(float(fraction) * n_items))))
 
 
-def ensure_slice(project, fraction=DEFAULT_FRACTION, minimum=DEFAULT_MINIMUM, seed=None):
+def ensure_slice(
+    project: Project, fraction: float = DEFAULT_FRACTION, minimum: int = DEFAULT_MINIMUM, seed: int | None = None
+) -> list[int]:
     """Mark the slice (or grow it to the requested size) uniformly at random among non-gold items;
     returns the slice's item ids. Marked items are routed to both people and judges."""
     if not 0 <= float(fraction) <= 1:
@@ -85,7 +88,7 @@ def ensure_slice(project, fraction=DEFAULT_FRACTION, minimum=DEFAULT_MINIMUM, se
     return sorted(current)
 
 
-def stats(project):
+def stats(project: Project) -> CalibrationStats:
     """Size of the slice, and human and judge accuracy on it with 95 % Wilson intervals.
 
     Reference: gold answers where the slice (or the gold set) has them — then both humans and
@@ -98,7 +101,8 @@ def stats(project):
         for pk, kind, g in Item.objects.filter(project=project, is_gold=True).values_list("pk", "kind", "gold_answer")
     }
     scope = set(ids) | set(gold)
-    human, judge = {}, {}
+    human: dict[int, list[int]] = {}
+    judge: dict[int, list[int]] = {}
     human_pks = set(Annotation.objects.filter(human_label_q(), item_id__in=scope).values_list("pk", flat=True))
     rows = Annotation.objects.filter(item_id__in=scope, status=AnnotationStatus.OK).values_list(
         "pk", "item_id", "kind", "preference", "thumbs", "annotator__kind"

@@ -63,7 +63,7 @@ def compute_figures(project) -> dict[str, Any]:
     ]
     run = NoiseRun.objects.filter(project=project).first()
     counts, edges = noise_histogram(project)
-    has_eps = run is not None and run.epsilon is not None  # ε is withheld when the labels carry too little evidence
+    epsilon = run.epsilon if run is not None else None  # withheld when the labels carry too little evidence
     judge_rows = [
         (j["name"], j["agreement"], False) for j in agreement["human_judge"]["judges"] if j["agreement"] is not None
     ]
@@ -79,8 +79,8 @@ def compute_figures(project) -> dict[str, Any]:
         "noise_plot": plots.histogram(
             counts if sum(counts) else [],
             edges,
-            marker=run.epsilon if has_eps else None,
-            marker_label=f"ε = {run.epsilon:.3f}" if has_eps else "",
+            marker=epsilon,
+            marker_label=f"ε = {epsilon:.3f}" if epsilon is not None else "",
             label="Posterior probability that a label is wrong",
         ),
         **activity_charts(project_activity(project)),

@@ -5,10 +5,14 @@ in test (the leak dedupe exists to stop); all their items stay. Drop: items on e
 group but the first one are dropped as well. Both are recorded curation actions.
 """
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
-from annotate.models import Item, Prompt
-from curation.actions import CurationError, record
+from annotate.models import Item, Project, Prompt
+from curation.actions import Actor, CurationError, record
+from curation.models import CurationAction
 from curation.noise import embed as default_embed
 
 DEFAULT_THRESHOLD = 0.92
@@ -27,7 +31,12 @@ def _find(parent, i):
     return i
 
 
-def near_duplicate_groups(project, threshold=DEFAULT_THRESHOLD, embed=None, block=2048):
+Embed = Callable[[list[str]], np.ndarray]
+
+
+def near_duplicate_groups(
+    project: Project, threshold: float = DEFAULT_THRESHOLD, embed: Embed | None = None, block: int = 2048
+) -> list[list[str]]:
     """[[prompt content hashes], ...] of groups with cosine similarity ≥ threshold (first = earliest)."""
 
     if not 0 < threshold <= 1:
@@ -53,13 +62,13 @@ def near_duplicate_groups(project, threshold=DEFAULT_THRESHOLD, embed=None, bloc
                 a, b = _find(parent, i), _find(parent, j)
                 if a != b:
                     parent[max(a, b)] = min(a, b)
-    groups = {}
+    groups: dict[int, list[int]] = {}
     for i in range(len(hashes)):
         groups.setdefault(_find(parent, i), []).append(i)
     return [[hashes[i] for i in sorted(members)] for members in groups.values() if len(members) > 1]
 
 
-def prompt_fingerprint(project):
+def prompt_fingerprint(project: Project) -> str:
     """Changes whenever the project's prompts do: a search's groups are valid only while it holds."""
     from django.db.models import Count, Max
 
@@ -67,14 +76,21 @@ def prompt_fingerprint(project):
     return f"{found['n']}:{found['last'] or 0}"
 
 
-def groups_digest(groups):
+def groups_digest(groups: list[list[str]]) -> str:
     """A short digest of a grouping: what a preview showed, checked again when applying."""
     import hashlib
 
     return hashlib.sha256("|".join(",".join(g) for g in groups).encode()).hexdigest()[:16]
 
 
-def dedupe(project, user, mode="merge", threshold=DEFAULT_THRESHOLD, embed=None, expected=None):
+def dedupe(
+    project: Project,
+    user: Actor,
+    mode: str = "merge",
+    threshold: float = DEFAULT_THRESHOLD,
+    embed: Embed | None = None,
+    expected: str | None = None,
+) -> CurationAction | None:
     """Record a merge_duplicates or drop_duplicates action; returns it (or None when nothing to do).
     With `expected` (the digest the preview showed), refuse unless the groups are still those."""
     if mode not in ("merge", "drop"):
@@ -85,7 +101,9 @@ def dedupe(project, user, mode="merge", threshold=DEFAULT_THRESHOLD, embed=None,
     return apply_groups(project, user, mode, threshold, groups)
 
 
-def apply_groups(project, user, mode, threshold, groups):
+def apply_groups(
+    project: Project, user: Actor, mode: str, threshold: float, groups: list[list[str]]
+) -> CurationAction | None:
     """Record the merge or drop of groups found earlier (by a background search); None when empty."""
     if mode not in ("merge", "drop"):
         raise CurationError("mode is 'merge' or 'drop'")
@@ -97,7 +115,13 @@ def apply_groups(project, user, mode, threshold, groups):
     return record(project, user, f"{mode}_duplicates", item_ids, params)
 
 
-def preview(project, threshold=DEFAULT_THRESHOLD, embed=None, limit=200, groups=None):
+def preview(
+    project: Project,
+    threshold: float = DEFAULT_THRESHOLD,
+    embed: Embed | None = None,
+    limit: int = 200,
+    groups: list[list[str]] | None = None,
+) -> tuple[list[list[dict[str, Any]]], int, str]:
     """(groups with their prompt texts, up to `limit`; number of groups; digest of all groups).
     `groups` found earlier (a background search) are shown as they are; else they are searched."""
     groups = near_duplicate_groups(project, threshold, embed=embed) if groups is None else groups

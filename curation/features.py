@@ -14,14 +14,16 @@ per-item definitions below (`text_features`, kept as the reference and for singl
 import math
 import re
 from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from rapidfuzz.distance import LCSseq
 
 from annotate.judging.backends import RequestFailed, backend_for
 from annotate.judging.parsing import json_objects
-from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind, Item
+from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind, Item, LMJudge, Project
 from curation.families import family_of
 from curation.models import ItemFeatures
 from workers.ml import embeddings
@@ -100,7 +102,7 @@ _FORMAT = re.compile(
 _OPEN_HIGH = re.compile(r"\b(story|poem|ideas|opinion|imagine|creative|brainstorm|what do you think|essay)\b", re.I)
 
 
-def heuristic_tags(text):
+def heuristic_tags(text: str) -> dict[str, str]:
     """Prompt category tags from keywords: cheap, deterministic, good enough to route by."""
     t = text.lower()
     tags = {}
@@ -130,7 +132,7 @@ TAGGER_PROMPT = (
 )
 
 
-def lm_tags(judge, texts, backend=None):
+def lm_tags(judge: LMJudge, texts: Sequence[str], backend: Any = None) -> list[dict[str, str]]:
     """Tags from an LM tagger; a dimension it leaves out or answers off-list falls back to the keyword
     rule for that prompt (recorded in `_source`)."""
 
@@ -144,7 +146,7 @@ def lm_tags(judge, texts, backend=None):
     for text, reply in zip(texts, replies):
         tags, source = heuristic_tags(text), {}
         objects = [] if isinstance(reply, RequestFailed) else json_objects(reply)
-        answer = next((o for o in objects if any(k in o for k in TAG_DIMENSIONS)), {})
+        answer: dict[str, Any] = next((o for o in objects if any(k in o for k in TAG_DIMENSIONS)), {})
         for dimension, allowed in TAG_DIMENSIONS.items():
             value = str(answer.get(dimension, "")).strip().lower()
             if value in allowed:
@@ -157,11 +159,11 @@ def lm_tags(judge, texts, backend=None):
 # --- text similarity --------------------------------------------------------------------------
 
 
-def tokens(text):
+def tokens(text: str) -> list[str]:
     return _TOKEN.findall(text.lower())
 
 
-def rouge_l(a, b):
+def rouge_l(a: Sequence[str], b: Sequence[str]) -> float:
     """ROUGE-L F1 of two token lists (LCS by rapidfuzz)."""
     if not a or not b:
         return 0.0
@@ -170,7 +172,7 @@ def rouge_l(a, b):
     return 0.0 if lcs == 0 else 2 * p * r / (p + r)
 
 
-def bleu(reference, candidate, max_n=4):
+def bleu(reference: Sequence[str], candidate: Sequence[str], max_n: int = 4) -> float:
     """Sentence BLEU with add-one smoothing (Lin & Och 2004) and the brevity penalty."""
     if not reference or not candidate:
         return 0.0
@@ -185,16 +187,16 @@ def bleu(reference, candidate, max_n=4):
     return bp * math.exp(sum(logs) / max_n)
 
 
-def embedder():
+def embedder() -> Any:
     return embeddings.model()
 
 
-def embed(texts, batch_size=embeddings.BATCH_SIZE):
+def embed(texts: Iterable[str], batch_size: int = embeddings.BATCH_SIZE) -> np.ndarray:
     """Unit-norm embeddings for similarity features: the gist is enough, so 128 tokens (cached)."""
     return embeddings.embed(texts, max_tokens=EMBED_MAX_TOKENS, batch_size=batch_size)
 
 
-def feature_encoder():
+def feature_encoder() -> embeddings.MiniLM:
     """The encoder features use (its name keys the embedding cache)."""
     return embeddings.MiniLM(EMBED_MAX_TOKENS)
 
@@ -206,7 +208,7 @@ def _ngram_ids(tokens_per_text, max_n):
     """For n = 1..max_n: (owner text, n-gram id) of every n-gram position inside one text. Ids are
     exact, not hashed: tokens get ids from one vocabulary, and an n-gram's id relabels the pair
     (id of the (n−1)-gram at the same start, id of its last token)."""
-    vocabulary = {}
+    vocabulary: dict[str, int] = {}
     ids = np.fromiter(
         (vocabulary.setdefault(t, len(vocabulary)) for toks in tokens_per_text for t in toks), dtype=np.int64
     )
@@ -233,7 +235,9 @@ def _clipped_matches(a_grams, b_grams, n_items):
     return np.bincount(common // width, weights=np.minimum(count_a[ia], count_b[ib]), minlength=n_items)
 
 
-def pair_overlap(tokens_a, tokens_b, max_n=4):
+def pair_overlap(
+    tokens_a: Sequence[Sequence[str]], tokens_b: Sequence[Sequence[str]], max_n: int = 4
+) -> tuple[np.ndarray, np.ndarray]:
     """ROUGE-L F1 and symmetric BLEU, (bleu(a, b) + bleu(b, a)) / 2, for many pairs at once: equal
     to `rouge_l` and `bleu` per pair. Returns (rouge, bleu) float arrays."""
     n = len(tokens_a)
@@ -270,7 +274,7 @@ def _sign(x):
     return (x > 0) - (x < 0)
 
 
-def judge_signals(item_ids):
+def judge_signals(item_ids: Iterable[int]) -> dict[int, dict[str, float | None]]:
     """Per item: judge confidence, jury disagreement, swap inconsistency, unparsed share."""
     rows = Annotation.objects.filter(item_id__in=item_ids, annotator__kind=AnnotatorKind.JUDGE).values_list(
         "item_id",
@@ -283,7 +287,8 @@ def judge_signals(item_ids):
         "item__response_a__model_name",
         "item__response_b__model_name",
     )
-    by_item, own = {}, {}
+    by_item: dict[int, list[tuple[str, int | None, str, float | None, bool | None]]] = {}
+    own: dict[int, list[bool]] = {}
     for item_id, status, pref, thumbs, conf, consistent, family, model_a, model_b in rows:
         by_item.setdefault(item_id, []).append((status, pref, thumbs, conf, consistent))
         # a judge with a stake: its declared family wrote exactly one of the two responses
@@ -316,10 +321,16 @@ def judge_signals(item_ids):
 # --- computing and storing --------------------------------------------------------------------
 
 
-def text_features(prompt, a, b=None, emb=None, multi_turn=False):
+def text_features(
+    prompt: str,
+    a: str,
+    b: str | None = None,
+    emb: dict[str, np.ndarray] | None = None,
+    multi_turn: bool = False,
+) -> dict[str, float]:
     """Numeric features from texts; `emb` maps role → unit vector (prompt, a, b) or is None."""
     prompt_tokens, ta = tokens(prompt), tokens(a)
-    values = {"len_prompt": len(prompt_tokens), "len_a": len(ta), "multi_turn": int(bool(multi_turn))}
+    values: dict[str, float] = {"len_prompt": len(prompt_tokens), "len_a": len(ta), "multi_turn": int(bool(multi_turn))}
     if emb is not None:
         values["sim_prompt_a"] = float(emb["prompt"] @ emb["a"])
     if b is not None:
@@ -363,14 +374,16 @@ class FeatureCounts:
     cached: int = 0
     embedded: int = 0
 
-    def metrics(self):
+    def metrics(self) -> dict[str, int]:
         return asdict(self)
 
 
-def chunk_features(rows, vectors):
+def chunk_features(
+    rows: Sequence[tuple[str, str, str | None, bool]], vectors: np.ndarray | None
+) -> list[dict[str, float]]:
     """Feature dicts for a chunk of items. rows: (prompt, a, b or None, multi_turn); vectors:
     (n, 3, d) unit rows for prompt, a, b (or None). The same values as `text_features` per item."""
-    token_memo = {}
+    token_memo: dict[str, list[str]] = {}
 
     def toks(text):
         found = token_memo.get(text)
@@ -381,7 +394,7 @@ def chunk_features(rows, vectors):
     tp, ta = [toks(r[0]) for r in rows], [toks(r[1]) for r in rows]
     pairs = [i for i, r in enumerate(rows) if r[2] is not None]
     tb = {i: toks(rows[i][2]) for i in pairs}
-    rouge, bleu_ = pair_overlap([ta[i] for i in pairs], [tb[i] for i in pairs]) if pairs else ([], [])
+    rouge, bleu_ = pair_overlap([ta[i] for i in pairs], [tb[i] for i in pairs]) if pairs else (np.zeros(0), np.zeros(0))
     overlap = {i: (float(r), float(b)) for i, r, b in zip(pairs, rouge, bleu_)}
     if vectors is not None:
         sim_pa = np.einsum("ij,ij->i", vectors[:, 0], vectors[:, 1]).tolist()
@@ -390,7 +403,7 @@ def chunk_features(rows, vectors):
     out = []
     for i, (_, _, b, multi_turn) in enumerate(rows):
         la = len(ta[i])
-        values = {"len_prompt": len(tp[i]), "len_a": la, "multi_turn": int(bool(multi_turn))}
+        values: dict[str, float] = {"len_prompt": len(tp[i]), "len_a": la, "multi_turn": int(bool(multi_turn))}
         if vectors is not None:
             values["sim_prompt_a"] = sim_pa[i]
         if b is not None:
@@ -410,7 +423,15 @@ def chunk_features(rows, vectors):
     return out
 
 
-def compute_features(project, item_ids=None, progress=None, tagger=None, chunk=CHUNK, counts=None, encoder=None):
+def compute_features(
+    project: Project,
+    item_ids: Iterable[int] | None = None,
+    progress: Callable[[int, int], object] | None = None,
+    tagger: LMJudge | None = None,
+    chunk: int = CHUNK,
+    counts: FeatureCounts | None = None,
+    encoder: embeddings.Encoder | None = None,
+) -> int:
     """Compute and upsert ItemFeatures for the project's items; returns the number of items.
     progress(done, total) after each chunk; `counts` (a FeatureCounts) is filled as it goes."""
     counts = FeatureCounts() if counts is None else counts
@@ -421,7 +442,7 @@ def compute_features(project, item_ids=None, progress=None, tagger=None, chunk=C
     if tagger is None:
         tagger = project.judges.filter(parameters__tagger=True).first()
     encoder = encoder or feature_encoder()
-    tag_cache = {}  # by prompt text: a prompt shared by many items is tagged once
+    tag_cache: dict[str, dict[str, str]] = {}  # by prompt text: a prompt shared by many items is tagged once
     if progress:
         progress(0, len(ids))
     for start in range(0, len(ids), chunk):
@@ -431,7 +452,7 @@ def compute_features(project, item_ids=None, progress=None, tagger=None, chunk=C
             .values_list("pk", "kind", "prompt__text", "prompt__messages", "response_a__text", "response_b__text")
         )
         rows = [
-            (p, a, b if kind == FeedbackKind.PAIRWISE else None, bool(messages) and len(messages) > 1)
+            (p, a, b if kind == FeedbackKind.PAIRWISE else None, bool(messages and len(messages) > 1))
             for _, kind, p, messages, a, b in batch
         ]
         # binary items embed response A in B's slot (the vector is looked up, never encoded twice)
@@ -454,8 +475,8 @@ def compute_features(project, item_ids=None, progress=None, tagger=None, chunk=C
         signals = judge_signals([pk for pk, *_ in batch])
         out = []
         for (pk, *_), row, v in zip(batch, rows, values):
-            v.update(signals.get(pk) or {})
-            out.append(ItemFeatures(item_id=pk, values=v, tags=tag_cache[row[0]]))
+            with_signals = {**v, **(signals.get(pk) or {})}
+            out.append(ItemFeatures(item_id=pk, values=with_signals, tags=tag_cache[row[0]]))
         ItemFeatures.objects.bulk_create(
             out, update_conflicts=True, unique_fields=["item"], update_fields=["values", "tags", "computed_at"]
         )

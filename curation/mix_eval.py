@@ -8,7 +8,7 @@ enter it: curves here are measurements, not predictions.
 """
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,13 +52,13 @@ class LeakError(Invalid, ValueError):
     """A held-out item is also in the training mix: the measurement would not be held out."""
 
 
-def mix_labels(pool, to_humans):
+def mix_labels(pool: LabelledPairs, to_humans: np.ndarray) -> np.ndarray:
     """The mix: a person's label where routed to humans (the judges' where the person left none), else the judges'."""
     to_humans = np.asarray(to_humans, bool)
     return np.where(to_humans & (pool.human != 0), pool.human, pool.judge)
 
 
-def mix_accuracy(pool, to_humans, heldout, C=1.0):
+def mix_accuracy(pool: LabelledPairs, to_humans: np.ndarray, heldout: Reference, C: float = 1.0) -> float | None:
     """Held-out accuracy of a proxy reward model trained on the pool with the mix's labels."""
     overlap = np.intersect1d(pool.ids, heldout.ids)
     if len(overlap):
@@ -72,20 +72,22 @@ def mix_accuracy(pool, to_humans, heldout, C=1.0):
 Chooser = Callable[[int], np.ndarray]  # k → indices into the pool sent to humans
 
 
-def order_chooser(order):
+def order_chooser(order: np.ndarray) -> Chooser:
     """Send the first k items of a ranking to humans."""
     order = np.asarray(order)
     return lambda k: order[:k]
 
 
-def measured_curve(pool, chooser, heldout, budgets=BUDGETS, C=1.0):
-    """[[budget, held-out accuracy], ...]: for each budget, humans label the items `chooser` picks."""
-    out = []
+def measured_curve(
+    pool: LabelledPairs, chooser: Chooser, heldout: Reference, budgets: Sequence[float] = BUDGETS, C: float = 1.0
+) -> list[tuple[float, float | None]]:
+    """[(budget, held-out accuracy), ...]: for each budget, humans label the items `chooser` picks."""
+    out: list[tuple[float, float | None]] = []
     for b in budgets:
         k = int(round(b * len(pool)))
         mask = np.zeros(len(pool), bool)
         mask[np.asarray(chooser(k), int)] = True
-        out.append([b, mix_accuracy(pool, mask, heldout, C=C)])
+        out.append((b, mix_accuracy(pool, mask, heldout, C=C)))
     return out
 
 

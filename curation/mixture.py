@@ -90,6 +90,8 @@ class MixtureFit:
 
     def route(self, z: np.ndarray) -> np.ndarray:
         """prompts × K: the router's group weights."""
+        if self.router is None:
+            raise ValueError("this fit has no router")
         logits = np.column_stack([z, np.ones(len(z))]) @ self.router.T
         logits -= logits.max(axis=1, keepdims=True)
         w = np.exp(logits)
@@ -123,7 +125,7 @@ def fit_em(x, labels, n_annotators, k, iters=60, n_init=3, seed=0, tol=1e-5) -> 
     """The best of `n_init` EM runs (by training log-likelihood) for a fixed K."""
     rng = np.random.default_rng(seed)
     xl, y = x[labels.item], labels.y.astype(float)
-    best = None
+    best: MixtureFit | None = None
     for _ in range(n_init if k > 1 else 1):
         resp = rng.dirichlet(np.ones(k), size=n_annotators) if k > 1 else np.ones((n_annotators, 1))
         heads = np.zeros((k, x.shape[1]))
@@ -142,6 +144,7 @@ def fit_em(x, labels, n_annotators, k, iters=60, n_init=3, seed=0, tol=1e-5) -> 
             previous = total
         if best is None or total > best.log_likelihood:
             best = MixtureFit(k=k, heads=heads.copy(), pi=pi, weights=resp, log_likelihood=total)
+    assert best is not None  # at least one run
     return best
 
 

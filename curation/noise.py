@@ -31,17 +31,21 @@ then measures nothing (issue 17: injected 20 % flips found at chance level). `si
 says when that is so; the run then withholds ε and says why, and robust DPO is not offered it.
 """
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from annotate.kinds import registry as kind_registry
-from annotate.models import AnnotatorKind, Item
+from annotate.models import AnnotatorKind, Item, Project
 from curation.labels import aggregate_labels, label_rows
 from curation.models import ItemNoise, NoiseRun
 from curation.pluralism import controversial_items
 from curation.quality import dawid_skene, ds_table, gold_answers
 from workers.ml import embeddings
+from workers.models import TaskRun
 
 # ε is reported when most items have two or more independent labellers, or enough gold items
 # are labelled to anchor every labeller's error rate.
@@ -60,7 +64,7 @@ class SignalCoverage:
     enough: bool
     reason: str = ""  # why ε is withheld; empty when enough
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, Any]:
         return {
             "items": self.items,
             "multi_labelled": self.multi_labelled,
@@ -70,12 +74,14 @@ class SignalCoverage:
         }
 
 
-def signal_coverage(table, items, gold=None):
+def signal_coverage(
+    table: list[tuple[int, int, int]], items: Iterable[int], gold: dict[int, int] | None = None
+) -> SignalCoverage:
     """table: [(item, worker, ±1)]; items: the items with an aggregated label; gold: {item: ±1}."""
     items = set(items)
     if not items:
         return SignalCoverage(0, 0, 0, False, NOT_ENOUGH_LABELS)
-    workers = {}
+    workers: dict[int, set[int]] = {}
     for i, w, _ in table:
         workers.setdefault(i, set()).add(w)
     multi = sum(1 for i in items if len(workers.get(i, ())) >= 2)
@@ -105,11 +111,11 @@ class NoiseEstimate:
     coverage: SignalCoverage | None = None
 
 
-def embed(texts, batch_size=64):
+def embed(texts: Iterable[str], batch_size: int = 64) -> np.ndarray:
     return embeddings.embed(texts, batch_size=batch_size)
 
 
-def knn_votes(features, labels, k=10, symmetric=True):
+def knn_votes(features: ArrayLike, labels: ArrayLike, k: int = 10, symmetric: bool = True) -> np.ndarray:
     """Leave-one-out k-NN vote in [−1, 1] per row (cosine similarity, similarity-weighted).
 
     symmetric: rows are pair differences, so a neighbour pointing the opposite way (negative
@@ -135,7 +141,7 @@ def knn_votes(features, labels, k=10, symmetric=True):
     return votes
 
 
-def bootstrap_epsilon(p, n_boot=2000, seed=0):
+def bootstrap_epsilon(p: ArrayLike, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
     """ε̂ = mean p and the 95% bootstrap interval of the flip rate: resample items, draw each flip
     from its posterior, take the 2.5 and 97.5 % quantiles (not widened to contain ε̂)."""
     p = np.asarray(p, dtype=float)
@@ -159,13 +165,14 @@ class AggregatorFit:
     item_signal: dict = field(default_factory=dict)  # {item: {name: value}}, e.g. GLAD's β
 
 
-def fit_dawid_skene(table, gold=None):
-
+def fit_dawid_skene(table: list[tuple[int, int, int]], gold: dict[int, int] | None = None) -> AggregatorFit | None:
     model = dawid_skene(table, gold)
     return AggregatorFit(model.posteriors, dict(model.accuracy)) if model is not None else None
 
 
-def fit_glad(table, gold=None, n_iter=100):
+def fit_glad(
+    table: list[tuple[int, int, int]], gold: dict[int, int] | None = None, n_iter: int = 100
+) -> AggregatorFit | None:
     """crowd-kit's GLAD on [(item, worker, ±1)]; gold items' posteriors set to the gold answer after the fit."""
     import pandas as pd
     from crowdkit.aggregation import GLAD
@@ -174,7 +181,9 @@ def fit_glad(table, gold=None, n_iter=100):
     if df.empty or df["label"].nunique() < 2:
         return None
     model = GLAD(n_iter=n_iter).fit(df)
-    posteriors = {t: {c: float(p) for c, p in row.items()} for t, row in model.probas_.iterrows()}
+    probas = model.probas_
+    assert probas is not None  # set by fit
+    posteriors = {t: {c: float(p) for c, p in row.items()} for t, row in probas.iterrows()}
     for t, g in (gold or {}).items():
         if t in posteriors and g in (-1, 1):
             posteriors[t] = {g: 1.0, -g: 0.0}
@@ -213,7 +222,7 @@ def estimate(
     # DS is fitted on every decisive label, tied items included: leaving them out would hide
     # exactly the disagreements that reveal annotators' error rates (and make it overconfident).
     table = [(i, w, int(d)) for i, w, d in labels if d in (-1, 1)]
-    signals = {i: {} for i in items}
+    signals: dict[int, dict[str, Any]] = {i: {} for i in items}
     judges = set(judges)
     for i, w, d in table:
         if w in judges and i in signals:
@@ -253,7 +262,7 @@ def estimate(
     )
 
 
-def auroc(scores, truth):
+def auroc(scores: Sequence[float], truth: Sequence[int]) -> float:
     """Area under the ROC curve (flip detection)."""
     from sklearn.metrics import roc_auc_score
 
@@ -264,7 +273,7 @@ def _pair_text(prompt, response):
     return f"{prompt}\n\n{response}"
 
 
-def item_features(project, item_ids, kind):
+def item_features(project: Project, item_ids: Iterable[int], kind: str) -> dict[int, np.ndarray]:
     """Embeddings per item: pairs → e(prompt ⊕ B) − e(prompt ⊕ A); binary → e(prompt ⊕ response)."""
 
     rows = list(
@@ -282,7 +291,14 @@ def item_features(project, item_ids, kind):
     return {r[0]: v for r, v in zip(rows, vectors)}
 
 
-def run_noise(project, task_run=None, use_embeddings=True, k=10, progress=None, aggregator="dawid-skene"):
+def run_noise(
+    project: Project,
+    task_run: TaskRun | None = None,
+    use_embeddings: bool = True,
+    k: int = 10,
+    progress: Callable[[int, int], object] | None = None,
+    aggregator: str = "dawid-skene",
+) -> NoiseRun:
     """Estimate noise for every pairwise and binary item of the project; store ItemNoise and a NoiseRun.
 
     A kind whose labels carry too few independent signals (`signal_coverage`) keeps its per-item
@@ -333,7 +349,7 @@ def run_noise(project, task_run=None, use_embeddings=True, k=10, progress=None, 
             results[i] = (p, {"direction": aggregated[i], "kind": kind}, est.signals.get(i, {}))
     progress(len(kinds), len(kinds) + 1)
     epsilon_of = "pairwise" if "pairwise" in per_kind else ("binary" if per_kind else None)
-    main = per_kind.get(epsilon_of) or {"epsilon": None, "epsilon_low": None, "epsilon_high": None}
+    main = per_kind.get(epsilon_of or "") or {"epsilon": None, "epsilon_low": None, "epsilon_high": None}
     withheld = NOT_ENOUGH_LABELS if epsilon_of is None else per_kind[epsilon_of]["coverage"]["reason"]
     method = METHOD_NAMES[aggregator] + (" + knn-minilm signal" if use_embeddings else "")
     with transaction.atomic():
@@ -370,8 +386,7 @@ def run_noise(project, task_run=None, use_embeddings=True, k=10, progress=None, 
     return noise_run
 
 
-def noise_histogram(project, bins=20):
-
+def noise_histogram(project: Project, bins: int = 20) -> tuple[list[int], list[float]]:
     p = np.asarray(list(ItemNoise.objects.filter(item__project=project).values_list("p_wrong", flat=True)), dtype=float)
     counts, edges = np.histogram(p, bins=bins, range=(0, 1))
     return counts.tolist(), edges.tolist()

@@ -2,7 +2,9 @@
 the runs app says what to plot, workers.charts), with no JavaScript and no chart library.
 Every piece of text is escaped, bidi controls made visible: annotator and judge names are user input."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.utils.html import escape as _escape
 from django.utils.safestring import SafeString, mark_safe
@@ -10,21 +12,29 @@ from django.utils.safestring import SafeString, mark_safe
 from annotate.rendering import neutralise_bidi
 
 
-def escape(text):
+def escape(text: object) -> str:
     return neutralise_bidi(str(_escape(text)))
 
 
 BLUE, RED, GREY, MUTED = "#3b5bdb", "#c92a2a", "#e3e6ea", "#6b7280"
 
 
-def _svg(width, height, body, label):
+def _svg(width: float, height: float, body: str, label: str) -> SafeString:
     return mark_safe(
         f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" style="max-width:100%;height:auto" role="img" aria-label="{escape(label)}" '
         f'xmlns="http://www.w3.org/2000/svg" preserveAspectRatio="xMinYMin meet">{body}</svg>'
     )
 
 
-def histogram(counts, edges, marker=None, marker_label="", width=520, height=180, label="histogram"):
+def histogram(
+    counts: Sequence[float],
+    edges: Sequence[float],
+    marker: float | None = None,
+    marker_label: str = "",
+    width: int = 520,
+    height: int = 180,
+    label: str = "histogram",
+) -> SafeString:
     """Vertical bars for counts over [edges[i], edges[i+1]); an optional vertical marker (e.g. ε)."""
     if not counts:
         return _svg(width, 40, f'<text x="0" y="20" fill="{MUTED}">No data yet</text>', label)
@@ -56,7 +66,16 @@ def histogram(counts, edges, marker=None, marker_label="", width=520, height=180
     return _svg(width, height, "".join(parts), label)
 
 
-def hbars(rows, reference=None, width=520, bar_h=18, label="bars", lo=0.0, hi=1.0, fmt="{:.0%}"):
+def hbars(
+    rows: Sequence[tuple[str, float, bool]],
+    reference: float | None = None,
+    width: int = 520,
+    bar_h: int = 18,
+    label: str = "bars",
+    lo: float = 0.0,
+    hi: float = 1.0,
+    fmt: str = "{:.0%}",
+) -> SafeString:
     """Horizontal bars [(name, value, highlighted)] on a lo..hi axis, with an optional reference line."""
     if not rows:
         return _svg(width, 40, f'<text x="0" y="20" fill="{MUTED}">No data yet</text>', label)
@@ -85,7 +104,7 @@ def hbars(rows, reference=None, width=520, bar_h=18, label="bars", lo=0.0, hi=1.
     return _svg(width, height, "".join(parts), label)
 
 
-def coefficient_bars(rows, width=520, bar_h=16, label="coefficients"):
+def coefficient_bars(rows: Sequence[Any], width: int = 520, bar_h: int = 16, label: str = "coefficients") -> SafeString:
     """A forest plot: one row per (name, Estimate|None), the point and its 95% CI on a symmetric axis
     around 0 (the no-effect line)."""
     rows = [(name, est) for name, est in rows if est is not None and est.value is not None]
@@ -127,7 +146,9 @@ def coefficient_bars(rows, width=520, bar_h=16, label="coefficients"):
 PALETTE = ("#3b5bdb", "#c92a2a", "#2b8a3e", "#e8590c", "#862e9c", "#0b7285", "#5c940d", "#a61e4d")
 
 
-def simplex_scatter(points, k, size=320, label="annotators by mixture weights"):
+def simplex_scatter(
+    points: Sequence[Any], k: int, size: int = 320, label: str = "annotators by mixture weights"
+) -> SafeString:
     """Annotators placed by their group weights: each group a vertex of a regular polygon, each
     annotator at the weighted mean of the vertices (K = 2: a line). points = [(name, weights)]."""
     import math
@@ -167,7 +188,16 @@ def simplex_scatter(points, k, size=320, label="annotators by mixture weights"):
 LINE_COLOURS = ["#3b5bdb", "#c92a2a", "#2b8a3e", "#d9480f", "#6741d9", "#0b7285"]
 
 
-def lines(series, x_labels=(), width=520, height=200, label="lines", y_lo=None, y_hi=None, fmt="{:g}"):
+def lines(
+    series: dict[str, list[tuple[float, float]]],
+    x_labels: Sequence[str] = (),
+    width: int = 520,
+    height: int = 200,
+    label: str = "lines",
+    y_lo: float | None = None,
+    y_hi: float | None = None,
+    fmt: str = "{:g}",
+) -> SafeString:
     """One polyline per series {name: [(x, y), ...]} (x numeric, e.g. a day's index) with a legend;
     x_labels: the first and last x printed under the axis. Names and labels are escaped."""
     points = [(x, y) for values in series.values() for x, y in values if y is not None]

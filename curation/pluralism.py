@@ -11,6 +11,7 @@ actions skip such items, ε leaves them out, and every export row carries the fl
 """
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +30,7 @@ DIMS = 32
 TOP_DISAGREEMENTS = 25
 
 
-def embed(texts):
+def embed(texts: Sequence[str]) -> np.ndarray:
     return _embed(texts, max_tokens=128)  # the gist is enough to place a pair; half the cost of 256
 
 
@@ -49,8 +50,12 @@ class GroupInputs:
 
 def gather(project) -> GroupInputs:
     """People's decisive pairwise labels, indexed."""
-    ann_index, item_index, meta = {}, {}, {}
-    a, i, y = [], [], []
+    ann_index: dict[int, int] = {}
+    item_index: dict[int, int] = {}
+    meta: dict[int, tuple[str, str]] = {}
+    a: list[int] = []
+    i: list[int] = []
+    y: list[int] = []
     for r in label_rows(project, kinds=[FeedbackKind.PAIRWISE]):
         if r["annotator_kind"] not in PERSON_KINDS or not r["direction"]:
             continue
@@ -60,7 +65,7 @@ def gather(project) -> GroupInputs:
         meta[r["annotator_id"]] = (r["annotator_name"], r["annotator_kind"])
     item_ids = list(item_index)
     prompts = dict(Item.objects.filter(id__in=item_ids).values_list("id", "prompt_id"))
-    prompt_index = {}
+    prompt_index: dict[int, int] = {}
     prompt_of_item = np.array([prompt_index.setdefault(prompts[i], len(prompt_index)) for i in item_ids], dtype=int)
     texts = dict(Prompt.objects.filter(id__in=list(prompt_index)).values_list("id", "text"))
     return GroupInputs(
@@ -134,7 +139,7 @@ def fit_groups(project, task_run=None, k_max=4, embed_fn=embed, seed=0) -> Prefe
         for j, pk in enumerate(data.annotator_ids)
     ]
     spread = probs.max(axis=1) - probs.min(axis=1)
-    order = np.argsort(-spread)[:TOP_DISAGREEMENTS] if fit.k > 1 else []
+    order = np.argsort(-spread)[:TOP_DISAGREEMENTS] if fit.k > 1 else np.zeros(0, dtype=int)
     routed = fit.route(z[data.prompt_of_item[order]]) if len(order) else np.zeros((0, fit.k))
     with transaction.atomic():
         if task_run is not None:  # a retried task replaces its own earlier result

@@ -21,19 +21,21 @@ drawn on the calibration slice, scored on its held-out part; the quadratic regre
 regularised (its ~F²/2 columns outnumber the mixes a project can afford).
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from curation.features import TAG_DIMENSIONS
-from curation.mix_eval import mix_accuracy
+from curation.mix_eval import LabelledPairs, Reference, mix_accuracy
 
 N_BINS = 3
 RANKED = ["prompt_len", "len_shorter", "len_longer", "token_len_diff"]  # percentile rank, as the paper does
 BOUNDED = ["rouge_l", "bleu", "sim_ab"]  # already on [0, 1]
 
 
-def lexical_columns(numeric):
+def lexical_columns(numeric: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The paper's lexical features from Tandem's numeric features (arrays; NaN where missing)."""
     a = np.asarray(numeric.get("len_a"), float)
     b = np.asarray(numeric.get("len_b"), float)
@@ -59,7 +61,9 @@ def _percentile_rank(col):
     return out
 
 
-def count_features(numeric, categorical, n, n_bins=N_BINS):
+def count_features(
+    numeric: dict[str, np.ndarray], categorical: dict[str, np.ndarray], n: int, n_bins: int = N_BINS
+) -> tuple[np.ndarray, list[str]]:
     """(B: n × F binary matrix, names). Lexical bins are (lo, hi] on [0, 1] (the first includes 0)."""
     lex = lexical_columns(
         {
@@ -85,7 +89,7 @@ def count_features(numeric, categorical, n, n_bins=N_BINS):
     return B.astype(bool), names
 
 
-def knapsack_mix(B, capacity, rng):
+def knapsack_mix(B: np.ndarray, capacity: int, rng: np.random.Generator) -> np.ndarray:
     """The paper's candidate mix: features in random order, each feature's items shuffled, taken
     until `capacity` items are routed to humans. Returns a boolean mask."""
     n, F = B.shape
@@ -105,12 +109,13 @@ def knapsack_mix(B, capacity, rng):
     return mask
 
 
-def sample_mixes(B, n_mixes, rng, budgets=None):
+def sample_mixes(
+    B: np.ndarray, n_mixes: int, rng: np.random.Generator, budgets: Sequence[int] | None = None
+) -> list[np.ndarray]:
     """Candidate mixes at random budgets 1..n (the paper's `random.sample(range(1, n + 1), ...)`)."""
     n = len(B)
-    if budgets is None:
-        budgets = rng.integers(1, n + 1, size=n_mixes) if n else []
-    return [knapsack_mix(B, int(k), rng) for k in budgets]
+    sizes = budgets if budgets is not None else (rng.integers(1, n + 1, size=n_mixes).tolist() if n else [])
+    return [knapsack_mix(B, int(k), rng) for k in sizes]
 
 
 @dataclass
@@ -118,30 +123,31 @@ class PPM:
     """A fitted regressor from feature counts to proxy-reward-model accuracy."""
 
     kind: str
-    names: list
+    names: list[str]
     coef: np.ndarray
     intercept: float
-    model: object = None  # quadratic: (PolynomialFeatures, Ridge)
+    model: tuple[Any, Any] | None = None  # quadratic: (PolynomialFeatures, Ridge)
     fit_rmse: float | None = None
     mixes: int = 0
     measured: list = field(default_factory=list)
 
-    def predict(self, counts):
+    def predict(self, counts: np.ndarray) -> np.ndarray:
         counts = np.atleast_2d(np.asarray(counts, float))
         if self.kind == "linear":
             return counts @ self.coef + self.intercept
+        assert self.model is not None  # a quadratic fit keeps its model
         poly, reg = self.model
         return reg.predict(poly.transform(counts))
 
-    def gains(self, B):
+    def gains(self, B: np.ndarray) -> np.ndarray:
         """Per-item gain of a human label: Σ coef over the item's features (quadratic: f(item) − f(∅))."""
         B = np.asarray(B, float)
         if self.kind == "linear":
             return B @ self.coef
         return self.predict(B) - self.predict(np.zeros((1, B.shape[1])))[0]
 
-    def summary(self, top=12):
-        order = np.argsort(-np.abs(self.coef))[:top] if len(self.coef) else []
+    def summary(self, top: int = 12) -> dict[str, Any]:
+        order = np.argsort(-np.abs(self.coef))[:top]
         return {
             "kind": f"ppm_{self.kind}",
             "mixes": self.mixes,
@@ -151,7 +157,9 @@ class PPM:
         }
 
 
-def fit_regressor(counts, accuracy, names, kind="linear", alpha=1.0):
+def fit_regressor(
+    counts: np.ndarray, accuracy: np.ndarray, names: list[str], kind: str = "linear", alpha: float = 1.0
+) -> PPM:
     """Linear: ordinary least squares (the paper's LinearRegression). Quadratic: degree-2 polynomial
     features with ridge; `coef` then reports the linear terms only."""
     from sklearn.linear_model import LinearRegression, Ridge
@@ -172,7 +180,9 @@ def fit_regressor(counts, accuracy, names, kind="linear", alpha=1.0):
     return ppm
 
 
-def measure_mixes(pool, B, heldout, n_mixes, rng):
+def measure_mixes(
+    pool: LabelledPairs, B: np.ndarray, heldout: Reference, n_mixes: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """(counts m × F, measured accuracy m): the PPM's training data, from candidate mixes on `pool`."""
     masks = sample_mixes(B, n_mixes, rng)
     counts = np.array([B[m].sum(0) for m in masks], float).reshape(len(masks), B.shape[1])
@@ -181,11 +191,19 @@ def measure_mixes(pool, B, heldout, n_mixes, rng):
     return counts[keep], acc[keep]
 
 
-def default_mixes(n_features):
+def default_mixes(n_features: int) -> int:
     return max(60, 2 * n_features + 20)
 
 
-def fit_ppm(pool, B, heldout, names, kind="linear", n_mixes=None, seed=0):
+def fit_ppm(
+    pool: LabelledPairs,
+    B: np.ndarray,
+    heldout: Reference,
+    names: list[str],
+    kind: str = "linear",
+    n_mixes: int | None = None,
+    seed: int = 0,
+) -> PPM:
     """Sample mixes on `pool` (B: its count features), measure each on `heldout`, fit the regressor."""
     rng = np.random.default_rng(seed)
     counts, acc = measure_mixes(pool, B, heldout, n_mixes or default_mixes(B.shape[1]), rng)
@@ -194,7 +212,7 @@ def fit_ppm(pool, B, heldout, names, kind="linear", n_mixes=None, seed=0):
     return ppm
 
 
-def simulated_selection(ppm, B, k, rng, candidates=50):
+def simulated_selection(ppm: PPM, B: np.ndarray, k: int, rng: np.random.Generator, candidates: int = 50) -> np.ndarray:
     """The paper's `simulated` sampling: `candidates` knapsack mixes of size k; the best predicted wins.
     Returns indices routed to humans."""
     if k <= 0:

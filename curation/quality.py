@@ -8,8 +8,9 @@ truths, so a few gold items anchor the confusion estimates.
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
-from annotate.models import FeedbackKind, Item
+from annotate.models import FeedbackKind, Item, Project
 from curation.agreement import position_bias
 from curation.labels import direction, label_rows
 
@@ -19,7 +20,7 @@ MIN_GOLD = 5
 MIN_LABELS = 10
 
 
-def gold_answers(project):
+def gold_answers(project: Project) -> dict[int, int]:
     """{item_id: direction} for gold items (pairwise preference or thumbs)."""
     out = {}
     for item_id, kind, answer in Item.objects.filter(project=project, is_gold=True).values_list(
@@ -32,10 +33,10 @@ def gold_answers(project):
     return out
 
 
-def gold_accuracy(project, rows=None):
+def gold_accuracy(project: Project, rows: list[dict[str, Any]] | None = None) -> dict[int, dict[str, Any]]:
     """{annotator_id: {"n", "correct", "accuracy"}} on gold items (a tie must be matched by a tie)."""
     gold = gold_answers(project)
-    stats = defaultdict(lambda: {"n": 0, "correct": 0})
+    stats: defaultdict[int, dict[str, int]] = defaultdict(lambda: {"n": 0, "correct": 0})
     for r in rows if rows is not None else label_rows(project, item_ids=gold.keys()):
         if r["item_id"] in gold and r["direction"] is not None:
             s = stats[r["annotator_id"]]
@@ -53,7 +54,9 @@ class DawidSkeneResult:
     n_labels: dict
 
 
-def dawid_skene(label_table, gold=None, n_iter=100):
+def dawid_skene(
+    label_table: list[tuple[int, int, int]], gold: dict[int, int] | None = None, n_iter: int = 100
+) -> DawidSkeneResult | None:
     """Fit crowd-kit's DawidSkene on [(item_id, annotator_id, label), ...] with labels ±1."""
     import pandas as pd
     from crowdkit.aggregation import DawidSkene
@@ -70,34 +73,41 @@ def dawid_skene(label_table, gold=None, n_iter=100):
         if true_labels is not None
         else DawidSkene(n_iter=n_iter).fit(df)
     )
-    classes = list(model.priors_.index)
-    priors = {c: float(model.priors_[c]) for c in classes}
-    confusion, accuracy = {}, {}
+    fitted_priors, fitted_errors, fitted_probas = model.priors_, model.errors_, model.probas_
+    assert fitted_priors is not None and fitted_errors is not None and fitted_probas is not None  # set by fit
+    classes = list(fitted_priors.index)
+    priors = {c: float(fitted_priors[c]) for c in classes}
+    confusion: dict[int, dict[int, dict[int, float]]] = {}
+    accuracy: dict[int, float] = {}
     for worker in df["worker"].unique():
-        errors = model.errors_.loc[worker]
+        errors = fitted_errors.loc[worker]
         confusion[worker] = {
             t: {s: float(errors.loc[s, t]) if s in errors.index else 0.0 for s in classes} for t in classes
         }
         accuracy[worker] = sum(priors[c] * confusion[worker][c][c] for c in classes)
-    posteriors = {t: {c: float(p) for c, p in row.items()} for t, row in model.probas_.iterrows()}
+    posteriors = {t: {c: float(p) for c, p in row.items()} for t, row in fitted_probas.iterrows()}
     return DawidSkeneResult(posteriors, accuracy, confusion, priors, df.groupby("worker").size().to_dict())
 
 
-def ds_table(rows, kind):
+def ds_table(rows: list[dict[str, Any]], kind: str) -> list[tuple[int, int, int]]:
     """(item, annotator, ±1) triples of one kind; pairwise ties are left out."""
     return [(r["item_id"], r["annotator_id"], r["direction"]) for r in rows if r["kind"] == kind and r["direction"]]
 
 
 def annotator_quality(
-    project, gold_threshold=GOLD_THRESHOLD, ds_threshold=DS_THRESHOLD, min_gold=MIN_GOLD, min_labels=MIN_LABELS
-):
+    project: Project,
+    gold_threshold: float = GOLD_THRESHOLD,
+    ds_threshold: float = DS_THRESHOLD,
+    min_gold: int = MIN_GOLD,
+    min_labels: int = MIN_LABELS,
+) -> list[dict[str, Any]]:
     """One row per annotator: labels, gold accuracy, DS accuracy and confusion, position bias, flags."""
     rows = list(label_rows(project))
     gold = gold_answers(project)
     gold_acc = gold_accuracy(project, rows=rows)
     ds = {kind: dawid_skene(ds_table(rows, kind), gold) for kind in (FeedbackKind.PAIRWISE, FeedbackKind.BINARY)}
     bias = {b["annotator_id"]: b for b in position_bias(project, rows=rows)}
-    people = {}
+    people: dict[int, dict[str, Any]] = {}
     for r in rows:
         p = people.setdefault(
             r["annotator_id"],

@@ -99,7 +99,7 @@ def find_records(project, filters=None, query="", sort="id", descending=False) -
         for c in curated_view(project, filters)
         if not needle or _matches(c, needle)
     ]
-    routes = {}
+    routes: dict[int, str] = {}
     ids = [r.item_id for r in rows]
     for start in range(0, len(ids), 5000):
         routes.update(Item.objects.filter(pk__in=ids[start : start + 5000]).values_list("pk", "routing"))

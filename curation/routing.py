@@ -15,8 +15,11 @@
 
 import json
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import numpy as np
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.db.models import Count, TextField
 from django.db.models.functions import Cast
@@ -28,6 +31,7 @@ from annotate.models import (
     AnnotatorKind,
     FeedbackKind,
     Item,
+    Project,
     Routing,
     human_label_q,
 )
@@ -48,26 +52,33 @@ CURVE_SEEDS = 5
 MIN_CURVE_ITEMS = 30
 
 
-def label_directions(project, item_ids):
-    """{item_id: {"human": [dirs], "judge": [dirs], "judge_labels": n}} for the given items.
-    Human means `human_label_q()`: people, and imported sources declared human — never by default."""
-    out = {}
+@dataclass
+class ItemDirections:
+    """One item's label directions (±1, 0 a tie, None unusable), people's and judges'."""
+
+    human: list[int | None] = field(default_factory=list)
+    judge: list[int | None] = field(default_factory=list)
+    judge_labels: int = 0  # judge labels made, parsed or not
+
+
+def label_directions(project: Project, item_ids: Iterable[int]) -> dict[int, ItemDirections]:
+    """ItemDirections per labelled item of the given ones. Human means `human_label_q()`: people,
+    and imported sources declared human — never by default."""
+    out: dict[int, ItemDirections] = {}
     base = Annotation.objects.filter(
         item__project=project, item_id__in=list(item_ids), kind__in=[FeedbackKind.PAIRWISE, FeedbackKind.BINARY]
     )
     for item_id, kind, preference, thumbs in base.filter(human_label_q(), status=AnnotationStatus.OK).values_list(
         "item_id", "kind", "preference", "thumbs"
     ):
-        out.setdefault(item_id, {"human": [], "judge": [], "judge_labels": 0})["human"].append(
-            direction(kind, preference, thumbs)
-        )
+        out.setdefault(item_id, ItemDirections()).human.append(direction(kind, preference, thumbs))
     for item_id, kind, status, preference, thumbs in base.filter(annotator__kind=AnnotatorKind.JUDGE).values_list(
         "item_id", "kind", "status", "preference", "thumbs"
     ):
-        entry = out.setdefault(item_id, {"human": [], "judge": [], "judge_labels": 0})
-        entry["judge_labels"] += 1
+        entry = out.setdefault(item_id, ItemDirections())
+        entry.judge_labels += 1
         if status == AnnotationStatus.OK:
-            entry["judge"].append(direction(kind, preference, thumbs))
+            entry.judge.append(direction(kind, preference, thumbs))
     return out
 
 
@@ -76,14 +87,14 @@ def _consensus(directions):
     return int(np.sign(sum(directions))) if directions else None
 
 
-def estimate_human_accuracy(labels, gold):
+def estimate_human_accuracy(labels: dict[int, ItemDirections], gold: dict[int, int]) -> tuple[float, str]:
     """Human label accuracy: on gold items when there are enough, else from human–human agreement."""
-    hits = [d == gold[i] for i, e in labels.items() if i in gold for d in e["human"] if d is not None]
+    hits = [d == gold[i] for i, e in labels.items() if i in gold for d in e.human if d is not None]
     if len(hits) >= 10:
         return float(np.mean(hits)), f"gold ({len(hits)} labels)"
     agree = []
     for e in labels.values():
-        h = [d for d in e["human"] if d is not None]
+        h = [d for d in e.human if d is not None]
         agree += [h[i] == h[j] for i in range(len(h)) for j in range(i + 1, len(h))]
     if len(agree) >= 10:
         acc = sim.human_accuracy_from_agreement(float(np.mean(agree)))
@@ -251,8 +262,9 @@ def routing_data(project, ids, rows, kinds, is_gold, gold, X, names, B, count_na
     labels, reference (gold, else the people's consensus) and embedding differences."""
     rows = np.asarray([r for r in rows if kinds[r] == FeedbackKind.PAIRWISE], dtype=int)
     labels = label_directions(project, ids[rows].tolist())
-    human = np.array([_consensus(labels.get(int(ids[r]), {}).get("human", [])) or 0 for r in rows], dtype=int)
-    judge = np.array([_consensus(labels.get(int(ids[r]), {}).get("judge", [])) or 0 for r in rows], dtype=int)
+    none = ItemDirections()
+    human = np.array([_consensus(labels.get(int(ids[r]), none).human) or 0 for r in rows], dtype=int)
+    judge = np.array([_consensus(labels.get(int(ids[r]), none).judge) or 0 for r in rows], dtype=int)
     reference = np.array([gold.get(int(ids[r])) or h for r, h in zip(rows, human)], dtype=int)
     texts = {
         pk: (p, a, b or "")
@@ -261,8 +273,9 @@ def routing_data(project, ids, rows, kinds, is_gold, gold, X, names, B, count_na
         )
     }
     triples = [texts[int(ids[r])] for r in rows]
+    prompts, responses_a, responses_b = [t[0] for t in triples], [t[1] for t in triples], [t[2] for t in triples]
     delta = (
-        principal_directions(pair_deltas(embeddings.embed, *zip(*triples)))
+        principal_directions(pair_deltas(embeddings.embed, prompts, responses_a, responses_b))
         if triples
         else np.zeros((0, PROXY_DIMENSIONS))
     )
@@ -285,18 +298,18 @@ def _unlabelled(ids, X, names, B, count_names, is_gold):
 
 
 def route_project(
-    project,
-    budget=None,
-    count=None,
-    strategy="ppm",
-    human_route=Routing.HUMAN,
-    seed=0,
-    user=None,
-    calibration_fraction=calibration.DEFAULT_FRACTION,
-    calibration_minimum=calibration.DEFAULT_MINIMUM,
-    curve_seeds=CURVE_SEEDS,
-    n_mixes=None,
-):
+    project: Project,
+    budget: float | None = None,
+    count: int | None = None,
+    strategy: str = "ppm",
+    human_route: str = Routing.HUMAN,
+    seed: int = 0,
+    user: User | None = None,
+    calibration_fraction: float = calibration.DEFAULT_FRACTION,
+    calibration_minimum: int = calibration.DEFAULT_MINIMUM,
+    curve_seeds: int = CURVE_SEEDS,
+    n_mixes: int | None = None,
+) -> RoutingRun:
     """Route every item of the project; returns the RoutingRun. Give `budget` (fraction of the
     non-gold items) or `count` (items). Marks the calibration slice first if the project has none."""
     if strategy not in sim.STRATEGIES:
@@ -486,18 +499,30 @@ def route_project(
     return run
 
 
-def spend(project):
+@dataclass(frozen=True)
+class Spend:
+    """Human labelling spent so far against the budget of the latest routing run."""
+
+    items: int  # non-gold items
+    labelled: int  # of those, items with a human label
+    routed_to_humans: int
+    by_route: dict[str, int]
+    budget_items: int
+    budget: float  # the project's human budget, a fraction of `items`
+
+
+def spend(project: Project) -> Spend:
     """Human labelling spent so far against the budget of the latest routing run."""
     items = Item.objects.filter(project=project, is_gold=False)
     total = items.count()
     labelled = items.filter(human_label_count__gt=0).count()
     routed = items.filter(routing__in=[Routing.HUMAN, Routing.BOTH]).count()
     by_route = dict(items.order_by().values_list("routing").annotate(n=Count("pk")))
-    return {
-        "items": total,
-        "labelled": labelled,
-        "routed_to_humans": routed,
-        "by_route": by_route,
-        "budget_items": round(project.human_budget * total),
-        "budget": project.human_budget,
-    }
+    return Spend(
+        items=total,
+        labelled=labelled,
+        routed_to_humans=routed,
+        by_route=by_route,
+        budget_items=round(project.human_budget * total),
+        budget=project.human_budget,
+    )

@@ -9,6 +9,8 @@ hash decides its side, so no prompt is on both sides and the split is stable acr
 import hashlib
 import json
 import random
+from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Max
@@ -16,9 +18,9 @@ from django.db.models import Max
 from annotate.errors import Invalid
 from annotate.kinds import registry as kind_registry
 from annotate.kinds.ranking import implied_pairs
-from annotate.models import Annotation, FeedbackKind
+from annotate.models import Annotation, FeedbackKind, Project
 from annotate.projects import lock_project
-from curation.actions import CurationError, iter_curated, last_action_id, validate_filters
+from curation.actions import Actor, CuratedItem, CurationError, iter_curated, last_action_id, validate_filters
 from curation.formats import FORMATS
 from curation.labels import pseudonym
 from curation.models import NoiseRun, Snapshot, SnapshotRow, Split
@@ -28,15 +30,14 @@ from workers.models import Rationale
 BULK_SIZE = 2000
 
 
-def split_of(group_hash, test_fraction):
+def split_of(group_hash: str, test_fraction: float) -> str:
     """Deterministic side for a prompt group: the same prompt lands on the same side in every snapshot."""
     h = int(hashlib.sha256(f"split:{group_hash}".encode()).hexdigest()[:15], 16) / 16**15
     return Split.TEST if h < test_fraction else Split.TRAIN
 
 
-def _latest_rationales(item_ids):
-
-    latest = {}
+def _latest_rationales(item_ids: list[int]) -> dict[int, str]:
+    latest: dict[int, str] = {}
     for item_id, text in (
         Rationale.objects.filter(item_id__in=item_ids)
         .order_by("item_id", "-created_at", "-id")
@@ -53,7 +54,7 @@ def _rationales(labels, generated):
     return out
 
 
-def individual_labels(c, a_wins):
+def individual_labels(c: CuratedItem, a_wins: bool) -> list[dict[str, Any]]:
     """Every pairwise label of the item (people and judges), one entry each, its preference
     turned to the row's orientation: positive prefers `chosen`, negative `rejected`, 0 a tie."""
     out = []
@@ -70,7 +71,7 @@ def individual_labels(c, a_wins):
     return out
 
 
-def group_views(c, chosen_is_b):
+def group_views(c: CuratedItem, chosen_is_b: bool) -> list[dict[str, Any]]:
     """[{group, prefers_chosen}] for each preference group whose head takes a side on the item."""
     return [
         {"group": g, "prefers_chosen": (p > 0.5) == chosen_is_b}
@@ -79,7 +80,7 @@ def group_views(c, chosen_is_b):
     ]
 
 
-def rows_for(c, generated_rationale=None):
+def rows_for(c: CuratedItem, generated_rationale: str | None = None) -> list[tuple[str, dict[str, Any]]]:
     """(kind, data) rows of one curated item; ties and unchanged edits give none. Each kind's rows
     come from its function in ROWS_FOR (the curation-side export hook, keyed by kind)."""
     base = {
@@ -318,7 +319,13 @@ class EmptySnapshotError(Invalid, ValueError):
     """The curated view gives no rows: a snapshot of nothing is never frozen (the message says why)."""
 
 
-def freeze_snapshot(project, user=None, filters=None, name="", test_fraction=0.1):
+def freeze_snapshot(
+    project: Project,
+    user: Actor = None,
+    filters: dict[str, Any] | None = None,
+    name: str = "",
+    test_fraction: float = 0.1,
+) -> Snapshot:
     """Freeze the curated view (actions applied, filters given) into the project's next version.
 
     Rows are written in batches as the curated view streams by, so memory stays flat; the
@@ -340,9 +347,10 @@ def freeze_snapshot(project, user=None, filters=None, name="", test_fraction=0.1
             raise CurationError(str(exc)) from None
         recorded.update(_group_run=run.pk, _group_members=sorted(pseudonym(a) for a in members))
     digest = hashlib.sha256()
-    by_kind_split, prompts = {}, {Split.TRAIN: set(), Split.TEST: set()}
+    by_kind_split: dict[str, dict[str, int]] = {}
+    prompts: dict[str, set[str]] = {Split.TRAIN: set(), Split.TEST: set()}
     by_format = {key: dict.fromkeys(Split.values, 0) for key in FORMATS}
-    kind_noise = {}  # {kind: [p_noise of its non-controversial rows]}: ε is estimated per feedback kind
+    kind_noise: dict[str, list[float]] = {}  # {kind: [p_noise of its non-controversial rows]}: ε per feedback kind
     stats = {"items": 0, "ties": 0}
     with transaction.atomic():
         # Serialise freezes of one project (version numbers) without blocking inserts that reference it.
@@ -423,7 +431,7 @@ def freeze_snapshot(project, user=None, filters=None, name="", test_fraction=0.1
     return snapshot
 
 
-def manifest(snapshot):
+def manifest(snapshot: Snapshot) -> dict[str, Any]:
     """What a training job reads before pulling rows: version, hash, counts, splits, ε."""
     filters = dict(snapshot.filters)
     return {
@@ -455,7 +463,7 @@ def manifest(snapshot):
     }
 
 
-def new_labels_since_last_snapshot(project):
+def new_labels_since_last_snapshot(project: Project) -> int:
     """Annotations made after the project's latest snapshot (all of them when there is none)."""
     latest = Snapshot.objects.filter(project=project).order_by("-version").first()
     qs = Annotation.objects.filter(item__project=project)
@@ -464,14 +472,26 @@ def new_labels_since_last_snapshot(project):
     return qs.count()
 
 
-def sample_rows(snapshot, n=5, seed=0):
+def sample_rows(snapshot: Snapshot, n: int = 5, seed: int = 0) -> list[SnapshotRow]:
     """A few rows for previews."""
     ids = list(snapshot.rows.values_list("id", flat=True)[:10000])
     chosen = random.Random(seed).sample(ids, min(n, len(ids)))
     return list(SnapshotRow.objects.filter(id__in=chosen).order_by("id"))
 
 
-def compare(snapshot, previous=None):
+@dataclass(frozen=True)
+class SnapshotDiff:
+    """What changed since the previous version of a snapshot."""
+
+    previous: Snapshot
+    items_added: int
+    items_removed: int
+    rows: dict[str, int]  # kind → change in row count
+    epsilon: float | None  # change in ε; None unless both have one
+    same_content: bool
+
+
+def compare(snapshot: Snapshot, previous: Snapshot | None = None) -> SnapshotDiff | None:
     """What changed since the previous version: items added and removed, rows per kind, ε."""
     previous = (
         previous
@@ -484,24 +504,24 @@ def compare(snapshot, previous=None):
     mine = SnapshotRow.objects.filter(snapshot=snapshot, item__isnull=False).values("item_id")
     theirs = SnapshotRow.objects.filter(snapshot=previous, item__isnull=False).values("item_id")
     kinds = set(snapshot.counts.get("by_kind", {})) | set(previous.counts.get("by_kind", {}))
-    return {
-        "previous": previous,
-        "items_added": SnapshotRow.objects.filter(snapshot=snapshot)
+    return SnapshotDiff(
+        previous=previous,
+        items_added=SnapshotRow.objects.filter(snapshot=snapshot)
         .exclude(item_id__in=theirs)
         .values("item_id")
         .distinct()
         .count(),
-        "items_removed": SnapshotRow.objects.filter(snapshot=previous)
+        items_removed=SnapshotRow.objects.filter(snapshot=previous)
         .exclude(item_id__in=mine)
         .values("item_id")
         .distinct()
         .count(),
-        "rows": {
+        rows={
             k: snapshot.counts.get("by_kind", {}).get(k, 0) - previous.counts.get("by_kind", {}).get(k, 0)
             for k in sorted(kinds)
         },
-        "epsilon": (snapshot.epsilon - previous.epsilon)
+        epsilon=(snapshot.epsilon - previous.epsilon)
         if snapshot.epsilon is not None and previous.epsilon is not None
         else None,
-        "same_content": snapshot.content_hash == previous.content_hash,
-    }
+        same_content=snapshot.content_hash == previous.content_hash,
+    )

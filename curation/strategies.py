@@ -146,7 +146,7 @@ def measure_strategies(data, strategies=sim.STRATEGIES, seeds=5, budgets=BUDGETS
         n_pool = len(pool)
         all_h.append(mix_accuracy(pool, np.ones(n_pool, bool), heldout))
         all_j.append(mix_accuracy(pool, np.zeros(n_pool, bool), heldout))
-        curves = {}
+        curves: dict[str, list[float | None]] = {}
         for s in strategies:
             choose = chooser(s, routers, pool_data, seed)
             if choose is None:

@@ -102,8 +102,8 @@ def test_multi_turn_prompts_keep_the_conversation(project):
     row = SnapshotRow.objects.filter(snapshot=snap).first()
     SnapshotRow.objects.filter(pk=row.pk).update(data={**row.data, "messages": turns, "prompt": turns[-1]["content"]})
     split = row.split
-    conv, _ = finetune_data.rows_for(snap, "dpo", split, conversational=True)
-    text, _ = finetune_data.rows_for(snap, "dpo", split)
+    conv = finetune_data.rows_for(snap, "dpo", split, conversational=True).rows
+    text = finetune_data.rows_for(snap, "dpo", split).rows
     assert conv[0]["prompt"] == turns and conv[0]["chosen"][0]["role"] == "assistant"
     assert text[0]["prompt"] == (
         "\n\nHuman: Hi, I am planning a trip.\n\nAssistant: Where to?"
@@ -148,12 +148,12 @@ def test_lora_dpo_run_saves_adapter(project, tiny_model_dir, artifacts_dir):
 
 def test_noise_weighting(project):
     snap = wh.snapshot(project, pairs=40, binary=0, edits=0)
-    every, c0 = finetune_data.rows_for(snap, "dpo", "train")
-    dropped, c1 = finetune_data.rows_for(snap, "dpo", "train", weighting=NoiseWeighting.DROP, threshold=0.25)
-    sampled, c2 = finetune_data.rows_for(snap, "dpo", "train", weighting=NoiseWeighting.SAMPLE, seed=1)
+    every, c0 = _rows(finetune_data.rows_for(snap, "dpo", "train"))
+    dropped, c1 = _rows(finetune_data.rows_for(snap, "dpo", "train", weighting=NoiseWeighting.DROP, threshold=0.25))
+    sampled, c2 = _rows(finetune_data.rows_for(snap, "dpo", "train", weighting=NoiseWeighting.SAMPLE, seed=1))
     assert c0["dropped"] == 0 and 0 < c1["dropped"] < c0["kept"] and c1["kept"] + c1["dropped"] == c0["kept"]
     assert 0 < c2["dropped"] < c0["kept"]
-    assert finetune_data.rows_for(snap, "dpo", "train", weighting=NoiseWeighting.SAMPLE, seed=1)[0] == sampled
+    assert finetune_data.rows_for(snap, "dpo", "train", weighting=NoiseWeighting.SAMPLE, seed=1).rows == sampled
     assert set(every[0]) == {"prompt", "chosen", "rejected"}
 
 
@@ -161,8 +161,8 @@ def test_weight_rows_carry_one_minus_p_noise(project):
     from curation.models import SnapshotRow
 
     snap = wh.snapshot(project, pairs=12, binary=0, edits=2)
-    rows, counts = finetune_data.rows_for(snap, "dpo", "train", weighting=NoiseWeighting.WEIGHT)
-    every, _ = finetune_data.rows_for(snap, "dpo", "train")
+    rows, counts = _rows(finetune_data.rows_for(snap, "dpo", "train", weighting=NoiseWeighting.WEIGHT))
+    every = finetune_data.rows_for(snap, "dpo", "train").rows
     assert counts["dropped"] == 0 and len(rows) == len(every)
     expected = sorted(
         1 - r.data["p_noise"]
@@ -170,7 +170,7 @@ def test_weight_rows_carry_one_minus_p_noise(project):
     )
     assert sorted(r["weight"] for r in rows) == pytest.approx(expected)
     assert counts["weight_mean"] == pytest.approx(sum(expected) / len(expected), abs=1e-4)
-    test_rows, _ = finetune_data.rows_for(snap, "dpo", "test", weighting=NoiseWeighting.WEIGHT)
+    test_rows = finetune_data.rows_for(snap, "dpo", "test", weighting=NoiseWeighting.WEIGHT).rows
     assert "weight" not in test_rows[0]  # evaluation is unweighted
 
 
@@ -198,7 +198,7 @@ def test_dpo_rationale_run_uses_the_rationales(project, tiny_model_dir, artifact
     train = list(SnapshotRow.objects.filter(snapshot=snap, split="train"))
     for row in train[: len(train) // 2]:
         SnapshotRow.objects.filter(pk=row.pk).update(data={**row.data, "rationales": ["It is correct.", "B is wrong."]})
-    rows, counts = finetune_data.rows_for(snap, "dpo_rationale", "train")
+    rows, counts = _rows(finetune_data.rows_for(snap, "dpo_rationale", "train"))
     assert counts["with_rationale"] == len(train) // 2
     with_rat = next(r for r in rows if r["rationale"])
     assert with_rat["rationale"] == "It is correct.\n\nB is wrong."
@@ -272,6 +272,10 @@ def test_eval_loss_curve_when_asked(project, tiny_model_dir, artifacts_dir):
 # --- issue 17: training that says what it dropped ------------------------------------------------
 
 
+def _rows(split):
+    return split.rows, split.counts
+
+
 def _long_turns(n_pairs=6):
     turns = []
     for i in range(n_pairs):
@@ -319,7 +323,8 @@ def test_fitting_keeps_the_end_of_long_conversations(tiny_model_dir):
     short = {"prompt": render_prompt([last]), "chosen": text["chosen"], "rejected": text["rejected"]}
     for row in (conv, text):
         assert sum(fitter.lengths(row, ("chosen", "rejected"))[0:1]) > 64  # the prompt alone fills max_length
-    rows, counts = fitter.fit([conv, text, short], ("chosen", "rejected"))
+    fitted = fitter.fit([conv, text, short], ("chosen", "rejected"))
+    rows, counts = fitted.rows, fitted.counts
     assert (counts.rows, counts.prompts_cut, counts.completions_cut) == (3, 2, 0)
     assert rows[0]["prompt"][-1] == last and rows[0]["prompt"][0]["role"] == "user"
     assert rows[1]["prompt"].endswith("\n\nHuman: Final: what is 2 + 2?\n\nAssistant:") and rows[2] == short
@@ -328,7 +333,7 @@ def test_fitting_keeps_the_end_of_long_conversations(tiny_model_dir):
         assert prompt + max(completions) <= 64
     # a last turn too long by itself keeps its end
     huge = {**conv, "prompt": [{"role": "user", "content": "word " * 200 + "END?"}]}
-    (cut,), _ = fitter.fit([huge], ("chosen", "rejected"))
+    (cut,) = fitter.fit([huge], ("chosen", "rejected")).rows
     assert cut["prompt"][0]["content"].endswith("word END?") and fitter.lengths(cut, ("chosen", "rejected"))[0] < 64
 
 
@@ -423,7 +428,7 @@ def test_rows_trl_drops_are_counted(project, tiny_model_dir, artifacts_dir):
     ft = run_method(project, tiny_model_dir, "reward", snapshot=snap)
     rows = ft.run.metrics["rows"]
     assert rows["completions_cut"] == 2 and rows["trl_dropped"] == 2 and rows["trl_rows"] == rows["kept"] - 2
-    assert finetune_data.after_trl(None, 5, 64) == {"rows": 0, "dropped": 5, "truncated": 0}
+    assert finetune_data.after_trl(None, 5, 64) == finetune_data.AfterTrl(rows=0, dropped=5, truncated=0)
 
 
 def test_reward_scaled_bt_loss_is_recorded_and_scales_each_pair(project, tiny_model_dir, artifacts_dir):
@@ -435,7 +440,7 @@ def test_reward_scaled_bt_loss_is_recorded_and_scales_each_pair(project, tiny_mo
     ft = run_method(project, tiny_model_dir, "reward", config={"bt_loss": "scaled"})
     assert ft.run.metrics["bt_loss"] == "scaled" and ft.evaluation["accuracy"] is not None
     assert json.loads((Path(ft.output_dir) / "metrics.json").read_text())["bt_loss"] == "scaled"
-    trainer, tokenizer, _, _ = finetune.build_trainer(ft, Path(ft.output_dir) / "scaled-check")
+    trainer = finetune.build_trainer(ft, Path(ft.output_dir) / "scaled-check").trainer
     assert type(trainer).__name__ == "ScaledBTRewardTrainer" and "margin" in trainer.train_dataset.column_names
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(2)])
     margins = torch.tensor([2.0, 0.5])
@@ -462,7 +467,7 @@ def test_bt_loss_is_validated(project, tiny_model_dir):
         finetune.create_finetune(snap, spec, "dpo", config={"bt_loss": "scaled"})
     ft = finetune.create_finetune(snap, spec, "reward", config={"bt_loss": "margin"})
     assert not hasattr(finetune.trl_config(ft, "/tmp/x"), "bt_loss")
-    rows, _ = finetune_data.rows_for(snap, "reward", "train", margin=True)
+    rows = finetune_data.rows_for(snap, "reward", "train", margin=True).rows
     assert rows and all(r["margin"] == 2.0 for r in rows)
 
 

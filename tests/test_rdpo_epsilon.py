@@ -23,7 +23,7 @@ def _kept_pair_noise(snap, threshold):
 
 def test_epsilon_after_drop_is_the_kept_pairwise_rows_mean(project):
     snap = wh.snapshot(project, pairs=40, binary=0, edits=3, epsilon=0.25)
-    _, counts = finetune_data.rows_for(snap, "rdpo", "train", weighting=NoiseWeighting.DROP, threshold=0.2)
+    counts = finetune_data.rows_for(snap, "rdpo", "train", weighting=NoiseWeighting.DROP, threshold=0.2).counts
     kept = _kept_pair_noise(snap, 0.2)
     trained = counts["epsilon"]
     assert trained["pairwise"]["rows"] == len(kept) and counts["dropped"] > 0
@@ -48,7 +48,8 @@ def test_build_trainer_uses_the_kept_rows_epsilon(project, tiny_model_dir, tmp_p
         noise_weighting=NoiseWeighting.DROP,
         noise_threshold=0.2,
     )
-    trainer, _, _, counts = finetune.build_trainer(ft, tmp_path)
+    built = finetune.build_trainer(ft, tmp_path)
+    trainer, counts = built.trainer, built.counts
     kept = _kept_pair_noise(snap, 0.2)
     assert trainer.args.label_smoothing == pytest.approx(sum(kept) / len(kept))
     assert trainer.args.label_smoothing < 0.25
@@ -57,7 +58,7 @@ def test_build_trainer_uses_the_kept_rows_epsilon(project, tiny_model_dir, tmp_p
 
 def test_rdpo_refuses_rows_with_no_pairwise_epsilon(project):
     snap = wh.snapshot(project, pairs=0, binary=0, edits=4, epsilon=0.2)
-    _, counts = finetune_data.rows_for(snap, "rdpo", "train")
+    counts = finetune_data.rows_for(snap, "rdpo", "train").counts
     with pytest.raises(ConfigError, match="ε is estimated for pairwise rows only"):
         rdpo_epsilon.choose(snap.epsilon, counts["epsilon"])
 
@@ -68,6 +69,6 @@ def test_snapshot_without_row_estimates_falls_back_to_its_epsilon(project):
     snap = wh.snapshot(project, pairs=8, binary=0, edits=0, epsilon=0.12)
     for row in SnapshotRow.objects.filter(snapshot=snap):
         SnapshotRow.objects.filter(pk=row.pk).update(data={**row.data, "p_noise": None})
-    _, counts = finetune_data.rows_for(snap, "rdpo", "train")
+    counts = finetune_data.rows_for(snap, "rdpo", "train").counts
     choice = rdpo_epsilon.choose(snap.epsilon, counts["epsilon"])
     assert (choice.applied, choice.source) == (0.12, "snapshot")

@@ -112,10 +112,10 @@ def test_imported_labels_are_human_only_when_declared(project):
     )  # default: a model's labels
     Annotation.objects.create(item=item, annotator=source, kind="pairwise", preference=3)
     Annotation.objects.filter(item=item, annotator__kind=AnnotatorKind.HUMAN).delete()
-    assert routing.label_directions(project, [item.pk]).get(item.pk, {"human": []})["human"] == []
+    assert routing.label_directions(project, [item.pk]).get(item.pk, routing.ItemDirections()).human == []
     source.label_kind = LabelKind.HUMAN
     source.save()
-    assert routing.label_directions(project, [item.pk])[item.pk]["human"] == [1]
+    assert routing.label_directions(project, [item.pk])[item.pk].human == [1]
 
 
 def test_budget_fraction_gold_both_and_every_strategy(project):
@@ -179,7 +179,7 @@ def test_routing_task_computes_missing_features_first(project):
         Item.objects.filter(routing=Routing.HUMAN).count() == 1
         and Item.objects.filter(routing=Routing.BOTH).count() == 1
     )
-    assert routing.spend(project)["routed_to_humans"] == 2
+    assert routing.spend(project).routed_to_humans == 2
 
 
 def test_human_accuracy_from_agreement():

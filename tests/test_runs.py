@@ -148,16 +148,18 @@ def test_errors_a_service_declares_retryable_are_retried_on_a_worker(project, se
 
 def test_claim_rules(project):
     run = make_run(project=project)
-    claimed, outcome = runs.claim_run(run.pk, worker="w1")
+    claim = runs.claim_run(run.pk, worker="w1")
+    claimed, outcome = claim.run, claim.outcome
     assert outcome == runs.CLAIMED and claimed.worker == "w1"
     # a duplicate delivery while w1 is alive does not take it
-    assert runs.claim_run(run.pk, worker="w2")[1] == runs.BUSY
+    assert runs.claim_run(run.pk, worker="w2").outcome == runs.BUSY
     # w1 stops heart-beating (killed): w2 takes over
     TaskRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=runs.stale_seconds() + 1))
-    taken, outcome = runs.claim_run(run.pk, worker="w2")
+    claim = runs.claim_run(run.pk, worker="w2")
+    taken, outcome = claim.run, claim.outcome
     assert outcome == runs.CLAIMED and taken.worker == "w2" and taken.attempts == 2
     runs.finish_run(taken)
-    assert runs.claim_run(run.pk, worker="w3")[1] == runs.FINISHED
+    assert runs.claim_run(run.pk, worker="w3").outcome == runs.FINISHED
 
 
 def test_busy_run_is_retried_later_not_dropped(project):
@@ -221,7 +223,7 @@ def test_heartbeat_thread_keeps_a_long_run_alive(transactional_db, monkeypatch):
     beat.join(5)
     run.refresh_from_db()
     assert run.heartbeat_at > old + timedelta(minutes=59)
-    assert runs.claim_run(run.pk, worker="w2")[1] == runs.BUSY
+    assert runs.claim_run(run.pk, worker="w2").outcome == runs.BUSY
 
 
 def test_queues():

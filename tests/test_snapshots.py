@@ -70,8 +70,8 @@ def test_snapshot_never_changes_and_new_labels_go_to_next(project):
     nxt = freeze_snapshot(project)
     assert nxt.version == 2 and nxt.rows.count() == snap.rows.count() + 1 and nxt.content_hash != snap.content_hash
     diff = compare(nxt)
-    assert diff["previous"] == snap and diff["items_added"] == 1 and diff["items_removed"] == 0
-    assert diff["rows"] == {"pairwise": 1} and not diff["same_content"] and compare(snap) is None
+    assert diff is not None and diff.previous == snap and diff.items_added == 1 and diff.items_removed == 0
+    assert diff.rows == {"pairwise": 1} and not diff.same_content and compare(snap) is None
 
 
 def test_ties_are_not_pairs(project):

@@ -28,9 +28,8 @@ class FineTuneScheduleForm(forms.ModelForm):
         model = models.FineTuneSchedule
         fields = "__all__"  # noqa: DJ007
 
-    def _post_clean(self):
-
-        super()._post_clean()
+    def _post_clean(self):  # not in django-stubs; the instance is built here, after clean()
+        super()._post_clean()  # type: ignore[misc]
         if not self.errors:
             try:
                 schedules.validate_schedule(self.instance)

@@ -2,9 +2,11 @@
 curation.plots, the one chart module, draws it as escaped SVG."""
 
 import math
+from typing import Any
 
 from django.utils.safestring import SafeString
 
+from annotate.models import Project
 from curation import plots
 from workers.latent_prefs import edit_distance_by_annotator
 
@@ -24,7 +26,7 @@ def loss_chart(metrics) -> SafeString | None:
     return plots.lines(series, label="loss curve", fmt="{:.4g}") if series else None
 
 
-def edit_distance_context(project) -> dict:
+def edit_distance_context(project: Project) -> dict[str, Any]:
     """CIPHER's cost metric on the runs page: mean edit distance per annotator per day."""
     by_annotator = edit_distance_by_annotator(project)
     days = sorted({day for series in by_annotator.values() for day, _, _ in series})

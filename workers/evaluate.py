@@ -12,6 +12,8 @@ says nothing about the model; it is left out of `accuracy` and counted in `pairs
 training rows are (finetune_data.Fitter: long prompts keep their end), so few should be left out.
 """
 
+from typing import Any
+
 
 def as_text(tokenizer, prompt, completion):
     """(prompt text, completion text) for a text or conversational pair side."""
@@ -60,7 +62,9 @@ def _sequence_logps(model, tokenizer, pairs, max_length, batch_size=16):
     return list(zip(out, survived))
 
 
-def implicit_reward_accuracy(policy, reference, tokenizer, pairs, beta, max_length=512):
+def implicit_reward_accuracy(
+    policy: Any, reference: Any, tokenizer: Any, pairs: list[dict[str, Any]], beta: float, max_length: int = 512
+) -> dict[str, Any]:
     """`reference=None` when the policy is a peft model: its adapters switched off are the reference."""
     if not pairs:
         return _summary([], [])
@@ -79,7 +83,9 @@ def implicit_reward_accuracy(policy, reference, tokenizer, pairs, beta, max_leng
     return _summary(margins, scored)
 
 
-def reward_model_accuracy(model, tokenizer, pairs, max_length=512):
+def reward_model_accuracy(
+    model: Any, tokenizer: Any, pairs: list[dict[str, Any]], max_length: int = 512
+) -> dict[str, Any]:
     import torch
 
     if not pairs:

@@ -23,13 +23,22 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth.models import User
 from django.db import transaction
 
+from curation.models import Snapshot
 from workers import evaluate, finetune_data, rdpo_epsilon, reward_mixture, runs
 from workers.finetune_config import ConfigError, check_lora, check_training
 from workers.ml.loading import device, load_tokenizer, release, torch_dtype
-from workers.models import FineTuneMethod, FineTuneRun, ModelSpec, NoiseWeighting, RunKind
+from workers.models import FineTuneMethod, FineTuneRun, ModelSpec, NoiseWeighting, RunKind, TaskRun
+
+if TYPE_CHECKING:
+    from transformers import Trainer
 
 DEFAULTS = {
     "beta": 0.1,
@@ -39,7 +48,7 @@ DEFAULTS = {
     "gradient_accumulation_steps": 1,
     "max_length": 1024,
 }
-LOSS_TYPE = {
+LOSS_TYPE: dict[str, str] = {
     FineTuneMethod.DPO: "sigmoid",
     FineTuneMethod.DPO_RATIONALE: "sigmoid",
     FineTuneMethod.RDPO: "robust",
@@ -58,23 +67,24 @@ LORA_DEFAULTS = {
 TANDEM_KEYS = {"bt_loss"}  # config keys Tandem reads itself (workers/reward_loss.py), not passed to TRL
 
 
-def bt_loss_of(ft):
+def bt_loss_of(ft: FineTuneRun) -> str:
     return (ft.config or {}).get("bt_loss", "bt")  # checked by finetune_config's allow-list
 
 
-def config_class(method):
+def config_class(method: str) -> type:
     from trl import DPOConfig, KTOConfig, RewardConfig
 
-    return {FineTuneMethod.KTO: KTOConfig, FineTuneMethod.REWARD: RewardConfig}.get(method, DPOConfig)
+    classes: dict[str, type] = {FineTuneMethod.KTO: KTOConfig, FineTuneMethod.REWARD: RewardConfig}
+    return classes.get(method, DPOConfig)
 
 
-def trl_config(ft, output_dir):
+def trl_config(ft: FineTuneRun, output_dir: str | Path) -> Any:
     """The TRL config object for a run (the one-to-one mapping, plus Tandem's few fixed fields)."""
     import dataclasses
 
     cls = config_class(ft.method)
     fields = {f.name for f in dataclasses.fields(cls)}
-    values = {k: v for k, v in DEFAULTS.items() if k in fields}
+    values: dict[str, Any] = {k: v for k, v in DEFAULTS.items() if k in fields}
     if "max_length" in values:
         values["max_length"] = min(values["max_length"], ft.model_spec.max_length)
     values.update(check_training(ft.config, ft.method, ft.model_spec.max_length))
@@ -119,7 +129,7 @@ def _mixed_precision(spec):
     return device() == "cuda" and torch_dtype(spec.dtype, "cuda") == torch.bfloat16
 
 
-def lora_config(ft):
+def lora_config(ft: FineTuneRun) -> Any:
     if not ft.lora:
         return None
     from peft import LoraConfig
@@ -134,16 +144,16 @@ def lora_config(ft):
 
 
 def create_finetune(
-    snapshot,
-    model_spec,
-    method,
-    config=None,
-    lora=None,
-    noise_weighting=NoiseWeighting.NONE,
-    noise_threshold=0.5,
-    seed=42,
-    user=None,
-):
+    snapshot: Snapshot,
+    model_spec: ModelSpec,
+    method: str,
+    config: dict[str, Any] | None = None,
+    lora: dict[str, Any] | None = None,
+    noise_weighting: str = NoiseWeighting.NONE,
+    noise_threshold: float = 0.5,
+    seed: int = 42,
+    user: User | None = None,
+) -> FineTuneRun:
     """Validate and record a fine-tune run (queued; the caller enqueues tasks.finetune.finetune)."""
     if method not in FineTuneMethod.values:
         raise ConfigError(f"unknown method {method!r}; one of {', '.join(FineTuneMethod.values)}")
@@ -203,10 +213,10 @@ HISTORY_KEYS = (
 HISTORY_POINTS = 1000
 
 
-def progress_callback(run, interval=None):
+def progress_callback(run: TaskRun, interval: float | None = None) -> Any:
     from transformers import TrainerCallback
 
-    interval = PROGRESS_INTERVAL if interval is None else interval
+    every = PROGRESS_INTERVAL if interval is None else interval
 
     class RunProgress(TrainerCallback):
         """Steps → run progress (and cancellation); logged losses → the run's loss history and log.
@@ -217,7 +227,7 @@ def progress_callback(run, interval=None):
 
         def flush(self, state, force=False):
             now = time.monotonic()
-            if not force and now - self.last < interval:
+            if not force and now - self.last < every:
                 return
             self.last = now
             history = None
@@ -265,12 +275,12 @@ def _load_models(ft, on):
     if ft.method == FineTuneMethod.REWARD:
         model = AutoModelForSequenceClassification.from_pretrained(spec.path_or_id, num_labels=1, dtype=dtype)
         model.config.pad_token_id = tokenizer.pad_token_id
-        return model, None, tokenizer
+        return model, tokenizer
     model = AutoModelForCausalLM.from_pretrained(spec.path_or_id, dtype=dtype)
-    return model, None, tokenizer
+    return model, tokenizer
 
 
-def reference_model(ft, trainer):
+def reference_model(ft: FineTuneRun, trainer: Any) -> Any:
     """The reference policy for evaluation: none with LoRA (adapters off), else the trainer's own
     frozen copy, else the spec loaded again."""
     if ft.lora:
@@ -288,7 +298,7 @@ def reference_model(ft, trainer):
     )
 
 
-def fitter_for(ft, args, tokenizer):
+def fitter_for(ft: FineTuneRun, args: Any, tokenizer: Any) -> finetune_data.Fitter | None:
     """Fits rows into the run's max_length, keeping the end of long prompts (finetune_data.Fitter)."""
     max_length = getattr(args, "max_length", None)
     if not max_length:
@@ -299,7 +309,7 @@ def fitter_for(ft, args, tokenizer):
 RATIONALE_GAMMA = 1.0  # the rationale term's weight γ when the run's config does not set rationale_gamma
 
 
-def kto_class_weights(rows):
+def kto_class_weights(rows: Any) -> tuple[float, float]:
     """(desirable_weight, undesirable_weight) that balance the classes as TRL's KTO documentation
     recommends (desirable_weight · n_desirable ≈ undesirable_weight · n_undesirable, within 1:1–4:3):
     the minority class is weighted up by n_majority / n_minority; (1, 1) when a class is empty."""
@@ -312,10 +322,19 @@ def kto_class_weights(rows):
     return 1.0, round(desirable / undesirable, 4)
 
 
-def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
-    """(trainer, tokenizer, reference model, data counts) for a run: the same trainer a bare TRL
-    script would build from the same config and data. The counts say what was left out or cut,
-    before TRL (noise weighting, fitting into max_length) and after its own processing."""
+@dataclass
+class BuiltTrainer:
+    """The TRL trainer for a run, its tokenizer, and the data counts: what was left out or cut
+    before TRL (noise weighting, fitting into max_length) and after its own processing (recorded
+    as the run's `rows` metrics)."""
+
+    trainer: "Trainer"
+    tokenizer: Any
+    counts: dict[str, Any]
+
+
+def build_trainer(ft: FineTuneRun, output_dir: Path, callbacks: Sequence[Any] = (), on: str = "cpu") -> BuiltTrainer:
+    """The same trainer a bare TRL script would build from the same config and data (BuiltTrainer)."""
     from trl import DPOTrainer, KTOTrainer, RewardTrainer
 
     # lazy: these modules subclass TRL's trainers, so importing them loads torch and TRL; web
@@ -324,12 +343,12 @@ def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
     from workers.reward_loss import ScaledBTRewardTrainer, needs_margin
 
     args = trl_config(ft, output_dir)
-    model, reference, tokenizer = _load_models(ft, on)
+    model, tokenizer = _load_models(ft, on)
 
     conversational = bool(tokenizer.chat_template)
     fitter = fitter_for(ft, args, tokenizer)
     margin = ft.method == FineTuneMethod.REWARD and needs_margin(bt_loss_of(ft))
-    train, counts = finetune_data.dataset_for(
+    found = finetune_data.dataset_for(
         ft.snapshot,
         ft.method,
         "train",
@@ -340,6 +359,7 @@ def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
         fitter=fitter,
         margin=margin,
     )
+    train, counts = found.dataset, found.counts
     if train is None:
         raise ValueError(f"snapshot {ft.snapshot} has no training rows for {ft.method}")
     if ft.method == FineTuneMethod.RDPO and "label_smoothing" not in (ft.config or {}):  # ε of the rows kept
@@ -348,9 +368,9 @@ def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
         counts["rdpo_epsilon"] = dataclasses.asdict(choice)
     evaluation = None
     if str(getattr(args.eval_strategy, "value", args.eval_strategy)) != "no":  # eval loss curve on the test split
-        evaluation, _ = finetune_data.dataset_for(
+        evaluation = finetune_data.dataset_for(
             ft.snapshot, ft.method, "test", conversational=conversational, fitter=fitter, margin=margin
-        )
+        ).dataset
         if evaluation is None:
             raise ValueError(f"eval_strategy is {args.eval_strategy} but snapshot {ft.snapshot} has no test rows")
     common = {
@@ -363,6 +383,7 @@ def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
     }
     weighted = ft.noise_weighting == NoiseWeighting.WEIGHT
     config = ft.config or {}
+    trainer: Trainer
     if ft.method == FineTuneMethod.REWARD:
         if weighted and bt_loss_of(ft) != "bt":
             raise ConfigError(f"per-row noise weights and bt_loss={bt_loss_of(ft)} cannot be combined; choose one")
@@ -390,8 +411,8 @@ def build_trainer(ft, output_dir, callbacks=(), on="cpu"):
     else:
         trainer = DPOTrainer(model=model, **common)
     after = finetune_data.after_trl(trainer.train_dataset, counts["kept"], getattr(args, "max_length", None))
-    counts.update(trl_rows=after["rows"], trl_dropped=after["dropped"], trl_truncated=after["truncated"])
-    return trainer, tokenizer, reference, counts
+    counts.update(trl_rows=after.rows, trl_dropped=after.dropped, trl_truncated=after.truncated)
+    return BuiltTrainer(trainer, tokenizer, counts)
 
 
 def _epsilon_lines(counts):
@@ -403,8 +424,7 @@ def _epsilon_lines(counts):
     ] + ([choice["note"]] if choice["note"] else [])
 
 
-def evaluate_run(ft, trainer, tokenizer):
-
+def evaluate_run(ft: FineTuneRun, trainer: Any, tokenizer: Any) -> dict[str, Any]:
     pairs = finetune_data.test_pairs(
         ft.snapshot, conversational=bool(tokenizer.chat_template), fitter=fitter_for(ft, trainer.args, tokenizer)
     )
@@ -416,9 +436,8 @@ def evaluate_run(ft, trainer, tokenizer):
     return evaluate.implicit_reward_accuracy(model, reference_model(ft, trainer), tokenizer, pairs, beta, max_length)
 
 
-def train(run):
+def train(run: TaskRun) -> dict[str, Any]:
     """The service behind the finetune task."""
-    from pathlib import Path
 
     release()  # a GPU worker may still hold models from generation tasks
     ft = FineTuneRun.objects.select_related("snapshot", "model_spec").get(run=run)
@@ -438,7 +457,8 @@ def train(run):
         ft.save(update_fields=["evaluation"])
         return metrics
     on = device()
-    trainer, tokenizer, _, counts = build_trainer(ft, out / "checkpoints", [progress_callback(run)], on)
+    built = build_trainer(ft, out / "checkpoints", [progress_callback(run)], on)
+    trainer, tokenizer, counts = built.trainer, built.tokenizer, built.counts
     run.refresh_from_db(fields=["metrics", "log_tail"])
     runs.record(
         run,
@@ -446,7 +466,7 @@ def train(run):
         lines=[
             f"{ft.method} on {ft.snapshot} with {ft.model_spec.name} ({'LoRA' if ft.lora else 'full'}, {on})",
             f"train rows: {counts['kept']} kept, {counts['dropped']} dropped by noise weighting ({ft.noise_weighting})",
-            f"fitting into max_length {trainer.args.max_length}: {counts.get('prompts_cut', 0)} prompts cut to their end, "
+            f"fitting into max_length {getattr(trainer.args, 'max_length', None)}: {counts.get('prompts_cut', 0)} prompts cut to their end, "
             f"{counts.get('completions_cut', 0)} rows with a completion still too long (TRL cuts its end)",
             f"after TRL's processing: {counts['trl_rows']} rows, {counts['trl_dropped']} dropped, "
             f"{counts['trl_truncated']} to be truncated at max_length",

@@ -12,6 +12,7 @@ long prompts itself, keeping their end (workers/finetune_data.py).
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 from annotate.errors import Invalid
 from workers.models import FineTuneMethod
@@ -111,7 +112,7 @@ LORA = {
 MAX_TARGET_MODULES = 64
 
 
-def check_training(config, method, model_max_length=None):
+def check_training(config: dict[str, Any] | None, method: str, model_max_length: int | None = None) -> dict[str, Any]:
     """The config's fields checked against the allow-list and their caps; raises ConfigError naming the field."""
     out = {}
     for name, value in (config or {}).items():
@@ -134,7 +135,7 @@ def check_training(config, method, model_max_length=None):
     return out
 
 
-def check_lora(lora):
+def check_lora(lora: dict[str, Any] | None) -> dict[str, Any]:
     out = {}
     for name, value in (lora or {}).items():
         if name == "target_modules":

@@ -22,13 +22,19 @@ KTO reads unpaired rows, conversational in the same way. Rows too long for max_l
 
 import random
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 from curation.formats import iter_export_rows
+from curation.models import Snapshot
 from curation.noise import bootstrap_epsilon
-from workers.models import FineTuneMethod, NoiseWeighting
+from workers.models import FineTuneMethod, ModelSpec, NoiseWeighting
 
-FORMAT = {
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+FORMAT: dict[str, str] = {
     FineTuneMethod.DPO: "preference",
     FineTuneMethod.DPO_RATIONALE: "preference",
     FineTuneMethod.RDPO: "preference",
@@ -64,12 +70,12 @@ def rationale_prompt(prompt, chosen, rejected) -> str:
     return RATIONALE_TEMPLATE.format(prompt=as_text(prompt), chosen=as_text(chosen), rejected=as_text(rejected))
 
 
-def format_for(method, conversational=False):
+def format_for(method: str, conversational: bool = False) -> str:
     fmt = FORMAT[method]
     return f"{fmt}_conversational" if conversational else fmt
 
 
-def keep_row(row, weighting, threshold, rng):
+def keep_row(row: dict[str, Any], weighting: str, threshold: float, rng: random.Random) -> bool:
     noise = row.get("noise")
     if weighting in (NoiseWeighting.NONE, NoiseWeighting.WEIGHT) or noise is None:
         return True
@@ -78,23 +84,42 @@ def keep_row(row, weighting, threshold, rng):
     return rng.random() >= noise
 
 
+@dataclass
+class SplitRows:
+    """One split's rows in TRL's column names, and what was left out or cut on the way: `counts`
+    is {"kept": n, "dropped": m, ...}, recorded as the run's `rows` metrics (JSON)."""
+
+    rows: list[dict[str, Any]]
+    counts: dict[str, Any]
+
+
+@dataclass
+class SplitDataset:
+    """`SplitRows` as a datasets.Dataset; None when the split has no rows."""
+
+    dataset: "Dataset | None"
+    counts: dict[str, Any]
+
+
 def rows_for(
-    snapshot,
-    method,
-    split,
-    weighting=NoiseWeighting.NONE,
-    threshold=0.5,
-    seed=42,
-    conversational=False,
-    fitter=None,
-    margin=False,
-):
-    """(rows in TRL's column names, counts) for one split: {"kept": n, "dropped": m} (noise weighting),
+    snapshot: Snapshot,
+    method: str,
+    split: str,
+    weighting: str = NoiseWeighting.NONE,
+    threshold: float = 0.5,
+    seed: int = 42,
+    conversational: bool = False,
+    fitter: "Fitter | None" = None,
+    margin: bool = False,
+) -> SplitRows:
+    """Rows in TRL's column names for one split, and counts: {"kept": n, "dropped": m} (noise weighting),
     and with a `fitter` also what fitting into max_length cut (FitCounts' fields). margin: keep the
     export's `margin` column (the reward trainer's Scaled BT and BT-with-margin read it)."""
     fmt = format_for(method, conversational)
     rng = random.Random(seed)
-    kept, dropped, kinds = [], 0, []
+    kept: list[dict[str, Any]] = []
+    dropped = 0
+    kinds: list[tuple[str, float | None]] = []
     for kind, row in iter_export_rows(snapshot, fmt, split=split, with_kind=True):
         if split == "train" and not keep_row(row, weighting, threshold, rng):
             dropped += 1
@@ -107,7 +132,7 @@ def rows_for(
             out["rationale_prompt"] = rationale_prompt(row["prompt"], row["chosen"], row["rejected"])
         kept.append(out)
         kinds.append((kind, None if row.get("controversial") else row.get("noise")))
-    counts = {"kept": len(kept), "dropped": dropped}
+    counts: dict[str, Any] = {"kept": len(kept), "dropped": dropped}
     if split == "train" and weighting == NoiseWeighting.WEIGHT:
         counts["weight_mean"] = round(sum(r["weight"] for r in kept) / len(kept), 4) if kept else None
     if method == FineTuneMethod.DPO_RATIONALE:
@@ -115,9 +140,10 @@ def rows_for(
     if split == "train":
         counts["epsilon"] = {k: asdict(e) for k, e in trained_epsilon(kinds).items()}
     if fitter is not None:
-        kept, fit = fitter.fit(kept, completion_keys(fmt))
-        counts.update(prompts_cut=fit.prompts_cut, completions_cut=fit.completions_cut)
-    return kept, counts
+        fitted = fitter.fit(kept, completion_keys(fmt))
+        kept = fitted.rows
+        counts.update(prompts_cut=fitted.counts.prompts_cut, completions_cut=fitted.counts.completions_cut)
+    return SplitRows(kept, counts)
 
 
 @dataclass
@@ -133,9 +159,9 @@ class KindEpsilon:
     epsilon_high: float | None
 
 
-def trained_epsilon(kinds):
+def trained_epsilon(kinds: list[tuple[str, float | None]]) -> dict[str, KindEpsilon]:
     """{kind: KindEpsilon} from [(kind, p_noise or None)] of the kept rows."""
-    out = {}
+    out: dict[str, KindEpsilon] = {}
     for kind in sorted({k for k, _ in kinds}):
         rows = [p for k, p in kinds if k == kind]
         p = [x for x in rows if x is not None]
@@ -144,21 +170,21 @@ def trained_epsilon(kinds):
     return out
 
 
-def dataset_for(snapshot, method, split, **weighting):
+def dataset_for(snapshot: Snapshot, method: str, split: str, **weighting: Any) -> SplitDataset:
     from datasets import Dataset
 
-    rows, counts = rows_for(snapshot, method, split, **weighting)
-    if not rows:
-        return None, counts
-    return Dataset.from_list(rows), counts
+    found = rows_for(snapshot, method, split, **weighting)
+    return SplitDataset(Dataset.from_list(found.rows) if found.rows else None, found.counts)
 
 
-def test_pairs(snapshot, conversational=False, fitter=None):
+def test_pairs(
+    snapshot: Snapshot, conversational: bool = False, fitter: "Fitter | None" = None
+) -> list[dict[str, Any]]:
     """Preference pairs of the test split (every method is evaluated on pairs), fitted as the training rows are."""
     fmt = "preference_conversational" if conversational else "preference"
     pairs = [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in iter_export_rows(snapshot, fmt, split="test")]
     if fitter is not None:
-        pairs, _ = fitter.fit(pairs, ("chosen", "rejected"))
+        pairs = fitter.fit(pairs, ("chosen", "rejected")).rows
     return pairs
 
 
@@ -179,6 +205,12 @@ class FitCounts:
     rows: int = 0
     prompts_cut: int = 0  # prompts shortened, keeping their end
     completions_cut: int = 0  # rows whose longest completion still passes max_length (TRL cuts its end)
+
+
+@dataclass
+class Fitted:
+    rows: list[dict[str, Any]]
+    counts: FitCounts
 
 
 class Fitter:
@@ -251,7 +283,7 @@ class Fitter:
             messages = system + rest[:-1] + [{**rest[-1], "content": kept}]
         return messages
 
-    def fit(self, rows, completion_keys):
+    def fit(self, rows: list[dict[str, Any]], completion_keys: tuple[str, ...]) -> Fitted:
         """Rows with over-long prompts cut to their end, and what was cut."""
         counts = FitCounts(rows=len(rows))
         out = []
@@ -266,7 +298,7 @@ class Fitter:
                 if p + longest > self.max_length:
                     counts.completions_cut += 1
             out.append(row)
-        return out, counts
+        return Fitted(out, counts)
 
     def estimate(self, rows, completion_keys):
         """LengthEstimate of rows as they are (before any cut)."""
@@ -294,11 +326,13 @@ class LengthEstimate:
         return self.sampled == 0 or self.fit * 2 > self.sampled
 
 
-def completion_keys(fmt):
+def completion_keys(fmt: str) -> tuple[str, ...]:
     return ("completion",) if fmt.startswith("unpaired") else ("chosen", "rejected")
 
 
-def estimate_lengths(snapshot, method, tokenizer, max_length, sample=200, seed=0):
+def estimate_lengths(
+    snapshot: Snapshot, method: str, tokenizer: Any, max_length: int, sample: int = 200, seed: int = 0
+) -> "LengthEstimate":
     """How many rows of the snapshot's train split the model's max_length holds, from a seeded sample."""
     fmt = format_for(method, conversational=bool(tokenizer.chat_template))
     rows = [{col: r[col] for col in COLUMNS[fmt]} for r in iter_export_rows(snapshot, fmt, split="train")]
@@ -307,10 +341,17 @@ def estimate_lengths(snapshot, method, tokenizer, max_length, sample=200, seed=0
     return Fitter(tokenizer, max_length).estimate(rows, completion_keys(fmt))
 
 
-def after_trl(dataset, given, max_length):
+@dataclass
+class AfterTrl:
+    rows: int  # rows TRL kept
+    dropped: int
+    truncated: int  # rows its collator will cut at max_length
+
+
+def after_trl(dataset: "Dataset | None", given: int, max_length: int | None) -> AfterTrl:
     """Rows TRL kept out of the `given` ones, and how many of those its collator will cut at max_length."""
     if dataset is None:
-        return {"rows": 0, "dropped": given, "truncated": 0}
+        return AfterTrl(rows=0, dropped=given, truncated=0)
     columns = dataset.column_names
     if "completion_ids" in columns:  # KTO
         lengths = [len(p) + len(c) for p, c in zip(dataset["prompt_ids"], dataset["completion_ids"])]
@@ -324,10 +365,10 @@ def after_trl(dataset, given, max_length):
     else:
         lengths = []
     truncated = sum(n > max_length for n in lengths) if max_length else 0
-    return {"rows": len(dataset), "dropped": given - len(dataset), "truncated": truncated}
+    return AfterTrl(rows=len(dataset), dropped=given - len(dataset), truncated=truncated)
 
 
-def local_tokenizer(spec):
+def local_tokenizer(spec: ModelSpec) -> Any:
     """The model's tokenizer from local files only (a web request never downloads one), or None."""
     from transformers import AutoTokenizer
 
@@ -340,7 +381,9 @@ def local_tokenizer(spec):
     return tokenizer
 
 
-def estimate_for_form(snapshot, spec, method, max_length, sample=200):
+def estimate_for_form(
+    snapshot: Snapshot, spec: ModelSpec, method: str, max_length: int, sample: int = 200
+) -> "LengthEstimate | None":
     """LengthEstimate for the fine-tune form, or None when the tokenizer is not on this machine."""
     tokenizer = local_tokenizer(spec)
     if tokenizer is None:
@@ -348,7 +391,7 @@ def estimate_for_form(snapshot, spec, method, max_length, sample=200):
     return estimate_lengths(snapshot, method, tokenizer, max_length, sample=sample)
 
 
-def chat_template_renderer(spec):
+def chat_template_renderer(spec: ModelSpec) -> Callable[..., Any] | None:
     """A `render` for curation.formats' text formats: the model's chat template, applied as TRL's
     `apply_chat_template` turns conversational rows into text ones; None without a local template."""
     from functools import partial

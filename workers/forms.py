@@ -1,6 +1,7 @@
 """Forms of the runs pages; they validate input and hand it to the services."""
 
 from django import forms
+from django.db.models import QuerySet
 
 from annotate import strict_input
 from annotate.models import Annotator
@@ -43,14 +44,21 @@ def check_finetune_fields(form, data):
             form.add_error("lora", str(exc))
 
 
+def set_queryset(form: forms.BaseForm, name: str, queryset: QuerySet) -> None:
+    """Narrow a model choice field to the project's objects (declared with `.none()`)."""
+    field = form.fields[name]
+    assert isinstance(field, forms.ModelChoiceField)
+    field.queryset = queryset
+
+
 class _ProjectForm(forms.Form):
     def __init__(self, project, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.project = project
         if "snapshot" in self.fields:
-            self.fields["snapshot"].queryset = Snapshot.objects.filter(project=project)
+            set_queryset(self, "snapshot", Snapshot.objects.filter(project=project))
         if "model_spec" in self.fields:
-            self.fields["model_spec"].queryset = ModelSpec.objects.for_project(project).order_by("name")
+            set_queryset(self, "model_spec", ModelSpec.objects.for_project(project).order_by("name"))
 
 
 class FineTuneForm(_ProjectForm):
@@ -85,7 +93,7 @@ class FineTuneForm(_ProjectForm):
     start_anyway = forms.BooleanField(required=False, label="Start even if most rows are longer than max_length")
 
     def clean(self):
-        data = super().clean()
+        data = super().clean() or self.cleaned_data
         check_finetune_fields(self, data)
         if not self.errors and not data.get("start_anyway"):
             self.warn_on_length(data)
@@ -154,7 +162,7 @@ class ScheduleForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.project = project
         self.instance.project = project
-        self.fields["model_spec"].queryset = ModelSpec.objects.for_project(project).order_by("name")
+        set_queryset(self, "model_spec", ModelSpec.objects.for_project(project).order_by("name"))
 
     def clean_lora(self):
         return self.cleaned_data.get("lora") or None
@@ -190,15 +198,14 @@ class GenerationForm(_ProjectForm):
         help_text="Given to the model as a system message.",
     )
     preference_annotator = forms.ModelChoiceField(
-        queryset=None,
+        queryset=Annotator.objects.none(),
         required=False,
         label="Follow the latent preferences of",
         help_text="Adds the preference learned from this annotator's edits, per prompt.",
     )
 
     def __init__(self, project, *args, **kwargs):
-
         super().__init__(project, *args, **kwargs)
-        self.fields["preference_annotator"].queryset = Annotator.objects.filter(
-            latent_preferences__project=project
-        ).distinct()
+        set_queryset(
+            self, "preference_annotator", Annotator.objects.filter(latent_preferences__project=project).distinct()
+        )

@@ -17,31 +17,35 @@ Re-runnable: responses carry the run id; prompts that already have this run's re
 skipped, and each prompt's responses and items are written in one transaction.
 """
 
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from annotate.errors import Invalid
-from annotate.models import Annotator, FeedbackKind, Item, Prompt, Response
+from annotate.models import Annotator, FeedbackKind, Item, Project, Prompt, Response
 from workers import runs
-from workers.latent_prefs import instruction_for
+from workers.latent_prefs import Aggregation, instruction_for
 from workers.ml.loading import generate
-from workers.models import ModelSpec, RunKind
+from workers.models import ModelSpec, RunKind, TaskRun
 
 ITEM_KINDS = ("pairwise", "binary", "edit")
 
 
 def start_generation_run(
-    project,
-    model_spec,
-    user=None,
-    prompt_ids=None,
-    n=1,
-    item_kind="pairwise",
-    max_new_tokens=256,
-    temperature=0.7,
-    batch_size=8,
-    instruction="",
-    preference_annotator=None,
-):
+    project: Project,
+    model_spec: ModelSpec,
+    user: User | None = None,
+    prompt_ids: Iterable[int] | None = None,
+    n: int = 1,
+    item_kind: str = "pairwise",
+    max_new_tokens: int = 256,
+    temperature: float = 0.7,
+    batch_size: int = 8,
+    instruction: str = "",
+    preference_annotator: Annotator | None = None,
+) -> TaskRun:
     if item_kind not in ITEM_KINDS:
         raise Invalid(f"item kind must be one of {', '.join(ITEM_KINDS)}")
     if not 1 <= int(n) <= 16:
@@ -68,14 +72,14 @@ def start_generation_run(
 PREFERENCE_TEMPLATE = "This user has the following preference: {preference} Write your answer to follow it."
 
 
-def system_message(instruction, preference=""):
+def system_message(instruction: str, preference: str = "") -> str:
     parts = [instruction.strip()] if instruction and instruction.strip() else []
     if preference:
         parts.append(PREFERENCE_TEMPLATE.format(preference=preference))
     return " ".join(parts)
 
 
-def conversation(prompt, instruction, preference=""):
+def conversation(prompt: Prompt, instruction: str, preference: str = "") -> list[dict[str, str]]:
     messages = list(prompt.messages or [{"role": "user", "content": prompt.text}])
     instruction = system_message(instruction, preference)
     if instruction:
@@ -83,14 +87,13 @@ def conversation(prompt, instruction, preference=""):
     return messages
 
 
-def preference_for_prompt(run, prompt, spec):
-    """The latent preference to condition on for this prompt (an Aggregation), or None."""
-
+def preference_for_prompt(run: TaskRun, prompt: Prompt, spec: ModelSpec) -> Aggregation | None:
+    """The latent preference to condition on for this prompt, or None."""
     annotator_id = run.params.get("preference_annotator_id")
     if not annotator_id:
         return None
     annotator = Annotator.objects.get(pk=annotator_id)
-    return instruction_for(annotator, run.project, prompt.text, model_spec=spec)
+    return instruction_for(annotator, runs.project_of(run), prompt.text, model_spec=spec)
 
 
 def _baseline(prompt, model_name):
@@ -135,8 +138,7 @@ def _write(run, spec, prompt, texts, preference):
     return created
 
 
-def generate_candidates(run):
-
+def generate_candidates(run: TaskRun) -> dict[str, Any]:
     p = run.params
     spec = ModelSpec.objects.get(pk=p["model_spec_id"])
     done = set(Response.objects.filter(metadata__run=run.pk).values_list("prompt_id", flat=True))
@@ -146,17 +148,14 @@ def generate_candidates(run):
     runs.log(run, f"{len(prompts)} of {total} prompts to answer with {spec.name}, {p['n']} response(s) each")
     n = p.get("n", 1)
     preferences = {pr.pk: preference_for_prompt(run, pr, spec) for pr in prompts}
+    conditions = {pk: a.text if a else "" for pk, a in preferences.items()}
     instruction = p.get("instruction") or ""
     # n samples per prompt: the prompt repeated n times, consecutive, so one prompt's samples stay together
     batch_prompts = max(1, p.get("batch_size", 8) // n)
     created = 0
     for start in range(0, len(prompts), batch_prompts):
         chunk = prompts[start : start + batch_prompts]
-        convs = [
-            conversation(pr, instruction, preferences[pr.pk].text if preferences[pr.pk] else "")
-            for pr in chunk
-            for _ in range(n)
-        ]
+        convs = [conversation(pr, instruction, conditions[pr.pk]) for pr in chunk for _ in range(n)]
         replies = generate(
             spec,
             convs,

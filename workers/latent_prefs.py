@@ -19,14 +19,18 @@ Annotators may correct a description; the correction is used from then on.
 """
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
 
 import numpy as np
-from django.db.models import Avg, Count
+from django.contrib.auth.models import User
+from django.db.models import Avg, Count, QuerySet
 from django.db.models.functions import TruncDate
 
 from annotate.errors import Invalid
-from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind
+from annotate.models import Annotation, AnnotationStatus, Annotator, AnnotatorKind, FeedbackKind, Project
 from workers import runs
 from workers.ml.embeddings import embed as minilm
 from workers.ml.loading import generate
@@ -54,7 +58,7 @@ def infer_messages(context, original, edited):
     ]
 
 
-def pending_edits(project):
+def pending_edits(project: Project) -> QuerySet[Annotation]:
     return (
         Annotation.objects.filter(
             item__project=project,
@@ -69,28 +73,30 @@ def pending_edits(project):
     )
 
 
-def start_inference_run(project, model_spec, user=None, batch_size=8, max_new_tokens=48):
+def start_inference_run(
+    project: Project, model_spec: ModelSpec, user: User | None = None, batch_size: int = 8, max_new_tokens: int = 48
+) -> TaskRun:
     params = {"model_spec_id": model_spec.pk, "batch_size": int(batch_size), "max_new_tokens": int(max_new_tokens)}
     return runs.create_run(RunKind.PREFERENCES, project=project, params=params, user=user)
 
 
-def embed(texts):
+def embed(texts: Iterable[str]) -> np.ndarray:
 
     return minilm(texts)
 
 
-def is_zero_cost(annotation):
+def is_zero_cost(annotation: Annotation) -> bool:
     """CIPHER's "no edit": the user accepted the response as it was."""
     return (annotation.edited_text or "").strip() == (annotation.item.response_a.text or "").strip()
 
 
-def infer_preferences(run):
+def infer_preferences(run: TaskRun) -> dict[str, Any]:
     """The service behind the task: one LatentPreference per edit not yet described (re-runnable).
     Edits with a cost get a description inferred by the model; zero-cost edits keep the preference
     retrieved for them (CIPHER), aggregated by the project's generation model (this run's if none)."""
 
     spec = ModelSpec.objects.get(pk=run.params["model_spec_id"])
-    pending = list(pending_edits(run.project))
+    pending = list(pending_edits(runs.project_of(run)))
     edits = [a for a in pending if not is_zero_cost(a)]
     accepted = [a for a in pending if is_zero_cost(a)]
     runs.set_progress(run, 0, len(pending))
@@ -130,7 +136,7 @@ def infer_preferences(run):
             batch_size=run.params.get("batch_size", 8),
             on_batch=save,
         )
-    aggregator = generation_model(run.project) or spec  # CIPHER aggregates with the agent's own model
+    aggregator = generation_model(runs.project_of(run)) or spec  # CIPHER aggregates with the agent's own model
     for i, a in enumerate(accepted):  # in time order: each sees the preferences stored before it
         kept = kept_preference(a, aggregator)
         store(a, kept.text or NO_PREFERENCE, f"kept ({kept.method}{': ' + kept.model_name if kept.model_name else ''})")
@@ -138,7 +144,7 @@ def infer_preferences(run):
     return {"preferences": LatentPreference.objects.filter(run=run).count(), "kept": len(accepted), "model": spec.name}
 
 
-def kept_preference(annotation, model_spec=None):
+def kept_preference(annotation: Annotation, model_spec: ModelSpec | None = None) -> "Aggregation":
     """The preference CIPHER keeps for a zero-cost edit: the one the response was generated with for
     this annotator, else what retrieval and aggregation would have given before this edit."""
     meta = annotation.item.response_a.metadata or {}
@@ -157,13 +163,20 @@ def _one_line(text):
 MIN_SIMILARITY = 0.2  # MiniLM cosine below this is an unrelated context: its preference does not apply
 
 
-def retrieve(annotator, project, context, k=5, min_similarity=MIN_SIMILARITY, before=None):
+def retrieve(
+    annotator: Annotator,
+    project: Project,
+    context: str,
+    k: int = 5,
+    min_similarity: float = MIN_SIMILARITY,
+    before: datetime | None = None,
+) -> list[tuple[LatentPreference, float]]:
     """The annotator's k stored preferences nearest to `context`: [(preference, cosine)], best first.
     before: only preferences from edits made before this time (what CIPHER had at that point)."""
-    prefs = LatentPreference.objects.filter(project=project, annotator=annotator).exclude(embedding=[])
+    found = LatentPreference.objects.filter(project=project, annotator=annotator).exclude(embedding=[])
     if before is not None:
-        prefs = prefs.filter(annotation__created_at__lt=before)
-    prefs = list(prefs)
+        found = found.filter(annotation__created_at__lt=before)
+    prefs = list(found)
     if not prefs:
         return []
     query = embed([context])[0]
@@ -189,7 +202,7 @@ def _joined(texts):
     return "; ".join(texts) + "."
 
 
-def aggregate(retrieved, model_spec=None):
+def aggregate(retrieved: list[tuple[LatentPreference, float]], model_spec: ModelSpec | None = None) -> Aggregation:
     """One preference from the retrieved ones: by the model when one is given (CIPHER), else joined."""
     texts = list(
         dict.fromkeys(
@@ -216,12 +229,14 @@ def aggregate(retrieved, model_spec=None):
     return Aggregation(reply, "model", model_spec.name, sources)
 
 
-def instruction_for(annotator, project, context, k=5, model_spec=None):
+def instruction_for(
+    annotator: Annotator, project: Project, context: str, k: int = 5, model_spec: ModelSpec | None = None
+) -> Aggregation:
     """The aggregated latent preference to condition generation on for this context."""
     return aggregate(retrieve(annotator, project, context, k), model_spec)
 
 
-def generation_model(project):
+def generation_model(project: Project) -> ModelSpec | None:
     """The project's configured generation model: the model of its latest successful generation
     run, else of its latest preference-inference run; None when it has neither."""
     for kind in (RunKind.GENERATE, RunKind.PREFERENCES):
@@ -237,7 +252,7 @@ def generation_model(project):
     return None
 
 
-def correct(preference, text):
+def correct(preference: LatentPreference, text: str) -> LatentPreference:
     text = text.strip()
     if len(text) > 1000:
         raise Invalid("keep the description under 1000 characters")
@@ -246,7 +261,7 @@ def correct(preference, text):
     return preference
 
 
-def edit_distance_by_annotator(project):
+def edit_distance_by_annotator(project: Project) -> dict[str, list[tuple[date, float, int]]]:
     """CIPHER's cost: mean normalised edit distance per annotator per day. {name: [(date, mean, n)]}."""
     rows = (
         Annotation.objects.filter(
@@ -260,7 +275,7 @@ def edit_distance_by_annotator(project):
         .annotate(mean=Avg("edit_distance"), n=Count("id"))
         .order_by("annotator__name", "day")
     )
-    out = defaultdict(list)
+    out: defaultdict[str, list[tuple[date, float, int]]] = defaultdict(list)
     for r in rows:
         out[r["annotator__name"]].append((r["day"], round(r["mean"], 4), r["n"]))
     return dict(out)

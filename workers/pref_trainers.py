@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from trl import DPOTrainer, RewardTrainer
+from trl import DPOConfig, DPOTrainer, RewardConfig, RewardTrainer
 
 RATIONALE_KEYS = ("rationale_input_ids", "rationale_attention_mask", "rationale_labels")
 EXTRA_COLUMNS = ("weight", "rationale_prompt", "rationale")
@@ -108,6 +108,8 @@ def dpo_per_row_loss(
 class TandemDPOTrainer(DPOTrainer):
     """DPOTrainer + optional per-row weights + optional rationale NLL (rationale_gamma > 0)."""
 
+    args: DPOConfig
+
     def __init__(self, *args, rationale_gamma: float = 0.0, **kwargs):
         super().__init__(*args, **kwargs)
         self.rationale_gamma = rationale_gamma
@@ -115,7 +117,8 @@ class TandemDPOTrainer(DPOTrainer):
 
     def _set_signature_columns_if_needed(self):
         super()._set_signature_columns_if_needed()
-        self._signature_columns = list(dict.fromkeys([*self._signature_columns, *EXTRA_COLUMNS]))
+        columns = [*(self._signature_columns or []), *EXTRA_COLUMNS]
+        self._signature_columns = list(dict.fromkeys(columns))  # type: ignore[assignment]  # typed None in Trainer
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         weight = inputs.pop("weight", None)
@@ -131,14 +134,12 @@ class TandemDPOTrainer(DPOTrainer):
                 rationale["rationale_attention_mask"],
                 rationale["rationale_labels"],
             )
-            self._metrics["train" if self.model.training else "eval"]["rationale_nll"].append(
-                nll.detach().mean().item()
-            )
+            self._metrics["train" if model.training else "eval"]["rationale_nll"].append(nll.detach().mean().item())
             loss = loss + self.rationale_gamma * nll.mean()
         return loss
 
     def weighted_loss(self, model, inputs, weight):
-        mode = "train" if self.model.training else "eval"
+        mode = "train" if model.training else "eval"
         completion_mask = inputs["completion_mask"]
         model_kwargs = {
             k: v for k, v in inputs.items() if k not in {"completion_mask", "ref_chosen_logps", "ref_rejected_logps"}
@@ -174,19 +175,22 @@ class TandemDPOTrainer(DPOTrainer):
 class WeightedRewardTrainer(RewardTrainer):
     """RewardTrainer whose Bradley–Terry loss weights each pair by its `weight` column."""
 
+    args: RewardConfig
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.data_collator = ExtraCollator(self.data_collator)
 
     def _set_signature_columns_if_needed(self):
         super()._set_signature_columns_if_needed()
-        self._signature_columns = list(dict.fromkeys([*self._signature_columns, "weight"]))
+        columns = [*(self._signature_columns or []), "weight"]
+        self._signature_columns = list(dict.fromkeys(columns))  # type: ignore[assignment]  # typed None in Trainer
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         weight = inputs.pop("weight", None)
         if weight is None:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        mode = "train" if self.model.training else "eval"
+        mode = "train" if model.training else "eval"
         inputs["use_cache"] = False
         margin = inputs.pop("margin", None)
         outputs = model(**inputs)

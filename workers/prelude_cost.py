@@ -11,7 +11,7 @@ Levenshtein distances: the curves compare the two conditions, not the paper's ab
 
 from dataclasses import dataclass, field
 
-from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind
+from annotate.models import Annotation, AnnotationStatus, Annotator, AnnotatorKind, FeedbackKind, Project
 
 CONDITIONED, UNCONDITIONED = "with preference", "without preference"
 
@@ -20,15 +20,15 @@ CONDITIONED, UNCONDITIONED = "with preference", "without preference"
 class CostCurve:
     """One condition's edits in time order: cumulative[i] = sum of the first i+1 costs."""
 
-    costs: list = field(default_factory=list)
-    cumulative: list = field(default_factory=list)
+    costs: list[float] = field(default_factory=list)
+    cumulative: list[float] = field(default_factory=list)
 
-    def add(self, cost):
+    def add(self, cost: float) -> None:
         self.costs.append(cost)
         self.cumulative.append(round((self.cumulative[-1] if self.cumulative else 0.0) + cost, 6))
 
     @property
-    def mean(self):
+    def mean(self) -> float | None:
         return sum(self.costs) / len(self.costs) if self.costs else None
 
 
@@ -43,7 +43,7 @@ def _is_conditioned(metadata, annotator_id):
     return bool(metadata and metadata.get("preference") and metadata.get("preference_annotator") == annotator_id)
 
 
-def cost_by_annotator(project, annotator=None):
+def cost_by_annotator(project: Project, annotator: Annotator | None = None) -> dict[str, "PreludeCost"]:
     """{annotator name: PreludeCost} over the project's human edits, oldest first."""
     rows = Annotation.objects.filter(
         item__project=project,
@@ -54,10 +54,12 @@ def cost_by_annotator(project, annotator=None):
     )
     if annotator is not None:
         rows = rows.filter(annotator=annotator)
-    out = {}
+    out: dict[str, PreludeCost] = {}
     for name, annotator_id, cost, metadata in rows.order_by("created_at", "id").values_list(
         "annotator__name", "annotator_id", "edit_distance", "item__response_a__metadata"
     ):
         entry = out.setdefault(name, PreludeCost(name))
-        (entry.conditioned if _is_conditioned(metadata, annotator_id) else entry.unconditioned).add(float(cost))
+        (entry.conditioned if _is_conditioned(metadata, annotator_id) else entry.unconditioned).add(
+            float(cost or 0.0)
+        )  # edit_distance__isnull=False above
     return out

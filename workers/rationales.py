@@ -6,10 +6,15 @@ Re-runnable: items that already have a rationale from this run are skipped, and 
 saved as it is generated, so a worker that dies mid-run loses at most one batch of work.
 """
 
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.auth.models import User
+
 from curation.models import Snapshot, SnapshotRow
 from workers import runs
 from workers.ml.loading import generate
-from workers.models import ModelSpec, Rationale, RunKind
+from workers.models import ModelSpec, Rationale, RunKind, TaskRun
 
 INSTRUCTIONS = {
     "pair": (
@@ -40,7 +45,14 @@ def rationale_messages(kind, data):
     return [{"role": "user", "content": body}]
 
 
-def start_rationale_run(snapshot, model_spec, user=None, kinds=KINDS, batch_size=8, max_new_tokens=96):
+def start_rationale_run(
+    snapshot: Snapshot,
+    model_spec: ModelSpec,
+    user: User | None = None,
+    kinds: Iterable[str] = KINDS,
+    batch_size: int = 8,
+    max_new_tokens: int = 96,
+) -> TaskRun:
     """Create the run (the view or a schedule then enqueues `tasks.rationales.generate_rationales`)."""
     unknown = set(kinds) - set(KINDS)
     if unknown:
@@ -55,8 +67,7 @@ def start_rationale_run(snapshot, model_spec, user=None, kinds=KINDS, batch_size
     return runs.create_run(RunKind.RATIONALE, project=snapshot.project, params=params, user=user)
 
 
-def generate_rationales(run):
-
+def generate_rationales(run: TaskRun) -> dict[str, Any]:
     p = run.params
     snapshot = Snapshot.objects.get(pk=p["snapshot_id"])
     spec = ModelSpec.objects.get(pk=p["model_spec_id"])

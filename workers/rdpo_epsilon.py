@@ -12,6 +12,7 @@ whose training rows hold no pairwise row is refused: no ε was estimated for wha
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 from workers.finetune_config import ConfigError
 
@@ -27,7 +28,7 @@ class EpsilonChoice:
     note: str = ""
 
 
-def choose(snapshot_epsilon, trained):
+def choose(snapshot_epsilon: float | None, trained: dict[str, dict[str, Any]]) -> EpsilonChoice:
     """trained: {kind: KindEpsilon as a dict} of the run's kept training rows."""
     pairs = trained.get("pairwise") or {}
     others = {k: v["rows"] for k, v in trained.items() if k != "pairwise" and v["rows"]}

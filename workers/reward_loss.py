@@ -10,17 +10,19 @@
 
 import torch
 from torch import nn
-from trl import RewardTrainer
+from trl import RewardConfig, RewardTrainer
 
 BT_LOSSES = ("bt", "scaled", "margin")
 
 
-def needs_margin(bt_loss):
+def needs_margin(bt_loss: str) -> bool:
     return bt_loss in ("scaled", "margin")
 
 
 class ScaledBTRewardTrainer(RewardTrainer):
     """RewardTrainer with the per-pair loss scaled by the pair's preference magnitude."""
+
+    args: RewardConfig
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         scale = inputs.pop("margin")  # TRL would subtract it; Scaled BT multiplies by it

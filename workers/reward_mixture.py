@@ -23,6 +23,7 @@ tokenizer), mixture.npz and metrics.json.
 
 import json
 from collections import defaultdict
+from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -38,7 +39,7 @@ PERSON_KINDS = ("human", "source")
 DEFAULT_LORA = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "target_modules": "all-linear"}
 
 
-def check_config(config, lora=None):
+def check_config(config: dict[str, Any] | None, lora: dict[str, Any] | None = None) -> dict[str, Any]:
     """The config checked against finetune_config.MIXTURE (and the LoRA fields when heads are LoRA)."""
     unknown = sorted(set(config or {}) - CONFIG_FIELDS)
     if unknown:
@@ -80,7 +81,8 @@ def train_mixture(snapshot, out, config=None, log=print, keep=None) -> dict:
         raise ValueError(
             "reward_mixture needs at least 10 decisive people's labels from 2 or more annotators in the train split"
         )
-    pair_index, prompt_index = {}, {}
+    pair_index: dict[tuple[str, str, str], int] = {}
+    prompt_index: dict[str, int] = {}
     _encode(train + test, pair_index, prompt_index)
     pairs = list(pair_index)
     chosen = embed([f"{p}\n\n{c}" for p, c, _ in pairs], max_tokens=128)
@@ -141,7 +143,7 @@ def _evaluate(fit, x, z, prompt_of_pair, test):
     routed = fit.route(z[prompt_of_pair[test.item]])
     weights = np.where((test.annotator >= 0)[:, None], fit.weights[np.clip(test.annotator, 0, None)], routed)
     p = (weights * probs).sum(axis=1)
-    counts = defaultdict(int)
+    counts: defaultdict[str, int] = defaultdict(int)
     for known in test.annotator >= 0:
         counts["known" if known else "unknown"] += 1
     return {"pairs": int(len(test.y)), "accuracy": float(np.mean((p > 0.5) == (test.y > 0))), **counts}
@@ -174,7 +176,7 @@ def train_lora_heads(snapshot, model_spec, out, config=None, lora=None, log=prin
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     config = check_config(config, lora)
-    keep = {}
+    keep: dict[str, Any] = {}
     embedding_metrics = train_mixture(
         snapshot, out, {k: v for k, v in config.items() if k == "k_max"}, log=log, keep=keep
     )

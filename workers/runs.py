@@ -6,23 +6,28 @@ progress tick never clobbers a concurrent cancel request.
 """
 
 import os
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
-from django.db.models import F, Q
+from django.contrib.auth.models import User
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from annotate.models import Project
 from workers.models import FINISHED_STATES, RunState, TaskRun
 
 LOG_TAIL_CHARS = 8000
 
 
-def heartbeat_seconds():
+def heartbeat_seconds() -> float:
     return float(os.environ.get("TANDEM_RUN_HEARTBEAT_SECONDS", "20"))
 
 
-def stale_seconds():
+def stale_seconds() -> float:
     """A running run with no heartbeat for this long belongs to a dead worker."""
     return float(os.environ.get("TANDEM_RUN_STALE_SECONDS", "120"))
 
@@ -35,18 +40,32 @@ class RunFailed(Exception):
     """Raised by a service whose work ran to the end but whose outcome is unusable (e.g. no judge
     reply parsed): the run fails with this message, no traceback, and keeps `metrics`."""
 
-    def __init__(self, message, metrics=None):
+    def __init__(self, message: str, metrics: dict[str, Any] | None = None):
         super().__init__(message)
         self.metrics = metrics or {}
 
 
-def create_run(kind, project=None, params=None, user=None, total=0, task_name=""):
+def project_of(run: TaskRun) -> Project:
+    """The project of a project-scoped run (every run kind but a few maintenance tasks has one)."""
+    if run.project is None:
+        raise ValueError(f"run {run.pk} has no project")
+    return run.project
+
+
+def create_run(
+    kind: str,
+    project: Project | None = None,
+    params: dict[str, Any] | None = None,
+    user: User | None = None,
+    total: int = 0,
+    task_name: str = "",
+) -> TaskRun:
     return TaskRun.objects.create(
         kind=kind, project=project, params=params or {}, created_by=user, total=total, task_name=task_name
     )
 
 
-def start_run(run, worker="", celery_task_id=""):
+def start_run(run: TaskRun, worker: str = "", celery_task_id: str = "") -> TaskRun:
     now = timezone.now()
     TaskRun.objects.filter(pk=run.pk).update(
         state=RunState.RUNNING,
@@ -64,8 +83,14 @@ def start_run(run, worker="", celery_task_id=""):
 CLAIMED, FINISHED, BUSY = "claimed", "finished", "busy"
 
 
-def claim_run(run_id, worker="", celery_task_id=""):
-    """Atomically take a run for this worker. Returns (run, outcome):
+@dataclass(frozen=True)
+class Claim:
+    run: TaskRun | None  # None: no such run (deleted)
+    outcome: str  # CLAIMED, FINISHED or BUSY
+
+
+def claim_run(run_id: int, worker: str = "", celery_task_id: str = "") -> Claim:
+    """Atomically take a run for this worker. The Claim's outcome:
     claimed  — queued, or running with a stale heartbeat (its worker died): ours now;
     finished — nothing to do (a redelivered message for a run that already ended);
     busy     — a live worker is on it (a duplicate delivery): leave it alone.
@@ -86,17 +111,17 @@ def claim_run(run_id, worker="", celery_task_id=""):
     )
     run = TaskRun.objects.filter(pk=run_id).first()
     if run is None or run.state in FINISHED_STATES:
-        return run, FINISHED
-    return run, (CLAIMED if taken else BUSY)
+        return Claim(run, FINISHED)
+    return Claim(run, CLAIMED if taken else BUSY)
 
 
-def heartbeat(run):
+def heartbeat(run: TaskRun) -> None:
     TaskRun.objects.filter(pk=run.pk, state=RunState.RUNNING).update(heartbeat_at=timezone.now())
 
 
-def set_progress(run, progress, total=None):
+def set_progress(run: TaskRun, progress: int, total: int | None = None) -> None:
     """Record progress; raise RunCancelled when a manager asked to stop the run."""
-    fields = {"progress": progress, "heartbeat_at": timezone.now()}
+    fields: dict[str, Any] = {"progress": progress, "heartbeat_at": timezone.now()}
     if total is not None:
         fields["total"] = total
     TaskRun.objects.filter(pk=run.pk).update(**fields)
@@ -107,11 +132,17 @@ def set_progress(run, progress, total=None):
         raise RunCancelled(f"run {run.pk} cancelled")
 
 
-def record(run, progress=None, total=None, metrics=None, lines=()):
+def record(
+    run: TaskRun,
+    progress: int | None = None,
+    total: int | None = None,
+    metrics: dict[str, Any] | None = None,
+    lines: Iterable[str] = (),
+) -> None:
     """A progress tick in one UPDATE (progress, merged metrics, log lines, heartbeat), then the
     cancel check; raises RunCancelled. For loops that report often: one commit per tick, not four.
     Uses the run's in-memory metrics and log, which only the worker running it writes."""
-    fields = {"heartbeat_at": timezone.now()}
+    fields: dict[str, Any] = {"heartbeat_at": timezone.now()}
     if progress is not None:
         fields["progress"] = run.progress = progress
     if total is not None:
@@ -127,20 +158,20 @@ def record(run, progress=None, total=None, metrics=None, lines=()):
         raise RunCancelled(f"run {run.pk} cancelled")
 
 
-def raise_if_cancelled(run):
+def raise_if_cancelled(run: TaskRun) -> None:
     """A progress point without progress: stop here (RunCancelled) when a manager asked to."""
     if TaskRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
         raise RunCancelled(f"run {run.pk} cancelled")
 
 
-def log(run, line):
+def log(run: TaskRun, line: str) -> None:
     run.refresh_from_db(fields=["log_tail"])
     tail = (run.log_tail + line.rstrip() + "\n")[-LOG_TAIL_CHARS:]
     TaskRun.objects.filter(pk=run.pk).update(log_tail=tail)
     run.log_tail = tail
 
 
-def update_metrics(run, **values):
+def update_metrics(run: TaskRun, **values: Any) -> dict[str, Any]:
     """Merge values into the run's metrics (the UI shows them while the run goes on)."""
     run.refresh_from_db(fields=["metrics"])
     metrics = {**run.metrics, **values}
@@ -149,8 +180,10 @@ def update_metrics(run, **values):
     return metrics
 
 
-def finish_run(run, metrics=None, state=RunState.SUCCEEDED, error=""):
-    fields = {"state": state, "finished_at": timezone.now(), "error": error}
+def finish_run(
+    run: TaskRun, metrics: dict[str, Any] | None = None, state: str = RunState.SUCCEEDED, error: str = ""
+) -> TaskRun:
+    fields: dict[str, Any] = {"state": state, "finished_at": timezone.now(), "error": error}
     if metrics is not None:
         fields["metrics"] = metrics
     TaskRun.objects.filter(pk=run.pk).update(**fields)
@@ -158,12 +191,12 @@ def finish_run(run, metrics=None, state=RunState.SUCCEEDED, error=""):
     return run
 
 
-def release_run(run, error=""):
+def release_run(run: TaskRun, error: str = "") -> None:
     """Hand a run back to the queue (a transient error: the task will be retried)."""
     TaskRun.objects.filter(pk=run.pk, state=RunState.RUNNING).update(state=RunState.QUEUED, error=error[-2000:])
 
 
-def request_cancel(run):
+def request_cancel(run: TaskRun) -> None:
     """Ask a run to stop. A queued run stops at once; a running one at its next progress tick."""
     TaskRun.objects.filter(pk=run.pk).update(cancel_requested=True)
     TaskRun.objects.filter(pk=run.pk, state=RunState.QUEUED).update(
@@ -171,7 +204,7 @@ def request_cancel(run):
     )
 
 
-def retry_run(run):
+def retry_run(run: TaskRun) -> bool:
     """Put a failed or cancelled run back in the queue (the caller sends its task again). Services
     resume: rows already written are kept, a fine-tune starts from an empty directory."""
     updated = TaskRun.objects.filter(pk=run.pk, state__in=[RunState.FAILED, RunState.CANCELLED]).update(
@@ -181,17 +214,17 @@ def retry_run(run):
     return bool(updated)
 
 
-def stale_runs():
+def stale_runs() -> QuerySet[TaskRun]:
     cutoff = timezone.now() - timedelta(seconds=stale_seconds())
     return TaskRun.objects.filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at=None), state=RunState.RUNNING)
 
 
-def run_dir(run):
+def run_dir(run: TaskRun) -> Path:
     """Where a run writes its artifacts: ARTIFACTS_DIR/<run id>/."""
     return Path(settings.ARTIFACTS_DIR) / str(run.pk)
 
 
-def artifacts(run):
+def artifacts(run: TaskRun) -> list[tuple[str, int]]:
     """Files a run wrote, as (relative path, bytes), for the run page."""
     root = run_dir(run)
     if not root.exists():

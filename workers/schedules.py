@@ -7,6 +7,7 @@ and queue it. Too few labels: the schedule records why it skipped and waits for 
 """
 
 import json
+from typing import Any
 
 from django.db import transaction
 
@@ -17,11 +18,11 @@ from workers.models import FineTuneSchedule
 TASK_NAME = "workers.tasks.schedules.run_schedule"
 
 
-def periodic_task_name(schedule):
+def periodic_task_name(schedule: FineTuneSchedule) -> str:
     return f"tandem: {schedule.project.name} / {schedule.name} (#{schedule.pk})"
 
 
-def sync_periodic_task(schedule):
+def sync_periodic_task(schedule: FineTuneSchedule) -> Any:
     """Create or update the beat entry for a schedule (crontab in UTC, enabled flag, args)."""
     from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
@@ -54,7 +55,7 @@ def sync_periodic_task(schedule):
     return schedule.periodic_task
 
 
-def validate_crontab(minute, hour, day_of_week):
+def validate_crontab(minute: str, hour: str, day_of_week: str) -> None:
     from celery.schedules import ParseException, crontab
 
     try:
@@ -63,7 +64,7 @@ def validate_crontab(minute, hour, day_of_week):
         raise finetune.ConfigError(f"bad crontab field: {exc}") from exc
 
 
-def validate_schedule(schedule):
+def validate_schedule(schedule: FineTuneSchedule) -> None:
     """Raise ConfigError unless the crontab, the TRL config and the LoRA config are valid."""
     validate_crontab(schedule.minute, schedule.hour, schedule.day_of_week)
     if schedule.model_spec.project_id not in (None, schedule.project_id):
@@ -78,7 +79,7 @@ def validate_schedule(schedule):
     finetune.lora_config(probe)
 
 
-def save_schedule(schedule):
+def save_schedule(schedule: FineTuneSchedule) -> FineTuneSchedule:
     """Validate and save the schedule with its beat entry, atomically."""
     validate_schedule(schedule)
     with transaction.atomic():
@@ -87,14 +88,14 @@ def save_schedule(schedule):
     return schedule
 
 
-def delete_schedule(schedule):
+def delete_schedule(schedule: FineTuneSchedule) -> None:
     with transaction.atomic():
-        if schedule.periodic_task_id:
+        if schedule.periodic_task is not None:
             schedule.periodic_task.delete()
         schedule.delete()
 
 
-def new_labels(schedule):
+def new_labels(schedule: FineTuneSchedule) -> int:
     """Labels (people and judges, parsed) added to the project since the schedule last fired."""
     qs = Annotation.objects.filter(item__project=schedule.project, status=AnnotationStatus.OK)
     if schedule.last_fired_at:

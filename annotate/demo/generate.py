@@ -14,6 +14,7 @@ Files, one per import shape, so loading the demo also exercises the importer:
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 from annotate.demo.content_code import CODE
 from annotate.demo.content_talk import ADVICE, CONVERSATIONS, EDITED, EDITS, SAFETY
@@ -46,7 +47,9 @@ def _hh(turns):
 def build(seed=SEED):
     rng = random.Random(seed)
     maths = problems(rng, 110)
-    files = {name: [] for name in ("pairs", "hh", "completions", "binary", "conversations", "edit")}
+    files: dict[str, list[dict[str, Any]]] = {
+        name: [] for name in ("pairs", "hh", "completions", "binary", "conversations", "edit")
+    }
 
     # Pairwise, HelpSteer2 shape: every third pair carries a seed label.
     pair_sources = [(c["prompt"], c["good"], c["bad"], c["why"]) for c in CODE]

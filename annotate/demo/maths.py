@@ -103,7 +103,9 @@ TEMPLATES = [speed, discount, compound, linear, circle, series, dice, mean]
 
 def problems(rng, n):
     """n distinct problems, cycling through the templates."""
-    seen, out, attempt = set(), [], 0
+    seen: set[str] = set()
+    out: list[tuple[str, str, str]] = []
+    attempt = 0
     while len(out) < n:
         if attempt > 50 * n:
             raise ValueError(f"only {len(out)} distinct problems")

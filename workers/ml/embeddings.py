@@ -20,8 +20,10 @@ the threads of one matrix product wait for each other whenever the scheduler par
 import hashlib
 import os
 import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, Protocol
 
 import numpy as np
 from django.db.models import Q
@@ -42,11 +44,11 @@ _TOUCH_AFTER = timedelta(days=1)  # a hit refreshes used_at at most once a day: 
 _stored_since_check = 0
 
 
-def cache_rows():
+def cache_rows() -> int:
     return int(os.environ.get("TANDEM_EMBEDDING_CACHE_ROWS", "1000000"))
 
 
-def model():
+def model() -> Any:
     """The loaded SentenceTransformer (loaded on first use, then shared)."""
     global _MODEL
     with _LOCK:
@@ -61,18 +63,30 @@ def model():
         return _MODEL
 
 
+OnBlock = Callable[[int, int], object]  # on_block(done, total)
+
+
+class Encoder(Protocol):
+    """What `lookup` encodes with: MiniLM, or a test's stand-in."""
+
+    @property
+    def name(self) -> str: ...
+
+    def encode(self, texts: Sequence[str], on_block: OnBlock | None = None) -> np.ndarray: ...
+
+
 class MiniLM:
     """The encoder with a token limit: distinct texts in, unit-norm float32 rows out, no cache.
     `name` keys the cache, so vectors truncated at different limits never mix."""
 
-    def __init__(self, max_tokens=256, batch_size=BATCH_SIZE):
+    def __init__(self, max_tokens: int = 256, batch_size: int = BATCH_SIZE):
         self.max_tokens, self.batch_size = max_tokens, batch_size
 
     @property
-    def name(self):
+    def name(self) -> str:
         return f"{MODEL_NAME}@{self.max_tokens}"
 
-    def encode(self, texts, on_block=None):
+    def encode(self, texts: Iterable[str], on_block: OnBlock | None = None) -> np.ndarray:
         """Longest first, in blocks of ENCODE_BLOCK texts of about one length (little padding);
         on_block(done, total) after each block, so a long encode can report progress."""
         import torch
@@ -106,11 +120,18 @@ class Embedded:
     encoded: int  # distinct texts encoded by this call
 
 
-def digest(text):
+def digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def lookup(texts, max_tokens=256, batch_size=BATCH_SIZE, encoder=None, cache=True, on_block=None):
+def lookup(
+    texts: Iterable[str],
+    max_tokens: int = 256,
+    batch_size: int = BATCH_SIZE,
+    encoder: Encoder | None = None,
+    cache: bool = True,
+    on_block: OnBlock | None = None,
+) -> Embedded:
     """Embeddings of `texts` with the counts of what was cached and what was encoded;
     on_block(done, total) as the misses are encoded."""
     texts = list(texts)
@@ -136,7 +157,13 @@ def lookup(texts, max_tokens=256, batch_size=BATCH_SIZE, encoder=None, cache=Tru
     )
 
 
-def embed(texts, max_tokens=256, batch_size=BATCH_SIZE, encoder=None, cache=True):
+def embed(
+    texts: Iterable[str],
+    max_tokens: int = 256,
+    batch_size: int = BATCH_SIZE,
+    encoder: Encoder | None = None,
+    cache: bool = True,
+) -> np.ndarray:
     """Unit-norm float32 embeddings, one row per text; each distinct text is encoded at most once
     (and not at all when the cache has it)."""
     return lookup(texts, max_tokens, batch_size, encoder, cache).vectors
@@ -145,9 +172,10 @@ def embed(texts, max_tokens=256, batch_size=BATCH_SIZE, encoder=None, cache=True
 # --- the cache ------------------------------------------------------------------------------
 
 
-def cached(model_name, keys):
+def cached(model_name: str, keys: list[str]) -> dict[str, np.ndarray]:
     """{digest: vector} for the keys the cache holds; refreshes used_at of old hits."""
-    found, stale = {}, []
+    found: dict[str, np.ndarray] = {}
+    stale: list[int] = []
     now = timezone.now()
     for start in range(0, len(keys), _LOOKUP_CHUNK):
         rows = CachedEmbedding.objects.filter(
@@ -162,7 +190,7 @@ def cached(model_name, keys):
     return found
 
 
-def store(model_name, keys, vectors):
+def store(model_name: str, keys: list[str], vectors: np.ndarray) -> None:
     """Insert new rows (a concurrent insert of the same key wins quietly), then keep the bound."""
     global _stored_since_check
     now = timezone.now()
@@ -182,7 +210,7 @@ def store(model_name, keys, vectors):
         evict(limit)
 
 
-def evict(limit=None):
+def evict(limit: int | None = None) -> int:
     """Delete the least recently used rows beyond `limit`, down to 90 % of it. Returns rows deleted."""
     limit = cache_rows() if limit is None else limit
     count = CachedEmbedding.objects.count()
@@ -197,7 +225,7 @@ def evict(limit=None):
     return CachedEmbedding.objects.filter(Q(used_at__lt=used_at) | Q(used_at=used_at, pk__lte=pk)).delete()[0]
 
 
-def clear(model_name=None):
+def clear(model_name: str | None = None) -> int:
     """Drop the cache (or one encoder's rows)."""
     rows = CachedEmbedding.objects.all() if model_name is None else CachedEmbedding.objects.filter(model=model_name)
     return rows.delete()[0]

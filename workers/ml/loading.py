@@ -6,6 +6,25 @@ runs many tasks with the same model), keyed by the spec's fields so an edited sp
 """
 
 import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import torch
+
+
+class ModelSpecLike(Protocol):
+    """What loading reads of a `workers.models.ModelSpec` (or the plain copy the cache is keyed by)."""
+
+    @property
+    def path_or_id(self) -> str: ...
+    @property
+    def dtype(self) -> str: ...
+    @property
+    def max_length(self) -> int: ...
+    @property
+    def chat_template(self) -> str: ...
+
 
 DTYPES = {
     "float32": "float32",
@@ -17,7 +36,7 @@ DTYPES = {
 }
 
 
-def device():
+def device() -> str:
     import torch
 
     if torch.cuda.is_available():  # honours CUDA_VISIBLE_DEVICES
@@ -27,7 +46,7 @@ def device():
     return "cpu"
 
 
-def torch_dtype(name, on=None):
+def torch_dtype(name: str | None, on: str | None = None) -> "torch.dtype":
     import torch
 
     on = on or device()
@@ -41,7 +60,7 @@ def torch_dtype(name, on=None):
     return getattr(torch, DTYPES[name])
 
 
-def load_tokenizer(spec, padding_side="left"):
+def load_tokenizer(spec: ModelSpecLike, padding_side: str = "left") -> Any:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(spec.path_or_id)
@@ -56,11 +75,11 @@ def load_tokenizer(spec, padding_side="left"):
     return tokenizer
 
 
-def load_causal_lm(spec, on=None):
+def load_causal_lm(spec: ModelSpecLike, on: str | None = None) -> Any:
     from transformers import AutoModelForCausalLM
 
     on = on or device()
-    model = AutoModelForCausalLM.from_pretrained(spec.path_or_id, dtype=torch_dtype(spec.dtype, on))
+    model: Any = AutoModelForCausalLM.from_pretrained(spec.path_or_id, dtype=torch_dtype(spec.dtype, on))
     return model.to(on).eval()
 
 
@@ -72,7 +91,7 @@ def _cached(path_or_id, dtype, max_length, chat_template, on):
     return load_causal_lm(spec, on), load_tokenizer(spec)
 
 
-def release():
+def release() -> None:
     """Drop cached generation models (before a fine-tune needs the accelerator's memory). A full
     garbage collection costs a few tenths of a second, so it runs only when there was a model to free."""
     if _cached.cache_info().currsize == 0:
@@ -87,19 +106,19 @@ def release():
         torch.cuda.empty_cache()
 
 
-def load_for_generation(spec):
+def load_for_generation(spec: ModelSpecLike) -> tuple[Any, Any]:
     """(model, tokenizer) ready for batched generation, cached per worker process."""
     return _cached(spec.path_or_id, spec.dtype, spec.max_length, spec.chat_template, device())
 
 
-def chat_prompt(tokenizer, messages):
+def chat_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> str:
     """Render a conversation for generation, with or without a chat template."""
     if tokenizer.chat_template:
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     return "\n\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\n\nassistant: "
 
 
-def input_token_limit(model, spec, max_new_tokens):
+def input_token_limit(model: Any, spec: ModelSpecLike, max_new_tokens: int) -> int:
     """How many prompt tokens fit: the smaller of the model's positions and the spec's max_length,
     less the room the reply needs."""
     positions = getattr(model.config, "max_position_embeddings", None) or spec.max_length
@@ -107,16 +126,16 @@ def input_token_limit(model, spec, max_new_tokens):
 
 
 def generate(
-    spec,
-    conversations,
-    max_new_tokens=128,
-    batch_size=8,
-    temperature=0.0,
-    on_batch=None,
-    seed=0,
-    top_p=1.0,
-    max_input_tokens=None,
-):
+    spec: ModelSpecLike,
+    conversations: list[list[dict[str, str]]],
+    max_new_tokens: int = 128,
+    batch_size: int = 8,
+    temperature: float = 0.0,
+    on_batch: Callable[[int, list[str]], object] | None = None,
+    seed: int = 0,
+    top_p: float = 1.0,
+    max_input_tokens: int | None = None,
+) -> list[str]:
     """Generate one reply per conversation, in left-padded batches (the one generation loop: runs,
     rationales and local judges all use it). `on_batch(offset, replies)` after each batch (save
     partial work, progress, cancellation). Over-long prompts lose their beginning (the system
@@ -155,7 +174,7 @@ def generate(
     return replies
 
 
-def storable(text):
+def storable(text: str) -> str:
     """Model output as text PostgreSQL can store: a NUL character (which a model, a tiny random one
     especially, can emit) is refused by text and JSONB columns, so it is dropped."""
     return text.replace("\x00", "") if text else text

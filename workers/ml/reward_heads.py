@@ -11,7 +11,9 @@
 Labels are directions from A's side as Tandem stores them: −1 (A better), +1 (B better), 0 none.
 """
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -21,7 +23,7 @@ EMBED_MAX_TOKENS = 128
 PROMPT_TAIL_CHARS = 1500
 
 
-def response_text(prompt, response):
+def response_text(prompt: str, response: str) -> str:
     """What the embedding reward model reads for one response: the response first, then the end of
     the conversation it answers. MiniLM truncates from the right (at EMBED_MAX_TOKENS), so a long
     multi-turn prompt placed first would push the response, the part that differs, out entirely;
@@ -29,7 +31,13 @@ def response_text(prompt, response):
     return f"{response}\n\n{prompt[-PROMPT_TAIL_CHARS:]}"
 
 
-def pair_deltas(embed, prompts, responses_a, responses_b, max_tokens=EMBED_MAX_TOKENS):
+def pair_deltas(
+    embed: Callable[..., np.ndarray],
+    prompts: Sequence[str],
+    responses_a: Sequence[str],
+    responses_b: Sequence[str],
+    max_tokens: int = EMBED_MAX_TOKENS,
+) -> np.ndarray:
     """e(prompt + B) − e(prompt + A) per pair; `embed(texts, max_tokens=...)` is workers.ml.embeddings.embed."""
     texts = [response_text(p, r) for p, r in zip(prompts, responses_a)] + [
         response_text(p, r) for p, r in zip(prompts, responses_b)
@@ -42,7 +50,7 @@ def pair_deltas(embed, prompts, responses_a, responses_b, max_tokens=EMBED_MAX_T
 PROXY_DIMENSIONS = 32
 
 
-def principal_directions(delta, k=PROXY_DIMENSIONS):
+def principal_directions(delta: np.ndarray, k: int = PROXY_DIMENSIONS) -> np.ndarray:
     """Project e(B) − e(A) onto its top-k principal directions (no labels involved).
 
     Routing trains thousands of proxy reward models on a few hundred pairs each; in 32 dimensions
@@ -62,17 +70,17 @@ class BradleyTerryHead:
     weights: np.ndarray
     trained_on: int = 0
     C: float = 1.0
-    meta: dict = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
 
-    def margin(self, delta):
+    def margin(self, delta: np.ndarray) -> np.ndarray:
         """r(B) − r(A) for rows of e(B) − e(A)."""
         return np.asarray(delta, float) @ self.weights
 
-    def predict(self, delta):
+    def predict(self, delta: np.ndarray) -> np.ndarray:
         """Direction per pair: +1 (B better) or −1 (A better); 0 only for an exactly zero margin."""
         return np.sign(self.margin(delta)).astype(int)
 
-    def accuracy(self, delta, reference):
+    def accuracy(self, delta: np.ndarray, reference: np.ndarray) -> float | None:
         """Share of pairs whose predicted direction matches the reference (ties in the reference skipped)."""
         reference = np.asarray(reference)
         keep = reference != 0
@@ -80,7 +88,7 @@ class BradleyTerryHead:
             return None
         return float(np.mean(self.predict(np.asarray(delta)[keep]) == reference[keep]))
 
-    def to_json(self):
+    def to_json(self) -> dict[str, Any]:
         return {
             "kind": "bradley_terry",
             "weights": [round(float(w), 6) for w in self.weights],
@@ -90,7 +98,7 @@ class BradleyTerryHead:
         }
 
     @classmethod
-    def from_json(cls, data):
+    def from_json(cls, data: object) -> "BradleyTerryHead":
         if not isinstance(data, dict) or data.get("kind") != "bradley_terry" or not data.get("weights"):
             raise ValueError("not a trained Bradley–Terry head")
         return cls(
@@ -101,7 +109,7 @@ class BradleyTerryHead:
         )
 
 
-def fit_bradley_terry(delta, labels, C=1.0):
+def fit_bradley_terry(delta: np.ndarray, labels: np.ndarray, C: float = 1.0) -> BradleyTerryHead:
     """Fit the head on pairs with a direction (labels ±1; 0 = no label, skipped).
 
     L2-regularised logistic regression without intercept on both orders of every pair (minimise
@@ -139,7 +147,7 @@ def _newton(z, C, iterations=30, tol=1e-7):
     return w
 
 
-def verdict_from_margin(margin):
+def verdict_from_margin(margin: float) -> tuple[int, float, float]:
     """(preference −3..3 from A's side, confidence 0..1) from r(B) − r(A).
 
     P(B ≻ A) = σ(margin) under Bradley–Terry; confidence = |2P − 1|; strength 1/2/3 below
@@ -157,7 +165,9 @@ class SequenceClassifierScorer:
 
     One logit: that is the reward. Two logits: the second minus the first (a good-vs-bad classifier)."""
 
-    def __init__(self, path_or_id, max_length=1024, batch_size=8, on=None, dtype="auto"):
+    def __init__(
+        self, path_or_id: str, max_length: int = 1024, batch_size: int = 8, on: str | None = None, dtype: str = "auto"
+    ):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         self.on = on or device()
@@ -165,7 +175,7 @@ class SequenceClassifierScorer:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.truncation_side = "left"  # keep the response, which is at the end
-        self.model = (
+        self.model: Any = (
             AutoModelForSequenceClassification.from_pretrained(path_or_id, dtype=torch_dtype(dtype, self.on))
             .to(self.on)
             .eval()
@@ -174,14 +184,14 @@ class SequenceClassifierScorer:
             self.model.config.pad_token_id = self.tokenizer.pad_token_id
         self.max_length, self.batch_size = int(max_length), max(1, int(batch_size))
 
-    def text(self, messages, response):
+    def text(self, messages: Sequence[dict[str, str]], response: str) -> str:
         """The conversation with the response as the last assistant turn (the chat template when there is one)."""
         conversation = list(messages) + [{"role": "assistant", "content": response}]
         if self.tokenizer.chat_template:
-            return self.tokenizer.apply_chat_template(conversation, tokenize=False)
+            return str(self.tokenizer.apply_chat_template(conversation, tokenize=False))
         return "\n\n".join(f"{m['role']}: {m['content']}" for m in conversation) + (self.tokenizer.eos_token or "")
 
-    def score(self, texts):
+    def score(self, texts: Sequence[str]) -> list[float]:
         import torch
 
         out = []

@@ -1,7 +1,9 @@
 """Tiny models built on the spot, for tests, benchmarks and the demo on machines that cannot
 download weights. They load through the same `from_pretrained(path)` as a real model."""
 
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -23,7 +25,7 @@ _CORPUS = [
 ]
 
 
-def build_tokenizer(out_dir, vocab_size=512, extra_texts=()):
+def build_tokenizer(out_dir: str | Path, vocab_size: int = 512, extra_texts: Iterable[str] = ()) -> Any:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -43,7 +45,9 @@ def build_tokenizer(out_dir, vocab_size=512, extra_texts=()):
     return fast
 
 
-def build_tiny_causal_lm(out_dir, seed=0, hidden_size=32, layers=2, extra_texts=()):
+def build_tiny_causal_lm(
+    out_dir: str | Path, seed: int = 0, hidden_size: int = 32, layers: int = 2, extra_texts: Iterable[str] = ()
+) -> str:
     """A Llama-shaped causal LM with a trained BPE tokenizer; returns the directory."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -71,7 +75,9 @@ def build_tiny_causal_lm(out_dir, seed=0, hidden_size=32, layers=2, extra_texts=
     return str(out)
 
 
-def build_tiny_reward_model(out_dir, seed=0, hidden_size=32, layers=2, extra_texts=()):
+def build_tiny_reward_model(
+    out_dir: str | Path, seed: int = 0, hidden_size: int = 32, layers: int = 2, extra_texts: Iterable[str] = ()
+) -> str:
     """A Llama-shaped sequence-classification reward model (one logit) with a trained BPE tokenizer."""
     import torch
     from transformers import LlamaConfig, LlamaForSequenceClassification
@@ -88,10 +94,10 @@ def build_tiny_reward_model(out_dir, seed=0, hidden_size=32, layers=2, extra_tex
         num_attention_heads=2,
         num_key_value_heads=2,
         max_position_embeddings=1024,
-        num_labels=1,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
+    config.num_labels = 1  # one reward logit (set after: LlamaConfig's signature does not declare it)
     LlamaForSequenceClassification(config).save_pretrained(out)
     return str(out)

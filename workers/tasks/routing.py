@@ -99,6 +99,8 @@ def reroute_stale_projects(min_new_labels=50):
     started = []
     for project in Project.objects.filter(routing_runs__isnull=False).distinct():
         last = project.routing_runs.first()
+        if last is None:  # its runs were deleted since the query above
+            continue
         busy = TaskRun.objects.filter(
             project=project, kind=RunKind.ROUTE, state__in=[RunState.QUEUED, RunState.RUNNING]
         ).exists()

@@ -80,8 +80,9 @@ def execute(task, service, run_id):
     """Claim the run, call the service, record the outcome. Returns the final state. A service's own
     transient trouble is declared by raising `annotate.errors.Retryable` (part of TRANSIENT_ERRORS)."""
     worker = getattr(task.request, "hostname", None) or socket.gethostname()
-    run, outcome = runs.claim_run(run_id, worker=worker, celery_task_id=task.request.id or "")
-    if outcome == runs.FINISHED:
+    claim = runs.claim_run(run_id, worker=worker, celery_task_id=task.request.id or "")
+    run, outcome = claim.run, claim.outcome
+    if outcome == runs.FINISHED or run is None:  # no run: always FINISHED
         return run.state if run else "missing"
     if outcome == runs.BUSY:
         # Another worker is alive and on it; look again later so the run is not lost if it dies.

@@ -63,7 +63,11 @@ def prelude_chart(project, annotator):
     if cost is None:
         return None
     curves = ((prelude_cost.CONDITIONED, cost.conditioned), (prelude_cost.UNCONDITIONED, cost.unconditioned))
-    series = {label: list(enumerate(curve.cumulative, start=1)) for label, curve in curves if curve.costs}
+    series = {
+        label: [(float(n), y) for n, y in enumerate(curve.cumulative, start=1)]
+        for label, curve in curves
+        if curve.costs
+    }
     chart = plots.lines(series, label="cumulative edit distance", fmt="{:.3g}") if series else None
     return {
         "chart": chart,
