@@ -82,7 +82,7 @@ def test_queue_candidates_are_the_orm_rule(project, routed):
         assert set(walk(project, me, now, order)) == expected, order
     # the queue's own progress counts (ORM) agree on the items open to this annotator, leases aside
     far = now + timedelta(days=1)
-    assert queue.progress(project, me)["mine_open"] == len(walk(project, me, far, QueueOrder.BREADTH))
+    assert queue.progress(project, me).mine_open == len(walk(project, me, far, QueueOrder.BREADTH))
 
 
 def test_visibility_condition_is_visible_projects(project):
