@@ -2,6 +2,7 @@ import pytest
 from django.urls import reverse
 
 from annotate import queue
+from annotate.errors import Invalid
 from annotate.models import Item, Response
 from tests import curation_data, factories
 from tests import workers_helpers as wh
@@ -149,9 +150,9 @@ def test_conversation_and_bad_input(project, tmp_path):
         "content": "new rule This user has the following preference: prefers haiku Write your answer to follow it.",
     }
     spec = wh.model_spec(tmp_path)
-    with pytest.raises(ValueError, match="item kind"):
+    with pytest.raises(Invalid, match="item kind"):  # a refusal the page shows as a 400 (annotate.errors)
         generation.start_generation_run(project, spec, item_kind="ranking")
-    with pytest.raises(ValueError, match="no prompts"):
+    with pytest.raises(Invalid, match="no prompts"):
         generation.start_generation_run(factories.project(), spec)
 
 
