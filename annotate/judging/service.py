@@ -129,7 +129,7 @@ def _judge_batches(judge, items, backend, progress, batch_items):
         else:
             requests = [r for item in batch for r in requests_for(item, judge)]
             replies = backend.generate([r.messages for r in requests])
-            by_item = {}
+            by_item: dict[int, list[str]] = {}
             for request, reply in zip(requests, replies):
                 by_item.setdefault(request.item.pk, []).append(reply)
             annotations = [build_annotation(item, annotator, by_item[item.pk]) for item in batch]
