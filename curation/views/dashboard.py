@@ -237,12 +237,14 @@ def dedupe_preview(request, project_id):
         "stale": run is not None and run.finished and found is None,
     }
     if found is not None:
-        groups, total, digest = dedupe.preview(project, threshold, groups=found)
+        found_preview = dedupe.preview(project, threshold, groups=found)
         context.update(
-            groups=groups,
-            total=total,
+            groups=found_preview.shown,
+            total=found_preview.total,
             affected=sum(len(g) - 1 for g in found),
-            form=DedupeForm(initial={"mode": mode, "threshold": threshold, "expected": digest, "run": run.pk}),
+            form=DedupeForm(
+                initial={"mode": mode, "threshold": threshold, "expected": found_preview.digest, "run": run.pk}
+            ),
         )
     template = (
         "curation/dedupe_preview_body.html" if request.headers.get("HX-Request") else "curation/dedupe_preview.html"
