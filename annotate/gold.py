@@ -73,8 +73,8 @@ def gold_accuracy(project, kinds=(AnnotatorKind.HUMAN,)):
         .select_related("item", "annotator")
         .only(*LABEL_FIELDS, "item__kind", "item__gold_answer", "annotator__name", "annotator__kind")
     )
-    stats = defaultdict(lambda: {"answered": 0, "correct": 0})
-    names = {}
+    stats: defaultdict[int, dict[str, int]] = defaultdict(lambda: {"answered": 0, "correct": 0})
+    names: dict[int, str] = {}
     for annotation in rows:
         verdict = is_correct(annotation.item, annotation)
         if verdict is None:

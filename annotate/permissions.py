@@ -70,9 +70,7 @@ def project_for_annotator(user: AnyUser, project_id: int | str) -> Project:
     return project
 
 
-# Returns a Project; the return type is left out while curation/views/pluralism.py builds a context
-# dict whose value type mypy would infer from it (typing that view is another change).
-def project_for_manager(user: AnyUser, project_id: int | str):
+def project_for_manager(user: AnyUser, project_id: int | str) -> Project:
     project = project_for_annotator(user, project_id)
     if not can_manage(user, project):
         raise PermissionDenied("only the project's managers and admins may do this")

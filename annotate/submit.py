@@ -196,7 +196,7 @@ def amend(assignment, data, now=None):
     submission id), so the item still counts one label from this annotator. Returns it."""
     now = now or timezone.now()
     current = Assignment.objects.select_for_update(of=("self",)).get(pk=assignment.pk)
-    if not can_amend(current, now):
+    if current.annotation_id is None or not can_amend(current, now):
         raise AmendRefused("the lease on this item has ended, so your label can no longer be changed")
     item = assignment.item
     fields = clean_submission(item, item.project, current.swapped, data)

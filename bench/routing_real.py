@@ -139,7 +139,7 @@ def build(rows, pa, pb, ra, rb, judge_train, seed=0):
         head = fit_bradley_terry(delta_full[train], human[train])
         margin = head.margin(delta_full)
         judge = np.sign(margin).astype(int)
-        confidence = np.array([verdict_from_margin(m)[1] for m in margin])
+        confidence = np.array([verdict_from_margin(m).confidence for m in margin])
         judge_note = f"embedding reward-model judge (Bradley–Terry on MiniLM) trained on {judge_train} rows held out of the evaluation"
     values, tags = [], []
     for i in keep:

@@ -92,7 +92,7 @@ def _ratings(row):
 def kind_units(rows, include_judges=False):
     """{kind: {(item_id, suffix): {annotator_id: value}}}: what each kind's labels give Krippendorff's
     α (`FeedbackKindSpec.agreement_values`): the preference, the thumbs, or one unit per ranked response."""
-    units = defaultdict(lambda: defaultdict(dict))
+    units: defaultdict[str, defaultdict[tuple[int, str], dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
     for r in rows:
         if not (r["is_person"] or include_judges):  # people, and imported sources declared human
             continue
@@ -112,7 +112,7 @@ def kind_alpha(kind, units):
         "items": len(items),
     }
     if spec.agreement_per_unit_suffix:  # e.g. Likert: one α per aspect, the pooled one above
-        by_suffix = defaultdict(dict)
+        by_suffix: defaultdict[str, dict[tuple[int, str], dict[int, float]]] = defaultdict(dict)
         for (item, suffix), coders in units.items():
             by_suffix[suffix][(item, suffix)] = coders
         block["by_suffix"] = {
@@ -129,8 +129,11 @@ def project_agreement(project, include_judges=False, rows=None):
     """Everything the dashboard shows about agreement, in one pass over the label table."""
     rows = list(rows if rows is not None else label_rows(project))
     units = kind_units(rows, include_judges)
-    dir_units, dir_by_coder = defaultdict(dict), defaultdict(dict)
-    aspect_units = defaultdict(lambda: defaultdict(dict))
+    dir_units: defaultdict[int, dict[int, int]] = defaultdict(dict)
+    dir_by_coder: defaultdict[int, dict[int, int]] = defaultdict(dict)
+    aspect_units: defaultdict[str, defaultdict[tuple[int, str], dict[int, float]]] = defaultdict(
+        lambda: defaultdict(dict)
+    )
     for r in rows:
         if not (r["is_person"] or include_judges):
             continue
@@ -173,7 +176,9 @@ def human_judge_agreement(project, rows=None):
     from sklearn.metrics import cohen_kappa_score
 
     rows = rows if rows is not None else label_rows(project, kinds=[FeedbackKind.PAIRWISE, FeedbackKind.BINARY])
-    people, judges, names = defaultdict(list), defaultdict(dict), {}
+    people: defaultdict[int, list[int]] = defaultdict(list)
+    judges: defaultdict[int, dict[int, int]] = defaultdict(dict)
+    names: dict[int, str] = {}
     for r in rows:
         if r["direction"] is None:
             continue
@@ -218,7 +223,9 @@ def position_bias(project, rows=None):
     from scipy.stats import binomtest
 
     rows = rows if rows is not None else label_rows(project, kinds=[FeedbackKind.PAIRWISE])
-    wins, totals, meta = Counter(), Counter(), {}
+    wins: Counter[int] = Counter()
+    totals: Counter[int] = Counter()
+    meta: dict[int, tuple[str, str]] = {}
     for r in rows:
         if r["kind"] != FeedbackKind.PAIRWISE or r["annotator_kind"] == AnnotatorKind.SOURCE:
             continue  # imported labels were never shown in Tandem, so they have no left side

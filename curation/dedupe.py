@@ -6,6 +6,7 @@ group but the first one are dropped as well. Both are recorded curation actions.
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -115,15 +116,25 @@ def apply_groups(
     return record(project, user, f"{mode}_duplicates", item_ids, params)
 
 
+@dataclass(frozen=True)
+class DedupePreview:
+    """shown: up to `limit` groups, each a list of {"hash", "text"} (the first prompt is kept);
+    total: how many groups there are; digest: of all of them (what the action form confirms)."""
+
+    shown: list[list[dict[str, Any]]]
+    total: int
+    digest: str
+
+
 def preview(
     project: Project,
     threshold: float = DEFAULT_THRESHOLD,
     embed: Embed | None = None,
     limit: int = 200,
     groups: list[list[str]] | None = None,
-) -> tuple[list[list[dict[str, Any]]], int, str]:
-    """(groups with their prompt texts, up to `limit`; number of groups; digest of all groups).
-    `groups` found earlier (a background search) are shown as they are; else they are searched."""
+) -> DedupePreview:
+    """The near-duplicate groups with their prompt texts. `groups` found earlier (a background
+    search) are shown as they are; else they are searched."""
     groups = near_duplicate_groups(project, threshold, embed=embed) if groups is None else groups
     texts = dict(
         Prompt.objects.filter(project=project, content_hash__in=[h for g in groups[:limit] for h in g]).values_list(
@@ -131,4 +142,4 @@ def preview(
         )
     )
     shown = [[{"hash": h, "text": texts.get(h, "")} for h in g] for g in groups[:limit]]
-    return shown, len(groups), groups_digest(groups)
+    return DedupePreview(shown, len(groups), groups_digest(groups))

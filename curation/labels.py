@@ -15,6 +15,8 @@ mean rank per response; edit → one row per edit that changed the response.
 import hashlib
 import hmac
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
 
 from django.conf import settings
 
@@ -157,16 +159,11 @@ def aggregate_labels(project, kinds=None, item_ids=None, annotator_ids=None):
         if item_ids is not None:
             qs = qs.filter(id__in=list(item_ids))
         originals = dict(qs.values_list("id", "response_a__text"))
-    out = {}
-    current, kind, rows = None, None, []
-    for row in label_rows(project, kinds=kinds, item_ids=item_ids, annotator_ids=annotator_ids):
-        if row["item_id"] != current:
-            if rows:
-                out[current] = _aggregate_one(current, kind, rows, originals)
-            current, kind, rows = row["item_id"], row["kind"], []
-        rows.append(row)
-    if rows:
-        out[current] = _aggregate_one(current, kind, rows, originals)
+    out: dict[int, Aggregate] = {}
+    labelled = label_rows(project, kinds=kinds, item_ids=item_ids, annotator_ids=annotator_ids)
+    for item_id, group in groupby(labelled, key=itemgetter("item_id")):  # rows come ordered by item
+        rows = list(group)
+        out[item_id] = _aggregate_one(item_id, rows[0]["kind"], rows, originals)
     return out
 
 

@@ -12,7 +12,7 @@ from annotate.judging import reward_training, service
 from annotate.judging.backends import BackendError
 from annotate.models import Annotation, FeedbackKind, LMJudge
 from tests import factories
-from workers.ml.reward_heads import fit_bradley_terry, verdict_from_margin
+from workers.ml.reward_heads import MarginVerdict, fit_bradley_terry, verdict_from_margin
 from workers.ml.tiny_models import build_tiny_reward_model
 from workers.models import ModelSpec
 
@@ -20,10 +20,11 @@ pytestmark = pytest.mark.django_db
 
 
 def test_verdict_from_margin():
-    assert verdict_from_margin(0.0) == (0, 0.0, 0.5)
-    pref, conf, p = verdict_from_margin(-3.0)
-    assert pref == -3 and conf == pytest.approx(abs(2 / (1 + math.exp(3)) - 1), abs=1e-4) and p < 0.05
-    assert verdict_from_margin(0.2)[0] == 1 and verdict_from_margin(1.0)[0] == 2
+    assert verdict_from_margin(0.0) == MarginVerdict(preference=0, confidence=0.0, p_b_better=0.5)
+    verdict = verdict_from_margin(-3.0)
+    assert verdict.preference == -3 and verdict.p_b_better < 0.05
+    assert verdict.confidence == pytest.approx(abs(2 / (1 + math.exp(3)) - 1), abs=1e-4)
+    assert verdict_from_margin(0.2).preference == 1 and verdict_from_margin(1.0).preference == 2
 
 
 def test_bradley_terry_head_learns_a_direction_and_reads_both_orders():
@@ -67,8 +68,9 @@ def test_sequence_classification_reward_model_judges_end_to_end(project, tmp_pat
                 scores.append(model(**tok(text, return_tensors="pt")).logits[0, 0].item())
         assert label.details["scores"]["a"] == pytest.approx(scores[0], abs=1e-3)
         assert label.details["scores"]["b"] == pytest.approx(scores[1], abs=1e-3)
-        preference, confidence, _ = verdict_from_margin(scores[1] - scores[0])
-        assert label.preference == preference and label.confidence == pytest.approx(confidence, abs=1e-3)
+        verdict = verdict_from_margin(scores[1] - scores[0])
+        assert label.preference == verdict.preference
+        assert label.confidence == pytest.approx(verdict.confidence, abs=1e-3)
         assert np.sign(label.preference) == np.sign(scores[1] - scores[0]) and label.kind == FeedbackKind.PAIRWISE
     assert service.judge_project(project)["judges"]["rm"]["ok"] == 0  # idempotent: nothing left to label
     missing = LMJudge.objects.create(name="gone", backend="reward_model", model=str(tmp_path / "nothing-here"))

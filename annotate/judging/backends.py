@@ -59,7 +59,7 @@ def _registry(extra_paths: tuple[str, ...]) -> dict[str, type[JudgeBackend]]:
             cls = import_string(path)
         except ImportError as exc:
             raise BackendError(f"TANDEM_JUDGE_BACKENDS: cannot import {path!r}: {exc}") from None
-        if not (isinstance(cls, type) and issubclass(cls, JudgeBackend) and getattr(cls, "key", "")):
+        if not (isinstance(cls, type) and issubclass(cls, JudgeBackend) and getattr(cls, "key", None)):
             raise BackendError(f"TANDEM_JUDGE_BACKENDS: {path!r} is not a JudgeBackend with a key")
         backends[cls.key] = cls
     return backends

@@ -107,12 +107,14 @@ def is_allow_listed(host: str, port: int) -> bool:
 def address_problem(address: str) -> str | None:
     """Why `address` (an IP) may not be reached, or None when it is a public unicast address."""
     ip = ipaddress.ip_address(address.split("%")[0])  # drop an IPv6 zone id
-    embedded = None
-    if ip.version == 6:
+    embedded: ipaddress.IPv4Address | None = None
+    if isinstance(ip, ipaddress.IPv6Address):
         embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
         if embedded is None and ip in NAT64:
-            embedded = ipaddress.ip_address(int(ip) & 0xFFFFFFFF)
-    for candidate in filter(None, (ip, embedded)):
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    for candidate in (ip, embedded):
+        if candidate is None:
+            continue
         for kind in ("loopback", "link_local", "private", "multicast", "unspecified", "reserved"):
             if getattr(candidate, f"is_{kind}"):
                 return f"{address} is a {kind.replace('_', '-')} address"
@@ -126,7 +128,7 @@ def resolve(host: str, port: int) -> list[str]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise EndpointRefused(f"cannot resolve {host}: {exc}") from None
-    return list(dict.fromkeys(info[4][0] for info in infos))
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))  # the host of each sockaddr
 
 
 def checked_addresses(host: str, port: int) -> list[str]:
@@ -161,7 +163,7 @@ class GuardedNetwork(httpcore2.SyncBackend):
     certificate against the URL's host name (httpcore passes it separately)."""
 
     def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-        last = None
+        last: Exception = httpcore2.ConnectError(f"no address to connect to for {host}")
         for address in checked_addresses(host, port):
             try:
                 return super().connect_tcp(

@@ -26,14 +26,14 @@ class TrainedJudge:
 
 def slice_directions(item_ids):
     """{item_id: ±1}: the gold answer's direction, else the sign of the people's summed preference."""
-    out = {}
+    out: dict[int, int] = {}
     for pk, gold in Item.objects.filter(pk__in=item_ids, is_gold=True, kind=FeedbackKind.PAIRWISE).values_list(
         "pk", "gold_answer"
     ):
         pref = (gold or {}).get("preference")
         if pref:
             out[pk] = int(np.sign(pref))
-    sums = {}
+    sums: dict[int, int] = {}
     rows = Annotation.objects.filter(
         human_label_q(),
         item_id__in=item_ids,
@@ -42,7 +42,8 @@ def slice_directions(item_ids):
         preference__isnull=False,
     ).values_list("item_id", "preference")
     for pk, pref in rows:
-        sums[pk] = sums.get(pk, 0) + int(np.sign(pref))
+        if pref is not None:  # always, by the filter; the column is nullable
+            sums[pk] = sums.get(pk, 0) + int(np.sign(pref))
     for pk, total in sums.items():
         if pk not in out and total:
             out[pk] = int(np.sign(total))
@@ -60,13 +61,15 @@ def train_embedding_judge(judge, item_ids, C=1.0):
             f"an embedding reward model needs at least {MIN_TRAINING_PAIRS}"
         )
     items = list(
-        Item.objects.filter(pk__in=list(directions)).select_related("prompt", "response_a", "response_b").order_by("pk")
+        Item.objects.filter(pk__in=list(directions), response_b__isnull=False)
+        .select_related("prompt", "response_a", "response_b")
+        .order_by("pk")
     )
     delta = pair_deltas(
         embeddings.embed,
         [i.prompt.text for i in items],
         [i.response_a.text for i in items],
-        [i.response_b.text for i in items],
+        [i.response_b.text for i in items if i.response_b is not None],  # all of them, by the filter
     )
     labels = np.array([directions[i.pk] for i in items])
     head = fit_bradley_terry(delta, labels, C=C)

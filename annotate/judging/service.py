@@ -60,18 +60,18 @@ def build_annotation(item, annotator, replies):
 def build_scored_annotation(item, annotator, scores):
     """An unsaved Annotation from a reward model's scores of both responses: direction and strength
     from the margin r(B) − r(A), confidence |2σ(margin) − 1| (see workers.ml.reward_heads)."""
-    preference, confidence, p_b = verdict_from_margin(scores.margin)
+    verdict = verdict_from_margin(scores.margin)
     return Annotation(
         item=item,
         annotator=annotator,
         kind=item.kind,
         submission_id=uuid.uuid5(SUBMISSION_NAMESPACE, f"{annotator.pk}:{item.pk}"),
-        preference=preference,
-        confidence=confidence,
+        preference=verdict.preference,
+        confidence=verdict.confidence,
         details={
             "scores": {"a": round(scores.score_a, 5), "b": round(scores.score_b, 5)},
             "margin": round(scores.margin, 5),
-            "p_b_better": p_b,
+            "p_b_better": verdict.p_b_better,
             "source": "reward_model",
         },
     )
@@ -129,7 +129,7 @@ def _judge_batches(judge, items, backend, progress, batch_items):
         else:
             requests = [r for item in batch for r in requests_for(item, judge)]
             replies = backend.generate([r.messages for r in requests])
-            by_item = {}
+            by_item: dict[int, list[str]] = {}
             for request, reply in zip(requests, replies):
                 by_item.setdefault(request.item.pk, []).append(reply)
             annotations = [build_annotation(item, annotator, by_item[item.pk]) for item in batch]

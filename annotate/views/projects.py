@@ -1,6 +1,8 @@
 """Creating a project and its settings page (settings, members, invites). Thin: the rules are in
 annotate.projects, the validation in annotate.forms."""
 
+from dataclasses import dataclass
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -11,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from annotate import projects
 from annotate.forms import InviteForm, MemberForm, ProjectForm, RoleForm
-from annotate.models import PREFERENCE_LABELS, Invite, Membership
+from annotate.models import PREFERENCE_LABELS, Invite, Membership, Role
 from annotate.permissions import project_for_manager
 
 
@@ -28,11 +30,20 @@ def new_project(request):
     return render(request, "annotate/project_new.html", {"form": form, "scale": PREFERENCE_LABELS})
 
 
+@dataclass(frozen=True)
+class InviteRow:
+    """One invite as the settings page lists it: why it no longer works ("" while it does)."""
+
+    invite: Invite
+    refusal: str
+
+
 def _settings_page(request, project, status=200, **forms):
     now = timezone.now()
-    invites = list(Invite.objects.filter(project=project).select_related("created_by")[:30])
-    for invite in invites:
-        invite.refusal = projects.invite_refusal(invite, now)
+    invites = [
+        InviteRow(invite, projects.invite_refusal(invite, now))
+        for invite in Invite.objects.filter(project=project).select_related("created_by")[:30]
+    ]
     context = {
         "project": project,
         "scale": PREFERENCE_LABELS,
@@ -40,7 +51,7 @@ def _settings_page(request, project, status=200, **forms):
         "member_form": forms.get("member_form") or MemberForm(),
         "invite_form": forms.get("invite_form") or InviteForm(),
         "members": Membership.objects.filter(project=project).select_related("user").order_by("role", "user__username"),
-        "role_choices": RoleForm.base_fields["role"].choices,
+        "role_choices": Role.choices,
         "invites": invites,
         "new_invite_url": forms.get("new_invite_url"),
     }

@@ -2,6 +2,7 @@
 export tokens. Views are thin: the numbers come from curation services."""
 
 from collections import Counter
+from dataclasses import dataclass
 
 from django import forms
 from django.contrib import messages
@@ -63,15 +64,23 @@ def _context(request, project, filter_form=None, **extra):
     }
 
 
-def _tokens(project):
-    """The project's tokens, each with why it no longer works (`refusal`, empty when it does)."""
-    tokens = list(
-        ExportToken.objects.filter(project=project).select_related("created_by", "project").order_by("-created_at")
-    )
+@dataclass(frozen=True)
+class TokenRow:
+    """One export token as the dashboard lists it: why it no longer works ("" while it does)."""
+
+    token: ExportToken
+    refusal: str
+
+
+def _tokens(project) -> list[TokenRow]:
+    """The project's tokens, newest first, each with its refusal."""
     now = timezone.now()
-    for token in tokens:
-        token.refusal = token_refusal(token, now) or ""
-    return tokens
+    return [
+        TokenRow(token, token_refusal(token, now) or "")
+        for token in ExportToken.objects.filter(project=project)
+        .select_related("created_by", "project")
+        .order_by("-created_at")
+    ]
 
 
 @login_required
@@ -130,9 +139,9 @@ def preview(request, project_id):
     view = actions.curated_view(project, filters)
     kinds = Counter(c.kind for c in view)
     decisive = sum(1 for c in view if c.kind != FeedbackKind.EDIT and c.direction)
-    threshold = forms.FloatField(min_value=0, max_value=1, required=False)
+    threshold: float | None
     try:
-        threshold = threshold.clean(request.GET.get("threshold"))
+        threshold = forms.FloatField(min_value=0, max_value=1, required=False).clean(request.GET.get("threshold"))
     except forms.ValidationError:
         threshold = None
     affected = digest = None
@@ -228,12 +237,14 @@ def dedupe_preview(request, project_id):
         "stale": run is not None and run.finished and found is None,
     }
     if found is not None:
-        groups, total, digest = dedupe.preview(project, threshold, groups=found)
+        found_preview = dedupe.preview(project, threshold, groups=found)
         context.update(
-            groups=groups,
-            total=total,
+            groups=found_preview.shown,
+            total=found_preview.total,
             affected=sum(len(g) - 1 for g in found),
-            form=DedupeForm(initial={"mode": mode, "threshold": threshold, "expected": digest, "run": run.pk}),
+            form=DedupeForm(
+                initial={"mode": mode, "threshold": threshold, "expected": found_preview.digest, "run": run.pk}
+            ),
         )
     template = (
         "curation/dedupe_preview_body.html" if request.headers.get("HX-Request") else "curation/dedupe_preview.html"

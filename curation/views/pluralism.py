@@ -1,6 +1,7 @@
 """Manager pages: the judge-bias audit and the project's preference groups."""
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -24,7 +25,7 @@ def bias_page(request, project_id):
     """The last stored audit and the recompute run's state; computes nothing (a worker does)."""
     project = project_for_manager(request.user, project_id)
     stored = bias_store.latest(project)
-    context = {
+    context: dict[str, Any] = {
         "project": project,
         "stored": stored,
         "families": bias.FAMILY_PREFIXES,
@@ -98,7 +99,7 @@ def groups_page(request, project_id):
     project = project_for_manager(request.user, project_id)
     run = pluralism.latest_run(project)
     task = TaskRun.objects.filter(project=project, kind=RunKind.GROUPS).first()
-    context = {"project": project, "run": run, "task": task}
+    context: dict[str, Any] = {"project": project, "run": run, "task": task}
     if run:
         groups = [GroupView(g + 1, p, []) for g, p in enumerate(run.details.get("pi", [1.0] * run.k))]
         for a in run.annotators:

@@ -43,7 +43,7 @@ def record_list(request, project_id):
         except CurationError as exc:
             error = str(exc)
     else:
-        error = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+        error = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in form.errors.items())
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     sorts = [
         {

@@ -147,8 +147,18 @@ def _newton(z, C, iterations=30, tol=1e-7):
     return w
 
 
-def verdict_from_margin(margin: float) -> tuple[int, float, float]:
-    """(preference −3..3 from A's side, confidence 0..1) from r(B) − r(A).
+@dataclass(frozen=True)
+class MarginVerdict:
+    """A reward model's verdict on a pair: preference −3..3 from A's side (negative: A better),
+    confidence 0..1, and P(B ≻ A)."""
+
+    preference: int
+    confidence: float
+    p_b_better: float
+
+
+def verdict_from_margin(margin: float) -> MarginVerdict:
+    """The verdict from the margin r(B) − r(A).
 
     P(B ≻ A) = σ(margin) under Bradley–Terry; confidence = |2P − 1|; strength 1/2/3 below
     P 0.65 / 0.8 / above (a reward model has no tie, so a zero margin is the only 0)."""
@@ -157,7 +167,7 @@ def verdict_from_margin(margin: float) -> tuple[int, float, float]:
     sure = max(p, 1 - p)
     strength = 1 if sure < 0.65 else (2 if sure < 0.8 else 3)
     direction = int(np.sign(margin))
-    return direction * strength, round(confidence, 4), round(p, 4)
+    return MarginVerdict(direction * strength, round(confidence, 4), round(p, 4))
 
 
 class SequenceClassifierScorer:
