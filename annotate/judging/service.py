@@ -12,9 +12,9 @@ from django.db import transaction
 
 from annotate.judging import kind_judges
 from annotate.judging.backends import backend_for, is_scoring
-from annotate.judging.kind_judges import SINGLE_ORDER_CONFIDENCE as SINGLE_ORDER_CONFIDENCE
-from annotate.judging.kind_judges import combine_swap as combine_swap
 from annotate.kinds import registry as kind_registry
+from annotate.kinds.pairwise import SINGLE_ORDER_CONFIDENCE as SINGLE_ORDER_CONFIDENCE
+from annotate.kinds.pairwise import combine_swap as combine_swap
 from annotate.models import Annotation, AnnotationStatus, Annotator, AnnotatorKind, FeedbackKind, Item
 from workers.ml.reward_heads import verdict_from_margin
 

@@ -16,6 +16,8 @@ from typing import Any, ClassVar
 from django.core.exceptions import ValidationError
 
 from annotate.kinds.fields import Errors
+from annotate.kinds.judge_prompts import JudgeRequest, JudgeTemplate
+from annotate.kinds.replies import Reply
 from annotate.models import Item, Project, Response
 
 
@@ -157,6 +159,20 @@ class FeedbackKindSpec:
     def agreement_values(self, label: Any) -> dict[Any, float]:
         """{unit suffix: value} this label contributes to Krippendorff's α (unit = (item, suffix))."""
         return {}
+
+    # --- LM judges ----------------------------------------------------------------------------
+
+    # The default judge prompt templates, by the name a judge's override uses (the key, and any
+    # variant, e.g. binary's "binary_no_principles"). Empty: LM judges do not label this kind.
+    judge_templates: ClassVar[dict[str, JudgeTemplate]] = {}
+
+    def judge_requests(self, item: Item, overrides: dict) -> list[JudgeRequest]:
+        """The requests an LM judge sends for an item; `overrides` are the judge's templates."""
+        raise NotImplementedError
+
+    def judge_label(self, item: Item, replies: list[Reply]) -> dict:
+        """Annotation fields (with `details`) from the replies to `judge_requests`, in their order."""
+        raise NotImplementedError
 
     # --- export --------------------------------------------------------------------------------
 
