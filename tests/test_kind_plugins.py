@@ -1,6 +1,6 @@
-"""A feedback kind is a plug-in on the judging side too: a toy kind registered in this test alone is
-judged through the generic `annotate.judging` code (templates, overrides, requests, parsing) without
-any judging module naming it."""
+"""A feedback kind is a plug-in on the judging and export sides too: a toy kind registered in this
+test alone is judged through the generic `annotate.judging` code (templates, overrides, requests,
+parsing) and its snapshot rows come from `curation.snapshots`, without either naming it."""
 
 import pytest
 
@@ -13,6 +13,9 @@ from annotate.kinds.registry import UnknownKind
 from annotate.kinds.replies import Parsed, first_with, json_objects, unparsed, unparsed_fields
 from annotate.kinds.replies import parse as parse_reply
 from annotate.models import AnnotationStatus, Annotator, AnnotatorKind, LMJudge
+from curation.actions import CuratedItem
+from curation.labels import Aggregate
+from curation.snapshots import rows_for
 from tests import factories
 
 TOY_PROMPT = """Grade this response from 1 to 10.
@@ -49,6 +52,10 @@ class ToyGradeKind(FeedbackKindSpec):
         if not parsed.ok:
             return unparsed_fields(reply, parsed)
         return {"aspect_ratings": {"grade": parsed.label["grade"]}, "details": {"raw": reply.raw}}
+
+    def snapshot_rows(self, c):
+        grades = [r["aspect_ratings"]["grade"] for r in c.labels]
+        return [{**c.base, "completion": c.text_a, "grade": sum(grades) / len(grades)}] if grades else []
 
 
 @pytest.fixture
@@ -113,3 +120,16 @@ def test_a_kind_without_templates_is_not_judged_by_lms():
             kind_judges.judge_for("toy_unjudged")
     finally:
         registry.unregister("toy_unjudged")
+
+
+def test_a_registered_kind_s_snapshot_rows_come_from_the_kind(toy_kind):
+    labels = [{"aspect_ratings": {"grade": 6}}, {"aspect_ratings": {"grade": 9}}]
+    agg = Aggregate(item_id=5, kind="toy_grade", sources=["human"], n_labels=2, labels=labels)
+    c = CuratedItem(agg=agg, item_id=5, kind="toy_grade", prompt_text="Q?", text_a="A.")
+    assert rows_for(c) == [
+        (
+            "toy_grade",
+            {"prompt": "Q?", "messages": None, "item_id": 5, "sources": ["human"], "completion": "A.", "grade": 7.5},
+        )
+    ]
+    assert rows_for(CuratedItem(agg=Aggregate(item_id=6, kind="toy_grade"), item_id=6, kind="toy_grade")) == []

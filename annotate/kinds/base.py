@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from annotate.kinds.fields import Errors
 from annotate.kinds.judge_prompts import JudgeRequest, JudgeTemplate
 from annotate.kinds.replies import Reply
+from annotate.kinds.snapshot import SnapshotInput
 from annotate.models import Item, Project, Response
 
 
@@ -176,10 +177,10 @@ class FeedbackKindSpec:
 
     # --- export --------------------------------------------------------------------------------
 
-    def snapshot_data(self, labels: list, response_text: str) -> dict | None:
-        """The kind's own part of a curated item's snapshot row, from its primary label rows; None
-        leaves the row to curation.snapshots' built-in pair/single/edit shapes."""
-        return None
+    def snapshot_rows(self, c: SnapshotInput) -> list[dict]:
+        """The snapshot rows (`SnapshotRow.data`) of one curated item, in the kind's export shape;
+        none for a kind that does not export, or an item that says nothing (a tie)."""
+        return []
 
     def export_columns(self, fmt: str) -> dict[str, str]:
         """The kind's own columns of one of its `export_formats`, and their types (Parquet schema):

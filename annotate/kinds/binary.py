@@ -23,6 +23,7 @@ from annotate.kinds.replies import (
     yes_no,
 )
 from annotate.kinds.replies import parse as parse_reply
+from annotate.kinds.snapshot import rationales
 from annotate.models import FeedbackKind, Thumbs
 
 JUDGE_PROMPT = """Check one response against each principle.
@@ -223,3 +224,23 @@ class BinaryKind(FeedbackKindSpec):
     def agreement_values(self, label):
         d = self.direction(label)
         return {} if d is None else {"": d}
+
+    def snapshot_rows(self, c):
+        if not c.direction:
+            return []
+        principles = sorted({p for r in c.labels for p in (r.get("failed_principles") or [])})
+        reasons = [r["reason"].strip() for r in c.labels if (r.get("reason") or "").strip()]
+        return [
+            {
+                **c.base,
+                "completion": c.text_a,
+                "label": c.direction > 0,
+                "failed_principles": principles,
+                "reason": "\n".join(reasons),
+                "rationales": rationales(c.labels, c.generated_rationale),
+                "p_noise": c.p_noise,
+                "n_labels": c.n_labels,
+                "flipped": c.flipped,
+                "controversial": c.controversial,
+            }
+        ]

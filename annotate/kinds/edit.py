@@ -12,6 +12,7 @@ from annotate.kinds.base import ExportShape, FeedbackKindSpec
 from annotate.kinds.judge_prompts import JudgeRequest, JudgeTemplate
 from annotate.kinds.replies import RATIONALE_KEYS, Parsed, first_with, json_objects, text_of, unparsed, unparsed_fields
 from annotate.kinds.replies import parse as parse_reply
+from annotate.kinds.snapshot import rationales
 from annotate.models import FeedbackKind
 
 JUDGE_PROMPT = """Rate the quality of a response and improve it with a minimal edit.
@@ -127,3 +128,18 @@ class EditKind(FeedbackKindSpec):
 
     def clean_gold_answer(self, item, answer):
         raise ValidationError("edit items cannot be gold: there is no single right edit")
+
+    def snapshot_rows(self, c):
+        """One edited ≻ original pair per edit that changed the response."""
+        return [
+            {
+                **c.base,
+                "sources": [edit["annotator_kind"]],
+                "chosen": edit["edited_text"],
+                "rejected": c.text_a,
+                "edit_distance": edit["edit_distance"] or 0.0,
+                "rationales": rationales([edit], c.generated_rationale),
+                "p_noise": None,
+            }
+            for edit in c.edits
+        ]

@@ -29,6 +29,7 @@ from annotate.kinds.replies import (
     unparsed_fields,
 )
 from annotate.kinds.replies import parse as parse_reply
+from annotate.kinds.snapshot import rationales
 from annotate.models import FeedbackKind
 from annotate.strict_input import strict_int
 
@@ -250,11 +251,21 @@ class LikertKind(FeedbackKindSpec):
                     sums.setdefault(aspect, []).append(v)
         return {a: round(sum(vs) / len(vs), 4) for a, vs in sums.items()}
 
-    def snapshot_data(self, labels, response_text):
-        attributes = self.aggregate(labels)
+    def snapshot_rows(self, c):
+        attributes = self.aggregate(c.labels)
         if not attributes:
-            return None
-        return {"completion": response_text, "attributes": attributes}
+            return []
+        return [
+            {
+                **c.base,
+                "completion": c.text_a,
+                "attributes": attributes,
+                "rationales": rationales(c.labels, c.generated_rationale),
+                "p_noise": c.p_noise,
+                "n_labels": c.n_labels,
+                "controversial": c.controversial,
+            }
+        ]
 
     def export_columns(self, fmt):
         if fmt == "attributes":

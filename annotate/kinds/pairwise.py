@@ -17,6 +17,7 @@ from annotate.kinds.replies import RATIONALE_KEYS, VERDICT_LINE, Parsed, first_w
 from annotate.kinds.replies import parse as parse_reply
 from annotate.kinds.scale import PREFERENCE_DOMAIN, PREFERENCE_LABELS, PREFERENCE_MAX, PREFERENCE_MIN, SCALE, sign
 from annotate.kinds.scale import PROMPT_TEXT as SCALE_TEXT
+from annotate.kinds.snapshot import rationales
 from annotate.models import AnnotationStatus, FeedbackKind
 from annotate.strict_input import strict_int
 
@@ -310,3 +311,29 @@ class PairwiseKind(FeedbackKindSpec):
     def agreement_values(self, label):
         preference = value(label, "preference")
         return {} if preference is None else {"": preference}
+
+    def snapshot_rows(self, c):
+        if not c.direction:
+            return []
+        a_wins = c.direction < 0
+        pref = c.preference
+        return [
+            {
+                **c.base,
+                "chosen": c.text_a if a_wins else c.text_b,
+                "rejected": c.text_b if a_wins else c.text_a,
+                "margin": round(abs(pref), 4),
+                "preference": int(round(pref)) or c.direction,
+                "rationales": rationales(c.labels, c.generated_rationale),
+                "p_noise": c.p_noise,
+                "n_labels": c.n_labels,
+                "flipped": c.flipped,
+                # Each label turned to the row's orientation: positive prefers `chosen`, 0 a tie.
+                "labels": [
+                    {**label, "preference": -label["preference"] if a_wins else label["preference"]}
+                    for label in c.individual_labels
+                ],
+                "controversial": c.controversial,
+                "groups": [{"group": g, "prefers_chosen": prefers_b == (not a_wins)} for g, prefers_b in c.group_sides],
+            }
+        ]

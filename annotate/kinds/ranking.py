@@ -21,6 +21,7 @@ from annotate.kinds.judge_prompts import JudgeRequest, JudgeTemplate
 from annotate.kinds.replies import RATIONALE_KEYS, Parsed, first_with, json_objects, text_of, unparsed, unparsed_fields
 from annotate.kinds.replies import parse as parse_reply
 from annotate.kinds.scale import sign
+from annotate.kinds.snapshot import rationales
 from annotate.models import FeedbackKind, Item, ItemResponse, Response
 from annotate.strict_input import strict_int
 
@@ -290,3 +291,23 @@ class RankingKind(FeedbackKindSpec):
     def agreement_values(self, label):
         ranking = value(label, "ranking")
         return dict(enumerate(ranking or []))
+
+    def snapshot_rows(self, c):
+        """Every pair the consensus ranking orders, as a pair row: chosen ranked above rejected, the
+        margin their difference in mean rank."""
+        if not c.ranks or len(c.texts) != len(c.ranks):
+            return []
+        return [
+            {
+                **c.base,
+                "chosen": c.texts[better],
+                "rejected": c.texts[worse],
+                "margin": margin,
+                "positions": [better, worse],
+                "rationales": rationales(c.labels, c.generated_rationale),
+                "p_noise": None,
+                "n_labels": c.n_labels,
+                "controversial": c.controversial,
+            }
+            for better, worse, margin in implied_pairs(c.ranks)
+        ]
