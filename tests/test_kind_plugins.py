@@ -4,6 +4,7 @@ parsing) and its snapshot rows come from `curation.snapshots`, without either na
 
 import pytest
 
+from annotate.forms import ProjectForm
 from annotate.judging import kind_judges, prompts, service
 from annotate.judging.backends import RequestFailed
 from annotate.kinds import judge_prompts, registry
@@ -14,6 +15,7 @@ from annotate.kinds.replies import Parsed, first_with, json_objects, unparsed, u
 from annotate.kinds.replies import parse as parse_reply
 from annotate.models import AnnotationStatus, Annotator, AnnotatorKind, LMJudge
 from curation.actions import CuratedItem
+from curation.forms import FilterForm
 from curation.labels import Aggregate
 from curation.snapshots import rows_for
 from tests import factories
@@ -133,3 +135,8 @@ def test_a_registered_kind_s_snapshot_rows_come_from_the_kind(toy_kind):
         )
     ]
     assert rows_for(CuratedItem(agg=Aggregate(item_id=6, kind="toy_grade"), item_id=6, kind="toy_grade")) == []
+
+
+def test_forms_offer_the_registered_kinds(toy_kind):
+    assert ("toy_grade", "Toy grade") in ProjectForm().fields["feedback_kinds"].choices
+    assert ("toy_grade", "Toy grade") in FilterForm().fields["kinds"].choices

@@ -33,7 +33,7 @@ def pending_items(judge, project, item_ids=None):
     qs = Item.objects.filter(project=project).exclude(annotations__annotator__judge=judge)
     if item_ids is not None:
         qs = qs.filter(pk__in=item_ids)
-    kinds = list(project.feedback_kinds or FeedbackKind.values)
+    kinds = list(project.feedback_kinds or kind_registry.keys())
     if is_scoring(judge):
         # A reward model compares two responses; and it never labels the items it was trained on.
         kinds = [k for k in kinds if k == FeedbackKind.PAIRWISE]

@@ -49,6 +49,11 @@ def keys() -> list[str]:
     return list(_KINDS)
 
 
+def choices() -> list[tuple[str, str]]:
+    """(key, label) of every registered kind: the choices of a form field that picks kinds."""
+    return [(k.key, k.label) for k in _KINDS.values()]
+
+
 def judge_templates() -> dict[str, dict[str, str]]:
     """Every kind's default LM-judge templates, {name: {"system", "user"}} (a kind may have several)."""
     return {name: t.as_dict() for k in _KINDS.values() for name, t in k.judge_templates.items()}
