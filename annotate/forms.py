@@ -2,7 +2,8 @@
 
 from django import forms
 
-from annotate.models import FeedbackKind, Project, Role
+from annotate.kinds import registry as kind_registry
+from annotate.models import Project, Role
 
 
 class LinesField(forms.CharField):
@@ -37,7 +38,7 @@ class LinesField(forms.CharField):
 
 class ProjectForm(forms.ModelForm):
     feedback_kinds = forms.MultipleChoiceField(
-        choices=FeedbackKind.choices,
+        choices=kind_registry.choices,
         widget=forms.CheckboxSelectMultiple,
         label="Feedback kinds",
         help_text="What annotators may be asked for.",

@@ -47,12 +47,12 @@ from django.utils import timezone
 
 from annotate import queue_sql
 from annotate.errors import Conflict
+from annotate.kinds import registry as kind_registry
 from annotate.models import (
     Annotator,
     AnnotatorKind,
     Assignment,
     AssignmentState,
-    FeedbackKind,
     Item,
     Project,
     QueueOrder,
@@ -154,7 +154,7 @@ def next_assignment(project: Project, annotator: Annotator, now: datetime | None
 
 def _kinds(project: Project) -> list[str]:
     """Feedback kinds the project collects from people; items of other kinds stay out of the queue."""
-    return list(project.feedback_kinds or FeedbackKind.values)
+    return list(project.feedback_kinds or kind_registry.keys())
 
 
 def _gold_turn(project, annotator):

@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from annotate.judging import backends, prompts
 from annotate.judging.endpoints import connection_errors, declared_key_names
+from annotate.kinds import registry as kind_registry
 from annotate.models import (
-    FeedbackKind,
     JudgeBackend,
     LMJudge,
     Routing,
@@ -43,7 +43,9 @@ class NoiseRunForm(forms.Form):
 
 
 class FilterForm(forms.Form):
-    kinds = forms.MultipleChoiceField(choices=FeedbackKind.choices, required=False, widget=forms.CheckboxSelectMultiple)
+    kinds = forms.MultipleChoiceField(
+        choices=kind_registry.choices, required=False, widget=forms.CheckboxSelectMultiple
+    )
     sources = forms.MultipleChoiceField(choices=SOURCES, required=False, widget=forms.CheckboxSelectMultiple)
     min_agreement = forms.FloatField(
         min_value=0, max_value=1, required=False, help_text="share of labels agreeing (items with ≥ 2 labels)"

@@ -17,7 +17,7 @@ from django.db.models import Max
 
 from annotate.errors import Invalid
 from annotate.kinds import registry as kind_registry
-from annotate.kinds.ranking import implied_pairs
+from annotate.kinds.snapshot import SnapshotInput
 from annotate.models import Annotation, FeedbackKind, Project
 from annotate.projects import lock_project
 from curation.actions import Actor, CuratedItem, CurationError, iter_curated, last_action_id, validate_filters
@@ -47,172 +47,58 @@ def _latest_rationales(item_ids: list[int]) -> dict[int, str]:
     return latest
 
 
-def _rationales(labels, generated):
-    out = [r["rationale"].strip() for r in labels if (r.get("rationale") or "").strip()]
-    if generated:
-        out.append(generated.strip())
-    return out
-
-
-def individual_labels(c: CuratedItem, a_wins: bool) -> list[dict[str, Any]]:
-    """Every pairwise label of the item (people and judges), one entry each, its preference
-    turned to the row's orientation: positive prefers `chosen`, negative `rejected`, 0 a tie."""
-    out = []
-    for r in c.agg.all_labels:
-        if r["kind"] != FeedbackKind.PAIRWISE or r["preference"] is None:
-            continue
-        out.append(
-            {
-                "annotator": pseudonym(r["annotator_id"]),
-                "annotator_kind": r["annotator_kind"],
-                "preference": -r["preference"] if a_wins else r["preference"],
-            }
-        )
-    return out
-
-
-def group_views(c: CuratedItem, chosen_is_b: bool) -> list[dict[str, Any]]:
-    """[{group, prefers_chosen}] for each preference group whose head takes a side on the item."""
+def individual_labels(c: CuratedItem) -> list[dict[str, Any]]:
+    """Every label of the item with a preference (people's and judges' pairwise labels), one entry
+    each, pseudonymised; the preference as given (positive prefers B; the kind turns it to its row's orientation)."""
     return [
-        {"group": g, "prefers_chosen": (p > 0.5) == chosen_is_b}
-        for g, p in enumerate(c.group_probs or [])
-        if abs(p - 0.5) > SIDE_MARGIN
+        {
+            "annotator": pseudonym(r["annotator_id"]),
+            "annotator_kind": r["annotator_kind"],
+            "preference": r["preference"],
+        }
+        for r in c.agg.all_labels
+        if r.get("preference") is not None
     ]
+
+
+def group_sides(c: CuratedItem) -> list[tuple[int, bool]]:
+    """(group, prefers B) for each preference group whose head takes a side on the item."""
+    return [(g, p > 0.5) for g, p in enumerate(c.group_probs or []) if abs(p - 0.5) > SIDE_MARGIN]
+
+
+def snapshot_input(c: CuratedItem, generated_rationale: str | None = None) -> SnapshotInput:
+    """A curated item as the plain values a kind's `snapshot_rows` reads."""
+    preference = c.agg.preference
+    return SnapshotInput(
+        base={
+            "prompt": c.prompt_text,
+            "messages": c.messages or None,
+            "item_id": c.item_id,
+            "sources": list(c.agg.sources),
+        },
+        text_a=c.text_a,
+        text_b=c.text_b,
+        texts=list(c.texts or []),
+        direction=c.direction,
+        preference=None if preference is None else (-preference if c.flipped else preference),
+        ranks=c.agg.ranks,
+        labels=c.agg.labels,
+        edits=c.agg.edits,
+        n_labels=c.agg.n_labels,
+        flipped=c.flipped,
+        p_noise=c.p_noise,
+        controversial=c.controversial,
+        generated_rationale=generated_rationale,
+        individual_labels=individual_labels(c),
+        group_sides=group_sides(c),
+    )
 
 
 def rows_for(c: CuratedItem, generated_rationale: str | None = None) -> list[tuple[str, dict[str, Any]]]:
-    """(kind, data) rows of one curated item; ties and unchanged edits give none. Each kind's rows
-    come from its function in ROWS_FOR (the curation-side export hook, keyed by kind)."""
-    base = {
-        "prompt": c.prompt_text,
-        "messages": c.messages or None,
-        "item_id": c.item_id,
-        "sources": list(c.agg.sources),
-    }
-    own = kind_registry.get(c.kind).snapshot_data(c.agg.labels, c.text_a)
-    if own is not None:  # a kind with its own row shape (Likert's attributes)
-        return [
-            (
-                c.kind,
-                {
-                    **base,
-                    **own,
-                    "rationales": _rationales(c.agg.labels, generated_rationale),
-                    "p_noise": c.p_noise,
-                    "n_labels": c.agg.n_labels,
-                    "controversial": c.controversial,
-                },
-            )
-        ]
-    return ROWS_FOR[c.kind](c, base, generated_rationale)
-
-
-def _pairwise_rows(c, base, generated_rationale):
-    d = c.direction
-    if not d:
-        return []
-    a_wins = d < 0
-    pref = c.agg.preference if not c.flipped else -c.agg.preference
-    rounded = int(round(pref)) or d
-    return [
-        (
-            c.kind,
-            {
-                **base,
-                "chosen": c.text_a if a_wins else c.text_b,
-                "rejected": c.text_b if a_wins else c.text_a,
-                "margin": round(abs(pref), 4),
-                "preference": rounded,
-                "rationales": _rationales(c.agg.labels, generated_rationale),
-                "p_noise": c.p_noise,
-                "n_labels": c.agg.n_labels,
-                "flipped": c.flipped,
-                "labels": individual_labels(c, a_wins),
-                "controversial": c.controversial,
-                "groups": group_views(c, chosen_is_b=not a_wins),
-            },
-        )
-    ]
-
-
-def _binary_rows(c, base, generated_rationale):
-    d = c.direction
-    if not d:
-        return []
-    principles = sorted({p for r in c.agg.labels for p in (r.get("failed_principles") or [])})
-    reasons = [r["reason"].strip() for r in c.agg.labels if (r.get("reason") or "").strip()]
-    return [
-        (
-            c.kind,
-            {
-                **base,
-                "completion": c.text_a,
-                "label": d > 0,
-                "failed_principles": principles,
-                "reason": "\n".join(reasons),
-                "rationales": _rationales(c.agg.labels, generated_rationale),
-                "p_noise": c.p_noise,
-                "n_labels": c.agg.n_labels,
-                "flipped": c.flipped,
-                "controversial": c.controversial,
-            },
-        )
-    ]
-
-
-def _edit_rows(c, base, generated_rationale):
-    rows = []
-    for edit in c.agg.edits:
-        rows.append(
-            (
-                c.kind,
-                {
-                    **base,
-                    "sources": [edit["annotator_kind"]],
-                    "chosen": edit["edited_text"],
-                    "rejected": c.text_a,
-                    "edit_distance": edit["edit_distance"] or 0.0,
-                    "rationales": _rationales([edit], generated_rationale),
-                    "p_noise": None,
-                },
-            )
-        )
-    return rows
-
-
-def _ranking_rows(c, base, generated_rationale):
-    """Every pair the consensus ranking orders, as a pair row: chosen ranked above rejected, the
-    margin their difference in mean rank. Each individual label's implied pairs go in `labels`."""
-    texts = c.texts or []
-    if not c.agg.ranks or len(texts) != len(c.agg.ranks):
-        return []
-    rows = []
-    for better, worse, margin in implied_pairs(c.agg.ranks):
-        rows.append(
-            (
-                c.kind,
-                {
-                    **base,
-                    "chosen": texts[better],
-                    "rejected": texts[worse],
-                    "margin": margin,
-                    "positions": [better, worse],
-                    "rationales": _rationales(c.agg.labels, generated_rationale),
-                    "p_noise": None,
-                    "n_labels": c.agg.n_labels,
-                    "controversial": c.controversial,
-                },
-            )
-        )
-    return rows
-
-
-ROWS_FOR = {
-    FeedbackKind.PAIRWISE.value: _pairwise_rows,
-    FeedbackKind.BINARY.value: _binary_rows,
-    FeedbackKind.EDIT.value: _edit_rows,
-    FeedbackKind.RANKING.value: _ranking_rows,
-}
+    """(kind, data) rows of one curated item; ties and unchanged edits give none. The rows are the
+    kind's (`FeedbackKindSpec.snapshot_rows`)."""
+    spec = kind_registry.get(c.kind)
+    return [(c.kind, data) for data in spec.snapshot_rows(snapshot_input(c, generated_rationale))]
 
 
 def _bootstrap_mean_ci(values, n_boot=1000, seed=0):

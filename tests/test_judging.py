@@ -5,6 +5,8 @@ import pytest
 
 from annotate.judging import parsing, prompts, service
 from annotate.judging.backends import BackendError, OpenAIBackend, TransientBackendError
+from annotate.kinds.binary import BinaryKind
+from annotate.kinds.pairwise import PairwiseKind
 from annotate.models import Annotation, AnnotationStatus, LMJudge
 from tests import factories
 from tests.judging_helpers import ScriptedServer, allow_local_server, shown_first, user_message
@@ -84,8 +86,9 @@ def test_edit_requires_text_and_valid_quality():
 
 def test_templates_insert_text_verbatim_and_swap(project):
     item = factories.item(project, text_a="use ${HOME} and {braces} $response_b", text_b="second")
-    ab = prompts.pairwise_messages(item)[1]["content"]
-    ba = prompts.pairwise_messages(item, swapped=True)[1]["content"]
+    pairwise = PairwiseKind()
+    ab = pairwise.judge_messages(item)[1]["content"]
+    ba = pairwise.judge_messages(item, swapped=True)[1]["content"]
     assert "use ${HOME} and {braces} $response_b" in ab
     assert ab.index("use ${HOME}") < ab.index("second") and ba.index("second") < ba.index("use ${HOME}")
 
@@ -93,7 +96,7 @@ def test_templates_insert_text_verbatim_and_swap(project):
 def test_template_overrides_and_validation(project):
     item = factories.item(project, kind="binary")
     overrides = {"binary": {"user": "Principles:\n$principles\nResponse: $response"}}
-    messages = prompts.binary_messages(item, ["Be honest"], overrides)
+    messages = BinaryKind().judge_messages(item, ["Be honest"], overrides)
     assert messages[1]["content"] == f"Principles:\n- Be honest\nResponse: {item.response_a.text}"
     assert prompts.validate_overrides(overrides) == []
     assert prompts.validate_overrides({"pairwise": "Compare $response_a and $resp"})

@@ -12,9 +12,9 @@ from django.db import transaction
 
 from annotate.judging import kind_judges
 from annotate.judging.backends import backend_for, is_scoring
-from annotate.judging.kind_judges import SINGLE_ORDER_CONFIDENCE as SINGLE_ORDER_CONFIDENCE
-from annotate.judging.kind_judges import combine_swap as combine_swap
 from annotate.kinds import registry as kind_registry
+from annotate.kinds.pairwise import SINGLE_ORDER_CONFIDENCE as SINGLE_ORDER_CONFIDENCE
+from annotate.kinds.pairwise import combine_swap as combine_swap
 from annotate.models import Annotation, AnnotationStatus, Annotator, AnnotatorKind, FeedbackKind, Item
 from workers.ml.reward_heads import verdict_from_margin
 
@@ -33,7 +33,7 @@ def pending_items(judge, project, item_ids=None):
     qs = Item.objects.filter(project=project).exclude(annotations__annotator__judge=judge)
     if item_ids is not None:
         qs = qs.filter(pk__in=item_ids)
-    kinds = list(project.feedback_kinds or FeedbackKind.values)
+    kinds = list(project.feedback_kinds or kind_registry.keys())
     if is_scoring(judge):
         # A reward model compares two responses; and it never labels the items it was trained on.
         kinds = [k for k in kinds if k == FeedbackKind.PAIRWISE]

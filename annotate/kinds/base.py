@@ -16,6 +16,9 @@ from typing import Any, ClassVar
 from django.core.exceptions import ValidationError
 
 from annotate.kinds.fields import Errors
+from annotate.kinds.judge_prompts import JudgeRequest, JudgeTemplate
+from annotate.kinds.replies import Reply
+from annotate.kinds.snapshot import SnapshotInput
 from annotate.models import Item, Project, Response
 
 
@@ -158,12 +161,26 @@ class FeedbackKindSpec:
         """{unit suffix: value} this label contributes to Krippendorff's α (unit = (item, suffix))."""
         return {}
 
+    # --- LM judges ----------------------------------------------------------------------------
+
+    # The default judge prompt templates, by the name a judge's override uses (the key, and any
+    # variant, e.g. binary's "binary_no_principles"). Empty: LM judges do not label this kind.
+    judge_templates: ClassVar[dict[str, JudgeTemplate]] = {}
+
+    def judge_requests(self, item: Item, overrides: dict) -> list[JudgeRequest]:
+        """The requests an LM judge sends for an item; `overrides` are the judge's templates."""
+        raise NotImplementedError
+
+    def judge_label(self, item: Item, replies: list[Reply]) -> dict:
+        """Annotation fields (with `details`) from the replies to `judge_requests`, in their order."""
+        raise NotImplementedError
+
     # --- export --------------------------------------------------------------------------------
 
-    def snapshot_data(self, labels: list, response_text: str) -> dict | None:
-        """The kind's own part of a curated item's snapshot row, from its primary label rows; None
-        leaves the row to curation.snapshots' built-in pair/single/edit shapes."""
-        return None
+    def snapshot_rows(self, c: SnapshotInput) -> list[dict]:
+        """The snapshot rows (`SnapshotRow.data`) of one curated item, in the kind's export shape;
+        none for a kind that does not export, or an item that says nothing (a tie)."""
+        return []
 
     def export_columns(self, fmt: str) -> dict[str, str]:
         """The kind's own columns of one of its `export_formats`, and their types (Parquet schema):

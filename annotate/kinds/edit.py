@@ -1,14 +1,57 @@
 """Edit the response: the annotator rewrites it (or accepts it as is). The diff and the edit
 distance are derived here (`annotate.edits.derive`), never trusted from the client. Edits have no
-gold (there is no single right edit) and no direction; they export as edited ≻ original."""
+gold (there is no single right edit) and no direction; they export as edited ≻ original. An LM
+judge rates the response 1-5 and rewrites it with a minimal edit."""
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from annotate import edits
-from annotate.kinds import fields
+from annotate.kinds import fields, judge_prompts
 from annotate.kinds.base import ExportShape, FeedbackKindSpec
+from annotate.kinds.judge_prompts import JudgeRequest, JudgeTemplate
+from annotate.kinds.replies import RATIONALE_KEYS, Parsed, first_with, json_objects, text_of, unparsed, unparsed_fields
+from annotate.kinds.replies import parse as parse_reply
+from annotate.kinds.snapshot import rationales
 from annotate.models import FeedbackKind
+
+JUDGE_PROMPT = """Rate the quality of a response and improve it with a minimal edit.
+
+[Conversation]
+$prompt
+
+[Response]
+$response
+
+Rate its quality from 1 (poor) to 5 (excellent). Then rewrite it with the smallest changes that fix
+its problems; if it needs no change, repeat it unchanged.
+Reply with exactly one JSON object:
+{"quality": <integer 1-5>, "rationale": "<what you changed and why>", "edited_text": "<the improved response>"}"""
+
+
+def parse_edit(text):
+    """{"edited_text": str, "quality": 1..5 or None, "rationale": str}; the edited text is required."""
+    if not isinstance(text, str) or not text.strip():
+        return unparsed("empty reply")
+    obj = first_with(json_objects(text), ("edited_text", "edited", "revision"))
+    if obj is None:
+        return unparsed("no JSON object with edited_text")
+    edited = next(obj[k] for k in ("edited_text", "edited", "revision") if k in obj)
+    if not isinstance(edited, str) or not edited.strip():
+        return unparsed("edited_text is empty or not text")
+    quality = obj.get("quality")
+    if quality is not None:
+        if (
+            isinstance(quality, bool)
+            or not isinstance(quality, (int, float))
+            or not 1 <= quality <= 5
+            or not float(quality).is_integer()
+        ):
+            return unparsed(f"quality {quality!r} is not an integer 1-5")
+        quality = int(quality)
+    return Parsed(
+        True, {"edited_text": edited, "quality": quality, "rationale": text_of(obj, RATIONALE_KEYS)}, source="json"
+    )
 
 
 class EditKind(FeedbackKindSpec):
@@ -64,5 +107,39 @@ class EditKind(FeedbackKindSpec):
             return {}
         return edits.derive(item.response_a.text, edited)
 
+    judge_templates = {"edit": JudgeTemplate(JUDGE_PROMPT, frozenset({"prompt", "response"}))}
+
+    def judge_requests(self, item, overrides):
+        values = {"prompt": judge_prompts.conversation_text(item.prompt), "response": item.response_a.text}
+        return [JudgeRequest("edit", judge_prompts.messages(self.judge_templates["edit"], "edit", overrides, values))]
+
+    def judge_label(self, item, replies):
+        (reply,) = replies
+        parsed = parse_reply(parse_edit, reply)
+        if not parsed.ok:
+            return unparsed_fields(reply, parsed)
+        ratings = {"quality": parsed.label["quality"]} if parsed.label["quality"] is not None else {}
+        return {
+            "edited_text": parsed.label["edited_text"],
+            "rationale": parsed.label["rationale"],
+            "aspect_ratings": ratings,
+            "details": {"raw": reply.raw, "source": parsed.source},
+        }
+
     def clean_gold_answer(self, item, answer):
         raise ValidationError("edit items cannot be gold: there is no single right edit")
+
+    def snapshot_rows(self, c):
+        """One edited ≻ original pair per edit that changed the response."""
+        return [
+            {
+                **c.base,
+                "sources": [edit["annotator_kind"]],
+                "chosen": edit["edited_text"],
+                "rejected": c.text_a,
+                "edit_distance": edit["edit_distance"] or 0.0,
+                "rationales": rationales([edit], c.generated_rationale),
+                "p_noise": None,
+            }
+            for edit in c.edits
+        ]

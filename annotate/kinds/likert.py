@@ -15,7 +15,21 @@ targets a multi-head reward model regresses on.
 
 from django.core.exceptions import ValidationError
 
+from annotate.kinds import judge_prompts
 from annotate.kinds.base import ExportShape, FeedbackKindSpec, GoldVerdict, value
+from annotate.kinds.judge_prompts import JudgeRequest, JudgeTemplate
+from annotate.kinds.replies import (
+    RATIONALE_KEYS,
+    Parsed,
+    first_with,
+    json_objects,
+    normalise,
+    text_of,
+    unparsed,
+    unparsed_fields,
+)
+from annotate.kinds.replies import parse as parse_reply
+from annotate.kinds.snapshot import rationales
 from annotate.models import FeedbackKind
 from annotate.strict_input import strict_int
 
@@ -25,6 +39,22 @@ LIKERT_DOMAIN = list(range(LIKERT_MIN, LIKERT_MAX + 1))
 HELPSTEER2_ASPECTS = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
 GOLD_TOLERANCE = 1
 FIELD_PREFIX = "likert:"
+
+JUDGE_PROMPT = """Rate one response on each aspect, from 0 to 4.
+
+[Conversation]
+$prompt
+
+[Response]
+$response
+
+[Aspects]
+$aspects
+
+Use whole numbers: 0 = very poor, 1 = poor, 2 = fair, 3 = good, 4 = excellent (for complexity and
+verbosity: 0 = very little, 4 = a great deal). Rate every aspect listed, and no other.
+Reply with exactly one JSON object:
+{"ratings": {"<aspect>": <integer 0-4>, ...}, "rationale": "<one or two sentences>"}"""
 
 
 def aspects_of(project) -> list[str]:
@@ -65,6 +95,42 @@ def clean_ratings(ratings, aspects, errors: dict, field: str = "likert_ratings")
     if problems:
         errors[field] = "; ".join(problems)
     return out
+
+
+def parse_likert(text, aspects):
+    """{"ratings": {aspect: 0..4} for exactly `aspects`, "rationale": str}. A reply missing an
+    aspect, naming another, or rating outside 0-4 (or not a whole number) is Unparsed."""
+    if not isinstance(text, str) or not text.strip():
+        return unparsed("empty reply")
+    wanted = {normalise(a): a for a in aspects}
+    obj = first_with(json_objects(text), ("ratings",))
+    ratings = obj.get("ratings") if obj is not None else None
+    if not isinstance(ratings, dict):
+        # A flat object of the aspects themselves ({"helpfulness": 3, ...}) is as clear.
+        obj = next((o for o in json_objects(text) if {normalise(k) for k in o} & set(wanted)), None)
+        ratings = obj
+    if not isinstance(ratings, dict):
+        return unparsed("no JSON object with ratings")
+    out, extra = {}, []
+    for key, raw in ratings.items():
+        name = wanted.get(normalise(key))
+        if name is None:
+            if obj is ratings and normalise(key) in RATIONALE_KEYS:
+                continue
+            extra.append(str(key))
+            continue
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not float(raw).is_integer():
+            return unparsed(f"{name}: {raw!r} is not a whole number 0-4")
+        if not 0 <= raw <= 4:
+            return unparsed(f"{name}: {raw!r} is outside 0-4")
+        out[name] = int(raw)
+    if extra:
+        return unparsed(f"not aspects asked for: {', '.join(extra)}")
+    missing = [a for a in aspects if a not in out]
+    if missing:
+        return unparsed(f"no rating for: {', '.join(missing)}")
+    rationale = text_of(obj, RATIONALE_KEYS) if obj is not None else ""
+    return Parsed(True, {"ratings": out, "rationale": rationale}, source="json")
 
 
 class LikertKind(FeedbackKindSpec):
@@ -143,6 +209,33 @@ class LikertKind(FeedbackKindSpec):
         answer = item.gold_answer or {}
         return GoldVerdict(attribute_string(answer, aspects_of(item.project)), "each aspect within ±1 of the answer")
 
+    # --- LM judges ----------------------------------------------------------------------------
+
+    judge_templates = {"likert": JudgeTemplate(JUDGE_PROMPT, frozenset({"prompt", "response", "aspects"}))}
+
+    def judge_messages(self, item, aspects, overrides=None):
+        values = {
+            "prompt": judge_prompts.conversation_text(item.prompt),
+            "response": item.response_a.text,
+            "aspects": "\n".join(f"- {a}" for a in aspects),
+        }
+        return judge_prompts.messages(self.judge_templates["likert"], "likert", overrides, values)
+
+    def judge_requests(self, item, overrides):
+        """One request: the 0-4 ratings on every aspect of the project."""
+        return [JudgeRequest("likert", self.judge_messages(item, aspects_of(item.project), overrides))]
+
+    def judge_label(self, item, replies):
+        (reply,) = replies
+        parsed = parse_reply(parse_likert, reply, aspects_of(item.project))
+        if not parsed.ok:
+            return unparsed_fields(reply, parsed)
+        return {
+            "likert_ratings": parsed.label["ratings"],
+            "rationale": parsed.label["rationale"],
+            "details": {"raw": reply.raw, "source": parsed.source},
+        }
+
     # --- curation ------------------------------------------------------------------------------
 
     def agreement_values(self, label):
@@ -158,11 +251,21 @@ class LikertKind(FeedbackKindSpec):
                     sums.setdefault(aspect, []).append(v)
         return {a: round(sum(vs) / len(vs), 4) for a, vs in sums.items()}
 
-    def snapshot_data(self, labels, response_text):
-        attributes = self.aggregate(labels)
+    def snapshot_rows(self, c):
+        attributes = self.aggregate(c.labels)
         if not attributes:
-            return None
-        return {"completion": response_text, "attributes": attributes}
+            return []
+        return [
+            {
+                **c.base,
+                "completion": c.text_a,
+                "attributes": attributes,
+                "rationales": rationales(c.labels, c.generated_rationale),
+                "p_noise": c.p_noise,
+                "n_labels": c.n_labels,
+                "controversial": c.controversial,
+            }
+        ]
 
     def export_columns(self, fmt):
         if fmt == "attributes":

@@ -7,20 +7,38 @@ order, 1 best, ties sharing a rank, normalised to dense ranks ([3, 1, 3] → [2,
 assignment shows the responses in reverse, so position bias stays measurable as for pairs.
 
 It exports as every implied pair (chosen ranked above rejected) with the rank difference as margin;
-agreement is Krippendorff's α, ordinal, over one unit per (item, response)."""
+agreement is Krippendorff's α, ordinal, over one unit per (item, response). An LM judge gets one
+request with the responses numbered in canonical order; its ranking is stored like a person's."""
 
 from itertools import combinations
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from annotate.kinds import fields
+from annotate.kinds import fields, judge_prompts
 from annotate.kinds.base import Consensus, ExportShape, FeedbackKindSpec, GoldVerdict, value
+from annotate.kinds.judge_prompts import JudgeRequest, JudgeTemplate
+from annotate.kinds.replies import RATIONALE_KEYS, Parsed, first_with, json_objects, text_of, unparsed, unparsed_fields
+from annotate.kinds.replies import parse as parse_reply
 from annotate.kinds.scale import sign
+from annotate.kinds.snapshot import rationales
 from annotate.models import FeedbackKind, Item, ItemResponse, Response
 from annotate.strict_input import strict_int
 
 MIN_RESPONSES, MAX_RESPONSES = 3, 9
+
+JUDGE_PROMPT = """Rank $count responses to the same conversation, best first.
+
+[Conversation]
+$prompt
+
+$responses
+
+Aspects to weigh: $aspects.
+Write a short rationale, then reply with exactly one JSON object listing every response number
+once, best first; put responses of equal quality together in an inner list (a tie):
+{"rationale": "<one or two sentences>", "ranking": [<best>, ..., <worst>]}
+e.g. {"rationale": "...", "ranking": [2, [1, 3]]}"""
 
 
 def letter(position: int) -> str:
@@ -81,6 +99,35 @@ def create_item(project, prompt, responses: list[Response], **fields) -> Item:
     )
     ItemResponse.objects.bulk_create(ItemResponse(item=item, response=r, position=i) for i, r in enumerate(responses))
     return item
+
+
+def parse_ranking(text, n):
+    """{"ranking": [rank per response 1..n], "rationale": str} from a JSON `ranking` list of response
+    numbers best first (an inner list is a tie). Every response must appear exactly once."""
+    if not isinstance(text, str) or not text.strip():
+        return unparsed("empty reply")
+    obj = first_with(json_objects(text), ("ranking", "order"))
+    if obj is None:
+        return unparsed("no JSON object with a ranking")
+    order = obj.get("ranking", obj.get("order"))
+    if not isinstance(order, list) or not order:
+        return unparsed(f"ranking {order!r} is not a list of response numbers")
+    ranks: dict[int, int] = {}
+    for rank, entry in enumerate(order, start=1):
+        for number in entry if isinstance(entry, list) else [entry]:
+            if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= n:
+                return unparsed(f"{number!r} is not a response number 1..{n}")
+            if number in ranks:
+                return unparsed(f"response {number} is ranked twice")
+            ranks[number] = rank
+    if len(ranks) != n:
+        missing = sorted(set(range(1, n + 1)) - set(ranks))
+        return unparsed(f"responses {missing} are not ranked")
+    return Parsed(
+        True,
+        {"ranking": dense([ranks[number] for number in range(1, n + 1)]), "rationale": text_of(obj, RATIONALE_KEYS)},
+        source="json",
+    )
 
 
 def _order_text(ranks: list[int], shown: list[int]) -> str:
@@ -196,6 +243,36 @@ class RankingKind(FeedbackKindSpec):
             _order_text(answer, self._display_slots(len(answer), swapped)), "the best response must match"
         )
 
+    # --- LM judges ------------------------------------------------------------------------------
+
+    judge_templates = {
+        "ranking": JudgeTemplate(JUDGE_PROMPT, frozenset({"prompt", "responses", "count", "aspects"})),
+    }
+
+    def judge_messages(self, item, responses, overrides=None):
+        """Judge messages for a ranking: the responses numbered 1..n in the item's canonical order."""
+        values = {
+            "prompt": judge_prompts.conversation_text(item.prompt),
+            "responses": "\n\n".join(f"[Response {i}]\n{r.text}" for i, r in enumerate(responses, start=1)),
+            "count": str(len(responses)),
+            "aspects": judge_prompts.aspects_text(item.project),
+        }
+        return judge_prompts.messages(self.judge_templates["ranking"], "ranking", overrides, values)
+
+    def judge_requests(self, item, overrides):
+        return [JudgeRequest("ranking", self.judge_messages(item, responses_of(item), overrides))]
+
+    def judge_label(self, item, replies):
+        (reply,) = replies
+        parsed = parse_reply(parse_ranking, reply, len(responses_of(item)))
+        if not parsed.ok:
+            return unparsed_fields(reply, parsed)
+        return {
+            "ranking": parsed.label["ranking"],
+            "rationale": parsed.label["rationale"],
+            "details": {"raw": reply.raw, "source": parsed.source},
+        }
+
     # --- curation --------------------------------------------------------------------------------
 
     def direction(self, label):
@@ -214,3 +291,23 @@ class RankingKind(FeedbackKindSpec):
     def agreement_values(self, label):
         ranking = value(label, "ranking")
         return dict(enumerate(ranking or []))
+
+    def snapshot_rows(self, c):
+        """Every pair the consensus ranking orders, as a pair row: chosen ranked above rejected, the
+        margin their difference in mean rank."""
+        if not c.ranks or len(c.texts) != len(c.ranks):
+            return []
+        return [
+            {
+                **c.base,
+                "chosen": c.texts[better],
+                "rejected": c.texts[worse],
+                "margin": margin,
+                "positions": [better, worse],
+                "rationales": rationales(c.labels, c.generated_rationale),
+                "p_noise": None,
+                "n_labels": c.n_labels,
+                "controversial": c.controversial,
+            }
+            for better, worse, margin in implied_pairs(c.ranks)
+        ]

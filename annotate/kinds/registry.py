@@ -28,6 +28,11 @@ def register(spec: FeedbackKindSpec) -> FeedbackKindSpec:
     return spec
 
 
+def unregister(key: str) -> None:
+    """Remove a kind (a test's toy kind, registered around it); an unknown key is not an error."""
+    _KINDS.pop(str(key), None)
+
+
 def get(key: str) -> FeedbackKindSpec:
     try:
         return _KINDS[str(key)]
@@ -42,6 +47,26 @@ def all_kinds() -> list[FeedbackKindSpec]:
 
 def keys() -> list[str]:
     return list(_KINDS)
+
+
+def choices() -> list[tuple[str, str]]:
+    """(key, label) of every registered kind: the choices of a form field that picks kinds."""
+    return [(k.key, k.label) for k in _KINDS.values()]
+
+
+def judge_templates() -> dict[str, dict[str, str]]:
+    """Every kind's default LM-judge templates, {name: {"system", "user"}} (a kind may have several)."""
+    return {name: t.as_dict() for k in _KINDS.values() for name, t in k.judge_templates.items()}
+
+
+def judge_placeholders() -> dict[str, frozenset[str]]:
+    """{template name: the placeholders an override of it may use}."""
+    return {name: t.placeholders for k in _KINDS.values() for name, t in k.judge_templates.items()}
+
+
+def judged() -> list[str]:
+    """Keys of the kinds LM judges label (those with judge templates)."""
+    return [k.key for k in _KINDS.values() if k.judge_templates]
 
 
 def with_gold() -> list[str]:
