@@ -49,7 +49,7 @@ def _setup_django():
 
 def to_pref(value):
     """A label from A's side on −3..3 (mean of a list), or None."""
-    from annotate.judging.parsing import preference_value
+    from annotate.kinds.pairwise import preference_value
 
     if value is None:
         return None

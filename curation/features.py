@@ -22,7 +22,7 @@ import numpy as np
 from rapidfuzz.distance import LCSseq
 
 from annotate.judging.backends import RequestFailed, backend_for
-from annotate.judging.parsing import json_objects
+from annotate.kinds.replies import json_objects
 from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind, Item, LMJudge, Project
 from curation.families import family_of
 from curation.models import ItemFeatures

@@ -3,8 +3,12 @@ scripted local server, idempotent re-runs and the judging task."""
 
 import pytest
 
-from annotate.judging import parsing, prompts, service
+from annotate.judging import prompts, service
 from annotate.judging.backends import BackendError, OpenAIBackend, TransientBackendError
+from annotate.kinds import binary as binary_kind
+from annotate.kinds import edit as edit_kind
+from annotate.kinds import pairwise as pairwise_kind
+from annotate.kinds import replies
 from annotate.kinds.binary import BinaryKind
 from annotate.kinds.pairwise import PairwiseKind
 from annotate.models import Annotation, AnnotationStatus, LMJudge
@@ -36,7 +40,7 @@ def _local_server_allowed():
     ],
 )
 def test_pairwise_parses_json_anywhere_and_verdict_lines(reply, expected):
-    parsed = parsing.parse_pairwise(reply)
+    parsed = pairwise_kind.parse_pairwise(reply)
     assert parsed.ok and parsed.label["preference"] == expected
 
 
@@ -57,28 +61,30 @@ def test_pairwise_parses_json_anywhere_and_verdict_lines(reply, expected):
     ],
 )
 def test_pairwise_never_guesses(reply):
-    parsed = parsing.parse_pairwise(reply)
+    parsed = pairwise_kind.parse_pairwise(reply)
     assert not parsed.ok and parsed.error
 
 
 def test_binary_needs_every_principle_answered():
     principles = ["Be honest", "Be harmless"]
-    ok = parsing.parse_binary('{"principles": {"be honest": "yes", "Be harmless": "no"}, "reason": "rude"}', principles)
+    ok = binary_kind.parse_binary(
+        '{"principles": {"be honest": "yes", "Be harmless": "no"}, "reason": "rude"}', principles
+    )
     assert ok.ok and ok.label["thumbs"] == "down" and ok.label["failed_principles"] == ["Be harmless"]
-    text = parsing.parse_binary("- Be honest: yes\n- Be harmless: yes", principles)
+    text = binary_kind.parse_binary("- Be honest: yes\n- Be harmless: yes", principles)
     assert text.ok and text.label["thumbs"] == "up"
-    assert not parsing.parse_binary('{"principles": {"Be honest": "yes"}}', principles).ok
-    assert not parsing.parse_binary("Be honest: yes\nBe honest: no\nBe harmless: yes", principles).ok
-    assert not parsing.parse_binary('{"principles": {"Be honest": "maybe", "Be harmless": "yes"}}', principles).ok
-    assert parsing.parse_binary('{"verdict": "no", "reason": "wrong"}', []).label["thumbs"] == "down"
+    assert not binary_kind.parse_binary('{"principles": {"Be honest": "yes"}}', principles).ok
+    assert not binary_kind.parse_binary("Be honest: yes\nBe honest: no\nBe harmless: yes", principles).ok
+    assert not binary_kind.parse_binary('{"principles": {"Be honest": "maybe", "Be harmless": "yes"}}', principles).ok
+    assert binary_kind.parse_binary('{"verdict": "no", "reason": "wrong"}', []).label["thumbs"] == "down"
 
 
 def test_edit_requires_text_and_valid_quality():
-    ok = parsing.parse_edit('{"quality": 3, "rationale": "typo", "edited_text": "Fixed text."}')
+    ok = edit_kind.parse_edit('{"quality": 3, "rationale": "typo", "edited_text": "Fixed text."}')
     assert ok.ok and ok.label == {"edited_text": "Fixed text.", "quality": 3, "rationale": "typo"}
-    assert not parsing.parse_edit('{"quality": 9, "edited_text": "x"}').ok
-    assert not parsing.parse_edit('{"quality": 3, "edited_text": ""}').ok
-    assert not parsing.parse_edit("Here is the fixed text: ...").ok
+    assert not edit_kind.parse_edit('{"quality": 9, "edited_text": "x"}').ok
+    assert not edit_kind.parse_edit('{"quality": 3, "edited_text": ""}').ok
+    assert not edit_kind.parse_edit("Here is the fixed text: ...").ok
 
 
 # --- templates ------------------------------------------------------------------------------
@@ -108,7 +114,7 @@ def test_template_overrides_and_validation(project):
 
 
 def P(pref):
-    return parsing.Parsed(True, {"preference": pref, "rationale": "r"}, source="json")
+    return replies.Parsed(True, {"preference": pref, "rationale": "r"}, source="json")
 
 
 def test_swap_consistent_verdicts_map_to_canonical_order():
@@ -124,9 +130,9 @@ def test_swap_inconsistent_is_low_confidence_and_leans_to_tie():
 
 
 def test_swap_with_one_order_unparsed():
-    fields, details = service.combine_swap(P(1), parsing.unparsed("garbage"))
+    fields, details = service.combine_swap(P(1), replies.unparsed("garbage"))
     assert fields["status"] == AnnotationStatus.OK and fields["confidence"] == service.SINGLE_ORDER_CONFIDENCE
-    fields, _ = service.combine_swap(parsing.unparsed("x"), parsing.unparsed("y"))
+    fields, _ = service.combine_swap(replies.unparsed("x"), replies.unparsed("y"))
     assert fields["status"] == AnnotationStatus.UNPARSED and fields["preference"] is None
 
 

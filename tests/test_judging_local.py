@@ -4,7 +4,10 @@ one label per item, raw replies kept) and that nothing unparseable is turned int
 
 import pytest
 
-from annotate.judging import backends, parsing
+from annotate.judging import backends
+from annotate.kinds import binary as binary_kind
+from annotate.kinds import edit as edit_kind
+from annotate.kinds import pairwise as pairwise_kind
 from annotate.models import Annotation, AnnotationStatus, LMJudge
 from tests import factories
 from workers.ml.tiny_models import build_tiny_causal_lm
@@ -54,9 +57,9 @@ def test_tiny_judge_labels_every_item_once_and_never_guesses(tiny_model, project
         raw = a.details["raw"]
         replies = [raw["ab"]["reply"], raw["ba"]["reply"]] if a.kind == "pairwise" else [raw["reply"]]
         parser = {
-            "pairwise": parsing.parse_pairwise,
-            "binary": lambda r: parsing.parse_binary(r, project.principles),
-            "edit": parsing.parse_edit,
+            "pairwise": pairwise_kind.parse_pairwise,
+            "binary": lambda r: binary_kind.parse_binary(r, project.principles),
+            "edit": edit_kind.parse_edit,
         }[a.kind]
         if a.status == AnnotationStatus.UNPARSED:
             assert all(not parser(r).ok for r in replies) and a.preference is None and not a.thumbs

@@ -15,9 +15,8 @@ from django.test import Client
 
 from annotate.imports import ImportFileError, import_items
 from annotate.judging import service
-from annotate.judging.parsing import parse_likert
 from annotate.kinds import registry
-from annotate.kinds.likert import HELPSTEER2_ASPECTS
+from annotate.kinds.likert import HELPSTEER2_ASPECTS, parse_likert
 from annotate.models import Annotation, Annotator, AnnotatorKind, Assignment, LabelKind, LMJudge
 from curation.agreement import project_agreement
 from curation.formats import iter_export_rows, to_format, write_parquet

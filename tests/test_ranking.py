@@ -10,9 +10,9 @@ import pytest
 
 from annotate import gold, queue
 from annotate.imports import import_items
-from annotate.judging import parsing
 from annotate.judging.service import judge_items
 from annotate.kinds import ranking, registry
+from annotate.kinds import ranking as ranking_kind
 from annotate.models import Annotation, AnnotationStatus, Assignment, Item, ItemResponse, LMJudge
 from curation.agreement import project_agreement
 from curation.formats import iter_export_rows
@@ -57,12 +57,12 @@ def test_helpers_rank_and_pair():
 
 
 def test_parse_ranking_replies():
-    ok = parsing.parse_ranking('Thinking... {"rationale": "3 is fullest", "ranking": [3, [1, 4], 2]}', 4)
+    ok = ranking_kind.parse_ranking('Thinking... {"rationale": "3 is fullest", "ranking": [3, [1, 4], 2]}', 4)
     assert ok.ok and ok.label == {"ranking": [2, 3, 1, 2], "rationale": "3 is fullest"}
-    assert not parsing.parse_ranking('{"ranking": [1, 2]}', 3).ok  # response 3 unranked
-    assert not parsing.parse_ranking('{"ranking": [1, 1, 2]}', 3).ok  # twice
-    assert not parsing.parse_ranking('{"ranking": [1, 2, 7]}', 3).ok  # no such response
-    assert not parsing.parse_ranking("I prefer the first one.", 3).ok
+    assert not ranking_kind.parse_ranking('{"ranking": [1, 2]}', 3).ok  # response 3 unranked
+    assert not ranking_kind.parse_ranking('{"ranking": [1, 1, 2]}', 3).ok  # twice
+    assert not ranking_kind.parse_ranking('{"ranking": [1, 2, 7]}', 3).ok  # no such response
+    assert not ranking_kind.parse_ranking("I prefer the first one.", 3).ok
 
 
 def test_import_plain_rankings_and_ultrafeedback_completions(rproject, tmp_path):

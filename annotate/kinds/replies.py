@@ -3,7 +3,7 @@
 A reply yields a label only when it states one unambiguously: a JSON object anywhere in the text
 (fenced or not), or `Verdict: ...` lines. Out-of-range numbers, conflicting verdicts and prose
 without a verdict are `Unparsed`, never clamped or guessed. Pure text functions, in the core layer
-so the kind modules can parse their own replies; `annotate.judging.parsing` re-uses them."""
+so the kind modules can parse their own replies; everything that reads a judge's reply uses them."""
 
 import json
 import re
