@@ -80,14 +80,20 @@ def check_form(page, name):
 
 
 def rank_by_keys(page, swapped):
-    # Alt+↓ on the first card moves it below the second: the list renumbers 1..4 in its new order.
+    # The item just opened, nothing focused: digits rank the first unranked card and move on,
+    # A=2, B=1, C=3, D=2 (A and D tie).
+    assert page.evaluate("document.activeElement === document.body")
+    for key in "2132":
+        page.keyboard.press(key)
+    assert display_ranks(page) == [2, 1, 3, 2]
+    # Alt+↓ on the first card moves it below the second and renumbers 1..4 in list order (the tie is
+    # gone); Alt+↑ moves it back. Then digits on the focused card restore the tie.
     page.locator('[data-rank-slot="0"]').focus()
     page.keyboard.press("Alt+ArrowDown")
     assert page.evaluate("document.activeElement.dataset.rankSlot") == "0"
     assert display_ranks(page) == [2, 1, 3, 4]
     page.keyboard.press("Alt+ArrowUp")
     assert display_ranks(page) == [1, 2, 3, 4]
-    # Digits give the focused card a rank and move to the next card: A=2, B=1, C=3, D=2 (A and D tie).
     page.locator('[data-rank-slot="0"]').focus()
     for key in "2132":
         page.keyboard.press(key)
