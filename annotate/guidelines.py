@@ -21,6 +21,16 @@ KIND_GUIDANCE = {
         "keep what is right. If it needs no change at all, choose “Accept as is” — that is a label "
         "too (an edit of distance 0), not a skip."
     ),
+    FeedbackKind.RANKING: (
+        "Read every response, then put them in order, best first: drag a card, or focus it and press its "
+        "rank. Give two responses the same rank only when you truly cannot separate them (a tie). The "
+        "order they are shown in is shuffled, so position means nothing."
+    ),
+    FeedbackKind.LIKERT: (
+        "Rate the one response on every aspect from 0 to 4, each on its own: a short correct answer can "
+        "score low on verbosity and high on correctness. 0 is very poor (or, for complexity and "
+        "verbosity, very little), 4 excellent (a lot); every aspect needs a rating."
+    ),
 }
 
 

@@ -1,5 +1,5 @@
 // Ranking form: drag a response to reorder, or focus it and press 1..9 to give it that rank;
-// Alt+ArrowUp / Alt+ArrowDown move it. Reordering renumbers the ranks 1..n in list order; typed
+// Alt+ArrowUp / Alt+ArrowDown move it; with no card focused a digit ranks the first unranked one. Reordering renumbers the ranks 1..n in list order; typed
 // ranks may repeat (a tie). The selects stay the form's truth, so the page works without this file.
 (function () {
   "use strict";
@@ -42,9 +42,25 @@
     dragged = null;
   });
 
+  // A digit typed before any card has focus (the item just opened) ranks the first unranked card,
+  // as Likert's digits rate the first unrated aspect; fields, dialogs and the overlay keep their keys.
+  function firstUnranked(target) {
+    if (target.closest && target.closest("input, select, textarea, button, dialog, [contenteditable]")) return null;
+    const overlay = document.getElementById("shortcuts");
+    if (overlay && !overlay.hidden) return null;
+    const list = document.querySelector("[data-rank-list]");
+    if (!list) return null;
+    return items(list).find(function (li) {
+      const select = li.querySelector("[data-rank-input]");
+      return select && !select.value;
+    }) || null;
+  }
+
   document.addEventListener("keydown", function (ev) {
-    const li = ev.target.closest && ev.target.closest("[data-rank-slot]");
-    if (!li || ev.target !== li) return; // keys act on the focused card, not inside its select
+    let li = ev.target.closest && ev.target.closest("[data-rank-slot]");
+    if (li && ev.target !== li) return; // keys act on the focused card, not inside its select
+    if (!li && /^[1-9]$/.test(ev.key) && !ev.ctrlKey && !ev.metaKey && !ev.altKey) li = firstUnranked(ev.target);
+    if (!li) return;
     const list = li.parentNode;
     if (ev.altKey && (ev.key === "ArrowUp" || ev.key === "ArrowDown")) {
       const sibling = ev.key === "ArrowUp" ? li.previousElementSibling : li.nextElementSibling;

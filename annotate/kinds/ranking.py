@@ -144,7 +144,7 @@ class RankingKind(FeedbackKindSpec):
     response_count = (MIN_RESPONSES, MAX_RESPONSES)
     form_template = "annotate/_form_ranking.html"
     keys = {
-        "1…9": "give the focused response that rank",
+        "1…9": "give the focused response (or the first unranked one) that rank and move on",
         "Alt+↑ / Alt+↓": "move the focused response up or down",
         "r": "rationale",
     }
