@@ -449,3 +449,14 @@ def test_amend_form_shows_a_swapped_pairwise_label_as_it_was_given(client_ann, p
     )
     stored.refresh_from_db()
     assert stored.preference == -1 and stored.aspect_ratings == {} and stored.rationale == "on reflection"
+
+
+def test_shortcuts_overlay_lists_the_keys_of_the_projects_kinds(client_ann, project):
+    """The overlay is drawn from each kind's own `keys` (annotate/kinds), for the kinds the project collects."""
+    project.feedback_kinds = ["ranking", "likert"]
+    project.save()
+    page = client_ann.get(reverse("annotate:workspace", args=[project.pk])).content.decode()
+    overlay = page[page.index('id="shortcuts"') :]
+    assert "Rank the responses" in overlay and "Likert ratings" in overlay
+    assert "<kbd>Alt+↑ / Alt+↓</kbd>" in overlay and "<kbd>0…4</kbd>" in overlay
+    assert "Thumbs up / down" not in overlay and "Pairwise comparison" not in overlay

@@ -107,7 +107,7 @@ class BinaryKind(FeedbackKindSpec):
     key = FeedbackKind.BINARY.value
     label = FeedbackKind.BINARY.label
     form_template = "annotate/_form_binary.html"
-    keys = {"u": "thumbs up", "d": "thumbs down", "1…9": "toggle a principle", "r": "reason"}
+    keys = {"u d": "thumbs up · thumbs down", "1…9": "toggle the n-th principle it fails", "r": "reason"}
     label_fields = ("thumbs", "failed_principles", "reason")
     export = ExportShape("single")
     agreement_level = "nominal"

@@ -61,7 +61,7 @@ class EditKind(FeedbackKindSpec):
     actions_template = "annotate/_actions_edit.html"
     after_form_template = "annotate/_after_edit.html"
     result_template = "annotate/_edit_result.html"
-    keys = {"e": "edit the response"}
+    keys = {"e": "focus the editor · “Accept as is” stores the response unchanged"}
     label_fields = ("edited_text",)
     export = ExportShape("pair", "edit_distance", 0.0)
 

@@ -160,7 +160,14 @@ class PairwiseKind(FeedbackKindSpec):
     response_count = (2, 2)
     form_template = "annotate/_form_pairwise.html"
     dock_template = "annotate/_scale.html"
-    keys = {**{p.key: p.label for p in SCALE}, "g": "rate aspects (then 1…5)", "r": "rationale"}
+    keys = {
+        "1…7": "scale: " + " · ".join(p.label for p in SCALE),
+        "a t b": "A better · tie · B better",
+        "g": "rate aspects: focus the first unrated aspect",
+        "1…5": "on an aspect: set its rating and move to the next aspect",
+        "Tab / Shift+Tab": "next / previous aspect · Esc back to the scale keys",
+        "r": "rationale",
+    }
     label_fields = ("preference", "aspect_ratings", "rationale", "swapped")
     export = ExportShape("pair", "margin", 1.0)
     agreement_level = "ordinal"
