@@ -20,9 +20,13 @@ Baseline: the plain loss on the same noisy labels in the same run (deltas are ag
 The "truth" is hh-rlhf's own label, which itself disagrees with other humans on a share of pairs;
 accuracies are therefore well below 1 even for the oracle.
 
-`--smoke` also trains the tiny local causal LM through Tandem's trainers (workers/pref_trainers.py,
-TRL's DPOTrainer with loss_type robust, the per-row weighted subclass, and dropped rows) on 32
-noisy train pairs, one step each, to show the three losses run end to end on the real rows.
+`--smoke` also runs the three losses through Tandem's fine-tune service on the tiny local causal LM,
+as the app does, in a throwaway embedded database (a temporary TANDEM_VAR_DIR, migrated first; the
+developer's var/ and any PostgreSQL database are never touched, tasks run in-process): 32 train
+pairs are imported with 3 simulated human labels each (the crowd above; majority wrong with probability 0.2), a
+noise run scores them, a snapshot is frozen (p_noise per row, ε̂), and three FineTuneRuns train
+2 steps each: rdpo (ε of the kept rows), dpo with per-row weights (noise_weighting=weight) and
+dpo with noisy rows dropped (noise_weighting=drop).
 Embeddings are cached under test-output/ (the first run encodes 3,288 texts).
 """
 
@@ -30,8 +34,10 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,15 +46,35 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("SECRET_KEY", "bench")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# --smoke writes projects, runs and artifacts: into a throwaway embedded database, set up before
+# Django reads its settings, never the developer's var/ or a PostgreSQL database from the environment.
+SMOKE_VAR = tempfile.mkdtemp(prefix="tandem-smoke-") if "--smoke" in sys.argv[1:] else None
+if SMOKE_VAR:
+    for key in ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "REDIS_CACHE_URL"):
+        os.environ.pop(key, None)
+    os.environ.update(
+        TANDEM_VAR_DIR=SMOKE_VAR, TANDEM_ARTIFACTS_DIR=str(Path(SMOKE_VAR) / "artifacts"), TANDEM_EAGER_TASKS="1"
+    )
 
 import django  # noqa: E402
 
 django.setup()
 
 import numpy as np  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.management import call_command  # noqa: E402
 from scipy.optimize import minimize  # noqa: E402
 
+from annotate.imports import import_items  # noqa: E402
+from annotate.projects import create_project  # noqa: E402
 from curation import noise  # noqa: E402
+from curation.snapshots import freeze_snapshot  # noqa: E402
+from workers import finetune  # noqa: E402
+from workers.ml.tiny_models import build_tiny_causal_lm  # noqa: E402
+from workers.models import FineTuneRun, ModelSpec, NoiseWeighting  # noqa: E402
+from workers.tasks.finetune import finetune as finetune_task  # noqa: E402
+from workers.tasks.noise import start_noise_run  # noqa: E402
+from workers.tasks.runs import enqueue  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "hh_rlhf_harmless_dev.jsonl"
 CACHE = ROOT / "test-output" / "robust_training_embeddings.npz"
@@ -194,66 +220,71 @@ def one_seed(seed, rate, chosen, rejected, pairs):
     }
 
 
+SMOKE_RUNS = (  # (name, method, noise_weighting)
+    ("rDPO (rdpo, ε from the snapshot)", "rdpo", NoiseWeighting.NONE),
+    ("DPO, per-row weights 1 − p_noise", "dpo", NoiseWeighting.WEIGHT),
+    ("DPO, rows with p_noise > 0.5 dropped", "dpo", NoiseWeighting.DROP),
+)
+SMOKE_CONFIG = {"per_device_train_batch_size": 8, "max_steps": 2, "max_length": 128, "learning_rate": 1e-3}
+
+
 def smoke(pairs, rate=0.2, n=32, seed=0):
-    """The three losses through Tandem's trainers on the tiny local LM, one optimiser step each."""
-    import tempfile
-
-    import torch
-    from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import DPOConfig
-
-    from workers.ml.tiny_models import build_tiny_causal_lm
-    from workers.pref_trainers import TandemDPOTrainer
-
-    rng = np.random.default_rng(seed)
-    picked = [pairs[i] for i in rng.choice(len(pairs), n, replace=False)]
-    flip = rng.random(n) < rate
-    p_noise = np.clip(np.where(flip, 0.7, 0.15) + rng.normal(0, 0.1, n), 0, 1)
-    rows = [
-        {
-            "prompt": pr,
-            "chosen": " " + (r if f else c)[:300],
-            "rejected": " " + (c if f else r)[:300],
-            "weight": float(1 - q),
-        }
-        for (pr, c, r), f, q in zip(picked, flip, p_noise)
-    ]
-    out = []
-    with tempfile.TemporaryDirectory() as tmp:
-        model_dir = build_tiny_causal_lm(Path(tmp) / "lm")
-        tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        for name, loss_type, data in (
-            ("rDPO (robust) at ε̂", "robust", [{k: v for k, v in r.items() if k != "weight"} for r in rows]),
-            ("weights 1 − p", "sigmoid", rows),
-            (
-                "drop p > 0.5",
-                "sigmoid",
-                [{k: v for k, v in r.items() if k != "weight"} for r, q in zip(rows, p_noise) if q <= 0.5],
-            ),
-        ):
-            args = DPOConfig(
-                output_dir=str(Path(tmp) / name[:4]),
-                per_device_train_batch_size=8,
-                max_steps=2,
-                max_length=128,
-                report_to="none",
-                bf16=False,
-                dataloader_pin_memory=False,
-                save_strategy="no",
-                disable_tqdm=True,
-                loss_type=loss_type,
-                label_smoothing=rate if loss_type == "robust" else 0.0,
-                logging_steps=1,
+    """The three losses through Tandem's fine-tune service on the tiny local LM, in the throwaway
+    embedded database set up at import (SMOKE_VAR): import → noise run → snapshot → FineTuneRuns,
+    each queued as the app queues it (tasks run in-process). Returns the printed lines."""
+    try:
+        call_command("migrate", verbosity=0, interactive=False)
+        rng = np.random.default_rng(seed)
+        usable = [(p, c, r) for p, c, r in pairs if c and r and c != r]  # an import refuses an empty response
+        picked = [usable[i] for i in rng.choice(len(usable), n, replace=False)]
+        table, majority = simulate_crowd(np.ones(n), rate, rng)
+        user = get_user_model().objects.create_superuser("bench", password=None)
+        project = create_project(user, {"name": "robust-training smoke", "principles": ["Be harmless"]})
+        files = Path(SMOKE_VAR) / "imports"
+        files.mkdir()
+        by_annotator = {}
+        for i, a, agree in table:  # one file per simulated annotator: its labels on its items
+            prompt, chosen, rejected = picked[i]
+            row = {"prompt": prompt, "chosen": chosen, "rejected": rejected}
+            if agree < 0:
+                row["chosen"], row["rejected"] = rejected, chosen
+            by_annotator.setdefault(a, []).append(row)
+        for a, rows in sorted(by_annotator.items()):
+            path = files / f"sim-{a}.jsonl"
+            path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+            import_items(project, path, source=f"sim-{a}", label_kind="human", user=user)
+        noise_run = start_noise_run(project, user=user)  # queued on commit: eager, so it runs here
+        noise_run.refresh_from_db()
+        snap = freeze_snapshot(project, user=user, test_fraction=0.2)
+        model_dir = build_tiny_causal_lm(
+            Path(SMOKE_VAR) / "tiny-lm", seed=seed, extra_texts=[t for p in picked for t in p]
+        )
+        spec = ModelSpec.objects.create(
+            name="tiny-local", path_or_id=model_dir, dtype="float32", max_length=256, project=project
+        )
+        lines = [
+            f"- noise run {noise_run.state}: {noise_run.metrics.get('items')} items, majority wrong on "
+            f"{float(np.mean(majority < 0)):.3f}; snapshot {snap.name}: {snap.counts['by_split']} rows, "
+            f"ε̂ = {snap.epsilon if snap.epsilon is None else f'{snap.epsilon:.4f}'}"
+        ]
+        for name, method, weighting in SMOKE_RUNS:
+            ft = finetune.create_finetune(
+                snap, spec, method, config=SMOKE_CONFIG, noise_weighting=weighting, seed=seed, user=user
             )
-            torch.manual_seed(seed)
-            model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-            trainer = TandemDPOTrainer(
-                model=model, args=args, train_dataset=Dataset.from_list(data), processing_class=tokenizer
+            enqueue(finetune_task, ft.run)
+            ft = FineTuneRun.objects.select_related("run").get(pk=ft.pk)
+            metrics, rows = ft.run.metrics or {}, (ft.run.metrics or {}).get("rows") or {}
+            choice = rows.get("rdpo_epsilon")  # rdpo only: the ε applied and whose rows it is of (rdpo_epsilon.py)
+            eps = f"{choice['applied']:.4f} ({choice['source']})" if choice else "— (not rdpo)"
+            loss = metrics.get("train_loss")
+            lines.append(
+                f"- {name}: run {ft.run.state}, {rows.get('kept')} rows trained, {rows.get('dropped')} dropped, "
+                f"ε {eps}, train loss {'—' if loss is None else f'{loss:.4f}'}"
+                + (f" ({ft.run.error})" if ft.run.error else "")
             )
-            result = trainer.train()
-            out.append((name, len(data), result.training_loss))
-    return out
+        return lines
+    finally:
+        shutil.rmtree(SMOKE_VAR, ignore_errors=True)
 
 
 def main():
@@ -294,8 +325,12 @@ def main():
         )
     out = [*lines, "", *table, "", *noise_rows]
     if args.smoke:
-        out += ["", "Smoke: Tandem's trainers on the tiny local LM, 32 real pairs with 20 % flips, 2 steps each:"]
-        out += [f"- {name}: {n} rows, train loss {loss:.4f}" for name, n, loss in smoke(pairs)]
+        out += [
+            "",
+            "Smoke: Tandem's fine-tune service on the tiny local LM (throwaway embedded database), 32 real "
+            "pairs, 3 simulated labels each (majority wrong with probability 0.2), 2 steps each:",
+            *smoke(pairs),
+        ]
     out.append(f"\n{time.perf_counter() - started:.0f} s")
     text = "\n".join(out)
     print(text)
