@@ -3,6 +3,7 @@ from django.contrib import admin
 
 from annotate import models
 from annotate.admin_imports import ImportRecordAdmin, ProjectImportAdmin
+from annotate.forms import field_of
 from annotate.judging import backends
 from annotate.judging.endpoints import connection_errors
 
@@ -49,9 +50,7 @@ class LMJudgeAdminForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        field = self.fields["backend"]
-        assert isinstance(field, forms.ChoiceField)
-        field.choices = backends.choices()
+        field_of(self, "backend", forms.ChoiceField).choices = backends.choices()
 
     class Meta:
         model = models.LMJudge

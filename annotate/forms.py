@@ -1,9 +1,22 @@
 """Forms for creating and configuring a project in the app (no raw JSON: lists are one per line)."""
 
+from typing import TypeVar
+
 from django import forms
 
 from annotate.kinds import registry as kind_registry
 from annotate.models import Project, Role
+
+F = TypeVar("F", bound=forms.Field)
+
+
+def field_of(form: forms.BaseForm, name: str, cls: type[F]) -> F:
+    """The form's field `name` as the field class it is (`form.fields` is typed as plain Fields), to
+    set its choices or queryset; a field of another class is a TypeError."""
+    field = form.fields[name]
+    if not isinstance(field, cls):
+        raise TypeError(f"{type(form).__name__}.{name} is not a {cls.__name__}")
+    return field
 
 
 class LinesField(forms.CharField):

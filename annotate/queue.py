@@ -152,7 +152,7 @@ def next_assignment(project: Project, annotator: Annotator, now: datetime | None
     return None if lease_id is None else queue_sql.leased_with_content(project, queue_sql.BY_ID, [lease_id])
 
 
-def _kinds(project: Project) -> list[str]:
+def collected_kinds(project: Project) -> list[str]:
     """Feedback kinds the project collects from people; items of other kinds stay out of the queue."""
     return list(project.feedback_kinds or kind_registry.keys())
 
@@ -166,7 +166,7 @@ def _gold_turn(project, annotator):
 def _lease_gold(project, annotator, now):
     # Gold items are exempt from overlap: the first one this annotator has not done yet.
     item_id = queue_sql.first_id(
-        *queue_sql.candidate_sql(project, _kinds(project), annotator.pk, now, gold=True, lock=None)
+        *queue_sql.candidate_sql(project, collected_kinds(project), annotator.pk, now, gold=True, lock=None)
     )
     return None if item_id is None else _grant(item_id, annotator, project, now)
 
@@ -175,13 +175,20 @@ def _lease_regular(project, annotator, now):
     tried: list[int] = []
     for _ in range(CANDIDATE_ATTEMPTS):
         candidate = partial(
-            queue_sql.candidate_sql, project, _kinds(project), annotator.pk, now, False, tried, order=QueueOrder.BREADTH
+            queue_sql.candidate_sql,
+            project,
+            collected_kinds(project),
+            annotator.pk,
+            now,
+            False,
+            tried,
+            order=QueueOrder.BREADTH,
         )
         item_id = None
         if project.queue_order == QueueOrder.DEPTH:  # the head of the depth order (see candidate_sql)
             item_id = queue_sql.first_id(
                 *queue_sql.candidate_sql(
-                    project, _kinds(project), annotator.pk, now, False, tried, "skip", order=QueueOrder.DEPTH
+                    project, collected_kinds(project), annotator.pk, now, False, tried, "skip", order=QueueOrder.DEPTH
                 )
             )
         if item_id is None:
@@ -303,7 +310,7 @@ def overlap_progress(project: Project) -> OverlapProgress:
     """One aggregate over the project's human items: how many reached k, how many are on the way."""
     k = project.overlap
     items = Item.objects.filter(
-        project=project, is_gold=False, routing__in=human_routes(project), kind__in=_kinds(project)
+        project=project, is_gold=False, routing__in=human_routes(project), kind__in=collected_kinds(project)
     )
     agg = items.aggregate(
         total=Count("id"),
@@ -341,7 +348,7 @@ def progress(project: Project, annotator: Annotator) -> Progress:
     (small), so the bars stay cheap however large the project."""
     k = project.overlap
     routes = human_routes(project)
-    items = Item.objects.filter(project=project, is_gold=False, routing__in=routes, kind__in=_kinds(project))
+    items = Item.objects.filter(project=project, is_gold=False, routing__in=routes, kind__in=collected_kinds(project))
     agg = items.aggregate(
         total=Count("id"),
         full=Count("id", filter=Q(human_label_count__gte=k)),
@@ -349,7 +356,10 @@ def progress(project: Project, annotator: Annotator) -> Progress:
         labels=Coalesce(Sum(Least(F("human_label_count"), Value(k))), Value(0)),
     )
     on_open = Q(
-        item__is_gold=False, item__routing__in=routes, item__kind__in=_kinds(project), item__human_label_count__lt=k
+        item__is_gold=False,
+        item__routing__in=routes,
+        item__kind__in=collected_kinds(project),
+        item__human_label_count__lt=k,
     )
     mine = Assignment.objects.filter(annotator=annotator, item__project=project).aggregate(
         done=Count("id", filter=Q(state=SUBMITTED)),

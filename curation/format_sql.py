@@ -68,8 +68,8 @@ EXTRAS = (
 # completions: both from the feedback kinds (annotate.kinds), composed as literals and identifiers.
 _PAIR_MARGINS = [
     (k.key, k.export.margin_field, float(k.export.margin_default))
-    for k in kind_registry.all_kinds()
-    if k.export is not None and k.export.shape == "pair"
+    for k in map(kind_registry.get, kind_registry.export_kinds("pair"))
+    if k.export is not None  # always, for a "pair" kind; says so to the type checker
 ]
 _MARGIN_CASES: list[Composable] = [
     SQL("WHEN kind = {k} THEN COALESCE(({f})::text, {d})").format(
@@ -78,9 +78,7 @@ _MARGIN_CASES: list[Composable] = [
     for key, name, default in _PAIR_MARGINS
 ]
 MARGIN = SQL("CASE {} ELSE '1.0' END").format(SQL(" ").join(_MARGIN_CASES))
-SINGLE = SQL("kind = ANY({})").format(
-    Literal([k.key for k in kind_registry.all_kinds() if k.export is not None and k.export.shape == "single"])
-)
+SINGLE = SQL("kind = ANY({})").format(Literal(list(kind_registry.export_kinds("single"))))
 
 MESSAGES = SQL(
     "CASE WHEN jsonb_typeof({m}) = 'array' AND jsonb_array_length({m}) > 0 THEN ({m})::text "

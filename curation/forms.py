@@ -3,11 +3,11 @@ judges, routing and judge training. Views construct and validate them; services 
 
 import uuid
 from datetime import timedelta
-from typing import TypeVar
 
 from django import forms
 from django.utils import timezone
 
+from annotate.forms import field_of
 from annotate.judging import backends, prompts
 from annotate.judging.endpoints import connection_errors, declared_key_names
 from annotate.kinds import registry as kind_registry
@@ -20,17 +20,7 @@ from annotate.permissions import is_admin
 from curation import actions, calibration, dedupe, routing_sim
 from curation.noise import AGGREGATOR_LABELS
 
-F = TypeVar("F", bound=forms.Field)
-
 SOURCES = [("human", "People only"), ("judge", "LM judges only"), ("both", "People and judges")]
-
-
-def _field(form: forms.BaseForm, name: str, cls: type[F]) -> F:
-    """The form's field `name` as the field class it is (`form.fields` is typed as plain Fields)."""
-    field = form.fields[name]
-    if not isinstance(field, cls):
-        raise TypeError(f"{type(form).__name__}.{name} is not a {cls.__name__}")
-    return field
 
 
 def attachable_judges(project):
@@ -107,7 +97,7 @@ class FreezeForm(forms.Form):
     def __init__(self, *args, groups=None, **kwargs):
         """groups: the latest preference-group fit's [(number, member count)]."""
         super().__init__(*args, **kwargs)
-        _field(self, "group", forms.ChoiceField).choices = [("", "Everyone (all labels)")] + [
+        field_of(self, "group", forms.ChoiceField).choices = [("", "Everyone (all labels)")] + [
             (g, f"Group {g + 1} ({n} member{'s' if n != 1 else ''})") for g, n in (groups or [])
         ]
 
@@ -178,15 +168,15 @@ class JudgeForm(forms.ModelForm):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.admin = is_admin(user)
-        _field(self, "backend", forms.ChoiceField).choices = backends.choices()
+        field_of(self, "backend", forms.ChoiceField).choices = backends.choices()
         if self.admin:
-            _field(self, "api_key_name", forms.ChoiceField).choices = [("", "none")] + [
+            field_of(self, "api_key_name", forms.ChoiceField).choices = [("", "none")] + [
                 (name, name) for name in declared_key_names()
             ]
             return
         for name in self.CONNECTION_FIELDS:
             del self.fields[name]
-        backend = _field(self, "backend", forms.ChoiceField)
+        backend = field_of(self, "backend", forms.ChoiceField)
         backend.choices = [(JudgeBackend.TRANSFORMERS, JudgeBackend.TRANSFORMERS.label)]
         backend.error_messages["invalid_choice"] = (
             "only an admin can add a judge that calls a server; attach one an admin configured, or add a local model"
@@ -226,7 +216,7 @@ class AttachJudgeForm(forms.Form):
 
     def __init__(self, *args, project, **kwargs):
         super().__init__(*args, **kwargs)
-        _field(self, "judge", forms.ModelChoiceField).queryset = attachable_judges(project)
+        field_of(self, "judge", forms.ModelChoiceField).queryset = attachable_judges(project)
 
 
 class RouteForm(forms.Form):

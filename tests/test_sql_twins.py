@@ -27,7 +27,7 @@ def walk(project, annotator, now, order):
     seen = []
     while True:
         sql, params = queue_sql.candidate_sql(
-            project, queue._kinds(project), annotator.pk, now, gold=False, tried=seen, lock=None, order=order
+            project, queue.collected_kinds(project), annotator.pk, now, gold=False, tried=seen, lock=None, order=order
         )
         found = queue_sql.first_id(sql, params)
         if found is None:
@@ -44,7 +44,7 @@ def orm_open_items(project, annotator, now):
     items = Item.objects.filter(
         project=project,
         is_gold=False,
-        kind__in=queue._kinds(project),
+        kind__in=queue.collected_kinds(project),
         routing__in=queue.human_routes(project),
         human_label_count__lt=project.overlap,
     ).exclude(pk__in=closed)

@@ -4,6 +4,7 @@ from django import forms
 from django.db.models import QuerySet
 
 from annotate import strict_input
+from annotate.forms import field_of
 from annotate.models import Annotator
 from curation.models import Snapshot
 from workers import finetune_data
@@ -46,9 +47,7 @@ def check_finetune_fields(form, data):
 
 def set_queryset(form: forms.BaseForm, name: str, queryset: QuerySet) -> None:
     """Narrow a model choice field to the project's objects (declared with `.none()`)."""
-    field = form.fields[name]
-    assert isinstance(field, forms.ModelChoiceField)
-    field.queryset = queryset
+    field_of(form, name, forms.ModelChoiceField).queryset = queryset
 
 
 class _ProjectForm(forms.Form):

@@ -22,11 +22,6 @@ SKIP_REASONS = [
 ]
 
 
-def _registered(kinds):
-    known = set(kind_registry.keys())
-    return [k for k in kinds if k in known]
-
-
 def _context(request, project, annotator, assignment, errors=None, values=None, submission_id=None):
     ctx = {
         "project": project,
@@ -35,7 +30,7 @@ def _context(request, project, annotator, assignment, errors=None, values=None, 
         "errors": errors or {},
         "skip_reasons": SKIP_REASONS,
         # the shortcuts overlay: each of the project's kinds says its own keys (FeedbackKindSpec.keys)
-        "shortcut_kinds": [kind_registry.get(k) for k in _registered(project.feedback_kinds or [])],
+        "shortcut_kinds": [kind_registry.get(k) for k in queue.collected_kinds(project)],
     }
     if assignment is None:
         return ctx

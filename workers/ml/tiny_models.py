@@ -45,18 +45,17 @@ def build_tokenizer(out_dir: str | Path, vocab_size: int = 512, extra_texts: Ite
     return fast
 
 
-def build_tiny_causal_lm(
-    out_dir: str | Path, seed: int = 0, hidden_size: int = 32, layers: int = 2, extra_texts: Iterable[str] = ()
-) -> str:
-    """A Llama-shaped causal LM with a trained BPE tokenizer; returns the directory."""
+def _tiny_llama(out_dir: str | Path, seed: int, hidden_size: int, layers: int, extra_texts: Iterable[str], **config):
+    """(directory, tokenizer, LlamaConfig) of a tiny Llama: a trained BPE tokenizer saved in the
+    directory, the seed set for the weights the caller builds next."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaConfig
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer(out, extra_texts=extra_texts)
     torch.manual_seed(seed)
-    config = LlamaConfig(
+    llama = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,
         intermediate_size=hidden_size * 2,
@@ -67,8 +66,18 @@ def build_tiny_causal_lm(
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=False,
+        **config,
     )
+    return out, tokenizer, llama
+
+
+def build_tiny_causal_lm(
+    out_dir: str | Path, seed: int = 0, hidden_size: int = 32, layers: int = 2, extra_texts: Iterable[str] = ()
+) -> str:
+    """A Llama-shaped causal LM with a trained BPE tokenizer; returns the directory."""
+    from transformers import LlamaForCausalLM
+
+    out, tokenizer, config = _tiny_llama(out_dir, seed, hidden_size, layers, extra_texts, tie_word_embeddings=False)
     model = LlamaForCausalLM(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(out)
@@ -79,25 +88,9 @@ def build_tiny_reward_model(
     out_dir: str | Path, seed: int = 0, hidden_size: int = 32, layers: int = 2, extra_texts: Iterable[str] = ()
 ) -> str:
     """A Llama-shaped sequence-classification reward model (one logit) with a trained BPE tokenizer."""
-    import torch
-    from transformers import LlamaConfig, LlamaForSequenceClassification
+    from transformers import LlamaForSequenceClassification
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tokenizer(out, extra_texts=extra_texts)
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=hidden_size,
-        intermediate_size=hidden_size * 2,
-        num_hidden_layers=layers,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
+    out, _, config = _tiny_llama(out_dir, seed, hidden_size, layers, extra_texts)
     config.num_labels = 1  # one reward logit (set after: LlamaConfig's signature does not declare it)
     LlamaForSequenceClassification(config).save_pretrained(out)
     return str(out)
