@@ -192,16 +192,16 @@ def test_text_exports_carry_the_whole_hh_rlhf_conversation(project, tmp_path):
     chosen_sides, rejected_sides = {c for c, _ in transcripts}, {r for _, r in transcripts}
     conversations = dict(Item.objects.filter(project=project).values_list("id", "prompt__messages"))
     engines = ("python", "copy") if can_copy() else ("python",)
+
+    def rows(query):  # one export through the REST API, parsed
+        url = reverse("api:snapshot_rows_jsonl", args=[snapshot.pk]) + "?" + query
+        return [json.loads(line) for line in body(client.get(url)).decode().splitlines()]
+
     for engine in engines:
         by_split, whole = {}, 0
         for split in ("train", "test"):
-            url = (
-                reverse("api:snapshot_rows_jsonl", args=[snapshot.pk])
-                + f"?format=preference&split={split}&engine={engine}"
-            )
-            rows = [json.loads(line) for line in body(client.get(url)).decode().splitlines()]
-            by_split[split] = rows
-            for row in rows:
+            by_split[split] = rows(f"format=preference&split={split}&engine={engine}")
+            for row in by_split[split]:
                 earlier = conversations[row["item_id"]]
                 assert len(earlier) >= 3 and earlier[-1]["role"] == "user"
                 position = 0
@@ -222,45 +222,12 @@ def test_text_exports_carry_the_whole_hh_rlhf_conversation(project, tmp_path):
         assert by_split["test"] and not {r["prompt"] for r in by_split["train"]} & {
             r["prompt"] for r in by_split["test"]
         }
-        unpaired = {
-            split: [
-                json.loads(line)
-                for line in body(
-                    client.get(
-                        reverse("api:snapshot_rows_jsonl", args=[snapshot.pk])
-                        + f"?format=unpaired&split={split}&engine={engine}"
-                    )
-                )
-                .decode()
-                .splitlines()
-            ]
-            for split in ("train", "test")
-        }
+        unpaired = {split: rows(f"format=unpaired&split={split}&engine={engine}") for split in ("train", "test")}
         assert {r["prompt"] for r in unpaired["train"]} == {r["prompt"] for r in by_split["train"]}
         assert not {r["prompt"] for r in unpaired["train"]} & {r["prompt"] for r in unpaired["test"]}
-        conv = [
-            json.loads(line)
-            for line in body(
-                client.get(
-                    reverse("api:snapshot_rows_jsonl", args=[snapshot.pk])
-                    + f"?format=preference_conversational&engine={engine}"
-                )
-            )
-            .decode()
-            .splitlines()
-        ]
+        conv = rows(f"format=preference_conversational&engine={engine}")
         assert all(r["prompt"] == conversations[r["item_id"]] and r["chosen"][0]["role"] == "assistant" for r in conv)
-        kto = [
-            json.loads(line)
-            for line in body(
-                client.get(
-                    reverse("api:snapshot_rows_jsonl", args=[snapshot.pk])
-                    + f"?format=unpaired_conversational&engine={engine}"
-                )
-            )
-            .decode()
-            .splitlines()
-        ]
+        kto = rows(f"format=unpaired_conversational&engine={engine}")
         assert len(kto) == 2 * len(conv) and all(r["prompt"] == conversations[r["item_id"]] for r in kto)
     # rendered with a model's chat template instead: the same guarantees on the exported strings
     from workers.ml.tiny_models import build_tokenizer
@@ -268,20 +235,7 @@ def test_text_exports_carry_the_whole_hh_rlhf_conversation(project, tmp_path):
 
     build_tokenizer(tmp_path / "tok")
     ModelSpec.objects.create(name="templated", path_or_id=str(tmp_path / "tok"))
-    templated = {
-        split: [
-            json.loads(line)
-            for line in body(
-                client.get(
-                    reverse("api:snapshot_rows_jsonl", args=[snapshot.pk])
-                    + f"?format=preference&split={split}&template=templated"
-                )
-            )
-            .decode()
-            .splitlines()
-        ]
-        for split in ("train", "test")
-    }
+    templated = {split: rows(f"format=preference&split={split}&template=templated") for split in ("train", "test")}
     for row in templated["train"] + templated["test"]:
         position = 0
         for turn in conversations[row["item_id"]]:
