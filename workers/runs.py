@@ -65,17 +65,22 @@ def create_run(
     )
 
 
-def start_run(run: TaskRun, worker: str = "", celery_task_id: str = "") -> TaskRun:
+def _running(worker: str, celery_task_id: str) -> dict:
+    """The fields a run gets when a worker takes it (one more attempt, the last error cleared)."""
     now = timezone.now()
-    TaskRun.objects.filter(pk=run.pk).update(
-        state=RunState.RUNNING,
-        started_at=now,
-        heartbeat_at=now,
-        worker=worker,
-        celery_task_id=celery_task_id,
-        attempts=F("attempts") + 1,
-        error="",
-    )
+    return {
+        "state": RunState.RUNNING,
+        "started_at": now,
+        "heartbeat_at": now,
+        "worker": worker,
+        "celery_task_id": celery_task_id,
+        "attempts": F("attempts") + 1,
+        "error": "",
+    }
+
+
+def start_run(run: TaskRun, worker: str = "", celery_task_id: str = "") -> TaskRun:
+    TaskRun.objects.filter(pk=run.pk).update(**_running(worker, celery_task_id))
     run.refresh_from_db()
     return run
 
@@ -95,20 +100,11 @@ def claim_run(run_id: int, worker: str = "", celery_task_id: str = "") -> Claim:
     finished — nothing to do (a redelivered message for a run that already ended);
     busy     — a live worker is on it (a duplicate delivery): leave it alone.
     """
-    now = timezone.now()
-    stale_before = now - timedelta(seconds=stale_seconds())
+    stale_before = timezone.now() - timedelta(seconds=stale_seconds())
     takeable = Q(state=RunState.QUEUED) | Q(state=RunState.RUNNING) & (
         Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at=None)
     )
-    taken = TaskRun.objects.filter(takeable, pk=run_id).update(
-        state=RunState.RUNNING,
-        started_at=now,
-        heartbeat_at=now,
-        worker=worker,
-        celery_task_id=celery_task_id,
-        attempts=F("attempts") + 1,
-        error="",
-    )
+    taken = TaskRun.objects.filter(takeable, pk=run_id).update(**_running(worker, celery_task_id))
     run = TaskRun.objects.filter(pk=run_id).first()
     if run is None or run.state in FINISHED_STATES:
         return Claim(run, FINISHED)

@@ -84,7 +84,7 @@ def workspace(request, project_id):
 def next_item(request, project_id):
     project = project_for_annotator(request.user, project_id)
     annotator = queue.request_annotator(request)
-    return _fragment(request, _context(request, project, annotator, queue.next_assignment(project, annotator)))
+    return _fragment(request, _next_context(request, project, annotator))
 
 
 def _own(request, project_id, assignment_id):
@@ -102,6 +102,27 @@ def _form_values(item, post):
     return values
 
 
+def _next_context(request, project, annotator, notice=None):
+    """The next item's context, with a notice on what became of the last one."""
+    ctx = _context(request, project, annotator, queue.next_assignment(project, annotator))
+    if notice:
+        ctx["notice"] = notice
+    return ctx
+
+
+def _refused_context(request, project, annotator, assignment, exc, **context):
+    """The same item again, with what was posted and why it was refused."""
+    return _context(
+        request,
+        project,
+        annotator,
+        assignment,
+        errors=exc.errors or {"form": exc.message},
+        values=_form_values(assignment.item, request.POST),
+        **context,
+    )
+
+
 @login_required
 @require_POST
 def submit_item(request, project_id, assignment_id):
@@ -115,19 +136,12 @@ def submit_item(request, project_id, assignment_id):
             time_spent_ms=request.POST.get("time_spent_ms"),
         )
     except SubmissionError as exc:
-        ctx = _context(
-            request,
-            project,
-            annotator,
-            assignment,
-            errors=exc.errors or {"form": exc.message},
-            values=_form_values(item, request.POST),
-            submission_id=request.POST.get("submission_id"),
+        if assignment.state != "leased" or isinstance(exc, LeaseLost):  # nothing to fix here: move on, saying why
+            return _fragment(request, _next_context(request, project, annotator, exc.message))
+        ctx = _refused_context(
+            request, project, annotator, assignment, exc, submission_id=request.POST.get("submission_id")
         )
         ctx["error"] = exc.message
-        if assignment.state != "leased" or isinstance(exc, LeaseLost):  # nothing to fix here: move on, saying why
-            ctx = _context(request, project, annotator, queue.next_assignment(project, annotator))
-            ctx["notice"] = exc.message
         return _fragment(request, ctx)
     result_template = kind_registry.get(item.kind).result_template
     if result_template:
@@ -135,7 +149,7 @@ def submit_item(request, project_id, assignment_id):
         ctx = _context(request, project, annotator, None)
         ctx.update(done_item=item, annotation=annotation)
         return _fragment(request, ctx, result_template)
-    ctx = _context(request, project, annotator, queue.next_assignment(project, annotator))
+    ctx = _next_context(request, project, annotator)
     if project.gold_feedback:  # read from the label just stored: no extra query
         ctx["gold_feedback"] = gold.feedback(item, annotation, assignment.swapped)
     return _fragment(request, ctx)
@@ -151,7 +165,7 @@ def skip_item(request, project_id, assignment_id):
         ctx = _context(request, project, annotator, assignment, values=_form_values(assignment.item, request.POST))
         ctx["error"] = str(exc)
         return _fragment(request, ctx)
-    return _fragment(request, _context(request, project, annotator, queue.next_assignment(project, annotator)))
+    return _fragment(request, _next_context(request, project, annotator))
 
 
 @login_required
@@ -177,9 +191,8 @@ def amend_item(request, project_id, assignment_id):
     if request.method not in ("GET", "POST"):
         return HttpResponse(status=405, headers={"Allow": "GET, POST"})
     if not can_amend(assignment):
-        ctx = _context(request, project, annotator, queue.next_assignment(project, annotator))
-        ctx["notice"] = f"Item #{assignment.item_id}: the lease has ended, so your label can no longer be changed."
-        return _fragment(request, ctx)
+        notice = f"Item #{assignment.item_id}: the lease has ended, so your label can no longer be changed."
+        return _fragment(request, _next_context(request, project, annotator, notice))
     if request.method == "GET":
         ctx = _context(
             request, project, annotator, assignment, values=form_values(assignment.annotation, assignment.swapped)
@@ -190,20 +203,9 @@ def amend_item(request, project_id, assignment_id):
     try:
         amend(assignment, data_from_form(item, request.POST))
     except AmendRefused as exc:
-        ctx = _context(request, project, annotator, queue.next_assignment(project, annotator))
-        ctx["notice"] = exc.message
-        return _fragment(request, ctx)
+        return _fragment(request, _next_context(request, project, annotator, exc.message))
     except SubmissionError as exc:
-        ctx = _context(
-            request,
-            project,
-            annotator,
-            assignment,
-            errors=exc.errors or {"form": exc.message},
-            values=_form_values(item, request.POST),
-        )
+        ctx = _refused_context(request, project, annotator, assignment, exc)
         ctx.update(error=exc.message, amending=True)
         return _fragment(request, ctx)
-    ctx = _context(request, project, annotator, queue.next_assignment(project, annotator))
-    ctx["notice"] = f"Your label on item #{item.pk} was changed."
-    return _fragment(request, ctx)
+    return _fragment(request, _next_context(request, project, annotator, f"Your label on item #{item.pk} was changed."))
