@@ -57,13 +57,11 @@ class FineTuneScheduleAdmin(admin.ModelAdmin):
     readonly_fields = ["periodic_task", "last_checked_at", "last_fired_at", "last_outcome", "last_run"]
 
     def save_model(self, request, obj, form, change):
-
         if not obj.created_by_id:
             obj.created_by = request.user
         schedules.save_schedule(obj)
 
     def delete_model(self, request, obj):
-
         schedules.delete_schedule(obj)
 
 

@@ -119,7 +119,6 @@ def trl_config(ft: FineTuneRun, output_dir: str | Path) -> Any:
 
 
 def _on_cuda():
-
     return device() == "cuda"
 
 

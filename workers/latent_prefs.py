@@ -81,7 +81,6 @@ def start_inference_run(
 
 
 def embed(texts: Iterable[str]) -> np.ndarray:
-
     return minilm(texts)
 
 

@@ -301,7 +301,6 @@ def undo_action(request, project_id, action_id):
 @login_required
 @require_POST
 def run_noise(request, project_id):
-
     project = project_for_manager(request.user, project_id)
     form = NoiseRunForm(request.POST or {"aggregator": "dawid-skene"})  # a bare POST keeps the default
     if not form.is_valid():

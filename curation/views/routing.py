@@ -183,7 +183,6 @@ def remove_judge(request, project_id, judge_id):
 @login_required
 @require_POST
 def train_judge(request, project_id, judge_id):
-
     project = project_for_manager(request.user, project_id)
     judge = get_object_or_404(LMJudge, pk=judge_id, projects=project, backend=JudgeBackend.EMBEDDING_RM)
     form = TrainJudgeForm(request.POST)
@@ -209,7 +208,6 @@ def train_judge(request, project_id, judge_id):
 @login_required
 @require_POST
 def run_judging(request, project_id):
-
     project = project_for_manager(request.user, project_id)
     if not project.judges.exists():
         messages.error(request, "Add a judge first.")
@@ -222,7 +220,6 @@ def run_judging(request, project_id):
 @login_required
 @require_POST
 def run_features(request, project_id):
-
     project = project_for_manager(request.user, project_id)
     tell_outcome(request, start_features(project, user=request.user), "Feature computation")
     return redirect("curation:routing", project_id=project.pk)
@@ -231,7 +228,6 @@ def run_features(request, project_id):
 @login_required
 @require_POST
 def run_routing(request, project_id):
-
     project = project_for_manager(request.user, project_id)
     form = RouteForm(request.POST)
     if not form.is_valid():

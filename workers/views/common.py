@@ -26,7 +26,6 @@ def run_for_manager(user, project_id, run_id):
 
 
 def project_context(project, **forms):
-
     context = {
         "project": project,
         "runs": TaskRun.objects.filter(project=project).select_related("finetune")[:50],

@@ -112,7 +112,6 @@ def correct_pref(request, project_id, pref_id):
 @login_required
 @require_POST
 def start_inference(request, project_id):
-
     project = project_for_manager(request.user, project_id)
     spec = get_object_or_404(ModelSpec.objects.for_project(project), pk=request.POST.get("model_spec") or 0)
     run = latent_prefs.start_inference_run(project, spec, user=request.user)

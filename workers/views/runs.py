@@ -27,7 +27,6 @@ def project_runs(request, project_id):
 @login_required
 @require_POST
 def start_finetune(request, project_id):
-
     project = project_for_manager(request.user, project_id)
     form = FineTuneForm(project, request.POST)
     if form.is_valid():
@@ -53,7 +52,6 @@ def start_finetune(request, project_id):
 @login_required
 @require_POST
 def start_rationales(request, project_id):
-
     project = project_for_manager(request.user, project_id)
     form = RationaleForm(project, request.POST)
     if form.is_valid():
@@ -73,7 +71,6 @@ def start_rationales(request, project_id):
 @login_required
 @require_POST
 def start_generation(request, project_id):
-
     project = project_for_manager(request.user, project_id)
     form = GenerationForm(project, request.POST)
     if form.is_valid():

@@ -16,7 +16,6 @@ from workers.views.common import project_context
 @login_required
 @require_POST
 def create_schedule(request, project_id):
-
     project = project_for_manager(request.user, project_id)
     form = ScheduleForm(project, request.POST)
     if form.is_valid():
