@@ -305,12 +305,12 @@ def time_features(n_items, seed=0):
     from make_routing_synthetic import generate
 
     from annotate.models import Item, Project, Prompt, Response
-    from curation.features import compute_features, embedder
+    from curation.features import compute_features, feature_encoder
 
     class Rollback(Exception):
         pass
 
-    embedder()  # a worker loads the model once; not part of the per-run cost
+    feature_encoder().encode(["warm-up"])  # a worker loads the model once; not part of the per-run cost
     rows = generate(n_items, seed=seed)
     seconds = None
     try:
@@ -410,10 +410,10 @@ def main():
     if args.feature_items:
         out.append("")
         seconds = time_features(args.feature_items)
-        from workers.ml.embeddings import model as embedder
+        from curation.features import feature_encoder
 
         out.append(
-            f"Features for {args.feature_items} pairwise items (3 texts each, MiniLM on {embedder().device}): "
+            f"Features for {args.feature_items} pairwise items (3 texts each, {feature_encoder().name}): "
             f"{seconds:.1f} s = {args.feature_items / seconds:.0f} items/s"
         )
     text = "\n".join(out)

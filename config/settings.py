@@ -134,6 +134,9 @@ STATIC_ROOT = VAR_DIR / "staticfiles"
 WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", DEBUG or TANDEM_DEMO)
 MEDIA_ROOT = Path(os.environ.get("TANDEM_MEDIA_ROOT", VAR_DIR / "media"))
 ARTIFACTS_DIR = Path(os.environ.get("TANDEM_ARTIFACTS_DIR", VAR_DIR / "artifacts"))
+# Similarity features' embeddings (curation.features.feature_encoder): auto = contextual MiniLM on a GPU,
+# MiniLM's static token vectors on a CPU; or "static" / "contextual" everywhere.
+FEATURE_EMBEDDINGS = os.environ.get("TANDEM_FEATURE_EMBEDDINGS", "auto")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
 # What an annotator may park on the server: a draft (all its fields, as JSON) and a free-text
 # rationale, reason or edit (characters).

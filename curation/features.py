@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from rapidfuzz.distance import LCSseq
 
 from annotate.judging.backends import RequestFailed, backend_for
@@ -27,6 +28,8 @@ from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, Feedbac
 from curation.families import family_of
 from curation.models import ItemFeatures
 from workers.ml import embeddings
+from workers.ml.loading import device
+from workers.ml.static_embeddings import StaticMiniLM
 
 CHUNK = 1000  # items per read, embed call, upsert and progress tick
 # Similarity features read the first 128 word pieces of each text: the gist. An encoder's cost grows
@@ -187,17 +190,21 @@ def bleu(reference: Sequence[str], candidate: Sequence[str], max_n: int = 4) -> 
     return bp * math.exp(sum(logs) / max_n)
 
 
-def embedder() -> Any:
-    return embeddings.model()
+FEATURE_EMBEDDINGS = ("auto", "static", "contextual")
 
 
-def embed(texts: Iterable[str], batch_size: int = embeddings.BATCH_SIZE) -> np.ndarray:
-    """Unit-norm embeddings for similarity features: the gist is enough, so 128 tokens (cached)."""
-    return embeddings.embed(texts, max_tokens=EMBED_MAX_TOKENS, batch_size=batch_size)
-
-
-def feature_encoder() -> embeddings.MiniLM:
-    """The encoder features use (its name keys the embedding cache)."""
+def feature_encoder(choice: str | None = None) -> embeddings.Encoder:
+    """The encoder similarity features use (its name keys the embedding cache, and is recorded in the
+    run): `TANDEM_FEATURE_EMBEDDINGS` = contextual (MiniLM), static (MiniLM distilled into token vectors,
+    workers.ml.static_embeddings) or auto (the default): contextual on a GPU, static on a CPU, where
+    the contextual model reads about 25 texts a second on 2 cores and 100k fresh items would take hours."""
+    choice = choice or settings.FEATURE_EMBEDDINGS
+    if choice not in FEATURE_EMBEDDINGS:
+        raise ValueError(f"TANDEM_FEATURE_EMBEDDINGS={choice!r}: one of {', '.join(FEATURE_EMBEDDINGS)}")
+    if choice == "auto":
+        choice = "static" if device() == "cpu" else "contextual"
+    if choice == "static":
+        return StaticMiniLM(EMBED_MAX_TOKENS)
     return embeddings.MiniLM(EMBED_MAX_TOKENS)
 
 
@@ -373,8 +380,9 @@ class FeatureCounts:
     distinct: int = 0
     cached: int = 0
     embedded: int = 0
+    encoder: str = ""  # the embedding encoder's name (contextual or static MiniLM, its token limit)
 
-    def metrics(self) -> dict[str, int]:
+    def metrics(self) -> dict[str, int | str]:
         return asdict(self)
 
 
@@ -442,6 +450,7 @@ def compute_features(
     if tagger is None:
         tagger = project.judges.filter(parameters__tagger=True).first()
     encoder = encoder or feature_encoder()
+    counts.encoder = encoder.name
     tag_cache: dict[str, dict[str, str]] = {}  # by prompt text: a prompt shared by many items is tagged once
     if progress:
         progress(0, len(ids))

