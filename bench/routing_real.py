@@ -20,7 +20,9 @@ the responses are the two final turns, shown in a random (seeded) order. Its lab
 crowd-worker choices (published agreement ~60–70 %): the held-out reference is itself noisy.
 
 Embeddings (e(response + prompt) at 128 tokens for the reward models, e(response) for similarity)
-are cached in var/routing_real_<name>.npz (first run: minutes on a loaded 2-core CPU).
+are cached in var/routing_real_<name>.npz (first run: minutes on a 2-core CPU). The similarity
+feature uses the encoder the app's features use on this machine (`--feature-embeddings auto`: the
+static MiniLM on a CPU); the reward models always read the contextual MiniLM.
 """
 
 import argparse
@@ -204,6 +206,11 @@ def main():
     ap.add_argument(
         "--mixes", type=int, default=0, help="PPM candidate mixes per fit (0: max(60, 2F + 20), F count features)"
     )
+    ap.add_argument(
+        "--feature-embeddings",
+        default="auto",
+        help="the similarity feature's encoder: auto (what the app picks here: static on a CPU), static or contextual",
+    )
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "routing_real.txt"))
     args = ap.parse_args()
@@ -218,6 +225,12 @@ def main():
     cache = ROOT / "var" / f"routing_real_{Path(args.data).stem}{'_' + str(args.limit) if args.limit else ''}.npz"
     t0 = time.perf_counter()
     pa, pb, ra, rb, cached = embeddings_for(rows, cache)
+    from curation.features import feature_encoder
+
+    encoder = feature_encoder(args.feature_embeddings)
+    if "static" in encoder.name:  # the similarity feature as the app computes it on this machine
+        static = encoder.encode([r["a"] for r in rows] + [r["b"] for r in rows])
+        ra, rb = static[: len(rows)], static[len(rows) :]
     embed_s = time.perf_counter() - t0
     data, judge_note = build(rows, pa, pb, ra, rb, args.judge_train)
     judge_acc = float(np.mean(data.pairs.judge[data.pairs.judge != 0] == data.pairs.human[data.pairs.judge != 0]))
@@ -231,7 +244,8 @@ def main():
         f"Routing on {Path(args.data).name}: {len(data)} evaluation pairs; judge: {judge_note}; "
         f"judge agrees with the human label on {judge_acc:.3f} of them.",
         f"{args.seeds} split seeds: per seed {summary.pool_size:.0f} pool items routed, {summary.heldout_size:.0f} held out "
-        f"(reference: {summary.reference}); proxy reward model: Bradley–Terry head on 32 principal directions of MiniLM e(B) − e(A).",
+        f"(reference: {summary.reference}); proxy reward model: Bradley–Terry head on 32 principal directions of MiniLM e(B) − e(A); "
+        f"similarity feature from {encoder.name}.",
         "Held-out accuracy of the proxy reward model trained on each mix, mean ± sd over seeds:",
         format_table(summary),
     ]
