@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from curation.models import EpsilonMethod, NoiseRun
 from curation.noise import MIN_GOLD_FOR_EPSILON, bootstrap_epsilon, estimate, flip_rate, ppi_epsilon, run_noise
+from curation.snapshots import freeze_snapshot
 from tests import curation_data as cd
 from tests import factories
 
@@ -120,6 +121,10 @@ def test_a_noise_run_with_enough_gold_reports_the_ppi_epsilon(project, manager_u
     client.force_login(manager_user)
     html = client.get(reverse("curation:figures", args=[project.pk])).content.decode()
     assert "prediction-powered (gold slice)" in html and "random sample of the items" in html
+    snap = freeze_snapshot(project)  # its own ε is the mean p_wrong of its pairs; the page names the run's method
+    assert snap.noise_summary["run"]["epsilon_method"] == EpsilonMethod.PPI
+    page = client.get(reverse("curation:snapshot", args=[project.pk, snap.pk])).content.decode()
+    assert f"the project's noise run {run.pk}" in page and "by prediction-powered (gold slice)" in page
 
 
 @pytest.mark.django_db
