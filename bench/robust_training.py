@@ -23,7 +23,7 @@
    p_wrong > 0.5 dropped; and the clean labels (oracle). ε̂ is the PPI estimate (clipped to
    [0, 0.49]; the posterior mean where PPI is unavailable). L2 is chosen per seed by 5-fold
    cross-validation inside the train split only (plain loss, held-out fold accuracy, grid
-   L2_GRID): on the crowd's labels for every noisy-label method, on the clean labels for the oracle
+   L2_GRID; folds of rows: the train split holds one pair per prompt, bar one prompt): on the crowd's labels for every noisy-label method, on the clean labels for the oracle
    and for the margins that set item difficulty; the test split is never used to choose it.
    Accuracy is measured on the test split's untouched human labels, for the first
    `--accuracy-seeds` seeds; the noise figures use all `--seeds`.
