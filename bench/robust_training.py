@@ -1,41 +1,57 @@
 """Noise-robust training on real human preference pairs (hh-rlhf harmless, dev slice).
 
-    SECRET_KEY=x python bench/robust_training.py [--seeds 20] [--rates 0,0.2,0.4] [--smoke]
+    SECRET_KEY=x python bench/robust_training.py [--seeds 20] [--accuracy-seeds 5] [--rates 0,0.2,0.4] [--smoke]
 
 1. Pairs are split by prompt (70 % train / 30 % test). The train labels go through a simulated
    crowd: 8 annotators of different accuracy (0.97 … 0.6), each item labelled by 3 of them, items
-   of different difficulty (a flip is likelier on an item whose clean proxy-RM margin is small).
-   Per-label flip probabilities are scaled so the majority label is wrong on ≈ 0 / 20 / 40 % of the
-   train items; the realised rate is the truth the ε interval is checked against.
-2. Tandem's noise estimate (curation.noise.estimate: Dawid–Skene over the 3 labels per item, the
-   k-NN vote on embedding differences as a separate signal) gives p_wrong per item and ε̂ with
-   its bootstrap interval.
+   of different difficulty (a flip is likelier on an item whose clean proxy-RM margin is small), so
+   annotators' errors on an item are correlated. Per-label flip probabilities are scaled so the
+   majority label is wrong on ≈ 0 / 20 / 40 % of the train items; the realised rate over the train
+   items is the truth every ε interval is checked against.
+2. A random gold slice: 10 % of the train items, drawn uniformly, with their true (hh-rlhf) label
+   known, as a curator's gold items would be. Tandem's noise estimate (curation.noise.estimate,
+   3 labels per item, gold as known truths, the k-NN vote on embedding differences as a separate
+   signal) gives p_wrong per item and ε̂ by two estimators: the Dawid–Skene posterior mean with its
+   bootstrap interval, and prediction-powered inference on the gold slice (PPI, Angelopoulos et al.
+   2023). GLAD's posterior mean (aggregator="glad") is reported too. Noise AUROCs are over the
+   non-gold train items (gold items' p_wrong is their known answer).
 3. A proxy reward model, a Bradley–Terry head (logistic regression without bias on
-   e(prompt ⊕ A) − e(prompt ⊕ B), MiniLM embeddings, L2), is trained on the majority labels with:
-   plain BT loss; rDPO's unbiased loss at ε̂ (Chowdhury et al. 2024); cDPO's label smoothing at ε̂;
-   per-row weights 1 − p_wrong; rows with p_wrong > 0.5 dropped; and the clean labels (oracle).
-   Accuracy is measured on the test split's untouched human labels.
+   e(B) − e(A), `workers.ml.reward_heads.pair_deltas`: MiniLM at 128 tokens of response + the end
+   of the prompt, the representation of the app's reward heads and of bench/routing_real.py's
+   proxy), is trained on the crowd's majority labels with: plain BT loss; rDPO's unbiased loss at
+   ε̂ (Chowdhury et al. 2024); cDPO's label smoothing at ε̂; per-row weights 1 − p_wrong; rows with
+   p_wrong > 0.5 dropped; and the clean labels (oracle). ε̂ is the PPI estimate (clipped to
+   [0, 0.49]; the posterior mean where PPI is unavailable). L2 is chosen per seed by 5-fold
+   cross-validation inside the train split only (plain loss, held-out fold accuracy, grid
+   L2_GRID; folds of rows: the train split holds one pair per prompt, bar one prompt): on the crowd's labels for every noisy-label method, on the clean labels for the oracle
+   and for the margins that set item difficulty; the test split is never used to choose it.
+   Accuracy is measured on the test split's untouched human labels, for the first
+   `--accuracy-seeds` seeds; the noise figures use all `--seeds`.
 Baseline: the plain loss on the same noisy labels in the same run (deltas are against it).
 
 The "truth" is hh-rlhf's own label, which itself disagrees with other humans on a share of pairs;
 accuracies are therefore well below 1 even for the oracle.
 
+Embeddings go through `workers.ml.embeddings.embed` and its content-hash cache, in the database
+that DATABASE_URL names (a migrated one) or, without it, in the bench's own SQLite database under
+test-output/robust_training-var/ (migrated by the bench; the developer's var/ is never touched).
+The first run encodes 3,282 texts (about 3 min on the shared 2-core machine); later runs read them.
+
 `--smoke` also runs the three losses through Tandem's fine-tune service on the tiny local causal LM,
-as the app does, in a throwaway embedded database (a temporary TANDEM_VAR_DIR, migrated first; the
-developer's var/ and any PostgreSQL database are never touched, tasks run in-process): 32 train
-pairs are imported with 3 simulated human labels each (the crowd above; majority wrong with probability 0.2), a
-noise run scores them, a snapshot is frozen (p_noise per row, ε̂), and three FineTuneRuns train
-2 steps each: rdpo (ε of the kept rows), dpo with per-row weights (noise_weighting=weight) and
-dpo with noisy rows dropped (noise_weighting=drop).
-Embeddings are cached under test-output/ (the first run encodes 3,288 texts).
+as the app does, in a child process with a throwaway embedded database (a temporary
+TANDEM_VAR_DIR, migrated first; the developer's var/ and any PostgreSQL database are never touched,
+tasks run in-process): 32 train pairs are imported with 3 simulated human labels each (the crowd
+above; majority wrong with probability 0.2), a noise run scores them, a snapshot is frozen
+(p_noise per row, ε̂), and three FineTuneRuns train 2 steps each: rdpo (ε of the kept rows), dpo
+with per-row weights (noise_weighting=weight) and dpo with noisy rows dropped (noise_weighting=drop).
 """
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,15 +62,21 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("SECRET_KEY", "bench")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# --smoke writes projects, runs and artifacts: into a throwaway embedded database, set up before
-# Django reads its settings, never the developer's var/ or a PostgreSQL database from the environment.
-SMOKE_VAR = tempfile.mkdtemp(prefix="tandem-smoke-") if "--smoke" in sys.argv[1:] else None
+# Set up before Django reads its settings. The smoke child writes projects, runs and artifacts into a
+# throwaway embedded database, never the developer's var/ or a PostgreSQL database from the
+# environment; the main process keeps the embedding cache in DATABASE_URL's database or the bench's own.
+SMOKE_VAR = tempfile.mkdtemp(prefix="tandem-smoke-") if "--smoke-child" in sys.argv[1:] else None
+BENCH_VAR = ROOT / "test-output" / "robust_training-var"
 if SMOKE_VAR:
     for key in ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "REDIS_CACHE_URL"):
         os.environ.pop(key, None)
     os.environ.update(
         TANDEM_VAR_DIR=SMOKE_VAR, TANDEM_ARTIFACTS_DIR=str(Path(SMOKE_VAR) / "artifacts"), TANDEM_EAGER_TASKS="1"
     )
+elif not os.environ.get("DATABASE_URL"):
+    for key in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "REDIS_CACHE_URL"):
+        os.environ.pop(key, None)
+    os.environ.update(TANDEM_VAR_DIR=str(BENCH_VAR), TANDEM_ARTIFACTS_DIR=str(BENCH_VAR / "artifacts"))
 
 import django  # noqa: E402
 
@@ -70,6 +92,8 @@ from annotate.projects import create_project  # noqa: E402
 from curation import noise  # noqa: E402
 from curation.snapshots import freeze_snapshot  # noqa: E402
 from workers import finetune  # noqa: E402
+from workers.ml import embeddings  # noqa: E402
+from workers.ml.reward_heads import pair_deltas  # noqa: E402
 from workers.ml.tiny_models import build_tiny_causal_lm  # noqa: E402
 from workers.models import FineTuneRun, ModelSpec, NoiseWeighting  # noqa: E402
 from workers.tasks.finetune import finetune as finetune_task  # noqa: E402
@@ -77,10 +101,13 @@ from workers.tasks.noise import start_noise_run  # noqa: E402
 from workers.tasks.runs import enqueue  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "hh_rlhf_harmless_dev.jsonl"
-CACHE = ROOT / "test-output" / "robust_training_embeddings.npz"
+if not DATA.exists():  # a worktree elsewhere than beside shared/
+    DATA = Path("/work/shared/data/hh_rlhf_harmless_dev.jsonl")
 ACCURACIES = np.array([0.97, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6])
 LABELS_PER_ITEM = 3
-L2 = 1e-4  # the best held-out accuracy of 1e-2 … 1e-5 on clean labels (seed 0)
+GOLD_SHARE = 0.1
+L2_GRID = (1e-1, 1e-2, 1e-3, 1e-4)
+CV_FOLDS = 5
 
 
 def load_pairs(path=DATA):
@@ -97,23 +124,13 @@ def load_pairs(path=DATA):
 
 
 def embed_pairs(pairs):
-    """(e(prompt ⊕ chosen), e(prompt ⊕ rejected)), cached under test-output/ by the data's hash."""
-    key = hashlib.sha256(json.dumps(pairs).encode()).hexdigest()
-    if CACHE.exists():
-        saved = np.load(CACHE)
-        if str(saved["key"]) == key:
-            return saved["chosen"], saved["rejected"]
-    from workers.ml.embeddings import MiniLM
-
-    vectors = MiniLM(256).encode([f"{p}\n\n{c}" for p, c, _ in pairs] + [f"{p}\n\n{r}" for p, _, r in pairs])
-    chosen, rejected = vectors[: len(pairs)], vectors[len(pairs) :]
-    CACHE.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(CACHE, key=key, chosen=chosen, rejected=rejected)
-    return chosen, rejected
+    """e(chosen) − e(rejected) per pair, as the app's reward heads read a response (`pair_deltas`:
+    response first, then the prompt's tail, 128 tokens), through the embedding cache."""
+    return pair_deltas(embeddings.embed, [p for p, _, _ in pairs], [r for _, _, r in pairs], [c for _, c, _ in pairs])
 
 
-def bt_fit(x, y, eps=0.0, weights=None, loss="plain"):
-    """Bradley–Terry head w minimising mean_i weight_i · ℓ(y_i · w·x_i) + L2/2 ‖w‖² (L-BFGS).
+def bt_fit(x, y, eps=0.0, weights=None, loss="plain", l2=1e-3):
+    """Bradley–Terry head w minimising mean_i weight_i · ℓ(y_i · w·x_i) + l2/2 ‖w‖² (L-BFGS).
 
     plain: −log σ(m); rdpo: [(1−ε)(−log σ(m)) − ε(−log σ(−m))] / (1−2ε); cdpo: (1−ε)(−log σ(m)) + ε(−log σ(−m))."""
     weights = np.ones(len(y)) if weights is None else weights
@@ -128,11 +145,22 @@ def bt_fit(x, y, eps=0.0, weights=None, loss="plain"):
             row, drow = ((1 - eps) * pos - eps * neg) / (1 - 2 * eps), ((1 - eps) * dpos - eps * dneg) / (1 - 2 * eps)
         else:
             row, drow = (1 - eps) * pos + eps * neg, (1 - eps) * dpos + eps * dneg
-        value = (weights * row).mean() + L2 / 2 * w @ w
-        grad = x.T @ (weights * drow * y) / len(y) + L2 * w
+        value = (weights * row).mean() + l2 / 2 * w @ w
+        grad = x.T @ (weights * drow * y) / len(y) + l2 * w
         return value, grad
 
     return minimize(f, np.zeros(x.shape[1]), jac=True, method="L-BFGS-B", options={"maxiter": 500}).x
+
+
+def choose_l2(x, y, rng, grid=L2_GRID, folds=CV_FOLDS):
+    """The L2 of `grid` with the best mean held-out-fold accuracy of the plain loss (k-fold CV on
+    the rows given: the train split only)."""
+    fold = rng.permutation(len(y)) % folds
+    scores = [
+        np.mean([accuracy(bt_fit(x[fold != k], y[fold != k], l2=l2), x[fold == k], y[fold == k]) for k in range(folds)])
+        for l2 in grid
+    ]
+    return grid[int(np.argmax(scores))]
 
 
 def accuracy(w, x, y):
@@ -173,51 +201,74 @@ def simulate_crowd(difficulty, rate, rng):
     return table, np.where(agree.sum(axis=1) > 0, 1, -1)
 
 
-def one_seed(seed, rate, chosen, rejected, pairs):
+def covers(low, high, truth):
+    return low <= truth <= high
+
+
+def one_seed(seed, rate, delta, pairs, fit_accuracy=True):
+    """One split, crowd and gold slice: the noise figures, and (fit_accuracy) the test accuracy of each loss."""
     rng = np.random.default_rng(seed)
     test = split_by_prompt(pairs, rng)
     orient = rng.choice([-1, 1], len(pairs))  # A is the chosen response when +1
-    x = (chosen - rejected) * orient[:, None]  # e(A) − e(B)
+    x = delta * orient[:, None]  # e(A) − e(B)
     y = orient.astype(float)  # +1: A preferred (the human label)
     xtr, ytr, xte, yte = x[~test], y[~test], x[test], y[test]
-    clean = bt_fit(xtr, ytr)
+    l2_clean = choose_l2(xtr, ytr, rng)
+    clean = bt_fit(xtr, ytr, l2=l2_clean)
     margin = np.abs(xtr @ clean)
     difficulty = 2 * np.exp(-margin / np.median(margin))  # small clean margin → hard; mean ≈ 1
     difficulty /= difficulty.mean()
     table, majority = simulate_crowd(difficulty, rate, rng)
     noisy = ytr * majority  # the label the crowd gives
     wrong = majority < 0
+    n = len(noisy)
+    gold_items = rng.choice(n, max(1, round(GOLD_SHARE * n)), replace=False)
+    gold = {int(i): int(ytr[i]) for i in gold_items}  # a random slice whose true label is known
     # Tandem's estimate over the crowd's labels, as the noise run sees them (labels relative to A)
     labels = [(i, f"sim-{a}", int(ytr[i] * agree)) for i, a, agree in table]
-    est = noise.estimate(
-        labels,
-        {i: int(noisy[i]) for i in range(len(noisy))},
-        features={i: xtr[i] * 1.0 for i in range(len(noisy))},
-        seed=seed,
-    )
-    p = np.array([est.p_wrong.get(i, 0.0) for i in range(len(noisy))])
-    eps = min(max(est.epsilon, 0.0), 0.49)
-    fits = {
-        "oracle (clean labels)": accuracy(clean, xte, yte),
-        "plain": accuracy(bt_fit(xtr, noisy), xte, yte),
-        "rDPO at ε̂": accuracy(bt_fit(xtr, noisy, eps, loss="rdpo"), xte, yte),
-        "cDPO at ε̂": accuracy(bt_fit(xtr, noisy, eps, loss="cdpo"), xte, yte),
-        "weights 1 − p": accuracy(bt_fit(xtr, noisy, weights=1 - p), xte, yte),
-        "drop p > 0.5": accuracy(bt_fit(xtr[p <= 0.5], noisy[p <= 0.5]), xte, yte),
-    }
+    aggregated = {i: int(noisy[i]) for i in range(n)}
+    est = noise.estimate(labels, aggregated, features={i: xtr[i] * 1.0 for i in range(n)}, gold=gold, seed=seed)
+    glad = noise.estimate(labels, aggregated, gold=gold, seed=seed, aggregator="glad")
+    assert est.flip is not None and glad.flip is not None
+    p = np.array([est.p_wrong.get(i, 0.0) for i in range(n)])
     truth = float(wrong.mean())
-    return {
-        "acc": fits,
+    scored = np.array([i not in gold for i in range(n)])  # AUROC over the non-gold items
+    detectable = 0 < wrong[scored].sum() < scored.sum()
+
+    def auroc_of(scores):
+        return noise.auroc(np.asarray(scores)[scored], wrong[scored]) if detectable else None
+
+    ds_mean, ds_low, ds_high = est.flip.posterior_mean
+    glad_mean, glad_low, glad_high = glad.flip.posterior_mean
+    ppi = est.flip.ppi
+    out = {
         "truth": truth,
-        "eps": est.epsilon,
-        "low": est.epsilon_low,
-        "high": est.epsilon_high,
-        "covered": est.epsilon_low <= truth <= est.epsilon_high,
-        "auroc": noise.auroc(p, wrong) if 0 < wrong.sum() < len(wrong) else None,
-        "auroc_knn": noise.auroc([est.signals[i].get("knn_disagreement", 0.5) for i in range(len(noisy))], wrong)
-        if 0 < wrong.sum() < len(wrong)
-        else None,
+        "ds": ds_mean,
+        "ds_covered": covers(ds_low, ds_high, truth),
+        "ppi": ppi.epsilon if ppi else None,
+        "ppi_covered": covers(ppi.low, ppi.high, truth) if ppi else None,
+        "ppi_width": ppi.high - ppi.low if ppi else None,
+        "glad": glad_mean,
+        "glad_covered": covers(glad_low, glad_high, truth),
+        "auroc": auroc_of(p),
+        "auroc_glad": auroc_of([glad.p_wrong.get(i, 0.0) for i in range(n)]),
+        "auroc_knn": auroc_of([est.signals[i].get("knn_disagreement", 0.5) for i in range(n)]),
+        "method": est.epsilon_method,
     }
+    if fit_accuracy:
+        eps = min(max(est.epsilon, 0.0), 0.49)  # PPI's ε̂ when the gold slice allows it (it does here)
+        l2 = choose_l2(xtr, noisy, rng)
+        keep = p <= 0.5
+        out["l2"] = (l2_clean, l2)
+        out["acc"] = {
+            "oracle (clean labels)": accuracy(clean, xte, yte),
+            "plain": accuracy(bt_fit(xtr, noisy, l2=l2), xte, yte),
+            "rDPO at ε̂": accuracy(bt_fit(xtr, noisy, eps, loss="rdpo", l2=l2), xte, yte),
+            "cDPO at ε̂": accuracy(bt_fit(xtr, noisy, eps, loss="cdpo", l2=l2), xte, yte),
+            "weights 1 − p": accuracy(bt_fit(xtr, noisy, weights=1 - p, l2=l2), xte, yte),
+            "drop p > 0.5": accuracy(bt_fit(xtr[keep], noisy[keep], l2=l2), xte, yte),
+        }
+    return out
 
 
 SMOKE_RUNS = (  # (name, method, noise_weighting)
@@ -232,6 +283,7 @@ def smoke(pairs, rate=0.2, n=32, seed=0):
     """The three losses through Tandem's fine-tune service on the tiny local LM, in the throwaway
     embedded database set up at import (SMOKE_VAR): import → noise run → snapshot → FineTuneRuns,
     each queued as the app queues it (tasks run in-process). Returns the printed lines."""
+    assert SMOKE_VAR is not None  # only the smoke child runs this
     try:
         call_command("migrate", verbosity=0, interactive=False)
         rng = np.random.default_rng(seed)
@@ -242,16 +294,16 @@ def smoke(pairs, rate=0.2, n=32, seed=0):
         project = create_project(user, {"name": "robust-training smoke", "principles": ["Be harmless"]})
         files = Path(SMOKE_VAR) / "imports"
         files.mkdir()
-        by_annotator = {}
+        by_annotator: dict[int, list[dict[str, str]]] = {}
         for i, a, agree in table:  # one file per simulated annotator: its labels on its items
             prompt, chosen, rejected = picked[i]
             row = {"prompt": prompt, "chosen": chosen, "rejected": rejected}
             if agree < 0:
                 row["chosen"], row["rejected"] = rejected, chosen
             by_annotator.setdefault(a, []).append(row)
-        for a, rows in sorted(by_annotator.items()):
+        for a, own in sorted(by_annotator.items()):
             path = files / f"sim-{a}.jsonl"
-            path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+            path.write_text("".join(json.dumps(r) + "\n" for r in own))
             import_items(project, path, source=f"sim-{a}", label_kind="human", user=user)
         noise_run = start_noise_run(project, user=user)  # queued on commit: eager, so it runs here
         noise_run.refresh_from_db()
@@ -287,51 +339,105 @@ def smoke(pairs, rate=0.2, n=32, seed=0):
         shutil.rmtree(SMOKE_VAR, ignore_errors=True)
 
 
+def mean_sd(values):
+    values = [v for v in values if v is not None]
+    if len(values) < 2:
+        return f"{values[0]:.3f}" if values else "n/a"
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
+def count(results, key):
+    values = [r[key] for r in results if r[key] is not None]
+    return f"{sum(values)}/{len(values)}" if values else "n/a"
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--seeds", type=int, default=20, help="seeds per rate for the noise figures")
+    parser.add_argument("--accuracy-seeds", type=int, default=5, help="of those, seeds the losses are trained on")
     parser.add_argument("--rates", default="0,0.2,0.4")
     parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--smoke-child", metavar="OUT", help=argparse.SUPPRESS)  # the smoke's lines go to OUT
     args = parser.parse_args()
-    started = time.perf_counter()
     pairs = load_pairs()
-    chosen, rejected = embed_pairs(pairs)
+    if args.smoke_child:
+        Path(args.smoke_child).write_text("\n".join(smoke(pairs)))
+        return
+    started = time.perf_counter()
+    if not os.environ.get("DATABASE_URL"):
+        call_command("migrate", verbosity=0, interactive=False)  # the bench's own SQLite database
+    t0 = time.perf_counter()
+    delta = embed_pairs(pairs)
+    embed_s = time.perf_counter() - t0
     lines = [
-        f"hh-rlhf harmless dev: {len(pairs)} pairs, {len({p for p, _, _ in pairs})} prompts; "
-        f"split by prompt 70/30; {args.seeds} seeds per rate; {LABELS_PER_ITEM} simulated labels per train item"
+        f"hh-rlhf harmless dev: {len(pairs)} pairs, {len({p for p, _, _ in pairs})} prompts; split by prompt 70/30; "
+        f"{LABELS_PER_ITEM} simulated labels per train item; a random gold slice of {GOLD_SHARE:.0%} of the train "
+        f"items; noise figures over {args.seeds} seeds per rate, accuracies over the first {args.accuracy_seeds}"
     ]
-    header = "| injected (majority wrong) | method | test accuracy, mean ± sd | Δ vs plain |"
-    table = [header, "|---|---|---|---|"]
+    acc_rows = ["| injected (majority wrong) | method | test accuracy, mean ± sd | Δ vs plain |", "|---|---|---|---|"]
     noise_rows = [
-        "| injected | realised | ε̂ (mean) | interval covers realised | noise AUROC (p_wrong) | k-NN signal AUROC |",
-        "|---|---|---|---|---|---|",
+        "| injected | realised | ε̂ DS posterior mean | covers | ε̂ PPI | covers | PPI interval width "
+        "| ε̂ GLAD posterior mean | covers | AUROC DS p_wrong | AUROC GLAD p_wrong | AUROC k-NN signal |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    l2_seen = []
     for rate in [float(r) for r in args.rates.split(",")]:
-        results = [one_seed(seed, rate, chosen, rejected, pairs) for seed in range(args.seeds)]
-        plain = [r["acc"]["plain"] for r in results]
-        for method in results[0]["acc"]:
-            accs = [r["acc"][method] for r in results]
-            delta = statistics.mean(a - b for a, b in zip(accs, plain))
-            table.append(
-                f"| {rate:.0%} | {method} | {statistics.mean(accs):.3f} ± {statistics.stdev(accs):.3f} | {delta:+.3f} |"
-            )
-        aurocs = [r["auroc"] for r in results if r["auroc"] is not None]
-        knn = [r["auroc_knn"] for r in results if r["auroc_knn"] is not None]
+        results = [
+            one_seed(seed, rate, delta, pairs, fit_accuracy=seed < args.accuracy_seeds) for seed in range(args.seeds)
+        ]
+        fitted = [r for r in results if "acc" in r]
+        l2_seen += [r["l2"] for r in fitted]
+        plain = [r["acc"]["plain"] for r in fitted]
+        for method in fitted[0]["acc"] if fitted else ():
+            accs = [r["acc"][method] for r in fitted]
+            delta_plain = statistics.mean(a - b for a, b in zip(accs, plain))
+            acc_rows.append(f"| {rate:.0%} | {method} | {mean_sd(accs)} | {delta_plain:+.3f} |")
         noise_rows.append(
-            f"| {rate:.0%} | {statistics.mean(r['truth'] for r in results):.3f} | {statistics.mean(r['eps'] for r in results):.3f} "
-            f"| {sum(r['covered'] for r in results)}/{len(results)} "
-            f"| {f'{statistics.mean(aurocs):.3f} ± {statistics.stdev(aurocs):.3f}' if len(aurocs) > 1 else 'n/a'} "
-            f"| {f'{statistics.mean(knn):.3f}' if knn else 'n/a'} |"
+            f"| {rate:.0%} | {statistics.mean(r['truth'] for r in results):.3f} "
+            f"| {mean_sd([r['ds'] for r in results])} | {count(results, 'ds_covered')} "
+            f"| {mean_sd([r['ppi'] for r in results])} | {count(results, 'ppi_covered')} "
+            f"| {mean_sd([r['ppi_width'] for r in results])} "
+            f"| {mean_sd([r['glad'] for r in results])} | {count(results, 'glad_covered')} "
+            f"| {mean_sd([r['auroc'] for r in results])} | {mean_sd([r['auroc_glad'] for r in results])} "
+            f"| {mean_sd([r['auroc_knn'] for r in results])} |"
         )
-    out = [*lines, "", *table, "", *noise_rows]
+    l2_note = ", ".join(
+        f"{g:g}: {sum(c == g for c, _ in l2_seen)} clean / {sum(n == g for _, n in l2_seen)} crowd" for g in L2_GRID
+    )
+    out = [
+        *lines,
+        "",
+        "Test accuracy of the proxy reward model (rDPO and cDPO at the PPI ε̂):",
+        *acc_rows,
+        "",
+        "Flip rate ε (covers: the 95 % interval contains the realised rate; AUROCs over the non-gold items):",
+        *noise_rows,
+        "",
+        f"L2 chosen by {CV_FOLDS}-fold CV on the train split (fits with accuracy): {l2_note}",
+    ]
     if args.smoke:
+        with tempfile.TemporaryDirectory() as tmp:
+            written = Path(tmp) / "smoke.txt"
+            child = subprocess.run(
+                [sys.executable, __file__, "--smoke-child", str(written)],
+                capture_output=True,
+                text=True,
+                check=False,
+                cwd=ROOT,
+            )
+            smoke_lines = (
+                written.read_text().splitlines() if child.returncode == 0 else [f"- failed: {child.stderr[-2000:]}"]
+            )
         out += [
             "",
             "Smoke: Tandem's fine-tune service on the tiny local LM (throwaway embedded database), 32 real "
             "pairs, 3 simulated labels each (majority wrong with probability 0.2), 2 steps each:",
-            *smoke(pairs),
+            *smoke_lines,
         ]
-    out.append(f"\n{time.perf_counter() - started:.0f} s")
+    out.append(
+        f"\n{time.perf_counter() - started:.0f} s (embeddings {embed_s:.0f} s) on {os.cpu_count()} cores, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     text = "\n".join(out)
     print(text)
     results_dir = ROOT / "bench" / "results"

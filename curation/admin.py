@@ -42,7 +42,7 @@ class CurationActionAdmin(admin.ModelAdmin):
 
 @admin.register(models.NoiseRun)
 class NoiseRunAdmin(admin.ModelAdmin):
-    list_display = ["project", "method", "epsilon", "epsilon_low", "epsilon_high", "created_at"]
+    list_display = ["project", "method", "epsilon", "epsilon_low", "epsilon_high", "epsilon_method", "created_at"]
 
 
 @admin.register(models.RoutingRun)

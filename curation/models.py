@@ -52,6 +52,13 @@ class RoutingRun(models.Model):
         ]
 
 
+class EpsilonMethod(models.TextChoices):
+    """How a noise run's ε was estimated (curation.noise.flip_rate)."""
+
+    PPI = "ppi", "prediction-powered (gold slice)"
+    POSTERIOR_MEAN = "posterior-mean", "posterior mean (bootstrap)"
+
+
 class NoiseRun(models.Model):
     """One dataset-level noise estimate: flip rate ε with its confidence interval (rDPO's label_smoothing)."""
 
@@ -61,12 +68,22 @@ class NoiseRun(models.Model):
     epsilon = models.FloatField(null=True, blank=True)
     epsilon_low = models.FloatField(null=True, blank=True)
     epsilon_high = models.FloatField(null=True, blank=True)
+    # Which estimator gave ε (blank when ε is withheld); the interval is stored as computed, which for
+    # PPI can reach below 0 or above 1: `interval_shown` clips it for display.
+    epsilon_method = models.CharField(max_length=20, choices=EpsilonMethod.choices, blank=True, default="")
     item_count = models.PositiveIntegerField(default=0)
     details = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
+
+    @property
+    def interval_shown(self) -> tuple[float, float] | None:
+        """The 95 % interval clipped to [0, 1] for display (None without ε)."""
+        if self.epsilon_low is None or self.epsilon_high is None:
+            return None
+        return max(0.0, self.epsilon_low), min(1.0, self.epsilon_high)
 
     @property
     def withheld(self):

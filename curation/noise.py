@@ -22,8 +22,26 @@ Aggregators (`AGGREGATORS`, chosen per noise run and recorded in its method):
   truths, so gold items are not used in the fit: their posteriors are set to the gold answer
   afterwards, which anchors them but not the labellers' abilities.
 
-ε̂ = mean p_wrong; its 95% interval is the 2.5–97.5 % quantiles of a bootstrap that resamples
-items and draws each item's flip from its posterior (reported as is, not widened to contain ε̂).
+ε, the share of items whose aggregated label is wrong (`flip_rate`), by one of two estimators,
+recorded with the run (`NoiseRun.epsilon_method`):
+- `ppi`, prediction-powered inference (Angelopoulos et al. 2023, Science 382:669), used when at
+  least MIN_GOLD_FOR_EPSILON gold items have an aggregated label. The prediction is p0_i, the
+  aggregator's P(aggregated label wrong) from a fit that never sees a gold answer (the gold items'
+  crowd labels are in it, their answers are not), so p0 is fixed given the labels and no fold of
+  gold trains it: the cross-fitting PPI needs when a predictor learns from the labelled set is not
+  needed. On gold items w_i = 1[aggregated label ≠ gold answer]; ε̂ = mean over all N items of p0 +
+  mean over the n gold items of (w − p0), 95 % interval ε̂ ± 1.96·√(var(p0)/N + var(w − p0)/n)
+  (normal approximation; stored as computed, clipped to [0, 1] only for display, never widened to
+  contain ε̂). The rectifier removes the aggregator's bias, whatever its cause, including the
+  correlated errors of items of different difficulty that break Dawid–Skene's independence
+  assumption and bias its posterior mean low. **Assumption: gold items are a random sample of the
+  items** (drawn like any other item, not picked because they are easy, hard or disputed); a gold
+  slice chosen otherwise makes the rectifier, and so ε̂, biased.
+- `posterior-mean` otherwise: ε̂ = mean p_wrong; its 95% interval is the 2.5–97.5 % quantiles of a
+  bootstrap that resamples items and draws each item's flip from its posterior (reported as is, not
+  widened to contain ε̂). It inherits the aggregator's model error: with correlated errors it is
+  biased low and its interval misses the truth (bench/robust_training.py measures how often).
+Per-item p_wrong is always the gold-anchored fit (gold items as known truths), whichever gives ε.
 
 ε needs independent evidence about the labellers. With one label per item, no gold and no second
 labeller, Dawid–Skene can only trust each labeller completely (posteriors ≈ 1): any ε̂ it gives
@@ -41,7 +59,7 @@ from numpy.typing import ArrayLike
 from annotate.kinds import registry as kind_registry
 from annotate.models import AnnotatorKind, Item, Project
 from curation.labels import aggregate_labels, label_rows
-from curation.models import ItemNoise, NoiseRun
+from curation.models import EpsilonMethod, ItemNoise, NoiseRun
 from curation.pluralism import controversial_items
 from curation.quality import dawid_skene, ds_table, gold_answers
 from workers.ml import embeddings
@@ -100,15 +118,95 @@ def signal_coverage(
     return SignalCoverage(len(items), multi, gold_labelled, enough, reason)
 
 
+@dataclass(frozen=True)
+class PPIEstimate:
+    """Prediction-powered ε̂ with its normal-approximation 95 % interval (as computed, unclipped)."""
+
+    epsilon: float
+    low: float
+    high: float
+    items: int  # N: items the prediction p0 is averaged over
+    gold: int  # n: gold items with an aggregated label
+    prior_mean: float  # mean p0 over the N items: the aggregator's own estimate, without gold
+    rectifier: float  # mean (w − p0) over the gold items: its measured bias
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "epsilon": self.epsilon,
+            "low": self.low,
+            "high": self.high,
+            "items": self.items,
+            "gold": self.gold,
+            "prior_mean": self.prior_mean,
+            "rectifier": self.rectifier,
+        }
+
+
+Z95 = 1.959963984540054
+
+
+def ppi_epsilon(prior: ArrayLike, gold_prior: ArrayLike, gold_wrong: ArrayLike) -> PPIEstimate:
+    """ε̂_PPI = mean(prior) + mean(gold_wrong − gold_prior), interval ± 1.96·√(var(p0)/N + var(w − p0)/n).
+
+    prior: p0 over all N items; gold_prior, gold_wrong: p0 and w = 1[aggregated ≠ gold] on the n gold items."""
+    p0 = np.asarray(prior, dtype=float)
+    g0, w = np.asarray(gold_prior, dtype=float), np.asarray(gold_wrong, dtype=float)
+    if len(p0) < 2 or len(w) < 2 or len(g0) != len(w):
+        raise ValueError("PPI needs two or more items and two or more gold items, with p0 for each gold item")
+    rectifier = w - g0
+    eps = float(p0.mean() + rectifier.mean())
+    se = float(np.sqrt(p0.var(ddof=1) / len(p0) + rectifier.var(ddof=1) / len(w)))
+    return PPIEstimate(eps, eps - Z95 * se, eps + Z95 * se, len(p0), len(w), float(p0.mean()), float(rectifier.mean()))
+
+
+@dataclass(frozen=True)
+class FlipRate:
+    """ε̂ with its interval and the estimator that gave it; `posterior_mean` is always computed."""
+
+    epsilon: float
+    low: float
+    high: float
+    method: str  # an EpsilonMethod value
+    posterior_mean: tuple[float, float, float]  # mean p_wrong and its bootstrap interval
+    ppi: PPIEstimate | None = None
+
+
+def flip_rate(
+    p_wrong: dict,
+    prior: dict | None = None,
+    gold_wrong: dict | None = None,
+    leave_out: Iterable[int] = (),
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> FlipRate:
+    """ε over the items of p_wrong (less `leave_out`): PPI when MIN_GOLD_FOR_EPSILON or more gold
+    items (gold_wrong: {item: 0/1}) have a prior p0 (prior: {item: p0}), else the posterior mean."""
+    leave_out = set(leave_out)
+    items = [i for i in p_wrong if i not in leave_out]
+    posterior = bootstrap_epsilon([p_wrong[i] for i in items], n_boot=n_boot, seed=seed)
+    prior, gold_wrong = prior or {}, gold_wrong or {}
+    gold = [i for i in gold_wrong if i in prior and i in p_wrong and i not in leave_out]
+    if len(gold) >= MIN_GOLD_FOR_EPSILON:
+        ppi = ppi_epsilon(
+            [prior[i] for i in items if i in prior], [prior[i] for i in gold], [gold_wrong[i] for i in gold]
+        )
+        return FlipRate(ppi.epsilon, ppi.low, ppi.high, EpsilonMethod.PPI, posterior, ppi)
+    return FlipRate(*posterior, EpsilonMethod.POSTERIOR_MEAN, posterior)
+
+
 @dataclass
 class NoiseEstimate:
-    p_wrong: dict  # {item: probability the aggregated label is wrong}
+    p_wrong: dict  # {item: probability the aggregated label is wrong} (gold-anchored fit)
     epsilon: float
     epsilon_low: float
     epsilon_high: float
     signals: dict = field(default_factory=dict)  # {item: {knn_disagreement, judge_disagreement}}
     reliability: dict = field(default_factory=dict)  # {worker: DS accuracy}
     coverage: SignalCoverage | None = None
+    epsilon_method: str = EpsilonMethod.POSTERIOR_MEAN
+    flip: FlipRate | None = None  # both estimators' figures
+    prior: dict = field(default_factory=dict)  # {item: p0}, the fit without gold answers (when gold is used)
+    gold_wrong: dict = field(default_factory=dict)  # {gold item: 1 if its aggregated label ≠ gold answer else 0}
 
 
 def embed(texts: Iterable[str], batch_size: int = 64) -> np.ndarray:
@@ -170,10 +268,20 @@ def fit_dawid_skene(table: list[tuple[int, int, int]], gold: dict[int, int] | No
     return AggregatorFit(model.posteriors, dict(model.accuracy)) if model is not None else None
 
 
+def with_gold(fit: AggregatorFit, gold: dict[int, int] | None) -> AggregatorFit:
+    """The fit with gold items' posteriors set to the gold answer (abilities unchanged)."""
+    posteriors = dict(fit.posteriors)
+    for t, g in (gold or {}).items():
+        if t in posteriors and g in (-1, 1):
+            posteriors[t] = {g: 1.0, -g: 0.0}
+    return AggregatorFit(posteriors, fit.accuracy, fit.item_signal)
+
+
 def fit_glad(
     table: list[tuple[int, int, int]], gold: dict[int, int] | None = None, n_iter: int = 100
 ) -> AggregatorFit | None:
-    """crowd-kit's GLAD on [(item, worker, ±1)]; gold items' posteriors set to the gold answer after the fit."""
+    """crowd-kit's GLAD on [(item, worker, ±1)]; gold items' posteriors set to the gold answer after
+    the fit (`with_gold`): the fit itself never sees gold."""
     import pandas as pd
     from crowdkit.aggregation import GLAD
 
@@ -184,17 +292,15 @@ def fit_glad(
     probas = model.probas_
     assert probas is not None  # set by fit
     posteriors = {t: {c: float(p) for c, p in row.items()} for t, row in probas.iterrows()}
-    for t, g in (gold or {}).items():
-        if t in posteriors and g in (-1, 1):
-            posteriors[t] = {g: 1.0, -g: 0.0}
     alpha, beta = model.alphas_, model.betas_
     ab = alpha.reindex(df["worker"]).to_numpy() * beta.reindex(df["task"]).to_numpy()
     correct = pd.Series(1.0 / (1.0 + np.exp(-ab)), index=df["worker"].to_numpy())
     accuracy = {w: float(v) for w, v in correct.groupby(level=0).mean().items()}
-    return AggregatorFit(posteriors, accuracy, {t: {"glad_beta": float(b)} for t, b in beta.items()})
+    return with_gold(AggregatorFit(posteriors, accuracy, {t: {"glad_beta": float(b)} for t, b in beta.items()}), gold)
 
 
 AGGREGATORS = {"dawid-skene": fit_dawid_skene, "glad": fit_glad}
+GOLD_AFTER_FIT = {"glad"}  # aggregators whose fit ignores gold: the fit without gold is the same fit, unanchored
 AGGREGATOR_LABELS = {"dawid-skene": "Dawid–Skene", "glad": "GLAD (item difficulty)"}
 METHOD_NAMES = {
     "dawid-skene": "dawid-skene(people+judges+gold)",
@@ -233,7 +339,18 @@ def estimate(
         j = signals[i].pop("_judge", None)
         signals[i]["judge_disagreement"] = j[0] / j[1] if j else None
 
-    model = AGGREGATORS[aggregator](table, gold)
+    gold = {i: g for i, g in (gold or {}).items() if g in (-1, 1)}
+    gold_items = [i for i in items if i in gold]
+    fit = AGGREGATORS[aggregator]
+    prior_model: AggregatorFit | None = None
+    if len(gold_items) >= MIN_GOLD_FOR_EPSILON:  # PPI's prediction p0: the same aggregator, no gold answers
+        if aggregator in GOLD_AFTER_FIT:
+            prior_model = fit(table, None)
+            model = with_gold(prior_model, gold) if prior_model is not None else None
+        else:
+            prior_model, model = fit(table, None), fit(table, gold)
+    else:
+        model = fit(table, gold)
     if model is not None:
         for i, extra in model.item_signal.items():
             if i in signals:
@@ -247,6 +364,27 @@ def estimate(
             for i, v in zip(with_features, votes):
                 signals[i]["knn_disagreement"] = float((1 - aggregated[i] * v) / 2)
 
+    p_wrong = _p_wrong(model, items, aggregated, signals)
+    prior = _p_wrong(prior_model, items, aggregated, signals) if prior_model is not None else {}
+    gold_wrong = {i: int(aggregated[i] != gold[i]) for i in gold_items} if prior else {}
+    flip = flip_rate(p_wrong, prior, gold_wrong, n_boot=n_boot, seed=seed)
+    return NoiseEstimate(
+        p_wrong,
+        flip.epsilon,
+        flip.low,
+        flip.high,
+        signals,
+        dict(model.accuracy) if model else {},
+        signal_coverage(table, items, gold),
+        flip.method,
+        flip,
+        prior,
+        gold_wrong,
+    )
+
+
+def _p_wrong(model: AggregatorFit | None, items: list[int], aggregated: dict, signals: dict) -> dict[int, float]:
+    """1 − P(truth = aggregated label) per item; the k-NN signal where the model has no posterior."""
     p_wrong = {}
     for i in items:
         if model is not None and i in model.posteriors:
@@ -256,10 +394,7 @@ def estimate(
         else:
             continue
         p_wrong[i] = float(min(1.0, max(0.0, p)))
-    eps, low, high = bootstrap_epsilon(list(p_wrong.values()), n_boot=n_boot, seed=seed)
-    return NoiseEstimate(
-        p_wrong, eps, low, high, signals, dict(model.accuracy) if model else {}, signal_coverage(table, items, gold)
-    )
+    return p_wrong
 
 
 def auroc(scores: Sequence[float], truth: Sequence[int]) -> float:
@@ -332,15 +467,18 @@ def run_noise(
             aggregator=aggregator,
         )
         trusted = est.coverage.enough
-        eps, low, high = est.epsilon, est.epsilon_low, est.epsilon_high
         left_out = controversial & set(est.p_wrong)
-        if left_out and trusted:  # opinion the preference groups explain is not label noise: ε leaves it out
-            eps, low, high = bootstrap_epsilon([p for i, p in est.p_wrong.items() if i not in left_out])
+        # opinion the preference groups explain is not label noise: ε leaves it out
+        flip = flip_rate(est.p_wrong, est.prior, est.gold_wrong, leave_out=left_out) if left_out else est.flip
+        assert flip is not None  # estimate always sets it
         per_kind[kind] = {
             "items": len(est.p_wrong),
-            "epsilon": eps if trusted else None,
-            "epsilon_low": low if trusted else None,
-            "epsilon_high": high if trusted else None,
+            "epsilon": flip.epsilon if trusted else None,
+            "epsilon_low": flip.low if trusted else None,
+            "epsilon_high": flip.high if trusted else None,
+            "epsilon_method": flip.method if trusted else "",
+            "posterior_mean": list(flip.posterior_mean) if trusted else None,
+            "ppi": flip.ppi.as_dict() if flip.ppi and trusted else None,
             "coverage": est.coverage.as_dict(),
             "controversial_left_out": len(left_out),
             "reliability": {str(w): a for w, a in est.reliability.items()},
@@ -349,7 +487,12 @@ def run_noise(
             results[i] = (p, {"direction": aggregated[i], "kind": kind}, est.signals.get(i, {}))
     progress(len(kinds), len(kinds) + 1)
     epsilon_of = "pairwise" if "pairwise" in per_kind else ("binary" if per_kind else None)
-    main = per_kind.get(epsilon_of or "") or {"epsilon": None, "epsilon_low": None, "epsilon_high": None}
+    main = per_kind.get(epsilon_of or "") or {
+        "epsilon": None,
+        "epsilon_low": None,
+        "epsilon_high": None,
+        "epsilon_method": "",
+    }
     withheld = NOT_ENOUGH_LABELS if epsilon_of is None else per_kind[epsilon_of]["coverage"]["reason"]
     method = METHOD_NAMES[aggregator] + (" + knn-minilm signal" if use_embeddings else "")
     with transaction.atomic():
@@ -361,6 +504,7 @@ def run_noise(
             epsilon=main["epsilon"],
             epsilon_low=main["epsilon_low"],
             epsilon_high=main["epsilon_high"],
+            epsilon_method=main["epsilon_method"],
             item_count=len(results),
             details={
                 "per_kind": per_kind,

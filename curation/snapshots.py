@@ -144,6 +144,8 @@ def _noise_summary(project, pair_noise, kind_noise=None, rows_of_kind=None):
             "epsilon": run.epsilon,
             "epsilon_low": run.epsilon_low,
             "epsilon_high": run.epsilon_high,
+            "epsilon_method": run.epsilon_method,
+            "epsilon_method_label": run.get_epsilon_method_display() if run.epsilon_method else "",
             "item_count": run.item_count,
             "created_at": run.created_at.isoformat(),
             "withheld": run.withheld,
@@ -160,7 +162,7 @@ def _noise_summary(project, pair_noise, kind_noise=None, rows_of_kind=None):
                 epsilon=run.epsilon,
                 epsilon_low=run.epsilon_low,
                 epsilon_high=run.epsilon_high,
-                method=f"project noise run {run.pk} ({run.method})",
+                method=f"project noise run {run.pk} ({run.method}; ε by {run.get_epsilon_method_display() or 'a method not recorded'})",
                 withheld="",
             )
         elif eps is None:

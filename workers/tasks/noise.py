@@ -27,13 +27,15 @@ def estimate_noise(run):
         runs.log(
             run,
             f"noise run {noise_run.pk}: ε = {noise_run.epsilon:.4f} "
-            f"[{noise_run.epsilon_low:.4f}, {noise_run.epsilon_high:.4f}] over {noise_run.item_count} items",
+            f"[{noise_run.epsilon_low:.4f}, {noise_run.epsilon_high:.4f}] over {noise_run.item_count} items "
+            f"({noise_run.get_epsilon_method_display()})",
         )
     return {
         "noise_run": noise_run.pk,
         "epsilon": noise_run.epsilon,
         "epsilon_low": noise_run.epsilon_low,
         "epsilon_high": noise_run.epsilon_high,
+        "epsilon_method": noise_run.epsilon_method,
         "items": noise_run.item_count,
         "epsilon_withheld": noise_run.withheld,
     }
