@@ -83,7 +83,9 @@ def test_compute_features_stores_similarity_tags_and_judge_signals(project):
     assert f_same["sim_ab"] == pytest.approx(1.0, abs=1e-4) and f_same["rouge_l"] == pytest.approx(1.0)
     # unrelated answers are far less similar than identical ones (static vectors sit closer together
     # than contextual ones, so no absolute threshold)
-    assert f_differ["sim_ab"] < f_same["sim_ab"] - 0.25 and f_differ["len_ratio"] > 10 and f_differ["len_log_ratio_ab"] < 0
+    assert (
+        f_differ["sim_ab"] < f_same["sim_ab"] - 0.25 and f_differ["len_ratio"] > 10 and f_differ["len_log_ratio_ab"] < 0
+    )
     assert f_differ["jury_disagreement"] == 0.5 and f_differ["swap_inconsistency"] == 0.5
     assert f_differ["judge_confidence"] == pytest.approx(0.6) and f_differ["jury_std"] == pytest.approx(1.5)
     assert f_same["jury_disagreement"] == 0 and f_same["judge_count"] == 1
