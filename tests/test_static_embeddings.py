@@ -13,7 +13,8 @@ from curation import features
 from tests import factories
 from workers.ml import embeddings, static_embeddings
 from workers.ml.static_embeddings import StaticMiniLM
-from workers.models import CachedEmbedding
+from workers.models import CachedEmbedding, RunState
+from workers.tasks.routing import start_features
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -123,3 +124,29 @@ def test_static_similarity_features_track_the_contextual_ones_on_real_responses(
         return np.einsum("ij,ij->i", v[0::2], v[1::2])
 
     assert spearmanr(cos_ab(static), cos_ab(contextual)).statistic > 0.2
+
+
+@pytest.mark.django_db
+def test_a_features_run_on_a_fresh_machine_says_it_is_distilling(project, monkeypatch, settings, tmp_path):
+    real, _ = static_embeddings.token_vectors()  # this machine's distilled vectors
+    settings.FEATURE_EMBEDDINGS = "static"
+    monkeypatch.setenv("TANDEM_MODEL_CACHE_DIR", str(tmp_path))  # a machine without them
+    monkeypatch.setattr(static_embeddings, "_MODELS", {})
+
+    def distill(path, on_block=None):  # the recipe itself is checked above; here, what the run reports
+        for done in (10_000, 20_000, len(real)):
+            on_block(done, len(real))
+        return real
+
+    monkeypatch.setattr(static_embeddings, "distill", distill)
+    factories.item(project, text_a="Plants eat sunlight.", text_b="Plants make sugar from light.")
+    assert not static_embeddings.distilled()
+    run = start_features(project)
+    run.refresh_from_db()
+    assert run.state == RunState.SUCCEEDED
+    assert "distilling MiniLM's static token vectors" in run.log_tail and "static token vectors ready" in run.log_tail
+    assert run.metrics["distilled_tokens"] == f"{len(real):,} / {len(real):,}"
+    assert static_embeddings.distilled() and list(tmp_path.glob("minilm-static-*.npy"))
+    again = start_features(project)  # the machine has them now: nothing to distil, nothing said
+    again.refresh_from_db()
+    assert again.state == RunState.SUCCEEDED and "distilling" not in again.log_tail

@@ -87,11 +87,19 @@ def distill(path: Path, on_block: OnBlock | None = None) -> np.ndarray:
     return (out * sif_weights(size)[:, None]).astype(np.float32)
 
 
+def vectors_file() -> Path:
+    return cache_dir() / f"minilm-static-{_model_digest(model_path())}.npy"
+
+
+def distilled() -> bool:
+    """Whether this machine has the static vectors already (else the first use distils them)."""
+    return vectors_file().exists()
+
+
 def token_vectors(on_block: OnBlock | None = None) -> tuple[np.ndarray, Path]:
     """The distilled vectors of the installed MiniLM, from the cache directory or distilled now
     (written atomically, so concurrent workers never read half a file)."""
-    path = model_path()
-    target = cache_dir() / f"minilm-static-{_model_digest(path)}.npy"
+    path, target = model_path(), vectors_file()
     if target.exists():
         return np.load(target), path
     vectors = distill(path, on_block)
@@ -134,6 +142,10 @@ class StaticMiniLM:
     @property
     def name(self) -> str:
         return f"{MODEL_NAME}-static@{self.max_tokens}"
+
+    def prepare(self, on_block: OnBlock | None = None) -> None:
+        """Load the vectors, distilling them first on a machine that has none (on_block(tokens done, total))."""
+        static_model(on_block)
 
     def encode(self, texts: Iterable[str], on_block: OnBlock | None = None) -> np.ndarray:
         texts = list(texts)

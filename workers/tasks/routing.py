@@ -7,8 +7,20 @@ from celery import shared_task
 from annotate.models import Annotation, AnnotatorKind, Project
 from curation import calibration, features, routing
 from workers import runs
+from workers.ml import static_embeddings
+from workers.ml.static_embeddings import StaticMiniLM
 from workers.models import RunKind, RunState, TaskRun
 from workers.tasks.runs import enqueue, run_task
+
+
+def prepare_encoder(run: TaskRun) -> None:
+    """Before a features pass: on a machine without the static MiniLM's vectors, distil them now, with
+    a log line and a progress count in the run's metrics (about a minute, once per machine)."""
+    encoder = features.feature_encoder()
+    if isinstance(encoder, StaticMiniLM) and not static_embeddings.distilled():
+        runs.log(run, "distilling MiniLM's static token vectors: once per machine, about a minute on 2 CPU cores")
+        encoder.prepare(lambda done, total: runs.record(run, metrics={"distilled_tokens": f"{done:,} / {total:,}"}))
+        runs.log(run, "static token vectors ready")
 
 
 @run_task(queue="cpu")
@@ -26,6 +38,7 @@ def compute_features(run):
             metrics={**counts.metrics(), "items_per_s": round(done / seconds, 1) if seconds > 0 else None},
         )
 
+    prepare_encoder(run)
     features.compute_features(run.project, item_ids=run.params.get("item_ids"), progress=tick, counts=counts)
     return {**counts.metrics(), "seconds": round(time.monotonic() - started, 2)}
 
@@ -36,6 +49,7 @@ def route(run):
     missing = list(run.project.items.filter(features__isnull=True).values_list("pk", flat=True))
     if missing or p.get("recompute_features"):
         runs.log(run, f"computing features for {'all' if p.get('recompute_features') else len(missing)} items")
+        prepare_encoder(run)
         features.compute_features(
             run.project,
             item_ids=None if p.get("recompute_features") else missing,
