@@ -233,8 +233,12 @@ LOGGING = {
 
 # Cache (dashboard figures, sessions): with REDIS_CACHE_URL set, one Redis cache shared by every web
 # worker; sessions are read from it and written through to the database, so no request spends a
-# database query on its session. Unset: a per-process memory cache and database sessions.
+# database query on its session. Unset (the embedded default): a file cache under var/, so the web
+# process sees what the background worker computed (the dashboard figures), and database sessions.
 REDIS_CACHE_URL = os.environ.get("REDIS_CACHE_URL", "")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")}
+}
 if REDIS_CACHE_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_CACHE_URL}}
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"

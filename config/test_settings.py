@@ -12,3 +12,9 @@ CELERY_TASK_ALWAYS_EAGER = True
 if not os.environ.get("CELERY_BROKER_URL"):
     CELERY_BROKER_URL = "memory://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {}
+
+if not os.environ.get("REDIS_CACHE_URL"):
+    # one memory cache per test process: a file cache would carry figures from one test (or run) to
+    # the next, whose projects reuse the same ids. The demo's shared file cache is tested on the
+    # real script (tests/test_demo_worker.py).
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -1,7 +1,8 @@
 """`./tandem demo` end to end on the embedded default: SQLite, the SQLite broker (kombu's SQLAlchemy
 transport) and the real worker the script starts beside the server. A job's request returns at
 once, the job runs in the worker, Cancel ends a queued run, the worker's own sweeper finishes a run
-a dead worker left behind (no celery beat), and CTRL-C stops the server and the worker."""
+a dead worker left behind (no celery beat), the dashboard figures the worker computes reach the
+page, and CTRL-C stops the server and the worker."""
 
 import contextlib
 import os
@@ -184,6 +185,11 @@ def test_demo_runs_jobs_in_its_supervised_worker(tmp_path):
         # the cancelled run's message reaches the worker and does nothing
         wait_for(lambda: b"'cancelled'" in log.read_bytes(), 120, "the cancelled run's message", log)
         assert run_row(cancelled) == {"state": "cancelled", "attempts": 0, "worker": "", "error": ""}
+
+        # the dashboard's figures are computed by the worker and reach the page through the shared
+        # file cache (a per-process memory cache would leave the page "computing…" for ever)
+        figures = reverse("curation:figures", args=[project_id])
+        wait_for(lambda: 'id="noise"' in browser.get(figures)[1], 300, "the dashboard figures", log)
 
         demo.send_signal(signal.SIGINT)  # CTRL-C
         assert demo.wait(120) == 130
