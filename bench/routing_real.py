@@ -226,9 +226,10 @@ def main():
     t0 = time.perf_counter()
     pa, pb, ra, rb, cached = embeddings_for(rows, cache)
     from curation.features import feature_encoder
+    from workers.ml.static_embeddings import StaticMiniLM
 
     encoder = feature_encoder(args.feature_embeddings)
-    if "static" in encoder.name:  # the similarity feature as the app computes it on this machine
+    if isinstance(encoder, StaticMiniLM):  # the similarity feature as the app computes it on this machine
         static = encoder.encode([r["a"] for r in rows] + [r["b"] for r in rows])
         ra, rb = static[: len(rows)], static[len(rows) :]
     embed_s = time.perf_counter() - t0

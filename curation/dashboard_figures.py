@@ -20,7 +20,7 @@ from curation import plots
 from curation.activity import activity_charts, project_activity
 from curation.agreement import project_agreement
 from curation.models import NoiseRun
-from curation.noise import MIN_GOLD_FOR_EPSILON, noise_histogram
+from curation.noise import MIN_GOLD_FOR_PPI, noise_histogram
 from curation.quality import annotator_quality
 
 LOCK_SECONDS = 600  # a refresh that died frees its claim after this long
@@ -76,7 +76,7 @@ def compute_figures(project) -> dict[str, Any]:
         ),
         "judge_plot": plots.hbars(judge_rows, label="Agreement of each LM judge with people's majority"),
         "noise_run": run,
-        "min_gold": MIN_GOLD_FOR_EPSILON,
+        "min_gold": MIN_GOLD_FOR_PPI,
         "noise_plot": plots.histogram(
             counts if sum(counts) else [],
             edges,

@@ -25,7 +25,7 @@ Aggregators (`AGGREGATORS`, chosen per noise run and recorded in its method):
 ε, the share of items whose aggregated label is wrong (`flip_rate`), by one of two estimators,
 recorded with the run (`NoiseRun.epsilon_method`):
 - `ppi`, prediction-powered inference (Angelopoulos et al. 2023, Science 382:669), used when at
-  least MIN_GOLD_FOR_EPSILON gold items have an aggregated label. The prediction is p0_i, the
+  least MIN_GOLD_FOR_PPI (50) gold items have an aggregated label. The prediction is p0_i, the
   aggregator's P(aggregated label wrong) from a fit that never sees a gold answer (the gold items'
   crowd labels are in it, their answers are not), so p0 is fixed given the labels and no fold of
   gold trains it: the cross-fitting PPI needs when a predictor learns from the labelled set is not
@@ -37,6 +37,12 @@ recorded with the run (`NoiseRun.epsilon_method`):
   assumption and bias its posterior mean low. **Assumption: gold items are a random sample of the
   items** (drawn like any other item, not picked because they are easy, hard or disputed); a gold
   slice chosen otherwise makes the rectifier, and so ε̂, biased.
+  In Tandem two things break that even for a random slice, and the estimate is only as good as
+  the gold: gold answers set with the bulk "mark as gold" action copy the item's current curated
+  label (w is then 0 by construction and ε̂ is pulled down), and gold items are served to every
+  annotator at the gold rate, so they carry more labels than other items and their majority errs
+  less. Give gold answers from an independent expert pass over a random sample (the calibration
+  slice is one) for a PPI ε worth its interval.
 - `posterior-mean` otherwise: ε̂ = mean p_wrong; its 95% interval is the 2.5–97.5 % quantiles of a
   bootstrap that resamples items and draws each item's flip from its posterior (reported as is, not
   widened to contain ε̂). It inherits the aggregator's model error: with correlated errors it is
@@ -69,6 +75,9 @@ from workers.models import TaskRun
 # are labelled to anchor every labeller's error rate.
 MIN_MULTI_LABELLED_SHARE = 0.5
 MIN_GOLD_FOR_EPSILON = 10
+# PPI's interval is a normal approximation on a 0/1 outcome: with 10 gold items at ε = 5 % all ten are
+# right 60 % of the time and the interval collapses around a biased value. 50 is where it starts to hold.
+MIN_GOLD_FOR_PPI = 50
 NOT_ENOUGH_LABELS = "not enough labels: no item has a decisive label yet"
 
 
@@ -179,14 +188,14 @@ def flip_rate(
     n_boot: int = 2000,
     seed: int = 0,
 ) -> FlipRate:
-    """ε over the items of p_wrong (less `leave_out`): PPI when MIN_GOLD_FOR_EPSILON or more gold
+    """ε over the items of p_wrong (less `leave_out`): PPI when MIN_GOLD_FOR_PPI or more gold
     items (gold_wrong: {item: 0/1}) have a prior p0 (prior: {item: p0}), else the posterior mean."""
     leave_out = set(leave_out)
     items = [i for i in p_wrong if i not in leave_out]
     posterior = bootstrap_epsilon([p_wrong[i] for i in items], n_boot=n_boot, seed=seed)
     prior, gold_wrong = prior or {}, gold_wrong or {}
     gold = [i for i in gold_wrong if i in prior and i in p_wrong and i not in leave_out]
-    if len(gold) >= MIN_GOLD_FOR_EPSILON:
+    if len(gold) >= MIN_GOLD_FOR_PPI:
         ppi = ppi_epsilon(
             [prior[i] for i in items if i in prior], [prior[i] for i in gold], [gold_wrong[i] for i in gold]
         )
@@ -343,7 +352,7 @@ def estimate(
     gold_items = [i for i in items if i in gold]
     fit = AGGREGATORS[aggregator]
     prior_model: AggregatorFit | None = None
-    if len(gold_items) >= MIN_GOLD_FOR_EPSILON:  # PPI's prediction p0: the same aggregator, no gold answers
+    if len(gold_items) >= MIN_GOLD_FOR_PPI:  # PPI's prediction p0: the same aggregator, no gold answers
         if aggregator in GOLD_AFTER_FIT:
             prior_model = fit(table, None)
             model = with_gold(prior_model, gold) if prior_model is not None else None

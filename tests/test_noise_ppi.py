@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 
 from curation.models import EpsilonMethod, NoiseRun
-from curation.noise import MIN_GOLD_FOR_EPSILON, bootstrap_epsilon, estimate, flip_rate, ppi_epsilon, run_noise
+from curation.noise import MIN_GOLD_FOR_PPI, bootstrap_epsilon, estimate, flip_rate, ppi_epsilon, run_noise
 from curation.snapshots import freeze_snapshot
 from tests import curation_data as cd
 from tests import factories
@@ -13,7 +13,7 @@ from tests import factories
 ACCURACIES = np.linspace(0.65, 0.95, 8)
 
 
-def correlated_crowd(seed, items=300, gold_share=0.15):
+def correlated_crowd(seed, items=300, gold_share=0.2):
     """Three of eight labellers per item; a third of the items are near coin flips for everyone
     (labeller of accuracy a is right with probability 0.5 + (a − 0.5)·ease), so errors on an item
     are correlated. Returns (who, votes ±1 relative to the truth, gold items, realised flip rate)."""
@@ -69,15 +69,15 @@ def test_ppi_formula_and_its_interval_is_neither_clipped_nor_widened():
 
 
 def test_too_few_gold_items_fall_back_to_the_posterior_mean():
-    p = {i: 0.1 * (i % 3) for i in range(30)}
-    gold_wrong = dict.fromkeys(range(MIN_GOLD_FOR_EPSILON - 1), 0)
+    p = {i: 0.1 * (i % 3) for i in range(200)}
+    gold_wrong = dict.fromkeys(range(MIN_GOLD_FOR_PPI - 1), 0)
     flip = flip_rate(p, p, gold_wrong, n_boot=200)
     assert flip.method == EpsilonMethod.POSTERIOR_MEAN and flip.ppi is None
     assert (flip.epsilon, flip.low, flip.high) == bootstrap_epsilon(list(p.values()), n_boot=200)
 
 
 def test_estimate_uses_a_fit_without_gold_answers_as_ppi_prediction():
-    who, votes, gold, _ = correlated_crowd(0, items=120, gold_share=0.2)
+    who, votes, gold, _ = correlated_crowd(0, items=300, gold_share=0.2)
     truth = np.random.default_rng(1).choice([-1, 1], len(votes))
     labels = [(i, int(w), int(truth[i] * v)) for i in range(len(votes)) for w, v in zip(who[i], votes[i])]
     aggregated = {i: int(truth[i] * np.sign(votes[i].sum())) for i in range(len(votes))}
@@ -89,6 +89,11 @@ def test_estimate_uses_a_fit_without_gold_answers_as_ppi_prediction():
     assert all(est.p_wrong[i] == pytest.approx(est.gold_wrong[i], abs=1e-6) for i in answers)
     assert any(abs(est.prior[i] - est.gold_wrong[i]) > 0.01 for i in answers)
     assert est.flip.ppi.gold == len(answers) and est.flip.ppi.items == len(aggregated)
+    # and it is blind to them: every gold answer flipped, the prediction is the same
+    flipped = estimate(labels, aggregated, gold={i: -g for i, g in answers.items()}, n_boot=200)
+    assert flipped.prior == pytest.approx(est.prior)
+    assert flipped.flip is not None and flipped.flip.ppi is not None
+    assert flipped.flip.ppi.prior_mean == pytest.approx(est.flip.ppi.prior_mean)
 
 
 def _labelled_pairs(project, n=24, gold=0):
@@ -112,11 +117,11 @@ def _labelled_pairs(project, n=24, gold=0):
 
 @pytest.mark.django_db
 def test_a_noise_run_with_enough_gold_reports_the_ppi_epsilon(project, manager_user, client):
-    _labelled_pairs(project, gold=MIN_GOLD_FOR_EPSILON + 2)
+    _labelled_pairs(project, n=MIN_GOLD_FOR_PPI + 10, gold=MIN_GOLD_FOR_PPI + 2)
     run = run_noise(project, use_embeddings=False)
     pairwise = run.details["per_kind"]["pairwise"]
     assert run.epsilon_method == EpsilonMethod.PPI and pairwise["epsilon_method"] == EpsilonMethod.PPI
-    assert pairwise["ppi"]["gold"] == MIN_GOLD_FOR_EPSILON + 2 and pairwise["ppi"]["epsilon"] == run.epsilon
+    assert pairwise["ppi"]["gold"] == MIN_GOLD_FOR_PPI + 2 and pairwise["ppi"]["epsilon"] == run.epsilon
     assert (run.epsilon_low, run.epsilon_high) == (pairwise["ppi"]["low"], pairwise["ppi"]["high"])
     client.force_login(manager_user)
     html = client.get(reverse("curation:figures", args=[project.pk])).content.decode()

@@ -113,7 +113,7 @@ def test_feature_run_records_its_encoder(project):
 def test_static_similarity_features_track_the_contextual_ones_on_real_responses():
     """On real AlpacaEval pairs (data neither model was built on), cos(A, B) from the static
     vectors ranks pairs in the same direction as the contextual model, if coarsely (Spearman about
-    0.37 on these 150 pairs; 0.5 on larger samples, bench/features.py). The threshold only catches
+    0.37 on these 150 pairs; 0.49–0.67 on 200 items per dataset, bench/features.py). The threshold only catches
     a static reading that has stopped tracking the contextual one at all."""
     rows = [json.loads(line) for line in (DATA / "alpaca_eval_gpt4_judged.jsonl").read_text().splitlines()[:150]]
     texts = [t for r in rows for t in (r["output_1"], r["output_2"])]
@@ -123,7 +123,7 @@ def test_static_similarity_features_track_the_contextual_ones_on_real_responses(
     def cos_ab(v):
         return np.einsum("ij,ij->i", v[0::2], v[1::2])
 
-    assert spearmanr(cos_ab(static), cos_ab(contextual)).statistic > 0.2
+    assert spearmanr(cos_ab(static), cos_ab(contextual)).statistic > 0.3
 
 
 @pytest.mark.django_db

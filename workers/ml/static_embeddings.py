@@ -9,12 +9,16 @@ vectors in the manner of Model2Vec (Tulkens & van Dongen 2024, the `model2vec` p
    output is mean-pooled: one 384-d vector per token, computed once per machine (about a minute on
    2 cores) and kept under `TANDEM_MODEL_CACHE_DIR` (default `var/models`);
 2. each vector is weighted by SIF, a / (a + p(token)), with p from Zipf's law over the vocabulary's
-   rank order (model2vec's `sif_coefficient` = 1e-4), so frequent pieces count less;
+   id order (model2vec's `sif_coefficient` = 1e-4, as its code does). In MiniLM's (BERT's) vocabulary
+   the lowest ids are [unused] slots and single characters, so this mostly quiets punctuation and
+   characters; "the" (id 1996) keeps a weight of about 0.68;
 3. a text's embedding is the normalised mean of its first 128 tokens' vectors (`model2vec.StaticModel`).
 
-Where this differs from model2vec's `distill`: no PCA. On the shared real data (AlpacaEval and hh-rlhf
-prompts and responses) PCA to 256 dimensions lowered the rank agreement of the similarity features with the
-contextual model (Spearman of cos(A, B) 0.73 without PCA, 0.61 with); model2vec's own `distill` needs
+Where this differs from model2vec's `distill`: no PCA. In a one-off check during development (1,000
+real AlpacaEval and hh-rlhf rows pooled, not kept as a results file) PCA to 256 dimensions lowered the
+rank agreement of cos(A, B) with the contextual model (Spearman 0.73 without PCA, 0.61 with; pooled
+across the two datasets, which inflates both: bench/features.py measures 0.49–0.67 per dataset without
+PCA). model2vec's own `distill` needs
 transformers < 5.4, older than Tandem's, so the recipe above is run here with the same steps. Static
 vectors are a coarser reading of a text than the contextual model (word order is lost);
 bench/features.py prints how well the two agree on the similarity features.
@@ -105,9 +109,13 @@ def token_vectors(on_block: OnBlock | None = None) -> tuple[np.ndarray, Path]:
     vectors = distill(path, on_block)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".npy.tmp")
-    with os.fdopen(fd, "wb") as fh:
-        np.save(fh, vectors)
-    os.replace(tmp, target)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, vectors)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     return vectors, path
 
 
@@ -131,7 +139,8 @@ class StaticMiniLM:
     Its name keys its vectors apart from the contextual model's.
 
     Not cached in the database (`cacheable`): encoding is cheaper than reading the vectors back
-    (bench/features.py, 100k items: a warm re-run from the cache took 121 s, the cold run 80 s),
+    (bench/features.py at 100k items, run once with caching on during development: a warm re-run
+    from the cache took 121 s, the cold run 80 s),
     and 300k static rows would evict the contextual vectors that are expensive to recompute."""
 
     cacheable = False
