@@ -485,9 +485,12 @@ def compute_features(
         out = []
         for (pk, *_), row, v in zip(batch, rows, values):
             with_signals = {**v, **(signals.get(pk) or {})}
-            out.append(ItemFeatures(item_id=pk, values=with_signals, tags=tag_cache[row[0]]))
+            out.append(ItemFeatures(item_id=pk, values=with_signals, tags=tag_cache[row[0]], encoder=encoder.name))
         ItemFeatures.objects.bulk_create(
-            out, update_conflicts=True, unique_fields=["item"], update_fields=["values", "tags", "computed_at"]
+            out,
+            update_conflicts=True,
+            unique_fields=["item"],
+            update_fields=["values", "tags", "encoder", "computed_at"],
         )
         counts.items += len(batch)
         if progress:

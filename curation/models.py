@@ -18,6 +18,12 @@ class ItemFeatures(models.Model):
     item = models.OneToOneField(Item, on_delete=models.CASCADE, primary_key=True, related_name="features")
     values = models.JSONField(default=dict, help_text="Numeric features by name.")
     tags = models.JSONField(default=dict, blank=True, help_text="Prompt category tags by dimension.")
+    encoder = models.CharField(
+        max_length=80,
+        blank=True,
+        default="",
+        help_text="The embedding encoder of the similarity features; routing recomputes rows of another one.",
+    )
     computed_at = models.DateTimeField(auto_now=True)
 
 

@@ -182,6 +182,22 @@ def test_routing_task_computes_missing_features_first(project):
     assert routing.spend(project).routed_to_humans == 2
 
 
+def test_routing_recomputes_features_an_other_encoder_made(project, settings):
+    from curation.features import compute_features, feature_encoder
+    from workers.tasks.routing import start_routing
+
+    items = [factories.item(project, text_a=f"Answer {i}", text_b=f"Other answer {i}") for i in range(4)]
+    settings.FEATURE_EMBEDDINGS = "contextual"
+    compute_features(project, item_ids=[items[0].pk])  # one row from an earlier setting
+    assert ItemFeatures.objects.get(item=items[0]).encoder == "all-MiniLM-L6-v2@128"
+    settings.FEATURE_EMBEDDINGS = "static"
+    run = start_routing(project, budget=0.5, calibration_fraction=0.25, calibration_minimum=0)
+    assert run.state == RunState.SUCCEEDED, run.error
+    assert "computing features for 4 items" in run.log_tail
+    encoders = set(ItemFeatures.objects.filter(item__in=items).values_list("encoder", flat=True))
+    assert encoders == {feature_encoder().name} == {"all-MiniLM-L6-v2-static@128"}
+
+
 def test_human_accuracy_from_agreement():
     assert routing_sim.human_accuracy_from_agreement(0.82) == pytest.approx(0.9)
     assert routing_sim.human_accuracy_from_agreement(0.4) is None

@@ -46,7 +46,10 @@ def compute_features(run):
 @run_task(queue="cpu")
 def route(run):
     p = run.params
-    missing = list(run.project.items.filter(features__isnull=True).values_list("pk", flat=True))
+    # items without features, or with similarity features from another encoder (a changed setting, or
+    # rows from before it was recorded): one project's features never mix two encoders' scales
+    current = features.feature_encoder().name
+    missing = list(run.project.items.exclude(features__encoder=current).values_list("pk", flat=True))
     if missing or p.get("recompute_features"):
         runs.log(run, f"computing features for {'all' if p.get('recompute_features') else len(missing)} items")
         prepare_encoder(run)
