@@ -113,11 +113,12 @@ def test_multi_turn_prompts_keep_the_conversation(project):
 
 def test_rdpo_run(project, tiny_model_dir, artifacts_dir):
     ft = run_method(project, tiny_model_dir, "rdpo")
-    # ε of the kept pairwise training rows (not the snapshot's 0.1), said to reach the edit rows too
+    # ε of the kept pairwise training rows (not the snapshot's 0.1), applied to them only: the edit rows train at ε = 0
     choice = ft.run.metrics["rows"]["rdpo_epsilon"]
     assert ft.run.metrics["label_smoothing"] == choice["applied"] == pytest.approx(choice["trained"]["epsilon"])
     assert choice["snapshot"] == 0.1 and choice["source"] == "kept pairwise rows"
-    assert "edit rows" in choice["note"] and "rdpo ε" in ft.run.log_tail
+    assert "edit rows train with ε = 0" in choice["note"] and "rdpo ε" in ft.run.log_tail
+    assert ft.run.metrics["rows"]["robust_rows"] == choice["trained"]["rows"]
     from workers.views.runs import run_context
 
     shown = dict(run_context(ft.run)["row_counts"])

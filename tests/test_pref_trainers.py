@@ -169,6 +169,49 @@ def test_weight_zero_row_has_no_gradient_and_unit_weights_are_trls_loss(tiny_mod
     assert loss_c.item() == pytest.approx(plain.compute_loss(plain.model, batch_of(plain)).item(), rel=1e-5)
 
 
+def test_robust_mask_applies_epsilon_only_to_marked_rows(tiny_model_dir, tmp_path):
+    """rdpo over mixed kinds: a row marked robust 1 takes TRL's robust loss at ε, a row marked 0 TRL's
+    sigmoid loss (ε = 0); the batch's loss and gradient are their mean, each computed by TRL's own
+    trainer on that row alone. (At the start policy = reference, so every loss is log 2 and only the
+    gradients tell robust from sigmoid: the robust one is 1 / (1 − 2ε) times larger.)"""
+    from trl import DPOTrainer
+
+    mixed = dpo_trainer(
+        tiny_model_dir, [{**ROWS[0], "robust": 1.0}, {**ROWS[1], "robust": 0.0}], tmp_path, loss_type="robust"
+    )
+    mixed.label_smoothing = 0.2
+    loss, grads = loss_and_grads(mixed, batch_of(mixed))
+
+    def trl_loss_and_grads(row, loss_type, epsilon):
+        one = dpo_trainer(tiny_model_dir, [row], tmp_path, loss_type=loss_type)
+        plain = DPOTrainer(
+            model=one.model, args=one.args, train_dataset=one.train_dataset, processing_class=one.processing_class
+        )
+        plain.label_smoothing = epsilon
+        return loss_and_grads(plain, batch_of(plain))
+
+    robust, robust_grads = trl_loss_and_grads(ROWS[0], "robust", 0.2)
+    sigmoid, sigmoid_grads = trl_loss_and_grads(ROWS[1], "sigmoid", 0.0)
+    assert loss.item() == pytest.approx((robust.item() + sigmoid.item()) / 2, rel=1e-5)
+    assert torch.allclose(grads, (robust_grads + sigmoid_grads) / 2, rtol=1e-4, atol=1e-7)
+    # one ε on both rows gives another gradient (so the check above can fail)
+    _, both_robust = trl_loss_and_grads(ROWS[1], "robust", 0.2)
+    assert not torch.allclose(grads, (robust_grads + both_robust) / 2, rtol=1e-3, atol=1e-6)
+
+
+def test_rows_for_marks_only_pairwise_rows_robust(project):
+    from tests import workers_helpers as wh
+
+    snap = wh.snapshot(project, pairs=6, binary=0, edits=3, epsilon=0.2)
+    found = finetune_data.rows_for(snap, "rdpo", "train", per_kind_epsilon=True)
+    marks = [r["robust"] for r in found.rows]
+    assert found.counts["robust_rows"] == marks.count(1.0) == found.counts["epsilon"]["pairwise"]["rows"]
+    assert marks.count(0.0) == found.counts["epsilon"]["edit"]["rows"] > 0
+    only_pairs = wh.snapshot(project, pairs=6, binary=0, edits=0, epsilon=0.2)
+    assert "robust" not in finetune_data.rows_for(only_pairs, "rdpo", "train", per_kind_epsilon=True).rows[0]
+    assert "robust" not in finetune_data.rows_for(snap, "rdpo", "train").rows[0]
+
+
 def test_weighted_reward_trainer_zero_weight_row_has_no_gradient(tiny_model_dir, tmp_path):
     from datasets import Dataset
     from transformers import AutoModelForSequenceClassification, AutoTokenizer

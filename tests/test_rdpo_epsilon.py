@@ -72,3 +72,21 @@ def test_snapshot_without_row_estimates_falls_back_to_its_epsilon(project):
     counts = finetune_data.rows_for(snap, "rdpo", "train").counts
     choice = rdpo_epsilon.choose(snap.epsilon, counts["epsilon"])
     assert (choice.applied, choice.source) == (0.12, "snapshot")
+
+
+def test_build_trainer_applies_epsilon_to_pairwise_rows_only(project, tiny_model_dir, tmp_path):
+    from workers.pref_trainers import TandemDPOTrainer
+
+    snap = wh.snapshot(project, pairs=12, binary=0, edits=3, epsilon=0.25)
+    ft = finetune.create_finetune(snap, wh.model_spec(tiny_model_dir), "rdpo", config={"max_length": 64})
+    built = finetune.build_trainer(ft, tmp_path)
+    assert isinstance(built.trainer, TandemDPOTrainer)  # reads the per-row `robust` mask
+    marks = built.trainer.train_dataset["robust"]
+    trained = built.counts["epsilon"]
+    assert marks.count(1.0) == trained["pairwise"]["rows"] and marks.count(0.0) == trained["edit"]["rows"] > 0
+    # an explicit label_smoothing is the user's flip rate for every row: TRL's own trainer, no mask
+    explicit = finetune.create_finetune(
+        snap, wh.model_spec(tiny_model_dir), "rdpo", config={"max_length": 64, "label_smoothing": 0.1}
+    )
+    plain = finetune.build_trainer(explicit, tmp_path / "explicit").trainer
+    assert not isinstance(plain, TandemDPOTrainer) and "robust" not in plain.train_dataset.column_names

@@ -1,6 +1,7 @@
 """Fine-tune runs with TRL on a snapshot: dpo / rdpo / ipo / bco (DPOTrainer), kto (KTOTrainer),
-reward (RewardTrainer); LoRA through peft's LoraConfig. dpo_rationale and per-row noise weights
-(noise_weighting=weight) use Tandem's subclasses (workers/pref_trainers.py). `bco` is TRL's paired
+reward (RewardTrainer); LoRA through peft's LoraConfig. dpo_rationale, per-row noise weights
+(noise_weighting=weight) and rdpo over mixed kinds (ε on the pairwise rows only) use Tandem's
+subclasses (workers/pref_trainers.py). `bco` is TRL's paired
 loss_type bco_pair, not Jung et al.'s BCO on unpaired binary feedback. KTO's desirable/undesirable
 weights are set from the class counts when the config sets neither (kto_class_weights). reward_mixture
 (workers/reward_mixture.py) fits heads per preference group instead of a TRL trainer.
@@ -347,6 +348,8 @@ def build_trainer(ft: FineTuneRun, output_dir: Path, callbacks: Sequence[Any] = 
     conversational = bool(tokenizer.chat_template)
     fitter = fitter_for(ft, args, tokenizer)
     margin = ft.method == FineTuneMethod.REWARD and needs_margin(bt_loss_of(ft))
+    # rdpo's estimated ε reaches only the pairwise rows it was estimated for (an explicit one, all rows)
+    per_kind_epsilon = ft.method == FineTuneMethod.RDPO and "label_smoothing" not in (ft.config or {})
     found = finetune_data.dataset_for(
         ft.snapshot,
         ft.method,
@@ -357,6 +360,7 @@ def build_trainer(ft: FineTuneRun, output_dir: Path, callbacks: Sequence[Any] = 
         conversational=conversational,
         fitter=fitter,
         margin=margin,
+        per_kind_epsilon=per_kind_epsilon,
     )
     train, counts = found.dataset, found.counts
     if train is None:
@@ -368,7 +372,13 @@ def build_trainer(ft: FineTuneRun, output_dir: Path, callbacks: Sequence[Any] = 
     evaluation = None
     if str(getattr(args.eval_strategy, "value", args.eval_strategy)) != "no":  # eval loss curve on the test split
         evaluation = finetune_data.dataset_for(
-            ft.snapshot, ft.method, "test", conversational=conversational, fitter=fitter, margin=margin
+            ft.snapshot,
+            ft.method,
+            "test",
+            conversational=conversational,
+            fitter=fitter,
+            margin=margin,
+            per_kind_epsilon=per_kind_epsilon,
         ).dataset
         if evaluation is None:
             raise ValueError(f"eval_strategy is {args.eval_strategy} but snapshot {ft.snapshot} has no test rows")
@@ -403,7 +413,7 @@ def build_trainer(ft: FineTuneRun, output_dir: Path, callbacks: Sequence[Any] = 
             "n_undesirable": sum(not x for x in train["label"]),
         }
         trainer = KTOTrainer(model=model, **common)
-    elif weighted or ft.method == FineTuneMethod.DPO_RATIONALE:
+    elif weighted or ft.method == FineTuneMethod.DPO_RATIONALE or "robust" in train.column_names:
         gamma = config.get("rationale_gamma", RATIONALE_GAMMA) if ft.method == FineTuneMethod.DPO_RATIONALE else 0.0
         counts["rationale_gamma"] = gamma
         trainer = TandemDPOTrainer(model=model, rationale_gamma=gamma, **common)

@@ -12,7 +12,10 @@ the data instead, honestly and reproducibly:
 `rationale_prompt` (the paper's conditioning text, built from the prompt and both responses).
 The number of rows kept and dropped is stored in the run's metrics, and so is ε over the rows
 kept, per feedback kind (`trained_epsilon`): after `drop`/`sample` the kept rows are cleaner than
-the snapshot, so robust DPO gets their flip rate, not the snapshot's pre-filter one.
+the snapshot, so robust DPO gets their flip rate, not the snapshot's pre-filter one. ε is estimated
+for pairwise rows only, so with `per_kind_epsilon` rows of other kinds (edit-derived pairs) carry
+`robust` = 0 and the pairwise rows `robust` = 1: robust DPO's ε reaches only the rows it was
+estimated for (workers/pref_trainers.py).
 
 Multi-turn prompts: when the model has a chat template, pair methods train on TRL's
 conversational preference format (the whole conversation before the answer, rendered with the
@@ -111,10 +114,13 @@ def rows_for(
     conversational: bool = False,
     fitter: "Fitter | None" = None,
     margin: bool = False,
+    per_kind_epsilon: bool = False,
 ) -> SplitRows:
     """Rows in TRL's column names for one split, and counts: {"kept": n, "dropped": m} (noise weighting),
     and with a `fitter` also what fitting into max_length cut (FitCounts' fields). margin: keep the
-    export's `margin` column (the reward trainer's Scaled BT and BT-with-margin read it)."""
+    export's `margin` column (the reward trainer's Scaled BT and BT-with-margin read it).
+    per_kind_epsilon: when the rows mix pairwise rows with other kinds, mark which ones robust DPO's
+    ε applies to (`robust` 1.0 for pairwise rows, 0.0 for the rest; no column when all are pairwise)."""
     fmt = format_for(method, conversational)
     rng = random.Random(seed)
     kept: list[dict[str, Any]] = []
@@ -133,6 +139,10 @@ def rows_for(
         kept.append(out)
         kinds.append((kind, None if row.get("controversial") else row.get("noise")))
     counts: dict[str, Any] = {"kept": len(kept), "dropped": dropped}
+    if per_kind_epsilon and any(kind != "pairwise" for kind, _ in kinds):
+        for out, (kind, _) in zip(kept, kinds, strict=True):
+            out["robust"] = 1.0 if kind == "pairwise" else 0.0
+        counts["robust_rows"] = sum(kind == "pairwise" for kind, _ in kinds)
     if split == "train" and weighting == NoiseWeighting.WEIGHT:
         counts["weight_mean"] = round(sum(r["weight"] for r in kept) / len(kept), 4) if kept else None
     if method == FineTuneMethod.DPO_RATIONALE:

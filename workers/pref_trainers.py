@@ -10,6 +10,10 @@
   row of weight 0 has no gradient and weights of 1 give TRL's loss exactly. The DPO per-row losses
   are written here for the loss types Tandem uses (sigmoid, robust, ipo, bco_pair), with TRL's
   formulas; the reward trainer's is −log σ(r_c − r_r [− margin]).
+- Per-row flip rates (`robust` column, 1 or 0): robust DPO's ε (`label_smoothing`) applies to the
+  rows marked 1 and not to the rows marked 0, which train with ε = 0 (the sigmoid loss): ε is
+  estimated for pairwise rows, and edit-derived pairs have no estimate of their own
+  (finetune_data.rows_for marks them; rdpo_epsilon.py).
 """
 
 from dataclasses import dataclass
@@ -20,7 +24,7 @@ import torch.nn.functional as F
 from trl import DPOConfig, DPOTrainer, RewardConfig, RewardTrainer
 
 RATIONALE_KEYS = ("rationale_input_ids", "rationale_attention_mask", "rationale_labels")
-EXTRA_COLUMNS = ("weight", "rationale_prompt", "rationale")
+EXTRA_COLUMNS = ("weight", "robust", "rationale_prompt", "rationale")
 
 
 def tokenize_rationale(
@@ -43,8 +47,9 @@ def tokenize_rationale(
 
 @dataclass
 class ExtraCollator:
-    """Wraps TRL's collator: takes `weight` and the rationale columns off each example, collates the
-    rest as TRL does, and adds `weight` (float, one per row) and the tokenised rationale batch."""
+    """Wraps TRL's collator: takes `weight`, `robust` and the rationale columns off each example,
+    collates the rest as TRL does, and adds `weight` and `robust` (float, one per row) and the
+    tokenised rationale batch."""
 
     base: Any
     tokenizer: Any = None
@@ -53,8 +58,9 @@ class ExtraCollator:
     def __call__(self, examples):
         extras = [{k: ex[k] for k in EXTRA_COLUMNS if k in ex} for ex in examples]
         batch = self.base([{k: v for k, v in ex.items() if k not in EXTRA_COLUMNS} for ex in examples])
-        if "weight" in extras[0]:
-            batch["weight"] = torch.tensor([float(e["weight"]) for e in extras], dtype=torch.float32)
+        for column in ("weight", "robust"):
+            if column in extras[0]:
+                batch[column] = torch.tensor([float(e[column]) for e in extras], dtype=torch.float32)
         if "rationale" in extras[0] and self.tokenizer is not None:
             seqs = [
                 tokenize_rationale(self.tokenizer, e["rationale_prompt"], e["rationale"], self.max_length)
@@ -84,13 +90,14 @@ def rationale_nll(model, input_ids, attention_mask, labels) -> torch.Tensor:
 def dpo_per_row_loss(
     loss_type: str,
     beta: float,
-    label_smoothing: float,
+    label_smoothing: "float | torch.Tensor",
     chosen_logratios,
     rejected_logratios,
     chosen_lengths=None,
     rejected_lengths=None,
 ) -> torch.Tensor:
-    """TRL 1.16's per-sequence DPO losses (reverse KL) for the loss types Tandem's methods use."""
+    """TRL 1.16's per-sequence DPO losses (reverse KL) for the loss types Tandem's methods use.
+    label_smoothing: one ε, or one per row (robust only)."""
     delta = chosen_logratios - rejected_logratios
     if loss_type == "sigmoid":
         return -F.logsigmoid(beta * delta)
@@ -106,7 +113,8 @@ def dpo_per_row_loss(
 
 
 class TandemDPOTrainer(DPOTrainer):
-    """DPOTrainer + optional per-row weights + optional rationale NLL (rationale_gamma > 0)."""
+    """DPOTrainer + optional per-row weights + optional per-row ε (`robust`) + optional rationale NLL
+    (rationale_gamma > 0)."""
 
     args: DPOConfig
 
@@ -122,11 +130,16 @@ class TandemDPOTrainer(DPOTrainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         weight = inputs.pop("weight", None)
+        robust = inputs.pop("robust", None)
         rationale = {k: inputs.pop(k) for k in RATIONALE_KEYS if k in inputs}
-        if weight is None:
+        if weight is None and robust is None:
             loss = super().compute_loss(model, inputs, return_outputs=False, num_items_in_batch=num_items_in_batch)
         else:
-            loss = self.weighted_loss(model, inputs, weight.to(self.accelerator.device))
+            device = self.accelerator.device
+            rows = inputs["input_ids"].size(0) // 2
+            weight = weight.to(device) if weight is not None else torch.ones(rows, device=device)
+            epsilon = self.label_smoothing * robust.to(device) if robust is not None else self.label_smoothing
+            loss = self.weighted_loss(model, inputs, weight, epsilon)
         if rationale and self.rationale_gamma:
             nll = rationale_nll(
                 model,
@@ -138,7 +151,7 @@ class TandemDPOTrainer(DPOTrainer):
             loss = loss + self.rationale_gamma * nll.mean()
         return loss
 
-    def weighted_loss(self, model, inputs, weight):
+    def weighted_loss(self, model, inputs, weight, epsilon):
         mode = "train" if model.training else "eval"
         completion_mask = inputs["completion_mask"]
         model_kwargs = {
@@ -160,9 +173,7 @@ class TandemDPOTrainer(DPOTrainer):
         chosen_len, rejected_len = lengths.chunk(2, dim=0)
         loss = 0.0
         for loss_type, loss_weight in zip(self.loss_types, self.loss_weights, strict=True):
-            rows = dpo_per_row_loss(
-                loss_type, self.beta, self.label_smoothing, chosen_lr, rejected_lr, chosen_len, rejected_len
-            )
+            rows = dpo_per_row_loss(loss_type, self.beta, epsilon, chosen_lr, rejected_lr, chosen_len, rejected_len)
             loss = loss + (weight * rows).mean() * loss_weight
         with torch.no_grad():
             margins = self.beta * (chosen_lr - rejected_lr)

@@ -5,10 +5,12 @@ mean posterior flip probability of the *pairwise rows the run keeps* (finetune_d
 measured after noise weighting: after `drop`/`sample` the kept rows are cleaner than the
 snapshot, and the snapshot's pre-filter ε would over-correct them. Both numbers are recorded.
 
-Per kind: ε is estimated for pairwise rows only. Edit-derived pairs (edited ≻ original) have no
-estimate of their own; `label_smoothing` is one number per run, so when a run also trains on edit
-rows, the pairwise rows' ε is applied to them as well and the run says so (log and metrics). A run
-whose training rows hold no pairwise row is refused: no ε was estimated for what it trains on.
+Per kind: ε is estimated for pairwise rows only, and applied only to them. Edit-derived pairs
+(edited ≻ original) have no estimate of their own; when a run also trains on them, they train with
+ε = 0 (DPO's sigmoid loss) through Tandem's DPO trainer and its per-row `robust` mask
+(finetune_data.rows_for, pref_trainers.py), and the run says so (log and metrics). A run whose
+training rows hold no pairwise row is refused: no ε was estimated for what it trains on. An
+explicit `label_smoothing` in the config is the user's own flip rate and applies to every row.
 """
 
 from dataclasses import dataclass
@@ -46,7 +48,7 @@ def choose(snapshot_epsilon: float | None, trained: dict[str, dict[str, Any]]) -
     note = ""
     if others:
         note = (
-            f"ε of the pairwise rows also applied to {', '.join(f'{n} {k} rows' for k, n in others.items())}: "
-            "rDPO takes one label_smoothing per run, and those rows have no flip-rate estimate of their own"
+            f"ε applied to the pairwise rows only: {', '.join(f'{n} {k} rows' for k, n in others.items())} "
+            "train with ε = 0 (the sigmoid loss), as they have no flip-rate estimate of their own"
         )
     return EpsilonChoice(min(max(float(applied), 0.0), MAX_EPSILON), source, snapshot_epsilon, pairs or None, note)

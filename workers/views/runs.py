@@ -98,6 +98,7 @@ def start_generation(request, project_id):
 ROW_COUNT_LABELS = {
     "kept": "train rows kept",
     "dropped": "dropped by noise weighting",
+    "robust_rows": "rows robust DPO's ε applies to (pairwise; the rest at ε = 0)",
     "prompts_cut": "prompts cut to their end (max_length)",
     "completions_cut": "rows with a completion still too long",
     "trl_rows": "rows after TRL's processing",
