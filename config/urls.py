@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/annotate/", include("annotate.api_urls")),
     path("api/", include("curation.api_urls")),
+    path("api/", include("workers.api_urls")),
     path("", include("annotate.urls")),
     path("", include("curation.urls")),
     path("", include("workers.urls")),

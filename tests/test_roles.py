@@ -89,7 +89,10 @@ def test_every_project_page_lives_under_its_project():
 
 def test_every_route_is_named_in_an_app_namespace_in_one_style():
     for route, name in all_routes():
-        assert re.fullmatch(r"(?:(?:annotate|annotate_api|curation|workers|api):)?[a-z][a-z0-9_]*", name), (route, name)
+        assert re.fullmatch(r"(?:(?:annotate|annotate_api|curation|workers|api|runs_api):)?[a-z][a-z0-9_]*", name), (
+            route,
+            name,
+        )
         assert ":" in name or name in ("login", "logout", "api_schema"), (route, name)
 
 

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.auth.models import User
 from django.db import transaction
 
+from annotate.errors import Conflict
+from annotate.projects import lock_project
 from curation.models import Snapshot
 from workers import evaluate, finetune_data, rdpo_epsilon, reward_mixture, runs
 from workers.finetune_config import ConfigError, check_lora, check_training
@@ -153,8 +155,10 @@ def create_finetune(
     noise_threshold: float = 0.5,
     seed: int = 42,
     user: User | None = None,
+    request_key: str | None = None,
 ) -> FineTuneRun:
-    """Validate and record a fine-tune run (queued; the caller enqueues tasks.finetune.finetune)."""
+    """Validate and record a fine-tune run (queued; the caller enqueues tasks.finetune.finetune).
+    request_key: the client's idempotency key (create_finetune_once), kept in the run's params."""
     if method not in FineTuneMethod.values:
         raise ConfigError(f"unknown method {method!r}; one of {', '.join(FineTuneMethod.values)}")
     if noise_weighting == NoiseWeighting.WEIGHT and method == FineTuneMethod.KTO:
@@ -168,7 +172,8 @@ def create_finetune(
             RunKind.FINETUNE,
             project=snapshot.project,
             user=user,
-            params={"snapshot_id": snapshot.pk, "method": method, "model": model_spec.name},
+            params={"snapshot_id": snapshot.pk, "method": method, "model": model_spec.name}
+            | ({"request_key": request_key} if request_key else {}),
         )
         ft = FineTuneRun(
             run=run,
@@ -192,6 +197,37 @@ def create_finetune(
             lora_config(ft)
         ft.save()
     return ft
+
+
+REQUEST_FIELDS = ("snapshot", "model_spec", "method", "config", "lora", "noise_weighting", "noise_threshold", "seed")
+
+
+def create_finetune_once(request_key: str, **request: Any) -> tuple[FineTuneRun, bool]:
+    """create_finetune, idempotent by the client's key within the snapshot's project: (run, created).
+    The same key again returns the run it created (a client retrying after a lost answer starts no
+    second training); the same key with another request is a Conflict. The project lock makes two
+    concurrent requests with one key create one run."""
+    snapshot: Snapshot = request["snapshot"]
+    with transaction.atomic():
+        lock_project(snapshot.project)
+        earlier = (
+            FineTuneRun.objects.select_related("run", "snapshot", "model_spec", "result_spec")
+            .filter(run__project=snapshot.project, run__params__request_key=request_key)
+            .first()
+        )
+        if earlier is None:
+            return create_finetune(request_key=request_key, **request), True
+    wanted = {"noise_weighting": NoiseWeighting.NONE, "noise_threshold": 0.5, "seed": 42} | {
+        k: v for k, v in request.items() if k in REQUEST_FIELDS
+    }
+    wanted["config"], wanted["lora"] = wanted.get("config") or {}, wanted.get("lora") or None  # as stored
+    differs = [k for k in REQUEST_FIELDS if getattr(earlier, k) != wanted[k]]
+    if differs:
+        raise Conflict(
+            f"idempotency key {request_key!r} was used for fine-tune run {earlier.run_id} with another "
+            f"{', '.join(differs)}; use a new key for a new run"
+        )
+    return earlier, False
 
 
 # Database writes from the training loop are throttled: a tiny model takes a few ms a step, and a

@@ -7,7 +7,7 @@ from annotate import strict_input
 from annotate.forms import field_of
 from annotate.models import Annotator
 from curation.models import Snapshot
-from workers import finetune_data
+from workers import finetune_data, reward_mixture
 from workers.finetune import DEFAULTS as FINETUNE_DEFAULTS
 from workers.finetune_config import ConfigError, check_lora, check_training
 from workers.models import FineTuneMethod, ModelSpec, NoiseWeighting
@@ -31,8 +31,15 @@ class JSONObjectField(forms.CharField):
 
 
 def check_finetune_fields(form, data):
-    """The allow-list on the form itself, so a refused field is reported next to the box it came from."""
+    """The allow-list on the form itself, so a refused field is reported next to the box it came from.
+    reward_mixture fits its own heads, not a TRL trainer: its config has its own fields."""
     spec = data.get("model_spec")
+    if data.get("method") == FineTuneMethod.REWARD_MIXTURE:
+        try:
+            reward_mixture.check_config(data.get("config"), data.get("lora"))
+        except ValueError as exc:
+            form.add_error("config", str(exc))
+        return
     if data.get("method") and "config" in data:
         try:
             check_training(data["config"], data["method"], spec.max_length if spec else None)
