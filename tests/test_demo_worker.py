@@ -66,6 +66,13 @@ def children(pid):
     return found
 
 
+def interruptible():
+    """CTRL-C reaches `./tandem demo` as at a terminal. A shell that starts with SIGINT ignored cannot
+    trap it, and a background job of a non-interactive shell (`./tandem test &` in a script, some CI
+    runners) starts every child so: without this the demo would ignore the test's CTRL-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def alive(pid):
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
@@ -129,8 +136,15 @@ def test_demo_runs_jobs_in_its_supervised_worker(tmp_path):
     )
     out = open(log, "wb")  # noqa: SIM115
     demo = subprocess.Popen(
-        [str(ROOT / "tandem"), "demo"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        [str(ROOT / "tandem"), "demo"],
+        cwd=ROOT,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=interruptible,
     )
+    started: list[int] = []  # the server's and the worker's process groups, killed whatever happens
     db = var / "tandem.sqlite3"
 
     def run_row(pk):
@@ -150,6 +164,7 @@ def test_demo_runs_jobs_in_its_supervised_worker(tmp_path):
         procs = children(demo.pid)
         worker = next(pid for pid, cmd in procs.items() if "celery" in cmd and " worker " in cmd)
         server = next(pid for pid, cmd in procs.items() if "runserver" in cmd)
+        started += [worker, server]
         setup = subprocess.run(
             [sys.executable, "manage.py", "shell", "-c", SETUP],
             cwd=ROOT,
@@ -197,7 +212,7 @@ def test_demo_runs_jobs_in_its_supervised_worker(tmp_path):
     finally:
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGKILL)
-        for pid in children(demo.pid):
+        for pid in {*children(demo.pid), *started}:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
         out.close()
