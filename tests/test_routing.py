@@ -118,6 +118,26 @@ def test_imported_labels_are_human_only_when_declared(project):
     assert routing.label_directions(project, [item.pk])[item.pk].human == [1]
 
 
+def test_imported_labels_count_as_spent_only_when_declared_human(project):
+    """Items an import labelled count as already paid for (spent) only when the import's labels
+    were declared human; a model's scores (the default) leave the item to the budget."""
+    items, _, _ = structured_project(project, n=40, calibration_fraction=0.5)
+    outside = [it for it, _ in items if not Item.objects.get(pk=it.pk).calibration][:5]
+    source = Annotator.objects.create(kind=AnnotatorKind.SOURCE, name="import", project=project)
+    Annotation.objects.bulk_create(
+        [Annotation(item=it, annotator=source, kind="pairwise", preference=2) for it in outside]
+    )
+    judged = routing.route_project(project, budget=0.5, strategy="random", **FAST)
+    assert judged.counts["spent"] == 0 and routing.spend(project).labelled == 20  # the slice only
+    source.label_kind = LabelKind.HUMAN
+    source.save()
+    declared = routing.route_project(project, budget=0.5, strategy="random", **FAST)
+    assert declared.counts["spent"] == 5 and routing.spend(project).labelled == 25
+    assert set(Item.objects.filter(pk__in=[it.pk for it in outside]).values_list("routing", flat=True)) == {
+        Routing.HUMAN
+    }
+
+
 def test_budget_fraction_gold_both_and_every_strategy(project):
     items, _, _ = structured_project(project, n=40, calibration_fraction=0.5)
     gold = factories.item(project, is_gold=True, gold_answer={"preference": 2})
