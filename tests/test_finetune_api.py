@@ -35,8 +35,9 @@ def manager(client, manager_user):
 
 @pytest.fixture
 def unused_spec(db):
-    """A model the request validation accepts; the runs in these tests never load it (eager tasks are
-    stopped before training by their refusal, or the test does not need them to train)."""
+    """A model the request validation accepts but that is not on disk (so the form has no tokenizer
+    to count lengths with). A run the API queues fails when the test's eager worker loads it: these
+    tests look at requests, keys and permissions, never at training."""
     return ModelSpec.objects.create(name="api-model", path_or_id="/nonexistent/model", max_length=256)
 
 
@@ -115,17 +116,17 @@ def test_refusals_name_the_field_and_queue_nothing(manager, project, unused_spec
         response = post(manager, project, {**base, **change})
         assert response.status_code == 400, (change, response.content)
         body = response.json()
-        text = json.dumps(body)
-        assert words in text, (change, body)
+        assert set(body) >= {"error", "errors"}, body  # one shape, whichever check refused it
+        assert words in json.dumps(body), (change, body)
         if field:
-            assert field in (body.get("errors") or body), (change, body)
+            assert field in body["errors"], (change, body)
     other_model = ModelSpec.objects.create(name="theirs", path_or_id="x", project=factories.project())
     assert post(manager, project, {**base, "model": other_model.name}).status_code == 400
     assert not FineTuneRun.objects.exists() and not TaskRun.objects.exists()
     malformed = manager.post(
         reverse("runs_api:finetunes", args=[project.pk]), '{"snapshot": 1,', content_type="application/json"
     )
-    assert malformed.status_code == 400
+    assert malformed.status_code == 400 and malformed.json()["error"]
 
 
 def test_one_run_per_idempotency_key(manager, manager_user, project, unused_spec):
@@ -167,11 +168,21 @@ def test_list_detail_and_cancel_stay_in_the_project(manager, project, unused_spe
     assert not theirs.run.cancel_requested and theirs.run.state == RunState.QUEUED
 
 
+def test_a_failed_run_reports_its_errors_last_line_not_its_traceback(manager, project, unused_spec):
+    from workers import finetune
+
+    ft = finetune.create_finetune(wh.snapshot(project, pairs=4, binary=0, edits=0), unused_spec, "dpo")
+    trace = 'Traceback (most recent call last):\n  File "/srv/tandem/workers/finetune.py", line 1\nOSError: no model\n'
+    TaskRun.objects.filter(pk=ft.run_id).update(state=RunState.FAILED, error=trace)
+    followed = manager.get(reverse("runs_api:finetune", args=[project.pk, ft.run_id])).json()
+    assert followed["state"] == RunState.FAILED and followed["error"] == "OSError: no model"
+
+
 def test_only_the_projects_managers_may_use_it(client, project, annotator_user, unused_spec):
     snap = wh.snapshot(project, pairs=4, binary=0, edits=0)
     body = {"snapshot": snap.pk, "model": unused_spec.name, "method": "dpo", "start_anyway": True}
     url = reverse("runs_api:finetunes", args=[project.pk])
-    assert post(client, project, body).status_code in (401, 403)  # no session
+    assert post(client, project, body).status_code == 401  # no session
     client.force_login(annotator_user)
     assert post(client, project, body).status_code == 403 and client.get(url).status_code == 403
     client.force_login(factories.user("outsider", project=factories.project(), role="manager"))
@@ -202,3 +213,17 @@ def test_the_form_checks_a_mixture_config_against_the_mixtures_fields(project, u
     assert FineTuneForm(project, {**base, "config": '{"k_max": 3}'}).is_valid()
     refused = FineTuneForm(project, {**base, "config": '{"beta": 0.1}'})
     assert not refused.is_valid() and "reward_mixture takes only" in refused.errors["config"][0]
+
+
+def test_a_mixture_on_a_model_with_a_local_tokenizer_is_not_length_checked(project, tiny_model_dir):
+    """The length check counts tokens of TRL rows; reward_mixture has none (it embeds texts), so a
+    model whose tokenizer is on disk must not make the form fail (it raised KeyError: a 500)."""
+    snap = wh.snapshot(project, pairs=4, binary=0, edits=0)
+    spec = wh.model_spec(tiny_model_dir)
+    base = {"snapshot": snap.pk, "model_spec": spec.pk, "noise_weighting": "none", "noise_threshold": 0.5}
+    mixture = FineTuneForm(project, {**base, "method": "reward_mixture", "config": '{"k_max": 3}'})
+    assert mixture.is_valid(), mixture.errors
+    assert mixture.length_estimate is None
+    dpo = FineTuneForm(project, {**base, "method": "dpo", "config": '{"max_length": 16}'})
+    dpo.is_valid()  # the same model's tokenizer counts a DPO run's rows
+    assert dpo.length_estimate is not None and dpo.length_estimate.sampled > 0

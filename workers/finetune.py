@@ -449,7 +449,11 @@ def build_trainer(ft: FineTuneRun, output_dir: Path, callbacks: Sequence[Any] = 
             "n_undesirable": sum(not x for x in train["label"]),
         }
         trainer = KTOTrainer(model=model, **common)
-    elif weighted or ft.method == FineTuneMethod.DPO_RATIONALE or "robust" in train.column_names:
+    elif (
+        weighted
+        or ft.method == FineTuneMethod.DPO_RATIONALE
+        or any(d is not None and "robust" in d.column_names for d in (train, evaluation))
+    ):  # per-row robust masks (rdpo with edit rows) in either split need Tandem's loss
         gamma = config.get("rationale_gamma", RATIONALE_GAMMA) if ft.method == FineTuneMethod.DPO_RATIONALE else 0.0
         counts["rationale_gamma"] = gamma
         trainer = TandemDPOTrainer(model=model, rationale_gamma=gamma, **common)

@@ -394,7 +394,10 @@ def local_tokenizer(spec: ModelSpec) -> Any:
 def estimate_for_form(
     snapshot: Snapshot, spec: ModelSpec, method: str, max_length: int, sample: int = 200
 ) -> "LengthEstimate | None":
-    """LengthEstimate for the fine-tune form, or None when the tokenizer is not on this machine."""
+    """LengthEstimate for the fine-tune form, or None when the tokenizer is not on this machine or
+    the method reads no token rows (reward_mixture trains heads on sentence embeddings)."""
+    if method not in FORMAT:
+        return None
     tokenizer = local_tokenizer(spec)
     if tokenizer is None:
         return None

@@ -14,6 +14,11 @@
   rows marked 1 and not to the rows marked 0, which train with ε = 0 (the sigmoid loss): ε is
   estimated for pairwise rows, and edit-derived pairs have no estimate of their own
   (finetune_data.rows_for marks them; rdpo_epsilon.py).
+
+Limits of the per-row path (weights or `robust`): it adds no mixture-of-experts router aux loss
+(TRL adds it when the model config asks for `output_router_logits`), and it logs only rewards
+accuracy, margins and mean weight, not TRL's full set of DPO metrics. Unweighted, unmasked batches
+go through TRL's own compute_loss unchanged.
 """
 
 from dataclasses import dataclass

@@ -29,13 +29,18 @@ class FineTuneRunSerializer(serializers.ModelSerializer):
     state = serializers.CharField(source="run.state", read_only=True)
     progress = serializers.IntegerField(source="run.progress", read_only=True)
     total = serializers.IntegerField(source="run.total", read_only=True)
-    error = serializers.CharField(source="run.error", read_only=True)
+    error = serializers.SerializerMethodField(help_text="why the run failed: the error's last line (the page has more)")
     snapshot_version = serializers.IntegerField(source="snapshot.version", read_only=True)
     model = serializers.CharField(source="model_spec.name", read_only=True)
     result_model = serializers.CharField(source="result_spec.name", read_only=True, allow_null=True, default=None)
     rows = serializers.SerializerMethodField(help_text="rows kept, dropped, weighted and cut, and rdpo's ε")
     created_at = serializers.DateTimeField(source="run.created_at", read_only=True)
     finished_at = serializers.DateTimeField(source="run.finished_at", read_only=True, allow_null=True)
+
+    def get_error(self, ft: FineTuneRun) -> str:
+        """A traceback's last line names the exception; its frames are for the run page, not clients."""
+        lines = [line for line in (ft.run.error or "").splitlines() if line.strip()]
+        return lines[-1].strip() if lines else ""
 
     class Meta:
         model = FineTuneRun

@@ -5,7 +5,8 @@ For a project's managers and admins, session-authenticated like the annotation A
 /login/, send the csrftoken cookie back as X-CSRFToken); export tokens are read-only and start
 nothing. Bodies are JSON objects read strictly. The request is checked by the fine-tune form itself
 (the project's snapshots and models, the TRL allow-list, the max_length check), so the page and the
-API refuse the same things with the same messages. A POST with an `Idempotency-Key` header starts
+API refuse the same things. Every refusal has the annotation API's shape, {"error": message,
+"errors": {field: message}}. A POST with an `Idempotency-Key` header starts
 at most one run per key (finetune.create_finetune_once). The run goes to the worker's queue; its
 state, progress, row counts and evaluation are read back here or on its page.
 """
@@ -81,6 +82,7 @@ class FineTuneAPIView(APIView):
     authentication_classes = [SessionAuthentication]
     permission_classes = [IsAuthenticated]
     parser_classes = [StrictJSONParser]
+    errors_as_error_key = True  # annotate.views.errors: {"error", "errors"} for every refusal, 401 without a session
 
 
 @extend_schema(tags=["fine-tune"])
