@@ -4,7 +4,8 @@ measured only here, so nothing a router chose ever trains or grades a router.
 
 Drawn once per project and kept: later routing runs reuse it (adding items to reach a larger
 requested size, again at random among items not yet in it), so the slice never depends on what a
-router did.
+router did. Items a project's embedding reward-model judge trained on are never drawn: that judge
+does not label them, and the slice needs judge labels.
 """
 
 import math
@@ -14,11 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 from django.db import transaction
 
+from annotate.judging.reward_training import default_training_slice
 from annotate.models import (
     Annotation,
     AnnotationStatus,
     AnnotatorKind,
     Item,
+    LMJudge,
     Project,
     Routing,
     human_label_q,
@@ -80,12 +83,27 @@ def ensure_slice(
         want = target_size(len(candidates), fraction, minimum)
         if len(current) < want:
             rng = np.random.default_rng(secrets.randbits(64) if seed is None else seed)
-            free = candidates[~np.isin(candidates, list(current))]
+            taken = list(current | judge_training_items(project))
+            free = candidates[~np.isin(candidates, taken)]
             picked = rng.choice(free, size=min(want - len(current), len(free)), replace=False)
             Item.objects.filter(pk__in=picked.tolist()).update(calibration=True)
             current |= {int(p) for p in picked}
         Item.objects.filter(pk__in=list(current)).exclude(routing=Routing.BOTH).update(routing=Routing.BOTH)
     return sorted(current)
+
+
+def judge_training_items(project: Project) -> set[int]:
+    """Items the project's embedding reward-model judges trained on (reward_training records them)."""
+    params = LMJudge.objects.filter(projects=project).values_list("parameters", flat=True)
+    return {int(pk) for p in params for pk in (p or {}).get("training_items", [])}
+
+
+def judge_training_slice(project: Project, limit: int = 500, seed: int = 0) -> list[int]:
+    """Items to train an embedding reward-model judge on: the calibration slice is drawn first (at
+    the default size, if the project has none yet), so the judge's items are never in it and the
+    slice keeps its judge labels; then up to `limit` labelled pairwise items outside it."""
+    ensure_slice(project, DEFAULT_FRACTION, DEFAULT_MINIMUM)
+    return default_training_slice(project, limit=limit, seed=seed)
 
 
 def stats(project: Project) -> CalibrationStats:

@@ -10,7 +10,7 @@ import pytest
 
 from annotate.judging import reward_training, service
 from annotate.judging.backends import BackendError
-from annotate.models import Annotation, FeedbackKind, LMJudge
+from annotate.models import Annotation, FeedbackKind, Item, LMJudge
 from tests import factories
 from workers.ml.reward_heads import MarginVerdict, fit_bradley_terry, verdict_from_margin
 from workers.ml.tiny_models import build_tiny_reward_model
@@ -135,3 +135,52 @@ def test_embedding_reward_model_judge_trains_on_a_slice_and_labels_the_rest(proj
     right = [np.sign(labels[it.pk].preference) == truth[it.pk] for it in items[20:]]
     assert np.mean(right) >= 0.8
     assert all(0 <= a.confidence <= 1 and a.details["source"] == "reward_model" for a in labels.values())
+
+
+def test_a_judges_training_items_stay_out_of_the_calibration_slice(project):
+    """Every item has a human label and no slice exists yet: the slice is drawn before the judge's
+    training items are chosen, and growing it later never takes them (the judge does not label
+    the items it learned from, and the slice needs judge labels)."""
+    from curation import calibration
+
+    human = factories.human(factories.user("everyone", project=project))
+    items = [factories.item(project, text_a=f"a{i}", text_b=f"b{i}") for i in range(120)]
+    Annotation.objects.bulk_create(
+        [Annotation(item=it, annotator=human, kind="pairwise", preference=1) for it in items]
+    )
+    training = calibration.judge_training_slice(project, limit=500)
+    in_slice = set(Item.objects.filter(project=project, calibration=True).values_list("pk", flat=True))
+    assert len(in_slice) == calibration.DEFAULT_MINIMUM and not in_slice & set(training)
+    assert len(training) == len(items) - len(in_slice)
+    judge = LMJudge.objects.create(
+        name="emb", backend="embedding_rm", model="m", parameters={"training_items": training[:40]}
+    )
+    judge.projects.add(project)
+    grown = set(calibration.ensure_slice(project, fraction=0.6, minimum=0, seed=1))
+    assert len(grown) == 72 and grown >= in_slice and not grown & set(training[:40])
+
+
+def test_a_manager_trains_the_embedding_judge_outside_the_slice_and_it_labels_the_rest(client, project, manager_user):
+    from django.urls import reverse
+
+    rng = random.Random(1)
+    human = factories.human(factories.user("labeller", project=project))
+    items = []
+    for i in range(70):
+        topic = TOPICS[i % len(TOPICS)]
+        good, bad = rng.choice(POLITE).format(t=topic), rng.choice(RUDE).format(t=topic)
+        items.append(factories.item(project, text_a=good, text_b=bad))
+    Annotation.objects.bulk_create(
+        [Annotation(item=it, annotator=human, kind="pairwise", preference=-2) for it in items]
+    )
+    judge = LMJudge.objects.create(name="emb", backend="embedding_rm", model="all-MiniLM-L6-v2")
+    judge.projects.add(project)
+    client.force_login(manager_user)
+    client.post(reverse("curation:train_judge", args=[project.pk, judge.pk]), {"max_items": 15})
+    judge.refresh_from_db()
+    trained_on = set(judge.parameters["training_items"])
+    in_slice = set(Item.objects.filter(project=project, calibration=True).values_list("pk", flat=True))
+    assert len(trained_on) == 15 and len(in_slice) == 50 and not trained_on & in_slice
+    service.judge_project(project)
+    judged = set(Annotation.objects.filter(annotator__judge=judge).values_list("item_id", flat=True))
+    assert judged == {it.pk for it in items} - trained_on and in_slice <= judged

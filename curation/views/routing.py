@@ -9,7 +9,7 @@ from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from annotate.judging.reward_training import MIN_TRAINING_PAIRS, default_training_slice
+from annotate.judging.reward_training import MIN_TRAINING_PAIRS
 from annotate.models import PREFERENCE_LABELS, AnnotationStatus, AnnotatorKind, Item, JudgeBackend, LMJudge
 from annotate.permissions import is_admin, project_for_manager
 from curation import calibration, plots, records, routing, routing_sim
@@ -189,7 +189,7 @@ def train_judge(request, project_id, judge_id):
     if not form.is_valid():
         messages.error(request, "Give the number of items to train on (10 or more).")
         return redirect("curation:routing", project_id=project.pk)
-    item_ids = default_training_slice(project, limit=form.cleaned_data["max_items"])
+    item_ids = calibration.judge_training_slice(project, limit=form.cleaned_data["max_items"])
     if len(item_ids) < MIN_TRAINING_PAIRS:
         messages.error(
             request,
