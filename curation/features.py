@@ -281,9 +281,31 @@ def _sign(x):
     return (x > 0) - (x < 0)
 
 
-def judge_signals(item_ids: Iterable[int]) -> dict[int, dict[str, float | None]]:
-    """Per item: judge confidence, jury disagreement, swap inconsistency, unparsed share."""
-    rows = Annotation.objects.filter(item_id__in=item_ids, annotator__kind=AnnotatorKind.JUDGE).values_list(
+JUDGE_SIGNALS = (
+    "judge_count",
+    "judge_unparsed",
+    "judge_confidence",
+    "judge_pref_mean",
+    "judge_pref_abs",
+    "jury_std",
+    "jury_disagreement",
+    "swap_inconsistency",
+    "judge_own_family",
+)
+
+
+def judge_signals(
+    item_ids: Iterable[int] | None = None, project: Project | None = None
+) -> dict[int, dict[str, float | None]]:
+    """Per item (of `item_ids`, or every item of `project`): judge confidence, jury disagreement,
+    swap inconsistency, unparsed share (the keys of JUDGE_SIGNALS). Items no judge labelled are absent."""
+    judged = Annotation.objects.filter(annotator__kind=AnnotatorKind.JUDGE)
+    judged = (
+        judged.filter(item__project=project)
+        if project is not None
+        else judged.filter(item_id__in=[] if item_ids is None else list(item_ids))
+    )
+    rows = judged.values_list(
         "item_id",
         "status",
         "preference",

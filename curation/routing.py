@@ -39,7 +39,7 @@ from annotate.projects import lock_project
 from curation import calibration, strategies
 from curation import ppm as ppm_mod
 from curation import routing_sim as sim
-from curation.features import TAG_DIMENSIONS
+from curation.features import JUDGE_SIGNALS, TAG_DIMENSIONS, judge_signals
 from curation.labels import direction
 from curation.mix_eval import LabelledPairs
 from curation.models import ItemFeatures, RoutingRun
@@ -192,6 +192,15 @@ def feature_columns(project, ids):
     return numeric, categorical, found
 
 
+def live_judge_columns(project, ids, numeric):
+    """Replace the judge signals in `numeric` (aligned with `ids`) by today's: judges that ran, or
+    labels that arrived, after the features were computed count (the stored copy is a snapshot)."""
+    signals = judge_signals(project=project)
+    for name in JUDGE_SIGNALS:
+        numeric[name] = np.array([_number((signals.get(int(pk)) or {}).get(name)) for pk in ids], dtype=float)
+    return numeric
+
+
 def write_routes(ids, routes, scores, reasons, one_statement=None):
     """Store the routes. On PostgreSQL (`one_statement`, the default there) one UPDATE per batch
     joins a single JSON parameter (no per-element array escaping in Python, which costs more than
@@ -331,6 +340,7 @@ def route_project(
     numeric, categorical, has_features = feature_columns(project, ids)
     if not has_features.all():
         raise ValueError(f"{int((~has_features).sum())} items have no features yet; compute features first")
+    numeric = live_judge_columns(project, ids, numeric)
     kinds = [i[1] for i in items]
     is_gold = np.array([i[2] for i in items], dtype=bool)
     in_slice = np.array([i[4] for i in items], dtype=bool) & ~is_gold

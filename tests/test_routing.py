@@ -165,13 +165,14 @@ def test_budget_fraction_gold_both_and_every_strategy(project):
 
 
 def test_cold_start_ranks_by_judge_uncertainty(project):
+    from annotate.judging.service import judge_annotator
+    from annotate.models import LMJudge
+
     sure, unsure = factories.item(project), factories.item(project)
-    ItemFeatures.objects.create(
-        item=sure, values={"judge_count": 1, "judge_unparsed": 0.0, "judge_confidence": 0.95}, tags={}
-    )
-    ItemFeatures.objects.create(
-        item=unsure, values={"judge_count": 1, "judge_unparsed": 0.0, "judge_confidence": 0.2}, tags={}
-    )
+    judge = judge_annotator(LMJudge.objects.create(name="j", backend="openai", model="m"))
+    for item, confidence in ((sure, 0.95), (unsure, 0.2)):
+        ItemFeatures.objects.create(item=item, values={}, tags={})
+        Annotation.objects.create(item=item, annotator=judge, kind="pairwise", preference=1, confidence=confidence)
     run = routing.route_project(project, count=1, **FAST)
     assert run.model["strategy_used"] == "uncertainty" and run.model["routers"]["ppm"] is None
     assert run.model["measured_curves"]["measured"] is False
@@ -278,18 +279,32 @@ def test_humans_get_exactly_the_items_routed_to_them(project):
 def test_items_no_judge_could_label_go_to_humans_first(project):
     """A judge whose replies never parse leaves items with no label at all: people label those first,
     and what the budget cannot cover is marked as such, never passed off as judged."""
-    items, _, _ = structured_project(project, n=60, calibration_fraction=0.5)
+    from annotate.judging.service import judge_annotator
+
+    items, judge, _ = structured_project(project, n=60, calibration_fraction=0.5)
     blank = [factories.item(project) for _ in range(4)]
-    for item in blank[:2]:  # judged, but every reply unparsed
-        ItemFeatures.objects.create(item=item, values={"judge_count": 2, "judge_unparsed": 1.0}, tags={})
-    for item in blank[2:]:  # never judged
+    for item in blank:
         ItemFeatures.objects.create(item=item, values={}, tags={})
+    for item in blank[:2]:  # judged, but every reply unparsed; the rest never judged
+        Annotation.objects.create(item=item, annotator=judge_annotator(judge), kind="pairwise", status="unparsed")
     run = routing.route_project(project, count=30 + 3, strategy="judge_error", **FAST)
     assert run.counts["unjudged"] == 4
     routed = [Item.objects.get(pk=item.pk) for item in blank]
     assert sum(item.routing == Routing.HUMAN for item in routed) == 3
     assert sorted(item.route_reason["why"] for item in routed) == ["unjudged"] * 3 + ["unjudged_over_budget"]
     assert all(item.route_score == 1.0 for item in routed)
+
+
+def test_routing_reads_judge_labels_that_arrived_after_the_features(project):
+    """Features were computed before any judge ran (their judge signals are empty); routing reads
+    today's judge labels, so the judged items are not sent to people as unjudged."""
+    items, _, _ = structured_project(project, n=60, calibration_fraction=0.5)
+    for f in ItemFeatures.objects.filter(item__project=project):
+        f.values = {k: v for k, v in f.values.items() if not k.startswith(("judge_", "jury_", "swap_"))}
+        f.save()
+    run = routing.route_project(project, budget=0.2, strategy="uncertainty", **FAST)
+    assert run.counts["unjudged"] == 0  # stale signals made all 30 items outside the slice "unjudged"
+    assert not Item.objects.filter(project=project, route_reason__why="unjudged").exists()
 
 
 @pytest.mark.postgres
