@@ -224,6 +224,7 @@ class RouteForm(forms.Form):
         min_value=0,
         max_value=100,
         initial=30,
+        required=False,
         help_text="Percent of items labelled by humans (calibration slice included).",
     )
     count = forms.IntegerField(min_value=0, required=False, help_text="Or a number of items (overrides the percent).")
@@ -242,6 +243,12 @@ class RouteForm(forms.Form):
     calibration_minimum = forms.IntegerField(
         min_value=0, initial=calibration.DEFAULT_MINIMUM, help_text="At least this many items in the slice."
     )
+
+    def clean(self):
+        data = super().clean() or self.cleaned_data
+        if data.get("budget") is None and data.get("count") is None and "budget" not in self.errors:
+            self.add_error("budget", "Give a percent of the items, or a number of items.")
+        return data
 
 
 class TrainJudgeForm(forms.Form):

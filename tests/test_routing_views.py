@@ -107,6 +107,12 @@ def test_admin_adds_server_judge_manager_runs_judging_and_routes(client, project
         },
     )
     assert Item.objects.filter(project=project, routing=Routing.BOTH).count() == 3
+    count_only = {"budget": "", "count": 4, "strategy": "random", "human_route": "human"}
+    count_only |= {"calibration_percent": 10, "calibration_minimum": 2}
+    assert client.post(reverse("curation:run_routing", args=[project.pk]), count_only).status_code == 302
+    assert Item.objects.filter(project=project, routing__in=[Routing.HUMAN, Routing.BOTH]).count() == 4
+    neither = client.post(reverse("curation:run_routing", args=[project.pk]), {**count_only, "count": ""})
+    assert neither.status_code == 400 and "or a number of items" in neither.content.decode()
 
 
 def test_item_page_shows_labels_escaped_and_route_reason(client, project, manager_user):
@@ -174,3 +180,26 @@ def test_routing_page_shows_measured_curves_and_the_calibration_slice(client, pr
     )
     assert "54 items" in page and "95% interval" in page  # the slice: size and accuracies with intervals
     assert "(predicted)" in page  # the judge-error model's predictions appear only labelled as such
+
+
+def test_item_page_says_when_people_labelled_it_after_routing(client, project, manager_user):
+    from curation.models import ItemFeatures
+    from curation.routing import route_project
+
+    items, _, user = structured_project(project, n=40, calibration_fraction=0.5)
+    route_project(project, budget=0.7, strategy="ppm", curve_seeds=1, n_mixes=20, calibration_minimum=0)
+    routed = Item.objects.filter(project=project, route_reason__why__in=["judge", "budget"]).order_by("pk")
+    shown = routed.last()
+    shown.route_reason = {**shown.route_reason, "top": [["domain=math", 0.021, 1]]}
+    shown.save()
+    page = login(client, manager_user).get(reverse("curation:item", args=[project.pk, shown.pk])).content.decode()
+    assert "PPM coefficient" in page and "log-odds" not in page  # the column says what the numbers are
+    item = routed.filter(route_reason__why="judge").first()
+    ItemFeatures.objects.filter(item=item).update(values={"len_a": 12})  # judge signals not stored
+    page = login(client, manager_user).get(reverse("curation:item", args=[project.pk, item.pk])).content.decode()
+    assert "People have labelled it since" not in page
+    assert "<td>judge_count</td><td>1</td>" in page  # read from the judge's label, not the stored copy
+    assert "<td>swap_inconsistency</td><td>—</td>" in page
+    Annotation.objects.create(item=item, annotator=factories.human(user), kind="pairwise", preference=1)
+    page = client.get(reverse("curation:item", args=[project.pk, item.pk])).content.decode()
+    assert "People have labelled it since this routing run" in page

@@ -13,6 +13,7 @@ from annotate.judging.reward_training import MIN_TRAINING_PAIRS
 from annotate.models import PREFERENCE_LABELS, AnnotationStatus, AnnotatorKind, Item, JudgeBackend, LMJudge
 from annotate.permissions import is_admin, project_for_manager
 from curation import calibration, plots, records, routing, routing_sim
+from curation.features import JUDGE_SIGNALS, judge_signals
 from curation.forms import AttachJudgeForm, JudgeForm, RouteForm, TrainJudgeForm
 from curation.models import RoutingRun
 from workers.models import FINISHED_STATES, RunKind, TaskRun
@@ -235,7 +236,7 @@ def run_routing(request, project_id):
     d = form.cleaned_data
     run = start_routing(
         project,
-        budget=d["budget"] / 100,
+        budget=None if d["budget"] is None else d["budget"] / 100,
         count=d.get("count"),
         strategy=d["strategy"],
         human_route=d["human_route"],
@@ -299,7 +300,13 @@ def item_page(request, project_id, item_id):
             }
         )
     features = getattr(item, "features", None)
+    values = dict(features.values) if features else {}
+    if features:  # judge signals as routing reads them (live), not the copy stored with the features
+        values.update(dict.fromkeys(JUDGE_SIGNALS) | judge_signals([item.pk]).get(item.pk, {}))
     reason = item.route_reason or {}
+    people_since = reason.get("why") in ("judge", "unjudged_over_budget") and any(
+        l["a"].annotator.is_human for l in labels
+    )
     return render(
         request,
         "curation/routing_item.html",
@@ -312,7 +319,8 @@ def item_page(request, project_id, item_id):
                 {"feature": t[0], "contribution": t[1], "value": t[2] if len(t) > 2 else None}
                 for t in reason.get("top", [])
             ],
-            "features": sorted((features.values if features else {}).items()),
+            "features": sorted(values.items()),
+            "people_since": people_since,
             "tags": sorted((features.tags if features else {}).items()),
             "messages_": item.prompt.messages or [],
             "history": records.item_history(project, item),
