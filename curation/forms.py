@@ -177,7 +177,7 @@ class JudgeForm(forms.ModelForm):
         for name in self.CONNECTION_FIELDS:
             del self.fields[name]
         backend = field_of(self, "backend", forms.ChoiceField)
-        backend.choices = [(JudgeBackend.TRANSFORMERS, JudgeBackend.TRANSFORMERS.label)]
+        backend.choices = backends.choices(local_only=True)  # local models, reward models, embedding heads
         backend.error_messages["invalid_choice"] = (
             "only an admin can add a judge that calls a server; attach one an admin configured, or add a local model"
         )

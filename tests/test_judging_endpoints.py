@@ -183,6 +183,15 @@ def test_managers_cannot_set_where_a_judge_connects(client, project, manager_use
     r = client.post(url, judge_post(backend="transformers", base_url="http://169.254.169.254/", api_key_name="openai"))
     assert r.status_code == 302
     assert LMJudge.objects.values_list("backend", "base_url", "api_key_name").get() == ("transformers", "", "")
+    # so are the reward-model judges that run in Tandem's workers (a deployment's backend that does
+    # not declare calls_server = False stays admin-only)
+    for backend in ("reward_model", "embedding_rm"):
+        r = client.post(url, judge_post(name=f"local-{backend}", backend=backend, model="all-MiniLM-L6-v2"))
+        assert r.status_code == 302, r.content
+    assert set(LMJudge.objects.values_list("backend", flat=True)) == {"transformers", "reward_model", "embedding_rm"}
+    from annotate.judging import backends
+
+    assert [k for k, _ in backends.choices(local_only=True)] == ["transformers", "reward_model", "embedding_rm"]
 
 
 @pytest.mark.django_db

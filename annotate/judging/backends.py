@@ -70,9 +70,9 @@ def registry() -> dict[str, type[JudgeBackend]]:
     return _registry(tuple(getattr(settings, "JUDGE_BACKENDS", ())))
 
 
-def choices() -> list[tuple[str, str]]:
-    """(key, label) of every registered backend, for forms."""
-    return [(key, cls.label or key) for key, cls in registry().items()]
+def choices(local_only: bool = False) -> list[tuple[str, str]]:
+    """(key, label) of every registered backend (`local_only`: those that call no server), for forms."""
+    return [(key, cls.label or key) for key, cls in registry().items() if not (local_only and cls.calls_server)]
 
 
 def backend_class(key: str) -> type[JudgeBackend]:

@@ -55,12 +55,15 @@ class JudgeBackend:
 
     `scoring`: it scores both responses of a pair (`score_pairs(items)`) instead of writing verdicts
     (`generate(conversations)`). `queue`: the Celery queue its runs go to ("gpu" when it loads a
-    model in the worker, "cpu" when it only waits on the network or runs a small head)."""
+    model in the worker, "cpu" when it only waits on the network or runs a small head).
+    `calls_server`: it sends items to a server; only admins may add such a judge (they set its URL
+    and key). True unless a backend declares that it runs inside Tandem's own workers."""
 
     key: ClassVar[str]
     label: ClassVar[str] = ""
     scoring: ClassVar[bool] = False
     queue: ClassVar[str] = "cpu"
+    calls_server: ClassVar[bool] = True
 
     def __init__(self, judge):
         self.judge = judge

@@ -27,6 +27,7 @@ def resolve_local(judge):
 
 class TransformersBackend(JudgeBackend):
     key = "transformers"
+    calls_server = False
     label = "Local transformers model (Celery worker)"
     queue = "gpu"
 

@@ -31,6 +31,7 @@ class SequenceClassifierBackend(JudgeBackend):
     """`AutoModelForSequenceClassification.from_pretrained(...)`: one reward per response."""
 
     key = "reward_model"
+    calls_server = False
     label = "Reward model (sequence classification: scores both responses)"
     scoring = True
     queue = "gpu"
@@ -60,6 +61,7 @@ class EmbeddingRewardBackend(JudgeBackend):
     `annotate.judging.reward_training.train_embedding_judge` (weights in `parameters.bt_head`)."""
 
     key = "embedding_rm"
+    calls_server = False
     label = "Embedding reward model (Bradley–Terry head on MiniLM, trained on a labelled slice)"
     scoring = True
 
