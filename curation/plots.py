@@ -2,6 +2,7 @@
 the runs app says what to plot, workers.charts), with no JavaScript and no chart library.
 Every piece of text is escaped, bidi controls made visible: annotator and judge names are user input."""
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,18 @@ def escape(text: object) -> str:
 
 
 BLUE, RED, GREY, MUTED = "#3b5bdb", "#c92a2a", "#e3e6ea", "#6b7280"
+MARKER = "#343a40"  # a chosen value (budget, threshold): no data colour uses it
+HALO = 'stroke="white" stroke-width="3" paint-order="stroke"'  # text over lines stays legible
+
+
+def _tick_step(span: float, most: int = 6) -> float:
+    """The smallest of 1, 2, 2.5, 5 × 10^k whose ticks cover `span` in at most `most` intervals."""
+    for exponent in range(-4, 2):
+        for m in (1, 2, 2.5, 5):
+            step = m * 10**exponent
+            if span / step <= most:
+                return step
+    return 10.0
 
 
 def _svg(width: float, height: float, body: str, label: str) -> SafeString:
@@ -279,8 +292,10 @@ def band_curves(
     values = [v for c in curves for _, m, d in c.points for v in (m - d, m + d)] + [r.value for r in references]
     if not values:
         return None
-    low, high = min(values), max(values)
-    low, high = (low - 0.01, high + 0.01) if high - low < 0.02 else (low, high)
+    step = _tick_step(max(values) - min(values))
+    low = math.floor(min(values) / step + 1e-6) * step  # the tolerance absorbs 0.6 / 0.02 = 29.999…
+    high = math.ceil(max(values) / step - 1e-6) * step
+    high = high if high > low else low + step
     right, bottom = width - pad, height - pad
 
     def x(b: float) -> float:
@@ -293,12 +308,13 @@ def band_curves(
         f'<line x1="{pad}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="#adb5bd"/>',
         f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{bottom}" stroke="#adb5bd"/>',
     ]
-    for t in range(5):
-        q = low + (high - low) * t / 4
+    digits = 0 if step >= 0.01 else 1
+    for t in range(round((high - low) / step) + 1):
+        q = low + step * t
         parts.append(
             f'<line x1="{pad}" x2="{right}" y1="{y(q):.1f}" y2="{y(q):.1f}" stroke="#f1f3f5"/>'
             f'<text x="{pad - 4}" y="{y(q):.1f}" font-size="10" text-anchor="end" dominant-baseline="middle" '
-            f'fill="{MUTED}">{100 * q:.1f}%</text>'
+            f'fill="{MUTED}">{100 * q:.{digits}f}%</text>'
         )
     for b in range(0, 11, 2):
         parts.append(
@@ -308,14 +324,10 @@ def band_curves(
         parts.append(
             f'<text x="{right}" y="{height - 4}" font-size="11" text-anchor="end" fill="{MUTED}">{escape(x_title)}</text>'
         )
-    for r in references:
-        parts.append(
-            f'<line x1="{pad}" x2="{right}" y1="{y(r.value):.1f}" y2="{y(r.value):.1f}" stroke="{r.colour}" stroke-dasharray="2 3"/>'
-            f'<text x="{right}" y="{y(r.value) - 3:.1f}" font-size="10" text-anchor="end" fill="{r.colour}">{escape(r.label)}</text>'
-        )
     if marker is not None:
         parts.append(
-            f'<line x1="{x(marker):.1f}" x2="{x(marker):.1f}" y1="{pad}" y2="{bottom}" stroke="{RED}" stroke-dasharray="4 3"/>'
+            f'<line x1="{x(marker):.1f}" x2="{x(marker):.1f}" y1="{pad}" y2="{bottom}" stroke="{MARKER}" stroke-dasharray="4 3"/>'
+            f'<text x="{x(marker) + 3:.1f}" y="{pad - 4}" font-size="10" fill="{MARKER}">budget {100 * marker:.0f}%</text>'
         )
     for c in curves:
         if not c.points:
@@ -327,5 +339,16 @@ def band_curves(
             f'<polygon fill="{c.colour}" fill-opacity="0.08" stroke="none" points="{" ".join(band)}"/>'
             f'<polyline fill="none" stroke="{c.colour}" stroke-width="{3 if c.bold else 1.5}" points="{line}">'
             f"<title>{escape(c.name)}</title></polyline>"
+        )
+    # references last, their labels haloed: drawn over the curves, readable where they cross
+    label_ys: list[float] = []
+    for r in sorted(references, key=lambda r: -r.value):  # top to bottom; a label too close to the one
+        ly = y(r.value) - 3  # above it goes under its own line instead of over the other label
+        if label_ys and ly - label_ys[-1] < 11:
+            ly = max(y(r.value) + 11, label_ys[-1] + 11)
+        label_ys.append(ly)
+        parts.append(
+            f'<line x1="{pad}" x2="{right}" y1="{y(r.value):.1f}" y2="{y(r.value):.1f}" stroke="{r.colour}" stroke-dasharray="2 3"/>'
+            f'<text x="{right}" y="{ly:.1f}" font-size="10" text-anchor="end" fill="{r.colour}" {HALO}>{escape(r.label)}</text>'
         )
     return _svg(width, height, "".join(parts), label)

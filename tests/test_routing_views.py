@@ -178,6 +178,7 @@ def test_routing_page_shows_measured_curves_and_the_calibration_slice(client, pr
     assert (
         "Measured budget curves" in page and "PPM gain (linear)" in page and "judge-error (learning to defer)" in page
     )
+    assert "people (all-human)" in page and "judges (all-judge)" in page  # their rows in the table, ± sd
     assert "54 items" in page and "95% interval" in page  # the slice: size and accuracies with intervals
     assert "(predicted)" in page  # the judge-error model's predictions appear only labelled as such
 

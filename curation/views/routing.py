@@ -50,12 +50,11 @@ def curve_chart(run):
         )
         for s, vals in means.items()
     ]
+    both = (("people (all-human)", "all_human", "#212529"), ("judges (all-judge)", "all_judge", "#868e96"))
     references = [
-        plots.Reference(f"{name} {v:.3f}", v, colour)
-        for name, v, colour in (
-            ("all-human", measured["all_human"][0], "#212529"),
-            ("all-judge", measured["all_judge"][0], "#adb5bd"),
-        )
+        plots.Reference(f"{key.replace('_', '-')} {v:.3f}" + (f" ± {sd:.3f}" if sd else ""), v, colour)
+        for _, key, colour in both
+        for v, sd in [measured[key]]  # (mean, sd) over the seeds
         if v is not None
     ]
     svg = plots.band_curves(
@@ -76,6 +75,7 @@ def curve_chart(run):
             for j, b in enumerate(budgets)
         ],
         "strategies": [routing_sim.STRATEGY_LABELS.get(s, s) for s in means],
+        "references": [(name, *measured[key]) for name, key, _ in both],
     }
 
 
