@@ -371,6 +371,9 @@ def route_project(
     eligible = ~is_gold & ~in_slice
     n_eligible = int((~is_gold).sum())
     k = int(count) if count is not None else int(round(float(budget or 0) * n_eligible))
+    notes = list(routers.notes)
+    if k > n_eligible:
+        notes.append(f"asked for {k} items; the project has {n_eligible} non-gold items, so all of them go to people")
     k = max(0, min(k, n_eligible))
     # Labels already paid for (spent, calibration) come out of the budget first; then unjudged items.
     first = np.flatnonzero(eligible & (spent | unjudged))
@@ -492,7 +495,7 @@ def route_project(
                 "ppm_quadratic": routers.ppm_quadratic.summary() if routers.ppm_quadratic else None,
                 "judge_error": routers.judge_error.summary() if routers.judge_error else None,
             },
-            "notes": routers.notes,
+            "notes": notes,
             "measured_curves": measured,
             "predicted_curves": predicted,
             "calibration": {

@@ -179,6 +179,7 @@ def test_routing_page_shows_measured_curves_and_the_calibration_slice(client, pr
         "Measured budget curves" in page and "PPM gain (linear)" in page and "judge-error (learning to defer)" in page
     )
     assert "people (all-human)" in page and "judges (all-judge)" in page  # their rows in the table, ± sd
+    assert "by chance alone" in page and "grow the calibration slice" in page  # a handful held out per split
     assert "54 items" in page and "95% interval" in page  # the slice: size and accuracies with intervals
     assert "(predicted)" in page  # the judge-error model's predictions appear only labelled as such
 
@@ -204,3 +205,25 @@ def test_item_page_says_when_people_labelled_it_after_routing(client, project, m
     Annotation.objects.create(item=item, annotator=factories.human(user), kind="pairwise", preference=1)
     page = client.get(reverse("curation:item", args=[project.pk, item.pk])).content.decode()
     assert "People have labelled it since this routing run" in page
+
+
+def test_routing_page_says_what_it_did_with_a_count_past_the_items_and_keeps_a_zero_budget(
+    client, project, manager_user
+):
+    from curation.routing import route_project
+
+    structured_project(project, n=40, calibration_fraction=0.5)
+    run = route_project(project, count=1000, strategy="random", curve_seeds=1, n_mixes=20, calibration_minimum=0)
+    project.human_budget = 0.0  # as a manager may set it on the project's settings
+    project.save()
+    assert run.counts["human"] + run.counts["calibration"] == 40
+    assert any("asked for 1000 items" in n for n in run.model["notes"])
+    page = login(client, manager_user).get(reverse("curation:routing", args=[project.pk])).content.decode()
+    assert "asked for 1000 items; the project has 40 non-gold items" in page
+    assert 'name="budget" min="0" max="100" value="0"' in page  # 0 % stays 0 %, not the default 30
+    from workers import runs
+
+    done = runs.create_run("route", project=project, params={})
+    runs.finish_run(done, state="succeeded")
+    listed = client.get(reverse("curation:routing_runs", args=[project.pk]), HTTP_HX_REQUEST="true").content.decode()
+    assert "0 / 0" not in listed and "succeeded" in listed  # a step with no count says how it ended

@@ -76,6 +76,8 @@ def curve_chart(run):
         ],
         "strategies": [routing_sim.STRATEGY_LABELS.get(s, s) for s in means],
         "references": [(name, *measured[key]) for name, key, _ in both],
+        # a binomial accuracy near 1/2 on n held-out items has sd 1/(2√n): the floor under every curve
+        "chance_sd": 0.5 / max(float(measured.get("heldout_size") or 1), 1.0) ** 0.5,
     }
 
 
