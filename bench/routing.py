@@ -402,7 +402,7 @@ def main():
         )
         out.append(
             f"  route_project {timing['route_s']:.2f} s "
-            f"(load {timing['timings']['load_s']:.2f}, fit {timing['timings']['fit_s']:.2f}, "
+            f"(load {timing['timings']['load_s']:.2f} incl. judge signals {timing['timings'].get('judge_signals_s', 0):.2f}, fit {timing['timings']['fit_s']:.2f}, "
             f"score+explain {timing['timings']['score_s']:.2f}, measured curves {timing['timings']['curves_s']:.2f}, "
             f"write {timing['timings']['write_s']:.2f}); "
             f"{'meets' if timing['route_s'] < 10 else 'misses'} the 10 s target; setup {timing['setup_s']:.1f} s; counts {timing['counts']}"

@@ -340,7 +340,9 @@ def route_project(
     numeric, categorical, has_features = feature_columns(project, ids)
     if not has_features.all():
         raise ValueError(f"{int((~has_features).sum())} items have no features yet; compute features first")
+    t_signals = time.perf_counter()
     numeric = live_judge_columns(project, ids, numeric)
+    signals_s = time.perf_counter() - t_signals  # part of load_s; recorded after the stage sums
     kinds = [i[1] for i in items]
     is_gold = np.array([i[2] for i in items], dtype=bool)
     in_slice = np.array([i[4] for i in items], dtype=bool) & ~is_gold
@@ -477,6 +479,7 @@ def route_project(
         reasons = _reasons(run.pk, used, why, rank, route_score, reason_names, explained)
         write_routes(ids.tolist(), route.tolist(), route_score.tolist(), reasons)
         timings["write_s"] = time.perf_counter() - t0 - sum(timings.values())
+        timings["judge_signals_s"] = signals_s  # of load_s
         slice_stats = calibration.stats(project)
         counts = {
             "items": n,
