@@ -359,6 +359,22 @@ def _distinct(texts, a, b):
     return len({texts[i][0] for i in indexes}) == len(indexes)
 
 
+def _count_human_labels(new_labels, human_sources):
+    """Labels from a source declared human count in `Item.human_label_count` as people's labels given
+    in Tandem do: the queue does not ask people again for an item the import already has
+    `overlap` human labels for, and routing counts them as spent."""
+    per_item: dict[int, int] = {}
+    for label in new_labels:
+        if label[1] in human_sources:
+            per_item[label[0]] = per_item.get(label[0], 0) + 1
+    by_count: dict[int, list[int]] = {}
+    for item_id, n in per_item.items():
+        by_count.setdefault(n, []).append(item_id)
+    for n, item_ids in by_count.items():
+        for chunk in _chunks(item_ids):
+            Item.objects.filter(pk__in=chunk).update(human_label_count=F("human_label_count") + n)
+
+
 def _write(project, parsed, result, label_kind):
     # Locks the project row (PostgreSQL) or the database (SQLite) so concurrent imports into one
     # project cannot both create the same prompt, and SQLite ids can be counted up safely.
@@ -523,6 +539,7 @@ def _write(project, parsed, result, label_kind):
         ],
         new_labels,
     )
+    _count_human_labels(new_labels, {a.pk for a in annotators.values() if a.label_kind == LabelKind.HUMAN})
     result.prompts_created, result.prompts_reused = len(new_prompts), len(reused)
     result.responses_created, result.items_created, result.annotations_created = (
         len(new_responses),

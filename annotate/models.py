@@ -174,7 +174,8 @@ class Item(models.Model):
         null=True, blank=True, help_text='{"preference": -3..3}, {"thumbs": "up"|"down"} or {"ranking": [ranks]}'
     )
     human_label_count = models.PositiveIntegerField(
-        default=0, help_text="Submitted human annotations (denormalised for the queue)."
+        default=0,
+        help_text="People's labels: submitted in Tandem, or imported from a source declared human (denormalised for the queue).",
     )
     calibration = models.BooleanField(
         default=False,

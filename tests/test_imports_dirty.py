@@ -337,6 +337,29 @@ def test_labels_are_a_models_unless_declared_human(tmp_path, project):
     assert Annotator.objects.get(name="crowd").is_human and not Annotator.objects.get(name="uf.jsonl").is_human
 
 
+def test_declared_human_labels_count_as_peoples_so_the_queue_does_not_ask_again(tmp_path, project):
+    """An imported human label counts in human_label_count like one given in Tandem: with overlap 1
+    the queue does not serve the item again, and routing counts it as spent. A model's labels
+    (the default) count for nothing there."""
+    from annotate import queue
+
+    project.overlap = 1
+    project.save()
+    human = [{"prompt": f"h{i}", "chosen": "a", "rejected": "b"} for i in range(3)]
+    model = [{"prompt": f"m{i}", "chosen": "a", "rejected": "b"} for i in range(2)]
+    import_items(project, write(tmp_path / "people.jsonl", human), source="crowd", label_kind="human")
+    import_items(project, write(tmp_path / "gpt.jsonl", model), source="gpt4")
+    import_items(project, write(tmp_path / "people.jsonl", human), source="crowd", label_kind="human")  # again
+    counts_by_prompt = dict(Item.objects.filter(project=project).values_list("prompt__text", "human_label_count"))
+    assert counts_by_prompt == {"h0": 1, "h1": 1, "h2": 1, "m0": 0, "m1": 0}
+    annotator = queue.human_annotator(factories.user("reader", project=project))
+    served = []
+    while (a := queue.next_assignment(project, annotator)) is not None:
+        served.append(a.item.prompt.text)
+        queue.skip(a, "looking")
+    assert sorted(served) == ["m0", "m1"]
+
+
 def test_a_source_is_never_both_kinds(tmp_path, project):
     path = write(tmp_path / "hh.jsonl", [{"prompt": "q", "chosen": "a", "rejected": "b"}])
     call_command("import_items", project.name, str(path), "--source", "crowd", "--label-kind", "human")

@@ -129,13 +129,15 @@ def test_imported_labels_count_as_spent_only_when_declared_human(project):
     )
     judged = routing.route_project(project, budget=0.5, strategy="random", **FAST)
     assert judged.counts["spent"] == 0 and routing.spend(project).labelled == 20  # the slice only
-    source.label_kind = LabelKind.HUMAN
+    source.label_kind = LabelKind.HUMAN  # as if imported declared human, which also counts them
     source.save()
+    Item.objects.filter(pk__in=[it.pk for it in outside]).update(human_label_count=1)
     declared = routing.route_project(project, budget=0.5, strategy="random", **FAST)
     assert declared.counts["spent"] == 5 and routing.spend(project).labelled == 25
     assert set(Item.objects.filter(pk__in=[it.pk for it in outside]).values_list("routing", flat=True)) == {
         Routing.HUMAN
     }
+    assert not human_queue(project) & {it.pk for it in outside}  # paid for: the queue does not ask again
 
 
 def test_budget_fraction_gold_both_and_every_strategy(project):
