@@ -21,6 +21,7 @@ from annotate.models import (
     AnnotationStatus,
     AnnotatorKind,
     Item,
+    JudgeBackend,
     LMJudge,
     Project,
     Routing,
@@ -94,15 +95,20 @@ def ensure_slice(
 
 def judge_training_items(project: Project) -> set[int]:
     """Items the project's embedding reward-model judges trained on (reward_training records them)."""
-    params = LMJudge.objects.filter(projects=project).values_list("parameters", flat=True)
-    return {int(pk) for p in params for pk in (p or {}).get("training_items", [])}
+    params = LMJudge.objects.filter(projects=project, backend=JudgeBackend.EMBEDDING_RM).values_list(
+        "parameters", flat=True
+    )
+    found = [(p or {}).get("training_items") if isinstance(p, dict) else None for p in params]
+    return {int(pk) for ids in found if isinstance(ids, list) for pk in ids if isinstance(pk, int)}
 
 
 def judge_training_slice(project: Project, limit: int = 500, seed: int = 0) -> list[int]:
-    """Items to train an embedding reward-model judge on: the calibration slice is drawn first (at
-    the default size, if the project has none yet), so the judge's items are never in it and the
-    slice keeps its judge labels; then up to `limit` labelled pairwise items outside it."""
-    ensure_slice(project, DEFAULT_FRACTION, DEFAULT_MINIMUM)
+    """Items to train an embedding reward-model judge on: when the project has no calibration slice
+    yet, it is drawn first (at the default size; a slice drawn before is kept as it is), so the
+    judge's items are never in it and the slice keeps its judge labels; then up to `limit`
+    labelled pairwise items outside it."""
+    if not Item.objects.filter(project=project, calibration=True).exists():
+        ensure_slice(project, DEFAULT_FRACTION, DEFAULT_MINIMUM)
     return default_training_slice(project, limit=limit, seed=seed)
 
 

@@ -133,6 +133,9 @@ class TokenForm(forms.Form):
         return timezone.now() + timedelta(days=days) if days else None
 
 
+TRAINED_PARAMETERS = {"bt_head", "training_items"}  # annotate.judging.reward_training writes them
+
+
 class JudgeForm(forms.ModelForm):
     """A new judge. Where a judge connects (base URL, key) is for admins only: a manager adds local
     models, or attaches a server judge an admin configured (`AttachJudgeForm`)."""
@@ -195,6 +198,8 @@ class JudgeForm(forms.ModelForm):
         params = data.get("parameters") or {}
         if not isinstance(params, dict):
             self.add_error("parameters", "must be a JSON object")
+        elif reserved := sorted(set(params) & TRAINED_PARAMETERS):
+            self.add_error("parameters", f"{', '.join(reserved)}: set by training the judge, not by hand")
         for error in prompts.validate_overrides(data.get("prompt_templates") or {}):
             self.add_error("prompt_templates", error)
         return data
@@ -246,7 +251,7 @@ class RouteForm(forms.Form):
 
     def clean(self):
         data = super().clean() or self.cleaned_data
-        if data.get("budget") is None and data.get("count") is None and "budget" not in self.errors:
+        if data.get("budget") is None and data.get("count") is None and not {"budget", "count"} & set(self.errors):
             self.add_error("budget", "Give a percent of the items, or a number of items.")
         return data
 

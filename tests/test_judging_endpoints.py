@@ -192,6 +192,14 @@ def test_managers_cannot_set_where_a_judge_connects(client, project, manager_use
     from annotate.judging import backends
 
     assert [k for k, _ in backends.choices(local_only=True)] == ["transformers", "reward_model", "embedding_rm"]
+    trained = judge_post(name="forged", backend="embedding_rm", parameters='{"bt_head": {"w": [1]}}')
+    r = client.post(url, trained)
+    assert r.status_code == 400 and b"set by training the judge" in r.content
+
+    class Remote(backends.TransformersBackend):  # a deployment's backend built on a local one
+        key = "remote-ish"
+
+    assert Remote.calls_server is False and not backends.declares_local(Remote)  # it did not say so itself
 
 
 @pytest.mark.django_db

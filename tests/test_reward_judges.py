@@ -158,6 +158,29 @@ def test_a_judges_training_items_stay_out_of_the_calibration_slice(project):
     judge.projects.add(project)
     grown = set(calibration.ensure_slice(project, fraction=0.6, minimum=0, seed=1))
     assert len(grown) == 72 and grown >= in_slice and not grown & set(training[:40])
+    calibration.judge_training_slice(project, limit=10)  # training again keeps the slice as it is
+    assert Item.objects.filter(project=project, calibration=True).count() == 72
+    # what a judge's free-form parameters hold cannot stop the slice being drawn
+    LMJudge.objects.create(name="odd", backend="embedding_rm", model="m", parameters={"training_items": "ab"})
+    LMJudge.objects.filter(name="odd").get().projects.add(project)
+    assert calibration.judge_training_items(project) == set(training[:40])
+
+
+def test_a_small_slice_drawn_by_routing_is_not_grown_by_training_a_judge(project):
+    from curation import calibration
+
+    human = factories.human(factories.user("everyone", project=project))
+    items = [factories.item(project, text_a=f"a{i}", text_b=f"b{i}") for i in range(600)]
+    Annotation.objects.bulk_create(
+        [Annotation(item=it, annotator=human, kind="pairwise", preference=1) for it in items]
+    )
+    drawn = set(calibration.ensure_slice(project, fraction=0.02, minimum=0, seed=0))
+    training = calibration.judge_training_slice(project, limit=100)
+    assert (
+        len(drawn) == 12
+        and set(Item.objects.filter(project=project, calibration=True).values_list("pk", flat=True)) == drawn
+    )
+    assert len(training) == 100 and not set(training) & drawn
 
 
 def test_a_manager_trains_the_embedding_judge_outside_the_slice_and_it_labels_the_rest(client, project, manager_user):
@@ -184,3 +207,32 @@ def test_a_manager_trains_the_embedding_judge_outside_the_slice_and_it_labels_th
     service.judge_project(project)
     judged = set(Annotation.objects.filter(annotator__judge=judge).values_list("item_id", flat=True))
     assert judged == {it.pk for it in items} - trained_on and in_slice <= judged
+
+
+def test_a_reward_model_trained_on_one_projects_data_serves_only_that_projects_judges(project, tmp_path):
+    """Managers may add reward-model judges; a fine-tune or model registered to another project
+    must not become theirs by naming it (`finetune:<run id>` ids are sequential)."""
+    from annotate.judging.reward_backends import resolve_reward_model
+    from workers.models import FineTuneRun, TaskRun
+
+    theirs = factories.project()
+    snapshot_run = TaskRun.objects.create(kind="finetune", project=theirs)
+    spec = ModelSpec.objects.create(name="their-rm", path_or_id=str(tmp_path), project=theirs)
+    from tests import workers_helpers as wh
+
+    FineTuneRun.objects.create(
+        run=snapshot_run,
+        snapshot=wh.snapshot(theirs, pairs=2, binary=0, edits=0),
+        model_spec=spec,
+        method="reward",
+        output_dir=str(tmp_path),
+    )
+    for model in (f"finetune:{snapshot_run.pk}", "their-rm"):
+        judge = LMJudge.objects.create(name=f"rm-{model}", backend="reward_model", model=model)
+        judge.projects.add(project)
+        with pytest.raises(BackendError, match="belongs to one project"):
+            resolve_reward_model(judge)
+        judge.projects.set([theirs])
+        assert resolve_reward_model(judge).startswith(str(tmp_path))  # their own judge may use it
+    with pytest.raises(BackendError, match="no finished fine-tune run"):
+        resolve_reward_model(LMJudge(name="x", backend="reward_model", model="finetune:abc"))

@@ -33,11 +33,13 @@ __all__ = [
     "BackendError",
     "JudgeBackend",
     "OpenAIBackend",
+    "TransformersBackend",
     "PairScore",
     "RequestFailed",
     "TransientBackendError",
     "backend_class",
     "backend_for",
+    "declares_local",
     "generation_parameters",
     "is_scoring",
     "registry",
@@ -70,9 +72,15 @@ def registry() -> dict[str, type[JudgeBackend]]:
     return _registry(tuple(getattr(settings, "JUDGE_BACKENDS", ())))
 
 
+def declares_local(cls: type[JudgeBackend]) -> bool:
+    """Whether the class itself says it calls no server: `calls_server = False` in its own body. A
+    subclass of a local backend that does not say so again may reach a server, so it does not count."""
+    return cls.__dict__.get("calls_server", True) is False
+
+
 def choices(local_only: bool = False) -> list[tuple[str, str]]:
-    """(key, label) of every registered backend (`local_only`: those that call no server), for forms."""
-    return [(key, cls.label or key) for key, cls in registry().items() if not (local_only and cls.calls_server)]
+    """(key, label) of every registered backend (`local_only`: those declared local), for forms."""
+    return [(key, cls.label or key) for key, cls in registry().items() if not local_only or declares_local(cls)]
 
 
 def backend_class(key: str) -> type[JudgeBackend]:

@@ -15,12 +15,22 @@ def resolve_reward_model(judge) -> str:
     model fine-tuned in Tandem), or a local path / hub id."""
     name = judge.model
     if name.startswith("finetune:"):
-        ft = FineTuneRun.objects.filter(run_id=name.split(":", 1)[1].strip() or None).first()
+        run_id = name.split(":", 1)[1].strip()
+        ft = FineTuneRun.objects.select_related("run").filter(run_id=int(run_id) if run_id.isdigit() else None).first()
         if ft is None or not ft.output_dir:
             raise BackendError(f"no finished fine-tune run {name!r}")
+        _only_its_project(judge, ft.run.project_id, f"fine-tune run {run_id}")
         return str(Path(ft.output_dir) / "model")
     spec = ModelSpec.objects.filter(name=name).first()
+    if spec is not None:
+        _only_its_project(judge, spec.project_id, f"model {spec.name}")
     return spec.path_or_id if spec else name
+
+
+def _only_its_project(judge, project_id, what):
+    """A model trained on one project's data serves only judges of that project (as resolve_local)."""
+    if project_id is not None and set(judge.projects.values_list("pk", flat=True)) != {project_id}:
+        raise BackendError(f"{what} belongs to one project; a judge of other projects cannot use it")
 
 
 def _conversation(item):
