@@ -18,8 +18,19 @@ def escape(text: object) -> str:
 
 
 BLUE, RED, GREY, MUTED = "#3b5bdb", "#c92a2a", "#e3e6ea", "#6b7280"
-MARKER = "#343a40"  # a chosen value (budget, threshold): no data colour uses it
+MARKER = "#f08c00"  # a chosen value (budget, threshold): amber, which no strategy or reference uses
 HALO = 'stroke="white" stroke-width="3" paint-order="stroke"'  # text over lines stays legible
+
+
+MIN_SPAN = 0.02  # of a y axis in accuracy units: two points
+
+
+def _decimals(step: float) -> int:
+    """Decimals that tell ticks `step` apart: 2 → 0, 2.5 → 1, 0.25 → 2."""
+    for digits in range(4):
+        if abs(round(step, digits) - step) < 1e-9:
+            return digits
+    return 4
 
 
 def _tick_step(span: float, most: int = 6) -> float:
@@ -292,10 +303,12 @@ def band_curves(
     values = [v for c in curves for _, m, d in c.points for v in (m - d, m + d)] + [r.value for r in references]
     if not values:
         return None
-    step = _tick_step(max(values) - min(values))
-    low = math.floor(min(values) / step + 1e-6) * step  # the tolerance absorbs 0.6 / 0.02 = 29.999…
-    high = math.ceil(max(values) / step - 1e-6) * step
-    high = high if high > low else low + step
+    lo, hi = min(values), max(values)
+    if hi - lo < MIN_SPAN:  # a flat series: a readable window around it, not ticks 0.01 points apart
+        lo, hi = (lo + hi) / 2 - MIN_SPAN / 2, (lo + hi) / 2 + MIN_SPAN / 2
+    step = _tick_step(hi - lo)
+    low = math.floor(lo / step + 1e-6) * step  # the tolerance absorbs 0.6 / 0.02 = 29.999…
+    high = math.ceil(hi / step - 1e-6) * step
     right, bottom = width - pad, height - pad
 
     def x(b: float) -> float:
@@ -308,7 +321,7 @@ def band_curves(
         f'<line x1="{pad}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="#adb5bd"/>',
         f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{bottom}" stroke="#adb5bd"/>',
     ]
-    digits = 0 if step >= 0.01 else 1
+    digits = _decimals(100 * step)
     for t in range(round((high - low) / step) + 1):
         q = low + step * t
         parts.append(
@@ -327,7 +340,8 @@ def band_curves(
     if marker is not None:
         parts.append(
             f'<line x1="{x(marker):.1f}" x2="{x(marker):.1f}" y1="{pad}" y2="{bottom}" stroke="{MARKER}" stroke-dasharray="4 3"/>'
-            f'<text x="{x(marker) + 3:.1f}" y="{pad - 4}" font-size="10" fill="{MARKER}">budget {100 * marker:.0f}%</text>'
+            f'<text x="{x(marker) + (-3 if marker > 0.8 else 3):.1f}" y="{pad - 4}" font-size="10" '
+            f'text-anchor="{"end" if marker > 0.8 else "start"}" fill="{MARKER}">budget {100 * marker:.0f}%</text>'
         )
     for c in curves:
         if not c.points:
@@ -346,6 +360,7 @@ def band_curves(
         ly = y(r.value) - 3  # above it goes under its own line instead of over the other label
         if label_ys and ly - label_ys[-1] < 11:
             ly = max(y(r.value) + 11, label_ys[-1] + 11)
+        ly = min(ly, bottom - 3)  # never over the x axis's labels
         label_ys.append(ly)
         parts.append(
             f'<line x1="{pad}" x2="{right}" y1="{y(r.value):.1f}" y2="{y(r.value):.1f}" stroke="{r.colour}" stroke-dasharray="2 3"/>'

@@ -180,6 +180,7 @@ def test_routing_page_shows_measured_curves_and_the_calibration_slice(client, pr
     )
     assert "people (all-human)" in page and "judges (all-judge)" in page  # their rows in the table, ± sd
     assert "by chance alone" in page and "grow the calibration slice" in page  # a handful held out per split
+    assert "budget 70%" in page  # the legend in the chart's unit
     assert "54 items" in page and "95% interval" in page  # the slice: size and accuracies with intervals
     assert "(predicted)" in page  # the judge-error model's predictions appear only labelled as such
 

@@ -32,6 +32,8 @@ STRATEGY_COLOURS = {
     "disagreement": "#2b8a3e",
 }
 
+REFERENCE_COLOURS = {"all_human": "#212529", "all_judge": "#d6336c"}  # neither a strategy's nor the marker's
+
 
 def curve_chart(run):
     """A run's MEASURED curves: held-out proxy-RM accuracy per budget, mean with a ±1 sd band per
@@ -50,7 +52,10 @@ def curve_chart(run):
         )
         for s, vals in means.items()
     ]
-    both = (("people (all-human)", "all_human", "#212529"), ("judges (all-judge)", "all_judge", "#868e96"))
+    both = (
+        ("people (all-human)", "all_human", REFERENCE_COLOURS["all_human"]),
+        ("judges (all-judge)", "all_judge", REFERENCE_COLOURS["all_judge"]),
+    )
     references = [
         plots.Reference(f"{key.replace('_', '-')} {v:.3f}" + (f" ± {sd:.3f}" if sd else ""), v, colour)
         for _, key, colour in both
