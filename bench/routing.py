@@ -66,7 +66,25 @@ def to_pref(value):
     )
 
 
+def _multipref(row):
+    """allenai/multipref's own rows (`text`, `completion_a`/`completion_b`, the workers' `overall_pref`
+    in `normal_worker_annotations` and `expert_worker_annotations`) in the shape read below: the
+    prompt, both completions and every worker's overall preference as the human label (their mean)."""
+    workers = [*(row.get("normal_worker_annotations") or []), *(row.get("expert_worker_annotations") or [])]
+    prefs = [w.get("overall_pref") for w in workers if isinstance(w, dict) and w.get("overall_pref")]
+    out = {
+        "prompt": row.get("prompt", row.get("text")),
+        "response_a": row["completion_a"],
+        "response_b": row["completion_b"],
+    }
+    if prefs and "human" not in row:
+        out["human"] = prefs
+    return {**{k: v for k, v in row.items() if k not in ("completion_a", "completion_b")}, **out}
+
+
 def normalise(row, i):
+    if "completion_a" in row and "completion_b" in row:
+        row = _multipref(row)
     a = row.get("response_a", row.get("response_1", row.get("chosen")))
     b = row.get("response_b", row.get("response_2", row.get("rejected")))
     if a is None or b is None or "prompt" not in row:

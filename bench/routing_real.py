@@ -10,8 +10,11 @@ the PPM (linear, quadratic, simulated selection) and the judge-error model learn
 each strategy sends k % of the pool to people (their label) and the rest to the judge (its label);
 a Bradley–Terry proxy reward model trained on that mix is scored on held-out human labels.
 
-Judges: rows with judge labels (`judges`, `lm`, `gpt4_pref`, see bench/routing.py) use them. Rows
-without (hh-rlhf) get the embedding reward-model judge — a Bradley–Terry head on MiniLM embeddings
+Files: hh-rlhf transcripts (`chosen`/`rejected`), allenai/multipref as released (`text`,
+`completion_a`/`completion_b`, every normal and expert worker's `overall_pref`, averaged), and the
+shapes bench/routing.py reads (prompt, response_a/response_b or response_1/response_2, a human label
+such as HelpSteer2's `preference_strength`). Judges: rows with judge labels (`judges`, `lm`,
+`gpt4_pref`) use them. Rows without (hh-rlhf, MultiPref as released) get the embedding reward-model judge — a Bradley–Terry head on MiniLM embeddings
 of response + prompt, trained on a small random slice (`--judge-train`, default 150) that is then
 removed from everything else, so the judge never saw the evaluation labels.
 

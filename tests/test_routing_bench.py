@@ -40,6 +40,17 @@ def test_generator_is_deterministic_and_matches_bundled_file():
             1,
             {"j": -2},
         ),
+        (  # allenai/multipref as released: human labels only (the bench's own judge labels it)
+            {
+                "text": "p",
+                "completion_a": "a",
+                "completion_b": "b",
+                "normal_worker_annotations": [{"overall_pref": "A-is-clearly-better"}, {"overall_pref": "Tie"}],
+                "expert_worker_annotations": [{"overall_pref": "A-is-slightly-better"}],
+            },
+            -1,
+            {},
+        ),
     ],
 )
 def test_real_dataset_shapes_are_read(row, human, judges):
