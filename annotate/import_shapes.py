@@ -21,6 +21,11 @@ Shapes (auto-detected from the columns, or named explicitly):
   helpsteer2_ratings  prompt/response/helpfulness/correctness/coherence/complexity/verbosity — HelpSteer2's
                own release: 0–4 Likert ratings of one response, one label per row from the source
                (people's ratings: imported as human labels); the project's aspects name the columns read
+  multipref    text/completion_a/completion_b[/model_a/model_b][/normal_worker_annotations]
+               [/expert_worker_annotations] — allenai/multipref as released (Hybrid Preferences' data):
+               every worker's `overall_pref` ("A-is-clearly-better" … "Tie" … "B-is-clearly-better")
+               is a human label of its own source "<source> · normal|expert <evaluator or N>"; the
+               per-aspect preferences, confidence and reasons are kept in the label's details
   alpaca_eval  instruction/output_1/output_2[/generator_1/2][/preference][/annotator] — AlpacaEval's
                annotations: a judge's verdict (1, 2, 0 for a draw, 1..2 from a weighted judge),
                imported as the label of a source named after `annotator`
@@ -46,8 +51,9 @@ SHAPES = (
     "messages",
     "alpaca_eval",
     "ranking",
+    "multipref",
 )
-PAIRWISE_SHAPES = ("preference", "completions", "helpsteer2", "alpaca_eval")
+PAIRWISE_SHAPES = ("preference", "completions", "helpsteer2", "alpaca_eval", "multipref")
 RANKABLE_SHAPES = ("completions",)  # shapes that make a ranking item when imported as ranking
 RANKING_MIN, RANKING_MAX = 3, 9
 LIKERT_SHAPES = ("helpsteer2_ratings",)
@@ -71,6 +77,16 @@ COLUMNS = {
     "binary": {"prompt", "response", "completion", "label", "model", "edited"},
     "messages": {"messages", "label", "model", "edited"},
     "ranking": {"prompt", "responses", "ranking"},
+    "multipref": {
+        "text",
+        "prompt",
+        "completion_a",
+        "completion_b",
+        "model_a",
+        "model_b",
+        "normal_worker_annotations",
+        "expert_worker_annotations",
+    },
     "alpaca_eval": {
         "prompt",
         "instruction",
@@ -112,6 +128,8 @@ def detect_shape(columns: Iterable[str]) -> str | None:
         return "helpsteer2"
     if {"output_1", "output_2"} <= cols:
         return "alpaca_eval"
+    if {"completion_a", "completion_b"} <= cols:
+        return "multipref"
     if "response" in cols and cols & set(HELPSTEER2_ASPECTS):
         return "helpsteer2_ratings"
     if "messages" in cols:
@@ -153,6 +171,7 @@ def parse_row(
         "messages": _messages,
         "alpaca_eval": _alpaca_eval,
         "ranking": _ranking,
+        "multipref": _multipref,
     }
     parsed = parsers[shape](row, where, pair_strategy=pair_strategy, single_kind=single_kind, aspects=aspects)
     parsed.metadata = v.metadata(row, "metadata")
@@ -478,6 +497,62 @@ def _individual_preferences(row):
             }
         )
     return labels
+
+
+MULTIPREF_PREFERENCES = {
+    "a-is-clearly-better": -2,
+    "a-is-slightly-better": -1,
+    "tie": 0,
+    "b-is-slightly-better": 1,
+    "b-is-clearly-better": 2,
+}
+MULTIPREF_WORKERS = (("normal_worker_annotations", "normal"), ("expert_worker_annotations", "expert"))
+MULTIPREF_DETAILS = ("helpful_pref", "truthful_pref", "harmless_pref", "overall_confidence", "time_spent")
+
+
+def _multipref(row, where, **_):
+    """allenai/multipref's rows: a prompt (`text`), two completions and each worker's labels."""
+    name = "text" if not v.is_missing(row.get("text")) else "prompt"
+    ptext, pmsgs = v.text_or_messages(row, name)
+    parsed = _prompt(ptext or "", pmsgs, where)
+    parsed.responses = [
+        (_response_text(row, "completion_a"), _model(row, "model_a"), {}),
+        (_response_text(row, "completion_b"), _model(row, "model_b"), {}),
+    ]
+    labels = []
+    for column, group in MULTIPREF_WORKERS:
+        if v.is_missing(row.get(column)):
+            continue
+        entries = v.maybe_json_list(row.get(column), column)
+        if not isinstance(entries, (list, tuple)):
+            raise v.FieldError(column, f"expected a list of worker annotations, got {v.describe(entries)}")
+        for i, entry in enumerate(entries):
+            field_name = f"{column}[{i}].overall_pref"
+            if not isinstance(entry, dict):
+                raise v.FieldError(f"{column}[{i}]", f"expected an object with overall_pref, got {v.describe(entry)}")
+            pref = entry.get("overall_pref")
+            if v.is_missing(pref):
+                continue  # a worker who gave no overall preference labelled nothing
+            value = MULTIPREF_PREFERENCES.get(str(pref).strip().lower())
+            if value is None:
+                raise v.FieldError(field_name, f"expected one of {', '.join(MULTIPREF_PREFERENCES)}, got {pref!r}")
+            evaluator = entry.get("evaluator")
+            who = evaluator if isinstance(evaluator, str) and 0 < len(evaluator) <= 64 else str(i + 1)
+            details = {
+                k: v.storable(entry[k], k) if isinstance(entry[k], str) else v.json_value(entry[k], k)
+                for k in MULTIPREF_DETAILS
+                if isinstance(entry.get(k), (str, int, float)) and not isinstance(entry.get(k), bool)
+            }
+            labels.append(
+                {
+                    "preference": value,
+                    "source_suffix": f" · {group} {who}",
+                    "label_kind": "human",
+                    "details": {"import": "multipref", "worker": group, **details},
+                }
+            )
+    parsed.items = [("pairwise", 0, 1, labels or None)]
+    return parsed
 
 
 def _single(parsed, response, model, row, single_kind):

@@ -767,3 +767,63 @@ def test_dry_run_counts_and_writes_nothing(tmp_path, project, client, admin_user
     assert response.status_code == 302 and response.url.endswith("/import/")
     assert "checked, nothing written" in client.get(response.url).content.decode().lower()
     assert counts() == before
+
+
+MULTIPREF = [
+    {
+        "comparison_id": "c1",
+        "text": "How do I boil an egg?",
+        "completion_a": "Put it in boiling water for 9 minutes.",
+        "model_a": "tulu-2-70b",
+        "completion_b": "Eggs are oval.",
+        "model_b": "gpt-3.5-turbo",
+        "normal_worker_annotations": [
+            {"evaluator": "w-17", "overall_pref": "A-is-clearly-better", "helpful_pref": "A-is-clearly-better"},
+            {"evaluator": "w-23", "overall_pref": "A-is-slightly-better", "overall_confidence": 3},
+        ],
+        "expert_worker_annotations": [{"evaluator": "x-02", "overall_pref": "Tie"}],
+    },
+    {
+        "comparison_id": "c2",
+        "text": "Name a prime.",
+        "completion_a": "Four.",
+        "completion_b": "Seven.",
+        "normal_worker_annotations": [{"evaluator": "w-17", "overall_pref": "B-is-clearly-better"}],
+        "expert_worker_annotations": [],
+    },
+]
+
+
+def test_multipref_workers_are_human_sources_of_their_own(tmp_path, project):
+    """Hybrid Preferences' own data as released: each worker's overall preference is a human label
+    of its own source (named by the evaluator id), so agreement, Dawid–Skene and routing count them
+    as people; the same worker across rows is one source."""
+    result = import_items(project, write(tmp_path / "multipref.jsonl", MULTIPREF), source="multipref")
+    assert result.items_created == 2 and result.annotations_created == 4 and result.label_kind == "human"
+    egg = {
+        a.annotator.name: a
+        for a in Annotation.objects.filter(item__prompt__text="How do I boil an egg?").select_related("annotator")
+    }
+    assert {n: a.preference for n, a in egg.items()} == {
+        "multipref · normal w-17": -2,
+        "multipref · normal w-23": -1,
+        "multipref · expert x-02": 0,
+    }
+    assert egg["multipref · normal w-17"].details["helpful_pref"] == "A-is-clearly-better"
+    assert egg["multipref · normal w-23"].details["overall_confidence"] == 3
+    assert Annotator.objects.filter(project=project, name="multipref · normal w-17").count() == 1
+    assert all(a.annotator.is_human for a in egg.values())
+    item = Item.objects.get(prompt__text="How do I boil an egg?")
+    assert (item.response_a.model_name, item.response_b.model_name, item.human_label_count) == (
+        "tulu-2-70b",
+        "gpt-3.5-turbo",
+        3,
+    )
+    assert item.metadata["columns"]["comparison_id"] == "c1"
+
+
+def test_multipref_bad_preference_names_the_field_and_imports_nothing(tmp_path, project):
+    rows = [{**MULTIPREF[0], "expert_worker_annotations": [{"overall_pref": "A-is-better-ish"}]}]
+    with pytest.raises(ImportFileError, match=r"expert_worker_annotations\[0\]\.overall_pref"):
+        import_items(project, write(tmp_path / "bad.jsonl", rows))
+    assert Annotation.objects.count() == 0 and Item.objects.count() == 0
