@@ -199,6 +199,8 @@ def test_a_manager_trains_the_embedding_judge_outside_the_slice_and_it_labels_th
     judge = LMJudge.objects.create(name="emb", backend="embedding_rm", model="all-MiniLM-L6-v2")
     judge.projects.add(project)
     client.force_login(manager_user)
+    page = client.get(reverse("curation:routing", args=[project.pk])).content.decode()
+    assert "<td>Embedding reward model (Bradley" in page  # the backend's name in the judges table
     client.post(reverse("curation:train_judge", args=[project.pk, judge.pk]), {"max_items": 15})
     judge.refresh_from_db()
     trained_on = set(judge.parameters["training_items"])

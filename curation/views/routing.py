@@ -9,6 +9,7 @@ from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from annotate.judging import backends
 from annotate.judging.reward_training import MIN_TRAINING_PAIRS
 from annotate.models import PREFERENCE_LABELS, AnnotationStatus, AnnotatorKind, Item, JudgeBackend, LMJudge
 from annotate.permissions import is_admin, project_for_manager
@@ -106,7 +107,11 @@ def _judge_rows(project):
             ),
         )
     )
-    return judges
+    rows = list(judges)
+    labels = dict(backends.choices())
+    for judge in rows:  # the backend field has no choices (backends register at run time): no get_…_display
+        setattr(judge, "backend_label", labels.get(judge.backend, f"{judge.backend} (not registered)"))  # noqa: B010
+    return rows
 
 
 @login_required
