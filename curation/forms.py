@@ -19,6 +19,7 @@ from annotate.models import (
 from annotate.permissions import is_admin
 from curation import actions, calibration, dedupe, routing_sim
 from curation.noise import AGGREGATOR_LABELS
+from workers.models import FineTuneRun, ModelSpec
 
 SOURCES = [("human", "People only"), ("judge", "LM judges only"), ("both", "People and judges")]
 
@@ -134,6 +135,26 @@ class TokenForm(forms.Form):
 
 
 TRAINED_PARAMETERS = {"bt_head", "training_items"}  # annotate.judging.reward_training writes them
+MODEL_BACKENDS = (JudgeBackend.TRANSFORMERS, JudgeBackend.REWARD_MODEL)  # backends that load judge.model
+
+
+def unregistered_model(project, backend, model):
+    """Why a manager may not load `model` in a judge of `project`, or None. Managers name a model an
+    admin registered (or one fine-tuned in the project: its ModelSpec, or `finetune:<run>` for a
+    reward model), never a path on the workers' disk or a hub id the workers would download."""
+    registered = ModelSpec.objects.for_project(project) if project is not None else ModelSpec.objects.none()
+    if registered.filter(name=model).exists():
+        return None
+    if backend == JudgeBackend.REWARD_MODEL and model.startswith("finetune:"):
+        run_id = model.split(":", 1)[1].strip()
+        if run_id.isdigit() and FineTuneRun.objects.filter(run_id=int(run_id), run__project=project).exists():
+            return None
+        return f"{model}: no fine-tune run of this project has that id"
+    names = ", ".join(sorted(registered.values_list("name", flat=True))[:20]) or "none yet"
+    return (
+        f"{model!r} is not a registered model; choose one ({names}). Only an admin registers a new "
+        "path or hub id (Django admin → Model specs)."
+    )
 
 
 class JudgeForm(forms.ModelForm):
@@ -168,9 +189,10 @@ class JudgeForm(forms.ModelForm):
         fields = ["name", "backend", "model", "family", "base_url", "api_key_name", "parameters", "prompt_templates"]
         labels = {"base_url": "Base URL"}
 
-    def __init__(self, *args, user, **kwargs):
+    def __init__(self, *args, user, project=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.admin = is_admin(user)
+        self.project = project
         field_of(self, "backend", forms.ChoiceField).choices = backends.choices()
         if self.admin:
             field_of(self, "api_key_name", forms.ChoiceField).choices = [("", "none")] + [
@@ -179,6 +201,10 @@ class JudgeForm(forms.ModelForm):
             return
         for name in self.CONNECTION_FIELDS:
             del self.fields[name]
+        self.fields["model"].help_text = (
+            "A registered model's name (or finetune:<run id> of this project's reward-model fine-tune); "
+            "an admin registers new paths and hub ids. Ignored by the embedding reward model."
+        )
         backend = field_of(self, "backend", forms.ChoiceField)
         backend.choices = backends.choices(local_only=True)  # local models, reward models, embedding heads
         backend.error_messages["invalid_choice"] = (
@@ -200,6 +226,9 @@ class JudgeForm(forms.ModelForm):
             self.add_error("parameters", "must be a JSON object")
         elif reserved := sorted(set(params) & TRAINED_PARAMETERS):
             self.add_error("parameters", f"{', '.join(reserved)}: set by training the judge, not by hand")
+        loads_a_model = not self.admin and data.get("backend") in MODEL_BACKENDS and data.get("model")
+        if loads_a_model and (error := unregistered_model(self.project, data["backend"], data["model"])):
+            self.add_error("model", error)
         for error in prompts.validate_overrides(data.get("prompt_templates") or {}):
             self.add_error("prompt_templates", error)
         return data

@@ -16,6 +16,7 @@ from annotate.models import Annotation, LMJudge
 from config.settings import judge_keys
 from tests import factories
 from tests.judging_helpers import ScriptedServer, allow_local_server
+from workers.models import ModelSpec
 
 INTERNAL = [
     "http://127.0.0.1:8000/v1",
@@ -179,19 +180,33 @@ def test_managers_cannot_set_where_a_judge_connects(client, project, manager_use
     assert not LMJudge.objects.exists()
     page = client.get(reverse("curation:routing", args=[project.pk])).content.decode()
     assert 'name="base_url"' not in page and 'name="api_key_name"' not in page
-    # A local model is fine; connection fields sent anyway are ignored.
+    # A registered local model is fine; connection fields sent anyway are ignored.
+    ModelSpec.objects.create(name="m", path_or_id="/models/m")
     r = client.post(url, judge_post(backend="transformers", base_url="http://169.254.169.254/", api_key_name="openai"))
     assert r.status_code == 302
     assert LMJudge.objects.values_list("backend", "base_url", "api_key_name").get() == ("transformers", "", "")
     # so are the reward-model judges that run in Tandem's workers (a deployment's backend that does
     # not declare calls_server = False stays admin-only)
-    for backend in ("reward_model", "embedding_rm"):
-        r = client.post(url, judge_post(name=f"local-{backend}", backend=backend, model="all-MiniLM-L6-v2"))
+    for backend, model in (("reward_model", "m"), ("embedding_rm", "all-MiniLM-L6-v2")):
+        r = client.post(url, judge_post(name=f"local-{backend}", backend=backend, model=model))
         assert r.status_code == 302, r.content
     assert set(LMJudge.objects.values_list("backend", flat=True)) == {"transformers", "reward_model", "embedding_rm"}
     from annotate.judging import backends
 
     assert [k for k, _ in backends.choices(local_only=True)] == ["transformers", "reward_model", "embedding_rm"]
+    # a manager names a registered model, never a path on the workers' disk, a hub id or another
+    # project's fine-tune
+    theirs = factories.project()
+    ModelSpec.objects.create(name="their-ft", path_or_id="/ft/1", project=theirs)
+    for backend, model, words in (
+        ("transformers", "/etc/tandem/secret-model", b"not a registered model"),
+        ("reward_model", "OpenAssistant/reward-model-deberta", b"not a registered model"),
+        ("transformers", "their-ft", b"not a registered model"),
+        ("reward_model", "finetune:999", b"no fine-tune run of this project"),
+    ):
+        r = client.post(url, judge_post(name=f"x-{model}", backend=backend, model=model))
+        assert r.status_code == 400 and words in r.content, (model, r.content[-300:])
+    assert not LMJudge.objects.filter(name__startswith="x-").exists()
     trained = judge_post(name="forged", backend="embedding_rm", parameters='{"bt_head": {"w": [1]}}')
     r = client.post(url, trained)
     assert r.status_code == 400 and b"set by training the judge" in r.content

@@ -127,7 +127,7 @@ def routing_page(request, project_id, judge_form=None, route_form=None, attach_f
     context = {
         "project": project,
         "judges": _judge_rows(project),
-        "judge_form": judge_form or JudgeForm(user=request.user),
+        "judge_form": judge_form or JudgeForm(user=request.user, project=project),
         "attach_form": attach_form or AttachJudgeForm(project=project),
         "route_form": route_form or RouteForm(initial={"budget": round(100 * project.human_budget)}),
         "latest": latest,
@@ -161,7 +161,7 @@ def runs_fragment(request, project_id):
 @require_POST
 def add_judge(request, project_id):
     project = project_for_manager(request.user, project_id)
-    form = JudgeForm(request.POST, user=request.user)
+    form = JudgeForm(request.POST, user=request.user, project=project)
     if not form.is_valid():
         return routing_page(request, project_id, judge_form=form)
     judge = form.save()
