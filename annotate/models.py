@@ -349,6 +349,15 @@ def human_label_q(prefix="annotator__"):
     )
 
 
+def judge_label_q(prefix="annotator__"):
+    """Q over Annotation (or, with prefix="", over Annotator) matching labels made by models: LM and
+    reward-model judges run in Tandem, and imported sources whose labels are a model's (the default,
+    e.g. UltraFeedback's or AlpacaEval's GPT-4 verdicts). The complement of `human_label_q`."""
+    return Q(**{f"{prefix}kind": AnnotatorKind.JUDGE}) | Q(
+        **{f"{prefix}kind": AnnotatorKind.SOURCE, f"{prefix}label_kind": LabelKind.JUDGE}
+    )
+
+
 class Thumbs(models.TextChoices):
     UP = "up", "Thumbs up"
     DOWN = "down", "Thumbs down"

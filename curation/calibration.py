@@ -119,7 +119,7 @@ def stats(project: Project) -> CalibrationStats:
     judges are scored against gold; otherwise judges are scored against the people's consensus
     and people against each other (agreement of two labels on the same item)."""
     n_items = Item.objects.filter(project=project, is_gold=False).count()
-    ids = list(Item.objects.filter(project=project).filter(calibration=True).values_list("pk", flat=True))
+    ids = list(Item.objects.filter(project=project, is_gold=False, calibration=True).values_list("pk", flat=True))
     gold = {
         pk: direction(kind, (g or {}).get("preference"), (g or {}).get("thumbs"))
         for pk, kind, g in Item.objects.filter(project=project, is_gold=True).values_list("pk", "kind", "gold_answer")
@@ -137,7 +137,7 @@ def stats(project: Project) -> CalibrationStats:
             continue
         if pk in human_pks:
             human.setdefault(item_id, []).append(d)
-        elif who == AnnotatorKind.JUDGE:
+        elif who in (AnnotatorKind.JUDGE, AnnotatorKind.SOURCE):  # not a person's: a judge's or an imported model's
             judge.setdefault(item_id, []).append(d)
     both = [pk for pk in ids if pk in human and pk in judge]
     gold_scored = [pk for pk in scope if gold.get(pk) and pk in human]

@@ -24,7 +24,15 @@ from rapidfuzz.distance import LCSseq
 
 from annotate.judging.backends import RequestFailed, backend_for
 from annotate.kinds.replies import json_objects
-from annotate.models import Annotation, AnnotationStatus, AnnotatorKind, FeedbackKind, Item, LMJudge, Project
+from annotate.models import (
+    Annotation,
+    AnnotationStatus,
+    FeedbackKind,
+    Item,
+    LMJudge,
+    Project,
+    judge_label_q,
+)
 from curation.families import family_of
 from curation.models import ItemFeatures
 from workers.ml import embeddings
@@ -299,7 +307,7 @@ def judge_signals(
 ) -> dict[int, dict[str, float | None]]:
     """Per item (of `item_ids`, or every item of `project`): judge confidence, jury disagreement,
     swap inconsistency, unparsed share (the keys of JUDGE_SIGNALS). Items no judge labelled are absent."""
-    judged = Annotation.objects.filter(annotator__kind=AnnotatorKind.JUDGE)
+    judged = Annotation.objects.filter(judge_label_q())  # judges run here, and imported model labels
     judged = (
         judged.filter(item__project=project)
         if project is not None

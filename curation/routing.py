@@ -28,12 +28,12 @@ from psycopg.sql import SQL, Identifier, Literal, Placeholder
 from annotate.models import (
     Annotation,
     AnnotationStatus,
-    AnnotatorKind,
     FeedbackKind,
     Item,
     Project,
     Routing,
     human_label_q,
+    judge_label_q,
 )
 from annotate.projects import lock_project
 from curation import calibration, strategies
@@ -63,7 +63,8 @@ class ItemDirections:
 
 def label_directions(project: Project, item_ids: Iterable[int]) -> dict[int, ItemDirections]:
     """ItemDirections per labelled item of the given ones. Human means `human_label_q()`: people,
-    and imported sources declared human — never by default."""
+    and imported sources declared human — never by default. Judge means `judge_label_q()`: judges
+    run in Tandem and imported model labels (UltraFeedback's, AlpacaEval's GPT-4 verdicts)."""
     out: dict[int, ItemDirections] = {}
     base = Annotation.objects.filter(
         item__project=project, item_id__in=list(item_ids), kind__in=[FeedbackKind.PAIRWISE, FeedbackKind.BINARY]
@@ -72,7 +73,7 @@ def label_directions(project: Project, item_ids: Iterable[int]) -> dict[int, Ite
         "item_id", "kind", "preference", "thumbs"
     ):
         out.setdefault(item_id, ItemDirections()).human.append(direction(kind, preference, thumbs))
-    for item_id, kind, status, preference, thumbs in base.filter(annotator__kind=AnnotatorKind.JUDGE).values_list(
+    for item_id, kind, status, preference, thumbs in base.filter(judge_label_q()).values_list(
         "item_id", "kind", "status", "preference", "thumbs"
     ):
         entry = out.setdefault(item_id, ItemDirections())

@@ -140,6 +140,24 @@ def test_imported_labels_count_as_spent_only_when_declared_human(project):
     assert not human_queue(project) & {it.pk for it in outside}  # paid for: the queue does not ask again
 
 
+def test_an_imported_models_labels_are_judge_labels(project):
+    """UltraFeedback's or AlpacaEval's GPT-4 labels, imported (a source whose labels are a model's),
+    are what judges give: items carrying only those are judged, not sent to people as unjudged."""
+    items, judge, _ = structured_project(project, n=40, calibration_fraction=0.5)
+    outside = [it for it, _ in items if not Item.objects.get(pk=it.pk).calibration][:6]
+    Annotation.objects.filter(item__in=outside, annotator__judge=judge).delete()
+    gpt4 = Annotator.objects.create(kind=AnnotatorKind.SOURCE, name="ultrafeedback", project=project)
+    Annotation.objects.bulk_create(
+        [Annotation(item=it, annotator=gpt4, kind="pairwise", preference=-1) for it in outside[:4]]
+    )
+    assert routing.label_directions(project, [outside[0].pk])[outside[0].pk].judge == [-1]
+    run = routing.route_project(project, budget=0.5, strategy="random", **FAST)
+    assert run.counts["unjudged"] == 2  # the two with no label from any model
+    reasons = dict(Item.objects.filter(pk__in=[it.pk for it in outside]).values_list("pk", "route_reason__why"))
+    assert all(reasons[it.pk].startswith("unjudged") for it in outside[4:])  # the slice took the budget
+    assert all(reasons[it.pk] in ("budget", "judge") for it in outside[:4])
+
+
 def test_budget_fraction_gold_both_and_every_strategy(project):
     items, _, _ = structured_project(project, n=40, calibration_fraction=0.5)
     gold = factories.item(project, is_gold=True, gold_answer={"preference": 2})
