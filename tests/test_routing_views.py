@@ -228,3 +228,21 @@ def test_routing_page_says_what_it_did_with_a_count_past_the_items_and_keeps_a_z
     runs.finish_run(done, state="succeeded")
     listed = client.get(reverse("curation:routing_runs", args=[project.pk]), HTTP_HX_REQUEST="true").content.decode()
     assert "0 / 0" not in listed and "succeeded" in listed  # a step with no count says how it ended
+
+
+def test_items_without_a_judge_label_are_placed_not_passed_off_as_predictions(client, project, manager_user):
+    from curation.models import ItemFeatures
+    from curation.routing import route_project
+
+    structured_project(project, n=40, calibration_fraction=0.5)
+    thumbs = [factories.item(project, kind="binary", text_a=f"only {i}") for i in range(3)]  # no judge labels these
+    for item in thumbs:
+        ItemFeatures.objects.create(item=item, values={}, tags={"domain": "general"})
+    route_project(project, budget=0.8, strategy="ppm", curve_seeds=1, n_mixes=20, calibration_minimum=0)
+    page = login(client, manager_user).get(reverse("curation:routing", args=[project.pk])).content.decode()
+    assert "3 items had no judge label at the last run" in page
+    listed = page.split("Highest routing score", 1)[1]
+    assert not any(f">#{it.pk}</a>" in listed for it in thumbs)  # their placeholder score is not a ranking
+    item_page = client.get(reverse("curation:item", args=[project.pk, thumbs[0].pk])).content.decode()
+    assert "not scored: items without a judge label are placed first" in item_page
+    assert "routing score <strong>" not in item_page and "PPM coefficient" not in item_page

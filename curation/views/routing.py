@@ -119,8 +119,9 @@ def routing_page(request, project_id, judge_form=None, route_form=None, attach_f
     project = project_for_manager(request.user, project_id)
     latest = RoutingRun.objects.filter(project=project).first()
     runs, active = _runs(project)
-    top_items = (
+    top_items = (  # ranked by the strategy's score; items without a judge label are placed, not ranked
         Item.objects.filter(project=project, route_score__isnull=False)
+        .exclude(route_reason__why__in=["unjudged", "unjudged_over_budget"])
         .select_related("prompt")
         .order_by("-route_score")[:25]
     )
