@@ -9,7 +9,7 @@ enter it: curves here are measurements, not predictions.
 
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -104,6 +104,7 @@ class CurveSummary:
     pool_size: float
     heldout_size: float
     reference: str
+    notes: list = field(default_factory=list)  # why a strategy has no curve (its model could not be fitted)
 
     def to_json(self):
         r = lambda v: None if v is None or not np.isfinite(v) else round(float(v), 4)  # noqa: E731
@@ -117,6 +118,7 @@ class CurveSummary:
             "pool_size": self.pool_size,
             "heldout_size": self.heldout_size,
             "reference": self.reference,
+            "notes": self.notes,
             "measured": True,
         }
 

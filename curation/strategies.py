@@ -133,6 +133,7 @@ def measure_strategies(data, strategies=sim.STRATEGIES, seeds=5, budgets=BUDGETS
     usable = np.flatnonzero(data.reference != 0)
     data = data.take(usable)
     per_seed, all_h, all_j, pool_sizes, held_sizes = [], [], [], [], []
+    notes: dict[str, None] = {}  # ordered, each once
     for seed in range(seeds):
         fit, pool_rows, held = (
             splits[seed] if splits else split(len(data), np.random.default_rng(1000 + seed), data.is_gold)
@@ -142,6 +143,8 @@ def measure_strategies(data, strategies=sim.STRATEGIES, seeds=5, budgets=BUDGETS
         routers = fit_routers(
             fit_data, seed=seed, n_mixes=n_mixes, with_ppm=any(s in sim.PPM_STRATEGIES for s in strategies)
         )
+        for note in routers.notes:  # the same reason in most splits: keep each once, in order
+            notes.setdefault(f"in a split's router-fit part ({len(fit_data)} items): {note}", None)
         pool = pool_data.pairs
         n_pool = len(pool)
         all_h.append(mix_accuracy(pool, np.ones(n_pool, bool), heldout))
@@ -163,7 +166,7 @@ def measure_strategies(data, strategies=sim.STRATEGIES, seeds=5, budgets=BUDGETS
         if data.is_gold.all()
         else ("gold, else human consensus" if data.is_gold.any() else "human labels (consensus where several)")
     )
-    return summarise(
+    summary = summarise(
         per_seed,
         all_h,
         all_j,
@@ -172,3 +175,5 @@ def measure_strategies(data, strategies=sim.STRATEGIES, seeds=5, budgets=BUDGETS
         float(np.mean(held_sizes)) if held_sizes else 0.0,
         reference,
     )
+    summary.notes = list(notes)
+    return summary

@@ -246,3 +246,15 @@ def test_items_without_a_judge_label_are_placed_not_passed_off_as_predictions(cl
     item_page = client.get(reverse("curation:item", args=[project.pk, thumbs[0].pk])).content.decode()
     assert "not scored: items without a judge label are placed first" in item_page
     assert "routing score <strong>" not in item_page and "PPM coefficient" not in item_page
+
+
+def test_a_strategy_without_a_curve_says_why(client, project, manager_user):
+    from curation.routing import route_project
+
+    structured_project(project, n=60, calibration_fraction=0.6)  # 36 in the slice: ~14 to fit routers per split
+    run = route_project(project, budget=0.7, strategy="ppm", curve_seeds=2, n_mixes=20, calibration_minimum=0)
+    measured = run.model["measured_curves"]
+    assert measured["measured"] and any("PPM:" in n and "needs 20" in n for n in measured["notes"])
+    page = login(client, manager_user).get(reverse("curation:routing", args=[project.pk])).content.decode()
+    assert "No measured curve for PPM gain (linear)" in page and "router-fit part" in page
+    assert "random" not in page.split("No measured curve for", 1)[1].split(":", 1)[0]  # random was measured

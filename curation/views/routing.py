@@ -82,6 +82,9 @@ def curve_chart(run):
         ],
         "strategies": [routing_sim.STRATEGY_LABELS.get(s, s) for s in means],
         "references": [(name, *measured[key]) for name, key, _ in both],
+        "missing": [
+            routing_sim.STRATEGY_LABELS.get(s, s) for s, vals in means.items() if all(v is None for v in vals[1:-1])
+        ],
         # a binomial accuracy near 1/2 on n held-out items has sd 1/(2√n): the floor under every curve
         "chance_sd": 0.5 / max(float(measured.get("heldout_size") or 1), 1.0) ** 0.5,
     }
