@@ -443,8 +443,10 @@ def route_project(
     else:
         measured = {
             "measured": False,
-            "note": f"{usable} calibration/gold items have both a reference label and embeddings; "
-            f"measured curves need at least {MIN_CURVE_ITEMS}",
+            "note": f"{usable} of the {int((in_slice | is_gold).sum())} calibration and gold items are pairwise "
+            f"items with a reference (a gold answer, or a person's decisive label); measured curves need at "
+            f"least {MIN_CURVE_ITEMS}. Label the slice's pairwise items (they are in people's queue), mark gold "
+            "items, or grow the slice; binary and edit items do not count",
         }
     timings["curves_s"] = time.perf_counter() - t0 - sum(timings.values())
     predicted = None

@@ -222,6 +222,12 @@ def test_routing_page_says_what_it_did_with_a_count_past_the_items_and_keeps_a_z
     page = login(client, manager_user).get(reverse("curation:routing", args=[project.pk])).content.decode()
     assert "asked for 1000 items; the project has 40 non-gold items" in page
     assert 'name="budget" min="0" max="100" value="0"' in page  # 0 % stays 0 %, not the default 30
+    assert "40 items go to people against a budget of 0: the calibration slice (20)" in page
+    small = {"budget": 5, "strategy": "random", "human_route": "human", "calibration_percent": 10}
+    r = client.post(
+        reverse("curation:run_routing", args=[project.pk]), {**small, "calibration_minimum": 0}, follow=True
+    )
+    assert "The calibration slice (10 %) is larger than the human budget (5 %)" in r.content.decode()
     from workers import runs
 
     done = runs.create_run("route", project=project, params={})

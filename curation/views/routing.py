@@ -260,6 +260,12 @@ def run_routing(request, project_id):
         calibration_fraction=d["calibration_percent"] / 100,
         calibration_minimum=d["calibration_minimum"],
     )
+    if d["budget"] is not None and d["count"] is None and d["calibration_percent"] > d["budget"]:
+        messages.warning(
+            request,
+            f"The calibration slice ({d['calibration_percent']} %) is larger than the human budget "
+            f"({d['budget']} %): the slice goes to people whatever the budget, so people label more than it.",
+        )
     tell_outcome(request, run, "Routing")
     return redirect("curation:routing", project_id=project.pk)
 
