@@ -201,7 +201,13 @@ def test_a_manager_trains_the_embedding_judge_outside_the_slice_and_it_labels_th
     client.force_login(manager_user)
     page = client.get(reverse("curation:routing", args=[project.pk])).content.decode()
     assert "<td>Embedding reward model (Bradley" in page  # the backend's name in the judges table
-    client.post(reverse("curation:train_judge", args=[project.pk, judge.pk]), {"max_items": 15})
+    r = client.post(reverse("curation:train_judge", args=[project.pk, judge.pk]), {"max_items": 15}, follow=True)
+    from workers.models import TaskRun
+
+    run = TaskRun.objects.get(project=project, kind="judge_training")  # a run kind of its own, not "LM judging"
+    assert f"Judge training (emb, 15 items): run {run.pk} succeeded." in r.content.decode()
+    status = client.get(reverse("workers:run", args=[project.pk, run.pk])).content.decode()
+    assert "Judge training" in status and "0 / ?" not in status
     judge.refresh_from_db()
     trained_on = set(judge.parameters["training_items"])
     in_slice = set(Item.objects.filter(project=project, calibration=True).values_list("pk", flat=True))

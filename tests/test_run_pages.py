@@ -280,6 +280,10 @@ REALISTIC = {
         {"judge_ids": [1], "item_ids": None},
         {"judges": {"judge-a": {"ok": 40, "unparsed": 2, "skipped": 0, "swap_inconsistent": 3}}, "items": 42},
     ),
+    RunKind.JUDGE_TRAINING: (
+        {"judge_id": 1, "item_ids": [1, 2, 3]},
+        {"judge": "emb", "training_items": 15, "labelled_pairs": 12, "train_accuracy": 1.0},
+    ),
     RunKind.FEATURES: ({"item_ids": None}, {"items": 211}),
     RunKind.ROUTE: (
         {"budget": 0.3, "count": None, "strategy": "router", "human_route": "human", "recompute_features": False},

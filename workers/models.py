@@ -41,6 +41,7 @@ class ModelSpec(models.Model):
 
 class RunKind(models.TextChoices):
     JUDGE = "judge", "LM judging"
+    JUDGE_TRAINING = "judge_training", "Judge training"
     FEATURES = "features", "Item features"
     ROUTE = "route", "Routing"
     NOISE = "noise", "Noise estimation"

@@ -22,7 +22,7 @@ from workers.tasks.judging import start_judging, start_training
 from workers.tasks.routing import start_features, start_routing
 from workers.views.common import tell_outcome
 
-RUN_KINDS = [RunKind.JUDGE, RunKind.FEATURES, RunKind.ROUTE]
+RUN_KINDS = [RunKind.JUDGE_TRAINING, RunKind.JUDGE, RunKind.FEATURES, RunKind.ROUTE]
 STRATEGY_COLOURS = {
     "ppm": "#3b5bdb",
     "ppm_quadratic": "#7048e8",
@@ -217,7 +217,7 @@ def train_judge(request, project_id, judge_id):
         tell_outcome(
             request,
             start_training(project, judge, item_ids, user=request.user),
-            f"Training {judge.name} on {len(item_ids)} items",
+            f"Judge training ({judge.name}, {len(item_ids)} items):",
         )
     return redirect("curation:routing", project_id=project.pk)
 

@@ -89,7 +89,7 @@ def train_embedding_judge(run):
 
 def start_training(project, judge, item_ids, user=None):
     run = runs.create_run(
-        RunKind.JUDGE,
+        RunKind.JUDGE_TRAINING,
         project=project,
         user=user,
         task_name=train_embedding_judge.name,
