@@ -297,6 +297,7 @@ def band_curves(
     width: int = 600,
     height: int = 280,
     pad: int = 44,
+    y_title: str = "",
 ) -> SafeString | None:
     """Curves with ±sd bands over x in 0..1 (e.g. a human budget), y as percentages, horizontal
     reference lines and an optional vertical marker at x. None when there is nothing to draw."""
@@ -337,6 +338,8 @@ def band_curves(
         parts.append(
             f'<text x="{right}" y="{height - 4}" font-size="11" text-anchor="end" fill="{MUTED}">{escape(x_title)}</text>'
         )
+    if y_title:
+        parts.append(f'<text x="{pad - 40}" y="{pad - 14}" font-size="11" fill="{MUTED}">{escape(y_title)}</text>')
     if marker is not None:
         parts.append(
             f'<line x1="{x(marker):.1f}" x2="{x(marker):.1f}" y1="{pad}" y2="{bottom}" stroke="{MARKER}" stroke-dasharray="4 3"/>'

@@ -264,3 +264,16 @@ def test_a_strategy_without_a_curve_says_why(client, project, manager_user):
     page = login(client, manager_user).get(reverse("curation:routing", args=[project.pk])).content.decode()
     assert "No measured curve for PPM gain (linear)" in page and "router-fit part" in page
     assert "random" not in page.split("No measured curve for", 1)[1].split(":", 1)[0]  # random was measured
+
+
+def test_item_page_names_imported_peoples_labels_and_ties(client, project, manager_user):
+    from annotate.models import Annotator, AnnotatorKind, LabelKind
+
+    item = factories.item(project)
+    crowd = Annotator.objects.create(
+        kind=AnnotatorKind.SOURCE, name="multipref · normal w1", project=project, label_kind=LabelKind.HUMAN
+    )
+    Annotation.objects.create(item=item, annotator=crowd, kind="pairwise", preference=0)
+    page = login(client, manager_user).get(reverse("curation:item", args=[project.pk, item.pk])).content.decode()
+    assert "Imported (people)</span> multipref · normal w1" in page
+    assert "+0" not in page and "Tie" in page

@@ -63,6 +63,13 @@ DANGEROUS_TAGS = {
 }
 
 
+def _our_link(attrs):
+    """The base template's own <link>s: stylesheets and the favicon, from /static/ only."""
+    return attrs.get("rel") == "stylesheet" or (
+        attrs.get("rel") == "icon" and (attrs.get("href") or "").startswith("/static/")
+    )
+
+
 class Inspector(HTMLParser):
     def __init__(self):
         super().__init__(convert_charrefs=True)
@@ -88,7 +95,7 @@ class Inspector(HTMLParser):
             tag in DANGEROUS_TAGS
             and tag not in ("link", "meta", "form")
             and not ours
-            or (tag == "link" and attrs.get("rel") != "stylesheet")
+            or (tag == "link" and not _our_link(attrs))
         ):
             self.problems.append(f"<{tag}> {attrs}")
         if tag == "form" and (attrs.get("action") or "").lower().strip().startswith(("javascript", "data", "vbscript")):

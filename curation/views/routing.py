@@ -68,6 +68,7 @@ def curve_chart(run):
         references,
         marker=run.budget,
         x_title="items labelled by humans",
+        y_title="held-out accuracy of the proxy reward model",
         label="Measured held-out accuracy of a proxy reward model by human budget",
     )
     if svg is None:
@@ -284,6 +285,8 @@ def _verdict(annotation):
     if annotation.status == AnnotationStatus.UNPARSED:
         return "unparsed"
     if annotation.kind == "pairwise":
+        if annotation.preference == 0:
+            return PREFERENCE_LABELS[0]
         return f"{annotation.preference:+d} · {PREFERENCE_LABELS[annotation.preference]}"
     if annotation.kind == "binary":
         return "👍 up" if annotation.thumbs == "up" else "👎 down"
@@ -313,7 +316,9 @@ def item_page(request, project_id, item_id):
             {
                 "a": a,
                 "verdict": _verdict(a),
-                "kind": AnnotatorKind(a.annotator.kind).label,
+                "kind": "Imported (people)"
+                if a.annotator.kind == AnnotatorKind.SOURCE and a.annotator.is_human
+                else AnnotatorKind(a.annotator.kind).label,
                 "aspects": _aspects(a.aspect_ratings),
                 "swap": details.get("swap_consistent"),
                 "verdicts": details.get("verdicts", []),
