@@ -50,7 +50,8 @@ class LMJudgeAdminForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        field_of(self, "backend", forms.ChoiceField).choices = backends.choices()
+        if "backend" in self.fields:  # read-only (not a field) for staff who are not superusers
+            field_of(self, "backend", forms.ChoiceField).choices = backends.choices()
 
     class Meta:
         model = models.LMJudge
@@ -71,8 +72,9 @@ class LMJudgeAdmin(admin.ModelAdmin):
     filter_horizontal = ["projects"]
 
     def get_readonly_fields(self, request, obj=None):
-        # Where a judge connects, and with which key, is the admins' (superusers') call only.
-        return [] if request.user.is_superuser else ["base_url", "api_key_name"]
+        # Where a judge connects, with which key, and which model files it loads, is the admins'
+        # (superusers') call only; staff with change rights keep the rest (names, prompts, parameters).
+        return [] if request.user.is_superuser else ["base_url", "api_key_name", "backend", "model", "projects"]
 
 
 @admin.register(models.Annotator)
@@ -80,6 +82,11 @@ class AnnotatorAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "user", "judge"]
     list_filter = ["kind"]
     search_fields = ["name"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Whose labels a source holds is fixed by its import (annotate.imports: a source is never
+        # both); flipping it here would leave Item.human_label_count counting the other way.
+        return ["label_kind"] if obj is not None and obj.kind == models.AnnotatorKind.SOURCE else []
 
 
 @admin.register(models.Annotation)

@@ -536,8 +536,10 @@ def _multipref(row, where, **_):
             value = MULTIPREF_PREFERENCES.get(str(pref).strip().lower())
             if value is None:
                 raise v.FieldError(field_name, f"expected one of {', '.join(MULTIPREF_PREFERENCES)}, got {pref!r}")
-            evaluator = entry.get("evaluator")
-            who = evaluator if isinstance(evaluator, str) and 0 < len(evaluator) <= 64 else str(i + 1)
+            raw = entry.get("evaluator")
+            evaluator = str(raw).strip() if isinstance(raw, (str, int)) and not isinstance(raw, bool) else ""
+            ok = 0 < len(evaluator) <= 64
+            who = v.storable(evaluator, f"{column}[{i}].evaluator") if ok else str(i + 1)
             details = {
                 k: v.storable(entry[k], k) if isinstance(entry[k], str) else v.json_value(entry[k], k)
                 for k in MULTIPREF_DETAILS

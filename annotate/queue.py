@@ -1,7 +1,8 @@
 """The human queue: which item an annotator gets next, the lease that holds it, and skips.
 
 Invariant: for a non-gold item, submitted human labels + live leases never exceed the project's
-overlap k. Every path that changes either number (handing out a lease, submitting) first locks the
+overlap k. (An import of labels declared human adds to the same count without a lease, so an item
+imported with more than k people's labels is simply full; the queue never hands it out.) Every path that changes either number (handing out a lease, submitting) first locks the
 item row, so the count taken under the lock is exact:
 
 * PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED`` picks a candidate nobody else is deciding on,

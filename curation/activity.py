@@ -19,10 +19,10 @@ from annotate.models import (
     PREFERENCE_LABELS,
     Annotation,
     AnnotationStatus,
-    AnnotatorKind,
     FeedbackKind,
     Thumbs,
     human_label_q,
+    judge_label_q,
 )
 from curation import plots
 from curation.agreement import PREFERENCE_DOMAIN, krippendorff_alpha
@@ -90,7 +90,7 @@ def seconds_per_item(project) -> dict[str, tuple[float, int]]:
 
 def distribution(project, judges: bool) -> Distribution:
     qs = Annotation.objects.filter(item__project=project, status=AnnotationStatus.OK)
-    qs = qs.filter(annotator__kind=AnnotatorKind.JUDGE) if judges else qs.filter(human_label_q())
+    qs = qs.filter(judge_label_q()) if judges else qs.filter(human_label_q())
     prefs = dict(qs.filter(kind=FeedbackKind.PAIRWISE).values_list("preference").annotate(n=Count("id")))
     thumbs = dict(qs.filter(kind=FeedbackKind.BINARY).values_list("thumbs").annotate(n=Count("id")))
     return Distribution(

@@ -36,7 +36,7 @@ from annotate.models import Annotation, Annotator, AnnotatorKind, FeedbackKind, 
 from curation.agreement import position_bias
 from curation.error_tags import tagger_for
 from curation.families import FAMILY_PREFIXES, family_of  # noqa: F401 (re-exported for the page)
-from curation.labels import PERSON_KINDS, label_rows
+from curation.labels import label_rows
 from curation.models import ErrorTag
 from curation.pluralism import latest_run
 
@@ -215,13 +215,14 @@ def audit(project, rows=None, progress: Callable[[int, int], None] | None = None
         ):
             gold[item_id] = float(gold_answer["preference"] > 0)
     by_labeller, names, people_votes = defaultdict(list), {}, defaultdict(list)
+    people = {r["annotator_id"] for r in rows if r["is_person"]}  # a source only when declared human
     for r in rows:
         if r["item_id"] not in diffs or not r["direction"]:
             continue
         lab = PairLabel(r["item_id"], r["annotator_id"], r["annotator_kind"], int(r["direction"] > 0))
         by_labeller[r["annotator_id"]].append(lab)
         names[r["annotator_id"]] = (r["annotator_name"], r["annotator_kind"])
-        if r["annotator_kind"] in PERSON_KINDS:
+        if r["annotator_id"] in people:
             people_votes[r["item_id"]].append(lab.y)
     all_x = np.array(list(diffs.values())) if diffs else np.zeros((0, len(prop_names)))
     scale = all_x.std(axis=0) if len(all_x) > 1 else np.ones(len(prop_names))
@@ -255,7 +256,7 @@ def audit(project, rows=None, progress: Callable[[int, int], None] | None = None
         out.append(row)
     if progress is not None:
         progress(len(ordered), len(ordered) + 1)  # the pooled and per-group rows remain
-    pooled = [lab for labs in by_labeller.values() for lab in labs if lab.kind in PERSON_KINDS]
+    pooled = [lab for labs in by_labeller.values() for lab in labs if lab.labeller in people]
     first_person = next((i for i, r in enumerate(out) if r.kind != AnnotatorKind.JUDGE), len(out))
     if pooled:
         length, props = _regressions(pooled, diffs, scale, prop_names)

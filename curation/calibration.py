@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.db import transaction
 
-from annotate.judging.reward_training import default_training_slice
+from annotate.judging.reward_training import default_training_slice, trained_on
 from annotate.models import (
     Annotation,
     AnnotationStatus,
@@ -95,11 +95,8 @@ def ensure_slice(
 
 def judge_training_items(project: Project) -> set[int]:
     """Items the project's embedding reward-model judges trained on (reward_training records them)."""
-    params = LMJudge.objects.filter(projects=project, backend=JudgeBackend.EMBEDDING_RM).values_list(
-        "parameters", flat=True
-    )
-    found = [(p or {}).get("training_items") if isinstance(p, dict) else None for p in params]
-    return {int(pk) for ids in found if isinstance(ids, list) for pk in ids if isinstance(pk, int)}
+    judges = LMJudge.objects.filter(projects=project, backend=JudgeBackend.EMBEDDING_RM).only("parameters")
+    return {pk for judge in judges for pk in trained_on(judge)}
 
 
 def judge_training_slice(project: Project, limit: int = 500, seed: int = 0) -> list[int]:
@@ -110,6 +107,17 @@ def judge_training_slice(project: Project, limit: int = 500, seed: int = 0) -> l
     if not Item.objects.filter(project=project, calibration=True).exists():
         ensure_slice(project, DEFAULT_FRACTION, DEFAULT_MINIMUM)
     return default_training_slice(project, limit=limit, seed=seed)
+
+
+def slice_against_budget(
+    project: Project, budget_percent: float | None, count: int | None, fraction: float, minimum: int
+) -> tuple[int, int]:
+    """(items the slice will hold, items the budget buys) for a routing request: the slice as drawn,
+    or as the request would draw or grow it (the minimum included)."""
+    n = Item.objects.filter(project=project, is_gold=False).count()
+    current = Item.objects.filter(project=project, is_gold=False, calibration=True).count()
+    budget = int(count) if count is not None else round((budget_percent or 0) / 100 * n)
+    return max(current, target_size(n, fraction, minimum)), min(budget, n)
 
 
 def stats(project: Project) -> CalibrationStats:

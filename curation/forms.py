@@ -19,7 +19,7 @@ from annotate.models import (
 from annotate.permissions import is_admin
 from curation import actions, calibration, dedupe, routing_sim
 from curation.noise import AGGREGATOR_LABELS
-from workers.models import FineTuneRun, ModelSpec
+from workers.models import FineTuneMethod, FineTuneRun, ModelSpec
 
 SOURCES = [("human", "People only"), ("judge", "LM judges only"), ("both", "People and judges")]
 
@@ -135,7 +135,15 @@ class TokenForm(forms.Form):
 
 
 TRAINED_PARAMETERS = {"bt_head", "training_items"}  # annotate.judging.reward_training writes them
-MODEL_BACKENDS = (JudgeBackend.TRANSFORMERS, JudgeBackend.REWARD_MODEL)  # backends that load judge.model
+
+
+def _loads_model(key):
+    """Whether the backend loads the model judge.model names (any backend, a deployment's included,
+    unless it says otherwise)."""
+    try:
+        return backends.backend_class(key).loads_model if key else False
+    except backends.BackendError:
+        return True
 
 
 def unregistered_model(project, backend, model):
@@ -147,9 +155,10 @@ def unregistered_model(project, backend, model):
         return None
     if backend == JudgeBackend.REWARD_MODEL and model.startswith("finetune:"):
         run_id = model.split(":", 1)[1].strip()
-        if run_id.isdigit() and FineTuneRun.objects.filter(run_id=int(run_id), run__project=project).exists():
+        runs = FineTuneRun.objects.filter(run__project=project, method=FineTuneMethod.REWARD)
+        if run_id.isascii() and run_id.isdigit() and runs.filter(run_id=int(run_id)).exists():
             return None
-        return f"{model}: no fine-tune run of this project has that id"
+        return f"{model}: no reward-model fine-tune run of this project has that id"
     names = ", ".join(sorted(registered.values_list("name", flat=True))[:20]) or "none yet"
     return (
         f"{model!r} is not a registered model; choose one ({names}). Only an admin registers a new "
@@ -226,7 +235,7 @@ class JudgeForm(forms.ModelForm):
             self.add_error("parameters", "must be a JSON object")
         elif reserved := sorted(set(params) & TRAINED_PARAMETERS):
             self.add_error("parameters", f"{', '.join(reserved)}: set by training the judge, not by hand")
-        loads_a_model = not self.admin and data.get("backend") in MODEL_BACKENDS and data.get("model")
+        loads_a_model = not self.admin and _loads_model(data.get("backend")) and data.get("model")
         if loads_a_model and (error := unregistered_model(self.project, data["backend"], data["model"])):
             self.add_error("model", error)
         for error in prompts.validate_overrides(data.get("prompt_templates") or {}):

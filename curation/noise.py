@@ -63,7 +63,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from annotate.kinds import registry as kind_registry
-from annotate.models import AnnotatorKind, Item, Project
+from annotate.models import Item, Project
 from curation.labels import aggregate_labels, label_rows
 from curation.models import EpsilonMethod, ItemNoise, NoiseRun
 from curation.pluralism import controversial_items
@@ -462,7 +462,7 @@ def run_noise(
         aggregated = {i: a.direction for i, a in aggregate_labels(project, kinds=[kind]).items() if a.direction}
         if not aggregated:
             continue
-        judges = {r["annotator_id"] for r in rows if r["annotator_kind"] == AnnotatorKind.JUDGE}
+        judges = {r["annotator_id"] for r in rows if not r["is_person"]}  # judges and imported model labels
         features = item_features(project, aggregated.keys(), kind) if use_embeddings else None
         # The same label table and gold as the dashboard's fit (quality.annotator_quality): one DS fit.
         est = estimate(

@@ -106,7 +106,8 @@ def estimate_human_accuracy(labels: dict[int, ItemDirections], gold: dict[int, i
 
 def with_human_label(items):
     """Annotate `has_human_label`: whether people labelled the item, in Tandem or in an import
-    declared human (`human_label_q`). `human_label_count` counts only the queue's submissions."""
+    declared human (`human_label_q`), read from the labels themselves rather than from the
+    denormalised `human_label_count` the queue keeps."""
     labels = Annotation.objects.filter(item=OuterRef("pk"), status=AnnotationStatus.OK).filter(human_label_q())
     return items.annotate(has_human_label=Exists(labels))
 

@@ -603,3 +603,31 @@ def test_a_zstd_file_of_several_frames(tmp_path, project):
     compressor = zstandard.ZstdCompressor()
     (tmp_path / "two.jsonl.zst").write_bytes(compressor.compress(first) + compressor.compress(second))
     assert import_items(project, tmp_path / "two.jsonl.zst").items_created == 60
+
+
+def test_the_backfill_sets_counts_and_can_be_undone_and_redone(project):
+    """annotate 0015 sets human_label_count outright on items a declared-human source labelled
+    (applying it twice gives the same counts), and its reverse leaves the queue's own count."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("annotate.migrations.0015_human_label_count_counts_declared_imports")
+    crowd = Annotator.objects.create(kind="source", name="crowd", project=project, label_kind=LabelKind.HUMAN)
+    person = factories.human(factories.user("p1", project=project))
+    both, imported_only = factories.item(project), factories.item(project)
+    Annotation.objects.create(item=both, annotator=crowd, kind="pairwise", preference=1)
+    Annotation.objects.create(item=both, annotator=person, kind="pairwise", preference=1)
+    Annotation.objects.create(item=imported_only, annotator=crowd, kind="pairwise", preference=-1)
+    Item.objects.filter(pk=both.pk).update(human_label_count=1)  # the queue counted its person
+    for _ in range(2):
+        migration.count_declared_human_imports(apps, None)
+        assert dict(Item.objects.filter(project=project).values_list("pk", "human_label_count")) == {
+            both.pk: 2,
+            imported_only.pk: 1,
+        }
+    migration.count_queue_labels_only(apps, None)
+    assert dict(Item.objects.filter(project=project).values_list("pk", "human_label_count")) == {
+        both.pk: 1,
+        imported_only.pk: 0,
+    }

@@ -202,7 +202,8 @@ def test_managers_cannot_set_where_a_judge_connects(client, project, manager_use
         ("transformers", "/etc/tandem/secret-model", b"not a registered model"),
         ("reward_model", "OpenAssistant/reward-model-deberta", b"not a registered model"),
         ("transformers", "their-ft", b"not a registered model"),
-        ("reward_model", "finetune:999", b"no fine-tune run of this project"),
+        ("reward_model", "finetune:999", b"no reward-model fine-tune run of this project"),
+        ("reward_model", "finetune:\u00b2", b"no reward-model fine-tune run of this project"),  # "²".isdigit()
     ):
         r = client.post(url, judge_post(name=f"x-{model}", backend=backend, model=model))
         assert r.status_code == 400 and words in r.content, (model, r.content[-300:])
@@ -273,7 +274,8 @@ def test_staff_managers_see_connection_settings_read_only_in_the_admin(project, 
     )
     assert r.status_code == 302
     judge.refresh_from_db()
-    assert (judge.model, judge.base_url, judge.api_key_name) == ("m2", "https://8.8.8.8/v1", "openai")
+    # the model it loads (a path on the workers' disk, a hub id) is read-only too, as are its projects
+    assert (judge.model, judge.base_url, judge.api_key_name) == ("m", "https://8.8.8.8/v1", "openai")
 
 
 @pytest.mark.django_db

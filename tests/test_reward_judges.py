@@ -242,5 +242,10 @@ def test_a_reward_model_trained_on_one_projects_data_serves_only_that_projects_j
             resolve_reward_model(judge)
         judge.projects.set([theirs])
         assert resolve_reward_model(judge).startswith(str(tmp_path))  # their own judge may use it
-    with pytest.raises(BackendError, match="no finished fine-tune run"):
+    with pytest.raises(BackendError, match="no finished reward-model fine-tune run"):
         resolve_reward_model(LMJudge(name="x", backend="reward_model", model="finetune:abc"))
+    FineTuneRun.objects.filter(run=snapshot_run).update(method="dpo")  # a policy, not a reward model
+    judge = LMJudge.objects.create(name="policy", backend="reward_model", model=f"finetune:{snapshot_run.pk}")
+    judge.projects.set([theirs])
+    with pytest.raises(BackendError, match="no finished reward-model fine-tune run"):
+        resolve_reward_model(judge)

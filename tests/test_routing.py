@@ -362,3 +362,17 @@ def test_sql_twins_read_and_write_what_the_portable_paths_do(project):
     Item.objects.filter(pk__in=ids).update(routing=Routing.UNROUTED, route_score=None, route_reason={})
     routing.write_routes(ids, routes, scores, reasons, one_statement=False)
     assert stored() == one and one[1] == (Routing.HUMAN, 1 / 7, {"why": "budget", "rank": 1, "quote": '"x"'})
+
+
+def test_slice_stats_count_imported_model_labels_as_judges_and_leave_gold_out_of_its_size(project):
+    items, judge, _ = structured_project(project, n=40, calibration_fraction=0.5)
+    in_slice = [it for it, _ in items if Item.objects.get(pk=it.pk).calibration]
+    Annotation.objects.filter(item__in=in_slice, annotator__judge=judge).delete()  # no Tandem judge there
+    gpt4 = Annotator.objects.create(kind=AnnotatorKind.SOURCE, name="alpaca_eval_gpt4", project=project)
+    Annotation.objects.bulk_create(
+        [Annotation(item=it, annotator=gpt4, kind="pairwise", preference=1) for it in in_slice]
+    )
+    Item.objects.filter(pk__in=[it.pk for it in in_slice[:5]]).update(is_gold=True, gold_answer={"preference": 1})
+    stats = calibration.stats(project)
+    assert stats.size == 15 and stats.fraction == round(15 / 35, 4)  # the five now gold are not slice items
+    assert stats.judge_accuracy.n > 0 and stats.labelled_by_both == 15  # GPT-4's imported verdicts are judge labels

@@ -227,7 +227,7 @@ def test_routing_page_says_what_it_did_with_a_count_past_the_items_and_keeps_a_z
     r = client.post(
         reverse("curation:run_routing", args=[project.pk]), {**small, "calibration_minimum": 0}, follow=True
     )
-    assert "The calibration slice (10 %) is larger than the human budget (5 %)" in r.content.decode()
+    assert "The calibration slice (20 items) is larger than the human budget (2 items)" in r.content.decode()
     from workers import runs
 
     done = runs.create_run("route", project=project, params={})

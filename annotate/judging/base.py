@@ -57,13 +57,15 @@ class JudgeBackend:
     (`generate(conversations)`). `queue`: the Celery queue its runs go to ("gpu" when it loads a
     model in the worker, "cpu" when it only waits on the network or runs a small head).
     `calls_server`: it sends items to a server; only admins may add such a judge (they set its URL
-    and key). True unless a backend declares that it runs inside Tandem's own workers."""
+    and key). True unless a backend declares that it runs inside Tandem's own workers.
+    `loads_model`: it loads the model `judge.model` names, so a manager may name only a registered one."""
 
     key: ClassVar[str]
     label: ClassVar[str] = ""
     scoring: ClassVar[bool] = False
     queue: ClassVar[str] = "cpu"
     calls_server: ClassVar[bool] = True
+    loads_model: ClassVar[bool] = True  # reads `judge.model` as a model to load (or a server's model name)
 
     def __init__(self, judge):
         self.judge = judge

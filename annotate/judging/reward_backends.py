@@ -7,7 +7,7 @@ from pathlib import Path
 from annotate.judging.base import BackendError, JudgeBackend, PairScore
 from workers.ml import embeddings
 from workers.ml.reward_heads import EMBED_MAX_TOKENS, BradleyTerryHead, SequenceClassifierScorer, response_text
-from workers.models import FineTuneRun, ModelSpec
+from workers.models import FineTuneMethod, FineTuneRun, ModelSpec
 
 
 def resolve_reward_model(judge) -> str:
@@ -16,9 +16,10 @@ def resolve_reward_model(judge) -> str:
     name = judge.model
     if name.startswith("finetune:"):
         run_id = name.split(":", 1)[1].strip()
-        ft = FineTuneRun.objects.select_related("run").filter(run_id=int(run_id) if run_id.isdigit() else None).first()
+        number = int(run_id) if run_id.isascii() and run_id.isdigit() else None
+        ft = FineTuneRun.objects.select_related("run").filter(run_id=number, method=FineTuneMethod.REWARD).first()
         if ft is None or not ft.output_dir:
-            raise BackendError(f"no finished fine-tune run {name!r}")
+            raise BackendError(f"no finished reward-model fine-tune run {name!r}")
         _only_its_project(judge, ft.run.project_id, f"fine-tune run {run_id}")
         return str(Path(ft.output_dir) / "model")
     spec = ModelSpec.objects.filter(name=name).first()
@@ -72,6 +73,7 @@ class EmbeddingRewardBackend(JudgeBackend):
 
     key = "embedding_rm"
     calls_server = False
+    loads_model = False  # the deployment's MiniLM and the head trained in Tandem; judge.model is a label
     label = "Embedding reward model (Bradley–Terry head on MiniLM, trained on a labelled slice)"
     scoring = True
 

@@ -24,6 +24,14 @@ class TrainedJudge:
     train_accuracy: float | None
 
 
+def trained_on(judge) -> list[int]:
+    """The items the judge was trained on, as `train_embedding_judge` records them; anything else in
+    its free-form parameters (not a list of ids) counts as none."""
+    params = judge.parameters if isinstance(judge.parameters, dict) else {}
+    ids = params.get("training_items")
+    return [pk for pk in ids if isinstance(pk, int) and not isinstance(pk, bool)] if isinstance(ids, list) else []
+
+
 def slice_directions(item_ids):
     """{item_id: ±1}: the gold answer's direction, else the sign of the people's summed preference."""
     out: dict[int, int] = {}

@@ -10,7 +10,7 @@ import uuid
 
 from django.db import transaction
 
-from annotate.judging import kind_judges
+from annotate.judging import kind_judges, reward_training
 from annotate.judging.backends import backend_for, is_scoring
 from annotate.kinds import registry as kind_registry
 from annotate.kinds.pairwise import SINGLE_ORDER_CONFIDENCE as SINGLE_ORDER_CONFIDENCE
@@ -37,7 +37,7 @@ def pending_items(judge, project, item_ids=None):
     if is_scoring(judge):
         # A reward model compares two responses; and it never labels the items it was trained on.
         kinds = [k for k in kinds if k == FeedbackKind.PAIRWISE]
-        qs = qs.exclude(pk__in=(judge.parameters or {}).get("training_items") or [])
+        qs = qs.exclude(pk__in=reward_training.trained_on(judge))
     return qs.filter(kind__in=kinds).order_by("pk")
 
 

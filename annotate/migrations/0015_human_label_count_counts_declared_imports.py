@@ -4,23 +4,41 @@
 human_label_count, as imports do from now on (annotate.imports._count_human_labels)."""
 
 from django.db import migrations, models
-from django.db.models import Count, F
+from django.db.models import Count, Q
+
+
+CHUNK = 500  # item ids per statement: under SQLite's bound-parameter limit (annotate.imports.LOOKUP_CHUNK)
+
+
+def _recount(apps, people):
+    """Set human_label_count, on items a declared-human source labelled, to their labels by `people`
+    (a Q over Annotation): set outright, never added to, so applying twice gives the same counts."""
+    Annotation, Item = apps.get_model("annotate", "Annotation"), apps.get_model("annotate", "Item")
+    touched = list(
+        Annotation.objects.filter(annotator__kind="source", annotator__label_kind="human")
+        .values_list("item_id", flat=True)
+        .distinct()
+    )
+    for start in range(0, len(touched), CHUNK):
+        chunk = touched[start : start + CHUNK]
+        counts = dict(
+            Annotation.objects.filter(people, item_id__in=chunk).values("item_id").annotate(n=Count("id")).values_list(
+                "item_id", "n"
+            )
+        )
+        by_count = {}
+        for item_id in chunk:
+            by_count.setdefault(counts.get(item_id, 0), []).append(item_id)
+        for n, ids in by_count.items():
+            Item.objects.filter(pk__in=ids).update(human_label_count=n)
 
 
 def count_declared_human_imports(apps, schema_editor):
-    Annotation, Item = apps.get_model("annotate", "Annotation"), apps.get_model("annotate", "Item")
-    per_item = (
-        Annotation.objects.filter(annotator__kind="source", annotator__label_kind="human")
-        .values("item_id")
-        .annotate(n=Count("id"))
-        .values_list("item_id", "n")
-    )
-    by_count = {}
-    for item_id, n in per_item:
-        by_count.setdefault(n, []).append(item_id)
-    for n, ids in by_count.items():
-        for start in range(0, len(ids), 5000):
-            Item.objects.filter(pk__in=ids[start : start + 5000]).update(human_label_count=F("human_label_count") + n)
+    _recount(apps, Q(annotator__kind="human") | Q(annotator__kind="source", annotator__label_kind="human"))
+
+
+def count_queue_labels_only(apps, schema_editor):
+    _recount(apps, Q(annotator__kind="human"))
 
 
 class Migration(migrations.Migration):
@@ -37,5 +55,5 @@ class Migration(migrations.Migration):
                 help_text="People's labels: submitted in Tandem, or imported from a source declared human (denormalised for the queue).",
             ),
         ),
-        migrations.RunPython(count_declared_human_imports, migrations.RunPython.noop),
+        migrations.RunPython(count_declared_human_imports, count_queue_labels_only),
     ]

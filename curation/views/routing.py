@@ -261,11 +261,14 @@ def run_routing(request, project_id):
         calibration_fraction=d["calibration_percent"] / 100,
         calibration_minimum=d["calibration_minimum"],
     )
-    if d["budget"] is not None and d["count"] is None and d["calibration_percent"] > d["budget"]:
+    slice_items, budget_items = calibration.slice_against_budget(
+        project, d["budget"], d["count"], d["calibration_percent"] / 100, d["calibration_minimum"]
+    )
+    if slice_items > budget_items:
         messages.warning(
             request,
-            f"The calibration slice ({d['calibration_percent']} %) is larger than the human budget "
-            f"({d['budget']} %): the slice goes to people whatever the budget, so people label more than it.",
+            f"The calibration slice ({slice_items} items) is larger than the human budget ({budget_items} items): "
+            "the slice goes to people whatever the budget, so people label more than it.",
         )
     tell_outcome(request, run, "Routing")
     return redirect("curation:routing", project_id=project.pk)

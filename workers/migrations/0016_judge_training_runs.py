@@ -6,6 +6,11 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def back_to_judging(apps, schema_editor):
+    """Before the kind existed, training runs were filed as judging (the old constraint allows no other)."""
+    apps.get_model("workers", "TaskRun").objects.filter(kind="judge_training").update(kind="judge")
+
+
 def relabel_training_runs(apps, schema_editor):
     TaskRun = apps.get_model("workers", "TaskRun")
     TaskRun.objects.filter(kind="judge", task_name="workers.tasks.judging.train_embedding_judge").update(
@@ -73,5 +78,5 @@ class Migration(migrations.Migration):
                 name="taskrun_kind_valid",
             ),
         ),
-        migrations.RunPython(relabel_training_runs, migrations.RunPython.noop),
+        migrations.RunPython(relabel_training_runs, back_to_judging),
     ]

@@ -4,7 +4,7 @@ import time
 
 from celery import shared_task
 
-from annotate.models import Annotation, AnnotatorKind, Project
+from annotate.models import Annotation, Project, human_label_q
 from curation import calibration, features, routing
 from workers import runs
 from workers.ml import static_embeddings
@@ -121,8 +121,8 @@ def reroute_stale_projects(min_new_labels=50):
         busy = TaskRun.objects.filter(
             project=project, kind=RunKind.ROUTE, state__in=[RunState.QUEUED, RunState.RUNNING]
         ).exists()
-        new = Annotation.objects.filter(
-            item__project=project, annotator__kind=AnnotatorKind.HUMAN, created_at__gt=last.created_at
+        new = Annotation.objects.filter(  # people's labels, imports declared human included
+            human_label_q(), item__project=project, created_at__gt=last.created_at
         ).count()
         if new >= min_new_labels and not busy:
             strategy = "judge_error" if last.strategy == "router" else last.strategy
