@@ -29,6 +29,7 @@ from annotate.models import (
 )
 from annotate.projects import lock_project
 from curation.labels import direction
+from workers.models import RunKind, RunState, TaskRun
 
 DEFAULT_FRACTION = 0.1
 DEFAULT_MINIMUM = 50
@@ -94,9 +95,15 @@ def ensure_slice(
 
 
 def judge_training_items(project: Project) -> set[int]:
-    """Items the project's embedding reward-model judges trained on (reward_training records them)."""
+    """Items the project's embedding reward-model judges trained on (reward_training records them),
+    and the items of training runs still queued or running (recorded on the judge only when done)."""
     judges = LMJudge.objects.filter(projects=project, backend=JudgeBackend.EMBEDDING_RM).only("parameters")
-    return {pk for judge in judges for pk in trained_on(judge)}
+    done = {pk for judge in judges for pk in trained_on(judge)}
+    pending = TaskRun.objects.filter(
+        project=project, kind=RunKind.JUDGE_TRAINING, state__in=[RunState.QUEUED, RunState.RUNNING]
+    ).values_list("params", flat=True)
+    ids = [p.get("item_ids") for p in pending if isinstance(p, dict)]
+    return done | {pk for chunk in ids if isinstance(chunk, list) for pk in chunk if isinstance(pk, int)}
 
 
 def judge_training_slice(project: Project, limit: int = 500, seed: int = 0) -> list[int]:

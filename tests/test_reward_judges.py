@@ -156,14 +156,18 @@ def test_a_judges_training_items_stay_out_of_the_calibration_slice(project):
         name="emb", backend="embedding_rm", model="m", parameters={"training_items": training[:40]}
     )
     judge.projects.add(project)
+    from workers import runs
+
+    queued = runs.create_run("judge_training", project=project, params={"judge_id": 0, "item_ids": training[40:45]})
     grown = set(calibration.ensure_slice(project, fraction=0.6, minimum=0, seed=1))
-    assert len(grown) == 72 and grown >= in_slice and not grown & set(training[:40])
+    assert len(grown) == 72 and grown >= in_slice and not grown & set(training[:45])  # trained, or queued to
+    assert queued.state == "queued"
     calibration.judge_training_slice(project, limit=10)  # training again keeps the slice as it is
     assert Item.objects.filter(project=project, calibration=True).count() == 72
     # what a judge's free-form parameters hold cannot stop the slice being drawn
     LMJudge.objects.create(name="odd", backend="embedding_rm", model="m", parameters={"training_items": "ab"})
     LMJudge.objects.filter(name="odd").get().projects.add(project)
-    assert calibration.judge_training_items(project) == set(training[:40])
+    assert calibration.judge_training_items(project) == set(training[:45])  # trained on, and queued
 
 
 def test_a_small_slice_drawn_by_routing_is_not_grown_by_training_a_judge(project):
