@@ -10,6 +10,7 @@ from django.utils import timezone
 from annotate.forms import field_of
 from annotate.judging import backends, prompts
 from annotate.judging.endpoints import connection_errors, declared_key_names
+from annotate.judging.reward_backends import FINETUNE_PREFIX, reward_finetune
 from annotate.kinds import registry as kind_registry
 from annotate.models import (
     JudgeBackend,
@@ -19,7 +20,7 @@ from annotate.models import (
 from annotate.permissions import is_admin
 from curation import actions, calibration, dedupe, routing_sim
 from curation.noise import AGGREGATOR_LABELS
-from workers.models import FineTuneMethod, FineTuneRun, ModelSpec
+from workers.models import ModelSpec
 
 SOURCES = [("human", "People only"), ("judge", "LM judges only"), ("both", "People and judges")]
 
@@ -153,10 +154,9 @@ def unregistered_model(project, backend, model):
     registered = ModelSpec.objects.for_project(project) if project is not None else ModelSpec.objects.none()
     if registered.filter(name=model).exists():
         return None
-    if backend == JudgeBackend.REWARD_MODEL and model.startswith("finetune:"):
-        run_id = model.split(":", 1)[1].strip()
-        runs = FineTuneRun.objects.filter(run__project=project, method=FineTuneMethod.REWARD)
-        if run_id.isascii() and run_id.isdigit() and runs.filter(run_id=int(run_id)).exists():
+    if backend == JudgeBackend.REWARD_MODEL and model.startswith(FINETUNE_PREFIX):
+        ft = reward_finetune(model)
+        if ft is not None and project is not None and ft.run.project_id == project.pk:
             return None
         return f"{model}: no reward-model fine-tune run of this project has that id"
     names = ", ".join(sorted(registered.values_list("name", flat=True))[:20]) or "none yet"

@@ -9,18 +9,26 @@ from workers.ml import embeddings
 from workers.ml.reward_heads import EMBED_MAX_TOKENS, BradleyTerryHead, SequenceClassifierScorer, response_text
 from workers.models import FineTuneMethod, FineTuneRun, ModelSpec
 
+FINETUNE_PREFIX = "finetune:"
+
+
+def reward_finetune(name: str) -> FineTuneRun | None:
+    """The reward-model fine-tune run `finetune:<run id>` names (with its run), or None."""
+    run_id = name.removeprefix(FINETUNE_PREFIX).strip()
+    if not (run_id.isascii() and run_id.isdigit()):
+        return None
+    return FineTuneRun.objects.select_related("run").filter(run_id=int(run_id), method=FineTuneMethod.REWARD).first()
+
 
 def resolve_reward_model(judge) -> str:
     """Path of the judge's reward model: a registered ModelSpec name, `finetune:<run id>` (a reward
     model fine-tuned in Tandem), or a local path / hub id."""
     name = judge.model
-    if name.startswith("finetune:"):
-        run_id = name.split(":", 1)[1].strip()
-        number = int(run_id) if run_id.isascii() and run_id.isdigit() else None
-        ft = FineTuneRun.objects.select_related("run").filter(run_id=number, method=FineTuneMethod.REWARD).first()
+    if name.startswith(FINETUNE_PREFIX):
+        ft = reward_finetune(name)
         if ft is None or not ft.output_dir:
             raise BackendError(f"no finished reward-model fine-tune run {name!r}")
-        _only_its_project(judge, ft.run.project_id, f"fine-tune run {run_id}")
+        _only_its_project(judge, ft.run.project_id, f"fine-tune run {ft.run_id}")
         return str(Path(ft.output_dir) / "model")
     spec = ModelSpec.objects.filter(name=name).first()
     if spec is not None:
