@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.contrib.auth.models import User
 from django.db import connection, transaction
-from django.db.models import Count, Exists, OuterRef, TextField
+from django.db.models import Count, TextField
 from django.db.models.functions import Cast
 from psycopg.sql import SQL, Identifier, Literal, Placeholder
 
@@ -104,20 +104,13 @@ def estimate_human_accuracy(labels: dict[int, ItemDirections], gold: dict[int, i
     return ASSUMED_HUMAN_ACCURACY, "assumed (no gold and too few overlapping human labels)"
 
 
-def with_human_label(items):
-    """Annotate `has_human_label`: whether people labelled the item, in Tandem or in an import
-    declared human (`human_label_q`), read from the labels themselves rather than from the
-    denormalised `human_label_count` the queue keeps."""
-    labels = Annotation.objects.filter(item=OuterRef("pk"), status=AnnotationStatus.OK).filter(human_label_q())
-    return items.annotate(has_human_label=Exists(labels))
-
-
 def load(project):
-    """(items, gold answers): the project's items in id order, as tuples."""
+    """(items, gold answers): the project's items in id order, as tuples. `human_label_count`
+    counts people's labels, given in Tandem or imported from a source declared human."""
     items = list(
-        with_human_label(Item.objects.filter(project=project))
+        Item.objects.filter(project=project)
         .order_by("pk")
-        .values_list("pk", "kind", "is_gold", "has_human_label", "calibration")
+        .values_list("pk", "kind", "is_gold", "human_label_count", "calibration")
     )
     gold = dict(Item.objects.filter(project=project, is_gold=True).values_list("pk", "gold_answer"))
     return items, gold
@@ -348,7 +341,7 @@ def route_project(
     kinds = [i[1] for i in items]
     is_gold = np.array([i[2] for i in items], dtype=bool)
     in_slice = np.array([i[4] for i in items], dtype=bool) & ~is_gold
-    spent = np.array([bool(i[3]) for i in items], dtype=bool) & ~is_gold & ~in_slice
+    spent = np.array([i[3] > 0 for i in items], dtype=bool) & ~is_gold & ~in_slice
     gold = {
         i[0]: direction(i[1], (gold_answers[i[0]] or {}).get("preference"), (gold_answers[i[0]] or {}).get("thumbs"))
         for i in items
@@ -542,7 +535,7 @@ def spend(project: Project) -> Spend:
     """Human labelling spent so far against the budget of the latest routing run."""
     items = Item.objects.filter(project=project, is_gold=False)
     total = items.count()
-    labelled = with_human_label(items).filter(has_human_label=True).count()
+    labelled = items.filter(human_label_count__gt=0).count()
     routed = items.filter(routing__in=[Routing.HUMAN, Routing.BOTH]).count()
     by_route = dict(items.order_by().values_list("routing").annotate(n=Count("pk")))
     return Spend(
