@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.db import transaction
 
-from annotate.judging.reward_training import default_training_slice, trained_on
+from annotate.judging.reward_training import default_training_slice, item_ids, trained_on
 from annotate.models import (
     Annotation,
     AnnotationStatus,
@@ -102,8 +102,7 @@ def judge_training_items(project: Project) -> set[int]:
     pending = TaskRun.objects.filter(
         project=project, kind=RunKind.JUDGE_TRAINING, state__in=[RunState.QUEUED, RunState.RUNNING]
     ).values_list("params", flat=True)
-    ids = [p.get("item_ids") for p in pending if isinstance(p, dict)]
-    return done | {pk for chunk in ids if isinstance(chunk, list) for pk in chunk if isinstance(pk, int)}
+    return done | {pk for params in pending if isinstance(params, dict) for pk in item_ids(params.get("item_ids"))}
 
 
 def judge_training_slice(project: Project, limit: int = 500, seed: int = 0) -> list[int]:

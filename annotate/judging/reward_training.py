@@ -24,12 +24,15 @@ class TrainedJudge:
     train_accuracy: float | None
 
 
+def item_ids(value) -> list[int]:
+    """The ids in a JSON value meant to list item ids; anything else (not a list, not integers) is none."""
+    return [pk for pk in value if isinstance(pk, int) and not isinstance(pk, bool)] if isinstance(value, list) else []
+
+
 def trained_on(judge) -> list[int]:
-    """The items the judge was trained on, as `train_embedding_judge` records them; anything else in
-    its free-form parameters (not a list of ids) counts as none."""
-    params = judge.parameters if isinstance(judge.parameters, dict) else {}
-    ids = params.get("training_items")
-    return [pk for pk in ids if isinstance(pk, int) and not isinstance(pk, bool)] if isinstance(ids, list) else []
+    """The items the judge was trained on, as `train_embedding_judge` records them in its free-form
+    parameters."""
+    return item_ids(judge.parameters.get("training_items") if isinstance(judge.parameters, dict) else None)
 
 
 def slice_directions(item_ids):
