@@ -2,8 +2,9 @@
 
 Invariant: for a non-gold item, submitted human labels + live leases never exceed the project's
 overlap k. (An import of labels declared human adds to the same count without a lease, so an item
-imported with more than k people's labels is simply full; the queue never hands it out.) Every path that changes either number (handing out a lease, submitting) first locks the
-item row, so the count taken under the lock is exact:
+imported with more than k people's labels is simply full; the queue never hands it out.) Every
+path that changes either number (handing out a lease, submitting) first locks the item row, so the
+count taken under the lock is exact:
 
 * PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED`` picks a candidate nobody else is deciding on,
   then leases and labels are re-counted under that lock (a fresh READ COMMITTED snapshot).
