@@ -294,13 +294,15 @@ def band_curves(
     marker: float | None = None,
     x_title: str = "",
     label: str = "curves",
+    marker_label: str = "",
     width: int = 600,
     height: int = 280,
     pad: int = 44,
     y_title: str = "",
 ) -> SafeString | None:
     """Curves with ±sd bands over x in 0..1 (e.g. a human budget), y as percentages, horizontal
-    reference lines and an optional vertical marker at x. None when there is nothing to draw."""
+    reference lines and an optional vertical marker at x (with `marker_label` above it). None when
+    there is nothing to draw."""
     values = [v for c in curves for _, m, d in c.points for v in (m - d, m + d)] + [r.value for r in references]
     if not values:
         return None
@@ -344,7 +346,7 @@ def band_curves(
         parts.append(
             f'<line x1="{x(marker):.1f}" x2="{x(marker):.1f}" y1="{pad}" y2="{bottom}" stroke="{MARKER}" stroke-dasharray="4 3"/>'
             f'<text x="{x(marker) + (-3 if marker > 0.8 else 3):.1f}" y="{pad - 4}" font-size="10" '
-            f'text-anchor="{"end" if marker > 0.8 else "start"}" fill="{MARKER}">budget {100 * marker:.0f}%</text>'
+            f'text-anchor="{"end" if marker > 0.8 else "start"}" fill="{MARKER}">{escape(marker_label)}</text>'
         )
     for c in curves:
         if not c.points:

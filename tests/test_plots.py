@@ -9,7 +9,7 @@ from curation.views.routing import STRATEGY_COLOURS
 
 def chart(references, points=((0.0, 0.61, 0.01), (0.5, 0.655, 0.02), (1.0, 0.66, 0.01))):
     curve = plots.BandCurve("ppm", STRATEGY_COLOURS["ppm"], list(points))
-    return str(plots.band_curves([curve], references, marker=0.3))
+    return str(plots.band_curves([curve], references, marker=0.3, marker_label="budget 30%"))
 
 
 def ticks(svg):
@@ -50,5 +50,12 @@ def test_the_budget_marker_and_the_references_have_colours_of_their_own():
     assert f'stroke="{plots.MARKER}" stroke-dasharray="4 3"' in svg and "budget 30%" in svg
     taken = [*STRATEGY_COLOURS.values(), *REFERENCE_COLOURS.values(), plots.MARKER]
     assert len(taken) == len(set(taken))
-    full = str(plots.band_curves([plots.BandCurve("x", "#3b5bdb", [(0.0, 0.6, 0.0), (1.0, 0.7, 0.0)])], [], marker=1.0))
+    full = str(
+        plots.band_curves(
+            [plots.BandCurve("x", "#3b5bdb", [(0.0, 0.6, 0.0), (1.0, 0.7, 0.0)])],
+            [],
+            marker=1.0,
+            marker_label="budget 100%",
+        )
+    )
     assert 'text-anchor="end" fill="#f08c00">budget 100%' in full  # inside the chart, not cut off at its edge

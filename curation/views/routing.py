@@ -67,6 +67,7 @@ def curve_chart(run):
         [c for c in curves if c.points],
         references,
         marker=run.budget,
+        marker_label=f"budget {100 * run.budget:.0f}%",
         x_title="items labelled by humans",
         y_title="held-out accuracy of the proxy reward model",
         label="Measured held-out accuracy of a proxy reward model by human budget",
